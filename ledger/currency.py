@@ -1,0 +1,66 @@
+"""Currencies the treasury keeps, and the conversion between decimal text and minor units.
+
+Money inside the system is always an `int` of minor units. `Decimal` appears only
+here, at the edge where text (XML, TOML, the command line) becomes money.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+# ISO 4217 minor-unit exponents for the currencies the treasury supports.
+EXPONENTS: dict[str, int] = {
+    "EUR": 2, "USD": 2, "CAD": 2, "AUD": 2, "CHF": 2, "DKK": 2, "NOK": 2, "GBP": 2,
+    "SEK": 2, "HUF": 2, "JPY": 0, "RUB": 2, "BYN": 2, "PLN": 2, "CZK": 2,
+}
+
+amount_digits_max = 18  # pain.001 allows 18 digits in total
+
+
+class AmountError(ValueError):
+    """Text that is not an acceptable amount in the given currency."""
+
+
+def is_supported(currency: str) -> bool:
+    return currency in EXPONENTS
+
+
+def to_minor(text: str | Decimal, currency: str, *, allow_zero: bool = False) -> int:
+    """Parse a decimal amount into minor units, refusing extra decimals or signs.
+
+    Raises AmountError naming the problem; callers at the edge turn that into a
+    finding or a usage error.
+    """
+    if currency not in EXPONENTS:
+        raise AmountError(f"unsupported currency {currency!r}")
+    try:
+        value = text if isinstance(text, Decimal) else Decimal(str(text).strip())
+    except InvalidOperation as exc:
+        raise AmountError(f"not a number: {text!r}") from exc
+    if not value.is_finite():
+        raise AmountError(f"not a number: {text!r}")
+    exponent = EXPONENTS[currency]
+    scaled = value.scaleb(exponent)
+    if scaled != scaled.to_integral_value():
+        raise AmountError(f"{text} has more than {exponent} decimals for {currency}")
+    minor = int(scaled)
+    if minor < 0 or (minor == 0 and not allow_zero):
+        raise AmountError(f"amount must be positive: {text}")
+    if len(str(minor)) > amount_digits_max:
+        raise AmountError(f"amount too large: {text}")
+    return minor
+
+
+def to_decimal(minor: int, currency: str) -> Decimal:
+    return Decimal(minor).scaleb(-EXPONENTS[currency])
+
+
+def format_minor(minor: int, currency: str) -> str:
+    """`123456, 'EUR'` → `'1234.56'`: the form ISO 20022 amounts take."""
+    exponent = EXPONENTS[currency]
+    sign = "-" if minor < 0 else ""
+    digits = str(abs(minor))
+    if exponent == 0:
+        return sign + digits
+    digits = digits.rjust(exponent + 1, "0")
+    return f"{sign}{digits[:-exponent]}.{digits[-exponent:]}"

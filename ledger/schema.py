@@ -1,0 +1,77 @@
+"""The ledger's tables (SQLAlchemy Core). Alembic migrations in `ledger/migrations` create them.
+
+Postings are immutable: nothing in the code updates or deletes a posting or a
+transfer. `accounts.balance_minor` is a cache of the sum of the account's
+postings, updated in the same database transaction as the postings and checked
+against them by `Ledger.check_invariants`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
+
+metadata = MetaData()
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+accounts = Table(
+    "ledger_accounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("iban", String(34), nullable=False, unique=True),
+    Column("currency", String(3), nullable=False),
+    Column("owner", String(64), nullable=False),  # client id, or "treasury"
+    Column("kind", String(16), nullable=False),  # client | funding | clearing
+    Column("status", String(8), nullable=False),  # open | blocked | closed
+    Column("overdraft_minor", BigInteger, nullable=False),
+    Column("max_payment_minor", BigInteger, nullable=True),
+    Column("daily_limit_minor", BigInteger, nullable=True),
+    Column("balance_minor", BigInteger, nullable=False),
+)
+
+transfers = Table(
+    "ledger_transfers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("idempotency_key", String(128), nullable=False, unique=True),
+    Column("reference", String(35), nullable=False, unique=True),  # AcctSvcrRef
+    Column("kind", String(16), nullable=False),  # funding | internal | external
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("debit_account_id", Id, ForeignKey("ledger_accounts.id"), nullable=False),
+    Column("credit_account_id", Id, ForeignKey("ledger_accounts.id"), nullable=False),
+    Column("booking_date", Date, nullable=False),
+    Column("value_date", Date, nullable=False),
+    Column("booked_at", DateTime(timezone=True), nullable=False),
+    # A short hash of (debtor, creditor, amount, currency, end-to-end id) for the
+    # "same payment within five business days" rule; null for funding.
+    Column("fingerprint", String(32), nullable=True),
+    Index("ix_ledger_transfers_fingerprint", "fingerprint", "booking_date"),
+    Index("ix_ledger_transfers_debit_day", "debit_account_id", "booking_date"),
+)
+
+postings = Table(
+    "ledger_postings",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("transfer_id", Id, ForeignKey("ledger_transfers.id"), nullable=False),
+    Column("account_id", Id, ForeignKey("ledger_accounts.id"), nullable=False),
+    # Signed, from the account's point of view: credit positive, debit negative.
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("booking_date", Date, nullable=False),
+    Index("ix_ledger_postings_account_day", "account_id", "booking_date"),
+    Index("ix_ledger_postings_transfer", "transfer_id"),
+)

@@ -1,0 +1,439 @@
+"""The ledger in a database: SQLite (WAL) by default, PostgreSQL with the same code.
+
+Writers are serialised per account: on PostgreSQL by `SELECT … FOR UPDATE` on
+the accounts a unit of work touches (in id order, so two writers never
+deadlock), on SQLite by `BEGIN IMMEDIATE` (one writer at a time). Inside that
+lock `core.apply` decides every transfer against the current balances, so no
+account ever goes below minus its overdraft, whatever runs concurrently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, update
+from sqlalchemy.pool import NullPool
+
+from ledger import core
+from ledger.core import Account, AccountKind, TransferKind, TransferRequest
+from ledger.schema import accounts as t_accounts
+from ledger.schema import postings as t_postings
+from ledger.schema import transfers as t_transfers
+
+params_per_statement_max = 500  # IN-lists are chunked to stay under driver limits
+sqlite_busy_timeout_ms = 30_000
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the pragmas and locking the ledger relies on."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": sqlite_busy_timeout_ms / 1000},
+            poolclass=NullPool,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={sqlite_busy_timeout_ms}")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def upgrade(engine: Engine) -> None:
+    """Create or upgrade the ledger's tables (Alembic, version table `ledger_alembic_version`)."""
+    from ledger.migrations import run_upgrade
+
+    run_upgrade(engine)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSpec:
+    iban: str
+    currency: str
+    owner: str
+    kind: AccountKind = AccountKind.CLIENT
+    status: str = "open"
+    overdraft_minor: int = 0
+    max_payment_minor: int | None = None
+    daily_limit_minor: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One posting on one account, with the transfer it belongs to."""
+
+    transfer_id: int
+    reference: str
+    idempotency_key: str
+    kind: TransferKind
+    amount_minor: int  # signed: credit positive
+    currency: str
+    booking_date: dt.date
+    value_date: dt.date
+    counter_iban: str
+
+
+def _row_to_account(row: Any) -> Account:
+    return Account(
+        id=row.id,
+        iban=row.iban,
+        currency=row.currency,
+        owner=row.owner,
+        kind=AccountKind(row.kind),
+        status=row.status,
+        overdraft_minor=row.overdraft_minor,
+        max_payment_minor=row.max_payment_minor,
+        daily_limit_minor=row.daily_limit_minor,
+        balance_minor=row.balance_minor,
+    )
+
+
+def _chunks(items: Sequence[Any], size: int = params_per_statement_max) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class LedgerTx:
+    """One database transaction on the ledger; the gateway adds its own rows via `conn`."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._postgres = conn.dialect.name == "postgresql"
+
+    def accounts(self, ibans: Iterable[str], *, lock: bool = True) -> dict[str, Account]:
+        """The current state of the named accounts, locked for this transaction."""
+        wanted = sorted(set(ibans))
+        found: dict[str, Account] = {}
+        for chunk in _chunks(wanted):
+            query = select(t_accounts).where(t_accounts.c.iban.in_(chunk)).order_by(t_accounts.c.id)
+            if lock and self._postgres:
+                query = query.with_for_update()
+            for row in self.conn.execute(query):
+                found[row.iban] = _row_to_account(row)
+        return found
+
+    def system_account(self, kind: AccountKind, currency: str) -> Account | None:
+        row = self.conn.execute(
+            select(t_accounts).where(
+                t_accounts.c.kind == kind.value, t_accounts.c.currency == currency
+            )
+        ).first()
+        return _row_to_account(row) if row else None
+
+    def known_keys(self, keys: Sequence[str]) -> set[str]:
+        known: set[str] = set()
+        for chunk in _chunks(keys):
+            rows = self.conn.execute(
+                select(t_transfers.c.idempotency_key).where(
+                    t_transfers.c.idempotency_key.in_(chunk)
+                )
+            )
+            known.update(r[0] for r in rows)
+        return known
+
+    def debits_on(self, account_ids: Iterable[int], day: dt.date) -> dict[int, int]:
+        """Sum of today's debits per account (for daily limits)."""
+        result: dict[int, int] = {}
+        for chunk in _chunks(sorted(set(account_ids))):
+            rows = self.conn.execute(
+                select(t_transfers.c.debit_account_id, func.sum(t_transfers.c.amount_minor))
+                .where(
+                    t_transfers.c.debit_account_id.in_(chunk),
+                    t_transfers.c.booking_date == day,
+                )
+                .group_by(t_transfers.c.debit_account_id)
+            )
+            result.update({r[0]: int(r[1]) for r in rows})
+        return result
+
+    def fingerprints_since(self, fingerprints: Sequence[str], since: dt.date) -> set[str]:
+        """Which of `fingerprints` were booked on or after `since`."""
+        found: set[str] = set()
+        unique = sorted(set(fingerprints))
+        for chunk in _chunks(unique):
+            rows = self.conn.execute(
+                select(t_transfers.c.fingerprint).where(
+                    t_transfers.c.fingerprint.in_(chunk), t_transfers.c.booking_date >= since
+                )
+            )
+            found.update(r[0] for r in rows)
+        return found
+
+    def post(
+        self,
+        requests: Sequence[TransferRequest],
+        accounts: dict[str, Account],
+        booked_at: dt.datetime,
+    ) -> dict[str, int]:
+        """Write transfers already decided by `core.apply` against `accounts`.
+
+        `accounts` holds the balances *after* the requests (as `core.apply` left
+        them); they are written back and, on PostgreSQL and SQLite alike, the
+        database's balances are checked to have moved by exactly the posted sum.
+        Returns the new transfer ids by idempotency key.
+        """
+        if not requests:
+            return {}
+        core.assert_balanced(requests)
+        ids_by_iban = {a.iban: a.id for a in accounts.values()}
+        transfer_rows = [
+            {
+                "idempotency_key": r.idempotency_key,
+                "reference": r.reference,
+                "kind": r.kind.value,
+                "currency": r.currency,
+                "amount_minor": r.amount_minor,
+                "debit_account_id": ids_by_iban[r.debit_iban],
+                "credit_account_id": ids_by_iban[r.credit_iban],
+                "booking_date": r.booking_date,
+                "value_date": r.value_date,
+                "booked_at": booked_at,
+                "fingerprint": r.fingerprint,
+            }
+            for r in requests
+        ]
+        result = self.conn.execute(
+            t_transfers.insert().returning(
+                t_transfers.c.id, t_transfers.c.idempotency_key, sort_by_parameter_order=True
+            ),
+            transfer_rows,
+        )
+        ids = {key: tid for tid, key in result}
+        assert len(ids) == len(requests), "every transfer got an id"
+        posting_rows: list[dict[str, Any]] = []
+        movement: dict[int, int] = defaultdict(int)
+        per_currency: dict[str, int] = defaultdict(int)
+        for r in requests:
+            tid = ids[r.idempotency_key]
+            for iban, amount in core.postings_of(r):
+                account_id = ids_by_iban[iban]
+                posting_rows.append(
+                    {
+                        "transfer_id": tid,
+                        "account_id": account_id,
+                        "amount_minor": amount,
+                        "currency": r.currency,
+                        "booking_date": r.booking_date,
+                    }
+                )
+                movement[account_id] += amount
+                per_currency[r.currency] += amount
+        assert all(total == 0 for total in per_currency.values()), per_currency
+        self.conn.execute(t_postings.insert(), posting_rows)
+        self._move_balances(movement, accounts)
+        return ids
+
+    def _move_balances(self, movement: dict[int, int], after: dict[str, Account]) -> None:
+        by_id = {a.id: a for a in after.values()}
+        for account_id, delta in sorted(movement.items()):
+            if delta == 0:
+                continue
+            new_balance = self.conn.execute(
+                update(t_accounts)
+                .where(t_accounts.c.id == account_id)
+                .values(balance_minor=t_accounts.c.balance_minor + delta)
+                .returning(t_accounts.c.balance_minor)
+            ).scalar_one()
+            expected = by_id[account_id]
+            # Pair assertion: what we decided in memory is what the database now holds.
+            assert new_balance == expected.balance_minor, (account_id, new_balance, expected)
+            if expected.kind is AccountKind.CLIENT:
+                assert new_balance >= -expected.overdraft_minor, (account_id, new_balance)
+
+
+class Ledger:
+    """The ledger's entry point: accounts, posting, and the queries statements need."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def begin(self) -> Iterator[LedgerTx]:
+        with self.engine.begin() as conn:
+            yield LedgerTx(conn)
+
+    # -- accounts ---------------------------------------------------------------------------
+
+    def ensure_accounts(self, specs: Iterable[AccountSpec]) -> None:
+        """Create missing accounts; refresh status and limits of existing ones from the specs."""
+        with self.begin() as tx:
+            existing = tx.accounts([s.iban for s in specs])
+            for spec in specs:
+                values = {
+                    "status": spec.status,
+                    "overdraft_minor": spec.overdraft_minor,
+                    "max_payment_minor": spec.max_payment_minor,
+                    "daily_limit_minor": spec.daily_limit_minor,
+                }
+                current = existing.get(spec.iban)
+                if current is None:
+                    tx.conn.execute(
+                        t_accounts.insert().values(
+                            iban=spec.iban,
+                            currency=spec.currency,
+                            owner=spec.owner,
+                            kind=spec.kind.value,
+                            balance_minor=0,
+                            **values,
+                        )
+                    )
+                    continue
+                if current.currency != spec.currency or current.owner != spec.owner:
+                    raise ValueError(
+                        f"account {spec.iban} exists for {current.owner} in {current.currency}; "
+                        f"configuration says {spec.owner} in {spec.currency}"
+                    )
+                tx.conn.execute(
+                    update(t_accounts).where(t_accounts.c.id == current.id).values(**values)
+                )
+
+    def account(self, iban: str) -> Account | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t_accounts).where(t_accounts.c.iban == iban)).first()
+        return _row_to_account(row) if row else None
+
+    def all_accounts(self) -> list[Account]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t_accounts).order_by(t_accounts.c.id)).all()
+        return [_row_to_account(r) for r in rows]
+
+    # -- posting ----------------------------------------------------------------------------
+
+    def transfer(
+        self, request: TransferRequest, booked_at: dt.datetime
+    ) -> tuple[int | None, core.Refusal | None]:
+        """Post one transfer idempotently: a repeated key returns the original and posts nothing."""
+        with self.begin() as tx:
+            existing = tx.conn.execute(
+                select(t_transfers.c.id).where(
+                    t_transfers.c.idempotency_key == request.idempotency_key
+                )
+            ).first()
+            if existing is not None:
+                return int(existing[0]), None
+            accounts = tx.accounts([request.debit_iban, request.credit_iban])
+            refusal = core.apply(request, accounts)
+            if refusal is not None:
+                return None, refusal
+            ids = tx.post([request], accounts, booked_at)
+            return ids[request.idempotency_key], None
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def balance(self, iban: str) -> tuple[int, str]:
+        account = self.account(iban)
+        if account is None:
+            raise KeyError(iban)
+        return account.balance_minor, account.currency
+
+    def balance_before(self, iban: str, day: dt.date) -> int:
+        """Booked balance at the start of `day` (the sum of every earlier posting)."""
+        with self.engine.connect() as conn:
+            total = conn.execute(
+                select(func.coalesce(func.sum(t_postings.c.amount_minor), 0))
+                .select_from(t_postings.join(t_accounts))
+                .where(t_accounts.c.iban == iban, t_postings.c.booking_date < day)
+            ).scalar_one()
+        return int(total)
+
+    def entries(self, iban: str, day: dt.date) -> list[Entry]:
+        """The account's postings booked on `day`, in posting order."""
+        account = self.account(iban)
+        if account is None:
+            raise KeyError(iban)
+        counter = t_accounts.alias("counter")
+        query = (
+            select(
+                t_postings.c.transfer_id,
+                t_postings.c.amount_minor,
+                t_postings.c.currency,
+                t_transfers.c.reference,
+                t_transfers.c.idempotency_key,
+                t_transfers.c.kind,
+                t_transfers.c.booking_date,
+                t_transfers.c.value_date,
+                counter.c.iban.label("counter_iban"),
+            )
+            .select_from(
+                t_postings.join(t_transfers, t_postings.c.transfer_id == t_transfers.c.id).join(
+                    counter,
+                    counter.c.id == _other_side(account.id),
+                )
+            )
+            .where(t_postings.c.account_id == account.id, t_postings.c.booking_date == day)
+            .order_by(t_postings.c.id)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            Entry(
+                transfer_id=r.transfer_id,
+                reference=r.reference,
+                idempotency_key=r.idempotency_key,
+                kind=TransferKind(r.kind),
+                amount_minor=r.amount_minor,
+                currency=r.currency,
+                booking_date=r.booking_date,
+                value_date=r.value_date,
+                counter_iban=r.counter_iban,
+            )
+            for r in rows
+        ]
+
+    def check_invariants(self) -> None:
+        """Postings sum to zero per currency and per transfer; balances equal their postings."""
+        with self.engine.connect() as conn:
+            per_currency = conn.execute(
+                select(t_postings.c.currency, func.sum(t_postings.c.amount_minor)).group_by(
+                    t_postings.c.currency
+                )
+            ).all()
+            assert all(int(total) == 0 for _, total in per_currency), per_currency
+            unbalanced = conn.execute(
+                select(t_postings.c.transfer_id)
+                .group_by(t_postings.c.transfer_id)
+                .having(func.sum(t_postings.c.amount_minor) != 0)
+                .limit(1)
+            ).first()
+            assert unbalanced is None, f"transfer {unbalanced} does not balance"
+            sums = dict(
+                conn.execute(
+                    select(t_postings.c.account_id, func.sum(t_postings.c.amount_minor)).group_by(
+                        t_postings.c.account_id
+                    )
+                ).all()
+            )
+            for row in conn.execute(select(t_accounts)):
+                assert row.balance_minor == int(sums.get(row.id, 0)), (row.iban, row.balance_minor)
+                if row.kind == AccountKind.CLIENT.value:
+                    assert row.balance_minor >= -row.overdraft_minor, row.iban
+
+
+def _other_side(account_id: int) -> Any:
+    from sqlalchemy import case
+
+    return case(
+        (t_transfers.c.debit_account_id == account_id, t_transfers.c.credit_account_id),
+        else_=t_transfers.c.debit_account_id,
+    )

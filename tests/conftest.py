@@ -1,0 +1,96 @@
+"""Fixtures shared by every test: where the official XSDs are, which databases to use.
+
+In CI (`EKASE_REQUIRE_ALL=1`, set by `.ci/run`) a missing PostgreSQL, XSD folder
+or `xmlsec1` fails the test instead of skipping it, so nothing skips silently.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from sqlalchemy import text
+
+REPO = Path(__file__).resolve().parent.parent
+REQUIRE_ALL = os.environ.get("EKASE_REQUIRE_ALL") == "1"
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip when a real part is missing on a laptop; fail in CI."""
+    if condition:
+        return
+    if REQUIRE_ALL:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def xsd_dir() -> Path:
+    folder = Path(os.environ.get("EKASE_XSD_DIR", REPO.parent / "shared" / "iso20022"))
+    need(folder.is_dir(), f"official XSDs not found at {folder} (set EKASE_XSD_DIR)")
+    return folder
+
+
+_schemas: dict[str, etree.XMLSchema] = {}
+
+
+@pytest.fixture(scope="session")
+def assert_valid(xsd_dir: Path):  # type: ignore[no-untyped-def]
+    """Validate XML bytes or a file against the official XSD of its message type."""
+
+    def check(document: bytes | Path, message: str) -> None:
+        if message not in _schemas:
+            _schemas[message] = etree.XMLSchema(etree.parse(str(xsd_dir / f"{message}.xsd")))
+        if isinstance(document, Path):
+            tree = etree.parse(str(document))
+        else:
+            tree = etree.fromstring(document).getroottree()
+        schema = _schemas[message]
+        if not schema.validate(tree):
+            raise AssertionError(f"{message} invalid: {schema.error_log}")
+
+    return check
+
+
+def postgres_url() -> str | None:
+    return os.environ.get("EKASE_TEST_DATABASE_URL")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema for one test (dropped afterwards)."""
+    url = postgres_url()
+    need(url is not None, "EKASE_TEST_DATABASE_URL not set: PostgreSQL tests skipped")
+    assert url is not None
+    from sqlalchemy import create_engine
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in url else "?"
+    yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs once on a SQLite file and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(scope="session")
+def xmlsec1() -> str:
+    path = shutil.which("xmlsec1")
+    need(path is not None, "xmlsec1 not installed (apt-get install xmlsec1)")
+    assert path is not None
+    return path
