@@ -1,0 +1,152 @@
+"""Creating the gateway's own keys on first start: the seal key and the SSH host key.
+
+Both are written only when missing, so restarting never replaces a key that clients
+or the treasury have already pinned. Private keys are mode 0600 in folders of mode 0700:
+`Sealer.load` refuses a key that others can read. Time is passed in, never read here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import stat
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
+
+from gateway.errors import ConfigError, SealError
+
+# A certificate made on one machine is checked on others whose clocks may lag.
+clock_skew_allowance = timedelta(hours=1)
+rsa_key_bits = 3072
+
+KeyAlgorithm = Literal["ecdsa-p256", "rsa"]
+
+
+def init_signing_key(
+    key_path: Path,
+    cert_path: Path,
+    *,
+    subject_cn: str = "ekase-gateway TRELLV22",
+    organization: str = "Valsts kase (State Treasury of Latvia) TRELLV22",
+    days: int = 825,
+    now: datetime,
+    algorithm: KeyAlgorithm = "ecdsa-p256",
+) -> bool:
+    """Create the seal key and a self-signed certificate for it when missing.
+
+    Returns False, touching nothing, when both exist. A key without a certificate gets
+    a new certificate; a certificate without its key is an error (it cannot be used)."""
+    if key_path.exists() and cert_path.exists():
+        return False
+    if cert_path.exists():
+        raise SealError(
+            f"certificate {cert_path} exists but its key {key_path} does not; "
+            "restore the key or remove the certificate"
+        )
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+    if key_path.exists():
+        loaded = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        if not isinstance(loaded, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            raise SealError(f"signing key {key_path} is neither ECDSA nor RSA")
+        key = loaded
+    else:
+        if algorithm == "rsa":
+            key = rsa.generate_private_key(public_exponent=65537, key_size=rsa_key_bits)
+        else:
+            key = ec.generate_private_key(ec.SECP256R1())
+        _write_private(key_path, key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ))
+    cert = _self_signed(key, subject_cn, organization, now, days)
+    _make_private_dirs(cert_path.parent)
+    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    return True
+
+
+def init_host_key(path: Path) -> str:
+    """Create an OpenSSH ed25519 host key when missing; return its `SHA256:…` fingerprint."""
+    if not path.exists():
+        key = ed25519.Ed25519PrivateKey.generate()
+        _write_private(path, key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        ))
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        raise ConfigError(str(path), f"host key is readable by others; chmod 600 {path}")
+    loaded = serialization.load_ssh_private_key(path.read_bytes(), password=None)
+    public = loaded.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    blob = base64.b64decode(public.split()[1])
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
+    return f"SHA256:{digest}"
+
+
+def _self_signed(
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
+    subject_cn: str,
+    organization: str,
+    now: datetime,
+    days: int,
+) -> x509.Certificate:
+    name = x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, subject_cn),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+    ])
+    public = key.public_key()
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - clock_skew_allowance)
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=True, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                crl_sign=False, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+
+
+def _make_private_dirs(folder: Path) -> None:
+    # Path.mkdir(parents=True) ignores `mode` for the parents it creates; do each one.
+    missing = [p for p in [folder, *folder.parents] if not p.exists()]
+    for part in reversed(missing):
+        part.mkdir(mode=0o700)
+        os.chmod(part, 0o700)  # mkdir's mode is filtered by the umask
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    _make_private_dirs(path.parent)
+    _write(path, data, 0o600)
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    """Whole or not at all: temp file with its final mode, fsync, rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)

@@ -1,0 +1,459 @@
+"""Seals: detached XMLDSig signatures (`NAME.sig`) over the files the gateway writes.
+
+A seal signs two things: the file itself, by its relative name (`Reference URI="NAME"`,
+SHA-256 over the raw bytes, no transforms), and a `ds:Object` inside the seal holding
+signed properties (always `signed_at`; for archived inbound batches also the receipt
+metadata). `xmlsec1 --verify --trusted-pem CERT NAME.sig`, run in the file's folder,
+checks both, and so does `verify_file` here.
+
+Why SignedInfo is built here with lxml instead of by `signxml.XMLSigner`: signxml 5 cannot
+digest an external file as an octet stream. Given a non-`#` reference URI in detached mode
+it digests the canonical form (C14N 1.1) of an XML tree passed in memory and declares that
+transform. xmlsec1 accepts that, but the seal then protects the parsed XML, not the bytes
+the client receives (attribute spacing, line endings and the XML declaration could change
+unnoticed), the whole file must be parsed into memory, and non-XML files cannot be sealed.
+With `exclude_c14n_transform_element=True` signxml still digests the canonical form and
+writes an empty, schema-invalid `<Transforms/>`, which xmlsec1 rejects. Its verifier, given
+a `uri_resolver`, needs the whole file in memory as bytes. So we hash the file streaming
+(hashlib over chunks), build the small SignedInfo ourselves, canonicalise it with lxml's
+exclusive C14N (libxml2, the same code xmlsec1 uses; signxml calls the same function) and
+sign with `cryptography`. Algorithm identifiers come from signxml's enums.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import stat
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+from lxml import etree
+from lxml.builder import ElementMaker
+from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+
+from gateway.errors import SealError
+
+DS = "http://www.w3.org/2000/09/xmldsig#"
+GW = "urn:ekase-gateway:seal:1"
+C14N = CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0.value
+SHA256 = DigestAlgorithm.SHA256.value
+ECDSA_SHA256 = SignatureMethod.ECDSA_SHA256.value
+RSA_SHA256 = SignatureMethod.RSA_SHA256.value
+OBJECT_TYPE = DS + "Object"
+SIGNATURE_ID = "ekase-seal"
+OBJECT_ID = "ekase-seal-properties"
+SIGNED_AT = "signed_at"
+
+seal_bytes_max = 1024 * 1024  # a seal is a few KiB; anything bigger is not ours
+properties_count_max = 32
+property_value_chars_max = 1024
+rsa_key_bits_min = 2048
+_PROPERTY_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+def utc_now() -> datetime:
+    """The real clock; only the shell's default. Tests inject their own."""
+    return datetime.now(UTC)
+
+
+def seal_path(path: Path) -> Path:
+    """Where the seal of `path` lives: beside it, `NAME.sig`."""
+    return path.with_name(path.name + ".sig")
+
+
+def receipt_properties(
+    *, received_at: datetime, client_id: str, sftp_user: str, key_fingerprint: str, source: str
+) -> dict[str, str]:
+    """The signed receipt metadata of an accepted inbound batch, under agreed names."""
+    return {
+        "received_at": _iso(received_at),
+        "client_id": client_id,
+        "sftp_user": sftp_user,
+        "key_fingerprint": key_fingerprint,
+        "source_address": source,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """The verdict on one file and its seal. A bad seal is a value, not an exception."""
+
+    ok: bool
+    problem: str | None = None
+    signer: str | None = None
+    signed_at: datetime | None = None
+    properties: Mapping[str, str] = field(default_factory=dict)
+    trusted: bool = False  # the signer was checked against a trusted certificate
+
+    def describe(self) -> str:
+        """One line for a person: what was checked and what it proved."""
+        if not self.ok:
+            return f"seal NOT valid: {self.problem}"
+        when = self.signed_at.isoformat() if self.signed_at else "unknown time"
+        line = f"seal valid: signed by {self.signer} at {when}"
+        if not self.trusted:
+            line += (
+                " (integrity only: the certificate inside the seal was not checked"
+                " against a trusted certificate)"
+            )
+        return line
+
+
+@dataclass(frozen=True, slots=True)
+class Sealer:
+    """The gateway's signing key and certificate, checked once at start-up."""
+
+    key: PrivateKey
+    cert: x509.Certificate
+    clock: Callable[[], datetime] = utc_now
+
+    @classmethod
+    def load(
+        cls, key_path: Path, cert_path: Path, *, clock: Callable[[], datetime] = utc_now
+    ) -> Sealer:
+        key = _load_key(key_path)
+        cert = _load_cert(cert_path, "certificate")
+        if _spki(key.public_key()) != _spki(cert.public_key()):
+            raise SealError(f"signing key {key_path} does not match certificate {cert_path}")
+        sealer = cls(key=key, cert=cert, clock=clock)
+        sealer._check_validity(sealer.clock())
+        return sealer
+
+    def sign_file(
+        self, path: Path, *, properties: Mapping[str, str] | None = None, name: str | None = None
+    ) -> bytes:
+        """The seal document for `path`. `name` is the file's final name when `path` is
+        still a temporary file; the Reference URI is that name, relative."""
+        now = self.clock()
+        self._check_validity(now)
+        props = {SIGNED_AT: _iso(now), **_checked(properties or {})}
+        method = ECDSA_SHA256 if isinstance(self.key, ec.EllipticCurvePrivateKey) else RSA_SHA256
+        signature, signed_info, obj = _skeleton(
+            quote(name or path.name, safe=""), method, self.cert, props
+        )
+        etree.indent(signature)  # before digesting: whitespace is part of what is signed
+        digests = signed_info.findall(f"{{{DS}}}Reference/{{{DS}}}DigestValue")
+        digests[0].text = _b64(_file_sha256(path))
+        digests[1].text = _b64(hashlib.sha256(_c14n(obj)).digest())
+        value = _sign(self.key, _c14n(signed_info))
+        signature.find(f"{{{DS}}}SignatureValue").text = _b64(value)
+        document: bytes = etree.tostring(signature, xml_declaration=True, encoding="UTF-8")
+        # Read back before anyone relies on it (pair assertion): the serialised SignedInfo
+        # must still carry our signature.
+        reread = etree.fromstring(document, _parser()).find(f"{{{DS}}}SignedInfo")
+        assert _signature_ok(self.cert, method, _c14n(reread), value), "seal does not verify"
+        return document + b"\n"
+
+    def _check_validity(self, now: datetime) -> None:
+        problem = _validity_problem(self.cert, now)
+        if problem:
+            subject = self.cert.subject.rfc4514_string()
+            raise SealError(f"signing {problem} ({subject}); renew the certificate")
+
+
+def verify_file(
+    path: Path, *, trusted_certs: Sequence[Path] | None, now: datetime
+) -> Verification:
+    """Check `path` against `NAME.sig` beside it. Any of `trusted_certs` may have signed
+    (current and next certificate during a rollover). With None, the certificate inside
+    the seal is used: that proves integrity, not who signed."""
+    anchors = None
+    if trusted_certs is not None:
+        anchors = [_load_cert(p, "trusted certificate") for p in trusted_certs]
+    sig = seal_path(path)
+    if not sig.is_file():
+        return Verification(ok=False, problem="missing seal")
+    if not path.is_file():
+        return Verification(ok=False, problem="missing file (the seal exists, the file does not)")
+    try:
+        seal = _parse(sig, quote(path.name, safe=""))
+    except _Unreadable as exc:
+        return Verification(ok=False, problem=f"seal unreadable: {exc}")
+    signer = seal.cert.subject.rfc4514_string()
+
+    def fail(problem: str) -> Verification:
+        return Verification(ok=False, problem=problem, signer=signer)
+
+    if anchors is not None and not any(_vouches(a, seal.cert) for a in anchors):
+        return fail("signed by an untrusted certificate")
+    issuers = [a for a in anchors or [] if a != seal.cert and _vouches(a, seal.cert)]
+    for cert in [seal.cert, *issuers]:
+        problem = _validity_problem(cert, now)
+        if problem:
+            return fail(problem)
+    if not _signature_ok(seal.cert, seal.method, seal.signed_info_c14n, seal.value):
+        return fail("seal signature invalid (the .sig was altered)")
+    if _file_sha256(path) != seal.file_digest:
+        return fail("file altered (digest mismatch)")
+    if hashlib.sha256(seal.object_c14n).digest() != seal.object_digest:
+        return fail("seal properties altered (digest mismatch)")
+    props = dict(seal.properties)
+    signed_at = props.pop(SIGNED_AT, None)
+    try:
+        when = datetime.fromisoformat(signed_at) if signed_at else None
+    except ValueError:
+        return fail("seal unreadable: signed_at is not a timestamp")
+    return Verification(
+        ok=True, signer=signer, signed_at=when, properties=props, trusted=anchors is not None
+    )
+
+
+# --- building -------------------------------------------------------------------------
+
+
+def _skeleton(
+    uri: str, method: str, cert: x509.Certificate, props: Mapping[str, str]
+) -> tuple[Any, Any, Any]:
+    E = ElementMaker(namespace=DS, nsmap={"ds": DS})
+    G = ElementMaker(namespace=GW, nsmap={"gw": GW})
+    signed_info = E.SignedInfo(
+        E.CanonicalizationMethod(Algorithm=C14N),
+        E.SignatureMethod(Algorithm=method),
+        E.Reference(E.DigestMethod(Algorithm=SHA256), E.DigestValue(), URI=uri),
+        E.Reference(
+            E.Transforms(E.Transform(Algorithm=C14N)),
+            E.DigestMethod(Algorithm=SHA256),
+            E.DigestValue(),
+            URI="#" + OBJECT_ID,
+            Type=OBJECT_TYPE,
+        ),
+    )
+    der = cert.public_bytes(serialization.Encoding.DER)
+    obj = E.Object(
+        E.SignatureProperties(
+            E.SignatureProperty(
+                G.SealProperties(*[G.Property(v, Name=k) for k, v in props.items()]),
+                Target="#" + SIGNATURE_ID,
+            )
+        ),
+        Id=OBJECT_ID,
+    )
+    signature = E.Signature(
+        signed_info,
+        E.SignatureValue(),
+        E.KeyInfo(E.X509Data(E.X509Certificate(_b64(der)))),
+        obj,
+        Id=SIGNATURE_ID,
+    )
+    return signature, signed_info, obj
+
+
+def _checked(properties: Mapping[str, str]) -> dict[str, str]:
+    if len(properties) > properties_count_max:
+        raise ValueError(f"at most {properties_count_max} seal properties")
+    for name, value in properties.items():
+        if name == SIGNED_AT or not _PROPERTY_NAME.fullmatch(name):
+            raise ValueError(f"seal property name not allowed: {name!r}")
+        if len(value) > property_value_chars_max:
+            raise ValueError(f"seal property {name} longer than {property_value_chars_max}")
+    return dict(properties)
+
+
+def _sign(key: PrivateKey, data: bytes) -> bytes:
+    if isinstance(key, rsa.RSAPrivateKey):
+        return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    # XMLDSig wants ECDSA as the raw r||s pair, not cryptography's DER sequence.
+    r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+    size = (key.curve.key_size + 7) // 8
+    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+
+# --- reading and checking -------------------------------------------------------------
+
+
+class _Unreadable(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Seal:
+    method: str
+    cert: x509.Certificate
+    signed_info_c14n: bytes
+    value: bytes
+    file_digest: bytes
+    object_digest: bytes
+    object_c14n: bytes
+    properties: Mapping[str, str]
+
+
+def _parse(sig: Path, uri: str) -> _Seal:
+    """Accept exactly the shape we write, so nothing unsigned can pass as signed."""
+    if sig.stat().st_size > seal_bytes_max:
+        raise _Unreadable(f"bigger than {seal_bytes_max} bytes")
+    try:
+        root = etree.fromstring(sig.read_bytes(), _parser())
+    except etree.XMLSyntaxError as exc:
+        raise _Unreadable(f"not XML ({exc})") from exc
+    ns = {"ds": DS, "gw": GW}
+
+    def one(where: Any, xpath: str) -> Any:
+        found = where.xpath(xpath, namespaces=ns)
+        if len(found) != 1:
+            raise _Unreadable(f"expected exactly one {xpath}")
+        return found[0]
+
+    if root.tag != f"{{{DS}}}Signature":
+        raise _Unreadable("not an XML signature")
+    info = one(root, "ds:SignedInfo")
+    method = one(info, "ds:SignatureMethod/@Algorithm")
+    if one(info, "ds:CanonicalizationMethod/@Algorithm") != C14N:
+        raise _Unreadable("unexpected canonicalization method")
+    refs = info.xpath("ds:Reference", namespaces=ns)
+    if len(refs) != 2 or refs[0].get("URI") != uri or refs[1].get("URI") != "#" + OBJECT_ID:
+        raise _Unreadable(f"references are not ({uri}, #{OBJECT_ID})")
+    if refs[0].xpath("ds:Transforms", namespaces=ns):
+        raise _Unreadable("the file reference must not have transforms")
+    if one(refs[1], "ds:Transforms/ds:Transform/@Algorithm") != C14N:
+        raise _Unreadable("unexpected transform on the properties reference")
+    if any(one(r, "ds:DigestMethod/@Algorithm") != SHA256 for r in refs):
+        raise _Unreadable("digest is not SHA-256")
+    obj = one(root, f"ds:Object[@Id='{OBJECT_ID}']")
+    props: dict[str, str] = {}
+    for prop in obj.xpath("ds:SignatureProperties/ds:SignatureProperty/gw:SealProperties/"
+                          "gw:Property", namespaces=ns):
+        name = prop.get("Name")
+        if not name or name in props:
+            raise _Unreadable("property without name or twice")
+        props[name] = prop.text or ""
+    try:
+        cert = x509.load_der_x509_certificate(
+            _unb64(one(root, "ds:KeyInfo/ds:X509Data/ds:X509Certificate[1]").text)
+        )
+        return _Seal(
+            method=method,
+            cert=cert,
+            signed_info_c14n=_c14n(info),
+            value=_unb64(one(root, "ds:SignatureValue").text),
+            file_digest=_unb64(one(refs[0], "ds:DigestValue").text),
+            object_digest=_unb64(one(refs[1], "ds:DigestValue").text),
+            object_c14n=_c14n(obj),
+            properties=props,
+        )
+    except ValueError as exc:
+        raise _Unreadable(f"bad base64 or certificate ({exc})") from exc
+
+
+def _signature_ok(cert: x509.Certificate, method: str, data: bytes, value: bytes) -> bool:
+    public = cert.public_key()
+    try:
+        if method == RSA_SHA256 and isinstance(public, rsa.RSAPublicKey):
+            public.verify(value, data, padding.PKCS1v15(), hashes.SHA256())
+            return True
+        if method == ECDSA_SHA256 and isinstance(public, ec.EllipticCurvePublicKey):
+            size = (public.curve.key_size + 7) // 8
+            if len(value) != 2 * size:
+                return False
+            r, s = int.from_bytes(value[:size], "big"), int.from_bytes(value[size:], "big")
+            public.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+            return True
+    except InvalidSignature:
+        return False
+    return False  # method and key type disagree, or an algorithm we do not accept
+
+
+def _vouches(anchor: x509.Certificate, cert: x509.Certificate) -> bool:
+    """The trusted certificate is the signer's (self-signed) or directly issued it."""
+    if anchor == cert:
+        return True
+    try:
+        cert.verify_directly_issued_by(anchor)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _validity_problem(cert: x509.Certificate, now: datetime) -> str | None:
+    if now > cert.not_valid_after_utc:
+        return f"certificate expired on {cert.not_valid_after_utc.isoformat()}"
+    if now < cert.not_valid_before_utc:
+        return f"certificate not valid before {cert.not_valid_before_utc.isoformat()}"
+    return None
+
+
+# --- small helpers --------------------------------------------------------------------
+
+
+def _file_sha256(path: Path) -> bytes:
+    # Streaming: files of 35 MB and more are hashed in chunks, never held in memory.
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").digest()
+
+
+def _c14n(element: Any) -> bytes:
+    data: bytes = etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
+    return data
+
+
+def _parser() -> Any:
+    return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("seal times must be timezone-aware")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str | None) -> bytes:
+    return base64.b64decode("".join((text or "").split()), validate=True)
+
+
+def _spki(public: Any) -> bytes:
+    data: bytes = public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return data
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise SealError(f"{what} {path} not found") from exc
+    except OSError as exc:
+        raise SealError(f"{what} {path} cannot be read: {exc.strerror}") from exc
+
+
+def _load_key(path: Path) -> PrivateKey:
+    data = _read(path, "signing key")
+    if stat.S_IMODE(os.stat(path).st_mode) & 0o077:
+        raise SealError(f"signing key {path} is readable by others; chmod 600 {path}")
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise SealError(f"signing key {path} is not an unencrypted PEM private key") from exc
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1":
+        return key
+    if isinstance(key, rsa.RSAPrivateKey) and key.key_size >= rsa_key_bits_min:
+        return key
+    raise SealError(f"signing key {path}: use ECDSA P-256 or RSA of {rsa_key_bits_min}+ bits")
+
+
+def _load_cert(path: Path, what: str) -> x509.Certificate:
+    data = _read(path, what)
+    try:
+        return x509.load_pem_x509_certificate(data)
+    except ValueError as exc:
+        raise SealError(f"{what} {path} is not a PEM X.509 certificate") from exc
