@@ -10,7 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 KEY_TYPES = (
-    "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-",
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-",
     "ssh-dss",
 )
 

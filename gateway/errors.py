@@ -1,10 +1,10 @@
 """Faults, as opposed to expected bad input (which is a value: a finding).
 
-    GatewayError
-    ├── ConfigError          permanent: the configuration file is wrong (exit 2)
-    ├── UsageError           permanent: the command line is wrong (exit 2)
-    ├── SealError            permanent: signing key or certificate unusable
-    └── TransientError       worth retrying: database unreachable, disk full
+GatewayError
+├── ConfigError          permanent: the configuration file is wrong (exit 2)
+├── UsageError           permanent: the command line is wrong (exit 2)
+├── SealError            permanent: signing key or certificate unusable
+└── TransientError       worth retrying: database unreachable, disk full
 """
 
 from __future__ import annotations

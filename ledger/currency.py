@@ -10,8 +10,21 @@ from decimal import Decimal, InvalidOperation
 
 # ISO 4217 minor-unit exponents for the currencies the treasury supports.
 EXPONENTS: dict[str, int] = {
-    "EUR": 2, "USD": 2, "CAD": 2, "AUD": 2, "CHF": 2, "DKK": 2, "NOK": 2, "GBP": 2,
-    "SEK": 2, "HUF": 2, "JPY": 0, "RUB": 2, "BYN": 2, "PLN": 2, "CZK": 2,
+    "EUR": 2,
+    "USD": 2,
+    "CAD": 2,
+    "AUD": 2,
+    "CHF": 2,
+    "DKK": 2,
+    "NOK": 2,
+    "GBP": 2,
+    "SEK": 2,
+    "HUF": 2,
+    "JPY": 0,
+    "RUB": 2,
+    "BYN": 2,
+    "PLN": 2,
+    "CZK": 2,
 }
 
 amount_digits_max = 18  # pain.001 allows 18 digits in total

@@ -23,5 +23,16 @@ def alembic_config(engine: Engine, script_location: Path, version_table: str) ->
     return config
 
 
+def run_env() -> None:
+    """The body of every `env.py`: migrate on the engine handed over in the config."""
+    from alembic import context
+
+    config = context.config
+    engine = config.attributes["engine"]
+    with engine.begin() as connection:
+        context.configure(connection=connection, version_table=config.attributes["version_table"])
+        context.run_migrations()
+
+
 def run_upgrade(engine: Engine) -> None:
     command.upgrade(alembic_config(engine, Path(__file__).parent, VERSION_TABLE), "head")

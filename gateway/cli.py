@@ -1,0 +1,201 @@
+"""The `ekase-gateway` command. Usage and configuration errors: exit 2 and one line."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from gateway import logs
+from gateway.errors import ConfigError, GatewayError, SealError, UsageError
+from gateway.settings import Settings, load
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load(args.config)
+
+
+def _environment(args: argparse.Namespace, *, need_sealer: bool = False):  # type: ignore[no-untyped-def]
+    from gateway.environment import open_environment
+
+    settings = _settings(args)
+    logs.configure(settings.log_file)
+    return open_environment(settings, need_sealer=need_sealer)
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    env = _environment(args)
+    print(f"database ready: {env.settings.database_url.split('@')[-1]}")
+    env.close()
+    return 0
+
+
+def cmd_ledger_fund(args: argparse.Namespace) -> int:
+    from gateway.funding import fund
+
+    if args.amount is None:
+        raise UsageError("ledger fund needs --amount")
+    env = _environment(args)
+    try:
+        balance, code = fund(env, args.iban, args.amount, key=args.key or uuid.uuid4().hex)
+    finally:
+        env.close()
+    from ledger.currency import format_minor
+
+    print(f"{format_minor(balance, code)} {code}")
+    return 0
+
+
+def cmd_ledger_balance(args: argparse.Namespace) -> int:
+    from ledger.currency import format_minor
+
+    env = _environment(args)
+    try:
+        account = env.ledger.account(_iban(args.iban))
+    finally:
+        env.close()
+    if account is None:
+        raise UsageError(f"--iban {args.iban}: no such account in the ledger")
+    print(f"{format_minor(account.balance_minor, account.currency)} {account.currency}")
+    return 0
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from gateway.pipeline import Pipeline
+
+    if not args.once:
+        raise UsageError("scan needs --once (use `run` for the daemon)")
+    env = _environment(args, need_sealer=True)
+    try:
+        result = Pipeline(env).run_once()
+    finally:
+        env.close()
+    print(
+        f"processed {len(result.outcomes)} file(s), executed pending payments of "
+        f"{len(result.files_with_pending_executed)} file(s), delivered {len(result.delivered)} "
+        "message(s)"
+    )
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from gateway.verify_command import run_verify
+
+    code, line = run_verify(args.file, args.cert, dt.datetime.now(dt.UTC))
+    print(line)
+    return code
+
+
+def cmd_keys_init(args: argparse.Namespace) -> int:
+    from gateway.keys import init_host_key, init_signing_key
+
+    settings = _settings(args)
+    made = init_signing_key(
+        settings.signing.key, settings.signing.certificate, now=dt.datetime.now(dt.UTC)
+    )
+    print(
+        f"signing key {settings.signing.key}: {'created' if made else 'already present'}; "
+        f"certificate {settings.signing.certificate}"
+    )
+    fingerprint = init_host_key(settings.sftp.host_key)
+    print(f"SFTP host key {settings.sftp.host_key}: {fingerprint}")
+    return 0
+
+
+def _iban(text: str) -> str:
+    from schwifty import IBAN
+    from schwifty.exceptions import SchwiftyException
+
+    try:
+        return str(IBAN(text.replace(" ", "").upper()))
+    except SchwiftyException as exc:
+        raise UsageError(f"--iban {text}: invalid IBAN ({exc})") from exc
+
+
+# -- the parser ------------------------------------------------------------------------------
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", type=Path, required=True, help="configuration TOML")
+
+
+def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] = ()) -> _Parser:  # type: ignore[type-arg]
+    parser = _Parser(prog="ekase-gateway", description=__doc__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("scan", help="process everything waiting and what has fallen due, then exit")
+    _config_arg(p)
+    p.add_argument("--once", action="store_true", help="one pass, then exit (required)")
+    p.set_defaults(handler=cmd_scan)
+
+    p = sub.add_parser("ledger", help="ledger operations: fund, balance")
+    ledger_sub = p.add_subparsers(dest="ledger_command", metavar="ACTION", parser_class=_Parser)
+    ledger_sub.required = True
+    for action, handler, helptext in (
+        ("fund", cmd_ledger_fund, "credit an account from the treasury's funding account"),
+        ("balance", cmd_ledger_balance, "print an account's booked balance"),
+    ):
+        q = ledger_sub.add_parser(action, help=helptext)
+        _config_arg(q)
+        q.add_argument("--iban", required=True)
+        q.add_argument("--amount", help="decimal amount, e.g. 1000.50")
+        q.add_argument("--key", help="idempotency key: the same key never funds twice")
+        q.set_defaults(handler=handler)
+
+    p = sub.add_parser("db", help="database: upgrade")
+    db_sub = p.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
+    db_sub.required = True
+    q = db_sub.add_parser("upgrade", help="create or upgrade the schema (Alembic)")
+    _config_arg(q)
+    q.set_defaults(handler=cmd_db_upgrade)
+
+    p = sub.add_parser("verify", help="check a file against its .sig seal")
+    p.add_argument("file", type=Path)
+    p.add_argument("--cert", type=Path, help="trusted gateway certificate (PEM)")
+    p.set_defaults(handler=cmd_verify)
+
+    p = sub.add_parser("keys", help="keys: init")
+    keys_sub = p.add_subparsers(dest="keys_command", metavar="ACTION", parser_class=_Parser)
+    keys_sub.required = True
+    q = keys_sub.add_parser("init", help="create the signing key, certificate and SSH host key")
+    _config_arg(q)
+    q.set_defaults(handler=cmd_keys_init)
+
+    for add in extra:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        from gateway import commands
+
+        args = build_parser(commands.EXTRA).parse_args(argv)
+        handler: Handler = args.handler
+        return handler(args)
+    except (ConfigError, UsageError, SealError) as exc:
+        print(f"ekase-gateway: {exc}", file=sys.stderr)
+        return 2
+    except GatewayError as exc:
+        print(f"ekase-gateway: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

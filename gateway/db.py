@@ -1,0 +1,129 @@
+"""The gateway's own tables, beside the ledger's in the same database.
+
+`gw_files`     one row per inbound file the gateway has answered (unique per client and bytes)
+`gw_payments`  one row per transaction of an accepted file: its status, due date, reference
+`gw_outbox`    every message owed to a client, written in the same transaction as the
+               ledger effect it reports; delivery into `out/` is a later, repeatable step
+`gw_statements` which account statements exist (camt.053 per account and business day)
+`gw_counters`  sequences (message ids, statement numbers) that work on SQLite and PostgreSQL
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+files = Table(
+    "gw_files",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("client_id", String(32), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("original_name", String(255), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("processed_at", DateTime(timezone=True), nullable=False),
+    Column("msg_id", String(35), nullable=True),
+    Column("accepted_msg_id", String(35), nullable=True),  # set only when file-level checks pass
+    Column("message", String(32), nullable=False),
+    Column("group_status", String(4), nullable=False),
+    Column("reason", String(4), nullable=True),
+    Column("additional_info", Text, nullable=True),
+    Column("nb_of_txs", Integer, nullable=False),
+    Column("sftp_user", String(64), nullable=True),
+    Column("source_ip", String(64), nullable=True),
+    Column("key_fingerprint", String(128), nullable=True),
+    Column("reports", Integer, nullable=False),  # pain.002 reports issued so far
+    Column("first_outbox_id", Id, nullable=True),
+    UniqueConstraint("client_id", "sha256", name="uq_gw_files_bytes"),
+    UniqueConstraint("client_id", "accepted_msg_id", name="uq_gw_files_msg_id"),
+)
+
+payments = Table(
+    "gw_payments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("file_id", Id, ForeignKey("gw_files.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("pmt_seq", Integer, nullable=False),
+    Column("pmt_inf_id", String(35), nullable=False),
+    Column("msg_id", String(35), nullable=False),
+    Column("batch_booking", Boolean, nullable=False),
+    Column("instr_id", String(35), nullable=True),
+    Column("end_to_end_id", String(35), nullable=False),
+    Column("debtor_iban", String(34), nullable=True),
+    Column("debtor_name", String(140), nullable=True),
+    Column("creditor_iban", String(34), nullable=True),
+    Column("creditor_name", String(140), nullable=True),
+    Column("creditor_bic", String(11), nullable=True),
+    Column("amount_minor", BigInteger, nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("remittance", String(140), nullable=True),
+    Column("requested_date", Date, nullable=True),
+    Column("due_date", Date, nullable=True),
+    Column("kind", String(8), nullable=False),  # internal | external
+    Column("status", String(4), nullable=False),  # ACSC | PDNG | RJCT
+    Column("reason", String(4), nullable=True),
+    Column("additional_info", String(105), nullable=True),
+    Column("transfer_ref", String(35), nullable=True),
+    Column("fingerprint", String(32), nullable=True),
+    Column("report_no", Integer, nullable=False),  # the pain.002 that last reported it
+    UniqueConstraint("file_id", "seq", name="uq_gw_payments_position"),
+    Index("ix_gw_payments_due", "status", "due_date"),
+    Index("ix_gw_payments_fingerprint", "fingerprint"),
+    Index("ix_gw_payments_transfer_ref", "transfer_ref"),
+)
+
+outbox = Table(
+    "gw_outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("client_id", String(32), nullable=False),
+    Column("message", String(32), nullable=False),  # e.g. pain.002.001.03
+    Column("msg_id", String(35), nullable=False),
+    Column("file_name", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("body", LargeBinary, nullable=False),  # zlib-compressed XML
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Column("file_id", Id, nullable=True),
+    UniqueConstraint("client_id", "file_name", name="uq_gw_outbox_name"),
+    Index("ix_gw_outbox_pending", "delivered_at"),
+)
+
+statements = Table(
+    "gw_statements",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("iban", String(34), nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("message", String(32), nullable=False),
+    Column("sequence_nb", Integer, nullable=False),
+    Column("opening_minor", BigInteger, nullable=False),
+    Column("closing_minor", BigInteger, nullable=False),
+    Column("outbox_id", Id, nullable=True),
+    UniqueConstraint("iban", "business_date", "message", name="uq_gw_statements_day"),
+)
+
+counters = Table(
+    "gw_counters",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)

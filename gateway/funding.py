@@ -1,0 +1,53 @@
+"""`ledger fund`: money enters a client account from the treasury's funding account."""
+
+from __future__ import annotations
+
+from schwifty import IBAN
+from schwifty.exceptions import SchwiftyException
+
+from gateway import counters
+from gateway.environment import Environment
+from gateway.errors import UsageError
+from ledger import currency
+from ledger.core import AccountKind, TransferKind, TransferRequest
+
+
+def fund(env: Environment, iban_text: str, amount_text: str, *, key: str) -> tuple[int, str]:
+    """Credit `amount_text` to the account; the same `key` never funds twice.
+
+    Returns the account's balance afterwards (minor units) and its currency.
+    """
+    try:
+        iban = str(IBAN(iban_text.replace(" ", "").upper()))
+    except SchwiftyException as exc:
+        raise UsageError(f"--iban {iban_text}: invalid IBAN ({exc})") from exc
+    account = env.ledger.account(iban)
+    if account is None or account.kind is not AccountKind.CLIENT:
+        raise UsageError(f"--iban {iban}: not a client account in the ledger")
+    try:
+        amount = currency.to_minor(amount_text, account.currency)
+    except currency.AmountError as exc:
+        raise UsageError(f"--amount {amount_text}: {exc}") from exc
+    now = env.clock.now()
+    today = now.astimezone(env.settings.timezone).date()
+    with env.engine.begin() as conn:
+        number = counters.next_value(conn, "funding")
+    with env.ledger.begin() as tx:
+        source = tx.system_account(AccountKind.FUNDING, account.currency)
+    assert source is not None, "system accounts exist for every supported currency"
+    request = TransferRequest(
+        idempotency_key=f"fund:{key}",
+        reference=f"FUND{today:%Y%m%d}{number:08d}",
+        kind=TransferKind.FUNDING,
+        debit_iban=source.iban,
+        credit_iban=iban,
+        currency=account.currency,
+        amount_minor=amount,
+        booking_date=today,
+        value_date=today,
+    )
+    _, refusal = env.ledger.transfer(request, now)
+    if refusal is not None:
+        raise UsageError(f"cannot fund {iban}: {refusal.value}")
+    balance, code = env.ledger.balance(iban)
+    return balance, code

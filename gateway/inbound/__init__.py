@@ -1,0 +1,1 @@
+"""What comes in and its rules: reading pain.001, validating, deciding, executing."""

@@ -1,0 +1,166 @@
+"""Building pain.002 status reports from what the database holds about a file.
+
+Reports are rendered from `gw_payments` rows (not from memory), inside the same
+transaction that wrote them, so a report always says exactly what was booked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from gateway import db, outbox
+from gateway.outbound import pain002_v03 as pain002
+from gateway.reasons import Reason
+from gateway.statuses import GroupStatus, TxStatus, derive
+
+MESSAGE = "pain.002.001.03"
+
+
+def new_msg_id(conn: Connection, local: dt.datetime) -> str:
+    from gateway import counters
+
+    return f"GW{local:%Y%m%d}{counters.next_value(conn, 'msg_id'):06d}"
+
+
+def _tx_report(row: Any) -> pain002.TxReport:
+    return pain002.TxReport(
+        end_to_end_id=row.end_to_end_id,
+        instr_id=row.instr_id,
+        status=TxStatus(row.status),
+        reason=Reason(row.reason) if row.reason else None,
+        additional_info=row.additional_info,
+        acct_svcr_ref=row.transfer_ref if row.status == TxStatus.ACSC else None,
+        amount_minor=row.amount_minor,
+        currency=row.currency,
+        requested_execution_date=row.requested_date,
+        creditor_name=row.creditor_name,
+        creditor_iban=row.creditor_iban,
+    )
+
+
+def _pmt_counts(conn: Connection, file_id: int, report_no: int | None) -> dict[int, Counter[str]]:
+    p = db.payments.c
+    query = select(p.pmt_seq, p.status, func.count()).where(p.file_id == file_id)
+    if report_no is not None:
+        query = query.where(p.report_no == report_no)
+    counts: dict[int, Counter[str]] = {}
+    for pmt_seq, status, n in conn.execute(query.group_by(p.pmt_seq, p.status)):
+        counts.setdefault(pmt_seq, Counter())[status] = int(n)
+    return counts
+
+
+def _pmt_meta(conn: Connection, file_id: int) -> dict[int, Any]:
+    """Per payment information: id, number of transactions, sum (first row carries the id)."""
+    p = db.payments.c
+    rows = conn.execute(
+        select(
+            p.pmt_seq,
+            func.min(p.pmt_inf_id),
+            func.count(),
+            func.sum(p.amount_minor),
+            func.min(p.currency),
+            func.max(p.currency),
+        )
+        .where(p.file_id == file_id)
+        .group_by(p.pmt_seq)
+    )
+    return {r[0]: r for r in rows}
+
+
+def _rows(conn: Connection, file_id: int, report_no: int | None) -> Iterator[Any]:
+    p = db.payments.c
+    query = select(db.payments).where(p.file_id == file_id)
+    if report_no is not None:
+        query = query.where(p.report_no == report_no)
+    yield from conn.execution_options(yield_per=5000).execute(query.order_by(p.seq))
+
+
+def build_file_report(
+    conn: Connection,
+    file_row: Any,
+    *,
+    msg_id: str,
+    created_at: dt.datetime,
+    bic: str,
+    report_no: int | None,
+    original_ctrl_sum: Decimal | None,
+) -> bytes:
+    """The compressed pain.002 for an accepted file: every transaction (first report) or
+    those whose status changed in run `report_no` (follow-up reports)."""
+    counts = _pmt_counts(conn, file_row.id, report_no)
+    meta = _pmt_meta(conn, file_row.id)
+    total: Counter[str] = Counter()
+    for c in counts.values():
+        total.update(c)
+    rows = _rows(conn, file_row.id, report_no)
+    groups = itertools.groupby(rows, key=lambda r: r.pmt_seq)
+
+    def payment_infos() -> Iterator[pain002.PaymentInfoReport]:
+        for pmt_seq, pmt_rows in groups:
+            m = meta[pmt_seq]
+            single_currency = m[4] == m[5]
+            yield pain002.PaymentInfoReport(
+                pmt_inf_id=m[1],
+                nb_of_txs=int(m[2]),
+                ctrl_sum_minor=int(m[3]) if m[3] is not None and single_currency else None,
+                currency=m[4] if single_currency else None,
+                status=derive(counts[pmt_seq]),
+                counts=counts[pmt_seq],
+                transactions=(_tx_report(r) for r in pmt_rows),
+            )
+
+    report = pain002.StatusReport(
+        msg_id=msg_id,
+        created_at=created_at,
+        servicer_bic=bic,
+        original_msg_id=file_row.msg_id,
+        original_msg_name=file_row.message,
+        original_nb_of_txs=file_row.nb_of_txs,
+        original_ctrl_sum=original_ctrl_sum,
+        group_status=derive(total),
+        counts=total,
+        payment_infos=payment_infos(),
+    )
+    return outbox.render(lambda out: pain002.write(report, out))
+
+
+def build_rejection(
+    *,
+    msg_id: str,
+    created_at: dt.datetime,
+    bic: str,
+    original_msg_id: str | None,
+    original_message: str,
+    nb_of_txs: int | None,
+    reason: Reason,
+    info: str,
+) -> bytes:
+    """The compressed pain.002 for a file rejected as a whole."""
+    report = pain002.StatusReport(
+        msg_id=msg_id,
+        created_at=created_at,
+        servicer_bic=bic,
+        original_msg_id=original_msg_id or "UNKNOWN",
+        original_msg_name=original_message,
+        original_nb_of_txs=nb_of_txs,
+        group_status=GroupStatus.RJCT,
+        group_reason=reason,
+        group_additional_info=info,
+        counts={},
+    )
+    return outbox.render(lambda out: pain002.write(report, out))
+
+
+def status_counts(conn: Connection, file_id: int) -> Mapping[str, int]:
+    p = db.payments.c
+    rows = conn.execute(
+        select(p.status, func.count()).where(p.file_id == file_id).group_by(p.status)
+    )
+    return {status: int(n) for status, n in rows}

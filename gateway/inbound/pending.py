@@ -1,0 +1,135 @@
+"""Executing payments that were accepted as pending (future date, after cut-off) once due.
+
+Runs at the start of each business day in the daemon, and on every `scan --once`.
+Each file whose pending payments ran gets a further pain.002 listing exactly those
+payments, written in the same transaction as their ledger effect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from sqlalchemy import select, update
+
+from gateway import db
+from gateway.environment import Environment
+from gateway.inbound import answers
+from gateway.inbound.execute import Due, execute
+from gateway.inbound.rules import is_treasury_iban
+from gateway.outbox import enqueue
+from gateway.statuses import TxStatus, derive
+from ledger import calendar
+from ledger.core import AccountKind
+from ledger.store import LedgerTx
+
+log = structlog.get_logger("gateway.pending")
+
+
+def execute_due(env: Environment) -> list[int]:
+    """Book every pending payment due today or earlier; returns the files reported on."""
+    now = env.clock.now()
+    local = now.astimezone(env.settings.timezone)
+    today = local.date()
+    if not calendar.is_business_day(today):
+        return []
+    reported: list[int] = []
+    with env.ledger.begin() as tx:
+        p = db.payments.c
+        rows = tx.conn.execute(
+            select(db.payments)
+            .where(p.status == TxStatus.PDNG.value, p.due_date <= today)
+            .order_by(p.file_id, p.seq)
+        ).all()
+        for file_id, file_rows in itertools.groupby(rows, key=lambda r: r.file_id):
+            _execute_file(env, tx, file_id, list(file_rows), now, local)
+            reported.append(file_id)
+    for file_id in reported:
+        log.info("pending.executed", file_id=file_id, day=today.isoformat())
+    return reported
+
+
+def _execute_file(
+    env: Environment,
+    tx: LedgerTx,
+    file_id: int,
+    rows: Sequence[Any],
+    now: dt.datetime,
+    local: dt.datetime,
+) -> None:
+    conn = tx.conn
+    file_row = conn.execute(select(db.files).where(db.files.c.id == file_id)).one()
+    today = local.date()
+    report_no = int(file_row.reports) + 1
+    clearing = {
+        c: acct.iban
+        for c in {r.currency for r in rows}
+        if (acct := tx.system_account(AccountKind.CLEARING, c)) is not None
+    }
+    ibans = (
+        {r.debtor_iban for r in rows}
+        | {r.creditor_iban for r in rows if r.kind == "internal"}
+        | set(clearing.values())
+    )
+    accounts = tx.accounts(ibans)
+    by_id = tx.debits_on([a.id for a in accounts.values()], today)
+    debited = {a.iban: by_id.get(a.id, 0) for a in accounts.values()}
+    dues = [
+        Due(
+            key=f"file:{file_row.client_id}:{file_row.sha256}:{r.seq}",
+            reference=f"EK{file_id:010d}{r.seq:08d}",
+            debtor_iban=r.debtor_iban,
+            credit_iban=r.creditor_iban if r.kind == "internal" else clearing[r.currency],
+            amount_minor=r.amount_minor,
+            currency=r.currency,
+            internal=r.kind == "internal" and is_treasury_iban(r.creditor_iban),
+            fingerprint=r.fingerprint,
+        )
+        for r in rows
+    ]
+    row_by_key = {d.key: r for d, r in zip(dues, rows, strict=True)}
+    requests = []
+    p = db.payments.c
+    for due, request, finding in execute(dues, accounts, debited, today):
+        row = row_by_key[due.key]
+        values: dict[str, Any] = {"report_no": report_no}
+        if finding is not None:
+            values.update(
+                status=TxStatus.RJCT.value,
+                reason=finding.reason.value,
+                additional_info=finding.short(),
+            )
+        else:
+            assert request is not None
+            requests.append(request)
+            values.update(status=TxStatus.ACSC.value, transfer_ref=due.reference)
+        conn.execute(update(db.payments).where(p.id == row.id).values(**values))
+    tx.post(requests, accounts, now)
+    msg_id = answers.new_msg_id(conn, local)
+    body = answers.build_file_report(
+        conn,
+        file_row,
+        msg_id=msg_id,
+        created_at=local,
+        bic=env.settings.bic,
+        report_no=report_no,
+        original_ctrl_sum=None,
+    )
+    enqueue(
+        conn,
+        client_id=file_row.client_id,
+        message=answers.MESSAGE,
+        msg_id=msg_id,
+        created_local=local,
+        body=body,
+        file_id=file_id,
+    )
+    group = derive(answers.status_counts(conn, file_id))
+    conn.execute(
+        update(db.files)
+        .where(db.files.c.id == file_id)
+        .values(reports=report_no, group_status=group.value)
+    )

@@ -1,0 +1,648 @@
+"""Processing one claimed file: the shell around read → check → decide → execute → answer.
+
+The whole ledger effect of a file, its payment rows and its pain.002 are written
+in ONE database transaction (the outbox pattern). Before it commits nothing has
+happened; after it commits, delivering the answer and shelving the file are
+repeatable steps. A crash anywhere is therefore harmless: the file is still in
+`work/` (or `in/`), and running again either redoes the transaction or, finding
+the file already recorded, just finishes the repeatable steps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, insert, select, update
+
+from gateway import db
+from gateway.environment import Environment
+from gateway.inbound import answers, pain001_v03, rules
+from gateway.inbound.execute import Due, execute
+from gateway.inbound.findings import Finding
+from gateway.inbound.pain001_v03 import ParsedFile, ParsedPmtInf, ParsedTx
+from gateway.outbox import enqueue
+from gateway.reasons import Reason
+from gateway.spool import Claim
+from gateway.statuses import GroupStatus, TxStatus, derive
+from ledger.core import Account, AccountKind
+from ledger.store import LedgerTx
+
+log = structlog.get_logger("gateway.inbound")
+hash_chunk_bytes = 1 << 20
+findings_lines_max = 1000
+rows_per_insert = 5000
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened to one file: for the canonical log line, the findings file and tests."""
+
+    file_id: int
+    shelf: str  # archive | rejected | duplicates
+    group_status: str
+    reason: Reason | None = None
+    info: str | None = None
+    msg_id: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    amounts: dict[str, int] = field(default_factory=dict)  # booked per currency, minor units
+    answer: str | None = None
+    rejected: list[tuple[int, str, str, str]] = field(default_factory=list)  # seq, e2e, code, info
+    recovered: bool = False
+
+
+def sha256_of(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(hash_chunk_bytes):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _received_at(claim: Claim, fallback: dt.datetime) -> dt.datetime:
+    text = (claim.receipt or {}).get("received_at")
+    if isinstance(text, str):
+        try:
+            moment = dt.datetime.fromisoformat(text)
+            if moment.tzinfo is not None:
+                return min(moment, fallback)
+        except ValueError:
+            pass
+    return fallback
+
+
+class FileProcessor:
+    """Turns one claimed file into ledger effects, an answer in the outbox, and a shelf."""
+
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+        self.settings = env.settings
+
+    # -- the one entry point ---------------------------------------------------------------
+
+    def process(self, claim: Claim, *, recovering: bool = False) -> Outcome:
+        started = time.monotonic()
+        now = self.env.clock.now()
+        sha, size = sha256_of(claim.path)
+        mtime = dt.datetime.fromtimestamp(os.stat(claim.path).st_mtime, dt.UTC)
+        received = _received_at(claim, min(mtime, now))
+        with self.env.ledger.begin() as tx:
+            known = tx.conn.execute(
+                select(db.files).where(
+                    db.files.c.client_id == claim.client_id, db.files.c.sha256 == sha
+                )
+            ).first()
+            if known is not None:
+                outcome = self._already_known(tx.conn, claim, known, now, recovering)
+            else:
+                outcome = self._new_file(tx, claim, sha, size, received, now)
+        answer_delivered = self._deliver()
+        shelf_path = self.env.spool.shelve(
+            claim, outcome.shelf, outcome.file_id, now.astimezone(self.settings.timezone).date()
+        )
+        if outcome.shelf == "archive" and self.env.sealer is not None and not outcome.recovered:
+            self._seal_archive(shelf_path, claim, received)
+        self._write_findings(shelf_path, claim, outcome, sha, size, received)
+        log.info(
+            "file.processed",
+            client=claim.client_id,
+            user=(claim.receipt or {}).get("sftp_user"),
+            source_ip=(claim.receipt or {}).get("source_ip"),
+            file=claim.original_name,
+            size=size,
+            sha256=sha,
+            msg_id=outcome.msg_id,
+            file_id=outcome.file_id,
+            shelf=outcome.shelf,
+            group_status=outcome.group_status,
+            reason=outcome.reason.value if outcome.reason else None,
+            counts=outcome.counts,
+            amounts=outcome.amounts,
+            answer=outcome.answer,
+            delivered=answer_delivered,
+            recovered=outcome.recovered,
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+        )
+        return outcome
+
+    def _deliver(self) -> int:
+        from gateway.outbox import deliver_pending
+
+        return len(
+            deliver_pending(
+                self.env.engine.connect, self.env.spool, self.env.sealer, self.env.clock.now()
+            )
+        )
+
+    # -- a file seen before ----------------------------------------------------------------
+
+    def _already_known(
+        self, conn: Connection, claim: Claim, known: Any, now: dt.datetime, recovering: bool
+    ) -> Outcome:
+        shelf = "rejected" if known.accepted_msg_id is None else "archive"
+        if recovering:
+            # An earlier run committed this file and stopped before shelving it.
+            return Outcome(known.id, shelf, known.group_status, msg_id=known.msg_id, recovered=True)
+        first = conn.execute(
+            select(db.outbox.c.body, db.outbox.c.msg_id, db.outbox.c.message).where(
+                db.outbox.c.id == known.first_outbox_id
+            )
+        ).first()
+        assert first is not None, "every recorded file has its first answer"
+        local = now.astimezone(self.settings.timezone)
+        _, name = enqueue(
+            conn,
+            client_id=claim.client_id,
+            message=first.message,
+            msg_id=first.msg_id,
+            created_local=local,
+            body=first.body,
+            file_id=known.id,
+        )
+        return Outcome(
+            known.id,
+            "duplicates",
+            known.group_status,
+            info=f"the same bytes as file {known.id} ({known.original_name}); "
+            "its original answer was delivered again",
+            msg_id=known.msg_id,
+            answer=name,
+        )
+
+    # -- a new file ------------------------------------------------------------------------
+
+    def _new_file(
+        self,
+        tx: LedgerTx,
+        claim: Claim,
+        sha: str,
+        size: int,
+        received: dt.datetime,
+        now: dt.datetime,
+    ) -> Outcome:
+        conn = tx.conn
+        if size > self.settings.max_file_bytes:
+            too_big = Finding(
+                Reason.FF01,
+                f"the file has {size} bytes, more than the limit {self.settings.max_file_bytes}",
+            )
+            return self._reject(conn, claim, sha, size, received, now, too_big, None)
+        parsed = pain001_v03.read(
+            claim.path,
+            transactions_max=self.settings.max_transactions,
+            spill_folder=self.env.spool.tmp(),
+        )
+        try:
+            finding: Finding | None = parsed.failure or self._duplicate_msg_id(
+                conn, claim, parsed, sha
+            )
+            if finding is None:
+                finding = rules.file_findings(parsed)
+            if finding is not None:
+                return self._reject(conn, claim, sha, size, received, now, finding, parsed)
+            return self._accept(tx, claim, sha, size, received, now, parsed)
+        finally:
+            parsed.close()
+
+    def _duplicate_msg_id(
+        self, conn: Connection, claim: Claim, parsed: ParsedFile, sha: str
+    ) -> Finding | None:
+        assert parsed.header is not None
+        used = conn.execute(
+            select(db.files.c.id).where(
+                db.files.c.client_id == claim.client_id,
+                db.files.c.accepted_msg_id == parsed.header.msg_id,
+            )
+        ).first()
+        if used is None:
+            return None
+        return Finding(
+            Reason.DU01, f"MsgId {parsed.header.msg_id} was already used by a different file"
+        )
+
+    def _file_row(
+        self,
+        claim: Claim,
+        sha: str,
+        size: int,
+        received: dt.datetime,
+        now: dt.datetime,
+        parsed: ParsedFile | None,
+    ) -> dict[str, Any]:
+        receipt = claim.receipt or {}
+        header = parsed.header if parsed is not None else None
+        return {
+            "client_id": claim.client_id,
+            "sha256": sha,
+            "size_bytes": size,
+            "original_name": claim.original_name[:255],
+            "received_at": received,
+            "processed_at": now,
+            "msg_id": header.msg_id[:35] if header else None,
+            "message": parsed.message if parsed is not None and header else "UNKNOWN",
+            "nb_of_txs": parsed.count if parsed is not None else 0,
+            "sftp_user": receipt.get("sftp_user"),
+            "source_ip": receipt.get("source_ip"),
+            "key_fingerprint": receipt.get("key_fingerprint"),
+            "reports": 1,
+        }
+
+    def _reject(
+        self,
+        conn: Connection,
+        claim: Claim,
+        sha: str,
+        size: int,
+        received: dt.datetime,
+        now: dt.datetime,
+        finding: Finding,
+        parsed: ParsedFile | None,
+    ) -> Outcome:
+        row = self._file_row(claim, sha, size, received, now, parsed)
+        row.update(
+            group_status=GroupStatus.RJCT.value,
+            reason=finding.reason.value,
+            additional_info=finding.info[:1000],
+        )
+        file_id = conn.execute(insert(db.files).values(**row).returning(db.files.c.id)).scalar_one()
+        local = now.astimezone(self.settings.timezone)
+        msg_id = answers.new_msg_id(conn, local)
+        header = parsed.header if parsed is not None else None
+        body = answers.build_rejection(
+            msg_id=msg_id,
+            created_at=local,
+            bic=self.settings.bic,
+            original_msg_id=header.msg_id if header else None,
+            original_message=row["message"],
+            nb_of_txs=_int_or_none(header.nb_of_txs) if header else None,
+            reason=finding.reason,
+            info=finding.short(),
+        )
+        outbox_id, name = enqueue(
+            conn,
+            client_id=claim.client_id,
+            message=answers.MESSAGE,
+            msg_id=msg_id,
+            created_local=local,
+            body=body,
+            file_id=file_id,
+        )
+        conn.execute(
+            update(db.files).where(db.files.c.id == file_id).values(first_outbox_id=outbox_id)
+        )
+        return Outcome(
+            file_id,
+            "rejected",
+            GroupStatus.RJCT.value,
+            finding.reason,
+            finding.info,
+            msg_id=row["msg_id"],
+            answer=name,
+        )
+
+    def _accept(
+        self,
+        tx: LedgerTx,
+        claim: Claim,
+        sha: str,
+        size: int,
+        received: dt.datetime,
+        now: dt.datetime,
+        parsed: ParsedFile,
+    ) -> Outcome:
+        assert parsed.header is not None
+        conn = tx.conn
+        row = self._file_row(claim, sha, size, received, now, parsed)
+        row.update(group_status="PDNG", accepted_msg_id=parsed.header.msg_id)
+        file_id = conn.execute(insert(db.files).values(**row).returning(db.files.c.id)).scalar_one()
+        run = _Run(self, tx, claim, file_id, sha, received, now, parsed)
+        run.execute_all()
+        local = now.astimezone(self.settings.timezone)
+        msg_id = answers.new_msg_id(conn, local)
+        file_row = conn.execute(select(db.files).where(db.files.c.id == file_id)).one()
+        body = answers.build_file_report(
+            conn,
+            file_row,
+            msg_id=msg_id,
+            created_at=local,
+            bic=self.settings.bic,
+            report_no=None,
+            original_ctrl_sum=_decimal_or_none(parsed.header.ctrl_sum),
+        )
+        outbox_id, name = enqueue(
+            conn,
+            client_id=claim.client_id,
+            message=answers.MESSAGE,
+            msg_id=msg_id,
+            created_local=local,
+            body=body,
+            file_id=file_id,
+        )
+        group = derive(run.counts)
+        conn.execute(
+            update(db.files)
+            .where(db.files.c.id == file_id)
+            .values(first_outbox_id=outbox_id, group_status=group.value)
+        )
+        return Outcome(
+            file_id,
+            "archive",
+            group.value,
+            msg_id=parsed.header.msg_id,
+            counts=dict(run.counts),
+            amounts=dict(run.booked),
+            answer=name,
+            rejected=run.rejected,
+        )
+
+    # -- archive seal and findings -----------------------------------------------------------
+
+    def _seal_archive(self, path: Path, claim: Claim, received: dt.datetime) -> None:
+        from gateway.outbound.delivery import write_bytes_atomically
+        from gateway.outbound.seal import receipt_properties, seal_path
+
+        assert self.env.sealer is not None
+        receipt = claim.receipt or {}
+        properties = receipt_properties(
+            received_at=received,
+            client_id=claim.client_id,
+            sftp_user=str(receipt.get("sftp_user") or "unknown"),
+            key_fingerprint=str(receipt.get("key_fingerprint") or "unknown"),
+            source=str(receipt.get("source_ip") or "unknown"),
+        )
+        seal = self.env.sealer.sign_file(path, properties=properties)
+        write_bytes_atomically(path.parent, seal_path(path).name, seal)
+
+    def _write_findings(
+        self,
+        path: Path,
+        claim: Claim,
+        outcome: Outcome,
+        sha: str,
+        size: int,
+        received: dt.datetime,
+    ) -> None:
+        from gateway.spool import write_text_atomically
+
+        target = path.with_name(path.name + ".findings.txt")
+        if outcome.recovered and target.exists():
+            return
+        write_text_atomically(target, findings_text(claim, outcome, sha, size, received))
+
+
+def findings_text(
+    claim: Claim, outcome: Outcome, sha: str, size: int, received: dt.datetime
+) -> str:
+    receipt = claim.receipt or {}
+    lines = [
+        f"File:        {claim.original_name}",
+        f"Client:      {claim.client_id}",
+        f"Received:    {received.isoformat()} by {receipt.get('sftp_user', 'unknown')} "
+        f"from {receipt.get('source_ip', 'unknown')}",
+        f"Size:        {size} bytes",
+        f"SHA-256:     {sha}",
+        f"MsgId:       {outcome.msg_id or '-'}",
+        f"File number: {outcome.file_id}",
+        f"Result:      {outcome.group_status}"
+        + (f" {outcome.reason.value} ({outcome.reason.meaning})" if outcome.reason else ""),
+    ]
+    if outcome.info:
+        lines.append(f"Why:         {outcome.info}")
+    if outcome.counts:
+        lines.append(
+            "Transactions: " + ", ".join(f"{k} {v}" for k, v in sorted(outcome.counts.items()))
+        )
+    if outcome.amounts:
+        from ledger.currency import format_minor
+
+        lines.append(
+            "Booked:      "
+            + ", ".join(f"{format_minor(v, k)} {k}" for k, v in sorted(outcome.amounts.items()))
+        )
+    lines.append(f"Answer:      {outcome.answer or '(none: recovered after a restart)'}")
+    if outcome.rejected:
+        lines.append("")
+        lines.append("Rejected transactions (position, EndToEndId, reason, why):")
+        for seq, e2e, code, info in outcome.rejected[:findings_lines_max]:
+            lines.append(f"  #{seq + 1} {e2e} {code} {info}")
+        if len(outcome.rejected) > findings_lines_max:
+            lines.append(f"  … {len(outcome.rejected) - findings_lines_max} more: see the answer")
+    return "\n".join(lines) + "\n"
+
+
+def _int_or_none(text: str | None) -> int | None:
+    return int(text) if text is not None and text.isdigit() else None
+
+
+def _decimal_or_none(text: str | None) -> Decimal | None:
+    if text is None:
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return None
+
+
+class _Run:
+    """Deciding and booking the transactions of one accepted file, a chunk at a time."""
+
+    def __init__(
+        self,
+        processor: FileProcessor,
+        tx: LedgerTx,
+        claim: Claim,
+        file_id: int,
+        sha: str,
+        received: dt.datetime,
+        now: dt.datetime,
+        parsed: ParsedFile,
+    ) -> None:
+        self.settings = processor.settings
+        self.tx = tx
+        self.claim = claim
+        self.file_id = file_id
+        self.sha = sha
+        self.parsed = parsed
+        self.now = now
+        self.received_local = received.astimezone(self.settings.timezone)
+        self.today = now.astimezone(self.settings.timezone).date()
+        self.counts: Counter[str] = Counter()
+        self.booked: Counter[str] = Counter()
+        self.rejected: list[tuple[int, str, str, str]] = []
+        self.seen_e2e: set[str] = set()
+
+    def _load_accounts(self) -> tuple[dict[str, Account], rules.Context]:
+        client = self.settings.client(self.claim.client_id)
+        creditor_ibans: set[str] = set()
+        prints: list[str] = []
+        pmts = self.parsed.payment_infos
+        for t in self.parsed.transactions:
+            if t.creditor_iban and rules.is_treasury_iban(t.creditor_iban):
+                creditor_ibans.add(t.creditor_iban)
+            fp = rules.candidate_fingerprint(t, pmts[t.pmt_seq])
+            if fp is not None:
+                prints.append(fp)
+        own = {a.iban for a in client.accounts}
+        clearing = {
+            a.iban: a
+            for a in (
+                self.tx.system_account(AccountKind.CLEARING, c)
+                for c in {a.currency for a in client.accounts}
+            )
+            if a is not None
+        }
+        locked = self.tx.accounts(own | creditor_ibans | set(clearing))
+        client_accounts = {i: a for i, a in locked.items() if i in own and a.owner == client.id}
+        treasury = {i: a for i, a in locked.items() if i in creditor_ibans}
+        recent = self.tx.fingerprints_since(prints, rules.window_start(self.today))
+        recent |= _pending_fingerprints(self.tx.conn, prints)
+        ctx = rules.Context(
+            client_accounts=client_accounts,
+            treasury_accounts=treasury,
+            today=self.today,
+            max_future_days=self.settings.max_future_days,
+            recent_fingerprints=frozenset(recent),
+        )
+        return locked, ctx
+
+    def execute_all(self) -> None:
+        accounts, ctx = self._load_accounts()
+        clearing_by_ccy = {
+            a.currency: a.iban for a in accounts.values() if a.kind is AccountKind.CLEARING
+        }
+        debited = _debited_today(self.tx, ctx.client_accounts, self.today)
+        pmts = self.parsed.payment_infos
+        for chunk in self.parsed.transactions.chunks():
+            rows: list[dict[str, Any]] = []
+            dues: list[tuple[Due, dict[str, Any]]] = []
+            for t in chunk:
+                pmt = pmts[t.pmt_seq]
+                checked = rules.check(t, pmt, ctx, self.seen_e2e)
+                row = self._row(t, pmt, checked)
+                rows.append(row)
+                if checked.finding is not None:
+                    self._rejected(row, checked.finding)
+                    continue
+                assert checked.requested_date is not None
+                due = rules.due_date(
+                    checked.requested_date,
+                    checked.internal,
+                    self.received_local,
+                    self.settings.cutoff_internal,
+                    self.settings.cutoff_external,
+                )
+                row["due_date"] = due
+                if due > self.today:
+                    row["status"] = TxStatus.PDNG.value
+                    continue
+                assert pmt.debtor_iban is not None and t.creditor_iban is not None
+                credit = t.creditor_iban if checked.internal else clearing_by_ccy[t.currency]
+                dues.append(
+                    (
+                        Due(
+                            key=f"file:{self.claim.client_id}:{self.sha}:{t.seq}",
+                            reference=f"EK{self.file_id:010d}{t.seq:08d}",
+                            debtor_iban=pmt.debtor_iban,
+                            credit_iban=credit,
+                            amount_minor=checked.amount_minor,
+                            currency=t.currency,
+                            internal=checked.internal,
+                            fingerprint=checked.fingerprint,
+                        ),
+                        row,
+                    )
+                )
+            self._book(dues, accounts, debited)
+            for row in rows:
+                self.counts[row["status"]] += 1
+            self.tx.conn.execute(insert(db.payments), rows)
+
+    def _book(
+        self,
+        dues: Sequence[tuple[Due, dict[str, Any]]],
+        accounts: dict[str, Account],
+        debited: dict[str, int],
+    ) -> None:
+        rows_by_key = {due.key: row for due, row in dues}
+        requests = []
+        for due, request, finding in execute([d for d, _ in dues], accounts, debited, self.today):
+            row = rows_by_key[due.key]
+            if finding is not None:
+                self._rejected(row, finding)
+                continue
+            assert request is not None
+            requests.append(request)
+            row["status"] = TxStatus.ACSC.value
+            row["transfer_ref"] = due.reference
+            self.booked[due.currency] += due.amount_minor
+        self.tx.post(requests, accounts, self.now)
+
+    def _rejected(self, row: dict[str, Any], finding: Finding) -> None:
+        row["status"] = TxStatus.RJCT.value
+        row["reason"] = finding.reason.value
+        row["additional_info"] = finding.short()
+        self.rejected.append(
+            (row["seq"], row["end_to_end_id"], finding.reason.value, finding.short())
+        )
+
+    def _row(self, t: ParsedTx, pmt: ParsedPmtInf, checked: rules.Checked) -> dict[str, Any]:
+        header = self.parsed.header
+        assert header is not None
+        return {
+            "file_id": self.file_id,
+            "seq": t.seq,
+            "pmt_seq": t.pmt_seq,
+            "pmt_inf_id": pmt.pmt_inf_id,
+            "msg_id": header.msg_id,
+            "batch_booking": bool(pmt.batch_booking) if pmt.batch_booking is not None else True,
+            "instr_id": t.instr_id,
+            "end_to_end_id": t.end_to_end_id,
+            "debtor_iban": pmt.debtor_iban,
+            "debtor_name": pmt.debtor_name,
+            "creditor_iban": t.creditor_iban,
+            "creditor_name": t.creditor_name,
+            "creditor_bic": t.creditor_bic,
+            "amount_minor": checked.amount_minor or None,
+            "currency": t.currency[:3] if t.currency else None,
+            "remittance": t.remittance,
+            "requested_date": checked.requested_date,
+            "due_date": None,
+            "kind": "internal" if checked.internal else "external",
+            "status": TxStatus.PDNG.value,
+            "reason": None,
+            "additional_info": None,
+            "transfer_ref": None,
+            "fingerprint": checked.fingerprint,
+            "report_no": 1,
+        }
+
+
+def _debited_today(tx: LedgerTx, accounts: Mapping[str, Account], day: dt.date) -> dict[str, int]:
+    by_id = tx.debits_on([a.id for a in accounts.values()], day)
+    return {a.iban: by_id.get(a.id, 0) for a in accounts.values()}
+
+
+def _pending_fingerprints(conn: Connection, prints: list[str]) -> set[str]:
+    """Fingerprints of payments accepted but not yet booked (they count as made)."""
+    found: set[str] = set()
+    p = db.payments.c
+    unique = sorted(set(prints))
+    for start in range(0, len(unique), 500):
+        rows = conn.execute(
+            select(p.fingerprint).where(
+                p.fingerprint.in_(unique[start : start + 500]), p.status == TxStatus.PDNG.value
+            )
+        )
+        found.update(r[0] for r in rows)
+    return found

@@ -1,0 +1,320 @@
+"""The business rules of SPEC §6 as small pure functions, applied in precedence order.
+
+File rules look at the whole file and reject it (FF01 comes from the reader).
+Transaction rules look at one transaction against what the gateway knows when
+the file arrives; each returns a `Finding` or None, and the first finding in
+`reasons.Reason` order wins. Funds and daily limits are decided later, at
+execution time (`execute.py`), because a pending payment is judged when it runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+
+from schwifty import BIC, IBAN
+from schwifty.exceptions import SchwiftyException
+
+from gateway.inbound.findings import Finding
+from gateway.inbound.pain001_v03 import ParsedFile, ParsedPmtInf, ParsedTx
+from gateway.reasons import Reason
+from ledger import calendar, currency
+from ledger.core import Account
+
+NOT_PROVIDED = "NOTPROVIDED"
+TREASURY_BANK_CODE = "TREL"
+duplicate_window_business_days = 5
+
+
+# -- file level ------------------------------------------------------------------------------
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    if text is None:
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return None
+
+
+def file_findings(parsed: ParsedFile) -> Finding | None:
+    """AM18 then AM10, for the group header and then each payment information."""
+    header = parsed.header
+    assert header is not None
+    if header.nb_of_txs.isdigit() and int(header.nb_of_txs) != parsed.count:
+        return Finding(
+            Reason.AM18, f"GrpHdr/NbOfTxs is {header.nb_of_txs}, the file has {parsed.count}"
+        )
+    for pmt in parsed.payment_infos:
+        if pmt.nb_of_txs is not None and int(pmt.nb_of_txs) != pmt.count:
+            return Finding(
+                Reason.AM18,
+                f"PmtInf {pmt.pmt_inf_id} NbOfTxs is {pmt.nb_of_txs}, it has {pmt.count}",
+            )
+    declared = _decimal(header.ctrl_sum)
+    if declared is not None and declared != parsed.amount_sum:
+        return Finding(
+            Reason.AM10, f"GrpHdr/CtrlSum is {header.ctrl_sum}, the sum is {parsed.amount_sum}"
+        )
+    for pmt in parsed.payment_infos:
+        declared = _decimal(pmt.ctrl_sum)
+        if declared is not None and declared != pmt.amount_sum:
+            return Finding(
+                Reason.AM10,
+                f"PmtInf {pmt.pmt_inf_id} CtrlSum is {pmt.ctrl_sum}, the sum is {pmt.amount_sum}",
+            )
+    return None
+
+
+# -- transaction level -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the rules may know when a file arrives: all of it read by the shell beforehand."""
+
+    client_accounts: Mapping[str, Account]  # this client's own accounts only
+    treasury_accounts: Mapping[str, Account]  # every treasury account a creditor names
+    today: dt.date  # local business calendar date of receipt
+    max_future_days: int
+    recent_fingerprints: frozenset[str]  # same payment booked or pending in the window
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A transaction that passed, or the first finding against it."""
+
+    finding: Finding | None
+    amount_minor: int
+    requested_date: dt.date | None
+    internal: bool
+    fingerprint: str | None
+
+
+@lru_cache(maxsize=65536)
+def iban_problem(text: str) -> str | None:
+    try:
+        IBAN(text)
+    except SchwiftyException as exc:
+        return str(exc)
+    return None
+
+
+@lru_cache(maxsize=4096)
+def bic_problem(text: str) -> str | None:
+    try:
+        BIC(text)
+    except SchwiftyException as exc:
+        return str(exc)
+    return None
+
+
+def is_treasury_iban(iban: str) -> bool:
+    return iban[:2] == "LV" and iban[4:8] == TREASURY_BANK_CODE
+
+
+def fingerprint(debtor: str, creditor: str, amount_minor: int, ccy: str, e2e: str) -> str:
+    raw = f"{debtor}|{creditor}|{amount_minor}|{ccy}|{e2e}".encode()
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+@lru_cache(maxsize=1024)
+def parse_date(text: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+Rule = Callable[[ParsedTx, ParsedPmtInf, Context], Finding | None]
+
+
+def debtor_account(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
+    # One answer for "unknown" and "someone else's": a client must not learn which.
+    if pmt.debtor_iban is None or pmt.debtor_iban not in ctx.client_accounts:
+        shown = pmt.debtor_iban or pmt.debtor_other_id or "?"
+        return Finding(Reason.AC02, f"DbtrAcct {shown} is not an account of this client")
+    return None
+
+
+def _status_finding(account: Account, role: str) -> Finding | None:
+    if account.status == "closed":
+        return Finding(Reason.AC04, f"{role} {account.iban} is closed")
+    if account.status == "blocked":
+        return Finding(Reason.AC06, f"{role} {account.iban} is blocked")
+    return None
+
+
+def accounts_closed(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
+    assert pmt.debtor_iban is not None
+    debtor = ctx.client_accounts[pmt.debtor_iban]
+    if debtor.status == "closed":
+        return _status_finding(debtor, "DbtrAcct")
+    creditor = ctx.treasury_accounts.get(tx.creditor_iban or "")
+    if creditor is not None and creditor.status == "closed":
+        return _status_finding(creditor, "CdtrAcct")
+    return None
+
+
+def accounts_blocked(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
+    assert pmt.debtor_iban is not None
+    debtor = ctx.client_accounts[pmt.debtor_iban]
+    if debtor.status == "blocked":
+        return _status_finding(debtor, "DbtrAcct")
+    creditor = ctx.treasury_accounts.get(tx.creditor_iban or "")
+    if creditor is not None and creditor.status == "blocked":
+        return _status_finding(creditor, "CdtrAcct")
+    return None
+
+
+def creditor_account(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
+    if tx.creditor_iban is None:
+        return Finding(Reason.AC01, f"CdtrAcct {tx.creditor_other_id or '?'} is not an IBAN")
+    problem = iban_problem(tx.creditor_iban)
+    if problem is not None:
+        return Finding(Reason.AC01, f"CdtrAcct/IBAN {tx.creditor_iban} is invalid: {problem}")
+    if is_treasury_iban(tx.creditor_iban) and tx.creditor_iban not in ctx.treasury_accounts:
+        return Finding(Reason.AC01, f"CdtrAcct/IBAN {tx.creditor_iban} is not a treasury account")
+    return None
+
+
+def bics(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
+    for element, value in (("CdtrAgt/BIC", tx.creditor_bic), ("DbtrAgt/BIC", pmt.debtor_bic)):
+        if value is not None and bic_problem(value) is not None:
+            return Finding(Reason.RC01, f"{element} {value} is malformed")
+    return None
+
+
+def currency_allowed(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
+    if not tx.amount:
+        return Finding(Reason.AM03, "only InstdAmt is supported, not EqvtAmt")
+    if not currency.is_supported(tx.currency):
+        return Finding(Reason.AM03, f"InstdAmt/@Ccy {tx.currency} is not supported")
+    assert pmt.debtor_iban is not None
+    debtor = ctx.client_accounts[pmt.debtor_iban]
+    if tx.currency != debtor.currency:
+        return Finding(
+            Reason.AM03,
+            f"InstdAmt/@Ccy {tx.currency} differs from DbtrAcct currency {debtor.currency}",
+        )
+    if pmt.debtor_currency is not None and pmt.debtor_currency != debtor.currency:
+        return Finding(Reason.AM03, f"DbtrAcct/Ccy {pmt.debtor_currency} is not {debtor.currency}")
+    return None
+
+
+def amount_valid(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
+    try:
+        currency.to_minor(tx.amount, tx.currency)
+    except currency.AmountError as exc:
+        return Finding(Reason.AM12, f"InstdAmt {tx.amount}: {exc}")
+    return None
+
+
+def amount_max(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
+    assert pmt.debtor_iban is not None
+    limit = ctx.client_accounts[pmt.debtor_iban].max_payment_minor
+    if limit is not None and currency.to_minor(tx.amount, tx.currency) > limit:
+        shown = currency.format_minor(limit, tx.currency)
+        return Finding(Reason.AM02, f"InstdAmt {tx.amount} is above the maximum payment {shown}")
+    return None
+
+
+def date_readable(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
+    if parse_date(pmt.requested_date) is None:
+        return Finding(Reason.DT01, f"ReqdExctnDt {pmt.requested_date} is not a date")
+    return None
+
+
+def date_not_too_far(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
+    requested = parse_date(pmt.requested_date)
+    assert requested is not None
+    if (requested - ctx.today).days > ctx.max_future_days:
+        return Finding(
+            Reason.CH03,
+            f"ReqdExctnDt {pmt.requested_date} is more than {ctx.max_future_days} days ahead",
+        )
+    return None
+
+
+# In precedence order (the order of `Reason`); the ladder test pins it.
+TRANSACTION_RULES: tuple[Rule, ...] = (
+    debtor_account,
+    accounts_closed,
+    accounts_blocked,
+    creditor_account,
+    bics,
+    currency_allowed,
+    amount_valid,
+    amount_max,
+    date_readable,
+    date_not_too_far,
+)
+
+
+def check(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context, seen_e2e: set[str]) -> Checked:
+    """Apply the rules to one transaction; `seen_e2e` carries in-file duplicates along."""
+    repeated = tx.end_to_end_id != NOT_PROVIDED and tx.end_to_end_id in seen_e2e
+    seen_e2e.add(tx.end_to_end_id)
+    for rule in TRANSACTION_RULES:
+        finding = rule(tx, pmt, ctx)
+        if finding is not None:
+            return Checked(finding, 0, parse_date(pmt.requested_date), False, None)
+    assert pmt.debtor_iban is not None and tx.creditor_iban is not None
+    amount = currency.to_minor(tx.amount, tx.currency)
+    requested = parse_date(pmt.requested_date)
+    internal = is_treasury_iban(tx.creditor_iban)
+    print_ = None
+    if repeated:
+        finding = Finding(Reason.AM05, f"EndToEndId {tx.end_to_end_id} repeats in the file")
+        return Checked(finding, amount, requested, internal, None)
+    if tx.end_to_end_id != NOT_PROVIDED:
+        print_ = fingerprint(
+            pmt.debtor_iban, tx.creditor_iban, amount, tx.currency, tx.end_to_end_id
+        )
+        if print_ in ctx.recent_fingerprints:
+            finding = Finding(
+                Reason.AM05,
+                f"EndToEndId {tx.end_to_end_id}: the same payment was made in the last "
+                f"{duplicate_window_business_days} business days",
+            )
+            return Checked(finding, amount, requested, internal, None)
+    return Checked(None, amount, requested, internal, print_)
+
+
+def candidate_fingerprint(tx: ParsedTx, pmt: ParsedPmtInf) -> str | None:
+    """The duplicate fingerprint of a transaction, if it can have one (for the shell's lookup)."""
+    if tx.end_to_end_id == NOT_PROVIDED or pmt.debtor_iban is None or tx.creditor_iban is None:
+        return None
+    try:
+        amount = currency.to_minor(tx.amount, tx.currency)
+    except currency.AmountError:
+        return None
+    return fingerprint(pmt.debtor_iban, tx.creditor_iban, amount, tx.currency, tx.end_to_end_id)
+
+
+def due_date(
+    requested: dt.date,
+    internal: bool,
+    received_local: dt.datetime,
+    cutoff_internal: dt.time,
+    cutoff_external: dt.time,
+) -> dt.date:
+    """When a payment executes (SPEC §6): today if before its cut-off on a business day,
+    otherwise the next business day; future dates on that business day (or the next)."""
+    today = received_local.date()
+    if requested > today:
+        return calendar.business_day_on_or_after(requested)
+    cutoff = cutoff_internal if internal else cutoff_external
+    if calendar.is_business_day(today) and received_local.time() < cutoff:
+        return today
+    return calendar.next_business_day(today)
+
+
+def window_start(today: dt.date) -> dt.date:
+    """First booking date inside the duplicate-payment window."""
+    return calendar.business_days_back(today, duplicate_window_business_days)

@@ -1,0 +1,5 @@
+"""Alembic environment: see `ledger.migrations.run_env`."""
+
+from ledger.migrations import run_env
+
+run_env()

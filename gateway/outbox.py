@@ -1,0 +1,124 @@
+"""The outbox: messages owed to clients are database rows first, files second.
+
+A message is rendered and stored (zlib-compressed) in the same database
+transaction as the ledger effect it reports. Delivery into `out/` is a separate
+step that can run any number of times: it writes the file under its final name
+(seal first) and only then marks the row delivered, so a crash in between
+delivers the same bytes under the same name again — never a second, different file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import zlib
+from collections.abc import Callable
+from typing import BinaryIO
+
+from sqlalchemy import Connection, insert, select, update
+
+from gateway import db
+from gateway.outbound.delivery import deliver
+from gateway.outbound.seal import Sealer
+from gateway.spool import Spool
+
+compress_level = 3  # fast; reports are regular XML and shrink ~10x anyway
+decompress_chunk_bytes = 1 << 20
+
+
+class _Compressor:
+    """A write-only binary stream that compresses what the writers give it."""
+
+    def __init__(self) -> None:
+        self._z = zlib.compressobj(compress_level)
+        self._parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self._parts.append(self._z.compress(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def finish(self) -> bytes:
+        self._parts.append(self._z.flush())
+        return b"".join(self._parts)
+
+
+def render(write: Callable[[BinaryIO], None]) -> bytes:
+    """Run a streaming writer into compressed bytes."""
+    sink = _Compressor()
+    write(sink)  # type: ignore[arg-type]  # duck-typed binary stream
+    return sink.finish()
+
+
+def file_name(created_local: dt.datetime, message: str, msg_id: str) -> str:
+    """SPEC §8: `<YYYYMMDDTHHMMSS>_<message type>_<MsgId>.xml` (local treasury time)."""
+    return f"{created_local:%Y%m%dT%H%M%S}_{message}_{msg_id}.xml"
+
+
+def enqueue(
+    conn: Connection,
+    *,
+    client_id: str,
+    message: str,
+    msg_id: str,
+    created_local: dt.datetime,
+    body: bytes,
+    file_id: int | None = None,
+) -> tuple[int, str]:
+    name = file_name(created_local, message, msg_id)
+    outbox_id = conn.execute(
+        insert(db.outbox)
+        .values(
+            client_id=client_id,
+            message=message,
+            msg_id=msg_id,
+            file_name=name,
+            created_at=created_local,
+            body=body,
+            file_id=file_id,
+        )
+        .returning(db.outbox.c.id)
+    ).scalar_one()
+    return int(outbox_id), name
+
+
+def deliver_pending(
+    conn_factory: Callable[[], Connection], spool: Spool, sealer: Sealer | None, now: dt.datetime
+) -> list[str]:
+    """Write every undelivered message into its client's `out/`; returns the names written."""
+    written: list[str] = []
+    with conn_factory() as conn:
+        pending = conn.execute(
+            select(db.outbox.c.id, db.outbox.c.client_id, db.outbox.c.file_name)
+            .where(db.outbox.c.delivered_at.is_(None))
+            .order_by(db.outbox.c.id)
+        ).all()
+    for outbox_id, client_id, name in pending:
+        with conn_factory() as conn:
+            body = conn.execute(
+                select(db.outbox.c.body).where(db.outbox.c.id == outbox_id)
+            ).scalar_one()
+        tmp = spool.tmp() / f".{outbox_id}.{secrets.token_hex(4)}.xml"
+        _inflate(body, tmp)
+        try:
+            deliver(tmp, spool.outbox(client_id), name, sealer)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        with conn_factory() as conn, conn.begin():
+            conn.execute(
+                update(db.outbox).where(db.outbox.c.id == outbox_id).values(delivered_at=now)
+            )
+        written.append(name)
+    return written
+
+
+def _inflate(body: bytes, target: os.PathLike[str]) -> None:
+    z = zlib.decompressobj()
+    with open(target, "wb") as handle:
+        for start in range(0, len(body), decompress_chunk_bytes):
+            handle.write(z.decompress(body[start : start + decompress_chunk_bytes]))
+        handle.write(z.flush())

@@ -1,0 +1,182 @@
+"""Writing pain.001.001.03 batches the way a client's ERP would: for the demo, bench and tests.
+
+This is not part of processing; it is the gateway's own sample generator. It
+streams (lxml's incremental writer), so a million-transaction file costs no
+memory. Values are written as given, so tests can break any field on purpose.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from lxml import etree
+
+NS = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"
+
+
+@dataclass(frozen=True, slots=True)
+class SampleTx:
+    end_to_end_id: str
+    amount: str
+    creditor_iban: str
+    creditor_name: str = "Saņēmējs SIA"
+    currency: str = "EUR"
+    creditor_bic: str | None = None
+    instr_id: str | None = None
+    remittance: str | None = "Rēķins 1"
+
+
+@dataclass(frozen=True, slots=True)
+class SamplePmtInf:
+    pmt_inf_id: str
+    debtor_iban: str
+    transactions: Iterable[SampleTx]
+    execution_date: str = "2026-11-25"
+    debtor_name: str = "Budžeta iestāde"
+    batch_booking: bool | None = None
+    nb_of_txs: str | None = None  # written only when given (it is optional in the schema)
+    ctrl_sum: str | None = None
+    debtor_bic: str = "TRELLV22"
+
+
+@dataclass(frozen=True, slots=True)
+class SampleBatch:
+    msg_id: str
+    payment_infos: Iterable[SamplePmtInf]
+    nb_of_txs: str
+    ctrl_sum: str | None = None
+    created_at: str = "2026-11-25T09:00:00"
+    initiating_party: str = "ERP"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _leaf(xf: etree._IncrementalFileWriter, tag: str, text: str, **attrib: str) -> None:
+    with xf.element(tag, attrib):
+        xf.write(text)
+
+
+def _tx(xf: etree._IncrementalFileWriter, tx: SampleTx) -> None:
+    with xf.element("CdtTrfTxInf"):
+        with xf.element("PmtId"):
+            if tx.instr_id is not None:
+                _leaf(xf, "InstrId", tx.instr_id)
+            _leaf(xf, "EndToEndId", tx.end_to_end_id)
+        with xf.element("Amt"):
+            _leaf(xf, "InstdAmt", tx.amount, Ccy=tx.currency)
+        if tx.creditor_bic is not None:
+            with xf.element("CdtrAgt"), xf.element("FinInstnId"):
+                _leaf(xf, "BIC", tx.creditor_bic)
+        with xf.element("Cdtr"):
+            _leaf(xf, "Nm", tx.creditor_name)
+        with xf.element("CdtrAcct"), xf.element("Id"):
+            _leaf(xf, "IBAN", tx.creditor_iban)
+        if tx.remittance is not None:
+            with xf.element("RmtInf"):
+                _leaf(xf, "Ustrd", tx.remittance)
+
+
+def _pmt_inf(xf: etree._IncrementalFileWriter, pmt: SamplePmtInf) -> None:
+    with xf.element("PmtInf"):
+        _leaf(xf, "PmtInfId", pmt.pmt_inf_id)
+        _leaf(xf, "PmtMtd", "TRF")
+        if pmt.batch_booking is not None:
+            _leaf(xf, "BtchBookg", "true" if pmt.batch_booking else "false")
+        if pmt.nb_of_txs is not None:
+            _leaf(xf, "NbOfTxs", pmt.nb_of_txs)
+        if pmt.ctrl_sum is not None:
+            _leaf(xf, "CtrlSum", pmt.ctrl_sum)
+        _leaf(xf, "ReqdExctnDt", pmt.execution_date)
+        with xf.element("Dbtr"):
+            _leaf(xf, "Nm", pmt.debtor_name)
+        with xf.element("DbtrAcct"), xf.element("Id"):
+            _leaf(xf, "IBAN", pmt.debtor_iban)
+        with xf.element("DbtrAgt"), xf.element("FinInstnId"):
+            _leaf(xf, "BIC", pmt.debtor_bic)
+        for tx in pmt.transactions:
+            _tx(xf, tx)
+
+
+def write(batch: SampleBatch, out: BinaryIO) -> None:
+    """Write `batch` as a pain.001.001.03 document to `out`."""
+    with etree.xmlfile(out, encoding="UTF-8") as xf:
+        xf.write_declaration()
+        with xf.element("Document", nsmap={None: NS}), xf.element("CstmrCdtTrfInitn"):
+            with xf.element("GrpHdr"):
+                _leaf(xf, "MsgId", batch.msg_id)
+                _leaf(xf, "CreDtTm", batch.created_at)
+                _leaf(xf, "NbOfTxs", batch.nb_of_txs)
+                if batch.ctrl_sum is not None:
+                    _leaf(xf, "CtrlSum", batch.ctrl_sum)
+                with xf.element("InitgPty"):
+                    _leaf(xf, "Nm", batch.initiating_party)
+            for pmt in batch.payment_infos:
+                _pmt_inf(xf, pmt)
+
+
+def to_bytes(batch: SampleBatch) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    write(batch, buffer)
+    return buffer.getvalue()
+
+
+def iban_lv(bank: str, account: int) -> str:
+    """A valid Latvian IBAN for a 4-letter bank code and an account number (13 digits)."""
+    bban = f"{bank}{account:013d}"
+    digits = "".join(str(int(c, 36)) for c in bban + "LV00")
+    check = 98 - int(digits) % 97
+    return f"LV{check:02d}{bban}"
+
+
+def payroll(
+    debtor_iban: str,
+    count: int,
+    *,
+    msg_id: str = "PAYROLL-1",
+    execution_date: dt.date = dt.date(2026, 11, 25),
+    per_pmt_inf: int = 10_000,
+    amount_minor: int = 12345,
+    creditor_bank: str = "HABA",
+) -> SampleBatch:
+    """`count` external salary payments from one account, in payment informations of
+    `per_pmt_inf`, with totals that add up: the shape of a nightly ERP upload."""
+    amount = f"{amount_minor // 100}.{amount_minor % 100:02d}"
+
+    def txs(start: int, stop: int) -> Iterator[SampleTx]:
+        for n in range(start, stop):
+            yield SampleTx(
+                end_to_end_id=f"E2E-{n:09d}",
+                amount=amount,
+                creditor_iban=iban_lv(creditor_bank, n),
+                creditor_name=f"Darbinieks {n}",
+                creditor_bic=f"{creditor_bank}LV22",
+                remittance=f"Alga 11/2026 {n}",
+            )
+
+    def pmts() -> Iterator[SamplePmtInf]:
+        for block, start in enumerate(range(0, count, per_pmt_inf)):
+            stop = min(count, start + per_pmt_inf)
+            yield SamplePmtInf(
+                pmt_inf_id=f"{msg_id}-P{block}",
+                debtor_iban=debtor_iban,
+                transactions=txs(start, stop),
+                execution_date=execution_date.isoformat(),
+                batch_booking=True,
+                nb_of_txs=str(stop - start),
+                ctrl_sum=_sum_text(amount_minor * (stop - start)),
+            )
+
+    return SampleBatch(
+        msg_id=msg_id,
+        payment_infos=pmts(),
+        nb_of_txs=str(count),
+        ctrl_sum=_sum_text(amount_minor * count),
+    )
+
+
+def _sum_text(minor: int) -> str:
+    return f"{minor // 100}.{minor % 100:02d}"

@@ -1,0 +1,199 @@
+"""The spool: a state machine of folders on one filesystem (the shell around the pipeline).
+
+    clients/<client>/in/        uploaded, waiting                    (client's SFTP /in)
+    clients/<client>/out/       answers and reports for the client   (client's SFTP /out)
+    receipts/<client>/          SFTP upload receipts waiting with their files
+    work/<client>/              claimed, being processed (a process holds a lock on it)
+    archive/<client>/<date>/    processed: the original, its findings, its seal
+    rejected/<client>/<date>/   rejected as a whole (FF01, DU01, AM18, AM10)
+    duplicates/<client>/<date>/ the same bytes again: answered with the original report
+    tmp/                        outbound files being written (never visible to clients)
+    log/                        the JSON log
+
+Every move is one `os.replace` within the spool (never copy-then-delete), so a
+file is always in exactly one of these places and its place is its state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import secrets
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+IGNORED_SUFFIXES = (".part", ".filepart", ".tmp")
+file_name_chars_max = 200
+
+
+def is_ignored(name: str) -> bool:
+    """Names clients use while still writing (WinSCP, lftp, scripts): wait for the rename."""
+    return name.startswith(".") or name.endswith(IGNORED_SUFFIXES)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A file taken out of `in/` for processing."""
+
+    client_id: str
+    path: Path  # in work/
+    original_name: str
+    receipt: dict[str, Any] | None
+
+
+class Spool:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    # -- folders ---------------------------------------------------------------------------
+
+    def inbox(self, client_id: str) -> Path:
+        return self.root / "clients" / client_id / "in"
+
+    def outbox(self, client_id: str) -> Path:
+        return self.root / "clients" / client_id / "out"
+
+    def receipts(self, client_id: str) -> Path:
+        return self.root / "receipts" / client_id
+
+    def work(self, client_id: str) -> Path:
+        return self.root / "work" / client_id
+
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    def shelf(self, kind: str, client_id: str, day: dt.date) -> Path:
+        assert kind in ("archive", "rejected", "duplicates")
+        return self.root / kind / client_id / day.isoformat()
+
+    def prepare(self, client_ids: list[str]) -> None:
+        for client_id in client_ids:
+            for folder in (
+                self.inbox(client_id),
+                self.outbox(client_id),
+                self.receipts(client_id),
+                self.work(client_id),
+            ):
+                folder.mkdir(parents=True, exist_ok=True)
+        for name in ("tmp", "log", "archive", "rejected", "duplicates"):
+            (self.root / name).mkdir(parents=True, exist_ok=True)
+
+    # -- waiting files ---------------------------------------------------------------------
+
+    def waiting(self, client_id: str) -> list[Path]:
+        """Regular files in `in/` that are complete by name, oldest first."""
+        found: list[tuple[float, str, Path]] = []
+        try:
+            entries = list(os.scandir(self.inbox(client_id)))
+        except FileNotFoundError:
+            return []
+        for entry in entries:
+            if is_ignored(entry.name):
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(info.st_mode):  # never a symlink, folder or device
+                found.append((info.st_mtime, entry.name, Path(entry.path)))
+        return [path for _, _, path in sorted(found)]
+
+    def in_work(self, client_id: str) -> list[Path]:
+        folder = self.work(client_id)
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir() if not p.name.endswith(".receipt.json"))
+
+    def claim(self, client_id: str, path: Path, now: dt.datetime) -> Claim | None:
+        """Move `path` from `in/` into `work/` atomically; None if someone else took it."""
+        name = path.name
+        claim_id = f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+        target = self.work(client_id) / f"{claim_id}__{name[:file_name_chars_max]}"
+        receipt_src = self.receipts(client_id) / f"{name}.json"
+        receipt = _read_json(receipt_src)
+        try:
+            os.replace(path, target)
+        except FileNotFoundError:
+            return None
+        if receipt is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(receipt_src, _receipt_path(target))
+        return Claim(client_id, target, name, receipt)
+
+    def reclaim(self, client_id: str, path: Path) -> Claim:
+        """A file found in `work/` at start-up: an earlier run stopped while holding it."""
+        original = path.name.split("__", 1)[-1]
+        return Claim(client_id, path, original, _read_json(_receipt_path(path)))
+
+    # -- leaving work ------------------------------------------------------------------------
+
+    def shelve(self, claim: Claim, kind: str, file_id: int, day: dt.date) -> Path:
+        """Move the claimed file to its final place, read-only, and return its new path."""
+        folder = self.shelf(kind, claim.client_id, day)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{file_id:08d}__{claim.original_name[:file_name_chars_max]}"
+        os.chmod(claim.path, 0o444)
+        os.replace(claim.path, target)
+        receipt = _receipt_path(claim.path)
+        if receipt.exists():
+            os.replace(receipt, target.with_name(target.name + ".receipt.json"))
+        _fsync_dir(folder)
+        return target
+
+
+def _receipt_path(work_path: Path) -> Path:
+    return work_path.with_name(work_path.name + ".receipt.json")
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError, OSError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[bool]:
+    """Hold an exclusive lock on a claimed file; yields False if another process holds it.
+
+    The lock dies with its process, so a file left in work/ by a crash is free again.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(tmp, 0o444)
+    os.replace(tmp, path)
