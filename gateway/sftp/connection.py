@@ -1,0 +1,212 @@
+"""One SSH connection: public-key authentication, session limit, idle timeout, penalties."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import asyncssh
+
+from gateway.settings import ClientSettings, UserSettings
+from gateway.sftp.context import ServerContext
+from gateway.sftp.guard import AUTH_ATTEMPTS_PER_CONNECTION_MAX, idle_deadline
+
+
+class RecordingKeys(asyncssh.SSHAuthorizedKeys):
+    """The user's authorized_keys, noting which key matched.
+
+    asyncssh does the matching and enforces the options (`from=` against the
+    peer address); it does not tell the server which key was used, and the
+    receipt needs its fingerprint.
+    """
+
+    def __init__(self, text: str, on_match: Callable[[asyncssh.SSHKey | None], None]) -> None:
+        super().__init__(text)
+        self._on_match = on_match
+
+    def validate(
+        self,
+        key: asyncssh.SSHKey,
+        client_host: str,
+        client_addr: str,
+        cert_principals: Sequence[str] | None = None,
+        ca: bool = False,
+    ) -> Any:
+        options = super().validate(key, client_host, client_addr, cert_principals, ca)
+        self._on_match(key if options is not None else None)
+        return options
+
+
+class Connection(asyncssh.SSHServer):
+    """Authentication, session limit, idle timeout and penalties for one connection."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        self.conn: asyncssh.SSHServerConnection | None = None
+        self.source_ip = ""
+        self.username = ""
+        self.client: ClientSettings | None = None
+        self.user: UserSettings | None = None
+        self.key: asyncssh.SSHKey | None = None
+        self.fingerprint = ""
+        self.authenticated = False
+        self.refused = False
+        self.over_limit = False
+        self.rejected_keys = 0
+        self.last_activity = 0.0
+        self._idle_timer: asyncio.TimerHandle | None = None
+
+    # Connection life cycle
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self.conn = conn
+        peer = conn.get_extra_info("peername")
+        self.source_ip = str(peer[0]) if peer else ""
+        self.ctx.connections.add(self)
+        wait = self.ctx.penalty.refused_for(self.source_ip)
+        if wait > 0:
+            self.refused = True
+            self.ctx.log.warning(
+                "sftp.connection.refused",
+                source_ip=self.source_ip,
+                reason="repeated authentication failures",
+                retry_after_seconds=round(wait, 1),
+            )
+            asyncio.get_running_loop().call_soon(conn.abort)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.ctx.connections.discard(self)
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        if self.authenticated:
+            self.ctx.sessions.release(self.username)
+            self.ctx.log.info(
+                "sftp.logout", user=self.username, source_ip=self.source_ip,
+                error=str(exc) if exc else None,
+            )
+        elif self.username and not self.refused and not self.over_limit:
+            penalty = self.ctx.penalty.failed(self.source_ip)
+            self.ctx.log.warning(
+                "sftp.auth.failed",
+                user=self.username,
+                source_ip=self.source_ip,
+                known_user=self.user is not None,
+                rejected_keys=self.rejected_keys,
+                penalty_seconds=penalty,
+            )
+
+    # Authentication: public keys only
+
+    def begin_auth(self, username: str) -> bool:
+        assert self.conn is not None
+        # A client may switch user names mid-authentication: start from nothing each time.
+        self.username = username
+        self.client = self.user = self.key = None
+        found = self.ctx.settings.user(username)
+        if found is None or self.refused:
+            return True  # nothing will match; the client learns nothing about the name
+        self.client, self.user = found
+        try:
+            text = self.user.authorized_keys.read_text(encoding="utf-8")
+            # Read on every login (like sshd), so changed keys apply without a restart.
+            self.conn.set_authorized_keys(RecordingKeys(text, self._key_matched))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            self.ctx.log.error(
+                "sftp.auth.keys_unreadable", user=username, path=str(self.user.authorized_keys),
+                error=str(exc),
+            )
+        return True
+
+    def _key_matched(self, key: asyncssh.SSHKey | None) -> None:
+        self.key = key
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        # Reached only for keys the authorized_keys file did not accept.
+        self.rejected_keys += 1
+        if self.rejected_keys >= AUTH_ATTEMPTS_PER_CONNECTION_MAX and self.conn is not None:
+            asyncio.get_running_loop().call_soon(
+                self.conn.disconnect,
+                asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE,
+                "Too many authentication failures",
+            )
+        return False
+
+    def password_auth_supported(self) -> bool:
+        return False
+
+    def kbdint_auth_supported(self) -> bool:
+        return False
+
+    def host_based_auth_supported(self) -> bool:
+        return False
+
+    def auth_completed(self) -> None:
+        assert self.conn is not None
+        if self.user is None or self.key is None or self.refused:
+            # Cannot happen with public keys only; refuse rather than guess.
+            self.conn.disconnect(asyncssh.DISC_BY_APPLICATION, "Not allowed")
+            return
+        self.fingerprint = self.key.get_fingerprint("sha256")
+        if not self.ctx.sessions.acquire(self.username):
+            self.over_limit = True
+            self.ctx.log.warning(
+                "sftp.session.refused", user=self.username, source_ip=self.source_ip,
+                sessions_max=self.ctx.settings.sftp.sessions_per_user_max,
+            )
+            self.conn.disconnect(
+                asyncssh.DISC_TOO_MANY_CONNECTIONS, "Too many sessions for this user"
+            )
+            return
+        self.authenticated = True
+        self.ctx.penalty.succeeded(self.source_ip)
+        assert self.client is not None
+        self.ctx.log.info(
+            "sftp.login",
+            user=self.username,
+            client=self.client.id,
+            mode=self.user.mode,
+            source_ip=self.source_ip,
+            key_fingerprint=self.fingerprint,
+        )
+        self.touch()
+        self._arm_idle_timer()
+
+    # Idle timeout
+
+    def touch(self) -> None:
+        self.last_activity = asyncio.get_running_loop().time()
+
+    def _arm_idle_timer(self) -> None:
+        loop = asyncio.get_running_loop()
+        when = idle_deadline(self.last_activity, self.ctx.settings.sftp.idle_timeout_seconds)
+        self._idle_timer = loop.call_at(when, self._idle_check)
+
+    def _idle_check(self) -> None:
+        assert self.conn is not None
+        loop = asyncio.get_running_loop()
+        idle = self.ctx.settings.sftp.idle_timeout_seconds
+        if loop.time() >= idle_deadline(self.last_activity, idle):
+            self.ctx.log.info("sftp.idle_timeout", user=self.username, source_ip=self.source_ip)
+            self.conn.disconnect(asyncssh.DISC_BY_APPLICATION, f"Idle for {idle} seconds")
+        else:
+            self._arm_idle_timer()
+
+    # Refused requests (asyncssh refuses these by default; stated here on purpose)
+
+    def server_requested(self, listen_host: str, listen_port: int) -> bool:
+        return False
+
+    def connection_requested(self, dest_host: str, dest_port: int, orig_host: str,
+                             orig_port: int) -> bool:
+        return False
+
+    def unix_connection_requested(self, dest_path: str) -> bool:
+        return False
+
+    def unix_server_requested(self, listen_path: str) -> bool:
+        return False
+

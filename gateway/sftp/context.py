@@ -1,0 +1,82 @@
+"""State shared by every connection of one listening SFTP server."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gateway.settings import Settings
+from gateway.sftp.guard import AuthPenalty, SessionLimit
+from gateway.sftp.receipts import UploadReceipt
+
+if TYPE_CHECKING:
+    from gateway.sftp.connection import Connection
+
+UploadHook = Callable[[UploadReceipt], None]
+
+HASH_CACHE_ENTRIES_MAX = 1024
+HASH_CHUNK_BYTES = 1024 * 1024
+
+
+def hash_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as handle:
+        while chunk := handle.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+
+def file_identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class Uploader:
+    """Who wrote a file that is still under a temporary name."""
+
+    sha256: str
+    user: str
+    source_ip: str
+    key_fingerprint: str
+    uploaded_as: str
+
+
+@dataclass(slots=True)
+class ServerContext:
+    """State shared by all connections of one listening server."""
+
+    settings: Settings
+    log: Any
+    on_upload: UploadHook | None
+    penalty: AuthPenalty
+    sessions: SessionLimit
+    connections: set[Connection] = field(default_factory=set)
+    # Files closed under a temporary name, by (dev, inode, size, mtime), so that
+    # the usual rename to the final name need not read the file again.
+    uploaders: OrderedDict[tuple[int, int, int, int], Uploader] = field(
+        default_factory=OrderedDict
+    )
+
+    def client_dir(self, client_id: str) -> Path:
+        return self.settings.spool_dir / "clients" / client_id
+
+    def remember(self, st: os.stat_result, uploader: Uploader) -> None:
+        self.uploaders[file_identity(st)] = uploader
+        while len(self.uploaders) > HASH_CACHE_ENTRIES_MAX:
+            self.uploaders.popitem(last=False)
+
+    def notify(self, receipt: UploadReceipt) -> None:
+        if self.on_upload is None:
+            return
+        try:
+            self.on_upload(receipt)
+        except Exception:  # a broken hook must not break the front door
+            self.log.exception("sftp.upload.hook_failed", file=receipt.file_name)
+
+

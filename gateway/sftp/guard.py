@@ -1,0 +1,135 @@
+"""Limits of the SFTP front door, as small pure classes with the clock injected.
+
+`AuthPenalty` remembers, per source address, how many connections ended
+without authenticating. Below `failures_before_penalty` nothing happens; from
+then on the address is refused outright for a period that doubles with every
+further failure (1 s, 2 s, 4 s, …) up to `penalty_seconds_max`. An address
+that stays quiet for twice the longest penalty is forgotten, and at most
+`addresses_max` addresses are remembered (the stalest is dropped first), so a
+scan from many addresses cannot grow memory without bound.
+
+`SessionLimit` counts authenticated sessions per user. A slot is taken only
+after authentication, so nobody without a key can lock a user out.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# Like OpenSSH's MaxAuthTries: keys a client may offer on one connection.
+AUTH_ATTEMPTS_PER_CONNECTION_MAX = 6
+
+
+@dataclass(frozen=True, slots=True)
+class PenaltyPolicy:
+    failures_before_penalty: int
+    penalty_seconds_max: float
+    penalty_seconds_first: float = 1.0
+    addresses_max: int = 10_000
+
+    def __post_init__(self) -> None:
+        assert self.failures_before_penalty >= 1
+        assert 0 < self.penalty_seconds_first <= self.penalty_seconds_max
+        assert self.addresses_max >= 1
+
+
+@dataclass(slots=True)
+class _Record:
+    failures: int
+    last_failure: float
+    refused_until: float
+
+
+class AuthPenalty:
+    """Refuses, for a growing period, source addresses that keep failing to log in."""
+
+    def __init__(self, policy: PenaltyPolicy, clock: Callable[[], float]) -> None:
+        self._policy = policy
+        self._clock = clock
+        self._records: OrderedDict[str, _Record] = OrderedDict()
+
+    def _current(self, address: str) -> _Record | None:
+        record = self._records.get(address)
+        if record is None:
+            return None
+        if self._clock() - record.last_failure > 2 * self._policy.penalty_seconds_max:
+            del self._records[address]
+            return None
+        return record
+
+    def penalty_seconds(self, failures: int) -> float:
+        """How long an address with this many failures is refused after the last one."""
+        over = failures - self._policy.failures_before_penalty
+        if over < 0:
+            return 0.0
+        # Cap the exponent too, so a long attack cannot overflow the float.
+        seconds = self._policy.penalty_seconds_first * 2.0 ** min(over, 62)
+        return min(seconds, self._policy.penalty_seconds_max)
+
+    def refused_for(self, address: str) -> float:
+        """Seconds this address must still wait; 0.0 means it may connect."""
+        record = self._current(address)
+        if record is None:
+            return 0.0
+        return max(0.0, record.refused_until - self._clock())
+
+    def failed(self, address: str) -> float:
+        """Record a connection that ended without logging in; return the penalty now in force."""
+        now = self._clock()
+        record = self._current(address)
+        if record is None:
+            record = _Record(failures=0, last_failure=now, refused_until=now)
+            self._records[address] = record
+            while len(self._records) > self._policy.addresses_max:
+                self._records.popitem(last=False)
+        record.failures += 1
+        record.last_failure = now
+        self._records.move_to_end(address)
+        penalty = self.penalty_seconds(record.failures)
+        record.refused_until = now + penalty
+        return penalty
+
+    def succeeded(self, address: str) -> None:
+        """A login from this address worked: forget its failures."""
+        self._records.pop(address, None)
+
+    def failures(self, address: str) -> int:
+        record = self._current(address)
+        return record.failures if record else 0
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+
+class SessionLimit:
+    """At most `per_user_max` concurrent sessions for each user."""
+
+    def __init__(self, per_user_max: int) -> None:
+        assert per_user_max >= 1
+        self._max = per_user_max
+        self._counts: dict[str, int] = {}
+
+    def acquire(self, user: str) -> bool:
+        count = self._counts.get(user, 0)
+        if count >= self._max:
+            return False
+        self._counts[user] = count + 1
+        return True
+
+    def release(self, user: str) -> None:
+        count = self._counts.get(user, 0)
+        assert count > 0, f"session of {user!r} released twice"
+        if count == 1:
+            del self._counts[user]
+        else:
+            self._counts[user] = count - 1
+
+    def count(self, user: str) -> int:
+        return self._counts.get(user, 0)
+
+
+def idle_deadline(last_activity: float, idle_seconds: float) -> float:
+    """When a session last active at `last_activity` becomes idle."""
+    return last_activity + idle_seconds

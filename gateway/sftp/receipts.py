@@ -1,0 +1,113 @@
+"""Upload receipts: who delivered which bytes, written before the file is visible.
+
+A receipt lies at `<spool>/receipts/<client>/<file name>.json` while its file
+waits in `<spool>/clients/<client>/in/<file name>`; the pipeline moves both
+when it claims the file. Receipts are written atomically (temporary dotfile,
+fsync, rename, fsync of the folder), so a reader never sees half of one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+RECEIPTS_DIR = "receipts"
+
+
+@dataclass(frozen=True, slots=True)
+class UploadReceipt:
+    """A file that has just become visible in a client's `in/` folder."""
+
+    client_id: str
+    sftp_user: str
+    source_ip: str
+    key_fingerprint: str  # "SHA256:…" of the key the user logged in with
+    file_name: str  # the visible name in in/
+    uploaded_as: str  # the name the client wrote it under (differs after a rename)
+    size_bytes: int
+    sha256: str  # hex of the file's bytes
+    received_at: dt.datetime  # UTC, when the file became visible
+    path: Path  # the file in in/
+    receipt_path: Path  # its receipt
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "client_id": self.client_id,
+            "sftp_user": self.sftp_user,
+            "source_ip": self.source_ip,
+            "key_fingerprint": self.key_fingerprint,
+            "file_name": self.file_name,
+            "uploaded_as": self.uploaded_as,
+            "size_bytes": self.size_bytes,
+            "sha256": self.sha256,
+            "received_at": self.received_at.isoformat(),
+        }
+
+    def renamed(self, new_name: str, path: Path, receipt_path: Path) -> UploadReceipt:
+        return replace(self, file_name=new_name, path=path, receipt_path=receipt_path)
+
+
+def receipt_dir(spool_dir: Path, client_id: str) -> Path:
+    return spool_dir / RECEIPTS_DIR / client_id
+
+
+def receipt_path(spool_dir: Path, client_id: str, file_name: str) -> Path:
+    return receipt_dir(spool_dir, client_id) / f"{file_name}.json"
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_receipt(receipt: UploadReceipt) -> None:
+    """Write the receipt atomically (replacing a stale one of the same name)."""
+    target = receipt.receipt_path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+    data = json.dumps(receipt.to_json(), ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o640)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    fsync_dir(target.parent)
+
+
+def read_receipt(path: Path, file_path: Path) -> UploadReceipt | None:
+    """The receipt at `path`, or None if it is missing or unreadable."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return UploadReceipt(
+            client_id=str(raw["client_id"]),
+            sftp_user=str(raw["sftp_user"]),
+            source_ip=str(raw["source_ip"]),
+            key_fingerprint=str(raw["key_fingerprint"]),
+            file_name=str(raw["file_name"]),
+            uploaded_as=str(raw.get("uploaded_as", raw["file_name"])),
+            size_bytes=int(raw["size_bytes"]),
+            sha256=str(raw["sha256"]),
+            received_at=dt.datetime.fromisoformat(str(raw["received_at"])),
+            path=file_path,
+            receipt_path=path,
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def remove_receipt(path: Path) -> None:
+    path.unlink(missing_ok=True)

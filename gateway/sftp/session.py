@@ -1,0 +1,498 @@
+"""One SFTP channel: file requests carried out inside the user's `/in` and `/out`.
+
+An upload is written to a hidden `.upload-*` file in `in/` and renamed to the
+client's name only when the client closes it; its receipt is written first.
+Everything runs on one event loop, so a check followed by a rename with no
+`await` in between cannot race with another session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import os
+import secrets
+import stat
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import asyncssh
+
+from gateway.sftp import fs
+from gateway.sftp.connection import Connection
+from gateway.sftp.context import ServerContext, Uploader, file_identity, hash_file
+from gateway.sftp.receipts import (
+    UploadReceipt,
+    fsync_dir,
+    read_receipt,
+    receipt_path,
+    remove_receipt,
+    write_receipt,
+)
+
+READ_BYTES_MAX = 256 * 1024
+HANDLES_PER_SESSION_MAX = 64
+UPLOAD_FILE_MODE = 0o640
+
+
+def _attrs(st: os.stat_result) -> asyncssh.SFTPAttrs:
+    """Attributes shown to clients: no owner or group, which would name server accounts."""
+    return asyncssh.SFTPAttrs(
+        size=st.st_size,
+        permissions=st.st_mode,
+        atime=int(st.st_atime),
+        mtime=int(st.st_mtime),
+    )
+
+
+
+class ReadHandle:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+
+class Upload:
+    """An open-for-write: a hidden file in in/, hashed while written when writes are in order."""
+
+    def __init__(self, target: fs.VirtualPath, temp: str, fd: int, size_max: int) -> None:
+        self.target = target
+        self.temp = temp
+        self.fd: int | None = fd
+        self.size_max = size_max
+        self.sha = hashlib.sha256()
+        self.hashed_bytes = 0
+        self.in_order = True
+        self.too_big = False
+        self.failed = False
+
+    def write(self, offset: int, data: bytes) -> int:
+        assert self.fd is not None
+        if self.too_big or offset + len(data) > self.size_max:
+            self.too_big = True
+            raise asyncssh.SFTPFailure(
+                f"File larger than the limit of {self.size_max} bytes; upload discarded"
+            )
+        view = memoryview(data)
+        done = 0
+        try:
+            while done < len(data):
+                done += os.pwrite(self.fd, view[done:], offset + done)
+        except OSError:
+            self.failed = True
+            raise
+        if self.in_order and offset == self.hashed_bytes:
+            self.sha.update(data)
+            self.hashed_bytes += len(data)
+        elif data:
+            self.in_order = False  # hash the whole file on close instead
+        return len(data)
+
+    def discard(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.temp)
+
+
+class SftpSession(asyncssh.SFTPServer):
+    """File requests of one SFTP channel, confined to the user's `/in` and `/out`."""
+
+    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], ctx: ServerContext) -> None:
+        super().__init__(chan)
+        owner = chan.get_connection().get_owner()
+        assert isinstance(owner, Connection) and owner.authenticated
+        assert owner.client is not None and owner.user is not None
+        self.ctx = ctx
+        self.owner = owner
+        self.client_id = owner.client.id
+        self.user = owner.user.name
+        self.mode = owner.user.mode
+        self.root = ctx.client_dir(self.client_id)
+        self.uploads: set[Upload] = set()
+        self.open_handles = 0
+        self.log = ctx.log.bind(user=self.user, client=self.client_id, source_ip=owner.source_ip)
+
+    # Helpers
+
+    def _resolve(self, path: bytes) -> fs.VirtualPath:
+        self.owner.touch()
+        try:
+            return fs.resolve(path)
+        except fs.PathRefused as exc:
+            raise asyncssh.SFTPNoSuchFile(str(exc)) from exc
+
+    def _local(self, vpath: fs.VirtualPath) -> str:
+        assert vpath.area is not None
+        try:
+            return fs.confine(self.root / vpath.area, vpath)
+        except fs.PathRefused as exc:
+            raise asyncssh.SFTPNoSuchFile(str(exc)) from exc
+
+    def _deny(self, op: str, vpath: fs.VirtualPath | str, reason: str) -> asyncssh.SFTPError:
+        path = vpath if isinstance(vpath, str) else vpath.text()
+        self.log.info("sftp.denied", op=op, path=path, reason=reason)
+        return asyncssh.SFTPPermissionDenied(reason)
+
+    def _regular(self, local: str) -> os.stat_result:
+        st = os.lstat(local)
+        if not stat.S_ISREG(st.st_mode):
+            raise asyncssh.SFTPNoSuchFile("no such file")
+        return st
+
+    def _root_attrs(self) -> asyncssh.SFTPAttrs:
+        st = os.stat(self.root)
+        return asyncssh.SFTPAttrs(
+            permissions=stat.S_IFDIR | 0o555, atime=int(st.st_atime), mtime=int(st.st_mtime)
+        )
+
+    def _receipt_for(self, name: str) -> Path:
+        return receipt_path(self.ctx.settings.spool_dir, self.client_id, name)
+
+    def _refuse_taken(self, vpath: fs.VirtualPath, local: str) -> None:
+        """Files in /in are never overwritten, nor is a name the gateway is still claiming.
+
+        The pipeline moves a file and its receipt one after the other; while a
+        receipt without its file remains, the name stays taken so that a new
+        upload's receipt cannot be mistaken for the old one.
+        """
+        if os.path.lexists(local):
+            self.log.info("sftp.denied", op="write", path=vpath.text(), reason="exists")
+            raise asyncssh.SFTPFileAlreadyExists("Files in /in are never overwritten")
+        if self._receipt_for(vpath.name).exists():
+            self.log.info("sftp.denied", op="write", path=vpath.text(), reason="being claimed")
+            raise asyncssh.SFTPFileAlreadyExists(
+                "A file of this name is still being taken in; try again shortly"
+            )
+
+    def _new_receipt(self, name: str, size: int, uploader: Uploader) -> UploadReceipt:
+        return UploadReceipt(
+            client_id=self.client_id,
+            sftp_user=uploader.user,
+            source_ip=uploader.source_ip,
+            key_fingerprint=uploader.key_fingerprint,
+            file_name=name,
+            uploaded_as=uploader.uploaded_as,
+            size_bytes=size,
+            sha256=uploader.sha256,
+            received_at=dt.datetime.now(dt.UTC),
+            path=self.root / "in" / name,
+            receipt_path=self._receipt_for(name),
+        )
+
+    # Paths and attributes
+
+    def map_path(self, path: bytes) -> bytes:
+        # Every inherited method that would touch the disk is overridden; this is the backstop.
+        raise asyncssh.SFTPPermissionDenied("not allowed")
+
+    def realpath(self, path: bytes) -> bytes:
+        self.owner.touch()
+        try:
+            return fs.normalize(path).encode("utf-8")
+        except fs.PathRefused as exc:
+            raise asyncssh.SFTPNoSuchFile(str(exc)) from exc
+
+    def stat(self, path: bytes) -> asyncssh.SFTPAttrs:
+        vpath = self._resolve(path)
+        if vpath.is_root:
+            return self._root_attrs()
+        st = os.lstat(self._local(vpath))  # confine() refused any link on the way
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+            raise asyncssh.SFTPNoSuchFile("no such file")
+        return _attrs(st)
+
+    def lstat(self, path: bytes) -> asyncssh.SFTPAttrs:
+        return self.stat(path)
+
+    async def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
+        vpath = self._resolve(path)
+        if vpath.is_root:
+            root = self._root_attrs()
+            yield asyncssh.SFTPName(b".", attrs=root)
+            yield asyncssh.SFTPName(b"..", attrs=root)
+            for area in fs.AREAS:
+                yield asyncssh.SFTPName(area.encode(), attrs=_attrs(os.stat(self.root / area)))
+            return
+        local = self._local(vpath)
+        if not vpath.is_area:
+            raise asyncssh.SFTPNoSuchFile("not a folder")
+        here = _attrs(os.stat(local))
+        yield asyncssh.SFTPName(b".", attrs=here)
+        yield asyncssh.SFTPName(b"..", attrs=self._root_attrs())
+        with os.scandir(local) as entries:
+            found = [
+                (entry.name, entry.stat(follow_symlinks=False))
+                for entry in entries
+                if not fs.is_internal_name(entry.name) and entry.is_file(follow_symlinks=False)
+            ]
+        for name, st in sorted(found):
+            yield asyncssh.SFTPName(os.fsencode(name), attrs=_attrs(st))
+
+    def readlink(self, path: bytes) -> bytes:
+        self._resolve(path)
+        raise asyncssh.SFTPNoSuchFile("no symbolic links here")
+
+    # Opening, reading and writing
+
+    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
+        vpath = self._resolve(path)
+        if self.open_handles >= HANDLES_PER_SESSION_MAX:
+            raise asyncssh.SFTPFailure(f"At most {HANDLES_PER_SESSION_MAX} open files per session")
+        if not pflags & asyncssh.FXF_WRITE:
+            if vpath.area is None or not vpath.parts:
+                raise asyncssh.SFTPFileIsADirectory("is a folder")
+            local = self._local(vpath)
+            fd = os.open(local, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise asyncssh.SFTPNoSuchFile("not a file")
+            self.open_handles += 1
+            return ReadHandle(fd)
+        reason = fs.may_write_new(self.mode, vpath)
+        if reason:
+            raise self._deny("write", vpath, reason)
+        local = self._local(vpath)
+        self._refuse_taken(vpath, local)
+        if not pflags & asyncssh.FXF_CREAT:
+            raise asyncssh.SFTPNoSuchFile("no such file")
+        temp = os.path.join(os.path.dirname(local), fs.UPLOAD_PREFIX + secrets.token_hex(8))
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(temp, flags, UPLOAD_FILE_MODE)
+        upload = Upload(vpath, temp, fd, self.ctx.settings.max_file_bytes)
+        self.uploads.add(upload)
+        self.open_handles += 1
+        return upload
+
+    def open56(self, path: bytes, desired_access: int, flags: int,
+               attrs: asyncssh.SFTPAttrs) -> object:
+        raise asyncssh.SFTPOpUnsupported("SFTP version 3 only")
+
+    def read(self, file_obj: object, offset: int, size: int) -> bytes:
+        self.owner.touch()
+        if isinstance(file_obj, ReadHandle):
+            return os.pread(file_obj.fd, min(size, READ_BYTES_MAX), offset)
+        if isinstance(file_obj, Upload) and file_obj.fd is not None:
+            return os.pread(file_obj.fd, min(size, READ_BYTES_MAX), offset)
+        raise asyncssh.SFTPInvalidHandle("invalid handle")
+
+    def write(self, file_obj: object, offset: int, data: bytes) -> int:
+        self.owner.touch()
+        if not isinstance(file_obj, Upload):
+            raise asyncssh.SFTPPermissionDenied("file opened read-only")
+        try:
+            return file_obj.write(offset, data)
+        except asyncssh.SFTPFailure:
+            self.log.warning(
+                "sftp.upload.too_big", file=file_obj.target.name,
+                max_file_bytes=file_obj.size_max,
+            )
+            raise
+
+    def fstat(self, file_obj: object) -> asyncssh.SFTPAttrs:
+        self.owner.touch()
+        if isinstance(file_obj, ReadHandle):
+            return _attrs(os.fstat(file_obj.fd))
+        if isinstance(file_obj, Upload) and file_obj.fd is not None:
+            return _attrs(os.fstat(file_obj.fd))
+        raise asyncssh.SFTPInvalidHandle("invalid handle")
+
+    def fsync(self, file_obj: object) -> None:
+        self.owner.touch()
+        if isinstance(file_obj, Upload) and file_obj.fd is not None:
+            os.fsync(file_obj.fd)
+
+    async def close(self, file_obj: object) -> None:
+        self.open_handles -= 1
+        if isinstance(file_obj, ReadHandle):
+            os.close(file_obj.fd)
+        elif isinstance(file_obj, Upload):
+            await self._finish_upload(file_obj)
+
+    async def exit(self) -> None:
+        for upload in list(self.uploads):
+            self._discard(upload, "session ended")
+
+    # Finishing an upload
+
+    def _discard(self, upload: Upload, reason: str) -> None:
+        self.uploads.discard(upload)
+        upload.discard()
+        self.log.warning("sftp.upload.discarded", file=upload.target.name, reason=reason)
+
+    async def _finish_upload(self, upload: Upload) -> None:
+        # asyncssh closes the handles left open when a channel or connection goes away;
+        # only a close the client asked for, on a live channel, completes an upload.
+        if self.channel.is_closing():
+            self._discard(upload, "connection lost before close")
+            return
+        if upload.too_big:
+            self._discard(upload, "too big")
+            raise asyncssh.SFTPFailure(
+                f"File larger than the limit of {upload.size_max} bytes; upload discarded"
+            )
+        if upload.failed:
+            self._discard(upload, "write failed")
+            raise asyncssh.SFTPFailure("Write failed; upload discarded")
+        fd = upload.fd
+        assert fd is not None
+        try:
+            await asyncio.to_thread(os.fsync, fd)
+            st = os.fstat(fd)
+            if upload.in_order and upload.hashed_bytes == st.st_size:
+                digest = upload.sha.hexdigest()
+            else:
+                digest = await asyncio.to_thread(hash_file, upload.temp)
+        except OSError as exc:
+            self._discard(upload, f"cannot finish: {exc}")
+            raise
+        os.close(fd)
+        upload.fd = None
+        # From here to the rename there is no await: no other session can interleave.
+        self.uploads.discard(upload)
+        name = upload.target.name
+        local = self._local(upload.target)
+        try:
+            self._refuse_taken(upload.target, local)
+        except asyncssh.SFTPError:
+            upload.discard()
+            self.log.warning("sftp.upload.discarded", file=name, reason="name taken meanwhile")
+            raise
+        uploader = Uploader(
+            sha256=digest, user=self.user, source_ip=self.owner.source_ip,
+            key_fingerprint=self.owner.fingerprint, uploaded_as=name,
+        )
+        receipt = None
+        if not fs.is_ignored_name(name):
+            receipt = self._new_receipt(name, st.st_size, uploader)
+        try:
+            if receipt is not None:
+                write_receipt(receipt)
+            os.replace(upload.temp, local)
+        except OSError:
+            if receipt is not None:
+                remove_receipt(receipt.receipt_path)
+            upload.discard()
+            raise
+        fsync_dir(Path(local).parent)
+        if receipt is None:
+            self.ctx.remember(os.lstat(local), uploader)
+        self.log.info(
+            "sftp.upload.closed", file=name, size_bytes=st.st_size, sha256=digest,
+            visible=receipt is not None, key_fingerprint=self.owner.fingerprint,
+        )
+        if receipt is not None:
+            self.ctx.notify(receipt)
+
+    # Changing the folder
+
+    async def rename(self, oldpath: bytes, newpath: bytes) -> None:
+        old, new = self._resolve(oldpath), self._resolve(newpath)
+        reason = fs.may_rename(self.mode, old, new)
+        if reason:
+            raise self._deny("rename", f"{old.text()} -> {new.text()}", reason)
+        old_local = self._local(old)
+        st = self._regular(old_local)
+        uploader: Uploader | None = None
+        old_receipt = None
+        if not fs.is_ignored_name(new.name):
+            if not fs.is_ignored_name(old.name):
+                old_receipt = read_receipt(self._receipt_for(old.name), Path(old_local))
+            if old_receipt is None:
+                uploader = self.ctx.uploaders.get(file_identity(st))
+                if uploader is None:
+                    digest = await asyncio.to_thread(hash_file, old_local)
+                    if file_identity(self._regular(old_local)) != file_identity(st):
+                        raise asyncssh.SFTPFailure("File changed while being renamed")
+                    uploader = Uploader(
+                        sha256=digest, user=self.user, source_ip=self.owner.source_ip,
+                        key_fingerprint=self.owner.fingerprint, uploaded_as=old.name,
+                    )
+        # No await from here on: the checks below hold when the rename happens.
+        new_local = self._local(new)
+        self._refuse_taken(new, new_local)
+        receipt = None
+        if old_receipt is not None:
+            receipt = old_receipt.renamed(new.name, Path(new_local), self._receipt_for(new.name))
+        elif uploader is not None:
+            receipt = self._new_receipt(new.name, st.st_size, uploader)
+        try:
+            if receipt is not None:
+                write_receipt(receipt)
+            os.replace(old_local, new_local)
+        except OSError:
+            if receipt is not None:
+                remove_receipt(receipt.receipt_path)
+            raise
+        fsync_dir(Path(new_local).parent)
+        if not fs.is_ignored_name(old.name):
+            remove_receipt(self._receipt_for(old.name))
+        if receipt is not None:
+            # Visible now: the record of its upload under a temporary name has served.
+            self.ctx.uploaders.pop(file_identity(st), None)
+        self.log.info("sftp.rename", old=old.name, new=new.name, visible=receipt is not None)
+        if receipt is not None:
+            self.ctx.notify(receipt)
+
+    async def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
+        await self.rename(oldpath, newpath)  # never overwrites either
+
+    def remove(self, path: bytes) -> None:
+        vpath = self._resolve(path)
+        reason = fs.may_remove(self.mode, vpath)
+        if reason:
+            raise self._deny("remove", vpath, reason)
+        local = self._local(vpath)
+        self._regular(local)
+        os.unlink(local)
+        self.log.info("sftp.remove", file=vpath.name)
+
+    def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        vpath = self._resolve(path)
+        reason = fs.may_set_times(self.mode, vpath)
+        if reason:
+            raise self._deny("setstat", vpath, reason)
+        local = self._local(vpath)
+        self._regular(local)
+        self._set_times(attrs, lambda times: os.utime(local, times, follow_symlinks=False))
+
+    def lsetstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        self.setstat(path, attrs)
+
+    def fsetstat(self, file_obj: object, attrs: asyncssh.SFTPAttrs) -> None:
+        self.owner.touch()
+        if not isinstance(file_obj, Upload) or file_obj.fd is None:
+            raise self._deny("fsetstat", "(open file)", "file opened read-only")
+        fd = file_obj.fd
+        self._set_times(attrs, lambda times: os.utime(fd, times))
+
+    def _set_times(
+        self, attrs: asyncssh.SFTPAttrs, apply: Callable[[tuple[int, int]], None]
+    ) -> None:
+        """Apply a new access/modification time; permissions are the gateway's and are ignored."""
+        if attrs.size is not None or attrs.uid is not None or attrs.gid is not None:
+            raise self._deny("setstat", "(attributes)", "only times may be changed")
+        if attrs.atime is not None and attrs.mtime is not None:
+            apply((attrs.atime, attrs.mtime))
+
+    def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        raise self._deny("mkdir", self._resolve(path), "folders cannot be created")
+
+    def rmdir(self, path: bytes) -> None:
+        raise self._deny("rmdir", self._resolve(path), "folders cannot be removed")
+
+    def symlink(self, oldpath: bytes, newpath: bytes) -> None:
+        raise self._deny("symlink", self._resolve(newpath), "links cannot be created")
+
+    def link(self, oldpath: bytes, newpath: bytes) -> None:
+        raise self._deny("link", self._resolve(newpath), "links cannot be created")
+
+    def statvfs(self, path: bytes) -> asyncssh.SFTPVFSAttrs:
+        raise asyncssh.SFTPOpUnsupported("statvfs not supported")
+
+    def fstatvfs(self, file_obj: object) -> asyncssh.SFTPVFSAttrs:
+        raise asyncssh.SFTPOpUnsupported("fstatvfs not supported")
+
+

@@ -1,0 +1,533 @@
+"""The built-in SFTP server against real clients: OpenSSH `sftp` and paramiko."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import socket
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from gateway.sftp import stop_server
+from tests.integration.sftp_fixtures import (
+    RunningServer,
+    make_keys,
+    open_sftp,
+    openssh_sftp,
+    paramiko_connect,
+    running_server,
+    wait_for,
+)
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return make_keys(tmp_path_factory.mktemp("client-keys"))
+
+
+@pytest.fixture
+def server(tmp_path: Path, keys: dict[str, Path]) -> Iterator[RunningServer]:
+    with running_server(tmp_path / "gw", keys, auth_failures_before_penalty=50) as running:
+        yield running
+
+
+def _upload(sftp: paramiko.SFTPClient, name: str, data: bytes) -> None:
+    with sftp.open(name, "wb") as handle:
+        handle.write(data)
+
+
+def _fails(fn: object, *args: object) -> bool:
+    try:
+        fn(*args)  # type: ignore[operator]
+    except OSError:
+        return True
+    return False
+
+
+# Uploads
+
+
+def test_upload_visible_only_after_close_with_receipt(server: RunningServer) -> None:
+    """A client's file shows up in in/ under its name only once closed, with its receipt first."""
+    data = b"<Document>pain.001</Document>\n" * 100
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    handle = sftp.open("/in/batch-1.xml", "wb")
+    handle.write(data[:1000])
+    handle.flush()
+    in_dir = server.folder("alpha", "in")
+    assert wait_for(lambda: any(p.name.startswith(".upload-") for p in in_dir.iterdir()))
+    assert "batch-1.xml" not in server.visible("alpha")
+    assert sftp.listdir("/in") == []  # the hidden upload is not listed either
+    assert server.receipts == []
+    handle.write(data[1000:])
+    handle.close()
+
+    assert server.visible("alpha") == ["batch-1.xml"]
+    assert (in_dir / "batch-1.xml").read_bytes() == data
+    receipt = server.receipt("alpha", "batch-1.xml")
+    fingerprint = server.log.named("sftp.login")[0]["key_fingerprint"]
+    assert receipt == {
+        "client_id": "alpha",
+        "sftp_user": "alpha-erp",
+        "source_ip": "127.0.0.1",
+        "key_fingerprint": fingerprint,
+        "file_name": "batch-1.xml",
+        "uploaded_as": "batch-1.xml",
+        "size_bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "received_at": receipt["received_at"],
+    }
+    assert fingerprint.startswith("SHA256:")
+    assert receipt["received_at"].endswith("+00:00")
+    assert [r.file_name for r in server.receipts] == ["batch-1.xml"]
+    assert server.receipts[0].path == in_dir / "batch-1.xml"
+    sftp.close()
+
+
+def test_openssh_client_put_get_and_home_is_in(server: RunningServer, tmp_path: Path) -> None:
+    """The OpenSSH sftp client uploads into /in (its start folder) and downloads from /out."""
+    (tmp_path / "pay.xml").write_bytes(b"<x/>")
+    server.folder("alpha", "out").joinpath("answer.xml").write_bytes(b"<answer/>")
+    result = openssh_sftp(
+        server, "alpha-erp", "alpha",
+        ["pwd", "put pay.xml", "ls -1 /", "get /out/answer.xml got.xml"], tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Remote working directory: /in" in result.stdout
+    assert server.visible("alpha") == ["pay.xml"]
+    assert server.receipt("alpha", "pay.xml")["sha256"] == hashlib.sha256(b"<x/>").hexdigest()
+    assert (tmp_path / "got.xml").read_bytes() == b"<answer/>"
+
+
+def test_root_lists_exactly_in_and_out(server: RunningServer) -> None:
+    """A user sees exactly /in and /out at the top; `..` and `/..` stay there."""
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    assert sorted(sftp.listdir("/")) == ["in", "out"]
+    assert sorted(sftp.listdir("..")) == ["in", "out"]
+    assert sorted(sftp.listdir("/../../..")) == ["in", "out"]
+    assert sftp.normalize(".") == "/in"
+    assert sftp.normalize("../../../etc") == "/etc"
+    assert _fails(sftp.listdir, "/etc")
+    sftp.close()
+
+
+def test_filepart_then_rename_yields_one_file_and_one_receipt(server: RunningServer) -> None:
+    """WinSCP-style upload: `x.filepart` is ignored until renamed, then appears once, receipted."""
+    data = b"payload" * 500
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    _upload(sftp, "x.filepart", data)
+    assert server.visible("alpha") == ["x.filepart"]
+    assert server.receipt_names("alpha") == []
+    assert server.receipts == []
+    sftp.rename("x.filepart", "x.xml")
+    assert server.visible("alpha") == ["x.xml"]
+    assert server.receipt_names("alpha") == ["x.xml.json"]
+    receipt = server.receipt("alpha", "x.xml")
+    assert receipt["sha256"] == hashlib.sha256(data).hexdigest()
+    assert receipt["size_bytes"] == len(data)
+    assert receipt["uploaded_as"] == "x.filepart"
+    assert [r.file_name for r in server.receipts] == ["x.xml"]
+    sftp.close()
+
+
+def test_scripted_put_tmp_then_rename_with_openssh(server: RunningServer, tmp_path: Path) -> None:
+    """A script's `put a b.tmp` + `rename b.tmp b.xml` with OpenSSH gives one file, one receipt."""
+    (tmp_path / "a.xml").write_bytes(b"<a/>")
+    result = openssh_sftp(
+        server, "alpha-erp", "alpha", ["put a.xml b.tmp", "rename b.tmp b.xml"], tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert server.visible("alpha") == ["b.xml"]
+    assert server.receipt_names("alpha") == ["b.xml.json"]
+    assert len(server.receipts) == 1
+
+
+def test_rename_visible_file_moves_its_receipt(server: RunningServer) -> None:
+    """Renaming an uploaded file keeps exactly one receipt, under the new name."""
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    _upload(sftp, "one.xml", b"1")
+    sftp.rename("one.xml", "two.xml")
+    assert server.visible("alpha") == ["two.xml"]
+    assert server.receipt_names("alpha") == ["two.xml.json"]
+    assert server.receipt("alpha", "two.xml")["file_name"] == "two.xml"
+    sftp.rename("two.xml", "two.part")
+    assert server.receipt_names("alpha") == []
+    sftp.close()
+
+
+def test_no_overwrite_and_only_temporary_files_removed(server: RunningServer) -> None:
+    """A manage user can never overwrite a file in /in, and may delete only temporary ones."""
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    _upload(sftp, "a.xml", b"first")
+    assert _fails(_upload, sftp, "a.xml", b"second")
+    _upload(sftp, "b.tmp", b"t")
+    assert _fails(sftp.rename, "b.tmp", "a.xml")
+    assert _fails(sftp.posix_rename, "b.tmp", "a.xml")
+    assert _fails(sftp.remove, "a.xml")
+    sftp.remove("b.tmp")
+    assert (server.folder("alpha", "in") / "a.xml").read_bytes() == b"first"
+    assert server.visible("alpha") == ["a.xml"]
+    assert _fails(sftp.mkdir, "/in/sub")
+    assert _fails(sftp.rmdir, "/in")
+    sftp.close()
+
+
+def test_name_still_being_claimed_is_not_reused(server: RunningServer) -> None:
+    """While the gateway is taking a file in (its receipt still there), that name is refused."""
+    receipts = server.spool / "receipts" / "alpha"
+    (receipts / "again.xml.json").write_text("{}")
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    assert _fails(_upload, sftp, "again.xml", b"new")
+    _upload(sftp, "again.part", b"new")
+    assert _fails(sftp.rename, "again.part", "again.xml")
+    (receipts / "again.xml.json").unlink()
+    sftp.rename("again.part", "again.xml")
+    assert server.visible("alpha") == ["again.xml"]
+    assert server.receipt("alpha", "again.xml")["size_bytes"] == 3
+    sftp.close()
+
+
+def test_out_is_read_only_for_manage_users(server: RunningServer) -> None:
+    """Nobody can write, rename or remove anything in /out."""
+    server.folder("alpha", "out").joinpath("r.xml").write_bytes(b"<r/>")
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    assert _fails(_upload, sftp, "/out/new.xml", b"x")
+    assert _fails(sftp.remove, "/out/r.xml")
+    assert _fails(sftp.rename, "/out/r.xml", "/in/r.xml")
+    assert _fails(sftp.rename, "/in/none.xml", "/out/r2.xml")
+    assert sftp.open("/out/r.xml").read() == b"<r/>"
+    assert server.visible("alpha", "out") == ["r.xml"]
+    sftp.close()
+
+
+def test_view_user_cannot_change_anything(server: RunningServer, tmp_path: Path) -> None:
+    """A `view` user reads /out but cannot upload, rename, remove, mkdir or setstat."""
+    server.folder("alpha", "out").joinpath("r.xml").write_bytes(b"<r/>")
+    server.folder("alpha", "in").joinpath("u.tmp").write_bytes(b"u")
+    sftp = open_sftp(server, "alpha-view", "alpha-view")
+    assert sftp.open("/out/r.xml").read() == b"<r/>"
+    assert _fails(_upload, sftp, "/in/v.xml", b"x")
+    assert _fails(sftp.rename, "/in/u.tmp", "/in/u.xml")
+    assert _fails(sftp.remove, "/in/u.tmp")
+    assert _fails(sftp.mkdir, "/in/d")
+    assert _fails(sftp.utime, "/in/u.tmp", (1, 1))
+    assert _fails(sftp.chmod, "/out/r.xml", 0o777)
+    sftp.close()
+    (tmp_path / "v.xml").write_bytes(b"x")
+    result = openssh_sftp(server, "alpha-view", "alpha-view", ["put v.xml"], tmp_path)
+    assert result.returncode != 0
+    assert sorted(server.visible("alpha")) == ["u.tmp"]
+    assert server.receipts == []
+
+
+# Confinement
+
+
+def test_client_cannot_reach_another_client_or_outside(server: RunningServer) -> None:
+    """Client A cannot list, read, write, rename into or link to client B's folders or the host."""
+    server.folder("beta", "out").joinpath("secret.xml").write_bytes(b"beta's")
+    server.folder("beta", "in").joinpath("b.xml").write_bytes(b"beta in")
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    spool = str(server.spool)
+    for path in [
+        "/../beta/out", "../../beta/out", "/beta/out", f"{spool}/clients/beta/out",
+        "/etc", "/in/../../beta",
+    ]:
+        assert _fails(sftp.listdir, path), path
+    for path in [
+        "/../beta/out/secret.xml", "../beta/out/secret.xml", "/in/../../beta/out/secret.xml",
+        f"{spool}/clients/beta/out/secret.xml", "/etc/passwd", "../../../../../../etc/passwd",
+    ]:
+        assert _fails(sftp.open, path), path
+    for path in ["/../beta/in/x.xml", "../beta/in/x.xml", f"{spool}/clients/beta/in/x.xml"]:
+        assert _fails(_upload, sftp, path, b"x"), path
+    _upload(sftp, "mine.tmp", b"m")
+    assert _fails(sftp.rename, "mine.tmp", "../beta/in/mine.xml")
+    assert _fails(sftp.rename, "mine.tmp", f"{spool}/clients/beta/in/mine.xml")
+    assert _fails(sftp.rename, "/../beta/in/b.xml", "/in/b.xml")
+    assert _fails(sftp.symlink, "/etc/passwd", "/in/link")
+    assert _fails(sftp.symlink, "../beta/out/secret.xml", "/in/link2")
+    assert _fails(sftp.open, "/in/link")
+    sftp.close()
+    assert server.visible("beta") == ["b.xml"]
+    assert server.visible("alpha") == ["mine.tmp"]
+    assert not (server.folder("alpha", "in") / "link").exists()
+
+
+def test_openssh_hardlink_and_symlink_refused(server: RunningServer, tmp_path: Path) -> None:
+    """`ln` and `ln -s` from the OpenSSH client are refused; nothing is created."""
+    (tmp_path / "f.tmp").write_bytes(b"f")
+    assert openssh_sftp(server, "alpha-erp", "alpha", ["put f.tmp"], tmp_path).returncode == 0
+    for command in ["ln f.tmp hard.tmp", "ln -s f.tmp soft.tmp", "ln -s /etc/passwd p.tmp"]:
+        result = openssh_sftp(server, "alpha-erp", "alpha", [command], tmp_path)
+        assert result.returncode != 0, command
+    assert server.visible("alpha") == ["f.tmp"]
+
+
+def test_symlink_planted_on_disk_is_not_followed(server: RunningServer, tmp_path: Path) -> None:
+    """A symbolic link someone planted in in/ is never followed, not even inside the spool."""
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"host secret")
+    in_dir = server.folder("alpha", "in")
+    (in_dir / "evil.xml").symlink_to(outside)
+    (in_dir / "peer.xml").symlink_to(server.folder("beta", "out"))
+    (in_dir / "loop.xml").symlink_to(in_dir / "loop.xml")
+    server.folder("beta", "out").joinpath("secret.xml").write_bytes(b"beta's")
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    assert sftp.listdir("/in") == []
+    for path in ["/in/evil.xml", "/in/peer.xml/secret.xml", "/in/loop.xml"]:
+        assert _fails(sftp.open, path), path
+        assert _fails(sftp.stat, path), path
+    assert _fails(sftp.listdir, "/in/peer.xml")
+    assert _fails(_upload, sftp, "/in/peer.xml/new.xml", b"x")
+    assert _fails(sftp.remove, "/in/evil.xml")
+    assert _fails(sftp.rename, "/in/evil.xml", "/in/evil2.xml")
+    assert _fails(sftp.readlink, "/in/evil.xml")
+    sftp.close()
+    assert outside.read_bytes() == b"host secret"
+    assert server.visible("beta", "out") == ["secret.xml"]
+
+
+# Authentication and sessions
+
+
+def test_unknown_key_refused(server: RunningServer, tmp_path: Path) -> None:
+    """A key that is not in the user's authorized_keys cannot log in (paramiko and OpenSSH)."""
+    with pytest.raises(paramiko.AuthenticationException):
+        paramiko_connect(server, "alpha-erp", "stranger")
+    with pytest.raises(paramiko.AuthenticationException):
+        paramiko_connect(server, "beta-erp", "alpha")  # another client's key
+    with pytest.raises(paramiko.AuthenticationException):
+        paramiko_connect(server, "nobody", "alpha")
+    result = openssh_sftp(server, "alpha-erp", "stranger", ["ls"], tmp_path)
+    assert result.returncode != 0
+    assert "Permission denied" in result.stderr
+    assert wait_for(lambda: len(server.log.named("sftp.auth.failed")) == 4)
+
+
+def test_password_refused(server: RunningServer) -> None:
+    """Password login is not offered at all: only public keys."""
+    with pytest.raises(paramiko.BadAuthenticationType) as failure:
+        paramiko_connect(server, "alpha-erp", "alpha", password="secret")
+    assert failure.value.allowed_types == ["publickey"]
+
+
+def test_from_option_refuses_other_addresses(server: RunningServer) -> None:
+    """A key limited with from="127.0.0.1" is refused from 127.0.0.2 and accepted from 127.0.0.1."""
+    with pytest.raises(paramiko.AuthenticationException):
+        paramiko_connect(server, "alpha-erp", "alpha", source="127.0.0.2")
+    transport = paramiko_connect(server, "alpha-erp", "alpha", source="127.0.0.1")
+    assert transport.is_authenticated()
+    transport.close()
+    # The person user has no from=: it may come from anywhere.
+    transport = paramiko_connect(server, "alpha-view", "alpha-view", source="127.0.0.2")
+    assert transport.is_authenticated()
+    transport.close()
+
+
+def test_exec_shell_and_forwarding_refused(server: RunningServer) -> None:
+    """Only the SFTP subsystem is served: exec, shell, pty and port forwarding all fail."""
+    transport = paramiko_connect(server, "alpha-erp", "alpha")
+    channel = transport.open_session()
+    with pytest.raises(paramiko.SSHException):
+        channel.exec_command("id")
+    channel = transport.open_session()
+    with pytest.raises(paramiko.SSHException):
+        channel.invoke_shell()
+    channel = transport.open_session()
+    with pytest.raises(paramiko.SSHException):
+        channel.get_pty()
+    channel = transport.open_session()
+    with pytest.raises(paramiko.SSHException):
+        channel.invoke_subsystem("not-sftp")
+    with pytest.raises(paramiko.ChannelException):
+        transport.open_channel("direct-tcpip", ("127.0.0.1", server.port), ("127.0.0.1", 0))
+    with pytest.raises(paramiko.SSHException):
+        transport.request_port_forward("127.0.0.1", 0)
+    transport.close()
+
+
+def test_session_limit_per_user(tmp_path: Path, keys: dict[str, Path]) -> None:
+    """A user gets at most `sessions_per_user_max` concurrent sessions; a slot frees on logout."""
+    with running_server(tmp_path / "gw", keys, sessions_per_user_max=2) as server:
+        first = open_sftp(server, "alpha-erp", "alpha")
+        second = open_sftp(server, "alpha-erp", "alpha")
+        with pytest.raises((paramiko.SSHException, EOFError, OSError)):
+            third = open_sftp(server, "alpha-erp", "alpha")
+            third.listdir("/")
+        other = open_sftp(server, "beta-erp", "beta")  # other users are not affected
+        assert other.listdir("/in") == []
+        assert len(server.log.named("sftp.session.refused")) == 1
+        first.close()
+        first.get_channel().get_transport().close()  # type: ignore[union-attr]
+        assert wait_for(lambda: len(server.log.named("sftp.logout")) >= 1)
+        again = open_sftp(server, "alpha-erp", "alpha")
+        assert again.listdir("/in") == []
+        for client in (second, other, again):
+            client.close()
+
+
+def test_auth_failures_penalise_the_source_address(tmp_path: Path, keys: dict[str, Path]) -> None:
+    """An address that keeps failing to log in is refused for a while, even with a good key."""
+    with running_server(
+        tmp_path / "gw", keys, auth_failures_before_penalty=2, auth_penalty_seconds_max=60
+    ) as server:
+        for _ in range(2):
+            with pytest.raises(paramiko.AuthenticationException):
+                paramiko_connect(server, "alpha-view", "stranger", source="127.0.0.3")
+        assert wait_for(lambda: len(server.log.named("sftp.auth.failed")) == 2)
+        with pytest.raises((paramiko.SSHException, EOFError, OSError)):
+            paramiko_connect(server, "alpha-view", "alpha-view", source="127.0.0.3")
+        assert server.log.named("sftp.connection.refused")
+        # Other addresses are unaffected.
+        transport = paramiko_connect(server, "alpha-view", "alpha-view", source="127.0.0.4")
+        transport.close()
+
+
+def test_idle_session_is_closed(tmp_path: Path, keys: dict[str, Path]) -> None:
+    """A session with no SFTP activity for `idle_timeout_seconds` is disconnected."""
+    with running_server(tmp_path / "gw", keys, idle_timeout_seconds=1) as server:
+        sftp = open_sftp(server, "alpha-erp", "alpha")
+        sftp.listdir("/")
+        transport = sftp.get_channel().get_transport()  # type: ignore[union-attr]
+        assert wait_for(lambda: not transport.is_active(), timeout=4)
+        assert server.log.named("sftp.idle_timeout")
+
+
+def test_login_timeout_closes_silent_connections(tmp_path: Path, keys: dict[str, Path]) -> None:
+    """A connection that never logs in is closed after `login_timeout_seconds`."""
+    with running_server(tmp_path / "gw", keys, login_timeout_seconds=1) as server:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        started = time.monotonic()
+        banner = sock.recv(100)
+        assert banner.startswith(b"SSH-2.0-")
+        while sock.recv(4096):
+            pass
+        assert time.monotonic() - started < 4
+        sock.close()
+
+
+# Failures mid-upload and limits
+
+
+def test_dropped_connection_leaves_nothing_visible(server: RunningServer) -> None:
+    """A connection dropped mid-upload leaves no file, no temporary file and no receipt."""
+    transport = paramiko_connect(server, "alpha-erp", "alpha")
+    sftp = paramiko.SFTPClient.from_transport(transport)
+    assert sftp is not None
+    handle = sftp.open("/in/half.xml", "wb")
+    handle.write(b"x" * 50_000)
+    handle.flush()
+    in_dir = server.folder("alpha", "in")
+    assert wait_for(lambda: any(p.name.startswith(".upload-") for p in in_dir.iterdir()))
+    sock = transport.sock
+    assert isinstance(sock, socket.socket)
+    sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+    assert wait_for(lambda: server.log.named("sftp.upload.discarded"))
+    assert wait_for(lambda: list(in_dir.iterdir()) == [])
+    assert server.receipt_names("alpha") == []
+    assert server.receipts == []
+    transport.close()
+
+
+def test_server_stop_discards_uploads_in_progress(server: RunningServer) -> None:
+    """Stopping the daemon closes every session; an unfinished upload does not appear."""
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    handle = sftp.open("/in/late.xml", "wb")
+    handle.write(b"x" * 10_000)
+    handle.flush()
+    in_dir = server.folder("alpha", "in")
+    assert wait_for(lambda: any(p.name.startswith(".upload-") for p in in_dir.iterdir()))
+    asyncio.run_coroutine_threadsafe(stop_server(server.acceptor), server.loop).result(10)
+    assert wait_for(lambda: list(in_dir.iterdir()) == [])
+    assert server.receipts == []
+    with pytest.raises((OSError, EOFError, paramiko.SSHException)):
+        paramiko_connect(server, "alpha-erp", "alpha")
+
+
+def test_over_size_write_fails_and_is_discarded(tmp_path: Path, keys: dict[str, Path]) -> None:
+    """Writing beyond max_file_bytes fails, and nothing of that upload remains."""
+    with running_server(tmp_path / "gw", keys, max_file_bytes=10_000) as server:
+        sftp = open_sftp(server, "alpha-erp", "alpha")
+        with pytest.raises(OSError), sftp.open("/in/big.xml", "wb") as handle:
+            handle.set_pipelined(False)
+            handle.write(b"y" * 8_000)
+            handle.flush()
+            handle.write(b"y" * 8_000)
+            handle.flush()
+        assert server.visible("alpha") == []
+        assert server.receipts == []
+        _upload(sftp, "exact.xml", b"z" * 10_000)  # the limit itself is allowed
+        assert server.visible("alpha") == ["exact.xml"]
+        sftp.close()
+
+
+def test_twenty_concurrent_clients_ten_files_each(tmp_path: Path, keys: dict[str, Path]) -> None:
+    """Twenty clients uploading ten files each at once: all 200 land intact, each with a receipt."""
+    with running_server(tmp_path / "gw", keys, sessions_per_user_max=25) as server:
+        errors: list[BaseException] = []
+        expected: dict[str, bytes] = {}
+        for worker in range(20):
+            for number in range(10):
+                expected[f"w{worker:02d}-{number}.xml"] = os.urandom(3000 + worker * 10 + number)
+
+        def work(worker: int) -> None:
+            try:
+                sftp = open_sftp(server, "alpha-erp", "alpha")
+                for number in range(10):
+                    name = f"w{worker:02d}-{number}.xml"
+                    sftp.putfo(io.BytesIO(expected[name]), f"/in/{name}", confirm=False)
+                sftp.close()
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert errors == []
+        in_dir = server.folder("alpha", "in")
+        assert server.visible("alpha") == sorted(expected)
+        for name, data in expected.items():
+            assert (in_dir / name).read_bytes() == data
+            assert server.receipt("alpha", name)["sha256"] == hashlib.sha256(data).hexdigest()
+        assert len(server.receipts) == 200
+
+
+# Start-up
+
+
+def test_start_creates_folders_host_key_and_removes_stale_uploads(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    """Start-up makes every client's in/ and out/, an 0600 host key, and drops day-old uploads."""
+    base = tmp_path / "gw"
+    in_dir = base / "spool" / "clients" / "alpha" / "in"
+    in_dir.mkdir(parents=True)
+    old, new = in_dir / ".upload-old", in_dir / ".upload-new"
+    old.write_bytes(b"o")
+    new.write_bytes(b"n")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(old, (two_days_ago, two_days_ago))
+    with running_server(base, keys) as server:
+        for client in ("alpha", "beta"):
+            for area in ("in", "out"):
+                assert server.folder(client, area).is_dir()
+        assert not old.exists() and new.exists()
+        host_key = base / "ssh_host_ed25519_key"
+        assert stat.S_IMODE(host_key.stat().st_mode) == 0o600
+        created = server.log.named("sftp.host_key.created")[0]
+        listening = server.log.named("sftp.listening")[0]
+        assert created["fingerprint"] == listening["host_key_fingerprint"]
+        assert listening["host_key_fingerprint"].startswith("SHA256:")
+        assert listening["port"] == server.port

@@ -1,0 +1,107 @@
+"""Limits of the SFTP front door: penalties for failing addresses, sessions per user."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.sftp.guard import AuthPenalty, PenaltyPolicy, SessionLimit, idle_deadline
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def penalty(failures: int = 3, seconds_max: float = 60, **kw: int) -> tuple[AuthPenalty, FakeClock]:
+    clock = FakeClock()
+    policy = PenaltyPolicy(failures_before_penalty=failures, penalty_seconds_max=seconds_max, **kw)
+    return AuthPenalty(policy, clock), clock
+
+
+def test_failures_below_threshold_cost_nothing() -> None:
+    """An operator mistyping a key path a couple of times is not locked out."""
+    guard, _ = penalty(failures=3)
+    assert guard.failed("10.0.0.1") == 0
+    assert guard.failed("10.0.0.1") == 0
+    assert guard.refused_for("10.0.0.1") == 0
+
+
+@pytest.mark.parametrize(
+    ("failures", "expected"),
+    [(3, 1.0), (4, 2.0), (5, 4.0), (6, 8.0), (9, 60.0), (500, 60.0)],
+)
+def test_penalty_doubles_up_to_the_maximum(failures: int, expected: float) -> None:
+    """From the threshold on, each failure doubles the refusal period, capped at the maximum."""
+    guard, _ = penalty(failures=3, seconds_max=60)
+    assert guard.penalty_seconds(failures) == expected
+
+
+def test_penalised_address_is_refused_until_its_period_ends() -> None:
+    """An address over the threshold is refused, then admitted again when the period is over."""
+    guard, clock = penalty(failures=2, seconds_max=60)
+    guard.failed("10.0.0.1")
+    assert guard.failed("10.0.0.1") == 1.0
+    assert guard.refused_for("10.0.0.1") == 1.0
+    assert guard.refused_for("10.0.0.2") == 0  # others are not affected
+    clock.now += 0.5
+    assert guard.refused_for("10.0.0.1") == 0.5
+    clock.now += 0.5
+    assert guard.refused_for("10.0.0.1") == 0
+    assert guard.failed("10.0.0.1") == 2.0  # still counted: the next failure costs more
+
+
+def test_success_forgets_failures() -> None:
+    """A successful login from an address clears its record."""
+    guard, _ = penalty(failures=2)
+    guard.failed("10.0.0.1")
+    guard.failed("10.0.0.1")
+    guard.succeeded("10.0.0.1")
+    assert guard.failures("10.0.0.1") == 0
+    assert guard.refused_for("10.0.0.1") == 0
+
+
+def test_quiet_address_is_forgotten() -> None:
+    """An address that stops failing for twice the longest penalty starts afresh."""
+    guard, clock = penalty(failures=2, seconds_max=60)
+    for _ in range(5):
+        guard.failed("10.0.0.1")
+    clock.now += 121
+    assert guard.failures("10.0.0.1") == 0
+    assert guard.failed("10.0.0.1") == 0
+
+
+def test_remembered_addresses_are_bounded() -> None:
+    """A scan from many addresses cannot grow memory: the stalest records go first."""
+    guard, clock = penalty(failures=1, addresses_max=3)
+    for n in range(5):
+        clock.now += 1
+        guard.failed(f"10.0.0.{n}")
+    assert len(guard) == 3
+    assert guard.failures("10.0.0.0") == 0
+    assert guard.failures("10.0.0.4") == 1
+
+
+def test_session_limit_per_user() -> None:
+    """Each user has its own quota of sessions; a released slot can be taken again."""
+    limit = SessionLimit(2)
+    assert limit.acquire("a") and limit.acquire("a")
+    assert not limit.acquire("a")
+    assert limit.acquire("b")
+    limit.release("a")
+    assert limit.count("a") == 1
+    assert limit.acquire("a")
+
+
+def test_session_released_twice_is_a_bug() -> None:
+    """Releasing more sessions than were taken is an invariant violation, not a silent no-op."""
+    limit = SessionLimit(1)
+    with pytest.raises(AssertionError):
+        limit.release("a")
+
+
+def test_idle_deadline() -> None:
+    """A session is idle exactly `idle_seconds` after its last request."""
+    assert idle_deadline(100.0, 600) == 700.0

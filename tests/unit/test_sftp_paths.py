@@ -1,0 +1,78 @@
+"""How client paths map onto the virtual `/in` + `/out` tree, and who may do what there."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.sftp import fs
+from gateway.sftp.fs import VirtualPath
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        (b"", VirtualPath("in")),
+        (b".", VirtualPath("in")),
+        (b"a.xml", VirtualPath("in", ("a.xml",))),
+        (b"/", VirtualPath(None)),
+        (b"..", VirtualPath(None)),
+        (b"../../..", VirtualPath(None)),
+        (b"/../../out/r.xml", VirtualPath("out", ("r.xml",))),
+        (b"//out//./r.xml", VirtualPath("out", ("r.xml",))),
+        (b"../out/../in/x", VirtualPath("in", ("x",))),
+    ],
+)
+def test_paths_resolve_lexically_and_never_climb_above_root(
+    sent: bytes, expected: VirtualPath
+) -> None:
+    """Relative paths start in /in; `..` stops at `/`, like a chroot."""
+    assert fs.resolve(sent) == expected
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"/etc/passwd", b"../../etc", b"/beta/in", b"/srv/spool/clients/beta/in", b"in\0x",
+     b"\xff\xfe", b"/in/.upload-0123"],
+)
+def test_anything_outside_in_and_out_does_not_exist(sent: bytes) -> None:
+    """Other clients, the host and our hidden upload files are simply not there."""
+    with pytest.raises(fs.PathRefused):
+        fs.resolve(sent)
+
+
+@pytest.mark.parametrize(
+    ("name", "ignored"),
+    [("a.xml", False), ("a.part", True), ("a.filepart", True), ("a.tmp", True),
+     (".hidden", True), (".upload-1", True), ("a.xml.bak", False)],
+)
+def test_names_the_gateway_ignores(name: str, ignored: bool) -> None:
+    """Temporary upload names and dotfiles wait until the client renames them."""
+    assert fs.is_ignored_name(name) is ignored
+
+
+def test_only_manage_users_upload_and_only_into_in() -> None:
+    """Uploads go straight into /in, by manage users, under a sane name."""
+    assert fs.may_write_new("manage", VirtualPath("in", ("a.xml",))) is None
+    assert fs.may_write_new("view", VirtualPath("in", ("a.xml",)))
+    assert fs.may_write_new("manage", VirtualPath("out", ("a.xml",)))
+    assert fs.may_write_new("manage", VirtualPath("in", ("sub", "a.xml")))
+    assert fs.may_write_new("manage", VirtualPath("in", ("a\nb",)))
+    assert fs.may_write_new("manage", VirtualPath("in", ("x" * 256,)))
+
+
+def test_rename_only_within_in() -> None:
+    """Renames stay inside /in; view users cannot rename."""
+    a, b = VirtualPath("in", ("a.tmp",)), VirtualPath("in", ("a.xml",))
+    assert fs.may_rename("manage", a, b) is None
+    assert fs.may_rename("view", a, b)
+    assert fs.may_rename("manage", a, VirtualPath("out", ("a.xml",)))
+    assert fs.may_rename("manage", VirtualPath("out", ("a.xml",)), b)
+
+
+def test_only_temporary_files_in_in_may_be_removed() -> None:
+    """A delivered file is the gateway's to move; only leftovers of uploads can be removed."""
+    assert fs.may_remove("manage", VirtualPath("in", ("a.part",))) is None
+    assert fs.may_remove("manage", VirtualPath("in", (".x",))) is None
+    assert fs.may_remove("manage", VirtualPath("in", ("a.xml",)))
+    assert fs.may_remove("manage", VirtualPath("out", ("a.tmp",)))
+    assert fs.may_remove("view", VirtualPath("in", ("a.part",)))
