@@ -1,0 +1,172 @@
+"""What camt.052, camt.053 and camt.054 report: an account, its balances, its booked entries.
+
+One model for the three account reports; each message module decides which
+balances it shows (camt.053 OPBD/CLBD, camt.052 OPBD/ITBD, camt.054 none).
+
+A batch-booked payment information is ONE entry for its total, with one detail per
+transaction (`batch_booked=True`, written as NtryDtls/Btch plus one TxDtls each);
+otherwise every transaction is an entry of its own with at most one detail.
+
+`check` is the pair assertion of the ledger's postings at the writing edge: a report
+whose entries do not add up, or whose opening plus credits minus debits is not its
+closing, is never written. It raises `ReportInvariantError`, a fault that stops the
+process (STYLE: a violated invariant stops; the idempotent pipeline resumes).
+
+Bank transaction codes (ISO External Bank Transaction Code list, Domain/Family/
+SubFamily) are the named constants below. For the treasury's own funding credits
+(budget allocations put on an account by the treasury itself) we use PMNT/RCDT/BOOK,
+"received credit transfer / internal book transfer": it is a book entry made by the
+account servicer, not a payment through a scheme (so not DMCT or ESCT), and it stays
+in the payments domain where clients' reconciliation rules look for incoming money.
+ACMT/MCOP ("miscellaneous credit operations") was the alternative; it reads as an
+account-management adjustment, which a funding credit is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+TREASURY_BIC = "TRELLV22"
+
+
+class ReportInvariantError(AssertionError):
+    """An account report whose numbers do not add up: a fault, never written."""
+
+
+@dataclass(frozen=True, slots=True)
+class BankTxCode:
+    domain: str
+    family: str
+    subfamily: str
+
+
+SENT_INTERNAL = BankTxCode("PMNT", "ICDT", "DMCT")  # transfer to another treasury account
+SENT_SEPA = BankTxCode("PMNT", "ICDT", "ESCT")  # SEPA credit transfer sent
+SENT_CROSS_BORDER = BankTxCode("PMNT", "ICDT", "XBCT")  # cross-border credit transfer sent
+RECEIVED_INTERNAL = BankTxCode("PMNT", "RCDT", "DMCT")  # credit from another treasury account
+FUNDING = BankTxCode("PMNT", "RCDT", "BOOK")  # treasury's own funding credit (see docstring)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntryDetail:
+    """One transaction behind an entry (TxDtls). The counterparty is the other side."""
+
+    amount_minor: int
+    msg_id: str | None = None
+    pmt_inf_id: str | None = None
+    end_to_end_id: str | None = None
+    instr_id: str | None = None
+    acct_svcr_ref: str | None = None
+    counterparty_name: str | None = None
+    counterparty_iban: str | None = None
+    counterparty_bic: str | None = None
+    remittance: str | None = None
+    bank_tx_code: BankTxCode | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entry:
+    """One booked entry (Ntry). The amount is positive; `credit` gives the direction."""
+
+    entry_ref: str
+    amount_minor: int
+    currency: str
+    credit: bool
+    booking_date: date
+    value_date: date
+    acct_svcr_ref: str
+    bank_tx_code: BankTxCode
+    details: tuple[EntryDetail, ...] = ()
+    batch_booked: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountReport:
+    """One account over one period. Balances are signed minor units (negative: DBIT).
+
+    `entries` is iterated twice (once to check and total, once to write), hence a
+    Sequence; it may be lazy. `opening_minor`/`closing_minor` are required by
+    camt.052 (closing is the interim balance) and camt.053; camt.054 ignores them,
+    and checks them only when both are given. Balance dates are the dates of
+    `from_datetime`/`to_datetime` in their own time zone: pass Europe/Riga times.
+    """
+
+    msg_id: str
+    report_id: str
+    created_at: datetime
+    electronic_seq_nb: int
+    iban: str
+    currency: str
+    owner_name: str
+    servicer_bic: str = TREASURY_BIC
+    from_datetime: datetime
+    to_datetime: datetime
+    opening_minor: int | None = None
+    closing_minor: int | None = None
+    entries: Sequence[Entry] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    count: int
+    credit_count: int
+    credits_minor: int
+    debit_count: int
+    debits_minor: int
+
+    @property
+    def net_minor(self) -> int:
+        return self.credits_minor - self.debits_minor
+
+
+def totals(entries: Iterable[Entry]) -> Totals:
+    """Number of entries, sum of credits, sum of debits (net: credits − debits)."""
+    credit_count = debit_count = credits = debits = 0
+    for entry in entries:
+        if entry.credit:
+            credit_count += 1
+            credits += entry.amount_minor
+        else:
+            debit_count += 1
+            debits += entry.amount_minor
+    return Totals(credit_count + debit_count, credit_count, credits, debit_count, debits)
+
+
+def check(report: AccountReport) -> Totals:
+    """Refuse a report that does not add up; return its totals for the summary."""
+    for entry in report.entries:
+        _check_entry(entry, report.currency)
+    result = totals(report.entries)
+    opening, closing = report.opening_minor, report.closing_minor
+    if opening is not None and closing is not None and opening + result.net_minor != closing:
+        raise ReportInvariantError(
+            f"{report.iban} {report.report_id}: opening {opening} + credits "
+            f"{result.credits_minor} - debits {result.debits_minor} != closing {closing}"
+        )
+    return result
+
+
+def balances(report: AccountReport) -> tuple[int, int]:
+    """Opening and closing balance of a report that must show them (camt.052/053)."""
+    if report.opening_minor is None or report.closing_minor is None:
+        raise ReportInvariantError(f"{report.report_id}: opening and closing balance required")
+    return report.opening_minor, report.closing_minor
+
+
+def _check_entry(entry: Entry, currency: str) -> None:
+    where = f"entry {entry.entry_ref}"
+    if entry.amount_minor <= 0:
+        raise ReportInvariantError(f"{where}: amount {entry.amount_minor} is not positive")
+    if entry.currency != currency:
+        raise ReportInvariantError(f"{where}: currency {entry.currency} on a {currency} account")
+    if not entry.batch_booked and len(entry.details) > 1:
+        raise ReportInvariantError(f"{where}: several transactions but not batch-booked")
+    if entry.batch_booked and not entry.details:
+        raise ReportInvariantError(f"{where}: batch-booked without transactions")
+    if any(detail.amount_minor <= 0 for detail in entry.details):
+        raise ReportInvariantError(f"{where}: a transaction amount is not positive")
+    detailed = sum(detail.amount_minor for detail in entry.details)
+    if entry.details and detailed != entry.amount_minor:
+        raise ReportInvariantError(f"{where}: details sum {detailed} != {entry.amount_minor}")

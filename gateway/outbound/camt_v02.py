@@ -1,0 +1,188 @@
+"""The parts camt.052/053/054.001.02 share: group header, account, balances, entries.
+
+The three 2009-edition account reports use the same ISO types for everything below
+their report element (GroupHeader42, CashAccount20, CashBalance3, TotalTransactions2,
+ReportEntry2), so they are written once, here. Each message module only chooses the
+root, the report element and the balances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import NamedTuple
+
+from gateway.outbound import xmlwrite
+from gateway.outbound.account_report import AccountReport, BankTxCode, Entry, EntryDetail, Totals
+from gateway.outbound.xmlwrite import Writer, id_chars_max
+from ledger.currency import format_minor
+
+
+class Balance(NamedTuple):
+    code: str  # BalanceType12Code: OPBD, CLBD, ITBD
+    minor: int  # signed: a negative balance is written as its absolute value with DBIT
+    when: date | datetime
+
+
+def group_header(w: Writer, report: AccountReport) -> None:
+    """GrpHdr: a single-page message (MsgPgntn 1, last page)."""
+    with w.element("GrpHdr"):
+        w.leaf("MsgId", _id(report.msg_id))
+        w.datetime("CreDtTm", report.created_at)
+        with w.element("MsgPgntn"):
+            w.leaf("PgNb", "1")
+            w.leaf("LastPgInd", "true")
+
+
+def account_section(
+    w: Writer, report: AccountReport, tag: str, balances: Sequence[Balance], summary: Totals
+) -> None:
+    """Stmt, Rpt or Ntfctn: identification, account, balances, summary, entries."""
+    with w.element(tag):
+        w.leaf("Id", _id(report.report_id))
+        w.leaf("ElctrncSeqNb", str(report.electronic_seq_nb))
+        w.datetime("CreDtTm", report.created_at)
+        with w.element("FrToDt"):
+            w.datetime("FrDtTm", report.from_datetime)
+            w.datetime("ToDtTm", report.to_datetime)
+        _account(w, report)
+        for balance in balances:
+            _balance(w, balance, report.currency)
+        _summary(w, summary, report.currency)
+        for entry in report.entries:
+            _entry(w, entry)
+
+
+def _id(text: str) -> str:
+    value = xmlwrite.cut(text, id_chars_max)
+    if value is None:
+        raise ValueError("empty identification")
+    return value
+
+
+def _direction(credit: bool) -> str:
+    return "CRDT" if credit else "DBIT"
+
+
+def _account(w: Writer, report: AccountReport) -> None:
+    with w.element("Acct"):
+        with w.element("Id"):
+            w.leaf("IBAN", report.iban)
+        w.leaf("Ccy", report.currency)
+        xmlwrite.party(w, "Ownr", report.owner_name)
+        xmlwrite.agent(w, "Svcr", report.servicer_bic)
+
+
+def _balance(w: Writer, balance: Balance, currency: str) -> None:
+    with w.element("Bal"):
+        with w.element("Tp"), w.element("CdOrPrtry"):
+            w.leaf("Cd", balance.code)
+        w.amount("Amt", abs(balance.minor), currency)
+        w.leaf("CdtDbtInd", _direction(balance.minor >= 0))
+        with w.element("Dt"):
+            if isinstance(balance.when, datetime):
+                w.datetime("DtTm", balance.when)
+            else:
+                w.date("Dt", balance.when)
+
+
+def _summary(w: Writer, summary: Totals, currency: str) -> None:
+    """TxsSummry: all entries (sum of absolute amounts, net with direction), then per side."""
+    with w.element("TxsSummry"):
+        with w.element("TtlNtries"):
+            w.leaf("NbOfNtries", str(summary.count))
+            w.leaf("Sum", format_minor(summary.credits_minor + summary.debits_minor, currency))
+            w.leaf("TtlNetNtryAmt", format_minor(abs(summary.net_minor), currency))
+            w.leaf("CdtDbtInd", _direction(summary.net_minor >= 0))
+        for tag, count, minor in (
+            ("TtlCdtNtries", summary.credit_count, summary.credits_minor),
+            ("TtlDbtNtries", summary.debit_count, summary.debits_minor),
+        ):
+            with w.element(tag):
+                w.leaf("NbOfNtries", str(count))
+                w.leaf("Sum", format_minor(minor, currency))
+
+
+def _entry(w: Writer, entry: Entry) -> None:
+    with w.element("Ntry"):
+        w.text("NtryRef", entry.entry_ref, id_chars_max)
+        w.amount("Amt", entry.amount_minor, entry.currency)
+        w.leaf("CdtDbtInd", _direction(entry.credit))
+        w.leaf("Sts", "BOOK")
+        with w.element("BookgDt"):
+            w.date("Dt", entry.booking_date)
+        with w.element("ValDt"):
+            w.date("Dt", entry.value_date)
+        w.text("AcctSvcrRef", entry.acct_svcr_ref, id_chars_max)
+        _bank_tx_code(w, entry.bank_tx_code)
+        if entry.details:
+            with w.element("NtryDtls"):
+                if entry.batch_booked:
+                    _batch(w, entry)
+                for detail in entry.details:
+                    _tx_details(w, detail, entry)
+
+
+def _bank_tx_code(w: Writer, code: BankTxCode) -> None:
+    with w.element("BkTxCd"), w.element("Domn"):
+        w.leaf("Cd", code.domain)
+        with w.element("Fmly"):
+            w.leaf("Cd", code.family)
+            w.leaf("SubFmlyCd", code.subfamily)
+
+
+def _batch(w: Writer, entry: Entry) -> None:
+    """Btch: the payment information the entry books as one amount."""
+    first = entry.details[0]
+    with w.element("Btch"):
+        w.text("MsgId", first.msg_id, id_chars_max)
+        w.text("PmtInfId", first.pmt_inf_id, id_chars_max)
+        w.leaf("NbOfTxs", str(len(entry.details)))
+        w.amount("TtlAmt", entry.amount_minor, entry.currency)
+        w.leaf("CdtDbtInd", _direction(entry.credit))
+
+
+def _tx_details(w: Writer, detail: EntryDetail, entry: Entry) -> None:
+    with w.element("TxDtls"):
+        _references(w, detail)
+        with w.element("AmtDtls"):
+            for tag in ("InstdAmt", "TxAmt"):  # no currency exchange: both are the same
+                with w.element(tag):
+                    w.amount("Amt", detail.amount_minor, entry.currency)
+        if detail.bank_tx_code is not None:
+            _bank_tx_code(w, detail.bank_tx_code)
+        _counterparty(w, detail, entry.credit)
+        lines = xmlwrite.wrap(detail.remittance, xmlwrite.remittance_chars_max)
+        if lines:
+            with w.element("RmtInf"):
+                for line in lines:
+                    w.leaf("Ustrd", line)
+
+
+def _references(w: Writer, detail: EntryDetail) -> None:
+    refs = (
+        ("MsgId", detail.msg_id),
+        ("AcctSvcrRef", detail.acct_svcr_ref),
+        ("PmtInfId", detail.pmt_inf_id),
+        ("InstrId", detail.instr_id),
+        ("EndToEndId", detail.end_to_end_id),
+    )
+    present = [(tag, text) for tag, value in refs if (text := xmlwrite.cut(value, id_chars_max))]
+    if present:
+        with w.element("Refs"):
+            for tag, text in present:
+                w.leaf(tag, text)
+
+
+def _counterparty(w: Writer, detail: EntryDetail, credit: bool) -> None:
+    """The other side: who paid us on a credit (Dbtr), whom we paid on a debit (Cdtr)."""
+    side = "Dbtr" if credit else "Cdtr"
+    name = xmlwrite.cut(detail.counterparty_name, xmlwrite.name_chars_max)
+    iban = xmlwrite.valid_iban(detail.counterparty_iban)
+    if name or iban:
+        with w.element("RltdPties"):
+            xmlwrite.party(w, side, name)
+            xmlwrite.iban_account(w, f"{side}Acct", iban)
+    if xmlwrite.valid_bic(detail.counterparty_bic):
+        with w.element("RltdAgts"):
+            xmlwrite.agent(w, f"{side}Agt", detail.counterparty_bic)

@@ -1,0 +1,206 @@
+"""pain.002.001.03, the customer payment status report: our answer to every pain.001.
+
+`write` streams the report: payment informations and their transactions are
+iterables consumed once, element by element, so a million-transaction answer never
+sits in memory. Statuses and per-status counts are known before the transactions
+are written, so the caller computes them (`gateway.statuses.derive`).
+
+A file-level rejection (FF01 for an unreadable file, DU01, AM18, AM10) has group
+status RJCT with a status reason and no payment informations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import BinaryIO
+
+from gateway.outbound import xmlwrite
+from gateway.outbound.xmlwrite import Writer, id_chars_max
+from gateway.reasons import Reason
+from gateway.statuses import GroupStatus, TxStatus
+from ledger.currency import format_minor
+
+MESSAGE = "pain.002.001.03"
+TREASURY_BIC = "TRELLV22"
+UNKNOWN = "UNKNOWN"  # OrgnlMsgId / OrgnlMsgNmId of a file that could not be read
+
+decimal_digits_max = 18  # DecimalNumber: totalDigits
+decimal_fraction_digits_max = 17  # DecimalNumber: fractionDigits
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TxReport:
+    """One transaction's status (TxInfAndSts). A rejection always names its reason."""
+
+    end_to_end_id: str
+    instr_id: str | None = None
+    status: TxStatus
+    reason: Reason | None = None
+    additional_info: str | None = None
+    acct_svcr_ref: str | None = None
+    amount_minor: int | None = None
+    currency: str | None = None
+    requested_execution_date: date | None = None
+    creditor_name: str | None = None
+    creditor_iban: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status is TxStatus.RJCT and self.reason is None:
+            raise ValueError(f"rejected transaction {self.end_to_end_id!r} without a reason")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaymentInfoReport:
+    """One payment information's status (OrgnlPmtInfAndSts) and its transactions."""
+
+    pmt_inf_id: str
+    nb_of_txs: int
+    ctrl_sum_minor: int | None = None
+    currency: str | None = None
+    status: GroupStatus
+    counts: Mapping[str, int]
+    reason: Reason | None = None
+    additional_info: str | None = None
+    transactions: Iterable[TxReport] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusReport:
+    """The whole report: group header, original group status, payment informations."""
+
+    msg_id: str
+    created_at: datetime
+    servicer_bic: str = TREASURY_BIC
+    original_msg_id: str
+    original_msg_name: str
+    original_created_at: datetime | None = None
+    original_nb_of_txs: int | None = None
+    original_ctrl_sum: Decimal | None = None
+    group_status: GroupStatus
+    group_reason: Reason | None = None
+    group_additional_info: str | None = None
+    counts: Mapping[str, int]
+    payment_infos: Iterable[PaymentInfoReport] = ()
+
+    def __post_init__(self) -> None:
+        if not 0 < len(self.msg_id) <= id_chars_max:
+            raise ValueError(f"MsgId must be 1 to {id_chars_max} characters: {self.msg_id!r}")
+        if xmlwrite.valid_bic(self.servicer_bic) is None:
+            raise ValueError(f"servicer BIC malformed: {self.servicer_bic!r}")
+        xmlwrite.iso_datetime(self.created_at)  # refuses a naive datetime now, not mid-write
+
+
+def write(report: StatusReport, out: BinaryIO) -> None:
+    """Write `report` as a pain.002.001.03 document (UTF-8, with declaration) to `out`."""
+    with xmlwrite.document(out, MESSAGE, "CstmrPmtStsRpt") as w:
+        _group_header(w, report)
+        _original_group(w, report)
+        for payment_info in report.payment_infos:
+            _payment_info(w, payment_info)
+
+
+def _group_header(w: Writer, report: StatusReport) -> None:
+    with w.element("GrpHdr"):
+        w.leaf("MsgId", report.msg_id)
+        w.datetime("CreDtTm", report.created_at)
+        xmlwrite.agent(w, "DbtrAgt", report.servicer_bic)
+
+
+def _original_group(w: Writer, report: StatusReport) -> None:
+    with w.element("OrgnlGrpInfAndSts"):
+        w.leaf("OrgnlMsgId", xmlwrite.cut(report.original_msg_id, id_chars_max) or UNKNOWN)
+        w.leaf("OrgnlMsgNmId", xmlwrite.cut(report.original_msg_name, id_chars_max) or UNKNOWN)
+        w.datetime("OrgnlCreDtTm", report.original_created_at)
+        _count(w, "OrgnlNbOfTxs", report.original_nb_of_txs)
+        w.optional("OrgnlCtrlSum", _decimal_text(report.original_ctrl_sum))
+        w.leaf("GrpSts", report.group_status.value)
+        _status_reason(w, report.group_reason, report.group_additional_info)
+        _counts_per_status(w, report.counts)
+
+
+def _payment_info(w: Writer, info: PaymentInfoReport) -> None:
+    with w.element("OrgnlPmtInfAndSts"):
+        w.leaf("OrgnlPmtInfId", xmlwrite.cut(info.pmt_inf_id, id_chars_max) or UNKNOWN)
+        _count(w, "OrgnlNbOfTxs", info.nb_of_txs)
+        if xmlwrite.can_format(info.ctrl_sum_minor, info.currency):
+            assert info.ctrl_sum_minor is not None and info.currency is not None
+            w.leaf("OrgnlCtrlSum", format_minor(info.ctrl_sum_minor, info.currency))
+        w.leaf("PmtInfSts", info.status.value)
+        _status_reason(w, info.reason, info.additional_info)
+        _counts_per_status(w, info.counts)
+        for tx in info.transactions:
+            _transaction(w, tx)
+
+
+def _transaction(w: Writer, tx: TxReport) -> None:
+    with w.element("TxInfAndSts"):
+        w.text("OrgnlInstrId", tx.instr_id, id_chars_max)
+        w.text("OrgnlEndToEndId", tx.end_to_end_id, id_chars_max)
+        w.leaf("TxSts", tx.status.value)
+        _status_reason(w, tx.reason, tx.additional_info)
+        if tx.status is TxStatus.ACSC:
+            w.text("AcctSvcrRef", tx.acct_svcr_ref, id_chars_max)
+        _original_reference(w, tx)
+
+
+def _original_reference(w: Writer, tx: TxReport) -> None:
+    """OrgnlTxRef with what is known of the instruction; left out when nothing is."""
+    has_amount = xmlwrite.can_format(tx.amount_minor, tx.currency)
+    name = xmlwrite.cut(tx.creditor_name, xmlwrite.name_chars_max)
+    iban = xmlwrite.valid_iban(tx.creditor_iban)
+    if not (has_amount or tx.requested_execution_date or name or iban):
+        return
+    with w.element("OrgnlTxRef"):
+        if has_amount:
+            assert tx.amount_minor is not None and tx.currency is not None
+            with w.element("Amt"):
+                w.amount("InstdAmt", tx.amount_minor, tx.currency)
+        w.date("ReqdExctnDt", tx.requested_execution_date)
+        xmlwrite.party(w, "Cdtr", name)
+        xmlwrite.iban_account(w, "CdtrAcct", iban)
+
+
+def _status_reason(w: Writer, reason: Reason | None, info: str | None) -> None:
+    """StsRsnInf: the reason code and the English detail, split over AddtlInf lines."""
+    lines = xmlwrite.wrap(info, xmlwrite.additional_info_chars_max)
+    if reason is None and not lines:
+        return
+    with w.element("StsRsnInf"):
+        if reason is not None:
+            with w.element("Rsn"):
+                w.leaf("Cd", reason.value)
+        for line in lines:
+            w.leaf("AddtlInf", line)
+
+
+def _counts_per_status(w: Writer, counts: Mapping[str, int]) -> None:
+    """NbOfTxsPerSts, one per transaction status present, in TxStatus order."""
+    unknown = set(counts) - set(TxStatus)
+    if unknown:
+        raise ValueError(f"counts for statuses that do not exist: {sorted(unknown)}")
+    for status in TxStatus:
+        number = counts.get(status, 0)
+        if number:
+            with w.element("NbOfTxsPerSts"):
+                w.leaf("DtldNbOfTxs", str(number))
+                w.leaf("DtldSts", status.value)
+
+
+def _count(w: Writer, tag: str, number: int | None) -> None:
+    if number is not None and number >= 0:
+        w.leaf(tag, str(number))
+
+
+def _decimal_text(value: Decimal | None) -> str | None:
+    """The original CtrlSum as DecimalNumber text, or None when it would not fit the type."""
+    if value is None or not value.is_finite():
+        return None
+    _sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    total_digits = len(digits) + max(0, exponent)
+    if -exponent > decimal_fraction_digits_max or total_digits > decimal_digits_max:
+        return None
+    return format(value, "f")
