@@ -277,6 +277,7 @@ class Ledger:
 
     def ensure_accounts(self, specs: Iterable[AccountSpec]) -> None:
         """Create missing accounts; refresh status and limits of existing ones from the specs."""
+        specs = list(specs)  # iterated twice below: a generator would be consumed by the first
         with self.begin() as tx:
             existing = tx.accounts([s.iban for s in specs])
             for spec in specs:

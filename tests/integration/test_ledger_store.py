@@ -1,0 +1,562 @@
+"""The ledger in a real database (a SQLite file and PostgreSQL): balanced, idempotent, never
+below overdraft, and its statements reconcile.
+
+The properties run any sequence of transfers against a fresh set of accounts per
+Hypothesis example (fresh IBANs and idempotency keys in one database per test),
+and compare the database with a deliberately simple Python model of the rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+from alembic.script import ScriptDirectory
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from ledger import migrations
+from ledger.core import AccountKind, Refusal, TransferKind, TransferRequest
+from ledger.store import AccountSpec, Ledger, make_engine, upgrade
+
+BASE_DAY = dt.date(2026, 11, 23)  # a Monday
+BOOKED_AT = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
+CURRENCIES = ("EUR", "USD")
+ONE_DAY = dt.timedelta(days=1)
+
+_examples = itertools.count()
+
+
+@pytest.fixture
+def ledger(database_url: str) -> Iterator[Ledger]:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield Ledger(engine)
+    engine.dispose()
+
+
+# -- the model ------------------------------------------------------------------------------
+
+
+@dataclass
+class ModelAccount:
+    iban: str
+    currency: str
+    kind: AccountKind
+    status: str
+    overdraft: int
+    balance: int = 0
+
+
+@dataclass
+class Model:
+    """What the ledger should do, written out plainly."""
+
+    accounts: dict[str, ModelAccount]
+    posted: dict[str, int] = field(default_factory=dict)  # key -> transfer id
+    # (iban, day) -> [(signed amount, counter iban, key)] in posting order
+    entries: dict[tuple[str, dt.date], list[tuple[int, str, str]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+
+    def refusal(self, r: TransferRequest) -> Refusal | None:
+        debit, credit = self.accounts[r.debit_iban], self.accounts[r.credit_iban]
+        if r.amount_minor <= 0:
+            return Refusal.NOT_POSITIVE
+        if r.currency != debit.currency or r.currency != credit.currency:
+            return Refusal.CURRENCY_MISMATCH
+        for side, account in (("DEBIT", debit), ("CREDIT", credit)):
+            if account.status == "closed":
+                return Refusal[f"{side}_CLOSED"]
+            if account.status == "blocked":
+                return Refusal[f"{side}_BLOCKED"]
+        if debit.kind is AccountKind.CLIENT and r.amount_minor > debit.balance + debit.overdraft:
+            return Refusal.INSUFFICIENT_FUNDS
+        return None
+
+    def book(self, r: TransferRequest, transfer_id: int) -> None:
+        self.posted[r.idempotency_key] = transfer_id
+        self.accounts[r.debit_iban].balance -= r.amount_minor
+        self.accounts[r.credit_iban].balance += r.amount_minor
+        day = r.booking_date
+        self.entries[(r.debit_iban, day)].append(
+            (-r.amount_minor, r.credit_iban, r.idempotency_key)
+        )
+        self.entries[(r.credit_iban, day)].append((r.amount_minor, r.debit_iban, r.idempotency_key))
+
+
+# -- scenarios ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientDraw:
+    currency: str
+    status: str
+    overdraft: int
+    funding: int
+
+
+@dataclass(frozen=True)
+class TransferOp:
+    debit: int  # index into Scenario.ibans
+    credit: int
+    amount: int
+    currency: str | None  # None: the debtor account's currency
+    key: int  # small range, so keys repeat
+    day: int  # booking date offset from BASE_DAY
+
+
+@dataclass(frozen=True)
+class StatusOp:
+    account: int
+    status: str
+
+
+@dataclass(frozen=True)
+class Scenario:
+    clients: list[ClientDraw]
+    ops: list[TransferOp | StatusOp]
+
+
+statuses = st.sampled_from(["open", "open", "open", "open", "blocked", "closed"])
+CLIENTS = 4
+ACCOUNTS = len(CURRENCIES) + CLIENTS  # funding accounts first, then clients
+
+
+@st.composite
+def scenarios(draw: st.DrawFn, max_ops: int = 40) -> Scenario:
+    clients = [
+        ClientDraw(
+            currency=draw(st.sampled_from(["EUR", "EUR", "EUR", "USD"])),
+            status=draw(statuses),
+            overdraft=draw(st.sampled_from([0, 0, 100, 500])),
+            funding=draw(st.integers(0, 2_000)),
+        )
+        for _ in range(CLIENTS)
+    ]
+    transfer = st.builds(
+        TransferOp,
+        debit=st.integers(0, ACCOUNTS - 1),
+        credit=st.integers(0, ACCOUNTS - 1),
+        amount=st.one_of(st.integers(1, 1_500), st.sampled_from([0, -1, 1, 2_000])),
+        currency=st.sampled_from([None, None, None, None, "EUR", "USD"]),
+        key=st.integers(0, 20),
+        day=st.integers(0, 3),
+    )
+    status = st.builds(
+        StatusOp, account=st.integers(len(CURRENCIES), ACCOUNTS - 1), status=statuses
+    )
+    ops = draw(
+        st.lists(st.one_of(transfer, transfer, transfer, transfer, status), max_size=max_ops)
+    )
+    return Scenario(clients, ops)
+
+
+@dataclass
+class Run:
+    prefix: str
+    ibans: list[str]
+    model: Model
+    attempts: int = 0
+    replays: int = 0
+
+
+def _request(
+    run: Run,
+    key: str,
+    debit: str,
+    credit: str,
+    amount: int,
+    code: str,
+    day: dt.date,
+    kind: TransferKind = TransferKind.INTERNAL,
+) -> TransferRequest:
+    return TransferRequest(
+        idempotency_key=f"{run.prefix}:{key}",
+        reference=f"{run.prefix}-{key}",
+        kind=kind,
+        debit_iban=debit,
+        credit_iban=credit,
+        currency=code,
+        amount_minor=amount,
+        booking_date=day,
+        value_date=day,
+    )
+
+
+def play(ledger: Ledger, scenario: Scenario) -> Run:
+    """Set up fresh accounts, fund them, run every operation, and check each answer as it comes."""
+    prefix = f"x{next(_examples)}"
+    fund_ibans = [f"{prefix}FUND{code}" for code in CURRENCIES]
+    client_ibans = [f"{prefix}C{i}" for i in range(CLIENTS)]
+    model = Model(
+        {
+            iban: ModelAccount(iban, code, AccountKind.FUNDING, "open", 0)
+            for iban, code in zip(fund_ibans, CURRENCIES, strict=True)
+        }
+        | {
+            iban: ModelAccount(iban, c.currency, AccountKind.CLIENT, c.status, c.overdraft)
+            for iban, c in zip(client_ibans, scenario.clients, strict=True)
+        }
+    )
+    run = Run(prefix, fund_ibans + client_ibans, model)
+
+    def specs() -> list[AccountSpec]:
+        return [
+            AccountSpec(
+                iban=a.iban,
+                currency=a.currency,
+                owner="treasury" if a.kind is AccountKind.FUNDING else f"client-{a.iban}",
+                kind=a.kind,
+                status=a.status,
+                overdraft_minor=a.overdraft,
+            )
+            for a in model.accounts.values()
+        ]
+
+    # Fund while every account is open, then give each its drawn status.
+    wanted_status = {iban: a.status for iban, a in model.accounts.items()}
+    for a in model.accounts.values():
+        a.status = "open"
+    ledger.ensure_accounts(specs())
+    for iban, draw in zip(client_ibans, scenario.clients, strict=True):
+        if draw.funding:
+            fund = fund_ibans[CURRENCIES.index(draw.currency)]
+            request = _request(
+                run,
+                f"fund-{iban}",
+                fund,
+                iban,
+                draw.funding,
+                draw.currency,
+                BASE_DAY - dt.timedelta(days=1),
+                TransferKind.FUNDING,
+            )
+            transfer_id, refusal = ledger.transfer(request, BOOKED_AT)
+            assert refusal is None and transfer_id is not None
+            model.book(request, transfer_id)
+    for iban, status in wanted_status.items():
+        model.accounts[iban].status = status
+    ledger.ensure_accounts(specs())
+
+    for op in scenario.ops:
+        if isinstance(op, StatusOp):
+            model.accounts[run.ibans[op.account]].status = op.status
+            ledger.ensure_accounts(specs())
+            continue
+        debit, credit = run.ibans[op.debit], run.ibans[op.credit]
+        code = op.currency or model.accounts[debit].currency
+        day = BASE_DAY + dt.timedelta(days=op.day)
+        request = _request(run, f"k{op.key}", debit, credit, op.amount, code, day)
+        transfer_id, refusal = ledger.transfer(request, BOOKED_AT)
+        run.attempts += 1
+        original = model.posted.get(request.idempotency_key)
+        if original is not None:
+            run.replays += 1
+            assert (transfer_id, refusal) == (original, None), "a replay returns the original"
+            continue
+        expected = model.refusal(request)
+        assert refusal == expected, (request, refusal, expected)
+        if expected is None:
+            assert transfer_id is not None
+            assert transfer_id not in model.posted.values()
+            model.book(request, transfer_id)
+        else:
+            assert transfer_id is None
+    return run
+
+
+def sql_rows(ledger: Ledger, query: str, **params: object) -> list[tuple[object, ...]]:
+    with ledger.engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(text(query), params)]
+
+
+property_settings = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+# -- properties -----------------------------------------------------------------------------
+
+
+@property_settings
+@given(scenario=scenarios())
+def test_balances_follow_the_model(ledger: Ledger, scenario: Scenario) -> None:
+    """Whatever payments arrive, in whatever order and however often repeated, each is booked
+    or refused exactly as the rules say, a replayed key returns the original transfer and moves
+    no money, and every balance ends where a plain Python model of the rules puts it."""
+    run = play(ledger, scenario)
+    for iban, expected in run.model.accounts.items():
+        assert ledger.balance(iban) == (expected.balance, expected.currency)
+
+
+@property_settings
+@given(scenario=scenarios())
+def test_books_balance_after_any_sequence(ledger: Ledger, scenario: Scenario) -> None:
+    """After any sequence the books balance: postings sum to zero per currency and per transfer,
+    every balance is the sum of its postings, no client is below minus its overdraft, and no
+    idempotency key was posted twice."""
+    run = play(ledger, scenario)
+    ledger.check_invariants()
+    like = f"{run.prefix}%"
+    per_currency = sql_rows(
+        ledger,
+        "SELECT p.currency, SUM(p.amount_minor) FROM ledger_postings p "
+        "JOIN ledger_accounts a ON a.id = p.account_id WHERE a.iban LIKE :like "
+        "GROUP BY p.currency",
+        like=like,
+    )
+    assert all(int(total) == 0 for _, total in per_currency), per_currency
+    per_transfer = sql_rows(
+        ledger,
+        "SELECT t.idempotency_key, COUNT(p.id), SUM(p.amount_minor), "
+        "MIN(p.amount_minor), t.amount_minor FROM ledger_transfers t "
+        "JOIN ledger_postings p ON p.transfer_id = t.id WHERE t.idempotency_key LIKE :like "
+        "GROUP BY t.id, t.idempotency_key, t.amount_minor",
+        like=like,
+    )
+    assert sorted(str(row[0]) for row in per_transfer) == sorted(run.model.posted)
+    for key, count, total, smallest, amount in per_transfer:
+        assert (count, total, smallest) == (2, 0, -amount), key
+    balances = sql_rows(
+        ledger,
+        "SELECT a.iban, a.kind, a.overdraft_minor, a.balance_minor, "
+        "(SELECT COALESCE(SUM(p.amount_minor), 0) FROM ledger_postings p "
+        " WHERE p.account_id = a.id) FROM ledger_accounts a WHERE a.iban LIKE :like",
+        like=like,
+    )
+    assert len(balances) == ACCOUNTS
+    for iban, kind, overdraft, balance, posted in balances:
+        assert balance == posted, iban
+        if kind == AccountKind.CLIENT.value:
+            assert balance >= -overdraft, iban
+    ((postings,),) = sql_rows(
+        ledger,
+        "SELECT COUNT(*) FROM ledger_postings p JOIN ledger_transfers t ON t.id = p.transfer_id "
+        "WHERE t.idempotency_key LIKE :like",
+        like=like,
+    )
+    assert postings == 2 * len(run.model.posted)
+
+
+@settings(property_settings, max_examples=12)
+@given(scenario=scenarios())
+def test_statement_days_reconcile(ledger: Ledger, scenario: Scenario) -> None:
+    """Each day's statement reconciles: opening balance plus that day's entries is the next
+    day's opening, the last closing is the account balance, and the entries are exactly the
+    postings booked that day with the right sign and counterparty, in posting order."""
+    run = play(ledger, scenario)
+    days = [BASE_DAY + dt.timedelta(days=offset) for offset in range(-1, 4)]  # every booked day
+    for iban in run.ibans:
+        openings = [ledger.balance_before(iban, day) for day in [*days, days[-1] + ONE_DAY]]
+        assert openings[0] == 0  # nothing before the funding day
+        assert openings[-1] == ledger.balance(iban)[0]
+        for index, day in enumerate(days):
+            entries = ledger.entries(iban, day)
+            expected = run.model.entries.get((iban, day), [])
+            assert [
+                (e.amount_minor, e.counter_iban, e.idempotency_key) for e in entries
+            ] == expected
+            for entry in entries:
+                assert entry.booking_date == day
+                assert entry.transfer_id == run.model.posted[entry.idempotency_key]
+                assert entry.currency == run.model.accounts[iban].currency
+            closing = openings[index] + sum(e.amount_minor for e in entries)
+            assert closing == openings[index + 1], (iban, day)
+
+
+# -- examples -------------------------------------------------------------------------------
+
+
+def _specs(prefix: str, **changes: object) -> list[AccountSpec]:
+    base = [
+        AccountSpec(
+            iban=f"{prefix}FUND", currency="EUR", owner="treasury", kind=AccountKind.FUNDING
+        ),
+        AccountSpec(iban=f"{prefix}A", currency="EUR", owner="iestade-a", overdraft_minor=100),
+        AccountSpec(iban=f"{prefix}B", currency="EUR", owner="iestade-b", max_payment_minor=500),
+    ]
+    return [replace(s, **changes) if s.iban == f"{prefix}A" else s for s in base]
+
+
+def _fund(ledger: Ledger, prefix: str, iban: str, amount: int, key: str) -> int:
+    request = TransferRequest(
+        idempotency_key=f"{prefix}:{key}",
+        reference=f"{prefix}-{key}",
+        kind=TransferKind.FUNDING,
+        debit_iban=f"{prefix}FUND",
+        credit_iban=iban,
+        currency="EUR",
+        amount_minor=amount,
+        booking_date=BASE_DAY,
+        value_date=BASE_DAY,
+    )
+    transfer_id, refusal = ledger.transfer(request, BOOKED_AT)
+    assert refusal is None and transfer_id is not None
+    return transfer_id
+
+
+def test_ensure_accounts_is_idempotent(ledger: Ledger) -> None:
+    """Opening the database again with the same configuration creates nothing new and keeps
+    every balance; changed limits and status are taken from the configuration."""
+    ledger.ensure_accounts(_specs("e"))
+    _fund(ledger, "e", "eA", 1_000, "f1")
+    first = {a.iban: a for a in ledger.all_accounts()}
+    ledger.ensure_accounts(_specs("e"))
+    again = {a.iban: a for a in ledger.all_accounts()}
+    assert again == first
+    assert again["eA"].balance_minor == 1_000
+    ledger.ensure_accounts(_specs("e", overdraft_minor=300, status="blocked"))
+    changed = ledger.account("eA")
+    assert changed is not None
+    assert (changed.overdraft_minor, changed.status, changed.balance_minor) == (
+        300,
+        "blocked",
+        1_000,
+    )
+    assert changed.id == first["eA"].id
+    assert len(ledger.all_accounts()) == 3
+    ledger.check_invariants()
+
+
+def test_ensure_accounts_accepts_any_iterable(ledger: Ledger) -> None:
+    """Accounts handed over as a generator (an Iterable, as the signature allows) are created
+    too, not silently dropped."""
+    ledger.ensure_accounts(spec for spec in _specs("g"))
+    assert {a.iban for a in ledger.all_accounts()} == {"gFUND", "gA", "gB"}
+
+
+@pytest.mark.parametrize("change", [{"currency": "USD"}, {"owner": "iestade-z"}])
+def test_ensure_accounts_refuses_currency_or_owner_change(
+    ledger: Ledger, change: dict[str, str]
+) -> None:
+    """A configuration that moves an existing account to another currency or client is refused
+    naming the account, and nothing in that configuration is applied."""
+    ledger.ensure_accounts(_specs("c"))
+    _fund(ledger, "c", "cA", 700, "f1")
+    extra = AccountSpec(iban="cNEW", currency="EUR", owner="iestade-c")
+    with pytest.raises(ValueError, match="cA"):
+        ledger.ensure_accounts([extra, *_specs("c", overdraft_minor=999, **change)])
+    account = ledger.account("cA")
+    assert account is not None
+    assert (account.currency, account.owner, account.overdraft_minor) == ("EUR", "iestade-a", 100)
+    assert account.balance_minor == 700
+    assert ledger.account("cNEW") is None
+
+
+def test_replay_with_different_content_returns_original(ledger: Ledger) -> None:
+    """A retried transfer (same idempotency key) is never booked twice, even if the retry
+    carries another amount or counterparty: the original reference comes back."""
+    ledger.ensure_accounts(_specs("r"))
+    _fund(ledger, "r", "rA", 1_000, "f1")
+    request = TransferRequest(
+        idempotency_key="r:pay",
+        reference="r-pay",
+        kind=TransferKind.INTERNAL,
+        debit_iban="rA",
+        credit_iban="rB",
+        currency="EUR",
+        amount_minor=400,
+        booking_date=BASE_DAY,
+        value_date=BASE_DAY,
+    )
+    first, refusal = ledger.transfer(request, BOOKED_AT)
+    assert refusal is None and first is not None
+    other = replace(request, amount_minor=5, credit_iban="rFUND")
+    for retry in (request, other):
+        assert ledger.transfer(retry, BOOKED_AT) == (first, None)
+    assert ledger.balance("rA") == (600, "EUR")
+    assert ledger.balance("rB") == (400, "EUR")
+    assert [e.transfer_id for e in ledger.entries("rB", BASE_DAY)] == [first]
+
+
+def test_refused_transfer_leaves_no_trace(ledger: Ledger) -> None:
+    """A payment refused for lack of funds books nothing; once money arrives the same payment
+    can be executed (the refusal did not consume its key)."""
+    ledger.ensure_accounts(_specs("n"))
+    request = TransferRequest(
+        idempotency_key="n:pay",
+        reference="n-pay",
+        kind=TransferKind.INTERNAL,
+        debit_iban="nA",
+        credit_iban="nB",
+        currency="EUR",
+        amount_minor=150,
+        booking_date=BASE_DAY,
+        value_date=BASE_DAY,
+    )
+    assert ledger.transfer(request, BOOKED_AT) == (None, Refusal.INSUFFICIENT_FUNDS)
+    assert ledger.entries("nA", BASE_DAY) == []
+    with ledger.begin() as tx:
+        assert tx.known_keys(["n:pay"]) == set()
+    _fund(ledger, "n", "nA", 60, "f1")
+    transfer_id, refusal = ledger.transfer(request, BOOKED_AT)
+    assert refusal is None and transfer_id is not None
+    assert ledger.balance("nA") == (-90, "EUR")  # within the overdraft of 100
+    with ledger.begin() as tx:
+        assert tx.known_keys(["n:pay", "n:other"]) == {"n:pay"}
+
+
+def test_upgrade_twice_is_harmless(database_url: str) -> None:
+    """Running `db upgrade` (or starting the daemon) again on a live database keeps every
+    account and posting and leaves one version row."""
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine)
+        (head,) = ScriptDirectory(str(Path(migrations.__file__).parent)).get_heads()
+        ledger = Ledger(engine)
+        ledger.ensure_accounts(_specs("u"))
+        _fund(ledger, "u", "uA", 250, "f1")
+        upgrade(engine)
+        upgrade(engine)
+        assert ledger.balance("uA") == (250, "EUR")
+        assert len(ledger.entries("uA", BASE_DAY)) == 1
+        assert sql_rows(ledger, "SELECT version_num FROM ledger_alembic_version") == [(head,)]
+        ledger.check_invariants()
+    finally:
+        engine.dispose()
+
+
+def test_daily_debits_and_recent_fingerprints(ledger: Ledger) -> None:
+    """Daily limits see only that account's debits booked that day, and the duplicate-payment
+    window finds a payment's fingerprint only if it was booked on or after the window start."""
+    ledger.ensure_accounts(_specs("d"))
+    _fund(ledger, "d", "dA", 5_000, "f1")
+    payments = [
+        ("p1", "dA", 100, BASE_DAY, "fp-1"),
+        ("p2", "dA", 250, BASE_DAY, "fp-2"),
+        ("p3", "dA", 40, BASE_DAY + ONE_DAY, "fp-3"),
+        ("p4", "dB", 30, BASE_DAY, None),
+    ]
+    for key, debit, amount, day, fingerprint in payments:
+        credit = "dB" if debit == "dA" else "dA"
+        request = TransferRequest(
+            idempotency_key=f"d:{key}",
+            reference=f"d-{key}",
+            kind=TransferKind.INTERNAL,
+            debit_iban=debit,
+            credit_iban=credit,
+            currency="EUR",
+            amount_minor=amount,
+            booking_date=day,
+            value_date=day,
+            fingerprint=fingerprint,
+        )
+        assert ledger.transfer(request, BOOKED_AT)[1] is None
+    a, b = ledger.account("dA"), ledger.account("dB")
+    assert a is not None and b is not None
+    with ledger.begin() as tx:
+        assert tx.debits_on([a.id, b.id], BASE_DAY) == {a.id: 350, b.id: 30}
+        assert tx.debits_on([a.id, b.id], BASE_DAY + ONE_DAY) == {a.id: 40}
+        assert tx.debits_on([a.id], BASE_DAY - ONE_DAY) == {}
+        wanted = ["fp-1", "fp-3", "fp-unknown"]
+        assert tx.fingerprints_since(wanted, BASE_DAY) == {"fp-1", "fp-3"}
+        assert tx.fingerprints_since(wanted, BASE_DAY + ONE_DAY) == {"fp-3"}
