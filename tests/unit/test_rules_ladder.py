@@ -75,16 +75,32 @@ class World:
 
     def tx(self) -> ParsedTx:
         return ParsedTx(
-            seq=0, pmt_seq=0, instr_id=None, end_to_end_id=self.e2e, amount=self.amount,
-            currency=self.currency, creditor_name="Saņēmējs", creditor_iban=self.creditor_iban,
-            creditor_other_id=None, creditor_bic=self.creditor_bic, remittance=None,
+            seq=0,
+            pmt_seq=0,
+            instr_id=None,
+            end_to_end_id=self.e2e,
+            amount=self.amount,
+            currency=self.currency,
+            creditor_name="Saņēmējs",
+            creditor_iban=self.creditor_iban,
+            creditor_other_id=None,
+            creditor_bic=self.creditor_bic,
+            remittance=None,
         )
 
     def pmt(self) -> ParsedPmtInf:
         return ParsedPmtInf(
-            seq=0, pmt_inf_id="P1", batch_booking=None, nb_of_txs="1", ctrl_sum=None,
-            requested_date=self.requested, debtor_name="Iestāde", debtor_iban=DEBTOR,
-            debtor_other_id=None, debtor_currency=None, debtor_bic="TRELLV22",
+            seq=0,
+            pmt_inf_id="P1",
+            batch_booking=None,
+            nb_of_txs="1",
+            ctrl_sum=None,
+            requested_date=self.requested,
+            debtor_name="Iestāde",
+            debtor_iban=DEBTOR,
+            debtor_other_id=None,
+            debtor_currency=None,
+            debtor_bic="TRELLV22",
         )
 
     def context(self) -> rules.Context:
@@ -158,8 +174,9 @@ def test_precedence_ladder() -> None:
 def test_ladder_covers_every_arrival_time_code() -> None:
     """Every transaction-level code decided on arrival appears on the ladder, so adding a
     rule without placing it in the order fails here."""
-    arrival = {r for r in Reason if PRECEDENCE[Reason.AC02] <= PRECEDENCE[r] < PRECEDENCE[
-        Reason.AM14]}
+    arrival = {
+        r for r in Reason if PRECEDENCE[Reason.AC02] <= PRECEDENCE[r] < PRECEDENCE[Reason.AM14]
+    }
     assert {code for code, _ in LADDER} == arrival
 
 
@@ -173,8 +190,14 @@ def test_execution_ladder_daily_limit_then_funds_then_booked() -> None:
             CLEARING: account(CLEARING, owner="treasury", kind=AccountKind.CLEARING),
         }
         due = Due(
-            key="k", reference="EK1", debtor_iban=DEBTOR, credit_iban=CLEARING,
-            amount_minor=900_00, currency="EUR", internal=False, fingerprint=None,
+            key="k",
+            reference="EK1",
+            debtor_iban=DEBTOR,
+            credit_iban=CLEARING,
+            amount_minor=900_00,
+            currency="EUR",
+            internal=False,
+            fingerprint=None,
         )
         [(_, request, finding)] = list(execute([due], accounts, {DEBTOR: debited}, TODAY))
         assert (request is None) == (finding is not None)
@@ -194,8 +217,16 @@ def test_execution_sees_earlier_payments_of_the_same_run() -> None:
         CLEARING: account(CLEARING, owner="treasury", kind=AccountKind.CLEARING),
     }
     dues = [
-        Due(key=f"k{n}", reference=f"EK{n}", debtor_iban=DEBTOR, credit_iban=CLEARING,
-            amount_minor=400_00, currency="EUR", internal=False, fingerprint=None)
+        Due(
+            key=f"k{n}",
+            reference=f"EK{n}",
+            debtor_iban=DEBTOR,
+            credit_iban=CLEARING,
+            amount_minor=400_00,
+            currency="EUR",
+            internal=False,
+            fingerprint=None,
+        )
         for n in range(2)
     ]
     results = [f.reason if f else None for _, _, f in execute(dues, accounts, {}, TODAY)]
