@@ -17,6 +17,7 @@ Expected bad input is a value (`ParsedFile.failure`), never an exception.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -294,10 +295,31 @@ def _describe(exc: etree.XMLSyntaxError) -> str:
     return f"not well-formed or not valid against {MESSAGE}: {text}"
 
 
+# UTF-16/32 byte-order marks, and the XML declaration's encoding (read from the raw
+# bytes: lxml's docinfo does not know the encoding yet at the root's start event).
+_NOT_UTF8_BOMS = (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00", b"\xfe\xff", b"\xff\xfe")
+_DECLARED_ENCODING = re.compile(
+    rb"^(?:\xef\xbb\xbf)?<\?xml[^>]*?\sencoding\s*=\s*[\"']([^\"']*)[\"']"
+)
+prolog_bytes = 512
+
+
+def _check_encoding(head: bytes) -> None:
+    if head.startswith(_NOT_UTF8_BOMS) or b"\x00" in head[:4]:
+        raise _Stop(Finding(Reason.FF01, "encoding must be UTF-8, the file is UTF-16 or UTF-32"))
+    declared = _DECLARED_ENCODING.match(head)
+    if declared is not None:
+        name = declared.group(1).decode("ascii", "replace").upper()
+        if name not in ("UTF-8", "UTF8"):
+            raise _Stop(Finding(Reason.FF01, f"encoding must be UTF-8, the file declares {name}"))
+
+
 def _sniff(path: Path) -> None:
     """Look at the prolog and root element only: DTD, encoding, namespace."""
     if os.path.getsize(path) == 0:
         raise _Stop(Finding(Reason.FF01, "the file is empty"))
+    with open(path, "rb") as handle:
+        _check_encoding(handle.read(prolog_bytes))
     sniffer = etree.iterparse(
         str(path), events=("start",), resolve_entities=False, no_network=True, load_dtd=False
     )
@@ -308,11 +330,11 @@ def _sniff(path: Path) -> None:
 
 def _read_into(path: Path, transactions_max: int, result: ParsedFile) -> None:
     _sniff(path)
-    tag_tx, tag_hdr = _N + "CdtTrfTxInf", _N + "GrpHdr"
+    tag_tx, tag_hdr, tag_doc = _N + "CdtTrfTxInf", _N + "GrpHdr", _N + "Document"
     events = etree.iterparse(
         str(path),
         events=("end",),
-        tag=(tag_tx, tag_hdr),
+        tag=(tag_tx, tag_hdr, tag_doc),
         schema=schema(),
         resolve_entities=False,
         no_network=True,
@@ -324,8 +346,12 @@ def _read_into(path: Path, transactions_max: int, result: ParsedFile) -> None:
     current: ParsedPmtInf | None = None
     current_elem: Any = None
     seq = 0
+    complete = False
     transactions = result.transactions
     for _event, elem in events:
+        if elem.tag == tag_doc:
+            complete = True
+            continue
         if elem.tag == tag_hdr:
             result.header = _header(elem)
             elem.clear()
@@ -351,5 +377,12 @@ def _read_into(path: Path, transactions_max: int, result: ParsedFile) -> None:
         elem.clear()
         while elem.getprevious() is not None:
             del parent[0]
+    if not complete:
+        # With `resolve_entities=False` and a schema, lxml's iterparse can stop at a
+        # well-formedness error (a truncated upload) without raising: only the end of
+        # the root element proves the whole document was read.
+        raise _Stop(
+            Finding(Reason.FF01, "not well-formed: the document ends before </Document>")
+        )
     result.count = seq
     result.amount_sum = sum((p.amount_sum for p in result.payment_infos), Decimal())
