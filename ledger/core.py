@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -40,6 +40,21 @@ class Account:
     max_payment_minor: int | None
     daily_limit_minor: int | None
     balance_minor: int
+
+    def moved(self, delta: int) -> Account:
+        """This account with its balance moved by `delta` (a fast `dataclasses.replace`)."""
+        return Account(
+            self.id,
+            self.iban,
+            self.currency,
+            self.owner,
+            self.kind,
+            self.status,
+            self.overdraft_minor,
+            self.max_payment_minor,
+            self.daily_limit_minor,
+            self.balance_minor + delta,
+        )
 
     @property
     def available_minor(self) -> int:
@@ -110,10 +125,8 @@ def apply(request: TransferRequest, accounts: dict[str, Account]) -> Refusal | N
     credit = accounts[request.credit_iban]
     if debit.iban == credit.iban:
         return None
-    accounts[debit.iban] = replace(debit, balance_minor=debit.balance_minor - request.amount_minor)
-    accounts[credit.iban] = replace(
-        credit, balance_minor=credit.balance_minor + request.amount_minor
-    )
+    accounts[debit.iban] = debit.moved(-request.amount_minor)
+    accounts[credit.iban] = credit.moved(request.amount_minor)
     return None
 
 

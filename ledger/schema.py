@@ -75,3 +75,12 @@ postings = Table(
     Index("ix_ledger_postings_account_day", "account_id", "booking_date"),
     Index("ix_ledger_postings_transfer", "transfer_id"),
 )
+
+# Id blocks for transfers and postings: a whole file's transfers get their ids in one
+# statement (portable, and no RETURNING round trip per row).
+sequences = Table(
+    "ledger_sequences",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)

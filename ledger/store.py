@@ -21,10 +21,28 @@ from sqlalchemy import Connection, Engine, create_engine, event, func, select, u
 from sqlalchemy.pool import NullPool
 
 from ledger import core
+from ledger.bulk import insert_rows
 from ledger.core import Account, AccountKind, TransferKind, TransferRequest
 from ledger.schema import accounts as t_accounts
 from ledger.schema import postings as t_postings
+from ledger.schema import sequences as t_sequences
 from ledger.schema import transfers as t_transfers
+
+TRANSFER_COLUMNS = (
+    "id",
+    "idempotency_key",
+    "reference",
+    "kind",
+    "currency",
+    "amount_minor",
+    "debit_account_id",
+    "credit_account_id",
+    "booking_date",
+    "value_date",
+    "booked_at",
+    "fingerprint",
+)
+POSTING_COLUMNS = ("id", "transfer_id", "account_id", "amount_minor", "currency", "booking_date")
 
 params_per_statement_max = 500  # IN-lists are chunked to stay under driver limits
 sqlite_busy_timeout_ms = 30_000
@@ -167,6 +185,20 @@ class LedgerTx:
             result.update({r[0]: int(r[1]) for r in rows})
         return result
 
+    def fingerprints_debited(self, account_ids: Iterable[int], since: dt.date) -> set[str]:
+        """Fingerprints of transfers debited to these accounts and booked on or after `since`."""
+        found: set[str] = set()
+        for chunk in _chunks(sorted(set(account_ids))):
+            rows = self.conn.execute(
+                select(t_transfers.c.fingerprint).where(
+                    t_transfers.c.debit_account_id.in_(chunk),
+                    t_transfers.c.booking_date >= since,
+                    t_transfers.c.fingerprint.is_not(None),
+                )
+            )
+            found.update(r[0] for r in rows)
+        return found
+
     def fingerprints_since(self, fingerprints: Sequence[str], since: dt.date) -> set[str]:
         """Which of `fingerprints` were booked on or after `since`."""
         found: set[str] = set()
@@ -180,6 +212,23 @@ class LedgerTx:
             found.update(r[0] for r in rows)
         return found
 
+    def allocate_ids(self, name: str, count: int) -> int:
+        """Reserve `count` consecutive ids of sequence `name`; returns the first.
+
+        The UPDATE row-locks the sequence until this transaction ends, so blocks
+        never overlap, on PostgreSQL as on SQLite.
+        """
+        last = self.conn.execute(
+            update(t_sequences)
+            .where(t_sequences.c.name == name)
+            .values(value=t_sequences.c.value + count)
+            .returning(t_sequences.c.value)
+        ).scalar()
+        if last is None:
+            self.conn.execute(t_sequences.insert().values(name=name, value=count))
+            last = count
+        return int(last) - count + 1
+
     def post(
         self,
         requests: Sequence[TransferRequest],
@@ -189,58 +238,54 @@ class LedgerTx:
         """Write transfers already decided by `core.apply` against `accounts`.
 
         `accounts` holds the balances *after* the requests (as `core.apply` left
-        them); they are written back and, on PostgreSQL and SQLite alike, the
-        database's balances are checked to have moved by exactly the posted sum.
-        Returns the new transfer ids by idempotency key.
+        them); the database's balances are moved by the posted sums and checked
+        to equal them (a pair assertion). Returns the new transfer ids by key.
         """
         if not requests:
             return {}
         core.assert_balanced(requests)
         ids_by_iban = {a.iban: a.id for a in accounts.values()}
-        transfer_rows = [
-            {
-                "idempotency_key": r.idempotency_key,
-                "reference": r.reference,
-                "kind": r.kind.value,
-                "currency": r.currency,
-                "amount_minor": r.amount_minor,
-                "debit_account_id": ids_by_iban[r.debit_iban],
-                "credit_account_id": ids_by_iban[r.credit_iban],
-                "booking_date": r.booking_date,
-                "value_date": r.value_date,
-                "booked_at": booked_at,
-                "fingerprint": r.fingerprint,
-            }
-            for r in requests
-        ]
-        result = self.conn.execute(
-            t_transfers.insert().returning(
-                t_transfers.c.id, t_transfers.c.idempotency_key, sort_by_parameter_order=True
-            ),
-            transfer_rows,
-        )
-        ids = {key: tid for tid, key in result}
-        assert len(ids) == len(requests), "every transfer got an id"
-        posting_rows: list[dict[str, Any]] = []
+        first_transfer = self.allocate_ids("transfers", len(requests))
+        first_posting = self.allocate_ids("postings", 2 * len(requests))
+        transfer_rows: list[tuple[Any, ...]] = []
+        posting_rows: list[tuple[Any, ...]] = []
+        ids: dict[str, int] = {}
         movement: dict[int, int] = defaultdict(int)
         per_currency: dict[str, int] = defaultdict(int)
-        for r in requests:
-            tid = ids[r.idempotency_key]
-            for iban, amount in core.postings_of(r):
-                account_id = ids_by_iban[iban]
-                posting_rows.append(
-                    {
-                        "transfer_id": tid,
-                        "account_id": account_id,
-                        "amount_minor": amount,
-                        "currency": r.currency,
-                        "booking_date": r.booking_date,
-                    }
+        for n, r in enumerate(requests):
+            tid = first_transfer + n
+            ids[r.idempotency_key] = tid
+            debit_id = ids_by_iban[r.debit_iban]
+            credit_id = ids_by_iban[r.credit_iban]
+            transfer_rows.append(
+                (
+                    tid,
+                    r.idempotency_key,
+                    r.reference,
+                    r.kind.value,
+                    r.currency,
+                    r.amount_minor,
+                    debit_id,
+                    credit_id,
+                    r.booking_date,
+                    r.value_date,
+                    booked_at,
+                    r.fingerprint,
                 )
-                movement[account_id] += amount
-                per_currency[r.currency] += amount
+            )
+            (_, debit_amount), (_, credit_amount) = core.postings_of(r)
+            pid = first_posting + 2 * n
+            posting_rows.append((pid, tid, debit_id, debit_amount, r.currency, r.booking_date))
+            posting_rows.append(
+                (pid + 1, tid, credit_id, credit_amount, r.currency, r.booking_date)
+            )
+            movement[debit_id] += debit_amount
+            movement[credit_id] += credit_amount
+            per_currency[r.currency] += debit_amount + credit_amount
+        assert len(ids) == len(requests), "idempotency keys are unique within a post"
         assert all(total == 0 for total in per_currency.values()), per_currency
-        self.conn.execute(t_postings.insert(), posting_rows)
+        insert_rows(self.conn, t_transfers, TRANSFER_COLUMNS, transfer_rows)
+        insert_rows(self.conn, t_postings, POSTING_COLUMNS, posting_rows)
         self._move_balances(movement, accounts)
         return ids
 
@@ -326,6 +371,9 @@ class Ledger:
     ) -> tuple[int | None, core.Refusal | None]:
         """Post one transfer idempotently: a repeated key returns the original and posts nothing."""
         with self.begin() as tx:
+            # Lock first: a concurrent retry of the same key then waits here and, once the
+            # first commits, sees its transfer below (READ COMMITTED reads afresh).
+            accounts = tx.accounts([request.debit_iban, request.credit_iban])
             existing = tx.conn.execute(
                 select(t_transfers.c.id).where(
                     t_transfers.c.idempotency_key == request.idempotency_key
@@ -333,7 +381,6 @@ class Ledger:
             ).first()
             if existing is not None:
                 return int(existing[0]), None
-            accounts = tx.accounts([request.debit_iban, request.credit_iban])
             refusal = core.apply(request, accounts)
             if refusal is not None:
                 return None, refusal

@@ -34,10 +34,12 @@ from gateway.outbox import enqueue
 from gateway.reasons import Reason
 from gateway.spool import Claim
 from gateway.statuses import GroupStatus, TxStatus, derive
+from ledger.bulk import insert_rows
 from ledger.core import Account, AccountKind
 from ledger.store import LedgerTx
 
 log = structlog.get_logger("gateway.inbound")
+PAYMENT_COLUMNS = tuple(c.name for c in db.payments.c if c.name != "id")
 hash_chunk_bytes = 1 << 20
 findings_lines_max = 1000
 rows_per_insert = 5000
@@ -484,15 +486,11 @@ class _Run:
 
     def _load_accounts(self) -> tuple[dict[str, Account], rules.Context]:
         client = self.settings.client(self.claim.client_id)
-        creditor_ibans: set[str] = set()
-        prints: list[str] = []
-        pmts = self.parsed.payment_infos
-        for t in self.parsed.transactions:
-            if t.creditor_iban and rules.is_treasury_iban(t.creditor_iban):
-                creditor_ibans.add(t.creditor_iban)
-            fp = rules.candidate_fingerprint(t, pmts[t.pmt_seq])
-            if fp is not None:
-                prints.append(fp)
+        creditor_ibans = {
+            t.creditor_iban
+            for t in self.parsed.transactions
+            if t.creditor_iban and rules.is_treasury_iban(t.creditor_iban)
+        }
         own = {a.iban for a in client.accounts}
         clearing = {
             a.iban: a
@@ -505,8 +503,11 @@ class _Run:
         locked = self.tx.accounts(own | creditor_ibans | set(clearing))
         client_accounts = {i: a for i, a in locked.items() if i in own and a.owner == client.id}
         treasury = {i: a for i, a in locked.items() if i in creditor_ibans}
-        recent = self.tx.fingerprints_since(prints, rules.window_start(self.today))
-        recent |= _pending_fingerprints(self.tx.conn, prints)
+        # The same payment made (or waiting) from these accounts in the window: AM05.
+        recent = self.tx.fingerprints_debited(
+            [a.id for a in client_accounts.values()], rules.window_start(self.today)
+        )
+        recent |= _pending_fingerprints(self.tx.conn, sorted(client_accounts))
         ctx = rules.Context(
             client_accounts=client_accounts,
             treasury_accounts=treasury,
@@ -566,7 +567,12 @@ class _Run:
             self._book(dues, accounts, debited)
             for row in rows:
                 self.counts[row["status"]] += 1
-            self.tx.conn.execute(insert(db.payments), rows)
+            insert_rows(
+                self.tx.conn,
+                db.payments,
+                PAYMENT_COLUMNS,
+                [tuple(row[c] for c in PAYMENT_COLUMNS) for row in rows],
+            )
 
     def _book(
         self,
@@ -633,16 +639,14 @@ def _debited_today(tx: LedgerTx, accounts: Mapping[str, Account], day: dt.date) 
     return {a.iban: by_id.get(a.id, 0) for a in accounts.values()}
 
 
-def _pending_fingerprints(conn: Connection, prints: list[str]) -> set[str]:
-    """Fingerprints of payments accepted but not yet booked (they count as made)."""
-    found: set[str] = set()
+def _pending_fingerprints(conn: Connection, debtor_ibans: list[str]) -> set[str]:
+    """Fingerprints of payments accepted from these accounts but not yet booked."""
     p = db.payments.c
-    unique = sorted(set(prints))
-    for start in range(0, len(unique), 500):
-        rows = conn.execute(
-            select(p.fingerprint).where(
-                p.fingerprint.in_(unique[start : start + 500]), p.status == TxStatus.PDNG.value
-            )
+    rows = conn.execute(
+        select(p.fingerprint).where(
+            p.debtor_iban.in_(debtor_ibans),
+            p.status == TxStatus.PDNG.value,
+            p.fingerprint.is_not(None),
         )
-        found.update(r[0] for r in rows)
-    return found
+    )
+    return {r[0] for r in rows}

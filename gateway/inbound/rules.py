@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from typing import Any
 
-from schwifty import BIC, IBAN
+from schwifty import BIC
+from schwifty import registry as schwifty_registry
 from schwifty.exceptions import SchwiftyException
 
 from gateway.inbound.findings import Finding
@@ -96,12 +99,36 @@ class Checked:
     fingerprint: str | None
 
 
-@lru_cache(maxsize=65536)
-def iban_problem(text: str) -> str | None:
+_IBAN_SHAPE = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{1,30}$")
+_MOD97 = str.maketrans({chr(c): str(c - 55) for c in range(ord("A"), ord("Z") + 1)})
+
+
+@lru_cache(maxsize=256)
+def _iban_spec(country: str) -> Any:
     try:
-        IBAN(text)
-    except SchwiftyException as exc:
-        return str(exc)
+        return schwifty_registry.get_iban_spec(country)
+    except SchwiftyException:
+        return None
+
+
+def iban_problem(text: str) -> str | None:
+    """Why `text` is not a valid IBAN, or None.
+
+    The checks schwifty makes (shape, the country's length and BBAN format from
+    schwifty's registry, ISO 7064 mod-97), done here without building an IBAN
+    object per payment: a payroll file names 100,000 different creditors.
+    """
+    if not _IBAN_SHAPE.match(text):
+        return "not an IBAN"
+    spec = _iban_spec(text[:2])
+    if spec is None:
+        return f"unknown country code {text[:2]}"
+    if len(text) != spec.iban_length:
+        return f"an IBAN of {text[:2]} has {spec.iban_length} characters, not {len(text)}"
+    if not spec.regex.match(text[4:]):
+        return "the account part does not match the country's format"
+    if int((text[4:] + text[:4]).translate(_MOD97)) % 97 != 1:
+        return "check digits do not match"
     return None
 
 

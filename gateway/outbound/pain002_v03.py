@@ -136,31 +136,46 @@ def _payment_info(w: Writer, info: PaymentInfoReport) -> None:
 
 
 def _transaction(w: Writer, tx: TxReport) -> None:
-    with w.element("TxInfAndSts"):
-        w.text("OrgnlInstrId", tx.instr_id, id_chars_max)
-        w.text("OrgnlEndToEndId", tx.end_to_end_id, id_chars_max)
-        w.leaf("TxSts", tx.status.value)
-        _status_reason(w, tx.reason, tx.additional_info)
-        if tx.status is TxStatus.ACSC:
-            w.text("AcctSvcrRef", tx.acct_svcr_ref, id_chars_max)
-        _original_reference(w, tx)
+    """One TxInfAndSts, built as one string: this runs once per transaction of the file."""
+    safe = xmlwrite.safe
+    parts = ["<TxInfAndSts>"]
+    if (instr_id := xmlwrite.cut(tx.instr_id, id_chars_max)) is not None:
+        parts.append(f"<OrgnlInstrId>{safe(instr_id)}</OrgnlInstrId>")
+    e2e = xmlwrite.cut(tx.end_to_end_id, id_chars_max) or UNKNOWN
+    parts.append(f"<OrgnlEndToEndId>{safe(e2e)}</OrgnlEndToEndId><TxSts>{tx.status.value}</TxSts>")
+    lines = xmlwrite.wrap(tx.additional_info, xmlwrite.additional_info_chars_max)
+    if tx.reason is not None or lines:
+        parts.append("<StsRsnInf>")
+        if tx.reason is not None:
+            parts.append(f"<Rsn><Cd>{tx.reason.value}</Cd></Rsn>")
+        parts.extend(f"<AddtlInf>{safe(line)}</AddtlInf>" for line in lines)
+        parts.append("</StsRsnInf>")
+    if tx.status is TxStatus.ACSC and (ref := xmlwrite.cut(tx.acct_svcr_ref, id_chars_max)):
+        parts.append(f"<AcctSvcrRef>{safe(ref)}</AcctSvcrRef>")
+    _original_reference(parts, tx)
+    parts.append("</TxInfAndSts>")
+    w.raw("".join(parts))
 
 
-def _original_reference(w: Writer, tx: TxReport) -> None:
+def _original_reference(parts: list[str], tx: TxReport) -> None:
     """OrgnlTxRef with what is known of the instruction; left out when nothing is."""
     has_amount = xmlwrite.can_format(tx.amount_minor, tx.currency)
     name = xmlwrite.cut(tx.creditor_name, xmlwrite.name_chars_max)
     iban = xmlwrite.valid_iban(tx.creditor_iban)
     if not (has_amount or tx.requested_execution_date or name or iban):
         return
-    with w.element("OrgnlTxRef"):
-        if has_amount:
-            assert tx.amount_minor is not None and tx.currency is not None
-            with w.element("Amt"):
-                w.amount("InstdAmt", tx.amount_minor, tx.currency)
-        w.date("ReqdExctnDt", tx.requested_execution_date)
-        xmlwrite.party(w, "Cdtr", name)
-        xmlwrite.iban_account(w, "CdtrAcct", iban)
+    parts.append("<OrgnlTxRef>")
+    if has_amount:
+        assert tx.amount_minor is not None and tx.currency is not None
+        amount = format_minor(tx.amount_minor, tx.currency)
+        parts.append(f'<Amt><InstdAmt Ccy="{tx.currency}">{amount}</InstdAmt></Amt>')
+    if tx.requested_execution_date is not None:
+        parts.append(f"<ReqdExctnDt>{tx.requested_execution_date.isoformat()}</ReqdExctnDt>")
+    if name is not None:
+        parts.append(f"<Cdtr><Nm>{xmlwrite.safe(name)}</Nm></Cdtr>")
+    if iban is not None:
+        parts.append(f"<CdtrAcct><Id><IBAN>{iban}</IBAN></Id></CdtrAcct>")
+    parts.append("</OrgnlTxRef>")
 
 
 def _status_reason(w: Writer, reason: Reason | None, info: str | None) -> None:

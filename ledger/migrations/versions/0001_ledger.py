@@ -64,9 +64,15 @@ def upgrade() -> None:
         "ix_ledger_postings_account_day", "ledger_postings", ["account_id", "booking_date"]
     )
     op.create_index("ix_ledger_postings_transfer", "ledger_postings", ["transfer_id"])
+    op.create_table(
+        "ledger_sequences",
+        sa.Column("name", sa.String(32), primary_key=True),
+        sa.Column("value", sa.BigInteger, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("ledger_sequences")
     op.drop_table("ledger_postings")
     op.drop_table("ledger_transfers")
     op.drop_table("ledger_accounts")

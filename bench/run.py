@@ -1,0 +1,144 @@
+"""`make bench`: process one big pain.001.001.03 with `scan --once` and compare it with
+bare lxml parse + XSD validation of the same file, measured in the same run.
+
+Prints transactions per second, the ratio (ours / baseline; SPEC §10 target ≤ 3),
+and the peak RSS of the `scan --once` process (target ≤ 300 MB at 100k,
+≤ 600 MB at 1M). Ratios, not seconds, are what we compare across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lxml import etree
+
+from gateway import samples
+from gateway.environment import open_environment
+from gateway.funding import fund
+from gateway.inbound import pain001_v03
+from gateway.keys import init_signing_key
+from gateway.settings import load
+
+REPO = Path(__file__).resolve().parent.parent
+DEBTOR = samples.iban_lv("TREL", 9_100_000_000_001)
+
+
+def write_config(folder: Path) -> Path:
+    keys = folder / "keys"
+    keys.mkdir(parents=True, exist_ok=True)
+    pub = keys / "bench.pub"
+    if not pub.exists():
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / "bench")], check=True
+        )
+    authorized = keys / "bench.authorized"
+    authorized.write_text(f'from="127.0.0.1" {pub.read_text()}')
+    config = folder / "gateway.toml"
+    config.write_text(
+        f"""
+[gateway]
+spool_dir = "spool"
+database_url = "sqlite:///spool/ledger.sqlite3"
+max_transactions = 2000000
+max_file_bytes = 1073741824
+cutoff_external = "23:59:59"
+cutoff_internal = "23:59:59"
+
+[signing]
+key = "signing/gateway.key"
+certificate = "signing/gateway.crt"
+
+[[client]]
+id = "bench"
+name = "Bench institution"
+  [[client.account]]
+  iban = "{DEBTOR}"
+  currency = "EUR"
+  [[client.user]]
+  name = "bench-erp"
+  kind = "system"
+  mode = "manage"
+  authorized_keys = "keys/bench.authorized"
+"""
+    )
+    return config
+
+
+def baseline_seconds(path: Path) -> float:
+    """Bare lxml parse + validation against the official schema, as a user would do it."""
+    schema = etree.XMLSchema(etree.parse(str(pain001_v03.schema_path())))
+    started = time.perf_counter()
+    tree = etree.parse(str(path))
+    valid = schema.validate(tree)
+    elapsed = time.perf_counter() - started
+    assert valid, schema.error_log
+    del tree
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--transactions", type=int, default=100_000)
+    parser.add_argument("--dir", type=Path, default=REPO / "bench" / "out")
+    parser.add_argument("--skip-baseline", action="store_true")
+    args = parser.parse_args()
+    count: int = args.transactions
+    folder: Path = args.dir / f"run-{count}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    config = write_config(folder)
+    settings = load(config)
+    init_signing_key(settings.signing.key, settings.signing.certificate, now=dt.datetime.now(dt.UTC))
+    env = open_environment(settings)
+    fund(env, DEBTOR, str(count * 200), key="bench")
+    env.close()
+
+    sample = folder / f"pain001-{count}.xml"
+    started = time.perf_counter()
+    with open(sample, "wb") as out:
+        samples.write(
+            samples.payroll(DEBTOR, count, execution_date=dt.date.today(), msg_id=f"BENCH-{count}"),
+            out,
+        )
+    generated = time.perf_counter() - started
+    size_mb = sample.stat().st_size / 1e6
+    print(f"generated {count} transactions, {size_mb:.1f} MB, in {generated:.1f} s")
+
+    base = None if args.skip_baseline else baseline_seconds(sample)
+    if base is not None:
+        print(f"baseline lxml parse + XSD validation: {base:.2f} s")
+
+    inbox = settings.spool_dir / "clients" / "bench" / "in"
+    os.replace(sample, inbox / sample.name)
+    exe = Path(sys.executable).with_name("ekase-gateway")
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [str(exe), "scan", "-c", str(config), "--once"], capture_output=True, text=True
+    )
+    elapsed = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if proc.returncode != 0:
+        print(proc.stdout, proc.stderr)
+        return 1
+    line = next(
+        json.loads(x) for x in proc.stdout.splitlines() if '"file.processed"' in x
+    )
+    print(f"scan --once: {elapsed:.2f} s, {count / elapsed:,.0f} transactions/s, "
+          f"status {line['group_status']} {line['counts']}")
+    if base is not None:
+        print(f"ratio to baseline: {elapsed / base:.2f} (target <= 3)")
+    print(f"peak RSS of scan --once: {peak_mb:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
