@@ -193,7 +193,8 @@ def _tx(elem: Any, seq: int, pmt_seq: int) -> ParsedTx:
             if not parts:
                 parts = [r.text for r in child.iter(_T_REF) if r.text]
             remittance = " ".join(parts)[:name_chars_max] if parts else None
-    assert e2e is not None and amount is not None and currency is not None  # schema-required
+    if e2e is None or amount is None or currency is None:
+        raise _invalid("CdtTrfTxInf without EndToEndId or InstdAmt")
     return ParsedTx(
         seq, pmt_seq, instr_id, e2e, amount, currency, name, iban, other, bic, remittance
     )
@@ -216,6 +217,8 @@ def _pmt_inf(elem: Any, seq: int) -> ParsedPmtInf:
             values["DbtrAcct"] = _account(child)
         elif local == "DbtrAgt":
             values["DbtrAgt"] = _bic(child)
+    if "PmtInfId" not in values or "ReqdExctnDt" not in values:
+        raise _invalid("PmtInf without PmtInfId or ReqdExctnDt")
     iban, other, ccy = values.get("DbtrAcct", (None, None, None))
     return ParsedPmtInf(
         seq=seq,
@@ -234,6 +237,8 @@ def _pmt_inf(elem: Any, seq: int) -> ParsedPmtInf:
 
 def _header(elem: Any) -> ParsedHeader:
     values = {child.tag[_NLEN:]: child for child in elem}
+    if not {"MsgId", "CreDtTm", "NbOfTxs"} <= values.keys():
+        raise _invalid("GrpHdr without MsgId, CreDtTm or NbOfTxs")
     party = values.get("InitgPty")
     party_name = party.find(_N + "Nm") if party is not None else None
     return ParsedHeader(
@@ -248,6 +253,12 @@ def _header(elem: Any) -> ParsedHeader:
 class _Stop(Exception):
     def __init__(self, finding: Finding) -> None:
         self.finding = finding
+
+
+def _invalid(what: str) -> _Stop:
+    # iterparse hands us inner elements before it reports that their parent broke the
+    # schema (e.g. `<PmtInfId>…<PmtInfId>`), so what the schema requires may be missing.
+    return _Stop(Finding(Reason.FF01, f"not valid against {MESSAGE}: {what}"))
 
 
 def _check_root(elem: Any) -> None:
@@ -381,8 +392,6 @@ def _read_into(path: Path, transactions_max: int, result: ParsedFile) -> None:
         # With `resolve_entities=False` and a schema, lxml's iterparse can stop at a
         # well-formedness error (a truncated upload) without raising: only the end of
         # the root element proves the whole document was read.
-        raise _Stop(
-            Finding(Reason.FF01, "not well-formed: the document ends before </Document>")
-        )
+        raise _Stop(Finding(Reason.FF01, "not well-formed: the document ends before </Document>"))
     result.count = seq
     result.amount_sum = sum((p.amount_sum for p in result.payment_infos), Decimal())
