@@ -16,7 +16,7 @@ import datetime as dt
 import itertools
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -463,3 +463,31 @@ def batch(*transactions: tuple[str, str], **kw: Any) -> bytes:
 
 def iter_files(folder: Path, pattern: str = "*") -> Iterator[Path]:
     yield from sorted(p for p in folder.rglob(pattern) if p.is_file())
+
+
+def _status_kib(name: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(name + ":"):
+            return int(line.split()[1])
+    raise LookupError(name)
+
+
+def peak_rss_growth(call: Callable[[], object]) -> int:
+    """How far the resident set rose above its level at the start while `call` ran (bytes).
+
+    Linux lets a process reset its high-water mark (/proc/self/clear_refs), which also
+    counts libxml2's own buffers; elsewhere tracemalloc's Python-only peak is used."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        import tracemalloc
+
+        tracemalloc.start()
+        try:
+            call()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    before = _status_kib("VmRSS")
+    call()
+    return (_status_kib("VmHWM") - before) * 1024

@@ -1,0 +1,281 @@
+"""Whatever a client uploads, it gets exactly one answer and the gateway carries on (SPEC §6).
+
+Each hostile file (empty, binary, truncated, DTD, entity bombs, external entities,
+another message, another encoding, absurd nesting, 2 GiB, too many transactions)
+must produce exactly one pain.002 with group status RJCT and reason FF01, valid
+against the official schema; the original must lie untouched in `rejected/` with a
+findings file beside it; the ledger must not move; and a good file uploaded right
+after it must still be processed in the same pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway import samples
+from tests.pipeline_fixtures import (
+    A_MAIN,
+    CLIENT_A,
+    PAIN002,
+    Answer,
+    Batch,
+    Installation,
+    peak_rss_growth,
+)
+
+NS = b"urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"
+DECL = b'<?xml version="1.0" encoding="UTF-8"?>'
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("template")
+    Installation.create(base).close()
+    return base
+
+
+@pytest.fixture
+def inst(template: Path, tmp_path: Path) -> Iterator[Installation]:
+    installation = Installation.copy_of(template, tmp_path / "gw")
+    yield installation
+    installation.close()
+
+
+def valid_file(msg_id: str = "VALID-1") -> bytes:
+    return Batch(msg_id=msg_id).tx("V-1", "10.00").tx("V-2", "20.00").build()
+
+
+def _body_without_declaration(msg_id: str) -> bytes:
+    data = valid_file(msg_id)
+    assert data.startswith(b"<?xml")
+    return data[data.index(b"?>") + 2 :]
+
+
+def with_doctype(doctype: bytes, msg_id: str, name_text: bytes | None = None) -> bytes:
+    body = _body_without_declaration(msg_id)
+    if name_text is not None:
+        body = body.replace(b"<Nm>ERP</Nm>", b"<Nm>" + name_text + b"</Nm>", 1)
+    return DECL + doctype + body
+
+
+BILLION_LAUGHS = (
+    b'<!DOCTYPE Document [<!ENTITY lol "lol">'
+    + b"".join(
+        b'<!ENTITY lol%d "%s">' % (n, (b"&lol%d;" % (n - 1) if n > 1 else b"&lol;") * 10)
+        for n in range(1, 10)
+    )
+    + b"]>"
+)
+XXE = b'<!DOCTYPE Document [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+
+
+def _camt053() -> bytes:
+    return (
+        DECL + b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">'
+        b"<BkToCstmrStmt><GrpHdr><MsgId>STMT-1</MsgId>"
+        b"<CreDtTm>2026-11-25T09:00:00</CreDtTm></GrpHdr></BkToCstmrStmt></Document>"
+    )
+
+
+def _deeply_nested(depth: int = 20_000) -> bytes:
+    return (
+        DECL
+        + b'<Document xmlns="'
+        + NS
+        + b'">'
+        + b"<a>" * depth
+        + b"</a>" * depth
+        + (b"</Document>")
+    )
+
+
+HOSTILE: dict[str, Callable[[], bytes]] = {
+    "empty": lambda: b"",
+    "binary junk": lambda: random.Random(7).randbytes(8192),
+    "truncated XML": lambda: valid_file("TRUNC")[: len(valid_file("TRUNC")) // 2],
+    "a DTD": lambda: with_doctype(b"<!DOCTYPE Document [<!ELEMENT Document ANY>]>", "DTD-1"),
+    "billion laughs": lambda: with_doctype(BILLION_LAUGHS, "LOL-1", b"&lol9;"),
+    "external entity": lambda: with_doctype(XXE, "XXE-1", b"&xxe;"),
+    "pain.001.001.09": lambda: valid_file("V09").replace(NS, NS.replace(b".03", b".09")),
+    "camt.053": _camt053,
+    "invalid UTF-8 in a name": lambda: valid_file("BADUTF").replace(
+        "Saņēmējs".encode(), b"Sa\xff\xfe\xc3m\xe7js", 1
+    ),
+    "latin-1 declaration": lambda: (
+        b'<?xml version="1.0" encoding="ISO-8859-1"?>'
+        + _body_without_declaration("LATIN1")
+        .decode("utf-8")
+        .replace("Saņēmējs", "Säñemejs")
+        .replace("Budžeta iestāde", "Budzeta iestade")
+        .replace("Rēķins", "Rekins")
+        .encode("latin-1")
+    ),
+    "UTF-16": lambda: (
+        valid_file("U16")
+        .decode("utf-8")
+        .replace('encoding="UTF-8"', 'encoding="UTF-16"')
+        .replace("encoding='UTF-8'", "encoding='UTF-16'")
+        .encode("utf-16")
+    ),
+    "deeply nested elements": _deeply_nested,
+}
+
+
+def rejected_then_good(
+    inst: Installation,
+    place_hostile: Callable[[Path], None],
+    assert_valid: Callable[[object, str], None],
+    *,
+    hostile_bytes: bytes | None = None,
+) -> Answer:
+    """Put the hostile file and then a good one into in/, run ONE pass, check both."""
+    before = inst.balances()
+    hostile = inst.inbox() / "01-hostile.xml"
+    place_hostile(hostile)
+    stamp = inst.clock.now().timestamp()
+    os.utime(hostile, (stamp, stamp))
+    size = hostile.stat().st_size
+    inst.drop(valid_file("GOOD-AFTER"), "02-good.xml")
+
+    result = inst.run()
+    assert [o.shelf for o in result.outcomes] == ["rejected", "archive"]
+    answers = inst.new_answers()
+    assert len(answers) == 2, [a.path.name for a in answers]
+    by_name = {a.path.name: a for a in answers}
+    bad, good = (by_name[o.answer] for o in result.outcomes)
+
+    for answer in answers:
+        assert_valid(answer.path, PAIN002)
+    assert bad.group_status == "RJCT"
+    assert bad.group_reasons == ["FF01"]
+    assert bad.group_info, "the rejection says why in AddtlInf"
+    assert bad.transactions() == []
+    assert good.group_status == "ACSC"
+    assert good.original_msg_id == "GOOD-AFTER"
+
+    shelf = inst.shelved(result.outcomes[0].file_id)
+    assert shelf.parts[-4] == "rejected" and shelf.name.endswith("__01-hostile.xml")
+    assert shelf.stat().st_size == size
+    if hostile_bytes is not None:
+        assert shelf.read_bytes() == hostile_bytes
+    findings = shelf.with_name(shelf.name + ".findings.txt").read_text(encoding="utf-8")
+    assert "RJCT FF01" in findings
+
+    after = inst.balances()
+    assert after[A_MAIN] == before[A_MAIN] - 3000, "only the good file moved money"
+    assert inst.left_in(CLIENT_A) == []
+    inst.env.ledger.check_invariants()
+    bad.outcome = result.outcomes[0]
+    return bad
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE), ids=list(HOSTILE))
+def test_hostile_file_gets_one_ff01_and_the_next_file_is_processed(
+    kind: str, inst: Installation, assert_valid: Callable[[object, str], None]
+) -> None:
+    """A hostile upload is answered RJCT FF01 once, kept as it came in rejected/, and does
+    not stop the good file behind it."""
+    data = HOSTILE[kind]()
+    bad = rejected_then_good(inst, lambda p: p.write_bytes(data), assert_valid, hostile_bytes=data)
+    text = bad.path.read_text(encoding="utf-8")
+    assert "root:" not in text, "the content of /etc/passwd must never be read or echoed"
+    assert "lollollol" not in text
+
+
+def test_two_gib_sparse_file_is_refused_by_its_size_without_reading_it(
+    inst: Installation, assert_valid: Callable[[object, str], None]
+) -> None:
+    """A 2 GiB upload is refused on its size alone: quickly and without memory growth
+    (it is never read, let alone parsed)."""
+
+    def place(path: Path) -> None:
+        with open(path, "wb") as handle:
+            handle.truncate(2 * 1024**3)
+
+    started = time.monotonic()
+    growth = peak_rss_growth(lambda: rejected_then_good(inst, place, assert_valid))
+    elapsed = time.monotonic() - started
+    assert growth < 50 * 1024**2, f"memory grew by {growth / 1024**2:.0f} MiB"
+    assert elapsed < 2.0, f"refusing a 2 GiB file by its size took {elapsed:.1f} s"
+    findings = next(inst.spool.glob("rejected/*/*/*__01-hostile.xml.findings.txt")).read_text()
+    assert "2147483648" in findings
+
+
+@pytest.mark.slow
+def test_too_many_transactions(
+    inst: Installation, assert_valid: Callable[[object, str], None]
+) -> None:
+    """250,000 transactions against the 200,000 limit: FF01 naming the limit, nothing
+    booked, memory bounded (the reader streams and stops at the limit)."""
+    assert inst.settings.max_transactions == 200_000
+
+    def place(path: Path) -> None:
+        tmp = path.with_name(".big.part")
+        with open(tmp, "wb") as handle:
+            samples.write(samples.payroll(A_MAIN, 250_000, msg_id="TOO-MANY"), handle)
+        tmp.rename(path)
+
+    answers: list[Answer] = []
+    growth = peak_rss_growth(lambda: answers.append(rejected_then_good(inst, place, assert_valid)))
+    assert "200000" in " ".join(answers[0].group_info)
+    assert growth < 300 * 1024**2, f"memory grew by {growth / 1024**2:.0f} MiB"
+
+
+def test_random_mutations_never_crash_and_always_get_one_answer(
+    template: Path, tmp_path: Path, assert_valid: Callable[[object, str], None]
+) -> None:
+    """Random byte changes to a valid upload (flips, cuts, insertions) never crash the
+    pipeline: every mutant gets exactly one XSD-valid answer and the ledger stays sound."""
+    inst = Installation.copy_of(template, tmp_path / "gw")
+    original = valid_file("MUTANT")
+    counter = iter(range(10**6))
+
+    edit = st.tuples(
+        st.sampled_from(["replace", "delete", "insert"]),
+        st.integers(min_value=0, max_value=len(original) - 1),
+        st.binary(min_size=1, max_size=4),
+    )
+
+    @settings(
+        max_examples=80,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(st.lists(edit, min_size=1, max_size=6))
+    def mutate(edits: list[tuple[str, int, bytes]]) -> None:
+        data = bytearray(original)
+        for op, position, payload in edits:
+            at = min(position, len(data))
+            if op == "replace":
+                data[at : at + len(payload)] = payload
+            elif op == "delete":
+                del data[at : at + len(payload)]
+            else:
+                data[at:at] = payload
+        # One upload per second, as over SFTP (two identical uploads within the same
+        # second are a separate case: test_duplicates_and_pending).
+        inst.clock.advance(dt.timedelta(seconds=1))
+        inst.drop(bytes(data), f"m{next(counter):05d}.xml")
+        result = inst.run()
+        assert len(result.outcomes) == 1
+        answers = inst.new_answers()
+        assert len(answers) == 1
+        assert_valid(answers[0].path, PAIN002)
+        assert answers[0].group_status in ("RJCT", "ACSC", "PART", "ACCP")
+        assert inst.left_in(CLIENT_A) == []
+
+    try:
+        mutate()
+        inst.env.ledger.check_invariants()
+    finally:
+        inst.close()
