@@ -12,3 +12,4 @@ from collections.abc import Callable
 AddCommands = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 EXTRA: list[AddCommands] = []
+EXTRA.append(__import__("gateway.daemon_cli", fromlist=["add_commands"]).add_commands)

@@ -1,0 +1,478 @@
+"""`ekase-gateway run`: the long-running daemon.
+
+One asyncio loop in the main thread owns everything that talks to the outside
+world and must stay responsive: the SFTP server, signals, systemd
+notifications and timers. One worker thread owns everything that blocks: the
+pipeline (XML, database, spool). They meet at two points only: the loop *wakes*
+the worker, and the worker checks a *stop* flag between files.
+
+    event loop (main thread)                  worker thread (exactly one)
+    ------------------------                  ---------------------------
+    SFTP server ─ upload closed ─┐            start: recover work/, deliver outbox
+    watchdog observer ─ in/ event ┼─► wake ─► pass: recover, process settled files
+    rescan timer (rescan_seconds) ┘                 (stop flag checked between files),
+    SIGTERM/SIGINT ─► stop flag ──────────►         execute due payments, EOD hook,
+    sd_notify READY/STOPPING/WATCHDOG               deliver outbox
+
+Watcher events and upload hooks are hints that save waiting for the timer; the
+rescan at start-up and every `rescan_seconds` is the truth, so a lost event
+delays a file by one interval at most and never loses it.
+
+A file uploaded through the built-in server has a receipt and is complete when
+it becomes visible. A file without a receipt was put there by OpenSSH (written
+in place) or by hand, so it is taken only after it has not changed for
+`settle_seconds`.
+
+End-of-day statements are another module's work: if `gateway.statements`
+exposes `run_due_eod(env) -> int` (idempotent: it writes what is due and not yet
+written, and returns how many statements it wrote), the worker calls it at
+start-up, when the local day changes and when `eod_time` passes. Without that
+module the daemon runs without statements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import importlib
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import structlog
+from sqlalchemy.exc import OperationalError
+
+from gateway.environment import Environment
+from gateway.errors import ConfigError, TransientError
+from gateway.inbound.pending import execute_due
+from gateway.pipeline import Pipeline
+from gateway.settings import Settings
+from gateway.spool import is_ignored
+
+log = structlog.get_logger("gateway.daemon")
+T = TypeVar("T")
+
+# A burst of watcher events (a big file written in place) starts one pass, not hundreds.
+wake_debounce_seconds = 0.2
+# After a transient fault (database unreachable, disk full) wait this long, doubling.
+retry_seconds_min = 1.0
+retry_seconds_max = 60.0
+# How long a stopping daemon waits for SFTP sessions to close.
+sftp_close_seconds_max = 5.0
+# Files tracked for settling at once (per daemon); more are simply re-seen next pass.
+settle_tracked_files_max = 10_000
+
+EodHook = Callable[[Environment, dt.datetime], int]
+
+
+# -- systemd notification ------------------------------------------------------------------
+
+
+class SystemdNotifier:
+    """sd_notify(3) without a dependency: one datagram per state change to $NOTIFY_SOCKET.
+
+    A socket name starting with `@` is in the abstract namespace. Without
+    NOTIFY_SOCKET (not under systemd, or `Type=simple`) every call does nothing.
+    """
+
+    def __init__(self, address: str | None, watchdog_usec: int | None = None) -> None:
+        self.address = address or None
+        self.watchdog_usec = watchdog_usec
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> SystemdNotifier:
+        usec_text = environ.get("WATCHDOG_USEC", "")
+        pid_text = environ.get("WATCHDOG_PID", "")
+        usec = int(usec_text) if usec_text.isdigit() and int(usec_text) > 0 else None
+        if pid_text and pid_text != str(os.getpid()):
+            usec = None  # the watchdog is meant for another process
+        return cls(environ.get("NOTIFY_SOCKET"), usec)
+
+    @property
+    def watchdog_interval_seconds(self) -> float | None:
+        """Ping twice per watchdog period, as sd_watchdog_enabled(3) recommends."""
+        if self.address is None or self.watchdog_usec is None:
+            return None
+        return self.watchdog_usec / 2_000_000
+
+    def send(self, *assignments: str) -> bool:
+        if self.address is None:
+            return False
+        target = "\0" + self.address[1:] if self.address.startswith("@") else self.address
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                sock.sendto("\n".join(assignments).encode("utf-8"), target)
+        except OSError as exc:
+            log.warning("systemd.notify_failed", socket=self.address, error=str(exc))
+            return False
+        return True
+
+
+# -- settling: when is a file without a receipt complete? ----------------------------------
+
+
+@dataclass
+class SettleTracker:
+    """A file without an SFTP receipt is taken once it has stopped changing.
+
+    Ready when its mtime is at least `settle_seconds` old, or when this process
+    has seen the same size and mtime for `settle_seconds` (which also covers a
+    file whose mtime lies in the future). Returns the seconds still to wait.
+    """
+
+    settle_seconds: float
+    monotonic: Callable[[], float] = time.monotonic
+    _seen: dict[str, tuple[int, int, float]] = field(default_factory=dict)
+
+    def remaining(self, path: Path, size: int, mtime_ns: int, wall_now: float) -> float:
+        if self.settle_seconds <= 0:
+            return 0.0
+        key = str(path)
+        now = self.monotonic()
+        seen = self._seen.get(key)
+        if seen is None or seen[:2] != (size, mtime_ns):
+            if len(self._seen) >= settle_tracked_files_max:
+                self._seen.clear()
+            self._seen[key] = (size, mtime_ns, now)
+            unchanged_for = 0.0
+        else:
+            unchanged_for = now - seen[2]
+        age = wall_now - mtime_ns / 1e9
+        left = self.settle_seconds - max(age, unchanged_for)
+        if left <= 0:
+            self._seen.pop(key, None)
+            return 0.0
+        return left
+
+    def forget_except(self, present: set[str]) -> None:
+        for key in [k for k in self._seen if k not in present]:
+            del self._seen[key]
+
+
+# -- the worker (blocking side) ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PassReport:
+    processed: int
+    stopped_early: bool
+    # Seconds until a file now settling should be looked at again; None if none is.
+    recheck_seconds: float | None
+
+
+def find_eod_hook() -> EodHook | None:
+    """`gateway.statements.run_due_eod` if that module exists; a broken module is an error."""
+    try:
+        module = importlib.import_module("gateway.statements")
+    except ModuleNotFoundError as exc:
+        if exc.name == "gateway.statements":
+            return None
+        raise
+    run_due_eod = getattr(module, "run_due_eod", None)
+    if not callable(run_due_eod):
+        return None
+
+    def eod_hook(env: Environment, now: dt.datetime) -> int:
+        del now  # the statements module reads the environment's clock itself
+        return int(run_due_eod(env))
+
+    return eod_hook
+
+
+class Worker:
+    """Everything that blocks; runs on the daemon's single worker thread only."""
+
+    def __init__(self, env: Environment, stop: threading.Event, eod_hook: EodHook | None) -> None:
+        self.env = env
+        self.stop = stop
+        self.pipeline = Pipeline(env)
+        self.settle = SettleTracker(env.settings.settle_seconds)
+        self.eod_hook = eod_hook
+        self._eod_done_for: tuple[dt.date, bool] | None = None
+        self._business_day: dt.date | None = None
+
+    def start_up(self) -> int:
+        """Finish what a stopped run left: files in work/, undelivered answers."""
+        delivered = len(self.pipeline.deliver())
+        recovered = len(self.pipeline.recover())
+        delivered += len(self.pipeline.deliver())
+        log.info("daemon.recovered", files=recovered, delivered=delivered)
+        return recovered
+
+    def run_pass(self) -> PassReport:
+        # A sibling daemon on the same spool may have died holding a file; its lock is free now.
+        processed = len(self.pipeline.recover())
+        recheck: float | None = None
+        stopped = False
+        for client_id, path, left in self._candidates():
+            if left > 0:
+                recheck = left if recheck is None else min(recheck, left)
+                continue
+            if self.stop.is_set():
+                stopped = True
+                break
+            if self.pipeline.process_file(client_id, path) is not None:
+                processed += 1
+        if not stopped:
+            self._execute_due()
+            self._end_of_day()
+        self.pipeline.deliver()
+        return PassReport(processed, stopped, recheck)
+
+    def _candidates(self) -> list[tuple[str, Path, float]]:
+        """Waiting files, oldest first per client, taking clients in turn (fairness)."""
+        spool = self.env.spool
+        wall_now = time.time()
+        queues: list[list[tuple[str, Path, float]]] = []
+        present: set[str] = set()
+        for client in self.env.settings.clients:
+            queue = []
+            for path in spool.waiting(client.id):
+                present.add(str(path))
+                queue.append((client.id, path, self._settle_left(client.id, path, wall_now)))
+            queues.append(queue)
+        self.settle.forget_except(present)
+        turns: list[tuple[str, Path, float]] = []
+        for index in range(max((len(q) for q in queues), default=0)):
+            turns.extend(q[index] for q in queues if index < len(q))
+        return turns
+
+    def _settle_left(self, client_id: str, path: Path, wall_now: float) -> float:
+        if (self.env.spool.receipts(client_id) / f"{path.name}.json").exists():
+            return 0.0  # the built-in server closed and renamed it: complete
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            return 0.0  # gone; claiming it will simply find nothing
+        return self.settle.remaining(path, info.st_size, info.st_mtime_ns, wall_now)
+
+    def _execute_due(self) -> None:
+        today = self.env.local_now().date()
+        if today != self._business_day:
+            self._business_day = today
+            log.info("day.started", day=today.isoformat())
+        execute_due(self.env)
+
+    def _end_of_day(self) -> None:
+        if self.eod_hook is None:
+            return
+        now = self.env.clock.now()
+        local = now.astimezone(self.env.settings.timezone)
+        state = (local.date(), local.time() >= self.env.settings.eod_time)
+        if state == self._eod_done_for:
+            return
+        try:
+            written = self.eod_hook(self.env, now)
+        except Exception:
+            # Statements are retried on the next pass; payments must keep flowing meanwhile.
+            log.exception("eod.failed", day=local.date().isoformat())
+            return
+        self._eod_done_for = state
+        if written:
+            log.info("eod.statements", day=local.date().isoformat(), written=written)
+
+
+# -- the daemon (event-loop side) ----------------------------------------------------------
+
+
+class Daemon:
+    def __init__(
+        self,
+        settings: Settings,
+        env: Environment,
+        *,
+        notifier: SystemdNotifier | None = None,
+        eod_hook: EodHook | None = None,
+    ) -> None:
+        self.settings = settings
+        self.env = env
+        self.notifier = notifier or SystemdNotifier(None)
+        self.stop = threading.Event()
+        self.worker = Worker(env, self.stop, eod_hook)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline")
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._acceptor: Any = None
+        self._signals = 0
+
+    # hints and signals: called on the loop, must not block
+
+    def wake(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def wake_threadsafe(self) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.wake)
+
+    def request_stop(self, reason: str) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            # The pipeline is crash-safe: a second signal need not wait for the file in hand.
+            log.warning("daemon.stop_forced", reason=reason)
+            os._exit(1)
+        log.info("daemon.stopping", reason=reason)
+        self.notifier.send("STOPPING=1")
+        self.stop.set()
+        if self._acceptor is not None:
+            self._acceptor.close()  # no new connections; open sessions may finish uploads
+        self.wake()
+
+    # the loop
+
+    async def _blocking(self, fn: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn)
+
+    async def run(self) -> int:
+        from gateway.sftp import start_server, stop_server
+
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._loop.add_signal_handler(sig, self.request_stop, sig.name)
+        cfg = self.settings.sftp
+        try:
+            self._acceptor = await start_server(self.settings, on_upload=lambda _r: self.wake())
+        except OSError as exc:
+            raise ConfigError(
+                "sftp.listen", f"cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}"
+            ) from exc
+        observer = start_watcher(self.settings, self.env, self.wake_threadsafe)
+        pinger: asyncio.Task[None] | None = None
+        try:
+            self._log_started(observer is not None)
+            self.notifier.send("READY=1", f"STATUS=listening on {cfg.host}:{self._port()}")
+            interval = self.notifier.watchdog_interval_seconds
+            if interval is not None:
+                pinger = asyncio.create_task(self._ping_watchdog(interval))
+            if not self.stop.is_set():
+                await self._work()
+        except Exception:
+            # A violated invariant or an unexpected fault stops the process; systemd
+            # restarts it and the idempotent pipeline resumes where it stopped.
+            log.exception("daemon.failed")
+            raise
+        finally:
+            if pinger is not None:
+                pinger.cancel()
+            if observer is not None:
+                observer.stop()
+                await asyncio.to_thread(observer.join, 5)
+            await stop_server(self._acceptor, timeout_seconds=sftp_close_seconds_max)
+            self._executor.shutdown(wait=True)
+            self.env.close()
+        log.info("daemon.stopped")
+        return 0
+
+    async def _work(self) -> None:
+        assert self._wake is not None
+        await self._blocking(self.worker.start_up)
+        retry = retry_seconds_min
+        while not self.stop.is_set():
+            self._wake.clear()
+            try:
+                report = await self._blocking(self.worker.run_pass)
+            except (TransientError, OperationalError) as exc:
+                # A fault that may pass (database locked or unreachable, disk full): retry.
+                log.warning("pass.failed", error=str(exc), retry_seconds=retry)
+                await self._sleep_unless_stopped(retry)
+                retry = min(retry * 2, retry_seconds_max)
+                continue
+            retry = retry_seconds_min
+            if report.stopped_early:
+                break
+            timeout = self.settings.rescan_seconds
+            if report.recheck_seconds is not None:
+                timeout = min(timeout, report.recheck_seconds + 0.05)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+                await asyncio.sleep(wake_debounce_seconds)
+            except TimeoutError:
+                pass  # the rescan: the truth, whatever the hints said
+
+    async def _sleep_unless_stopped(self, seconds: float) -> None:
+        assert self._wake is not None
+        deadline = time.monotonic() + seconds
+        while not self.stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), left)
+            except TimeoutError:
+                return
+
+    async def _ping_watchdog(self, interval: float) -> None:
+        # The loop is what clients depend on; a long file in the worker is not a hang.
+        while True:
+            self.notifier.send("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+    def _port(self) -> int:
+        return int(self._acceptor.get_port())
+
+    def _log_started(self, watching: bool) -> None:
+        import asyncssh
+
+        fingerprint = asyncssh.read_private_key(self.settings.sftp.host_key).get_fingerprint(
+            "sha256"
+        )
+        log.info(
+            "daemon.started",
+            pid=os.getpid(),
+            listen=f"{self.settings.sftp.host}:{self._port()}",
+            host_key_fingerprint=fingerprint,
+            clients=len(self.settings.clients),
+            spool=str(self.settings.spool_dir),
+            database=self.settings.database_url.split("@")[-1],
+            watcher="inotify" if watching else "rescan only",
+            rescan_seconds=self.settings.rescan_seconds,
+            settle_seconds=self.settings.settle_seconds,
+            end_of_day="on" if self.worker.eod_hook is not None else "off",
+        )
+
+
+def start_watcher(settings: Settings, env: Environment, hint: Callable[[], None]) -> Any:
+    """A watchdog Observer on every client's in/; None if the platform refuses (rescan only)."""
+    from watchdog.events import FileSystemEvent, FileSystemEventHandler
+    from watchdog.observers import Observer
+
+    interesting = {"created", "modified", "moved", "closed"}
+
+    class Hint(FileSystemEventHandler):
+        def on_any_event(self, event: FileSystemEvent) -> None:
+            if event.is_directory or event.event_type not in interesting:
+                return
+            path = event.dest_path if event.event_type == "moved" else event.src_path
+            name = os.path.basename(os.fsdecode(path))
+            if name and not is_ignored(name):
+                hint()
+
+    observer = Observer()
+    handler = Hint()
+    try:
+        for client in settings.clients:
+            observer.schedule(handler, str(env.spool.inbox(client.id)), recursive=False)
+        observer.start()
+    except OSError as exc:  # e.g. inotify watch limit reached
+        log.warning("watcher.unavailable", error=str(exc))
+        return None
+    return observer
+
+
+def run(settings: Settings) -> int:
+    """Open the environment and run the daemon until SIGTERM/SIGINT; exit code 0."""
+    from gateway.environment import open_environment
+
+    env = open_environment(settings, need_sealer=True)
+    daemon = Daemon(
+        settings, env, notifier=SystemdNotifier.from_environment(), eod_hook=find_eod_hook()
+    )
+    return asyncio.run(daemon.run())

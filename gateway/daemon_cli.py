@@ -1,0 +1,71 @@
+"""Sub-commands for operating the gateway: `run`, `demo`, `status`, `sshd-config`.
+
+Registered through `gateway.commands.EXTRA`; heavy modules are imported inside
+the handlers so that `ekase-gateway --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gateway import logs
+from gateway.settings import Settings, load
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", type=Path, required=True, help="configuration TOML")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load(args.config)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from gateway import daemon
+
+    settings = _settings(args)
+    logs.configure(settings.log_file)
+    return daemon.run(settings)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gateway import demo as demo_module
+
+    return demo_module.main(args.dir, port=args.port, run=args.run)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from gateway import status as status_module
+
+    return status_module.main(_settings(args), as_json=args.json)
+
+
+def cmd_sshd_config(args: argparse.Namespace) -> int:
+    from gateway.sftp.openssh import sshd_config_blocks
+
+    print(sshd_config_blocks(_settings(args)), end="")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "run", help="the daemon: SFTP server, watcher and pipeline (SIGTERM: finish file, exit 0)"
+    )
+    _config_arg(p)
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("demo", help="create a demo installation (once) and optionally run it")
+    p.add_argument("--dir", type=Path, default=Path("demo"), help="demo folder (default: demo)")
+    p.add_argument("--port", type=int, default=2222, help="SFTP port of a new demo (default 2222)")
+    p.add_argument("--run", action="store_true", help="start the daemon on the demo")
+    p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser("status", help="per client: waiting, in progress, processed, last answer")
+    _config_arg(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_status)
+
+    p = sub.add_parser("sshd-config", help="print sshd_config Match blocks for OpenSSH set-ups")
+    _config_arg(p)
+    p.set_defaults(handler=cmd_sshd_config)

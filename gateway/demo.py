@@ -1,0 +1,342 @@
+"""`ekase-gateway demo`: a complete installation under one folder, made once, reused after.
+
+    demo/
+      gateway.toml                  the configuration (SQLite, built-in SFTP on 127.0.0.1:2222)
+      ssh_host_ed25519_key(.pub)    the SFTP host key; known_hosts pins it for the sftp client
+      keys/<user>(.pub)             client SSH keys (ssh-keygen, ed25519, no passphrase)
+      authorized_keys/<user>        the same keys with from="127.0.0.1,::1"
+      signing/gateway.key|.crt      the seal key and its self-signed certificate
+      samples/*.xml                 pain.001.001.03 batches to upload
+      spool/                        the gateway's spool, database and log
+      .demo-ready                   written last: the demo is complete, reuse it
+
+Two institutions, `iestade-a` and `iestade-b`, each with a funded EUR account
+and an empty USD account; `iestade-a` also has a read-only person user
+(`iestade-a-view`). A second run finds `.demo-ready` and changes nothing: no new
+keys, no second funding. An interrupted first run is simply completed (each step
+is skipped when its result exists; funding uses a fixed idempotency key).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from gateway import logs
+from gateway.errors import GatewayError
+from gateway.keys import init_host_key, init_signing_key
+from gateway.samples import SampleBatch, SamplePmtInf, SampleTx, iban_lv, to_bytes
+from gateway.settings import Settings, load
+
+READY_MARKER = ".demo-ready"
+ALLOWED_FROM = "127.0.0.1,::1"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAccount:
+    iban: str
+    currency: str
+    funding: str | None  # amount credited once when the demo is made
+
+
+@dataclass(frozen=True, slots=True)
+class DemoUser:
+    name: str
+    kind: str
+    mode: str
+
+
+@dataclass(frozen=True, slots=True)
+class DemoClient:
+    id: str
+    name: str
+    registration_number: str
+    accounts: tuple[DemoAccount, ...]
+    users: tuple[DemoUser, ...]
+
+
+CLIENTS = (
+    DemoClient(
+        id="iestade-a",
+        name="Budžeta iestāde A",
+        registration_number="90000000001",
+        accounts=(
+            DemoAccount(iban_lv("TREL", 9_100_000_000_001), "EUR", "1000000.00"),
+            DemoAccount(iban_lv("TREL", 9_100_000_000_002), "USD", None),
+        ),
+        users=(
+            DemoUser("iestade-a-erp", "system", "manage"),
+            DemoUser("iestade-a-view", "person", "view"),
+        ),
+    ),
+    DemoClient(
+        id="iestade-b",
+        name="Budžeta iestāde B",
+        registration_number="90000000002",
+        accounts=(
+            DemoAccount(iban_lv("TREL", 9_100_000_000_011), "EUR", "250000.00"),
+            DemoAccount(iban_lv("TREL", 9_100_000_000_012), "USD", None),
+        ),
+        users=(DemoUser("iestade-b-erp", "system", "manage"),),
+    ),
+)
+UPLOADER = "iestade-a-erp"
+
+
+@dataclass(frozen=True, slots=True)
+class Demo:
+    folder: Path
+    config: Path
+    settings: Settings
+    created: bool  # False: an existing demo was reused
+
+
+# -- making it ------------------------------------------------------------------------------
+
+
+def _config_text(port: int) -> str:
+    lines = [
+        "# ekase-gateway demo installation (made by `ekase-gateway demo`).",
+        "[gateway]",
+        'spool_dir = "spool"',
+        'database_url = "sqlite:///spool/ledger.sqlite3"',
+        'timezone = "Europe/Riga"',
+        'bic = "TRELLV22"',
+        'cutoff_internal = "18:00"',
+        'cutoff_external = "15:30"',
+        'eod_time = "18:30"',
+        'log_file = "spool/log/gateway.jsonl"',
+        "rescan_seconds = 5",
+        "settle_seconds = 2",
+        "",
+        "[sftp]",
+        f'listen = "127.0.0.1:{port}"',
+        'host_key = "ssh_host_ed25519_key"',
+        "",
+        "[signing]",
+        'key = "signing/gateway.key"',
+        'certificate = "signing/gateway.crt"',
+    ]
+    for client in CLIENTS:
+        lines += [
+            "",
+            "[[client]]",
+            f'id = "{client.id}"',
+            f'name = "{client.name}"',
+            f'registration_number = "{client.registration_number}"',
+            "notifications = false",
+        ]
+        for account in client.accounts:
+            lines += [
+                "  [[client.account]]",
+                f'  iban = "{account.iban}"',
+                f'  currency = "{account.currency}"',
+            ]
+        for user in client.users:
+            lines += [
+                "  [[client.user]]",
+                f'  name = "{user.name}"',
+                f'  kind = "{user.kind}"',
+                f'  mode = "{user.mode}"',
+                f'  authorized_keys = "authorized_keys/{user.name}"',
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def _client_key(folder: Path, user: str) -> None:
+    private = folder / "keys" / user
+    if not private.exists():
+        ssh_keygen = shutil.which("ssh-keygen")
+        if ssh_keygen is None:
+            raise GatewayError("ssh-keygen not found: install the OpenSSH client to make a demo")
+        private.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [ssh_keygen, "-q", "-t", "ed25519", "-N", "", "-C", f"{user}@demo", "-f", str(private)],
+            check=True,
+        )
+    public = private.with_name(user + ".pub").read_text(encoding="utf-8").strip()
+    authorized = folder / "authorized_keys" / user
+    authorized.parent.mkdir(parents=True, exist_ok=True)
+    authorized.write_text(f'from="{ALLOWED_FROM}" {public}\n', encoding="utf-8")
+
+
+def _host_key(folder: Path, port: int) -> str:
+    path = folder / "ssh_host_ed25519_key"
+    fingerprint = init_host_key(path)
+    key = serialization.load_ssh_private_key(path.read_bytes(), password=None)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    ).decode("ascii")
+    path.with_name(path.name + ".pub").write_text(public + " ekase-gateway-demo\n")
+    (folder / "known_hosts").write_text(f"[127.0.0.1]:{port} {public}\n")
+    return fingerprint
+
+
+def _batch(msg_id: str, debtor: str, day: dt.date, txs: list[SampleTx]) -> SampleBatch:
+    total = str(sum((Decimal(t.amount) for t in txs), Decimal(0)))
+    return SampleBatch(
+        msg_id=msg_id,
+        created_at=f"{day.isoformat()}T09:00:00",
+        initiating_party="Budžeta iestāde A ERP",
+        nb_of_txs=str(len(txs)),
+        ctrl_sum=total,
+        payment_infos=[
+            SamplePmtInf(
+                pmt_inf_id=f"{msg_id}-P1",
+                debtor_iban=debtor,
+                debtor_name="Budžeta iestāde A",
+                execution_date=day.isoformat(),
+                nb_of_txs=str(len(txs)),
+                ctrl_sum=total,
+                transactions=txs,
+            )
+        ],
+    )
+
+
+def sample_batches(today: dt.date) -> dict[str, SampleBatch]:
+    """The demo's uploads: all valid, partly invalid (three reasons), and future-dated."""
+    debtor = CLIENTS[0].accounts[0].iban
+    other_client = CLIENTS[1].accounts[0].iban
+    stamp = f"{today:%Y%m%d}"
+    return {
+        "all-valid": _batch(f"DEMO-{stamp}-VALID", debtor, today, [
+            SampleTx("VALID-1", "150.00", other_client, "Budžeta iestāde B",
+                     remittance="Pakalpojumi 11/2026"),
+            SampleTx("VALID-2", "1250.50", iban_lv("HABA", 22_000_001), "SIA Būvnieks",
+                     creditor_bic="HABALV22", instr_id="INSTR-2", remittance="Rēķins 2026-118"),
+            SampleTx("VALID-3", "99.99", iban_lv("UNLA", 33_000_002), "Jānis Bērziņš",
+                     creditor_bic="UNLALV2X", remittance="Kompensācija"),
+        ]),
+        "partly-invalid": _batch(f"DEMO-{stamp}-PART", debtor, today, [
+            SampleTx("PART-OK", "10.00", other_client, "Budžeta iestāde B"),
+            SampleTx("PART-BAD-IBAN", "20.00", "LV00HABA0000000000000", "Nepareizs konts"),
+            SampleTx("PART-ZERO", "0.00", iban_lv("HABA", 22_000_003), "Nulles summa",
+                     creditor_bic="HABALV22"),
+            SampleTx("PART-CURRENCY", "30.00", iban_lv("HABA", 22_000_004), "Cita valūta",
+                     currency="USD", creditor_bic="HABALV22"),
+        ]),
+        "future-dated": _batch(f"DEMO-{stamp}-FUTURE", debtor, today + dt.timedelta(days=7), [
+            SampleTx("FUTURE-1", "500.00", other_client, "Budžeta iestāde B",
+                     remittance="Avanss"),
+            SampleTx("FUTURE-2", "75.25", iban_lv("HABA", 22_000_005), "SIA Piegādātājs",
+                     creditor_bic="HABALV22"),
+        ]),
+    }
+
+
+def _samples(folder: Path, today: dt.date) -> None:
+    target = folder / "samples"
+    target.mkdir(parents=True, exist_ok=True)
+    for name, batch in sample_batches(today).items():
+        path = target / f"{name}.xml"
+        if not path.exists():
+            path.write_bytes(to_bytes(batch))
+
+
+def _fund(settings: Settings) -> None:
+    from gateway.environment import open_environment
+    from gateway.funding import fund
+
+    env = open_environment(settings, need_sealer=False)
+    try:
+        for client in CLIENTS:
+            for account in client.accounts:
+                if account.funding is not None:
+                    # A fixed key: running an interrupted set-up again never funds twice.
+                    fund(env, account.iban, account.funding, key=f"demo:{account.iban}")
+    finally:
+        env.close()
+
+
+def ensure_demo(folder: Path, *, port: int = 2222, now: dt.datetime | None = None) -> Demo:
+    """Make the demo under `folder` unless it is complete already; return it either way."""
+    config = folder / "gateway.toml"
+    if (folder / READY_MARKER).exists():
+        return Demo(folder, config, load(config), created=False)
+    now = now or dt.datetime.now(dt.UTC)
+    folder.mkdir(parents=True, exist_ok=True)
+    for client in CLIENTS:
+        for user in client.users:
+            _client_key(folder, user.name)
+    _host_key(folder, port)
+    signing = folder / "signing"
+    init_signing_key(signing / "gateway.key", signing / "gateway.crt", now=now)
+    if not config.exists():
+        config.write_text(_config_text(port), encoding="utf-8")
+    settings = load(config)
+    _samples(folder, now.astimezone(settings.timezone).date())
+    _fund(settings)
+    (folder / READY_MARKER).write_text(
+        json.dumps({"created_at": now.isoformat(), "port": port}) + "\n", encoding="utf-8"
+    )
+    return Demo(folder, config, settings, created=True)
+
+
+# -- telling the user -----------------------------------------------------------------------
+
+
+def _shown(path: Path) -> str:
+    """A path as the user can type it from here: relative when below the current folder."""
+    relative = os.path.relpath(path.resolve())
+    return relative if not relative.startswith("..") else str(path.resolve())
+
+
+def upload_command(demo: Demo, sample: str = "all-valid") -> str:
+    """The exact bash command that uploads a sample with OpenSSH's sftp client."""
+    port = demo.settings.sftp.port
+    folder = demo.folder
+    batch = f"put {_shown(folder / 'samples' / f'{sample}.xml')} /in/"
+    return " ".join([
+        "sftp",
+        "-i", shlex.quote(_shown(folder / "keys" / UPLOADER)),
+        "-P", str(port),
+        "-o", "IdentitiesOnly=yes",
+        "-o", shlex.quote(f"UserKnownHostsFile={_shown(folder / 'known_hosts')}"),
+        f"{UPLOADER}@127.0.0.1",
+        "<<<", shlex.quote(batch),
+    ])
+
+
+def instructions(demo: Demo) -> str:
+    out = _shown(demo.settings.spool_dir / "clients" / CLIENTS[0].id / "out")
+    config = _shown(demo.config)
+    verb = "created" if demo.created else "reused"
+    samples = ", ".join(sorted(p.name for p in (demo.folder / "samples").glob("*.xml")))
+    return "\n".join([
+        f"Demo installation {verb}: {_shown(demo.folder)} (configuration {config})",
+        f"Samples: {samples}",
+        "",
+        "Upload a sample (in another terminal, from this folder):",
+        f"  {upload_command(demo)}",
+        "",
+        f"The answer (pain.002 and its .sig seal) appears in {out}/",
+        f"  (over SFTP: /out of {UPLOADER}; read-only user: iestade-a-view)",
+        "Uploading the same bytes again returns the original answer once more.",
+        f"Status: ekase-gateway status -c {config}",
+        "",
+    ])
+
+
+def main(folder: Path, *, port: int = 2222, run: bool = False) -> int:
+    demo = ensure_demo(folder, port=port)
+    print(instructions(demo), flush=True)
+    if not run:
+        print(f"Start it with: ekase-gateway run -c {_shown(demo.config)}", flush=True)
+        return 0
+    print("Starting the gateway (Ctrl-C stops it) …", flush=True)
+    sys.stdout.flush()
+    from gateway import daemon
+
+    logs.configure(demo.settings.log_file)
+    return daemon.run(demo.settings)

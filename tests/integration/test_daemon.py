@@ -1,0 +1,332 @@
+"""The real daemon (`ekase-gateway run`) as operators and clients meet it.
+
+Each test starts `ekase-gateway run -c CONFIG` as a subprocess on a free
+loopback port and talks to it with real clients: OpenSSH `sftp` and paramiko.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from gateway.samples import payroll, write
+from ledger import schema
+from tests.integration.daemon_fixtures import (
+    FUNDED_MINOR,
+    Daemon,
+    Install,
+    answers,
+    answers_per_msg_id,
+    batch,
+    close_sftp,
+    drop,
+    iban,
+    ledger_balance_minor,
+    make_install,
+    openssh_sftp,
+    running_daemon,
+    sftp_client,
+    today_riga,
+    wait_for,
+)
+
+# Big enough that processing takes several seconds on a laptop (~0.3 ms per transaction),
+# small enough for the suite's time budget; EKASE_TEST_BIG_BATCH=100000 for the full size.
+BIG_BATCH_TRANSACTIONS = int(os.environ.get("EKASE_TEST_BIG_BATCH", "25000"))
+LS_SECONDS_MAX = 1.0
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """One daemon for the tests that only add files. The rescan interval is long on purpose:
+    files found quickly were found by the upload hook or the watcher, not by the timer."""
+    install = make_install(
+        tmp_path_factory.mktemp("shared"), rescan_seconds=60, settle_seconds=2
+    )
+    with running_daemon(install) as daemon:
+        daemon.wait_started()
+        yield daemon
+
+
+def _answered(install: Install, client: str, msg_id: str, timeout: float = 15.0) -> list[Path]:
+    out = install.folder(client, "out")
+    wait_for(lambda: answers_per_msg_id(out)[msg_id] > 0, timeout)
+    return [a.path for a in answers(out) if a.original_msg_id == msg_id]
+
+
+# -- uploads and answers -----------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_openssh_upload_is_answered_and_answer_downloads(shared: Daemon, tmp_path: Path) -> None:
+    """An ERP uploads with OpenSSH `sftp`, and downloads the sealed pain.002 from /out."""
+    install = shared.install
+    msg_id = f"OSSH-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "upload.xml").write_bytes(batch(msg_id, "alpha", 3))
+    openssh_sftp(install, "alpha-erp", ["put upload.xml /in/upload.xml"], tmp_path)
+    found = _answered(install, "alpha", msg_id)
+    assert len(found) == 1, f"no answer for {msg_id}"
+    name = found[0].name
+    openssh_sftp(install, "alpha-erp", [f"get /out/{name}", f"get /out/{name}.sig"], tmp_path)
+    assert (tmp_path / name).read_bytes() == found[0].read_bytes()
+    assert (tmp_path / f"{name}.sig").stat().st_size > 0
+    assert answers(tmp_path)[0].group_status in ("ACSC", "ACCP")
+
+
+@pytest.mark.timeout(60)
+def test_paramiko_upload_is_answered(shared: Daemon, tmp_path: Path) -> None:
+    """A paramiko client's upload is answered in /out within seconds, with every payment listed."""
+    install = shared.install
+    msg_id = f"PMK-{uuid.uuid4().hex[:8]}"
+    client = sftp_client(install, "beta-erp")
+    try:
+        with client.open("/in/batch.xml", "wb") as handle:
+            handle.write(batch(msg_id, "beta", 5))
+        assert wait_for(lambda: answers_per_msg_id(install.folder("beta", "out"))[msg_id] == 1, 15)
+        name = next(
+            a.path.name for a in answers(install.folder("beta", "out"))
+            if a.original_msg_id == msg_id
+        )
+        client.get(f"/out/{name}", str(tmp_path / name))
+    finally:
+        close_sftp(client)
+    answer = answers(tmp_path)[0]
+    assert sum(answer.tx_statuses.values()) == 5
+
+
+@pytest.mark.timeout(60)
+def test_file_dropped_into_in_is_picked_up_by_the_watcher(shared: Daemon) -> None:
+    """OpenSSH mode: a file that appears in in/ without the built-in server is answered at once,
+    not at the next rescan (60 s here)."""
+    install = shared.install
+    msg_id = f"DROP-{uuid.uuid4().hex[:8]}"
+    started = time.monotonic()
+    drop(install.folder("alpha", "in"), "dropped.xml", batch(msg_id, "alpha", 2))
+    assert wait_for(lambda: answers_per_msg_id(install.folder("alpha", "out"))[msg_id] == 1, 10)
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.timeout(60)
+def test_file_written_in_place_waits_until_it_settles(shared: Daemon) -> None:
+    """OpenSSH writes uploads in place: a file still being written is not taken half-done
+    (which would be rejected as not well-formed); it is taken once it stopped changing."""
+    install = shared.install
+    msg_id = f"SLOW-{uuid.uuid4().hex[:8]}"
+    data = batch(msg_id, "alpha", 20)
+    path = install.folder("alpha", "in") / "slow.xml"
+    with open(path, "wb") as handle:
+        for start in range(0, len(data), len(data) // 3 + 1):
+            handle.write(data[start : start + len(data) // 3 + 1])
+            handle.flush()
+            time.sleep(0.7)  # below settle_seconds = 2
+    assert wait_for(lambda: answers_per_msg_id(install.folder("alpha", "out"))[msg_id] == 1, 15)
+    answer = next(a for a in answers(install.folder("alpha", "out")) if a.original_msg_id == msg_id)
+    assert answer.group_status in ("ACSC", "ACCP"), answer
+    assert sum(answer.tx_statuses.values()) == 20
+
+
+@pytest.mark.timeout(120)
+def test_concurrent_clients_every_file_answered_exactly_once(shared: Daemon) -> None:
+    """20 clients uploading 10 files each at the same time: every file gets exactly one answer."""
+    install = shared.install
+    run = uuid.uuid4().hex[:6]
+    errors: list[BaseException] = []
+    expected: dict[str, str] = {}
+
+    def upload(worker: int) -> None:
+        client_id = ("alpha", "beta")[worker % 2]
+        try:
+            client = sftp_client(install, f"{client_id}-erp")
+            try:
+                for n in range(10):
+                    msg_id = f"C{run}-{worker:02d}-{n}"
+                    with client.open(f"/in/{msg_id}.xml", "wb") as handle:
+                        handle.write(batch(msg_id, client_id, 2))
+            finally:
+                close_sftp(client)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    for worker in range(20):
+        for n in range(10):
+            expected[f"C{run}-{worker:02d}-{n}"] = ("alpha", "beta")[worker % 2]
+    threads = [threading.Thread(target=upload, args=(w,)) for w in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors[:3]
+    outs = (install.folder("alpha", "out"), install.folder("beta", "out"))
+
+    def ours() -> dict[str, int]:
+        counts = answers_per_msg_id(*outs)
+        return {m: counts[m] for m in expected}
+
+    wait_for(lambda: all(n >= 1 for n in ours().values()), 90, interval=0.5)
+    time.sleep(1.0)  # a second answer, if any, would come right after the first
+    counts = ours()
+    assert sorted(set(counts.values())) == [1], {m: n for m, n in counts.items() if n != 1}
+
+
+@pytest.mark.timeout(120)
+def test_sftp_stays_responsive_during_a_big_batch(shared: Daemon) -> None:
+    """While a big batch is processed, a client's `ls` over SFTP still answers within a second."""
+    install = shared.install
+    inbox = install.folder("bulk", "in")
+    tmp = inbox / ".big.xml.writing"
+    with open(tmp, "wb") as handle:
+        write(payroll(iban("bulk"), BIG_BATCH_TRANSACTIONS, msg_id="BIG-1", amount_minor=100,
+                      execution_date=today_riga()), handle)
+    past = time.time() - 60
+    os.utime(tmp, (past, past))
+    os.replace(tmp, inbox / "big.xml")
+    work = install.folder("bulk", "work")
+    assert wait_for(lambda: any(work.iterdir()), 15, interval=0.01), "big batch never claimed"
+    connect_seconds: list[float] = []
+    ls_seconds: list[float] = []
+    for _ in range(5):
+        started = time.monotonic()
+        client = sftp_client(install, "alpha-erp")
+        connect_seconds.append(time.monotonic() - started)
+        try:
+            for folder in ("/in", "/out"):
+                started = time.monotonic()
+                client.listdir(folder)
+                ls_seconds.append(time.monotonic() - started)
+        finally:
+            close_sftp(client)
+        time.sleep(0.2)
+    still_busy = any(work.iterdir())
+    print(f"during the big batch: connect+auth max {max(connect_seconds):.3f}s, "
+          f"ls max {max(ls_seconds):.3f}s (n={len(ls_seconds)})")
+    assert still_busy, "the batch finished before the measurements: make it bigger"
+    assert max(ls_seconds) < LS_SECONDS_MAX, ls_seconds
+    assert max(connect_seconds) < LS_SECONDS_MAX, connect_seconds
+    assert wait_for(lambda: answers_per_msg_id(install.folder("bulk", "out"))["BIG-1"] == 1, 100,
+                    interval=0.5)
+
+
+# -- stopping --------------------------------------------------------------------------------
+
+
+class NotifySocket:
+    """A stand-in for systemd's notification socket, in the abstract namespace."""
+
+    def __init__(self) -> None:
+        self.name = f"@ekase-test-{uuid.uuid4().hex}"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind("\0" + self.name[1:])
+        self.sock.settimeout(0.1)
+        self.messages: list[str] = []
+
+    def drain(self) -> list[str]:
+        while True:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except TimeoutError:
+                return self.messages
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.timeout(90)
+def test_sigterm_finishes_the_file_in_hand_and_exits_zero(tmp_path: Path) -> None:
+    """SIGTERM during a batch: that batch is finished and answered, no new file is started,
+    the daemon exits 0; systemd hears READY=1, WATCHDOG=1 and STOPPING=1."""
+    install = make_install(tmp_path / "gw", rescan_seconds=1, settle_seconds=0)
+    inbox = install.folder("bulk", "in")
+    drop(inbox, "first.xml", batch("TERM-BIG", "bulk", 6000), age_seconds=120)
+    for n in range(3):
+        drop(inbox, f"later-{n}.xml", batch(f"TERM-LATER-{n}", "bulk", 2), age_seconds=60)
+    notify = NotifySocket()
+    try:
+        env = {"NOTIFY_SOCKET": notify.name, "WATCHDOG_USEC": "400000"}
+        with running_daemon(install, env=env) as daemon:
+            work = install.folder("bulk", "work")
+            assert wait_for(lambda: any(work.iterdir()), 20, interval=0.01)
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait(60) == 0
+        messages = "\n".join(notify.drain()).splitlines()
+    finally:
+        notify.close()
+    assert answers_per_msg_id(install.folder("bulk", "out")) == {"TERM-BIG": 1}
+    assert not list(work.iterdir()), "the file in hand was left unfinished"
+    assert sorted(p.name for p in inbox.iterdir()) == ["later-0.xml", "later-1.xml", "later-2.xml"]
+    assert "READY=1" in messages
+    assert "WATCHDOG=1" in messages
+    assert messages[-1] == "STOPPING=1" or "STOPPING=1" in messages
+    assert messages.index("READY=1") < messages.index("STOPPING=1")
+    assert daemon.events("daemon.stopped")
+
+
+# -- crashes -----------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_kill_9_during_processing_then_restart_answers_each_file_once(tmp_path: Path) -> None:
+    """A daemon killed with SIGKILL in the middle of a batch, twice: after restarting, every
+    uploaded file has exactly one answer and the ledger moved each booked payment once."""
+    install = make_install(tmp_path / "gw", rescan_seconds=1, settle_seconds=0)
+    inbox = install.folder("bulk", "in")
+    files = 12
+    per_file = 1500
+    for n in range(files):
+        drop(inbox, f"crash-{n:02d}.xml", batch(f"CRASH-{n:02d}", "bulk", per_file),
+             age_seconds=100 - n)
+    out = install.folder("bulk", "out")
+    work = install.folder("bulk", "work")
+    killed_mid_file = 0
+    for crash in range(2):
+        with running_daemon(install, name=f"crash{crash}") as daemon:
+            target = sum(answers_per_msg_id(out).values()) + 2
+
+            def progressed(target: int = target) -> bool:
+                return sum(answers_per_msg_id(out).values()) >= target and any(work.iterdir())
+
+            assert wait_for(progressed, 60, interval=0.005), "daemon made no progress"
+            daemon.process.kill()
+            daemon.wait(10)
+            killed_mid_file += bool(any(work.iterdir()))
+    assert killed_mid_file >= 1, "the kill never landed while a file was in work/"
+    with running_daemon(install, name="final") as daemon:
+        daemon.wait_started()
+        expected = {f"CRASH-{n:02d}" for n in range(files)}
+        assert wait_for(lambda: set(answers_per_msg_id(out)) >= expected, 60, interval=0.2)
+        time.sleep(1.5)  # let a wrongly repeated answer show up before counting
+        counts = answers_per_msg_id(out)
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0
+    assert {m: counts[m] for m in expected} == dict.fromkeys(expected, 1)
+    assert not list(inbox.iterdir()) and not list(work.iterdir())
+
+    booked = sum(a.tx_statuses["ACSC"] for a in answers(out))
+    assert ledger_balance_minor(install, "bulk") == FUNDED_MINOR - booked * 100
+    engine = create_engine(install.settings.database_url)
+    try:
+        with engine.connect() as conn:
+            account_id = conn.execute(
+                select(schema.accounts.c.id).where(schema.accounts.c.iban == iban("bulk"))
+            ).scalar_one()
+            debited = conn.execute(
+                select(func.sum(schema.transfers.c.amount_minor))
+                .where(schema.transfers.c.debit_account_id == account_id)
+            ).scalar_one()
+            postings = conn.execute(
+                select(func.sum(schema.postings.c.amount_minor))
+                .where(schema.postings.c.account_id == account_id)
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    # Batch bookings may post one transfer per payment information: compare amounts, not rows.
+    assert (debited or 0) == booked * 100, "a payment was posted more (or less) often than reported"
+    assert postings == FUNDED_MINOR - booked * 100
