@@ -363,14 +363,17 @@ class Installation:
         assert len(outcomes) == 1, f"expected one processed file, got {len(outcomes)}"
         answer = answers[0]
         answer.outcome = outcomes[0]
-        answer.shelf = self.shelved(outcomes[0].file_id, client)
+        answer.shelf = self.shelved(outcomes[0].file_id, client, outcomes[0].shelf)
         return answer
 
-    def shelved(self, file_id: int, client: str = CLIENT_A) -> Path:
+    def shelved(self, file_id: int, client: str = CLIENT_A, kind: str | None = None) -> Path:
+        """Where file `file_id` was shelved (a repeated upload is shelved in duplicates/
+        under the number of the file it repeats)."""
+        kinds = (kind,) if kind else ("archive", "rejected", "duplicates")
         found = [
             p
-            for kind in ("archive", "rejected", "duplicates")
-            for p in (self.spool / kind / client).glob(f"*/{file_id:08d}__*")
+            for k in kinds
+            for p in (self.spool / k / client).glob(f"*/{file_id:08d}__*")
             if not p.name.endswith((".findings.txt", ".sig", ".receipt.json"))
         ]
         assert len(found) == 1, f"file {file_id} shelved {len(found)} times: {found}"

@@ -1,0 +1,272 @@
+"""Uploading twice, and payments that wait (SPEC §6).
+
+A client that uploads the same bytes again (an ERP retry) must not pay twice and must
+get the original answer again; a reused MsgId with other content is DU01. Payments
+dated in the future or received after their cut-off wait (PDNG) and execute at the
+start of their business day, judged then (AM04 if the money has gone meanwhile), each
+run reported by a further pain.002 for the same original file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from gateway.samples import SamplePmtInf, SampleTx
+from ledger.schema import transfers
+from tests.pipeline_fixtures import (
+    A_MAIN,
+    A_SMALL,
+    B_MAIN,
+    CLIENT_A,
+    EXTERNAL,
+    EXTERNAL_BIC,
+    PAIN002,
+    RIGA,
+    Answer,
+    Batch,
+    Installation,
+)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("template")
+    Installation.create(base).close()
+    return base
+
+
+@pytest.fixture
+def inst(template: Path, tmp_path: Path) -> Iterator[Installation]:
+    installation = Installation.copy_of(template, tmp_path / "gw")
+    yield installation
+    installation.close()
+
+
+def transfer_count(inst: Installation) -> int:
+    with inst.env.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(transfers)).scalar_one())
+
+
+def ext(e2e: str, amount: str) -> SampleTx:
+    return SampleTx(e2e, amount, EXTERNAL, creditor_bic=EXTERNAL_BIC)
+
+
+def internal(e2e: str, amount: str) -> SampleTx:
+    return SampleTx(e2e, amount, B_MAIN)
+
+
+def riga(day: str, clock: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(f"{day}T{clock}").replace(tzinfo=RIGA)
+
+
+# -- the same bytes again --------------------------------------------------------------------
+
+GOOD = Batch(msg_id="PAY-1").tx("D-1", "10.00").tx("D-2", "20.00").build()
+BROKEN = b"<?xml version='1.0'?><Document xmlns='urn:iso:std:iso:20022:tech:xsd:pain.001.001.03'>"
+
+
+@pytest.mark.parametrize(
+    ("data", "shelf"), [(GOOD, "archive"), (BROKEN, "rejected")], ids=["accepted", "rejected"]
+)
+def test_same_bytes_again_get_the_original_answer_and_move_no_money(
+    data: bytes, shelf: str, inst: Installation, assert_valid: Callable[[object, str], None]
+) -> None:
+    """An ERP that uploads the same file again (another name, a minute later) is not
+    executed again: it receives the original pain.002 once more, same MsgId inside, and
+    the second copy is kept in duplicates/."""
+    first = inst.submit(data, name="pay.xml")
+    assert first.shelf is not None and first.shelf.parts[-4] == shelf
+    balances, transfers_before = inst.balances(), transfer_count(inst)
+
+    inst.clock.advance(dt.timedelta(minutes=1))
+    again = inst.submit(data, name="pay-retry.xml")
+    assert_valid(again.path, PAIN002)
+    assert again.path.name != first.path.name
+    assert again.path.read_bytes() == first.path.read_bytes()
+    assert again.msg_id == first.msg_id
+    assert again.shelf is not None and again.shelf.parts[-4] == "duplicates"
+    assert again.shelf.read_bytes() == data
+    assert inst.balances() == balances
+    assert transfer_count(inst) == transfers_before
+
+
+def test_same_bytes_twice_in_one_pass_each_get_an_answer(inst: Installation) -> None:
+    """Two identical uploads waiting together (an ERP that sent its file twice) are both
+    answered in the same pass, and paid once. A pass handles a file in well under a
+    second, so both answers are made within the same second."""
+    inst.drop(GOOD, "01-pay.xml")
+    inst.drop(GOOD, "02-pay-again.xml")
+    result = inst.run()
+    assert [o.shelf for o in result.outcomes] == ["archive", "duplicates"]
+    answers = inst.new_answers()
+    assert len(answers) == 2
+    assert answers[0].path.read_bytes() == answers[1].path.read_bytes()
+    assert inst.balance(A_MAIN) == 10_000_000 - 3000
+    assert inst.left_in(CLIENT_A) == []
+
+
+def test_a_repeated_upload_interrupted_by_a_crash_is_still_answered(
+    inst: Installation,
+) -> None:
+    """The daemon stops after taking a repeated upload into work/ but before answering it;
+    after the restart that upload still gets its answer (the original pain.002 again)
+    and nothing is paid twice."""
+    first = inst.submit(GOOD, name="pay.xml")
+    inst.clock.advance(dt.timedelta(minutes=1))
+    path = inst.drop(GOOD, "pay-retry.xml")
+    # What a crash leaves: the file claimed into work/, nothing committed for it.
+    claim = inst.env.spool.claim(CLIENT_A, path, inst.clock.now())
+    assert claim is not None and claim.path.parent == inst.env.spool.work(CLIENT_A)
+
+    inst.clock.advance(dt.timedelta(minutes=1))
+    inst.run()
+    answers = inst.new_answers()
+    assert len(answers) == 1, "the interrupted upload must be answered after the restart"
+    assert answers[0].path.read_bytes() == first.path.read_bytes()
+    assert inst.balance(A_MAIN) == 10_000_000 - 3000
+    assert inst.left_in(CLIENT_A) == []
+
+
+def test_reused_msg_id_with_other_content_is_du01(
+    inst: Installation, assert_valid: Callable[[object, str], None]
+) -> None:
+    """A different file under a MsgId already accepted is refused as a whole (DU01), and
+    the first file's payments stay booked exactly once."""
+    inst.submit(GOOD, name="pay.xml")
+    changed = Batch(msg_id="PAY-1").tx("D-1", "10.00").tx("D-2", "20.01").build()
+    answer = inst.submit(changed, name="pay-changed.xml")
+    assert_valid(answer.path, PAIN002)
+    assert answer.group_status == "RJCT" and answer.group_reasons == ["DU01"]
+    assert answer.original_msg_id == "PAY-1"
+    assert answer.shelf is not None and answer.shelf.parts[-4] == "rejected"
+    assert inst.balance(A_MAIN) == 10_000_000 - 3000
+
+
+# -- pending payments ------------------------------------------------------------------------
+
+
+def test_pending_payments_execute_on_their_day_judged_then(
+    template: Path, tmp_path: Path, assert_valid: Callable[[object, str], None]
+) -> None:
+    """Wednesday 16:00 (after the external cut-off, before the internal one) a file asks
+    for: an internal payment today (booked now), an external one today (waits for
+    Thursday), and two for Saturday (wait for Monday). On Thursday the money has been
+    spent by another file, so the external payment fails with AM04; on Monday the
+    Saturday payments are booked, the internal one credited to client B's account.
+    Each run's outcome reaches the client as a further pain.002 for the same file."""
+    inst = Installation.copy_of(
+        template, tmp_path / "gw", now=riga("2026-11-25", "16:00"), need_sealer=False
+    )
+    try:
+        _pending_scenario(inst, assert_valid)
+    finally:
+        inst.close()
+
+
+def _pending_scenario(inst: Installation, assert_valid: Callable[[object, str], None]) -> None:
+    clearing = inst.clearing("EUR")
+    start = inst.balances()
+    today = SamplePmtInf(
+        pmt_inf_id="P-TODAY",
+        debtor_iban=A_SMALL,
+        execution_date="2026-11-25",
+        transactions=[internal("INT-NOW", "10.00"), ext("EXT-LATE", "60.00")],
+    )
+    saturday = SamplePmtInf(
+        pmt_inf_id="P-SAT",
+        debtor_iban=A_SMALL,
+        execution_date="2026-11-28",
+        transactions=[ext("SAT-EXT", "20.00"), internal("SAT-INT", "5.00")],
+    )
+    first = inst.submit(Batch(msg_id="PLAN-1", extra_pmts=[today, saturday]).build())
+    assert_valid(first.path, PAIN002)
+    assert first.statuses() == {
+        "INT-NOW": "ACSC",
+        "EXT-LATE": "PDNG",
+        "SAT-EXT": "PDNG",
+        "SAT-INT": "PDNG",
+    }
+    assert first.group_status == "ACCP"
+    assert first.pmt_statuses() == {"P-TODAY": "ACCP", "P-SAT": "ACCP"}
+    assert [t.acct_svcr_ref is not None for t in first.transactions()] == [
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert inst.balance(A_SMALL) == start[A_SMALL] - 1000
+    assert inst.balance(B_MAIN) == start[B_MAIN] + 1000
+
+    # Later on Wednesday and at night nothing is due.
+    inst.clock.set(riga("2026-11-25", "23:00"))
+    assert inst.run().files_with_pending_executed == []
+    assert inst.new_answers() == []
+
+    # Thursday 08:00: another file spends 40.00 first; the 60.00 no longer fits (AM04).
+    inst.clock.set(riga("2026-11-26", "08:00"))
+    inst.drop(Batch(msg_id="SPEND", debtor=A_SMALL).tx("SPEND-1", "40.00", B_MAIN).build(), "s.xml")
+    result = inst.run()
+    assert len(result.outcomes) == 1 and len(result.files_with_pending_executed) == 1
+    spend, thursday = _by_original(inst.new_answers(), "SPEND", "PLAN-1")
+    assert spend.statuses() == {"SPEND-1": "ACSC"}
+    assert_valid(thursday.path, PAIN002)
+    assert thursday.msg_id != first.msg_id
+    assert thursday.statuses() == {"EXT-LATE": "RJCT"}, "a further report lists what changed"
+    late = thursday.tx("EXT-LATE")
+    assert late.reasons == ["AM04"] and late.additional_info and late.acct_svcr_ref is None
+    assert inst.balance(A_SMALL) == start[A_SMALL] - 1000 - 4000
+
+    # Friday and the weekend: the Saturday payments are not due yet / not a business day.
+    for moment in (riga("2026-11-27", "08:00"), riga("2026-11-28", "10:00")):
+        inst.clock.set(moment)
+        assert inst.run().files_with_pending_executed == []
+    assert inst.new_answers() == []
+
+    # Monday: both Saturday payments are booked (50.00 - 25.00 leaves 25.00).
+    inst.clock.set(riga("2026-11-30", "07:00"))
+    inst.run()
+    [monday] = inst.new_answers()
+    assert_valid(monday.path, PAIN002)
+    assert monday.original_msg_id == "PLAN-1"
+    assert monday.statuses() == {"SAT-EXT": "ACSC", "SAT-INT": "ACSC"}
+    assert monday.group_status == "ACSC"
+    assert all(t.acct_svcr_ref for t in monday.transactions())
+    refs = {t.acct_svcr_ref for t in first.transactions() + monday.transactions()}
+    assert len(refs - {None}) == 3
+
+    end = inst.balances()
+    assert end[A_SMALL] == start[A_SMALL] - 1000 - 4000 - 2000 - 500
+    assert end[B_MAIN] == start[B_MAIN] + 1000 + 4000 + 500
+    assert end[clearing] == start[clearing] + 2000
+    inst.env.ledger.check_invariants()
+
+    # Running again the same day changes nothing and reports nothing.
+    assert inst.run().files_with_pending_executed == []
+    assert inst.new_answers() == []
+    assert inst.balances() == end
+
+
+def _by_original(answers: list[Answer], *msg_ids: str) -> list[Answer]:
+    by_id = {a.original_msg_id: a for a in answers}
+    assert sorted(by_id) == sorted(msg_ids), sorted(by_id)
+    return [by_id[m] for m in msg_ids]
+
+
+def test_a_payment_waiting_counts_as_made_for_duplicates(inst: Installation) -> None:
+    """A future-dated payment that is still waiting blocks the same payment uploaded again
+    in another file (AM05): the client would otherwise pay twice."""
+    future = SamplePmtInf(
+        pmt_inf_id="F",
+        debtor_iban=A_MAIN,
+        execution_date="2026-12-01",
+        transactions=[ext("RENT-12", "500.00")],
+    )
+    first = inst.submit(Batch(msg_id="RENT-A", extra_pmts=[future]).build(), name="a.xml")
+    assert first.statuses() == {"RENT-12": "PDNG"}
+    second = inst.submit(Batch(msg_id="RENT-B", extra_pmts=[future]).build(), name="b.xml")
+    assert second.tx("RENT-12").reasons == ["AM05"]
