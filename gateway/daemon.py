@@ -61,7 +61,7 @@ T = TypeVar("T")
 
 # A burst of watcher events (a big file written in place) starts one pass, not hundreds.
 wake_debounce_seconds = 0.2
-# After a transient fault (database unreachable, disk full) wait this long, doubling.
+# After a transient fault (database locked or unreachable) wait this long, doubling.
 retry_seconds_min = 1.0
 retry_seconds_max = 60.0
 # How long a stopping daemon waits for SFTP sessions to close.
@@ -375,14 +375,18 @@ class Daemon:
 
     async def _work(self) -> None:
         assert self._wake is not None
-        await self._blocking(self.worker.start_up)
+        started = False
         retry = retry_seconds_min
         while not self.stop.is_set():
             self._wake.clear()
             try:
+                if not started:
+                    await self._blocking(self.worker.start_up)
+                    started = True
+                    continue
                 report = await self._blocking(self.worker.run_pass)
             except (TransientError, OperationalError) as exc:
-                # A fault that may pass (database locked or unreachable, disk full): retry.
+                # A fault that may pass (database locked or unreachable): retry.
                 log.warning("pass.failed", error=str(exc), retry_seconds=retry)
                 await self._sleep_unless_stopped(retry)
                 retry = min(retry * 2, retry_seconds_max)

@@ -262,6 +262,10 @@ class Daemon:
             raise AssertionError(f"daemon did not start:\n{self.log_path.read_text()[-3000:]}")
         return self.events("daemon.started")[0]
 
+    def tail(self, chars: int = 3000) -> str:
+        """The end of the daemon's log, for assertion messages."""
+        return "daemon log:\n" + self.log_path.read_text(errors="replace")[-chars:]
+
     def signal(self, sig: signal.Signals) -> None:
         if self.process.poll() is None:
             self.process.send_signal(sig)

@@ -74,7 +74,7 @@ def test_openssh_upload_is_answered_and_answer_downloads(shared: Daemon, tmp_pat
     (tmp_path / "upload.xml").write_bytes(batch(msg_id, "alpha", 3))
     openssh_sftp(install, "alpha-erp", ["put upload.xml /in/upload.xml"], tmp_path)
     found = _answered(install, "alpha", msg_id)
-    assert len(found) == 1, f"no answer for {msg_id}"
+    assert len(found) == 1, f"no answer for {msg_id}; {shared.tail()}"
     name = found[0].name
     openssh_sftp(install, "alpha-erp", [f"get /out/{name}", f"get /out/{name}.sig"], tmp_path)
     assert (tmp_path / name).read_bytes() == found[0].read_bytes()
@@ -91,7 +91,9 @@ def test_paramiko_upload_is_answered(shared: Daemon, tmp_path: Path) -> None:
     try:
         with client.open("/in/batch.xml", "wb") as handle:
             handle.write(batch(msg_id, "beta", 5))
-        assert wait_for(lambda: answers_per_msg_id(install.folder("beta", "out"))[msg_id] == 1, 15)
+        assert wait_for(
+            lambda: answers_per_msg_id(install.folder("beta", "out"))[msg_id] == 1, 15
+        ), shared.tail()
         name = next(
             a.path.name for a in answers(install.folder("beta", "out"))
             if a.original_msg_id == msg_id
@@ -111,7 +113,9 @@ def test_file_dropped_into_in_is_picked_up_by_the_watcher(shared: Daemon) -> Non
     msg_id = f"DROP-{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
     drop(install.folder("alpha", "in"), "dropped.xml", batch(msg_id, "alpha", 2))
-    assert wait_for(lambda: answers_per_msg_id(install.folder("alpha", "out"))[msg_id] == 1, 10)
+    assert wait_for(
+        lambda: answers_per_msg_id(install.folder("alpha", "out"))[msg_id] == 1, 10
+    ), shared.tail()
     assert time.monotonic() - started < 10
 
 
@@ -128,7 +132,9 @@ def test_file_written_in_place_waits_until_it_settles(shared: Daemon) -> None:
             handle.write(data[start : start + len(data) // 3 + 1])
             handle.flush()
             time.sleep(0.7)  # below settle_seconds = 2
-    assert wait_for(lambda: answers_per_msg_id(install.folder("alpha", "out"))[msg_id] == 1, 15)
+    assert wait_for(
+        lambda: answers_per_msg_id(install.folder("alpha", "out"))[msg_id] == 1, 15
+    ), shared.tail()
     answer = next(a for a in answers(install.folder("alpha", "out")) if a.original_msg_id == msg_id)
     assert answer.group_status in ("ACSC", "ACCP"), answer
     assert sum(answer.tx_statuses.values()) == 20
@@ -174,7 +180,8 @@ def test_concurrent_clients_every_file_answered_exactly_once(shared: Daemon) -> 
     wait_for(lambda: all(n >= 1 for n in ours().values()), 90, interval=0.5)
     time.sleep(1.0)  # a second answer, if any, would come right after the first
     counts = ours()
-    assert sorted(set(counts.values())) == [1], {m: n for m, n in counts.items() if n != 1}
+    wrong = {m: n for m, n in counts.items() if n != 1}
+    assert not wrong, f"{wrong}; {shared.tail()}"
 
 
 @pytest.mark.timeout(120)
@@ -253,7 +260,7 @@ def test_sigterm_finishes_the_file_in_hand_and_exits_zero(tmp_path: Path) -> Non
         env = {"NOTIFY_SOCKET": notify.name, "WATCHDOG_USEC": "400000"}
         with running_daemon(install, env=env) as daemon:
             work = install.folder("bulk", "work")
-            assert wait_for(lambda: any(work.iterdir()), 20, interval=0.01)
+            assert wait_for(lambda: any(work.iterdir()), 20, interval=0.01), daemon.tail()
             daemon.signal(signal.SIGTERM)
             assert daemon.wait(60) == 0
         messages = "\n".join(notify.drain()).splitlines()
@@ -293,7 +300,7 @@ def test_kill_9_during_processing_then_restart_answers_each_file_once(tmp_path: 
             def progressed(target: int = target) -> bool:
                 return sum(answers_per_msg_id(out).values()) >= target and any(work.iterdir())
 
-            assert wait_for(progressed, 60, interval=0.005), "daemon made no progress"
+            assert wait_for(progressed, 60, interval=0.005), daemon.tail()
             daemon.process.kill()
             daemon.wait(10)
             killed_mid_file += bool(any(work.iterdir()))
@@ -301,7 +308,9 @@ def test_kill_9_during_processing_then_restart_answers_each_file_once(tmp_path: 
     with running_daemon(install, name="final") as daemon:
         daemon.wait_started()
         expected = {f"CRASH-{n:02d}" for n in range(files)}
-        assert wait_for(lambda: set(answers_per_msg_id(out)) >= expected, 60, interval=0.2)
+        assert wait_for(
+            lambda: set(answers_per_msg_id(out)) >= expected, 60, interval=0.2
+        ), daemon.tail()
         time.sleep(1.5)  # let a wrongly repeated answer show up before counting
         counts = answers_per_msg_id(out)
         daemon.signal(signal.SIGTERM)

@@ -91,7 +91,9 @@ def test_printed_sftp_command_uploads_and_an_answer_appears(tmp_path: Path) -> N
 
         subprocess.run(["bash", "-c", command], cwd=tmp_path, check=True, timeout=30,
                        capture_output=True)
-        assert wait_for(lambda: len(answers(out)) == 1, 20), "no pain.002 appeared"
+        assert wait_for(lambda: len(answers(out)) == 1, 20), (
+            f"no pain.002 appeared; daemon log:\n{log_path.read_text()[-3000:]}"
+        )
         assert answers(out)[0].group_status in ("ACSC", "ACCP")
 
         for sample, suffix, expected in (
@@ -104,7 +106,9 @@ def test_printed_sftp_command_uploads_and_an_answer_appears(tmp_path: Path) -> N
             def answered(suffix: str = suffix) -> list[str]:
                 return [a.group_status for a in answers(out) if a.original_msg_id.endswith(suffix)]
 
-            assert wait_for(lambda: bool(answered()), 20), f"no answer for {sample}"
+            assert wait_for(lambda: bool(answered()), 20), (
+                f"no answer for {sample}; daemon log:\n{log_path.read_text()[-3000:]}"
+            )
             assert answered() == [expected], (sample, answered())
 
         process.send_signal(signal.SIGTERM)

@@ -1,0 +1,85 @@
+"""The daemon's pure decisions: when a file without a receipt is complete, the EOD hook."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from gateway.daemon import SettleTracker, SystemdNotifier, find_eod_hook
+
+FILE = Path("/spool/clients/a/in/batch.xml")
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_old_file_is_taken_at_once() -> None:
+    """A file that has not changed for settle_seconds (by its mtime) is processed right away."""
+    tracker = SettleTracker(2.0, Ticks())
+    assert tracker.remaining(FILE, 10, int(95e9), wall_now=100.0) == 0.0
+
+
+def test_file_still_being_written_waits_and_is_taken_once_it_stops_changing() -> None:
+    """OpenSSH writes in place: a fresh file waits; growing restarts the wait; then it's taken."""
+    ticks = Ticks()
+    tracker = SettleTracker(2.0, ticks)
+    assert tracker.remaining(FILE, 10, int(100e9), wall_now=100.5) == pytest.approx(1.5)
+    ticks.now += 1.0
+    assert tracker.remaining(FILE, 20, int(101.4e9), wall_now=101.5) == pytest.approx(1.9)
+    ticks.now += 2.0
+    assert tracker.remaining(FILE, 20, int(101.4e9), wall_now=103.5) == 0.0
+
+
+def test_file_with_mtime_in_the_future_is_taken_after_it_stays_unchanged() -> None:
+    """A wrong clock on the writer's side (mtime ahead) delays a file by settle_seconds only."""
+    ticks = Ticks()
+    tracker = SettleTracker(2.0, ticks)
+    future = int(10_000e9)
+    assert tracker.remaining(FILE, 10, future, wall_now=100.0) == pytest.approx(2.0)
+    ticks.now += 2.5
+    assert tracker.remaining(FILE, 10, future, wall_now=102.5) == 0.0
+
+
+def test_zero_settle_takes_everything() -> None:
+    """settle_seconds = 0 turns the wait off (all uploads come through the built-in server)."""
+    assert SettleTracker(0.0, Ticks()).remaining(FILE, 1, int(100e9), wall_now=100.0) == 0.0
+
+
+def test_notifier_is_silent_without_systemd() -> None:
+    """Outside systemd (no NOTIFY_SOCKET) the daemon sends nothing and needs no watchdog."""
+    notifier = SystemdNotifier.from_environment({})
+    assert notifier.send("READY=1") is False
+    assert notifier.watchdog_interval_seconds is None
+
+
+def test_watchdog_pings_twice_per_period_and_only_for_this_process() -> None:
+    """WATCHDOG_USEC=60 s means a ping every 30 s; a WATCHDOG_PID of another process: none."""
+    mine = SystemdNotifier.from_environment({"NOTIFY_SOCKET": "@x", "WATCHDOG_USEC": "60000000"})
+    assert mine.watchdog_interval_seconds == 30.0
+    other = SystemdNotifier.from_environment(
+        {"NOTIFY_SOCKET": "@x", "WATCHDOG_USEC": "60000000", "WATCHDOG_PID": "1"}
+    )
+    assert other.watchdog_interval_seconds is None
+
+
+def test_eod_hook_calls_statements_module_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If gateway.statements offers run_due_eod(env), the daemon calls it; otherwise no EOD."""
+    calls: list[object] = []
+    module = types.ModuleType("gateway.statements")
+    module.run_due_eod = lambda env: calls.append(env) or 3  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "gateway.statements", module)
+    hook = find_eod_hook()
+    assert hook is not None
+    env = object()
+    assert hook(env, None) == 3  # type: ignore[arg-type]
+    assert calls == [env]
+    monkeypatch.setitem(sys.modules, "gateway.statements", types.ModuleType("gateway.statements"))
+    assert find_eod_hook() is None
