@@ -9,6 +9,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from sqlalchemy.exc import OperationalError
+
 from gateway import logs
 from gateway.errors import ConfigError, GatewayError, SealError, UsageError
 from gateway.settings import Settings, load
@@ -91,6 +93,50 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eod(args: argparse.Namespace) -> int:
+    from gateway import statements
+    from ledger import calendar
+
+    env = _environment(args, need_sealer=True)
+    try:
+        day = _date(args.date) if args.date else env.local_now().date()
+        if not calendar.is_business_day(day):
+            print(f"{day} is not a business day: no statements written")
+            return 0
+        if not statements.day_closed(env, day):
+            raise UsageError(
+                f"--date {day}: the day is not over; statements are written after "
+                f"{env.settings.eod_time:%H:%M}"
+            )
+        results = statements.write_statements(env, day)
+    finally:
+        env.close()
+    written = [r for r in results if r.written]
+    for r in results:
+        print(f"{r.iban} {day}: {r.file_name if r.written else 'nothing written (' + r.why + ')'}")
+    print(f"{len(written)} statement(s) written for {day}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from gateway import statements
+
+    env = _environment(args, need_sealer=True)
+    try:
+        name = statements.intraday_report(env, _iban(args.iban))
+    finally:
+        env.close()
+    print(name)
+    return 0
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise UsageError(f"--date {text}: expected YYYY-MM-DD") from exc
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from gateway.verify_command import run_verify
 
@@ -163,6 +209,16 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
     _config_arg(q)
     q.set_defaults(handler=cmd_db_upgrade)
 
+    p = sub.add_parser("eod", help="write end-of-day camt.053 statements for a business day")
+    _config_arg(p)
+    p.add_argument("--date", help="business day YYYY-MM-DD (default: today)")
+    p.set_defaults(handler=cmd_eod)
+
+    p = sub.add_parser("report", help="write an intraday camt.052 report for an account")
+    _config_arg(p)
+    p.add_argument("--iban", required=True)
+    p.set_defaults(handler=cmd_report)
+
     p = sub.add_parser("verify", help="check a file against its .sig seal")
     p.add_argument("file", type=Path)
     p.add_argument("--cert", type=Path, help="trusted gateway certificate (PEM)")
@@ -192,6 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except GatewayError as exc:
         print(f"ekase-gateway: {exc}", file=sys.stderr)
+        return 1
+    except OperationalError as exc:
+        print(f"ekase-gateway: database unavailable: {exc.orig}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -82,12 +82,13 @@ payments = Table(
     Column("status", String(4), nullable=False),  # ACSC | PDNG | RJCT
     Column("reason", String(4), nullable=True),
     Column("additional_info", String(105), nullable=True),
-    Column("transfer_ref", String(35), nullable=True),
+    Column("acct_svcr_ref", String(35), nullable=True),  # this payment's own reference
+    Column("transfer_ref", String(35), nullable=True),  # the ledger transfer (maybe a batch)
     Column("fingerprint", String(32), nullable=True),
     Column("report_no", Integer, nullable=False),  # the pain.002 that last reported it
     UniqueConstraint("file_id", "seq", name="uq_gw_payments_position"),
     Index("ix_gw_payments_due", "status", "due_date"),
-    Index("ix_gw_payments_debtor_status", "debtor_iban", "status"),
+    Index("ix_gw_payments_debtor_status", "debtor_iban", "status", "due_date"),
     Index("ix_gw_payments_transfer_ref", "transfer_ref"),
 )
 

@@ -8,7 +8,7 @@ from schwifty.exceptions import SchwiftyException
 from gateway import counters
 from gateway.environment import Environment
 from gateway.errors import UsageError
-from ledger import currency
+from ledger import calendar, currency
 from ledger.core import AccountKind, TransferKind, TransferRequest
 
 
@@ -29,7 +29,10 @@ def fund(env: Environment, iban_text: str, amount_text: str, *, key: str) -> tup
     except currency.AmountError as exc:
         raise UsageError(f"--amount {amount_text}: {exc}") from exc
     now = env.clock.now()
-    today = now.astimezone(env.settings.timezone).date()
+    local = now.astimezone(env.settings.timezone)
+    today = local.date()
+    if not calendar.is_business_day(today) or local.time() >= env.settings.eod_time:
+        today = calendar.next_business_day(today)  # the day's statements are closed
     with env.engine.begin() as conn:
         number = counters.next_value(conn, "funding")
     with env.ledger.begin() as tx:

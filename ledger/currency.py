@@ -46,6 +46,10 @@ def to_minor(text: str | Decimal, currency: str, *, allow_zero: bool = False) ->
     """
     if currency not in EXPONENTS:
         raise AmountError(f"unsupported currency {currency!r}")
+    if isinstance(text, str):
+        fast = _plain_to_minor(text, EXPONENTS[currency])
+        if fast is not None and (fast > 0 or allow_zero) and fast < _MINOR_LIMIT:
+            return fast
     try:
         value = text if isinstance(text, Decimal) else Decimal(str(text).strip())
     except InvalidOperation as exc:
@@ -62,6 +66,22 @@ def to_minor(text: str | Decimal, currency: str, *, allow_zero: bool = False) ->
     if len(str(minor)) > amount_digits_max:
         raise AmountError(f"amount too large: {text}")
     return minor
+
+
+_MINOR_LIMIT = 10**amount_digits_max
+_SCALE: dict[int, int] = {0: 1, 1: 10, 2: 100, 3: 1000}
+
+
+def _plain_to_minor(text: str, exponent: int) -> int | None:
+    """The common case `123.45` without Decimal; None sends anything else the slow way."""
+    whole, dot, fraction = text.partition(".")
+    if not (whole.isascii() and whole.isdigit()):
+        return None
+    if dot:
+        if not (fraction.isascii() and fraction.isdigit()) or len(fraction) > exponent:
+            return None
+        return int(whole) * _SCALE[exponent] + int(fraction.ljust(exponent, "0"))
+    return int(whole) * _SCALE[exponent]
 
 
 def to_decimal(minor: int, currency: str) -> Decimal:

@@ -185,20 +185,6 @@ class LedgerTx:
             result.update({r[0]: int(r[1]) for r in rows})
         return result
 
-    def fingerprints_debited(self, account_ids: Iterable[int], since: dt.date) -> set[str]:
-        """Fingerprints of transfers debited to these accounts and booked on or after `since`."""
-        found: set[str] = set()
-        for chunk in _chunks(sorted(set(account_ids))):
-            rows = self.conn.execute(
-                select(t_transfers.c.fingerprint).where(
-                    t_transfers.c.debit_account_id.in_(chunk),
-                    t_transfers.c.booking_date >= since,
-                    t_transfers.c.fingerprint.is_not(None),
-                )
-            )
-            found.update(r[0] for r in rows)
-        return found
-
     def fingerprints_since(self, fingerprints: Sequence[str], since: dt.date) -> set[str]:
         """Which of `fingerprints` were booked on or after `since`."""
         found: set[str] = set()
@@ -237,9 +223,11 @@ class LedgerTx:
     ) -> dict[str, int]:
         """Write transfers already decided by `core.apply` against `accounts`.
 
-        `accounts` holds the balances *after* the requests (as `core.apply` left
-        them); the database's balances are moved by the posted sums and checked
-        to equal them (a pair assertion). Returns the new transfer ids by key.
+        `accounts` names every account involved (for ids and overdrafts). The
+        database's balances move by the posted sums and must stay within each
+        client's overdraft. A caller that decided many transfers in memory and
+        posts them in several calls checks the end state with `assert_balances`
+        (the pair assertion). Returns the new transfer ids by idempotency key.
         """
         if not requests:
             return {}
@@ -289,8 +277,8 @@ class LedgerTx:
         self._move_balances(movement, accounts)
         return ids
 
-    def _move_balances(self, movement: dict[int, int], after: dict[str, Account]) -> None:
-        by_id = {a.id: a for a in after.values()}
+    def _move_balances(self, movement: dict[int, int], accounts: dict[str, Account]) -> None:
+        by_id = {a.id: a for a in accounts.values()}
         for account_id, delta in sorted(movement.items()):
             if delta == 0:
                 continue
@@ -300,11 +288,19 @@ class LedgerTx:
                 .values(balance_minor=t_accounts.c.balance_minor + delta)
                 .returning(t_accounts.c.balance_minor)
             ).scalar_one()
-            expected = by_id[account_id]
-            # Pair assertion: what we decided in memory is what the database now holds.
-            assert new_balance == expected.balance_minor, (account_id, new_balance, expected)
-            if expected.kind is AccountKind.CLIENT:
-                assert new_balance >= -expected.overdraft_minor, (account_id, new_balance)
+            account = by_id[account_id]
+            if account.kind is AccountKind.CLIENT:
+                assert new_balance >= -account.overdraft_minor, (account.iban, new_balance)
+
+    def assert_balances(self, expected: dict[str, Account]) -> None:
+        """Pair assertion: the database holds exactly the balances decided in memory."""
+        actual = self.accounts(expected, lock=False)
+        for iban, account in expected.items():
+            assert actual[iban].balance_minor == account.balance_minor, (
+                iban,
+                actual[iban].balance_minor,
+                account.balance_minor,
+            )
 
 
 class Ledger:
@@ -385,6 +381,7 @@ class Ledger:
             if refusal is not None:
                 return None, refusal
             ids = tx.post([request], accounts, booked_at)
+            tx.assert_balances(accounts)
             return ids[request.idempotency_key], None
 
     # -- queries ----------------------------------------------------------------------------

@@ -36,7 +36,7 @@ def _tx_report(row: Any) -> pain002.TxReport:
         status=TxStatus(row.status),
         reason=Reason(row.reason) if row.reason else None,
         additional_info=row.additional_info,
-        acct_svcr_ref=row.transfer_ref if row.status == TxStatus.ACSC else None,
+        acct_svcr_ref=row.acct_svcr_ref if row.status == TxStatus.ACSC else None,
         amount_minor=row.amount_minor,
         currency=row.currency,
         requested_execution_date=row.requested_date,

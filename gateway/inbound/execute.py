@@ -29,7 +29,6 @@ class Due:
     amount_minor: int
     currency: str
     internal: bool
-    fingerprint: str | None
 
 
 REFUSAL_REASONS: dict[Refusal, Reason] = {
@@ -89,7 +88,6 @@ def execute(
             amount_minor=due.amount_minor,
             booking_date=booking_date,
             value_date=booking_date,
-            fingerprint=due.fingerprint,
         )
         refusal = core.apply(request, accounts)
         if refusal is not None:

@@ -15,11 +15,12 @@ from typing import Any
 import structlog
 from sqlalchemy import select, update
 
-from gateway import db
+from gateway import db, statements
 from gateway.environment import Environment
 from gateway.inbound import answers
-from gateway.inbound.execute import Due, execute
-from gateway.inbound.rules import is_treasury_iban
+from gateway.inbound.booking import Batch, Booker, batch_for, payment_key, payment_reference
+from gateway.inbound.execute import Due
+from gateway.inbound.findings import Finding
 from gateway.outbox import enqueue
 from gateway.statuses import TxStatus, derive
 from ledger import calendar
@@ -34,8 +35,8 @@ def execute_due(env: Environment) -> list[int]:
     now = env.clock.now()
     local = now.astimezone(env.settings.timezone)
     today = local.date()
-    if not calendar.is_business_day(today):
-        return []
+    if not calendar.is_business_day(today) or local.time() >= env.settings.eod_time:
+        return []  # nothing is booked on a closed day
     reported: list[int] = []
     with env.ledger.begin() as tx:
         p = db.payments.c
@@ -77,37 +78,38 @@ def _execute_file(
     accounts = tx.accounts(ibans)
     by_id = tx.debits_on([a.id for a in accounts.values()], today)
     debited = {a.iban: by_id.get(a.id, 0) for a in accounts.values()}
-    dues = [
-        Due(
-            key=f"file:{file_row.client_id}:{file_row.sha256}:{r.seq}",
-            reference=f"EK{file_id:010d}{r.seq:08d}",
+    p = db.payments.c
+
+    def reject(row: dict[str, Any], finding: Finding) -> None:
+        row.update(
+            status=TxStatus.RJCT.value,
+            reason=finding.reason.value,
+            additional_info=finding.short(),
+        )
+
+    booker = Booker(tx, accounts, debited, today, now, reject)
+    items: list[tuple[Due, Batch | None, dict[str, Any]]] = []
+    for r in rows:
+        internal = r.kind == "internal"
+        batch = None
+        if not internal and r.batch_booking:
+            batch = batch_for(file_row.client_id, file_row.sha256, file_id, r.pmt_seq, report_no)
+        due = Due(
+            key=payment_key(file_row.client_id, file_row.sha256, r.seq),
+            reference=payment_reference(file_id, r.seq),
             debtor_iban=r.debtor_iban,
-            credit_iban=r.creditor_iban if r.kind == "internal" else clearing[r.currency],
+            credit_iban=r.creditor_iban if internal else clearing[r.currency],
             amount_minor=r.amount_minor,
             currency=r.currency,
-            internal=r.kind == "internal" and is_treasury_iban(r.creditor_iban),
-            fingerprint=r.fingerprint,
+            internal=internal,
         )
-        for r in rows
-    ]
-    row_by_key = {d.key: r for d, r in zip(dues, rows, strict=True)}
-    requests = []
-    p = db.payments.c
-    for due, request, finding in execute(dues, accounts, debited, today):
-        row = row_by_key[due.key]
-        values: dict[str, Any] = {"report_no": report_no}
-        if finding is not None:
-            values.update(
-                status=TxStatus.RJCT.value,
-                reason=finding.reason.value,
-                additional_info=finding.short(),
-            )
-        else:
-            assert request is not None
-            requests.append(request)
-            values.update(status=TxStatus.ACSC.value, transfer_ref=due.reference)
-        conn.execute(update(db.payments).where(p.id == row.id).values(**values))
-    tx.post(requests, accounts, now)
+        items.append((due, batch, {"id": r.id, "report_no": report_no}))
+    booker.book(items)
+    booker.finish()
+    statements.notify(env, conn, booker.references)
+    for _, _, values in items:
+        row_id = values.pop("id")
+        conn.execute(update(db.payments).where(p.id == row_id).values(**values))
     msg_id = answers.new_msg_id(conn, local)
     body = answers.build_file_report(
         conn,

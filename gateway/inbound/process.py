@@ -15,7 +15,7 @@ import hashlib
 import os
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -24,16 +24,18 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, insert, select, update
 
-from gateway import db
+from gateway import db, statements
 from gateway.environment import Environment
 from gateway.inbound import answers, pain001_v03, rules
-from gateway.inbound.execute import Due, execute
+from gateway.inbound.booking import Batch, Booker, batch_for, payment_key, payment_reference
+from gateway.inbound.execute import Due
 from gateway.inbound.findings import Finding
 from gateway.inbound.pain001_v03 import ParsedFile, ParsedPmtInf, ParsedTx
 from gateway.outbox import enqueue
 from gateway.reasons import Reason
 from gateway.spool import Claim
 from gateway.statuses import GroupStatus, TxStatus, derive
+from ledger import calendar
 from ledger.bulk import insert_rows
 from ledger.core import Account, AccountKind
 from ledger.store import LedgerTx
@@ -330,6 +332,7 @@ class FileProcessor:
         file_id = conn.execute(insert(db.files).values(**row).returning(db.files.c.id)).scalar_one()
         run = _Run(self, tx, claim, file_id, sha, received, now, parsed)
         run.execute_all()
+        statements.notify(self.env, conn, run.references)
         local = now.astimezone(self.settings.timezone)
         msg_id = answers.new_msg_id(conn, local)
         file_row = conn.execute(select(db.files).where(db.files.c.id == file_id)).one()
@@ -478,7 +481,13 @@ class _Run:
         self.parsed = parsed
         self.now = now
         self.received_local = received.astimezone(self.settings.timezone)
-        self.today = now.astimezone(self.settings.timezone).date()
+        local_now = now.astimezone(self.settings.timezone)
+        self.today = local_now.date()
+        # After end of day the day's statements are written: nothing more is booked on it.
+        self.booking_open = (
+            calendar.is_business_day(self.today) and local_now.time() < self.settings.eod_time
+        )
+        self.references: list[str] = []
         self.counts: Counter[str] = Counter()
         self.booked: Counter[str] = Counter()
         self.rejected: list[tuple[int, str, str, str]] = []
@@ -504,10 +513,9 @@ class _Run:
         client_accounts = {i: a for i, a in locked.items() if i in own and a.owner == client.id}
         treasury = {i: a for i, a in locked.items() if i in creditor_ibans}
         # The same payment made (or waiting) from these accounts in the window: AM05.
-        recent = self.tx.fingerprints_debited(
-            [a.id for a in client_accounts.values()], rules.window_start(self.today)
+        recent = recent_fingerprints(
+            self.tx.conn, sorted(client_accounts), rules.window_start(self.today)
         )
-        recent |= _pending_fingerprints(self.tx.conn, sorted(client_accounts))
         ctx = rules.Context(
             client_accounts=client_accounts,
             treasury_accounts=treasury,
@@ -522,11 +530,19 @@ class _Run:
         clearing_by_ccy = {
             a.currency: a.iban for a in accounts.values() if a.kind is AccountKind.CLEARING
         }
-        debited = _debited_today(self.tx, ctx.client_accounts, self.today)
+        booker = Booker(
+            self.tx,
+            accounts,
+            _debited_today(self.tx, ctx.client_accounts, self.today),
+            self.today,
+            self.now,
+            self._rejected,
+        )
+        client_id = self.claim.client_id
         pmts = self.parsed.payment_infos
         for chunk in self.parsed.transactions.chunks():
             rows: list[dict[str, Any]] = []
-            dues: list[tuple[Due, dict[str, Any]]] = []
+            dues: list[tuple[Due, Batch | None, dict[str, Any]]] = []
             for t in chunk:
                 pmt = pmts[t.pmt_seq]
                 checked = rules.check(t, pmt, ctx, self.seen_e2e)
@@ -543,28 +559,27 @@ class _Run:
                     self.settings.cutoff_internal,
                     self.settings.cutoff_external,
                 )
+                if due == self.today and not self.booking_open:
+                    due = calendar.next_business_day(self.today)  # today's books are closed
                 row["due_date"] = due
                 if due > self.today:
-                    row["status"] = TxStatus.PDNG.value
-                    continue
+                    continue  # PDNG: executed by `pending.execute_due` on its day
                 assert pmt.debtor_iban is not None and t.creditor_iban is not None
                 credit = t.creditor_iban if checked.internal else clearing_by_ccy[t.currency]
-                dues.append(
-                    (
-                        Due(
-                            key=f"file:{self.claim.client_id}:{self.sha}:{t.seq}",
-                            reference=f"EK{self.file_id:010d}{t.seq:08d}",
-                            debtor_iban=pmt.debtor_iban,
-                            credit_iban=credit,
-                            amount_minor=checked.amount_minor,
-                            currency=t.currency,
-                            internal=checked.internal,
-                            fingerprint=checked.fingerprint,
-                        ),
-                        row,
-                    )
+                batch = None
+                if not checked.internal and row["batch_booking"]:
+                    batch = batch_for(client_id, self.sha, self.file_id, t.pmt_seq, 1)
+                payment = Due(
+                    key=payment_key(client_id, self.sha, t.seq),
+                    reference=payment_reference(self.file_id, t.seq),
+                    debtor_iban=pmt.debtor_iban,
+                    credit_iban=credit,
+                    amount_minor=checked.amount_minor,
+                    currency=t.currency,
+                    internal=checked.internal,
                 )
-            self._book(dues, accounts, debited)
+                dues.append((payment, batch, row))
+            booker.book(dues)
             for row in rows:
                 self.counts[row["status"]] += 1
             insert_rows(
@@ -573,26 +588,9 @@ class _Run:
                 PAYMENT_COLUMNS,
                 [tuple(row[c] for c in PAYMENT_COLUMNS) for row in rows],
             )
-
-    def _book(
-        self,
-        dues: Sequence[tuple[Due, dict[str, Any]]],
-        accounts: dict[str, Account],
-        debited: dict[str, int],
-    ) -> None:
-        rows_by_key = {due.key: row for due, row in dues}
-        requests = []
-        for due, request, finding in execute([d for d, _ in dues], accounts, debited, self.today):
-            row = rows_by_key[due.key]
-            if finding is not None:
-                self._rejected(row, finding)
-                continue
-            assert request is not None
-            requests.append(request)
-            row["status"] = TxStatus.ACSC.value
-            row["transfer_ref"] = due.reference
-            self.booked[due.currency] += due.amount_minor
-        self.tx.post(requests, accounts, self.now)
+        booker.finish()
+        self.booked = booker.booked
+        self.references = booker.references
 
     def _rejected(self, row: dict[str, Any], finding: Finding) -> None:
         row["status"] = TxStatus.RJCT.value
@@ -628,6 +626,7 @@ class _Run:
             "status": TxStatus.PDNG.value,
             "reason": None,
             "additional_info": None,
+            "acct_svcr_ref": None,
             "transfer_ref": None,
             "fingerprint": checked.fingerprint,
             "report_no": 1,
@@ -639,13 +638,14 @@ def _debited_today(tx: LedgerTx, accounts: Mapping[str, Account], day: dt.date) 
     return {a.iban: by_id.get(a.id, 0) for a in accounts.values()}
 
 
-def _pending_fingerprints(conn: Connection, debtor_ibans: list[str]) -> set[str]:
-    """Fingerprints of payments accepted from these accounts but not yet booked."""
+def recent_fingerprints(conn: Connection, debtor_ibans: list[str], since: dt.date) -> set[str]:
+    """Payments from these accounts booked since `since`, or accepted and still waiting."""
     p = db.payments.c
     rows = conn.execute(
         select(p.fingerprint).where(
             p.debtor_iban.in_(debtor_ibans),
-            p.status == TxStatus.PDNG.value,
+            p.status.in_([TxStatus.ACSC.value, TxStatus.PDNG.value]),
+            p.due_date >= since,
             p.fingerprint.is_not(None),
         )
     )

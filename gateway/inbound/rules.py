@@ -104,7 +104,7 @@ _MOD97 = str.maketrans({chr(c): str(c - 55) for c in range(ord("A"), ord("Z") + 
 
 
 @lru_cache(maxsize=256)
-def _iban_spec(country: str) -> Any:
+def iban_spec(country: str) -> Any:
     try:
         return schwifty_registry.get_iban_spec(country)
     except SchwiftyException:
@@ -120,7 +120,7 @@ def iban_problem(text: str) -> str | None:
     """
     if not _IBAN_SHAPE.match(text):
         return "not an IBAN"
-    spec = _iban_spec(text[:2])
+    spec = iban_spec(text[:2])
     if spec is None:
         return f"unknown country code {text[:2]}"
     if len(text) != spec.iban_length:

@@ -197,7 +197,6 @@ def test_execution_ladder_daily_limit_then_funds_then_booked() -> None:
             amount_minor=900_00,
             currency="EUR",
             internal=False,
-            fingerprint=None,
         )
         [(_, request, finding)] = list(execute([due], accounts, {DEBTOR: debited}, TODAY))
         assert (request is None) == (finding is not None)
@@ -225,7 +224,6 @@ def test_execution_sees_earlier_payments_of_the_same_run() -> None:
             amount_minor=400_00,
             currency="EUR",
             internal=False,
-            fingerprint=None,
         )
         for n in range(2)
     ]

@@ -1,0 +1,136 @@
+"""Booking due payments into the ledger, shared by arrival and by later execution.
+
+Each payment is decided on its own (`execute.execute`: daily limit, funds, account
+status, in order). What is written to the ledger follows ISO batch booking: the
+external payments of a payment information with `BtchBookg` true (the default)
+become ONE transfer of their total to the clearing account, the entry the client
+sees on its statement; each payment keeps its own `AcctSvcrRef` and appears as a
+transaction detail of that entry. Internal payments (to treasury accounts) and
+payment informations with `BtchBookg` false are one transfer each.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.inbound.execute import Due, execute
+from gateway.inbound.findings import Finding
+from gateway.statuses import TxStatus
+from ledger.core import Account, TransferKind, TransferRequest
+from ledger.store import LedgerTx
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Where a batch-booked payment's amount goes: the transfer for its payment information."""
+
+    key: str
+    reference: str
+
+
+@dataclass(slots=True)
+class _Open:
+    batch: Batch
+    debit_iban: str
+    credit_iban: str
+    currency: str
+    amount_minor: int = 0
+
+
+def payment_key(client_id: str, sha256: str, seq: int) -> str:
+    """Idempotency key of one payment: the file's bytes and the payment's position."""
+    return f"file:{client_id}:{sha256}:{seq}"
+
+
+def payment_reference(file_id: int, seq: int) -> str:
+    """The payment's own AcctSvcrRef (≤ 35 characters)."""
+    return f"EK{file_id:010d}{seq:08d}"
+
+
+def batch_for(client_id: str, sha256: str, file_id: int, pmt_seq: int, run: int) -> Batch:
+    """The batch transfer of one payment information in one execution run."""
+    return Batch(
+        key=f"file:{client_id}:{sha256}:pmt{pmt_seq}:run{run}",
+        reference=f"EB{file_id:010d}P{pmt_seq:05d}R{run:03d}",
+    )
+
+
+class Booker:
+    """Decides due payments in order and writes their transfers; `finish` writes the batches."""
+
+    def __init__(
+        self,
+        tx: LedgerTx,
+        accounts: dict[str, Account],
+        debited: dict[str, int],
+        booking_date: dt.date,
+        now: dt.datetime,
+        on_reject: Callable[[dict[str, Any], Finding], None],
+    ) -> None:
+        self.tx = tx
+        self.accounts = accounts
+        self.debited = debited
+        self.booking_date = booking_date
+        self.now = now
+        self.on_reject = on_reject
+        self.booked: Counter[str] = Counter()
+        self.references: list[str] = []  # the ledger transfers written, for notifications
+        self._batches: dict[str, _Open] = {}
+
+    def book(self, items: Sequence[tuple[Due, Batch | None, dict[str, Any]]]) -> None:
+        """Decide `items` (due payment, its batch or None, its gw_payments row to update)."""
+        by_key = {due.key: (batch, row) for due, batch, row in items}
+        singles: list[TransferRequest] = []
+        dues = [due for due, _, _ in items]
+        for due, request, finding in execute(dues, self.accounts, self.debited, self.booking_date):
+            batch, row = by_key[due.key]
+            if finding is not None:
+                self.on_reject(row, finding)
+                continue
+            assert request is not None
+            row["status"] = TxStatus.ACSC.value
+            row["acct_svcr_ref"] = due.reference
+            self.booked[due.currency] += due.amount_minor
+            if batch is None:
+                singles.append(request)
+                row["transfer_ref"] = due.reference
+                continue
+            row["transfer_ref"] = batch.reference
+            open_batch = self._batches.get(batch.key)
+            if open_batch is None:
+                open_batch = self._batches[batch.key] = _Open(
+                    batch, due.debtor_iban, due.credit_iban, due.currency
+                )
+            assert (open_batch.debit_iban, open_batch.credit_iban, open_batch.currency) == (
+                due.debtor_iban,
+                due.credit_iban,
+                due.currency,
+            ), "a batch has one debtor, one clearing account and one currency"
+            open_batch.amount_minor += due.amount_minor
+        self.tx.post(singles, self.accounts, self.now)
+        self.references.extend(r.reference for r in singles)
+
+    def finish(self) -> None:
+        """Write the batch transfers, then check the ledger holds what was decided."""
+        requests = [
+            TransferRequest(
+                idempotency_key=b.batch.key,
+                reference=b.batch.reference,
+                kind=TransferKind.EXTERNAL,
+                debit_iban=b.debit_iban,
+                credit_iban=b.credit_iban,
+                currency=b.currency,
+                amount_minor=b.amount_minor,
+                booking_date=self.booking_date,
+                value_date=self.booking_date,
+            )
+            for b in self._batches.values()
+            if b.amount_minor > 0
+        ]
+        self.tx.post(requests, self.accounts, self.now)
+        self.references.extend(r.reference for r in requests)
+        self.tx.assert_balances(self.accounts)

@@ -1,0 +1,442 @@
+"""Account reports from the ledger: camt.053 statements, camt.054 notifications, camt.052.
+
+Entries come from the ledger's postings; what a client needs to reconcile each
+entry (its MsgId, PmtInfId, EndToEndId, counterparty, remittance) comes from the
+gateway's payment rows, joined by the transfer reference. A batch-booked payment
+information is one entry with one transaction detail per payment.
+
+Balances are the ledger's: the opening balance of a day is the sum of every
+earlier posting, the closing balance the opening plus the day's entries, and
+each statement is checked to open where the previous one closed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, and_, case, func, select
+
+from gateway import counters, db, outbox
+from gateway.environment import Environment
+from gateway.outbound import camt052_v02, camt053_v02, camt054_v02
+from gateway.outbound.account_report import (
+    FUNDING,
+    RECEIVED_INTERNAL,
+    SENT_CROSS_BORDER,
+    SENT_INTERNAL,
+    SENT_SEPA,
+    AccountReport,
+    BankTxCode,
+    Entry,
+    EntryDetail,
+)
+from gateway.settings import ClientSettings
+from ledger import calendar
+from ledger.core import AccountKind
+from ledger.schema import accounts as t_accounts
+from ledger.schema import postings as t_postings
+from ledger.schema import transfers as t_transfers
+
+log = structlog.get_logger("gateway.statements")
+STATEMENT = camt053_v02.MESSAGE
+catch_up_business_days_max = 10  # statements a restarted daemon writes for missed days
+TREASURY_NAME = "Valsts kase"
+
+
+@dataclass(frozen=True, slots=True)
+class StatementResult:
+    iban: str
+    day: dt.date
+    written: bool
+    file_name: str | None
+    why: str
+
+
+# -- entries -------------------------------------------------------------------------------
+
+
+def _sepa(iban: str | None) -> bool:
+    from gateway.inbound.rules import iban_spec
+
+    spec = iban_spec(iban[:2]) if iban else None
+    return bool(spec is not None and spec.in_sepa_zone)
+
+
+def _sent_code(row: Any) -> BankTxCode:
+    if row.kind == "internal":
+        return SENT_INTERNAL
+    return SENT_SEPA if row.currency == "EUR" and _sepa(row.creditor_iban) else SENT_CROSS_BORDER
+
+
+def _detail(row: Any, credit: bool) -> EntryDetail:
+    return EntryDetail(
+        amount_minor=row.amount_minor,
+        msg_id=row.msg_id,
+        pmt_inf_id=row.pmt_inf_id,
+        end_to_end_id=row.end_to_end_id,
+        instr_id=row.instr_id,
+        acct_svcr_ref=row.acct_svcr_ref,
+        counterparty_name=row.debtor_name if credit else row.creditor_name,
+        counterparty_iban=row.debtor_iban if credit else row.creditor_iban,
+        counterparty_bic=None if credit else row.creditor_bic,
+        remittance=row.remittance,
+        bank_tx_code=RECEIVED_INTERNAL if credit else _sent_code(row),
+    )
+
+
+def _payments_by_transfer(conn: Connection, references: Sequence[str]) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = defaultdict(list)
+    p = db.payments.c
+    for start in range(0, len(references), 500):
+        rows = conn.execute(
+            select(db.payments)
+            .where(p.transfer_ref.in_(references[start : start + 500]), p.status == "ACSC")
+            .order_by(p.file_id, p.seq)
+        )
+        for row in rows:
+            found[row.transfer_ref].append(row)
+    return found
+
+
+def entries(
+    conn: Connection,
+    account_id: int,
+    *,
+    day: dt.date | None = None,
+    references: Sequence[str] | None = None,
+) -> list[Entry]:
+    """The account's entries booked on `day`, or belonging to the given transfers."""
+    other = case(
+        (t_transfers.c.debit_account_id == account_id, t_transfers.c.credit_account_id),
+        else_=t_transfers.c.debit_account_id,
+    )
+    counter = t_accounts.alias("counter")
+    condition = [t_postings.c.account_id == account_id]
+    if day is not None:
+        condition.append(t_postings.c.booking_date == day)
+    if references is not None:
+        condition.append(t_transfers.c.reference.in_(list(references)))
+    postings = conn.execute(
+        select(
+            t_postings.c.id,
+            t_postings.c.amount_minor,
+            t_postings.c.currency,
+            t_postings.c.booking_date,
+            t_transfers.c.reference,
+            t_transfers.c.kind,
+            t_transfers.c.value_date,
+            counter.c.iban.label("counter_iban"),
+        )
+        .select_from(
+            t_postings.join(t_transfers, t_postings.c.transfer_id == t_transfers.c.id).join(
+                counter, counter.c.id == other
+            )
+        )
+        .where(and_(*condition))
+        .order_by(t_postings.c.id)
+    ).all()
+    details = _payments_by_transfer(conn, [p.reference for p in postings if p.kind != "funding"])
+    result: list[Entry] = []
+    for posting in postings:
+        credit = posting.amount_minor > 0
+        rows = details.get(posting.reference, [])
+        if posting.kind == "funding":
+            code = FUNDING
+            entry_details: tuple[EntryDetail, ...] = (
+                EntryDetail(
+                    amount_minor=abs(posting.amount_minor),
+                    acct_svcr_ref=posting.reference,
+                    counterparty_name=TREASURY_NAME,
+                    counterparty_iban=posting.counter_iban,
+                    remittance="Treasury funding",
+                ),
+            )
+        else:
+            entry_details = tuple(_detail(r, credit) for r in rows)
+            if credit:
+                code = RECEIVED_INTERNAL
+            elif rows and all(_sent_code(r) == SENT_SEPA for r in rows):
+                code = SENT_SEPA
+            elif rows and rows[0].kind == "internal":
+                code = SENT_INTERNAL
+            else:
+                code = SENT_CROSS_BORDER
+        result.append(
+            Entry(
+                entry_ref=str(posting.id),
+                amount_minor=abs(posting.amount_minor),
+                currency=posting.currency,
+                credit=credit,
+                booking_date=posting.booking_date,
+                value_date=posting.value_date,
+                acct_svcr_ref=posting.reference,
+                bank_tx_code=code,
+                details=entry_details,
+                batch_booked=len(entry_details) > 1,
+            )
+        )
+    return result
+
+
+def balance_before(conn: Connection, account_id: int, day: dt.date) -> int:
+    return int(
+        conn.execute(
+            select(func.coalesce(func.sum(t_postings.c.amount_minor), 0)).where(
+                t_postings.c.account_id == account_id, t_postings.c.booking_date < day
+            )
+        ).scalar_one()
+    )
+
+
+# -- camt.053 ------------------------------------------------------------------------------
+
+
+def _client_accounts(env: Environment) -> list[tuple[ClientSettings, str]]:
+    return [(c, a.iban) for c in env.settings.clients for a in c.accounts]
+
+
+def _day_bounds(env: Environment, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    zone = env.settings.timezone
+    start = dt.datetime.combine(day, dt.time(0, 0), zone)
+    return start, dt.datetime.combine(day, dt.time(23, 59, 59), zone)
+
+
+def write_statements(env: Environment, day: dt.date) -> list[StatementResult]:
+    """camt.053 for every client account for business day `day` (idempotent)."""
+    if not calendar.is_business_day(day):
+        return [
+            StatementResult(iban, day, False, None, f"{day} is not a business day")
+            for _, iban in _client_accounts(env)
+        ]
+    results = []
+    for client, iban in _client_accounts(env):
+        with env.ledger.begin() as tx:
+            results.append(_statement(env, tx.conn, client, iban, day))
+    outbox.deliver_pending(env.engine.connect, env.spool, env.sealer, env.clock.now())
+    for r in results:
+        if r.written:
+            log.info("statement.written", iban=r.iban, day=r.day.isoformat(), file=r.file_name)
+    return results
+
+
+def _statement(
+    env: Environment, conn: Connection, client: ClientSettings, iban: str, day: dt.date
+) -> StatementResult:
+    s = db.statements.c
+    done = conn.execute(
+        select(s.id).where(s.iban == iban, s.business_date == day, s.message == STATEMENT)
+    ).first()
+    if done is not None:
+        return StatementResult(iban, day, False, None, "already written")
+    account = conn.execute(select(t_accounts).where(t_accounts.c.iban == iban)).one()
+    day_entries = entries(conn, account.id, day=day)
+    if not day_entries and not env.settings.eod_empty_statements:
+        return StatementResult(iban, day, False, None, "no movement (empty statements are off)")
+    opening = balance_before(conn, account.id, day)
+    closing = opening + sum(e.amount_minor if e.credit else -e.amount_minor for e in day_entries)
+    previous = conn.execute(
+        select(s.closing_minor)
+        .where(s.iban == iban, s.message == STATEMENT, s.business_date < day)
+        .order_by(s.business_date.desc())
+        .limit(1)
+    ).first()
+    # Pair assertion: a day opens where the previous statement closed.
+    assert previous is None or previous[0] == opening, (iban, day, previous, opening)
+    sequence = counters.next_value(conn, f"statement:{iban}")
+    local = env.local_now()
+    msg_id = _msg_id(conn, local)
+    start, end = _day_bounds(env, day)
+    report = AccountReport(
+        msg_id=msg_id,
+        report_id=f"{day:%Y%m%d}-{sequence}",
+        created_at=local,
+        electronic_seq_nb=sequence,
+        iban=iban,
+        currency=account.currency,
+        owner_name=client.name,
+        servicer_bic=env.settings.bic,
+        from_datetime=start,
+        to_datetime=end,
+        opening_minor=opening,
+        closing_minor=closing,
+        entries=day_entries,
+    )
+    body = outbox.render(lambda out: camt053_v02.write(report, out))
+    outbox_id, name = outbox.enqueue(
+        conn,
+        client_id=client.id,
+        message=STATEMENT,
+        msg_id=msg_id,
+        created_local=local,
+        body=body,
+    )
+    conn.execute(
+        db.statements.insert().values(
+            iban=iban,
+            business_date=day,
+            message=STATEMENT,
+            sequence_nb=sequence,
+            opening_minor=opening,
+            closing_minor=closing,
+            outbox_id=outbox_id,
+        )
+    )
+    return StatementResult(iban, day, True, name, f"{len(day_entries)} entries")
+
+
+def _msg_id(conn: Connection, local: dt.datetime) -> str:
+    from gateway.inbound.answers import new_msg_id
+
+    return new_msg_id(conn, local)
+
+
+def day_closed(env: Environment, day: dt.date) -> bool:
+    """Whether `day` is over for booking: statements may be written for it."""
+    local = env.local_now()
+    return day < local.date() or (day == local.date() and local.time() >= env.settings.eod_time)
+
+
+def run_due_eod(env: Environment) -> int:
+    """The daemon's end of day: statements for every closed business day of the last
+    `catch_up_business_days_max` that still lacks some (a restart catches up)."""
+    local = env.local_now()
+    day = local.date()
+    days: list[dt.date] = []
+    for _ in range(catch_up_business_days_max + 1):
+        if calendar.is_business_day(day) and day_closed(env, day):
+            days.append(day)
+        day -= dt.timedelta(days=1)
+    if not days:
+        return 0
+    with env.engine.connect() as conn:
+        s = db.statements.c
+        have: dict[dt.date, int] = dict(
+            conn.execute(
+                select(s.business_date, func.count())
+                .where(s.message == STATEMENT, s.business_date >= min(days))
+                .group_by(s.business_date)
+            ).all()
+        )
+        first = conn.execute(select(func.min(t_postings.c.booking_date))).scalar()
+    if first is None:
+        return 0  # nothing has ever been booked: no statements to write
+    wanted = len(_client_accounts(env))
+    written = 0
+    for day in sorted(days):
+        if day >= first and have.get(day, 0) < wanted:
+            written += sum(r.written for r in write_statements(env, day))
+    return written
+
+
+# -- camt.052 and camt.054 -----------------------------------------------------------------
+
+
+def intraday_report(env: Environment, iban: str) -> str:
+    """camt.052 for an account now: opening balance, today's entries, interim balance."""
+    owner = next((c for c, i in _client_accounts(env) if i == iban), None)
+    if owner is None:
+        from gateway.errors import UsageError
+
+        raise UsageError(f"--iban {iban}: not a configured client account")
+    local = env.local_now()
+    today = local.date()
+    with env.ledger.begin() as tx:
+        conn = tx.conn
+        account = conn.execute(select(t_accounts).where(t_accounts.c.iban == iban)).one()
+        day_entries = entries(conn, account.id, day=today)
+        opening = balance_before(conn, account.id, today)
+        interim = opening + sum(
+            e.amount_minor if e.credit else -e.amount_minor for e in day_entries
+        )
+        msg_id = _msg_id(conn, local)
+        start, _ = _day_bounds(env, today)
+        report = AccountReport(
+            msg_id=msg_id,
+            report_id=msg_id,
+            created_at=local,
+            electronic_seq_nb=counters.next_value(conn, f"report:{iban}"),
+            iban=iban,
+            currency=account.currency,
+            owner_name=owner.name,
+            servicer_bic=env.settings.bic,
+            from_datetime=start,
+            to_datetime=local,
+            opening_minor=opening,
+            closing_minor=interim,
+            entries=day_entries,
+        )
+        body = outbox.render(lambda out: camt052_v02.write(report, out))
+        _, name = outbox.enqueue(
+            conn,
+            client_id=owner.id,
+            message=camt052_v02.MESSAGE,
+            msg_id=msg_id,
+            created_local=local,
+            body=body,
+        )
+    outbox.deliver_pending(env.engine.connect, env.spool, env.sealer, env.clock.now())
+    return name
+
+
+def notify(env: Environment, conn: Connection, references: Sequence[str]) -> list[str]:
+    """camt.054 for the accounts of clients with `notifications = true` that the given
+    transfers touched: one notification per account per execution run."""
+    if not references:
+        return []
+    wanted = {c.id: c for c in env.settings.clients if c.notifications}
+    if not wanted:
+        return []
+    touched = conn.execute(
+        select(t_accounts.c.id, t_accounts.c.iban, t_accounts.c.owner, t_accounts.c.currency)
+        .distinct()
+        .select_from(
+            t_postings.join(t_transfers, t_postings.c.transfer_id == t_transfers.c.id).join(
+                t_accounts, t_accounts.c.id == t_postings.c.account_id
+            )
+        )
+        .where(
+            t_transfers.c.reference.in_(list(references)),
+            t_accounts.c.kind == AccountKind.CLIENT.value,
+            t_accounts.c.owner.in_(list(wanted)),
+        )
+    ).all()
+    names = []
+    local = env.local_now()
+    for account_id, iban, owner, currency in touched:
+        account_entries = entries(conn, account_id, references=references)
+        if not account_entries:
+            continue
+        msg_id = _msg_id(conn, local)
+        report = AccountReport(
+            msg_id=msg_id,
+            report_id=msg_id,
+            created_at=local,
+            electronic_seq_nb=counters.next_value(conn, f"notification:{iban}"),
+            iban=iban,
+            currency=currency,
+            owner_name=wanted[owner].name,
+            servicer_bic=env.settings.bic,
+            from_datetime=local,
+            to_datetime=local,
+            entries=account_entries,
+        )
+        body = _render_notification(report)
+        _, name = outbox.enqueue(
+            conn,
+            client_id=owner,
+            message=camt054_v02.MESSAGE,
+            msg_id=msg_id,
+            created_local=local,
+            body=body,
+        )
+        names.append(name)
+    return names
+
+
+def _render_notification(report: AccountReport) -> bytes:
+    return outbox.render(lambda out: camt054_v02.write(report, out))
