@@ -52,6 +52,7 @@ files = Table(
     Column("key_fingerprint", String(128), nullable=True),
     Column("reports", Integer, nullable=False),  # pain.002 reports issued so far
     Column("first_outbox_id", Id, nullable=True),
+    Column("claim_name", String(255), nullable=True),  # its name in work/: recovery knows it
     UniqueConstraint("client_id", "sha256", name="uq_gw_files_bytes"),
     UniqueConstraint("client_id", "accepted_msg_id", name="uq_gw_files_msg_id"),
 )
@@ -104,6 +105,7 @@ outbox = Table(
     Column("body", LargeBinary, nullable=False),  # zlib-compressed XML
     Column("delivered_at", DateTime(timezone=True), nullable=True),
     Column("file_id", Id, nullable=True),
+    Column("claim_name", String(255), nullable=True),  # the repeated upload it answers
     UniqueConstraint("client_id", "file_name", name="uq_gw_outbox_name"),
     Index("ix_gw_outbox_pending", "delivered_at"),
 )

@@ -67,6 +67,7 @@ def enqueue(
     created_local: dt.datetime,
     body: bytes,
     file_id: int | None = None,
+    claim_name: str | None = None,
 ) -> tuple[int, str]:
     name = file_name(created_local, message, msg_id)
     outbox_id = conn.execute(
@@ -79,6 +80,7 @@ def enqueue(
             created_at=created_local,
             body=body,
             file_id=file_id,
+            claim_name=claim_name,
         )
         .returning(db.outbox.c.id)
     ).scalar_one()

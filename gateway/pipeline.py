@@ -46,7 +46,7 @@ class Pipeline:
                 with locked(path) as ours:
                     if ours:
                         claim = self.env.spool.reclaim(client.id, path)
-                        outcomes.append(self.processor.process(claim, recovering=True))
+                        outcomes.append(self.processor.process(claim))
         return outcomes
 
     def process_file(self, client_id: str, path: Path) -> Outcome | None:

@@ -31,7 +31,7 @@ from gateway.inbound.booking import Batch, Booker, batch_for, payment_key, payme
 from gateway.inbound.execute import Due
 from gateway.inbound.findings import Finding
 from gateway.inbound.pain001_v03 import ParsedFile, ParsedPmtInf, ParsedTx
-from gateway.outbox import enqueue
+from gateway.outbox import enqueue, file_name
 from gateway.reasons import Reason
 from gateway.spool import Claim
 from gateway.statuses import GroupStatus, TxStatus, derive
@@ -95,7 +95,7 @@ class FileProcessor:
 
     # -- the one entry point ---------------------------------------------------------------
 
-    def process(self, claim: Claim, *, recovering: bool = False) -> Outcome:
+    def process(self, claim: Claim) -> Outcome:
         started = time.monotonic()
         now = self.env.clock.now()
         sha, size = sha256_of(claim.path)
@@ -108,14 +108,14 @@ class FileProcessor:
                 )
             ).first()
             if known is not None:
-                outcome = self._already_known(tx.conn, claim, known, now, recovering)
+                outcome = self._already_known(tx.conn, claim, known, now)
             else:
                 outcome = self._new_file(tx, claim, sha, size, received, now)
         answer_delivered = self._deliver()
         shelf_path = self.env.spool.shelve(
             claim, outcome.shelf, outcome.file_id, now.astimezone(self.settings.timezone).date()
         )
-        if outcome.shelf == "archive" and self.env.sealer is not None and not outcome.recovered:
+        if outcome.shelf == "archive" and self.env.sealer is not None:
             self._seal_archive(shelf_path, claim, received)
         self._write_findings(shelf_path, claim, outcome, sha, size, received)
         log.info(
@@ -152,12 +152,27 @@ class FileProcessor:
     # -- a file seen before ----------------------------------------------------------------
 
     def _already_known(
-        self, conn: Connection, claim: Claim, known: Any, now: dt.datetime, recovering: bool
+        self, conn: Connection, claim: Claim, known: Any, now: dt.datetime
     ) -> Outcome:
         shelf = "rejected" if known.accepted_msg_id is None else "archive"
-        if recovering:
-            # An earlier run committed this file and stopped before shelving it.
+        if known.claim_name == claim.path.name:
+            # This very claim was committed; an earlier run stopped before shelving it.
             return Outcome(known.id, shelf, known.group_status, msg_id=known.msg_id, recovered=True)
+        answered = conn.execute(
+            select(db.outbox.c.file_name).where(
+                db.outbox.c.client_id == claim.client_id,
+                db.outbox.c.claim_name == claim.path.name,
+            )
+        ).first()
+        if answered is not None:  # a repeated upload, answered before a stop
+            return Outcome(
+                known.id,
+                "duplicates",
+                known.group_status,
+                msg_id=known.msg_id,
+                answer=answered[0],
+                recovered=True,
+            )
         first = conn.execute(
             select(db.outbox.c.body, db.outbox.c.msg_id, db.outbox.c.message).where(
                 db.outbox.c.id == known.first_outbox_id
@@ -165,6 +180,15 @@ class FileProcessor:
         ).first()
         assert first is not None, "every recorded file has its first answer"
         local = now.astimezone(self.settings.timezone)
+        # The same answer again, as a file of its own: every upload gets one. Its name
+        # carries the original MsgId, so within one second the next free second is used.
+        while conn.execute(
+            select(db.outbox.c.id).where(
+                db.outbox.c.client_id == claim.client_id,
+                db.outbox.c.file_name == file_name(local, first.message, first.msg_id),
+            )
+        ).first():
+            local += dt.timedelta(seconds=1)
         _, name = enqueue(
             conn,
             client_id=claim.client_id,
@@ -173,6 +197,7 @@ class FileProcessor:
             created_local=local,
             body=first.body,
             file_id=known.id,
+            claim_name=claim.path.name,
         )
         return Outcome(
             known.id,
@@ -260,6 +285,7 @@ class FileProcessor:
             "source_ip": receipt.get("source_ip"),
             "key_fingerprint": receipt.get("key_fingerprint"),
             "reports": 1,
+            "claim_name": claim.path.name,
         }
 
     def _reject(
