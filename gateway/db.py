@@ -90,6 +90,7 @@ payments = Table(
     UniqueConstraint("file_id", "seq", name="uq_gw_payments_position"),
     Index("ix_gw_payments_due", "status", "due_date"),
     Index("ix_gw_payments_debtor_status", "debtor_iban", "status", "due_date"),
+    Index("ix_gw_payments_fingerprint", "fingerprint"),
     Index("ix_gw_payments_transfer_ref", "transfer_ref"),
 )
 

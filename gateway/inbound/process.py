@@ -44,7 +44,7 @@ log = structlog.get_logger("gateway.inbound")
 PAYMENT_COLUMNS = tuple(c.name for c in db.payments.c if c.name != "id")
 hash_chunk_bytes = 1 << 20
 findings_lines_max = 1000
-rows_per_insert = 5000
+fingerprint_lookups_max = 2000  # above this, a file reads its accounts' whole AM05 window
 
 
 @dataclass(slots=True)
@@ -540,7 +540,10 @@ class _Run:
         treasury = {i: a for i, a in locked.items() if i in creditor_ibans}
         # The same payment made (or waiting) from these accounts in the window: AM05.
         recent = recent_fingerprints(
-            self.tx.conn, sorted(client_accounts), rules.window_start(self.today)
+            self.tx.conn,
+            sorted(client_accounts),
+            rules.window_start(self.today),
+            self._candidate_fingerprints(),
         )
         ctx = rules.Context(
             client_accounts=client_accounts,
@@ -550,6 +553,13 @@ class _Run:
             recent_fingerprints=frozenset(recent),
         )
         return locked, ctx
+
+    def _candidate_fingerprints(self) -> list[str] | None:
+        if self.parsed.count > fingerprint_lookups_max:
+            return None
+        pmts = self.parsed.payment_infos
+        found = (rules.candidate_fingerprint(t, pmts[t.pmt_seq]) for t in self.parsed.transactions)
+        return sorted({f for f in found if f is not None})
 
     def execute_all(self) -> None:
         accounts, ctx = self._load_accounts()
@@ -664,15 +674,27 @@ def _debited_today(tx: LedgerTx, accounts: Mapping[str, Account], day: dt.date) 
     return {a.iban: by_id.get(a.id, 0) for a in accounts.values()}
 
 
-def recent_fingerprints(conn: Connection, debtor_ibans: list[str], since: dt.date) -> set[str]:
-    """Payments from these accounts booked since `since`, or accepted and still waiting."""
+def recent_fingerprints(
+    conn: Connection, debtor_ibans: list[str], since: dt.date, candidates: list[str] | None
+) -> set[str]:
+    """Payments from these accounts booked since `since`, or accepted and still waiting.
+
+    A small file asks about its own payments; a big one reads the accounts' window
+    at once (cheaper than thousands of look-ups)."""
     p = db.payments.c
-    rows = conn.execute(
-        select(p.fingerprint).where(
-            p.debtor_iban.in_(debtor_ibans),
-            p.status.in_([TxStatus.ACSC.value, TxStatus.PDNG.value]),
-            p.due_date >= since,
-            p.fingerprint.is_not(None),
+    where = [
+        p.debtor_iban.in_(debtor_ibans),
+        p.status.in_([TxStatus.ACSC.value, TxStatus.PDNG.value]),
+        p.due_date >= since,
+        p.fingerprint.is_not(None),
+    ]
+    if candidates is None:
+        return {r[0] for r in conn.execute(select(p.fingerprint).where(*where))}
+    found: set[str] = set()
+    for start in range(0, len(candidates), 500):
+        chunk = candidates[start : start + 500]
+        found.update(
+            r[0]
+            for r in conn.execute(select(p.fingerprint).where(p.fingerprint.in_(chunk), *where))
         )
-    )
-    return {r[0] for r in rows}
+    return found
