@@ -98,8 +98,13 @@ class FileProcessor:
     def process(self, claim: Claim) -> Outcome:
         started = time.monotonic()
         now = self.env.clock.now()
-        sha, size = sha256_of(claim.path)
-        mtime = dt.datetime.fromtimestamp(os.stat(claim.path).st_mtime, dt.UTC)
+        info = os.stat(claim.path)
+        if info.st_size > self.settings.max_file_bytes:
+            # Never read a file over the limit, not even to hash it (a 2 GB upload).
+            sha, size = f"not-read:{claim.path.name}"[:64], info.st_size
+        else:
+            sha, size = sha256_of(claim.path)
+        mtime = dt.datetime.fromtimestamp(info.st_mtime, dt.UTC)
         received = _received_at(claim, min(mtime, now))
         with self.env.ledger.begin() as tx:
             known = tx.conn.execute(
@@ -467,8 +472,9 @@ def findings_text(
         lines.append("Rejected transactions (position, EndToEndId, reason, why):")
         for seq, e2e, code, info in outcome.rejected[:findings_lines_max]:
             lines.append(f"  #{seq + 1} {e2e} {code} {info}")
-        if len(outcome.rejected) > findings_lines_max:
-            lines.append(f"  … {len(outcome.rejected) - findings_lines_max} more: see the answer")
+        more = outcome.counts.get(TxStatus.RJCT.value, 0) - len(outcome.rejected)
+        if more > 0:
+            lines.append(f"  … and {more} more: see the answer")
     return "\n".join(lines) + "\n"
 
 
@@ -632,9 +638,10 @@ class _Run:
         row["status"] = TxStatus.RJCT.value
         row["reason"] = finding.reason.value
         row["additional_info"] = finding.short()
-        self.rejected.append(
-            (row["seq"], row["end_to_end_id"], finding.reason.value, finding.short())
-        )
+        if len(self.rejected) < findings_lines_max:  # the findings file lists this many
+            self.rejected.append(
+                (row["seq"], row["end_to_end_id"], finding.reason.value, finding.short())
+            )
 
     def _row(self, t: ParsedTx, pmt: ParsedPmtInf, checked: rules.Checked) -> dict[str, Any]:
         header = self.parsed.header
