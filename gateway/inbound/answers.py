@@ -29,19 +29,38 @@ def new_msg_id(conn: Connection, local: dt.datetime) -> str:
     return f"GW{local:%Y%m%d}{counters.next_value(conn, 'msg_id'):06d}"
 
 
+_STATUS = {s.value: s for s in TxStatus}
+_REASON = {r.value: r for r in Reason}
+_REPORT_COLUMNS = (
+    "pmt_seq",
+    "end_to_end_id",
+    "instr_id",
+    "status",
+    "reason",
+    "additional_info",
+    "acct_svcr_ref",
+    "amount_minor",
+    "currency",
+    "requested_date",
+    "creditor_name",
+    "creditor_iban",
+)
+
+
 def _tx_report(row: Any) -> pain002.TxReport:
+    (_, e2e, instr_id, status, reason, info, ref, amount, ccy, day, name, iban) = row
     return pain002.TxReport(
-        end_to_end_id=row.end_to_end_id,
-        instr_id=row.instr_id,
-        status=TxStatus(row.status),
-        reason=Reason(row.reason) if row.reason else None,
-        additional_info=row.additional_info,
-        acct_svcr_ref=row.acct_svcr_ref if row.status == TxStatus.ACSC else None,
-        amount_minor=row.amount_minor,
-        currency=row.currency,
-        requested_execution_date=row.requested_date,
-        creditor_name=row.creditor_name,
-        creditor_iban=row.creditor_iban,
+        end_to_end_id=e2e,
+        instr_id=instr_id,
+        status=_STATUS[status],
+        reason=_REASON[reason] if reason else None,
+        additional_info=info,
+        acct_svcr_ref=ref if status == "ACSC" else None,
+        amount_minor=amount,
+        currency=ccy,
+        requested_execution_date=day,
+        creditor_name=name,
+        creditor_iban=iban,
     )
 
 
@@ -75,11 +94,14 @@ def _pmt_meta(conn: Connection, file_id: int) -> dict[int, Any]:
 
 
 def _rows(conn: Connection, file_id: int, report_no: int | None) -> Iterator[Any]:
+    """The report's payment rows as plain tuples (`_REPORT_COLUMNS`), in file order."""
     p = db.payments.c
-    query = select(db.payments).where(p.file_id == file_id)
+    query = select(*(p[name] for name in _REPORT_COLUMNS)).where(p.file_id == file_id)
     if report_no is not None:
         query = query.where(p.report_no == report_no)
-    yield from conn.execution_options(yield_per=5000).execute(query.order_by(p.seq))
+    result = conn.execution_options(yield_per=5000).execute(query.order_by(p.seq))
+    for row in result:
+        yield tuple(row)
 
 
 def build_file_report(
@@ -100,7 +122,7 @@ def build_file_report(
     for c in counts.values():
         total.update(c)
     rows = _rows(conn, file_row.id, report_no)
-    groups = itertools.groupby(rows, key=lambda r: r.pmt_seq)
+    groups = itertools.groupby(rows, key=lambda r: r[0])
 
     def payment_infos() -> Iterator[pain002.PaymentInfoReport]:
         for pmt_seq, pmt_rows in groups:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import operator
 import os
 import time
 from collections import Counter
@@ -42,6 +43,7 @@ from ledger.store import LedgerTx
 
 log = structlog.get_logger("gateway.inbound")
 PAYMENT_COLUMNS = tuple(c.name for c in db.payments.c if c.name != "id")
+_payment_tuple = operator.itemgetter(*PAYMENT_COLUMNS)
 hash_chunk_bytes = 1 << 20
 findings_lines_max = 1000
 fingerprint_lookups_max = 2000  # above this, a file reads its accounts' whole AM05 window
@@ -582,6 +584,7 @@ class _Run:
         )
         client_id = self.claim.client_id
         pmts = self.parsed.payment_infos
+        batches: dict[int, Batch] = {}
         for chunk in self.parsed.transactions.chunks():
             rows: list[dict[str, Any]] = []
             dues: list[tuple[Due, Batch | None, dict[str, Any]]] = []
@@ -610,7 +613,11 @@ class _Run:
                 credit = t.creditor_iban if checked.internal else clearing_by_ccy[t.currency]
                 batch = None
                 if not checked.internal and row["batch_booking"]:
-                    batch = batch_for(client_id, self.sha, self.file_id, t.pmt_seq, 1)
+                    batch = batches.get(t.pmt_seq)
+                    if batch is None:
+                        batch = batches[t.pmt_seq] = batch_for(
+                            client_id, self.sha, self.file_id, t.pmt_seq, 1
+                        )
                 payment = Due(
                     key=payment_key(client_id, self.sha, t.seq),
                     reference=payment_reference(self.file_id, t.seq),
@@ -628,7 +635,7 @@ class _Run:
                 self.tx.conn,
                 db.payments,
                 PAYMENT_COLUMNS,
-                [tuple(row[c] for c in PAYMENT_COLUMNS) for row in rows],
+                [_payment_tuple(row) for row in rows],
             )
         booker.finish()
         self.booked = booker.booked

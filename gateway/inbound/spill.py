@@ -16,7 +16,7 @@ from typing import IO, Any, Generic, TypeVar
 T = TypeVar("T")
 
 chunk_records_max = 10_000
-chunks_in_memory_max = 12
+chunks_in_memory_max = 4
 
 
 class Spill(Generic[T]):
