@@ -1,0 +1,105 @@
+"""The `ekase-gateway` command as an operator types it (real subprocesses, a real config)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway import cli
+from tests.pipeline_fixtures import A_MAIN, B_MAIN, write_config
+
+EXE = str(Path(sys.executable).with_name("ekase-gateway"))
+SUBCOMMANDS = [
+    ["run"], ["scan"], ["demo"], ["status"], ["ledger"], ["ledger", "fund"],
+    ["ledger", "balance"], ["eod"], ["report"], ["verify"], ["keys"], ["keys", "init"],
+    ["sshd-config"], ["db"], ["db", "upgrade"],
+]
+
+
+def gateway(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    return write_config(tmp_path)
+
+
+def test_fund_then_balance_prints_the_amount(config: Path) -> None:
+    """`ledger fund --amount 1000.50` then `ledger balance` prints `1000.50 EUR` (SPEC §7)."""
+    funded = gateway("ledger", "fund", "-c", str(config), "--iban", B_MAIN, "--amount", "1000.50")
+    assert funded.returncode == 0, funded.stderr
+    shown = gateway("ledger", "balance", "-c", str(config), "--iban", B_MAIN)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "1000.50 EUR"
+
+
+def test_fund_with_the_same_key_funds_once(config: Path) -> None:
+    """An operator repeating `ledger fund` with the same --key does not fund twice."""
+    for _ in range(2):
+        done = gateway("ledger", "fund", "-c", str(config), "--iban", A_MAIN,
+                       "--amount", "10.00", "--key", "op-42")
+        assert done.returncode == 0, done.stderr
+    shown = gateway("ledger", "balance", "-c", str(config), "--iban", A_MAIN)
+    assert shown.stdout.strip() == "10.00 EUR"
+
+
+@pytest.mark.parametrize(
+    ("iban", "amount", "words"),
+    [
+        ("LV00TREL0000000000000", "1.00", "invalid IBAN"),
+        (A_MAIN, "1.005", "more than 2 decimals"),
+        (A_MAIN, "-5", "positive"),
+        (A_MAIN, "abc", "not a number"),
+    ],
+)
+def test_bad_fund_exits_2_with_one_line(config: Path, iban: str, amount: str, words: str) -> None:
+    """A bad IBAN or an amount with three decimals is refused: exit 2, one clear line."""
+    done = gateway("ledger", "fund", "-c", str(config), "--iban", iban, "--amount", amount)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_configuration_error_is_one_line_exit_2(tmp_path: Path) -> None:
+    """A broken configuration names the key path and the problem, exit 2, no traceback."""
+    config = write_config(tmp_path)
+    text = config.read_text().replace('currency = "EUR"', 'currency = "EURO"', 1)
+    config.write_text(text)
+    done = gateway("db", "upgrade", "-c", str(config))
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "currency" in done.stderr and "EURO" in done.stderr
+
+
+def test_missing_configuration_file(tmp_path: Path) -> None:
+    """Pointing at a file that is not there is a usage error, not a crash."""
+    done = gateway("status", "-c", str(tmp_path / "nope.toml"))
+    assert done.returncode == 2 and "not found" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("words", SUBCOMMANDS, ids=lambda w: " ".join(w))
+def test_every_command_has_help(words: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """`--help` works for every command of SPEC §9 and says what it is for (in-process:
+    the same parser the console script runs)."""
+    with pytest.raises(SystemExit) as stop:
+        cli.main([*words, "--help"])
+    assert stop.value.code == 0
+    assert "usage: ekase-gateway" in capsys.readouterr().out
+
+
+def test_unknown_command_is_usage_error() -> None:
+    """A typo gets exit 2 and one line, never a traceback."""
+    done = gateway("fnud")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+def test_db_upgrade_twice(config: Path) -> None:
+    """`db upgrade` creates the schema and running it again is harmless."""
+    for _ in range(2):
+        done = gateway("db", "upgrade", "-c", str(config))
+        assert done.returncode == 0, done.stderr
+        assert "database ready" in done.stdout
