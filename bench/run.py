@@ -97,7 +97,9 @@ def main() -> int:
     folder.mkdir(parents=True)
     config = write_config(folder)
     settings = load(config)
-    init_signing_key(settings.signing.key, settings.signing.certificate, now=dt.datetime.now(dt.UTC))
+    init_signing_key(
+        settings.signing.key, settings.signing.certificate, now=dt.datetime.now(dt.UTC)
+    )
     env = open_environment(settings)
     fund(env, DEBTOR, str(count * 200), key="bench")
     env.close()
@@ -129,11 +131,11 @@ def main() -> int:
     if proc.returncode != 0:
         print(proc.stdout, proc.stderr)
         return 1
-    line = next(
-        json.loads(x) for x in proc.stdout.splitlines() if '"file.processed"' in x
+    line = next(json.loads(x) for x in proc.stdout.splitlines() if '"file.processed"' in x)
+    print(
+        f"scan --once: {elapsed:.2f} s, {count / elapsed:,.0f} transactions/s, "
+        f"status {line['group_status']} {line['counts']}"
     )
-    print(f"scan --once: {elapsed:.2f} s, {count / elapsed:,.0f} transactions/s, "
-          f"status {line['group_status']} {line['counts']}")
     if base is not None:
         print(f"ratio to baseline: {elapsed / base:.2f} (target <= 3)")
     print(f"peak RSS of scan --once: {peak_mb:.0f} MB")

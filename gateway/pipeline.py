@@ -7,6 +7,7 @@ fallen due. Each step is safe to repeat.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,9 @@ class Pipeline:
 
     def recover(self) -> list[Outcome]:
         """Files left in work/ by a run that stopped: process them (their lock is free)."""
+        self.env.spool.remove_stale_temporaries(
+            [c.id for c in self.env.settings.clients], time.time()
+        )
         outcomes = []
         for client in self.env.settings.clients:
             for path in self.env.spool.in_work(client.id):

@@ -29,7 +29,10 @@ from pathlib import Path
 from typing import Any
 
 IGNORED_SUFFIXES = (".part", ".filepart", ".tmp")
+# Files the gateway keeps beside a claimed file in work/ and beside it in the archive.
+SIDECAR_SUFFIXES = (".receipt.json", ".sig", ".findings.txt")
 file_name_chars_max = 200
+stale_temporary_seconds = 3600
 
 
 def is_ignored(name: str) -> bool:
@@ -108,7 +111,11 @@ class Spool:
         folder = self.work(client_id)
         if not folder.is_dir():
             return []
-        return sorted(p for p in folder.iterdir() if not p.name.endswith(".receipt.json"))
+        return sorted(
+            p
+            for p in folder.iterdir()
+            if not p.name.endswith(SIDECAR_SUFFIXES) and not p.name.startswith(".")
+        )
 
     def claim(self, client_id: str, path: Path, now: dt.datetime) -> Claim | None:
         """Move `path` from `in/` into `work/` atomically; None if someone else took it."""
@@ -131,24 +138,51 @@ class Spool:
         original = path.name.split("__", 1)[-1]
         return Claim(client_id, path, original, _read_json(_receipt_path(path)))
 
+    def remove_stale_temporaries(self, client_ids: list[str], now_epoch: float) -> int:
+        """Delete the gateway's own half-written files that a killed run left behind:
+        everything in tmp/, and dot-files ending in `.tmp` in out/ and work/, once they
+        are older than `stale_temporary_seconds` (younger ones may be another daemon's)."""
+        candidates = list(self.tmp().glob("*")) + list(self.tmp().glob(".*"))
+        for client_id in client_ids:
+            for folder in (self.outbox(client_id), self.work(client_id)):
+                candidates += [p for p in folder.glob(".*") if p.name.endswith(".tmp")]
+        removed = 0
+        for path in candidates:
+            try:
+                if now_epoch - path.lstat().st_mtime > stale_temporary_seconds and path.is_file():
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
     # -- leaving work ------------------------------------------------------------------------
 
-    def shelve(self, claim: Claim, kind: str, file_id: int, day: dt.date) -> Path:
-        """Move the claimed file to its final place, read-only, and return its new path."""
+    def shelf_target(self, claim: Claim, kind: str, file_id: int, day: dt.date) -> Path:
+        """Where a claimed file will lie once processed (its seal names this)."""
         folder = self.shelf(kind, claim.client_id, day)
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{file_id:08d}__{claim.original_name[:file_name_chars_max]}"
+        return folder / f"{file_id:08d}__{claim.original_name[:file_name_chars_max]}"
+
+    def shelve(self, claim: Claim, target: Path) -> Path:
+        """Move the claimed file and its sidecars (receipt, seal, findings) to `target`.
+
+        The sidecars were written beside the file in work/ and move first; the file
+        moves last, so until it has moved the whole claim is still in work/ and a
+        restart simply does it again.
+        """
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in SIDECAR_SUFFIXES:
+            sidecar = claim.path.with_name(claim.path.name + suffix)
+            if sidecar.exists():
+                os.replace(sidecar, target.with_name(target.name + suffix))
         os.chmod(claim.path, 0o444)
         os.replace(claim.path, target)
-        receipt = _receipt_path(claim.path)
-        if receipt.exists():
-            os.replace(receipt, target.with_name(target.name + ".receipt.json"))
-        _fsync_dir(folder)
+        _fsync_dir(target.parent)
         return target
 
 
 def _receipt_path(work_path: Path) -> Path:
-    return work_path.with_name(work_path.name + ".receipt.json")
+    return work_path.with_name(work_path.name + SIDECAR_SUFFIXES[0])
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -190,7 +224,7 @@ def locked(path: Path) -> Iterator[bool]:
 
 
 def write_text_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()

@@ -119,12 +119,13 @@ class FileProcessor:
             else:
                 outcome = self._new_file(tx, claim, sha, size, received, now)
         answer_delivered = self._deliver()
-        shelf_path = self.env.spool.shelve(
+        target = self.env.spool.shelf_target(
             claim, outcome.shelf, outcome.file_id, now.astimezone(self.settings.timezone).date()
         )
         if outcome.shelf == "archive" and self.env.sealer is not None:
-            self._seal_archive(shelf_path, claim, received)
-        self._write_findings(shelf_path, claim, outcome, sha, size, received)
+            self._seal_archive(claim, target.name, received)
+        self._write_findings(claim, outcome, sha, size, received)
+        self.env.spool.shelve(claim, target)
         log.info(
             "file.processed",
             client=claim.client_id,
@@ -406,9 +407,11 @@ class FileProcessor:
 
     # -- archive seal and findings -----------------------------------------------------------
 
-    def _seal_archive(self, path: Path, claim: Claim, received: dt.datetime) -> None:
+    def _seal_archive(self, claim: Claim, archived_name: str, received: dt.datetime) -> None:
+        """The seal of an accepted batch, with its receipt, beside it in work/ (it moves
+        into the archive with the file; its Reference URI is the archived name)."""
         from gateway.outbound.delivery import write_bytes_atomically
-        from gateway.outbound.seal import receipt_properties, seal_path
+        from gateway.outbound.seal import receipt_properties
 
         assert self.env.sealer is not None
         receipt = claim.receipt or {}
@@ -419,23 +422,15 @@ class FileProcessor:
             key_fingerprint=str(receipt.get("key_fingerprint") or "unknown"),
             source=str(receipt.get("source_ip") or "unknown"),
         )
-        seal = self.env.sealer.sign_file(path, properties=properties)
-        write_bytes_atomically(path.parent, seal_path(path).name, seal)
+        seal = self.env.sealer.sign_file(claim.path, properties=properties, name=archived_name)
+        write_bytes_atomically(claim.path.parent, claim.path.name + ".sig", seal)
 
     def _write_findings(
-        self,
-        path: Path,
-        claim: Claim,
-        outcome: Outcome,
-        sha: str,
-        size: int,
-        received: dt.datetime,
+        self, claim: Claim, outcome: Outcome, sha: str, size: int, received: dt.datetime
     ) -> None:
         from gateway.spool import write_text_atomically
 
-        target = path.with_name(path.name + ".findings.txt")
-        if outcome.recovered and target.exists():
-            return
+        target = claim.path.with_name(claim.path.name + ".findings.txt")
         write_text_atomically(target, findings_text(claim, outcome, sha, size, received))
 
 
