@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import glob
 import json
 import os
 import secrets
@@ -162,6 +163,12 @@ class Spool:
         """Where a claimed file will lie once processed (its seal names this)."""
         folder = self.shelf(kind, claim.client_id, day)
         return folder / f"{file_id:08d}__{claim.original_name[:file_name_chars_max]}"
+
+    def clear_partial_sidecars(self, claim: Claim) -> None:
+        """Half-written sidecars of this claim (a run killed while writing them): ours to
+        delete, since whoever processes a claim holds its lock."""
+        for partial in claim.path.parent.glob(f".{glob.escape(claim.path.name)}.*.tmp"):
+            partial.unlink(missing_ok=True)
 
     def shelve(self, claim: Claim, target: Path) -> Path:
         """Move the claimed file and its sidecars (receipt, seal, findings) to `target`.

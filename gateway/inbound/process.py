@@ -119,6 +119,7 @@ class FileProcessor:
             else:
                 outcome = self._new_file(tx, claim, sha, size, received, now)
         answer_delivered = self._deliver()
+        self.env.spool.clear_partial_sidecars(claim)
         target = self.env.spool.shelf_target(
             claim, outcome.shelf, outcome.file_id, now.astimezone(self.settings.timezone).date()
         )
