@@ -12,7 +12,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -85,6 +84,28 @@ def baseline_seconds(path: Path) -> float:
     return elapsed
 
 
+def run_measured(command: list[str]) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run `command`, sampling its peak RSS (VmHWM) while it runs.
+
+    `getrusage(RUSAGE_CHILDREN)` would also count the memory this benchmark process
+    held when it forked the child (the baseline's parse tree), so we read the
+    child's own high-water mark from /proc instead.
+    """
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak_kib = 0
+    status = Path(f"/proc/{proc.pid}/status")
+    while proc.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak_kib = max(peak_kib, int(line.split()[1]))
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+        time.sleep(0.05)
+    out, err = proc.communicate()
+    return subprocess.CompletedProcess(command, proc.returncode, out, err), peak_kib / 1024
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--transactions", type=int, default=100_000)
@@ -123,11 +144,8 @@ def main() -> int:
     os.replace(sample, inbox / sample.name)
     exe = Path(sys.executable).with_name("ekase-gateway")
     started = time.perf_counter()
-    proc = subprocess.run(
-        [str(exe), "scan", "-c", str(config), "--once"], capture_output=True, text=True
-    )
+    proc, peak_mb = run_measured([str(exe), "scan", "-c", str(config), "--once"])
     elapsed = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     if proc.returncode != 0:
         print(proc.stdout, proc.stderr)
         return 1
