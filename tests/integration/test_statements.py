@@ -1,0 +1,754 @@
+"""Account statements a client reconciles (SPEC §8, issue 5): camt.053 at end of day,
+camt.052 on request, `ekase-gateway eod` from the command line.
+
+Everything runs through the real pipeline on a real SQLite ledger with a FixedClock;
+each camt file the client finds in `out/` is validated against the official XSD and
+read back with an independent parser written here (and with pycamt), never with the
+gateway's own model. The parsing helpers are shared with the property and
+notification tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from pycamt.parser import Camt053Parser
+from sqlalchemy import text
+
+from gateway import statements
+from gateway.samples import SamplePmtInf, SampleTx
+from ledger import calendar
+from tests.pipeline_fixtures import (
+    A_BLOCKED,
+    A_MAIN,
+    A_USD,
+    B_MAIN,
+    CLIENT_A,
+    CLIENT_B,
+    EXTERNAL,
+    EXTERNAL_BIC,
+    RIGA,
+    TODAY,
+    Answer,
+    Batch,
+    Installation,
+)
+
+Validate = Callable[[bytes | Path, str], None]
+CAMT053 = "camt.053.001.02"
+CAMT052 = "camt.052.001.02"
+CAMT054 = "camt.054.001.02"
+REPORT_TAG = {CAMT053: "Stmt", CAMT052: "Rpt", CAMT054: "Ntfctn"}
+NON_SEPA = "AE070331234567890123456"  # United Arab Emirates: an IBAN country outside SEPA
+NON_SEPA_BIC = "EBILAEAD"
+EKASE = Path(sys.executable).parent / "ekase-gateway"
+
+ESCT = ("PMNT", "ICDT", "ESCT")
+XBCT = ("PMNT", "ICDT", "XBCT")
+DMCT_SENT = ("PMNT", "ICDT", "DMCT")
+DMCT_RECEIVED = ("PMNT", "RCDT", "DMCT")
+FUNDING = ("PMNT", "RCDT", "BOOK")
+
+
+# -- reading camt as a client would (independent of gateway.outbound) -----------------------
+
+
+def minor(amount: str, currency: str) -> int:
+    """Major-unit text to minor units (JPY has none; every other currency here has 2)."""
+    return int(Decimal(amount).scaleb(0 if currency == "JPY" else 2))
+
+
+@dataclass(frozen=True)
+class TxDetail:
+    acct_svcr_ref: str | None
+    msg_id: str | None
+    pmt_inf_id: str | None
+    end_to_end_id: str | None
+    amount_minor: int
+    code: tuple[str, ...] | None
+    counterparty_name: str | None
+    counterparty_iban: str | None
+    counterparty_bic: str | None
+    remittance: str | None
+
+
+@dataclass(frozen=True)
+class CamtEntry:
+    acct_svcr_ref: str
+    amount_minor: int
+    credit: bool
+    booking_date: dt.date
+    value_date: dt.date
+    code: tuple[str, ...]
+    batch: tuple[str | None, str | None, int, int] | None  # MsgId, PmtInfId, NbOfTxs, total
+    details: list[TxDetail]
+
+    @property
+    def signed(self) -> int:
+        return self.amount_minor if self.credit else -self.amount_minor
+
+
+@dataclass
+class CamtReport:
+    path: Path
+    message: str
+    iban: str
+    currency: str
+    owner: str | None
+    seq: int
+    balances: dict[str, tuple[int, str]]  # code -> (signed minor, date text)
+    entries: list[CamtEntry]
+    summary_count: int | None
+
+    @property
+    def day(self) -> dt.date:
+        return dt.date.fromisoformat(self.balances["OPBD"][1][:10])
+
+    @property
+    def opening(self) -> int:
+        return self.balances["OPBD"][0]
+
+    @property
+    def closing(self) -> int:
+        return self.balances["CLBD"][0]
+
+    @property
+    def net(self) -> int:
+        return sum(e.signed for e in self.entries)
+
+    def details(self) -> list[TxDetail]:
+        return [d for e in self.entries for d in e.details]
+
+
+def _code(element: etree._Element | None, ns: dict[str, str]) -> tuple[str, ...] | None:
+    if element is None:
+        return None
+    return (
+        element.findtext("c:Domn/c:Cd", namespaces=ns),
+        element.findtext("c:Domn/c:Fmly/c:Cd", namespaces=ns),
+        element.findtext("c:Domn/c:Fmly/c:SubFmlyCd", namespaces=ns),
+    )
+
+
+def read_camt(path: Path) -> CamtReport:
+    root = etree.parse(str(path)).getroot()
+    message = root.tag.split("}")[0].rsplit(":", 1)[-1]
+    ns = {"c": f"urn:iso:std:iso:20022:tech:xsd:{message}"}
+    report = root.find(f"*/c:{REPORT_TAG[message]}", ns)
+    assert report is not None, f"{path.name}: no {REPORT_TAG[message]}"
+    currency = report.findtext("c:Acct/c:Ccy", namespaces=ns)
+    balances = {}
+    for bal in report.findall("c:Bal", ns):
+        amount = minor(bal.findtext("c:Amt", namespaces=ns), currency)
+        if bal.findtext("c:CdtDbtInd", namespaces=ns) == "DBIT":
+            amount = -amount
+        when = bal.findtext("c:Dt/c:Dt", namespaces=ns) or bal.findtext(
+            "c:Dt/c:DtTm", namespaces=ns
+        )
+        balances[bal.findtext("c:Tp/c:CdOrPrtry/c:Cd", namespaces=ns)] = (amount, when)
+    entries = []
+    for ntry in report.findall("c:Ntry", ns):
+        credit = ntry.findtext("c:CdtDbtInd", namespaces=ns) == "CRDT"
+        btch = ntry.find("c:NtryDtls/c:Btch", ns)
+        batch = None
+        if btch is not None:
+            batch = (
+                btch.findtext("c:MsgId", namespaces=ns),
+                btch.findtext("c:PmtInfId", namespaces=ns),
+                int(btch.findtext("c:NbOfTxs", namespaces=ns)),
+                minor(btch.findtext("c:TtlAmt", namespaces=ns), currency),
+            )
+        side = "Dbtr" if credit else "Cdtr"
+        details = [
+            TxDetail(
+                acct_svcr_ref=tx.findtext("c:Refs/c:AcctSvcrRef", namespaces=ns),
+                msg_id=tx.findtext("c:Refs/c:MsgId", namespaces=ns),
+                pmt_inf_id=tx.findtext("c:Refs/c:PmtInfId", namespaces=ns),
+                end_to_end_id=tx.findtext("c:Refs/c:EndToEndId", namespaces=ns),
+                amount_minor=minor(tx.findtext("c:AmtDtls/c:TxAmt/c:Amt", namespaces=ns), currency),
+                code=_code(tx.find("c:BkTxCd", ns), ns),
+                counterparty_name=tx.findtext(f"c:RltdPties/c:{side}/c:Nm", namespaces=ns),
+                counterparty_iban=tx.findtext(
+                    f"c:RltdPties/c:{side}Acct/c:Id/c:IBAN", namespaces=ns
+                ),
+                counterparty_bic=tx.findtext(
+                    f"c:RltdAgts/c:{side}Agt/c:FinInstnId/c:BIC", namespaces=ns
+                ),
+                remittance="".join(t.text or "" for t in tx.findall("c:RmtInf/c:Ustrd", ns))
+                or None,
+            )
+            for tx in ntry.findall("c:NtryDtls/c:TxDtls", ns)
+        ]
+        entries.append(
+            CamtEntry(
+                acct_svcr_ref=ntry.findtext("c:AcctSvcrRef", namespaces=ns),
+                amount_minor=minor(ntry.findtext("c:Amt", namespaces=ns), currency),
+                credit=credit,
+                booking_date=dt.date.fromisoformat(ntry.findtext("c:BookgDt/c:Dt", namespaces=ns)),
+                value_date=dt.date.fromisoformat(ntry.findtext("c:ValDt/c:Dt", namespaces=ns)),
+                code=_code(ntry.find("c:BkTxCd", ns), ns) or (),
+                batch=batch,
+                details=details,
+            )
+        )
+    count = report.findtext("c:TxsSummry/c:TtlNtries/c:NbOfNtries", namespaces=ns)
+    return CamtReport(
+        path=path,
+        message=message,
+        iban=report.findtext("c:Acct/c:Id/c:IBAN", namespaces=ns),
+        currency=currency,
+        owner=report.findtext("c:Acct/c:Ownr/c:Nm", namespaces=ns),
+        seq=int(report.findtext("c:ElctrncSeqNb", namespaces=ns)),
+        balances=balances,
+        entries=entries,
+        summary_count=int(count) if count is not None else None,
+    )
+
+
+def camt_files(inst: Installation, message: str, client: str = CLIENT_A) -> list[Path]:
+    return sorted(inst.outbox(client).glob(f"*_{message}_*.xml"))
+
+
+def statements_of(
+    inst: Installation, client: str = CLIENT_A, validate: Validate | None = None
+) -> dict[tuple[str, dt.date], CamtReport]:
+    """Every camt.053 in the client's out/, by (IBAN, business day); each validated."""
+    found: dict[tuple[str, dt.date], CamtReport] = {}
+    for path in camt_files(inst, CAMT053, client):
+        if validate is not None:
+            validate(path, CAMT053)
+        report = read_camt(path)
+        key = (report.iban, report.day)
+        assert key not in found, f"two statements for {key}: {found[key].path.name}, {path.name}"
+        found[key] = report
+    return found
+
+
+def ledger_movement(inst: Installation, iban: str, day: dt.date) -> int:
+    """The account's movement booked on `day`, straight from the postings table."""
+    with inst.env.engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT COALESCE(SUM(p.amount_minor), 0) FROM ledger_postings p "
+                    "JOIN ledger_accounts a ON a.id = p.account_id "
+                    "WHERE a.iban = :iban AND p.booking_date = :day"
+                ),
+                {"iban": iban, "day": day},
+            ).scalar_one()
+        )
+
+
+def ledger_balance_through(inst: Installation, iban: str, day: dt.date) -> int:
+    with inst.env.engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT COALESCE(SUM(p.amount_minor), 0) FROM ledger_postings p "
+                    "JOIN ledger_accounts a ON a.id = p.account_id "
+                    "WHERE a.iban = :iban AND p.booking_date <= :day"
+                ),
+                {"iban": iban, "day": day},
+            ).scalar_one()
+        )
+
+
+def riga(day: dt.date, clock: str) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.fromisoformat(clock), RIGA)
+
+
+def close_day(inst: Installation, day: dt.date) -> list[statements.StatementResult]:
+    """End of `day` at 18:30 Riga: the statements of every client account."""
+    inst.clock.set(riga(day, "18:30"))
+    return statements.write_statements(inst.env, day)
+
+
+# -- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("template")
+    Installation.create(base).close()
+    return base
+
+
+@pytest.fixture
+def inst(template: Path, tmp_path: Path) -> Iterator[Installation]:
+    installation = Installation.copy_of(template, tmp_path / "gw")
+    yield installation
+    installation.close()
+
+
+def refs(answer: Answer) -> dict[str, str]:
+    """EndToEndId -> AcctSvcrRef of the accepted payments in a pain.002."""
+    found = {t.end_to_end_id: t.acct_svcr_ref for t in answer.transactions() if t.status == "ACSC"}
+    assert all(found.values()), f"an ACSC payment without AcctSvcrRef in {answer.path.name}"
+    return found
+
+
+def entry_by_ref(report: CamtReport, ref: str) -> CamtEntry:
+    matches = [e for e in report.entries if e.acct_svcr_ref == ref]
+    assert len(matches) == 1, f"{len(matches)} entries {ref} in {report.path.name}"
+    return matches[0]
+
+
+# -- what an entry carries -------------------------------------------------------------------
+
+
+def test_batch_booked_payment_information_is_one_entry_with_a_detail_per_payment(
+    inst: Installation, assert_valid: Validate
+) -> None:
+    """A client's accountant sees a batch-booked payment information as ONE debit of its
+    total on the statement (NtryDtls/Btch with the original MsgId and PmtInfId), with one
+    TxDtls per payment carrying the AcctSvcrRef the pain.002 gave it, the EndToEndId,
+    the creditor's name, IBAN and BIC and the remittance text; SEPA in euro is ESCT."""
+    data = (
+        Batch(msg_id="SALARY-11")
+        .tx("S-1", "100.00", creditor_name="Jānis Bērziņš", remittance="Alga novembris 1")
+        .tx("S-2", "250.50", creditor_name="Anna Liepa", remittance="Alga novembris 2")
+        .tx("S-3", "0.01", creditor_name="Pēteris Ozols", remittance="Alga novembris 3")
+        .build()
+    )
+    answer = inst.submit(data)
+    assert answer.group_status == "ACSC"
+    acct_refs = refs(answer)
+    close_day(inst, TODAY)
+
+    statement = statements_of(inst, validate=assert_valid)[(A_MAIN, TODAY)]
+    debits = [e for e in statement.entries if not e.credit]
+    assert len(debits) == 1, [e.acct_svcr_ref for e in debits]
+    entry = debits[0]
+    assert entry.amount_minor == 35051
+    assert entry.acct_svcr_ref.startswith("EB")
+    assert entry.acct_svcr_ref not in acct_refs.values()
+    assert entry.batch == ("SALARY-11", "SALARY-11-P1", 3, 35051)
+    assert entry.code == ESCT
+    assert (entry.booking_date, entry.value_date) == (TODAY, TODAY)
+    got = {d.end_to_end_id: d for d in entry.details}
+    assert set(got) == {"S-1", "S-2", "S-3"}
+    for e2e, name, amount, n in (
+        ("S-1", "Jānis Bērziņš", 10000, 1),
+        ("S-2", "Anna Liepa", 25050, 2),
+        ("S-3", "Pēteris Ozols", 1, 3),
+    ):
+        detail = got[e2e]
+        assert detail.acct_svcr_ref == acct_refs[e2e]
+        assert (detail.msg_id, detail.pmt_inf_id) == ("SALARY-11", "SALARY-11-P1")
+        assert detail.amount_minor == amount
+        assert detail.counterparty_name == name
+        assert detail.counterparty_iban == EXTERNAL
+        assert detail.counterparty_bic == EXTERNAL_BIC
+        assert detail.remittance == f"Alga novembris {n}"
+        assert detail.code == ESCT
+    assert sum(d.amount_minor for d in entry.details) == entry.amount_minor
+
+
+def test_batch_booking_false_gives_one_entry_per_payment(
+    inst: Installation, assert_valid: Validate
+) -> None:
+    """With BtchBookg=false the client asked to see every payment on its own: one entry
+    per payment, each entry's AcctSvcrRef the payment's own, no Btch element."""
+    pmt = SamplePmtInf(
+        pmt_inf_id="SINGLE-P1",
+        debtor_iban=A_MAIN,
+        transactions=[
+            SampleTx("N-1", "12.00", EXTERNAL, creditor_bic=EXTERNAL_BIC),
+            SampleTx("N-2", "13.00", EXTERNAL, creditor_bic=EXTERNAL_BIC),
+        ],
+        execution_date=TODAY.isoformat(),
+        batch_booking=False,
+        nb_of_txs="2",
+        ctrl_sum="25.00",
+    )
+    answer = inst.submit(Batch(msg_id="SINGLE", extra_pmts=[pmt]).build())
+    acct_refs = refs(answer)
+    assert set(acct_refs) == {"N-1", "N-2"}
+    close_day(inst, TODAY)
+
+    statement = statements_of(inst, validate=assert_valid)[(A_MAIN, TODAY)]
+    debits = [e for e in statement.entries if not e.credit]
+    assert sorted(e.acct_svcr_ref for e in debits) == sorted(acct_refs.values())
+    for entry in debits:
+        assert entry.batch is None
+        assert len(entry.details) == 1
+        (detail,) = entry.details
+        assert detail.acct_svcr_ref == entry.acct_svcr_ref
+        assert entry.amount_minor == detail.amount_minor
+        assert (detail.msg_id, detail.pmt_inf_id) == ("SINGLE", "SINGLE-P1")
+        assert entry.code == ESCT
+
+
+def test_bank_transaction_codes_tell_sepa_cross_border_internal_and_funding_apart(
+    inst: Installation, assert_valid: Validate
+) -> None:
+    """The bank transaction code lets a client's reconciliation rules sort entries:
+    ESCT for euro to a SEPA IBAN, XBCT for euro to a non-SEPA IBAN and for US dollars,
+    DMCT for a transfer to another treasury account (RCDT/DMCT on the receiving side,
+    with the payer as counterparty), RCDT/BOOK for the treasury's funding."""
+    data = Batch(msg_id="MIXED").tx("C-SEPA", "1.00", remittance="SEPA").build()
+    sepa = refs(inst.submit(data))
+    cross = refs(
+        inst.submit(
+            Batch(msg_id="NONSEPA")
+            .tx("C-AE", "2.00", creditor=NON_SEPA, creditor_bic=NON_SEPA_BIC, remittance="AE")
+            .build()
+        )
+    )
+    dollars = refs(
+        inst.submit(
+            Batch(msg_id="USD", debtor=A_USD)
+            .tx("C-USD", "3.00", creditor=NON_SEPA, currency="USD", creditor_bic=NON_SEPA_BIC)
+            .build()
+        )
+    )
+    internal = refs(
+        inst.submit(
+            Batch(msg_id="INTERNAL")
+            .tx("C-INT", "4.00", creditor=B_MAIN, creditor_name="Iestāde B", remittance="Līgums 7")
+            .build()
+        )
+    )
+    close_day(inst, TODAY)
+    a = statements_of(inst, CLIENT_A, assert_valid)
+    b = statements_of(inst, CLIENT_B, assert_valid)
+
+    main = a[(A_MAIN, TODAY)]
+    for ref, code in (
+        (sepa["C-SEPA"], ESCT),
+        (cross["C-AE"], XBCT),
+        (internal["C-INT"], DMCT_SENT),
+    ):
+        (entry,) = [e for e in main.entries if ref in {d.acct_svcr_ref for d in e.details}]
+        assert (entry.code, entry.details[0].code, entry.credit) == (code, code, False), ref
+    ae = next(d for d in main.details() if d.end_to_end_id == "C-AE")
+    assert (ae.counterparty_iban, ae.counterparty_bic, ae.remittance) == (
+        NON_SEPA,
+        NON_SEPA_BIC,
+        "AE",
+    )
+
+    usd = a[(A_USD, TODAY)]
+    (usd_entry,) = [e for e in usd.entries if not e.credit]
+    assert usd_entry.code == XBCT
+    assert [d.acct_svcr_ref for d in usd_entry.details] == [dollars["C-USD"]]
+    assert usd.currency == "USD"
+
+    sent = entry_by_ref(main, internal["C-INT"])
+    assert sent.details[0].counterparty_iban == B_MAIN
+    assert sent.details[0].counterparty_name == "Iestāde B"
+    received = entry_by_ref(b[(B_MAIN, TODAY)], internal["C-INT"])
+    assert received.credit and received.code == DMCT_RECEIVED
+    (detail,) = received.details
+    assert detail.code == DMCT_RECEIVED
+    assert detail.counterparty_iban == A_MAIN
+    assert detail.counterparty_name  # the payer's name from the pain.001
+    assert (detail.end_to_end_id, detail.msg_id, detail.remittance) == (
+        "C-INT",
+        "INTERNAL",
+        "Līgums 7",
+    )
+    assert received.amount_minor == 400
+
+    fundings = [e for e in main.entries if e.credit]
+    assert len(fundings) == 1 and fundings[0].code == FUNDING
+    assert fundings[0].amount_minor == 100_000_00
+    assert fundings[0].acct_svcr_ref.startswith("FUND")
+    assert fundings[0].details[0].counterparty_name
+
+
+def test_statement_balances_reconcile_and_each_day_opens_at_the_previous_close(
+    inst: Installation, assert_valid: Validate
+) -> None:
+    """A client checks OPBD + credits − debits = CLBD on every statement and that each
+    day opens where the previous one closed, across a weekend; the balances are the
+    ledger's, and a payment entered on Friday evening after end of day is booked on
+    Monday (books close at 18:30)."""
+    friday = dt.date(2026, 11, 27)
+    monday = dt.date(2026, 11, 30)
+    inst.submit(Batch(msg_id="WED").tx("W-1", "10.00").tx("W-2", "5.00", creditor=B_MAIN).build())
+    close_day(inst, TODAY)
+    # Thursday nobody closes the day (daemon down); Friday's end of day catches up.
+    inst.clock.set(riga(friday, "09:00"))
+    inst.submit(Batch(msg_id="FRI", execution_date=friday.isoformat()).tx("F-1", "7.25").build())
+    inst.clock.set(riga(friday, "18:30"))
+    assert statements.run_due_eod(inst.env) == 10 * 2  # Thursday's and Friday's
+    inst.clock.set(riga(friday, "19:00"))
+    late = refs(
+        inst.submit(
+            Batch(msg_id="LATE", execution_date=friday.isoformat())
+            .tx("L-1", "3.00", creditor=B_MAIN)
+            .build()
+        )
+    )
+    assert late == {}, "after end of day nothing is booked on Friday"
+    inst.clock.set(riga(monday, "09:00"))
+    inst.run()  # the late payment executes at the start of Monday
+    inst.clock.set(riga(monday, "18:30"))
+    assert statements.run_due_eod(inst.env) == 10
+
+    found = statements_of(inst, CLIENT_A, assert_valid)
+    found |= statements_of(inst, CLIENT_B, assert_valid)
+    days = [TODAY, dt.date(2026, 11, 26), friday, monday]
+    assert len(found) == 10 * len(days)
+    for iban in {iban for iban, _ in found}:
+        chain = [found[(iban, d)] for d in days]
+        assert [s.seq for s in chain] == [1, 2, 3, 4], iban
+        for previous, current in itertools.pairwise(chain):
+            assert current.opening == previous.closing, (iban, current.day)
+        for s in chain:
+            assert s.opening + s.net == s.closing, (iban, s.day)
+            assert s.net == ledger_movement(inst, iban, s.day), (iban, s.day)
+            assert s.closing == ledger_balance_through(inst, iban, s.day)
+            assert s.summary_count == len(s.entries)
+            assert all(e.booking_date == s.day for e in s.entries)
+    b_monday = found[(B_MAIN, monday)]
+    assert [e.details[0].end_to_end_id for e in b_monday.entries] == ["L-1"]
+    assert found[(A_MAIN, friday)].net == -725
+    assert found[(A_MAIN, TODAY)].closing == 100_000_00 - 1500
+
+
+def test_a_day_without_movement_still_gets_a_statement(
+    inst: Installation, assert_valid: Validate
+) -> None:
+    """With the default configuration every account gets a statement every business day,
+    even without movement: zero entries, OPBD = CLBD = the previous day's closing."""
+    close_day(inst, TODAY)
+    thursday = dt.date(2026, 11, 26)
+    results = close_day(inst, thursday)
+    assert all(r.written for r in results) and len(results) == 10
+    found = statements_of(inst, CLIENT_A, assert_valid) | statements_of(
+        inst, CLIENT_B, assert_valid
+    )
+    for iban in (A_MAIN, A_BLOCKED, B_MAIN, A_USD):
+        quiet = found[(iban, thursday)]
+        assert quiet.entries == []
+        assert quiet.summary_count == 0
+        assert quiet.opening == quiet.closing == found[(iban, TODAY)].closing
+    assert found[(A_MAIN, thursday)].closing == 100_000_00
+    assert found[(A_BLOCKED, thursday)].closing == 0
+
+
+class TomlFalse:
+    """`write_config` writes non-strings with str(): this one as TOML's `false`."""
+
+    def __str__(self) -> str:
+        return "false"
+
+
+def test_empty_statements_can_be_switched_off(tmp_path: Path) -> None:
+    """An operator who sets `eod_empty_statements = false` gets statements only for
+    accounts that moved that day: no empty files for dormant accounts."""
+    inst = Installation.create(tmp_path / "gw", eod_empty_statements=TomlFalse())
+    try:
+        results = {r.iban: r for r in close_day(inst, TODAY)}
+        assert results[A_MAIN].written and not results[A_BLOCKED].written
+        assert {r.iban for r in read_all(inst)} == {i for i, r in results.items() if r.written}
+        quiet = close_day(inst, dt.date(2026, 11, 26))
+        assert quiet and not any(r.written for r in quiet)
+    finally:
+        inst.close()
+
+
+def read_all(inst: Installation) -> list[CamtReport]:
+    return [read_camt(p) for c in (CLIENT_A, CLIENT_B) for p in camt_files(inst, CAMT053, c)]
+
+
+def test_statements_are_written_once_per_account_and_day(
+    inst: Installation, assert_valid: Validate
+) -> None:
+    """End of day run twice (daemon restart, operator retry) gives the client one
+    statement per account and day, never a second copy with a new sequence number."""
+    first = close_day(inst, TODAY)
+    again = close_day(inst, TODAY)
+    assert sum(r.written for r in first) == 10
+    assert not any(r.written for r in again)
+    assert statements.run_due_eod(inst.env) == 0
+    assert len(read_all(inst)) == 10
+    statements_of(inst, CLIENT_A, assert_valid)
+
+
+def test_each_statement_goes_to_its_owner_only(inst: Installation) -> None:
+    """A client finds statements of its own accounts in its out/, never another's."""
+    inst.submit(Batch(msg_id="X").tx("X-1", "1.00", creditor=B_MAIN).build())
+    close_day(inst, TODAY)
+    own = {
+        CLIENT_A: {a.iban for a in inst.settings.client(CLIENT_A).accounts},
+        CLIENT_B: {a.iban for a in inst.settings.client(CLIENT_B).accounts},
+    }
+    for client, ibans in own.items():
+        found = {read_camt(p).iban for p in camt_files(inst, CAMT053, client)}
+        assert found == ibans, client
+
+
+def test_an_independent_parser_reads_the_same_balances_and_entries(
+    inst: Installation, assert_valid: Validate
+) -> None:
+    """A client's off-the-shelf camt.053 reader (pycamt) finds the same IBAN, opening and
+    closing balances and the same entries (amount, direction, references, dates,
+    counterparty, remittance) as the ledger holds."""
+    inst.submit(
+        Batch(msg_id="PY")
+        .tx("P-1", "10.00", remittance="Rēķins 10")
+        .tx("P-2", "20.00", remittance="Rēķins 20")
+        .tx("P-3", "30.00", creditor=B_MAIN, creditor_name="Iestāde B", remittance="Līgums")
+        .build()
+    )
+    close_day(inst, TODAY)
+    ours = statements_of(inst, CLIENT_A, assert_valid)[(A_MAIN, TODAY)]
+    parser = Camt053Parser.from_file(ours.path)
+    assert parser.version == CAMT053
+    (info,) = parser.get_statement_info()
+    assert info["IBAN"] == A_MAIN and info["Currency"] == "EUR"
+    assert Decimal(info["OpeningBalance"]) == Decimal(0)
+    assert (
+        Decimal(info["ClosingBalance"])
+        == Decimal(ledger_balance_through(inst, A_MAIN, TODAY)) / 100
+    )
+    assert info["OpeningBalanceDate"] == info["ClosingBalanceDate"] == TODAY.isoformat()
+
+    rows = parser.get_transactions()
+    expected = [(e, d) for e in ours.entries for d in e.details]
+    assert len(rows) == len(expected) == 4  # funding, two batched payments, one internal
+    total = Decimal(0)
+    seen_entries = set()
+    for row, (entry, detail) in zip(rows, expected, strict=True):
+        assert row["AccountIBAN"] == A_MAIN
+        assert row["TransactionID"] == entry.acct_svcr_ref
+        assert row["CreditDebitIndicator"] == ("CRDT" if entry.credit else "DBIT")
+        assert row["Status"] == "BOOK"
+        assert row["BookingDate"] == row["ValueDate"] == TODAY.isoformat()
+        assert (
+            row["BankTransactionCode"],
+            row["TransactionFamilyCode"],
+            row["TransactionSubFamilyCode"],
+        ) == entry.code
+        assert minor(row["Amount"], "EUR") == detail.amount_minor
+        assert row.get("EndToEndId") == detail.end_to_end_id
+        assert row.get("RemittanceInformation") == detail.remittance
+        side = "Debtor" if entry.credit else "Creditor"
+        assert row.get(f"{side}IBAN") == detail.counterparty_iban
+        assert row.get(f"{side}Name") == detail.counterparty_name
+        total += Decimal(row["Amount"]) * (1 if entry.credit else -1)
+        seen_entries.add(entry.acct_svcr_ref)
+    assert len(seen_entries) == 3  # the batch is one entry with two rows
+    assert total == Decimal(info["ClosingBalance"]) - Decimal(info["OpeningBalance"])
+    assert {r["EndToEndId"] for r in rows if "EndToEndId" in r} == {"P-1", "P-2", "P-3"}
+
+
+def test_intraday_report_shows_todays_entries_and_interim_balance(
+    inst: Installation, assert_valid: Validate
+) -> None:
+    """`report --iban` gives the client a camt.052 with the opening balance of the day,
+    the entries booked so far and the interim balance (ITBD), valid against the XSD."""
+    refs(
+        inst.submit(Batch(msg_id="R").tx("R-1", "40.00").tx("R-2", "2.00", creditor=B_MAIN).build())
+    )
+    inst.clock.set(riga(TODAY, "12:00"))
+    name = statements.intraday_report(inst.env, A_MAIN)
+    path = inst.outbox(CLIENT_A) / name
+    assert_valid(path, CAMT052)
+    report = read_camt(path)
+    assert report.message == CAMT052 and report.iban == A_MAIN
+    assert report.balances["OPBD"][0] == 0
+    assert report.balances["ITBD"][0] == 100_000_00 - 4200 == inst.balance(A_MAIN)
+    assert report.balances["OPBD"][0] + report.net == report.balances["ITBD"][0]
+    assert {d.end_to_end_id for d in report.details()} >= {"R-1", "R-2"}
+    assert not camt_files(inst, CAMT052, CLIENT_B)
+
+
+# -- ekase-gateway eod from the command line ------------------------------------------------
+
+PAST_DAY = dt.date(2026, 11, 17)  # a Tuesday before the real date the tests run on
+HOLIDAY = dt.date(2026, 11, 18)  # Proclamation Day of the Republic of Latvia
+SATURDAY = dt.date(2026, 11, 21)
+
+
+@pytest.fixture(scope="module")
+def past(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An installation whose activity lies in the past (the CLI uses the real clock)."""
+    assert dt.datetime.now(RIGA) > riga(PAST_DAY, "18:30"), "these tests need a later clock"
+    base = tmp_path_factory.mktemp("past")
+    inst = Installation.create(base, now=riga(PAST_DAY, "10:00"))
+    try:
+        inst.submit(
+            Batch(msg_id="PAST", execution_date=PAST_DAY.isoformat()).tx("P-1", "9.99").build()
+        )
+    finally:
+        inst.close()
+    return base
+
+
+def eod(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(EKASE), "eod", "-c", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
+
+
+def all_out(base: Path) -> set[Path]:
+    return set((base / "spool" / "clients").glob("*/out/*"))
+
+
+def test_eod_on_a_weekend_or_holiday_writes_nothing_and_says_so(past: Path) -> None:
+    """The operator running `eod --date` for a Saturday or for 18 November (a public
+    holiday) is told there is nothing to write; exit 0, no file appears."""
+    before = all_out(past)
+    for day in (SATURDAY, HOLIDAY):
+        assert not calendar.is_business_day(day)
+        done = eod(past / "gateway.toml", "--date", day.isoformat())
+        assert done.returncode == 0, done.stderr
+        assert f"{day} is not a business day" in done.stdout
+        assert "no statements written" in done.stdout
+        assert all_out(past) == before
+
+
+def test_eod_twice_for_a_day_writes_statements_once(past: Path, assert_valid: Validate) -> None:
+    """`eod --date D` for a past business day writes every account's statement; run again
+    (an operator's retry) it writes nothing new and says so."""
+    config = past / "gateway.toml"
+    before = all_out(past)
+    first = eod(config, "--date", PAST_DAY.isoformat())
+    assert first.returncode == 0, first.stderr
+    assert "10 statement(s) written for 2026-11-17" in first.stdout
+    new = sorted(p for p in all_out(past) - before if p.suffix == ".xml")
+    assert len(new) == 10 and all(f"_{CAMT053}_" in p.name for p in new)
+    for path in new:
+        assert_valid(path, CAMT053)
+        assert path.with_name(path.name + ".sig").exists(), "every statement is sealed"
+    main = next(r for r in map(read_camt, new) if r.iban == A_MAIN)
+    assert main.closing == 100_000_00 - 999 and main.opening == 0
+    assert main.day == PAST_DAY
+
+    middle = all_out(past)
+    second = eod(config, "--date", PAST_DAY.isoformat())
+    assert second.returncode == 0, second.stderr
+    assert "0 statement(s) written for 2026-11-17" in second.stdout
+    assert "already written" in second.stdout
+    assert all_out(past) == middle
+
+
+def test_eod_for_a_day_not_over_exits_2_with_one_line(past: Path) -> None:
+    """Asking for statements of a day whose books are still open is a usage error:
+    exit status 2 and one line saying why; nothing is written."""
+    before = all_out(past)
+    future = calendar.next_business_day(dt.datetime.now(RIGA).date())
+    done = eod(past / "gateway.toml", "--date", future.isoformat())
+    assert done.returncode == 2
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "not over" in lines[0] and future.isoformat() in lines[0]
+    assert all_out(past) == before
