@@ -16,7 +16,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO, Protocol
 
 import structlog
 from sqlalchemy import Connection, and_, case, func, select
@@ -266,15 +266,7 @@ def _statement(
         closing_minor=closing,
         entries=day_entries,
     )
-    body = outbox.render(lambda out: camt053_v02.write(report, out))
-    outbox_id, name = outbox.enqueue(
-        conn,
-        client_id=client.id,
-        message=STATEMENT,
-        msg_id=msg_id,
-        created_local=local,
-        body=body,
-    )
+    outbox_id, name = _enqueue(conn, client.id, camt053_v02, report)
     conn.execute(
         db.statements.insert().values(
             iban=iban,
@@ -370,15 +362,7 @@ def intraday_report(env: Environment, iban: str) -> str:
             closing_minor=interim,
             entries=day_entries,
         )
-        body = outbox.render(lambda out: camt052_v02.write(report, out))
-        _, name = outbox.enqueue(
-            conn,
-            client_id=owner.id,
-            message=camt052_v02.MESSAGE,
-            msg_id=msg_id,
-            created_local=local,
-            body=body,
-        )
+        _, name = _enqueue(conn, owner.id, camt052_v02, report)
     outbox.deliver_pending(env.engine.connect, env.spool, env.sealer, env.clock.now())
     return name
 
@@ -425,18 +409,28 @@ def notify(env: Environment, conn: Connection, references: Sequence[str]) -> lis
             to_datetime=local,
             entries=account_entries,
         )
-        body = _render_notification(report)
-        _, name = outbox.enqueue(
-            conn,
-            client_id=owner,
-            message=camt054_v02.MESSAGE,
-            msg_id=msg_id,
-            created_local=local,
-            body=body,
-        )
+        _, name = _enqueue(conn, owner, camt054_v02, report)
         names.append(name)
     return names
 
 
-def _render_notification(report: AccountReport) -> bytes:
-    return outbox.render(lambda out: camt054_v02.write(report, out))
+
+class _Writer(Protocol):
+    MESSAGE: str
+
+    def write(self, report: AccountReport, out: BinaryIO) -> None: ...
+
+
+def _enqueue(
+    conn: Connection, client_id: str, module: _Writer, report: AccountReport
+) -> tuple[int, str]:
+    """Render an account report with its message module and put it in the client's outbox."""
+    body = outbox.render(lambda out: module.write(report, out))
+    return outbox.enqueue(
+        conn,
+        client_id=client_id,
+        message=module.MESSAGE,
+        msg_id=report.msg_id,
+        created_local=report.created_at,
+        body=body,
+    )

@@ -10,7 +10,7 @@ run reported by a further pain.002 for the same original file.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,20 +31,6 @@ from tests.pipeline_fixtures import (
     Batch,
     Installation,
 )
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("template")
-    Installation.create(base).close()
-    return base
-
-
-@pytest.fixture
-def inst(template: Path, tmp_path: Path) -> Iterator[Installation]:
-    installation = Installation.copy_of(template, tmp_path / "gw")
-    yield installation
-    installation.close()
 
 
 def transfer_count(inst: Installation) -> int:

@@ -14,7 +14,7 @@ import datetime as dt
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,20 +34,6 @@ from tests.pipeline_fixtures import (
 
 NS = b"urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"
 DECL = b'<?xml version="1.0" encoding="UTF-8"?>'
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("template")
-    Installation.create(base).close()
-    return base
-
-
-@pytest.fixture
-def inst(template: Path, tmp_path: Path) -> Iterator[Installation]:
-    installation = Installation.copy_of(template, tmp_path / "gw")
-    yield installation
-    installation.close()
 
 
 def valid_file(msg_id: str = "VALID-1") -> bytes:

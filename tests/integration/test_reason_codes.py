@@ -11,7 +11,7 @@ ledger must show exactly the booked payments and nothing of the rejected ones.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -43,20 +43,6 @@ from tests.pipeline_fixtures import (
 NS001 = b"urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"
 UNKNOWN_DEBTOR = iban_lv("TREL", 9_100_000_008_888)
 BAD_CHECKSUM = "LV00HABA0000001234567"
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("template")
-    Installation.create(base).close()
-    return base
-
-
-@pytest.fixture
-def inst(template: Path, tmp_path: Path) -> Iterator[Installation]:
-    installation = Installation.copy_of(template, tmp_path / "gw")
-    yield installation
-    installation.close()
 
 
 # -- the table -------------------------------------------------------------------------------
