@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -61,6 +61,27 @@ def _tx_report(row: Any) -> pain002.TxReport:
         requested_execution_date=day,
         creditor_name=name,
         creditor_iban=iban,
+    )
+
+
+def issue(
+    conn: Connection,
+    *,
+    client_id: str,
+    file_id: int,
+    local: dt.datetime,
+    render: Callable[[str], bytes],
+) -> tuple[int, str]:
+    """Give a new pain.002 its MsgId, render it, and put it in the client's outbox."""
+    msg_id = new_msg_id(conn, local)
+    return outbox.enqueue(
+        conn,
+        client_id=client_id,
+        message=MESSAGE,
+        msg_id=msg_id,
+        created_local=local,
+        body=render(msg_id),
+        file_id=file_id,
     )
 
 

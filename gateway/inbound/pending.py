@@ -21,7 +21,6 @@ from gateway.inbound import answers
 from gateway.inbound.booking import Batch, Booker, batch_for, payment_key, payment_reference
 from gateway.inbound.execute import Due
 from gateway.inbound.findings import Finding
-from gateway.outbox import enqueue
 from gateway.statuses import TxStatus, derive
 from ledger import calendar
 from ledger.core import AccountKind
@@ -110,24 +109,20 @@ def _execute_file(
     for _, _, values in items:
         row_id = values.pop("id")
         conn.execute(update(db.payments).where(p.id == row_id).values(**values))
-    msg_id = answers.new_msg_id(conn, local)
-    body = answers.build_file_report(
-        conn,
-        file_row,
-        msg_id=msg_id,
-        created_at=local,
-        bic=env.settings.bic,
-        report_no=report_no,
-        original_ctrl_sum=None,
-    )
-    enqueue(
+    answers.issue(
         conn,
         client_id=file_row.client_id,
-        message=answers.MESSAGE,
-        msg_id=msg_id,
-        created_local=local,
-        body=body,
         file_id=file_id,
+        local=local,
+        render=lambda msg_id: answers.build_file_report(
+            conn,
+            file_row,
+            msg_id=msg_id,
+            created_at=local,
+            bic=env.settings.bic,
+            report_no=report_no,
+            original_ctrl_sum=None,
+        ),
     )
     group = derive(answers.status_counts(conn, file_id))
     conn.execute(

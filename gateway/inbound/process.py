@@ -316,26 +316,22 @@ class FileProcessor:
         )
         file_id = conn.execute(insert(db.files).values(**row).returning(db.files.c.id)).scalar_one()
         local = now.astimezone(self.settings.timezone)
-        msg_id = answers.new_msg_id(conn, local)
         header = parsed.header if parsed is not None else None
-        body = answers.build_rejection(
-            msg_id=msg_id,
-            created_at=local,
-            bic=self.settings.bic,
-            original_msg_id=header.msg_id if header else None,
-            original_message=row["message"],
-            nb_of_txs=_int_or_none(header.nb_of_txs) if header else None,
-            reason=finding.reason,
-            info=finding.short(),
-        )
-        outbox_id, name = enqueue(
+        outbox_id, name = answers.issue(
             conn,
             client_id=claim.client_id,
-            message=answers.MESSAGE,
-            msg_id=msg_id,
-            created_local=local,
-            body=body,
             file_id=file_id,
+            local=local,
+            render=lambda msg_id: answers.build_rejection(
+                msg_id=msg_id,
+                created_at=local,
+                bic=self.settings.bic,
+                original_msg_id=header.msg_id if header else None,
+                original_message=row["message"],
+                nb_of_txs=_int_or_none(header.nb_of_txs) if header else None,
+                reason=finding.reason,
+                info=finding.short(),
+            ),
         )
         conn.execute(
             update(db.files).where(db.files.c.id == file_id).values(first_outbox_id=outbox_id)
@@ -360,34 +356,31 @@ class FileProcessor:
         now: dt.datetime,
         parsed: ParsedFile,
     ) -> Outcome:
-        assert parsed.header is not None
+        header = parsed.header
+        assert header is not None
         conn = tx.conn
         row = self._file_row(claim, sha, size, received, now, parsed)
-        row.update(group_status="PDNG", accepted_msg_id=parsed.header.msg_id)
+        row.update(group_status="PDNG", accepted_msg_id=header.msg_id)
         file_id = conn.execute(insert(db.files).values(**row).returning(db.files.c.id)).scalar_one()
         run = _Run(self, tx, claim, file_id, sha, received, now, parsed)
         run.execute_all()
         statements.notify(self.env, conn, run.references)
         local = now.astimezone(self.settings.timezone)
-        msg_id = answers.new_msg_id(conn, local)
         file_row = conn.execute(select(db.files).where(db.files.c.id == file_id)).one()
-        body = answers.build_file_report(
-            conn,
-            file_row,
-            msg_id=msg_id,
-            created_at=local,
-            bic=self.settings.bic,
-            report_no=None,
-            original_ctrl_sum=_decimal_or_none(parsed.header.ctrl_sum),
-        )
-        outbox_id, name = enqueue(
+        outbox_id, name = answers.issue(
             conn,
             client_id=claim.client_id,
-            message=answers.MESSAGE,
-            msg_id=msg_id,
-            created_local=local,
-            body=body,
             file_id=file_id,
+            local=local,
+            render=lambda msg_id: answers.build_file_report(
+                conn,
+                file_row,
+                msg_id=msg_id,
+                created_at=local,
+                bic=self.settings.bic,
+                report_no=None,
+                original_ctrl_sum=_decimal_or_none(header.ctrl_sum),
+            ),
         )
         group = derive(run.counts)
         conn.execute(
@@ -399,7 +392,7 @@ class FileProcessor:
             file_id,
             "archive",
             group.value,
-            msg_id=parsed.header.msg_id,
+            msg_id=header.msg_id,
             counts=dict(run.counts),
             amounts=dict(run.booked),
             answer=name,
