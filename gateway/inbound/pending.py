@@ -105,10 +105,10 @@ def _execute_file(
         items.append((due, batch, {"id": r.id, "report_no": report_no}))
     booker.book(items)
     booker.finish()
-    statements.notify(env, conn, booker.references)
     for _, _, values in items:
         row_id = values.pop("id")
         conn.execute(update(db.payments).where(p.id == row_id).values(**values))
+    statements.notify(env, conn, booker.references)  # reads the rows just updated
     answers.issue(
         conn,
         client_id=file_row.client_id,

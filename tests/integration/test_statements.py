@@ -15,7 +15,7 @@ import itertools
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -271,23 +271,6 @@ def close_day(inst: Installation, day: dt.date) -> list[statements.StatementResu
     """End of `day` at 18:30 Riga: the statements of every client account."""
     inst.clock.set(riga(day, "18:30"))
     return statements.write_statements(inst.env, day)
-
-
-# -- fixtures --------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("template")
-    Installation.create(base).close()
-    return base
-
-
-@pytest.fixture
-def inst(template: Path, tmp_path: Path) -> Iterator[Installation]:
-    installation = Installation.copy_of(template, tmp_path / "gw")
-    yield installation
-    installation.close()
 
 
 def refs(answer: Answer) -> dict[str, str]:
