@@ -221,7 +221,12 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
 
     p = sub.add_parser("verify", help="check a file against its .sig seal")
     p.add_argument("file", type=Path)
-    p.add_argument("--cert", type=Path, help="trusted gateway certificate (PEM)")
+    p.add_argument(
+        "--cert",
+        type=Path,
+        action="append",
+        help="trusted gateway certificate (PEM); repeat for current and next during a rollover",
+    )
     p.set_defaults(handler=cmd_verify)
 
     p = sub.add_parser("keys", help="keys: init")

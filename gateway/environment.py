@@ -100,9 +100,23 @@ def open_environment(
     sealer = None
     if need_sealer:
         sealer = Sealer.load(settings.signing.key, settings.signing.certificate, clock=clock.now)
+        _check_next_certificate(settings)
     spool = Spool(settings.spool_dir)
     spool.prepare([c.id for c in settings.clients])
     return Environment(settings, engine, ledger, spool, clock, sealer)
 
 
 __all__ = ["Environment", "SealError", "open_environment", "system_accounts"]
+
+
+def _check_next_certificate(settings: Settings) -> None:
+    """The rollover certificate handed to clients ahead of a switch must be readable."""
+    path = settings.signing.next_certificate
+    if path is None:
+        return
+    from cryptography import x509
+
+    try:
+        x509.load_pem_x509_certificate(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise SealError(f"signing.next_certificate: cannot use {path}: {exc}") from exc

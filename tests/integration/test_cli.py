@@ -103,3 +103,26 @@ def test_db_upgrade_twice(config: Path) -> None:
         done = gateway("db", "upgrade", "-c", str(config))
         assert done.returncode == 0, done.stderr
         assert "database ready" in done.stdout
+
+
+def test_verify_accepts_current_or_next_certificate(tmp_path: Path) -> None:
+    """During a key rollover a client trusts both certificates: `verify --cert NEXT --cert
+    CURRENT` accepts a file sealed with the current key; the next certificate alone does not."""
+    import datetime as dt
+
+    from gateway.keys import init_signing_key
+    from gateway.outbound.delivery import write_bytes_atomically
+    from gateway.outbound.seal import Sealer
+
+    now = dt.datetime.now(dt.UTC)
+    for name in ("current", "next"):
+        init_signing_key(tmp_path / f"{name}.key", tmp_path / f"{name}.crt", now=now)
+    sealer = Sealer.load(tmp_path / "current.key", tmp_path / "current.crt")
+    document = tmp_path / "answer.xml"
+    document.write_bytes(b"<Document/>\n")
+    write_bytes_atomically(tmp_path, "answer.xml.sig", sealer.sign_file(document))
+    both = gateway("verify", str(document), "--cert", str(tmp_path / "next.crt"),
+                   "--cert", str(tmp_path / "current.crt"))
+    assert both.returncode == 0, both.stdout + both.stderr
+    only_next = gateway("verify", str(document), "--cert", str(tmp_path / "next.crt"))
+    assert only_next.returncode == 1 and "untrusted" in only_next.stdout
