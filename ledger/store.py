@@ -46,6 +46,7 @@ POSTING_COLUMNS = ("id", "transfer_id", "account_id", "amount_minor", "currency"
 
 params_per_statement_max = 500  # IN-lists are chunked to stay under driver limits
 sqlite_busy_timeout_ms = 30_000
+WRITE_OPTION = "ledger_write"
 sqlite_cache_kib = 65_536  # page cache per connection: a 100k-payment file's indexes fit
 
 
@@ -75,7 +76,12 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Ledger writers take the write lock up front (no deadlock upgrading a read
+            # lock); everything else reads a WAL snapshot without waiting for writers.
+            if conn.get_execution_options().get(WRITE_OPTION):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql("BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True)
@@ -314,8 +320,11 @@ class Ledger:
 
     @contextmanager
     def begin(self) -> Iterator[LedgerTx]:
-        with self.engine.begin() as conn:
-            yield LedgerTx(conn)
+        """A write transaction (on SQLite: BEGIN IMMEDIATE, one writer at a time)."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                yield LedgerTx(conn)
 
     # -- accounts ---------------------------------------------------------------------------
 
