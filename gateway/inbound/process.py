@@ -24,6 +24,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from gateway import db, statements
 from gateway.environment import Environment
@@ -108,16 +109,33 @@ class FileProcessor:
             sha, size = sha256_of(claim.path)
         mtime = dt.datetime.fromtimestamp(info.st_mtime, dt.UTC)
         received = _received_at(claim, min(mtime, now))
-        with self.env.ledger.begin() as tx:
-            known = tx.conn.execute(
-                select(db.files).where(
-                    db.files.c.client_id == claim.client_id, db.files.c.sha256 == sha
-                )
-            ).first()
-            if known is not None:
-                outcome = self._already_known(tx.conn, claim, known, now)
-            else:
-                outcome = self._new_file(tx, claim, sha, size, received, now)
+        try:
+            with self.env.ledger.begin() as tx:
+                known = tx.conn.execute(
+                    select(db.files).where(
+                        db.files.c.client_id == claim.client_id, db.files.c.sha256 == sha
+                    )
+                ).first()
+                if known is not None:
+                    outcome = self._already_known(tx.conn, claim, known, now)
+                else:
+                    outcome = self._new_file(tx, claim, sha, size, received, now)
+        except (DBAPIError, AssertionError):
+            raise  # transient (retry later) or a broken invariant (stop): never the file's fault
+        except Exception as exc:
+            # A fault this file provoked in our code: nothing was committed. The client
+            # still gets an answer and the file a place, and the daemon goes on.
+            log.exception("file.failed", client=claim.client_id, file=claim.original_name)
+            finding = Finding(
+                Reason.FF01,
+                f"the file could not be processed ({type(exc).__name__}); the treasury "
+                "has been alerted",
+            )
+            # Recorded under a name, not its hash: the same bytes sent again once the
+            # fault is fixed are processed afresh, not answered as a duplicate.
+            failed = f"failed:{claim.path.name}"[:64]
+            with self.env.ledger.begin() as tx:
+                outcome = self._reject(tx.conn, claim, failed, size, received, now, finding, None)
         answer_delivered = self._deliver()
         self.env.spool.clear_partial_sidecars(claim)
         target = self.env.spool.shelf_target(
