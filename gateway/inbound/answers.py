@@ -85,6 +85,34 @@ def issue(
     )
 
 
+def issue_file_report(
+    conn: Connection,
+    file_row: Any,
+    *,
+    local: dt.datetime,
+    bic: str,
+    report_no: int | None,
+    original_ctrl_sum: Decimal | None,
+) -> tuple[int, str]:
+    """The pain.002 of an accepted file (first report, or the follow-up of run
+    `report_no`), issued into the client's outbox."""
+    return issue(
+        conn,
+        client_id=file_row.client_id,
+        file_id=file_row.id,
+        local=local,
+        render=lambda msg_id: build_file_report(
+            conn,
+            file_row,
+            msg_id=msg_id,
+            created_at=local,
+            bic=bic,
+            report_no=report_no,
+            original_ctrl_sum=original_ctrl_sum,
+        ),
+    )
+
+
 def _pmt_counts(conn: Connection, file_id: int, report_no: int | None) -> dict[int, Counter[str]]:
     p = db.payments.c
     query = select(p.pmt_seq, p.status, func.count()).where(p.file_id == file_id)

@@ -109,20 +109,13 @@ def _execute_file(
         row_id = values.pop("id")
         conn.execute(update(db.payments).where(p.id == row_id).values(**values))
     statements.notify(env, conn, booker.references)  # reads the rows just updated
-    answers.issue(
+    answers.issue_file_report(
         conn,
-        client_id=file_row.client_id,
-        file_id=file_id,
+        file_row,
         local=local,
-        render=lambda msg_id: answers.build_file_report(
-            conn,
-            file_row,
-            msg_id=msg_id,
-            created_at=local,
-            bic=env.settings.bic,
-            report_no=report_no,
-            original_ctrl_sum=None,
-        ),
+        bic=env.settings.bic,
+        report_no=report_no,
+        original_ctrl_sum=None,
     )
     group = derive(answers.status_counts(conn, file_id))
     conn.execute(

@@ -374,20 +374,13 @@ class FileProcessor:
         statements.notify(self.env, conn, run.references)
         local = now.astimezone(self.settings.timezone)
         file_row = conn.execute(select(db.files).where(db.files.c.id == file_id)).one()
-        outbox_id, name = answers.issue(
+        outbox_id, name = answers.issue_file_report(
             conn,
-            client_id=claim.client_id,
-            file_id=file_id,
+            file_row,
             local=local,
-            render=lambda msg_id: answers.build_file_report(
-                conn,
-                file_row,
-                msg_id=msg_id,
-                created_at=local,
-                bic=self.settings.bic,
-                report_no=None,
-                original_ctrl_sum=_decimal_or_none(header.ctrl_sum),
-            ),
+            bic=self.settings.bic,
+            report_no=None,
+            original_ctrl_sum=_decimal_or_none(header.ctrl_sum),
         )
         group = derive(run.counts)
         conn.execute(
