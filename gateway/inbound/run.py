@@ -87,7 +87,13 @@ class FileRun:
         }
         locked = self.tx.accounts(own | creditor_ibans | set(clearing))
         client_accounts = {i: a for i, a in locked.items() if i in own and a.owner == client.id}
-        treasury = {i: a for i, a in locked.items() if i in creditor_ibans}
+        # Only client accounts take payments: the treasury's own funding and clearing
+        # accounts are not creditors a client can name (AC01, like an unknown account).
+        treasury = {
+            i: a
+            for i, a in locked.items()
+            if i in creditor_ibans and a.kind is AccountKind.CLIENT
+        }
         # The same payment made (or waiting) from these accounts in the window: AM05.
         recent = recent_fingerprints(
             self.tx.conn,

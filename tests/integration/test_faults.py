@@ -80,3 +80,4 @@ def test_a_broken_invariant_stops_the_run(inst: Installation) -> None:
         inst.run()
     assert inst.balance(A_MAIN) == before
     assert inst.new_answers() == []
+

@@ -571,3 +571,12 @@ def test_group_status_derivation(
             booked += int(Decimal(amounts[tx.end_to_end_id]) * 100)
     assert len(refs) == len(set(refs))
     assert inst.balance(A_MAIN) == 10_000_000 - booked
+
+
+def test_the_treasurys_own_accounts_are_not_payable(inst: Installation) -> None:
+    """A client cannot pay into the treasury's clearing account: AC01, as for an IBAN the
+    treasury does not have, and no money moves."""
+    before = inst.balance(A_MAIN)
+    answer = inst.submit(Batch().tx("SYS-1", "1.00", creditor=inst.clearing("EUR")).build())
+    assert answer.tx("SYS-1").status == "RJCT" and answer.tx("SYS-1").reasons == ["AC01"]
+    assert inst.balance(A_MAIN) == before
