@@ -148,7 +148,9 @@ def _rows(conn: Connection, file_id: int, report_no: int | None) -> Iterator[Any
     query = select(*(p[name] for name in _REPORT_COLUMNS)).where(p.file_id == file_id)
     if report_no is not None:
         query = query.where(p.report_no == report_no)
-    result = conn.execution_options(yield_per=5000).execute(query.order_by(p.seq))
+    # yield_per on the statement, not the connection: a connection-wide option would
+    # turn every later statement of this transaction into a server-side cursor.
+    result = conn.execute(query.order_by(p.seq).execution_options(yield_per=5000))
     for row in result:
         yield tuple(row)
 
