@@ -35,6 +35,8 @@ def test_files_pending_payments_and_statements_on_postgresql(
         assert inst.submit(poor, name="poor.xml").tx("PG-POOR").reasons == ["AM04"]
         later = Batch(msg_id="PG-3", execution_date=tomorrow).tx("PG-LATER", "1.00").build()
         assert inst.submit(later, name="later.xml").statuses() == {"PG-LATER": "PDNG"}
+        junk = inst.submit(b"\x00 not xml", name="junk.xml")
+        assert junk.group_status == "RJCT" and junk.group_reasons == ["FF01"]
         again = inst.submit(data, name="pg-again.xml")
         assert again.path.read_bytes() == answer.path.read_bytes()
 
