@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -85,10 +86,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
         result = Pipeline(env).run_once()
     finally:
         env.close()
+    shelves = Counter(o.shelf for o in result.outcomes)
     print(
-        f"processed {len(result.outcomes)} file(s), executed pending payments of "
-        f"{len(result.files_with_pending_executed)} file(s), delivered {len(result.delivered)} "
-        "message(s)"
+        f"processed {len(result.outcomes)} file(s): {shelves['archive']} accepted, "
+        f"{shelves['rejected']} rejected as a whole, {shelves['duplicates']} repeated; "
+        f"pending payments executed for {len(result.files_with_pending_executed)} file(s)"
     )
     return 0
 
