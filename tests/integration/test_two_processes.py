@@ -1,0 +1,50 @@
+"""Two gateway processes on one spool and one database never execute a file twice (SPEC §7)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+from lxml import etree
+
+from tests.pipeline_fixtures import A_MAIN, NS002, Batch, Installation
+
+REPO = Path(__file__).resolve().parents[2]
+GATEWAY = REPO / ".venv" / "bin" / "ekase-gateway"
+FILES = 24
+
+
+def test_two_scans_at_once_answer_each_file_once_and_book_it_once(tmp_path: Path) -> None:
+    """Two `scan --once` processes started together on the same installation: every file
+    gets exactly one answer, every payment is booked once, and the books balance."""
+    inst = Installation.create(tmp_path / "gw", need_sealer=True)
+    before = inst.balance(A_MAIN)
+    for n in range(FILES):
+        batch = Batch(msg_id=f"TWO-{n:03d}")
+        for k in range(40):
+            batch.tx(f"TWO-{n:03d}-{k:03d}", "1.00")
+        inst.drop(batch.build(), f"two-{n:03d}.xml")
+    inst.close()
+
+    command = [str(GATEWAY), "scan", "-c", str(inst.config), "--once"]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    outputs = [p.communicate(timeout=240) for p in (first, second)]
+    assert first.returncode == 0 and second.returncode == 0, outputs
+    # Between them they processed each file once (how they shared the work is up to timing).
+    processed = [int(out.split("processed ")[1].split(" ")[0]) for out, _ in outputs]
+    assert sum(processed) == FILES, outputs
+
+    answered: Counter[str] = Counter()
+    for path in inst.env.spool.outbox("iestade-a").glob("*pain.002*.xml"):
+        doc = etree.parse(str(path))
+        answered[doc.findtext(".//p:OrgnlMsgId", namespaces=NS002)] += 1
+    assert answered == Counter({f"TWO-{n:03d}": 1 for n in range(FILES)})
+
+    after = Installation.copy_of(inst.base, tmp_path / "inspect")
+    try:
+        assert after.balance(A_MAIN) == before - FILES * 40 * 100
+        after.env.ledger.check_invariants()
+    finally:
+        after.close()
