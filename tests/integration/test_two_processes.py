@@ -6,6 +6,7 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from lxml import etree
 
 from tests.pipeline_fixtures import A_MAIN, NS002, Batch, Installation
@@ -15,10 +16,17 @@ GATEWAY = REPO / ".venv" / "bin" / "ekase-gateway"
 FILES = 24
 
 
-def test_two_scans_at_once_answer_each_file_once_and_book_it_once(tmp_path: Path) -> None:
-    """Two `scan --once` processes started together on the same installation: every file
-    gets exactly one answer, every payment is booked once, and the books balance."""
-    inst = Installation.create(tmp_path / "gw", need_sealer=True)
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_two_scans_at_once_answer_each_file_once_and_book_it_once(
+    tmp_path: Path, database: str, request: pytest.FixtureRequest
+) -> None:
+    """Two `scan --once` processes started together on the same installation (SQLite and
+    PostgreSQL): every file gets exactly one answer, every payment is booked once, and
+    the books balance."""
+    extra = {}
+    if database == "postgresql":
+        extra["database_url"] = request.getfixturevalue("pg_url")
+    inst = Installation.create(tmp_path / "gw", need_sealer=True, **extra)
     before = inst.balance(A_MAIN)
     for n in range(FILES):
         batch = Batch(msg_id=f"TWO-{n:03d}")
