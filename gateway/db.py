@@ -27,8 +27,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from ledger.schema import Id  # the same id type as the ledger's tables
+
 metadata = MetaData()
-Id = BigInteger().with_variant(Integer(), "sqlite")
 
 files = Table(
     "gw_files",

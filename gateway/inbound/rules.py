@@ -169,34 +169,30 @@ def debtor_account(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | N
     return None
 
 
-def _status_finding(account: Account, role: str) -> Finding | None:
-    if account.status == "closed":
-        return Finding(Reason.AC04, f"{role} {account.iban} is closed")
-    if account.status == "blocked":
-        return Finding(Reason.AC06, f"{role} {account.iban} is blocked")
+_STATUS_REASONS = {"closed": Reason.AC04, "blocked": Reason.AC06}
+
+
+def _account_with_status(
+    tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context, status: str
+) -> Finding | None:
+    """The debtor's account, then a treasury creditor's, in `status` (closed or blocked)."""
+    assert pmt.debtor_iban is not None
+    parties = (
+        ("DbtrAcct", ctx.client_accounts[pmt.debtor_iban]),
+        ("CdtrAcct", ctx.treasury_accounts.get(tx.creditor_iban or "")),
+    )
+    for role, account in parties:
+        if account is not None and account.status == status:
+            return Finding(_STATUS_REASONS[status], f"{role} {account.iban} is {status}")
     return None
 
 
 def accounts_closed(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
-    assert pmt.debtor_iban is not None
-    debtor = ctx.client_accounts[pmt.debtor_iban]
-    if debtor.status == "closed":
-        return _status_finding(debtor, "DbtrAcct")
-    creditor = ctx.treasury_accounts.get(tx.creditor_iban or "")
-    if creditor is not None and creditor.status == "closed":
-        return _status_finding(creditor, "CdtrAcct")
-    return None
+    return _account_with_status(tx, pmt, ctx, "closed")
 
 
 def accounts_blocked(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
-    assert pmt.debtor_iban is not None
-    debtor = ctx.client_accounts[pmt.debtor_iban]
-    if debtor.status == "blocked":
-        return _status_finding(debtor, "DbtrAcct")
-    creditor = ctx.treasury_accounts.get(tx.creditor_iban or "")
-    if creditor is not None and creditor.status == "blocked":
-        return _status_finding(creditor, "CdtrAcct")
-    return None
+    return _account_with_status(tx, pmt, ctx, "blocked")
 
 
 def creditor_account(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
