@@ -86,7 +86,7 @@ payments = Table(
     Column("additional_info", String(105), nullable=True),
     Column("acct_svcr_ref", String(35), nullable=True),  # this payment's own reference
     Column("transfer_ref", String(35), nullable=True),  # the ledger transfer (maybe a batch)
-    Column("fingerprint", String(32), nullable=True),
+    Column("fingerprint", BigInteger, nullable=True),  # rules.fingerprint (AM05)
     Column("report_no", Integer, nullable=False),  # the pain.002 that last reported it
     UniqueConstraint("file_id", "seq", name="uq_gw_payments_position"),
     Index("ix_gw_payments_due", "status", "due_date"),

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from gateway.inbound.execute import Due, execute
 from gateway.inbound.findings import Finding
-from gateway.statuses import TxStatus
 from ledger.core import Account, TransferKind, TransferRequest
 from ledger.store import LedgerTx
 
@@ -60,7 +58,12 @@ def batch_for(client_id: str, sha256: str, file_id: int, pmt_seq: int, run: int)
 
 
 class Booker:
-    """Decides due payments in order and writes their transfers; `finish` writes the batches."""
+    """Decides due payments in order and writes their transfers; `finish` writes the batches.
+
+    `book` answers each payment with the `Finding` that stopped it, or — booked —
+    the reference of the ledger transfer that carries it (its own, or its batch's);
+    a booked payment's own `AcctSvcrRef` is `Due.reference`.
+    """
 
     def __init__(
         self,
@@ -69,37 +72,33 @@ class Booker:
         debited: dict[str, int],
         booking_date: dt.date,
         now: dt.datetime,
-        on_reject: Callable[[dict[str, Any], Finding], None],
     ) -> None:
         self.tx = tx
-        self.accounts = accounts
+        self.accounts = accounts  # the caller may add accounts between calls to `book`
         self.debited = debited
         self.booking_date = booking_date
         self.now = now
-        self.on_reject = on_reject
         self.booked: Counter[str] = Counter()
         self.references: list[str] = []  # the ledger transfers written, for notifications
         self._batches: dict[str, _Open] = {}
 
-    def book(self, items: Sequence[tuple[Due, Batch | None, dict[str, Any]]]) -> None:
-        """Decide `items` (due payment, its batch or None, its gw_payments row to update)."""
-        by_key = {due.key: (batch, row) for due, batch, row in items}
+    def book(self, items: Sequence[tuple[Due, Batch | None]]) -> list[Finding | str]:
+        """Decide `items` (due payment, its batch or None), in order."""
         singles: list[TransferRequest] = []
-        dues = [due for due, _, _ in items]
-        for due, request, finding in execute(dues, self.accounts, self.debited, self.booking_date):
-            batch, row = by_key[due.key]
+        decisions: list[Finding | str] = []
+        dues = [due for due, _ in items]
+        decided = execute(dues, self.accounts, self.debited, self.booking_date)
+        for (due, request, finding), (_, batch) in zip(decided, items, strict=True):
             if finding is not None:
-                self.on_reject(row, finding)
+                decisions.append(finding)
                 continue
             assert request is not None
-            row["status"] = TxStatus.ACSC.value
-            row["acct_svcr_ref"] = due.reference
             self.booked[due.currency] += due.amount_minor
             if batch is None:
                 singles.append(request)
-                row["transfer_ref"] = due.reference
+                decisions.append(due.reference)
                 continue
-            row["transfer_ref"] = batch.reference
+            decisions.append(batch.reference)
             open_batch = self._batches.get(batch.key)
             if open_batch is None:
                 open_batch = self._batches[batch.key] = _Open(
@@ -113,6 +112,7 @@ class Booker:
             open_batch.amount_minor += due.amount_minor
         self.tx.post(singles, self.accounts, self.now)
         self.references.extend(r.reference for r in singles)
+        return decisions
 
     def finish(self) -> None:
         """Write the batch transfers, then check the ledger holds what was decided."""

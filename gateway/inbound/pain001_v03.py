@@ -6,6 +6,12 @@ which we copy into a small record and then free, so memory does not grow with
 the file. The parser refuses DTDs and entities, never touches the network, and
 stops as soon as the transaction limit is passed.
 
+`stream` yields what it finds in file order — the group header, each payment
+information as it starts, transactions in chunks — and always ends with the
+`ParsedFile` summary: totals per payment information and, if the file turned out
+unusable at any point, its failure. A consumer may act on chunks as they come,
+but only the summary says whether the file as a whole is valid.
+
 One deliberate change to the official schema: the `ISODate` type is relaxed to
 a short string, so that an impossible execution date (`2026-02-30`) reaches the
 rules and is answered per payment with DT01 instead of failing the whole file
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -27,7 +34,6 @@ from typing import Any, NamedTuple
 from lxml import etree
 
 from gateway.inbound.findings import Finding
-from gateway.inbound.spill import Spill
 from gateway.reasons import Reason
 
 MESSAGE = "pain.001.001.03"
@@ -82,18 +88,18 @@ class ParsedHeader:
 
 @dataclass(slots=True)
 class ParsedFile:
-    """What the reader found: header, payment informations, transactions, or a failure."""
+    """The file as a whole: header, payment informations with their totals, or a failure."""
 
     header: ParsedHeader | None = None
     payment_infos: list[ParsedPmtInf] = field(default_factory=list)
-    transactions: Spill[ParsedTx] = field(default_factory=Spill)
     failure: Finding | None = None
     message: str = MESSAGE
     count: int = 0
     amount_sum: Decimal = field(default_factory=Decimal)
 
-    def close(self) -> None:
-        self.transactions.close()
+
+Event = ParsedHeader | ParsedPmtInf | list[ParsedTx] | ParsedFile
+chunk_transactions = 4000  # transactions per chunk `stream` hands on
 
 
 def schema_path() -> Path:
@@ -284,18 +290,21 @@ def _add(total: Decimal, text: str) -> Decimal:
         return total
 
 
-def read(path: Path, *, transactions_max: int, spill_folder: Path | None = None) -> ParsedFile:
-    """Parse and validate `path`; the result carries a FF01 finding if the file is unusable."""
-    result = ParsedFile(transactions=Spill(spill_folder))
+def stream(
+    path: Path, *, transactions_max: int, chunk_size: int = chunk_transactions
+) -> Iterator[Event]:
+    """Parse and validate `path`, yielding what it holds in order; the last item is
+    always the `ParsedFile` summary, carrying a FF01 finding if the file is unusable."""
+    result = ParsedFile()
     try:
-        _read_into(path, transactions_max, result)
+        yield from _events(path, transactions_max, chunk_size, result)
     except _Stop as stop:
         result.failure = stop.finding
     except etree.XMLSyntaxError as exc:
         result.failure = Finding(Reason.FF01, _describe(exc))
     if result.failure is None and result.header is None:
         result.failure = Finding(Reason.FF01, "no group header")
-    return result
+    yield result
 
 
 def _describe(exc: etree.XMLSyntaxError) -> str:
@@ -339,7 +348,9 @@ def _sniff(path: Path) -> None:
         break
 
 
-def _read_into(path: Path, transactions_max: int, result: ParsedFile) -> None:
+def _events(
+    path: Path, transactions_max: int, chunk_size: int, result: ParsedFile
+) -> Iterator[Event]:
     _sniff(path)
     tag_tx, tag_hdr, tag_doc = _N + "CdtTrfTxInf", _N + "GrpHdr", _N + "Document"
     events = etree.iterparse(
@@ -358,7 +369,7 @@ def _read_into(path: Path, transactions_max: int, result: ParsedFile) -> None:
     current_elem: Any = None
     seq = 0
     complete = False
-    transactions = result.transactions
+    chunk: list[ParsedTx] = []
     for _event, elem in events:
         if elem.tag == tag_doc:
             complete = True
@@ -366,6 +377,7 @@ def _read_into(path: Path, transactions_max: int, result: ParsedFile) -> None:
         if elem.tag == tag_hdr:
             result.header = _header(elem)
             elem.clear()
+            yield result.header
             continue
         parent = elem.getparent()
         if parent is not current_elem:
@@ -375,23 +387,29 @@ def _read_into(path: Path, transactions_max: int, result: ParsedFile) -> None:
             current_elem = parent
             current = _pmt_inf(parent, len(result.payment_infos))
             result.payment_infos.append(current)
+            yield current
         assert current is not None
         if seq >= transactions_max:
             raise _Stop(
                 Finding(Reason.FF01, f"more than {transactions_max} transactions in the file")
             )
         tx = _tx(elem, seq, current.seq)
-        transactions.append(tx)
+        chunk.append(tx)
         current.count += 1
         current.amount_sum = _add(current.amount_sum, tx.amount)
         seq += 1
         elem.clear()
         while elem.getprevious() is not None:
             del parent[0]
+        if len(chunk) >= chunk_size:
+            yield chunk
+            chunk = []
     if not complete:
         # With `resolve_entities=False` and a schema, lxml's iterparse can stop at a
         # well-formedness error (a truncated upload) without raising: only the end of
         # the root element proves the whole document was read.
         raise _Stop(Finding(Reason.FF01, "not well-formed: the document ends before </Document>"))
+    if chunk:
+        yield chunk
     result.count = seq
     result.amount_sum = sum((p.amount_sum for p in result.payment_infos), Decimal())

@@ -79,15 +79,8 @@ def _execute_file(
     debited = {a.iban: by_id.get(a.id, 0) for a in accounts.values()}
     p = db.payments.c
 
-    def reject(row: dict[str, Any], finding: Finding) -> None:
-        row.update(
-            status=TxStatus.RJCT.value,
-            reason=finding.reason.value,
-            additional_info=finding.short(),
-        )
-
-    booker = Booker(tx, accounts, debited, today, now, reject)
-    items: list[tuple[Due, Batch | None, dict[str, Any]]] = []
+    booker = Booker(tx, accounts, debited, today, now)
+    items: list[tuple[Due, Batch | None]] = []
     for r in rows:
         internal = r.kind == "internal"
         batch = None
@@ -102,12 +95,22 @@ def _execute_file(
             currency=r.currency,
             internal=internal,
         )
-        items.append((due, batch, {"id": r.id, "report_no": report_no}))
-    booker.book(items)
+        items.append((due, batch))
+    decisions = booker.book(items)
     booker.finish()
-    for _, _, values in items:
-        row_id = values.pop("id")
-        conn.execute(update(db.payments).where(p.id == row_id).values(**values))
+    for r, (due, _), decision in zip(rows, items, decisions, strict=True):
+        values: dict[str, Any] = {"report_no": report_no}
+        if isinstance(decision, Finding):
+            values.update(
+                status=TxStatus.RJCT.value,
+                reason=decision.reason.value,
+                additional_info=decision.short(),
+            )
+        else:
+            values.update(
+                status=TxStatus.ACSC.value, acct_svcr_ref=due.reference, transfer_ref=decision
+            )
+        conn.execute(update(db.payments).where(p.id == r.id).values(**values))
     statements.notify(env, conn, booker.references)  # reads the rows just updated
     answers.issue_file_report(
         conn,

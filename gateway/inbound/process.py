@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -25,9 +26,10 @@ from sqlalchemy.exc import DBAPIError
 
 from gateway import db, statements
 from gateway.environment import Environment
-from gateway.inbound import answers, pain001_v03, rules
+from gateway.inbound import answers, rules
 from gateway.inbound.findings import Finding
-from gateway.inbound.pain001_v03 import ParsedFile
+from gateway.inbound.pain001_v03 import Event, ParsedFile, ParsedHeader, ParsedPmtInf
+from gateway.inbound.reader import Reader
 from gateway.inbound.run import FileRun, rejections_listed_max
 from gateway.outbox import enqueue, file_name
 from gateway.reasons import Reason
@@ -109,6 +111,13 @@ class FileProcessor:
                     outcome = self._already_known(tx.conn, claim, known, now)
                 else:
                     outcome = self._new_file(tx, claim, sha, size, received, now)
+        except _Rejected as late:
+            # Found invalid after some of it was executed: that transaction is rolled
+            # back, and the file is answered as rejected in a new one.
+            with self.env.ledger.begin() as tx:
+                outcome = self._reject(
+                    tx.conn, claim, sha, size, received, now, late.finding, late.parsed
+                )
         except (DBAPIError, AssertionError):
             raise  # transient (retry later) or a broken invariant (stop): never the file's fault
         except Exception as exc:
@@ -243,38 +252,33 @@ class FileProcessor:
                 f"the file has {size} bytes, more than the limit {self.settings.max_file_bytes}",
             )
             return self._reject(conn, claim, sha, size, received, now, too_big, None)
-        parsed = pain001_v03.read(
-            claim.path,
-            transactions_max=self.settings.max_transactions,
-            spill_folder=self.env.spool.tmp(),
-        )
-        try:
-            finding: Finding | None = parsed.failure or self._duplicate_msg_id(
-                conn, claim, parsed, sha
-            )
-            if finding is None:
-                finding = rules.file_findings(parsed)
-            if finding is not None:
-                return self._reject(conn, claim, sha, size, received, now, finding, parsed)
-            return self._accept(tx, claim, sha, size, received, now, parsed)
-        finally:
-            parsed.close()
+        with Reader(claim.path, transactions_max=self.settings.max_transactions) as reader:
+            events = iter(reader)
+            first = next(events)
+            if isinstance(first, ParsedFile):  # unusable before its group header ended
+                assert first.failure is not None
+                return self._reject(conn, claim, sha, size, received, now, first.failure, first)
+            assert isinstance(first, ParsedHeader)
+            duplicate = self._duplicate_msg_id(conn, claim, first)
+            if duplicate is None:
+                return self._accept(tx, claim, sha, size, received, now, first, events)
+            # The whole file is read all the same: a file that is also broken is FF01.
+            parsed = _summary(events)
+            finding = parsed.failure or duplicate
+            return self._reject(conn, claim, sha, size, received, now, finding, parsed)
 
     def _duplicate_msg_id(
-        self, conn: Connection, claim: Claim, parsed: ParsedFile, sha: str
+        self, conn: Connection, claim: Claim, header: ParsedHeader
     ) -> Finding | None:
-        assert parsed.header is not None
         used = conn.execute(
             select(db.files.c.id).where(
                 db.files.c.client_id == claim.client_id,
-                db.files.c.accepted_msg_id == parsed.header.msg_id,
+                db.files.c.accepted_msg_id == header.msg_id,
             )
         ).first()
         if used is None:
             return None
-        return Finding(
-            Reason.DU01, f"MsgId {parsed.header.msg_id} was already used by a different file"
-        )
+        return Finding(Reason.DU01, f"MsgId {header.msg_id} was already used by a different file")
 
     def _file_row(
         self,
@@ -361,18 +365,32 @@ class FileProcessor:
         size: int,
         received: dt.datetime,
         now: dt.datetime,
-        parsed: ParsedFile,
+        header: ParsedHeader,
+        events: Iterator[Event],
     ) -> Outcome:
-        header = parsed.header
-        assert header is not None
+        """Execute the file's chunks as they are read; only its summary says whether the
+        file as a whole is valid. If it is not, `_Rejected` rolls everything back."""
         conn = tx.conn
-        row = self._file_row(claim, sha, size, received, now, parsed)
+        row = self._file_row(claim, sha, size, received, now, ParsedFile(header=header))
         row.update(group_status="PDNG", accepted_msg_id=header.msg_id)
         file_id = conn.execute(insert(db.files).values(**row).returning(db.files.c.id)).scalar_one()
-        run = FileRun(self.settings, tx, claim, file_id, sha, received, now, parsed)
-        run.execute_all()
+        run = FileRun(self.settings, tx, claim, file_id, sha, received, now, header)
+        for event in events:
+            if isinstance(event, list):
+                run.execute_chunk(event)
+            elif isinstance(event, ParsedPmtInf):
+                run.add_payment_info(event)
+            elif isinstance(event, ParsedFile):
+                finding = event.failure or rules.file_findings(event)
+                if finding is not None:
+                    raise _Rejected(finding, event)
+                run.finish()
+                parsed = event
         statements.notify(self.env, conn, run.references)
         local = now.astimezone(self.settings.timezone)
+        conn.execute(
+            update(db.files).where(db.files.c.id == file_id).values(nb_of_txs=parsed.count)
+        )
         file_row = conn.execute(select(db.files).where(db.files.c.id == file_id)).one()
         outbox_id, name = answers.issue_file_report(
             conn,
@@ -426,6 +444,23 @@ class FileProcessor:
 
         target = claim.path.with_name(claim.path.name + ".findings.txt")
         write_text_atomically(target, findings_text(claim, outcome, sha, size, received))
+
+
+class _Rejected(Exception):
+    """A file found invalid as a whole after its first chunks were executed."""
+
+    def __init__(self, finding: Finding, parsed: ParsedFile) -> None:
+        super().__init__(finding.info)
+        self.finding = finding
+        self.parsed = parsed
+
+
+def _summary(events: Iterator[Event]) -> ParsedFile:
+    """Read on to the end of the file, executing nothing, for its summary."""
+    for event in events:
+        if isinstance(event, ParsedFile):
+            return event
+    raise AssertionError("a read always ends with its summary")
 
 
 def findings_text(

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import re
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -79,13 +80,17 @@ def file_findings(parsed: ParsedFile) -> Finding | None:
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """What the rules may know when a file arrives: all of it read by the shell beforehand."""
+    """What the rules may know when a file arrives, read by the shell beforehand.
+
+    The shell reads a big file's accounts and earlier payments chunk by chunk, so
+    the two lookups below grow as the file is read, always before the rules see a
+    transaction that needs them."""
 
     client_accounts: Mapping[str, Account]  # this client's own accounts only
     treasury_accounts: Mapping[str, Account]  # every treasury account a creditor names
     today: dt.date  # local business calendar date of receipt
     max_future_days: int
-    recent_fingerprints: frozenset[str]  # same payment booked or pending in the window
+    recent_fingerprints: AbstractSet[int]  # same payment booked or pending in the window
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +101,7 @@ class Checked:
     amount_minor: int
     requested_date: dt.date | None
     internal: bool
-    fingerprint: str | None
+    fingerprint: int | None
 
 
 _IBAN_SHAPE = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{1,30}$")
@@ -145,9 +150,12 @@ def is_treasury_iban(iban: str) -> bool:
     return iban[:2] == "LV" and iban[4:8] == TREASURY_BANK_CODE
 
 
-def fingerprint(debtor: str, creditor: str, amount_minor: int, ccy: str, e2e: str) -> str:
+def fingerprint(debtor: str, creditor: str, amount_minor: int, ccy: str, e2e: str) -> int:
+    """A payment's identity for AM05, as a signed 64-bit integer: indexing 100,000 new
+    payments costs a third of what 32-character text would (two equal fingerprints of
+    different payments are as likely as 1 in 10^19 per pair)."""
     raw = f"{debtor}|{creditor}|{amount_minor}|{ccy}|{e2e}".encode()
-    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+    return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big", signed=True)
 
 
 @lru_cache(maxsize=1024)
@@ -309,7 +317,7 @@ def check(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context, seen_e2e: set[str]) -> 
     return Checked(None, amount, requested, internal, print_)
 
 
-def candidate_fingerprint(tx: ParsedTx, pmt: ParsedPmtInf) -> str | None:
+def candidate_fingerprint(tx: ParsedTx, pmt: ParsedPmtInf) -> int | None:
     """The duplicate fingerprint of a transaction, if it can have one (for the shell's lookup)."""
     if tx.end_to_end_id == NOT_PROVIDED or pmt.debtor_iban is None or tx.creditor_iban is None:
         return None

@@ -1,14 +1,17 @@
-"""Deciding and booking the payments of one accepted file, a chunk at a time.
+"""Deciding and booking the payments of one file, a chunk at a time as it is read.
 
 Runs inside the file's database transaction (see `process.py`): each payment is
 checked by the rules, given its due date, and — if due now — decided and booked by
-the `Booker`; every payment gets its row in `gw_payments`, written in chunks.
+the `Booker`; every payment gets its row in `gw_payments`, written per chunk.
+Chunks arrive while the rest of the file is still being read, so what a chunk
+needs (the treasury accounts its creditors name, earlier payments that would make
+it a duplicate) is looked up when the chunk arrives. If the file as a whole turns
+out invalid, the caller rolls the transaction back: nothing of it remains.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import operator
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -20,7 +23,7 @@ from gateway.inbound import rules
 from gateway.inbound.booking import Batch, Booker, batch_for, payment_key, payment_reference
 from gateway.inbound.execute import Due
 from gateway.inbound.findings import Finding
-from gateway.inbound.pain001_v03 import ParsedFile, ParsedPmtInf, ParsedTx
+from gateway.inbound.pain001_v03 import ParsedHeader, ParsedPmtInf, ParsedTx
 from gateway.settings import Settings
 from gateway.spool import Claim
 from gateway.statuses import TxStatus
@@ -30,13 +33,29 @@ from ledger.core import Account, AccountKind
 from ledger.store import LedgerTx
 
 PAYMENT_COLUMNS = tuple(c.name for c in db.payments.c if c.name != "id")
-_payment_tuple = operator.itemgetter(*PAYMENT_COLUMNS)
+# A payment row is a list in PAYMENT_COLUMNS order (`FileRun._row`): 100,000 dicts
+# would cost more than the INSERT itself.
+assert PAYMENT_COLUMNS == (
+    "file_id", "seq", "pmt_seq", "pmt_inf_id", "msg_id", "batch_booking", "instr_id",
+    "end_to_end_id", "debtor_iban", "debtor_name", "creditor_iban", "creditor_name",
+    "creditor_bic", "amount_minor", "currency", "remittance", "requested_date", "due_date",
+    "kind", "status", "reason", "additional_info", "acct_svcr_ref", "transfer_ref",
+    "fingerprint", "report_no",
+), "FileRun._row builds rows in this order"  # fmt: skip
+_SEQ, _E2E, _DUE, _STATUS, _REASON, _INFO, _ACCT_REF, _TRANSFER_REF = (
+    PAYMENT_COLUMNS.index(name)
+    for name in (
+        "seq", "end_to_end_id", "due_date", "status", "reason", "additional_info",
+        "acct_svcr_ref", "transfer_ref",
+    )
+)  # fmt: skip
 fingerprint_lookups_max = 2000  # above this, a file reads its accounts' whole AM05 window
 rejections_listed_max = 1000  # the findings file lists this many rejected payments
+_PDNG, _ACSC, _RJCT = TxStatus.PDNG.value, TxStatus.ACSC.value, TxStatus.RJCT.value
 
 
 class FileRun:
-    """Deciding and booking the transactions of one accepted file, a chunk at a time."""
+    """Deciding and booking the transactions of one file, a chunk at a time."""
 
     def __init__(
         self,
@@ -47,14 +66,14 @@ class FileRun:
         sha: str,
         received: dt.datetime,
         now: dt.datetime,
-        parsed: ParsedFile,
+        header: ParsedHeader,
     ) -> None:
         self.settings = settings
         self.tx = tx
         self.claim = claim
         self.file_id = file_id
         self.sha = sha
-        self.parsed = parsed
+        self.header = header
         self.now = now
         self.received_local = received.astimezone(self.settings.timezone)
         local_now = now.astimezone(self.settings.timezone)
@@ -63,172 +82,197 @@ class FileRun:
         self.booking_open = (
             calendar.is_business_day(self.today) and local_now.time() < self.settings.eod_time
         )
-        self.references: list[str] = []
         self.counts: Counter[str] = Counter()
-        self.booked: Counter[str] = Counter()
         self.rejected: list[tuple[int, str, str, str]] = []
         self.seen_e2e: set[str] = set()
+        self.payment_infos: dict[int, ParsedPmtInf] = {}
+        self._batches: dict[int, Batch] = {}
+        self._creditors_looked_up: set[str] = set()
+        self._treasury: dict[str, Account] = {}
+        self._recent: set[int] = set()
+        declared = int(header.nb_of_txs) if header.nb_of_txs.isdigit() else None
+        self._lookup_per_chunk = declared is not None and declared <= fingerprint_lookups_max
 
-    def _load_accounts(self) -> tuple[dict[str, Account], rules.Context]:
         client = self.settings.client(self.claim.client_id)
-        creditor_ibans = {
-            t.creditor_iban
-            for t in self.parsed.transactions
-            if t.creditor_iban and rules.is_treasury_iban(t.creditor_iban)
-        }
         own = {a.iban for a in client.accounts}
-        clearing = {
-            a.iban: a
+        clearing = [
+            a
             for a in (
                 self.tx.system_account(AccountKind.CLEARING, c)
                 for c in {a.currency for a in client.accounts}
             )
             if a is not None
+        ]
+        # The booker's accounts: locked, balances kept current as payments are decided.
+        self.accounts = self.tx.accounts(own | {a.iban for a in clearing})
+        self._own = {
+            i: a for i, a in self.accounts.items() if i in own and a.owner == client.id
         }
-        locked = self.tx.accounts(own | creditor_ibans | set(clearing))
-        client_accounts = {i: a for i, a in locked.items() if i in own and a.owner == client.id}
-        # Only client accounts take payments: the treasury's own funding and clearing
-        # accounts are not creditors a client can name (AC01, like an unknown account).
-        treasury = {
-            i: a
-            for i, a in locked.items()
-            if i in creditor_ibans and a.kind is AccountKind.CLIENT
-        }
-        # The same payment made (or waiting) from these accounts in the window: AM05.
-        recent = recent_fingerprints(
-            self.tx.conn,
-            sorted(client_accounts),
-            rules.window_start(self.today),
-            self._candidate_fingerprints(),
-        )
-        ctx = rules.Context(
-            client_accounts=client_accounts,
-            treasury_accounts=treasury,
+        self._clearing_by_ccy = {a.currency: a.iban for a in clearing}
+        self._debtors = sorted(self._own)
+        if not self._lookup_per_chunk:
+            # A big file reads the accounts' whole AM05 window at once.
+            self._recent = recent_fingerprints(
+                self.tx.conn, self._debtors, rules.window_start(self.today), None, file_id
+            )
+        self.ctx = rules.Context(
+            client_accounts=self._own,
+            treasury_accounts=self._treasury,
             today=self.today,
             max_future_days=self.settings.max_future_days,
-            recent_fingerprints=frozenset(recent),
+            recent_fingerprints=self._recent,
         )
-        return locked, ctx
-
-    def _candidate_fingerprints(self) -> list[str] | None:
-        if self.parsed.count > fingerprint_lookups_max:
-            return None
-        pmts = self.parsed.payment_infos
-        found = (rules.candidate_fingerprint(t, pmts[t.pmt_seq]) for t in self.parsed.transactions)
-        return sorted({f for f in found if f is not None})
-
-    def execute_all(self) -> None:
-        accounts, ctx = self._load_accounts()
-        clearing_by_ccy = {
-            a.currency: a.iban for a in accounts.values() if a.kind is AccountKind.CLEARING
-        }
-        booker = Booker(
+        self.booker = Booker(
             self.tx,
-            accounts,
-            _debited_today(self.tx, ctx.client_accounts, self.today),
+            self.accounts,
+            _debited_today(self.tx, self._own, self.today),
             self.today,
             self.now,
-            self._rejected,
         )
-        client_id = self.claim.client_id
-        pmts = self.parsed.payment_infos
-        batches: dict[int, Batch] = {}
-        for chunk in self.parsed.transactions.chunks():
-            rows: list[dict[str, Any]] = []
-            dues: list[tuple[Due, Batch | None, dict[str, Any]]] = []
-            for t in chunk:
-                pmt = pmts[t.pmt_seq]
-                checked = rules.check(t, pmt, ctx, self.seen_e2e)
-                row = self._row(t, pmt, checked)
-                rows.append(row)
-                if checked.finding is not None:
-                    self._rejected(row, checked.finding)
-                    continue
-                assert checked.requested_date is not None
-                due = rules.due_date(
-                    checked.requested_date,
-                    checked.internal,
-                    self.received_local,
-                    self.settings.cutoff_internal,
-                    self.settings.cutoff_external,
-                )
-                if due == self.today and not self.booking_open:
-                    due = calendar.next_business_day(self.today)  # today's books are closed
-                row["due_date"] = due
-                if due > self.today:
-                    continue  # PDNG: executed by `pending.execute_due` on its day
-                assert pmt.debtor_iban is not None and t.creditor_iban is not None
-                credit = t.creditor_iban if checked.internal else clearing_by_ccy[t.currency]
-                batch = None
-                if not checked.internal and row["batch_booking"]:
-                    batch = batches.get(t.pmt_seq)
-                    if batch is None:
-                        batch = batches[t.pmt_seq] = batch_for(
-                            client_id, self.sha, self.file_id, t.pmt_seq, 1
-                        )
-                payment = Due(
-                    key=payment_key(client_id, self.sha, t.seq),
-                    reference=payment_reference(self.file_id, t.seq),
-                    debtor_iban=pmt.debtor_iban,
-                    credit_iban=credit,
-                    amount_minor=checked.amount_minor,
-                    currency=t.currency,
-                    internal=checked.internal,
-                )
-                dues.append((payment, batch, row))
-            booker.book(dues)
-            for row in rows:
-                self.counts[row["status"]] += 1
-            insert_rows(
-                self.tx.conn,
-                db.payments,
-                PAYMENT_COLUMNS,
-                [_payment_tuple(row) for row in rows],
-            )
-        booker.finish()
-        self.booked = booker.booked
-        self.references = booker.references
 
-    def _rejected(self, row: dict[str, Any], finding: Finding) -> None:
-        row["status"] = TxStatus.RJCT.value
-        row["reason"] = finding.reason.value
-        row["additional_info"] = finding.short()
-        if len(self.rejected) < rejections_listed_max:
-            self.rejected.append(
-                (row["seq"], row["end_to_end_id"], finding.reason.value, finding.short())
-            )
+    @property
+    def booked(self) -> Counter[str]:
+        return self.booker.booked
 
-    def _row(self, t: ParsedTx, pmt: ParsedPmtInf, checked: rules.Checked) -> dict[str, Any]:
-        header = self.parsed.header
-        assert header is not None
-        return {
-            "file_id": self.file_id,
-            "seq": t.seq,
-            "pmt_seq": t.pmt_seq,
-            "pmt_inf_id": pmt.pmt_inf_id,
-            "msg_id": header.msg_id,
-            "batch_booking": bool(pmt.batch_booking) if pmt.batch_booking is not None else True,
-            "instr_id": t.instr_id,
-            "end_to_end_id": t.end_to_end_id,
-            "debtor_iban": pmt.debtor_iban,
-            "debtor_name": pmt.debtor_name,
-            "creditor_iban": t.creditor_iban,
-            "creditor_name": t.creditor_name,
-            "creditor_bic": t.creditor_bic,
-            "amount_minor": checked.amount_minor or None,
-            "currency": t.currency[:3] if t.currency else None,
-            "remittance": t.remittance,
-            "requested_date": checked.requested_date,
-            "due_date": None,
-            "kind": "internal" if checked.internal else "external",
-            "status": TxStatus.PDNG.value,
-            "reason": None,
-            "additional_info": None,
-            "acct_svcr_ref": None,
-            "transfer_ref": None,
-            "fingerprint": checked.fingerprint,
-            "report_no": 1,
+    @property
+    def references(self) -> list[str]:
+        return self.booker.references
+
+    def add_payment_info(self, pmt: ParsedPmtInf) -> None:
+        self.payment_infos[pmt.seq] = pmt
+
+    def _look_up(self, chunk: list[ParsedTx]) -> None:
+        """What this chunk's rules need beyond what is known: the treasury accounts its
+        creditors name (locked, like the client's own) and, for a small file, earlier
+        payments with the same fingerprint."""
+        named = {
+            t.creditor_iban
+            for t in chunk
+            if t.creditor_iban is not None and rules.is_treasury_iban(t.creditor_iban)
         }
+        new = named - self._creditors_looked_up
+        if new:
+            self._creditors_looked_up |= new
+            for iban, account in self.tx.accounts(new).items():
+                # Only client accounts take payments: the treasury's own funding and
+                # clearing accounts are not creditors a client can name (AC01).
+                if account.kind is AccountKind.CLIENT:
+                    # An account already held (the client paying itself) keeps the
+                    # balance the payments before this chunk left it with.
+                    self._treasury[iban] = self.accounts.setdefault(iban, account)
+        if self._lookup_per_chunk:
+            pmts = self.payment_infos
+            found = (rules.candidate_fingerprint(t, pmts[t.pmt_seq]) for t in chunk)
+            candidates = sorted({f for f in found if f is not None})
+            self._recent |= recent_fingerprints(
+                self.tx.conn,
+                self._debtors,
+                rules.window_start(self.today),
+                candidates,
+                self.file_id,
+            )
+
+    def execute_chunk(self, chunk: list[ParsedTx]) -> None:
+        self._look_up(chunk)
+        client_id = self.claim.client_id
+        pmts = self.payment_infos
+        ctx = self.ctx
+        rows: list[list[Any]] = []
+        due_rows: list[list[Any]] = []
+        items: list[tuple[Due, Batch | None]] = []
+        for t in chunk:
+            pmt = pmts[t.pmt_seq]
+            checked = rules.check(t, pmt, ctx, self.seen_e2e)
+            row = self._row(t, pmt, checked)
+            rows.append(row)
+            if checked.finding is not None:
+                self._reject(row, checked.finding)
+                continue
+            assert checked.requested_date is not None
+            due = rules.due_date(
+                checked.requested_date,
+                checked.internal,
+                self.received_local,
+                self.settings.cutoff_internal,
+                self.settings.cutoff_external,
+            )
+            if due == self.today and not self.booking_open:
+                due = calendar.next_business_day(self.today)  # today's books are closed
+            row[_DUE] = due
+            if due > self.today:
+                continue  # PDNG: executed by `pending.execute_due` on its day
+            assert pmt.debtor_iban is not None and t.creditor_iban is not None
+            credit = t.creditor_iban if checked.internal else self._clearing_by_ccy[t.currency]
+            batch = None
+            if not checked.internal and (pmt.batch_booking is None or pmt.batch_booking):
+                batch = self._batches.get(t.pmt_seq)
+                if batch is None:
+                    batch = self._batches[t.pmt_seq] = batch_for(
+                        client_id, self.sha, self.file_id, t.pmt_seq, 1
+                    )
+            payment = Due(
+                key=payment_key(client_id, self.sha, t.seq),
+                reference=payment_reference(self.file_id, t.seq),
+                debtor_iban=pmt.debtor_iban,
+                credit_iban=credit,
+                amount_minor=checked.amount_minor,
+                currency=t.currency,
+                internal=checked.internal,
+            )
+            items.append((payment, batch))
+            due_rows.append(row)
+        decisions = self.booker.book(items)
+        for row, (payment, _), decision in zip(due_rows, items, decisions, strict=True):
+            if isinstance(decision, Finding):
+                self._reject(row, decision)
+            else:
+                row[_STATUS] = _ACSC
+                row[_ACCT_REF] = payment.reference
+                row[_TRANSFER_REF] = decision
+        self.counts.update(row[_STATUS] for row in rows)
+        insert_rows(self.tx.conn, db.payments, PAYMENT_COLUMNS, rows)
+
+    def finish(self) -> None:
+        """Write the batch transfers and check the ledger (after the last chunk)."""
+        self.booker.finish()
+
+    def _reject(self, row: list[Any], finding: Finding) -> None:
+        row[_STATUS] = _RJCT
+        row[_REASON] = finding.reason.value
+        row[_INFO] = info = finding.short()
+        if len(self.rejected) < rejections_listed_max:
+            self.rejected.append((row[_SEQ], row[_E2E], finding.reason.value, info))
+
+    def _row(self, t: ParsedTx, pmt: ParsedPmtInf, checked: rules.Checked) -> list[Any]:
+        """The payment's gw_payments row, in PAYMENT_COLUMNS order, as pending."""
+        return [
+            self.file_id,
+            t.seq,
+            t.pmt_seq,
+            pmt.pmt_inf_id,
+            self.header.msg_id,
+            pmt.batch_booking is None or pmt.batch_booking,
+            t.instr_id,
+            t.end_to_end_id,
+            pmt.debtor_iban,
+            pmt.debtor_name,
+            t.creditor_iban,
+            t.creditor_name,
+            t.creditor_bic,
+            checked.amount_minor or None,
+            t.currency[:3] if t.currency else None,
+            t.remittance,
+            checked.requested_date,
+            None,  # due_date
+            "internal" if checked.internal else "external",
+            _PDNG,
+            None,  # reason
+            None,  # additional_info
+            None,  # acct_svcr_ref
+            None,  # transfer_ref
+            checked.fingerprint,
+            1,  # report_no
+        ]
 
 
 def _debited_today(tx: LedgerTx, accounts: Mapping[str, Account], day: dt.date) -> dict[str, int]:
@@ -237,9 +281,14 @@ def _debited_today(tx: LedgerTx, accounts: Mapping[str, Account], day: dt.date) 
 
 
 def recent_fingerprints(
-    conn: Connection, debtor_ibans: list[str], since: dt.date, candidates: list[str] | None
-) -> set[str]:
-    """Payments from these accounts booked since `since`, or accepted and still waiting.
+    conn: Connection,
+    debtor_ibans: list[str],
+    since: dt.date,
+    candidates: list[int] | None,
+    file_id: int,
+) -> set[int]:
+    """Payments from these accounts booked since `since`, or accepted and still waiting,
+    in files other than `file_id`.
 
     A small file asks about its own payments; a big one reads the accounts' window
     at once (cheaper than thousands of look-ups)."""
@@ -249,10 +298,11 @@ def recent_fingerprints(
         p.status.in_([TxStatus.ACSC.value, TxStatus.PDNG.value]),
         p.due_date >= since,
         p.fingerprint.is_not(None),
+        p.file_id != file_id,
     ]
     if candidates is None:
         return {r[0] for r in conn.execute(select(p.fingerprint).where(*where))}
-    found: set[str] = set()
+    found: set[int] = set()
     for start in range(0, len(candidates), 500):
         chunk = candidates[start : start + 500]
         found.update(

@@ -19,10 +19,8 @@ class _BrokenOnMsgId(FileProcessor):
         self.poison = poison
         self.error = error
 
-    def _accept(
-        self, tx: Any, claim: Any, sha: str, size: int, received: Any, now: Any, parsed: Any
-    ) -> Any:
-        outcome = super()._accept(tx, claim, sha, size, received, now, parsed)
+    def _accept(self, *args: Any) -> Any:
+        outcome = super()._accept(*args)
         if outcome.msg_id == self.poison:
             raise self.error
         return outcome

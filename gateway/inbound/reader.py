@@ -1,0 +1,127 @@
+"""Reading an inbound file in a child process, so parsing and booking run side by side.
+
+The parse (lxml + XSD, then copying each transaction into a record) is about half
+the work of a big file. A forked child runs `pain001_v03.stream` and sends what
+it yields through a pipe while this process decides and books the chunks already
+received: on a 2-core machine the two halves overlap.
+
+The child is kept to reading the file and writing the pipe:
+- it closes every descriptor it inherited but the pipe (listening sockets, client
+  connections, the database), so nothing of the daemon's stays open in it;
+- it freezes the inherited heap (`gc.freeze`), so no object of the parent's is
+  finalised in it, and leaves with `os._exit`, running no exit handlers;
+- it ignores SIGTERM and SIGINT: stopping the daemon lets the file in hand finish.
+The pipe holds about one chunk, so the child never runs far ahead and memory stays
+bounded. If this process goes away the child's next write fails and it exits;
+`close` kills it if it is still there. A child that ends without sending its
+summary (a crash in the parser, the OOM killer) is reported as `ReaderFailed`,
+which the processor answers like any other fault of ours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import pickle
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from gateway.inbound import pain001_v03
+from gateway.inbound.pain001_v03 import Event, ParsedFile, ParsedTx
+
+pipe_buffer_bytes = 1 << 20
+exit_wait_seconds = 5.0
+
+
+class ReaderFailed(RuntimeError):
+    """The reading child ended without a summary of the file."""
+
+
+def _serve(path: Path, transactions_max: int, write_fd: int) -> int:
+    """The child's whole life: read `path`, send each event, return the exit code."""
+    gc.freeze()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.closerange(3, write_fd)
+    os.closerange(write_fd + 1, os.sysconf("SC_OPEN_MAX"))
+    try:
+        with os.fdopen(write_fd, "wb", buffering=pipe_buffer_bytes) as pipe:
+            for event in pain001_v03.stream(path, transactions_max=transactions_max):
+                # Plain tuples pickle about five times faster than named tuples.
+                item = [tuple(tx) for tx in event] if isinstance(event, list) else event
+                pickle.dump(item, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+                pipe.flush()
+    except BrokenPipeError:
+        return 0  # the reading process is gone: nothing left to do
+    except BaseException:
+        return 70  # a bug in the reader (EX_SOFTWARE): the parent reports ReaderFailed
+    return 0
+
+
+class Reader:
+    """`with Reader(path, transactions_max=…) as reader: for event in reader: …`"""
+
+    def __init__(self, path: Path, *, transactions_max: int) -> None:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 70
+            try:
+                os.close(read_fd)
+                code = _serve(path, transactions_max, write_fd)
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        self._pid: int | None = pid
+        self._exit_code: int | None = None
+        self._pipe = os.fdopen(read_fd, "rb", buffering=pipe_buffer_bytes)
+
+    def __iter__(self) -> Iterator[Event]:
+        make = ParsedTx._make
+        while True:
+            try:
+                event: Any = pickle.load(self._pipe)
+            except EOFError:
+                raise ReaderFailed(
+                    f"the reader ended without finishing the file ({self._wait()})"
+                ) from None
+            if isinstance(event, list):
+                yield [make(tx) for tx in event]
+                continue
+            yield event
+            if isinstance(event, ParsedFile):
+                return
+
+    def _wait(self, timeout: float = exit_wait_seconds) -> str:
+        """Reap the child; how it ended, for messages."""
+        deadline = time.monotonic() + timeout
+        while self._pid is not None:
+            pid, status = os.waitpid(self._pid, os.WNOHANG)
+            if pid:
+                self._pid = None
+                self._exit_code = os.waitstatus_to_exitcode(status)
+            elif time.monotonic() >= deadline:
+                return "still running"
+            else:
+                time.sleep(0.005)
+        code = self._exit_code
+        return f"killed by signal {-code}" if code is not None and code < 0 else f"exit {code}"
+
+    def close(self) -> None:
+        self._pipe.close()  # a child still writing gets a broken pipe and ends
+        if self._pid is None:
+            return
+        if self._wait(timeout=exit_wait_seconds) == "still running":
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+            self._wait(timeout=60)
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
