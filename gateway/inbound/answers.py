@@ -1,16 +1,22 @@
-"""Building pain.002 status reports from what the database holds about a file.
+"""Building pain.002 status reports about a file.
 
-Reports are rendered from `gw_payments` rows (not from memory), inside the same
-transaction that wrote them, so a report always says exactly what was booked.
+Follow-up reports (after a pending run) are rendered from `gw_payments` rows inside
+the transaction that updated them. The first report of a file is written while its
+chunks are decided (`FirstReport`), from the very values its rows are inserted
+with, in the same transaction; a test renders it again from the rows and finds the
+same bytes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -21,6 +27,7 @@ from gateway.reasons import Reason
 from gateway.statuses import GroupStatus, TxStatus, derive
 
 MESSAGE = "pain.002.001.03"
+copy_block_bytes = 1 << 20
 
 
 def new_msg_id(conn: Connection, local: dt.datetime) -> str:
@@ -202,6 +209,121 @@ def build_file_report(
         payment_infos=payment_infos(),
     )
     return outbox.render(lambda out: pain002.write(report, out))
+
+
+@dataclass(slots=True)
+class _PaymentInfoPart:
+    """One payment information's transactions in the first report: where its rendered
+    TxInfAndSts lie in the temporary file, and the totals its header needs."""
+
+    pmt_inf_id: str
+    start: int
+    end: int = 0
+    count: int = 0
+    amount_minor: int | None = None
+    currencies: set[str] = field(default_factory=set)
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+class FirstReport:
+    """The pain.002 for a newly accepted file, written as its chunks are decided.
+
+    A pain.002 gives the counts per status before the transactions, so the rendered
+    TxInfAndSts go to a temporary file first (a payment information's transactions
+    are contiguous in a pain.001, so each is one byte range); `render` then writes the
+    headers and copies the ranges. Memory stays flat however big the file.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self._file = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 - closed in close()
+        self._parts: dict[int, _PaymentInfoPart] = {}
+        self.counts: Counter[str] = Counter()
+
+    def add_chunk(self, items: Iterable[tuple[int, str, str, int | None, str | None, str]]) -> None:
+        """Transactions in file order: (pmt_seq, pmt_inf_id, status, amount in minor
+        units, currency, rendered TxInfAndSts)."""
+        part: _PaymentInfoPart | None = None
+        current = -1
+        texts: list[str] = []
+        for pmt_seq, pmt_inf_id, status, amount_minor, currency, text in items:
+            if pmt_seq != current:
+                self._write(part, texts)
+                current = pmt_seq
+                part = self._parts.get(pmt_seq)
+                if part is None:
+                    part = self._parts[pmt_seq] = _PaymentInfoPart(pmt_inf_id, self._file.tell())
+            assert part is not None
+            texts.append(text)
+            part.count += 1
+            if amount_minor is not None:
+                part.amount_minor = (part.amount_minor or 0) + amount_minor
+            if currency is not None:
+                part.currencies.add(currency)
+            part.counts[status] += 1
+            self.counts[status] += 1
+        self._write(part, texts)
+
+    def _write(self, part: _PaymentInfoPart | None, texts: list[str]) -> None:
+        if part is None or not texts:
+            return
+        assert part.end in (0, self._file.tell()), "a PmtInf's transactions are contiguous"
+        self._file.write("".join(texts).encode())
+        part.end = self._file.tell()
+        texts.clear()
+
+    def _blocks(self, part: _PaymentInfoPart) -> Iterator[bytes]:
+        self._file.seek(part.start)
+        left = part.end - part.start
+        while left > 0:
+            block = self._file.read(min(left, copy_block_bytes))
+            if not block:
+                raise OSError("the report's temporary file is shorter than written")
+            left -= len(block)
+            yield block
+
+    def render(
+        self,
+        *,
+        msg_id: str,
+        created_at: dt.datetime,
+        bic: str,
+        original_msg_id: str,
+        original_msg_name: str,
+        original_nb_of_txs: int,
+        original_ctrl_sum: Decimal | None,
+    ) -> bytes:
+        self._file.flush()
+
+        def payment_infos() -> Iterator[pain002.PaymentInfoReport]:
+            for part in self._parts.values():
+                single = len(part.currencies) <= 1
+                ccy = next(iter(part.currencies)) if len(part.currencies) == 1 else None
+                yield pain002.PaymentInfoReport(
+                    pmt_inf_id=part.pmt_inf_id,
+                    nb_of_txs=part.count,
+                    ctrl_sum_minor=part.amount_minor if single else None,
+                    currency=ccy,
+                    status=derive(part.counts),
+                    counts=part.counts,
+                    rendered_transactions=self._blocks(part),
+                )
+
+        report = pain002.StatusReport(
+            msg_id=msg_id,
+            created_at=created_at,
+            servicer_bic=bic,
+            original_msg_id=original_msg_id,
+            original_msg_name=original_msg_name,
+            original_nb_of_txs=original_nb_of_txs,
+            original_ctrl_sum=original_ctrl_sum,
+            group_status=derive(self.counts),
+            counts=self.counts,
+            payment_infos=payment_infos(),
+        )
+        return outbox.render(lambda out: pain002.write(report, out))
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def build_rejection(

@@ -10,6 +10,7 @@ the file already recorded, just finishes the repeatable steps.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -26,10 +27,10 @@ from sqlalchemy.exc import DBAPIError
 
 from gateway import db, statements
 from gateway.environment import Environment
-from gateway.inbound import answers, rules
+from gateway.inbound import answers, pain001_v03, rules
 from gateway.inbound.findings import Finding
-from gateway.inbound.pain001_v03 import Event, ParsedFile, ParsedHeader, ParsedPmtInf
-from gateway.inbound.reader import Reader
+from gateway.inbound.pain001_v03 import ParsedFile, ParsedHeader, ParsedPmtInf
+from gateway.inbound.reader import Incoming, Reader
 from gateway.inbound.run import FileRun, rejections_listed_max
 from gateway.outbox import enqueue, file_name
 from gateway.reasons import Reason
@@ -366,7 +367,7 @@ class FileProcessor:
         received: dt.datetime,
         now: dt.datetime,
         header: ParsedHeader,
-        events: Iterator[Event],
+        events: Iterator[Incoming],
     ) -> Outcome:
         """Execute the file's chunks as they are read; only its summary says whether the
         file as a whole is valid. If it is not, `_Rejected` rolls everything back."""
@@ -374,32 +375,39 @@ class FileProcessor:
         row = self._file_row(claim, sha, size, received, now, ParsedFile(header=header))
         row.update(group_status="PDNG", accepted_msg_id=header.msg_id)
         file_id = conn.execute(insert(db.files).values(**row).returning(db.files.c.id)).scalar_one()
-        run = FileRun(self.settings, tx, claim, file_id, sha, received, now, header)
-        for event in events:
-            if isinstance(event, list):
-                run.execute_chunk(event)
-            elif isinstance(event, ParsedPmtInf):
-                run.add_payment_info(event)
-            elif isinstance(event, ParsedFile):
-                finding = event.failure or rules.file_findings(event)
-                if finding is not None:
-                    raise _Rejected(finding, event)
-                run.finish()
-                parsed = event
-        statements.notify(self.env, conn, run.references)
-        local = now.astimezone(self.settings.timezone)
-        conn.execute(
-            update(db.files).where(db.files.c.id == file_id).values(nb_of_txs=parsed.count)
-        )
-        file_row = conn.execute(select(db.files).where(db.files.c.id == file_id)).one()
-        outbox_id, name = answers.issue_file_report(
-            conn,
-            file_row,
-            local=local,
-            bic=self.settings.bic,
-            report_no=None,
-            original_ctrl_sum=_decimal_or_none(header.ctrl_sum),
-        )
+        with contextlib.closing(answers.FirstReport(self.env.spool.tmp())) as report:
+            run = FileRun(self.settings, tx, claim, file_id, sha, received, now, header, report)
+            for event in events:
+                if isinstance(event, list):
+                    run.execute_chunk(event)
+                elif isinstance(event, ParsedPmtInf):
+                    run.add_payment_info(event)
+                elif isinstance(event, ParsedFile):
+                    finding = event.failure or rules.file_findings(event)
+                    if finding is not None:
+                        raise _Rejected(finding, event)
+                    run.finish()
+                    parsed = event
+            statements.notify(self.env, conn, run.references)
+            local = now.astimezone(self.settings.timezone)
+            conn.execute(
+                update(db.files).where(db.files.c.id == file_id).values(nb_of_txs=parsed.count)
+            )
+            outbox_id, name = answers.issue(
+                conn,
+                client_id=claim.client_id,
+                file_id=file_id,
+                local=local,
+                render=lambda msg_id: report.render(
+                    msg_id=msg_id,
+                    created_at=local,
+                    bic=self.settings.bic,
+                    original_msg_id=header.msg_id,
+                    original_msg_name=pain001_v03.MESSAGE,
+                    original_nb_of_txs=parsed.count,
+                    original_ctrl_sum=_decimal_or_none(header.ctrl_sum),
+                ),
+            )
         group = derive(run.counts)
         conn.execute(
             update(db.files)
@@ -455,7 +463,7 @@ class _Rejected(Exception):
         self.parsed = parsed
 
 
-def _summary(events: Iterator[Event]) -> ParsedFile:
+def _summary(events: Iterator[Incoming]) -> ParsedFile:
     """Read on to the end of the file, executing nothing, for its summary."""
     for event in events:
         if isinstance(event, ParsedFile):

@@ -17,7 +17,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from schwifty import BIC
 from schwifty import registry as schwifty_registry
@@ -166,10 +166,48 @@ def parse_date(text: str) -> dt.date | None:
         return None
 
 
-Rule = Callable[[ParsedTx, ParsedPmtInf, Context], Finding | None]
+class Facts(NamedTuple):
+    """What one transaction says on its own, worked out once before any context is
+    known (for a big file, in the reading child): the rules only look these up."""
+
+    amount_minor: int | None  # None: InstdAmt is not an amount of its currency
+    amount_problem: str | None  # why not (AM12 or AM03)
+    iban_problem: str | None  # why CdtrAcct/IBAN is not a valid IBAN (AC01), if it is not
+    internal: bool  # the creditor is a treasury IBAN
+    requested_date: dt.date | None  # the payment information's ReqdExctnDt, if it is a date
+    fingerprint: int | None  # the AM05 identity, when the payment can have one
 
 
-def debtor_account(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
+def facts(tx: ParsedTx, pmt: ParsedPmtInf) -> Facts:
+    amount: int | None = None
+    amount_problem = None
+    try:
+        amount = currency.to_minor(tx.amount, tx.currency)
+    except currency.AmountError as exc:
+        amount_problem = str(exc)
+    iban = tx.creditor_iban
+    print_ = None
+    if (
+        amount is not None
+        and iban is not None
+        and pmt.debtor_iban is not None
+        and tx.end_to_end_id != NOT_PROVIDED
+    ):
+        print_ = fingerprint(pmt.debtor_iban, iban, amount, tx.currency, tx.end_to_end_id)
+    return Facts(
+        amount,
+        amount_problem,
+        iban_problem(iban) if iban is not None else None,
+        iban is not None and is_treasury_iban(iban),
+        parse_date(pmt.requested_date),
+        print_,
+    )
+
+
+Rule = Callable[[ParsedTx, Facts, ParsedPmtInf, Context], Finding | None]
+
+
+def debtor_account(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
     # One answer for "unknown" and "someone else's": a client must not learn which.
     if pmt.debtor_iban is None or pmt.debtor_iban not in ctx.client_accounts:
         shown = pmt.debtor_iban or pmt.debtor_other_id or "?"
@@ -181,47 +219,48 @@ _STATUS_REASONS = {"closed": Reason.AC04, "blocked": Reason.AC06}
 
 
 def _account_with_status(
-    tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context, status: str
+    tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context, status: str
 ) -> Finding | None:
     """The debtor's account, then a treasury creditor's, in `status` (closed or blocked)."""
     assert pmt.debtor_iban is not None
-    parties = (
-        ("DbtrAcct", ctx.client_accounts[pmt.debtor_iban]),
-        ("CdtrAcct", ctx.treasury_accounts.get(tx.creditor_iban or "")),
-    )
-    for role, account in parties:
-        if account is not None and account.status == status:
-            return Finding(_STATUS_REASONS[status], f"{role} {account.iban} is {status}")
+    debtor = ctx.client_accounts[pmt.debtor_iban]
+    if debtor.status == status:
+        return Finding(_STATUS_REASONS[status], f"DbtrAcct {debtor.iban} is {status}")
+    if f.internal:
+        creditor = ctx.treasury_accounts.get(tx.creditor_iban or "")
+        if creditor is not None and creditor.status == status:
+            return Finding(_STATUS_REASONS[status], f"CdtrAcct {creditor.iban} is {status}")
     return None
 
 
-def accounts_closed(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
-    return _account_with_status(tx, pmt, ctx, "closed")
+def accounts_closed(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
+    return _account_with_status(tx, f, pmt, ctx, "closed")
 
 
-def accounts_blocked(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
-    return _account_with_status(tx, pmt, ctx, "blocked")
+def accounts_blocked(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
+    return _account_with_status(tx, f, pmt, ctx, "blocked")
 
 
-def creditor_account(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
+def creditor_account(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
     if tx.creditor_iban is None:
         return Finding(Reason.AC01, f"CdtrAcct {tx.creditor_other_id or '?'} is not an IBAN")
-    problem = iban_problem(tx.creditor_iban)
-    if problem is not None:
-        return Finding(Reason.AC01, f"CdtrAcct/IBAN {tx.creditor_iban} is invalid: {problem}")
-    if is_treasury_iban(tx.creditor_iban) and tx.creditor_iban not in ctx.treasury_accounts:
+    if f.iban_problem is not None:
+        return Finding(
+            Reason.AC01, f"CdtrAcct/IBAN {tx.creditor_iban} is invalid: {f.iban_problem}"
+        )
+    if f.internal and tx.creditor_iban not in ctx.treasury_accounts:
         return Finding(Reason.AC01, f"CdtrAcct/IBAN {tx.creditor_iban} is not a treasury account")
     return None
 
 
-def bics(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
+def bics(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
     for element, value in (("CdtrAgt/BIC", tx.creditor_bic), ("DbtrAgt/BIC", pmt.debtor_bic)):
         if value is not None and bic_problem(value) is not None:
             return Finding(Reason.RC01, f"{element} {value} is malformed")
     return None
 
 
-def currency_allowed(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
+def currency_allowed(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
     if not tx.amount:
         return Finding(Reason.AM03, "only InstdAmt is supported, not EqvtAmt")
     if not currency.is_supported(tx.currency):
@@ -238,33 +277,30 @@ def currency_allowed(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding |
     return None
 
 
-def amount_valid(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
-    try:
-        currency.to_minor(tx.amount, tx.currency)
-    except currency.AmountError as exc:
-        return Finding(Reason.AM12, f"InstdAmt {tx.amount}: {exc}")
+def amount_valid(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
+    if f.amount_minor is None:
+        return Finding(Reason.AM12, f"InstdAmt {tx.amount}: {f.amount_problem}")
     return None
 
 
-def amount_max(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
-    assert pmt.debtor_iban is not None
+def amount_max(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
+    assert pmt.debtor_iban is not None and f.amount_minor is not None
     limit = ctx.client_accounts[pmt.debtor_iban].max_payment_minor
-    if limit is not None and currency.to_minor(tx.amount, tx.currency) > limit:
+    if limit is not None and f.amount_minor > limit:
         shown = currency.format_minor(limit, tx.currency)
         return Finding(Reason.AM02, f"InstdAmt {tx.amount} is above the maximum payment {shown}")
     return None
 
 
-def date_readable(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
-    if parse_date(pmt.requested_date) is None:
+def date_readable(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
+    if f.requested_date is None:
         return Finding(Reason.DT01, f"ReqdExctnDt {pmt.requested_date} is not a date")
     return None
 
 
-def date_not_too_far(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
-    requested = parse_date(pmt.requested_date)
-    assert requested is not None
-    if (requested - ctx.today).days > ctx.max_future_days:
+def date_not_too_far(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
+    assert f.requested_date is not None
+    if (f.requested_date - ctx.today).days > ctx.max_future_days:
         return Finding(
             Reason.CH03,
             f"ReqdExctnDt {pmt.requested_date} is more than {ctx.max_future_days} days ahead",
@@ -287,45 +323,35 @@ TRANSACTION_RULES: tuple[Rule, ...] = (
 )
 
 
-def check(tx: ParsedTx, pmt: ParsedPmtInf, ctx: Context, seen_e2e: set[str]) -> Checked:
-    """Apply the rules to one transaction; `seen_e2e` carries in-file duplicates along."""
+def check(
+    tx: ParsedTx,
+    pmt: ParsedPmtInf,
+    ctx: Context,
+    seen_e2e: set[str],
+    f: Facts | None = None,
+) -> Checked:
+    """Apply the rules to one transaction; `seen_e2e` carries in-file duplicates along.
+    `f` is `facts(tx, pmt)`, when the caller has it already."""
+    if f is None:
+        f = facts(tx, pmt)
     repeated = tx.end_to_end_id != NOT_PROVIDED and tx.end_to_end_id in seen_e2e
     seen_e2e.add(tx.end_to_end_id)
+    amount = f.amount_minor or 0
     for rule in TRANSACTION_RULES:
-        finding = rule(tx, pmt, ctx)
+        finding = rule(tx, f, pmt, ctx)
         if finding is not None:
-            return Checked(finding, 0, parse_date(pmt.requested_date), False, None)
-    assert pmt.debtor_iban is not None and tx.creditor_iban is not None
-    amount = currency.to_minor(tx.amount, tx.currency)
-    requested = parse_date(pmt.requested_date)
-    internal = is_treasury_iban(tx.creditor_iban)
-    print_ = None
+            return Checked(finding, amount, f.requested_date, f.internal, None)
     if repeated:
         finding = Finding(Reason.AM05, f"EndToEndId {tx.end_to_end_id} repeats in the file")
-        return Checked(finding, amount, requested, internal, None)
-    if tx.end_to_end_id != NOT_PROVIDED:
-        print_ = fingerprint(
-            pmt.debtor_iban, tx.creditor_iban, amount, tx.currency, tx.end_to_end_id
+        return Checked(finding, amount, f.requested_date, f.internal, None)
+    if f.fingerprint is not None and f.fingerprint in ctx.recent_fingerprints:
+        finding = Finding(
+            Reason.AM05,
+            f"EndToEndId {tx.end_to_end_id}: the same payment was made in the last "
+            f"{duplicate_window_business_days} business days",
         )
-        if print_ in ctx.recent_fingerprints:
-            finding = Finding(
-                Reason.AM05,
-                f"EndToEndId {tx.end_to_end_id}: the same payment was made in the last "
-                f"{duplicate_window_business_days} business days",
-            )
-            return Checked(finding, amount, requested, internal, None)
-    return Checked(None, amount, requested, internal, print_)
-
-
-def candidate_fingerprint(tx: ParsedTx, pmt: ParsedPmtInf) -> int | None:
-    """The duplicate fingerprint of a transaction, if it can have one (for the shell's lookup)."""
-    if tx.end_to_end_id == NOT_PROVIDED or pmt.debtor_iban is None or tx.creditor_iban is None:
-        return None
-    try:
-        amount = currency.to_minor(tx.amount, tx.currency)
-    except currency.AmountError:
-        return None
-    return fingerprint(pmt.debtor_iban, tx.creditor_iban, amount, tx.currency, tx.end_to_end_id)
+        return Checked(finding, amount, f.requested_date, f.internal, None)
+    return Checked(None, amount, f.requested_date, f.internal, f.fingerprint)
 
 
 def due_date(

@@ -20,10 +20,14 @@ from sqlalchemy import Connection, select
 
 from gateway import db
 from gateway.inbound import rules
+from gateway.inbound.answers import FirstReport
 from gateway.inbound.booking import Batch, Booker, batch_for, payment_key, payment_reference
 from gateway.inbound.execute import Due
 from gateway.inbound.findings import Finding
 from gateway.inbound.pain001_v03 import ParsedHeader, ParsedPmtInf, ParsedTx
+from gateway.inbound.prepare import Prepared
+from gateway.outbound import pain002_v03
+from gateway.reasons import Reason
 from gateway.settings import Settings
 from gateway.spool import Claim
 from gateway.statuses import TxStatus
@@ -42,13 +46,16 @@ assert PAYMENT_COLUMNS == (
     "kind", "status", "reason", "additional_info", "acct_svcr_ref", "transfer_ref",
     "fingerprint", "report_no",
 ), "FileRun._row builds rows in this order"  # fmt: skip
-_SEQ, _E2E, _DUE, _STATUS, _REASON, _INFO, _ACCT_REF, _TRANSFER_REF = (
+_SEQ, _PMT_SEQ, _PMT_INF_ID, _E2E, _AMOUNT, _CURRENCY, _DUE = (
     PAYMENT_COLUMNS.index(name)
     for name in (
-        "seq", "end_to_end_id", "due_date", "status", "reason", "additional_info",
-        "acct_svcr_ref", "transfer_ref",
+        "seq", "pmt_seq", "pmt_inf_id", "end_to_end_id", "amount_minor", "currency", "due_date",
     )
 )  # fmt: skip
+_STATUS, _REASON, _INFO, _ACCT_REF, _TRANSFER_REF = (
+    PAYMENT_COLUMNS.index(name)
+    for name in ("status", "reason", "additional_info", "acct_svcr_ref", "transfer_ref")
+)
 fingerprint_lookups_max = 2000  # above this, a file reads its accounts' whole AM05 window
 rejections_listed_max = 1000  # the findings file lists this many rejected payments
 _PDNG, _ACSC, _RJCT = TxStatus.PDNG.value, TxStatus.ACSC.value, TxStatus.RJCT.value
@@ -67,6 +74,7 @@ class FileRun:
         received: dt.datetime,
         now: dt.datetime,
         header: ParsedHeader,
+        report: FirstReport,
     ) -> None:
         self.settings = settings
         self.tx = tx
@@ -90,6 +98,8 @@ class FileRun:
         self._creditors_looked_up: set[str] = set()
         self._treasury: dict[str, Account] = {}
         self._recent: set[int] = set()
+        self._due_dates: dict[tuple[dt.date, bool], dt.date] = {}
+        self.report = report
         declared = int(header.nb_of_txs) if header.nb_of_txs.isdigit() else None
         self._lookup_per_chunk = declared is not None and declared <= fingerprint_lookups_max
 
@@ -105,9 +115,7 @@ class FileRun:
         ]
         # The booker's accounts: locked, balances kept current as payments are decided.
         self.accounts = self.tx.accounts(own | {a.iban for a in clearing})
-        self._own = {
-            i: a for i, a in self.accounts.items() if i in own and a.owner == client.id
-        }
+        self._own = {i: a for i, a in self.accounts.items() if i in own and a.owner == client.id}
         self._clearing_by_ccy = {a.currency: a.iban for a in clearing}
         self._debtors = sorted(self._own)
         if not self._lookup_per_chunk:
@@ -141,16 +149,12 @@ class FileRun:
     def add_payment_info(self, pmt: ParsedPmtInf) -> None:
         self.payment_infos[pmt.seq] = pmt
 
-    def _look_up(self, chunk: list[ParsedTx]) -> None:
+    def _look_up(self, chunk: list[Prepared]) -> None:
         """What this chunk's rules need beyond what is known: the treasury accounts its
         creditors name (locked, like the client's own) and, for a small file, earlier
         payments with the same fingerprint."""
-        named = {
-            t.creditor_iban
-            for t in chunk
-            if t.creditor_iban is not None and rules.is_treasury_iban(t.creditor_iban)
-        }
-        new = named - self._creditors_looked_up
+        named = {p.tx.creditor_iban for p in chunk if p.facts.internal and p.tx.creditor_iban}
+        new = {iban for iban in named if iban is not None} - self._creditors_looked_up
         if new:
             self._creditors_looked_up |= new
             for iban, account in self.tx.accounts(new).items():
@@ -161,8 +165,7 @@ class FileRun:
                     # balance the payments before this chunk left it with.
                     self._treasury[iban] = self.accounts.setdefault(iban, account)
         if self._lookup_per_chunk:
-            pmts = self.payment_infos
-            found = (rules.candidate_fingerprint(t, pmts[t.pmt_seq]) for t in chunk)
+            found = (p.facts.fingerprint for p in chunk)
             candidates = sorted({f for f in found if f is not None})
             self._recent |= recent_fingerprints(
                 self.tx.conn,
@@ -172,7 +175,7 @@ class FileRun:
                 self.file_id,
             )
 
-    def execute_chunk(self, chunk: list[ParsedTx]) -> None:
+    def execute_chunk(self, chunk: list[Prepared]) -> None:
         self._look_up(chunk)
         client_id = self.claim.client_id
         pmts = self.payment_infos
@@ -180,24 +183,16 @@ class FileRun:
         rows: list[list[Any]] = []
         due_rows: list[list[Any]] = []
         items: list[tuple[Due, Batch | None]] = []
-        for t in chunk:
+        for t, f, _, _ in chunk:
             pmt = pmts[t.pmt_seq]
-            checked = rules.check(t, pmt, ctx, self.seen_e2e)
+            checked = rules.check(t, pmt, ctx, self.seen_e2e, f)
             row = self._row(t, pmt, checked)
             rows.append(row)
             if checked.finding is not None:
                 self._reject(row, checked.finding)
                 continue
             assert checked.requested_date is not None
-            due = rules.due_date(
-                checked.requested_date,
-                checked.internal,
-                self.received_local,
-                self.settings.cutoff_internal,
-                self.settings.cutoff_external,
-            )
-            if due == self.today and not self.booking_open:
-                due = calendar.next_business_day(self.today)  # today's books are closed
+            due = self._due_date(checked.requested_date, checked.internal)
             row[_DUE] = due
             if due > self.today:
                 continue  # PDNG: executed by `pending.execute_due` on its day
@@ -231,6 +226,34 @@ class FileRun:
                 row[_TRANSFER_REF] = decision
         self.counts.update(row[_STATUS] for row in rows)
         insert_rows(self.tx.conn, db.payments, PAYMENT_COLUMNS, rows)
+        self.report.add_chunk(
+            (
+                row[_PMT_SEQ],
+                row[_PMT_INF_ID],
+                row[_STATUS],
+                row[_AMOUNT],
+                row[_CURRENCY],
+                prepared.report_head + _status_text(row) + prepared.report_tail,
+            )
+            for row, prepared in zip(rows, chunk, strict=True)
+        )
+
+    def _due_date(self, requested: dt.date, internal: bool) -> dt.date:
+        """When a payment accepted now executes (one answer per date and kind in a file)."""
+        key = (requested, internal)
+        due = self._due_dates.get(key)
+        if due is None:
+            due = rules.due_date(
+                requested,
+                internal,
+                self.received_local,
+                self.settings.cutoff_internal,
+                self.settings.cutoff_external,
+            )
+            if due == self.today and not self.booking_open:
+                due = calendar.next_business_day(self.today)  # today's books are closed
+            self._due_dates[key] = due
+        return due
 
     def finish(self) -> None:
         """Write the batch transfers and check the ledger (after the last chunk)."""
@@ -273,6 +296,21 @@ class FileRun:
             checked.fingerprint,
             1,  # report_no
         ]
+
+
+_STATUSES = {s.value: s for s in TxStatus}
+_REASONS = {r.value: r for r in Reason}
+
+
+def _status_text(row: list[Any]) -> str:
+    """The row's TxSts, reason and AcctSvcrRef, as the pain.002 writer renders them."""
+    reason = row[_REASON]
+    return pain002_v03.transaction_status(
+        _STATUSES[row[_STATUS]],
+        _REASONS[reason] if reason is not None else None,
+        row[_INFO],
+        row[_ACCT_REF],
+    )
 
 
 def _debited_today(tx: LedgerTx, accounts: Mapping[str, Account], day: dt.date) -> dict[str, int]:

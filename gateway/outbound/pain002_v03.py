@@ -65,6 +65,8 @@ class PaymentInfoReport:
     reason: Reason | None = None
     additional_info: str | None = None
     transactions: Iterable[TxReport] = ()
+    # or the TxInfAndSts elements already written (head + status + tail below), as UTF-8
+    rendered_transactions: Iterable[bytes] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,49 +135,87 @@ def _payment_info(w: Writer, info: PaymentInfoReport) -> None:
         _counts_per_status(w, info.counts)
         for tx in info.transactions:
             _transaction(w, tx)
+        for block in info.rendered_transactions:
+            w.raw_bytes(block)
 
 
 def _transaction(w: Writer, tx: TxReport) -> None:
-    """One TxInfAndSts, built as one string: this runs once per transaction of the file."""
+    w.raw(
+        transaction_head(tx.instr_id, tx.end_to_end_id)
+        + transaction_status(tx.status, tx.reason, tx.additional_info, tx.acct_svcr_ref)
+        + transaction_tail(
+            tx.amount_minor,
+            tx.currency,
+            tx.requested_execution_date,
+            tx.creditor_name,
+            tx.creditor_iban,
+        )
+    )
+
+
+# One TxInfAndSts is written as three strings: what the instruction said (head and
+# tail, known as soon as the file is read) around what became of it (status). This
+# runs once per transaction; a big file's heads and tails are made while it is read.
+
+
+def transaction_head(instr_id: str | None, end_to_end_id: str) -> str:
+    """`<TxInfAndSts>` with the original instruction and end-to-end ids."""
     safe = xmlwrite.safe
-    parts = ["<TxInfAndSts>"]
-    if (instr_id := xmlwrite.cut(tx.instr_id, id_chars_max)) is not None:
-        parts.append(f"<OrgnlInstrId>{safe(instr_id)}</OrgnlInstrId>")
-    e2e = xmlwrite.cut(tx.end_to_end_id, id_chars_max) or UNKNOWN
-    parts.append(f"<OrgnlEndToEndId>{safe(e2e)}</OrgnlEndToEndId><TxSts>{tx.status.value}</TxSts>")
-    lines = xmlwrite.wrap(tx.additional_info, xmlwrite.additional_info_chars_max)
-    if tx.reason is not None or lines:
+    e2e = xmlwrite.cut(end_to_end_id, id_chars_max) or UNKNOWN
+    if (instr := xmlwrite.cut(instr_id, id_chars_max)) is not None:
+        return (
+            f"<TxInfAndSts><OrgnlInstrId>{safe(instr)}</OrgnlInstrId>"
+            f"<OrgnlEndToEndId>{safe(e2e)}</OrgnlEndToEndId>"
+        )
+    return f"<TxInfAndSts><OrgnlEndToEndId>{safe(e2e)}</OrgnlEndToEndId>"
+
+
+def transaction_status(
+    status: TxStatus, reason: Reason | None, additional_info: str | None, acct_svcr_ref: str | None
+) -> str:
+    """TxSts, its reason, and the AcctSvcrRef of a booked transaction."""
+    if status is TxStatus.RJCT and reason is None:
+        raise ValueError("a rejected transaction without a reason")
+    parts = [f"<TxSts>{status.value}</TxSts>"]
+    lines = xmlwrite.wrap(additional_info, xmlwrite.additional_info_chars_max)
+    if reason is not None or lines:
         parts.append("<StsRsnInf>")
-        if tx.reason is not None:
-            parts.append(f"<Rsn><Cd>{tx.reason.value}</Cd></Rsn>")
-        parts.extend(f"<AddtlInf>{safe(line)}</AddtlInf>" for line in lines)
+        if reason is not None:
+            parts.append(f"<Rsn><Cd>{reason.value}</Cd></Rsn>")
+        parts.extend(f"<AddtlInf>{xmlwrite.safe(line)}</AddtlInf>" for line in lines)
         parts.append("</StsRsnInf>")
-    if tx.status is TxStatus.ACSC and (ref := xmlwrite.cut(tx.acct_svcr_ref, id_chars_max)):
-        parts.append(f"<AcctSvcrRef>{safe(ref)}</AcctSvcrRef>")
-    _original_reference(parts, tx)
-    parts.append("</TxInfAndSts>")
-    w.raw("".join(parts))
+    if status is TxStatus.ACSC and (ref := xmlwrite.cut(acct_svcr_ref, id_chars_max)):
+        parts.append(f"<AcctSvcrRef>{xmlwrite.safe(ref)}</AcctSvcrRef>")
+    return "".join(parts)
 
 
-def _original_reference(parts: list[str], tx: TxReport) -> None:
-    """OrgnlTxRef with what is known of the instruction; left out when nothing is."""
-    has_amount = xmlwrite.can_format(tx.amount_minor, tx.currency)
-    name = xmlwrite.cut(tx.creditor_name, xmlwrite.name_chars_max)
-    iban = xmlwrite.valid_iban(tx.creditor_iban)
-    if not (has_amount or tx.requested_execution_date or name or iban):
-        return
-    parts.append("<OrgnlTxRef>")
+def transaction_tail(
+    amount_minor: int | None,
+    currency: str | None,
+    requested_execution_date: date | None,
+    creditor_name: str | None,
+    creditor_iban: str | None,
+) -> str:
+    """OrgnlTxRef with what is known of the instruction (left out when nothing is),
+    and `</TxInfAndSts>`."""
+    has_amount = xmlwrite.can_format(amount_minor, currency)
+    name = xmlwrite.cut(creditor_name, xmlwrite.name_chars_max)
+    iban = xmlwrite.valid_iban(creditor_iban)
+    if not (has_amount or requested_execution_date or name or iban):
+        return "</TxInfAndSts>"
+    parts = ["<OrgnlTxRef>"]
     if has_amount:
-        assert tx.amount_minor is not None and tx.currency is not None
-        amount = format_minor(tx.amount_minor, tx.currency)
-        parts.append(f'<Amt><InstdAmt Ccy="{tx.currency}">{amount}</InstdAmt></Amt>')
-    if tx.requested_execution_date is not None:
-        parts.append(f"<ReqdExctnDt>{tx.requested_execution_date.isoformat()}</ReqdExctnDt>")
+        assert amount_minor is not None and currency is not None
+        amount = format_minor(amount_minor, currency)
+        parts.append(f'<Amt><InstdAmt Ccy="{currency}">{amount}</InstdAmt></Amt>')
+    if requested_execution_date is not None:
+        parts.append(f"<ReqdExctnDt>{requested_execution_date.isoformat()}</ReqdExctnDt>")
     if name is not None:
         parts.append(f"<Cdtr><Nm>{xmlwrite.safe(name)}</Nm></Cdtr>")
     if iban is not None:
         parts.append(f"<CdtrAcct><Id><IBAN>{iban}</IBAN></Id></CdtrAcct>")
-    parts.append("</OrgnlTxRef>")
+    parts.append("</OrgnlTxRef></TxInfAndSts>")
+    return "".join(parts)
 
 
 def _status_reason(w: Writer, reason: Reason | None, info: str | None) -> None:

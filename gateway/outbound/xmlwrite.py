@@ -142,6 +142,11 @@ class Writer:
         if len(parts) >= self.buffer_parts_max:
             self.flush()
 
+    def raw_bytes(self, markup: bytes) -> None:
+        """Append UTF-8 markup that is already well-formed and escaped."""
+        self.flush()
+        self._out.write(markup)
+
     def flush(self) -> None:
         if self._parts:
             self._out.write("".join(self._parts).encode("utf-8"))

@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+import zlib
 from pathlib import Path
 
 import pytest
@@ -35,12 +36,14 @@ from tests.pipeline_fixtures import (
     PAIN002,
     TODAY,
     TREL_MISSING,
+    Answer,
     Batch,
     Installation,
     iban_lv,
 )
 
 NS001 = b"urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"
+NS002 = "urn:iso:std:iso:20022:tech:xsd:pain.002.001.03"
 UNKNOWN_DEBTOR = iban_lv("TREL", 9_100_000_008_888)
 BAD_CHECKSUM = "LV00HABA0000001234567"
 
@@ -276,6 +279,36 @@ def test_transaction_reason_code(
     expected[inst.clearing("EUR")] += 100 - sum(case.booked.values())
     assert inst.balances() == expected
     inst.env.ledger.check_invariants()
+    assert answer.path.read_bytes() == report_from_rows(inst, answer)
+
+
+def report_from_rows(inst: Installation, answer: Answer) -> bytes:
+    """The first report of the answered file rendered again from its `gw_payments` rows,
+    the way follow-up reports are: the report written while the file was decided
+    must say exactly what its rows say."""
+    from sqlalchemy import select
+
+    from gateway import db
+    from gateway.inbound import answers
+
+    created = answer.doc.find(f"{{{NS002}}}CstmrPmtStsRpt/{{{NS002}}}GrpHdr/{{{NS002}}}CreDtTm")
+    ctrl_sum = answer.doc.find(
+        f"{{{NS002}}}CstmrPmtStsRpt/{{{NS002}}}OrgnlGrpInfAndSts/{{{NS002}}}OrgnlCtrlSum"
+    )
+    with inst.env.engine.connect() as conn:
+        file_row = conn.execute(
+            select(db.files).where(db.files.c.msg_id == answer.original_msg_id)
+        ).one()
+        body = answers.build_file_report(
+            conn,
+            file_row,
+            msg_id=str(answer.msg_id),
+            created_at=dt.datetime.fromisoformat(created.text),
+            bic=inst.env.settings.bic,
+            report_no=None,
+            original_ctrl_sum=Decimal(ctrl_sum.text) if ctrl_sum is not None else None,
+        )
+    return zlib.decompress(body)
 
 
 def test_other_clients_account_and_unknown_account_look_the_same(
