@@ -94,7 +94,7 @@ class Reader:
         while True:
             try:
                 event: Any = pickle.load(self._pipe)
-            except EOFError:
+            except (EOFError, pickle.UnpicklingError):  # no more, or cut off mid-chunk
                 raise ReaderFailed(
                     f"the reader ended without finishing the file ({self._wait()})"
                 ) from None

@@ -11,10 +11,10 @@ ledger must show exactly the booked payments and nothing of the rejected ones.
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-import zlib
 from pathlib import Path
 
 import pytest
