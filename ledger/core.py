@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class AccountKind(StrEnum):
@@ -28,8 +28,11 @@ class TransferKind(StrEnum):
 TREASURY_OWNER = "treasury"
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
+class Account(NamedTuple):
+    """An account's state. Immutable: a moved balance is a new value (`moved`).
+    (Named tuples, not frozen dataclasses: a big file makes hundreds of thousands of
+    these, and a frozen dataclass costs four times as much to create.)"""
+
     id: int
     iban: str
     currency: str
@@ -42,7 +45,7 @@ class Account:
     balance_minor: int
 
     def moved(self, delta: int) -> Account:
-        """This account with its balance moved by `delta` (a fast `dataclasses.replace`)."""
+        """This account with its balance moved by `delta`."""
         return Account(
             self.id,
             self.iban,
@@ -64,8 +67,7 @@ class Account:
         return self.balance_minor + self.overdraft_minor
 
 
-@dataclass(frozen=True, slots=True)
-class TransferRequest:
+class TransferRequest(NamedTuple):
     """One transfer to post: debit one account, credit another, same currency."""
 
     idempotency_key: str

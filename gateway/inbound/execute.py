@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from gateway.inbound.findings import Finding
 from gateway.reasons import Reason
@@ -18,8 +18,7 @@ from ledger import core, currency
 from ledger.core import Account, Refusal, TransferKind, TransferRequest
 
 
-@dataclass(frozen=True, slots=True)
-class Due:
+class Due(NamedTuple):
     """A payment to execute now."""
 
     key: str  # idempotency key: file bytes + position

@@ -93,8 +93,7 @@ class Context:
     recent_fingerprints: AbstractSet[int]  # same payment booked or pending in the window
 
 
-@dataclass(frozen=True, slots=True)
-class Checked:
+class Checked(NamedTuple):
     """A transaction that passed, or the first finding against it."""
 
     finding: Finding | None
@@ -173,6 +172,7 @@ class Facts(NamedTuple):
     amount_minor: int | None  # None: InstdAmt is not an amount of its currency
     amount_problem: str | None  # why not (AM12 or AM03)
     iban_problem: str | None  # why CdtrAcct/IBAN is not a valid IBAN (AC01), if it is not
+    bic_problem: str | None  # why CdtrAgt/BIC is malformed (RC01), if it is
     internal: bool  # the creditor is a treasury IBAN
     requested_date: dt.date | None  # the payment information's ReqdExctnDt, if it is a date
     fingerprint: int | None  # the AM05 identity, when the payment can have one
@@ -198,6 +198,7 @@ def facts(tx: ParsedTx, pmt: ParsedPmtInf) -> Facts:
         amount,
         amount_problem,
         iban_problem(iban) if iban is not None else None,
+        bic_problem(tx.creditor_bic) if tx.creditor_bic is not None else None,
         iban is not None and is_treasury_iban(iban),
         parse_date(pmt.requested_date),
         print_,
@@ -254,9 +255,10 @@ def creditor_account(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) ->
 
 
 def bics(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
-    for element, value in (("CdtrAgt/BIC", tx.creditor_bic), ("DbtrAgt/BIC", pmt.debtor_bic)):
-        if value is not None and bic_problem(value) is not None:
-            return Finding(Reason.RC01, f"{element} {value} is malformed")
+    if f.bic_problem is not None:
+        return Finding(Reason.RC01, f"CdtrAgt/BIC {tx.creditor_bic} is malformed")
+    if pmt.debtor_bic is not None and bic_problem(pmt.debtor_bic) is not None:
+        return Finding(Reason.RC01, f"DbtrAgt/BIC {pmt.debtor_bic} is malformed")
     return None
 
 

@@ -476,7 +476,7 @@ def test_replay_with_different_content_returns_original(ledger: Ledger) -> None:
     )
     first, refusal = ledger.transfer(request, BOOKED_AT)
     assert refusal is None and first is not None
-    other = replace(request, amount_minor=5, credit_iban="rFUND")
+    other = request._replace(amount_minor=5, credit_iban="rFUND")
     for retry in (request, other):
         assert ledger.transfer(retry, BOOKED_AT) == (first, None)
     assert ledger.balance("rA") == (600, "EUR")
@@ -566,3 +566,36 @@ def test_daily_debits_and_recent_fingerprints(ledger: Ledger) -> None:
         wanted = ["fp-1", "fp-3", "fp-unknown"]
         assert tx.fingerprints_since(wanted, BASE_DAY) == {"fp-1", "fp-3"}
         assert tx.fingerprints_since(wanted, BASE_DAY + ONE_DAY) == {"fp-3"}
+
+
+@pytest.mark.parametrize("package", ["ledger.migrations", "gateway.migrations"])
+def test_declared_head_is_alembics_head(package: str) -> None:
+    """Start-up skips loading Alembic when the database is at the declared HEAD, so
+    HEAD must be the newest revision in the package (or a new one would never run)."""
+    import importlib
+
+    module = importlib.import_module(package)
+    assert module.__file__ is not None
+    heads = ScriptDirectory(str(Path(module.__file__).parent)).get_heads()
+    assert heads == [module.HEAD]
+
+
+def test_a_database_behind_head_is_upgraded(tmp_path: Path) -> None:
+    """A database whose version row is older than HEAD is handed to Alembic (here: a
+    version table emptied by hand makes Alembic run the migrations again from scratch,
+    which fails on the existing tables — proof that it ran)."""
+    from ledger.migrations import VERSION_TABLE, at_revision, run_upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'l.sqlite3'}")
+    try:
+        assert not at_revision(engine, VERSION_TABLE, migrations.HEAD)
+        run_upgrade(engine)
+        assert at_revision(engine, VERSION_TABLE, migrations.HEAD)
+        run_upgrade(engine)  # at head: nothing to do
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DELETE FROM {VERSION_TABLE}")
+        assert not at_revision(engine, VERSION_TABLE, migrations.HEAD)
+        with pytest.raises(Exception, match="already exists"):
+            run_upgrade(engine)
+    finally:
+        engine.dispose()

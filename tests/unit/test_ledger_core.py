@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -134,7 +133,7 @@ def test_apply_refuses_and_leaves_balances_alone(
     debit: Account, credit: Account, req: TransferRequest, refusal: Refusal
 ) -> None:
     """A payment that cannot be booked is refused with its reason and moves no money."""
-    accounts = book(debit, replace(credit, id=2))
+    accounts = book(debit, credit._replace(id=2))
     before = dict(accounts)
     assert core.apply(req, accounts) is refusal
     assert accounts == before
