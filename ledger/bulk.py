@@ -9,9 +9,10 @@ Identical semantics, roughly five times faster.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Dialect, Table
 
 
 def insert_rows(
@@ -23,15 +24,10 @@ def insert_rows(
     100,000-row file is spared a copy of every row per converted column)."""
     if not rows:
         return
-    dialect = conn.dialect
-    compiled = table.insert().inline().compile(dialect=dialect, column_keys=list(columns))
-    sql = str(compiled)
-    # The column types' own bind processors (dates on SQLite, …), as SQLAlchemy would apply.
-    processors = [
-        (i, _memo(proc))
-        for i, name in enumerate(columns)
-        if (proc := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
-    ]
+    sql, converters, order = _statement(table, tuple(columns), conn.dialect)
+    # Memoised per call: dates repeat across a file's rows, timestamps do not repeat
+    # across calls (a memo kept for the process's life would only grow).
+    processors = [(index, _memo(proc)) for index, proc in converters]
     if processors and isinstance(rows[0], list):
         for index, proc in processors:
             for row in rows:
@@ -40,15 +36,32 @@ def insert_rows(
                     row[index] = proc(value)  # type: ignore[index]
     elif processors:
         rows = [_processed(row, processors) for row in rows]
+    if order is None:  # named parameters
+        params: list[Any] = [dict(zip(columns, row, strict=True)) for row in rows]
+    elif order == list(range(len(columns))):
+        params = [tuple(row) for row in rows]
+    else:
+        params = [tuple(row[i] for i in order) for row in rows]
+    conn.exec_driver_sql(sql, params)
+
+
+@lru_cache(maxsize=64)
+def _statement(
+    table: Table, columns: tuple[str, ...], dialect: Dialect
+) -> tuple[str, list[tuple[int, Any]], list[int] | None]:
+    """The INSERT compiled once per table, columns and dialect: its SQL, the columns'
+    bind processors (dates on SQLite, …) as SQLAlchemy would apply them, and the
+    order of positional parameters (None for named ones)."""
+    compiled = table.insert().inline().compile(dialect=dialect, column_keys=list(columns))
+    converters = [
+        (i, proc)
+        for i, name in enumerate(columns)
+        if (proc := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+    ]
+    order = None
     if compiled.positional:
         order = [columns.index(name) for name in compiled.positiontup or ()]
-        if order == list(range(len(columns))):
-            params: list[Any] = [tuple(row) for row in rows]
-        else:
-            params = [tuple(row[i] for i in order) for row in rows]
-    else:
-        params = [dict(zip(columns, row, strict=True)) for row in rows]
-    conn.exec_driver_sql(sql, params)
+    return str(compiled), converters, order
 
 
 def _processed(row: Sequence[Any], processors: list[tuple[int, Any]]) -> tuple[Any, ...]:

@@ -99,7 +99,7 @@ class ParsedFile:
 
 
 Event = ParsedHeader | ParsedPmtInf | list[ParsedTx] | ParsedFile
-chunk_transactions = 4000  # transactions per chunk `stream` hands on
+chunk_transactions = 2000  # transactions per chunk `stream` hands on
 
 
 def schema_path() -> Path:

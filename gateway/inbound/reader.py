@@ -23,6 +23,7 @@ which the processor answers like any other fault of ours.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gc
 import os
 import pickle
@@ -37,6 +38,7 @@ from gateway.inbound.pain001_v03 import ParsedFile, ParsedHeader, ParsedPmtInf
 from gateway.inbound.prepare import Prepared, from_plain, prepare, to_plain
 
 pipe_buffer_bytes = 1 << 20
+pipe_capacity_bytes = 1 << 20  # Linux's default pipe-max-size for unprivileged users
 exit_wait_seconds = 5.0
 
 
@@ -77,6 +79,8 @@ class Reader:
 
     def __init__(self, path: Path, *, transactions_max: int) -> None:
         read_fd, write_fd = os.pipe()
+        with contextlib.suppress(OSError):  # a bigger pipe lets the child run a chunk ahead
+            fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, pipe_capacity_bytes)
         pid = os.fork()
         if pid == 0:  # the child
             code = 70

@@ -174,6 +174,12 @@ def transaction_status(
     status: TxStatus, reason: Reason | None, additional_info: str | None, acct_svcr_ref: str | None
 ) -> str:
     """TxSts, its reason, and the AcctSvcrRef of a booked transaction."""
+    if reason is None and additional_info is None:  # the usual case, kept short
+        if status is TxStatus.RJCT:
+            raise ValueError("a rejected transaction without a reason")
+        if status is TxStatus.ACSC and (ref := xmlwrite.cut(acct_svcr_ref, id_chars_max)):
+            return f"<TxSts>ACSC</TxSts><AcctSvcrRef>{xmlwrite.safe(ref)}</AcctSvcrRef>"
+        return f"<TxSts>{status.value}</TxSts>"
     if status is TxStatus.RJCT and reason is None:
         raise ValueError("a rejected transaction without a reason")
     parts = [f"<TxSts>{status.value}</TxSts>"]

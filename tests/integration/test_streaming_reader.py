@@ -129,7 +129,9 @@ def bad_then_good(inst: Installation, bad: bytes) -> tuple[Answer, Answer]:
 
 
 def _truncated(data: bytes) -> bytes:
-    return data[:-200]
+    """An upload that stopped after the last transaction, before the closing tags."""
+    end = b"</CdtTrfTxInf>"
+    return data[: data.rindex(end) + len(end)]
 
 
 def _bad_currency_in_last_payment(data: bytes) -> bytes:
@@ -138,7 +140,7 @@ def _bad_currency_in_last_payment(data: bytes) -> bytes:
 
 
 BROKEN_ENDS: dict[str, tuple[Callable[[bytes], bytes], str]] = {
-    "cut 200 bytes short": (_truncated, "ends before"),
+    "cut after its last transaction": (_truncated, "ends before"),
     "schema error in the last payment": (_bad_currency_in_last_payment, "'Ccy'"),
 }
 
