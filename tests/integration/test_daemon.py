@@ -280,10 +280,15 @@ def test_sigterm_finishes_the_file_in_hand_and_exits_zero(tmp_path: Path) -> Non
 
 
 @pytest.mark.timeout(120)
-def test_kill_9_during_processing_then_restart_answers_each_file_once(tmp_path: Path) -> None:
+def test_kill_9_during_processing_then_restart_answers_each_file_once(
+    tmp_path: Path, database_url: str
+) -> None:
     """A daemon killed with SIGKILL in the middle of a batch, twice: after restarting, every
-    uploaded file has exactly one answer and the ledger moved each booked payment once."""
-    install = make_install(tmp_path / "gw", rescan_seconds=1, settle_seconds=0)
+    uploaded file has exactly one answer and the ledger moved each booked payment once —
+    on a SQLite file and on PostgreSQL."""
+    install = make_install(
+        tmp_path / "gw", rescan_seconds=1, settle_seconds=0, database_url=f'"{database_url}"'
+    )
     inbox = install.folder("bulk", "in")
     files = 12
     per_file = 1500
