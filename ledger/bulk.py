@@ -16,19 +16,25 @@ from sqlalchemy import Connection, Dialect, Table
 
 
 def insert_rows(
-    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    convert_in_place: bool = False,
 ) -> None:
     """INSERT `rows` (in `columns` order) into `table` in one executemany.
 
-    Rows given as lists have their values converted for the driver in place (a
-    100,000-row file is spared a copy of every row per converted column)."""
+    With `convert_in_place`, rows (lists) have their values converted for the driver
+    where they are — dates become text on SQLite — sparing a 100,000-row file a copy
+    of every row; the caller must not read those values afterwards."""
     if not rows:
         return
     sql, converters, order = _statement(table, tuple(columns), conn.dialect)
     # Memoised per call: dates repeat across a file's rows, timestamps do not repeat
     # across calls (a memo kept for the process's life would only grow).
     processors = [(index, _memo(proc)) for index, proc in converters]
-    if processors and isinstance(rows[0], list):
+    if processors and convert_in_place:
         for index, proc in processors:
             for row in rows:
                 value = row[index]

@@ -1,8 +1,11 @@
 """The ledger in a database: SQLite (WAL) by default, PostgreSQL with the same code.
 
 Writers are serialised per account: on PostgreSQL by `SELECT … FOR UPDATE` on
-the accounts a unit of work touches (in id order, so two writers never
-deadlock), on SQLite by `BEGIN IMMEDIATE` (one writer at a time). Inside that
+the accounts a unit of work touches (in id order within each `accounts` call),
+on SQLite by `BEGIN IMMEDIATE` (one writer at a time). A unit of work that locks
+more accounts in a later call (the gateway does, as a file's creditors come into
+view) can meet another one in a deadlock; PostgreSQL then aborts one of them,
+which its caller retries as a database fault. Inside that
 lock `core.apply` decides every transfer against the current balances, so no
 account ever goes below minus its overdraft, whatever runs concurrently.
 """

@@ -387,6 +387,8 @@ def _events(
             current_elem = parent
             current = _pmt_inf(parent, len(result.payment_infos))
             result.payment_infos.append(current)
+            # Handed on before its transactions, so its `count` and `amount_sum` are
+            # still 0 in what the consumer gets now: the totals are in the summary.
             yield current
         assert current is not None
         if seq >= transactions_max:

@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 
 from gateway import db, statements
 from gateway.environment import Environment
+from gateway.errors import TransientError
 from gateway.inbound import answers, pain001_v03, rules
 from gateway.inbound.findings import Finding
 from gateway.inbound.pain001_v03 import ParsedFile, ParsedHeader, ParsedPmtInf
@@ -102,24 +103,25 @@ class FileProcessor:
         mtime = dt.datetime.fromtimestamp(info.st_mtime, dt.UTC)
         received = _received_at(claim, min(mtime, now))
         try:
-            with self.env.ledger.begin() as tx:
-                known = tx.conn.execute(
-                    select(db.files).where(
-                        db.files.c.client_id == claim.client_id, db.files.c.sha256 == sha
+            try:
+                with self.env.ledger.begin() as tx:
+                    known = tx.conn.execute(
+                        select(db.files).where(
+                            db.files.c.client_id == claim.client_id, db.files.c.sha256 == sha
+                        )
+                    ).first()
+                    if known is not None:
+                        outcome = self._already_known(tx.conn, claim, known, now)
+                    else:
+                        outcome = self._new_file(tx, claim, sha, size, received, now)
+            except _Rejected as late:
+                # Found invalid after some of it was executed: that transaction is rolled
+                # back, and the file is answered as rejected in a new one.
+                with self.env.ledger.begin() as tx:
+                    outcome = self._reject(
+                        tx.conn, claim, sha, size, received, now, late.finding, late.parsed
                     )
-                ).first()
-                if known is not None:
-                    outcome = self._already_known(tx.conn, claim, known, now)
-                else:
-                    outcome = self._new_file(tx, claim, sha, size, received, now)
-        except _Rejected as late:
-            # Found invalid after some of it was executed: that transaction is rolled
-            # back, and the file is answered as rejected in a new one.
-            with self.env.ledger.begin() as tx:
-                outcome = self._reject(
-                    tx.conn, claim, sha, size, received, now, late.finding, late.parsed
-                )
-        except (DBAPIError, AssertionError):
+        except (DBAPIError, AssertionError, TransientError):
             raise  # transient (retry later) or a broken invariant (stop): never the file's fault
         except Exception as exc:
             # A fault this file provoked in our code: nothing was committed. The client

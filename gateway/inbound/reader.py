@@ -29,10 +29,12 @@ import os
 import pickle
 import signal
 import time
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from gateway.errors import TransientError
 from gateway.inbound import pain001_v03
 from gateway.inbound.pain001_v03 import ParsedFile, ParsedHeader, ParsedPmtInf
 from gateway.inbound.prepare import Prepared, from_plain, prepare, to_plain
@@ -70,7 +72,12 @@ def _serve(path: Path, transactions_max: int, write_fd: int) -> int:
     except BrokenPipeError:
         return 0  # the reading process is gone: nothing left to do
     except BaseException:
-        return 70  # a bug in the reader (EX_SOFTWARE): the parent reports ReaderFailed
+        # A bug in the reader (EX_SOFTWARE): the parent reports ReaderFailed; the
+        # traceback goes straight to the inherited stderr (a raw write: a lock of
+        # sys.stderr may have been held by another thread at the fork).
+        with contextlib.suppress(OSError):
+            os.write(2, traceback.format_exc().encode("utf-8", "replace"))
+        return 70
     return 0
 
 
@@ -78,10 +85,18 @@ class Reader:
     """`with Reader(path, transactions_max=…) as reader: for event in reader: …`"""
 
     def __init__(self, path: Path, *, transactions_max: int) -> None:
-        read_fd, write_fd = os.pipe()
+        try:
+            read_fd, write_fd = os.pipe()
+        except OSError as exc:
+            raise TransientError(f"cannot start the reader: {exc}") from exc
         with contextlib.suppress(OSError):  # a bigger pipe lets the child run a chunk ahead
             fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, pipe_capacity_bytes)
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # EAGAIN at the task limit, ENOMEM: not the file's fault
+            os.close(read_fd)
+            os.close(write_fd)
+            raise TransientError(f"cannot start the reader: {exc}") from exc
         if pid == 0:  # the child
             code = 70
             try:
@@ -113,7 +128,11 @@ class Reader:
         """Reap the child; how it ended, for messages."""
         deadline = time.monotonic() + timeout
         while self._pid is not None:
-            pid, status = os.waitpid(self._pid, os.WNOHANG)
+            try:
+                pid, status = os.waitpid(self._pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere: it has ended, how is unknown
+                self._pid = None
+                break
             if pid:
                 self._pid = None
                 self._exit_code = os.waitstatus_to_exitcode(status)

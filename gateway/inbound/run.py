@@ -225,7 +225,6 @@ class FileRun:
                 row[_ACCT_REF] = payment.reference
                 row[_TRANSFER_REF] = decision
         self.counts.update(row[_STATUS] for row in rows)
-        insert_rows(self.tx.conn, db.payments, PAYMENT_COLUMNS, rows)
         self.report.add_chunk(
             (
                 row[_PMT_SEQ],
@@ -237,6 +236,7 @@ class FileRun:
             )
             for row, prepared in zip(rows, chunk, strict=True)
         )
+        insert_rows(self.tx.conn, db.payments, PAYMENT_COLUMNS, rows, convert_in_place=True)
 
     def _due_date(self, requested: dt.date, internal: bool) -> dt.date:
         """When a payment accepted now executes (one answer per date and kind in a file)."""

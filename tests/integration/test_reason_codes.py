@@ -613,3 +613,25 @@ def test_the_treasurys_own_accounts_are_not_payable(inst: Installation) -> None:
     answer = inst.submit(Batch().tx("SYS-1", "1.00", creditor=inst.clearing("EUR")).build())
     assert answer.tx("SYS-1").status == "RJCT" and answer.tx("SYS-1").reasons == ["AC01"]
     assert inst.balance(A_MAIN) == before
+
+
+def test_a_rejected_payment_is_echoed_with_its_amount(inst: Installation) -> None:
+    """A payment rejected by a rule (here AC01, a bad IBAN check digit) is still echoed
+    with its amount and date in OrgnlTxRef, and its payment information's OrgnlCtrlSum
+    is that of all its payments, as the client sent them."""
+    answer = inst.submit(
+        Batch(msg_id="ECHO-1")
+        .tx("OK-1", "10.00")
+        .tx("BAD-1", "2.50", creditor=BAD_CHECKSUM)
+        .build(),
+        name="echo.xml",
+    )
+    assert answer.tx("BAD-1").reasons == ["AC01"]
+    ns = {"p": NS002}
+    amounts = answer.doc.xpath(
+        "//p:TxInfAndSts[p:OrgnlEndToEndId='BAD-1']/p:OrgnlTxRef/p:Amt/p:InstdAmt", namespaces=ns
+    )
+    assert [(a.text, a.get("Ccy")) for a in amounts] == [("2.50", "EUR")]
+    assert answer.doc.xpath("//p:OrgnlPmtInfAndSts/p:OrgnlCtrlSum/text()", namespaces=ns) == [
+        "12.50"
+    ]

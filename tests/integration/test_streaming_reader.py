@@ -377,3 +377,27 @@ def test_a_file_whose_reader_dies_is_answered_and_the_next_file_goes_on(
     assert again.original_msg_id == "DIES-1" and again.group_status == "ACSC"
     assert payment_rows(inst) == BIG
     assert inst.balance(A_MAIN) == balances[A_MAIN] - BIG * ONE_CENT_EACH
+
+
+def test_a_reader_that_cannot_be_started_is_retried_not_rejected(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When no process can be forked (the service's task limit, no memory), the file is
+    not the client's fault: the pass fails as transient, the file keeps its place and
+    no answer is written; once forking works again it is processed normally."""
+    from gateway.errors import TransientError
+
+    def no_fork() -> int:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(reader.os, "fork", no_fork)
+    inst.drop(batch(("F-1", "10.00"), msg_id="FORKLESS"), "forkless.xml")
+    open_before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(TransientError, match="cannot start the reader"):
+        inst.run()
+    assert len(os.listdir("/proc/self/fd")) == open_before  # the pipe was closed again
+    assert inst.new_answers() == []
+    monkeypatch.undo()
+    inst.run()
+    [answer] = inst.new_answers()
+    assert answer.original_msg_id == "FORKLESS" and answer.group_status == "ACSC"
