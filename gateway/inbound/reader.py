@@ -85,6 +85,7 @@ class Reader:
     """`with Reader(path, transactions_max=…) as reader: for event in reader: …`"""
 
     def __init__(self, path: Path, *, transactions_max: int) -> None:
+        pain001_v03.schema()  # compiled once here, not again in every child
         try:
             read_fd, write_fd = os.pipe()
         except OSError as exc:

@@ -96,7 +96,8 @@ def escape(text: str) -> str:
 
 def safe(text: str) -> str:
     """Text fit for XML: characters XML cannot carry dropped, markup escaped."""
-    if _NOT_XML_CHAR.search(text):
+    # Every character XML cannot carry is unprintable, so printable text skips the search.
+    if not text.isprintable() and _NOT_XML_CHAR.search(text):
         text = _NOT_XML_CHAR.sub("", text)
     return escape(text)
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from gateway.outbound import pain002_v03 as pain002
@@ -320,3 +322,14 @@ def test_large_report_streams_in_little_memory(tmp_path: Path, assert_valid: Val
     assert growth < 50 * 1024 * 1024, f"memory rose by {growth / 1e6:.1f} MB"
     assert path.read_bytes().count(b"<TxInfAndSts>") == count
     assert_valid(path, MESSAGE)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF, blacklist_categories=[])))
+def test_safe_text_drops_what_xml_cannot_carry_and_escapes_markup(text: str) -> None:
+    """`xmlwrite.safe` skips its search for printable text: for any text, including
+    control characters, lone surrogates and U+FFFE, it equals the full cleaning."""
+    from gateway.outbound import xmlwrite
+
+    expected = xmlwrite.escape(xmlwrite._NOT_XML_CHAR.sub("", text))
+    assert xmlwrite.safe(text) == expected
