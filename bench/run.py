@@ -9,6 +9,7 @@ and the peak RSS of the `scan --once` process (target ≤ 300 MB at 100k,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -88,12 +89,11 @@ def baseline_runs(path: Path, runs: int) -> list[float]:
 
 
 def _kib(pid: int, field: str) -> int:
-    try:
+    """A field of /proc/PID/status in KiB; 0 once the process has gone."""
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith(field + ":"):
                 return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        pass
     return 0
 
 
