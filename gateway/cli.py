@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import sys
 import uuid
 from collections import Counter
@@ -243,11 +244,32 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+# Collect cyclic garbage after this many new container objects, not CPython's 700: a big
+# file's rows are long-lived tuples and lists, and at 700 the collector ran a thousand
+# times per 100,000 transactions, about a tenth of the booking process's time.
+gc_young_threshold = 20_000
+
+
+def _settle_gc() -> None:
+    """Leave what start-up made (modules, classes, the parser) out of every collection
+    (`gc.freeze`), and collect young objects less often. Cycles are still collected."""
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(gc_young_threshold, older, oldest)
+
+
+def console() -> int:
+    """The `ekase-gateway` program: `main` in a process of its own."""
+    return main(own_process=True)
+
+
+def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
     try:
         from gateway import commands
 
         args = build_parser(commands.EXTRA).parse_args(argv)
+        if own_process:  # not when a test calls `main` in its own process
+            _settle_gc()
         handler: Handler = args.handler
         return handler(args)
     except (ConfigError, UsageError, SealError) as exc:
@@ -264,4 +286,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

@@ -183,7 +183,7 @@ class FileRun:
         rows: list[list[Any]] = []
         due_rows: list[list[Any]] = []
         items: list[tuple[Due, Batch | None]] = []
-        for t, f, _, _ in chunk:
+        for t, f in chunk:
             pmt = pmts[t.pmt_seq]
             checked = rules.check(t, pmt, ctx, self.seen_e2e, f)
             row = self._row(t, pmt, checked)
@@ -232,9 +232,9 @@ class FileRun:
                 row[_STATUS],
                 row[_AMOUNT],
                 row[_CURRENCY],
-                prepared.report_head + _status_text(row) + prepared.report_tail,
+                _report_text(row, t, f),
             )
-            for row, prepared in zip(rows, chunk, strict=True)
+            for row, (t, f) in zip(rows, chunk, strict=True)
         )
         insert_rows(self.tx.conn, db.payments, PAYMENT_COLUMNS, rows, convert_in_place=True)
 
@@ -302,14 +302,20 @@ _STATUSES = {s.value: s for s in TxStatus}
 _REASONS = {r.value: r for r in Reason}
 
 
-def _status_text(row: list[Any]) -> str:
-    """The row's TxSts, reason and AcctSvcrRef, as the pain.002 writer renders them."""
+def _report_text(row: list[Any], t: ParsedTx, f: rules.Facts) -> str:
+    """The payment's TxInfAndSts, as the pain.002 writer renders it from its row."""
     reason = row[_REASON]
-    return pain002_v03.transaction_status(
-        _STATUSES[row[_STATUS]],
-        _REASONS[reason] if reason is not None else None,
-        row[_INFO],
-        row[_ACCT_REF],
+    return (
+        pain002_v03.transaction_head(t.instr_id, t.end_to_end_id)
+        + pain002_v03.transaction_status(
+            _STATUSES[row[_STATUS]],
+            _REASONS[reason] if reason is not None else None,
+            row[_INFO],
+            row[_ACCT_REF],
+        )
+        + pain002_v03.transaction_tail(
+            f.amount_minor, t.currency, f.requested_date, t.creditor_name, t.creditor_iban
+        )
     )
 
 
