@@ -154,8 +154,8 @@ def _transaction(w: Writer, tx: TxReport) -> None:
 
 
 # One TxInfAndSts is written as three strings: what the instruction said (head and
-# tail, known as soon as the file is read) around what became of it (status). This
-# runs once per transaction; a big file's heads and tails are made while it is read.
+# tail) around what became of it (status). This runs once per transaction, from a
+# decided payment's values (`inbound/run.py`) or from its row (follow-up reports).
 
 
 def transaction_head(instr_id: str | None, end_to_end_id: str) -> str:
