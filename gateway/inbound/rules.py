@@ -345,10 +345,8 @@ def debtor_side(pmt: ParsedPmtInf, ctx: Context) -> Account | None:
     """The debtor's account if nothing on the payment information's side can stop its
     payments (the debtor account, its status, DbtrAgt, DbtrAcct/Ccy, the date), else
     None. Worked out once per payment information and file."""
-    try:
+    if pmt.seq in ctx.debtor_sides:
         return ctx.debtor_sides[pmt.seq]
-    except KeyError:
-        pass
     debtor = ctx.client_accounts.get(pmt.debtor_iban or "")
     day = parse_date(pmt.requested_date)
     if (
@@ -367,7 +365,7 @@ def debtor_side(pmt: ParsedPmtInf, ctx: Context) -> Account | None:
 def passes(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> bool:
     """True only if no rule of TRANSACTION_RULES has a finding: the usual payment in one
     step. False means "ask the rules", which alone word findings and keep precedence;
-    a property test holds this to the rules."""
+    a test holds this exactly equal to the rules (tests/unit/test_rules_ladder.py)."""
     debtor = debtor_side(pmt, ctx)
     if (
         debtor is None
