@@ -305,17 +305,18 @@ _REASONS = {r.value: r for r in Reason}
 def _report_text(row: list[Any], t: ParsedTx, f: rules.Facts) -> str:
     """The payment's TxInfAndSts, as the pain.002 writer renders it from its row."""
     reason = row[_REASON]
-    return (
-        pain002_v03.transaction_head(t.instr_id, t.end_to_end_id)
-        + pain002_v03.transaction_status(
-            _STATUSES[row[_STATUS]],
-            _REASONS[reason] if reason is not None else None,
-            row[_INFO],
-            row[_ACCT_REF],
-        )
-        + pain002_v03.transaction_tail(
-            f.amount_minor, t.currency, f.requested_date, t.creditor_name, t.creditor_iban
-        )
+    return pain002_v03.transaction_text(
+        t.instr_id,
+        t.end_to_end_id,
+        _STATUSES[row[_STATUS]],
+        _REASONS[reason] if reason is not None else None,
+        row[_INFO],
+        row[_ACCT_REF],
+        f.amount_minor,
+        t.currency,
+        f.requested_date,
+        t.creditor_name,
+        t.creditor_iban,
     )
 
 

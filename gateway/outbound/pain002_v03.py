@@ -21,7 +21,7 @@ from gateway.outbound import xmlwrite
 from gateway.outbound.xmlwrite import Writer, id_chars_max
 from gateway.reasons import Reason
 from gateway.statuses import GroupStatus, TxStatus
-from ledger.currency import format_minor
+from ledger.currency import EXPONENTS, format_minor
 
 MESSAGE = "pain.002.001.03"
 TREASURY_BIC = "TRELLV22"
@@ -141,9 +141,13 @@ def _payment_info(w: Writer, info: PaymentInfoReport) -> None:
 
 def _transaction(w: Writer, tx: TxReport) -> None:
     w.raw(
-        transaction_head(tx.instr_id, tx.end_to_end_id)
-        + transaction_status(tx.status, tx.reason, tx.additional_info, tx.acct_svcr_ref)
-        + transaction_tail(
+        transaction_text(
+            tx.instr_id,
+            tx.end_to_end_id,
+            tx.status,
+            tx.reason,
+            tx.additional_info,
+            tx.acct_svcr_ref,
             tx.amount_minor,
             tx.currency,
             tx.requested_execution_date,
@@ -156,6 +160,89 @@ def _transaction(w: Writer, tx: TxReport) -> None:
 # One TxInfAndSts is written as three strings: what the instruction said (head and
 # tail) around what became of it (status). This runs once per transaction, from a
 # decided payment's values (`inbound/run.py`) or from its row (follow-up reports).
+
+
+def transaction_text(
+    instr_id: str | None,
+    end_to_end_id: str,
+    status: TxStatus,
+    reason: Reason | None,
+    additional_info: str | None,
+    acct_svcr_ref: str | None,
+    amount_minor: int | None,
+    currency: str | None,
+    requested_execution_date: date | None,
+    creditor_name: str | None,
+    creditor_iban: str | None,
+) -> str:
+    """One whole TxInfAndSts.
+
+    The usual payment of a big file — accepted or pending, no reason, plain ids and
+    name, a known amount, date and IBAN — is written in one step; anything else
+    goes through `transaction_head`, `transaction_status` and `transaction_tail`,
+    which alone know how to clean, cut and word it. The one step writes exactly
+    what the three would (held by tests/unit/test_pain002_text.py)."""
+    if (
+        reason is None
+        and additional_info is None
+        and status is not TxStatus.RJCT
+        and requested_execution_date is not None
+        and creditor_name is not None
+        and creditor_iban is not None
+        and amount_minor is not None
+        and amount_minor >= 0
+        and currency in _EXPONENT_TWO
+        and 0 < len(end_to_end_id) <= id_chars_max
+        and 0 < len(creditor_name) <= xmlwrite.name_chars_max
+        and (instr_id is None or 0 < len(instr_id) <= id_chars_max)
+        and (status is not TxStatus.ACSC or (acct_svcr_ref and len(acct_svcr_ref) <= id_chars_max))
+    ):
+        ref = acct_svcr_ref if status is TxStatus.ACSC else ""
+        texts = f"{end_to_end_id}|{creditor_name}|{instr_id or 'x'}|{ref or 'x'}"
+        if (
+            texts.isprintable()
+            and "&" not in texts
+            and "<" not in texts
+            and ">" not in texts
+            and '"' not in texts
+            and " |" not in texts
+            and "| " not in texts
+            and texts[0] != " "
+            and texts[-1] != " "
+            and xmlwrite.IBAN_PATTERN.fullmatch(creditor_iban)
+        ):
+            head = (
+                f"<TxInfAndSts><OrgnlInstrId>{instr_id}</OrgnlInstrId>"
+                if instr_id is not None
+                else "<TxInfAndSts>"
+            )
+            done = f"<AcctSvcrRef>{ref}</AcctSvcrRef>" if ref else ""
+            day = _iso_dates.get(requested_execution_date)
+            if day is None:
+                if len(_iso_dates) >= iso_dates_kept_max:
+                    _iso_dates.clear()
+                day = _iso_dates[requested_execution_date] = requested_execution_date.isoformat()
+            return (
+                f"{head}<OrgnlEndToEndId>{end_to_end_id}</OrgnlEndToEndId>{_STATUS_TEXT[status]}"
+                f'{done}<OrgnlTxRef><Amt><InstdAmt Ccy="{currency}">{amount_minor // 100}.'
+                f"{amount_minor % 100:02d}</InstdAmt></Amt><ReqdExctnDt>{day}</ReqdExctnDt>"
+                f"<Cdtr><Nm>{creditor_name}</Nm></Cdtr>"
+                f"<CdtrAcct><Id><IBAN>{creditor_iban}</IBAN></Id></CdtrAcct>"
+                "</OrgnlTxRef></TxInfAndSts>"
+            )
+    return (
+        transaction_head(instr_id, end_to_end_id)
+        + transaction_status(status, reason, additional_info, acct_svcr_ref)
+        + transaction_tail(
+            amount_minor, currency, requested_execution_date, creditor_name, creditor_iban
+        )
+    )
+
+
+_STATUS_TEXT = {s: f"<TxSts>{s.value}</TxSts>" for s in TxStatus}
+_iso_dates: dict[date, str] = {}  # a file's payments share a few dates
+iso_dates_kept_max = 1000
+_EXPONENT_TWO = frozenset(c for c, e in EXPONENTS.items() if e == 2)
 
 
 def transaction_head(instr_id: str | None, end_to_end_id: str) -> str:
