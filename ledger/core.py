@@ -62,9 +62,13 @@ class Account(NamedTuple):
     @property
     def available_minor(self) -> int:
         """What may still be debited: balance plus overdraft (unlimited for system accounts)."""
+        return self.available_after(0)
+
+    def available_after(self, delta: int) -> int:
+        """What may still be debited once the balance has moved by `delta`."""
         if self.kind is not AccountKind.CLIENT:
             return 2**62
-        return self.balance_minor + self.overdraft_minor
+        return self.balance_minor + delta + self.overdraft_minor
 
 
 class TransferRequest(NamedTuple):
@@ -99,11 +103,24 @@ def check(request: TransferRequest, accounts: Mapping[str, Account]) -> Refusal 
     """Whether `request` may be posted against the given account states."""
     debit = accounts.get(request.debit_iban)
     credit = accounts.get(request.credit_iban)
+    return refusal(debit, credit, request.currency, request.amount_minor)
+
+
+def refusal(
+    debit: Account | None,
+    credit: Account | None,
+    currency: str,
+    amount_minor: int,
+    available_minor: int | None = None,
+) -> Refusal | None:
+    """Whether `amount_minor` may move from `debit` to `credit`: the one place of these
+    rules. `available_minor` is what the debtor may still spend if it is not
+    `debit.available_minor` (payments decided since `debit` was read, not yet moved)."""
     if debit is None or credit is None:
         return Refusal.UNKNOWN_ACCOUNT
-    if request.amount_minor <= 0:
+    if amount_minor <= 0:
         return Refusal.NOT_POSITIVE
-    if debit.currency != request.currency or credit.currency != request.currency:
+    if debit.currency != currency or credit.currency != currency:
         return Refusal.CURRENCY_MISMATCH
     if debit.status == "closed":
         return Refusal.DEBIT_CLOSED
@@ -113,7 +130,7 @@ def check(request: TransferRequest, accounts: Mapping[str, Account]) -> Refusal 
         return Refusal.CREDIT_CLOSED
     if credit.status == "blocked":
         return Refusal.CREDIT_BLOCKED
-    if request.amount_minor > debit.available_minor:
+    if amount_minor > (debit.available_minor if available_minor is None else available_minor):
         return Refusal.INSUFFICIENT_FUNDS
     return None
 

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateway.inbound.execute import Due, execute
+from gateway.inbound.execute import Due, execute, execute_batch
 from gateway.inbound.findings import Finding
 from ledger.core import Account, TransferKind, TransferRequest
 from ledger.store import LedgerTx
@@ -83,36 +83,63 @@ class Booker:
         self._batches: dict[str, _Open] = {}
 
     def book(self, items: Sequence[tuple[Due, Batch | None]]) -> list[Finding | str]:
-        """Decide `items` (due payment, its batch or None), in order."""
-        singles: list[TransferRequest] = []
+        """Decide `items` (due payment, its batch or None), in order. Consecutive
+        payments of one batch are decided together (`execute_batch`, equal to one by
+        one), so a payroll's 100,000 payments do not each build a transfer."""
         decisions: list[Finding | str] = []
-        dues = [due for due, _ in items]
-        decided = execute(dues, self.accounts, self.debited, self.booking_date)
-        for (due, request, finding), (_, batch) in zip(decided, items, strict=True):
+        singles: list[TransferRequest] = []
+        start = 0
+        while start < len(items):
+            batch = items[start][1]
+            end = start + 1
+            while end < len(items) and items[end][1] == batch:
+                end += 1
+            dues = [due for due, _ in items[start:end]]
+            if batch is None:
+                self._book_singles(dues, singles, decisions)
+            else:
+                self._book_batch(batch, dues, decisions)
+            start = end
+        self.tx.post(singles, self.accounts, self.now)
+        self.references.extend(r.reference for r in singles)
+        return decisions
+
+    def _book_singles(
+        self, dues: list[Due], singles: list[TransferRequest], decisions: list[Finding | str]
+    ) -> None:
+        for due, request, finding in execute(dues, self.accounts, self.debited, self.booking_date):
             if finding is not None:
                 decisions.append(finding)
                 continue
             assert request is not None
             self.booked[due.currency] += due.amount_minor
-            if batch is None:
-                singles.append(request)
-                decisions.append(due.reference)
-                continue
-            decisions.append(batch.reference)
-            open_batch = self._batches.get(batch.key)
-            if open_batch is None:
-                open_batch = self._batches[batch.key] = _Open(
-                    batch, due.debtor_iban, due.credit_iban, due.currency
-                )
-            assert (open_batch.debit_iban, open_batch.credit_iban, open_batch.currency) == (
-                due.debtor_iban,
-                due.credit_iban,
-                due.currency,
-            ), "a batch has one debtor, one clearing account and one currency"
-            open_batch.amount_minor += due.amount_minor
-        self.tx.post(singles, self.accounts, self.now)
-        self.references.extend(r.reference for r in singles)
-        return decisions
+            singles.append(request)
+            decisions.append(due.reference)
+
+    def _book_batch(self, batch: Batch, dues: list[Due], decisions: list[Finding | str]) -> None:
+        first = dues[0]
+        open_batch = self._batches.get(batch.key)
+        if open_batch is None:
+            open_batch = self._batches[batch.key] = _Open(
+                batch, first.debtor_iban, first.credit_iban, first.currency
+            )
+        assert (open_batch.debit_iban, open_batch.credit_iban, open_batch.currency) == (
+            first.debtor_iban,
+            first.credit_iban,
+            first.currency,
+        ), "a batch has one debtor, one clearing account and one currency"
+        total = 0
+        for due, finding in zip(
+            dues, execute_batch(dues, self.accounts, self.debited), strict=True
+        ):
+            if finding is not None:
+                decisions.append(finding)
+            else:
+                total += due.amount_minor
+                decisions.append(batch.reference)
+        if total:
+            open_batch.amount_minor += total
+            self.booked[first.currency] += total
 
     def finish(self) -> None:
         """Write the batch transfers, then check the ledger holds what was decided."""

@@ -9,7 +9,7 @@ account locks and writes what this returns.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 from gateway.inbound.findings import Finding
@@ -53,6 +53,15 @@ def _refusal_info(refusal: Refusal, due: Due, accounts: dict[str, Account]) -> s
     return f"cannot book {amount} {due.currency}: {refusal.value}"
 
 
+def _over_limit(due: Due, limit: int) -> Finding:
+    return Finding(
+        Reason.AM14,
+        f"InstdAmt {currency.format_minor(due.amount_minor, due.currency)} exceeds "
+        f"what is left of the daily limit {currency.format_minor(limit, due.currency)} "
+        f"on {due.debtor_iban}",
+    )
+
+
 def execute(
     dues: Iterable[Due],
     accounts: dict[str, Account],
@@ -69,13 +78,7 @@ def execute(
         limit = debtor.daily_limit_minor if debtor is not None else None
         spent = debited_today.get(due.debtor_iban, 0)
         if limit is not None and spent + due.amount_minor > limit:
-            shown = currency.format_minor(limit, due.currency)
-            finding = Finding(
-                Reason.AM14,
-                f"InstdAmt {currency.format_minor(due.amount_minor, due.currency)} exceeds "
-                f"what is left of the daily limit {shown} on {due.debtor_iban}",
-            )
-            yield due, None, finding
+            yield due, None, _over_limit(due, limit)
             continue
         request = TransferRequest(
             idempotency_key=due.key,
@@ -98,3 +101,51 @@ def execute(
             continue
         debited_today[due.debtor_iban] = spent + due.amount_minor
         yield due, request, None
+
+
+def execute_batch(
+    dues: Sequence[Due],
+    accounts: dict[str, Account],
+    debited_today: dict[str, int],
+) -> list[Finding | None]:
+    """The payments of one batch transfer — one debtor, one credit account, one
+    currency — decided in order exactly as `execute` decides them one at a time (a
+    test holds the two equal), with the balances moved once at the end: None for a
+    payment that fits, else the finding that stops it. A batch's payments become one
+    transfer (`booking.Booker`), so no transfer is built per payment here."""
+    if not dues:
+        return []
+    first = dues[0]
+    batch = (first.debtor_iban, first.credit_iban, first.currency)
+    debtor = accounts.get(first.debtor_iban)
+    credit = accounts.get(first.credit_iban)
+    limit = debtor.daily_limit_minor if debtor is not None else None
+    spent = debited_today.get(first.debtor_iban)
+    # `core.apply` moves nothing when an account pays itself.
+    moves = debtor is not None and credit is not None and debtor.iban != credit.iban
+    moved = 0
+    findings: list[Finding | None] = []
+    refusal_of = core.refusal
+    for due in dues:
+        assert (due.debtor_iban, due.credit_iban, due.currency) == batch, "one batch, one pair"
+        amount = due.amount_minor
+        if limit is not None and (spent or 0) + amount > limit:
+            findings.append(_over_limit(due, limit))
+            continue
+        available = debtor.available_after(-moved) if debtor is not None else None
+        refusal = refusal_of(debtor, credit, due.currency, amount, available)
+        if refusal is not None:
+            info = _refusal_info(refusal, due, accounts)
+            findings.append(Finding(REFUSAL_REASONS[refusal], info))
+            continue
+        if moves:
+            moved += amount
+        spent = (spent or 0) + amount
+        findings.append(None)
+    if moved:
+        assert debtor is not None and credit is not None
+        accounts[debtor.iban] = debtor.moved(-moved)
+        accounts[credit.iban] = credit.moved(moved)
+    if spent is not None:
+        debited_today[first.debtor_iban] = spent
+    return findings
