@@ -53,6 +53,7 @@ max_transactions = 2000000
 max_file_bytes = 1073741824
 cutoff_external = "23:59:59"
 cutoff_internal = "23:59:59"
+eod_time = "23:59:59"
 
 [signing]
 key = "signing/gateway.key"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Table
@@ -22,18 +23,29 @@ def insert_rows(
     rows: Sequence[Sequence[Any]],
     *,
     convert_in_place: bool = False,
+    leave_out_null_columns: bool = False,
 ) -> None:
     """INSERT `rows` (in `columns` order) into `table` in one executemany.
 
     With `convert_in_place`, rows (lists) have their values converted for the driver
     where they are — dates become text on SQLite — sparing a 100,000-row file a copy
-    of every row; the caller must not read those values afterwards."""
+    of every row; the caller must not read those values afterwards.
+
+    With `leave_out_null_columns`, a nullable column that is NULL in every row is left
+    out of the statement (it is NULL all the same): the driver binds no value for it.
+    (sqlite3 looks each None up as a value to adapt, a cost per row and column.)"""
     if not rows:
         return
-    sql, converters, order = _statement(table, tuple(columns), conn.dialect)
+    positions = list(range(len(columns)))  # where each column's value is in a row
+    if leave_out_null_columns:
+        nullable = _nullable(table, tuple(columns))
+        empty = {i for i in nullable if all(row[i] is None for row in rows)}
+        positions = [i for i in positions if i not in empty]
+    kept = tuple(columns[i] for i in positions)
+    sql, converters, order = _statement(table, kept, conn.dialect)
     # Memoised per call: dates repeat across a file's rows, timestamps do not repeat
     # across calls (a memo kept for the process's life would only grow).
-    processors = [(index, _memo(proc)) for index, proc in converters]
+    processors = [(positions[index], _memo(proc)) for index, proc in converters]
     if processors and convert_in_place:
         for index, proc in processors:
             for row in rows:
@@ -42,13 +54,19 @@ def insert_rows(
                     row[index] = proc(value)  # type: ignore[index]
     elif processors:
         rows = [_processed(row, processors) for row in rows]
+    # One C-level pick per row takes the statement's values, in its order.
+    take = positions if order is None else [positions[i] for i in order]
+    pick = itemgetter(*take) if len(take) > 1 else (lambda row: (row[take[0]],))
     if order is None:  # named parameters
-        params: list[Any] = [dict(zip(columns, row, strict=True)) for row in rows]
-    elif order == list(range(len(columns))):
-        params = [tuple(row) for row in rows]
+        params: list[Any] = [dict(zip(kept, pick(row), strict=True)) for row in rows]
     else:
-        params = [tuple(row[i] for i in order) for row in rows]
+        params = list(map(pick, rows))
     conn.exec_driver_sql(sql, params)
+
+
+@lru_cache(maxsize=64)
+def _nullable(table: Table, columns: tuple[str, ...]) -> tuple[int, ...]:
+    return tuple(i for i, name in enumerate(columns) if table.c[name].nullable)
 
 
 @lru_cache(maxsize=64)

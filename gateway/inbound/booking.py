@@ -15,6 +15,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple, cast
 
 from gateway.inbound.execute import Due, execute, execute_batch
 from gateway.inbound.findings import Finding
@@ -24,18 +25,26 @@ from ledger.store import LedgerTx
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """Where a batch-booked payment's amount goes: the transfer for its payment information."""
+    """Where a batch-booked payment's amount goes: the transfer for its payment
+    information, from the debtor to the clearing account of the currency."""
 
     key: str
     reference: str
+    debit_iban: str
+    credit_iban: str
+    currency: str
+
+
+class Batched(NamedTuple):
+    """A batch-booked payment to execute now: its share of the batch transfer."""
+
+    batch: Batch
+    amount_minor: int
 
 
 @dataclass(slots=True)
 class _Open:
     batch: Batch
-    debit_iban: str
-    credit_iban: str
-    currency: str
     amount_minor: int = 0
 
 
@@ -49,11 +58,24 @@ def payment_reference(file_id: int, seq: int) -> str:
     return f"EK{file_id:010d}{seq:08d}"
 
 
-def batch_for(client_id: str, sha256: str, file_id: int, pmt_seq: int, run: int) -> Batch:
+def batch_for(
+    client_id: str,
+    sha256: str,
+    file_id: int,
+    pmt_seq: int,
+    run: int,
+    *,
+    debit_iban: str,
+    credit_iban: str,
+    currency: str,
+) -> Batch:
     """The batch transfer of one payment information in one execution run."""
     return Batch(
         key=f"file:{client_id}:{sha256}:pmt{pmt_seq}:run{run}",
         reference=f"EB{file_id:010d}P{pmt_seq:05d}R{run:03d}",
+        debit_iban=debit_iban,
+        credit_iban=credit_iban,
+        currency=currency,
     )
 
 
@@ -82,30 +104,38 @@ class Booker:
         self.references: list[str] = []  # the ledger transfers written, for notifications
         self._batches: dict[str, _Open] = {}
 
-    def book(self, items: Sequence[tuple[Due, Batch | None]]) -> list[Finding | str]:
-        """Decide `items` (due payment, its batch or None), in order. Consecutive
-        payments of one batch are decided together (`execute_batch`, equal to one by
-        one), so a payroll's 100,000 payments do not each build a transfer."""
+    def book(self, items: Sequence[Due | Batched]) -> list[Finding | str]:
+        """Decide `items` in order: payments that are transfers of their own (`Due`) and
+        shares of batch transfers (`Batched`). Consecutive shares of one batch are
+        decided together (`execute_batch`, equal to one by one), so a payroll's
+        100,000 payments do not each build a transfer."""
         decisions: list[Finding | str] = []
         singles: list[TransferRequest] = []
         start = 0
         while start < len(items):
-            batch = items[start][1]
+            first = items[start]
             end = start + 1
-            while end < len(items) and items[end][1] == batch:
-                end += 1
-            dues = [due for due, _ in items[start:end]]
-            if batch is None:
-                self._book_singles(dues, singles, decisions)
+            if isinstance(first, Batched):
+                while (
+                    end < len(items)
+                    and isinstance(item := items[end], Batched)
+                    and item.batch == first.batch
+                ):
+                    end += 1
+                shares = cast(Sequence[Batched], items[start:end])
+                self._book_batch(first.batch, [b.amount_minor for b in shares], decisions)
             else:
-                self._book_batch(batch, dues, decisions)
+                while end < len(items) and not isinstance(items[end], Batched):
+                    end += 1
+                dues = cast(Sequence[Due], items[start:end])
+                self._book_singles(dues, singles, decisions)
             start = end
         self.tx.post(singles, self.accounts, self.now)
         self.references.extend(r.reference for r in singles)
         return decisions
 
     def _book_singles(
-        self, dues: list[Due], singles: list[TransferRequest], decisions: list[Finding | str]
+        self, dues: Sequence[Due], singles: list[TransferRequest], decisions: list[Finding | str]
     ) -> None:
         for due, request, finding in execute(dues, self.accounts, self.debited, self.booking_date):
             if finding is not None:
@@ -116,30 +146,29 @@ class Booker:
             singles.append(request)
             decisions.append(due.reference)
 
-    def _book_batch(self, batch: Batch, dues: list[Due], decisions: list[Finding | str]) -> None:
-        first = dues[0]
+    def _book_batch(self, batch: Batch, amounts: list[int], decisions: list[Finding | str]) -> None:
         open_batch = self._batches.get(batch.key)
         if open_batch is None:
-            open_batch = self._batches[batch.key] = _Open(
-                batch, first.debtor_iban, first.credit_iban, first.currency
-            )
-        assert (open_batch.debit_iban, open_batch.credit_iban, open_batch.currency) == (
-            first.debtor_iban,
-            first.credit_iban,
-            first.currency,
-        ), "a batch has one debtor, one clearing account and one currency"
+            open_batch = self._batches[batch.key] = _Open(batch)
+        assert open_batch.batch == batch, "a batch has one debtor, credit account and currency"
         total = 0
-        for due, finding in zip(
-            dues, execute_batch(dues, self.accounts, self.debited), strict=True
-        ):
+        findings = execute_batch(
+            batch.debit_iban,
+            batch.credit_iban,
+            batch.currency,
+            amounts,
+            self.accounts,
+            self.debited,
+        )
+        for amount, finding in zip(amounts, findings, strict=True):
             if finding is not None:
                 decisions.append(finding)
             else:
-                total += due.amount_minor
+                total += amount
                 decisions.append(batch.reference)
         if total:
             open_batch.amount_minor += total
-            self.booked[first.currency] += total
+            self.booked[batch.currency] += total
 
     def finish(self) -> None:
         """Write the batch transfers, then check the ledger holds what was decided."""
@@ -148,9 +177,9 @@ class Booker:
                 idempotency_key=b.batch.key,
                 reference=b.batch.reference,
                 kind=TransferKind.EXTERNAL,
-                debit_iban=b.debit_iban,
-                credit_iban=b.credit_iban,
-                currency=b.currency,
+                debit_iban=b.batch.debit_iban,
+                credit_iban=b.batch.credit_iban,
+                currency=b.batch.currency,
                 amount_minor=b.amount_minor,
                 booking_date=self.booking_date,
                 value_date=self.booking_date,

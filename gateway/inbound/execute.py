@@ -104,37 +104,36 @@ def execute(
 
 
 def execute_batch(
-    dues: Sequence[Due],
+    debtor_iban: str,
+    credit_iban: str,
+    currency_code: str,
+    amounts: Sequence[int],
     accounts: dict[str, Account],
     debited_today: dict[str, int],
 ) -> list[Finding | None]:
-    """The payments of one batch transfer — one debtor, one credit account, one
-    currency — decided in order exactly as `execute` decides them one at a time (a
+    """The payments (`amounts`) of one batch transfer from `debtor_iban` to
+    `credit_iban`, decided in order exactly as `execute` decides them one at a time (a
     test holds the two equal), with the balances moved once at the end: None for a
     payment that fits, else the finding that stops it. A batch's payments become one
     transfer (`booking.Booker`), so no transfer is built per payment here."""
-    if not dues:
-        return []
-    first = dues[0]
-    batch = (first.debtor_iban, first.credit_iban, first.currency)
-    debtor = accounts.get(first.debtor_iban)
-    credit = accounts.get(first.credit_iban)
+    debtor = accounts.get(debtor_iban)
+    credit = accounts.get(credit_iban)
     limit = debtor.daily_limit_minor if debtor is not None else None
-    spent = debited_today.get(first.debtor_iban)
+    spent = debited_today.get(debtor_iban)
     # `core.apply` moves nothing when an account pays itself.
     moves = debtor is not None and credit is not None and debtor.iban != credit.iban
     moved = 0
     findings: list[Finding | None] = []
     refusal_of = core.refusal
-    for due in dues:
-        assert (due.debtor_iban, due.credit_iban, due.currency) == batch, "one batch, one pair"
-        amount = due.amount_minor
+    for amount in amounts:
         if limit is not None and (spent or 0) + amount > limit:
+            due = _due(debtor_iban, credit_iban, currency_code, amount)
             findings.append(_over_limit(due, limit))
             continue
         available = debtor.available_after(-moved) if debtor is not None else None
-        refusal = refusal_of(debtor, credit, due.currency, amount, available)
+        refusal = refusal_of(debtor, credit, currency_code, amount, available)
         if refusal is not None:
+            due = _due(debtor_iban, credit_iban, currency_code, amount)
             info = _refusal_info(refusal, due, accounts)
             findings.append(Finding(REFUSAL_REASONS[refusal], info))
             continue
@@ -147,5 +146,10 @@ def execute_batch(
         accounts[debtor.iban] = debtor.moved(-moved)
         accounts[credit.iban] = credit.moved(moved)
     if spent is not None:
-        debited_today[first.debtor_iban] = spent
+        debited_today[debtor_iban] = spent
     return findings
+
+
+def _due(debtor_iban: str, credit_iban: str, currency_code: str, amount: int) -> Due:
+    """A batch's payment as a `Due`, for the wording of a finding against it."""
+    return Due("", "", debtor_iban, credit_iban, amount, currency_code, internal=False)

@@ -13,12 +13,19 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import Select, literal_column, select, update
 
 from gateway import db, statements
 from gateway.environment import Environment
 from gateway.inbound import answers
-from gateway.inbound.booking import Batch, Booker, batch_for, payment_key, payment_reference
+from gateway.inbound.booking import (
+    Batch,
+    Batched,
+    Booker,
+    batch_for,
+    payment_key,
+    payment_reference,
+)
 from gateway.inbound.execute import Due
 from gateway.inbound.findings import Finding
 from gateway.statuses import TxStatus, derive
@@ -27,6 +34,19 @@ from ledger.core import AccountKind
 from ledger.store import LedgerTx
 
 log = structlog.get_logger("gateway.pending")
+
+
+def due_payments(today: dt.date) -> Select[Any]:
+    """Pending payments due on or before `today`, in file order, found through the
+    partial index `ix_gw_payments_pending` without touching the booked ones. The
+    unary plus keeps SQLite from reading the whole table in file order through the
+    unique index (to spare itself sorting the few pending rows)."""
+    p = db.payments.c
+    return (
+        select(db.payments)
+        .where(db.pending_only(), p.due_date <= today)
+        .order_by(literal_column("+gw_payments.file_id"), p.seq)
+    )
 
 
 def execute_due(env: Environment) -> list[int]:
@@ -38,12 +58,7 @@ def execute_due(env: Environment) -> list[int]:
         return []  # nothing is booked on a closed day
     reported: list[int] = []
     with env.ledger.begin() as tx:
-        p = db.payments.c
-        rows = tx.conn.execute(
-            select(db.payments)
-            .where(p.status == TxStatus.PDNG.value, p.due_date <= today)
-            .order_by(p.file_id, p.seq)
-        ).all()
+        rows = tx.conn.execute(due_payments(today)).all()
         for file_id, file_rows in itertools.groupby(rows, key=lambda r: r.file_id):
             _execute_file(env, tx, file_id, list(file_rows), now, local)
             reported.append(file_id)
@@ -80,25 +95,39 @@ def _execute_file(
     p = db.payments.c
 
     booker = Booker(tx, accounts, debited, today, now)
-    items: list[tuple[Due, Batch | None]] = []
+    items: list[Due | Batched] = []
+    batches: dict[int, Batch] = {}
     for r in rows:
         internal = r.kind == "internal"
-        batch = None
+        credit = r.creditor_iban if internal else clearing[r.currency]
         if not internal and r.batch_booking:
-            batch = batch_for(file_row.client_id, file_row.sha256, file_id, r.pmt_seq, report_no)
+            batch = batches.get(r.pmt_seq)
+            if batch is None:
+                batch = batches[r.pmt_seq] = batch_for(
+                    file_row.client_id,
+                    file_row.sha256,
+                    file_id,
+                    r.pmt_seq,
+                    report_no,
+                    debit_iban=r.debtor_iban,
+                    credit_iban=credit,
+                    currency=r.currency,
+                )
+            items.append(Batched(batch, r.amount_minor))
+            continue
         due = Due(
             key=payment_key(file_row.client_id, file_row.sha256, r.seq),
             reference=payment_reference(file_id, r.seq),
             debtor_iban=r.debtor_iban,
-            credit_iban=r.creditor_iban if internal else clearing[r.currency],
+            credit_iban=credit,
             amount_minor=r.amount_minor,
             currency=r.currency,
             internal=internal,
         )
-        items.append((due, batch))
+        items.append(due)
     decisions = booker.book(items)
     booker.finish()
-    for r, (due, _), decision in zip(rows, items, decisions, strict=True):
+    for r, decision in zip(rows, decisions, strict=True):
         values: dict[str, Any] = {"report_no": report_no}
         if isinstance(decision, Finding):
             values.update(
@@ -108,7 +137,9 @@ def _execute_file(
             )
         else:
             values.update(
-                status=TxStatus.ACSC.value, acct_svcr_ref=due.reference, transfer_ref=decision
+                status=TxStatus.ACSC.value,
+                acct_svcr_ref=payment_reference(file_id, r.seq),
+                transfer_ref=decision,
             )
         conn.execute(update(db.payments).where(p.id == r.id).values(**values))
     statements.notify(env, conn, booker.references)  # reads the rows just updated

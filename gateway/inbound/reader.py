@@ -36,10 +36,11 @@ from typing import Any
 
 from gateway.errors import TransientError
 from gateway.inbound import pain001_v03
-from gateway.inbound.pain001_v03 import ParsedFile, ParsedHeader, ParsedPmtInf
-from gateway.inbound.prepare import Prepared, from_plain, prepare, to_plain
+from gateway.inbound.pain001_v03 import ParsedFile, ParsedHeader, ParsedPmtInf, ParsedTx
+from gateway.inbound.prepare import Prepared, prepare
 
 pipe_buffer_bytes = 1 << 20
+_make_tx = ParsedTx._make
 pipe_capacity_bytes = 1 << 20  # Linux's default pipe-max-size for unprivileged users
 exit_wait_seconds = 5.0
 
@@ -60,13 +61,10 @@ def _serve(path: Path, transactions_max: int, write_fd: int) -> int:
     os.closerange(write_fd + 1, os.sysconf("SC_OPEN_MAX"))
     try:
         with os.fdopen(write_fd, "wb", buffering=pipe_buffer_bytes) as pipe:
-            pmts: dict[int, ParsedPmtInf] = {}
             for event in pain001_v03.stream(path, transactions_max=transactions_max):
                 item: Any = event
-                if isinstance(event, ParsedPmtInf):
-                    pmts[event.seq] = event
-                elif isinstance(event, list):
-                    item = [to_plain(prepare(tx, pmts[tx.pmt_seq])) for tx in event]
+                if isinstance(event, list):
+                    item = [tuple(tx) for tx in event]
                 pickle.dump(item, pipe, protocol=pickle.HIGHEST_PROTOCOL)
                 pipe.flush()
     except BrokenPipeError:
@@ -111,6 +109,7 @@ class Reader:
         self._pipe = os.fdopen(read_fd, "rb", buffering=pipe_buffer_bytes)
 
     def __iter__(self) -> Iterator[Incoming]:
+        pmts: dict[int, ParsedPmtInf] = {}
         while True:
             try:
                 event: Any = pickle.load(self._pipe)
@@ -119,8 +118,10 @@ class Reader:
                     f"the reader ended without finishing the file ({self._wait()})"
                 ) from None
             if isinstance(event, list):
-                yield [from_plain(plain) for plain in event]
+                yield [prepare(tx, pmts[tx.pmt_seq]) for tx in map(_make_tx, event)]
                 continue
+            if isinstance(event, ParsedPmtInf):
+                pmts[event.seq] = event
             yield event
             if isinstance(event, ParsedFile):
                 return

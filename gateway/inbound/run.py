@@ -21,7 +21,14 @@ from sqlalchemy import Connection, select
 from gateway import db
 from gateway.inbound import rules
 from gateway.inbound.answers import FirstReport
-from gateway.inbound.booking import Batch, Booker, batch_for, payment_key, payment_reference
+from gateway.inbound.booking import (
+    Batch,
+    Batched,
+    Booker,
+    batch_for,
+    payment_key,
+    payment_reference,
+)
 from gateway.inbound.execute import Due
 from gateway.inbound.findings import Finding
 from gateway.inbound.pain001_v03 import ParsedHeader, ParsedPmtInf, ParsedTx
@@ -182,7 +189,7 @@ class FileRun:
         ctx = self.ctx
         rows: list[list[Any]] = []
         due_rows: list[list[Any]] = []
-        items: list[tuple[Due, Batch | None]] = []
+        items: list[Due | Batched] = []
         for t, f in chunk:
             pmt = pmts[t.pmt_seq]
             checked = rules.check(t, pmt, ctx, self.seen_e2e, f)
@@ -197,32 +204,42 @@ class FileRun:
             if due > self.today:
                 continue  # PDNG: executed by `pending.execute_due` on its day
             assert pmt.debtor_iban is not None and t.creditor_iban is not None
-            credit = t.creditor_iban if checked.internal else self._clearing_by_ccy[t.currency]
-            batch = None
             if not checked.internal and (pmt.batch_booking is None or pmt.batch_booking):
                 batch = self._batches.get(t.pmt_seq)
                 if batch is None:
                     batch = self._batches[t.pmt_seq] = batch_for(
-                        client_id, self.sha, self.file_id, t.pmt_seq, 1
+                        client_id,
+                        self.sha,
+                        self.file_id,
+                        t.pmt_seq,
+                        1,
+                        debit_iban=pmt.debtor_iban,
+                        credit_iban=self._clearing_by_ccy[t.currency],
+                        currency=t.currency,
                     )
-            payment = Due(
-                key=payment_key(client_id, self.sha, t.seq),
-                reference=payment_reference(self.file_id, t.seq),
-                debtor_iban=pmt.debtor_iban,
-                credit_iban=credit,
-                amount_minor=checked.amount_minor,
-                currency=t.currency,
-                internal=checked.internal,
-            )
-            items.append((payment, batch))
+                items.append(Batched(batch, checked.amount_minor))
+            else:
+                credit = t.creditor_iban if checked.internal else self._clearing_by_ccy[t.currency]
+                items.append(
+                    Due(
+                        key=payment_key(client_id, self.sha, t.seq),
+                        reference=payment_reference(self.file_id, t.seq),
+                        debtor_iban=pmt.debtor_iban,
+                        credit_iban=credit,
+                        amount_minor=checked.amount_minor,
+                        currency=t.currency,
+                        internal=checked.internal,
+                    )
+                )
             due_rows.append(row)
         decisions = self.booker.book(items)
-        for row, (payment, _), decision in zip(due_rows, items, decisions, strict=True):
+        file_id = self.file_id
+        for row, decision in zip(due_rows, decisions, strict=True):
             if isinstance(decision, Finding):
                 self._reject(row, decision)
             else:
                 row[_STATUS] = _ACSC
-                row[_ACCT_REF] = payment.reference
+                row[_ACCT_REF] = payment_reference(file_id, row[_SEQ])
                 row[_TRANSFER_REF] = decision
         self.counts.update(row[_STATUS] for row in rows)
         self.report.add_chunk(
@@ -236,7 +253,14 @@ class FileRun:
             )
             for row, (t, f) in zip(rows, chunk, strict=True)
         )
-        insert_rows(self.tx.conn, db.payments, PAYMENT_COLUMNS, rows, convert_in_place=True)
+        insert_rows(
+            self.tx.conn,
+            db.payments,
+            PAYMENT_COLUMNS,
+            rows,
+            convert_in_place=True,
+            leave_out_null_columns=True,
+        )
 
     def _due_date(self, requested: dt.date, internal: bool) -> dt.date:
         """When a payment accepted now executes (one answer per date and kind in a file)."""

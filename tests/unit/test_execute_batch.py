@@ -58,7 +58,11 @@ def test_batch_decides_as_one_by_one(
     accounts, debited, dues = case
     one_accounts, one_debited = dict(accounts), dict(debited)
     one_by_one = [f for _, _, f in execute(dues, one_accounts, one_debited, DAY)]
-    together = execute_batch(dues, accounts, debited)
+    first = dues[0]
+    amounts = [d.amount_minor for d in dues]
+    together = execute_batch(
+        first.debtor_iban, first.credit_iban, first.currency, amounts, accounts, debited
+    )
     assert together == one_by_one
     assert accounts == one_accounts
     assert debited == one_debited
@@ -69,8 +73,6 @@ def test_a_batch_that_runs_out_of_funds_refuses_only_what_does_not_fit() -> None
         DEBTOR: Account(1, DEBTOR, "EUR", "c", AccountKind.CLIENT, "active", 0, None, None, 500),
         CREDIT: Account(2, CREDIT, "EUR", "t", AccountKind.CLEARING, "active", 0, None, None, 0),
     }
-    amounts = [300, 300, 200]
-    dues = [Due(f"k{n}", "r", DEBTOR, CREDIT, a, "EUR", False) for n, a in enumerate(amounts)]
-    findings = execute_batch(dues, accounts, {})
+    findings = execute_batch(DEBTOR, CREDIT, "EUR", [300, 300, 200], accounts, {})
     assert [f.reason.value if f else None for f in findings] == [None, "AM04", None]
     assert accounts[DEBTOR].balance_minor == 0 and accounts[CREDIT].balance_minor == 500
