@@ -9,11 +9,12 @@ same bytes.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import itertools
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -239,37 +240,43 @@ class FirstReport:
         self._parts: dict[int, _PaymentInfoPart] = {}
         self.counts: Counter[str] = Counter()
 
-    def add_chunk(self, items: Iterable[tuple[int, str, str, int | None, str | None, str]]) -> None:
-        """Transactions in file order: (pmt_seq, pmt_inf_id, status, amount in minor
-        units, currency, rendered TxInfAndSts)."""
-        part: _PaymentInfoPart | None = None
-        current = -1
-        texts: list[str] = []
-        for pmt_seq, pmt_inf_id, status, amount_minor, currency, text in items:
-            if pmt_seq != current:
-                self._write(part, texts)
-                current = pmt_seq
-                part = self._parts.get(pmt_seq)
-                if part is None:
-                    part = self._parts[pmt_seq] = _PaymentInfoPart(pmt_inf_id, self._file.tell())
-            assert part is not None
-            texts.append(text)
-            part.count += 1
-            if amount_minor is not None:
-                part.amount_minor = (part.amount_minor or 0) + amount_minor
-            if currency is not None:
-                part.currencies.add(currency)
-            part.counts[status] += 1
-            self.counts[status] += 1
-        self._write(part, texts)
+    def add_chunk(
+        self,
+        pmt_seqs: Sequence[int],
+        pmt_inf_ids: Sequence[str],
+        statuses: Sequence[str],
+        amounts: Sequence[int | None],
+        currencies: Sequence[str | None],
+        texts: Sequence[str],
+    ) -> None:
+        """Transactions in file order, a column each: payment information (position and
+        id), status, amount in minor units, currency, rendered TxInfAndSts. A payment
+        information's transactions are contiguous, so each run of them is added at once."""
+        count = len(texts)
+        assert all(len(c) == count for c in (pmt_seqs, pmt_inf_ids, statuses, amounts, currencies))
+        start = 0
+        while start < count:
+            pmt_seq = pmt_seqs[start]
+            end = bisect.bisect_right(pmt_seqs, pmt_seq, start)  # positions are in file order
+            part = self._parts.get(pmt_seq)
+            if part is None:
+                part = self._parts[pmt_seq] = _PaymentInfoPart(
+                    pmt_inf_ids[start], self._file.tell()
+                )
+            run = amounts[start:end]
+            if run.count(None) < len(run):
+                part.amount_minor = (part.amount_minor or 0) + sum(filter(None, run))
+            part.currencies.update(filter(None, currencies[start:end]))
+            part.counts.update(statuses[start:end])
+            part.count += end - start
+            self._write(part, texts[start:end])
+            start = end
+        self.counts.update(statuses)
 
-    def _write(self, part: _PaymentInfoPart | None, texts: list[str]) -> None:
-        if part is None or not texts:
-            return
+    def _write(self, part: _PaymentInfoPart, texts: Sequence[str]) -> None:
         assert part.end in (0, self._file.tell()), "a PmtInf's transactions are contiguous"
         self._file.write("".join(texts).encode())
         part.end = self._file.tell()
-        texts.clear()
 
     def _blocks(self, part: _PaymentInfoPart) -> Iterator[bytes]:
         self._file.seek(part.start)

@@ -55,7 +55,13 @@ def payment_key(client_id: str, sha256: str, seq: int) -> str:
 
 def payment_reference(file_id: int, seq: int) -> str:
     """The payment's own AcctSvcrRef (≤ 35 characters)."""
-    return f"EK{file_id:010d}{seq:08d}"
+    return f"{payment_reference_prefix(file_id)}{seq:08d}"
+
+
+def payment_reference_prefix(file_id: int) -> str:
+    """What the references of a file's payments start with; the position follows as
+    eight digits (a loop over 100,000 payments formats only that)."""
+    return f"EK{file_id:010d}"
 
 
 def batch_for(

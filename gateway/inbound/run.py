@@ -28,6 +28,7 @@ from gateway.inbound.booking import (
     batch_for,
     payment_key,
     payment_reference,
+    payment_reference_prefix,
 )
 from gateway.inbound.execute import Due
 from gateway.inbound.findings import Finding
@@ -233,25 +234,23 @@ class FileRun:
                 )
             due_rows.append(row)
         decisions = self.booker.book(items)
-        file_id = self.file_id
+        reference = payment_reference_prefix(self.file_id)
         for row, decision in zip(due_rows, decisions, strict=True):
             if isinstance(decision, Finding):
                 self._reject(row, decision)
             else:
                 row[_STATUS] = _ACSC
-                row[_ACCT_REF] = payment_reference(file_id, row[_SEQ])
+                row[_ACCT_REF] = f"{reference}{row[_SEQ]:08d}"
                 row[_TRANSFER_REF] = decision
-        self.counts.update(row[_STATUS] for row in rows)
+        statuses = [row[_STATUS] for row in rows]
+        self.counts.update(statuses)
         self.report.add_chunk(
-            (
-                row[_PMT_SEQ],
-                row[_PMT_INF_ID],
-                row[_STATUS],
-                row[_AMOUNT],
-                row[_CURRENCY],
-                _report_text(row, t, f),
-            )
-            for row, (t, f) in zip(rows, chunk, strict=True)
+            [row[_PMT_SEQ] for row in rows],
+            [row[_PMT_INF_ID] for row in rows],
+            statuses,
+            [row[_AMOUNT] for row in rows],
+            [row[_CURRENCY] for row in rows],
+            [_report_text(row, t, f) for row, (t, f) in zip(rows, chunk, strict=True)],
         )
         insert_rows(
             self.tx.conn,
