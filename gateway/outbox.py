@@ -14,6 +14,7 @@ import os
 import secrets
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import Connection, insert, select, update
@@ -28,14 +29,18 @@ decompress_chunk_bytes = 1 << 20
 
 
 class _Compressor:
-    """A write-only binary stream that compresses what the writers give it."""
+    """A write-only binary stream that compresses what the writers give it (and, if
+    asked, writes it as it is to `copy` too)."""
 
-    def __init__(self) -> None:
+    def __init__(self, copy: BinaryIO | None = None) -> None:
         self._z = zlib.compressobj(compress_level)
         self._parts: list[bytes] = []
+        self._copy = copy
 
     def write(self, data: bytes) -> int:
         self._parts.append(self._z.compress(data))
+        if self._copy is not None:
+            self._copy.write(data)
         return len(data)
 
     def flush(self) -> None:
@@ -46,9 +51,9 @@ class _Compressor:
         return b"".join(self._parts)
 
 
-def render(write: Callable[[BinaryIO], None]) -> bytes:
-    """Run a streaming writer into compressed bytes."""
-    sink = _Compressor()
+def render(write: Callable[[BinaryIO], None], copy: BinaryIO | None = None) -> bytes:
+    """Run a streaming writer into compressed bytes (and the plain bytes into `copy`)."""
+    sink = _Compressor(copy)
     write(sink)  # type: ignore[arg-type]  # duck-typed binary stream
     return sink.finish()
 
@@ -88,9 +93,19 @@ def enqueue(
 
 
 def deliver_pending(
-    conn_factory: Callable[[], Connection], spool: Spool, sealer: Sealer | None, now: dt.datetime
+    conn_factory: Callable[[], Connection],
+    spool: Spool,
+    sealer: Sealer | None,
+    now: dt.datetime,
+    rendered: dict[int, Path] | None = None,
 ) -> list[str]:
-    """Write every undelivered message into its client's `out/`; returns the names written."""
+    """Write every undelivered message into its client's `out/`; returns the names written.
+
+    `rendered` may hold, by outbox id, the plain bytes of a message this process has just
+    rendered and committed, in a file in the spool's tmp/: it is delivered as it is
+    instead of being read back and inflated (a 100,000-payment answer is ~45 MB). Any
+    other message — after a restart, always — comes from its row."""
+    rendered = rendered if rendered is not None else {}
     written: list[str] = []
     with conn_factory() as conn:
         pending = conn.execute(
@@ -99,12 +114,14 @@ def deliver_pending(
             .order_by(db.outbox.c.id)
         ).all()
     for outbox_id, client_id, name in pending:
-        with conn_factory() as conn:
-            body = conn.execute(
-                select(db.outbox.c.body).where(db.outbox.c.id == outbox_id)
-            ).scalar_one()
-        tmp = spool.tmp() / f".{outbox_id}.{secrets.token_hex(4)}.xml"
-        _inflate(body, tmp)
+        tmp = rendered.pop(outbox_id, None)
+        if tmp is None or not tmp.exists():
+            with conn_factory() as conn:
+                body = conn.execute(
+                    select(db.outbox.c.body).where(db.outbox.c.id == outbox_id)
+                ).scalar_one()
+            tmp = spool.tmp() / f".{outbox_id}.{secrets.token_hex(4)}.xml"
+            _inflate(body, tmp)
         try:
             deliver(tmp, spool.outbox(client_id), name, sealer)
         finally:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, func, select
 
@@ -298,7 +298,9 @@ class FirstReport:
         original_msg_name: str,
         original_nb_of_txs: int,
         original_ctrl_sum: Decimal | None,
+        copy: BinaryIO | None = None,
     ) -> bytes:
+        """The compressed report; with `copy`, its plain bytes are written there too."""
         self._file.flush()
 
         def payment_infos() -> Iterator[pain002.PaymentInfoReport]:
@@ -327,7 +329,7 @@ class FirstReport:
             counts=self.counts,
             payment_infos=payment_infos(),
         )
-        return outbox.render(lambda out: pain002.write(report, out))
+        return outbox.render(lambda out: pain002.write(report, out), copy)
 
     def close(self) -> None:
         self._file.close()

@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import os
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -102,6 +103,10 @@ class FileProcessor:
             sha, size = sha256_of(claim.path)
         mtime = dt.datetime.fromtimestamp(info.st_mtime, dt.UTC)
         received = _received_at(claim, min(mtime, now))
+        # Plain copies of answers rendered in the transaction below, by outbox id: once
+        # it has committed, delivery moves them into out/ as they are (`deliver_pending`).
+        self._copies: dict[int, Path] = {}
+        committed: dict[int, Path] = {}
         try:
             try:
                 with self.env.ledger.begin() as tx:
@@ -114,6 +119,7 @@ class FileProcessor:
                         outcome = self._already_known(tx.conn, claim, known, now)
                     else:
                         outcome = self._new_file(tx, claim, sha, size, received, now)
+                committed = self._copies
             except _Rejected as late:
                 # Found invalid after some of it was executed: that transaction is rolled
                 # back, and the file is answered as rejected in a new one.
@@ -137,7 +143,16 @@ class FileProcessor:
             failed = f"failed:{claim.path.name}"[:64]
             with self.env.ledger.begin() as tx:
                 outcome = self._reject(tx.conn, claim, failed, size, received, now, finding, None)
-        answer_delivered = self._deliver()
+        finally:
+            # A copy whose transaction did not commit is never delivered.
+            for path in self._copies.values():
+                if path not in committed.values():
+                    path.unlink(missing_ok=True)
+        try:
+            answer_delivered = self._deliver(committed)
+        finally:
+            for path in committed.values():
+                path.unlink(missing_ok=True)  # not delivered (moved) after all
         self.env.spool.clear_partial_sidecars(claim)
         target = self.env.spool.shelf_target(
             claim, outcome.shelf, outcome.file_id, now.astimezone(self.settings.timezone).date()
@@ -168,12 +183,16 @@ class FileProcessor:
         )
         return outcome
 
-    def _deliver(self) -> int:
+    def _deliver(self, rendered: dict[int, Path]) -> int:
         from gateway.outbox import deliver_pending
 
         return len(
             deliver_pending(
-                self.env.engine.connect, self.env.spool, self.env.sealer, self.env.clock.now()
+                self.env.engine.connect,
+                self.env.spool,
+                self.env.sealer,
+                self.env.clock.now(),
+                dict(rendered),
             )
         )
 
@@ -395,21 +414,29 @@ class FileProcessor:
             conn.execute(
                 update(db.files).where(db.files.c.id == file_id).values(nb_of_txs=parsed.count)
             )
-            outbox_id, name = answers.issue(
-                conn,
-                client_id=claim.client_id,
-                file_id=file_id,
-                local=local,
-                render=lambda msg_id: report.render(
-                    msg_id=msg_id,
-                    created_at=local,
-                    bic=self.settings.bic,
-                    original_msg_id=header.msg_id,
-                    original_msg_name=pain001_v03.MESSAGE,
-                    original_nb_of_txs=parsed.count,
-                    original_ctrl_sum=_decimal_or_none(header.ctrl_sum),
-                ),
-            )
+            copy_path = self.env.spool.tmp() / f".{secrets.token_hex(8)}.report.xml"
+            try:
+                with open(copy_path, "wb") as copy:
+                    outbox_id, name = answers.issue(
+                        conn,
+                        client_id=claim.client_id,
+                        file_id=file_id,
+                        local=local,
+                        render=lambda msg_id: report.render(
+                            msg_id=msg_id,
+                            created_at=local,
+                            bic=self.settings.bic,
+                            original_msg_id=header.msg_id,
+                            original_msg_name=pain001_v03.MESSAGE,
+                            original_nb_of_txs=parsed.count,
+                            original_ctrl_sum=_decimal_or_none(header.ctrl_sum),
+                            copy=copy,
+                        ),
+                    )
+            except BaseException:
+                copy_path.unlink(missing_ok=True)
+                raise
+            self._copies[outbox_id] = copy_path
         group = derive(run.counts)
         conn.execute(
             update(db.files)

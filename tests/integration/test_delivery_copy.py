@@ -1,0 +1,38 @@
+"""An answer rendered and committed in this process is delivered from its plain copy;
+what lands in out/ must be exactly the row's bytes, and no copy may be left behind."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from gateway import db
+from tests.pipeline_fixtures import Batch, Installation
+
+
+def _row_bytes(inst: Installation, name: str) -> bytes:
+    with inst.env.engine.connect() as conn:
+        body = conn.execute(
+            sa.select(db.outbox.c.body).where(db.outbox.c.file_name == name)
+        ).scalar_one()
+    return zlib.decompress(body)
+
+
+def test_delivered_answer_is_the_committed_one(tmp_path: Path, database_url: str) -> None:
+    inst = Installation.create(tmp_path / "gw", database_url=database_url)
+    try:
+        batch = Batch(msg_id="COPY-1")
+        for n in range(50):
+            batch.tx(f"E2E-{n}", "1.00")
+        answer = inst.submit(batch.build(), name="a.xml")
+        assert answer.path.read_bytes() == _row_bytes(inst, answer.path.name)
+        # rejected late, after its chunks were executed (NbOfTxs does not match)
+        late = Batch(msg_id="COPY-2", group_nb="7").tx("E2E-X", "1.00").build()
+        rejected = inst.submit(late, name="b.xml")
+        assert rejected.group_reasons == ["AM18"]
+        assert rejected.path.read_bytes() == _row_bytes(inst, rejected.path.name)
+        assert list(inst.env.spool.tmp().iterdir()) == []
+    finally:
+        inst.close()
