@@ -11,8 +11,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sqlalchemy.exc import OperationalError
-
 from gateway import logs
 from gateway.errors import ConfigError, GatewayError, SealError, UsageError
 from gateway.settings import Settings, load
@@ -29,10 +27,12 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load(args.config)
 
 
-def _environment(args: argparse.Namespace, *, need_sealer: bool = False):  # type: ignore[no-untyped-def]
+def _environment(  # type: ignore[no-untyped-def]
+    args: argparse.Namespace, *, need_sealer: bool = False, settings: Settings | None = None
+):
     from gateway.environment import open_environment
 
-    settings = _settings(args)
+    settings = settings or _settings(args)
     logs.configure(settings.log_file)
     return open_environment(settings, need_sealer=need_sealer)
 
@@ -78,15 +78,26 @@ def cmd_ledger_balance(args: argparse.Namespace) -> int:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from gateway.pipeline import Pipeline
-
     if not args.once:
         raise UsageError("scan needs --once (use `run` for the daemon)")
-    env = _environment(args, need_sealer=True)
+    from gateway import readahead
+    from gateway.clock import SystemClock
+
+    # The first file is claimed and its reading started before the database layer is
+    # imported: the child parses while this process loads the rest (`readahead`).
+    settings = _settings(args)
+    first = readahead.start(settings, SystemClock().now())
     try:
-        result = Pipeline(env).run_once()
+        from gateway.pipeline import Pipeline
+
+        env = _environment(args, need_sealer=True, settings=settings)
+        try:
+            result = Pipeline(env).run_once(first)
+        finally:
+            env.close()
     finally:
-        env.close()
+        if first is not None:
+            first.release()
     shelves = Counter(o.shelf for o in result.outcomes)
     print(
         f"processed {len(result.outcomes)} file(s): {shelves['archive']} accepted, "
@@ -278,11 +289,16 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
     except GatewayError as exc:
         print(f"ekase-gateway: {exc}", file=sys.stderr)
         return 1
-    except OperationalError as exc:
-        print(f"ekase-gateway: database unavailable: {exc.orig}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # SQLAlchemy is imported only by the commands that use a database.
+        from sqlalchemy.exc import OperationalError
+
+        if isinstance(exc, OperationalError):
+            print(f"ekase-gateway: database unavailable: {exc.orig}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":

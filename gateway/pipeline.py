@@ -2,7 +2,8 @@
 
 Order: finish anything a stopped run left behind (undelivered answers, files in
 work/), then take new files from every client's in/, then execute what has
-fallen due. Each step is safe to repeat.
+fallen due. Each step is safe to repeat. (`scan --once` may have claimed the first
+new file already and started reading it, `gateway.readahead`: that file comes first.)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from gateway.environment import Environment
 from gateway.inbound.pending import execute_due
 from gateway.inbound.process import FileProcessor, Outcome
 from gateway.outbox import deliver_pending
+from gateway.readahead import ReadAhead
 from gateway.spool import locked
 
 log = structlog.get_logger("gateway.pipeline")
@@ -74,9 +76,14 @@ class Pipeline:
                     outcomes.append(outcome)
         return outcomes
 
-    def run_once(self) -> PassResult:
+    def run_once(self, first: ReadAhead | None = None) -> PassResult:
         result = PassResult()
         result.delivered += self.deliver()
+        if first is not None:
+            try:
+                result.outcomes.append(self.processor.process(first.claim, first.reader))
+            finally:
+                first.release()
         result.outcomes += self.recover()
         result.outcomes += self.process_waiting()
         result.files_with_pending_executed = execute_due(self.env)

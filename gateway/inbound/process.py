@@ -92,7 +92,16 @@ class FileProcessor:
 
     # -- the one entry point ---------------------------------------------------------------
 
-    def process(self, claim: Claim) -> Outcome:
+    def process(self, claim: Claim, reader: Reader | None = None) -> Outcome:
+        """Process `claim`; `reader`, if given, is already reading it (`gateway.readahead`)
+        and is used or closed here."""
+        try:
+            return self._process(claim, reader)
+        finally:
+            if reader is not None:
+                reader.close()
+
+    def _process(self, claim: Claim, reader: Reader | None) -> Outcome:
         started = time.monotonic()
         now = self.env.clock.now()
         info = os.stat(claim.path)
@@ -118,7 +127,7 @@ class FileProcessor:
                     if known is not None:
                         outcome = self._already_known(tx.conn, claim, known, now)
                     else:
-                        outcome = self._new_file(tx, claim, sha, size, received, now)
+                        outcome = self._new_file(tx, claim, sha, size, received, now, reader)
                 committed = self._copies
             except _Rejected as late:
                 # Found invalid after some of it was executed: that transaction is rolled
@@ -266,6 +275,7 @@ class FileProcessor:
         size: int,
         received: dt.datetime,
         now: dt.datetime,
+        reader: Reader | None = None,
     ) -> Outcome:
         conn = tx.conn
         if size > self.settings.max_file_bytes:
@@ -274,7 +284,9 @@ class FileProcessor:
                 f"the file has {size} bytes, more than the limit {self.settings.max_file_bytes}",
             )
             return self._reject(conn, claim, sha, size, received, now, too_big, None)
-        with Reader(claim.path, transactions_max=self.settings.max_transactions) as reader:
+        if reader is None:
+            reader = Reader(claim.path, transactions_max=self.settings.max_transactions)
+        with reader:
             events = iter(reader)
             first = next(events)
             if isinstance(first, ParsedFile):  # unusable before its group header ended

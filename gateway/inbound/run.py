@@ -33,7 +33,6 @@ from gateway.inbound.booking import (
 from gateway.inbound.execute import Due
 from gateway.inbound.findings import Finding
 from gateway.inbound.pain001_v03 import ParsedHeader, ParsedPmtInf, ParsedTx
-from gateway.inbound.prepare import Prepared
 from gateway.outbound import pain002_v03
 from gateway.reasons import Reason
 from gateway.settings import Settings
@@ -157,11 +156,11 @@ class FileRun:
     def add_payment_info(self, pmt: ParsedPmtInf) -> None:
         self.payment_infos[pmt.seq] = pmt
 
-    def _look_up(self, chunk: list[Prepared]) -> None:
+    def _look_up(self, chunk: list[tuple[ParsedTx, rules.Facts]]) -> None:
         """What this chunk's rules need beyond what is known: the treasury accounts its
         creditors name (locked, like the client's own) and, for a small file, earlier
         payments with the same fingerprint."""
-        named = {p.tx.creditor_iban for p in chunk if p.facts.internal and p.tx.creditor_iban}
+        named = {t.creditor_iban for t, f in chunk if f.internal and t.creditor_iban}
         new = {iban for iban in named if iban is not None} - self._creditors_looked_up
         if new:
             self._creditors_looked_up |= new
@@ -173,7 +172,7 @@ class FileRun:
                     # balance the payments before this chunk left it with.
                     self._treasury[iban] = self.accounts.setdefault(iban, account)
         if self._lookup_per_chunk:
-            found = (p.facts.fingerprint for p in chunk)
+            found = (f.fingerprint for _, f in chunk)
             candidates = sorted({f for f in found if f is not None})
             self._recent |= recent_fingerprints(
                 self.tx.conn,
@@ -183,10 +182,13 @@ class FileRun:
                 self.file_id,
             )
 
-    def execute_chunk(self, chunk: list[Prepared]) -> None:
+    def execute_chunk(self, transactions: list[ParsedTx]) -> None:
+        pmts = self.payment_infos
+        facts = rules.facts
+        # What each transaction says on its own (amount, IBAN check, AM05 fingerprint).
+        chunk = [(t, facts(t, pmts[t.pmt_seq])) for t in transactions]
         self._look_up(chunk)
         client_id = self.claim.client_id
-        pmts = self.payment_infos
         ctx = self.ctx
         rows: list[list[Any]] = []
         due_rows: list[list[Any]] = []
