@@ -167,7 +167,7 @@ class FileProcessor:
             claim, outcome.shelf, outcome.file_id, now.astimezone(self.settings.timezone).date()
         )
         if outcome.shelf == "archive" and self.env.sealer is not None:
-            self._seal_archive(claim, target.name, received)
+            self._seal_archive(claim, target.name, received, bytes.fromhex(sha))
         self._write_findings(claim, outcome, sha, size, received)
         self.env.spool.shelve(claim, target)
         log.info(
@@ -468,7 +468,9 @@ class FileProcessor:
 
     # -- archive seal and findings -----------------------------------------------------------
 
-    def _seal_archive(self, claim: Claim, archived_name: str, received: dt.datetime) -> None:
+    def _seal_archive(
+        self, claim: Claim, archived_name: str, received: dt.datetime, sha256: bytes
+    ) -> None:
         """The seal of an accepted batch, with its receipt, beside it in work/ (it moves
         into the archive with the file; its Reference URI is the archived name)."""
         from gateway.outbound.delivery import write_bytes_atomically
@@ -483,7 +485,9 @@ class FileProcessor:
             key_fingerprint=str(receipt.get("key_fingerprint") or "unknown"),
             source=str(receipt.get("source_ip") or "unknown"),
         )
-        seal = self.env.sealer.sign_file(claim.path, properties=properties, name=archived_name)
+        seal = self.env.sealer.sign_file(
+            claim.path, properties=properties, name=archived_name, sha256=sha256
+        )
         write_bytes_atomically(claim.path.parent, claim.path.name + ".sig", seal)
 
     def _write_findings(

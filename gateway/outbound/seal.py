@@ -137,10 +137,17 @@ class Sealer:
         return sealer
 
     def sign_file(
-        self, path: Path, *, properties: Mapping[str, str] | None = None, name: str | None = None
+        self,
+        path: Path,
+        *,
+        properties: Mapping[str, str] | None = None,
+        name: str | None = None,
+        sha256: bytes | None = None,
     ) -> bytes:
         """The seal document for `path`. `name` is the file's final name when `path` is
-        still a temporary file; the Reference URI is that name, relative."""
+        still a temporary file; the Reference URI is that name, relative. `sha256` is the
+        file's digest when the caller has just computed it from the same, unchanging
+        bytes (a claimed file in work/), so a big file is not read twice."""
         now = self.clock()
         self._check_validity(now)
         props = {SIGNED_AT: _iso(now), **_checked(properties or {})}
@@ -150,7 +157,7 @@ class Sealer:
         )
         etree.indent(signature)  # before digesting: whitespace is part of what is signed
         digests = signed_info.findall(f"{{{DS}}}Reference/{{{DS}}}DigestValue")
-        digests[0].text = _b64(_file_sha256(path))
+        digests[0].text = _b64(sha256 if sha256 is not None else _file_sha256(path))
         digests[1].text = _b64(hashlib.sha256(_c14n(obj)).digest())
         value = _sign(self.key, _c14n(signed_info))
         signature.find(f"{{{DS}}}SignatureValue").text = _b64(value)

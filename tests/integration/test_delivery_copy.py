@@ -3,12 +3,14 @@ what lands in out/ must be exactly the row's bytes, and no copy may be left behi
 
 from __future__ import annotations
 
+import subprocess
 import zlib
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from gateway import db
+from gateway.outbound.seal import verify_file
 from tests.pipeline_fixtures import Batch, Installation
 
 
@@ -34,5 +36,28 @@ def test_delivered_answer_is_the_committed_one(tmp_path: Path, database_url: str
         assert rejected.group_reasons == ["AM18"]
         assert rejected.path.read_bytes() == _row_bytes(inst, rejected.path.name)
         assert list(inst.env.spool.tmp().iterdir()) == []
+    finally:
+        inst.close()
+
+
+def test_the_archived_batch_and_its_answer_carry_valid_seals(
+    tmp_path: Path, xmlsec1: str
+) -> None:
+    """End to end: the archive seal (made from the digest taken when the file was
+    claimed) and the answer's seal verify with xmlsec1 and with `verify_file`."""
+    inst = Installation.create(tmp_path / "gw", need_sealer=True)
+    try:
+        batch = Batch(msg_id="SEAL-1")
+        for n in range(20):
+            batch.tx(f"E2E-{n}", "1.00")
+        answer = inst.submit(batch.build(), name="sealed.xml")
+        cert = inst.settings.signing.certificate
+        for path in (answer.shelf, answer.path):
+            assert verify_file(path, trusted_certs=[cert], now=inst.clock.now()).ok, path
+            checked = subprocess.run(
+                [xmlsec1, "--verify", "--trusted-pem", str(cert), path.name + ".sig"],
+                cwd=path.parent, capture_output=True, timeout=60, check=False,
+            )  # fmt: skip
+            assert checked.returncode == 0, (path, checked.stderr)
     finally:
         inst.close()
