@@ -18,11 +18,12 @@ The child is kept to reading the file and writing the pipe:
 - it freezes the inherited heap (`gc.freeze`), so no object of the parent's is
   finalised in it, and leaves with `os._exit`, running no exit handlers;
 - it ignores SIGTERM and SIGINT: stopping the daemon lets the file in hand finish.
-The pipe holds about one chunk, so the child never runs far ahead and memory stays
-bounded. If this process goes away the child's next write fails and it exits;
-`close` kills it if it is still there. A child that ends without sending its
-summary (a crash in the parser, the OOM killer) is reported as `ReaderFailed`,
-which the processor answers like any other fault of ours.
+The child runs at most `chunks_ahead_max` events (and a pipe of ~two chunks) ahead
+of this process, so memory stays bounded (`_Sender`). If this process goes away the
+child's next write fails and it exits; `close` kills it if it is still there. A
+child that ends without sending its summary (a crash in the parser, the OOM killer)
+is reported as `ReaderFailed`, which the processor answers like any other fault of
+ours.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ import fcntl
 import gc
 import os
 import pickle
+import queue
 import signal
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -44,6 +47,7 @@ from gateway.inbound import pain001_v03
 from gateway.inbound.pain001_v03 import ParsedFile, ParsedHeader, ParsedPmtInf, ParsedTx
 
 pipe_buffer_bytes = 1 << 20
+chunks_ahead_max = 16  # events the child may have parsed and not yet written (~8 MB)
 _make_tx = ParsedTx._make
 pipe_capacity_bytes = 1 << 20  # Linux's default pipe-max-size for unprivileged users
 exit_wait_seconds = 5.0
@@ -63,16 +67,16 @@ def _serve(path: Path, transactions_max: int, write_fd: int) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.closerange(3, write_fd)
     os.closerange(write_fd + 1, os.sysconf("SC_OPEN_MAX"))
+    sender = _Sender(write_fd)
     try:
-        with os.fdopen(write_fd, "wb", buffering=pipe_buffer_bytes) as pipe:
-            for event in pain001_v03.stream(path, transactions_max=transactions_max):
-                item: Any = event
-                if isinstance(event, list):
-                    item = [tuple(tx) for tx in event]
-                pickle.dump(item, pipe, protocol=pickle.HIGHEST_PROTOCOL)
-                pipe.flush()
-    except BrokenPipeError:
-        return 0  # the reading process is gone: nothing left to do
+        for event in pain001_v03.stream(path, transactions_max=transactions_max):
+            item: Any = event
+            if isinstance(event, list):
+                item = [tuple(tx) for tx in event]
+            if not sender.send(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)):
+                return 0  # the reading process is gone: nothing left to do
+        if not sender.finish():
+            return 0
     except BaseException:
         # A bug in the reader (EX_SOFTWARE): the parent reports ReaderFailed; the
         # traceback goes straight to the inherited stderr (a raw write: a lock of
@@ -81,6 +85,53 @@ def _serve(path: Path, transactions_max: int, write_fd: int) -> int:
             os.write(2, traceback.format_exc().encode("utf-8", "replace"))
         return 70
     return 0
+
+
+class _Sender:
+    """The child's writing side: a thread writes the pickled events into the pipe, so
+    the parser can run up to `chunks_ahead_max` events ahead of a reader that is not
+    reading yet (`scan --once` forks the child before it has loaded the database
+    layer: `gateway.readahead`) — a pipe holds about two chunks. Memory stays bounded:
+    the queue holds at most that many events."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=chunks_ahead_max)
+        self._gone = threading.Event()
+        self._thread = threading.Thread(target=self._write_all, daemon=True)
+        self._thread.start()
+
+    def _write_all(self) -> None:
+        while (data := self._queue.get()) is not None:
+            view = memoryview(data)
+            try:
+                while view:
+                    view = view[os.write(self._fd, view) :]
+            except OSError:  # EPIPE: the reading process is gone
+                self._gone.set()
+                return
+        os.close(self._fd)
+
+    def send(self, data: bytes) -> bool:
+        """Queue `data` for the pipe; False once the reading process has gone."""
+        while not self._gone.is_set():
+            try:
+                self._queue.put(data, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def finish(self) -> bool:
+        """Wait until everything queued is written; False if the reader went away."""
+        while not self._gone.is_set():
+            try:
+                self._queue.put(None, timeout=0.5)
+                break
+            except queue.Full:
+                continue
+        self._thread.join()  # returns at once if the reader went away
+        return not self._gone.is_set()
 
 
 class Reader:

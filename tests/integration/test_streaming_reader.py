@@ -401,3 +401,24 @@ def test_a_reader_that_cannot_be_started_is_retried_not_rejected(
     inst.run()
     [answer] = inst.new_answers()
     assert answer.original_msg_id == "FORKLESS" and answer.group_status == "ACSC"
+
+
+def test_a_reader_left_unread_then_closed_lets_its_child_end_by_itself(tmp_path: Path) -> None:
+    """The child parses ahead of a reader that is not reading yet (its writing thread
+    holds a bounded number of chunks); closed early, it notices and exits cleanly —
+    not killed after the grace period."""
+    path = tmp_path / "big.xml"
+    with open(path, "wb") as out:
+        samples.write(samples.payroll(A_MAIN, 60_000, msg_id="AHEAD-1"), out)
+    ahead = reader.Reader(path, transactions_max=200_000)
+    events = iter(ahead)
+    assert isinstance(next(events), ParsedHeader)
+    time.sleep(0.5)  # the child fills the pipe and its queue meanwhile
+    started = time.monotonic()
+    ahead.close()
+    assert time.monotonic() - started < reader.exit_wait_seconds
+    assert ahead._exit_code == 0, ahead._exit_code
+    again = reader.Reader(path, transactions_max=200_000)
+    with again:
+        counted = sum(len(e) for e in again if isinstance(e, list))
+    assert counted == 60_000 and again._exit_code in (0, None)
