@@ -358,3 +358,15 @@ def test_verify_command_exit_codes_and_lines(tmp_path: Path, sealer: Sealer,
     seal_path(path).unlink()
     assert run_verify(path, pki[1], NOW) == (1, f"{path}: seal NOT valid: missing seal")
     assert run_verify(path, tmp_path / "absent.pem", NOW)[0] == 2
+
+
+def test_algorithm_identifiers_are_signxmls() -> None:
+    """The seal writes signxml's identifiers without importing signxml at run time."""
+    from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+
+    from gateway.outbound import seal
+
+    assert CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0.value == seal.C14N
+    assert DigestAlgorithm.SHA256.value == seal.SHA256
+    assert SignatureMethod.ECDSA_SHA256.value == seal.ECDSA_SHA256
+    assert SignatureMethod.RSA_SHA256.value == seal.RSA_SHA256
