@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, insert, select
 
-from gateway import db
+from gateway import db, holiday_cache
 from gateway.clock import Clock, SystemClock
 from gateway.errors import SealError
 from gateway.migrations import run_upgrade as upgrade_gateway
@@ -76,6 +76,7 @@ class Environment:
 
     def close(self) -> None:
         self.engine.dispose()
+        holiday_cache.save(self.settings.spool_dir)
 
 
 def upgrade_database(engine: Engine) -> None:
@@ -87,6 +88,7 @@ def open_environment(
     settings: Settings, *, clock: Clock | None = None, need_sealer: bool = True
 ) -> Environment:
     """Open the database (migrating it), create the configured accounts, load the seal key."""
+    holiday_cache.load(settings.spool_dir)
     engine = make_engine(settings.database_url)
     upgrade_database(engine)
     ledger = Ledger(engine)

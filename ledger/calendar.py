@@ -1,18 +1,44 @@
-"""Latvian business days: Monday to Friday except public holidays, in Europe/Riga."""
+"""Latvian business days: Monday to Friday except public holidays, in Europe/Riga.
+
+The holidays come from the `holidays` package, worked out once per year. Loading it
+costs a process ~0.1 s (the package imports every country to find one), so a shell
+may hand over years worked out before (`known_years` / `remember`: the gateway keeps
+them in its spool, keyed by the package's version) and `holidays` is imported only
+for a year not known yet.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
-
-import holidays
+from collections.abc import Iterable, Mapping
 
 days_searched_max = 30  # no run of non-business days is longer than this
+years_kept_max = 64
+
+_years: dict[int, frozenset[dt.date]] = {}
 
 
-@lru_cache(maxsize=64)
 def _holidays(year: int) -> frozenset[dt.date]:
-    return frozenset(holidays.country_holidays("LV", years=year).keys())
+    found = _years.get(year)
+    if found is None:
+        import holidays
+
+        if len(_years) >= years_kept_max:
+            _years.clear()
+        found = _years[year] = frozenset(holidays.country_holidays("LV", years=year).keys())
+    return found
+
+
+def known_years() -> dict[int, frozenset[dt.date]]:
+    """The years worked out (or handed over) in this process."""
+    return dict(_years)
+
+
+def remember(years: Mapping[int, Iterable[dt.date]]) -> None:
+    """Take over years worked out by `holidays` earlier (same package version)."""
+    for year, days in years.items():
+        if len(_years) < years_kept_max:
+            _years[year] = frozenset(days)
 
 
 def is_business_day(day: dt.date) -> bool:
