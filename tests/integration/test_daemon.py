@@ -41,7 +41,7 @@ from tests.integration.daemon_fixtures import (
 
 # Big enough that processing takes several seconds on a laptop (~0.3 ms per transaction),
 # small enough for the suite's time budget; EKASE_TEST_BIG_BATCH=100000 for the full size.
-BIG_BATCH_TRANSACTIONS = int(os.environ.get("EKASE_TEST_BIG_BATCH", "60000"))
+BIG_BATCH_TRANSACTIONS = int(os.environ.get("EKASE_TEST_BIG_BATCH", "150000"))
 LS_SECONDS_MAX = 1.0
 
 
