@@ -44,19 +44,24 @@ def to_minor(text: str | Decimal, currency: str, *, allow_zero: bool = False) ->
     Raises AmountError naming the problem; callers at the edge turn that into a
     finding or a usage error.
     """
-    if currency not in EXPONENTS:
+    exponent = EXPONENTS.get(currency)
+    if exponent is None:
         raise AmountError(f"unsupported currency {currency!r}")
     if isinstance(text, str):
-        fast = _plain_to_minor(text, EXPONENTS[currency])
-        if fast is not None and (fast > 0 or allow_zero) and fast < _MINOR_LIMIT:
-            return fast
+        # The common case `123.45`, without Decimal; anything else the slow way.
+        whole, dot, fraction = text.partition(".")
+        if whole.isdigit() and whole.isascii() and (
+            not dot or (len(fraction) <= exponent and fraction.isdigit() and fraction.isascii())
+        ):
+            fast = int(whole + fraction.ljust(exponent, "0")) if exponent else int(whole)
+            if (fast > 0 or allow_zero) and fast < _MINOR_LIMIT:
+                return fast
     try:
         value = text if isinstance(text, Decimal) else Decimal(str(text).strip())
     except InvalidOperation as exc:
         raise AmountError(f"not a number: {text!r}") from exc
     if not value.is_finite():
         raise AmountError(f"not a number: {text!r}")
-    exponent = EXPONENTS[currency]
     scaled = value.scaleb(exponent)
     if scaled != scaled.to_integral_value():
         raise AmountError(f"{text} has more than {exponent} decimals for {currency}")
@@ -69,21 +74,6 @@ def to_minor(text: str | Decimal, currency: str, *, allow_zero: bool = False) ->
 
 
 _MINOR_LIMIT = 10**amount_digits_max
-_SCALE: dict[int, int] = {0: 1, 1: 10, 2: 100, 3: 1000}
-
-
-def _plain_to_minor(text: str, exponent: int) -> int | None:
-    """The common case `123.45` without Decimal; None sends anything else the slow way."""
-    whole, dot, fraction = text.partition(".")
-    if not (whole.isascii() and whole.isdigit()):
-        return None
-    if dot:
-        if not (fraction.isascii() and fraction.isdigit()) or len(fraction) > exponent:
-            return None
-        return int(whole) * _SCALE[exponent] + int(fraction.ljust(exponent, "0"))
-    return int(whole) * _SCALE[exponent]
-
-
 def to_decimal(minor: int, currency: str) -> Decimal:
     return Decimal(minor).scaleb(-EXPONENTS[currency])
 

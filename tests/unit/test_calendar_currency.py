@@ -58,3 +58,38 @@ def test_to_minor_refuses(text: str, code: str) -> None:
 def test_format_round_trips(minor: int, code: str) -> None:
     """What we print as an amount parses back to the same minor units."""
     assert currency.to_minor(currency.format_minor(minor, code), code) == minor
+
+
+def _by_decimal(text: str, code: str) -> int | None:
+    """What `to_minor` must answer, worked out with Decimal alone (None: refused)."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        return None
+    if not value.is_finite():
+        return None
+    scaled = value.scaleb(currency.EXPONENTS[code])
+    if scaled != scaled.to_integral_value() or scaled <= 0:
+        return None
+    minor = int(scaled)
+    return minor if len(str(minor)) <= currency.amount_digits_max else None
+
+
+amount_texts = st.one_of(
+    st.from_regex(r"[0-9]{1,20}(\.[0-9]{0,4})?", fullmatch=True),
+    st.sampled_from(["0", "0.00", "1.", ".5", "00012.30", "1e2", "-1.00", "+1.00", " 1.00",
+                     "1_000.00", "١٢٣.٤٥", "²", "NaN", "Infinity", "1.234", "9" * 19]),
+    st.text(alphabet="0123456789.-+e_ ", max_size=12),
+)  # fmt: skip
+
+
+@given(amount_texts, st.sampled_from(sorted(currency.EXPONENTS)))
+def test_to_minor_agrees_with_decimal(text: str, code: str) -> None:
+    """The quick path for `123.45` answers exactly as Decimal would."""
+    try:
+        got: int | None = currency.to_minor(text, code)
+    except currency.AmountError:
+        got = None
+    assert got == _by_decimal(text, code), (text, code)

@@ -52,3 +52,25 @@ def test_a_changed_character_is_judged_as_schwifty_judges_it(
 def test_check_digits_are_checked() -> None:
     assert rules.iban_problem("LV81BANK0000435195001") == "check digits do not match"
     assert rules.iban_problem("LV80BANK000043519500") is not None  # one character short
+
+
+AWKWARD = ALPHABET + "abz \n\t١²_-."
+
+
+@given(
+    st.sampled_from(VALID),
+    st.lists(st.tuples(st.integers(0, 40), st.sampled_from(AWKWARD)), max_size=3),
+    st.sampled_from(["", "\n", " ", "0", "A"]),
+)
+def test_the_one_match_path_agrees_with_the_checks_one_by_one(
+    iban: str, changes: list[tuple[int, str]], tail: str
+) -> None:
+    """A valid IBAN passes in one match of its country's pattern; the answer (None, or
+    the problem's wording) must be what the checks one at a time give, for valid
+    IBANs and for ones with changed, lowercase, spaced or non-ASCII characters."""
+    text = iban
+    for position, char in changes:
+        at = position % (len(text) + 1)
+        text = text[:at] + char + text[at + 1 :]
+    text += tail
+    assert rules.iban_problem(text) == rules._iban_problem_stepwise(text), text
