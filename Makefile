@@ -26,7 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py --transactions 100000
 
 bench-1m: $(STAMP)
-	$(BIN)/python bench/run.py --transactions 1000000
+	$(BIN)/python bench/run.py --transactions 1000000 --scans 1
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
