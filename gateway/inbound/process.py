@@ -114,7 +114,7 @@ class FileProcessor:
         received = _received_at(claim, min(mtime, now))
         # Plain copies of answers rendered in the transaction below, by outbox id: once
         # it has committed, delivery moves them into out/ as they are (`deliver_pending`).
-        self._copies: dict[int, Path] = {}
+        copies: dict[int, Path] = {}
         committed: dict[int, Path] = {}
         try:
             try:
@@ -127,8 +127,10 @@ class FileProcessor:
                     if known is not None:
                         outcome = self._already_known(tx.conn, claim, known, now)
                     else:
-                        outcome = self._new_file(tx, claim, sha, size, received, now, reader)
-                committed = self._copies
+                        outcome = self._new_file(
+                            tx, claim, sha, size, received, now, reader, copies
+                        )
+                committed = copies
             except _Rejected as late:
                 # Found invalid after some of it was executed: that transaction is rolled
                 # back, and the file is answered as rejected in a new one.
@@ -154,7 +156,7 @@ class FileProcessor:
                 outcome = self._reject(tx.conn, claim, failed, size, received, now, finding, None)
         finally:
             # A copy whose transaction did not commit is never delivered.
-            for path in self._copies.values():
+            for path in copies.values():
                 if path not in committed.values():
                     path.unlink(missing_ok=True)
         try:
@@ -275,7 +277,8 @@ class FileProcessor:
         size: int,
         received: dt.datetime,
         now: dt.datetime,
-        reader: Reader | None = None,
+        reader: Reader | None,
+        copies: dict[int, Path],
     ) -> Outcome:
         conn = tx.conn
         if size > self.settings.max_file_bytes:
@@ -295,7 +298,9 @@ class FileProcessor:
             assert isinstance(first, ParsedHeader)
             duplicate = self._duplicate_msg_id(conn, claim, first)
             if duplicate is None:
-                return self._accept(tx, claim, sha, size, received, now, first, events)
+                return self._accept(
+                    tx, claim, sha, size, received, now, first, events, copies
+                )
             # The whole file is read all the same: a file that is also broken is FF01.
             parsed = _summary(events)
             finding = parsed.failure or duplicate
@@ -401,9 +406,11 @@ class FileProcessor:
         now: dt.datetime,
         header: ParsedHeader,
         events: Iterator[Incoming],
+        copies: dict[int, Path],
     ) -> Outcome:
         """Execute the file's chunks as they are read; only its summary says whether the
-        file as a whole is valid. If it is not, `_Rejected` rolls everything back."""
+        file as a whole is valid. If it is not, `_Rejected` rolls everything back. The
+        answer's plain copy is recorded in `copies` (by outbox id) for delivery."""
         conn = tx.conn
         row = self._file_row(claim, sha, size, received, now, ParsedFile(header=header))
         row.update(group_status="PDNG", accepted_msg_id=header.msg_id)
@@ -448,7 +455,7 @@ class FileProcessor:
             except BaseException:
                 copy_path.unlink(missing_ok=True)
                 raise
-            self._copies[outbox_id] = copy_path
+            copies[outbox_id] = copy_path
         group = derive(run.counts)
         conn.execute(
             update(db.files)

@@ -43,6 +43,9 @@ def test_a_file_that_trips_a_bug_is_answered_and_the_next_file_goes_on(
     assert accepted.original_msg_id == "GOOD" and accepted.group_status == "ACSC"
     assert inst.balance(A_MAIN) == before - 2000  # only the good file moved money
     assert inst.left_in() == []
+    # The poisoned file's answer had been rendered (with its plain copy for delivery)
+    # when its transaction failed: that copy is gone, never delivered.
+    assert list(inst.env.spool.tmp().iterdir()) == []
     # Once the fault is fixed, the same bytes are processed afresh (not a duplicate).
     inst.pipeline.processor = FileProcessor(inst.env)
     inst.drop(batch(("P-1", "10.00"), msg_id="POISON"), "01-poison-again.xml")
