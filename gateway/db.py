@@ -106,7 +106,6 @@ payments = Table(
     ),
     Index("ix_gw_payments_debtor_status", "debtor_iban", "status", "due_date"),
     Index("ix_gw_payments_fingerprint", "fingerprint"),
-    Index("ix_gw_payments_transfer_ref", "transfer_ref"),
 )
 
 outbox = Table(

@@ -90,16 +90,30 @@ def _detail(row: Any, credit: bool) -> EntryDetail:
 
 
 def _payments_by_transfer(conn: Connection, references: Sequence[str]) -> dict[str, list[Any]]:
+    """The booked payments each transfer carries, found file by file: a payment's
+    transfer reference names its file (`booking.reference_file_id`)."""
+    from gateway.inbound.booking import reference_file_id
+
+    by_file: dict[int, list[str]] = defaultdict(list)
+    for reference in references:
+        file_id = reference_file_id(reference)
+        if file_id is not None:
+            by_file[file_id].append(reference)
     found: dict[str, list[Any]] = defaultdict(list)
     p = db.payments.c
-    for start in range(0, len(references), 500):
-        rows = conn.execute(
-            select(db.payments)
-            .where(p.transfer_ref.in_(references[start : start + 500]), p.status == "ACSC")
-            .order_by(p.file_id, p.seq)
-        )
-        for row in rows:
-            found[row.transfer_ref].append(row)
+    for file_id, refs in sorted(by_file.items()):
+        for start in range(0, len(refs), 500):
+            rows = conn.execute(
+                select(db.payments)
+                .where(
+                    p.file_id == file_id,
+                    p.transfer_ref.in_(refs[start : start + 500]),
+                    p.status == "ACSC",
+                )
+                .order_by(p.seq)
+            )
+            for row in rows:
+                found[row.transfer_ref].append(row)
     return found
 
 

@@ -64,6 +64,16 @@ def payment_reference_prefix(file_id: int) -> str:
     return f"EK{file_id:010d}"
 
 
+def reference_file_id(reference: str) -> int | None:
+    """The file whose payments a ledger transfer carries, read from the transfer's
+    reference (`payment_reference`, `batch_for`); None for any other transfer (funding).
+    Statements find a transfer's payments by it (`gw_payments` has no index on
+    `transfer_ref`: 100,000 equal batch references cost ~0.05 s to index)."""
+    if reference[:2] in ("EK", "EB") and reference[2:12].isdigit():
+        return int(reference[2:12])
+    return None
+
+
 def batch_for(
     client_id: str,
     sha256: str,

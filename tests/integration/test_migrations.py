@@ -102,3 +102,35 @@ def test_sqlite_finds_due_payments_through_the_partial_index(tmp_path: Path) -> 
         assert "ix_gw_payments_pending" in plan, plan
     finally:
         inst.close()
+
+
+def test_the_transfer_reference_index_is_dropped_and_statements_still_find_payments(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A database with 0003's index on `transfer_ref` loses it; the payments a batch
+    transfer carries are still found for statements (through the file the reference
+    names), before and after the upgrade alike."""
+    from gateway import statements
+
+    inst = Installation.create(tmp_path / "gw", database_url=database_url)
+    try:
+        batch = Batch(msg_id="REF-1").tx("SAL-1", "10.00").tx("SAL-2", "20.00").build()
+        assert inst.submit(batch, name="ref.xml").statuses() == {"SAL-1": "ACSC", "SAL-2": "ACSC"}
+        with inst.env.engine.begin() as conn:
+            operations = Operations(MigrationContext.configure(conn))
+            operations.create_index("ix_gw_payments_transfer_ref", "gw_payments", ["transfer_ref"])
+            conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '0003'"))
+        run_upgrade(inst.env.engine)
+        indexes = {i["name"] for i in sa.inspect(inst.env.engine).get_indexes("gw_payments")}
+        assert "ix_gw_payments_transfer_ref" not in indexes
+        with inst.env.engine.connect() as conn:
+            (version,) = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).one()
+            account_id = conn.execute(
+                sa.text("SELECT id FROM ledger_accounts WHERE iban = :iban"), {"iban": A_MAIN}
+            ).scalar_one()
+            entries = statements.entries(conn, account_id, day=TODAY)
+        assert version == HEAD
+        [entry] = [e for e in entries if any(d.end_to_end_id == "SAL-1" for d in e.details)]
+        assert sorted(d.end_to_end_id for d in entry.details) == ["SAL-1", "SAL-2"]
+    finally:
+        inst.close()

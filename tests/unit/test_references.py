@@ -1,0 +1,30 @@
+"""A transfer's reference names the file whose payments it carries (statements rely on it)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.inbound.booking import batch_for, payment_reference, reference_file_id
+
+file_ids = st.integers(min_value=1, max_value=10**10 - 1)
+
+
+@given(file_ids, st.integers(min_value=0, max_value=10**8 - 1))
+def test_a_payment_reference_names_its_file(file_id: int, seq: int) -> None:
+    assert reference_file_id(payment_reference(file_id, seq)) == file_id
+
+
+@given(file_ids, st.integers(min_value=0, max_value=99_999), st.integers(1, 999))
+def test_a_batch_reference_names_its_file(file_id: int, pmt_seq: int, run: int) -> None:
+    batch = batch_for(
+        "c", "ab" * 32, file_id, pmt_seq, run, debit_iban="D", credit_iban="C", currency="EUR"
+    )
+    assert reference_file_id(batch.reference) == file_id
+    assert len(batch.reference) <= 35
+
+
+def test_other_transfers_name_no_file() -> None:
+    assert reference_file_id("FUND2026120100000001") is None
+    assert reference_file_id("EK") is None
+    assert reference_file_id("EKabcdefghij00000001") is None
