@@ -84,6 +84,16 @@ def _deeply_nested(depth: int = 20_000) -> bytes:
     )
 
 
+def _misplaced_payment_information(where: bytes) -> bytes:
+    """A valid file with a second, complete PmtInf copied in right after `where`, where
+    the schema does not allow one (the reader must not take apart what the parser is
+    still inside of)."""
+    data = valid_file("MISPLACED")
+    start, end = data.index(b"<PmtInf>"), data.index(b"</PmtInf>") + len(b"</PmtInf>")
+    at = data.index(where) + len(where)
+    return data[:at] + data[start:end] + data[at:]
+
+
 HOSTILE: dict[str, Callable[[], bytes]] = {
     "empty": lambda: b"",
     "binary junk": lambda: random.Random(7).randbytes(8192),
@@ -113,6 +123,10 @@ HOSTILE: dict[str, Callable[[], bytes]] = {
         .encode("utf-16")
     ),
     "deeply nested elements": _deeply_nested,
+    "PmtInf inside a transaction": lambda: _misplaced_payment_information(b"<CdtTrfTxInf>"),
+    "PmtInf inside the group header": lambda: _misplaced_payment_information(b"<GrpHdr>"),
+    "PmtInf right under Document": lambda: _misplaced_payment_information(b'.03">'),
+    "PmtInf inside a payment information": lambda: _misplaced_payment_information(b"<PmtInf>"),
 }
 
 
@@ -144,6 +158,7 @@ def rejected_then_good(
     assert bad.group_status == "RJCT"
     assert bad.group_reasons == ["FF01"]
     assert bad.group_info, "the rejection says why in AddtlInf"
+    assert "could not be processed" not in " ".join(bad.group_info), "a fault of ours"
     assert bad.transactions() == []
     assert good.group_status == "ACSC"
     assert good.original_msg_id == "GOOD-AFTER"
@@ -258,6 +273,7 @@ def test_random_mutations_never_crash_and_always_get_one_answer(
         assert len(answers) == 1
         assert_valid(answers[0].path, PAIN002)
         assert answers[0].group_status in ("RJCT", "ACSC", "PART", "ACCP")
+        assert "could not be processed" not in " ".join(answers[0].group_info), "a fault of ours"
         assert inst.left_in(CLIENT_A) == []
 
     try:
