@@ -19,6 +19,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -108,29 +109,39 @@ def _children(pid: int) -> list[int]:
     return [int(c) for c in text.split()]
 
 
-def run_measured(command: list[str]) -> tuple[subprocess.CompletedProcess[str], float]:
-    """Run `command`, sampling the peak memory of it and the reading child it forks.
+def run_measured(command: list[str]) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """Run `command`; its wall time, and the peak memory of it and the reading child it
+    forks.
 
-    Every 50 ms the high-water mark (VmHWM) of the scan process and of each child is
-    read; the peak is the highest sum of those marks, so a peak between two samples
-    is not missed, and peaks of the two processes at different moments are added
-    (the figure errs high, as do pages the forked child shares with its parent).
+    The time runs from just before the start to the moment `wait` returns, which is
+    when the process has exited (not the next tick of a polling loop). Meanwhile a
+    thread reads, every 50 ms, the high-water mark (VmHWM) of the scan process and of
+    each child; the peak is the highest sum of those marks, so a peak between two
+    samples is not missed, and peaks of the two processes at different moments are
+    added (the figure errs high, as do pages the forked child shares with its parent).
     Sampling rarely keeps the sampler from slowing what it measures on 2 cores.
     (`getrusage(RUSAGE_CHILDREN)` would count the memory this benchmark process held
     when it forked — the baseline's parse tree.)
     """
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     marks: dict[int, int] = {}
-    peak_kib = 0
-    while proc.poll() is None:
-        for pid in (proc.pid, *_children(proc.pid)):
-            marks[pid] = max(marks.get(pid, 0), _kib(pid, "VmHWM"))
-        peak_kib = max(peak_kib, marks.get(proc.pid, 0) + sum(
-            v for pid, v in marks.items() if pid != proc.pid
-        ))
-        time.sleep(0.05)
+    done = threading.Event()
+
+    def sample(pid: int) -> None:
+        while not done.is_set():
+            for each in (pid, *_children(pid)):
+                marks[each] = max(marks.get(each, 0), _kib(each, "VmHWM"))
+            done.wait(0.05)
+
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sampler = threading.Thread(target=sample, args=(proc.pid,), daemon=True)
+    sampler.start()
     out, err = proc.communicate()
-    return subprocess.CompletedProcess(command, proc.returncode, out, err), peak_kib / 1024
+    elapsed = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    peak_kib = marks.get(proc.pid, 0) + sum(v for pid, v in marks.items() if pid != proc.pid)
+    return subprocess.CompletedProcess(command, proc.returncode, out, err), elapsed, peak_kib / 1024
 
 
 def _scan(template: Path, run: Path, sample: Path) -> tuple[float, float, dict[str, object]]:
@@ -139,9 +150,9 @@ def _scan(template: Path, run: Path, sample: Path) -> tuple[float, float, dict[s
     shutil.copytree(template, run)
     os.link(sample, run / "spool" / "clients" / "bench" / "in" / sample.name)
     exe = Path(sys.executable).with_name("ekase-gateway")
-    started = time.perf_counter()
-    proc, peak_mb = run_measured([str(exe), "scan", "-c", str(run / "gateway.toml"), "--once"])
-    elapsed = time.perf_counter() - started
+    proc, elapsed, peak_mb = run_measured(
+        [str(exe), "scan", "-c", str(run / "gateway.toml"), "--once"]
+    )
     if proc.returncode != 0:
         raise SystemExit(f"scan failed:\n{proc.stdout}\n{proc.stderr}")
     line = next(json.loads(x) for x in proc.stdout.splitlines() if '"file.processed"' in x)
