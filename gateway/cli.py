@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gateway import logs
 from gateway.errors import ConfigError, GatewayError, SealError, UsageError
 from gateway.settings import Settings, load
 
@@ -33,6 +32,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _environment(  # type: ignore[no-untyped-def]
     args: argparse.Namespace, *, need_sealer: bool = False, settings: Settings | None = None
 ):
+    # structlog too is loaded only now: `scan` has started its reader by then.
+    from gateway import logs
     from gateway.environment import open_environment
 
     settings = settings or _settings(args)

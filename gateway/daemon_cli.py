@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gateway import logs
 from gateway.settings import Settings, load
 
 
@@ -22,7 +21,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from gateway import daemon
+    from gateway import daemon, logs
 
     settings = _settings(args)
     logs.configure(settings.log_file)

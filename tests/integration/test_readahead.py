@@ -112,3 +112,34 @@ def test_a_file_over_the_size_limit_is_left_to_the_pipeline(tmp_path: Path) -> N
     assert path.exists()  # not claimed here; the pass rejects it unread (FF01)
     done = _scan(inst.config)
     assert done.returncode == 0 and "1 rejected as a whole" in done.stdout, done.stdout
+
+
+def test_the_reader_starts_before_the_heavy_modules_are_loaded(tmp_path: Path) -> None:
+    """What `scan` has loaded when it forks its reader is what the reading child starts
+    with, and all it waits for: the database layer, logging, the seal's cryptography
+    and the holiday tables load afterwards, while the child already reads."""
+    inst = _installation(tmp_path / "gw")
+    inst.drop(Batch(msg_id="RA-EARLY").tx("E2E-1", "1.00").build(), "early.xml")
+    seen = tmp_path / "modules.txt"
+    program = f"""
+import sys
+from gateway.inbound import reader
+real = reader._serve
+def serve(path, transactions_max, write_fd):
+    with open({str(seen)!r}, "w") as out:
+        out.write("\\n".join(sorted(sys.modules)))
+    return real(path, transactions_max, write_fd)
+reader._serve = serve
+from gateway.cli import main
+sys.exit(main(["scan", "-c", {str(inst.config)!r}, "--once"]))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 accepted" in done.stdout
+    loaded = {name.partition(".")[0] for name in seen.read_text().split()}
+    assert "lxml" in loaded and "gateway" in loaded
+    assert loaded.isdisjoint({"sqlalchemy", "structlog", "cryptography", "holidays", "alembic"}), (
+        loaded & {"sqlalchemy", "structlog", "cryptography", "holidays", "alembic"}
+    )
