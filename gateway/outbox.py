@@ -14,6 +14,7 @@ import os
 import secrets
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,7 +22,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from gateway import db
 from gateway.outbound.delivery import deliver
-from gateway.outbound.seal import Sealer
+from gateway.outbound.seal import FileDigest, Sealer
 from gateway.spool import Spool
 
 compress_level = 3  # fast; reports are regular XML and shrink ~10x anyway
@@ -56,6 +57,20 @@ def render(write: Callable[[BinaryIO], None], copy: BinaryIO | None = None) -> b
     sink = _Compressor(copy)
     write(sink)  # type: ignore[arg-type]  # duck-typed binary stream
     return sink.finish()
+
+
+@dataclass(frozen=True, slots=True)
+class PlainCopy:
+    """The plain bytes of an answer just rendered, in a file in the spool's tmp/, and
+    their digest being worked out meanwhile (for its seal)."""
+
+    path: Path
+    digest: FileDigest
+
+    @classmethod
+    def of(cls, path: Path) -> PlainCopy:
+        """`path` is finished: start hashing it."""
+        return cls(path, FileDigest(path))
 
 
 def file_name(created_local: dt.datetime, message: str, msg_id: str) -> str:
@@ -97,14 +112,14 @@ def deliver_pending(
     spool: Spool,
     sealer: Sealer | None,
     now: dt.datetime,
-    rendered: dict[int, Path] | None = None,
+    rendered: dict[int, PlainCopy] | None = None,
 ) -> list[str]:
     """Write every undelivered message into its client's `out/`; returns the names written.
 
-    `rendered` may hold, by outbox id, the plain bytes of a message this process has just
-    rendered and committed, in a file in the spool's tmp/: it is delivered as it is
-    instead of being read back and inflated (a 100,000-payment answer is ~45 MB). Any
-    other message — after a restart, always — comes from its row."""
+    `rendered` may hold, by outbox id, the plain copy of a message this process has just
+    rendered and committed: it is delivered as it is, and sealed with the digest taken
+    meanwhile, instead of being read back and inflated (a 100,000-payment answer is
+    ~35 MB). Any other message — after a restart, always — comes from its row."""
     rendered = rendered if rendered is not None else {}
     written: list[str] = []
     with conn_factory() as conn:
@@ -114,8 +129,11 @@ def deliver_pending(
             .order_by(db.outbox.c.id)
         ).all()
     for outbox_id, client_id, name in pending:
-        tmp = rendered.pop(outbox_id, None)
-        if tmp is None or not tmp.exists():
+        copy = rendered.pop(outbox_id, None)
+        sha256: bytes | None = None
+        if copy is not None and copy.path.exists():
+            tmp, sha256 = copy.path, copy.digest.result()
+        else:
             with conn_factory() as conn:
                 body = conn.execute(
                     select(db.outbox.c.body).where(db.outbox.c.id == outbox_id)
@@ -123,7 +141,7 @@ def deliver_pending(
             tmp = spool.tmp() / f".{outbox_id}.{secrets.token_hex(4)}.xml"
             _inflate(body, tmp)
         try:
-            deliver(tmp, spool.outbox(client_id), name, sealer)
+            deliver(tmp, spool.outbox(client_id), name, sealer, sha256=sha256)
         finally:
             if tmp.exists():
                 tmp.unlink()

@@ -34,7 +34,7 @@ from gateway.inbound.findings import Finding
 from gateway.inbound.pain001_v03 import ParsedFile, ParsedHeader, ParsedPmtInf
 from gateway.inbound.reader import Incoming, Reader
 from gateway.inbound.run import FileRun, rejections_listed_max
-from gateway.outbox import enqueue, file_name
+from gateway.outbox import PlainCopy, enqueue, file_name
 from gateway.reasons import Reason
 from gateway.spool import Claim
 from gateway.statuses import GroupStatus, TxStatus, derive
@@ -114,8 +114,8 @@ class FileProcessor:
         received = _received_at(claim, min(mtime, now))
         # Plain copies of answers rendered in the transaction below, by outbox id: once
         # it has committed, delivery moves them into out/ as they are (`deliver_pending`).
-        copies: dict[int, Path] = {}
-        committed: dict[int, Path] = {}
+        copies: dict[int, PlainCopy] = {}
+        committed: dict[int, PlainCopy] = {}
         try:
             try:
                 with self.env.ledger.begin() as tx:
@@ -156,14 +156,14 @@ class FileProcessor:
                 outcome = self._reject(tx.conn, claim, failed, size, received, now, finding, None)
         finally:
             # A copy whose transaction did not commit is never delivered.
-            for path in copies.values():
-                if path not in committed.values():
-                    path.unlink(missing_ok=True)
+            for copy in copies.values():
+                if copy not in committed.values():
+                    copy.path.unlink(missing_ok=True)
         try:
             answer_delivered = self._deliver(committed)
         finally:
-            for path in committed.values():
-                path.unlink(missing_ok=True)  # not delivered (moved) after all
+            for copy in committed.values():
+                copy.path.unlink(missing_ok=True)  # not delivered (moved) after all
         self.env.spool.clear_partial_sidecars(claim)
         target = self.env.spool.shelf_target(
             claim, outcome.shelf, outcome.file_id, now.astimezone(self.settings.timezone).date()
@@ -194,7 +194,7 @@ class FileProcessor:
         )
         return outcome
 
-    def _deliver(self, rendered: dict[int, Path]) -> int:
+    def _deliver(self, rendered: dict[int, PlainCopy]) -> int:
         from gateway.outbox import deliver_pending
 
         return len(
@@ -278,7 +278,7 @@ class FileProcessor:
         received: dt.datetime,
         now: dt.datetime,
         reader: Reader | None,
-        copies: dict[int, Path],
+        copies: dict[int, PlainCopy],
     ) -> Outcome:
         conn = tx.conn
         if size > self.settings.max_file_bytes:
@@ -406,7 +406,7 @@ class FileProcessor:
         now: dt.datetime,
         header: ParsedHeader,
         events: Iterator[Incoming],
-        copies: dict[int, Path],
+        copies: dict[int, PlainCopy],
     ) -> Outcome:
         """Execute the file's chunks as they are read; only its summary says whether the
         file as a whole is valid. If it is not, `_Rejected` rolls everything back. The
@@ -455,7 +455,8 @@ class FileProcessor:
             except BaseException:
                 copy_path.unlink(missing_ok=True)
                 raise
-            copies[outbox_id] = copy_path
+            # Hashed (for its seal) while the transaction commits.
+            copies[outbox_id] = PlainCopy.of(copy_path)
         group = derive(run.counts)
         conn.execute(
             update(db.files)

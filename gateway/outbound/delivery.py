@@ -23,16 +23,18 @@ def deliver(
     name: str,
     sealer: Sealer | None,
     properties: Mapping[str, str] | None = None,
+    sha256: bytes | None = None,
 ) -> Path:
     """Move the fully written `tmp_file` to `folder/name`, sealed. Returns the new path.
 
+    `sha256` is the file's digest if the caller has it (`seal.FileDigest`).
     `sealer=None` delivers unsealed; only tests of that mode do so."""
     _check_name(name)
     if tmp_file.stat().st_dev != folder.stat().st_dev:
         raise ValueError(f"{tmp_file} is not on the filesystem of {folder}; rename would copy")
     target = folder / name
     if sealer is not None:
-        seal = sealer.sign_file(tmp_file, properties=properties, name=name)
+        seal = sealer.sign_file(tmp_file, properties=properties, name=name, sha256=sha256)
         write_bytes_atomically(folder, seal_path(target).name, seal)
     _fsync_file(tmp_file)
     os.replace(tmp_file, target)
