@@ -32,7 +32,7 @@ from gateway.errors import TransientError
 from gateway.inbound import answers, pain001_v03, rules
 from gateway.inbound.findings import Finding
 from gateway.inbound.pain001_v03 import ParsedFile, ParsedHeader, ParsedPmtInf
-from gateway.inbound.reader import Incoming, Reader
+from gateway.inbound.reader import Chunk, Incoming, Reader
 from gateway.inbound.run import FileRun, rejections_listed_max
 from gateway.outbox import PlainCopy, enqueue, file_name
 from gateway.reasons import Reason
@@ -418,8 +418,8 @@ class FileProcessor:
         with contextlib.closing(answers.FirstReport(self.env.spool.tmp())) as report:
             run = FileRun(self.settings, tx, claim, file_id, sha, received, now, header, report)
             for event in events:
-                if isinstance(event, list):
-                    run.execute_chunk(event)
+                if isinstance(event, Chunk):
+                    run.execute_chunk(event.transactions, event.iban_problems)
                 elif isinstance(event, ParsedPmtInf):
                     run.add_payment_info(event)
                 elif isinstance(event, ParsedFile):

@@ -40,7 +40,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway.errors import TransientError
 from gateway.inbound import pain001_v03
@@ -53,7 +53,15 @@ pipe_capacity_bytes = 1 << 20  # Linux's default pipe-max-size for unprivileged 
 exit_wait_seconds = 5.0
 
 
-Incoming = ParsedHeader | ParsedPmtInf | list[ParsedTx] | ParsedFile
+class Chunk(NamedTuple):
+    """Transactions in file order, and beside each what the child found wrong with its
+    creditor IBAN (`rules.iban_problem`; None: valid or none given)."""
+
+    transactions: list[ParsedTx]
+    iban_problems: list[str | None]
+
+
+Incoming = ParsedHeader | ParsedPmtInf | Chunk | ParsedFile
 
 
 class ReaderFailed(RuntimeError):
@@ -69,10 +77,18 @@ def _serve(path: Path, transactions_max: int, write_fd: int) -> int:
     os.closerange(write_fd + 1, os.sysconf("SC_OPEN_MAX"))
     sender = _Sender(write_fd)
     try:
+        # The IBAN check (mod 97 of a 26-digit number per payment) is the costliest
+        # thing a transaction says on its own: done here, it runs beside the booking.
+        from gateway.inbound.rules import iban_problem
+
         for event in pain001_v03.stream(path, transactions_max=transactions_max):
             item: Any = event
             if isinstance(event, list):
-                item = [tuple(tx) for tx in event]
+                ibans = [tx.creditor_iban for tx in event]
+                item = (
+                    [tuple(tx) for tx in event],
+                    [iban_problem(i) if i is not None else None for i in ibans],
+                )
             if not sender.send(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)):
                 return 0  # the reading process is gone: nothing left to do
         if not sender.finish():
@@ -171,8 +187,9 @@ class Reader:
                 raise ReaderFailed(
                     f"the reader ended without finishing the file ({self._wait()})"
                 ) from None
-            if isinstance(event, list):
-                yield list(map(_make_tx, event))
+            if isinstance(event, tuple):
+                rows, iban_problems = event
+                yield Chunk(list(map(_make_tx, rows)), iban_problems)
                 continue
             yield event
             if isinstance(event, ParsedFile):

@@ -10,6 +10,7 @@ execution time (`execute.py`), because a pending payment is judged when it runs.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import hashlib
 import re
 from collections.abc import Callable, Mapping
@@ -220,7 +221,15 @@ class Facts(NamedTuple):
     fingerprint: int | None  # the AM05 identity, when the payment can have one
 
 
-def facts(tx: ParsedTx, pmt: ParsedPmtInf) -> Facts:
+class _Unchecked(enum.Enum):
+    IBAN = "the IBAN is checked by `facts`"
+
+
+def facts(
+    tx: ParsedTx, pmt: ParsedPmtInf, iban_checked: str | _Unchecked | None = _Unchecked.IBAN
+) -> Facts:
+    """What `tx` says on its own. `iban_checked` is `iban_problem(tx.creditor_iban)`
+    when the caller has it (the reading child works it out: `reader.Chunk`)."""
     amount: int | None = None
     amount_problem = None
     try:
@@ -239,7 +248,9 @@ def facts(tx: ParsedTx, pmt: ParsedPmtInf) -> Facts:
     return Facts(
         amount,
         amount_problem,
-        iban_problem(iban) if iban is not None else None,
+        (iban_problem(iban) if iban is not None else None)
+        if iban_checked is _Unchecked.IBAN
+        else iban_checked,
         bic_problem(tx.creditor_bic) if tx.creditor_bic is not None else None,
         iban is not None and is_treasury_iban(iban),
         parse_date(pmt.requested_date),

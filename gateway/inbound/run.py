@@ -182,11 +182,18 @@ class FileRun:
                 self.file_id,
             )
 
-    def execute_chunk(self, transactions: list[ParsedTx]) -> None:
+    def execute_chunk(
+        self, transactions: list[ParsedTx], iban_problems: list[str | None]
+    ) -> None:
+        """Decide, book and record a chunk; `iban_problems` are the reader's IBAN checks
+        of the transactions (`reader.Chunk`)."""
         pmts = self.payment_infos
         facts = rules.facts
         # What each transaction says on its own (amount, IBAN check, AM05 fingerprint).
-        chunk = [(t, facts(t, pmts[t.pmt_seq])) for t in transactions]
+        chunk = [
+            (t, facts(t, pmts[t.pmt_seq], problem))
+            for t, problem in zip(transactions, iban_problems, strict=True)
+        ]
         self._look_up(chunk)
         client_id = self.claim.client_id
         ctx = self.ctx

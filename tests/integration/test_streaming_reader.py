@@ -36,7 +36,7 @@ from sqlalchemy import func, select
 from gateway import db, samples
 from gateway.inbound import pain001_v03, reader
 from gateway.inbound.pain001_v03 import ParsedFile, ParsedHeader
-from gateway.inbound.reader import Reader, ReaderFailed
+from gateway.inbound.reader import Chunk, Reader, ReaderFailed
 from tests.pipeline_fixtures import A_MAIN, Answer, Installation, batch
 
 CHUNK = pain001_v03.chunk_transactions
@@ -80,7 +80,7 @@ def chunks_before_summary(path: Path) -> tuple[int, ParsedFile]:
     chunks = 0
     with Reader(path, transactions_max=200_000) as events:
         for event in events:
-            if isinstance(event, list):
+            if isinstance(event, Chunk):
                 chunks += 1
             elif isinstance(event, ParsedFile):
                 return chunks, event
@@ -269,7 +269,7 @@ def test_the_reading_child_holds_no_socket_or_file_of_the_daemon(tmp_path: Path)
         assert isinstance(last, ParsedFile)
         assert last.failure is None
         assert last.count == count
-        assert sum(len(e) for e in received if isinstance(e, list)) == count
+        assert sum(len(e.transactions) for e in received if isinstance(e, Chunk)) == count
         assert _gone(pid), "the child was reaped"
 
 
@@ -420,5 +420,5 @@ def test_a_reader_left_unread_then_closed_lets_its_child_end_by_itself(tmp_path:
     assert ahead._exit_code == 0, ahead._exit_code
     again = reader.Reader(path, transactions_max=200_000)
     with again:
-        counted = sum(len(e) for e in again if isinstance(e, list))
+        counted = sum(len(e.transactions) for e in again if isinstance(e, Chunk))
     assert counted == 60_000 and again._exit_code in (0, None)
