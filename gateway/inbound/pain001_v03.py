@@ -98,7 +98,13 @@ class ParsedFile:
     amount_sum: Decimal = field(default_factory=Decimal)
 
 
-Event = ParsedHeader | ParsedPmtInf | list[ParsedTx] | ParsedFile
+# A transaction as `stream` hands it on: a plain tuple in `ParsedTx` order
+# (`ParsedTx._make(row)`); 100,000 named tuples would only be taken apart again to be
+# sent to the booking process (`reader.py`).
+TxRow = tuple[
+    int, int, str | None, str, str, str, str | None, str | None, str | None, str | None, str | None
+]
+Event = ParsedHeader | ParsedPmtInf | list[TxRow] | ParsedFile
 chunk_transactions = 2000  # transactions per chunk `stream` hands on
 
 
@@ -170,12 +176,13 @@ _T_E2E, _T_INSTR, _T_INSTDAMT, _T_USTRD = (
 )
 _T_FIN, _T_BIC, _T_NM, _T_REF = (_N + t for t in ("FinInstnId", "BIC", "Nm", "Ref"))
 _T_ID, _T_IBAN = _N + "Id", _N + "IBAN"
+assert ParsedTx._fields[4] == "amount"
 _T_DOC, _T_INITN, _T_GRPHDR, _T_PMTINF, _T_TX = (
     _N + t for t in ("Document", "CstmrCdtTrfInitn", "GrpHdr", "PmtInf", "CdtTrfTxInf")
 )
 
 
-def _tx(elem: Any, seq: int, pmt_seq: int) -> ParsedTx:
+def _tx(elem: Any, seq: int, pmt_seq: int) -> TxRow:
     """Copy one `CdtTrfTxInf` into a record. Loops over direct children, each tag read
     once, are the fast path in lxml (reading `.tag` builds a string every time)."""
     instr_id = e2e = amount = currency = None
@@ -217,9 +224,7 @@ def _tx(elem: Any, seq: int, pmt_seq: int) -> ParsedTx:
             remittance = " ".join(parts)[:name_chars_max] if parts else None
     if e2e is None or amount is None or currency is None:
         raise _invalid("CdtTrfTxInf without EndToEndId or InstdAmt")
-    return ParsedTx(
-        seq, pmt_seq, instr_id, e2e, amount, currency, name, iban, other, bic, remittance
-    )
+    return (seq, pmt_seq, instr_id, e2e, amount, currency, name, iban, other, bic, remittance)
 
 
 def _pmt_inf(elem: Any, seq: int) -> ParsedPmtInf:
@@ -423,7 +428,7 @@ class _Harvest:
         self.transactions_max = transactions_max
         self.chunk_size = chunk_size
         self.seq = 0
-        self.chunk: list[ParsedTx] = []
+        self.chunk: list[TxRow] = []
         self.initiation: Any = None  # CstmrCdtTrfInitn
         self.elem: Any = None  # the payment information being read
         self.record: ParsedPmtInf | None = None  # its header, once its first tx is complete
@@ -498,9 +503,9 @@ class _Harvest:
                         Reason.FF01, f"more than {self.transactions_max} transactions in the file"
                     )
                 )
-            tx = _tx(child, seq, pmt_seq)
-            chunk.append(tx)
-            total = _add(total, tx.amount)
+            row = _tx(child, seq, pmt_seq)
+            chunk.append(row)
+            total = _add(total, row[4])  # InstdAmt (`ParsedTx.amount`)
             seq += 1
             if len(chunk) >= self.chunk_size:
                 yield chunk

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gc
+import operator
 import os
 import pickle
 import queue
@@ -49,6 +50,7 @@ from gateway.inbound.pain001_v03 import ParsedFile, ParsedHeader, ParsedPmtInf, 
 pipe_buffer_bytes = 1 << 20
 chunks_ahead_max = 16  # events the child may have parsed and not yet written (~8 MB)
 _make_tx = ParsedTx._make
+_creditor_iban = operator.itemgetter(ParsedTx._fields.index("creditor_iban"))
 pipe_capacity_bytes = 1 << 20  # Linux's default pipe-max-size for unprivileged users
 exit_wait_seconds = 5.0
 
@@ -84,11 +86,8 @@ def _serve(path: Path, transactions_max: int, write_fd: int) -> int:
         for event in pain001_v03.stream(path, transactions_max=transactions_max):
             item: Any = event
             if isinstance(event, list):
-                ibans = [tx.creditor_iban for tx in event]
-                item = (
-                    [tuple(tx) for tx in event],
-                    [iban_problem(i) if i is not None else None for i in ibans],
-                )
+                ibans = map(_creditor_iban, event)
+                item = (event, [iban_problem(i) if i is not None else None for i in ibans])
             if not sender.send(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)):
                 return 0  # the reading process is gone: nothing left to do
         if not sender.finish():
