@@ -62,6 +62,10 @@ def to_minor(text: str | Decimal, currency: str, *, allow_zero: bool = False) ->
         raise AmountError(f"not a number: {text!r}") from exc
     if not value.is_finite():
         raise AmountError(f"not a number: {text!r}")
+    if value.adjusted() >= amount_digits_max:
+        # Refused before scaling: `1e1000000` would overflow the context, and an int of
+        # 10,000 digits cannot even be turned into text.
+        raise AmountError(f"amount too large: {text}")
     scaled = value.scaleb(exponent)
     if scaled != scaled.to_integral_value():
         raise AmountError(f"{text} has more than {exponent} decimals for {currency}")

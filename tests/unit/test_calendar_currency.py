@@ -68,7 +68,7 @@ def _by_decimal(text: str, code: str) -> int | None:
         value = Decimal(text.strip())
     except InvalidOperation:
         return None
-    if not value.is_finite():
+    if not value.is_finite() or value.adjusted() >= currency.amount_digits_max:
         return None
     scaled = value.scaleb(currency.EXPONENTS[code])
     if scaled != scaled.to_integral_value() or scaled <= 0:
@@ -80,7 +80,8 @@ def _by_decimal(text: str, code: str) -> int | None:
 amount_texts = st.one_of(
     st.from_regex(r"[0-9]{1,20}(\.[0-9]{0,4})?", fullmatch=True),
     st.sampled_from(["0", "0.00", "1.", ".5", "00012.30", "1e2", "-1.00", "+1.00", " 1.00",
-                     "1_000.00", "١٢٣.٤٥", "²", "NaN", "Infinity", "1.234", "9" * 19]),
+                     "1_000.00", "١٢٣.٤٥", "²", "NaN", "Infinity", "1.234", "9" * 19,
+                     "1e10000", "1e1000000", "1e-1000000", "9" * 18, "1e17", "1e18"]),
     st.text(alphabet="0123456789.-+e_ ", max_size=12),
 )  # fmt: skip
 
