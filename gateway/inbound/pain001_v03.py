@@ -513,4 +513,8 @@ class _Harvest:
         self.seq = seq
         record.count += seq - started
         record.amount_sum = total
-        del elem[:stop]  # free what was read (the header too, once it is in `record`)
+        # Free what was read (the header too, once it is in `record`). Without proxies
+        # of its elements alive, lxml frees them outright instead of moving each
+        # subtree to a document of its own: ~0.1 s per 100,000 transactions.
+        children = child = None
+        del elem[:stop]
