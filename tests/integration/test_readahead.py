@@ -131,7 +131,10 @@ def serve(path, transactions_max, write_fd):
     return real(path, transactions_max, write_fd)
 reader._serve = serve
 from gateway.cli import main
-sys.exit(main(["scan", "-c", {str(inst.config)!r}, "--once"]))
+code = main(["scan", "-c", {str(inst.config)!r}, "--once"])
+with open({str(seen)!r} + ".after", "w") as out:
+    out.write("\\n".join(sorted(sys.modules)))
+sys.exit(code)
 """
     done = subprocess.run(
         [sys.executable, "-c", program], capture_output=True, text=True, timeout=120
@@ -143,3 +146,7 @@ sys.exit(main(["scan", "-c", {str(inst.config)!r}, "--once"]))
     assert loaded.isdisjoint({"sqlalchemy", "structlog", "cryptography", "holidays", "alembic"}), (
         loaded & {"sqlalchemy", "structlog", "cryptography", "holidays", "alembic"}
     )
+    # Nor does a SQLite installation ever load the PostgreSQL dialect.
+    after = set(Path(f"{seen}.after").read_text().split())
+    assert "sqlalchemy.dialects.sqlite" in after
+    assert "sqlalchemy.dialects.postgresql" not in after

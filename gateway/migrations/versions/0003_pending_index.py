@@ -3,8 +3,8 @@
 `ix_gw_payments_due` (status, due_date) indexed every payment; only pending ones are
 ever looked up by due date, so `ix_gw_payments_pending` (due_date) WHERE status =
 'PDNG' replaces it: a payroll's accepted payments no longer cost an index entry
-each. (Revision 0001 creates the tables as `gateway/db.py` declares them today, so on
-a new database the new index is there already.)
+each. (Revision 0001 creates the tables as `gateway/db.py` declares them today, which
+is without this index: this revision creates it on a new database too.)
 
 Revision ID: 0003
 """
