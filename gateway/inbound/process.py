@@ -94,7 +94,10 @@ class FileProcessor:
 
     def process(self, claim: Claim, reader: Reader | None = None) -> Outcome:
         """Process `claim`; `reader`, if given, is already reading it (`gateway.readahead`)
-        and is used or closed here."""
+        and is used or closed here. A file over the size limit is never read, not even
+        to hash it (a 2 GB upload)."""
+        if reader is None and os.stat(claim.path).st_size <= self.settings.max_file_bytes:
+            reader = Reader(claim.path, transactions_max=self.settings.max_transactions)
         try:
             return self._process(claim, reader)
         finally:
@@ -105,11 +108,9 @@ class FileProcessor:
         started = time.monotonic()
         now = self.env.clock.now()
         info = os.stat(claim.path)
-        if info.st_size > self.settings.max_file_bytes:
-            # Never read a file over the limit, not even to hash it (a 2 GB upload).
-            sha, size = f"not-read:{claim.path.name}"[:64], info.st_size
-        else:
-            sha, size = sha256_of(claim.path)
+        # The reading child hashes the file first (`Reader.digest`); a file over the
+        # size limit has no reader.
+        sha, size = f"not-read:{claim.path.name}"[:64], info.st_size
         mtime = dt.datetime.fromtimestamp(info.st_mtime, dt.UTC)
         received = _received_at(claim, min(mtime, now))
         # Plain copies of answers rendered in the transaction below, by outbox id: once
@@ -118,6 +119,8 @@ class FileProcessor:
         committed: dict[int, PlainCopy] = {}
         try:
             try:
+                if reader is not None:
+                    sha, size = reader.digest()
                 with self.env.ledger.begin() as tx:
                     known = tx.conn.execute(
                         select(db.files).where(
@@ -152,6 +155,8 @@ class FileProcessor:
             # Recorded under a name, not its hash: the same bytes sent again once the
             # fault is fixed are processed afresh, not answered as a duplicate.
             failed = f"failed:{claim.path.name}"[:64]
+            if sha.startswith("not-read:") and reader is not None:
+                sha, size = sha256_of(claim.path)  # the reader died before its digest
             with self.env.ledger.begin() as tx:
                 outcome = self._reject(tx.conn, claim, failed, size, received, now, finding, None)
         finally:
@@ -287,8 +292,7 @@ class FileProcessor:
                 f"the file has {size} bytes, more than the limit {self.settings.max_file_bytes}",
             )
             return self._reject(conn, claim, sha, size, received, now, too_big, None)
-        if reader is None:
-            reader = Reader(claim.path, transactions_max=self.settings.max_transactions)
+        assert reader is not None, "a file within the size limit has its reader (`process`)"
         with reader:
             events = iter(reader)
             first = next(events)

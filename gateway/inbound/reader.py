@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gc
+import hashlib
 import operator
 import os
 import pickle
@@ -63,7 +64,27 @@ class Chunk(NamedTuple):
     iban_problems: list[str | None]
 
 
+class Digest(NamedTuple):
+    """The file's SHA-256 (hex) and size: what the child sends first. The booking process
+    needs them before anything else (is this file known?), and has better things to do
+    while it loads the database layer than to read 35 MB."""
+
+    sha256: str
+    size: int
+
+
 Incoming = ParsedHeader | ParsedPmtInf | Chunk | ParsedFile
+digest_block_bytes = 1 << 20
+
+
+def _digest(path: Path) -> Digest:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while block := handle.read(digest_block_bytes):
+            digest.update(block)
+            size += len(block)
+    return Digest(digest.hexdigest(), size)
 
 
 class ReaderFailed(RuntimeError):
@@ -83,6 +104,8 @@ def _serve(path: Path, transactions_max: int, write_fd: int) -> int:
         # thing a transaction says on its own: done here, it runs beside the booking.
         from gateway.inbound.rules import iban_problem
 
+        if not sender.send(pickle.dumps(_digest(path), protocol=pickle.HIGHEST_PROTOCOL)):
+            return 0
         for event in pain001_v03.stream(path, transactions_max=transactions_max):
             item: Any = event
             if isinstance(event, list):
@@ -177,15 +200,29 @@ class Reader:
         self._pid: int | None = pid
         self._exit_code: int | None = None
         self._pipe = os.fdopen(read_fd, "rb", buffering=pipe_buffer_bytes)
+        self._digest: Digest | None = None
+
+    def _receive(self) -> Any:
+        try:
+            return pickle.load(self._pipe)
+        except (EOFError, pickle.UnpicklingError):  # no more, or cut off mid-chunk
+            raise ReaderFailed(
+                f"the reader ended without finishing the file ({self._wait()})"
+            ) from None
+
+    def digest(self) -> Digest:
+        """The file's SHA-256 and size, as the child read it (before it parsed it)."""
+        if self._digest is None:
+            first = self._receive()
+            if not isinstance(first, Digest):
+                raise ReaderFailed(f"the reader sent {type(first).__name__} before the digest")
+            self._digest = first
+        return self._digest
 
     def __iter__(self) -> Iterator[Incoming]:
+        self.digest()  # sent first
         while True:
-            try:
-                event: Any = pickle.load(self._pipe)
-            except (EOFError, pickle.UnpicklingError):  # no more, or cut off mid-chunk
-                raise ReaderFailed(
-                    f"the reader ended without finishing the file ({self._wait()})"
-                ) from None
+            event = self._receive()
             if isinstance(event, tuple):
                 rows, iban_problems = event
                 yield Chunk(list(map(_make_tx, rows)), iban_problems)

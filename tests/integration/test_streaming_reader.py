@@ -422,3 +422,18 @@ def test_a_reader_left_unread_then_closed_lets_its_child_end_by_itself(tmp_path:
     with again:
         counted = sum(len(e.transactions) for e in again if isinstance(e, Chunk))
     assert counted == 60_000 and again._exit_code in (0, None)
+
+
+def test_the_child_sends_the_files_digest_first(tmp_path: Path) -> None:
+    """The booking process learns the file's SHA-256 and size from the child (whether it
+    knows the file, its seal), before any event of the file."""
+    import hashlib
+
+    path = tmp_path / "digest.xml"
+    data = big_file("DIGEST-1", 2500)
+    path.write_bytes(data)
+    with Reader(path, transactions_max=200_000) as events:
+        assert events.digest() == (hashlib.sha256(data).hexdigest(), len(data))
+        received = list(events)
+    assert isinstance(received[0], ParsedHeader) and isinstance(received[-1], ParsedFile)
+    assert sum(len(e.transactions) for e in received if isinstance(e, Chunk)) == 2500
