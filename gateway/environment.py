@@ -75,6 +75,7 @@ class Environment:
         return self.clock.now().astimezone(self.settings.timezone)
 
     def close(self) -> None:
+        self.ledger.settle()
         self.engine.dispose()
         holiday_cache.save(self.settings.spool_dir)
 

@@ -121,7 +121,7 @@ class FileProcessor:
             try:
                 if reader is not None:
                     sha, size = reader.digest()
-                with self.env.ledger.begin() as tx:
+                with self.env.ledger.begin(checkpoint_after=True) as tx:
                     known = tx.conn.execute(
                         select(db.files).where(
                             db.files.c.client_id == claim.client_id, db.files.c.sha256 == sha

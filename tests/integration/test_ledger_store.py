@@ -599,3 +599,50 @@ def test_a_database_behind_head_is_upgraded(tmp_path: Path) -> None:
             run_upgrade(engine)
     finally:
         engine.dispose()
+
+
+def test_a_big_write_is_copied_into_the_database_after_its_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`begin(checkpoint_after=True)` on SQLite: when the commit returns, its pages are
+    in the WAL only (the writer's close did not copy them); a thread copies them into the
+    database file, and `settle` waits for it. What was written is there, also after the
+    database is opened anew."""
+    import threading
+
+    import ledger.store as store
+
+    path = tmp_path / "big.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    big = Ledger(engine)
+    with big.begin() as tx:
+        tx.conn.exec_driver_sql("CREATE TABLE scratch (n INTEGER, blob BLOB)")
+    before = path.stat().st_size
+    seen: dict[str, int] = {}
+    release = threading.Event()
+    real = store._checkpoint
+
+    def checkpoint(keeper: object) -> None:
+        release.wait(10)
+        seen["database"] = path.stat().st_size
+        seen["wal"] = Path(f"{path}-wal").stat().st_size
+        real(keeper)
+
+    monkeypatch.setattr(store, "_checkpoint", checkpoint)
+    with big.begin(checkpoint_after=True) as tx:
+        tx.conn.exec_driver_sql(
+            "WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < 25000)"
+            " INSERT INTO scratch SELECT v, randomblob(1000) FROM n"
+        )
+    release.set()
+    big.settle()
+    assert seen["database"] == before, "the writer's close copied the WAL itself"
+    assert seen["wal"] > 25_000_000  # past the 1,000 pages at which a commit copies it
+    assert path.stat().st_size > before + 25_000_000, "settled: the pages are in the database"
+    assert [t for t in threading.enumerate() if t.name == "wal-checkpoint"] == []
+    engine.dispose()
+    again = make_engine(f"sqlite:///{path}")
+    with again.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM scratch").scalar_one() == 25_000
+    again.dispose()
