@@ -12,9 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+import threading
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -22,7 +22,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from gateway import db
 from gateway.outbound.delivery import deliver
-from gateway.outbound.seal import FileDigest, Sealer
+from gateway.outbound.seal import Sealer, file_sha256
 from gateway.spool import Spool
 
 compress_level = 3  # fast; reports are regular XML and shrink ~10x anyway
@@ -59,18 +59,37 @@ def render(write: Callable[[BinaryIO], None], copy: BinaryIO | None = None) -> b
     return sink.finish()
 
 
-@dataclass(frozen=True, slots=True)
 class PlainCopy:
-    """The plain bytes of an answer just rendered, in a file in the spool's tmp/, and
-    their digest being worked out meanwhile (for its seal)."""
+    """The plain bytes of an answer just rendered, in a file in the spool's tmp/. While
+    the caller commits, a thread readies it for delivery: it works out the digest for
+    the seal (hashlib lets go of the GIL) and flushes the file to disk, so that after
+    the commit neither the seal nor `delivery.deliver`'s sync reads or waits for 35 MB."""
 
-    path: Path
-    digest: FileDigest
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._digest: bytes | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._ready, daemon=True)
+        self._thread.start()
 
-    @classmethod
-    def of(cls, path: Path) -> PlainCopy:
-        """`path` is finished: start hashing it."""
-        return cls(path, FileDigest(path))
+    def _ready(self) -> None:
+        try:
+            self._digest = file_sha256(self.path)
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except BaseException as exc:  # handed to whoever asks for the digest
+            self._error = exc
+
+    def digest(self) -> bytes:
+        """The file's SHA-256 (waits for the thread)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._digest is not None
+        return self._digest
 
 
 def file_name(created_local: dt.datetime, message: str, msg_id: str) -> str:
@@ -132,7 +151,7 @@ def deliver_pending(
         copy = rendered.pop(outbox_id, None)
         sha256: bytes | None = None
         if copy is not None and copy.path.exists():
-            tmp, sha256 = copy.path, copy.digest.result()
+            tmp, sha256 = copy.path, copy.digest()
         else:
             with conn_factory() as conn:
                 body = conn.execute(

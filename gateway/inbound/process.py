@@ -459,8 +459,8 @@ class FileProcessor:
             except BaseException:
                 copy_path.unlink(missing_ok=True)
                 raise
-            # Hashed (for its seal) while the transaction commits.
-            copies[outbox_id] = PlainCopy.of(copy_path)
+            # Hashed (for its seal) and synced while the transaction commits.
+            copies[outbox_id] = PlainCopy(copy_path)
         group = derive(run.counts)
         conn.execute(
             update(db.files)

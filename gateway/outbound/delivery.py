@@ -27,7 +27,7 @@ def deliver(
 ) -> Path:
     """Move the fully written `tmp_file` to `folder/name`, sealed. Returns the new path.
 
-    `sha256` is the file's digest if the caller has it (`seal.FileDigest`).
+    `sha256` is the file's digest if the caller has it (`outbox.PlainCopy`).
     `sealer=None` delivers unsealed; only tests of that mode do so."""
     _check_name(name)
     if tmp_file.stat().st_dev != folder.stat().st_dev:

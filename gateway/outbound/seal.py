@@ -29,7 +29,6 @@ import hashlib
 import os
 import re
 import stat
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -159,7 +158,7 @@ class Sealer:
         )
         etree.indent(signature)  # before digesting: whitespace is part of what is signed
         digests = signed_info.findall(f"{{{DS}}}Reference/{{{DS}}}DigestValue")
-        digests[0].text = _b64(sha256 if sha256 is not None else _file_sha256(path))
+        digests[0].text = _b64(sha256 if sha256 is not None else file_sha256(path))
         digests[1].text = _b64(hashlib.sha256(_c14n(obj)).digest())
         value = _sign(self.key, _c14n(signed_info))
         signature.find(f"{{{DS}}}SignatureValue").text = _b64(value)
@@ -209,7 +208,7 @@ def verify_file(
             return fail(problem)
     if not _signature_ok(seal.cert, seal.method, seal.signed_info_c14n, seal.value):
         return fail("seal signature invalid (the .sig was altered)")
-    if _file_sha256(path) != seal.file_digest:
+    if file_sha256(path) != seal.file_digest:
         return fail("file altered (digest mismatch)")
     if hashlib.sha256(seal.object_c14n).digest() != seal.object_digest:
         return fail("seal properties altered (digest mismatch)")
@@ -400,33 +399,7 @@ def _validity_problem(cert: x509.Certificate, now: datetime) -> str | None:
 # --- small helpers --------------------------------------------------------------------
 
 
-class FileDigest:
-    """The SHA-256 of a finished file, worked out in a thread of its own while the
-    caller goes on (hashlib lets go of the GIL): an answer's plain copy is hashed while
-    its transaction commits, which is mostly waiting for the disk, so sealing it after
-    the commit does not read 35 MB again (`outbox.PlainCopy`)."""
-
-    def __init__(self, path: Path) -> None:
-        self._value: bytes | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(path,), daemon=True)
-        self._thread.start()
-
-    def _run(self, path: Path) -> None:
-        try:
-            self._value = _file_sha256(path)
-        except BaseException as exc:  # handed to whoever asks for the digest
-            self._error = exc
-
-    def result(self) -> bytes:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._value is not None
-        return self._value
-
-
-def _file_sha256(path: Path) -> bytes:
+def file_sha256(path: Path) -> bytes:
     # Streaming: files of 35 MB and more are hashed in chunks, never held in memory.
     with path.open("rb") as f:
         return hashlib.file_digest(f, "sha256").digest()
