@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-1m clean
+.PHONY: run test lint bench bench-1m clean compile
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,21 +12,28 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# Byte-compile the project as `pip install` would for a wheel: the editable install
+# leaves that to the first import, and where PYTHONDONTWRITEBYTECODE is set every
+# `ekase-gateway` process would compile ~70 modules anew (~0.03 s of each `scan`).
+compile: $(STAMP)
+	$(BIN)/python -m compileall -q gateway ledger
+
+run: compile
 	$(BIN)/ekase-gateway demo --dir demo --run
 
 lint: $(STAMP)
 	$(BIN)/ruff check gateway ledger tests bench
 	$(BIN)/mypy
 
-test: $(STAMP) lint
+test: compile lint
 	$(BIN)/pytest
 
-bench: $(STAMP)
+bench: compile
 	$(BIN)/python bench/run.py --transactions 100000
 
-bench-1m: $(STAMP)
+bench-1m: compile
 	$(BIN)/python bench/run.py --transactions 1000000 --scans 1
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	find gateway ledger -name __pycache__ -prune -exec rm -rf {} +
