@@ -13,6 +13,7 @@ account ever goes below minus its overdraft, whatever runs concurrently.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -107,7 +108,7 @@ def _checkpoint(keeper: Any) -> None:
         cursor = keeper.cursor()
         cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
         cursor.close()
-    except Exception:  # busy (another checkpoint runs): the next commit's does it
+    except sqlite3.Error:  # busy (another checkpoint runs): a later commit's does it
         pass
     finally:
         keeper.close()

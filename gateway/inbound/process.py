@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import os
 import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -32,7 +30,7 @@ from gateway.errors import TransientError
 from gateway.inbound import answers, pain001_v03, rules
 from gateway.inbound.findings import Finding
 from gateway.inbound.pain001_v03 import ParsedFile, ParsedHeader, ParsedPmtInf
-from gateway.inbound.reader import Chunk, Incoming, Reader
+from gateway.inbound.reader import Chunk, Incoming, Reader, file_digest
 from gateway.inbound.run import FileRun, rejections_listed_max
 from gateway.outbox import PlainCopy, enqueue, file_name
 from gateway.reasons import Reason
@@ -41,7 +39,6 @@ from gateway.statuses import GroupStatus, TxStatus, derive
 from ledger.store import LedgerTx
 
 log = structlog.get_logger("gateway.inbound")
-hash_chunk_bytes = 1 << 20
 
 
 @dataclass(slots=True)
@@ -59,16 +56,6 @@ class Outcome:
     answer: str | None = None
     rejected: list[tuple[int, str, str, str]] = field(default_factory=list)  # seq, e2e, code, info
     recovered: bool = False
-
-
-def sha256_of(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(hash_chunk_bytes):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
 
 
 def _received_at(claim: Claim, fallback: dt.datetime) -> dt.datetime:
@@ -156,7 +143,7 @@ class FileProcessor:
             # fault is fixed are processed afresh, not answered as a duplicate.
             failed = f"failed:{claim.path.name}"[:64]
             if sha.startswith("not-read:") and reader is not None:
-                sha, size = sha256_of(claim.path)  # the reader died before its digest
+                sha, size = file_digest(claim.path)  # the reader died before its digest
             with self.env.ledger.begin() as tx:
                 outcome = self._reject(tx.conn, claim, failed, size, received, now, finding, None)
         finally:

@@ -77,7 +77,8 @@ Incoming = ParsedHeader | ParsedPmtInf | Chunk | ParsedFile
 digest_block_bytes = 1 << 20
 
 
-def _digest(path: Path) -> Digest:
+def file_digest(path: Path) -> Digest:
+    """The SHA-256 (hex) and size of the file at `path`, read a block at a time."""
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as handle:
@@ -104,7 +105,7 @@ def _serve(path: Path, transactions_max: int, write_fd: int) -> int:
         # thing a transaction says on its own: done here, it runs beside the booking.
         from gateway.inbound.rules import iban_problem
 
-        if not sender.send(pickle.dumps(_digest(path), protocol=pickle.HIGHEST_PROTOCOL)):
+        if not sender.send(pickle.dumps(file_digest(path), protocol=pickle.HIGHEST_PROTOCOL)):
             return 0
         for event in pain001_v03.stream(path, transactions_max=transactions_max):
             item: Any = event
