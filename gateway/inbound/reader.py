@@ -3,14 +3,17 @@
 The parse (lxml + XSD, copying each transaction into a record) is about half the
 work of a big file. A forked child does it and sends the records through a pipe
 while this process decides and books the chunks already received: on a 2-core
-machine the two halves overlap. Events arrive in file order: the group header,
-each payment information, chunks of `ParsedTx`, the `ParsedFile` summary. (Working
-out each transaction's `rules.Facts` in the child too was measured: the child is
-the slower side, and the file took 10–20% longer.)
+machine the two halves overlap. The child sends the file's `Digest` first (this
+process needs it before anything else: is the file known?), then, in file order,
+the group header, each payment information, `Chunk`s of transactions with the
+child's check of each creditor IBAN, and the `ParsedFile` summary. Where the line
+between the two sides lies is measured (paired runs, ARCHITECTURE.md): with the IBAN
+check here the two are about even; the amount and fingerprint here too made the
+child the slower side again.
 
-The module is light on purpose (lxml and the reader of pain.001 only): `scan
---once` starts reading the first waiting file before it imports the database
-layer (`gateway.readahead`).
+The module is light on purpose (lxml and the reader of pain.001 only; the rules
+load in the child): `scan --once` starts reading the first waiting file before it
+imports the database layer (`gateway.readahead`).
 
 The child is kept to reading the file and writing the pipe:
 - it closes every descriptor it inherited but the pipe (listening sockets, client
