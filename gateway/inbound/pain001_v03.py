@@ -372,6 +372,11 @@ def _sniff(path: Path) -> None:
 
 
 feed_bytes = 1 << 16  # read and parse the file in blocks of this size
+# A transaction (or payment information) must end within this much of the file. The
+# schema bounds neither `RmtInf/Ustrd` nor `Strd`, so one valid transaction could hold
+# a whole upload, and the tree holds a transaction until it ends: ~10 bytes of memory
+# per byte of XML. A real one, even with hundreds of structured remittances, is < 1 MB.
+stall_bytes_max = 4 << 20
 
 
 def _events(
@@ -403,12 +408,25 @@ def _events(
         remove_pis=True,
     )
     harvest = _Harvest(result, transactions_max, chunk_size)
+    fed = progress_at = 0  # bytes parsed; … when a transaction or payment information began
+    progress = (0, 0)
     with open(path, "rb") as handle:
         while block := handle.read(feed_bytes):
             parser.feed(block)
+            fed += len(block)
             for _event, elem in parser.read_events():
                 yield from harvest.payment_info_started(elem)
             yield from harvest.take(final=False)
+            now = (harvest.seq, harvest.started)
+            if now != progress:
+                progress, progress_at = now, fed
+            elif fed - progress_at > stall_bytes_max:
+                raise _Stop(
+                    Finding(
+                        Reason.FF01,
+                        f"no transaction ends within {stall_bytes_max} bytes of the file",
+                    )
+                )
     root = parser.close()  # raises if the file is not well-formed, complete and valid
     if root is None or root.tag != _T_DOC:
         raise _Stop(Finding(Reason.FF01, "not well-formed: the document ends before </Document>"))
@@ -427,7 +445,8 @@ class _Harvest:
         self.result = result
         self.transactions_max = transactions_max
         self.chunk_size = chunk_size
-        self.seq = 0
+        self.seq = 0  # transactions taken
+        self.started = 0  # payment informations begun
         self.chunk: list[TxRow] = []
         self.initiation: Any = None  # CstmrCdtTrfInitn
         self.elem: Any = None  # the payment information being read
@@ -466,6 +485,7 @@ class _Harvest:
             parent.remove(done)
         self.elem = elem
         self.record = None
+        self.started += 1
 
     def take(self, *, final: bool) -> Iterator[Event]:
         """The transactions of the current payment information that are complete (all

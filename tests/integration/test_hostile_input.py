@@ -94,6 +94,14 @@ def _misplaced_payment_information(where: bytes) -> bytes:
     return data[:at] + data[start:end] + data[at:]
 
 
+def _endless_transaction(lines: int = 400_000) -> bytes:
+    """A schema-valid file whose first transaction carries 400,000 `RmtInf/Ustrd` lines
+    (the schema sets no maximum): ~7 MB that would be one element in memory."""
+    data = valid_file("ENDLESS")
+    at = data.index(b"</Ustrd>") + len(b"</Ustrd>")
+    return data[:at] + b"<Ustrd>Papildu teksts</Ustrd>" * lines + data[at:]
+
+
 HOSTILE: dict[str, Callable[[], bytes]] = {
     "empty": lambda: b"",
     "binary junk": lambda: random.Random(7).randbytes(8192),
@@ -127,6 +135,7 @@ HOSTILE: dict[str, Callable[[], bytes]] = {
     "PmtInf inside the group header": lambda: _misplaced_payment_information(b"<GrpHdr>"),
     "PmtInf right under Document": lambda: _misplaced_payment_information(b'.03">'),
     "PmtInf inside a payment information": lambda: _misplaced_payment_information(b"<PmtInf>"),
+    "a transaction that never ends": _endless_transaction,
 }
 
 
@@ -187,6 +196,8 @@ def test_hostile_file_gets_one_ff01_and_the_next_file_is_processed(
     not stop the good file behind it."""
     data = HOSTILE[kind]()
     bad = rejected_then_good(inst, lambda p: p.write_bytes(data), assert_valid, hostile_bytes=data)
+    if kind == "a transaction that never ends":
+        assert "no transaction ends within" in " ".join(bad.group_info), bad.group_info
     text = bad.path.read_text(encoding="utf-8")
     assert "root:" not in text, "the content of /etc/passwd must never be read or echoed"
     assert "lollollol" not in text
@@ -281,3 +292,17 @@ def test_random_mutations_never_crash_and_always_get_one_answer(
         inst.env.ledger.check_invariants()
     finally:
         inst.close()
+
+
+def test_a_long_remittance_within_the_limit_is_still_accepted(inst: Installation) -> None:
+    """The limit on how long one transaction may run (`stall_bytes_max`) leaves room for
+    real ones: 20,000 remittance lines (~0.6 MB) in one payment are read and booked."""
+    from gateway.inbound import pain001_v03
+
+    data = _endless_transaction(20_000)
+    assert 500_000 < len(data) < pain001_v03.stall_bytes_max
+    inst.drop(data, "long.xml")
+    inst.run()
+    [answer] = inst.new_answers()
+    assert answer.original_msg_id == "ENDLESS"
+    assert answer.group_status == "ACSC", answer.group_info
