@@ -43,8 +43,9 @@ def test_delivered_answer_is_the_committed_one(tmp_path: Path, database_url: str
 def test_the_archived_batch_and_its_answer_carry_valid_seals(
     tmp_path: Path, xmlsec1: str
 ) -> None:
-    """End to end: the archive seal (made from the digest taken when the file was
-    claimed) and the answer's seal verify with xmlsec1 and with `verify_file`."""
+    """End to end: the archive seal (made from the digest the reading child sends) and
+    the answer's seal (from the digest taken while its transaction commits) verify with
+    xmlsec1 and with `verify_file`."""
     inst = Installation.create(tmp_path / "gw", need_sealer=True)
     try:
         batch = Batch(msg_id="SEAL-1")
