@@ -24,6 +24,7 @@ run: compile
 lint: $(STAMP)
 	$(BIN)/ruff check gateway ledger tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test: compile lint
 	$(BIN)/pytest

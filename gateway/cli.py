@@ -112,7 +112,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_eod(args: argparse.Namespace) -> int:
-    from gateway import statements
+    from gateway.outbound import statements
     from ledger import calendar
 
     env = _environment(args, need_sealer=True)
@@ -137,7 +137,7 @@ def cmd_eod(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from gateway import statements
+    from gateway.outbound import statements
 
     env = _environment(args, need_sealer=True)
     try:
@@ -290,9 +290,9 @@ def console() -> int:
 
 def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
     try:
-        from gateway import commands
+        from gateway import daemon_cli
 
-        args = build_parser(commands.EXTRA).parse_args(argv)
+        args = build_parser([daemon_cli.add_commands]).parse_args(argv)
         if own_process:  # not when a test calls `main` in its own process
             _settle_gc()
         handler: Handler = args.handler

@@ -23,18 +23,15 @@ it becomes visible. A file without a receipt was put there by OpenSSH (written
 in place) or by hand, so it is taken only after it has not changed for
 `settle_seconds`.
 
-End-of-day statements are another module's work: if `gateway.statements`
-exposes `run_due_eod(env) -> int` (idempotent: it writes what is due and not yet
-written, and returns how many statements it wrote), the worker calls it at
-start-up, when the local day changes and when `eod_time` passes. Without that
-module the daemon runs without statements.
+End-of-day statements (`statements.run_due_eod`, idempotent: it writes what is due
+and not yet written) are asked for at start-up, when the local day changes and when
+`eod_time` passes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import importlib
 import os
 import signal
 import socket
@@ -51,7 +48,8 @@ from sqlalchemy.exc import OperationalError
 
 from gateway.environment import Environment
 from gateway.errors import ConfigError, TransientError
-from gateway.inbound.pending import execute_due
+from gateway.outbound import statements
+from gateway.pending import execute_due
 from gateway.pipeline import Pipeline
 from gateway.settings import Settings
 from gateway.spool import is_ignored
@@ -68,8 +66,6 @@ retry_seconds_max = 60.0
 sftp_close_seconds_max = 5.0
 # Files tracked for settling at once (per daemon); more are simply re-seen next pass.
 settle_tracked_files_max = 10_000
-
-EodHook = Callable[[Environment, dt.datetime], int]
 
 
 # -- systemd notification ------------------------------------------------------------------
@@ -167,34 +163,14 @@ class PassReport:
     recheck_seconds: float | None
 
 
-def find_eod_hook() -> EodHook | None:
-    """`gateway.statements.run_due_eod` if that module exists; a broken module is an error."""
-    try:
-        module = importlib.import_module("gateway.statements")
-    except ModuleNotFoundError as exc:
-        if exc.name == "gateway.statements":
-            return None
-        raise
-    run_due_eod = getattr(module, "run_due_eod", None)
-    if not callable(run_due_eod):
-        return None
-
-    def eod_hook(env: Environment, now: dt.datetime) -> int:
-        del now  # the statements module reads the environment's clock itself
-        return int(run_due_eod(env))
-
-    return eod_hook
-
-
 class Worker:
     """Everything that blocks; runs on the daemon's single worker thread only."""
 
-    def __init__(self, env: Environment, stop: threading.Event, eod_hook: EodHook | None) -> None:
+    def __init__(self, env: Environment, stop: threading.Event) -> None:
         self.env = env
         self.stop = stop
         self.pipeline = Pipeline(env)
         self.settle = SettleTracker(env.settings.settle_seconds)
-        self.eod_hook = eod_hook
         self._eod_done_for: tuple[dt.date, bool] | None = None
         self._business_day: dt.date | None = None
 
@@ -229,7 +205,7 @@ class Worker:
     def _candidates(self) -> list[tuple[str, Path, float]]:
         """Waiting files, oldest first per client, taking clients in turn (fairness)."""
         spool = self.env.spool
-        wall_now = time.time()
+        wall_now = self.env.clock.now().timestamp()
         queues: list[list[tuple[str, Path, float]]] = []
         present: set[str] = set()
         for client in self.env.settings.clients:
@@ -261,15 +237,13 @@ class Worker:
         execute_due(self.env)
 
     def _end_of_day(self) -> None:
-        if self.eod_hook is None:
-            return
         now = self.env.clock.now()
         local = now.astimezone(self.env.settings.timezone)
         state = (local.date(), local.time() >= self.env.settings.eod_time)
         if state == self._eod_done_for:
             return
         try:
-            written = self.eod_hook(self.env, now)
+            written = statements.run_due_eod(self.env)
         except Exception:
             # Statements are retried on the next pass; payments must keep flowing meanwhile.
             log.exception("eod.failed", day=local.date().isoformat())
@@ -289,13 +263,12 @@ class Daemon:
         env: Environment,
         *,
         notifier: SystemdNotifier | None = None,
-        eod_hook: EodHook | None = None,
     ) -> None:
         self.settings = settings
         self.env = env
         self.notifier = notifier or SystemdNotifier(None)
         self.stop = threading.Event()
-        self.worker = Worker(env, self.stop, eod_hook)
+        self.worker = Worker(env, self.stop)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline")
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -439,7 +412,6 @@ class Daemon:
             watcher="inotify" if watching else "rescan only",
             rescan_seconds=self.settings.rescan_seconds,
             settle_seconds=self.settings.settle_seconds,
-            end_of_day="on" if self.worker.eod_hook is not None else "off",
         )
 
 
@@ -476,7 +448,5 @@ def run(settings: Settings) -> int:
     from gateway.environment import open_environment
 
     env = open_environment(settings, need_sealer=True)
-    daemon = Daemon(
-        settings, env, notifier=SystemdNotifier.from_environment(), eod_hook=find_eod_hook()
-    )
+    daemon = Daemon(settings, env, notifier=SystemdNotifier.from_environment())
     return asyncio.run(daemon.run())

@@ -1,6 +1,6 @@
 """Sub-commands for operating the gateway: `run`, `demo`, `status`, `sshd-config`.
 
-Registered through `gateway.commands.EXTRA`; heavy modules are imported inside
+Added to the parser by `gateway.cli`; heavy modules are imported inside
 the handlers so that `ekase-gateway --help` stays fast.
 """
 

@@ -9,7 +9,7 @@ from gateway import counters
 from gateway.environment import Environment
 from gateway.errors import UsageError
 from ledger import calendar, currency
-from ledger.core import AccountKind, TransferKind, TransferRequest
+from ledger.core import AccountKind, Transfer, TransferKind
 
 
 def fund(env: Environment, iban_text: str, amount_text: str, *, key: str) -> tuple[int, str]:
@@ -38,7 +38,7 @@ def fund(env: Environment, iban_text: str, amount_text: str, *, key: str) -> tup
     with env.ledger.begin() as tx:
         source = tx.system_account(AccountKind.FUNDING, account.currency)
     assert source is not None, "system accounts exist for every supported currency"
-    request = TransferRequest(
+    request = Transfer.between(
         idempotency_key=f"fund:{key}",
         reference=f"FUND{today:%Y%m%d}{number:08d}",
         kind=TransferKind.FUNDING,

@@ -10,11 +10,23 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import BinaryIO
 
 from lxml import etree
 
 NS = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"
+
+
+@dataclass(frozen=True, slots=True)
+class SampleStrd:
+    """One structured remittance block: a creditor reference (RF… with its type and
+    issuer) and the invoices paid (number, date, amount)."""
+
+    creditor_reference: str | None = None
+    reference_type: str = "SCOR"
+    issuer: str | None = "ISO"
+    invoices: tuple[tuple[str, str, str], ...] = ()  # (number, YYYY-MM-DD, amount)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +38,8 @@ class SampleTx:
     currency: str = "EUR"
     creditor_bic: str | None = None
     instr_id: str | None = None
-    remittance: str | None = "Rēķins 1"
+    remittance: str | None = "Rēķins 1"  # Ustrd lines, separated by "\n"
+    structured: tuple[SampleStrd, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +86,34 @@ def _tx(xf: etree._IncrementalFileWriter, tx: SampleTx) -> None:
             _leaf(xf, "Nm", tx.creditor_name)
         with xf.element("CdtrAcct"), xf.element("Id"):
             _leaf(xf, "IBAN", tx.creditor_iban)
-        if tx.remittance is not None:
+        if tx.remittance is not None or tx.structured:
             with xf.element("RmtInf"):
-                _leaf(xf, "Ustrd", tx.remittance)
+                for line in (tx.remittance or "").split("\n") if tx.remittance else []:
+                    _leaf(xf, "Ustrd", line)
+                for block in tx.structured:
+                    _strd(xf, block, tx.currency)
+
+
+def _strd(xf: etree._IncrementalFileWriter, block: SampleStrd, currency: str) -> None:
+    with xf.element("Strd"):
+        for number, day, _amount in block.invoices:
+            with xf.element("RfrdDocInf"):
+                with xf.element("Tp"), xf.element("CdOrPrtry"):
+                    _leaf(xf, "Cd", "CINV")
+                _leaf(xf, "Nb", number)
+                _leaf(xf, "RltdDt", day)
+        if block.invoices:
+            total = sum(Decimal(amount) for _, _, amount in block.invoices)
+            with xf.element("RfrdDocAmt"):
+                _leaf(xf, "RmtdAmt", f"{total:.2f}", Ccy=currency)
+        if block.creditor_reference is not None:
+            with xf.element("CdtrRefInf"):
+                with xf.element("Tp"):
+                    with xf.element("CdOrPrtry"):
+                        _leaf(xf, "Cd", block.reference_type)
+                    if block.issuer is not None:
+                        _leaf(xf, "Issr", block.issuer)
+                _leaf(xf, "Ref", block.creditor_reference)
 
 
 def _pmt_inf(xf: etree._IncrementalFileWriter, pmt: SamplePmtInf) -> None:

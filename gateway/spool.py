@@ -3,7 +3,9 @@
     clients/<client>/in/        uploaded, waiting                    (client's SFTP /in)
     clients/<client>/out/       answers and reports for the client   (client's SFTP /out)
     receipts/<client>/          SFTP upload receipts waiting with their files
-    work/<client>/              claimed, being processed (a process holds a lock on it)
+    work/<client>/              claimed, being processed (a process holds a lock on it), or
+                                waiting after a fault (with NAME.attempts.json)
+    quarantine/<client>/        set aside for a person: our code failed on it three times
     archive/<client>/<date>/    processed: the original, its findings, its seal
     rejected/<client>/<date>/   rejected as a whole (FF01, DU01, AM18, AM10)
     duplicates/<client>/<date>/ the same bytes again: answered with the original report
@@ -29,9 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.files import fsync_dir, write_atomically
+
 IGNORED_SUFFIXES = (".part", ".filepart", ".tmp")
 # Files the gateway keeps beside a claimed file in work/ and beside it in the archive.
 SIDECAR_SUFFIXES = (".receipt.json", ".sig", ".findings.txt")
+ATTEMPTS_SUFFIX = ".attempts.json"  # failed runs of a claim (work/ only)
+ERROR_SUFFIX = ".error.txt"  # why a file is in quarantine/
 file_name_chars_max = 200
 stale_temporary_seconds = 3600
 
@@ -85,7 +91,7 @@ class Spool:
                 self.work(client_id),
             ):
                 folder.mkdir(parents=True, exist_ok=True)
-        for name in ("tmp", "log", "archive", "rejected", "duplicates"):
+        for name in ("tmp", "log", "archive", "rejected", "duplicates", "quarantine"):
             (self.root / name).mkdir(parents=True, exist_ok=True)
 
     # -- waiting files ---------------------------------------------------------------------
@@ -115,7 +121,8 @@ class Spool:
         return sorted(
             p
             for p in folder.iterdir()
-            if not p.name.endswith(SIDECAR_SUFFIXES) and not p.name.startswith(".")
+            if not p.name.endswith((*SIDECAR_SUFFIXES, ATTEMPTS_SUFFIX))
+            and not p.name.startswith(".")
         )
 
     def claim(self, client_id: str, path: Path, now: dt.datetime) -> Claim | None:
@@ -184,8 +191,38 @@ class Spool:
                 os.replace(sidecar, target.with_name(target.name + suffix))
         os.chmod(claim.path, 0o444)
         os.replace(claim.path, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
+        _attempts_path(claim.path).unlink(missing_ok=True)
         return target
+
+    # -- faults ------------------------------------------------------------------------------
+
+    def count_attempt(self, claim: Claim, error: str) -> int:
+        """Record one more failed run of `claim` (with its error); how many there were."""
+        path = _attempts_path(claim.path)
+        earlier = _read_json(path) or {}
+        attempts = int(earlier.get("attempts", 0)) + 1
+        write_atomically(path, json.dumps({"attempts": attempts, "error": error}, indent=2))
+        return attempts
+
+    def quarantine(self, claim: Claim, error: str) -> Path:
+        """Set a claim aside for a person, with the error, its receipt and its attempts."""
+        folder = self.root / "quarantine" / claim.client_id
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / claim.path.name
+        write_atomically(target.with_name(target.name + ERROR_SUFFIX), error)
+        receipt = _receipt_path(claim.path)
+        if receipt.exists():
+            os.replace(receipt, _receipt_path(target))
+        _attempts_path(claim.path).unlink(missing_ok=True)
+        os.chmod(claim.path, 0o444)
+        os.replace(claim.path, target)
+        fsync_dir(folder)
+        return target
+
+
+def _attempts_path(work_path: Path) -> Path:
+    return work_path.with_name(work_path.name + ATTEMPTS_SUFFIX)
 
 
 def _receipt_path(work_path: Path) -> Path:
@@ -198,14 +235,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except (FileNotFoundError, ValueError, OSError):
         return None
     return value if isinstance(value, dict) else None
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -228,13 +257,3 @@ def locked(path: Path) -> Iterator[bool]:
         yield True
     finally:
         os.close(fd)
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(tmp, 0o444)
-    os.replace(tmp, path)

@@ -71,19 +71,56 @@ class Account(NamedTuple):
         return self.balance_minor + delta + self.overdraft_minor
 
 
-class TransferRequest(NamedTuple):
-    """One transfer to post: debit one account, credit another, same currency."""
+class Posting(NamedTuple):
+    """One leg of a transfer: an amount on one account, signed from the account's point of
+    view (credit positive, debit negative), in the account's currency."""
+
+    iban: str
+    amount_minor: int
+    currency: str
+
+
+class Transfer(NamedTuple):
+    """One balanced movement of money: postings that sum to zero per currency.
+
+    A payment is one debit and one credit; a batch-booked payment information is one
+    debit of its total and a credit per creditor account (SPEC §6); a conversion adds
+    the treasury's position accounts so each currency balances on its own. The first
+    posting is the (first) debit."""
 
     idempotency_key: str
     reference: str
     kind: TransferKind
-    debit_iban: str
-    credit_iban: str
-    currency: str
-    amount_minor: int
+    postings: tuple[Posting, ...]
     booking_date: dt.date
     value_date: dt.date
-    fingerprint: str | None = None
+
+    @classmethod
+    def between(
+        cls,
+        *,
+        idempotency_key: str,
+        reference: str,
+        kind: TransferKind,
+        debit_iban: str,
+        credit_iban: str,
+        currency: str,
+        amount_minor: int,
+        booking_date: dt.date,
+        value_date: dt.date,
+    ) -> Transfer:
+        """The usual transfer: `amount_minor` from one account to another."""
+        return cls(
+            idempotency_key,
+            reference,
+            kind,
+            (
+                Posting(debit_iban, -amount_minor, currency),
+                Posting(credit_iban, amount_minor, currency),
+            ),
+            booking_date,
+            value_date,
+        )
 
 
 class Refusal(StrEnum):
@@ -99,11 +136,26 @@ class Refusal(StrEnum):
     NOT_POSITIVE = "not_positive"
 
 
-def check(request: TransferRequest, accounts: Mapping[str, Account]) -> Refusal | None:
-    """Whether `request` may be posted against the given account states."""
-    debit = accounts.get(request.debit_iban)
-    credit = accounts.get(request.credit_iban)
-    return refusal(debit, credit, request.currency, request.amount_minor)
+def check(transfer: Transfer, accounts: Mapping[str, Account]) -> Refusal | None:
+    """Whether `transfer` may be posted against the given account states: each debit leg
+    is judged as a payment to every credit leg of its currency (for a two-legged
+    transfer that is exactly `refusal(debit, credit, …)`). The first posting is a debit:
+    a transfer whose first leg is not negative moves nothing positive (`NOT_POSITIVE`)."""
+    legs = transfer.postings
+    if legs[0].amount_minor >= 0 or any(leg.amount_minor == 0 for leg in legs):
+        return Refusal.NOT_POSITIVE
+    for leg in legs:
+        if leg.amount_minor >= 0:
+            continue
+        credits = [c for c in legs if c.amount_minor > 0 and c.currency == leg.currency]
+        if not credits:
+            return Refusal.CURRENCY_MISMATCH
+        debit = accounts.get(leg.iban)
+        for credit in credits:
+            found = refusal(debit, accounts.get(credit.iban), leg.currency, -leg.amount_minor)
+            if found is not None:
+                return found
+    return None
 
 
 def refusal(
@@ -135,30 +187,21 @@ def refusal(
     return None
 
 
-def apply(request: TransferRequest, accounts: dict[str, Account]) -> Refusal | None:
-    """Check `request` and, if it fits, move the balances in `accounts` (in place)."""
-    refusal = check(request, accounts)
-    if refusal is not None:
-        return refusal
-    debit = accounts[request.debit_iban]
-    credit = accounts[request.credit_iban]
-    if debit.iban == credit.iban:
-        return None
-    accounts[debit.iban] = debit.moved(-request.amount_minor)
-    accounts[credit.iban] = credit.moved(request.amount_minor)
+def apply(transfer: Transfer, accounts: dict[str, Account]) -> Refusal | None:
+    """Check `transfer` and, if it fits, move the balances in `accounts` (in place)."""
+    found = check(transfer, accounts)
+    if found is not None:
+        return found
+    for leg in transfer.postings:
+        accounts[leg.iban] = accounts[leg.iban].moved(leg.amount_minor)
     return None
 
 
-def assert_balanced(requests: Iterable[TransferRequest]) -> None:
-    """Every transfer's two postings sum to zero per currency; amounts are positive integers."""
-    for request in requests:
-        assert isinstance(request.amount_minor, int), request
-        assert request.amount_minor > 0, request
-
-
-def postings_of(request: TransferRequest) -> tuple[tuple[str, int], tuple[str, int]]:
-    """The (iban, signed amount) pair of postings for a transfer; they sum to zero."""
-    amount = request.amount_minor
-    pair = ((request.debit_iban, -amount), (request.credit_iban, amount))
-    assert pair[0][1] + pair[1][1] == 0
-    return pair
+def assert_balanced(transfers: Iterable[Transfer]) -> None:
+    """Every transfer's postings sum to zero per currency; amounts are non-zero integers."""
+    for transfer in transfers:
+        sums: dict[str, int] = {}
+        for leg in transfer.postings:
+            assert isinstance(leg.amount_minor, int) and leg.amount_minor != 0, transfer
+            sums[leg.currency] = sums.get(leg.currency, 0) + leg.amount_minor
+        assert len(transfer.postings) >= 2 and not any(sums.values()), transfer

@@ -78,8 +78,7 @@ def to_minor(text: str | Decimal, currency: str, *, allow_zero: bool = False) ->
 
 
 _MINOR_LIMIT = 10**amount_digits_max
-def to_decimal(minor: int, currency: str) -> Decimal:
-    return Decimal(minor).scaleb(-EXPONENTS[currency])
+
 
 
 def format_minor(minor: int, currency: str) -> str:

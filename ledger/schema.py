@@ -41,6 +41,8 @@ accounts = Table(
     Column("balance_minor", BigInteger, nullable=False),
 )
 
+# A transfer is the header of postings that sum to zero per currency: who and how much
+# are in its postings (one debit and one or more credits).
 transfers = Table(
     "ledger_transfers",
     metadata,
@@ -48,18 +50,9 @@ transfers = Table(
     Column("idempotency_key", String(128), nullable=False, unique=True),
     Column("reference", String(35), nullable=False, unique=True),  # AcctSvcrRef
     Column("kind", String(16), nullable=False),  # funding | internal | external
-    Column("currency", String(3), nullable=False),
-    Column("amount_minor", BigInteger, nullable=False),
-    Column("debit_account_id", Id, ForeignKey("ledger_accounts.id"), nullable=False),
-    Column("credit_account_id", Id, ForeignKey("ledger_accounts.id"), nullable=False),
     Column("booking_date", Date, nullable=False),
     Column("value_date", Date, nullable=False),
     Column("booked_at", DateTime(timezone=True), nullable=False),
-    # A short hash of (debtor, creditor, amount, currency, end-to-end id) for the
-    # "same payment within five business days" rule; null for funding.
-    Column("fingerprint", String(32), nullable=True),
-    Index("ix_ledger_transfers_fingerprint", "fingerprint", "booking_date"),
-    Index("ix_ledger_transfers_debit_day", "debit_account_id", "booking_date"),
 )
 
 postings = Table(
@@ -72,6 +65,7 @@ postings = Table(
     Column("amount_minor", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("booking_date", Date, nullable=False),
+    # Statements (an account's day) and daily limits (an account's debits of a day).
     Index("ix_ledger_postings_account_day", "account_id", "booking_date"),
     Index("ix_ledger_postings_transfer", "transfer_id"),
 )

@@ -16,7 +16,7 @@ import datetime as dt
 import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +27,7 @@ from sqlalchemy.pool import NullPool
 
 from ledger import core
 from ledger.bulk import insert_rows
-from ledger.core import Account, AccountKind, TransferKind, TransferRequest
+from ledger.core import Account, AccountKind, Transfer, TransferKind
 from ledger.schema import accounts as t_accounts
 from ledger.schema import postings as t_postings
 from ledger.schema import sequences as t_sequences
@@ -38,14 +38,9 @@ TRANSFER_COLUMNS = (
     "idempotency_key",
     "reference",
     "kind",
-    "currency",
-    "amount_minor",
-    "debit_account_id",
-    "credit_account_id",
     "booking_date",
     "value_date",
     "booked_at",
-    "fingerprint",
 )
 POSTING_COLUMNS = ("id", "transfer_id", "account_id", "amount_minor", "currency", "booking_date")
 
@@ -145,7 +140,7 @@ class Entry:
     currency: str
     booking_date: dt.date
     value_date: dt.date
-    counter_iban: str
+    counter_iban: str | None  # the other account of a two-legged transfer
 
 
 def _row_to_account(row: Any) -> Account:
@@ -195,44 +190,18 @@ class LedgerTx:
         ).first()
         return _row_to_account(row) if row else None
 
-    def known_keys(self, keys: Sequence[str]) -> set[str]:
-        known: set[str] = set()
-        for chunk in _chunks(keys):
-            rows = self.conn.execute(
-                select(t_transfers.c.idempotency_key).where(
-                    t_transfers.c.idempotency_key.in_(chunk)
-                )
-            )
-            known.update(r[0] for r in rows)
-        return known
-
     def debits_on(self, account_ids: Iterable[int], day: dt.date) -> dict[int, int]:
-        """Sum of today's debits per account (for daily limits)."""
+        """Sum of each account's debits booked on `day` (for daily limits), positive."""
         result: dict[int, int] = {}
+        p = t_postings.c
         for chunk in _chunks(sorted(set(account_ids))):
             rows = self.conn.execute(
-                select(t_transfers.c.debit_account_id, func.sum(t_transfers.c.amount_minor))
-                .where(
-                    t_transfers.c.debit_account_id.in_(chunk),
-                    t_transfers.c.booking_date == day,
-                )
-                .group_by(t_transfers.c.debit_account_id)
+                select(p.account_id, func.sum(p.amount_minor))
+                .where(p.account_id.in_(chunk), p.booking_date == day, p.amount_minor < 0)
+                .group_by(p.account_id)
             )
-            result.update({r[0]: int(r[1]) for r in rows})
+            result.update({r[0]: -int(r[1]) for r in rows})
         return result
-
-    def fingerprints_since(self, fingerprints: Sequence[str], since: dt.date) -> set[str]:
-        """Which of `fingerprints` were booked on or after `since`."""
-        found: set[str] = set()
-        unique = sorted(set(fingerprints))
-        for chunk in _chunks(unique):
-            rows = self.conn.execute(
-                select(t_transfers.c.fingerprint).where(
-                    t_transfers.c.fingerprint.in_(chunk), t_transfers.c.booking_date >= since
-                )
-            )
-            found.update(r[0] for r in rows)
-        return found
 
     def allocate_ids(self, name: str, count: int) -> int:
         """Reserve `count` consecutive ids of sequence `name`; returns the first.
@@ -253,11 +222,12 @@ class LedgerTx:
 
     def post(
         self,
-        requests: Sequence[TransferRequest],
-        accounts: dict[str, Account],
+        transfers: Sequence[Transfer],
+        accounts: Mapping[str, Account],
         booked_at: dt.datetime,
     ) -> dict[str, int]:
-        """Write transfers already decided by `core.apply` against `accounts`.
+        """Write transfers already decided against `accounts` (by `core.apply`, or by the
+        gateway's own execution of each payment).
 
         `accounts` names every account involved (for ids and overdrafts). The
         database's balances move by the posted sums and must stay within each
@@ -265,55 +235,38 @@ class LedgerTx:
         posts them in several calls checks the end state with `assert_balances`
         (the pair assertion). Returns the new transfer ids by idempotency key.
         """
-        if not requests:
+        if not transfers:
             return {}
-        core.assert_balanced(requests)
+        core.assert_balanced(transfers)
         ids_by_iban = {a.iban: a.id for a in accounts.values()}
-        first_transfer = self.allocate_ids("transfers", len(requests))
-        first_posting = self.allocate_ids("postings", 2 * len(requests))
+        legs = sum(len(t.postings) for t in transfers)
+        first_transfer = self.allocate_ids("transfers", len(transfers))
+        pid = self.allocate_ids("postings", legs)
         transfer_rows: list[tuple[Any, ...]] = []
         posting_rows: list[tuple[Any, ...]] = []
         ids: dict[str, int] = {}
         movement: dict[int, int] = defaultdict(int)
-        per_currency: dict[str, int] = defaultdict(int)
-        for n, r in enumerate(requests):
+        for n, t in enumerate(transfers):
             tid = first_transfer + n
-            ids[r.idempotency_key] = tid
-            debit_id = ids_by_iban[r.debit_iban]
-            credit_id = ids_by_iban[r.credit_iban]
+            ids[t.idempotency_key] = tid
             transfer_rows.append(
-                (
-                    tid,
-                    r.idempotency_key,
-                    r.reference,
-                    r.kind.value,
-                    r.currency,
-                    r.amount_minor,
-                    debit_id,
-                    credit_id,
-                    r.booking_date,
-                    r.value_date,
-                    booked_at,
-                    r.fingerprint,
+                (tid, t.idempotency_key, t.reference, t.kind.value, t.booking_date,
+                 t.value_date, booked_at)
+            )  # fmt: skip
+            for leg in t.postings:
+                account_id = ids_by_iban[leg.iban]
+                posting_rows.append(
+                    (pid, tid, account_id, leg.amount_minor, leg.currency, t.booking_date)
                 )
-            )
-            (_, debit_amount), (_, credit_amount) = core.postings_of(r)
-            pid = first_posting + 2 * n
-            posting_rows.append((pid, tid, debit_id, debit_amount, r.currency, r.booking_date))
-            posting_rows.append(
-                (pid + 1, tid, credit_id, credit_amount, r.currency, r.booking_date)
-            )
-            movement[debit_id] += debit_amount
-            movement[credit_id] += credit_amount
-            per_currency[r.currency] += debit_amount + credit_amount
-        assert len(ids) == len(requests), "idempotency keys are unique within a post"
-        assert all(total == 0 for total in per_currency.values()), per_currency
+                movement[account_id] += leg.amount_minor
+                pid += 1
+        assert len(ids) == len(transfers), "idempotency keys are unique within a post"
         insert_rows(self.conn, t_transfers, TRANSFER_COLUMNS, transfer_rows)
         insert_rows(self.conn, t_postings, POSTING_COLUMNS, posting_rows)
         self._move_balances(movement, accounts)
         return ids
 
-    def _move_balances(self, movement: dict[int, int], accounts: dict[str, Account]) -> None:
+    def _move_balances(self, movement: dict[int, int], accounts: Mapping[str, Account]) -> None:
         by_id = {a.id: a for a in accounts.values()}
         for account_id, delta in sorted(movement.items()):
             if delta == 0:
@@ -328,7 +281,7 @@ class LedgerTx:
             if account.kind is AccountKind.CLIENT:
                 assert new_balance >= -account.overdraft_minor, (account.iban, new_balance)
 
-    def assert_balances(self, expected: dict[str, Account]) -> None:
+    def assert_balances(self, expected: Mapping[str, Account]) -> None:
         """Pair assertion: the database holds exactly the balances decided in memory."""
         actual = self.accounts(expected, lock=False)
         for iban, account in expected.items():
@@ -429,26 +382,26 @@ class Ledger:
     # -- posting ----------------------------------------------------------------------------
 
     def transfer(
-        self, request: TransferRequest, booked_at: dt.datetime
+        self, transfer: Transfer, booked_at: dt.datetime
     ) -> tuple[int | None, core.Refusal | None]:
         """Post one transfer idempotently: a repeated key returns the original and posts nothing."""
         with self.begin() as tx:
             # Lock first: a concurrent retry of the same key then waits here and, once the
             # first commits, sees its transfer below (READ COMMITTED reads afresh).
-            accounts = tx.accounts([request.debit_iban, request.credit_iban])
+            accounts = tx.accounts(leg.iban for leg in transfer.postings)
             existing = tx.conn.execute(
                 select(t_transfers.c.id).where(
-                    t_transfers.c.idempotency_key == request.idempotency_key
+                    t_transfers.c.idempotency_key == transfer.idempotency_key
                 )
             ).first()
             if existing is not None:
                 return int(existing[0]), None
-            refusal = core.apply(request, accounts)
+            refusal = core.apply(transfer, accounts)
             if refusal is not None:
                 return None, refusal
-            ids = tx.post([request], accounts, booked_at)
+            ids = tx.post([transfer], accounts, booked_at)
             tx.assert_balances(accounts)
-            return ids[request.idempotency_key], None
+            return ids[transfer.idempotency_key], None
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -473,30 +426,17 @@ class Ledger:
         account = self.account(iban)
         if account is None:
             raise KeyError(iban)
-        counter = t_accounts.alias("counter")
+        p, t = t_postings.c, t_transfers.c
         query = (
-            select(
-                t_postings.c.transfer_id,
-                t_postings.c.amount_minor,
-                t_postings.c.currency,
-                t_transfers.c.reference,
-                t_transfers.c.idempotency_key,
-                t_transfers.c.kind,
-                t_transfers.c.booking_date,
-                t_transfers.c.value_date,
-                counter.c.iban.label("counter_iban"),
-            )
-            .select_from(
-                t_postings.join(t_transfers, t_postings.c.transfer_id == t_transfers.c.id).join(
-                    counter,
-                    counter.c.id == _other_side(account.id),
-                )
-            )
-            .where(t_postings.c.account_id == account.id, t_postings.c.booking_date == day)
-            .order_by(t_postings.c.id)
-        )
+            select(p.id, p.transfer_id, p.amount_minor, p.currency, t.reference,
+                   t.idempotency_key, t.kind, t.booking_date, t.value_date)
+            .select_from(t_postings.join(t_transfers, p.transfer_id == t.id))
+            .where(p.account_id == account.id, p.booking_date == day)
+            .order_by(p.id)
+        )  # fmt: skip
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
+            legs = self._legs(conn, {r.transfer_id for r in rows})
         return [
             Entry(
                 transfer_id=r.transfer_id,
@@ -507,13 +447,29 @@ class Ledger:
                 currency=r.currency,
                 booking_date=r.booking_date,
                 value_date=r.value_date,
-                counter_iban=r.counter_iban,
+                counter_iban=_counterpart(legs[r.transfer_id], r.id),
             )
             for r in rows
         ]
 
+    @staticmethod
+    def _legs(conn: Connection, transfer_ids: set[int]) -> dict[int, list[tuple[int, str]]]:
+        """Every posting (id, account) of the given transfers."""
+        found: dict[int, list[tuple[int, str]]] = defaultdict(list)
+        p = t_postings.c
+        for chunk in _chunks(sorted(transfer_ids)):
+            rows = conn.execute(
+                select(p.transfer_id, p.id, t_accounts.c.iban)
+                .select_from(t_postings.join(t_accounts, p.account_id == t_accounts.c.id))
+                .where(p.transfer_id.in_(chunk))
+            )
+            for transfer_id, posting_id, iban in rows:
+                found[transfer_id].append((posting_id, iban))
+        return found
+
     def check_invariants(self) -> None:
-        """Postings sum to zero per currency and per transfer; balances equal their postings."""
+        """Postings sum to zero per currency, overall and per transfer; balances equal
+        their postings."""
         with self.engine.connect() as conn:
             per_currency = conn.execute(
                 select(t_postings.c.currency, func.sum(t_postings.c.amount_minor)).group_by(
@@ -523,7 +479,7 @@ class Ledger:
             assert all(int(total) == 0 for _, total in per_currency), per_currency
             unbalanced = conn.execute(
                 select(t_postings.c.transfer_id)
-                .group_by(t_postings.c.transfer_id)
+                .group_by(t_postings.c.transfer_id, t_postings.c.currency)
                 .having(func.sum(t_postings.c.amount_minor) != 0)
                 .limit(1)
             ).first()
@@ -541,10 +497,7 @@ class Ledger:
                     assert row.balance_minor >= -row.overdraft_minor, row.iban
 
 
-def _other_side(account_id: int) -> Any:
-    from sqlalchemy import case
-
-    return case(
-        (t_transfers.c.debit_account_id == account_id, t_transfers.c.credit_account_id),
-        else_=t_transfers.c.debit_account_id,
-    )
+def _counterpart(legs: list[tuple[int, str]], posting_id: int) -> str | None:
+    """The other account of a two-legged transfer (None when it has more legs)."""
+    others = [iban for pid, iban in legs if pid != posting_id]
+    return others[0] if len(others) == 1 else None

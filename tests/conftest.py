@@ -13,11 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from lxml import etree
 from sqlalchemy import text
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIRE_ALL = os.environ.get("EKASE_REQUIRE_ALL") == "1"
+
+# Hypothesis runs the same examples every time (CI must not pass or fail by luck), with
+# no example database to replay from; `HYPOTHESIS_PROFILE=explore` searches at random.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 def need(condition: bool, reason: str) -> None:

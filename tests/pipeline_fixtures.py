@@ -423,6 +423,7 @@ class Batch:
     pmt_nb: str | None = None
     pmt_sum: str | None = None
     extra_pmts: list[SamplePmtInf] = field(default_factory=list)
+    batch_booking: bool | None = None  # BtchBookg (absent: ISO's default, true)
 
     def tx(self, e2e: str, amount: str, creditor: str = EXTERNAL, **kw: Any) -> Batch:
         if creditor[:2] != "LV" or creditor[4:8] != "TREL":
@@ -437,6 +438,7 @@ class Batch:
             debtor_iban=self.debtor,
             transactions=self.transactions,
             execution_date=self.execution_date,
+            batch_booking=self.batch_booking,
             nb_of_txs=self.pmt_nb or str(len(self.transactions)),
             ctrl_sum=self.pmt_sum or str(_sum(self.transactions)),
         )

@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gc
-import hashlib
 import operator
 import os
 import pickle
@@ -48,6 +47,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from gateway.errors import TransientError
+from gateway.files import Digest, sha256_file
 from gateway.inbound import pain001_v03
 from gateway.inbound.pain001_v03 import ParsedFile, ParsedHeader, ParsedPmtInf, ParsedTx
 
@@ -67,28 +67,15 @@ class Chunk(NamedTuple):
     iban_problems: list[str | None]
 
 
-class Digest(NamedTuple):
-    """The file's SHA-256 (hex) and size: what the child sends first. The booking process
-    needs them before anything else (is this file known?), and has better things to do
-    while it loads the database layer than to read 35 MB."""
-
-    sha256: str
-    size: int
-
-
 Incoming = ParsedHeader | ParsedPmtInf | Chunk | ParsedFile
-digest_block_bytes = 1 << 20
+feed_bytes = 1 << 16  # the file is read and parsed in blocks of this size
 
 
-def file_digest(path: Path) -> Digest:
-    """The SHA-256 (hex) and size of the file at `path`, read a block at a time."""
-    digest = hashlib.sha256()
-    size = 0
+def blocks(path: Path) -> Iterator[bytes]:
+    """The file's bytes, `feed_bytes` at a time: the read stage is where a file is opened."""
     with open(path, "rb") as handle:
-        while block := handle.read(digest_block_bytes):
-            digest.update(block)
-            size += len(block)
-    return Digest(digest.hexdigest(), size)
+        while block := handle.read(feed_bytes):
+            yield block
 
 
 class ReaderFailed(RuntimeError):
@@ -108,9 +95,9 @@ def _serve(path: Path, transactions_max: int, write_fd: int) -> int:
         # thing a transaction says on its own: done here, it runs beside the booking.
         from gateway.inbound.rules import iban_problem
 
-        if not sender.send(pickle.dumps(file_digest(path), protocol=pickle.HIGHEST_PROTOCOL)):
+        if not sender.send(pickle.dumps(sha256_file(path), protocol=pickle.HIGHEST_PROTOCOL)):
             return 0
-        for event in pain001_v03.stream(path, transactions_max=transactions_max):
+        for event in pain001_v03.stream(blocks(path), transactions_max=transactions_max):
             item: Any = event
             if isinstance(event, list):
                 ibans = map(_creditor_iban, event)

@@ -1,27 +1,31 @@
 """The business rules of SPEC §6 as small pure functions, applied in precedence order.
 
 File rules look at the whole file and reject it (FF01 comes from the reader).
-Transaction rules look at one transaction against what the gateway knows when
-the file arrives; each returns a `Finding` or None, and the first finding in
-`reasons.Reason` order wins. Funds and daily limits are decided later, at
-execution time (`execute.py`), because a pending payment is judged when it runs.
+Transaction rules judge the payments of a chunk against what the gateway knows when
+the file arrives (`Context`): each rule is one function, declared with its reason
+code, that names the payments it refuses (by position) and why. `TRANSACTION_RULES`
+lists them in `reasons.Reason` order, and `findings` applies them in that order to
+the payments no earlier rule refused: the first finding wins. (A rule sees a whole
+chunk at a time because a 100,000-payment file is judged 14 times per payment: one
+loop per rule and chunk instead of a call per rule and payment.) Funds and daily
+limits are judged at execution time (`decide.py`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from schwifty import BIC
+from schwifty import BIC, IBAN
 from schwifty import registry as schwifty_registry
+from schwifty.checksum import algorithms as national_checksums
 from schwifty.exceptions import SchwiftyException
 
 from gateway.inbound.findings import Finding
@@ -76,7 +80,7 @@ def file_findings(parsed: ParsedFile) -> Finding | None:
     return None
 
 
-# -- transaction level -----------------------------------------------------------------------
+# -- what the rules know ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,19 +96,56 @@ class Context:
     today: dt.date  # local business calendar date of receipt
     max_future_days: int
     recent_fingerprints: AbstractSet[int]  # same payment booked or pending in the window
-    # `debtor_side` per payment information (by its position in the file)
-    debtor_sides: dict[int, Account | None] = field(default_factory=dict, compare=False)
 
 
-class Checked(NamedTuple):
-    """A transaction that passed, or the first finding against it."""
+@dataclass(frozen=True, slots=True)
+class PaymentInfo:
+    """A payment information as the rules see it: worked out once for all its payments."""
 
-    finding: Finding | None
-    amount_minor: int
-    requested_date: dt.date | None
-    internal: bool
-    fingerprint: int | None
+    parsed: ParsedPmtInf
+    debtor: Account | None  # the client's own account it names; None: unknown or not its
+    requested_date: dt.date | None  # ReqdExctnDt, if it is a date
+    debtor_bic_problem: str | None
 
+    @classmethod
+    def of(cls, pmt: ParsedPmtInf, ctx: Context) -> PaymentInfo:
+        return cls(
+            pmt,
+            ctx.client_accounts.get(pmt.debtor_iban or ""),
+            parse_date(pmt.requested_date),
+            bic_problem(pmt.debtor_bic) if pmt.debtor_bic is not None else None,
+        )
+
+    @property
+    def batch_booking(self) -> bool:
+        """BtchBookg, true when absent (ISO's default)."""
+        return self.parsed.batch_booking is not False
+
+
+class Facts(NamedTuple):
+    """What one transaction says on its own (and where it stands in its file), worked
+    out once before the rules look at it."""
+
+    amount_minor: int | None  # None: InstdAmt is not an amount of its currency
+    amount_problem: str | None  # why not (AM12 or AM03)
+    amount_sent: int | None  # InstdAmt as sent, when it can be echoed (zero included)
+    iban_problem: str | None  # why CdtrAcct/IBAN is not a valid IBAN (AC01), if it is not
+    bic_problem: str | None  # why CdtrAgt/BIC is malformed (RC01), if it is
+    internal: bool  # the creditor is a treasury IBAN
+    fingerprint: int | None  # the AM05 identity, when the payment can have one
+    repeated: bool  # its EndToEndId came earlier in the file (not NOTPROVIDED)
+
+
+class Candidate(NamedTuple):
+    """A payment in front of the rules: its position in the chunk and what is known."""
+
+    position: int  # in the chunk
+    tx: ParsedTx
+    facts: Facts
+    pmt: PaymentInfo
+
+
+# -- one value at a time ---------------------------------------------------------------------
 
 _IBAN_SHAPE = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{1,30}$")
 _MOD97 = str.maketrans({chr(c): str(c - 55) for c in range(ord("A"), ord("Z") + 1)})
@@ -118,23 +159,19 @@ def iban_spec(country: str) -> Any:
         return None
 
 
+@lru_cache(maxsize=256)
+def _has_national_checksum(country: str) -> bool:
+    return any(name.startswith(f"{country}:") for name in national_checksums)
+
+
 def iban_problem(text: str) -> str | None:
     """Why `text` is not a valid IBAN, or None.
 
-    The checks schwifty makes (shape, the country's length and BBAN format from
-    schwifty's registry, ISO 7064 mod-97), done here without building an IBAN
-    object per payment: a payroll file names 100,000 different creditors. A valid
-    IBAN passes in one match of its country's whole pattern; anything else takes
-    the checks one by one, which word the problem.
+    The checks schwifty makes — shape, the country's length and BBAN format from its
+    registry, ISO 7064 mod-97, and the national check digits of the countries that have
+    them — in that order, without building an IBAN object for a country that has no
+    national check digits (a payroll names 100,000 different creditors, most in Latvia).
     """
-    whole = _whole_iban(text[:2])
-    if whole is not None and whole.match(text) is not None and _mod97(text) == 1:
-        return None
-    return _iban_problem_stepwise(text)
-
-
-def _iban_problem_stepwise(text: str) -> str | None:
-    """`iban_problem`, one check at a time (a test holds the two equal)."""
     if not _IBAN_SHAPE.match(text):
         return "not an IBAN"
     spec = iban_spec(text[:2])
@@ -146,23 +183,12 @@ def _iban_problem_stepwise(text: str) -> str | None:
         return "the account part does not match the country's format"
     if _mod97(text) != 1:
         return "check digits do not match"
+    if _has_national_checksum(text[:2]):
+        try:
+            IBAN(text, validate_bban=True)
+        except SchwiftyException:
+            return "the national check digits do not match"
     return None
-
-
-@lru_cache(maxsize=256)
-def _whole_iban(country: str) -> re.Pattern[str] | None:
-    """A country's whole IBAN in one pattern: the country, two check digits, and the
-    BBAN as schwifty's registry describes it, of the country's length, in capitals
-    and digits only (as `_IBAN_SHAPE` requires). None if the registry's pattern is
-    not the anchored form this relies on: then the checks run one by one."""
-    spec = iban_spec(country)
-    bban = spec.regex.pattern if spec is not None else ""
-    if not (country.isalpha() and country.isupper() and bban[:1] == "^" and bban[-1:] == "$"):
-        return None
-    rest = spec.iban_length - 4
-    return re.compile(
-        rf"{country}[0-9]{{2}}(?=[A-Z0-9]{{{rest}}}\Z)(?:{bban[1:-1]})\Z", re.ASCII
-    )
 
 
 def _mod97(iban: str) -> int:
@@ -208,162 +234,189 @@ def parse_date(text: str) -> dt.date | None:
         return None
 
 
-class Facts(NamedTuple):
-    """What one transaction says on its own, worked out once before any context is
-    known (for a big file, in the reading child): the rules only look these up."""
-
-    amount_minor: int | None  # None: InstdAmt is not an amount of its currency
-    amount_problem: str | None  # why not (AM12 or AM03)
-    iban_problem: str | None  # why CdtrAcct/IBAN is not a valid IBAN (AC01), if it is not
-    bic_problem: str | None  # why CdtrAgt/BIC is malformed (RC01), if it is
-    internal: bool  # the creditor is a treasury IBAN
-    requested_date: dt.date | None  # the payment information's ReqdExctnDt, if it is a date
-    fingerprint: int | None  # the AM05 identity, when the payment can have one
-
-
-class _Unchecked(enum.Enum):
-    IBAN = "the IBAN is checked by `facts`"
-
-
-def facts(
-    tx: ParsedTx, pmt: ParsedPmtInf, iban_checked: str | _Unchecked | None = _Unchecked.IBAN
-) -> Facts:
-    """What `tx` says on its own. `iban_checked` is `iban_problem(tx.creditor_iban)`
-    when the caller has it (the reading child works it out: `reader.Chunk`)."""
+def facts(tx: ParsedTx, pmt: ParsedPmtInf, iban_checked: str | None, seen_e2e: set[str]) -> Facts:
+    """What `tx` says on its own. `iban_checked` is `iban_problem(tx.creditor_iban)` (the
+    reading child works it out: `reader.Chunk`); `seen_e2e` carries the EndToEndIds of
+    the file's earlier payments along (and gets this one)."""
     amount: int | None = None
+    sent: int | None = None
     amount_problem = None
     try:
-        amount = currency.to_minor(tx.amount, tx.currency)
+        amount = sent = currency.to_minor(tx.amount, tx.currency)
     except currency.AmountError as exc:
         amount_problem = str(exc)
+        sent = _zero(tx.amount, tx.currency)
     iban = tx.creditor_iban
+    e2e = tx.end_to_end_id
     print_ = None
-    if (
-        amount is not None
-        and iban is not None
-        and pmt.debtor_iban is not None
-        and tx.end_to_end_id != NOT_PROVIDED
-    ):
-        print_ = fingerprint(pmt.debtor_iban, iban, amount, tx.currency, tx.end_to_end_id)
+    if amount is not None and iban is not None and pmt.debtor_iban and e2e != NOT_PROVIDED:
+        print_ = fingerprint(pmt.debtor_iban, iban, amount, tx.currency, e2e)
+    repeated = e2e != NOT_PROVIDED and e2e in seen_e2e
+    seen_e2e.add(e2e)
     return Facts(
         amount,
         amount_problem,
-        (iban_problem(iban) if iban is not None else None)
-        if iban_checked is _Unchecked.IBAN
-        else iban_checked,
+        sent,
+        iban_checked,
         bic_problem(tx.creditor_bic) if tx.creditor_bic is not None else None,
         iban is not None and is_treasury_iban(iban),
-        parse_date(pmt.requested_date),
         print_,
+        repeated,
     )
 
 
-Rule = Callable[[ParsedTx, Facts, ParsedPmtInf, Context], Finding | None]
+def _zero(text: str, ccy: str) -> int | None:
+    """0 for a zero amount of the currency (refused, but echoed as sent), else None."""
+    try:
+        return 0 if currency.to_minor(text, ccy, allow_zero=True) == 0 else None
+    except currency.AmountError:
+        return None
 
 
-def debtor_account(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
+# -- transaction rules, in precedence order --------------------------------------------------
+
+Refused = Iterator[tuple[int, str]]  # (position in the chunk, why) for each refused payment
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A transaction rule: the payments of a chunk it refuses, with `reason`."""
+
+    reason: Reason
+    judge: Callable[[Sequence[Candidate], Context], Refused]
+
+
+def rule(reason: Reason) -> Callable[[Callable[[Sequence[Candidate], Context], Refused]], Rule]:
+    def declare(judge: Callable[[Sequence[Candidate], Context], Refused]) -> Rule:
+        return Rule(reason, judge)
+
+    return declare
+
+
+@rule(Reason.AC02)
+def debtor_account(chunk: Sequence[Candidate], ctx: Context) -> Refused:
     # One answer for "unknown" and "someone else's": a client must not learn which.
-    if pmt.debtor_iban is None or pmt.debtor_iban not in ctx.client_accounts:
-        shown = pmt.debtor_iban or pmt.debtor_other_id or "?"
-        return Finding(Reason.AC02, f"DbtrAcct {shown} is not an account of this client")
-    return None
+    for i, _t, _f, pmt in chunk:
+        if pmt.debtor is None:
+            shown = pmt.parsed.debtor_iban or pmt.parsed.debtor_other_id or "?"
+            yield i, f"DbtrAcct {shown} is not an account of this client"
 
 
-_STATUS_REASONS = {"closed": Reason.AC04, "blocked": Reason.AC06}
-
-
-def _account_with_status(
-    tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context, status: str
-) -> Finding | None:
+def _with_status(chunk: Sequence[Candidate], ctx: Context, status: str) -> Refused:
     """The debtor's account, then a treasury creditor's, in `status` (closed or blocked)."""
-    assert pmt.debtor_iban is not None
-    debtor = ctx.client_accounts[pmt.debtor_iban]
-    if debtor.status == status:
-        return Finding(_STATUS_REASONS[status], f"DbtrAcct {debtor.iban} is {status}")
-    if f.internal:
-        creditor = ctx.treasury_accounts.get(tx.creditor_iban or "")
-        if creditor is not None and creditor.status == status:
-            return Finding(_STATUS_REASONS[status], f"CdtrAcct {creditor.iban} is {status}")
-    return None
+    for i, t, f, pmt in chunk:
+        assert pmt.debtor is not None
+        if pmt.debtor.status == status:
+            yield i, f"DbtrAcct {pmt.debtor.iban} is {status}"
+        elif f.internal:
+            creditor = ctx.treasury_accounts.get(t.creditor_iban or "")
+            if creditor is not None and creditor.status == status:
+                yield i, f"CdtrAcct {creditor.iban} is {status}"
 
 
-def accounts_closed(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
-    return _account_with_status(tx, f, pmt, ctx, "closed")
+@rule(Reason.AC04)
+def accounts_closed(chunk: Sequence[Candidate], ctx: Context) -> Refused:
+    return _with_status(chunk, ctx, "closed")
 
 
-def accounts_blocked(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
-    return _account_with_status(tx, f, pmt, ctx, "blocked")
+@rule(Reason.AC06)
+def accounts_blocked(chunk: Sequence[Candidate], ctx: Context) -> Refused:
+    return _with_status(chunk, ctx, "blocked")
 
 
-def creditor_account(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
-    if tx.creditor_iban is None:
-        return Finding(Reason.AC01, f"CdtrAcct {tx.creditor_other_id or '?'} is not an IBAN")
-    if f.iban_problem is not None:
-        return Finding(
-            Reason.AC01, f"CdtrAcct/IBAN {tx.creditor_iban} is invalid: {f.iban_problem}"
-        )
-    if f.internal and tx.creditor_iban not in ctx.treasury_accounts:
-        return Finding(Reason.AC01, f"CdtrAcct/IBAN {tx.creditor_iban} is not a treasury account")
-    return None
+@rule(Reason.AC01)
+def creditor_account(chunk: Sequence[Candidate], ctx: Context) -> Refused:
+    for i, t, f, _pmt in chunk:
+        if t.creditor_iban is None:
+            yield i, f"CdtrAcct {t.creditor_other_id or '?'} is not an IBAN"
+        elif f.iban_problem is not None:
+            yield i, f"CdtrAcct/IBAN {t.creditor_iban} is invalid: {f.iban_problem}"
+        elif f.internal and t.creditor_iban not in ctx.treasury_accounts:
+            yield i, f"CdtrAcct/IBAN {t.creditor_iban} is not a treasury account"
 
 
-def bics(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
-    if f.bic_problem is not None:
-        return Finding(Reason.RC01, f"CdtrAgt/BIC {tx.creditor_bic} is malformed")
-    if pmt.debtor_bic is not None and bic_problem(pmt.debtor_bic) is not None:
-        return Finding(Reason.RC01, f"DbtrAgt/BIC {pmt.debtor_bic} is malformed")
-    return None
+@rule(Reason.RC01)
+def bics(chunk: Sequence[Candidate], ctx: Context) -> Refused:
+    for i, t, f, pmt in chunk:
+        if f.bic_problem is not None:
+            yield i, f"CdtrAgt/BIC {t.creditor_bic} is malformed"
+        elif pmt.debtor_bic_problem is not None:
+            yield i, f"DbtrAgt/BIC {pmt.parsed.debtor_bic} is malformed"
 
 
-def currency_allowed(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
-    if not tx.amount:
-        return Finding(Reason.AM03, "only InstdAmt is supported, not EqvtAmt")
-    if not currency.is_supported(tx.currency):
-        return Finding(Reason.AM03, f"InstdAmt/@Ccy {tx.currency} is not supported")
-    assert pmt.debtor_iban is not None
-    debtor = ctx.client_accounts[pmt.debtor_iban]
-    if tx.currency != debtor.currency:
-        return Finding(
-            Reason.AM03,
-            f"InstdAmt/@Ccy {tx.currency} differs from DbtrAcct currency {debtor.currency}",
-        )
-    if pmt.debtor_currency is not None and pmt.debtor_currency != debtor.currency:
-        return Finding(Reason.AM03, f"DbtrAcct/Ccy {pmt.debtor_currency} is not {debtor.currency}")
-    return None
+@rule(Reason.AM03)
+def currency_allowed(chunk: Sequence[Candidate], ctx: Context) -> Refused:
+    for i, t, _f, pmt in chunk:
+        assert pmt.debtor is not None
+        if not t.amount:
+            yield i, "only InstdAmt is supported, not EqvtAmt"
+        elif not currency.is_supported(t.currency):
+            yield i, f"InstdAmt/@Ccy {t.currency} is not supported"
+        elif t.currency != pmt.debtor.currency:
+            yield (
+                i,
+                f"InstdAmt/@Ccy {t.currency} differs from DbtrAcct currency {pmt.debtor.currency}",
+            )
+        elif pmt.parsed.debtor_currency not in (None, pmt.debtor.currency):
+            yield i, f"DbtrAcct/Ccy {pmt.parsed.debtor_currency} is not {pmt.debtor.currency}"
 
 
-def amount_valid(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
-    if f.amount_minor is None:
-        return Finding(Reason.AM12, f"InstdAmt {tx.amount}: {f.amount_problem}")
-    return None
+@rule(Reason.AM12)
+def amount_valid(chunk: Sequence[Candidate], ctx: Context) -> Refused:
+    for i, t, f, _pmt in chunk:
+        if f.amount_minor is None:
+            yield i, f"InstdAmt {t.amount}: {f.amount_problem}"
 
 
-def amount_max(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
-    assert pmt.debtor_iban is not None and f.amount_minor is not None
-    limit = ctx.client_accounts[pmt.debtor_iban].max_payment_minor
-    if limit is not None and f.amount_minor > limit:
-        shown = currency.format_minor(limit, tx.currency)
-        return Finding(Reason.AM02, f"InstdAmt {tx.amount} is above the maximum payment {shown}")
-    return None
+@rule(Reason.AM02)
+def amount_max(chunk: Sequence[Candidate], ctx: Context) -> Refused:
+    for i, t, f, pmt in chunk:
+        assert pmt.debtor is not None and f.amount_minor is not None
+        limit = pmt.debtor.max_payment_minor
+        if limit is not None and f.amount_minor > limit:
+            shown = currency.format_minor(limit, t.currency)
+            yield i, f"InstdAmt {t.amount} is above the maximum payment {shown}"
 
 
-def date_readable(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
-    if f.requested_date is None:
-        return Finding(Reason.DT01, f"ReqdExctnDt {pmt.requested_date} is not a date")
-    return None
+@rule(Reason.DT01)
+def date_readable(chunk: Sequence[Candidate], ctx: Context) -> Refused:
+    for i, _t, _f, pmt in chunk:
+        if pmt.requested_date is None:
+            yield i, f"ReqdExctnDt {pmt.parsed.requested_date} is not a date"
 
 
-def date_not_too_far(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> Finding | None:
-    assert f.requested_date is not None
-    if (f.requested_date - ctx.today).days > ctx.max_future_days:
-        return Finding(
-            Reason.CH03,
-            f"ReqdExctnDt {pmt.requested_date} is more than {ctx.max_future_days} days ahead",
-        )
-    return None
+@rule(Reason.CH03)
+def date_not_too_far(chunk: Sequence[Candidate], ctx: Context) -> Refused:
+    for i, _t, _f, pmt in chunk:
+        assert pmt.requested_date is not None
+        if (pmt.requested_date - ctx.today).days > ctx.max_future_days:
+            yield (
+                i,
+                (
+                    f"ReqdExctnDt {pmt.parsed.requested_date} is more than "
+                    f"{ctx.max_future_days} days ahead"
+                ),
+            )
 
 
-# In precedence order (the order of `Reason`); the ladder test pins it.
+@rule(Reason.AM05)
+def not_a_duplicate(chunk: Sequence[Candidate], ctx: Context) -> Refused:
+    recent = ctx.recent_fingerprints
+    for i, t, f, _pmt in chunk:
+        if f.repeated:
+            yield i, f"EndToEndId {t.end_to_end_id} repeats in the file"
+        elif f.fingerprint is not None and f.fingerprint in recent:
+            yield (
+                i,
+                (
+                    f"EndToEndId {t.end_to_end_id}: the same payment was booked or is waiting "
+                    f"in the last {duplicate_window_business_days} business days"
+                ),
+            )
+
+
+# In precedence order (the order of `Reason`); a rule may rely on the ones before it
+# (e.g. that the debtor account is known). The ladder test pins the order.
 TRANSACTION_RULES: tuple[Rule, ...] = (
     debtor_account,
     accounts_closed,
@@ -375,101 +428,20 @@ TRANSACTION_RULES: tuple[Rule, ...] = (
     amount_max,
     date_readable,
     date_not_too_far,
+    not_a_duplicate,
 )
 
 
-def debtor_side(pmt: ParsedPmtInf, ctx: Context) -> Account | None:
-    """The debtor's account if nothing on the payment information's side can stop its
-    payments (the debtor account, its status, DbtrAgt, DbtrAcct/Ccy, the date), else
-    None. Worked out once per payment information and file."""
-    if pmt.seq in ctx.debtor_sides:
-        return ctx.debtor_sides[pmt.seq]
-    debtor = ctx.client_accounts.get(pmt.debtor_iban or "")
-    day = parse_date(pmt.requested_date)
-    if (
-        debtor is None
-        or debtor.status in _STATUS_REASONS
-        or (pmt.debtor_bic is not None and bic_problem(pmt.debtor_bic) is not None)
-        or (pmt.debtor_currency is not None and pmt.debtor_currency != debtor.currency)
-        or day is None
-        or (day - ctx.today).days > ctx.max_future_days
-    ):
-        debtor = None
-    ctx.debtor_sides[pmt.seq] = debtor
-    return debtor
-
-
-def passes(tx: ParsedTx, f: Facts, pmt: ParsedPmtInf, ctx: Context) -> bool:
-    """True only if no rule of TRANSACTION_RULES has a finding: the usual payment in one
-    step. False means "ask the rules", which alone word findings and keep precedence;
-    a test holds this exactly equal to the rules (tests/unit/test_rules_ladder.py)."""
-    debtor = debtor_side(pmt, ctx)
-    if (
-        debtor is None
-        or f.amount_minor is None
-        or f.iban_problem is not None
-        or f.bic_problem is not None
-        or tx.creditor_iban is None
-        or tx.currency != debtor.currency
-        or not tx.amount
-        or not currency.is_supported(tx.currency)
-        or (debtor.max_payment_minor is not None and f.amount_minor > debtor.max_payment_minor)
-    ):
-        return False
-    if f.internal:
-        creditor = ctx.treasury_accounts.get(tx.creditor_iban)
-        return creditor is not None and creditor.status not in _STATUS_REASONS
-    return True
-
-
-def check(
-    tx: ParsedTx,
-    pmt: ParsedPmtInf,
-    ctx: Context,
-    seen_e2e: set[str],
-    f: Facts | None = None,
-) -> Checked:
-    """Apply the rules to one transaction; `seen_e2e` carries in-file duplicates along.
-    `f` is `facts(tx, pmt)`, when the caller has it already."""
-    if f is None:
-        f = facts(tx, pmt)
-    repeated = tx.end_to_end_id != NOT_PROVIDED and tx.end_to_end_id in seen_e2e
-    seen_e2e.add(tx.end_to_end_id)
-    amount = f.amount_minor or 0
-    if not passes(tx, f, pmt, ctx):
-        for rule in TRANSACTION_RULES:
-            finding = rule(tx, f, pmt, ctx)
-            if finding is not None:
-                return Checked(finding, amount, f.requested_date, f.internal, None)
-    if repeated:
-        finding = Finding(Reason.AM05, f"EndToEndId {tx.end_to_end_id} repeats in the file")
-        return Checked(finding, amount, f.requested_date, f.internal, None)
-    if f.fingerprint is not None and f.fingerprint in ctx.recent_fingerprints:
-        finding = Finding(
-            Reason.AM05,
-            f"EndToEndId {tx.end_to_end_id}: the same payment was made in the last "
-            f"{duplicate_window_business_days} business days",
-        )
-        return Checked(finding, amount, f.requested_date, f.internal, None)
-    return Checked(None, amount, f.requested_date, f.internal, f.fingerprint)
-
-
-def due_date(
-    requested: dt.date,
-    internal: bool,
-    received_local: dt.datetime,
-    cutoff_internal: dt.time,
-    cutoff_external: dt.time,
-) -> dt.date:
-    """When a payment executes (SPEC §6): today if before its cut-off on a business day,
-    otherwise the next business day; future dates on that business day (or the next)."""
-    today = received_local.date()
-    if requested > today:
-        return calendar.business_day_on_or_after(requested)
-    cutoff = cutoff_internal if internal else cutoff_external
-    if calendar.is_business_day(today) and received_local.time() < cutoff:
-        return today
-    return calendar.next_business_day(today)
+def findings(chunk: Sequence[Candidate], ctx: Context) -> dict[int, Finding]:
+    """The first finding against each payment of `chunk` that breaks a rule, by position."""
+    found: dict[int, Finding] = {}
+    open_ = chunk
+    for each in TRANSACTION_RULES:
+        refused = {i: Finding(each.reason, why) for i, why in each.judge(open_, ctx)}
+        if refused:
+            found.update(refused)
+            open_ = [c for c in open_ if c.position not in refused]
+    return found
 
 
 def window_start(today: dt.date) -> dt.date:

@@ -45,6 +45,7 @@ class BankTxCode:
 SENT_INTERNAL = BankTxCode("PMNT", "ICDT", "DMCT")  # transfer to another treasury account
 SENT_SEPA = BankTxCode("PMNT", "ICDT", "ESCT")  # SEPA credit transfer sent
 SENT_CROSS_BORDER = BankTxCode("PMNT", "ICDT", "XBCT")  # cross-border credit transfer sent
+SENT_MIXED = BankTxCode("PMNT", "ICDT", "OTHR")  # a batch of several kinds (each TxDtls says)
 RECEIVED_INTERNAL = BankTxCode("PMNT", "RCDT", "DMCT")  # credit from another treasury account
 FUNDING = BankTxCode("PMNT", "RCDT", "BOOK")  # treasury's own funding credit (see docstring)
 
@@ -62,7 +63,8 @@ class EntryDetail:
     counterparty_name: str | None = None
     counterparty_iban: str | None = None
     counterparty_bic: str | None = None
-    remittance: str | None = None
+    remittance: str | None = None  # Ustrd lines as sent, joined by "\n"
+    remittance_structured: str | None = None  # Strd blocks as sent, XML
     bank_tx_code: BankTxCode | None = None
 
 

@@ -152,11 +152,25 @@ def _tx_details(w: Writer, detail: EntryDetail, entry: Entry) -> None:
         if detail.bank_tx_code is not None:
             _bank_tx_code(w, detail.bank_tx_code)
         _counterparty(w, detail, entry.credit)
-        lines = xmlwrite.wrap(detail.remittance, xmlwrite.remittance_chars_max)
-        if lines:
-            with w.element("RmtInf"):
-                for line in lines:
-                    w.leaf("Ustrd", line)
+        _remittance(w, detail)
+
+
+def _remittance(w: Writer, detail: EntryDetail) -> None:
+    """RmtInf as the payer sent it (SPEC §6): each Ustrd line, then the Strd blocks. The
+    camt.05x.001.02 and pain.001.001.03 schemas share StructuredRemittanceInformation7,
+    and the blocks were validated against it on arrival: they are written as they are."""
+    lines = [
+        text
+        for line in (detail.remittance or "").split("\n")
+        if (text := xmlwrite.cut(line, xmlwrite.remittance_chars_max))
+    ]
+    if not lines and not detail.remittance_structured:
+        return
+    with w.element("RmtInf"):
+        for line in lines:
+            w.leaf("Ustrd", line)
+        if detail.remittance_structured:
+            w.raw(detail.remittance_structured)
 
 
 def _references(w: Writer, detail: EntryDetail) -> None:

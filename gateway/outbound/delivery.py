@@ -10,10 +10,10 @@ Delivering the same name again replaces both (an idempotent resume after a crash
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
+from gateway.files import fsync_dir, fsync_file, write_atomically
 from gateway.outbound.seal import Sealer, seal_path
 
 
@@ -35,50 +35,13 @@ def deliver(
     target = folder / name
     if sealer is not None:
         seal = sealer.sign_file(tmp_file, properties=properties, name=name, sha256=sha256)
-        write_bytes_atomically(folder, seal_path(target).name, seal)
-    _fsync_file(tmp_file)
+        write_atomically(seal_path(target), seal)
+    fsync_file(tmp_file)
     os.replace(tmp_file, target)
-    _fsync_dir(folder)
-    return target
-
-
-def write_bytes_atomically(folder: Path, name: str, data: bytes) -> Path:
-    """Write a small file whole or not at all: temp name, fsync, rename, fsync folder."""
-    _check_name(name)
-    tmp = folder / f".{name}.{secrets.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    target = folder / name
-    os.replace(tmp, target)
-    _fsync_dir(folder)
+    fsync_dir(folder)
     return target
 
 
 def _check_name(name: str) -> None:
     if not name or "/" in name or "\0" in name or name.startswith(".") or name == "..":
         raise ValueError(f"not a plain visible file name: {name!r}")
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

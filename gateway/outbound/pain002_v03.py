@@ -21,7 +21,7 @@ from gateway.outbound import xmlwrite
 from gateway.outbound.xmlwrite import Writer, id_chars_max
 from gateway.reasons import Reason
 from gateway.statuses import GroupStatus, TxStatus
-from ledger.currency import EXPONENTS, format_minor
+from ledger.currency import format_minor
 
 MESSAGE = "pain.002.001.03"
 TREASURY_BIC = "TRELLV22"
@@ -78,7 +78,7 @@ class StatusReport:
     servicer_bic: str = TREASURY_BIC
     original_msg_id: str
     original_msg_name: str
-    original_created_at: datetime | None = None
+    original_created_at: str | None = None  # the original CreDtTm, as sent
     original_nb_of_txs: int | None = None
     original_ctrl_sum: Decimal | None = None
     group_status: GroupStatus
@@ -115,7 +115,7 @@ def _original_group(w: Writer, report: StatusReport) -> None:
     with w.element("OrgnlGrpInfAndSts"):
         w.leaf("OrgnlMsgId", xmlwrite.cut(report.original_msg_id, id_chars_max) or UNKNOWN)
         w.leaf("OrgnlMsgNmId", xmlwrite.cut(report.original_msg_name, id_chars_max) or UNKNOWN)
-        w.datetime("OrgnlCreDtTm", report.original_created_at)
+        w.optional("OrgnlCreDtTm", report.original_created_at)
         _count(w, "OrgnlNbOfTxs", report.original_nb_of_txs)
         w.optional("OrgnlCtrlSum", _decimal_text(report.original_ctrl_sum))
         w.leaf("GrpSts", report.group_status.value)
@@ -157,11 +157,6 @@ def _transaction(w: Writer, tx: TxReport) -> None:
     )
 
 
-# One TxInfAndSts is written as three strings: what the instruction said (head and
-# tail) around what became of it (status). This runs once per transaction, from a
-# decided payment's values (`inbound/run.py`) or from its row (follow-up reports).
-
-
 def transaction_text(
     instr_id: str | None,
     end_to_end_id: str,
@@ -175,140 +170,49 @@ def transaction_text(
     creditor_name: str | None,
     creditor_iban: str | None,
 ) -> str:
-    """One whole TxInfAndSts.
-
-    The usual payment of a big file — accepted or pending, no reason, plain ids and
-    name, a known amount, date and IBAN — is written in one step; anything else
-    goes through `transaction_head`, `transaction_status` and `transaction_tail`,
-    which alone know how to clean, cut and word it. The one step writes exactly
-    what the three would (held by tests/unit/test_pain002_text.py)."""
-    if (
-        reason is None
-        and additional_info is None
-        and status is not TxStatus.RJCT
-        and requested_execution_date is not None
-        and creditor_name is not None
-        and creditor_iban is not None
-        and amount_minor is not None
-        and amount_minor >= 0
-        and currency in _EXPONENT_TWO
-        and 0 < len(end_to_end_id) <= id_chars_max
-        and 0 < len(creditor_name) <= xmlwrite.name_chars_max
-        and (instr_id is None or 0 < len(instr_id) <= id_chars_max)
-        and (status is not TxStatus.ACSC or (acct_svcr_ref and len(acct_svcr_ref) <= id_chars_max))
-    ):
-        ref = acct_svcr_ref if status is TxStatus.ACSC else ""
-        texts = f"{end_to_end_id}|{creditor_name}|{instr_id or 'x'}|{ref or 'x'}"
-        if (
-            texts.isprintable()
-            and "&" not in texts
-            and "<" not in texts
-            and ">" not in texts
-            and '"' not in texts
-            and " |" not in texts
-            and "| " not in texts
-            and texts[0] != " "
-            and texts[-1] != " "
-            and xmlwrite.IBAN_PATTERN.fullmatch(creditor_iban)
-        ):
-            head = (
-                f"<TxInfAndSts><OrgnlInstrId>{instr_id}</OrgnlInstrId>"
-                if instr_id is not None
-                else "<TxInfAndSts>"
-            )
-            done = f"<AcctSvcrRef>{ref}</AcctSvcrRef>" if ref else ""
-            day = _iso_dates.get(requested_execution_date)
-            if day is None:
-                if len(_iso_dates) >= iso_dates_kept_max:
-                    _iso_dates.clear()
-                day = _iso_dates[requested_execution_date] = requested_execution_date.isoformat()
-            return (
-                f"{head}<OrgnlEndToEndId>{end_to_end_id}</OrgnlEndToEndId>{_STATUS_TEXT[status]}"
-                f'{done}<OrgnlTxRef><Amt><InstdAmt Ccy="{currency}">{amount_minor // 100}.'
-                f"{amount_minor % 100:02d}</InstdAmt></Amt><ReqdExctnDt>{day}</ReqdExctnDt>"
-                f"<Cdtr><Nm>{creditor_name}</Nm></Cdtr>"
-                f"<CdtrAcct><Id><IBAN>{creditor_iban}</IBAN></Id></CdtrAcct>"
-                "</OrgnlTxRef></TxInfAndSts>"
-            )
-    return (
-        transaction_head(instr_id, end_to_end_id)
-        + transaction_status(status, reason, additional_info, acct_svcr_ref)
-        + transaction_tail(
-            amount_minor, currency, requested_execution_date, creditor_name, creditor_iban
-        )
-    )
-
-
-_STATUS_TEXT = {s: f"<TxSts>{s.value}</TxSts>" for s in TxStatus}
-_iso_dates: dict[date, str] = {}  # a file's payments share a few dates
-iso_dates_kept_max = 1000
-_EXPONENT_TWO = frozenset(c for c, e in EXPONENTS.items() if e == 2)
-
-
-def transaction_head(instr_id: str | None, end_to_end_id: str) -> str:
-    """`<TxInfAndSts>` with the original instruction and end-to-end ids."""
-    safe = xmlwrite.safe
-    e2e = xmlwrite.cut(end_to_end_id, id_chars_max) or UNKNOWN
-    if (instr := xmlwrite.cut(instr_id, id_chars_max)) is not None:
-        return (
-            f"<TxInfAndSts><OrgnlInstrId>{safe(instr)}</OrgnlInstrId>"
-            f"<OrgnlEndToEndId>{safe(e2e)}</OrgnlEndToEndId>"
-        )
-    return f"<TxInfAndSts><OrgnlEndToEndId>{safe(e2e)}</OrgnlEndToEndId>"
-
-
-def transaction_status(
-    status: TxStatus, reason: Reason | None, additional_info: str | None, acct_svcr_ref: str | None
-) -> str:
-    """TxSts, its reason, and the AcctSvcrRef of a booked transaction."""
-    if reason is None and additional_info is None:  # the usual case, kept short
-        if status is TxStatus.RJCT:
-            raise ValueError("a rejected transaction without a reason")
-        if status is TxStatus.ACSC and (ref := xmlwrite.cut(acct_svcr_ref, id_chars_max)):
-            return f"<TxSts>ACSC</TxSts><AcctSvcrRef>{xmlwrite.safe(ref)}</AcctSvcrRef>"
-        return f"<TxSts>{status.value}</TxSts>"
+    """One TxInfAndSts: the original ids, what became of the transaction (its status, the
+    reason and why, its AcctSvcrRef once booked) and what the instruction said
+    (OrgnlTxRef: amount, date, creditor — whatever of it can be written). This runs once
+    per transaction, from a decision (a new file) or from its row (follow-up reports)."""
     if status is TxStatus.RJCT and reason is None:
         raise ValueError("a rejected transaction without a reason")
-    parts = [f"<TxSts>{status.value}</TxSts>"]
+    safe, cut = xmlwrite.safe, xmlwrite.cut
+    instr = cut(instr_id, id_chars_max)
+    parts = [
+        f"<TxInfAndSts><OrgnlInstrId>{safe(instr)}</OrgnlInstrId>" if instr else "<TxInfAndSts>",
+        f"<OrgnlEndToEndId>{safe(cut(end_to_end_id, id_chars_max) or UNKNOWN)}</OrgnlEndToEndId>",
+        _STATUS_TEXT[status],
+    ]
     lines = xmlwrite.wrap(additional_info, xmlwrite.additional_info_chars_max)
     if reason is not None or lines:
         parts.append("<StsRsnInf>")
         if reason is not None:
             parts.append(f"<Rsn><Cd>{reason.value}</Cd></Rsn>")
-        parts.extend(f"<AddtlInf>{xmlwrite.safe(line)}</AddtlInf>" for line in lines)
+        parts.extend(f"<AddtlInf>{safe(line)}</AddtlInf>" for line in lines)
         parts.append("</StsRsnInf>")
-    if status is TxStatus.ACSC and (ref := xmlwrite.cut(acct_svcr_ref, id_chars_max)):
-        parts.append(f"<AcctSvcrRef>{xmlwrite.safe(ref)}</AcctSvcrRef>")
-    return "".join(parts)
-
-
-def transaction_tail(
-    amount_minor: int | None,
-    currency: str | None,
-    requested_execution_date: date | None,
-    creditor_name: str | None,
-    creditor_iban: str | None,
-) -> str:
-    """OrgnlTxRef with what is known of the instruction (left out when nothing is),
-    and `</TxInfAndSts>`."""
+    if status is TxStatus.ACSC and (ref := cut(acct_svcr_ref, id_chars_max)):
+        parts.append(f"<AcctSvcrRef>{safe(ref)}</AcctSvcrRef>")
     has_amount = xmlwrite.can_format(amount_minor, currency)
-    name = xmlwrite.cut(creditor_name, xmlwrite.name_chars_max)
+    name = cut(creditor_name, xmlwrite.name_chars_max)
     iban = xmlwrite.valid_iban(creditor_iban)
-    if not (has_amount or requested_execution_date or name or iban):
-        return "</TxInfAndSts>"
-    parts = ["<OrgnlTxRef>"]
-    if has_amount:
-        assert amount_minor is not None and currency is not None
-        amount = format_minor(amount_minor, currency)
-        parts.append(f'<Amt><InstdAmt Ccy="{currency}">{amount}</InstdAmt></Amt>')
-    if requested_execution_date is not None:
-        parts.append(f"<ReqdExctnDt>{requested_execution_date.isoformat()}</ReqdExctnDt>")
-    if name is not None:
-        parts.append(f"<Cdtr><Nm>{xmlwrite.safe(name)}</Nm></Cdtr>")
-    if iban is not None:
-        parts.append(f"<CdtrAcct><Id><IBAN>{iban}</IBAN></Id></CdtrAcct>")
-    parts.append("</OrgnlTxRef></TxInfAndSts>")
+    if has_amount or requested_execution_date or name or iban:
+        parts.append("<OrgnlTxRef>")
+        if has_amount:
+            assert amount_minor is not None and currency is not None
+            amount = format_minor(amount_minor, currency)
+            parts.append(f'<Amt><InstdAmt Ccy="{currency}">{amount}</InstdAmt></Amt>')
+        if requested_execution_date is not None:
+            parts.append(f"<ReqdExctnDt>{requested_execution_date.isoformat()}</ReqdExctnDt>")
+        if name is not None:
+            parts.append(f"<Cdtr><Nm>{safe(name)}</Nm></Cdtr>")
+        if iban is not None:
+            parts.append(f"<CdtrAcct><Id><IBAN>{iban}</IBAN></Id></CdtrAcct>")
+        parts.append("</OrgnlTxRef>")
+    parts.append("</TxInfAndSts>")
     return "".join(parts)
+
+
+_STATUS_TEXT = {s: f"<TxSts>{s.value}</TxSts>" for s in TxStatus}
 
 
 def _status_reason(w: Writer, reason: Reason | None, info: str | None) -> None:

@@ -48,6 +48,7 @@ from lxml import etree
 from lxml.builder import ElementMaker
 
 from gateway.errors import SealError
+from gateway.files import sha256_file
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 GW = "urn:ekase-gateway:seal:1"
@@ -67,11 +68,6 @@ rsa_key_bits_min = 2048
 _PROPERTY_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
-
-
-def utc_now() -> datetime:
-    """The real clock; only the shell's default. Tests inject their own."""
-    return datetime.now(UTC)
 
 
 def seal_path(path: Path) -> Path:
@@ -123,12 +119,10 @@ class Sealer:
 
     key: PrivateKey
     cert: x509.Certificate
-    clock: Callable[[], datetime] = utc_now
+    clock: Callable[[], datetime]  # the environment's (`gateway.clock`)
 
     @classmethod
-    def load(
-        cls, key_path: Path, cert_path: Path, *, clock: Callable[[], datetime] = utc_now
-    ) -> Sealer:
+    def load(cls, key_path: Path, cert_path: Path, *, clock: Callable[[], datetime]) -> Sealer:
         key = _load_key(key_path)
         cert = _load_cert(cert_path, "certificate")
         if _spki(key.public_key()) != _spki(cert.public_key()):
@@ -400,9 +394,7 @@ def _validity_problem(cert: x509.Certificate, now: datetime) -> str | None:
 
 
 def file_sha256(path: Path) -> bytes:
-    # Streaming: files of 35 MB and more are hashed in chunks, never held in memory.
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").digest()
+    return bytes.fromhex(sha256_file(path).sha256)
 
 
 def _c14n(element: Any) -> bytes:

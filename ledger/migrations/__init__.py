@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 VERSION_TABLE = "ledger_alembic_version"
-HEAD = "0001"  # the newest revision in versions/ (a test compares it with Alembic's head)
+HEAD = "0002"  # the newest revision in versions/ (a test compares it with Alembic's head)
 
 
 def alembic_config(engine: Engine, script_location: Path, version_table: str) -> Config:
@@ -34,9 +34,25 @@ def run_env() -> None:
 
     config = context.config
     engine = config.attributes["engine"]
-    with engine.begin() as connection:
-        context.configure(connection=connection, version_table=config.attributes["version_table"])
-        context.run_migrations()
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        # SQLite alters a table by copying it (Alembic's batch mode): with foreign keys
+        # enforced, dropping the old copy would fail while other tables refer to it. The
+        # pragma works only outside a transaction; the check below makes up for it.
+        if sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                context.configure(
+                    connection=connection, version_table=config.attributes["version_table"]
+                )
+                context.run_migrations()
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    assert not broken, f"a migration broke foreign keys: {broken[:5]}"
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 def at_revision(engine: Engine, version_table: str, revision: str) -> bool:

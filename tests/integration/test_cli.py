@@ -110,17 +110,17 @@ def test_verify_accepts_current_or_next_certificate(tmp_path: Path) -> None:
     CURRENT` accepts a file sealed with the current key; the next certificate alone does not."""
     import datetime as dt
 
+    from gateway.files import write_atomically
     from gateway.keys import init_signing_key
-    from gateway.outbound.delivery import write_bytes_atomically
     from gateway.outbound.seal import Sealer
 
     now = dt.datetime.now(dt.UTC)
     for name in ("current", "next"):
         init_signing_key(tmp_path / f"{name}.key", tmp_path / f"{name}.crt", now=now)
-    sealer = Sealer.load(tmp_path / "current.key", tmp_path / "current.crt")
+    sealer = Sealer.load(tmp_path / "current.key", tmp_path / "current.crt", clock=lambda: now)
     document = tmp_path / "answer.xml"
     document.write_bytes(b"<Document/>\n")
-    write_bytes_atomically(tmp_path, "answer.xml.sig", sealer.sign_file(document))
+    write_atomically(tmp_path / "answer.xml.sig", sealer.sign_file(document))
     both = gateway("verify", str(document), "--cert", str(tmp_path / "next.crt"),
                    "--cert", str(tmp_path / "current.crt"))
     assert both.returncode == 0, both.stdout + both.stderr

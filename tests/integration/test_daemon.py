@@ -331,9 +331,10 @@ def test_kill_9_during_processing_then_restart_answers_each_file_once(
             account_id = conn.execute(
                 select(schema.accounts.c.id).where(schema.accounts.c.iban == iban("bulk"))
             ).scalar_one()
-            debited = conn.execute(
-                select(func.sum(schema.transfers.c.amount_minor))
-                .where(schema.transfers.c.debit_account_id == account_id)
+            debited = -conn.execute(
+                select(func.coalesce(func.sum(schema.postings.c.amount_minor), 0)).where(
+                    schema.postings.c.account_id == account_id, schema.postings.c.amount_minor < 0
+                )
             ).scalar_one()
             postings = conn.execute(
                 select(func.sum(schema.postings.c.amount_minor))

@@ -1,84 +1,118 @@
-"""Faults inside the gateway, injected by subclassing: what a client and an operator see."""
+"""Faults inside the gateway, injected into a file's run: what a client and an operator see.
+
+SPEC §6: a fault of ours (disk, database, key) is never the client's — the file waits
+unanswered and unbooked and is retried; an error our code makes on a file's content
+three times sends it to quarantine/ for a person, never answered with a reason code.
+"""
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from gateway.inbound.process import FileProcessor
+from gateway import filerun
+from gateway.errors import TransientError
 from tests.pipeline_fixtures import A_MAIN, Installation, batch
 
 
-class _BrokenOnMsgId(FileProcessor):
-    """Fails inside the file's transaction, after booking, for one MsgId."""
+@pytest.fixture
+def poison(monkeypatch: pytest.MonkeyPatch) -> dict[str, BaseException]:
+    """`poison[msg_id] = error`: the run of a file with that MsgId fails with `error`
+    inside its transaction, after its payments were decided and booked."""
+    poisoned: dict[str, BaseException] = {}
+    issue = filerun._issue_first_report
 
-    def __init__(self, env: Any, poison: str, error: Exception) -> None:
-        super().__init__(env)
-        self.poison = poison
-        self.error = error
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        header = args[3]
+        if header.msg_id in poisoned:
+            raise poisoned[header.msg_id]
+        return issue(*args, **kwargs)
 
-    def _accept(self, *args: Any) -> Any:
-        outcome = super()._accept(*args)
-        if outcome.msg_id == self.poison:
-            raise self.error
-        return outcome
+    monkeypatch.setattr(filerun, "_issue_first_report", failing)
+    return poisoned
 
 
-def test_a_file_that_trips_a_bug_is_answered_and_the_next_file_goes_on(
-    inst: Installation,
+def test_a_file_that_trips_a_bug_waits_then_goes_to_quarantine(
+    inst: Installation, poison: dict[str, BaseException]
 ) -> None:
     """A file that makes the gateway's own code fail is rolled back (nothing booked),
-    answered with RJCT FF01, kept in rejected/, and the next file is processed."""
-    inst.pipeline.processor = _BrokenOnMsgId(inst.env, "POISON", KeyError("surprise"))
+    not answered, and waits in work/ while the next file is processed; the third time
+    it fails it is set aside in quarantine/ with the error. Once the defect is fixed,
+    the operator puts it back into in/ and it is processed afresh."""
+    poison["POISON"] = KeyError("surprise")
     before = inst.balance(A_MAIN)
     inst.drop(batch(("P-1", "10.00"), msg_id="POISON"), "01-poison.xml")
     inst.drop(batch(("G-1", "20.00"), msg_id="GOOD"), "02-good.xml")
     result = inst.run()
-    assert [o.shelf for o in result.outcomes] == ["rejected", "archive"]
-    rejected, accepted = inst.new_answers()
-    assert rejected.group_status == "RJCT" and rejected.group_reasons == ["FF01"]
-    assert "could not be processed" in " ".join(rejected.group_info)
+    assert [o.msg_id for o in result.outcomes] == ["GOOD"]
+    [accepted] = inst.new_answers()
     assert accepted.original_msg_id == "GOOD" and accepted.group_status == "ACSC"
     assert inst.balance(A_MAIN) == before - 2000  # only the good file moved money
-    assert inst.left_in() == []
-    # The poisoned file's answer had been rendered (with its plain copy for delivery)
-    # when its transaction failed: that copy is gone, never delivered.
-    assert list(inst.env.spool.tmp().iterdir()) == []
-    # Once the fault is fixed, the same bytes are processed afresh (not a duplicate).
-    inst.pipeline.processor = FileProcessor(inst.env)
-    inst.drop(batch(("P-1", "10.00"), msg_id="POISON"), "01-poison-again.xml")
+    work = inst.env.spool.work("iestade-a")
+    assert [p.name.split("__")[1] for p in inst.env.spool.in_work("iestade-a")] == [
+        "01-poison.xml"
+    ]
+    assert list(inst.env.spool.tmp().iterdir()) == []  # its rendered answer is gone
+    inst.run()  # second failure: still waiting
+    assert len(inst.env.spool.in_work("iestade-a")) == 1
+    inst.run()  # third: quarantined
+    assert inst.env.spool.in_work("iestade-a") == [] and list(work.iterdir()) == []
+    quarantine = inst.env.spool.root / "quarantine" / "iestade-a"
+    [held] = [p for p in quarantine.iterdir() if p.name.endswith("01-poison.xml")]
+    error = held.with_name(held.name + ".error.txt").read_text()
+    assert "KeyError: 'surprise'" in error
+    assert inst.new_answers() == []  # never answered with a business reason code
+    assert inst.balance(A_MAIN) == before - 2000
+    # Fixed: the same bytes put back into in/ are processed afresh (never recorded).
+    del poison["POISON"]
+    inst.drop(held.read_bytes(), "01-poison-again.xml")
     inst.run()
     [again] = inst.new_answers()
     assert again.original_msg_id == "POISON" and again.group_status == "ACSC"
 
 
-def test_a_database_fault_is_not_the_files_fault(inst: Installation) -> None:
-    """A transient database error is not answered as a rejection: the file stays in
-    work/ for the next pass, which processes it normally."""
-    inst.pipeline.processor = _BrokenOnMsgId(
-        inst.env, "RETRY", OperationalError("UPDATE", {}, Exception("database is locked"))
-    )
+@pytest.mark.parametrize(
+    "fault",
+    [
+        OperationalError("UPDATE", {}, Exception("database is locked")),
+        OSError(errno.ENOSPC, "No space left on device"),
+    ],
+    ids=["database", "disk full"],
+)
+def test_a_fault_of_ours_is_not_the_files_fault(
+    inst: Installation, poison: dict[str, BaseException], fault: BaseException
+) -> None:
+    """A database or disk fault is not answered as a rejection and never counts against
+    the file: the pass stops (the caller retries), the file stays in work/ unbooked, and
+    once the fault clears it is processed normally, exactly once."""
+    poison["RETRY"] = fault
+    before = inst.balance(A_MAIN)
     inst.drop(batch(("R-1", "10.00"), msg_id="RETRY"), "retry.xml")
-    with pytest.raises(OperationalError):
-        inst.run()
+    for _ in range(4):  # more often than a defect is tried: never quarantined
+        with pytest.raises(TransientError):
+            inst.run()
     assert inst.new_answers() == []
+    assert inst.balance(A_MAIN) == before
     assert len(list(inst.env.spool.work("iestade-a").glob("*__retry.xml"))) == 1
-    inst.pipeline.processor = FileProcessor(inst.env)
+    del poison["RETRY"]
     inst.run()
     [answer] = inst.new_answers()
     assert answer.group_status == "ACSC"
+    assert inst.balance(A_MAIN) == before - 1000
 
 
-def test_a_broken_invariant_stops_the_run(inst: Installation) -> None:
+def test_a_broken_invariant_stops_the_run(
+    inst: Installation, poison: dict[str, BaseException]
+) -> None:
     """An assertion about money stops processing (systemd restarts the daemon), and
     nothing of that file is committed or answered."""
-    inst.pipeline.processor = _BrokenOnMsgId(inst.env, "BAD", AssertionError("books"))
+    poison["BAD"] = AssertionError("books")
     before = inst.balance(A_MAIN)
     inst.drop(batch(("B-1", "10.00"), msg_id="BAD"), "bad.xml")
     with pytest.raises(AssertionError):
         inst.run()
     assert inst.balance(A_MAIN) == before
     assert inst.new_answers() == []
-

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from ledger.core import AccountKind, Refusal, TransferKind, TransferRequest
+from ledger.core import AccountKind, Refusal, Transfer, TransferKind
 from ledger.store import AccountSpec, Ledger, make_engine, upgrade
 
 DAY = dt.date(2026, 11, 25)
@@ -36,8 +36,8 @@ def own_sink(worker: int) -> str:
     return f"LV00CONCSINK{worker:04d}"
 
 
-def _request(key: str, debit: str, credit: str, amount: int) -> TransferRequest:
-    return TransferRequest(
+def _request(key: str, debit: str, credit: str, amount: int) -> Transfer:
+    return Transfer.between(
         idempotency_key=key,
         reference=key,
         kind=TransferKind.INTERNAL,

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from ledger import migrations
-from ledger.core import AccountKind, Refusal, TransferKind, TransferRequest
+from ledger.core import AccountKind, Posting, Refusal, Transfer, TransferKind
 from ledger.store import AccountSpec, Ledger, make_engine, upgrade
 
 BASE_DAY = dt.date(2026, 11, 23)  # a Monday
@@ -65,30 +65,40 @@ class Model:
         default_factory=lambda: defaultdict(list)
     )
 
-    def refusal(self, r: TransferRequest) -> Refusal | None:
-        debit, credit = self.accounts[r.debit_iban], self.accounts[r.credit_iban]
-        if r.amount_minor <= 0:
+    def refusal(self, r: Transfer) -> Refusal | None:
+        (debit_iban, amount, currency), (credit_iban, _, _) = _legs(r)
+        debit, credit = self.accounts[debit_iban], self.accounts[credit_iban]
+        if amount <= 0:
             return Refusal.NOT_POSITIVE
-        if r.currency != debit.currency or r.currency != credit.currency:
+        if currency != debit.currency or currency != credit.currency:
             return Refusal.CURRENCY_MISMATCH
         for side, account in (("DEBIT", debit), ("CREDIT", credit)):
             if account.status == "closed":
                 return Refusal[f"{side}_CLOSED"]
             if account.status == "blocked":
                 return Refusal[f"{side}_BLOCKED"]
-        if debit.kind is AccountKind.CLIENT and r.amount_minor > debit.balance + debit.overdraft:
+        if debit.kind is AccountKind.CLIENT and amount > debit.balance + debit.overdraft:
             return Refusal.INSUFFICIENT_FUNDS
         return None
 
-    def book(self, r: TransferRequest, transfer_id: int) -> None:
+    def book(self, r: Transfer, transfer_id: int) -> None:
+        (debit, amount, _), (credit, _, _) = _legs(r)
         self.posted[r.idempotency_key] = transfer_id
-        self.accounts[r.debit_iban].balance -= r.amount_minor
-        self.accounts[r.credit_iban].balance += r.amount_minor
+        self.accounts[debit].balance -= amount
+        self.accounts[credit].balance += amount
         day = r.booking_date
-        self.entries[(r.debit_iban, day)].append(
-            (-r.amount_minor, r.credit_iban, r.idempotency_key)
-        )
-        self.entries[(r.credit_iban, day)].append((r.amount_minor, r.debit_iban, r.idempotency_key))
+        self.entries[(debit, day)].append((-amount, credit, r.idempotency_key))
+        self.entries[(credit, day)].append((amount, debit, r.idempotency_key))
+
+
+def _legs(r: Transfer) -> tuple[tuple[str, int, str], tuple[str, int, str]]:
+    """(iban, amount, currency) of a two-legged transfer's debit and credit."""
+    debit, credit = r.postings
+    return (debit.iban, -debit.amount_minor, debit.currency), (
+        credit.iban,
+        credit.amount_minor,
+        credit.currency,
+    )
 
 
 # -- scenarios ------------------------------------------------------------------------------
@@ -180,8 +190,8 @@ def _request(
     code: str,
     day: dt.date,
     kind: TransferKind = TransferKind.INTERNAL,
-) -> TransferRequest:
-    return TransferRequest(
+) -> Transfer:
+    return Transfer.between(
         idempotency_key=f"{run.prefix}:{key}",
         reference=f"{run.prefix}-{key}",
         kind=kind,
@@ -324,14 +334,14 @@ def test_books_balance_after_any_sequence(ledger: Ledger, scenario: Scenario) ->
     per_transfer = sql_rows(
         ledger,
         "SELECT t.idempotency_key, COUNT(p.id), SUM(p.amount_minor), "
-        "MIN(p.amount_minor), t.amount_minor FROM ledger_transfers t "
+        "MIN(p.amount_minor), MAX(p.amount_minor) FROM ledger_transfers t "
         "JOIN ledger_postings p ON p.transfer_id = t.id WHERE t.idempotency_key LIKE :like "
-        "GROUP BY t.id, t.idempotency_key, t.amount_minor",
+        "GROUP BY t.id, t.idempotency_key",
         like=like,
     )
     assert sorted(str(row[0]) for row in per_transfer) == sorted(run.model.posted)
-    for key, count, total, smallest, amount in per_transfer:
-        assert (count, total, smallest) == (2, 0, -amount), key
+    for key, count, total, smallest, largest in per_transfer:
+        assert (count, total, smallest) == (2, 0, -largest), key
     balances = sql_rows(
         ledger,
         "SELECT a.iban, a.kind, a.overdraft_minor, a.balance_minor, "
@@ -394,7 +404,7 @@ def _specs(prefix: str, **changes: object) -> list[AccountSpec]:
 
 
 def _fund(ledger: Ledger, prefix: str, iban: str, amount: int, key: str) -> int:
-    request = TransferRequest(
+    request = Transfer.between(
         idempotency_key=f"{prefix}:{key}",
         reference=f"{prefix}-{key}",
         kind=TransferKind.FUNDING,
@@ -463,7 +473,7 @@ def test_replay_with_different_content_returns_original(ledger: Ledger) -> None:
     carries another amount or counterparty: the original reference comes back."""
     ledger.ensure_accounts(_specs("r"))
     _fund(ledger, "r", "rA", 1_000, "f1")
-    request = TransferRequest(
+    request = Transfer.between(
         idempotency_key="r:pay",
         reference="r-pay",
         kind=TransferKind.INTERNAL,
@@ -476,7 +486,17 @@ def test_replay_with_different_content_returns_original(ledger: Ledger) -> None:
     )
     first, refusal = ledger.transfer(request, BOOKED_AT)
     assert refusal is None and first is not None
-    other = request._replace(amount_minor=5, credit_iban="rFUND")
+    other = Transfer.between(
+        idempotency_key="r:pay",
+        reference="r-pay",
+        kind=TransferKind.INTERNAL,
+        debit_iban="rA",
+        credit_iban="rFUND",
+        currency="EUR",
+        amount_minor=5,
+        booking_date=BASE_DAY,
+        value_date=BASE_DAY,
+    )
     for retry in (request, other):
         assert ledger.transfer(retry, BOOKED_AT) == (first, None)
     assert ledger.balance("rA") == (600, "EUR")
@@ -488,7 +508,7 @@ def test_refused_transfer_leaves_no_trace(ledger: Ledger) -> None:
     """A payment refused for lack of funds books nothing; once money arrives the same payment
     can be executed (the refusal did not consume its key)."""
     ledger.ensure_accounts(_specs("n"))
-    request = TransferRequest(
+    request = Transfer.between(
         idempotency_key="n:pay",
         reference="n-pay",
         kind=TransferKind.INTERNAL,
@@ -501,14 +521,20 @@ def test_refused_transfer_leaves_no_trace(ledger: Ledger) -> None:
     )
     assert ledger.transfer(request, BOOKED_AT) == (None, Refusal.INSUFFICIENT_FUNDS)
     assert ledger.entries("nA", BASE_DAY) == []
-    with ledger.begin() as tx:
-        assert tx.known_keys(["n:pay"]) == set()
+    assert _keys(ledger, "n:p%") == []
     _fund(ledger, "n", "nA", 60, "f1")
     transfer_id, refusal = ledger.transfer(request, BOOKED_AT)
     assert refusal is None and transfer_id is not None
     assert ledger.balance("nA") == (-90, "EUR")  # within the overdraft of 100
-    with ledger.begin() as tx:
-        assert tx.known_keys(["n:pay", "n:other"]) == {"n:pay"}
+    assert _keys(ledger, "n:p%") == ["n:pay"]
+
+
+def _keys(ledger: Ledger, like: str) -> list[str]:
+    rows = sql_rows(
+        ledger, "SELECT idempotency_key FROM ledger_transfers WHERE idempotency_key LIKE :like",
+        like=like,
+    )
+    return sorted(str(r[0]) for r in rows)
 
 
 def test_upgrade_twice_is_harmless(database_url: str) -> None:
@@ -531,20 +557,19 @@ def test_upgrade_twice_is_harmless(database_url: str) -> None:
         engine.dispose()
 
 
-def test_daily_debits_and_recent_fingerprints(ledger: Ledger) -> None:
-    """Daily limits see only that account's debits booked that day, and the duplicate-payment
-    window finds a payment's fingerprint only if it was booked on or after the window start."""
+def test_daily_debits(ledger: Ledger) -> None:
+    """Daily limits see only that account's debits booked that day."""
     ledger.ensure_accounts(_specs("d"))
     _fund(ledger, "d", "dA", 5_000, "f1")
     payments = [
-        ("p1", "dA", 100, BASE_DAY, "fp-1"),
-        ("p2", "dA", 250, BASE_DAY, "fp-2"),
-        ("p3", "dA", 40, BASE_DAY + ONE_DAY, "fp-3"),
-        ("p4", "dB", 30, BASE_DAY, None),
+        ("p1", "dA", 100, BASE_DAY),
+        ("p2", "dA", 250, BASE_DAY),
+        ("p3", "dA", 40, BASE_DAY + ONE_DAY),
+        ("p4", "dB", 30, BASE_DAY),
     ]
-    for key, debit, amount, day, fingerprint in payments:
+    for key, debit, amount, day in payments:
         credit = "dB" if debit == "dA" else "dA"
-        request = TransferRequest(
+        request = Transfer.between(
             idempotency_key=f"d:{key}",
             reference=f"d-{key}",
             kind=TransferKind.INTERNAL,
@@ -554,7 +579,6 @@ def test_daily_debits_and_recent_fingerprints(ledger: Ledger) -> None:
             amount_minor=amount,
             booking_date=day,
             value_date=day,
-            fingerprint=fingerprint,
         )
         assert ledger.transfer(request, BOOKED_AT)[1] is None
     a, b = ledger.account("dA"), ledger.account("dB")
@@ -563,9 +587,37 @@ def test_daily_debits_and_recent_fingerprints(ledger: Ledger) -> None:
         assert tx.debits_on([a.id, b.id], BASE_DAY) == {a.id: 350, b.id: 30}
         assert tx.debits_on([a.id, b.id], BASE_DAY + ONE_DAY) == {a.id: 40}
         assert tx.debits_on([a.id], BASE_DAY - ONE_DAY) == {}
-        wanted = ["fp-1", "fp-3", "fp-unknown"]
-        assert tx.fingerprints_since(wanted, BASE_DAY) == {"fp-1", "fp-3"}
-        assert tx.fingerprints_since(wanted, BASE_DAY + ONE_DAY) == {"fp-3"}
+
+
+def test_a_transfer_with_one_debit_and_several_credits(ledger: Ledger) -> None:
+    """A batch-booked payment information is one transfer: its total debited once, each
+    creditor account credited; the postings sum to zero, balances move by exactly those
+    amounts, the debtor's statement day has one entry and each creditor's one."""
+    ledger.ensure_accounts(_specs("m"))
+    _fund(ledger, "m", "mA", 1_000, "f1")
+    batch = Transfer(
+        "m:batch",
+        "m-batch",
+        TransferKind.INTERNAL,
+        (Posting("mA", -700, "EUR"), Posting("mB", 500, "EUR"), Posting("mFUND", 200, "EUR")),
+        BASE_DAY,
+        BASE_DAY,
+    )
+    transfer_id, refusal = ledger.transfer(batch, BOOKED_AT)
+    assert refusal is None and transfer_id is not None
+    assert ledger.balance("mA") == (300, "EUR") and ledger.balance("mB") == (500, "EUR")
+    assert [(e.amount_minor, e.counter_iban) for e in ledger.entries("mA", BASE_DAY)][-1] == (
+        -700,
+        None,  # several counterparts
+    )
+    assert [e.amount_minor for e in ledger.entries("mB", BASE_DAY)] == [500]
+    ledger.check_invariants()
+    too_much = batch._replace(
+        idempotency_key="m:again",
+        reference="m-again",
+        postings=(Posting("mA", -1_000, "EUR"), Posting("mB", 1_000, "EUR")),
+    )
+    assert ledger.transfer(too_much, BOOKED_AT) == (None, Refusal.INSUFFICIENT_FUNDS)
 
 
 @pytest.mark.parametrize("package", ["ledger.migrations", "gateway.migrations"])

@@ -1,4 +1,5 @@
-"""Upgrading a database made by an earlier version of the gateway, on SQLite and PostgreSQL."""
+"""The database schema: what the migrations make is what the code declares, and a database
+made by the previous release is upgraded with its data, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,86 +7,126 @@ import datetime as dt
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from alembic.operations import Operations
 
 from gateway import db
-from gateway.inbound import rules
-from gateway.inbound.pending import due_payments
-from gateway.migrations import HEAD, VERSION_TABLE, run_upgrade
-from tests.pipeline_fixtures import A_MAIN, EXTERNAL, TODAY, Batch, Installation
+from gateway import migrations as gateway_migrations
+from gateway.pending import due_payments
+from ledger import migrations as ledger_migrations
+from ledger import schema
+from ledger.store import make_engine
+from tests.pipeline_fixtures import A_MAIN, B_MAIN, TODAY, Batch, Installation
+
+# Declared by migration 0003 only (see gateway/db.py), so not in the metadata.
+PARTIAL_INDEX = "ix_gw_payments_pending"
 
 
-def _as_before_0002(engine: sa.Engine) -> str:
-    """Turn the fingerprints back into revision 0001's 32-character text, as a database
-    made before 0002 holds them; returns the payment's EndToEndId."""
-    with engine.begin() as conn:
-        e2e = conn.execute(sa.select(db.payments.c.end_to_end_id)).scalar_one()
-        operations = Operations(MigrationContext.configure(conn))
-        operations.drop_index("ix_gw_payments_fingerprint", table_name="gw_payments")
-        with operations.batch_alter_table("gw_payments") as batch:
-            batch.alter_column(
-                "fingerprint",
-                existing_type=sa.BigInteger(),
-                type_=sa.String(32),
-                postgresql_using="NULL::varchar",
-            )
-        conn.execute(sa.text("UPDATE gw_payments SET fingerprint = :old"), {"old": "ab" * 16})
-        operations.create_index("ix_gw_payments_fingerprint", "gw_payments", ["fingerprint"])
-        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '0001'"))
-    return str(e2e)
+def _differences(engine: sa.Engine, metadata: sa.MetaData, prefix: str) -> list[object]:
+    def ours(obj: object, name: str | None, kind: str, reflected: bool, _: object) -> bool:
+        if kind == "table":
+            return bool(name and name.startswith(prefix) and "alembic" not in name)
+        return name != PARTIAL_INDEX
+
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"include_object": ours, "compare_type": True}
+        )
+        return list(compare_metadata(context, metadata))
 
 
-def test_text_fingerprints_are_recomputed_and_still_catch_duplicates(
+def test_the_migrations_make_exactly_the_declared_tables(
     tmp_path: Path, database_url: str
 ) -> None:
-    """A payment booked by a gateway that stored text fingerprints is, after the upgrade,
-    still recognised when the same payment comes again in another file (AM05)."""
+    """A database made by `db upgrade` has every table, column, type, index and
+    constraint the code declares, and nothing else (Alembic finds no difference)."""
     inst = Installation.create(tmp_path / "gw", database_url=database_url)
     try:
-        first = inst.submit(Batch(msg_id="OLD-1").tx("RENT-12", "50.00").build(), name="a.xml")
-        assert first.statuses() == {"RENT-12": "ACSC"}
-        e2e = _as_before_0002(inst.env.engine)
-        run_upgrade(inst.env.engine)
-        with inst.env.engine.connect() as conn:
-            (version,) = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).one()
-            stored = conn.execute(sa.select(db.payments.c.fingerprint)).scalar_one()
-        assert version == HEAD
-        assert stored == rules.fingerprint(A_MAIN, EXTERNAL, 5000, "EUR", e2e)
-        again = inst.submit(Batch(msg_id="NEW-1").tx("RENT-12", "50.00").build(), name="b.xml")
-        assert again.tx("RENT-12").reasons == ["AM05"]
-    finally:
-        inst.close()
-
-
-def test_the_due_date_index_becomes_a_partial_one(tmp_path: Path, database_url: str) -> None:
-    """A database with 0002's full (status, due_date) index gets the partial index of
-    pending payments instead, and a payment left pending is still executed when due."""
-    inst = Installation.create(tmp_path / "gw", database_url=database_url)
-    try:
-        with inst.env.engine.begin() as conn:
-            operations = Operations(MigrationContext.configure(conn))
-            operations.drop_index("ix_gw_payments_pending", table_name="gw_payments")
-            operations.create_index("ix_gw_payments_due", "gw_payments", ["status", "due_date"])
-            conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '0002'"))
-        run_upgrade(inst.env.engine)
+        assert _differences(inst.env.engine, schema.metadata, "ledger_") == []
+        assert _differences(inst.env.engine, db.metadata, "gw_") == []
         indexes = {i["name"] for i in sa.inspect(inst.env.engine).get_indexes("gw_payments")}
-        assert "ix_gw_payments_pending" in indexes and "ix_gw_payments_due" not in indexes
-        with inst.env.engine.connect() as conn:
-            (version,) = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).one()
-        assert version == HEAD
-        # Booked now, one pending to a later day: the index holds only the pending one.
-        tomorrow = TODAY + dt.timedelta(days=1)
-        later = Batch(msg_id="LATER-1", execution_date=tomorrow.isoformat())
-        late = later.tx("RENT-1", "10.00").build()
-        assert inst.submit(late, name="later.xml").statuses() == {"RENT-1": "PDNG"}
-        now = Batch(msg_id="NOW-1").tx("RENT-2", "10.00").build()
-        assert inst.submit(now, name="now.xml").statuses() == {"RENT-2": "ACSC"}
-        with inst.env.engine.connect() as conn:
-            assert len(conn.execute(due_payments(tomorrow + dt.timedelta(days=7))).all()) == 1
-            assert conn.execute(due_payments(tomorrow - dt.timedelta(days=1))).all() == []
+        assert PARTIAL_INDEX in indexes
     finally:
         inst.close()
+
+
+def _previous_release(url: str) -> sa.Engine:
+    """A database as the previous release made it (ledger 0001, gateway 0004) holding a
+    booked payment: a transfer with its debit and credit account columns, a payment row."""
+    engine = make_engine(url)
+    for package, head in ((ledger_migrations, "0001"), (gateway_migrations, "0004")):
+        assert package.__file__ is not None
+        config = ledger_migrations.alembic_config(
+            engine, Path(package.__file__).parent, package.VERSION_TABLE
+        )
+        command.upgrade(config, head)
+    day = TODAY.isoformat()
+    with engine.begin() as conn:
+        run = conn.exec_driver_sql
+        for n, iban in enumerate((A_MAIN, B_MAIN), start=1):
+            run(
+                "INSERT INTO ledger_accounts (id, iban, currency, owner, kind, status, "
+                "overdraft_minor, balance_minor) VALUES "
+                f"({n}, '{iban}', 'EUR', 'iestade-{'ab'[n - 1]}', 'client', 'open', 0, "
+                f"{(-1) ** n * -500})"
+            )
+        run(
+            "INSERT INTO ledger_transfers (id, idempotency_key, reference, kind, currency, "
+            "amount_minor, debit_account_id, credit_account_id, booking_date, value_date, "
+            f"booked_at) VALUES (1, 'old:1', 'EK000000000100000000', 'internal', 'EUR', 500, "
+            f"1, 2, '{day}', '{day}', '{day} 10:00:00')"
+        )
+        run(
+            "INSERT INTO ledger_postings (id, transfer_id, account_id, amount_minor, "
+            f"currency, booking_date) VALUES (1, 1, 1, -500, 'EUR', '{day}'), "
+            f"(2, 1, 2, 500, 'EUR', '{day}')"
+        )
+        run(
+            "INSERT INTO gw_files (id, client_id, sha256, size_bytes, original_name, "
+            "received_at, processed_at, msg_id, accepted_msg_id, message, group_status, "
+            "nb_of_txs, reports) VALUES (1, 'iestade-a', 'ab', 10, 'old.xml', "
+            f"'{day} 10:00:00', '{day} 10:00:00', 'OLD-1', 'OLD-1', 'pain.001.001.03', "
+            "'ACSC', 1, 1)"
+        )
+        run(
+            "INSERT INTO gw_payments (file_id, seq, pmt_seq, pmt_inf_id, msg_id, "
+            "batch_booking, end_to_end_id, debtor_iban, creditor_iban, amount_minor, "
+            "currency, remittance, due_date, kind, status, acct_svcr_ref, transfer_ref, "
+            f"report_no) VALUES (1, 0, 0, 'P1', 'OLD-1', true, 'E-1', '{A_MAIN}', "
+            f"'{B_MAIN}', 500, 'EUR', 'Rēķins 1', '{day}', 'internal', 'ACSC', "
+            "'EK000000000100000000', 'EK000000000100000000', 1)"
+        )
+    return engine
+
+
+def test_a_database_of_the_previous_release_is_upgraded_with_its_data(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Upgrading keeps every posting, balance and payment: a transfer becomes a header of
+    its postings (its account, amount and currency columns go), the payment keeps its
+    remittance, and the new columns start empty; the result is the declared schema."""
+    engine = _previous_release(database_url)
+    try:
+        ledger_migrations.run_upgrade(engine)
+        gateway_migrations.run_upgrade(engine)
+        assert _differences(engine, schema.metadata, "ledger_") == []
+        assert _differences(engine, db.metadata, "gw_") == []
+        with engine.connect() as conn:
+            legs = conn.execute(
+                sa.select(schema.postings.c.account_id, schema.postings.c.amount_minor)
+                .where(schema.postings.c.transfer_id == 1)
+                .order_by(schema.postings.c.id)
+            ).all()
+            payment = conn.execute(
+                sa.select(db.payments.c.remittance, db.payments.c.remittance_structured)
+            ).one()
+            file_row = conn.execute(sa.select(db.files.c.msg_created_at, db.files.c.ctrl_sum)).one()
+        assert [tuple(r) for r in legs] == [(1, -500), (2, 500)]
+        assert tuple(payment) == ("Rēķins 1", None)
+        assert tuple(file_row) == (None, None)
+    finally:
+        engine.dispose()
 
 
 def test_sqlite_finds_due_payments_through_the_partial_index(tmp_path: Path) -> None:
@@ -104,32 +145,22 @@ def test_sqlite_finds_due_payments_through_the_partial_index(tmp_path: Path) -> 
         inst.close()
 
 
-def test_the_transfer_reference_index_is_dropped_and_statements_still_find_payments(
+def test_payments_booked_before_the_upgrade_still_reach_the_statements(
     tmp_path: Path, database_url: str
 ) -> None:
-    """A database with 0003's index on `transfer_ref` loses it; the payments a batch
-    transfer carries are still found for statements (through the file the reference
-    names), before and after the upgrade alike."""
-    from gateway import statements
+    """A batch booked through the pipeline is found again for statements after the
+    database is upgraded in place (the reference names the file)."""
+    from gateway.outbound import statements
 
     inst = Installation.create(tmp_path / "gw", database_url=database_url)
     try:
         batch = Batch(msg_id="REF-1").tx("SAL-1", "10.00").tx("SAL-2", "20.00").build()
         assert inst.submit(batch, name="ref.xml").statuses() == {"SAL-1": "ACSC", "SAL-2": "ACSC"}
-        with inst.env.engine.begin() as conn:
-            operations = Operations(MigrationContext.configure(conn))
-            operations.create_index("ix_gw_payments_transfer_ref", "gw_payments", ["transfer_ref"])
-            conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '0003'"))
-        run_upgrade(inst.env.engine)
-        indexes = {i["name"] for i in sa.inspect(inst.env.engine).get_indexes("gw_payments")}
-        assert "ix_gw_payments_transfer_ref" not in indexes
         with inst.env.engine.connect() as conn:
-            (version,) = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).one()
             account_id = conn.execute(
                 sa.text("SELECT id FROM ledger_accounts WHERE iban = :iban"), {"iban": A_MAIN}
             ).scalar_one()
             entries = statements.entries(conn, account_id, day=TODAY)
-        assert version == HEAD
         [entry] = [e for e in entries if any(d.end_to_end_id == "SAL-1" for d in e.details)]
         assert sorted(d.end_to_end_id for d in entry.details) == ["SAL-1", "SAL-2"]
     finally:

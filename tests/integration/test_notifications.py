@@ -171,7 +171,7 @@ def test_one_notification_per_account_per_run_with_exactly_that_runs_entries(
         got = {e.acct_svcr_ref for e in notification.entries}
         assert got == transfers_booked_at(inst, iban, TODAY), iban
         assert notification.owner == "Budžeta iestāde A"
-    assert len(first[A_MAIN].entries) == 2  # the batch of N-1/N-2, and N-3
+    assert len(first[A_MAIN].entries) == 1  # the batch of N-1, N-2 and N-3 (SPEC §6)
     assert {d.end_to_end_id for d in first[A_MAIN].details()} == {"N-1", "N-2", "N-3"}
     assert {d.end_to_end_id for d in first[A_USD].details()} == {"U-1"}
 
@@ -186,7 +186,7 @@ def test_one_notification_per_account_per_run_with_exactly_that_runs_entries(
     assert [n.iban for n in second] == [A_MAIN]
     (later,) = second
     assert {e.acct_svcr_ref for e in later.entries} == transfers_booked_at(inst, A_MAIN, TOMORROW)
-    assert len(later.entries) == 2  # the batch of T-1/T-2, and T-3
+    assert len(later.entries) == 1  # the batch of T-1, T-2 and T-3
     assert all(e.booking_date == TOMORROW and not e.credit for e in later.entries)
     assert later.seq == first[A_MAIN].seq + 1
     assert seen.new(CLIENT_B) == []
@@ -197,8 +197,8 @@ def test_notification_of_a_later_run_carries_payment_details_and_codes(
 ) -> None:
     """The notification of the run that executes future-dated payments tells the client
     which payments they were, like the arrival run's: the batch entry has a Btch and a
-    TxDtls per payment with its AcctSvcrRef and EndToEndId, SEPA payments are ESCT and
-    an internal one is DMCT (not XBCT)."""
+    TxDtls per payment with its AcctSvcrRef and EndToEndId; SEPA payments are ESCT and
+    the internal one DMCT, and the entry of the mixed batch says OTHR."""
     seen = Seen(inst, assert_valid)
     inst.submit(mixed_file())
     seen.new()
@@ -211,16 +211,15 @@ def test_notification_of_a_later_run_carries_payment_details_and_codes(
         acct_refs |= refs(answer)
     assert set(acct_refs) >= {"T-1", "T-2", "T-3"}
     (later,) = seen.new()
-    by_code = {e.code: e for e in later.entries}
-    assert set(by_code) == {ESCT, DMCT_SENT}, [e.code for e in later.entries]
-    batch = by_code[ESCT]
-    assert batch.batch is not None and batch.batch[2] == 2
-    assert {d.end_to_end_id: d.acct_svcr_ref for d in batch.details} == {
-        "T-1": acct_refs["T-1"],
-        "T-2": acct_refs["T-2"],
+    (batch,) = later.entries
+    assert batch.code == ("PMNT", "ICDT", "OTHR")
+    assert batch.batch is not None and batch.batch[2] == 3
+    assert {d.end_to_end_id: (d.acct_svcr_ref, d.code) for d in batch.details} == {
+        "T-1": (acct_refs["T-1"], ESCT),
+        "T-2": (acct_refs["T-2"], ESCT),
+        "T-3": (acct_refs["T-3"], DMCT_SENT),
     }
-    (internal,) = by_code[DMCT_SENT].details
-    assert (internal.end_to_end_id, internal.acct_svcr_ref) == ("T-3", acct_refs["T-3"])
+    (internal,) = [d for d in batch.details if d.end_to_end_id == "T-3"]
     assert internal.counterparty_iban == B_MAIN
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from gateway import statements
+from gateway.outbound import statements
 from tests.pipeline_fixtures import (
     A_MAIN,
     A_SMALL,

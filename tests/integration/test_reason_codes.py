@@ -289,12 +289,9 @@ def report_from_rows(inst: Installation, answer: Answer) -> bytes:
     from sqlalchemy import select
 
     from gateway import db
-    from gateway.inbound import answers
+    from gateway.outbound import answers
 
     created = answer.doc.find(f"{{{NS002}}}CstmrPmtStsRpt/{{{NS002}}}GrpHdr/{{{NS002}}}CreDtTm")
-    ctrl_sum = answer.doc.find(
-        f"{{{NS002}}}CstmrPmtStsRpt/{{{NS002}}}OrgnlGrpInfAndSts/{{{NS002}}}OrgnlCtrlSum"
-    )
     with inst.env.engine.connect() as conn:
         file_row = conn.execute(
             select(db.files).where(db.files.c.msg_id == answer.original_msg_id)
@@ -306,7 +303,6 @@ def report_from_rows(inst: Installation, answer: Answer) -> bytes:
             created_at=dt.datetime.fromisoformat(created.text),
             bic=inst.env.settings.bic,
             report_no=None,
-            original_ctrl_sum=Decimal(ctrl_sum.text) if ctrl_sum is not None else None,
         )
     return zlib.decompress(body)
 

@@ -25,8 +25,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from gateway import statements
 from gateway.funding import fund
+from gateway.outbound import statements
 from gateway.samples import SampleBatch, SamplePmtInf, SampleTx, to_bytes
 from ledger import calendar
 from tests.integration.test_statements import (

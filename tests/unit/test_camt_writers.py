@@ -288,11 +288,12 @@ def test_notification_without_balances(assert_valid: Validate) -> None:
 
 
 def test_long_texts_fit_the_schema(assert_valid: Validate) -> None:
-    """Over-long names are cut to 140 characters and long remittance information is split
-    over several Ustrd lines, so the statement stays valid."""
+    """Over-long names are cut to 140 characters; remittance keeps its lines as sent, each
+    cut to a Ustrd's 140 characters, so the statement stays valid."""
     message = "camt.053.001.02"
+    sent_lines = ["Rēķins 2026/0001", "x" * 200, "Līgums 7"]
     detail = dataclasses.replace(
-        payment(1, 500, name="Ž" * 200), remittance="Rēķins 2026/0001 " * 20
+        payment(1, 500, name="Ž" * 200), remittance="\n".join(sent_lines)
     )
     report = report_of([sent("N" * 40, detail)], 0, owner_name="O" * 300)
     root = etree.fromstring(written(camt053_v02.write, report, message, assert_valid))
@@ -300,8 +301,29 @@ def test_long_texts_fit_the_schema(assert_valid: Validate) -> None:
     assert texts(root, "//c:RltdPties/c:Cdtr/c:Nm", message) == ["Ž" * 140]
     assert texts(root, "//c:Ntry/c:NtryRef", message) == ["N" * 35]
     lines = texts(root, "//c:RmtInf/c:Ustrd", message)
-    assert len(lines) == 3 and all(len(line) <= 140 for line in lines)
-    assert " ".join(lines) == ("Rēķins 2026/0001 " * 20).strip()
+    assert lines == ["Rēķins 2026/0001", "x" * 140, "Līgums 7"]
+
+
+def test_structured_remittance_is_carried_as_sent(assert_valid: Validate) -> None:
+    """Strd blocks (creditor reference with its type and issuer, referred documents and
+    amounts) reach the statement as sent, after the Ustrd lines (SPEC §6)."""
+    message = "camt.053.001.02"
+    strd = (
+        "<Strd><RfrdDocInf><Tp><CdOrPrtry><Cd>CINV</Cd></CdOrPrtry></Tp><Nb>INV-7</Nb>"
+        "<RltdDt>2026-11-20</RltdDt></RfrdDocInf><RfrdDocAmt><RmtdAmt Ccy=\"EUR\">5.00"
+        "</RmtdAmt></RfrdDocAmt><CdtrRefInf><Tp><CdOrPrtry><Cd>SCOR</Cd></CdOrPrtry>"
+        "<Issr>ISO</Issr></Tp><Ref>RF18539007547034</Ref></CdtrRefInf></Strd>"
+    )
+    detail = dataclasses.replace(
+        payment(1, 500), remittance="Rēķins INV-7", remittance_structured=strd
+    )
+    root = etree.fromstring(
+        written(camt053_v02.write, report_of([sent("N1", detail)], 0), message, assert_valid)
+    )
+    assert texts(root, "//c:RmtInf/c:Ustrd", message) == ["Rēķins INV-7"]
+    assert texts(root, "//c:RmtInf/c:Strd/c:CdtrRefInf/c:Ref", message) == ["RF18539007547034"]
+    assert texts(root, "//c:RmtInf/c:Strd/c:CdtrRefInf/c:Tp/c:Issr", message) == ["ISO"]
+    assert texts(root, "//c:RmtInf/c:Strd/c:RfrdDocInf/c:Nb", message) == ["INV-7"]
 
 
 def test_currency_without_minor_units(assert_valid: Validate) -> None:

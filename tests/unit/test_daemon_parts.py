@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 
 import pytest
 
-from gateway.daemon import SettleTracker, SystemdNotifier, find_eod_hook
+from gateway.daemon import SettleTracker, SystemdNotifier
 
 FILE = Path("/spool/clients/a/in/batch.xml")
 
@@ -68,18 +66,3 @@ def test_watchdog_pings_twice_per_period_and_only_for_this_process() -> None:
         {"NOTIFY_SOCKET": "@x", "WATCHDOG_USEC": "60000000", "WATCHDOG_PID": "1"}
     )
     assert other.watchdog_interval_seconds is None
-
-
-def test_eod_hook_calls_statements_module_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
-    """If gateway.statements offers run_due_eod(env), the daemon calls it; otherwise no EOD."""
-    calls: list[object] = []
-    module = types.ModuleType("gateway.statements")
-    module.run_due_eod = lambda env: calls.append(env) or 3  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "gateway.statements", module)
-    hook = find_eod_hook()
-    assert hook is not None
-    env = object()
-    assert hook(env, None) == 3  # type: ignore[arg-type]
-    assert calls == [env]
-    monkeypatch.setitem(sys.modules, "gateway.statements", types.ModuleType("gateway.statements"))
-    assert find_eod_hook() is None

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger import core
-from ledger.core import Account, AccountKind, Refusal, TransferKind, TransferRequest
+from ledger.core import Account, AccountKind, Refusal, Transfer, TransferKind
 
 DAY = dt.date(2026, 11, 25)
 
@@ -40,8 +40,8 @@ def account(
 
 def request(
     debit: str, credit: str, amount: int, *, currency: str = "EUR", key: str = "k1"
-) -> TransferRequest:
-    return TransferRequest(
+) -> Transfer:
+    return Transfer.between(
         idempotency_key=key,
         reference=f"REF-{key}",
         kind=TransferKind.INTERNAL,
@@ -130,7 +130,7 @@ def test_apply_allows_spending_down_to_the_overdraft_exactly() -> None:
     ],
 )  # fmt: skip
 def test_apply_refuses_and_leaves_balances_alone(
-    debit: Account, credit: Account, req: TransferRequest, refusal: Refusal
+    debit: Account, credit: Account, req: Transfer, refusal: Refusal
 ) -> None:
     """A payment that cannot be booked is refused with its reason and moves no money."""
     accounts = book(debit, credit._replace(id=2))
@@ -155,8 +155,28 @@ def test_funding_account_may_go_negative_without_limit() -> None:
 
 def test_postings_of_a_transfer_sum_to_zero() -> None:
     """Each transfer is a debit and a credit of the same amount: the books stay balanced."""
-    (debit, minus), (credit, plus) = core.postings_of(request("A", "B", 777))
-    assert (debit, minus, credit, plus) == ("A", -777, "B", 777)
+    debit, credit = request("A", "B", 777).postings
+    assert (debit.iban, debit.amount_minor, credit.iban, credit.amount_minor) == (
+        "A", -777, "B", 777,
+    )  # fmt: skip
+    core.assert_balanced([request("A", "B", 777)])
+
+
+def test_a_batch_is_one_debit_and_a_credit_per_creditor() -> None:
+    """A batch-booked payment information moves its total from the debtor once and each
+    creditor's share to it; the debtor's funds are judged against the total."""
+    accounts = book(account("A", 1_000), account("B", account_id=2), account("C", account_id=3))
+    batch = core.Transfer(
+        "k", "R", TransferKind.INTERNAL,
+        (core.Posting("A", -900, "EUR"), core.Posting("B", 600, "EUR"),
+         core.Posting("C", 300, "EUR")),
+        DAY, DAY,
+    )  # fmt: skip
+    assert core.apply(batch, accounts) is None
+    assert [accounts[i].balance_minor for i in "ABC"] == [100, 600, 300]
+    assert core.apply(batch, accounts) is Refusal.INSUFFICIENT_FUNDS
+    closed = book(account("A", 1_000), account("B", account_id=2), account("C", status="closed"))
+    assert core.check(batch, closed) is Refusal.CREDIT_CLOSED
 
 
 IBANS = ("A", "B", "C", "D")

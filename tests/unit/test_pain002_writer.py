@@ -69,7 +69,7 @@ def report_of(*groups: list[TxReport], **fields: Any) -> StatusReport:
         "created_at": CREATED,
         "original_msg_id": "CLIENT-MSG-1",
         "original_msg_name": "pain.001.001.03",
-        "original_created_at": CREATED - dt.timedelta(minutes=5),
+        "original_created_at": "2026-11-25T09:55:00",
         "original_nb_of_txs": sum(len(txs) for txs in groups),
         "original_ctrl_sum": Decimal("10.00"),
         "group_status": derive(everything),

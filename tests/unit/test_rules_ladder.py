@@ -17,10 +17,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.inbound import rules
-from gateway.inbound.execute import Due, execute
+from gateway.inbound import decide, rules
+from gateway.inbound.findings import Finding
 from gateway.inbound.pain001_v03 import ParsedPmtInf, ParsedTx
 from gateway.reasons import PRECEDENCE, Reason
+from gateway.references import FileRefs
 from gateway.samples import iban_lv
 from ledger import currency
 from ledger.core import Account, AccountKind
@@ -89,6 +90,7 @@ class World:
             creditor_other_id=None,
             creditor_bic=self.creditor_bic,
             remittance=None,
+            remittance_structured=None,
         )
 
     def pmt(self) -> ParsedPmtInf:
@@ -128,9 +130,17 @@ class World:
             recent_fingerprints=recent,
         )
 
-    def check(self) -> rules.Checked:
+    def candidate(self, position: int = 0) -> rules.Candidate:
         seen = {self.e2e} if self.e2e_seen_in_file else set()
-        return rules.check(self.tx(), self.pmt(), self.context(), seen)
+        tx, pmt, ctx = self.tx(), self.pmt(), self.context()
+        problem = rules.iban_problem(tx.creditor_iban) if tx.creditor_iban else None
+        facts = rules.facts(tx, pmt, problem, seen)
+        return rules.Candidate(position, tx, facts, rules.PaymentInfo.of(pmt, ctx))
+
+    def check(self) -> tuple[Finding | None, rules.Candidate]:
+        """The finding against this world's payment (None: it passes), and the payment."""
+        candidate = self.candidate()
+        return rules.findings([candidate], self.context()).get(0), candidate
 
 
 # Each rung: the code expected now, and the one repair that leads to the next rung.
@@ -159,19 +169,19 @@ def test_precedence_ladder() -> None:
     world = World()
     reported: list[Reason] = []
     for expected, repair in LADDER:
-        checked = world.check()
-        assert checked.finding is not None, f"expected {expected}, the payment passed"
-        assert checked.finding.reason is expected, (expected, checked.finding)
-        assert checked.finding.info, "every finding names what is wrong"
-        reported.append(checked.finding.reason)
+        finding, _ = world.check()
+        assert finding is not None, f"expected {expected}, the payment passed"
+        assert finding.reason is expected, (expected, finding)
+        assert finding.info, "every finding names what is wrong"
+        reported.append(finding.reason)
         world = repair(world)
     assert [PRECEDENCE[r] for r in reported] == sorted(PRECEDENCE[r] for r in reported)
-    passed = world.check()
-    assert passed.finding is None
-    assert passed.amount_minor == 900_00
-    assert passed.internal is False
-    assert passed.requested_date == TODAY
-    assert passed.fingerprint is not None
+    finding, passed = world.check()
+    assert finding is None
+    assert passed.facts.amount_minor == 900_00
+    assert passed.facts.internal is False
+    assert passed.pmt.requested_date == TODAY
+    assert passed.facts.fingerprint is not None
 
 
 CLEAN = World(
@@ -207,22 +217,24 @@ WORLDS = [CLEAN] + [
 ]
 
 
-def test_the_quick_pass_never_waves_through_what_a_rule_would_stop() -> None:
-    """`rules.passes` answers the usual payment in one step: it passes exactly the
-    payments in which no rule finds anything (otherwise `check` asks them one by one).
-    Checked for every payment that differs from a clean one in one or two ways."""
-    quick = 0
-    for world in WORLDS:
-        tx, pmt, ctx = world.tx(), world.pmt(), world.context()
-        f = rules.facts(tx, pmt)
-        first = None
-        for rule in rules.TRANSACTION_RULES:  # in order: a rule may rely on the ones before
-            if (first := rule(tx, f, pmt, ctx)) is not None:
-                break
-        passed = rules.passes(tx, f, pmt, ctx)
-        assert passed == (first is None), (world, first)
-        quick += passed
-    assert quick > 10
+def test_a_chunk_is_judged_as_each_payment_alone() -> None:
+    """The rules judge a chunk at a time: every payment of a chunk gets exactly the finding
+    it gets alone, whatever else the chunk holds (every payment one or two deviations
+    from a clean one, judged together). Within a chunk each payment's own context applies;
+    the worlds share one context here, so only the payments' own differences vary."""
+    shared = [w for w in WORLDS if (w.debtor_owned, w.made_recently) == (True, False)]
+    ctx = CLEAN.context()
+    chunk = []
+    for position, world in enumerate(shared):
+        alone = world.candidate()
+        chunk.append(alone._replace(position=position))
+    together = rules.findings(chunk, ctx)
+    passed = 0
+    for position, candidate in enumerate(chunk):
+        alone = rules.findings([candidate._replace(position=0)], ctx).get(0)
+        assert together.get(position) == alone, (shared[position], alone)
+        passed += alone is None
+    assert passed > 10 and len(together) > 100
 
 
 def test_ladder_covers_every_arrival_time_code() -> None:
@@ -234,55 +246,40 @@ def test_ladder_covers_every_arrival_time_code() -> None:
     assert {code for code, _ in LADDER} == arrival
 
 
+def _execute(amounts: list[int], balance: int, debited: int) -> list[Reason | None]:
+    """Execute payments of `amounts` from DEBTOR to an external creditor, in order."""
+    book = decide.Book(
+        {
+            DEBTOR: account(DEBTOR, balance=balance),
+            CLEARING: account(CLEARING, owner="treasury", kind=AccountKind.CLEARING),
+        },
+        {DEBTOR: debited},
+    )
+    refs = FileRefs("iestade-a", "ab" * 32, 1, 1)
+    bookings = decide.Bookings(refs, TODAY, {"EUR": CLEARING})
+    orders = [
+        decide.Order(n, 0, DEBTOR, EXTERNAL, False, amount, "EUR", batch=False)
+        for n, amount in enumerate(amounts)
+    ]
+    results = decide.execute(orders, book, bookings)
+    booked = [t.reference for t in bookings.take_singles()]
+    assert booked == [r for r in results if isinstance(r, str)]
+    return [r.reason if isinstance(r, Finding) else None for r in results]
+
+
 def test_execution_ladder_daily_limit_then_funds_then_booked() -> None:
     """At execution the daily limit (AM14) is judged before the funds (AM04); with both
     in order the payment is booked, drawing on the overdraft."""
-
-    def run(debited: int, balance: int) -> Reason | None:
-        accounts = {
-            DEBTOR: account(DEBTOR, balance=balance),
-            CLEARING: account(CLEARING, owner="treasury", kind=AccountKind.CLEARING),
-        }
-        due = Due(
-            key="k",
-            reference="EK1",
-            debtor_iban=DEBTOR,
-            credit_iban=CLEARING,
-            amount_minor=900_00,
-            currency="EUR",
-            internal=False,
-        )
-        [(_, request, finding)] = list(execute([due], accounts, {DEBTOR: debited}, TODAY))
-        assert (request is None) == (finding is not None)
-        return finding.reason if finding else None
-
-    assert run(debited=700_00, balance=0) is Reason.AM14  # 700 + 900 > 1500, and no funds
-    assert run(debited=600_00, balance=0) is Reason.AM04  # 0 + 200 overdraft < 900
-    assert run(debited=600_00, balance=699_99) is Reason.AM04  # one cent short
-    assert run(debited=600_00, balance=700_00) is None  # 700 + 200 overdraft = 900
+    assert _execute([900_00], balance=0, debited=700_00) == [Reason.AM14]  # 700 + 900 > 1500
+    assert _execute([900_00], balance=0, debited=600_00) == [Reason.AM04]  # 200 overdraft
+    assert _execute([900_00], balance=699_99, debited=600_00) == [Reason.AM04]  # one cent short
+    assert _execute([900_00], balance=700_00, debited=600_00) == [None]  # 700 + 200 = 900
 
 
 def test_execution_sees_earlier_payments_of_the_same_run() -> None:
     """Two payments that each fit, but not together: the second is refused (AM04), so a
     batch can never overdraw an account."""
-    accounts = {
-        DEBTOR: account(DEBTOR, balance=500_00),
-        CLEARING: account(CLEARING, owner="treasury", kind=AccountKind.CLEARING),
-    }
-    dues = [
-        Due(
-            key=f"k{n}",
-            reference=f"EK{n}",
-            debtor_iban=DEBTOR,
-            credit_iban=CLEARING,
-            amount_minor=400_00,
-            currency="EUR",
-            internal=False,
-        )
-        for n in range(2)
-    ]
-    results = [f.reason if f else None for _, _, f in execute(dues, accounts, {}, TODAY)]
-    assert results == [None, Reason.AM04]
+    assert _execute([400_00, 400_00], balance=500_00, debited=0) == [None, Reason.AM04]
 
 
 # -- when a payment executes -----------------------------------------------------------------
@@ -293,9 +290,12 @@ def at(day: str, clock: str) -> dt.datetime:
 
 
 def due(requested: str, internal: bool, received: dt.datetime) -> dt.date:
-    return rules.due_date(
-        dt.date.fromisoformat(requested), internal, received, CUT_INTERNAL, CUT_EXTERNAL
-    )
+    return _due(requested, internal, received).day
+
+
+def _due(requested: str, internal: bool, received: dt.datetime) -> decide.Due:
+    clock = decide.Clock(received, received, CUT_INTERNAL, CUT_EXTERNAL, dt.time(23, 59))
+    return clock.due(dt.date.fromisoformat(requested), internal)
 
 
 @pytest.mark.parametrize(
@@ -340,3 +340,35 @@ def test_cut_off_is_riga_wall_clock_time_in_summer_and_winter() -> None:
     summer = dt.datetime(2026, 7, 1, 13, 0, tzinfo=dt.UTC).astimezone(RIGA)
     assert due("2026-11-25", False, winter) == dt.date(2026, 11, 25)
     assert due("2026-07-01", False, summer) == dt.date(2026, 7, 2)
+
+
+@pytest.mark.parametrize(
+    ("requested", "internal", "received", "why"),
+    [
+        ("2026-11-25", False, at("2026-11-25", "18:14"),
+         "received 18:14, after the 15:30 cut-off for external payments; executes 2026-11-26"),
+        ("2026-11-28", True, at("2026-11-28", "09:00"),
+         "received on Saturday 2026-11-28, not a business day; executes 2026-11-30"),
+        ("2026-12-10", False, at("2026-11-25", "10:00"),
+         "requested for 2026-12-10; executes 2026-12-10"),
+        ("2026-11-29", False, at("2026-11-25", "10:00"),
+         "requested for 2026-11-29 (not a business day); executes 2026-11-30"),
+        ("2026-11-25", False, at("2026-11-25", "10:00"), None),
+    ],
+)  # fmt: skip
+def test_a_payment_that_waits_says_why_and_until_when(
+    requested: str, internal: bool, received: dt.datetime, why: str | None
+) -> None:
+    """Every PDNG carries its reason and the day it is expected to execute (SPEC §6)."""
+    assert _due(requested, internal, received).why == why
+
+
+def test_after_end_of_day_nothing_more_is_booked_that_day() -> None:
+    """A file processed after the day's books closed (eod_time) waits for the next
+    business day even before its cut-off, and says so."""
+    received = at("2026-11-25", "10:00")
+    clock = decide.Clock(received, at("2026-11-25", "18:45"), CUT_INTERNAL, CUT_EXTERNAL,
+                         dt.time(18, 30))  # fmt: skip
+    assert clock.due(TODAY, True) == decide.Due(
+        dt.date(2026, 11, 26), "the books of 2026-11-25 closed at 18:30; executes 2026-11-26"
+    )

@@ -18,8 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from gateway.errors import ConfigError, SealError
+from gateway.files import write_atomically
 from gateway.keys import init_host_key, init_signing_key
-from gateway.outbound.delivery import deliver, write_bytes_atomically
+from gateway.outbound.delivery import deliver
 from gateway.outbound.seal import Sealer, receipt_properties, seal_path, verify_file
 from gateway.verify_command import run_verify
 
@@ -321,15 +322,13 @@ def test_delivery_refuses_names_outside_or_hidden(tmp_path: Path, name: str) -> 
     tmp.write_bytes(XML)
     with pytest.raises(ValueError):
         deliver(tmp, tmp_path, name, None)
-    with pytest.raises(ValueError):
-        write_bytes_atomically(tmp_path, name, b"x")
     assert [p.name for p in tmp_path.iterdir()] == [".tmp"]
 
 
-def test_write_bytes_atomically_replaces_whole(tmp_path: Path) -> None:
+def test_write_atomically_replaces_whole(tmp_path: Path) -> None:
     """A small file is either the old or the new content, never a mix, and no temp remains."""
-    write_bytes_atomically(tmp_path, "a.txt", b"old content")
-    write_bytes_atomically(tmp_path, "a.txt", b"new")
+    write_atomically(tmp_path / "a.txt", b"old content")
+    write_atomically(tmp_path / "a.txt", b"new")
     assert (tmp_path / "a.txt").read_bytes() == b"new"
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
 

@@ -10,6 +10,8 @@ Revision ID: 0002
 
 from __future__ import annotations
 
+import hashlib
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -21,9 +23,14 @@ depends_on = None
 _INDEX = "ix_gw_payments_fingerprint"
 
 
-def upgrade() -> None:
-    from gateway.inbound.rules import fingerprint
+def fingerprint(debtor: str, creditor: str, amount_minor: int, ccy: str, e2e: str) -> int:
+    """The AM05 fingerprint as revision 0002 defined it (`rules.fingerprint` then; a
+    migration keeps its own copy so that it means the same whatever the code becomes)."""
+    raw = f"{debtor}|{creditor}|{amount_minor}|{ccy}|{e2e}".encode()
+    return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big", signed=True)
 
+
+def upgrade() -> None:
     bind = op.get_bind()
     columns = sa.inspect(bind).get_columns("gw_payments")
     column = next(c for c in columns if c["name"] == "fingerprint")

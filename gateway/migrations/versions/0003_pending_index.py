@@ -14,12 +14,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from gateway.db import PENDING_ONLY
-
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
+
+PENDING_ONLY = "status = 'PDNG'"  # gateway.db.PENDING_ONLY, as this revision made it
 
 
 def _indexes() -> set[str]:

@@ -21,6 +21,7 @@ from typing import BinaryIO
 from sqlalchemy import Connection, insert, select, update
 
 from gateway import db
+from gateway.files import fsync_file
 from gateway.outbound.delivery import deliver
 from gateway.outbound.seal import Sealer, file_sha256
 from gateway.spool import Spool
@@ -75,11 +76,7 @@ class PlainCopy:
     def _ready(self) -> None:
         try:
             self._digest = file_sha256(self.path)
-            fd = os.open(self.path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_file(self.path)
         except BaseException as exc:  # handed to whoever asks for the digest
             self._error = exc
 
@@ -124,6 +121,44 @@ def enqueue(
         .returning(db.outbox.c.id)
     ).scalar_one()
     return int(outbox_id), name
+
+
+def answer_to_claim(conn: Connection, client_id: str, claim_name: str) -> str | None:
+    """The name of the answer already issued to a repeated upload (by its claim name)."""
+    found = conn.execute(
+        select(db.outbox.c.file_name).where(
+            db.outbox.c.client_id == client_id, db.outbox.c.claim_name == claim_name
+        )
+    ).first()
+    return str(found[0]) if found is not None else None
+
+
+def enqueue_again(
+    conn: Connection, outbox_id: int, created_local: dt.datetime, *, claim_name: str
+) -> str:
+    """The message `outbox_id` once more, as a file of its own (a repeated upload gets
+    its original answer again). Its name carries the original MsgId, so within one
+    second the next free second is used. Returns the new name."""
+    first = conn.execute(select(db.outbox).where(db.outbox.c.id == outbox_id)).one()
+    local = created_local
+    while conn.execute(
+        select(db.outbox.c.id).where(
+            db.outbox.c.client_id == first.client_id,
+            db.outbox.c.file_name == file_name(local, first.message, first.msg_id),
+        )
+    ).first():
+        local += dt.timedelta(seconds=1)
+    _, name = enqueue(
+        conn,
+        client_id=first.client_id,
+        message=first.message,
+        msg_id=first.msg_id,
+        created_local=local,
+        body=first.body,
+        file_id=first.file_id,
+        claim_name=claim_name,
+    )
+    return name
 
 
 def deliver_pending(

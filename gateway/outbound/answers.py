@@ -1,10 +1,11 @@
-"""Building pain.002 status reports about a file.
+"""pain.002 status reports about a file: the answer stage of a file's run.
 
 Follow-up reports (after a pending run) are rendered from `gw_payments` rows inside
 the transaction that updated them. The first report of a file is written while its
 chunks are decided (`FirstReport`), from the very values its rows are inserted
 with, in the same transaction; a test renders it again from the rows and finds the
-same bytes.
+same bytes. Every report goes into the outbox (`outbox.enqueue`) in the transaction
+of what it reports.
 """
 
 from __future__ import annotations
@@ -12,17 +13,19 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import itertools
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, func, select
 
-from gateway import db, outbox
+from gateway import counters, db
+from gateway.outbound import outbox
 from gateway.outbound import pain002_v03 as pain002
 from gateway.reasons import Reason
 from gateway.statuses import GroupStatus, TxStatus, derive
@@ -32,8 +35,6 @@ copy_block_bytes = 1 << 20
 
 
 def new_msg_id(conn: Connection, local: dt.datetime) -> str:
-    from gateway import counters
-
     return f"GW{local:%Y%m%d}{counters.next_value(conn, 'msg_id'):06d}"
 
 
@@ -93,6 +94,31 @@ def issue(
     )
 
 
+def echoed_ctrl_sum(text: str | None) -> Decimal | None:
+    """The original CtrlSum as a number, when it is one (it is echoed as sent)."""
+    if text is None:
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return None
+
+
+def echoed_created_at(text: str | None) -> str | None:
+    """The original CreDtTm as sent, when it is an ISODateTime (xs:dateTime: a real date
+    and time, with or without a zone) — echoed as it was written."""
+    if not text or not _DATE_TIME.fullmatch(text):
+        return None
+    try:
+        dt.datetime.fromisoformat(text[:19])  # a real date and time (the rest is its form)
+    except ValueError:
+        return None
+    return text
+
+
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?")
+
+
 def issue_file_report(
     conn: Connection,
     file_row: Any,
@@ -100,7 +126,6 @@ def issue_file_report(
     local: dt.datetime,
     bic: str,
     report_no: int | None,
-    original_ctrl_sum: Decimal | None,
 ) -> tuple[int, str]:
     """The pain.002 of an accepted file (first report, or the follow-up of run
     `report_no`), issued into the client's outbox."""
@@ -116,7 +141,6 @@ def issue_file_report(
             created_at=local,
             bic=bic,
             report_no=report_no,
-            original_ctrl_sum=original_ctrl_sum,
         ),
     )
 
@@ -171,7 +195,6 @@ def build_file_report(
     created_at: dt.datetime,
     bic: str,
     report_no: int | None,
-    original_ctrl_sum: Decimal | None,
 ) -> bytes:
     """The compressed pain.002 for an accepted file: every transaction (first report) or
     those whose status changed in run `report_no` (follow-up reports)."""
@@ -203,8 +226,9 @@ def build_file_report(
         servicer_bic=bic,
         original_msg_id=file_row.msg_id,
         original_msg_name=file_row.message,
+        original_created_at=echoed_created_at(file_row.msg_created_at),
         original_nb_of_txs=file_row.nb_of_txs,
-        original_ctrl_sum=original_ctrl_sum,
+        original_ctrl_sum=echoed_ctrl_sum(file_row.ctrl_sum),
         group_status=derive(total),
         counts=total,
         payment_infos=payment_infos(),
@@ -296,6 +320,7 @@ class FirstReport:
         bic: str,
         original_msg_id: str,
         original_msg_name: str,
+        original_created_at: str | None,
         original_nb_of_txs: int,
         original_ctrl_sum: Decimal | None,
         copy: BinaryIO | None = None,
@@ -323,6 +348,7 @@ class FirstReport:
             servicer_bic=bic,
             original_msg_id=original_msg_id,
             original_msg_name=original_msg_name,
+            original_created_at=original_created_at,
             original_nb_of_txs=original_nb_of_txs,
             original_ctrl_sum=original_ctrl_sum,
             group_status=derive(self.counts),
@@ -342,18 +368,23 @@ def build_rejection(
     bic: str,
     original_msg_id: str | None,
     original_message: str,
+    original_created_at: str | None,
     nb_of_txs: int | None,
+    ctrl_sum: Decimal | None,
     reason: Reason,
     info: str,
 ) -> bytes:
-    """The compressed pain.002 for a file rejected as a whole."""
+    """The compressed pain.002 for a file rejected as a whole, echoing what could be read
+    of it (SPEC §6)."""
     report = pain002.StatusReport(
         msg_id=msg_id,
         created_at=created_at,
         servicer_bic=bic,
-        original_msg_id=original_msg_id or "UNKNOWN",
+        original_msg_id=original_msg_id or pain002.UNKNOWN,
         original_msg_name=original_message,
+        original_created_at=original_created_at,
         original_nb_of_txs=nb_of_txs,
+        original_ctrl_sum=ctrl_sum,
         group_status=GroupStatus.RJCT,
         group_reason=reason,
         group_additional_info=info,

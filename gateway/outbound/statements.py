@@ -19,22 +19,26 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
 import structlog
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, and_, func, select
 
-from gateway import counters, db, outbox
+from gateway import counters, db
 from gateway.environment import Environment
-from gateway.outbound import camt052_v02, camt053_v02, camt054_v02
+from gateway.errors import UsageError
+from gateway.inbound.rules import iban_spec
+from gateway.outbound import answers, camt052_v02, camt053_v02, camt054_v02, outbox
 from gateway.outbound.account_report import (
     FUNDING,
     RECEIVED_INTERNAL,
     SENT_CROSS_BORDER,
     SENT_INTERNAL,
+    SENT_MIXED,
     SENT_SEPA,
     AccountReport,
     BankTxCode,
     Entry,
     EntryDetail,
 )
+from gateway.references import reference_file_id
 from gateway.settings import ClientSettings
 from ledger import calendar
 from ledger.core import AccountKind
@@ -61,8 +65,6 @@ class StatementResult:
 
 
 def _sepa(iban: str | None) -> bool:
-    from gateway.inbound.rules import iban_spec
-
     spec = iban_spec(iban[:2]) if iban else None
     return bool(spec is not None and spec.in_sepa_zone)
 
@@ -85,15 +87,14 @@ def _detail(row: Any, credit: bool) -> EntryDetail:
         counterparty_iban=row.debtor_iban if credit else row.creditor_iban,
         counterparty_bic=None if credit else row.creditor_bic,
         remittance=row.remittance,
+        remittance_structured=row.remittance_structured,
         bank_tx_code=RECEIVED_INTERNAL if credit else _sent_code(row),
     )
 
 
 def _payments_by_transfer(conn: Connection, references: Sequence[str]) -> dict[str, list[Any]]:
     """The booked payments each transfer carries, found file by file: a payment's
-    transfer reference names its file (`booking.reference_file_id`)."""
-    from gateway.inbound.booking import reference_file_id
-
+    transfer reference names its file (`references.reference_file_id`)."""
     by_file: dict[int, list[str]] = defaultdict(list)
     for reference in references:
         file_id = reference_file_id(reference)
@@ -117,6 +118,20 @@ def _payments_by_transfer(conn: Connection, references: Sequence[str]) -> dict[s
     return found
 
 
+def _funding_counterparty(conn: Connection, transfer_ids: Sequence[int]) -> dict[int, str]:
+    """The funding account each funding transfer came from."""
+    p = t_postings.c
+    found: dict[int, str] = {}
+    for start in range(0, len(transfer_ids), 500):
+        rows = conn.execute(
+            select(p.transfer_id, t_accounts.c.iban)
+            .select_from(t_postings.join(t_accounts, t_accounts.c.id == p.account_id))
+            .where(p.transfer_id.in_(transfer_ids[start : start + 500]), p.amount_minor < 0)
+        )
+        found.update({tid: iban for tid, iban in rows})
+    return found
+
+
 def entries(
     conn: Connection,
     account_id: int,
@@ -124,12 +139,13 @@ def entries(
     day: dt.date | None = None,
     references: Sequence[str] | None = None,
 ) -> list[Entry]:
-    """The account's entries booked on `day`, or belonging to the given transfers."""
-    other = case(
-        (t_transfers.c.debit_account_id == account_id, t_transfers.c.credit_account_id),
-        else_=t_transfers.c.debit_account_id,
-    )
-    counter = t_accounts.alias("counter")
+    """The account's entries — its postings — booked on `day`, or belonging to the given
+    transfers. A posting's details are the payments its transfer carries on this
+    account's side: all of them on the debtor's one debit, those to this account on a
+    creditor's credit (a batch credits each creditor account once)."""
+    account_iban = conn.execute(
+        select(t_accounts.c.iban).where(t_accounts.c.id == account_id)
+    ).scalar_one()
     condition = [t_postings.c.account_id == account_id]
     if day is not None:
         condition.append(t_postings.c.booking_date == day)
@@ -138,63 +154,59 @@ def entries(
     postings = conn.execute(
         select(
             t_postings.c.id,
+            t_postings.c.transfer_id,
             t_postings.c.amount_minor,
             t_postings.c.currency,
             t_postings.c.booking_date,
             t_transfers.c.reference,
             t_transfers.c.kind,
             t_transfers.c.value_date,
-            counter.c.iban.label("counter_iban"),
         )
-        .select_from(
-            t_postings.join(t_transfers, t_postings.c.transfer_id == t_transfers.c.id).join(
-                counter, counter.c.id == other
-            )
-        )
+        .select_from(t_postings.join(t_transfers, t_postings.c.transfer_id == t_transfers.c.id))
         .where(and_(*condition))
         .order_by(t_postings.c.id)
     ).all()
     details = _payments_by_transfer(conn, [p.reference for p in postings if p.kind != "funding"])
-    result: list[Entry] = []
-    for posting in postings:
-        credit = posting.amount_minor > 0
-        rows = details.get(posting.reference, [])
-        if posting.kind == "funding":
-            code = FUNDING
-            entry_details: tuple[EntryDetail, ...] = (
-                EntryDetail(
-                    amount_minor=abs(posting.amount_minor),
-                    acct_svcr_ref=posting.reference,
-                    counterparty_name=TREASURY_NAME,
-                    counterparty_iban=posting.counter_iban,
-                    remittance="Treasury funding",
-                ),
-            )
-        else:
-            entry_details = tuple(_detail(r, credit) for r in rows)
-            if credit:
-                code = RECEIVED_INTERNAL
-            elif rows and all(_sent_code(r) == SENT_SEPA for r in rows):
-                code = SENT_SEPA
-            elif rows and rows[0].kind == "internal":
-                code = SENT_INTERNAL
-            else:
-                code = SENT_CROSS_BORDER
-        result.append(
-            Entry(
-                entry_ref=str(posting.id),
+    funders = _funding_counterparty(
+        conn, [p.transfer_id for p in postings if p.kind == "funding"]
+    )
+    return [_entry(posting, details, funders, account_iban) for posting in postings]
+
+
+def _entry(
+    posting: Any, details: dict[str, list[Any]], funders: dict[int, str], account_iban: str
+) -> Entry:
+    credit = posting.amount_minor > 0
+    if posting.kind == "funding":
+        code = FUNDING
+        entry_details: tuple[EntryDetail, ...] = (
+            EntryDetail(
                 amount_minor=abs(posting.amount_minor),
-                currency=posting.currency,
-                credit=credit,
-                booking_date=posting.booking_date,
-                value_date=posting.value_date,
                 acct_svcr_ref=posting.reference,
-                bank_tx_code=code,
-                details=entry_details,
-                batch_booked=len(entry_details) > 1,
-            )
+                counterparty_name=TREASURY_NAME,
+                counterparty_iban=funders.get(posting.transfer_id),
+                remittance="Treasury funding",
+            ),
         )
-    return result
+    else:
+        rows = details.get(posting.reference, [])
+        mine = [r for r in rows if (r.creditor_iban if credit else r.debtor_iban) == account_iban]
+        entry_details = tuple(_detail(r, credit) for r in mine)
+        codes = {d.bank_tx_code for d in entry_details if d.bank_tx_code is not None}
+        # A batch of one kind of payment has its code; of several, each TxDtls has its own.
+        code = next(iter(codes)) if len(codes) == 1 else SENT_MIXED
+    return Entry(
+        entry_ref=str(posting.id),
+        amount_minor=abs(posting.amount_minor),
+        currency=posting.currency,
+        credit=credit,
+        booking_date=posting.booking_date,
+        value_date=posting.value_date,
+        acct_svcr_ref=posting.reference,
+        bank_tx_code=code,
+        details=entry_details,
+        batch_booked=len(entry_details) > 1,
+    )
 
 
 def balance_before(conn: Connection, account_id: int, day: dt.date) -> int:
@@ -296,9 +308,7 @@ def _statement(
 
 
 def _msg_id(conn: Connection, local: dt.datetime) -> str:
-    from gateway.inbound.answers import new_msg_id
-
-    return new_msg_id(conn, local)
+    return answers.new_msg_id(conn, local)
 
 
 def day_closed(env: Environment, day: dt.date) -> bool:
@@ -346,8 +356,6 @@ def intraday_report(env: Environment, iban: str) -> str:
     """camt.052 for an account now: opening balance, today's entries, interim balance."""
     owner = next((c for c, i in _client_accounts(env) if i == iban), None)
     if owner is None:
-        from gateway.errors import UsageError
-
         raise UsageError(f"--iban {iban}: not a configured client account")
     local = env.local_now()
     today = local.date()

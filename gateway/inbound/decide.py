@@ -1,0 +1,339 @@
+"""Deciding what becomes of each payment: the pure core of a file's run.
+
+For a chunk of a new file: the rules in `Reason` order (`rules.findings`), then for
+each payment that passes, when it executes (`Clock.due`: cut-offs, business days, the
+day's books), and for those due now, execution against the `Book` — the accounts the
+run touches, as they stand in memory — into the `Bookings`, the ledger transfers the
+run will post. A pending payment that falls due later goes through `execute` alone
+(its rules were applied when it arrived). Nothing here reads the database, the disk or
+the clock: the shell reads what is needed beforehand and writes what comes out.
+
+Booking follows ISO batch booking (SPEC §6): the executed payments of a payment
+information with `BtchBookg` true (the default) are ONE transfer in each run — one
+debit of their sum on the debtor's account and a credit per creditor account (the
+clearing account of the currency for payments leaving the treasury) — and every
+payment keeps its own AcctSvcrRef; with `BtchBookg` false each payment is a transfer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from gateway.inbound import rules
+from gateway.inbound.findings import Finding
+from gateway.reasons import Reason
+from gateway.references import FileRefs
+from gateway.statuses import TxStatus
+from ledger import calendar, core, currency
+from ledger.core import Account, AccountKind, Posting, Refusal, Transfer, TransferKind
+
+# -- when ------------------------------------------------------------------------------------
+
+
+class Due(NamedTuple):
+    """When a payment accepted now executes, and — if not now — why it waits."""
+
+    day: dt.date
+    why: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """The moments that decide when a file's payments execute (treasury local time)."""
+
+    received: dt.datetime  # local time the file was received
+    now: dt.datetime  # local time it is processed (an authorised batch: when complete)
+    cutoff_internal: dt.time
+    cutoff_external: dt.time
+    eod_time: dt.time
+    _seen: dict[tuple[dt.date, bool], Due] = field(default_factory=dict, compare=False)
+
+    @property
+    def today(self) -> dt.date:
+        return self.now.date()
+
+    @property
+    def booking_open(self) -> bool:
+        """Whether anything may still be booked today (a business day, before end of day)."""
+        return calendar.is_business_day(self.today) and self.now.time() < self.eod_time
+
+    def due(self, requested: dt.date, internal: bool) -> Due:
+        """SPEC §6: today if received before the cut-off on a business day, otherwise the
+        next business day; future dates on that business day (or the next). After end of
+        day nothing more is booked on the day. Asked once per date and kind in a file."""
+        key = (requested, internal)
+        found = self._seen.get(key)
+        if found is None:
+            found = self._seen[key] = self._due(requested, internal)
+        return found
+
+    def _due(self, requested: dt.date, internal: bool) -> Due:
+        received = self.received
+        day = received.date()
+        if requested > day:
+            due = calendar.business_day_on_or_after(requested)
+            shown = "" if due == requested else " (not a business day)"
+            return Due(due, f"requested for {requested}{shown}; executes {due}")
+        cutoff = self.cutoff_internal if internal else self.cutoff_external
+        kind = "internal" if internal else "external"
+        if not calendar.is_business_day(day):
+            due = calendar.next_business_day(day)
+            return Due(due, f"received on {day:%A} {day}, not a business day; executes {due}")
+        if received.time() >= cutoff:
+            due = calendar.next_business_day(day)
+            return Due(
+                due,
+                f"received {received:%H:%M}, after the {cutoff:%H:%M} cut-off for {kind} "
+                f"payments; executes {due}",
+            )
+        if day == self.today and not self.booking_open:
+            due = calendar.next_business_day(day)
+            return Due(
+                due,
+                f"the books of {day} closed at {self.eod_time:%H:%M}; executes {due}",
+            )
+        return Due(day, None)
+
+
+# -- the accounts in memory ------------------------------------------------------------------
+
+
+class Book:
+    """The accounts an execution run touches, as read at its start (locked by the
+    shell), and what the run has done to them so far: balances and today's debits."""
+
+    def __init__(self, accounts: Mapping[str, Account], debited_today: Mapping[str, int]) -> None:
+        self.accounts: dict[str, Account] = {}
+        self.balance: dict[str, int] = {}
+        self.debited = dict(debited_today)
+        self.add(accounts.values())
+
+    def add(self, accounts: Iterable[Account]) -> None:
+        """More accounts (creditors come into view chunk by chunk); one already held
+        keeps the balance the run has left it with."""
+        for account in accounts:
+            if account.iban not in self.accounts:
+                self.accounts[account.iban] = account
+                self.balance[account.iban] = account.balance_minor
+
+    def state(self) -> dict[str, Account]:
+        """Every account with its balance now (what the ledger must hold afterwards)."""
+        return {i: a._replace(balance_minor=self.balance[i]) for i, a in self.accounts.items()}
+
+    def execute(self, debtor_iban: str, credit_iban: str, ccy: str, amount: int) -> Finding | None:
+        """Move `amount` if the debtor's daily limit (AM14) and the ledger's rules (funds
+        AM04, status AC04/AC06) allow it; otherwise the finding that stops it."""
+        debtor = self.accounts.get(debtor_iban)
+        credit = self.accounts.get(credit_iban)
+        spent = self.debited.get(debtor_iban, 0)
+        limit = debtor.daily_limit_minor if debtor is not None else None
+        if limit is not None and spent + amount > limit:
+            return Finding(
+                Reason.AM14,
+                f"InstdAmt {currency.format_minor(amount, ccy)} exceeds what is left of the "
+                f"daily limit {currency.format_minor(limit, ccy)} on {debtor_iban}",
+            )
+        available = None
+        if debtor is not None and debtor.kind is AccountKind.CLIENT:
+            available = self.balance[debtor_iban] + debtor.overdraft_minor
+        refusal = core.refusal(debtor, credit, ccy, amount, available)
+        if refusal is not None:
+            return Finding(
+                REFUSAL_REASONS[refusal], _refusal_info(refusal, amount, ccy, debtor_iban, credit)
+            )
+        self.balance[debtor_iban] -= amount
+        self.balance[credit_iban] += amount
+        self.debited[debtor_iban] = spent + amount
+        return None
+
+
+REFUSAL_REASONS: dict[Refusal, Reason] = {
+    Refusal.UNKNOWN_ACCOUNT: Reason.AC01,
+    Refusal.CURRENCY_MISMATCH: Reason.AM03,
+    Refusal.DEBIT_CLOSED: Reason.AC04,
+    Refusal.CREDIT_CLOSED: Reason.AC04,
+    Refusal.DEBIT_BLOCKED: Reason.AC06,
+    Refusal.CREDIT_BLOCKED: Reason.AC06,
+    Refusal.INSUFFICIENT_FUNDS: Reason.AM04,
+    Refusal.NOT_POSITIVE: Reason.AM12,
+}
+
+
+def _refusal_info(
+    refusal: Refusal, amount: int, ccy: str, debtor_iban: str, credit: Account | None
+) -> str:
+    shown = currency.format_minor(amount, ccy)
+    if refusal is Refusal.INSUFFICIENT_FUNDS:
+        return f"InstdAmt {shown} {ccy}: insufficient funds on {debtor_iban}"
+    if refusal in (Refusal.CREDIT_CLOSED, Refusal.CREDIT_BLOCKED) and credit is not None:
+        return f"CdtrAcct {credit.iban} is {credit.status}"
+    if refusal in (Refusal.DEBIT_CLOSED, Refusal.DEBIT_BLOCKED):
+        return f"DbtrAcct {debtor_iban} is {refusal.value.split('_')[1]}"
+    return f"cannot book {shown} {ccy}: {refusal.value}"
+
+
+# -- what is posted --------------------------------------------------------------------------
+
+
+class Order(NamedTuple):
+    """A payment to execute now."""
+
+    seq: int
+    pmt_seq: int
+    debtor_iban: str
+    creditor_iban: str
+    internal: bool  # to a treasury account; otherwise via the clearing account
+    amount_minor: int
+    currency: str
+    batch: bool  # its payment information is batch-booked
+
+
+@dataclass(slots=True)
+class _Batch:
+    debtor_iban: str
+    currency: str
+    credits: Counter[str] = field(default_factory=Counter)
+
+
+class Bookings:
+    """The ledger transfers of one execution run, as its payments are executed."""
+
+    def __init__(self, refs: FileRefs, day: dt.date, clearing: Mapping[str, str]) -> None:
+        self.refs = refs
+        self.day = day
+        self.clearing = clearing  # clearing account by currency
+        self.booked: Counter[str] = Counter()  # per currency, minor units
+        self.references: list[str] = []  # of the transfers handed out to be posted
+        self._singles: list[Transfer] = []
+        self._batches: dict[int, _Batch] = {}
+
+    def credit_account(self, order: Order) -> str:
+        return order.creditor_iban if order.internal else self.clearing[order.currency]
+
+    def add(self, order: Order, credit_iban: str) -> str:
+        """Book an executed payment; the reference of the transfer that carries it."""
+        self.booked[order.currency] += order.amount_minor
+        if order.batch:
+            batch = self._batches.get(order.pmt_seq)
+            if batch is None:
+                batch = self._batches[order.pmt_seq] = _Batch(order.debtor_iban, order.currency)
+            assert (batch.debtor_iban, batch.currency) == (order.debtor_iban, order.currency)
+            batch.credits[credit_iban] += order.amount_minor
+            return self.refs.batch_reference(order.pmt_seq)
+        reference = self.refs.payment_reference(order.seq)
+        self._singles.append(
+            Transfer.between(
+                idempotency_key=self.refs.payment_key(order.seq),
+                reference=reference,
+                kind=TransferKind.INTERNAL if order.internal else TransferKind.EXTERNAL,
+                debit_iban=order.debtor_iban,
+                credit_iban=credit_iban,
+                currency=order.currency,
+                amount_minor=order.amount_minor,
+                booking_date=self.day,
+                value_date=self.day,
+            )
+        )
+        return reference
+
+    def take_singles(self) -> list[Transfer]:
+        """The payments booked as transfers of their own since the last call."""
+        taken, self._singles = self._singles, []
+        self.references += [t.reference for t in taken]
+        return taken
+
+    def batches(self) -> list[Transfer]:
+        """One transfer per batch-booked payment information with executed payments: its
+        total debited once, credited per creditor account (after the last chunk)."""
+        transfers = []
+        for pmt_seq, batch in self._batches.items():
+            internal = all(iban not in self.clearing.values() for iban in batch.credits)
+            total = sum(batch.credits.values())
+            legs = [Posting(batch.debtor_iban, -total, batch.currency)]
+            legs += [
+                Posting(iban, amount, batch.currency) for iban, amount in batch.credits.items()
+            ]
+            transfers.append(
+                Transfer(
+                    self.refs.batch_key(pmt_seq),
+                    self.refs.batch_reference(pmt_seq),
+                    TransferKind.INTERNAL if internal else TransferKind.EXTERNAL,
+                    tuple(legs),
+                    self.day,
+                    self.day,
+                )
+            )
+        self.references += [t.reference for t in transfers]
+        return transfers
+
+
+def execute(orders: Iterable[Order], book: Book, bookings: Bookings) -> list[Finding | str]:
+    """Execute `orders` in order against `book`: for each, the finding that stops it, or
+    the reference of the transfer that carries it."""
+    results: list[Finding | str] = []
+    for order in orders:
+        credit = bookings.credit_account(order)
+        finding = book.execute(order.debtor_iban, credit, order.currency, order.amount_minor)
+        results.append(finding if finding is not None else bookings.add(order, credit))
+    return results
+
+
+# -- a chunk of a new file -------------------------------------------------------------------
+
+
+class Decision(NamedTuple):
+    """What became of one payment."""
+
+    status: TxStatus
+    reason: Reason | None
+    info: str | None  # why it was refused, or why it waits and until when
+    due_date: dt.date | None
+    acct_svcr_ref: str | None  # its own reference, once booked
+    transfer_ref: str | None  # the transfer that carries it (its own or its batch's)
+
+
+def rejected(finding: Finding, due_date: dt.date | None = None) -> Decision:
+    return Decision(TxStatus.RJCT, finding.reason, finding.short(), due_date, None, None)
+
+
+def decide(
+    chunk: Sequence[rules.Candidate],
+    ctx: rules.Context,
+    clock: Clock,
+    book: Book,
+    bookings: Bookings,
+) -> list[Decision]:
+    """What becomes of each payment of a new file's chunk, in order (see the module)."""
+    refused = rules.findings(chunk, ctx)
+    decisions: list[Decision | None] = [None] * len(chunk)
+    due_now: list[tuple[int, Order]] = []
+    today = clock.today
+    for i, tx, facts, pmt in chunk:
+        finding = refused.get(i)
+        if finding is not None:
+            decisions[i] = rejected(finding)
+            continue
+        assert pmt.requested_date is not None and pmt.debtor is not None
+        assert facts.amount_minor is not None and tx.creditor_iban is not None
+        due = clock.due(pmt.requested_date, facts.internal)
+        if due.day > today:
+            decisions[i] = Decision(TxStatus.PDNG, None, due.why, due.day, None, None)
+            continue
+        order = Order(
+            tx.seq, tx.pmt_seq, pmt.debtor.iban, tx.creditor_iban, facts.internal,
+            facts.amount_minor, tx.currency, pmt.batch_booking,
+        )  # fmt: skip
+        due_now.append((i, order))
+    results = execute((order for _, order in due_now), book, bookings)
+    for (i, order), result in zip(due_now, results, strict=True):
+        if isinstance(result, Finding):
+            decisions[i] = rejected(result, today)
+        else:
+            own = bookings.refs.payment_reference(order.seq)
+            decisions[i] = Decision(TxStatus.ACSC, None, None, today, own, result)
+    assert all(d is not None for d in decisions)
+    return decisions  # type: ignore[return-value]

@@ -1,0 +1,93 @@
+"""The intake: everything known about an inbound file on arrival, as one frozen value.
+
+Who sent it (client, SFTP user, source address, key), what it is (its name in
+`work/` and as uploaded, SHA-256, size) and when (received, processed). Every later
+stage of the file's run takes this value instead of a handful of loose parameters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+NOT_READ = "not-read:"  # the `sha256` of a file refused unread (over the size limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    client_id: str
+    path: Path  # the claimed file, in work/
+    original_name: str  # as uploaded
+    user: str | None  # SFTP user (from the upload receipt)
+    source_ip: str | None
+    key_fingerprint: str | None
+    sha256: str
+    size: int
+    received: dt.datetime  # UTC
+    now: dt.datetime  # UTC: when the run started
+    timezone: ZoneInfo  # the treasury's
+
+    @property
+    def read(self) -> bool:
+        """Whether the file was read (and hashed) at all."""
+        return not self.sha256.startswith(NOT_READ)
+
+    @property
+    def claim_name(self) -> str:
+        return self.path.name
+
+    @property
+    def received_local(self) -> dt.datetime:
+        return self.received.astimezone(self.timezone)
+
+    @property
+    def now_local(self) -> dt.datetime:
+        return self.now.astimezone(self.timezone)
+
+
+def take_in(
+    *,
+    client_id: str,
+    path: Path,
+    original_name: str,
+    receipt: Mapping[str, Any] | None,
+    sha256: str,
+    size: int,
+    modified: dt.datetime,
+    now: dt.datetime,
+    timezone: ZoneInfo,
+) -> Intake:
+    """The intake of a claimed file. It was received when it was last written or, if the
+    SFTP receipt says its upload closed earlier, then — never later than now."""
+    receipt = receipt or {}
+    received = min(modified, now)
+    text = receipt.get("received_at")
+    if isinstance(text, str):
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None:
+            received = min(moment, received)
+
+    def text_of(key: str) -> str | None:
+        value = receipt.get(key)
+        return str(value) if value is not None else None
+
+    return Intake(
+        client_id=client_id,
+        path=path,
+        original_name=original_name,
+        user=text_of("sftp_user"),
+        source_ip=text_of("source_ip"),
+        key_fingerprint=text_of("key_fingerprint"),
+        sha256=sha256,
+        size=size,
+        received=received,
+        now=now,
+        timezone=timezone,
+    )

@@ -1,0 +1,131 @@
+"""Executing payments accepted as pending (future date, after cut-off) once they fall due.
+
+Runs at the start of each business day in the daemon, and on every `scan --once`. The
+due payments of each file are one more execution run of that file through the same
+stages as its arrival, less what was settled then (rules, due dates): decide
+(`decide.execute` against the accounts in memory), record (rows and transfers),
+answer (a further pain.002 listing exactly those payments, and camt.054), all in the
+transaction that books them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from sqlalchemy import Select, literal_column, select
+
+from gateway import db, record
+from gateway.environment import Environment
+from gateway.inbound import decide
+from gateway.inbound.findings import Finding
+from gateway.outbound import answers, statements
+from gateway.references import FileRefs
+from gateway.statuses import TxStatus, derive
+from ledger import calendar
+from ledger.core import AccountKind
+from ledger.store import LedgerTx
+
+log = structlog.get_logger("gateway.pending")
+
+
+def due_payments(today: dt.date) -> Select[Any]:
+    """Pending payments due on or before `today`, in file order, found through the
+    partial index `ix_gw_payments_pending` without touching the booked ones. The
+    unary plus keeps SQLite from reading the whole table in file order through the
+    unique index (to spare itself sorting the few pending rows)."""
+    p = db.payments.c
+    return (
+        select(db.payments)
+        .where(db.pending_only(), p.due_date <= today)
+        .order_by(literal_column("+gw_payments.file_id"), p.seq)
+    )
+
+
+def execute_due(env: Environment) -> list[int]:
+    """Book every pending payment due today or earlier; returns the files reported on."""
+    now = env.clock.now()
+    local = now.astimezone(env.settings.timezone)
+    today = local.date()
+    if not calendar.is_business_day(today) or local.time() >= env.settings.eod_time:
+        return []  # nothing is booked on a closed day
+    reported: list[int] = []
+    with env.ledger.begin() as tx:
+        rows = tx.conn.execute(due_payments(today)).all()
+        for file_id, file_rows in itertools.groupby(rows, key=lambda r: r.file_id):
+            _execute_file(env, tx, file_id, list(file_rows), now, local)
+            reported.append(file_id)
+    for file_id in reported:
+        log.info("pending.executed", file_id=file_id, day=today.isoformat())
+    return reported
+
+
+def _execute_file(
+    env: Environment,
+    tx: LedgerTx,
+    file_id: int,
+    rows: Sequence[Any],
+    now: dt.datetime,
+    local: dt.datetime,
+) -> None:
+    conn = tx.conn
+    file_row = conn.execute(select(db.files).where(db.files.c.id == file_id)).one()
+    today = local.date()
+    run = int(file_row.reports) + 1
+    clearing = {
+        c: acct.iban
+        for c in {r.currency for r in rows}
+        if (acct := tx.system_account(AccountKind.CLEARING, c)) is not None
+    }
+    ibans = {r.debtor_iban for r in rows} | {r.creditor_iban for r in rows if r.kind == "internal"}
+    accounts = tx.accounts(ibans | set(clearing.values()))  # locked together, in id order
+    book = decide.Book(accounts, record.debited_today(tx, accounts.values(), today))
+    refs = FileRefs(file_row.client_id, file_row.sha256, file_id, run)
+    bookings = decide.Bookings(refs, today, clearing)
+    orders = [
+        decide.Order(
+            r.seq,
+            r.pmt_seq,
+            r.debtor_iban,
+            r.creditor_iban,
+            r.kind == "internal",
+            r.amount_minor,
+            r.currency,
+            r.batch_booking,
+        )
+        for r in rows
+    ]
+    results = decide.execute(orders, book, bookings)
+    record.post(tx, bookings.take_singles(), book, now)
+    record.finish(tx, bookings.batches(), book, now)
+    record.update_payments(
+        conn,
+        [
+            (r.id, _outcome(refs, r.seq, result, run))
+            for r, result in zip(rows, results, strict=True)
+        ],
+    )
+    statements.notify(env, conn, bookings.references)  # reads the rows just updated
+    answers.issue_file_report(conn, file_row, local=local, bic=env.settings.bic, report_no=run)
+    group = derive(answers.status_counts(conn, file_id))
+    record.update_file(conn, file_id, reports=run, group_status=group.value)
+
+
+def _outcome(refs: FileRefs, seq: int, result: Finding | str, run: int) -> dict[str, Any]:
+    """What a pending payment's row says once its run has decided it."""
+    if isinstance(result, Finding):
+        return {
+            "report_no": run,
+            "status": TxStatus.RJCT.value,
+            "reason": result.reason.value,
+            "additional_info": result.short(),
+        }
+    return {
+        "report_no": run,
+        "status": TxStatus.ACSC.value,
+        "acct_svcr_ref": refs.payment_reference(seq),
+        "transfer_ref": result,
+    }

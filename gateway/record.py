@@ -1,0 +1,190 @@
+"""The record stage: what a file's run decided, written into the database.
+
+Runs inside the file's one database transaction (see `filerun.py`): the file's row,
+its payments' rows (`gw_payments`, a chunk at a time), the ledger transfers the run
+booked, and the look-ups the rules need before a chunk is decided (treasury
+accounts, earlier payments for AM05). Nothing here decides anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from gateway import db
+from gateway.inbound.decide import Book, Decision
+from gateway.inbound.intake import Intake
+from gateway.inbound.pain001_v03 import ParsedTx
+from gateway.inbound.rules import Facts, PaymentInfo
+from gateway.statuses import TxStatus
+from ledger.bulk import insert_rows
+from ledger.core import Account, AccountKind, Transfer
+from ledger.store import LedgerTx
+
+# The columns of a payment's row, in the order `payment_row` gives its values.
+PAYMENT_COLUMNS = (
+    "file_id", "seq", "pmt_seq", "pmt_inf_id", "msg_id", "batch_booking", "instr_id",
+    "end_to_end_id", "debtor_iban", "debtor_name", "creditor_iban", "creditor_name",
+    "creditor_bic", "amount_minor", "currency", "remittance", "remittance_structured",
+    "requested_date", "due_date", "kind", "status", "reason", "additional_info",
+    "acct_svcr_ref", "transfer_ref", "fingerprint", "report_no",
+)  # fmt: skip
+assert set(PAYMENT_COLUMNS) == {c.name for c in db.payments.c} - {"id"}
+fingerprint_lookups_max = 2000  # above this, a file reads its accounts' whole AM05 window
+
+
+def payment_row(
+    file_id: int, msg_id: str, tx: ParsedTx, pmt: PaymentInfo, facts: Facts, d: Decision
+) -> tuple[Any, ...]:
+    """A payment's row as its file's first run leaves it (PAYMENT_COLUMNS order)."""
+    parsed = pmt.parsed
+    return (
+        file_id, tx.seq, tx.pmt_seq, parsed.pmt_inf_id, msg_id, pmt.batch_booking, tx.instr_id,
+        tx.end_to_end_id, parsed.debtor_iban, parsed.debtor_name, tx.creditor_iban,
+        tx.creditor_name, tx.creditor_bic, facts.amount_sent, tx.currency[:3] or None,
+        tx.remittance, tx.remittance_structured, pmt.requested_date, d.due_date,
+        "internal" if facts.internal else "external", d.status.value,
+        d.reason.value if d.reason is not None else None, d.info, d.acct_svcr_ref,
+        d.transfer_ref, facts.fingerprint if d.status is not TxStatus.RJCT else None, 1,
+    )  # fmt: skip
+
+
+def insert_payments(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    insert_rows(conn, db.payments, PAYMENT_COLUMNS, rows, leave_out_null_columns=True)
+
+
+def post(tx: LedgerTx, transfers: Sequence[Transfer], book: Book, now: dt.datetime) -> None:
+    tx.post(transfers, book.accounts, now)
+
+
+def finish(tx: LedgerTx, transfers: Sequence[Transfer], book: Book, now: dt.datetime) -> None:
+    """The run's last transfers, then the pair assertion: the ledger holds exactly the
+    balances the run decided in memory."""
+    tx.post(transfers, book.accounts, now)
+    tx.assert_balances(book.state())
+
+
+# -- the file's row --------------------------------------------------------------------------
+
+
+def known_file(conn: Connection, intake: Intake) -> Any:
+    """The row of a file with these bytes from this client, if any."""
+    return conn.execute(
+        select(db.files).where(
+            db.files.c.client_id == intake.client_id, db.files.c.sha256 == intake.sha256
+        )
+    ).first()
+
+
+def msg_id_used(conn: Connection, client_id: str, msg_id: str) -> bool:
+    return (
+        conn.execute(
+            select(db.files.c.id).where(
+                db.files.c.client_id == client_id, db.files.c.accepted_msg_id == msg_id
+            )
+        ).first()
+        is not None
+    )
+
+
+def insert_file(conn: Connection, intake: Intake, **values: Any) -> int:
+    """The file's row (`values`: what is known of its content and its status)."""
+    row = {
+        "client_id": intake.client_id,
+        "sha256": intake.sha256,
+        "size_bytes": intake.size,
+        "original_name": intake.original_name[:255],
+        "received_at": intake.received,
+        "processed_at": intake.now,
+        "sftp_user": intake.user,
+        "source_ip": intake.source_ip,
+        "key_fingerprint": intake.key_fingerprint,
+        "reports": 1,
+        "claim_name": intake.claim_name,
+        "nb_of_txs": 0,
+        **values,
+    }
+    return int(conn.execute(insert(db.files).values(**row).returning(db.files.c.id)).scalar_one())
+
+
+def update_payments(conn: Connection, updates: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+    """Later runs: each payment's row (by id) with the values its run decided."""
+    for payment_id, values in updates:
+        conn.execute(update(db.payments).where(db.payments.c.id == payment_id).values(**values))
+
+
+def update_file(conn: Connection, file_id: int, **values: Any) -> None:
+    conn.execute(update(db.files).where(db.files.c.id == file_id).values(**values))
+
+
+# -- what the rules need to know -------------------------------------------------------------
+
+
+def client_book(
+    tx: LedgerTx, client_id: str, own: Mapping[str, str], today: dt.date
+) -> Book:
+    """The client's own accounts (`own`: IBAN → currency) and the clearing accounts of
+    their currencies, locked together in id order (as every writer locks: taking the
+    clearing account later could deadlock with another writer), with what each has been
+    debited today (daily limits)."""
+    clearing = {
+        a.iban
+        for a in (tx.system_account(AccountKind.CLEARING, c) for c in set(own.values()))
+        if a is not None
+    }
+    found = tx.accounts(set(own) | clearing)
+    accounts = {
+        i: a for i, a in found.items() if (i in own and a.owner == client_id) or i in clearing
+    }
+    return Book(accounts, debited_today(tx, accounts.values(), today))
+
+
+def debited_today(tx: LedgerTx, accounts: Iterable[Account], day: dt.date) -> dict[str, int]:
+    accounts = list(accounts)
+    by_id = tx.debits_on([a.id for a in accounts], day)
+    return {a.iban: by_id.get(a.id, 0) for a in accounts}
+
+
+def treasury_accounts(tx: LedgerTx, ibans: Iterable[str]) -> dict[str, Account]:
+    """The client accounts among `ibans`, locked. Only client accounts take payments: the
+    treasury's own funding and clearing accounts are not creditors a client can name."""
+    return {i: a for i, a in tx.accounts(ibans).items() if a.kind is AccountKind.CLIENT}
+
+
+def recent_fingerprints(
+    conn: Connection,
+    debtor_ibans: Sequence[str],
+    since: dt.date,
+    candidates: Sequence[int] | None,
+    file_id: int,
+) -> set[int]:
+    """Payments from these accounts booked since `since`, or accepted and still waiting,
+    in files other than `file_id` (AM05).
+
+    A small file asks about its own payments; a big one reads the accounts' window
+    at once (cheaper than thousands of look-ups)."""
+    p = db.payments.c
+    where = [
+        p.debtor_iban.in_(list(debtor_ibans)),
+        p.status.in_([TxStatus.ACSC.value, TxStatus.PDNG.value]),
+        p.due_date >= since,
+        p.fingerprint.is_not(None),
+        p.file_id != file_id,
+    ]
+    if candidates is None:
+        return {r[0] for r in conn.execute(select(p.fingerprint).where(*where))}
+    found: set[int] = set()
+    for start in range(0, len(candidates), 500):
+        chunk = list(candidates[start : start + 500])
+        found.update(
+            r[0]
+            for r in conn.execute(select(p.fingerprint).where(p.fingerprint.in_(chunk), *where))
+        )
+    return found
+
+
+def clearing_by_currency(book: Book) -> Mapping[str, str]:
+    return {a.currency: a.iban for a in book.accounts.values() if a.kind is AccountKind.CLEARING}

@@ -1,0 +1,136 @@
+"""Answers a client's ERP can match to what it sent (SPEC §6).
+
+A file rejected as a whole still echoes what could be read of it (OrgnlMsgId,
+OrgnlMsgNmId, OrgnlCreDtTm, OrgnlNbOfTxs, OrgnlCtrlSum); where nothing could be read,
+the answer names the uploaded file and its SHA-256. Every PDNG says why it waits and
+when it is expected to execute; AM05 against a payment that is only waiting says so;
+a zero amount is echoed as sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from tests.pipeline_fixtures import (
+    NS002,
+    RIGA,
+    TODAY,
+    Answer,
+    Batch,
+    Installation,
+)
+
+
+def group(answer: Answer, tag: str) -> str | None:
+    found = answer.doc.xpath(f"//p:OrgnlGrpInfAndSts/p:{tag}", namespaces=NS002)
+    return found[0].text if found else None
+
+
+def test_a_schema_invalid_file_is_answered_with_its_own_ids(
+    inst: Installation, assert_valid: object
+) -> None:
+    """A well-formed file that breaks the schema (a payment information without PmtMtd)
+    is rejected FF01, and the answer carries its MsgId, message name, creation time,
+    number of transactions and control sum as sent — not UNKNOWN."""
+    data = Batch(msg_id="ERP-2026-0042").tx("X-1", "12.50").build()
+    broken = data.replace(b"<PmtMtd>TRF</PmtMtd>", b"")
+    answer = inst.submit(broken, name="run42.xml")
+    assert_valid(answer.path, "pain.002.001.03")  # type: ignore[operator]
+    assert answer.group_reasons == ["FF01"]
+    assert (group(answer, "OrgnlMsgId"), group(answer, "OrgnlMsgNmId")) == (
+        "ERP-2026-0042",
+        "pain.001.001.03",
+    )
+    assert group(answer, "OrgnlCreDtTm") == "2026-11-25T09:00:00"
+    assert (group(answer, "OrgnlNbOfTxs"), group(answer, "OrgnlCtrlSum")) == ("1", "12.50")
+
+
+def test_another_message_is_answered_with_its_name_and_id(
+    inst: Installation, assert_valid: object
+) -> None:
+    """A direct debit initiation sent by mistake is rejected FF01 naming pain.008 and its
+    MsgId, so the sender knows which of its files was refused and why."""
+    data = (
+        b'<?xml version="1.0" encoding="UTF-8"?>'
+        b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.008.001.02"><CstmrDrctDbtInitn>'
+        b"<GrpHdr><MsgId>DD-7</MsgId><CreDtTm>2026-11-25T08:00:00+02:00</CreDtTm>"
+        b"<NbOfTxs>3</NbOfTxs></GrpHdr></CstmrDrctDbtInitn></Document>"
+    )
+    answer = inst.submit(data, name="dd.xml")
+    assert_valid(answer.path, "pain.002.001.03")  # type: ignore[operator]
+    assert answer.group_reasons == ["FF01"]
+    assert (group(answer, "OrgnlMsgId"), group(answer, "OrgnlMsgNmId")) == (
+        "DD-7",
+        "pain.008.001.02",
+    )
+    assert group(answer, "OrgnlCreDtTm") == "2026-11-25T08:00:00+02:00"
+    assert "unsupported message" in " ".join(answer.group_info)
+
+
+def test_a_file_nothing_could_be_read_of_is_named_with_its_digest(
+    inst: Installation, assert_valid: object
+) -> None:
+    """Bytes that are not XML at all get OrgnlMsgId UNKNOWN, and AddtlInf names the file
+    as uploaded and its SHA-256, which the client can compute to match the answer."""
+    data = bytes(range(256)) * 4
+    answer = inst.submit(data, name="scan-0001.pdf")
+    assert_valid(answer.path, "pain.002.001.03")  # type: ignore[operator]
+    assert answer.group_reasons == ["FF01"]
+    assert group(answer, "OrgnlMsgId") == "UNKNOWN"
+    info = " ".join(answer.group_info)
+    assert "scan-0001.pdf" in info and hashlib.sha256(data).hexdigest() in info
+
+
+def test_accepted_files_and_their_follow_ups_echo_creation_time_and_control_sum(
+    inst: Installation, assert_valid: object
+) -> None:
+    """The first report of an accepted file and the follow-up report when its pending
+    payment executes both echo OrgnlCreDtTm and OrgnlCtrlSum as sent."""
+    tomorrow = TODAY + dt.timedelta(days=1)
+    data = Batch(msg_id="LATER-9", execution_date=tomorrow.isoformat()).tx("L-1", "7.00").build()
+    first = inst.submit(data)
+    assert first.statuses() == {"L-1": "PDNG"}
+    inst.clock.set(dt.datetime.combine(tomorrow, dt.time(9, 0), RIGA))
+    inst.run()
+    [follow_up] = inst.new_answers()
+    assert follow_up.statuses() == {"L-1": "ACSC"}
+    for answer in (first, follow_up):
+        assert_valid(answer.path, "pain.002.001.03")  # type: ignore[operator]
+        assert group(answer, "OrgnlCreDtTm") == "2026-11-25T09:00:00"
+        assert group(answer, "OrgnlCtrlSum") == "7.00"
+
+
+def test_every_pending_payment_says_why_and_until_when(inst: Installation) -> None:
+    """A payment received after the external cut-off waits, and its TxInfAndSts says so:
+    received at what time, which cut-off, and the day it executes."""
+    inst.clock.set(dt.datetime.combine(TODAY, dt.time(16, 5), RIGA))
+    answer = inst.submit(Batch(msg_id="LATE-1").tx("E-1", "5.00").build())
+    tx = answer.tx("E-1")
+    assert tx.status == "PDNG" and tx.reasons == []
+    assert " ".join(tx.additional_info) == (
+        "received 16:05, after the 15:30 cut-off for external payments; executes 2026-11-26"
+    )
+
+
+def test_a_duplicate_of_a_waiting_payment_says_it_is_waiting(inst: Installation) -> None:
+    """The same payment sent again while the first is still pending is AM05, worded so
+    that it does not claim the first one was made."""
+    tomorrow = (TODAY + dt.timedelta(days=1)).isoformat()
+    inst.submit(Batch(msg_id="W-1", execution_date=tomorrow).tx("RENT-3", "50.00").build())
+    again = inst.submit(Batch(msg_id="W-2", execution_date=tomorrow).tx("RENT-3", "50.00").build())
+    tx = again.tx("RENT-3")
+    assert tx.reasons == ["AM05"]
+    assert "booked or is waiting" in " ".join(tx.additional_info)
+
+
+def test_a_zero_amount_is_echoed_as_sent(inst: Installation, assert_valid: object) -> None:
+    """A payment of 0.00 is rejected AM12 and its OrgnlTxRef still shows the amount sent."""
+    answer = inst.submit(Batch(msg_id="ZERO-1").tx("Z-1", "0.00").tx("Z-2", "1.00").build())
+    assert_valid(answer.path, "pain.002.001.03")  # type: ignore[operator]
+    assert answer.tx("Z-1").reasons == ["AM12"]
+    (amount,) = answer.doc.xpath(
+        "//p:TxInfAndSts[p:OrgnlEndToEndId='Z-1']/p:OrgnlTxRef/p:Amt/p:InstdAmt",
+        namespaces=NS002,
+    )
+    assert (amount.text, amount.get("Ccy")) == ("0.00", "EUR")

@@ -1,0 +1,153 @@
+"""Batch booking as ISO means it, and remittance as the payer sent it (SPEC §6).
+
+A payment information with `BtchBookg` true is ONE debit of the sum of its executed
+payments on the debtor's statement, with a TxDtls per payment — also when its creditors
+are treasury accounts, each of which sees its own credit. Structured remittance (a
+creditor reference with its type and issuer, the invoices paid) reaches both sides'
+statements as `Strd`, beside the `Ustrd` lines, where off-the-shelf statement readers
+(pycamt, ofxstatement-iso20022) find the creditor reference to match on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from lxml import etree
+from ofxstatement.plugins.iso20022 import Iso20022Parser
+from pycamt.parser import Camt053Parser
+from sqlalchemy import func, select
+
+from gateway.samples import SampleStrd
+from ledger import schema
+from tests.integration.test_statements import (
+    CAMT053,
+    CLIENT_B,
+    DMCT_RECEIVED,
+    DMCT_SENT,
+    FUNDING,
+    close_day,
+    refs,
+    statements_of,
+)
+from tests.pipeline_fixtures import A_MAIN, A_SMALL, B_MAIN, TODAY, Batch, Installation
+
+NS053 = {"c": f"urn:iso:std:iso:20022:tech:xsd:{CAMT053}"}
+REFERENCE = "RF18539007547034"
+INVOICES = (("INV-2026-118", "2026-11-20", "70.00"), ("INV-2026-119", "2026-11-21", "50.00"))
+
+
+def test_batch_booked_payments_to_treasury_accounts_are_one_debit(
+    inst: Installation, assert_valid: object
+) -> None:
+    """Three payments of one batch-booked payment information to two treasury accounts:
+    the debtor sees one debit of 60.00 with three TxDtls (each with its own AcctSvcrRef),
+    each creditor one credit of what it received; the ledger holds one transfer with one
+    debit posting and a credit posting per creditor account."""
+    data = (
+        Batch(msg_id="INT-BATCH")
+        .tx("I-1", "10.00", creditor=B_MAIN, creditor_name="Iestāde B")
+        .tx("I-2", "20.00", creditor=A_SMALL, creditor_name="Iestāde A")
+        .tx("I-3", "30.00", creditor=B_MAIN, creditor_name="Iestāde B")
+        .build()
+    )
+    accepted = refs(inst.submit(data))
+    assert len(set(accepted.values())) == 3  # each payment keeps its own AcctSvcrRef
+    with inst.env.engine.connect() as conn:
+        transfers = conn.execute(
+            select(schema.transfers.c.id).where(schema.transfers.c.kind != "funding")
+        ).all()
+        legs = conn.execute(
+            select(func.count()).where(schema.postings.c.transfer_id == transfers[0][0])
+        ).scalar_one()
+    assert len(transfers) == 1 and legs == 3  # A −60.00; B +40.00; A_SMALL +20.00
+    close_day(inst, TODAY)
+    ours = statements_of(inst, validate=assert_valid)  # type: ignore[arg-type]
+    (debit,) = [e for e in ours[(A_MAIN, TODAY)].entries if not e.credit]
+    assert (debit.amount_minor, debit.code) == (6000, DMCT_SENT)
+    assert debit.batch is not None and debit.batch[1:] == ("INT-BATCH-P1", 3, 6000)
+    assert [(d.end_to_end_id, d.acct_svcr_ref, d.amount_minor) for d in debit.details] == [
+        ("I-1", accepted["I-1"], 1000),
+        ("I-2", accepted["I-2"], 2000),
+        ("I-3", accepted["I-3"], 3000),
+    ]
+    (small,) = [e for e in ours[(A_SMALL, TODAY)].entries if e.credit and e.code != FUNDING]
+    assert [d.end_to_end_id for d in small.details] == ["I-2"] and small.amount_minor == 2000
+    theirs = statements_of(inst, CLIENT_B, assert_valid)  # type: ignore[arg-type]
+    (credit,) = [e for e in theirs[(B_MAIN, TODAY)].entries if e.credit and e.code != FUNDING]
+    assert (credit.amount_minor, credit.code) == (4000, DMCT_RECEIVED)
+    assert credit.acct_svcr_ref == debit.acct_svcr_ref  # the one transfer
+    assert [(d.end_to_end_id, d.counterparty_iban) for d in credit.details] == [
+        ("I-1", A_MAIN),
+        ("I-3", A_MAIN),
+    ]
+
+
+def _strd_of(path: object, e2e: str) -> etree._Element:
+    root = etree.parse(str(path)).getroot()
+    (tx,) = root.xpath(f"//c:TxDtls[c:Refs/c:EndToEndId='{e2e}']", namespaces=NS053)
+    return tx.find("c:RmtInf", NS053)
+
+
+def test_structured_remittance_reaches_both_statements_as_sent(
+    inst: Installation, assert_valid: object
+) -> None:
+    """A payment with two Ustrd lines and a Strd block (creditor reference RF… of type
+    SCOR issued by ISO, two invoices and their total) appears on the payer's and the
+    payee's statement with both Ustrd lines and the Strd block, element for element."""
+    structured = SampleStrd(creditor_reference=REFERENCE, invoices=INVOICES)
+    data = (
+        Batch(msg_id="STRD-1", batch_booking=False)
+        .tx("S-1", "120.00", creditor=B_MAIN, remittance="Rēķini 118 un 119\nLīgums 7/2026",
+            structured=(structured,))
+        .build()
+    )  # fmt: skip
+    assert inst.submit(data).statuses() == {"S-1": "ACSC"}
+    close_day(inst, TODAY)
+    payer = statements_of(inst, validate=assert_valid)[(A_MAIN, TODAY)]  # type: ignore[arg-type]
+    payee = statements_of(inst, CLIENT_B, assert_valid)[(B_MAIN, TODAY)]  # type: ignore[arg-type]
+    for report in (payer, payee):
+        rmt = _strd_of(report.path, "S-1")
+        assert rmt.xpath("c:Ustrd/text()", namespaces=NS053) == [
+            "Rēķini 118 un 119",
+            "Līgums 7/2026",
+        ]
+        (strd,) = rmt.findall("c:Strd", NS053)
+        assert strd.xpath("c:CdtrRefInf/c:Ref/text()", namespaces=NS053) == [REFERENCE]
+        assert strd.xpath("c:CdtrRefInf/c:Tp/c:CdOrPrtry/c:Cd/text()", namespaces=NS053) == [
+            "SCOR"
+        ]
+        assert strd.xpath("c:CdtrRefInf/c:Tp/c:Issr/text()", namespaces=NS053) == ["ISO"]
+        assert strd.xpath("c:RfrdDocInf/c:Nb/text()", namespaces=NS053) == [
+            "INV-2026-118",
+            "INV-2026-119",
+        ]
+        assert strd.xpath("c:RfrdDocInf/c:RltdDt/text()", namespaces=NS053) == [
+            "2026-11-20",
+            "2026-11-21",
+        ]
+        assert strd.xpath("c:RfrdDocAmt/c:RmtdAmt/text()", namespaces=NS053) == ["120.00"]
+
+
+def test_statement_readers_find_the_creditor_reference(
+    inst: Installation, assert_valid: object
+) -> None:
+    """A payee's reconciliation reads the creditor reference from our camt.053 with
+    off-the-shelf readers: pycamt's remittance information and ofxstatement-iso20022's
+    check number are the RF reference the payer sent."""
+    structured = SampleStrd(creditor_reference=REFERENCE)
+    data = (
+        Batch(msg_id="STRD-2", batch_booking=False)
+        .tx("S-2", "15.00", creditor=B_MAIN, remittance=None, structured=(structured,))
+        .build()
+    )
+    assert inst.submit(data).statuses() == {"S-2": "ACSC"}
+    close_day(inst, TODAY)
+    payee = statements_of(inst, CLIENT_B, assert_valid)[(B_MAIN, TODAY)]  # type: ignore[arg-type]
+    rows = Camt053Parser.from_file(payee.path).get_transactions()
+    assert [r.get("RemittanceInformation") for r in rows if r.get("EndToEndId") == "S-2"] == [
+        REFERENCE
+    ]
+    statement = Iso20022Parser(str(payee.path)).parse()
+    credited = [line for line in statement.lines if line.amount == 15]
+    assert [(line.check_no, line.memo) for line in credited] == [(REFERENCE, REFERENCE)]
+    assert credited[0].date is not None and credited[0].date.date() == dt.date(2026, 11, 25)
