@@ -38,10 +38,12 @@ fingerprint_lookups_max = 2000  # above this, a file reads its accounts' whole A
 
 def payment_row(
     file_id: int, msg_id: str, tx: ParsedTx, pmt: PaymentInfo, facts: Facts, d: Decision
-) -> tuple[Any, ...]:
-    """A payment's row as its file's first run leaves it (PAYMENT_COLUMNS order)."""
+) -> list[Any]:
+    """A payment's row as its file's first run leaves it (PAYMENT_COLUMNS order); a list,
+    so that `insert_payments` can adapt its values for the driver where they are."""
     parsed = pmt.parsed
-    return (
+    # Plain strings for the codes: a driver adapts an enum member value by value, slowly.
+    return [
         file_id, tx.seq, tx.pmt_seq, parsed.pmt_inf_id, msg_id, pmt.batch_booking, tx.instr_id,
         tx.end_to_end_id, parsed.debtor_iban, parsed.debtor_name, tx.creditor_iban,
         tx.creditor_name, tx.creditor_bic, facts.amount_sent, tx.currency[:3] or None,
@@ -49,11 +51,14 @@ def payment_row(
         "internal" if facts.internal else "external", d.status.value,
         d.reason.value if d.reason is not None else None, d.info, d.acct_svcr_ref,
         d.transfer_ref, facts.fingerprint if d.status is not TxStatus.RJCT else None, 1,
-    )  # fmt: skip
+    ]  # fmt: skip
 
 
-def insert_payments(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    insert_rows(conn, db.payments, PAYMENT_COLUMNS, rows, leave_out_null_columns=True)
+def insert_payments(conn: Connection, rows: Sequence[list[Any]]) -> None:
+    """INSERT the rows of `payment_row` (adapted in place: they are not read again)."""
+    insert_rows(
+        conn, db.payments, PAYMENT_COLUMNS, rows, convert_in_place=True, leave_out_null_columns=True
+    )
 
 
 def post(tx: LedgerTx, transfers: Sequence[Transfer], book: Book, now: dt.datetime) -> None:
@@ -123,9 +128,7 @@ def update_file(conn: Connection, file_id: int, **values: Any) -> None:
 # -- what the rules need to know -------------------------------------------------------------
 
 
-def client_book(
-    tx: LedgerTx, client_id: str, own: Mapping[str, str], today: dt.date
-) -> Book:
+def client_book(tx: LedgerTx, client_id: str, own: Mapping[str, str], today: dt.date) -> Book:
     """The client's own accounts (`own`: IBAN → currency) and the clearing accounts of
     their currencies, locked together in id order (as every writer locks: taking the
     clearing account later could deadlock with another writer), with what each has been

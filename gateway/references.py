@@ -20,9 +20,10 @@ class FileRefs:
     file_id: int
     run: int
 
-    def payment_key(self, seq: int) -> str:
-        """Idempotency key of a payment booked as a transfer of its own."""
-        return f"file:{self.client_id}:{self.sha256}:{seq}"
+    def singles_key(self, first_seq: int) -> str:
+        """Idempotency key of the transfer of the payments booked on their own (not batch
+        booked) in this run, from position `first_seq` on (one per chunk)."""
+        return f"file:{self.client_id}:{self.sha256}:run{self.run}:from{first_seq}"
 
     def batch_key(self, pmt_seq: int) -> str:
         """Idempotency key of a batch-booked payment information's transfer in this run."""
@@ -34,6 +35,9 @@ class FileRefs:
     def batch_reference(self, pmt_seq: int) -> str:
         return f"EB{self.file_id:010d}P{pmt_seq:05d}R{self.run:03d}"
 
+    def singles_reference(self, first_seq: int) -> str:
+        return f"ES{self.file_id:010d}R{self.run:03d}S{first_seq:08d}"
+
 
 def payment_reference(file_id: int, seq: int) -> str:
     """A payment's own AcctSvcrRef (whether its transfer is its own or its batch's)."""
@@ -41,8 +45,8 @@ def payment_reference(file_id: int, seq: int) -> str:
 
 
 def reference_file_id(reference: str) -> int | None:
-    """The file whose payments a ledger transfer carries, read from the transfer's
-    reference; None for any other transfer (funding)."""
-    if reference[:2] in ("EK", "EB") and reference[2:12].isdigit():
+    """The file whose payments a ledger entry carries, read from its reference (a payment's
+    own, a batch's, or a run's payments'); None for any other entry (funding)."""
+    if reference[:2] in ("EK", "EB", "ES") and reference[2:12].isdigit():
         return int(reference[2:12])
     return None

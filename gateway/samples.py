@@ -218,3 +218,51 @@ def payroll(
 
 def _sum_text(minor: int) -> str:
     return f"{minor // 100}.{minor % 100:02d}"
+
+
+def erp_run(
+    debtor_iban: str,
+    count: int,
+    treasury_creditors: list[str],
+    *,
+    msg_id: str = "ERP-RUN-1",
+    execution_date: dt.date = dt.date(2026, 11, 25),
+    per_pmt_inf: int = 1_000,
+) -> SampleBatch:
+    """An ERP's payment run: `BtchBookg` false, every other creditor a treasury account
+    (taken in turn from `treasury_creditors`), lean records (no BIC, short names and
+    remittance), amounts that vary."""
+
+    def txs(start: int, stop: int) -> Iterator[SampleTx]:
+        for n in range(start, stop):
+            internal = n % 2 == 0
+            creditor = (
+                treasury_creditors[(n // 2) % len(treasury_creditors)]
+                if internal
+                else iban_lv("HABA", n)
+            )
+            yield SampleTx(
+                end_to_end_id=f"R{n}",
+                amount=_sum_text(100 + n % 9_900),
+                creditor_iban=creditor,
+                creditor_name=f"K{n % 997}",
+                remittance=f"Rek {n}",
+            )
+
+    def pmts() -> Iterator[SamplePmtInf]:
+        for block, start in enumerate(range(0, count, per_pmt_inf)):
+            stop = min(count, start + per_pmt_inf)
+            yield SamplePmtInf(
+                pmt_inf_id=f"{msg_id}-P{block + 1}",
+                debtor_iban=debtor_iban,
+                transactions=txs(start, stop),
+                execution_date=execution_date.isoformat(),
+                batch_booking=False,
+                nb_of_txs=str(stop - start),
+                ctrl_sum=_sum_text(sum(100 + n % 9_900 for n in range(start, stop))),
+            )
+
+    total = sum(100 + n % 9_900 for n in range(count))
+    return SampleBatch(
+        msg_id=msg_id, payment_infos=pmts(), nb_of_txs=str(count), ctrl_sum=_sum_text(total)
+    )

@@ -23,6 +23,7 @@ class TransferKind(StrEnum):
     FUNDING = "funding"
     INTERNAL = "internal"
     EXTERNAL = "external"
+    PAYMENTS = "payments"  # several payments of a run, each with postings of its own
 
 
 TREASURY_OWNER = "treasury"
@@ -73,11 +74,15 @@ class Account(NamedTuple):
 
 class Posting(NamedTuple):
     """One leg of a transfer: an amount on one account, signed from the account's point of
-    view (credit positive, debit negative), in the account's currency."""
+    view (credit positive, debit negative), in the account's currency. A posting is one
+    entry on its account's statement; its `reference` (AcctSvcrRef) is the transfer's
+    unless it has its own (several payments booked as one transfer, each its own pair
+    of entries)."""
 
     iban: str
     amount_minor: int
     currency: str
+    reference: str | None = None
 
 
 class Transfer(NamedTuple):
@@ -138,16 +143,21 @@ class Refusal(StrEnum):
 
 def check(transfer: Transfer, accounts: Mapping[str, Account]) -> Refusal | None:
     """Whether `transfer` may be posted against the given account states: each debit leg
-    is judged as a payment to every credit leg of its currency (for a two-legged
-    transfer that is exactly `refusal(debit, credit, …)`). The first posting is a debit:
-    a transfer whose first leg is not negative moves nothing positive (`NOT_POSITIVE`)."""
+    is judged as a payment to every credit leg of its currency and reference (for a
+    two-legged transfer that is exactly `refusal(debit, credit, …)`). The first posting
+    is a debit: a transfer whose first leg is not negative moves nothing positive
+    (`NOT_POSITIVE`)."""
     legs = transfer.postings
     if legs[0].amount_minor >= 0 or any(leg.amount_minor == 0 for leg in legs):
         return Refusal.NOT_POSITIVE
     for leg in legs:
         if leg.amount_minor >= 0:
             continue
-        credits = [c for c in legs if c.amount_minor > 0 and c.currency == leg.currency]
+        credits = [
+            c
+            for c in legs
+            if c.amount_minor > 0 and (c.currency, c.reference) == (leg.currency, leg.reference)
+        ]
         if not credits:
             return Refusal.CURRENCY_MISMATCH
         debit = accounts.get(leg.iban)

@@ -65,6 +65,8 @@ postings = Table(
     Column("amount_minor", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("booking_date", Date, nullable=False),
+    # The entry's own AcctSvcrRef when it is not its transfer's (`core.Posting`).
+    Column("reference", String(35), nullable=True),
     # Statements (an account's day) and daily limits (an account's debits of a day).
     Index("ix_ledger_postings_account_day", "account_id", "booking_date"),
     Index("ix_ledger_postings_transfer", "transfer_id"),

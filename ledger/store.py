@@ -42,7 +42,9 @@ TRANSFER_COLUMNS = (
     "value_date",
     "booked_at",
 )
-POSTING_COLUMNS = ("id", "transfer_id", "account_id", "amount_minor", "currency", "booking_date")
+POSTING_COLUMNS = (
+    "id", "transfer_id", "account_id", "amount_minor", "currency", "booking_date", "reference",
+)  # fmt: skip
 
 params_per_statement_max = 500  # IN-lists are chunked to stay under driver limits
 sqlite_busy_timeout_ms = 30_000
@@ -256,13 +258,16 @@ class LedgerTx:
             for leg in t.postings:
                 account_id = ids_by_iban[leg.iban]
                 posting_rows.append(
-                    (pid, tid, account_id, leg.amount_minor, leg.currency, t.booking_date)
-                )
+                    (pid, tid, account_id, leg.amount_minor, leg.currency, t.booking_date,
+                     leg.reference)
+                )  # fmt: skip
                 movement[account_id] += leg.amount_minor
                 pid += 1
         assert len(ids) == len(transfers), "idempotency keys are unique within a post"
         insert_rows(self.conn, t_transfers, TRANSFER_COLUMNS, transfer_rows)
-        insert_rows(self.conn, t_postings, POSTING_COLUMNS, posting_rows)
+        insert_rows(
+            self.conn, t_postings, POSTING_COLUMNS, posting_rows, leave_out_null_columns=True
+        )
         self._move_balances(movement, accounts)
         return ids
 
@@ -428,7 +433,8 @@ class Ledger:
             raise KeyError(iban)
         p, t = t_postings.c, t_transfers.c
         query = (
-            select(p.id, p.transfer_id, p.amount_minor, p.currency, t.reference,
+            select(p.id, p.transfer_id, p.amount_minor, p.currency,
+                   func.coalesce(p.reference, t.reference).label("reference"),
                    t.idempotency_key, t.kind, t.booking_date, t.value_date)
             .select_from(t_postings.join(t_transfers, p.transfer_id == t.id))
             .where(p.account_id == account.id, p.booking_date == day)
@@ -453,18 +459,18 @@ class Ledger:
         ]
 
     @staticmethod
-    def _legs(conn: Connection, transfer_ids: set[int]) -> dict[int, list[tuple[int, str]]]:
-        """Every posting (id, account) of the given transfers."""
-        found: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    def _legs(conn: Connection, transfer_ids: set[int]) -> dict[int, list[tuple[int, str, Any]]]:
+        """Every posting (id, account, reference) of the given transfers."""
+        found: dict[int, list[tuple[int, str, Any]]] = defaultdict(list)
         p = t_postings.c
         for chunk in _chunks(sorted(transfer_ids)):
             rows = conn.execute(
-                select(p.transfer_id, p.id, t_accounts.c.iban)
+                select(p.transfer_id, p.id, t_accounts.c.iban, p.reference)
                 .select_from(t_postings.join(t_accounts, p.account_id == t_accounts.c.id))
                 .where(p.transfer_id.in_(chunk))
             )
-            for transfer_id, posting_id, iban in rows:
-                found[transfer_id].append((posting_id, iban))
+            for transfer_id, posting_id, iban, reference in rows:
+                found[transfer_id].append((posting_id, iban, reference))
         return found
 
     def check_invariants(self) -> None:
@@ -497,7 +503,9 @@ class Ledger:
                     assert row.balance_minor >= -row.overdraft_minor, row.iban
 
 
-def _counterpart(legs: list[tuple[int, str]], posting_id: int) -> str | None:
-    """The other account of a two-legged transfer (None when it has more legs)."""
-    others = [iban for pid, iban in legs if pid != posting_id]
+def _counterpart(legs: list[tuple[int, str, Any]], posting_id: int) -> str | None:
+    """The other account of a posting's pair (its transfer's other leg of the same
+    reference); None when there are several."""
+    reference = next(r for pid, _, r in legs if pid == posting_id)
+    others = [iban for pid, iban, r in legs if pid != posting_id and r == reference]
     return others[0] if len(others) == 1 else None

@@ -200,7 +200,10 @@ class _Batch:
 
 
 class Bookings:
-    """The ledger transfers of one execution run, as its payments are executed."""
+    """The ledger transfers of one execution run, as its payments are executed: batch-booked
+    payment informations one transfer each (debit once, credit per creditor account);
+    the payments booked on their own together in one transfer per chunk, each payment
+    with its own pair of postings — its own two entries — under its own reference."""
 
     def __init__(self, refs: FileRefs, day: dt.date, clearing: Mapping[str, str]) -> None:
         self.refs = refs
@@ -208,14 +211,15 @@ class Bookings:
         self.clearing = clearing  # clearing account by currency
         self.booked: Counter[str] = Counter()  # per currency, minor units
         self.references: list[str] = []  # of the transfers handed out to be posted
-        self._singles: list[Transfer] = []
+        self._singles: list[Posting] = []
+        self._first_single: int | None = None
         self._batches: dict[int, _Batch] = {}
 
     def credit_account(self, order: Order) -> str:
         return order.creditor_iban if order.internal else self.clearing[order.currency]
 
     def add(self, order: Order, credit_iban: str) -> str:
-        """Book an executed payment; the reference of the transfer that carries it."""
+        """Book an executed payment; the reference of the entry that carries it."""
         self.booked[order.currency] += order.amount_minor
         if order.batch:
             batch = self._batches.get(order.pmt_seq)
@@ -224,27 +228,28 @@ class Bookings:
             assert (batch.debtor_iban, batch.currency) == (order.debtor_iban, order.currency)
             batch.credits[credit_iban] += order.amount_minor
             return self.refs.batch_reference(order.pmt_seq)
+        if self._first_single is None:
+            self._first_single = order.seq
         reference = self.refs.payment_reference(order.seq)
-        self._singles.append(
-            Transfer.between(
-                idempotency_key=self.refs.payment_key(order.seq),
-                reference=reference,
-                kind=TransferKind.INTERNAL if order.internal else TransferKind.EXTERNAL,
-                debit_iban=order.debtor_iban,
-                credit_iban=credit_iban,
-                currency=order.currency,
-                amount_minor=order.amount_minor,
-                booking_date=self.day,
-                value_date=self.day,
-            )
+        amount, ccy = order.amount_minor, order.currency
+        self._singles += (
+            Posting(order.debtor_iban, -amount, ccy, reference),
+            Posting(credit_iban, amount, ccy, reference),
         )
         return reference
 
     def take_singles(self) -> list[Transfer]:
-        """The payments booked as transfers of their own since the last call."""
-        taken, self._singles = self._singles, []
-        self.references += [t.reference for t in taken]
-        return taken
+        """The payments booked on their own since the last call, as one transfer."""
+        first, legs = self._first_single, self._singles
+        if first is None:
+            return []
+        self._first_single, self._singles = None, []
+        transfer = Transfer(
+            self.refs.singles_key(first), self.refs.singles_reference(first),
+            TransferKind.PAYMENTS, tuple(legs), self.day, self.day,
+        )  # fmt: skip
+        self.references.append(transfer.reference)
+        return [transfer]
 
     def batches(self) -> list[Transfer]:
         """One transfer per batch-booked payment information with executed payments: its

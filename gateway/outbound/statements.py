@@ -158,7 +158,7 @@ def entries(
             t_postings.c.amount_minor,
             t_postings.c.currency,
             t_postings.c.booking_date,
-            t_transfers.c.reference,
+            func.coalesce(t_postings.c.reference, t_transfers.c.reference).label("reference"),
             t_transfers.c.kind,
             t_transfers.c.value_date,
         )

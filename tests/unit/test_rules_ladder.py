@@ -262,8 +262,8 @@ def _execute(amounts: list[int], balance: int, debited: int) -> list[Reason | No
         for n, amount in enumerate(amounts)
     ]
     results = decide.execute(orders, book, bookings)
-    booked = [t.reference for t in bookings.take_singles()]
-    assert booked == [r for r in results if isinstance(r, str)]
+    booked = {leg.reference for t in bookings.take_singles() for leg in t.postings}
+    assert booked == {r for r in results if isinstance(r, str)}
     return [r.reason if isinstance(r, Finding) else None for r in results]
 
 
