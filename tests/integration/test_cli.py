@@ -75,6 +75,22 @@ def test_configuration_error_is_one_line_exit_2(tmp_path: Path) -> None:
     assert done.stderr.count("\n") == 1 and "currency" in done.stderr and "EURO" in done.stderr
 
 
+def test_mistyped_configuration_key_is_refused_at_start(tmp_path: Path) -> None:
+    """`max_paymnet` for `max_payment` is not silently ignored: exit 2, one line on stderr
+    naming the key path and the key probably meant, no traceback, nothing created."""
+    config = write_config(tmp_path)
+    text = config.read_text().replace("max_payment =", "max_paymnet =", 1)
+    config.write_text(text)
+    done = gateway("db", "upgrade", "-c", str(config))
+    assert done.returncode == 2
+    assert done.stderr == (
+        "ekase-gateway: client[0].account[1].max_paymnet: unknown key "
+        "(did you mean max_payment?)\n"
+    )
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "spool").exists()
+
+
 def test_missing_configuration_file(tmp_path: Path) -> None:
     """Pointing at a file that is not there is a usage error, not a crash."""
     done = gateway("status", "-c", str(tmp_path / "nope.toml"))
