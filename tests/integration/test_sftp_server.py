@@ -8,6 +8,7 @@ import io
 import os
 import socket
 import stat
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import pytest
 
 from gateway.sftp import stop_server
 from tests.integration.sftp_fixtures import (
+    OPENSSH_OPTIONS,
     RunningServer,
     make_keys,
     open_sftp,
@@ -333,26 +335,59 @@ def test_from_option_refuses_other_addresses(server: RunningServer) -> None:
     transport.close()
 
 
+SFTP_ONLY = b"This server speaks SFTP only"
+
+
+def _refused_with_a_word(channel: paramiko.Channel) -> None:
+    """What a shell, command or other subsystem gets: the one line on stderr, exit status 1,
+    nothing on stdout (nothing ran)."""
+    assert channel.recv_exit_status() == 1
+    assert channel.makefile_stderr("rb").read().startswith(SFTP_ONLY)
+    assert channel.makefile("rb").read() == b""
+
+
 def test_exec_shell_and_forwarding_refused(server: RunningServer) -> None:
-    """Only the SFTP subsystem is served: exec, shell, pty and port forwarding all fail."""
+    """Only the SFTP subsystem is served: a command, a shell or another subsystem runs nothing
+    and is told, in one line, that this server speaks SFTP only; pty and forwarding fail."""
     transport = paramiko_connect(server, "alpha-erp", "alpha")
     channel = transport.open_session()
-    with pytest.raises(paramiko.SSHException):
-        channel.exec_command("id")
+    channel.exec_command("id")
+    _refused_with_a_word(channel)
     channel = transport.open_session()
-    with pytest.raises(paramiko.SSHException):
-        channel.invoke_shell()
+    channel.invoke_shell()
+    _refused_with_a_word(channel)
+    channel = transport.open_session()
+    channel.exec_command("scp -t /in/x.xml")
+    _refused_with_a_word(channel)
+    channel = transport.open_session()
+    channel.invoke_subsystem("not-sftp")
+    _refused_with_a_word(channel)
     channel = transport.open_session()
     with pytest.raises(paramiko.SSHException):
         channel.get_pty()
-    channel = transport.open_session()
-    with pytest.raises(paramiko.SSHException):
-        channel.invoke_subsystem("not-sftp")
     with pytest.raises(paramiko.ChannelException):
         transport.open_channel("direct-tcpip", ("127.0.0.1", server.port), ("127.0.0.1", 0))
     with pytest.raises(paramiko.SSHException):
         transport.request_port_forward("127.0.0.1", 0)
     transport.close()
+    assert server.visible("alpha") == []
+
+
+def test_openssh_ssh_without_sftp_is_told_what_the_server_speaks(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    """`ssh user@host` (shell) and `ssh user@host cmd` print a line saying this server speaks
+    SFTP only, instead of a bare "shell request failed on channel 0"."""
+    for command in ([], ["ls", "/"]):
+        done = subprocess.run(
+            ["ssh", *OPENSSH_OPTIONS, "-i", str(server.keys["alpha"]), "-p", str(server.port),
+             "alpha-erp@127.0.0.1", *command],
+            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+        )
+        assert done.returncode == 1, done.stderr
+        assert "This server speaks SFTP only" in done.stderr
+        assert "request failed" not in done.stderr
+        assert done.stdout == ""
 
 
 def test_session_limit_per_user(tmp_path: Path, keys: dict[str, Path]) -> None:
