@@ -38,12 +38,14 @@ UPLOAD_FILE_MODE = 0o640
 
 
 def _attrs(st: os.stat_result) -> asyncssh.SFTPAttrs:
-    """Attributes shown to clients: no owner or group, which would name server accounts."""
+    """Attributes shown to clients: no uid or gid, which would name server accounts (the
+    `ls -l` listing shows the client id as owner and group instead: `format_user`)."""
     return asyncssh.SFTPAttrs(
         size=st.st_size,
         permissions=st.st_mode,
         atime=int(st.st_atime),
         mtime=int(st.st_mtime),
+        nlink=1,  # only for the long name's link column; SFTP version 3 does not send it
     )
 
 
@@ -183,6 +185,13 @@ class SftpSession(asyncssh.SFTPServer):
         )
 
     # Paths and attributes
+
+    def format_user(self, uid: int | None) -> str:
+        """Owner shown by `ls -l`: the client, not a server account (attributes carry no uid)."""
+        return self.client_id
+
+    def format_group(self, gid: int | None) -> str:
+        return self.client_id
 
     def map_path(self, path: bytes) -> bytes:
         # Every inherited method that would touch the disk is overridden; this is the backstop.
