@@ -28,6 +28,7 @@ from gateway.sftp import fs
 from gateway.sftp.connection import Connection
 from gateway.sftp.context import ServerContext, UploadHook
 from gateway.sftp.guard import AuthPenalty, PenaltyPolicy, SessionLimit
+from gateway.sftp.quota import WaitingBytes, bytes_in, waiting_folders
 from gateway.sftp.session import SftpSession
 
 STALE_UPLOAD_SECONDS = 24 * 3600
@@ -155,6 +156,7 @@ async def start_server(
             clock=time.monotonic,
         ),
         sessions=SessionLimit(cfg.sessions_per_user_max),
+        waiting=WaitingBytes(lambda client: bytes_in(waiting_folders(settings.spool_dir, client))),
     )
 
     def sftp_factory(chan: asyncssh.SSHServerChannel[bytes]) -> asyncssh.SFTPServer:
@@ -202,6 +204,11 @@ async def start_server(
         macs=macs,
     )
     return acceptor
+
+
+def server_context(acceptor: asyncssh.SSHAcceptor) -> ServerContext | None:
+    """The shared state of a running server (sessions, refusals, waiting bytes), for metrics."""
+    return _servers.get(acceptor)
 
 
 async def stop_server(acceptor: asyncssh.SSHAcceptor, *, timeout_seconds: float = 5.0) -> None:
