@@ -107,6 +107,33 @@ def test_every_command_has_help(words: list[str], capsys: pytest.CaptureFixture[
     assert "usage: ekase-gateway" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    ("words", "line"),
+    [
+        ([], "ekase-gateway: the following arguments are required: COMMAND"),
+        (["scan"], "ekase-gateway: scan: the following arguments are required: -c/--config"),
+        (["ledger", "fund"],
+         "ekase-gateway: ledger fund: the following arguments are required: -c/--config, --iban"),
+    ],
+    ids=["no-command", "scan", "ledger-fund"],
+)
+def test_usage_error_names_the_program_once(words: list[str], line: str) -> None:
+    """A missing argument reads `ekase-gateway: <command>: …`, not
+    `ekase-gateway: ekase-gateway …`: exit 2, one line."""
+    done = gateway(*words)
+    assert done.returncode == 2
+    assert done.stderr == line + "\n"
+
+
+def test_version_prints_the_installed_version() -> None:
+    """`ekase-gateway --version` prints the program and the installed package's version."""
+    from importlib.metadata import version
+
+    done = gateway("--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"ekase-gateway {version('ekase-gateway')}\n"
+
+
 def test_unknown_command_is_usage_error() -> None:
     """A typo gets exit 2 and one line, never a traceback."""
     done = gateway("fnud")
