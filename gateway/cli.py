@@ -18,11 +18,33 @@ from gateway.errors import ConfigError, GatewayError, SealError, UsageError
 from gateway.settings import Settings, load
 
 Handler = Callable[[argparse.Namespace], int]
+PROG = "ekase-gateway"
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
+        # `main` puts the program's name in front: name only the sub-command here.
+        command = self.prog.removeprefix(PROG).strip()
+        raise UsageError(f"{command}: {message}" if command else message)
+
+
+class _Version(argparse.Action):
+    """`--version`: the installed package's version, looked up only when asked for (reading
+    the package metadata costs every other command its start-up time)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version(PROG)
+        except PackageNotFoundError:
+            number = "unknown (not installed)"
+        print(f"{PROG} {number}")
+        parser.exit(0)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -197,7 +219,8 @@ def _config_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] = ()) -> _Parser:  # type: ignore[type-arg]
-    parser = _Parser(prog="ekase-gateway", description=__doc__)
+    parser = _Parser(prog=PROG, description=__doc__)
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 

@@ -3,31 +3,38 @@
 Every mistake becomes one `ConfigError` naming the key path, the value and the
 problem, e.g. `client[1].user[0].authorized_keys: file not found: keys/a.pub`.
 Relative paths are resolved against the folder of the configuration file.
+
+A key the product does not know is refused as well, with the key that was
+probably meant (`client[0].account[1].max_paymnet: unknown key (did you mean
+max_payment?)`): see `gateway.config_reader`. Keys of features still to come
+(SPEC §9, §11–§14) are read here already, with their defaults, so that a file
+written for them loads and a typo in them is caught.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 import tomllib
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
-from gateway import authorized_keys
+from gateway import authorized_keys, ssh_algorithms
+from gateway.config_reader import Reader
 from gateway.errors import ConfigError
 from ledger import currency
 
 CLIENT_ID = re.compile(r"^[a-z0-9-]{1,32}$")
 USER_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 ACCOUNT_STATUSES = ("open", "blocked", "closed")
-
-T = TypeVar("T")
+SIGNATORY_RIGHTS = ("first", "second")
+AUTHORISATION_LEVEL_MAX = 3
+CLIENT_WAITING_BYTES_MAX_DEFAULT = 2 * 1024**3  # 2 GiB
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +45,10 @@ class AccountSettings:
     overdraft_minor: int = 0
     max_payment_minor: int | None = None
     daily_limit_minor: int | None = None
+    # SPEC §11: how many signatures a batch debiting this account needs (0: none).
+    authorisation: int = 0
+    # SPEC §12: payments from it carry budget classification codes.
+    budget: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +60,18 @@ class UserSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SignatorySettings:
+    """A person on the client's signature sample card (SPEC §11)."""
+
+    name: str
+    certificate: Path  # PEM X.509, checked readable at start
+    right: str  # "first" | "second"
+    accounts: tuple[str, ...]  # IBANs this person may sign for
+    valid_from: dt.date | None = None
+    valid_until: dt.date | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ClientSettings:
     id: str
     name: str
@@ -56,6 +79,9 @@ class ClientSettings:
     notifications: bool
     accounts: tuple[AccountSettings, ...]
     users: tuple[UserSettings, ...]
+    signatories: tuple[SignatorySettings, ...] = ()
+    # Overrides `[sftp] client_waiting_bytes_max` for this client.
+    waiting_bytes_max: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +89,16 @@ class SftpSettings:
     host: str = "127.0.0.1"
     port: int = 2222
     host_key: Path = Path("ssh_host_ed25519_key")
-    sessions_per_user_max: int = 4
+    sessions_per_user_max: int = 16
     idle_timeout_seconds: int = 600
     login_timeout_seconds: int = 30
     auth_failures_before_penalty: int = 3
     auth_penalty_seconds_max: int = 300
+    # SPEC §9: bytes a client may have waiting in in/, awaiting/ and test/ together.
+    client_waiting_bytes_max: int = CLIENT_WAITING_BYTES_MAX_DEFAULT
+    kex_algorithms: tuple[str, ...] = ssh_algorithms.KEX_DEFAULT
+    ciphers: tuple[str, ...] = ssh_algorithms.CIPHERS_DEFAULT
+    macs: tuple[str, ...] = ssh_algorithms.MACS_DEFAULT
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +106,9 @@ class SigningSettings:
     key: Path
     certificate: Path
     next_certificate: Path | None = None
+    # SPEC §11: CA certificates signatories' certificates must chain to, and CRLs.
+    signatory_ca: tuple[Path, ...] = ()
+    signatory_crl: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +131,18 @@ class Settings:
     eod_empty_statements: bool = True
     rescan_seconds: float = 5.0
     settle_seconds: float = 2.0
+    # SPEC §11: business days a batch may wait for its signatures.
+    authorisation_days: int = 5
+    # SPEC §12: the budget classifier (CSV); required once an account has budget = true.
+    classification: Path | None = None
+    # SPEC §13: business days a payment may wait for an exchange rate.
+    fx_wait_days: int = 2
+    # SPEC §14: EUR a client may execute on one day without announcing it, and by when
+    # (on the previous business day) a larger day must be announced.
+    large_day_threshold_minor: int = 70_000_000
+    large_day_announce_by: dt.time = dt.time(12, 30)
+    # SPEC §9: (host, port) of the Prometheus endpoint; None serves no metrics.
+    metrics_listen: tuple[str, int] | None = None
     _by_user: dict[str, tuple[ClientSettings, UserSettings]] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -110,108 +156,102 @@ class Settings:
     def user(self, name: str) -> tuple[ClientSettings, UserSettings] | None:
         return self._by_user.get(name)
 
-
-class _Reader:
-    """Reads typed values from a TOML table, naming the key path in every error."""
-
-    def __init__(self, table: Mapping[str, Any], path: str, base: Path) -> None:
-        self.table = table
-        self.path = path
-        self.base = base
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def _get(self, name: str, kind: type[T], default: T | None, required: bool) -> T | None:
-        if name not in self.table:
-            if required:
-                raise ConfigError(self.key(name), "missing")
-            return default
-        value = self.table[name]
-        if kind is int and isinstance(value, bool):
-            raise ConfigError(self.key(name), f"expected an integer, got {value!r}")
-        if not isinstance(value, kind):
-            raise ConfigError(self.key(name), f"expected {kind.__name__}, got {value!r}")
-        return value
-
-    def text(self, name: str, default: str | None = None) -> str:
-        value = self._get(name, str, default, default is None)
-        assert value is not None
-        return value
-
-    def optional_str(self, name: str) -> str | None:
-        return self._get(name, str, None, False)
-
-    def integer(self, name: str, default: int, minimum: int = 0) -> int:
-        value = self._get(name, int, default, False)
-        assert value is not None
-        if value < minimum:
-            raise ConfigError(self.key(name), f"must be at least {minimum}, got {value}")
-        return value
-
-    def flag(self, name: str, default: bool) -> bool:
-        value = self._get(name, bool, default, False)
-        assert value is not None
-        return value
-
-    def path_value(self, name: str, default: str | None = None) -> Path:
-        return self.base / self.text(name, default)
-
-    def time(self, name: str, default: str) -> dt.time:
-        text = self.text(name, default)
-        try:
-            return dt.time.fromisoformat(text)
-        except ValueError as exc:
-            raise ConfigError(self.key(name), f"not a time HH:MM: {text!r}") from exc
-
-    def amount(self, name: str, currency_code: str) -> int | None:
-        if name not in self.table:
-            return None
-        value = self.table[name]
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ConfigError(self.key(name), f"expected an amount, got {value!r}")
-        try:
-            return currency.to_minor(str(value), currency_code, allow_zero=True)
-        except currency.AmountError as exc:
-            raise ConfigError(self.key(name), str(exc)) from exc
-
-    def tables(self, name: str) -> list[_Reader]:
-        value = self.table.get(name, [])
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise ConfigError(self.key(name), "expected an array of tables")
-        return [_Reader(v, f"{self.key(name)}[{i}]", self.base) for i, v in enumerate(value)]
-
-    def table_of(self, name: str, required: bool = True) -> _Reader:
-        value = self.table.get(name)
-        if value is None:
-            if required:
-                raise ConfigError(self.key(name), "missing")
-            value = {}
-        if not isinstance(value, dict):
-            raise ConfigError(self.key(name), "expected a table")
-        return _Reader(value, self.key(name), self.base)
-
-    def check(self, name: str, ok: Callable[[Any], bool], problem: str) -> None:
-        if name in self.table and not ok(self.table[name]):
-            raise ConfigError(self.key(name), f"{problem}: {self.table[name]!r}")
+    def waiting_bytes_max(self, client: ClientSettings) -> tuple[int, str]:
+        """The client's bound on waiting bytes, and the configuration key it comes from."""
+        if client.waiting_bytes_max is not None:
+            index = self.clients.index(client)
+            return client.waiting_bytes_max, f"client[{index}].waiting_bytes_max"
+        return self.sftp.client_waiting_bytes_max, "sftp.client_waiting_bytes_max"
 
 
-def _iban(reader: _Reader) -> str:
-    text = reader.text("iban").replace(" ", "").upper()
+# Values
+
+
+def _iban_text(text: str, key: str) -> str:
+    text = text.replace(" ", "").upper()
     try:
         return str(IBAN(text))
     except SchwiftyException as exc:
-        raise ConfigError(reader.key("iban"), f"invalid IBAN {text!r}: {exc}") from exc
+        raise ConfigError(key, f"invalid IBAN {text!r}: {exc}") from exc
 
 
-def _account(reader: _Reader) -> AccountSettings:
-    iban = _iban(reader)
+def _listen(reader: Reader, name: str, default: str | None) -> tuple[str, int] | None:
+    text = reader.text(name, default) if default is not None else reader.optional_str(name)
+    if text is None:
+        return None
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(reader.key(name), f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _read_file(path: Path, key: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(key, f"file not found: {path}") from exc
+    except OSError as exc:
+        raise ConfigError(key, f"cannot read {path}: {exc}") from exc
+
+
+def _certificates(path: Path, key: str) -> list[bytes]:
+    """The DER form of every PEM certificate in the file; refuse a file without one."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    data = _read_file(path, key)
+    try:
+        found = x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise ConfigError(key, f"{path}: not a PEM X.509 certificate") from exc
+    return [c.public_bytes(Encoding.DER) for c in found]
+
+
+def _crl(path: Path, key: str) -> None:
+    from cryptography import x509
+
+    data = _read_file(path, key)
+    try:
+        if b"-----BEGIN" in data:
+            x509.load_pem_x509_crl(data)
+        else:
+            x509.load_der_x509_crl(data)
+    except ValueError as exc:
+        raise ConfigError(key, f"{path}: not an X.509 CRL (PEM or DER)") from exc
+
+
+def _algorithms(reader: Reader, name: str, default: tuple[str, ...],
+                allowed: tuple[str, ...]) -> tuple[str, ...]:
+    names = reader.texts(name, default)
+    if not names:
+        raise ConfigError(reader.key(name), "name at least one algorithm")
+    for index, alg in enumerate(names):
+        if alg not in allowed:
+            close = difflib.get_close_matches(alg, allowed, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(
+                f"{reader.key(name)}[{index}]",
+                f"unknown or weak algorithm {alg!r}{hint}; allowed: {', '.join(allowed)}",
+            )
+    return names
+
+
+# Tables
+
+
+def _account(reader: Reader) -> AccountSettings:
+    iban = _iban_text(reader.text("iban"), reader.key("iban"))
     code = reader.text("currency")
     if not currency.is_supported(code):
         raise ConfigError(reader.key("currency"), f"unsupported currency {code!r}")
     status = reader.text("status", "open")
     if status not in ACCOUNT_STATUSES:
         raise ConfigError(reader.key("status"), f"must be one of {ACCOUNT_STATUSES}: {status!r}")
+    level = reader.integer("authorisation", 0, minimum=0)
+    if level > AUTHORISATION_LEVEL_MAX:
+        raise ConfigError(
+            reader.key("authorisation"), f"must be 0, 1, 2 or 3 (signatures needed), got {level}"
+        )
     return AccountSettings(
         iban=iban,
         currency=code,
@@ -219,10 +259,12 @@ def _account(reader: _Reader) -> AccountSettings:
         overdraft_minor=reader.amount("overdraft", code) or 0,
         max_payment_minor=reader.amount("max_payment", code),
         daily_limit_minor=reader.amount("daily_limit", code),
+        authorisation=level,
+        budget=reader.flag("budget", False),
     )
 
 
-def _user(reader: _Reader) -> UserSettings:
+def _user(reader: Reader) -> UserSettings:
     name = reader.text("name")
     if not USER_NAME.match(name):
         raise ConfigError(reader.key("name"), f"not a valid login name: {name!r}")
@@ -257,26 +299,96 @@ def _user(reader: _Reader) -> UserSettings:
     return UserSettings(name=name, kind=kind, mode=mode, authorized_keys=keys_path)
 
 
-def _client(reader: _Reader) -> ClientSettings:
+def _signatory(reader: Reader, client_ibans: tuple[str, ...]) -> tuple[SignatorySettings, bytes]:
+    """One signatory and the DER of its certificate (to tell signatories apart)."""
+    name = reader.text("name")
+    if not name.strip():
+        raise ConfigError(reader.key("name"), "must not be empty")
+    right = reader.text("right")
+    if right not in SIGNATORY_RIGHTS:
+        raise ConfigError(reader.key("right"), f"must be 'first' or 'second': {right!r}")
+    certificate = reader.path_value("certificate")
+    ders = _certificates(certificate, reader.key("certificate"))
+    if len(ders) != 1:
+        raise ConfigError(
+            reader.key("certificate"), f"{certificate}: holds {len(ders)} certificates, not one"
+        )
+    valid_from = reader.optional_date("valid_from")
+    valid_until = reader.optional_date("valid_until")
+    if valid_from and valid_until and valid_until < valid_from:
+        raise ConfigError(
+            reader.key("valid_until"), f"{valid_until} is before valid_from {valid_from}"
+        )
+    accounts = client_ibans
+    if reader.has("accounts"):
+        texts = reader.texts("accounts", ())
+        accounts = tuple(
+            _iban_text(text, f"{reader.key('accounts')}[{i}]") for i, text in enumerate(texts)
+        )
+        for index, iban in enumerate(accounts):
+            if iban not in client_ibans:
+                raise ConfigError(
+                    f"{reader.key('accounts')}[{index}]", f"{iban} is not an account of this client"
+                )
+    signatory = SignatorySettings(
+        name=name, certificate=certificate, right=right, accounts=accounts,
+        valid_from=valid_from, valid_until=valid_until,
+    )
+    return signatory, ders[0]
+
+
+def _signatories(reader: Reader, client_ibans: tuple[str, ...]) -> tuple[SignatorySettings, ...]:
+    result: list[SignatorySettings] = []
+    seen: dict[bytes, str] = {}
+    for sub in reader.tables("signatory"):
+        signatory, der = _signatory(sub, client_ibans)
+        if der in seen:
+            raise ConfigError(
+                sub.key("certificate"), f"the same certificate as {seen[der]}: one person, one card"
+            )
+        seen[der] = sub.path
+        result.append(signatory)
+    return tuple(result)
+
+
+def _level_problem(level: int, iban: str, signatories: tuple[SignatorySettings, ...]) -> str | None:
+    """Why the client's signatories can never give `level` signatures on `iban`, or None.
+
+    Only rights and accounts count here: card validity dates change with time.
+    """
+    allowed = [s for s in signatories if iban in s.accounts]
+    rights = {s.right for s in allowed}
+    if len(allowed) >= level and (level < 2 or set(SIGNATORY_RIGHTS) <= rights):
+        return None
+    needs = f"{level} signator{'y' if level == 1 else 'ies'} allowed on {iban}"
+    if level >= 2:
+        needs += " with at least one 'first' and one 'second' right"
+    counts = ", ".join(f"{r}: {sum(s.right == r for s in allowed)}" for r in SIGNATORY_RIGHTS)
+    return f"level {level} can never be met: it needs {needs}; configured: {counts}"
+
+
+def _client(reader: Reader) -> ClientSettings:
     client_id = reader.text("id")
     if not CLIENT_ID.match(client_id):
         raise ConfigError(reader.key("id"), f"must match [a-z0-9-]{{1,32}}: {client_id!r}")
+    account_readers = reader.tables("account")
+    accounts = tuple(_account(r) for r in account_readers)
+    signatories = _signatories(reader, tuple(a.iban for a in accounts))
+    for sub, account in zip(account_readers, accounts, strict=True):
+        if account.authorisation:
+            problem = _level_problem(account.authorisation, account.iban, signatories)
+            if problem:
+                raise ConfigError(sub.key("authorisation"), problem)
     return ClientSettings(
         id=client_id,
         name=reader.text("name"),
         registration_number=reader.text("registration_number", ""),
         notifications=reader.flag("notifications", False),
-        accounts=tuple(_account(r) for r in reader.tables("account")),
+        accounts=accounts,
         users=tuple(_user(r) for r in reader.tables("user")),
+        signatories=signatories,
+        waiting_bytes_max=reader.optional_integer("waiting_bytes_max", minimum=1),
     )
-
-
-def _listen(reader: _Reader) -> tuple[str, int]:
-    text = reader.text("listen", "127.0.0.1:2222")
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(reader.key("listen"), f"expected HOST:PORT, got {text!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def _check_unique(clients: tuple[ClientSettings, ...]) -> None:
@@ -299,6 +411,91 @@ def _check_unique(clients: tuple[ClientSettings, ...]) -> None:
             seen_ibans.add(account.iban)
 
 
+def _first_account(clients: tuple[ClientSettings, ...], wanted: str) -> str | None:
+    """The key path of the first account with `authorisation` or `budget` set, if any."""
+    for ci, client in enumerate(clients):
+        for ai, account in enumerate(client.accounts):
+            if (account.authorisation if wanted == "authorisation" else account.budget):
+                return f"client[{ci}].account[{ai}]"
+    return None
+
+
+def _sftp(reader: Reader) -> SftpSettings:
+    listen = _listen(reader, "listen", "127.0.0.1:2222")
+    assert listen is not None
+    return SftpSettings(
+        host=listen[0],
+        port=listen[1],
+        host_key=reader.path_value("host_key", "ssh_host_ed25519_key"),
+        sessions_per_user_max=reader.integer("sessions_per_user_max", 16, minimum=1),
+        idle_timeout_seconds=reader.integer("idle_timeout_seconds", 600, minimum=1),
+        login_timeout_seconds=reader.integer("login_timeout_seconds", 30, minimum=1),
+        auth_failures_before_penalty=reader.integer("auth_failures_before_penalty", 3, minimum=1),
+        auth_penalty_seconds_max=reader.integer("auth_penalty_seconds_max", 300, minimum=1),
+        client_waiting_bytes_max=reader.integer(
+            "client_waiting_bytes_max", CLIENT_WAITING_BYTES_MAX_DEFAULT, minimum=1
+        ),
+        kex_algorithms=_algorithms(
+            reader, "kex_algorithms", ssh_algorithms.KEX_DEFAULT, ssh_algorithms.KEX_ALLOWED
+        ),
+        ciphers=_algorithms(
+            reader, "ciphers", ssh_algorithms.CIPHERS_DEFAULT, ssh_algorithms.CIPHERS_ALLOWED
+        ),
+        macs=_algorithms(reader, "macs", ssh_algorithms.MACS_DEFAULT, ssh_algorithms.MACS_ALLOWED),
+    )
+
+
+def _signing(reader: Reader, clients: tuple[ClientSettings, ...]) -> SigningSettings:
+    ca = reader.paths("signatory_ca")
+    for index, path in enumerate(ca):
+        _certificates(path, f"{reader.key('signatory_ca')}[{index}]")
+    crl = reader.paths("signatory_crl")
+    for index, path in enumerate(crl):
+        _crl(path, f"{reader.key('signatory_crl')}[{index}]")
+    needing = _first_account(clients, "authorisation")
+    if needing and not ca:
+        raise ConfigError(
+            reader.key("signatory_ca"),
+            f"missing: {needing}.authorisation asks for signatures, and signatories' "
+            "certificates must chain to a configured CA",
+        )
+    return SigningSettings(
+        key=reader.path_value("key", "signing/gateway.key"),
+        certificate=reader.path_value("certificate", "signing/gateway.crt"),
+        next_certificate=reader.optional_path("next_certificate"),
+        signatory_ca=ca,
+        signatory_crl=crl,
+    )
+
+
+def _database_url(gw: Reader, base: Path) -> str:
+    database_url = gw.text("database_url", "sqlite:///spool/ledger.sqlite3")
+    if database_url.startswith("sqlite:///") and not database_url.startswith("sqlite:////"):
+        # Relative SQLite paths are relative to the configuration file, like every path.
+        return "sqlite:///" + str(base / database_url[len("sqlite:///") :])
+    if not database_url.startswith(("sqlite:", "postgresql")):
+        raise ConfigError(
+            gw.key("database_url"),
+            f"expected sqlite:/// or postgresql+psycopg://: {database_url!r}",
+        )
+    return database_url
+
+
+def _classification(gw: Reader, clients: tuple[ClientSettings, ...]) -> Path | None:
+    path = gw.optional_path("classification")
+    if path is None:
+        needing = _first_account(clients, "budget")
+        if needing:
+            raise ConfigError(
+                gw.key("classification"),
+                f"missing: {needing}.budget = true needs the budget classifier (CSV)",
+            )
+        return None
+    if not path.is_file():
+        raise ConfigError(gw.key("classification"), f"file not found: {path}")
+    return path
+
+
 def load(path: Path | str) -> Settings:
     """Read and check the configuration file; raise ConfigError on the first mistake."""
     config_path = Path(path).resolve()
@@ -311,7 +508,7 @@ def load(path: Path | str) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("", f"{config_path}: not valid TOML: {exc}") from exc
     base = config_path.parent
-    root = _Reader(raw, "", base)
+    root = Reader(raw, "", base)
     gw = root.table_of("gateway")
     try:
         timezone = ZoneInfo(gw.text("timezone", "Europe/Riga"))
@@ -323,27 +520,16 @@ def load(path: Path | str) -> Settings:
         BIC(bic)
     except SchwiftyException as exc:
         raise ConfigError(gw.key("bic"), f"invalid BIC {bic!r}") from exc
-    database_url = gw.text("database_url", "sqlite:///spool/ledger.sqlite3")
-    if database_url.startswith("sqlite:///") and not database_url.startswith("sqlite:////"):
-        # Relative SQLite paths are relative to the configuration file, like every path.
-        database_url = "sqlite:///" + str(base / database_url[len("sqlite:///") :])
-    elif not database_url.startswith(("sqlite:", "postgresql")):
-        raise ConfigError(
-            gw.key("database_url"),
-            f"expected sqlite:/// or postgresql+psycopg://: {database_url!r}",
-        )
-    log_file = gw.optional_str("log_file")
-    sftp = root.table_of("sftp", required=False)
-    host, port = _listen(sftp)
-    signing = root.table_of("signing", required=False)
-    next_cert = signing.optional_str("next_certificate")
+    sftp = _sftp(root.table_of("sftp", required=False))
     clients = tuple(_client(r) for r in root.tables("client"))
     _check_unique(clients)
-    by_user = {u.name: (c, u) for c in clients for u in c.users}
-    return Settings(
+    signing = _signing(root.table_of("signing", required=False), clients)
+    metrics = root.table_of("metrics", required=False)
+    log_file = gw.optional_path("log_file")
+    settings = Settings(
         config_path=config_path,
         spool_dir=gw.path_value("spool_dir", "spool"),
-        database_url=database_url,
+        database_url=_database_url(gw, base),
         timezone=timezone,
         bic=bic,
         cutoff_internal=gw.time("cutoff_internal", "18:00"),
@@ -352,25 +538,20 @@ def load(path: Path | str) -> Settings:
         max_file_bytes=gw.integer("max_file_bytes", 104857600, minimum=1),
         max_transactions=gw.integer("max_transactions", 200000, minimum=1),
         eod_time=gw.time("eod_time", "18:30"),
-        log_file=base / log_file if log_file else None,
+        log_file=log_file,
         eod_empty_statements=gw.flag("eod_empty_statements", True),
         rescan_seconds=float(gw.integer("rescan_seconds", 5, minimum=1)),
         settle_seconds=float(gw.integer("settle_seconds", 2, minimum=0)),
-        sftp=SftpSettings(
-            host=host,
-            port=port,
-            host_key=sftp.path_value("host_key", "ssh_host_ed25519_key"),
-            sessions_per_user_max=sftp.integer("sessions_per_user_max", 4, minimum=1),
-            idle_timeout_seconds=sftp.integer("idle_timeout_seconds", 600, minimum=1),
-            login_timeout_seconds=sftp.integer("login_timeout_seconds", 30, minimum=1),
-            auth_failures_before_penalty=sftp.integer("auth_failures_before_penalty", 3, minimum=1),
-            auth_penalty_seconds_max=sftp.integer("auth_penalty_seconds_max", 300, minimum=1),
-        ),
-        signing=SigningSettings(
-            key=signing.path_value("key", "signing/gateway.key"),
-            certificate=signing.path_value("certificate", "signing/gateway.crt"),
-            next_certificate=base / next_cert if next_cert else None,
-        ),
+        authorisation_days=gw.integer("authorisation_days", 5, minimum=1),
+        classification=_classification(gw, clients),
+        fx_wait_days=gw.integer("fx_wait_days", 2, minimum=0),
+        large_day_threshold_minor=gw.amount("large_day_threshold", "EUR", "700000.00") or 0,
+        large_day_announce_by=gw.time("large_day_announce_by", "12:30"),
+        metrics_listen=_listen(metrics, "listen", None),
+        sftp=sftp,
+        signing=signing,
         clients=clients,
-        _by_user=by_user,
+        _by_user={u.name: (c, u) for c in clients for u in c.users},
     )
+    root.refuse_unread()
+    return settings

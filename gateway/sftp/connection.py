@@ -153,12 +153,17 @@ class Connection(asyncssh.SSHServer):
         self.fingerprint = self.key.get_fingerprint("sha256")
         if not self.ctx.sessions.acquire(self.username):
             self.over_limit = True
+            limit = self.ctx.settings.sftp.sessions_per_user_max
             self.ctx.log.warning(
                 "sftp.session.refused", user=self.username, source_ip=self.source_ip,
-                sessions_max=self.ctx.settings.sftp.sessions_per_user_max,
+                sessions_max=limit,
             )
+            # The reason travels in the disconnect message, which OpenSSH, PuTTY/WinSCP and
+            # Go's ssh show; paramiko logs it (its caller sees "Unable to open channel").
             self.conn.disconnect(
-                asyncssh.DISC_TOO_MANY_CONNECTIONS, "Too many sessions for this user"
+                asyncssh.DISC_TOO_MANY_CONNECTIONS,
+                f"Too many sessions for {self.username}: at most {limit} at once "
+                "(sftp.sessions_per_user_max); close one and try again",
             )
             return
         self.authenticated = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.settings import Settings
 from gateway.sftp.guard import AuthPenalty, SessionLimit
+from gateway.sftp.quota import WaitingBytes
 from gateway.sftp.receipts import UploadReceipt
 
 if TYPE_CHECKING:
@@ -56,7 +57,10 @@ class ServerContext:
     on_upload: UploadHook | None
     penalty: AuthPenalty
     sessions: SessionLimit
+    waiting: WaitingBytes
     connections: set[Connection] = field(default_factory=set)
+    # Uploads refused for passing the client's waiting-bytes limit, by client (for metrics).
+    uploads_refused: Counter[str] = field(default_factory=Counter)
     # Files closed under a temporary name, by (dev, inode, size, mtime), so that
     # the usual rename to the final name need not read the file again.
     uploaders: OrderedDict[tuple[int, int, int, int], Uploader] = field(

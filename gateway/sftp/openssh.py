@@ -7,7 +7,9 @@ it to be owned by root and writable by nobody else; `in/` and `out/` below it
 are owned by the gateway's account, with `in/` writable by the SFTP user (a
 shared group) and `out/` readable only. Unlike the built-in server, sshd
 cannot stop a `manage` user from overwriting or removing files in `in/`;
-file permissions (and the gateway's claiming of files) must do that.
+file permissions (and the gateway's claiming of files) must do that. Nor does
+it bound upload sizes, a client's waiting bytes or its sessions: the output's
+header says which filesystem quota and sshd settings take their place.
 """
 
 from __future__ import annotations
@@ -32,6 +34,20 @@ def sshd_config_blocks(settings: Settings) -> str:
         "# ChrootDirectory and every folder above it must be owned by root and not",
         "# writable by group or others (sshd refuses the login otherwise).",
         "# ForceCommand runs internal-sftp whatever the Subsystem line says.",
+        "#",
+        "# Under OpenSSH the built-in server's limits do not apply; they are the operator's.",
+        "# - Size and waiting bytes: files over max_file_bytes "
+        f"({settings.max_file_bytes}) are refused only once",
+        "#   uploaded, and nothing bounds what a client leaves waiting (built-in:",
+        f"#   sftp.client_waiting_bytes_max = {settings.sftp.client_waiting_bytes_max}). "
+        "Set a filesystem quota (a project",
+        "#   or group quota on clients/<client>/in) so that one client cannot fill the spool.",
+        "# - Sessions: sshd has no per-user limit of its own (built-in:",
+        f"#   sftp.sessions_per_user_max = {settings.sftp.sessions_per_user_max}): "
+        "pam_limits maxlogins bounds logins per",
+        "#   user, MaxStartups and PerSourcePenalties (OpenSSH 9.8+) unauthenticated ones,",
+        "#   MaxSessions channels per connection; ClientAliveInterval/ClientAliveCountMax",
+        "#   end dead sessions.",
     ]
     for client in settings.clients:
         chroot = spool / "clients" / client.id

@@ -16,12 +16,19 @@ from typing import Any
 
 import asyncssh
 import structlog
+from asyncssh.encryption import get_encryption_algs
+from asyncssh.kex import get_kex_algs
+from asyncssh.mac import get_mac_algs
+from asyncssh.public_key import get_public_key_algs
 
+from gateway import ssh_algorithms
+from gateway.errors import ConfigError
 from gateway.settings import Settings
 from gateway.sftp import fs
 from gateway.sftp.connection import Connection
 from gateway.sftp.context import ServerContext, UploadHook
 from gateway.sftp.guard import AuthPenalty, PenaltyPolicy, SessionLimit
+from gateway.sftp.quota import WaitingBytes, bytes_in, waiting_folders
 from gateway.sftp.session import SftpSession
 
 STALE_UPLOAD_SECONDS = 24 * 3600
@@ -49,6 +56,55 @@ def _load_or_create_host_key(path: Path, log: Any) -> asyncssh.SSHKey:
     (path.parent / (path.name + ".pub")).write_bytes(key.export_public_key("openssh"))
     log.info("sftp.host_key.created", path=str(path), fingerprint=key.get_fingerprint("sha256"))
     return key
+
+
+def _available(key: str, names: tuple[str, ...], known: list[bytes], log: Any) -> list[str]:
+    """The configured names this asyncssh implements, in the configured order.
+
+    Settings accept only names from `gateway.ssh_algorithms`; some of those depend on
+    what asyncssh was built with (sntrup needs liboqs), so they are dropped here.
+    """
+    have = {name.decode("ascii") for name in known}
+    chosen = [name for name in names if name in have]
+    dropped = [name for name in names if name not in have]
+    if dropped:
+        log.info("sftp.algorithms.unavailable", key=key, names=dropped)
+    if not chosen:
+        raise ConfigError(key, f"none of {', '.join(names)} is available in this asyncssh")
+    return chosen
+
+
+def _host_keypair(key: asyncssh.SSHKey, path: Path) -> asyncssh.SSHKeyPair:
+    """The host key, offered only with modern signature algorithms (no `ssh-rsa`, SHA-1)."""
+    (keypair,) = asyncssh.load_keypairs([key])
+    allowed = [
+        alg for alg in keypair.host_key_algorithms
+        if alg.decode("ascii") in ssh_algorithms.SIGNATURES_ALLOWED
+    ]
+    if not allowed:
+        raise ConfigError(
+            "sftp.host_key", f"{path}: a {key.get_algorithm()} key cannot be offered; "
+            "use ssh-ed25519 (created when the file is missing)"
+        )
+    keypair.host_key_algorithms = tuple(allowed)
+    return keypair
+
+
+def _signature_algorithms() -> list[str]:
+    have = {name.decode("ascii") for name in get_public_key_algs()}
+    return [name for name in ssh_algorithms.SIGNATURES_ALLOWED if name in have]
+
+
+def refuse_non_sftp(process: asyncssh.SSHServerProcess[str]) -> None:
+    """A shell or command request: say in one line what this server is, then close.
+
+    OpenSSH's `ssh` prints what arrives on the channel's stderr; without this the
+    user sees only "shell request failed on channel 0".
+    """
+    process.stderr.write(
+        "This server speaks SFTP only: connect with sftp or an SFTP client (WinSCP, FileZilla).\r\n"
+    )
+    process.exit(1)
 
 
 def prepare_spool(settings: Settings, now: float, log: Any) -> None:
@@ -84,6 +140,10 @@ async def start_server(
     cfg = settings.sftp
     prepare_spool(settings, time.time(), log)
     host_key = _load_or_create_host_key(cfg.host_key, log)
+    host_keypair = _host_keypair(host_key, cfg.host_key)
+    kex = _available("sftp.kex_algorithms", cfg.kex_algorithms, get_kex_algs(), log)
+    ciphers = _available("sftp.ciphers", cfg.ciphers, get_encryption_algs(), log)
+    macs = _available("sftp.macs", cfg.macs, get_mac_algs(), log)
     ctx = ServerContext(
         settings=settings,
         log=log,
@@ -96,6 +156,7 @@ async def start_server(
             clock=time.monotonic,
         ),
         sessions=SessionLimit(cfg.sessions_per_user_max),
+        waiting=WaitingBytes(lambda client: bytes_in(waiting_folders(settings.spool_dir, client))),
     )
 
     def sftp_factory(chan: asyncssh.SSHServerChannel[bytes]) -> asyncssh.SFTPServer:
@@ -105,7 +166,12 @@ async def start_server(
         cfg.host,
         cfg.port,
         server_factory=lambda: Connection(ctx),
-        server_host_keys=[host_key],
+        server_host_keys=[host_keypair],
+        server_version=ssh_algorithms.SERVER_VERSION,
+        kex_algs=kex,
+        encryption_algs=ciphers,
+        mac_algs=macs,
+        signature_algs=_signature_algorithms(),
         config=None,
         reuse_address=True,
         public_key_auth=True,
@@ -120,6 +186,7 @@ async def start_server(
         x11_forwarding=False,
         allow_scp=False,
         sftp_factory=sftp_factory,
+        process_factory=refuse_non_sftp,
         sftp_version=3,
         login_timeout=cfg.login_timeout_seconds,
         keepalive_interval=min(KEEPALIVE_SECONDS_MAX, cfg.idle_timeout_seconds),
@@ -132,8 +199,16 @@ async def start_server(
         port=acceptor.get_port(),
         host_key_fingerprint=host_key.get_fingerprint("sha256"),
         clients=len(settings.clients),
+        kex_algorithms=kex,
+        ciphers=ciphers,
+        macs=macs,
     )
     return acceptor
+
+
+def server_context(acceptor: asyncssh.SSHAcceptor) -> ServerContext | None:
+    """The shared state of a running server (sessions, refusals, waiting bytes), for metrics."""
+    return _servers.get(acceptor)
 
 
 async def stop_server(acceptor: asyncssh.SSHAcceptor, *, timeout_seconds: float = 5.0) -> None:

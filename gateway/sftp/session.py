@@ -38,12 +38,14 @@ UPLOAD_FILE_MODE = 0o640
 
 
 def _attrs(st: os.stat_result) -> asyncssh.SFTPAttrs:
-    """Attributes shown to clients: no owner or group, which would name server accounts."""
+    """Attributes shown to clients: no uid or gid, which would name server accounts (the
+    `ls -l` listing shows the client id as owner and group instead: `format_user`)."""
     return asyncssh.SFTPAttrs(
         size=st.st_size,
         permissions=st.st_mode,
         atime=int(st.st_atime),
         mtime=int(st.st_mtime),
+        nlink=1,  # only for the long name's link column; SFTP version 3 does not send it
     )
 
 
@@ -64,16 +66,14 @@ class Upload:
         self.sha = hashlib.sha256()
         self.hashed_bytes = 0
         self.in_order = True
-        self.too_big = False
         self.failed = False
+        # Bytes counted against the client's waiting-bytes limit (the furthest end written).
+        self.reserved = 0
+        # Why the upload was refused and discarded; repeated to every later request on it.
+        self.refusal: str | None = None
 
     def write(self, offset: int, data: bytes) -> int:
         assert self.fd is not None
-        if self.too_big or offset + len(data) > self.size_max:
-            self.too_big = True
-            raise asyncssh.SFTPFailure(
-                f"File larger than the limit of {self.size_max} bytes; upload discarded"
-            )
         view = memoryview(data)
         done = 0
         try:
@@ -111,6 +111,7 @@ class SftpSession(asyncssh.SFTPServer):
         self.user = owner.user.name
         self.mode = owner.user.mode
         self.root = ctx.client_dir(self.client_id)
+        self.waiting_limit = ctx.settings.waiting_bytes_max(owner.client)
         self.uploads: set[Upload] = set()
         self.open_handles = 0
         self.log = ctx.log.bind(user=self.user, client=self.client_id, source_ip=owner.source_ip)
@@ -183,6 +184,13 @@ class SftpSession(asyncssh.SFTPServer):
         )
 
     # Paths and attributes
+
+    def format_user(self, uid: int | None) -> str:
+        """Owner shown by `ls -l`: the client, not a server account (attributes carry no uid)."""
+        return self.client_id
+
+    def format_group(self, gid: int | None) -> str:
+        return self.client_id
 
     def map_path(self, path: bytes) -> bytes:
         # Every inherited method that would touch the disk is overridden; this is the backstop.
@@ -262,6 +270,9 @@ class SftpSession(asyncssh.SFTPServer):
         flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(temp, flags, UPLOAD_FILE_MODE)
         upload = Upload(vpath, temp, fd, self.ctx.settings.max_file_bytes)
+        # Count the client's folders afresh once per upload (an operator or the gateway
+        # may have changed them); writes then only add their growth.
+        self.ctx.waiting.recount(self.client_id)
         self.uploads.add(upload)
         self.open_handles += 1
         return upload
@@ -282,14 +293,45 @@ class SftpSession(asyncssh.SFTPServer):
         self.owner.touch()
         if not isinstance(file_obj, Upload):
             raise asyncssh.SFTPPermissionDenied("file opened read-only")
-        try:
-            return file_obj.write(offset, data)
-        except asyncssh.SFTPFailure:
+        if file_obj.refusal is not None:
+            raise asyncssh.SFTPFailure(file_obj.refusal)
+        end = offset + len(data)
+        if end > file_obj.size_max:
             self.log.warning(
-                "sftp.upload.too_big", file=file_obj.target.name,
-                max_file_bytes=file_obj.size_max,
+                "sftp.upload.too_big", file=file_obj.target.name, max_file_bytes=file_obj.size_max
             )
-            raise
+            raise self._refuse(
+                file_obj, "too big",
+                f"File larger than the limit of {file_obj.size_max} bytes "
+                "(gateway.max_file_bytes); upload discarded",
+            )
+        if end > file_obj.reserved:
+            self._reserve(file_obj, end)
+        return file_obj.write(offset, data)
+
+    def _reserve(self, upload: Upload, end: int) -> None:
+        """Count the upload's growth to `end` against the client's waiting bytes, or refuse it."""
+        limit, key = self.waiting_limit
+        if not self.ctx.waiting.reserve(self.client_id, end - upload.reserved, limit):
+            waiting = self.ctx.waiting.waiting(self.client_id)
+            self.ctx.uploads_refused[self.client_id] += 1
+            self.log.warning(
+                "sftp.upload.refused", file=upload.target.name, reason=key, limit_bytes=limit,
+                waiting_bytes=waiting, upload_bytes=end,
+            )
+            raise self._refuse(
+                upload, "waiting bytes limit",
+                f"Upload refused: files waiting for {self.client_id} would pass {limit} bytes "
+                f"(the limit {key}); upload discarded, send it again once earlier files "
+                "have been processed",
+            )
+        upload.reserved = end
+
+    def _refuse(self, upload: Upload, reason: str, message: str) -> asyncssh.SFTPError:
+        """Discard the upload now (nothing of it stays on disk) and remember why."""
+        upload.refusal = message
+        self._discard(upload, reason)
+        return asyncssh.SFTPFailure(message)
 
     def fstat(self, file_obj: object) -> asyncssh.SFTPAttrs:
         self.owner.touch()
@@ -317,22 +359,24 @@ class SftpSession(asyncssh.SFTPServer):
 
     # Finishing an upload
 
+    def _release(self, upload: Upload, *, kept: bool) -> None:
+        self.ctx.waiting.release(self.client_id, upload.reserved, kept=kept)
+        upload.reserved = 0
+
     def _discard(self, upload: Upload, reason: str) -> None:
         self.uploads.discard(upload)
         upload.discard()
+        self._release(upload, kept=False)
         self.log.warning("sftp.upload.discarded", file=upload.target.name, reason=reason)
 
     async def _finish_upload(self, upload: Upload) -> None:
+        if upload.refusal is not None:
+            raise asyncssh.SFTPFailure(upload.refusal)  # discarded when it was refused
         # asyncssh closes the handles left open when a channel or connection goes away;
         # only a close the client asked for, on a live channel, completes an upload.
         if self.channel.is_closing():
             self._discard(upload, "connection lost before close")
             return
-        if upload.too_big:
-            self._discard(upload, "too big")
-            raise asyncssh.SFTPFailure(
-                f"File larger than the limit of {upload.size_max} bytes; upload discarded"
-            )
         if upload.failed:
             self._discard(upload, "write failed")
             raise asyncssh.SFTPFailure("Write failed; upload discarded")
@@ -357,8 +401,7 @@ class SftpSession(asyncssh.SFTPServer):
         try:
             self._refuse_taken(upload.target, local)
         except asyncssh.SFTPError:
-            upload.discard()
-            self.log.warning("sftp.upload.discarded", file=name, reason="name taken meanwhile")
+            self._discard(upload, "name taken meanwhile")
             raise
         uploader = Uploader(
             sha256=digest, user=self.user, source_ip=self.owner.source_ip,
@@ -374,8 +417,10 @@ class SftpSession(asyncssh.SFTPServer):
         except OSError:
             if receipt is not None:
                 remove_receipt(receipt.receipt_path)
-            upload.discard()
+            self._discard(upload, "cannot rename")
             raise
+        # Still waiting, now as a complete file in in/.
+        self._release(upload, kept=True)
         fsync_dir(Path(local).parent)
         if receipt is None:
             self.ctx.remember(os.lstat(local), uploader)

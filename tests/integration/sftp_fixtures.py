@@ -52,8 +52,15 @@ def make_keys(folder: Path) -> dict[str, Path]:
     return keys
 
 
-def write_config(base: Path, keys: dict[str, Path], **sftp: int) -> Path:
-    """A gateway TOML with two clients, their users' authorized_keys and SFTP limits."""
+def write_config(
+    base: Path,
+    keys: dict[str, Path],
+    *,
+    client_keys: dict[str, dict[str, object]] | None = None,
+    **sftp: object,
+) -> Path:
+    """A gateway TOML with two clients, their users' authorized_keys and `[sftp]` keys;
+    `client_keys` adds keys to a client's table (`{"alpha": {"waiting_bytes_max": 10}}`)."""
     (base / "keys").mkdir(parents=True, exist_ok=True)
     lines = [
         "[gateway]",
@@ -64,9 +71,11 @@ def write_config(base: Path, keys: dict[str, Path], **sftp: int) -> Path:
         'listen = "127.0.0.1:0"',
         'host_key = "ssh_host_ed25519_key"',
     ]
-    lines += [f"{name} = {value}" for name, value in sftp.items()]
+    lines += [f"{name} = {json.dumps(value)}" for name, value in sftp.items()]
     for client_id, users in CLIENTS.items():
         lines += ["", "[[client]]", f'id = "{client_id}"', f'name = "Client {client_id}"']
+        extra = (client_keys or {}).get(client_id, {})
+        lines += [f"{name} = {json.dumps(value)}" for name, value in extra.items()]
         for user, kind, mode, key_name, source in users:
             public = keys[key_name].with_suffix(".pub").read_text().strip()
             option = f'from="{source}" ' if source else ""
@@ -226,10 +235,19 @@ class SftpResult:
     stderr: str
 
 
+# Options for OpenSSH clients in tests: no host key prompts or files, only the given key.
+OPENSSH_OPTIONS = (
+    "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+    "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+)
+
+
 def openssh_sftp(
-    server: RunningServer, user: str, key: str, commands: list[str], cwd: Path
+    server: RunningServer, user: str, key: str, commands: list[str], cwd: Path,
+    options: tuple[str, ...] = (),
 ) -> SftpResult:
-    """Run the OpenSSH `sftp` client in batch mode; a failing command makes it exit non-zero."""
+    """Run the OpenSSH `sftp` client in batch mode; a failing command makes it exit non-zero.
+    `options` come first, so they win over the defaults (`("-o", "KexAlgorithms=…")`)."""
     batch = cwd / f"batch-{time.monotonic_ns()}.txt"
     batch.write_text("\n".join(commands) + "\n")
     sftp = shutil.which("sftp")
@@ -237,9 +255,7 @@ def openssh_sftp(
     done = subprocess.run(
         [
             sftp, "-b", str(batch), "-i", str(server.keys[key]), "-P", str(server.port),
-            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
-            f"{user}@127.0.0.1",
+            *options, *OPENSSH_OPTIONS, f"{user}@127.0.0.1",
         ],
         cwd=cwd, capture_output=True, text=True, timeout=30,
     )
@@ -256,10 +272,16 @@ def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
 
 
 @contextlib.contextmanager
-def running_server(base: Path, keys: dict[str, Path], **sftp: int) -> Iterator[RunningServer]:
+def running_server(
+    base: Path,
+    keys: dict[str, Path],
+    *,
+    client_keys: dict[str, dict[str, object]] | None = None,
+    **sftp: object,
+) -> Iterator[RunningServer]:
     """A started server on a fresh config and spool under `base`, stopped afterwards."""
     thread = ServerThread()
-    server = thread.start(write_config(base, keys, **sftp), keys)
+    server = thread.start(write_config(base, keys, client_keys=client_keys, **sftp), keys)
     try:
         yield server
     finally:

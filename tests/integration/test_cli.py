@@ -75,6 +75,22 @@ def test_configuration_error_is_one_line_exit_2(tmp_path: Path) -> None:
     assert done.stderr.count("\n") == 1 and "currency" in done.stderr and "EURO" in done.stderr
 
 
+def test_mistyped_configuration_key_is_refused_at_start(tmp_path: Path) -> None:
+    """`max_paymnet` for `max_payment` is not silently ignored: exit 2, one line on stderr
+    naming the key path and the key probably meant, no traceback, nothing created."""
+    config = write_config(tmp_path)
+    text = config.read_text().replace("max_payment =", "max_paymnet =", 1)
+    config.write_text(text)
+    done = gateway("db", "upgrade", "-c", str(config))
+    assert done.returncode == 2
+    assert done.stderr == (
+        "ekase-gateway: client[0].account[1].max_paymnet: unknown key "
+        "(did you mean max_payment?)\n"
+    )
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "spool").exists()
+
+
 def test_missing_configuration_file(tmp_path: Path) -> None:
     """Pointing at a file that is not there is a usage error, not a crash."""
     done = gateway("status", "-c", str(tmp_path / "nope.toml"))
@@ -89,6 +105,33 @@ def test_every_command_has_help(words: list[str], capsys: pytest.CaptureFixture[
         cli.main([*words, "--help"])
     assert stop.value.code == 0
     assert "usage: ekase-gateway" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("words", "line"),
+    [
+        ([], "ekase-gateway: the following arguments are required: COMMAND"),
+        (["scan"], "ekase-gateway: scan: the following arguments are required: -c/--config"),
+        (["ledger", "fund"],
+         "ekase-gateway: ledger fund: the following arguments are required: -c/--config, --iban"),
+    ],
+    ids=["no-command", "scan", "ledger-fund"],
+)
+def test_usage_error_names_the_program_once(words: list[str], line: str) -> None:
+    """A missing argument reads `ekase-gateway: <command>: …`, not
+    `ekase-gateway: ekase-gateway …`: exit 2, one line."""
+    done = gateway(*words)
+    assert done.returncode == 2
+    assert done.stderr == line + "\n"
+
+
+def test_version_prints_the_installed_version() -> None:
+    """`ekase-gateway --version` prints the program and the installed package's version."""
+    from importlib.metadata import version
+
+    done = gateway("--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"ekase-gateway {version('ekase-gateway')}\n"
 
 
 def test_unknown_command_is_usage_error() -> None:

@@ -8,6 +8,7 @@ import io
 import os
 import socket
 import stat
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import pytest
 
 from gateway.sftp import stop_server
 from tests.integration.sftp_fixtures import (
+    OPENSSH_OPTIONS,
     RunningServer,
     make_keys,
     open_sftp,
@@ -105,6 +107,22 @@ def test_openssh_client_put_get_and_home_is_in(server: RunningServer, tmp_path: 
     assert server.visible("alpha") == ["pay.xml"]
     assert server.receipt("alpha", "pay.xml")["sha256"] == hashlib.sha256(b"<x/>").hexdigest()
     assert (tmp_path / "got.xml").read_bytes() == b"<answer/>"
+
+
+def test_long_listing_shows_the_client_as_owner(server: RunningServer, tmp_path: Path) -> None:
+    """`ls -l` shows the client id as owner and group (not blanks, nor server accounts), in
+    OpenSSH's `sftp` and in the long names paramiko receives."""
+    server.folder("alpha", "out").joinpath("answer.xml").write_bytes(b"<answer/>")
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    (entry,) = sftp.listdir_attr("/out")
+    assert entry.longname.split()[1:5] == ["1", "alpha", "alpha", "9"]
+    assert entry.longname.endswith(" answer.xml")
+    assert entry.st_uid is None and entry.st_gid is None
+    sftp.close()
+    done = openssh_sftp(server, "alpha-erp", "alpha", ["ls -l /out"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    (line,) = [x for x in done.stdout.splitlines() if x.endswith("answer.xml")]
+    assert line.split()[1:5] == ["1", "alpha", "alpha", "9"]
 
 
 def test_root_lists_exactly_in_and_out(server: RunningServer) -> None:
@@ -333,39 +351,87 @@ def test_from_option_refuses_other_addresses(server: RunningServer) -> None:
     transport.close()
 
 
+SFTP_ONLY = b"This server speaks SFTP only"
+
+
+def _refused_with_a_word(channel: paramiko.Channel) -> None:
+    """What a shell, command or other subsystem gets: the one line on stderr, exit status 1,
+    nothing on stdout (nothing ran)."""
+    assert channel.recv_exit_status() == 1
+    assert channel.makefile_stderr("rb").read().startswith(SFTP_ONLY)
+    assert channel.makefile("rb").read() == b""
+
+
 def test_exec_shell_and_forwarding_refused(server: RunningServer) -> None:
-    """Only the SFTP subsystem is served: exec, shell, pty and port forwarding all fail."""
+    """Only the SFTP subsystem is served: a command, a shell or another subsystem runs nothing
+    and is told, in one line, that this server speaks SFTP only; pty and forwarding fail."""
     transport = paramiko_connect(server, "alpha-erp", "alpha")
     channel = transport.open_session()
-    with pytest.raises(paramiko.SSHException):
-        channel.exec_command("id")
+    channel.exec_command("id")
+    _refused_with_a_word(channel)
     channel = transport.open_session()
-    with pytest.raises(paramiko.SSHException):
-        channel.invoke_shell()
+    channel.invoke_shell()
+    _refused_with_a_word(channel)
+    channel = transport.open_session()
+    channel.exec_command("scp -t /in/x.xml")
+    _refused_with_a_word(channel)
+    channel = transport.open_session()
+    channel.invoke_subsystem("not-sftp")
+    _refused_with_a_word(channel)
     channel = transport.open_session()
     with pytest.raises(paramiko.SSHException):
         channel.get_pty()
-    channel = transport.open_session()
-    with pytest.raises(paramiko.SSHException):
-        channel.invoke_subsystem("not-sftp")
     with pytest.raises(paramiko.ChannelException):
         transport.open_channel("direct-tcpip", ("127.0.0.1", server.port), ("127.0.0.1", 0))
     with pytest.raises(paramiko.SSHException):
         transport.request_port_forward("127.0.0.1", 0)
     transport.close()
+    assert server.visible("alpha") == []
 
 
-def test_session_limit_per_user(tmp_path: Path, keys: dict[str, Path]) -> None:
-    """A user gets at most `sessions_per_user_max` concurrent sessions; a slot frees on logout."""
+def test_openssh_ssh_without_sftp_is_told_what_the_server_speaks(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    """`ssh user@host` (shell) and `ssh user@host cmd` print a line saying this server speaks
+    SFTP only, instead of a bare "shell request failed on channel 0"."""
+    for command in ([], ["ls", "/"]):
+        done = subprocess.run(
+            ["ssh", *OPENSSH_OPTIONS, "-i", str(server.keys["alpha"]), "-p", str(server.port),
+             "alpha-erp@127.0.0.1", *command],
+            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+        )
+        assert done.returncode == 1, done.stderr
+        assert "This server speaks SFTP only" in done.stderr
+        assert "request failed" not in done.stderr
+        assert done.stdout == ""
+
+
+def test_session_limit_per_user(
+    tmp_path: Path, keys: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A user gets at most `sessions_per_user_max` concurrent sessions; a slot frees on logout.
+    The session over the limit is told why, naming the limit and its configuration key —
+    OpenSSH's `sftp` prints it, paramiko logs it — rather than a bare "Unable to open channel"."""
+    reason = (
+        "Too many sessions for alpha-erp: at most 2 at once (sftp.sessions_per_user_max); "
+        "close one and try again"
+    )
     with running_server(tmp_path / "gw", keys, sessions_per_user_max=2) as server:
         first = open_sftp(server, "alpha-erp", "alpha")
         second = open_sftp(server, "alpha-erp", "alpha")
-        with pytest.raises((paramiko.SSHException, EOFError, OSError)):
+        with caplog.at_level("INFO", logger="paramiko.transport"), pytest.raises(
+            (paramiko.SSHException, EOFError, OSError)
+        ):
             third = open_sftp(server, "alpha-erp", "alpha")
             third.listdir("/")
+        assert any(reason in record.getMessage() for record in caplog.records)
+        seen = openssh_sftp(server, "alpha-erp", "alpha", ["ls"], tmp_path)
+        assert seen.returncode != 0
+        assert reason in seen.stderr
         other = open_sftp(server, "beta-erp", "beta")  # other users are not affected
         assert other.listdir("/in") == []
-        assert len(server.log.named("sftp.session.refused")) == 1
+        assert len(server.log.named("sftp.session.refused")) == 2
+        assert server.log.named("sftp.session.refused")[0]["sessions_max"] == 2
         first.close()
         first.get_channel().get_transport().close()  # type: ignore[union-attr]
         assert wait_for(lambda: len(server.log.named("sftp.logout")) >= 1)
@@ -373,6 +439,20 @@ def test_session_limit_per_user(tmp_path: Path, keys: dict[str, Path]) -> None:
         assert again.listdir("/in") == []
         for client in (second, other, again):
             client.close()
+
+
+def test_default_session_limit_lets_parallel_tools_work(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    """With the default limit (16), a tool opening several sessions at once (rclone and
+    FileZilla open four or more) gets them all."""
+    with running_server(tmp_path / "gw", keys) as server:
+        assert server.settings.sftp.sessions_per_user_max == 16
+        sessions = [open_sftp(server, "alpha-erp", "alpha") for _ in range(16)]
+        assert all(s.listdir("/in") == [] for s in sessions)
+        assert server.log.named("sftp.session.refused") == []
+        for session in sessions:
+            session.close()
 
 
 def test_auth_failures_penalise_the_source_address(tmp_path: Path, keys: dict[str, Path]) -> None:

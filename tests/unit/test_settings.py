@@ -17,8 +17,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from gateway import ssh_algorithms
 from gateway.errors import ConfigError
-from gateway.settings import Settings, load
+from gateway.keys import init_signing_key
+from gateway.settings import Settings, SignatorySettings, load
 
 
 def public_key(seed: int, comment: str) -> str:
@@ -35,6 +37,7 @@ ERP_KEYS = (
 PERSON_KEYS = f"{public_key(3, 'anna@laptop')}\n"
 
 
+IBAN_A1 = "LV31TREL9100000000001"
 IBAN_A2 = "LV04TREL9100000000002"
 IBAN_B = "LV74TREL9100000000003"
 
@@ -54,26 +57,72 @@ def full_config() -> dict[str, Any]:
             "max_transactions": 200000,
             "eod_time": "18:30",
             "log_file": "spool/log/gateway.jsonl",
+            "eod_empty_statements": False,
+            "rescan_seconds": 7,
+            "settle_seconds": 3,
+            "authorisation_days": 4,
+            "classification": "classification.csv",
+            "fx_wait_days": 3,
+            "large_day_threshold": "500000.50",
+            "large_day_announce_by": "11:45",
         },
-        "sftp": {"listen": "0.0.0.0:2022", "host_key": "ssh_host_ed25519_key"},
-        "signing": {"key": "signing/gateway.key", "certificate": "signing/gateway.crt"},
+        "sftp": {
+            "listen": "0.0.0.0:2022",
+            "host_key": "ssh_host_ed25519_key",
+            "sessions_per_user_max": 8,
+            "idle_timeout_seconds": 300,
+            "login_timeout_seconds": 20,
+            "auth_failures_before_penalty": 5,
+            "auth_penalty_seconds_max": 600,
+            "client_waiting_bytes_max": 1_000_000,
+            "kex_algorithms": ["curve25519-sha256", "diffie-hellman-group16-sha512"],
+            "ciphers": ["aes256-gcm@openssh.com", "aes256-ctr"],
+            "macs": ["hmac-sha2-512-etm@openssh.com"],
+        },
+        "signing": {
+            "key": "signing/gateway.key",
+            "certificate": "signing/gateway.crt",
+            "next_certificate": "signing/next.crt",
+            "signatory_ca": ["ca/eparaksts.pem"],
+            "signatory_crl": ["ca/eparaksts.crl"],
+        },
+        "metrics": {"listen": "127.0.0.1:9464"},
         "client": [
             {
                 "id": "iestade-a",
                 "name": "Budžeta iestāde A",
                 "registration_number": "90000000001",
                 "notifications": True,
+                "waiting_bytes_max": 500_000,
                 "account": [
                     {
-                        "iban": "LV31TREL9100000000001",
+                        "iban": IBAN_A1,
                         "currency": "EUR",
                         "overdraft": "1000.50",
                         "max_payment": 2500,
                         "daily_limit": 12.5,
+                        "authorisation": 2,
+                        "budget": True,
                     },
                     {
                         "iban": IBAN_A2,
                         "currency": "EUR",
+                        "authorisation": 1,
+                    },
+                ],
+                "signatory": [
+                    {
+                        "name": "Jānis Bērziņš",
+                        "certificate": "certs/janis.pem",
+                        "right": "first",
+                    },
+                    {
+                        "name": "Līga Ozola",
+                        "certificate": "certs/liga.pem",
+                        "right": "second",
+                        "valid_from": dt.date(2026, 1, 1),
+                        "valid_until": "2027-12-31",
+                        "accounts": [IBAN_A1.lower()],
                     },
                 ],
                 "user": [
@@ -111,6 +160,8 @@ def full_config() -> dict[str, Any]:
 
 
 def _literal(value: Any) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()  # a TOML local date
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -137,10 +188,48 @@ def to_toml(table: dict[str, Any], prefix: str = "") -> str:
     return "\n".join(lines + nested)
 
 
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """PEM certificates for signatories and their CA, and a CRL (made once per module)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    folder = tmp_path_factory.mktemp("certs")
+    now = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    made = {}
+    for name in ("janis", "liga", "peteris", "ca"):
+        init_signing_key(folder / f"{name}.key", folder / f"{name}.pem", subject_cn=name, now=now)
+        made[name] = (folder / f"{name}.pem").read_bytes()
+    ca_key = serialization.load_pem_private_key((folder / "ca.key").read_bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(made["ca"])
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca_cert.subject)
+        .last_update(now)
+        .next_update(now + dt.timedelta(days=7))
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    made["crl"] = crl.public_bytes(serialization.Encoding.PEM)
+    return made
+
+
 @pytest.fixture
-def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A configuration folder with key files; the working directory is somewhere else."""
+def config_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, certificates: dict[str, bytes]
+) -> Path:
+    """A configuration folder with key files, certificates and a classifier; the working
+    directory is somewhere else."""
     folder = tmp_path / "etc" / "ekase"
+    for sub in ("certs", "ca"):
+        (folder / sub).mkdir(parents=True)
+    for name in ("janis", "liga", "peteris"):
+        (folder / "certs" / f"{name}.pem").write_bytes(certificates[name])
+    (folder / "ca" / "eparaksts.pem").write_bytes(certificates["ca"])
+    (folder / "ca" / "eparaksts.crl").write_bytes(certificates["crl"])
+    (folder / "classification.csv").write_text(
+        "code;name;kind;valid_from;valid_until\n2221;Heating;expense;2020-01-01;\n",
+        encoding="utf-8",
+    )
     (folder / "keys").mkdir(parents=True)
     (folder / "keys" / "iestade-a-erp.pub").write_text(ERP_KEYS, encoding="utf-8")
     (folder / "keys" / "anna.pub").write_text(PERSON_KEYS, encoding="utf-8")
@@ -216,6 +305,53 @@ def test_full_config_loads_with_paths_and_amounts_resolved(config_dir: Path) -> 
     assert settings.client("iestade-a") is a
 
 
+def test_every_documented_key_is_read_into_typed_settings(config_dir: Path) -> None:
+    """Every key SPEC §3 lists — those of later sections too — loads into a typed setting, so
+    that an administrator's file for them starts (and a typo in them is caught)."""
+    settings = load(write(config_dir, full_config()))
+    assert settings.eod_empty_statements is False
+    assert (settings.rescan_seconds, settings.settle_seconds) == (7.0, 3.0)
+    assert settings.authorisation_days == 4
+    assert settings.classification == config_dir / "classification.csv"
+    assert settings.fx_wait_days == 3
+    assert settings.large_day_threshold_minor == 50_000_050  # "500000.50" EUR in cents
+    assert settings.large_day_announce_by == dt.time(11, 45)
+    assert settings.metrics_listen == ("127.0.0.1", 9464)
+    sftp = settings.sftp
+    assert (sftp.sessions_per_user_max, sftp.idle_timeout_seconds) == (8, 300)
+    assert (sftp.login_timeout_seconds, sftp.auth_failures_before_penalty) == (20, 5)
+    assert sftp.auth_penalty_seconds_max == 600
+    assert sftp.client_waiting_bytes_max == 1_000_000
+    assert sftp.kex_algorithms == ("curve25519-sha256", "diffie-hellman-group16-sha512")
+    assert sftp.ciphers == ("aes256-gcm@openssh.com", "aes256-ctr")
+    assert sftp.macs == ("hmac-sha2-512-etm@openssh.com",)
+    signing = settings.signing
+    assert signing.next_certificate == config_dir / "signing" / "next.crt"
+    assert signing.signatory_ca == (config_dir / "ca" / "eparaksts.pem",)
+    assert signing.signatory_crl == (config_dir / "ca" / "eparaksts.crl",)
+
+    a, b = settings.clients
+    assert (a.waiting_bytes_max, b.waiting_bytes_max) == (500_000, None)
+    assert settings.waiting_bytes_max(a) == (500_000, "client[0].waiting_bytes_max")
+    assert settings.waiting_bytes_max(b) == (1_000_000, "sftp.client_waiting_bytes_max")
+    first, second = a.accounts
+    assert (first.authorisation, first.budget, second.authorisation, second.budget) == (
+        2, True, 1, False,
+    )
+    assert a.signatories == (
+        SignatorySettings(
+            name="Jānis Bērziņš", certificate=config_dir / "certs" / "janis.pem", right="first",
+            accounts=(IBAN_A1, IBAN_A2),  # default: every account of the client
+        ),
+        SignatorySettings(
+            name="Līga Ozola", certificate=config_dir / "certs" / "liga.pem", right="second",
+            accounts=(IBAN_A1,),  # written in lower case, kept in the IBAN's own form
+            valid_from=dt.date(2026, 1, 1), valid_until=dt.date(2027, 12, 31),
+        ),
+    )
+    assert b.signatories == ()
+
+
 def test_minimal_config_gets_documented_defaults(config_dir: Path) -> None:
     """A file with only a [gateway] table and no clients starts with the documented defaults."""
     settings = load(write(config_dir, {"gateway": {"spool_dir": "/srv/ekase/spool"}}))
@@ -228,6 +364,20 @@ def test_minimal_config_gets_documented_defaults(config_dir: Path) -> None:
     assert settings.max_future_days == 90
     assert settings.log_file is None
     assert settings.clients == ()
+    # Keys of SPEC §9 and §11–§14, absent: their documented defaults.
+    assert settings.authorisation_days == 5
+    assert settings.classification is None
+    assert settings.fx_wait_days == 2
+    assert settings.large_day_threshold_minor == 70_000_000  # 700,000.00 EUR
+    assert settings.large_day_announce_by == dt.time(12, 30)
+    assert settings.metrics_listen is None
+    assert settings.sftp.sessions_per_user_max == 16
+    assert settings.sftp.client_waiting_bytes_max == 2 * 1024**3
+    assert settings.sftp.kex_algorithms == ssh_algorithms.KEX_DEFAULT
+    assert settings.sftp.ciphers == ssh_algorithms.CIPHERS_DEFAULT
+    assert settings.sftp.macs == ssh_algorithms.MACS_DEFAULT
+    assert settings.signing.next_certificate is None
+    assert (settings.signing.signatory_ca, settings.signing.signatory_crl) == ((), ())
 
 
 @pytest.mark.parametrize(
@@ -284,8 +434,19 @@ def keys_folder(config: dict[str, Any], folder: Path) -> None:
     config["client"][0]["user"][0]["authorized_keys"] = "keys/a-folder"
 
 
+def both(*mutations: Mutation) -> Mutation:
+    def mutate(config: dict[str, Any], folder: Path) -> None:
+        for mutation in mutations:
+            mutation(config, folder)
+
+    return mutate
+
+
 ACCOUNT = ("client", 0, "account", 0)
+ACCOUNT_2 = ("client", 0, "account", 1)
 USER = ("client", 0, "user", 0)
+JANIS = ("client", 0, "signatory", 0)  # right "first", every account
+LIGA = ("client", 0, "signatory", 1)  # right "second", the first account only
 NO_FROM = f"{public_key(9, 'erp-without-from')}\n"
 
 
@@ -457,6 +618,222 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
         setting("gateway", "database_url", value="mysql://db/ekase"), "gateway.database_url",
         ("mysql://db/ekase",),
     ),
+    # Keys nobody reads: typos, and tables the product does not have.
+    "unknown table": (
+        setting("gatway", value={"spool_dir": "x"}), "gatway",
+        ("unknown table (did you mean gateway?)",),
+    ),
+    "unknown array of tables": (
+        setting("client", 0, "signatorys", value=[{"name": "x"}]), "client[0].signatorys",
+        ("unknown table (did you mean signatory?)",),
+    ),
+    "typo in a signatory": (
+        setting(*JANIS, "valid_untill", value="2027-01-01"), "client[0].signatory[0].valid_untill",
+        ("unknown key (did you mean valid_until?)",),
+    ),
+    "typo in sftp": (
+        setting("sftp", "sessions_per_user", value=3), "sftp.sessions_per_user",
+        ("unknown key (did you mean sessions_per_user_max?)",),
+    ),
+    "typo in metrics": (
+        setting("metrics", "listne", value="127.0.0.1:1"), "metrics.listne",
+        ("unknown key (did you mean listen?)",),
+    ),
+    "typo in signing": (
+        setting("signing", "signatory_cas", value=[]), "signing.signatory_cas",
+        ("unknown key (did you mean signatory_ca?)",),
+    ),
+    "typo in a user": (
+        setting(*USER, "authorised_keys", value="keys/x.pub"), "client[0].user[0].authorised_keys",
+        ("unknown key (did you mean authorized_keys?)",),
+    ),
+    "typo of a required key names the typo, not 'missing'": (
+        both(delete(*ACCOUNT, "currency"), setting(*ACCOUNT, "curency", value="EUR")),
+        "client[0].account[0].curency", ("unknown key (did you mean currency?)",),
+    ),
+    "typo of a required table": (
+        both(delete("gateway"), setting("gateways", value={"spool_dir": "x"})), "gateways",
+        ("unknown table (did you mean gateway?)",),
+    ),
+    # The keys of later sections (SPEC §9, §11–§14).
+    "authorisation above 3": (
+        setting(*ACCOUNT, "authorisation", value=4), "client[0].account[0].authorisation",
+        ("0, 1, 2 or 3", "got 4"),
+    ),
+    "authorisation below 0": (
+        setting(*ACCOUNT, "authorisation", value=-1), "client[0].account[0].authorisation",
+        ("at least 0", "-1"),
+    ),
+    "authorisation as text": (
+        setting(*ACCOUNT, "authorisation", value="2"), "client[0].account[0].authorisation",
+        ("expected int", "'2'"),
+    ),
+    "budget as text": (
+        setting(*ACCOUNT_2, "budget", value="yes"), "client[0].account[1].budget",
+        ("expected bool", "'yes'"),
+    ),
+    "unknown signatory right": (
+        setting(*LIGA, "right", value="third"), "client[0].signatory[1].right",
+        ("'first' or 'second'", "'third'"),
+    ),
+    "level 2 with two first rights": (
+        setting(*LIGA, "right", value="first"), "client[0].account[0].authorisation",
+        ("level 2 can never be met", "one 'first' and one 'second'", "first: 2, second: 0"),
+    ),
+    "level 3 with two signatories": (
+        setting(*ACCOUNT, "authorisation", value=3), "client[0].account[0].authorisation",
+        ("level 3 can never be met", "3 signatories allowed on LV31TREL9100000000001"),
+    ),
+    "level 2 where only one signatory may sign": (
+        setting(*ACCOUNT_2, "authorisation", value=2), "client[0].account[1].authorisation",
+        ("level 2 can never be met", IBAN_A2, "first: 1, second: 0"),
+    ),
+    "level 1 on an account no signatory may sign": (
+        setting(*JANIS, "accounts", value=[IBAN_A1]), "client[0].account[1].authorisation",
+        ("level 1 can never be met", "1 signatory allowed on " + IBAN_A2),
+    ),
+    "levels without any signatory": (
+        delete("client", 0, "signatory"), "client[0].account[0].authorisation",
+        ("level 2 can never be met", "first: 0, second: 0"),
+    ),
+    "signatory for another client's account": (
+        setting(*LIGA, "accounts", value=[IBAN_A1, IBAN_B]), "client[0].signatory[1].accounts[1]",
+        (IBAN_B, "not an account of this client"),
+    ),
+    "signatory account not an IBAN": (
+        setting(*LIGA, "accounts", value=["LV00TREL9100000000001"]),
+        "client[0].signatory[1].accounts[0]", ("invalid IBAN",),
+    ),
+    "signatory without a name": (
+        delete(*JANIS, "name"), "client[0].signatory[0].name", ("missing",),
+    ),
+    "signatory without a right": (
+        delete(*JANIS, "right"), "client[0].signatory[0].right", ("missing",),
+    ),
+    "signatory certificate not found": (
+        setting(*JANIS, "certificate", value="certs/gone.pem"),
+        "client[0].signatory[0].certificate",
+        ("file not found", "gone.pem"),
+    ),
+    "signatory certificate not a certificate": (
+        setting(*JANIS, "certificate", value="classification.csv"),
+        "client[0].signatory[0].certificate", ("not a PEM X.509 certificate", "classification.csv"),
+    ),
+    "signatory certificate a folder": (
+        setting(*JANIS, "certificate", value="certs"), "client[0].signatory[0].certificate",
+        ("cannot read",),
+    ),
+    "two signatories, one certificate": (
+        setting(*LIGA, "certificate", value="certs/janis.pem"),
+        "client[0].signatory[1].certificate",
+        ("same certificate as client[0].signatory[0]",),
+    ),
+    "card date unreadable": (
+        setting(*LIGA, "valid_until", value="2027-13-01"), "client[0].signatory[1].valid_until",
+        ("not a date", "2027-13-01"),
+    ),
+    "card date with a time": (
+        setting(*LIGA, "valid_from", value=dt.datetime(2026, 1, 1, 8, 0)),
+        "client[0].signatory[1].valid_from", ("not a date",),
+    ),
+    "card valid until before valid from": (
+        setting(*LIGA, "valid_until", value="2025-12-31"), "client[0].signatory[1].valid_until",
+        ("before valid_from", "2026-01-01"),
+    ),
+    "signatory CA not found": (
+        setting("signing", "signatory_ca", value=["ca/gone.pem"]), "signing.signatory_ca[0]",
+        ("file not found", "gone.pem"),
+    ),
+    "signatory CA not a certificate": (
+        setting("signing", "signatory_ca", value=["ca/eparaksts.pem", "classification.csv"]),
+        "signing.signatory_ca[1]", ("not a PEM X.509 certificate",),
+    ),
+    "signatory CA as a single string": (
+        setting("signing", "signatory_ca", value="ca/eparaksts.pem"), "signing.signatory_ca",
+        ("expected an array of strings",),
+    ),
+    "signatures asked for without a signatory CA": (
+        delete("signing", "signatory_ca"), "signing.signatory_ca",
+        ("missing", "client[0].account[0].authorisation"),
+    ),
+    "CRL not found": (
+        setting("signing", "signatory_crl", value=["ca/gone.crl"]), "signing.signatory_crl[0]",
+        ("file not found",),
+    ),
+    "CRL not a CRL": (
+        setting("signing", "signatory_crl", value=["ca/eparaksts.pem"]), "signing.signatory_crl[0]",
+        ("not an X.509 CRL",),
+    ),
+    "budget account without a classifier": (
+        delete("gateway", "classification"), "gateway.classification",
+        ("missing", "client[0].account[0].budget"),
+    ),
+    "classifier not found": (
+        setting("gateway", "classification", value="gone.csv"), "gateway.classification",
+        ("file not found", "gone.csv"),
+    ),
+    "authorisation days zero": (
+        setting("gateway", "authorisation_days", value=0), "gateway.authorisation_days",
+        ("at least 1",),
+    ),
+    "fx wait days negative": (
+        setting("gateway", "fx_wait_days", value=-1), "gateway.fx_wait_days", ("at least 0",),
+    ),
+    "large-day threshold with three decimals": (
+        setting("gateway", "large_day_threshold", value="700000.001"),
+        "gateway.large_day_threshold", ("more than 2 decimals",),
+    ),
+    "large-day announcement time in words": (
+        setting("gateway", "large_day_announce_by", value="noon"),
+        "gateway.large_day_announce_by", ("not a time", "'noon'"),
+    ),
+    "metrics listen without port": (
+        setting("metrics", "listen", value="9464"), "metrics.listen", ("HOST:PORT",),
+    ),
+    "waiting bytes zero": (
+        setting("sftp", "client_waiting_bytes_max", value=0), "sftp.client_waiting_bytes_max",
+        ("at least 1",),
+    ),
+    "client waiting bytes as text": (
+        setting("client", 0, "waiting_bytes_max", value="1G"), "client[0].waiting_bytes_max",
+        ("expected int", "'1G'"),
+    ),
+    "SHA-1 key exchange": (
+        setting("sftp", "kex_algorithms",
+                value=["curve25519-sha256", "diffie-hellman-group14-sha1"]),
+        "sftp.kex_algorithms[1]", ("unknown or weak algorithm", "'diffie-hellman-group14-sha1'"),
+    ),
+    "secp256k1 key exchange": (
+        setting("sftp", "kex_algorithms", value=["ecdh-sha2-1.3.132.0.10"]),
+        "sftp.kex_algorithms[0]", ("unknown or weak algorithm",),
+    ),
+    "SHA-1 MAC": (
+        setting("sftp", "macs", value=["hmac-sha1"]), "sftp.macs[0]",
+        ("unknown or weak algorithm", "'hmac-sha1'"),
+    ),
+    "64-bit MAC": (
+        setting("sftp", "macs", value=["umac-64-etm@openssh.com"]), "sftp.macs[0]",
+        ("unknown or weak algorithm",),
+    ),
+    "ssh.com MAC": (
+        setting("sftp", "macs", value=["hmac-sha256@ssh.com"]), "sftp.macs[0]",
+        ("unknown or weak algorithm",),
+    ),
+    "CBC cipher": (
+        setting("sftp", "ciphers", value=["aes256-cbc"]), "sftp.ciphers[0]",
+        ("unknown or weak algorithm", "'aes256-cbc'"),
+    ),
+    "mistyped cipher gets a suggestion": (
+        setting("sftp", "ciphers", value=["chacha20-poly1305"]), "sftp.ciphers[0]",
+        ("did you mean chacha20-poly1305@openssh.com?",),
+    ),
+    "no ciphers at all": (
+        setting("sftp", "ciphers", value=[]), "sftp.ciphers", ("at least one",),
+    ),
+    "algorithms as one string": (
+        setting("sftp", "macs", value="hmac-sha2-256-etm@openssh.com"), "sftp.macs",
+        ("expected an array of strings",),
+    ),
 }  # fmt: skip
 
 
@@ -476,6 +853,27 @@ def test_each_mistake_names_key_path_and_problem(
         assert word in error.problem
     assert str(error) == f"{key_path}: {error.problem}"
     assert "\n" not in str(error)
+
+
+def test_mistyped_key_is_refused_with_the_key_meant(config_dir: Path) -> None:
+    """The issue's example: `max_paymnet = "5.00"` no longer loads as an account without a
+    limit; the operator reads the key path and the key that was probably meant."""
+    config = full_config()
+    config["client"][0]["account"][1]["max_paymnet"] = "5.00"
+    with pytest.raises(ConfigError) as caught:
+        load(write(config_dir, config))
+    assert str(caught.value) == (
+        "client[0].account[1].max_paymnet: unknown key (did you mean max_payment?)"
+    )
+
+
+def test_unknown_key_far_from_any_known_one_gets_no_guess(config_dir: Path) -> None:
+    """A key like nothing the product knows is refused without a misleading suggestion."""
+    config = full_config()
+    config["sftp"]["banana"] = 1
+    with pytest.raises(ConfigError) as caught:
+        load(write(config_dir, config))
+    assert str(caught.value) == "sftp.banana: unknown key"
 
 
 def test_missing_authorized_keys_file_is_named_as_in_the_spec(config_dir: Path) -> None:
@@ -567,3 +965,26 @@ def test_invalid_toml(tmp_path: Path, text: str) -> None:
     assert "not valid TOML" in str(caught.value)
     assert "line" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_example_configuration_loads_and_shows_the_defaults(tmp_path: Path) -> None:
+    """`config/gateway.example.toml` is a file the gateway accepts, and the values it shows for
+    the gateway-wide keys are the defaults a file without them gets."""
+    import dataclasses
+    import shutil
+
+    example = Path(__file__).parents[2] / "config" / "gateway.example.toml"
+    shutil.copy(example, tmp_path / "gateway.toml")
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "iestade-a-erp.pub").write_text(ERP_KEYS, encoding="utf-8")
+    (tmp_path / "keys" / "iestade-a-accountant.pub").write_text(PERSON_KEYS, encoding="utf-8")
+    shown = load(tmp_path / "gateway.toml")
+    (tmp_path / "minimal.toml").write_text("[gateway]\n", encoding="utf-8")
+    defaults = load(tmp_path / "minimal.toml")
+    for item in dataclasses.fields(Settings):
+        if item.name in ("config_path", "clients", "_by_user", "log_file"):
+            continue
+        assert getattr(shown, item.name) == getattr(defaults, item.name), item.name
+    (client,) = shown.clients
+    assert client.waiting_bytes_max is None
+    assert [(a.authorisation, a.budget) for a in client.accounts] == [(0, False)]

@@ -87,3 +87,15 @@ def test_paths_with_spaces_are_quoted() -> None:
     block = _block(text, "a-erp")
     assert 'ChrootDirectory "/srv/my spool/clients/iestade-a"' in block
     assert 'AuthorizedKeysFile "/etc/my keys/a.pub"' in block
+
+
+def test_output_says_which_limits_are_the_operators() -> None:
+    """An operator choosing OpenSSH reads that size, waiting-bytes and session limits are theirs
+    to set (filesystem quota, sshd settings): the built-in server's limits do not apply."""
+    settings = _settings(Path("/srv/spool"), (ERP,))
+    text = sshd_config_blocks(settings)
+    header = text.split("\nMatch User", 1)[0]
+    assert all(line.startswith("#") for line in header.splitlines() if line)
+    assert "filesystem quota" in header
+    assert "sftp.client_waiting_bytes_max = 2147483648" in header
+    assert "MaxSessions" in header and "sftp.sessions_per_user_max = 16" in header

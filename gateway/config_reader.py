@@ -1,0 +1,190 @@
+"""Reading typed values out of a parsed TOML file, naming the key path in every error.
+
+A `Reader` wraps one table. Each accessor notes the name it was asked for,
+whether the key was there or not, and each nested table gets a reader of its
+own. After the whole file has been read, `refuse_unread` walks the readers and
+refuses the first key that nobody asked for, suggesting the asked-for name
+closest to it (`client[0].account[1].max_paymnet: unknown key (did you mean
+max_payment?)`). A key is known by being read: a setting added later needs no
+second list of names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gateway.errors import ConfigError
+from ledger import currency
+
+T = TypeVar("T")
+
+# How alike two key names must be (difflib's ratio) for one to be offered as the other.
+SUGGESTION_CUTOFF = 0.6
+
+
+def _suggestion(name: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=SUGGESTION_CUTOFF)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _is_table(value: Any) -> bool:
+    return isinstance(value, dict) or (
+        isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+    )
+
+
+class Reader:
+    """Typed values from one TOML table; remembers which names were asked for."""
+
+    def __init__(self, table: Mapping[str, Any], path: str, base: Path) -> None:
+        self.table = table
+        self.path = path
+        self.base = base
+        self.asked: set[str] = set()
+        self.children: list[Reader] = []
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def has(self, name: str) -> bool:
+        self.asked.add(name)
+        return name in self.table
+
+    def raw(self, name: str) -> Any:
+        self.asked.add(name)
+        return self.table.get(name)
+
+    def _missing(self, name: str) -> ConfigError:
+        """`missing`, unless an unknown key beside it is probably the same key mistyped."""
+        unknown = set(self.table) - self.asked - {name}
+        close = difflib.get_close_matches(name, sorted(unknown), n=1, cutoff=SUGGESTION_CUTOFF)
+        if close:
+            what = "unknown table" if _is_table(self.table[close[0]]) else "unknown key"
+            return ConfigError(self.key(close[0]), f"{what} (did you mean {name}?)")
+        return ConfigError(self.key(name), "missing")
+
+    def _get(self, name: str, kind: type[T], default: T | None, required: bool) -> T | None:
+        if not self.has(name):
+            if required:
+                raise self._missing(name)
+            return default
+        value = self.table[name]
+        if kind is int and isinstance(value, bool):
+            raise ConfigError(self.key(name), f"expected an integer, got {value!r}")
+        if not isinstance(value, kind):
+            raise ConfigError(self.key(name), f"expected {kind.__name__}, got {value!r}")
+        return value
+
+    def text(self, name: str, default: str | None = None) -> str:
+        value = self._get(name, str, default, default is None)
+        assert value is not None
+        return value
+
+    def optional_str(self, name: str) -> str | None:
+        return self._get(name, str, None, False)
+
+    def integer(self, name: str, default: int, minimum: int = 0) -> int:
+        value = self._get(name, int, default, False)
+        assert value is not None
+        if value < minimum:
+            raise ConfigError(self.key(name), f"must be at least {minimum}, got {value}")
+        return value
+
+    def optional_integer(self, name: str, minimum: int = 0) -> int | None:
+        if not self.has(name):
+            return None
+        return self.integer(name, 0, minimum)
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self._get(name, bool, default, False)
+        assert value is not None
+        return value
+
+    def path_value(self, name: str, default: str | None = None) -> Path:
+        return self.base / self.text(name, default)
+
+    def optional_path(self, name: str) -> Path | None:
+        text = self.optional_str(name)
+        return self.base / text if text else None
+
+    def texts(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        """An array of strings; absent gives `default`."""
+        if not self.has(name):
+            return default
+        value = self.table[name]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(self.key(name), f"expected an array of strings, got {value!r}")
+        return tuple(value)
+
+    def paths(self, name: str) -> tuple[Path, ...]:
+        return tuple(self.base / text for text in self.texts(name, ()))
+
+    def time(self, name: str, default: str) -> dt.time:
+        text = self.text(name, default)
+        try:
+            return dt.time.fromisoformat(text)
+        except ValueError as exc:
+            raise ConfigError(self.key(name), f"not a time HH:MM: {text!r}") from exc
+
+    def optional_date(self, name: str) -> dt.date | None:
+        """A TOML local date (`2027-01-31`) or the same as a string."""
+        if not self.has(name):
+            return None
+        value = self.table[name]
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                pass
+        raise ConfigError(self.key(name), f"not a date YYYY-MM-DD: {value!r}")
+
+    def amount(self, name: str, currency_code: str, default: str | None = None) -> int | None:
+        """A decimal amount (string or number) in minor units of `currency_code`."""
+        if not self.has(name):
+            if default is None:
+                return None
+            return currency.to_minor(default, currency_code, allow_zero=True)
+        value = self.table[name]
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ConfigError(self.key(name), f"expected an amount, got {value!r}")
+        try:
+            return currency.to_minor(str(value), currency_code, allow_zero=True)
+        except currency.AmountError as exc:
+            raise ConfigError(self.key(name), str(exc)) from exc
+
+    def tables(self, name: str) -> list[Reader]:
+        value = self.raw(name)
+        if value is None:
+            value = []
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise ConfigError(self.key(name), "expected an array of tables")
+        readers = [Reader(v, f"{self.key(name)}[{i}]", self.base) for i, v in enumerate(value)]
+        self.children += readers
+        return readers
+
+    def table_of(self, name: str, required: bool = True) -> Reader:
+        value = self.raw(name)
+        if value is None:
+            if required:
+                raise self._missing(name)
+            value = {}
+        if not isinstance(value, dict):
+            raise ConfigError(self.key(name), "expected a table")
+        reader = Reader(value, self.key(name), self.base)
+        self.children.append(reader)
+        return reader
+
+    def refuse_unread(self) -> None:
+        """Refuse the first key of this table or any table below it that nobody read."""
+        for name, value in self.table.items():
+            if name not in self.asked:
+                what = "unknown table" if _is_table(value) else "unknown key"
+                raise ConfigError(self.key(name), what + _suggestion(name, self.asked))
+        for child in self.children:
+            child.refuse_unread()

@@ -1,0 +1,60 @@
+"""The waiting-bytes account behind `client_waiting_bytes_max` (pure: the folder count is a fake).
+
+What a client notices: an upload is refused exactly when its growth would take the client's
+waiting bytes past the limit, uploads in flight count, and room made by the gateway is seen."""
+
+from __future__ import annotations
+
+from gateway.sftp.quota import WaitingBytes
+
+
+class FakeFolders:
+    """Bytes on disk per client, and how often the server counted them."""
+
+    def __init__(self, **on_disk: int) -> None:
+        self.on_disk = dict(on_disk)
+        self.counts = 0
+
+    def __call__(self, client_id: str) -> int:
+        self.counts += 1
+        return self.on_disk.get(client_id, 0)
+
+
+def test_reservations_add_up_to_the_limit_and_not_beyond() -> None:
+    """Files on disk plus every reservation in flight stay within the limit; the limit itself
+    is allowed; each client has its own account."""
+    folders = FakeFolders(a=3000)
+    waiting = WaitingBytes(folders)
+    assert waiting.reserve("a", 4000, 10_000)
+    assert waiting.reserve("a", 3000, 10_000)  # exactly 10,000
+    assert not waiting.reserve("a", 1, 10_000)
+    assert waiting.waiting("a") == 10_000 and waiting.in_flight("a") == 7000
+    assert waiting.reserve("b", 10_000, 10_000)
+
+
+def test_release_returns_room_or_keeps_it_as_a_file() -> None:
+    """A discarded upload gives its bytes back; a completed one now lies in in/ and still counts."""
+    folders = FakeFolders()
+    waiting = WaitingBytes(folders)
+    assert waiting.reserve("a", 6000, 10_000)
+    waiting.release("a", 6000, kept=False)
+    assert waiting.waiting("a") == 0
+    assert waiting.reserve("a", 6000, 10_000)
+    waiting.release("a", 6000, kept=True)
+    folders.on_disk["a"] = 6000  # what a fresh count would see
+    assert (waiting.waiting("a"), waiting.in_flight("a")) == (6000, 0)
+    assert not waiting.reserve("a", 5000, 10_000)
+
+
+def test_folders_are_counted_again_only_before_a_refusal() -> None:
+    """Writes below the limit do not read the folders; before refusing, a fresh count sees the
+    room the gateway made by taking files in."""
+    folders = FakeFolders(a=9000)
+    waiting = WaitingBytes(folders)
+    assert waiting.reserve("a", 500, 10_000)
+    assert waiting.reserve("a", 500, 10_000)
+    assert folders.counts == 1
+    folders.on_disk["a"] = 0  # the gateway took the waiting file in
+    assert waiting.reserve("a", 5000, 10_000)
+    assert folders.counts == 2
+    assert waiting.waiting("a") == 6000
