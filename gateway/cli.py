@@ -156,9 +156,10 @@ def _date(text: str) -> dt.date:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from gateway.verify_command import run_verify
+    from gateway.verify_command import run_verify, trust_anchors
 
-    code, line = run_verify(args.file, args.cert, dt.datetime.now(dt.UTC))
+    anchors = trust_anchors(args.cert or [], args.config)
+    code, line = run_verify(args.file, anchors, dt.datetime.now(dt.UTC))
     print(line)
     return code
 
@@ -237,13 +238,21 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
     p.add_argument("--iban", required=True)
     p.set_defaults(handler=cmd_report)
 
-    p = sub.add_parser("verify", help="check a file against its .sig seal")
+    p = sub.add_parser(
+        "verify", help="check a file against its .sig seal (needs --cert or -c CONFIG)"
+    )
     p.add_argument("file", type=Path)
     p.add_argument(
         "--cert",
         type=Path,
         action="append",
         help="trusted gateway certificate (PEM); repeat for current and next during a rollover",
+    )
+    p.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        help="trust the configured [signing] certificate and next_certificate (read only)",
     )
     p.set_defaults(handler=cmd_verify)
 
