@@ -126,6 +126,12 @@ def cmd_eod(args: argparse.Namespace) -> int:
                 f"--date {day}: the day is not over; statements are written after "
                 f"{env.settings.eod_time:%H:%M}"
             )
+        # Statements are numbered in date order (SPEC §8): a day before the accounts'
+        # first business day, or before a day already stated, is refused before
+        # anything is written.
+        refused = statements.eod_refusal(env, day)
+        if refused is not None:
+            raise UsageError(f"--date {day}: {refused}")
         results = statements.write_statements(env, day)
     finally:
         env.close()
@@ -133,7 +139,9 @@ def cmd_eod(args: argparse.Namespace) -> int:
     for r in results:
         print(f"{r.iban} {day}: {r.file_name if r.written else 'nothing written (' + r.why + ')'}")
     print(f"{len(written)} statement(s) written for {day}")
-    return 0
+    # Another process stated a later day between the check and the writing.
+    late = any(r.refusal is statements.Refusal.OUT_OF_ORDER for r in results)
+    return 2 if late else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
