@@ -148,6 +148,12 @@ def cmd_eod(args: argparse.Namespace) -> int:
                 f"--date {day}: the day is not over; statements are written after "
                 f"{env.settings.eod_time:%H:%M}"
             )
+        # Statements are numbered in date order (SPEC §8): a day before the accounts'
+        # first business day, or before a day already stated, is refused before
+        # anything is written.
+        refused = statements.eod_refusal(env, day)
+        if refused is not None:
+            raise UsageError(f"--date {day}: {refused}")
         results = statements.write_statements(env, day)
     finally:
         env.close()
@@ -155,7 +161,9 @@ def cmd_eod(args: argparse.Namespace) -> int:
     for r in results:
         print(f"{r.iban} {day}: {r.file_name if r.written else 'nothing written (' + r.why + ')'}")
     print(f"{len(written)} statement(s) written for {day}")
-    return 0
+    # Another process stated a later day between the check and the writing.
+    late = any(r.refusal is statements.Refusal.OUT_OF_ORDER for r in results)
+    return 2 if late else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -178,9 +186,10 @@ def _date(text: str) -> dt.date:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from gateway.verify_command import run_verify
+    from gateway.verify_command import run_verify, trust_anchors
 
-    code, line = run_verify(args.file, args.cert, dt.datetime.now(dt.UTC))
+    anchors = trust_anchors(args.cert or [], args.config)
+    code, line = run_verify(args.file, anchors, dt.datetime.now(dt.UTC))
     print(line)
     return code
 
@@ -260,13 +269,21 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
     p.add_argument("--iban", required=True)
     p.set_defaults(handler=cmd_report)
 
-    p = sub.add_parser("verify", help="check a file against its .sig seal")
+    p = sub.add_parser(
+        "verify", help="check a file against its .sig seal (needs --cert or -c CONFIG)"
+    )
     p.add_argument("file", type=Path)
     p.add_argument(
         "--cert",
         type=Path,
         action="append",
         help="trusted gateway certificate (PEM); repeat for current and next during a rollover",
+    )
+    p.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        help="trust the configured [signing] certificate and next_certificate (read only)",
     )
     p.set_defaults(handler=cmd_verify)
 

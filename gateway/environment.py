@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, insert, select
 
-from gateway import db, holiday_cache
+from gateway import counters, db, holiday_cache
 from gateway.clock import Clock, SystemClock
 from gateway.errors import SealError
 from gateway.migrations import run_upgrade as upgrade_gateway
@@ -94,12 +94,15 @@ def open_environment(
     upgrade_database(engine)
     ledger = Ledger(engine)
     ledger.ensure_accounts(system_accounts() + client_accounts(settings))
+    clock = clock or SystemClock()
     with engine.begin() as conn:
         known = {r[0] for r in conn.execute(select(db.counters.c.name))}
         for name in ("msg_id",):
             if name not in known:
                 conn.execute(insert(db.counters).values(name=name, value=0))
-    clock = clock or SystemClock()
+        # The day each client account appeared: its statements start then (SPEC §8).
+        today = clock.now().astimezone(settings.timezone).date()
+        counters.record_first_days(conn, known, [a.iban for a in client_accounts(settings)], today)
     sealer = None
     if need_sealer:
         sealer = Sealer.load(settings.signing.key, settings.signing.certificate, clock=clock.now)

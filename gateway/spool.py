@@ -12,14 +12,17 @@
     tmp/                        outbound files being written (never visible to clients)
     log/                        the JSON log
 
-Every move is one `os.replace` within the spool (never copy-then-delete), so a
-file is always in exactly one of these places and its place is its state.
+Every move is one rename within the spool (never copy-then-delete), so a file is
+always in exactly one of these places and its place is its state. Nothing a client
+sent is ever overwritten: a file is shelved under a name no other upload can have
+(its number and its claim's own name), and by a move that refuses to replace.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import fcntl
 import glob
 import json
@@ -128,8 +131,7 @@ class Spool:
     def claim(self, client_id: str, path: Path, now: dt.datetime) -> Claim | None:
         """Move `path` from `in/` into `work/` atomically; None if someone else took it."""
         name = path.name
-        claim_id = f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
-        target = self.work(client_id) / f"{claim_id}__{name[:file_name_chars_max]}"
+        target = self._claim_name(client_id, name, now)
         receipt_src = self.receipts(client_id) / f"{name}.json"
         receipt = _read_json(receipt_src)
         try:
@@ -140,6 +142,16 @@ class Spool:
             with contextlib.suppress(FileNotFoundError):
                 os.replace(receipt_src, _receipt_path(target))
         return Claim(client_id, target, name, receipt)
+
+    def _claim_name(self, client_id: str, name: str, now: dt.datetime) -> Path:
+        """`<claimed at>-<random>__<original name>` in work/: the claim's own name, which
+        its shelf name carries on. A name already in work/ (a chance of 2**-32 within a
+        second) is not reused: `os.replace` below would put this file over that one."""
+        while True:
+            claim_id = f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+            target = self.work(client_id) / f"{claim_id}__{name[:file_name_chars_max]}"
+            if not os.path.lexists(target):
+                return target
 
     def reclaim(self, client_id: str, path: Path) -> Claim:
         """A file found in `work/` at start-up: an earlier run stopped while holding it."""
@@ -167,9 +179,16 @@ class Spool:
     # -- leaving work ------------------------------------------------------------------------
 
     def shelf_target(self, claim: Claim, kind: str, file_id: int, day: dt.date) -> Path:
-        """Where a claimed file will lie once processed (its seal names this)."""
+        """Where a claimed file will lie once processed (its seal names this):
+        `<file number>__<claimed at>-<random>__<original name>`.
+
+        The number alone does not tell uploads apart (a repeated upload is shelved under
+        the number of the file it repeats), nor does the original name (a client may send
+        two files as pay.xml on one day); the claim's own name in work/ does, so every
+        upload keeps its own file, findings and receipt. The name depends only on the
+        claim, so a restart that shelves the claim again arrives at the same one."""
         folder = self.shelf(kind, claim.client_id, day)
-        return folder / f"{file_id:08d}__{claim.original_name[:file_name_chars_max]}"
+        return folder / f"{file_id:08d}__{claim.path.name}"
 
     def clear_partial_sidecars(self, claim: Claim) -> None:
         """Half-written sidecars of this claim (a run killed while writing them): ours to
@@ -182,15 +201,20 @@ class Spool:
 
         The sidecars were written beside the file in work/ and move first; the file
         moves last, so until it has moved the whole claim is still in work/ and a
-        restart simply does it again.
+        restart simply does it again. Sidecars already at the target are this claim's
+        own from such a stopped run (`shelf_target` names are the claim's); a file
+        already there that is not this one is refused (`ShelfTaken`), before anything
+        moves, rather than replaced.
         """
         target.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(target) and not _same_file(target, claim.path):
+            raise ShelfTaken(target)
         for suffix in SIDECAR_SUFFIXES:
             sidecar = claim.path.with_name(claim.path.name + suffix)
             if sidecar.exists():
                 os.replace(sidecar, target.with_name(target.name + suffix))
         os.chmod(claim.path, 0o444)
-        os.replace(claim.path, target)
+        _move_without_replacing(claim.path, target)
         fsync_dir(target.parent)
         _attempts_path(claim.path).unlink(missing_ok=True)
         return target
@@ -223,6 +247,38 @@ class Spool:
 
 def _attempts_path(work_path: Path) -> Path:
     return work_path.with_name(work_path.name + ATTEMPTS_SUFFIX)
+
+
+class ShelfTaken(FileExistsError):
+    """A shelf name is taken by another file: never replaced (cannot happen while shelf
+    names carry the claim's own name; a fault of ours, the claim stays in work/)."""
+
+    def __init__(self, target: Path) -> None:
+        reason = "shelf name taken by another file; not replaced"
+        super().__init__(errno.EEXIST, reason, str(target))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except FileNotFoundError:
+        return False
+
+
+def _move_without_replacing(source: Path, target: Path) -> None:
+    """Move `source` to `target` within one filesystem, failing if `target` exists.
+
+    `os.replace` would silently put `source` over an existing `target`; a hard link
+    cannot, and appears whole at once. Between the link and the unlink the file has
+    both names; a run stopped there finds the claim in work/ again, and the second
+    attempt sees the target is already this very file and only drops the work/ name.
+    """
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except FileExistsError:
+        if not _same_file(target, source):
+            raise ShelfTaken(target) from None
+    os.unlink(source)
 
 
 def _receipt_path(work_path: Path) -> Path:

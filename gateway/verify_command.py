@@ -1,10 +1,18 @@
-"""`ekase-gateway verify FILE [--cert CERT ...]`: check a file against its seal.
+"""`ekase-gateway verify FILE (--cert CERT ... | -c CONFIG)`: check a file against its seal.
 
-`--cert` may be given more than once (the current and the next certificate during a
-key rollover): the seal must come from one of them.
+A seal proves who made it only against a certificate the verifier already trusts:
+the certificate inside the seal is the signer's own claim, and anyone can make a key
+with a certificate carrying the gateway's subject. So `verify` needs a trust anchor:
+every `--cert` (repeatable: the current and the next certificate during a key
+rollover), and with `-c CONFIG` the configuration's `[signing] certificate` and
+`next_certificate`. With neither it does not judge at all.
+
+`-c` only reads the configuration file: no database is opened and nothing is written,
+so an auditor can run it with read access alone.
 
 Exit 0 when the seal matches, 1 when it does not (the line names the problem), 2 when
-the command itself cannot run (the given certificate cannot be read).
+the command itself cannot run (no trust anchor, a certificate that cannot be read, a
+wrong configuration).
 """
 
 from __future__ import annotations
@@ -13,8 +21,28 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from gateway.errors import SealError
+from gateway.errors import SealError, UsageError
 from gateway.outbound.seal import verify_file
+
+NO_TRUST_ANCHOR = (
+    "verify needs a trusted certificate: --cert CERT (repeatable) or -c CONFIG "
+    "(its [signing] certificate and next_certificate)"
+)
+
+
+def trust_anchors(certs: Sequence[Path], config: Path | None) -> list[Path]:
+    """The certificates a seal may come from: every `--cert`, then the configured ones."""
+    anchors = list(certs)
+    if config is not None:
+        from gateway.settings import load
+
+        signing = load(config).signing
+        anchors.append(signing.certificate)
+        if signing.next_certificate is not None:
+            anchors.append(signing.next_certificate)
+    if not anchors:
+        raise UsageError(NO_TRUST_ANCHOR)
+    return anchors
 
 
 def run_verify(
@@ -22,14 +50,11 @@ def run_verify(
 ) -> tuple[int, str]:
     if file.name.endswith(".sig"):  # people point at either half of the pair
         file = file.with_name(file.name.removesuffix(".sig"))
-    trusted = None if cert is None else [cert] if isinstance(cert, Path) else list(cert)
+    trusted = [] if cert is None else [cert] if isinstance(cert, Path) else list(cert)
+    if not trusted:
+        return 2, NO_TRUST_ANCHOR
     try:
-        verdict = verify_file(file, trusted_certs=trusted or None, now=now)
+        verdict = verify_file(file, trusted_certs=trusted, now=now)
     except SealError as exc:
         return 2, f"{file}: {exc}"
-    if not verdict.ok:
-        return 1, f"{file}: {verdict.describe()}"
-    line = f"{file}: {verdict.describe()}"
-    if not trusted:
-        line += "; pass --cert to check who signed"
-    return 0, line
+    return (0 if verdict.ok else 1), f"{file}: {verdict.describe()}"

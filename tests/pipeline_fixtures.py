@@ -355,6 +355,7 @@ class Installation:
 
     def submit(self, data: bytes, name: str = "batch.xml", client: str = CLIENT_A) -> Answer:
         """Run one file through and return the one pain.002 it produced."""
+        before = set(self.shelf_files(client))
         self.drop(data, name, client)
         result = self.run()
         outcomes = [o for o in result.outcomes]
@@ -363,8 +364,24 @@ class Installation:
         assert len(outcomes) == 1, f"expected one processed file, got {len(outcomes)}"
         answer = answers[0]
         answer.outcome = outcomes[0]
-        answer.shelf = self.shelved(outcomes[0].file_id, client, outcomes[0].shelf)
+        # This upload's own shelf entry: a repeated upload shares its number with the
+        # file it repeats, so it is found as the one that appeared, not by number.
+        new = [p for p in self.shelf_files(client) if p not in before]
+        assert len(new) == 1, f"expected one newly shelved file, got {new}"
+        assert new[0].name.startswith(f"{outcomes[0].file_id:08d}__"), new[0]
+        assert new[0].parts[-4] == outcomes[0].shelf, new[0]
+        answer.shelf = new[0]
         return answer
+
+    def shelf_files(self, client: str = CLIENT_A) -> list[Path]:
+        """Every upload of `client` shelved so far (archive, rejected, duplicates), without
+        the sidecars beside them."""
+        return sorted(
+            p
+            for k in ("archive", "rejected", "duplicates")
+            for p in (self.spool / k / client).glob("*/*")
+            if not p.name.endswith((".findings.txt", ".sig", ".receipt.json"))
+        )
 
     def shelved(self, file_id: int, client: str = CLIENT_A, kind: str | None = None) -> Path:
         """Where file `file_id` was shelved (a repeated upload is shelved in duplicates/

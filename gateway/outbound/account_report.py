@@ -99,6 +99,7 @@ class AccountReport:
     report_id: str
     created_at: datetime
     electronic_seq_nb: int
+    legal_seq_nb: int | None = None  # camt.053: the statement's number, in date order
     iban: str
     currency: str
     owner_name: str

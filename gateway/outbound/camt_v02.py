@@ -41,6 +41,8 @@ def account_section(
     with w.element(tag):
         w.leaf("Id", _id(report.report_id))
         w.leaf("ElctrncSeqNb", str(report.electronic_seq_nb))
+        if report.legal_seq_nb is not None:
+            w.leaf("LglSeqNb", str(report.legal_seq_nb))
         w.datetime("CreDtTm", report.created_at)
         with w.element("FrToDt"):
             w.datetime("FrDtTm", report.from_datetime)

@@ -97,20 +97,13 @@ class Verification:
     signer: str | None = None
     signed_at: datetime | None = None
     properties: Mapping[str, str] = field(default_factory=dict)
-    trusted: bool = False  # the signer was checked against a trusted certificate
 
     def describe(self) -> str:
         """One line for a person: what was checked and what it proved."""
         if not self.ok:
             return f"seal NOT valid: {self.problem}"
         when = self.signed_at.isoformat() if self.signed_at else "unknown time"
-        line = f"seal valid: signed by {self.signer} at {when}"
-        if not self.trusted:
-            line += (
-                " (integrity only: the certificate inside the seal was not checked"
-                " against a trusted certificate)"
-            )
-        return line
+        return f"seal valid: signed by {self.signer} at {when}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,15 +163,17 @@ class Sealer:
             raise SealError(f"signing {problem} ({subject}); renew the certificate")
 
 
-def verify_file(
-    path: Path, *, trusted_certs: Sequence[Path] | None, now: datetime
-) -> Verification:
+def verify_file(path: Path, *, trusted_certs: Sequence[Path], now: datetime) -> Verification:
     """Check `path` against `NAME.sig` beside it. Any of `trusted_certs` may have signed
-    (current and next certificate during a rollover). With None, the certificate inside
-    the seal is used: that proves integrity, not who signed."""
-    anchors = None
-    if trusted_certs is not None:
-        anchors = [_load_cert(p, "trusted certificate") for p in trusted_certs]
+    (current and next certificate during a rollover); at least one is required.
+
+    There is no check without a trust anchor: the certificate inside a seal proves
+    nothing about who made it (anyone can make a key and a certificate with the
+    gateway's subject and seal an altered file with it), so "integrity only" would
+    call a forgery valid."""
+    if isinstance(trusted_certs, str | Path) or not trusted_certs:
+        raise SealError("no trusted certificate to verify the seal against")
+    anchors = [_load_cert(p, "trusted certificate") for p in trusted_certs]
     sig = seal_path(path)
     if not sig.is_file():
         return Verification(ok=False, problem="missing seal")
@@ -193,9 +188,9 @@ def verify_file(
     def fail(problem: str) -> Verification:
         return Verification(ok=False, problem=problem, signer=signer)
 
-    if anchors is not None and not any(_vouches(a, seal.cert) for a in anchors):
+    if not any(_vouches(a, seal.cert) for a in anchors):
         return fail("signed by an untrusted certificate")
-    issuers = [a for a in anchors or [] if a != seal.cert and _vouches(a, seal.cert)]
+    issuers = [a for a in anchors if a != seal.cert and _vouches(a, seal.cert)]
     for cert in [seal.cert, *issuers]:
         problem = _validity_problem(cert, now)
         if problem:
@@ -212,9 +207,7 @@ def verify_file(
         when = datetime.fromisoformat(signed_at) if signed_at else None
     except ValueError:
         return fail("seal unreadable: signed_at is not a timestamp")
-    return Verification(
-        ok=True, signer=signer, signed_at=when, properties=props, trusted=anchors is not None
-    )
+    return Verification(ok=True, signer=signer, signed_at=when, properties=props)
 
 
 # --- building -------------------------------------------------------------------------

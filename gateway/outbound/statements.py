@@ -13,6 +13,7 @@ each statement is checked to open where the previous one closed.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +53,13 @@ catch_up_business_days_max = 10  # statements a restarted daemon writes for miss
 TREASURY_NAME = "Valsts kase"
 
 
+class Refusal(enum.Enum):
+    """Why a statement must not be written for a day (SPEC §8: numbered in date order)."""
+
+    BEFORE_FIRST_DAY = "before the account's first business day"
+    OUT_OF_ORDER = "an unstated day before the latest stated one"
+
+
 @dataclass(frozen=True, slots=True)
 class StatementResult:
     iban: str
@@ -59,6 +67,9 @@ class StatementResult:
     written: bool
     file_name: str | None
     why: str
+    refusal: Refusal | None = None
+    # With a refusal: the account's first business day, or its latest stated day.
+    bound: dt.date | None = None
 
 
 # -- entries -------------------------------------------------------------------------------
@@ -233,7 +244,9 @@ def _day_bounds(env: Environment, day: dt.date) -> tuple[dt.datetime, dt.datetim
 
 
 def write_statements(env: Environment, day: dt.date) -> list[StatementResult]:
-    """camt.053 for every client account for business day `day` (idempotent)."""
+    """camt.053 for every client account for business day `day` (idempotent). An account
+    whose statement for `day` would predate it or come after a later day's is left out,
+    with its `Refusal`."""
     if not calendar.is_business_day(day):
         return [
             StatementResult(iban, day, False, None, f"{day} is not a business day")
@@ -241,8 +254,11 @@ def write_statements(env: Environment, day: dt.date) -> list[StatementResult]:
         ]
     results = []
     for client, iban in _client_accounts(env):
-        with env.ledger.begin() as tx:
-            results.append(_statement(env, tx.conn, client, iban, day))
+        try:
+            with env.ledger.begin() as tx:
+                results.append(_statement(env, tx.conn, client, iban, day))
+        except _Refused as refused:  # rolled back, its number included
+            results.append(refused.result)
     outbox.deliver_pending(env.engine.connect, env.spool, env.sealer, env.clock.now())
     for r in results:
         if r.written:
@@ -254,15 +270,17 @@ def _statement(
     env: Environment, conn: Connection, client: ClientSettings, iban: str, day: dt.date
 ) -> StatementResult:
     s = db.statements.c
-    done = conn.execute(
-        select(s.id).where(s.iban == iban, s.business_date == day, s.message == STATEMENT)
-    ).first()
-    if done is not None:
-        return StatementResult(iban, day, False, None, "already written")
     account = conn.execute(select(t_accounts).where(t_accounts.c.iban == iban)).one()
+    refused = statement_refusal(conn, iban, account.id, day, env.settings.eod_empty_statements)
+    if refused is not None:
+        return refused
+    # The number first: its row lock makes the writers of one account's statements take
+    # turns, so the check below sees a statement another process has just committed.
+    sequence = counters.next_value(conn, f"statement:{iban}")
+    refused = statement_refusal(conn, iban, account.id, day, env.settings.eod_empty_statements)
+    if refused is not None:
+        raise _Refused(refused)
     day_entries = entries(conn, account.id, day=day)
-    if not day_entries and not env.settings.eod_empty_statements:
-        return StatementResult(iban, day, False, None, "no movement (empty statements are off)")
     opening = balance_before(conn, account.id, day)
     closing = opening + sum(e.amount_minor if e.credit else -e.amount_minor for e in day_entries)
     previous = conn.execute(
@@ -273,7 +291,6 @@ def _statement(
     ).first()
     # Pair assertion: a day opens where the previous statement closed.
     assert previous is None or previous[0] == opening, (iban, day, previous, opening)
-    sequence = counters.next_value(conn, f"statement:{iban}")
     local = env.local_now()
     msg_id = _msg_id(conn, local)
     start, end = _day_bounds(env, day)
@@ -282,6 +299,7 @@ def _statement(
         report_id=f"{day:%Y%m%d}-{sequence}",
         created_at=local,
         electronic_seq_nb=sequence,
+        legal_seq_nb=sequence,
         iban=iban,
         currency=account.currency,
         owner_name=client.name,
@@ -307,6 +325,120 @@ def _statement(
     return StatementResult(iban, day, True, name, f"{len(day_entries)} entries")
 
 
+class _Refused(Exception):
+    """A statement found out of order once its number was taken: the transaction rolls
+    back, number and all."""
+
+    def __init__(self, result: StatementResult) -> None:
+        super().__init__(result.why)
+        self.result = result
+
+
+def statement_refusal(
+    conn: Connection, iban: str, account_id: int, day: dt.date, empty_statements: bool
+) -> StatementResult | None:
+    """Why no statement of `iban` may be written for business day `day`, or None.
+
+    Statements are numbered in date order (SPEC §8): none for a day before the
+    account's first business day, none for a day before its latest stated one (it
+    would carry a higher number than that later day's), and a day is stated once.
+    """
+    s = db.statements.c
+    stated = conn.execute(
+        select(s.business_date).where(
+            s.iban == iban, s.message == STATEMENT, s.business_date >= day
+        )
+    ).scalars().all()
+    if day in stated:
+        return StatementResult(iban, day, False, None, "already written")
+    first = first_business_day(conn, iban, account_id)
+    if first is None or day < first:
+        why = f"before the account's first business day, {first}" if first else (
+            "the account has never appeared in the ledger"
+        )
+        return StatementResult(iban, day, False, None, why, Refusal.BEFORE_FIRST_DAY, first)
+    if not empty_statements and not _moved(conn, account_id, day):
+        return StatementResult(iban, day, False, None, "no movement (empty statements are off)")
+    if stated:
+        latest = max(stated)
+        why = f"statements are written up to {latest}; {day} would be numbered after it"
+        return StatementResult(iban, day, False, None, why, Refusal.OUT_OF_ORDER, latest)
+    return None
+
+
+def first_business_day(conn: Connection, iban: str, account_id: int) -> dt.date | None:
+    """The account's first business day: the first business day on or after the day it
+    appeared in the ledger (noted by `open_environment` when it created the account,
+    `counters.first_day`). An account created before such notes were kept has the day
+    of its first posting or first statement instead, whichever is earlier; neither can
+    predate the account, so the earliest of the three is taken."""
+    s = db.statements.c
+    known = [
+        counters.first_day(conn, iban),
+        conn.execute(
+            select(func.min(t_postings.c.booking_date)).where(
+                t_postings.c.account_id == account_id
+            )
+        ).scalar(),
+        conn.execute(
+            select(func.min(s.business_date)).where(s.iban == iban, s.message == STATEMENT)
+        ).scalar(),
+    ]
+    days = [d for d in known if d is not None]
+    return calendar.business_day_on_or_after(min(days)) if days else None
+
+
+def refusal_line(day: dt.date, results: Sequence[StatementResult | None]) -> str | None:
+    """Why `eod --date day` must write nothing, in one line, or None: some account has a
+    later day stated already, or every account began after `day`."""
+    late = [r for r in results if r is not None and r.refusal is Refusal.OUT_OF_ORDER]
+    if late:
+        latest = max(r.bound for r in late if r.bound is not None)
+        return (
+            f"not stated, and statements are written up to {latest} ({len(late)} "
+            f"account(s), e.g. {late[0].iban}); {day} would be numbered after a later day"
+        )
+    early = [r for r in results if r is not None and r.refusal is Refusal.BEFORE_FIRST_DAY]
+    if results and len(early) == len(results):
+        firsts = [r.bound for r in early if r.bound is not None]
+        since = f" ({min(firsts)})" if firsts else ""
+        return f"before the accounts' first business day{since}: nothing to state"
+    return None
+
+
+def eod_refusal(env: Environment, day: dt.date) -> str | None:
+    """`refusal_line` for business day `day` as things stand, read only: checked before
+    `eod --date` writes anything."""
+    ibans = [iban for _, iban in _client_accounts(env)]
+    with env.engine.connect() as conn:
+        ids = _account_ids(conn, ibans)
+        return refusal_line(
+            day,
+            [
+                statement_refusal(conn, iban, ids[iban], day, env.settings.eod_empty_statements)
+                for iban in ibans
+            ],
+        )
+
+
+def _account_ids(conn: Connection, ibans: Sequence[str]) -> dict[str, int]:
+    rows = conn.execute(
+        select(t_accounts.c.iban, t_accounts.c.id).where(t_accounts.c.iban.in_(list(ibans)))
+    ).all()
+    return {iban: int(account_id) for iban, account_id in rows}
+
+
+def _moved(conn: Connection, account_id: int, day: dt.date) -> bool:
+    return (
+        conn.execute(
+            select(t_postings.c.id)
+            .where(t_postings.c.account_id == account_id, t_postings.c.booking_date == day)
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
 def _msg_id(conn: Connection, local: dt.datetime) -> str:
     return answers.new_msg_id(conn, local)
 
@@ -318,8 +450,11 @@ def day_closed(env: Environment, day: dt.date) -> bool:
 
 
 def run_due_eod(env: Environment) -> int:
-    """The daemon's end of day: statements for every closed business day of the last
-    `catch_up_business_days_max` that still lacks some (a restart catches up)."""
+    """The daemon's end of day: statements for the closed business days of the last
+    `catch_up_business_days_max` that some account still lacks (a restart catches up),
+    in date order. For each account only days from its first business day on and after
+    its latest statement count: a missed day before a stated one stays unstated, since
+    its number would come after that later day's."""
     local = env.local_now()
     day = local.date()
     days: list[dt.date] = []
@@ -329,23 +464,31 @@ def run_due_eod(env: Environment) -> int:
         day -= dt.timedelta(days=1)
     if not days:
         return 0
+    ibans = [iban for _, iban in _client_accounts(env)]
+    s = db.statements.c
     with env.engine.connect() as conn:
-        s = db.statements.c
-        have: dict[dt.date, int] = dict(
+        ids = _account_ids(conn, ibans)
+        latest: dict[str, dt.date] = dict(
             conn.execute(
-                select(s.business_date, func.count())
-                .where(s.message == STATEMENT, s.business_date >= min(days))
-                .group_by(s.business_date)
+                select(s.iban, func.max(s.business_date))
+                .where(s.message == STATEMENT, s.iban.in_(ibans))
+                .group_by(s.iban)
             ).all()
         )
-        first = conn.execute(select(func.min(t_postings.c.booking_date))).scalar()
-    if first is None:
-        return 0  # nothing has ever been booked: no statements to write
-    wanted = len(_client_accounts(env))
+        first = {iban: first_business_day(conn, iban, ids[iban]) for iban in ibans}
+    due = [
+        d
+        for d in sorted(days)
+        if any(
+            (since := first[iban]) is not None
+            and d >= since
+            and (iban not in latest or d > latest[iban])
+            for iban in ibans
+        )
+    ]
     written = 0
-    for day in sorted(days):
-        if day >= first and have.get(day, 0) < wanted:
-            written += sum(r.written for r in write_statements(env, day))
+    for d in due:
+        written += sum(r.written for r in write_statements(env, d))
     return written
 
 

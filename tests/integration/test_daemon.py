@@ -6,6 +6,7 @@ loopback port and talks to it with real clients: OpenSSH `sftp` and paramiko.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -103,6 +104,55 @@ def test_paramiko_upload_is_answered(shared: Daemon, tmp_path: Path) -> None:
         close_sftp(client)
     answer = answers(tmp_path)[0]
     assert sum(answer.tx_statuses.values()) == 5
+
+
+def _shelved(install: Install, client: str, name: str) -> list[Path]:
+    """Every upload of `client` called `name` the gateway has shelved, oldest first."""
+    found = [
+        p
+        for kind in ("archive", "rejected", "duplicates")
+        for p in (install.spool / kind / client).glob(f"*/*__{name}")
+    ]
+    return sorted(found, key=lambda p: p.name.split("__")[1])  # by claim time
+
+
+@pytest.mark.timeout(90)
+def test_the_same_file_uploaded_three_times_is_kept_three_times(
+    shared: Daemon, tmp_path: Path
+) -> None:
+    """An ERP puts the same file with OpenSSH `sftp` three times under the same name: each
+    upload is answered, and the treasury keeps all three, each with its own receipt
+    (when it arrived) and findings; the first stays in archive/ exactly as it was."""
+    install = shared.install
+    msg_id = f"AGAIN-{uuid.uuid4().hex[:8]}"
+    name = f"{msg_id}.xml"
+    (tmp_path / name).write_bytes(batch(msg_id, "alpha", 2))
+    kept: dict[Path, tuple[bytes, int]] = {}
+    for n in range(1, 4):
+        openssh_sftp(install, "alpha-erp", [f"put {name} /in/{name}"], tmp_path)
+        assert wait_for(lambda n=n: len(_shelved(install, "alpha", name)) == n, 20), shared.tail()
+        for path, (data, mtime) in kept.items():
+            assert (path.read_bytes(), path.stat().st_mtime_ns) == (data, mtime), path
+        for path in _shelved(install, "alpha", name):
+            for part in (path, *(path.with_name(path.name + s) for s in SIDECARS)):
+                if part.exists():
+                    kept.setdefault(part, (part.read_bytes(), part.stat().st_mtime_ns))
+    shelved = _shelved(install, "alpha", name)
+    assert [p.parts[-4] for p in shelved] == ["archive", "duplicates", "duplicates"]
+    assert answers_per_msg_id(install.folder("alpha", "out"))[msg_id] == 3
+    received = []
+    for path in shelved:
+        assert path.read_bytes() == (tmp_path / name).read_bytes()
+        receipt = json.loads(path.with_name(path.name + ".receipt.json").read_text())
+        assert receipt["file_name"] == name and receipt["sftp_user"] == "alpha-erp"
+        findings = path.with_name(path.name + ".findings.txt").read_text()
+        assert "by alpha-erp from 127.0.0.1" in findings
+        received.append(receipt["received_at"])
+    assert len(set(received)) == 3, received
+    assert shelved[0].with_name(shelved[0].name + ".sig").exists()
+
+
+SIDECARS = (".receipt.json", ".findings.txt", ".sig")
 
 
 @pytest.mark.timeout(60)

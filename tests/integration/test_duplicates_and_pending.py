@@ -10,13 +10,17 @@ run reported by a further pain.002 for the same original file.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from gateway.outbound.seal import verify_file
 from gateway.samples import SamplePmtInf, SampleTx
+from gateway.sftp.receipts import UploadReceipt, receipt_path, write_receipt
 from ledger.schema import transfers
 from tests.pipeline_fixtures import (
     A_MAIN,
@@ -79,6 +83,96 @@ def test_same_bytes_again_get_the_original_answer_and_move_no_money(
     assert again.shelf.read_bytes() == data
     assert inst.balances() == balances
     assert transfer_count(inst) == transfers_before
+
+
+def _upload_with_receipt(inst: Installation, data: bytes, name: str, source: str) -> dict[str, str]:
+    """What the built-in server leaves for one upload: its receipt (who, from where, with
+    which key, when), then the file under its final name. Returns the receipt."""
+    received = inst.clock.now()
+    receipt = UploadReceipt(
+        client_id=CLIENT_A,
+        sftp_user="a-erp",
+        source_ip=source,
+        key_fingerprint=f"SHA256:key-of-{source}",
+        file_name=name,
+        uploaded_as=name,
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        received_at=received,
+        path=inst.inbox() / name,
+        receipt_path=receipt_path(inst.spool, CLIENT_A, name),
+    )
+    write_receipt(receipt)
+    return receipt.to_json()
+
+
+def _snapshot(paths: list[Path]) -> dict[Path, tuple[bytes, int, int]]:
+    """Content, modification time and inode of each file: what 'untouched' means."""
+    found = {}
+    for path in paths:
+        for part in (path, *(path.with_name(path.name + s) for s in SIDECARS)):
+            if part.exists():
+                info = part.stat()
+                found[part] = (part.read_bytes(), info.st_mtime_ns, info.st_ino)
+    return found
+
+
+SIDECARS = (".findings.txt", ".receipt.json", ".sig")
+
+
+def test_every_upload_of_the_same_bytes_keeps_its_own_file_findings_and_receipt(
+    template: Path, tmp_path: Path
+) -> None:
+    """An ERP sends all-valid.xml three times on one day (twice within one second): the
+    treasury keeps all three uploads, each with its own findings and its own receipt
+    (time, address, key), the first in archive/ with its seal and the repeats in
+    duplicates/; nothing shelved earlier is replaced or touched."""
+    inst = Installation.copy_of(template, tmp_path / "gw", need_sealer=True)
+    try:
+        sources = ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
+        shelved: list[Path] = []
+        receipts = []
+        earlier: dict[Path, tuple[bytes, int, int]] = {}
+        for n, source in enumerate(sources):
+            if n == 1:  # the third comes within the same second as the second
+                inst.clock.advance(dt.timedelta(minutes=1))
+            receipts.append(_upload_with_receipt(inst, GOOD, "all-valid.xml", source))
+            answer = inst.submit(GOOD, name="all-valid.xml")
+            assert answer.shelf is not None
+            shelved.append(answer.shelf)
+            assert _snapshot(shelved[:-1]) == earlier, (
+                f"upload {n + 1} changed what was shelved before it"
+            )
+            earlier = _snapshot(shelved)
+
+        assert [p.parts[-4] for p in shelved] == ["archive", "duplicates", "duplicates"]
+        assert len(set(shelved)) == 3 and inst.shelf_files() == sorted(shelved)
+        cert = inst.settings.signing.certificate
+        for path, receipt, source in zip(shelved, receipts, sources, strict=True):
+            assert path.read_bytes() == GOOD
+            kept = json.loads(path.with_name(path.name + ".receipt.json").read_text())
+            assert kept == receipt
+            findings = path.with_name(path.name + ".findings.txt").read_text()
+            assert f"from {source}" in findings and "all-valid.xml" in findings
+        seal = verify_file(shelved[0], trusted_certs=[cert], now=inst.clock.now())
+        assert seal.ok and seal.properties["source_address"] == sources[0]
+        assert inst.balance(A_MAIN) == 10_000_000 - 3000, "paid once"
+        assert inst.left_in(CLIENT_A) == []
+    finally:
+        inst.close()
+
+
+def test_two_different_files_rejected_under_one_name_both_stay(inst: Installation) -> None:
+    """Two different broken files sent as pay.xml on one day are both kept in rejected/,
+    each with its own findings."""
+    first = inst.submit(BROKEN, name="pay.xml")
+    kept = _snapshot([first.shelf]) if first.shelf else {}
+    second = inst.submit(BROKEN + b"<!-- other -->", name="pay.xml")
+    assert first.shelf is not None and second.shelf is not None
+    assert first.shelf != second.shelf
+    assert [first.shelf.parts[-4], second.shelf.parts[-4]] == ["rejected", "rejected"]
+    assert _snapshot([first.shelf]) == kept
+    assert second.shelf.read_bytes() == BROKEN + b"<!-- other -->"
 
 
 def test_same_bytes_twice_in_one_pass_each_get_an_answer(inst: Installation) -> None:

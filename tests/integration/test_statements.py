@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -26,11 +27,12 @@ from pycamt.parser import Camt053Parser
 from sqlalchemy import text
 
 from gateway.outbound import statements
-from gateway.samples import SamplePmtInf, SampleTx
+from gateway.samples import SamplePmtInf, SampleTx, iban_lv
 from ledger import calendar
 from tests.pipeline_fixtures import (
     A_BLOCKED,
     A_MAIN,
+    A_SMALL,
     A_USD,
     B_MAIN,
     CLIENT_A,
@@ -106,6 +108,7 @@ class CamtReport:
     currency: str
     owner: str | None
     seq: int
+    legal_seq: int | None  # LglSeqNb, written in camt.053
     balances: dict[str, tuple[int, str]]  # code -> (signed minor, date text)
     entries: list[CamtEntry]
     summary_count: int | None
@@ -209,6 +212,7 @@ def read_camt(path: Path) -> CamtReport:
         currency=currency,
         owner=report.findtext("c:Acct/c:Ownr/c:Nm", namespaces=ns),
         seq=int(report.findtext("c:ElctrncSeqNb", namespaces=ns)),
+        legal_seq=int(legal) if (legal := report.findtext("c:LglSeqNb", namespaces=ns)) else None,
         balances=balances,
         entries=entries,
         summary_count=int(count) if count is not None else None,
@@ -663,10 +667,11 @@ SATURDAY = dt.date(2026, 11, 21)
 
 
 @pytest.fixture(scope="module")
-def past(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An installation whose activity lies in the past (the CLI uses the real clock)."""
+def past_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An installation whose activity lies in the past (the CLI uses the real clock): its
+    accounts appeared on PAST_DAY, when a payment was booked; no statement yet."""
     assert dt.datetime.now(RIGA) > riga(PAST_DAY, "18:30"), "these tests need a later clock"
-    base = tmp_path_factory.mktemp("past")
+    base = tmp_path_factory.mktemp("past-template")
     inst = Installation.create(base, now=riga(PAST_DAY, "10:00"))
     try:
         inst.submit(
@@ -675,6 +680,21 @@ def past(tmp_path_factory: pytest.TempPathFactory) -> Path:
     finally:
         inst.close()
     return base
+
+
+@pytest.fixture(scope="module")
+def past(past_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The past installation, shared by the tests of this module that only add to it."""
+    base = tmp_path_factory.mktemp("past")
+    shutil.copytree(past_template, base, dirs_exist_ok=True)
+    return base
+
+
+@pytest.fixture
+def past_copy(past_template: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the past installation, for a test that needs its own history."""
+    shutil.copytree(past_template, tmp_path / "past")
+    return tmp_path / "past"
 
 
 def eod(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -740,3 +760,125 @@ def test_eod_for_a_day_not_over_exits_2_with_one_line(past: Path) -> None:
     assert len(lines) == 1, lines
     assert "not over" in lines[0] and future.isoformat() in lines[0]
     assert all_out(past) == before
+
+
+# -- numbered in date order (SPEC §8; issue 14, item 3) ----------------------------------------
+
+FIRST_DAY_LINE = "first business day"
+
+
+def one_line(done: subprocess.CompletedProcess[str]) -> str:
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_eod_for_a_day_before_the_accounts_existed_exits_2(past_copy: Path) -> None:
+    """`eod --date 2020-01-06` (or the Monday before the installation's first day) is
+    refused with exit 2 and one line naming the accounts' first business day; no
+    statement appears, and the first real day is still numbered 1."""
+    config = past_copy / "gateway.toml"
+    before = all_out(past_copy)
+    for day in ("2020-01-06", "2026-11-16"):
+        done = eod(config, "--date", day)
+        assert done.returncode == 2, done.stdout + done.stderr
+        line = one_line(done)
+        assert day in line and FIRST_DAY_LINE in line and PAST_DAY.isoformat() in line, line
+        assert all_out(past_copy) == before
+    assert eod(config, "--date", PAST_DAY.isoformat()).returncode == 0
+    written = [read_camt(p) for p in all_out(past_copy) - before if p.suffix == ".xml"]
+    assert len(written) == 10 and {r.seq for r in written} == {1}
+
+
+def test_eod_for_an_unstated_day_before_the_latest_stated_exits_2(
+    past_copy: Path, assert_valid: Validate
+) -> None:
+    """After statements for Friday 20 November, `eod --date` for Thursday 19th (never
+    stated) would number Thursday after Friday: exit 2 and one line naming the latest
+    stated day, nothing written. Friday again is already stated: exit 0, nothing new,
+    and it says so. Every statement's LglSeqNb equals its ElctrncSeqNb."""
+    config = past_copy / "gateway.toml"
+    friday, thursday = dt.date(2026, 11, 20), dt.date(2026, 11, 19)
+    before = all_out(past_copy)
+    assert eod(config, "--date", friday.isoformat()).returncode == 0
+    stated = all_out(past_copy)
+    for day in (thursday, PAST_DAY):
+        done = eod(config, "--date", day.isoformat())
+        assert done.returncode == 2, done.stdout + done.stderr
+        line = one_line(done)
+        assert day.isoformat() in line and f"up to {friday}" in line, line
+        assert all_out(past_copy) == stated
+    again = eod(config, "--date", friday.isoformat())
+    assert again.returncode == 0, again.stderr
+    assert "0 statement(s) written" in again.stdout and "already written" in again.stdout
+    assert all_out(past_copy) == stated
+    new = [p for p in stated - before if p.suffix == ".xml"]
+    assert len(new) == 10
+    for path in new:
+        assert_valid(path, CAMT053)
+        report = read_camt(path)
+        assert (report.seq, report.legal_seq, report.day) == (1, 1, friday)
+
+
+def seq_by_day(inst: Installation) -> dict[str, list[tuple[dt.date, int]]]:
+    found: dict[str, list[tuple[dt.date, int]]] = {}
+    for report in read_all(inst):
+        assert report.legal_seq == report.seq, report.path.name
+        found.setdefault(report.iban, []).append((report.day, report.seq))
+    return {iban: sorted(days) for iban, days in found.items()}
+
+
+def test_catch_up_never_states_a_day_before_a_later_stated_one(inst: Installation) -> None:
+    """The daemon was down Wednesday and Thursday; on Friday evening an operator ran `eod`
+    for Friday before the daemon's catch-up. The catch-up then leaves Wednesday and
+    Thursday unstated (their numbers would come after Friday's), and `write_statements`
+    refuses them too: on every account the numbers rise with the days."""
+    friday = dt.date(2026, 11, 27)
+    inst.clock.set(riga(friday, "18:45"))
+    assert sum(r.written for r in statements.write_statements(inst.env, friday)) == 10
+    assert statements.run_due_eod(inst.env) == 0
+    for day in (TODAY, dt.date(2026, 11, 26)):
+        results = statements.write_statements(inst.env, day)
+        assert not any(r.written for r in results)
+        assert all(r.refusal is statements.Refusal.OUT_OF_ORDER for r in results)
+    assert all(days == [(friday, 1)] for days in seq_by_day(inst).values())
+    monday = dt.date(2026, 11, 30)
+    inst.clock.set(riga(monday, "18:30"))
+    assert statements.run_due_eod(inst.env) == 10
+    assert all(days == [(friday, 1), (monday, 2)] for days in seq_by_day(inst).values())
+
+
+def test_an_account_added_later_is_stated_from_the_day_it_appeared(
+    inst: Installation, assert_valid: Validate
+) -> None:
+    """An account added to the configuration on Thursday (the gateway opens it in the
+    ledger then) gets its first statement for Thursday, numbered 1, even though the
+    daemon's catch-up looks back over Wednesday too; Wednesday is before its first
+    business day and is not stated for it."""
+    close_day(inst, TODAY)
+    thursday = dt.date(2026, 11, 26)
+    added = iban_lv("TREL", 9_100_000_000_008)
+    text = inst.config.read_text(encoding="utf-8")
+    marker = f'  iban = "{A_SMALL}"\n  currency = "EUR"\n'
+    assert marker in text
+    inst.config.write_text(
+        text.replace(marker, marker + f'  [[client.account]]\n  iban = "{added}"\n'
+                     '  currency = "EUR"\n'),
+        encoding="utf-8",
+    )
+    inst.close()
+    inst.clock.set(riga(thursday, "09:00"))
+    reopened = Installation.copy_of(inst.base, inst.base.with_name("later"), now=inst.clock.now())
+    try:
+        wednesday_again = {r.iban: r for r in statements.write_statements(reopened.env, TODAY)}
+        assert wednesday_again[added].refusal is statements.Refusal.BEFORE_FIRST_DAY
+        assert not any(r.written for r in wednesday_again.values())
+        reopened.clock.set(riga(thursday, "18:30"))
+        assert statements.run_due_eod(reopened.env) == 11
+        chains = seq_by_day(reopened)
+        assert chains[added] == [(thursday, 1)]
+        assert chains[A_MAIN] == [(TODAY, 1), (thursday, 2)]
+        for path in camt_files(reopened, CAMT053):
+            assert_valid(path, CAMT053)
+    finally:
+        reopened.close()

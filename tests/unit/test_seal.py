@@ -22,7 +22,7 @@ from gateway.files import write_atomically
 from gateway.keys import init_host_key, init_signing_key
 from gateway.outbound.delivery import deliver
 from gateway.outbound.seal import Sealer, receipt_properties, seal_path, verify_file
-from gateway.verify_command import run_verify
+from gateway.verify_command import NO_TRUST_ANCHOR, run_verify
 
 NOW = datetime(2026, 11, 25, 10, 15, 1, tzinfo=UTC)
 NAME = "20261125T101501_pain.002.001.03_GW20261125000042.xml"
@@ -61,7 +61,6 @@ def test_sealed_file_verifies_and_names_signer_and_time(tmp_path: Path, sealer: 
     path = sealed_file(tmp_path / "out", sealer)
     verdict = verify_file(path, trusted_certs=[pki[1]], now=NOW + timedelta(days=1))
     assert verdict.ok, verdict.problem
-    assert verdict.trusted
     assert verdict.signer is not None and "CN=ekase-gateway current" in verdict.signer
     assert verdict.signed_at == NOW
     assert verdict.properties == {}
@@ -120,16 +119,16 @@ def test_expired_certificate_fails_verification(tmp_path: Path, sealer: Sealer,
     assert verdict.problem is not None and verdict.problem.startswith("certificate expired")
 
 
-def test_without_trusted_certificate_only_integrity_is_claimed(tmp_path: Path,
-                                                               sealer: Sealer) -> None:
-    """Verifying without a certificate checks integrity and says it did not check the signer."""
+def test_without_a_trusted_certificate_nothing_is_judged(tmp_path: Path,
+                                                         sealer: Sealer) -> None:
+    """There is no "integrity only" verdict: without a trusted certificate the check
+    refuses to run, since the certificate inside a seal vouches for nothing."""
     path = sealed_file(tmp_path / "out", sealer)
-    verdict = verify_file(path, trusted_certs=None, now=NOW)
-    assert verdict.ok and not verdict.trusted
-    assert "integrity only" in verdict.describe()
-    path.write_bytes(XML + b" ")
-    verdict = verify_file(path, trusted_certs=None, now=NOW)
-    assert verdict.problem == "file altered (digest mismatch)"
+    for nothing in ([], ()):
+        with pytest.raises(SealError, match="no trusted certificate"):
+            verify_file(path, trusted_certs=nothing, now=NOW)
+    with pytest.raises(SealError, match="no trusted certificate"):
+        verify_file(path, trusted_certs=None, now=NOW)  # type: ignore[arg-type]
 
 
 def test_receipt_properties_are_signed_and_returned(tmp_path: Path, sealer: Sealer,
@@ -344,8 +343,7 @@ def test_verify_command_exit_codes_and_lines(tmp_path: Path, sealer: Sealer,
     assert code == 0
     assert "CN=ekase-gateway current" in line and "2026-11-25T10:15:01+00:00" in line
     assert run_verify(seal_path(path), pki[1], NOW)[0] == 0
-    code, line = run_verify(path, None, NOW)
-    assert code == 0 and "--cert" in line
+    assert run_verify(path, None, NOW) == run_verify(path, [], NOW) == (2, NO_TRUST_ANCHOR)
     _, other = make_pki(tmp_path / "o", "other")
     assert run_verify(path, other, NOW) == (1, f"{path}: seal NOT valid: signed by an untrusted "
                                                 "certificate")

@@ -1,0 +1,71 @@
+"""Shelving never puts one upload over another (SPEC §9: nothing a client sent is ever
+overwritten), on a real spool folder."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+
+from gateway.spool import Claim, ShelfTaken, Spool
+
+NOW = dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.UTC)
+DAY = NOW.date()
+
+
+def _claimed(spool: Spool, name: str, data: bytes) -> tuple[Spool, Claim]:
+    spool.prepare(["c"])
+    path = spool.inbox("c") / name
+    path.write_bytes(data)
+    claim = spool.claim("c", path, NOW)
+    assert claim is not None
+    return spool, claim
+
+
+def test_two_uploads_of_one_name_in_one_second_get_two_shelf_names(tmp_path: Path) -> None:
+    """Two uploads called pay.xml claimed within the same second, shelved as the same file
+    number (a repeat): two names, both files kept."""
+    spool = Spool(tmp_path)
+    spool.prepare(["c"])
+    targets = []
+    for data in (b"first", b"second"):
+        (spool.inbox("c") / "pay.xml").write_bytes(data)
+        claim = spool.claim("c", spool.inbox("c") / "pay.xml", NOW)
+        assert claim is not None
+        targets.append(spool.shelve(claim, spool.shelf_target(claim, "duplicates", 1, DAY)))
+    assert targets[0] != targets[1]
+    assert [t.read_bytes() for t in targets] == [b"first", b"second"]
+    assert all(t.name.startswith("00000001__") and t.name.endswith("__pay.xml") for t in targets)
+
+
+def test_a_taken_shelf_name_is_refused_and_nothing_moves(tmp_path: Path) -> None:
+    """Should a shelf name ever be taken by another file, shelving fails before anything
+    moves: the file already there, and the claim with its sidecars in work/, stay as
+    they were."""
+    spool, claim = _claimed(Spool(tmp_path), "pay.xml", b"new upload")
+    findings = claim.path.with_name(claim.path.name + ".findings.txt")
+    findings.write_text("new findings")
+    target = spool.shelf_target(claim, "archive", 7, DAY)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"earlier upload")
+    target.with_name(target.name + ".findings.txt").write_text("earlier findings")
+    with pytest.raises(ShelfTaken):
+        spool.shelve(claim, target)
+    assert target.read_bytes() == b"earlier upload"
+    assert target.with_name(target.name + ".findings.txt").read_text() == "earlier findings"
+    assert claim.path.read_bytes() == b"new upload"
+    assert findings.read_text() == "new findings"
+
+
+def test_shelving_again_after_a_stop_between_link_and_unlink(tmp_path: Path) -> None:
+    """A run stopped after the shelf name appeared but before the work/ name went: the
+    next run's shelving finds its own file there and just finishes the move."""
+    spool, claim = _claimed(Spool(tmp_path), "pay.xml", b"upload")
+    target = spool.shelf_target(claim, "archive", 3, DAY)
+    target.parent.mkdir(parents=True)
+    os.link(claim.path, target)
+    assert spool.shelve(claim, target) == target
+    assert target.read_bytes() == b"upload"
+    assert not claim.path.exists()

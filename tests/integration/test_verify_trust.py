@@ -1,0 +1,158 @@
+"""`ekase-gateway verify` never calls a seal valid without a trusted certificate
+(SPEC §8, §9; issue 14, item 2).
+
+The forgery is the one a client could meet: a real pain.002 from the gateway, its
+payment changed from PDNG to ACSC, sealed again with a key of the forger's own whose
+certificate carries the very subject of the gateway's. `verify` with the gateway's
+certificate (`--cert`) or its configuration (`-c`) refuses it, as `xmlsec1` does;
+without either, `verify` refuses to judge at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from gateway.keys import init_signing_key
+from gateway.outbound.delivery import write_bytes_atomically
+from gateway.outbound.seal import Sealer, seal_path
+from tests.integration.test_seal_xmlsec import xmlsec_verify
+from tests.pipeline_fixtures import TODAY, Batch, Installation
+
+EXE = str(Path(sys.executable).with_name("ekase-gateway"))
+
+
+def gateway(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=120)
+
+
+def certificate(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Installation, Path, Path]:
+    """An installation, a genuine pain.002 it sealed (payments PDNG), and a forgery of it."""
+    base = tmp_path_factory.mktemp("verify")
+    inst = Installation.create(base / "gw", need_sealer=True)
+    later = (TODAY + dt.timedelta(days=7)).isoformat()
+    answer = inst.submit(Batch(msg_id="FUTURE", execution_date=later).tx("F-1", "10.00").build())
+    inst.close()
+    assert answer.statuses() == {"F-1": "PDNG"}
+    genuine = answer.path
+
+    forged_dir = base / "forged"
+    forged_dir.mkdir()
+    forged = forged_dir / genuine.name
+    text = genuine.read_text(encoding="utf-8")
+    assert "<TxSts>PDNG</TxSts>" in text
+    forged.write_text(text.replace(">PDNG<", ">ACSC<").replace(">ACCP<", ">ACSC<"), "utf-8")
+    # Another key, its certificate made out to the gateway's own subject.
+    keys = base / "forger"
+    init_signing_key(keys / "forger.key", keys / "forger.crt", now=inst.clock.now(), days=3650)
+    real_cert = inst.settings.signing.certificate
+    assert certificate(keys / "forger.crt").subject == certificate(real_cert).subject
+    forger = Sealer.load(keys / "forger.key", keys / "forger.crt", clock=inst.clock.now)
+    write_bytes_atomically(forged_dir, seal_path(forged).name, forger.sign_file(forged))
+    return inst, genuine, forged
+
+
+def test_a_forged_seal_fails_with_the_gateway_certificate_or_configuration(
+    pair: tuple[Installation, Path, Path], xmlsec1: str
+) -> None:
+    """A PDNG turned ACSC and re-sealed by another key of the same subject: `verify
+    --cert gateway.crt` and `verify -c CONFIG` exit 1 saying the signer is not trusted,
+    and xmlsec1 with the same certificate agrees."""
+    inst, _, forged = pair
+    cert = inst.settings.signing.certificate
+    for anchor in (["--cert", str(cert)], ["-c", str(inst.config)]):
+        done = gateway("verify", str(forged), *anchor)
+        assert done.returncode == 1, (anchor, done.stdout, done.stderr)
+        untrusted = "seal NOT valid: signed by an untrusted certificate"
+        assert done.stdout.strip() == f"{forged}: {untrusted}"
+    assert not xmlsec_verify(xmlsec1, forged, cert)
+
+
+def test_the_genuine_answer_verifies_with_either_anchor(
+    pair: tuple[Installation, Path, Path], xmlsec1: str
+) -> None:
+    """The gateway's own pain.002 checks out with its certificate, with its configuration,
+    and with xmlsec1; the line names the signer."""
+    inst, genuine, _ = pair
+    cert = inst.settings.signing.certificate
+    for anchor in (["--cert", str(cert)], ["-c", str(inst.config)]):
+        done = gateway("verify", str(genuine), *anchor)
+        assert done.returncode == 0, (anchor, done.stdout, done.stderr)
+        assert done.stdout.startswith(f"{genuine}: seal valid: signed by ")
+        assert "integrity only" not in done.stdout
+    assert xmlsec_verify(xmlsec1, genuine, cert)
+
+
+def test_without_a_trusted_certificate_verify_refuses_to_judge(
+    pair: tuple[Installation, Path, Path],
+) -> None:
+    """`verify FILE` alone, forged or genuine, exits 2 with one line saying it needs
+    --cert or -c: a seal is never called valid on the strength of the certificate it
+    carries itself."""
+    _, genuine, forged = pair
+    for path in (forged, genuine):
+        done = gateway("verify", str(path))
+        assert done.returncode == 2, (done.stdout, done.stderr)
+        lines = (done.stdout + done.stderr).strip().splitlines()
+        assert len(lines) == 1, lines
+        assert "--cert" in lines[0] and "-c CONFIG" in lines[0] and "valid" not in lines[0]
+
+
+def test_verify_with_the_configuration_neither_writes_nor_opens_the_database(
+    pair: tuple[Installation, Path, Path],
+) -> None:
+    """`verify -c CONFIG` only reads the configuration's certificates: with the spool and
+    database pointing nowhere (a database that cannot be reached, a spool that does
+    not exist) it still gives its verdict, and creates nothing."""
+    inst, genuine, forged = pair
+    text = inst.config.read_text(encoding="utf-8")
+    text = text.replace('spool_dir = "spool"', 'spool_dir = "absent/spool"').replace(
+        'database_url = "sqlite:///spool/ledger.sqlite3"',
+        'database_url = "postgresql+psycopg://nobody@127.0.0.1:1/none"',
+    )
+    assert "absent/spool" in text and "nobody@" in text
+    config = inst.config.with_name("auditor.toml")
+    config.write_text(text, encoding="utf-8")
+    assert gateway("verify", str(genuine), "-c", str(config)).returncode == 0
+    assert gateway("verify", str(forged), "-c", str(config)).returncode == 1
+    assert not (inst.base / "absent").exists()
+
+
+def test_next_certificate_from_the_configuration_is_trusted(
+    pair: tuple[Installation, Path, Path], tmp_path: Path
+) -> None:
+    """During a rollover the configuration names the current and the next certificate:
+    a file sealed with either verifies with `-c`; one sealed with a third does not."""
+    inst, genuine, _ = pair
+    base = tmp_path / "rollover"
+    shutil.copytree(genuine.parent, base / "out")
+    now = inst.clock.now()
+    for label in ("next", "third"):
+        init_signing_key(base / f"{label}.key", base / f"{label}.crt", now=now, days=3650)
+    config = inst.config.with_name("rollover.toml")
+    config.write_text(
+        inst.config.read_text(encoding="utf-8").replace(
+            'certificate = "signing/gateway.crt"',
+            f'certificate = "signing/gateway.crt"\nnext_certificate = "{base / "next.crt"}"',
+        ),
+        encoding="utf-8",
+    )
+    for label, expected in (("next", 0), ("third", 1)):
+        document = base / f"{label}.xml"
+        document.write_bytes(genuine.read_bytes())
+        sealer = Sealer.load(base / f"{label}.key", base / f"{label}.crt", clock=lambda: now)
+        write_bytes_atomically(base, seal_path(document).name, sealer.sign_file(document))
+        done = gateway("verify", str(document), "-c", str(config))
+        assert done.returncode == expected, (label, done.stdout, done.stderr)
+    assert gateway("verify", str(genuine), "-c", str(config)).returncode == 0
