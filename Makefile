@@ -27,14 +27,16 @@ lint: $(STAMP)
 
 # OS packages the tests drive for real, installed when missing: xmlsec1 (seal interoperability),
 # the PostgreSQL server binaries (the suite's own throwaway cluster where no
-# EKASE_TEST_DATABASE_URL is given), OpenSSH's sshd and sftp (the OpenSSH deployment tests).
+# EKASE_TEST_DATABASE_URL is given), OpenSSH's sshd and sftp (the OpenSSH deployment tests),
+# the system Python's venv (systemd/install.sh makes the service's environment with it).
 # Installing needs root and apt-get; otherwise the command is printed, and the tests that need
 # a missing part skip and say why (CI runs as root, where every test runs).
 TEST_PACKAGES_MISSING = \
 	command -v xmlsec1 >/dev/null 2>&1 || missing="$$missing xmlsec1"; \
 	{ command -v sftp && command -v ssh-keygen; } >/dev/null 2>&1 || missing="$$missing openssh-client"; \
 	{ [ -x /usr/sbin/sshd ] || command -v sshd; } >/dev/null 2>&1 || missing="$$missing openssh-server"; \
-	{ command -v initdb || ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 || missing="$$missing postgresql"
+	{ command -v initdb || ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	/usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3-venv"
 
 test-prerequisites:
 	@missing=""; $(TEST_PACKAGES_MISSING); \
