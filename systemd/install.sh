@@ -141,6 +141,16 @@ EOF
 fi
 chown root:"$group" "$config"
 chmod 0640 "$config"
+configured_spool="$("$venv/bin/python" -c '
+import sys
+from gateway.errors import ConfigError
+from gateway.settings import load
+try:
+    print(load(sys.argv[1]).spool_dir)
+except ConfigError as exc:
+    sys.exit(f"install.sh: {exc}")' "$config")" || die "$config is not a valid configuration"
+[ "$configured_spool" = "$spool" ] \
+    || die "$config: spool_dir is $configured_spool; this layout needs $spool (or lay it out by hand, see systemd/README.md)"
 # Public keys: sshd (StrictModes) reads them as the SFTP user and wants them root's.
 find "$etc/keys" -maxdepth 1 -type f -exec chown root:root {} + -exec chmod 0644 {} +
 
