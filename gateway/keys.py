@@ -126,11 +126,24 @@ def _self_signed(
     )
 
 
+def _not_writable(path: Path) -> ConfigError:
+    # The keys belong to the account the service runs as: made by root, it could not read
+    # them; made by that account in a folder it does not own, this is where it stops.
+    return ConfigError(
+        str(path),
+        "permission denied; run `keys init` as the account the service runs as, owning "
+        f"{path.parent} (systemd/install.sh does both)",
+    )
+
+
 def _make_private_dirs(folder: Path) -> None:
     # Path.mkdir(parents=True) ignores `mode` for the parents it creates; do each one.
     missing = [p for p in [folder, *folder.parents] if not p.exists()]
     for part in reversed(missing):
-        part.mkdir(mode=0o700)
+        try:
+            part.mkdir(mode=0o700)
+        except PermissionError as exc:
+            raise _not_writable(part) from exc
         os.chmod(part, 0o700)  # mkdir's mode is filtered by the umask
 
 
@@ -142,7 +155,10 @@ def _write_private(path: Path, data: bytes) -> None:
 def _write(path: Path, data: bytes, mode: int) -> None:
     """Whole or not at all: temp file with its final mode, fsync, rename."""
     tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    except PermissionError as exc:
+        raise _not_writable(path) from exc
     try:
         os.fchmod(fd, mode)
         os.write(fd, data)

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.errors import ConfigError
 from gateway.files import fsync_dir, write_atomically
 
 IGNORED_SUFFIXES = (".part", ".filepart", ".tmp")
@@ -86,16 +87,30 @@ class Spool:
         return self.root / kind / client_id / day.isoformat()
 
     def prepare(self, client_ids: list[str]) -> None:
-        for client_id in client_ids:
+        """Create the folders that are missing. In an OpenSSH installation the clients'
+        folders are root's (sshd's chroot) and a new client's cannot be made here: that
+        is a configuration step, named in one line rather than a traceback."""
+        folders = [
+            folder
+            for client_id in client_ids
             for folder in (
                 self.inbox(client_id),
                 self.outbox(client_id),
                 self.receipts(client_id),
                 self.work(client_id),
-            ):
+            )
+        ]
+        shared = ("tmp", "log", "archive", "rejected", "duplicates", "quarantine")
+        folders += [self.root / name for name in shared]
+        for folder in folders:
+            try:
                 folder.mkdir(parents=True, exist_ok=True)
-        for name in ("tmp", "log", "archive", "rejected", "duplicates", "quarantine"):
-            (self.root / name).mkdir(parents=True, exist_ok=True)
+            except PermissionError as exc:
+                raise ConfigError(
+                    "gateway.spool_dir",
+                    f"cannot create {folder}: permission denied (a new client's folders in "
+                    "an OpenSSH installation are made as root: run systemd/install.sh again)",
+                ) from exc
 
     # -- waiting files ---------------------------------------------------------------------
 
@@ -213,7 +228,10 @@ class Spool:
             sidecar = claim.path.with_name(claim.path.name + suffix)
             if sidecar.exists():
                 os.replace(sidecar, target.with_name(target.name + suffix))
-        os.chmod(claim.path, 0o444)
+        # Uploaded through OpenSSH, the file is the SFTP user's and only its owner may
+        # change its mode; the archive lies outside that user's chroot all the same.
+        with contextlib.suppress(PermissionError):
+            os.chmod(claim.path, 0o444)
         _move_without_replacing(claim.path, target)
         fsync_dir(target.parent)
         _attempts_path(claim.path).unlink(missing_ok=True)
@@ -239,7 +257,8 @@ class Spool:
         if receipt.exists():
             os.replace(receipt, _receipt_path(target))
         _attempts_path(claim.path).unlink(missing_ok=True)
-        os.chmod(claim.path, 0o444)
+        with contextlib.suppress(PermissionError):  # an OpenSSH upload is its user's
+            os.chmod(claim.path, 0o444)
         os.replace(claim.path, target)
         fsync_dir(folder)
         return target

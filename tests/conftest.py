@@ -1,7 +1,13 @@
 """Fixtures shared by every test: where the official XSDs are, which databases to use.
 
+PostgreSQL: `EKASE_TEST_DATABASE_URL` names a server to use; without it the session
+starts a throwaway cluster of its own (`tests/throwaway_postgres.py`), so a fresh
+machine runs the PostgreSQL half of the suite too.
+
 In CI (`EKASE_REQUIRE_ALL=1`, set by `.ci/run`) a missing PostgreSQL, XSD folder
 or `xmlsec1` fails the test instead of skipping it, so nothing skips silently.
+Tests that need root (system accounts, sshd, tmpfs) call `need_root`: CI runs as
+root; a run by another user skips them and says so at the end.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ settings.register_profile("explore", max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
+ROOT_ONLY = "needs root"
+
+
 def need(condition: bool, reason: str) -> None:
     """Skip when a real part is missing on a laptop; fail in CI."""
     if condition:
@@ -34,6 +43,33 @@ def need(condition: bool, reason: str) -> None:
     if REQUIRE_ALL:
         pytest.fail(f"required in CI: {reason}")
     pytest.skip(reason)
+
+
+def need_root(what: str) -> None:
+    """For tests that create system accounts, start sshd or mount: skipped (with the
+    reason) when not run as root, a failure in CI, which runs as root."""
+    need(os.geteuid() == 0, f"{ROOT_ONLY} ({what}); run as root, as CI does")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses PostgreSQL carries the `postgres` marker (`pytest -m postgres`):
+    those asking for `pg_url` and the PostgreSQL half of those parametrised over databases."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params.values() if callspec is not None else ()
+        if "postgres_server" in getattr(item, "fixturenames", ()) or "postgresql" in params:
+            item.add_marker(pytest.mark.postgres)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say in one line how many tests a non-root run left out, and how to run them."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    root_only = [r for r in skipped if ROOT_ONLY in str(getattr(r, "longrepr", ""))]
+    if root_only:
+        terminalreporter.write_line(
+            f"{len(root_only)} test(s) need root and were skipped: "
+            "run `make test` as root (as CI does) to run every test."
+        )
 
 
 @pytest.fixture(scope="session")
@@ -64,16 +100,26 @@ def assert_valid(xsd_dir: Path):  # type: ignore[no-untyped-def]
     return check
 
 
-def postgres_url() -> str | None:
-    return os.environ.get("EKASE_TEST_DATABASE_URL")
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The PostgreSQL every test of the session uses: the one `EKASE_TEST_DATABASE_URL`
+    names, or else a throwaway cluster started from the machine's server binaries."""
+    from tests import throwaway_postgres
+
+    with throwaway_postgres.server_url(os.environ) as url:
+        need(
+            url is not None,
+            "PostgreSQL server binaries (initdb, pg_ctl) not found: `make test` installs them "
+            "(apt-get install postgresql), or set EKASE_TEST_DATABASE_URL",
+        )
+        assert url is not None
+        yield url
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
+def pg_url(postgres_server: str) -> Iterator[str]:
     """A fresh, empty PostgreSQL schema for one test (dropped afterwards)."""
-    url = postgres_url()
-    need(url is not None, "EKASE_TEST_DATABASE_URL not set: PostgreSQL tests skipped")
-    assert url is not None
+    url = postgres_server
     from sqlalchemy import create_engine
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
