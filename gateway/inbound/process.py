@@ -24,7 +24,7 @@ import structlog
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
-from gateway import db, statements
+from gateway import db, logs, metrics, statements
 from gateway.environment import Environment
 from gateway.errors import TransientError
 from gateway.inbound import answers, pain001_v03, rules
@@ -33,6 +33,7 @@ from gateway.inbound.pain001_v03 import ParsedFile, ParsedHeader, ParsedPmtInf
 from gateway.inbound.reader import Chunk, Incoming, Reader, file_digest
 from gateway.inbound.run import FileRun, rejections_listed_max
 from gateway.outbox import PlainCopy, enqueue, file_name
+from gateway.progress import FileProgress
 from gateway.reasons import Reason
 from gateway.spool import Claim
 from gateway.statuses import GroupStatus, TxStatus, derive
@@ -164,6 +165,8 @@ class FileProcessor:
             self._seal_archive(claim, target.name, received, bytes.fromhex(sha))
         self._write_findings(claim, outcome, sha, size, received)
         self.env.spool.shelve(claim, target)
+        seconds = time.monotonic() - started
+        metrics.file_processed(self.env.engine, claim.client_id, outcome, seconds)
         log.info(
             "file.processed",
             client=claim.client_id,
@@ -178,11 +181,11 @@ class FileProcessor:
             group_status=outcome.group_status,
             reason=outcome.reason.value if outcome.reason else None,
             counts=outcome.counts,
-            amounts=outcome.amounts,
+            amounts=logs.amounts(outcome.amounts),
             answer=outcome.answer,
             delivered=answer_delivered,
             recovered=outcome.recovered,
-            duration_ms=round((time.monotonic() - started) * 1000, 1),
+            duration_ms=round(seconds * 1000, 1),
         )
         return outcome
 
@@ -406,11 +409,18 @@ class FileProcessor:
         row = self._file_row(claim, sha, size, received, now, ParsedFile(header=header))
         row.update(group_status="PDNG", accepted_msg_id=header.msg_id)
         file_id = conn.execute(insert(db.files).values(**row).returning(db.files.c.id)).scalar_one()
-        with contextlib.closing(answers.FirstReport(self.env.spool.tmp())) as report:
+        with (
+            contextlib.closing(answers.FirstReport(self.env.spool.tmp())) as report,
+            contextlib.closing(FileProgress(
+                self.env.spool.root, claim.client_id, claim.path.name, claim.original_name,
+                _int_or_none(header.nb_of_txs), self.env.clock,
+            )) as progress,
+        ):
             run = FileRun(self.settings, tx, claim, file_id, sha, received, now, header, report)
             for event in events:
                 if isinstance(event, Chunk):
                     run.execute_chunk(event.transactions, event.iban_problems)
+                    progress.advance(run.counts.total())
                 elif isinstance(event, ParsedPmtInf):
                     run.add_payment_info(event)
                 elif isinstance(event, ParsedFile):
