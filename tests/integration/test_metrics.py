@@ -181,3 +181,45 @@ def test_a_file_in_the_pipeline_is_counted_by_status_and_currency(inst: Installa
     assert found[("ekase_amount_total", (("currency", "EUR"), ("status", "ACSC")))] == 12.5
     assert found[("ekase_payments_total", (("currency", "other"), ("status", "RJCT")))] == 1
     assert not any(("currency", "XAU") in labels for _, labels in found)
+
+
+SPEC_NAMES = {
+    "ekase_files_total", "ekase_payments_total", "ekase_amount_total", "ekase_file_seconds",
+    "ekase_waiting_files", "ekase_sftp_sessions", "ekase_sftp_logins_refused_total",
+    "ekase_outbox_backlog", "ekase_eod_last_timestamp_seconds",
+}
+
+
+def test_dashboard_and_alert_rules_use_only_series_the_gateway_exports(
+    inst: Installation,
+) -> None:
+    """The Grafana dashboard and the alert rules shipped beside the unit query series the
+    daemon really exports (a renamed metric would leave a blank panel or an alert that can
+    never fire), and between them they cover every series of SPEC §9."""
+    import json
+    import re
+
+    import yaml
+
+    reader = make_reader_engine(inst.settings.database_url)
+    try:
+        exposition = scrape_text(metrics.Metrics(inst.settings, reader).registry)
+    finally:
+        reader.dispose()
+    exported = set()
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
+    for family in text_string_to_metric_families(exposition):
+        # A labelled counter has no samples before its first count: name them by type.
+        exported.update({family.name, *(family.name + s for s in suffixes.get(family.type, ()))})
+    systemd = Path(__file__).resolve().parents[2] / "systemd"
+    dashboard = json.loads((systemd / "grafana-dashboard.json").read_text())
+    panel_queries = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    rules = yaml.safe_load((systemd / "ekase-alerts.yml").read_text())
+    alert_queries = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    used = set()
+    for query in panel_queries + alert_queries:
+        used.update(re.findall(r"\b(?:ekase|process)_[a-z_]+", query))
+    assert used - exported == set()
+    covered = {name for name in SPEC_NAMES if any(u.startswith(name) for u in used)}
+    assert covered == SPEC_NAMES
+    assert all(r.get("annotations", {}).get("summary") for g in rules["groups"] for r in g["rules"])
