@@ -16,7 +16,7 @@ import datetime as dt
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select
@@ -27,8 +27,6 @@ from gateway import migrations as gateway_migrations
 from gateway.clock import Clock, SystemClock
 from gateway.errors import SealError, UsageError
 from gateway.migrations import run_upgrade as upgrade_gateway
-from gateway.outbound.seal import Sealer
-from gateway.samples import iban_lv
 from gateway.settings import Settings
 from gateway.spool import Spool
 from ledger import currency
@@ -37,6 +35,11 @@ from ledger.core import TREASURY_OWNER, AccountKind
 from ledger.store import AccountSpec, Ledger, make_engine, sqlite_busy_timeout_ms
 from ledger.store import upgrade as upgrade_ledger
 
+if TYPE_CHECKING:
+    # The seal (cryptography's Rust extension) and lxml are loaded by the commands that
+    # write, not by `status` and `ledger balance`, which must start fast on a busy host.
+    from gateway.outbound.seal import Sealer
+
 # System accounts: one funding and one clearing account per currency, with fixed
 # treasury IBANs (bank code TREL, account numbers 99.../98... by currency).
 FUNDING_BASE = 9_990_000_000_000
@@ -44,6 +47,8 @@ CLEARING_BASE = 9_980_000_000_000
 
 
 def system_accounts() -> list[AccountSpec]:
+    from gateway.samples import iban_lv
+
     specs: list[AccountSpec] = []
     for index, code in enumerate(sorted(currency.EXPONENTS)):
         specs.append(
@@ -115,6 +120,8 @@ def open_environment(
     clock = clock or SystemClock()
     sealer = None
     if need_sealer:
+        from gateway.outbound.seal import Sealer
+
         sealer = Sealer.load(settings.signing.key, settings.signing.certificate, clock=clock.now)
         _check_next_certificate(settings)
     spool = Spool(settings.spool_dir)

@@ -24,11 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from gateway.clock import Clock
-
-log = structlog.get_logger("gateway.progress")
 
 progress_interval_seconds = 2.0  # between two progress files (and log lines) of one file
 heartbeat_interval_seconds = 5.0  # between two heartbeats of the daemon
@@ -200,6 +196,9 @@ class FileProgress:
         self.done = 0
         self._last_shown = self.started_at
         self._written = False
+        import structlog  # here: `status` reads progress files and need not load it
+
+        self._log = structlog.get_logger("gateway.progress")
 
     def advance(self, done: int) -> None:
         self.done = done
@@ -224,7 +223,7 @@ class FileProgress:
             },
         )
         self._written = True
-        log.info(
+        self._log.info(
             "file.progress",
             client=self.client_id,
             file=self.original_name,
