@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
+import signal
+import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,6 +21,7 @@ from gateway import metrics, statements
 from gateway.environment import make_reader_engine
 from tests.integration.daemon_fixtures import (
     CLIENTS,
+    GATEWAY,
     Install,
     batch,
     close_sftp,
@@ -65,7 +69,8 @@ def test_metrics_and_healthz_of_a_running_daemon(tmp_path: Path) -> None:
     """An operator's Prometheus scraping `[metrics] listen` during a real run sees the
     SPEC's series with their labels: the file answered by client and result, its payments
     and amount (decimal, by status and currency), its processing time, the open SFTP
-    session, the refused login, the queue, the outbox backlog; /healthz answers 200."""
+    session, the refused login, the queue, the outbox backlog; /healthz answers 200.
+    `status` names the running daemon's pid, and after SIGTERM says it is not running."""
     install = make_install(tmp_path / "gw")
     port = free_port()
     with_metrics(install, port)
@@ -107,7 +112,16 @@ def test_metrics_and_healthz_of_a_running_daemon(tmp_path: Path) -> None:
             lambda: parse(scrape_text(port))[0].get(("ekase_sftp_sessions", ())) == 0.0, 10
         )
         found, families = parse(scrape_text(port))
+        shown = subprocess.run([GATEWAY, "status", "-c", str(install.config), "--json"],
+                               capture_output=True, text=True, timeout=60, check=True)
+        running = json.loads(shown.stdout)["daemon"]
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0
+        after = subprocess.run([GATEWAY, "status", "-c", str(install.config), "--json"],
+                               capture_output=True, text=True, timeout=60, check=True)
 
+    assert (running["state"], running["pid"]) == ("running", daemon.process.pid)
+    assert json.loads(after.stdout)["daemon"]["state"] == "not running"
     assert count == 3
     by_status = (("currency", "EUR"), ("status", status))
     assert found[("ekase_payments_total", by_status)] == 3
