@@ -362,6 +362,8 @@ class Daemon:
         except OSError as exc:
             if exporter is not None:
                 exporter.close()
+                metrics.disable()
+                exporter.reader.dispose()
             heartbeat.stop()
             raise ConfigError(
                 "sftp.listen", f"cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}"
@@ -394,6 +396,7 @@ class Daemon:
             if exporter is not None:
                 exporter.close()
                 metrics.disable()
+                exporter.reader.dispose()
             heartbeat.stop()
             self.env.close()
         log.info("daemon.stopped")
@@ -405,11 +408,13 @@ class Daemon:
         if listen is None:
             return None
         host, port = listen
-        registry = metrics.enable(self.settings, make_reader_engine(self.settings.database_url))
+        reader = make_reader_engine(self.settings.database_url)
+        registry = metrics.enable(self.settings, reader)
         try:
             return metrics.MetricsServer(registry, host, port, heartbeat.fresh)
         except OSError as exc:
             metrics.disable()
+            reader.dispose()
             heartbeat.stop()
             raise ConfigError(
                 "metrics.listen", f"cannot listen on {host}:{port}: {exc.strerror or exc}"

@@ -69,6 +69,7 @@ class Metrics:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
         from prometheus_client.process_collector import ProcessCollector
 
+        self.reader = reader  # the caller's: it disposes of it
         self.registry = CollectorRegistry()
         registry = self.registry
         self.files = Counter(
@@ -297,6 +298,7 @@ class MetricsServer:
             return [b"/metrics or /healthz\n"]
 
         self.server = _make_server(host, port, app)
+        self.reader = metrics.reader
         self.host = host
         self.port = int(self.server.server_address[1])
         self._thread = threading.Thread(
