@@ -32,13 +32,17 @@ from gateway.spool import Spool
 from ledger import currency
 from ledger import migrations as ledger_migrations
 from ledger.core import TREASURY_OWNER, AccountKind
-from ledger.store import AccountSpec, Ledger, make_engine, sqlite_busy_timeout_ms
+from ledger.store import AccountSpec, Ledger, make_engine
 from ledger.store import upgrade as upgrade_ledger
 
 if TYPE_CHECKING:
     # The seal (cryptography's Rust extension) and lxml are loaded by the commands that
     # write, not by `status` and `ledger balance`, which must start fast on a busy host.
     from gateway.outbound.seal import Sealer
+
+# A WAL reader waits only in rare moments (recovery after a crash); it must not wait as
+# long as a writer may for the write lock.
+reader_busy_timeout_ms = 5_000
 
 # System accounts: one funding and one clearing account per currency, with fixed
 # treasury IBANs (bank code TREL, account numbers 99.../98... by currency).
@@ -170,7 +174,7 @@ def make_reader_engine(url: str) -> Engine:
 
         def connect() -> sqlite3.Connection:
             return sqlite3.connect(
-                uri, uri=True, timeout=sqlite_busy_timeout_ms / 1000, check_same_thread=False
+                uri, uri=True, timeout=reader_busy_timeout_ms / 1000, check_same_thread=False
             )
 
         engine = create_engine("sqlite://", creator=connect, poolclass=NullPool)
@@ -180,7 +184,7 @@ def make_reader_engine(url: str) -> Engine:
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA query_only=ON")
-            cursor.execute(f"PRAGMA busy_timeout={sqlite_busy_timeout_ms}")
+            cursor.execute(f"PRAGMA busy_timeout={reader_busy_timeout_ms}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
