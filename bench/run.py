@@ -155,7 +155,7 @@ def _scan(template: Path, run: Path, sample: Path) -> tuple[float, float, dict[s
     )
     if proc.returncode != 0:
         raise SystemExit(f"scan failed:\n{proc.stdout}\n{proc.stderr}")
-    line = next(json.loads(x) for x in proc.stdout.splitlines() if '"file.processed"' in x)
+    line = next(json.loads(x) for x in proc.stderr.splitlines() if '"file.processed"' in x)
     return elapsed, peak_mb, line
 
 

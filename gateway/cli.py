@@ -54,12 +54,14 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _environment(  # type: ignore[no-untyped-def]
     args: argparse.Namespace, *, need_sealer: bool = False, settings: Settings | None = None
 ):
+    """The environment of a command that writes. Its log lines go to stderr (and the log
+    file): stdout carries only the command's own summary, for people and scripts."""
     # structlog too is loaded only now: `scan` has started its reader by then.
     from gateway import logs
     from gateway.environment import open_environment
 
     settings = settings or _settings(args)
-    logs.configure(settings.log_file)
+    logs.configure(settings.log_file, stream=sys.stderr)
     return open_environment(settings, need_sealer=need_sealer)
 
 
@@ -90,9 +92,10 @@ def cmd_ledger_fund(args: argparse.Namespace) -> int:
 
 
 def cmd_ledger_balance(args: argparse.Namespace) -> int:
+    from gateway.environment import open_reader
     from ledger.currency import format_minor
 
-    env = _environment(args)
+    env = open_reader(_settings(args))  # reads only: never waits for a writer
     try:
         account = env.ledger.account(_iban(args.iban))
     finally:

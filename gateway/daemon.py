@@ -23,6 +23,12 @@ it becomes visible. A file without a receipt was put there by OpenSSH (written
 in place) or by hand, so it is taken only after it has not changed for
 `settle_seconds`.
 
+While it runs, the event loop writes a heartbeat (`<spool>/run/daemon.json`: pid,
+start, last beat) every few seconds and removes it on a clean stop; `status` reads it,
+and `/healthz` answers 200 only while it is fresh. With `[metrics] listen` set, a
+thread serves Prometheus metrics there (`gateway.metrics`). SIGHUP reopens the log
+file (logrotate).
+
 End-of-day statements (`statements.run_due_eod`, idempotent: it writes what is due
 and not yet written) are asked for at start-up, when the local day changes and when
 `eod_time` passes.
@@ -46,7 +52,8 @@ from typing import Any, TypeVar
 import structlog
 from sqlalchemy.exc import OperationalError
 
-from gateway.environment import Environment
+from gateway import logs, metrics, progress
+from gateway.environment import Environment, make_reader_engine
 from gateway.errors import ConfigError, TransientError
 from gateway.outbound import statements
 from gateway.pending import execute_due
@@ -305,6 +312,11 @@ class Daemon:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn)
 
+    def reopen_log(self) -> None:
+        """SIGHUP: logrotate has moved the log file away; write to a new one."""
+        if logs.reopen():
+            log.info("log.reopened")
+
     async def run(self) -> int:
         from gateway.sftp import start_server, stop_server
 
@@ -312,17 +324,28 @@ class Daemon:
         self._wake = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._loop.add_signal_handler(sig, self.request_stop, sig.name)
+        self._loop.add_signal_handler(signal.SIGHUP, self.reopen_log)
+        heartbeat = progress.Heartbeat(self.settings.spool_dir, self.env.clock)
+        heartbeat.beat()
+        progress.remove_orphaned_progress(self.settings.spool_dir)
         cfg = self.settings.sftp
+        exporter = self._serve_metrics(heartbeat)
         try:
             self._acceptor = await start_server(self.settings, on_upload=lambda _r: self.wake())
         except OSError as exc:
+            if exporter is not None:
+                exporter.close()
+                metrics.disable()
+                exporter.reader.dispose()
+            heartbeat.stop()
             raise ConfigError(
                 "sftp.listen", f"cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}"
             ) from exc
         observer = start_watcher(self.settings, self.env, self.wake_threadsafe)
         pinger: asyncio.Task[None] | None = None
+        beating = asyncio.create_task(self._beat(heartbeat))
         try:
-            self._log_started(observer is not None)
+            self._log_started(observer is not None, exporter)
             self.notifier.send("READY=1", f"STATUS=listening on {cfg.host}:{self._port()}")
             interval = self.notifier.watchdog_interval_seconds
             if interval is not None:
@@ -337,14 +360,47 @@ class Daemon:
         finally:
             if pinger is not None:
                 pinger.cancel()
+            beating.cancel()
             if observer is not None:
                 observer.stop()
                 await asyncio.to_thread(observer.join, 5)
             await stop_server(self._acceptor, timeout_seconds=sftp_close_seconds_max)
             self._executor.shutdown(wait=True)
+            if exporter is not None:
+                exporter.close()
+                metrics.disable()
+                exporter.reader.dispose()
+            heartbeat.stop()
             self.env.close()
         log.info("daemon.stopped")
         return 0
+
+    def _serve_metrics(self, heartbeat: progress.Heartbeat) -> metrics.MetricsServer | None:
+        """Metrics and /healthz on `[metrics] listen`, if configured."""
+        listen = metrics.listen_address(self.settings)
+        if listen is None:
+            return None
+        host, port = listen
+        reader = make_reader_engine(self.settings.database_url)
+        registry = metrics.enable(self.settings, reader)
+        try:
+            return metrics.MetricsServer(registry, host, port, heartbeat.fresh)
+        except OSError as exc:
+            metrics.disable()
+            reader.dispose()
+            heartbeat.stop()
+            raise ConfigError(
+                "metrics.listen", f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+            ) from exc
+
+    async def _beat(self, heartbeat: progress.Heartbeat) -> None:
+        # On the loop, like the systemd watchdog: the loop is what must stay alive.
+        while True:
+            await asyncio.sleep(progress.heartbeat_interval_seconds)
+            try:
+                heartbeat.beat()
+            except OSError as exc:  # a full disk must not stop the daemon; status will tell
+                log.warning("daemon.heartbeat_failed", error=str(exc))
 
     async def _work(self) -> None:
         assert self._wake is not None
@@ -395,7 +451,7 @@ class Daemon:
     def _port(self) -> int:
         return int(self._acceptor.get_port())
 
-    def _log_started(self, watching: bool) -> None:
+    def _log_started(self, watching: bool, exporter: metrics.MetricsServer | None) -> None:
         import asyncssh
 
         fingerprint = asyncssh.read_private_key(self.settings.sftp.host_key).get_fingerprint(
@@ -412,6 +468,7 @@ class Daemon:
             watcher="inotify" if watching else "rescan only",
             rescan_seconds=self.settings.rescan_seconds,
             settle_seconds=self.settings.settle_seconds,
+            metrics="off" if exporter is None else f"{exporter.host}:{exporter.port}",
         )
 
 

@@ -1,28 +1,48 @@
 """The composition root: builds the real adapters (database, ledger, spool, clock, sealer).
 
-Every command that touches the database goes through `open_environment`, so the
-schema is upgraded and the configured accounts exist before anything else runs.
+Every command that writes goes through `open_environment`, so the schema is upgraded
+and the configured accounts exist before anything else runs. Commands that only read
+(`status`, `ledger balance`, the metrics endpoint) go through `open_reader`, which
+writes nothing at all: no migration, no accounts, no spool folders, no database file.
+It opens SQLite read-only (`mode=ro`) and reads a WAL snapshot under a deferred
+`BEGIN`, so a reader never waits for a writer holding `BEGIN IMMEDIATE` through a
+200,000-payment file; PostgreSQL sessions are set `READ ONLY`. A database that is
+missing or not at the current schema is refused with "run db upgrade" (exit 2).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select
+from sqlalchemy.pool import NullPool
 
 from gateway import counters, db, holiday_cache
+from gateway import migrations as gateway_migrations
 from gateway.clock import Clock, SystemClock
-from gateway.errors import SealError
+from gateway.errors import SealError, UsageError
 from gateway.migrations import run_upgrade as upgrade_gateway
-from gateway.outbound.seal import Sealer
-from gateway.samples import iban_lv
 from gateway.settings import Settings
 from gateway.spool import Spool
 from ledger import currency
+from ledger import migrations as ledger_migrations
 from ledger.core import TREASURY_OWNER, AccountKind
 from ledger.store import AccountSpec, Ledger, make_engine
 from ledger.store import upgrade as upgrade_ledger
+
+if TYPE_CHECKING:
+    # The seal (cryptography's Rust extension) and lxml are loaded by the commands that
+    # write, not by `status` and `ledger balance`, which must start fast on a busy host.
+    from gateway.outbound.seal import Sealer
+
+# A WAL reader waits only in rare moments (recovery after a crash); it must not wait as
+# long as a writer may for the write lock.
+reader_busy_timeout_ms = 5_000
 
 # System accounts: one funding and one clearing account per currency, with fixed
 # treasury IBANs (bank code TREL, account numbers 99.../98... by currency).
@@ -31,6 +51,8 @@ CLEARING_BASE = 9_980_000_000_000
 
 
 def system_accounts() -> list[AccountSpec]:
+    from gateway.samples import iban_lv
+
     specs: list[AccountSpec] = []
     for index, code in enumerate(sorted(currency.EXPONENTS)):
         specs.append(
@@ -105,6 +127,8 @@ def open_environment(
         counters.record_first_days(conn, known, [a.iban for a in client_accounts(settings)], today)
     sealer = None
     if need_sealer:
+        from gateway.outbound.seal import Sealer
+
         sealer = Sealer.load(settings.signing.key, settings.signing.certificate, clock=clock.now)
         _check_next_certificate(settings)
     spool = Spool(settings.spool_dir)
@@ -112,7 +136,114 @@ def open_environment(
     return Environment(settings, engine, ledger, spool, clock, sealer)
 
 
-__all__ = ["Environment", "SealError", "open_environment", "system_accounts"]
+# -- reading only ------------------------------------------------------------------------------
+
+
+@dataclass
+class ReadOnlyEnvironment:
+    """What a command that only reads needs; it has no sealer and writes nothing."""
+
+    settings: Settings
+    engine: Engine
+    ledger: Ledger
+    spool: Spool
+    clock: Clock
+
+    def local_now(self) -> dt.datetime:
+        return self.clock.now().astimezone(self.settings.timezone)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _upgrade_hint(settings: Settings) -> str:
+    return f"run `ekase-gateway db upgrade -c {settings.config_path}`"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a `sqlite:///…` URL; None for anything else (or an in-memory one)."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[-1].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def make_reader_engine(url: str) -> Engine:
+    """An engine that cannot write: SQLite opened `mode=ro` (WAL snapshots, deferred
+    BEGIN, never a write lock), PostgreSQL sessions set READ ONLY."""
+    path = sqlite_path(url)
+    if path is not None:
+        uri = f"file:{quote(str(path))}?mode=ro"
+
+        def connect() -> sqlite3.Connection:
+            return sqlite3.connect(
+                uri, uri=True, timeout=reader_busy_timeout_ms / 1000, check_same_thread=False
+            )
+
+        engine = create_engine("sqlite://", creator=connect, poolclass=NullPool)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA query_only=ON")
+            cursor.execute(f"PRAGMA busy_timeout={reader_busy_timeout_ms}")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN")  # deferred: a snapshot, no lock on the writers
+
+        return engine
+    engine = create_engine(url, pool_pre_ping=True)
+
+    @event.listens_for(engine, "connect")
+    def _read_only(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        cursor.close()
+        dbapi_conn.commit()
+
+    return engine
+
+
+def check_schema(engine: Engine, settings: Settings) -> None:
+    """Refuse (exit 2) a database whose schema is not the one this version writes."""
+    for name, version_table, head in (
+        ("ledger", ledger_migrations.VERSION_TABLE, ledger_migrations.HEAD),
+        ("gateway", gateway_migrations.VERSION_TABLE, gateway_migrations.HEAD),
+    ):
+        if not ledger_migrations.at_revision(engine, version_table, head):
+            raise UsageError(
+                f"the database's {name} schema is not at revision {head}: "
+                f"{_upgrade_hint(settings)}"
+            )
+
+
+def open_reader(settings: Settings, *, clock: Clock | None = None) -> ReadOnlyEnvironment:
+    """Open the database for reading only (see the module docstring)."""
+    path = sqlite_path(settings.database_url)
+    if path is not None and not path.is_file():
+        raise UsageError(f"no database at {path}: {_upgrade_hint(settings)}")
+    engine = make_reader_engine(settings.database_url)
+    try:
+        check_schema(engine, settings)
+    except BaseException:
+        engine.dispose()
+        raise
+    return ReadOnlyEnvironment(
+        settings, engine, Ledger(engine), Spool(settings.spool_dir), clock or SystemClock()
+    )
+
+
+__all__ = [
+    "Environment",
+    "ReadOnlyEnvironment",
+    "SealError",
+    "open_environment",
+    "open_reader",
+    "system_accounts",
+]
 
 
 def _check_next_certificate(settings: Settings) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 
 import structlog
 
-from gateway import record
+from gateway import logs, metrics, record
 from gateway.environment import Environment
 from gateway.files import write_atomically
 from gateway.inbound import decide, pain001_v03, rules
@@ -42,6 +42,7 @@ from gateway.inbound.reader import Chunk, Incoming, Reader
 from gateway.outbound import answers, outbox, pain002_v03, statements
 from gateway.outbound.outbox import PlainCopy
 from gateway.outbound.seal import receipt_properties
+from gateway.progress import FileProgress
 from gateway.reasons import Reason
 from gateway.references import FileRefs
 from gateway.spool import Claim
@@ -118,6 +119,8 @@ def _process(env: Environment, claim: Claim, reader: Reader | None) -> Outcome:
     finally:
         _discard(copies)  # whatever was not delivered (moved) after all
     _shelve(env, claim, intake, outcome)
+    seconds = time.monotonic() - started
+    metrics.file_processed(env.engine, intake.client_id, outcome, seconds)
     log.info(
         "file.processed",
         client=intake.client_id,
@@ -132,11 +135,11 @@ def _process(env: Environment, claim: Claim, reader: Reader | None) -> Outcome:
         group_status=outcome.group_status,
         reason=outcome.reason.value if outcome.reason else None,
         counts=outcome.counts,
-        amounts=outcome.amounts,
+        amounts=logs.amounts(outcome.amounts),
         answer=outcome.answer,
         delivered=len(delivered),
         recovered=outcome.recovered,
-        duration_ms=round((time.monotonic() - started) * 1000, 1),
+        duration_ms=round(seconds * 1000, 1),
     )
     return outcome
 
@@ -255,11 +258,25 @@ def _accept(
         tx.conn, intake, **_header_values(header), group_status="PDNG",
         accepted_msg_id=header.msg_id,
     )  # fmt: skip
-    with contextlib.closing(answers.FirstReport(env.spool.tmp())) as report:
+    declared = int(header.nb_of_txs) if header.nb_of_txs.isdigit() else None
+    with (
+        contextlib.closing(answers.FirstReport(env.spool.tmp())) as report,
+        contextlib.closing(
+            FileProgress(
+                env.spool.root,
+                intake.client_id,
+                intake.claim_name,
+                intake.original_name,
+                declared,
+                env.clock,
+            )
+        ) as progress,
+    ):
         run = _Run(env, tx, intake, header, file_id, report)
         for event in events:
             if isinstance(event, Chunk):
                 run.chunk(event)
+                progress.advance(run.counts.total())
             elif isinstance(event, ParsedPmtInf):
                 run.payment_info(event)
             elif isinstance(event, ParsedFile):

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncssh
 
+from gateway import metrics
 from gateway.settings import ClientSettings, UserSettings
 from gateway.sftp.context import ServerContext
 from gateway.sftp.guard import AUTH_ATTEMPTS_PER_CONNECTION_MAX, idle_deadline
@@ -67,6 +68,7 @@ class Connection(asyncssh.SSHServer):
         wait = self.ctx.penalty.refused_for(self.source_ip)
         if wait > 0:
             self.refused = True
+            metrics.login_refused()
             self.ctx.log.warning(
                 "sftp.connection.refused",
                 source_ip=self.source_ip,
@@ -81,12 +83,14 @@ class Connection(asyncssh.SSHServer):
             self._idle_timer.cancel()
         if self.authenticated:
             self.ctx.sessions.release(self.username)
+            metrics.sftp_session_closed()
             self.ctx.log.info(
                 "sftp.logout", user=self.username, source_ip=self.source_ip,
                 error=str(exc) if exc else None,
             )
         elif self.username and not self.refused and not self.over_limit:
             penalty = self.ctx.penalty.failed(self.source_ip)
+            metrics.login_refused()
             self.ctx.log.warning(
                 "sftp.auth.failed",
                 user=self.username,
@@ -154,6 +158,7 @@ class Connection(asyncssh.SSHServer):
         if not self.ctx.sessions.acquire(self.username):
             self.over_limit = True
             limit = self.ctx.settings.sftp.sessions_per_user_max
+            metrics.login_refused()
             self.ctx.log.warning(
                 "sftp.session.refused", user=self.username, source_ip=self.source_ip,
                 sessions_max=limit,
@@ -167,6 +172,7 @@ class Connection(asyncssh.SSHServer):
             )
             return
         self.authenticated = True
+        metrics.sftp_session_opened()
         self.ctx.penalty.succeeded(self.source_ip)
         assert self.client is not None
         self.ctx.log.info(

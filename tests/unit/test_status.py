@@ -6,49 +6,127 @@ import datetime as dt
 import json
 from zoneinfo import ZoneInfo
 
-from gateway.status import ClientStatus, render, to_json
+from gateway.status import (
+    ClientStatus,
+    DaemonStatus,
+    FileInProgress,
+    PendingSum,
+    StaleUpload,
+    Status,
+    render,
+    to_json,
+)
 
 RIGA = ZoneInfo("Europe/Riga")
 DAY = dt.date(2026, 11, 25)
+NOW = dt.datetime(2026, 11, 25, 10, 20, tzinfo=RIGA)
 
 
-def _status(client_id: str, **overrides: object) -> ClientStatus:
+def _client(client_id: str, **overrides: object) -> ClientStatus:
     values: dict[str, object] = {
-        "client_id": client_id, "waiting": 0, "uploading": 0, "in_progress": 0,
-        "processed_today": 0, "rejected_today": 0, "undelivered": 0,
-        "last_answer": None, "last_answer_at": None,
+        "client_id": client_id, "waiting": 0, "uploading": 0, "stale_uploads": 0,
+        "in_progress": 0, "processed_today": 0, "rejected_today": 0, "duplicates_today": 0,
+        "undelivered": 0, "last_answer": None, "last_answer_at": None,
     }
     values.update(overrides)
     return ClientStatus(**values)  # type: ignore[arg-type]
 
 
+def _status(*clients: ClientStatus, **overrides: object) -> Status:
+    values: dict[str, object] = {
+        "day": DAY, "now": NOW, "daemon": DaemonStatus("not running"), "clients": clients,
+        "in_progress": (), "pending": (), "stale_uploads": (),
+    }
+    values.update(overrides)
+    return Status(**values)  # type: ignore[arg-type]
+
+
 def test_table_has_one_aligned_line_per_client_with_last_answer() -> None:
     """Each client is one line under a header, columns aligned, the last answer with its time."""
     text = render(
-        [
-            _status("iestade-a", waiting=2, in_progress=1, processed_today=14, rejected_today=3,
+        _status(
+            _client("iestade-a", waiting=2, in_progress=1, processed_today=14, rejected_today=3,
+                    duplicates_today=1,
                     last_answer="20261125T101501_pain.002.001.03_GW1.xml",
                     last_answer_at=dt.datetime(2026, 11, 25, 10, 15, 2, tzinfo=RIGA)),
-            _status("b", uploading=1),
-        ],
-        DAY,
+            _client("b", uploading=1),
+        )
     )
     lines = text.splitlines()
     assert lines[0] == "today: 2026-11-25"
-    header, first, second = lines[1:]
+    header, first, second = lines[3:6]
     assert header.split()[:2] == ["client", "waiting"]
-    assert first.split()[:7] == ["iestade-a", "2", "0", "1", "14", "3", "0"]
+    assert first.split()[:9] == ["iestade-a", "2", "0", "0", "1", "14", "3", "1", "0"]
     assert first.endswith("20261125T101501_pain.002.001.03_GW1.xml at 2026-11-25 10:15:02")
-    assert second.split() == ["b", "0", "1", "0", "0", "0", "0", "-"]
+    assert second.split() == ["b", "0", "1", "0", "0", "0", "0", "0", "0", "-"]
     starts = [header.index("waiting"), header.index("processed today")]
     assert [first.index(" 2 ") + 1, first.index(" 14 ") + 1] == starts
+
+
+def test_daemon_line_says_running_with_pid_and_heartbeat_age() -> None:
+    """The operator sees at once whether the daemon runs, which process it is, and how
+    recently it was alive; without a heartbeat it says it is not running."""
+    running = DaemonStatus(
+        "running", 4242, dt.datetime(2026, 11, 25, 7, 0, tzinfo=RIGA), heartbeat_age_seconds=2.5
+    )
+    assert render(_status(daemon=running)).splitlines()[1] == (
+        "daemon: running (pid 4242, started 2026-11-25 07:00:00 EET, last heartbeat 2.5 s ago)"
+    )
+    assert render(_status()).splitlines()[1].startswith("daemon: not running")
+
+
+def test_file_in_progress_shows_payments_done_of_total_and_rate() -> None:
+    """A big file being processed shows how far it is, not just `in progress 1`."""
+    text = render(
+        _status(
+            _client("a", in_progress=2),
+            in_progress=(
+                FileInProgress("a", "payroll.xml", "x__payroll.xml", "processing", done=120_000,
+                               total=190_000, rate_per_second=45_123.4, updated_seconds_ago=1.0),
+                FileInProgress("a", "small.xml", "y__small.xml", "claimed"),
+            ),
+        )
+    )
+    assert (
+        "  a  payroll.xml: 120,000 of 190,000 payments (63%), 45,123/s, updated 1 s ago" in text
+    )
+    assert "  a  small.xml: claimed, no progress reported yet" in text
+
+
+def test_pending_payments_per_account_are_counted_and_summed_in_decimal() -> None:
+    """Waiting payments are listed per account with their count and sum in the currency."""
+    text = render(
+        _status(_client("a"), pending=(PendingSum("a", "LV00TREL1", "EUR", 3, "1500.49"),))
+    )
+    assert "pending payments:\n  a  LV00TREL1  3 payment(s)  1500.49 EUR" in text
+
+
+def test_stale_temporary_uploads_are_named_with_their_age() -> None:
+    """An upload that never finished is shown as such, not as `uploading` forever."""
+    text = render(
+        _status(
+            _client("a", stale_uploads=1),
+            stale_uploads=(StaleUpload("a", "big.xml.filepart", 1_048_576, 7200),),
+        )
+    )
+    assert "  a  in/big.xml.filepart  1,048,576 bytes, 2.0 h old" in text
 
 
 def test_json_output_is_machine_readable() -> None:
     """`status --json` gives scripts and monitoring the same numbers, with ISO timestamps."""
     at = dt.datetime(2026, 11, 25, 10, 15, 2, tzinfo=RIGA)
-    data = json.loads(to_json([_status("a", waiting=1, last_answer="x.xml", last_answer_at=at)],
-                              DAY))
+    data = json.loads(
+        to_json(
+            _status(
+                _client("a", waiting=1, last_answer="x.xml", last_answer_at=at),
+                pending=(PendingSum("a", "LV00TREL1", "EUR", 3, "1500.49"),),
+            )
+        )
+    )
     assert data["day"] == "2026-11-25"
     assert data["clients"][0]["waiting"] == 1
     assert data["clients"][0]["last_answer_at"] == "2026-11-25T10:15:02+02:00"
+    assert data["pending"] == [
+        {"client_id": "a", "iban": "LV00TREL1", "currency": "EUR", "count": 3, "amount": "1500.49"}
+    ]
+    assert data["daemon"]["state"] == "not running"

@@ -1,0 +1,312 @@
+"""Prometheus metrics of the daemon (SPEC §9), served with `/healthz` on `[metrics] listen`.
+
+    ekase_files_total{client,result}        files answered; result is the group status of
+                                            the first answer (ACSC ACCP PART PDNG RJCT), or
+                                            DUPL for the same bytes uploaded again
+    ekase_payments_total{status,currency}   payments of accepted files, by the status of
+                                            their first answer (ACSC, PDNG, RJCT)
+    ekase_amount_total{status,currency}     their amounts, in major units (1500.49)
+    ekase_file_seconds                      histogram: claim to answer, per file
+    ekase_waiting_files{client}             complete files waiting in in/        (on scrape)
+    ekase_sftp_sessions                     authenticated SFTP connections open now
+    ekase_sftp_logins_refused_total         failed authentications, connections refused
+                                            for repeated failures, logins over the limit
+    ekase_outbox_backlog                    answers committed but not yet in out/ (on scrape)
+    ekase_eod_last_timestamp_seconds{account}  end of day (`eod_time`) of the latest business
+                                            day the account has a camt.053 for   (on scrape)
+
+Counters live in the daemon's memory and start at zero with it, as Prometheus expects.
+What is on disk or in the database is read on each scrape, through a read-only engine
+(`environment.make_reader_engine`), so it is right whichever process wrote it (`eod`
+run by hand, a second daemon). Payments and amounts of a file come from its rows, once
+it has been answered: one grouped query per accepted file, in the daemon only.
+
+Other processes (`scan --once`, the CLI) never enable metrics: every recording call
+is then a no-op, and `prometheus_client` is not even imported.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import tomllib
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
+
+from gateway.errors import ConfigError
+from gateway.settings import Settings
+from ledger import currency
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
+    from prometheus_client.core import Metric
+    from sqlalchemy import Engine
+
+log = structlog.get_logger("gateway.metrics")
+
+# Claim-to-answer seconds: a small file takes a fraction of a second, 200,000 payments
+# several seconds, a million about half a minute.
+file_seconds_buckets = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+OTHER_CURRENCY = "other"  # a code we do not support, as a client wrote it: not a label value
+
+
+class ProcessedFile(Protocol):
+    """What `file_processed` needs of `inbound.process.Outcome`."""
+
+    file_id: int
+    shelf: str
+    group_status: str
+
+
+class Metrics:
+    """The daemon's metrics in a registry of their own."""
+
+    def __init__(self, settings: Settings, reader: Engine) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+        from prometheus_client.process_collector import ProcessCollector
+
+        self.reader = reader  # the caller's: it disposes of it
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self.files = Counter(
+            "ekase_files", "Files answered, by client and result (group status; DUPL: repeated)",
+            ["client", "result"], registry=registry,
+        )
+        self.payments = Counter(
+            "ekase_payments", "Payments of accepted files by first status and currency",
+            ["status", "currency"], registry=registry,
+        )
+        self.amounts = Counter(
+            "ekase_amount", "Amounts of those payments in major units (decimal)",
+            ["status", "currency"], registry=registry,
+        )
+        self.file_seconds = Histogram(
+            "ekase_file_seconds", "Seconds from claiming a file to its answer",
+            buckets=file_seconds_buckets, registry=registry,
+        )
+        self.sftp_sessions = Gauge(
+            "ekase_sftp_sessions", "Authenticated SFTP connections open now", registry=registry
+        )
+        self.logins_refused = Counter(
+            "ekase_sftp_logins_refused", "SFTP logins refused (failed, penalised, over the limit)",
+            registry=registry,
+        )
+        registry.register(_OnScrape(settings, reader))
+        ProcessCollector(registry=registry)
+
+    def file_processed(
+        self, engine: Engine, client: str, outcome: ProcessedFile, seconds: float
+    ) -> None:
+        result = "DUPL" if outcome.shelf == "duplicates" else outcome.group_status
+        self.files.labels(client, result).inc()
+        self.file_seconds.observe(seconds)
+        if outcome.shelf != "archive":
+            return  # rejected as a whole (no payments) or repeated (counted the first time)
+        for status, code, count, total in payment_totals(engine, outcome.file_id):
+            label = code if code is not None and currency.is_supported(code) else OTHER_CURRENCY
+            self.payments.labels(status, label).inc(count)
+            if label != OTHER_CURRENCY:
+                self.amounts.labels(status, label).inc(float(currency.format_minor(total, label)))
+
+
+def payment_totals(engine: Engine, file_id: int) -> list[tuple[str, str | None, int, int]]:
+    """(status, currency, count, sum in minor units) of one file's payments."""
+    from sqlalchemy import func, select
+
+    from gateway import db
+
+    p = db.payments.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(p.status, p.currency, func.count(), func.coalesce(func.sum(p.amount_minor), 0))
+            .where(p.file_id == file_id)
+            .group_by(p.status, p.currency)
+        ).all()
+    return [(str(s), c, int(n), int(total)) for s, c, n, total in rows]
+
+
+class _OnScrape:
+    """The series read afresh on every scrape: waiting files, outbox backlog, end of day."""
+
+    def __init__(self, settings: Settings, reader: Engine) -> None:
+        self.settings = settings
+        self.reader = reader
+
+    def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        from gateway.spool import Spool
+
+        spool = Spool(self.settings.spool_dir)
+        waiting = GaugeMetricFamily(
+            "ekase_waiting_files", "Complete files waiting in in/, per client", labels=["client"]
+        )
+        for client in self.settings.clients:
+            waiting.add_metric([client.id], len(spool.waiting(client.id)))
+        yield waiting
+        try:
+            backlog, eod = self._from_database()
+        except Exception as exc:  # the database is down: the other series still count
+            log.warning("metrics.database_unavailable", error=str(exc))
+            return
+        yield GaugeMetricFamily(
+            "ekase_outbox_backlog", "Answers committed but not yet delivered into out/",
+            value=backlog,
+        )
+        last = GaugeMetricFamily(
+            "ekase_eod_last_timestamp_seconds",
+            "End of day of the latest business day stated (camt.053), per account",
+            labels=["account"],
+        )
+        for iban, moment in eod:
+            last.add_metric([iban], moment.timestamp())
+        yield last
+
+    def _from_database(self) -> tuple[int, list[tuple[str, dt.datetime]]]:
+        import datetime as dt
+
+        from sqlalchemy import func, select
+
+        from gateway import db
+
+        o, s = db.outbox.c, db.statements.c
+        zone = self.settings.timezone
+        with self.reader.connect() as conn:
+            backlog = conn.execute(
+                select(func.count()).where(o.delivered_at.is_(None))
+            ).scalar_one()
+            rows = conn.execute(
+                select(s.iban, func.max(s.business_date))
+                .where(s.message.like("camt.053%"))
+                .group_by(s.iban)
+                .order_by(s.iban)
+            ).all()
+        eod = [
+            (str(iban), dt.datetime.combine(day, self.settings.eod_time, zone))
+            for iban, day in rows
+            if day is not None
+        ]
+        return int(backlog), eod
+
+
+# -- the recording API (a no-op unless the daemon enabled metrics) -----------------------------
+
+_active: Metrics | None = None
+
+
+def enable(settings: Settings, reader: Engine) -> Metrics:
+    global _active
+    from prometheus_client import disable_created_metrics
+
+    disable_created_metrics()  # type: ignore[no-untyped-call,unused-ignore]  # no *_created
+    _active = Metrics(settings, reader)
+    return _active
+
+
+def disable() -> None:
+    global _active
+    _active = None
+
+
+def file_processed(engine: Engine, client: str, outcome: ProcessedFile, seconds: float) -> None:
+    """A file has been answered and shelved (`inbound.process`)."""
+    if _active is None:
+        return
+    try:
+        _active.file_processed(engine, client, outcome, seconds)
+    except Exception as exc:  # counting must never fail a file that is already answered
+        log.warning("metrics.file_failed", client=client, error=str(exc))
+
+
+def sftp_session_opened() -> None:
+    if _active is not None:
+        _active.sftp_sessions.inc()
+
+
+def sftp_session_closed() -> None:
+    if _active is not None:
+        _active.sftp_sessions.dec()
+
+
+def login_refused() -> None:
+    if _active is not None:
+        _active.logins_refused.inc()
+
+
+# -- where it is served ------------------------------------------------------------------------
+
+
+def listen_address(settings: Settings) -> tuple[str, int] | None:
+    """`[metrics] listen` as (host, port); None when metrics are not configured.
+
+    Read from `settings.metrics_listen` where the settings carry it; until they do, from
+    the configuration file itself."""
+    value: Any = getattr(settings, "metrics_listen", None)
+    if value is None and not hasattr(settings, "metrics_listen"):
+        with open(settings.config_path, "rb") as handle:
+            table = tomllib.load(handle).get("metrics")
+        value = table.get("listen") if isinstance(table, dict) else None
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return str(value[0]), int(value[1])
+    text = str(value)
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError("metrics.listen", f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _make_server(host: str, port: int, app: Any) -> Any:
+    # Imported here: http.server and friends are not worth loading into every `scan`.
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # a scrape every 15 s is not worth a log line
+
+    class Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+    return make_server(host, port, app, Server, Quiet)
+
+
+class MetricsServer:
+    """`/metrics` (Prometheus text format) and `/healthz` on a thread of their own."""
+
+    def __init__(self, metrics: Metrics, host: str, port: int, healthy: Callable[[], bool]) -> None:
+        from prometheus_client import make_wsgi_app
+
+        metrics_app = make_wsgi_app(metrics.registry)
+
+        def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+            path = environ.get("PATH_INFO", "")
+            if path == "/metrics":
+                return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+            if path == "/healthz":
+                ok = healthy()
+                status = "200 OK" if ok else "503 Service Unavailable"
+                start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+                return [b"ok\n" if ok else b"the daemon's heartbeat is stale\n"]
+            start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"/metrics or /healthz\n"]
+
+        self.server = _make_server(host, port, app)
+        self.reader = metrics.reader
+        self.host = host
+        self.port = int(self.server.server_address[1])
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, name="metrics", daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(5)

@@ -1,0 +1,239 @@
+"""Prometheus metrics and /healthz (SPEC §9): scraped from a real daemon, and the series
+read from the spool and database on each scrape."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import signal
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import paramiko
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import CollectorRegistry
+
+from gateway import metrics, statements
+from gateway.environment import make_reader_engine
+from tests.integration.daemon_fixtures import (
+    CLIENTS,
+    GATEWAY,
+    Install,
+    batch,
+    close_sftp,
+    free_port,
+    make_install,
+    running_daemon,
+    sftp_client,
+    wait_for,
+)
+from tests.pipeline_fixtures import A_MAIN, CLIENT_A, RIGA, TODAY, Batch, Installation
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape_text(registry_or_port: CollectorRegistry | int) -> str:
+    if isinstance(registry_or_port, int):
+        url = f"http://127.0.0.1:{registry_or_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/plain")
+            return str(response.read().decode())
+    from prometheus_client import generate_latest
+
+    return generate_latest(registry_or_port).decode()
+
+
+def parse(exposition: str) -> tuple[Samples, set[str]]:
+    """Every sample by (name, sorted labels), and the names of the families."""
+    samples: Samples = {}
+    families = set()
+    for family in text_string_to_metric_families(exposition):
+        families.add(family.name)
+        for s in family.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return samples, families
+
+
+def with_metrics(install: Install, port: int) -> None:
+    with open(install.config, "a") as handle:
+        handle.write(f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
+
+
+@pytest.mark.timeout(120)
+def test_metrics_and_healthz_of_a_running_daemon(tmp_path: Path) -> None:
+    """An operator's Prometheus scraping `[metrics] listen` during a real run sees the
+    SPEC's series with their labels: the file answered by client and result, its payments
+    and amount (decimal, by status and currency), its processing time, the open SFTP
+    session, the refused login, the queue, the outbox backlog; /healthz answers 200.
+    `status` names the running daemon's pid, and after SIGTERM says it is not running."""
+    install = make_install(tmp_path / "gw")
+    port = free_port()
+    with_metrics(install, port)
+    with running_daemon(install) as daemon:
+        started = daemon.wait_started()
+        assert started["metrics"] == f"127.0.0.1:{port}"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as health:
+            assert health.status == 200 and health.read() == b"ok\n"
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/nothing", timeout=10)
+        assert missing.value.code == 404
+
+        stranger = paramiko.ECDSAKey.generate()  # a key nobody configured
+        transport = paramiko.Transport(("127.0.0.1", install.port))
+        try:
+            transport.start_client(timeout=10)
+            with pytest.raises(paramiko.AuthenticationException):
+                transport.auth_publickey("alpha-erp", stranger)
+        finally:
+            transport.close()
+
+        client = sftp_client(install, "alpha-erp")
+        try:
+            assert wait_for(
+                lambda: parse(scrape_text(port))[0].get(("ekase_sftp_sessions", ())) == 1.0, 10
+            )
+            client.putfo(io.BytesIO(batch("MET-1", "alpha", 3, amount_minor=150)), "/in/met.xml")
+        finally:
+            close_sftp(client)
+
+        assert wait_for(lambda: bool(daemon.events("file.processed")), 30), daemon.tail()
+        # What the file got depends on the hour (after the cut-off its payments wait):
+        # the metrics must say what the log says.
+        [line] = daemon.events("file.processed")
+        [(status, count)] = line["counts"].items()
+        files = ("ekase_files_total", (("client", "alpha"), ("result", line["group_status"])))
+        assert wait_for(lambda: parse(scrape_text(port))[0].get(files) == 1, 10)
+        assert wait_for(
+            lambda: parse(scrape_text(port))[0].get(("ekase_sftp_sessions", ())) == 0.0, 10
+        )
+        found, families = parse(scrape_text(port))
+        shown = subprocess.run([GATEWAY, "status", "-c", str(install.config), "--json"],
+                               capture_output=True, text=True, timeout=60, check=True)
+        running = json.loads(shown.stdout)["daemon"]
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0
+        after = subprocess.run([GATEWAY, "status", "-c", str(install.config), "--json"],
+                               capture_output=True, text=True, timeout=60, check=True)
+
+    assert (running["state"], running["pid"]) == ("running", daemon.process.pid)
+    assert json.loads(after.stdout)["daemon"]["state"] == "not running"
+    assert count == 3
+    by_status = (("currency", "EUR"), ("status", status))
+    assert found[("ekase_payments_total", by_status)] == 3
+    assert found[("ekase_amount_total", by_status)] == pytest.approx(4.50)
+    assert found[("ekase_file_seconds_count", ())] == 1
+    assert ("ekase_file_seconds_bucket", (("le", "+Inf"),)) in found
+    assert found[("ekase_sftp_logins_refused_total", ())] >= 1
+    assert {
+        labels for (name, labels) in found if name == "ekase_waiting_files"
+    } == {(("client", c),) for c in CLIENTS}
+    assert found[("ekase_outbox_backlog", ())] == 0
+    assert {
+        "ekase_files", "ekase_payments", "ekase_amount", "ekase_file_seconds",
+        "ekase_waiting_files", "ekase_sftp_sessions", "ekase_sftp_logins_refused",
+        "ekase_outbox_backlog", "ekase_eod_last_timestamp_seconds",
+    } <= families
+    assert not any(name.endswith("_created") for name, _ in found)
+
+
+def test_waiting_files_backlog_and_end_of_day_are_read_on_each_scrape(
+    inst: Installation,
+) -> None:
+    """Series that other processes change are read when scraped: a file waiting in in/,
+    an answer not yet delivered, and the end of the latest business day an account was
+    stated for — whoever wrote it (here the `eod` code path, not the daemon)."""
+    inst.submit(Batch(msg_id="EOD-1").tx("E-1", "5.00").build())
+    inst.clock.set(dt.datetime.combine(TODAY, dt.time(18, 30), RIGA))
+    statements.write_statements(inst.env, TODAY)
+    (inst.inbox() / "next.xml").write_bytes(b"<Document/>")
+    (inst.inbox() / "still.xml.part").write_bytes(b"<Doc")
+    reader = make_reader_engine(inst.settings.database_url)
+    try:
+        registry = metrics.Metrics(inst.settings, reader).registry
+        found, _ = parse(scrape_text(registry))
+        with inst.env.engine.begin() as conn:
+            from sqlalchemy import update
+
+            from gateway import db
+
+            conn.execute(update(db.outbox).values(delivered_at=None))
+        undelivered, _ = parse(scrape_text(registry))
+    finally:
+        reader.dispose()
+    assert found[("ekase_waiting_files", (("client", CLIENT_A),))] == 1
+    end_of_day = dt.datetime.combine(TODAY, inst.settings.eod_time, RIGA).timestamp()
+    assert found[("ekase_eod_last_timestamp_seconds", (("account", A_MAIN),))] == end_of_day
+    assert found[("ekase_outbox_backlog", ())] == 0
+    assert undelivered[("ekase_outbox_backlog", ())] > 0
+
+
+def test_a_file_in_the_pipeline_is_counted_by_status_and_currency(inst: Installation) -> None:
+    """With metrics on, a real file run counts its payments per status and currency, and a
+    currency code the gateway does not support (the client's text) is counted as `other`
+    rather than becoming a label of its own."""
+    reader = make_reader_engine(inst.settings.database_url)
+    registry = metrics.enable(inst.settings, reader).registry
+    try:
+        data = (
+            Batch(msg_id="COUNT-1")
+            .tx("C-1", "10.00").tx("C-2", "2.50").tx("C-3", "1.00", currency="XAU")
+            .build()
+        )
+        statuses = inst.submit(data).statuses()
+        found, _ = parse(scrape_text(registry))
+    finally:
+        metrics.disable()
+        reader.dispose()
+    assert statuses == {"C-1": "ACSC", "C-2": "ACSC", "C-3": "RJCT"}
+    assert found[("ekase_files_total", (("client", CLIENT_A), ("result", "PART")))] == 1
+    assert found[("ekase_payments_total", (("currency", "EUR"), ("status", "ACSC")))] == 2
+    assert found[("ekase_amount_total", (("currency", "EUR"), ("status", "ACSC")))] == 12.5
+    assert found[("ekase_payments_total", (("currency", "other"), ("status", "RJCT")))] == 1
+    assert not any(("currency", "XAU") in labels for _, labels in found)
+
+
+SPEC_NAMES = {
+    "ekase_files_total", "ekase_payments_total", "ekase_amount_total", "ekase_file_seconds",
+    "ekase_waiting_files", "ekase_sftp_sessions", "ekase_sftp_logins_refused_total",
+    "ekase_outbox_backlog", "ekase_eod_last_timestamp_seconds",
+}
+
+
+def test_dashboard_and_alert_rules_use_only_series_the_gateway_exports(
+    inst: Installation,
+) -> None:
+    """The Grafana dashboard and the alert rules shipped beside the unit query series the
+    daemon really exports (a renamed metric would leave a blank panel or an alert that can
+    never fire), and between them they cover every series of SPEC §9."""
+    import json
+    import re
+
+    import yaml
+
+    reader = make_reader_engine(inst.settings.database_url)
+    try:
+        exposition = scrape_text(metrics.Metrics(inst.settings, reader).registry)
+    finally:
+        reader.dispose()
+    exported = set()
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
+    for family in text_string_to_metric_families(exposition):
+        # A labelled counter has no samples before its first count: name them by type.
+        exported.update({family.name, *(family.name + s for s in suffixes.get(family.type, ()))})
+    systemd = Path(__file__).resolve().parents[2] / "systemd"
+    dashboard = json.loads((systemd / "grafana-dashboard.json").read_text())
+    panel_queries = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    rules = yaml.safe_load((systemd / "ekase-alerts.yml").read_text())
+    alert_queries = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    used = set()
+    for query in panel_queries + alert_queries:
+        used.update(re.findall(r"\b(?:ekase|process)_[a-z_]+", query))
+    assert used - exported == set()
+    covered = {name for name in SPEC_NAMES if any(u.startswith(name) for u in used)}
+    assert covered == SPEC_NAMES
+    assert all(r.get("annotations", {}).get("summary") for g in rules["groups"] for r in g["rules"])

@@ -1,0 +1,54 @@
+"""A long file's progress in the log, and amounts in the canonical line (SPEC §9 Logs)."""
+
+from __future__ import annotations
+
+import pytest
+from structlog.testing import capture_logs
+
+from gateway import progress, samples
+from gateway.inbound.pain001_v03 import chunk_transactions
+from tests.pipeline_fixtures import A_MAIN, TODAY, Installation
+
+PAYMENTS = 2 * chunk_transactions + 500  # three chunks: two full ones and a short one
+
+
+def test_a_long_file_logs_its_progress_between_claim_and_answer(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the interval at 0, every chunk of a real run (reading child, SQLite, spool) is
+    a `file.progress` line with payments done of the declared total, all before the
+    file's `file.processed` line; the progress file is gone once the file is answered."""
+    monkeypatch.setattr(progress, "progress_interval_seconds", 0.0)
+    data = samples.to_bytes(
+        samples.payroll(A_MAIN, PAYMENTS, msg_id="LONG-1", execution_date=TODAY,
+                        amount_minor=101, per_pmt_inf=1_000)
+    )
+    with capture_logs() as logged:
+        answer = inst.submit(data, name="long.xml")
+    assert answer.group_status == "ACSC"
+    events = [e["event"] for e in logged]
+    shown = [e for e in logged if e["event"] == "file.progress"]
+    assert [(e["payments_done"], e["payments_total"]) for e in shown] == [
+        (chunk_transactions, PAYMENTS),
+        (2 * chunk_transactions, PAYMENTS),
+        (PAYMENTS, PAYMENTS),
+    ]
+    assert all(e["client"] == "iestade-a" and e["file"] == "long.xml" for e in shown)
+    assert all(e["rate_per_second"] >= 0 for e in shown)
+    assert events.index("file.processed") > max(i for i, e in enumerate(events)
+                                                if e == "file.progress")
+    assert progress.read_progress(inst.spool) == []
+
+
+def test_file_processed_carries_amounts_as_decimal_strings_with_currency(
+    inst: Installation,
+) -> None:
+    """The canonical line says `{"EUR": "1500.49"}`, as an operator reads money, never the
+    integer of minor units (`150049`)."""
+    data = samples.to_bytes(
+        samples.payroll(A_MAIN, 7, msg_id="AMOUNTS-1", execution_date=TODAY, amount_minor=21_435)
+    )
+    with capture_logs() as logged:
+        inst.submit(data, name="amounts.xml")
+    [line] = [e for e in logged if e["event"] == "file.processed"]
+    assert line["amounts"] == {"EUR": "1500.45"}

@@ -1,0 +1,127 @@
+"""`gateway.progress`: the heartbeat and the progress of a long file, with a fake clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from structlog.testing import capture_logs
+
+from gateway import progress
+from gateway.clock import FixedClock
+from gateway.progress import FileProgress, Heartbeat, read_heartbeat, read_progress
+
+START = dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.UTC)
+
+
+def _progress(spool: Path, clock: FixedClock, total: int | None = 190_000) -> FileProgress:
+    return FileProgress(spool, "alpha", "20261125T080000-ab__payroll.xml", "payroll.xml", total,
+                        clock)
+
+
+def test_progress_line_every_interval_with_done_of_total_and_rate(tmp_path: Path) -> None:
+    """A long file logs `file.progress` with payments done of total and the rate per second
+    at most every interval; chunks in between cost a clock reading and log nothing."""
+    clock = FixedClock(START)
+    file = _progress(tmp_path, clock)
+    with capture_logs() as logged:
+        clock.advance(dt.timedelta(seconds=1))
+        file.advance(2_000)  # within the first interval: nothing shown
+        clock.advance(dt.timedelta(seconds=1.5))
+        file.advance(10_000)
+        clock.advance(dt.timedelta(seconds=1))
+        file.advance(14_000)  # 1 s after the last line: nothing
+        clock.advance(dt.timedelta(seconds=1.5))
+        file.advance(20_000)
+    lines = [e for e in logged if e["event"] == "file.progress"]
+    assert [(e["payments_done"], e["payments_total"]) for e in lines] == [
+        (10_000, 190_000),
+        (20_000, 190_000),
+    ]
+    assert [e["rate_per_second"] for e in lines] == [4_000.0, 4_000.0]  # 10,000 in 2.5 s …
+    assert [e["elapsed_seconds"] for e in lines] == [2.5, 5.0]
+    assert lines[0]["client"] == "alpha" and lines[0]["file"] == "payroll.xml"
+
+
+def test_progress_file_is_written_for_status_and_removed_on_close(tmp_path: Path) -> None:
+    """`status` (another process) reads what the run wrote; once the file is done, no trace
+    remains; a file done within the interval never writes one."""
+    clock = FixedClock(START)
+    file = _progress(tmp_path, clock)
+    clock.advance(dt.timedelta(seconds=3))
+    file.advance(6_000)
+    [info] = read_progress(tmp_path)
+    assert (info.client_id, info.original_name, info.done, info.total_declared) == (
+        "alpha", "payroll.xml", 6_000, 190_000
+    )
+    assert info.pid == os.getpid() and info.updated_at == START + dt.timedelta(seconds=3)
+    assert info.rate_per_second == 2_000.0
+    file.close()
+    assert read_progress(tmp_path) == []
+
+    quick = _progress(tmp_path, clock, total=None)
+    quick.advance(20)
+    quick.close()
+    assert not progress.progress_dir(tmp_path).exists() or not any(
+        progress.progress_dir(tmp_path).iterdir()
+    )
+
+
+def test_zero_interval_shows_every_chunk(tmp_path: Path) -> None:
+    """With the interval set to 0 every chunk is shown (how the integration test sees it)."""
+    clock = FixedClock(START)
+    file = FileProgress(tmp_path, "a", "c__f.xml", "f.xml", 4_000, clock, interval_seconds=0)
+    with capture_logs() as logged:
+        file.advance(2_000)
+        file.advance(4_000)
+    assert [e["payments_done"] for e in logged] == [2_000, 4_000]
+
+
+def test_heartbeat_is_read_back_and_removed_on_a_clean_stop(tmp_path: Path) -> None:
+    """The daemon's heartbeat names its pid, start and last beat; it is gone after a stop."""
+    clock = FixedClock(START)
+    beat = Heartbeat(tmp_path, clock, pid=4242)
+    clock.advance(dt.timedelta(seconds=5))
+    beat.beat()
+    info = read_heartbeat(tmp_path)
+    assert info is not None
+    assert (info.pid, info.started_at, info.heartbeat_at) == (
+        4242, START, START + dt.timedelta(seconds=5)
+    )
+    assert json.loads((tmp_path / "run" / "daemon.json").read_text())["pid"] == 4242
+    assert beat.fresh()
+    clock.advance(dt.timedelta(seconds=progress.heartbeat_stale_seconds + 1))
+    assert not beat.fresh()
+    beat.stop()
+    assert read_heartbeat(tmp_path) is None
+
+
+def test_a_heartbeat_is_running_only_while_fresh_and_its_process_exists(tmp_path: Path) -> None:
+    """Old beats or a vanished pid mean the daemon is not running, whatever the file says."""
+    clock = FixedClock(START)
+    Heartbeat(tmp_path, clock, pid=1).beat()
+    info = read_heartbeat(tmp_path)
+    assert info is not None
+    assert info.running(START + dt.timedelta(seconds=10), alive=True)
+    assert not info.running(START + dt.timedelta(seconds=10), alive=False)
+    assert not info.running(START + dt.timedelta(minutes=5), alive=True)
+
+
+def test_progress_of_a_process_that_died_is_removed_at_daemon_start(tmp_path: Path) -> None:
+    """A run killed mid-file leaves its progress file; the next daemon clears it (only those
+    of processes that are gone)."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    clock = FixedClock(START)
+    mine = FileProgress(tmp_path, "a", "c1__f.xml", "f.xml", 10, clock, interval_seconds=0)
+    mine.advance(1)
+    dead = progress.progress_dir(tmp_path) / "a__c2__g.xml.json"
+    dead.write_text(json.dumps({**json.loads(mine.path.read_text()), "claim_name": "c2__g.xml",
+                                "pid": int(gone.stdout)}))
+    assert len(read_progress(tmp_path)) == 2
+    assert progress.remove_orphaned_progress(tmp_path) == 1
+    assert [p.claim_name for p in read_progress(tmp_path)] == ["c1__f.xml"]
