@@ -285,19 +285,21 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _move_without_replacing(source: Path, target: Path) -> None:
-    """Move `source` to `target` within one filesystem, failing if `target` exists.
+    """Move `source` to `target` within one filesystem, failing if another file is there.
 
-    `os.replace` would silently put `source` over an existing `target`; a hard link
-    cannot, and appears whole at once. Between the link and the unlink the file has
-    both names; a run stopped there finds the claim in work/ again, and the second
-    attempt sees the target is already this very file and only drops the work/ name.
-    """
-    try:
-        os.link(source, target, follow_symlinks=False)
-    except FileExistsError:
+    `os.replace` would silently put `source` over an existing `target`, so the target is
+    looked at first. Shelf names carry the claim's own name and whoever shelves a claim
+    holds its lock, so no other process can take the name in between. (A hard link
+    would refuse by itself, but the kernel forbids linking a file of another user — an
+    upload through OpenSSH is its SFTP user's.) If the target is this very file (linked
+    by an earlier version of this function that stopped half-way), only the work/ name
+    goes: renaming onto a link of the same file would do nothing."""
+    if os.path.lexists(target):
         if not _same_file(target, source):
-            raise ShelfTaken(target) from None
-    os.unlink(source)
+            raise ShelfTaken(target)
+        os.unlink(source)
+        return
+    os.replace(source, target)
 
 
 def _receipt_path(work_path: Path) -> Path:

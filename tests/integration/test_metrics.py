@@ -17,8 +17,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
-from gateway import metrics, statements
+from gateway import metrics
 from gateway.environment import make_reader_engine
+from gateway.outbound import statements
 from tests.integration.daemon_fixtures import (
     CLIENTS,
     GATEWAY,

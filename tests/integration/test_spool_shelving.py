@@ -60,8 +60,8 @@ def test_a_taken_shelf_name_is_refused_and_nothing_moves(tmp_path: Path) -> None
 
 
 def test_shelving_again_after_a_stop_between_link_and_unlink(tmp_path: Path) -> None:
-    """A run stopped after the shelf name appeared but before the work/ name went: the
-    next run's shelving finds its own file there and just finishes the move."""
+    """A file that has both names (a run stopped half-way through a link-and-unlink
+    move): shelving finds its own file there and just drops the work/ name."""
     spool, claim = _claimed(Spool(tmp_path), "pay.xml", b"upload")
     target = spool.shelf_target(claim, "archive", 3, DAY)
     target.parent.mkdir(parents=True)

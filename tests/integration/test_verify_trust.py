@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from gateway.files import write_atomically
 from gateway.keys import init_signing_key
-from gateway.outbound.delivery import write_bytes_atomically
 from gateway.outbound.seal import Sealer, seal_path
 from tests.integration.test_seal_xmlsec import xmlsec_verify
 from tests.pipeline_fixtures import TODAY, Batch, Installation
@@ -59,7 +59,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Installation, Path, 
     real_cert = inst.settings.signing.certificate
     assert certificate(keys / "forger.crt").subject == certificate(real_cert).subject
     forger = Sealer.load(keys / "forger.key", keys / "forger.crt", clock=inst.clock.now)
-    write_bytes_atomically(forged_dir, seal_path(forged).name, forger.sign_file(forged))
+    write_atomically(seal_path(forged), forger.sign_file(forged))
     return inst, genuine, forged
 
 
@@ -152,7 +152,7 @@ def test_next_certificate_from_the_configuration_is_trusted(
         document = base / f"{label}.xml"
         document.write_bytes(genuine.read_bytes())
         sealer = Sealer.load(base / f"{label}.key", base / f"{label}.crt", clock=lambda: now)
-        write_bytes_atomically(base, seal_path(document).name, sealer.sign_file(document))
+        write_atomically(seal_path(document), sealer.sign_file(document))
         done = gateway("verify", str(document), "-c", str(config))
         assert done.returncode == expected, (label, done.stdout, done.stderr)
     assert gateway("verify", str(genuine), "-c", str(config)).returncode == 0
