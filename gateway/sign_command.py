@@ -171,7 +171,7 @@ def run_sign(
     _write(out, container, 0o644)
     read = asice.read_container(container, data_bytes_max=sign_input_bytes_max)
     assert isinstance(read, asice.Container), "the container just written does not read back"
-    who = sealer.cert.subject.rfc4514_string()
+    who = xades.common_name(sealer.cert.subject)
     return 0, (
         f"{out}: {read.data_name} signed by {who} (serial {sealer.cert.serial_number:x}); "
         f"{len(read.signatures)} signature file(s); data SHA-256 {read.data_sha256.hex()}"

@@ -221,7 +221,8 @@ def _check(
     invalid = _validity_problem(cert, when, "at the signing time")
     if invalid:
         return fail(Problem.CERTIFICATE_NOT_VALID, invalid)
-    return SignatureCheck(source, None, f"valid signature by {_who(cert.subject)}", cert, when)
+    who = common_name(cert.subject)
+    return SignatureCheck(source, None, f"valid signature by {who}", cert, when)
 
 
 def check_intact(
@@ -431,7 +432,8 @@ def _chain(
     try:
         verified = verifier.verify(cert, list(others))
     except VerificationError as exc:
-        return f"certificate not from the signatory CA: issued by {_who(cert.issuer)} ({exc})"
+        issuer = common_name(cert.issuer)
+        return f"certificate not from the signatory CA: issued by {issuer} ({exc})"
     return list(verified.chain)
 
 
@@ -453,12 +455,12 @@ def _revocation(
             entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
             if entry is not None and entry.revocation_date_utc <= received_at:
                 when = entry.revocation_date_utc.date().isoformat()
-                return f"certificate of {_who(cert.subject)} revoked on {when}"
+                return f"certificate of {common_name(cert.subject)} revoked on {when}"
     return None
 
 
 def _validity_problem(cert: x509.Certificate, moment: datetime, when: str) -> str | None:
-    who = _who(cert.subject)
+    who = common_name(cert.subject)
     if moment > cert.not_valid_after_utc:
         return f"certificate of {who} expired on {cert.not_valid_after_utc.date()} ({when})"
     if moment < cert.not_valid_before_utc:
@@ -466,7 +468,7 @@ def _validity_problem(cert: x509.Certificate, moment: datetime, when: str) -> st
     return None
 
 
-def _who(name: x509.Name) -> str:
+def common_name(name: x509.Name) -> str:
     """The common name people recognise; the full name when there is none."""
     common = name.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     return str(common[0].value) if common else name.rfc4514_string()
