@@ -1,10 +1,11 @@
 """Verifying the XAdES signatures in an ASiC-E container (SPEC §11).
 
-Each `ds:Signature` in `META-INF/signatures*.xml` must sign exactly two things: the data
-file, by its name, with no transforms (a digest of its raw bytes, as DigiDoc and eParaksts
-make them), and the XAdES `SignedProperties`, found by Id, holding `SigningTime` and
-`SigningCertificate` or `SigningCertificateV2`. Any other shape is refused rather than
-partly checked, so nothing unsigned can pass as signed.
+Each `ds:Signature` in `META-INF/signatures*.xml` must sign the data file, by its name,
+with no transforms (a digest of its raw bytes, as DigiDoc and eParaksts make them), and
+the XAdES `SignedProperties`, found by Id, holding `SigningTime` and `SigningCertificate`
+or `SigningCertificateV2`; it may also sign other elements of itself (its KeyInfo), and
+every reference is checked. Any other shape is refused rather than partly checked, so
+nothing unsigned can pass as signed.
 
 Canonicalisation is lxml's (libxml2, the code xmlsec1 uses); signatures and certificate
 chains are `cryptography`'s (`x509.verification`, the webpki rules for the CA side; the
@@ -83,6 +84,7 @@ _METHODS: dict[str, tuple[str, hashes.HashAlgorithm]] = {
 
 signature_elements_max = 16  # per signatures file
 key_info_certificates_max = 8
+inner_references_max = 4  # '#Id' references besides SignedProperties (e.g. to KeyInfo)
 chain_depth_max = 4
 
 
@@ -241,8 +243,9 @@ def check_intact(
         method = _one(info, "ds:SignatureMethod").get("Algorithm")
         if method not in _METHODS:
             raise _Unreadable(f"signature method {method} not accepted")
-        data_ref, props_ref = _references(info)
+        data_ref, props_ref, inner_refs = _references(info)
         props = _signed_properties(element, props_ref)
+        inner = [(ref, _inner(element, ref)) for ref in inner_refs]
         claimed_time = _signing_time(props)
         certs = _key_info_certificates(element)
         claimed_cert = _signing_certificate(props, certs)
@@ -253,6 +256,9 @@ def check_intact(
         cert = claimed_cert
         if not _reference_digest_ok(props_ref, props):
             raise _Unreadable("the signed properties were altered (digest mismatch)")
+        for ref, target in inner:
+            if not _reference_digest_ok(ref, target):
+                raise _Unreadable(f"{ref.get('URI')[:40]} was altered (digest mismatch)")
         when = claimed_time
         algorithm = _DIGESTS[_one(data_ref, "ds:DigestMethod").get("Algorithm")]
         signed_digest = _b64(_one(data_ref, "ds:DigestValue").text, "DigestValue")
@@ -271,47 +277,59 @@ def check_intact(
     return Intact(cert, others, when)
 
 
-def _references(info: Any) -> tuple[Any, Any]:
-    """Exactly one reference to the data file (no transforms) and one to SignedProperties."""
+def _references(info: Any) -> tuple[Any, Any, list[Any]]:
+    """Exactly one reference to the data file (no transforms), one to SignedProperties,
+    and possibly a few more to elements of the signature itself (some signers also sign
+    their KeyInfo); every one of them is checked."""
     refs = info.xpath("ds:Reference", namespaces=NS)
     props = [r for r in refs if r.get("Type") == SIGNED_PROPERTIES_TYPE]
-    data = [r for r in refs if r.get("Type") != SIGNED_PROPERTIES_TYPE]
-    if len(props) != 1 or len(data) != 1:
+    inner = [r for r in refs if r not in props and (r.get("URI") or "").startswith("#")]
+    data = [r for r in refs if r not in props and r not in inner]
+    if len(props) != 1 or len(data) != 1 or len(inner) > inner_references_max:
         raise _Unreadable(
             f"expected one data reference and one SignedProperties reference, found "
-            f"{len(data)} and {len(props)}"
+            f"{len(data)} and {len(props)} (and {len(inner)} others)"
         )
     ref = data[0]
     uri = ref.get("URI") or ""
-    if not uri or uri.startswith("#") or "/" in unquote(uri) or ":" in uri.split("/")[0]:
+    if not uri or "/" in unquote(uri) or ":" in uri:
         raise _Unreadable(f"the data reference {uri[:60]!r} is not a file name in the container")
     if ref.xpath("ds:Transforms", namespaces=NS):
         raise _Unreadable("the data reference has transforms (it must sign the file's bytes)")
-    if _one(ref, "ds:DigestMethod").get("Algorithm") not in _DIGESTS:
-        raise _Unreadable("the data reference's digest is not SHA-256, SHA-384 or SHA-512")
-    if _one(props[0], "ds:DigestMethod").get("Algorithm") not in _DIGESTS:
-        raise _Unreadable("the SignedProperties digest is not SHA-256, SHA-384 or SHA-512")
-    return ref, props[0]
+    for reference in refs:
+        if _one(reference, "ds:DigestMethod").get("Algorithm") not in _DIGESTS:
+            raise _Unreadable("a reference's digest is not SHA-256, SHA-384 or SHA-512")
+    return ref, props[0], inner
+
+
+def _inner(signature: Any, ref: Any) -> Any:
+    """The element a '#Id' reference names. It must be unique in the document and inside
+    this signature: an Id found elsewhere (signature wrapping) is refused."""
+    uri = ref.get("URI") or ""
+    ident = uri[1:]
+    matches = signature.getroottree().xpath("//*[@Id=$i]", i=ident) if ident else []
+    if len(matches) != 1:
+        raise _Unreadable(f"Id {ident[:40]!r} found {len(matches)} times")
+    element = matches[0]
+    if not any(a is signature for a in element.iterancestors()):
+        raise _Unreadable(f"#{ident[:40]} is not inside this signature")
+    if element.tag == f"{{{DS}}}SignedInfo" or any(
+        a.tag == f"{{{DS}}}SignedInfo" for a in element.iterancestors()
+    ):
+        raise _Unreadable(f"#{ident[:40]} is inside SignedInfo")
+    if len(ref.xpath("ds:Transforms/ds:Transform", namespaces=NS)) > 1:
+        raise _Unreadable(f"more than one transform on the reference to #{ident[:40]}")
+    return element
 
 
 def _signed_properties(signature: Any, ref: Any) -> Any:
-    """The element the reference names, which must be this signature's own
-    SignedProperties: an Id found elsewhere (signature wrapping) is refused."""
-    uri = ref.get("URI") or ""
-    if not uri.startswith("#") or len(uri) < 2:
-        raise _Unreadable("the SignedProperties reference is not a same-document '#Id'")
-    ident = uri[1:]
-    matches = signature.getroottree().xpath("//*[@Id=$i]", i=ident)
-    if len(matches) != 1:
-        raise _Unreadable(f"Id {ident!r} found {len(matches)} times")
-    props = matches[0]
+    """This signature's own SignedProperties, in its ds:Object."""
+    props = _inner(signature, ref)
     if props.tag != f"{{{XADES}}}SignedProperties":
-        raise _Unreadable(f"#{ident} is not xades:SignedProperties")
+        raise _Unreadable(f"{ref.get('URI')[:40]} is not xades:SignedProperties")
     qualifying = props.getparent()
     if (
-        qualifying is None
-        or qualifying.tag != f"{{{XADES}}}QualifyingProperties"
-        or qualifying.getparent() is None
+        qualifying.tag != f"{{{XADES}}}QualifyingProperties"
         or qualifying.getparent().tag != f"{{{DS}}}Object"
         or qualifying.getparent().getparent() is not signature
     ):
@@ -319,20 +337,17 @@ def _signed_properties(signature: Any, ref: Any) -> Any:
     target = qualifying.get("Target")
     if signature.get("Id") and target != "#" + signature.get("Id"):
         raise _Unreadable("QualifyingProperties target another signature")
-    transforms = ref.xpath("ds:Transforms/ds:Transform", namespaces=NS)
-    if len(transforms) > 1:
-        raise _Unreadable("more than one transform on the SignedProperties reference")
     return props
 
 
-def _reference_digest_ok(ref: Any, props: Any) -> bool:
+def _reference_digest_ok(ref: Any, element: Any) -> bool:
     """A same-document reference without transforms is canonicalised with C14N 1.0; with
     one, by that canonicalisation. Comments never reach a '#Id' reference's digest."""
     transforms = ref.xpath("ds:Transforms/ds:Transform", namespaces=NS)
     exclusive, prefixes = False, None
     if transforms:
         exclusive, _, prefixes = _canonicalisation(transforms[0])
-    octets = _canonical(props, exclusive, False, prefixes)
+    octets = _canonical(element, exclusive, False, prefixes)
     algorithm = _DIGESTS[_one(ref, "ds:DigestMethod").get("Algorithm")]
     expected = _b64(_one(ref, "ds:DigestValue").text, "DigestValue")
     return hashlib.new(algorithm, octets).digest() == expected

@@ -8,6 +8,7 @@ tests/integration/test_signature_interop.py.
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -304,6 +305,40 @@ def test_signature_of_a_shape_we_do_not_accept_is_DS0B(change: Any) -> None:
     """Signed that way by the signer (SignedInfo signed again): refused by its shape."""
     result = only(resigned(signature(), change))
     assert result.problem is Problem.UNREADABLE, result.detail
+
+
+def _sign_key_info(doc: Any) -> None:
+    """What some signers add: a third reference, to their own KeyInfo."""
+    key_info = find(doc, "//ds:KeyInfo")
+    key_info.set("Id", "S0-KeyInfo")
+    ref = etree.SubElement(find(doc, "//ds:SignedInfo"), f"{{{DS}}}Reference", URI="#S0-KeyInfo")
+    transforms = etree.SubElement(ref, f"{{{DS}}}Transforms")
+    etree.SubElement(transforms, f"{{{DS}}}Transform", Algorithm=xades.EXC_C14N)
+    etree.SubElement(ref, f"{{{DS}}}DigestMethod", Algorithm=xades.SHA256)
+    digest = etree.SubElement(ref, f"{{{DS}}}DigestValue")
+    digest.text = base64.b64encode(hashlib.sha256(_c14n(key_info)).digest()).decode()
+
+
+def test_a_signed_KeyInfo_reference_is_checked_and_accepted() -> None:
+    signed = resigned(signature(), _sign_key_info)
+    assert only(signed).ok
+
+    def add_certificate(doc: Any) -> None:
+        extra = etree.SubElement(find(doc, "//ds:X509Data"), f"{{{DS}}}X509Certificate")
+        extra.text = base64.b64encode(PKI.ca.cert.public_bytes(serialization.Encoding.DER))
+
+    result = only(edit(signed, add_certificate))
+    assert result.problem is Problem.UNREADABLE and "altered" in result.detail
+
+
+def test_a_reference_to_an_element_outside_the_signature_is_DS0B() -> None:
+    def point_outside(doc: Any) -> None:
+        _sign_key_info(doc)
+        doc.set("Id", "outside")
+        find(doc, "//ds:Reference[@URI='#S0-KeyInfo']").set("URI", "#outside")
+
+    result = only(resigned(signature(), point_outside))
+    assert result.problem is Problem.UNREADABLE and "not inside this signature" in result.detail
 
 
 def test_resigning_alone_keeps_a_signature_valid() -> None:
