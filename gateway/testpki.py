@@ -173,6 +173,27 @@ def revocation_list(
     return builder.sign(ca.key, hashes.SHA256())
 
 
+@dataclass(frozen=True, slots=True)
+class PkiFiles:
+    """Where `write_pki` put things: what a configuration and the demo's commands name."""
+
+    ca: Path
+    crl: Path
+    keys: dict[str, tuple[Path, Path]]  # "first", "second", ...: (key, certificate)
+
+
+def write_pki(pki: Pki, folder: Path) -> PkiFiles:
+    """The CA, its CRL and every signatory's key and certificate, under `folder`."""
+    ca = folder / "ca.pem"
+    folder.mkdir(parents=True, exist_ok=True)
+    ca.write_bytes(pki.ca.cert_pem())
+    keys = {
+        stem: write_issued(getattr(pki, stem), folder / "signatories", stem)
+        for stem in ("first", "second", "expired", "revoked", "foreign")
+    }
+    return PkiFiles(ca=ca, crl=write_crl(pki.crl, folder / "ca.crl.pem"), keys=keys)
+
+
 def write_issued(issued: Issued, folder: Path, stem: str) -> tuple[Path, Path]:
     """`stem.key` (mode 0600, as `ekase-gateway sign` requires) and `stem.pem`."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -44,6 +45,7 @@ from cryptography.x509.verification import (
 )
 from lxml import etree
 
+from gateway.errors import ConfigError
 from gateway.inbound.asice import Container, SignatureFile
 from gateway.outbound.seal import C14N as EXC_C14N
 from gateway.outbound.seal import DS, SHA256
@@ -105,6 +107,39 @@ class Trust:
 
     cas: tuple[x509.Certificate, ...]
     crls: tuple[x509.CertificateRevocationList, ...] = ()
+
+
+def load_trust(cas: Sequence[Path], crls: Sequence[Path] = ()) -> Trust:
+    """`[signing] signatory_ca` (PEM files, each one or more certificates) and
+    `signatory_crl` (PEM or DER), read once at start. A file that cannot be used is a
+    ConfigError naming its key path; so is a CRL that none of the CAs signed."""
+    certificates: list[x509.Certificate] = []
+    for n, path in enumerate(cas):
+        where = f"signing.signatory_ca[{n}]"
+        try:
+            certificates.extend(x509.load_pem_x509_certificates(_config_file(path, where)))
+        except ValueError as exc:
+            raise ConfigError(where, f"{path}: not a PEM certificate ({exc})") from exc
+    lists: list[x509.CertificateRevocationList] = []
+    for n, path in enumerate(crls):
+        where = f"signing.signatory_crl[{n}]"
+        data = _config_file(path, where)
+        try:
+            crl = (x509.load_pem_x509_crl(data) if data.lstrip().startswith(b"-----")
+                   else x509.load_der_x509_crl(data))
+        except ValueError as exc:
+            raise ConfigError(where, f"{path}: not a CRL ({exc})") from exc
+        if not any(_crl_signed_by(crl, ca) for ca in certificates):
+            raise ConfigError(where, f"{path}: not signed by any signing.signatory_ca")
+        lists.append(crl)
+    return Trust(tuple(certificates), tuple(lists))
+
+
+def _config_file(path: Path, where: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(where, f"{path}: {exc.strerror}") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,18 +495,22 @@ def _revocation(
     """Revoked before the container was received, by a CRL its issuer signed."""
     for cert, issuer in itertools.pairwise(chain):
         for crl in crls:
-            if crl.issuer != issuer.subject:
-                continue
-            public = issuer.public_key()
-            if not isinstance(public, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
-                continue
-            if not crl.is_signature_valid(public):
+            if not _crl_signed_by(crl, issuer):
                 continue
             entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
             if entry is not None and entry.revocation_date_utc <= received_at:
                 when = entry.revocation_date_utc.date().isoformat()
                 return f"certificate of {common_name(cert.subject)} revoked on {when}"
     return None
+
+
+def _crl_signed_by(crl: x509.CertificateRevocationList, ca: x509.Certificate) -> bool:
+    public = ca.public_key()
+    if crl.issuer != ca.subject or not isinstance(
+        public, rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+    ):
+        return False
+    return crl.is_signature_valid(public)
 
 
 def _validity_problem(cert: x509.Certificate, moment: datetime, when: str) -> str | None:
