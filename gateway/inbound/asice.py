@@ -184,7 +184,7 @@ def _contents(archive: zipfile.ZipFile, data_bytes_max: int) -> Container:
     if len(infos) > entries_max:  # zipfile found more than the end record declared
         raise _Refused(Refusal.TOO_MANY_ENTRIES, f"{len(infos)} entries; at most {entries_max}")
     _check_mimetype(archive, infos)
-    names: set[str] = set()
+    names = {"mimetype"}
     data_infos: list[zipfile.ZipInfo] = []
     signature_infos: list[zipfile.ZipInfo] = []
     meta_declared = 0

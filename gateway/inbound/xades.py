@@ -206,7 +206,13 @@ def _file_checks(
     checks = []
     for position, element in enumerate(elements, start=1):
         source = file.name if len(elements) == 1 else f"{file.name}#{position}"
-        checks.append(_check(source, element, data_name, data, digests, trust, received_at))
+        try:
+            checks.append(_check(source, element, data_name, data, digests, trust, received_at))
+        except (ValueError, UnsupportedAlgorithm) as exc:
+            # cryptography parses parts of a certificate only when asked; a client's
+            # malformed certificate can surface anywhere in the checks.
+            checks.append(SignatureCheck(source, Problem.UNREADABLE,
+                                         f"signature cannot be checked ({exc})"))
     return tuple(checks)
 
 
@@ -435,8 +441,8 @@ def _signing_certificate(props: Any, certs: Sequence[x509.Certificate]) -> x509.
 
 def _signature_ok(cert: x509.Certificate, method: str, data: bytes, value: bytes) -> bool:
     kind, digest = _METHODS[method]
-    public = cert.public_key()
     try:
+        public = cert.public_key()
         if kind == "rsa" and isinstance(public, rsa.RSAPublicKey):
             public.verify(value, data, padding.PKCS1v15(), digest)
             return True

@@ -381,6 +381,28 @@ def test_no_damaged_signature_file_crashes_the_verifier(position: int, flip: int
             assert result.signing_time == NOW
 
 
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(min_value=0), st.integers(min_value=1, max_value=255))
+def test_no_malformed_certificate_crashes_the_verifier(position: int, flip: int) -> None:
+    """A damaged certificate that the signer nevertheless signed with (its digest and the
+    signature made again), so the damage reaches the chain and validity checks: verdicts,
+    never an exception; and never a pass for a certificate the CA did not issue."""
+    der = bytearray(PKI.first.cert.public_bytes(serialization.Encoding.DER))
+    der[position % len(der)] ^= flip
+
+    def swap(doc: Any) -> None:
+        find(doc, "//ds:X509Certificate").text = base64.b64encode(bytes(der)).decode()
+        find(doc, "//xades:CertDigest/ds:DigestValue").text = base64.b64encode(
+            hashlib.sha256(bytes(der)).digest()).decode()
+        props = find(doc, "//xades:SignedProperties")
+        find(doc, "//ds:Reference[2]/ds:DigestValue").text = base64.b64encode(
+            hashlib.sha256(_c14n(props)).digest()).decode()
+
+    [result] = check(resigned(signature(), swap))
+    assert result.problem in Problem or result.ok
+    assert not result.ok or bytes(der) == PKI.first.cert.public_bytes(serialization.Encoding.DER)
+
+
 def test_naive_received_time_is_a_programming_error() -> None:
     with pytest.raises(ValueError):
         check(signature(), received=NOW.replace(tzinfo=None))
