@@ -197,6 +197,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_sign(args: argparse.Namespace) -> int:
+    from gateway.sign_command import run_sign
+
+    code, line = run_sign(args.file, args.key, args.cert, args.out, dt.datetime.now(dt.UTC))
+    print(line)
+    return code
+
+
 def cmd_keys_init(args: argparse.Namespace) -> int:
     from gateway.keys import init_host_key, init_signing_key
 
@@ -289,6 +297,13 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
         help="trust the configured [signing] certificate and next_certificate (read only)",
     )
     p.set_defaults(handler=cmd_verify)
+
+    p = sub.add_parser("sign", help="sign a batch as a signatory: an ASiC-E container (§11)")
+    p.add_argument("file", type=Path, help="the batch, or a container to add a signature to")
+    p.add_argument("--key", type=Path, required=True, help="the signatory's private key (PEM)")
+    p.add_argument("--cert", type=Path, required=True, help="the signatory's certificate (PEM)")
+    p.add_argument("--out", type=Path, help="the container to write (default: FILE as .asice)")
+    p.set_defaults(handler=cmd_sign)
 
     p = sub.add_parser("keys", help="keys: init")
     keys_sub = p.add_subparsers(dest="keys_command", metavar="ACTION", parser_class=_Parser)
