@@ -13,3 +13,4 @@ AddCommands = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], 
 
 EXTRA: list[AddCommands] = []
 EXTRA.append(__import__("gateway.daemon_cli", fromlist=["add_commands"]).add_commands)
+EXTRA.append(__import__("gateway.fx_cli", fromlist=["add_commands"]).add_commands)
