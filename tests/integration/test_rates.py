@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import structlog
 
 from gateway import cli, db, fx
 from gateway.rates import store, target
@@ -51,7 +52,10 @@ def sqlite_config(tmp_path: Path) -> Path:
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """`ekase-gateway ARGS` in this process: (exit code, stdout, stderr)."""
-    code = cli.main(list(args))
+    try:
+        code = cli.main(list(args))
+    finally:
+        structlog.reset_defaults()  # `main` pointed it at this test's captured stdout
     out, err = capsys.readouterr()
     return code, out, err
 
