@@ -268,6 +268,18 @@ def price(
     return Priced(amount_minor, instructed, debit, credit)
 
 
+def wait_is_over(due: dt.date, today: dt.date, wait_days: int) -> bool:
+    """Whether a payment due on `due` that still finds no rate on `today` is rejected
+    (`RJCT NARR`) rather than left waiting: it waits through `wait_days` business days
+    (`fx_wait_days`), its execution day counted, and is rejected on the next."""
+    from ledger import calendar
+
+    last = calendar.business_day_on_or_after(due)
+    for _ in range(wait_days - 1):
+        last = calendar.next_business_day(last)
+    return today > last
+
+
 # -- postings through the position accounts -------------------------------------------------
 
 # The treasury's currency position accounts, one per currency, created like the funding

@@ -326,3 +326,16 @@ def test_the_daily_csv_the_package_ships_imports(
     code, out, err = run(capsys, "rates", "import", "-c", str(sqlite_config), str(DAILY_CSV))
     assert code == 0, err
     assert ": 1 day(s) " in out and "12 rate(s) added" in out
+
+
+@pytest.mark.parametrize(
+    "words",
+    [["rates"], ["rates", "import"], ["rates", "set"], ["rates", "show"], ["announce"]],
+    ids=lambda w: " ".join(w),
+)
+def test_the_rate_commands_have_help(words: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """`--help` works for `rates` and `announce` like every other command."""
+    with pytest.raises(SystemExit) as stop:
+        cli.main([*words, "--help"])
+    assert stop.value.code == 0
+    assert "usage: ekase-gateway" in capsys.readouterr().out

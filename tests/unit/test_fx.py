@@ -259,3 +259,13 @@ def test_position_accounts_are_distinct_treasury_ibans() -> None:
     assert set(positions) == set(currency.EXPONENTS)
     assert len(set(positions.values())) == len(positions)
     assert all(iban.startswith("LV") and "TREL997" in iban for iban in positions.values())
+
+
+def test_a_payment_waits_fx_wait_days_business_days_for_its_rate() -> None:
+    """Due on Wednesday 17 November 2027 with fx_wait_days = 2: it waits on Wednesday
+    and Friday (Thursday is Proclamation Day) and is rejected on Monday 22nd."""
+    due = dt.date(2027, 11, 17)
+    assert not fx.wait_is_over(due, due, 2)
+    assert not fx.wait_is_over(due, dt.date(2027, 11, 19), 2)
+    assert fx.wait_is_over(due, dt.date(2027, 11, 22), 2)
+    assert fx.wait_is_over(due, dt.date(2027, 11, 19), 1)
