@@ -348,9 +348,9 @@ def console() -> int:
 
 def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
     try:
-        from gateway import daemon_cli
+        from gateway import daemon_cli, fx_cli
 
-        args = build_parser([daemon_cli.add_commands]).parse_args(argv)
+        args = build_parser([daemon_cli.add_commands, fx_cli.add_commands]).parse_args(argv)
         if own_process:  # not when a test calls `main` in its own process
             _settle_gc()
         handler: Handler = args.handler

@@ -150,3 +150,32 @@ counters = Table(
 def pending_only() -> Any:
     """`WHERE gw_payments.status = 'PDNG'` as the partial index states it."""
     return text(f"gw_payments.{PENDING_ONLY}")
+
+
+# -- exchange rates and large-payment days (SPEC §13, §14) ---------------------------------
+
+# ECB reference rates (and the hand-set RUB and BYN ones): units of `currency` per 1 EUR,
+# kept as exact decimal text. Once a payment has been converted with a rate it is `used`
+# and never changes again (`gateway.rates.store`).
+rates = Table(
+    "gw_rates",
+    metadata,
+    Column("rate_date", Date, primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("rate", String(32), nullable=False),
+    Column("source", String(8), nullable=False),  # ecb | manual
+    Column("used", Boolean, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+# Large-payment days announced by phone or e-mail (`ekase-gateway announce`): the EUR a
+# client announced for a business day beyond the payments the gateway already knows.
+# A later announcement for the same client and day replaces the earlier one.
+announcements = Table(
+    "gw_announcements",
+    metadata,
+    Column("client_id", String(32), primary_key=True),
+    Column("business_date", Date, primary_key=True),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,340 @@
+"""Exchange at the ECB euro reference rate (SPEC §13): the pure part.
+
+A rate is a quote of the ECB kind: units of a currency per 1 EUR, an exact decimal.
+The rates valid for execution on a day `D` are those dated the last ECB (TARGET)
+business day before `D` — the rate known at the start of `D` (`DayRates`, built by
+`gateway.rates.store.rates_for_day`). Nothing here reads a database or the clock.
+
+`convert` turns an amount into another currency: through EUR when neither side is
+EUR (the cross rate `q_to / q_from`), computed exactly in integers and rounded
+half-up once, to the target currency's ISO 4217 minor unit. `price` does that for a
+payment on both sides: the debit in the debtor account's currency and, for a
+treasury account in a third currency, the credit in the creditor's. `postings`
+books a priced payment through the treasury's position account of each currency
+involved, so that every transfer balances in each of its currencies.
+
+Outcomes are values: a `Conversion`, or `NoRate` (the payment waits), `Overflow`
+or `BelowMinorUnit` (the payment is rejected, AM12).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from functools import lru_cache
+from typing import NamedTuple
+
+from ledger import currency
+
+EUR = "EUR"
+# The treasury's currencies the ECB quotes every TARGET business day. A rate file must
+# carry each of them for each of its days; others in the file (IDR, ZAR …) are ignored.
+ECB_QUOTED: tuple[str, ...] = (
+    "USD", "JPY", "CZK", "DKK", "GBP", "HUF", "PLN", "SEK", "CHF", "NOK", "AUD", "CAD",
+)  # fmt: skip
+# The treasury's currencies the ECB does not quote (RUB since March 2022, BYN never):
+# their rates are entered by hand (`rates set`), and only theirs.
+SET_BY_HAND: tuple[str, ...] = tuple(
+    sorted(set(currency.EXPONENTS) - set(ECB_QUOTED) - {EUR})
+)
+
+# A quote is stored as exact text; these bound it (the ECB's have at most six
+# significant digits and five decimals).
+rate_decimals_max = 10
+rate_integer_digits_max = 9
+# camt `XchgRate` (BaseOneRate): at most 10 decimals and 11 digits in all.
+xchg_rate_decimals_max = 10
+xchg_rate_digits_max = 11
+_AMOUNT_LIMIT = 10**currency.amount_digits_max  # minor units must stay below (18 digits)
+
+
+def rate_problem(rate: Decimal) -> str | None:
+    """Why `rate` cannot be a quote (units per 1 EUR), or None if it can."""
+    if not rate.is_finite():
+        return f"rate {rate} is not a number"
+    if rate <= 0:
+        return f"rate must be positive, not {rate}"
+    if rate.adjusted() >= rate_integer_digits_max:
+        return f"rate {rate} has more than {rate_integer_digits_max} integer digits"
+    exponent = rate.normalize().as_tuple().exponent
+    assert isinstance(exponent, int)
+    if -exponent > rate_decimals_max:
+        return f"rate {rate} has more than {rate_decimals_max} decimals"
+    return None
+
+
+def rate_text(rate: Decimal) -> str:
+    """The canonical text of a quote or rate: plain notation, no trailing zeros."""
+    return format(rate.normalize(), "f")
+
+
+class Quote(NamedTuple):
+    """One stored rate that a conversion read: marked `used` when the payment is booked."""
+
+    rate_date: dt.date
+    currency: str
+    rate: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class DayRates:
+    """The rates valid for execution on `day`: quotes dated `rate_date` (units per 1 EUR).
+
+    A currency without a stored rate for `rate_date` is simply absent from `quotes`."""
+
+    day: dt.date
+    rate_date: dt.date
+    quotes: Mapping[str, Decimal]
+
+
+# -- outcomes ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    """`source_minor` of `source` is `amount_minor` of `target`.
+
+    `rate` is the camt `XchgRate`: target units per source unit, rounded half-up to
+    10 decimals (fewer when the schema's 11 digits require). The amount was computed
+    from the exact cross rate, not from this rounded one."""
+
+    source: str
+    target: str
+    source_minor: int
+    amount_minor: int
+    rate: Decimal
+    rate_date: dt.date
+    quotes: tuple[Quote, ...]
+
+    @property
+    def text(self) -> str:
+        """`1 USD = 0.9476876422 EUR, ECB rate of 2024-11-18: 947.69 EUR` (under 105
+        characters, the length of a pain.002 `AddtlInf`)."""
+        return (
+            f"1 {self.source} = {rate_text(self.rate)} {self.target}, "
+            f"ECB rate of {self.rate_date}: "
+            f"{currency.format_minor(self.amount_minor, self.target)} {self.target}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NoRate:
+    """No rate for `pair` (`EUR/USD`) dated `rate_date` yet: the payment waits."""
+
+    pair: str
+    rate_date: dt.date
+
+    @property
+    def text(self) -> str:
+        return f"no {self.pair} rate for {self.rate_date}"
+
+
+@dataclass(frozen=True, slots=True)
+class Overflow:
+    """The converted amount (or its rate) does not fit the amount type: RJCT AM12."""
+
+    source: str
+    target: str
+    source_minor: int
+
+    @property
+    def text(self) -> str:
+        amount = currency.format_minor(self.source_minor, self.source)
+        return f"{amount} {self.source} in {self.target} does not fit an amount"
+
+
+@dataclass(frozen=True, slots=True)
+class BelowMinorUnit:
+    """The converted amount rounds to zero (1 HUF is not a cent): RJCT AM12."""
+
+    source: str
+    target: str
+    source_minor: int
+
+    @property
+    def text(self) -> str:
+        amount = currency.format_minor(self.source_minor, self.source)
+        return f"{amount} {self.source} is less than half a minor unit of {self.target}"
+
+
+Unconvertible = NoRate | Overflow | BelowMinorUnit
+
+
+# -- conversion ----------------------------------------------------------------------------
+
+
+def _half_up(numerator: int, denominator: int) -> int:
+    """`numerator / denominator` rounded half-up, for non-negative numerators."""
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
+@lru_cache(maxsize=4096)
+def _ratio(q_from: Decimal, q_to: Decimal, shift: int) -> tuple[int, int]:
+    """The exact factor from minor units of one currency to minor units of another, as
+    (numerator, denominator): `q_to / q_from * 10**shift`. Worked out once per pair and
+    day's quotes, so a payment costs two integer operations."""
+    factor = Fraction(q_to) / Fraction(q_from) * Fraction(10) ** shift
+    return factor.numerator, factor.denominator
+
+
+@lru_cache(maxsize=4096)
+def _display_rate(q_from: Decimal, q_to: Decimal) -> Decimal | None:
+    """Target units per source unit for `XchgRate`, or None if no rounding fits."""
+    exact = Fraction(q_to) / Fraction(q_from)
+    integer_digits = len(str(int(exact))) if exact >= 1 else 0
+    decimals = min(xchg_rate_decimals_max, xchg_rate_digits_max - integer_digits)
+    while decimals >= 0:
+        scale = 10**decimals
+        scaled = _half_up(exact.numerator * scale, exact.denominator)
+        if len(str(scaled)) <= xchg_rate_digits_max:  # rounding may add a digit (9.99… → 10)
+            return Decimal(scaled).scaleb(-decimals)
+        decimals -= 1
+    return None
+
+
+def _quote(code: str, rates: DayRates) -> Decimal | None:
+    return Decimal(1) if code == EUR else rates.quotes.get(code)
+
+
+def convert(
+    amount_minor: int, source: str, target: str, rates: DayRates
+) -> Conversion | Unconvertible:
+    """`amount_minor` of `source` in `target` at the rates valid on `rates.day`."""
+    assert amount_minor > 0, amount_minor
+    if source == target:
+        return Conversion(
+            source, target, amount_minor, amount_minor, Decimal(1), rates.rate_date, ()
+        )
+    q_from = _quote(source, rates)
+    q_to = _quote(target, rates)
+    for code, quote in ((source, q_from), (target, q_to)):
+        if quote is None:
+            return NoRate(f"{EUR}/{code}", rates.rate_date)
+    assert q_from is not None and q_to is not None
+    shift = currency.EXPONENTS[target] - currency.EXPONENTS[source]
+    numerator, denominator = _ratio(q_from, q_to, shift)
+    converted = _half_up(amount_minor * numerator, denominator)
+    display = _display_rate(q_from, q_to)
+    if converted >= _AMOUNT_LIMIT or display is None:
+        return Overflow(source, target, amount_minor)
+    if converted == 0:
+        return BelowMinorUnit(source, target, amount_minor)
+    quotes = tuple(
+        Quote(rates.rate_date, code, quote)
+        for code, quote in ((source, q_from), (target, q_to))
+        if code != EUR
+    )
+    return Conversion(source, target, amount_minor, converted, display, rates.rate_date, quotes)
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """A payment's amount on each side: instructed, debited (debtor account's currency)
+    and credited (the creditor account's currency; for an external payment, the
+    instructed currency, booked against that currency's clearing account)."""
+
+    instructed_minor: int
+    instructed: str
+    debit: Conversion
+    credit: Conversion
+
+    @property
+    def converted(self) -> bool:
+        return bool(self.debit.quotes or self.credit.quotes)
+
+    @property
+    def quotes(self) -> tuple[Quote, ...]:
+        return tuple(dict.fromkeys(self.debit.quotes + self.credit.quotes))
+
+
+def price(
+    amount_minor: int,
+    instructed: str,
+    debtor_currency: str,
+    creditor_currency: str,
+    rates: DayRates,
+) -> Priced | Unconvertible:
+    """Convert a payment on the debit side and, for a creditor account in a third
+    currency, again on the credit side; both from the instructed amount."""
+    debit = convert(amount_minor, instructed, debtor_currency, rates)
+    if not isinstance(debit, Conversion):
+        return debit
+    credit = convert(amount_minor, instructed, creditor_currency, rates)
+    if not isinstance(credit, Conversion):
+        return credit
+    return Priced(amount_minor, instructed, debit, credit)
+
+
+def wait_is_over(due: dt.date, today: dt.date, wait_days: int) -> bool:
+    """Whether a payment due on `due` that still finds no rate on `today` is rejected
+    (`RJCT NARR`) rather than left waiting: it waits through `wait_days` business days
+    (`fx_wait_days`), its execution day counted, and is rejected on the next."""
+    from ledger import calendar
+
+    last = calendar.business_day_on_or_after(due)
+    for _ in range(wait_days - 1):
+        last = calendar.next_business_day(last)
+    return today > last
+
+
+# -- postings through the position accounts -------------------------------------------------
+
+# The treasury's currency position accounts, one per currency, created like the funding
+# and clearing accounts (`gateway.environment`): bank code TREL, numbers 997... by currency.
+POSITION_BASE = 9_970_000_000_000
+
+
+@lru_cache(maxsize=1)
+def position_ibans() -> dict[str, str]:
+    """Currency → the IBAN of the treasury's position account in it."""
+    from gateway.samples import iban_lv
+
+    return {
+        code: iban_lv("TREL", POSITION_BASE + index)
+        for index, code in enumerate(sorted(currency.EXPONENTS))
+    }
+
+
+class Posting(NamedTuple):
+    """One line of a transfer: `amount_minor` is negative for a debit, positive for a credit."""
+
+    iban: str
+    currency: str
+    amount_minor: int
+
+
+def postings(priced: Priced, debtor_iban: str, creditor_iban: str) -> tuple[Posting, ...]:
+    """The postings of a priced payment; they sum to zero in each currency.
+
+    Debtor −debit (account currency); for a conversion, the position account of the
+    account currency +debit and that of the instructed currency −instructed; on the
+    credit side the mirror image; creditor (or clearing account) +credit. A position
+    account that would be both debited and credited in one transfer (a payment from
+    and to accounts in the same currency, instructed in another) is netted."""
+    positions = position_ibans()
+    lines: list[Posting] = [Posting(debtor_iban, priced.debit.target, -priced.debit.amount_minor)]
+    instructed = priced.instructed
+    for side, sign in ((priced.debit, 1), (priced.credit, -1)):
+        if side.source != side.target:
+            lines.append(Posting(positions[side.target], side.target, sign * side.amount_minor))
+            lines.append(Posting(positions[instructed], instructed, -sign * side.source_minor))
+    lines.append(Posting(creditor_iban, priced.credit.target, priced.credit.amount_minor))
+    netted: dict[tuple[str, str], int] = {}
+    for line in lines:
+        key = (line.iban, line.currency)
+        netted[key] = netted.get(key, 0) + line.amount_minor
+    result = tuple(Posting(iban, code, amount) for (iban, code), amount in netted.items() if amount)
+    assert_balanced(result)
+    return result
+
+
+def assert_balanced(lines: tuple[Posting, ...]) -> None:
+    """Every currency's postings sum to zero: money moves, it is never made."""
+    sums: dict[str, int] = {}
+    for line in lines:
+        assert isinstance(line.amount_minor, int), line
+        sums[line.currency] = sums.get(line.currency, 0) + line.amount_minor
+    assert not any(sums.values()), sums

@@ -1,0 +1,164 @@
+"""Sub-commands for exchange rates and large-payment days (SPEC §13, §14):
+
+    ekase-gateway rates import -c CONFIG FILE
+    ekase-gateway rates set -c CONFIG --date D --currency RUB --rate R
+    ekase-gateway rates show -c CONFIG --date D
+    ekase-gateway announce -c CONFIG --client ID --date D --amount A
+
+A refused file or value is one line on standard error and exit 2, nothing stored.
+Registered through `gateway.commands.EXTRA`; heavy modules load inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import UsageError
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", type=Path, required=True, help="configuration TOML")
+
+
+def _environment(args: argparse.Namespace) -> Any:
+    from gateway import logs
+    from gateway.environment import open_environment
+    from gateway.settings import load
+
+    settings = load(args.config)
+    logs.configure(settings.log_file)
+    return open_environment(settings, need_sealer=False)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise UsageError(f"--date {text}: expected YYYY-MM-DD") from exc
+
+
+def cmd_rates_import(args: argparse.Namespace) -> int:
+    from gateway.rates import store
+
+    path: Path = args.file
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    env = _environment(args)
+    try:
+        outcome = store.import_file(
+            env.engine, path, now=env.clock.now(), today=env.local_now().date()
+        )
+    finally:
+        env.close()
+    if isinstance(outcome, store.Refused):
+        raise UsageError(f"{path.name}: refused: {outcome.problem}")
+    print(outcome.line(path.name))
+    return 0
+
+
+def cmd_rates_set(args: argparse.Namespace) -> int:
+    from gateway.rates import store
+
+    day = _date(args.date)
+    code = args.currency.strip().upper()
+    env = _environment(args)
+    try:
+        outcome = store.set_rate(
+            env.engine, day, code, args.rate, now=env.clock.now(), today=env.local_now().date()
+        )
+    finally:
+        env.close()
+    if isinstance(outcome, store.Refused):
+        raise UsageError(outcome.problem)
+    state = "unchanged" if outcome.unchanged else "corrected" if outcome.corrected else "set"
+    print(f"EUR/{code} {args.rate.strip()} of {day}: {state}")
+    return 0
+
+
+def cmd_rates_show(args: argparse.Namespace) -> int:
+    from gateway import fx
+    from gateway.rates import store, target
+    from ledger import currency
+
+    day = _date(args.date)
+    env = _environment(args)
+    try:
+        rate_date = target.rate_date_for(day)
+        with env.engine.connect() as conn:
+            found = store.stored_on(conn, rate_date)
+    finally:
+        env.close()
+    print(f"rates valid for execution on {day}: dated {rate_date}")
+    for code in sorted(set(currency.EXPONENTS) - {fx.EUR}):
+        rate = found.get(code)
+        if rate is None:
+            how = "import the ECB file" if code in fx.ECB_QUOTED else "rates set"
+            print(f"EUR/{code} missing ({how})")
+        else:
+            used = " used" if rate.used else ""
+            print(f"EUR/{code} {fx.rate_text(rate.rate)} {rate.source}{used}")
+    return 0
+
+
+def cmd_announce(args: argparse.Namespace) -> int:
+    from gateway import announcements, large_days
+    from ledger import calendar, currency
+
+    day = _date(args.date)
+    env = _environment(args)
+    try:
+        if args.client not in {c.id for c in env.settings.clients}:
+            raise UsageError(f"--client {args.client}: no such client in the configuration")
+        today = env.local_now().date()
+        if day < today:
+            raise UsageError(f"--date {day} is in the past (today is {today})")
+        if not calendar.is_business_day(day):
+            raise UsageError(f"--date {day} is not a business day")
+        try:
+            amount = currency.to_minor(args.amount, large_days.CURRENCY, allow_zero=True)
+        except currency.AmountError as exc:
+            raise UsageError(f"--amount {args.amount}: {exc}") from exc
+        before = announcements.record(env.engine, args.client, day, amount, env.clock.now())
+    finally:
+        env.close()
+    eur = large_days.CURRENCY
+    replaced = (
+        "" if before is None else f" (replaces {currency.format_minor(before, eur)} {eur})"
+    )
+    print(f"{args.client} {day}: {currency.format_minor(amount, eur)} {eur} announced{replaced}")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("rates", help="ECB reference rates: import, set, show")
+    rates_sub = p.add_subparsers(dest="rates_command", metavar="ACTION", parser_class=type(p))
+    rates_sub.required = True
+
+    q = rates_sub.add_parser(
+        "import", help="import an ECB eurofxref file (daily or history; XML, CSV or zip)"
+    )
+    _config_arg(q)
+    q.add_argument("file", type=Path)
+    q.set_defaults(handler=cmd_rates_import)
+
+    q = rates_sub.add_parser("set", help="set a rate the ECB does not publish (RUB, BYN)")
+    _config_arg(q)
+    q.add_argument("--date", required=True, help="the rate's date YYYY-MM-DD (an ECB day)")
+    q.add_argument("--currency", required=True)
+    q.add_argument("--rate", required=True, help="units of the currency per 1 EUR")
+    q.set_defaults(handler=cmd_rates_set)
+
+    q = rates_sub.add_parser("show", help="print the rates valid for execution on a day")
+    _config_arg(q)
+    q.add_argument("--date", required=True, help="execution day YYYY-MM-DD")
+    q.set_defaults(handler=cmd_rates_show)
+
+    p = sub.add_parser("announce", help="record a client's large-payment-day announcement")
+    _config_arg(p)
+    p.add_argument("--client", required=True, help="client id")
+    p.add_argument("--date", required=True, help="business day YYYY-MM-DD of the payments")
+    p.add_argument("--amount", required=True, help="EUR announced beyond the known payments")
+    p.set_defaults(handler=cmd_announce)

@@ -1,0 +1,132 @@
+"""Large-payment days (SPEC §14): the pure rule.
+
+A client whose EUR-instructed payments executing on one business day would exceed
+`large_day_threshold` must have announced them by `large_day_announce_by` on the
+previous business day. Announced are (a) the payments the gateway knew by then for
+that day — future-dated, pending, awaiting signatures (`known_by_deadline`) — and (b)
+what treasury staff recorded with `ekase-gateway announce`: the amount the client
+announced beyond those (`announced_minor`).
+
+In execution order, the first EUR payment that would take the day's total above the
+threshold plus the announced amount waits, and so does every later EUR payment of
+that client that day: each is moved to the next business day, with the `PDNG` text
+"large-payment day not announced by 12:30 on 2027-11-24; executes 2027-11-26", and
+is not held by this rule again there (it still counts towards that day's total).
+A payment that brings the day exactly to the limit executes. Other currencies are
+exempt. The check comes before the execution-time limits (AM14, AM04).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from zoneinfo import ZoneInfo
+
+from ledger import calendar
+
+CURRENCY = "EUR"  # only EUR-instructed payments count; the others are exempt
+THRESHOLD_MINOR_DEFAULT = 70_000_000  # 700,000.00 EUR
+ANNOUNCE_BY_DEFAULT = dt.time(12, 30)
+
+
+def deadline(day: dt.date, announce_by: dt.time, timezone: ZoneInfo) -> dt.datetime:
+    """When payments executing on `day` must have been announced: `announce_by` on the
+    business day before it, in the treasury's time zone."""
+    before = calendar.previous_business_day(day)
+    return dt.datetime.combine(before, announce_by, tzinfo=timezone)
+
+
+def held_text(day: dt.date, announce_by: dt.time) -> str:
+    """The `PDNG` text of a payment held on `day` (under 105 characters)."""
+    return (
+        f"large-payment day not announced by {announce_by:%H:%M} on "
+        f"{calendar.previous_business_day(day)}; executes {calendar.next_business_day(day)}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """A payment the gateway knew for a day, and since when (its file's arrival)."""
+
+    currency: str
+    amount_minor: int
+    known_at: dt.datetime
+
+
+def known_by_deadline(known: Iterable[Known], deadline_at: dt.datetime) -> int:
+    """The automatic announcement: EUR of the payments known by the deadline."""
+    return sum(
+        k.amount_minor for k in known if k.currency == CURRENCY and k.known_at <= deadline_at
+    )
+
+
+def announced_minor(automatic_minor: int, manual_minor: int | None) -> int:
+    """What a client announced for a day: the payments known by the deadline plus what
+    staff recorded from a call or an e-mail (which names the amount beyond those)."""
+    return automatic_minor + (manual_minor or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class DayState:
+    """A client's business day as far as this rule is concerned, before a decision."""
+
+    day: dt.date
+    threshold_minor: int
+    announced_minor: int
+    executed_minor: int = 0  # EUR of this client that has passed the rule for `day` so far
+    tripped: bool = False  # a payment already waits: every later EUR one waits too
+
+    @property
+    def limit_minor(self) -> int:
+        return self.threshold_minor + self.announced_minor
+
+
+@dataclass(frozen=True, slots=True)
+class DayPayment:
+    """A payment of the client executing on the day, in execution order."""
+
+    ref: Hashable  # the caller's handle for it (e.g. the gw_payments id)
+    currency: str  # the instructed currency
+    amount_minor: int
+    carried_over: bool = False  # held by this rule before: never held again
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    ref: Hashable
+    executes_on: dt.date
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    held: tuple[Held, ...]
+    after: DayState  # to hand to the next decision for the same client and day
+
+    @property
+    def held_refs(self) -> frozenset[Hashable]:
+        return frozenset(h.ref for h in self.held)
+
+
+def decide(
+    state: DayState, payments: Sequence[DayPayment], announce_by: dt.time
+) -> Decision:
+    """Which of `payments` (one client's, executing on `state.day`, in execution order)
+    wait for the next business day, and the day's state after them."""
+    held: list[Held] = []
+    executed = state.executed_minor
+    tripped = state.tripped
+    limit = state.limit_minor
+    text: str | None = None
+    for payment in payments:
+        if payment.currency != CURRENCY:
+            continue
+        if not payment.carried_over and (tripped or executed + payment.amount_minor > limit):
+            tripped = True
+            if text is None:
+                text = held_text(state.day, announce_by)
+            held.append(Held(payment.ref, calendar.next_business_day(state.day), text))
+            continue
+        executed += payment.amount_minor
+    return Decision(tuple(held), replace(state, executed_minor=executed, tripped=tripped))
