@@ -8,6 +8,8 @@ block. What is not identified is answered as SPEC §6 says (pain.002 `RJCT FF01`
 
 from __future__ import annotations
 
+import contextlib
+
 from lxml import etree
 
 from gateway.inbound import safe_xml
@@ -31,8 +33,11 @@ def message_of(head: bytes) -> str | None:
         remove_comments=True,
         remove_pis=True,
     )
-    try:
+    # An error later in the block (a stray byte, a bad entity) does not hide a root
+    # already read: such a file is a request of its type that is invalid (admi.002).
+    with contextlib.suppress(etree.XMLSyntaxError):
         parser.feed(head[:head_bytes])
+    try:
         for _event, elem in parser.read_events():
             docinfo = elem.getroottree().docinfo
             if docinfo.doctype or docinfo.internalDTD is not None:

@@ -180,3 +180,60 @@ def camt055(
                 if reason_text is not None:
                     m.el(info, "AddtlInf", reason_text)
     return root
+
+
+# -- hostile and broken files (SPEC §6's list, for every inbound message) ------------
+
+
+def hostile(good: bytes, message: str) -> dict[str, bytes]:
+    """Bad versions of the valid file `good` of `message`, by name."""
+    body = good.split(b"?>", 1)[1]  # the document without its declaration
+    namespace = ns(message).encode()
+    laughs = b"".join(
+        b'<!ENTITY l%d "&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;">' % ((i,) + (i - 1,) * 10)
+        for i in range(1, 10)
+    )
+    return {
+        "empty": b"",
+        "not XML": b"%PDF-1.7 not a request at all",
+        "binary": bytes(range(256)) * 4,
+        "DTD": b'<?xml version="1.0"?><!DOCTYPE Document [<!ELEMENT Document ANY>]>' + body,
+        "billion laughs": b'<?xml version="1.0"?><!DOCTYPE Document [<!ENTITY l0 "ha">'
+        + laughs
+        + b"]><Document xmlns=\""
+        + namespace
+        + b'">&l9;</Document>',
+        "external entity": b'<?xml version="1.0"?><!DOCTYPE Document [<!ENTITY x SYSTEM'
+        b' "file:///etc/passwd">]><Document xmlns="' + namespace + b'">&x;</Document>',
+        "DTD after a comment": b"<?xml version='1.0'?><!-- hi --><!DOCTYPE d SYSTEM"
+        b' "http://127.0.0.1:9/x.dtd">' + body,
+        "UTF-16": good.decode("utf-8").replace("UTF-8", "UTF-16").encode("utf-16"),
+        "declared Latin-1": good.replace(b"UTF-8", b"ISO-8859-1", 1),
+        "Latin-1 bytes": good.replace("ā".encode(), b"\xe2"),
+        "wrong namespace": good.replace(namespace, ns("pain.001.001.03").encode()),
+        "no namespace": good.replace(b' xmlns="' + namespace + b'"', b""),
+        "truncated": good[: len(good) * 2 // 3],
+        "cut before the end tag": good[: good.rindex(b"</Document>")],
+        "undefined entity": good.replace(b"</Document>", b"&nbsp;</Document>"),
+        "too deep": good.replace(b"</Document>", b"<a>" * 60 + b"</a>" * 60 + b"</Document>"),
+        "too big": good.replace(b"</Document>", b"<!--" + b"x" * (10 << 20) + b"--></Document>"),
+        "another root": good.replace(b"<Document", b"<Dokuments").replace(
+            b"</Document>", b"</Dokuments>"
+        ),
+    }
+
+
+def parse_back(data: bytes, document: type) -> object:
+    """What we wrote, read back through the pyiso20022 model strictly (unknown elements
+    and unconvertible values fail), then the package's own constraint validator."""
+    from pyiso20022.tools.validation import ISO20022Validator
+    from xsdata.formats.dataclass.parsers import XmlParser
+    from xsdata.formats.dataclass.parsers.config import ParserConfig
+
+    parser = XmlParser(
+        config=ParserConfig(fail_on_unknown_properties=True, fail_on_converter_warnings=True)
+    )
+    bound = parser.from_bytes(data, document)
+    result = ISO20022Validator().validate_message(bound, strict=False)
+    assert result.is_valid, str(result)
+    return bound
