@@ -190,7 +190,8 @@ def hostile(good: bytes, message: str) -> dict[str, bytes]:
     body = good.split(b"?>", 1)[1]  # the document without its declaration
     namespace = ns(message).encode()
     laughs = b"".join(
-        b'<!ENTITY l%d "&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;">' % ((i,) + (i - 1,) * 10)
+        b'<!ENTITY l%d "&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;&l%d;">'
+        % ((i,) + (i - 1,) * 10)
         for i in range(1, 10)
     )
     return {
@@ -200,7 +201,7 @@ def hostile(good: bytes, message: str) -> dict[str, bytes]:
         "DTD": b'<?xml version="1.0"?><!DOCTYPE Document [<!ELEMENT Document ANY>]>' + body,
         "billion laughs": b'<?xml version="1.0"?><!DOCTYPE Document [<!ENTITY l0 "ha">'
         + laughs
-        + b"]><Document xmlns=\""
+        + b']><Document xmlns="'
         + namespace
         + b'">&l9;</Document>',
         "external entity": b'<?xml version="1.0"?><!DOCTYPE Document [<!ENTITY x SYSTEM'

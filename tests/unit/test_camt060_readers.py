@@ -139,7 +139,9 @@ def test_an_open_ended_period_counts_to_today() -> None:
     wanted = s.Wanted(from_date="2026-11-02", to_date=None)
     ok = read("05", s.to_bytes(s.camt060("05", [wanted])), is_business_day=weekdays)
     assert isinstance(ok, ReportRequest)
-    assert ok.reports[0].period == Period(dt.date(2026, 11, 2), None, dt.time(0), dt.time(23, 59, 59))
+    assert ok.reports[0].period == Period(
+        dt.date(2026, 11, 2), None, dt.time(0), dt.time(23, 59, 59)
+    )
     assert ok.reports[0].business_days == 19  # 2.–26.11., weekdays
     late = READERS["05"](
         s.to_bytes(s.camt060("05", [wanted])), today=dt.date(2026, 12, 15), is_business_day=weekdays
@@ -207,9 +209,7 @@ def test_schema_invalid_requests_are_ff01_with_their_msg_id(
 
 
 @pytest.mark.parametrize("version", ["03", "05"])
-@pytest.mark.parametrize(
-    "name", sorted(s.hostile(s.to_bytes(s.camt060("05")), "camt.060.001.05"))
-)
+@pytest.mark.parametrize("name", sorted(s.hostile(s.to_bytes(s.camt060("05")), "camt.060.001.05")))
 def test_hostile_requests_are_ff01_and_never_read(version: str, name: str) -> None:
     """DTD, billion laughs, external entity, not UTF-8, wrong namespace, truncated, too
     big or deep: FF01 (admi.002 with RltdRef UNKNOWN), whatever the bytes."""
