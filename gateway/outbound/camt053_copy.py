@@ -36,11 +36,16 @@ def copy_of(statement: bytes) -> bytes:
     """The stored camt.053.001.02 `statement` as a copy (`CpyDplctInd` `DUPL` in each
     `Stmt`; an indicator already there is set to `DUPL`)."""
     parts: list[bytes] = []
-    at = 0
+    at = marked = 0
     for match in _STMT.finditer(statement):
         prefix = match.group(1) + b":" if match.group(1) else b""
         start = match.end()
-        end = _first(statement, start, (b"<" + prefix + b"RptgSrc>", b"<" + prefix + b"Acct>"))
+        after = re.compile(b"<" + re.escape(prefix) + rb"(?:RptgSrc|Acct)[\s/>]").search(
+            statement, start
+        )
+        if after is None:
+            raise StatementCopyError("a Stmt without Acct")
+        end = after.start()
         existing = re.compile(
             rb"<"
             + re.escape(prefix)
@@ -48,26 +53,20 @@ def copy_of(statement: bytes) -> bytes:
             + re.escape(prefix)
             + rb"CpyDplctInd>"
         ).search(statement, start, end)
-        marked = b"<%sCpyDplctInd>%s</%sCpyDplctInd>" % (prefix, DUPLICATE.encode(), prefix)
+        mark = b"<%sCpyDplctInd>%s</%sCpyDplctInd>" % (prefix, DUPLICATE.encode(), prefix)
         if existing is not None:
-            parts += [statement[at : existing.start()], marked]
+            parts += [statement[at : existing.start()], mark]
             at = existing.end()
         else:
-            parts += [statement[at:end], marked]
+            parts += [statement[at:end], mark]
             at = end
-    if not parts:
+        marked += 1
+    if not marked:
         raise StatementCopyError("no Stmt in the stored statement")
     parts.append(statement[at:])
     copy = b"".join(parts)
-    _check(copy, len(parts) - 1)
+    _check(copy, marked)
     return copy
-
-
-def _first(data: bytes, start: int, needles: tuple[bytes, ...]) -> int:
-    found = [i for needle in needles if (i := data.find(needle, start)) >= 0]
-    if not found:
-        raise StatementCopyError("a Stmt without Acct")
-    return min(found)
 
 
 def _check(copy: bytes, marked: int) -> None:
