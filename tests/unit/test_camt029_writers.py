@@ -277,3 +277,10 @@ def test_a_request_read_and_answered_matches_item_for_item(assert_valid: Validat
         ("CXL-TX-1", "E2E-0001"),
         ("CXL-TX-2", "E2E-0002"),
     ]
+
+
+def test_the_clients_case_is_the_resolved_case_when_it_opened_one() -> None:
+    """RslvdCase/Id: the request's Case/Id when it opened a case, else its Assgnmt/Id."""
+    for module in (camt029_v10, camt029_v03):
+        data = module.render(dataclasses.replace(ALL, case_id="CASE-77"))
+        assert x(data, "//c:RslvdCase/c:Id/text()", module.MESSAGE) == ["CASE-77"]
