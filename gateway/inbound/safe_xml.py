@@ -29,7 +29,6 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _DECLARED_ENCODING = re.compile(
     rb"^(?:\xef\xbb\xbf)?<\?xml[^>]*?\sencoding\s*=\s*[\"']([^\"']*)[\"']"
 )
-_SPACE = b" \t\r\n"
 
 
 def encoding_problem(head: bytes) -> str | None:
@@ -52,23 +51,12 @@ def has_doctype(head: bytes) -> bool:
     none of these. A DOCTYPE is refused before the parser reads it, so its entities
     (a billion laughs, an external file) are never declared."""
     at = len(_UTF8_BOM) if head.startswith(_UTF8_BOM) else 0
-    end = len(head)
-    while at < end:
-        if head[at] in _SPACE:
-            at += 1
-        elif head.startswith(b"<?", at):
-            close = head.find(b"?>", at + 2)
-            if close < 0:
-                return False
-            at = close + 2
-        elif head.startswith(b"<!--", at):
-            close = head.find(b"-->", at + 4)
-            if close < 0:
-                return False
-            at = close + 3
-        else:
-            return head.startswith(b"<!DOCTYPE", at)
-    return False
+    prolog = _PROLOG.match(head, at)
+    end = prolog.end() if prolog is not None else at
+    return head.startswith(b"<!DOCTYPE", end)
+
+
+_PROLOG = re.compile(rb"(?:[ \t\r\n]+|<\?.*?\?>|<!--.*?-->)*", re.DOTALL)
 
 
 def message_name(tag: Any) -> str | None:
@@ -108,7 +96,7 @@ def parse(data: bytes, message: str) -> etree._Element | str:
     head = data[:prolog_bytes]
     if (problem := encoding_problem(head)) is not None:
         return problem
-    if has_doctype(data[:feed_bytes]):
+    if has_doctype(data):
         return "a DTD (DOCTYPE) is not allowed"
     parser = _parser()
     depth = 0

@@ -206,6 +206,13 @@ def hostile(good: bytes, message: str) -> dict[str, bytes]:
         + b'">&l9;</Document>',
         "external entity": b'<?xml version="1.0"?><!DOCTYPE Document [<!ENTITY x SYSTEM'
         b' "file:///etc/passwd">]><Document xmlns="' + namespace + b'">&x;</Document>',
+        "bomb after a long comment": b"<?xml version='1.0'?><!--"
+        + b"x" * 100_000
+        + b"--><!DOCTYPE Document [<!ENTITY l0 \"ha\">"
+        + laughs
+        + b"]><Document xmlns=\""
+        + namespace
+        + b'">&l9;</Document>',
         "DTD after a comment": b"<?xml version='1.0'?><!-- hi --><!DOCTYPE d SYSTEM"
         b' "http://127.0.0.1:9/x.dtd">' + body,
         "UTF-16": good.decode("utf-8").replace("UTF-8", "UTF-16").encode("utf-16"),

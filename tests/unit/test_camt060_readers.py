@@ -224,6 +224,7 @@ def test_the_findings_say_what_is_wrong() -> None:
     bad = s.hostile(s.to_bytes(s.camt060("05")), "camt.060.001.05")
     assert refused("05", bad["DTD"]).info == "a DTD (DOCTYPE) is not allowed"
     assert refused("05", bad["billion laughs"]).info == "a DTD (DOCTYPE) is not allowed"
+    assert refused("05", bad["bomb after a long comment"]).info == "a DTD (DOCTYPE) is not allowed"
     assert "UTF-16" in refused("05", bad["UTF-16"]).info
     assert "ISO-8859-1" in refused("05", bad["declared Latin-1"]).info
     assert refused("05", bad["wrong namespace"]).info == (
