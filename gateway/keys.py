@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from gateway.errors import ConfigError, SealError
+from gateway.files import write_atomically
 
 # A certificate made on one machine is checked on others whose clocks may lag.
 clock_skew_allowance = timedelta(hours=1)
@@ -153,16 +154,9 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:
-    """Whole or not at all: temp file with its final mode, fsync, rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Whole or not at all (`files.write_atomically`), with its final mode; a folder the
+    account may not write to is one line for the operator, not a traceback."""
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        write_atomically(path, data, mode=mode)
     except PermissionError as exc:
         raise _not_writable(path) from exc
-    try:
-        os.fchmod(fd, mode)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)

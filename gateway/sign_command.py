@@ -21,26 +21,14 @@ from urllib.parse import quote
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
 from lxml.builder import ElementMaker
 
 from gateway.errors import UsageError
+from gateway.files import write_atomically
 from gateway.inbound import asice, xades
-from gateway.keys import _write
-from gateway.outbound.seal import (
-    C14N,
-    DS,
-    ECDSA_SHA256,
-    RSA_SHA256,
-    SHA256,
-    PrivateKey,
-    Sealer,
-    _b64,
-    _c14n,
-    _iso,
-    _sign,
-)
+from gateway.outbound.seal import Sealer
+from gateway.xmldsig import C14N, DS, SHA256, PrivateKey, b64, c14n, method_of, sign, utc_text
 
 # What `sign` reads: a batch (or a container holding one) well beyond any upload limit.
 sign_input_bytes_max = 1024 * 1024 * 1024
@@ -66,11 +54,11 @@ def make_signature(
     signed_info = E.SignedInfo(
         E.CanonicalizationMethod(Algorithm=C14N),
         E.SignatureMethod(
-            Algorithm=ECDSA_SHA256 if isinstance(key, ec.EllipticCurvePrivateKey) else RSA_SHA256
+            Algorithm=method_of(key)
         ),
         E.Reference(
             E.DigestMethod(Algorithm=SHA256),
-            E.DigestValue(_b64(hashlib.sha256(data).digest())),
+            E.DigestValue(b64(hashlib.sha256(data).digest())),
             Id=ref_id,
             URI=quote(data_name, safe=""),
         ),
@@ -84,12 +72,12 @@ def make_signature(
     )
     props = X.SignedProperties(
         X.SignedSignatureProperties(
-            X.SigningTime(_iso(signing_time)),
+            X.SigningTime(utc_text(signing_time)),
             X.SigningCertificateV2(
                 X.Cert(
                     X.CertDigest(
                         E.DigestMethod(Algorithm=SHA256),
-                        E.DigestValue(_b64(hashlib.sha256(der).digest())),
+                        E.DigestValue(b64(hashlib.sha256(der).digest())),
                     )
                 )
             ),
@@ -104,15 +92,15 @@ def make_signature(
     signature = E.Signature(
         signed_info,
         E.SignatureValue(Id=f"{signature_id}-SIG"),
-        E.KeyInfo(E.X509Data(E.X509Certificate(_b64(der)))),
+        E.KeyInfo(E.X509Data(E.X509Certificate(b64(der)))),
         E.Object(X.QualifyingProperties(props, Target="#" + signature_id)),
         Id=signature_id,
     )
     root = A.XAdESSignatures(signature)
     etree.indent(root)  # before digesting: whitespace is part of what is signed
     digests = signed_info.findall(f"{{{DS}}}Reference/{{{DS}}}DigestValue")
-    digests[1].text = _b64(hashlib.sha256(_c14n(props)).digest())
-    signature.find(f"{{{DS}}}SignatureValue").text = _b64(_sign(key, _c14n(signed_info)))
+    digests[1].text = b64(hashlib.sha256(c14n(props)).digest())
+    signature.find(f"{{{DS}}}SignatureValue").text = b64(sign(key, c14n(signed_info)))
     document: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     _assert_intact(document, data_name, data)
     return document + b"\n"
@@ -168,7 +156,7 @@ def run_sign(
     if not is_container and out.resolve() == file.resolve():
         raise UsageError(f"--out {out} would overwrite the file being signed")
     container = sign_container(file.name, source, sealer.key, sealer.cert, now)
-    _write(out, container, 0o644)
+    write_atomically(out, container, mode=0o644)
     read = asice.read_container(container, data_bytes_max=sign_input_bytes_max)
     assert isinstance(read, asice.Container), "the container just written does not read back"
     who = xades.common_name(sealer.cert.subject)

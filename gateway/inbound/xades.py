@@ -33,10 +33,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.verification import (
     ExtensionPolicy,
     PolicyBuilder,
@@ -47,8 +46,8 @@ from lxml import etree
 
 from gateway.errors import ConfigError
 from gateway.inbound.asice import Container, SignatureFile
-from gateway.outbound.seal import C14N as EXC_C14N
-from gateway.outbound.seal import DS, SHA256
+from gateway.xmldsig import C14N as EXC_C14N
+from gateway.xmldsig import DS, METHODS, SHA256, signature_ok
 
 XADES = "http://uri.etsi.org/01903/v1.3.2#"
 ASIC = "http://uri.etsi.org/02918/v1.2.1#"
@@ -74,15 +73,6 @@ _DIGESTS = {SHA256: "sha256", SHA384: "sha384", SHA512: "sha512"}
 # A certificate digest only names the certificate inside signed data; SHA-1 is still what
 # many XAdES v1.3.2 `SigningCertificate` elements carry.
 _CERT_DIGESTS = {SHA1: "sha1", **_DIGESTS}
-_MORE = "http://www.w3.org/2001/04/xmldsig-more#"
-_METHODS: dict[str, tuple[str, hashes.HashAlgorithm]] = {
-    _MORE + "rsa-sha256": ("rsa", hashes.SHA256()),
-    _MORE + "rsa-sha384": ("rsa", hashes.SHA384()),
-    _MORE + "rsa-sha512": ("rsa", hashes.SHA512()),
-    _MORE + "ecdsa-sha256": ("ecdsa", hashes.SHA256()),
-    _MORE + "ecdsa-sha384": ("ecdsa", hashes.SHA384()),
-    _MORE + "ecdsa-sha512": ("ecdsa", hashes.SHA512()),
-}
 
 signature_elements_max = 16  # per signatures file
 key_info_certificates_max = 8
@@ -282,7 +272,7 @@ def check_intact(
         info = _one(element, "ds:SignedInfo")
         exclusive, comments, prefixes = _canonicalisation(_one(info, "ds:CanonicalizationMethod"))
         method = _one(info, "ds:SignatureMethod").get("Algorithm")
-        if method not in _METHODS:
+        if method not in METHODS:
             raise _Unreadable(f"signature method {method} not accepted")
         data_ref, props_ref, inner_refs = _references(info)
         props = _signed_properties(element, props_ref)
@@ -292,7 +282,7 @@ def check_intact(
         claimed_cert = _signing_certificate(props, certs)
         value = _b64(_one(element, "ds:SignatureValue").text, "SignatureValue")
         signed_info = _canonical(info, exclusive, comments, prefixes)
-        if not _signature_ok(claimed_cert, method, signed_info, value):
+        if not signature_ok(claimed_cert, method, signed_info, value):
             raise _Unreadable("the signature value does not verify (the signature was altered)")
         cert = claimed_cert
         if not _reference_digest_ok(props_ref, props):
@@ -437,26 +427,6 @@ def _signing_certificate(props: Any, certs: Sequence[x509.Certificate]) -> x509.
         if hashlib.new(_CERT_DIGESTS[algorithm], der).digest() == expected:
             return cert
     raise _Unreadable("the signed SigningCertificate is not the certificate in KeyInfo")
-
-
-def _signature_ok(cert: x509.Certificate, method: str, data: bytes, value: bytes) -> bool:
-    kind, digest = _METHODS[method]
-    try:
-        public = cert.public_key()
-        if kind == "rsa" and isinstance(public, rsa.RSAPublicKey):
-            public.verify(value, data, padding.PKCS1v15(), digest)
-            return True
-        if kind == "ecdsa" and isinstance(public, ec.EllipticCurvePublicKey):
-            # XMLDSig carries ECDSA as the raw r||s pair; cryptography wants DER.
-            size = (public.curve.key_size + 7) // 8
-            if len(value) != 2 * size:
-                return False
-            r, s = int.from_bytes(value[:size], "big"), int.from_bytes(value[size:], "big")
-            public.verify(encode_dss_signature(r, s), data, ec.ECDSA(digest))
-            return True
-    except (InvalidSignature, UnsupportedAlgorithm, ValueError):
-        return False
-    return False  # method and key type disagree
 
 
 # --- trust -------------------------------------------------------------------------------

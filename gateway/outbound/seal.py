@@ -24,38 +24,41 @@ command ~70 ms).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import re
 import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
 from lxml.builder import ElementMaker
 
 from gateway.errors import SealError
 from gateway.files import sha256_file
+from gateway.xmldsig import (
+    C14N,
+    DS,
+    SHA256,
+    PrivateKey,
+    b64,
+    c14n,
+    method_of,
+    sign,
+    signature_ok,
+    unb64,
+    utc_text,
+)
 
-DS = "http://www.w3.org/2000/09/xmldsig#"
 GW = "urn:ekase-gateway:seal:1"
-C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
-SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
-ECDSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
-RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 OBJECT_TYPE = DS + "Object"
 SIGNATURE_ID = "ekase-seal"
 OBJECT_ID = "ekase-seal-properties"
@@ -67,7 +70,6 @@ property_value_chars_max = 1024
 rsa_key_bits_min = 2048
 _PROPERTY_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
-PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
 def seal_path(path: Path) -> Path:
@@ -80,7 +82,7 @@ def receipt_properties(
 ) -> dict[str, str]:
     """The signed receipt metadata of an accepted inbound batch, under agreed names."""
     return {
-        "received_at": _iso(received_at),
+        "received_at": utc_text(received_at),
         "client_id": client_id,
         "sftp_user": sftp_user,
         "key_fingerprint": key_fingerprint,
@@ -138,22 +140,22 @@ class Sealer:
         bytes (a claimed file in work/), so a big file is not read twice."""
         now = self.clock()
         self._check_validity(now)
-        props = {SIGNED_AT: _iso(now), **_checked(properties or {})}
-        method = ECDSA_SHA256 if isinstance(self.key, ec.EllipticCurvePrivateKey) else RSA_SHA256
+        props = {SIGNED_AT: utc_text(now), **_checked(properties or {})}
+        method = method_of(self.key)
         signature, signed_info, obj = _skeleton(
             quote(name or path.name, safe=""), method, self.cert, props
         )
         etree.indent(signature)  # before digesting: whitespace is part of what is signed
         digests = signed_info.findall(f"{{{DS}}}Reference/{{{DS}}}DigestValue")
-        digests[0].text = _b64(sha256 if sha256 is not None else file_sha256(path))
-        digests[1].text = _b64(hashlib.sha256(_c14n(obj)).digest())
-        value = _sign(self.key, _c14n(signed_info))
-        signature.find(f"{{{DS}}}SignatureValue").text = _b64(value)
+        digests[0].text = b64(sha256 if sha256 is not None else file_sha256(path))
+        digests[1].text = b64(hashlib.sha256(c14n(obj)).digest())
+        value = sign(self.key, c14n(signed_info))
+        signature.find(f"{{{DS}}}SignatureValue").text = b64(value)
         document: bytes = etree.tostring(signature, xml_declaration=True, encoding="UTF-8")
         # Read back before anyone relies on it (pair assertion): the serialised SignedInfo
         # must still carry our signature.
         reread = etree.fromstring(document, _parser()).find(f"{{{DS}}}SignedInfo")
-        assert _signature_ok(self.cert, method, _c14n(reread), value), "seal does not verify"
+        assert signature_ok(self.cert, method, c14n(reread), value), "seal does not verify"
         return document + b"\n"
 
     def _check_validity(self, now: datetime) -> None:
@@ -195,7 +197,7 @@ def verify_file(path: Path, *, trusted_certs: Sequence[Path], now: datetime) -> 
         problem = _validity_problem(cert, now)
         if problem:
             return fail(problem)
-    if not _signature_ok(seal.cert, seal.method, seal.signed_info_c14n, seal.value):
+    if not signature_ok(seal.cert, seal.method, seal.signed_info_c14n, seal.value):
         return fail("seal signature invalid (the .sig was altered)")
     if file_sha256(path) != seal.file_digest:
         return fail("file altered (digest mismatch)")
@@ -243,7 +245,7 @@ def _skeleton(
     signature = E.Signature(
         signed_info,
         E.SignatureValue(),
-        E.KeyInfo(E.X509Data(E.X509Certificate(_b64(der)))),
+        E.KeyInfo(E.X509Data(E.X509Certificate(b64(der)))),
         obj,
         Id=SIGNATURE_ID,
     )
@@ -259,15 +261,6 @@ def _checked(properties: Mapping[str, str]) -> dict[str, str]:
         if len(value) > property_value_chars_max:
             raise ValueError(f"seal property {name} longer than {property_value_chars_max}")
     return dict(properties)
-
-
-def _sign(key: PrivateKey, data: bytes) -> bytes:
-    if isinstance(key, rsa.RSAPrivateKey):
-        return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
-    # XMLDSig wants ECDSA as the raw r||s pair, not cryptography's DER sequence.
-    r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
-    size = (key.curve.key_size + 7) // 8
-    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
 
 
 # --- reading and checking -------------------------------------------------------------
@@ -330,38 +323,20 @@ def _parse(sig: Path, uri: str) -> _Seal:
         props[name] = prop.text or ""
     try:
         cert = x509.load_der_x509_certificate(
-            _unb64(one(root, "ds:KeyInfo/ds:X509Data/ds:X509Certificate[1]").text)
+            unb64(one(root, "ds:KeyInfo/ds:X509Data/ds:X509Certificate[1]").text)
         )
         return _Seal(
             method=method,
             cert=cert,
-            signed_info_c14n=_c14n(info),
-            value=_unb64(one(root, "ds:SignatureValue").text),
-            file_digest=_unb64(one(refs[0], "ds:DigestValue").text),
-            object_digest=_unb64(one(refs[1], "ds:DigestValue").text),
-            object_c14n=_c14n(obj),
+            signed_info_c14n=c14n(info),
+            value=unb64(one(root, "ds:SignatureValue").text),
+            file_digest=unb64(one(refs[0], "ds:DigestValue").text),
+            object_digest=unb64(one(refs[1], "ds:DigestValue").text),
+            object_c14n=c14n(obj),
             properties=props,
         )
     except ValueError as exc:
         raise _Unreadable(f"bad base64 or certificate ({exc})") from exc
-
-
-def _signature_ok(cert: x509.Certificate, method: str, data: bytes, value: bytes) -> bool:
-    public = cert.public_key()
-    try:
-        if method == RSA_SHA256 and isinstance(public, rsa.RSAPublicKey):
-            public.verify(value, data, padding.PKCS1v15(), hashes.SHA256())
-            return True
-        if method == ECDSA_SHA256 and isinstance(public, ec.EllipticCurvePublicKey):
-            size = (public.curve.key_size + 7) // 8
-            if len(value) != 2 * size:
-                return False
-            r, s = int.from_bytes(value[:size], "big"), int.from_bytes(value[size:], "big")
-            public.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
-            return True
-    except InvalidSignature:
-        return False
-    return False  # method and key type disagree, or an algorithm we do not accept
 
 
 def _vouches(anchor: x509.Certificate, cert: x509.Certificate) -> bool:
@@ -390,27 +365,8 @@ def file_sha256(path: Path) -> bytes:
     return bytes.fromhex(sha256_file(path).sha256)
 
 
-def _c14n(element: Any) -> bytes:
-    data: bytes = etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
-    return data
-
-
 def _parser() -> Any:
     return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
-
-
-def _iso(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise ValueError("seal times must be timezone-aware")
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(text: str | None) -> bytes:
-    return base64.b64decode("".join((text or "").split()), validate=True)
 
 
 def _spki(public: Any) -> bytes:

@@ -22,9 +22,10 @@ from pathlib import Path
 import structlog
 
 from gateway.environment import Environment
+from gateway.files import write_atomically
 from gateway.rates import store
 from gateway.rates.ecb import Refused
-from gateway.spool import is_ignored, write_text_atomically
+from gateway.spool import is_ignored
 
 log = structlog.get_logger("gateway.rates")
 files_per_pass_max = 100
@@ -68,7 +69,7 @@ def import_dropped(env: Environment, *, wall_now: float | None = None) -> list[D
         )
         shelf = done if isinstance(outcome, store.Imported) else refused
         result = Dropped(path.name, outcome, _free_name(shelf, path.name))
-        write_text_atomically(_findings(result.moved_to), result.line + "\n")
+        write_atomically(_findings(result.moved_to), result.line + "\n", mode=0o444)
         os.replace(path, result.moved_to)
         _fsync_dir(base)
         _fsync_dir(shelf)

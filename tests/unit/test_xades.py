@@ -23,8 +23,9 @@ from gateway import testpki
 from gateway.inbound import asice, xades
 from gateway.inbound.asice import Container, SignatureFile
 from gateway.inbound.xades import DS, XADES, Problem, Trust
-from gateway.outbound.seal import _c14n, _sign
 from gateway.sign_command import make_signature, sign_container
+from gateway.xmldsig import c14n as _c14n
+from gateway.xmldsig import sign as _sign
 
 NOW = datetime(2026, 11, 25, 10, 15, 1, tzinfo=UTC)
 BATCH = b'<?xml version="1.0" encoding="UTF-8"?>\n<Document>\r\n  <x a="1"/></Document>\n'

@@ -1,0 +1,149 @@
+"""Reading a small inbound message (a request, a cancellation) without trusting it.
+
+The rules are those of the pain.001 reader (`pain001_v03`), for files small enough to
+hold whole: UTF-8 only, a DTD refused before the parser sees it (so no entity is ever
+declared, let alone expanded), no network, a size and a depth limit, and the root
+element checked before anything else is looked at. pain.001 streams a file of any size
+through the schema; a request is bounded by `request_bytes_max` and read at once.
+
+Expected bad input is a value (the problem as English text), never an exception.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lxml import etree
+
+ISO_NAMESPACE_PREFIX = "urn:iso:std:iso:20022:tech:xsd:"
+request_bytes_max = 10 << 20  # a cancellation naming thousands of payments is < 5 MiB
+request_depth_max = 40  # the deepest path of camt.055.001.09 is ~20 elements
+prolog_bytes = 512  # where the encoding and a DOCTYPE must show themselves
+feed_bytes = 1 << 16
+
+# UTF-16/32 byte-order marks, and the XML declaration's encoding (read from the raw
+# bytes: lxml's docinfo does not know the encoding yet at the root's start event).
+_NOT_UTF8_BOMS = (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00", b"\xfe\xff", b"\xff\xfe")
+_UTF8_BOM = b"\xef\xbb\xbf"
+_DECLARED_ENCODING = re.compile(
+    rb"^(?:\xef\xbb\xbf)?<\?xml[^>]*?\sencoding\s*=\s*[\"']([^\"']*)[\"']"
+)
+
+
+def encoding_problem(head: bytes) -> str | None:
+    """Why the file is not UTF-8 by its first bytes, or None."""
+    if head.startswith(_NOT_UTF8_BOMS) or b"\x00" in head[:4]:
+        return "encoding must be UTF-8, the file is UTF-16 or UTF-32"
+    declared = _DECLARED_ENCODING.match(head)
+    if declared is not None:
+        name = declared.group(1).decode("ascii", "replace").upper()
+        if name not in ("UTF-8", "UTF8"):
+            return f"encoding must be UTF-8, the file declares {name}"
+    return None
+
+
+def has_doctype(head: bytes) -> bool:
+    """Whether a DOCTYPE comes before the root element, judged from the raw bytes.
+
+    The prolog may hold only the XML declaration, comments, processing instructions,
+    white space and the DOCTYPE; everything is skipped up to the first markup that is
+    none of these. A DOCTYPE is refused before the parser reads it, so its entities
+    (a billion laughs, an external file) are never declared."""
+    at = len(_UTF8_BOM) if head.startswith(_UTF8_BOM) else 0
+    prolog = _PROLOG.match(head, at)
+    end = prolog.end() if prolog is not None else at
+    return head.startswith(b"<!DOCTYPE", end)
+
+
+_PROLOG = re.compile(rb"(?:[ \t\r\n]+|<\?.*?\?>|<!--.*?-->)*", re.DOTALL)
+
+
+def message_name(tag: Any) -> str | None:
+    """`camt.060.001.05` from `{urn:iso:std:iso:20022:tech:xsd:camt.060.001.05}Document`."""
+    if not isinstance(tag, str) or not tag.startswith("{" + ISO_NAMESPACE_PREFIX):
+        return None
+    name = tag[1 + len(ISO_NAMESPACE_PREFIX) :].partition("}")[0]
+    return name if _MESSAGE_NAME.fullmatch(name) else None
+
+
+_MESSAGE_NAME = re.compile(r"[a-z]{4}\.[0-9]{3}\.[0-9]{3}\.[0-9]{2}")
+
+
+def _parser() -> etree.XMLPullParser:
+    # No entity is resolved: with the DOCTYPE refused, none can be declared, and
+    # `resolve_entities=False` keeps it so even if one slipped past.
+    return etree.XMLPullParser(
+        events=("start", "end"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+
+
+def parse(data: bytes, message: str) -> etree._Element | str:
+    """The root element of `data`, a `message` document (e.g. `camt.060.001.05`), or the
+    problem in English. Read in blocks so that the root is checked, and the depth
+    bounded, before the parser goes further than it must."""
+    if not data:
+        return "the file is empty"
+    if len(data) > request_bytes_max:
+        return f"the file is larger than {request_bytes_max} bytes"
+    head = data[:prolog_bytes]
+    if (problem := encoding_problem(head)) is not None:
+        return problem
+    if has_doctype(data):
+        return "a DTD (DOCTYPE) is not allowed"
+    parser = _parser()
+    depth = 0
+    rooted = False
+    try:
+        for at in range(0, len(data), feed_bytes):
+            parser.feed(data[at : at + feed_bytes])
+            for event, elem in parser.read_events():
+                if event == "end":
+                    depth -= 1
+                    continue
+                depth += 1
+                if depth > request_depth_max:
+                    return f"elements nested deeper than {request_depth_max}"
+                if not rooted:
+                    rooted = True
+                    if (problem := _root_problem(elem, message)) is not None:
+                        return problem
+        root = parser.close()
+    except etree.XMLSyntaxError as exc:
+        return _describe(exc)
+    if root is None or not rooted:
+        return "not XML: no root element"
+    if next(root.iter(etree.Entity), None) is not None:
+        return "an entity reference is not allowed"
+    return root
+
+
+def _root_problem(elem: Any, message: str) -> str | None:
+    docinfo = elem.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        return "a DTD (DOCTYPE) is not allowed"
+    tag = elem.tag
+    found = message_name(tag)
+    if found is None:
+        return f"root element {tag!r} has no ISO 20022 namespace"
+    if found != message:
+        return f"unsupported message {found!r}: expected {message}"
+    if tag != f"{{{ISO_NAMESPACE_PREFIX}{message}}}Document":
+        return f"the root element must be Document, not {etree.QName(tag).localname}"
+    return None
+
+
+def _describe(exc: etree.XMLSyntaxError) -> str:
+    text = str(exc.msg if getattr(exc, "msg", None) else exc)
+    if "Document is empty" in text or "Start tag expected" in text:
+        return f"not XML: {text}"
+    if "Premature end of data" in text or "EndTag" in text or "end of data" in text:
+        return f"not well-formed: the document ends too early ({text})"
+    return f"not well-formed: {text}"
