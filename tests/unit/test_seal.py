@@ -358,10 +358,10 @@ def test_verify_command_exit_codes_and_lines(tmp_path: Path, sealer: Sealer,
 
 
 def test_algorithm_identifiers_are_signxmls() -> None:
-    """The seal writes signxml's identifiers without importing signxml at run time."""
+    """Seals and signatures use signxml's identifiers without importing signxml at run time."""
     from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 
-    from gateway.outbound import seal
+    from gateway import xmldsig as seal
 
     assert CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0.value == seal.C14N
     assert DigestAlgorithm.SHA256.value == seal.SHA256
