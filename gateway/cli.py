@@ -170,11 +170,11 @@ def cmd_eod(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from gateway.outbound import statements
+    from gateway.outbound import reports
 
     env = _environment(args, need_sealer=True)
     try:
-        name = statements.intraday_report(env, _iban(args.iban))
+        name = reports.intraday_report(env, _iban(args.iban))
     finally:
         env.close()
     print(name)

@@ -40,12 +40,11 @@ import asyncio
 import datetime as dt
 import os
 import signal
-import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,7 +58,8 @@ from gateway.outbound import statements
 from gateway.pending import execute_due
 from gateway.pipeline import Pipeline
 from gateway.settings import Settings
-from gateway.spool import is_ignored
+from gateway.systemd import SystemdNotifier
+from gateway.watch import SettleTracker, start_watcher
 
 log = structlog.get_logger("gateway.daemon")
 T = TypeVar("T")
@@ -71,92 +71,6 @@ retry_seconds_min = 1.0
 retry_seconds_max = 60.0
 # How long a stopping daemon waits for SFTP sessions to close.
 sftp_close_seconds_max = 5.0
-# Files tracked for settling at once (per daemon); more are simply re-seen next pass.
-settle_tracked_files_max = 10_000
-
-
-# -- systemd notification ------------------------------------------------------------------
-
-
-class SystemdNotifier:
-    """sd_notify(3) without a dependency: one datagram per state change to $NOTIFY_SOCKET.
-
-    A socket name starting with `@` is in the abstract namespace. Without
-    NOTIFY_SOCKET (not under systemd, or `Type=simple`) every call does nothing.
-    """
-
-    def __init__(self, address: str | None, watchdog_usec: int | None = None) -> None:
-        self.address = address or None
-        self.watchdog_usec = watchdog_usec
-
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> SystemdNotifier:
-        usec_text = environ.get("WATCHDOG_USEC", "")
-        pid_text = environ.get("WATCHDOG_PID", "")
-        usec = int(usec_text) if usec_text.isdigit() and int(usec_text) > 0 else None
-        if pid_text and pid_text != str(os.getpid()):
-            usec = None  # the watchdog is meant for another process
-        return cls(environ.get("NOTIFY_SOCKET"), usec)
-
-    @property
-    def watchdog_interval_seconds(self) -> float | None:
-        """Ping twice per watchdog period, as sd_watchdog_enabled(3) recommends."""
-        if self.address is None or self.watchdog_usec is None:
-            return None
-        return self.watchdog_usec / 2_000_000
-
-    def send(self, *assignments: str) -> bool:
-        if self.address is None:
-            return False
-        target = "\0" + self.address[1:] if self.address.startswith("@") else self.address
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-                sock.sendto("\n".join(assignments).encode("utf-8"), target)
-        except OSError as exc:
-            log.warning("systemd.notify_failed", socket=self.address, error=str(exc))
-            return False
-        return True
-
-
-# -- settling: when is a file without a receipt complete? ----------------------------------
-
-
-@dataclass
-class SettleTracker:
-    """A file without an SFTP receipt is taken once it has stopped changing.
-
-    Ready when its mtime is at least `settle_seconds` old, or when this process
-    has seen the same size and mtime for `settle_seconds` (which also covers a
-    file whose mtime lies in the future). Returns the seconds still to wait.
-    """
-
-    settle_seconds: float
-    monotonic: Callable[[], float] = time.monotonic
-    _seen: dict[str, tuple[int, int, float]] = field(default_factory=dict)
-
-    def remaining(self, path: Path, size: int, mtime_ns: int, wall_now: float) -> float:
-        if self.settle_seconds <= 0:
-            return 0.0
-        key = str(path)
-        now = self.monotonic()
-        seen = self._seen.get(key)
-        if seen is None or seen[:2] != (size, mtime_ns):
-            if len(self._seen) >= settle_tracked_files_max:
-                self._seen.clear()
-            self._seen[key] = (size, mtime_ns, now)
-            unchanged_for = 0.0
-        else:
-            unchanged_for = now - seen[2]
-        age = wall_now - mtime_ns / 1e9
-        left = self.settle_seconds - max(age, unchanged_for)
-        if left <= 0:
-            self._seen.pop(key, None)
-            return 0.0
-        return left
-
-    def forget_except(self, present: set[str]) -> None:
-        for key in [k for k in self._seen if k not in present]:
-            del self._seen[key]
 
 
 # -- the worker (blocking side) ------------------------------------------------------------
@@ -470,34 +384,6 @@ class Daemon:
             settle_seconds=self.settings.settle_seconds,
             metrics="off" if exporter is None else f"{exporter.host}:{exporter.port}",
         )
-
-
-def start_watcher(settings: Settings, env: Environment, hint: Callable[[], None]) -> Any:
-    """A watchdog Observer on every client's in/; None if the platform refuses (rescan only)."""
-    from watchdog.events import FileSystemEvent, FileSystemEventHandler
-    from watchdog.observers import Observer
-
-    interesting = {"created", "modified", "moved", "closed"}
-
-    class Hint(FileSystemEventHandler):
-        def on_any_event(self, event: FileSystemEvent) -> None:
-            if event.is_directory or event.event_type not in interesting:
-                return
-            path = event.dest_path if event.event_type == "moved" else event.src_path
-            name = os.path.basename(os.fsdecode(path))
-            if name and not is_ignored(name):
-                hint()
-
-    observer = Observer()
-    handler = Hint()
-    try:
-        for client in settings.clients:
-            observer.schedule(handler, str(env.spool.inbox(client.id)), recursive=False)
-        observer.start()
-    except OSError as exc:  # e.g. inotify watch limit reached
-        log.warning("watcher.unavailable", error=str(exc))
-        return None
-    return observer
 
 
 def run(settings: Settings) -> int:

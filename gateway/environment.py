@@ -32,7 +32,8 @@ from gateway.spool import Spool
 from ledger import currency
 from ledger import migrations as ledger_migrations
 from ledger.core import TREASURY_OWNER, AccountKind
-from ledger.store import AccountSpec, Ledger, make_engine
+from ledger.engine import make_engine
+from ledger.store import AccountSpec, Ledger
 from ledger.store import upgrade as upgrade_ledger
 
 if TYPE_CHECKING:

@@ -24,51 +24,31 @@ import datetime as dt
 import os
 import secrets
 import time
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from gateway import logs, metrics, record
 from gateway.environment import Environment
-from gateway.files import write_atomically
-from gateway.inbound import decide, pain001_v03, rules
+from gateway.firstrun import FirstRun
+from gateway.inbound import pain001_v03, rules
 from gateway.inbound.findings import Finding
 from gateway.inbound.intake import NOT_READ, Intake, take_in
-from gateway.inbound.pain001_v03 import ParsedFile, ParsedHeader, ParsedPmtInf
+from gateway.inbound.parsed import ParsedFile, ParsedHeader, ParsedPmtInf
 from gateway.inbound.reader import Chunk, Incoming, Reader
-from gateway.outbound import answers, outbox, pain002_v03, statements
+from gateway.outbound import answers, outbox, pain002_v03, reports
+from gateway.outbound.first_report import FirstReport
 from gateway.outbound.outbox import PlainCopy
-from gateway.outbound.seal import receipt_properties
 from gateway.progress import FileProgress
 from gateway.reasons import Reason
-from gateway.references import FileRefs
+from gateway.shelving import Outcome, shelve
 from gateway.spool import Claim
-from gateway.statuses import GroupStatus, TxStatus, derive
-from ledger.currency import format_minor
+from gateway.statuses import GroupStatus, derive
 from ledger.store import LedgerTx
 
 log = structlog.get_logger("gateway.filerun")
 rejections_listed_max = 1000  # the findings file lists this many rejected payments
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What happened to one file: for the canonical log line, the findings file and tests."""
-
-    file_id: int
-    shelf: str  # archive | rejected | duplicates
-    group_status: str
-    reason: Reason | None = None
-    info: str | None = None
-    msg_id: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)
-    amounts: dict[str, int] = field(default_factory=dict)  # booked per currency, minor units
-    answer: str | None = None
-    rejected: list[tuple[int, str, str, str]] = field(default_factory=list)  # seq, e2e, code, info
-    recovered: bool = False
 
 
 class _Rejected(Exception):
@@ -118,7 +98,7 @@ def _process(env: Environment, claim: Claim, reader: Reader | None) -> Outcome:
         )
     finally:
         _discard(copies)  # whatever was not delivered (moved) after all
-    _shelve(env, claim, intake, outcome)
+    shelve(env, claim, intake, outcome)
     seconds = time.monotonic() - started
     metrics.file_processed(env.engine, intake.client_id, outcome, seconds)
     log.info(
@@ -260,7 +240,7 @@ def _accept(
     )  # fmt: skip
     declared = int(header.nb_of_txs) if header.nb_of_txs.isdigit() else None
     with (
-        contextlib.closing(answers.FirstReport(env.spool.tmp())) as report,
+        contextlib.closing(FirstReport(env.spool.tmp())) as report,
         contextlib.closing(
             FileProgress(
                 env.spool.root,
@@ -272,7 +252,7 @@ def _accept(
             )
         ) as progress,
     ):
-        run = _Run(env, tx, intake, header, file_id, report)
+        run = FirstRun(env, tx, intake, header, file_id, report)
         for event in events:
             if isinstance(event, Chunk):
                 run.chunk(event)
@@ -285,7 +265,7 @@ def _accept(
                     raise _Rejected(finding, event)
                 run.finish()
                 parsed = event
-        statements.notify(env, tx.conn, run.bookings.references)
+        reports.notify(env, tx.conn, run.bookings.references)
         outbox_id, name = _issue_first_report(
             env, tx, intake, header, file_id, report, parsed, copies
         )
@@ -326,7 +306,7 @@ def _issue_first_report(
     intake: Intake,
     header: ParsedHeader,
     file_id: int,
-    report: answers.FirstReport,
+    report: FirstReport,
     parsed: ParsedFile,
     copies: dict[int, PlainCopy],
 ) -> tuple[int, str]:
@@ -358,119 +338,6 @@ def _issue_first_report(
         raise
     copies[outbox_id] = PlainCopy(copy_path)
     return outbox_id, name
-
-
-class _Run:
-    """The first execution run of a new file, a chunk at a time: look up what the rules
-    need, decide (pure), record, and add each payment's status to the report."""
-
-    def __init__(
-        self,
-        env: Environment,
-        tx: LedgerTx,
-        intake: Intake,
-        header: ParsedHeader,
-        file_id: int,
-        report: answers.FirstReport,
-    ) -> None:
-        settings = env.settings
-        client = settings.client(intake.client_id)
-        self.tx, self.intake, self.header, self.file_id, self.report = (
-            tx, intake, header, file_id, report,
-        )  # fmt: skip
-        self.clock = decide.Clock(
-            intake.received_local, intake.now_local, settings.cutoff_internal,
-            settings.cutoff_external, settings.eod_time,
-        )  # fmt: skip
-        today = self.clock.today
-        own = {a.iban: a.currency for a in client.accounts}
-        self.book = record.client_book(tx, client.id, own, today)
-        refs = FileRefs(client.id, intake.sha256, file_id, 1)
-        self.bookings = decide.Bookings(refs, today, record.clearing_by_currency(self.book))
-        mine = {i: a for i, a in self.book.accounts.items() if a.owner == client.id}
-        self.debtors = sorted(mine)
-        self.treasury: dict[str, Any] = {}  # the treasury creditors found so far
-        self.looked_up: set[str] = set()
-        self.recent: set[int] = set()
-        declared = int(header.nb_of_txs) if header.nb_of_txs.isdigit() else None
-        self.lookup_per_chunk = declared is not None and declared <= record.fingerprint_lookups_max
-        if not self.lookup_per_chunk:  # a big file reads its accounts' whole AM05 window
-            self.recent |= record.recent_fingerprints(
-                tx.conn, self.debtors, rules.window_start(today), None, file_id
-            )
-        self.ctx = rules.Context(mine, self.treasury, today, settings.max_future_days, self.recent)
-        self.pmts: dict[int, rules.PaymentInfo] = {}
-        self.seen_e2e: set[str] = set()
-        self.counts: Counter[str] = Counter()
-        self.rejected: list[tuple[int, str, str, str]] = []
-
-    def payment_info(self, parsed: ParsedPmtInf) -> None:
-        self.pmts[parsed.seq] = rules.PaymentInfo.of(parsed, self.ctx)
-
-    def chunk(self, chunk: Chunk) -> None:
-        pmts, seen, facts = self.pmts, self.seen_e2e, rules.facts
-        candidates = []
-        for i, (t, problem) in enumerate(zip(chunk.transactions, chunk.iban_problems, strict=True)):
-            pmt = pmts[t.pmt_seq]
-            candidates.append(rules.Candidate(i, t, facts(t, pmt.parsed, problem, seen), pmt))
-        self._look_up(candidates)
-        decisions = decide.decide(candidates, self.ctx, self.clock, self.book, self.bookings)
-        record.post(self.tx, self.bookings.take_singles(), self.book, self.intake.now)
-        msg_id, file_id = self.header.msg_id, self.file_id
-        record.insert_payments(
-            self.tx.conn,
-            [record.payment_row(file_id, msg_id, c.tx, c.pmt, c.facts, d)
-             for c, d in zip(candidates, decisions, strict=True)],
-        )  # fmt: skip
-        self._answer(candidates, decisions)
-
-    def _look_up(self, candidates: list[rules.Candidate]) -> None:
-        """What this chunk's rules need beyond what is known: the treasury accounts its
-        creditors name (locked, like the client's own) and, for a small file, earlier
-        payments with the same fingerprint."""
-        named = {c.tx.creditor_iban for c in candidates if c.facts.internal}
-        new = {iban for iban in named if iban is not None} - self.looked_up
-        if new:
-            self.looked_up |= new
-            found = record.treasury_accounts(self.tx, new)
-            self.book.add(found.values())
-            self.treasury.update(found)
-        if self.lookup_per_chunk:
-            prints = sorted({p for c in candidates if (p := c.facts.fingerprint) is not None})
-            self.recent |= record.recent_fingerprints(
-                self.tx.conn,
-                self.debtors,
-                rules.window_start(self.clock.today),
-                prints,
-                self.file_id,
-            )
-
-    def _answer(self, candidates: list[rules.Candidate], decisions: list[decide.Decision]) -> None:
-        text = pain002_v03.transaction_text
-        texts = []
-        for (_, t, f, pmt), d in zip(candidates, decisions, strict=True):
-            texts.append(
-                text(t.instr_id, t.end_to_end_id, d.status, d.reason, d.info, d.acct_svcr_ref,
-                     f.amount_sent, t.currency, pmt.requested_date, t.creditor_name,
-                     t.creditor_iban)
-            )  # fmt: skip
-            if d.status is TxStatus.RJCT and len(self.rejected) < rejections_listed_max:
-                assert d.reason is not None
-                self.rejected.append((t.seq, t.end_to_end_id, d.reason.value, d.info or ""))
-        statuses = [d.status.value for d in decisions]
-        self.counts.update(statuses)
-        self.report.add_chunk(
-            [c.tx.pmt_seq for c in candidates],
-            [c.pmt.parsed.pmt_inf_id for c in candidates],
-            statuses,
-            [c.facts.amount_sent for c in candidates],
-            [c.tx.currency[:3] or None for c in candidates],
-            texts,
-        )
-
-    def finish(self) -> None:
-        """Write the batch transfers and check the ledger holds what was decided."""
-        record.finish(self.tx, self.bookings.batches(), self.book, self.intake.now)
 
 
 # -- a file rejected as a whole ----------------------------------------------------------------
@@ -529,63 +396,3 @@ def _reject(
     )  # fmt: skip
 
 
-# -- shelving ----------------------------------------------------------------------------------
-
-
-def _shelve(env: Environment, claim: Claim, intake: Intake, outcome: Outcome) -> None:
-    """Seal (accepted batches), findings, and the move out of work/ onto its shelf."""
-    env.spool.clear_partial_sidecars(claim)
-    day = intake.now_local.date()
-    target = env.spool.shelf_target(claim, outcome.shelf, outcome.file_id, day)
-    if outcome.shelf == "archive" and env.sealer is not None:
-        properties = receipt_properties(
-            received_at=intake.received,
-            client_id=intake.client_id,
-            sftp_user=intake.user or "unknown",
-            key_fingerprint=intake.key_fingerprint or "unknown",
-            source=intake.source_ip or "unknown",
-        )
-        seal = env.sealer.sign_file(
-            claim.path, properties=properties, name=target.name, sha256=bytes.fromhex(intake.sha256)
-        )
-        write_atomically(claim.path.with_name(claim.path.name + ".sig"), seal)
-    findings = claim.path.with_name(claim.path.name + ".findings.txt")
-    write_atomically(findings, findings_text(intake, outcome), mode=0o444)
-    env.spool.shelve(claim, target)
-
-
-def findings_text(intake: Intake, outcome: Outcome) -> str:
-    """The human-readable findings file beside every shelved file."""
-    lines = [
-        f"File:        {intake.original_name}",
-        f"Client:      {intake.client_id}",
-        f"Received:    {intake.received.isoformat()} by {intake.user or 'unknown'} "
-        f"from {intake.source_ip or 'unknown'}",
-        f"Size:        {intake.size} bytes",
-        f"SHA-256:     {intake.sha256}",
-        f"MsgId:       {outcome.msg_id or '-'}",
-        f"File number: {outcome.file_id}",
-        f"Result:      {outcome.group_status}"
-        + (f" {outcome.reason.value} ({outcome.reason.meaning})" if outcome.reason else ""),
-    ]
-    if outcome.info:
-        lines.append(f"Why:         {outcome.info}")
-    if outcome.counts:
-        lines.append(
-            "Transactions: " + ", ".join(f"{k} {v}" for k, v in sorted(outcome.counts.items()))
-        )
-    if outcome.amounts:
-        lines.append(
-            "Booked:      "
-            + ", ".join(f"{format_minor(v, k)} {k}" for k, v in sorted(outcome.amounts.items()))
-        )
-    lines.append(f"Answer:      {outcome.answer or '(none: recovered after a restart)'}")
-    if outcome.rejected:
-        lines.append("")
-        lines.append("Rejected transactions (position, EndToEndId, reason, why):")
-        for seq, e2e, code, why in outcome.rejected[:rejections_listed_max]:
-            lines.append(f"  #{seq + 1} {e2e} {code} {why}")
-        more = outcome.counts.get(TxStatus.RJCT.value, 0) - len(outcome.rejected)
-        if more > 0:
-            lines.append(f"  … and {more} more: see the answer")
-    return "\n".join(lines) + "\n"

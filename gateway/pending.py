@@ -22,7 +22,7 @@ from gateway import db, record
 from gateway.environment import Environment
 from gateway.inbound import decide
 from gateway.inbound.findings import Finding
-from gateway.outbound import answers, statements
+from gateway.outbound import answers, reports
 from gateway.references import FileRefs
 from gateway.statuses import TxStatus, derive
 from ledger import calendar
@@ -108,7 +108,7 @@ def _execute_file(
             for r, result in zip(rows, results, strict=True)
         ],
     )
-    statements.notify(env, conn, bookings.references)  # reads the rows just updated
+    reports.notify(env, conn, bookings.references)  # reads the rows just updated
     answers.issue_file_report(conn, file_row, local=local, bic=env.settings.bic, report_no=run)
     group = derive(answers.status_counts(conn, file_id))
     record.update_file(conn, file_id, reports=run, group_status=group.value)

@@ -29,11 +29,11 @@ from sqlalchemy.exc import DBAPIError
 from gateway import filerun
 from gateway.environment import Environment
 from gateway.errors import SealError, TransientError
-from gateway.filerun import Outcome
 from gateway.inbound.reader import Reader
 from gateway.outbound.outbox import deliver_pending
 from gateway.pending import execute_due
 from gateway.readahead import ReadAhead
+from gateway.shelving import Outcome
 from gateway.spool import Claim, locked
 
 log = structlog.get_logger("gateway.pipeline")

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, insert, select, update
 from gateway import db
 from gateway.inbound.decide import Book, Decision
 from gateway.inbound.intake import Intake
-from gateway.inbound.pain001_v03 import ParsedTx
+from gateway.inbound.parsed import ParsedTx
 from gateway.inbound.rules import Facts, PaymentInfo
 from gateway.statuses import TxStatus
 from ledger.bulk import insert_rows

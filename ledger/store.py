@@ -13,21 +13,19 @@ account ever goes below minus its overdraft, whatever runs concurrently.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, select, update
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Connection, Engine, func, select, update
 
-from ledger import core
+from ledger import audit, core
 from ledger.bulk import insert_rows
-from ledger.core import Account, AccountKind, Transfer, TransferKind
+from ledger.core import Account, AccountKind, Transfer
+from ledger.engine import WRITE_OPTION, checkpoint
 from ledger.schema import accounts as t_accounts
 from ledger.schema import postings as t_postings
 from ledger.schema import sequences as t_sequences
@@ -47,68 +45,6 @@ POSTING_COLUMNS = (
 )  # fmt: skip
 
 params_per_statement_max = 500  # IN-lists are chunked to stay under driver limits
-sqlite_busy_timeout_ms = 30_000
-WRITE_OPTION = "ledger_write"
-sqlite_cache_kib = 65_536  # page cache per connection: a 100k-payment file's indexes fit
-# Bigger pages than SQLite's 4 KiB: a 100k-payment commit writes ~45 MB to the WAL and
-# again to the database, one write per page and a header each.
-sqlite_page_bytes = 16_384
-
-
-def make_engine(url: str) -> Engine:
-    """An engine with the pragmas and locking the ledger relies on."""
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            url,
-            connect_args={"timeout": sqlite_busy_timeout_ms / 1000},
-            poolclass=NullPool,
-        )
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-            cursor = dbapi_conn.cursor()
-            # Only a new, empty database takes it (an existing one keeps its page size).
-            cursor.execute(f"PRAGMA page_size={sqlite_page_bytes}")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            # FULL: a commit is on disk before it returns. The outbox delivers an answer
-            # right after its commit; with NORMAL a power cut could take back a commit
-            # whose pain.002 the client already has. (A big file's commit is followed by
-            # a checkpoint that syncs the WAL anyway: ~no cost there.)
-            cursor.execute("PRAGMA synchronous=FULL")
-            cursor.execute(f"PRAGMA cache_size=-{sqlite_cache_kib}")
-            cursor.execute("PRAGMA temp_store=MEMORY")
-            cursor.execute(f"PRAGMA busy_timeout={sqlite_busy_timeout_ms}")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: Connection) -> None:
-            # Ledger writers take the write lock up front (no deadlock upgrading a read
-            # lock); everything else reads a WAL snapshot without waiting for writers.
-            if conn.get_execution_options().get(WRITE_OPTION):
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            else:
-                conn.exec_driver_sql("BEGIN")
-
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
-def _checkpoint(keeper: Any) -> None:
-    """Copy the WAL into the database (PASSIVE: never waits for readers or writers),
-    then close `keeper`, the connection that kept the writer's close from doing it."""
-    try:
-        cursor = keeper.cursor()
-        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        cursor.close()
-    except sqlite3.Error:  # busy (another checkpoint runs): a later commit's does it
-        pass
-    finally:
-        keeper.close()
 
 
 def upgrade(engine: Engine) -> None:
@@ -128,21 +64,6 @@ class AccountSpec:
     overdraft_minor: int = 0
     max_payment_minor: int | None = None
     daily_limit_minor: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One posting on one account, with the transfer it belongs to."""
-
-    transfer_id: int
-    reference: str
-    idempotency_key: str
-    kind: TransferKind
-    amount_minor: int  # signed: credit positive
-    currency: str
-    booking_date: dt.date
-    value_date: dt.date
-    counter_iban: str | None  # the other account of a two-legged transfer
 
 
 def _row_to_account(row: Any) -> Account:
@@ -329,7 +250,7 @@ class Ledger:
                 keeper.close()
             raise
         if keeper is not None:
-            thread = threading.Thread(target=_checkpoint, args=(keeper,), name="wal-checkpoint")
+            thread = threading.Thread(target=checkpoint, args=(keeper,), name="wal-checkpoint")
             thread.start()
             self._checkpoints = [t for t in self._checkpoints if t.is_alive()] + [thread]
 
@@ -417,95 +338,10 @@ class Ledger:
         return account.balance_minor, account.currency
 
     def balance_before(self, iban: str, day: dt.date) -> int:
-        """Booked balance at the start of `day` (the sum of every earlier posting)."""
-        with self.engine.connect() as conn:
-            total = conn.execute(
-                select(func.coalesce(func.sum(t_postings.c.amount_minor), 0))
-                .select_from(t_postings.join(t_accounts))
-                .where(t_accounts.c.iban == iban, t_postings.c.booking_date < day)
-            ).scalar_one()
-        return int(total)
+        return audit.balance_before(self.engine, iban, day)
 
-    def entries(self, iban: str, day: dt.date) -> list[Entry]:
-        """The account's postings booked on `day`, in posting order."""
-        account = self.account(iban)
-        if account is None:
-            raise KeyError(iban)
-        p, t = t_postings.c, t_transfers.c
-        query = (
-            select(p.id, p.transfer_id, p.amount_minor, p.currency,
-                   func.coalesce(p.reference, t.reference).label("reference"),
-                   t.idempotency_key, t.kind, t.booking_date, t.value_date)
-            .select_from(t_postings.join(t_transfers, p.transfer_id == t.id))
-            .where(p.account_id == account.id, p.booking_date == day)
-            .order_by(p.id)
-        )  # fmt: skip
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-            legs = self._legs(conn, {r.transfer_id for r in rows})
-        return [
-            Entry(
-                transfer_id=r.transfer_id,
-                reference=r.reference,
-                idempotency_key=r.idempotency_key,
-                kind=TransferKind(r.kind),
-                amount_minor=r.amount_minor,
-                currency=r.currency,
-                booking_date=r.booking_date,
-                value_date=r.value_date,
-                counter_iban=_counterpart(legs[r.transfer_id], r.id),
-            )
-            for r in rows
-        ]
-
-    @staticmethod
-    def _legs(conn: Connection, transfer_ids: set[int]) -> dict[int, list[tuple[int, str, Any]]]:
-        """Every posting (id, account, reference) of the given transfers."""
-        found: dict[int, list[tuple[int, str, Any]]] = defaultdict(list)
-        p = t_postings.c
-        for chunk in _chunks(sorted(transfer_ids)):
-            rows = conn.execute(
-                select(p.transfer_id, p.id, t_accounts.c.iban, p.reference)
-                .select_from(t_postings.join(t_accounts, p.account_id == t_accounts.c.id))
-                .where(p.transfer_id.in_(chunk))
-            )
-            for transfer_id, posting_id, iban, reference in rows:
-                found[transfer_id].append((posting_id, iban, reference))
-        return found
+    def entries(self, iban: str, day: dt.date) -> list[audit.Entry]:
+        return audit.entries(self.engine, iban, day)
 
     def check_invariants(self) -> None:
-        """Postings sum to zero per currency, overall and per transfer; balances equal
-        their postings."""
-        with self.engine.connect() as conn:
-            per_currency = conn.execute(
-                select(t_postings.c.currency, func.sum(t_postings.c.amount_minor)).group_by(
-                    t_postings.c.currency
-                )
-            ).all()
-            assert all(int(total) == 0 for _, total in per_currency), per_currency
-            unbalanced = conn.execute(
-                select(t_postings.c.transfer_id)
-                .group_by(t_postings.c.transfer_id, t_postings.c.currency)
-                .having(func.sum(t_postings.c.amount_minor) != 0)
-                .limit(1)
-            ).first()
-            assert unbalanced is None, f"transfer {unbalanced} does not balance"
-            sums = dict(
-                conn.execute(
-                    select(t_postings.c.account_id, func.sum(t_postings.c.amount_minor)).group_by(
-                        t_postings.c.account_id
-                    )
-                ).all()
-            )
-            for row in conn.execute(select(t_accounts)):
-                assert row.balance_minor == int(sums.get(row.id, 0)), (row.iban, row.balance_minor)
-                if row.kind == AccountKind.CLIENT.value:
-                    assert row.balance_minor >= -row.overdraft_minor, row.iban
-
-
-def _counterpart(legs: list[tuple[int, str, Any]], posting_id: int) -> str | None:
-    """The other account of a posting's pair (its transfer's other leg of the same
-    reference); None when there are several."""
-    reference = next(r for pid, _, r in legs if pid == posting_id)
-    others = [iban for pid, iban, r in legs if pid != posting_id and r == reference]
-    return others[0] if len(others) == 1 else None
+        audit.check_invariants(self.engine)

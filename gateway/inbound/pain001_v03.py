@@ -24,17 +24,17 @@ Expected bad input is a value (`ParsedFile.failure`), never an exception.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from lxml import etree
 
+from gateway.inbound import safe_xml
 from gateway.inbound.findings import Finding
+from gateway.inbound.parsed import ParsedFile, ParsedHeader, ParsedPmtInf, ParsedTx
 from gateway.reasons import Reason
 
 MESSAGE = "pain.001.001.03"
@@ -46,73 +46,6 @@ name_chars_max = 140
 remittance_lines_max = 10  # Ustrd lines
 remittance_structured_max = 10  # Strd blocks
 remittance_structured_bytes_max = 16 << 10  # of Strd XML, whole blocks only
-
-
-class ParsedTx(NamedTuple):
-    """One credit transfer as the client wrote it (text, not yet judged)."""
-
-    seq: int
-    pmt_seq: int
-    instr_id: str | None
-    end_to_end_id: str
-    amount: str
-    currency: str
-    creditor_name: str | None
-    creditor_iban: str | None
-    creditor_other_id: str | None
-    creditor_bic: str | None
-    remittance: str | None  # the Ustrd lines, joined by "\n"
-    remittance_structured: str | None  # the Strd elements as sent, XML without namespace
-
-
-@dataclass(slots=True)
-class ParsedPmtInf:
-    seq: int
-    pmt_inf_id: str
-    batch_booking: bool | None
-    nb_of_txs: str | None
-    ctrl_sum: str | None
-    requested_date: str
-    debtor_name: str | None
-    debtor_iban: str | None
-    debtor_other_id: str | None
-    debtor_currency: str | None
-    debtor_bic: str | None
-    count: int = 0
-    amount_sum: Decimal = field(default_factory=Decimal)
-
-
-@dataclass(slots=True)
-class ParsedHeader:
-    msg_id: str
-    created_at: str
-    nb_of_txs: str
-    ctrl_sum: str | None
-    initiating_party: str | None
-
-
-class Echo(NamedTuple):
-    """What could be read of a group header (any ISO 20022 message), for the answer to a
-    file rejected as a whole: each field None where it could not be read."""
-
-    message: str | None  # from the root element's namespace, e.g. pain.001.001.03
-    msg_id: str | None
-    created_at: str | None
-    nb_of_txs: str | None
-    ctrl_sum: str | None
-
-
-@dataclass(slots=True)
-class ParsedFile:
-    """The file as a whole: header, payment informations with their totals, or a failure."""
-
-    header: ParsedHeader | None = None
-    payment_infos: list[ParsedPmtInf] = field(default_factory=list)
-    failure: Finding | None = None
-    echo: Echo | None = None  # what a failed file's group header showed
-    message: str = MESSAGE
-    count: int = 0
-    amount_sum: Decimal = field(default_factory=Decimal)
 
 
 # A transaction as `stream` hands it on: a plain tuple in `ParsedTx` order
@@ -319,11 +252,6 @@ def _invalid(what: str) -> _Stop:
     return _Stop(Finding(Reason.FF01, f"not valid against {MESSAGE}: {what}"))
 
 
-def message_of(namespace: str) -> str:
-    """The message name an ISO 20022 namespace stands for (its last part)."""
-    return namespace.rsplit(":", 1)[-1]
-
-
 def _check_root(elem: Any) -> None:
     docinfo = elem.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
@@ -333,7 +261,7 @@ def _check_root(elem: Any) -> None:
         raise _Stop(Finding(Reason.FF01, f"root element {tag!r} has no ISO 20022 namespace"))
     namespace = tag[1:].partition("}")[0]
     if namespace != NS:
-        message = message_of(namespace)
+        message = namespace.rsplit(":", 1)[-1]
         raise _Stop(Finding(Reason.FF01, f"unsupported message {message!r}: expected {MESSAGE}"))
 
 
@@ -361,20 +289,20 @@ def stream(
     if result.failure is None and result.header is None:
         result.failure = Finding(Reason.FF01, "no group header")
     if result.failure is not None:
-        result.echo = echo(head.data)
+        result.echo = safe_xml.echo(head.data)
     yield result
 
 
 class _Head:
-    """Keeps the first `echo_bytes_max` bytes of what passes through, for `echo`."""
+    """Keeps the first `echo_bytes_max` bytes of what passes through, for `safe_xml.echo`."""
 
     def __init__(self) -> None:
         self.data = b""
 
     def keep(self, blocks: Iterable[bytes]) -> Iterator[bytes]:
         for block in blocks:
-            if len(self.data) < echo_bytes_max:
-                self.data += block[: echo_bytes_max - len(self.data)]
+            if len(self.data) < safe_xml.echo_bytes_max:
+                self.data += block[: safe_xml.echo_bytes_max - len(self.data)]
             yield block
 
 
@@ -388,78 +316,13 @@ def _describe(exc: etree.XMLSyntaxError) -> str:
     return f"not well-formed or not valid against {MESSAGE}: {text}"
 
 
-# UTF-16/32 byte-order marks, and the XML declaration's encoding (read from the raw
-# bytes: lxml's docinfo does not know the encoding yet at the root's start event).
-_NOT_UTF8_BOMS = (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00", b"\xfe\xff", b"\xff\xfe")
-_DECLARED_ENCODING = re.compile(
-    rb"^(?:\xef\xbb\xbf)?<\?xml[^>]*?\sencoding\s*=\s*[\"']([^\"']*)[\"']"
-)
-_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
-prolog_bytes = 512
 prolog_bytes_max = 1 << 20  # bytes before the root element
-echo_bytes_max = 64 << 10  # where a group header is looked for in a rejected file
 
 
 def _check_encoding(head: bytes) -> None:
-    if head.startswith(_NOT_UTF8_BOMS) or b"\x00" in head[:4]:
-        raise _Stop(Finding(Reason.FF01, "encoding must be UTF-8, the file is UTF-16 or UTF-32"))
-    declared = _DECLARED_ENCODING.match(head)
-    if declared is not None:
-        name = declared.group(1).decode("ascii", "replace").upper()
-        if name not in ("UTF-8", "UTF8"):
-            raise _Stop(Finding(Reason.FF01, f"encoding must be UTF-8, the file declares {name}"))
-
-
-def _safe_parser(**options: Any) -> Any:
-    """A pull parser that never loads a DTD, an entity or anything from the network."""
-    return etree.XMLPullParser(
-        resolve_entities="internal",
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-        **options,
-    )
-
-
-def echo(head: bytes) -> Echo | None:
-    """What the group header of any ISO 20022 message in `head` (the start of a file)
-    says, read without a schema; None if nothing could be read. A file with a DTD is not
-    parsed at all (it is answered with its name and digest instead)."""
-    if not head or _DOCTYPE.search(head) or head.startswith(_NOT_UTF8_BOMS):
-        return None
-    parser = _safe_parser(events=("start", "end"))
-    found: dict[str, str] = {}
-    message: str | None = None
-    try:
-        parser.feed(head)
-        for event, elem in parser.read_events():
-            tag = elem.tag if isinstance(elem.tag, str) else ""
-            namespace, _, local = tag[1:].partition("}") if tag.startswith("{") else ("", "", tag)
-            if message is None and event == "start" and namespace:
-                message = message_of(namespace)
-            parent = elem.getparent()
-            if (
-                event == "end"
-                and parent is not None
-                and parent.tag.endswith("}GrpHdr")
-                and local in ("MsgId", "CreDtTm", "NbOfTxs", "CtrlSum")
-            ):
-                found.setdefault(local, _text(elem))
-            if event == "end" and local == "GrpHdr":
-                break
-    except etree.XMLSyntaxError:
-        pass  # what was read before the break stands
-    if message is None and not found:
-        return None
-    return Echo(
-        message,
-        found.get("MsgId") or None,
-        found.get("CreDtTm") or None,
-        found.get("NbOfTxs") or None,
-        found.get("CtrlSum") or None,
-    )
+    problem = safe_xml.encoding_problem(head)
+    if problem is not None:
+        raise _Stop(Finding(Reason.FF01, problem))
 
 
 # A transaction (or payment information) must end within this much of the file. The
@@ -485,7 +348,7 @@ def _events(
     ones and character references exist; `"internal"` resolves just those. (`False`
     together with a schema made lxml accept a document cut short without an error.)
     """
-    parser = _safe_parser(events=("start",), tag=(_T_PMTINF,), schema=schema())
+    parser = safe_xml.pull_parser(events=("start",), tag=(_T_PMTINF,), schema=schema())
     harvest = _Harvest(result, transactions_max, chunk_size)
     fed = progress_at = 0  # bytes parsed; … when a transaction or payment information began
     progress = (0, 0)
@@ -529,7 +392,7 @@ def _after_root_check(blocks: Iterable[bytes]) -> Iterator[bytes]:
     for block in blocks:
         if looker is not None:
             if not held:
-                _check_encoding(block[:prolog_bytes])
+                _check_encoding(block[: safe_xml.prolog_bytes])
             held.append(block)
             size += len(block)
             looker.feed(block)

@@ -49,7 +49,7 @@ from typing import Any, NamedTuple
 from gateway.errors import TransientError
 from gateway.files import Digest, sha256_file
 from gateway.inbound import pain001_v03
-from gateway.inbound.pain001_v03 import ParsedFile, ParsedHeader, ParsedPmtInf, ParsedTx
+from gateway.inbound.parsed import ParsedFile, ParsedHeader, ParsedPmtInf, ParsedTx
 
 pipe_buffer_bytes = 1 << 20
 chunks_ahead_max = 16  # events the child may have parsed and not yet written (~8 MB)
@@ -61,7 +61,7 @@ exit_wait_seconds = 5.0
 
 class Chunk(NamedTuple):
     """Transactions in file order, and beside each what the child found wrong with its
-    creditor IBAN (`rules.iban_problem`; None: valid or none given)."""
+    creditor IBAN (`identifiers.iban_problem`; None: valid or none given)."""
 
     transactions: list[ParsedTx]
     iban_problems: list[str | None]
@@ -93,7 +93,7 @@ def _serve(path: Path, transactions_max: int, write_fd: int) -> int:
     try:
         # The IBAN check (mod 97 of a 26-digit number per payment) is the costliest
         # thing a transaction says on its own: done here, it runs beside the booking.
-        from gateway.inbound.rules import iban_problem
+        from gateway.inbound.identifiers import iban_problem
 
         if not sender.send(pickle.dumps(sha256_file(path), protocol=pickle.HIGHEST_PROTOCOL)):
             return 0

@@ -1,10 +1,11 @@
-"""Reading a small inbound message (a request, a cancellation) without trusting it.
+"""Reading inbound XML without trusting it: the rules every message from outside obeys.
 
-The rules are those of the pain.001 reader (`pain001_v03`), for files small enough to
-hold whole: UTF-8 only, a DTD refused before the parser sees it (so no entity is ever
-declared, let alone expanded), no network, a size and a depth limit, and the root
-element checked before anything else is looked at. pain.001 streams a file of any size
-through the schema; a request is bounded by `request_bytes_max` and read at once.
+UTF-8 only, a DTD refused before a parser that resolves anything sees it (so no entity
+is ever declared, let alone expanded), no network, size and depth limits, and the root
+element checked before anything else is looked at. `parse` reads a small message (a
+request, a cancellation: bounded by `request_bytes_max`) whole; the pain.001 reader
+(`pain001_v03`) streams a file of any size through the schema with `pull_parser` and
+the same checks. `echo` finds what a broken file's group header said, for its answer.
 
 Expected bad input is a value (the problem as English text), never an exception.
 """
@@ -12,7 +13,7 @@ Expected bad input is a value (the problem as English text), never an exception.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from lxml import etree
 
@@ -21,6 +22,7 @@ request_bytes_max = 10 << 20  # a cancellation naming thousands of payments is <
 request_depth_max = 40  # the deepest path of camt.055.001.09 is ~20 elements
 prolog_bytes = 512  # where the encoding and a DOCTYPE must show themselves
 feed_bytes = 1 << 16
+echo_bytes_max = 64 << 10  # where a group header is looked for in a rejected file
 
 # UTF-16/32 byte-order marks, and the XML declaration's encoding (read from the raw
 # bytes: lxml's docinfo does not know the encoding yet at the root's start event).
@@ -68,6 +70,74 @@ def message_name(tag: Any) -> str | None:
 
 
 _MESSAGE_NAME = re.compile(r"[a-z]{4}\.[0-9]{3}\.[0-9]{3}\.[0-9]{2}")
+
+
+def pull_parser(**options: Any) -> Any:
+    """A streaming parser that never loads a DTD or anything from the network. It resolves
+    XML's five predefined entities and character references only ("internal": with the
+    DTD refused beforehand there is nothing else to resolve; `False` together with a
+    schema made lxml accept a document cut short without an error)."""
+    return etree.XMLPullParser(
+        resolve_entities="internal",
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+        **options,
+    )
+
+
+class Echo(NamedTuple):
+    """What could be read of a group header (any ISO 20022 message), for the answer to a
+    file rejected as a whole: each field None where it could not be read."""
+
+    message: str | None  # from the root element's namespace, e.g. pain.001.001.03
+    msg_id: str | None
+    created_at: str | None
+    nb_of_txs: str | None
+    ctrl_sum: str | None
+
+
+
+
+def echo(head: bytes) -> Echo | None:
+    """What the group header of any ISO 20022 message in `head` (the start of a file)
+    says, read without a schema; None if nothing could be read. A file with a DTD is not
+    parsed at all (it is answered with its name and digest instead)."""
+    if not head or encoding_problem(head[:prolog_bytes]) is not None or has_doctype(head):
+        return None
+    parser = pull_parser(events=("start", "end"))
+    found: dict[str, str] = {}
+    message: str | None = None
+    try:
+        parser.feed(head)
+        for event, elem in parser.read_events():
+            tag = elem.tag if isinstance(elem.tag, str) else ""
+            local = tag.rpartition("}")[2]
+            if message is None and event == "start":
+                message = message_name(tag)
+            parent = elem.getparent()
+            if (
+                event == "end"
+                and parent is not None
+                and parent.tag.endswith("}GrpHdr")
+                and local in ("MsgId", "CreDtTm", "NbOfTxs", "CtrlSum")
+            ):
+                found.setdefault(local, (elem.text or "").strip())
+            if event == "end" and local == "GrpHdr":
+                break
+    except etree.XMLSyntaxError:
+        pass  # what was read before the break stands
+    if message is None and not found:
+        return None
+    return Echo(
+        message,
+        found.get("MsgId") or None,
+        found.get("CreDtTm") or None,
+        found.get("NbOfTxs") or None,
+        found.get("CtrlSum") or None,
+    )
 
 
 def _parser() -> etree.XMLPullParser:

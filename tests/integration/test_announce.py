@@ -58,7 +58,7 @@ def test_announce_records_and_a_later_one_replaces_it(
     code, out, err = run(capsys, *base, "--client", CLIENT_B, "--amount", "10")
     assert code == 0, err
     from gateway.settings import load
-    from ledger.store import make_engine
+    from ledger.engine import make_engine
 
     engine = make_engine(load(config).database_url)
     with engine.connect() as conn:

@@ -9,7 +9,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from ledger.bulk import insert_rows
-from ledger.store import make_engine
+from ledger.engine import make_engine
 
 metadata = sa.MetaData()
 things = sa.Table(

@@ -130,7 +130,7 @@ def test_the_same_file_uploaded_three_times_is_kept_three_times(
     kept: dict[Path, tuple[bytes, int]] = {}
     for n in range(1, 4):
         openssh_sftp(install, "alpha-erp", [f"put {name} /in/{name}"], tmp_path)
-        assert wait_for(lambda n=n: len(_shelved(install, "alpha", name)) == n, 20), shared.tail()
+        assert wait_for(lambda n=n: len(_shelved(install, "alpha", name)) == n, 60), shared.tail()
         for path, (data, mtime) in kept.items():
             assert (path.read_bytes(), path.stat().st_mtime_ns) == (data, mtime), path
         for path in _shelved(install, "alpha", name):

@@ -20,7 +20,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from ledger.core import AccountKind, Refusal, Transfer, TransferKind
-from ledger.store import AccountSpec, Ledger, make_engine, upgrade
+from ledger.engine import make_engine
+from ledger.store import AccountSpec, Ledger, upgrade
 
 DAY = dt.date(2026, 11, 25)
 BOOKED_AT = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)

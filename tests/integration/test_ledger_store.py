@@ -23,7 +23,8 @@ from sqlalchemy import text
 
 from ledger import migrations
 from ledger.core import AccountKind, Posting, Refusal, Transfer, TransferKind
-from ledger.store import AccountSpec, Ledger, make_engine, upgrade
+from ledger.engine import make_engine
+from ledger.store import AccountSpec, Ledger, upgrade
 
 BASE_DAY = dt.date(2026, 11, 23)  # a Monday
 BOOKED_AT = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
@@ -673,7 +674,7 @@ def test_a_big_write_is_copied_into_the_database_after_its_commit(
     before = path.stat().st_size
     seen: dict[str, int] = {}
     release = threading.Event()
-    real = store._checkpoint
+    real = store.checkpoint
 
     def checkpoint(keeper: object) -> None:
         release.wait(10)
@@ -681,7 +682,7 @@ def test_a_big_write_is_copied_into_the_database_after_its_commit(
         seen["wal"] = Path(f"{path}-wal").stat().st_size
         real(keeper)
 
-    monkeypatch.setattr(store, "_checkpoint", checkpoint)
+    monkeypatch.setattr(store, "checkpoint", checkpoint)
     with big.begin(checkpoint_after=True) as tx:
         tx.conn.exec_driver_sql(
             "WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < 25000)"

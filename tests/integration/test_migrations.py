@@ -16,7 +16,7 @@ from gateway import migrations as gateway_migrations
 from gateway.pending import due_payments
 from ledger import migrations as ledger_migrations
 from ledger import schema
-from ledger.store import make_engine
+from ledger.engine import make_engine
 from tests.pipeline_fixtures import A_MAIN, B_MAIN, TODAY, Batch, Installation
 
 # Declared by migration 0003 only (see gateway/db.py), so not in the metadata.
@@ -150,7 +150,7 @@ def test_payments_booked_before_the_upgrade_still_reach_the_statements(
 ) -> None:
     """A batch booked through the pipeline is found again for statements after the
     database is upgraded in place (the reference names the file)."""
-    from gateway.outbound import statements
+    from gateway.outbound import entries as reported
 
     inst = Installation.create(tmp_path / "gw", database_url=database_url)
     try:
@@ -160,7 +160,7 @@ def test_payments_booked_before_the_upgrade_still_reach_the_statements(
             account_id = conn.execute(
                 sa.text("SELECT id FROM ledger_accounts WHERE iban = :iban"), {"iban": A_MAIN}
             ).scalar_one()
-            entries = statements.entries(conn, account_id, day=TODAY)
+            entries = reported.entries(conn, account_id, day=TODAY)
         [entry] = [e for e in entries if any(d.end_to_end_id == "SAL-1" for d in e.details)]
         assert sorted(d.end_to_end_id for d in entry.details) == ["SAL-1", "SAL-2"]
     finally:

@@ -18,7 +18,7 @@ import structlog
 from gateway import cli, db, fx
 from gateway.rates import store, target
 from gateway.settings import load
-from ledger.store import make_engine
+from ledger.engine import make_engine
 from tests.pipeline_fixtures import write_config
 from tests.rates_fixtures import (
     BILLION_LAUGHS,

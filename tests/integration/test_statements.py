@@ -26,7 +26,7 @@ from lxml import etree
 from pycamt.parser import Camt053Parser
 from sqlalchemy import text
 
-from gateway.outbound import statements
+from gateway.outbound import reports, statements
 from gateway.samples import SamplePmtInf, SampleTx, iban_lv
 from ledger import calendar
 from tests.pipeline_fixtures import (
@@ -647,7 +647,7 @@ def test_intraday_report_shows_todays_entries_and_interim_balance(
         inst.submit(Batch(msg_id="R").tx("R-1", "40.00").tx("R-2", "2.00", creditor=B_MAIN).build())
     )
     inst.clock.set(riga(TODAY, "12:00"))
-    name = statements.intraday_report(inst.env, A_MAIN)
+    name = reports.intraday_report(inst.env, A_MAIN)
     path = inst.outbox(CLIENT_A) / name
     assert_valid(path, CAMT052)
     report = read_camt(path)

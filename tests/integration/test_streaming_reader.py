@@ -35,7 +35,7 @@ from sqlalchemy import func, select
 
 from gateway import db, samples
 from gateway.inbound import pain001_v03, reader
-from gateway.inbound.pain001_v03 import ParsedFile, ParsedHeader
+from gateway.inbound.parsed import ParsedFile, ParsedHeader
 from gateway.inbound.reader import Chunk, Reader, ReaderFailed
 from tests.pipeline_fixtures import A_MAIN, Answer, Installation, batch
 

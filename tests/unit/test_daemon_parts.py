@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.daemon import SettleTracker, SystemdNotifier
+from gateway.systemd import SystemdNotifier
+from gateway.watch import SettleTracker
 
 FILE = Path("/spool/clients/a/in/batch.xml")
 

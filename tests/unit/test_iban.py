@@ -1,4 +1,4 @@
-"""`rules.iban_problem` agrees with schwifty (shape, the country's length and format, ISO
+"""`identifiers.iban_problem` agrees with schwifty (shape, the country's length and format, ISO
 7064 mod-97, and the national check digits of the countries that have them)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
-from gateway.inbound import rules
+from gateway.inbound import identifiers
 
 VALID = [
     "LV80BANK0000435195001",
@@ -34,7 +34,7 @@ def schwifty_accepts(text: str) -> bool:
 def test_valid_ibans_pass() -> None:
     for iban in VALID:
         assert schwifty_accepts(iban), iban
-        assert rules.iban_problem(iban) is None, iban
+        assert identifiers.iban_problem(iban) is None, iban
 
 
 def test_every_changed_character_is_judged_as_schwifty_judges_it() -> None:
@@ -44,7 +44,8 @@ def test_every_changed_character_is_judged_as_schwifty_judges_it() -> None:
         for position in range(len(iban)):
             for char in ALPHABET:
                 changed = iban[:position] + char + iban[position + 1 :]
-                assert (rules.iban_problem(changed) is None) == schwifty_accepts(changed), changed
+                accepted = identifiers.iban_problem(changed) is None
+                assert accepted == schwifty_accepts(changed), changed
 
 
 def test_national_check_digits_are_checked() -> None:
@@ -52,12 +53,12 @@ def test_national_check_digits_are_checked() -> None:
     as schwifty refuses it."""
     wrong = "FR1420041010050Q00013M02606"
     assert not schwifty_accepts(wrong)
-    assert rules.iban_problem(wrong) == "the national check digits do not match"
+    assert identifiers.iban_problem(wrong) == "the national check digits do not match"
 
 
 def test_check_digits_are_checked() -> None:
-    assert rules.iban_problem("LV81BANK0000435195001") == "check digits do not match"
-    assert rules.iban_problem("LV80BANK000043519500") is not None  # one character short
+    assert identifiers.iban_problem("LV81BANK0000435195001") == "check digits do not match"
+    assert identifiers.iban_problem("LV80BANK000043519500") is not None  # one character short
 
 
 AWKWARD = ALPHABET + "abz \n\t١²_-."
@@ -79,4 +80,4 @@ def test_lowercase_spaced_or_odd_characters_are_judged_as_schwifty_judges_them(
         text = text[:at] + char + text[at + 1 :]
     text += tail
     strict = text.isascii() and text.isalnum() and text.upper() == text
-    assert (rules.iban_problem(text) is None) == (strict and schwifty_accepts(text)), text
+    assert (identifiers.iban_problem(text) is None) == (strict and schwifty_accepts(text)), text

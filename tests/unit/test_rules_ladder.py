@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.inbound import decide, rules
+from gateway.inbound import decide, identifiers, rules
 from gateway.inbound.findings import Finding
-from gateway.inbound.pain001_v03 import ParsedPmtInf, ParsedTx
+from gateway.inbound.parsed import ParsedPmtInf, ParsedTx
 from gateway.reasons import PRECEDENCE, Reason
 from gateway.references import FileRefs
 from gateway.samples import iban_lv
@@ -133,7 +133,7 @@ class World:
     def candidate(self, position: int = 0) -> rules.Candidate:
         seen = {self.e2e} if self.e2e_seen_in_file else set()
         tx, pmt, ctx = self.tx(), self.pmt(), self.context()
-        problem = rules.iban_problem(tx.creditor_iban) if tx.creditor_iban else None
+        problem = identifiers.iban_problem(tx.creditor_iban) if tx.creditor_iban else None
         facts = rules.facts(tx, pmt, problem, seen)
         return rules.Candidate(position, tx, facts, rules.PaymentInfo.of(pmt, ctx))
 

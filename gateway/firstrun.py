@@ -1,0 +1,139 @@
+"""The first execution run of a new file, a chunk at a time as the reader hands it on.
+
+For each chunk: look up what the rules need (record), decide (pure: `decide.decide`),
+record the payments and the transfers, and add each payment's status to the first
+pain.002 (answer). The file's later runs, as its pending payments fall due, are
+`pending.py`'s.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from gateway import record
+from gateway.environment import Environment
+from gateway.inbound import decide, rules
+from gateway.inbound.intake import Intake
+from gateway.inbound.parsed import ParsedHeader, ParsedPmtInf
+from gateway.inbound.reader import Chunk
+from gateway.outbound import pain002_v03
+from gateway.outbound.first_report import FirstReport
+from gateway.references import FileRefs
+from gateway.statuses import TxStatus
+from ledger.store import LedgerTx
+
+rejections_listed_max = 1000  # the findings file lists this many rejected payments
+
+
+class FirstRun:
+    """The first execution run of a new file, a chunk at a time: look up what the rules
+    need, decide (pure), record, and add each payment's status to the report."""
+
+    def __init__(
+        self,
+        env: Environment,
+        tx: LedgerTx,
+        intake: Intake,
+        header: ParsedHeader,
+        file_id: int,
+        report: FirstReport,
+    ) -> None:
+        settings = env.settings
+        client = settings.client(intake.client_id)
+        self.tx, self.intake, self.header, self.file_id, self.report = (
+            tx, intake, header, file_id, report,
+        )  # fmt: skip
+        self.clock = decide.Clock(
+            intake.received_local, intake.now_local, settings.cutoff_internal,
+            settings.cutoff_external, settings.eod_time,
+        )  # fmt: skip
+        today = self.clock.today
+        own = {a.iban: a.currency for a in client.accounts}
+        self.book = record.client_book(tx, client.id, own, today)
+        refs = FileRefs(client.id, intake.sha256, file_id, 1)
+        self.bookings = decide.Bookings(refs, today, record.clearing_by_currency(self.book))
+        mine = {i: a for i, a in self.book.accounts.items() if a.owner == client.id}
+        self.debtors = sorted(mine)
+        self.treasury: dict[str, Any] = {}  # the treasury creditors found so far
+        self.looked_up: set[str] = set()
+        self.recent: set[int] = set()
+        declared = int(header.nb_of_txs) if header.nb_of_txs.isdigit() else None
+        self.lookup_per_chunk = declared is not None and declared <= record.fingerprint_lookups_max
+        if not self.lookup_per_chunk:  # a big file reads its accounts' whole AM05 window
+            self.recent |= record.recent_fingerprints(
+                tx.conn, self.debtors, rules.window_start(today), None, file_id
+            )
+        self.ctx = rules.Context(mine, self.treasury, today, settings.max_future_days, self.recent)
+        self.pmts: dict[int, rules.PaymentInfo] = {}
+        self.seen_e2e: set[str] = set()
+        self.counts: Counter[str] = Counter()
+        self.rejected: list[tuple[int, str, str, str]] = []
+
+    def payment_info(self, parsed: ParsedPmtInf) -> None:
+        self.pmts[parsed.seq] = rules.PaymentInfo.of(parsed, self.ctx)
+
+    def chunk(self, chunk: Chunk) -> None:
+        pmts, seen, facts = self.pmts, self.seen_e2e, rules.facts
+        candidates = []
+        for i, (t, problem) in enumerate(zip(chunk.transactions, chunk.iban_problems, strict=True)):
+            pmt = pmts[t.pmt_seq]
+            candidates.append(rules.Candidate(i, t, facts(t, pmt.parsed, problem, seen), pmt))
+        self._look_up(candidates)
+        decisions = decide.decide(candidates, self.ctx, self.clock, self.book, self.bookings)
+        record.post(self.tx, self.bookings.take_singles(), self.book, self.intake.now)
+        msg_id, file_id = self.header.msg_id, self.file_id
+        record.insert_payments(
+            self.tx.conn,
+            [record.payment_row(file_id, msg_id, c.tx, c.pmt, c.facts, d)
+             for c, d in zip(candidates, decisions, strict=True)],
+        )  # fmt: skip
+        self._answer(candidates, decisions)
+
+    def _look_up(self, candidates: list[rules.Candidate]) -> None:
+        """What this chunk's rules need beyond what is known: the treasury accounts its
+        creditors name (locked, like the client's own) and, for a small file, earlier
+        payments with the same fingerprint."""
+        named = {c.tx.creditor_iban for c in candidates if c.facts.internal}
+        new = {iban for iban in named if iban is not None} - self.looked_up
+        if new:
+            self.looked_up |= new
+            found = record.treasury_accounts(self.tx, new)
+            self.book.add(found.values())
+            self.treasury.update(found)
+        if self.lookup_per_chunk:
+            prints = sorted({p for c in candidates if (p := c.facts.fingerprint) is not None})
+            self.recent |= record.recent_fingerprints(
+                self.tx.conn,
+                self.debtors,
+                rules.window_start(self.clock.today),
+                prints,
+                self.file_id,
+            )
+
+    def _answer(self, candidates: list[rules.Candidate], decisions: list[decide.Decision]) -> None:
+        text = pain002_v03.transaction_text
+        texts = []
+        for (_, t, f, pmt), d in zip(candidates, decisions, strict=True):
+            texts.append(
+                text(t.instr_id, t.end_to_end_id, d.status, d.reason, d.info, d.acct_svcr_ref,
+                     f.amount_sent, t.currency, pmt.requested_date, t.creditor_name,
+                     t.creditor_iban)
+            )  # fmt: skip
+            if d.status is TxStatus.RJCT and len(self.rejected) < rejections_listed_max:
+                assert d.reason is not None
+                self.rejected.append((t.seq, t.end_to_end_id, d.reason.value, d.info or ""))
+        statuses = [d.status.value for d in decisions]
+        self.counts.update(statuses)
+        self.report.add_chunk(
+            [c.tx.pmt_seq for c in candidates],
+            [c.pmt.parsed.pmt_inf_id for c in candidates],
+            statuses,
+            [c.facts.amount_sent for c in candidates],
+            [c.tx.currency[:3] or None for c in candidates],
+            texts,
+        )
+
+    def finish(self) -> None:
+        """Write the batch transfers and check the ledger holds what was decided."""
+        record.finish(self.tx, self.bookings.batches(), self.book, self.intake.now)

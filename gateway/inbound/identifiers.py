@@ -1,0 +1,83 @@
+"""Whether an IBAN or a BIC is one: the checks schwifty makes, worked out per value.
+
+A payroll names 100,000 different creditors, so the IBAN check runs without building a
+schwifty object per payment where the country has no national check digits (the
+reading child runs it, beside the parse: `reader.Chunk`).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from schwifty import BIC, IBAN
+from schwifty import registry as schwifty_registry
+from schwifty.checksum import algorithms as national_checksums
+from schwifty.exceptions import SchwiftyException
+
+_IBAN_SHAPE = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{1,30}$")
+_MOD97 = str.maketrans({chr(c): str(c - 55) for c in range(ord("A"), ord("Z") + 1)})
+
+
+@lru_cache(maxsize=256)
+def iban_spec(country: str) -> Any:
+    try:
+        return schwifty_registry.get_iban_spec(country)
+    except SchwiftyException:
+        return None
+
+
+@lru_cache(maxsize=256)
+def _has_national_checksum(country: str) -> bool:
+    return any(name.startswith(f"{country}:") for name in national_checksums)
+
+
+def iban_problem(text: str) -> str | None:
+    """Why `text` is not a valid IBAN, or None.
+
+    The checks schwifty makes — shape, the country's length and BBAN format from its
+    registry, ISO 7064 mod-97, and the national check digits of the countries that have
+    them — in that order, without building an IBAN object for a country that has no
+    national check digits (a payroll names 100,000 different creditors, most in Latvia).
+    """
+    if not _IBAN_SHAPE.match(text):
+        return "not an IBAN"
+    spec = iban_spec(text[:2])
+    if spec is None:
+        return f"unknown country code {text[:2]}"
+    if len(text) != spec.iban_length:
+        return f"an IBAN of {text[:2]} has {spec.iban_length} characters, not {len(text)}"
+    if not spec.regex.match(text[4:]):
+        return "the account part does not match the country's format"
+    if _mod97(text) != 1:
+        return "check digits do not match"
+    if _has_national_checksum(text[:2]):
+        try:
+            IBAN(text, validate_bban=True)
+        except SchwiftyException:
+            return "the national check digits do not match"
+    return None
+
+
+def _mod97(iban: str) -> int:
+    """ISO 7064 mod-97 of the IBAN rearranged (BBAN first, letters as two digits). The
+    country, check digits and bank code repeat across a file: their digits are cached."""
+    rest = iban[8:]
+    if not rest.isdigit():
+        rest = rest.translate(_MOD97)
+    return int(_letters_as_digits(iban[4:8]) + rest + _letters_as_digits(iban[:4])) % 97
+
+
+@lru_cache(maxsize=4096)
+def _letters_as_digits(part: str) -> str:
+    return part.translate(_MOD97)
+
+
+@lru_cache(maxsize=4096)
+def bic_problem(text: str) -> str | None:
+    try:
+        BIC(text)
+    except SchwiftyException as exc:
+        return str(exc)
+    return None

@@ -1,0 +1,72 @@
+"""What a credit-transfer initiation says, as the readers hand it on: text, not yet judged.
+
+The same values whatever the message version (pain.001.001.03 today, .09 later), so the
+rules and the decide stage do not depend on a reader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import NamedTuple
+
+from gateway.inbound import safe_xml
+from gateway.inbound.findings import Finding
+
+
+class ParsedTx(NamedTuple):
+    """One credit transfer as the client wrote it (text, not yet judged)."""
+
+    seq: int
+    pmt_seq: int
+    instr_id: str | None
+    end_to_end_id: str
+    amount: str
+    currency: str
+    creditor_name: str | None
+    creditor_iban: str | None
+    creditor_other_id: str | None
+    creditor_bic: str | None
+    remittance: str | None  # the Ustrd lines, joined by "\n"
+    remittance_structured: str | None  # the Strd elements as sent, XML without namespace
+
+
+@dataclass(slots=True)
+class ParsedPmtInf:
+    seq: int
+    pmt_inf_id: str
+    batch_booking: bool | None
+    nb_of_txs: str | None
+    ctrl_sum: str | None
+    requested_date: str
+    debtor_name: str | None
+    debtor_iban: str | None
+    debtor_other_id: str | None
+    debtor_currency: str | None
+    debtor_bic: str | None
+    count: int = 0
+    amount_sum: Decimal = field(default_factory=Decimal)
+
+
+@dataclass(slots=True)
+class ParsedHeader:
+    msg_id: str
+    created_at: str
+    nb_of_txs: str
+    ctrl_sum: str | None
+    initiating_party: str | None
+
+
+@dataclass(slots=True)
+class ParsedFile:
+    """The file as a whole: header, payment informations with their totals, or a failure."""
+
+    header: ParsedHeader | None = None
+    payment_infos: list[ParsedPmtInf] = field(default_factory=list)
+    failure: Finding | None = None
+    echo: safe_xml.Echo | None = None  # what a failed file's group header showed
+    message: str = "pain.001.001.03"
+    count: int = 0
+    amount_sum: Decimal = field(default_factory=Decimal)
+
+

@@ -1,0 +1,152 @@
+"""The first pain.002 of a new file, written as its chunks are decided.
+
+A pain.002 gives the counts per status before the transactions, so the rendered
+TxInfAndSts go to a temporary file first (a payment information's transactions are
+contiguous in a pain.001, so each is one byte range); `render` then writes the headers
+and copies the ranges. Memory stays flat however big the file.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import tempfile
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import BinaryIO
+
+from gateway.outbound import outbox
+from gateway.outbound import pain002_v03 as pain002
+from gateway.statuses import derive
+
+copy_block_bytes = 1 << 20
+
+
+@dataclass(slots=True)
+class _PaymentInfoPart:
+    """One payment information's transactions in the first report: where its rendered
+    TxInfAndSts lie in the temporary file, and the totals its header needs."""
+
+    pmt_inf_id: str
+    start: int
+    end: int = 0
+    count: int = 0
+    amount_minor: int | None = None
+    currencies: set[str] = field(default_factory=set)
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+class FirstReport:
+    """The pain.002 for a newly accepted file, written as its chunks are decided.
+
+    A pain.002 gives the counts per status before the transactions, so the rendered
+    TxInfAndSts go to a temporary file first (a payment information's transactions
+    are contiguous in a pain.001, so each is one byte range); `render` then writes the
+    headers and copies the ranges. Memory stays flat however big the file.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self._file = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 - closed in close()
+        self._parts: dict[int, _PaymentInfoPart] = {}
+        self.counts: Counter[str] = Counter()
+
+    def add_chunk(
+        self,
+        pmt_seqs: Sequence[int],
+        pmt_inf_ids: Sequence[str],
+        statuses: Sequence[str],
+        amounts: Sequence[int | None],
+        currencies: Sequence[str | None],
+        texts: Sequence[str],
+    ) -> None:
+        """Transactions in file order, a column each: payment information (position and
+        id), status, amount in minor units, currency, rendered TxInfAndSts. A payment
+        information's transactions are contiguous, so each run of them is added at once."""
+        count = len(texts)
+        assert all(len(c) == count for c in (pmt_seqs, pmt_inf_ids, statuses, amounts, currencies))
+        start = 0
+        while start < count:
+            pmt_seq = pmt_seqs[start]
+            end = bisect.bisect_right(pmt_seqs, pmt_seq, start)  # positions are in file order
+            part = self._parts.get(pmt_seq)
+            if part is None:
+                part = self._parts[pmt_seq] = _PaymentInfoPart(
+                    pmt_inf_ids[start], self._file.tell()
+                )
+            run = amounts[start:end]
+            if run.count(None) < len(run):
+                part.amount_minor = (part.amount_minor or 0) + sum(filter(None, run))
+            part.currencies.update(filter(None, currencies[start:end]))
+            part.counts.update(statuses[start:end])
+            part.count += end - start
+            self._write(part, texts[start:end])
+            start = end
+        self.counts.update(statuses)
+
+    def _write(self, part: _PaymentInfoPart, texts: Sequence[str]) -> None:
+        assert part.end in (0, self._file.tell()), "a PmtInf's transactions are contiguous"
+        self._file.write("".join(texts).encode())
+        part.end = self._file.tell()
+
+    def _blocks(self, part: _PaymentInfoPart) -> Iterator[bytes]:
+        self._file.seek(part.start)
+        left = part.end - part.start
+        while left > 0:
+            block = self._file.read(min(left, copy_block_bytes))
+            if not block:
+                raise OSError("the report's temporary file is shorter than written")
+            left -= len(block)
+            yield block
+
+    def render(
+        self,
+        *,
+        msg_id: str,
+        created_at: dt.datetime,
+        bic: str,
+        original_msg_id: str,
+        original_msg_name: str,
+        original_created_at: str | None,
+        original_nb_of_txs: int,
+        original_ctrl_sum: Decimal | None,
+        copy: BinaryIO | None = None,
+    ) -> bytes:
+        """The compressed report; with `copy`, its plain bytes are written there too."""
+        self._file.flush()
+
+        def payment_infos() -> Iterator[pain002.PaymentInfoReport]:
+            for part in self._parts.values():
+                single = len(part.currencies) <= 1
+                ccy = next(iter(part.currencies)) if len(part.currencies) == 1 else None
+                yield pain002.PaymentInfoReport(
+                    pmt_inf_id=part.pmt_inf_id,
+                    nb_of_txs=part.count,
+                    ctrl_sum_minor=part.amount_minor if single else None,
+                    currency=ccy,
+                    status=derive(part.counts),
+                    counts=part.counts,
+                    rendered_transactions=self._blocks(part),
+                )
+
+        report = pain002.StatusReport(
+            msg_id=msg_id,
+            created_at=created_at,
+            servicer_bic=bic,
+            original_msg_id=original_msg_id,
+            original_msg_name=original_msg_name,
+            original_created_at=original_created_at,
+            original_nb_of_txs=original_nb_of_txs,
+            original_ctrl_sum=original_ctrl_sum,
+            group_status=derive(self.counts),
+            counts=self.counts,
+            payment_infos=payment_infos(),
+        )
+        return outbox.render(lambda out: pain002.write(report, out), copy)
+
+    def close(self) -> None:
+        self._file.close()
+
+

@@ -1,0 +1,145 @@
+"""camt.052 intraday reports and camt.054 notifications, and what every account report
+needs to go out: a MsgId, the client's accounts, the day's bounds, the outbox.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import BinaryIO, Protocol
+
+from sqlalchemy import Connection, select
+
+from gateway import counters
+from gateway.environment import Environment
+from gateway.errors import UsageError
+from gateway.outbound import answers, camt052_v02, camt054_v02, outbox
+from gateway.outbound.account_report import (
+    AccountReport,
+)
+from gateway.outbound.entries import balance_before, entries
+from gateway.settings import ClientSettings
+from ledger.core import AccountKind
+from ledger.schema import accounts as t_accounts
+from ledger.schema import postings as t_postings
+from ledger.schema import transfers as t_transfers
+
+
+def client_accounts(env: Environment) -> list[tuple[ClientSettings, str]]:
+    return [(c, a.iban) for c in env.settings.clients for a in c.accounts]
+
+
+def day_bounds(env: Environment, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    zone = env.settings.timezone
+    start = dt.datetime.combine(day, dt.time(0, 0), zone)
+    return start, dt.datetime.combine(day, dt.time(23, 59, 59), zone)
+
+
+def new_msg_id(conn: Connection, local: dt.datetime) -> str:
+    return answers.new_msg_id(conn, local)
+
+
+def intraday_report(env: Environment, iban: str) -> str:
+    """camt.052 for an account now: opening balance, today's entries, interim balance."""
+    owner = next((c for c, i in client_accounts(env) if i == iban), None)
+    if owner is None:
+        raise UsageError(f"--iban {iban}: not a configured client account")
+    local = env.local_now()
+    today = local.date()
+    with env.ledger.begin() as tx:
+        conn = tx.conn
+        account = conn.execute(select(t_accounts).where(t_accounts.c.iban == iban)).one()
+        day_entries = entries(conn, account.id, day=today)
+        opening = balance_before(conn, account.id, today)
+        interim = opening + sum(
+            e.amount_minor if e.credit else -e.amount_minor for e in day_entries
+        )
+        msg_id = new_msg_id(conn, local)
+        start, _ = day_bounds(env, today)
+        report = AccountReport(
+            msg_id=msg_id,
+            report_id=msg_id,
+            created_at=local,
+            electronic_seq_nb=counters.next_value(conn, f"report:{iban}"),
+            iban=iban,
+            currency=account.currency,
+            owner_name=owner.name,
+            servicer_bic=env.settings.bic,
+            from_datetime=start,
+            to_datetime=local,
+            opening_minor=opening,
+            closing_minor=interim,
+            entries=day_entries,
+        )
+        _, name = enqueue(conn, owner.id, camt052_v02, report)
+    outbox.deliver_pending(env.engine.connect, env.spool, env.sealer, env.clock.now())
+    return name
+
+
+def notify(env: Environment, conn: Connection, references: Sequence[str]) -> list[str]:
+    """camt.054 for the accounts of clients with `notifications = true` that the given
+    transfers touched: one notification per account per execution run."""
+    if not references:
+        return []
+    wanted = {c.id: c for c in env.settings.clients if c.notifications}
+    if not wanted:
+        return []
+    touched = conn.execute(
+        select(t_accounts.c.id, t_accounts.c.iban, t_accounts.c.owner, t_accounts.c.currency)
+        .distinct()
+        .select_from(
+            t_postings.join(t_transfers, t_postings.c.transfer_id == t_transfers.c.id).join(
+                t_accounts, t_accounts.c.id == t_postings.c.account_id
+            )
+        )
+        .where(
+            t_transfers.c.reference.in_(list(references)),
+            t_accounts.c.kind == AccountKind.CLIENT.value,
+            t_accounts.c.owner.in_(list(wanted)),
+        )
+    ).all()
+    names = []
+    local = env.local_now()
+    for account_id, iban, owner, currency in touched:
+        account_entries = entries(conn, account_id, references=references)
+        if not account_entries:
+            continue
+        msg_id = new_msg_id(conn, local)
+        report = AccountReport(
+            msg_id=msg_id,
+            report_id=msg_id,
+            created_at=local,
+            electronic_seq_nb=counters.next_value(conn, f"notification:{iban}"),
+            iban=iban,
+            currency=currency,
+            owner_name=wanted[owner].name,
+            servicer_bic=env.settings.bic,
+            from_datetime=local,
+            to_datetime=local,
+            entries=account_entries,
+        )
+        _, name = enqueue(conn, owner, camt054_v02, report)
+        names.append(name)
+    return names
+
+
+
+class _Writer(Protocol):
+    MESSAGE: str
+
+    def write(self, report: AccountReport, out: BinaryIO) -> None: ...
+
+
+def enqueue(
+    conn: Connection, client_id: str, module: _Writer, report: AccountReport
+) -> tuple[int, str]:
+    """Render an account report with its message module and put it in the client's outbox."""
+    body = outbox.render(lambda out: module.write(report, out))
+    return outbox.enqueue(
+        conn,
+        client_id=client_id,
+        message=module.MESSAGE,
+        msg_id=report.msg_id,
+        created_local=report.created_at,
+        body=body,
+    )

@@ -1,0 +1,97 @@
+"""What happened to a file (`Outcome`), and the last stage of its run: its seal (an
+accepted batch), its findings file, and its move out of work/ onto its shelf.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gateway.environment import Environment
+from gateway.files import write_atomically
+from gateway.firstrun import rejections_listed_max
+from gateway.inbound.intake import Intake
+from gateway.outbound.seal import receipt_properties
+from gateway.reasons import Reason
+from gateway.spool import Claim
+from gateway.statuses import TxStatus
+from ledger.currency import format_minor
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened to one file: for the canonical log line, the findings file and tests."""
+
+    file_id: int
+    shelf: str  # archive | rejected | duplicates
+    group_status: str
+    reason: Reason | None = None
+    info: str | None = None
+    msg_id: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    amounts: dict[str, int] = field(default_factory=dict)  # booked per currency, minor units
+    answer: str | None = None
+    rejected: list[tuple[int, str, str, str]] = field(default_factory=list)  # seq, e2e, code, info
+    recovered: bool = False
+
+
+
+# -- shelving ----------------------------------------------------------------------------------
+
+
+def shelve(env: Environment, claim: Claim, intake: Intake, outcome: Outcome) -> None:
+    """Seal (accepted batches), findings, and the move out of work/ onto its shelf."""
+    env.spool.clear_partial_sidecars(claim)
+    day = intake.now_local.date()
+    target = env.spool.shelf_target(claim, outcome.shelf, outcome.file_id, day)
+    if outcome.shelf == "archive" and env.sealer is not None:
+        properties = receipt_properties(
+            received_at=intake.received,
+            client_id=intake.client_id,
+            sftp_user=intake.user or "unknown",
+            key_fingerprint=intake.key_fingerprint or "unknown",
+            source=intake.source_ip or "unknown",
+        )
+        seal = env.sealer.sign_file(
+            claim.path, properties=properties, name=target.name, sha256=bytes.fromhex(intake.sha256)
+        )
+        write_atomically(claim.path.with_name(claim.path.name + ".sig"), seal)
+    findings = claim.path.with_name(claim.path.name + ".findings.txt")
+    write_atomically(findings, findings_text(intake, outcome), mode=0o444)
+    env.spool.shelve(claim, target)
+
+
+def findings_text(intake: Intake, outcome: Outcome) -> str:
+    """The human-readable findings file beside every shelved file."""
+    lines = [
+        f"File:        {intake.original_name}",
+        f"Client:      {intake.client_id}",
+        f"Received:    {intake.received.isoformat()} by {intake.user or 'unknown'} "
+        f"from {intake.source_ip or 'unknown'}",
+        f"Size:        {intake.size} bytes",
+        f"SHA-256:     {intake.sha256}",
+        f"MsgId:       {outcome.msg_id or '-'}",
+        f"File number: {outcome.file_id}",
+        f"Result:      {outcome.group_status}"
+        + (f" {outcome.reason.value} ({outcome.reason.meaning})" if outcome.reason else ""),
+    ]
+    if outcome.info:
+        lines.append(f"Why:         {outcome.info}")
+    if outcome.counts:
+        lines.append(
+            "Transactions: " + ", ".join(f"{k} {v}" for k, v in sorted(outcome.counts.items()))
+        )
+    if outcome.amounts:
+        lines.append(
+            "Booked:      "
+            + ", ".join(f"{format_minor(v, k)} {k}" for k, v in sorted(outcome.amounts.items()))
+        )
+    lines.append(f"Answer:      {outcome.answer or '(none: recovered after a restart)'}")
+    if outcome.rejected:
+        lines.append("")
+        lines.append("Rejected transactions (position, EndToEndId, reason, why):")
+        for seq, e2e, code, why in outcome.rejected[:rejections_listed_max]:
+            lines.append(f"  #{seq + 1} {e2e} {code} {why}")
+        more = outcome.counts.get(TxStatus.RJCT.value, 0) - len(outcome.rejected)
+        if more > 0:
+            lines.append(f"  … and {more} more: see the answer")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,93 @@
+"""Noticing waiting files: the watcher's hints, and when a file without a receipt is whole.
+
+Watcher events are hints that save waiting for the daemon's rescan; the rescan is the
+truth. A file uploaded through the built-in server has a receipt and is complete when
+it becomes visible; one without (OpenSSH writes in place) is taken once it has not
+changed for `settle_seconds`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from gateway.environment import Environment
+from gateway.settings import Settings
+from gateway.spool import is_ignored
+
+log = structlog.get_logger("gateway.daemon")
+# Files tracked for settling at once (per daemon); more are simply re-seen next pass.
+settle_tracked_files_max = 10_000
+
+
+@dataclass
+class SettleTracker:
+    """A file without an SFTP receipt is taken once it has stopped changing.
+
+    Ready when its mtime is at least `settle_seconds` old, or when this process
+    has seen the same size and mtime for `settle_seconds` (which also covers a
+    file whose mtime lies in the future). Returns the seconds still to wait.
+    """
+
+    settle_seconds: float
+    monotonic: Callable[[], float] = time.monotonic
+    _seen: dict[str, tuple[int, int, float]] = field(default_factory=dict)
+
+    def remaining(self, path: Path, size: int, mtime_ns: int, wall_now: float) -> float:
+        if self.settle_seconds <= 0:
+            return 0.0
+        key = str(path)
+        now = self.monotonic()
+        seen = self._seen.get(key)
+        if seen is None or seen[:2] != (size, mtime_ns):
+            if len(self._seen) >= settle_tracked_files_max:
+                self._seen.clear()
+            self._seen[key] = (size, mtime_ns, now)
+            unchanged_for = 0.0
+        else:
+            unchanged_for = now - seen[2]
+        age = wall_now - mtime_ns / 1e9
+        left = self.settle_seconds - max(age, unchanged_for)
+        if left <= 0:
+            self._seen.pop(key, None)
+            return 0.0
+        return left
+
+    def forget_except(self, present: set[str]) -> None:
+        for key in [k for k in self._seen if k not in present]:
+            del self._seen[key]
+
+
+
+def start_watcher(settings: Settings, env: Environment, hint: Callable[[], None]) -> Any:
+    """A watchdog Observer on every client's in/; None if the platform refuses (rescan only)."""
+    from watchdog.events import FileSystemEvent, FileSystemEventHandler
+    from watchdog.observers import Observer
+
+    interesting = {"created", "modified", "moved", "closed"}
+
+    class Hint(FileSystemEventHandler):
+        def on_any_event(self, event: FileSystemEvent) -> None:
+            if event.is_directory or event.event_type not in interesting:
+                return
+            path = event.dest_path if event.event_type == "moved" else event.src_path
+            name = os.path.basename(os.fsdecode(path))
+            if name and not is_ignored(name):
+                hint()
+
+    observer = Observer()
+    handler = Hint()
+    try:
+        for client in settings.clients:
+            observer.schedule(handler, str(env.spool.inbox(client.id)), recursive=False)
+        observer.start()
+    except OSError as exc:  # e.g. inotify watch limit reached
+        log.warning("watcher.unavailable", error=str(exc))
+        return None
+    return observer
