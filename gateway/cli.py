@@ -189,28 +189,31 @@ def _date(text: str) -> dt.date:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from gateway.clock import SystemClock
     from gateway.verify_command import run_verify, trust_anchors
 
     anchors = trust_anchors(args.cert or [], args.config)
-    code, line = run_verify(args.file, anchors, dt.datetime.now(dt.UTC))
+    code, line = run_verify(args.file, anchors, SystemClock().now())
     print(line)
     return code
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
+    from gateway.clock import SystemClock
     from gateway.sign_command import run_sign
 
-    code, line = run_sign(args.file, args.key, args.cert, args.out, dt.datetime.now(dt.UTC))
+    code, line = run_sign(args.file, args.key, args.cert, args.out, SystemClock().now())
     print(line)
     return code
 
 
 def cmd_keys_init(args: argparse.Namespace) -> int:
+    from gateway.clock import SystemClock
     from gateway.keys import init_host_key, init_signing_key
 
     settings = _settings(args)
     made = init_signing_key(
-        settings.signing.key, settings.signing.certificate, now=dt.datetime.now(dt.UTC)
+        settings.signing.key, settings.signing.certificate, now=SystemClock().now()
     )
     print(
         f"signing key {settings.signing.key}: {'created' if made else 'already present'}; "

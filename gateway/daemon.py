@@ -245,7 +245,9 @@ class Daemon:
         cfg = self.settings.sftp
         exporter = self._serve_metrics(heartbeat)
         try:
-            self._acceptor = await start_server(self.settings, on_upload=lambda _r: self.wake())
+            self._acceptor = await start_server(
+                self.settings, on_upload=lambda _r: self.wake(), clock=self.env.clock
+            )
         except OSError as exc:
             if exporter is not None:
                 exporter.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import hashlib
 import os
 import secrets
@@ -178,7 +177,7 @@ class SftpSession(asyncssh.SFTPServer):
             uploaded_as=uploader.uploaded_as,
             size_bytes=size,
             sha256=uploader.sha256,
-            received_at=dt.datetime.now(dt.UTC),
+            received_at=self.ctx.clock.now(),
             path=self.root / "in" / name,
             receipt_path=self._receipt_for(name),
         )
