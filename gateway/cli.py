@@ -119,11 +119,17 @@ def cmd_scan(args: argparse.Namespace) -> int:
     try:
         from gateway.pipeline import Pipeline
 
-        env = _environment(args, need_sealer=True, settings=settings)
         try:
-            result = Pipeline(env).run_once(first)
-        finally:
-            env.close()
+            env = _environment(args, need_sealer=True, settings=settings)
+            try:
+                result = Pipeline(env).run_once(first)
+            finally:
+                env.close()
+        except Exception as exc:
+            from gateway import faults
+
+            faults.log_if_ours(exc, "scan.fault")  # what it stopped waits for the next run
+            raise
     finally:
         if first is not None:
             first.release()
@@ -372,6 +378,11 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
 
         if isinstance(exc, OperationalError):
             print(f"ekase-gateway: database unavailable: {exc.orig}", file=sys.stderr)
+            return 1
+        from gateway.pipeline import fault_of_ours
+
+        if fault_of_ours(exc):  # the disk full, an I/O error: retried by the next run
+            print(f"ekase-gateway: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
         raise
 
