@@ -119,11 +119,17 @@ def cmd_scan(args: argparse.Namespace) -> int:
     try:
         from gateway.pipeline import Pipeline
 
-        env = _environment(args, need_sealer=True, settings=settings)
         try:
-            result = Pipeline(env).run_once(first)
-        finally:
-            env.close()
+            env = _environment(args, need_sealer=True, settings=settings)
+            try:
+                result = Pipeline(env).run_once(first)
+            finally:
+                env.close()
+        except Exception as exc:
+            from gateway import faults
+
+            faults.log_if_ours(exc, "scan.fault")  # what it stopped waits for the next run
+            raise
     finally:
         if first is not None:
             first.release()
@@ -189,28 +195,31 @@ def _date(text: str) -> dt.date:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from gateway.clock import SystemClock
     from gateway.verify_command import run_verify, trust_anchors
 
     anchors = trust_anchors(args.cert or [], args.config)
-    code, line = run_verify(args.file, anchors, dt.datetime.now(dt.UTC))
+    code, line = run_verify(args.file, anchors, SystemClock().now())
     print(line)
     return code
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
+    from gateway.clock import SystemClock
     from gateway.sign_command import run_sign
 
-    code, line = run_sign(args.file, args.key, args.cert, args.out, dt.datetime.now(dt.UTC))
+    code, line = run_sign(args.file, args.key, args.cert, args.out, SystemClock().now())
     print(line)
     return code
 
 
 def cmd_keys_init(args: argparse.Namespace) -> int:
+    from gateway.clock import SystemClock
     from gateway.keys import init_host_key, init_signing_key
 
     settings = _settings(args)
     made = init_signing_key(
-        settings.signing.key, settings.signing.certificate, now=dt.datetime.now(dt.UTC)
+        settings.signing.key, settings.signing.certificate, now=SystemClock().now()
     )
     print(
         f"signing key {settings.signing.key}: {'created' if made else 'already present'}; "
@@ -369,6 +378,11 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
 
         if isinstance(exc, OperationalError):
             print(f"ekase-gateway: database unavailable: {exc.orig}", file=sys.stderr)
+            return 1
+        from gateway.pipeline import fault_of_ours
+
+        if fault_of_ours(exc):  # the disk full, an I/O error: retried by the next run
+            print(f"ekase-gateway: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
         raise
 

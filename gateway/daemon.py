@@ -37,141 +37,36 @@ and not yet written) are asked for at start-up, when the local day changes and w
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy.exc import OperationalError
 
-from gateway import logs, metrics, progress
+from gateway import faults, logs, metrics, progress
 from gateway.environment import Environment, make_reader_engine
-from gateway.errors import ConfigError, TransientError
-from gateway.outbound import statements
-from gateway.pending import execute_due
-from gateway.pipeline import Pipeline
+from gateway.errors import ConfigError
+from gateway.pipeline import fault_of_ours
 from gateway.settings import Settings
 from gateway.systemd import SystemdNotifier
-from gateway.watch import SettleTracker, start_watcher
+from gateway.watch import start_watcher
+from gateway.worker import Worker
 
 log = structlog.get_logger("gateway.daemon")
 T = TypeVar("T")
 
 # A burst of watcher events (a big file written in place) starts one pass, not hundreds.
 wake_debounce_seconds = 0.2
-# After a transient fault (database locked or unreachable) wait this long, doubling.
+# After a fault of ours (disk full, database unreachable, …) wait this long, doubling up to
+# once a minute: SPEC §6 retries for as long as the fault lasts.
 retry_seconds_min = 1.0
 retry_seconds_max = 60.0
 # How long a stopping daemon waits for SFTP sessions to close.
 sftp_close_seconds_max = 5.0
-
-
-# -- the worker (blocking side) ------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PassReport:
-    processed: int
-    stopped_early: bool
-    # Seconds until a file now settling should be looked at again; None if none is.
-    recheck_seconds: float | None
-
-
-class Worker:
-    """Everything that blocks; runs on the daemon's single worker thread only."""
-
-    def __init__(self, env: Environment, stop: threading.Event) -> None:
-        self.env = env
-        self.stop = stop
-        self.pipeline = Pipeline(env)
-        self.settle = SettleTracker(env.settings.settle_seconds)
-        self._eod_done_for: tuple[dt.date, bool] | None = None
-        self._business_day: dt.date | None = None
-
-    def start_up(self) -> int:
-        """Finish what a stopped run left: files in work/, undelivered answers."""
-        delivered = len(self.pipeline.deliver())
-        recovered = len(self.pipeline.recover())
-        delivered += len(self.pipeline.deliver())
-        log.info("daemon.recovered", files=recovered, delivered=delivered)
-        return recovered
-
-    def run_pass(self) -> PassReport:
-        # A sibling daemon on the same spool may have died holding a file; its lock is free now.
-        processed = len(self.pipeline.recover())
-        recheck: float | None = None
-        stopped = False
-        for client_id, path, left in self._candidates():
-            if left > 0:
-                recheck = left if recheck is None else min(recheck, left)
-                continue
-            if self.stop.is_set():
-                stopped = True
-                break
-            if self.pipeline.process_file(client_id, path) is not None:
-                processed += 1
-        if not stopped:
-            self._execute_due()
-            self._end_of_day()
-        self.pipeline.deliver()
-        return PassReport(processed, stopped, recheck)
-
-    def _candidates(self) -> list[tuple[str, Path, float]]:
-        """Waiting files, oldest first per client, taking clients in turn (fairness)."""
-        spool = self.env.spool
-        wall_now = self.env.clock.now().timestamp()
-        queues: list[list[tuple[str, Path, float]]] = []
-        present: set[str] = set()
-        for client in self.env.settings.clients:
-            queue = []
-            for path in spool.waiting(client.id):
-                present.add(str(path))
-                queue.append((client.id, path, self._settle_left(client.id, path, wall_now)))
-            queues.append(queue)
-        self.settle.forget_except(present)
-        turns: list[tuple[str, Path, float]] = []
-        for index in range(max((len(q) for q in queues), default=0)):
-            turns.extend(q[index] for q in queues if index < len(q))
-        return turns
-
-    def _settle_left(self, client_id: str, path: Path, wall_now: float) -> float:
-        if (self.env.spool.receipts(client_id) / f"{path.name}.json").exists():
-            return 0.0  # the built-in server closed and renamed it: complete
-        try:
-            info = path.stat()
-        except FileNotFoundError:
-            return 0.0  # gone; claiming it will simply find nothing
-        return self.settle.remaining(path, info.st_size, info.st_mtime_ns, wall_now)
-
-    def _execute_due(self) -> None:
-        today = self.env.local_now().date()
-        if today != self._business_day:
-            self._business_day = today
-            log.info("day.started", day=today.isoformat())
-        execute_due(self.env)
-
-    def _end_of_day(self) -> None:
-        now = self.env.clock.now()
-        local = now.astimezone(self.env.settings.timezone)
-        state = (local.date(), local.time() >= self.env.settings.eod_time)
-        if state == self._eod_done_for:
-            return
-        try:
-            written = statements.run_due_eod(self.env)
-        except Exception:
-            # Statements are retried on the next pass; payments must keep flowing meanwhile.
-            log.exception("eod.failed", day=local.date().isoformat())
-            return
-        self._eod_done_for = state
-        if written:
-            log.info("eod.statements", day=local.date().isoformat(), written=written)
 
 
 # -- the daemon (event-loop side) ----------------------------------------------------------
@@ -195,6 +90,8 @@ class Daemon:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._acceptor: Any = None
         self._signals = 0
+        self._heartbeat: progress.Heartbeat | None = None
+        self.fault: faults.Active | None = None  # the fault of ours being waited out
 
     # hints and signals: called on the loop, must not block
 
@@ -239,13 +136,15 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._loop.add_signal_handler(sig, self.request_stop, sig.name)
         self._loop.add_signal_handler(signal.SIGHUP, self.reopen_log)
-        heartbeat = progress.Heartbeat(self.settings.spool_dir, self.env.clock)
+        heartbeat = self._heartbeat = progress.Heartbeat(self.settings.spool_dir, self.env.clock)
         heartbeat.beat()
         progress.remove_orphaned_progress(self.settings.spool_dir)
         cfg = self.settings.sftp
         exporter = self._serve_metrics(heartbeat)
         try:
-            self._acceptor = await start_server(self.settings, on_upload=lambda _r: self.wake())
+            self._acceptor = await start_server(
+                self.settings, on_upload=lambda _r: self.wake(), clock=self.env.clock
+            )
         except OSError as exc:
             if exporter is not None:
                 exporter.close()
@@ -328,12 +227,15 @@ class Daemon:
                     started = True
                     continue
                 report = await self._blocking(self.worker.run_pass)
-            except (TransientError, OperationalError) as exc:
-                # A fault that may pass (database locked or unreachable): retry.
-                log.warning("pass.failed", error=str(exc), retry_seconds=retry)
+            except Exception as exc:
+                if not fault_of_ours(exc):
+                    raise
+                # The work it stopped waits, unanswered; retried until the fault clears.
+                self._fault(exc, retry)
                 await self._sleep_unless_stopped(retry)
                 retry = min(retry * 2, retry_seconds_max)
                 continue
+            self._fault_cleared()
             retry = retry_seconds_min
             if report.stopped_early:
                 break
@@ -345,6 +247,48 @@ class Daemon:
                 await asyncio.sleep(wake_debounce_seconds)
             except TimeoutError:
                 pass  # the rescan: the truth, whatever the hints said
+
+    # faults of ours: alerted while they last (SPEC §6)
+
+    def _fault(self, exc: Exception, retry_seconds: float) -> None:
+        """A pass stopped on a fault of ours (disk, database, key): say so at error level,
+        count it, and keep it in the heartbeat for `status` until a pass succeeds."""
+        now = self.env.clock.now()
+        kind = faults.kind(exc)
+        waiting = self._files_in_work()
+        since = self.fault.since if self.fault is not None else now
+        error = faults.describe(exc.__cause__ or exc)
+        self.fault = faults.Active(kind, error, since, now, retry_seconds, waiting)
+        log.error(
+            "pass.fault", kind=kind, error=error, since=since.isoformat(),
+            retry_seconds=retry_seconds, files_waiting=waiting,
+        )  # fmt: skip
+        metrics.fault(kind, waiting)
+        self._show_fault()
+
+    def _fault_cleared(self) -> None:
+        if self.fault is None:
+            return
+        seconds = (self.env.clock.now() - self.fault.since).total_seconds()
+        log.info("pass.recovered", kind=self.fault.kind, fault_seconds=round(seconds, 1))
+        self.fault = None
+        metrics.fault_cleared()
+        self._show_fault()
+
+    def _files_in_work(self) -> int:
+        try:
+            return sum(len(self.env.spool.in_work(c.id)) for c in self.settings.clients)
+        except OSError:
+            return 0  # the spool itself unreadable: the fault says so
+
+    def _show_fault(self) -> None:
+        if self._heartbeat is None:
+            return
+        self._heartbeat.fault = self.fault
+        try:
+            self._heartbeat.beat()
+        except OSError as exc:  # a full disk: the log line and the metric still tell
+            log.warning("daemon.heartbeat_failed", error=str(exc))
 
     async def _sleep_unless_stopped(self, seconds: float) -> None:
         assert self._wake is not None

@@ -32,7 +32,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from gateway import logs
+from gateway import demo_timing, logs
+from gateway.clock import Clock, SystemClock
 from gateway.errors import GatewayError
 from gateway.keys import init_host_key, init_signing_key
 from gateway.samples import SampleBatch, SamplePmtInf, SampleTx, iban_lv, to_bytes
@@ -99,6 +100,7 @@ class Demo:
     config: Path
     settings: Settings
     created: bool  # False: an existing demo was reused
+    samples_day: dt.date  # the day the samples were made for (their execution date)
 
 
 # -- making it ------------------------------------------------------------------------------
@@ -262,9 +264,10 @@ def _fund(settings: Settings) -> None:
 def ensure_demo(folder: Path, *, port: int = 2222, now: dt.datetime | None = None) -> Demo:
     """Make the demo under `folder` unless it is complete already; return it either way."""
     config = folder / "gateway.toml"
+    now = now or SystemClock().now()
     if (folder / READY_MARKER).exists():
-        return Demo(folder, config, load(config), created=False)
-    now = now or dt.datetime.now(dt.UTC)
+        settings = load(config)
+        return Demo(folder, config, settings, False, _samples_day(folder, settings, now))
     folder.mkdir(parents=True, exist_ok=True)
     for client in CLIENTS:
         for user in client.users:
@@ -275,12 +278,23 @@ def ensure_demo(folder: Path, *, port: int = 2222, now: dt.datetime | None = Non
     if not config.exists():
         config.write_text(_config_text(port), encoding="utf-8")
     settings = load(config)
-    _samples(folder, now.astimezone(settings.timezone).date())
+    day = now.astimezone(settings.timezone).date()
+    _samples(folder, day)
     _fund(settings)
     (folder / READY_MARKER).write_text(
         json.dumps({"created_at": now.isoformat(), "port": port}) + "\n", encoding="utf-8"
     )
-    return Demo(folder, config, settings, created=True)
+    return Demo(folder, config, settings, True, day)
+
+
+def _samples_day(folder: Path, settings: Settings, now: dt.datetime) -> dt.date:
+    """The day a reused demo's samples were made for: when the demo was made."""
+    try:
+        made = json.loads((folder / READY_MARKER).read_text(encoding="utf-8"))["created_at"]
+        moment = dt.datetime.fromisoformat(made)
+    except (OSError, ValueError, KeyError, TypeError):
+        moment = now  # a marker of another making: the samples are taken as today's
+    return moment.astimezone(settings.timezone).date()
 
 
 # -- telling the user -----------------------------------------------------------------------
@@ -308,7 +322,7 @@ def upload_command(demo: Demo, sample: str = "all-valid") -> str:
     ])
 
 
-def instructions(demo: Demo) -> str:
+def instructions(demo: Demo, now: dt.datetime) -> str:
     out = _shown(demo.settings.spool_dir / "clients" / CLIENTS[0].id / "out")
     config = _shown(demo.config)
     verb = "created" if demo.created else "reused"
@@ -325,12 +339,15 @@ def instructions(demo: Demo) -> str:
         "Uploading the same bytes again returns the original answer once more.",
         f"Status: ekase-gateway status -c {config}",
         "",
+        *demo_timing.render(demo.settings, sample_batches(demo.samples_day), now),
+        "",
     ])
 
 
-def main(folder: Path, *, port: int = 2222, run: bool = False) -> int:
-    demo = ensure_demo(folder, port=port)
-    print(instructions(demo), flush=True)
+def main(folder: Path, *, port: int = 2222, run: bool = False, clock: Clock | None = None) -> int:
+    clock = clock or SystemClock()
+    demo = ensure_demo(folder, port=port, now=clock.now())
+    print(instructions(demo, clock.now()), flush=True)
     if not run:
         print(f"Start it with: ekase-gateway run -c {_shown(demo.config)}", flush=True)
         return 0

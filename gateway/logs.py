@@ -15,6 +15,7 @@ made at the call with `amounts`, never integers in minor units.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from collections.abc import Mapping, MutableMapping
@@ -27,35 +28,82 @@ from ledger.currency import format_minor, is_supported
 
 
 class _Tee:
-    """Writes each rendered JSON line to the log file as well as to the stream."""
+    """Writes each rendered JSON line to the log file as well as to the stream.
+
+    The log file is often on the spool's filesystem, which may fill up (SPEC §6: a fault
+    of ours). Writing a line must then never fail the work being logged — least of all
+    the `file.fault` line that says so: a line the file refuses still reaches the stream
+    (the journal), the first refusal is said there once (`log.file_failed`), and the
+    file takes lines again when there is room. Each line is one `write` on an O_APPEND
+    descriptor; a line cut short by a full disk is ended before the next one."""
 
     def __init__(self, path: Path | None, pretty: bool) -> None:
         self._path = path
         self._lock = threading.Lock()  # the daemon logs from its loop and its worker thread
-        self._file: TextIO | None = self._open()
+        self._fd: int | None = self._open()
+        self._torn = False  # the file ends in part of a line (a write cut short)
+        self._failing = False  # the file refuses lines; said once on the stream
         self._json = structlog.processors.JSONRenderer()
         self._console = structlog.dev.ConsoleRenderer(colors=False) if pretty else self._json
 
-    def _open(self) -> TextIO | None:
+    def _open(self) -> int | None:
         if self._path is None:
             return None
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        return open(self._path, "a", encoding="utf-8")
+        return os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
 
     def reopen(self) -> None:
         """Close the file and open the configured path afresh (after logrotate moved it)."""
+        try:
+            fresh = self._open()
+        except OSError as exc:  # the old file keeps the lines; the next SIGHUP tries again
+            print(f"ekase-gateway: cannot reopen the log file: {exc}", file=sys.stderr)
+            return
         with self._lock:
-            old, self._file = self._file, self._open()
+            old, self._fd, self._torn = self._fd, fresh, False
         if old is not None:
-            old.close()
+            os.close(old)
+
+    def close(self) -> None:
+        with self._lock:
+            fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def _append(self, data: bytes) -> OSError | None:
+        """Append one line; a failure is returned, never raised."""
+        assert self._fd is not None
+        if self._torn:
+            data = b"\n" + data
+        view = memoryview(data)
+        done = 0
+        try:
+            while done < len(data):
+                done += os.write(self._fd, view[done:])
+        except OSError as exc:
+            self._torn = self._torn or done > 0
+            return exc
+        self._torn = False
+        return None
 
     def __call__(self, logger: Any, name: str, event: MutableMapping[str, Any]) -> str:
-        line = self._json(logger, name, dict(event))
+        line = str(self._json(logger, name, dict(event)))
+        problem = None
         with self._lock:
-            if self._file is not None:
-                self._file.write(str(line) + "\n")
-                self._file.flush()
-        return str(self._console(logger, name, event))
+            if self._fd is not None:
+                problem = self._append(line.encode("utf-8") + b"\n")
+            told, self._failing = self._failing, problem is not None
+        shown = str(self._console(logger, name, event))
+        if problem is None or told:
+            return shown
+        notice = {
+            "event": "log.file_failed",
+            "level": "error",
+            "path": str(self._path),
+            "error": str(problem),
+            "timestamp": event.get("timestamp"),
+        }
+        return f"{self._console(logger, name, notice)!s}\n{shown}"
 
 
 _tee: _Tee | None = None
@@ -66,6 +114,8 @@ def configure(log_file: Path | None = None, *, stream: TextIO | None = None) -> 
     global _tee
     out = stream or sys.stdout
     pretty = out.isatty()
+    if _tee is not None:
+        _tee.close()
     _tee = _Tee(log_file, pretty)
     structlog.configure(
         processors=[

@@ -14,6 +14,12 @@
     ekase_outbox_backlog                    answers committed but not yet in out/ (on scrape)
     ekase_eod_last_timestamp_seconds{account}  end of day (`eod_time`) of the latest business
                                             day the account has a camt.053 for   (on scrape)
+    ekase_faults_total{kind}                passes stopped by a fault of ours (`faults.KINDS`:
+                                            disk_full, io, database, signing_key, …)
+    ekase_fault_waiting_files               claimed files waiting for that fault to clear
+                                            (0 once a pass succeeds)
+    ekase_quarantined_files{client}         files set aside for a person in quarantine/
+                                            (on scrape)
 
 Counters live in the daemon's memory and start at zero with it, as Prometheus expects.
 What is on disk or in the database is read on each scrape, through a read-only engine
@@ -35,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
+from gateway import faults
 from gateway.errors import ConfigError
 from gateway.settings import Settings
 from ledger import currency
@@ -95,6 +102,17 @@ class Metrics:
             "ekase_sftp_logins_refused", "SFTP logins refused (failed, penalised, over the limit)",
             registry=registry,
         )
+        self.faults = Counter(
+            "ekase_faults", "Passes stopped by a fault of ours (disk, database, key), by kind",
+            ["kind"], registry=registry,
+        )
+        for kind in faults.KINDS:
+            self.faults.labels(kind)  # every kind from zero, so that increase() sees the first
+        self.fault_waiting = Gauge(
+            "ekase_fault_waiting_files",
+            "Claimed files waiting, unanswered, for a fault of ours to clear",
+            registry=registry,
+        )
         registry.register(_OnScrape(settings, reader))
         ProcessCollector(registry=registry)
 
@@ -145,9 +163,16 @@ class _OnScrape:
         waiting = GaugeMetricFamily(
             "ekase_waiting_files", "Complete files waiting in in/, per client", labels=["client"]
         )
+        quarantined = GaugeMetricFamily(
+            "ekase_quarantined_files",
+            "Files set aside for a person in quarantine/ (our code failed on them)",
+            labels=["client"],
+        )
         for client in self.settings.clients:
             waiting.add_metric([client.id], len(spool.waiting(client.id)))
+            quarantined.add_metric([client.id], len(spool.quarantined(client.id)))
         yield waiting
+        yield quarantined
         try:
             backlog, eod = self._from_database()
         except Exception as exc:  # the database is down: the other series still count
@@ -235,6 +260,18 @@ def sftp_session_closed() -> None:
 def login_refused() -> None:
     if _active is not None:
         _active.logins_refused.inc()
+
+
+def fault(kind: str, files_waiting: int) -> None:
+    """A pass stopped on a fault of ours (the daemon retries it)."""
+    if _active is not None:
+        _active.faults.labels(kind).inc()
+        _active.fault_waiting.set(files_waiting)
+
+
+def fault_cleared() -> None:
+    if _active is not None:
+        _active.fault_waiting.set(0)
 
 
 # -- where it is served ------------------------------------------------------------------------

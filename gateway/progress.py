@@ -1,6 +1,7 @@
 """What the daemon and a long file tell the outside while they work: `<spool>/run/`.
 
-    run/daemon.json                    the daemon's heartbeat: pid, started_at, heartbeat_at
+    run/daemon.json                    the daemon's heartbeat: pid, started_at, heartbeat_at,
+                                       and the fault it is waiting out, if any (`faults.Active`)
     run/progress/<client>__<claim>.json  a file being processed: payments done of total
 
 Both are small JSON documents replaced atomically (temporary name, `os.replace`), so
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.clock import Clock
+from gateway.faults import Active
 
 progress_interval_seconds = 2.0  # between two progress files (and log lines) of one file
 heartbeat_interval_seconds = 5.0  # between two heartbeats of the daemon
@@ -48,8 +50,12 @@ def progress_dir(spool_dir: Path) -> Path:
 def _write_json(path: Path, value: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    tmp.write_text(json.dumps(value), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(value), encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no temporary behind, beat after beat
+        raise
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -91,6 +97,7 @@ class HeartbeatInfo:
     pid: int
     started_at: dt.datetime
     heartbeat_at: dt.datetime
+    fault: Active | None = None  # the fault of ours the daemon is waiting out
 
     def age_seconds(self, now: dt.datetime) -> float:
         return max(0.0, (now - self.heartbeat_at).total_seconds())
@@ -110,17 +117,18 @@ class Heartbeat:
         self.pid = os.getpid() if pid is None else pid
         self.started_at = clock.now()
         self.last: dt.datetime | None = None
+        self.fault: Active | None = None  # set and cleared by the daemon's loop
 
     def beat(self) -> None:
         now = self.clock.now()
-        _write_json(
-            self.path,
-            {
-                "pid": self.pid,
-                "started_at": self.started_at.isoformat(),
-                "heartbeat_at": now.isoformat(),
-            },
-        )
+        value: dict[str, Any] = {
+            "pid": self.pid,
+            "started_at": self.started_at.isoformat(),
+            "heartbeat_at": now.isoformat(),
+        }
+        if self.fault is not None:
+            value["fault"] = self.fault.to_json()
+        _write_json(self.path, value)
         self.last = now
 
     def fresh(self) -> bool:
@@ -145,7 +153,7 @@ def read_heartbeat(spool_dir: Path) -> HeartbeatInfo | None:
     beat = _moment(value.get("heartbeat_at"))
     if not isinstance(pid, int) or started is None or beat is None:
         return None
-    return HeartbeatInfo(pid, started, beat)
+    return HeartbeatInfo(pid, started, beat, Active.from_json(value.get("fault")))
 
 
 # -- a file in progress ------------------------------------------------------------------------
@@ -208,21 +216,26 @@ class FileProgress:
         self._last_shown = now
         elapsed = (now - self.started_at).total_seconds()
         rate = done / elapsed if elapsed > 0 else 0.0
-        _write_json(
-            self.path,
-            {
-                "client_id": self.client_id,
-                "claim_name": self.claim_name,
-                "original_name": self.original_name,
-                "pid": os.getpid(),
-                "done": done,
-                "total_declared": self.total_declared,
-                "started_at": self.started_at.isoformat(),
-                "updated_at": now.isoformat(),
-                "rate_per_second": round(rate, 1),
-            },
-        )
-        self._written = True
+        try:
+            _write_json(
+                self.path,
+                {
+                    "client_id": self.client_id,
+                    "claim_name": self.claim_name,
+                    "original_name": self.original_name,
+                    "pid": os.getpid(),
+                    "done": done,
+                    "total_declared": self.total_declared,
+                    "started_at": self.started_at.isoformat(),
+                    "updated_at": now.isoformat(),
+                    "rate_per_second": round(rate, 1),
+                },
+            )
+            self._written = True
+        except OSError as exc:
+            # What operators see never stops the file itself (a full disk: if the file's
+            # own writes fail too, that is the fault the file waits on).
+            self._log.warning("file.progress_unwritten", file=self.original_name, error=str(exc))
         self._log.info(
             "file.progress",
             client=self.client_id,

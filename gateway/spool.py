@@ -239,6 +239,25 @@ class Spool:
 
     # -- faults ------------------------------------------------------------------------------
 
+    def attempts(self, work_path: Path) -> tuple[int, str] | None:
+        """How often a claim in work/ failed on a defect of ours, and the last error (the
+        count that sends it to quarantine/); None if it never did."""
+        found = _read_json(_attempts_path(work_path))
+        if found is None:
+            return None
+        error = str(found.get("error", "")).strip().splitlines()
+        return int(found.get("attempts", 0)), error[-1] if error else ""
+
+    def quarantined(self, client_id: str) -> list[Path]:
+        """The files of `client_id` set aside in quarantine/, without their sidecars."""
+        folder = self.root / "quarantine" / client_id
+        try:
+            names = sorted(os.listdir(folder))
+        except FileNotFoundError:
+            return []
+        sidecars = (*SIDECAR_SUFFIXES, ERROR_SUFFIX)
+        return [folder / n for n in names if not n.startswith(".") and not n.endswith(sidecars)]
+
     def count_attempt(self, claim: Claim, error: str) -> int:
         """Record one more failed run of `claim` (with its error); how many there were."""
         path = _attempts_path(claim.path)

@@ -7,7 +7,10 @@
   today (local treasury day), answers not yet delivered, and the last answer in out/;
 - each file in progress with payments done of total and the rate, from
   `<spool>/run/progress/` (a file processed within a couple of seconds has none);
-- pending payments per account: how many and their sum per currency.
+- pending payments per account: how many and their sum per currency;
+- a fault of ours the daemon is waiting out (disk full, database away: from its heartbeat)
+  and the files waiting on it, unanswered; files that failed on a defect of ours and wait
+  for another try (`.attempts.json`), and those set aside in quarantine/ for a person.
 
 It reads only (`open_reader`): no write lock, so it answers while a big file is being
 processed; and it creates nothing, not even the spool of a fresh configuration.
@@ -16,19 +19,36 @@ processed; and it creates nothing, not even the spool of a fresh configuration.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import stat
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import Connection, Engine, func, select
 
 from gateway import db, progress
+from gateway.faults import Active, describe
 from gateway.settings import Settings
-from gateway.spool import SIDECAR_SUFFIXES, Spool, is_ignored, stale_temporary_seconds
+from gateway.spool import (
+    ERROR_SUFFIX,
+    SIDECAR_SUFFIXES,
+    Spool,
+    is_ignored,
+    stale_temporary_seconds,
+)
+from gateway.status_report import (
+    ClientStatus,
+    DaemonStatus,
+    FileInProgress,
+    PendingSum,
+    Quarantined,
+    StaleUpload,
+    Status,
+    render,
+    to_json,
+)
 from ledger.currency import format_minor
 
 
@@ -38,69 +58,6 @@ class StatusSource(Protocol):
     settings: Settings
     engine: Engine
     spool: Spool
-
-
-@dataclass(frozen=True, slots=True)
-class DaemonStatus:
-    state: str  # running | not responding | stopped | not running
-    pid: int | None = None
-    started_at: dt.datetime | None = None
-    heartbeat_age_seconds: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ClientStatus:
-    client_id: str
-    waiting: int  # complete files in in/
-    uploading: int  # files in in/ still under a temporary name, written to within the hour
-    stale_uploads: int  # temporary names older than an hour: an upload that never finished
-    in_progress: int  # claimed files in work/
-    processed_today: int  # answered today, whatever the outcome
-    rejected_today: int  # of those, rejected as a whole (group status RJCT)
-    duplicates_today: int  # the same bytes uploaded again, answered with the original report
-    undelivered: int  # answers owed to the client but not yet in out/
-    last_answer: str | None
-    last_answer_at: dt.datetime | None  # local treasury time
-
-
-@dataclass(frozen=True, slots=True)
-class FileInProgress:
-    client_id: str
-    file: str  # the name the client gave it
-    claim: str  # its name in work/
-    state: str  # processing | claimed | stopped (its process is gone: the next run resumes)
-    done: int | None = None
-    total: int | None = None  # as the file declares it (NbOfTxs)
-    rate_per_second: float | None = None
-    updated_seconds_ago: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PendingSum:
-    client_id: str
-    iban: str
-    currency: str
-    count: int
-    amount: str  # decimal, in `currency`
-
-
-@dataclass(frozen=True, slots=True)
-class StaleUpload:
-    client_id: str
-    name: str
-    size_bytes: int
-    age_seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class Status:
-    day: dt.date
-    now: dt.datetime  # local treasury time
-    daemon: DaemonStatus
-    clients: tuple[ClientStatus, ...]
-    in_progress: tuple[FileInProgress, ...]
-    pending: tuple[PendingSum, ...]
-    stale_uploads: tuple[StaleUpload, ...]
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -201,11 +158,25 @@ def _daemon(spool_dir: Path, now: dt.datetime) -> DaemonStatus:
         state = "not responding"
     else:
         state = "stopped"  # without removing its heartbeat: killed, or the machine stopped
-    return DaemonStatus(state, beat.pid, beat.started_at, age)
+    return DaemonStatus(state, beat.pid, beat.started_at, age, beat.fault if alive else None)
+
+
+def _waiting(spool: Spool, client_id: str, path: Path, fault: Active | None) -> FileInProgress:
+    """A claimed file no process reports progress on: failed and retried, waiting for the
+    daemon's fault to clear, or simply claimed (about to start, or left by a stopped run)."""
+    original = path.name.split("__", 1)[-1]
+    failed = spool.attempts(path)
+    if failed is not None:
+        attempts, error = failed
+        return FileInProgress(
+            client_id, original, path.name, "failed", attempts=attempts, error=error
+        )
+    state = "waiting" if fault is not None else "claimed"
+    return FileInProgress(client_id, original, path.name, state)
 
 
 def _in_progress(
-    spool: Spool, client_ids: Sequence[str], now: dt.datetime
+    spool: Spool, client_ids: Sequence[str], now: dt.datetime, fault: Active | None
 ) -> list[FileInProgress]:
     shown = {(p.client_id, p.claim_name): p for p in progress.read_progress(spool.root)}
     found = []
@@ -213,8 +184,8 @@ def _in_progress(
         for path in spool.in_work(client_id):
             original = path.name.split("__", 1)[-1]
             info = shown.get((client_id, path.name))
-            if info is None:
-                found.append(FileInProgress(client_id, original, path.name, "claimed"))
+            if info is None or (fault is not None and not progress.pid_alive(info.pid)):
+                found.append(_waiting(spool, client_id, path, fault))
                 continue
             state = "processing" if progress.pid_alive(info.pid) else "stopped"
             found.append(
@@ -232,6 +203,25 @@ def _in_progress(
     return found
 
 
+DbRow = tuple[int, int, int, str | None, dt.datetime | None]
+NO_DB: DbRow = (0, 0, 0, None, None)
+
+
+def _from_database(
+    env: StatusSource, ids: Sequence[str], day_start: dt.datetime
+) -> tuple[dict[str, DbRow], list[PendingSum], str | None]:
+    """What the database says per client, and pending payments; when it cannot be read
+    (a fault of ours: the server down), nothing from it and why — the rest still shows."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with env.engine.connect() as conn:
+            rows = {client_id: _client_db(conn, client_id, day_start) for client_id in ids}
+            return rows, _pending(conn, env.settings), None
+    except DBAPIError as exc:
+        return {}, [], describe(exc.orig if exc.orig is not None else exc)
+
+
 def collect(env: StatusSource, now: dt.datetime) -> Status:
     settings = env.settings
     local = now.astimezone(settings.timezone)
@@ -239,132 +229,81 @@ def collect(env: StatusSource, now: dt.datetime) -> Status:
     day_start = dt.datetime.combine(today, dt.time(), settings.timezone).astimezone(dt.UTC)
     now_epoch = now.timestamp()
     ids = [c.id for c in settings.clients]
+    from_db, pending, database_error = _from_database(env, ids, day_start)
     clients = []
     stale: list[StaleUpload] = []
-    with env.engine.connect() as conn:
-        for client_id in ids:
-            waiting, uploading, old = _scan_in(env.spool, client_id, now_epoch)
-            stale += old
-            processed, rejected, undelivered, last, last_at = _client_db(
-                conn, client_id, day_start
+    for client_id in ids:
+        waiting, uploading, old = _scan_in(env.spool, client_id, now_epoch)
+        stale += old
+        processed, rejected, undelivered, last, last_at = from_db.get(client_id, NO_DB)
+        clients.append(
+            ClientStatus(
+                client_id=client_id,
+                waiting=waiting,
+                uploading=uploading,
+                stale_uploads=len(old),
+                in_progress=len(env.spool.in_work(client_id)),
+                processed_today=processed,
+                rejected_today=rejected,
+                duplicates_today=_count_shelved(env.spool, "duplicates", client_id, today),
+                undelivered=undelivered,
+                last_answer=last,
+                last_answer_at=last_at.astimezone(settings.timezone) if last_at else None,
             )
-            clients.append(
-                ClientStatus(
-                    client_id=client_id,
-                    waiting=waiting,
-                    uploading=uploading,
-                    stale_uploads=len(old),
-                    in_progress=len(env.spool.in_work(client_id)),
-                    processed_today=processed,
-                    rejected_today=rejected,
-                    duplicates_today=_count_shelved(env.spool, "duplicates", client_id, today),
-                    undelivered=undelivered,
-                    last_answer=last,
-                    last_answer_at=last_at.astimezone(settings.timezone) if last_at else None,
-                )
-            )
-        pending = _pending(conn, settings)
+        )
+    daemon = _daemon(settings.spool_dir, now)
     return Status(
         day=today,
         now=local,
-        daemon=_daemon(settings.spool_dir, now),
+        daemon=daemon,
         clients=tuple(clients),
-        in_progress=tuple(_in_progress(env.spool, ids, now)),
+        in_progress=tuple(_in_progress(env.spool, ids, now, daemon.fault)),
         pending=tuple(pending),
         stale_uploads=tuple(stale),
+        quarantined=tuple(q for client_id in ids for q in _quarantined(env.spool, client_id)),
+        database_error=database_error,
     )
 
 
-# -- showing (pure) -----------------------------------------------------------------------------
-
-HEADERS = ("client", "waiting", "uploading", "stale uploads", "in progress", "processed today",
-           "rejected today", "duplicates today", "undelivered", "last answer")
-
-
-def _table(rows: Sequence[Sequence[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    lines = []
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        lines.append("  ".join([*cells, row[-1]]).rstrip())
-    return lines
+def _quarantined(spool: Spool, client_id: str) -> list[Quarantined]:
+    found = []
+    for path in spool.quarantined(client_id):
+        try:
+            lines = path.with_name(path.name + ERROR_SUFFIX).read_text(errors="replace")
+        except OSError:
+            lines = ""
+        last = [line.strip() for line in lines.splitlines() if line.strip()]
+        found.append(Quarantined(client_id, path.name, last[-1] if last else "(no error file)"))
+    return found
 
 
-def _daemon_line(d: DaemonStatus) -> str:
-    if d.pid is None:
-        return "daemon: not running (no heartbeat in run/daemon.json)"
-    started = f", started {d.started_at:%Y-%m-%d %H:%M:%S %Z}" if d.started_at else ""
-    age = f"last heartbeat {d.heartbeat_age_seconds:g} s ago"
-    return f"daemon: {d.state} (pid {d.pid}{started}, {age})"
+@dataclass
+class _SpoolOnly:
+    """What `status` reads when the database cannot be opened: the spool and heartbeat
+    still tell the operator what waits (the engine fails on first use, and says why)."""
 
-
-def _progress_line(f: FileInProgress) -> str:
-    if f.state == "claimed":
-        return f"  {f.client_id}  {f.file}: claimed, no progress reported yet"
-    total = f"{f.total:,}" if f.total is not None else "?"
-    share = f" ({100 * (f.done or 0) // f.total}%)" if f.total else ""
-    line = (
-        f"  {f.client_id}  {f.file}: {f.done or 0:,} of {total} payments{share}, "
-        f"{f.rate_per_second or 0:,.0f}/s, updated {f.updated_seconds_ago:g} s ago"
-    )
-    if f.state == "stopped":
-        line += " — its process is gone; the next run processes the file again"
-    return line
-
-
-def render(status: Status) -> str:
-    """Plain text for the terminal (pure: for tests too)."""
-    lines = [f"today: {status.day.isoformat()}", _daemon_line(status.daemon), ""]
-    rows: list[Sequence[str]] = [HEADERS]
-    for s in status.clients:
-        last = "-"
-        if s.last_answer is not None and s.last_answer_at is not None:
-            last = f"{s.last_answer} at {s.last_answer_at:%Y-%m-%d %H:%M:%S}"
-        rows.append((
-            s.client_id, str(s.waiting), str(s.uploading), str(s.stale_uploads),
-            str(s.in_progress), str(s.processed_today), str(s.rejected_today),
-            str(s.duplicates_today), str(s.undelivered), last,
-        ))
-    lines += _table(rows)
-    if status.in_progress:
-        lines += ["", "in progress:"]
-        lines += [_progress_line(f) for f in status.in_progress]
-    if status.pending:
-        lines += ["", "pending payments:"]
-        lines += [
-            f"  {p.client_id}  {p.iban}  {p.count} payment(s)  {p.amount} {p.currency}"
-            for p in status.pending
-        ]
-    if status.stale_uploads:
-        lines += ["", "stale temporary uploads (unfinished for over an hour; remove or rename):"]
-        lines += [
-            f"  {u.client_id}  in/{u.name}  {u.size_bytes:,} bytes, "
-            f"{u.age_seconds / 3600:.1f} h old"
-            for u in status.stale_uploads
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def to_json(status: Status) -> str:
-    def plain(value: Any) -> Any:
-        if isinstance(value, dt.datetime | dt.date):
-            return value.isoformat()
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [plain(v) for v in value]
-        return value
-
-    return json.dumps(plain(asdict(status))) + "\n"
+    settings: Settings
+    engine: Engine
+    spool: Spool
 
 
 def main(settings: Settings, *, as_json: bool = False) -> int:
-    from gateway.environment import open_reader
+    """Print the status; exit 1 when the database could not be read (the rest is shown)."""
+    from sqlalchemy.exc import DBAPIError
 
-    env = open_reader(settings)
+    from gateway.clock import SystemClock
+    from gateway.environment import make_reader_engine, open_reader
+
+    env: StatusSource
     try:
-        status = collect(env, env.clock.now())
+        env = open_reader(settings)
+    except DBAPIError:
+        env = _SpoolOnly(
+            settings, make_reader_engine(settings.database_url), Spool(settings.spool_dir)
+        )
+    try:
+        status = collect(env, SystemClock().now())
     finally:
-        env.close()
+        env.engine.dispose()
     print((to_json if as_json else render)(status), end="")
-    return 0
+    return 0 if status.database_error is None else 1

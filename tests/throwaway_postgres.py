@@ -88,6 +88,14 @@ class Cluster:
     def data(self) -> Path:
         return self.folder / "data"
 
+    def pause(self) -> None:
+        """Stop the server as an outage would (connections cut); its data stays."""
+        _run(self, "pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w")
+
+    def resume(self) -> None:
+        """Start the paused server again on the same port."""
+        _start(self)
+
     def stop(self) -> None:
         try:
             _run(self, "pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w")
@@ -128,25 +136,30 @@ def start(bin_dir: Path) -> Cluster:
 def _start_on_free_port(cluster: Cluster) -> None:
     for attempt in range(1, start_attempts_max + 1):
         cluster.port = _free_port()
-        options = " ".join([
-            "-c listen_addresses=127.0.0.1",
-            f"-p {cluster.port}",
-            f"-c unix_socket_directories='{cluster.folder}'",
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-            "-c shared_buffers=32MB",
-        ])
         try:
-            _run(
-                cluster, "pg_ctl", "start", "-D", str(cluster.data), "-w",
-                "-t", str(start_wait_seconds), "-l", str(cluster.folder / "server.log"),
-                "-o", options,
-            )
+            _start(cluster)
             return
         except subprocess.CalledProcessError:
             if attempt == start_attempts_max:
                 raise RuntimeError(
                     f"throwaway PostgreSQL did not start:\n{cluster.log_tail()}"
                 ) from None
+
+
+def _start(cluster: Cluster) -> None:
+    """`pg_ctl start` on the cluster's port, waiting until it accepts connections."""
+    options = " ".join([
+        "-c listen_addresses=127.0.0.1",
+        f"-p {cluster.port}",
+        f"-c unix_socket_directories='{cluster.folder}'",
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+        "-c shared_buffers=32MB",
+    ])
+    _run(
+        cluster, "pg_ctl", "start", "-D", str(cluster.data), "-w",
+        "-t", str(start_wait_seconds), "-l", str(cluster.folder / "server.log"),
+        "-o", options,
+    )
 
 
 def _create_database(cluster: Cluster) -> None:

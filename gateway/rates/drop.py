@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import stat
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,12 +55,15 @@ def folder(env: Environment) -> Path:
 
 def import_dropped(env: Environment, *, wall_now: float | None = None) -> list[Dropped]:
     """Import every settled file in `<spool>/rates/` and move it to `done/` or
-    `refused/` beside its findings. `wall_now` is the file-system clock (tests)."""
+    `refused/` beside its findings. A file is taken once its modification time is
+    `settle_seconds` old by `wall_now` (the environment's clock unless given)."""
     base = folder(env)
     done, refused = base / "done", base / "refused"
     for place in (base, done, refused):
         place.mkdir(parents=True, exist_ok=True)
-    settled_before = (time.time() if wall_now is None else wall_now) - env.settings.settle_seconds
+    if wall_now is None:
+        wall_now = env.clock.now().timestamp()
+    settled_before = wall_now - env.settings.settle_seconds
     results: list[Dropped] = []
     for path in _waiting(base, settled_before)[:files_per_pass_max]:
         outcome = store.import_file(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gateway.clock import Clock
 from gateway.settings import Settings
 from gateway.sftp.guard import AuthPenalty, SessionLimit
 from gateway.sftp.quota import WaitingBytes
@@ -58,6 +59,7 @@ class ServerContext:
     penalty: AuthPenalty
     sessions: SessionLimit
     waiting: WaitingBytes
+    clock: Clock  # the environment's: an upload's receipt says when it was received
     connections: set[Connection] = field(default_factory=set)
     # Uploads refused for passing the client's waiting-bytes limit, by client (for metrics).
     uploads_refused: Counter[str] = field(default_factory=Counter)

@@ -22,6 +22,7 @@ from asyncssh.mac import get_mac_algs
 from asyncssh.public_key import get_public_key_algs
 
 from gateway import ssh_algorithms
+from gateway.clock import Clock, SystemClock
 from gateway.errors import ConfigError
 from gateway.settings import Settings
 from gateway.sftp import fs
@@ -129,16 +130,19 @@ async def start_server(
     *,
     on_upload: UploadHook | None = None,
     logger: Any = None,
+    clock: Clock | None = None,
 ) -> asyncssh.SSHAcceptor:
     """Listen on `settings.sftp.host:port` (0: any free port, see `acceptor.get_port()`).
 
     `on_upload` is called on this event loop each time a file becomes visible
     in a client's `in/` folder, after its receipt is written; it must not block.
-    Stop with `await stop_server(acceptor)`.
+    Stop with `await stop_server(acceptor)`. `clock` is the environment's (the daemon
+    passes its own): receipts and the age of stale uploads are read from it.
     """
     log = logger if logger is not None else structlog.get_logger()
+    clock = clock or SystemClock()
     cfg = settings.sftp
-    prepare_spool(settings, time.time(), log)
+    prepare_spool(settings, clock.now().timestamp(), log)
     host_key = _load_or_create_host_key(cfg.host_key, log)
     host_keypair = _host_keypair(host_key, cfg.host_key)
     kex = _available("sftp.kex_algorithms", cfg.kex_algorithms, get_kex_algs(), log)
@@ -157,6 +161,7 @@ async def start_server(
         ),
         sessions=SessionLimit(cfg.sessions_per_user_max),
         waiting=WaitingBytes(lambda client: bytes_in(waiting_folders(settings.spool_dir, client))),
+        clock=clock,
     )
 
     def sftp_factory(chan: asyncssh.SSHServerChannel[bytes]) -> asyncssh.SFTPServer:

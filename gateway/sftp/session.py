@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import hashlib
 import os
 import secrets
@@ -178,7 +177,7 @@ class SftpSession(asyncssh.SFTPServer):
             uploaded_as=uploader.uploaded_as,
             size_bytes=size,
             sha256=uploader.sha256,
-            received_at=dt.datetime.now(dt.UTC),
+            received_at=self.ctx.clock.now(),
             path=self.root / "in" / name,
             receipt_path=self._receipt_for(name),
         )
@@ -307,7 +306,16 @@ class SftpSession(asyncssh.SFTPServer):
             )
         if end > file_obj.reserved:
             self._reserve(file_obj, end)
-        return file_obj.write(offset, data)
+        try:
+            return file_obj.write(offset, data)
+        except OSError as exc:
+            # A full (or failing) disk: the client's upload fails and is discarded at once,
+            # so that its part does not hold space others need; the client sends it again.
+            raise self._refuse(
+                file_obj, f"write failed: {exc}",
+                f"Write failed on the server ({exc.strerror or exc}); upload discarded, "
+                "send it again later",
+            ) from exc
 
     def _reserve(self, upload: Upload, end: int) -> None:
         """Count the upload's growth to `end` against the client's waiting bytes, or refuse it."""

@@ -22,6 +22,7 @@ from typing import Any
 
 import paramiko
 
+from gateway.clock import Clock
 from gateway.settings import Settings, load
 from gateway.sftp import UploadReceipt, start_server, stop_server
 
@@ -172,14 +173,16 @@ class ServerThread:
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
     thread: threading.Thread | None = None
 
-    def start(self, config: Path, keys: dict[str, Path]) -> RunningServer:
+    def start(
+        self, config: Path, keys: dict[str, Path], clock: Clock | None = None
+    ) -> RunningServer:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         settings = load(config)
         log = EventLog()
         receipts: list[UploadReceipt] = []
         future: Future[Any] = asyncio.run_coroutine_threadsafe(
-            start_server(settings, on_upload=receipts.append, logger=log), self.loop
+            start_server(settings, on_upload=receipts.append, logger=log, clock=clock), self.loop
         )
         acceptor = future.result(10)
         return RunningServer(
@@ -277,11 +280,14 @@ def running_server(
     keys: dict[str, Path],
     *,
     client_keys: dict[str, dict[str, object]] | None = None,
+    clock: Clock | None = None,
     **sftp: object,
 ) -> Iterator[RunningServer]:
-    """A started server on a fresh config and spool under `base`, stopped afterwards."""
+    """A started server on a fresh config and spool under `base`, stopped afterwards
+    (`clock`: the environment's clock it is given; the system clock by default)."""
     thread = ServerThread()
-    server = thread.start(write_config(base, keys, client_keys=client_keys, **sftp), keys)
+    config = write_config(base, keys, client_keys=client_keys, **sftp)
+    server = thread.start(config, keys, clock)
     try:
         yield server
     finally:

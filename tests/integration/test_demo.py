@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import re
+import shutil
 import signal
 import subprocess
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from gateway.clock import FixedClock
+from gateway.demo import ensure_demo, instructions
 from gateway.environment import open_environment
+from gateway.pipeline import Pipeline
 from gateway.settings import load
 from tests.integration.daemon_fixtures import GATEWAY, answers, free_port, wait_for
+from tests.pipeline_fixtures import Answer
 
 
 def _demo(cwd: Path, port: int) -> str:
@@ -117,3 +125,74 @@ def test_printed_sftp_command_uploads_and_an_answer_appears(tmp_path: Path) -> N
         if process.poll() is None:
             process.kill()
             process.wait(10)
+
+
+# -- what the demo says about time ---------------------------------------------------------------
+
+RIGA = ZoneInfo("Europe/Riga")
+
+
+def _printed(text: str) -> tuple[dict[str, str], dict[str, str]]:
+    """From the printed instructions: each sample's group status, and what each payment
+    is said to get (`VALID-1` -> `PDNG: received …`)."""
+    groups: dict[str, str] = {}
+    payments: dict[str, str] = {}
+    lines = text.split("Uploaded now, the samples get:\n", 1)[1].splitlines()
+    for line in lines:
+        if not line.strip():
+            break
+        head, _, what = line.strip().partition(": ")
+        if line.startswith("    "):
+            for label in head.split(", "):
+                payments[label.split(" (")[0]] = what
+        else:
+            groups[head.removesuffix(".xml")] = what
+    return groups, payments
+
+
+@pytest.mark.parametrize(
+    "local",
+    [
+        dt.datetime(2026, 11, 25, 10, 0, tzinfo=RIGA),  # before both cut-offs
+        dt.datetime(2026, 11, 25, 16, 0, tzinfo=RIGA),  # after the external cut-off only
+        dt.datetime(2026, 11, 25, 18, 14, tzinfo=RIGA),  # after both (the demo of the issue)
+    ],
+    ids=["10:00", "16:00", "18:14"],
+)
+def test_printed_times_are_what_the_gateway_answers(tmp_path: Path, local: dt.datetime) -> None:
+    """The instructions say the cut-offs and, for each sample uploaded now, which payments
+    are booked now and which wait until when and why; uploading the samples at that moment
+    (the gateway's clock injected) gets exactly those statuses and reasons."""
+    moment = local.astimezone(dt.UTC)
+    demo = ensure_demo(tmp_path / "demo", port=free_port(), now=moment)
+    text = instructions(demo, moment)
+    assert "(internal) 18:00" in text and "(external) 15:30" in text, text
+    assert "books close at 18:30" in text and f"it is {local:%H:%M} on" in text, text
+    groups, printed = _printed(text)
+    env = open_environment(demo.settings, clock=FixedClock(moment), need_sealer=True)
+    try:
+        inbox = env.spool.inbox("iestade-a")
+        for sample in sorted((demo.folder / "samples").glob("*.xml")):
+            target = inbox / sample.name
+            shutil.copyfile(sample, target)
+            os.utime(target, (moment.timestamp(), moment.timestamp()))  # uploaded "now"
+        Pipeline(env).run_once()
+    finally:
+        env.close()
+    answered = [Answer.read(p) for p in env.spool.outbox("iestade-a").glob("*_pain.002*.xml")]
+    assert len(answered) == 3
+    seen = set()
+    for answer in answered:
+        sample = {"VALID": "all-valid", "PART": "partly-invalid", "FUTURE": "future-dated"}[
+            str(answer.original_msg_id).rsplit("-", 1)[1]
+        ]
+        assert groups[sample] == answer.group_status, (sample, text)
+        for tx in answer.transactions():
+            said = printed[tx.end_to_end_id]
+            seen.add(tx.end_to_end_id)
+            assert said[:4] == tx.status, (tx, said)
+            if tx.status == "PDNG":
+                assert tx.additional_info and tx.additional_info[0] in said, (tx, said)
+            if tx.status == "RJCT":
+                assert said.startswith(f"RJCT {tx.reasons[0]} "), (tx, said)
+    assert seen == set(printed)

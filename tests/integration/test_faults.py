@@ -7,15 +7,22 @@ three times sends it to quarantine/ for a person, never answered with a reason c
 
 from __future__ import annotations
 
+import asyncio
 import errno
 from typing import Any
 
 import pytest
+import structlog
+from prometheus_client import generate_latest
 from sqlalchemy.exc import OperationalError
 
-from gateway import filerun
+from gateway import daemon, filerun, metrics, progress
+from gateway.environment import make_reader_engine
 from gateway.errors import TransientError
-from tests.pipeline_fixtures import A_MAIN, Installation, batch
+from gateway.status import collect
+from gateway.status_report import render
+from gateway.worker import PassReport
+from tests.pipeline_fixtures import A_MAIN, CLIENT_A, Installation, batch
 
 
 @pytest.fixture
@@ -116,3 +123,90 @@ def test_a_broken_invariant_stops_the_run(
         inst.run()
     assert inst.balance(A_MAIN) == before
     assert inst.new_answers() == []
+
+
+def test_the_daemon_backs_off_to_once_a_minute_and_alerts_until_the_fault_clears(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault of ours that lasts (here the disk full, raised outside any file's run, as
+    a delivery would) neither stops the daemon nor makes it spin: every failed pass is
+    followed by a wait that doubles up to a minute and stays there. Each failed pass is
+    logged at error level and counted in `ekase_faults_total{kind}`; the files waiting
+    show in `ekase_fault_waiting_files` and in the heartbeat `status` reads. When a pass
+    succeeds again, the fault is cleared everywhere."""
+    claimed = inst.env.spool.work(CLIENT_A) / "20261125T100000-0000aaaa__waiting.xml"
+    claimed.parent.mkdir(parents=True, exist_ok=True)
+    claimed.write_bytes(b"<x/>")
+    runner = daemon.Daemon(inst.settings, inst.env)
+    failures = 9
+    calls: list[str] = []
+    seen_in_heartbeat: list[str | None] = []
+
+    class Failing:
+        def start_up(self) -> int:
+            return 0
+
+        def run_pass(self) -> PassReport:
+            calls.append("pass")
+            beat = progress.read_heartbeat(inst.spool)
+            seen_in_heartbeat.append(beat.fault.kind if beat and beat.fault else None)
+            if calls.count("pass") <= failures:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            runner.stop.set()
+            return PassReport(0, True, None)
+
+    async def wait(seconds: float) -> None:
+        calls.append(f"wait {seconds:g}")
+
+    runner.worker = Failing()  # type: ignore[assignment]
+    monkeypatch.setattr(runner, "_sleep_unless_stopped", wait)
+    runner._heartbeat = progress.Heartbeat(inst.spool, inst.clock)
+    reader = make_reader_engine(inst.settings.database_url)
+    registry = metrics.enable(inst.settings, reader).registry
+
+    async def work() -> None:
+        runner._wake = asyncio.Event()
+        await runner._work()
+
+    try:
+        with structlog.testing.capture_logs() as logged:
+            asyncio.run(work())
+        exposition = generate_latest(registry).decode()
+    finally:
+        metrics.disable()
+        reader.dispose()
+        runner._executor.shutdown()
+    waits = ["1", "2", "4", "8", "16", "32", "60", "60", "60"]
+    assert calls == [x for w in waits for x in ("pass", f"wait {w}")] + ["pass"]
+    faults = [e for e in logged if e["event"] == "pass.fault"]
+    assert len(faults) == failures
+    assert {(e["log_level"], e["kind"], e["files_waiting"]) for e in faults} == {
+        ("error", "disk_full", 1)
+    }
+    assert [e["event"] for e in logged if e["event"] == "pass.recovered"] == ["pass.recovered"]
+    assert seen_in_heartbeat == [None] + ["disk_full"] * failures
+    assert progress.read_heartbeat(inst.spool).fault is None  # type: ignore[union-attr]
+    assert 'ekase_faults_total{kind="disk_full"} 9.0' in exposition
+    assert "ekase_fault_waiting_files 0.0" in exposition
+
+
+def test_status_names_files_that_failed_and_those_in_quarantine(
+    inst: Installation, poison: dict[str, BaseException]
+) -> None:
+    """An operator's `status` shows a file that failed on a defect of ours with how often
+    and why (it is tried again), and, once set aside, the quarantined file with its error."""
+    poison["ODD"] = KeyError("surprise")
+    inst.drop(batch(("O-1", "10.00"), msg_id="ODD"), "odd.xml")
+    inst.run()
+    shown = collect(inst.env, inst.clock.now())
+    [waiting] = shown.in_progress
+    assert (waiting.file, waiting.state, waiting.attempts) == ("odd.xml", "failed", 1)
+    assert waiting.error == "KeyError: 'surprise'"
+    inst.run()
+    inst.run()
+    shown = collect(inst.env, inst.clock.now())
+    assert shown.in_progress == ()
+    [held] = shown.quarantined
+    assert held.client_id == CLIENT_A and held.name.endswith("__odd.xml")
+    assert held.error == "KeyError: 'surprise'"
+    assert "quarantine/iestade-a/" in render(shown)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,7 +39,7 @@ def put(env: Environment, name: str, data: bytes, age_seconds: float = 60.0) -> 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
     path.write_bytes(data)
-    stamp = time.time() - age_seconds
+    stamp = NOW.timestamp() - age_seconds  # by the environment's clock
     os.utime(path, (stamp, stamp))
     return path
 
@@ -82,11 +81,11 @@ def test_dropped_files_are_imported_and_shelved_with_findings(env: Environment) 
 
     # The same daily file dropped again the next day does not overwrite the first.
     put(env, "eurofxref-daily.xml", ecb_xml(daily()))
-    (again,) = drop.import_dropped(env, wall_now=time.time() - 30)
+    (again,) = drop.import_dropped(env, wall_now=NOW.timestamp() - 30)
     assert again.moved_to == folder / "done" / "eurofxref-daily.xml.1"
     assert "12 unchanged" in (folder / "done" / "eurofxref-daily.xml.1.findings.txt").read_text()
     # Once settled, the file copied a moment ago is taken too.
-    (late,) = drop.import_dropped(env, wall_now=time.time() + 60)
+    (late,) = drop.import_dropped(env, wall_now=NOW.timestamp() + 60)
     assert late.name == "just-copied.xml" and late.imported
 
 

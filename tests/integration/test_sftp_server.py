@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import io
 import os
@@ -17,6 +18,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from gateway.clock import FixedClock
 from gateway.sftp import stop_server
 from tests.integration.sftp_fixtures import (
     OPENSSH_OPTIONS,
@@ -92,6 +94,28 @@ def test_upload_visible_only_after_close_with_receipt(server: RunningServer) -> 
     assert [r.file_name for r in server.receipts] == ["batch-1.xml"]
     assert server.receipts[0].path == in_dir / "batch-1.xml"
     sftp.close()
+
+
+def test_receipt_time_comes_from_the_gateways_clock(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    """An upload's receipt says when it was received by the environment's clock (the one
+    cut-offs are judged by), not by a clock of the SFTP server's own; start-up judges
+    stale uploads by it too."""
+    base = tmp_path / "gw"
+    in_dir = base / "spool" / "clients" / "alpha" / "in"
+    in_dir.mkdir(parents=True)
+    leftover = in_dir / ".upload-left"
+    leftover.write_bytes(b"x")  # written just now: stale only by a clock two days ahead
+    ahead = dt.datetime.fromtimestamp(leftover.stat().st_mtime, dt.UTC) + dt.timedelta(days=2)
+    moment = ahead.replace(microsecond=0)
+    with running_server(base, keys, clock=FixedClock(moment)) as server:
+        assert not leftover.exists()
+        sftp = open_sftp(server, "alpha-erp", "alpha")
+        _upload(sftp, "/in/timed.xml", b"<x/>")
+        sftp.close()
+        assert server.receipt("alpha", "timed.xml")["received_at"] == moment.isoformat()
+        assert server.receipts[0].received_at == moment
 
 
 def test_openssh_client_put_get_and_home_is_in(server: RunningServer, tmp_path: Path) -> None:

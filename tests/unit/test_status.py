@@ -6,11 +6,13 @@ import datetime as dt
 import json
 from zoneinfo import ZoneInfo
 
-from gateway.status import (
+from gateway.faults import Active
+from gateway.status_report import (
     ClientStatus,
     DaemonStatus,
     FileInProgress,
     PendingSum,
+    Quarantined,
     StaleUpload,
     Status,
     render,
@@ -130,3 +132,43 @@ def test_json_output_is_machine_readable() -> None:
         {"client_id": "a", "iban": "LV00TREL1", "currency": "EUR", "count": 3, "amount": "1500.49"}
     ]
     assert data["daemon"]["state"] == "not running"
+
+
+def test_a_fault_of_ours_its_waiting_files_and_quarantine_are_shown() -> None:
+    """While the daemon waits out a fault of ours, `status` says which fault, since when,
+    how many files wait unanswered and how often it retries; a file waiting on it, one that
+    failed on a defect of ours (and is retried), and one set aside in quarantine/ are each
+    named with what the operator needs to act."""
+    fault = Active(
+        "disk_full", "OSError: [Errno 28] No space left on device",
+        since=dt.datetime(2026, 11, 25, 10, 2, 3, tzinfo=RIGA),
+        last=dt.datetime(2026, 11, 25, 10, 19, 0, tzinfo=RIGA), retry_seconds=60.0,
+        files_waiting=2,
+    )  # fmt: skip
+    daemon = DaemonStatus("running", 7, NOW, heartbeat_age_seconds=1.0, fault=fault)
+    text = render(
+        _status(
+            daemon=daemon,
+            in_progress=(
+                FileInProgress("iestade-a", "big.xml", "c1__big.xml", "waiting"),
+                FileInProgress(
+                    "iestade-a", "odd.xml", "c2__odd.xml", "failed", attempts=2,
+                    error="KeyError: 'x'",
+                ),
+            ),
+            quarantined=(Quarantined("iestade-b", "c3__bad.xml", "ValueError: boom"),),
+        )
+    )
+    lines = text.splitlines()
+    assert lines[2] == (
+        "FAULT of ours (disk_full) since 2026-11-25 10:02:03 EET, last 10:19:00: "
+        "OSError: [Errno 28] No space left on device"
+    )
+    assert "2 claimed file(s) wait unanswered and unbooked" in lines[3]
+    assert "every 60 s" in lines[3]
+    assert "  iestade-a  big.xml: waits for the fault of ours to clear (unanswered)" in lines
+    assert any("odd.xml: failed 2 time(s) on a defect of ours (KeyError: 'x')" in x for x in lines)
+    assert lines[-1] == "  iestade-b  quarantine/iestade-b/c3__bad.xml: ValueError: boom"
+    shown = json.loads(to_json(_status(daemon=daemon)))
+    assert shown["daemon"]["fault"]["kind"] == "disk_full"
+    assert shown["daemon"]["fault"]["since"] == "2026-11-25T10:02:03+02:00"

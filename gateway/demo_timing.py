@@ -1,0 +1,110 @@
+"""What the demo tells a newcomer about time (SPEC §2): the cut-offs, and what each sample
+uploaded now will get — booked now (ACSC) or waiting (PDNG) until when, and why.
+
+The answer is worked out with the gateway's own rule (`inbound.decide.Clock.due`, the
+one the file run uses), never a copy of it. What it cannot know in advance is what the
+ledger says at the time (funds, limits): the demo's accounts are funded for its samples.
+The payments of `partly-invalid.xml` that are wrong on purpose are named with the
+reason code they demonstrate; a test runs the real pipeline on the samples and holds
+every line printed here to the answers it gives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gateway.inbound import decide, rules
+from gateway.reasons import Reason
+from gateway.samples import SampleBatch
+from gateway.settings import Settings
+from gateway.statuses import TxStatus, derive
+from ledger import calendar
+
+# The sample payments that are wrong on purpose, and the reason each demonstrates.
+REJECTED_ON_PURPOSE = {
+    "PART-BAD-IBAN": Reason.AC01,
+    "PART-ZERO": Reason.AM12,
+    "PART-CURRENCY": Reason.AM03,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """What the first answer to a sample upload says of one payment."""
+
+    end_to_end_id: str
+    internal: bool  # to a treasury account (the internal cut-off applies)
+    status: TxStatus
+    why: str | None  # PDNG: why it waits and when it executes; RJCT: the reason code
+    executes: dt.date | None  # when it is booked: today (ACSC) or later (PDNG)
+
+
+def expected(
+    settings: Settings, batches: Mapping[str, SampleBatch], now: dt.datetime
+) -> dict[str, list[Expected]]:
+    """Per sample, what each of its payments gets if the sample is uploaded at `now`."""
+    local = now.astimezone(settings.timezone)
+    clock = decide.Clock(
+        local, local, settings.cutoff_internal, settings.cutoff_external, settings.eod_time
+    )
+    found: dict[str, list[Expected]] = {}
+    for name, batch in batches.items():
+        payments = found[name] = []
+        for pmt in batch.payment_infos:
+            requested = dt.date.fromisoformat(pmt.execution_date)
+            for tx in pmt.transactions:
+                internal = rules.is_treasury_iban(tx.creditor_iban)
+                reason = REJECTED_ON_PURPOSE.get(tx.end_to_end_id)
+                if reason is not None:
+                    payments.append(
+                        Expected(tx.end_to_end_id, internal, TxStatus.RJCT, reason.value, None)
+                    )
+                    continue
+                due = clock.due(requested, internal)
+                if due.day > clock.today:
+                    payments.append(
+                        Expected(tx.end_to_end_id, internal, TxStatus.PDNG, due.why, due.day)
+                    )
+                else:
+                    payments.append(
+                        Expected(tx.end_to_end_id, internal, TxStatus.ACSC, None, clock.today)
+                    )
+    return found
+
+
+def _what(payment: Expected) -> str:
+    if payment.status == TxStatus.ACSC:
+        return "ACSC, booked now"
+    if payment.status == TxStatus.RJCT:
+        return f"RJCT {payment.why} (wrong on purpose)"
+    return f"PDNG: {payment.why}"
+
+
+def render(settings: Settings, batches: Mapping[str, SampleBatch], now: dt.datetime) -> list[str]:
+    """The lines the demo prints about time (pure: the test injects `now`)."""
+    local = now.astimezone(settings.timezone)
+    day = local.date()
+    kind = "a business day" if calendar.is_business_day(day) else "not a business day"
+    lines = [
+        f"Time: it is {local:%H:%M} on {local:%A} {day} in {settings.timezone} ({kind}).",
+        f"Cut-offs: payments to a treasury account (internal) {settings.cutoff_internal:%H:%M}, "
+        f"to other banks (external) {settings.cutoff_external:%H:%M}; the day's books close "
+        f"at {settings.eod_time:%H:%M}. A payment due today that arrives later waits (PDNG) "
+        "for the next business day.",
+        "Uploaded now, the samples get:",
+    ]
+    for name, payments in expected(settings, batches, now).items():
+        group = derive(Counter(p.status.value for p in payments))
+        lines.append(f"  {name}.xml: {group.value}")
+        shown: dict[str, list[str]] = {}
+        for p in payments:
+            kind = (
+                "" if p.status == TxStatus.RJCT else " (internal)" if p.internal else " (external)"
+            )
+            label = p.end_to_end_id + kind
+            shown.setdefault(_what(p), []).append(label)
+        lines += [f"    {', '.join(labels)}: {what}" for what, labels in shown.items()]
+    return lines

@@ -1,0 +1,129 @@
+"""Faults of ours as an operator sees them (SPEC §6, §9): what kind a fault is, and the
+one the daemon is waiting out.
+
+Which errors are faults of ours is decided in one place, `pipeline.fault_of_ours`; here
+they are only named, for the log, the `ekase_faults_total{kind}` series and `status`:
+
+    disk_full     no space left, or the quota reached (ENOSPC, EDQUOT)
+    io            an I/O error, a read-only or vanished filesystem (EIO, EROFS, ESTALE, …)
+    permissions   a file or folder we may not write (EACCES, EPERM)
+    resources     out of memory, processes or file descriptors (ENOMEM, EMFILE, EAGAIN, …)
+    database      the database unreachable, locked or failing (any DB-API error)
+    signing_key   the seal key or certificate unusable
+    other         a fault raised as such without a cause named above
+
+While a fault lasts the daemon keeps an `Active` fault in its heartbeat
+(`<spool>/run/daemon.json`), which `status` shows with the files waiting on it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.errors import SealError
+
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+_PERMISSIONS = frozenset({errno.EACCES, errno.EPERM})
+_RESOURCES = frozenset({errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.EAGAIN})
+_SQLITE_FULL, _SQLITE_IOERR = 13, 10  # sqlite3.SQLITE_FULL, SQLITE_IOERR (primary codes)
+KINDS = ("disk_full", "io", "permissions", "resources", "database", "signing_key", "other")
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what it was raised from, innermost last (a cycle ends the walk)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def kind(exc: BaseException) -> str:
+    """The kind of a fault of ours (one of `KINDS`), from the first cause that names one."""
+    from sqlalchemy.exc import DBAPIError  # here: `status` reads faults without the DB layer
+
+    for cause in _causes(exc):
+        if isinstance(cause, SealError):
+            return "signing_key"
+        if isinstance(cause, DBAPIError):
+            # SQLite names a full disk or an I/O error itself (its file is on a disk too).
+            code = getattr(cause.orig, "sqlite_errorcode", None)
+            primary = code & 0xFF if isinstance(code, int) else None  # without the extension
+            if primary == _SQLITE_FULL:
+                return "disk_full"
+            return "io" if primary == _SQLITE_IOERR else "database"
+        if isinstance(cause, OSError) and cause.errno is not None:
+            if cause.errno in _DISK_FULL:
+                return "disk_full"
+            if cause.errno in _PERMISSIONS:
+                return "permissions"
+            if cause.errno in _RESOURCES:
+                return "resources"
+            return "io"
+    return "other"
+
+
+def log_if_ours(exc: BaseException, event: str) -> bool:
+    """Log `exc` at error level as `event` if it is a fault of ours; whether it is."""
+    from gateway.pipeline import fault_of_ours  # here: the pipeline is heavy to import
+
+    if not fault_of_ours(exc):
+        return False
+    import structlog
+
+    structlog.get_logger("gateway.faults").error(
+        event, kind=kind(exc), error=describe(exc.__cause__ or exc)
+    )
+    return True
+
+
+def describe(exc: BaseException) -> str:
+    """One line for the log and `status`: the exception's type and message."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}"[:500]
+
+
+@dataclass(frozen=True, slots=True)
+class Active:
+    """A fault the daemon is waiting out: the work it stopped waits, unanswered, and is
+    retried every `retry_seconds` (doubling up to a minute) until the fault clears."""
+
+    kind: str
+    error: str
+    since: dt.datetime  # the first failed pass of this fault
+    last: dt.datetime  # the latest failed pass
+    retry_seconds: float
+    files_waiting: int  # claimed files in work/ waiting for the fault to clear
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "error": self.error,
+            "since": self.since.isoformat(),
+            "last": self.last.isoformat(),
+            "retry_seconds": self.retry_seconds,
+            "files_waiting": self.files_waiting,
+        }
+
+    @classmethod
+    def from_json(cls, value: object) -> Active | None:
+        if not isinstance(value, dict):
+            return None
+        try:
+            since = dt.datetime.fromisoformat(value["since"])
+            last = dt.datetime.fromisoformat(value["last"])
+            return cls(
+                str(value["kind"]),
+                str(value["error"]),
+                since,
+                last,
+                float(value["retry_seconds"]),
+                int(value["files_waiting"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None

@@ -1,0 +1,205 @@
+"""What `ekase-gateway status` shows (values) and how (plain text, JSON): pure, so that
+tests render any state; `gateway.status` reads the spool, heartbeat and database into it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from gateway.faults import Active
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonStatus:
+    state: str  # running | not responding | stopped | not running
+    pid: int | None = None
+    started_at: dt.datetime | None = None
+    heartbeat_age_seconds: float | None = None
+    fault: Active | None = None  # the fault of ours it is waiting out, if any
+
+
+@dataclass(frozen=True, slots=True)
+class ClientStatus:
+    client_id: str
+    waiting: int  # complete files in in/
+    uploading: int  # files in in/ still under a temporary name, written to within the hour
+    stale_uploads: int  # temporary names older than an hour: an upload that never finished
+    in_progress: int  # claimed files in work/
+    processed_today: int  # answered today, whatever the outcome
+    rejected_today: int  # of those, rejected as a whole (group status RJCT)
+    duplicates_today: int  # the same bytes uploaded again, answered with the original report
+    undelivered: int  # answers owed to the client but not yet in out/
+    last_answer: str | None
+    last_answer_at: dt.datetime | None  # local treasury time
+
+
+@dataclass(frozen=True, slots=True)
+class FileInProgress:
+    client_id: str
+    file: str  # the name the client gave it
+    claim: str  # its name in work/
+    # processing | claimed | stopped (its process is gone: the next run resumes) |
+    # waiting (for the daemon's fault of ours to clear) | failed (a defect of ours: retried)
+    state: str
+    done: int | None = None
+    total: int | None = None  # as the file declares it (NbOfTxs)
+    rate_per_second: float | None = None
+    updated_seconds_ago: float | None = None
+    attempts: int | None = None  # failed runs on a defect of ours (state failed)
+    error: str | None = None  # the last of them
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    client_id: str
+    name: str  # in quarantine/<client>/
+    error: str  # the last line of NAME.error.txt
+
+
+@dataclass(frozen=True, slots=True)
+class PendingSum:
+    client_id: str
+    iban: str
+    currency: str
+    count: int
+    amount: str  # decimal, in `currency`
+
+
+@dataclass(frozen=True, slots=True)
+class StaleUpload:
+    client_id: str
+    name: str
+    size_bytes: int
+    age_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    day: dt.date
+    now: dt.datetime  # local treasury time
+    daemon: DaemonStatus
+    clients: tuple[ClientStatus, ...]
+    in_progress: tuple[FileInProgress, ...]
+    pending: tuple[PendingSum, ...]
+    stale_uploads: tuple[StaleUpload, ...]
+    quarantined: tuple[Quarantined, ...] = ()
+    database_error: str | None = None  # why the database could not be read (its counts are 0)
+
+
+# -- showing (pure) -----------------------------------------------------------------------------
+
+HEADERS = ("client", "waiting", "uploading", "stale uploads", "in progress", "processed today",
+           "rejected today", "duplicates today", "undelivered", "last answer")
+
+
+def _table(rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    return lines
+
+
+def _daemon_line(d: DaemonStatus) -> str:
+    if d.pid is None:
+        return "daemon: not running (no heartbeat in run/daemon.json)"
+    started = f", started {d.started_at:%Y-%m-%d %H:%M:%S %Z}" if d.started_at else ""
+    age = f"last heartbeat {d.heartbeat_age_seconds:g} s ago"
+    return f"daemon: {d.state} (pid {d.pid}{started}, {age})"
+
+
+def _fault_lines(fault: Active | None) -> list[str]:
+    if fault is None:
+        return []
+    return [
+        f"FAULT of ours ({fault.kind}) since {fault.since:%Y-%m-%d %H:%M:%S %Z}, last "
+        f"{fault.last:%H:%M:%S}: {fault.error}",
+        f"  {fault.files_waiting} claimed file(s) wait unanswered and unbooked; the daemon "
+        f"retries every {fault.retry_seconds:g} s (backing off to once a minute) and "
+        "processes them once the fault clears",
+    ]
+
+
+def _progress_line(f: FileInProgress) -> str:
+    if f.state == "claimed":
+        return f"  {f.client_id}  {f.file}: claimed, no progress reported yet"
+    if f.state == "waiting":
+        return f"  {f.client_id}  {f.file}: waits for the fault of ours to clear (unanswered)"
+    if f.state == "failed":
+        return (
+            f"  {f.client_id}  {f.file}: failed {f.attempts} time(s) on a defect of ours "
+            f"({f.error}); tried again on the next pass, set aside in quarantine/ if it "
+            "keeps failing"
+        )
+    total = f"{f.total:,}" if f.total is not None else "?"
+    share = f" ({100 * (f.done or 0) // f.total}%)" if f.total else ""
+    line = (
+        f"  {f.client_id}  {f.file}: {f.done or 0:,} of {total} payments{share}, "
+        f"{f.rate_per_second or 0:,.0f}/s, updated {f.updated_seconds_ago:g} s ago"
+    )
+    if f.state == "stopped":
+        line += " — its process is gone; the next run processes the file again"
+    return line
+
+
+def render(status: Status) -> str:
+    """Plain text for the terminal (pure: for tests too)."""
+    lines = [f"today: {status.day.isoformat()}", _daemon_line(status.daemon)]
+    lines += _fault_lines(status.daemon.fault)
+    if status.database_error is not None:
+        lines.append(
+            f"DATABASE unreachable: {status.database_error} (processed, undelivered and "
+            "pending are not shown)"
+        )
+    lines.append("")
+    rows: list[Sequence[str]] = [HEADERS]
+    for s in status.clients:
+        last = "-"
+        if s.last_answer is not None and s.last_answer_at is not None:
+            last = f"{s.last_answer} at {s.last_answer_at:%Y-%m-%d %H:%M:%S}"
+        rows.append((
+            s.client_id, str(s.waiting), str(s.uploading), str(s.stale_uploads),
+            str(s.in_progress), str(s.processed_today), str(s.rejected_today),
+            str(s.duplicates_today), str(s.undelivered), last,
+        ))
+    lines += _table(rows)
+    if status.in_progress:
+        lines += ["", "in progress:"]
+        lines += [_progress_line(f) for f in status.in_progress]
+    if status.pending:
+        lines += ["", "pending payments:"]
+        lines += [
+            f"  {p.client_id}  {p.iban}  {p.count} payment(s)  {p.amount} {p.currency}"
+            for p in status.pending
+        ]
+    if status.stale_uploads:
+        lines += ["", "stale temporary uploads (unfinished for over an hour; remove or rename):"]
+        lines += [
+            f"  {u.client_id}  in/{u.name}  {u.size_bytes:,} bytes, "
+            f"{u.age_seconds / 3600:.1f} h old"
+            for u in status.stale_uploads
+        ]
+    if status.quarantined:
+        lines += ["", "quarantined (set aside for a person: the error is in NAME.error.txt):"]
+        lines += [
+            f"  {q.client_id}  quarantine/{q.client_id}/{q.name}: {q.error}"
+            for q in status.quarantined
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def to_json(status: Status) -> str:
+    def plain(value: Any) -> Any:
+        if isinstance(value, dt.datetime | dt.date):
+            return value.isoformat()
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return json.dumps(plain(asdict(status))) + "\n"

@@ -1,0 +1,123 @@
+"""The daemon's worker: everything that blocks (XML, database, spool), on the daemon's one
+worker thread (`gateway.daemon` owns the event loop and wakes it).
+
+A pass: recover what a stopped run left in work/, take the settled files of every
+client in turn (the stop flag checked between files), execute what has fallen due,
+write end-of-day statements when due, deliver the outbox. A fault of ours stops the
+pass (`TransientError`, a database or OS error): the daemon retries it, backing off.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from gateway.environment import Environment
+from gateway.outbound import statements
+from gateway.pending import execute_due
+from gateway.pipeline import Pipeline
+from gateway.watch import SettleTracker
+
+log = structlog.get_logger("gateway.daemon")
+
+
+@dataclass(frozen=True, slots=True)
+class PassReport:
+    processed: int
+    stopped_early: bool
+    # Seconds until a file now settling should be looked at again; None if none is.
+    recheck_seconds: float | None
+
+
+class Worker:
+    """Everything that blocks; runs on the daemon's single worker thread only."""
+
+    def __init__(self, env: Environment, stop: threading.Event) -> None:
+        self.env = env
+        self.stop = stop
+        self.pipeline = Pipeline(env)
+        self.settle = SettleTracker(env.settings.settle_seconds)
+        self._eod_done_for: tuple[dt.date, bool] | None = None
+        self._business_day: dt.date | None = None
+
+    def start_up(self) -> int:
+        """Finish what a stopped run left: files in work/, undelivered answers."""
+        delivered = len(self.pipeline.deliver())
+        recovered = len(self.pipeline.recover())
+        delivered += len(self.pipeline.deliver())
+        log.info("daemon.recovered", files=recovered, delivered=delivered)
+        return recovered
+
+    def run_pass(self) -> PassReport:
+        # A sibling daemon on the same spool may have died holding a file; its lock is free now.
+        processed = len(self.pipeline.recover())
+        recheck: float | None = None
+        stopped = False
+        for client_id, path, left in self._candidates():
+            if left > 0:
+                recheck = left if recheck is None else min(recheck, left)
+                continue
+            if self.stop.is_set():
+                stopped = True
+                break
+            if self.pipeline.process_file(client_id, path) is not None:
+                processed += 1
+        if not stopped:
+            self._execute_due()
+            self._end_of_day()
+        self.pipeline.deliver()
+        return PassReport(processed, stopped, recheck)
+
+    def _candidates(self) -> list[tuple[str, Path, float]]:
+        """Waiting files, oldest first per client, taking clients in turn (fairness)."""
+        spool = self.env.spool
+        wall_now = self.env.clock.now().timestamp()
+        queues: list[list[tuple[str, Path, float]]] = []
+        present: set[str] = set()
+        for client in self.env.settings.clients:
+            queue = []
+            for path in spool.waiting(client.id):
+                present.add(str(path))
+                queue.append((client.id, path, self._settle_left(client.id, path, wall_now)))
+            queues.append(queue)
+        self.settle.forget_except(present)
+        turns: list[tuple[str, Path, float]] = []
+        for index in range(max((len(q) for q in queues), default=0)):
+            turns.extend(q[index] for q in queues if index < len(q))
+        return turns
+
+    def _settle_left(self, client_id: str, path: Path, wall_now: float) -> float:
+        if (self.env.spool.receipts(client_id) / f"{path.name}.json").exists():
+            return 0.0  # the built-in server closed and renamed it: complete
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            return 0.0  # gone; claiming it will simply find nothing
+        return self.settle.remaining(path, info.st_size, info.st_mtime_ns, wall_now)
+
+    def _execute_due(self) -> None:
+        today = self.env.local_now().date()
+        if today != self._business_day:
+            self._business_day = today
+            log.info("day.started", day=today.isoformat())
+        execute_due(self.env)
+
+    def _end_of_day(self) -> None:
+        now = self.env.clock.now()
+        local = now.astimezone(self.env.settings.timezone)
+        state = (local.date(), local.time() >= self.env.settings.eod_time)
+        if state == self._eod_done_for:
+            return
+        try:
+            written = statements.run_due_eod(self.env)
+        except Exception:
+            # Statements are retried on the next pass; payments must keep flowing meanwhile.
+            log.exception("eod.failed", day=local.date().isoformat())
+            return
+        self._eod_done_for = state
+        if written:
+            log.info("eod.statements", day=local.date().isoformat(), written=written)
