@@ -12,6 +12,7 @@
 
     .venv/bin/python -m bench.run [--transactions 100000] [--turns 3]
         [--workloads payroll,erp,small-files,mock-bank] [--databases sqlite,postgresql]
+        [--arrivals drop|sftp]
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import bigfiles, mockbank, report, smallfiles
+from bench import arrivals, bigfiles, mockbank, report, smallfiles
 from bench.databases import Backend, backend
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,9 +58,10 @@ def run(args: argparse.Namespace, backends: list[Backend]) -> None:
             )
             show(report.big_file(result))
     if "small-files" in args.workloads:
-        show(report.small_files(
-            {b.label: smallfiles.measure(b, folder / "small-files") for b in backends}
-        ))  # fmt: skip
+        show(report.small_files({
+            b.label: smallfiles.measure(b, folder / "small-files", args.arrivals)
+            for b in backends
+        }))  # fmt: skip
     if "mock-bank" in args.workloads:
         try:
             comparison: mockbank.Comparison | str = mockbank.measure(
@@ -78,6 +80,10 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--turns", type=int, default=3, help="runs of each (median)")
     parser.add_argument("--workloads", default=",".join(ALL_WORKLOADS))
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument(
+        "--arrivals", choices=arrivals.ARRIVALS, default="drop",
+        help="how the small files arrive (bench/arrivals.py)",
+    )  # fmt: skip
     parser.add_argument("--dir", type=Path, default=REPO / "bench" / "out")
     args = parser.parse_args()
     args.workloads = args.workloads.split(",")

@@ -1,18 +1,17 @@
 """Many small files through the running daemon (SPEC §10): 1,000 files of 20 payments from
 50 clients, arriving at 100 a second.
 
-`ekase-gateway run` (built-in SFTP server and watcher) runs on a funded installation. Each
-file is put into its client's in/ the way the built-in server leaves an upload: its receipt
-first, then the whole file renamed into in/. No SSH is involved, so the daemon does none of
-the server's work for these files. A file's latency runs from that rename to the rename of
-its answer into out/ (the answer's inode change time); an answer is matched to its file by
-the pain.002's OrgnlMsgId, which is the file's own MsgId.
+`ekase-gateway run` (built-in SFTP server and watcher) runs on a funded installation; the
+files arrive as bench/arrivals.py says. A file's latency runs from its arrival in in/ (its
+receipt's `received_at`) to the rename of its answer into out/ (the answer's inode change
+time); an answer is matched to its file by the pain.002's OrgnlMsgId, the file's own MsgId.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -22,21 +21,19 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncssh
 from lxml import etree
 
-from bench import installation
+from bench import arrivals, installation
+from bench.arrivals import Upload
 from bench.databases import Backend
 from bench.installation import Installation
 from bench.measure import kib
 from bench.workloads import SMALL_FILE_CLIENTS, Client
 from gateway import samples
-from gateway.sftp.receipts import UploadReceipt, fsync_dir, receipt_path, write_receipt
 
 EXE = str(Path(sys.executable).with_name("ekase-gateway"))
 files_total = 1_000
 payments_per_file = 20
-arrivals_per_second = 100
 ready_seconds_max = 60
 answers_wait_seconds_max = 600
 stop_seconds_max = 30
@@ -44,19 +41,11 @@ poll_seconds = 0.2
 
 
 @dataclass(frozen=True, slots=True)
-class Upload:
-    client: Client
-    msg_id: str
-    staged: Path  # written beforehand beside the spool, on the same filesystem
-    sha256: str
-    size_bytes: int
-
-
-@dataclass(frozen=True, slots=True)
 class SmallFiles:
     files: int
+    arrivals: str  # drop or sftp (bench/arrivals.py)
     latencies: list[float]  # seconds, of the files answered
-    arrivals_per_second: float  # as they were put into in/
+    arrivals_per_second: float  # as they arrived in in/
     files_per_second: float  # answered, from the first arrival to the last answer
     daemon_peak_mb: float
 
@@ -82,7 +71,8 @@ def stage(folder: Path, clients: Sequence[Client], day: dt.date) -> list[Upload]
     return uploads
 
 
-def start_daemon(inst: Installation) -> subprocess.Popen[bytes]:
+def start_daemon(inst: Installation) -> tuple[subprocess.Popen[bytes], int]:
+    """The daemon, once it has finished starting up; and its SFTP port."""
     log = inst.folder / "daemon.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -94,7 +84,10 @@ def start_daemon(inst: Installation) -> subprocess.Popen[bytes]:
             stop_daemon(proc)
             raise SystemExit(f"the daemon did not start:\n{log.read_text()[-4000:]}")
         time.sleep(poll_seconds)
-    return proc
+    started = next(
+        json.loads(line) for line in log.read_text().splitlines() if '"daemon.started"' in line
+    )
+    return proc, int(started["listen"].rpartition(":")[2])
 
 
 def stop_daemon(proc: subprocess.Popen[bytes]) -> float:
@@ -108,40 +101,6 @@ def stop_daemon(proc: subprocess.Popen[bytes]) -> float:
             proc.kill()
             proc.wait()
     return peak_mb
-
-
-def put(upload: Upload, inst: Installation, key_fingerprint: str) -> float:
-    """The upload's receipt, then the file renamed into in/; the moment it appeared there."""
-    spool = inst.folder / "spool"
-    client_id = upload.client.id
-    name = upload.staged.name
-    target = inst.inbox(client_id) / name
-    receipt = UploadReceipt(
-        client_id=client_id, sftp_user=f"{client_id}-erp", source_ip="127.0.0.1",
-        key_fingerprint=key_fingerprint, file_name=name, uploaded_as=name,
-        size_bytes=upload.size_bytes, sha256=upload.sha256,
-        received_at=dt.datetime.now(dt.UTC), path=target,
-        receipt_path=receipt_path(spool, client_id, name),
-    )  # fmt: skip
-    write_receipt(receipt)
-    os.replace(upload.staged, target)
-    appeared = time.time()
-    fsync_dir(target.parent)
-    return appeared
-
-
-def drop(uploads: Sequence[Upload], inst: Installation) -> dict[str, float]:
-    """Each upload at its moment, `arrivals_per_second`; when each appeared, by MsgId."""
-    key = asyncssh.read_public_key(inst.folder / "keys" / "bench.pub")
-    fingerprint = key.get_fingerprint("sha256")
-    appeared = {}
-    start = time.monotonic()
-    for k, upload in enumerate(uploads):
-        delay = start + k / arrivals_per_second - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        appeared[upload.msg_id] = put(upload, inst, fingerprint)
-    return appeared
 
 
 def _answers(inst: Installation) -> Iterator[Path]:
@@ -170,24 +129,39 @@ def answered(inst: Installation) -> dict[str, float]:
     return times
 
 
-def measure(backend: Backend, folder: Path) -> SmallFiles:
+def arrived(inst: Installation) -> dict[str, float]:
+    """When each file arrived in in/, by its MsgId (the file's name), from the receipts
+    shelved with the files."""
+    times = {}
+    for path in (inst.folder / "spool").rglob("*.receipt.json"):
+        receipt = json.loads(path.read_text())
+        received = dt.datetime.fromisoformat(receipt["received_at"]).timestamp()
+        times[receipt["file_name"].removesuffix(".xml")] = received
+    return times
+
+
+def measure(backend: Backend, folder: Path, arrival: str) -> SmallFiles:
     clients = SMALL_FILE_CLIENTS
     funded = {client.ibans[0]: "1000000" for client in clients}
     inst = installation.prepare(folder / backend.key, backend, "small_files", clients, funded)
     uploads = stage(folder / f"staged-{backend.key}", clients, dt.date.today())
-    proc = start_daemon(inst)
+    proc, port = start_daemon(inst)
     try:
-        appeared = drop(uploads, inst)
+        if arrival == "sftp":
+            arrivals.upload(uploads, inst, port)
+        else:
+            arrivals.drop(uploads, inst)
         wait_for_answers(proc, inst, len(uploads))
     finally:
         peak_mb = stop_daemon(proc)
-    answers = answered(inst)
+    answers, appeared = answered(inst), arrived(inst)
     installation.remove(inst, backend)
     latencies = [answers[m] - t for m, t in appeared.items() if m in answers]
     first, last_arrival = min(appeared.values()), max(appeared.values())
     last_answer = max(answers.values(), default=first)
     return SmallFiles(
         files=len(uploads),
+        arrivals=arrival,
         latencies=latencies,
         arrivals_per_second=(len(appeared) - 1) / (last_arrival - first),
         files_per_second=len(latencies) / max(last_answer - first, 1e-9),
