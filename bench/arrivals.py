@@ -34,7 +34,6 @@ arrivals_per_second = 100
 @dataclass(frozen=True, slots=True)
 class Upload:
     client: Client
-    msg_id: str
     staged: Path  # written beforehand beside the spool, on the same filesystem
     sha256: str
     size_bytes: int

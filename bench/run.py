@@ -103,7 +103,7 @@ def main() -> int:
     finally:
         for each in backends:
             each.close()
-        shutil.rmtree(args.dir, ignore_errors=True)
+    shutil.rmtree(args.dir, ignore_errors=True)  # kept after a failure, to be looked at
     return 0
 
 

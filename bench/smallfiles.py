@@ -51,7 +51,8 @@ class SmallFiles:
 
 
 def stage(folder: Path, clients: Sequence[Client], day: dt.date) -> list[Upload]:
-    """The files, each client's in turn; a client's files are numbered apart (no AM05)."""
+    """The files, each client's in turn, each named by its MsgId; a client's files are
+    numbered apart (no AM05)."""
     folder.mkdir(parents=True, exist_ok=True)
     uploads = []
     for k in range(files_total):
@@ -67,7 +68,7 @@ def stage(folder: Path, clients: Sequence[Client], day: dt.date) -> list[Upload]
         )  # fmt: skip
         staged = folder / f"{msg_id}.xml"
         staged.write_bytes(data)
-        uploads.append(Upload(client, msg_id, staged, hashlib.sha256(data).hexdigest(), len(data)))
+        uploads.append(Upload(client, staged, hashlib.sha256(data).hexdigest(), len(data)))
     return uploads
 
 
