@@ -1,6 +1,6 @@
 """Paired runs: the same file through `scan --once` of two source trees, taking turns.
 
-    .venv/bin/python bench/paired.py --other /path/to/other/checkout --workload erp
+    .venv/bin/python -m bench.paired --other /path/to/other/checkout --workload erp
 
 This machine's speed drifts by tens of percent within a minute, so a change is judged
 by runs of the two trees side by side: A, B, A, B, … each in a fresh copy of its own

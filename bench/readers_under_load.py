@@ -1,7 +1,7 @@
 """Outside check (SPEC §9): read-only commands answer within a second under load.
 
-Builds an installation as `make bench` does (bench/run.py's configuration and
-generator), answers one small file first so that there is a sealed answer to verify,
+Builds an installation as `make bench` does (bench/workloads.py's configuration and
+the sample generator), answers one small file first so that there is a sealed answer to verify,
 then starts `scan --once` on a 200,000-payment file and, while it runs, runs
 `status --json`, `ledger balance` and `verify` one after another, each a new process
 as an operator types it, and times each from its start to its exit. A command counts
@@ -11,7 +11,7 @@ Prints, per command, how often it ran, the median and the maximum; and what `sta
 said about the file (payments done of total) each time. Exits 1 if a maximum is over
 the second (or nothing ran while the scan did).
 
-    .venv/bin/python bench/readers_under_load.py [--transactions 200000]
+    .venv/bin/python -m bench.readers_under_load [--transactions 200000]
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ import sys
 import time
 from pathlib import Path
 
-from run import DEBTOR, REPO, write_config  # bench/run.py, beside this script
-
+from bench.workloads import DEBTOR, write_config
 from gateway import samples
 from gateway.environment import open_environment
 from gateway.funding import fund
 from gateway.keys import init_signing_key
 from gateway.settings import load
 
+REPO = Path(__file__).resolve().parent.parent
 EXE = str(Path(sys.executable).with_name("ekase-gateway"))
 answer_seconds_max = 1.0
 

@@ -1,29 +1,71 @@
-"""The SPEC §10 workloads: an installation to process each in, and its file.
+"""The SPEC §10 workloads: the installations to process them in, and their files.
 
 - payroll: `BtchBookg` true, every creditor at a commercial bank, verbose records;
 - erp: `BtchBookg` false, half the creditors treasury accounts (of another client),
-  lean records.
+  lean records;
+- small files: 50 clients of one account each, whose files are 20 payments of an ERP run,
+  the internal half paid to the other clients (bench/smallfiles.py);
+- transfers: payments between two treasury accounts, the file mock-bank reads too
+  (bench/mockbank.py).
 
-Both the bench and the paired comparison of two source trees use these, so a file and
-its installation are made the same way wherever they are measured.
+The bench and the paired comparison of two source trees use these, so a file and its
+installation are made the same way wherever they are measured.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from gateway import samples
 
+SQLITE_URL = "sqlite:///spool/ledger.sqlite3"
 DEBTOR = samples.iban_lv("TREL", 9_100_000_000_001)
 PEERS = [samples.iban_lv("TREL", 9_200_000_000_000 + n) for n in range(50)]
 WORKLOADS = ("payroll", "erp")
 
 
-def write_config(folder: Path, database_url: str = "sqlite:///spool/ledger.sqlite3") -> Path:
-    """An installation of one paying client and one with 50 accounts to be paid; its day
-    never closes (cut-offs and end of day at 23:59:59), so the files book whenever run."""
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A client of the installation: its id (and `<id>-erp`, its system user) and accounts."""
+
+    id: str
+    ibans: tuple[str, ...]
+
+
+# One paying client and one with 50 accounts to be paid.
+BIG_FILE_CLIENTS = (Client("bench", (DEBTOR,)), Client("peers", tuple(PEERS)))
+SMALL_FILE_CLIENTS = tuple(
+    Client(f"c{n:02d}", (samples.iban_lv("TREL", 9_300_000_000_000 + n),)) for n in range(1, 51)
+)
+
+
+def _client_table(client: Client) -> str:
+    accounts = "".join(
+        f'\n  [[client.account]]\n  iban = "{iban}"\n  currency = "EUR"' for iban in client.ibans
+    )
+    return f"""
+[[client]]
+id = "{client.id}"
+name = "Institution {client.id}"{accounts}
+  [[client.user]]
+  name = "{client.id}-erp"
+  kind = "system"
+  mode = "manage"
+  authorized_keys = "keys/bench.authorized"
+"""
+
+
+def write_config(
+    folder: Path,
+    database_url: str = SQLITE_URL,
+    clients: Sequence[Client] = BIG_FILE_CLIENTS,
+) -> Path:
+    """An installation of `clients` whose day never closes (cut-offs and end of day at
+    23:59:59), so the files book whenever run; its SFTP server on a free loopback port."""
     keys = folder / "keys"
     keys.mkdir(parents=True, exist_ok=True)
     pub = keys / "bench.pub"
@@ -33,9 +75,6 @@ def write_config(folder: Path, database_url: str = "sqlite:///spool/ledger.sqlit
         )
     authorized = keys / "bench.authorized"
     authorized.write_text(f'from="127.0.0.1" {pub.read_text()}')
-    peers = "".join(
-        f'\n  [[client.account]]\n  iban = "{iban}"\n  currency = "EUR"' for iban in PEERS
-    )
     config = folder / "gateway.toml"
     config.write_text(
         f"""
@@ -48,31 +87,14 @@ cutoff_external = "23:59:59"
 cutoff_internal = "23:59:59"
 eod_time = "23:59:59"
 
+[sftp]
+listen = "127.0.0.1:0"
+
 [signing]
 key = "signing/gateway.key"
 certificate = "signing/gateway.crt"
-
-[[client]]
-id = "bench"
-name = "Bench institution"
-  [[client.account]]
-  iban = "{DEBTOR}"
-  currency = "EUR"
-  [[client.user]]
-  name = "bench-erp"
-  kind = "system"
-  mode = "manage"
-  authorized_keys = "keys/bench.authorized"
-
-[[client]]
-id = "peers"
-name = "Paid institution"{peers}
-  [[client.user]]
-  name = "peers-erp"
-  kind = "system"
-  mode = "manage"
-  authorized_keys = "keys/bench.authorized"
 """
+        + "".join(_client_table(client) for client in clients)
     )
     return config
 

@@ -228,10 +228,15 @@ def erp_run(
     msg_id: str = "ERP-RUN-1",
     execution_date: dt.date = dt.date(2026, 11, 25),
     per_pmt_inf: int = 1_000,
+    first: int = 0,
 ) -> SampleBatch:
     """An ERP's payment run: `BtchBookg` false, every other creditor a treasury account
     (taken in turn from `treasury_creditors`), lean records (no BIC, short names and
-    remittance), amounts that vary."""
+    remittance), amounts that vary. Payments are numbered from `first`, so runs of one
+    debtor numbered apart are not repeats of each other (AM05)."""
+
+    def amount_minor(n: int) -> int:
+        return 100 + n % 9_900
 
     def txs(start: int, stop: int) -> Iterator[SampleTx]:
         for n in range(start, stop):
@@ -243,15 +248,15 @@ def erp_run(
             )
             yield SampleTx(
                 end_to_end_id=f"R{n}",
-                amount=_sum_text(100 + n % 9_900),
+                amount=_sum_text(amount_minor(n)),
                 creditor_iban=creditor,
                 creditor_name=f"K{n % 997}",
                 remittance=f"Rek {n}",
             )
 
     def pmts() -> Iterator[SamplePmtInf]:
-        for block, start in enumerate(range(0, count, per_pmt_inf)):
-            stop = min(count, start + per_pmt_inf)
+        for block, start in enumerate(range(first, first + count, per_pmt_inf)):
+            stop = min(first + count, start + per_pmt_inf)
             yield SamplePmtInf(
                 pmt_inf_id=f"{msg_id}-P{block + 1}",
                 debtor_iban=debtor_iban,
@@ -259,10 +264,44 @@ def erp_run(
                 execution_date=execution_date.isoformat(),
                 batch_booking=False,
                 nb_of_txs=str(stop - start),
-                ctrl_sum=_sum_text(sum(100 + n % 9_900 for n in range(start, stop))),
+                ctrl_sum=_sum_text(sum(amount_minor(n) for n in range(start, stop))),
             )
 
-    total = sum(100 + n % 9_900 for n in range(count))
+    total = sum(amount_minor(n) for n in range(first, first + count))
     return SampleBatch(
         msg_id=msg_id, payment_infos=pmts(), nb_of_txs=str(count), ctrl_sum=_sum_text(total)
     )
+
+
+def transfers(
+    debtor_iban: str,
+    creditor_iban: str,
+    count: int,
+    *,
+    msg_id: str = "TRANSFERS-1",
+    execution_date: dt.date = dt.date(2026, 11, 25),
+    amount_minor: int = 123,
+) -> SampleBatch:
+    """`count` payments of one amount between two accounts, in one payment information,
+    with no BIC: a file a bank that knows nothing of the treasury reads as well as we do."""
+    amount = _sum_text(amount_minor)
+    total = _sum_text(amount_minor * count)
+    txs = (
+        SampleTx(
+            end_to_end_id=f"T{n}",
+            amount=amount,
+            creditor_iban=creditor_iban,
+            creditor_name="Saņēmējs",
+            remittance=f"Rek {n}",
+        )
+        for n in range(count)
+    )
+    pmt = SamplePmtInf(
+        pmt_inf_id=f"{msg_id}-P1",
+        debtor_iban=debtor_iban,
+        transactions=txs,
+        execution_date=execution_date.isoformat(),
+        nb_of_txs=str(count),
+        ctrl_sum=total,
+    )
+    return SampleBatch(msg_id=msg_id, payment_infos=[pmt], nb_of_txs=str(count), ctrl_sum=total)
