@@ -379,7 +379,7 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
         if isinstance(exc, OperationalError):
             print(f"ekase-gateway: database unavailable: {exc.orig}", file=sys.stderr)
             return 1
-        from gateway.pipeline import fault_of_ours
+        from gateway.filerun import fault_of_ours
 
         if fault_of_ours(exc):  # the disk full, an I/O error: retried by the next run
             print(f"ekase-gateway: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -11,19 +11,21 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from gateway import db
+
+_NEXT = (
+    update(db.counters)
+    .where(db.counters.c.name == bindparam("counter"))
+    .values(value=db.counters.c.value + 1)
+    .returning(db.counters.c.value)
+)  # built once: every answer runs it
 
 
 def next_value(conn: Connection, name: str) -> int:
     """The next value of sequence `name`, inside the caller's transaction (row-locked)."""
-    value = conn.execute(
-        update(db.counters)
-        .where(db.counters.c.name == name)
-        .values(value=db.counters.c.value + 1)
-        .returning(db.counters.c.value)
-    ).scalar()
+    value = conn.execute(_NEXT, {"counter": name}).scalar()
     if value is None:
         conn.execute(insert(db.counters).values(name=name, value=1))
         return 1

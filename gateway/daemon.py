@@ -1,18 +1,20 @@
 """`ekase-gateway run`: the long-running daemon.
 
-One asyncio loop in the main thread owns everything that talks to the outside
-world and must stay responsive: the SFTP server, signals, systemd
-notifications and timers. One worker thread owns everything that blocks: the
-pipeline (XML, database, spool). They meet at two points only: the loop *wakes*
-the worker, and the worker checks a *stop* flag between files.
+One asyncio loop in the main process owns everything that talks to the outside world
+and must stay responsive: the SFTP server, signals, systemd notifications, the
+heartbeat and the metrics. The pipeline (XML, database, spool) runs in worker
+processes (`gateway.workers`, `[gateway] workers`), each for a share of the clients.
+They meet at a pipe each: the loop *wakes* a worker and tells it to *stop*; a worker
+tells the loop what it processed and the faults it waits out.
 
-    event loop (main thread)                  worker thread (exactly one)
-    ------------------------                  ---------------------------
+    event loop (main process)                 worker processes (1 on SQLite, 2 on PostgreSQL)
+    -------------------------                 -----------------------------------------------
     SFTP server ─ upload closed ─┐            start: recover work/, deliver outbox
-    watchdog observer ─ in/ event ┼─► wake ─► pass: recover, process settled files
-    rescan timer (rescan_seconds) ┘                 (stop flag checked between files),
-    SIGTERM/SIGINT ─► stop flag ──────────►         execute due payments, EOD hook,
+    watchdog observer ─ in/ event ┼─► wake ─► pass: recover, process settled files in groups
+    rescan (each worker's timer) ┘                  (stop flag checked between groups),
+    SIGTERM/SIGINT ─► stop ───────────────►         worker 0: due payments, EOD statements;
     sd_notify READY/STOPPING/WATCHDOG               deliver outbox
+    metrics, heartbeat ◄──────────────────── file processed, fault, recovered
 
 Watcher events and upload hooks are hints that save waiting for the timer; the
 rescan at start-up and every `rescan_seconds` is the truth, so a lost event
@@ -24,10 +26,10 @@ in place) or by hand, so it is taken only after it has not changed for
 `settle_seconds`.
 
 While it runs, the event loop writes a heartbeat (`<spool>/run/daemon.json`: pid,
-start, last beat) every few seconds and removes it on a clean stop; `status` reads it,
-and `/healthz` answers 200 only while it is fresh. With `[metrics] listen` set, a
-thread serves Prometheus metrics there (`gateway.metrics`). SIGHUP reopens the log
-file (logrotate).
+start, last beat, the fault being waited out) every few seconds and removes it on a
+clean stop; `status` reads it, and `/healthz` answers 200 only while it is fresh. With
+`[metrics] listen` set, a thread serves Prometheus metrics there (`gateway.metrics`).
+SIGHUP reopens the log file (logrotate), in every process.
 
 End-of-day statements (`statements.run_due_eod`, idempotent: it writes what is due
 and not yet written) are asked for at start-up, when the local day changes and when
@@ -37,36 +39,33 @@ and not yet written) are asked for at start-up, when the local day changes and w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import threading
-import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 import structlog
 
 from gateway import faults, logs, metrics, progress
 from gateway.environment import Environment, make_reader_engine
 from gateway.errors import ConfigError
-from gateway.pipeline import fault_of_ours
 from gateway.settings import Settings
 from gateway.systemd import SystemdNotifier
 from gateway.watch import start_watcher
-from gateway.worker import Worker
+from gateway.worker import Share
+from gateway.workers import WorkerProcess
 
 log = structlog.get_logger("gateway.daemon")
-T = TypeVar("T")
 
-# A burst of watcher events (a big file written in place) starts one pass, not hundreds.
-wake_debounce_seconds = 0.2
-# After a fault of ours (disk full, database unreachable, …) wait this long, doubling up to
-# once a minute: SPEC §6 retries for as long as the fault lasts.
-retry_seconds_min = 1.0
-retry_seconds_max = 60.0
 # How long a stopping daemon waits for SFTP sessions to close.
 sftp_close_seconds_max = 5.0
+# How long a daemon that stops because of a failure waits for its other workers.
+workers_stop_seconds_max = 30.0
+
+
+class WorkerEnded(RuntimeError):
+    """A worker process ended while the daemon was not stopping."""
 
 
 # -- the daemon (event-loop side) ----------------------------------------------------------
@@ -84,20 +83,26 @@ class Daemon:
         self.env = env
         self.notifier = notifier or SystemdNotifier(None)
         self.stop = threading.Event()
-        self.worker = Worker(env, self.stop)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline")
-        self._wake: asyncio.Event | None = None
+        self.workers: list[WorkerProcess] = []
+        self._ended: asyncio.Event | None = None  # every worker has ended
+        self._failed: WorkerProcess | None = None  # one that ended on its own
         self._loop: asyncio.AbstractEventLoop | None = None
         self._acceptor: Any = None
         self._signals = 0
         self._heartbeat: progress.Heartbeat | None = None
-        self.fault: faults.Active | None = None  # the fault of ours being waited out
+        self._faults: dict[int, faults.Active] = {}  # by worker: the faults being waited out
+        self._counting: set[asyncio.Task[None]] = set()
+
+    @property
+    def fault(self) -> faults.Active | None:
+        """The fault of ours being waited out (the longest-standing, if several workers are)."""
+        return min(self._faults.values(), key=lambda f: f.since, default=None)
 
     # hints and signals: called on the loop, must not block
 
     def wake(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
+        for worker in self.workers:
+            worker.send("wake")
 
     def wake_threadsafe(self) -> None:
         loop = self._loop
@@ -107,32 +112,33 @@ class Daemon:
     def request_stop(self, reason: str) -> None:
         self._signals += 1
         if self._signals > 1:
-            # The pipeline is crash-safe: a second signal need not wait for the file in hand.
+            # The pipeline is crash-safe: a second signal need not wait for the files in hand.
             log.warning("daemon.stop_forced", reason=reason)
+            for worker in self.workers:
+                worker.kill()
             os._exit(1)
         log.info("daemon.stopping", reason=reason)
         self.notifier.send("STOPPING=1")
         self.stop.set()
         if self._acceptor is not None:
             self._acceptor.close()  # no new connections; open sessions may finish uploads
-        self.wake()
-
-    # the loop
-
-    async def _blocking(self, fn: Callable[[], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn)
+        for worker in self.workers:
+            worker.send("stop")
+        if self._ended is not None and not self.workers:
+            self._ended.set()
 
     def reopen_log(self) -> None:
-        """SIGHUP: logrotate has moved the log file away; write to a new one."""
+        """SIGHUP: logrotate has moved the log file away; write to a new one (every process)."""
         if logs.reopen():
             log.info("log.reopened")
+        for worker in self.workers:
+            worker.send("reopen")
 
     async def run(self) -> int:
         from gateway.sftp import start_server, stop_server
 
         self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
+        self._ended = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._loop.add_signal_handler(sig, self.request_stop, sig.name)
         self._loop.add_signal_handler(signal.SIGHUP, self.reopen_log)
@@ -165,6 +171,9 @@ class Daemon:
                 pinger = asyncio.create_task(self._ping_watchdog(interval))
             if not self.stop.is_set():
                 await self._work()
+            if self._failed is not None:
+                code = self._failed.process.exitcode
+                raise WorkerEnded(f"worker {self._failed.share.index} ended (exit code {code})")
         except Exception:
             # A violated invariant or an unexpected fault stops the process; systemd
             # restarts it and the idempotent pipeline resumes where it stopped.
@@ -178,7 +187,7 @@ class Daemon:
                 observer.stop()
                 await asyncio.to_thread(observer.join, 5)
             await stop_server(self._acceptor, timeout_seconds=sftp_close_seconds_max)
-            self._executor.shutdown(wait=True)
+            await self._stop_workers()
             if exporter is not None:
                 exporter.close()
                 metrics.disable()
@@ -216,70 +225,75 @@ class Daemon:
                 log.warning("daemon.heartbeat_failed", error=str(exc))
 
     async def _work(self) -> None:
-        assert self._wake is not None
-        started = False
-        retry = retry_seconds_min
-        while not self.stop.is_set():
-            self._wake.clear()
-            try:
-                if not started:
-                    await self._blocking(self.worker.start_up)
-                    started = True
-                    continue
-                report = await self._blocking(self.worker.run_pass)
-            except Exception as exc:
-                if not fault_of_ours(exc):
-                    raise
-                # The work it stopped waits, unanswered; retried until the fault clears.
-                self._fault(exc, retry)
-                await self._sleep_unless_stopped(retry)
-                retry = min(retry * 2, retry_seconds_max)
-                continue
-            self._fault_cleared()
-            retry = retry_seconds_min
-            if report.stopped_early:
-                break
-            timeout = self.settings.rescan_seconds
-            if report.recheck_seconds is not None:
-                timeout = min(timeout, report.recheck_seconds + 0.05)
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-                await asyncio.sleep(wake_debounce_seconds)
-            except TimeoutError:
-                pass  # the rescan: the truth, whatever the hints said
+        """Start the workers and wait until every one has ended: stopped, or (one ended on
+        its own) the others stopped because of it."""
+        assert self._loop is not None and self._ended is not None
+        count = self.settings.workers
+        for index in range(count):
+            worker = WorkerProcess.start(self.settings, Share(index, count))
+            self.workers.append(worker)
+            self._loop.add_reader(worker.conn.fileno(), self._on_message, worker)
+            self._loop.add_reader(worker.process.sentinel, self._on_exit, worker)
+        if self.stop.is_set():  # a signal came while they started
+            for worker in self.workers:
+                worker.send("stop")
+        await self._ended.wait()
 
-    # faults of ours: alerted while they last (SPEC §6)
-
-    def _fault(self, exc: Exception, retry_seconds: float) -> None:
-        """A pass stopped on a fault of ours (disk, database, key): say so at error level,
-        count it, and keep it in the heartbeat for `status` until a pass succeeds."""
-        now = self.env.clock.now()
-        kind = faults.kind(exc)
-        waiting = self._files_in_work()
-        since = self.fault.since if self.fault is not None else now
-        error = faults.describe(exc.__cause__ or exc)
-        self.fault = faults.Active(kind, error, since, now, retry_seconds, waiting)
-        log.error(
-            "pass.fault", kind=kind, error=error, since=since.isoformat(),
-            retry_seconds=retry_seconds, files_waiting=waiting,
-        )  # fmt: skip
-        metrics.fault(kind, waiting)
-        self._show_fault()
-
-    def _fault_cleared(self) -> None:
-        if self.fault is None:
-            return
-        seconds = (self.env.clock.now() - self.fault.since).total_seconds()
-        log.info("pass.recovered", kind=self.fault.kind, fault_seconds=round(seconds, 1))
-        self.fault = None
-        metrics.fault_cleared()
-        self._show_fault()
-
-    def _files_in_work(self) -> int:
+    def _on_message(self, worker: WorkerProcess) -> None:
         try:
-            return sum(len(self.env.spool.in_work(c.id)) for c in self.settings.clients)
-        except OSError:
-            return 0  # the spool itself unreadable: the fault says so
+            while worker.conn.poll():
+                message = worker.conn.recv()
+                self._handle(worker, message)
+        except (EOFError, OSError):
+            assert self._loop is not None
+            self._loop.remove_reader(worker.conn.fileno())  # it has ended: `_on_exit` follows
+
+    def _handle(self, worker: WorkerProcess, message: tuple[Any, ...]) -> None:
+        kind, *values = message
+        if kind == "file" and metrics.enabled():
+            # Its payments are read from the database: not on the loop.
+            task = asyncio.create_task(asyncio.to_thread(metrics.file_from_worker, *values))
+            self._counting.add(task)
+            task.add_done_callback(self._counting.discard)
+        elif kind == "fault":
+            fault = faults.Active.from_json(values[0])
+            if fault is not None:
+                self._faults[worker.share.index] = fault
+                metrics.fault(fault.kind, fault.files_waiting)
+                self._show_fault()
+        elif kind == "recovered":
+            self._faults.pop(worker.share.index, None)
+            if not self._faults:
+                metrics.fault_cleared()
+            self._show_fault()
+
+    def _on_exit(self, worker: WorkerProcess) -> None:
+        assert self._loop is not None and self._ended is not None
+        self._loop.remove_reader(worker.process.sentinel)
+        with contextlib.suppress(ValueError, OSError):
+            self._loop.remove_reader(worker.conn.fileno())
+        self._on_message(worker)  # what it said last
+        worker.process.join()
+        if not self.stop.is_set():
+            log.error("worker.ended", worker=worker.share.index, exit_code=worker.process.exitcode)
+            self._failed = worker
+            self.request_stop(f"worker {worker.share.index} ended")
+        if all(w.process.exitcode is not None for w in self.workers):
+            self._ended.set()
+
+    async def _stop_workers(self) -> None:
+        """Workers still running when the daemon leaves (a failure elsewhere) are told to
+        stop, waited for a while, then killed."""
+        running = [w for w in self.workers if w.process.exitcode is None]
+        for worker in running:
+            worker.send("stop")
+        for worker in running:
+            if await asyncio.to_thread(worker.stop_waiting, workers_stop_seconds_max) is None:
+                worker.kill()
+        if self._counting:
+            await asyncio.gather(*self._counting, return_exceptions=True)
+
+    # faults of ours, waited out by the workers: shown while they last (SPEC §6)
 
     def _show_fault(self) -> None:
         if self._heartbeat is None:
@@ -289,16 +303,6 @@ class Daemon:
             self._heartbeat.beat()
         except OSError as exc:  # a full disk: the log line and the metric still tell
             log.warning("daemon.heartbeat_failed", error=str(exc))
-
-    async def _sleep_unless_stopped(self, seconds: float) -> None:
-        assert self._wake is not None
-        deadline = time.monotonic() + seconds
-        while not self.stop.is_set() and (left := deadline - time.monotonic()) > 0:
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), left)
-            except TimeoutError:
-                return
 
     async def _ping_watchdog(self, interval: float) -> None:
         # The loop is what clients depend on; a long file in the worker is not a hang.
@@ -327,6 +331,7 @@ class Daemon:
             rescan_seconds=self.settings.rescan_seconds,
             settle_seconds=self.settings.settle_seconds,
             metrics="off" if exporter is None else f"{exporter.host}:{exporter.port}",
+            workers=self.settings.workers,
         )
 
 

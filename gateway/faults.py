@@ -70,7 +70,7 @@ def kind(exc: BaseException) -> str:
 
 def log_if_ours(exc: BaseException, event: str) -> bool:
     """Log `exc` at error level as `event` if it is a fault of ours; whether it is."""
-    from gateway.pipeline import fault_of_ours  # here: the pipeline is heavy to import
+    from gateway.filerun import fault_of_ours  # here: the pipeline is heavy to import
 
     if not fault_of_ours(exc):
         return False

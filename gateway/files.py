@@ -2,6 +2,10 @@
 
 - `write_atomically`: a file appears whole or not at all — written under a hidden
   temporary name in the same folder, synced, renamed into place, the folder synced.
+- `write_in_place`: a file only its writer reads until it moves it (a sidecar in work/).
+- `write_new` + `temporary_for` + `sync_all`: the parts of those two, for a caller that
+  writes many files and makes them durable together (`sync_all` syncs files and folders
+  concurrently, so the filesystem commits them in a few journal transactions, not one each).
 - `fsync_dir`: a rename is durable only once its folder is synced.
 - `sha256_file`: a file's SHA-256 and size, read a block at a time (files of hundreds of
   MB are never held in memory).
@@ -12,10 +16,13 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
 hash_block_bytes = 1 << 20
+concurrent_syncs_max = 8  # files `sync_all` syncs at once
 
 
 class Digest(NamedTuple):
@@ -52,31 +59,77 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomically(path: Path, data: bytes | str, *, mode: int = 0o644) -> Path:
-    """Write `data` to `path` whole or not at all (replacing what was there).
-
-    The temporary name starts with a dot and ends in `.tmp`: clients and the spool's
-    scans ignore such names, and a run killed half-way leaves only such a file, which
-    `Spool.remove_stale_temporaries` clears."""
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-    try:
-        os.fchmod(fd, mode)  # the mode os.open was given is filtered by the umask
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
+def write_atomically(
+    path: Path, data: bytes | str, *, mode: int = 0o644, sync_folder: bool = True
+) -> Path:
+    """Write `data` to `path` whole or not at all (replacing what was there). The folder is
+    synced too (the rename is durable when this returns) unless `sync_folder` is False:
+    a caller writing several files into one folder syncs it once itself."""
+    tmp = temporary_for(path)
+    write_new(tmp, data, mode=mode)
     try:
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if sync_folder:
+        fsync_dir(path.parent)
     return path
+
+
+def temporary_for(path: Path) -> Path:
+    """A fresh hidden name beside `path` to write it under before renaming it into place.
+    It starts with a dot and ends in `.tmp`: clients and the spool's scans ignore such
+    names, and a run killed half-way leaves only such a file, which
+    `Spool.remove_stale_temporaries` clears."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+
+
+def write_in_place(path: Path, data: bytes | str, *, mode: int = 0o644, sync: bool = True) -> None:
+    """Write `data` to `path` directly, replacing a file a stopped run left there. For a
+    file no one reads before its writer moves it (a sidecar in work/): the move, not this
+    write, is what others see, and the mover syncs the folder."""
+    path.unlink(missing_ok=True)
+    write_new(path, data, mode=mode, sync=sync)
+
+
+def write_new(path: Path, data: bytes | str, *, mode: int = 0o644, sync: bool = True) -> None:
+    """Create `path` (it must not exist) with `data`, synced unless the caller syncs it
+    later (`sync_all`); removed again on failure."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    try:
+        os.fchmod(fd, mode)  # the mode os.open was given is filtered by the umask
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if sync:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+
+
+_syncers: ThreadPoolExecutor | None = None
+
+
+def sync_all(paths: Iterable[Path]) -> None:
+    """Sync `paths` — files (their contents) or folders (the names in them) — several at
+    once; raises the first failure after all have been tried."""
+    global _syncers
+    paths = list(paths)
+    if len(paths) <= 1:
+        for path in paths:
+            fsync_file(path)
+        return
+    if _syncers is None:
+        _syncers = ThreadPoolExecutor(concurrent_syncs_max, thread_name_prefix="fsync")
+    errors = [
+        future.exception() for future in [_syncers.submit(fsync_file, p) for p in paths]
+    ]
+    for error in errors:
+        if error is not None:
+            raise error

@@ -21,7 +21,7 @@ from gateway.outbound import pain002_v03
 from gateway.outbound.first_report import FirstReport
 from gateway.references import FileRefs
 from gateway.statuses import TxStatus
-from ledger.store import LedgerTx
+from ledger.tx import LedgerTx
 
 rejections_listed_max = 1000  # the findings file lists this many rejected payments
 
@@ -92,7 +92,7 @@ class FirstRun:
 
     def _look_up(self, candidates: list[rules.Candidate]) -> None:
         """What this chunk's rules need beyond what is known: the treasury accounts its
-        creditors name (locked, like the client's own) and, for a small file, earlier
+        creditors name and, for a small file, earlier
         payments with the same fingerprint."""
         named = {c.tx.creditor_iban for c in candidates if c.facts.internal}
         new = {iban for iban in named if iban is not None} - self.looked_up

@@ -37,6 +37,7 @@ import socket
 import threading
 import tomllib
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
@@ -120,11 +121,12 @@ class Metrics:
         self, engine: Engine, client: str, outcome: ProcessedFile, seconds: float
     ) -> None:
         result = "DUPL" if outcome.shelf == "duplicates" else outcome.group_status
+        # Rejected as a whole (no payments) or repeated (counted the first time): none.
+        # Read before anything is counted, so a scrape sees the file and its payments.
+        totals = payment_totals(engine, outcome.file_id) if outcome.shelf == "archive" else []
         self.files.labels(client, result).inc()
         self.file_seconds.observe(seconds)
-        if outcome.shelf != "archive":
-            return  # rejected as a whole (no payments) or repeated (counted the first time)
-        for status, code, count, total in payment_totals(engine, outcome.file_id):
+        for status, code, count, total in totals:
             label = code if code is not None and currency.is_supported(code) else OTHER_CURRENCY
             self.payments.labels(status, label).inc(count)
             if label != OTHER_CURRENCY:
@@ -232,19 +234,52 @@ def enable(settings: Settings, reader: Engine) -> Metrics:
     return _active
 
 
+def enabled() -> bool:
+    return _active is not None
+
+
 def disable() -> None:
     global _active
     _active = None
 
 
+_forward: Callable[[str, ProcessedFile, float], None] | None = None
+
+
+def forward_files(send: Callable[[str, ProcessedFile, float], None]) -> None:
+    """In a daemon's worker process: hand each processed file to the daemon, which
+    counts it (`gateway.workers`)."""
+    global _forward
+    _forward = send
+
+
 def file_processed(engine: Engine, client: str, outcome: ProcessedFile, seconds: float) -> None:
-    """A file has been answered and shelved (`inbound.process`)."""
+    """A file has been answered and shelved (`filerun`)."""
+    if _forward is not None:
+        _forward(client, outcome, seconds)
+        return
     if _active is None:
         return
     try:
         _active.file_processed(engine, client, outcome, seconds)
     except Exception as exc:  # counting must never fail a file that is already answered
         log.warning("metrics.file_failed", client=client, error=str(exc))
+
+
+@dataclass(slots=True)
+class _Processed:
+    file_id: int
+    shelf: str
+    group_status: str
+
+
+def file_from_worker(
+    client: str, file_id: int, shelf: str, group_status: str, seconds: float
+) -> None:
+    """A file a worker process processed (`forward_files`), counted in the daemon; its
+    payments are read through the metrics' own read-only engine."""
+    if _active is not None:
+        file_processed(_active.reader, client, _Processed(file_id, shelf, group_status), seconds)
 
 
 def sftp_session_opened() -> None:

@@ -27,7 +27,7 @@ from gateway.references import FileRefs
 from gateway.statuses import TxStatus, derive
 from ledger import calendar
 from ledger.core import AccountKind
-from ledger.store import LedgerTx
+from ledger.tx import LedgerTx
 
 log = structlog.get_logger("gateway.pending")
 
@@ -76,12 +76,12 @@ def _execute_file(
     today = local.date()
     run = int(file_row.reports) + 1
     clearing = {
-        c: acct.iban
+        c: iban
         for c in {r.currency for r in rows}
-        if (acct := tx.system_account(AccountKind.CLEARING, c)) is not None
+        if (iban := tx.system_iban(AccountKind.CLEARING, c)) is not None
     }
     ibans = {r.debtor_iban for r in rows} | {r.creditor_iban for r in rows if r.kind == "internal"}
-    accounts = tx.accounts(ibans | set(clearing.values()))  # locked together, in id order
+    accounts = tx.accounts(ibans | set(clearing.values()))
     book = decide.Book(accounts, record.debited_today(tx, accounts.values(), today))
     refs = FileRefs(file_row.client_id, file_row.sha256, file_id, run)
     bookings = decide.Bookings(refs, today, clearing)

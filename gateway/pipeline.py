@@ -17,41 +17,32 @@ business reason code. A broken invariant (`AssertionError`) stops the process.
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
-from sqlalchemy.exc import DBAPIError
 
 from gateway import filerun
 from gateway.environment import Environment
-from gateway.errors import SealError, TransientError
-from gateway.inbound.reader import Reader
+from gateway.errors import TransientError
+from gateway.filerun import Job, fault_of_ours
+from gateway.inbound.reader import inline_bytes_max
 from gateway.outbound.outbox import deliver_pending
 from gateway.pending import execute_due
 from gateway.readahead import ReadAhead
+from gateway.settings import ClientSettings
 from gateway.shelving import Outcome
 from gateway.spool import Claim, locked
+from ledger.tx import BalanceConflict
 
 log = structlog.get_logger("gateway.pipeline")
-RunFile = Callable[[Environment, Claim, Reader | None], Outcome]
+RunFiles = Callable[[Environment, Sequence[Job]], list[Job]]
 attempts_max = 3  # a file that makes our code fail this often goes to quarantine/
-# I/O errors that say something about the machine, not about the file being processed.
-TRANSIENT_ERRNOS = frozenset(
-    {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM, errno.EAGAIN,
-     errno.EMFILE, errno.ENFILE, errno.EACCES, errno.EPERM, errno.ESTALE}
-)  # fmt: skip
-
-
-def fault_of_ours(exc: BaseException) -> bool:
-    """Whether `exc` is a fault of the machine or its services (retried for as long as it
-    lasts) rather than something the file's content provoked."""
-    if isinstance(exc, TransientError | SealError | DBAPIError):
-        return True
-    return isinstance(exc, OSError) and exc.errno in TRANSIENT_ERRNOS
+group_files_max = 64  # small files sharing one transaction (one commit, one delivery round)
+conflict_retries_max = 5  # a group run again at once when another writer debited its accounts
 
 
 @dataclass
@@ -63,31 +54,57 @@ class PassResult:
 
 
 class Pipeline:
-    def __init__(self, env: Environment, run_file: RunFile = filerun.process) -> None:
+    """The pass's steps for `clients` (default: every client of the configuration)."""
+
+    def __init__(
+        self,
+        env: Environment,
+        run_files: RunFiles = filerun.process,
+        clients: Sequence[ClientSettings] | None = None,
+    ) -> None:
         self.env = env
-        self.run_file = run_file
+        self.run_files = run_files
+        self.clients = tuple(clients if clients is not None else env.settings.clients)
 
-    def deliver(self) -> list[str]:
+    def deliver(self, *, every_client: bool = True) -> list[str]:
+        """Deliver what the outbox owes to these clients (`every_client`: to all)."""
         return deliver_pending(
-            self.env.engine.connect, self.env.spool, self.env.sealer, self.env.clock.now()
-        )
+            self.env.engine.connect, self.env.spool, self.env.sealer, self.env.clock.now(),
+            clients=None if every_client else {c.id for c in self.clients},
+        )  # fmt: skip
 
-    def run(self, claim: Claim, reader: Reader | None = None) -> Outcome | None:
-        """One claimed file through its stages; None if it failed and waits (or went to
-        quarantine). Raises `TransientError` on a fault of ours."""
+    def run(self, jobs: list[Job]) -> list[Outcome]:
+        """Claimed files through their stages together (`filerun.process`); the outcomes
+        of those that were answered. A file whose run failed waits in work/ (or goes to
+        quarantine). Raises `TransientError` on a fault of ours: every file waits."""
         try:
-            return self.run_file(self.env, claim, reader)
+            done = self._run_again_on_conflict(jobs)
         except AssertionError:
             raise
         except Exception as exc:
-            if fault_of_ours(exc):
-                log.error("file.fault", client=claim.client_id, file=claim.original_name,
+            if not fault_of_ours(exc):
+                raise
+            for job in jobs:  # each waits in work/
+                log.error("file.fault", client=job.claim.client_id, file=job.claim.original_name,
                           error=f"{type(exc).__name__}: {exc}")  # fmt: skip
-                if isinstance(exc, TransientError):
-                    raise
-                raise TransientError(f"{type(exc).__name__}: {exc}") from exc
-            self._defect(claim, exc)
-            return None
+            if isinstance(exc, TransientError):
+                raise
+            raise TransientError(f"{type(exc).__name__}: {exc}") from exc
+        for job in done:
+            if job.failure is not None:
+                self._defect(job.claim, job.failure)
+        return [job.outcome for job in done if job.outcome is not None]
+
+    def _run_again_on_conflict(self, jobs: list[Job]) -> list[Job]:
+        """Another writer took money from an account the group debits before it committed
+        (PostgreSQL, `BalanceConflict`): nothing was committed; run the group afresh."""
+        for _ in range(conflict_retries_max):
+            try:
+                return self.run_files(self.env, jobs)
+            except BalanceConflict as exc:
+                log.info("group.conflict", files=len(jobs), error=str(exc))
+                jobs = [Job(job.claim) for job in jobs]  # read again, decided again
+        return self.run_files(self.env, jobs)
 
     def _defect(self, claim: Claim, exc: Exception) -> None:
         error = "".join(traceback.format_exception(exc))
@@ -103,46 +120,44 @@ class Pipeline:
         """Files left in work/ by a run that stopped (or that failed): process them again
         (their lock is free)."""
         self.env.spool.remove_stale_temporaries(
-            [c.id for c in self.env.settings.clients], self.env.clock.now().timestamp()
+            [c.id for c in self.clients], self.env.clock.now().timestamp()
         )
-        outcomes = []
-        for client in self.env.settings.clients:
-            for path in self.env.spool.in_work(client.id):
-                with locked(path) as ours:
-                    if ours:
-                        outcome = self.run(self.env.spool.reclaim(client.id, path))
-                        if outcome is not None:
-                            outcomes.append(outcome)
-        return outcomes
+        spool = self.env.spool
+        found = [(c.id, path) for c in self.clients for path in spool.in_work(c.id)]
+        return self.process(found, claimed=True)
 
-    def process_file(self, client_id: str, path: Path) -> Outcome | None:
-        """Claim one waiting file and process it; None if another process took it (or it
-        failed and waits in work/)."""
-        with locked(path) as ours:
-            if not ours:
-                return None
-            claim = self.env.spool.claim(client_id, path, self.env.clock.now())
-            if claim is None:
-                return None
-            return self.run(claim)
+    def process(self, files: Sequence[tuple[str, Path]], *, claimed: bool = False) -> list[Outcome]:
+        """Claim waiting files (or, `claimed`, take over files in work/) and process them
+        in groups (`groups`); files another process holds are left to it."""
+        outcomes: list[Outcome] = []
+        for group in groups(files):
+            with contextlib.ExitStack() as locks:
+                jobs = []
+                for client_id, path in group:
+                    if not locks.enter_context(locked(path)):
+                        continue
+                    claim = (
+                        self.env.spool.reclaim(client_id, path)
+                        if claimed
+                        else self.env.spool.claim(client_id, path, self.env.clock.now())
+                    )
+                    if claim is not None:
+                        jobs.append(Job(claim))
+                if jobs:
+                    outcomes += self.run(jobs)
+        return outcomes
 
     def process_waiting(self) -> list[Outcome]:
-        outcomes: list[Outcome] = []
-        for client in self.env.settings.clients:
-            for path in self.env.spool.waiting(client.id):
-                outcome = self.process_file(client.id, path)
-                if outcome is not None:
-                    outcomes.append(outcome)
-        return outcomes
+        spool = self.env.spool
+        waiting = [(c.id, path) for c in self.clients for path in spool.waiting(c.id)]
+        return self.process(waiting)
 
     def run_once(self, first: ReadAhead | None = None) -> PassResult:
         result = PassResult()
         result.delivered += self.deliver()
         if first is not None:
             try:
-                outcome = self.run(first.claim, first.reader)
-                if outcome is not None:
-                    result.outcomes.append(outcome)
+                result.outcomes += self.run([Job(first.claim, first.reader)])
             finally:
                 first.release()
         result.outcomes += self.recover()
@@ -150,3 +165,27 @@ class Pipeline:
         result.files_with_pending_executed = execute_due(self.env)
         result.delivered += self.deliver()
         return result
+
+
+def groups(files: Sequence[tuple[str, Path]]) -> Iterator[list[tuple[str, Path]]]:
+    """Files in order, in groups that share one database transaction: small files (read
+    in-process) up to `group_files_max` together, a bigger file on its own (it has a
+    reading child of its own and a transaction of its size)."""
+    group: list[tuple[str, Path]] = []
+    for client_id, path in files:
+        try:
+            small = path.stat().st_size <= inline_bytes_max
+        except FileNotFoundError:
+            continue  # taken meanwhile
+        if not small:
+            if group:
+                yield group
+                group = []
+            yield [(client_id, path)]
+            continue
+        group.append((client_id, path))
+        if len(group) >= group_files_max:
+            yield group
+            group = []
+    if group:
+        yield group

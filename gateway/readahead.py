@@ -11,7 +11,8 @@ The claim is an ordinary one: the file is locked, moved into work/ with its rece
 already running before anything else of the pass (`Pipeline.run_once(first=…)`).
 If the process dies before that, the file waits in work/ like any file of a stopped
 run, and the next run recovers it; the child ends at its next write to the pipe.
-A file over the size limit is left for the pipeline (it is never read).
+A file over the size limit is left for the pipeline (it is never read), and so is a small
+file (the pass reads it in-process).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import TransientError
-from gateway.inbound.reader import Reader
+from gateway.inbound.reader import Reader, inline_bytes_max
 from gateway.settings import Settings
 from gateway.spool import Claim, Spool, locked
 
@@ -49,8 +50,9 @@ def start(settings: Settings, now: dt.datetime) -> ReadAhead | None:
     for client in settings.clients:
         for path in spool.waiting(client.id)[:1]:
             try:
-                if os.stat(path).st_size > settings.max_file_bytes:
-                    return None
+                size = os.stat(path).st_size
+                if size > settings.max_file_bytes or size <= inline_bytes_max:
+                    return None  # never read, or read in-process by the pass itself
             except FileNotFoundError:
                 return None
             lock = contextlib.ExitStack()

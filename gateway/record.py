@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from gateway import db
 from gateway.inbound.decide import Book, Decision
@@ -22,7 +22,7 @@ from gateway.inbound.rules import Facts, PaymentInfo
 from gateway.statuses import TxStatus
 from ledger.bulk import insert_rows
 from ledger.core import Account, AccountKind, Transfer
-from ledger.store import LedgerTx
+from ledger.tx import LedgerTx
 
 # The columns of a payment's row, in the order `payment_row` gives its values.
 PAYMENT_COLUMNS = (
@@ -34,6 +34,29 @@ PAYMENT_COLUMNS = (
 )  # fmt: skip
 assert set(PAYMENT_COLUMNS) == {c.name for c in db.payments.c} - {"id"}
 fingerprint_lookups_max = 2000  # above this, a file reads its accounts' whole AM05 window
+
+# Statements every file runs, built once per process (SQLAlchemy keeps their compiled
+# form; building one per call costs more than the database running it).
+_f, _p = db.files.c, db.payments.c
+_KNOWN_FILE = select(db.files).where(
+    _f.client_id == bindparam("client_id"), _f.sha256 == bindparam("sha256")
+)
+_MSG_ID_USED = select(_f.id).where(
+    _f.client_id == bindparam("client_id"), _f.accepted_msg_id == bindparam("msg_id")
+)
+_INSERT_FILE = insert(db.files).returning(_f.id)
+_UPDATE_FILE = update(db.files).where(_f.id == bindparam("file_id_"))
+_RECENT = [
+    _p.debtor_iban.in_(bindparam("debtors", expanding=True)),
+    _p.status.in_([TxStatus.ACSC.value, TxStatus.PDNG.value]),
+    _p.due_date >= bindparam("since"),
+    _p.fingerprint.is_not(None),
+    _p.file_id != bindparam("file_id"),
+]
+_RECENT_ALL = select(_p.fingerprint).where(*_RECENT)
+_RECENT_AMONG = select(_p.fingerprint).where(
+    _p.fingerprint.in_(bindparam("prints", expanding=True)), *_RECENT
+)
 
 
 def payment_row(
@@ -78,21 +101,13 @@ def finish(tx: LedgerTx, transfers: Sequence[Transfer], book: Book, now: dt.date
 def known_file(conn: Connection, intake: Intake) -> Any:
     """The row of a file with these bytes from this client, if any."""
     return conn.execute(
-        select(db.files).where(
-            db.files.c.client_id == intake.client_id, db.files.c.sha256 == intake.sha256
-        )
+        _KNOWN_FILE, {"client_id": intake.client_id, "sha256": intake.sha256}
     ).first()
 
 
 def msg_id_used(conn: Connection, client_id: str, msg_id: str) -> bool:
-    return (
-        conn.execute(
-            select(db.files.c.id).where(
-                db.files.c.client_id == client_id, db.files.c.accepted_msg_id == msg_id
-            )
-        ).first()
-        is not None
-    )
+    found = conn.execute(_MSG_ID_USED, {"client_id": client_id, "msg_id": msg_id}).first()
+    return found is not None
 
 
 def insert_file(conn: Connection, intake: Intake, **values: Any) -> int:
@@ -112,7 +127,7 @@ def insert_file(conn: Connection, intake: Intake, **values: Any) -> int:
         "nb_of_txs": 0,
         **values,
     }
-    return int(conn.execute(insert(db.files).values(**row).returning(db.files.c.id)).scalar_one())
+    return int(conn.execute(_INSERT_FILE, row).scalar_one())
 
 
 def update_payments(conn: Connection, updates: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
@@ -122,7 +137,7 @@ def update_payments(conn: Connection, updates: Sequence[tuple[int, Mapping[str, 
 
 
 def update_file(conn: Connection, file_id: int, **values: Any) -> None:
-    conn.execute(update(db.files).where(db.files.c.id == file_id).values(**values))
+    conn.execute(_UPDATE_FILE, {"file_id_": file_id, **values})
 
 
 # -- what the rules need to know -------------------------------------------------------------
@@ -130,13 +145,11 @@ def update_file(conn: Connection, file_id: int, **values: Any) -> None:
 
 def client_book(tx: LedgerTx, client_id: str, own: Mapping[str, str], today: dt.date) -> Book:
     """The client's own accounts (`own`: IBAN → currency) and the clearing accounts of
-    their currencies, locked together in id order (as every writer locks: taking the
-    clearing account later could deadlock with another writer), with what each has been
-    debited today (daily limits)."""
+    their currencies, with what each has been debited today (daily limits)."""
     clearing = {
-        a.iban
-        for a in (tx.system_account(AccountKind.CLEARING, c) for c in set(own.values()))
-        if a is not None
+        iban
+        for iban in (tx.system_iban(AccountKind.CLEARING, c) for c in set(own.values()))
+        if iban is not None
     }
     found = tx.accounts(set(own) | clearing)
     accounts = {
@@ -146,13 +159,17 @@ def client_book(tx: LedgerTx, client_id: str, own: Mapping[str, str], today: dt.
 
 
 def debited_today(tx: LedgerTx, accounts: Iterable[Account], day: dt.date) -> dict[str, int]:
-    accounts = list(accounts)
-    by_id = tx.debits_on([a.id for a in accounts], day)
-    return {a.iban: by_id.get(a.id, 0) for a in accounts}
+    """What each account with a daily limit has been debited today (the others need not
+    know)."""
+    limited = [a for a in accounts if a.daily_limit_minor is not None]
+    if not limited:
+        return {}
+    by_id = tx.debits_on([a.id for a in limited], day)
+    return {a.iban: by_id.get(a.id, 0) for a in limited}
 
 
 def treasury_accounts(tx: LedgerTx, ibans: Iterable[str]) -> dict[str, Account]:
-    """The client accounts among `ibans`, locked. Only client accounts take payments: the
+    """The client accounts among `ibans`. Only client accounts take payments: the
     treasury's own funding and clearing accounts are not creditors a client can name."""
     return {i: a for i, a in tx.accounts(ibans).items() if a.kind is AccountKind.CLIENT}
 
@@ -169,23 +186,13 @@ def recent_fingerprints(
 
     A small file asks about its own payments; a big one reads the accounts' window
     at once (cheaper than thousands of look-ups)."""
-    p = db.payments.c
-    where = [
-        p.debtor_iban.in_(list(debtor_ibans)),
-        p.status.in_([TxStatus.ACSC.value, TxStatus.PDNG.value]),
-        p.due_date >= since,
-        p.fingerprint.is_not(None),
-        p.file_id != file_id,
-    ]
+    params = {"debtors": list(debtor_ibans), "since": since, "file_id": file_id}
     if candidates is None:
-        return {r[0] for r in conn.execute(select(p.fingerprint).where(*where))}
+        return {r[0] for r in conn.execute(_RECENT_ALL, params)}
     found: set[int] = set()
     for start in range(0, len(candidates), 500):
         chunk = list(candidates[start : start + 500])
-        found.update(
-            r[0]
-            for r in conn.execute(select(p.fingerprint).where(p.fingerprint.in_(chunk), *where))
-        )
+        found.update(r[0] for r in conn.execute(_RECENT_AMONG, {**params, "prints": chunk}))
     return found
 
 

@@ -131,6 +131,9 @@ class Settings:
     eod_empty_statements: bool = True
     rescan_seconds: float = 5.0
     settle_seconds: float = 2.0
+    # The daemon's pipeline processes (`gateway.workers`): on SQLite one writer at a time
+    # anyway; on PostgreSQL files commit side by side.
+    workers: int = 1
     # SPEC §11: business days a batch may wait for its signatures.
     authorisation_days: int = 5
     # SPEC §12: the budget classifier (CSV); required once an account has budget = true.
@@ -468,6 +471,18 @@ def _signing(reader: Reader, clients: tuple[ClientSettings, ...]) -> SigningSett
     )
 
 
+workers_max = 16
+
+
+def _workers(gw: Reader, database_url: str) -> int:
+    """`[gateway] workers`: default 1 on SQLite (one writer at a time), 2 on PostgreSQL."""
+    default = 1 if database_url.startswith("sqlite") else 2
+    workers = gw.integer("workers", default, minimum=1)
+    if workers > workers_max:
+        raise ConfigError(gw.key("workers"), f"at most {workers_max}, got {workers}")
+    return workers
+
+
 def _database_url(gw: Reader, base: Path) -> str:
     database_url = gw.text("database_url", "sqlite:///spool/ledger.sqlite3")
     if database_url.startswith("sqlite:///") and not database_url.startswith("sqlite:////"):
@@ -526,10 +541,11 @@ def load(path: Path | str) -> Settings:
     signing = _signing(root.table_of("signing", required=False), clients)
     metrics = root.table_of("metrics", required=False)
     log_file = gw.optional_path("log_file")
+    database_url = _database_url(gw, base)
     settings = Settings(
         config_path=config_path,
         spool_dir=gw.path_value("spool_dir", "spool"),
-        database_url=_database_url(gw, base),
+        database_url=database_url,
         timezone=timezone,
         bic=bic,
         cutoff_internal=gw.time("cutoff_internal", "18:00"),
@@ -542,6 +558,7 @@ def load(path: Path | str) -> Settings:
         eod_empty_statements=gw.flag("eod_empty_statements", True),
         rescan_seconds=float(gw.integer("rescan_seconds", 5, minimum=1)),
         settle_seconds=float(gw.integer("settle_seconds", 2, minimum=0)),
+        workers=_workers(gw, database_url),
         authorisation_days=gw.integer("authorisation_days", 5, minimum=1),
         classification=_classification(gw, clients),
         fx_wait_days=gw.integer("fx_wait_days", 2, minimum=0),

@@ -4,10 +4,12 @@ accepted batch), its findings file, and its move out of work/ onto its shelf.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from gateway.environment import Environment
-from gateway.files import write_atomically
+from gateway.files import sync_all, write_in_place
 from gateway.firstrun import rejections_listed_max
 from gateway.inbound.intake import Intake
 from gateway.outbound.seal import receipt_properties
@@ -34,15 +36,33 @@ class Outcome:
     recovered: bool = False
 
 
-
 # -- shelving ----------------------------------------------------------------------------------
 
 
-def shelve(env: Environment, claim: Claim, intake: Intake, outcome: Outcome) -> None:
-    """Seal (accepted batches), findings, and the move out of work/ onto its shelf."""
-    env.spool.clear_partial_sidecars(claim)
-    day = intake.now_local.date()
-    target = env.spool.shelf_target(claim, outcome.shelf, outcome.file_id, day)
+def shelve_all(env: Environment, done: Sequence[tuple[Claim, Intake, Outcome]]) -> None:
+    """Seal (accepted batches), findings, and the move out of work/ onto its shelf, for
+    each file of a group: every file's sidecars are written in place beside its claim in
+    work/ and synced together, then each claim moves with them, then each shelf folder
+    is synced once. Until a claim has moved, a run that stopped simply does it again."""
+    targets: list[Path] = []
+    sidecars: list[Path] = []
+    for claim, intake, outcome in done:
+        day = intake.now_local.date()
+        target = env.spool.shelf_target(claim, outcome.shelf, outcome.file_id, day)
+        targets.append(target)
+        sidecars += _write_sidecars(env, claim, intake, outcome, target)
+    sync_all(sidecars)
+    for (claim, _, _), target in zip(done, targets, strict=True):
+        env.spool.shelve(claim, target, sync_folder=False)
+    sync_all({t.parent for t in targets})
+
+
+def _write_sidecars(
+    env: Environment, claim: Claim, intake: Intake, outcome: Outcome, target: Path
+) -> list[Path]:
+    """The seal of an accepted batch (naming the file as shelved at `target`) and the
+    findings, beside the claim, not yet synced."""
+    written = []
     if outcome.shelf == "archive" and env.sealer is not None:
         properties = receipt_properties(
             received_at=intake.received,
@@ -54,10 +74,11 @@ def shelve(env: Environment, claim: Claim, intake: Intake, outcome: Outcome) -> 
         seal = env.sealer.sign_file(
             claim.path, properties=properties, name=target.name, sha256=bytes.fromhex(intake.sha256)
         )
-        write_atomically(claim.path.with_name(claim.path.name + ".sig"), seal)
-    findings = claim.path.with_name(claim.path.name + ".findings.txt")
-    write_atomically(findings, findings_text(intake, outcome), mode=0o444)
-    env.spool.shelve(claim, target)
+        written.append(claim.path.with_name(claim.path.name + ".sig"))
+        write_in_place(written[-1], seal, sync=False)
+    written.append(claim.path.with_name(claim.path.name + ".findings.txt"))
+    write_in_place(written[-1], findings_text(intake, outcome), mode=0o444, sync=False)
+    return written
 
 
 def findings_text(intake: Intake, outcome: Outcome) -> str:

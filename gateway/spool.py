@@ -24,7 +24,6 @@ import contextlib
 import datetime as dt
 import errno
 import fcntl
-import glob
 import json
 import os
 import secrets
@@ -205,13 +204,7 @@ class Spool:
         folder = self.shelf(kind, claim.client_id, day)
         return folder / f"{file_id:08d}__{claim.path.name}"
 
-    def clear_partial_sidecars(self, claim: Claim) -> None:
-        """Half-written sidecars of this claim (a run killed while writing them): ours to
-        delete, since whoever processes a claim holds its lock."""
-        for partial in claim.path.parent.glob(f".{glob.escape(claim.path.name)}.*.tmp"):
-            partial.unlink(missing_ok=True)
-
-    def shelve(self, claim: Claim, target: Path) -> Path:
+    def shelve(self, claim: Claim, target: Path, *, sync_folder: bool = True) -> Path:
         """Move the claimed file and its sidecars (receipt, seal, findings) to `target`.
 
         The sidecars were written beside the file in work/ and move first; the file
@@ -233,7 +226,8 @@ class Spool:
         with contextlib.suppress(PermissionError):
             os.chmod(claim.path, 0o444)
         _move_without_replacing(claim.path, target)
-        fsync_dir(target.parent)
+        if sync_folder:  # else the caller syncs the folder (once for several files)
+            fsync_dir(target.parent)
         _attempts_path(claim.path).unlink(missing_ok=True)
         return target
 

@@ -1,10 +1,11 @@
-"""The daemon's worker: everything that blocks (XML, database, spool), on the daemon's one
-worker thread (`gateway.daemon` owns the event loop and wakes it).
+"""A daemon worker's pass: everything that blocks (XML, database, spool), for the clients
+of its `Share` (`gateway.workers` runs it in a process of its own, woken by the daemon).
 
-A pass: recover what a stopped run left in work/, take the settled files of every
-client in turn (the stop flag checked between files), execute what has fallen due,
-write end-of-day statements when due, deliver the outbox. A fault of ours stops the
-pass (`TransientError`, a database or OS error): the daemon retries it, backing off.
+A pass: recover what a stopped run left in work/, take the settled files of its clients
+in turn, in groups that commit together (the stop flag checked between groups); the
+leader (worker 0) also executes what has fallen due and writes end-of-day statements;
+then deliver the outbox. A fault of ours stops the pass (`TransientError`, a database
+or OS error): `workers.WorkerLoop` retries it, backing off.
 """
 
 from __future__ import annotations
@@ -19,10 +20,28 @@ import structlog
 from gateway.environment import Environment
 from gateway.outbound import statements
 from gateway.pending import execute_due
-from gateway.pipeline import Pipeline
+from gateway.pipeline import Pipeline, groups
+from gateway.settings import ClientSettings, Settings
 from gateway.watch import SettleTracker
 
 log = structlog.get_logger("gateway.daemon")
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """The clients of worker `index` of `count`: every `count`-th in the configuration's
+    order, so each client's files go to one worker and keep their order. Worker 0 leads:
+    due payments and end-of-day statements (all clients') are its."""
+
+    index: int = 0
+    count: int = 1
+
+    def clients(self, settings: Settings) -> tuple[ClientSettings, ...]:
+        return settings.clients[self.index :: self.count]
+
+    @property
+    def leader(self) -> bool:
+        return self.index == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,19 +55,22 @@ class PassReport:
 class Worker:
     """Everything that blocks; runs on the daemon's single worker thread only."""
 
-    def __init__(self, env: Environment, stop: threading.Event) -> None:
+    def __init__(self, env: Environment, stop: threading.Event, share: Share = Share()) -> None:
         self.env = env
         self.stop = stop
-        self.pipeline = Pipeline(env)
+        self.share = share
+        self.clients = share.clients(env.settings)
+        self.pipeline = Pipeline(env, clients=self.clients)
         self.settle = SettleTracker(env.settings.settle_seconds)
         self._eod_done_for: tuple[dt.date, bool] | None = None
         self._business_day: dt.date | None = None
 
     def start_up(self) -> int:
         """Finish what a stopped run left: files in work/, undelivered answers."""
-        delivered = len(self.pipeline.deliver())
+        leader = self.share.leader
+        delivered = len(self.pipeline.deliver(every_client=leader))
         recovered = len(self.pipeline.recover())
-        delivered += len(self.pipeline.deliver())
+        delivered += len(self.pipeline.deliver(every_client=leader))
         log.info("daemon.recovered", files=recovered, delivered=delivered)
         return recovered
 
@@ -57,19 +79,21 @@ class Worker:
         processed = len(self.pipeline.recover())
         recheck: float | None = None
         stopped = False
+        ready: list[tuple[str, Path]] = []
         for client_id, path, left in self._candidates():
             if left > 0:
                 recheck = left if recheck is None else min(recheck, left)
-                continue
+            else:
+                ready.append((client_id, path))
+        for group in groups(ready):  # the files waiting now, committed together
             if self.stop.is_set():
                 stopped = True
                 break
-            if self.pipeline.process_file(client_id, path) is not None:
-                processed += 1
-        if not stopped:
+            processed += len(self.pipeline.process(group))
+        if not stopped and self.share.leader:
             self._execute_due()
             self._end_of_day()
-        self.pipeline.deliver()
+        self.pipeline.deliver(every_client=self.share.leader)
         return PassReport(processed, stopped, recheck)
 
     def _candidates(self) -> list[tuple[str, Path, float]]:
@@ -78,7 +102,7 @@ class Worker:
         wall_now = self.env.clock.now().timestamp()
         queues: list[list[tuple[str, Path, float]]] = []
         present: set[str] = set()
-        for client in self.env.settings.clients:
+        for client in self.clients:
             queue = []
             for path in spool.waiting(client.id):
                 present.add(str(path))

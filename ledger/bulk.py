@@ -3,7 +3,10 @@
 SQLAlchemy's executemany spends most of its time building a parameter dict per
 row; here the statement is compiled once for the connection's dialect and the
 DBAPI driver gets plain tuples (or, for named-parameter drivers, dicts).
-Identical semantics, roughly five times faster.
+
+PostgreSQL is a server a round trip away, and executes an executemany row by row:
+there a few rows go in ONE statement with a VALUES list, and many by `COPY … FROM
+STDIN`, the bulk path PostgreSQL is made for. Same rows, same transaction.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ def insert_rows(
     convert_in_place: bool = False,
     leave_out_null_columns: bool = False,
 ) -> None:
-    """INSERT `rows` (in `columns` order) into `table` in one executemany.
+    """INSERT `rows` (in `columns` order) into `table` in one executemany (PostgreSQL:
+    one statement, or COPY).
 
     With `convert_in_place`, rows (lists) have their values converted for the driver
     where they are — dates become text on SQLite — sparing a 100,000-row file a copy
@@ -57,6 +61,9 @@ def insert_rows(
     # One C-level pick per row takes the statement's values, in its order.
     take = positions if order is None else [positions[i] for i in order]
     pick = itemgetter(*take) if len(take) > 1 else (lambda row: (row[take[0]],))
+    if conn.dialect.name == "postgresql":
+        _insert_postgres(conn, table, [columns[i] for i in take], list(map(pick, rows)))
+        return
     if order is None:  # named parameters
         params: list[Any] = [dict(zip(kept, pick(row), strict=True)) for row in rows]
     else:
@@ -108,3 +115,25 @@ def _memo(proc: Any) -> Any:
             return result
 
     return convert
+
+
+values_rows_max = 500  # PostgreSQL: up to this many rows in one INSERT's VALUES, more by COPY
+
+
+def _insert_postgres(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    quote = conn.dialect.identifier_preparer.quote
+    target = f"{quote(table.name)} ({', '.join(quote(c) for c in columns)})"
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if len(rows) <= values_rows_max:
+            one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+            sql = f"INSERT INTO {target} VALUES " + ", ".join([one] * len(rows))
+            cursor.execute(sql, [value for row in rows for value in row])
+            return
+        with cursor.copy(f"COPY {target} FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    finally:
+        cursor.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 sqlite_busy_timeout_ms = 30_000
 WRITE_OPTION = "ledger_write"
@@ -25,10 +25,14 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Connections are kept (the pool), so a file's run does not open the database
+        # anew; a forked reading child closes the descriptors it inherits.
         engine = create_engine(
             url,
-            connect_args={"timeout": sqlite_busy_timeout_ms / 1000},
-            poolclass=NullPool,
+            connect_args={"timeout": sqlite_busy_timeout_ms / 1000, "check_same_thread": False},
+            poolclass=QueuePool,
+            pool_size=4,
+            max_overflow=4,
         )
 
         @event.listens_for(engine, "connect")
@@ -62,16 +66,19 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def checkpoint(keeper: Any) -> None:
+wal_autocheckpoint_pages = 1000  # SQLite's default: a commit checkpoints a WAL this big
+
+
+def checkpoint(connection: Any) -> None:
     """Copy the WAL into the database (PASSIVE: never waits for readers or writers),
-    then close `keeper`, the connection that kept the writer's close from doing it."""
+    then give `connection` back to the pool."""
     try:
-        cursor = keeper.cursor()
+        cursor = connection.cursor()
         cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
         cursor.close()
     except sqlite3.Error:  # busy (another checkpoint runs): a later commit's does it
         pass
     finally:
-        keeper.close()
+        connection.close()
 
 

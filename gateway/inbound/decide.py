@@ -103,7 +103,7 @@ class Clock:
 
 
 class Book:
-    """The accounts an execution run touches, as read at its start (locked by the
+    """The accounts an execution run touches, as read at its start (by the
     shell), and what the run has done to them so far: balances and today's debits."""
 
     def __init__(self, accounts: Mapping[str, Account], debited_today: Mapping[str, int]) -> None:

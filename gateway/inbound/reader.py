@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gc
+import hashlib
 import operator
 import os
 import pickle
@@ -42,7 +43,7 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -57,6 +58,7 @@ _make_tx = ParsedTx._make
 _creditor_iban = operator.itemgetter(ParsedTx._fields.index("creditor_iban"))
 pipe_capacity_bytes = 1 << 20  # Linux's default pipe-max-size for unprivileged users
 exit_wait_seconds = 5.0
+inline_bytes_max = 1 << 20  # files up to this size are read in-process (`read`)
 
 
 class Chunk(NamedTuple):
@@ -91,17 +93,7 @@ def _serve(path: Path, transactions_max: int, write_fd: int) -> int:
     os.closerange(write_fd + 1, os.sysconf("SC_OPEN_MAX"))
     sender = _Sender(write_fd)
     try:
-        # The IBAN check (mod 97 of a 26-digit number per payment) is the costliest
-        # thing a transaction says on its own: done here, it runs beside the booking.
-        from gateway.inbound.identifiers import iban_problem
-
-        if not sender.send(pickle.dumps(sha256_file(path), protocol=pickle.HIGHEST_PROTOCOL)):
-            return 0
-        for event in pain001_v03.stream(blocks(path), transactions_max=transactions_max):
-            item: Any = event
-            if isinstance(event, list):
-                ibans = map(_creditor_iban, event)
-                item = (event, [iban_problem(i) if i is not None else None for i in ibans])
+        for item in _items(path, transactions_max):
             if not sender.send(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)):
                 return 0  # the reading process is gone: nothing left to do
         if not sender.finish():
@@ -114,6 +106,43 @@ def _serve(path: Path, transactions_max: int, write_fd: int) -> int:
             os.write(2, traceback.format_exc().encode("utf-8", "replace"))
         return 70
     return 0
+
+
+def _items(path: Path, transactions_max: int) -> Generator[Any, None, None]:
+    """What reading `path` yields, as it crosses the pipe: its `Digest` first (the
+    booking process needs it before anything else: is this file known?), then the
+    reader's events with each chunk's creditor IBANs checked — the costliest thing a
+    transaction says on its own, done here beside the parse — as plain tuples
+    (`_decoded` makes them events again)."""
+
+    yield sha256_file(path)
+    yield from _checked(pain001_v03.stream(blocks(path), transactions_max=transactions_max))
+
+
+def _small_items(data: bytes, transactions_max: int) -> Generator[Any, None, None]:
+    """`_items` of a small file already read whole (it is opened and read once)."""
+    yield Digest(hashlib.sha256(data).hexdigest(), len(data))
+    pieces = (data[at : at + feed_bytes] for at in range(0, len(data), feed_bytes))
+    yield from _checked(pain001_v03.stream(pieces, transactions_max=transactions_max))
+
+
+def _checked(events: Iterator[Any]) -> Iterator[Any]:
+    """The events with each chunk's creditor IBANs checked, chunks as plain tuples."""
+    from gateway.inbound.identifiers import iban_problem
+
+    for event in events:
+        if isinstance(event, list):
+            ibans = map(_creditor_iban, event)
+            yield (event, [iban_problem(i) if i is not None else None for i in ibans])
+        else:
+            yield event
+
+
+def _decoded(item: Any) -> Incoming:
+    if isinstance(item, tuple):
+        rows, iban_problems = item
+        return Chunk(list(map(_make_tx, rows)), iban_problems)
+    return item  # type: ignore[no-any-return]
 
 
 class _Sender:
@@ -161,6 +190,42 @@ class _Sender:
                 continue
         self._thread.join()  # returns at once if the reader went away
         return not self._gone.is_set()
+
+
+def read(path: Path, *, transactions_max: int) -> Reading:
+    """The reading of `path`: by a child process (`Reader`) for a big file, so that
+    parsing and booking run side by side; in this process (`InlineRead`) for a small
+    one, where starting a child would cost more than the parse."""
+    if path.stat().st_size <= inline_bytes_max:
+        return InlineRead(path, transactions_max=transactions_max)
+    return Reader(path, transactions_max=transactions_max)
+
+
+class InlineRead:
+    """A small file read in this process, with `Reader`'s interface and events."""
+
+    def __init__(self, path: Path, *, transactions_max: int) -> None:
+        self._items = _small_items(path.read_bytes(), transactions_max)
+        self._digest: Digest | None = None
+
+    def digest(self) -> Digest:
+        if self._digest is None:
+            self._digest = next(self._items)
+        return self._digest
+
+    def __iter__(self) -> Iterator[Incoming]:
+        self.digest()
+        for item in self._items:
+            yield _decoded(item)
+
+    def close(self) -> None:
+        self._items.close()
+
+    def __enter__(self) -> InlineRead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class Reader:
@@ -213,11 +278,7 @@ class Reader:
     def __iter__(self) -> Iterator[Incoming]:
         self.digest()  # sent first
         while True:
-            event = self._receive()
-            if isinstance(event, tuple):
-                rows, iban_problems = event
-                yield Chunk(list(map(_make_tx, rows)), iban_problems)
-                continue
+            event = _decoded(self._receive())
             yield event
             if isinstance(event, ParsedFile):
                 return
@@ -255,3 +316,6 @@ class Reader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+Reading = Reader | InlineRead  # what `read` gives

@@ -2,8 +2,9 @@
 
 Order matters to a client polling the folder: the seal (`NAME.sig`) is in place before
 `NAME` appears, so a client never sees a file it cannot verify. Both arrive by rename
-from a name starting with '.', which clients ignore, and the folder is fsynced after
-each rename so that after a crash the seal is never missing under a delivered file.
+from a name starting with '.', which clients ignore; the seals of a round are renamed
+and their folders synced before any of its files is renamed, so that after a crash the
+seal is never missing under a delivered file.
 Delivering the same name again replaces both (an idempotent resume after a crash).
 
 A file written elsewhere and renamed into `out/` keeps the group it was made with;
@@ -15,11 +16,22 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
-from gateway.files import fsync_dir, fsync_file, write_atomically
+from gateway.files import sync_all, temporary_for, write_new
 from gateway.outbound.seal import Sealer, seal_path
+
+
+class Delivery(NamedTuple):
+    """A fully written file to move into a client's folder under its final name."""
+
+    tmp: Path
+    folder: Path
+    name: str
+    sha256: bytes | None  # its digest if the caller has it (`outbox.PlainCopy`)
+    synced: bool = False  # its bytes are on disk already (`outbox.PlainCopy`)
 
 
 def deliver(
@@ -32,22 +44,50 @@ def deliver(
 ) -> Path:
     """Move the fully written `tmp_file` to `folder/name`, sealed. Returns the new path.
 
-    `sha256` is the file's digest if the caller has it (`outbox.PlainCopy`).
     `sealer=None` delivers unsealed; only tests of that mode do so."""
-    _check_name(name)
-    tmp_stat, folder_stat = tmp_file.stat(), folder.stat()
-    if tmp_stat.st_dev != folder_stat.st_dev:
-        raise ValueError(f"{tmp_file} is not on the filesystem of {folder}; rename would copy")
-    if folder_stat.st_mode & stat.S_ISGID and tmp_stat.st_gid != folder_stat.st_gid:
-        os.chown(tmp_file, -1, folder_stat.st_gid)
-    target = folder / name
-    if sealer is not None:
-        seal = sealer.sign_file(tmp_file, properties=properties, name=name, sha256=sha256)
-        write_atomically(seal_path(target), seal)
-    fsync_file(tmp_file)
-    os.replace(tmp_file, target)
-    fsync_dir(folder)
-    return target
+    deliver_all([Delivery(tmp_file, folder, name, sha256)], sealer, properties)
+    return folder / name
+
+
+def deliver_all(
+    items: Sequence[Delivery], sealer: Sealer | None, properties: Mapping[str, str] | None = None
+) -> None:
+    """Move each file into its folder, sealed: first every seal (written, renamed, each
+    folder synced), then every file (renamed, each folder synced), so that after a crash
+    no delivered file is without its seal. The seals and the files are synced together
+    before anything is renamed: a round costs one sync of its files and two of each
+    folder, not several per file."""
+    for item in items:
+        _check_name(item.name)
+    folders = {item.folder for item in items}
+    seals: list[tuple[Path, Path]] = []  # (written under a temporary name, final name)
+    try:
+        if sealer is not None:
+            for item in items:
+                seal = sealer.sign_file(
+                    item.tmp, properties=properties, name=item.name, sha256=item.sha256
+                )
+                final = seal_path(item.folder / item.name)
+                seals.append((temporary_for(final), final))
+                write_new(seals[-1][0], seal, sync=False)
+        sync_all([tmp for tmp, _ in seals] + [i.tmp for i in items if not i.synced])
+        for tmp, final in seals:
+            os.replace(tmp, final)
+    finally:
+        for tmp, _ in seals:
+            tmp.unlink(missing_ok=True)  # not moved after all
+    if seals:
+        sync_all(folders)
+    for item in items:
+        tmp_stat, folder_stat = item.tmp.stat(), item.folder.stat()
+        if tmp_stat.st_dev != folder_stat.st_dev:
+            raise ValueError(
+                f"{item.tmp} is not on the filesystem of {item.folder}; rename would copy"
+            )
+        if folder_stat.st_mode & stat.S_ISGID and tmp_stat.st_gid != folder_stat.st_gid:
+            os.chown(item.tmp, -1, folder_stat.st_gid)
+        os.replace(item.tmp, item.folder / item.name)
+    sync_all(folders)
 
 
 def _check_name(name: str) -> None:

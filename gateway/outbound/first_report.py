@@ -16,13 +16,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import BinaryIO
 
 from gateway.outbound import outbox
 from gateway.outbound import pain002_v03 as pain002
+from gateway.outbound.outbox import Copy
 from gateway.statuses import derive
 
 copy_block_bytes = 1 << 20
+memory_bytes_max = 1 << 20  # of rendered transactions kept in memory before a temporary file
 
 
 @dataclass(slots=True)
@@ -49,7 +50,10 @@ class FirstReport:
     """
 
     def __init__(self, folder: Path) -> None:
-        self._file = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 - closed in close()
+        # In memory for a small file's report, on disk beyond `memory_bytes_max`.
+        self._file = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed in close()
+            max_size=memory_bytes_max, mode="w+b", dir=str(folder)
+        )
         self._parts: dict[int, _PaymentInfoPart] = {}
         self.counts: Counter[str] = Counter()
 
@@ -112,7 +116,7 @@ class FirstReport:
         original_created_at: str | None,
         original_nb_of_txs: int,
         original_ctrl_sum: Decimal | None,
-        copy: BinaryIO | None = None,
+        copy: Copy | None = None,
     ) -> bytes:
         """The compressed report; with `copy`, its plain bytes are written there too."""
         self._file.flush()
@@ -148,5 +152,3 @@ class FirstReport:
 
     def close(self) -> None:
         self._file.close()
-
-

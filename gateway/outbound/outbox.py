@@ -10,31 +10,40 @@ delivers the same bytes under the same name again — never a second, different 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import secrets
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from sqlalchemy import Connection, insert, select, update
 
 from gateway import db
 from gateway.files import fsync_file
-from gateway.outbound.delivery import deliver
-from gateway.outbound.seal import Sealer, file_sha256
+from gateway.outbound.delivery import Delivery, deliver_all
+from gateway.outbound.seal import Sealer
 from gateway.spool import Spool
 
 compress_level = 3  # fast; reports are regular XML and shrink ~10x anyway
 decompress_chunk_bytes = 1 << 20
+delivery_round_messages_max = 64  # messages moved into out/ between two folder syncs
+background_sync_bytes_min = 1 << 20  # a plain copy this big is synced while the caller commits
+
+
+class Copy(Protocol):
+    """Where a renderer's plain bytes may go as well (`PlainCopy`)."""
+
+    def write(self, data: bytes, /) -> int: ...
 
 
 class _Compressor:
     """A write-only binary stream that compresses what the writers give it (and, if
     asked, writes it as it is to `copy` too)."""
 
-    def __init__(self, copy: BinaryIO | None = None) -> None:
+    def __init__(self, copy: Copy | None = None) -> None:
         self._z = zlib.compressobj(compress_level)
         self._parts: list[bytes] = []
         self._copy = copy
@@ -53,7 +62,7 @@ class _Compressor:
         return b"".join(self._parts)
 
 
-def render(write: Callable[[BinaryIO], None], copy: BinaryIO | None = None) -> bytes:
+def render(write: Callable[[BinaryIO], None], copy: Copy | None = None) -> bytes:
     """Run a streaming writer into compressed bytes (and the plain bytes into `copy`)."""
     sink = _Compressor(copy)
     write(sink)  # type: ignore[arg-type]  # duck-typed binary stream
@@ -61,37 +70,64 @@ def render(write: Callable[[BinaryIO], None], copy: BinaryIO | None = None) -> b
 
 
 class PlainCopy:
-    """The plain bytes of an answer just rendered, in a file in the spool's tmp/. While
-    the caller commits, a thread readies it for delivery: it works out the digest for
-    the seal (hashlib lets go of the GIL) and flushes the file to disk, so that after
-    the commit neither the seal nor `delivery.deliver`'s sync reads or waits for 35 MB."""
+    """The plain bytes of an answer being rendered, written to a file in the spool's
+    tmp/ and hashed as they pass (for the seal), so that delivery neither reads nor
+    inflates them back (a 100,000-payment answer is ~35 MB). A big copy is flushed to
+    disk by a thread while the caller commits; a small one is synced with the rest of
+    its delivery round."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._digest: bytes | None = None
+        self._file: BinaryIO | None = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self._flush: threading.Thread | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._ready, daemon=True)
-        self._thread.start()
 
-    def _ready(self) -> None:
+    def write(self, data: bytes) -> int:
+        assert self._file is not None, "written after close"
+        self._hash.update(data)
+        self._size += len(data)
+        return self._file.write(data)
+
+    def close(self) -> None:
+        """Done writing: a big copy starts going to disk."""
+        if self._file is None:
+            return
+        self._file.close()
+        self._file = None
+        if self._size > background_sync_bytes_min:
+            self._flush = threading.Thread(target=self._sync, daemon=True)
+            self._flush.start()
+
+    def _sync(self) -> None:
         try:
-            self._digest = file_sha256(self.path)
             fsync_file(self.path)
-        except BaseException as exc:  # handed to whoever asks for the digest
+        except BaseException as exc:  # handed to whoever delivers the copy
             self._error = exc
 
-    def digest(self) -> bytes:
-        """The file's SHA-256 (waits for the thread)."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._digest is not None
-        return self._digest
+    def discard(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+    def delivery(self, folder: Path, name: str) -> Delivery:
+        """The copy, ready for `delivery.deliver_all`."""
+        self.close()
+        synced = False
+        if self._flush is not None:
+            self._flush.join()
+            if self._error is not None:
+                raise self._error
+            synced = True
+        return Delivery(self.path, folder, name, self._hash.digest(), synced=synced)
 
 
 def file_name(created_local: dt.datetime, message: str, msg_id: str) -> str:
     """SPEC §8: `<YYYYMMDDTHHMMSS>_<message type>_<MsgId>.xml` (local treasury time)."""
     return f"{created_local:%Y%m%dT%H%M%S}_{message}_{msg_id}.xml"
+
+
+_ENQUEUE = insert(db.outbox).returning(db.outbox.c.id)  # built once: every answer runs it
 
 
 def enqueue(
@@ -107,18 +143,17 @@ def enqueue(
 ) -> tuple[int, str]:
     name = file_name(created_local, message, msg_id)
     outbox_id = conn.execute(
-        insert(db.outbox)
-        .values(
-            client_id=client_id,
-            message=message,
-            msg_id=msg_id,
-            file_name=name,
-            created_at=created_local,
-            body=body,
-            file_id=file_id,
-            claim_name=claim_name,
-        )
-        .returning(db.outbox.c.id)
+        _ENQUEUE,
+        {
+            "client_id": client_id,
+            "message": message,
+            "msg_id": msg_id,
+            "file_name": name,
+            "created_at": created_local,
+            "body": body,
+            "file_id": file_id,
+            "claim_name": claim_name,
+        },
     ).scalar_one()
     return int(outbox_id), name
 
@@ -167,44 +202,66 @@ def deliver_pending(
     sealer: Sealer | None,
     now: dt.datetime,
     rendered: dict[int, PlainCopy] | None = None,
+    *,
+    clients: Collection[str] | None = None,
 ) -> list[str]:
-    """Write every undelivered message into its client's `out/`; returns the names written.
+    """Write every undelivered message (of `clients`, if given) into its client's `out/`;
+    returns the names written.
 
     `rendered` may hold, by outbox id, the plain copy of a message this process has just
     rendered and committed: it is delivered as it is, and sealed with the digest taken
     meanwhile, instead of being read back and inflated (a 100,000-payment answer is
-    ~35 MB). Any other message — after a restart, always — comes from its row."""
+    ~35 MB). Any other message — after a restart, always — comes from its row. Messages
+    go out in rounds (`delivery.deliver_all`: each folder synced once per round, not
+    once per file), each round marked delivered in one transaction afterwards."""
     rendered = rendered if rendered is not None else {}
     written: list[str] = []
     with conn_factory() as conn:
-        pending = conn.execute(
-            select(db.outbox.c.id, db.outbox.c.client_id, db.outbox.c.file_name)
-            .where(db.outbox.c.delivered_at.is_(None))
-            .order_by(db.outbox.c.id)
-        ).all()
-    for outbox_id, client_id, name in pending:
-        copy = rendered.pop(outbox_id, None)
-        sha256: bytes | None = None
-        if copy is not None and copy.path.exists():
-            tmp, sha256 = copy.path, copy.digest()
-        else:
-            with conn_factory() as conn:
-                body = conn.execute(
-                    select(db.outbox.c.body).where(db.outbox.c.id == outbox_id)
-                ).scalar_one()
-            tmp = spool.tmp() / f".{outbox_id}.{secrets.token_hex(4)}.xml"
-            _inflate(body, tmp)
+        query = select(db.outbox.c.id, db.outbox.c.client_id, db.outbox.c.file_name).where(
+            db.outbox.c.delivered_at.is_(None)
+        )
+        if clients is not None:
+            query = query.where(db.outbox.c.client_id.in_(sorted(clients)))
+        pending = conn.execute(query.order_by(db.outbox.c.id)).all()
+    for start in range(0, len(pending), delivery_round_messages_max):
+        round_ = pending[start : start + delivery_round_messages_max]
+        items: list[Delivery] = []
         try:
-            deliver(tmp, spool.outbox(client_id), name, sealer, sha256=sha256)
+            for outbox_id, client_id, name in round_:
+                items.append(_prepared(conn_factory, spool, outbox_id, client_id, name, rendered))
+            deliver_all(items, sealer)
         finally:
-            if tmp.exists():
-                tmp.unlink()
+            for item in items:
+                item.tmp.unlink(missing_ok=True)  # not moved after all
         with conn_factory() as conn, conn.begin():
             conn.execute(
-                update(db.outbox).where(db.outbox.c.id == outbox_id).values(delivered_at=now)
+                update(db.outbox)
+                .where(db.outbox.c.id.in_([row[0] for row in round_]))
+                .values(delivered_at=now)
             )
-        written.append(name)
+        written += [row[2] for row in round_]
     return written
+
+
+def _prepared(
+    conn_factory: Callable[[], Connection],
+    spool: Spool,
+    outbox_id: int,
+    client_id: str,
+    name: str,
+    rendered: dict[int, PlainCopy],
+) -> Delivery:
+    """A message ready to move into `out/`: its plain copy, or its row inflated."""
+    copy = rendered.pop(outbox_id, None)
+    if copy is not None and copy.path.exists():
+        return copy.delivery(spool.outbox(client_id), name)
+    with conn_factory() as conn:
+        body = conn.execute(
+            select(db.outbox.c.body).where(db.outbox.c.id == outbox_id)
+        ).scalar_one()
+    tmp = spool.tmp() / f".{outbox_id}.{secrets.token_hex(4)}.xml"
+    _inflate(body, tmp)
+    return Delivery(tmp, spool.outbox(client_id), name, None)
 
 
 def _inflate(body: bytes, target: os.PathLike[str]) -> None:

@@ -23,6 +23,8 @@ constants in `gateway.xmldsig` equal to its enums; signxml is not needed at run 
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import os
 import re
@@ -217,12 +219,27 @@ def verify_file(path: Path, *, trusted_certs: Sequence[Path], now: datetime) -> 
 def _skeleton(
     uri: str, method: str, cert: x509.Certificate, props: Mapping[str, str]
 ) -> tuple[Any, Any, Any]:
+    """A seal to fill in: a copy of the certificate's template with the file's URI and
+    the properties."""
+    signature = copy.deepcopy(_template(method, cert))
+    signed_info, obj = signature[0], signature[3]
+    signed_info[2].set("URI", uri)  # the file's Reference
+    holder = obj[0][0][0]  # SignatureProperties/SignatureProperty/SealProperties
+    for name, value in props.items():
+        etree.SubElement(holder, f"{{{GW}}}Property", Name=name).text = value
+    return signature, signed_info, obj
+
+
+@functools.lru_cache(maxsize=4)
+def _template(method: str, cert: x509.Certificate) -> Any:
+    """The parts of a seal that are the same for every file signed with `cert` (built
+    once per process; `_skeleton` copies it)."""
     E = ElementMaker(namespace=DS, nsmap={"ds": DS})
     G = ElementMaker(namespace=GW, nsmap={"gw": GW})
     signed_info = E.SignedInfo(
         E.CanonicalizationMethod(Algorithm=C14N),
         E.SignatureMethod(Algorithm=method),
-        E.Reference(E.DigestMethod(Algorithm=SHA256), E.DigestValue(), URI=uri),
+        E.Reference(E.DigestMethod(Algorithm=SHA256), E.DigestValue(), URI=""),
         E.Reference(
             E.Transforms(E.Transform(Algorithm=C14N)),
             E.DigestMethod(Algorithm=SHA256),
@@ -234,21 +251,17 @@ def _skeleton(
     der = cert.public_bytes(serialization.Encoding.DER)
     obj = E.Object(
         E.SignatureProperties(
-            E.SignatureProperty(
-                G.SealProperties(*[G.Property(v, Name=k) for k, v in props.items()]),
-                Target="#" + SIGNATURE_ID,
-            )
+            E.SignatureProperty(G.SealProperties(), Target="#" + SIGNATURE_ID)
         ),
         Id=OBJECT_ID,
     )
-    signature = E.Signature(
+    return E.Signature(
         signed_info,
         E.SignatureValue(),
         E.KeyInfo(E.X509Data(E.X509Certificate(b64(der)))),
         obj,
         Id=SIGNATURE_ID,
     )
-    return signature, signed_info, obj
 
 
 def _checked(properties: Mapping[str, str]) -> dict[str, str]:

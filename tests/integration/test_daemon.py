@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
+from gateway.inbound.reader import inline_bytes_max
 from gateway.samples import payroll, write
 from ledger import schema
 from tests.integration.daemon_fixtures import (
@@ -107,13 +108,19 @@ def test_paramiko_upload_is_answered(shared: Daemon, tmp_path: Path) -> None:
 
 
 def _shelved(install: Install, client: str, name: str) -> list[Path]:
-    """Every upload of `client` called `name` the gateway has shelved, oldest first."""
+    """Every upload of `client` called `name` the gateway has shelved, oldest first (by
+    the receipt's time: uploads within one second share the second of their claim name)."""
     found = [
         p
         for kind in ("archive", "rejected", "duplicates")
         for p in (install.spool / kind / client).glob(f"*/*__{name}")
     ]
-    return sorted(found, key=lambda p: p.name.split("__")[1])  # by claim time
+
+    def received(path: Path) -> str:
+        receipt = path.with_name(path.name + ".receipt.json")
+        return str(json.loads(receipt.read_text())["received_at"])
+
+    return sorted(found, key=received)
 
 
 @pytest.mark.timeout(90)
@@ -335,16 +342,19 @@ def test_kill_9_during_processing_then_restart_answers_each_file_once(
 ) -> None:
     """A daemon killed with SIGKILL in the middle of a batch, twice: after restarting, every
     uploaded file has exactly one answer and the ledger moved each booked payment once —
-    on a SQLite file and on PostgreSQL."""
+    on a SQLite file and on PostgreSQL. The files are over `inline_bytes_max`, so each has
+    a transaction of its own and the kill lands between files too (small files committed
+    in groups are killed at random moments in test_crash.py)."""
     install = make_install(
         tmp_path / "gw", rescan_seconds=1, settle_seconds=0, database_url=f'"{database_url}"'
     )
     inbox = install.folder("bulk", "in")
-    files = 12
-    per_file = 1500
+    files = 8
+    per_file = 3300  # ~1.1 MB: read by a reading child, one file per transaction
     for n in range(files):
         drop(inbox, f"crash-{n:02d}.xml", batch(f"CRASH-{n:02d}", "bulk", per_file),
              age_seconds=100 - n)
+    assert min(p.stat().st_size for p in inbox.iterdir()) > inline_bytes_max
     out = install.folder("bulk", "out")
     work = install.folder("bulk", "work")
     killed_mid_file = 0

@@ -7,8 +7,9 @@ three times sends it to quarantine/ for a person, never answered with a reason c
 
 from __future__ import annotations
 
-import asyncio
 import errno
+import threading
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,12 +17,13 @@ import structlog
 from prometheus_client import generate_latest
 from sqlalchemy.exc import OperationalError
 
-from gateway import daemon, filerun, metrics, progress
+from gateway import daemon, metrics, newfile, progress
 from gateway.environment import make_reader_engine
 from gateway.errors import TransientError
 from gateway.status import collect
 from gateway.status_report import render
-from gateway.worker import PassReport
+from gateway.worker import PassReport, Share
+from gateway.workers import WorkerLoop
 from tests.pipeline_fixtures import A_MAIN, CLIENT_A, Installation, batch
 
 
@@ -30,7 +32,7 @@ def poison(monkeypatch: pytest.MonkeyPatch) -> dict[str, BaseException]:
     """`poison[msg_id] = error`: the run of a file with that MsgId fails with `error`
     inside its transaction, after its payments were decided and booked."""
     poisoned: dict[str, BaseException] = {}
-    issue = filerun._issue_first_report
+    issue = newfile._issue_first_report
 
     def failing(*args: Any, **kwargs: Any) -> Any:
         header = args[3]
@@ -38,7 +40,7 @@ def poison(monkeypatch: pytest.MonkeyPatch) -> dict[str, BaseException]:
             raise poisoned[header.msg_id]
         return issue(*args, **kwargs)
 
-    monkeypatch.setattr(filerun, "_issue_first_report", failing)
+    monkeypatch.setattr(newfile, "_issue_first_report", failing)
     return poisoned
 
 
@@ -129,15 +131,19 @@ def test_the_daemon_backs_off_to_once_a_minute_and_alerts_until_the_fault_clears
     inst: Installation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A fault of ours that lasts (here the disk full, raised outside any file's run, as
-    a delivery would) neither stops the daemon nor makes it spin: every failed pass is
+    a delivery would) neither stops the worker nor makes it spin: every failed pass is
     followed by a wait that doubles up to a minute and stays there. Each failed pass is
-    logged at error level and counted in `ekase_faults_total{kind}`; the files waiting
-    show in `ekase_fault_waiting_files` and in the heartbeat `status` reads. When a pass
-    succeeds again, the fault is cleared everywhere."""
+    logged at error level, and the daemon it reports to counts it in
+    `ekase_faults_total{kind}`, shows the files waiting in `ekase_fault_waiting_files` and
+    in the heartbeat `status` reads. When a pass succeeds again, the fault is cleared
+    everywhere. (The worker's reports cross a pipe in the daemon: test_disk_full.py and
+    test_database_away.py run the real processes.)"""
     claimed = inst.env.spool.work(CLIENT_A) / "20261125T100000-0000aaaa__waiting.xml"
     claimed.parent.mkdir(parents=True, exist_ok=True)
     claimed.write_bytes(b"<x/>")
     runner = daemon.Daemon(inst.settings, inst.env)
+    runner._heartbeat = progress.Heartbeat(inst.spool, inst.clock)
+    stop, wake = threading.Event(), threading.Event()
     failures = 9
     calls: list[str] = []
     seen_in_heartbeat: list[str | None] = []
@@ -152,30 +158,30 @@ def test_the_daemon_backs_off_to_once_a_minute_and_alerts_until_the_fault_clears
             seen_in_heartbeat.append(beat.fault.kind if beat and beat.fault else None)
             if calls.count("pass") <= failures:
                 raise OSError(errno.ENOSPC, "No space left on device")
-            runner.stop.set()
+            stop.set()
             return PassReport(0, True, None)
 
-    async def wait(seconds: float) -> None:
-        calls.append(f"wait {seconds:g}")
+    worker = SimpleNamespace(share=Share(0, 1))  # as the daemon holds it
+    loop = WorkerLoop(
+        Failing, settings=inst.settings, clock=inst.clock, stop=stop, wake=wake,
+        report=lambda message: runner._handle(worker, message),  # type: ignore[arg-type]
+        files_in_work=lambda: len(inst.env.spool.in_work(CLIENT_A)),
+    )  # fmt: skip
 
-    runner.worker = Failing()  # type: ignore[assignment]
-    monkeypatch.setattr(runner, "_sleep_unless_stopped", wait)
-    runner._heartbeat = progress.Heartbeat(inst.spool, inst.clock)
+    def wait(seconds: float) -> bool:
+        calls.append(f"wait {seconds:g}")
+        return False
+
+    monkeypatch.setattr(loop, "sleep", wait)
     reader = make_reader_engine(inst.settings.database_url)
     registry = metrics.enable(inst.settings, reader).registry
-
-    async def work() -> None:
-        runner._wake = asyncio.Event()
-        await runner._work()
-
     try:
         with structlog.testing.capture_logs() as logged:
-            asyncio.run(work())
+            loop.run()
         exposition = generate_latest(registry).decode()
     finally:
         metrics.disable()
         reader.dispose()
-        runner._executor.shutdown()
     waits = ["1", "2", "4", "8", "16", "32", "60", "60", "60"]
     assert calls == [x for w in waits for x in ("pass", f"wait {w}")] + ["pass"]
     faults = [e for e in logged if e["event"] == "pass.fault"]

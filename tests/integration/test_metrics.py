@@ -112,6 +112,10 @@ def test_metrics_and_healthz_of_a_running_daemon(tmp_path: Path) -> None:
         assert wait_for(
             lambda: parse(scrape_text(port))[0].get(("ekase_sftp_sessions", ())) == 0.0, 10
         )
+        # After the books close the same pass writes statements too: all delivered soon.
+        assert wait_for(
+            lambda: parse(scrape_text(port))[0].get(("ekase_outbox_backlog", ())) == 0.0, 10
+        )
         found, families = parse(scrape_text(port))
         shown = subprocess.run([GATEWAY, "status", "-c", str(install.config), "--json"],
                                capture_output=True, text=True, timeout=60, check=True)

@@ -1,5 +1,6 @@
 """`scan --once` claims its first file and starts reading it before it loads the
-database layer (`gateway.readahead`). Real `ekase-gateway` processes, a real spool."""
+database layer (`gateway.readahead`) — a file big enough for a reading child; a small
+one the pass reads in-process. Real `ekase-gateway` processes, a real spool."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from gateway import readahead
 from gateway.clock import SystemClock
+from gateway.inbound.reader import inline_bytes_max
 from gateway.settings import load
 from tests.pipeline_fixtures import CLIENT_A, CLIENT_B, Batch, Installation
 
@@ -30,6 +32,16 @@ def _installation(base: Path, **gateway: object) -> Installation:
     )
     inst.close()  # the subprocesses use the database; the test only reads files
     return inst
+
+
+def _big(msg_id: str) -> bytes:
+    """A file over `inline_bytes_max`: it has a reading child, so it is read ahead."""
+    batch = Batch(msg_id=msg_id)
+    for n in range(4000):
+        batch.tx(f"E2E-{n}", "1.00")
+    data = batch.build()
+    assert len(data) > inline_bytes_max
+    return data
 
 
 def _answers(inst: Installation, client: str) -> list[str]:
@@ -70,7 +82,7 @@ def test_the_same_bytes_again_are_a_repeat(tmp_path: Path) -> None:
 
 def test_a_database_that_is_down_leaves_the_claim_for_the_next_run(tmp_path: Path) -> None:
     inst = _installation(tmp_path / "gw")
-    inst.drop(Batch(msg_id="RA-DOWN").tx("E2E-1", "1.00").build(), "down.xml")
+    inst.drop(_big("RA-DOWN"), "down.xml")
     good = inst.config.read_text()
     inst.config.write_text(
         good.replace('"sqlite:///spool/ledger.sqlite3"', '"postgresql+psycopg://x@127.0.0.1:1/x"')
@@ -87,7 +99,7 @@ def test_a_database_that_is_down_leaves_the_claim_for_the_next_run(tmp_path: Pat
 
 def test_a_file_another_process_holds_is_not_taken(tmp_path: Path) -> None:
     inst = _installation(tmp_path / "gw")
-    path = inst.drop(Batch(msg_id="RA-LOCK").tx("E2E-1", "1.00").build(), "held.xml")
+    path = inst.drop(_big("RA-LOCK"), "held.xml")
     settings = load(inst.config)
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -100,6 +112,14 @@ def test_a_file_another_process_holds_is_not_taken(tmp_path: Path) -> None:
     assert first is not None and not path.exists()
     first.release()  # its reader closed unused; the claim waits in work/ for the pipeline
     assert [p.name for p in inst.env.spool.work(CLIENT_A).glob("*__held.xml")]
+
+
+def test_a_small_file_is_left_to_the_pass(tmp_path: Path) -> None:
+    """Forking a reader would cost more than reading it: the pass reads it in-process."""
+    inst = _installation(tmp_path / "gw")
+    path = inst.drop(Batch(msg_id="RA-SMALL").tx("E2E-1", "1.00").build(), "small.xml")
+    assert readahead.start(load(inst.config), SystemClock().now()) is None
+    assert path.exists()
 
 
 def test_a_file_over_the_size_limit_is_left_to_the_pipeline(tmp_path: Path) -> None:
@@ -119,7 +139,7 @@ def test_the_reader_starts_before_the_heavy_modules_are_loaded(tmp_path: Path) -
     with, and all it waits for: the database layer, logging, the seal's cryptography
     and the holiday tables load afterwards, while the child already reads."""
     inst = _installation(tmp_path / "gw")
-    inst.drop(Batch(msg_id="RA-EARLY").tx("E2E-1", "1.00").build(), "early.xml")
+    inst.drop(_big("RA-EARLY"), "early.xml")
     seen = tmp_path / "modules.txt"
     program = f"""
 import sys

@@ -385,6 +385,7 @@ def test_a_reader_that_cannot_be_started_is_retried_not_rejected(
         raise OSError(11, "Resource temporarily unavailable")
 
     monkeypatch.setattr(reader.os, "fork", no_fork)
+    monkeypatch.setattr(reader, "inline_bytes_max", 0)  # this small file has a child too
     inst.drop(batch(("F-1", "10.00"), msg_id="FORKLESS"), "forkless.xml")
     open_before = len(os.listdir("/proc/self/fd"))
     with pytest.raises(TransientError, match="cannot start the reader"):

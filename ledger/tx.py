@@ -1,0 +1,296 @@
+"""The ledger in a database: SQLite (WAL) by default, PostgreSQL with the same code.
+
+A unit of work (`Ledger.begin`, a `LedgerTx`) reads the accounts it needs, decides in
+memory, and posts transfers: their rows are written at once, but the balances they move
+are written together at its end (`LedgerTx.flush`): ONE statement for every account,
+in id order, just before COMMIT. So no account row is held locked while a unit of work
+decides (another can credit it meanwhile), two units never lock the same rows in
+opposite orders (no deadlocks), and a group of files costs one balance update.
+
+What keeps every account within its overdraft is that flush: the database returns each
+new balance and it is checked. On SQLite (`BEGIN IMMEDIATE`: one writer at a time) a
+balance is exactly what the unit of work read plus what it moved, always. On PostgreSQL
+another unit may have committed meanwhile: more money (a credit) changes nothing the
+decisions relied on; less money in an account this unit debits means they may not
+hold, and `BalanceConflict` rolls the unit back to be done again. A short unit of work
+(one transfer) locks its accounts as it reads them instead (`accounts(lock=True)`): the
+locks are taken in id order, like the flush's, so neither kind can deadlock the other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, case, func, literal, select, update
+
+from ledger import core
+from ledger.bulk import insert_rows
+from ledger.core import Account, AccountKind, Transfer
+from ledger.schema import accounts as t_accounts
+from ledger.schema import postings as t_postings
+from ledger.schema import sequences as t_sequences
+from ledger.schema import transfers as t_transfers
+
+TRANSFER_COLUMNS = (
+    "id",
+    "idempotency_key",
+    "reference",
+    "kind",
+    "booking_date",
+    "value_date",
+    "booked_at",
+)
+POSTING_COLUMNS = (
+    "id", "transfer_id", "account_id", "amount_minor", "currency", "booking_date", "reference",
+)  # fmt: skip
+
+params_per_statement_max = 500  # IN-lists are chunked to stay under driver limits
+
+# The statements every unit of work runs, built once per process (SQLAlchemy then keeps
+# their compiled form; a statement built per call costs more than SQLite running it).
+_ACCOUNTS = (
+    select(t_accounts)
+    .where(t_accounts.c.iban.in_(bindparam("ibans", expanding=True)))
+    .order_by(t_accounts.c.id)
+)
+_ACCOUNTS_LOCKED = _ACCOUNTS.with_for_update()
+_ALLOCATE = (  # transfers' and postings' ids at once
+    update(t_sequences)
+    .where(t_sequences.c.name.in_(("transfers", "postings")))
+    .values(
+        value=t_sequences.c.value
+        + case(
+            (t_sequences.c.name == "transfers", bindparam("transfers")),
+            else_=bindparam("postings"),
+        )
+    )
+    .returning(t_sequences.c.name, t_sequences.c.value)
+)
+
+
+def row_to_account(row: Any) -> Account:
+    return Account(
+        id=row.id,
+        iban=row.iban,
+        currency=row.currency,
+        owner=row.owner,
+        kind=AccountKind(row.kind),
+        status=row.status,
+        overdraft_minor=row.overdraft_minor,
+        max_payment_minor=row.max_payment_minor,
+        daily_limit_minor=row.daily_limit_minor,
+        balance_minor=row.balance_minor,
+    )
+
+
+def _chunks(items: Sequence[Any], size: int = params_per_statement_max) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class BalanceConflict(Exception):
+    """Another unit of work took money from an account this one debits after this one
+    read it: its decisions may not hold. Roll back and do the work again."""
+
+
+class LedgerTx:
+    """One database transaction on the ledger; the gateway adds its own rows via `conn`."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        system_ibans: dict[tuple[AccountKind, str], str | None] | None = None,
+    ) -> None:
+        self.conn = conn
+        self._system_ibans = system_ibans if system_ibans is not None else {}
+        self._sqlite = conn.dialect.name == "sqlite"
+        self._read: dict[int, int] = {}  # each balance as the database last gave it
+        self._moved: dict[int, int] = defaultdict(int)  # what posts moved, not yet written
+        self._debited: set[int] = set()  # accounts posts took money from
+        self._account: dict[int, Account] = {}  # every account posted to (for its overdraft)
+
+    def accounts(self, ibans: Iterable[str], *, lock: bool = False) -> dict[str, Account]:
+        """The named accounts as this unit of work sees them: as committed when read, with
+        what it has posted to them since its start. `lock` (PostgreSQL: `FOR UPDATE`, in
+        id order) is for a short unit of work: no other can move them until it ends."""
+        wanted = sorted(set(ibans))
+        found: dict[str, Account] = {}
+        query = _ACCOUNTS_LOCKED if lock and not self._sqlite else _ACCOUNTS
+        for chunk in _chunks(wanted):
+            for row in self.conn.execute(query, {"ibans": list(chunk)}):
+                self._read[row.id] = row.balance_minor
+                account = row_to_account(row)
+                if moved := self._moved.get(row.id):
+                    account = account._replace(balance_minor=account.balance_minor + moved)
+                found[row.iban] = account
+        return found
+
+    def system_account(self, kind: AccountKind, currency: str) -> Account | None:
+        row = self.conn.execute(
+            select(t_accounts).where(
+                t_accounts.c.kind == kind.value, t_accounts.c.currency == currency
+            )
+        ).first()
+        return row_to_account(row) if row else None
+
+    def system_iban(self, kind: AccountKind, currency: str) -> str | None:
+        """The IBAN of the treasury's account of `kind` in `currency` (they never change:
+        asked once per process)."""
+        key = (kind, currency)
+        if key not in self._system_ibans:
+            account = self.system_account(kind, currency)
+            self._system_ibans[key] = account.iban if account is not None else None
+        return self._system_ibans[key]
+
+    def debits_on(self, account_ids: Iterable[int], day: dt.date) -> dict[int, int]:
+        """Sum of each account's debits booked on `day` (for daily limits), positive."""
+        result: dict[int, int] = {}
+        p = t_postings.c
+        for chunk in _chunks(sorted(set(account_ids))):
+            rows = self.conn.execute(
+                select(p.account_id, func.sum(p.amount_minor))
+                .where(p.account_id.in_(chunk), p.booking_date == day, p.amount_minor < 0)
+                .group_by(p.account_id)
+            )
+            result.update({r[0]: -int(r[1]) for r in rows})
+        return result
+
+    def allocate_ids(self, transfers: int, postings: int) -> tuple[int, int]:
+        """Reserve `transfers` consecutive transfer ids and `postings` posting ids; the
+        first of each.
+
+        The UPDATE row-locks the sequences until this transaction ends, so blocks
+        never overlap, on PostgreSQL as on SQLite.
+        """
+        wanted = {"transfers": transfers, "postings": postings}
+        last = {str(name): int(value) for name, value in self.conn.execute(_ALLOCATE, wanted)}
+        for name, count in wanted.items():
+            if name not in last:  # a new ledger: the sequence starts here
+                self.conn.execute(t_sequences.insert().values(name=name, value=count))
+                last[name] = count
+        return last["transfers"] - transfers + 1, last["postings"] - postings + 1
+
+    def post(
+        self,
+        transfers: Sequence[Transfer],
+        accounts: Mapping[str, Account],
+        booked_at: dt.datetime,
+    ) -> dict[str, int]:
+        """Write transfers already decided against `accounts` (by `core.apply`, or by the
+        gateway's own execution of each payment).
+
+        `accounts` names every account involved (for ids and overdrafts). The
+        database's balances move by the posted sums and must stay within each
+        client's overdraft. A caller that decided many transfers in memory and
+        posts them in several calls checks the end state with `assert_balances`
+        (the pair assertion). Returns the new transfer ids by idempotency key.
+        """
+        if not transfers:
+            return {}
+        core.assert_balanced(transfers)
+        ids_by_iban = {a.iban: a.id for a in accounts.values()}
+        legs = sum(len(t.postings) for t in transfers)
+        first_transfer, pid = self.allocate_ids(len(transfers), legs)
+        transfer_rows: list[tuple[Any, ...]] = []
+        posting_rows: list[tuple[Any, ...]] = []
+        ids: dict[str, int] = {}
+        movement: dict[int, int] = defaultdict(int)
+        for n, t in enumerate(transfers):
+            tid = first_transfer + n
+            ids[t.idempotency_key] = tid
+            transfer_rows.append(
+                (tid, t.idempotency_key, t.reference, t.kind.value, t.booking_date,
+                 t.value_date, booked_at)
+            )  # fmt: skip
+            for leg in t.postings:
+                account_id = ids_by_iban[leg.iban]
+                posting_rows.append(
+                    (pid, tid, account_id, leg.amount_minor, leg.currency, t.booking_date,
+                     leg.reference)
+                )  # fmt: skip
+                movement[account_id] += leg.amount_minor
+                pid += 1
+        assert len(ids) == len(transfers), "idempotency keys are unique within a post"
+        insert_rows(self.conn, t_transfers, TRANSFER_COLUMNS, transfer_rows)
+        insert_rows(
+            self.conn, t_postings, POSTING_COLUMNS, posting_rows, leave_out_null_columns=True
+        )
+        by_id = {a.id: a for a in accounts.values()}
+        for account_id, delta in movement.items():
+            self._moved[account_id] += delta
+            self._account.setdefault(account_id, by_id[account_id])
+            if delta < 0:
+                self._debited.add(account_id)
+        return ids
+
+    def savepoint(self) -> Savepoint:
+        """A part of this unit of work that can be undone alone (a file of a group)."""
+        return Savepoint(self)
+
+    def flush(self) -> None:
+        """Write every balance the posts moved: one statement per chunk of accounts, in id
+        order, each new balance returned and checked (see the module's docstring)."""
+        moved = {i: d for i, d in self._moved.items() if d}
+        self._moved.clear()
+        for chunk in _chunks(sorted(moved)):
+            deltas = case({i: literal(moved[i]) for i in chunk}, value=t_accounts.c.id)
+            rows = self.conn.execute(
+                update(t_accounts)
+                .where(t_accounts.c.id.in_(chunk))
+                .values(balance_minor=t_accounts.c.balance_minor + deltas)
+                .returning(t_accounts.c.id, t_accounts.c.balance_minor)
+            ).all()
+            assert len(rows) == len(chunk), (chunk, rows)
+            for account_id, balance in rows:
+                self._check(self._account[account_id], moved[account_id], balance)
+                self._read[account_id] = balance
+        self._debited.clear()
+
+    def _check(self, account: Account, moved: int, balance: int) -> None:
+        read = self._read.get(account.id)
+        if read is not None and balance != read + moved:
+            # Another unit of work committed a change since this one read the account:
+            # impossible with SQLite's one writer; on PostgreSQL harmless unless it took
+            # money from an account this one debits.
+            assert not self._sqlite, (account.iban, read, moved, balance)
+            if balance < read + moved and account.id in self._debited:
+                raise BalanceConflict(f"{account.iban} was debited by another writer meanwhile")
+        if account.kind is AccountKind.CLIENT and balance < -account.overdraft_minor:
+            if read is not None and balance == read + moved:
+                raise AssertionError(("decided beyond the overdraft", account.iban, balance))
+            raise BalanceConflict(f"{account.iban} would go below its overdraft")
+
+    def assert_balances(self, expected: Mapping[str, Account]) -> None:
+        """Pair assertion: what was decided in memory (`expected`: each account's balance
+        after the run) is what was read plus what was posted — the postings say exactly
+        what the decisions did. (The database's own balances are checked by `flush`.)"""
+        unseen = [a.iban for a in expected.values() if a.id not in self._read]
+        if unseen:
+            self.accounts(unseen)
+        for iban, account in expected.items():
+            actual = self._read[account.id] + self._moved.get(account.id, 0)
+            assert actual == account.balance_minor, (iban, actual, account.balance_minor)
+
+
+class Savepoint:
+    """`LedgerTx.savepoint`: on rollback, the rows and the moves made since are undone."""
+
+    def __init__(self, tx: LedgerTx) -> None:
+        self._tx = tx
+        self._nested = tx.conn.begin_nested()
+        self._moved = dict(tx._moved)
+        self._debited = set(tx._debited)
+
+    def commit(self) -> None:
+        self._nested.commit()
+
+    def rollback(self) -> None:
+        self._nested.rollback()
+        self._tx._moved.clear()
+        self._tx._moved.update(self._moved)
+        self._tx._debited = self._debited
+
+
