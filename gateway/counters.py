@@ -11,25 +11,22 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, insert, select
 
 from gateway import db
-
-_NEXT = (
-    update(db.counters)
-    .where(db.counters.c.name == bindparam("counter"))
-    .values(value=db.counters.c.value + 1)
-    .returning(db.counters.c.value)
-)  # built once: every answer runs it
+from ledger import sequences
 
 
 def next_value(conn: Connection, name: str) -> int:
-    """The next value of sequence `name`, inside the caller's transaction (row-locked)."""
-    value = conn.execute(_NEXT, {"counter": name}).scalar()
-    if value is None:
-        conn.execute(insert(db.counters).values(name=name, value=1))
-        return 1
-    return int(value)
+    """The next value of sequence `name`, inside the caller's transaction: dense and in
+    commit order (statement numbers)."""
+    return sequences.advance(conn, db.counters, {name: 1})[name]
+
+
+def unique_value(conn: Connection, name: str) -> int:
+    """A value of sequence `name` no other caller gets, without holding its row until the
+    caller's transaction ends (message ids; `ledger.sequences.reserve`)."""
+    return sequences.reserve(conn, db.counters, {name: 1})[name]
 
 
 def first_day_name(iban: str) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, func, literal, select, update
 
-from ledger import core
+from ledger import core, sequences
 from ledger.bulk import insert_rows
 from ledger.core import Account, AccountKind, Transfer
 from ledger.schema import accounts as t_accounts
@@ -57,18 +57,6 @@ _ACCOUNTS = (
     .order_by(t_accounts.c.id)
 )
 _ACCOUNTS_LOCKED = _ACCOUNTS.with_for_update()
-_ALLOCATE = (  # transfers' and postings' ids at once
-    update(t_sequences)
-    .where(t_sequences.c.name.in_(("transfers", "postings")))
-    .values(
-        value=t_sequences.c.value
-        + case(
-            (t_sequences.c.name == "transfers", bindparam("transfers")),
-            else_=bindparam("postings"),
-        )
-    )
-    .returning(t_sequences.c.name, t_sequences.c.value)
-)
 
 
 def row_to_account(row: Any) -> Account:
@@ -160,17 +148,9 @@ class LedgerTx:
 
     def allocate_ids(self, transfers: int, postings: int) -> tuple[int, int]:
         """Reserve `transfers` consecutive transfer ids and `postings` posting ids; the
-        first of each.
-
-        The UPDATE row-locks the sequences until this transaction ends, so blocks
-        never overlap, on PostgreSQL as on SQLite.
-        """
+        first of each (`sequences.reserve`: unique, not held until this unit ends)."""
         wanted = {"transfers": transfers, "postings": postings}
-        last = {str(name): int(value) for name, value in self.conn.execute(_ALLOCATE, wanted)}
-        for name, count in wanted.items():
-            if name not in last:  # a new ledger: the sequence starts here
-                self.conn.execute(t_sequences.insert().values(name=name, value=count))
-                last[name] = count
+        last = sequences.reserve(self.conn, t_sequences, wanted)
         return last["transfers"] - transfers + 1, last["postings"] - postings + 1
 
     def post(

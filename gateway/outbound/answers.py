@@ -31,7 +31,7 @@ MESSAGE = "pain.002.001.03"
 
 
 def new_msg_id(conn: Connection, local: dt.datetime) -> str:
-    return f"GW{local:%Y%m%d}{counters.next_value(conn, 'msg_id'):06d}"
+    return f"GW{local:%Y%m%d}{counters.unique_value(conn, 'msg_id'):06d}"
 
 
 _STATUS = {s.value: s for s in TxStatus}
