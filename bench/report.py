@@ -68,7 +68,7 @@ def small_files(results: dict[str, SmallFiles]) -> list[str]:
         f"small files: {any_run.files:,} files of 20 payments from 50 clients into the running "
         f"daemon, {ARRIVALS[any_run.arrivals]}; time from arrival in in/ to the answer in out/",
         f"  {'':11} {'arrived/s':>9}  {'answered':>8}  {'files/s':>7}  {'median':>8}  "
-        f"{'target':14}  {'p99':>8}  {'target':12}  daemon peak RSS",
+        f"{'target':14}  {'p99':>8}  {'target':12}  peak RSS (daemon + workers)",
     ]
     for label, r in results.items():
         latencies = sorted(r.latencies)

@@ -27,7 +27,7 @@ from bench import arrivals, installation
 from bench.arrivals import Upload
 from bench.databases import Backend
 from bench.installation import Installation
-from bench.measure import kib
+from bench.measure import children, kib
 from bench.workloads import SMALL_FILE_CLIENTS, Client
 from gateway import samples
 
@@ -92,8 +92,15 @@ def start_daemon(inst: Installation) -> tuple[subprocess.Popen[bytes], int]:
 
 
 def stop_daemon(proc: subprocess.Popen[bytes]) -> float:
-    """SIGTERM, as systemd stops it; the daemon's own peak memory (MB) before it went."""
-    peak_mb = kib(proc.pid, "VmHWM") / 1024
+    """SIGTERM, as systemd stops it; the peak memory (MB) of the daemon and the processes
+    it started (its workers), added, before they went."""
+    tree: list[int] = []
+    pending = [proc.pid]
+    while pending:
+        pid = pending.pop()
+        tree.append(pid)
+        pending.extend(children(pid))
+    peak_mb = sum(kib(pid, "VmHWM") for pid in tree) / 1024
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
