@@ -345,7 +345,7 @@ def console() -> int:
     code = main(own_process=True)
     if threading.active_count() == 1:
         # Leave without taking the heap apart object by object: after a big file that
-        # is ~0.15 s of a scan. What must outlive the process is written by now — the
+        # is a large part of a scan. What must outlive the process is written by now — the
         # database is closed, the spool fsynced, the log file flushed line by line —
         # and only standard output and error are still buffered.
         for stream in (sys.stdout, sys.stderr):

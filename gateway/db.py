@@ -103,7 +103,7 @@ payments = Table(
     # index, `ix_gw_payments_pending` (due_date) WHERE `PENDING_ONLY`, holds just those,
     # so the accepted 100,000 of a payroll cost nothing. Migration 0003 creates it: its
     # `postgresql_where` here would load the PostgreSQL dialect into every process that
-    # imports this module (~0.02 s of each `scan`), SQLite or not.
+    # imports this module, SQLite or not.
     Index("ix_gw_payments_debtor_status", "debtor_iban", "status", "due_date"),
     Index("ix_gw_payments_fingerprint", "fingerprint"),
 )

@@ -1,7 +1,7 @@
 """The Latvian holidays worked out by earlier processes, kept in the spool.
 
 `ledger.calendar` imports the `holidays` package only for a year it does not know;
-that import costs every short-lived command (`scan --once`, `eod`, …) ~0.1 s. The
+that import costs every short-lived command (`scan --once`, `eod`, …) a noticeable start-up. The
 years one process worked out are written to `<spool>/cache/holidays-LV-<version>.json`
 and handed to the next (`load` at start, `save` at close). The file is named after
 the installed version of `holidays`, so an upgrade starts afresh; a file that cannot

@@ -1,6 +1,6 @@
 """`scan --once` starts reading its first file before it loads the database layer.
 
-A `scan --once` process spends its first ~0.3 s importing SQLAlchemy, the writers
+A `scan --once` process spends its first moments importing SQLAlchemy, the writers
 and the seal. The reading child (`inbound/reader.py`) needs none of that, so the
 command claims the oldest waiting file first — the one `Pipeline.process_waiting`
 would take first — and forks its reader; the imports then happen while the child

@@ -1,7 +1,7 @@
 """Latvian business days: Monday to Friday except public holidays, in Europe/Riga.
 
 The holidays come from the `holidays` package, worked out once per year. Loading it
-costs a process ~0.1 s (the package imports every country to find one), so a shell
+is slow (the package imports every country to find one), so a shell
 may hand over years worked out before (`known_years` / `remember`: the gateway keeps
 them in its spool, keyed by the package's version) and `holidays` is imported only
 for a year not known yet.

@@ -339,7 +339,7 @@ def _events(
     transactions it completed out of the tree (`_Harvest`).
 
     The parser reports only where a payment information starts: listening for every
-    element's end (`iterparse`) cost ~0.15 s per 100,000 transactions. Children of a
+    element's end (`iterparse`) costs an event per element. Children of a
     payment information are complete but for the last one, which may still be being
     parsed. Schema errors are reported when the parser is closed; until then the file
     is only read, never trusted (see `stream`).

@@ -2,8 +2,8 @@
 
 Statements find the payments a transfer carries through the transfer's reference,
 which names the file (`booking.reference_file_id`), and the (file_id, seq) index.
-The index on `transfer_ref` cost ~0.05 s per 100,000 payments of a payroll, every
-one of them under the same batch reference. (Revision 0001 creates the tables as
+The index on `transfer_ref` was written for every payment of a payroll, every one
+of them under the same batch reference, and read by nothing. (Revision 0001 creates the tables as
 `gateway/db.py` declares them today, so on a new database there is nothing to drop.)
 
 Revision ID: 0004
