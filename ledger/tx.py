@@ -99,21 +99,27 @@ class LedgerTx:
         self._moved: dict[int, int] = defaultdict(int)  # what posts moved, not yet written
         self._debited: set[int] = set()  # accounts posts took money from
         self._account: dict[int, Account] = {}  # every account posted to (for its overdraft)
+        self._rows: dict[str, Account] = {}  # each account as first read (`accounts`)
 
     def accounts(self, ibans: Iterable[str], *, lock: bool = False) -> dict[str, Account]:
-        """The named accounts as this unit of work sees them: as committed when read, with
-        what it has posted to them since its start. `lock` (PostgreSQL: `FOR UPDATE`, in
-        id order) is for a short unit of work: no other can move them until it ends."""
-        wanted = sorted(set(ibans))
-        found: dict[str, Account] = {}
+        """The named accounts as this unit of work sees them: as committed when first read,
+        with what it has posted to them since its start. An account is read from the
+        database once per unit of work (the files of a group pay the same treasury
+        accounts again and again); what another unit commits meanwhile is for `flush` to
+        find. `lock` (PostgreSQL: `FOR UPDATE`, in id order) is for a short unit of work:
+        the accounts are read anew and no other can move them until it ends."""
+        wanted = set(ibans)
+        unknown = sorted(wanted if lock else wanted - self._rows.keys())
         query = _ACCOUNTS_LOCKED if lock and not self._sqlite else _ACCOUNTS
-        for chunk in _chunks(wanted):
+        for chunk in _chunks(unknown):
             for row in self.conn.execute(query, {"ibans": list(chunk)}):
                 self._read[row.id] = row.balance_minor
-                account = row_to_account(row)
-                if moved := self._moved.get(row.id):
-                    account = account._replace(balance_minor=account.balance_minor + moved)
-                found[row.iban] = account
+                self._rows[row.iban] = row_to_account(row)
+        found: dict[str, Account] = {}
+        for iban in sorted(wanted & self._rows.keys()):
+            account = self._rows[iban]
+            balance = self._read[account.id] + self._moved.get(account.id, 0)
+            found[iban] = account._replace(balance_minor=balance)
         return found
 
     def system_account(self, kind: AccountKind, currency: str) -> Account | None:
