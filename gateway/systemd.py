@@ -39,11 +39,14 @@ class SystemdNotifier:
         return self.watchdog_usec / 2_000_000
 
     def send(self, *assignments: str) -> bool:
+        """One datagram, never waiting: the event loop sends it, and a receiver that does not
+        read (its queue full) must not stop the daemon — the message is dropped and logged."""
         if self.address is None:
             return False
         target = "\0" + self.address[1:] if self.address.startswith("@") else self.address
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                sock.setblocking(False)
                 sock.sendto("\n".join(assignments).encode("utf-8"), target)
         except OSError as exc:
             log.warning("systemd.notify_failed", socket=self.address, error=str(exc))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import uuid
 from pathlib import Path
 
 import pytest
@@ -67,3 +69,21 @@ def test_watchdog_pings_twice_per_period_and_only_for_this_process() -> None:
         {"NOTIFY_SOCKET": "@x", "WATCHDOG_USEC": "60000000", "WATCHDOG_PID": "1"}
     )
     assert other.watchdog_interval_seconds is None
+
+
+@pytest.mark.timeout(10)
+def test_notifier_never_waits_for_a_receiver_that_does_not_read() -> None:
+    """The event loop sends the watchdog pings: when the receiver's queue is full (it does not
+    read), a ping is dropped and reported, never waited for — a blocking send hung the
+    daemon once its test's stand-in for systemd had stopped reading."""
+    name = f"@ekase-test-{uuid.uuid4().hex}"
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind("\0" + name[1:])
+    try:
+        notifier = SystemdNotifier(name)
+        sent = [notifier.send("WATCHDOG=1") for _ in range(5000)]
+        assert sent[0] is True
+        assert sent[-1] is False  # the queue filled up: dropped, not waited for
+        assert receiver.recv(64) == b"WATCHDOG=1"
+    finally:
+        receiver.close()
