@@ -40,6 +40,9 @@ class SampleTx:
     instr_id: str | None = None
     remittance: str | None = "Rēķins 1"  # Ustrd lines, separated by "\n"
     structured: tuple[SampleStrd, ...] = ()
+    # SPEC §12: budget code lines (Tp EKK/IKK, Cd, Amt), in `code_blocks` RgltryRptg
+    codes: tuple[tuple[str, str, str], ...] = ()
+    code_blocks: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +89,24 @@ def _tx(xf: etree._IncrementalFileWriter, tx: SampleTx) -> None:
             _leaf(xf, "Nm", tx.creditor_name)
         with xf.element("CdtrAcct"), xf.element("Id"):
             _leaf(xf, "IBAN", tx.creditor_iban)
+        _codes(xf, tx)
         if tx.remittance is not None or tx.structured:
             with xf.element("RmtInf"):
                 for line in (tx.remittance or "").split("\n") if tx.remittance else []:
                     _leaf(xf, "Ustrd", line)
                 for block in tx.structured:
                     _strd(xf, block, tx.currency)
+
+
+def _codes(xf: etree._IncrementalFileWriter, tx: SampleTx) -> None:
+    """RgltryRptg blocks with the code lines dealt out among them in turn."""
+    for block in range(tx.code_blocks if tx.codes else 0):
+        with xf.element("RgltryRptg"):
+            for tp, code, amount in tx.codes[block :: tx.code_blocks]:
+                with xf.element("Dtls"):
+                    _leaf(xf, "Tp", tp)
+                    _leaf(xf, "Cd", code)
+                    _leaf(xf, "Amt", amount, Ccy=tx.currency)
 
 
 def _strd(xf: etree._IncrementalFileWriter, block: SampleStrd, currency: str) -> None:

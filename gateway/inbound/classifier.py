@@ -99,8 +99,7 @@ def _rows(text: str) -> Iterator[tuple[int, list[str]]]:
         text = text[1:]
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=";", strict=True)
     try:
-        for number, fields in enumerate(reader, start=1):
-            yield number, fields
+        yield from enumerate(reader, start=1)
     except csv.Error as exc:
         raise ClassifierError(reader.line_num, f"not readable as CSV: {exc}") from None
 
@@ -148,12 +147,8 @@ def parse(text: str) -> Classifier:
             if earlier.valid_from == code.valid_from:
                 raise ClassifierError(row, f"duplicate code {code.code} (also row {earlier.row})")
             if _overlap(earlier, code):
-                raise ClassifierError(
-                    row, f"validity of {code.code} overlaps row {earlier.row}"
-                )
+                raise ClassifierError(row, f"validity of {code.code} overlaps row {earlier.row}")
         found.setdefault(code.code, []).append(code)
     if not header_seen:
         raise ClassifierError(1, "the file is empty")
-    return Classifier(
-        {c: tuple(sorted(p, key=lambda x: x.valid_from)) for c, p in found.items()}
-    )
+    return Classifier({c: tuple(sorted(p, key=lambda x: x.valid_from)) for c, p in found.items()})

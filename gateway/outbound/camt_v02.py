@@ -155,6 +155,9 @@ def _tx_details(w: Writer, detail: EntryDetail, entry: Entry) -> None:
             _bank_tx_code(w, detail.bank_tx_code)
         _counterparty(w, detail, entry.credit)
         _remittance(w, detail)
+        # SPEC §12: the budget codes of this side (Max500Text; 20 lines fit)
+        if detail.budget_codes:
+            w.text("AddtlTxInf", detail.budget_codes, 500)
 
 
 def _remittance(w: Writer, detail: EntryDetail) -> None:

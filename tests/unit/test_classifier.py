@@ -55,7 +55,11 @@ def test_validity_ends_on_its_last_day() -> None:
     ("rows", "row", "problem"),
     [
         ("2221;A;expense;2020-01-01;\n2221;B;expense;2020-01-01;\n", 3, "duplicate code 2221"),
-        ("2221;A;expense;2020-01-01;\n2221;B;expense;2024-01-01;\n", 3, "validity of 2221 overlaps"),
+        (
+            "2221;A;expense;2020-01-01;\n2221;B;expense;2024-01-01;\n",
+            3,
+            "validity of 2221 overlaps",
+        ),
         (
             "2221;A;expense;2020-01-01;2024-06-30\n2221;B;expense;2024-06-30;\n",
             3,

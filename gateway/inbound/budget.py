@@ -1,0 +1,122 @@
+"""Budget classification codes on a payment (SPEC §12): the RR05 check and the lines kept.
+
+A payment from a budget account carries `EKK` lines (expense or financing codes), a
+payment to a budget account `IKK` lines (revenue or financing codes); each side's
+amounts add up to the instructed amount, at most `code_lines_max` lines a side, every
+code valid on the execution date. `problem` says what is wrong with the first side that
+is wrong (EKK before IKK), in a few words for `AddtlInf`; the rule in `rules.py` calls
+it. Codes on a payment that needs none are not judged: they are kept as sent.
+
+`lines` is what is kept of a payment's codes (`gw_payments.budget_codes`, JSON), and
+`addtl_tx_inf` the text statements carry (`EKK 2221 120.00; EKK 2222 30.00`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from gateway.inbound.classifier import Classifier, Kind
+from gateway.inbound.parsed import CodeLine
+from ledger import currency
+
+code_lines_max = 20  # per side and payment
+EXPENSE_SIDE = "EKK"  # the payer's economic classification
+REVENUE_SIDE = "IKK"  # the payee's revenue classification
+SIDE_KINDS: dict[str, frozenset[Kind]] = {
+    EXPENSE_SIDE: frozenset({Kind.EXPENSE, Kind.FINANCING}),
+    REVENUE_SIDE: frozenset({Kind.REVENUE, Kind.FINANCING}),
+}
+
+
+class Line(NamedTuple):
+    """One code line as kept: side (EKK/IKK), code, amount as shown (decimal text)."""
+
+    side: str
+    code: str
+    amount: str
+
+
+def _side(
+    side: str, codes: Sequence[CodeLine], amount_minor: int, ccy: str,
+    classifier: Classifier, day: dt.date,
+) -> str | None:  # fmt: skip
+    lines = [c for c in codes if c[0] == side]
+    if not lines:
+        return f"{side} code lines missing"
+    if len(lines) > code_lines_max:
+        return f"more than {code_lines_max} {side} code lines"
+    total = 0
+    for _tp, code, amount, line_ccy in lines:
+        if not code:
+            return f"{side} line without Cd"
+        entry = classifier.on(code, day)
+        if entry is None:
+            return f"{side} {classifier.why_not(code, day)}"
+        if entry.kind not in SIDE_KINDS[side]:
+            allowed = " or ".join(sorted(k.value for k in SIDE_KINDS[side]))
+            article = "an" if entry.kind is Kind.EXPENSE else "a"
+            return f"{side} {code} is {article} {entry.kind.value} code, not {allowed}"
+        if not amount:
+            return f"{side} {code} without Amt"
+        if line_ccy != ccy:
+            return f"{side} {code} Amt in {line_ccy}, not the instructed {ccy}"
+        try:
+            total += currency.to_minor(amount, ccy)
+        except currency.AmountError as exc:
+            return f"{side} {code} Amt {amount}: {exc}"
+    if total != amount_minor:
+        difference = currency.format_minor(abs(total - amount_minor), ccy)
+        more = "more" if total > amount_minor else "less"
+        return (
+            f"{side} lines add up to {currency.format_minor(total, ccy)}, {difference} {more} "
+            f"than InstdAmt {currency.format_minor(amount_minor, ccy)}"
+        )
+    return None
+
+
+def problem(
+    codes: Sequence[CodeLine] | None, amount_minor: int, ccy: str, *, expense: bool,
+    revenue: bool, classifier: Classifier, day: dt.date,
+) -> str | None:  # fmt: skip
+    """What is wrong with a payment's codes (None: nothing). `expense`: it is paid from a
+    budget account; `revenue`: it is paid to one; `day`: its execution date."""
+    for side, needed in ((EXPENSE_SIDE, expense), (REVENUE_SIDE, revenue)):
+        if needed:
+            found = _side(side, codes or (), amount_minor, ccy, classifier, day)
+            if found is not None:
+                return found
+    return None
+
+
+def _shown(amount: str, ccy: str) -> str:
+    try:
+        return currency.format_minor(currency.to_minor(amount, ccy), ccy)
+    except (currency.AmountError, KeyError):
+        return amount
+
+
+def lines(codes: Sequence[CodeLine] | None) -> str | None:
+    """A payment's code lines as kept (JSON: `[[side, code, amount], …]`), or None."""
+    if not codes:
+        return None
+    return json.dumps(
+        [[tp, code, _shown(amount, ccy)] for tp, code, amount, ccy in codes],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def read(kept: str | None) -> list[Line]:
+    """The lines `lines` kept."""
+    if not kept:
+        return []
+    return [Line(*item) for item in json.loads(kept)]
+
+
+def addtl_tx_inf(kept: str | None, side: str) -> str | None:
+    """`EKK 2221 120.00; EKK 2222 30.00`: one side's lines as statements carry them."""
+    shown = [f"{x.side} {x.code} {x.amount}" for x in read(kept) if x.side == side]
+    return "; ".join(shown) if shown else None

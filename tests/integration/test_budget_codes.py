@@ -1,0 +1,169 @@
+"""Budget classification codes through the real pipeline (SPEC §12), on SQLite and
+PostgreSQL: what a budget institution's ERP file gets back in its pain.002, what is
+booked, what is kept per payment, and what its statements carry."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from gateway import db
+from gateway.outbound import statements
+from tests.budget_fixtures import budget_installation
+from tests.integration.test_statements import CAMT053, Validate, camt_files, read_camt
+from tests.pipeline_fixtures import (
+    A_LIMITS,
+    A_MAIN,
+    B_MAIN,
+    CLIENT_A,
+    CLIENT_B,
+    EXTERNAL,
+    TODAY,
+    Batch,
+    Installation,
+)
+
+C = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"
+
+
+@pytest.fixture
+def budget_inst(tmp_path: Path, database_url: str) -> Iterator[Installation]:
+    inst = budget_installation(tmp_path / "gw", database_url)
+    yield inst
+    inst.close()
+
+
+def kept(inst: Installation, e2e: str) -> tuple[str, str | None]:
+    with inst.env.engine.connect() as conn:
+        row = conn.execute(
+            select(db.payments.c.status, db.payments.c.budget_codes).where(
+                db.payments.c.end_to_end_id == e2e
+            )
+        ).one()
+    return row.status, row.budget_codes
+
+
+def test_bad_codes_are_rr05_naming_the_problem_and_nothing_is_booked(
+    budget_inst: Installation,
+) -> None:
+    """Each coding mistake of SPEC §12 on a budget account's payment is RJCT RR05 with an
+    AddtlInf that names it; the good payment of the same file is booked, the others not."""
+    inst = budget_inst
+    before = inst.balance(A_MAIN)
+    batch = (
+        Batch(debtor=A_MAIN)
+        .tx("MISSING", "10.00")
+        .tx("UNKNOWN", "10.00", codes=(("EKK", "9999", "10.00"),))
+        .tx("REVENUE", "10.00", codes=(("EKK", "21.3.9.9", "10.00"),))
+        .tx("EXPIRED", "10.00", codes=(("EKK", "2239", "10.00"),))
+        .tx("CENT-MORE", "10.00", codes=(("EKK", "2221", "6.00"), ("EKK", "2231", "4.01")))
+        .tx("CENT-LESS", "10.00", codes=(("EKK", "2221", "6.00"), ("EKK", "2231", "3.99")))
+        .tx("TO-BUDGET", "10.00", B_MAIN, codes=(("EKK", "2231", "10.00"),))
+        .tx("GOOD", "150.00", codes=(("EKK", "2221", "120.00"), ("EKK", "2222", "30.00")))
+    )
+    answer = inst.submit(batch.build())
+    expected = {
+        "MISSING": "EKK code lines missing",
+        "UNKNOWN": "EKK 9999 is not in the classifier",
+        "REVENUE": "EKK 21.3.9.9 is a revenue code, not expense or financing",
+        "EXPIRED": "EKK 2239 is not valid on 2026-11-25",
+        "CENT-MORE": "EKK lines add up to 10.01, 0.01 more than InstdAmt 10.00",
+        "CENT-LESS": "EKK lines add up to 9.99, 0.01 less than InstdAmt 10.00",
+        "TO-BUDGET": "IKK code lines missing",
+    }
+    for e2e, info in expected.items():
+        tx = answer.tx(e2e)
+        assert (tx.status, tx.reasons) == ("RJCT", ["RR05"]), e2e
+        assert tx.additional_info[0].startswith(info), (e2e, tx.additional_info)
+        assert kept(inst, e2e) == ("RJCT", None)
+    assert answer.tx("GOOD").status == "ACSC"
+    assert inst.balance(A_MAIN) == before - 150_00
+    assert json.loads(kept(inst, "GOOD")[1] or "") == [
+        ["EKK", "2221", "120.00"],
+        ["EKK", "2222", "30.00"],
+    ]
+
+
+def test_schema_refusals_stay_ff01_for_the_whole_file(budget_inst: Installation) -> None:
+    """11 RgltryRptg blocks (the schema allows 10) and a non-numeric Dtls/Amt: FF01 for
+    the file, nothing booked."""
+    inst = budget_inst
+    before = inst.balance(A_MAIN)
+    eleven = tuple(("EKK", "2221", "1.00") for _ in range(11))
+    answer = inst.submit(
+        Batch(debtor=A_MAIN).tx("E1", "11.00", codes=eleven, code_blocks=11).build(), "a.xml"
+    )
+    assert (answer.group_status, answer.group_reasons) == ("RJCT", ["FF01"])
+    assert "RgltryRptg" in answer.group_info[0]
+    bad = Batch(debtor=A_MAIN).tx("E2", "10.00", codes=(("EKK", "2221", "ten"),)).build()
+    answer = inst.submit(bad, "b.xml")
+    assert (answer.group_status, answer.group_reasons) == ("RJCT", ["FF01"])
+    assert inst.balance(A_MAIN) == before
+    ten = tuple(("EKK", "2221", "1.00") for _ in range(10))
+    answer = inst.submit(
+        Batch(debtor=A_MAIN).tx("E3", "10.00", codes=ten, code_blocks=10).build(), "c.xml"
+    )
+    assert answer.tx("E3").status == "ACSC"
+
+
+def test_codes_on_a_non_budget_account_are_accepted_and_carried(
+    budget_inst: Installation,
+) -> None:
+    inst = budget_inst
+    answer = inst.submit(
+        Batch(debtor=A_LIMITS)
+        .tx("PLAIN", "10.00")
+        .tx("CODED", "20.00", codes=(("EKK", "2231", "20.00"),))
+        .build()
+    )
+    assert answer.statuses() == {"PLAIN": "ACSC", "CODED": "ACSC"}
+    assert kept(inst, "CODED") == ("ACSC", '[["EKK","2231","20.00"]]')
+    assert kept(inst, "PLAIN") == ("ACSC", None)
+
+
+def _addtl(path: Path) -> dict[str, list[str | None]]:
+    from lxml import etree
+
+    root = etree.parse(str(path)).getroot()
+    found: dict[str, list[str | None]] = {}
+    for tx in root.iter(f"{{{C}}}TxDtls"):
+        e2e = tx.findtext(f"{{{C}}}Refs/{{{C}}}EndToEndId")
+        if e2e is not None:  # the funding entry has none
+            found.setdefault(e2e, []).append(tx.findtext(f"{{{C}}}AddtlTxInf"))
+    return found
+
+
+def test_statements_carry_each_sides_codes_in_addtl_tx_inf(
+    budget_inst: Installation, assert_valid: Validate
+) -> None:
+    """Payer side on the debit (EKK …), payee side on the credit (IKK …), exactly as
+    SPEC §12 writes them; the statements are valid camt.053."""
+    inst = budget_inst
+    codes = (
+        ("EKK", "2221", "120.00"),
+        ("EKK", "2222", "30.00"),
+        ("IKK", "21.3.9.9", "100.00"),
+        ("IKK", "F40020010", "50.00"),
+    )
+    answer = inst.submit(
+        Batch(debtor=A_MAIN)
+        .tx("INTERNAL", "150.00", B_MAIN, codes=codes)
+        .tx("EXTERNAL", "70.00", EXTERNAL, codes=(("EKK", "7000", "70.00"),))
+        .build()
+    )
+    assert answer.statuses() == {"INTERNAL": "ACSC", "EXTERNAL": "ACSC"}
+    inst.clock.set(inst.clock.now().replace(hour=17, minute=0))
+    statements.write_statements(inst.env, TODAY)
+    (a_path,) = [p for p in camt_files(inst, CAMT053, CLIENT_A) if read_camt(p).iban == A_MAIN]
+    (b_path,) = [p for p in camt_files(inst, CAMT053, CLIENT_B) if read_camt(p).iban == B_MAIN]
+    assert _addtl(a_path) == {
+        "INTERNAL": ["EKK 2221 120.00; EKK 2222 30.00"],
+        "EXTERNAL": ["EKK 7000 70.00"],
+    }
+    assert _addtl(b_path)["INTERNAL"] == ["IKK 21.3.9.9 100.00; IKK F40020010 50.00"]
+    for path in (a_path, b_path):
+        assert_valid(path, CAMT053)
