@@ -32,7 +32,11 @@ BUDGET_ACCOUNTS = (A_MAIN, B_MAIN)
 
 
 def budget_installation(
-    base: Path, database_url: str | None = None, *, now: dt.datetime = DEFAULT_NOW
+    base: Path,
+    database_url: str | None = None,
+    *,
+    now: dt.datetime = DEFAULT_NOW,
+    need_sealer: bool = False,
 ) -> Installation:
     base.mkdir(parents=True, exist_ok=True)
     shutil.copy(SHIPPED_CLASSIFIER, base / "classification.csv")
@@ -49,7 +53,7 @@ def budget_installation(
     settings = load(config)
     make_signing_key(settings)
     clock = FixedClock(now.astimezone(dt.UTC))
-    env = open_environment(settings, clock=clock, need_sealer=False)
+    env = open_environment(settings, clock=clock, need_sealer=need_sealer)
     inst = Installation(base, config, settings, env, clock, Pipeline(env))
     for iban, amount in FUNDS.items():
         fund(env, iban, amount, key=f"setup:{iban}")

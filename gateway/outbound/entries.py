@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, select
 
 from gateway import db
-from gateway.inbound import budget
 from gateway.inbound.identifiers import iban_spec
 from gateway.outbound.account_report import (
     FUNDING,
@@ -62,7 +61,7 @@ def _detail(row: Any, credit: bool) -> EntryDetail:
         remittance=row.remittance,
         remittance_structured=row.remittance_structured,
         bank_tx_code=RECEIVED_INTERNAL if credit else _sent_code(row),
-        budget_codes=budget.addtl_tx_inf(row.budget_codes, "IKK" if credit else "EKK"),
+        budget_codes=row.budget_codes,
     )
 
 
