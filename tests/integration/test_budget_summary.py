@@ -160,6 +160,7 @@ def test_summary_refusals_are_one_line(budget_inst: Installation) -> None:
     assert not list(inst.outbox(CLIENT_A).glob("*budget-summary*"))
 
 
+Split = list[tuple[str, int]]  # (code, cents)
 EXPENSE = ("1100", "2221", "2222", "2223", "2231", "2312", "3000", "5238", "7000", "F22010000")
 REVENUE = ("12.3.9.9", "21.3.8.0", "21.3.9.9", "F40020010")
 
@@ -183,7 +184,7 @@ def test_random_splits_over_random_codes_always_reconcile(
     @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.lists(st.tuples(splits(EXPENSE), st.none() | splits(REVENUE)), min_size=1,
                     max_size=4))  # fmt: skip
-    def one_file(payments: list[tuple[list[tuple[str, int]], list[tuple[str, int]] | None]]) -> None:
+    def one_file(payments: list[tuple[Split, Split | None]]) -> None:
         batch = Batch(debtor=A_MAIN)
         for expense, revenue in payments:
             total = sum(part for _, part in expense)
