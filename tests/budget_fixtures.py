@@ -37,6 +37,7 @@ def budget_installation(
     *,
     now: dt.datetime = DEFAULT_NOW,
     need_sealer: bool = False,
+    notifications: bool = False,
 ) -> Installation:
     base.mkdir(parents=True, exist_ok=True)
     shutil.copy(SHIPPED_CLASSIFIER, base / "classification.csv")
@@ -49,6 +50,9 @@ def budget_installation(
         line = f'  iban = "{iban}"\n'
         assert text.count(line) == 1
         text = text.replace(line, line + "  budget = true\n")
+    if notifications:  # camt.054 for client A
+        marker = 'registration_number = "90000000001"'
+        text = text.replace(marker, f"{marker}\nnotifications = true")
     config.write_text(text, encoding="utf-8")
     settings = load(config)
     make_signing_key(settings)

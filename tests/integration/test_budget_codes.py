@@ -4,6 +4,7 @@ booked, what is kept per payment, and what its statements carry."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from gateway import db
 from gateway.outbound import statements
 from tests.budget_fixtures import budget_installation
-from tests.integration.test_statements import CAMT053, Validate, camt_files, read_camt
+from tests.integration.test_statements import CAMT053, Validate, camt_files, read_camt, riga
 from tests.pipeline_fixtures import (
     A_LIMITS,
     A_MAIN,
@@ -28,6 +29,7 @@ from tests.pipeline_fixtures import (
 )
 
 C = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"
+TOMORROW = dt.date(2026, 11, 26)
 
 
 @pytest.fixture
@@ -167,3 +169,38 @@ def test_statements_carry_each_sides_codes_in_addtl_tx_inf(
     assert _addtl(b_path)["INTERNAL"] == ["IKK 21.3.9.9 100.00; IKK F40020010 50.00"]
     for path in (a_path, b_path):
         assert_valid(path, CAMT053)
+
+
+def test_a_pending_payment_keeps_its_codes_into_its_execution_and_notification(
+    tmp_path: Path, database_url: str, assert_valid: Validate
+) -> None:
+    """A payment dated tomorrow waits with its codes; executed on the day, its camt.054
+    and both statements carry them."""
+    inst = budget_installation(tmp_path / "gw", database_url, notifications=True)
+    try:
+        codes = (("EKK", "2221", "80.00"), ("EKK", "5238", "20.00"), ("IKK", "21.3.8.0", "100.00"))
+        batch = Batch(debtor=A_MAIN, execution_date="2026-11-26").tx("RENT", "100.00", B_MAIN,
+                                                                    codes=codes)  # fmt: skip
+        assert inst.submit(batch.build()).statuses() == {"RENT": "PDNG"}
+        assert kept(inst, "RENT")[0] == "PDNG" and kept(inst, "RENT")[1]
+        before = set(inst.outbox(CLIENT_A).glob("*_camt.054.001.02_*.xml"))
+        inst.clock.set(riga(TOMORROW, "08:00"))
+        assert len(inst.run().files_with_pending_executed) == 1
+        assert kept(inst, "RENT")[0] == "ACSC"
+        (note,) = set(inst.outbox(CLIENT_A).glob("*_camt.054.001.02_*.xml")) - before
+        assert_valid(note, "camt.054.001.02")
+        assert "<AddtlTxInf>EKK 2221 80.00; EKK 5238 20.00</AddtlTxInf>" in note.read_text("utf-8")
+        inst.clock.set(riga(TOMORROW, "18:45"))
+        statements.write_statements(inst.env, TOMORROW)
+        for client, iban, shown in (
+            (CLIENT_A, A_MAIN, "EKK 2221 80.00; EKK 5238 20.00"),
+            (CLIENT_B, B_MAIN, "IKK 21.3.8.0 100.00"),
+        ):
+            (path,) = [
+                p for p in camt_files(inst, CAMT053, client)
+                if (r := read_camt(p)).iban == iban and r.day == TOMORROW
+            ]  # fmt: skip
+            assert _addtl(path) == {"RENT": [shown]}
+            assert_valid(path, CAMT053)
+    finally:
+        inst.close()
