@@ -19,7 +19,7 @@ from bench import installation
 from bench.databases import Backend
 from bench.installation import Installation
 from bench.measure import Baseline, run_measured
-from bench.workloads import BIG_FILE_CLIENTS, DEBTOR, write_sample
+from bench.workloads import DEBTOR, clients_for, write_sample
 
 EXE = str(Path(sys.executable).with_name("ekase-gateway"))
 
@@ -69,7 +69,11 @@ def measure(
     funded = {DEBTOR: str(count * 200)}
     templates = {
         b.label: installation.prepare(
-            folder / f"template-{b.key}", b, f"{workload}_template", BIG_FILE_CLIENTS, funded
+            folder / f"template-{b.key}",
+            b,
+            f"{workload.replace('-', '_')}_template",
+            clients_for(workload),
+            funded,
         )
         for b in backends
     }
@@ -77,10 +81,51 @@ def measure(
     result.baseline.append(baseline.seconds(sample))
     for turn in range(1, turns + 1):
         for b in backends:
-            run = folder / f"{workload}_{b.key}_{turn}"
+            run = folder / f"{workload.replace('-', '_')}_{b.key}_{turn}"
             result.scans.setdefault(b.label, []).append(scan(templates[b.label], b, run, sample))
             result.baseline.append(baseline.seconds(sample))
     for b in backends:
         installation.remove(templates[b.label], b)
     sample.unlink()
+    return result
+
+
+@dataclass(slots=True)
+class Coded:
+    count: int
+    plain_mb: float
+    coded_mb: float
+    scans: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
+
+
+def measure_codes(count: int, turns: int, backends: Sequence[Backend], folder: Path) -> Coded:
+    """The erp run without codes and with two codes per payment (from a budget account),
+    by turns on each database: erp, erp-coded, erp, erp-coded, …"""
+    folder.mkdir(parents=True, exist_ok=True)
+    samples = {w: folder / f"{w}-{count}.xml" for w in ("erp", "erp-coded")}
+    for workload, path in samples.items():
+        write_sample(workload, count, path, dt.date.today())
+    result = Coded(count, *(p.stat().st_size / 1e6 for p in samples.values()))
+    funded = {DEBTOR: str(count * 200)}
+    for b in backends:
+        templates = {
+            w: installation.prepare(
+                folder / f"template-{w}-{b.key}", b, f"{w.replace('-', '_')}_template",
+                clients_for(w), funded,
+            )
+            for w in samples
+        }  # fmt: skip
+        plain: list[float] = []
+        coded: list[float] = []
+        for turn in range(1, turns + 1):
+            for w, times in (("erp", plain), ("erp-coded", coded)):
+                run = folder / f"{w.replace('-', '_')}_{b.key}_{turn}"
+                done = scan(templates[w], b, run, samples[w])
+                assert "RJCT" not in done.status, (w, done.status)
+                times.append(done.seconds)
+        result.scans[b.label] = (plain, coded)
+        for template in templates.values():
+            installation.remove(template, b)
+    for path in samples.values():
+        path.unlink()
     return result

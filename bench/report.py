@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from bench.bigfiles import BigFile
+from bench.bigfiles import BigFile, Coded
 from bench.measure import median_of
 from bench.mockbank import Comparison
 from bench.smallfiles import SmallFiles
@@ -16,6 +16,7 @@ RATIO_MAX = {
     ("payroll", "PostgreSQL"): 4.0,
     ("erp", "PostgreSQL"): 7.0,
 }
+coded_cost_max = 1.10  # issue 17: two budget codes per payment cost at most 10% more
 SHAPES = {
     "payroll": "BtchBookg=true, every creditor at a commercial bank, verbose records",
     "erp": "BtchBookg=false, half the creditors treasury accounts, lean records",
@@ -60,6 +61,22 @@ def big_file(result: BigFile) -> list[str]:
         )
     answers = "; ".join(f"{label} {scans[0].status}" for label, scans in result.scans.items())
     return [*lines, f"  answered: {answers}"]
+
+
+def coded_cost(result: Coded) -> list[str]:
+    """What two budget codes per payment cost: erp-coded against erp, run by turns."""
+    lines = [
+        f"budget codes (issue 17): the erp run of {result.count:,} payments from a budget "
+        f"account with two EKK codes each ({result.coded_mb:.1f} MB) against the same "
+        f"without codes ({result.plain_mb:.1f} MB), by turns",
+    ]
+    for label, (plain, coded) in result.scans.items():
+        cost = statistics.median(coded) / statistics.median(plain)
+        lines.append(
+            f"  {label:11} without {median_of(plain)}, with {median_of(coded)}: "
+            f"{cost:.2f} × the time  ≤ {coded_cost_max:g} {verdict(cost <= coded_cost_max)}"
+        )
+    return lines
 
 
 def small_files(results: dict[str, SmallFiles]) -> list[str]:

@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from gateway import db
-from gateway.inbound import budget
 from gateway.inbound.decide import Book, Decision
 from gateway.inbound.intake import Intake
 from gateway.inbound.parsed import ParsedTx
@@ -75,7 +74,7 @@ def payment_row(
         "internal" if facts.internal else "external", d.status.value,
         d.reason.value if d.reason is not None else None, d.info, d.acct_svcr_ref,
         d.transfer_ref, facts.fingerprint if d.status is not TxStatus.RJCT else None, 1,
-        budget.lines(tx.codes) if d.status is not TxStatus.RJCT else None,
+        tx.codes if d.status is not TxStatus.RJCT else None,
     ]  # fmt: skip
 
 

@@ -7,19 +7,18 @@ code valid on the execution date. `problem` says what is wrong with the first si
 is wrong (EKK before IKK), in a few words for `AddtlInf`; the rule in `rules.py` calls
 it. Codes on a payment that needs none are not judged: they are kept as sent.
 
-`lines` is what is kept of a payment's codes (`gw_payments.budget_codes`, JSON), and
-`addtl_tx_inf` the text statements carry (`EKK 2221 120.00; EKK 2222 30.00`).
+A payment's codes travel and are kept as the one text the reader makes of them
+(`ParsedTx.codes`, `gw_payments.budget_codes`): `split` and `read` take it apart,
+`addtl_tx_inf` is what statements carry (`EKK 2221 120.00; EKK 2222 30.00`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from gateway.inbound.classifier import Classifier, Kind
-from gateway.inbound.parsed import CodeLine
 from ledger import currency
 
 code_lines_max = 20  # per side and payment
@@ -31,12 +30,27 @@ SIDE_KINDS: dict[str, frozenset[Kind]] = {
 }
 
 
+FIELD, LINE = "\x1f", "\x1e"  # separators of `ParsedTx.codes`
+CodeLine = list[str]  # [Tp, Cd, Amt, Ccy] as sent
+
+
 class Line(NamedTuple):
-    """One code line as kept: side (EKK/IKK), code, amount as shown (decimal text)."""
+    """One code line as kept: side (EKK/IKK), code, amount and currency as sent."""
 
     side: str
     code: str
     amount: str
+    currency: str
+
+
+def join(lines: Iterable[tuple[str, str, str, str]]) -> str | None:
+    """The text `ParsedTx.codes` holds for these (Tp, Cd, Amt, Ccy) lines."""
+    text = LINE.join(FIELD.join(line) for line in lines)
+    return text or None
+
+
+def split(codes: str | None) -> list[CodeLine]:
+    return [line.split(FIELD) for line in codes.split(LINE)] if codes else []
 
 
 def _side(
@@ -49,7 +63,10 @@ def _side(
     if len(lines) > code_lines_max:
         return f"more than {code_lines_max} {side} code lines"
     total = 0
-    for _tp, code, amount, line_ccy in lines:
+    for line in lines:
+        if len(line) != len(Line._fields):
+            return f"{side} line unreadable"
+        _tp, code, amount, line_ccy = line
         if not code:
             return f"{side} line without Cd"
         entry = classifier.on(code, day)
@@ -78,14 +95,16 @@ def _side(
 
 
 def problem(
-    codes: Sequence[CodeLine] | None, amount_minor: int, ccy: str, *, expense: bool,
+    codes: str | None, amount_minor: int, ccy: str, *, expense: bool,
     revenue: bool, classifier: Classifier, day: dt.date,
 ) -> str | None:  # fmt: skip
-    """What is wrong with a payment's codes (None: nothing). `expense`: it is paid from a
-    budget account; `revenue`: it is paid to one; `day`: its execution date."""
+    """What is wrong with a payment's codes (`ParsedTx.codes`; None: nothing).
+    `expense`: it is paid from a budget account; `revenue`: it is paid to one; `day`:
+    its execution date."""
+    lines = split(codes)
     for side, needed in ((EXPENSE_SIDE, expense), (REVENUE_SIDE, revenue)):
         if needed:
-            found = _side(side, codes or (), amount_minor, ccy, classifier, day)
+            found = _side(side, lines, amount_minor, ccy, classifier, day)
             if found is not None:
                 return found
     return None
@@ -98,25 +117,14 @@ def _shown(amount: str, ccy: str) -> str:
         return amount
 
 
-def lines(codes: Sequence[CodeLine] | None) -> str | None:
-    """A payment's code lines as kept (JSON: `[[side, code, amount], …]`), or None."""
-    if not codes:
-        return None
-    return json.dumps(
-        [[tp, code, _shown(amount, ccy)] for tp, code, amount, ccy in codes],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-
-
 def read(kept: str | None) -> list[Line]:
-    """The lines `lines` kept."""
-    if not kept:
-        return []
-    return [Line(*item) for item in json.loads(kept)]
+    """The lines of a payment's kept codes (those with all four fields)."""
+    return [Line(*line) for line in split(kept) if len(line) == len(Line._fields)]
 
 
 def addtl_tx_inf(kept: str | None, side: str) -> str | None:
     """`EKK 2221 120.00; EKK 2222 30.00`: one side's lines as statements carry them."""
-    shown = [f"{x.side} {x.code} {x.amount}" for x in read(kept) if x.side == side]
+    shown = [
+        f"{x.side} {x.code} {_shown(x.amount, x.currency)}" for x in read(kept) if x.side == side
+    ]
     return "; ".join(shown) if shown else None

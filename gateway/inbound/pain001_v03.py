@@ -46,9 +46,9 @@ name_chars_max = 140
 remittance_lines_max = 10  # Ustrd lines
 remittance_structured_max = 10  # Strd blocks
 remittance_structured_bytes_max = 16 << 10  # of Strd XML, whole blocks only
-# Budget code lines (SPEC §12) kept per payment and side: one more than the rules allow,
-# so that a payment with too many is refused for it rather than cut short.
-code_lines_kept_max = 21
+# Budget code lines (SPEC §12) kept per payment: one more than the rules allow for both
+# sides, so that a payment with too many is refused for it rather than cut short.
+code_lines_kept_max = 41
 CODE_TYPES = ("EKK", "IKK")
 
 
@@ -161,9 +161,9 @@ _T_DOC, _T_INITN, _T_GRPHDR, _T_PMTINF, _T_TX = (
 )
 
 
-def _codes(rptg: Any, found: list[tuple[str, str, str, str]]) -> None:
-    """The EKK and IKK lines of one RgltryRptg (Tp, Cd, Amt, Ccy) added to `found`; other
-    regulatory reporting is not ours to keep."""
+def _codes(rptg: Any, found: list[str]) -> None:
+    """The EKK and IKK lines of one RgltryRptg (`Tp␟Cd␟Amt␟Ccy`, see `ParsedTx.codes`)
+    added to `found`; other regulatory reporting is not ours to keep."""
     for dtls in rptg:
         if dtls.tag != _T_DTLS:
             continue
@@ -176,8 +176,8 @@ def _codes(rptg: Any, found: list[tuple[str, str, str, str]]) -> None:
                 cd = _text(node)
             elif tag == _T_AMT:
                 amount, ccy = _text(node), node.get("Ccy") or ""
-        if tp in CODE_TYPES and sum(1 for f in found if f[0] == tp) < code_lines_kept_max:
-            found.append((tp, cd, amount, ccy))
+        if tp in CODE_TYPES and len(found) < code_lines_kept_max:
+            found.append(f"{tp}\x1f{cd}\x1f{amount}\x1f{ccy}")
 
 
 def _tx(elem: Any, seq: int, pmt_seq: int) -> TxRow:
@@ -185,7 +185,7 @@ def _tx(elem: Any, seq: int, pmt_seq: int) -> TxRow:
     once, are the fast path in lxml (reading `.tag` builds a string every time)."""
     instr_id = e2e = amount = currency = None
     name = iban = other = bic = remittance = structured = None
-    codes: list[tuple[str, str, str, str]] | None = None
+    codes: list[str] | None = None
     for child in elem:
         tag = child.tag
         if tag == _T_PMTID:
@@ -216,7 +216,7 @@ def _tx(elem: Any, seq: int, pmt_seq: int) -> TxRow:
         raise _invalid("CdtTrfTxInf without EndToEndId or InstdAmt")
     return (
         seq, pmt_seq, instr_id, e2e, amount, currency, name, iban, other, bic, remittance,
-        structured, tuple(codes) if codes else None,
+        structured, "\x1e".join(codes) if codes else None,
     )  # fmt: skip
 
 

@@ -5,7 +5,6 @@ booked, what is kept per payment, and what its statements carry."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway import db
+from gateway.inbound import budget
 from gateway.outbound import statements
 from tests.budget_fixtures import budget_installation
 from tests.integration.test_statements import CAMT053, Validate, camt_files, read_camt, riga
@@ -84,9 +84,9 @@ def test_bad_codes_are_rr05_naming_the_problem_and_nothing_is_booked(
         assert kept(inst, e2e) == ("RJCT", None)
     assert answer.tx("GOOD").status == "ACSC"
     assert inst.balance(A_MAIN) == before - 150_00
-    assert json.loads(kept(inst, "GOOD")[1] or "") == [
-        ["EKK", "2221", "120.00"],
-        ["EKK", "2222", "30.00"],
+    assert budget.read(kept(inst, "GOOD")[1]) == [
+        ("EKK", "2221", "120.00", "EUR"),
+        ("EKK", "2222", "30.00", "EUR"),
     ]
 
 
@@ -123,7 +123,8 @@ def test_codes_on_a_non_budget_account_are_accepted_and_carried(
         .build()
     )
     assert answer.statuses() == {"PLAIN": "ACSC", "CODED": "ACSC"}
-    assert kept(inst, "CODED") == ("ACSC", '[["EKK","2231","20.00"]]')
+    status, codes = kept(inst, "CODED")
+    assert (status, budget.read(codes)) == ("ACSC", [("EKK", "2231", "20.00", "EUR")])
     assert kept(inst, "PLAIN") == ("ACSC", None)
 
 

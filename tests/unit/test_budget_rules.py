@@ -5,7 +5,6 @@ payment that needs none are kept, not judged."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import replace
 
 import pytest
@@ -130,13 +129,14 @@ def test_codes_on_a_non_budget_account_are_accepted_and_kept_as_sent() -> None:
     world = replace(CLEAN, debtor_budget=False, codes=odd)
     finding, passed = world.check()
     assert finding is None
-    assert budget.lines(passed.tx.codes) == '[["EKK","9999","1.50"],["IKK","X","3.00"]]'
-    assert budget.addtl_tx_inf(budget.lines(SPLIT), "EKK") == "EKK 2221 600.00; EKK 2231 300.00"
-    assert budget.addtl_tx_inf(budget.lines(SPLIT), "IKK") is None
-    assert json.loads(budget.lines(SPLIT) or "") == [
-        ["EKK", "2221", "600.00"],
-        ["EKK", "2231", "300.00"],
+    assert budget.read(passed.tx.codes) == [
+        ("EKK", "9999", "1.5", "EUR"),
+        ("IKK", "X", "3", "EUR"),
     ]
+    assert budget.addtl_tx_inf(passed.tx.codes, "EKK") == "EKK 9999 1.50"
+    kept = budget.join(SPLIT)
+    assert budget.addtl_tx_inf(kept, "EKK") == "EKK 2221 600.00; EKK 2231 300.00"
+    assert budget.addtl_tx_inf(kept, "IKK") is None
 
 
 def test_rr05_ranks_before_the_execution_time_codes() -> None:

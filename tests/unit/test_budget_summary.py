@@ -44,8 +44,8 @@ def entry(amount: int, credit: bool, *details: tuple[int, str | None]) -> Entry:
 
 
 def test_lines_by_code_uncoded_and_the_check() -> None:
-    split = budget.lines((("EKK", "2221", "120.00", "EUR"), ("EKK", "2222", "30.00", "EUR")))
-    revenue = budget.lines((("IKK", "21.3.9.9", "80.00", "EUR"),))
+    split = budget.join((("EKK", "2221", "120.00", "EUR"), ("EKK", "2222", "30.00", "EUR")))
+    revenue = budget.join((("IKK", "21.3.9.9", "80.00", "EUR"),))
     booked = [
         entry(200_00, False, (150_00, split), (50_00, None)),  # a batch: one payment uncoded
         entry(80_00, True, (80_00, revenue)),

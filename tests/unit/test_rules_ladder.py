@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.inbound import classifier, decide, identifiers, rules
+from gateway.inbound import budget, classifier, decide, identifiers, rules
 from gateway.inbound.findings import Finding
 from gateway.inbound.parsed import ParsedPmtInf, ParsedTx
 from gateway.reasons import PRECEDENCE, Reason
@@ -94,7 +94,7 @@ class World:
             creditor_bic=self.creditor_bic,
             remittance=None,
             remittance_structured=None,
-            codes=self.codes,
+            codes=budget.join(self.codes or ()),
         )
 
     def pmt(self) -> ParsedPmtInf:
