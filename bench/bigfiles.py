@@ -29,6 +29,7 @@ class Scan:
     seconds: float
     peak_mb: float
     status: str  # the file's group status and payment counts, from its `file.processed` line
+    cpu_seconds: float = 0.0  # of the scan and its reading child
 
 
 @dataclass(slots=True)
@@ -48,7 +49,7 @@ def scan(template: Installation, backend: Backend, folder: Path, sample: Path) -
         done = run_measured([EXE, "scan", "-c", str(run.config), "--once"])
         if done.returncode != 0:
             raise SystemExit(f"scan failed:\n{done.stdout}\n{done.stderr}")
-        return Scan(done.seconds, done.peak_mb, _status(done.stderr))
+        return Scan(done.seconds, done.peak_mb, _status(done.stderr), done.cpu_seconds)
     finally:
         installation.remove(run, backend)
 
@@ -95,7 +96,8 @@ class Coded:
     count: int
     plain_mb: float
     coded_mb: float
-    scans: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
+    # by backend label: (without codes, with codes), each turn's scan
+    scans: dict[str, tuple[list[Scan], list[Scan]]] = field(default_factory=dict)
 
 
 def measure_codes(count: int, turns: int, backends: Sequence[Backend], folder: Path) -> Coded:
@@ -115,14 +117,14 @@ def measure_codes(count: int, turns: int, backends: Sequence[Backend], folder: P
             )
             for w in samples
         }  # fmt: skip
-        plain: list[float] = []
-        coded: list[float] = []
+        plain: list[Scan] = []
+        coded: list[Scan] = []
         for turn in range(1, turns + 1):
             for w, times in (("erp", plain), ("erp-coded", coded)):
                 run = folder / f"{w.replace('-', '_')}_{b.key}_{turn}"
                 done = scan(templates[w], b, run, samples[w])
                 assert "RJCT" not in done.status, (w, done.status)
-                times.append(done.seconds)
+                times.append(done)
         result.scans[b.label] = (plain, coded)
         for template in templates.values():
             installation.remove(template, b)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import NamedTuple
 
 from gateway.inbound.classifier import Classifier, Kind
@@ -53,29 +54,36 @@ def split(codes: str | None) -> list[CodeLine]:
     return [line.split(FIELD) for line in codes.split(LINE)] if codes else []
 
 
+@lru_cache(maxsize=4096)
+def _code_problem(classifier: Classifier, side: str, code: str, day: dt.date) -> str | None:
+    """What is wrong with `code` on `side` on `day` (asked once per code and day)."""
+    if not code:
+        return f"{side} line without Cd"
+    entry = classifier.on(code, day)
+    if entry is None:
+        return f"{side} {classifier.why_not(code, day)}"
+    if entry.kind not in SIDE_KINDS[side]:
+        allowed = " or ".join(sorted(k.value for k in SIDE_KINDS[side]))
+        article = "an" if entry.kind is Kind.EXPENSE else "a"
+        return f"{side} {code} is {article} {entry.kind.value} code, not {allowed}"
+    return None
+
+
 def _side(
-    side: str, codes: Sequence[CodeLine], amount_minor: int, ccy: str,
+    side: str, lines: Sequence[CodeLine], amount_minor: int, ccy: str,
     classifier: Classifier, day: dt.date,
 ) -> str | None:  # fmt: skip
-    lines = [c for c in codes if c[0] == side]
-    if not lines:
-        return f"{side} code lines missing"
-    if len(lines) > code_lines_max:
-        return f"more than {code_lines_max} {side} code lines"
-    total = 0
+    total = count = 0
     for line in lines:
+        if line[0] != side:
+            continue
+        count += 1
         if len(line) != len(Line._fields):
             return f"{side} line unreadable"
         _tp, code, amount, line_ccy = line
-        if not code:
-            return f"{side} line without Cd"
-        entry = classifier.on(code, day)
-        if entry is None:
-            return f"{side} {classifier.why_not(code, day)}"
-        if entry.kind not in SIDE_KINDS[side]:
-            allowed = " or ".join(sorted(k.value for k in SIDE_KINDS[side]))
-            article = "an" if entry.kind is Kind.EXPENSE else "a"
-            return f"{side} {code} is {article} {entry.kind.value} code, not {allowed}"
+        why = _code_problem(classifier, side, code, day)
+        if why is not None:
+            return why
         if not amount:
             return f"{side} {code} without Amt"
         if line_ccy != ccy:
@@ -84,6 +92,10 @@ def _side(
             total += currency.to_minor(amount, ccy)
         except currency.AmountError as exc:
             return f"{side} {code} Amt {amount}: {exc}"
+    if not count:
+        return f"{side} code lines missing"
+    if count > code_lines_max:
+        return f"more than {code_lines_max} {side} code lines"
     if total != amount_minor:
         difference = currency.format_minor(abs(total - amount_minor), ccy)
         more = "more" if total > amount_minor else "less"

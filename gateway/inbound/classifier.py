@@ -55,9 +55,10 @@ class Code:
         return self.valid_from <= day and (self.valid_until is None or day <= self.valid_until)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Classifier:
-    """Every code's periods, earliest first."""
+    """Every code's periods, earliest first. Compared and hashed as itself (the rules
+    remember their verdicts per classifier, code and day)."""
 
     codes: Mapping[str, tuple[Code, ...]]
 
