@@ -29,7 +29,7 @@ SQLITE_URL = "sqlite:///spool/ledger.sqlite3"
 DEBTOR = samples.iban_lv("TREL", 9_100_000_000_001)
 PEERS = [samples.iban_lv("TREL", 9_200_000_000_000 + n) for n in range(50)]
 WORKLOADS = ("payroll", "erp")
-CLASSIFIER = Path(__file__).resolve().parent.parent / "config" / "classification.csv"
+CLASSIFIER = Path(__file__).resolve().parent.parent / "gateway" / "data" / "classification.csv"
 
 
 @dataclass(frozen=True, slots=True)

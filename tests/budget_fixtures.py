@@ -2,7 +2,7 @@
 
 The pipeline fixtures' installation with `budget = true` on client A's main account
 (A_MAIN) and client B's (B_MAIN), and the shipped classifier
-(`config/classification.csv`) copied beside the configuration. A_LIMITS stays a
+(`gateway/data/classification.csv`) copied beside the configuration. A_LIMITS stays a
 non-budget account: codes on it are carried, not required.
 """
 
@@ -27,7 +27,7 @@ from tests.pipeline_fixtures import (
     write_config,
 )
 
-SHIPPED_CLASSIFIER = Path(__file__).parents[1] / "config" / "classification.csv"
+SHIPPED_CLASSIFIER = Path(__file__).parents[1] / "gateway" / "data" / "classification.csv"
 BUDGET_ACCOUNTS = (A_MAIN, B_MAIN)
 
 

@@ -13,7 +13,7 @@ from gateway.inbound import classifier
 from gateway.inbound.classifier import Kind
 from gateway.settings import load
 
-SHIPPED = Path(__file__).parents[2] / "config" / "classification.csv"
+SHIPPED = Path(__file__).parents[2] / "gateway" / "data" / "classification.csv"
 HEADER = "code;name;kind;valid_from;valid_until\n"
 
 

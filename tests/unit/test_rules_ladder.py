@@ -149,9 +149,8 @@ class World:
         return rules.findings([candidate], self.context()).get(0), candidate
 
 
-CLASSIFIER = classifier.parse(
-    (Path(__file__).parents[2] / "config" / "classification.csv").read_text(encoding="utf-8")
-)
+SHIPPED = Path(__file__).parents[2] / "gateway" / "data" / "classification.csv"
+CLASSIFIER = classifier.parse(SHIPPED.read_text(encoding="utf-8"))
 SPLIT = (("EKK", "2221", "600.00", "EUR"), ("EKK", "2231", "300.00", "EUR"))
 
 # Each rung: the code expected now, and the one repair that leads to the next rung.
