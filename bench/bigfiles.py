@@ -19,7 +19,7 @@ from bench import installation
 from bench.databases import Backend
 from bench.installation import Installation
 from bench.measure import Baseline, run_measured
-from bench.workloads import BIG_FILE_CLIENTS, DEBTOR, write_sample
+from bench.workloads import DEBTOR, clients_for, write_sample
 
 EXE = str(Path(sys.executable).with_name("ekase-gateway"))
 
@@ -29,6 +29,7 @@ class Scan:
     seconds: float
     peak_mb: float
     status: str  # the file's group status and payment counts, from its `file.processed` line
+    cpu_seconds: float = 0.0  # of the scan and its reading child
 
 
 @dataclass(slots=True)
@@ -48,7 +49,7 @@ def scan(template: Installation, backend: Backend, folder: Path, sample: Path) -
         done = run_measured([EXE, "scan", "-c", str(run.config), "--once"])
         if done.returncode != 0:
             raise SystemExit(f"scan failed:\n{done.stdout}\n{done.stderr}")
-        return Scan(done.seconds, done.peak_mb, _status(done.stderr))
+        return Scan(done.seconds, done.peak_mb, _status(done.stderr), done.cpu_seconds)
     finally:
         installation.remove(run, backend)
 
@@ -69,7 +70,11 @@ def measure(
     funded = {DEBTOR: str(count * 200)}
     templates = {
         b.label: installation.prepare(
-            folder / f"template-{b.key}", b, f"{workload}_template", BIG_FILE_CLIENTS, funded
+            folder / f"template-{b.key}",
+            b,
+            f"{workload.replace('-', '_')}_template",
+            clients_for(workload),
+            funded,
         )
         for b in backends
     }
@@ -77,10 +82,52 @@ def measure(
     result.baseline.append(baseline.seconds(sample))
     for turn in range(1, turns + 1):
         for b in backends:
-            run = folder / f"{workload}_{b.key}_{turn}"
+            run = folder / f"{workload.replace('-', '_')}_{b.key}_{turn}"
             result.scans.setdefault(b.label, []).append(scan(templates[b.label], b, run, sample))
             result.baseline.append(baseline.seconds(sample))
     for b in backends:
         installation.remove(templates[b.label], b)
     sample.unlink()
+    return result
+
+
+@dataclass(slots=True)
+class Coded:
+    count: int
+    plain_mb: float
+    coded_mb: float
+    # by backend label: (without codes, with codes), each turn's scan
+    scans: dict[str, tuple[list[Scan], list[Scan]]] = field(default_factory=dict)
+
+
+def measure_codes(count: int, turns: int, backends: Sequence[Backend], folder: Path) -> Coded:
+    """The erp run without codes and with two codes per payment (from a budget account),
+    by turns on each database: erp, erp-coded, erp, erp-coded, …"""
+    folder.mkdir(parents=True, exist_ok=True)
+    samples = {w: folder / f"{w}-{count}.xml" for w in ("erp", "erp-coded")}
+    for workload, path in samples.items():
+        write_sample(workload, count, path, dt.date.today())
+    result = Coded(count, *(p.stat().st_size / 1e6 for p in samples.values()))
+    funded = {DEBTOR: str(count * 200)}
+    for b in backends:
+        templates = {
+            w: installation.prepare(
+                folder / f"template-{w}-{b.key}", b, f"{w.replace('-', '_')}_template",
+                clients_for(w), funded,
+            )
+            for w in samples
+        }  # fmt: skip
+        plain: list[Scan] = []
+        coded: list[Scan] = []
+        for turn in range(1, turns + 1):
+            for w, times in (("erp", plain), ("erp-coded", coded)):
+                run = folder / f"{w.replace('-', '_')}_{b.key}_{turn}"
+                done = scan(templates[w], b, run, samples[w])
+                assert "RJCT" not in done.status, (w, done.status)
+                times.append(done)
+        result.scans[b.label] = (plain, coded)
+        for template in templates.values():
+            installation.remove(template, b)
+    for path in samples.values():
+        path.unlink()
     return result

@@ -4,6 +4,7 @@ the baseline every ratio is taken to, bare lxml parse + XSD validation of the sa
 from __future__ import annotations
 
 import contextlib
+import resource
 import statistics
 import subprocess
 import threading
@@ -26,6 +27,7 @@ class Measured:
     returncode: int
     stdout: str
     stderr: str
+    cpu_seconds: float = 0.0  # user + system of the command and the children it waited for
 
 
 def kib(pid: int, field: str) -> int:
@@ -64,6 +66,7 @@ def run_measured(command: list[str]) -> Measured:
                 marks[each] = max(marks.get(each, 0), kib(each, "VmHWM"))
             done.wait(sample_interval_seconds)
 
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sampler = threading.Thread(target=sample, args=(proc.pid,), daemon=True)
@@ -72,7 +75,9 @@ def run_measured(command: list[str]) -> Measured:
     elapsed = time.perf_counter() - started
     done.set()
     sampler.join()
-    return Measured(elapsed, sum(marks.values()) / 1024, proc.returncode, out, err)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return Measured(elapsed, sum(marks.values()) / 1024, proc.returncode, out, err, cpu)
 
 
 class Baseline:

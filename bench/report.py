@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from bench.bigfiles import BigFile
+from bench.bigfiles import BigFile, Coded
 from bench.measure import median_of
 from bench.mockbank import Comparison
 from bench.smallfiles import SmallFiles
@@ -16,6 +16,7 @@ RATIO_MAX = {
     ("payroll", "PostgreSQL"): 4.0,
     ("erp", "PostgreSQL"): 7.0,
 }
+coded_cost_max = 1.10  # issue 17: two budget codes per payment cost at most 10% more
 SHAPES = {
     "payroll": "BtchBookg=true, every creditor at a commercial bank, verbose records",
     "erp": "BtchBookg=false, half the creditors treasury accounts, lean records",
@@ -60,6 +61,29 @@ def big_file(result: BigFile) -> list[str]:
         )
     answers = "; ".join(f"{label} {scans[0].status}" for label, scans in result.scans.items())
     return [*lines, f"  answered: {answers}"]
+
+
+def coded_cost(result: Coded) -> list[str]:
+    """What two budget codes per payment cost: erp-coded against erp, run by turns. The
+    verdict is on CPU time (scan and reading child): on a shared machine the wall time
+    of one run swings more than the difference measured; both ratios are shown."""
+    lines = [
+        f"budget codes (issue 17): the erp run of {result.count:,} payments from a budget "
+        f"account with two EKK codes each ({result.coded_mb:.1f} MB) against the same "
+        f"without codes ({result.plain_mb:.1f} MB), by turns",
+    ]
+    for label, (plain, coded) in result.scans.items():
+        wall = [[s.seconds for s in scans] for scans in (plain, coded)]
+        cpu = [[s.cpu_seconds for s in scans] for scans in (plain, coded)]
+        wall_cost = statistics.median(wall[1]) / statistics.median(wall[0])
+        cpu_cost = statistics.median(cpu[1]) / statistics.median(cpu[0])
+        lines += [
+            f"  {label:11} wall: without {median_of(wall[0])}, with {median_of(wall[1])}: "
+            f"{wall_cost:.2f} ×",
+            f"  {'':11} CPU:  without {median_of(cpu[0])}, with {median_of(cpu[1])}: "
+            f"{cpu_cost:.2f} ×  ≤ {coded_cost_max:g} {verdict(cpu_cost <= coded_cost_max)}",
+        ]
+    return lines
 
 
 def small_files(results: dict[str, SmallFiles]) -> list[str]:

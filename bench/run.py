@@ -4,6 +4,8 @@
   turns with bare lxml parse + XSD validation of the same file (bench/bigfiles.py): the
   ratio of the medians, payments per second, and the peak memory of the scan and its
   reading child;
+- erp-coded: the ERP run with two budget codes per payment (SPEC §12) against the same
+  run without, by turns: the ratio of the medians (issue 17: at most 1.10);
 - small files: 1,000 files of 20 payments from 50 clients arriving at 100 a second into
   the running daemon (bench/smallfiles.py): files per second, median and 99th percentile
   of the time from a file's arrival in in/ to its answer in out/;
@@ -11,7 +13,7 @@
   (bench/mockbank.py).
 
     .venv/bin/python -m bench.run [--transactions 100000] [--turns 3]
-        [--workloads payroll,erp,small-files,mock-bank] [--databases sqlite,postgresql]
+        [--workloads payroll,erp,erp-coded,small-files,mock-bank] [--databases sqlite,postgresql]
         [--arrivals drop|sftp]
 """
 
@@ -29,7 +31,7 @@ from bench import arrivals, bigfiles, mockbank, report, smallfiles
 from bench.databases import Backend, backend
 
 REPO = Path(__file__).resolve().parent.parent
-ALL_WORKLOADS = ("payroll", "erp", "small-files", "mock-bank")
+ALL_WORKLOADS = ("payroll", "erp", "erp-coded", "small-files", "mock-bank")
 
 
 def header() -> str:
@@ -57,6 +59,10 @@ def run(args: argparse.Namespace, backends: list[Backend]) -> None:
                 workload, args.transactions, args.turns, backends, folder / workload
             )
             show(report.big_file(result))
+    if "erp-coded" in args.workloads:
+        show(report.coded_cost(
+            bigfiles.measure_codes(args.transactions, args.turns, backends, folder / "coded")
+        ))  # fmt: skip
     if "small-files" in args.workloads:
         show(report.small_files({
             b.label: smallfiles.measure(b, folder / "small-files", args.arrivals)

@@ -3,6 +3,8 @@
 - payroll: `BtchBookg` true, every creditor at a commercial bank, verbose records;
 - erp: `BtchBookg` false, half the creditors treasury accounts (of another client),
   lean records;
+- erp-coded: the same run from a budget account, each payment split over two EKK codes
+  (SPEC §12), measured against erp for what the codes cost;
 - small files: 50 clients of one account each, whose files are 20 payments of an ERP run,
   the internal half paid to the other clients (bench/smallfiles.py);
 - transfers: payments between two treasury accounts, the file mock-bank reads too
@@ -15,6 +17,7 @@ installation are made the same way wherever they are measured.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +29,7 @@ SQLITE_URL = "sqlite:///spool/ledger.sqlite3"
 DEBTOR = samples.iban_lv("TREL", 9_100_000_000_001)
 PEERS = [samples.iban_lv("TREL", 9_200_000_000_000 + n) for n in range(50)]
 WORKLOADS = ("payroll", "erp")
+CLASSIFIER = Path(__file__).resolve().parent.parent / "gateway" / "data" / "classification.csv"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +38,13 @@ class Client:
 
     id: str
     ibans: tuple[str, ...]
+    budget: tuple[str, ...] = ()  # its budget accounts (SPEC §12)
 
 
 # One paying client and one with 50 accounts to be paid.
 BIG_FILE_CLIENTS = (Client("bench", (DEBTOR,)), Client("peers", tuple(PEERS)))
+# The same, the paying account a budget account (erp-coded).
+BUDGET_CLIENTS = (Client("bench", (DEBTOR,), (DEBTOR,)), Client("peers", tuple(PEERS)))
 SMALL_FILE_CLIENTS = tuple(
     Client(f"c{n:02d}", (samples.iban_lv("TREL", 9_300_000_000_000 + n),)) for n in range(1, 51)
 )
@@ -45,7 +52,9 @@ SMALL_FILE_CLIENTS = tuple(
 
 def _client_table(client: Client) -> str:
     accounts = "".join(
-        f'\n  [[client.account]]\n  iban = "{iban}"\n  currency = "EUR"' for iban in client.ibans
+        f'\n  [[client.account]]\n  iban = "{iban}"\n  currency = "EUR"'
+        + ("\n  budget = true" if iban in client.budget else "")
+        for iban in client.ibans
     )
     return f"""
 [[client]]
@@ -76,6 +85,10 @@ def write_config(
     authorized = keys / "bench.authorized"
     authorized.write_text(f'from="127.0.0.1" {pub.read_text()}')
     config = folder / "gateway.toml"
+    classification = ""
+    if any(c.budget for c in clients):
+        shutil.copy(CLASSIFIER, folder / "classification.csv")
+        classification = 'classification = "classification.csv"'
     config.write_text(
         f"""
 [gateway]
@@ -86,6 +99,7 @@ max_file_bytes = 1073741824
 cutoff_external = "23:59:59"
 cutoff_internal = "23:59:59"
 eod_time = "23:59:59"
+{classification}
 
 [sftp]
 listen = "127.0.0.1:0"
@@ -103,9 +117,16 @@ def write_sample(workload: str, count: int, path: Path, day: dt.date) -> None:
     """The workload's file of `count` payments, executing on `day`."""
     if workload == "payroll":
         batch = samples.payroll(DEBTOR, count, execution_date=day, msg_id=f"BENCH-{count}")
-    elif workload == "erp":
-        batch = samples.erp_run(DEBTOR, count, PEERS, execution_date=day, msg_id=f"ERP-{count}")
+    elif workload in ("erp", "erp-coded"):
+        batch = samples.erp_run(
+            DEBTOR, count, PEERS, execution_date=day, msg_id=f"ERP-{count}",
+            coded=workload == "erp-coded",
+        )  # fmt: skip
     else:
         raise ValueError(f"unknown workload {workload!r}")
     with open(path, "wb") as out:
         samples.write(batch, out)
+
+
+def clients_for(workload: str) -> tuple[Client, ...]:
+    return BUDGET_CLIENTS if workload == "erp-coded" else BIG_FILE_CLIENTS

@@ -357,9 +357,10 @@ def console() -> int:
 
 def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
     try:
-        from gateway import daemon_cli, fx_cli
+        from gateway import budget_cli, daemon_cli, fx_cli
 
-        args = build_parser([daemon_cli.add_commands, fx_cli.add_commands]).parse_args(argv)
+        commands = [daemon_cli.add_commands, fx_cli.add_commands, budget_cli.add_commands]
+        args = build_parser(commands).parse_args(argv)
         if own_process:  # not when a test calls `main` in its own process
             _settle_gc()
         handler: Handler = args.handler

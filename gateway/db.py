@@ -98,6 +98,7 @@ payments = Table(
     Column("transfer_ref", String(35), nullable=True),  # the ledger transfer (maybe a batch)
     Column("fingerprint", BigInteger, nullable=True),  # rules.fingerprint (AM05)
     Column("report_no", Integer, nullable=False),  # the pain.002 that last reported it
+    Column("budget_codes", Text, nullable=True),  # SPEC §12: EKK/IKK lines (budget.lines)
     UniqueConstraint("file_id", "seq", name="uq_gw_payments_position"),
     # Only pending payments are looked up by due date (`pending.execute_due`): a partial
     # index, `ix_gw_payments_pending` (due_date) WHERE `PENDING_ONLY`, holds just those,

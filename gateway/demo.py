@@ -2,6 +2,7 @@
 
     demo/
       gateway.toml                  the configuration (SQLite, built-in SFTP on 127.0.0.1:2222)
+      classification.csv            the budget classifier (SPEC §12), a copy of the shipped one
       ssh_host_ed25519_key(.pub)    the SFTP host key; known_hosts pins it for the sftp client
       keys/<user>(.pub)             client SSH keys (ssh-keygen, ed25519, no passphrase)
       authorized_keys/<user>        the same keys with from="127.0.0.1,::1"
@@ -10,11 +11,12 @@
       spool/                        the gateway's spool, database and log
       .demo-ready                   written last: the demo is complete, reuse it
 
-Two institutions, `iestade-a` and `iestade-b`, each with a funded EUR account
-and an empty USD account; `iestade-a` also has a read-only person user
-(`iestade-a-view`). A second run finds `.demo-ready` and changes nothing: no new
-keys, no second funding. An interrupted first run is simply completed (each step
-is skipped when its result exists; funding uses a fixed idempotency key).
+Two institutions, `iestade-a` and `iestade-b`, each with a funded EUR budget account
+(the samples carry EKK and IKK codes) and an empty USD account; `iestade-a` also
+has a read-only person user (`iestade-a-view`). A second run finds `.demo-ready` and
+changes nothing: no new keys, no second funding. An interrupted first run is simply
+completed (each step is skipped when its result exists; funding uses a fixed
+idempotency key).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from gateway.samples import SampleBatch, SamplePmtInf, SampleTx, iban_lv, to_byt
 from gateway.settings import Settings, load
 
 READY_MARKER = ".demo-ready"
+CLASSIFIER = Path(__file__).parent / "data" / "classification.csv"  # SPEC §12, shipped
 ALLOWED_FROM = "127.0.0.1,::1"
 
 
@@ -48,6 +51,7 @@ class DemoAccount:
     iban: str
     currency: str
     funding: str | None  # amount credited once when the demo is made
+    budget: bool = False  # SPEC §12: its payments carry budget classification codes
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +76,7 @@ CLIENTS = (
         name="Budžeta iestāde A",
         registration_number="90000000001",
         accounts=(
-            DemoAccount(iban_lv("TREL", 9_100_000_000_001), "EUR", "1000000.00"),
+            DemoAccount(iban_lv("TREL", 9_100_000_000_001), "EUR", "1000000.00", budget=True),
             DemoAccount(iban_lv("TREL", 9_100_000_000_002), "USD", None),
         ),
         users=(
@@ -85,7 +89,7 @@ CLIENTS = (
         name="Budžeta iestāde B",
         registration_number="90000000002",
         accounts=(
-            DemoAccount(iban_lv("TREL", 9_100_000_000_011), "EUR", "250000.00"),
+            DemoAccount(iban_lv("TREL", 9_100_000_000_011), "EUR", "250000.00", budget=True),
             DemoAccount(iban_lv("TREL", 9_100_000_000_012), "USD", None),
         ),
         users=(DemoUser("iestade-b-erp", "system", "manage"),),
@@ -120,6 +124,7 @@ def _config_text(port: int) -> str:
         'log_file = "spool/log/gateway.jsonl"',
         "rescan_seconds = 5",
         "settle_seconds = 2",
+        'classification = "classification.csv"',
         "",
         "[sftp]",
         f'listen = "127.0.0.1:{port}"',
@@ -144,6 +149,8 @@ def _config_text(port: int) -> str:
                 f'  iban = "{account.iban}"',
                 f'  currency = "{account.currency}"',
             ]
+            if account.budget:
+                lines.append("  budget = true")
         for user in client.users:
             lines += [
                 "  [[client.user]]",
@@ -214,15 +221,20 @@ def sample_batches(today: dt.date) -> dict[str, SampleBatch]:
     return {
         "all-valid": _batch(f"DEMO-{stamp}-VALID", debtor, today, [
             SampleTx("VALID-1", "150.00", other_client, "Budžeta iestāde B",
-                     remittance="Pakalpojumi 11/2026"),
+                     remittance="Pakalpojumi 11/2026",
+                     codes=(("EKK", "2231", "150.00"), ("IKK", "21.3.9.9", "150.00"))),
             SampleTx("VALID-2", "1250.50", iban_lv("HABA", 22_000_001), "SIA Būvnieks",
-                     creditor_bic="HABALV22", instr_id="INSTR-2", remittance="Rēķins 2026-118"),
+                     creditor_bic="HABALV22", instr_id="INSTR-2", remittance="Rēķins 2026-118",
+                     codes=(("EKK", "2221", "1000.00"), ("EKK", "2222", "250.50"))),
             SampleTx("VALID-3", "99.99", iban_lv("UNLA", 33_000_002), "Jānis Bērziņš",
-                     creditor_bic="UNLALV2X", remittance="Kompensācija"),
+                     creditor_bic="UNLALV2X", remittance="Kompensācija",
+                     codes=(("EKK", "1100", "99.99"),)),
         ]),
         "partly-invalid": _batch(f"DEMO-{stamp}-PART", debtor, today, [
-            SampleTx("PART-OK", "10.00", other_client, "Budžeta iestāde B"),
-            SampleTx("PART-BAD-IBAN", "20.00", "LV00HABA0000000000000", "Nepareizs konts"),
+            SampleTx("PART-OK", "10.00", other_client, "Budžeta iestāde B",
+                     codes=(("EKK", "2231", "10.00"), ("IKK", "21.3.9.9", "10.00"))),
+            SampleTx("PART-BAD-IBAN", "20.00", "LV00HABA0000000000000", "Nepareizs konts",
+                     codes=(("EKK", "2231", "20.00"),)),
             SampleTx("PART-ZERO", "0.00", iban_lv("HABA", 22_000_003), "Nulles summa",
                      creditor_bic="HABALV22"),
             SampleTx("PART-CURRENCY", "30.00", iban_lv("HABA", 22_000_004), "Cita valūta",
@@ -230,9 +242,10 @@ def sample_batches(today: dt.date) -> dict[str, SampleBatch]:
         ]),
         "future-dated": _batch(f"DEMO-{stamp}-FUTURE", debtor, today + dt.timedelta(days=7), [
             SampleTx("FUTURE-1", "500.00", other_client, "Budžeta iestāde B",
-                     remittance="Avanss"),
+                     remittance="Avanss",
+                     codes=(("EKK", "7000", "500.00"), ("IKK", "18.6.2.0", "500.00"))),
             SampleTx("FUTURE-2", "75.25", iban_lv("HABA", 22_000_005), "SIA Piegādātājs",
-                     creditor_bic="HABALV22"),
+                     creditor_bic="HABALV22", codes=(("EKK", "2312", "75.25"),)),
         ]),
     }
 
@@ -276,6 +289,7 @@ def ensure_demo(folder: Path, *, port: int = 2222, now: dt.datetime | None = Non
     signing = folder / "signing"
     init_signing_key(signing / "gateway.key", signing / "gateway.crt", now=now)
     if not config.exists():
+        shutil.copyfile(CLASSIFIER, folder / "classification.csv")
         config.write_text(_config_text(port), encoding="utf-8")
     settings = load(config)
     day = now.astimezone(settings.timezone).date()

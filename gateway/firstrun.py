@@ -64,7 +64,14 @@ class FirstRun:
             self.recent |= record.recent_fingerprints(
                 tx.conn, self.debtors, rules.window_start(today), None, file_id
             )
-        self.ctx = rules.Context(mine, self.treasury, today, settings.max_future_days, self.recent)
+        self.ctx = rules.Context(
+            mine, self.treasury, today, settings.max_future_days, self.recent,
+            budget_accounts=frozenset(
+                a.iban for c in settings.clients for a in c.accounts if a.budget
+            ),
+            classifier=settings.classifier,
+            execution_day=lambda day, internal: self.clock.due(day, internal).day,
+        )  # fmt: skip
         self.pmts: dict[int, rules.PaymentInfo] = {}
         self.seen_e2e: set[str] = set()
         self.counts: Counter[str] = Counter()

@@ -29,6 +29,7 @@ class Reason(StrEnum):
     DT01 = "DT01"  # execution date unreadable
     CH03 = "CH03"  # execution date more than max_future_days ahead
     AM05 = "AM05"  # duplicate EndToEndId in the file, or same payment within 5 business days
+    RR05 = "RR05"  # budget classification codes missing, unknown, invalid or not adding up
     # -- transaction level, decided at execution time -------------------------------------
     AM14 = "AM14"  # account's daily_limit exceeded
     AM04 = "AM04"  # insufficient funds (balance plus overdraft)
@@ -54,6 +55,7 @@ MEANINGS: dict[Reason, str] = {
     Reason.DT01: "Invalid date",
     Reason.CH03: "Requested execution date too far in the future",
     Reason.AM05: "Duplicate payment",
+    Reason.RR05: "Regulatory information invalid",
     Reason.AM14: "Amount exceeds the daily limit",
     Reason.AM04: "Insufficient funds",
 }

@@ -40,6 +40,9 @@ class SampleTx:
     instr_id: str | None = None
     remittance: str | None = "Rēķins 1"  # Ustrd lines, separated by "\n"
     structured: tuple[SampleStrd, ...] = ()
+    # SPEC §12: budget code lines (Tp EKK/IKK, Cd, Amt), in `code_blocks` RgltryRptg
+    codes: tuple[tuple[str, str, str], ...] = ()
+    code_blocks: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +89,24 @@ def _tx(xf: etree._IncrementalFileWriter, tx: SampleTx) -> None:
             _leaf(xf, "Nm", tx.creditor_name)
         with xf.element("CdtrAcct"), xf.element("Id"):
             _leaf(xf, "IBAN", tx.creditor_iban)
+        _codes(xf, tx)
         if tx.remittance is not None or tx.structured:
             with xf.element("RmtInf"):
                 for line in (tx.remittance or "").split("\n") if tx.remittance else []:
                     _leaf(xf, "Ustrd", line)
                 for block in tx.structured:
                     _strd(xf, block, tx.currency)
+
+
+def _codes(xf: etree._IncrementalFileWriter, tx: SampleTx) -> None:
+    """RgltryRptg blocks with the code lines dealt out among them in turn."""
+    for block in range(tx.code_blocks if tx.codes else 0):
+        with xf.element("RgltryRptg"):
+            for tp, code, amount in tx.codes[block :: tx.code_blocks]:
+                with xf.element("Dtls"):
+                    _leaf(xf, "Tp", tp)
+                    _leaf(xf, "Cd", code)
+                    _leaf(xf, "Amt", amount, Ccy=tx.currency)
 
 
 def _strd(xf: etree._IncrementalFileWriter, block: SampleStrd, currency: str) -> None:
@@ -220,6 +235,12 @@ def _sum_text(minor: int) -> str:
     return f"{minor // 100}.{minor % 100:02d}"
 
 
+def _two_codes(amount_minor: int) -> tuple[tuple[str, str, str], ...]:
+    """Heating (2221) and administrative costs (2231), three quarters and one."""
+    quarter = amount_minor // 4
+    return (("EKK", "2221", _sum_text(amount_minor - quarter)), ("EKK", "2231", _sum_text(quarter)))
+
+
 def erp_run(
     debtor_iban: str,
     count: int,
@@ -229,11 +250,13 @@ def erp_run(
     execution_date: dt.date = dt.date(2026, 11, 25),
     per_pmt_inf: int = 1_000,
     first: int = 0,
+    coded: bool = False,
 ) -> SampleBatch:
     """An ERP's payment run: `BtchBookg` false, every other creditor a treasury account
     (taken in turn from `treasury_creditors`), lean records (no BIC, short names and
     remittance), amounts that vary. Payments are numbered from `first`, so runs of one
-    debtor numbered apart are not repeats of each other (AM05)."""
+    debtor numbered apart are not repeats of each other (AM05). `coded`: each payment
+    split over two EKK codes (SPEC §12), as a budget institution's run is."""
 
     def amount_minor(n: int) -> int:
         return 100 + n % 9_900
@@ -252,6 +275,7 @@ def erp_run(
                 creditor_iban=creditor,
                 creditor_name=f"K{n % 997}",
                 remittance=f"Rek {n}",
+                codes=_two_codes(amount_minor(n)) if coded else (),
             )
 
     def pmts() -> Iterator[SamplePmtInf]:

@@ -27,6 +27,8 @@ from schwifty.exceptions import SchwiftyException
 from gateway import authorized_keys, ssh_algorithms
 from gateway.config_reader import Reader
 from gateway.errors import ConfigError
+from gateway.inbound import classifier
+from gateway.inbound.classifier import Classifier
 from ledger import currency
 
 CLIENT_ID = re.compile(r"^[a-z0-9-]{1,32}$")
@@ -138,6 +140,7 @@ class Settings:
     authorisation_days: int = 5
     # SPEC §12: the budget classifier (CSV); required once an account has budget = true.
     classification: Path | None = None
+    classifier: Classifier | None = None  # the file above, read and checked at start
     # SPEC §13: business days a payment may wait for an exchange rate.
     fx_wait_days: int = 2
     # SPEC §14: EUR a client may execute on one day without announcing it, and by when
@@ -511,6 +514,18 @@ def _classification(gw: Reader, clients: tuple[ClientSettings, ...]) -> Path | N
     return path
 
 
+def _classifier(gw: Reader, path: Path | None) -> Classifier | None:
+    """The classifier file read and checked: a bad row stops the start, naming it."""
+    if path is None:
+        return None
+    try:
+        return classifier.parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(gw.key("classification"), f"cannot read {path}: {exc}") from exc
+    except classifier.ClassifierError as exc:
+        raise ConfigError(gw.key("classification"), f"{path}: {exc}") from exc
+
+
 def load(path: Path | str) -> Settings:
     """Read and check the configuration file; raise ConfigError on the first mistake."""
     config_path = Path(path).resolve()
@@ -542,6 +557,7 @@ def load(path: Path | str) -> Settings:
     metrics = root.table_of("metrics", required=False)
     log_file = gw.optional_path("log_file")
     database_url = _database_url(gw, base)
+    classification = _classification(gw, clients)
     settings = Settings(
         config_path=config_path,
         spool_dir=gw.path_value("spool_dir", "spool"),
@@ -560,7 +576,8 @@ def load(path: Path | str) -> Settings:
         settle_seconds=float(gw.integer("settle_seconds", 2, minimum=0)),
         workers=_workers(gw, database_url),
         authorisation_days=gw.integer("authorisation_days", 5, minimum=1),
-        classification=_classification(gw, clients),
+        classification=classification,
+        classifier=_classifier(gw, classification),
         fx_wait_days=gw.integer("fx_wait_days", 2, minimum=0),
         large_day_threshold_minor=gw.amount("large_day_threshold", "EUR", "700000.00") or 0,
         large_day_announce_by=gw.time("large_day_announce_by", "12:30"),

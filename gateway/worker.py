@@ -18,7 +18,7 @@ from pathlib import Path
 import structlog
 
 from gateway.environment import Environment
-from gateway.outbound import statements
+from gateway.outbound import budget_summary, statements
 from gateway.pending import execute_due
 from gateway.pipeline import Pipeline, groups
 from gateway.settings import ClientSettings, Settings
@@ -138,6 +138,7 @@ class Worker:
             return
         try:
             written = statements.run_due_eod(self.env)
+            budget_summary.run_due(self.env)  # SPEC §12: last month's, once a month
         except Exception:
             # Statements are retried on the next pass; payments must keep flowing meanwhile.
             log.exception("eod.failed", day=local.date().isoformat())

@@ -46,6 +46,10 @@ name_chars_max = 140
 remittance_lines_max = 10  # Ustrd lines
 remittance_structured_max = 10  # Strd blocks
 remittance_structured_bytes_max = 16 << 10  # of Strd XML, whole blocks only
+# Budget code lines (SPEC §12) kept per payment: one more than the rules allow for both
+# sides, so that a payment with too many is refused for it rather than cut short.
+code_lines_kept_max = 41
+CODE_TYPES = ("EKK", "IKK")
 
 
 # A transaction as `stream` hands it on: a plain tuple in `ParsedTx` order
@@ -141,9 +145,10 @@ def _remittance(rmt: Any) -> tuple[str | None, str | None]:
     return ("\n".join(lines) if lines else None), ("".join(blocks) if blocks else None)
 
 
-_T_PMTID, _T_AMT, _T_CDTR, _T_CDTRACCT, _T_CDTRAGT, _T_RMTINF = (
-    _N + t for t in ("PmtId", "Amt", "Cdtr", "CdtrAcct", "CdtrAgt", "RmtInf")
+_T_PMTID, _T_AMT, _T_CDTR, _T_CDTRACCT, _T_CDTRAGT, _T_RMTINF, _T_RGLTRY = (
+    _N + t for t in ("PmtId", "Amt", "Cdtr", "CdtrAcct", "CdtrAgt", "RmtInf", "RgltryRptg")
 )
+_T_DTLS, _T_TP, _T_CD = _N + "Dtls", _N + "Tp", _N + "Cd"
 _T_E2E, _T_INSTR, _T_INSTDAMT, _T_USTRD = (
     _N + t for t in ("EndToEndId", "InstrId", "InstdAmt", "Ustrd")
 )
@@ -156,11 +161,31 @@ _T_DOC, _T_INITN, _T_GRPHDR, _T_PMTINF, _T_TX = (
 )
 
 
+def _codes(rptg: Any, found: list[str]) -> None:
+    """The EKK and IKK lines of one RgltryRptg (`Tp␟Cd␟Amt␟Ccy`, see `ParsedTx.codes`)
+    added to `found`; other regulatory reporting is not ours to keep."""
+    for dtls in rptg:
+        if dtls.tag != _T_DTLS:
+            continue
+        tp = cd = amount = ccy = ""
+        for node in dtls:
+            tag = node.tag
+            if tag == _T_TP:
+                tp = _text(node)
+            elif tag == _T_CD:
+                cd = _text(node)
+            elif tag == _T_AMT:
+                amount, ccy = _text(node), node.get("Ccy") or ""
+        if tp in CODE_TYPES and len(found) < code_lines_kept_max:
+            found.append(f"{tp}\x1f{cd}\x1f{amount}\x1f{ccy}")
+
+
 def _tx(elem: Any, seq: int, pmt_seq: int) -> TxRow:
     """Copy one `CdtTrfTxInf` into a record. Loops over direct children, each tag read
     once, are the fast path in lxml (reading `.tag` builds a string every time)."""
     instr_id = e2e = amount = currency = None
     name = iban = other = bic = remittance = structured = None
+    codes: list[str] | None = None
     for child in elem:
         tag = child.tag
         if tag == _T_PMTID:
@@ -183,11 +208,15 @@ def _tx(elem: Any, seq: int, pmt_seq: int) -> TxRow:
             bic = _bic(child)
         elif tag == _T_RMTINF:
             remittance, structured = _remittance(child)
+        elif tag == _T_RGLTRY:
+            if codes is None:
+                codes = []
+            _codes(child, codes)
     if e2e is None or amount is None or currency is None:
         raise _invalid("CdtTrfTxInf without EndToEndId or InstdAmt")
     return (
         seq, pmt_seq, instr_id, e2e, amount, currency, name, iban, other, bic, remittance,
-        structured,
+        structured, "\x1e".join(codes) if codes else None,
     )  # fmt: skip
 
 

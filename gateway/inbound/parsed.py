@@ -29,6 +29,11 @@ class ParsedTx(NamedTuple):
     creditor_bic: str | None
     remittance: str | None  # the Ustrd lines, joined by "\n"
     remittance_structured: str | None  # the Strd elements as sent, XML without namespace
+    # SPEC §12: the RgltryRptg/Dtls with Tp EKK or IKK as sent, one text: each line
+    # `Tp␟Cd␟Amt␟Ccy` (U+001F between fields), lines joined by U+001E (`budget.split`);
+    # XML text cannot hold either. One string is cheap to send between processes and
+    # is kept as it is (`gw_payments.budget_codes`).
+    codes: str | None = None
 
 
 @dataclass(slots=True)

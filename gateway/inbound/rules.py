@@ -22,6 +22,8 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import NamedTuple
 
+from gateway.inbound import budget
+from gateway.inbound.classifier import Classifier
 from gateway.inbound.findings import Finding
 from gateway.inbound.identifiers import bic_problem
 from gateway.inbound.parsed import ParsedFile, ParsedPmtInf, ParsedTx
@@ -91,6 +93,10 @@ class Context:
     today: dt.date  # local business calendar date of receipt
     max_future_days: int
     recent_fingerprints: AbstractSet[int]  # same payment booked or pending in the window
+    # SPEC §12: budget accounts (any client's), the classifier, the execution date (`due`)
+    budget_accounts: AbstractSet[str] = frozenset()
+    classifier: Classifier | None = None
+    execution_day: Callable[[dt.date, bool], dt.date] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +349,22 @@ def not_a_duplicate(chunk: Sequence[Candidate], ctx: Context) -> Refused:
             )
 
 
+@rule(Reason.RR05)
+def budget_codes(chunk: Sequence[Candidate], ctx: Context) -> Refused:
+    budgets, due, known = ctx.budget_accounts, ctx.execution_day, ctx.classifier
+    if not budgets or known is None:
+        return
+    for i, t, f, pmt in chunk:
+        assert pmt.debtor is not None and f.amount_minor is not None and pmt.requested_date
+        expense, revenue = pmt.debtor.iban in budgets, f.internal and t.creditor_iban in budgets
+        if expense or revenue:
+            day = due(pmt.requested_date, f.internal) if due else max(pmt.requested_date, ctx.today)
+            why = budget.problem(t.codes, f.amount_minor, t.currency, expense=expense,
+                                 revenue=revenue, classifier=known, day=day)  # fmt: skip
+            if why is not None:
+                yield i, why
+
+
 # In precedence order (the order of `Reason`); a rule may rely on the ones before it
 # (e.g. that the debtor account is known). The ladder test pins the order.
 TRANSACTION_RULES: tuple[Rule, ...] = (
@@ -357,6 +379,7 @@ TRANSACTION_RULES: tuple[Rule, ...] = (
     date_readable,
     date_not_too_far,
     not_a_duplicate,
+    budget_codes,
 )
 
 

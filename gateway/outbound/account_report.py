@@ -66,6 +66,7 @@ class EntryDetail:
     remittance: str | None = None  # Ustrd lines as sent, joined by "\n"
     remittance_structured: str | None = None  # Strd blocks as sent, XML
     bank_tx_code: BankTxCode | None = None
+    budget_codes: str | None = None  # SPEC §12: the payment's code lines (`budget.lines`)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

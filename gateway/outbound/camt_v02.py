@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import NamedTuple
 
+from gateway.inbound import budget
 from gateway.outbound import xmlwrite
 from gateway.outbound.account_report import AccountReport, BankTxCode, Entry, EntryDetail, Totals
 from gateway.outbound.xmlwrite import Writer, id_chars_max
@@ -155,6 +156,9 @@ def _tx_details(w: Writer, detail: EntryDetail, entry: Entry) -> None:
             _bank_tx_code(w, detail.bank_tx_code)
         _counterparty(w, detail, entry.credit)
         _remittance(w, detail)
+        if detail.budget_codes:  # SPEC §12: this side's codes (Max500Text; 20 lines fit)
+            side = budget.REVENUE_SIDE if entry.credit else budget.EXPENSE_SIDE
+            w.text("AddtlTxInf", budget.addtl_tx_inf(detail.budget_codes, side), 500)
 
 
 def _remittance(w: Writer, detail: EntryDetail) -> None:

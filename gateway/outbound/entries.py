@@ -61,6 +61,7 @@ def _detail(row: Any, credit: bool) -> EntryDetail:
         remittance=row.remittance,
         remittance_structured=row.remittance_structured,
         bank_tx_code=RECEIVED_INTERNAL if credit else _sent_code(row),
+        budget_codes=row.budget_codes,
     )
 
 

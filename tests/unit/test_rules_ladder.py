@@ -13,11 +13,12 @@ import datetime as dt
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.inbound import decide, identifiers, rules
+from gateway.inbound import budget, classifier, decide, identifiers, rules
 from gateway.inbound.findings import Finding
 from gateway.inbound.parsed import ParsedPmtInf, ParsedTx
 from gateway.reasons import PRECEDENCE, Reason
@@ -76,6 +77,8 @@ class World:
     made_recently: bool = True
     debtor_bic: str | None = "TRELLV22"
     debtor_currency: str | None = None
+    debtor_budget: bool = True  # SPEC §12: its payments carry EKK codes
+    codes: tuple[tuple[str, str, str, str], ...] | None = None
 
     def tx(self) -> ParsedTx:
         return ParsedTx(
@@ -91,6 +94,7 @@ class World:
             creditor_bic=self.creditor_bic,
             remittance=None,
             remittance_structured=None,
+            codes=budget.join(self.codes or ()),
         )
 
     def pmt(self) -> ParsedPmtInf:
@@ -128,6 +132,8 @@ class World:
             today=TODAY,
             max_future_days=90,
             recent_fingerprints=recent,
+            budget_accounts=frozenset({DEBTOR}) if self.debtor_budget else frozenset(),
+            classifier=CLASSIFIER,
         )
 
     def candidate(self, position: int = 0) -> rules.Candidate:
@@ -142,6 +148,10 @@ class World:
         candidate = self.candidate()
         return rules.findings([candidate], self.context()).get(0), candidate
 
+
+SHIPPED = Path(__file__).parents[2] / "gateway" / "data" / "classification.csv"
+CLASSIFIER = classifier.parse(SHIPPED.read_text(encoding="utf-8"))
+SPLIT = (("EKK", "2221", "600.00", "EUR"), ("EKK", "2231", "300.00", "EUR"))
 
 # Each rung: the code expected now, and the one repair that leads to the next rung.
 LADDER: list[tuple[Reason, Callable[[World], World]]] = [
@@ -160,6 +170,12 @@ LADDER: list[tuple[Reason, Callable[[World], World]]] = [
     (Reason.CH03, lambda w: replace(w, requested=TODAY.isoformat())),  # 188 days ahead
     (Reason.AM05, lambda w: replace(w, e2e_seen_in_file=False)),  # repeated in the file
     (Reason.AM05, lambda w: replace(w, made_recently=False)),  # same payment lately
+    # SPEC §12: a budget account's payment without codes, then each way a code is wrong
+    (Reason.RR05, lambda w: replace(w, codes=(("EKK", "9999", "900.00", "EUR"),))),
+    (Reason.RR05, lambda w: replace(w, codes=(("EKK", "21.3.9.9", "900.00", "EUR"),))),
+    (Reason.RR05, lambda w: replace(w, codes=(("EKK", "2239", "900.00", "EUR"),))),
+    (Reason.RR05, lambda w: replace(w, codes=(*SPLIT[:1], ("EKK", "2231", "300.01", "EUR")))),
+    (Reason.RR05, lambda w: replace(w, codes=SPLIT)),
 ]
 
 
@@ -195,6 +211,7 @@ CLEAN = World(
     requested=TODAY.isoformat(),
     e2e_seen_in_file=False,
     made_recently=False,
+    codes=SPLIT,
 )
 # Every way a payment or its context can differ from CLEAN, field by field.
 VARIANTS: dict[str, list[object]] = {

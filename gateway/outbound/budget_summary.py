@@ -1,0 +1,226 @@
+"""The revenue and expenditure summary ("kopsavilkums", SPEC §12): CSV, sealed.
+
+For a client and a period, per budget account: the opening balance, revenue by code
+(the IKK lines of its credits), expenditure by code (the EKK lines of its debits),
+what moved without codes, the closing balance, and a check line. Every amount comes
+from the ledger's postings on the account (`entries.entries`, the statements' own
+reading) and each posting's payments: a payment's code lines are spread over what was
+booked for it (`allocate`: a converted payment's lines at its rate, rounded so they add
+up exactly), and whatever a posting booked beyond its coded payments is `uncoded`. The
+check line is closing − (opening + every movement line): always 0.00, asserted before
+the file is written (a summary that does not reconcile is a fault, never a file).
+
+Columns `account;currency;line;code;name;amount`; amounts signed as they move the
+balance (expenditure and uncoded debits negative), decimal point `.`; UTF-8, `;`,
+written by the `csv` module. The file goes through the outbox like every answer:
+`<stamp>_budget-summary_<client>_<from>_<to>.csv`, sealed on delivery.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+import structlog
+from sqlalchemy import Connection, insert, select
+
+from gateway import db
+from gateway.environment import Environment
+from gateway.errors import UsageError
+from gateway.inbound import budget
+from gateway.inbound.classifier import Classifier
+from gateway.outbound import answers, outbox
+from gateway.outbound.account_report import Entry
+from gateway.outbound.entries import balance_before, entries
+from gateway.settings import ClientSettings
+from ledger import calendar, currency
+from ledger.schema import accounts as t_accounts
+
+log = structlog.get_logger("gateway.budget_summary")
+MESSAGE = "budget-summary"
+COLUMNS = ("account", "currency", "line", "code", "name", "amount")
+period_days_max = 400  # a year and a bit: one summary never reads more than this
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    account: str
+    currency: str
+    line: str  # opening | revenue | expenditure | uncoded | closing | check
+    code: str
+    name: str
+    amount_minor: int  # signed: as it moves the balance
+
+
+def allocate(weights: Sequence[Decimal], total: int) -> list[int] | None:
+    """`total` spread over `weights` in proportion, each rounded down and the cents left
+    over given to the largest remainders (ties: the earlier line), so the parts add up
+    to `total` exactly. None when the weights cannot carry it (none positive)."""
+    whole = sum(weights, Decimal(0))
+    if whole <= 0 or any(w < 0 for w in weights):
+        return None
+    exact = [w * total / whole for w in weights]
+    parts = [int(x) for x in exact]  # total >= 0: int() rounds down
+    left = total - sum(parts)
+    order = sorted(range(len(parts)), key=lambda i: (-(exact[i] - parts[i]), i))
+    for i in order[:left]:
+        parts[i] += 1
+    return parts
+
+
+def _coded(entry: Entry) -> tuple[Counter[str], int]:
+    """What `entry` booked under each code of its side, and what it booked uncoded."""
+    side = budget.REVENUE_SIDE if entry.credit else budget.EXPENSE_SIDE
+    by_code: Counter[str] = Counter()
+    uncoded = entry.amount_minor
+    for detail in entry.details:
+        lines = [x for x in budget.read(detail.budget_codes) if x.side == side]
+        try:
+            weights = [Decimal(x.amount) for x in lines]
+        except InvalidOperation:
+            continue
+        parts = allocate(weights, detail.amount_minor) if lines else None
+        if parts is None:
+            continue
+        for x, part in zip(lines, parts, strict=True):
+            by_code[x.code] += part
+        uncoded -= detail.amount_minor
+    return by_code, uncoded
+
+
+def account_lines(
+    iban: str, ccy: str, opening: int, booked: Iterable[Entry], closing: int,
+    names: Classifier | None, day: dt.date,
+) -> list[Line]:  # fmt: skip
+    """The summary of one account (pure): see the module docstring."""
+    revenue: Counter[str] = Counter()
+    expenditure: Counter[str] = Counter()
+    uncoded_credits = uncoded_debits = 0
+    for entry in booked:
+        by_code, uncoded = _coded(entry)
+        if entry.credit:
+            revenue.update(by_code)
+            uncoded_credits += uncoded
+        else:
+            expenditure.update(by_code)
+            uncoded_debits += uncoded
+
+    def name(code: str) -> str:
+        return names.name(code, day) if names is not None else ""
+
+    lines = [Line(iban, ccy, "opening", "", "opening balance", opening)]
+    lines += [Line(iban, ccy, "revenue", c, name(c), revenue[c]) for c in sorted(revenue)]
+    lines += [
+        Line(iban, ccy, "expenditure", c, name(c), -expenditure[c]) for c in sorted(expenditure)
+    ]
+    lines += [
+        Line(iban, ccy, "uncoded", "", "credits without codes", uncoded_credits),
+        Line(iban, ccy, "uncoded", "", "debits without codes", -uncoded_debits),
+        Line(iban, ccy, "closing", "", "closing balance", closing),
+    ]
+    difference = closing - sum(x.amount_minor for x in lines[:-1])
+    # Pair assertion: the movements by code and the ledger's balances agree to the cent.
+    assert difference == 0, (iban, opening, closing, difference)
+    lines.append(Line(iban, ccy, "check", "", "reconciles to the ledger", difference))
+    return lines
+
+
+def render(lines: Iterable[Line]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for x in lines:
+        amount = currency.format_minor(x.amount_minor, x.currency)
+        writer.writerow((x.account, x.currency, x.line, x.code, x.name, amount))
+    return out.getvalue().encode("utf-8")
+
+
+def file_name(local: dt.datetime, client_id: str, start: dt.date, end: dt.date) -> str:
+    return f"{local:%Y%m%dT%H%M%S}_{MESSAGE}_{client_id}_{start}_{end}.csv"
+
+
+# -- the shell -------------------------------------------------------------------------------
+
+
+def _client(env: Environment, client_id: str) -> ClientSettings:
+    for client in env.settings.clients:
+        if client.id == client_id:
+            return client
+    raise UsageError(f"--client {client_id}: no such client")
+
+
+def summary_lines(
+    conn: Connection, env: Environment, client: ClientSettings, start: dt.date, end: dt.date
+) -> list[Line]:
+    lines: list[Line] = []
+    days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+    for account in (a for a in client.accounts if a.budget):
+        row = conn.execute(select(t_accounts).where(t_accounts.c.iban == account.iban)).one()
+        booked = [e for day in days for e in entries(conn, row.id, day=day)]
+        opening = balance_before(conn, row.id, start)
+        closing = balance_before(conn, row.id, end + dt.timedelta(days=1))
+        lines += account_lines(
+            account.iban, row.currency, opening, booked, closing, env.settings.classifier, end
+        )
+    return lines
+
+
+def write_summary(env: Environment, client_id: str, start: dt.date, end: dt.date) -> str:
+    """The client's summary for `start`..`end` into its `out/`, sealed; its file name."""
+    client = _client(env, client_id)
+    if end < start:
+        raise UsageError(f"--from {start} is after --to {end}")
+    if (end - start).days >= period_days_max:
+        raise UsageError(f"--from {start} --to {end}: at most {period_days_max} days")
+    if not any(a.budget for a in client.accounts):
+        raise UsageError(f"--client {client_id}: no budget account (budget = true)")
+    local = env.local_now()
+    name = file_name(local, client_id, start, end)
+    with env.ledger.begin() as tx:
+        body = render(summary_lines(tx.conn, env, client, start, end))
+        tx.conn.execute(
+            insert(db.outbox).values(
+                client_id=client_id, message=MESSAGE, msg_id=answers.new_msg_id(tx.conn, local),
+                file_name=name, created_at=local, body=zlib.compress(body, outbox.compress_level),
+            )
+        )  # fmt: skip
+    outbox.deliver_pending(env.engine.connect, env.spool, env.sealer, env.clock.now())
+    log.info("budget_summary.written", client=client_id, start=str(start), end=str(end), file=name)
+    return name
+
+
+def previous_month(day: dt.date) -> tuple[dt.date, dt.date]:
+    end = day.replace(day=1) - dt.timedelta(days=1)
+    return end.replace(day=1), end
+
+
+def run_due(env: Environment) -> int:
+    """The daemon's monthly run: from the first business day of a month on, the previous
+    month's summary for every client with a budget account that has none yet."""
+    today = env.local_now().date()
+    if today < calendar.business_day_on_or_after(today.replace(day=1)):
+        return 0
+    start, end = previous_month(today)
+    written = 0
+    for client in env.settings.clients:
+        if not any(a.budget for a in client.accounts):
+            continue
+        suffix = f"_{MESSAGE}_{client.id}_{start}_{end}.csv"
+        with env.engine.connect() as conn:
+            done = conn.execute(
+                select(db.outbox.c.id).where(
+                    db.outbox.c.client_id == client.id,
+                    db.outbox.c.message == MESSAGE,
+                    db.outbox.c.file_name.endswith(suffix),
+                )
+            ).first()
+        if done is None:
+            write_summary(env, client.id, start, end)
+            written += 1
+    return written

@@ -1,0 +1,64 @@
+"""A gateway installation with budget accounts (SPEC §12), for the budget-code tests.
+
+The pipeline fixtures' installation with `budget = true` on client A's main account
+(A_MAIN) and client B's (B_MAIN), and the shipped classifier
+(`gateway/data/classification.csv`) copied beside the configuration. A_LIMITS stays a
+non-budget account: codes on it are carried, not required.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+from gateway.clock import FixedClock
+from gateway.environment import open_environment
+from gateway.funding import fund
+from gateway.pipeline import Pipeline
+from gateway.settings import load
+from tests.pipeline_fixtures import (
+    A_MAIN,
+    B_MAIN,
+    DEFAULT_NOW,
+    FUNDS,
+    Installation,
+    make_signing_key,
+    write_config,
+)
+
+SHIPPED_CLASSIFIER = Path(__file__).parents[1] / "gateway" / "data" / "classification.csv"
+BUDGET_ACCOUNTS = (A_MAIN, B_MAIN)
+
+
+def budget_installation(
+    base: Path,
+    database_url: str | None = None,
+    *,
+    now: dt.datetime = DEFAULT_NOW,
+    need_sealer: bool = False,
+    notifications: bool = False,
+) -> Installation:
+    base.mkdir(parents=True, exist_ok=True)
+    shutil.copy(SHIPPED_CLASSIFIER, base / "classification.csv")
+    extra: dict[str, object] = {"classification": "classification.csv"}
+    if database_url is not None:
+        extra["database_url"] = database_url
+    config = write_config(base, **extra)
+    text = config.read_text(encoding="utf-8")
+    for iban in BUDGET_ACCOUNTS:
+        line = f'  iban = "{iban}"\n'
+        assert text.count(line) == 1
+        text = text.replace(line, line + "  budget = true\n")
+    if notifications:  # camt.054 for client A
+        marker = 'registration_number = "90000000001"'
+        text = text.replace(marker, f"{marker}\nnotifications = true")
+    config.write_text(text, encoding="utf-8")
+    settings = load(config)
+    make_signing_key(settings)
+    clock = FixedClock(now.astimezone(dt.UTC))
+    env = open_environment(settings, clock=clock, need_sealer=need_sealer)
+    inst = Installation(base, config, settings, env, clock, Pipeline(env))
+    for iban, amount in FUNDS.items():
+        fund(env, iban, amount, key=f"setup:{iban}")
+    return inst

@@ -1,0 +1,222 @@
+"""The revenue and expenditure summary a budget institution reconciles (SPEC §12), through
+the real pipeline on SQLite and PostgreSQL: `ekase-gateway summary` and the daemon's
+monthly run write a sealed CSV into the client's `out/`; read back here with the `csv`
+module and checked against the ledger to the cent."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import itertools
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway.outbound import budget_summary
+from gateway.outbound.seal import verify_file
+from tests.budget_fixtures import budget_installation
+from tests.integration.test_statements import ledger_balance_through, riga
+from tests.pipeline_fixtures import (
+    A_LIMITS,
+    A_MAIN,
+    B_MAIN,
+    CLIENT_A,
+    CLIENT_B,
+    EXTERNAL,
+    TODAY,
+    Batch,
+    Installation,
+)
+
+EKASE = Path(sys.executable).parent / "ekase-gateway"
+NOVEMBER = (dt.date(2026, 11, 1), dt.date(2026, 11, 30))
+Row = dict[str, str]
+
+
+@pytest.fixture
+def budget_inst(tmp_path: Path, database_url: str) -> Iterator[Installation]:
+    inst = budget_installation(tmp_path / "gw", database_url, need_sealer=True)
+    yield inst
+    inst.close()
+
+
+def summary_rows(inst: Installation, client: str, start: dt.date, end: dt.date) -> list[Row]:
+    """The client's summary for the period as found in out/, its seal checked."""
+    (path,) = inst.outbox(client).glob(f"*_budget-summary_{client}_{start}_{end}.csv")
+    verdict = verify_file(
+        path, trusted_certs=[inst.settings.signing.certificate], now=dt.datetime.now(dt.UTC)
+    )
+    assert verdict.ok, verdict.problem
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter=";"))
+    assert rows and list(rows[0]) == ["account", "currency", "line", "code", "name", "amount"]
+    return rows
+
+
+def cents(text: str) -> int:
+    return int(Decimal(text) * 100)
+
+
+def check_against_ledger(inst: Installation, rows: list[Row], start: dt.date, end: dt.date) -> None:
+    """Per account: opening and closing are the ledger's balances, the movement lines add
+    up from one to the other, and the check line is 0.00."""
+    for iban, group in itertools.groupby(rows, key=lambda r: r["account"]):
+        lines = list(group)
+        kinds = [r["line"] for r in lines]
+        assert kinds[0] == "opening" and kinds[-2:] == ["closing", "check"], kinds
+        opening, closing = cents(lines[0]["amount"]), cents(lines[-2]["amount"])
+        assert opening == ledger_balance_through(inst, iban, start - dt.timedelta(days=1))
+        assert closing == ledger_balance_through(inst, iban, end)
+        assert opening + sum(cents(r["amount"]) for r in lines[1:-2]) == closing
+        assert lines[-1]["amount"] == "0.00"
+
+
+def by_code(rows: list[Row], iban: str, line: str) -> dict[str, str]:
+    return {r["code"]: r["amount"] for r in rows if r["account"] == iban and r["line"] == line}
+
+
+def test_summary_shows_every_euro_under_its_code(budget_inst: Installation) -> None:
+    """An ERP file with codes executes; the summary command's CSV shows each code's
+    revenue and expenditure, the funding as uncoded, and reconciles with the ledger."""
+    inst = budget_inst
+    paid = (
+        Batch(debtor=A_MAIN)
+        .tx("HEAT", "150.00", EXTERNAL, codes=(("EKK", "2221", "120.00"), ("EKK", "2222", "30.00")))
+        .tx("TO-B", "150.00", B_MAIN,
+            codes=(("EKK", "2231", "150.00"), ("IKK", "21.3.9.9", "100.00"),
+                   ("IKK", "F40020010", "50.00")))
+    )  # fmt: skip
+    assert set(inst.submit(paid.build()).statuses().values()) == {"ACSC"}
+    back = Batch(debtor=B_MAIN).tx(
+        "FROM-B", "40.00", A_MAIN, codes=(("EKK", "1100", "40.00"), ("IKK", "12.3.9.9", "40.00"))
+    )
+    assert inst.submit(back.build(), client=CLIENT_B).statuses() == {"FROM-B": "ACSC"}
+    not_budget = Batch(debtor=A_LIMITS).tx("PLAIN", "5.00", EXTERNAL)
+    assert inst.submit(not_budget.build(), "c.xml").statuses() == {"PLAIN": "ACSC"}
+    start, end = NOVEMBER
+    done = subprocess.run(
+        [str(EKASE), "summary", "-c", str(inst.config), "--client", CLIENT_A,
+         "--from", str(start), "--to", str(end)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith(f"_budget-summary_{CLIENT_A}_{start}_{end}.csv")
+    rows = summary_rows(inst, CLIENT_A, start, end)
+    assert {r["account"] for r in rows} == {A_MAIN}  # budget accounts only, its own only
+    assert by_code(rows, A_MAIN, "expenditure") == {
+        "2221": "-120.00", "2222": "-30.00", "2231": "-150.00",
+    }  # fmt: skip
+    assert by_code(rows, A_MAIN, "revenue") == {"12.3.9.9": "40.00"}
+    uncoded = [(r["name"], r["amount"]) for r in rows if r["line"] == "uncoded"]
+    assert uncoded == [("credits without codes", "100000.00"), ("debits without codes", "0.00")]
+    names = {r["code"]: r["name"] for r in rows}
+    assert names["2221"].startswith("Izdevumi par siltumenerģiju")
+    check_against_ledger(inst, rows, start, end)
+    # the same period for the other institution: its own revenue under its own codes
+    budget_summary.write_summary(inst.env, CLIENT_B, start, end)
+    rows = summary_rows(inst, CLIENT_B, start, end)
+    assert by_code(rows, B_MAIN, "revenue") == {"21.3.9.9": "100.00", "F40020010": "50.00"}
+    assert by_code(rows, B_MAIN, "expenditure") == {"1100": "-40.00"}
+    check_against_ledger(inst, rows, start, end)
+
+
+def test_the_daemon_writes_last_months_summary_once_on_the_first_business_day(
+    budget_inst: Installation,
+) -> None:
+    inst = budget_inst
+    batch = Batch(debtor=A_MAIN).tx("P1", "12.34", EXTERNAL, codes=(("EKK", "2231", "12.34"),))
+    assert inst.submit(batch.build()).statuses() == {"P1": "ACSC"}
+    inst.clock.set(riga(dt.date(2026, 11, 30), "20:00"))
+    assert budget_summary.run_due(inst.env) == 2  # October's: both institutions, once
+    assert budget_summary.run_due(inst.env) == 0
+    inst.clock.set(riga(dt.date(2026, 12, 1), "08:00"))  # Tuesday, the first business day
+    assert budget_summary.run_due(inst.env) == 2
+    assert budget_summary.run_due(inst.env) == 0
+    rows = summary_rows(inst, CLIENT_A, *NOVEMBER)
+    assert by_code(rows, A_MAIN, "expenditure") == {"2231": "-12.34"}
+    check_against_ledger(inst, rows, *NOVEMBER)
+
+
+def test_summary_refusals_are_one_line(budget_inst: Installation) -> None:
+    inst = budget_inst
+    for args, problem in (
+        (["--client", "nobody", "--from", "2026-11-01", "--to", "2026-11-30"], "no such client"),
+        (["--client", CLIENT_A, "--from", "2026-11-30", "--to", "2026-11-01"], "is after --to"),
+        (["--client", CLIENT_A, "--from", "2026-11-31", "--to", "2026-12-01"], "YYYY-MM-DD"),
+    ):
+        done = subprocess.run(
+            [str(EKASE), "summary", "-c", str(inst.config), *args],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode == 2 and problem in done.stderr, done.stderr
+        assert done.stderr.count("\n") == 1
+    assert not list(inst.outbox(CLIENT_A).glob("*budget-summary*"))
+
+
+Split = list[tuple[str, int]]  # (code, cents)
+EXPENSE = ("1100", "2221", "2222", "2223", "2231", "2312", "3000", "5238", "7000", "F22010000")
+REVENUE = ("12.3.9.9", "21.3.8.0", "21.3.9.9", "F40020010")
+
+
+@st.composite
+def splits(draw: st.DrawFn, codes: tuple[str, ...]) -> list[tuple[str, int]]:
+    parts = draw(st.lists(st.integers(min_value=1, max_value=20_000), min_size=1, max_size=6))
+    return [(draw(st.sampled_from(codes)), part) for part in parts]
+
+
+def test_random_splits_over_random_codes_always_reconcile(
+    budget_inst: Installation,
+) -> None:
+    """Hypothesis: whatever payments split over whatever codes a budget institution
+    sends, its summary shows each code's total to the cent and reconciles."""
+    inst = budget_inst
+    spent: Counter[str] = Counter()
+    received: Counter[str] = Counter()
+    numbers = itertools.count()
+
+    @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.tuples(splits(EXPENSE), st.none() | splits(REVENUE)), min_size=1,
+                    max_size=4))  # fmt: skip
+    def one_file(payments: list[tuple[Split, Split | None]]) -> None:
+        batch = Batch(debtor=A_MAIN)
+        for expense, revenue in payments:
+            total = sum(part for _, part in expense)
+            codes = [("EKK", code, f"{Decimal(part) / 100:.2f}") for code, part in expense]
+            if revenue is not None:  # to B's budget account: its revenue split the same total
+                scale = [part for _, part in revenue]
+                shares = budget_summary.allocate([Decimal(s) for s in scale], total)
+                assert shares is not None
+                revenue = [(code, share) for (code, _), share in zip(revenue, shares, strict=True)
+                           if share > 0]  # fmt: skip
+                codes += [("IKK", code, f"{Decimal(s) / 100:.2f}") for code, s in revenue]
+            creditor = B_MAIN if revenue else EXTERNAL
+            batch.tx(f"H{next(numbers)}", f"{Decimal(total) / 100:.2f}", creditor,
+                     codes=tuple(codes))  # fmt: skip
+            for code, part in expense:
+                spent[code] += part
+            for code, part in revenue or ():
+                received[code] += part
+        assert set(inst.submit(batch.build(), f"h{next(numbers)}.xml").statuses().values()) == {
+            "ACSC"
+        }
+
+    one_file()
+    for client, iban, codes, line, sign in (
+        (CLIENT_A, A_MAIN, spent, "expenditure", -1),
+        (CLIENT_B, B_MAIN, received, "revenue", 1),
+    ):
+        for old in inst.outbox(client).glob("*budget-summary*"):
+            old.unlink()
+        budget_summary.write_summary(inst.env, client, TODAY, TODAY)
+        rows = summary_rows(inst, client, TODAY, TODAY)
+        assert by_code(rows, iban, line) == {
+            code: f"{Decimal(sign * total) / 100:.2f}" for code, total in codes.items() if total
+        }
+        check_against_ledger(inst, rows, TODAY, TODAY)
