@@ -166,7 +166,7 @@ def _underlying(run: _Run, item: Underlying) -> UnderlyingResolution:
         infos = tuple(_payment_info(run, p) for p in item.payment_infos)
         return UnderlyingResolution(payment_infos=infos)
     files = _file_ids(run, group.group, None)
-    if not files:
+    if not files and group.whole:
         return UnderlyingResolution(group=_group(group, _RJCR, _NOOR))
     if group.whole:
         rows = _rows(run, files[0])
@@ -208,6 +208,10 @@ def _payment_info(
         echo |= {"original_msg_id": item.group.msg_id, "original_msg_name": item.group.msg_name}
     files = _file_ids(run, group, item.pmt_inf_id)
     rows = _rows(run, files[0], pmt_inf_id=item.pmt_inf_id) if len(files) == 1 else []
+    if not rows and item.transactions and not item.whole:  # each named: none is found
+        return PaymentInfoResolution(
+            **echo, transactions=tuple(_transaction(run, rows, t) for t in item.transactions)
+        )
     if not rows:
         info = None
         if len(files) > 1:
