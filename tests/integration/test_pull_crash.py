@@ -19,7 +19,7 @@ from gateway import db
 from ledger.schema import transfers
 from tests.integration.pull_fixtures import Out, riga
 from tests.integration.test_cancellations import LATER, cancel, payment_status, waiting_batch
-from tests.pipeline_fixtures import A_MAIN, CLIENT_A, TODAY, Batch, Installation
+from tests.pipeline_fixtures import A_MAIN, CLIENT_A, Batch, Installation
 
 REPO = Path(__file__).resolve().parents[2]
 
