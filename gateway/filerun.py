@@ -33,7 +33,7 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import DBAPIError
 
-from gateway import logs, metrics, pullrun, record
+from gateway import logs, metrics, pullrun, record, trialrun
 from gateway.environment import Environment
 from gateway.errors import SealError, TransientError
 from gateway.inbound.intake import NOT_READ, Intake, take_in
@@ -129,7 +129,9 @@ def _run(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy])
     try:
         job.intake = intake = _intake(env, job.claim, job.reader)
         known = record.known_file(tx.conn, intake)
-        if known is not None:
+        if job.claim.trial:  # from test/: checked and answered, nothing executed
+            job.outcome = trialrun.run(env, tx, intake, job.reader)
+        elif known is not None:
             job.outcome = _already_known(env, tx.conn, intake, known)
         elif (request := pullrun.message_of(intake.path)) is not None:
             job.outcome = pullrun.run(env, tx, intake, request)
