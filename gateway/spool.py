@@ -151,8 +151,9 @@ class Spool:
         name = path.name
         trial = path.parent == self.trial_box(client_id)
         target = self._claim_name(client_id, name, now, TRIAL_MARK if trial else "")
-        receipt_src = self.receipts(client_id) / f"{name}.json"
-        receipt = None if trial else _read_json(receipt_src)
+        receipts = self.receipts(client_id) / "test" if trial else self.receipts(client_id)
+        receipt_src = receipts / f"{name}.json"
+        receipt = _read_json(receipt_src)
         try:
             os.replace(path, target)
         except FileNotFoundError:
