@@ -19,6 +19,10 @@ from pyiso20022.admi.admi_002_001_01 import Document as Admi002
 from gateway.samples import SampleBatch, SamplePmtInf, SampleTx, iban_lv, to_bytes
 from tests.integration.daemon_fixtures import (
     Daemon,
+    answers,
+    answers_per_msg_id,
+    batch,
+    ledger_balance_minor,
     close_sftp,
     iban,
     make_install,
@@ -117,3 +121,28 @@ def test_cancel_and_ask_through_sftp(daemon: Daemon, tmp_path: Path, assert_vali
     assert daemon.process.poll() is None
     events = [e for e in daemon.events("file.processed") if e.get("client") == "alpha"]
     assert {e["file"] for e in events} >= {"future.xml", "cancel.xml", "ask.xml", "bad.xml"}
+
+
+@pytest.mark.timeout(120)
+def test_trial_run_through_sftp(daemon: Daemon, tmp_path: Path, assert_valid) -> None:  # type: ignore[no-untyped-def]
+    """A batch put into /test is answered _TEST_ in /out; no money moves; the same MsgId
+    is still free for /in."""
+    install = daemon.install
+    out = install.folder("alpha", "out")
+    before = ledger_balance_minor(install, "alpha")
+    (tmp_path / "try.xml").write_bytes(batch("SFTP-TRY", "alpha", 2))
+    openssh_sftp(install, "alpha-erp", ["put try.xml /test/try.xml"], tmp_path)
+    (answer,) = appeared(out, "_TEST_pain.002.001.03")
+    assert_valid(answer, "pain.002.001.03")
+    statuses = etree.parse(str(answer)).xpath("//*[local-name()='TxSts']/text()")
+    assert len(statuses) == 2 and set(statuses) <= {"ACCP", "PDNG"}
+    assert local(answer, "OrgnlGrpInfAndSts/StsRsnInf/AddtlInf") == "trial run, nothing executed"
+    assert ledger_balance_minor(install, "alpha") == before
+    assert list(install.spool.glob("trials/alpha/*/*-TEST__try.xml"))
+    (tmp_path / "real.xml").write_bytes(batch("SFTP-TRY", "alpha", 2))
+    openssh_sftp(install, "alpha-erp", ["put real.xml /in/real.xml"], tmp_path)
+    wait_for(lambda: answers_per_msg_id(out)["SFTP-TRY"] == 2, 20)
+    real = [
+        a for a in answers(out) if a.original_msg_id == "SFTP-TRY" and "_TEST_" not in a.path.name
+    ]
+    assert len(real) == 1 and real[0].group_status in ("ACSC", "PDNG", "ACCP"), daemon.tail()

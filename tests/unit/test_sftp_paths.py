@@ -31,8 +31,15 @@ def test_paths_resolve_lexically_and_never_climb_above_root(
 
 @pytest.mark.parametrize(
     "sent",
-    [b"/etc/passwd", b"../../etc", b"/beta/in", b"/srv/spool/clients/beta/in", b"in\0x",
-     b"\xff\xfe", b"/in/.upload-0123"],
+    [
+        b"/etc/passwd",
+        b"../../etc",
+        b"/beta/in",
+        b"/srv/spool/clients/beta/in",
+        b"in\0x",
+        b"\xff\xfe",
+        b"/in/.upload-0123",
+    ],
 )
 def test_anything_outside_in_and_out_does_not_exist(sent: bytes) -> None:
     """Other clients, the host and our hidden upload files are simply not there."""
@@ -42,8 +49,15 @@ def test_anything_outside_in_and_out_does_not_exist(sent: bytes) -> None:
 
 @pytest.mark.parametrize(
     ("name", "ignored"),
-    [("a.xml", False), ("a.part", True), ("a.filepart", True), ("a.tmp", True),
-     (".hidden", True), (".upload-1", True), ("a.xml.bak", False)],
+    [
+        ("a.xml", False),
+        ("a.part", True),
+        ("a.filepart", True),
+        ("a.tmp", True),
+        (".hidden", True),
+        (".upload-1", True),
+        ("a.xml.bak", False),
+    ],
 )
 def test_names_the_gateway_ignores(name: str, ignored: bool) -> None:
     """Temporary upload names and dotfiles wait until the client renames them."""
@@ -76,3 +90,20 @@ def test_only_temporary_files_in_in_may_be_removed() -> None:
     assert fs.may_remove("manage", VirtualPath("in", ("a.xml",)))
     assert fs.may_remove("manage", VirtualPath("out", ("a.tmp",)))
     assert fs.may_remove("view", VirtualPath("in", ("a.part",)))
+
+
+def test_test_folder_takes_uploads_like_in_but_never_moves_across() -> None:
+    """/test (trial runs, SPEC §15): uploads, renames within it, temporary removals and
+    times like /in; nothing moves between /test and /in or /out."""
+    trial, inbox = VirtualPath("test", ("a.xml",)), VirtualPath("in", ("a.xml",))
+    assert fs.resolve(b"/test/a.xml") == trial
+    assert fs.may_write_new("manage", trial) is None
+    assert fs.may_write_new("view", trial)
+    assert fs.may_write_new("manage", VirtualPath("test", ("sub", "a.xml")))
+    assert fs.may_rename("manage", trial, VirtualPath("test", ("b.xml",))) is None
+    assert fs.may_rename("manage", trial, inbox)
+    assert fs.may_rename("manage", inbox, trial)
+    assert fs.may_rename("manage", VirtualPath("out", ("a.xml",)), VirtualPath("out", ("b.xml",)))
+    assert fs.may_remove("manage", VirtualPath("test", ("a.xml.part",))) is None
+    assert fs.may_remove("manage", trial)
+    assert fs.may_set_times("manage", trial) is None
