@@ -121,3 +121,23 @@ def test_cancellation_racing_with_execution_on_postgresql(tmp_path: Path, pg_url
         print(f"race: {len(executed)} executed, {len(cancelled)} cancelled")
     finally:
         inst.close()
+
+
+def test_trial_killed_between_commit_and_answer(inst: Installation) -> None:
+    """A trial's answer committed but not delivered: the restart delivers it once and
+    shelves the file in trials/; nothing was booked."""
+    out = Out(inst.outbox(CLIENT_A))
+    before = inst.balances()
+    trials = inst.env.spool.trial_box(CLIENT_A)
+    (trials / "try.xml").write_bytes(Batch(msg_id="TRY-K").tx("K-1", "1.00").build())
+    proc = child(inst, inst.clock.now(), "kill-after-commit")
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL, output.decode()
+    assert out.new() == [] and list(trials.iterdir()) == []
+    result = inst.run()
+    assert [(o.shelf, o.recovered) for o in result.outcomes] == [("trials", True)]
+    (answer,) = out.new()
+    assert "_TEST_pain.002.001.03_" in answer.path.name
+    inst.run()
+    assert out.new() == [] and inst.left_in(CLIENT_A) == []
+    assert inst.balances() == before
