@@ -13,10 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 
 from gateway import db
 from ledger.schema import transfers
+from tests.integration.daemon_fixtures import wait_for
 from tests.integration.pull_fixtures import Out, riga
 from tests.integration.test_cancellations import LATER, cancel, payment_status, waiting_batch
 from tests.pipeline_fixtures import A_MAIN, CLIENT_A, Batch, Installation
@@ -141,3 +142,63 @@ def test_trial_killed_between_commit_and_answer(inst: Installation) -> None:
     inst.run()
     assert out.new() == [] and inst.left_in(CLIENT_A) == []
     assert inst.balances() == before
+
+
+def _waiting_on_payments(inst: Installation) -> bool:
+    with inst.env.engine.connect() as conn:
+        waiting = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query ILIKE '%gw_payments%' AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+    return int(waiting) > 0
+
+
+def _held(inst: Installation, values: dict[str, object], mode: str, moment: dt.datetime) -> str:
+    """Hold the waiting payments of PAY-F locked in a transaction of our own (another
+    process deciding them), start `mode` in a child, let it run into the lock, then
+    change the payments with `values` and commit; the child's output."""
+    p = db.payments.c
+    with inst.env.engine.connect() as conn, conn.begin():
+        conn.execute(select(p.id).where(p.msg_id == "PAY-F").with_for_update()).all()
+        proc = child(inst, moment, mode)
+        assert wait_for(lambda: _waiting_on_payments(inst), 60), "the child never waited"
+        conn.execute(update(db.payments).where(p.msg_id == "PAY-F").values(**values))
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, output.decode()
+    return output.decode()
+
+
+def test_a_cancellation_waits_for_an_execution_in_flight(tmp_path: Path, pg_url: str) -> None:
+    """The start of day holds the payments while it executes them: a cancellation that
+    comes meanwhile waits, then finds them executed (AGNT), and changes nothing."""
+    inst = Installation.create(tmp_path / "gw", database_url=pg_url)
+    try:
+        waiting_batch(inst)
+        out = Out(inst.outbox(CLIENT_A))
+        inst.drop(cancel(("E-2", "20.00")), "cxl.xml", CLIENT_A)
+        executed = {"status": "ACSC", "acct_svcr_ref": "EXECUTED-ELSEWHERE"}
+        _held(inst, executed, "requests", inst.clock.now())
+        (answer,) = out.new()
+        assert answer.text("TxInfAndSts/TxCxlSts") == "RJCR"
+        assert answer.text("CxlStsRsnInf/Rsn/Cd") == "AGNT"
+        assert payment_status(inst, "E-2") == ("ACSC", None)
+    finally:
+        inst.close()
+
+
+def test_an_execution_waits_for_a_cancellation_in_flight(tmp_path: Path, pg_url: str) -> None:
+    """A cancellation holds the payments while it cancels them: the start of day's
+    execution that comes meanwhile waits, then finds them cancelled and books nothing."""
+    inst = Installation.create(tmp_path / "gw", database_url=pg_url)
+    try:
+        waiting_batch(inst)
+        before = inst.balance(A_MAIN)
+        cancelled = {"status": "RJCT", "reason": "DS02"}
+        _held(inst, cancelled, "execute", riga(LATER, "08:00"))
+        assert inst.balance(A_MAIN) == before
+        assert {payment_status(inst, f"E-{n}") for n in (1, 2, 3)} == {("RJCT", "DS02")}
+        inst.env.ledger.check_invariants()
+    finally:
+        inst.close()
