@@ -48,6 +48,7 @@ REPORT_REQUESTS = (camt060_v03.MESSAGE, camt060_v05.MESSAGE)
 CANCELLATIONS = (camt055_v01.MESSAGE, camt055_v09.MESSAGE)
 ANSWERED = "ACCP"  # gw_files.group_status of a report request answered with data
 REFUSED = "RJCT"  # … of a request answered with admi.002
+_first_look_bytes = 4096
 
 
 def message_of(path: Path) -> str | None:
@@ -55,7 +56,11 @@ def message_of(path: Path) -> str | None:
     of camt.060 or camt.055), else None (a pain.001, or a file not identified)."""
     with open(path, "rb") as handle:
         head = handle.read(route.head_bytes)
-    name = route.message_of(head)
+    # Most roots start within the first few KiB: a pain.001 is told without parsing
+    # its first 64 KiB of payments.
+    name = route.message_of(head[:_first_look_bytes])
+    if name is None and len(head) > _first_look_bytes:
+        name = route.message_of(head)
     if name is not None and name.startswith(("camt.060.", "camt.055.")):
         return name
     return None
