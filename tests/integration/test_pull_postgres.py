@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.integration.pull_fixtures import Out
 from tests.integration.test_cancellations import cancel, payment_status, waiting_batch
 from tests.integration.test_report_requests import closed_yesterday, request, statement_day
 from tests.pipeline_fixtures import CLIENT_A, Installation
