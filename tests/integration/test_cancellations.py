@@ -220,3 +220,19 @@ def test_hostile_cancellations(inst: Installation, case: str) -> None:
     assert outcome.shelf == "rejected"
     assert answer.message in ("admi.002.001.01", "pain.002.001.03")
     assert payment_status(inst, "E-1") == ("PDNG", None)
+
+
+def test_the_2009_edition_answers_in_its_own_codes(inst: Installation) -> None:
+    """camt.055.001.01 is answered with camt.029.001.03, which knows no NOOR and no PACR
+    at message level: AGNT with the English, and PECR (SPEC §15)."""
+    waiting_batch(inst)
+    out = Out(inst.outbox(CLIENT_A))
+    outcome = run_request(inst, cancel(("E-1", "10.00"), ("E-9", None), version="01"))
+    assert outcome.group_status == "PACR"
+    found = by_type(out.new())
+    (answer,) = found["camt.029.001.03"]
+    s.parse_back(answer.path.read_bytes(), Camt029v03)
+    assert answer.text("Sts/Conf") == "PECR"
+    assert tx_statuses(answer) == [("E-1", "ACCR", []), ("E-9", "RJCR", ["AGNT"])]
+    assert "no such payment of this client" in answer.texts("CxlStsRsnInf/AddtlInf")
+    assert found["pain.002.001.03"][0].texts("TxInfAndSts/OrgnlEndToEndId") == ["E-1"]
