@@ -10,7 +10,7 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
-from gateway import db
+from gateway import db, status
 from gateway.samples import SamplePmtInf, SampleTx
 from ledger.schema import transfers
 from tests.integration.pull_fixtures import Out
@@ -103,3 +103,10 @@ def test_a_trial_is_judged_against_the_books_now(inst: Installation) -> None:
     broken = trial(inst, b"<not xml", "b.xml")
     (answer,) = out.new()
     assert broken.group_status == "RJCT" and "_TEST_" in answer.path.name
+
+
+def test_status_counts_trials_apart(inst: Installation) -> None:
+    trial(inst, trial_batch())
+    found = status.collect(inst.env, inst.clock.now())
+    alpha = next(c for c in found.clients if c.client_id == CLIENT_A)
+    assert (alpha.trials_today, alpha.processed_today) == (1, 0)
