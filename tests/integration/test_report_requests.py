@@ -189,3 +189,13 @@ def test_a_request_of_the_other_client_is_its_own(inst: Installation) -> None:
     assert out_a.new() == []
     reject = admi(out_b.new())
     assert reject.text("Rsn/RjctgPtyRsn") == "AC02"
+
+
+def test_a_version_we_do_not_read_is_refused_by_name(inst: Installation) -> None:
+    out = Out(inst.outbox(CLIENT_A))
+    data = request(statement_day(), version="04", msg_id="REQ-V4")
+    outcome, shelf = answered(inst, data)
+    reject = admi(out.new())
+    assert reject.text("Rsn/RjctgPtyRsn") == "FF01"
+    assert "camt.060.001.04 is not supported" in (reject.text("Rsn/RsnDesc") or "")
+    assert shelf.parts[-4] == "rejected" and outcome.reason == "FF01"
