@@ -31,15 +31,8 @@ def test_paths_resolve_lexically_and_never_climb_above_root(
 
 @pytest.mark.parametrize(
     "sent",
-    [
-        b"/etc/passwd",
-        b"../../etc",
-        b"/beta/in",
-        b"/srv/spool/clients/beta/in",
-        b"in\0x",
-        b"\xff\xfe",
-        b"/in/.upload-0123",
-    ],
+    [b"/etc/passwd", b"../../etc", b"/beta/in", b"/srv/spool/clients/beta/in", b"in\0x",
+     b"\xff\xfe", b"/in/.upload-0123"],
 )
 def test_anything_outside_in_and_out_does_not_exist(sent: bytes) -> None:
     """Other clients, the host and our hidden upload files are simply not there."""
@@ -49,15 +42,8 @@ def test_anything_outside_in_and_out_does_not_exist(sent: bytes) -> None:
 
 @pytest.mark.parametrize(
     ("name", "ignored"),
-    [
-        ("a.xml", False),
-        ("a.part", True),
-        ("a.filepart", True),
-        ("a.tmp", True),
-        (".hidden", True),
-        (".upload-1", True),
-        ("a.xml.bak", False),
-    ],
+    [("a.xml", False), ("a.part", True), ("a.filepart", True), ("a.tmp", True),
+     (".hidden", True), (".upload-1", True), ("a.xml.bak", False)],
 )
 def test_names_the_gateway_ignores(name: str, ignored: bool) -> None:
     """Temporary upload names and dotfiles wait until the client renames them."""
