@@ -33,7 +33,7 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import DBAPIError
 
-from gateway import logs, metrics, record
+from gateway import logs, metrics, pullrun, record, trialrun
 from gateway.environment import Environment
 from gateway.errors import SealError, TransientError
 from gateway.inbound.intake import NOT_READ, Intake, take_in
@@ -129,8 +129,12 @@ def _run(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy])
     try:
         job.intake = intake = _intake(env, job.claim, job.reader)
         known = record.known_file(tx.conn, intake)
-        if known is not None:
+        if job.claim.trial:  # from test/: checked and answered, nothing executed
+            job.outcome = trialrun.run(env, tx, intake, job.reader)
+        elif known is not None:
             job.outcome = _already_known(env, tx.conn, intake, known)
+        elif (request := pullrun.message_of(intake.path)) is not None:
+            job.outcome = pullrun.run(env, tx, intake, request)
         else:
             job.outcome = new_file(env, tx, intake, job.reader, mine)
         savepoint.commit()
@@ -217,7 +221,8 @@ def _intake(env: Environment, claim: Claim, reader: Reading | None) -> Intake:
 def _already_known(env: Environment, conn: Any, intake: Intake, known: Any) -> Outcome:
     """The same bytes again: this very claim recorded by a run that stopped before
     shelving it, or a repeated upload, answered with its original report once more."""
-    shelf = "rejected" if known.accepted_msg_id is None else "archive"
+    refused = known.accepted_msg_id is None and known.group_status == "RJCT"
+    shelf = "rejected" if refused else "archive"
     if known.claim_name == intake.claim_name:
         return Outcome(known.id, shelf, known.group_status, msg_id=known.msg_id, recovered=True)
     answered = outbox.answer_to_claim(conn, intake.client_id, intake.claim_name)

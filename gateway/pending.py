@@ -42,6 +42,7 @@ def due_payments(today: dt.date) -> Select[Any]:
         select(db.payments)
         .where(db.pending_only(), p.due_date <= today)
         .order_by(literal_column("+gw_payments.file_id"), p.seq)
+        .with_for_update()  # a cancellation (camt.055) waits, then finds them executed
     )
 
 
@@ -72,7 +73,9 @@ def _execute_file(
     local: dt.datetime,
 ) -> None:
     conn = tx.conn
-    file_row = conn.execute(select(db.files).where(db.files.c.id == file_id)).one()
+    file_row = conn.execute(
+        select(db.files).where(db.files.c.id == file_id).with_for_update()
+    ).one()
     today = local.date()
     run = int(file_row.reports) + 1
     clearing = {

@@ -149,7 +149,11 @@ class Pipeline:
 
     def process_waiting(self) -> list[Outcome]:
         spool = self.env.spool
-        waiting = [(c.id, path) for c in self.clients for path in spool.waiting(c.id)]
+        waiting = [
+            (c.id, path)
+            for c in self.clients
+            for path in [*spool.waiting(c.id), *spool.waiting_trials(c.id)]
+        ]
         return self.process(waiting)
 
     def run_once(self, first: ReadAhead | None = None) -> PassResult:

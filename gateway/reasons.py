@@ -33,6 +33,8 @@ class Reason(StrEnum):
     # -- transaction level, decided at execution time -------------------------------------
     AM14 = "AM14"  # account's daily_limit exceeded
     AM04 = "AM04"  # insufficient funds (balance plus overdraft)
+    # -- transaction level, after acceptance ------------------------------------------------
+    DS02 = "DS02"  # order cancelled by the client before it executed (camt.055, SPEC §15)
 
     @property
     def meaning(self) -> str:
@@ -58,6 +60,7 @@ MEANINGS: dict[Reason, str] = {
     Reason.RR05: "Regulatory information invalid",
     Reason.AM14: "Amount exceeds the daily limit",
     Reason.AM04: "Insufficient funds",
+    Reason.DS02: "Order cancelled",
 }
 
 FILE_LEVEL = frozenset({Reason.FF01, Reason.DU01, Reason.AM18, Reason.AM10})

@@ -13,6 +13,7 @@ from gateway.files import sync_all, write_in_place
 from gateway.firstrun import rejections_listed_max
 from gateway.inbound.intake import Intake
 from gateway.outbound.seal import receipt_properties
+from gateway.pull_codes import RequestReason
 from gateway.reasons import Reason
 from gateway.spool import Claim
 from gateway.statuses import TxStatus
@@ -26,7 +27,7 @@ class Outcome:
     file_id: int
     shelf: str  # archive | rejected | duplicates
     group_status: str
-    reason: Reason | None = None
+    reason: Reason | RequestReason | None = None  # RequestReason: a request's admi.002
     info: str | None = None
     msg_id: str | None = None
     counts: dict[str, int] = field(default_factory=dict)

@@ -2,6 +2,7 @@
 
     clients/<client>/in/        uploaded, waiting                    (client's SFTP /in)
     clients/<client>/out/       answers and reports for the client   (client's SFTP /out)
+    clients/<client>/test/      trial runs, waiting (SPEC §15)         (client's SFTP /test)
     receipts/<client>/          SFTP upload receipts waiting with their files
     work/<client>/              claimed, being processed (a process holds a lock on it), or
                                 waiting after a fault (with NAME.attempts.json)
@@ -9,6 +10,7 @@
     archive/<client>/<date>/    processed: the original, its findings, its seal
     rejected/<client>/<date>/   rejected as a whole (FF01, DU01, AM18, AM10)
     duplicates/<client>/<date>/ the same bytes again: answered with the original report
+    trials/<client>/<date>/     trial runs from test/: checked, answered, nothing executed
     tmp/                        outbound files being written (never visible to clients)
     log/                        the JSON log
 
@@ -42,6 +44,8 @@ SIDECAR_SUFFIXES = (".receipt.json", ".sig", ".findings.txt")
 ATTEMPTS_SUFFIX = ".attempts.json"  # failed runs of a claim (work/ only)
 ERROR_SUFFIX = ".error.txt"  # why a file is in quarantine/
 file_name_chars_max = 200
+TRIAL_MARK = "-TEST"  # ends the claim id of a file taken from test/ (a trial run)
+SHELVES = ("archive", "rejected", "duplicates", "trials")
 stale_temporary_seconds = 3600
 
 
@@ -59,6 +63,11 @@ class Claim:
     original_name: str
     receipt: dict[str, Any] | None
 
+    @property
+    def trial(self) -> bool:
+        """Whether the file came from `test/`: checked and answered, never executed."""
+        return self.path.name.split("__", 1)[0].endswith(TRIAL_MARK)
+
 
 class Spool:
     def __init__(self, root: Path) -> None:
@@ -72,6 +81,9 @@ class Spool:
     def outbox(self, client_id: str) -> Path:
         return self.root / "clients" / client_id / "out"
 
+    def trial_box(self, client_id: str) -> Path:
+        return self.root / "clients" / client_id / "test"
+
     def receipts(self, client_id: str) -> Path:
         return self.root / "receipts" / client_id
 
@@ -82,7 +94,7 @@ class Spool:
         return self.root / "tmp"
 
     def shelf(self, kind: str, client_id: str, day: dt.date) -> Path:
-        assert kind in ("archive", "rejected", "duplicates")
+        assert kind in SHELVES
         return self.root / kind / client_id / day.isoformat()
 
     def prepare(self, client_ids: list[str]) -> None:
@@ -95,11 +107,12 @@ class Spool:
             for folder in (
                 self.inbox(client_id),
                 self.outbox(client_id),
+                self.trial_box(client_id),
                 self.receipts(client_id),
                 self.work(client_id),
             )
         ]
-        shared = ("tmp", "log", "archive", "rejected", "duplicates", "quarantine")
+        shared = ("tmp", "log", *SHELVES, "quarantine")
         folders += [self.root / name for name in shared]
         for folder in folders:
             try:
@@ -115,21 +128,11 @@ class Spool:
 
     def waiting(self, client_id: str) -> list[Path]:
         """Regular files in `in/` that are complete by name, oldest first."""
-        found: list[tuple[float, str, Path]] = []
-        try:
-            entries = list(os.scandir(self.inbox(client_id)))
-        except FileNotFoundError:
-            return []
-        for entry in entries:
-            if is_ignored(entry.name):
-                continue
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            if stat.S_ISREG(info.st_mode):  # never a symlink, folder or device
-                found.append((info.st_mtime, entry.name, Path(entry.path)))
-        return [path for _, _, path in sorted(found)]
+        return _complete_files(self.inbox(client_id))
+
+    def waiting_trials(self, client_id: str) -> list[Path]:
+        """The same in `test/`: files for a trial run."""
+        return _complete_files(self.trial_box(client_id))
 
     def in_work(self, client_id: str) -> list[Path]:
         folder = self.work(client_id)
@@ -143,10 +146,13 @@ class Spool:
         )
 
     def claim(self, client_id: str, path: Path, now: dt.datetime) -> Claim | None:
-        """Move `path` from `in/` into `work/` atomically; None if someone else took it."""
+        """Move `path` from `in/` (or `test/`) into `work/` atomically; None if someone
+        else took it."""
         name = path.name
-        target = self._claim_name(client_id, name, now)
-        receipt_src = self.receipts(client_id) / f"{name}.json"
+        trial = path.parent == self.trial_box(client_id)
+        target = self._claim_name(client_id, name, now, TRIAL_MARK if trial else "")
+        receipts = self.receipts(client_id) / "test" if trial else self.receipts(client_id)
+        receipt_src = receipts / f"{name}.json"
         receipt = _read_json(receipt_src)
         try:
             os.replace(path, target)
@@ -157,12 +163,12 @@ class Spool:
                 os.replace(receipt_src, _receipt_path(target))
         return Claim(client_id, target, name, receipt)
 
-    def _claim_name(self, client_id: str, name: str, now: dt.datetime) -> Path:
+    def _claim_name(self, client_id: str, name: str, now: dt.datetime, mark: str = "") -> Path:
         """`<claimed at>-<random>__<original name>` in work/: the claim's own name, which
         its shelf name carries on. A name already in work/ (a chance of 2**-32 within a
         second) is not reused: `os.replace` below would put this file over that one."""
         while True:
-            claim_id = f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+            claim_id = f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}{mark}"
             target = self.work(client_id) / f"{claim_id}__{name[:file_name_chars_max]}"
             if not os.path.lexists(target):
                 return target
@@ -275,6 +281,25 @@ class Spool:
         os.replace(claim.path, target)
         fsync_dir(folder)
         return target
+
+
+def _complete_files(folder: Path) -> list[Path]:
+    """Regular files in `folder` that are complete by name, oldest first."""
+    found: list[tuple[float, str, Path]] = []
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        if is_ignored(entry.name):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(info.st_mode):  # never a symlink, folder or device
+            found.append((info.st_mtime, entry.name, Path(entry.path)))
+    return [path for _, _, path in sorted(found)]
 
 
 def _attempts_path(work_path: Path) -> Path:

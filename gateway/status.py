@@ -249,6 +249,7 @@ def collect(env: StatusSource, now: dt.datetime) -> Status:
                 undelivered=undelivered,
                 last_answer=last,
                 last_answer_at=last_at.astimezone(settings.timezone) if last_at else None,
+                trials_today=_count_shelved(env.spool, "trials", client_id, today),
             )
         )
     daemon = _daemon(settings.spool_dir, now)

@@ -34,6 +34,7 @@ class ClientStatus:
     undelivered: int  # answers owed to the client but not yet in out/
     last_answer: str | None
     last_answer_at: dt.datetime | None  # local treasury time
+    trials_today: int = 0  # trial runs from test/ answered today (SPEC §15: not in the books)
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,9 @@ def start_watcher(settings: Settings, env: Environment, hint: Callable[[], None]
     try:
         for client in settings.clients:
             observer.schedule(handler, str(env.spool.inbox(client.id)), recursive=False)
+            trials = env.spool.trial_box(client.id)
+            if trials.is_dir():  # /test (SPEC §15)
+                observer.schedule(handler, str(trials), recursive=False)
         observer.start()
     except OSError as exc:  # e.g. inotify watch limit reached
         log.warning("watcher.unavailable", error=str(exc))

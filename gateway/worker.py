@@ -104,7 +104,7 @@ class Worker:
         present: set[str] = set()
         for client in self.clients:
             queue = []
-            for path in spool.waiting(client.id):
+            for path in [*spool.waiting(client.id), *spool.waiting_trials(client.id)]:
                 present.add(str(path))
                 queue.append((client.id, path, self._settle_left(client.id, path, wall_now)))
             queues.append(queue)
@@ -115,7 +115,11 @@ class Worker:
         return turns
 
     def _settle_left(self, client_id: str, path: Path, wall_now: float) -> float:
-        if (self.env.spool.receipts(client_id) / f"{path.name}.json").exists():
+        spool = self.env.spool
+        receipts = spool.receipts(client_id)
+        if path.parent == spool.trial_box(client_id):  # a trial's receipt (/test)
+            receipts = receipts / "test"
+        if (receipts / f"{path.name}.json").exists():
             return 0.0  # the built-in server closed and renamed it: complete
         try:
             info = path.stat()

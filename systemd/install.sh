@@ -24,6 +24,7 @@
 #     sftp/<client>/                    root:root     0755  what lies outside its StateDirectory
 #     sftp/<client>/in                  USER:ekase-<client> 2770
 #     sftp/<client>/out                 USER:ekase-<client> 2750
+#     sftp/<client>/test                USER:ekase-<client> 2770  (trial runs, SPEC §15)
 #   /etc/systemd/system/ekase-gateway.service
 #   /etc/ssh/sshd_config.d/ekase-gateway.conf               (--openssh: generated Match blocks)
 #
@@ -177,6 +178,7 @@ print(accounts_table(load(sys.argv[1])), end="")' "$config")" || die "cannot rea
         install -d -o root -g root -m 0755 "$chroot"
         install -d -o "$account" -g "$client_group" -m 2770 "$chroot/in"
         install -d -o "$account" -g "$client_group" -m 2750 "$chroot/out"
+        install -d -o "$account" -g "$client_group" -m 2770 "$chroot/test"
         if ! getent passwd "$user" >/dev/null; then
             # '*': no password, but not locked — sshd refuses locked accounts when UsePAM is no.
             useradd --system --no-create-home --home-dir /nonexistent --shell "$nologin" \

@@ -1,4 +1,4 @@
-"""What an SFTP user sees: a virtual tree of exactly `/in` and `/out`.
+"""What an SFTP user sees: a virtual tree of exactly `/in`, `/out` and `/test`.
 
 Every path a client sends goes through `resolve` (pure, lexical: relative
 paths start in `/in`, `..` never climbs above `/`) and, when it names
@@ -18,7 +18,9 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
-AREAS = ("in", "out")
+AREAS = ("in", "out", "test")
+TRIAL_AREA = "test"  # uploads for a trial run (SPEC §15): checked, answered, never executed
+UPLOAD_AREAS = ("in", TRIAL_AREA)
 HOME = "/in"
 # Hidden name of an upload in progress; internal, never shown to clients.
 UPLOAD_PREFIX = ".upload-"
@@ -130,24 +132,26 @@ def may_write_new(mode: str, vpath: VirtualPath) -> str | None:
     """Why the user may not create (upload) this file, or None."""
     if mode != "manage":
         return "read-only user"
-    if vpath.area != "in" or not vpath.in_area_top:
-        return "uploads go directly into /in"
+    if vpath.area not in UPLOAD_AREAS or not vpath.in_area_top:
+        return "uploads go directly into /in (or /test for a trial run)"
     return check_new_name(vpath.name)
 
 
 def may_rename(mode: str, old: VirtualPath, new: VirtualPath) -> str | None:
     if mode != "manage":
         return "read-only user"
-    if old.area != "in" or new.area != "in" or not old.in_area_top or not new.in_area_top:
-        return "files may be renamed only within /in"
+    if old.area not in UPLOAD_AREAS or new.area != old.area:
+        return "files may be renamed only within /in (or within /test)"
+    if not old.in_area_top or not new.in_area_top:
+        return "files may be renamed only within /in (or within /test)"
     return check_new_name(new.name)
 
 
 def may_remove(mode: str, vpath: VirtualPath) -> str | None:
     if mode != "manage":
         return "read-only user"
-    if vpath.area != "in" or not vpath.in_area_top:
-        return "only temporary files in /in may be removed"
+    if vpath.area not in UPLOAD_AREAS or not vpath.in_area_top:
+        return "only temporary files in /in (or /test) may be removed"
     if not is_ignored_name(vpath.name):
         return "only temporary files (*.part, *.filepart, *.tmp, dotfiles) may be removed"
     return None
@@ -157,6 +161,6 @@ def may_set_times(mode: str, vpath: VirtualPath) -> str | None:
     """Clients (WinSCP) set the modification time after an upload; only that is allowed."""
     if mode != "manage":
         return "read-only user"
-    if vpath.area != "in" or not vpath.in_area_top:
-        return "attributes may be changed only on files in /in"
+    if vpath.area not in UPLOAD_AREAS or not vpath.in_area_top:
+        return "attributes may be changed only on files in /in (or /test)"
     return None

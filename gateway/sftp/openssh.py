@@ -1,7 +1,7 @@
 """`sshd_config` blocks for deployments that use OpenSSH instead of the built-in server.
 
 Each user gets a `Match User` block that jails it in its client's folder
-(where it sees `/in` and `/out`, like the built-in server) and allows nothing
+(where it sees `/in`, `/out` and `/test`, like the built-in server) and allows nothing
 but `internal-sftp`. OpenSSH requires the chroot folder and every folder above
 it to be owned by root and writable by nobody else (it refuses the login
 otherwise), so the printed `ChrootDirectory` is the real path: where
@@ -33,7 +33,7 @@ DENIED_REQUESTS = ("symlink", "hardlink", "mkdir", "rmdir")
 
 # The folders below a client's chroot: (name, mode). Owner: the service account; group: the
 # client's. Setgid, so uploads and answers take the client's group.
-CLIENT_AREAS = (("in", 0o2770), ("out", 0o2750))
+CLIENT_AREAS = (("in", 0o2770), ("out", 0o2750), ("test", 0o2770))  # test/: trial runs
 # Linux (shadow-utils) refuses longer group names.
 group_name_chars_max = 32
 
@@ -94,7 +94,7 @@ def sshd_config_blocks(settings: Settings) -> str:
     lines = [
         f"# ekase-gateway SFTP users, generated from {settings.config_path}",
         "# ChrootDirectory and every folder above it must be owned by root and not",
-        "# writable by group or others (sshd refuses the login otherwise); in/ and out/",
+        "# writable by group or others (sshd refuses the login otherwise); in/, out/, test/",
         "# below it belong to the service account and the client's group (setgid), of",
         "# which the client's users and the service account are members. Users need an",
         "# unlocked account (`useradd -p '*'`) where UsePAM is no. systemd/install.sh",
@@ -107,7 +107,8 @@ def sshd_config_blocks(settings: Settings) -> str:
         "#   uploaded, and nothing bounds what a client leaves waiting (built-in:",
         f"#   sftp.client_waiting_bytes_max = {settings.sftp.client_waiting_bytes_max}). "
         "Set a filesystem quota (a project",
-        "#   or group quota on clients/<client>/in) so that one client cannot fill the spool.",
+        "#   or group quota on clients/<client>/in and test) so that one client cannot fill",
+        "#   the spool.",
         "# - Sessions: sshd has no per-user limit of its own (built-in:",
         f"#   sftp.sessions_per_user_max = {settings.sftp.sessions_per_user_max}): "
         "pam_limits maxlogins bounds logins per",

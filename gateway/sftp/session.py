@@ -120,9 +120,12 @@ class SftpSession(asyncssh.SFTPServer):
     def _resolve(self, path: bytes) -> fs.VirtualPath:
         self.owner.touch()
         try:
-            return fs.resolve(path)
+            vpath = fs.resolve(path)
         except fs.PathRefused as exc:
             raise asyncssh.SFTPNoSuchFile(str(exc)) from exc
+        if vpath.area == fs.TRIAL_AREA and self.mode != "manage":  # /test is for manage users
+            raise asyncssh.SFTPNoSuchFile(f"no such file: {vpath.text()}")
+        return vpath
 
     def _local(self, vpath: fs.VirtualPath) -> str:
         assert vpath.area is not None
@@ -148,8 +151,10 @@ class SftpSession(asyncssh.SFTPServer):
             permissions=stat.S_IFDIR | 0o555, atime=int(st.st_atime), mtime=int(st.st_mtime)
         )
 
-    def _receipt_for(self, name: str) -> Path:
-        return receipt_path(self.ctx.settings.spool_dir, self.client_id, name)
+    def _receipt_for(self, name: str, area: str | None = "in") -> Path:
+        """The receipt of `name` in `area`: a trial's (`/test`) in a folder of its own."""
+        key = f"{fs.TRIAL_AREA}/{name}" if area == fs.TRIAL_AREA else name
+        return receipt_path(self.ctx.settings.spool_dir, self.client_id, key)
 
     def _refuse_taken(self, vpath: fs.VirtualPath, local: str) -> None:
         """Files in /in are never overwritten, nor is a name the gateway is still claiming.
@@ -161,13 +166,15 @@ class SftpSession(asyncssh.SFTPServer):
         if os.path.lexists(local):
             self.log.info("sftp.denied", op="write", path=vpath.text(), reason="exists")
             raise asyncssh.SFTPFileAlreadyExists("Files in /in are never overwritten")
-        if self._receipt_for(vpath.name).exists():
+        if self._receipt_for(vpath.name, vpath.area).exists():
             self.log.info("sftp.denied", op="write", path=vpath.text(), reason="being claimed")
             raise asyncssh.SFTPFileAlreadyExists(
                 "A file of this name is still being taken in; try again shortly"
             )
 
-    def _new_receipt(self, name: str, size: int, uploader: Uploader) -> UploadReceipt:
+    def _new_receipt(
+        self, name: str, size: int, uploader: Uploader, area: str | None = "in"
+    ) -> UploadReceipt:
         return UploadReceipt(
             client_id=self.client_id,
             sftp_user=uploader.user,
@@ -178,8 +185,8 @@ class SftpSession(asyncssh.SFTPServer):
             size_bytes=size,
             sha256=uploader.sha256,
             received_at=self.ctx.clock.now(),
-            path=self.root / "in" / name,
-            receipt_path=self._receipt_for(name),
+            path=self.root / (area or "in") / name,
+            receipt_path=self._receipt_for(name, area),
         )
 
     # Paths and attributes
@@ -221,6 +228,8 @@ class SftpSession(asyncssh.SFTPServer):
             yield asyncssh.SFTPName(b".", attrs=root)
             yield asyncssh.SFTPName(b"..", attrs=root)
             for area in fs.AREAS:
+                if area == fs.TRIAL_AREA and self.mode != "manage":
+                    continue
                 yield asyncssh.SFTPName(area.encode(), attrs=_attrs(os.stat(self.root / area)))
             return
         local = self._local(vpath)
@@ -417,7 +426,7 @@ class SftpSession(asyncssh.SFTPServer):
         )
         receipt = None
         if not fs.is_ignored_name(name):
-            receipt = self._new_receipt(name, st.st_size, uploader)
+            receipt = self._new_receipt(name, st.st_size, uploader, upload.target.area)
         try:
             if receipt is not None:
                 write_receipt(receipt)
@@ -452,7 +461,7 @@ class SftpSession(asyncssh.SFTPServer):
         old_receipt = None
         if not fs.is_ignored_name(new.name):
             if not fs.is_ignored_name(old.name):
-                old_receipt = read_receipt(self._receipt_for(old.name), Path(old_local))
+                old_receipt = read_receipt(self._receipt_for(old.name, old.area), Path(old_local))
             if old_receipt is None:
                 uploader = self.ctx.uploaders.get(file_identity(st))
                 if uploader is None:
@@ -468,9 +477,11 @@ class SftpSession(asyncssh.SFTPServer):
         self._refuse_taken(new, new_local)
         receipt = None
         if old_receipt is not None:
-            receipt = old_receipt.renamed(new.name, Path(new_local), self._receipt_for(new.name))
+            receipt = old_receipt.renamed(
+                new.name, Path(new_local), self._receipt_for(new.name, new.area)
+            )
         elif uploader is not None:
-            receipt = self._new_receipt(new.name, st.st_size, uploader)
+            receipt = self._new_receipt(new.name, st.st_size, uploader, new.area)
         try:
             if receipt is not None:
                 write_receipt(receipt)
@@ -481,7 +492,7 @@ class SftpSession(asyncssh.SFTPServer):
             raise
         fsync_dir(Path(new_local).parent)
         if not fs.is_ignored_name(old.name):
-            remove_receipt(self._receipt_for(old.name))
+            remove_receipt(self._receipt_for(old.name, old.area))
         if receipt is not None:
             # Visible now: the record of its upload under a temporary name has served.
             self.ctx.uploaders.pop(file_identity(st), None)

@@ -150,11 +150,12 @@ def test_long_listing_shows_the_client_as_owner(server: RunningServer, tmp_path:
 
 
 def test_root_lists_exactly_in_and_out(server: RunningServer) -> None:
-    """A user sees exactly /in and /out at the top; `..` and `/..` stay there."""
+    """A manage user sees exactly /in, /out and /test (SPEC §15) at the top; `..` and
+    `/..` stay there."""
     sftp = open_sftp(server, "alpha-erp", "alpha")
-    assert sorted(sftp.listdir("/")) == ["in", "out"]
-    assert sorted(sftp.listdir("..")) == ["in", "out"]
-    assert sorted(sftp.listdir("/../../..")) == ["in", "out"]
+    assert sorted(sftp.listdir("/")) == ["in", "out", "test"]
+    assert sorted(sftp.listdir("..")) == ["in", "out", "test"]
+    assert sorted(sftp.listdir("/../../..")) == ["in", "out", "test"]
     assert sftp.normalize(".") == "/in"
     assert sftp.normalize("../../../etc") == "/etc"
     assert _fails(sftp.listdir, "/etc")
@@ -635,3 +636,25 @@ def test_start_creates_folders_host_key_and_removes_stale_uploads(
         assert created["fingerprint"] == listening["host_key_fingerprint"]
         assert listening["host_key_fingerprint"].startswith("SHA256:")
         assert listening["port"] == server.port
+
+
+def test_test_folder_takes_uploads_of_manage_users_only(server: RunningServer) -> None:
+    """/test (trial runs, SPEC §15) takes uploads like /in, with their receipt; a view
+    user neither sees it nor reaches it; links and paths out of it are refused."""
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    with sftp.open("/test/try.xml", "wb") as handle:
+        handle.write(b"<Document/>")
+    assert sftp.listdir("/test") == ["try.xml"]
+    assert _fails(sftp.rename, "/test/try.xml", "/in/try.xml")
+    assert _fails(sftp.symlink, "/test/try.xml", "/test/link.xml")
+    assert _fails(sftp.open, "/test/../../etc/passwd", "rb")
+    sftp.close()
+    spool = server.settings.spool_dir
+    assert (spool / "clients" / "alpha" / "test" / "try.xml").read_bytes() == b"<Document/>"
+    receipt = spool / "receipts" / "alpha" / "test" / "try.xml.json"
+    assert receipt.is_file() and '"sftp_user": "alpha-erp"' in receipt.read_text()
+    viewer = open_sftp(server, "alpha-view", "alpha-view")
+    assert sorted(viewer.listdir("/")) == ["in", "out"]
+    assert _fails(viewer.listdir, "/test")
+    assert _fails(viewer.open, "/test/x.xml", "wb")
+    viewer.close()

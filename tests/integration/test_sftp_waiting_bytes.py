@@ -57,7 +57,7 @@ def test_upload_past_the_limit_is_refused_and_leaves_nothing(server: RunningServ
     awaiting.mkdir(parents=True)
     awaiting.joinpath("batch.xml").write_bytes(b"a" * 1500)
     test_dir = server.spool / "clients" / "alpha" / "test"
-    test_dir.mkdir()
+    test_dir.mkdir(exist_ok=True)  # the server makes /test (SPEC §15)
     test_dir.joinpath("trial.xml").write_bytes(b"t" * 500)
 
     sftp = open_sftp(server, "alpha-erp", "alpha")

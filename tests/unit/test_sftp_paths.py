@@ -76,3 +76,20 @@ def test_only_temporary_files_in_in_may_be_removed() -> None:
     assert fs.may_remove("manage", VirtualPath("in", ("a.xml",)))
     assert fs.may_remove("manage", VirtualPath("out", ("a.tmp",)))
     assert fs.may_remove("view", VirtualPath("in", ("a.part",)))
+
+
+def test_test_folder_takes_uploads_like_in_but_never_moves_across() -> None:
+    """/test (trial runs, SPEC §15): uploads, renames within it, temporary removals and
+    times like /in; nothing moves between /test and /in or /out."""
+    trial, inbox = VirtualPath("test", ("a.xml",)), VirtualPath("in", ("a.xml",))
+    assert fs.resolve(b"/test/a.xml") == trial
+    assert fs.may_write_new("manage", trial) is None
+    assert fs.may_write_new("view", trial)
+    assert fs.may_write_new("manage", VirtualPath("test", ("sub", "a.xml")))
+    assert fs.may_rename("manage", trial, VirtualPath("test", ("b.xml",))) is None
+    assert fs.may_rename("manage", trial, inbox)
+    assert fs.may_rename("manage", inbox, trial)
+    assert fs.may_rename("manage", VirtualPath("out", ("a.xml",)), VirtualPath("out", ("b.xml",)))
+    assert fs.may_remove("manage", VirtualPath("test", ("a.xml.part",))) is None
+    assert fs.may_remove("manage", trial)
+    assert fs.may_set_times("manage", trial) is None

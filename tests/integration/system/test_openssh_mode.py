@@ -255,14 +255,29 @@ def test_upload_with_openssh_sftp_is_answered_and_can_be_downloaded(sshd: Sshd) 
     assert (downloads / f"{answer.name}.sig").read_bytes().startswith(b"<")
 
 
+def test_a_trial_put_into_test_is_answered_and_moves_no_money(sshd: Sshd) -> None:
+    """`sftp put` into /test (SPEC §15): the daemon answers it `_TEST_` in /out and
+    shelves it in trials/, nothing archived."""
+    msg_id = f"OTRY-{TAG}"
+    local = sshd.work / f"{msg_id}.xml"
+    local.write_bytes(batch(msg_id, IBAN_A))
+    put = sshd.sftp(A_ERP, "a-erp", [f"put {local} /test/{msg_id}.xml"])
+    assert put.returncode == 0, put.stderr + sshd.tail()
+    out = sshd.chroot(A) / "out"
+    assert wait_for(lambda: any(out.glob("*_TEST_pain.002.001.03_*.xml"))), sshd.tail()
+    trials = sshd.site.spool / "trials" / A
+    assert wait_for(lambda: any(trials.glob(f"*/*__{msg_id}.xml"))), sshd.site.spool
+    assert not any((sshd.site.spool / "archive" / A).glob(f"*/*__{msg_id}.xml"))
+
+
 def test_a_user_is_confined_to_its_clients_folder(sshd: Sshd) -> None:
-    """The chroot shows `/in` and `/out` only: `..` leads nowhere, the machine's files and
-    the other client's folder are out of reach (by relative and by absolute path), and
-    nothing can be written beside in/ and out/ or linked."""
+    """The chroot shows `/in`, `/out` and `/test` (SPEC §15) only: `..` leads nowhere, the
+    machine's files and the other client's folder are out of reach (by relative and by
+    absolute path), and nothing can be written beside in/, out/ and test/ or linked."""
     client = sshd.paramiko(A_ERP, "a-erp")
     try:
-        assert sorted(client.listdir("/")) == ["in", "out"]
-        assert sorted(client.listdir("/..")) == ["in", "out"]
+        assert sorted(client.listdir("/")) == ["in", "out", "test"]
+        assert sorted(client.listdir("/..")) == ["in", "out", "test"]
         assert client.normalize("../../..") == "/"
         for outside in ("/etc/passwd", "/../etc/passwd", f"/../{B}/in",
                         str(sshd.chroot(B) / "in"), str(sshd.site.config)):

@@ -1,0 +1,288 @@
+"""Answering a cancellation request (camt.055, SPEC §15) inside its file's savepoint.
+
+Each payment the request names — singly, as a whole payment information or as a whole
+original batch — is looked up among the client's own accepted files (by the original
+MsgId, PmtInfId, EndToEndId and InstrId): only the client's own are ever found, so an
+unknown payment and another client's are the same answer, `NOOR`. A payment still
+pending is cancelled (`ACCR`): its row becomes `RJCT` `DS02`, so it never executes,
+and its original file gets a follow-up pain.002 reporting it. One already executed,
+rejected or cancelled is `RJCR` `AGNT` with what happened to it; one whose original
+amount is not what the request says is `RJCR` `NOOR` with the amounts.
+
+The rows are read `FOR UPDATE` (PostgreSQL), as `pending.execute_due` reads the due
+ones: a cancellation and the start of day's execution take turns on a payment, and
+whichever comes second finds it no longer pending — never both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from gateway import db, record
+from gateway.environment import Environment
+from gateway.inbound import camt055_v09
+from gateway.inbound.cancellation import (
+    CancellationRequest,
+    GroupCancellation,
+    OriginalGroup,
+    PaymentInfoCancellation,
+    TransactionCancellation,
+    Underlying,
+)
+from gateway.outbound import answers, camt029_v03, camt029_v10, outbox
+from gateway.outbound.resolution import (
+    GroupResolution,
+    PaymentInfoResolution,
+    Resolution,
+    TxResolution,
+    UnderlyingResolution,
+)
+from gateway.pull_codes import CancellationReason, CancellationStatus
+from gateway.reasons import Reason
+from gateway.statuses import TxStatus, derive
+from ledger.currency import format_minor, to_minor
+from ledger.tx import LedgerTx
+
+_ACCR, _RJCR = CancellationStatus.ACCR, CancellationStatus.RJCR
+_NOOR, _AGNT = CancellationReason.NOOR, CancellationReason.AGNT
+
+
+@dataclass
+class CancelResult:
+    confirmation: str  # CNCL | PACR | RJCR
+    named: int  # payments answered
+    counts: Counter[str]  # ACCR / RJCR
+    names: list[str]  # the camt.029, then the follow-up pain.002s
+    outbox_id: int  # the camt.029's
+
+
+@dataclass
+class _Run:
+    """What a request's answer has done so far: the payments cancelled, per file."""
+
+    conn: Connection
+    client_id: str
+    msg_id: str
+    reports: dict[int, int] = field(default_factory=dict)  # file id → its follow-up's number
+
+    def cancel(self, row: Any) -> None:
+        if row.file_id not in self.reports:
+            locked = self.conn.execute(
+                select(db.files.c.reports).where(db.files.c.id == row.file_id).with_for_update()
+            ).scalar_one()
+            self.reports[row.file_id] = int(locked) + 1
+        self.conn.execute(
+            update(db.payments)
+            .where(db.payments.c.id == row.id, db.payments.c.status == TxStatus.PDNG.value)
+            .values(
+                status=TxStatus.RJCT.value,
+                reason=Reason.DS02.value,
+                additional_info=f"cancelled by {self.msg_id}"[:105],
+                report_no=self.reports[row.file_id],
+            )
+        )
+
+
+def answer(
+    env: Environment, tx: LedgerTx, client_id: str, request: CancellationRequest, local: dt.datetime
+) -> CancelResult:
+    """Cancel what `request` names and can be cancelled; the camt.029 and the follow-up
+    reports into the outbox."""
+    conn = tx.conn
+    run = _Run(conn, client_id, request.msg_id)
+    details = tuple(_underlying(run, u) for u in request.underlyings)
+    client = next(c for c in env.settings.clients if c.id == client_id)
+    resolution = Resolution(
+        msg_id=answers.new_msg_id(conn, local),
+        created_at=local,
+        client_name=client.name,
+        request_msg_id=request.msg_id,
+        case_id=request.case_id,
+        servicer_bic=env.settings.bic,
+        details=details,
+    )
+    writer = camt029_v10 if request.message == camt055_v09.MESSAGE else camt029_v03
+    outbox_id, name = outbox.enqueue(
+        conn,
+        client_id=client_id,
+        message=writer.MESSAGE,
+        msg_id=resolution.msg_id,
+        created_local=local,
+        body=outbox.render(lambda out: writer.write(resolution, out)),
+    )
+    names = [name]
+    for file_id, report_no in run.reports.items():
+        file_row = conn.execute(select(db.files).where(db.files.c.id == file_id)).one()
+        _, follow_up = answers.issue_file_report(
+            conn, file_row, local=local, bic=env.settings.bic, report_no=report_no
+        )
+        names.append(follow_up)
+        group = derive(answers.status_counts(conn, file_id))
+        record.update_file(conn, file_id, reports=report_no, group_status=group.value)
+    statuses = list(resolution.statuses())
+    return CancelResult(
+        confirmation=resolution.confirmation.value,
+        named=len(statuses),
+        counts=Counter(s.value for s in statuses),
+        names=names,
+        outbox_id=outbox_id,
+    )
+
+
+# -- finding what is named -------------------------------------------------------------------
+
+
+def _file_ids(run: _Run, group: OriginalGroup | None, pmt_inf_id: str | None) -> list[int]:
+    """The client's accepted files that `group` (or, without one, `pmt_inf_id`) names."""
+    f, p = db.files.c, db.payments.c
+    query = select(f.id).where(f.client_id == run.client_id, f.accepted_msg_id.is_not(None))
+    if group is not None:
+        query = query.where(f.accepted_msg_id == group.msg_id)
+    elif pmt_inf_id is not None:
+        query = query.where(
+            f.id.in_(select(p.file_id).where(p.pmt_inf_id == pmt_inf_id).distinct())
+        )
+    return [int(r[0]) for r in run.conn.execute(query.order_by(f.id))]
+
+
+def _rows(run: _Run, file_id: int, **where: Any) -> Sequence[Any]:
+    """Payment rows of `file_id` matching `where`, locked for the rest of the transaction."""
+    p = db.payments.c
+    query = select(db.payments).where(p.file_id == file_id)
+    for column, value in where.items():
+        query = query.where(getattr(p, column) == value)
+    return run.conn.execute(query.order_by(p.seq).with_for_update()).all()
+
+
+def _underlying(run: _Run, item: Underlying) -> UnderlyingResolution:
+    group = item.group
+    if group is None:
+        infos = tuple(_payment_info(run, p) for p in item.payment_infos)
+        return UnderlyingResolution(payment_infos=infos)
+    files = _file_ids(run, group.group, None)
+    if not files and group.whole:
+        return UnderlyingResolution(group=_group(group, _RJCR, _NOOR))
+    if group.whole:
+        rows = _rows(run, files[0])
+        pmt_ids = list(dict.fromkeys(r.pmt_inf_id for r in rows))
+        infos = tuple(
+            PaymentInfoResolution(
+                pmt_inf_id=pmt_id,
+                transactions=tuple(_tx_of(run, r) for r in rows if r.pmt_inf_id == pmt_id),
+            )
+            for pmt_id in pmt_ids
+        )
+        if not infos:
+            return UnderlyingResolution(group=_group(group, _RJCR, _NOOR))
+        return UnderlyingResolution(group=_group(group, None, None), payment_infos=infos)
+    infos = tuple(_payment_info(run, p, group.group) for p in item.payment_infos)
+    return UnderlyingResolution(group=_group(group, None, None), payment_infos=infos)
+
+
+def _group(
+    group: GroupCancellation,
+    status: CancellationStatus | None,
+    reason: CancellationReason | None,
+) -> GroupResolution:
+    return GroupResolution(
+        original_msg_id=group.group.msg_id,
+        original_msg_name=group.group.msg_name,
+        cancellation_id=group.cancellation_id,
+        status=status,
+        reason=reason,
+    )
+
+
+def _payment_info(
+    run: _Run, item: PaymentInfoCancellation, shared: OriginalGroup | None = None
+) -> PaymentInfoResolution:
+    group = item.group or shared
+    echo: dict[str, Any] = {"pmt_inf_id": item.pmt_inf_id, "cancellation_id": item.cancellation_id}
+    if item.group is not None and item.group is not shared:
+        echo |= {"original_msg_id": item.group.msg_id, "original_msg_name": item.group.msg_name}
+    files = _file_ids(run, group, item.pmt_inf_id)
+    rows = _rows(run, files[0], pmt_inf_id=item.pmt_inf_id) if len(files) == 1 else []
+    if not rows and item.transactions and not item.whole:  # each named: none is found
+        return PaymentInfoResolution(
+            **echo, transactions=tuple(_transaction(run, rows, t) for t in item.transactions)
+        )
+    if not rows:
+        info = None
+        if len(files) > 1:
+            info = f"{item.pmt_inf_id} is in {len(files)} of your files: name the original MsgId"
+        return PaymentInfoResolution(**echo, status=_RJCR, reason=_NOOR, additional_info=info)
+    if item.whole:
+        return PaymentInfoResolution(**echo, transactions=tuple(_tx_of(run, r) for r in rows))
+    return PaymentInfoResolution(
+        **echo, transactions=tuple(_transaction(run, rows, t) for t in item.transactions)
+    )
+
+
+def _transaction(run: _Run, rows: Sequence[Any], item: TransactionCancellation) -> TxResolution:
+    echo: dict[str, Any] = {
+        "cancellation_id": item.cancellation_id,
+        "end_to_end_id": item.end_to_end_id,
+        "instr_id": item.instr_id,
+        "requested_date": item.requested_date,
+    }
+    found = [
+        r
+        for r in rows
+        if (item.end_to_end_id is None or r.end_to_end_id == item.end_to_end_id)
+        and (item.instr_id is None or r.instr_id == item.instr_id)
+        and (item.end_to_end_id or item.instr_id)
+    ]
+    if not found:
+        return TxResolution(status=_RJCR, reason=_NOOR, **echo)
+    row = next((r for r in found if r.status == TxStatus.PDNG.value), found[0])
+    if item.amount is not None and not _same_amount(row, item):
+        sent = f"{item.amount} {item.currency}"
+        booked = _amount_text(row)
+        return TxResolution(
+            status=_RJCR, reason=_NOOR, **echo,
+            additional_info=f"original amount {sent} is not the payment's ({booked})",
+        )  # fmt: skip
+    return _tx_of(run, row, item.cancellation_id)
+
+
+def _same_amount(row: Any, item: TransactionCancellation) -> bool:
+    if row.amount_minor is None or item.currency != row.currency or item.amount is None:
+        return False
+    try:
+        return bool(to_minor(item.amount, row.currency) == row.amount_minor)
+    except ValueError:
+        return False
+
+
+def _amount_text(row: Any) -> str:
+    if row.amount_minor is None or row.currency is None:
+        return "no amount"
+    return f"{format_minor(row.amount_minor, row.currency)} {row.currency}"
+
+
+def _tx_of(run: _Run, row: Any, cancellation_id: str | None = None) -> TxResolution:
+    """The answer for the payment of `row`: cancelled when pending, else why not."""
+    echo: dict[str, Any] = {
+        "cancellation_id": cancellation_id,
+        "end_to_end_id": row.end_to_end_id,
+        "instr_id": row.instr_id,
+        "amount_minor": row.amount_minor,
+        "currency": row.currency,
+        "requested_date": row.requested_date,
+    }
+    if row.status == TxStatus.PDNG.value:
+        run.cancel(row)
+        return TxResolution(status=_ACCR, **echo)
+    if row.status == TxStatus.ACSC.value:
+        why = f"already executed ({row.acct_svcr_ref})"
+    elif row.reason == Reason.DS02.value:
+        why = "already cancelled"
+    else:
+        why = f"rejected ({row.reason}), never executed"
+    return TxResolution(status=_RJCR, reason=_AGNT, additional_info=why, **echo)

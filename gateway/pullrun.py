@@ -1,0 +1,166 @@
+"""A request's run (SPEC §15): a camt.060 report request or a camt.055 cancellation in
+`/in`, inside its savepoint of the group's transaction, like a new pain.001 (`newfile.py`).
+
+The root element's namespace decides what a file is (`inbound.route`); `filerun` hands
+a file here when it is a camt.060 or camt.055 of any version. The request is read whole
+with the hostile-input rules of every inbound message (`inbound.safe_xml`: at most
+`request_bytes_max` bytes, no DTD, UTF-8 only, bounded depth), checked against the
+pyiso20022 model of its version, and answered:
+
+- a report request with its reports (`report_run`), a cancellation with camt.029
+  (`cancel_run`);
+- a request that is invalid, of a version we do not read, or refused as a whole (an
+  account not the client's, a day not closed, a limit) with admi.002.001.01, never
+  with data; its file name carries a reference of ours in place of a MsgId.
+
+The request gets its row in `gw_files` (its message name, its MsgId, what became of
+it) in the same transaction as its answers, so a restart finds it answered by its
+claim name and only delivers and shelves it; a request uses up no MsgId
+(`accepted_msg_id` stays empty). `status` and the `file.processed` log line show it
+like a file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from sqlalchemy import Connection
+
+from gateway import cancel_run, record, report_run
+from gateway.environment import Environment
+from gateway.inbound import (
+    camt055_v01,
+    camt055_v09,
+    camt060_v03,
+    camt060_v05,
+    route,
+    safe_xml,
+)
+from gateway.inbound.cancellation import CancellationRequest
+from gateway.inbound.intake import Intake
+from gateway.outbound import admi002_v01, answers, outbox
+from gateway.pull_codes import RequestFinding, RequestReason
+from gateway.shelving import Outcome
+from ledger.tx import LedgerTx
+
+REPORT_REQUESTS = (camt060_v03.MESSAGE, camt060_v05.MESSAGE)
+CANCELLATIONS = (camt055_v01.MESSAGE, camt055_v09.MESSAGE)
+ANSWERED = "ACCP"  # gw_files.group_status of a report request answered with data
+REFUSED = "RJCT"  # … of a request answered with admi.002
+_first_look_bytes = 4096
+
+
+def message_of(path: Path) -> str | None:
+    """The message name of the file at `path` when it is one for this run (any version
+    of camt.060 or camt.055), else None (a pain.001, or a file not identified)."""
+    with open(path, "rb") as handle:
+        head = handle.read(route.head_bytes)
+    # Most roots start within the first few KiB: a pain.001 is told without parsing
+    # its first 64 KiB of payments.
+    name = route.message_of(head[:_first_look_bytes])
+    if name is None and len(head) > _first_look_bytes:
+        name = route.message_of(head)
+    if name is not None and name.startswith(("camt.060.", "camt.055.")):
+        return name
+    return None
+
+
+def run(env: Environment, tx: LedgerTx, intake: Intake, message: str) -> Outcome:
+    """Read, decide and answer the request in `intake`; its Outcome."""
+    local = intake.now_local
+    conn = tx.conn
+    if intake.size > safe_xml.request_bytes_max:
+        finding = RequestFinding(
+            RequestReason.FF01,
+            f"the file has {intake.size} bytes, more than {safe_xml.request_bytes_max}"
+            " for a request",
+        )
+        return refuse(env, conn, intake, message, finding)
+    data = intake.path.read_bytes()
+    if message in REPORT_REQUESTS:
+        reader = camt060_v05 if message == camt060_v05.MESSAGE else camt060_v03
+        request = reader.read(data, today=local.date())
+        if isinstance(request, RequestFinding):
+            return refuse(env, conn, intake, message, request)
+        issued = report_run.answer(env, conn, intake.client_id, request, local)
+        if isinstance(issued, RequestFinding):
+            return refuse(env, conn, intake, message, issued)
+        file_id = _record(
+            conn, intake, message, request.msg_id, ANSWERED, len(request.reports),
+            first_outbox_id=issued[0][0],
+        )  # fmt: skip
+        return Outcome(
+            file_id, "archive", ANSWERED, msg_id=request.msg_id,
+            counts={"reports": len(issued)}, answer=", ".join(name for _, name in issued),
+        )  # fmt: skip
+    if message in CANCELLATIONS:
+        reader_ = camt055_v09 if message == camt055_v09.MESSAGE else camt055_v01
+        cancellation = reader_.read(data)
+        if isinstance(cancellation, RequestFinding):
+            return refuse(env, conn, intake, message, cancellation)
+        return _cancel(env, tx, intake, message, cancellation)
+    supported = ", ".join(REPORT_REQUESTS + CANCELLATIONS)
+    finding = RequestFinding(
+        RequestReason.FF01, f"{message} is not supported; send one of {supported}"
+    )
+    return refuse(env, conn, intake, message, finding)
+
+
+def _cancel(
+    env: Environment, tx: LedgerTx, intake: Intake, message: str, request: CancellationRequest
+) -> Outcome:
+    result = cancel_run.answer(env, tx, intake.client_id, request, intake.now_local)
+    file_id = _record(
+        tx.conn, intake, message, request.msg_id, result.confirmation, result.named,
+        first_outbox_id=result.outbox_id,
+    )  # fmt: skip
+    return Outcome(
+        file_id, "archive", result.confirmation, msg_id=request.msg_id,
+        counts=dict(result.counts), answer=", ".join(result.names),
+    )  # fmt: skip
+
+
+def refuse(
+    env: Environment, conn: Connection, intake: Intake, message: str, finding: RequestFinding
+) -> Outcome:
+    """Answer the request with admi.002 naming `finding`; its row and Outcome."""
+    local = intake.now_local
+    reference = answers.new_msg_id(conn, local)
+    reject = admi002_v01.MessageReject.of(finding, _aware(local))
+    outbox_id, name = outbox.enqueue(
+        conn,
+        client_id=intake.client_id,
+        message=admi002_v01.MESSAGE,
+        msg_id=reference,
+        created_local=local,
+        body=outbox.render(lambda out: admi002_v01.write(reject, out)),
+    )
+    file_id = _record(
+        conn, intake, message, finding.msg_id, REFUSED, 0,
+        reason=finding.reason.value, additional_info=finding.info[:1000],
+        first_outbox_id=outbox_id,
+    )  # fmt: skip
+    return Outcome(
+        file_id, "rejected", REFUSED, finding.reason, finding.info,
+        msg_id=finding.msg_id, answer=name,
+    )  # fmt: skip
+
+
+def _record(
+    conn: Connection,
+    intake: Intake,
+    message: str,
+    msg_id: str | None,
+    status: str,
+    items: int,
+    **values: object,
+) -> int:
+    return record.insert_file(
+        conn, intake, msg_id=msg_id[:35] if msg_id else None, message=message[:32],
+        group_status=status, nb_of_txs=items, **values,
+    )  # fmt: skip
+
+
+def _aware(local: dt.datetime) -> dt.datetime:
+    return local if local.tzinfo is not None else local.replace(tzinfo=dt.UTC)

@@ -1,0 +1,212 @@
+"""Answering an account reporting request (camt.060, SPEC §15) inside its file's savepoint.
+
+What the request asks for was judged on its own by `inbound.report_request`; here it is
+judged against the client's accounts and the books, and answered:
+
+- `camt.052`: the current day so far (opening balance, today's entries, interim balance),
+  a new message of ours;
+- `camt.053`: for each business day of the period, a copy of the statement issued then
+  (`camt053_copy`: the same MsgId and content, `CpyDplctInd` `DUPL`), under a new file
+  name (the time of the copy) and, at delivery, its own seal. An open-ended period ends
+  at the last closed day; no period at all means the latest statement issued.
+
+Every report is checked first, so a request is answered either with all its data or,
+when one report cannot be given, with an admi.002 (`RequestFinding`) and no data: an
+account that is not the client's (unknown and foreign look the same), a day not yet
+closed, a period in which no statement was issued.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from sqlalchemy import Connection, select
+
+from gateway import counters, db
+from gateway.environment import Environment
+from gateway.inbound.report_request import ReportKind, ReportRequest, RequestedReport
+from gateway.outbound import camt052_v02, camt053_copy, outbox, reports, statements
+from gateway.outbound.account_report import AccountReport
+from gateway.outbound.entries import balance_before, entries
+from gateway.pull_codes import RequestFinding, RequestReason
+from ledger import calendar
+from ledger.schema import accounts as t_accounts
+
+
+@dataclass(frozen=True, slots=True)
+class _Intraday:
+    iban: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Copies:
+    iban: str
+    outbox_ids: tuple[int, ...]
+
+
+_Plan = _Intraday | _Copies
+
+
+def answer(
+    env: Environment, conn: Connection, client_id: str, request: ReportRequest, local: dt.datetime
+) -> list[tuple[int, str]] | RequestFinding:
+    """Issue the reports `request` asks for into the client's outbox (their outbox ids
+    and file names), or the finding that refuses the whole request (nothing issued)."""
+    plans: list[_Plan] = []
+    for number, wanted in enumerate(request.reports, start=1):
+        plan = _plan(env, conn, client_id, wanted, number, local)
+        if isinstance(plan, RequestFinding):
+            return RequestFinding(plan.reason, plan.info, request.msg_id)
+        plans.append(plan)
+    names: list[tuple[int, str]] = []
+    for plan in plans:
+        if isinstance(plan, _Intraday):
+            names.append(_intraday(env, conn, client_id, plan.iban, local))
+        else:
+            names += [_copy(conn, client_id, outbox_id, local) for outbox_id in plan.outbox_ids]
+    return names
+
+
+def _refused(reason: RequestReason, info: str) -> RequestFinding:
+    return RequestFinding(reason, info)
+
+
+def _plan(
+    env: Environment,
+    conn: Connection,
+    client_id: str,
+    wanted: RequestedReport,
+    number: int,
+    local: dt.datetime,
+) -> _Plan | RequestFinding:
+    if not _owns(env, conn, client_id, wanted.iban):
+        return _refused(
+            RequestReason.AC02, f"report {number}: account {wanted.iban} is not one of yours"
+        )
+    today = local.date()
+    period = wanted.period
+    if wanted.kind is ReportKind.INTRADAY:
+        if period is not None and (
+            period.from_date != today or period.to_date not in (None, today)
+        ):
+            return _refused(
+                RequestReason.DT01,
+                f"report {number}: camt.052 reports the current day ({today}) only;"
+                " ask for camt.053 for past days",
+            )
+        return _Intraday(wanted.iban)
+    return _statements(env, conn, wanted, number, local)
+
+
+def _owns(env: Environment, conn: Connection, client_id: str, iban: str) -> bool:
+    """Whether `iban` is an account of the client's, in its configuration and its books."""
+    client = next((c for c in env.settings.clients if c.id == client_id), None)
+    if client is None or iban not in {a.iban for a in client.accounts}:
+        return False
+    owner = conn.execute(select(t_accounts.c.owner).where(t_accounts.c.iban == iban)).first()
+    return owner is not None and owner[0] == client_id
+
+
+def _statements(
+    env: Environment, conn: Connection, wanted: RequestedReport, number: int, local: dt.datetime
+) -> _Copies | RequestFinding:
+    s = db.statements.c
+    issued = select(s.business_date, s.outbox_id).where(
+        s.iban == wanted.iban,
+        s.message == statements.STATEMENT,
+        s.outbox_id.is_not(None),
+    )
+    period = wanted.period
+    if period is None:  # the latest statement issued
+        row = conn.execute(issued.order_by(s.business_date.desc()).limit(1)).first()
+        if row is None:
+            return _refused(
+                RequestReason.DT01, f"report {number}: no statement was issued for {wanted.iban}"
+            )
+        return _Copies(wanted.iban, (int(row.outbox_id),))
+    first = period.from_date
+    last = period.to_date or _last_closed(env, local)
+    if period.to_date is not None and not statements.day_closed(env, last):
+        return _refused(
+            RequestReason.DT01,
+            f"report {number}: {last} is not closed yet; its statement is written at the end"
+            " of the day (ask for camt.052 for the current day)",
+        )
+    rows = conn.execute(
+        issued.where(s.business_date >= first, s.business_date <= last).order_by(s.business_date)
+    ).all()
+    if not rows:
+        return _refused(
+            RequestReason.DT01,
+            f"report {number}: no statement was issued for {wanted.iban} from {first} to {last}",
+        )
+    return _Copies(wanted.iban, tuple(int(r.outbox_id) for r in rows))
+
+
+def _last_closed(env: Environment, local: dt.datetime) -> dt.date:
+    day = local.date()
+    while not (calendar.is_business_day(day) and statements.day_closed(env, day)):
+        day -= dt.timedelta(days=1)
+    return day
+
+
+def _intraday(
+    env: Environment, conn: Connection, client_id: str, iban: str, local: dt.datetime
+) -> tuple[int, str]:
+    """camt.052 for `iban` now: opening balance, today's entries, interim balance."""
+    client = next(c for c in env.settings.clients if c.id == client_id)
+    account = conn.execute(select(t_accounts).where(t_accounts.c.iban == iban)).one()
+    today = local.date()
+    day_entries = entries(conn, account.id, day=today)
+    opening = balance_before(conn, account.id, today)
+    interim = opening + sum(e.amount_minor if e.credit else -e.amount_minor for e in day_entries)
+    msg_id = reports.new_msg_id(conn, local)
+    start, _ = reports.day_bounds(env, today)
+    report = AccountReport(
+        msg_id=msg_id,
+        report_id=msg_id,
+        created_at=local,
+        electronic_seq_nb=counters.next_value(conn, f"report:{iban}"),
+        iban=iban,
+        currency=account.currency,
+        owner_name=client.name,
+        servicer_bic=env.settings.bic,
+        from_datetime=start,
+        to_datetime=local,
+        opening_minor=opening,
+        closing_minor=interim,
+        entries=day_entries,
+    )
+    return reports.enqueue(conn, client_id, camt052_v02, report)
+
+
+def _copy(conn: Connection, client_id: str, outbox_id: int, local: dt.datetime) -> tuple[int, str]:
+    """A copy of the statement in outbox row `outbox_id`: the same MsgId and content,
+    marked DUPL, under a name of its own (the first second from `local` still free)."""
+    original = conn.execute(select(db.outbox).where(db.outbox.c.id == outbox_id)).one()
+    assert original.client_id == client_id, "a statement of another client's account"
+    copy = camt053_copy.copy_of(zlib.decompress(original.body))
+
+    def write(out: BinaryIO) -> None:
+        out.write(copy)
+
+    body = outbox.render(write)
+    stamp = local
+    while conn.execute(
+        select(db.outbox.c.id).where(
+            db.outbox.c.client_id == client_id,
+            db.outbox.c.file_name == outbox.file_name(stamp, original.message, original.msg_id),
+        )
+    ).first():
+        stamp += dt.timedelta(seconds=1)
+    return outbox.enqueue(
+        conn,
+        client_id=client_id,
+        message=original.message,
+        msg_id=original.msg_id,
+        created_local=stamp,
+        body=body,
+    )

@@ -1,0 +1,121 @@
+"""A trial run (SPEC §15): a file from a client's `test/`, checked exactly as in `in/`
+and answered, with nothing executed, booked or reserved and no MsgId used up.
+
+The file goes through the very stages of a new file (`newfile.new_file`: XSD, rules,
+funds at this moment, due dates, execution in memory and in the ledger) inside a
+savepoint of its own; its first pain.002 is taken from the outbox and the savepoint is
+rolled back, so nothing it did remains. The answer is that report made a trial's
+(`trial_answer`): a MsgId of its own, what would execute now `ACCP` instead of `ACSC`
+(without the references of transfers that were never made), what would wait `PDNG`
+with why, rejections as usual, and "trial run, nothing executed" at group level. It
+is issued as `<stamp>_TEST_pain.002.001.03_<MsgId>.xml`, with the claim's name on its
+outbox row: a restart finds the trial answered by it and only delivers and shelves
+(onto `trials/`).
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from lxml import etree
+from sqlalchemy import Connection, select
+
+from gateway import db
+from gateway.environment import Environment
+from gateway.inbound.intake import Intake
+from gateway.inbound.reader import Reading
+from gateway.newfile import Rejected, new_file, reject
+from gateway.outbound import answers, outbox
+from gateway.outbound.outbox import PlainCopy
+from gateway.shelving import Outcome
+from ledger.tx import LedgerTx
+
+MESSAGE = "TEST_" + answers.MESSAGE  # names the answer <stamp>_TEST_pain.002.001.03_<MsgId>
+SHELF = "trials"
+TRIAL_INFO = "trial run, nothing executed"
+_NS = "{urn:iso:std:iso:20022:tech:xsd:pain.002.001.03}"
+# OrgnlGrpInfAndSts children before StsRsnInf (pain.002.001.03)
+_BEFORE_REASONS = {
+    _NS + name
+    for name in ("OrgnlMsgId", "OrgnlMsgNmId", "OrgnlCreDtTm", "OrgnlNbOfTxs", "OrgnlCtrlSum")
+} | {_NS + "GrpSts"}
+_NOT_FILE = 0  # a trial has no row in gw_files: its shelf name carries this number
+
+
+def run(env: Environment, tx: LedgerTx, intake: Intake, reader: Reading | None) -> Outcome:
+    """Check the trial file in `intake` and answer it; its Outcome (shelf `trials`)."""
+    conn = tx.conn
+    answered = outbox.answer_to_claim(conn, intake.client_id, intake.claim_name)
+    if answered is not None:  # answered by a run that stopped before shelving it
+        return Outcome(_NOT_FILE, SHELF, "TEST", answer=answered, recovered=True)
+    checked, report = _checked(env, tx, intake, reader)
+    local = intake.now_local
+    msg_id = answers.new_msg_id(conn, local)
+    _, name = outbox.enqueue(
+        conn,
+        client_id=intake.client_id,
+        message=MESSAGE,
+        msg_id=msg_id,
+        created_local=local,
+        body=zlib.compress(trial_answer(report, msg_id), outbox.compress_level),
+        claim_name=intake.claim_name,
+    )
+    status = "ACCP" if checked.group_status == "ACSC" else checked.group_status
+    counts = dict(checked.counts)
+    if "ACSC" in counts:
+        counts["ACCP"] = counts.get("ACCP", 0) + counts.pop("ACSC")
+    return Outcome(
+        _NOT_FILE, SHELF, status, checked.reason, checked.info, msg_id=checked.msg_id,
+        counts=counts, answer=name, rejected=checked.rejected,
+    )  # fmt: skip
+
+
+def _checked(
+    env: Environment, tx: LedgerTx, intake: Intake, reader: Reading | None
+) -> tuple[Outcome, bytes]:
+    """The file's run as if it came from `in/`, undone: its Outcome and first report."""
+    scratch: dict[int, PlainCopy] = {}
+    inner = tx.savepoint()
+    try:
+        try:
+            outcome = new_file(env, tx, intake, reader, scratch)
+        except Rejected as late:
+            inner.rollback()
+            inner = tx.savepoint()
+            outcome = reject(env, tx.conn, intake, late.finding, late.parsed)
+        body = _first_report(tx.conn, outcome.file_id)
+    finally:
+        inner.rollback()
+        for copy in scratch.values():
+            copy.discard()
+    return outcome, zlib.decompress(body)
+
+
+def _first_report(conn: Connection, file_id: int) -> bytes:
+    f, o = db.files.c, db.outbox.c
+    first = select(f.first_outbox_id).where(f.id == file_id).scalar_subquery()
+    return bytes(conn.execute(select(o.body).where(o.id == first)).scalar_one())
+
+
+def trial_answer(report: bytes, msg_id: str) -> bytes:
+    """The pain.002 `report` of a file's run as the answer to its trial (module doc)."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+    root = etree.fromstring(report, parser)
+    header = root.find(f"{_NS}CstmrPmtStsRpt/{_NS}GrpHdr/{_NS}MsgId")
+    assert header is not None, "a pain.002 without its MsgId"
+    header.text = msg_id
+    for tag in ("GrpSts", "PmtInfSts", "TxSts", "DtldSts"):
+        for elem in root.iter(_NS + tag):
+            if elem.text == "ACSC":
+                elem.text = "ACCP"
+    for ref in list(root.iter(_NS + "AcctSvcrRef")):
+        parent = ref.getparent()
+        assert parent is not None
+        parent.remove(ref)
+    group = root.find(f"{_NS}CstmrPmtStsRpt/{_NS}OrgnlGrpInfAndSts")
+    assert group is not None, "a pain.002 without OrgnlGrpInfAndSts"
+    at = max(i for i, child in enumerate(group) if child.tag in _BEFORE_REASONS) + 1
+    reason = etree.Element(_NS + "StsRsnInf")
+    etree.SubElement(reason, _NS + "AddtlInf").text = TRIAL_INFO
+    group.insert(at, reason)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))

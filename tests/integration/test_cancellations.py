@@ -1,0 +1,238 @@
+"""Cancellation requests (camt.055, SPEC §15) through the file run.
+
+A client cancels a payment still waiting (future-dated): camt.029 says ACCR/CNCL, the
+original file gets a follow-up pain.002 reporting it RJCT DS02, and on its day it is
+not executed. Payments unknown or another client's are NOOR (the same answer), those
+already executed or cancelled AGNT; a wrong original amount is refused; the same
+request twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pyiso20022.camt.camt_029_001_03 import Document as Camt029v03
+from sqlalchemy import select
+
+from gateway import db
+from tests.integration.pull_fixtures import Found, Out, riga
+from tests.pipeline_fixtures import (
+    A_MAIN,
+    B_MAIN,
+    CLIENT_A,
+    CLIENT_B,
+    Batch,
+    Installation,
+)
+from tests.unit import pull_samples as s
+
+LATER = dt.date(2026, 11, 30)  # Monday: the waiting payments' day
+
+
+def waiting_batch(inst: Installation, msg_id: str = "PAY-F", client: str = CLIENT_A) -> None:
+    debtor = A_MAIN if client == CLIENT_A else B_MAIN
+    creditor = B_MAIN if client == CLIENT_A else A_MAIN
+    b = Batch(debtor=debtor, msg_id=msg_id, execution_date=LATER.isoformat())
+    for n, amount in ((1, "10.00"), (2, "20.00"), (3, "30.00")):
+        b.tx(f"E-{n}", amount, creditor)
+    answer = inst.submit(b.build(), name=f"{msg_id}.xml", client=client)
+    assert set(answer.statuses().values()) == {"PDNG"}
+
+
+def cancel(
+    *e2e_amounts: tuple[str, str | None],
+    version: str = "09",
+    msg_id: str = "CXL-1",
+    original: str = "PAY-F",
+    pmt_inf_id: str | None = None,
+) -> bytes:
+    txs = tuple(
+        s.CancelTx(end_to_end_id=e2e, instr_id=None, amount=amount, cancellation_id=f"C-{e2e}")
+        for e2e, amount in e2e_amounts
+    )
+    pmt = s.CancelPmtInf(pmt_inf_id=pmt_inf_id or f"{original}-P1", transactions=txs)
+    return s.to_bytes(
+        s.camt055(version, msg_id=msg_id, original_msg_id=original, payment_infos=(pmt,))
+    )
+
+
+def run_request(inst: Installation, data: bytes, name: str = "cxl.xml", client: str = CLIENT_A):  # type: ignore[no-untyped-def]
+    inst.drop(data, name, client)
+    result = inst.run()
+    assert len(result.outcomes) == 1 and inst.left_in(client) == []
+    return result.outcomes[0]
+
+
+def by_type(found: list[Found]) -> dict[str, list[Found]]:
+    grouped: dict[str, list[Found]] = {}
+    for f in found:
+        grouped.setdefault(f.message, []).append(f)
+    return grouped
+
+
+def tx_statuses(answer: Found) -> list[tuple[str | None, str, list[str]]]:
+    result = []
+    for tx in answer.doc.xpath("//*[local-name()='TxInfAndSts']"):
+
+        def text(name: str, tx=tx) -> str | None:  # type: ignore[no-untyped-def]
+            found = tx.xpath(f"*[local-name()='{name}']")
+            return found[0].text if found else None
+
+        codes = [
+            e.text for e in tx.xpath(".//*[local-name()='CxlStsRsnInf']/*/*[local-name()='Cd']")
+        ]
+        result.append((text("OrgnlEndToEndId"), text("TxCxlSts") or "", codes))
+    return result
+
+
+def payment_status(inst: Installation, e2e: str, msg_id: str = "PAY-F") -> tuple[str, str | None]:
+    p = db.payments.c
+    with inst.env.engine.connect() as conn:
+        row = conn.execute(
+            select(p.status, p.reason).where(p.msg_id == msg_id, p.end_to_end_id == e2e)
+        ).one()
+    return row.status, row.reason
+
+
+def test_a_waiting_payment_cancelled_never_executes(inst: Installation, assert_valid) -> None:  # type: ignore[no-untyped-def]
+    waiting_batch(inst)
+    out = Out(inst.outbox(CLIENT_A))
+    request = cancel(("E-2", "20.00"))
+    assert_valid(request, "camt.055.001.09")
+    outcome = run_request(inst, request)
+    assert outcome.group_status == "CNCL" and outcome.shelf == "archive"
+    found = by_type(out.new())
+    (answer,) = found["camt.029.001.10"]
+    assert_valid(answer.path, "camt.029.001.10")
+    assert answer.text("Sts/Conf") == "CNCL"
+    assert answer.text("RslvdCase/Id") == "CXL-1"
+    assert tx_statuses(answer) == [("E-2", "ACCR", [])]
+    (follow_up,) = found["pain.002.001.03"]
+    assert follow_up.text("OrgnlGrpInfAndSts/OrgnlMsgId") == "PAY-F"
+    assert follow_up.texts("TxInfAndSts/OrgnlEndToEndId") == ["E-2"]
+    assert follow_up.texts("TxInfAndSts/TxSts") == ["RJCT"]
+    assert follow_up.texts("TxInfAndSts/StsRsnInf/Rsn/Cd") == ["DS02"]
+    assert payment_status(inst, "E-2") == ("RJCT", "DS02")
+    # its day comes: the other two execute, the cancelled one does not
+    before = inst.balance(A_MAIN)
+    inst.clock.set(riga(LATER, "08:00"))
+    inst.run()
+    assert inst.balance(A_MAIN) == before - 4000
+    assert payment_status(inst, "E-1")[0] == "ACSC"
+    assert payment_status(inst, "E-2") == ("RJCT", "DS02")
+    executed = by_type(out.new())["pain.002.001.03"]
+    assert [f.texts("TxInfAndSts/OrgnlEndToEndId") for f in executed] == [["E-1", "E-3"]]
+
+
+def test_the_same_cancellation_twice(inst: Installation) -> None:
+    waiting_batch(inst)
+    out = Out(inst.outbox(CLIENT_A))
+    run_request(inst, cancel(("E-2", "20.00")))
+    out.new()
+    again = run_request(inst, cancel(("E-2", "20.00"), msg_id="CXL-2"), name="cxl2.xml")
+    assert again.group_status == "RJCR"
+    (answer,) = out.new()  # no follow-up: nothing changed
+    assert tx_statuses(answer) == [("E-2", "RJCR", ["AGNT"])]
+    assert "already cancelled" in (answer.text("CxlStsRsnInf/AddtlInf") or "")
+    # the very same bytes again: the original answer, once more
+    same = run_request(inst, cancel(("E-2", "20.00")), name="cxl-again.xml")
+    assert same.shelf == "duplicates"
+    (repeated,) = out.new()
+    assert tx_statuses(repeated) == [("E-2", "ACCR", [])]
+
+
+def test_unknown_and_other_clients_payments_are_noor(inst: Installation) -> None:
+    waiting_batch(inst, "PAY-B", client=CLIENT_B)
+    waiting_batch(inst)
+    out = Out(inst.outbox(CLIENT_A))
+    answers = []
+    for n, (original, e2e) in enumerate((("PAY-B", "E-1"), ("PAY-F", "E-9"), ("PAY-X", "E-1"))):
+        outcome = run_request(
+            inst, cancel((e2e, None), original=original, msg_id=f"CXL-{n}"), name=f"c{n}.xml"
+        )
+        assert outcome.group_status == "RJCR"
+        (answer,) = out.new()
+        answers.append(answer)
+    assert [tx_statuses(a) for a in answers] == [
+        [("E-1", "RJCR", ["NOOR"])],
+        [("E-9", "RJCR", ["NOOR"])],
+        [("E-1", "RJCR", ["NOOR"])],
+    ]
+    # another client's batch and one that does not exist: the same answer
+    assert answers[0].path.read_bytes().split(b"<CxlDtls>")[1].replace(b"PAY-B", b"X") == (
+        answers[2].path.read_bytes().split(b"<CxlDtls>")[1].replace(b"PAY-X", b"X")
+    )
+    assert all(a.texts("OrgnlGrpInfAndSts/GrpCxlSts") == ["RJCR"] for a in answers)
+    assert payment_status(inst, "E-1", "PAY-B") == ("PDNG", None)
+
+
+def test_wrong_amount_and_partial(inst: Installation) -> None:
+    waiting_batch(inst)
+    out = Out(inst.outbox(CLIENT_A))
+    outcome = run_request(inst, cancel(("E-1", "10.00"), ("E-3", "31.00")))
+    assert outcome.group_status == "PACR"
+    answer = by_type(out.new())["camt.029.001.10"][0]
+    assert tx_statuses(answer) == [("E-1", "ACCR", []), ("E-3", "RJCR", ["NOOR"])]
+    assert "31.00 EUR is not the payment's (30.00 EUR)" in " ".join(answer.texts("AddtlInf"))
+    assert payment_status(inst, "E-3") == ("PDNG", None)
+
+
+def test_an_executed_payment_is_agnt(inst: Installation) -> None:
+    inst.submit(Batch(msg_id="PAY-NOW").tx("N-1", "1.00").build())
+    out = Out(inst.outbox(CLIENT_A))
+    outcome = run_request(inst, cancel(("N-1", None), original="PAY-NOW"))
+    assert outcome.group_status == "RJCR"
+    (answer,) = out.new()
+    assert tx_statuses(answer) == [("N-1", "RJCR", ["AGNT"])]
+    assert "already executed" in (answer.text("CxlStsRsnInf/AddtlInf") or "")
+
+
+@pytest.mark.parametrize("version", ["01", "09"])
+def test_whole_batch(inst: Installation, version: str, assert_valid) -> None:  # type: ignore[no-untyped-def]
+    waiting_batch(inst)
+    out = Out(inst.outbox(CLIENT_A))
+    data = s.to_bytes(
+        s.camt055(version, original_msg_id="PAY-F", whole_group=True, payment_infos=())
+    )
+    outcome = run_request(inst, data)
+    assert outcome.group_status == "CNCL"
+    found = by_type(out.new())
+    message = "camt.029.001.10" if version == "09" else "camt.029.001.03"
+    (answer,) = found[message]
+    if version == "09":
+        assert_valid(answer.path, message)
+    else:
+        s.parse_back(answer.path.read_bytes(), Camt029v03)
+    assert [t[1] for t in tx_statuses(answer)] == ["ACCR"] * 3
+    assert answer.texts("OrgnlGrpInfAndSts/GrpCxlSts") == ["ACCR"]
+    assert found["pain.002.001.03"][0].texts("TxInfAndSts/StsRsnInf/Rsn/Cd") == ["DS02"] * 3
+    assert {payment_status(inst, f"E-{n}")[1] for n in (1, 2, 3)} == {"DS02"}
+
+
+@pytest.mark.parametrize("case", list(s.hostile(cancel(("E-1", None)), "camt.055.001.09")))
+def test_hostile_cancellations(inst: Installation, case: str) -> None:
+    waiting_batch(inst)
+    bad = s.hostile(cancel(("E-1", None)), "camt.055.001.09")[case]
+    out = Out(inst.outbox(CLIENT_A))
+    outcome = run_request(inst, bad)
+    (answer,) = out.new()
+    assert outcome.shelf == "rejected"
+    assert answer.message in ("admi.002.001.01", "pain.002.001.03")
+    assert payment_status(inst, "E-1") == ("PDNG", None)
+
+
+def test_the_2009_edition_answers_in_its_own_codes(inst: Installation) -> None:
+    """camt.055.001.01 is answered with camt.029.001.03, which knows no NOOR and no PACR
+    at message level: AGNT with the English, and PECR (SPEC §15)."""
+    waiting_batch(inst)
+    out = Out(inst.outbox(CLIENT_A))
+    outcome = run_request(inst, cancel(("E-1", "10.00"), ("E-9", None), version="01"))
+    assert outcome.group_status == "PACR"
+    found = by_type(out.new())
+    (answer,) = found["camt.029.001.03"]
+    s.parse_back(answer.path.read_bytes(), Camt029v03)
+    assert answer.text("Sts/Conf") == "PECR"
+    assert tx_statuses(answer) == [("E-1", "ACCR", []), ("E-9", "RJCR", ["AGNT"])]
+    assert "no such payment of this client" in answer.texts("CxlStsRsnInf/AddtlInf")
+    assert found["pain.002.001.03"][0].texts("TxInfAndSts/OrgnlEndToEndId") == ["E-1"]
