@@ -10,14 +10,17 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from sqlalchemy.exc import OperationalError
 
-from gateway import db
+from gateway import db, migrations
 from gateway.clock import FixedClock
 from gateway.environment import Environment, open_environment
 from gateway.migrations import HEAD, VERSION_TABLE, run_upgrade
 from gateway.rates import drop, ecb, store
 from gateway.settings import load
+from ledger import migrations as ledger_migrations
+from ledger.engine import make_engine
 from tests.pipeline_fixtures import RIGA, write_config
 from tests.rates_fixtures import BILLION_LAUGHS, HIST_ZIP, KNOWN_DAY, daily, ecb_xml
 
@@ -107,18 +110,20 @@ def test_a_database_fault_leaves_the_file_to_be_tried_again(
 
 
 def test_an_older_database_gains_the_rate_tables(tmp_path: Path, database_url: str) -> None:
-    """A database at revision 0005 (before rates) is upgraded: the tables appear, empty
-    and usable, and the version is the new head."""
-    settings = load(write_config(tmp_path, database_url=database_url))
-    engine = open_environment(settings, need_sealer=False).engine
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP TABLE gw_rates"))
-        conn.execute(sa.text("DROP TABLE gw_announcements"))
-        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '0005'"))
+    """A database at revision 0005 (before rates), as Alembic made it, is upgraded: the
+    tables appear, empty and usable, and the version is the head."""
+    engine = make_engine(database_url)
+    for package, revision in ((ledger_migrations, ledger_migrations.HEAD), (migrations, "0005")):
+        assert package.__file__ is not None
+        config = ledger_migrations.alembic_config(
+            engine, Path(package.__file__).parent, package.VERSION_TABLE
+        )
+        command.upgrade(config, revision)
+    assert not {"gw_rates", "gw_announcements"} & set(sa.inspect(engine).get_table_names())
     run_upgrade(engine)
     with engine.begin() as conn:
         version = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one()
-        assert version == HEAD == "0006"
+        assert version == HEAD
         tables = set(sa.inspect(conn).get_table_names())
         assert {"gw_rates", "gw_announcements"} <= tables
     now = dt.datetime(2024, 11, 19, 9, tzinfo=dt.UTC)
