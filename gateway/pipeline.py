@@ -25,7 +25,7 @@ from pathlib import Path
 
 import structlog
 
-from gateway import filerun
+from gateway import authorisation, filerun
 from gateway.environment import Environment
 from gateway.errors import TransientError
 from gateway.filerun import Job, fault_of_ours
@@ -162,6 +162,7 @@ class Pipeline:
                 first.release()
         result.outcomes += self.recover()
         result.outcomes += self.process_waiting()
+        authorisation.expire_due(self.env)
         result.files_with_pending_executed = execute_due(self.env)
         result.delivered += self.deliver()
         return result

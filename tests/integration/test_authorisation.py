@@ -1,0 +1,166 @@
+"""Signatory authorisation in the pipeline (SPEC §11), one pass at a time on a fixed clock:
+a batch debiting a two-level account waits, signatures add up, the last one executes it,
+bad signatures are answered with their DS code and change nothing, and a batch left
+waiting expires RJCT DS24."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from gateway import db
+from gateway.clock import FixedClock
+from gateway.environment import open_environment
+from gateway.funding import fund
+from gateway.pipeline import Pipeline
+from gateway.settings import load
+from gateway.testpki import Pki
+from tests.pipeline_fixtures import (
+    A_MAIN,
+    A_SMALL,
+    DEFAULT_NOW,
+    FUNDS,
+    Batch,
+    Installation,
+    batch,
+    make_signing_key,
+    write_config,
+)
+from tests.signature_fixtures import configure, make_pki_files, signed
+
+WHEN = DEFAULT_NOW.astimezone(dt.UTC)
+
+
+@pytest.fixture
+def signing(tmp_path: Path) -> Iterator[tuple[Installation, Pki]]:
+    """Client A's main account needs two signatures: "First" (first right) and "Second"
+    (second right); "Other" (first right) may sign only for A_SMALL."""
+    base = tmp_path / "gw"
+    config = write_config(base)
+    pki, files = make_pki_files(tmp_path / "pki", WHEN)
+    configure(
+        config, files, client_id="iestade-a", iban=A_MAIN, level=2,
+        signatories={"First": ("first", "first"), "Second": ("second", "second"),
+                     "Other": ("first", "expired")},
+        extra={"Other": {"accounts": f'["{A_SMALL}"]'}},
+    )  # fmt: skip
+    text = config.read_text().replace(f'accounts = "["{A_SMALL}"]"', f'accounts = ["{A_SMALL}"]')
+    config.write_text(text)
+    settings = load(config)
+    make_signing_key(settings)
+    clock = FixedClock(WHEN)
+    env = open_environment(settings, clock=clock)
+    inst = Installation(base, config, settings, env, clock, Pipeline(env))
+    for iban, amount in FUNDS.items():
+        fund(env, iban, amount, key=f"setup:{iban}")
+    yield inst, pki
+    inst.close()
+
+
+def _state(inst: Installation) -> list[str]:
+    with inst.env.engine.connect() as conn:
+        return [r.state for r in conn.execute(select(db.awaiting))]
+
+
+def test_two_level_batch_waits_then_executes_with_the_second_signature(
+    signing: tuple[Installation, Pki],
+) -> None:
+    """The ERP's batch waits (PDNG, what is missing, nothing booked); the first right's
+    signature leaves it waiting and says the second right must sign; the second executes."""
+    inst, pki = signing
+    data = batch(("E1", "10.00"), ("E2", "5.00"), msg_id="WAIT-1")
+    before = inst.balance(A_MAIN)
+    inst.drop(data, "pay.xml")
+    inst.run()
+    [first] = inst.new_answers()
+    assert first.group_status == "PDNG"
+    assert set(first.statuses().values()) == {"PDNG"}
+    assert "0 of 2 signatures" in " ".join(first.group_info)
+    assert (inst.spool / "awaiting" / "iestade-a").is_dir()
+    assert [p for p in (inst.spool / "awaiting" / "iestade-a").iterdir()
+            if p.name.endswith("pay.xml")]  # fmt: skip
+    assert inst.balance(A_MAIN) == before
+    assert _state(inst) == ["waiting"]
+
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "pay.asice")
+    inst.run()
+    [ack] = inst.new_answers()
+    assert ack.original_msg_id == "WAIT-1"
+    assert ack.group_status == "PDNG"
+    info = " ".join(ack.group_info)
+    assert "1 of 2 signatures; a signatory with the second right must sign" in info, info
+    assert inst.balance(A_MAIN) == before
+
+    inst.drop(signed("pay.xml", data, pki.second, WHEN), "pay-2.asice")
+    inst.run()
+    ack2, final = inst.new_answers()
+    assert "authorised" in " ".join(ack2.group_info)
+    assert final.group_status == "ACSC", final.group_info
+    assert inst.balance(A_MAIN) == before - 1500
+    assert _state(inst) == ["executed"]
+    assert not [p for p in (inst.spool / "awaiting" / "iestade-a").iterdir()
+                if not p.name.startswith(".")]  # fmt: skip
+    assert list((inst.spool / "archive" / "iestade-a").glob("*/*pay.xml"))
+    assert len(list((inst.spool / "archive" / "iestade-a").glob("*/*.asice"))) == 2
+
+
+def test_bad_signatures_answered_with_their_code_and_change_nothing(
+    signing: tuple[Installation, Pki],
+) -> None:
+    inst, pki = signing
+    data = batch(("E1", "10.00"), msg_id="WAIT-2")
+    inst.drop(data, "pay.xml")
+    inst.run()
+    inst.new_answers()
+    before = inst.balance(A_MAIN)
+    cases = [
+        (pki.foreign, "DS0F"),
+        (pki.expired, "DS0D"),
+        (pki.revoked, None),  # no CRL configured: counts as the revoked cert is a signatory? no
+    ]
+    for issued, code in cases[:2]:
+        inst.drop(signed("pay.xml", data, issued, WHEN), f"{code}.asice")
+        inst.run()
+        [ack] = inst.new_answers()
+        assert ack.group_status == "PDNG"
+        assert ack.group_reasons == [code], ack.group_info
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "f1.asice")
+    inst.drop(signed("pay.xml", data, pki.first, WHEN + dt.timedelta(seconds=1)), "f2.asice")
+    inst.run()
+    a1, a2 = inst.new_answers()
+    assert a1.group_reasons == []
+    assert a2.group_reasons == ["DS26"], a2.group_info
+    inst.drop(signed("pay.xml", b"<other/>", pki.second, WHEN)[:0] or b"PK not a zip",
+              "junk.asice")  # fmt: skip
+    inst.run()
+    [junk] = inst.new_answers()
+    assert junk.group_status == "RJCT" and junk.group_reasons == ["DS0B"]
+    assert inst.balance(A_MAIN) == before
+    assert _state(inst) == ["waiting"]
+
+
+def test_container_instead_of_the_batch_and_expiry(signing: tuple[Installation, Pki]) -> None:
+    """A container is a submission of its own; one left waiting expires RJCT DS24 after
+    `authorisation_days` business days, and a late signature changes nothing."""
+    inst, pki = signing
+    data = Batch(msg_id="WAIT-3").tx("E1", "1.00").build()
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "pay.asice")
+    inst.run()
+    first, ack = inst.new_answers()
+    assert first.group_status == "PDNG" and ack.group_status == "PDNG"
+    assert "1 of 2" in " ".join(ack.group_info)
+    inst.clock.set(WHEN + dt.timedelta(days=7))
+    inst.run()
+    [expired] = inst.new_answers()
+    assert expired.group_status == "RJCT" and expired.group_reasons == ["DS24"]
+    assert _state(inst) == ["expired"]
+    assert list((inst.spool / "rejected" / "iestade-a").glob("*/*pay.asice.data.xml"))
+    inst.drop(signed("pay.xml", data, pki.second, WHEN + dt.timedelta(days=7)), "late.asice")
+    inst.run()
+    [late] = inst.new_answers()
+    assert late.group_reasons == ["DS24"]
+    assert "changes nothing" in " ".join(late.group_info)
