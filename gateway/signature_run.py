@@ -20,6 +20,7 @@ batch executes twice.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -75,6 +76,8 @@ def container_file(
     if isinstance(found, asice.ContainerProblem):
         return reject(env, tx.conn, intake, Finding(Reason.DS0B, found.describe()), None)
     conn = tx.conn
+    # A run of this very claim that stopped before committing may have left its data file.
+    _extraction(env, intake).unlink(missing_ok=True)
     container_id = record.insert_file(
         conn, intake, message=CONTAINER, group_status=GroupStatus.PDNG.value
     )
@@ -104,9 +107,8 @@ def _submit(
 ) -> Outcome:
     """The container's data file as a batch of its own: written into awaiting/ (where it
     waits, if it must) and run through the authorisation stage, or executed at once."""
-    folder = authorisation.awaiting_folder(env, intake.client_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{intake.claim_name}.data.xml"
+    path = _extraction(env, intake)
+    path.parent.mkdir(parents=True, exist_ok=True)
     write_in_place(path, container.data, mode=0o444)
     receipt = {"sftp_user": intake.user, "source_ip": intake.source_ip,
                "key_fingerprint": intake.key_fingerprint,
@@ -127,6 +129,11 @@ def _submit(
     if outcome.shelf != "awaiting":
         path.unlink(missing_ok=True)  # the container keeps the data; nothing waits
     return outcome
+
+
+def _extraction(env: Environment, intake: Intake) -> Path:
+    """Where a container's data file waits when the container is the submission."""
+    return authorisation.awaiting_folder(env, intake.client_id) / f"{intake.claim_name}.data.xml"
 
 
 def _sign(

@@ -1,0 +1,185 @@
+"""SPEC §11 through the real daemon and its SFTP server, on SQLite and PostgreSQL: a
+two-level batch uploaded by the ERP waits, one signature leaves it waiting with the right
+message, the second executes it; bad containers are answered and change nothing; a
+SIGKILL while a signature arrives loses nothing and never executes twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import paramiko
+import pytest
+from lxml import etree
+from sqlalchemy import create_engine, select
+
+from gateway import db
+from gateway.testpki import Pki
+from tests.integration.daemon_fixtures import (
+    PAIN002,
+    Install,
+    answers,
+    batch,
+    close_sftp,
+    iban,
+    make_install,
+    running_daemon,
+    sftp_client,
+    wait_for,
+)
+from tests.signature_fixtures import configure, make_pki_files, signed
+
+
+@pytest.fixture
+def signing_install(tmp_path: Path, database_url: str) -> Iterator[tuple[Install, Pki]]:
+    install = make_install(
+        tmp_path / "gw", rescan_seconds=1, settle_seconds=0, database_url=f'"{database_url}"'
+    )
+    now = dt.datetime.now(dt.UTC)
+    pki, files = make_pki_files(tmp_path / "pki", now)
+    configure(
+        install.config, files, client_id="alpha", iban=iban("alpha"), level=2,
+        signatories={"First": ("first", "first"), "Second": ("second", "second")},
+    )  # fmt: skip
+    yield install, pki
+
+
+def _put(install: Install, name: str, data: bytes) -> None:
+    client = sftp_client(install, "alpha-erp")
+    try:
+        client.putfo(io.BytesIO(data), f"/in/{name}")
+    finally:
+        close_sftp(client)
+
+
+def _infos(path: Path) -> str:
+    tree = etree.parse(str(path))
+    return " ".join(e.text or "" for e in tree.iter(f"{PAIN002}AddtlInf"))
+
+
+def _reasons(path: Path) -> list[str]:
+    tree = etree.parse(str(path))
+    group = tree.find(f".//{PAIN002}OrgnlGrpInfAndSts")
+    assert group is not None
+    return [e.text or "" for e in group.iter(f"{PAIN002}Cd")]
+
+
+def _state(install: Install) -> list[str]:
+    engine = create_engine(install.settings.database_url)
+    try:
+        with engine.connect() as conn:
+            return [r.state for r in conn.execute(select(db.awaiting))]
+    finally:
+        engine.dispose()
+
+
+def _answer_count(install: Install, n: int) -> list[Path]:
+    out = install.folder("alpha", "out")
+    assert wait_for(lambda: len(answers(out)) >= n, 30), [a.path.name for a in answers(out)]
+    return [a.path for a in answers(out)]
+
+
+def test_two_level_batch_through_sftp(signing_install: tuple[Install, Pki]) -> None:
+    """Waits; the first signature leaves it waiting ("the second right must sign"); the
+    second executes it; a container of junk and one from another CA change nothing."""
+    install, pki = signing_install
+    now = dt.datetime.now(dt.UTC)
+    data = batch("SIG-1", "alpha", 3)
+    with running_daemon(install) as daemon:
+        daemon.wait_started()
+        _put(install, "pay.xml", data)
+        [first] = _answer_count(install, 1)
+        assert answers(install.folder("alpha", "out"))[0].group_status == "PDNG"
+        assert "0 of 2 signatures" in _infos(first)
+        assert _state(install) == ["waiting"]
+
+        _put(install, "junk.asice", b"PK\x03\x04 not a container")
+        _put(install, "foreign.asice", signed("pay.xml", data, pki.foreign, now))
+        _put(install, "first.asice", signed("pay.xml", data, pki.first, now))
+        paths = _answer_count(install, 4)
+        junk, foreign, one = paths[1:4]
+        assert _reasons(junk) == ["DS0B"]
+        assert _reasons(foreign) == ["DS0F"]
+        assert "1 of 2 signatures; a signatory with the second right must sign" in _infos(one)
+        assert _state(install) == ["waiting"]
+
+        _put(install, "second.asice", signed("pay.xml", data, pki.second, now))
+        paths = _answer_count(install, 6)
+        found = answers(install.folder("alpha", "out"))
+        assert "authorised" in _infos(paths[4])
+        assert found[5].original_msg_id == "SIG-1"
+        assert found[5].group_status in ("ACSC", "ACCP"), daemon.tail()
+        assert _state(install) == ["executed"]
+        assert wait_for(
+            lambda: not any((install.spool / "awaiting" / "alpha").glob("*pay.xml")), 10
+        )
+    archive = install.spool / "archive" / "alpha"
+    assert len(list(archive.glob("*/*.asice"))) == 3  # foreign, first, second: all kept
+    assert len(list((install.spool / "rejected" / "alpha").glob("*/*junk.asice"))) == 1
+    assert list(archive.glob("*/*pay.xml"))
+
+
+def test_sigkill_while_a_signature_arrives(signing_install: tuple[Install, Pki]) -> None:
+    """A daemon killed while the completing signature is being processed: after a restart
+    the batch has executed exactly once and every signature is recorded."""
+    install, pki = signing_install
+    now = dt.datetime.now(dt.UTC)
+    data = batch("SIG-2", "alpha", 50)
+    with running_daemon(install) as daemon:
+        daemon.wait_started()
+        _put(install, "pay.xml", data)
+        _answer_count(install, 1)
+        _put(install, "first.asice", signed("pay.xml", data, pki.first, now))
+        _answer_count(install, 2)
+        _put(install, "second.asice", signed("pay.xml", data, pki.second, now))
+        wait_for(lambda: bool(daemon.events("file.claimed")) or True, 0.3)
+        daemon.signal(signal.SIGKILL)
+        daemon.wait(10)
+    with running_daemon(install) as daemon:
+        daemon.wait_started()
+        _answer_count(install, 4)
+        assert wait_for(lambda: _state(install) == ["executed"], 20), daemon.tail()
+    found = answers(install.folder("alpha", "out"))
+    finals = [a for a in found if a.original_msg_id == "SIG-2" and a.group_status != "PDNG"]
+    assert len(finals) == 1, [(a.path.name, a.group_status) for a in found]
+    assert sum(finals[0].tx_statuses.values()) == 50
+    engine = create_engine(install.settings.database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(db.signatures)).all()
+            paid = conn.execute(
+                select(db.payments.c.id).where(db.payments.c.msg_id == "SIG-2")
+            ).all()
+    finally:
+        engine.dispose()
+    assert sorted(r.signatory for r in rows) == ["First", "Second"]
+    assert len(paid) == 50
+
+
+def test_view_user_cannot_upload_a_container(signing_install: tuple[Install, Pki]) -> None:
+    """Only `manage` users write into /in (SPEC §4): a container from anyone else never
+    arrives. Here: a user of another client sees only its own folders."""
+    install, pki = signing_install
+    now = dt.datetime.now(dt.UTC)
+    data = batch("SIG-3", "alpha", 1)
+    with running_daemon(install) as daemon:
+        daemon.wait_started()
+        client = sftp_client(install, "beta-erp")
+        try:
+            client.putfo(io.BytesIO(signed("pay.xml", data, pki.first, now)), "/in/x.asice")
+        finally:
+            close_sftp(client)
+        out = install.folder("beta", "out")
+        assert wait_for(lambda: len(answers(out)) >= 1, 30)
+        # Beta's upload is beta's: no batch of beta's has these bytes, so it is a
+        # submission of beta's own, from beta's account it does not debit: FF01 or AC02.
+        assert answers(install.folder("alpha", "out")) == []
+        with pytest.raises((PermissionError, OSError, paramiko.SFTPError)):
+            client = sftp_client(install, "beta-erp")
+            try:
+                client.listdir("/../alpha")
+            finally:
+                close_sftp(client)
