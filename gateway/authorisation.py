@@ -124,7 +124,8 @@ def admit(
         parsed = _read_waiting(events, guarded, debited, report)
         finding = parsed.failure or rules.file_findings(parsed)
         if finding is None and record.msg_id_used(tx.conn, intake.client_id, first.msg_id):
-            finding = Finding(Reason.DU01, f"MsgId {first.msg_id} was already used by a different file")
+            used = f"MsgId {first.msg_id} was already used by a different file"
+            finding = Finding(Reason.DU01, used)
         if finding is not None:
             return reject(env, tx.conn, intake, finding, parsed)
         level = required_level(debited)
@@ -168,7 +169,9 @@ def _needs(level: int) -> str:
         return "a signatory with either right must sign"
     if level == 2:
         return "a signatory with the first right and one with the second must sign"
-    return f"{level} signatories must sign, at least one with the first and one with the second right"
+    return (
+        f"{level} signatories must sign, at least one with the first and one with the second right"
+    )
 
 
 def _read_waiting(
@@ -223,8 +226,9 @@ def waiting_row(conn: Connection, client_id: str, sha256: str) -> Any:
 def batch_path(env: Environment, row: Any) -> Path:
     """Where the waiting batch lies: in awaiting/, or still in work/ when it arrived in
     the same group as the signature that completes it."""
-    shelved = awaiting_folder(env, row.client_id) / row.path
-    return shelved if shelved.exists() else env.spool.work(row.client_id) / row.path
+    name: str = row.path
+    shelved = awaiting_folder(env, row.client_id) / name
+    return shelved if shelved.exists() else env.spool.work(row.client_id) / name
 
 
 def execute(
