@@ -5,10 +5,13 @@ operator would; and containers signed by the test signatories (`gateway sign`'s 
 from __future__ import annotations
 
 import datetime as dt
+import io
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from gateway import testpki
+from gateway.inbound import asice
 from gateway.sign_command import sign_container
 from gateway.testpki import Pki, PkiFiles
 
@@ -24,34 +27,39 @@ def configure(
     *,
     client_id: str,
     iban: str,
-    level: int,
-    signatories: Mapping[str, tuple[str, str]],
+    level: int | None,
+    signatories: Mapping[str, tuple[str, str | Path]],
     extra: Mapping[str, Mapping[str, str]] | None = None,
+    ca: bool = True,
 ) -> None:
-    """Give account `iban` of `client_id` the `level`, the client the `signatories`
-    (name -> (right, key stem in `files`)), with `extra` keys per signatory, and the
-    installation the test CA."""
+    """Give account `iban` of `client_id` the `level` (None: leave it), the client the
+    `signatories` (name -> (right, key stem in `files` or a certificate's path)), with
+    `extra` keys per signatory (TOML values as written), and the installation the test
+    CA (`ca`)."""
     lines = config.read_text(encoding="utf-8").splitlines()
     at = next(i for i, line in enumerate(lines) if line.strip() == f'iban = "{iban}"')
-    lines.insert(at + 1, f"  authorisation = {level}")
+    if level is not None:
+        lines.insert(at + 1, f"  authorisation = {level}")
     starts = [i for i, line in enumerate(lines) if line.strip() == "[[client]]"]
     mine = next(i for i in starts if f'id = "{client_id}"' in lines[i + 1])
     end = next((i for i in starts if i > mine), len(lines))
     card = []
     for name, (right, stem) in signatories.items():
+        cert = stem if isinstance(stem, Path) else files.keys[stem][1]
         card += [
             "  [[client.signatory]]",
             f'  name = "{name}"',
-            f'  certificate = "{files.keys[stem][1]}"',
+            f'  certificate = "{cert}"',
             f'  right = "{right}"',
         ]
-        card += [f'  {k} = "{v}"' for k, v in (extra or {}).get(name, {}).items()]
+        card += [f"  {k} = {v}" for k, v in (extra or {}).get(name, {}).items()]
     lines[end:end] = card
-    ca = f'signatory_ca = ["{files.ca}"]'
-    if "[signing]" in lines:
-        lines.insert(lines.index("[signing]") + 1, ca)
+    if not ca:
+        pass
+    elif "[signing]" in lines:
+        lines.insert(lines.index("[signing]") + 1, f'signatory_ca = ["{files.ca}"]')
     else:
-        lines += ["", "[signing]", ca]
+        lines += ["", "[signing]", f'signatory_ca = ["{files.ca}"]']
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -60,3 +68,42 @@ def signed(
 ) -> bytes:
     """`data` (or a container holding it) signed once more by `issued`."""
     return sign_container(name, data, issued.key, issued.cert, when)
+
+
+def zipped(entries: list[tuple[str, bytes]], *, stored_first: bool = True) -> bytes:
+    """A zip of `entries` in order, the first stored (a container's `mimetype`), the rest
+    deflated: for containers no signing tool would make."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for n, (name, content) in enumerate(entries):
+            info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+            info.compress_type = (
+                zipfile.ZIP_STORED if n == 0 and stored_first else zipfile.ZIP_DEFLATED
+            )
+            archive.writestr(info, content)
+    return buffer.getvalue()
+
+
+def bad_containers(
+    name: str, data: bytes, pki: Pki, when: dt.datetime
+) -> dict[str, tuple[bytes, str]]:
+    """Containers for the batch `data` that must not count, each with its SPEC §11 code."""
+    good = asice.read_container(signed(name, data, pki.first, when), data_bytes_max=1 << 30)
+    assert isinstance(good, asice.Container)
+    other = asice.read_container(
+        signed(name, data + b"\n", pki.first, when), data_bytes_max=1 << 30
+    )
+    assert isinstance(other, asice.Container)
+    sigs = [(f.name, f.xml) for f in good.signatures]
+    mime = ("mimetype", asice.MIMETYPE)
+    return {
+        "two-data.asice": (zipped([mime, (name, data), ("copy.xml", data), *sigs]), "DS0B"),
+        "traversal.asice": (zipped([mime, ("../../x", data), *sigs]), "DS0B"),
+        "absolute.asice": (zipped([mime, ("/etc/x", data), *sigs]), "DS0B"),
+        "bomb.asice": (zipped([mime, (name, b"\0" * (16 << 20))]), "DS0B"),
+        "other-bytes.asice": (
+            asice.write_container(name, data, other.signatures, moment=when), "DS17"
+        ),
+        "foreign-ca.asice": (signed(name, data, pki.foreign, when), "DS0F"),
+        "expired.asice": (signed(name, data, pki.expired, when), "DS0D"),
+    }

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway import db
+from gateway import db, testpki
 from gateway.clock import FixedClock
 from gateway.environment import open_environment
 from gateway.funding import fund
@@ -30,9 +30,10 @@ from tests.pipeline_fixtures import (
     make_signing_key,
     write_config,
 )
-from tests.signature_fixtures import configure, make_pki_files, signed
+from tests.signature_fixtures import bad_containers, configure, make_pki_files, signed
 
 WHEN = DEFAULT_NOW.astimezone(dt.UTC)
+PEOPLE: dict[str, testpki.Issued] = {}  # further signatories made by the fixture
 
 
 @pytest.fixture
@@ -42,14 +43,20 @@ def signing(tmp_path: Path) -> Iterator[tuple[Installation, Pki]]:
     base = tmp_path / "gw"
     config = write_config(base)
     pki, files = make_pki_files(tmp_path / "pki", WHEN)
+    for stem in ("other", "retired"):
+        issued = testpki.new_signatory(pki.ca, f"{stem.title()} Person", now=WHEN)
+        PEOPLE[stem] = issued
+        testpki.write_issued(issued, tmp_path / "pki" / "signatories", stem)
+    yesterday = (DEFAULT_NOW.date() - dt.timedelta(days=1)).isoformat()
+    people = tmp_path / "pki" / "signatories"
     configure(
         config, files, client_id="iestade-a", iban=A_MAIN, level=2,
         signatories={"First": ("first", "first"), "Second": ("second", "second"),
-                     "Other": ("first", "expired")},
-        extra={"Other": {"accounts": f'["{A_SMALL}"]'}},
+                     "Other": ("first", people / "other.pem"),
+                     "Retired": ("second", people / "retired.pem")},
+        extra={"Other": {"accounts": f'["{A_SMALL}"]'},
+               "Retired": {"valid_until": yesterday}},
     )  # fmt: skip
-    text = config.read_text().replace(f'accounts = "["{A_SMALL}"]"', f'accounts = ["{A_SMALL}"]')
-    config.write_text(text)
     settings = load(config)
     make_signing_key(settings)
     clock = FixedClock(WHEN)
@@ -109,38 +116,50 @@ def test_two_level_batch_waits_then_executes_with_the_second_signature(
 
 
 def test_bad_signatures_answered_with_their_code_and_change_nothing(
-    signing: tuple[Installation, Pki],
+    signing: tuple[Installation, Pki], tmp_path: Path
 ) -> None:
+    """Each bad container gets one pain.002 with its SPEC §11 code and the batch keeps
+    waiting, nothing booked; the same signatory twice counts once (DS26)."""
     inst, pki = signing
     data = batch(("E1", "10.00"), msg_id="WAIT-2")
     inst.drop(data, "pay.xml")
     inst.run()
     inst.new_answers()
     before = inst.balance(A_MAIN)
-    cases = [
-        (pki.foreign, "DS0F"),
-        (pki.expired, "DS0D"),
-        (pki.revoked, None),  # no CRL configured: counts as the revoked cert is a signatory? no
-    ]
-    for issued, code in cases[:2]:
-        inst.drop(signed("pay.xml", data, issued, WHEN), f"{code}.asice")
+    cases = dict(bad_containers("pay.xml", data, pki, WHEN))
+    cases["not-a-signatory.asice"] = (signed("pay.xml", data, pki.revoked, WHEN), "DS0H")
+    cases["not-allowed.asice"] = (signed("pay.xml", data, PEOPLE["other"], WHEN), "DS0H")
+    cases["card-ended.asice"] = (signed("pay.xml", data, PEOPLE["retired"], WHEN), "DS0D")
+    for name, (container, code) in cases.items():
+        inst.drop(container, name)
         inst.run()
-        [ack] = inst.new_answers()
-        assert ack.group_status == "PDNG"
-        assert ack.group_reasons == [code], ack.group_info
+        [answer] = inst.new_answers()
+        assert answer.group_reasons == [code], (name, answer.group_info)
+        assert answer.group_status in ("PDNG", "RJCT"), name
+        assert " ".join(answer.group_info), name
     inst.drop(signed("pay.xml", data, pki.first, WHEN), "f1.asice")
+    inst.run()
     inst.drop(signed("pay.xml", data, pki.first, WHEN + dt.timedelta(seconds=1)), "f2.asice")
     inst.run()
     a1, a2 = inst.new_answers()
     assert a1.group_reasons == []
     assert a2.group_reasons == ["DS26"], a2.group_info
-    inst.drop(signed("pay.xml", b"<other/>", pki.second, WHEN)[:0] or b"PK not a zip",
-              "junk.asice")  # fmt: skip
+    assert "1 of 2 signatures" in " ".join(a2.group_info)
+    big = inst.inbox() / "big.asice"
+    with big.open("wb") as handle:  # 200 MB, sparse: refused by its size, never read
+        handle.truncate(200 * 1024 * 1024)
     inst.run()
-    [junk] = inst.new_answers()
-    assert junk.group_status == "RJCT" and junk.group_reasons == ["DS0B"]
+    [too_big] = inst.new_answers()
+    assert too_big.group_status == "RJCT" and too_big.group_reasons == ["DS0B"]
+    text = Batch(msg_id="X").tx("E9", "1.00").build().replace(b"<?xml", b"<!-- -->\n<?xml")
+    inst.drop(signed("note.xml", text, pki.first, WHEN), "not-pain.asice")
+    inst.run()
+    [not_pain] = inst.new_answers()
+    assert not_pain.group_status == "RJCT" and not_pain.group_reasons == ["FF01"]
     assert inst.balance(A_MAIN) == before
     assert _state(inst) == ["waiting"]
+    with inst.env.engine.connect() as conn:
+        assert conn.execute(select(db.payments.c.id)).all() == []
 
 
 def test_container_instead_of_the_batch_and_expiry(signing: tuple[Installation, Pki]) -> None:
