@@ -23,14 +23,16 @@ from tests.integration.daemon_fixtures import (
     Install,
     answers,
     batch,
+    FUNDED_MINOR,
     close_sftp,
     iban,
+    ledger_balance_minor,
     make_install,
     running_daemon,
     sftp_client,
     wait_for,
 )
-from tests.signature_fixtures import configure, make_pki_files, signed
+from tests.signature_fixtures import bad_containers, configure, make_pki_files, signed
 
 
 @pytest.fixture
@@ -96,29 +98,38 @@ def test_two_level_batch_through_sftp(signing_install: tuple[Install, Pki]) -> N
         assert "0 of 2 signatures" in _infos(first)
         assert _state(install) == ["waiting"]
 
-        _put(install, "junk.asice", b"PK\x03\x04 not a container")
-        _put(install, "foreign.asice", signed("pay.xml", data, pki.foreign, now))
+        bad = bad_containers("pay.xml", data, pki, now)
+        bad["junk.asice"] = (b"PK\x03\x04 not a container", "DS0B")
+        seen = 1
+        for name, (container, code) in bad.items():
+            _put(install, name, container)
+            seen += 1
+            answer = _answer_count(install, seen)[-1]
+            assert _reasons(answer) == [code], (name, _infos(answer))
         _put(install, "first.asice", signed("pay.xml", data, pki.first, now))
-        paths = _answer_count(install, 4)
-        junk, foreign, one = paths[1:4]
-        assert _reasons(junk) == ["DS0B"]
-        assert _reasons(foreign) == ["DS0F"]
+        one = _answer_count(install, seen + 1)[-1]
         assert "1 of 2 signatures; a signatory with the second right must sign" in _infos(one)
         assert _state(install) == ["waiting"]
+        assert ledger_balance_minor(install, "alpha") == FUNDED_MINOR
 
         _put(install, "second.asice", signed("pay.xml", data, pki.second, now))
-        paths = _answer_count(install, 6)
+        paths = _answer_count(install, seen + 3)
         found = answers(install.folder("alpha", "out"))
-        assert "authorised" in _infos(paths[4])
-        assert found[5].original_msg_id == "SIG-1"
-        assert found[5].group_status in ("ACSC", "ACCP"), daemon.tail()
+        assert "authorised" in _infos(paths[seen + 1])
+        assert found[seen + 2].original_msg_id == "SIG-1"
+        assert found[seen + 2].group_status in ("ACSC", "ACCP"), daemon.tail()
         assert _state(install) == ["executed"]
+        late = signed("pay.xml", data, pki.first, now + dt.timedelta(seconds=5))
+        _put(install, "late.asice", late)
+        answer = _answer_count(install, seen + 4)[-1]
+        assert "already executed; this signature changes nothing" in _infos(answer)
         assert wait_for(
             lambda: not any((install.spool / "awaiting" / "alpha").glob("*pay.xml")), 10
         )
     archive = install.spool / "archive" / "alpha"
-    assert len(list(archive.glob("*/*.asice"))) == 3  # foreign, first, second: all kept
-    assert len(list((install.spool / "rejected" / "alpha").glob("*/*junk.asice"))) == 1
+    rejected = install.spool / "rejected" / "alpha"
+    kept = [p.name.split("__")[-1] for p in [*archive.glob("*/*.asice"), *rejected.glob("*/*.asice")]]
+    assert sorted(kept) == sorted([*bad, "first.asice", "second.asice", "late.asice"])
     assert list(archive.glob("*/*pay.xml"))
 
 
