@@ -18,6 +18,8 @@ from gateway.environment import open_environment
 from gateway.funding import fund
 from gateway.pipeline import Pipeline
 from gateway.settings import load
+from gateway.status import collect
+from gateway.status_report import render
 from gateway.testpki import Pki
 from tests.pipeline_fixtures import (
     A_MAIN,
@@ -92,6 +94,8 @@ def test_two_level_batch_waits_then_executes_with_the_second_signature(
             if p.name.endswith("pay.xml")]  # fmt: skip
     assert inst.balance(A_MAIN) == before
     assert _state(inst) == ["waiting"]
+    shown = render(collect(inst.env, WHEN))
+    assert "awaiting signatures:" in shown and "WAIT-1  0 of 2 signature(s)" in shown, shown
 
     inst.drop(signed("pay.xml", data, pki.first, WHEN), "pay.asice")
     inst.run()
@@ -101,6 +105,7 @@ def test_two_level_batch_waits_then_executes_with_the_second_signature(
     info = " ".join(ack.group_info)
     assert "1 of 2 signatures; a signatory with the second right must sign" in info, info
     assert inst.balance(A_MAIN) == before
+    assert "WAIT-1  1 of 2 signature(s)" in render(collect(inst.env, WHEN))
 
     inst.drop(signed("pay.xml", data, pki.second, WHEN), "pay-2.asice")
     inst.run()
@@ -109,9 +114,14 @@ def test_two_level_batch_waits_then_executes_with_the_second_signature(
     assert final.group_status == "ACSC", final.group_info
     assert inst.balance(A_MAIN) == before - 1500
     assert _state(inst) == ["executed"]
+    assert "awaiting signatures" not in render(collect(inst.env, WHEN))
     assert not [p for p in (inst.spool / "awaiting" / "iestade-a").iterdir()
                 if not p.name.startswith(".")]  # fmt: skip
-    assert list((inst.spool / "archive" / "iestade-a").glob("*/*pay.xml"))
+    [shelved] = (inst.spool / "archive" / "iestade-a").glob("*/*pay.xml")
+    findings = shelved.with_name(shelved.name + ".findings.txt").read_text()
+    assert "First; " in findings and "Second; " in findings, findings
+    assert f"serial {pki.second.cert.serial_number}" in findings
+    assert "CN=" in findings and "counted" in findings
     assert len(list((inst.spool / "archive" / "iestade-a").glob("*/*.asice"))) == 2
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,11 +20,11 @@ from sqlalchemy import create_engine, select
 from gateway import db
 from gateway.testpki import Pki
 from tests.integration.daemon_fixtures import (
+    FUNDED_MINOR,
     PAIN002,
     Install,
     answers,
     batch,
-    FUNDED_MINOR,
     close_sftp,
     iban,
     ledger_balance_minor,
@@ -40,6 +41,7 @@ def signing_install(tmp_path: Path, database_url: str) -> Iterator[tuple[Install
     install = make_install(
         tmp_path / "gw", rescan_seconds=1, settle_seconds=0, database_url=f'"{database_url}"'
     )
+    _add_view_user(install)
     now = dt.datetime.now(dt.UTC)
     pki, files = make_pki_files(tmp_path / "pki", now)
     configure(
@@ -47,6 +49,24 @@ def signing_install(tmp_path: Path, database_url: str) -> Iterator[tuple[Install
         signatories={"First": ("first", "first"), "Second": ("second", "second")},
     )  # fmt: skip
     yield install, pki
+
+
+def _add_view_user(install: Install) -> None:
+    """A person of client alpha who may only look (mode = "view")."""
+    private = install.base / "keys" / "alpha-view"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(private)],
+                   check=True)  # fmt: skip
+    public = private.with_name("alpha-view.pub").read_text().strip()
+    (install.base / "keys" / "alpha-view.authorized").write_text(public + "\n")
+    install.keys["alpha-view"] = private
+    lines = install.config.read_text().splitlines()
+    start = lines.index('id = "alpha"')
+    at = next(i for i in range(start, len(lines)) if lines[i] == "[[client]]")
+    lines[at:at] = [
+        "  [[client.user]]", '  name = "alpha-view"', '  kind = "person"', '  mode = "view"',
+        '  authorized_keys = "keys/alpha-view.authorized"',
+    ]  # fmt: skip
+    install.config.write_text("\n".join(lines) + "\n")
 
 
 def _put(install: Install, name: str, data: bytes) -> None:
@@ -128,7 +148,8 @@ def test_two_level_batch_through_sftp(signing_install: tuple[Install, Pki]) -> N
         )
     archive = install.spool / "archive" / "alpha"
     rejected = install.spool / "rejected" / "alpha"
-    kept = [p.name.split("__")[-1] for p in [*archive.glob("*/*.asice"), *rejected.glob("*/*.asice")]]
+    shelved = [*archive.glob("*/*.asice"), *rejected.glob("*/*.asice")]
+    kept = [p.name.split("__")[-1] for p in shelved]
     assert sorted(kept) == sorted([*bad, "first.asice", "second.asice", "late.asice"])
     assert list(archive.glob("*/*pay.xml"))
 
@@ -171,26 +192,21 @@ def test_sigkill_while_a_signature_arrives(signing_install: tuple[Install, Pki])
 
 
 def test_view_user_cannot_upload_a_container(signing_install: tuple[Install, Pki]) -> None:
-    """Only `manage` users write into /in (SPEC §4): a container from anyone else never
-    arrives. Here: a user of another client sees only its own folders."""
+    """A `view` user of the client cannot put a container into /in (SPEC §4, §11): the
+    upload is refused by the server, nothing arrives, the batch keeps waiting."""
     install, pki = signing_install
     now = dt.datetime.now(dt.UTC)
     data = batch("SIG-3", "alpha", 1)
     with running_daemon(install) as daemon:
         daemon.wait_started()
-        client = sftp_client(install, "beta-erp")
+        _put(install, "pay.xml", data)
+        _answer_count(install, 1)
+        client = sftp_client(install, "alpha-view")
         try:
-            client.putfo(io.BytesIO(signed("pay.xml", data, pki.first, now)), "/in/x.asice")
+            with pytest.raises(OSError):
+                client.putfo(io.BytesIO(signed("pay.xml", data, pki.first, now)), "/in/x.asice")
         finally:
             close_sftp(client)
-        out = install.folder("beta", "out")
-        assert wait_for(lambda: len(answers(out)) >= 1, 30)
-        # Beta's upload is beta's: no batch of beta's has these bytes, so it is a
-        # submission of beta's own, from beta's account it does not debit: FF01 or AC02.
-        assert answers(install.folder("alpha", "out")) == []
-        with pytest.raises((PermissionError, OSError, paramiko.SFTPError)):
-            client = sftp_client(install, "beta-erp")
-            try:
-                client.listdir("/../alpha")
-            finally:
-                close_sftp(client)
+        assert list(install.folder("alpha", "in").iterdir()) == []
+        assert len(answers(install.folder("alpha", "out"))) == 1
+        assert _state(install) == ["waiting"]
