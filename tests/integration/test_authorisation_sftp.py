@@ -12,7 +12,6 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import paramiko
 import pytest
 from lxml import etree
 from sqlalchemy import create_engine, select
