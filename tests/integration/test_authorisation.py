@@ -24,6 +24,7 @@ from gateway.testpki import Pki
 from tests.pipeline_fixtures import (
     A_MAIN,
     A_SMALL,
+    B_MAIN,
     DEFAULT_NOW,
     FUNDS,
     Batch,
@@ -45,7 +46,7 @@ def signing(tmp_path: Path) -> Iterator[tuple[Installation, Pki]]:
     base = tmp_path / "gw"
     config = write_config(base)
     pki, files = make_pki_files(tmp_path / "pki", WHEN)
-    for stem in ("other", "retired"):
+    for stem in ("other", "retired", "stranger"):
         issued = testpki.new_signatory(pki.ca, f"{stem.title()} Person", now=WHEN)
         PEOPLE[stem] = issued
         testpki.write_issued(issued, tmp_path / "pki" / "signatories", stem)
@@ -59,6 +60,12 @@ def signing(tmp_path: Path) -> Iterator[tuple[Installation, Pki]]:
         extra={"Other": {"accounts": f'["{A_SMALL}"]'},
                "Retired": {"valid_until": yesterday}},
     )  # fmt: skip
+    configure(
+        config, files, client_id="iestade-b", iban=B_MAIN, level=None, ca=False,
+        signatories={"Stranger": ("first", people / "stranger.pem")},
+    )  # fmt: skip
+    crl = f'signatory_crl = ["{files.crl}"]\nsignatory_ca = ['
+    config.write_text(config.read_text().replace("signatory_ca = [", crl))
     settings = load(config)
     make_signing_key(settings)
     clock = FixedClock(WHEN)
@@ -137,7 +144,8 @@ def test_bad_signatures_answered_with_their_code_and_change_nothing(
     inst.new_answers()
     before = inst.balance(A_MAIN)
     cases = dict(bad_containers("pay.xml", data, pki, WHEN))
-    cases["not-a-signatory.asice"] = (signed("pay.xml", data, pki.revoked, WHEN), "DS0H")
+    cases["revoked.asice"] = (signed("pay.xml", data, pki.revoked, WHEN), "DS0C")
+    cases["other-client.asice"] = (signed("pay.xml", data, PEOPLE["stranger"], WHEN), "DS0H")
     cases["not-allowed.asice"] = (signed("pay.xml", data, PEOPLE["other"], WHEN), "DS0H")
     cases["card-ended.asice"] = (signed("pay.xml", data, PEOPLE["retired"], WHEN), "DS0D")
     for name, (container, code) in cases.items():
