@@ -52,6 +52,7 @@ from ledger.tx import LedgerTx
 log = structlog.get_logger("gateway.authorisation")
 
 WAITING, EXECUTED, EXPIRED = "waiting", "executed", "expired"
+CONTAINER = "ASiC-E"  # gw_files.message of a signature container's upload
 WAITS_INFO = "waiting for the signatures of the account's signatories"
 
 
@@ -221,6 +222,18 @@ def waiting_row(conn: Connection, client_id: str, sha256: str) -> Any:
     a = db.awaiting.c
     query = select(db.awaiting).where(a.client_id == client_id, a.sha256 == sha256)
     return conn.execute(query.with_for_update()).first()
+
+
+def recovered_shelf(conn: Connection, known: Any) -> str | None:
+    """Where a file recorded by a run that stopped before shelving it belongs, when the
+    authorisation stage decides it: a batch still waiting goes to awaiting/, an expired
+    one to rejected/, a signature container (kept whatever it did) to the archive unless
+    it was unreadable."""
+    if known.message == CONTAINER:
+        return "rejected" if known.reason in ("DS0B", "FF01") else "archive"
+    a = db.awaiting.c
+    state = conn.execute(select(a.state).where(a.file_id == known.id)).scalar()
+    return {WAITING: "awaiting", EXPIRED: "rejected"}.get(state or "")
 
 
 def batch_path(env: Environment, row: Any) -> Path:

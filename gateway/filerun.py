@@ -243,6 +243,7 @@ def _already_known(env: Environment, conn: Any, intake: Intake, known: Any) -> O
     shelving it, or a repeated upload, answered with its original report once more."""
     shelf = "rejected" if known.accepted_msg_id is None else "archive"
     if known.claim_name == intake.claim_name:
+        shelf = authorisation.recovered_shelf(conn, known) or shelf
         return Outcome(known.id, shelf, known.group_status, msg_id=known.msg_id, recovered=True)
     answered = outbox.answer_to_claim(conn, intake.client_id, intake.claim_name)
     if answered is not None:  # a repeated upload, answered before a stop

@@ -43,7 +43,7 @@ from gateway.shelving import Outcome
 from gateway.signatories import Classified, Signer, Verdict, authorise
 from gateway.statuses import GroupStatus
 
-CONTAINER = "ASiC-E"  # gw_files.message of a container upload
+CONTAINER = authorisation.CONTAINER
 container_slack_bytes = 1024 * 1024  # SPEC §11: unzipped ≤ max_file_bytes + 1 MiB
 
 PROBLEM_REASON = {

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway import db, testpki
+from gateway import db, filerun, testpki
 from gateway.clock import FixedClock
 from gateway.environment import open_environment
 from gateway.funding import fund
@@ -201,3 +201,38 @@ def test_container_instead_of_the_batch_and_expiry(signing: tuple[Installation, 
     [late] = inst.new_answers()
     assert late.group_reasons == ["DS24"]
     assert "changes nothing" in " ".join(late.group_info)
+
+
+def test_stop_after_commit_before_shelving_keeps_the_batch_waiting(
+    signing: tuple[Installation, Pki], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that stops after its commit and before shelving: the next run finds the
+    waiting batch recorded and puts it in awaiting/ (not the archive), where the
+    signatures find it; the container of such a run is kept in the archive."""
+    inst, pki = signing
+    data = batch(("E1", "3.00"), msg_id="WAIT-4")
+    real = filerun.shelve_all
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("stopped before shelving")
+
+    monkeypatch.setattr(filerun, "shelve_all", stopped)
+    inst.drop(data, "pay.xml")
+    with pytest.raises(RuntimeError):
+        inst.run()
+    monkeypatch.setattr(filerun, "shelve_all", real)
+    inst.run()
+    awaiting = inst.spool / "awaiting" / "iestade-a"
+    assert [p.name for p in awaiting.iterdir() if p.name.endswith("pay.xml")]
+    monkeypatch.setattr(filerun, "shelve_all", stopped)
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "one.asice")
+    with pytest.raises(RuntimeError):
+        inst.run()
+    monkeypatch.setattr(filerun, "shelve_all", real)
+    inst.run()
+    assert list((inst.spool / "archive" / "iestade-a").glob("*/*one.asice"))
+    inst.drop(signed("pay.xml", data, pki.second, WHEN), "two.asice")
+    inst.run()
+    assert _state(inst) == ["executed"]
+    statuses = [a.group_status for a in inst.new_answers()]
+    assert statuses.count("ACSC") == 1, statuses
