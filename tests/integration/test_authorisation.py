@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -83,7 +84,7 @@ def _state(inst: Installation) -> list[str]:
 
 
 def test_two_level_batch_waits_then_executes_with_the_second_signature(
-    signing: tuple[Installation, Pki],
+    signing: tuple[Installation, Pki], assert_valid: Any
 ) -> None:
     """The ERP's batch waits (PDNG, what is missing, nothing booked); the first right's
     signature leaves it waiting and says the second right must sign; the second executes."""
@@ -130,10 +131,12 @@ def test_two_level_batch_waits_then_executes_with_the_second_signature(
     assert f"serial {pki.second.cert.serial_number}" in findings
     assert "CN=" in findings and "counted" in findings
     assert len(list((inst.spool / "archive" / "iestade-a").glob("*/*.asice"))) == 2
+    for answer in [first, ack, ack2, final]:
+        assert_valid(answer.path, "pain.002.001.03")
 
 
 def test_bad_signatures_answered_with_their_code_and_change_nothing(
-    signing: tuple[Installation, Pki], tmp_path: Path
+    signing: tuple[Installation, Pki], assert_valid: Any
 ) -> None:
     """Each bad container gets one pain.002 with its SPEC §11 code and the batch keeps
     waiting, nothing booked; the same signatory twice counts once (DS26)."""
@@ -155,6 +158,7 @@ def test_bad_signatures_answered_with_their_code_and_change_nothing(
         assert answer.group_reasons == [code], (name, answer.group_info)
         assert answer.group_status in ("PDNG", "RJCT"), name
         assert " ".join(answer.group_info), name
+        assert_valid(answer.path, "pain.002.001.03")
     inst.drop(signed("pay.xml", data, pki.first, WHEN), "f1.asice")
     inst.run()
     inst.drop(signed("pay.xml", data, pki.first, WHEN + dt.timedelta(seconds=1)), "f2.asice")
