@@ -175,10 +175,11 @@ def _needs(level: int) -> str:
 
 def _read_waiting(
     events: Iterable[Any], guarded: Mapping[str, int], debited: dict[str, int],
-    report: FirstReport,
+    report: FirstReport, status: TxStatus = TxStatus.PDNG, reason: Reason | None = None,
+    info: str = WAITS_INFO,
 ) -> ParsedFile:
     """Read on to the summary, noting the accounts debited and writing each transaction
-    into the report as PDNG (nothing is decided)."""
+    into the report as PDNG (nothing is decided; or, expired, RJCT DS24)."""
     pmts: dict[int, ParsedPmtInf] = {}
     text = pain002_v03.transaction_text
     for event in events:
@@ -192,10 +193,10 @@ def _read_waiting(
             report.add_chunk(
                 [t.pmt_seq for t in txs],
                 [pmts[t.pmt_seq].pmt_inf_id for t in txs],
-                [TxStatus.PDNG.value] * len(txs),
+                [status.value] * len(txs),
                 amounts,
                 [t.currency[:3] or None for t in txs],
-                [text(t.instr_id, t.end_to_end_id, TxStatus.PDNG, None, WAITS_INFO, None, a,
+                [text(t.instr_id, t.end_to_end_id, status, reason, info, None, a,
                       t.currency, rules.parse_date(pmts[t.pmt_seq].requested_date),
                       t.creditor_name, t.creditor_iban)
                  for t, a in zip(txs, amounts, strict=True)],
@@ -203,6 +204,18 @@ def _read_waiting(
         elif isinstance(event, ParsedFile):
             return event
     raise AssertionError("a read always ends with its summary")
+
+
+def _list_expired(env: Environment, path: Path, report: FirstReport) -> bool:
+    """Every transaction of the batch at `path` into `report` as RJCT DS24."""
+    with read(path, transactions_max=env.settings.max_transactions) as reader:
+        reader.digest()
+        events = iter(reader)
+        if not isinstance(next(events), ParsedHeader):
+            return False
+        expired = "waiting time for signatures expired"
+        _read_waiting(events, {}, {}, report, TxStatus.RJCT, Reason.DS24, expired)
+    return True
 
 
 def _minor(amount: str, code: str) -> int | None:
@@ -292,20 +305,36 @@ def expire_due(env: Environment) -> int:
 
 
 def _expire(env: Environment, conn: Connection, row: Any, local: dt.datetime) -> None:
+    """RJCT DS24: every transaction of the batch (read again from awaiting/), the group too."""
     file_row = conn.execute(select(db.files).where(db.files.c.id == row.file_id)).one()
     days = env.settings.authorisation_days
     info = (f"waited {days} business days for signatures without completion "
             f"(received {row.received_at.astimezone(local.tzinfo):%Y-%m-%d %H:%M})")  # fmt: skip
-    outbox_id, _ = answers.issue(
-        conn, client_id=row.client_id, file_id=row.file_id, local=local,
-        render=lambda msg_id: answers.build_rejection(
-            msg_id=msg_id, created_at=local, bic=env.settings.bic,
-            original_msg_id=file_row.msg_id, original_message=file_row.message,
-            original_created_at=answers.echoed_created_at(file_row.msg_created_at),
-            nb_of_txs=file_row.nb_of_txs, ctrl_sum=answers.echoed_ctrl_sum(file_row.ctrl_sum),
-            reason=Reason.DS24, info=info,
-        ),
-    )  # fmt: skip
+    path = batch_path(env, row)
+    with contextlib.closing(FirstReport(env.spool.tmp())) as report:
+        listed = path.exists() and _list_expired(env, path, report)
+
+        def render(msg_id: str) -> bytes:
+            if listed:
+                return report.render(
+                    msg_id=msg_id, created_at=local, bic=env.settings.bic,
+                    original_msg_id=file_row.msg_id, original_msg_name=file_row.message,
+                    original_created_at=answers.echoed_created_at(file_row.msg_created_at),
+                    original_nb_of_txs=file_row.nb_of_txs,
+                    original_ctrl_sum=answers.echoed_ctrl_sum(file_row.ctrl_sum),
+                    status=GroupStatus.RJCT, info=info, reason=Reason.DS24,
+                )  # fmt: skip
+            return answers.build_rejection(
+                msg_id=msg_id, created_at=local, bic=env.settings.bic,
+                original_msg_id=file_row.msg_id, original_message=file_row.message,
+                original_created_at=answers.echoed_created_at(file_row.msg_created_at),
+                nb_of_txs=file_row.nb_of_txs, ctrl_sum=answers.echoed_ctrl_sum(file_row.ctrl_sum),
+                reason=Reason.DS24, info=info,
+            )  # fmt: skip
+
+        outbox_id, _ = answers.issue(
+            conn, client_id=row.client_id, file_id=row.file_id, local=local, render=render
+        )
     record.update_file(
         conn, row.file_id, group_status=GroupStatus.RJCT.value, reason=Reason.DS24.value,
         additional_info=info, first_outbox_id=outbox_id,

@@ -20,6 +20,7 @@ from pathlib import Path
 from gateway.outbound import outbox
 from gateway.outbound import pain002_v03 as pain002
 from gateway.outbound.outbox import Copy
+from gateway.reasons import Reason
 from gateway.statuses import GroupStatus, derive
 
 copy_block_bytes = 1 << 20
@@ -119,11 +120,12 @@ class FirstReport:
         copy: Copy | None = None,
         status: GroupStatus | None = None,
         info: str | None = None,
+        reason: Reason | None = None,
     ) -> bytes:
         """The compressed report; with `copy`, its plain bytes are written there too.
         `status` overrides the derived group and payment-information statuses (a batch
         waiting for signatures is PDNG throughout, SPEC §11); `info` is the group's
-        AddtlInf (what it waits for)."""
+        AddtlInf (what it waits for), `reason` its reason code (an expired one: DS24)."""
         self._file.flush()
 
         def payment_infos() -> Iterator[pain002.PaymentInfoReport]:
@@ -151,6 +153,7 @@ class FirstReport:
             original_ctrl_sum=original_ctrl_sum,
             group_status=status or derive(self.counts),
             group_additional_info=info,
+            group_reason=reason,
             counts=self.counts,
             payment_infos=payment_infos(),
         )

@@ -184,7 +184,9 @@ def test_bad_signatures_answered_with_their_code_and_change_nothing(
         assert conn.execute(select(db.payments.c.id)).all() == []
 
 
-def test_container_instead_of_the_batch_and_expiry(signing: tuple[Installation, Pki]) -> None:
+def test_container_instead_of_the_batch_and_expiry(
+    signing: tuple[Installation, Pki], assert_valid: Any
+) -> None:
     """A container is a submission of its own; one left waiting expires RJCT DS24 after
     `authorisation_days` business days, and a late signature changes nothing."""
     inst, pki = signing
@@ -198,6 +200,9 @@ def test_container_instead_of_the_batch_and_expiry(signing: tuple[Installation, 
     inst.run()
     [expired] = inst.new_answers()
     assert expired.group_status == "RJCT" and expired.group_reasons == ["DS24"]
+    assert expired.statuses() == {"E1": "RJCT"}
+    assert [t.reasons for t in expired.transactions()] == [["DS24"]]
+    assert_valid(expired.path, "pain.002.001.03")
     assert _state(inst) == ["expired"]
     assert list((inst.spool / "rejected" / "iestade-a").glob("*/*pay.asice.data.xml"))
     inst.drop(signed("pay.xml", data, pki.second, WHEN + dt.timedelta(days=7)), "late.asice")
