@@ -18,6 +18,7 @@ from gateway.clock import FixedClock
 from gateway.environment import open_environment
 from gateway.funding import fund
 from gateway.pipeline import Pipeline
+from gateway.samples import SamplePmtInf, SampleTx
 from gateway.settings import load
 from gateway.status import collect
 from gateway.status_report import render
@@ -27,7 +28,9 @@ from tests.pipeline_fixtures import (
     A_SMALL,
     B_MAIN,
     DEFAULT_NOW,
+    EXTERNAL,
     FUNDS,
+    TODAY,
     Batch,
     Installation,
     batch,
@@ -245,3 +248,41 @@ def test_stop_after_commit_before_shelving_keeps_the_batch_waiting(
     assert _state(inst) == ["executed"]
     statuses = [a.group_status for a in inst.new_answers()]
     assert statuses.count("ACSC") == 1, statuses
+
+
+def test_file_level_checks_answer_at_once_and_a_mixed_file_waits_for_the_highest(
+    signing: tuple[Installation, Pki],
+) -> None:
+    """A guarded batch invalid as a whole is rejected at once (nothing waits); a file
+    debiting a two-level and an unguarded account waits as a whole for two signatures,
+    and nothing of it is booked, not even the unguarded account's payment."""
+    inst, pki = signing
+    broken = Batch(msg_id="WAIT-5", group_sum="999.00").tx("E1", "1.00").build()
+    inst.drop(broken, "broken.xml")
+    inst.run()
+    [answer] = inst.new_answers()
+    assert answer.group_status == "RJCT" and answer.group_reasons == ["AM10"]
+    assert _state(inst) == []
+
+    small = SamplePmtInf("WAIT-6-P2", A_SMALL, [SampleTx("S1", "2.00", EXTERNAL,
+                         creditor_bic="HABALV22")], execution_date=TODAY.isoformat())  # fmt: skip
+    mixed = Batch(msg_id="WAIT-6", extra_pmts=[small]).tx("M1", "1.00").build()
+    before = inst.balances()
+    inst.drop(mixed, "mixed.xml")
+    inst.run()
+    [waiting] = inst.new_answers()
+    assert waiting.group_status == "PDNG"
+    assert set(waiting.statuses().values()) == {"PDNG"}
+    assert set(waiting.pmt_statuses().values()) == {"PDNG"}
+    assert "0 of 2 signatures" in " ".join(waiting.group_info)
+    assert inst.balances() == before
+    inst.drop(mixed.replace(b">M1<", b">M9<", 1), "same-msgid.xml")
+    inst.drop(mixed, "again.xml")
+    inst.run()
+    found = sorted((a.group_status, tuple(a.group_reasons)) for a in inst.new_answers())
+    assert found == [("PDNG", ()), ("RJCT", ("DU01",))], found
+    for issued in (pki.first, pki.second):
+        inst.drop(signed("mixed.xml", mixed, issued, WHEN), f"{issued.cert.serial_number}.asice")
+        inst.run()
+    final = inst.new_answers()[-1]
+    assert final.statuses() == {"M1": "ACSC", "S1": "ACSC"}, final.statuses()
