@@ -6,23 +6,27 @@ waiting expires RJCT DS24."""
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import select
 
 from gateway import db, filerun, testpki
 from gateway.clock import FixedClock
 from gateway.environment import open_environment
 from gateway.funding import fund
+from gateway.inbound import asice
 from gateway.pipeline import Pipeline
 from gateway.samples import SamplePmtInf, SampleTx
 from gateway.settings import load
 from gateway.status import collect
 from gateway.status_report import render
 from gateway.testpki import Pki
+from tests.integration import test_signature_interop as interop
 from tests.pipeline_fixtures import (
     A_MAIN,
     A_SMALL,
@@ -286,3 +290,39 @@ def test_file_level_checks_answer_at_once_and_a_mixed_file_waits_for_the_highest
         inst.run()
     final = inst.new_answers()[-1]
     assert final.statuses() == {"M1": "ACSC", "S1": "ACSC"}, final.statuses()
+
+
+def test_a_signature_made_by_xmlsec1_counts_like_ours(
+    signing: tuple[Installation, Pki], xmlsec1: str, tmp_path: Path
+) -> None:
+    """The second signatory signs with another tool (xmlsec1 from a XAdES template): the
+    gateway counts it, and with the first signatory's container the batch executes."""
+    inst, pki = signing
+    data = batch(("X1", "4.00"), msg_id="WAIT-8")
+    inst.drop(data, "pay.xml")
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "first.asice")
+    inst.run()
+    key, cert = testpki.write_issued(pki.second, tmp_path, "second")
+    (tmp_path / "data.xml").write_bytes(data)
+    (tmp_path / "template.xml").write_bytes(interop.template(
+        "pay.xml", pki.second.cert.public_bytes(Encoding.DER), c14n=interop.C14N_11,
+        digest=interop.SHA256, method=interop.MORE + "ecdsa-sha256", wrapped=True,
+        signing_time=WHEN - dt.timedelta(minutes=3),
+    ))  # fmt: skip
+    subprocess.run(
+        [xmlsec1, "--sign", "--privkey-pem", f"{key},{cert}", "--id-attr:Id", interop.ID_ATTR,
+         "--url-map:pay.xml", str(tmp_path / "data.xml"), "--output", "signed.xml",
+         "template.xml"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    container = asice.write_container(
+        "pay.xml", data,
+        [asice.SignatureFile("META-INF/signatures0.xml", (tmp_path / "signed.xml").read_bytes())],
+        moment=WHEN,
+    )  # fmt: skip
+    inst.drop(container, "by-xmlsec1.asice")
+    inst.run()
+    found = inst.new_answers()
+    [final] = [a for a in found if a.group_status == "ACSC"]
+    assert final.statuses() == {"X1": "ACSC"}, [a.group_info for a in found]
+    assert any("authorised: 2 of 2" in " ".join(a.group_info) for a in found)

@@ -166,8 +166,9 @@ def test_sigkill_while_a_signature_arrives(signing_install: tuple[Install, Pki])
         _put(install, "first.asice", signed("pay.xml", data, pki.first, now))
         _answer_count(install, 2)
         _put(install, "second.asice", signed("pay.xml", data, pki.second, now))
-        wait_for(lambda: bool(daemon.events("file.claimed")) or True, 0.3)
-        daemon.signal(signal.SIGKILL)
+        work = install.spool / "work" / "alpha"
+        wait_for(lambda: any(work.glob("*second.asice")), 5, interval=0.001)
+        daemon.signal(signal.SIGKILL)  # while it is claimed, or just after
         daemon.wait(10)
     with running_daemon(install) as daemon:
         daemon.wait_started()
