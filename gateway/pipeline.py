@@ -118,13 +118,16 @@ class Pipeline:
 
     def recover(self) -> list[Outcome]:
         """Files left in work/ by a run that stopped (or that failed): process them again
-        (their lock is free)."""
+        (their lock is free); batches no longer waiting for signatures out of awaiting/."""
         self.env.spool.remove_stale_temporaries(
             [c.id for c in self.clients], self.env.clock.now().timestamp()
         )
         spool = self.env.spool
         found = [(c.id, path) for c in self.clients for path in spool.in_work(c.id)]
-        return self.process(found, claimed=True)
+        outcomes = self.process(found, claimed=True)
+        # A batch executed or expired by a run that stopped before moving it (SPEC §11).
+        authorisation.tidy(self.env, [c.id for c in self.clients])
+        return outcomes
 
     def process(self, files: Sequence[tuple[str, Path]], *, claimed: bool = False) -> list[Outcome]:
         """Claim waiting files (or, `claimed`, take over files in work/) and process them

@@ -59,13 +59,14 @@ def _batch(msg_id: str, day: str) -> bytes:
                                 ctrl_sum=total))  # fmt: skip
 
 
-def test_sigkill_while_signatures_arrive(tmp_path: Path) -> None:
+def test_sigkill_while_signatures_arrive(tmp_path: Path, database_url: str) -> None:
     seed = int(os.environ.get("EKASE_CRASH_SEED", random.randrange(10**6)))
     rng = random.Random(seed)
     late = "23:59:59"
     config = write_config(
-        tmp_path / "gw", cutoff_internal=late, cutoff_external=late, eod_time=late
-    )
+        tmp_path / "gw", cutoff_internal=late, cutoff_external=late, eod_time=late,
+        database_url=database_url,
+    )  # fmt: skip
     now = dt.datetime.now(dt.UTC)
     pki, files = make_pki_files(tmp_path / "pki", now)
     configure(
