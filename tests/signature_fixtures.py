@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import stat
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -70,13 +71,18 @@ def signed(
     return sign_container(name, data, issued.key, issued.cert, when)
 
 
-def zipped(entries: list[tuple[str, bytes]], *, stored_first: bool = True) -> bytes:
+def zipped(
+    entries: list[tuple[str, bytes]], *, stored_first: bool = True, links: tuple[str, ...] = ()
+) -> bytes:
     """A zip of `entries` in order, the first stored (a container's `mimetype`), the rest
-    deflated: for containers no signing tool would make."""
+    deflated, those named in `links` marked as symbolic links: for containers no signing
+    tool would make."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for n, (name, content) in enumerate(entries):
             info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+            if name in links:
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
             info.compress_type = (
                 zipfile.ZIP_STORED if n == 0 and stored_first else zipfile.ZIP_DEFLATED
             )
@@ -96,10 +102,13 @@ def bad_containers(
     assert isinstance(other, asice.Container)
     sigs = [(f.name, f.xml) for f in good.signatures]
     mime = ("mimetype", asice.MIMETYPE)
+    link = ("link.xml", b"/etc/passwd")
+    symlink = zipped([mime, (name, data), link, *sigs], links=("link.xml",))
     return {
         "two-data.asice": (zipped([mime, (name, data), ("copy.xml", data), *sigs]), "DS0B"),
         "traversal.asice": (zipped([mime, ("../../x", data), *sigs]), "DS0B"),
         "absolute.asice": (zipped([mime, ("/etc/x", data), *sigs]), "DS0B"),
+        "symlink.asice": (symlink, "DS0B"),
         "bomb.asice": (zipped([mime, (name, b"\0" * (16 << 20))]), "DS0B"),
         "other-bytes.asice": (
             asice.write_container(name, data, other.signatures, moment=when), "DS17"

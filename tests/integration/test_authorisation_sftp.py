@@ -142,14 +142,18 @@ def test_two_level_batch_through_sftp(signing_install: tuple[Install, Pki]) -> N
         _put(install, "late.asice", late)
         answer = _answer_count(install, seen + 4)[-1]
         assert "already executed; this signature changes nothing" in _infos(answer)
+        archive = install.spool / "archive" / "alpha"
+        rejected = install.spool / "rejected" / "alpha"
+        expected = sorted([*bad, "first.asice", "second.asice", "late.asice"])
+
+        def kept() -> list[str]:
+            shelved = [*archive.glob("*/*.asice"), *rejected.glob("*/*.asice")]
+            return sorted(p.name.split("__")[-1] for p in shelved)
+
+        assert wait_for(lambda: kept() == expected, 10), kept()  # every container is kept
         assert wait_for(
             lambda: not any((install.spool / "awaiting" / "alpha").glob("*pay.xml")), 10
         )
-    archive = install.spool / "archive" / "alpha"
-    rejected = install.spool / "rejected" / "alpha"
-    shelved = [*archive.glob("*/*.asice"), *rejected.glob("*/*.asice")]
-    kept = [p.name.split("__")[-1] for p in shelved]
-    assert sorted(kept) == sorted([*bad, "first.asice", "second.asice", "late.asice"])
     assert list(archive.glob("*/*pay.xml"))
 
 
