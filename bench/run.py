@@ -9,11 +9,14 @@
 - small files: 1,000 files of 20 payments from 50 clients arriving at 100 a second into
   the running daemon (bench/smallfiles.py): files per second, median and 99th percentile
   of the time from a file's arrival in in/ to its answer in out/;
+- signed: a payroll of 10,000 payments signed by two signatories beside the same file
+  unsigned (bench/signed.py, SPEC §11);
 - mock-bank: 10,000 payments between two treasury accounts against mock-bank 0.9
   (bench/mockbank.py).
 
     .venv/bin/python -m bench.run [--transactions 100000] [--turns 3]
-        [--workloads payroll,erp,erp-coded,small-files,mock-bank] [--databases sqlite,postgresql]
+        [--workloads payroll,erp,erp-coded,small-files,signed,mock-bank]
+        [--databases sqlite,postgresql]
         [--arrivals drop|sftp]
 """
 
@@ -27,11 +30,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import arrivals, bigfiles, mockbank, report, smallfiles
+from bench import arrivals, bigfiles, mockbank, report, signed, smallfiles
 from bench.databases import Backend, backend
 
 REPO = Path(__file__).resolve().parent.parent
-ALL_WORKLOADS = ("payroll", "erp", "erp-coded", "small-files", "mock-bank")
+ALL_WORKLOADS = ("payroll", "erp", "erp-coded", "small-files", "signed", "mock-bank")
+signed_payments = 10_000
 
 
 def header() -> str:
@@ -68,6 +72,9 @@ def run(args: argparse.Namespace, backends: list[Backend]) -> None:
             b.label: smallfiles.measure(b, folder / "small-files", args.arrivals)
             for b in backends
         }))  # fmt: skip
+    if "signed" in args.workloads:
+        result = signed.measure(signed_payments, args.turns, backends, folder / "signed")
+        show(signed.report(result))
     if "mock-bank" in args.workloads:
         try:
             comparison: mockbank.Comparison | str = mockbank.measure(

@@ -180,3 +180,51 @@ announcements = Table(
     Column("amount_minor", BigInteger, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
 )
+
+
+# -- signatory authorisation (SPEC §11) ----------------------------------------------------
+
+# A batch waiting for signatures: its file row says PDNG; its bytes lie in
+# `<spool>/awaiting/<client>/<path>` until it is executed or expires. `debited` is the
+# accounts it debits with their levels ("IBAN=2;IBAN=1"), so the rule is judged again
+# exactly as on arrival. `state`: waiting | executed | expired.
+awaiting = Table(
+    "gw_awaiting",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("client_id", String(32), nullable=False),
+    Column("sha256", String(64), nullable=False),  # of the batch's bytes
+    Column("file_id", Id, ForeignKey("gw_files.id"), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("debited", Text, nullable=False),
+    Column("path", String(255), nullable=False),
+    Column("state", String(8), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("expires_on", Date, nullable=False),  # RJCT DS24 at the start of this day
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("client_id", "sha256", name="uq_gw_awaiting_bytes"),
+    Index("ix_gw_awaiting_state", "state", "expires_on"),
+)
+
+# Every signature found in a container for a waiting batch, in arrival order, with what
+# it did: `reason` is its SPEC §11 code (None: it counted), `verified` whether the
+# signature itself checked out (only those are signers for the level rule again).
+signatures = Table(
+    "gw_signatures",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("awaiting_id", Id, ForeignKey("gw_awaiting.id"), nullable=False),
+    Column("container_file_id", Id, ForeignKey("gw_files.id"), nullable=False),
+    Column("source", String(255), nullable=False),  # META-INF/signatures0.xml
+    Column("certificate", LargeBinary, nullable=True),  # DER
+    Column("subject", Text, nullable=True),
+    Column("serial", String(64), nullable=True),
+    Column("signing_time", DateTime(timezone=True), nullable=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("verified", Boolean, nullable=False),
+    Column("signatory", String(255), nullable=True),
+    Column("signatory_right", String(8), nullable=True),
+    Column("reason", String(4), nullable=True),
+    Column("detail", Text, nullable=False),
+    Index("ix_gw_signatures_awaiting", "awaiting_id"),
+)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from gateway import demo_timing, logs
+from gateway import demo_signing, demo_timing, logs
 from gateway.clock import Clock, SystemClock
 from gateway.errors import GatewayError
 from gateway.keys import init_host_key, init_signing_key
@@ -133,6 +133,7 @@ def _config_text(port: int) -> str:
         "[signing]",
         'key = "signing/gateway.key"',
         'certificate = "signing/gateway.crt"',
+        *demo_signing.signing_lines(),
     ]
     for client in CLIENTS:
         lines += [
@@ -151,6 +152,8 @@ def _config_text(port: int) -> str:
             ]
             if account.budget:
                 lines.append("  budget = true")
+        if client.id == demo_signing.CLIENT:
+            lines += demo_signing.account_lines()
         for user in client.users:
             lines += [
                 "  [[client.user]]",
@@ -159,6 +162,8 @@ def _config_text(port: int) -> str:
                 f'  mode = "{user.mode}"',
                 f'  authorized_keys = "authorized_keys/{user.name}"',
             ]
+        if client.id == demo_signing.CLIENT:
+            lines += demo_signing.signatory_lines()
     return "\n".join(lines) + "\n"
 
 
@@ -270,6 +275,8 @@ def _fund(settings: Settings) -> None:
                 if account.funding is not None:
                     # A fixed key: running an interrupted set-up again never funds twice.
                     fund(env, account.iban, account.funding, key=f"demo:{account.iban}")
+        signed = demo_signing.ACCOUNT
+        fund(env, signed, demo_signing.FUNDING, key=f"demo:{signed}")
     finally:
         env.close()
 
@@ -288,12 +295,14 @@ def ensure_demo(folder: Path, *, port: int = 2222, now: dt.datetime | None = Non
     _host_key(folder, port)
     signing = folder / "signing"
     init_signing_key(signing / "gateway.key", signing / "gateway.crt", now=now)
+    demo_signing.ensure_pki(folder, now)
     if not config.exists():
         shutil.copyfile(CLASSIFIER, folder / "classification.csv")
         config.write_text(_config_text(port), encoding="utf-8")
     settings = load(config)
     day = now.astimezone(settings.timezone).date()
     _samples(folder, day)
+    demo_signing.write_sample(folder, day)
     _fund(settings)
     (folder / READY_MARKER).write_text(
         json.dumps({"created_at": now.isoformat(), "port": port}) + "\n", encoding="utf-8"
@@ -354,6 +363,8 @@ def instructions(demo: Demo, now: dt.datetime) -> str:
         f"Status: ekase-gateway status -c {config}",
         "",
         *demo_timing.render(demo.settings, sample_batches(demo.samples_day), now),
+        "",
+        *demo_signing.instructions(demo.folder, _shown),
         "",
     ])
 

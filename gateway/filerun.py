@@ -33,9 +33,11 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import DBAPIError
 
-from gateway import logs, metrics, pullrun, record, trialrun
+from gateway import authorisation, logs, metrics, pullrun, record, signature_run, trialrun
 from gateway.environment import Environment
 from gateway.errors import SealError, TransientError
+from gateway.files import sha256_file
+from gateway.inbound import asice
 from gateway.inbound.intake import NOT_READ, Intake, take_in
 from gateway.inbound.reader import Reader, Reading, read
 from gateway.newfile import Rejected, new_file, reject
@@ -91,6 +93,7 @@ def process(env: Environment, jobs: Sequence[Job]) -> list[Job]:
             if (
                 job.reader is None
                 and os.stat(job.claim.path).st_size <= env.settings.max_file_bytes
+                and not asice.is_container_name(job.claim.original_name)
             ):
                 job.reader = read(job.claim.path, transactions_max=env.settings.max_transactions)
         big = any(isinstance(j.reader, Reader) for j in jobs)
@@ -116,6 +119,7 @@ def process(env: Environment, jobs: Sequence[Job]) -> list[Job]:
         [(job.claim, job.intake, job.outcome) for job in jobs
          if job.outcome is not None and job.intake is not None],
     )  # fmt: skip
+    authorisation.tidy(env, {job.claim.client_id for job in jobs})
     for job in jobs:
         if job.outcome is not None and job.intake is not None:
             _log(env, job.intake, job.outcome, len(delivered), time.monotonic() - started)
@@ -136,7 +140,7 @@ def _run(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy])
         elif (request := pullrun.message_of(intake.path)) is not None:
             job.outcome = pullrun.run(env, tx, intake, request)
         else:
-            job.outcome = new_file(env, tx, intake, job.reader, mine)
+            job.outcome = _new(env, tx, job, mine)
         savepoint.commit()
     except Rejected as late:
         savepoint.rollback()
@@ -156,6 +160,23 @@ def _run(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy])
         _discard(mine)
         raise
     copies.update(mine)
+
+
+def _new(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy]) -> Outcome:
+    """A file not seen before: a signature container (SPEC §11), a batch that may have to
+    wait for signatures (the authorisation stage before decide), or any other."""
+    intake = job.intake
+    assert intake is not None
+    if asice.is_container_name(intake.original_name):
+        return signature_run.container_file(env, tx, intake, copies)
+    if authorisation.guards(env.settings, intake.client_id) and job.reader is not None:
+        waiting = authorisation.admit(env, tx, intake, job.reader)
+        if waiting is not None:
+            return waiting
+        job.reader.close()  # it needs no signature: read again, for decide
+        job.reader = read(intake.path, transactions_max=env.settings.max_transactions)
+        job.reader.digest()
+    return new_file(env, tx, intake, job.reader, copies)
 
 
 def _log(
@@ -198,8 +219,11 @@ def _intake(env: Environment, claim: Claim, reader: Reading | None) -> Intake:
     size limit has no reader and is refused unread, not even hashed (a 2 GB upload): it
     is recorded under a name of its own instead (`Intake.read`)."""
     info = os.stat(claim.path)
+    container_max = signature_run.data_bytes_max(env) + asice.meta_bytes_max
     if reader is not None:
         sha256, size = reader.digest()
+    elif asice.is_container_name(claim.original_name) and info.st_size <= container_max:
+        sha256, size = sha256_file(claim.path)
     else:
         sha256, size = f"{NOT_READ}{claim.path.name}"[:64], info.st_size
     return take_in(
@@ -224,6 +248,7 @@ def _already_known(env: Environment, conn: Any, intake: Intake, known: Any) -> O
     refused = known.accepted_msg_id is None and known.group_status == "RJCT"
     shelf = "rejected" if refused else "archive"
     if known.claim_name == intake.claim_name:
+        shelf = authorisation.recovered_shelf(conn, known) or shelf
         return Outcome(known.id, shelf, known.group_status, msg_id=known.msg_id, recovered=True)
     answered = outbox.answer_to_claim(conn, intake.client_id, intake.claim_name)
     if answered is not None:  # a repeated upload, answered before a stop

@@ -45,7 +45,10 @@ def new_file(
     intake: Intake,
     reader: Reading | None,
     copies: dict[int, PlainCopy],
+    file_id: int | None = None,
 ) -> Outcome:
+    """`file_id`: the row of a batch recorded when it arrived, now authorised by its
+    signatories (SPEC §11): it runs as if received now, under that row and MsgId."""
     if intake.size > env.settings.max_file_bytes:
         limit = env.settings.max_file_bytes
         too_big = Finding(
@@ -59,12 +62,12 @@ def new_file(
         assert first.failure is not None
         return reject(env, tx.conn, intake, first.failure, first)
     assert isinstance(first, ParsedHeader)
-    if record.msg_id_used(tx.conn, intake.client_id, first.msg_id):
+    if file_id is None and record.msg_id_used(tx.conn, intake.client_id, first.msg_id):
         # The whole file is read all the same: a file that is also broken is FF01.
         parsed = _summary(events)
         used = Finding(Reason.DU01, f"MsgId {first.msg_id} was already used by a different file")
         return reject(env, tx.conn, intake, parsed.failure or used, parsed)
-    return _accept(env, tx, intake, first, events, copies)
+    return _accept(env, tx, intake, first, events, copies, file_id)
 
 
 def _summary(events: Iterator[Incoming]) -> ParsedFile:
@@ -82,14 +85,16 @@ def _accept(
     header: ParsedHeader,
     events: Iterator[Incoming],
     copies: dict[int, PlainCopy],
+    file_id: int | None = None,
 ) -> Outcome:
     """Decide, record and answer the file's chunks as they are read; only its summary
     says whether the file as a whole is valid. If it is not, `Rejected` rolls
     everything back. The answer's plain copy goes into `copies` for delivery."""
-    file_id = record.insert_file(
-        tx.conn, intake, **_header_values(header), group_status="PDNG",
-        accepted_msg_id=header.msg_id,
-    )  # fmt: skip
+    if file_id is None:
+        file_id = record.insert_file(
+            tx.conn, intake, **_header_values(header), group_status="PDNG",
+            accepted_msg_id=header.msg_id,
+        )  # fmt: skip
     declared = int(header.nb_of_txs) if header.nb_of_txs.isdigit() else None
     with (
         contextlib.closing(FirstReport(env.spool.tmp())) as report,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import structlog
 
-from gateway import filerun
+from gateway import authorisation, filerun
 from gateway.environment import Environment
 from gateway.errors import TransientError
 from gateway.filerun import Job, fault_of_ours
@@ -118,13 +118,16 @@ class Pipeline:
 
     def recover(self) -> list[Outcome]:
         """Files left in work/ by a run that stopped (or that failed): process them again
-        (their lock is free)."""
+        (their lock is free); batches no longer waiting for signatures out of awaiting/."""
         self.env.spool.remove_stale_temporaries(
             [c.id for c in self.clients], self.env.clock.now().timestamp()
         )
         spool = self.env.spool
         found = [(c.id, path) for c in self.clients for path in spool.in_work(c.id)]
-        return self.process(found, claimed=True)
+        outcomes = self.process(found, claimed=True)
+        # A batch executed or expired by a run that stopped before moving it (SPEC §11).
+        authorisation.tidy(self.env, [c.id for c in self.clients])
+        return outcomes
 
     def process(self, files: Sequence[tuple[str, Path]], *, claimed: bool = False) -> list[Outcome]:
         """Claim waiting files (or, `claimed`, take over files in work/) and process them
@@ -166,6 +169,7 @@ class Pipeline:
                 first.release()
         result.outcomes += self.recover()
         result.outcomes += self.process_waiting()
+        authorisation.expire_due(self.env)
         result.files_with_pending_executed = execute_due(self.env)
         result.delivered += self.deliver()
         return result

@@ -33,6 +33,16 @@ class Reason(StrEnum):
     # -- transaction level, decided at execution time -------------------------------------
     AM14 = "AM14"  # account's daily_limit exceeded
     AM04 = "AM04"  # insufficient funds (balance plus overdraft)
+    # -- signatory authorisation (SPEC §11): why a signature did not count, or expiry ----
+    DS0B = "DS0B"  # container or signature unreadable
+    DS17 = "DS17"  # signature over other bytes than the batch
+    DS0F = "DS0F"  # certificate not from the signatory CA
+    DS0C = "DS0C"  # certificate revoked
+    DS0D = "DS0D"  # certificate not valid, or outside the signatory's card validity
+    DS0H = "DS0H"  # signer not a signatory of this client, or not allowed on the account
+    DS26 = "DS26"  # the same signatory again (counts once)
+    DS19 = "DS19"  # rights insufficient so far
+    DS24 = "DS24"  # waiting time for signatures expired
     # -- transaction level, after acceptance ------------------------------------------------
     DS02 = "DS02"  # order cancelled by the client before it executed (camt.055, SPEC §15)
 
@@ -60,6 +70,15 @@ MEANINGS: dict[Reason, str] = {
     Reason.RR05: "Regulatory information invalid",
     Reason.AM14: "Amount exceeds the daily limit",
     Reason.AM04: "Insufficient funds",
+    Reason.DS0B: "Signature data unreadable",
+    Reason.DS17: "Signature over other data than the batch",
+    Reason.DS0F: "Certificate not from the signatory CA",
+    Reason.DS0C: "Certificate revoked",
+    Reason.DS0D: "Certificate not valid",
+    Reason.DS0H: "Signer not allowed for this account",
+    Reason.DS26: "Same signatory again",
+    Reason.DS19: "Signature rights insufficient",
+    Reason.DS24: "Waiting time for signatures expired",
     Reason.DS02: "Order cancelled",
 }
 

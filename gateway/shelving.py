@@ -49,7 +49,10 @@ def shelve_all(env: Environment, done: Sequence[tuple[Claim, Intake, Outcome]]) 
     sidecars: list[Path] = []
     for claim, intake, outcome in done:
         day = intake.now_local.date()
-        target = env.spool.shelf_target(claim, outcome.shelf, outcome.file_id, day)
+        if outcome.shelf == "awaiting":  # waits for signatures under its claim name (§11)
+            target = env.spool.root / "awaiting" / claim.client_id / claim.path.name
+        else:
+            target = env.spool.shelf_target(claim, outcome.shelf, outcome.file_id, day)
         targets.append(target)
         sidecars += _write_sidecars(env, claim, intake, outcome, target)
     sync_all(sidecars)

@@ -39,6 +39,7 @@ from gateway.spool import (
     stale_temporary_seconds,
 )
 from gateway.status_report import (
+    AwaitingSignatures,
     ClientStatus,
     DaemonStatus,
     FileInProgress,
@@ -207,6 +208,23 @@ DbRow = tuple[int, int, int, str | None, dt.datetime | None]
 NO_DB: DbRow = (0, 0, 0, None, None)
 
 
+def _awaiting(conn: Connection) -> list[AwaitingSignatures]:
+    """Batches waiting for signatures, with the signatures counted so far (SPEC §11)."""
+    a, f, s = db.awaiting.c, db.files.c, db.signatures.c
+    counted = (
+        select(func.count()).where(s.awaiting_id == a.id, s.reason.is_(None), s.verified)
+        .scalar_subquery()
+    )
+    rows = conn.execute(
+        select(a.client_id, a.file_id, f.msg_id, a.level, counted, a.expires_on)
+        .join(db.files, f.id == a.file_id)
+        .where(a.state == "waiting")
+        .order_by(a.expires_on, a.id)
+    ).all()
+    return [AwaitingSignatures(c, int(i), m or "-", int(lv), int(n), day)
+            for c, i, m, lv, n, day in rows]  # fmt: skip
+
+
 def _from_database(
     env: StatusSource, ids: Sequence[str], day_start: dt.datetime
 ) -> tuple[dict[str, DbRow], list[PendingSum], str | None]:
@@ -230,6 +248,10 @@ def collect(env: StatusSource, now: dt.datetime) -> Status:
     now_epoch = now.timestamp()
     ids = [c.id for c in settings.clients]
     from_db, pending, database_error = _from_database(env, ids, day_start)
+    awaiting: list[AwaitingSignatures] = []
+    if database_error is None:
+        with env.engine.connect() as conn:
+            awaiting = _awaiting(conn)
     clients = []
     stale: list[StaleUpload] = []
     for client_id in ids:
@@ -263,6 +285,7 @@ def collect(env: StatusSource, now: dt.datetime) -> Status:
         stale_uploads=tuple(stale),
         quarantined=tuple(q for client_id in ids for q in _quarantined(env.spool, client_id)),
         database_error=database_error,
+        awaiting=tuple(awaiting),
     )
 
 

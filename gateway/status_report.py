@@ -70,6 +70,18 @@ class PendingSum:
 
 
 @dataclass(frozen=True, slots=True)
+class AwaitingSignatures:
+    """A batch waiting in awaiting/ for its signatories (SPEC §11)."""
+
+    client_id: str
+    file_id: int
+    msg_id: str
+    level: int
+    signatures: int  # counted so far
+    expires_on: dt.date  # RJCT DS24 at the start of this business day
+
+
+@dataclass(frozen=True, slots=True)
 class StaleUpload:
     client_id: str
     name: str
@@ -88,6 +100,7 @@ class Status:
     stale_uploads: tuple[StaleUpload, ...]
     quarantined: tuple[Quarantined, ...] = ()
     database_error: str | None = None  # why the database could not be read (its counts are 0)
+    awaiting: tuple[AwaitingSignatures, ...] = ()
 
 
 # -- showing (pure) -----------------------------------------------------------------------------
@@ -176,6 +189,13 @@ def render(status: Status) -> str:
         lines += [
             f"  {p.client_id}  {p.iban}  {p.count} payment(s)  {p.amount} {p.currency}"
             for p in status.pending
+        ]
+    if status.awaiting:
+        lines += ["", "awaiting signatures:"]
+        lines += [
+            f"  {a.client_id}  file {a.file_id} {a.msg_id}  {a.signatures} of {a.level} "
+            f"signature(s), expires {a.expires_on.isoformat()}"
+            for a in status.awaiting
         ]
     if status.stale_uploads:
         lines += ["", "stale temporary uploads (unfinished for over an hour; remove or rename):"]

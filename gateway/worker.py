@@ -17,6 +17,7 @@ from pathlib import Path
 
 import structlog
 
+from gateway.authorisation import expire_due
 from gateway.environment import Environment
 from gateway.outbound import budget_summary, statements
 from gateway.pending import execute_due
@@ -132,6 +133,7 @@ class Worker:
         if today != self._business_day:
             self._business_day = today
             log.info("day.started", day=today.isoformat())
+        expire_due(self.env)
         execute_due(self.env)
 
     def _end_of_day(self) -> None:

@@ -20,7 +20,8 @@ from pathlib import Path
 from gateway.outbound import outbox
 from gateway.outbound import pain002_v03 as pain002
 from gateway.outbound.outbox import Copy
-from gateway.statuses import derive
+from gateway.reasons import Reason
+from gateway.statuses import GroupStatus, derive
 
 copy_block_bytes = 1 << 20
 memory_bytes_max = 1 << 20  # of rendered transactions kept in memory before a temporary file
@@ -117,8 +118,14 @@ class FirstReport:
         original_nb_of_txs: int,
         original_ctrl_sum: Decimal | None,
         copy: Copy | None = None,
+        status: GroupStatus | None = None,
+        info: str | None = None,
+        reason: Reason | None = None,
     ) -> bytes:
-        """The compressed report; with `copy`, its plain bytes are written there too."""
+        """The compressed report; with `copy`, its plain bytes are written there too.
+        `status` overrides the derived group and payment-information statuses (a batch
+        waiting for signatures is PDNG throughout, SPEC §11); `info` is the group's
+        AddtlInf (what it waits for), `reason` its reason code (an expired one: DS24)."""
         self._file.flush()
 
         def payment_infos() -> Iterator[pain002.PaymentInfoReport]:
@@ -130,7 +137,7 @@ class FirstReport:
                     nb_of_txs=part.count,
                     ctrl_sum_minor=part.amount_minor if single else None,
                     currency=ccy,
-                    status=derive(part.counts),
+                    status=status or derive(part.counts),
                     counts=part.counts,
                     rendered_transactions=self._blocks(part),
                 )
@@ -144,7 +151,9 @@ class FirstReport:
             original_created_at=original_created_at,
             original_nb_of_txs=original_nb_of_txs,
             original_ctrl_sum=original_ctrl_sum,
-            group_status=derive(self.counts),
+            group_status=status or derive(self.counts),
+            group_additional_info=info,
+            group_reason=reason,
             counts=self.counts,
             payment_infos=payment_infos(),
         )

@@ -1,0 +1,347 @@
+"""The authorisation stage of a batch (SPEC §11), between reading and decide.
+
+A batch debiting an account whose `authorisation` is 1–3 does not go on to decide when it
+arrives: it is read through (file-level checks answer at once: FF01, DU01, AM18, AM10),
+recorded as waiting (`gw_awaiting`, its file row PDNG), answered with a pain.002 that is
+PDNG throughout and says what is missing, and shelved in `<spool>/awaiting/<client>/`.
+Nothing is booked or reserved. Signatures arrive in containers (`signature_run.py`);
+when they are enough, `execute` re-enters the ordinary stages (`newfile.new_file`) with
+the waiting file, as if received at that moment. After `authorisation_days` business days
+without completion `expire_due` answers it `RJCT DS24`.
+
+Crash safety is the file run's: the waiting row, the signatures, the execution and every
+answer commit in the one transaction of the file that caused them; the batch's file is
+moved afterwards (`tidy`, repeatable: it moves whatever the database says is no longer
+waiting).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+from cryptography import x509
+from sqlalchemy import Connection, select, update
+
+from gateway import db, record
+from gateway.awaiting_shelf import CONTAINER as CONTAINER
+from gateway.awaiting_shelf import EXECUTED as EXECUTED
+from gateway.awaiting_shelf import EXPIRED as EXPIRED
+from gateway.awaiting_shelf import WAITING as WAITING
+from gateway.awaiting_shelf import awaiting_folder as awaiting_folder
+from gateway.awaiting_shelf import tidy as tidy
+from gateway.environment import Environment
+from gateway.inbound import pain001_v03, rules
+from gateway.inbound.findings import Finding
+from gateway.inbound.intake import Intake, take_in
+from gateway.inbound.parsed import ParsedFile, ParsedHeader, ParsedPmtInf
+from gateway.inbound.reader import Chunk, Reading, read
+from gateway.newfile import _header_values, new_file, reject
+from gateway.outbound import answers, pain002_v03
+from gateway.outbound.first_report import FirstReport
+from gateway.outbound.outbox import PlainCopy
+from gateway.reasons import Reason
+from gateway.settings import ClientSettings, Settings
+from gateway.shelving import Outcome
+from gateway.signatories import Right, Signatory, required_level
+from gateway.statuses import GroupStatus, TxStatus
+from ledger import currency
+from ledger.calendar import next_business_day
+from ledger.tx import LedgerTx
+
+log = structlog.get_logger("gateway.authorisation")
+
+WAITS_INFO = "waiting for the signatures of the account's signatories"
+
+
+def levels_of(client: ClientSettings) -> dict[str, int]:
+    """The client's accounts that need signatures, with their level."""
+    return {a.iban: a.authorisation for a in client.accounts if a.authorisation > 0}
+
+
+def guards(settings: Settings, client_id: str) -> bool:
+    """Whether any batch of this client may have to wait for signatures."""
+    return bool(levels_of(settings.client(client_id)))
+
+
+def signatories_of(client: ClientSettings) -> tuple[Signatory, ...]:
+    """The client's signature sample card (certificates were checked readable at start)."""
+    return tuple(
+        Signatory(
+            s.name,
+            x509.load_pem_x509_certificate(s.certificate.read_bytes()),
+            Right(s.right),
+            s.valid_from,
+            s.valid_until,
+            frozenset(s.accounts),
+        )
+        for s in client.signatories
+    )
+
+
+def debited_text(debited: Mapping[str, int]) -> str:
+    return ";".join(f"{iban}={level}" for iban, level in sorted(debited.items()))
+
+
+def debited_of(text: str) -> dict[str, int]:
+    pairs = (item.split("=") for item in text.split(";") if item)
+    return {iban: int(level) for iban, level in pairs}
+
+
+def expires_on(received: dt.date, business_days: int) -> dt.date:
+    """The business day at whose start a batch received on `received` expires."""
+    day = received
+    for _ in range(business_days):
+        day = next_business_day(day)
+    return day
+
+
+# -- admission ---------------------------------------------------------------------------------
+
+
+def admit(
+    env: Environment, tx: LedgerTx, intake: Intake, reader: Reading | None
+) -> Outcome | None:
+    """Read the whole batch; answer a file invalid as a whole at once; record a batch
+    debiting an account that needs signatures as waiting (PDNG, what is missing). None:
+    it debits no such account, and runs as usual (read again by the caller)."""
+    if reader is None or intake.size > env.settings.max_file_bytes:
+        return None
+    guarded = levels_of(env.settings.client(intake.client_id))
+    events = iter(reader)
+    first = next(events)
+    if isinstance(first, ParsedFile):
+        assert first.failure is not None
+        return reject(env, tx.conn, intake, first.failure, first)
+    assert isinstance(first, ParsedHeader)
+    debited: dict[str, int] = {}
+    with contextlib.closing(FirstReport(env.spool.tmp())) as report:
+        parsed = _read_waiting(events, guarded, debited, report)
+        finding = parsed.failure or rules.file_findings(parsed)
+        if finding is None and record.msg_id_used(tx.conn, intake.client_id, first.msg_id):
+            used = f"MsgId {first.msg_id} was already used by a different file"
+            finding = Finding(Reason.DU01, used)
+        if finding is not None:
+            return reject(env, tx.conn, intake, finding, parsed)
+        level = required_level(debited)
+        if level == 0:
+            return None
+        missing = f"0 of {level} signature{'s' if level > 1 else ''}; " + _needs(level)
+        file_id = record.insert_file(
+            tx.conn, intake, **_header_values(first), group_status=GroupStatus.PDNG.value,
+            accepted_msg_id=first.msg_id, nb_of_txs=parsed.count,
+            additional_info=missing[:1000],
+        )  # fmt: skip
+        local = intake.now_local
+        outbox_id, name = answers.issue(
+            tx.conn, client_id=intake.client_id, file_id=file_id, local=local,
+            render=lambda msg_id: report.render(
+                msg_id=msg_id, created_at=local, bic=env.settings.bic,
+                original_msg_id=first.msg_id, original_msg_name=pain001_v03.MESSAGE,
+                original_created_at=answers.echoed_created_at(first.created_at),
+                original_nb_of_txs=parsed.count,
+                original_ctrl_sum=answers.echoed_ctrl_sum(first.ctrl_sum),
+                status=GroupStatus.PDNG, info=missing,
+            ),
+        )  # fmt: skip
+    record.update_file(tx.conn, file_id, first_outbox_id=outbox_id)
+    tx.conn.execute(
+        db.awaiting.insert().values(
+            client_id=intake.client_id, sha256=intake.sha256, file_id=file_id, level=level,
+            debited=debited_text(debited), path=intake.claim_name, state=WAITING,
+            received_at=intake.received,
+            expires_on=expires_on(intake.received_local.date(), env.settings.authorisation_days),
+        )
+    )  # fmt: skip
+    return Outcome(
+        file_id, "awaiting", GroupStatus.PDNG.value, info=missing, msg_id=first.msg_id,
+        counts={TxStatus.PDNG.value: parsed.count}, answer=name,
+    )  # fmt: skip
+
+
+def _needs(level: int) -> str:
+    if level == 1:
+        return "a signatory with either right must sign"
+    if level == 2:
+        return "a signatory with the first right and one with the second must sign"
+    return (
+        f"{level} signatories must sign, at least one with the first and one with the second right"
+    )
+
+
+def _read_waiting(
+    events: Iterable[Any], guarded: Mapping[str, int], debited: dict[str, int],
+    report: FirstReport, status: TxStatus = TxStatus.PDNG, reason: Reason | None = None,
+    info: str = WAITS_INFO,
+) -> ParsedFile:
+    """Read on to the summary, noting the accounts debited and writing each transaction
+    into the report as PDNG (nothing is decided; or, expired, RJCT DS24)."""
+    pmts: dict[int, ParsedPmtInf] = {}
+    text = pain002_v03.transaction_text
+    for event in events:
+        if isinstance(event, ParsedPmtInf):
+            pmts[event.seq] = event
+            iban = event.debtor_iban or ""
+            debited[iban] = guarded.get(iban, 0)
+        elif isinstance(event, Chunk):
+            txs = event.transactions
+            amounts = [_minor(t.amount, t.currency) for t in txs]
+            report.add_chunk(
+                [t.pmt_seq for t in txs],
+                [pmts[t.pmt_seq].pmt_inf_id for t in txs],
+                [status.value] * len(txs),
+                amounts,
+                [t.currency[:3] or None for t in txs],
+                [text(t.instr_id, t.end_to_end_id, status, reason, info, None, a,
+                      t.currency, rules.parse_date(pmts[t.pmt_seq].requested_date),
+                      t.creditor_name, t.creditor_iban)
+                 for t, a in zip(txs, amounts, strict=True)],
+            )  # fmt: skip
+        elif isinstance(event, ParsedFile):
+            return event
+    raise AssertionError("a read always ends with its summary")
+
+
+def _list_expired(env: Environment, path: Path, report: FirstReport) -> bool:
+    """Every transaction of the batch at `path` into `report` as RJCT DS24."""
+    with read(path, transactions_max=env.settings.max_transactions) as reader:
+        reader.digest()
+        events = iter(reader)
+        if not isinstance(next(events), ParsedHeader):
+            return False
+        expired = "waiting time for signatures expired"
+        _read_waiting(events, {}, {}, report, TxStatus.RJCT, Reason.DS24, expired)
+    return True
+
+
+def _minor(amount: str, code: str) -> int | None:
+    try:
+        return currency.to_minor(amount, code)
+    except currency.AmountError:
+        return None
+
+
+# -- the waiting batch -------------------------------------------------------------------------
+
+
+def waiting_row(conn: Connection, client_id: str, sha256: str) -> Any:
+    """The batch with these bytes, waiting or not, locked against a sibling daemon."""
+    a = db.awaiting.c
+    query = select(db.awaiting).where(a.client_id == client_id, a.sha256 == sha256)
+    return conn.execute(query.with_for_update()).first()
+
+
+def recovered_shelf(conn: Connection, known: Any) -> str | None:
+    """Where a file recorded by a run that stopped before shelving it belongs, when the
+    authorisation stage decides it: a batch still waiting goes to awaiting/, an expired
+    one to rejected/, a signature container (kept whatever it did) to the archive unless
+    it was unreadable."""
+    if known.message == CONTAINER:
+        return "rejected" if known.reason in ("DS0B", "FF01") else "archive"
+    a = db.awaiting.c
+    state = conn.execute(select(a.state).where(a.file_id == known.id)).scalar()
+    return {WAITING: "awaiting", EXPIRED: "rejected"}.get(state or "")
+
+
+def batch_path(env: Environment, row: Any) -> Path:
+    """Where the waiting batch lies: in awaiting/, or still in work/ when it arrived in
+    the same group as the signature that completes it."""
+    name: str = row.path
+    shelved = awaiting_folder(env, row.client_id) / name
+    return shelved if shelved.exists() else env.spool.work(row.client_id) / name
+
+
+def execute(
+    env: Environment, tx: LedgerTx, row: Any, copies: dict[int, PlainCopy]
+) -> Outcome:
+    """Run the authorised batch through the ordinary stages, as if received now."""
+    file_row = tx.conn.execute(select(db.files).where(db.files.c.id == row.file_id)).one()
+    path = batch_path(env, row)
+    now = env.clock.now()
+    intake = take_in(
+        client_id=row.client_id, path=path, original_name=file_row.original_name,
+        receipt={"sftp_user": file_row.sftp_user, "source_ip": file_row.source_ip,
+                 "key_fingerprint": file_row.key_fingerprint},
+        sha256=row.sha256, size=file_row.size_bytes, modified=now, now=now,
+        timezone=env.settings.timezone,
+    )  # fmt: skip
+    with read(path, transactions_max=env.settings.max_transactions) as reader:
+        reader.digest()
+        outcome = new_file(env, tx, intake, reader, copies, file_id=row.file_id)
+    tx.conn.execute(
+        update(db.awaiting).where(db.awaiting.c.id == row.id).values(state=EXECUTED, closed_at=now)
+    )
+    log.info("batch.authorised", client=row.client_id, file_id=row.file_id,
+             group_status=outcome.group_status)  # fmt: skip
+    return outcome
+
+
+# -- expiry ------------------------------------------------------------------------------------
+
+
+def expire_due(env: Environment) -> int:
+    """Answer every batch whose waiting time is over `RJCT DS24` (at the start of a
+    business day, and on `scan --once`), then move it out of awaiting/."""
+    local = env.local_now()
+    today = local.date()
+    a = db.awaiting.c
+    due = select(a.id).where(a.state == WAITING, a.expires_on <= today).limit(1)
+    with env.engine.connect() as conn:
+        if conn.execute(due).first() is None:
+            return 0
+    with env.ledger.begin() as tx:
+        rows = tx.conn.execute(
+            select(db.awaiting).where(a.state == WAITING, a.expires_on <= today).with_for_update()
+        ).all()
+        for row in rows:
+            _expire(env, tx.conn, row, local)
+    if rows:
+        tidy(env, sorted({row.client_id for row in rows}))
+    return len(rows)
+
+
+def _expire(env: Environment, conn: Connection, row: Any, local: dt.datetime) -> None:
+    """RJCT DS24: every transaction of the batch (read again from awaiting/), the group too."""
+    file_row = conn.execute(select(db.files).where(db.files.c.id == row.file_id)).one()
+    days = env.settings.authorisation_days
+    info = (f"waited {days} business days for signatures without completion "
+            f"(received {row.received_at.astimezone(local.tzinfo):%Y-%m-%d %H:%M})")  # fmt: skip
+    path = batch_path(env, row)
+    with contextlib.closing(FirstReport(env.spool.tmp())) as report:
+        listed = path.exists() and _list_expired(env, path, report)
+
+        def render(msg_id: str) -> bytes:
+            if listed:
+                return report.render(
+                    msg_id=msg_id, created_at=local, bic=env.settings.bic,
+                    original_msg_id=file_row.msg_id, original_msg_name=file_row.message,
+                    original_created_at=answers.echoed_created_at(file_row.msg_created_at),
+                    original_nb_of_txs=file_row.nb_of_txs,
+                    original_ctrl_sum=answers.echoed_ctrl_sum(file_row.ctrl_sum),
+                    status=GroupStatus.RJCT, info=info, reason=Reason.DS24,
+                )  # fmt: skip
+            return answers.build_rejection(
+                msg_id=msg_id, created_at=local, bic=env.settings.bic,
+                original_msg_id=file_row.msg_id, original_message=file_row.message,
+                original_created_at=answers.echoed_created_at(file_row.msg_created_at),
+                nb_of_txs=file_row.nb_of_txs, ctrl_sum=answers.echoed_ctrl_sum(file_row.ctrl_sum),
+                reason=Reason.DS24, info=info,
+            )  # fmt: skip
+
+        outbox_id, _ = answers.issue(
+            conn, client_id=row.client_id, file_id=row.file_id, local=local, render=render
+        )
+    record.update_file(
+        conn, row.file_id, group_status=GroupStatus.RJCT.value, reason=Reason.DS24.value,
+        additional_info=info, first_outbox_id=outbox_id,
+    )  # fmt: skip
+    conn.execute(
+        update(db.awaiting)
+        .where(db.awaiting.c.id == row.id)
+        .values(state=EXPIRED, closed_at=local.astimezone(dt.UTC))
+    )
+    log.info("batch.expired", client=row.client_id, file_id=row.file_id)

@@ -1,0 +1,105 @@
+"""The batches in `<spool>/awaiting/<client>/` (SPEC §11): the names of the states of a
+waiting batch, where it lies, and `tidy`, which moves each batch that is no longer waiting
+onto its shelf with a findings file listing every signature (repeatable: it moves
+whatever the database says is no longer waiting, so a run stopped after its commit is
+finished by the next)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+
+from gateway import db
+from gateway.environment import Environment
+from gateway.files import sync_all, write_in_place
+
+log = structlog.get_logger("gateway.authorisation")
+
+WAITING, EXECUTED, EXPIRED = "waiting", "executed", "expired"
+CONTAINER = "ASiC-E"  # gw_files.message of a signature container's upload
+
+
+def awaiting_folder(env: Environment, client_id: str) -> Path:
+    return env.spool.root / "awaiting" / client_id
+
+
+def tidy(env: Environment, client_ids: Iterable[str]) -> list[Path]:
+    """Move each batch in awaiting/ that is no longer waiting onto its shelf (executed:
+    archive, expired: rejected), with its sidecars and a findings file. Repeatable."""
+    moved = []
+    for client_id in client_ids:
+        folder = awaiting_folder(env, client_id)
+        if not folder.is_dir():
+            continue
+        names = [p.name for p in folder.iterdir() if not _sidecar(p.name)]
+        if not names:
+            continue
+        a = db.awaiting.c
+        with env.engine.connect() as conn:
+            rows = conn.execute(
+                select(db.awaiting, db.files.c.group_status, db.files.c.received_at.label("at"))
+                .join(db.files, db.files.c.id == a.file_id)
+                .where(a.client_id == client_id, a.path.in_(names), a.state != WAITING)
+            ).all()
+        for row in rows:
+            moved.append(_shelve(env, folder / row.path, row))
+    return moved
+
+
+_SIDECARS = (".json", ".sig", ".findings.txt", ".attempts.json")
+
+
+def _sidecar(name: str) -> bool:
+    return name.endswith(_SIDECARS) or name.startswith(".")
+
+
+def _shelve(env: Environment, path: Path, row: Any) -> Path:
+    kind = "archive" if row.state == EXECUTED else "rejected"
+    closed = (row.closed_at or env.clock.now()).astimezone(env.settings.timezone).date()
+    target = env.spool.shelf(kind, row.client_id, closed) / f"{row.file_id:08d}__{path.name}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    findings = path.with_name(path.name + ".findings.txt")
+    with contextlib.suppress(FileNotFoundError):
+        os.chmod(findings, 0o644)
+    write_in_place(findings, _findings(env, row, path), mode=0o444, sync=False)
+    sync_all([findings])
+    for suffix in (".json", ".findings.txt"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            os.replace(side, target.with_name(target.name + suffix))
+    with contextlib.suppress(PermissionError):
+        os.chmod(path, 0o444)
+    os.replace(path, target)
+    sync_all({target.parent, path.parent})
+    log.info("batch.shelved", client=row.client_id, file_id=row.file_id, shelf=kind)
+    return target
+
+
+def _findings(env: Environment, row: Any, path: Path) -> str:
+    lines = [
+        f"File:        {path.name}",
+        f"Client:      {row.client_id}",
+        f"SHA-256:     {row.sha256}",
+        f"File number: {row.file_id}",
+        f"Waited for:  {row.level} signature(s) on {row.debited}",
+        f"Result:      {row.state} ({row.group_status})",
+        "Signatures (container file, signer, certificate subject and serial, signing time, "
+        "right, effect):",
+    ]
+    s = db.signatures.c
+    with env.engine.connect() as conn:
+        for sig in conn.execute(
+            select(db.signatures).where(s.awaiting_id == row.id).order_by(s.id)
+        ):
+            lines.append(
+                f"  file {sig.container_file_id} {sig.signatory or '-'}; {sig.subject or '-'}; "
+                f"serial {sig.serial or '-'}; {sig.signing_time or '-'}; "
+                f"{sig.signatory_right or '-'}; {sig.reason or 'counted'}: {sig.detail}"
+            )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,292 @@
+"""A signature container's run (SPEC §11): an ASiC-E upload (`.asice`, `.sce`, `.edoc`)
+into `/in`, inside its savepoint of the group's transaction like any file (`filerun`).
+
+    read       the container, safely (`inbound/asice.py`): unreadable → RJCT DS0B
+    match      its data file's SHA-256 to a batch: a batch waiting for signatures, one
+               already executed, rejected or expired (changes nothing, answered so), or
+               none — then the data file is a submission of its own (`authorisation.admit`)
+    verify     each XAdES signature (`inbound/xades.py`) against `[signing] signatory_ca`
+    authorise  the level rule over every signature received so far (`signatories.py`)
+    record     each signature with what it did (`gw_signatures`)
+    answer     a pain.002 for the batch: what this upload added or why it did not count
+               (the DS code), and what is still missing
+    execute    when the level is met: the batch through the ordinary stages, its final
+               pain.002 (`authorisation.execute`)
+
+All of it commits with the container's own file row, so a crash anywhere either redoes
+the run or finds the container recorded and only shelves it: no signature is lost and no
+batch executes twice.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import Connection, select
+
+from gateway import authorisation, db, record
+from gateway.environment import Environment
+from gateway.files import write_in_place
+from gateway.inbound import asice, xades
+from gateway.inbound.findings import Finding
+from gateway.inbound.intake import Intake, take_in
+from gateway.inbound.reader import read
+from gateway.newfile import new_file, reject
+from gateway.outbound import answers, outbox
+from gateway.outbound import pain002_v03 as pain002
+from gateway.outbound.outbox import PlainCopy
+from gateway.reasons import Reason, first
+from gateway.shelving import Outcome
+from gateway.signatories import Classified, Signer, Verdict, authorise
+from gateway.statuses import GroupStatus
+
+CONTAINER = authorisation.CONTAINER
+container_slack_bytes = 1024 * 1024  # SPEC §11: unzipped ≤ max_file_bytes + 1 MiB
+
+PROBLEM_REASON = {
+    xades.Problem.UNREADABLE: Reason.DS0B,
+    xades.Problem.OTHER_BYTES: Reason.DS17,
+    xades.Problem.UNTRUSTED_CA: Reason.DS0F,
+    xades.Problem.REVOKED: Reason.DS0C,
+    xades.Problem.CERTIFICATE_NOT_VALID: Reason.DS0D,
+}
+VERDICT_REASON: dict[Verdict, Reason | None] = {
+    Verdict.COUNTS: None,
+    Verdict.NOT_NEEDED: None,
+    Verdict.NOT_A_SIGNATORY: Reason.DS0H,
+    Verdict.NOT_ALLOWED_ON_ACCOUNT: Reason.DS0H,
+    Verdict.OUTSIDE_CARD_VALIDITY: Reason.DS0D,
+    Verdict.SAME_SIGNATORY_AGAIN: Reason.DS26,
+    Verdict.RIGHTS_INSUFFICIENT: Reason.DS19,
+}
+
+
+def data_bytes_max(env: Environment) -> int:
+    return env.settings.max_file_bytes + container_slack_bytes
+
+
+def container_file(
+    env: Environment, tx: Any, intake: Intake, copies: dict[int, PlainCopy]
+) -> Outcome:
+    """The run of one uploaded container (see the module's docstring)."""
+    found = asice.read_container(intake.path, data_bytes_max=data_bytes_max(env))
+    if isinstance(found, asice.ContainerProblem):
+        return reject(env, tx.conn, intake, Finding(Reason.DS0B, found.describe()), None)
+    conn = tx.conn
+    # A run of this very claim that stopped before committing may have left its data file.
+    _extraction(env, intake).unlink(missing_ok=True)
+    container_id = record.insert_file(
+        conn, intake, message=CONTAINER, group_status=GroupStatus.PDNG.value
+    )
+    sha256 = found.data_sha256.hex()
+    row = authorisation.waiting_row(conn, intake.client_id, sha256)
+    if row is None and _file_row(conn, intake.client_id, sha256) is None:
+        submitted = _submit(env, tx, intake, found, copies)
+        row = authorisation.waiting_row(conn, intake.client_id, sha256)
+        if row is None:  # refused as a whole, or needing no signature and executed
+            return _close(conn, container_id, submitted, f"its data file {found.data_name}: "
+                          f"{submitted.info or submitted.group_status}")  # fmt: skip
+    if row is None or row.state != authorisation.WAITING:
+        return _changes_nothing(env, conn, intake, container_id, sha256, row)
+    return _sign(env, tx, intake, found, container_id, row, copies)
+
+
+def _file_row(conn: Connection, client_id: str, sha256: str) -> Any:
+    f = db.files.c
+    return conn.execute(
+        select(db.files).where(f.client_id == client_id, f.sha256 == sha256)
+    ).first()
+
+
+def _submit(
+    env: Environment, tx: Any, intake: Intake, container: asice.Container,
+    copies: dict[int, PlainCopy],
+) -> Outcome:
+    """The container's data file as a batch of its own: written into awaiting/ (where it
+    waits, if it must) and run through the authorisation stage, or executed at once."""
+    path = _extraction(env, intake)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_in_place(path, container.data, mode=0o444)
+    receipt = {"sftp_user": intake.user, "source_ip": intake.source_ip,
+               "key_fingerprint": intake.key_fingerprint,
+               "received_at": intake.received.isoformat()}  # fmt: skip
+    data = take_in(
+        client_id=intake.client_id, path=path, original_name=container.data_name,
+        receipt=receipt, sha256=container.data_sha256.hex(), size=len(container.data),
+        modified=intake.received, now=intake.now, timezone=intake.timezone,
+    )  # fmt: skip
+    limit = env.settings.max_transactions
+    with read(path, transactions_max=limit) as reader:
+        reader.digest()
+        outcome = authorisation.admit(env, tx, data, reader)
+    if outcome is None:  # no account of it needs signatures: it runs now
+        with read(path, transactions_max=limit) as reader:
+            reader.digest()
+            outcome = new_file(env, tx, data, reader, copies)
+    if outcome.shelf != "awaiting":
+        path.unlink(missing_ok=True)  # the container keeps the data; nothing waits
+    return outcome
+
+
+def _extraction(env: Environment, intake: Intake) -> Path:
+    """Where a container's data file waits when the container is the submission."""
+    return authorisation.awaiting_folder(env, intake.client_id) / f"{intake.claim_name}.data.xml"
+
+
+def _sign(
+    env: Environment, tx: Any, intake: Intake, container: asice.Container,
+    container_id: int, row: Any, copies: dict[int, PlainCopy],
+) -> Outcome:
+    """Verify, judge and record the container's signatures; answer; execute when done."""
+    settings, conn = env.settings, tx.conn
+    client = settings.client(intake.client_id)
+    trust = xades.load_trust(settings.signing.signatory_ca, settings.signing.signatory_crl)
+    checks = xades.verify_container(container, trust, intake.received)
+    s = db.signatures.c
+    earlier = [
+        Signer(x509.load_der_x509_certificate(r.certificate),
+               r.received_at.astimezone(settings.timezone).date())
+        for r in conn.execute(
+            select(db.signatures).where(s.awaiting_id == row.id, s.verified).order_by(s.id)
+        )
+    ]  # fmt: skip
+    day = intake.received_local.date()
+    new = [Signer(c.certificate, day) for c in checks if c.ok and c.certificate is not None]
+    auth = authorise(
+        authorisation.debited_of(row.debited), authorisation.signatories_of(client),
+        earlier + new,
+    )  # fmt: skip
+    judged = iter(auth.signers[len(earlier):])
+    lines: list[str] = []
+    reasons: list[Reason] = []
+    for check in checks:
+        verdict = next(judged) if check.ok and check.certificate is not None else None
+        reason, detail = _effect(check, verdict)
+        _record(conn, row.id, container_id, intake, check, verdict, reason, detail)
+        lines.append(f"{check.source}: {detail}")
+        if reason is not None:
+            reasons.append(reason)
+    if not checks:
+        reasons.append(Reason.DS0B)
+        lines.append("the container holds no signature")
+    summary = auth.describe() + ("; executed now" if auth.complete else "")
+    info = "; ".join(lines) + ". " + summary
+    reason = first(reasons) if reasons else None
+    file_row = conn.execute(select(db.files).where(db.files.c.id == row.file_id)).one()
+    _, name = _answer(env, conn, file_row, GroupStatus.PDNG, reason, info, intake)
+    if not auth.complete:
+        record.update_file(conn, row.file_id, additional_info=summary[:1000])
+    outcome = _close(conn, container_id, Outcome(
+        row.file_id, "archive", GroupStatus.PDNG.value, reason, info,
+        msg_id=file_row.msg_id, answer=name,
+    ), info)  # fmt: skip
+    if auth.complete:
+        executed = authorisation.execute(env, tx, row, copies)
+        outcome.group_status = executed.group_status
+        outcome.counts, outcome.amounts = executed.counts, executed.amounts
+        outcome.answer = f"{name}, {executed.answer}"
+    return outcome
+
+
+def _effect(check: xades.SignatureCheck, verdict: Classified | None) -> tuple[Reason | None, str]:
+    if check.problem is not None:
+        return PROBLEM_REASON[check.problem], check.detail
+    assert verdict is not None
+    return VERDICT_REASON[verdict.verdict], verdict.detail
+
+
+def _record(
+    conn: Connection, awaiting_id: int, container_id: int, intake: Intake,
+    check: xades.SignatureCheck, verdict: Classified | None, reason: Reason | None, detail: str,
+) -> None:
+    cert = check.certificate
+    signatory = verdict.signatory if verdict is not None else None
+    conn.execute(
+        db.signatures.insert().values(
+            awaiting_id=awaiting_id, container_file_id=container_id, source=check.source[:255],
+            certificate=cert.public_bytes(serialization.Encoding.DER) if cert else None,
+            subject=check.subject, serial=str(check.serial)[:64] if cert else None,
+            signing_time=check.signing_time, received_at=intake.received,
+            verified=check.ok and cert is not None,
+            signatory=signatory.name[:255] if signatory else None,
+            signatory_right=signatory.right.value if signatory else None,
+            reason=reason.value if reason else None, detail=detail,
+        )
+    )  # fmt: skip
+
+
+def _changes_nothing(
+    env: Environment, conn: Connection, intake: Intake, container_id: int, sha256: str,
+    row: Any,
+) -> Outcome:
+    """A container for a batch already executed, rejected or expired."""
+    file_row = _file_row(conn, intake.client_id, sha256)
+    assert file_row is not None
+    status = GroupStatus(file_row.group_status)
+    reason: Reason | None = None
+    if row is not None and row.state == authorisation.EXPIRED:
+        reason, what = Reason.DS24, "expired waiting for signatures"
+    elif status is GroupStatus.RJCT:
+        what = "already rejected" + (f" ({file_row.reason})" if file_row.reason else "")
+    else:
+        what = "already executed"
+    info = f"the batch {file_row.msg_id or file_row.original_name} was {what}; " \
+           "this signature changes nothing"  # fmt: skip
+    _, name = _answer(env, conn, file_row, status, reason, info, intake)
+    return _close(conn, container_id, Outcome(
+        file_row.id, "archive", status.value, reason, info, msg_id=file_row.msg_id,
+        answer=name,
+    ), info)  # fmt: skip
+
+
+def _answer(
+    env: Environment, conn: Connection, file_row: Any, status: GroupStatus,
+    reason: Reason | None, info: str, intake: Intake,
+) -> tuple[int, str]:
+    """A group-level pain.002 about the batch `file_row`, answering a signature upload."""
+    local = intake.now_local
+
+    def render(msg_id: str) -> bytes:
+        report = pain002.StatusReport(
+            msg_id=msg_id, created_at=local, servicer_bic=env.settings.bic,
+            original_msg_id=file_row.msg_id or pain002.UNKNOWN,
+            original_msg_name=file_row.message,
+            original_created_at=answers.echoed_created_at(file_row.msg_created_at),
+            original_nb_of_txs=file_row.nb_of_txs,
+            original_ctrl_sum=answers.echoed_ctrl_sum(file_row.ctrl_sum),
+            group_status=status, group_reason=reason, group_additional_info=info, counts={},
+        )  # fmt: skip
+        return outbox.render(lambda out: pain002.write(report, out))
+
+    return answers.issue(conn, client_id=intake.client_id, file_id=file_row.id, local=local,
+                         render=render)  # fmt: skip
+
+
+def _close(conn: Connection, container_id: int, outcome: Outcome, info: str) -> Outcome:
+    """The container's own row says what its upload did; its outcome is shelved under
+    its own number (every container is kept, SPEC §11)."""
+    client_id = conn.execute(
+        select(db.files.c.client_id).where(db.files.c.id == container_id)
+    ).scalar_one()
+    outbox_id = _outbox_id(conn, client_id, outcome.answer)
+    record.update_file(
+        conn, container_id, group_status=outcome.group_status,
+        reason=outcome.reason.value if outcome.reason else None,
+        additional_info=info[:1000], first_outbox_id=outbox_id,
+    )  # fmt: skip
+    outcome.file_id = container_id
+    if outcome.shelf == "awaiting":
+        outcome.shelf = "archive"
+    return outcome
+
+
+def _outbox_id(conn: Connection, client_id: str, name: str | None) -> int | None:
+    if name is None:
+        return None
+    o = db.outbox.c
+    return conn.execute(
+        select(o.id).where(o.client_id == client_id, o.file_name == name.split(", ")[0])
+    ).scalar()

@@ -1,0 +1,328 @@
+"""Signatory authorisation in the pipeline (SPEC §11), one pass at a time on a fixed clock:
+a batch debiting a two-level account waits, signatures add up, the last one executes it,
+bad signatures are answered with their DS code and change nothing, and a batch left
+waiting expires RJCT DS24."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy import select
+
+from gateway import db, filerun, testpki
+from gateway.clock import FixedClock
+from gateway.environment import open_environment
+from gateway.funding import fund
+from gateway.inbound import asice
+from gateway.pipeline import Pipeline
+from gateway.samples import SamplePmtInf, SampleTx
+from gateway.settings import load
+from gateway.status import collect
+from gateway.status_report import render
+from gateway.testpki import Pki
+from tests.integration import test_signature_interop as interop
+from tests.pipeline_fixtures import (
+    A_MAIN,
+    A_SMALL,
+    B_MAIN,
+    DEFAULT_NOW,
+    EXTERNAL,
+    FUNDS,
+    TODAY,
+    Batch,
+    Installation,
+    batch,
+    make_signing_key,
+    write_config,
+)
+from tests.signature_fixtures import bad_containers, configure, make_pki_files, signed
+
+WHEN = DEFAULT_NOW.astimezone(dt.UTC)
+PEOPLE: dict[str, testpki.Issued] = {}  # further signatories made by the fixture
+
+
+@pytest.fixture
+def signing(tmp_path: Path) -> Iterator[tuple[Installation, Pki]]:
+    """Client A's main account needs two signatures: "First" (first right) and "Second"
+    (second right); "Other" (first right) may sign only for A_SMALL."""
+    base = tmp_path / "gw"
+    config = write_config(base)
+    pki, files = make_pki_files(tmp_path / "pki", WHEN)
+    for stem in ("other", "retired", "stranger"):
+        issued = testpki.new_signatory(pki.ca, f"{stem.title()} Person", now=WHEN)
+        PEOPLE[stem] = issued
+        testpki.write_issued(issued, tmp_path / "pki" / "signatories", stem)
+    yesterday = (DEFAULT_NOW.date() - dt.timedelta(days=1)).isoformat()
+    people = tmp_path / "pki" / "signatories"
+    configure(
+        config, files, client_id="iestade-a", iban=A_MAIN, level=2,
+        signatories={"First": ("first", "first"), "Second": ("second", "second"),
+                     "Other": ("first", people / "other.pem"),
+                     "Retired": ("second", people / "retired.pem")},
+        extra={"Other": {"accounts": f'["{A_SMALL}"]'},
+               "Retired": {"valid_until": yesterday}},
+    )  # fmt: skip
+    configure(
+        config, files, client_id="iestade-b", iban=B_MAIN, level=None, ca=False,
+        signatories={"Stranger": ("first", people / "stranger.pem")},
+    )  # fmt: skip
+    crl = f'signatory_crl = ["{files.crl}"]\nsignatory_ca = ['
+    config.write_text(config.read_text().replace("signatory_ca = [", crl))
+    settings = load(config)
+    make_signing_key(settings)
+    clock = FixedClock(WHEN)
+    env = open_environment(settings, clock=clock)
+    inst = Installation(base, config, settings, env, clock, Pipeline(env))
+    for iban, amount in FUNDS.items():
+        fund(env, iban, amount, key=f"setup:{iban}")
+    yield inst, pki
+    inst.close()
+
+
+def _state(inst: Installation) -> list[str]:
+    with inst.env.engine.connect() as conn:
+        return [r.state for r in conn.execute(select(db.awaiting))]
+
+
+def test_two_level_batch_waits_then_executes_with_the_second_signature(
+    signing: tuple[Installation, Pki], assert_valid: Any
+) -> None:
+    """The ERP's batch waits (PDNG, what is missing, nothing booked); the first right's
+    signature leaves it waiting and says the second right must sign; the second executes."""
+    inst, pki = signing
+    data = batch(("E1", "10.00"), ("E2", "5.00"), msg_id="WAIT-1")
+    before = inst.balance(A_MAIN)
+    inst.drop(data, "pay.xml")
+    inst.run()
+    [first] = inst.new_answers()
+    assert first.group_status == "PDNG"
+    assert set(first.statuses().values()) == {"PDNG"}
+    assert "0 of 2 signatures" in " ".join(first.group_info)
+    assert (inst.spool / "awaiting" / "iestade-a").is_dir()
+    assert [p for p in (inst.spool / "awaiting" / "iestade-a").iterdir()
+            if p.name.endswith("pay.xml")]  # fmt: skip
+    assert inst.balance(A_MAIN) == before
+    assert _state(inst) == ["waiting"]
+    shown = render(collect(inst.env, WHEN))
+    assert "awaiting signatures:" in shown and "WAIT-1  0 of 2 signature(s)" in shown, shown
+
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "pay.asice")
+    inst.run()
+    [ack] = inst.new_answers()
+    assert ack.original_msg_id == "WAIT-1"
+    assert ack.group_status == "PDNG"
+    info = " ".join(ack.group_info)
+    assert "1 of 2 signatures; a signatory with the second right must sign" in info, info
+    assert inst.balance(A_MAIN) == before
+    assert "WAIT-1  1 of 2 signature(s)" in render(collect(inst.env, WHEN))
+
+    inst.drop(signed("pay.xml", data, pki.second, WHEN), "pay-2.asice")
+    inst.run()
+    ack2, final = inst.new_answers()
+    assert "authorised" in " ".join(ack2.group_info)
+    assert final.group_status == "ACSC", final.group_info
+    assert inst.balance(A_MAIN) == before - 1500
+    assert _state(inst) == ["executed"]
+    assert "awaiting signatures" not in render(collect(inst.env, WHEN))
+    assert not [p for p in (inst.spool / "awaiting" / "iestade-a").iterdir()
+                if not p.name.startswith(".")]  # fmt: skip
+    [shelved] = (inst.spool / "archive" / "iestade-a").glob("*/*pay.xml")
+    findings = shelved.with_name(shelved.name + ".findings.txt").read_text()
+    assert "First; " in findings and "Second; " in findings, findings
+    assert f"serial {pki.second.cert.serial_number}" in findings
+    assert "CN=" in findings and "counted" in findings
+    assert len(list((inst.spool / "archive" / "iestade-a").glob("*/*.asice"))) == 2
+    for answer in [first, ack, ack2, final]:
+        assert_valid(answer.path, "pain.002.001.03")
+
+
+def test_bad_signatures_answered_with_their_code_and_change_nothing(
+    signing: tuple[Installation, Pki], assert_valid: Any
+) -> None:
+    """Each bad container gets one pain.002 with its SPEC §11 code and the batch keeps
+    waiting, nothing booked; the same signatory twice counts once (DS26)."""
+    inst, pki = signing
+    data = batch(("E1", "10.00"), msg_id="WAIT-2")
+    inst.drop(data, "pay.xml")
+    inst.run()
+    inst.new_answers()
+    before = inst.balance(A_MAIN)
+    cases = dict(bad_containers("pay.xml", data, pki, WHEN))
+    cases["revoked.asice"] = (signed("pay.xml", data, pki.revoked, WHEN), "DS0C")
+    cases["other-client.asice"] = (signed("pay.xml", data, PEOPLE["stranger"], WHEN), "DS0H")
+    cases["not-allowed.asice"] = (signed("pay.xml", data, PEOPLE["other"], WHEN), "DS0H")
+    cases["card-ended.asice"] = (signed("pay.xml", data, PEOPLE["retired"], WHEN), "DS0D")
+    for name, (container, code) in cases.items():
+        inst.drop(container, name)
+        inst.run()
+        [answer] = inst.new_answers()
+        assert answer.group_reasons == [code], (name, answer.group_info)
+        assert answer.group_status in ("PDNG", "RJCT"), name
+        assert " ".join(answer.group_info), name
+        assert_valid(answer.path, "pain.002.001.03")
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "f1.asice")
+    inst.run()
+    inst.drop(signed("pay.xml", data, pki.first, WHEN + dt.timedelta(seconds=1)), "f2.asice")
+    inst.run()
+    a1, a2 = inst.new_answers()
+    assert a1.group_reasons == []
+    assert a2.group_reasons == ["DS26"], a2.group_info
+    assert "1 of 2 signatures" in " ".join(a2.group_info)
+    big = inst.inbox() / "big.asice"
+    with big.open("wb") as handle:  # 200 MB, sparse: refused by its size, never read
+        handle.truncate(200 * 1024 * 1024)
+    inst.run()
+    [too_big] = inst.new_answers()
+    assert too_big.group_status == "RJCT" and too_big.group_reasons == ["DS0B"]
+    text = Batch(msg_id="X").tx("E9", "1.00").build().replace(b"<?xml", b"<!-- -->\n<?xml")
+    inst.drop(signed("note.xml", text, pki.first, WHEN), "not-pain.asice")
+    inst.run()
+    [not_pain] = inst.new_answers()
+    assert not_pain.group_status == "RJCT" and not_pain.group_reasons == ["FF01"]
+    assert inst.balance(A_MAIN) == before
+    assert _state(inst) == ["waiting"]
+    with inst.env.engine.connect() as conn:
+        assert conn.execute(select(db.payments.c.id)).all() == []
+
+
+def test_container_instead_of_the_batch_and_expiry(
+    signing: tuple[Installation, Pki], assert_valid: Any
+) -> None:
+    """A container is a submission of its own; one left waiting expires RJCT DS24 after
+    `authorisation_days` business days, and a late signature changes nothing."""
+    inst, pki = signing
+    data = Batch(msg_id="WAIT-3").tx("E1", "1.00").build()
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "pay.asice")
+    inst.run()
+    first, ack = inst.new_answers()
+    assert first.group_status == "PDNG" and ack.group_status == "PDNG"
+    assert "1 of 2" in " ".join(ack.group_info)
+    inst.clock.set(WHEN + dt.timedelta(days=7))
+    inst.run()
+    [expired] = inst.new_answers()
+    assert expired.group_status == "RJCT" and expired.group_reasons == ["DS24"]
+    assert expired.statuses() == {"E1": "RJCT"}
+    assert [t.reasons for t in expired.transactions()] == [["DS24"]]
+    assert_valid(expired.path, "pain.002.001.03")
+    assert _state(inst) == ["expired"]
+    assert list((inst.spool / "rejected" / "iestade-a").glob("*/*pay.asice.data.xml"))
+    inst.drop(signed("pay.xml", data, pki.second, WHEN + dt.timedelta(days=7)), "late.asice")
+    inst.run()
+    [late] = inst.new_answers()
+    assert late.group_reasons == ["DS24"]
+    assert "changes nothing" in " ".join(late.group_info)
+
+
+def test_stop_after_commit_before_shelving_keeps_the_batch_waiting(
+    signing: tuple[Installation, Pki], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that stops after its commit and before shelving: the next run finds the
+    waiting batch recorded and puts it in awaiting/ (not the archive), where the
+    signatures find it; the container of such a run is kept in the archive."""
+    inst, pki = signing
+    data = batch(("E1", "3.00"), msg_id="WAIT-4")
+    real = filerun.shelve_all
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("stopped before shelving")
+
+    monkeypatch.setattr(filerun, "shelve_all", stopped)
+    inst.drop(data, "pay.xml")
+    with pytest.raises(RuntimeError):
+        inst.run()
+    monkeypatch.setattr(filerun, "shelve_all", real)
+    inst.run()
+    awaiting = inst.spool / "awaiting" / "iestade-a"
+    assert [p.name for p in awaiting.iterdir() if p.name.endswith("pay.xml")]
+    monkeypatch.setattr(filerun, "shelve_all", stopped)
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "one.asice")
+    with pytest.raises(RuntimeError):
+        inst.run()
+    monkeypatch.setattr(filerun, "shelve_all", real)
+    inst.run()
+    assert list((inst.spool / "archive" / "iestade-a").glob("*/*one.asice"))
+    inst.drop(signed("pay.xml", data, pki.second, WHEN), "two.asice")
+    inst.run()
+    assert _state(inst) == ["executed"]
+    statuses = [a.group_status for a in inst.new_answers()]
+    assert statuses.count("ACSC") == 1, statuses
+
+
+def test_file_level_checks_answer_at_once_and_a_mixed_file_waits_for_the_highest(
+    signing: tuple[Installation, Pki],
+) -> None:
+    """A guarded batch invalid as a whole is rejected at once (nothing waits); a file
+    debiting a two-level and an unguarded account waits as a whole for two signatures,
+    and nothing of it is booked, not even the unguarded account's payment."""
+    inst, pki = signing
+    broken = Batch(msg_id="WAIT-5", group_sum="999.00").tx("E1", "1.00").build()
+    inst.drop(broken, "broken.xml")
+    inst.run()
+    [answer] = inst.new_answers()
+    assert answer.group_status == "RJCT" and answer.group_reasons == ["AM10"]
+    assert _state(inst) == []
+
+    small = SamplePmtInf("WAIT-6-P2", A_SMALL, [SampleTx("S1", "2.00", EXTERNAL,
+                         creditor_bic="HABALV22")], execution_date=TODAY.isoformat())  # fmt: skip
+    mixed = Batch(msg_id="WAIT-6", extra_pmts=[small]).tx("M1", "1.00").build()
+    before = inst.balances()
+    inst.drop(mixed, "mixed.xml")
+    inst.run()
+    [waiting] = inst.new_answers()
+    assert waiting.group_status == "PDNG"
+    assert set(waiting.statuses().values()) == {"PDNG"}
+    assert set(waiting.pmt_statuses().values()) == {"PDNG"}
+    assert "0 of 2 signatures" in " ".join(waiting.group_info)
+    assert inst.balances() == before
+    inst.drop(mixed.replace(b">M1<", b">M9<", 1), "same-msgid.xml")
+    inst.drop(mixed, "again.xml")
+    inst.run()
+    found = sorted((a.group_status, tuple(a.group_reasons)) for a in inst.new_answers())
+    assert found == [("PDNG", ()), ("RJCT", ("DU01",))], found
+    for issued in (pki.first, pki.second):
+        inst.drop(signed("mixed.xml", mixed, issued, WHEN), f"{issued.cert.serial_number}.asice")
+        inst.run()
+    final = inst.new_answers()[-1]
+    assert final.statuses() == {"M1": "ACSC", "S1": "ACSC"}, final.statuses()
+
+
+def test_a_signature_made_by_xmlsec1_counts_like_ours(
+    signing: tuple[Installation, Pki], xmlsec1: str, tmp_path: Path
+) -> None:
+    """The second signatory signs with another tool (xmlsec1 from a XAdES template): the
+    gateway counts it, and with the first signatory's container the batch executes."""
+    inst, pki = signing
+    data = batch(("X1", "4.00"), msg_id="WAIT-8")
+    inst.drop(data, "pay.xml")
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "first.asice")
+    inst.run()
+    key, cert = testpki.write_issued(pki.second, tmp_path, "second")
+    (tmp_path / "data.xml").write_bytes(data)
+    (tmp_path / "template.xml").write_bytes(interop.template(
+        "pay.xml", pki.second.cert.public_bytes(Encoding.DER), c14n=interop.C14N_11,
+        digest=interop.SHA256, method=interop.MORE + "ecdsa-sha256", wrapped=True,
+        signing_time=WHEN - dt.timedelta(minutes=3),
+    ))  # fmt: skip
+    subprocess.run(
+        [xmlsec1, "--sign", "--privkey-pem", f"{key},{cert}", "--id-attr:Id", interop.ID_ATTR,
+         "--url-map:pay.xml", str(tmp_path / "data.xml"), "--output", "signed.xml",
+         "template.xml"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    container = asice.write_container(
+        "pay.xml", data,
+        [asice.SignatureFile("META-INF/signatures0.xml", (tmp_path / "signed.xml").read_bytes())],
+        moment=WHEN,
+    )  # fmt: skip
+    inst.drop(container, "by-xmlsec1.asice")
+    inst.run()
+    found = inst.new_answers()
+    [final] = [a for a in found if a.group_status == "ACSC"]
+    assert final.statuses() == {"X1": "ACSC"}, [a.group_info for a in found]
+    assert any("authorised: 2 of 2" in " ".join(a.group_info) for a in found)
