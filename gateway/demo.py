@@ -226,7 +226,7 @@ def sample_batches(today: dt.date) -> dict[str, SampleBatch]:
             SampleTx("PART-ZERO", "0.00", iban_lv("HABA", 22_000_003), "Nulles summa",
                      creditor_bic="HABALV22"),
             SampleTx("PART-CURRENCY", "30.00", iban_lv("HABA", 22_000_004), "Cita valūta",
-                     currency="USD", creditor_bic="HABALV22"),
+                     currency="GEL", creditor_bic="HABALV22"),  # not one of the fifteen
         ]),
         "future-dated": _batch(f"DEMO-{stamp}-FUTURE", debtor, today + dt.timedelta(days=7), [
             SampleTx("FUTURE-1", "500.00", other_client, "Budžeta iestāde B",

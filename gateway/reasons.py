@@ -23,7 +23,7 @@ class Reason(StrEnum):
     AC06 = "AC06"  # debtor or treasury creditor account blocked
     AC01 = "AC01"  # creditor IBAN invalid, or a treasury IBAN that does not exist
     RC01 = "RC01"  # BIC malformed
-    AM03 = "AM03"  # currency not supported, or not the debtor account's currency
+    AM03 = "AM03"  # currency not supported (another than the account's is converted: §13)
     AM12 = "AM12"  # amount zero, negative, or too many decimals
     AM02 = "AM02"  # amount above the account's max_payment
     DT01 = "DT01"  # execution date unreadable
@@ -32,6 +32,7 @@ class Reason(StrEnum):
     # -- transaction level, decided at execution time -------------------------------------
     AM14 = "AM14"  # account's daily_limit exceeded
     AM04 = "AM04"  # insufficient funds (balance plus overdraft)
+    NARR = "NARR"  # no exchange rate within fx_wait_days business days (SPEC §13)
 
     @property
     def meaning(self) -> str:
@@ -56,6 +57,7 @@ MEANINGS: dict[Reason, str] = {
     Reason.AM05: "Duplicate payment",
     Reason.AM14: "Amount exceeds the daily limit",
     Reason.AM04: "Insufficient funds",
+    Reason.NARR: "Narrative",
 }
 
 FILE_LEVEL = frozenset({Reason.FF01, Reason.DU01, Reason.AM18, Reason.AM10})
