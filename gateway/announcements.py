@@ -55,9 +55,7 @@ def known_payments(conn: Connection, client_id: str, day: dt.date) -> list[large
             p.c.status != "RJCT",
         )
     )
-    return [
-        large_days.Known(r.currency, int(r.amount_minor), _as_utc(r.received_at)) for r in rows
-    ]
+    return [large_days.Known(r.currency, int(r.amount_minor), _as_utc(r.received_at)) for r in rows]
 
 
 def announced_minor(

@@ -109,9 +109,7 @@ class Decision:
         return frozenset(h.ref for h in self.held)
 
 
-def decide(
-    state: DayState, payments: Sequence[DayPayment], announce_by: dt.time
-) -> Decision:
+def decide(state: DayState, payments: Sequence[DayPayment], announce_by: dt.time) -> Decision:
     """Which of `payments` (one client's, executing on `state.day`, in execution order)
     wait for the next business day, and the day's state after them."""
     held: list[Held] = []

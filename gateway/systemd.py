@@ -49,5 +49,3 @@ class SystemdNotifier:
             log.warning("systemd.notify_failed", socket=self.address, error=str(exc))
             return False
         return True
-
-

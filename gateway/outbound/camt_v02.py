@@ -13,7 +13,14 @@ from datetime import date, datetime
 from typing import NamedTuple
 
 from gateway.outbound import xmlwrite
-from gateway.outbound.account_report import AccountReport, BankTxCode, Entry, EntryDetail, Totals
+from gateway.outbound.account_report import (
+    AccountReport,
+    BankTxCode,
+    Entry,
+    EntryDetail,
+    Exchange,
+    Totals,
+)
 from gateway.outbound.xmlwrite import Writer, id_chars_max
 from ledger.currency import format_minor
 
@@ -148,13 +155,32 @@ def _tx_details(w: Writer, detail: EntryDetail, entry: Entry) -> None:
     with w.element("TxDtls"):
         _references(w, detail)
         with w.element("AmtDtls"):
-            for tag in ("InstdAmt", "TxAmt"):  # no currency exchange: both are the same
-                with w.element(tag):
-                    w.amount("Amt", detail.amount_minor, entry.currency)
+            if detail.exchange is None:
+                for tag in ("InstdAmt", "TxAmt"):  # no currency exchange: both are the same
+                    with w.element(tag):
+                        w.amount("Amt", detail.amount_minor, entry.currency)
+            else:
+                _exchanged(w, detail.exchange, detail.amount_minor, entry.currency)
         if detail.bank_tx_code is not None:
             _bank_tx_code(w, detail.bank_tx_code)
         _counterparty(w, detail, entry.credit)
         _remittance(w, detail)
+
+
+def _exchanged(w: Writer, exchange: Exchange, amount_minor: int, currency: str) -> None:
+    """SPEC §13: the instructed amount with its exchange into the account's currency
+    (`UnitCcy` = `SrcCcy`, `XchgRate` = target units per source unit), then the amount
+    booked on the account."""
+    source = exchange.instructed_currency
+    with w.element("InstdAmt"):
+        w.amount("Amt", exchange.instructed_minor, source)
+        with w.element("CcyXchg"):
+            w.leaf("SrcCcy", source)
+            w.leaf("TrgtCcy", currency)
+            w.leaf("UnitCcy", source)
+            w.leaf("XchgRate", format(exchange.rate.normalize(), "f"))
+    with w.element("TxAmt"):
+        w.amount("Amt", amount_minor, currency)
 
 
 def _remittance(w: Writer, detail: EntryDetail) -> None:

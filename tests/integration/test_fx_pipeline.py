@@ -11,10 +11,15 @@ import datetime as dt
 from collections import Counter
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
+from lxml import etree
+from ofxstatement.plugins.iso20022 import Iso20022Parser
+from pycamt.parser import Camt053Parser
 
 from gateway import db, fx
+from gateway.outbound import statements
 from gateway.rates import store
 from ledger.schema import accounts as t_accounts
 from tests.pipeline_fixtures import (
@@ -23,6 +28,8 @@ from tests.pipeline_fixtures import (
     A_MAIN,
     A_USD,
     B_MAIN,
+    CLIENT_A,
+    CLIENT_B,
     EXTERNAL,
     RIGA,
     Batch,
@@ -35,7 +42,7 @@ NOW = dt.datetime(2024, 11, 19, 10, 0, tzinfo=RIGA)
 DAY = NOW.date()
 
 
-def batch(**kw: str) -> Batch:
+def batch(**kw: Any) -> Batch:
     """A batch executing on DAY (unless told otherwise)."""
     return Batch(**{"execution_date": DAY.isoformat(), **kw})
 
@@ -68,7 +75,7 @@ def currency_sums(inst: Installation) -> Counter[str]:
 
 
 def test_payments_in_other_currencies_convert_at_the_ecb_rate(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, assert_valid: Any
 ) -> None:
     inst = create(tmp_path, database_url)
     try:
@@ -120,8 +127,86 @@ def test_payments_in_other_currencies_convert_at_the_ecb_rate(
                 sa.select(db.rates.c.currency).where(db.rates.c.used.is_(True))
             ).scalars()
             assert set(used) == {"USD", "JPY"}
+
+        # The day's statements, in every currency: valid, reconciled, and the converted
+        # entries show both amounts and the rate.
+        inst.clock.set(dt.datetime.combine(DAY, dt.time(18, 30), RIGA))
+        statements.write_statements(inst.env, DAY)
+        found = {**camt053(inst, CLIENT_A, assert_valid), **camt053(inst, CLIENT_B, assert_valid)}
+        assert {A_MAIN, A_USD, A_JPY, B_MAIN} <= set(found)
+        for iban, doc in found.items():
+            assert reconciles(doc), iban
+        assert exchange_of(found[A_MAIN], "FX-USD") == (
+            ("1000.00", "USD"), ("USD", "EUR", "USD", "0.9476876422"), ("947.69", "EUR"),
+        )  # fmt: skip
+        rate = Decimal(KNOWN["USD"]) / Decimal(KNOWN["JPY"])
+        instructed, xchg, booked = exchange_of(found[A_USD], "FX-JPY")
+        assert instructed == ("10000", "JPY") and booked == (f"{usd_debit / 100:.2f}", "USD")
+        assert xchg[:3] == ("JPY", "USD", "JPY")
+        assert Decimal(xchg[3]) == rate.quantize(Decimal(10) ** -10, rounding=ROUND_HALF_UP)
+        assert exchange_of(found[B_MAIN], "FX-JPY")[2] == (f"{eur_credit / 100:.2f}", "EUR")
+        assert exchange_of(found[A_MAIN], "FX-EUR") is None
+
+        # Off-the-shelf readers: the USD statement closes at the ledger's balance, the
+        # entry is 64.44 USD (ofxstatement), and pycamt's transaction detail reads the
+        # instructed amount (it takes the first Amt of TxDtls: InstdAmt).
+        paths = inst.outbox(CLIENT_A).glob("*_camt.053.001.02_*.xml")
+        [usd_path] = [p for p in paths if A_USD.encode() in p.read_bytes()]
+        parser = Camt053Parser.from_file(str(usd_path))
+        (info,) = parser.get_statement_info()
+        assert info["Currency"] == "USD"
+        assert Decimal(info["ClosingBalance"]) == Decimal(inst.balance(A_USD)) / 100
+        rows = [r for r in parser.get_transactions() if r.get("EndToEndId") == "FX-JPY"]
+        assert [Decimal(r["Amount"]) for r in rows] == [Decimal(10000)]
+        lines = Iso20022Parser(str(usd_path)).parse().lines
+        assert [line.amount for line in lines if line.amount < 0] == [-Decimal(usd_debit) / 100]
     finally:
         inst.close()
+
+
+NS053 = {"c": "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"}
+
+
+def camt053(inst: Installation, client: str, validate: Any) -> dict[str, Any]:
+    """Every camt.053 in the client's out/, validated against the XSD, by IBAN."""
+    found = {}
+    for path in sorted(inst.outbox(client).glob("*_camt.053.001.02_*.xml")):
+        validate(path, "camt.053.001.02")
+        doc = etree.parse(str(path)).getroot()
+        found[doc.findtext(".//c:Stmt/c:Acct/c:Id/c:IBAN", namespaces=NS053)] = doc
+    return found
+
+
+def reconciles(doc: Any) -> bool:
+    """Opening balance plus the entries is the closing balance."""
+
+    def signed(node: Any) -> Decimal:
+        amount = Decimal(node.findtext("c:Amt", namespaces=NS053))
+        return -amount if node.findtext("c:CdtDbtInd", namespaces=NS053) == "DBIT" else amount
+
+    balances = {
+        b.findtext("c:Tp/c:CdOrPrtry/c:Cd", namespaces=NS053): signed(b)
+        for b in doc.iterfind(".//c:Bal", namespaces=NS053)
+    }
+    moved = sum((signed(e) for e in doc.iterfind(".//c:Ntry", namespaces=NS053)), Decimal())
+    return balances["OPBD"] + moved == balances["CLBD"]
+
+
+def exchange_of(doc: Any, e2e: str) -> tuple[tuple[str, ...], ...] | None:
+    """(instructed amount, currency), (SrcCcy, TrgtCcy, UnitCcy, XchgRate), (booked
+    amount, currency) of the payment's TxDtls; None if it has no exchange."""
+    [tx] = doc.xpath(f".//c:TxDtls[c:Refs/c:EndToEndId='{e2e}']", namespaces=NS053)
+    xchg = tx.find("c:AmtDtls/c:InstdAmt/c:CcyXchg", namespaces=NS053)
+    if xchg is None:
+        return None
+    instd = tx.find("c:AmtDtls/c:InstdAmt/c:Amt", namespaces=NS053)
+    booked = tx.find("c:AmtDtls/c:TxAmt/c:Amt", namespaces=NS053)
+    tags = ("SrcCcy", "TrgtCcy", "UnitCcy", "XchgRate")
+    return (
+        (instd.text, instd.get("Ccy")),
+        tuple(xchg.findtext(f"c:{t}", namespaces=NS053) for t in tags),
+        (booked.text, booked.get("Ccy")),
+    )
 
 
 def test_limits_apply_to_the_converted_debit_and_bad_currencies_are_am03(
