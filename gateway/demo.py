@@ -176,11 +176,9 @@ def _host_key(folder: Path, port: int) -> str:
     path = folder / "ssh_host_ed25519_key"
     fingerprint = init_host_key(path)
     key = serialization.load_ssh_private_key(path.read_bytes(), password=None)
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        .decode("ascii")
-    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    ).decode("ascii")
     path.with_name(path.name + ".pub").write_text(public + " ekase-gateway-demo\n")
     (folder / "known_hosts").write_text(f"[127.0.0.1]:{port} {public}\n")
     return fingerprint
@@ -214,78 +212,28 @@ def sample_batches(today: dt.date) -> dict[str, SampleBatch]:
     other_client = CLIENTS[1].accounts[0].iban
     stamp = f"{today:%Y%m%d}"
     return {
-        "all-valid": _batch(
-            f"DEMO-{stamp}-VALID",
-            debtor,
-            today,
-            [
-                SampleTx(
-                    "VALID-1",
-                    "150.00",
-                    other_client,
-                    "Budžeta iestāde B",
-                    remittance="Pakalpojumi 11/2026",
-                ),
-                SampleTx(
-                    "VALID-2",
-                    "1250.50",
-                    iban_lv("HABA", 22_000_001),
-                    "SIA Būvnieks",
-                    creditor_bic="HABALV22",
-                    instr_id="INSTR-2",
-                    remittance="Rēķins 2026-118",
-                ),
-                SampleTx(
-                    "VALID-3",
-                    "99.99",
-                    iban_lv("UNLA", 33_000_002),
-                    "Jānis Bērziņš",
-                    creditor_bic="UNLALV2X",
-                    remittance="Kompensācija",
-                ),
-            ],
-        ),
-        "partly-invalid": _batch(
-            f"DEMO-{stamp}-PART",
-            debtor,
-            today,
-            [
-                SampleTx("PART-OK", "10.00", other_client, "Budžeta iestāde B"),
-                SampleTx("PART-BAD-IBAN", "20.00", "LV00HABA0000000000000", "Nepareizs konts"),
-                SampleTx(
-                    "PART-ZERO",
-                    "0.00",
-                    iban_lv("HABA", 22_000_003),
-                    "Nulles summa",
-                    creditor_bic="HABALV22",
-                ),
-                SampleTx(
-                    "PART-CURRENCY",
-                    "30.00",
-                    iban_lv("HABA", 22_000_004),
-                    "Cita valūta",
-                    currency="GEL",
-                    creditor_bic="HABALV22",
-                ),  # not one of the fifteen
-            ],
-        ),
-        "future-dated": _batch(
-            f"DEMO-{stamp}-FUTURE",
-            debtor,
-            today + dt.timedelta(days=7),
-            [
-                SampleTx(
-                    "FUTURE-1", "500.00", other_client, "Budžeta iestāde B", remittance="Avanss"
-                ),
-                SampleTx(
-                    "FUTURE-2",
-                    "75.25",
-                    iban_lv("HABA", 22_000_005),
-                    "SIA Piegādātājs",
-                    creditor_bic="HABALV22",
-                ),
-            ],
-        ),
+        "all-valid": _batch(f"DEMO-{stamp}-VALID", debtor, today, [
+            SampleTx("VALID-1", "150.00", other_client, "Budžeta iestāde B",
+                     remittance="Pakalpojumi 11/2026"),
+            SampleTx("VALID-2", "1250.50", iban_lv("HABA", 22_000_001), "SIA Būvnieks",
+                     creditor_bic="HABALV22", instr_id="INSTR-2", remittance="Rēķins 2026-118"),
+            SampleTx("VALID-3", "99.99", iban_lv("UNLA", 33_000_002), "Jānis Bērziņš",
+                     creditor_bic="UNLALV2X", remittance="Kompensācija"),
+        ]),
+        "partly-invalid": _batch(f"DEMO-{stamp}-PART", debtor, today, [
+            SampleTx("PART-OK", "10.00", other_client, "Budžeta iestāde B"),
+            SampleTx("PART-BAD-IBAN", "20.00", "LV00HABA0000000000000", "Nepareizs konts"),
+            SampleTx("PART-ZERO", "0.00", iban_lv("HABA", 22_000_003), "Nulles summa",
+                     creditor_bic="HABALV22"),
+            SampleTx("PART-CURRENCY", "30.00", iban_lv("HABA", 22_000_004), "Cita valūta",
+                     currency="GEL", creditor_bic="HABALV22"),  # not one of the fifteen
+        ]),
+        "future-dated": _batch(f"DEMO-{stamp}-FUTURE", debtor, today + dt.timedelta(days=7), [
+            SampleTx("FUTURE-1", "500.00", other_client, "Budžeta iestāde B",
+                     remittance="Avanss"),
+            SampleTx("FUTURE-2", "75.25", iban_lv("HABA", 22_000_005), "SIA Piegādātājs",
+                     creditor_bic="HABALV22"),
+        ]),
     }
 
 
@@ -363,22 +311,15 @@ def upload_command(demo: Demo, sample: str = "all-valid") -> str:
     port = demo.settings.sftp.port
     folder = demo.folder
     batch = f"put {_shown(folder / 'samples' / f'{sample}.xml')} /in/"
-    return " ".join(
-        [
-            "sftp",
-            "-i",
-            shlex.quote(_shown(folder / "keys" / UPLOADER)),
-            "-P",
-            str(port),
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            shlex.quote(f"UserKnownHostsFile={_shown(folder / 'known_hosts')}"),
-            f"{UPLOADER}@127.0.0.1",
-            "<<<",
-            shlex.quote(batch),
-        ]
-    )
+    return " ".join([
+        "sftp",
+        "-i", shlex.quote(_shown(folder / "keys" / UPLOADER)),
+        "-P", str(port),
+        "-o", "IdentitiesOnly=yes",
+        "-o", shlex.quote(f"UserKnownHostsFile={_shown(folder / 'known_hosts')}"),
+        f"{UPLOADER}@127.0.0.1",
+        "<<<", shlex.quote(batch),
+    ])
 
 
 def instructions(demo: Demo, now: dt.datetime) -> str:
@@ -386,23 +327,21 @@ def instructions(demo: Demo, now: dt.datetime) -> str:
     config = _shown(demo.config)
     verb = "created" if demo.created else "reused"
     samples = ", ".join(sorted(p.name for p in (demo.folder / "samples").glob("*.xml")))
-    return "\n".join(
-        [
-            f"Demo installation {verb}: {_shown(demo.folder)} (configuration {config})",
-            f"Samples: {samples}",
-            "",
-            "Upload a sample (in another terminal, from this folder):",
-            f"  {upload_command(demo)}",
-            "",
-            f"The answer (pain.002 and its .sig seal) appears in {out}/",
-            f"  (over SFTP: /out of {UPLOADER}; read-only user: iestade-a-view)",
-            "Uploading the same bytes again returns the original answer once more.",
-            f"Status: ekase-gateway status -c {config}",
-            "",
-            *demo_timing.render(demo.settings, sample_batches(demo.samples_day), now),
-            "",
-        ]
-    )
+    return "\n".join([
+        f"Demo installation {verb}: {_shown(demo.folder)} (configuration {config})",
+        f"Samples: {samples}",
+        "",
+        "Upload a sample (in another terminal, from this folder):",
+        f"  {upload_command(demo)}",
+        "",
+        f"The answer (pain.002 and its .sig seal) appears in {out}/",
+        f"  (over SFTP: /out of {UPLOADER}; read-only user: iestade-a-view)",
+        "Uploading the same bytes again returns the original answer once more.",
+        f"Status: ekase-gateway status -c {config}",
+        "",
+        *demo_timing.render(demo.settings, sample_batches(demo.samples_day), now),
+        "",
+    ])
 
 
 def main(folder: Path, *, port: int = 2222, run: bool = False, clock: Clock | None = None) -> int:

@@ -219,7 +219,8 @@ def check_schema(engine: Engine, settings: Settings) -> None:
     ):
         if not ledger_migrations.at_revision(engine, version_table, head):
             raise UsageError(
-                f"the database's {name} schema is not at revision {head}: {_upgrade_hint(settings)}"
+                f"the database's {name} schema is not at revision {head}: "
+                f"{_upgrade_hint(settings)}"
             )
 
 

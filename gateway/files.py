@@ -127,7 +127,9 @@ def sync_all(paths: Iterable[Path]) -> None:
         return
     if _syncers is None:
         _syncers = ThreadPoolExecutor(concurrent_syncs_max, thread_name_prefix="fsync")
-    errors = [future.exception() for future in [_syncers.submit(fsync_file, p) for p in paths]]
+    errors = [
+        future.exception() for future in [_syncers.submit(fsync_file, p) for p in paths]
+    ]
     for error in errors:
         if error is not None:
             raise error

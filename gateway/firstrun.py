@@ -59,6 +59,7 @@ class FirstRun:
         self.debtors = sorted(mine)
         self.treasury: dict[str, Any] = {}  # the treasury creditors found so far
         self.looked_up: set[str] = set()
+        self.settings, self.gate_looked_up = settings, False
         self.recent: set[int] = set()
         declared = int(header.nb_of_txs) if header.nb_of_txs.isdigit() else None
         self.lookup_per_chunk = declared is not None and declared <= record.fingerprint_lookups_max
@@ -103,6 +104,11 @@ class FirstRun:
             found = record.treasury_accounts(self.tx, new)
             self.book.add(found.values())
             self.treasury.update(found)
+        if not self.gate_looked_up and any(map(self._may_be_large, candidates)):
+            self.gate_looked_up = True  # once a file: SPEC §14
+            self.bookings.gate = record.large_day_gate(
+                self.tx.conn, self.settings, self.intake.client_id, self.debtors, self.clock.today
+            )
         if self.bookings.rates is None and any(map(self._needs_exchange, candidates)):
             self.bookings.rates = record.day_rates(self.tx.conn, self.clock.today)
         if self.lookup_per_chunk:
@@ -114,6 +120,11 @@ class FirstRun:
                 prints,
                 self.file_id,
             )
+
+    def _may_be_large(self, c: rules.Candidate) -> bool:
+        """Whether a payment may execute now in EUR (the large-payment-day rule)."""
+        requested = c.pmt.requested_date
+        return c.tx.currency == "EUR" and requested is not None and requested <= self.clock.today
 
     def _needs_exchange(self, c: rules.Candidate) -> bool:
         """Whether a payment may need an exchange rate: its currency is not its debtor

@@ -37,7 +37,9 @@ ECB_QUOTED: tuple[str, ...] = (
 )  # fmt: skip
 # The treasury's currencies the ECB does not quote (RUB since March 2022, BYN never):
 # their rates are entered by hand (`rates set`), and only theirs.
-SET_BY_HAND: tuple[str, ...] = tuple(sorted(set(currency.EXPONENTS) - set(ECB_QUOTED) - {EUR}))
+SET_BY_HAND: tuple[str, ...] = tuple(
+    sorted(set(currency.EXPONENTS) - set(ECB_QUOTED) - {EUR})
+)
 
 # A quote is stored as exact text; these bound it (the ECB's have at most six
 # significant digits and five decimals).

@@ -125,7 +125,9 @@ def cmd_announce(args: argparse.Namespace) -> int:
     finally:
         env.close()
     eur = large_days.CURRENCY
-    replaced = "" if before is None else f" (replaces {currency.format_minor(before, eur)} {eur})"
+    replaced = (
+        "" if before is None else f" (replaces {currency.format_minor(before, eur)} {eur})"
+    )
     print(f"{args.client} {day}: {currency.format_minor(amount, eur)} {eur} announced{replaced}")
     return 0
 

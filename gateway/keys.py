@@ -62,14 +62,11 @@ def init_signing_key(
             key = rsa.generate_private_key(public_exponent=65537, key_size=rsa_key_bits)
         else:
             key = ec.generate_private_key(ec.SECP256R1())
-        _write_private(
-            key_path,
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ),
-        )
+        _write_private(key_path, key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ))
     cert = _self_signed(key, subject_cn, organization, now, days)
     _make_private_dirs(cert_path.parent)
     _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
@@ -80,14 +77,11 @@ def init_host_key(path: Path) -> str:
     """Create an OpenSSH ed25519 host key when missing; return its `SHA256:…` fingerprint."""
     if not path.exists():
         key = ed25519.Ed25519PrivateKey.generate()
-        _write_private(
-            path,
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.OpenSSH,
-                serialization.NoEncryption(),
-            ),
-        )
+        _write_private(path, key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        ))
     if stat.S_IMODE(path.stat().st_mode) & 0o077:
         raise ConfigError(str(path), f"host key is readable by others; chmod 600 {path}")
     loaded = serialization.load_ssh_private_key(path.read_bytes(), password=None)
@@ -106,12 +100,10 @@ def _self_signed(
     now: datetime,
     days: int,
 ) -> x509.Certificate:
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, subject_cn),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
-        ]
-    )
+    name = x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, subject_cn),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+    ])
     public = key.public_key()
     return (
         x509.CertificateBuilder()
@@ -124,15 +116,9 @@ def _self_signed(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
+                digital_signature=True, content_commitment=True, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                crl_sign=False, encipher_only=False, decipher_only=False,
             ),
             critical=True,
         )

@@ -37,10 +37,18 @@ def deadline(day: dt.date, announce_by: dt.time, timezone: ZoneInfo) -> dt.datet
     return dt.datetime.combine(before, announce_by, tzinfo=timezone)
 
 
+HELD_PREFIX = "large-payment day not announced by "
+
+
+def is_held(info: str | None) -> bool:
+    """Whether a waiting payment's text says this rule held it (it is not held again)."""
+    return info is not None and info.startswith(HELD_PREFIX)
+
+
 def held_text(day: dt.date, announce_by: dt.time) -> str:
     """The `PDNG` text of a payment held on `day` (under 105 characters)."""
     return (
-        f"large-payment day not announced by {announce_by:%H:%M} on "
+        f"{HELD_PREFIX}{announce_by:%H:%M} on "
         f"{calendar.previous_business_day(day)}; executes {calendar.next_business_day(day)}"
     )
 
@@ -109,7 +117,9 @@ class Decision:
         return frozenset(h.ref for h in self.held)
 
 
-def decide(state: DayState, payments: Sequence[DayPayment], announce_by: dt.time) -> Decision:
+def decide(
+    state: DayState, payments: Sequence[DayPayment], announce_by: dt.time
+) -> Decision:
     """Which of `payments` (one client's, executing on `state.day`, in execution order)
     wait for the next business day, and the day's state after them."""
     held: list[Held] = []
@@ -128,3 +138,25 @@ def decide(state: DayState, payments: Sequence[DayPayment], announce_by: dt.time
             continue
         executed += payment.amount_minor
     return Decision(tuple(held), replace(state, executed_minor=executed, tripped=tripped))
+
+
+@dataclass(slots=True)
+class Gate:
+    """A client's business day under this rule during one run: the state so far (the
+    run moves it on payment by payment) and the deadline's time of day."""
+
+    state: DayState
+    announce_by: dt.time
+
+    def judge(self, ref: Hashable, amount_minor: int, carried_over: bool) -> Held | DayState:
+        """A EUR payment in execution order: held (and the day tripped), or the state the
+        day is in once it executes (`passed` it if it does)."""
+        payment = DayPayment(ref, CURRENCY, amount_minor, carried_over)
+        decision = decide(self.state, [payment], self.announce_by)
+        if decision.held:
+            self.state = decision.after
+            return decision.held[0]
+        return decision.after
+
+    def passed(self, after: DayState) -> None:
+        self.state = after

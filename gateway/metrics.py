@@ -81,42 +81,31 @@ class Metrics:
         self.registry = CollectorRegistry()
         registry = self.registry
         self.files = Counter(
-            "ekase_files",
-            "Files answered, by client and result (group status; DUPL: repeated)",
-            ["client", "result"],
-            registry=registry,
+            "ekase_files", "Files answered, by client and result (group status; DUPL: repeated)",
+            ["client", "result"], registry=registry,
         )
         self.payments = Counter(
-            "ekase_payments",
-            "Payments of accepted files by first status and currency",
-            ["status", "currency"],
-            registry=registry,
+            "ekase_payments", "Payments of accepted files by first status and currency",
+            ["status", "currency"], registry=registry,
         )
         self.amounts = Counter(
-            "ekase_amount",
-            "Amounts of those payments in major units (decimal)",
-            ["status", "currency"],
-            registry=registry,
+            "ekase_amount", "Amounts of those payments in major units (decimal)",
+            ["status", "currency"], registry=registry,
         )
         self.file_seconds = Histogram(
-            "ekase_file_seconds",
-            "Seconds from claiming a file to its answer",
-            buckets=file_seconds_buckets,
-            registry=registry,
+            "ekase_file_seconds", "Seconds from claiming a file to its answer",
+            buckets=file_seconds_buckets, registry=registry,
         )
         self.sftp_sessions = Gauge(
             "ekase_sftp_sessions", "Authenticated SFTP connections open now", registry=registry
         )
         self.logins_refused = Counter(
-            "ekase_sftp_logins_refused",
-            "SFTP logins refused (failed, penalised, over the limit)",
+            "ekase_sftp_logins_refused", "SFTP logins refused (failed, penalised, over the limit)",
             registry=registry,
         )
         self.faults = Counter(
-            "ekase_faults",
-            "Passes stopped by a fault of ours (disk, database, key), by kind",
-            ["kind"],
-            registry=registry,
+            "ekase_faults", "Passes stopped by a fault of ours (disk, database, key), by kind",
+            ["kind"], registry=registry,
         )
         for kind in faults.KINDS:
             self.faults.labels(kind)  # every kind from zero, so that increase() sees the first
@@ -192,8 +181,7 @@ class _OnScrape:
             log.warning("metrics.database_unavailable", error=str(exc))
             return
         yield GaugeMetricFamily(
-            "ekase_outbox_backlog",
-            "Answers committed but not yet delivered into out/",
+            "ekase_outbox_backlog", "Answers committed but not yet delivered into out/",
             value=backlog,
         )
         last = GaugeMetricFamily(

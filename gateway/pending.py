@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Select, literal_column, select
 
-from gateway import db, record
+from gateway import db, large_days, record
 from gateway.environment import Environment
 from gateway.inbound import decide
 from gateway.inbound.findings import Finding
@@ -84,6 +84,9 @@ def _execute_file(
     bookings = decide.Bookings(refs, today, clearing, fx_wait_days=env.settings.fx_wait_days)
     if any(_needs_exchange(r, accounts) for r in rows):
         bookings.rates = record.day_rates(conn, today)
+    if any(r.currency == large_days.CURRENCY for r in rows):
+        own = [a.iban for a in env.settings.client(file_row.client_id).accounts]
+        bookings.gate = record.large_day_gate(conn, env.settings, file_row.client_id, own, today)
     orders = [
         decide.Order(
             r.seq,
@@ -95,6 +98,7 @@ def _execute_file(
             r.currency,
             r.batch_booking,
             r.due_date,
+            large_days.is_held(r.additional_info),
         )
         for r in rows
     ]
@@ -108,7 +112,7 @@ def _execute_file(
         if not isinstance(result, decide.Waiting)
     ]
     waiting = [
-        (r.id, {"additional_info": result.text})
+        (r.id, {"additional_info": result.text, "due_date": result.due or r.due_date})
         for r, result in zip(rows, results, strict=True)
         if isinstance(result, decide.Waiting) and result.text != r.additional_info
     ]

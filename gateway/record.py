@@ -14,13 +14,14 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from gateway import db, fx
+from gateway import db, fx, large_days
 from gateway.inbound.decide import Book, Decision
 from gateway.inbound.intake import Intake
 from gateway.inbound.parsed import ParsedTx
 from gateway.inbound.rules import Facts, PaymentInfo
+from gateway.settings import Settings
 from gateway.statuses import TxStatus
-from ledger import currency
+from ledger import calendar, currency
 from ledger.bulk import insert_rows
 from ledger.core import Account, AccountKind, Transfer
 from ledger.tx import LedgerTx
@@ -145,8 +146,8 @@ def update_file(conn: Connection, file_id: int, **values: Any) -> None:
 
 
 def client_book(tx: LedgerTx, client_id: str, own: Mapping[str, str], today: dt.date) -> Book:
-    """The client's own accounts (`own`: IBAN → currency) and the clearing accounts of
-    their currencies, with what each has been debited today (daily limits)."""
+    """The client's own accounts (`own`: IBAN → currency) and the clearing and position
+    accounts of every currency, with what each has been debited today (daily limits)."""
     clearing = treasury_system_ibans(tx)
     found = tx.accounts(set(own) | clearing)
     accounts = {
@@ -220,3 +221,18 @@ def rates_used(conn: Connection, quotes: Iterable[fx.Quote]) -> None:
         from gateway.rates import store
 
         store.mark_used(conn, quotes)
+
+
+def large_day_gate(
+    conn: Connection, settings: Settings, client_id: str, debtor_ibans: Sequence[str], day: dt.date
+) -> large_days.Gate | None:
+    """The large-payment-day gate (SPEC §14) of the client and its accounts for `day`;
+    None when nothing is booked that day anyway."""
+    from gateway import announcements
+
+    if not calendar.is_business_day(day) or not debtor_ibans:
+        return None
+    return announcements.gate(
+        conn, client_id, debtor_ibans, day, threshold_minor=settings.large_day_threshold_minor,
+        announce_by=settings.large_day_announce_by, timezone=settings.timezone,
+    )  # fmt: skip

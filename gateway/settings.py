@@ -223,9 +223,8 @@ def _crl(path: Path, key: str) -> None:
         raise ConfigError(key, f"{path}: not an X.509 CRL (PEM or DER)") from exc
 
 
-def _algorithms(
-    reader: Reader, name: str, default: tuple[str, ...], allowed: tuple[str, ...]
-) -> tuple[str, ...]:
+def _algorithms(reader: Reader, name: str, default: tuple[str, ...],
+                allowed: tuple[str, ...]) -> tuple[str, ...]:
     names = reader.texts(name, default)
     if not names:
         raise ConfigError(reader.key(name), "name at least one algorithm")
@@ -335,12 +334,8 @@ def _signatory(reader: Reader, client_ibans: tuple[str, ...]) -> tuple[Signatory
                     f"{reader.key('accounts')}[{index}]", f"{iban} is not an account of this client"
                 )
     signatory = SignatorySettings(
-        name=name,
-        certificate=certificate,
-        right=right,
-        accounts=accounts,
-        valid_from=valid_from,
-        valid_until=valid_until,
+        name=name, certificate=certificate, right=right, accounts=accounts,
+        valid_from=valid_from, valid_until=valid_until,
     )
     return signatory, ders[0]
 
@@ -423,7 +418,7 @@ def _first_account(clients: tuple[ClientSettings, ...], wanted: str) -> str | No
     """The key path of the first account with `authorisation` or `budget` set, if any."""
     for ci, client in enumerate(clients):
         for ai, account in enumerate(client.accounts):
-            if account.authorisation if wanted == "authorisation" else account.budget:
+            if (account.authorisation if wanted == "authorisation" else account.budget):
                 return f"client[{ci}].account[{ai}]"
     return None
 

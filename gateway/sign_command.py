@@ -53,7 +53,9 @@ def make_signature(
     der = cert.public_bytes(serialization.Encoding.DER)
     signed_info = E.SignedInfo(
         E.CanonicalizationMethod(Algorithm=C14N),
-        E.SignatureMethod(Algorithm=method_of(key)),
+        E.SignatureMethod(
+            Algorithm=method_of(key)
+        ),
         E.Reference(
             E.DigestMethod(Algorithm=SHA256),
             E.DigestValue(b64(hashlib.sha256(data).digest())),
@@ -133,7 +135,9 @@ def sign_container(
     return asice.write_container(name, data, files, moment=signing_time)
 
 
-def run_sign(file: Path, key: Path, cert: Path, out: Path | None, now: datetime) -> tuple[int, str]:
+def run_sign(
+    file: Path, key: Path, cert: Path, out: Path | None, now: datetime
+) -> tuple[int, str]:
     """The command: exit code and the line to print. Unusable key or certificate:
     SealError (exit 2); a file that cannot be signed: UsageError (exit 2)."""
     sealer = Sealer.load(key, cert, clock=lambda: now)

@@ -171,7 +171,8 @@ def match(signatories: Iterable[Signatory], certificate: x509.Certificate) -> Si
             return signatory
     for signatory in candidates:
         theirs = signatory.certificate
-        if (theirs.issuer, theirs.serial_number) == (certificate.issuer, certificate.serial_number):
+        if (theirs.issuer, theirs.serial_number) == (certificate.issuer,
+                                                      certificate.serial_number):
             return signatory
     return None
 

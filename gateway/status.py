@@ -63,7 +63,9 @@ class StatusSource(Protocol):
 # -- reading ------------------------------------------------------------------------------------
 
 
-def _scan_in(spool: Spool, client_id: str, now_epoch: float) -> tuple[int, int, list[StaleUpload]]:
+def _scan_in(
+    spool: Spool, client_id: str, now_epoch: float
+) -> tuple[int, int, list[StaleUpload]]:
     waiting = uploading = 0
     stale: list[StaleUpload] = []
     try:

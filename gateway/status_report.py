@@ -91,18 +91,8 @@ class Status:
 
 # -- showing (pure) -----------------------------------------------------------------------------
 
-HEADERS = (
-    "client",
-    "waiting",
-    "uploading",
-    "stale uploads",
-    "in progress",
-    "processed today",
-    "rejected today",
-    "duplicates today",
-    "undelivered",
-    "last answer",
-)
+HEADERS = ("client", "waiting", "uploading", "stale uploads", "in progress", "processed today",
+           "rejected today", "duplicates today", "undelivered", "last answer")
 
 
 def _table(rows: Sequence[Sequence[str]]) -> list[str]:
@@ -171,20 +161,11 @@ def render(status: Status) -> str:
         last = "-"
         if s.last_answer is not None and s.last_answer_at is not None:
             last = f"{s.last_answer} at {s.last_answer_at:%Y-%m-%d %H:%M:%S}"
-        rows.append(
-            (
-                s.client_id,
-                str(s.waiting),
-                str(s.uploading),
-                str(s.stale_uploads),
-                str(s.in_progress),
-                str(s.processed_today),
-                str(s.rejected_today),
-                str(s.duplicates_today),
-                str(s.undelivered),
-                last,
-            )
-        )
+        rows.append((
+            s.client_id, str(s.waiting), str(s.uploading), str(s.stale_uploads),
+            str(s.in_progress), str(s.processed_today), str(s.rejected_today),
+            str(s.duplicates_today), str(s.undelivered), last,
+        ))
     lines += _table(rows)
     if status.in_progress:
         lines += ["", "in progress:"]

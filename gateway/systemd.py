@@ -49,3 +49,5 @@ class SystemdNotifier:
             log.warning("systemd.notify_failed", socket=self.address, error=str(exc))
             return False
         return True
+
+

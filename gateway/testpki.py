@@ -70,12 +70,8 @@ def make_pki(now: datetime, *, algorithm: Algorithm = "ecdsa-p256") -> Pki:
         first=new_signatory(ca, "Pirmā Paraksta Tiesība", now=now, algorithm=algorithm),
         second=new_signatory(ca, "Otrā Paraksta Tiesība", now=now, algorithm=algorithm),
         expired=new_signatory(
-            ca,
-            "Beidzies Sertifikāts",
-            now=now,
-            algorithm=algorithm,
-            not_before=now - timedelta(days=400),
-            not_after=now - timedelta(days=1),
+            ca, "Beidzies Sertifikāts", now=now, algorithm=algorithm,
+            not_before=now - timedelta(days=400), not_after=now - timedelta(days=1),
         ),
         revoked=revoked,
         foreign_ca=foreign_ca,
@@ -92,13 +88,11 @@ def new_key(algorithm: Algorithm = "ecdsa-p256") -> PrivateKey:
 
 def new_ca(common_name: str, *, now: datetime, algorithm: Algorithm = "ecdsa-p256") -> Issued:
     key = new_key(algorithm)
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "LV"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ekase-gateway test"),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
+    name = x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "LV"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ekase-gateway test"),
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+    ])
     public = key.public_key()
     cert = (
         x509.CertificateBuilder()
@@ -132,17 +126,13 @@ def new_signatory(
     public = key.public_key()
     cert = (
         x509.CertificateBuilder()
-        .subject_name(
-            x509.Name(
-                [
-                    x509.NameAttribute(NameOID.COUNTRY_NAME, "LV"),
-                    x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-                    x509.NameAttribute(NameOID.GIVEN_NAME, given),
-                    x509.NameAttribute(NameOID.SURNAME, surname or given),
-                    x509.NameAttribute(NameOID.SERIAL_NUMBER, f"PNOLV-{serial % 10**11:011d}"),
-                ]
-            )
-        )
+        .subject_name(x509.Name([
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "LV"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.GIVEN_NAME, given),
+            x509.NameAttribute(NameOID.SURNAME, surname or given),
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, f"PNOLV-{serial % 10**11:011d}"),
+        ]))
         .issuer_name(ca.cert.subject)
         .public_key(public)
         .serial_number(serial)

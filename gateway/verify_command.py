@@ -45,7 +45,9 @@ def trust_anchors(certs: Sequence[Path], config: Path | None) -> list[Path]:
     return anchors
 
 
-def run_verify(file: Path, cert: Path | Sequence[Path] | None, now: datetime) -> tuple[int, str]:
+def run_verify(
+    file: Path, cert: Path | Sequence[Path] | None, now: datetime
+) -> tuple[int, str]:
     if file.name.endswith(".sig"):  # people point at either half of the pair
         file = file.with_name(file.name.removesuffix(".sig"))
     trusted = [] if cert is None else [cert] if isinstance(cert, Path) else list(cert)

@@ -64,6 +64,7 @@ class SettleTracker:
             del self._seen[key]
 
 
+
 def start_watcher(settings: Settings, env: Environment, hint: Callable[[], None]) -> Any:
     """A watchdog Observer on every client's in/; None if the platform refuses (rescan only)."""
     from watchdog.events import FileSystemEvent, FileSystemEventHandler

@@ -140,7 +140,8 @@ def _read(stream: BinaryIO, size: int, data_bytes_max: int) -> Container | Conta
         if size > container_bytes_max(data_bytes_max):
             raise _Refused(
                 Refusal.TOO_BIG,
-                f"{size} bytes; a container may have at most {container_bytes_max(data_bytes_max)}",
+                f"{size} bytes; a container may have at most "
+                f"{container_bytes_max(data_bytes_max)}",
             )
         _check_end_record(stream, size)
         try:
@@ -258,9 +259,8 @@ def _check_entry(info: zipfile.ZipInfo, seen: set[str]) -> None:
         if name != "META-INF/":
             raise _Refused(Refusal.DATA_FILES, f"directory {name!r} in the container")
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise _Refused(
-            Refusal.COMPRESSION, f"entry {name!r} uses compression method {info.compress_type}"
-        )
+        raise _Refused(Refusal.COMPRESSION, f"entry {name!r} uses compression method "
+                       f"{info.compress_type}")
 
 
 def name_problem(name: str) -> str | None:
@@ -351,15 +351,11 @@ def write_container(
 def _manifest(data_name: str) -> bytes:
     m = "urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"
     E = ElementMaker(namespace=m, nsmap={"manifest": m})
-    root = E(
-        "manifest",
-        E("file-entry", {f"{{{m}}}full-path": "/", f"{{{m}}}media-type": MIMETYPE.decode()}),
-        E(
-            "file-entry",
-            {f"{{{m}}}full-path": data_name, f"{{{m}}}media-type": media_type(data_name)},
-        ),
-        {f"{{{m}}}version": "1.2"},
-    )
+    root = E("manifest", E("file-entry", {f"{{{m}}}full-path": "/",
+                                          f"{{{m}}}media-type": MIMETYPE.decode()}),
+             E("file-entry", {f"{{{m}}}full-path": data_name,
+                              f"{{{m}}}media-type": media_type(data_name)}),
+             {f"{{{m}}}version": "1.2"})
     etree.indent(root)
     data: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     return data + b"\n"

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from gateway import fx
+from gateway import fx, large_days
 from gateway.inbound import rules
 from gateway.inbound.findings import Finding
 from gateway.reasons import Reason
@@ -192,12 +192,15 @@ class Order(NamedTuple):
     currency: str
     batch: bool  # its payment information is batch-booked
     due: dt.date | None = None  # the day it fell due, if before the run's (a wait for a rate)
+    carried_over: bool = False  # held by the large-payment-day rule before (SPEC §14)
 
 
 class Waiting(NamedTuple):
-    """A payment due now that cannot execute yet (no exchange rate): it stays PDNG."""
+    """A payment due now that cannot execute yet (no exchange rate; a large-payment day
+    not announced: then until `due`): it stays PDNG."""
 
     text: str
+    due: dt.date | None = None
 
 
 @dataclass(slots=True)
@@ -231,6 +234,8 @@ class Bookings:
         self.fx_wait_days = fx_wait_days
         self.quotes: set[fx.Quote] = set()
         self.notes: dict[int, str] = {}
+        # The client's large-payment day (SPEC §14), when the shell found it may matter.
+        self.gate: large_days.Gate | None = None
         self.booked: Counter[str] = Counter()  # per currency, minor units
         self.references: list[str] = []  # of the transfers handed out to be posted
         self._singles: list[Posting] = []
@@ -311,14 +316,14 @@ def execute(
     for order in orders:
         credit = bookings.credit_account(order)
         debtor, creditor = accounts.get(order.debtor_iban), accounts.get(credit)
-        if (
+        if bookings.gate is not None or (
             debtor is not None
             and creditor is not None
             and (debtor.currency != order.currency or creditor.currency != order.currency)
         ):
             from gateway.inbound import exchange  # (it builds on this module)
 
-            results.append(exchange.execute(order, credit, book, bookings))
+            results.append(exchange.execute_gated(order, credit, book, bookings))
             continue
         finding = book.execute(order.debtor_iban, credit, order.currency, order.amount_minor)
         results.append(finding if finding is not None else bookings.add(order, credit))
@@ -376,7 +381,8 @@ def decide(
         if isinstance(result, Finding):
             decisions[i] = rejected(result, today)
         elif isinstance(result, Waiting):
-            decisions[i] = Decision(TxStatus.PDNG, None, result.text, today, None, None)
+            later = result.due or today
+            decisions[i] = Decision(TxStatus.PDNG, None, result.text, later, None, None)
         else:
             own = bookings.refs.payment_reference(order.seq)
             note = bookings.notes.get(order.seq)

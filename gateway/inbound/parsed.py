@@ -68,3 +68,5 @@ class ParsedFile:
     message: str = "pain.001.001.03"
     count: int = 0
     amount_sum: Decimal = field(default_factory=Decimal)
+
+

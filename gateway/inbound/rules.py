@@ -142,7 +142,6 @@ class Candidate(NamedTuple):
 
 # -- one value at a time ---------------------------------------------------------------------
 
-
 def is_treasury_iban(iban: str) -> bool:
     return iban[:2] == "LV" and iban[4:8] == TREASURY_BANK_CODE
 

@@ -99,6 +99,8 @@ class Echo(NamedTuple):
     ctrl_sum: str | None
 
 
+
+
 def echo(head: bytes) -> Echo | None:
     """What the group header of any ISO 20022 message in `head` (the start of a file)
     says, read without a schema; None if nothing could be read. A file with a DTD is not

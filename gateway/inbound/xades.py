@@ -115,11 +115,8 @@ def load_trust(cas: Sequence[Path], crls: Sequence[Path] = ()) -> Trust:
         where = f"signing.signatory_crl[{n}]"
         data = _config_file(path, where)
         try:
-            crl = (
-                x509.load_pem_x509_crl(data)
-                if data.lstrip().startswith(b"-----")
-                else x509.load_der_x509_crl(data)
-            )
+            crl = (x509.load_pem_x509_crl(data) if data.lstrip().startswith(b"-----")
+                   else x509.load_der_x509_crl(data))
         except ValueError as exc:
             raise ConfigError(where, f"{path}: not a CRL ({exc})") from exc
         if not any(_crl_signed_by(crl, ca) for ca in certificates):
@@ -204,9 +201,8 @@ def _file_checks(
         except (ValueError, UnsupportedAlgorithm) as exc:
             # cryptography parses parts of a certificate only when asked; a client's
             # malformed certificate can surface anywhere in the checks.
-            checks.append(
-                SignatureCheck(source, Problem.UNREADABLE, f"signature cannot be checked ({exc})")
-            )
+            checks.append(SignatureCheck(source, Problem.UNREADABLE,
+                                         f"signature cannot be checked ({exc})"))
     return tuple(checks)
 
 
@@ -301,21 +297,13 @@ def check_intact(
         return Problem.UNREADABLE, str(exc), cert, when
     uri = data_ref.get("URI") or ""
     if uri != data_name and unquote(uri) != data_name:
-        return (
-            Problem.OTHER_BYTES,
-            f"the signature is over {unquote(uri)[:60]!r}, not {data_name!r}",
-            cert,
-            when,
-        )
+        return (Problem.OTHER_BYTES,
+                f"the signature is over {unquote(uri)[:60]!r}, not {data_name!r}", cert, when)
     if algorithm not in digests:
         digests[algorithm] = hashlib.new(algorithm, data).digest()
     if signed_digest != digests[algorithm]:
-        return (
-            Problem.OTHER_BYTES,
-            f"the signature is over other bytes than {data_name!r}",
-            cert,
-            when,
-        )
+        return (Problem.OTHER_BYTES, f"the signature is over other bytes than {data_name!r}",
+                cert, when)
     others = tuple(c for c in certs if c != cert)
     return Intact(cert, others, when)
 
@@ -521,10 +509,7 @@ def common_name(name: x509.Name) -> str:
 
 def _parse(xml: bytes) -> Any:
     parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
         remove_blank_text=False,
     )
     try:
@@ -546,7 +531,8 @@ def _signature_elements(root: Any) -> list[Any]:
     if not found:
         raise _Unreadable("no ds:Signature in the signature file")
     if len(found) > signature_elements_max:
-        raise _Unreadable(f"{len(found)} signatures in one file; at most {signature_elements_max}")
+        raise _Unreadable(f"{len(found)} signatures in one file; at most "
+                          f"{signature_elements_max}")
     return list(found)
 
 
@@ -565,18 +551,17 @@ def _canonicalisation(element: Any) -> tuple[bool, bool, list[str] | None]:
     return exclusive, comments, prefixes
 
 
-def _canonical(element: Any, exclusive: bool, comments: bool, prefixes: list[str] | None) -> bytes:
+def _canonical(element: Any, exclusive: bool, comments: bool,
+               prefixes: list[str] | None) -> bytes:
     if not exclusive:
         # Inclusive C14N of a subtree carries xml:* attributes inherited from ancestors
         # (and 1.1 fixes some up): lxml does not, so such input is refused, not guessed.
         for ancestor in element.iterancestors():
-            if any(k.startswith("{http://www.w3.org/XML/1998/namespace}") for k in ancestor.attrib):
+            if any(k.startswith("{http://www.w3.org/XML/1998/namespace}")
+                   for k in ancestor.attrib):
                 raise _Unreadable("xml:* attributes around signed XML are not supported")
     data: bytes = etree.tostring(
-        element,
-        method="c14n",
-        exclusive=exclusive,
-        with_comments=comments,
+        element, method="c14n", exclusive=exclusive, with_comments=comments,
         inclusive_ns_prefixes=prefixes,
     )
     return data

@@ -29,6 +29,7 @@ from gateway.statuses import GroupStatus, TxStatus, derive
 MESSAGE = "pain.002.001.03"
 
 
+
 def new_msg_id(conn: Connection, local: dt.datetime) -> str:
     return f"GW{local:%Y%m%d}{counters.next_value(conn, 'msg_id'):06d}"
 

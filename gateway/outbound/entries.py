@@ -142,7 +142,9 @@ def entries(
         .order_by(t_postings.c.id)
     ).all()
     details = _payments_by_transfer(conn, [p.reference for p in postings if p.kind != "funding"])
-    funders = _funding_counterparty(conn, [p.transfer_id for p in postings if p.kind == "funding"])
+    funders = _funding_counterparty(
+        conn, [p.transfer_id for p in postings if p.kind == "funding"]
+    )
     rates = _Rates(conn)
     found = [_entry(posting, details, funders, account_iban) for posting in postings]
     return [rates.exchanged(entry) for entry in found]

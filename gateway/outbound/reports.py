@@ -123,6 +123,7 @@ def notify(env: Environment, conn: Connection, references: Sequence[str]) -> lis
     return names
 
 
+
 class _Writer(Protocol):
     MESSAGE: str
 

@@ -72,6 +72,7 @@ rsa_key_bits_min = 2048
 _PROPERTY_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
+
 def seal_path(path: Path) -> Path:
     """Where the seal of `path` lives: beside it, `NAME.sig`."""
     return path.with_name(path.name + ".sig")
@@ -249,7 +250,9 @@ def _template(method: str, cert: x509.Certificate) -> Any:
     )
     der = cert.public_bytes(serialization.Encoding.DER)
     obj = E.Object(
-        E.SignatureProperties(E.SignatureProperty(G.SealProperties(), Target="#" + SIGNATURE_ID)),
+        E.SignatureProperties(
+            E.SignatureProperty(G.SealProperties(), Target="#" + SIGNATURE_ID)
+        ),
         Id=OBJECT_ID,
     )
     return E.Signature(
@@ -324,9 +327,8 @@ def _parse(sig: Path, uri: str) -> _Seal:
         raise _Unreadable("digest is not SHA-256")
     obj = one(root, f"ds:Object[@Id='{OBJECT_ID}']")
     props: dict[str, str] = {}
-    for prop in obj.xpath(
-        "ds:SignatureProperties/ds:SignatureProperty/gw:SealProperties/gw:Property", namespaces=ns
-    ):
+    for prop in obj.xpath("ds:SignatureProperties/ds:SignatureProperty/gw:SealProperties/"
+                          "gw:Property", namespaces=ns):
         name = prop.get("Name")
         if not name or name in props:
             raise _Unreadable("property without name or twice")

@@ -159,23 +159,17 @@ def statement_refusal(
     would carry a higher number than that later day's), and a day is stated once.
     """
     s = db.statements.c
-    stated = (
-        conn.execute(
-            select(s.business_date).where(
-                s.iban == iban, s.message == STATEMENT, s.business_date >= day
-            )
+    stated = conn.execute(
+        select(s.business_date).where(
+            s.iban == iban, s.message == STATEMENT, s.business_date >= day
         )
-        .scalars()
-        .all()
-    )
+    ).scalars().all()
     if day in stated:
         return StatementResult(iban, day, False, None, "already written")
     first = first_business_day(conn, iban, account_id)
     if first is None or day < first:
-        why = (
-            f"before the account's first business day, {first}"
-            if first
-            else ("the account has never appeared in the ledger")
+        why = f"before the account's first business day, {first}" if first else (
+            "the account has never appeared in the ledger"
         )
         return StatementResult(iban, day, False, None, why, Refusal.BEFORE_FIRST_DAY, first)
     if not empty_statements and not _moved(conn, account_id, day):
@@ -197,7 +191,9 @@ def first_business_day(conn: Connection, iban: str, account_id: int) -> dt.date 
     known = [
         counters.first_day(conn, iban),
         conn.execute(
-            select(func.min(t_postings.c.booking_date)).where(t_postings.c.account_id == account_id)
+            select(func.min(t_postings.c.booking_date)).where(
+                t_postings.c.account_id == account_id
+            )
         ).scalar(),
         conn.execute(
             select(func.min(s.business_date)).where(s.iban == iban, s.message == STATEMENT)
@@ -305,3 +301,5 @@ def run_due_eod(env: Environment) -> int:
     for d in due:
         written += sum(r.written for r in write_statements(env, d))
     return written
+
+

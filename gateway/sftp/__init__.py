@@ -1,8 +1,8 @@
 """The SFTP front door: a built-in asyncssh server, and sshd configuration for OpenSSH.
 
-acceptor = await start_server(settings, on_upload=hint)
-...
-await stop_server(acceptor)
+    acceptor = await start_server(settings, on_upload=hint)
+    ...
+    await stop_server(acceptor)
 """
 
 from __future__ import annotations

@@ -85,9 +85,7 @@ class Connection(asyncssh.SSHServer):
             self.ctx.sessions.release(self.username)
             metrics.sftp_session_closed()
             self.ctx.log.info(
-                "sftp.logout",
-                user=self.username,
-                source_ip=self.source_ip,
+                "sftp.logout", user=self.username, source_ip=self.source_ip,
                 error=str(exc) if exc else None,
             )
         elif self.username and not self.refused and not self.over_limit:
@@ -119,9 +117,7 @@ class Connection(asyncssh.SSHServer):
             self.conn.set_authorized_keys(RecordingKeys(text, self._key_matched))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             self.ctx.log.error(
-                "sftp.auth.keys_unreadable",
-                user=username,
-                path=str(self.user.authorized_keys),
+                "sftp.auth.keys_unreadable", user=username, path=str(self.user.authorized_keys),
                 error=str(exc),
             )
         return True
@@ -164,9 +160,7 @@ class Connection(asyncssh.SSHServer):
             limit = self.ctx.settings.sftp.sessions_per_user_max
             metrics.login_refused()
             self.ctx.log.warning(
-                "sftp.session.refused",
-                user=self.username,
-                source_ip=self.source_ip,
+                "sftp.session.refused", user=self.username, source_ip=self.source_ip,
                 sessions_max=limit,
             )
             # The reason travels in the disconnect message, which OpenSSH, PuTTY/WinSCP and
@@ -217,9 +211,8 @@ class Connection(asyncssh.SSHServer):
     def server_requested(self, listen_host: str, listen_port: int) -> bool:
         return False
 
-    def connection_requested(
-        self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
-    ) -> bool:
+    def connection_requested(self, dest_host: str, dest_port: int, orig_host: str,
+                             orig_port: int) -> bool:
         return False
 
     def unix_connection_requested(self, dest_path: str) -> bool:
@@ -227,3 +220,4 @@ class Connection(asyncssh.SSHServer):
 
     def unix_server_requested(self, listen_path: str) -> bool:
         return False
+

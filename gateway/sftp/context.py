@@ -33,6 +33,7 @@ def hash_file(path: str) -> str:
     return digest.hexdigest()
 
 
+
 def file_identity(st: os.stat_result) -> tuple[int, int, int, int]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
@@ -64,7 +65,9 @@ class ServerContext:
     uploads_refused: Counter[str] = field(default_factory=Counter)
     # Files closed under a temporary name, by (dev, inode, size, mtime), so that
     # the usual rename to the final name need not read the file again.
-    uploaders: OrderedDict[tuple[int, int, int, int], Uploader] = field(default_factory=OrderedDict)
+    uploaders: OrderedDict[tuple[int, int, int, int], Uploader] = field(
+        default_factory=OrderedDict
+    )
 
     def client_dir(self, client_id: str) -> Path:
         return self.settings.spool_dir / "clients" / client_id
@@ -81,3 +84,5 @@ class ServerContext:
             self.on_upload(receipt)
         except Exception:  # a broken hook must not break the front door
             self.log.exception("sftp.upload.hook_failed", file=receipt.file_name)
+
+

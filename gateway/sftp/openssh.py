@@ -71,9 +71,8 @@ def accounts(settings: Settings) -> list[Account]:
                 f"{group_name_chars_max - len(client_group(''))} characters"
             )
         for user in client.users:
-            found.append(
-                Account(client.id, group, chroot_dir(settings, client.id), user.name, user.mode)
-            )
+            found.append(Account(client.id, group, chroot_dir(settings, client.id),
+                                 user.name, user.mode))
     return found
 
 

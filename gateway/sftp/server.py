@@ -79,15 +79,13 @@ def _host_keypair(key: asyncssh.SSHKey, path: Path) -> asyncssh.SSHKeyPair:
     """The host key, offered only with modern signature algorithms (no `ssh-rsa`, SHA-1)."""
     (keypair,) = asyncssh.load_keypairs([key])
     allowed = [
-        alg
-        for alg in keypair.host_key_algorithms
+        alg for alg in keypair.host_key_algorithms
         if alg.decode("ascii") in ssh_algorithms.SIGNATURES_ALLOWED
     ]
     if not allowed:
         raise ConfigError(
-            "sftp.host_key",
-            f"{path}: a {key.get_algorithm()} key cannot be offered; "
-            "use ssh-ed25519 (created when the file is missing)",
+            "sftp.host_key", f"{path}: a {key.get_algorithm()} key cannot be offered; "
+            "use ssh-ed25519 (created when the file is missing)"
         )
     keypair.host_key_algorithms = tuple(allowed)
     return keypair
@@ -233,3 +231,4 @@ async def stop_server(acceptor: asyncssh.SSHAcceptor, *, timeout_seconds: float 
             )
         ctx.log.info("sftp.stopped")
     await acceptor.wait_closed()
+

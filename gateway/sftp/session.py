@@ -48,6 +48,7 @@ def _attrs(st: os.stat_result) -> asyncssh.SFTPAttrs:
     )
 
 
+
 class ReadHandle:
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -275,9 +276,8 @@ class SftpSession(asyncssh.SFTPServer):
         self.open_handles += 1
         return upload
 
-    def open56(
-        self, path: bytes, desired_access: int, flags: int, attrs: asyncssh.SFTPAttrs
-    ) -> object:
+    def open56(self, path: bytes, desired_access: int, flags: int,
+               attrs: asyncssh.SFTPAttrs) -> object:
         raise asyncssh.SFTPOpUnsupported("SFTP version 3 only")
 
     def read(self, file_obj: object, offset: int, size: int) -> bytes:
@@ -300,8 +300,7 @@ class SftpSession(asyncssh.SFTPServer):
                 "sftp.upload.too_big", file=file_obj.target.name, max_file_bytes=file_obj.size_max
             )
             raise self._refuse(
-                file_obj,
-                "too big",
+                file_obj, "too big",
                 f"File larger than the limit of {file_obj.size_max} bytes "
                 "(gateway.max_file_bytes); upload discarded",
             )
@@ -313,8 +312,7 @@ class SftpSession(asyncssh.SFTPServer):
             # A full (or failing) disk: the client's upload fails and is discarded at once,
             # so that its part does not hold space others need; the client sends it again.
             raise self._refuse(
-                file_obj,
-                f"write failed: {exc}",
+                file_obj, f"write failed: {exc}",
                 f"Write failed on the server ({exc.strerror or exc}); upload discarded, "
                 "send it again later",
             ) from exc
@@ -326,16 +324,11 @@ class SftpSession(asyncssh.SFTPServer):
             waiting = self.ctx.waiting.waiting(self.client_id)
             self.ctx.uploads_refused[self.client_id] += 1
             self.log.warning(
-                "sftp.upload.refused",
-                file=upload.target.name,
-                reason=key,
-                limit_bytes=limit,
-                waiting_bytes=waiting,
-                upload_bytes=end,
+                "sftp.upload.refused", file=upload.target.name, reason=key, limit_bytes=limit,
+                waiting_bytes=waiting, upload_bytes=end,
             )
             raise self._refuse(
-                upload,
-                "waiting bytes limit",
+                upload, "waiting bytes limit",
                 f"Upload refused: files waiting for {self.client_id} would pass {limit} bytes "
                 f"(the limit {key}); upload discarded, send it again once earlier files "
                 "have been processed",
@@ -419,11 +412,8 @@ class SftpSession(asyncssh.SFTPServer):
             self._discard(upload, "name taken meanwhile")
             raise
         uploader = Uploader(
-            sha256=digest,
-            user=self.user,
-            source_ip=self.owner.source_ip,
-            key_fingerprint=self.owner.fingerprint,
-            uploaded_as=name,
+            sha256=digest, user=self.user, source_ip=self.owner.source_ip,
+            key_fingerprint=self.owner.fingerprint, uploaded_as=name,
         )
         receipt = None
         if not fs.is_ignored_name(name):
@@ -443,12 +433,8 @@ class SftpSession(asyncssh.SFTPServer):
         if receipt is None:
             self.ctx.remember(os.lstat(local), uploader)
         self.log.info(
-            "sftp.upload.closed",
-            file=name,
-            size_bytes=st.st_size,
-            sha256=digest,
-            visible=receipt is not None,
-            key_fingerprint=self.owner.fingerprint,
+            "sftp.upload.closed", file=name, size_bytes=st.st_size, sha256=digest,
+            visible=receipt is not None, key_fingerprint=self.owner.fingerprint,
         )
         if receipt is not None:
             self.ctx.notify(receipt)
@@ -474,11 +460,8 @@ class SftpSession(asyncssh.SFTPServer):
                     if file_identity(self._regular(old_local)) != file_identity(st):
                         raise asyncssh.SFTPFailure("File changed while being renamed")
                     uploader = Uploader(
-                        sha256=digest,
-                        user=self.user,
-                        source_ip=self.owner.source_ip,
-                        key_fingerprint=self.owner.fingerprint,
-                        uploaded_as=old.name,
+                        sha256=digest, user=self.user, source_ip=self.owner.source_ip,
+                        key_fingerprint=self.owner.fingerprint, uploaded_as=old.name,
                     )
         # No await from here on: the checks below hold when the rename happens.
         new_local = self._local(new)
@@ -564,3 +547,5 @@ class SftpSession(asyncssh.SFTPServer):
 
     def fstatvfs(self, file_obj: object) -> asyncssh.SFTPVFSAttrs:
         raise asyncssh.SFTPOpUnsupported("fstatvfs not supported")
+
+
