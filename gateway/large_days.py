@@ -140,23 +140,29 @@ def decide(
     return Decision(tuple(held), replace(state, executed_minor=executed, tripped=tripped))
 
 
+
 @dataclass(slots=True)
 class Gate:
-    """A client's business day under this rule during one run: the state so far (the
-    run moves it on payment by payment) and the deadline's time of day."""
+    """A client's business day under this rule during one run: the state it started
+    from, the EUR its payments have taken since, and the deadline's time of day. The
+    common case — a payment within the limit of an untripped day — costs a comparison."""
 
     state: DayState
     announce_by: dt.time
+    passed_minor: int = 0
 
-    def judge(self, ref: Hashable, amount_minor: int, carried_over: bool) -> Held | DayState:
-        """A EUR payment in execution order: held (and the day tripped), or the state the
-        day is in once it executes (`passed` it if it does)."""
+    def judge(self, ref: Hashable, amount_minor: int, carried_over: bool) -> Held | None:
+        """A EUR payment in execution order: held (and the day tripped), or None: it may
+        execute (`passed` when it did)."""
+        state = self.state
+        executed = state.executed_minor + self.passed_minor
+        if carried_over or (not state.tripped and executed + amount_minor <= state.limit_minor):
+            return None
         payment = DayPayment(ref, CURRENCY, amount_minor, carried_over)
-        decision = decide(self.state, [payment], self.announce_by)
-        if decision.held:
-            self.state = decision.after
-            return decision.held[0]
-        return decision.after
+        decision = decide(replace(state, executed_minor=executed), [payment], self.announce_by)
+        assert decision.held, decision
+        self.state, self.passed_minor = decision.after, 0
+        return decision.held[0]
 
-    def passed(self, after: DayState) -> None:
-        self.state = after
+    def passed(self, amount_minor: int) -> None:
+        self.passed_minor += amount_minor

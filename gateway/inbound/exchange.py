@@ -33,21 +33,19 @@ def execute_gated(
 ) -> Finding | str | Waiting:
     """Execute `order` after the large-payment-day rule (SPEC §14: before AM14 and AM04)
     when the run has a gate, converting it if it needs an exchange."""
-    gate = bookings.gate
-    after = None
-    if gate is not None and order.currency == large_days.CURRENCY:
-        judged = gate.judge(order.seq, order.amount_minor, order.carried_over)
-        if isinstance(judged, large_days.Held):
-            return Waiting(judged.text, judged.executes_on)
-        after = judged
+    gate = bookings.gate if order.currency == large_days.CURRENCY else None
+    if gate is not None:
+        held = gate.judge(order.seq, order.amount_minor, order.carried_over)
+        if held is not None:
+            return Waiting(held.text, held.executes_on)
     debtor, creditor = book.accounts.get(order.debtor_iban), book.accounts.get(credit_iban)
     if debtor is None or creditor is None or debtor.currency == order.currency == creditor.currency:
         found = book.execute(order.debtor_iban, credit_iban, order.currency, order.amount_minor)
         result: Finding | str | Waiting = found or bookings.add(order, credit_iban)
     else:
         result = execute(order, credit_iban, book, bookings)
-    if gate is not None and after is not None and isinstance(result, str):
-        gate.passed(after)  # a refused payment does not count towards the day
+    if gate is not None and isinstance(result, str):
+        gate.passed(order.amount_minor)  # a refused payment does not count towards the day
     return result
 
 
