@@ -8,10 +8,12 @@
   the running daemon (bench/smallfiles.py): files per second, median and 99th percentile
   of the time from a file's arrival in in/ to its answer in out/;
 - mock-bank: 10,000 payments between two treasury accounts against mock-bank 0.9
-  (bench/mockbank.py).
+  (bench/mockbank.py);
+- erp-fx: the ERP run with a third of its payments converted (SPEC §13) against the
+  same run all in EUR, by turns (bench/fxrun.py).
 
     .venv/bin/python -m bench.run [--transactions 100000] [--turns 3]
-        [--workloads payroll,erp,small-files,mock-bank] [--databases sqlite,postgresql]
+        [--workloads payroll,erp,small-files,mock-bank,erp-fx] [--databases sqlite,postgresql]
         [--arrivals drop|sftp]
 """
 
@@ -25,11 +27,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import arrivals, bigfiles, mockbank, report, smallfiles
+from bench import arrivals, bigfiles, fxrun, mockbank, report, smallfiles
 from bench.databases import Backend, backend
 
 REPO = Path(__file__).resolve().parent.parent
-ALL_WORKLOADS = ("payroll", "erp", "small-files", "mock-bank")
+ALL_WORKLOADS = ("payroll", "erp", "small-files", "mock-bank", "erp-fx")
 
 
 def header() -> str:
@@ -70,6 +72,9 @@ def run(args: argparse.Namespace, backends: list[Backend]) -> None:
         except mockbank.Unavailable as exc:
             comparison = str(exc)
         show(report.mock_bank(comparison))
+    if "erp-fx" in args.workloads:
+        converted = fxrun.measure(args.transactions, args.turns, backends, folder / "erp-fx")
+        show(fxrun.report(converted))
 
 
 def parse() -> argparse.Namespace:

@@ -8,6 +8,8 @@ the converted debit; waiting for a missing rate and `NARR` after `fx_wait_days`;
 from __future__ import annotations
 
 import datetime as dt
+import os
+import threading
 from collections import Counter
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -21,6 +23,7 @@ from pycamt.parser import Camt053Parser
 from gateway import db, fx
 from gateway.outbound import statements
 from gateway.rates import store
+from gateway.worker import Worker
 from ledger.schema import accounts as t_accounts
 from tests.pipeline_fixtures import (
     A_JPY,
@@ -35,7 +38,7 @@ from tests.pipeline_fixtures import (
     Batch,
     Installation,
 )
-from tests.rates_fixtures import KNOWN, KNOWN_DAY, some_days
+from tests.rates_fixtures import KNOWN, KNOWN_DAY, ecb_xml, some_days
 
 # Tuesday 19 November 2024, 10:00 in Riga: the rates valid are those of Monday the 18th.
 NOW = dt.datetime(2024, 11, 19, 10, 0, tzinfo=RIGA)
@@ -287,5 +290,36 @@ def test_a_missing_rate_waits_then_executes_or_is_rejected_narr(
         assert rejected.tx("N-USD").reasons == ["NARR"]
         assert "no EUR/USD rate for 2024-11-21" in rejected.tx("N-USD").additional_info[0]
         assert inst.balances() == held
+    finally:
+        inst.close()
+
+
+def test_the_daemon_imports_dropped_rates_and_runs_the_waiting_payment(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A payment waits for its rate; the ECB's daily file for 18 November is dropped into
+    `<spool>/rates/`; the daemon's next pass imports it and executes the payment."""
+    inst = create(tmp_path, database_url)
+    try:
+        worker = Worker(inst.env, threading.Event())
+        data = batch(msg_id="FX-D").tx("D-GBP", "100.00", currency="GBP").build()
+        waiting = inst.submit(data, name="d.xml")
+        assert waiting.statuses() == {"D-GBP": "PDNG"}
+        assert waiting.tx("D-GBP").additional_info == [f"no EUR/GBP rate for {KNOWN_DAY}"]
+        dropped = inst.spool / "rates" / "eurofxref-daily.xml"
+        dropped.parent.mkdir(parents=True, exist_ok=True)
+        dropped.write_bytes(ecb_xml(some_days(KNOWN_DAY, KNOWN_DAY)))
+        settled = (NOW - dt.timedelta(minutes=5)).timestamp()
+        os.utime(dropped, (settled, settled))
+        worker.run_pass()
+        assert (inst.spool / "rates" / "done" / "eurofxref-daily.xml").exists()
+        [follow_up] = inst.new_answers()
+        assert follow_up.statuses() == {"D-GBP": "ACSC"}
+        debit = minor(Decimal(100) / Decimal(KNOWN["GBP"]), 2)
+        assert (
+            follow_up.tx("D-GBP")
+            .additional_info[0]
+            .endswith(f"ECB rate of {KNOWN_DAY}: {debit / 100:.2f} EUR")
+        )
     finally:
         inst.close()
