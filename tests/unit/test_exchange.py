@@ -164,3 +164,23 @@ def test_limits_judge_the_converted_debit() -> None:
     assert isinstance(reasons[0], str) and isinstance(reasons[3], str)
     assert reasons[1:3] == [Reason.AM02, Reason.AM14]
     assert book.balance[DEBTOR] == BALANCE - 150_00
+
+
+def test_a_conversion_that_does_not_fit_or_rounds_to_nothing_is_am12() -> None:
+    """9,999,999,999,999,999.99 EUR from a HUF account is 4.087 × 10^20 fillér: more than
+    the 18 digits of an amount; 0.01 HUF from a EUR account is 0.0000245 EUR: nothing.
+    Neither moves anything."""
+    rates = fx.DayRates(DAY, RATE_DATE, {"HUF": Decimal("408.7")})
+    book, clearing = world("HUF", None)
+    before = dict(book.balance)
+    huge = decide.Order(1, 0, DEBTOR, EXTERNAL, False, 10**18 - 1, "EUR", False)
+    result, bookings = run(huge, book, clearing, rates)
+    assert isinstance(result, Finding) and result.reason is Reason.AM12
+    assert "does not fit an amount" in result.info
+    book, clearing = world("EUR", None)
+    tiny = decide.Order(2, 0, DEBTOR, EXTERNAL, False, 1, "HUF", False)
+    result, bookings = run(tiny, book, clearing, rates)
+    assert isinstance(result, Finding) and result.reason is Reason.AM12
+    assert "less than half a minor unit of EUR" in result.info
+    assert bookings.take_singles() == [] and not bookings.quotes
+    assert before[DEBTOR] == book.balance[DEBTOR] == BALANCE
