@@ -265,7 +265,7 @@ class Bookings:
         if self._first_single is None:
             self._first_single = seq
         reference = self.refs.payment_reference(seq)
-        self._singles += (Posting(iban, amount, ccy, reference) for iban, ccy, amount in legs)
+        self._singles += [Posting(iban, amount, ccy, reference) for iban, ccy, amount in legs]
         return reference
 
     def take_singles(self) -> list[Transfer]:
