@@ -234,6 +234,7 @@ class Bookings:
         self.fx_wait_days = fx_wait_days
         self.quotes: set[fx.Quote] = set()
         self.notes: dict[int, str] = {}
+        self.pooled: Counter[tuple[str, str]] = Counter()  # position legs: one posting each
         # The client's large-payment day (SPEC §14), when the shell found it may matter.
         self.gate: large_days.Gate | None = None
         self.booked: Counter[str] = Counter()  # per currency, minor units
@@ -274,6 +275,8 @@ class Bookings:
         if first is None:
             return []
         self._first_single, self._singles = None, []
+        legs += [Posting(i, amount, ccy) for (i, ccy), amount in self.pooled.items() if amount]
+        self.pooled.clear()
         transfer = Transfer(
             self.refs.singles_key(first), self.refs.singles_reference(first),
             TransferKind.PAYMENTS, tuple(legs), self.day, self.day,

@@ -13,7 +13,9 @@ each currency's minor unit) and then executed like any other against the `Book`:
 4. booked on its own (its entry carries its own exchange), through the treasury's
    position account of each currency (`fx.postings`), so that the transfer balances
    in each of its currencies; an external payment credits the clearing account of the
-   instructed currency.
+   instructed currency. The position legs of the conversions booked in one transfer are
+   pooled into one posting per position account (the payments' own entries carry their
+   references; the positions are the treasury's).
 
 The payment's `AddtlInf` (rate, rate date, converted amount) goes to `Bookings.notes`
 and the rates it used to `Bookings.quotes` (marked used when the run commits).
@@ -93,7 +95,16 @@ def execute(
     bookings.quotes.update(priced.quotes)
     shown = priced.debit if priced.debit.quotes else priced.credit
     bookings.notes[order.seq] = shown.text
-    return bookings.add_own(order.seq, ((g.iban, g.currency, g.amount_minor) for g in legs))
+    # The payment's own entries carry its reference; the position accounts' legs of a
+    # run's conversions are pooled into one posting per account and transfer.
+    pooled = bookings.pooled
+    for leg in legs:
+        if leg.iban not in (debtor.iban, credit_iban):
+            pooled[leg.iban, leg.currency] += leg.amount_minor
+    sides = (debtor.iban, credit_iban)
+    return bookings.add_own(
+        order.seq, [(g.iban, g.currency, g.amount_minor) for g in legs if g.iban in sides]
+    )
 
 
 def _limits(order: Order, priced: fx.Priced, book: Book) -> Finding | None:
