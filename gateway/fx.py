@@ -71,6 +71,9 @@ def rate_text(rate: Decimal) -> str:
     return format(rate.normalize(), "f")
 
 
+_rate_shown = lru_cache(maxsize=1024)(rate_text)  # per converted payment's AddtlInf
+
+
 class Quote(NamedTuple):
     """One stored rate that a conversion read: marked `used` when the payment is booked."""
 
@@ -114,7 +117,7 @@ class Conversion:
         """`1 USD = 0.9476876422 EUR, ECB rate of 2024-11-18: 947.69 EUR` (under 105
         characters, the length of a pain.002 `AddtlInf`)."""
         return (
-            f"1 {self.source} = {rate_text(self.rate)} {self.target}, "
+            f"1 {self.source} = {_rate_shown(self.rate)} {self.target}, "
             f"ECB rate of {self.rate_date}: "
             f"{currency.format_minor(self.amount_minor, self.target)} {self.target}"
         )
@@ -315,17 +318,17 @@ def postings(priced: Priced, debtor_iban: str, creditor_iban: str) -> tuple[Post
     account that would be both debited and credited in one transfer (a payment from
     and to accounts in the same currency, instructed in another) is netted."""
     positions = position_ibans()
-    lines: list[Posting] = [Posting(debtor_iban, priced.debit.target, -priced.debit.amount_minor)]
-    instructed = priced.instructed
-    for side, sign in ((priced.debit, 1), (priced.credit, -1)):
+    debit, credit, instructed = priced.debit, priced.credit, priced.instructed
+    netted: dict[tuple[str, str], int] = {(debtor_iban, debit.target): -debit.amount_minor}
+    for side, sign in ((debit, 1), (credit, -1)):
         if side.source != side.target:
-            lines.append(Posting(positions[side.target], side.target, sign * side.amount_minor))
-            lines.append(Posting(positions[instructed], instructed, -sign * side.source_minor))
-    lines.append(Posting(creditor_iban, priced.credit.target, priced.credit.amount_minor))
-    netted: dict[tuple[str, str], int] = {}
-    for line in lines:
-        key = (line.iban, line.currency)
-        netted[key] = netted.get(key, 0) + line.amount_minor
+            for key, amount in (
+                ((positions[side.target], side.target), sign * side.amount_minor),
+                ((positions[instructed], instructed), -sign * side.source_minor),
+            ):
+                netted[key] = netted.get(key, 0) + amount
+    key = (creditor_iban, credit.target)
+    netted[key] = netted.get(key, 0) + credit.amount_minor
     result = tuple(Posting(iban, code, amount) for (iban, code), amount in netted.items() if amount)
     assert_balanced(result)
     return result
