@@ -96,8 +96,7 @@ class DayRates:
 # -- outcomes ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Conversion:
+class Conversion(NamedTuple):
     """`source_minor` of `source` is `amount_minor` of `target`.
 
     `rate` is the camt `XchgRate`: target units per source unit, rounded half-up to
@@ -212,11 +211,11 @@ def convert(
             source, target, amount_minor, amount_minor, Decimal(1), rates.rate_date, ()
         )
     q_from = _quote(source, rates)
+    if q_from is None:
+        return NoRate(f"{EUR}/{source}", rates.rate_date)
     q_to = _quote(target, rates)
-    for code, quote in ((source, q_from), (target, q_to)):
-        if quote is None:
-            return NoRate(f"{EUR}/{code}", rates.rate_date)
-    assert q_from is not None and q_to is not None
+    if q_to is None:
+        return NoRate(f"{EUR}/{target}", rates.rate_date)
     shift = currency.EXPONENTS[target] - currency.EXPONENTS[source]
     numerator, denominator = _ratio(q_from, q_to, shift)
     converted = _half_up(amount_minor * numerator, denominator)
@@ -225,16 +224,22 @@ def convert(
         return Overflow(source, target, amount_minor)
     if converted == 0:
         return BelowMinorUnit(source, target, amount_minor)
-    quotes = tuple(
-        Quote(rates.rate_date, code, quote)
-        for code, quote in ((source, q_from), (target, q_to))
-        if code != EUR
-    )
+    quotes = _quotes(rates.rate_date, source, q_from, target, q_to)
     return Conversion(source, target, amount_minor, converted, display, rates.rate_date, quotes)
 
 
-@dataclass(frozen=True, slots=True)
-class Priced:
+def _quotes(
+    rate_date: dt.date, source: str, q_from: Decimal, target: str, q_to: Decimal
+) -> tuple[Quote, ...]:
+    """The stored rates a conversion read (EUR has none)."""
+    if source == EUR:
+        return (Quote(rate_date, target, q_to),)
+    if target == EUR:
+        return (Quote(rate_date, source, q_from),)
+    return (Quote(rate_date, source, q_from), Quote(rate_date, target, q_to))
+
+
+class Priced(NamedTuple):
     """A payment's amount on each side: instructed, debited (debtor account's currency)
     and credited (the creditor account's currency; for an external payment, the
     instructed currency, booked against that currency's clearing account)."""
@@ -329,7 +334,7 @@ def postings(priced: Priced, debtor_iban: str, creditor_iban: str) -> tuple[Post
                 netted[key] = netted.get(key, 0) + amount
     key = (creditor_iban, credit.target)
     netted[key] = netted.get(key, 0) + credit.amount_minor
-    result = tuple(Posting(iban, code, amount) for (iban, code), amount in netted.items() if amount)
+    result = tuple([Posting(i, code, amount) for (i, code), amount in netted.items() if amount])
     assert_balanced(result)
     return result
 
