@@ -111,13 +111,21 @@ def _execute_file(
         for r, result in zip(rows, results, strict=True)
         if not isinstance(result, decide.Waiting)
     ]
-    waiting = [
-        (r.id, {"additional_info": result.text, "due_date": result.due or r.due_date})
+    # Held for a large-payment day: moved to a later day, and the client is told why.
+    held = [
+        (r.id, {"report_no": run, "additional_info": result.text, "due_date": result.due})
         for r, result in zip(rows, results, strict=True)
-        if isinstance(result, decide.Waiting) and result.text != r.additional_info
+        if isinstance(result, decide.Waiting) and result.due is not None
     ]
-    record.update_payments(conn, decided + waiting)
-    if not decided:
+    waiting = [
+        (r.id, {"additional_info": result.text})
+        for r, result in zip(rows, results, strict=True)
+        if isinstance(result, decide.Waiting)
+        and result.due is None
+        and result.text != r.additional_info
+    ]
+    record.update_payments(conn, decided + held + waiting)
+    if not decided and not held:
         return False  # all still wait for a rate: nothing new to report
     reports.notify(env, conn, bookings.references)  # reads the rows just updated
     answers.issue_file_report(conn, file_row, local=local, bic=env.settings.bic, report_no=run)

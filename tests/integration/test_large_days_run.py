@@ -125,3 +125,33 @@ def test_held_payments_are_not_held_again_and_cross_the_holiday(
         ]
     finally:
         inst.close()
+
+
+def test_a_pending_payment_held_on_its_day_is_reported_with_the_new_date(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Sent Monday 14:00 for Tuesday, after Monday's 12:30 deadline: 700,000.01 EUR is
+    PDNG for its date; on Tuesday morning the large-payment-day rule holds it, and a
+    further pain.002 says so and that it executes on Thursday (after the holiday)."""
+    inst = create(tmp_path, database_url, at(MONDAY, "14:00"))
+    try:
+        answer = inst.submit(on(TUESDAY, msg_id="LD-P").tx("LATE-BIG", "700000.01").build())
+        assert answer.statuses() == {"LATE-BIG": "PDNG"}
+        balance = inst.balance(A_MAIN)
+        inst.clock.set(at(TUESDAY, "08:00"))
+        inst.run()
+        [held] = inst.new_answers()
+        assert held.statuses() == {"LATE-BIG": "PDNG"}
+        assert held.tx("LATE-BIG").additional_info == [
+            f"large-payment day not announced by 12:30 on {MONDAY}; executes {THURSDAY}"
+        ]
+        inst.clock.set(at(TUESDAY, "11:00"))
+        inst.run()
+        assert inst.new_answers() == []  # nothing new until Thursday
+        inst.clock.set(at(THURSDAY, "08:00"))
+        inst.run()
+        [done] = inst.new_answers()
+        assert done.statuses() == {"LATE-BIG": "ACSC"}
+        assert balance - inst.balance(A_MAIN) == 70_000_001
+    finally:
+        inst.close()
