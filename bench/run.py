@@ -12,10 +12,12 @@
 - signed: a payroll of 10,000 payments signed by two signatories beside the same file
   unsigned (bench/signed.py, SPEC §11);
 - mock-bank: 10,000 payments between two treasury accounts against mock-bank 0.9
-  (bench/mockbank.py).
+  (bench/mockbank.py);
+- erp-fx: the ERP run with a third of its payments converted (SPEC §13) against the
+  same run all in EUR, by turns (bench/fxrun.py).
 
     .venv/bin/python -m bench.run [--transactions 100000] [--turns 3]
-        [--workloads payroll,erp,erp-coded,small-files,signed,mock-bank]
+        [--workloads payroll,erp,erp-coded,erp-fx,small-files,signed,mock-bank]
         [--databases sqlite,postgresql]
         [--arrivals drop|sftp]
 """
@@ -30,11 +32,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import arrivals, bigfiles, mockbank, report, signed, smallfiles
+from bench import arrivals, bigfiles, fxrun, mockbank, report, signed, smallfiles
 from bench.databases import Backend, backend
 
 REPO = Path(__file__).resolve().parent.parent
-ALL_WORKLOADS = ("payroll", "erp", "erp-coded", "small-files", "signed", "mock-bank")
+ALL_WORKLOADS = (
+    "payroll", "erp", "erp-coded", "erp-fx", "small-files", "signed", "mock-bank",
+)
 signed_payments = 10_000
 
 
@@ -83,6 +87,9 @@ def run(args: argparse.Namespace, backends: list[Backend]) -> None:
         except mockbank.Unavailable as exc:
             comparison = str(exc)
         show(report.mock_bank(comparison))
+    if "erp-fx" in args.workloads:
+        converted = fxrun.measure(args.transactions, args.turns, backends, folder / "erp-fx")
+        show(fxrun.report(converted))
 
 
 def parse() -> argparse.Namespace:

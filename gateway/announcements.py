@@ -6,10 +6,13 @@ payments known by the deadline, read from `gw_payments`). The rule is `large_day
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, and_, delete, insert, select
+from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, select
 
 from gateway import db, large_days
+from ledger import calendar
 
 t = db.announcements
 
@@ -71,3 +74,47 @@ def announced_minor(
 def _as_utc(value: dt.datetime) -> dt.datetime:
     # SQLite returns naive datetimes; the gateway stores every timestamp in UTC.
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def gate(
+    conn: Connection,
+    client_id: str,
+    debtor_ibans: Sequence[str],
+    day: dt.date,
+    *,
+    threshold_minor: int,
+    announce_by: dt.time,
+    timezone: ZoneInfo,
+) -> large_days.Gate:
+    """The client's business day `day` under the large-payment-day rule, as the database
+    holds it: the EUR executed so far, whether a payment was already held, and what was
+    announced (the payments known by the deadline, and what staff recorded). One query
+    over the client's accounts' payments of that day and the next (by the index on
+    debtor, status and due date), and one for the recorded announcement."""
+    p, f = db.payments.c, db.files.c
+    deadline_at = large_days.deadline(day, announce_by, timezone).astimezone(dt.UTC)
+    following = calendar.next_business_day(day)
+    today = p.due_date == day
+    held = and_(p.status == "PDNG", p.due_date == following)
+    held = and_(held, p.additional_info == large_days.held_text(day, announce_by))
+    row = conn.execute(
+        select(
+            func.coalesce(func.sum(case((and_(today, p.status == "ACSC"), p.amount_minor))), 0),
+            func.coalesce(
+                func.sum(case((and_(today, f.received_at <= deadline_at), p.amount_minor))), 0
+            ),
+            func.count(case((held, 1))),
+        )
+        .select_from(db.payments.join(db.files, f.id == p.file_id))
+        .where(
+            p.debtor_iban.in_(list(debtor_ibans)),
+            p.status.in_(["ACSC", "PDNG"]),
+            p.due_date.in_([day, following]),
+            p.currency == large_days.CURRENCY,
+            f.client_id == client_id,
+        )
+    ).one()
+    executed, automatic, tripped = (int(v) for v in row)
+    announced = large_days.announced_minor(automatic, manual_minor(conn, client_id, day))
+    state = large_days.DayState(day, threshold_minor, announced, executed, tripped > 0)
+    return large_days.Gate(state, announce_by)

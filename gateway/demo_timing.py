@@ -5,8 +5,10 @@ The answer is worked out with the gateway's own rule (`inbound.decide.Clock.due`
 one the file run uses), never a copy of it. What it cannot know in advance is what the
 ledger says at the time (funds, limits): the demo's accounts are funded for its samples.
 The payments of `partly-invalid.xml` that are wrong on purpose are named with the
-reason code they demonstrate; a test runs the real pipeline on the samples and holds
-every line printed here to the answers it gives.
+reason code they demonstrate; a payment in another currency than its account's waits
+while the rates of the day are not stored (`fx.price`, the run's own pricing, on the
+rates the demo read). A test runs the real pipeline on the samples and holds every
+line printed here to the answers it gives.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gateway import fx
 from gateway.inbound import decide, rules
 from gateway.reasons import Reason
-from gateway.samples import SampleBatch
+from gateway.samples import SampleBatch, SampleTx
 from gateway.settings import Settings
 from gateway.statuses import TxStatus, derive
-from ledger import calendar
+from ledger import calendar, currency
 
 # The sample payments that are wrong on purpose, and the reason each demonstrates.
 REJECTED_ON_PURPOSE = {
@@ -42,8 +45,29 @@ class Expected:
     executes: dt.date | None  # when it is booked: today (ACSC) or later (PDNG)
 
 
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """What the demo knows for converting: each account's currency, today's rates."""
+
+    currencies: Mapping[str, str]  # IBAN → currency, of the demo's accounts
+    rates: fx.DayRates
+
+    def waits(self, debtor_iban: str, tx: SampleTx) -> str | None:
+        """Why a payment due now waits for a rate, if it does."""
+        debtor = self.currencies.get(debtor_iban, tx.currency)
+        creditor = self.currencies.get(tx.creditor_iban, tx.currency)
+        if tx.currency == debtor == creditor:
+            return None
+        minor = currency.to_minor(tx.amount, tx.currency)
+        priced = fx.price(minor, tx.currency, debtor, creditor, self.rates)
+        return priced.text if isinstance(priced, fx.NoRate) else None
+
+
 def expected(
-    settings: Settings, batches: Mapping[str, SampleBatch], now: dt.datetime
+    settings: Settings,
+    batches: Mapping[str, SampleBatch],
+    now: dt.datetime,
+    exchange: Exchange | None = None,
 ) -> dict[str, list[Expected]]:
     """Per sample, what each of its payments gets if the sample is uploaded at `now`."""
     local = now.astimezone(settings.timezone)
@@ -64,9 +88,14 @@ def expected(
                     )
                     continue
                 due = clock.due(requested, internal)
+                waits = exchange.waits(pmt.debtor_iban, tx) if exchange is not None else None
                 if due.day > clock.today:
                     payments.append(
                         Expected(tx.end_to_end_id, internal, TxStatus.PDNG, due.why, due.day)
+                    )
+                elif waits is not None:
+                    payments.append(
+                        Expected(tx.end_to_end_id, internal, TxStatus.PDNG, waits, None)
                     )
                 else:
                     payments.append(
@@ -83,7 +112,12 @@ def _what(payment: Expected) -> str:
     return f"PDNG: {payment.why}"
 
 
-def render(settings: Settings, batches: Mapping[str, SampleBatch], now: dt.datetime) -> list[str]:
+def render(
+    settings: Settings,
+    batches: Mapping[str, SampleBatch],
+    now: dt.datetime,
+    exchange: Exchange | None = None,
+) -> list[str]:
     """The lines the demo prints about time (pure: the test injects `now`)."""
     local = now.astimezone(settings.timezone)
     day = local.date()
@@ -96,7 +130,15 @@ def render(settings: Settings, batches: Mapping[str, SampleBatch], now: dt.datet
         "for the next business day.",
         "Uploaded now, the samples get:",
     ]
-    for name, payments in expected(settings, batches, now).items():
+    if exchange is not None:
+        rates = exchange.rates
+        known = "stored" if rates.quotes else "not stored yet"
+        lines[-1:-1] = [
+            f"Rates: a payment in another currency than its account's executes at the ECB "
+            f"rates of {rates.rate_date} ({known}; drop the ECB's eurofxref-daily.xml into "
+            "spool/rates/ to add them)."
+        ]
+    for name, payments in expected(settings, batches, now, exchange).items():
         group = derive(Counter(p.status.value for p in payments))
         lines.append(f"  {name}.xml: {group.value}")
         shown: dict[str, list[str]] = {}

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 from sqlalchemy.pool import NullPool
 
-from gateway import counters, db, holiday_cache
+from gateway import counters, db, fx, holiday_cache
 from gateway import migrations as gateway_migrations
 from gateway.clock import Clock, SystemClock
 from gateway.errors import SealError, UsageError
@@ -65,6 +65,9 @@ def system_accounts() -> list[AccountSpec]:
             AccountSpec(
                 iban_lv("TREL", CLEARING_BASE + index), code, TREASURY_OWNER, AccountKind.CLEARING
             )
+        )
+        specs.append(  # SPEC §13: conversions book through it
+            AccountSpec(fx.position_ibans()[code], code, TREASURY_OWNER, AccountKind.POSITION)
         )
     return specs
 

@@ -52,11 +52,14 @@ class FirstRun:
         own = {a.iban: a.currency for a in client.accounts}
         self.book = record.client_book(tx, client.id, own, today)
         refs = FileRefs(client.id, intake.sha256, file_id, 1)
-        self.bookings = decide.Bookings(refs, today, record.clearing_by_currency(self.book))
+        self.bookings = decide.Bookings(
+            refs, today, record.clearing_by_currency(self.book), fx_wait_days=settings.fx_wait_days
+        )
         mine = {i: a for i, a in self.book.accounts.items() if a.owner == client.id}
         self.debtors = sorted(mine)
         self.treasury: dict[str, Any] = {}  # the treasury creditors found so far
         self.looked_up: set[str] = set()
+        self.settings, self.gate_looked_up = settings, False
         self.recent: set[int] = set()
         declared = int(header.nb_of_txs) if header.nb_of_txs.isdigit() else None
         self.lookup_per_chunk = declared is not None and declared <= record.fingerprint_lookups_max
@@ -108,6 +111,13 @@ class FirstRun:
             found = record.treasury_accounts(self.tx, new)
             self.book.add(found.values())
             self.treasury.update(found)
+        if not self.gate_looked_up and any(map(self._may_be_large, candidates)):
+            self.gate_looked_up = True  # once a file: SPEC §14
+            self.bookings.gate = record.large_day_gate(
+                self.tx.conn, self.settings, self.intake.client_id, self.debtors, self.clock.today
+            )
+        if self.bookings.rates is None and any(map(self._needs_exchange, candidates)):
+            self.bookings.rates = record.day_rates(self.tx.conn, self.clock.today)
         if self.lookup_per_chunk:
             prints = sorted({p for c in candidates if (p := c.facts.fingerprint) is not None})
             self.recent |= record.recent_fingerprints(
@@ -117,6 +127,20 @@ class FirstRun:
                 prints,
                 self.file_id,
             )
+
+    def _may_be_large(self, c: rules.Candidate) -> bool:
+        """Whether a payment may execute now in EUR (the large-payment-day rule)."""
+        requested = c.pmt.requested_date
+        return c.tx.currency == "EUR" and requested is not None and requested <= self.clock.today
+
+    def _needs_exchange(self, c: rules.Candidate) -> bool:
+        """Whether a payment may need an exchange rate: its currency is not its debtor
+        account's, or not its treasury creditor's."""
+        debtor = c.pmt.debtor
+        if debtor is not None and c.tx.currency != debtor.currency:
+            return True
+        creditor = self.treasury.get(c.tx.creditor_iban or "") if c.facts.internal else None
+        return creditor is not None and c.tx.currency != creditor.currency
 
     def _answer(self, candidates: list[rules.Candidate], decisions: list[decide.Decision]) -> None:
         text = pain002_v03.transaction_text
@@ -144,3 +168,4 @@ class FirstRun:
     def finish(self) -> None:
         """Write the batch transfers and check the ledger holds what was decided."""
         record.finish(self.tx, self.bookings.batches(), self.book, self.intake.now)
+        record.rates_used(self.tx.conn, self.bookings.quotes)

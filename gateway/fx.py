@@ -71,6 +71,9 @@ def rate_text(rate: Decimal) -> str:
     return format(rate.normalize(), "f")
 
 
+_rate_shown = lru_cache(maxsize=1024)(rate_text)  # per converted payment's AddtlInf
+
+
 class Quote(NamedTuple):
     """One stored rate that a conversion read: marked `used` when the payment is booked."""
 
@@ -93,8 +96,7 @@ class DayRates:
 # -- outcomes ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Conversion:
+class Conversion(NamedTuple):
     """`source_minor` of `source` is `amount_minor` of `target`.
 
     `rate` is the camt `XchgRate`: target units per source unit, rounded half-up to
@@ -114,7 +116,7 @@ class Conversion:
         """`1 USD = 0.9476876422 EUR, ECB rate of 2024-11-18: 947.69 EUR` (under 105
         characters, the length of a pain.002 `AddtlInf`)."""
         return (
-            f"1 {self.source} = {rate_text(self.rate)} {self.target}, "
+            f"1 {self.source} = {_rate_shown(self.rate)} {self.target}, "
             f"ECB rate of {self.rate_date}: "
             f"{currency.format_minor(self.amount_minor, self.target)} {self.target}"
         )
@@ -209,11 +211,11 @@ def convert(
             source, target, amount_minor, amount_minor, Decimal(1), rates.rate_date, ()
         )
     q_from = _quote(source, rates)
+    if q_from is None:
+        return NoRate(f"{EUR}/{source}", rates.rate_date)
     q_to = _quote(target, rates)
-    for code, quote in ((source, q_from), (target, q_to)):
-        if quote is None:
-            return NoRate(f"{EUR}/{code}", rates.rate_date)
-    assert q_from is not None and q_to is not None
+    if q_to is None:
+        return NoRate(f"{EUR}/{target}", rates.rate_date)
     shift = currency.EXPONENTS[target] - currency.EXPONENTS[source]
     numerator, denominator = _ratio(q_from, q_to, shift)
     converted = _half_up(amount_minor * numerator, denominator)
@@ -222,16 +224,22 @@ def convert(
         return Overflow(source, target, amount_minor)
     if converted == 0:
         return BelowMinorUnit(source, target, amount_minor)
-    quotes = tuple(
-        Quote(rates.rate_date, code, quote)
-        for code, quote in ((source, q_from), (target, q_to))
-        if code != EUR
-    )
+    quotes = _quotes(rates.rate_date, source, q_from, target, q_to)
     return Conversion(source, target, amount_minor, converted, display, rates.rate_date, quotes)
 
 
-@dataclass(frozen=True, slots=True)
-class Priced:
+def _quotes(
+    rate_date: dt.date, source: str, q_from: Decimal, target: str, q_to: Decimal
+) -> tuple[Quote, ...]:
+    """The stored rates a conversion read (EUR has none)."""
+    if source == EUR:
+        return (Quote(rate_date, target, q_to),)
+    if target == EUR:
+        return (Quote(rate_date, source, q_from),)
+    return (Quote(rate_date, source, q_from), Quote(rate_date, target, q_to))
+
+
+class Priced(NamedTuple):
     """A payment's amount on each side: instructed, debited (debtor account's currency)
     and credited (the creditor account's currency; for an external payment, the
     instructed currency, booked against that currency's clearing account)."""
@@ -315,18 +323,18 @@ def postings(priced: Priced, debtor_iban: str, creditor_iban: str) -> tuple[Post
     account that would be both debited and credited in one transfer (a payment from
     and to accounts in the same currency, instructed in another) is netted."""
     positions = position_ibans()
-    lines: list[Posting] = [Posting(debtor_iban, priced.debit.target, -priced.debit.amount_minor)]
-    instructed = priced.instructed
-    for side, sign in ((priced.debit, 1), (priced.credit, -1)):
+    debit, credit, instructed = priced.debit, priced.credit, priced.instructed
+    netted: dict[tuple[str, str], int] = {(debtor_iban, debit.target): -debit.amount_minor}
+    for side, sign in ((debit, 1), (credit, -1)):
         if side.source != side.target:
-            lines.append(Posting(positions[side.target], side.target, sign * side.amount_minor))
-            lines.append(Posting(positions[instructed], instructed, -sign * side.source_minor))
-    lines.append(Posting(creditor_iban, priced.credit.target, priced.credit.amount_minor))
-    netted: dict[tuple[str, str], int] = {}
-    for line in lines:
-        key = (line.iban, line.currency)
-        netted[key] = netted.get(key, 0) + line.amount_minor
-    result = tuple(Posting(iban, code, amount) for (iban, code), amount in netted.items() if amount)
+            for key, amount in (
+                ((positions[side.target], side.target), sign * side.amount_minor),
+                ((positions[instructed], instructed), -sign * side.source_minor),
+            ):
+                netted[key] = netted.get(key, 0) + amount
+    key = (creditor_iban, credit.target)
+    netted[key] = netted.get(key, 0) + credit.amount_minor
+    result = tuple([Posting(i, code, amount) for (i, code), amount in netted.items() if amount])
     assert_balanced(result)
     return result
 

@@ -1,4 +1,5 @@
-"""The Latvian holidays worked out by earlier processes, kept in the spool.
+"""The Latvian holidays (and the TARGET closing days the ECB's rates follow, key
+`xecb`) worked out by earlier processes, kept in the spool.
 
 `ledger.calendar` imports the `holidays` package only for a year it does not know;
 that import costs every short-lived command (`scan --once`, `eod`, …) a noticeable start-up. The
@@ -18,6 +19,7 @@ import os
 import secrets
 from pathlib import Path
 
+from gateway.rates import target
 from ledger import calendar
 
 cache_bytes_max = 1 << 16
@@ -31,13 +33,13 @@ def _path(spool_dir: Path) -> Path | None:
     return spool_dir / "cache" / f"holidays-LV-{version}.json"
 
 
-def _read(path: Path) -> dict[int, list[dt.date]]:
+def _read(path: Path, key: str = "years") -> dict[int, list[dt.date]]:
     try:
         with open(path, "rb") as handle:
             data = json.loads(handle.read(cache_bytes_max + 1)[:cache_bytes_max])
         return {
             int(year): [dt.date.fromisoformat(day) for day in days]
-            for year, days in data["years"].items()
+            for year, days in data.get(key, {}).items()
         }
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
@@ -47,20 +49,26 @@ def load(spool_dir: Path) -> None:
     path = _path(spool_dir)
     if path is not None:
         calendar.remember(_read(path))
+        target.remember(_read(path, "xecb"))
 
 
 def save(spool_dir: Path) -> None:
     """Write the years this process knows, if the file lacks any of them."""
     path = _path(spool_dir)
-    known = calendar.known_years()
-    if path is None or not known:
+    known, known_xecb = calendar.known_years(), target.known_years()
+    if path is None or not (known or known_xecb):
         return
-    stored = _read(path)
-    if set(known) <= set(stored):
+    stored, stored_xecb = _read(path), _read(path, "xecb")
+    if set(known) <= set(stored) and set(known_xecb) <= set(stored_xecb):
         return
-    years = {**stored, **known}
     text = json.dumps(
-        {"years": {str(y): sorted(d.isoformat() for d in days) for y, days in years.items()}}
+        {
+            key: {str(y): sorted(d.isoformat() for d in days) for y, days in years.items()}
+            for key, years in (
+                ("years", {**stored, **known}),
+                ("xecb", {**stored_xecb, **known_xecb}),
+            )
+        }
     )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

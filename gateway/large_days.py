@@ -37,10 +37,18 @@ def deadline(day: dt.date, announce_by: dt.time, timezone: ZoneInfo) -> dt.datet
     return dt.datetime.combine(before, announce_by, tzinfo=timezone)
 
 
+HELD_PREFIX = "large-payment day not announced by "
+
+
+def is_held(info: str | None) -> bool:
+    """Whether a waiting payment's text says this rule held it (it is not held again)."""
+    return info is not None and info.startswith(HELD_PREFIX)
+
+
 def held_text(day: dt.date, announce_by: dt.time) -> str:
     """The `PDNG` text of a payment held on `day` (under 105 characters)."""
     return (
-        f"large-payment day not announced by {announce_by:%H:%M} on "
+        f"{HELD_PREFIX}{announce_by:%H:%M} on "
         f"{calendar.previous_business_day(day)}; executes {calendar.next_business_day(day)}"
     )
 
@@ -130,3 +138,31 @@ def decide(
             continue
         executed += payment.amount_minor
     return Decision(tuple(held), replace(state, executed_minor=executed, tripped=tripped))
+
+
+
+@dataclass(slots=True)
+class Gate:
+    """A client's business day under this rule during one run: the state it started
+    from, the EUR its payments have taken since, and the deadline's time of day. The
+    common case — a payment within the limit of an untripped day — costs a comparison."""
+
+    state: DayState
+    announce_by: dt.time
+    passed_minor: int = 0
+
+    def judge(self, ref: Hashable, amount_minor: int, carried_over: bool) -> Held | None:
+        """A EUR payment in execution order: held (and the day tripped), or None: it may
+        execute (`passed` when it did)."""
+        state = self.state
+        executed = state.executed_minor + self.passed_minor
+        if carried_over or (not state.tripped and executed + amount_minor <= state.limit_minor):
+            return None
+        payment = DayPayment(ref, CURRENCY, amount_minor, carried_over)
+        decision = decide(replace(state, executed_minor=executed), [payment], self.announce_by)
+        assert decision.held, decision
+        self.state, self.passed_minor = decision.after, 0
+        return decision.held[0]
+
+    def passed(self, amount_minor: int) -> None:
+        self.passed_minor += amount_minor

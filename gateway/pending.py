@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
 from sqlalchemy import Select, literal_column, select
 
-from gateway import db, record
+from gateway import db, large_days, record
 from gateway.environment import Environment
 from gateway.inbound import decide
 from gateway.inbound.findings import Finding
@@ -26,7 +26,7 @@ from gateway.outbound import answers, reports
 from gateway.references import FileRefs
 from gateway.statuses import TxStatus, derive
 from ledger import calendar
-from ledger.core import AccountKind
+from ledger.core import Account, AccountKind
 from ledger.tx import LedgerTx
 
 log = structlog.get_logger("gateway.pending")
@@ -57,38 +57,16 @@ def execute_due(env: Environment) -> list[int]:
     with env.ledger.begin() as tx:
         rows = tx.conn.execute(due_payments(today)).all()
         for file_id, file_rows in itertools.groupby(rows, key=lambda r: r.file_id):
-            _execute_file(env, tx, file_id, list(file_rows), now, local)
-            reported.append(file_id)
+            if _execute_file(env, tx, file_id, list(file_rows), now, local):
+                reported.append(file_id)
     for file_id in reported:
         log.info("pending.executed", file_id=file_id, day=today.isoformat())
     return reported
 
 
-def _execute_file(
-    env: Environment,
-    tx: LedgerTx,
-    file_id: int,
-    rows: Sequence[Any],
-    now: dt.datetime,
-    local: dt.datetime,
-) -> None:
-    conn = tx.conn
-    file_row = conn.execute(
-        select(db.files).where(db.files.c.id == file_id).with_for_update()
-    ).one()
-    today = local.date()
-    run = int(file_row.reports) + 1
-    clearing = {
-        c: iban
-        for c in {r.currency for r in rows}
-        if (iban := tx.system_iban(AccountKind.CLEARING, c)) is not None
-    }
-    ibans = {r.debtor_iban for r in rows} | {r.creditor_iban for r in rows if r.kind == "internal"}
-    accounts = tx.accounts(ibans | set(clearing.values()))
-    book = decide.Book(accounts, record.debited_today(tx, accounts.values(), today))
-    refs = FileRefs(file_row.client_id, file_row.sha256, file_id, run)
-    bookings = decide.Bookings(refs, today, clearing)
-    orders = [
+def _orders(rows: Sequence[Any]) -> list[decide.Order]:
+    """The payments of a file's pending rows, as decide takes them."""
+    return [
         decide.Order(
             r.seq,
             r.pmt_seq,
@@ -98,26 +76,80 @@ def _execute_file(
             r.amount_minor,
             r.currency,
             r.batch_booking,
+            r.due_date,
+            large_days.is_held(r.additional_info),
         )
         for r in rows
     ]
-    results = decide.execute(orders, book, bookings)
+
+
+def _execute_file(
+    env: Environment,
+    tx: LedgerTx,
+    file_id: int,
+    rows: Sequence[Any],
+    now: dt.datetime,
+    local: dt.datetime,
+) -> bool:
+    """One more run of a file; whether it reported anything (a further pain.002)."""
+    conn = tx.conn
+    file_row = conn.execute(
+        select(db.files).where(db.files.c.id == file_id).with_for_update()
+    ).one()
+    today = local.date()
+    run = int(file_row.reports) + 1
+    ibans = {r.debtor_iban for r in rows} | {r.creditor_iban for r in rows if r.kind == "internal"}
+    accounts = tx.accounts(ibans | record.treasury_system_ibans(tx))
+    clearing = {a.currency: i for i, a in accounts.items() if a.kind is AccountKind.CLEARING}
+    book = decide.Book(accounts, record.debited_today(tx, accounts.values(), today))
+    refs = FileRefs(file_row.client_id, file_row.sha256, file_id, run)
+    bookings = decide.Bookings(refs, today, clearing, fx_wait_days=env.settings.fx_wait_days)
+    if any(_needs_exchange(r, accounts) for r in rows):
+        bookings.rates = record.day_rates(conn, today)
+    if any(r.currency == large_days.CURRENCY for r in rows):
+        own = [a.iban for a in env.settings.client(file_row.client_id).accounts]
+        bookings.gate = record.large_day_gate(conn, env.settings, file_row.client_id, own, today)
+    results = decide.execute(_orders(rows), book, bookings)
     record.post(tx, bookings.take_singles(), book, now)
     record.finish(tx, bookings.batches(), book, now)
-    record.update_payments(
-        conn,
-        [
-            (r.id, _outcome(refs, r.seq, result, run))
-            for r, result in zip(rows, results, strict=True)
-        ],
-    )
+    record.rates_used(conn, bookings.quotes)
+    decided = [
+        (r.id, _outcome(refs, r.seq, result, run, bookings.notes.get(r.seq)))
+        for r, result in zip(rows, results, strict=True)
+        if not isinstance(result, decide.Waiting)
+    ]
+    # Held for a large-payment day: moved to a later day, and the client is told why.
+    held = [
+        (r.id, {"report_no": run, "additional_info": result.text, "due_date": result.due})
+        for r, result in zip(rows, results, strict=True)
+        if isinstance(result, decide.Waiting) and result.due is not None
+    ]
+    waiting = [
+        (r.id, {"additional_info": result.text})
+        for r, result in zip(rows, results, strict=True)
+        if isinstance(result, decide.Waiting)
+        and result.due is None
+        and result.text != r.additional_info
+    ]
+    record.update_payments(conn, decided + held + waiting)
+    if not decided and not held:
+        return False  # all still wait for a rate: nothing new to report
     reports.notify(env, conn, bookings.references)  # reads the rows just updated
     answers.issue_file_report(conn, file_row, local=local, bic=env.settings.bic, report_no=run)
     group = derive(answers.status_counts(conn, file_id))
     record.update_file(conn, file_id, reports=run, group_status=group.value)
+    return True
 
 
-def _outcome(refs: FileRefs, seq: int, result: Finding | str, run: int) -> dict[str, Any]:
+def _needs_exchange(row: Any, accounts: Mapping[str, Account]) -> bool:
+    debtor = accounts.get(row.debtor_iban)
+    creditor = accounts.get(row.creditor_iban) if row.kind == "internal" else None
+    return any(a is not None and a.currency != row.currency for a in (debtor, creditor))
+
+
+def _outcome(
+    refs: FileRefs, seq: int, result: Finding | str, run: int, note: str | None
+) -> dict[str, Any]:
     """What a pending payment's row says once its run has decided it."""
     if isinstance(result, Finding):
         return {
@@ -131,4 +163,5 @@ def _outcome(refs: FileRefs, seq: int, result: Finding | str, run: int) -> dict[
         "status": TxStatus.ACSC.value,
         "acct_svcr_ref": refs.payment_reference(seq),
         "transfer_ref": result,
+        "additional_info": note,
     }

@@ -23,7 +23,7 @@ class Reason(StrEnum):
     AC06 = "AC06"  # debtor or treasury creditor account blocked
     AC01 = "AC01"  # creditor IBAN invalid, or a treasury IBAN that does not exist
     RC01 = "RC01"  # BIC malformed
-    AM03 = "AM03"  # currency not supported, or not the debtor account's currency
+    AM03 = "AM03"  # currency not supported (another than the account's is converted: §13)
     AM12 = "AM12"  # amount zero, negative, or too many decimals
     AM02 = "AM02"  # amount above the account's max_payment
     DT01 = "DT01"  # execution date unreadable
@@ -33,6 +33,7 @@ class Reason(StrEnum):
     # -- transaction level, decided at execution time -------------------------------------
     AM14 = "AM14"  # account's daily_limit exceeded
     AM04 = "AM04"  # insufficient funds (balance plus overdraft)
+    NARR = "NARR"  # no exchange rate within fx_wait_days business days (SPEC §13)
     # -- signatory authorisation (SPEC §11): why a signature did not count, or expiry ----
     DS0B = "DS0B"  # container or signature unreadable
     DS17 = "DS17"  # signature over other bytes than the batch
@@ -70,6 +71,7 @@ MEANINGS: dict[Reason, str] = {
     Reason.RR05: "Regulatory information invalid",
     Reason.AM14: "Amount exceeds the daily limit",
     Reason.AM04: "Insufficient funds",
+    Reason.NARR: "Narrative",
     Reason.DS0B: "Signature data unreadable",
     Reason.DS17: "Signature over other data than the batch",
     Reason.DS0F: "Certificate not from the signatory CA",

@@ -14,12 +14,14 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from gateway import db
+from gateway import db, fx, large_days
 from gateway.inbound.decide import Book, Decision
 from gateway.inbound.intake import Intake
 from gateway.inbound.parsed import ParsedTx
 from gateway.inbound.rules import Facts, PaymentInfo
+from gateway.settings import Settings
 from gateway.statuses import TxStatus
+from ledger import calendar, currency
 from ledger.bulk import insert_rows
 from ledger.core import Account, AccountKind, Transfer
 from ledger.tx import LedgerTx
@@ -145,13 +147,9 @@ def update_file(conn: Connection, file_id: int, **values: Any) -> None:
 
 
 def client_book(tx: LedgerTx, client_id: str, own: Mapping[str, str], today: dt.date) -> Book:
-    """The client's own accounts (`own`: IBAN → currency) and the clearing accounts of
-    their currencies, with what each has been debited today (daily limits)."""
-    clearing = {
-        iban
-        for iban in (tx.system_iban(AccountKind.CLEARING, c) for c in set(own.values()))
-        if iban is not None
-    }
+    """The client's own accounts (`own`: IBAN → currency) and the clearing and position
+    accounts of every currency, with what each has been debited today (daily limits)."""
+    clearing = treasury_system_ibans(tx)
     found = tx.accounts(set(own) | clearing)
     accounts = {
         i: a for i, a in found.items() if (i in own and a.owner == client_id) or i in clearing
@@ -199,3 +197,43 @@ def recent_fingerprints(
 
 def clearing_by_currency(book: Book) -> Mapping[str, str]:
     return {a.currency: a.iban for a in book.accounts.values() if a.kind is AccountKind.CLEARING}
+
+
+# -- exchange (SPEC §13) ---------------------------------------------------------------------
+
+
+def treasury_system_ibans(tx: LedgerTx) -> set[str]:
+    """The clearing and position accounts of every currency: a payment may be made in
+    any of them (converted through the position accounts)."""
+    clearing = (tx.system_iban(AccountKind.CLEARING, c) for c in currency.EXPONENTS)
+    return {i for i in clearing if i is not None} | set(fx.position_ibans().values())
+
+
+def day_rates(conn: Connection, day: dt.date) -> fx.DayRates:
+    """The exchange rates valid for execution on `day`."""
+    from gateway.rates import store
+
+    return store.rates_for_day(conn, day)
+
+
+def rates_used(conn: Connection, quotes: Iterable[fx.Quote]) -> None:
+    """Mark the rates the run converted with as used (they never change again)."""
+    if quotes:
+        from gateway.rates import store
+
+        store.mark_used(conn, quotes)
+
+
+def large_day_gate(
+    conn: Connection, settings: Settings, client_id: str, debtor_ibans: Sequence[str], day: dt.date
+) -> large_days.Gate | None:
+    """The large-payment-day gate (SPEC §14) of the client and its accounts for `day`;
+    None when nothing is booked that day anyway."""
+    from gateway import announcements
+
+    if not calendar.is_business_day(day) or not debtor_ibans:
+        return None
+    return announcements.gate(
+        conn, client_id, debtor_ibans, day, threshold_minor=settings.large_day_threshold_minor,
+        announce_by=settings.large_day_announce_by, timezone=settings.timezone,
+    )  # fmt: skip

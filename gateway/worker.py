@@ -92,6 +92,7 @@ class Worker:
                 break
             processed += len(self.pipeline.process(group))
         if not stopped and self.share.leader:
+            self._import_rates()
             self._execute_due()
             self._end_of_day()
         self.pipeline.deliver(every_client=self.share.leader)
@@ -127,6 +128,13 @@ class Worker:
         except FileNotFoundError:
             return 0.0  # gone; claiming it will simply find nothing
         return self.settle.remaining(path, info.st_size, info.st_mtime_ns, wall_now)
+
+    def _import_rates(self) -> None:
+        """ECB files dropped into `<spool>/rates/` (SPEC §13), before the due payments
+        run: a payment waiting for a rate executes in the same pass."""
+        from gateway.rates import drop
+
+        drop.import_dropped(self.env)
 
     def _execute_due(self) -> None:
         today = self.env.local_now().date()

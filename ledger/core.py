@@ -17,6 +17,7 @@ class AccountKind(StrEnum):
     CLIENT = "client"
     FUNDING = "funding"  # where money enters the system (`ledger fund`)
     CLEARING = "clearing"  # where payments leaving the treasury are booked
+    POSITION = "position"  # the treasury's currency position: where conversions balance
 
 
 class TransferKind(StrEnum):

@@ -242,7 +242,8 @@ class LedgerTx:
             # impossible with SQLite's one writer; on PostgreSQL harmless unless it took
             # money from an account this one debits.
             assert not self._sqlite, (account.iban, read, moved, balance)
-            if balance < read + moved and account.id in self._debited:
+            debited = account.id in self._debited and account.kind is AccountKind.CLIENT
+            if balance < read + moved and debited:
                 raise BalanceConflict(f"{account.iban} was debited by another writer meanwhile")
         if account.kind is AccountKind.CLIENT and balance < -account.overdraft_minor:
             if read is not None and balance == read + moved:

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from gateway import fx, large_days
 from gateway.inbound import rules
 from gateway.inbound.findings import Finding
 from gateway.reasons import Reason
@@ -190,6 +191,16 @@ class Order(NamedTuple):
     amount_minor: int
     currency: str
     batch: bool  # its payment information is batch-booked
+    due: dt.date | None = None  # the day it fell due, if before the run's (a wait for a rate)
+    carried_over: bool = False  # held by the large-payment-day rule before (SPEC §14)
+
+
+class Waiting(NamedTuple):
+    """A payment due now that cannot execute yet (no exchange rate; a large-payment day
+    not announced: then until `due`): it stays PDNG."""
+
+    text: str
+    due: dt.date | None = None
 
 
 @dataclass(slots=True)
@@ -205,10 +216,27 @@ class Bookings:
     the payments booked on their own together in one transfer per chunk, each payment
     with its own pair of postings — its own two entries — under its own reference."""
 
-    def __init__(self, refs: FileRefs, day: dt.date, clearing: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        refs: FileRefs,
+        day: dt.date,
+        clearing: Mapping[str, str],
+        *,
+        fx_wait_days: int = 2,
+    ) -> None:
         self.refs = refs
         self.day = day
         self.clearing = clearing  # clearing account by currency
+        # Exchange (SPEC §13, `exchange.py`): the rates valid on `day` (the shell reads
+        # them before the first payment that needs one), the rates used, and each
+        # converted payment's AddtlInf by its position.
+        self.rates: fx.DayRates | None = None
+        self.fx_wait_days = fx_wait_days
+        self.quotes: set[fx.Quote] = set()
+        self.notes: dict[int, str] = {}
+        self.pooled: Counter[tuple[str, str]] = Counter()  # position legs: one posting each
+        # The client's large-payment day (SPEC §14), when the shell found it may matter.
+        self.gate: large_days.Gate | None = None
         self.booked: Counter[str] = Counter()  # per currency, minor units
         self.references: list[str] = []  # of the transfers handed out to be posted
         self._singles: list[Posting] = []
@@ -228,14 +256,17 @@ class Bookings:
             assert (batch.debtor_iban, batch.currency) == (order.debtor_iban, order.currency)
             batch.credits[credit_iban] += order.amount_minor
             return self.refs.batch_reference(order.pmt_seq)
-        if self._first_single is None:
-            self._first_single = order.seq
-        reference = self.refs.payment_reference(order.seq)
         amount, ccy = order.amount_minor, order.currency
-        self._singles += (
-            Posting(order.debtor_iban, -amount, ccy, reference),
-            Posting(credit_iban, amount, ccy, reference),
+        return self.add_own(
+            order.seq, ((order.debtor_iban, ccy, -amount), (credit_iban, ccy, amount))
         )
+
+    def add_own(self, seq: int, legs: Iterable[tuple[str, str, int]]) -> str:
+        """Book a payment on its own, with its own postings (IBAN, currency, amount)."""
+        if self._first_single is None:
+            self._first_single = seq
+        reference = self.refs.payment_reference(seq)
+        self._singles += [Posting(iban, amount, ccy, reference) for iban, ccy, amount in legs]
         return reference
 
     def take_singles(self) -> list[Transfer]:
@@ -244,6 +275,8 @@ class Bookings:
         if first is None:
             return []
         self._first_single, self._singles = None, []
+        legs += [Posting(i, amount, ccy) for (i, ccy), amount in self.pooled.items() if amount]
+        self.pooled.clear()
         transfer = Transfer(
             self.refs.singles_key(first), self.refs.singles_reference(first),
             TransferKind.PAYMENTS, tuple(legs), self.day, self.day,
@@ -276,12 +309,25 @@ class Bookings:
         return transfers
 
 
-def execute(orders: Iterable[Order], book: Book, bookings: Bookings) -> list[Finding | str]:
-    """Execute `orders` in order against `book`: for each, the finding that stops it, or
-    the reference of the transfer that carries it."""
-    results: list[Finding | str] = []
+def execute(
+    orders: Iterable[Order], book: Book, bookings: Bookings
+) -> list[Finding | str | Waiting]:
+    """Execute `orders` in order against `book`: for each, the finding that stops it, the
+    reference of the transfer that carries it, or why it waits (`exchange.py`)."""
+    results: list[Finding | str | Waiting] = []
+    accounts = book.accounts
     for order in orders:
         credit = bookings.credit_account(order)
+        debtor, creditor = accounts.get(order.debtor_iban), accounts.get(credit)
+        if bookings.gate is not None or (
+            debtor is not None
+            and creditor is not None
+            and (debtor.currency != order.currency or creditor.currency != order.currency)
+        ):
+            from gateway.inbound import exchange  # (it builds on this module)
+
+            results.append(exchange.execute_gated(order, credit, book, bookings))
+            continue
         finding = book.execute(order.debtor_iban, credit, order.currency, order.amount_minor)
         results.append(finding if finding is not None else bookings.add(order, credit))
     return results
@@ -337,8 +383,12 @@ def decide(
     for (i, order), result in zip(due_now, results, strict=True):
         if isinstance(result, Finding):
             decisions[i] = rejected(result, today)
+        elif isinstance(result, Waiting):
+            later = result.due or today
+            decisions[i] = Decision(TxStatus.PDNG, None, result.text, later, None, None)
         else:
             own = bookings.refs.payment_reference(order.seq)
-            decisions[i] = Decision(TxStatus.ACSC, None, None, today, own, result)
+            note = bookings.notes.get(order.seq)
+            decisions[i] = Decision(TxStatus.ACSC, None, note, today, own, result)
     assert all(d is not None for d in decisions)
     return decisions  # type: ignore[return-value]

@@ -286,11 +286,6 @@ def currency_allowed(chunk: Sequence[Candidate], ctx: Context) -> Refused:
             yield i, "only InstdAmt is supported, not EqvtAmt"
         elif not currency.is_supported(t.currency):
             yield i, f"InstdAmt/@Ccy {t.currency} is not supported"
-        elif t.currency != pmt.debtor.currency:
-            yield (
-                i,
-                f"InstdAmt/@Ccy {t.currency} differs from DbtrAcct currency {pmt.debtor.currency}",
-            )
         elif pmt.parsed.debtor_currency not in (None, pmt.debtor.currency):
             yield i, f"DbtrAcct/Ccy {pmt.parsed.debtor_currency} is not {pmt.debtor.currency}"
 
@@ -307,7 +302,8 @@ def amount_max(chunk: Sequence[Candidate], ctx: Context) -> Refused:
     for i, t, f, pmt in chunk:
         assert pmt.debtor is not None and f.amount_minor is not None
         limit = pmt.debtor.max_payment_minor
-        if limit is not None and f.amount_minor > limit:
+        # A payment in another currency is judged on its converted debit, at execution.
+        if limit is not None and f.amount_minor > limit and t.currency == pmt.debtor.currency:
             shown = currency.format_minor(limit, t.currency)
             yield i, f"InstdAmt {t.amount} is above the maximum payment {shown}"
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 
 TREASURY_BIC = "TRELLV22"
 
@@ -50,6 +51,16 @@ RECEIVED_INTERNAL = BankTxCode("PMNT", "RCDT", "DMCT")  # credit from another tr
 FUNDING = BankTxCode("PMNT", "RCDT", "BOOK")  # treasury's own funding credit (see docstring)
 
 
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """A converted payment's exchange (SPEC §13): what was instructed, and the rate:
+    units of the entry's currency per unit of the instructed one (camt `XchgRate`)."""
+
+    instructed_minor: int
+    instructed_currency: str
+    rate: Decimal
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EntryDetail:
     """One transaction behind an entry (TxDtls). The counterparty is the other side."""
@@ -67,6 +78,7 @@ class EntryDetail:
     remittance_structured: str | None = None  # Strd blocks as sent, XML
     bank_tx_code: BankTxCode | None = None
     budget_codes: str | None = None  # SPEC §12: the payment's code lines (`budget.lines`)
+    exchange: Exchange | None = None  # a converted payment: `amount_minor` is the entry's
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

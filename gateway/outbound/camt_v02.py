@@ -14,7 +14,14 @@ from typing import NamedTuple
 
 from gateway.inbound import budget
 from gateway.outbound import xmlwrite
-from gateway.outbound.account_report import AccountReport, BankTxCode, Entry, EntryDetail, Totals
+from gateway.outbound.account_report import (
+    AccountReport,
+    BankTxCode,
+    Entry,
+    EntryDetail,
+    Exchange,
+    Totals,
+)
 from gateway.outbound.xmlwrite import Writer, id_chars_max
 from ledger.currency import format_minor
 
@@ -149,9 +156,12 @@ def _tx_details(w: Writer, detail: EntryDetail, entry: Entry) -> None:
     with w.element("TxDtls"):
         _references(w, detail)
         with w.element("AmtDtls"):
-            for tag in ("InstdAmt", "TxAmt"):  # no currency exchange: both are the same
-                with w.element(tag):
-                    w.amount("Amt", detail.amount_minor, entry.currency)
+            if detail.exchange is None:
+                for tag in ("InstdAmt", "TxAmt"):  # no currency exchange: both are the same
+                    with w.element(tag):
+                        w.amount("Amt", detail.amount_minor, entry.currency)
+            else:
+                _exchanged(w, detail.exchange, detail.amount_minor, entry.currency)
         if detail.bank_tx_code is not None:
             _bank_tx_code(w, detail.bank_tx_code)
         _counterparty(w, detail, entry.credit)
@@ -159,6 +169,22 @@ def _tx_details(w: Writer, detail: EntryDetail, entry: Entry) -> None:
         if detail.budget_codes:  # SPEC §12: this side's codes (Max500Text; 20 lines fit)
             side = budget.REVENUE_SIDE if entry.credit else budget.EXPENSE_SIDE
             w.text("AddtlTxInf", budget.addtl_tx_inf(detail.budget_codes, side), 500)
+
+
+def _exchanged(w: Writer, exchange: Exchange, amount_minor: int, currency: str) -> None:
+    """SPEC §13: the instructed amount with its exchange into the account's currency
+    (`UnitCcy` = `SrcCcy`, `XchgRate` = target units per source unit), then the amount
+    booked on the account."""
+    source = exchange.instructed_currency
+    with w.element("InstdAmt"):
+        w.amount("Amt", exchange.instructed_minor, source)
+        with w.element("CcyXchg"):
+            w.leaf("SrcCcy", source)
+            w.leaf("TrgtCcy", currency)
+            w.leaf("UnitCcy", source)
+            w.leaf("XchgRate", format(exchange.rate.normalize(), "f"))
+    with w.element("TxAmt"):
+        w.amount("Amt", amount_minor, currency)
 
 
 def _remittance(w: Writer, detail: EntryDetail) -> None:

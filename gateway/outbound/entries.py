@@ -11,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
-from gateway import db
+from gateway import db, fx
 from gateway.inbound.identifiers import iban_spec
 from gateway.outbound.account_report import (
     FUNDING,
@@ -27,6 +29,7 @@ from gateway.outbound.account_report import (
     BankTxCode,
     Entry,
     EntryDetail,
+    Exchange,
 )
 from gateway.references import reference_file_id
 from ledger.schema import accounts as t_accounts
@@ -143,7 +146,44 @@ def entries(
     funders = _funding_counterparty(
         conn, [p.transfer_id for p in postings if p.kind == "funding"]
     )
-    return [_entry(posting, details, funders, account_iban) for posting in postings]
+    rates = _Rates(conn)
+    found = [_entry(posting, details, funders, account_iban) for posting in postings]
+    return [rates.exchanged(entry) for entry in found]
+
+
+class _Rates:
+    """The exchange of converted payments (SPEC §13), worked out again from the rates
+    valid on their booking day: those never change once used, so the rate shown is the
+    one the payment was converted at."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.days: dict[dt.date, fx.DayRates] = {}
+
+    def exchanged(self, entry: Entry) -> Entry:
+        """`entry` with its payment's exchange, if it is a converted one (always booked
+        on its own: one detail, whose instructed amount is in another currency)."""
+        if len(entry.details) != 1 or entry.details[0].exchange is None:
+            return entry
+        detail = entry.details[0]
+        exchange = detail.exchange
+        assert exchange is not None
+        rates = self.days.get(entry.booking_date)
+        if rates is None:
+            from gateway.rates import store
+
+            rates = self.days[entry.booking_date] = store.rates_for_day(
+                self.conn, entry.booking_date
+            )
+        found = fx.convert(
+            exchange.instructed_minor, exchange.instructed_currency, entry.currency, rates
+        )
+        assert isinstance(found, fx.Conversion), (entry.acct_svcr_ref, found)
+        assert found.amount_minor == entry.amount_minor, (entry.acct_svcr_ref, found)
+        converted = replace(
+            detail, amount_minor=entry.amount_minor, exchange=replace(exchange, rate=found.rate)
+        )
+        return replace(entry, details=(converted,))
 
 
 def _entry(
@@ -165,6 +205,10 @@ def _entry(
         rows = details.get(posting.reference, [])
         mine = [r for r in rows if (r.creditor_iban if credit else r.debtor_iban) == account_iban]
         entry_details = tuple(_detail(r, credit) for r in mine)
+        if len(mine) == 1 and mine[0].currency != posting.currency:  # converted
+            row = mine[0]
+            exchange = Exchange(row.amount_minor, row.currency, Decimal(0))  # rate: `_Rates`
+            entry_details = (replace(entry_details[0], exchange=exchange),)
         codes = {d.bank_tx_code for d in entry_details if d.bank_tx_code is not None}
         # A batch of one kind of payment has its code; of several, each TxDtls has its own.
         code = next(iter(codes)) if len(codes) == 1 else SENT_MIXED
@@ -190,5 +234,3 @@ def balance_before(conn: Connection, account_id: int, day: dt.date) -> int:
             )
         ).scalar_one()
     )
-
-

@@ -54,6 +54,9 @@ def wrap(text: str | None, chars_max: int, parts_max: int = info_parts_max) -> l
     """Split text over repeated elements at word boundaries; an ellipsis marks a cut."""
     if text is None:
         return []
+    # Fast path, as in `cut`: a short, printable, trimmed text is one part as it is.
+    if len(text) <= chars_max and text.isprintable() and text[:1] != " " and text[-1:] != " ":
+        return [text] if text else []
     parts = textwrap.wrap(clean(text), chars_max, break_on_hyphens=False)
     if len(parts) > parts_max:
         parts = parts[:parts_max]

