@@ -131,7 +131,7 @@ def admit(
         level = required_level(debited)
         if level == 0:
             return None
-        missing = f"0 of {level} signature{'s' if level > 1 else ''}; " + _needs(level)
+        missing = f"0 of {level} signature{'s' if level > 1 else ''}; " + needs(level)
         file_id = record.insert_file(
             tx.conn, intake, **_header_values(first), group_status=GroupStatus.PDNG.value,
             accepted_msg_id=first.msg_id, nb_of_txs=parsed.count,
@@ -164,7 +164,8 @@ def admit(
     )  # fmt: skip
 
 
-def _needs(level: int) -> str:
+def needs(level: int) -> str:
+    """Who must sign a batch waiting for `level` signatures (SPEC §11)."""
     if level == 1:
         return "a signatory with either right must sign"
     if level == 2:

@@ -28,6 +28,7 @@ from tests.integration.pull_fixtures import Found, Out
 from tests.integration.test_cancellations import by_type, tx_statuses
 from tests.pipeline_fixtures import (
     A_MAIN,
+    A_SMALL,
     CLIENT_A,
     DEFAULT_NOW,
     FUNDS,
@@ -262,3 +263,37 @@ def test_a_cancelled_batch_cancelled_again_is_agnt(
         assert "already cancelled" in " ".join(answer.texts("AddtlInf"))
         assert "AGNT" in answer.texts("CxlStsRsnInf/Rsn/Cd")
     assert state(inst) == "annulled"
+
+
+def test_a_trial_of_a_batch_needing_signatures_says_what_it_would_wait_for(
+    signing: tuple[Installation, Pki], assert_valid: Any
+) -> None:
+    """SPEC §15: in `/test` signatures are reported, not required — each payment as it
+    would go once signed, the group PDNG with the signatures it would wait for."""
+    inst, _ = signing
+    out = Out(inst.outbox(CLIENT_A))
+    before = inst.balance(A_MAIN)
+    (inst.env.spool.trial_box(CLIENT_A) / "try.xml").write_bytes(DATA)
+    (outcome,) = inst.run().outcomes
+    assert outcome.shelf == "trials" and outcome.group_status == "PDNG"
+    (answer,) = out.new()
+    assert "_TEST_pain.002.001.03_" in answer.path.name
+    assert_valid(answer.path, "pain.002.001.03")
+    assert answer.text("OrgnlGrpInfAndSts/GrpSts") == "PDNG"
+    info = " ".join(answer.texts("OrgnlGrpInfAndSts/StsRsnInf/AddtlInf"))
+    assert "trial run, nothing executed" in info, info
+    assert (
+        "would wait for 2 signatures: a signatory with the first right and one with the "
+        "second must sign" in info
+    ), info
+    assert answer.texts("TxInfAndSts/TxSts") == ["ACCP", "ACCP"]
+    assert inst.balance(A_MAIN) == before
+    with inst.env.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(db.awaiting)).scalar_one() == 0
+    # an account that needs no signature: no word of them
+    other = batch(("B1", "1.00"), msg_id="TRY-B", debtor=A_SMALL)
+    (inst.env.spool.trial_box(CLIENT_A) / "try-b.xml").write_bytes(other)
+    inst.run()
+    (plain,) = out.new()
+    assert plain.text("OrgnlGrpInfAndSts/GrpSts") == "ACCP"
+    assert "signature" not in " ".join(plain.texts("AddtlInf"))
