@@ -116,7 +116,9 @@ def txs(*named: tuple[str, str | None], pmt: str = f"{BATCH}-P1") -> s.CancelPmt
     )
 
 
-def asked(inst: Installation, out: Out, data: bytes, name: str = "cxl.xml") -> dict[str, list[Found]]:
+def asked(
+    inst: Installation, out: Out, data: bytes, name: str = "cxl.xml"
+) -> dict[str, list[Found]]:
     inst.drop(data, name)
     result = inst.run()
     assert len(result.outcomes) == 1 and inst.left_in(CLIENT_A) == []
