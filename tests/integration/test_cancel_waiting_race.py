@@ -4,12 +4,15 @@ takes the batch's waiting row first wins, the other finds it no longer waiting â
 both a cancellation and an execution.
 
 The test holds the row itself first, so both processes queue on it in a known order
-(PostgreSQL grants a row's waiters in turn); a last case starts both at one moment
-without holding anything, and only checks that exactly one of the two happened.
+(PostgreSQL grants a row's waiters in turn); another case starts both at one moment
+without holding anything, and only checks that exactly one of the two happened. Last, a
+gateway SIGKILLed right after the cancellation's commit: the restart delivers its
+answers once, moves the batch out of awaiting/, and the batch never executes.
 """
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -137,5 +140,34 @@ def test_started_together_exactly_one_happens(tmp_path: Path, pg_url: str) -> No
             _cancelled_once(inst, before, camt029, acks)
         assert BATCH in (camt029.text("OrgnlGrpInfAndSts/OrgnlMsgId") or "")
         inst.env.ledger.check_invariants()
+    finally:
+        inst.close()
+
+
+def test_killed_after_the_cancellation_commits(tmp_path: Path, database_url: str) -> None:
+    inst, out, container = _signed_once(tmp_path, database_url)
+    try:
+        before = inst.balance(A_MAIN)
+        inst.drop(whole_batch(), "cxl.xml", CLIENT_A)
+        proc = child(inst, inst.clock.now(), "kill-after-commit")
+        output, _ = proc.communicate(timeout=120)
+        assert proc.returncode == -signal.SIGKILL, output.decode()
+        assert out.new() == [] and state(inst) == "annulled"  # committed, not answered
+        awaiting = inst.spool / "awaiting" / CLIENT_A
+        assert [p for p in awaiting.iterdir() if p.name.endswith("pay.xml")]
+        result = inst.run()
+        assert [o.recovered for o in result.outcomes] == [True]
+        camt029, follow_ups = _answers(out)
+        assert camt029.text("Sts/Conf") == "CNCL"
+        assert [f.text("OrgnlGrpInfAndSts/GrpSts") for f in follow_ups] == ["RJCT"]
+        assert not [p for p in awaiting.iterdir() if not p.name.startswith(".")]
+        assert inst.left_in(CLIENT_A) == []
+        inst.run()
+        assert out.new() == []  # delivered once
+        inst.drop(container, "pay-2.asice", CLIENT_A)
+        inst.run()
+        (ack,) = out.new()
+        assert "changes nothing" in " ".join(ack.texts("AddtlInf"))
+        assert inst.balance(A_MAIN) == before and payments_of(inst) == 0
     finally:
         inst.close()
