@@ -91,9 +91,12 @@ class Waiting:
     client_id: str
     request_msg_id: str
     held: dict[int, Held | None] = field(default_factory=dict)  # by gw_awaiting id
+    txs_read: dict[int, list[WaitingTx]] = field(default_factory=dict)  # the same, unlocked
 
     def underlying(
-        self, item: Underlying, ordinary: Callable[..., PaymentInfoResolution]
+        self,
+        item: Underlying,
+        ordinary: Callable[[PaymentInfoCancellation], PaymentInfoResolution],
     ) -> UnderlyingResolution | None:
         """The answer for `item` when it names a batch that waited for signatures (and
         was not executed); None otherwise (the ordinary path answers it)."""
@@ -147,34 +150,46 @@ class Waiting:
 
     def _find(self, msg_id: str | None, pmt_inf_id: str | None) -> Held | None:
         """The client's batch not executed after waiting for signatures, by its MsgId
-        or (without one) the one payment information of that id among them."""
+        or (without one) the one waiting batch with a payment information of that id;
+        only the batch found is locked."""
         a, f = db.awaiting.c, db.files.c
         query = (
-            select(a.id, f.accepted_msg_id)
+            select(db.awaiting, f.accepted_msg_id)
             .join(db.files, f.id == a.file_id)
             .where(a.client_id == self.client_id, a.state != authorisation.EXECUTED)
         )
         if msg_id is not None:
             query = query.where(f.accepted_msg_id == msg_id)
-        candidates = []
-        for batch_id, batch_msg_id in self.conn.execute(query.order_by(a.id)).all():
-            held = self._hold(int(batch_id), str(batch_msg_id))
-            if held is not None and (
-                pmt_inf_id is None or any(t.pmt_inf_id == pmt_inf_id for t in held.txs)
-            ):
-                candidates.append(held)
-        return candidates[0] if len(candidates) == 1 else None
+        candidates = [
+            row
+            for row in self.conn.execute(query.order_by(a.id)).all()
+            if pmt_inf_id is None or any(t.pmt_inf_id == pmt_inf_id for t in self._txs(row))
+        ]
+        if len(candidates) != 1:
+            return None
+        return self._hold(candidates[0])
 
-    def _hold(self, batch_id: int, msg_id: str) -> Held | None:
-        if batch_id not in self.held:
+    def _hold(self, found: Any) -> Held | None:
+        """The batch `found`, its row locked and read again (None: executed meanwhile)."""
+        if found.id not in self.held:
             a = db.awaiting.c
             row = self.conn.execute(
                 select(db.awaiting)
-                .where(a.id == batch_id, a.state != authorisation.EXECUTED)
+                .where(a.id == found.id, a.state != authorisation.EXECUTED)
                 .with_for_update()
             ).first()
-            self.held[batch_id] = None if row is None else Held(row, msg_id, self._read(row))
-        return self.held[batch_id]
+            held = None
+            if row is not None:
+                txs = self._txs(found) if row.state == authorisation.WAITING else []
+                held = Held(row, str(found.accepted_msg_id), txs)
+            self.held[found.id] = held
+        return self.held[found.id]
+
+    def _txs(self, row: Any) -> list[WaitingTx]:
+        """The transactions of the waiting batch of `row`, read from its bytes once."""
+        if row.id not in self.txs_read:
+            self.txs_read[row.id] = self._read(row)
+        return self.txs_read[row.id]
 
     def _read(self, row: Any) -> list[WaitingTx]:
         path = authorisation.batch_path(self.env, row)

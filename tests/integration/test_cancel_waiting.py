@@ -20,6 +20,7 @@ from gateway.clock import FixedClock
 from gateway.environment import open_environment
 from gateway.funding import fund
 from gateway.pipeline import Pipeline
+from gateway.samples import SamplePmtInf, SampleTx
 from gateway.settings import load
 from gateway.status import collect
 from gateway.status_report import render
@@ -31,7 +32,11 @@ from tests.pipeline_fixtures import (
     A_SMALL,
     CLIENT_A,
     DEFAULT_NOW,
+    EXTERNAL,
+    EXTERNAL_BIC,
     FUNDS,
+    TODAY,
+    Batch,
     Installation,
     batch,
     make_signing_key,
@@ -299,3 +304,42 @@ def test_a_trial_of_a_batch_needing_signatures_says_what_it_would_wait_for(
     (plain,) = out.new()
     assert plain.text("OrgnlGrpInfAndSts/GrpSts") == "ACCP"
     assert "signature" not in " ".join(plain.texts("AddtlInf"))
+
+
+def test_one_payment_information_of_two_is_part_of_the_batch(
+    signing: tuple[Installation, Pki], assert_valid: Any
+) -> None:
+    """A batch of two payment informations: one of them named is refused; both named
+    (under the batch's MsgId) cancel it, each payment ACCR."""
+    inst, _ = signing
+    two = Batch(msg_id="WAIT-2").tx("G1", "1.00")
+    two.extra_pmts.append(
+        SamplePmtInf(pmt_inf_id="WAIT-2-P2", debtor_iban=A_MAIN, execution_date=TODAY.isoformat(),
+                     transactions=[SampleTx("G2", "2.00", EXTERNAL, creditor_bic=EXTERNAL_BIC)],
+                     nb_of_txs="1", ctrl_sum="2.00")
+    )  # fmt: skip
+    out = Out(inst.outbox(CLIENT_A))
+    inst.drop(two.build(), "pay-2.xml")
+    inst.run()
+    out.new()
+    whole = [
+        s.CancelPmtInf(pmt_inf_id=p, whole=True, transactions=())
+        for p in ("WAIT-2-P1", "WAIT-2-P2")
+    ]
+    found = asked(inst, out, request(original_msg_id="WAIT-2", payment_infos=whole[1:]))
+    (answer,) = found["camt.029.001.10"]
+    assert answer.text("Sts/Conf") == "RJCR" and "pain.002.001.03" not in found
+    assert answer.texts("OrgnlPmtInfAndSts/PmtInfCxlSts") == ["RJCR"]
+    assert "only as a whole" in " ".join(answer.texts("AddtlInf"))
+    assert state(inst, "WAIT-2") == "waiting"
+    found = asked(
+        inst, out, request(original_msg_id="WAIT-2", msg_id="CXL-BOTH", payment_infos=whole),
+        name="both.xml",
+    )
+    (answer,) = found["camt.029.001.10"]
+    assert_valid(answer.path, "camt.029.001.10")
+    assert answer.text("Sts/Conf") == "CNCL"
+    assert answer.texts("OrgnlPmtInfAndSts/PmtInfCxlSts") == ["ACCR", "ACCR"]
+    (follow_up,) = found["pain.002.001.03"]
+    assert follow_up.texts("TxInfAndSts/OrgnlEndToEndId") == ["G1", "G2"]
+    assert state(inst, "WAIT-2") == "annulled" and payments_of(inst, "WAIT-2") == 0
