@@ -107,8 +107,8 @@ def request(version: str = "09", msg_id: str = "CXL-W1", **kw: Any) -> bytes:
     return s.to_bytes(s.camt055(version, msg_id=msg_id, **kw))
 
 
-def whole_batch(version: str = "09", msg_id: str = "CXL-W1") -> bytes:
-    return request(version, msg_id, whole_group=True, payment_infos=())
+def whole_batch(version: str = "09", msg_id: str = "CXL-W1", original: str = BATCH) -> bytes:
+    return request(version, msg_id, original_msg_id=original, whole_group=True, payment_infos=())
 
 
 def txs(*named: tuple[str, str | None], pmt: str = f"{BATCH}-P1") -> s.CancelPmtInf:
@@ -343,3 +343,32 @@ def test_one_payment_information_of_two_is_part_of_the_batch(
     (follow_up,) = found["pain.002.001.03"]
     assert follow_up.texts("TxInfAndSts/OrgnlEndToEndId") == ["G1", "G2"]
     assert state(inst, "WAIT-2") == "annulled" and payments_of(inst, "WAIT-2") == 0
+
+
+def test_a_batch_sent_in_its_container_is_cancelled_and_an_expired_one_is_agnt(
+    signing: tuple[Installation, Pki], assert_valid: Any
+) -> None:
+    inst, pki = signing
+    out = Out(inst.outbox(CLIENT_A))
+    inst.drop(signed("pay.xml", DATA, pki.first, WHEN), "pay.asice")  # the submission
+    inst.drop(batch(("H1", "1.00"), msg_id="WAIT-OLD"), "old.xml")
+    inst.run()
+    out.new()
+    assert state(inst) == "waiting" and state(inst, "WAIT-OLD") == "waiting"
+    found = asked(inst, out, whole_batch())
+    assert found["camt.029.001.10"][0].text("Sts/Conf") == "CNCL"
+    (follow_up,) = found["pain.002.001.03"]
+    assert follow_up.texts("TxInfAndSts/StsRsnInf/Rsn/Cd") == ["DS02", "DS02"]
+    assert state(inst) == "annulled"
+    assert list((inst.spool / "rejected" / CLIENT_A).glob("*/*pay.asice.data.xml"))
+
+    inst.clock.set(WHEN + dt.timedelta(days=7))
+    inst.run()
+    out.new()
+    assert state(inst, "WAIT-OLD") == "expired"
+    found = asked(inst, out, whole_batch(msg_id="CXL-OLD", original="WAIT-OLD"))
+    (answer,) = found["camt.029.001.10"]  # and no follow-up
+    assert_valid(answer.path, "camt.029.001.10")
+    assert answer.text("Sts/Conf") == "RJCR"
+    assert answer.texts("OrgnlGrpInfAndSts/GrpCxlSts") == ["RJCR"]
+    assert "expired waiting for signatures" in " ".join(answer.texts("AddtlInf"))
