@@ -114,7 +114,10 @@ class Waiting:
                 echo = replace(echo, status=_RJCR, reason=_AGNT, additional_info=closed)
                 return UnderlyingResolution(group=echo)
             if group.whole or not item.payment_infos:
-                return UnderlyingResolution(group=echo, payment_infos=self._whole(held))
+                infos = self._whole(held)
+                if not infos:  # its bytes are gone: cancelled as a whole all the same
+                    return UnderlyingResolution(group=replace(echo, status=_ACCR))
+                return UnderlyingResolution(group=echo, payment_infos=infos)
             infos = self._items(held, item.payment_infos, shared)
             return UnderlyingResolution(group=echo, payment_infos=infos)
         found = [self._find(_msg_id(p, None), p.pmt_inf_id) for p in item.payment_infos]
@@ -229,7 +232,7 @@ class Waiting:
                                                additional_info=closed) for p in items)  # fmt: skip
         matched = [list(_matches(held, p)) for p in items]
         named = {id(t) for found in matched for _, t, ok in found if t is not None and ok}
-        clean = all(t is not None and ok for found in matched for _, t, ok in found)
+        clean = all(matched) and all(t is not None and ok for f in matched for _, t, ok in f)
         whole = clean and named == {id(t) for t in held.txs} and bool(named)
         if whole:
             held.cancelled = True

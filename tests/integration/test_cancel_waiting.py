@@ -372,3 +372,32 @@ def test_a_batch_sent_in_its_container_is_cancelled_and_an_expired_one_is_agnt(
     assert answer.text("Sts/Conf") == "RJCR"
     assert answer.texts("OrgnlGrpInfAndSts/GrpCxlSts") == ["RJCR"]
     assert "expired waiting for signatures" in " ".join(answer.texts("AddtlInf"))
+
+
+def test_naming_all_of_it_and_more_is_refused_and_a_batch_without_its_bytes_is_cancelled(
+    signing: tuple[Installation, Pki], assert_valid: Any
+) -> None:
+    inst, _ = signing
+    out = waits(inst)
+    every = s.CancelPmtInf(pmt_inf_id=f"{BATCH}-P1", whole=True, transactions=())
+    unknown = s.CancelPmtInf(pmt_inf_id="NO-SUCH-P9", whole=True, transactions=())
+    found = asked(inst, out, request(payment_infos=(every, unknown)))
+    (answer,) = found["camt.029.001.10"]
+    assert answer.text("Sts/Conf") == "RJCR"
+    assert answer.texts("OrgnlPmtInfAndSts/PmtInfCxlSts") == ["RJCR", "RJCR"]
+    assert state(inst) == "waiting"
+    # the waiting batch's file lost from awaiting/: the whole batch is cancelled all the same
+    (shelved,) = [
+        p for p in (inst.spool / "awaiting" / CLIENT_A).iterdir() if p.name.endswith("pay.xml")
+    ]
+    shelved.unlink()
+    found = asked(inst, out, whole_batch(msg_id="CXL-GONE"), name="gone.xml")
+    (answer,) = found["camt.029.001.10"]
+    assert_valid(answer.path, "camt.029.001.10")
+    assert answer.text("Sts/Conf") == "CNCL"
+    assert answer.texts("OrgnlGrpInfAndSts/GrpCxlSts") == ["ACCR"]
+    (follow_up,) = found["pain.002.001.03"]
+    assert_valid(follow_up.path, "pain.002.001.03")
+    assert follow_up.text("OrgnlGrpInfAndSts/GrpSts") == "RJCT"
+    assert follow_up.texts("OrgnlGrpInfAndSts/StsRsnInf/Rsn/Cd") == ["DS02"]
+    assert state(inst) == "annulled" and payments_of(inst) == 0
