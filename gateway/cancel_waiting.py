@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import structlog
 from sqlalchemy import Connection, select
 
 from gateway import authorisation, db
@@ -48,6 +49,8 @@ from gateway.outbound.resolution import (
 from gateway.pull_codes import CancellationReason, CancellationStatus
 from gateway.reasons import Reason
 from ledger.currency import AmountError, to_minor
+
+log = structlog.get_logger("gateway.authorisation")
 
 _ACCR, _RJCR = CancellationStatus.ACCR, CancellationStatus.RJCR
 _NOOR, _AGNT = CancellationReason.NOOR, CancellationReason.AGNT
@@ -147,6 +150,8 @@ class Waiting:
                 info=f"cancelled by {self.request_msg_id} before it was signed"[:1000],
                 state=authorisation.CANCELLED, tx_info=f"cancelled by {self.request_msg_id}",
             ))  # fmt: skip
+            log.info("batch.cancelled", client=self.client_id, file_id=held.row.file_id,
+                     by=self.request_msg_id)  # fmt: skip
         return names
 
     # -- finding the batch -------------------------------------------------------------------
