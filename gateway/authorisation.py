@@ -28,6 +28,7 @@ from cryptography import x509
 from sqlalchemy import Connection, select, update
 
 from gateway import db, record
+from gateway.awaiting_shelf import CANCELLED as CANCELLED
 from gateway.awaiting_shelf import CONTAINER as CONTAINER
 from gateway.awaiting_shelf import EXECUTED as EXECUTED
 from gateway.awaiting_shelf import EXPIRED as EXPIRED
@@ -130,7 +131,7 @@ def admit(
         level = required_level(debited)
         if level == 0:
             return None
-        missing = f"0 of {level} signature{'s' if level > 1 else ''}; " + _needs(level)
+        missing = f"0 of {level} signature{'s' if level > 1 else ''}; " + needs(level)
         file_id = record.insert_file(
             tx.conn, intake, **_header_values(first), group_status=GroupStatus.PDNG.value,
             accepted_msg_id=first.msg_id, nb_of_txs=parsed.count,
@@ -163,7 +164,8 @@ def admit(
     )  # fmt: skip
 
 
-def _needs(level: int) -> str:
+def needs(level: int) -> str:
+    """Who must sign a batch waiting for `level` signatures (SPEC §11)."""
     if level == 1:
         return "a signatory with either right must sign"
     if level == 2:
@@ -206,15 +208,16 @@ def _read_waiting(
     raise AssertionError("a read always ends with its summary")
 
 
-def _list_expired(env: Environment, path: Path, report: FirstReport) -> bool:
-    """Every transaction of the batch at `path` into `report` as RJCT DS24."""
+def _list_closed(
+    env: Environment, path: Path, report: FirstReport, reason: Reason, text: str
+) -> bool:
+    """Every transaction of the batch at `path` into `report` as RJCT `reason`."""
     with read(path, transactions_max=env.settings.max_transactions) as reader:
         reader.digest()
         events = iter(reader)
         if not isinstance(next(events), ParsedHeader):
             return False
-        expired = "waiting time for signatures expired"
-        _read_waiting(events, {}, {}, report, TxStatus.RJCT, Reason.DS24, expired)
+        _read_waiting(events, {}, {}, report, TxStatus.RJCT, reason, text)
     return True
 
 
@@ -244,7 +247,7 @@ def recovered_shelf(conn: Connection, known: Any) -> str | None:
         return "rejected" if known.reason in ("DS0B", "FF01") else "archive"
     a = db.awaiting.c
     state = conn.execute(select(a.state).where(a.file_id == known.id)).scalar()
-    return {WAITING: "awaiting", EXPIRED: "rejected"}.get(state or "")
+    return {WAITING: "awaiting", EXPIRED: "rejected", CANCELLED: "rejected"}.get(state or "")
 
 
 def batch_path(env: Environment, row: Any) -> Path:
@@ -306,13 +309,28 @@ def expire_due(env: Environment) -> int:
 
 def _expire(env: Environment, conn: Connection, row: Any, local: dt.datetime) -> None:
     """RJCT DS24: every transaction of the batch (read again from awaiting/), the group too."""
-    file_row = conn.execute(select(db.files).where(db.files.c.id == row.file_id)).one()
     days = env.settings.authorisation_days
     info = (f"waited {days} business days for signatures without completion "
             f"(received {row.received_at.astimezone(local.tzinfo):%Y-%m-%d %H:%M})")  # fmt: skip
+    close_unexecuted(
+        env, conn, row, local, reason=Reason.DS24, info=info, state=EXPIRED,
+        tx_info="waiting time for signatures expired",
+    )  # fmt: skip
+    log.info("batch.expired", client=row.client_id, file_id=row.file_id)
+
+
+def close_unexecuted(
+    env: Environment, conn: Connection, row: Any, local: dt.datetime, *, reason: Reason,
+    info: str, state: str, tx_info: str,
+) -> str:
+    """End the waiting of the batch of `row` (locked, waiting) without executing it: its
+    pain.002 reports every transaction and the group RJCT `reason` (DS24 when it expired,
+    DS02 when the client cancelled it), and its row leaves the waiting `state`; the
+    pain.002's name."""
+    file_row = conn.execute(select(db.files).where(db.files.c.id == row.file_id)).one()
     path = batch_path(env, row)
     with contextlib.closing(FirstReport(env.spool.tmp())) as report:
-        listed = path.exists() and _list_expired(env, path, report)
+        listed = path.exists() and _list_closed(env, path, report, reason, tx_info)
 
         def render(msg_id: str) -> bytes:
             if listed:
@@ -322,26 +340,26 @@ def _expire(env: Environment, conn: Connection, row: Any, local: dt.datetime) ->
                     original_created_at=answers.echoed_created_at(file_row.msg_created_at),
                     original_nb_of_txs=file_row.nb_of_txs,
                     original_ctrl_sum=answers.echoed_ctrl_sum(file_row.ctrl_sum),
-                    status=GroupStatus.RJCT, info=info, reason=Reason.DS24,
+                    status=GroupStatus.RJCT, info=info, reason=reason,
                 )  # fmt: skip
             return answers.build_rejection(
                 msg_id=msg_id, created_at=local, bic=env.settings.bic,
                 original_msg_id=file_row.msg_id, original_message=file_row.message,
                 original_created_at=answers.echoed_created_at(file_row.msg_created_at),
                 nb_of_txs=file_row.nb_of_txs, ctrl_sum=answers.echoed_ctrl_sum(file_row.ctrl_sum),
-                reason=Reason.DS24, info=info,
+                reason=reason, info=info,
             )  # fmt: skip
 
-        outbox_id, _ = answers.issue(
+        outbox_id, name = answers.issue(
             conn, client_id=row.client_id, file_id=row.file_id, local=local, render=render
         )
     record.update_file(
-        conn, row.file_id, group_status=GroupStatus.RJCT.value, reason=Reason.DS24.value,
-        additional_info=info, first_outbox_id=outbox_id,
+        conn, row.file_id, group_status=GroupStatus.RJCT.value, reason=reason.value,
+        additional_info=info[:1000], first_outbox_id=outbox_id,
     )  # fmt: skip
     conn.execute(
         update(db.awaiting)
         .where(db.awaiting.c.id == row.id)
-        .values(state=EXPIRED, closed_at=local.astimezone(dt.UTC))
+        .values(state=state, closed_at=local.astimezone(dt.UTC))
     )
-    log.info("batch.expired", client=row.client_id, file_id=row.file_id)
+    return name

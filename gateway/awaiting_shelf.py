@@ -22,6 +22,7 @@ from gateway.files import sync_all, write_in_place
 log = structlog.get_logger("gateway.authorisation")
 
 WAITING, EXECUTED, EXPIRED = "waiting", "executed", "expired"
+CANCELLED = "annulled"  # cancelled by the client's camt.055 (`cancel_waiting`); ≤ 8 letters
 CONTAINER = "ASiC-E"  # gw_files.message of a signature container's upload
 
 

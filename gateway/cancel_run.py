@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from gateway import db, record
+from gateway import cancel_waiting, db, record
 from gateway.environment import Environment
 from gateway.inbound import camt055_v09
 from gateway.inbound.cancellation import (
@@ -96,7 +96,11 @@ def answer(
     reports into the outbox."""
     conn = tx.conn
     run = _Run(conn, client_id, request.msg_id)
-    details = tuple(_underlying(run, u) for u in request.underlyings)
+    waiting = cancel_waiting.Waiting(env, conn, client_id, request.msg_id)
+    details = tuple(
+        waiting.underlying(u, lambda p: _payment_info(run, p)) or _underlying(run, u)
+        for u in request.underlyings
+    )
     client = next(c for c in env.settings.clients if c.id == client_id)
     resolution = Resolution(
         msg_id=answers.new_msg_id(conn, local),
@@ -116,7 +120,7 @@ def answer(
         created_local=local,
         body=outbox.render(lambda out: writer.write(resolution, out)),
     )
-    names = [name]
+    names = [name, *waiting.close(local)]
     for file_id, report_no in run.reports.items():
         file_row = conn.execute(select(db.files).where(db.files.c.id == file_id)).one()
         _, follow_up = answers.issue_file_report(

@@ -187,7 +187,8 @@ announcements = Table(
 # A batch waiting for signatures: its file row says PDNG; its bytes lie in
 # `<spool>/awaiting/<client>/<path>` until it is executed or expires. `debited` is the
 # accounts it debits with their levels ("IBAN=2;IBAN=1"), so the rule is judged again
-# exactly as on arrival. `state`: waiting | executed | expired.
+# exactly as on arrival. `state`: waiting | executed | expired | annulled (the client
+# cancelled it with a camt.055 before it was signed).
 awaiting = Table(
     "gw_awaiting",
     metadata,

@@ -229,6 +229,8 @@ def _changes_nothing(
     reason: Reason | None = None
     if row is not None and row.state == authorisation.EXPIRED:
         reason, what = Reason.DS24, "expired waiting for signatures"
+    elif row is not None and row.state == authorisation.CANCELLED:
+        reason, what = Reason.DS02, "cancelled by the client before it was signed"
     elif status is GroupStatus.RJCT:
         what = "already rejected" + (f" ({file_row.reason})" if file_row.reason else "")
     else:

@@ -11,6 +11,11 @@ with why, rejections as usual, and "trial run, nothing executed" at group level.
 is issued as `<stamp>_TEST_pain.002.001.03_<MsgId>.xml`, with the claim's name on its
 outbox row: a restart finds the trial answered by it and only delivers and shelves
 (onto `trials/`).
+
+Signatures are reported, not required (SPEC §11, §15): a batch debiting an account
+that needs them is checked as if signed — each payment says what would happen to it
+then — and its group is `PDNG` (unless rejected as a whole) with how many signatures
+it would wait for and whose, as the first answer to the real batch says.
 """
 
 from __future__ import annotations
@@ -20,14 +25,15 @@ import zlib
 from lxml import etree
 from sqlalchemy import Connection, select
 
-from gateway import db
+from gateway import authorisation, db
 from gateway.environment import Environment
 from gateway.inbound.intake import Intake
 from gateway.inbound.reader import Reading
 from gateway.newfile import Rejected, new_file, reject
-from gateway.outbound import answers, outbox
+from gateway.outbound import answers, outbox, xmlwrite
 from gateway.outbound.outbox import PlainCopy
 from gateway.shelving import Outcome
+from gateway.signatories import required_level
 from ledger.tx import LedgerTx
 
 MESSAGE = "TEST_" + answers.MESSAGE  # names the answer <stamp>_TEST_pain.002.001.03_<MsgId>
@@ -48,7 +54,8 @@ def run(env: Environment, tx: LedgerTx, intake: Intake, reader: Reading | None) 
     answered = outbox.answer_to_claim(conn, intake.client_id, intake.claim_name)
     if answered is not None:  # answered by a run that stopped before shelving it
         return Outcome(_NOT_FILE, SHELF, "TEST", answer=answered, recovered=True)
-    checked, report = _checked(env, tx, intake, reader)
+    checked, report, debited = _checked(env, tx, intake, reader)
+    waits = _would_wait(env, intake.client_id, debited, checked.group_status)
     local = intake.now_local
     msg_id = answers.new_msg_id(conn, local)
     _, name = outbox.enqueue(
@@ -57,23 +64,38 @@ def run(env: Environment, tx: LedgerTx, intake: Intake, reader: Reading | None) 
         message=MESSAGE,
         msg_id=msg_id,
         created_local=local,
-        body=zlib.compress(trial_answer(report, msg_id), outbox.compress_level),
+        body=zlib.compress(trial_answer(report, msg_id, waits), outbox.compress_level),
         claim_name=intake.claim_name,
     )
     status = "ACCP" if checked.group_status == "ACSC" else checked.group_status
+    status = "PDNG" if waits is not None else status
     counts = dict(checked.counts)
     if "ACSC" in counts:
         counts["ACCP"] = counts.get("ACCP", 0) + counts.pop("ACSC")
+    info = "; ".join(i for i in (waits, checked.info) if i) or None
     return Outcome(
-        _NOT_FILE, SHELF, status, checked.reason, checked.info, msg_id=checked.msg_id,
+        _NOT_FILE, SHELF, status, checked.reason, info, msg_id=checked.msg_id,
         counts=counts, answer=name, rejected=checked.rejected,
     )  # fmt: skip
 
 
+def _would_wait(
+    env: Environment, client_id: str, debited: list[str], group_status: str
+) -> str | None:
+    """What signatures the batch, debiting `debited`, would wait for (None: none)."""
+    levels = authorisation.levels_of(env.settings.client(client_id))
+    level = required_level({iban: levels.get(iban, 0) for iban in debited})
+    if level == 0 or group_status == "RJCT":
+        return None
+    plural = "s" if level > 1 else ""
+    return f"would wait for {level} signature{plural}: {authorisation.needs(level)}"
+
+
 def _checked(
     env: Environment, tx: LedgerTx, intake: Intake, reader: Reading | None
-) -> tuple[Outcome, bytes]:
-    """The file's run as if it came from `in/`, undone: its Outcome and first report."""
+) -> tuple[Outcome, bytes, list[str]]:
+    """The file's run as if it came from `in/`, undone: its Outcome, first report and
+    the accounts its payments debit."""
     scratch: dict[int, PlainCopy] = {}
     inner = tx.savepoint()
     try:
@@ -84,11 +106,16 @@ def _checked(
             inner = tx.savepoint()
             outcome = reject(env, tx.conn, intake, late.finding, late.parsed)
         body = _first_report(tx.conn, outcome.file_id)
+        p = db.payments.c
+        debited = tx.conn.execute(
+            select(p.debtor_iban).where(p.file_id == outcome.file_id).distinct()
+        ).scalars()
+        accounts = sorted(str(iban) for iban in debited if iban)
     finally:
         inner.rollback()
         for copy in scratch.values():
             copy.discard()
-    return outcome, zlib.decompress(body)
+    return outcome, zlib.decompress(body), accounts
 
 
 def _first_report(conn: Connection, file_id: int) -> bytes:
@@ -97,8 +124,9 @@ def _first_report(conn: Connection, file_id: int) -> bytes:
     return bytes(conn.execute(select(o.body).where(o.id == first)).scalar_one())
 
 
-def trial_answer(report: bytes, msg_id: str) -> bytes:
-    """The pain.002 `report` of a file's run as the answer to its trial (module doc)."""
+def trial_answer(report: bytes, msg_id: str, waits: str | None = None) -> bytes:
+    """The pain.002 `report` of a file's run as the answer to its trial (module doc);
+    `waits`: the signatures the batch would wait for (its group then PDNG)."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
     root = etree.fromstring(report, parser)
     header = root.find(f"{_NS}CstmrPmtStsRpt/{_NS}GrpHdr/{_NS}MsgId")
@@ -117,5 +145,11 @@ def trial_answer(report: bytes, msg_id: str) -> bytes:
     at = max(i for i, child in enumerate(group) if child.tag in _BEFORE_REASONS) + 1
     reason = etree.Element(_NS + "StsRsnInf")
     etree.SubElement(reason, _NS + "AddtlInf").text = TRIAL_INFO
+    if waits is not None:
+        status = group.find(_NS + "GrpSts")
+        if status is not None:
+            status.text = "PDNG"
+        for line in xmlwrite.wrap(waits + "; once signed, each payment as below", 105):
+            etree.SubElement(reason, _NS + "AddtlInf").text = line
     group.insert(at, reason)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))

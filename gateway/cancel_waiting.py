@@ -1,0 +1,341 @@
+"""Cancelling a batch still waiting for signatures (SPEC §11, §15), for `cancel_run`.
+
+A batch waiting for signatures has no payment rows yet: nothing of it was decided. A
+camt.055 naming it — by its original MsgId, by a payment information or by transactions —
+is matched against the batch's own bytes (read again from awaiting/), and, when it
+covers the whole batch, cancels it: the batch stops waiting (`gw_awaiting` state
+`annulled`), never executes, and its file gets a follow-up pain.002 reporting every
+transaction `RJCT DS02` (`authorisation.close_unexecuted`, the path expiry's DS24 takes).
+
+Signatures are given to whole batches (SPEC §11), so only a whole batch can be
+cancelled before it is signed: a request naming only some of its payments is refused,
+every item `RJCR AGNT` with `PARTIAL` saying so — cancelling the rest of a batch that
+its signatories would then sign as something it no longer is, or cancelling more than
+the client asked, would both be worse than a clear refusal.
+
+The batch's waiting row is read `FOR UPDATE` and must still say `waiting`: a signature
+run that completes the batch takes the same row lock (`authorisation.waiting_row`), so
+of a cancellation and the last signature arriving together exactly one happens. A
+cancellation that waited for the execution finds the batch no longer waiting and goes
+on to its payments like any (`cancel_run`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, select
+
+from gateway import authorisation, db
+from gateway.environment import Environment
+from gateway.inbound.cancellation import (
+    OriginalGroup,
+    PaymentInfoCancellation,
+    TransactionCancellation,
+    Underlying,
+)
+from gateway.inbound.parsed import ParsedPmtInf
+from gateway.inbound.reader import Chunk, read
+from gateway.outbound.resolution import (
+    GroupResolution,
+    PaymentInfoResolution,
+    TxResolution,
+    UnderlyingResolution,
+)
+from gateway.pull_codes import CancellationReason, CancellationStatus
+from gateway.reasons import Reason
+from ledger.currency import AmountError, to_minor
+
+log = structlog.get_logger("gateway.authorisation")
+
+_ACCR, _RJCR = CancellationStatus.ACCR, CancellationStatus.RJCR
+_NOOR, _AGNT = CancellationReason.NOOR, CancellationReason.AGNT
+
+PARTIAL = (
+    "the batch {msg_id} is waiting for signatures and is signed and cancelled only as a "
+    "whole: name the batch (or all its payments) to cancel it"
+)
+CLOSED = {
+    authorisation.CANCELLED: "the batch was already cancelled before it was signed",
+    authorisation.EXPIRED: "the batch expired waiting for signatures (DS24), never executed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingTx:
+    pmt_inf_id: str
+    end_to_end_id: str
+    instr_id: str | None
+    amount_minor: int | None
+    currency: str | None
+    requested_date: dt.date | None
+
+
+@dataclass
+class Held:
+    """A batch that waited for signatures, its row locked, its transactions read."""
+
+    row: Any
+    msg_id: str
+    txs: list[WaitingTx]
+    cancelled: bool = False
+
+
+@dataclass
+class Waiting:
+    """The client's batches waiting for signatures, as one cancellation request meets them."""
+
+    env: Environment
+    conn: Connection
+    client_id: str
+    request_msg_id: str
+    held: dict[int, Held | None] = field(default_factory=dict)  # by gw_awaiting id
+    txs_read: dict[int, list[WaitingTx]] = field(default_factory=dict)  # the same, unlocked
+
+    def underlying(
+        self,
+        item: Underlying,
+        ordinary: Callable[[PaymentInfoCancellation], PaymentInfoResolution],
+    ) -> UnderlyingResolution | None:
+        """The answer for `item` when it names a batch that waited for signatures (and
+        was not executed); None otherwise (the ordinary path answers it)."""
+        group = item.group
+        shared = group.group if group is not None else None
+        if group is not None:
+            held = self._find(group.group.msg_id, None)
+            if held is None:
+                return None
+            echo = GroupResolution(original_msg_id=group.group.msg_id,
+                                   original_msg_name=group.group.msg_name,
+                                   cancellation_id=group.cancellation_id)  # fmt: skip
+            closed = self._closed(held)
+            if closed is not None and (group.whole or not item.payment_infos):
+                echo = replace(echo, status=_RJCR, reason=_AGNT, additional_info=closed)
+                return UnderlyingResolution(group=echo)
+            if group.whole or not item.payment_infos:
+                infos = self._whole(held)
+                if not infos:  # its bytes are gone: cancelled as a whole all the same
+                    return UnderlyingResolution(group=replace(echo, status=_ACCR))
+                return UnderlyingResolution(group=echo, payment_infos=infos)
+            infos = self._items(held, item.payment_infos, shared)
+            return UnderlyingResolution(group=echo, payment_infos=infos)
+        found = [self._find(_msg_id(p, None), p.pmt_inf_id) for p in item.payment_infos]
+        if not any(found):
+            return None
+        by_batch: dict[int, list[PaymentInfoCancellation]] = {}
+        for p, held in zip(item.payment_infos, found, strict=True):
+            if held is not None:
+                by_batch.setdefault(held.row.id, []).append(p)
+        answered: dict[int, PaymentInfoResolution] = {}
+        for batch_id, items in by_batch.items():
+            batch = self.held[batch_id]
+            assert batch is not None
+            for p, answer in zip(items, self._items(batch, tuple(items), None), strict=True):
+                answered[id(p)] = answer
+        infos = tuple(answered.get(id(p)) or ordinary(p) for p in item.payment_infos)
+        return UnderlyingResolution(payment_infos=infos)
+
+    def close(self, local: dt.datetime) -> list[str]:
+        """End the waiting of each batch this request cancelled; the follow-ups' names."""
+        names = []
+        for held in self.held.values():
+            if held is None or not held.cancelled:
+                continue
+            names.append(authorisation.close_unexecuted(
+                self.env, self.conn, held.row, local, reason=Reason.DS02,
+                info=f"cancelled by {self.request_msg_id} before it was signed"[:1000],
+                state=authorisation.CANCELLED, tx_info=f"cancelled by {self.request_msg_id}",
+            ))  # fmt: skip
+            log.info("batch.cancelled", client=self.client_id, file_id=held.row.file_id,
+                     by=self.request_msg_id)  # fmt: skip
+        return names
+
+    # -- finding the batch -------------------------------------------------------------------
+
+    def _find(self, msg_id: str | None, pmt_inf_id: str | None) -> Held | None:
+        """The client's batch not executed after waiting for signatures, by its MsgId
+        or (without one) the one waiting batch with a payment information of that id;
+        only the batch found is locked."""
+        a, f = db.awaiting.c, db.files.c
+        query = (
+            select(db.awaiting, f.accepted_msg_id)
+            .join(db.files, f.id == a.file_id)
+            .where(a.client_id == self.client_id, a.state != authorisation.EXECUTED)
+        )
+        if msg_id is not None:
+            query = query.where(f.accepted_msg_id == msg_id)
+        candidates = [
+            row
+            for row in self.conn.execute(query.order_by(a.id)).all()
+            if pmt_inf_id is None or any(t.pmt_inf_id == pmt_inf_id for t in self._txs(row))
+        ]
+        if len(candidates) != 1:
+            return None
+        return self._hold(candidates[0])
+
+    def _hold(self, found: Any) -> Held | None:
+        """The batch `found`, its row locked and read again (None: executed meanwhile)."""
+        if found.id not in self.held:
+            a = db.awaiting.c
+            row = self.conn.execute(
+                select(db.awaiting)
+                .where(a.id == found.id, a.state != authorisation.EXECUTED)
+                .with_for_update()
+            ).first()
+            held = None
+            if row is not None:
+                txs = self._txs(found) if row.state == authorisation.WAITING else []
+                held = Held(row, str(found.accepted_msg_id), txs)
+            self.held[found.id] = held
+        return self.held[found.id]
+
+    def _txs(self, row: Any) -> list[WaitingTx]:
+        """The transactions of the waiting batch of `row`, read from its bytes once."""
+        if row.id not in self.txs_read:
+            self.txs_read[row.id] = self._read(row)
+        return self.txs_read[row.id]
+
+    def _read(self, row: Any) -> list[WaitingTx]:
+        path = authorisation.batch_path(self.env, row)
+        if row.state != authorisation.WAITING or not path.exists():
+            return []
+        txs: list[WaitingTx] = []
+        pmts: dict[int, ParsedPmtInf] = {}
+        with read(path, transactions_max=self.env.settings.max_transactions) as reader:
+            reader.digest()
+            for event in reader:
+                if isinstance(event, ParsedPmtInf):
+                    pmts[event.seq] = event
+                elif isinstance(event, Chunk):
+                    txs += [_waiting_tx(pmts[t.pmt_seq], t) for t in event.transactions]
+        return txs
+
+    # -- answering ---------------------------------------------------------------------------
+
+    def _whole(self, held: Held) -> tuple[PaymentInfoResolution, ...]:
+        """Every payment of the waiting batch, cancelled with it."""
+        held.cancelled = True
+        ids = list(dict.fromkeys(t.pmt_inf_id for t in held.txs))
+        return tuple(
+            PaymentInfoResolution(pmt_inf_id=pid, transactions=tuple(
+                _answer(t, None, None) for t in held.txs if t.pmt_inf_id == pid))
+            for pid in ids
+        )  # fmt: skip
+
+    def _items(
+        self, held: Held, items: tuple[PaymentInfoCancellation, ...], shared: OriginalGroup | None
+    ) -> tuple[PaymentInfoResolution, ...]:
+        """The named payment informations of one batch: all cancelled when together they
+        name every payment of it and nothing else, else all refused."""
+        closed = self._closed(held)
+        if closed is not None:
+            return tuple(PaymentInfoResolution(**_echo(p, shared), status=_RJCR, reason=_AGNT,
+                                               additional_info=closed) for p in items)  # fmt: skip
+        matched = [list(_matches(held, p)) for p in items]
+        named = {id(t) for found in matched for _, t, ok in found if t is not None and ok}
+        clean = all(matched) and all(t is not None and ok for f in matched for _, t, ok in f)
+        whole = clean and named == {id(t) for t in held.txs} and bool(named)
+        if whole:
+            held.cancelled = True
+        refusal = PARTIAL.format(msg_id=held.msg_id)
+        result = []
+        for p, found in zip(items, matched, strict=True):
+            echo = _echo(p, shared)
+            if not found:
+                result.append(PaymentInfoResolution(**echo, status=_RJCR, reason=_NOOR))
+                continue
+            txs = tuple(_answer(t, named_tx, None if whole else refusal, ok)
+                        for named_tx, t, ok in found)  # fmt: skip
+            result.append(PaymentInfoResolution(**echo, transactions=txs))
+        return tuple(result)
+
+    def _closed(self, held: Held) -> str | None:
+        """Why the batch can no longer be cancelled (None: it still waits)."""
+        if held.cancelled:
+            return "the batch is cancelled by this request already"
+        return CLOSED.get(held.row.state)
+
+
+def _echo(p: PaymentInfoCancellation, shared: OriginalGroup | None) -> dict[str, Any]:
+    echo: dict[str, Any] = {"pmt_inf_id": p.pmt_inf_id, "cancellation_id": p.cancellation_id}
+    if p.group is not None and p.group is not shared:
+        echo |= {"original_msg_id": p.group.msg_id, "original_msg_name": p.group.msg_name}
+    return echo
+
+
+def _msg_id(p: PaymentInfoCancellation, shared: OriginalGroup | None) -> str | None:
+    group = p.group or shared
+    return group.msg_id if group is not None else None
+
+
+def _waiting_tx(pmt: ParsedPmtInf, t: Any) -> WaitingTx:
+    try:
+        amount: int | None = to_minor(t.amount, t.currency)
+    except AmountError:
+        amount = None
+    try:
+        day: dt.date | None = dt.date.fromisoformat(pmt.requested_date[:10])
+    except ValueError:
+        day = None
+    return WaitingTx(pmt.pmt_inf_id, t.end_to_end_id, t.instr_id, amount,
+                     t.currency[:3] or None, day)  # fmt: skip
+
+
+Match = tuple[TransactionCancellation | None, WaitingTx | None, bool]  # named, found, amount ok
+
+
+def _matches(held: Held, item: PaymentInfoCancellation) -> Iterator[Match]:
+    """Each transaction `item` names (all of its payment information when whole), with
+    the batch's transaction it names and whether the original amount (if sent) agrees."""
+    own = [t for t in held.txs if t.pmt_inf_id == item.pmt_inf_id]
+    if item.whole:
+        yield from ((None, t, True) for t in own)
+        return
+    for named in item.transactions:
+        found = next((
+            t for t in own
+            if (named.end_to_end_id or named.instr_id)
+            and named.end_to_end_id in (None, t.end_to_end_id)
+            and named.instr_id in (None, t.instr_id)
+        ), None)  # fmt: skip
+        yield named, found, found is not None and _same_amount(found, named)
+
+
+def _same_amount(t: WaitingTx, named: TransactionCancellation) -> bool:
+    if named.amount is None:
+        return True
+    if t.amount_minor is None or named.currency != t.currency or t.currency is None:
+        return False
+    try:
+        return bool(to_minor(named.amount, t.currency) == t.amount_minor)
+    except (AmountError, ValueError):
+        return False
+
+
+def _answer(
+    t: WaitingTx | None,
+    named: TransactionCancellation | None,
+    refusal: str | None,
+    ok: bool = True,
+) -> TxResolution:
+    """ACCR for a transaction of a batch cancelled as a whole; else why not."""
+    echo: dict[str, Any] = {
+        "cancellation_id": named.cancellation_id if named else None,
+        "end_to_end_id": t.end_to_end_id if t else named.end_to_end_id if named else None,
+        "instr_id": t.instr_id if t else named.instr_id if named else None,
+        "amount_minor": t.amount_minor if t else None,
+        "currency": t.currency if t else None,
+        "requested_date": t.requested_date if t else named.requested_date if named else None,
+    }
+    if t is None:
+        return TxResolution(status=_RJCR, reason=_NOOR, **echo)
+    if not ok and named is not None:
+        info = f"original amount {named.amount} {named.currency} is not the payment's"
+        return TxResolution(status=_RJCR, reason=_NOOR, additional_info=info, **echo)
+    if refusal is not None:
+        return TxResolution(status=_RJCR, reason=_AGNT, additional_info=refusal, **echo)
+    return TxResolution(status=_ACCR, **echo)
