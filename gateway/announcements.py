@@ -95,8 +95,7 @@ def gate(
     deadline_at = large_days.deadline(day, announce_by, timezone).astimezone(dt.UTC)
     following = calendar.next_business_day(day)
     today = p.due_date == day
-    held = and_(p.status == "PDNG", p.due_date == following)
-    held = and_(held, p.additional_info == large_days.held_text(day, announce_by))
+    held = p.large_day_held_on == day
     row = conn.execute(
         select(
             func.coalesce(func.sum(case((and_(today, p.status == "ACSC"), p.amount_minor))), 0),

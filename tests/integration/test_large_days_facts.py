@@ -1,0 +1,91 @@
+"""Large-payment days (SPEC §14) kept as facts, not read back from texts, on SQLite and
+PostgreSQL: a payment held on its day that then waits for an exchange rate (its PDNG
+text now names the rate) is still a held payment — it executes on its next day and is
+not held a second time; and a batch waiting for signatures (SPEC §11) that arrived by
+the deadline counts as announced for its day."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from gateway import db
+from gateway.funding import fund
+from gateway.rates import store
+from tests.pipeline_fixtures import A_MAIN, A_USD, RIGA, Batch, Installation
+from tests.rates_fixtures import some_days
+
+TUESDAY = dt.date(2024, 11, 19)
+WEDNESDAY = dt.date(2024, 11, 20)
+THURSDAY = dt.date(2024, 11, 21)
+FRIDAY = dt.date(2024, 11, 22)
+
+
+def at(day: dt.date, clock: str) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.fromisoformat(clock), RIGA)
+
+
+def import_rates(inst: Installation, first: dt.date, last: dt.date) -> None:
+    days = {
+        day: {code: Decimal(rate) for code, rate in rates.items()}
+        for day, rates in some_days(first, last).items()
+    }
+    outcome = store.store(inst.env.engine, days, source="ecb", form="test", now=inst.clock.now())
+    assert isinstance(outcome, store.Imported), outcome
+
+
+def row_of(inst: Installation, e2e: str) -> sa.Row[tuple[str, str, dt.date]]:
+    p = db.payments.c
+    with inst.env.engine.connect() as conn:
+        return conn.execute(
+            sa.select(p.status, p.additional_info, p.due_date).where(p.end_to_end_id == e2e)
+        ).one()
+
+
+def test_a_held_payment_that_waits_for_a_rate_is_not_held_again(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Wednesday 14:00 the USD account pays 700,000.01 EUR, nothing announced: held for
+    Thursday. Thursday 09:00 it is not held again but needs Wednesday's EUR/USD rate,
+    which has not come: it waits, and its text now says so. At 10:00 650,000.00 EUR from
+    the EUR account executes (the held one has not). At 11:00 the rate is there: the
+    held payment executes — were it judged afresh it would take Thursday above the limit
+    and be held a second time, to Friday."""
+    inst = Installation.create(tmp_path / "gw", now=at(WEDNESDAY, "14:00"), database_url=database_url)
+    try:
+        fund(inst.env, A_MAIN, "3000000.00", key="facts-eur")
+        fund(inst.env, A_USD, "1000000.00", key="facts-usd")
+        import_rates(inst, TUESDAY - dt.timedelta(days=7), TUESDAY)
+        big = Batch(execution_date=WEDNESDAY.isoformat(), msg_id="LF-BIG", debtor=A_USD)
+        answer = inst.submit(big.tx("HELD-FX", "700000.01").build(), name="big.xml")
+        assert answer.statuses() == {"HELD-FX": "PDNG"}
+        assert answer.tx("HELD-FX").additional_info == [
+            f"large-payment day not announced by 12:30 on {TUESDAY}; executes {THURSDAY}"
+        ]
+
+        inst.clock.set(at(THURSDAY, "09:00"))
+        inst.run()
+        assert inst.new_answers() == []  # still waiting, now for the rate
+        assert row_of(inst, "HELD-FX") == ("PDNG", f"no EUR/USD rate for {WEDNESDAY}", THURSDAY)
+
+        inst.clock.set(at(THURSDAY, "10:00"))
+        other = Batch(execution_date=THURSDAY.isoformat(), msg_id="LF-EUR")
+        inst.drop(other.tx("SAME-DAY", "650000.00").build(), "eur.xml")
+        inst.run()  # the new file, and the pending payments again
+        statuses = {k: v for a in inst.new_answers() for k, v in a.statuses().items()}
+        assert statuses == {"SAME-DAY": "ACSC"}  # HELD-FX is not held a second time
+        assert row_of(inst, "HELD-FX") == ("PDNG", f"no EUR/USD rate for {WEDNESDAY}", THURSDAY)
+
+        import_rates(inst, WEDNESDAY, WEDNESDAY)
+        usd = inst.balance(A_USD)
+        inst.clock.set(at(THURSDAY, "11:00"))
+        inst.run()
+        [done] = inst.new_answers()
+        assert done.statuses() == {"HELD-FX": "ACSC"}
+        assert row_of(inst, "HELD-FX")[0] == "ACSC"
+        assert inst.balance(A_USD) < usd
+    finally:
+        inst.close()
