@@ -120,8 +120,15 @@ def _execute_file(
     ]
     # Held for a large-payment day: moved to a later day, and the client is told why.
     held = [
-        (r.id, {"report_no": run, "additional_info": result.text, "due_date": result.due,
-                "large_day_held_on": today})  # fmt: skip
+        (
+            r.id,
+            {
+                "report_no": run,
+                "additional_info": result.text,
+                "due_date": result.due,
+                "large_day_held_on": today,
+            },
+        )
         for r, result in zip(rows, results, strict=True)
         if isinstance(result, decide.Waiting) and result.due is not None
     ]

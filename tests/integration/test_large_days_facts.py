@@ -13,10 +13,25 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from gateway import db
+from gateway.clock import FixedClock
+from gateway.environment import open_environment
 from gateway.funding import fund
+from gateway.pipeline import Pipeline
 from gateway.rates import store
-from tests.pipeline_fixtures import A_MAIN, A_USD, RIGA, Batch, Installation
+from gateway.settings import load
+from tests.pipeline_fixtures import (
+    A_MAIN,
+    A_SMALL,
+    A_USD,
+    CLIENT_A,
+    RIGA,
+    Batch,
+    Installation,
+    make_signing_key,
+    write_config,
+)
 from tests.rates_fixtures import some_days
+from tests.signature_fixtures import configure, make_pki_files
 
 TUESDAY = dt.date(2024, 11, 19)
 WEDNESDAY = dt.date(2024, 11, 20)
@@ -54,7 +69,8 @@ def test_a_held_payment_that_waits_for_a_rate_is_not_held_again(
     the EUR account executes (the held one has not). At 11:00 the rate is there: the
     held payment executes — were it judged afresh it would take Thursday above the limit
     and be held a second time, to Friday."""
-    inst = Installation.create(tmp_path / "gw", now=at(WEDNESDAY, "14:00"), database_url=database_url)
+    now = at(WEDNESDAY, "14:00")
+    inst = Installation.create(tmp_path / "gw", now=now, database_url=database_url)
     try:
         fund(inst.env, A_MAIN, "3000000.00", key="facts-eur")
         fund(inst.env, A_USD, "1000000.00", key="facts-usd")
@@ -87,5 +103,55 @@ def test_a_held_payment_that_waits_for_a_rate_is_not_held_again(
         assert done.statuses() == {"HELD-FX": "ACSC"}
         assert row_of(inst, "HELD-FX")[0] == "ACSC"
         assert inst.balance(A_USD) < usd
+    finally:
+        inst.close()
+
+
+def test_a_batch_awaiting_signatures_by_the_deadline_counts_as_announced(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A_SMALL needs a signature. Friday 11:00 its batch of 400,000.00 EUR for Monday
+    arrives and waits for it: known to the treasury by Friday 12:30, it announces Monday.
+    Friday 13:00 another of 200,000.00 waits too, but arrived late: it announces nothing.
+    On Monday (neither signed yet) A_MAIN's 1,100,000.00 EUR fits exactly within the
+    700,000.00 threshold plus 400,000.00 announced; a cent more waits."""
+    friday, monday, tuesday = dt.date(2026, 11, 13), dt.date(2026, 11, 16), dt.date(2026, 11, 17)
+    base = tmp_path / "gw"
+    config = write_config(base, database_url=database_url)
+    when = at(friday, "11:00")
+    _, files = make_pki_files(tmp_path / "pki", when.astimezone(dt.UTC))
+    signatories = {"First": ("first", "first")}
+    configure(config, files, client_id=CLIENT_A, iban=A_SMALL, level=1, signatories=signatories)
+    settings = load(config)
+    make_signing_key(settings)
+    clock = FixedClock(when.astimezone(dt.UTC))
+    env = open_environment(settings, clock=clock)
+    inst = Installation(base, config, settings, env, clock, Pipeline(env))
+    try:
+        fund(env, A_MAIN, "3000000.00", key="facts-main")
+        fund(env, A_SMALL, "1000000.00", key="facts-small")
+        early = Batch(execution_date=monday.isoformat(), msg_id="LF-S1", debtor=A_SMALL)
+        inst.drop(early.tx("SIGN-EARLY", "400000.00").build(), "early.xml")
+        inst.run()
+        [answer] = inst.new_answers()
+        assert answer.statuses() == {"SIGN-EARLY": "PDNG"}
+        assert "0 of 1 signature" in " ".join(answer.group_info)
+        inst.clock.set(at(friday, "13:00"))
+        late = Batch(execution_date=monday.isoformat(), msg_id="LF-S2", debtor=A_SMALL)
+        inst.drop(late.tx("SIGN-LATE", "200000.00").build(), "late.xml")
+        inst.run()
+        [answer] = inst.new_answers()
+        assert answer.statuses() == {"SIGN-LATE": "PDNG"}
+
+        inst.clock.set(at(monday, "09:00"))
+        main = Batch(execution_date=monday.isoformat(), msg_id="LF-M")
+        answer = inst.submit(main.tx("FITS", "1100000.00").tx("OVER", "0.01").build())
+        assert answer.statuses() == {"FITS": "ACSC", "OVER": "PDNG"}
+        assert answer.tx("OVER").additional_info == [
+            f"large-payment day not announced by 12:30 on {friday}; executes {tuesday}"
+        ]
+        with env.engine.connect() as conn:
+            states = conn.execute(sa.select(db.awaiting.c.state)).scalars().all()
+        assert states == ["waiting", "waiting"]
     finally:
         inst.close()
