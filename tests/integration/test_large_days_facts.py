@@ -19,6 +19,7 @@ from gateway.funding import fund
 from gateway.pipeline import Pipeline
 from gateway.rates import store
 from gateway.settings import load
+from gateway.testpki import Pki
 from tests.pipeline_fixtures import (
     A_MAIN,
     A_SMALL,
@@ -31,7 +32,7 @@ from tests.pipeline_fixtures import (
     write_config,
 )
 from tests.rates_fixtures import some_days
-from tests.signature_fixtures import configure, make_pki_files
+from tests.signature_fixtures import configure, make_pki_files, signed
 
 TUESDAY = dt.date(2024, 11, 19)
 WEDNESDAY = dt.date(2024, 11, 20)
@@ -107,51 +108,91 @@ def test_a_held_payment_that_waits_for_a_rate_is_not_held_again(
         inst.close()
 
 
-def test_a_batch_awaiting_signatures_by_the_deadline_counts_as_announced(
-    tmp_path: Path, database_url: str
-) -> None:
-    """A_SMALL needs a signature. Friday 11:00 its batch of 400,000.00 EUR for Monday
-    arrives and waits for it: known to the treasury by Friday 12:30, it announces Monday.
-    Friday 13:00 another of 200,000.00 waits too, but arrived late: it announces nothing.
-    On Monday (neither signed yet) A_MAIN's 1,100,000.00 EUR fits exactly within the
-    700,000.00 threshold plus 400,000.00 announced; a cent more waits."""
-    friday, monday, tuesday = dt.date(2026, 11, 13), dt.date(2026, 11, 16), dt.date(2026, 11, 17)
+FRI, MON, TUE = dt.date(2026, 11, 13), dt.date(2026, 11, 16), dt.date(2026, 11, 17)
+
+
+def signing(tmp_path: Path, database_url: str) -> tuple[Installation, Pki]:
+    """Friday 11:00; A_SMALL (funded with 1,000,000.00) needs one signature."""
     base = tmp_path / "gw"
     config = write_config(base, database_url=database_url)
-    when = at(friday, "11:00")
-    _, files = make_pki_files(tmp_path / "pki", when.astimezone(dt.UTC))
+    when = at(FRI, "11:00").astimezone(dt.UTC)
+    pki, files = make_pki_files(tmp_path / "pki", when)
     signatories = {"First": ("first", "first")}
     configure(config, files, client_id=CLIENT_A, iban=A_SMALL, level=1, signatories=signatories)
     settings = load(config)
     make_signing_key(settings)
-    clock = FixedClock(when.astimezone(dt.UTC))
+    clock = FixedClock(when)
     env = open_environment(settings, clock=clock)
     inst = Installation(base, config, settings, env, clock, Pipeline(env))
-    try:
-        fund(env, A_MAIN, "3000000.00", key="facts-main")
-        fund(env, A_SMALL, "1000000.00", key="facts-small")
-        early = Batch(execution_date=monday.isoformat(), msg_id="LF-S1", debtor=A_SMALL)
-        inst.drop(early.tx("SIGN-EARLY", "400000.00").build(), "early.xml")
-        inst.run()
-        [answer] = inst.new_answers()
-        assert answer.statuses() == {"SIGN-EARLY": "PDNG"}
-        assert "0 of 1 signature" in " ".join(answer.group_info)
-        inst.clock.set(at(friday, "13:00"))
-        late = Batch(execution_date=monday.isoformat(), msg_id="LF-S2", debtor=A_SMALL)
-        inst.drop(late.tx("SIGN-LATE", "200000.00").build(), "late.xml")
-        inst.run()
-        [answer] = inst.new_answers()
-        assert answer.statuses() == {"SIGN-LATE": "PDNG"}
+    fund(env, A_MAIN, "3000000.00", key="facts-main")
+    fund(env, A_SMALL, "1000000.00", key="facts-small")
+    return inst, pki
 
-        inst.clock.set(at(monday, "09:00"))
-        main = Batch(execution_date=monday.isoformat(), msg_id="LF-M")
+
+def wait(inst: Installation, e2e: str, amount: str, clock: str) -> bytes:
+    """A_SMALL's batch for Monday, dropped at `clock` on Friday: it waits for a signature."""
+    inst.clock.set(at(FRI, clock))
+    data = Batch(execution_date=MON.isoformat(), msg_id=f"LF-{e2e}", debtor=A_SMALL)
+    built = data.tx(e2e, amount).build()
+    inst.drop(built, f"{e2e}.xml")
+    inst.run()
+    [answer] = inst.new_answers()
+    assert answer.statuses() == {e2e: "PDNG"}
+    assert "0 of 1 signature" in " ".join(answer.group_info)
+    return built
+
+
+def held_text() -> str:
+    return f"large-payment day not announced by 12:30 on {FRI}; executes {TUE}"
+
+
+def test_a_batch_awaiting_signatures_by_the_deadline_counts_as_announced(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Friday 11:00 A_SMALL's batch of 400,000.00 EUR for Monday arrives and waits for a
+    signature: known to the treasury by Friday 12:30, it announces Monday. Friday 13:00
+    another of 200,000.00 waits too, but arrived late: it announces nothing. On Monday
+    (neither signed yet) A_MAIN's 1,100,000.00 EUR fits exactly within the 700,000.00
+    threshold plus 400,000.00 announced; a cent more waits."""
+    inst, _ = signing(tmp_path, database_url)
+    try:
+        wait(inst, "SIGN-EARLY", "400000.00", "11:00")
+        wait(inst, "SIGN-LATE", "200000.00", "13:00")
+        inst.clock.set(at(MON, "09:00"))
+        main = Batch(execution_date=MON.isoformat(), msg_id="LF-M")
         answer = inst.submit(main.tx("FITS", "1100000.00").tx("OVER", "0.01").build())
         assert answer.statuses() == {"FITS": "ACSC", "OVER": "PDNG"}
-        assert answer.tx("OVER").additional_info == [
-            f"large-payment day not announced by 12:30 on {friday}; executes {tuesday}"
-        ]
-        with env.engine.connect() as conn:
+        assert answer.tx("OVER").additional_info == [held_text()]
+        with inst.env.engine.connect() as conn:
             states = conn.execute(sa.select(db.awaiting.c.state)).scalars().all()
         assert states == ["waiting", "waiting"]
+    finally:
+        inst.close()
+
+
+def test_a_batch_signed_after_the_deadline_is_announced_once(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The batch that waited at the deadline is signed Friday 15:00: its payment is now
+    pending for Monday (its file keeps its 11:00 arrival) and counts as such, not twice.
+    Monday 08:00 it executes (400,000.00 of the 1,100,000.00 Monday may take); at 09:00
+    700,000.00 more fits exactly and a cent more waits."""
+    inst, pki = signing(tmp_path, database_url)
+    try:
+        data = wait(inst, "SIGN-EARLY", "400000.00", "11:00")
+        inst.clock.set(at(FRI, "15:00"))
+        inst.drop(signed("SIGN-EARLY.xml", data, pki.first, inst.clock.now()), "early.asice")
+        inst.run()
+        assert {s for a in inst.new_answers() for s in a.statuses().values()} == {"PDNG"}
+        assert row_of(inst, "SIGN-EARLY")[::2] == ("PDNG", MON)
+        inst.clock.set(at(MON, "08:00"))
+        inst.run()
+        [done] = inst.new_answers()
+        assert done.statuses() == {"SIGN-EARLY": "ACSC"}
+        inst.clock.set(at(MON, "09:00"))
+        main = Batch(execution_date=MON.isoformat(), msg_id="LF-M")
+        answer = inst.submit(main.tx("FITS", "700000.00").tx("OVER", "0.01").build())
+        assert answer.statuses() == {"FITS": "ACSC", "OVER": "PDNG"}
+        assert answer.tx("OVER").additional_info == [held_text()]
     finally:
         inst.close()
