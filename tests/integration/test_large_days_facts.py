@@ -11,8 +11,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic import command
 
 from gateway import db
+from gateway import migrations as gateway_migrations
 from gateway.clock import FixedClock
 from gateway.environment import open_environment
 from gateway.funding import fund
@@ -20,6 +22,8 @@ from gateway.pipeline import Pipeline
 from gateway.rates import store
 from gateway.settings import load
 from gateway.testpki import Pki
+from ledger import migrations as ledger_migrations
+from ledger.engine import make_engine
 from tests.pipeline_fixtures import (
     A_MAIN,
     A_SMALL,
@@ -196,3 +200,44 @@ def test_a_batch_signed_after_the_deadline_is_announced_once(
         assert answer.tx("OVER").additional_info == [held_text()]
     finally:
         inst.close()
+
+
+def test_the_upgrade_keeps_a_payment_held_before_it_held(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A database of revision 0008 with a payment held on Monday for Tuesday (known then
+    only by its text) and one pending for another reason: after the upgrade the first
+    was held on Monday, the second never was."""
+    engine = make_engine(database_url)
+    try:
+        for package, head in ((ledger_migrations, None), (gateway_migrations, "0008")):
+            assert package.__file__ is not None
+            config = ledger_migrations.alembic_config(
+                engine, Path(package.__file__).parent, package.VERSION_TABLE
+            )
+            command.upgrade(config, head or "head")
+        with engine.begin() as conn:
+            conn.execute(
+                sa.insert(db.files).values(
+                    id=1, client_id=CLIENT_A, sha256="ab", size_bytes=10, original_name="a.xml",
+                    received_at=at(FRI, "14:00"), processed_at=at(FRI, "14:00"), msg_id="M",
+                    accepted_msg_id="M", message="pain.001.001.03", group_status="ACCP",
+                    nb_of_txs=2, reports=1,
+                )
+            )  # fmt: skip
+            for seq, info, due in ((0, held_text(), TUE), (1, "after the cut-off", MON)):
+                conn.execute(
+                    sa.insert(db.payments).values(
+                        file_id=1, seq=seq, pmt_seq=0, pmt_inf_id="P", msg_id="M",
+                        batch_booking=True, end_to_end_id=f"E{seq}", amount_minor=1,
+                        currency="EUR", due_date=due, kind="external", status="PDNG",
+                        additional_info=info, report_no=1,
+                    )
+                )  # fmt: skip
+        gateway_migrations.run_upgrade(engine)
+        p = db.payments.c
+        with engine.connect() as conn:
+            held = conn.execute(sa.select(p.seq, p.large_day_held_on).order_by(p.seq)).all()
+        assert [tuple(r) for r in held] == [(0, MON), (1, None)]
+    finally:
+        engine.dispose()
