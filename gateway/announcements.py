@@ -1,17 +1,20 @@
 """Large-payment-day announcements in the database: the ones staff record
 (`ekase-gateway announce`, table `gw_announcements`) and the automatic ones (the
-payments known by the deadline, read from `gw_payments`). The rule is `large_days`.
+payments known by the deadline, read from `gw_payments`, and the batches that arrived
+by then and still wait for signatures, `gw_awaiting_eur`). The rule is `large_days`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, select
 
 from gateway import db, large_days
+from gateway.awaiting_shelf import WAITING
 from ledger import calendar
 
 t = db.announcements
@@ -68,7 +71,56 @@ def announced_minor(
 ) -> int:
     """Everything `client_id` announced for `day`: automatic and recorded."""
     automatic = large_days.known_by_deadline(known_payments(conn, client_id, day), deadline_at)
+    automatic += awaiting_minor(conn, client_id, day, deadline_at)
     return large_days.announced_minor(automatic, manual_minor(conn, client_id, day))
+
+
+# -- batches waiting for signatures (SPEC §11) ------------------------------------------------
+
+
+def add_awaiting(
+    eur: Counter[dt.date],
+    days: Iterable[dt.date | None],
+    currencies: Iterable[str],
+    amounts: Iterable[int | None],
+) -> None:
+    """Add a waiting batch's transactions (their requested dates, currencies and amounts)
+    to `eur`: the EUR it instructs per business day (a date on a closed day executes on
+    the next business day)."""
+    for day, code, amount in zip(days, currencies, amounts, strict=True):
+        if code == large_days.CURRENCY and amount is not None and day is not None:
+            eur[calendar.business_day_on_or_after(day)] += amount
+
+
+def record_awaiting(conn: Connection, awaiting_id: int, eur: Mapping[dt.date, int]) -> None:
+    """Keep what a batch waiting for signatures instructs in EUR per business day."""
+    if eur:
+        conn.execute(
+            insert(db.awaiting_eur),
+            [{"awaiting_id": awaiting_id, "business_date": d, "amount_minor": a}
+             for d, a in sorted(eur.items())],
+        )  # fmt: skip
+
+
+def awaiting_minor(
+    conn: Connection, client_id: str, day: dt.date, deadline_at: dt.datetime
+) -> int:
+    """EUR for `day` of the client's batches that arrived by `deadline_at` and still wait
+    for signatures. Known to the treasury from their upload, they count as announced; once
+    authorised, their payments' rows count instead (their file keeps its arrival time),
+    and an expired batch never executes, so it no longer counts."""
+    a, e = db.awaiting.c, db.awaiting_eur.c
+    found = conn.execute(
+        select(func.coalesce(func.sum(e.amount_minor), 0))
+        .select_from(db.awaiting_eur.join(db.awaiting, a.id == e.awaiting_id))
+        .where(
+            a.client_id == client_id,
+            a.state == WAITING,
+            a.received_at <= deadline_at,
+            e.business_date == day,
+        )
+    ).scalar()
+    return int(found or 0)
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
@@ -95,8 +147,7 @@ def gate(
     deadline_at = large_days.deadline(day, announce_by, timezone).astimezone(dt.UTC)
     following = calendar.next_business_day(day)
     today = p.due_date == day
-    held = and_(p.status == "PDNG", p.due_date == following)
-    held = and_(held, p.additional_info == large_days.held_text(day, announce_by))
+    held = p.large_day_held_on == day
     row = conn.execute(
         select(
             func.coalesce(func.sum(case((and_(today, p.status == "ACSC"), p.amount_minor))), 0),
@@ -115,6 +166,7 @@ def gate(
         )
     ).one()
     executed, automatic, tripped = (int(v) for v in row)
+    automatic += awaiting_minor(conn, client_id, day, deadline_at)
     announced = large_days.announced_minor(automatic, manual_minor(conn, client_id, day))
     state = large_days.DayState(day, threshold_minor, announced, executed, tripped > 0)
     return large_days.Gate(state, announce_by)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import structlog
 from cryptography import x509
 from sqlalchemy import Connection, select, update
 
-from gateway import db, record
+from gateway import announcements, db, record
 from gateway.awaiting_shelf import CANCELLED as CANCELLED
 from gateway.awaiting_shelf import CONTAINER as CONTAINER
 from gateway.awaiting_shelf import EXECUTED as EXECUTED
@@ -120,8 +121,9 @@ def admit(
         return reject(env, tx.conn, intake, first.failure, first)
     assert isinstance(first, ParsedHeader)
     debited: dict[str, int] = {}
+    eur: Counter[dt.date] = Counter()  # SPEC §14: known, hence announced, per day
     with contextlib.closing(FirstReport(env.spool.tmp())) as report:
-        parsed = _read_waiting(events, guarded, debited, report)
+        parsed = _read_waiting(events, guarded, debited, report, eur=eur)
         finding = parsed.failure or rules.file_findings(parsed)
         if finding is None and record.msg_id_used(tx.conn, intake.client_id, first.msg_id):
             used = f"MsgId {first.msg_id} was already used by a different file"
@@ -150,14 +152,16 @@ def admit(
             ),
         )  # fmt: skip
     record.update_file(tx.conn, file_id, first_outbox_id=outbox_id)
-    tx.conn.execute(
+    awaiting_id = tx.conn.execute(
         db.awaiting.insert().values(
             client_id=intake.client_id, sha256=intake.sha256, file_id=file_id, level=level,
             debited=debited_text(debited), path=intake.claim_name, state=WAITING,
             received_at=intake.received,
             expires_on=expires_on(intake.received_local.date(), env.settings.authorisation_days),
         )
-    )  # fmt: skip
+        .returning(db.awaiting.c.id)
+    ).scalar_one()  # fmt: skip
+    announcements.record_awaiting(tx.conn, awaiting_id, eur)
     return Outcome(
         file_id, "awaiting", GroupStatus.PDNG.value, info=missing, msg_id=first.msg_id,
         counts={TxStatus.PDNG.value: parsed.count}, answer=name,
@@ -179,6 +183,7 @@ def _read_waiting(
     events: Iterable[Any], guarded: Mapping[str, int], debited: dict[str, int],
     report: FirstReport, status: TxStatus = TxStatus.PDNG, reason: Reason | None = None,
     info: str = WAITS_INFO,
+    eur: Counter[dt.date] | None = None,
 ) -> ParsedFile:
     """Read on to the summary, noting the accounts debited and writing each transaction
     into the report as PDNG (nothing is decided; or, expired, RJCT DS24)."""
@@ -192,6 +197,9 @@ def _read_waiting(
         elif isinstance(event, Chunk):
             txs = event.transactions
             amounts = [_minor(t.amount, t.currency) for t in txs]
+            if eur is not None:
+                days = [rules.parse_date(pmts[t.pmt_seq].requested_date) for t in txs]
+                announcements.add_awaiting(eur, days, [t.currency for t in txs], amounts)
             report.add_chunk(
                 [t.pmt_seq for t in txs],
                 [pmts[t.pmt_seq].pmt_inf_id for t in txs],

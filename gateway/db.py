@@ -99,6 +99,7 @@ payments = Table(
     Column("fingerprint", BigInteger, nullable=True),  # rules.fingerprint (AM05)
     Column("report_no", Integer, nullable=False),  # the pain.002 that last reported it
     Column("budget_codes", Text, nullable=True),  # SPEC §12: EKK/IKK lines (budget.lines)
+    Column("large_day_held_on", Date, nullable=True),  # SPEC §14: the day the rule held it
     UniqueConstraint("file_id", "seq", name="uq_gw_payments_position"),
     # Only pending payments are looked up by due date (`pending.execute_due`): a partial
     # index, `ix_gw_payments_pending` (due_date) WHERE `PENDING_ONLY`, holds just those,
@@ -228,4 +229,14 @@ signatures = Table(
     Column("reason", String(4), nullable=True),
     Column("detail", Text, nullable=False),
     Index("ix_gw_signatures_awaiting", "awaiting_id"),
+)
+
+# The EUR a batch waiting for signatures instructs per business day (SPEC §14: known,
+# hence announced, when it arrived by the deadline; counted while it waits).
+awaiting_eur = Table(
+    "gw_awaiting_eur",
+    metadata,
+    Column("awaiting_id", Id, ForeignKey("gw_awaiting.id"), primary_key=True),
+    Column("business_date", Date, primary_key=True),
+    Column("amount_minor", BigInteger, nullable=False),
 )

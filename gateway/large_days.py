@@ -40,11 +40,6 @@ def deadline(day: dt.date, announce_by: dt.time, timezone: ZoneInfo) -> dt.datet
 HELD_PREFIX = "large-payment day not announced by "
 
 
-def is_held(info: str | None) -> bool:
-    """Whether a waiting payment's text says this rule held it (it is not held again)."""
-    return info is not None and info.startswith(HELD_PREFIX)
-
-
 def held_text(day: dt.date, announce_by: dt.time) -> str:
     """The `PDNG` text of a payment held on `day` (under 105 characters)."""
     return (

@@ -77,7 +77,7 @@ def _orders(rows: Sequence[Any]) -> list[decide.Order]:
             r.currency,
             r.batch_booking,
             r.due_date,
-            large_days.is_held(r.additional_info),
+            r.large_day_held_on is not None,
         )
         for r in rows
     ]
@@ -120,7 +120,15 @@ def _execute_file(
     ]
     # Held for a large-payment day: moved to a later day, and the client is told why.
     held = [
-        (r.id, {"report_no": run, "additional_info": result.text, "due_date": result.due})
+        (
+            r.id,
+            {
+                "report_no": run,
+                "additional_info": result.text,
+                "due_date": result.due,
+                "large_day_held_on": today,
+            },
+        )
         for r, result in zip(rows, results, strict=True)
         if isinstance(result, decide.Waiting) and result.due is not None
     ]

@@ -33,6 +33,7 @@ PAYMENT_COLUMNS = (
     "creditor_bic", "amount_minor", "currency", "remittance", "remittance_structured",
     "requested_date", "due_date", "kind", "status", "reason", "additional_info",
     "acct_svcr_ref", "transfer_ref", "fingerprint", "report_no", "budget_codes",
+    "large_day_held_on",
 )  # fmt: skip
 assert set(PAYMENT_COLUMNS) == {c.name for c in db.payments.c} - {"id"}
 fingerprint_lookups_max = 2000  # above this, a file reads its accounts' whole AM05 window
@@ -76,7 +77,7 @@ def payment_row(
         "internal" if facts.internal else "external", d.status.value,
         d.reason.value if d.reason is not None else None, d.info, d.acct_svcr_ref,
         d.transfer_ref, facts.fingerprint if d.status is not TxStatus.RJCT else None, 1,
-        tx.codes if d.status is not TxStatus.RJCT else None,
+        tx.codes if d.status is not TxStatus.RJCT else None, d.held_on,
     ]  # fmt: skip
 
 

@@ -345,6 +345,7 @@ class Decision(NamedTuple):
     due_date: dt.date | None
     acct_svcr_ref: str | None  # its own reference, once booked
     transfer_ref: str | None  # the transfer that carries it (its own or its batch's)
+    held_on: dt.date | None = None  # the large-payment day that held it (SPEC §14)
 
 
 def rejected(finding: Finding, due_date: dt.date | None = None) -> Decision:
@@ -384,8 +385,8 @@ def decide(
         if isinstance(result, Finding):
             decisions[i] = rejected(result, today)
         elif isinstance(result, Waiting):
-            later = result.due or today
-            decisions[i] = Decision(TxStatus.PDNG, None, result.text, later, None, None)
+            later, held_on = (result.due, today) if result.due is not None else (today, None)
+            decisions[i] = Decision(TxStatus.PDNG, None, result.text, later, None, None, held_on)
         else:
             own = bookings.refs.payment_reference(order.seq)
             note = bookings.notes.get(order.seq)
