@@ -154,7 +154,7 @@ class FirstRun:
             if d.status is TxStatus.RJCT and len(self.rejected) < rejections_listed_max:
                 assert d.reason is not None
                 self.rejected.append((t.seq, t.end_to_end_id, d.reason.value, d.info or ""))
-        statuses = [d.status.value for d in decisions]
+        statuses = [d.status._value_ for d in decisions]  # not `.value`: a descriptor call each
         self.counts.update(statuses)
         self.report.add_chunk(
             [c.tx.pmt_seq for c in candidates],

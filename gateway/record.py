@@ -68,14 +68,15 @@ def payment_row(
     """A payment's row as its file's first run leaves it (PAYMENT_COLUMNS order); a list,
     so that `insert_payments` can adapt its values for the driver where they are."""
     parsed = pmt.parsed
-    # Plain strings for the codes: a driver adapts an enum member value by value, slowly.
+    # Plain strings for the codes (`_value_`: `.value` is a descriptor call per payment): a
+    # driver adapts an enum member value by value, slowly.
     return [
         file_id, tx.seq, tx.pmt_seq, parsed.pmt_inf_id, msg_id, pmt.batch_booking, tx.instr_id,
         tx.end_to_end_id, parsed.debtor_iban, parsed.debtor_name, tx.creditor_iban,
         tx.creditor_name, tx.creditor_bic, facts.amount_sent, tx.currency[:3] or None,
         tx.remittance, tx.remittance_structured, pmt.requested_date, d.due_date,
-        "internal" if facts.internal else "external", d.status.value,
-        d.reason.value if d.reason is not None else None, d.info, d.acct_svcr_ref,
+        "internal" if facts.internal else "external", d.status._value_,
+        d.reason._value_ if d.reason is not None else None, d.info, d.acct_svcr_ref,
         d.transfer_ref, facts.fingerprint if d.status is not TxStatus.RJCT else None, 1,
         tx.codes if d.status is not TxStatus.RJCT else None, d.held_on,
     ]  # fmt: skip

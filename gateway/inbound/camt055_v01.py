@@ -8,8 +8,6 @@ value of `cancellation`.
 
 from __future__ import annotations
 
-from pyiso20022.camt.camt_055_001_01 import Document
-
 from gateway.inbound import cancellation
 from gateway.inbound.cancellation import CancellationRequest
 from gateway.pull_codes import RequestFinding
@@ -20,4 +18,7 @@ MESSAGE = "camt.055.001.01"
 def read(data: bytes) -> CancellationRequest | RequestFinding:
     """The request in `data` (the whole file, at most `safe_xml.request_bytes_max`
     bytes), or why it is refused as a whole (answered with admi.002)."""
+    # The model is loaded by the first request, not by every process that may see one.
+    from pyiso20022.camt.camt_055_001_01 import Document
+
     return cancellation.read(data, MESSAGE, Document)

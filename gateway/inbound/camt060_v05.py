@@ -11,8 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from pyiso20022.camt.camt_060_001_05 import Document
-
 from gateway.inbound import report_request
 from gateway.inbound.report_request import ReportRequest
 from gateway.pull_codes import RequestFinding
@@ -29,6 +27,9 @@ def read(
 ) -> ReportRequest | RequestFinding:
     """The request in `data` (the whole file, at most `safe_xml.request_bytes_max`
     bytes), or why it is refused as a whole (answered with admi.002)."""
+    # The model is loaded by the first request, not by every process that may see one.
+    from pyiso20022.camt.camt_060_001_05 import Document
+
     return report_request.read(
         data, MESSAGE, Document, today=today, is_business_day=is_business_day
     )

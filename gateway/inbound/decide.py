@@ -314,6 +314,8 @@ def execute(
 ) -> list[Finding | str | Waiting]:
     """Execute `orders` in order against `book`: for each, the finding that stops it, the
     reference of the transfer that carries it, or why it waits (`exchange.py`)."""
+    from gateway.inbound import exchange  # (it builds on this module)
+
     results: list[Finding | str | Waiting] = []
     accounts = book.accounts
     for order in orders:
@@ -324,8 +326,6 @@ def execute(
             and creditor is not None
             and (debtor.currency != order.currency or creditor.currency != order.currency)
         ):
-            from gateway.inbound import exchange  # (it builds on this module)
-
             results.append(exchange.execute_gated(order, credit, book, bookings))
             continue
         finding = book.execute(order.debtor_iban, credit, order.currency, order.amount_minor)
