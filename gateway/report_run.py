@@ -25,12 +25,10 @@ from typing import BinaryIO
 
 from sqlalchemy import Connection, select
 
-from gateway import counters, db
+from gateway import db
 from gateway.environment import Environment
 from gateway.inbound.report_request import ReportKind, ReportRequest, RequestedReport
-from gateway.outbound import camt052_v02, camt053_copy, outbox, reports, statements
-from gateway.outbound.account_report import AccountReport
-from gateway.outbound.entries import balance_before, entries
+from gateway.outbound import camt053_copy, outbox, reports, statements
 from gateway.pull_codes import RequestFinding, RequestReason
 from ledger import calendar
 from ledger.schema import accounts as t_accounts
@@ -158,29 +156,7 @@ def _intraday(
 ) -> tuple[int, str]:
     """camt.052 for `iban` now: opening balance, today's entries, interim balance."""
     client = next(c for c in env.settings.clients if c.id == client_id)
-    account = conn.execute(select(t_accounts).where(t_accounts.c.iban == iban)).one()
-    today = local.date()
-    day_entries = entries(conn, account.id, day=today)
-    opening = balance_before(conn, account.id, today)
-    interim = opening + sum(e.amount_minor if e.credit else -e.amount_minor for e in day_entries)
-    msg_id = reports.new_msg_id(conn, local)
-    start, _ = reports.day_bounds(env, today)
-    report = AccountReport(
-        msg_id=msg_id,
-        report_id=msg_id,
-        created_at=local,
-        electronic_seq_nb=counters.next_value(conn, f"report:{iban}"),
-        iban=iban,
-        currency=account.currency,
-        owner_name=client.name,
-        servicer_bic=env.settings.bic,
-        from_datetime=start,
-        to_datetime=local,
-        opening_minor=opening,
-        closing_minor=interim,
-        entries=day_entries,
-    )
-    return reports.enqueue(conn, client_id, camt052_v02, report)
+    return reports.enqueue_intraday(env, conn, client_id, client.name, iban, local)
 
 
 def _copy(conn: Connection, client_id: str, outbox_id: int, local: dt.datetime) -> tuple[int, str]:

@@ -10,35 +10,58 @@ for a year not known yet.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 days_searched_max = 30  # no run of non-business days is longer than this
 years_kept_max = 64
 
-_years: dict[int, frozenset[dt.date]] = {}
+class Years:
+    """The days of a calendar worked out once per year by `load` (it imports `holidays`),
+    and years handed over by a shell that worked them out before (`known`, `remember`)."""
+
+    def __init__(self, load: Callable[[int], Iterable[dt.date]]) -> None:
+        self._load = load
+        self._years: dict[int, frozenset[dt.date]] = {}
+
+    def __call__(self, year: int) -> frozenset[dt.date]:
+        found = self._years.get(year)
+        if found is None:
+            if len(self._years) >= years_kept_max:
+                self._years.clear()
+            found = self._years[year] = frozenset(self._load(year))
+        return found
+
+    def known(self) -> dict[int, frozenset[dt.date]]:
+        """The years worked out (or handed over) in this process."""
+        return dict(self._years)
+
+    def remember(self, years: Mapping[int, Iterable[dt.date]]) -> None:
+        """Take over years worked out by `holidays` earlier (same package version)."""
+        for year, days in years.items():
+            if len(self._years) < years_kept_max:
+                self._years[year] = frozenset(days)
+
+    def clear(self) -> None:
+        self._years.clear()
 
 
-def _holidays(year: int) -> frozenset[dt.date]:
-    found = _years.get(year)
-    if found is None:
-        import holidays
+def _latvian_holidays(year: int) -> Iterable[dt.date]:
+    import holidays
 
-        if len(_years) >= years_kept_max:
-            _years.clear()
-        found = _years[year] = frozenset(holidays.country_holidays("LV", years=year).keys())
-    return found
+    return holidays.country_holidays("LV", years=year).keys()
+
+
+_holidays = Years(_latvian_holidays)
 
 
 def known_years() -> dict[int, frozenset[dt.date]]:
-    """The years worked out (or handed over) in this process."""
-    return dict(_years)
+    """The Latvian years worked out (or handed over) in this process."""
+    return _holidays.known()
 
 
 def remember(years: Mapping[int, Iterable[dt.date]]) -> None:
-    """Take over years worked out by `holidays` earlier (same package version)."""
-    for year, days in years.items():
-        if len(_years) < years_kept_max:
-            _years[year] = frozenset(days)
+    """Take over Latvian years worked out by `holidays` earlier (same package version)."""
+    _holidays.remember(years)
 
 
 def is_business_day(day: dt.date) -> bool:

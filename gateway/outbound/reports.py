@@ -39,39 +39,48 @@ def new_msg_id(conn: Connection, local: dt.datetime) -> str:
     return answers.new_msg_id(conn, local)
 
 
+def enqueue_intraday(
+    env: Environment,
+    conn: Connection,
+    client_id: str,
+    owner_name: str,
+    iban: str,
+    local: dt.datetime,
+) -> tuple[int, str]:
+    """The camt.052 of `iban` at `local` — opening balance, the day's entries so far, the
+    interim balance — into the outbox (the `report` command and camt.060 requests)."""
+    account = conn.execute(select(t_accounts).where(t_accounts.c.iban == iban)).one()
+    today = local.date()
+    day_entries = entries(conn, account.id, day=today)
+    opening = balance_before(conn, account.id, today)
+    interim = opening + sum(e.amount_minor if e.credit else -e.amount_minor for e in day_entries)
+    msg_id = new_msg_id(conn, local)
+    start, _ = day_bounds(env, today)
+    report = AccountReport(
+        msg_id=msg_id,
+        report_id=msg_id,
+        created_at=local,
+        electronic_seq_nb=counters.next_value(conn, f"report:{iban}"),
+        iban=iban,
+        currency=account.currency,
+        owner_name=owner_name,
+        servicer_bic=env.settings.bic,
+        from_datetime=start,
+        to_datetime=local,
+        opening_minor=opening,
+        closing_minor=interim,
+        entries=day_entries,
+    )
+    return enqueue(conn, client_id, camt052_v02, report)
+
+
 def intraday_report(env: Environment, iban: str) -> str:
     """camt.052 for an account now: opening balance, today's entries, interim balance."""
     owner = next((c for c, i in client_accounts(env) if i == iban), None)
     if owner is None:
         raise UsageError(f"--iban {iban}: not a configured client account")
-    local = env.local_now()
-    today = local.date()
     with env.ledger.begin() as tx:
-        conn = tx.conn
-        account = conn.execute(select(t_accounts).where(t_accounts.c.iban == iban)).one()
-        day_entries = entries(conn, account.id, day=today)
-        opening = balance_before(conn, account.id, today)
-        interim = opening + sum(
-            e.amount_minor if e.credit else -e.amount_minor for e in day_entries
-        )
-        msg_id = new_msg_id(conn, local)
-        start, _ = day_bounds(env, today)
-        report = AccountReport(
-            msg_id=msg_id,
-            report_id=msg_id,
-            created_at=local,
-            electronic_seq_nb=counters.next_value(conn, f"report:{iban}"),
-            iban=iban,
-            currency=account.currency,
-            owner_name=owner.name,
-            servicer_bic=env.settings.bic,
-            from_datetime=start,
-            to_datetime=local,
-            opening_minor=opening,
-            closing_minor=interim,
-            entries=day_entries,
-        )
-        _, name = enqueue(conn, owner.id, camt052_v02, report)
+        _, name = enqueue_intraday(env, tx.conn, owner.id, owner.name, iban, env.local_now())
     outbox.deliver_pending(env.engine.connect, env.spool, env.sealer, env.clock.now())
     return name
 
@@ -121,7 +130,6 @@ def notify(env: Environment, conn: Connection, references: Sequence[str]) -> lis
         _, name = enqueue(conn, owner, camt054_v02, report)
         names.append(name)
     return names
-
 
 
 class _Writer(Protocol):

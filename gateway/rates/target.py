@@ -13,33 +13,27 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 
+from ledger import calendar
+
 days_searched_max = 30  # no run of TARGET closing days and weekends is longer
-years_kept_max = 64
 
-_years: dict[int, frozenset[dt.date]] = {}
+def _target_closing_days(year: int) -> Iterable[dt.date]:
+    import holidays
+
+    return holidays.financial_holidays("XECB", years=year).keys()
 
 
-def _closing_days(year: int) -> frozenset[dt.date]:
-    found = _years.get(year)
-    if found is None:
-        import holidays
-
-        if len(_years) >= years_kept_max:
-            _years.clear()
-        found = _years[year] = frozenset(holidays.financial_holidays("XECB", years=year).keys())
-    return found
+_closing_days = calendar.Years(_target_closing_days)
 
 
 def known_years() -> dict[int, frozenset[dt.date]]:
     """The years worked out (or handed over) in this process (`gateway.holiday_cache`)."""
-    return dict(_years)
+    return _closing_days.known()
 
 
 def remember(years: Mapping[int, Iterable[dt.date]]) -> None:
     """Take over years worked out by `holidays` earlier (same package version)."""
-    for year, days in years.items():
-        if len(_years) < years_kept_max:
-            _years[year] = frozenset(days)
+    _closing_days.remember(years)
 
 
 def is_publishing_day(day: dt.date) -> bool:

@@ -18,13 +18,13 @@ CHRISTMAS = dt.date(2026, 12, 25)
 
 @pytest.fixture(autouse=True)
 def _fresh_calendar() -> None:
-    calendar._years.clear()
+    calendar._holidays.clear()
 
 
 def test_years_come_back_as_holidays_gives_them(tmp_path: Path) -> None:
     assert not calendar.is_business_day(CHRISTMAS)  # worked out by `holidays`
     holiday_cache.save(tmp_path)
-    calendar._years.clear()
+    calendar._holidays.clear()
     holiday_cache.load(tmp_path)
     expected = frozenset(holidays.country_holidays("LV", years=2026))
     assert calendar.known_years() == {2026: expected}
@@ -36,7 +36,7 @@ def test_a_damaged_cache_is_ignored(tmp_path: Path) -> None:
     [path] = (tmp_path / "cache").iterdir()
     for damage in (b"{not json", b'{"years": {"2026": ["2026-13-01"]}}', b"[]", b"\x00" * 10):
         path.write_bytes(damage)
-        calendar._years.clear()
+        calendar._holidays.clear()
         holiday_cache.load(tmp_path)
         assert calendar.known_years() == {}
         assert not calendar.is_business_day(CHRISTMAS)  # worked out again

@@ -17,12 +17,12 @@ from ledger import calendar
 
 
 def test_target_years_come_back_and_spare_the_import(tmp_path: Path) -> None:
-    calendar._years.clear()
-    target._years.clear()
+    calendar._holidays.clear()
+    target._closing_days.clear()
     assert target.rate_date_for(dt.date(2026, 12, 28)) == dt.date(2026, 12, 24)  # 25, 26 shut
     assert calendar.is_business_day(dt.date(2026, 12, 28))
     holiday_cache.save(tmp_path)
-    target._years.clear()
+    target._closing_days.clear()
     holiday_cache.load(tmp_path)
     expected = frozenset(holidays.financial_holidays("XECB", years=2026))
     assert target.known_years() == {2026: expected}
