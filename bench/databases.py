@@ -43,10 +43,10 @@ class SQLite:
         return SQLITE_URL  # in the installation's spool: copying the folder copies it
 
     def drop(self, url: str) -> None:
-        pass
+        """Nothing to drop: the database file goes with its installation's folder."""
 
     def close(self) -> None:
-        pass
+        """Nothing is kept outside the installations' folders."""
 
 
 class PostgreSQL:

@@ -128,11 +128,11 @@ class Spool:
 
     def waiting(self, client_id: str) -> list[Path]:
         """Regular files in `in/` that are complete by name, oldest first."""
-        return _complete_files(self.inbox(client_id))
+        return complete_files(self.inbox(client_id))
 
     def waiting_trials(self, client_id: str) -> list[Path]:
         """The same in `test/`: files for a trial run."""
-        return _complete_files(self.trial_box(client_id))
+        return complete_files(self.trial_box(client_id))
 
     def in_work(self, client_id: str) -> list[Path]:
         folder = self.work(client_id)
@@ -283,8 +283,9 @@ class Spool:
         return target
 
 
-def _complete_files(folder: Path) -> list[Path]:
-    """Regular files in `folder` that are complete by name, oldest first."""
+def complete_files(folder: Path, settled_before: float | None = None) -> list[Path]:
+    """Regular files in `folder` that are complete by name (and, if given, unchanged
+    since `settled_before`, a time.time()), oldest first."""
     found: list[tuple[float, str, Path]] = []
     try:
         entries = list(os.scandir(folder))
@@ -297,7 +298,9 @@ def _complete_files(folder: Path) -> list[Path]:
             info = entry.stat(follow_symlinks=False)
         except FileNotFoundError:
             continue
-        if stat.S_ISREG(info.st_mode):  # never a symlink, folder or device
+        if not stat.S_ISREG(info.st_mode):  # never a symlink, folder or device
+            continue
+        if settled_before is None or info.st_mtime <= settled_before:
             found.append((info.st_mtime, entry.name, Path(entry.path)))
     return [path for _, _, path in sorted(found)]
 

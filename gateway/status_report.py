@@ -181,35 +181,30 @@ def render(status: Status) -> str:
             str(s.duplicates_today), str(s.undelivered), last,
         ))
     lines += _table(rows)
-    if status.in_progress:
-        lines += ["", "in progress:"]
-        lines += [_progress_line(f) for f in status.in_progress]
-    if status.pending:
-        lines += ["", "pending payments:"]
-        lines += [
+    sections = [
+        ("in progress:", [_progress_line(f) for f in status.in_progress]),
+        ("pending payments:", [
             f"  {p.client_id}  {p.iban}  {p.count} payment(s)  {p.amount} {p.currency}"
             for p in status.pending
-        ]
-    if status.awaiting:
-        lines += ["", "awaiting signatures:"]
-        lines += [
+        ]),
+        ("awaiting signatures:", [
             f"  {a.client_id}  file {a.file_id} {a.msg_id}  {a.signatures} of {a.level} "
             f"signature(s), expires {a.expires_on.isoformat()}"
             for a in status.awaiting
-        ]
-    if status.stale_uploads:
-        lines += ["", "stale temporary uploads (unfinished for over an hour; remove or rename):"]
-        lines += [
+        ]),
+        ("stale temporary uploads (unfinished for over an hour; remove or rename):", [
             f"  {u.client_id}  in/{u.name}  {u.size_bytes:,} bytes, "
             f"{u.age_seconds / 3600:.1f} h old"
             for u in status.stale_uploads
-        ]
-    if status.quarantined:
-        lines += ["", "quarantined (set aside for a person: the error is in NAME.error.txt):"]
-        lines += [
+        ]),
+        ("quarantined (set aside for a person: the error is in NAME.error.txt):", [
             f"  {q.client_id}  quarantine/{q.client_id}/{q.name}: {q.error}"
             for q in status.quarantined
-        ]
+        ]),
+    ]  # fmt: skip
+    for title, body in sections:
+        if body:
+            lines += ["", title, *body]
     return "\n".join(lines) + "\n"
 
 

@@ -55,11 +55,9 @@ def configure(
         ]
         card += [f"  {k} = {v}" for k, v in (extra or {}).get(name, {}).items()]
     lines[end:end] = card
-    if not ca:
-        pass
-    elif "[signing]" in lines:
+    if ca and "[signing]" in lines:
         lines.insert(lines.index("[signing]") + 1, f'signatory_ca = ["{files.ca}"]')
-    else:
+    elif ca:
         lines += ["", "[signing]", f'signatory_ca = ["{files.ca}"]']
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

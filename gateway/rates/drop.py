@@ -14,17 +14,16 @@ of ours (the database) leaves the file where it is, to be tried again.
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
 from gateway.environment import Environment
-from gateway.files import write_atomically
+from gateway.files import fsync_dir, write_atomically
 from gateway.rates import store
 from gateway.rates.ecb import Refused
-from gateway.spool import is_ignored
+from gateway.spool import complete_files
 
 log = structlog.get_logger("gateway.rates")
 files_per_pass_max = 100
@@ -65,7 +64,7 @@ def import_dropped(env: Environment, *, wall_now: float | None = None) -> list[D
         wall_now = env.clock.now().timestamp()
     settled_before = wall_now - env.settings.settle_seconds
     results: list[Dropped] = []
-    for path in _waiting(base, settled_before)[:files_per_pass_max]:
+    for path in complete_files(base, settled_before)[:files_per_pass_max]:
         outcome = store.import_file(
             env.engine, path, now=env.clock.now(), today=env.local_now().date()
         )
@@ -73,8 +72,8 @@ def import_dropped(env: Environment, *, wall_now: float | None = None) -> list[D
         result = Dropped(path.name, outcome, _free_name(shelf, path.name))
         write_atomically(_findings(result.moved_to), result.line + "\n", mode=0o444)
         os.replace(path, result.moved_to)
-        _fsync_dir(base)
-        _fsync_dir(shelf)
+        fsync_dir(base)
+        fsync_dir(shelf)
         if isinstance(outcome, Refused):
             log.warning("rates.refused", file=path.name, problem=outcome.problem)
         else:
@@ -84,20 +83,6 @@ def import_dropped(env: Environment, *, wall_now: float | None = None) -> list[D
             )  # fmt: skip
         results.append(result)
     return results
-
-
-def _waiting(base: Path, settled_before: float) -> list[Path]:
-    found: list[tuple[float, str, Path]] = []
-    for entry in os.scandir(base):
-        if is_ignored(entry.name):
-            continue
-        try:
-            info = entry.stat(follow_symlinks=False)
-        except FileNotFoundError:
-            continue
-        if stat.S_ISREG(info.st_mode) and info.st_mtime <= settled_before:
-            found.append((info.st_mtime, entry.name, Path(entry.path)))
-    return [path for _, _, path in sorted(found)]
 
 
 def _free_name(shelf: Path, name: str) -> Path:
@@ -113,11 +98,3 @@ def _free_name(shelf: Path, name: str) -> Path:
 
 def _findings(path: Path) -> Path:
     return path.with_name(path.name + ".findings.txt")
-
-
-def _fsync_dir(place: Path) -> None:
-    fd = os.open(place, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from gateway.files import write_atomically
 
 RECEIPTS_DIR = "receipts"
 
@@ -60,32 +60,12 @@ def receipt_path(spool_dir: Path, client_id: str, file_name: str) -> Path:
     return receipt_dir(spool_dir, client_id) / f"{file_name}.json"
 
 
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_receipt(receipt: UploadReceipt) -> None:
     """Write the receipt atomically (replacing a stale one of the same name)."""
     target = receipt.receipt_path
     target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
     data = json.dumps(receipt.to_json(), ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o640)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    fsync_dir(target.parent)
+    write_atomically(target, data, mode=0o640)
 
 
 def read_receipt(path: Path, file_path: Path) -> UploadReceipt | None:

@@ -24,6 +24,7 @@ from asyncssh.public_key import get_public_key_algs
 from gateway import ssh_algorithms
 from gateway.clock import Clock, SystemClock
 from gateway.errors import ConfigError
+from gateway.files import write_new
 from gateway.settings import Settings
 from gateway.sftp import fs
 from gateway.sftp.connection import Connection
@@ -47,13 +48,7 @@ def _load_or_create_host_key(path: Path, log: Any) -> asyncssh.SSHKey:
         return asyncssh.read_private_key(path)
     key = asyncssh.generate_private_key("ssh-ed25519")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, key.export_private_key("openssh"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(path, 0o600)
+    write_new(path, key.export_private_key("openssh"), mode=0o600)
     (path.parent / (path.name + ".pub")).write_bytes(key.export_public_key("openssh"))
     log.info("sftp.host_key.created", path=str(path), fingerprint=key.get_fingerprint("sha256"))
     return key

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import asyncssh
 
+from gateway.files import fsync_dir
 from gateway.sftp import fs
 from gateway.sftp.connection import Connection
 from gateway.sftp.context import ServerContext, Uploader, file_identity, hash_file
 from gateway.sftp.receipts import (
     UploadReceipt,
-    fsync_dir,
     read_receipt,
     receipt_path,
     remove_receipt,
