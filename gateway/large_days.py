@@ -116,24 +116,19 @@ def decide(
     state: DayState, payments: Sequence[DayPayment], announce_by: dt.time
 ) -> Decision:
     """Which of `payments` (one client's, executing on `state.day`, in execution order)
-    wait for the next business day, and the day's state after them."""
+    wait for the next business day, and the day's state after them: the `Gate`'s rule
+    applied to each in turn."""
+    gate = Gate(state, announce_by)
     held: list[Held] = []
-    executed = state.executed_minor
-    tripped = state.tripped
-    limit = state.limit_minor
-    text: str | None = None
     for payment in payments:
         if payment.currency != CURRENCY:
             continue
-        if not payment.carried_over and (tripped or executed + payment.amount_minor > limit):
-            tripped = True
-            if text is None:
-                text = held_text(state.day, announce_by)
-            held.append(Held(payment.ref, calendar.next_business_day(state.day), text))
-            continue
-        executed += payment.amount_minor
-    return Decision(tuple(held), replace(state, executed_minor=executed, tripped=tripped))
-
+        verdict = gate.judge(payment.ref, payment.amount_minor, payment.carried_over)
+        if verdict is None:
+            gate.passed(payment.amount_minor)
+        else:
+            held.append(verdict)
+    return Decision(tuple(held), gate.after)
 
 
 @dataclass(slots=True)
@@ -147,17 +142,23 @@ class Gate:
     passed_minor: int = 0
 
     def judge(self, ref: Hashable, amount_minor: int, carried_over: bool) -> Held | None:
-        """A EUR payment in execution order: held (and the day tripped), or None: it may
-        execute (`passed` when it did)."""
+        """THE rule, for a EUR payment in execution order: it waits for the next business
+        day (and the day is tripped: every later one waits too) when the day is already
+        tripped or it would take the day's EUR over the threshold plus what was announced
+        — unless this rule held it before. None: it may execute (`passed` when it did)."""
         state = self.state
         executed = state.executed_minor + self.passed_minor
         if carried_over or (not state.tripped and executed + amount_minor <= state.limit_minor):
             return None
-        payment = DayPayment(ref, CURRENCY, amount_minor, carried_over)
-        decision = decide(replace(state, executed_minor=executed), [payment], self.announce_by)
-        assert decision.held, decision
-        self.state, self.passed_minor = decision.after, 0
-        return decision.held[0]
+        self.state = replace(state, executed_minor=executed, tripped=True)
+        self.passed_minor = 0
+        day = state.day
+        return Held(ref, calendar.next_business_day(day), held_text(day, self.announce_by))
+
+    @property
+    def after(self) -> DayState:
+        """The day's state after the payments judged so far."""
+        return replace(self.state, executed_minor=self.state.executed_minor + self.passed_minor)
 
     def passed(self, amount_minor: int) -> None:
         self.passed_minor += amount_minor

@@ -285,7 +285,7 @@ class Spool:
 
 def complete_files(folder: Path, settled_before: float | None = None) -> list[Path]:
     """Regular files in `folder` that are complete by name (and, if given, unchanged
-    since `settled_before`, a time.time()), oldest first."""
+    since `settled_before`, seconds since the epoch), oldest first."""
     found: list[tuple[float, str, Path]] = []
     try:
         entries = list(os.scandir(folder))

@@ -316,21 +316,10 @@ def execute(
     reference of the transfer that carries it, or why it waits (`exchange.py`)."""
     from gateway.inbound import exchange  # (it builds on this module)
 
-    results: list[Finding | str | Waiting] = []
-    accounts = book.accounts
-    for order in orders:
-        credit = bookings.credit_account(order)
-        debtor, creditor = accounts.get(order.debtor_iban), accounts.get(credit)
-        if bookings.gate is not None or (
-            debtor is not None
-            and creditor is not None
-            and (debtor.currency != order.currency or creditor.currency != order.currency)
-        ):
-            results.append(exchange.execute_gated(order, credit, book, bookings))
-            continue
-        finding = book.execute(order.debtor_iban, credit, order.currency, order.amount_minor)
-        results.append(finding if finding is not None else bookings.add(order, credit))
-    return results
+    return [
+        exchange.execute_order(order, bookings.credit_account(order), book, bookings)
+        for order in orders
+    ]
 
 
 # -- a chunk of a new file -------------------------------------------------------------------

@@ -30,11 +30,12 @@ from gateway.reasons import Reason
 from ledger import currency
 
 
-def execute_gated(
+def execute_order(
     order: Order, credit_iban: str, book: Book, bookings: Bookings
 ) -> Finding | str | Waiting:
-    """Execute `order` after the large-payment-day rule (SPEC §14: before AM14 and AM04)
-    when the run has a gate, converting it if it needs an exchange."""
+    """Execute one order: the large-payment-day rule first (SPEC §14: before AM14 and
+    AM04) when the run has a gate, then as it is, or converted when its currency is not
+    both accounts' (SPEC §13)."""
     gate = bookings.gate if order.currency == large_days.CURRENCY else None
     if gate is not None:
         held = gate.judge(order.seq, order.amount_minor, order.carried_over)
