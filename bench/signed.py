@@ -135,7 +135,7 @@ def report(result: Signed) -> list[str]:
         verdict = "met" if overhead <= overhead_max else "MISSED"
         lines.append(
             f"  {label}: unsigned {base:.2f} s; signed: arrival (waits, PDNG) {arrival:.2f} s, "
-            f"completion (two signatures, execution) {done:.2f} s = {overhead:+.0%} "
+            f"completion (two signatures, execution) {done:.2f} s = {overhead:+.1%} "
             f"(target ≤ +{overhead_max:.0%}: {verdict}); answers {result.statuses[label]}"
         )
     return lines
