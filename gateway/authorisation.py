@@ -38,6 +38,7 @@ from gateway.awaiting_shelf import awaiting_folder as awaiting_folder
 from gateway.awaiting_shelf import tidy as tidy
 from gateway.environment import Environment
 from gateway.inbound import pain001_v03, rules
+from gateway.inbound.facts import parse_date
 from gateway.inbound.findings import Finding
 from gateway.inbound.intake import Intake, take_in
 from gateway.inbound.parsed import ParsedFile, ParsedHeader, ParsedPmtInf
@@ -51,7 +52,6 @@ from gateway.settings import ClientSettings, Settings
 from gateway.shelving import Outcome
 from gateway.signatories import Right, Signatory, required_level
 from gateway.statuses import GroupStatus, TxStatus
-from ledger import currency
 from ledger.calendar import next_business_day
 from ledger.tx import LedgerTx
 
@@ -188,7 +188,7 @@ def _read_waiting(
     """Read on to the summary, noting the accounts debited and writing each transaction
     into the report as PDNG (nothing is decided; or, expired, RJCT DS24)."""
     pmts: dict[int, ParsedPmtInf] = {}
-    text = pain002_v03.transaction_text
+    said = pain002_v03.outcome(status, reason, info, None)
     for event in events:
         if isinstance(event, ParsedPmtInf):
             pmts[event.seq] = event
@@ -196,9 +196,10 @@ def _read_waiting(
             debited[iban] = guarded.get(iban, 0)
         elif isinstance(event, Chunk):
             txs = event.transactions
-            amounts = [_minor(t.amount, t.currency) for t in txs]
+            assert event.echoes is not None, "read with echo=pain002_v03.original"
+            amounts = [f.amount_sent for f in event.facts]
             if eur is not None:
-                days = [rules.parse_date(pmts[t.pmt_seq].requested_date) for t in txs]
+                days = [parse_date(pmts[t.pmt_seq].requested_date) for t in txs]
                 announcements.add_awaiting(eur, days, [t.currency for t in txs], amounts)
             report.add_chunk(
                 [t.pmt_seq for t in txs],
@@ -206,11 +207,8 @@ def _read_waiting(
                 [status.value] * len(txs),
                 amounts,
                 [t.currency[:3] or None for t in txs],
-                [text(t.instr_id, t.end_to_end_id, status, reason, info, None, a,
-                      t.currency, rules.parse_date(pmts[t.pmt_seq].requested_date),
-                      t.creditor_name, t.creditor_iban)
-                 for t, a in zip(txs, amounts, strict=True)],
-            )  # fmt: skip
+                [ids + said + reference for ids, reference in event.echoes],
+            )
         elif isinstance(event, ParsedFile):
             return event
     raise AssertionError("a read always ends with its summary")
@@ -220,20 +218,15 @@ def _list_closed(
     env: Environment, path: Path, report: FirstReport, reason: Reason, text: str
 ) -> bool:
     """Every transaction of the batch at `path` into `report` as RJCT `reason`."""
-    with read(path, transactions_max=env.settings.max_transactions) as reader:
+    with read(
+        path, transactions_max=env.settings.max_transactions, echo=pain002_v03.original
+    ) as reader:
         reader.digest()
         events = iter(reader)
         if not isinstance(next(events), ParsedHeader):
             return False
         _read_waiting(events, {}, {}, report, TxStatus.RJCT, reason, text)
     return True
-
-
-def _minor(amount: str, code: str) -> int | None:
-    try:
-        return currency.to_minor(amount, code)
-    except currency.AmountError:
-        return None
 
 
 # -- the waiting batch -------------------------------------------------------------------------
@@ -280,7 +273,9 @@ def execute(
         sha256=row.sha256, size=file_row.size_bytes, modified=now, now=now,
         timezone=env.settings.timezone,
     )  # fmt: skip
-    with read(path, transactions_max=env.settings.max_transactions) as reader:
+    with read(
+        path, transactions_max=env.settings.max_transactions, echo=pain002_v03.original
+    ) as reader:
         reader.digest()
         outcome = new_file(env, tx, intake, reader, copies, file_id=row.file_id)
     tx.conn.execute(

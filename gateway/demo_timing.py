@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway import fx
-from gateway.inbound import decide, rules
+from gateway.inbound import decide, facts
 from gateway.reasons import Reason
 from gateway.samples import SampleBatch, SampleTx
 from gateway.settings import Settings
@@ -80,7 +80,7 @@ def expected(
         for pmt in batch.payment_infos:
             requested = dt.date.fromisoformat(pmt.execution_date)
             for tx in pmt.transactions:
-                internal = rules.is_treasury_iban(tx.creditor_iban)
+                internal = facts.is_treasury_iban(tx.creditor_iban)
                 reason = REJECTED_ON_PURPOSE.get(tx.end_to_end_id)
                 if reason is not None:
                     payments.append(

@@ -76,7 +76,6 @@ class FirstRun:
             execution_day=lambda day, internal: self.clock.due(day, internal).day,
         )  # fmt: skip
         self.pmts: dict[int, rules.PaymentInfo] = {}
-        self.seen_e2e: set[str] = set()
         self.counts: Counter[str] = Counter()
         self.rejected: list[tuple[int, str, str, str]] = []
 
@@ -84,11 +83,11 @@ class FirstRun:
         self.pmts[parsed.seq] = rules.PaymentInfo.of(parsed, self.ctx)
 
     def chunk(self, chunk: Chunk) -> None:
-        pmts, seen, facts = self.pmts, self.seen_e2e, rules.facts
-        candidates = []
-        for i, (t, problem) in enumerate(zip(chunk.transactions, chunk.iban_problems, strict=True)):
-            pmt = pmts[t.pmt_seq]
-            candidates.append(rules.Candidate(i, t, facts(t, pmt.parsed, problem, seen), pmt))
+        pmts, candidate = self.pmts, rules.Candidate
+        candidates = [
+            candidate(i, t, f, pmts[t.pmt_seq])
+            for i, (t, f) in enumerate(zip(chunk.transactions, chunk.facts, strict=True))
+        ]
         self._look_up(candidates)
         decisions = decide.decide(candidates, self.ctx, self.clock, self.book, self.bookings)
         record.post(self.tx, self.bookings.take_singles(), self.book, self.intake.now)
@@ -98,7 +97,8 @@ class FirstRun:
             [record.payment_row(file_id, msg_id, c.tx, c.pmt, c.facts, d)
              for c, d in zip(candidates, decisions, strict=True)],
         )  # fmt: skip
-        self._answer(candidates, decisions)
+        assert chunk.echoes is not None, "read with echo=pain002_v03.original"
+        self._answer(candidates, decisions, chunk.echoes)
 
     def _look_up(self, candidates: list[rules.Candidate]) -> None:
         """What this chunk's rules need beyond what is known: the treasury accounts its
@@ -142,17 +142,21 @@ class FirstRun:
         creditor = self.treasury.get(c.tx.creditor_iban or "") if c.facts.internal else None
         return creditor is not None and c.tx.currency != creditor.currency
 
-    def _answer(self, candidates: list[rules.Candidate], decisions: list[decide.Decision]) -> None:
-        text = pain002_v03.transaction_text
+    def _answer(
+        self,
+        candidates: list[rules.Candidate],
+        decisions: list[decide.Decision],
+        echoes: list[pain002_v03.Original],
+    ) -> None:
+        """Each payment's TxInfAndSts into the report: its outcome between what the
+        reading child rendered of it (`pain002_v03.original`)."""
+        outcome = pain002_v03.outcome
         texts = []
-        for (_, t, f, pmt), d in zip(candidates, decisions, strict=True):
-            texts.append(
-                text(t.instr_id, t.end_to_end_id, d.status, d.reason, d.info, d.acct_svcr_ref,
-                     f.amount_sent, t.currency, pmt.requested_date, t.creditor_name,
-                     t.creditor_iban)
-            )  # fmt: skip
+        for c, d, (ids, reference) in zip(candidates, decisions, echoes, strict=True):
+            texts.append(ids + outcome(d.status, d.reason, d.info, d.acct_svcr_ref) + reference)
             if d.status is TxStatus.RJCT and len(self.rejected) < rejections_listed_max:
                 assert d.reason is not None
+                t = c.tx
                 self.rejected.append((t.seq, t.end_to_end_id, d.reason.value, d.info or ""))
         statuses = [d.status._value_ for d in decisions]  # not `.value`: a descriptor call each
         self.counts.update(statuses)

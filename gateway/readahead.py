@@ -25,6 +25,7 @@ from typing import Any
 
 from gateway.errors import TransientError
 from gateway.inbound.reader import Reader, inline_bytes_max
+from gateway.outbound import pain002_v03
 from gateway.settings import Settings
 from gateway.spool import Claim, Spool, locked
 
@@ -64,7 +65,11 @@ def start(settings: Settings, now: dt.datetime) -> ReadAhead | None:
                 if claim is None:
                     lock.close()
                     return None
-                reader = Reader(claim.path, transactions_max=settings.max_transactions)
+                reader = Reader(
+                    claim.path,
+                    transactions_max=settings.max_transactions,
+                    echo=pain002_v03.original,
+                )
             except TransientError:
                 lock.close()  # cannot fork now: the pass recovers the claim from work/
                 return None

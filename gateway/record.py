@@ -16,9 +16,10 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from gateway import db, fx, large_days
 from gateway.inbound.decide import Book, Decision
+from gateway.inbound.facts import Facts
 from gateway.inbound.intake import Intake
 from gateway.inbound.parsed import ParsedTx
-from gateway.inbound.rules import Facts, PaymentInfo
+from gateway.inbound.rules import PaymentInfo
 from gateway.settings import Settings
 from gateway.statuses import TxStatus
 from ledger import calendar, currency

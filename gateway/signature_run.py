@@ -119,11 +119,11 @@ def _submit(
         modified=intake.received, now=intake.now, timezone=intake.timezone,
     )  # fmt: skip
     limit = env.settings.max_transactions
-    with read(path, transactions_max=limit) as reader:
+    with read(path, transactions_max=limit, echo=pain002.original) as reader:
         reader.digest()
         outcome = authorisation.admit(env, tx, data, reader)
     if outcome is None:  # no account of it needs signatures: it runs now
-        with read(path, transactions_max=limit) as reader:
+        with read(path, transactions_max=limit, echo=pain002.original) as reader:
             reader.digest()
             outcome = new_file(env, tx, data, reader, copies)
     if outcome.shelf != "awaiting":

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
-from operator import itemgetter
+from itertools import repeat
+from operator import is_not, itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Table
@@ -43,7 +44,7 @@ def insert_rows(
     positions = list(range(len(columns)))  # where each column's value is in a row
     if leave_out_null_columns:
         nullable = _nullable(table, tuple(columns))
-        empty = {i for i in nullable if all(row[i] is None for row in rows)}
+        empty = {i for i in nullable if not _any_value(rows, i)}
         positions = [i for i in positions if i not in empty]
     kept = tuple(columns[i] for i in positions)
     sql, converters, order = _statement(table, kept, conn.dialect)
@@ -69,6 +70,11 @@ def insert_rows(
     else:
         params = list(map(pick, rows))
     conn.exec_driver_sql(sql, params)
+
+
+def _any_value(rows: Sequence[Sequence[Any]], index: int) -> bool:
+    """Whether any row holds a value (not None) at `index`: stops at the first, in C."""
+    return any(map(is_not, map(itemgetter(index), rows), repeat(None)))
 
 
 @lru_cache(maxsize=64)

@@ -207,6 +207,7 @@ class Waiting(NamedTuple):
 class _Batch:
     debtor_iban: str
     currency: str
+    reference: str  # the batch's entry, which carries each of its payments
     credits: Counter[str] = field(default_factory=Counter)
 
 
@@ -252,10 +253,12 @@ class Bookings:
         if order.batch:
             batch = self._batches.get(order.pmt_seq)
             if batch is None:
-                batch = self._batches[order.pmt_seq] = _Batch(order.debtor_iban, order.currency)
+                batch = self._batches[order.pmt_seq] = _Batch(
+                    order.debtor_iban, order.currency, self.refs.batch_reference(order.pmt_seq)
+                )
             assert (batch.debtor_iban, batch.currency) == (order.debtor_iban, order.currency)
             batch.credits[credit_iban] += order.amount_minor
-            return self.refs.batch_reference(order.pmt_seq)
+            return batch.reference
         amount, ccy = order.amount_minor, order.currency
         return self.add_own(
             order.seq, ((order.debtor_iban, ccy, -amount), (credit_iban, ccy, amount))
@@ -298,7 +301,7 @@ class Bookings:
             transfers.append(
                 Transfer(
                     self.refs.batch_key(pmt_seq),
-                    self.refs.batch_reference(pmt_seq),
+                    batch.reference,
                     TransferKind.INTERNAL if internal else TransferKind.EXTERNAL,
                     tuple(legs),
                     self.day,

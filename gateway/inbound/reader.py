@@ -5,11 +5,12 @@ work of a big file. A forked child does it and sends the records through a pipe
 while this process decides and books the chunks already received: on a 2-core
 machine the two halves overlap. The child sends the file's `Digest` first (this
 process needs it before anything else: is the file known?), then, in file order,
-the group header, each payment information, `Chunk`s of transactions with the
-child's check of each creditor IBAN, and the `ParsedFile` summary. Where the line
-between the two sides lies is measured (paired runs, ARCHITECTURE.md): with the IBAN
-check here the two are about even; the amount and fingerprint here too made the
-child the slower side again.
+the group header, each payment information, `Chunk`s of transactions each with
+what it says on its own (`facts.py`: amount in minor units, IBAN and BIC checks,
+fingerprint — the work a transaction needs before any account is known), and the
+`ParsedFile` summary. Where the line between the two sides lies is a matter of
+measurement (paired runs of `bench.paired`): the booking process is the longer side,
+so what does not need the database is done here.
 
 The module is light on purpose (lxml and the reader of pain.001 only; the rules
 load in the child): `scan --once` starts reading the first waiting file before it
@@ -32,10 +33,10 @@ ours.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import gc
 import hashlib
-import operator
 import os
 import pickle
 import queue
@@ -43,30 +44,39 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from gateway.errors import TransientError
 from gateway.files import Digest, sha256_file
 from gateway.inbound import pain001_v03
+from gateway.inbound.facts import Facts
 from gateway.inbound.parsed import ParsedFile, ParsedHeader, ParsedPmtInf, ParsedTx
 
 pipe_buffer_bytes = 1 << 20
 chunks_ahead_max = 16  # events the child may have parsed and not yet written (~8 MB)
 _make_tx = ParsedTx._make
-_creditor_iban = operator.itemgetter(ParsedTx._fields.index("creditor_iban"))
+_make_facts = Facts._make
 pipe_capacity_bytes = 1 << 20  # Linux's default pipe-max-size for unprivileged users
 exit_wait_seconds = 5.0
 inline_bytes_max = 1 << 20  # files up to this size are read in-process (`read`)
 
 
 class Chunk(NamedTuple):
-    """Transactions in file order, and beside each what the child found wrong with its
-    creditor IBAN (`identifiers.iban_problem`; None: valid or none given)."""
+    """Transactions in file order, and beside each what it says on its own
+    (`facts.facts`) and — where the read was given an `Echo` — what its answer echoes of
+    it, both worked out where the file is read."""
 
     transactions: list[ParsedTx]
-    iban_problems: list[str | None]
+    facts: list[Facts]
+    echoes: list[Any] | None
+
+
+# What the answer to a transaction echoes of it, from the transaction, its amount in
+# minor units as sent and its payment information's requested date (the answer side
+# gives it: `pain002_v03.original`; this side never imports the answer side).
+Echo = Callable[[ParsedTx, "int | None", "dt.date | None"], Any]
 
 
 Incoming = ParsedHeader | ParsedPmtInf | Chunk | ParsedFile
@@ -84,7 +94,7 @@ class ReaderFailed(RuntimeError):
     """The reading child ended without a summary of the file."""
 
 
-def _serve(path: Path, transactions_max: int, write_fd: int) -> int:
+def _serve(path: Path, transactions_max: int, echo: Echo | None, write_fd: int) -> int:
     """The child's whole life: read `path`, send each event, return the exit code."""
     gc.freeze()
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -93,7 +103,7 @@ def _serve(path: Path, transactions_max: int, write_fd: int) -> int:
     os.closerange(write_fd + 1, os.sysconf("SC_OPEN_MAX"))
     sender = _Sender(write_fd)
     try:
-        for item in _items(path, transactions_max):
+        for item in _items(path, transactions_max, echo):
             if not sender.send(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)):
                 return 0  # the reading process is gone: nothing left to do
         if not sender.finish():
@@ -108,40 +118,53 @@ def _serve(path: Path, transactions_max: int, write_fd: int) -> int:
     return 0
 
 
-def _items(path: Path, transactions_max: int) -> Generator[Any, None, None]:
+def _items(path: Path, transactions_max: int, echo: Echo | None) -> Generator[Any, None, None]:
     """What reading `path` yields, as it crosses the pipe: its `Digest` first (the
     booking process needs it before anything else: is this file known?), then the
-    reader's events with each chunk's creditor IBANs checked — the costliest thing a
-    transaction says on its own, done here beside the parse — as plain tuples
+    reader's events with each transaction's facts beside it, as plain tuples
     (`_decoded` makes them events again)."""
 
     yield sha256_file(path)
-    yield from _checked(pain001_v03.stream(blocks(path), transactions_max=transactions_max))
+    yield from _checked(
+        pain001_v03.stream(blocks(path), transactions_max=transactions_max), echo
+    )
 
 
-def _small_items(data: bytes, transactions_max: int) -> Generator[Any, None, None]:
+def _small_items(
+    data: bytes, transactions_max: int, echo: Echo | None
+) -> Generator[Any, None, None]:
     """`_items` of a small file already read whole (it is opened and read once)."""
     yield Digest(hashlib.sha256(data).hexdigest(), len(data))
     pieces = (data[at : at + feed_bytes] for at in range(0, len(data), feed_bytes))
-    yield from _checked(pain001_v03.stream(pieces, transactions_max=transactions_max))
+    yield from _checked(pain001_v03.stream(pieces, transactions_max=transactions_max), echo)
 
 
-def _checked(events: Iterator[Any]) -> Iterator[Any]:
-    """The events with each chunk's creditor IBANs checked, chunks as plain tuples."""
-    from gateway.inbound.identifiers import iban_problem
+def _checked(events: Iterator[Any], echo: Echo | None) -> Iterator[Any]:
+    """The events with each chunk's transactions' facts (and echoes) beside them, as
+    plain tuples (`_decoded` makes them records again)."""
+    from gateway.inbound.facts import facts, parse_date
 
+    pmts: dict[int, ParsedPmtInf] = {}
+    seen_e2e: set[str] = set()
     for event in events:
         if isinstance(event, list):
-            ibans = map(_creditor_iban, event)
-            yield (event, [iban_problem(i) if i is not None else None for i in ibans])
+            txs = list(map(_make_tx, event))
+            said = [facts(t, pmts[t.pmt_seq], seen_e2e) for t in txs]
+            echoes = None
+            if echo is not None:
+                days = [parse_date(pmts[t.pmt_seq].requested_date or "") for t in txs]
+                echoes = list(map(echo, txs, [f.amount_sent for f in said], days))
+            yield (event, list(map(tuple, said)), echoes)
         else:
+            if isinstance(event, ParsedPmtInf):
+                pmts[event.seq] = event
             yield event
 
 
 def _decoded(item: Any) -> Incoming:
-    if isinstance(item, tuple):
-        rows, iban_problems = item
-        return Chunk(list(map(_make_tx, rows)), iban_problems)
+    if type(item) is tuple:  # a chunk (the other events are records of their own types)
+        rows, said, echoes = item
+        return Chunk(list(map(_make_tx, rows)), list(map(_make_facts, said)), echoes)
     return item  # type: ignore[no-any-return]
 
 
@@ -192,20 +215,20 @@ class _Sender:
         return not self._gone.is_set()
 
 
-def read(path: Path, *, transactions_max: int) -> Reading:
+def read(path: Path, *, transactions_max: int, echo: Echo | None = None) -> Reading:
     """The reading of `path`: by a child process (`Reader`) for a big file, so that
     parsing and booking run side by side; in this process (`InlineRead`) for a small
     one, where starting a child would cost more than the parse."""
     if path.stat().st_size <= inline_bytes_max:
-        return InlineRead(path, transactions_max=transactions_max)
-    return Reader(path, transactions_max=transactions_max)
+        return InlineRead(path, transactions_max=transactions_max, echo=echo)
+    return Reader(path, transactions_max=transactions_max, echo=echo)
 
 
 class InlineRead:
     """A small file read in this process, with `Reader`'s interface and events."""
 
-    def __init__(self, path: Path, *, transactions_max: int) -> None:
-        self._items = _small_items(path.read_bytes(), transactions_max)
+    def __init__(self, path: Path, *, transactions_max: int, echo: Echo | None = None) -> None:
+        self._items = _small_items(path.read_bytes(), transactions_max, echo)
         self._digest: Digest | None = None
 
     def digest(self) -> Digest:
@@ -231,7 +254,7 @@ class InlineRead:
 class Reader:
     """`with Reader(path, transactions_max=…) as reader: for event in reader: …`"""
 
-    def __init__(self, path: Path, *, transactions_max: int) -> None:
+    def __init__(self, path: Path, *, transactions_max: int, echo: Echo | None = None) -> None:
         pain001_v03.schema()  # compiled once here, not again in every child
         try:
             read_fd, write_fd = os.pipe()
@@ -249,7 +272,7 @@ class Reader:
             code = 70
             try:
                 os.close(read_fd)
-                code = _serve(path, transactions_max, write_fd)
+                code = _serve(path, transactions_max, echo, write_fd)
             finally:
                 os._exit(code)
         os.close(write_fd)

@@ -14,16 +14,15 @@ limits are judged at execution time (`decide.py`).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
 from typing import NamedTuple
 
 from gateway.inbound import budget
 from gateway.inbound.classifier import Classifier
+from gateway.inbound.facts import Facts, parse_date
 from gateway.inbound.findings import Finding
 from gateway.inbound.identifiers import bic_problem
 from gateway.inbound.parsed import ParsedFile, ParsedPmtInf, ParsedTx
@@ -31,8 +30,6 @@ from gateway.reasons import Reason
 from ledger import calendar, currency
 from ledger.core import Account
 
-NOT_PROVIDED = "NOTPROVIDED"
-TREASURY_BANK_CODE = "TREL"
 duplicate_window_business_days = 5
 
 
@@ -123,20 +120,6 @@ class PaymentInfo:
         return self.parsed.batch_booking is not False
 
 
-class Facts(NamedTuple):
-    """What one transaction says on its own (and where it stands in its file), worked
-    out once before the rules look at it."""
-
-    amount_minor: int | None  # None: InstdAmt is not an amount of its currency
-    amount_problem: str | None  # why not (AM12 or AM03)
-    amount_sent: int | None  # InstdAmt as sent, when it can be echoed (zero included)
-    iban_problem: str | None  # why CdtrAcct/IBAN is not a valid IBAN (AC01), if it is not
-    bic_problem: str | None  # why CdtrAgt/BIC is malformed (RC01), if it is
-    internal: bool  # the creditor is a treasury IBAN
-    fingerprint: int | None  # the AM05 identity, when the payment can have one
-    repeated: bool  # its EndToEndId came earlier in the file (not NOTPROVIDED)
-
-
 class Candidate(NamedTuple):
     """A payment in front of the rules: its position in the chunk and what is known."""
 
@@ -147,64 +130,6 @@ class Candidate(NamedTuple):
 
 
 # -- one value at a time ---------------------------------------------------------------------
-
-def is_treasury_iban(iban: str) -> bool:
-    return iban[:2] == "LV" and iban[4:8] == TREASURY_BANK_CODE
-
-
-def fingerprint(debtor: str, creditor: str, amount_minor: int, ccy: str, e2e: str) -> int:
-    """A payment's identity for AM05, as a signed 64-bit integer: indexing 100,000 new
-    payments costs a third of what 32-character text would (two equal fingerprints of
-    different payments are as likely as 1 in 10^19 per pair)."""
-    raw = f"{debtor}|{creditor}|{amount_minor}|{ccy}|{e2e}".encode()
-    return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big", signed=True)
-
-
-@lru_cache(maxsize=1024)
-def parse_date(text: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        return None
-
-
-def facts(tx: ParsedTx, pmt: ParsedPmtInf, iban_checked: str | None, seen_e2e: set[str]) -> Facts:
-    """What `tx` says on its own. `iban_checked` is `iban_problem(tx.creditor_iban)` (the
-    reading child works it out: `reader.Chunk`); `seen_e2e` carries the EndToEndIds of
-    the file's earlier payments along (and gets this one)."""
-    amount: int | None = None
-    sent: int | None = None
-    amount_problem = None
-    try:
-        amount = sent = currency.to_minor(tx.amount, tx.currency)
-    except currency.AmountError as exc:
-        amount_problem = str(exc)
-        sent = _zero(tx.amount, tx.currency)
-    iban = tx.creditor_iban
-    e2e = tx.end_to_end_id
-    print_ = None
-    if amount is not None and iban is not None and pmt.debtor_iban and e2e != NOT_PROVIDED:
-        print_ = fingerprint(pmt.debtor_iban, iban, amount, tx.currency, e2e)
-    repeated = e2e != NOT_PROVIDED and e2e in seen_e2e
-    seen_e2e.add(e2e)
-    return Facts(
-        amount,
-        amount_problem,
-        sent,
-        iban_checked,
-        bic_problem(tx.creditor_bic) if tx.creditor_bic is not None else None,
-        iban is not None and is_treasury_iban(iban),
-        print_,
-        repeated,
-    )
-
-
-def _zero(text: str, ccy: str) -> int | None:
-    """0 for a zero amount of the currency (refused, but echoed as sent), else None."""
-    try:
-        return 0 if currency.to_minor(text, ccy, allow_zero=True) == 0 else None
-    except currency.AmountError:
-        return None
 
 
 # -- transaction rules, in precedence order --------------------------------------------------

@@ -15,13 +15,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from gateway.outbound import xmlwrite
 from gateway.outbound.xmlwrite import Writer, id_chars_max
 from gateway.reasons import Reason
 from gateway.statuses import GroupStatus, TxStatus
 from ledger.currency import format_minor
+
+if TYPE_CHECKING:
+    from gateway.inbound.parsed import ParsedTx
 
 MESSAGE = "pain.002.001.03"
 TREASURY_BIC = "TRELLV22"
@@ -170,45 +173,88 @@ def transaction_text(
     creditor_name: str | None,
     creditor_iban: str | None,
 ) -> str:
-    """One TxInfAndSts: the original ids, what became of the transaction (its status, the
-    reason and why, its AcctSvcrRef once booked) and what the instruction said
-    (OrgnlTxRef: amount, date, creditor — whatever of it can be written). This runs once
-    per transaction, from a decision (a new file) or from its row (follow-up reports)."""
-    if status is TxStatus.RJCT and reason is None:
-        raise ValueError("a rejected transaction without a reason")
+    """One TxInfAndSts: the original ids, what became of the transaction (`outcome`) and
+    what the instruction said (`original_reference`), from a transaction's row (follow-up
+    reports). A new file's transactions get their two original parts from the reading
+    child (`original`), and only the outcome is written once decided."""
+    return (
+        original_ids(instr_id, end_to_end_id)
+        + outcome(status, reason, additional_info, acct_svcr_ref)
+        + original_reference(
+            amount_minor, currency, requested_execution_date, creditor_name, creditor_iban
+        )
+    )
+
+
+def original(tx: ParsedTx, amount_sent: int | None, requested: date | None) -> Original:
+    """What a TxInfAndSts echoes of a transaction as read: before and after its outcome.
+    Runs where the file is read (`reader.read(…, echo=original)`), beside the parse."""
+    return (
+        original_ids(tx.instr_id, tx.end_to_end_id),
+        original_reference(
+            amount_sent, tx.currency, requested, tx.creditor_name, tx.creditor_iban
+        ),
+    )
+
+
+Original = tuple[str, str]  # a TxInfAndSts up to its outcome, and from it to its end
+
+
+def original_ids(instr_id: str | None, end_to_end_id: str) -> str:
+    """The TxInfAndSts start tag and the original ids."""
     safe, cut = xmlwrite.safe, xmlwrite.cut
     instr = cut(instr_id, id_chars_max)
-    parts = [
-        f"<TxInfAndSts><OrgnlInstrId>{safe(instr)}</OrgnlInstrId>" if instr else "<TxInfAndSts>",
-        f"<OrgnlEndToEndId>{safe(cut(end_to_end_id, id_chars_max) or UNKNOWN)}</OrgnlEndToEndId>",
-        _STATUS_TEXT[status],
-    ]
+    e2e = safe(cut(end_to_end_id, id_chars_max) or UNKNOWN)
+    ids = f"<OrgnlInstrId>{safe(instr)}</OrgnlInstrId>" if instr else ""
+    return f"<TxInfAndSts>{ids}<OrgnlEndToEndId>{e2e}</OrgnlEndToEndId>"
+
+
+def outcome(
+    status: TxStatus, reason: Reason | None, additional_info: str | None, acct_svcr_ref: str | None
+) -> str:
+    """What became of the transaction: its status, the reason and why, its AcctSvcrRef
+    once booked."""
+    if status is TxStatus.RJCT and reason is None:
+        raise ValueError("a rejected transaction without a reason")
+    parts = [_STATUS_TEXT[status]]
     lines = xmlwrite.wrap(additional_info, xmlwrite.additional_info_chars_max)
     if reason is not None or lines:
         parts.append("<StsRsnInf>")
         if reason is not None:
             parts.append(f"<Rsn><Cd>{reason.value}</Cd></Rsn>")
-        parts.extend(f"<AddtlInf>{safe(line)}</AddtlInf>" for line in lines)
+        parts.extend(f"<AddtlInf>{xmlwrite.safe(line)}</AddtlInf>" for line in lines)
         parts.append("</StsRsnInf>")
-    if status is TxStatus.ACSC and (ref := cut(acct_svcr_ref, id_chars_max)):
-        parts.append(f"<AcctSvcrRef>{safe(ref)}</AcctSvcrRef>")
+    if status is TxStatus.ACSC and (ref := xmlwrite.cut(acct_svcr_ref, id_chars_max)):
+        parts.append(f"<AcctSvcrRef>{xmlwrite.safe(ref)}</AcctSvcrRef>")
+    return "".join(parts)
+
+
+def original_reference(
+    amount_minor: int | None,
+    currency: str | None,
+    requested_execution_date: date | None,
+    creditor_name: str | None,
+    creditor_iban: str | None,
+) -> str:
+    """OrgnlTxRef (amount, date, creditor — whatever of it can be written) and the
+    TxInfAndSts end tag."""
     has_amount = xmlwrite.can_format(amount_minor, currency)
-    name = cut(creditor_name, xmlwrite.name_chars_max)
+    name = xmlwrite.cut(creditor_name, xmlwrite.name_chars_max)
     iban = xmlwrite.valid_iban(creditor_iban)
-    if has_amount or requested_execution_date or name or iban:
-        parts.append("<OrgnlTxRef>")
-        if has_amount:
-            assert amount_minor is not None and currency is not None
-            amount = format_minor(amount_minor, currency)
-            parts.append(f'<Amt><InstdAmt Ccy="{currency}">{amount}</InstdAmt></Amt>')
-        if requested_execution_date is not None:
-            parts.append(f"<ReqdExctnDt>{requested_execution_date.isoformat()}</ReqdExctnDt>")
-        if name is not None:
-            parts.append(f"<Cdtr><Nm>{safe(name)}</Nm></Cdtr>")
-        if iban is not None:
-            parts.append(f"<CdtrAcct><Id><IBAN>{iban}</IBAN></Id></CdtrAcct>")
-        parts.append("</OrgnlTxRef>")
-    parts.append("</TxInfAndSts>")
+    if not (has_amount or requested_execution_date or name or iban):
+        return "</TxInfAndSts>"
+    parts = ["<OrgnlTxRef>"]
+    if has_amount:
+        assert amount_minor is not None and currency is not None
+        amount = format_minor(amount_minor, currency)
+        parts.append(f'<Amt><InstdAmt Ccy="{currency}">{amount}</InstdAmt></Amt>')
+    if requested_execution_date is not None:
+        parts.append(f"<ReqdExctnDt>{requested_execution_date.isoformat()}</ReqdExctnDt>")
+    if name is not None:
+        parts.append(f"<Cdtr><Nm>{xmlwrite.safe(name)}</Nm></Cdtr>")
+    if iban is not None:
+        parts.append(f"<CdtrAcct><Id><IBAN>{iban}</IBAN></Id></CdtrAcct>")
+    parts.append("</OrgnlTxRef></TxInfAndSts>")
     return "".join(parts)
 
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.inbound import budget, classifier, decide, identifiers, rules
+from gateway.inbound import budget, classifier, decide, facts, rules
 from gateway.inbound.findings import Finding
 from gateway.inbound.parsed import ParsedPmtInf, ParsedTx
 from gateway.reasons import PRECEDENCE, Reason
@@ -124,7 +124,7 @@ class World:
             except currency.AmountError:
                 minor = 0
             recent = frozenset(
-                {rules.fingerprint(DEBTOR, self.creditor_iban, minor, self.currency, self.e2e)}
+                {facts.fingerprint(DEBTOR, self.creditor_iban, minor, self.currency, self.e2e)}
             )
         return rules.Context(
             client_accounts=own,
@@ -139,9 +139,8 @@ class World:
     def candidate(self, position: int = 0) -> rules.Candidate:
         seen = {self.e2e} if self.e2e_seen_in_file else set()
         tx, pmt, ctx = self.tx(), self.pmt(), self.context()
-        problem = identifiers.iban_problem(tx.creditor_iban) if tx.creditor_iban else None
-        facts = rules.facts(tx, pmt, problem, seen)
-        return rules.Candidate(position, tx, facts, rules.PaymentInfo.of(pmt, ctx))
+        said = facts.facts(tx, pmt, seen)
+        return rules.Candidate(position, tx, said, rules.PaymentInfo.of(pmt, ctx))
 
     def check(self) -> tuple[Finding | None, rules.Candidate]:
         """The finding against this world's payment (None: it passes), and the payment."""
