@@ -7,7 +7,7 @@ file they belong to, which is how statements find the payments a transfer carrie
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +19,10 @@ class FileRefs:
     sha256: str
     file_id: int
     run: int
+    _own_prefix: str = field(init=False, repr=False, compare=False)  # of its payments' own
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_own_prefix", payment_reference_prefix(self.file_id))
 
     def singles_key(self, first_seq: int) -> str:
         """Idempotency key of the transfer of the payments booked on their own (not batch
@@ -30,7 +34,7 @@ class FileRefs:
         return f"file:{self.client_id}:{self.sha256}:pmt{pmt_seq}:run{self.run}"
 
     def payment_reference(self, seq: int) -> str:
-        return payment_reference(self.file_id, seq)
+        return f"{self._own_prefix}{seq:08d}"  # payment_reference(file_id, seq), per payment
 
     def batch_reference(self, pmt_seq: int) -> str:
         return f"EB{self.file_id:010d}P{pmt_seq:05d}R{self.run:03d}"
@@ -41,7 +45,12 @@ class FileRefs:
 
 def payment_reference(file_id: int, seq: int) -> str:
     """A payment's own AcctSvcrRef (whether its transfer is its own or its batch's)."""
-    return f"EK{file_id:010d}{seq:08d}"
+    return f"{payment_reference_prefix(file_id)}{seq:08d}"
+
+
+def payment_reference_prefix(file_id: int) -> str:
+    """What the own references of a file's payments begin with."""
+    return f"EK{file_id:010d}"
 
 
 def reference_file_id(reference: str) -> int | None:

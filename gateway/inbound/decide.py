@@ -372,7 +372,7 @@ def decide(
             facts.amount_minor, tx.currency, pmt.batch_booking,
         )  # fmt: skip
         due_now.append((i, order))
-    results = execute((order for _, order in due_now), book, bookings)
+    results = execute([order for _, order in due_now], book, bookings)
     for (i, order), result in zip(due_now, results, strict=True):
         if isinstance(result, Finding):
             decisions[i] = rejected(result, today)

@@ -104,6 +104,7 @@ class PaymentInfo:
     debtor: Account | None  # the client's own account it names; None: unknown or not its
     requested_date: dt.date | None  # ReqdExctnDt, if it is a date
     debtor_bic_problem: str | None
+    batch_booking: bool  # BtchBookg, true when absent (ISO's default)
 
     @classmethod
     def of(cls, pmt: ParsedPmtInf, ctx: Context) -> PaymentInfo:
@@ -112,12 +113,8 @@ class PaymentInfo:
             ctx.client_accounts.get(pmt.debtor_iban or ""),
             parse_date(pmt.requested_date),
             bic_problem(pmt.debtor_bic) if pmt.debtor_bic is not None else None,
+            pmt.batch_booking is not False,
         )
-
-    @property
-    def batch_booking(self) -> bool:
-        """BtchBookg, true when absent (ISO's default)."""
-        return self.parsed.batch_booking is not False
 
 
 class Candidate(NamedTuple):

@@ -217,7 +217,9 @@ def outcome(
     if status is TxStatus.RJCT and reason is None:
         raise ValueError("a rejected transaction without a reason")
     parts = [_STATUS_TEXT[status]]
-    lines = xmlwrite.wrap(additional_info, xmlwrite.additional_info_chars_max)
+    lines: Iterable[str] = ()
+    if additional_info is not None:
+        lines = xmlwrite.wrap(additional_info, xmlwrite.additional_info_chars_max)
     if reason is not None or lines:
         parts.append("<StsRsnInf>")
         if reason is not None:
