@@ -34,8 +34,6 @@ from functools import cache
 from typing import Any, TypeVar
 
 from lxml import etree
-from xsdata.formats.dataclass.parsers import XmlParser
-from xsdata.formats.dataclass.parsers.config import ParserConfig
 from xsdata.models.datatype import XmlDate, XmlDateTime, XmlTime
 
 T = TypeVar("T")
@@ -136,6 +134,11 @@ def bind(root: etree._Element, document: type[T]) -> T | str:
     problem = check(root, document)
     if problem is not None:
         return problem
+    # xsdata's parser loads only here: every `scan` imports this module (the pull side
+    # is routed in the same pass), few files are requests.
+    from xsdata.formats.dataclass.parsers import XmlParser
+    from xsdata.formats.dataclass.parsers.config import ParserConfig
+
     parser = XmlParser(
         config=ParserConfig(fail_on_unknown_properties=True, fail_on_converter_warnings=True)
     )
