@@ -9,7 +9,6 @@ import datetime as dt
 import threading
 from collections.abc import Iterator
 
-
 from gateway.testpki import Pki
 from gateway.worker import PassReport, Worker
 from gateway.workers import WorkerLoop
