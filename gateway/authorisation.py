@@ -49,7 +49,7 @@ from gateway.outbound.outbox import PlainCopy
 from gateway.reasons import Reason
 from gateway.settings import ClientSettings, Settings
 from gateway.shelving import Outcome
-from gateway.signatories import Right, Signatory, required_level
+from gateway.signatories import Right, Signatory, authorise, required_level
 from gateway.statuses import GroupStatus, TxStatus
 from ledger import currency
 from ledger.calendar import next_business_day
@@ -133,7 +133,7 @@ def admit(
         level = required_level(debited)
         if level == 0:
             return None
-        missing = f"0 of {level} signature{'s' if level > 1 else ''}; " + needs(level)
+        missing = authorise(debited, (), ()).describe()  # "0 of 2 signatures; …"
         file_id = record.insert_file(
             tx.conn, intake, **_header_values(first), group_status=GroupStatus.PDNG.value,
             accepted_msg_id=first.msg_id, nb_of_txs=parsed.count,

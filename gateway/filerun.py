@@ -256,15 +256,19 @@ def _already_known(env: Environment, conn: Any, intake: Intake, known: Any) -> O
             known.id, "duplicates", known.group_status, msg_id=known.msg_id,
             answer=answered, recovered=True,
         )  # fmt: skip
-    name = outbox.enqueue_again(
-        conn, known.first_outbox_id, intake.now_local, claim_name=intake.claim_name
-    )
+    said = "its original answer was delivered again"
+    name = signature_run.answer_waiting(env, conn, intake, known)
+    if name is not None:  # SPEC §11: where its signatures stand now
+        said = "it still waits for signatures; answered with their current count"
+    else:
+        name = outbox.enqueue_again(
+            conn, known.first_outbox_id, intake.now_local, claim_name=intake.claim_name
+        )
     return Outcome(
         known.id,
         "duplicates",
         known.group_status,
-        info=f"the same bytes as file {known.id} ({known.original_name}); "
-        "its original answer was delivered again",
+        info=f"the same bytes as file {known.id} ({known.original_name}); {said}",
         msg_id=known.msg_id,
         answer=name,
     )

@@ -40,7 +40,7 @@ from gateway.outbound import pain002_v03 as pain002
 from gateway.outbound.outbox import PlainCopy
 from gateway.reasons import Reason, first
 from gateway.shelving import Outcome
-from gateway.signatories import Classified, Signer, Verdict, authorise
+from gateway.signatories import Authorisation, Classified, Signer, Verdict, authorise
 from gateway.statuses import GroupStatus
 
 CONTAINER = authorisation.CONTAINER
@@ -142,23 +142,12 @@ def _sign(
 ) -> Outcome:
     """Verify, judge and record the container's signatures; answer; execute when done."""
     settings, conn = env.settings, tx.conn
-    client = settings.client(intake.client_id)
     trust = xades.load_trust(settings.signing.signatory_ca, settings.signing.signatory_crl)
     checks = xades.verify_container(container, trust, intake.received)
-    s = db.signatures.c
-    earlier = [
-        Signer(x509.load_der_x509_certificate(r.certificate),
-               r.received_at.astimezone(settings.timezone).date())
-        for r in conn.execute(
-            select(db.signatures).where(s.awaiting_id == row.id, s.verified).order_by(s.id)
-        )
-    ]  # fmt: skip
+    earlier = _signers_so_far(env, conn, row)
     day = intake.received_local.date()
     new = [Signer(c.certificate, day) for c in checks if c.ok and c.certificate is not None]
-    auth = authorise(
-        authorisation.debited_of(row.debited), authorisation.signatories_of(client),
-        earlier + new,
-    )  # fmt: skip
+    auth = _authorise(env, row, earlier + new)
     judged = iter(auth.signers[len(earlier):])
     lines: list[str] = []
     reasons: list[Reason] = []
@@ -189,6 +178,38 @@ def _sign(
         outcome.counts, outcome.amounts = executed.counts, executed.amounts
         outcome.answer = f"{name}, {executed.answer}"
     return outcome
+
+
+def _signers_so_far(env: Environment, conn: Connection, row: Any) -> list[Signer]:
+    """The verified signatures recorded for the waiting batch of `row`, as received."""
+    s = db.signatures.c
+    zone = env.settings.timezone
+    return [
+        Signer(x509.load_der_x509_certificate(r.certificate), r.received_at.astimezone(zone).date())
+        for r in conn.execute(
+            select(db.signatures).where(s.awaiting_id == row.id, s.verified).order_by(s.id)
+        )
+    ]
+
+
+def _authorise(env: Environment, row: Any, signers: list[Signer]) -> Authorisation:
+    client = env.settings.client(row.client_id)
+    return authorise(
+        authorisation.debited_of(row.debited), authorisation.signatories_of(client), signers
+    )
+
+
+def answer_waiting(env: Environment, conn: Connection, intake: Intake, known: Any) -> str | None:
+    """The plain batch `known` uploaded again while it waits for signatures (typically
+    after its own container): a pain.002 saying where its signatures stand now, not its
+    first answer; the answer's name. None: the batch does not wait (answered as usual)."""
+    row = conn.execute(select(db.awaiting).where(db.awaiting.c.file_id == known.id)).first()
+    if row is None or row.state != authorisation.WAITING:
+        return None
+    now = _authorise(env, row, _signers_so_far(env, conn, row)).describe()
+    info = f"the same bytes as the batch waiting for signatures since " \
+           f"{row.received_at.astimezone(env.settings.timezone):%Y-%m-%d %H:%M}: {now}"  # fmt: skip
+    return _answer(env, conn, known, GroupStatus.PDNG, None, info, intake, intake.claim_name)[1]
 
 
 def _effect(check: xades.SignatureCheck, verdict: Classified | None) -> tuple[Reason | None, str]:
@@ -246,7 +267,7 @@ def _changes_nothing(
 
 def _answer(
     env: Environment, conn: Connection, file_row: Any, status: GroupStatus,
-    reason: Reason | None, info: str, intake: Intake,
+    reason: Reason | None, info: str, intake: Intake, claim_name: str | None = None,
 ) -> tuple[int, str]:
     """A group-level pain.002 about the batch `file_row`, answering a signature upload."""
     local = intake.now_local
@@ -264,7 +285,7 @@ def _answer(
         return outbox.render(lambda out: pain002.write(report, out))
 
     return answers.issue(conn, client_id=intake.client_id, file_id=file_row.id, local=local,
-                         render=render)  # fmt: skip
+                         render=render, claim_name=claim_name)  # fmt: skip
 
 
 def _close(conn: Connection, container_id: int, outcome: Outcome, info: str) -> Outcome:
