@@ -267,9 +267,11 @@ def batch_path(env: Environment, row: Any) -> Path:
 
 
 def execute(
-    env: Environment, tx: LedgerTx, row: Any, copies: dict[int, PlainCopy]
+    env: Environment, tx: LedgerTx, row: Any, copies: dict[int, PlainCopy],
+    reading: Reading | None = None,
 ) -> Outcome:
-    """Run the authorised batch through the ordinary stages, as if received now."""
+    """Run the authorised batch through the ordinary stages, as if received now
+    (`reading`: of its file, already started)."""
     file_row = tx.conn.execute(select(db.files).where(db.files.c.id == row.file_id)).one()
     path = batch_path(env, row)
     now = env.clock.now()
@@ -280,7 +282,7 @@ def execute(
         sha256=row.sha256, size=file_row.size_bytes, modified=now, now=now,
         timezone=env.settings.timezone,
     )  # fmt: skip
-    with read(path, transactions_max=env.settings.max_transactions) as reader:
+    with reading or read(path, transactions_max=env.settings.max_transactions) as reader:
         reader.digest()
         outcome = new_file(env, tx, intake, reader, copies, file_id=row.file_id)
     tx.conn.execute(

@@ -20,6 +20,7 @@ batch executes twice.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from gateway.files import write_in_place
 from gateway.inbound import asice, xades
 from gateway.inbound.findings import Finding
 from gateway.inbound.intake import Intake, take_in
-from gateway.inbound.reader import read
+from gateway.inbound.reader import Reading, read
 from gateway.newfile import new_file, reject
 from gateway.outbound import answers, outbox
 from gateway.outbound import pain002_v03 as pain002
@@ -91,7 +92,15 @@ def container_file(
                           f"{submitted.info or submitted.group_status}")  # fmt: skip
     if row is None or row.state != authorisation.WAITING:
         return _changes_nothing(env, conn, intake, container_id, sha256, row)
-    return _sign(env, tx, intake, found, container_id, row, copies)
+    earlier = _signers_so_far(env, conn, row)
+    with contextlib.ExitStack() as stack:
+        ahead: Reading | None = None
+        path = authorisation.batch_path(env, row)
+        if len(earlier) + len(found.signatures) >= row.level and path.exists():
+            # It may complete the batch: its reading starts while the signatures are checked.
+            ahead = read(path, transactions_max=env.settings.max_transactions)
+            stack.callback(ahead.close)
+        return _sign(env, tx, intake, found, container_id, row, copies, earlier, ahead)
 
 
 def _file_row(conn: Connection, client_id: str, sha256: str) -> Any:
@@ -138,13 +147,14 @@ def _extraction(env: Environment, intake: Intake) -> Path:
 
 def _sign(
     env: Environment, tx: Any, intake: Intake, container: asice.Container,
-    container_id: int, row: Any, copies: dict[int, PlainCopy],
+    container_id: int, row: Any, copies: dict[int, PlainCopy], earlier: list[Signer],
+    ahead: Reading | None,
 ) -> Outcome:
-    """Verify, judge and record the container's signatures; answer; execute when done."""
+    """Verify, judge and record the container's signatures (`earlier`: those recorded
+    before); answer; execute when done (with the batch's reading `ahead`, if started)."""
     settings, conn = env.settings, tx.conn
     trust = xades.load_trust(settings.signing.signatory_ca, settings.signing.signatory_crl)
     checks = xades.verify_container(container, trust, intake.received)
-    earlier = _signers_so_far(env, conn, row)
     day = intake.received_local.date()
     new = [Signer(c.certificate, day) for c in checks if c.ok and c.certificate is not None]
     auth = _authorise(env, row, earlier + new)
@@ -173,7 +183,7 @@ def _sign(
         msg_id=file_row.msg_id, answer=name,
     ), info)  # fmt: skip
     if auth.complete:
-        executed = authorisation.execute(env, tx, row, copies)
+        executed = authorisation.execute(env, tx, row, copies, ahead)
         outcome.group_status = executed.group_status
         outcome.counts, outcome.amounts = executed.counts, executed.amounts
         outcome.answer = f"{name}, {executed.answer}"
