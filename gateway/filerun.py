@@ -244,7 +244,8 @@ def _intake(env: Environment, claim: Claim, reader: Reading | None) -> Intake:
 
 def _already_known(env: Environment, conn: Any, intake: Intake, known: Any) -> Outcome:
     """The same bytes again: this very claim recorded by a run that stopped before
-    shelving it, or a repeated upload, answered with its original report once more."""
+    shelving it, or a repeated upload, answered with its original report once more (a
+    batch still waiting for signatures: with their current count, SPEC §11)."""
     refused = known.accepted_msg_id is None and known.group_status == "RJCT"
     shelf = "rejected" if refused else "archive"
     if known.claim_name == intake.claim_name:
