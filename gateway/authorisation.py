@@ -50,7 +50,7 @@ from gateway.outbound.outbox import PlainCopy
 from gateway.reasons import Reason
 from gateway.settings import ClientSettings, Settings
 from gateway.shelving import Outcome
-from gateway.signatories import Right, Signatory, required_level
+from gateway.signatories import Right, Signatory, authorise, required_level
 from gateway.statuses import GroupStatus, TxStatus
 from ledger.calendar import next_business_day
 from ledger.tx import LedgerTx
@@ -133,7 +133,7 @@ def admit(
         level = required_level(debited)
         if level == 0:
             return None
-        missing = f"0 of {level} signature{'s' if level > 1 else ''}; " + needs(level)
+        missing = authorise(debited, (), ()).describe()  # "0 of 2 signatures; …"
         file_id = record.insert_file(
             tx.conn, intake, **_header_values(first), group_status=GroupStatus.PDNG.value,
             accepted_msg_id=first.msg_id, nb_of_txs=parsed.count,
@@ -260,9 +260,11 @@ def batch_path(env: Environment, row: Any) -> Path:
 
 
 def execute(
-    env: Environment, tx: LedgerTx, row: Any, copies: dict[int, PlainCopy]
+    env: Environment, tx: LedgerTx, row: Any, copies: dict[int, PlainCopy],
+    reading: Reading | None = None,
 ) -> Outcome:
-    """Run the authorised batch through the ordinary stages, as if received now."""
+    """Run the authorised batch through the ordinary stages, as if received now
+    (`reading`: of its file, already started)."""
     file_row = tx.conn.execute(select(db.files).where(db.files.c.id == row.file_id)).one()
     path = batch_path(env, row)
     now = env.clock.now()
@@ -273,7 +275,7 @@ def execute(
         sha256=row.sha256, size=file_row.size_bytes, modified=now, now=now,
         timezone=env.settings.timezone,
     )  # fmt: skip
-    with read(
+    with reading or read(
         path, transactions_max=env.settings.max_transactions, echo=pain002_v03.original
     ) as reader:
         reader.digest()

@@ -250,7 +250,8 @@ def _intake(env: Environment, claim: Claim, reader: Reading | None) -> Intake:
 
 def _already_known(env: Environment, conn: Any, intake: Intake, known: Any) -> Outcome:
     """The same bytes again: this very claim recorded by a run that stopped before
-    shelving it, or a repeated upload, answered with its original report once more."""
+    shelving it, or a repeated upload, answered with its original report once more (a
+    batch still waiting for signatures: with their current count, SPEC §11)."""
     refused = known.accepted_msg_id is None and known.group_status == "RJCT"
     shelf = "rejected" if refused else "archive"
     if known.claim_name == intake.claim_name:
@@ -262,15 +263,19 @@ def _already_known(env: Environment, conn: Any, intake: Intake, known: Any) -> O
             known.id, "duplicates", known.group_status, msg_id=known.msg_id,
             answer=answered, recovered=True,
         )  # fmt: skip
-    name = outbox.enqueue_again(
-        conn, known.first_outbox_id, intake.now_local, claim_name=intake.claim_name
-    )
+    said = "its original answer was delivered again"
+    name = signature_run.answer_waiting(env, conn, intake, known)
+    if name is not None:  # SPEC §11: where its signatures stand now
+        said = "it still waits for signatures; answered with their current count"
+    else:
+        name = outbox.enqueue_again(
+            conn, known.first_outbox_id, intake.now_local, claim_name=intake.claim_name
+        )
     return Outcome(
         known.id,
         "duplicates",
         known.group_status,
-        info=f"the same bytes as file {known.id} ({known.original_name}); "
-        "its original answer was delivered again",
+        info=f"the same bytes as file {known.id} ({known.original_name}); {said}",
         msg_id=known.msg_id,
         answer=name,
     )

@@ -11,8 +11,8 @@ The claim is an ordinary one: the file is locked, moved into work/ with its rece
 already running before anything else of the pass (`Pipeline.run_once(first=…)`).
 If the process dies before that, the file waits in work/ like any file of a stopped
 run, and the next run recovers it; the child ends at its next write to the pipe.
-A file over the size limit is left for the pipeline (it is never read), and so is a small
-file (the pass reads it in-process).
+A file over the size limit is left for the pipeline (it is never read), and so are a small
+file (the pass reads it in-process) and a signature container (unzipped, not parsed).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import TransientError
+from gateway.inbound import asice
 from gateway.inbound.reader import Reader, inline_bytes_max
 from gateway.outbound import pain002_v03
 from gateway.settings import Settings
@@ -50,6 +51,8 @@ def start(settings: Settings, now: dt.datetime) -> ReadAhead | None:
     spool = Spool(settings.spool_dir)
     for client in settings.clients:
         for path in spool.waiting(client.id)[:1]:
+            if asice.is_container_name(path.name):
+                return None  # a signature container is unzipped by the pass, never parsed
             try:
                 size = os.stat(path).st_size
                 if size > settings.max_file_bytes or size <= inline_bytes_max:

@@ -20,6 +20,7 @@ batch executes twice.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +34,14 @@ from gateway.files import write_in_place
 from gateway.inbound import asice, xades
 from gateway.inbound.findings import Finding
 from gateway.inbound.intake import Intake, take_in
-from gateway.inbound.reader import read
+from gateway.inbound.reader import Reading, read
 from gateway.newfile import new_file, reject
 from gateway.outbound import answers, outbox
 from gateway.outbound import pain002_v03 as pain002
 from gateway.outbound.outbox import PlainCopy
 from gateway.reasons import Reason, first
 from gateway.shelving import Outcome
-from gateway.signatories import Classified, Signer, Verdict, authorise
+from gateway.signatories import Authorisation, Classified, Signer, Verdict, authorise
 from gateway.statuses import GroupStatus
 
 CONTAINER = authorisation.CONTAINER
@@ -91,7 +92,17 @@ def container_file(
                           f"{submitted.info or submitted.group_status}")  # fmt: skip
     if row is None or row.state != authorisation.WAITING:
         return _changes_nothing(env, conn, intake, container_id, sha256, row)
-    return _sign(env, tx, intake, found, container_id, row, copies)
+    earlier = _signers_so_far(env, conn, row)
+    with contextlib.ExitStack() as stack:
+        ahead: Reading | None = None
+        path = authorisation.batch_path(env, row)
+        if len(earlier) + len(found.signatures) >= row.level and path.exists():
+            # It may complete the batch: its reading starts while the signatures are checked.
+            ahead = read(
+                path, transactions_max=env.settings.max_transactions, echo=pain002.original
+            )
+            stack.callback(ahead.close)
+        return _sign(env, tx, intake, found, container_id, row, copies, earlier, ahead)
 
 
 def _file_row(conn: Connection, client_id: str, sha256: str) -> Any:
@@ -138,27 +149,17 @@ def _extraction(env: Environment, intake: Intake) -> Path:
 
 def _sign(
     env: Environment, tx: Any, intake: Intake, container: asice.Container,
-    container_id: int, row: Any, copies: dict[int, PlainCopy],
+    container_id: int, row: Any, copies: dict[int, PlainCopy], earlier: list[Signer],
+    ahead: Reading | None,
 ) -> Outcome:
-    """Verify, judge and record the container's signatures; answer; execute when done."""
+    """Verify, judge and record the container's signatures (`earlier`: those recorded
+    before); answer; execute when done (with the batch's reading `ahead`, if started)."""
     settings, conn = env.settings, tx.conn
-    client = settings.client(intake.client_id)
     trust = xades.load_trust(settings.signing.signatory_ca, settings.signing.signatory_crl)
     checks = xades.verify_container(container, trust, intake.received)
-    s = db.signatures.c
-    earlier = [
-        Signer(x509.load_der_x509_certificate(r.certificate),
-               r.received_at.astimezone(settings.timezone).date())
-        for r in conn.execute(
-            select(db.signatures).where(s.awaiting_id == row.id, s.verified).order_by(s.id)
-        )
-    ]  # fmt: skip
     day = intake.received_local.date()
     new = [Signer(c.certificate, day) for c in checks if c.ok and c.certificate is not None]
-    auth = authorise(
-        authorisation.debited_of(row.debited), authorisation.signatories_of(client),
-        earlier + new,
-    )  # fmt: skip
+    auth = _authorise(env, row, earlier + new)
     judged = iter(auth.signers[len(earlier):])
     lines: list[str] = []
     reasons: list[Reason] = []
@@ -184,11 +185,43 @@ def _sign(
         msg_id=file_row.msg_id, answer=name,
     ), info)  # fmt: skip
     if auth.complete:
-        executed = authorisation.execute(env, tx, row, copies)
+        executed = authorisation.execute(env, tx, row, copies, ahead)
         outcome.group_status = executed.group_status
         outcome.counts, outcome.amounts = executed.counts, executed.amounts
         outcome.answer = f"{name}, {executed.answer}"
     return outcome
+
+
+def _signers_so_far(env: Environment, conn: Connection, row: Any) -> list[Signer]:
+    """The verified signatures recorded for the waiting batch of `row`, as received."""
+    s = db.signatures.c
+    zone = env.settings.timezone
+    return [
+        Signer(x509.load_der_x509_certificate(r.certificate), r.received_at.astimezone(zone).date())
+        for r in conn.execute(
+            select(db.signatures).where(s.awaiting_id == row.id, s.verified).order_by(s.id)
+        )
+    ]
+
+
+def _authorise(env: Environment, row: Any, signers: list[Signer]) -> Authorisation:
+    client = env.settings.client(row.client_id)
+    return authorise(
+        authorisation.debited_of(row.debited), authorisation.signatories_of(client), signers
+    )
+
+
+def answer_waiting(env: Environment, conn: Connection, intake: Intake, known: Any) -> str | None:
+    """The plain batch `known` uploaded again while it waits for signatures (typically
+    after its own container): a pain.002 saying where its signatures stand now, not its
+    first answer; the answer's name. None: the batch does not wait (answered as usual)."""
+    row = conn.execute(select(db.awaiting).where(db.awaiting.c.file_id == known.id)).first()
+    if row is None or row.state != authorisation.WAITING:
+        return None
+    now = _authorise(env, row, _signers_so_far(env, conn, row)).describe()
+    info = f"the same bytes as the batch waiting for signatures since " \
+           f"{row.received_at.astimezone(env.settings.timezone):%Y-%m-%d %H:%M}: {now}"  # fmt: skip
+    return _answer(env, conn, known, GroupStatus.PDNG, None, info, intake, intake.claim_name)[1]
 
 
 def _effect(check: xades.SignatureCheck, verdict: Classified | None) -> tuple[Reason | None, str]:
@@ -246,7 +279,7 @@ def _changes_nothing(
 
 def _answer(
     env: Environment, conn: Connection, file_row: Any, status: GroupStatus,
-    reason: Reason | None, info: str, intake: Intake,
+    reason: Reason | None, info: str, intake: Intake, claim_name: str | None = None,
 ) -> tuple[int, str]:
     """A group-level pain.002 about the batch `file_row`, answering a signature upload."""
     local = intake.now_local
@@ -264,7 +297,7 @@ def _answer(
         return outbox.render(lambda out: pain002.write(report, out))
 
     return answers.issue(conn, client_id=intake.client_id, file_id=file_row.id, local=local,
-                         render=render)  # fmt: skip
+                         render=render, claim_name=claim_name)  # fmt: skip
 
 
 def _close(conn: Connection, container_id: int, outcome: Outcome, info: str) -> Outcome:

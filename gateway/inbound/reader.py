@@ -215,10 +215,11 @@ class _Sender:
         return not self._gone.is_set()
 
 
-def read(path: Path, *, transactions_max: int, echo: Echo | None = None) -> Reading:
+def read(path: Path, *, transactions_max: int, echo: Echo | None) -> Reading:
     """The reading of `path`: by a child process (`Reader`) for a big file, so that
     parsing and booking run side by side; in this process (`InlineRead`) for a small
-    one, where starting a child would cost more than the parse."""
+    one, where starting a child would cost more than the parse. `echo`: what to render of
+    each transaction for its answer beside the parse (None: the answer is not this read's)."""
     if path.stat().st_size <= inline_bytes_max:
         return InlineRead(path, transactions_max=transactions_max, echo=echo)
     return Reader(path, transactions_max=transactions_max, echo=echo)
@@ -227,7 +228,7 @@ def read(path: Path, *, transactions_max: int, echo: Echo | None = None) -> Read
 class InlineRead:
     """A small file read in this process, with `Reader`'s interface and events."""
 
-    def __init__(self, path: Path, *, transactions_max: int, echo: Echo | None = None) -> None:
+    def __init__(self, path: Path, *, transactions_max: int, echo: Echo | None) -> None:
         self._items = _small_items(path.read_bytes(), transactions_max, echo)
         self._digest: Digest | None = None
 
@@ -254,7 +255,7 @@ class InlineRead:
 class Reader:
     """`with Reader(path, transactions_max=…) as reader: for event in reader: …`"""
 
-    def __init__(self, path: Path, *, transactions_max: int, echo: Echo | None = None) -> None:
+    def __init__(self, path: Path, *, transactions_max: int, echo: Echo | None) -> None:
         pain001_v03.schema()  # compiled once here, not again in every child
         try:
             read_fd, write_fd = os.pipe()

@@ -76,8 +76,10 @@ def issue(
     file_id: int,
     local: dt.datetime,
     render: Callable[[str], bytes],
+    claim_name: str | None = None,
 ) -> tuple[int, str]:
-    """Give a new pain.002 its MsgId, render it, and put it in the client's outbox."""
+    """Give a new pain.002 its MsgId, render it, and put it in the client's outbox
+    (`claim_name`: it answers that repeated upload, `outbox.answer_to_claim`)."""
     msg_id = new_msg_id(conn, local)
     return outbox.enqueue(
         conn,
@@ -87,6 +89,7 @@ def issue(
         created_local=local,
         body=render(msg_id),
         file_id=file_id,
+        claim_name=claim_name,
     )
 
 

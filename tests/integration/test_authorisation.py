@@ -326,3 +326,42 @@ def test_a_signature_made_by_xmlsec1_counts_like_ours(
     [final] = [a for a in found if a.group_status == "ACSC"]
     assert final.statuses() == {"X1": "ACSC"}, [a.group_info for a in found]
     assert any("authorised: 2 of 2" in " ".join(a.group_info) for a in found)
+
+
+def test_a_plain_batch_after_its_containers_is_told_the_current_count(
+    signing: tuple[Installation, Pki], assert_valid: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The container comes first (it is the submission); the plain batch uploaded after
+    it is answered with what its signatures are now ("1 of 2"), not with the first answer
+    ("0 of 2"), once even when the run stopped before shelving it. Once the containers
+    have executed it, the plain batch gets the final answer again and executes nothing."""
+    inst, pki = signing
+    data = batch(("E1", "10.00"), msg_id="WAIT-9")
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "first.asice")
+    inst.run()
+    inst.new_answers()
+    inst.drop(data, "pay.xml")
+    with monkeypatch.context() as patch:
+        patch.setattr(filerun, "shelve_all", _stopped)
+        with pytest.raises(RuntimeError):
+            inst.run()
+    inst.run()
+    [now] = inst.new_answers()
+    assert now.original_msg_id == "WAIT-9" and now.group_status == "PDNG"
+    info = " ".join(now.group_info)
+    assert "1 of 2 signatures; a signatory with the second right must sign" in info, info
+    assert_valid(now.path, "pain.002.001.03")
+    before = inst.balance(A_MAIN)
+    inst.drop(signed("pay.xml", data, pki.second, WHEN), "second.asice")
+    inst.run()
+    final = inst.new_answers()[-1]
+    assert final.group_status == "ACSC" and inst.balance(A_MAIN) == before - 1000
+    inst.drop(data, "pay-again.xml")
+    inst.run()
+    [again] = inst.new_answers()
+    assert again.group_status == "ACSC"
+    assert again.statuses() == final.statuses() and inst.balance(A_MAIN) == before - 1000
+
+
+def _stopped(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("stopped before shelving")

@@ -71,7 +71,8 @@ def _add_view_user(install: Install) -> None:
 def _put(install: Install, name: str, data: bytes) -> None:
     client = sftp_client(install, "alpha-erp")
     try:
-        client.putfo(io.BytesIO(data), f"/in/{name}")
+        # No confirming stat: the daemon may already have taken the file out of /in.
+        client.putfo(io.BytesIO(data), f"/in/{name}", confirm=False)
     finally:
         close_sftp(client)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from gateway import readahead
 from gateway.clock import SystemClock
+from gateway.inbound import asice
 from gateway.inbound.reader import inline_bytes_max
 from gateway.settings import load
 from tests.pipeline_fixtures import CLIENT_A, CLIENT_B, Batch, Installation
@@ -118,6 +119,20 @@ def test_a_small_file_is_left_to_the_pass(tmp_path: Path) -> None:
     """Forking a reader would cost more than reading it: the pass reads it in-process."""
     inst = _installation(tmp_path / "gw")
     path = inst.drop(Batch(msg_id="RA-SMALL").tx("E2E-1", "1.00").build(), "small.xml")
+    assert readahead.start(load(inst.config), SystemClock().now()) is None
+    assert path.exists()
+
+
+def test_a_signature_container_is_left_to_the_pass(tmp_path: Path) -> None:
+    """A container is unzipped by the pass, never parsed: no reading child for it, even
+    one big enough (its data file is read when its batch executes)."""
+    inst = _installation(tmp_path / "gw")
+    noise = asice.SignatureFile("META-INF/signatures0.xml", os.urandom(inline_bytes_max))
+    container = asice.write_container(
+        "pay.xml", _big("RA-SIGNED"), [noise], moment=SystemClock().now()
+    )
+    assert len(container) > inline_bytes_max
+    path = inst.drop(container, "pay.asice")
     assert readahead.start(load(inst.config), SystemClock().now()) is None
     assert path.exists()
 
