@@ -25,7 +25,8 @@ import asyncssh
 
 from bench.installation import Installation
 from bench.workloads import Client
-from gateway.sftp.receipts import UploadReceipt, fsync_dir, receipt_path, write_receipt
+from gateway.files import fsync_dir
+from gateway.sftp.receipts import UploadReceipt, receipt_path, write_receipt
 
 ARRIVALS = ("drop", "sftp")
 arrivals_per_second = 100
