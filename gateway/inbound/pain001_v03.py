@@ -167,17 +167,20 @@ def _codes(rptg: Any, found: list[str]) -> None:
     for dtls in rptg:
         if dtls.tag != _T_DTLS:
             continue
-        tp = cd = amount = ccy = ""
-        for node in dtls:
+        tp = cd = amount = ccy = None
+        for node in dtls:  # texts taken as they are, stripped only for a line kept
             tag = node.tag
             if tag == _T_TP:
-                tp = _text(node)
+                tp = node.text
             elif tag == _T_CD:
-                cd = _text(node)
+                cd = node.text
             elif tag == _T_AMT:
-                amount, ccy = _text(node), node.get("Ccy") or ""
+                amount, ccy = node.text, node.get("Ccy")
+        tp = tp.strip() if tp else ""
         if tp in CODE_TYPES and len(found) < code_lines_kept_max:
-            found.append(f"{tp}\x1f{cd}\x1f{amount}\x1f{ccy}")
+            cd = cd.strip() if cd else ""
+            amount = amount.strip() if amount else ""
+            found.append(f"{tp}\x1f{cd}\x1f{amount}\x1f{ccy or ''}")
 
 
 def _tx(elem: Any, seq: int, pmt_seq: int) -> TxRow:

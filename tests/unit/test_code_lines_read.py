@@ -1,0 +1,52 @@
+"""What the pain.001 reader keeps of a payment's RgltryRptg (SPEC §12): the EKK and IKK
+lines as sent, in file order, each `Tp␟Cd␟Amt␟Ccy` with its texts stripped, a missing
+field empty; other regulatory reporting is left out; at most `code_lines_kept_max`."""
+
+from __future__ import annotations
+
+from gateway import samples
+from gateway.inbound import budget, pain001_v03
+
+DEBTOR = samples.iban_lv("TREL", 9_100_000_000_001)
+CREDITOR = samples.iban_lv("HABA", 1)
+
+
+def _codes_read(rgltry: str) -> str | None:
+    """The codes the reader keeps of one payment whose RgltryRptg blocks are `rgltry`."""
+    tx = samples.SampleTx("E2E-1", "100.00", CREDITOR, codes=(("EKK", "2221", "100.00"),))
+    batch = samples.SampleBatch(
+        "MSG-1", [samples.SamplePmtInf("P-1", DEBTOR, [tx])], nb_of_txs="1", ctrl_sum="100.00"
+    )
+    data = samples.to_bytes(batch)
+    start, end = data.index(b"<RgltryRptg>"), data.index(b"</RgltryRptg>") + len(b"</RgltryRptg>")
+    data = data[:start] + rgltry.encode() + data[end:]
+    events = list(pain001_v03.stream([data], transactions_max=10))
+    assert events[-1].failure is None, events[-1].failure  # type: ignore[union-attr]
+    (row,) = next(e for e in events if isinstance(e, list))
+    return row[-1]  # type: ignore[no-any-return]
+
+
+def test_lines_are_kept_as_sent_stripped_in_file_order_across_blocks() -> None:
+    kept = _codes_read(
+        "<RgltryRptg><DbtCdtRptgInd>DEBT</DbtCdtRptgInd>"
+        "<Dtls><Tp> EKK </Tp><Dt>2026-11-25</Dt><Ctry>LV</Ctry><Cd>\n2221 </Cd>"
+        '<Amt Ccy="EUR"> 75.00 </Amt><Inf>heating</Inf></Dtls>'
+        "<Dtls><Tp>CBR</Tp><Cd>101</Cd></Dtls></RgltryRptg>"
+        '<RgltryRptg><Dtls><Tp>IKK</Tp><Amt Ccy="USD">25.00</Amt></Dtls>'
+        "<Dtls><Tp>EKK</Tp><Cd>2231</Cd></Dtls><Dtls><Cd>2222</Cd></Dtls></RgltryRptg>"
+    )
+    assert budget.split(kept) == [
+        ["EKK", "2221", "75.00", "EUR"],
+        ["IKK", "", "25.00", "USD"],
+        ["EKK", "2231", "", ""],
+    ]
+
+
+def test_no_ekk_or_ikk_line_keeps_nothing() -> None:
+    assert _codes_read("<RgltryRptg><Dtls><Tp>CBR</Tp><Cd>101</Cd></Dtls></RgltryRptg>") is None
+
+
+def test_lines_past_the_kept_maximum_are_left_out() -> None:
+    line = '<Dtls><Tp>EKK</Tp><Cd>2221</Cd><Amt Ccy="EUR">1.00</Amt></Dtls>'
+    kept = _codes_read("".join(f"<RgltryRptg>{line * 5}</RgltryRptg>" for _ in range(10)))
+    assert len(budget.split(kept)) == pain001_v03.code_lines_kept_max
