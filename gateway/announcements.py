@@ -11,13 +11,31 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, select
+from sqlalchemy import Connection, Engine, and_, bindparam, case, delete, func, insert, select
 
 from gateway import db, large_days
 from gateway.awaiting_shelf import WAITING
 from ledger import calendar
 
 t = db.announcements
+_a, _e, _p, _f = db.awaiting.c, db.awaiting_eur.c, db.payments.c, db.files.c
+
+# The statements every file's gate runs, built once per process (SQLAlchemy keeps their
+# compiled form): what staff recorded, and the EUR of waiting batches, each also a column
+# of the gate's one query.
+_MANUAL = select(t.c.amount_minor).where(
+    t.c.client_id == bindparam("client_id"), t.c.business_date == bindparam("day")
+)
+_AWAITING = (
+    select(func.coalesce(func.sum(_e.amount_minor), 0))
+    .select_from(db.awaiting_eur.join(db.awaiting, _a.id == _e.awaiting_id))
+    .where(
+        _a.client_id == bindparam("client_id"),
+        _a.state == WAITING,
+        _a.received_at <= bindparam("deadline_at"),
+        _e.business_date == bindparam("day"),
+    )
+)
 
 
 def record(
@@ -41,9 +59,7 @@ def record(
 
 def manual_minor(conn: Connection, client_id: str, day: dt.date) -> int | None:
     """What staff recorded for `client_id` and `day`, if anything."""
-    found = conn.execute(
-        select(t.c.amount_minor).where(t.c.client_id == client_id, t.c.business_date == day)
-    ).scalar()
+    found = conn.execute(_MANUAL, {"client_id": client_id, "day": day}).scalar()
     return None if found is None else int(found)
 
 
@@ -109,18 +125,8 @@ def awaiting_minor(
     for signatures. Known to the treasury from their upload, they count as announced; once
     authorised, their payments' rows count instead (their file keeps its arrival time),
     and an expired batch never executes, so it no longer counts."""
-    a, e = db.awaiting.c, db.awaiting_eur.c
-    found = conn.execute(
-        select(func.coalesce(func.sum(e.amount_minor), 0))
-        .select_from(db.awaiting_eur.join(db.awaiting, a.id == e.awaiting_id))
-        .where(
-            a.client_id == client_id,
-            a.state == WAITING,
-            a.received_at <= deadline_at,
-            e.business_date == day,
-        )
-    ).scalar()
-    return int(found or 0)
+    values = {"client_id": client_id, "day": day, "deadline_at": deadline_at}
+    return int(conn.execute(_AWAITING, values).scalar() or 0)
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
@@ -140,33 +146,42 @@ def gate(
 ) -> large_days.Gate:
     """The client's business day `day` under the large-payment-day rule, as the database
     holds it: the EUR executed so far, whether a payment was already held, and what was
-    announced (the payments known by the deadline, and what staff recorded). One query
-    over the client's accounts' payments of that day and the next (by the index on
-    debtor, status and due date), and one for the recorded announcement."""
-    p, f = db.payments.c, db.files.c
+    announced (the payments known by the deadline, the batches waiting for signatures,
+    and what staff recorded): ONE query, over the client's accounts' payments of that day
+    and the next (by the index on debtor, status and due date)."""
     deadline_at = large_days.deadline(day, announce_by, timezone).astimezone(dt.UTC)
-    following = calendar.next_business_day(day)
-    today = p.due_date == day
-    held = p.large_day_held_on == day
     row = conn.execute(
-        select(
-            func.coalesce(func.sum(case((and_(today, p.status == "ACSC"), p.amount_minor))), 0),
-            func.coalesce(
-                func.sum(case((and_(today, f.received_at <= deadline_at), p.amount_minor))), 0
-            ),
-            func.count(case((held, 1))),
-        )
-        .select_from(db.payments.join(db.files, f.id == p.file_id))
-        .where(
-            p.debtor_iban.in_(list(debtor_ibans)),
-            p.status.in_(["ACSC", "PDNG"]),
-            p.due_date.in_([day, following]),
-            p.currency == large_days.CURRENCY,
-            f.client_id == client_id,
-        )
-    ).one()
-    executed, automatic, tripped = (int(v) for v in row)
-    automatic += awaiting_minor(conn, client_id, day, deadline_at)
-    announced = large_days.announced_minor(automatic, manual_minor(conn, client_id, day))
+        _GATE,
+        {
+            "client_id": client_id, "debtors": list(debtor_ibans), "day": day,
+            "following": calendar.next_business_day(day), "deadline_at": deadline_at,
+        },
+    ).one()  # fmt: skip
+    executed, automatic, tripped, awaiting = (int(v) for v in row[:4])
+    manual = None if row[4] is None else int(row[4])
+    announced = large_days.announced_minor(automatic + awaiting, manual)
     state = large_days.DayState(day, threshold_minor, announced, executed, tripped > 0)
     return large_days.Gate(state, announce_by)
+
+
+_today = _p.due_date == bindparam("day")
+_GATE = (
+    select(
+        func.coalesce(func.sum(case((and_(_today, _p.status == "ACSC"), _p.amount_minor))), 0),
+        func.coalesce(
+            func.sum(case((and_(_today, _f.received_at <= bindparam("deadline_at")),
+                           _p.amount_minor))), 0
+        ),
+        func.count(case((_p.large_day_held_on == bindparam("day"), 1))),
+        _AWAITING.scalar_subquery(),
+        _MANUAL.scalar_subquery(),
+    )
+    .select_from(db.payments.join(db.files, _f.id == _p.file_id))
+    .where(
+        _p.debtor_iban.in_(bindparam("debtors", expanding=True)),
+        _p.status.in_(["ACSC", "PDNG"]),
+        _p.due_date.in_([bindparam("day"), bindparam("following")]),
+        _p.currency == large_days.CURRENCY,
+        _f.client_id == bindparam("client_id"),
+    )
+)  # fmt: skip

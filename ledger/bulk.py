@@ -5,8 +5,8 @@ row; here the statement is compiled once for the connection's dialect and the
 DBAPI driver gets plain tuples (or, for named-parameter drivers, dicts).
 
 PostgreSQL is a server a round trip away, and executes an executemany row by row:
-there a few rows go in ONE statement with a VALUES list, and many by `COPY … FROM
-STDIN`, the bulk path PostgreSQL is made for. Same rows, same transaction.
+there a few rows go in ONE statement with an array per column (`unnest`), and many by
+`COPY … FROM STDIN`, the bulk path PostgreSQL is made for. Same rows, same transaction.
 """
 
 from __future__ import annotations
@@ -123,23 +123,36 @@ def _memo(proc: Any) -> Any:
     return convert
 
 
-values_rows_max = 500  # PostgreSQL: up to this many rows in one INSERT's VALUES, more by COPY
+values_rows_max = 500  # PostgreSQL: up to this many rows in one INSERT, more by COPY
 
 
 def _insert_postgres(
     conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
-    quote = conn.dialect.identifier_preparer.quote
-    target = f"{quote(table.name)} ({', '.join(quote(c) for c in columns)})"
+    """A few rows: ONE statement with an array per column (`unnest`), whose text and
+    parameter count do not depend on the number of rows, so the driver converts it once
+    and the server prepares it once per connection; many rows: `COPY`."""
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         if len(rows) <= values_rows_max:
-            one = "(" + ", ".join(["%s"] * len(columns)) + ")"
-            sql = f"INSERT INTO {target} VALUES " + ", ".join([one] * len(rows))
-            cursor.execute(sql, [value for row in rows for value in row])
+            sql = _unnest_insert(table, tuple(columns), conn.dialect)
+            cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
             return
+        target = _target(table, tuple(columns), conn.dialect)
         with cursor.copy(f"COPY {target} FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
     finally:
         cursor.close()
+
+
+@lru_cache(maxsize=64)
+def _target(table: Table, columns: tuple[str, ...], dialect: Dialect) -> str:
+    quote = dialect.identifier_preparer.quote
+    return f"{quote(table.name)} ({', '.join(quote(c) for c in columns)})"
+
+
+@lru_cache(maxsize=64)
+def _unnest_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> str:
+    arrays = ", ".join(f"%s::{table.c[c].type.compile(dialect=dialect)}[]" for c in columns)
+    return f"INSERT INTO {_target(table, columns, dialect)} SELECT * FROM unnest({arrays})"
