@@ -26,7 +26,7 @@ def next_value(conn: Connection, name: str) -> int:
 def unique_value(conn: Connection, name: str) -> int:
     """A value of sequence `name` no other caller gets, without holding its row until the
     caller's transaction ends (message ids; `ledger.sequences.take`)."""
-    return sequences.take(conn, db.counters, name)
+    return sequences.take(conn, db.counters, {name: 1})[name]
 
 
 def first_day_name(iban: str) -> str:

@@ -74,21 +74,34 @@ def reserve(conn: Connection, table: Table, wanted: Mapping[str, int]) -> dict[s
         return advance(own, table, wanted)
 
 
-reserved_block = 32  # values a process reserves at once for `take` on PostgreSQL
+reserved_block = 32  # values a process reserves at once per counter for `take`, at least
 _blocks: dict[tuple[str, str, str], tuple[int, int]] = {}  # (database, table, name): next, last
 
 
-def take(conn: Connection, table: Table, name: str) -> int:
-    """One value of counter `name`, unique but neither dense nor in commit order (message
-    ids). On PostgreSQL it comes from a block this process reserved (`reserve`), so most
-    calls touch no row at all; values of a block a process did not use before it ended
-    are never used. On SQLite it is `advance` (see the module's text)."""
+def take(
+    conn: Connection, table: Table, wanted: Mapping[str, int], *, block: int = reserved_block
+) -> dict[str, int]:
+    """For each counter, the first of `wanted[name]` consecutive values, unique but neither
+    dense nor in commit order (ledger ids, message ids). On PostgreSQL they come from a
+    block this process reserved (`reserve`, at least `block` values at once, the counters
+    that run short together), so most calls touch no row at all; values of a block a
+    process did not use before it ended are never used. On SQLite it is `advance` (see
+    the module's text)."""
     if conn.dialect.name == "sqlite":
-        return advance(conn, table, {name: 1})[name]
-    key = (conn.engine.url.render_as_string(hide_password=False), table.name, name)
-    value, last = _blocks.get(key, (1, 0))
-    if value > last:
-        last = reserve(conn, table, {name: reserved_block})[name]
-        value = last - reserved_block + 1
-    _blocks[key] = (value + 1, last)
-    return value
+        return {n: v - wanted[n] + 1 for n, v in advance(conn, table, wanted).items()}
+    url = conn.engine.url.render_as_string(hide_password=False)
+    keys = {name: (url, table.name, name) for name in wanted}
+    short = {
+        name: max(count, block)
+        for name, count in wanted.items()
+        if (held := _blocks.get(keys[name], (1, 0)))[0] + count - 1 > held[1]
+    }
+    if short:
+        for name, last in reserve(conn, table, short).items():
+            _blocks[keys[name]] = (last - short[name] + 1, last)
+    first = {}
+    for name, count in wanted.items():
+        value, last = _blocks[keys[name]]
+        _blocks[keys[name]] = (value + count, last)
+        first[name] = value
+    return first
