@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import gc
 import os
 import sys
 import threading
@@ -14,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from gateway import heap
 from gateway.errors import ConfigError, GatewayError, SealError, UsageError
 from gateway.settings import Settings, load
 
@@ -326,20 +326,6 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
     return parser
 
 
-# Collect cyclic garbage after this many new container objects, not CPython's 700: a big
-# file's rows are long-lived tuples and lists, and at 700 the collector ran a thousand
-# times per 100,000 transactions, about a tenth of the booking process's time.
-gc_young_threshold = 20_000
-
-
-def _settle_gc() -> None:
-    """Leave what start-up made (modules, classes, the parser) out of every collection
-    (`gc.freeze`), and collect young objects less often. Cycles are still collected."""
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(gc_young_threshold, older, oldest)
-
-
 def console() -> int:
     """The `ekase-gateway` program: `main` in a process of its own."""
     code = main(own_process=True)
@@ -362,7 +348,7 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
         commands = [daemon_cli.add_commands, fx_cli.add_commands, budget_cli.add_commands]
         args = build_parser(commands).parse_args(argv)
         if own_process:  # not when a test calls `main` in its own process
-            _settle_gc()
+            heap.settle()
         handler: Handler = args.handler
         return handler(args)
     except (ConfigError, UsageError, SealError) as exc:

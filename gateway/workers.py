@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from gateway import faults, logs
+from gateway import faults, heap, logs
 from gateway.clock import Clock, SystemClock
 from gateway.filerun import fault_of_ours
 from gateway.settings import Settings
@@ -165,6 +165,7 @@ def serve(settings: Settings, share: Share, conn: Connection, daemon_pid: int) -
     from gateway.spool import Spool
     from gateway.worker import Worker
 
+    heap.settle()  # what the worker runs with is loaded by now
     metrics.forward_files(
         lambda client, outcome, seconds: report(
             ("file", client, outcome.file_id, outcome.shelf, outcome.group_status, seconds)
