@@ -10,12 +10,13 @@ each currency's minor unit) and then executed like any other against the `Book`:
 2. a converted amount that does not fit the amount type, or rounds to nothing: `AM12`;
 3. `max_payment` (`AM02`), the daily limit (`AM14`), the funds (`AM04`) and the
    accounts' status, all on the converted debit in the account's currency;
-4. booked on its own (its entry carries its own exchange), through the treasury's
-   position account of each currency (`fx.postings`), so that the transfer balances
-   in each of its currencies; an external payment credits the clearing account of the
-   instructed currency. The position legs of the conversions booked in one transfer are
-   pooled into one posting per position account (the payments' own entries carry their
-   references; the positions are the treasury's).
+4. booked through the treasury's position account of each currency (`fx.postings`),
+   so that the transfer balances in each of its currencies; an external payment
+   credits the clearing account of the instructed currency. Like any payment it is
+   part of its payment information's one transfer when that is batch-booked (SPEC §6:
+   one debit of the sum on the debtor's account, each creditor account credited once,
+   each position account once per currency), otherwise booked on its own
+   (`Bookings.add_converted`).
 
 The payment's `AddtlInf` (rate, rate date, converted amount) goes to `Bookings.notes`
 and the rates it used to `Bookings.quotes` (marked used when the run commits).
@@ -96,16 +97,7 @@ def execute(
     bookings.quotes.update(priced.quotes)
     shown = priced.debit if priced.debit.quotes else priced.credit
     bookings.notes[order.seq] = shown.text
-    # The payment's own entries carry its reference; the position accounts' legs of a
-    # run's conversions are pooled into one posting per account and transfer.
-    pooled = bookings.pooled
-    for leg in legs:
-        if leg.iban not in (debtor.iban, credit_iban):
-            pooled[leg.iban, leg.currency] += leg.amount_minor
-    sides = (debtor.iban, credit_iban)
-    return bookings.add_own(
-        order.seq, [(g.iban, g.currency, g.amount_minor) for g in legs if g.iban in sides]
-    )
+    return bookings.add_converted(order, credit_iban, priced.debit, legs)
 
 
 def _limits(order: Order, priced: fx.Priced, book: Book) -> Finding | None:
