@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 from gateway import fx, large_days
 from gateway.inbound import rules
-from gateway.inbound.book import Book
+from gateway.inbound.book import Book as Book  # (re-exported: `decide.Book`)
 from gateway.inbound.findings import Finding
 from gateway.reasons import Reason
 from gateway.references import FileRefs

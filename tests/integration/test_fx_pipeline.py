@@ -412,7 +412,8 @@ def test_a_batch_booked_payment_information_mixing_currencies_is_one_entry(
 def booked_entries(doc: Any) -> list[Any]:
     """The statement's entries, the treasury's funding aside."""
     funding = "c:BkTxCd/c:Domn/c:Fmly[c:SubFmlyCd='BOOK']"
-    return [e for e in doc.iterfind(".//c:Ntry", namespaces=NS053) if e.find(funding, NS053) is None]
+    found = doc.iterfind(".//c:Ntry", namespaces=NS053)
+    return [e for e in found if e.find(funding, NS053) is None]
 
 
 def postings_on(inst: Installation, iban: str) -> list[tuple[str, int]]:
