@@ -75,29 +75,32 @@ def execute(
     if found is not None:
         return found
     positions = fx.position_ibans()
-    debit, ccy = priced.debit.amount_minor, debtor.currency
-    credited, credit_ccy = priced.credit.amount_minor, credit.currency
+    debit_side, credit_side = priced.debit, priced.credit
+    debit, ccy, debit_position = debit_side.amount_minor, debtor.currency, positions[debtor.currency]
+    credited, credit_ccy = credit_side.amount_minor, credit.currency
+    credit_position = positions[credit_ccy]
     # Each side as a payment of its own currency through the position account: the debit
     # side judges the daily limit, the funds and the debtor's status; the credit side the
     # creditor's. What either moved is then set to what the postings say.
-    found = book.execute(debtor.iban, positions[ccy], ccy, debit)
+    found = book.execute(debtor.iban, debit_position, ccy, debit)
     if found is not None:
         return found
-    found = book.execute(positions[credit_ccy], credit_iban, credit_ccy, credited)
+    found = book.execute(credit_position, credit_iban, credit_ccy, credited)
     if found is not None:
-        _undo_debit(book, debtor.iban, positions[ccy], debit)
+        _undo_debit(book, debtor.iban, debit_position, debit)
         return found
-    book.balance[positions[ccy]] -= debit
-    book.balance[positions[credit_ccy]] += credited
-    book.debited[positions[credit_ccy]] -= credited
+    balance = book.balance
+    balance[debit_position] -= debit
+    balance[credit_position] += credited
+    book.debited[credit_position] -= credited
     legs = fx.postings(priced, debtor.iban, credit_iban)
-    for leg in legs:
-        if leg.iban not in (debtor.iban, credit_iban):
-            book.balance[leg.iban] += leg.amount_minor
-    bookings.quotes.update(priced.quotes)
-    shown = priced.debit if priced.debit.quotes else priced.credit
+    for iban, _, amount in legs:
+        if iban != debtor.iban and iban != credit_iban:
+            balance[iban] += amount
+    bookings.quotes.update(debit_side.quotes + credit_side.quotes)
+    shown = debit_side if debit_side.quotes else credit_side
     bookings.notes[order.seq] = shown.text
-    return bookings.add_converted(order, credit_iban, priced.debit, legs)
+    return bookings.add_converted(order, credit_iban, debit_side, legs)
 
 
 def _limits(order: Order, priced: fx.Priced, book: Book) -> Finding | None:
