@@ -71,17 +71,20 @@ def execute(
         return Waiting(priced.text)
     if not isinstance(priced, fx.Priced):
         return Finding(Reason.AM12, priced.text)
-    found = _limits(order, priced, book)
-    if found is not None:
-        return found
-    positions = fx.position_ibans()
     debit_side, credit_side = priced.debit, priced.credit
-    debit, ccy, debit_position = debit_side.amount_minor, debtor.currency, positions[debtor.currency]
+    debit, ccy = debit_side.amount_minor, debtor.currency
+    limit = debtor.max_payment_minor
+    if limit is not None and debit > limit:
+        return _above_maximum(order, debit, ccy, limit)
+    positions = fx.position_ibans()
+    debit_position = positions[ccy]
     credited, credit_ccy = credit_side.amount_minor, credit.currency
     credit_position = positions[credit_ccy]
     # Each side as a payment of its own currency through the position account: the debit
     # side judges the daily limit, the funds and the debtor's status; the credit side the
-    # creditor's. What either moved is then set to what the postings say.
+    # creditor's. Together they move each position account by what the postings do (the
+    # instructed currency's legs cancel, or stand in for a side that is not converted);
+    # the run's end asserts that the ledger holds exactly the book's balances.
     found = book.execute(debtor.iban, debit_position, ccy, debit)
     if found is not None:
         return found
@@ -89,28 +92,16 @@ def execute(
     if found is not None:
         _undo_debit(book, debtor.iban, debit_position, debit)
         return found
-    balance = book.balance
-    balance[debit_position] -= debit
-    balance[credit_position] += credited
-    book.debited[credit_position] -= credited
+    book.debited[credit_position] -= credited  # a position account is never a debtor
     legs = fx.postings(priced, debtor.iban, credit_iban)
-    for iban, _, amount in legs:
-        if iban != debtor.iban and iban != credit_iban:
-            balance[iban] += amount
     bookings.quotes.update(debit_side.quotes + credit_side.quotes)
     shown = debit_side if debit_side.quotes else credit_side
     bookings.notes[order.seq] = shown.text
     return bookings.add_converted(order, credit_iban, debit_side, legs)
 
 
-def _limits(order: Order, priced: fx.Priced, book: Book) -> Finding | None:
-    """`max_payment` on the converted debit (judged here, at execution: SPEC §13)."""
-    debtor = book.accounts[order.debtor_iban]
-    limit = debtor.max_payment_minor
-    debit = priced.debit.amount_minor
-    if limit is None or debit <= limit:
-        return None
-    ccy = debtor.currency
+def _above_maximum(order: Order, debit: int, ccy: str, limit: int) -> Finding:
+    """`max_payment` on the converted debit (judged at execution: SPEC §13): AM02."""
     return Finding(
         Reason.AM02,
         f"InstdAmt {currency.format_minor(order.amount_minor, order.currency)} "
