@@ -279,10 +279,6 @@ class Priced(NamedTuple):
     def converted(self) -> bool:
         return bool(self.debit.quotes or self.credit.quotes)
 
-    @property
-    def quotes(self) -> tuple[Quote, ...]:
-        return tuple(dict.fromkeys(self.debit.quotes + self.credit.quotes))
-
 
 def price(
     amount_minor: int,
