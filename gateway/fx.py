@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
@@ -86,11 +86,16 @@ class Quote(NamedTuple):
 class DayRates:
     """The rates valid for execution on `day`: quotes dated `rate_date` (units per 1 EUR).
 
-    A currency without a stored rate for `rate_date` is simply absent from `quotes`."""
+    A currency without a stored rate for `rate_date` is simply absent from `quotes`.
+    `pairs` keeps what `convert` worked out for each pair of currencies on these rates
+    (`_pair`), so that a run's payments cost a look-up each, not a rate calculation."""
 
     day: dt.date
     rate_date: dt.date
     quotes: Mapping[str, Decimal]
+    pairs: dict[tuple[str, str], _Pair | NoRate] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 # -- outcomes ------------------------------------------------------------------------------
@@ -173,16 +178,14 @@ def _half_up(numerator: int, denominator: int) -> int:
     return (2 * numerator + denominator) // (2 * denominator)
 
 
-@lru_cache(maxsize=4096)
 def _ratio(q_from: Decimal, q_to: Decimal, shift: int) -> tuple[int, int]:
     """The exact factor from minor units of one currency to minor units of another, as
-    (numerator, denominator): `q_to / q_from * 10**shift`. Worked out once per pair and
-    day's quotes, so a payment costs two integer operations."""
+    (numerator, denominator): `q_to / q_from * 10**shift`, so that a payment costs two
+    integer operations."""
     factor = Fraction(q_to) / Fraction(q_from) * Fraction(10) ** shift
     return factor.numerator, factor.denominator
 
 
-@lru_cache(maxsize=4096)
 def _display_rate(q_from: Decimal, q_to: Decimal) -> Decimal | None:
     """Target units per source unit for `XchgRate`, or None if no rounding fits."""
     exact = Fraction(q_to) / Fraction(q_from)
@@ -198,7 +201,37 @@ def _display_rate(q_from: Decimal, q_to: Decimal) -> Decimal | None:
 
 
 def _quote(code: str, rates: DayRates) -> Decimal | None:
-    return Decimal(1) if code == EUR else rates.quotes.get(code)
+    return _ONE if code == EUR else rates.quotes.get(code)
+
+
+_ONE = Decimal(1)
+
+
+class _Pair(NamedTuple):
+    """What converting from one currency into another takes on a day's rates: the exact
+    factor between their minor units, the rate shown, the stored rates read."""
+
+    numerator: int
+    denominator: int
+    display: Decimal | None  # None: no `XchgRate` fits (the conversion is Overflow)
+    quotes: tuple[Quote, ...]
+
+
+def _pair(source: str, target: str, rates: DayRates) -> _Pair | NoRate:
+    """The pair `source` → `target` on `rates` (worked out once per day's rates)."""
+    found = rates.pairs.get((source, target))
+    if found is not None:
+        return found
+    q_from, q_to = _quote(source, rates), _quote(target, rates)
+    if q_from is None or q_to is None:
+        found = NoRate(f"{EUR}/{source if q_from is None else target}", rates.rate_date)
+    else:
+        shift = currency.EXPONENTS[target] - currency.EXPONENTS[source]
+        numerator, denominator = _ratio(q_from, q_to, shift)
+        quotes = _quotes(rates.rate_date, source, q_from, target, q_to)
+        found = _Pair(numerator, denominator, _display_rate(q_from, q_to), quotes)
+    rates.pairs[source, target] = found
+    return found
 
 
 def convert(
@@ -207,25 +240,18 @@ def convert(
     """`amount_minor` of `source` in `target` at the rates valid on `rates.day`."""
     assert amount_minor > 0, amount_minor
     if source == target:
-        return Conversion(
-            source, target, amount_minor, amount_minor, Decimal(1), rates.rate_date, ()
-        )
-    q_from = _quote(source, rates)
-    if q_from is None:
-        return NoRate(f"{EUR}/{source}", rates.rate_date)
-    q_to = _quote(target, rates)
-    if q_to is None:
-        return NoRate(f"{EUR}/{target}", rates.rate_date)
-    shift = currency.EXPONENTS[target] - currency.EXPONENTS[source]
-    numerator, denominator = _ratio(q_from, q_to, shift)
-    converted = _half_up(amount_minor * numerator, denominator)
-    display = _display_rate(q_from, q_to)
-    if converted >= _AMOUNT_LIMIT or display is None:
+        return Conversion(source, target, amount_minor, amount_minor, _ONE, rates.rate_date, ())
+    pair = _pair(source, target, rates)
+    if isinstance(pair, NoRate):
+        return pair
+    converted = _half_up(amount_minor * pair.numerator, pair.denominator)
+    if converted >= _AMOUNT_LIMIT or pair.display is None:
         return Overflow(source, target, amount_minor)
     if converted == 0:
         return BelowMinorUnit(source, target, amount_minor)
-    quotes = _quotes(rates.rate_date, source, q_from, target, q_to)
-    return Conversion(source, target, amount_minor, converted, display, rates.rate_date, quotes)
+    return Conversion(
+        source, target, amount_minor, converted, pair.display, rates.rate_date, pair.quotes
+    )
 
 
 def _quotes(
@@ -252,10 +278,6 @@ class Priced(NamedTuple):
     @property
     def converted(self) -> bool:
         return bool(self.debit.quotes or self.credit.quotes)
-
-    @property
-    def quotes(self) -> tuple[Quote, ...]:
-        return tuple(dict.fromkeys(self.debit.quotes + self.credit.quotes))
 
 
 def price(
@@ -324,25 +346,20 @@ def postings(priced: Priced, debtor_iban: str, creditor_iban: str) -> tuple[Post
     and to accounts in the same currency, instructed in another) is netted."""
     positions = position_ibans()
     debit, credit, instructed = priced.debit, priced.credit, priced.instructed
-    netted: dict[tuple[str, str], int] = {(debtor_iban, debit.target): -debit.amount_minor}
-    for side, sign in ((debit, 1), (credit, -1)):
-        if side.source != side.target:
-            for key, amount in (
-                ((positions[side.target], side.target), sign * side.amount_minor),
-                ((positions[instructed], instructed), -sign * side.source_minor),
-            ):
-                netted[key] = netted.get(key, 0) + amount
-    key = (creditor_iban, credit.target)
-    netted[key] = netted.get(key, 0) + credit.amount_minor
-    result = tuple([Posting(i, code, amount) for (i, code), amount in netted.items() if amount])
-    assert_balanced(result)
-    return result
-
-
-def assert_balanced(lines: tuple[Posting, ...]) -> None:
-    """Every currency's postings sum to zero: money moves, it is never made."""
-    sums: dict[str, int] = {}
-    for line in lines:
-        assert isinstance(line.amount_minor, int), line
-        sums[line.currency] = sums.get(line.currency, 0) + line.amount_minor
-    assert not any(sums.values()), sums
+    legs = [((debtor_iban, debit.target), -debit.amount_minor)]
+    if debit.quotes:
+        legs += [
+            ((positions[debit.target], debit.target), debit.amount_minor),
+            ((positions[instructed], instructed), -debit.source_minor),
+        ]
+    if credit.quotes:
+        legs += [
+            ((positions[credit.target], credit.target), -credit.amount_minor),
+            ((positions[instructed], instructed), credit.source_minor),
+        ]
+    legs.append(((creditor_iban, credit.target), credit.amount_minor))
+    netted: dict[tuple[str, str], int] = {}
+    for key, amount in legs:
+        netted[key] = netted.get(key, 0) + amount
+    # (The ledger asserts that each transfer balances in every currency when it posts.)
+    return tuple([Posting(i, code, amount) for (i, code), amount in netted.items() if amount])

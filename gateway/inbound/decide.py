@@ -11,8 +11,11 @@ the clock: the shell reads what is needed beforehand and writes what comes out.
 Booking follows ISO batch booking (SPEC §6): the executed payments of a payment
 information with `BtchBookg` true (the default) are ONE transfer in each run — one
 debit of their sum on the debtor's account and a credit per creditor account (the
-clearing account of the currency for payments leaving the treasury) — and every
-payment keeps its own AcctSvcrRef; with `BtchBookg` false each payment is a transfer.
+clearing account of the currency for payments leaving the treasury), converted
+payments included (SPEC §13: their debits in the account's currency, with the position
+accounts' legs) — and every payment keeps its own AcctSvcrRef; with `BtchBookg` false
+each payment is a transfer. A pending payment executing later is part of its payment
+information's batch in that later run.
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ from typing import NamedTuple
 
 from gateway import fx, large_days
 from gateway.inbound import rules
+from gateway.inbound.book import Book as Book  # (re-exported: `decide.Book`)
 from gateway.inbound.findings import Finding
 from gateway.reasons import Reason
 from gateway.references import FileRefs
 from gateway.statuses import TxStatus
-from ledger import calendar, core, currency
-from ledger.core import Account, AccountKind, Posting, Refusal, Transfer, TransferKind
+from ledger import calendar
+from ledger.core import Posting, Transfer, TransferKind
 
 # -- when ------------------------------------------------------------------------------------
 
@@ -100,83 +104,6 @@ class Clock:
         return Due(day, None)
 
 
-# -- the accounts in memory ------------------------------------------------------------------
-
-
-class Book:
-    """The accounts an execution run touches, as read at its start (by the
-    shell), and what the run has done to them so far: balances and today's debits."""
-
-    def __init__(self, accounts: Mapping[str, Account], debited_today: Mapping[str, int]) -> None:
-        self.accounts: dict[str, Account] = {}
-        self.balance: dict[str, int] = {}
-        self.debited = dict(debited_today)
-        self.add(accounts.values())
-
-    def add(self, accounts: Iterable[Account]) -> None:
-        """More accounts (creditors come into view chunk by chunk); one already held
-        keeps the balance the run has left it with."""
-        for account in accounts:
-            if account.iban not in self.accounts:
-                self.accounts[account.iban] = account
-                self.balance[account.iban] = account.balance_minor
-
-    def state(self) -> dict[str, Account]:
-        """Every account with its balance now (what the ledger must hold afterwards)."""
-        return {i: a._replace(balance_minor=self.balance[i]) for i, a in self.accounts.items()}
-
-    def execute(self, debtor_iban: str, credit_iban: str, ccy: str, amount: int) -> Finding | None:
-        """Move `amount` if the debtor's daily limit (AM14) and the ledger's rules (funds
-        AM04, status AC04/AC06) allow it; otherwise the finding that stops it."""
-        debtor = self.accounts.get(debtor_iban)
-        credit = self.accounts.get(credit_iban)
-        spent = self.debited.get(debtor_iban, 0)
-        limit = debtor.daily_limit_minor if debtor is not None else None
-        if limit is not None and spent + amount > limit:
-            return Finding(
-                Reason.AM14,
-                f"InstdAmt {currency.format_minor(amount, ccy)} exceeds what is left of the "
-                f"daily limit {currency.format_minor(limit, ccy)} on {debtor_iban}",
-            )
-        available = None
-        if debtor is not None and debtor.kind is AccountKind.CLIENT:
-            available = self.balance[debtor_iban] + debtor.overdraft_minor
-        refusal = core.refusal(debtor, credit, ccy, amount, available)
-        if refusal is not None:
-            return Finding(
-                REFUSAL_REASONS[refusal], _refusal_info(refusal, amount, ccy, debtor_iban, credit)
-            )
-        self.balance[debtor_iban] -= amount
-        self.balance[credit_iban] += amount
-        self.debited[debtor_iban] = spent + amount
-        return None
-
-
-REFUSAL_REASONS: dict[Refusal, Reason] = {
-    Refusal.UNKNOWN_ACCOUNT: Reason.AC01,
-    Refusal.CURRENCY_MISMATCH: Reason.AM03,
-    Refusal.DEBIT_CLOSED: Reason.AC04,
-    Refusal.CREDIT_CLOSED: Reason.AC04,
-    Refusal.DEBIT_BLOCKED: Reason.AC06,
-    Refusal.CREDIT_BLOCKED: Reason.AC06,
-    Refusal.INSUFFICIENT_FUNDS: Reason.AM04,
-    Refusal.NOT_POSITIVE: Reason.AM12,
-}
-
-
-def _refusal_info(
-    refusal: Refusal, amount: int, ccy: str, debtor_iban: str, credit: Account | None
-) -> str:
-    shown = currency.format_minor(amount, ccy)
-    if refusal is Refusal.INSUFFICIENT_FUNDS:
-        return f"InstdAmt {shown} {ccy}: insufficient funds on {debtor_iban}"
-    if refusal in (Refusal.CREDIT_CLOSED, Refusal.CREDIT_BLOCKED) and credit is not None:
-        return f"CdtrAcct {credit.iban} is {credit.status}"
-    if refusal in (Refusal.DEBIT_CLOSED, Refusal.DEBIT_BLOCKED):
-        return f"DbtrAcct {debtor_iban} is {refusal.value.split('_')[1]}"
-    return f"cannot book {shown} {ccy}: {refusal.value}"
-
-
 # -- what is posted --------------------------------------------------------------------------
 
 
@@ -205,17 +132,25 @@ class Waiting(NamedTuple):
 
 @dataclass(slots=True)
 class _Batch:
+    """A batch-booked payment information's transfer in the making: the debit of its
+    total on the debtor's account (in the account's currency), and what it moves on
+    every other account — creditors, clearing and, for converted payments, position
+    accounts — by (IBAN, currency)."""
+
     debtor_iban: str
     currency: str
     reference: str  # the batch's entry, which carries each of its payments
-    credits: Counter[str] = field(default_factory=Counter)
+    debit: int = 0
+    legs: Counter[tuple[str, str]] = field(default_factory=Counter)
+    external: bool = False  # some payment leaves the treasury
 
 
 class Bookings:
     """The ledger transfers of one execution run, as its payments are executed: batch-booked
-    payment informations one transfer each (debit once, credit per creditor account);
-    the payments booked on their own together in one transfer per chunk, each payment
-    with its own pair of postings — its own two entries — under its own reference."""
+    payment informations one transfer each (debit once, credit per creditor account, and
+    per position account and currency for the converted payments among them); the
+    payments booked on their own together in one transfer per chunk, each payment with
+    its own pair of postings — its own two entries — under its own reference."""
 
     def __init__(
         self,
@@ -250,21 +185,49 @@ class Bookings:
     def add(self, order: Order, credit_iban: str) -> str:
         """Book an executed payment; the reference of the entry that carries it."""
         self.booked[order.currency] += order.amount_minor
-        if order.batch:
-            batch = self._batches.get(order.pmt_seq)
-            if batch is None:
-                batch = self._batches[order.pmt_seq] = _Batch(
-                    order.debtor_iban, order.currency, self.refs.batch_reference(order.pmt_seq)
-                )
-            assert (batch.debtor_iban, batch.currency) == (order.debtor_iban, order.currency)
-            batch.credits[credit_iban] += order.amount_minor
-            return batch.reference
         amount, ccy = order.amount_minor, order.currency
-        return self.add_own(
+        if order.batch:
+            batch = self._batch(order, ccy)
+            batch.debit += amount
+            batch.legs[credit_iban, ccy] += amount
+            return batch.reference
+        return self._add_own(
             order.seq, ((order.debtor_iban, ccy, -amount), (credit_iban, ccy, amount))
         )
 
-    def add_own(self, seq: int, legs: Iterable[tuple[str, str, int]]) -> str:
+    def add_converted(
+        self, order: Order, credit_iban: str, debit: fx.Conversion, legs: Sequence[fx.Posting]
+    ) -> str:
+        """Book an executed converted payment (`legs`: `fx.postings`, the debtor's `debit`
+        in the account's currency, the position accounts' legs, the credit): into its
+        payment information's batch like any other, or on its own. On its own, its
+        entries carry its reference, and the position accounts' legs of the run's
+        conversions are pooled into one posting per account (they are the treasury's)."""
+        if order.batch:
+            batch = self._batch(order, debit.target)
+            batch.debit += debit.amount_minor
+            own = (order.debtor_iban, debit.target)
+            for iban, ccy, amount in legs:  # the batch debits the debtor once, for its total
+                batch.legs[iban, ccy] += amount + (debit.amount_minor if (iban, ccy) == own else 0)
+            return batch.reference
+        sides, pooled = (order.debtor_iban, credit_iban), self.pooled
+        for leg in legs:
+            if leg.iban not in sides:
+                pooled[leg.iban, leg.currency] += leg.amount_minor
+        return self._add_own(order.seq, [g for g in legs if g.iban in sides])
+
+    def _batch(self, order: Order, debtor_currency: str) -> _Batch:
+        """The batch of `order`'s payment information (debtor account in that currency)."""
+        batch = self._batches.get(order.pmt_seq)
+        if batch is None:
+            batch = self._batches[order.pmt_seq] = _Batch(
+                order.debtor_iban, debtor_currency, self.refs.batch_reference(order.pmt_seq)
+            )
+        assert (batch.debtor_iban, batch.currency) == (order.debtor_iban, debtor_currency)
+        batch.external = batch.external or not order.internal
+        return batch
+
+    def _add_own(self, seq: int, legs: Iterable[tuple[str, str, int]]) -> str:
         """Book a payment on its own, with its own postings (IBAN, currency, amount)."""
         if self._first_single is None:
             self._first_single = seq
@@ -292,17 +255,13 @@ class Bookings:
         total debited once, credited per creditor account (after the last chunk)."""
         transfers = []
         for pmt_seq, batch in self._batches.items():
-            internal = all(iban not in self.clearing.values() for iban in batch.credits)
-            total = sum(batch.credits.values())
-            legs = [Posting(batch.debtor_iban, -total, batch.currency)]
-            legs += [
-                Posting(iban, amount, batch.currency) for iban, amount in batch.credits.items()
-            ]
+            legs = [Posting(batch.debtor_iban, -batch.debit, batch.currency)]
+            legs += [Posting(i, amount, ccy) for (i, ccy), amount in batch.legs.items() if amount]
             transfers.append(
                 Transfer(
                     self.refs.batch_key(pmt_seq),
                     batch.reference,
-                    TransferKind.INTERNAL if internal else TransferKind.EXTERNAL,
+                    TransferKind.EXTERNAL if batch.external else TransferKind.INTERNAL,
                     tuple(legs),
                     self.day,
                     self.day,

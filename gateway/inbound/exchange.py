@@ -10,12 +10,13 @@ each currency's minor unit) and then executed like any other against the `Book`:
 2. a converted amount that does not fit the amount type, or rounds to nothing: `AM12`;
 3. `max_payment` (`AM02`), the daily limit (`AM14`), the funds (`AM04`) and the
    accounts' status, all on the converted debit in the account's currency;
-4. booked on its own (its entry carries its own exchange), through the treasury's
-   position account of each currency (`fx.postings`), so that the transfer balances
-   in each of its currencies; an external payment credits the clearing account of the
-   instructed currency. The position legs of the conversions booked in one transfer are
-   pooled into one posting per position account (the payments' own entries carry their
-   references; the positions are the treasury's).
+4. booked through the treasury's position account of each currency (`fx.postings`),
+   so that the transfer balances in each of its currencies; an external payment
+   credits the clearing account of the instructed currency. Like any payment it is
+   part of its payment information's one transfer when that is batch-booked (SPEC §6:
+   one debit of the sum on the debtor's account, each creditor account credited once,
+   each position account once per currency), otherwise booked on its own
+   (`Bookings.add_converted`).
 
 The payment's `AddtlInf` (rate, rate date, converted amount) goes to `Bookings.notes`
 and the rates it used to `Bookings.quotes` (marked used when the run commits).
@@ -70,52 +71,37 @@ def execute(
         return Waiting(priced.text)
     if not isinstance(priced, fx.Priced):
         return Finding(Reason.AM12, priced.text)
-    found = _limits(order, priced, book)
-    if found is not None:
-        return found
+    debit_side, credit_side = priced.debit, priced.credit
+    debit, ccy = debit_side.amount_minor, debtor.currency
+    limit = debtor.max_payment_minor
+    if limit is not None and debit > limit:
+        return _above_maximum(order, debit, ccy, limit)
     positions = fx.position_ibans()
-    debit, ccy = priced.debit.amount_minor, debtor.currency
-    credited, credit_ccy = priced.credit.amount_minor, credit.currency
+    debit_position = positions[ccy]
+    credited, credit_ccy = credit_side.amount_minor, credit.currency
+    credit_position = positions[credit_ccy]
     # Each side as a payment of its own currency through the position account: the debit
     # side judges the daily limit, the funds and the debtor's status; the credit side the
-    # creditor's. What either moved is then set to what the postings say.
-    found = book.execute(debtor.iban, positions[ccy], ccy, debit)
+    # creditor's. Together they move each position account by what the postings do (the
+    # instructed currency's legs cancel, or stand in for a side that is not converted);
+    # the run's end asserts that the ledger holds exactly the book's balances.
+    found = book.execute(debtor.iban, debit_position, ccy, debit)
     if found is not None:
         return found
-    found = book.execute(positions[credit_ccy], credit_iban, credit_ccy, credited)
+    found = book.execute(credit_position, credit_iban, credit_ccy, credited)
     if found is not None:
-        _undo_debit(book, debtor.iban, positions[ccy], debit)
+        _undo_debit(book, debtor.iban, debit_position, debit)
         return found
-    book.balance[positions[ccy]] -= debit
-    book.balance[positions[credit_ccy]] += credited
-    book.debited[positions[credit_ccy]] -= credited
+    book.debited[credit_position] -= credited  # a position account is never a debtor
     legs = fx.postings(priced, debtor.iban, credit_iban)
-    for leg in legs:
-        if leg.iban not in (debtor.iban, credit_iban):
-            book.balance[leg.iban] += leg.amount_minor
-    bookings.quotes.update(priced.quotes)
-    shown = priced.debit if priced.debit.quotes else priced.credit
+    bookings.quotes.update(debit_side.quotes + credit_side.quotes)
+    shown = debit_side if debit_side.quotes else credit_side
     bookings.notes[order.seq] = shown.text
-    # The payment's own entries carry its reference; the position accounts' legs of a
-    # run's conversions are pooled into one posting per account and transfer.
-    pooled = bookings.pooled
-    for leg in legs:
-        if leg.iban not in (debtor.iban, credit_iban):
-            pooled[leg.iban, leg.currency] += leg.amount_minor
-    sides = (debtor.iban, credit_iban)
-    return bookings.add_own(
-        order.seq, [(g.iban, g.currency, g.amount_minor) for g in legs if g.iban in sides]
-    )
+    return bookings.add_converted(order, credit_iban, debit_side, legs)
 
 
-def _limits(order: Order, priced: fx.Priced, book: Book) -> Finding | None:
-    """`max_payment` on the converted debit (judged here, at execution: SPEC §13)."""
-    debtor = book.accounts[order.debtor_iban]
-    limit = debtor.max_payment_minor
-    debit = priced.debit.amount_minor
-    if limit is None or debit <= limit:
-        return None
-    ccy = debtor.currency
+def _above_maximum(order: Order, debit: int, ccy: str, limit: int) -> Finding:
+    """`max_payment` on the converted debit (judged at execution: SPEC §13): AM02."""
     return Finding(
         Reason.AM02,
         f"InstdAmt {currency.format_minor(order.amount_minor, order.currency)} "

@@ -50,7 +50,11 @@ def _sent_code(row: Any) -> BankTxCode:
     return SENT_SEPA if row.currency == "EUR" and _sepa(row.creditor_iban) else SENT_CROSS_BORDER
 
 
-def _detail(row: Any, credit: bool) -> EntryDetail:
+def _detail(row: Any, credit: bool, booked_currency: str) -> EntryDetail:
+    """A payment's TxDtls; a converted one's amount and rate are `_Rates`' to fill in."""
+    exchange = None
+    if row.currency != booked_currency:  # converted (SPEC §13)
+        exchange = Exchange(row.amount_minor, row.currency, Decimal(0))
     return EntryDetail(
         amount_minor=row.amount_minor,
         msg_id=row.msg_id,
@@ -65,6 +69,7 @@ def _detail(row: Any, credit: bool) -> EntryDetail:
         remittance_structured=row.remittance_structured,
         bank_tx_code=RECEIVED_INTERNAL if credit else _sent_code(row),
         budget_codes=row.budget_codes,
+        exchange=exchange,
     )
 
 
@@ -161,13 +166,10 @@ class _Rates:
         self.days: dict[dt.date, fx.DayRates] = {}
 
     def exchanged(self, entry: Entry) -> Entry:
-        """`entry` with its payment's exchange, if it is a converted one (always booked
-        on its own: one detail, whose instructed amount is in another currency)."""
-        if len(entry.details) != 1 or entry.details[0].exchange is None:
+        """`entry` with the exchange of each converted payment it carries (on its own, or
+        in a batch with others) and the amount booked for it in the entry's currency."""
+        if all(d.exchange is None for d in entry.details):
             return entry
-        detail = entry.details[0]
-        exchange = detail.exchange
-        assert exchange is not None
         rates = self.days.get(entry.booking_date)
         if rates is None:
             from gateway.rates import store
@@ -175,15 +177,23 @@ class _Rates:
             rates = self.days[entry.booking_date] = store.rates_for_day(
                 self.conn, entry.booking_date
             )
+        details = tuple(self._converted(d, entry, rates) for d in entry.details)
+        booked = sum(d.amount_minor for d in details)
+        assert booked == entry.amount_minor, (entry.acct_svcr_ref, booked, entry.amount_minor)
+        return replace(entry, details=details)
+
+    @staticmethod
+    def _converted(detail: EntryDetail, entry: Entry, rates: fx.DayRates) -> EntryDetail:
+        exchange = detail.exchange
+        if exchange is None:
+            return detail
         found = fx.convert(
             exchange.instructed_minor, exchange.instructed_currency, entry.currency, rates
         )
-        assert isinstance(found, fx.Conversion), (entry.acct_svcr_ref, found)
-        assert found.amount_minor == entry.amount_minor, (entry.acct_svcr_ref, found)
-        converted = replace(
-            detail, amount_minor=entry.amount_minor, exchange=replace(exchange, rate=found.rate)
+        assert isinstance(found, fx.Conversion), (detail.acct_svcr_ref, found)
+        return replace(
+            detail, amount_minor=found.amount_minor, exchange=replace(exchange, rate=found.rate)
         )
-        return replace(entry, details=(converted,))
 
 
 def _entry(
@@ -204,11 +214,7 @@ def _entry(
     else:
         rows = details.get(posting.reference, [])
         mine = [r for r in rows if (r.creditor_iban if credit else r.debtor_iban) == account_iban]
-        entry_details = tuple(_detail(r, credit) for r in mine)
-        if len(mine) == 1 and mine[0].currency != posting.currency:  # converted
-            row = mine[0]
-            exchange = Exchange(row.amount_minor, row.currency, Decimal(0))  # rate: `_Rates`
-            entry_details = (replace(entry_details[0], exchange=exchange),)
+        entry_details = tuple(_detail(r, credit, posting.currency) for r in mine)
         codes = {d.bank_tx_code for d in entry_details if d.bank_tx_code is not None}
         # A batch of one kind of payment has its code; of several, each TxDtls has its own.
         code = next(iter(codes)) if len(codes) == 1 else SENT_MIXED

@@ -8,6 +8,7 @@ the converted debit; waiting for a missing rate and `NARR` after `fx_wait_days`;
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import threading
 from collections import Counter
@@ -21,10 +22,13 @@ from ofxstatement.plugins.iso20022 import Iso20022Parser
 from pycamt.parser import Camt053Parser
 
 from gateway import db, fx
-from gateway.outbound import statements
+from gateway.outbound import camt054_v02, entries, statements
+from gateway.outbound.account_report import AccountReport
 from gateway.rates import store
 from gateway.worker import Worker
 from ledger.schema import accounts as t_accounts
+from ledger.schema import postings as t_postings
+from ledger.schema import transfers as t_transfers
 from tests.pipeline_fixtures import (
     A_JPY,
     A_LIMITS,
@@ -257,9 +261,13 @@ def test_a_missing_rate_waits_then_executes_or_is_rejected_narr(
     try:
         before = inst.balances()
         answer = inst.submit(
-            batch(msg_id="FX-W").tx("W-USD", "100.00", currency="USD").build(), name="w.xml"
+            batch(msg_id="FX-W")
+            .tx("W-USD", "100.00", currency="USD")
+            .tx("W-JPY", "1000", currency="JPY")
+            .build(),
+            name="w.xml",
         )
-        assert answer.statuses() == {"W-USD": "PDNG"}
+        assert answer.statuses() == {"W-USD": "PDNG", "W-JPY": "PDNG"}
         assert answer.tx("W-USD").additional_info == [f"no EUR/USD rate for {KNOWN_DAY}"]
         assert inst.balances() == before
         inst.run()
@@ -267,8 +275,13 @@ def test_a_missing_rate_waits_then_executes_or_is_rejected_narr(
         import_rates(inst, KNOWN_DAY, KNOWN_DAY)
         inst.run()
         [follow_up] = inst.new_answers()
-        assert follow_up.statuses() == {"W-USD": "ACSC"}
-        assert before[A_MAIN] - inst.balance(A_MAIN) == minor(Decimal(100) / Decimal("1.0552"), 2)
+        assert follow_up.statuses() == {"W-USD": "ACSC", "W-JPY": "ACSC"}
+        usd = minor(Decimal(100) / Decimal("1.0552"), 2)
+        jpy = minor(Decimal(1000) / Decimal(KNOWN["JPY"]), 2)
+        assert before[A_MAIN] - inst.balance(A_MAIN) == usd + jpy
+        # Batch-booked: the run that executed them books them as one entry (SPEC §6).
+        [(reference, amount)] = postings_on(inst, A_MAIN)
+        assert amount == -usd - jpy and reference.startswith("EB") and reference.endswith("R002")
 
         # The rates of the 19th and 20th never come.
         answer = inst.submit(
@@ -323,3 +336,100 @@ def test_the_daemon_imports_dropped_rates_and_runs_the_waiting_payment(
         )
     finally:
         inst.close()
+
+
+def test_a_batch_booked_payment_information_mixing_currencies_is_one_entry(
+    tmp_path: Path, database_url: str, assert_valid: Any
+) -> None:
+    """BtchBookg (the default) from a EUR account with EUR, USD and GBP payments, to
+    external and treasury creditors: ONE debit on the debtor's account, the sum of the
+    EUR debits (SPEC §6), its camt.053 and camt.054 entry a Btch with a TxDtls per
+    payment (the converted ones with their exchange); the treasury creditor gets one
+    credit; every currency's postings still sum to zero (SPEC §13)."""
+    inst = create(tmp_path, database_url)
+    try:
+        import_rates(inst, KNOWN_DAY, KNOWN_DAY)
+        before = inst.balances()
+        data = (
+            batch(msg_id="FX-B")
+            .tx("B-EUR", "10.00")
+            .tx("B-USD", "1000.00", currency="USD")
+            .tx("B-INT", "20.00", B_MAIN)
+            .tx("B-GBP", "100.00", B_MAIN, currency="GBP")
+            .build()
+        )
+        answer = inst.submit(data, name="fxb.xml")
+        assert set(answer.statuses().values()) == {"ACSC"}
+        usd = minor(Decimal(1000) / Decimal(KNOWN["USD"]), 2)
+        gbp = minor(Decimal(100) / Decimal(KNOWN["GBP"]), 2)
+        total = 1000 + usd + 2000 + gbp
+        assert before[A_MAIN] - inst.balance(A_MAIN) == total
+        assert inst.balance(B_MAIN) - before[B_MAIN] == 2000 + gbp
+        assert not any(currency_sums(inst).values()), currency_sums(inst)
+        debits = postings_on(inst, A_MAIN)
+        assert [amount for _, amount in debits] == [-total]
+        [(reference, _)] = debits
+        assert [amount for _, amount in postings_on(inst, B_MAIN)] == [2000 + gbp]
+
+        inst.clock.set(dt.datetime.combine(DAY, dt.time(18, 30), RIGA))
+        statements.write_statements(inst.env, DAY)
+        found = {**camt053(inst, CLIENT_A, assert_valid), **camt053(inst, CLIENT_B, assert_valid)}
+        for iban in (A_MAIN, B_MAIN):
+            assert reconciles(found[iban]), iban
+        [entry] = booked_entries(found[A_MAIN])
+        assert entry.findtext("c:Amt", namespaces=NS053) == f"{total / 100:.2f}"
+        assert entry.findtext(".//c:Btch/c:NbOfTxs", namespaces=NS053) == "4"
+        assert exchange_of(found[A_MAIN], "B-USD") == (
+            ("1000.00", "USD"), ("USD", "EUR", "USD", "0.9476876422"), ("947.69", "EUR"),
+        )  # fmt: skip
+        assert exchange_of(found[A_MAIN], "B-GBP")[2] == (f"{gbp / 100:.2f}", "EUR")  # type: ignore[index]
+        assert exchange_of(found[A_MAIN], "B-EUR") is None
+        tx_amounts = entry.xpath(".//c:TxDtls/c:AmtDtls/c:TxAmt/c:Amt/text()", namespaces=NS053)
+        assert sum(Decimal(a) for a in tx_amounts) == Decimal(total) / 100
+        [credit] = booked_entries(found[B_MAIN])
+        assert len(credit.findall(".//c:TxDtls", namespaces=NS053)) == 2
+
+        # The debit notification of the run (camt.054): the same one entry, valid.
+        with inst.env.engine.connect() as conn:
+            account_id = conn.execute(
+                sa.select(t_accounts.c.id).where(t_accounts.c.iban == A_MAIN)
+            ).scalar_one()
+            noted = entries.entries(conn, account_id, references=[reference])
+        assert [(e.amount_minor, len(e.details), e.batch_booked) for e in noted] == [
+            (total, 4, True)
+        ]
+        report = AccountReport(
+            msg_id="N-1", report_id="N-1", created_at=NOW, electronic_seq_nb=1, iban=A_MAIN,
+            currency="EUR", owner_name="A", from_datetime=NOW, to_datetime=NOW, entries=noted,
+        )  # fmt: skip
+        out = io.BytesIO()
+        camt054_v02.write(report, out)
+        assert_valid(out.getvalue(), "camt.054.001.02")
+    finally:
+        inst.close()
+
+
+def booked_entries(doc: Any) -> list[Any]:
+    """The statement's entries, the treasury's funding aside."""
+    funding = "c:BkTxCd/c:Domn/c:Fmly[c:SubFmlyCd='BOOK']"
+    found = doc.iterfind(".//c:Ntry", namespaces=NS053)
+    return [e for e in found if e.find(funding, NS053) is None]
+
+
+def postings_on(inst: Installation, iban: str) -> list[tuple[str, int]]:
+    """(reference, amount) of the account's postings, funding aside."""
+    with inst.env.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(
+                sa.func.coalesce(t_postings.c.reference, t_transfers.c.reference),
+                t_postings.c.amount_minor,
+            )
+            .select_from(
+                t_postings.join(t_transfers, t_transfers.c.id == t_postings.c.transfer_id).join(
+                    t_accounts, t_accounts.c.id == t_postings.c.account_id
+                )
+            )
+            .where(t_accounts.c.iban == iban, t_transfers.c.kind != "funding")
+            .order_by(t_postings.c.id)
+        ).all()
+    return [(reference, int(amount)) for reference, amount in rows]

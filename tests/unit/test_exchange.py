@@ -87,6 +87,7 @@ quotes = st.decimals(
     creditor_ccy=st.one_of(st.none(), st.sampled_from(CODES)),
     amount=st.integers(min_value=1, max_value=10**12),
     rates=st.fixed_dictionaries({c: quotes for c in CODES if c != "EUR"}),
+    batch=st.booleans(),
 )
 def test_converted_payments_balance_per_currency_within_half_a_minor_unit(
     debtor_ccy: str,
@@ -94,13 +95,14 @@ def test_converted_payments_balance_per_currency_within_half_a_minor_unit(
     creditor_ccy: str | None,
     amount: int,
     rates: dict[str, Decimal],
+    batch: bool,
 ) -> None:
     day_rates = fx.DayRates(DAY, RATE_DATE, {c: q.normalize() for c, q in rates.items()})
     book, clearing = world(debtor_ccy, creditor_ccy)
     before = {iban: a.balance_minor for iban, a in book.accounts.items()}
     internal = creditor_ccy is not None
     order = decide.Order(
-        7, 0, DEBTOR, CREDITOR if internal else EXTERNAL, internal, amount, instructed, True
+        7, 0, DEBTOR, CREDITOR if internal else EXTERNAL, internal, amount, instructed, batch
     )
     result, bookings = run(order, book, clearing, day_rates)
     transfers = bookings.take_singles() + bookings.batches()
