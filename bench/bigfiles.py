@@ -55,7 +55,9 @@ def scan(template: Installation, backend: Backend, folder: Path, sample: Path) -
 
 
 def _status(log: str) -> str:
-    line = next(json.loads(x) for x in log.splitlines() if '"file.processed"' in x)
+    line = next((json.loads(x) for x in log.splitlines() if '"file.processed"' in x), None)
+    if line is None:
+        raise SystemExit(f"the scan processed no file:\n{log[-4000:]}")
     counts = ", ".join(f"{n:,} {status}" for status, n in line["counts"].items())
     return f"{line['group_status']} ({counts})"
 
