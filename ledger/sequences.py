@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cache
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Connection,
+    Engine,
     Table,
     Update,
     bindparam,
@@ -75,7 +77,10 @@ def reserve(conn: Connection, table: Table, wanted: Mapping[str, int]) -> dict[s
 
 
 reserved_block = 32  # values a process reserves at once per counter for `take`, at least
-_blocks: dict[tuple[str, str, str], tuple[int, int]] = {}  # (database, table, name): next, last
+# The blocks each engine reserved, by (table, counter): next, last. An engine is one
+# database for its life; a database made again under the same URL (a test, a bench run)
+# gets a new engine, so no block outlives the counter rows it was reserved from.
+_blocks: WeakKeyDictionary[Engine, dict[tuple[str, str], tuple[int, int]]] = WeakKeyDictionary()
 
 
 def take(
@@ -89,19 +94,19 @@ def take(
     the module's text)."""
     if conn.dialect.name == "sqlite":
         return {n: v - wanted[n] + 1 for n, v in advance(conn, table, wanted).items()}
-    url = conn.engine.url.render_as_string(hide_password=False)
-    keys = {name: (url, table.name, name) for name in wanted}
+    blocks = _blocks.setdefault(conn.engine, {})
+    keys = {name: (table.name, name) for name in wanted}
     short = {
         name: max(count, block)
         for name, count in wanted.items()
-        if (held := _blocks.get(keys[name], (1, 0)))[0] + count - 1 > held[1]
+        if (held := blocks.get(keys[name], (1, 0)))[0] + count - 1 > held[1]
     }
     if short:
         for name, last in reserve(conn, table, short).items():
-            _blocks[keys[name]] = (last - short[name] + 1, last)
+            blocks[keys[name]] = (last - short[name] + 1, last)
     first = {}
     for name, count in wanted.items():
-        value, last = _blocks[keys[name]]
-        _blocks[keys[name]] = (value + count, last)
+        value, last = blocks[keys[name]]
+        blocks[keys[name]] = (value + count, last)
         first[name] = value
     return first
