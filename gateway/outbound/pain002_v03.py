@@ -143,47 +143,18 @@ def _payment_info(w: Writer, info: PaymentInfoReport) -> None:
 
 
 def _transaction(w: Writer, tx: TxReport) -> None:
+    """One TxInfAndSts from a transaction's row (follow-up reports): the original ids,
+    what became of it (`outcome`) and what the instruction said (`original_reference`).
+    A new file's transactions get their two original parts from where the file is read
+    (`original`), and only the outcome is written once decided."""
     w.raw(
-        transaction_text(
-            tx.instr_id,
-            tx.end_to_end_id,
-            tx.status,
-            tx.reason,
-            tx.additional_info,
-            tx.acct_svcr_ref,
-            tx.amount_minor,
-            tx.currency,
-            tx.requested_execution_date,
-            tx.creditor_name,
+        original_ids(tx.instr_id, tx.end_to_end_id)
+        + outcome(tx.status, tx.reason, tx.additional_info, tx.acct_svcr_ref)
+        + original_reference(
+            tx.amount_minor, tx.currency, tx.requested_execution_date, tx.creditor_name,
             tx.creditor_iban,
         )
-    )
-
-
-def transaction_text(
-    instr_id: str | None,
-    end_to_end_id: str,
-    status: TxStatus,
-    reason: Reason | None,
-    additional_info: str | None,
-    acct_svcr_ref: str | None,
-    amount_minor: int | None,
-    currency: str | None,
-    requested_execution_date: date | None,
-    creditor_name: str | None,
-    creditor_iban: str | None,
-) -> str:
-    """One TxInfAndSts: the original ids, what became of the transaction (`outcome`) and
-    what the instruction said (`original_reference`), from a transaction's row (follow-up
-    reports). A new file's transactions get their two original parts from the reading
-    child (`original`), and only the outcome is written once decided."""
-    return (
-        original_ids(instr_id, end_to_end_id)
-        + outcome(status, reason, additional_info, acct_svcr_ref)
-        + original_reference(
-            amount_minor, currency, requested_execution_date, creditor_name, creditor_iban
-        )
-    )
+    )  # fmt: skip
 
 
 def original(tx: ParsedTx, amount_sent: int | None, requested: date | None) -> Original:
