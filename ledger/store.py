@@ -88,7 +88,8 @@ class Ledger:
     # -- accounts ---------------------------------------------------------------------------
 
     def ensure_accounts(self, specs: Iterable[AccountSpec]) -> None:
-        """Create missing accounts; refresh status and limits of existing ones from the specs."""
+        """Create missing accounts; refresh status and limits of existing ones from the specs
+        (only those the configuration changed: every process start runs this)."""
         specs = list(specs)  # iterated twice below: a generator would be consumed by the first
         with self.begin() as tx:
             existing = tx.accounts([s.iban for s in specs])
@@ -117,9 +118,10 @@ class Ledger:
                         f"account {spec.iban} exists for {current.owner} in {current.currency}; "
                         f"configuration says {spec.owner} in {spec.currency}"
                     )
-                tx.conn.execute(
-                    update(t_accounts).where(t_accounts.c.id == current.id).values(**values)
-                )
+                if any(getattr(current, name) != value for name, value in values.items()):
+                    tx.conn.execute(
+                        update(t_accounts).where(t_accounts.c.id == current.id).values(**values)
+                    )
 
     def account(self, iban: str) -> Account | None:
         with self.engine.connect() as conn:

@@ -14,11 +14,13 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.script import ScriptDirectory
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import event as sa_event
 from sqlalchemy import text
 
 from ledger import migrations
@@ -427,9 +429,20 @@ def test_ensure_accounts_is_idempotent(ledger: Ledger) -> None:
     ledger.ensure_accounts(_specs("e"))
     _fund(ledger, "e", "eA", 1_000, "f1")
     first = {a.iban: a for a in ledger.all_accounts()}
-    ledger.ensure_accounts(_specs("e"))
-    again = {a.iban: a for a in ledger.all_accounts()}
-    assert again == first
+    updates: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE LEDGER_ACCOUNTS"):
+            updates.append(statement)
+
+    sa_event.listen(ledger.engine, "before_cursor_execute", seen)
+    try:
+        ledger.ensure_accounts(_specs("e"))  # every process start does this
+        assert updates == []  # an unchanged configuration writes nothing
+        again = {a.iban: a for a in ledger.all_accounts()}
+        assert again == first
+    finally:
+        sa_event.remove(ledger.engine, "before_cursor_execute", seen)
     assert again["eA"].balance_minor == 1_000
     ledger.ensure_accounts(_specs("e", overdraft_minor=300, status="blocked"))
     changed = ledger.account("eA")
