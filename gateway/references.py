@@ -34,7 +34,7 @@ class FileRefs:
         return f"file:{self.client_id}:{self.sha256}:pmt{pmt_seq}:run{self.run}"
 
     def payment_reference(self, seq: int) -> str:
-        return f"{self._own_prefix}{seq:08d}"  # payment_reference(file_id, seq), per payment
+        return _own_reference(self._own_prefix, seq)
 
     def batch_reference(self, pmt_seq: int) -> str:
         return f"EB{self.file_id:010d}P{pmt_seq:05d}R{self.run:03d}"
@@ -45,7 +45,11 @@ class FileRefs:
 
 def payment_reference(file_id: int, seq: int) -> str:
     """A payment's own AcctSvcrRef (whether its transfer is its own or its batch's)."""
-    return f"{payment_reference_prefix(file_id)}{seq:08d}"
+    return _own_reference(payment_reference_prefix(file_id), seq)
+
+
+def _own_reference(prefix: str, seq: int) -> str:
+    return f"{prefix}{seq:08d}"
 
 
 def payment_reference_prefix(file_id: int) -> str:

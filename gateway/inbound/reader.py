@@ -145,6 +145,7 @@ def _checked(events: Iterator[Any], echo: Echo | None) -> Iterator[Any]:
     from gateway.inbound.facts import facts, parse_date
 
     pmts: dict[int, ParsedPmtInf] = {}
+    requested: dict[int, dt.date | None] = {}  # each payment information's ReqdExctnDt
     seen_e2e: set[str] = set()
     for event in events:
         if isinstance(event, list):
@@ -152,12 +153,13 @@ def _checked(events: Iterator[Any], echo: Echo | None) -> Iterator[Any]:
             said = [facts(t, pmts[t.pmt_seq], seen_e2e) for t in txs]
             echoes = None
             if echo is not None:
-                days = [parse_date(pmts[t.pmt_seq].requested_date or "") for t in txs]
+                days = [requested[t.pmt_seq] for t in txs]
                 echoes = list(map(echo, txs, [f.amount_sent for f in said], days))
             yield (event, list(map(tuple, said)), echoes)
         else:
             if isinstance(event, ParsedPmtInf):
                 pmts[event.seq] = event
+                requested[event.seq] = parse_date(event.requested_date or "")
             yield event
 
 
