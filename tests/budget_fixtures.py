@@ -12,18 +12,11 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
-from gateway.clock import FixedClock
-from gateway.environment import open_environment
-from gateway.funding import fund
-from gateway.pipeline import Pipeline
-from gateway.settings import load
 from tests.pipeline_fixtures import (
     A_MAIN,
     B_MAIN,
     DEFAULT_NOW,
-    FUNDS,
     Installation,
-    make_signing_key,
     write_config,
 )
 
@@ -54,11 +47,4 @@ def budget_installation(
         marker = 'registration_number = "90000000001"'
         text = text.replace(marker, f"{marker}\nnotifications = true")
     config.write_text(text, encoding="utf-8")
-    settings = load(config)
-    make_signing_key(settings)
-    clock = FixedClock(now.astimezone(dt.UTC))
-    env = open_environment(settings, clock=clock, need_sealer=need_sealer)
-    inst = Installation(base, config, settings, env, clock, Pipeline(env))
-    for iban, amount in FUNDS.items():
-        fund(env, iban, amount, key=f"setup:{iban}")
-    return inst
+    return Installation.open(base, config, now=now, need_sealer=need_sealer)

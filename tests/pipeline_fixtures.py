@@ -290,6 +290,20 @@ class Installation:
         **gateway: object,
     ) -> Installation:
         config = write_config(base, **gateway)
+        return cls.open(base, config, now=now, need_sealer=need_sealer, funded=funded)
+
+    @classmethod
+    def open(
+        cls,
+        base: Path,
+        config: Path,
+        *,
+        now: dt.datetime = DEFAULT_NOW,
+        need_sealer: bool = False,
+        funded: bool = True,
+    ) -> Installation:
+        """The installation of a configuration already written (and perhaps edited): its
+        signing key, its environment on a fixed clock at `now`, `FUNDS` booked."""
         settings = load(config)
         make_signing_key(settings)
         clock = FixedClock(now.astimezone(dt.UTC))

@@ -16,13 +16,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import select
 
 from gateway import db, filerun, testpki
-from gateway.clock import FixedClock
-from gateway.environment import open_environment
-from gateway.funding import fund
 from gateway.inbound import asice
-from gateway.pipeline import Pipeline
 from gateway.samples import SamplePmtInf, SampleTx
-from gateway.settings import load
 from gateway.status import collect
 from gateway.status_report import render
 from gateway.testpki import Pki
@@ -33,12 +28,10 @@ from tests.pipeline_fixtures import (
     B_MAIN,
     DEFAULT_NOW,
     EXTERNAL,
-    FUNDS,
     TODAY,
     Batch,
     Installation,
     batch,
-    make_signing_key,
     write_config,
 )
 from tests.signature_fixtures import bad_containers, configure, make_pki_files, signed
@@ -74,13 +67,7 @@ def signing(tmp_path: Path) -> Iterator[tuple[Installation, Pki]]:
     )  # fmt: skip
     crl = f'signatory_crl = ["{files.crl}"]\nsignatory_ca = ['
     config.write_text(config.read_text().replace("signatory_ca = [", crl))
-    settings = load(config)
-    make_signing_key(settings)
-    clock = FixedClock(WHEN)
-    env = open_environment(settings, clock=clock)
-    inst = Installation(base, config, settings, env, clock, Pipeline(env))
-    for iban, amount in FUNDS.items():
-        fund(env, iban, amount, key=f"setup:{iban}")
+    inst = Installation.open(base, config, now=WHEN)
     yield inst, pki
     inst.close()
 

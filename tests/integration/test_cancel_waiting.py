@@ -16,12 +16,7 @@ from pyiso20022.camt.camt_029_001_03 import Document as Camt029v03
 from sqlalchemy import func, select
 
 from gateway import db
-from gateway.clock import FixedClock
-from gateway.environment import open_environment
-from gateway.funding import fund
-from gateway.pipeline import Pipeline
 from gateway.samples import SamplePmtInf, SampleTx
-from gateway.settings import load
 from gateway.status import collect
 from gateway.status_report import render
 from gateway.testpki import Pki
@@ -34,12 +29,10 @@ from tests.pipeline_fixtures import (
     DEFAULT_NOW,
     EXTERNAL,
     EXTERNAL_BIC,
-    FUNDS,
     TODAY,
     Batch,
     Installation,
     batch,
-    make_signing_key,
     write_config,
 )
 from tests.signature_fixtures import configure, make_pki_files, signed
@@ -58,14 +51,7 @@ def signing_installation(base: Path, pki_dir: Path, database_url: str) -> tuple[
         config, files, client_id=CLIENT_A, iban=A_MAIN, level=2,
         signatories={"First": ("first", "first"), "Second": ("second", "second")},
     )  # fmt: skip
-    settings = load(config)
-    make_signing_key(settings)
-    clock = FixedClock(WHEN)
-    env = open_environment(settings, clock=clock)
-    inst = Installation(base, config, settings, env, clock, Pipeline(env))
-    for iban, amount in FUNDS.items():
-        fund(env, iban, amount, key=f"setup:{iban}")
-    return inst, pki
+    return Installation.open(base, config, now=WHEN), pki
 
 
 @pytest.fixture

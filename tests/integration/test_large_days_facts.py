@@ -15,12 +15,8 @@ from alembic import command
 
 from gateway import db
 from gateway import migrations as gateway_migrations
-from gateway.clock import FixedClock
-from gateway.environment import open_environment
 from gateway.funding import fund
-from gateway.pipeline import Pipeline
 from gateway.rates import store
-from gateway.settings import load
 from gateway.testpki import Pki
 from ledger import migrations as ledger_migrations
 from ledger.engine import make_engine
@@ -32,7 +28,6 @@ from tests.pipeline_fixtures import (
     RIGA,
     Batch,
     Installation,
-    make_signing_key,
     write_config,
 )
 from tests.rates_fixtures import some_days
@@ -123,13 +118,9 @@ def signing(tmp_path: Path, database_url: str) -> tuple[Installation, Pki]:
     pki, files = make_pki_files(tmp_path / "pki", when)
     signatories = {"First": ("first", "first")}
     configure(config, files, client_id=CLIENT_A, iban=A_SMALL, level=1, signatories=signatories)
-    settings = load(config)
-    make_signing_key(settings)
-    clock = FixedClock(when)
-    env = open_environment(settings, clock=clock)
-    inst = Installation(base, config, settings, env, clock, Pipeline(env))
-    fund(env, A_MAIN, "3000000.00", key="facts-main")
-    fund(env, A_SMALL, "1000000.00", key="facts-small")
+    inst = Installation.open(base, config, now=when, funded=False)
+    fund(inst.env, A_MAIN, "3000000.00", key="facts-main")
+    fund(inst.env, A_SMALL, "1000000.00", key="facts-small")
     return inst, pki
 
 

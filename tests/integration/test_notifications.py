@@ -12,12 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from gateway.clock import FixedClock
-from gateway.environment import open_environment
-from gateway.funding import fund
-from gateway.pipeline import Pipeline
 from gateway.samples import SamplePmtInf, SampleTx
-from gateway.settings import load
 from tests.integration.test_statements import (
     CAMT053,
     CAMT054,
@@ -38,14 +33,11 @@ from tests.pipeline_fixtures import (
     B_MAIN,
     CLIENT_A,
     CLIENT_B,
-    DEFAULT_NOW,
     EXTERNAL,
     EXTERNAL_BIC,
-    FUNDS,
     TODAY,
     Batch,
     Installation,
-    make_signing_key,
     write_config,
 )
 
@@ -59,14 +51,8 @@ def create_with_notifications(base: Path) -> Installation:
     source = config.read_text(encoding="utf-8")
     assert source.count(marker) == 1
     config.write_text(source.replace(marker, f"{marker}\nnotifications = true"), "utf-8")
-    settings = load(config)
-    assert [c.notifications for c in settings.clients] == [True, False]
-    make_signing_key(settings)
-    clock = FixedClock(DEFAULT_NOW.astimezone(dt.UTC))
-    env = open_environment(settings, clock=clock)
-    inst = Installation(base, config, settings, env, clock, Pipeline(env))
-    for iban, amount in FUNDS.items():
-        fund(env, iban, amount, key=f"setup:{iban}")
+    inst = Installation.open(base, config)
+    assert [c.notifications for c in inst.settings.clients] == [True, False]
     return inst
 
 
