@@ -8,9 +8,10 @@ process needs it before anything else: is the file known?), then, in file order,
 the group header, each payment information, `Chunk`s of transactions each with
 what it says on its own (`facts.py`: amount in minor units, IBAN and BIC checks,
 fingerprint — the work a transaction needs before any account is known), and the
-`ParsedFile` summary. Where the line between the two sides lies is a matter of
-measurement (paired runs of `bench.paired`): the booking process is the longer side,
-so what does not need the database is done here.
+`ParsedFile` summary, and — given an `Echo` — what the answer repeats of each
+transaction. Where the line between the two sides lies is a matter of measurement
+(paired runs of `bench.paired`): with the facts and the echoes here, the two sides of a
+big file are about even.
 
 The module is light on purpose (lxml and the reader of pain.001 only; the rules
 load in the child): `scan --once` starts reading the first waiting file before it
@@ -76,7 +77,7 @@ class Chunk(NamedTuple):
 # What the answer to a transaction echoes of it, from the transaction, its amount in
 # minor units as sent and its payment information's requested date (the answer side
 # gives it: `pain002_v03.original`; this side never imports the answer side).
-Echo = Callable[[ParsedTx, "int | None", "dt.date | None"], Any]
+Echo = Callable[[ParsedTx, int | None, dt.date | None], Any]
 
 
 Incoming = ParsedHeader | ParsedPmtInf | Chunk | ParsedFile
