@@ -26,6 +26,7 @@ from gateway import counters, db, fx, holiday_cache
 from gateway import migrations as gateway_migrations
 from gateway.clock import Clock, SystemClock
 from gateway.errors import SealError, UsageError
+from gateway.inbound.identifiers import iban_lv
 from gateway.migrations import run_upgrade as upgrade_gateway
 from gateway.settings import Settings
 from gateway.spool import Spool
@@ -52,8 +53,6 @@ CLEARING_BASE = 9_980_000_000_000
 
 
 def system_accounts() -> list[AccountSpec]:
-    from gateway.samples import iban_lv
-
     specs: list[AccountSpec] = []
     for index, code in enumerate(sorted(currency.EXPONENTS)):
         specs.append(

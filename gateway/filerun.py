@@ -1,6 +1,10 @@
 """The run of the files waiting at one moment, each stage by stage (SPEC §6):
 
     intake   what is known on arrival: who, which bytes, when         inbound/intake.py
+    route    a container, a request, a trial or a batch, told by      inbound/route.py
+             name and first bytes (the rarer kinds' runs are imported
+             when one arrives: a process that only books batches never
+             loads the signature verifier or the request models)
     read     parsed and validated: in-process when small, else by     inbound/reader.py
              a child process
     decide   rules in Reason order, due dates, execution in memory    inbound/decide.py
@@ -33,11 +37,11 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import DBAPIError
 
-from gateway import authorisation, logs, metrics, pullrun, record, signature_run, trialrun
+from gateway import authorisation, logs, metrics, record
 from gateway.environment import Environment
 from gateway.errors import SealError, TransientError
 from gateway.files import sha256_file
-from gateway.inbound import asice
+from gateway.inbound import route
 from gateway.inbound.intake import NOT_READ, Intake, take_in
 from gateway.inbound.reader import Reader, Reading, read
 from gateway.newfile import Rejected, new_file, reject
@@ -93,7 +97,7 @@ def process(env: Environment, jobs: Sequence[Job]) -> list[Job]:
             if (
                 job.reader is None
                 and os.stat(job.claim.path).st_size <= env.settings.max_file_bytes
-                and not asice.is_container_name(job.claim.original_name)
+                and not route.is_container_name(job.claim.original_name)
             ):
                 job.reader = read(
                     job.claim.path,
@@ -138,10 +142,14 @@ def _run(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy])
         job.intake = intake = _intake(env, job.claim, job.reader)
         known = record.known_file(tx.conn, intake)
         if job.claim.trial:  # from test/: checked and answered, nothing executed
+            from gateway import trialrun
+
             job.outcome = trialrun.run(env, tx, intake, job.reader)
         elif known is not None:
             job.outcome = _already_known(env, tx.conn, intake, known)
-        elif (request := pullrun.message_of(intake.path)) is not None:
+        elif (request := route.request_message(intake.path)) is not None:
+            from gateway import pullrun
+
             job.outcome = pullrun.run(env, tx, intake, request)
         else:
             job.outcome = _new(env, tx, job, mine)
@@ -171,7 +179,9 @@ def _new(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy])
     wait for signatures (the authorisation stage before decide), or any other."""
     intake = job.intake
     assert intake is not None
-    if asice.is_container_name(intake.original_name):
+    if route.is_container_name(intake.original_name):
+        from gateway import signature_run
+
         return signature_run.container_file(env, tx, intake, copies)
     if authorisation.guards(env.settings, intake.client_id) and job.reader is not None:
         waiting = authorisation.admit(env, tx, intake, job.reader)
@@ -225,10 +235,12 @@ def _intake(env: Environment, claim: Claim, reader: Reading | None) -> Intake:
     size limit has no reader and is refused unread, not even hashed (a 2 GB upload): it
     is recorded under a name of its own instead (`Intake.read`)."""
     info = os.stat(claim.path)
-    container_max = signature_run.data_bytes_max(env) + asice.meta_bytes_max
+    container_max = route.container_bytes_max(
+        route.container_data_bytes_max(env.settings.max_file_bytes)
+    )
     if reader is not None:
         sha256, size = reader.digest()
-    elif asice.is_container_name(claim.original_name) and info.st_size <= container_max:
+    elif route.is_container_name(claim.original_name) and info.st_size <= container_max:
         sha256, size = sha256_file(claim.path)
     else:
         sha256, size = f"{NOT_READ}{claim.path.name}"[:64], info.st_size
@@ -263,6 +275,8 @@ def _already_known(env: Environment, conn: Any, intake: Intake, known: Any) -> O
             known.id, "duplicates", known.group_status, msg_id=known.msg_id,
             answer=answered, recovered=True,
         )  # fmt: skip
+    from gateway import signature_run
+
     said = "its original answer was delivered again"
     name = signature_run.answer_waiting(env, conn, intake, known)
     if name is not None:  # SPEC §11: where its signatures stand now

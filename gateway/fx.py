@@ -27,6 +27,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import NamedTuple
 
+from gateway.inbound.identifiers import iban_lv
 from ledger import currency
 
 EUR = "EUR"
@@ -320,8 +321,6 @@ POSITION_BASE = 9_970_000_000_000
 @lru_cache(maxsize=1)
 def position_ibans() -> dict[str, str]:
     """Currency → the IBAN of the treasury's position account in it."""
-    from gateway.samples import iban_lv
-
     return {
         code: iban_lv("TREL", POSITION_BASE + index)
         for index, code in enumerate(sorted(currency.EXPONENTS))

@@ -1,8 +1,9 @@
 """A request's run (SPEC §15): a camt.060 report request or a camt.055 cancellation in
 `/in`, inside its savepoint of the group's transaction, like a new pain.001 (`newfile.py`).
 
-The root element's namespace decides what a file is (`inbound.route`); `filerun` hands
-a file here when it is a camt.060 or camt.055 of any version. The request is read whole
+The root element's namespace decides what a file is (`route.request_message`): `filerun`
+hands a file here when it is a camt.060 or camt.055 of any version, importing this
+module then. The request is read whole
 with the hostile-input rules of every inbound message (`inbound.safe_xml`: at most
 `request_bytes_max` bytes, no DTD, UTF-8 only, bounded depth), checked against the
 pyiso20022 model of its version, and answered:
@@ -23,7 +24,6 @@ like a file.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 from sqlalchemy import Connection
 
@@ -34,7 +34,6 @@ from gateway.inbound import (
     camt055_v09,
     camt060_v03,
     camt060_v05,
-    route,
     safe_xml,
 )
 from gateway.inbound.cancellation import CancellationRequest
@@ -48,22 +47,6 @@ REPORT_REQUESTS = (camt060_v03.MESSAGE, camt060_v05.MESSAGE)
 CANCELLATIONS = (camt055_v01.MESSAGE, camt055_v09.MESSAGE)
 ANSWERED = "ACCP"  # gw_files.group_status of a report request answered with data
 REFUSED = "RJCT"  # … of a request answered with admi.002
-_first_look_bytes = 4096
-
-
-def message_of(path: Path) -> str | None:
-    """The message name of the file at `path` when it is one for this run (any version
-    of camt.060 or camt.055), else None (a pain.001, or a file not identified)."""
-    with open(path, "rb") as handle:
-        head = handle.read(route.head_bytes)
-    # Most roots start within the first few KiB: a pain.001 is told without parsing
-    # its first 64 KiB of payments.
-    name = route.message_of(head[:_first_look_bytes])
-    if name is None and len(head) > _first_look_bytes:
-        name = route.message_of(head)
-    if name is not None and name.startswith(("camt.060.", "camt.055.")):
-        return name
-    return None
 
 
 def run(env: Environment, tx: LedgerTx, intake: Intake, message: str) -> Outcome:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import TransientError
-from gateway.inbound import asice
+from gateway.inbound import route
 from gateway.inbound.reader import Reader, inline_bytes_max
 from gateway.outbound import pain002_v03
 from gateway.settings import Settings
@@ -51,7 +51,7 @@ def start(settings: Settings, now: dt.datetime) -> ReadAhead | None:
     spool = Spool(settings.spool_dir)
     for client in settings.clients:
         for path in spool.waiting(client.id)[:1]:
-            if asice.is_container_name(path.name):
+            if route.is_container_name(path.name):
                 return None  # a signature container is unzipped by the pass, never parsed
             try:
                 size = os.stat(path).st_size

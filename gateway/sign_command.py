@@ -26,7 +26,7 @@ from lxml.builder import ElementMaker
 
 from gateway.errors import UsageError
 from gateway.files import write_atomically
-from gateway.inbound import asice, xades
+from gateway.inbound import asice, route, xades
 from gateway.outbound.seal import Sealer
 from gateway.xmldsig import C14N, DS, SHA256, PrivateKey, b64, c14n, method_of, sign, utc_text
 
@@ -169,7 +169,7 @@ def run_sign(
 def _as_container(name: str, source: bytes) -> asice.Container | None:
     """The container `source` is, or None for a plain file. A file that claims to be a
     container (by its name or its first bytes) but is not readable as one is refused."""
-    claims = asice.is_container_name(name) or source[30:38] == b"mimetype"
+    claims = route.is_container_name(name) or source[30:38] == b"mimetype"
     if not claims:
         return None
     read = asice.read_container(source, data_bytes_max=sign_input_bytes_max)

@@ -31,7 +31,7 @@ from sqlalchemy import Connection, select
 from gateway import authorisation, db, record
 from gateway.environment import Environment
 from gateway.files import write_in_place
-from gateway.inbound import asice, xades
+from gateway.inbound import asice, route, xades
 from gateway.inbound.findings import Finding
 from gateway.inbound.intake import Intake, take_in
 from gateway.inbound.reader import Reading, read
@@ -45,7 +45,6 @@ from gateway.signatories import Authorisation, Classified, Signer, Verdict, auth
 from gateway.statuses import GroupStatus
 
 CONTAINER = authorisation.CONTAINER
-container_slack_bytes = 1024 * 1024  # SPEC §11: unzipped ≤ max_file_bytes + 1 MiB
 
 PROBLEM_REASON = {
     xades.Problem.UNREADABLE: Reason.DS0B,
@@ -66,7 +65,7 @@ VERDICT_REASON: dict[Verdict, Reason | None] = {
 
 
 def data_bytes_max(env: Environment) -> int:
-    return env.settings.max_file_bytes + container_slack_bytes
+    return route.container_data_bytes_max(env.settings.max_file_bytes)
 
 
 def container_file(

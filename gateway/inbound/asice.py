@@ -34,15 +34,13 @@ from typing import BinaryIO
 from lxml import etree
 from lxml.builder import ElementMaker
 
+from gateway.inbound.route import container_bytes_max, meta_bytes_max
+
 MIMETYPE = b"application/vnd.etsi.asic-e+zip"
-SUFFIXES = (".asice", ".sce", ".edoc")
 SIGNATURES = re.compile(r"META-INF/signatures[^/]*\.xml")
 MANIFEST = "META-INF/manifest.xml"
 
-# The data file may be a little larger than a plain upload (`max_file_bytes` + 1 MiB, SPEC
-# §11); callers pass that limit in. Everything in META-INF together stays far below it: a
-# XAdES signature with its certificate chain and revocation data is tens of KiB.
-meta_bytes_max = 8 * 1024 * 1024
+# The data file's limit comes from the caller (`route.container_data_bytes_max`).
 signature_file_bytes_max = 1024 * 1024
 signature_files_max = 32
 entries_max = 64
@@ -101,15 +99,6 @@ class Container:
     signatures: tuple[SignatureFile, ...]  # in name order; may be empty
 
 
-def is_container_name(name: str) -> bool:
-    """Whether an upload's name says it is a container (the suffix decides, SPEC §11)."""
-    return name.lower().endswith(SUFFIXES)
-
-
-def container_bytes_max(data_bytes_max: int) -> int:
-    """The largest container file worth opening: the data stored uncompressed plus META-INF
-    (a zip's own headers are small beside the slack in `data_bytes_max`)."""
-    return data_bytes_max + meta_bytes_max
 
 
 def read_container(source: bytes | Path, *, data_bytes_max: int) -> Container | ContainerProblem:

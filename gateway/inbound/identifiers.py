@@ -60,6 +60,14 @@ def iban_problem(text: str) -> str | None:
     return None
 
 
+def iban_lv(bank: str, account: int) -> str:
+    """A valid Latvian IBAN for a 4-letter bank code and an account number (13 digits)."""
+    bban = f"{bank}{account:013d}"
+    digits = "".join(str(int(c, 36)) for c in bban + "LV00")
+    check = 98 - int(digits) % 97
+    return f"LV{check:02d}{bban}"
+
+
 def _mod97(iban: str) -> int:
     """ISO 7064 mod-97 of the IBAN rearranged (BBAN first, letters as two digits). The
     country, check digits and bank code repeat across a file: their digits are cached."""

@@ -1,4 +1,8 @@
-"""Which ISO 20022 message a file in `/in` is: its root element's namespace decides (SPEC §15).
+"""What a file in `/in` is, told cheaply before it is read: a signature container by its
+name (SPEC §11), else the ISO 20022 message its root element's namespace names (SPEC §15).
+
+The file run routes every file by this module alone; the runs of the rarer kinds
+(containers, requests, trials) are imported when a file of their kind arrives.
 
 Only the first block of the file is looked at, with the hostile-input rules of every
 inbound message (`safe_xml`): a file that is not UTF-8 or carries a DTD is not
@@ -9,12 +13,54 @@ block. What is not identified is answered as SPEC §6 says (pain.002 `RJCT FF01`
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 from lxml import etree
 
 from gateway.inbound import safe_xml
 
 head_bytes = safe_xml.feed_bytes  # how much of a file `message_of` wants
+_first_look_bytes = 4096
+REQUEST_PREFIXES = ("camt.060.", "camt.055.")  # the pull side's messages (SPEC §15)
+
+# Signature containers (SPEC §11): the suffix says which uploads are. The data file may
+# be a little larger than a plain upload (`max_file_bytes` + 1 MiB); everything in
+# META-INF together stays far below that: a XAdES signature with its certificate chain
+# and revocation data is tens of KiB.
+CONTAINER_SUFFIXES = (".asice", ".sce", ".edoc")
+container_slack_bytes = 1024 * 1024
+meta_bytes_max = 8 * 1024 * 1024
+
+
+def is_container_name(name: str) -> bool:
+    """Whether an upload's name says it is a container (the suffix decides, SPEC §11)."""
+    return name.lower().endswith(CONTAINER_SUFFIXES)
+
+
+def container_data_bytes_max(max_file_bytes: int) -> int:
+    """The largest data file a container may hold (SPEC §11: max_file_bytes + 1 MiB)."""
+    return max_file_bytes + container_slack_bytes
+
+
+def container_bytes_max(data_bytes_max: int) -> int:
+    """The largest container file worth opening: the data stored uncompressed plus META-INF
+    (a zip's own headers are small beside the slack in `data_bytes_max`)."""
+    return data_bytes_max + meta_bytes_max
+
+
+def request_message(path: Path) -> str | None:
+    """The message name of the file at `path` when it is a request of the pull side (any
+    version of camt.060 or camt.055), else None (a pain.001, or a file not identified)."""
+    with open(path, "rb") as handle:
+        head = handle.read(head_bytes)
+    # Most roots start within the first few KiB: a pain.001 is told without parsing
+    # its first 64 KiB of payments.
+    name = message_of(head[:_first_look_bytes])
+    if name is None and len(head) > _first_look_bytes:
+        name = message_of(head)
+    if name is not None and name.startswith(REQUEST_PREFIXES):
+        return name
+    return None
 
 
 def message_of(head: bytes) -> str | None:

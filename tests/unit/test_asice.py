@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.inbound import asice
+from gateway.inbound import asice, route
 from gateway.inbound.asice import Container, ContainerProblem, Refusal, SignatureFile
 
 NOW = datetime(2026, 11, 25, 10, 15, 1, tzinfo=UTC)
@@ -239,7 +239,7 @@ def test_end_record_declaring_a_million_entries_is_refused_before_zipfile_reads_
 
 def test_container_bigger_than_the_limit_is_refused_by_its_size() -> None:
     blob = good(data=b"x" * 100)
-    problem = refused(blob, limit=len(blob) - asice.meta_bytes_max - 1)
+    problem = refused(blob, limit=len(blob) - route.meta_bytes_max - 1)
     assert problem.refusal is Refusal.TOO_BIG
 
 
@@ -256,5 +256,5 @@ def test_damaged_data_is_refused() -> None:
 
 
 def test_container_names() -> None:
-    assert all(asice.is_container_name(n) for n in ("a.asice", "B.SCE", "x.xml.edoc"))
-    assert not asice.is_container_name("batch.xml")
+    assert all(route.is_container_name(n) for n in ("a.asice", "B.SCE", "x.xml.edoc"))
+    assert not route.is_container_name("batch.xml")
