@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from schwifty import BIC, IBAN
 from schwifty import registry as schwifty_registry
@@ -28,9 +28,21 @@ def iban_spec(country: str) -> Any:
         return None
 
 
+class _Country(NamedTuple):
+    """What schwifty's registry says of a country's IBANs, looked up once per country."""
+
+    length: int
+    bban: re.Pattern[str]
+    national_checksum: bool
+
+
 @lru_cache(maxsize=256)
-def _has_national_checksum(country: str) -> bool:
-    return any(name.startswith(f"{country}:") for name in national_checksums)
+def _country(code: str) -> _Country | None:
+    spec = iban_spec(code)
+    if spec is None:
+        return None
+    national = any(name.startswith(f"{code}:") for name in national_checksums)
+    return _Country(spec.iban_length, spec.regex, national)
 
 
 def iban_problem(text: str) -> str | None:
@@ -43,16 +55,16 @@ def iban_problem(text: str) -> str | None:
     """
     if not _IBAN_SHAPE.match(text):
         return "not an IBAN"
-    spec = iban_spec(text[:2])
-    if spec is None:
+    country = _country(text[:2])
+    if country is None:
         return f"unknown country code {text[:2]}"
-    if len(text) != spec.iban_length:
-        return f"an IBAN of {text[:2]} has {spec.iban_length} characters, not {len(text)}"
-    if not spec.regex.match(text[4:]):
+    if len(text) != country.length:
+        return f"an IBAN of {text[:2]} has {country.length} characters, not {len(text)}"
+    if not country.bban.match(text[4:]):
         return "the account part does not match the country's format"
     if _mod97(text) != 1:
         return "check digits do not match"
-    if _has_national_checksum(text[:2]):
+    if country.national_checksum:
         try:
             IBAN(text, validate_bban=True)
         except SchwiftyException:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING, BinaryIO
 
 from gateway.outbound import xmlwrite
@@ -211,24 +212,25 @@ def original_reference(
 ) -> str:
     """OrgnlTxRef (amount, date, creditor — whatever of it can be written) and the
     TxInfAndSts end tag."""
-    has_amount = xmlwrite.can_format(amount_minor, currency)
-    name = xmlwrite.cut(creditor_name, xmlwrite.name_chars_max)
-    iban = xmlwrite.valid_iban(creditor_iban)
-    if not (has_amount or requested_execution_date or name or iban):
-        return "</TxInfAndSts>"
-    parts = ["<OrgnlTxRef>"]
-    if has_amount:
+    amount = ""
+    if xmlwrite.can_format(amount_minor, currency):
         assert amount_minor is not None and currency is not None
-        amount = format_minor(amount_minor, currency)
-        parts.append(f'<Amt><InstdAmt Ccy="{currency}">{amount}</InstdAmt></Amt>')
-    if requested_execution_date is not None:
-        parts.append(f"<ReqdExctnDt>{requested_execution_date.isoformat()}</ReqdExctnDt>")
-    if name is not None:
-        parts.append(f"<Cdtr><Nm>{xmlwrite.safe(name)}</Nm></Cdtr>")
-    if iban is not None:
-        parts.append(f"<CdtrAcct><Id><IBAN>{iban}</IBAN></Id></CdtrAcct>")
-    parts.append("</OrgnlTxRef></TxInfAndSts>")
-    return "".join(parts)
+        shown = format_minor(amount_minor, currency)
+        amount = f'<Amt><InstdAmt Ccy="{currency}">{shown}</InstdAmt></Amt>'
+    day = _date_element(requested_execution_date) if requested_execution_date else ""
+    name = xmlwrite.cut(creditor_name, xmlwrite.name_chars_max)
+    creditor = f"<Cdtr><Nm>{xmlwrite.safe(name)}</Nm></Cdtr>" if name is not None else ""
+    iban = xmlwrite.valid_iban(creditor_iban)
+    account = f"<CdtrAcct><Id><IBAN>{iban}</IBAN></Id></CdtrAcct>" if iban is not None else ""
+    if not (amount or day or creditor or account):
+        return "</TxInfAndSts>"
+    return f"<OrgnlTxRef>{amount}{day}{creditor}{account}</OrgnlTxRef></TxInfAndSts>"
+
+
+@lru_cache(maxsize=64)
+def _date_element(day: date) -> str:
+    """ReqdExctnDt (a file's payments share a few dates)."""
+    return f"<ReqdExctnDt>{day.isoformat()}</ReqdExctnDt>"
 
 
 _STATUS_TEXT = {s: f"<TxSts>{s.value}</TxSts>" for s in TxStatus}
