@@ -27,7 +27,7 @@ CONTAINER = "ASiC-E"  # gw_files.message of a signature container's upload
 
 
 def awaiting_folder(env: Environment, client_id: str) -> Path:
-    return env.spool.root / "awaiting" / client_id
+    return env.spool.awaiting(client_id)
 
 
 def tidy(env: Environment, client_ids: Iterable[str]) -> list[Path]:

@@ -47,6 +47,7 @@ from gateway.inbound.reader import Reader, Reading, read
 from gateway.newfile import Rejected, new_file, reject
 from gateway.outbound import outbox, pain002_v03
 from gateway.outbound.outbox import PlainCopy
+from gateway.readahead import BatchAhead
 from gateway.shelving import Outcome, shelve_all
 from gateway.spool import Claim
 from ledger.tx import BalanceConflict, LedgerTx
@@ -75,6 +76,7 @@ class Job:
 
     claim: Claim
     reader: Reading | None = None
+    batch_ahead: BatchAhead | None = None  # a waiting batch read ahead (`readahead.py`)
     intake: Intake | None = None
     outcome: Outcome | None = None
     failure: Exception | None = None  # a defect its content provoked: nothing committed
@@ -182,7 +184,7 @@ def _new(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy])
     if route.is_container_name(intake.original_name):
         from gateway import signature_run
 
-        return signature_run.container_file(env, tx, intake, copies)
+        return signature_run.container_file(env, tx, intake, copies, job.batch_ahead)
     if authorisation.guards(env.settings, intake.client_id) and job.reader is not None:
         waiting = authorisation.admit(env, tx, intake, job.reader)
         if waiting is not None:

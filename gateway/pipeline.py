@@ -32,7 +32,7 @@ from gateway.filerun import Job, fault_of_ours
 from gateway.inbound.reader import inline_bytes_max
 from gateway.outbound.outbox import deliver_pending
 from gateway.pending import execute_due
-from gateway.readahead import ReadAhead
+from gateway.readahead import BatchAhead, ReadAhead
 from gateway.settings import ClientSettings
 from gateway.shelving import Outcome
 from gateway.spool import Claim, locked
@@ -65,6 +65,7 @@ class Pipeline:
         self.env = env
         self.run_files = run_files
         self.clients = tuple(clients if clients is not None else env.settings.clients)
+        self.batch_ahead: BatchAhead | None = None  # `scan --once`: a signed batch read ahead
 
     def deliver(self, *, every_client: bool = True) -> list[str]:
         """Deliver what the outbox owes to these clients (`every_client`: to all)."""
@@ -103,7 +104,8 @@ class Pipeline:
                 return self.run_files(self.env, jobs)
             except BalanceConflict as exc:
                 log.info("group.conflict", files=len(jobs), error=str(exc))
-                jobs = [Job(job.claim) for job in jobs]  # read again, decided again
+                # read again, decided again
+                jobs = [Job(job.claim, batch_ahead=job.batch_ahead) for job in jobs]
         return self.run_files(self.env, jobs)
 
     def _defect(self, claim: Claim, exc: Exception) -> None:
@@ -145,7 +147,7 @@ class Pipeline:
                         else self.env.spool.claim(client_id, path, self.env.clock.now())
                     )
                     if claim is not None:
-                        jobs.append(Job(claim))
+                        jobs.append(Job(claim, batch_ahead=self.batch_ahead))
                 if jobs:
                     outcomes += self.run(jobs)
         return outcomes
@@ -159,10 +161,12 @@ class Pipeline:
         ]
         return self.process(waiting)
 
-    def run_once(self, first: ReadAhead | None = None) -> PassResult:
+    def run_once(self, first: ReadAhead | BatchAhead | None = None) -> PassResult:
         result = PassResult()
         result.delivered += self.deliver()
-        if first is not None:
+        if isinstance(first, BatchAhead):
+            self.batch_ahead = first  # for the container that completes its batch
+        elif first is not None:
             try:
                 result.outcomes += self.run([Job(first.claim, first.reader)])
             finally:

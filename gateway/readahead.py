@@ -11,8 +11,17 @@ The claim is an ordinary one: the file is locked, moved into work/ with its rece
 already running before anything else of the pass (`Pipeline.run_once(first=…)`).
 If the process dies before that, the file waits in work/ like any file of a stopped
 run, and the next run recovers it; the child ends at its next write to the pipe.
-A file over the size limit is left for the pipeline (it is never read), and so are a small
-file (the pass reads it in-process) and a signature container (unzipped, not parsed).
+A file over the size limit is left for the pipeline (it is never read), and so is a small
+file (the pass reads it in-process).
+
+A signature container first in line is not claimed here (the pass unzips it, it is
+never parsed): what is read ahead instead is the waiting batch it signs (SPEC §11) —
+the one in awaiting/ of the size its data file declares, found without the database —
+which that container, or a later one of the same pass, may complete (`BatchAhead`). The
+container that completes the batch takes the reading (`signature_run`): the batch's parse
+then runs beside the imports, as a plain batch's does. A guess that no container takes
+(one signature of two, or another batch of that size) is closed at the end of the pass;
+the child, its queue full, will have waited.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import contextlib
 import datetime as dt
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from gateway.errors import TransientError
@@ -45,19 +55,41 @@ class ReadAhead:
         self._lock.close()
 
 
-def start(settings: Settings, now: dt.datetime) -> ReadAhead | None:
+@dataclass
+class BatchAhead:
+    """The waiting batch at `path` (in awaiting/), read ahead for the container that
+    completes it; nothing is claimed or locked (the batch is read-only where it waits)."""
+
+    path: Path
+    reader: Reader | None
+
+    def take(self, path: Path) -> Reader | None:
+        """The reading, once, to the run of the batch at `path`; else None."""
+        if path != self.path or self.reader is None:
+            return None
+        reader, self.reader = self.reader, None
+        return reader
+
+    def release(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+
+
+def start(settings: Settings, now: dt.datetime) -> ReadAhead | BatchAhead | None:
     """Claim the oldest waiting file of the first client that has one and start reading
-    it; None if nothing waits, the file is too big to read, or another process has it."""
+    it (a container: the batch it signs); None if nothing waits, the file is too big to
+    read or small enough to read in-process, or another process has it."""
     spool = Spool(settings.spool_dir)
     for client in settings.clients:
         for path in spool.waiting(client.id)[:1]:
             if route.is_container_name(path.name):
-                return None  # a signature container is unzipped by the pass, never parsed
+                return _signed_batch(settings, spool.awaiting(client.id), path)
             try:
                 size = os.stat(path).st_size
-                if size > settings.max_file_bytes or size <= inline_bytes_max:
-                    return None  # never read, or read in-process by the pass itself
             except FileNotFoundError:
+                return None
+            if not _worth_a_child(settings, size):
                 return None
             lock = contextlib.ExitStack()
             try:
@@ -81,3 +113,31 @@ def start(settings: Settings, now: dt.datetime) -> ReadAhead | None:
                 raise
             return ReadAhead(claim, reader, lock)
     return None
+
+
+def _worth_a_child(settings: Settings, size: int) -> bool:
+    """Whether a file of `size` bytes is read by a child: not over the size limit (never
+    read) and not small (read in-process by the pass itself)."""
+    return inline_bytes_max < size <= settings.max_file_bytes
+
+
+def _signed_batch(settings: Settings, awaiting: Path, container: Path) -> BatchAhead | None:
+    """The batch in `awaiting` that `container` signs, judged by its data file's declared
+    size alone (the pass matches by SHA-256: a wrong guess is never taken), reading."""
+    from gateway.inbound import asice
+
+    size = asice.data_file_size(container)
+    if size is None or not _worth_a_child(settings, size):
+        return None
+    try:
+        same = [p for p in awaiting.iterdir() if p.is_file() and p.stat().st_size == size]
+    except OSError:
+        return None
+    if len(same) != 1:
+        return None
+    try:
+        reader = Reader(same[0], transactions_max=settings.max_transactions,
+                        echo=pain002_v03.original)  # fmt: skip
+    except TransientError:
+        return None
+    return BatchAhead(same[0], reader)

@@ -50,7 +50,7 @@ def shelve_all(env: Environment, done: Sequence[tuple[Claim, Intake, Outcome]]) 
     for claim, intake, outcome in done:
         day = intake.now_local.date()
         if outcome.shelf == "awaiting":  # waits for signatures under its claim name (§11)
-            target = env.spool.root / "awaiting" / claim.client_id / claim.path.name
+            target = env.spool.awaiting(claim.client_id) / claim.path.name
         else:
             target = env.spool.shelf_target(claim, outcome.shelf, outcome.file_id, day)
         targets.append(target)

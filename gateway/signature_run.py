@@ -39,6 +39,7 @@ from gateway.newfile import new_file, reject
 from gateway.outbound import answers, outbox
 from gateway.outbound import pain002_v03 as pain002
 from gateway.outbound.outbox import PlainCopy
+from gateway.readahead import BatchAhead
 from gateway.reasons import Reason, first
 from gateway.shelving import Outcome
 from gateway.signatories import Authorisation, Classified, Signer, Verdict, authorise
@@ -69,9 +70,12 @@ def data_bytes_max(env: Environment) -> int:
 
 
 def container_file(
-    env: Environment, tx: Any, intake: Intake, copies: dict[int, PlainCopy]
+    env: Environment, tx: Any, intake: Intake, copies: dict[int, PlainCopy],
+    batch_ahead: BatchAhead | None = None,
 ) -> Outcome:
-    """The run of one uploaded container (see the module's docstring)."""
+    """The run of one uploaded container (see the module's docstring). `batch_ahead`: a
+    waiting batch `scan --once` started reading (`readahead.py`), taken if it is this
+    container's and the container may complete it."""
     found = asice.read_container(intake.path, data_bytes_max=data_bytes_max(env))
     if isinstance(found, asice.ContainerProblem):
         return reject(env, tx.conn, intake, Finding(Reason.DS0B, found.describe()), None)
@@ -96,10 +100,13 @@ def container_file(
         ahead: Reading | None = None
         path = authorisation.batch_path(env, row)
         if len(earlier) + len(found.signatures) >= row.level and path.exists():
-            # It may complete the batch: its reading starts while the signatures are checked.
-            ahead = read(
-                path, transactions_max=env.settings.max_transactions, echo=pain002.original
-            )
+            # It may complete the batch: its reading starts while the signatures are checked
+            # (or started before the pass, `readahead.py`).
+            ahead = batch_ahead.take(path) if batch_ahead is not None else None
+            if ahead is None:
+                ahead = read(
+                    path, transactions_max=env.settings.max_transactions, echo=pain002.original
+                )
             stack.callback(ahead.close)
         return _sign(env, tx, intake, found, container_id, row, copies, earlier, ahead)
 

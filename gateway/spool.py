@@ -90,6 +90,10 @@ class Spool:
     def work(self, client_id: str) -> Path:
         return self.root / "work" / client_id
 
+    def awaiting(self, client_id: str) -> Path:
+        """Where a client's batches wait for signatures (SPEC §11)."""
+        return self.root / "awaiting" / client_id
+
     def tmp(self) -> Path:
         return self.root / "tmp"
 

@@ -168,6 +168,24 @@ def _check_end_record(stream: BinaryIO, size: int) -> None:
     stream.seek(0)
 
 
+def data_file_size(path: Path) -> int | None:
+    """A glance at a container without reading it: the size its one data file declares,
+    or None when it does not have exactly one (`read_container` judges it in full)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError):
+        return None
+    if len(infos) > entries_max:
+        return None
+    data = [i for i in infos[1:] if not i.is_dir() and not _is_meta(i)]
+    return data[0].file_size if len(data) == 1 else None
+
+
+def _is_meta(info: zipfile.ZipInfo) -> bool:
+    return info.filename.startswith("META-INF/")
+
+
 def _contents(archive: zipfile.ZipFile, data_bytes_max: int) -> Container:
     infos = archive.infolist()
     if len(infos) > entries_max:  # zipfile found more than the end record declared
@@ -181,7 +199,7 @@ def _contents(archive: zipfile.ZipFile, data_bytes_max: int) -> Container:
         _check_entry(info, names)
         if info.is_dir():
             continue
-        if info.filename.startswith("META-INF/"):
+        if _is_meta(info):
             meta_declared += info.file_size
             if SIGNATURES.fullmatch(info.filename):
                 signature_infos.append(info)

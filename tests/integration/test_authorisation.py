@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 from collections.abc import Iterator
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,9 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import select
 
-from gateway import db, filerun, testpki
+from gateway import db, filerun, readahead, testpki
 from gateway.inbound import asice
+from gateway.inbound.reader import inline_bytes_max
 from gateway.samples import SamplePmtInf, SampleTx
 from gateway.status import collect
 from gateway.status_report import render
@@ -352,3 +354,60 @@ def test_a_plain_batch_after_its_containers_is_told_the_current_count(
 
 def _stopped(*args: object, **kwargs: object) -> None:
     raise RuntimeError("stopped before shelving")
+
+
+def _big_batch(msg_id: str) -> bytes:
+    """A batch over `inline_bytes_max`: it is read by a child, so it can be read ahead."""
+    data = batch(*((f"E{n}", "1.00") for n in range(4000)), msg_id=msg_id)
+    assert len(data) > inline_bytes_max
+    return data
+
+
+def test_scan_reads_ahead_the_batch_a_waiting_container_completes(
+    signing: tuple[Installation, Pki],
+) -> None:
+    """`scan --once` with containers first in line starts reading the waiting batch of
+    their data file's size before the pass (`readahead.BatchAhead`): the first signature
+    (1 of 2) leaves it, the second takes that very reading and executes the batch."""
+    inst, pki = signing
+    data = _big_batch("AHEAD-1")
+    inst.drop(data, "pay.xml")
+    inst.run()
+    [waits] = inst.new_answers()
+    assert waits.group_status == "PDNG"
+    before = inst.balance(A_MAIN)
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "a-first.asice")
+    inst.drop(signed("pay.xml", data, pki.second, WHEN), "b-second.asice")
+    first = readahead.start(inst.settings, WHEN)
+    assert isinstance(first, readahead.BatchAhead)
+    assert first.path.parent == inst.spool / "awaiting" / "iestade-a"
+    assert first.reader is not None and first.reader.digest().sha256 == sha256(data).hexdigest()
+    try:
+        inst.pipeline.run_once(first)
+        assert first.reader is None  # taken by the second signature's run
+    finally:
+        first.release()
+    one, two, final = inst.new_answers()
+    assert "1 of 2 signatures" in " ".join(one.group_info)
+    assert "authorised" in " ".join(two.group_info)
+    assert final.group_status == "ACSC" and inst.balance(A_MAIN) == before - 400_000
+    assert _state(inst) == ["executed"]
+
+
+def test_no_batch_is_read_ahead_for_a_container_that_names_none(
+    signing: tuple[Installation, Pki],
+) -> None:
+    """A container whose data file matches no waiting batch's size, or that is no zip at
+    all, starts no reading; the pass answers it as ever."""
+    inst, pki = signing
+    inst.drop(_big_batch("AHEAD-2"), "pay.xml")
+    inst.run()
+    inst.new_answers()
+    other = _big_batch("AHEAD-3") + b"\n"
+    inst.drop(signed("other.xml", other, pki.first, WHEN), "other.asice")
+    assert readahead.start(inst.settings, WHEN) is None
+    inst.run()
+    answers = inst.new_answers()  # the other batch, submitted by its container, waits
+    assert [a.group_status for a in answers] == ["PDNG", "PDNG"]
+    inst.drop(b"not a zip", "broken.asice")
+    assert readahead.start(inst.settings, WHEN) is None
