@@ -186,29 +186,30 @@ class LedgerTx:
         ids_by_iban = {a.iban: a.id for a in accounts.values()}
         legs = sum(len(t.postings) for t in transfers)
         first_transfer, pid = self.allocate_ids(len(transfers), legs)
-        transfer_rows: list[tuple[Any, ...]] = []
-        posting_rows: list[tuple[Any, ...]] = []
+        transfer_rows: list[list[Any]] = []
+        posting_rows: list[list[Any]] = []  # lists: `insert_rows` converts them in place
         ids: dict[str, int] = {}
         movement: dict[int, int] = defaultdict(int)
         for n, t in enumerate(transfers):
             tid = first_transfer + n
             ids[t.idempotency_key] = tid
             transfer_rows.append(
-                (tid, t.idempotency_key, t.reference, t.kind.value, t.booking_date,
-                 t.value_date, booked_at)
+                [tid, t.idempotency_key, t.reference, t.kind.value, t.booking_date,
+                 t.value_date, booked_at]
             )  # fmt: skip
             for leg in t.postings:
                 account_id = ids_by_iban[leg.iban]
                 posting_rows.append(
-                    (pid, tid, account_id, leg.amount_minor, leg.currency, t.booking_date,
-                     leg.reference)
+                    [pid, tid, account_id, leg.amount_minor, leg.currency, t.booking_date,
+                     leg.reference]
                 )  # fmt: skip
                 movement[account_id] += leg.amount_minor
                 pid += 1
         assert len(ids) == len(transfers), "idempotency keys are unique within a post"
-        insert_rows(self.conn, t_transfers, TRANSFER_COLUMNS, transfer_rows)
+        insert_rows(self.conn, t_transfers, TRANSFER_COLUMNS, transfer_rows, convert_in_place=True)
         insert_rows(
-            self.conn, t_postings, POSTING_COLUMNS, posting_rows, leave_out_null_columns=True
+            self.conn, t_postings, POSTING_COLUMNS, posting_rows, convert_in_place=True,
+            leave_out_null_columns=True,
         )
         by_id = {a.id: a for a in accounts.values()}
         for account_id, delta in movement.items():
