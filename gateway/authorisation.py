@@ -196,10 +196,9 @@ def _read_waiting(
             debited[iban] = guarded.get(iban, 0)
         elif isinstance(event, Chunk):
             txs = event.transactions
-            assert event.echoes is not None, "read with echo=pain002_v03.original"
             amounts = [f.amount_sent for f in event.facts]
+            days = [parse_date(pmts[t.pmt_seq].requested_date or "") for t in txs]
             if eur is not None:
-                days = [parse_date(pmts[t.pmt_seq].requested_date) for t in txs]
                 announcements.add_awaiting(eur, days, [t.currency for t in txs], amounts)
             report.add_chunk(
                 [t.pmt_seq for t in txs],
@@ -207,7 +206,7 @@ def _read_waiting(
                 [status.value] * len(txs),
                 amounts,
                 [t.currency[:3] or None for t in txs],
-                [ids + said + reference for ids, reference in event.echoes],
+                [i + said + r for i, r in map(pain002_v03.original, txs, amounts, days)],
             )
         elif isinstance(event, ParsedFile):
             return event
@@ -218,9 +217,7 @@ def _list_closed(
     env: Environment, path: Path, report: FirstReport, reason: Reason, text: str
 ) -> bool:
     """Every transaction of the batch at `path` into `report` as RJCT `reason`."""
-    with read(
-        path, transactions_max=env.settings.max_transactions, echo=pain002_v03.original
-    ) as reader:
+    with read(path, transactions_max=env.settings.max_transactions) as reader:
         reader.digest()
         events = iter(reader)
         if not isinstance(next(events), ParsedHeader):
@@ -275,9 +272,7 @@ def execute(
         sha256=row.sha256, size=file_row.size_bytes, modified=now, now=now,
         timezone=env.settings.timezone,
     )  # fmt: skip
-    with reading or read(
-        path, transactions_max=env.settings.max_transactions, echo=pain002_v03.original
-    ) as reader:
+    with reading or read(path, transactions_max=env.settings.max_transactions) as reader:
         reader.digest()
         outcome = new_file(env, tx, intake, reader, copies, file_id=row.file_id)
     tx.conn.execute(

@@ -205,7 +205,7 @@ class Waiting:
             return []
         txs: list[WaitingTx] = []
         pmts: dict[int, ParsedPmtInf] = {}
-        with read(path, transactions_max=self.env.settings.max_transactions, echo=None) as reader:
+        with read(path, transactions_max=self.env.settings.max_transactions) as reader:
             reader.digest()
             for event in reader:
                 if isinstance(event, ParsedPmtInf):

@@ -45,7 +45,7 @@ from gateway.inbound import route
 from gateway.inbound.intake import NOT_READ, Intake, take_in
 from gateway.inbound.reader import Reader, Reading, read
 from gateway.newfile import Rejected, new_file, reject
-from gateway.outbound import outbox, pain002_v03
+from gateway.outbound import outbox
 from gateway.outbound.outbox import PlainCopy
 from gateway.readahead import BatchAhead
 from gateway.shelving import Outcome, shelve_all
@@ -101,11 +101,7 @@ def process(env: Environment, jobs: Sequence[Job]) -> list[Job]:
                 and os.stat(job.claim.path).st_size <= env.settings.max_file_bytes
                 and not route.is_container_name(job.claim.original_name)
             ):
-                job.reader = read(
-                    job.claim.path,
-                    transactions_max=env.settings.max_transactions,
-                    echo=pain002_v03.original,
-                )
+                job.reader = read(job.claim.path, transactions_max=env.settings.max_transactions)
         big = any(isinstance(j.reader, Reader) for j in jobs)
         with env.ledger.begin(checkpoint_after=big) as tx:
             for job in jobs:
@@ -190,9 +186,7 @@ def _new(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy])
         if waiting is not None:
             return waiting
         job.reader.close()  # it needs no signature: read again, for decide
-        job.reader = read(
-            intake.path, transactions_max=env.settings.max_transactions, echo=pain002_v03.original
-        )
+        job.reader = read(intake.path, transactions_max=env.settings.max_transactions)
         job.reader.digest()
     return new_file(env, tx, intake, job.reader, copies)
 

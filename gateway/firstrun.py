@@ -97,8 +97,7 @@ class FirstRun:
             [record.payment_row(file_id, msg_id, c.tx, c.pmt, c.facts, d)
              for c, d in zip(candidates, decisions, strict=True)],
         )  # fmt: skip
-        assert chunk.echoes is not None, "read with echo=pain002_v03.original"
-        self._answer(candidates, decisions, chunk.echoes)
+        self._answer(candidates, decisions)
 
     def _look_up(self, candidates: list[rules.Candidate]) -> None:
         """What this chunk's rules need beyond what is known: the treasury accounts its
@@ -142,17 +141,13 @@ class FirstRun:
         creditor = self.treasury.get(c.tx.creditor_iban or "") if c.facts.internal else None
         return creditor is not None and c.tx.currency != creditor.currency
 
-    def _answer(
-        self,
-        candidates: list[rules.Candidate],
-        decisions: list[decide.Decision],
-        echoes: list[pain002_v03.Original],
-    ) -> None:
-        """Each payment's TxInfAndSts into the report: its outcome between what the
-        reading child rendered of it (`pain002_v03.original`)."""
-        outcome = pain002_v03.outcome
+    def _answer(self, candidates: list[rules.Candidate], decisions: list[decide.Decision]) -> None:
+        """Each payment's TxInfAndSts into the report: what it echoes of the payment as
+        read (`pain002_v03.original`) around its outcome."""
+        original, outcome = pain002_v03.original, pain002_v03.outcome
         texts = []
-        for c, d, (ids, reference) in zip(candidates, decisions, echoes, strict=True):
+        for c, d in zip(candidates, decisions, strict=True):
+            ids, reference = original(c.tx, c.facts.amount_sent, c.pmt.requested_date)
             texts.append(ids + outcome(d.status, d.reason, d.info, d.acct_svcr_ref) + reference)
             if d.status is TxStatus.RJCT and len(self.rejected) < rejections_listed_max:
                 assert d.reason is not None

@@ -36,7 +36,6 @@ from typing import Any
 from gateway.errors import TransientError
 from gateway.inbound import route
 from gateway.inbound.reader import Reader, inline_bytes_max
-from gateway.outbound import pain002_v03
 from gateway.settings import Settings
 from gateway.spool import Claim, Spool, locked
 
@@ -100,11 +99,7 @@ def start(settings: Settings, now: dt.datetime) -> ReadAhead | BatchAhead | None
                 if claim is None:
                     lock.close()
                     return None
-                reader = Reader(
-                    claim.path,
-                    transactions_max=settings.max_transactions,
-                    echo=pain002_v03.original,
-                )
+                reader = Reader(claim.path, transactions_max=settings.max_transactions)
             except TransientError:
                 lock.close()  # cannot fork now: the pass recovers the claim from work/
                 return None
@@ -136,8 +131,7 @@ def _signed_batch(settings: Settings, awaiting: Path, container: Path) -> BatchA
     if len(same) != 1:
         return None
     try:
-        reader = Reader(same[0], transactions_max=settings.max_transactions,
-                        echo=pain002_v03.original)  # fmt: skip
+        reader = Reader(same[0], transactions_max=settings.max_transactions)
     except TransientError:
         return None
     return BatchAhead(same[0], reader)

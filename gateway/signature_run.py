@@ -104,9 +104,7 @@ def container_file(
             # (or started before the pass, `readahead.py`).
             ahead = batch_ahead.take(path) if batch_ahead is not None else None
             if ahead is None:
-                ahead = read(
-                    path, transactions_max=env.settings.max_transactions, echo=pain002.original
-                )
+                ahead = read(path, transactions_max=env.settings.max_transactions)
             stack.callback(ahead.close)
         return _sign(env, tx, intake, found, container_id, row, copies, earlier, ahead)
 
@@ -136,11 +134,11 @@ def _submit(
         modified=intake.received, now=intake.now, timezone=intake.timezone,
     )  # fmt: skip
     limit = env.settings.max_transactions
-    with read(path, transactions_max=limit, echo=pain002.original) as reader:
+    with read(path, transactions_max=limit) as reader:
         reader.digest()
         outcome = authorisation.admit(env, tx, data, reader)
     if outcome is None:  # no account of it needs signatures: it runs now
-        with read(path, transactions_max=limit, echo=pain002.original) as reader:
+        with read(path, transactions_max=limit) as reader:
             reader.digest()
             outcome = new_file(env, tx, data, reader, copies)
     if outcome.shelf != "awaiting":

@@ -8,10 +8,11 @@ process needs it before anything else: is the file known?), then, in file order,
 the group header, each payment information, `Chunk`s of transactions each with
 what it says on its own (`facts.py`: amount in minor units, IBAN and BIC checks,
 fingerprint — the work a transaction needs before any account is known), and the
-`ParsedFile` summary, and — given an `Echo` — what the answer repeats of each
-transaction. Where the line between the two sides lies is a matter of measurement
-(paired runs of `bench.paired`): with the facts and the echoes here, the two sides of a
-big file are about even.
+`ParsedFile` summary. Where the line between the two sides lies is a matter of
+measurement (paired runs of `bench.paired`): the facts are worked out here; what an
+answer echoes of each transaction is rendered where the answer is written (the echo
+is as long as the transaction's record, and carrying both through the pipe cost the
+child more than rendering it costs the booking process).
 
 The module is light on purpose (lxml and the reader of pain.001 only; the rules
 load in the child): `scan --once` starts reading the first waiting file before it
@@ -34,7 +35,6 @@ ours.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fcntl
 import gc
 import hashlib
@@ -45,7 +45,7 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -66,18 +66,10 @@ inline_bytes_max = 1 << 20  # files up to this size are read in-process (`read`)
 
 class Chunk(NamedTuple):
     """Transactions in file order, and beside each what it says on its own
-    (`facts.facts`) and — where the read was given an `Echo` — what its answer echoes of
-    it, both worked out where the file is read."""
+    (`facts.facts`, worked out where the file is read)."""
 
     transactions: list[ParsedTx]
     facts: list[Facts]
-    echoes: list[Any] | None
-
-
-# What the answer to a transaction echoes of it, from the transaction, its amount in
-# minor units as sent and its payment information's requested date (the answer side
-# gives it: `pain002_v03.original`; this side never imports the answer side).
-Echo = Callable[[ParsedTx, int | None, dt.date | None], Any]
 
 
 Incoming = ParsedHeader | ParsedPmtInf | Chunk | ParsedFile
@@ -95,7 +87,7 @@ class ReaderFailed(RuntimeError):
     """The reading child ended without a summary of the file."""
 
 
-def _serve(path: Path, transactions_max: int, echo: Echo | None, write_fd: int) -> int:
+def _serve(path: Path, transactions_max: int, write_fd: int) -> int:
     """The child's whole life: read `path`, send each event, return the exit code."""
     gc.freeze()
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -104,7 +96,7 @@ def _serve(path: Path, transactions_max: int, echo: Echo | None, write_fd: int) 
     os.closerange(write_fd + 1, os.sysconf("SC_OPEN_MAX"))
     sender = _Sender(write_fd)
     try:
-        for item in _items(path, transactions_max, echo):
+        for item in _items(path, transactions_max):
             if not sender.send(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)):
                 return 0  # the reading process is gone: nothing left to do
         if not sender.finish():
@@ -119,7 +111,7 @@ def _serve(path: Path, transactions_max: int, echo: Echo | None, write_fd: int) 
     return 0
 
 
-def _items(path: Path, transactions_max: int, echo: Echo | None) -> Generator[Any, None, None]:
+def _items(path: Path, transactions_max: int) -> Generator[Any, None, None]:
     """What reading `path` yields, as it crosses the pipe: its `Digest` first (the
     booking process needs it before anything else: is this file known?), then the
     reader's events with each transaction's facts beside it, as plain tuples
@@ -127,47 +119,38 @@ def _items(path: Path, transactions_max: int, echo: Echo | None) -> Generator[An
 
     yield sha256_file(path)
     yield from _checked(
-        pain001_v03.stream(blocks(path), transactions_max=transactions_max), echo
+        pain001_v03.stream(blocks(path), transactions_max=transactions_max)
     )
 
 
-def _small_items(
-    data: bytes, transactions_max: int, echo: Echo | None
-) -> Generator[Any, None, None]:
+def _small_items(data: bytes, transactions_max: int) -> Generator[Any, None, None]:
     """`_items` of a small file already read whole (it is opened and read once)."""
     yield Digest(hashlib.sha256(data).hexdigest(), len(data))
     pieces = (data[at : at + feed_bytes] for at in range(0, len(data), feed_bytes))
-    yield from _checked(pain001_v03.stream(pieces, transactions_max=transactions_max), echo)
+    yield from _checked(pain001_v03.stream(pieces, transactions_max=transactions_max))
 
 
-def _checked(events: Iterator[Any], echo: Echo | None) -> Iterator[Any]:
-    """The events with each chunk's transactions' facts (and echoes) beside them, as
-    plain tuples (`_decoded` makes them records again)."""
-    from gateway.inbound.facts import facts, parse_date
+def _checked(events: Iterator[Any]) -> Iterator[Any]:
+    """The events with each chunk's transactions' facts beside them, as plain tuples
+    (`_decoded` makes them records again)."""
+    from gateway.inbound.facts import facts
 
     pmts: dict[int, ParsedPmtInf] = {}
-    requested: dict[int, dt.date | None] = {}  # each payment information's ReqdExctnDt
     seen_e2e: set[str] = set()
     for event in events:
         if isinstance(event, list):
-            txs = list(map(_make_tx, event))
-            said = [facts(t, pmts[t.pmt_seq], seen_e2e) for t in txs]
-            echoes = None
-            if echo is not None:
-                days = [requested[t.pmt_seq] for t in txs]
-                echoes = list(map(echo, txs, [f.amount_sent for f in said], days))
-            yield (event, list(map(tuple, said)), echoes)
+            said = [facts(t, pmts[t.pmt_seq], seen_e2e) for t in map(_make_tx, event)]
+            yield (event, list(map(tuple, said)))
         else:
             if isinstance(event, ParsedPmtInf):
                 pmts[event.seq] = event
-                requested[event.seq] = parse_date(event.requested_date or "")
             yield event
 
 
 def _decoded(item: Any) -> Incoming:
     if type(item) is tuple:  # a chunk (the other events are records of their own types)
-        rows, said, echoes = item
-        return Chunk(list(map(_make_tx, rows)), list(map(_make_facts, said)), echoes)
+        rows, said = item
+        return Chunk(list(map(_make_tx, rows)), list(map(_make_facts, said)))
     return item  # type: ignore[no-any-return]
 
 
@@ -218,21 +201,20 @@ class _Sender:
         return not self._gone.is_set()
 
 
-def read(path: Path, *, transactions_max: int, echo: Echo | None) -> Reading:
+def read(path: Path, *, transactions_max: int) -> Reading:
     """The reading of `path`: by a child process (`Reader`) for a big file, so that
     parsing and booking run side by side; in this process (`InlineRead`) for a small
-    one, where starting a child would cost more than the parse. `echo`: what to render of
-    each transaction for its answer beside the parse (None: the answer is not this read's)."""
+    one, where starting a child would cost more than the parse."""
     if path.stat().st_size <= inline_bytes_max:
-        return InlineRead(path, transactions_max=transactions_max, echo=echo)
-    return Reader(path, transactions_max=transactions_max, echo=echo)
+        return InlineRead(path, transactions_max=transactions_max)
+    return Reader(path, transactions_max=transactions_max)
 
 
 class InlineRead:
     """A small file read in this process, with `Reader`'s interface and events."""
 
-    def __init__(self, path: Path, *, transactions_max: int, echo: Echo | None) -> None:
-        self._items = _small_items(path.read_bytes(), transactions_max, echo)
+    def __init__(self, path: Path, *, transactions_max: int) -> None:
+        self._items = _small_items(path.read_bytes(), transactions_max)
         self._digest: Digest | None = None
 
     def digest(self) -> Digest:
@@ -258,7 +240,7 @@ class InlineRead:
 class Reader:
     """`with Reader(path, transactions_max=…) as reader: for event in reader: …`"""
 
-    def __init__(self, path: Path, *, transactions_max: int, echo: Echo | None) -> None:
+    def __init__(self, path: Path, *, transactions_max: int) -> None:
         pain001_v03.schema()  # compiled once here, not again in every child
         try:
             read_fd, write_fd = os.pipe()
@@ -276,7 +258,7 @@ class Reader:
             code = 70
             try:
                 os.close(read_fd)
-                code = _serve(path, transactions_max, echo, write_fd)
+                code = _serve(path, transactions_max, write_fd)
             finally:
                 os._exit(code)
         os.close(write_fd)

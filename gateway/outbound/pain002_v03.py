@@ -159,8 +159,7 @@ def _transaction(w: Writer, tx: TxReport) -> None:
 
 
 def original(tx: ParsedTx, amount_sent: int | None, requested: date | None) -> Original:
-    """What a TxInfAndSts echoes of a transaction as read: before and after its outcome.
-    Runs where the file is read (`reader.read(…, echo=original)`), beside the parse."""
+    """What a TxInfAndSts echoes of a transaction as read: before and after its outcome."""
     return (
         original_ids(tx.instr_id, tx.end_to_end_id),
         original_reference(

@@ -78,7 +78,7 @@ def payment_rows(inst: Installation, file_id: int | None = None) -> int:
 def chunks_before_summary(path: Path) -> tuple[int, ParsedFile]:
     """How many chunks of transactions the reader hands on before its summary."""
     chunks = 0
-    with Reader(path, transactions_max=200_000, echo=None) as events:
+    with Reader(path, transactions_max=200_000) as events:
         for event in events:
             if isinstance(event, Chunk):
                 chunks += 1
@@ -243,7 +243,7 @@ def test_the_reading_child_holds_no_socket_or_file_of_the_daemon(tmp_path: Path)
         assert os.readlink(f"/proc/self/fd/{listening.fileno()}").startswith("socket:")
         assert os.readlink(f"/proc/self/fd/{held.fileno()}") == held.name
 
-        events = Reader(path, transactions_max=1000, echo=None)
+        events = Reader(path, transactions_max=1000)
         try:
             pid = events._pid
             assert pid is not None
@@ -303,7 +303,7 @@ def test_a_reading_child_killed_mid_file_is_reported_with_its_signal(tmp_path: P
     child is writing its first chunk, as it would for a child killed at any moment."""
     path = tmp_path / "big.xml"
     path.write_bytes(big_file("KILLED-1", 20_000))
-    events = Reader(path, transactions_max=200_000, echo=None)
+    events = Reader(path, transactions_max=200_000)
     try:
         pid = events._pid
         assert pid is not None
@@ -405,7 +405,7 @@ def test_a_reader_left_unread_then_closed_lets_its_child_end_by_itself(tmp_path:
     path = tmp_path / "big.xml"
     with open(path, "wb") as out:
         samples.write(samples.payroll(A_MAIN, 60_000, msg_id="AHEAD-1"), out)
-    ahead = reader.Reader(path, transactions_max=200_000, echo=None)
+    ahead = reader.Reader(path, transactions_max=200_000)
     events = iter(ahead)
     assert isinstance(next(events), ParsedHeader)
     time.sleep(0.5)  # the child fills the pipe and its queue meanwhile
@@ -413,7 +413,7 @@ def test_a_reader_left_unread_then_closed_lets_its_child_end_by_itself(tmp_path:
     ahead.close()
     assert time.monotonic() - started < reader.exit_wait_seconds
     assert ahead._exit_code == 0, ahead._exit_code
-    again = reader.Reader(path, transactions_max=200_000, echo=None)
+    again = reader.Reader(path, transactions_max=200_000)
     with again:
         counted = sum(len(e.transactions) for e in again if isinstance(e, Chunk))
     assert counted == 60_000 and again._exit_code in (0, None)
@@ -427,7 +427,7 @@ def test_the_child_sends_the_files_digest_first(tmp_path: Path) -> None:
     path = tmp_path / "digest.xml"
     data = big_file("DIGEST-1", 2500)
     path.write_bytes(data)
-    with Reader(path, transactions_max=200_000, echo=None) as events:
+    with Reader(path, transactions_max=200_000) as events:
         assert events.digest() == (hashlib.sha256(data).hexdigest(), len(data))
         received = list(events)
     assert isinstance(received[0], ParsedHeader) and isinstance(received[-1], ParsedFile)
