@@ -150,7 +150,11 @@ class Bookings:
     payment informations one transfer each (debit once, credit per creditor account, and
     per position account and currency for the converted payments among them); the
     payments booked on their own together in one transfer per chunk, each payment with
-    its own pair of postings — its own two entries — under its own reference."""
+    its own entry — a posting under its own reference — on the client accounts it moves
+    (the debtor's; a treasury creditor's). The treasury's own accounts get one posting
+    per account and currency in that transfer: the clearing account for the payments
+    leaving the treasury (SPEC §6: booked against it, as a batch's are), the position
+    accounts for the conversions."""
 
     def __init__(
         self,
@@ -170,7 +174,8 @@ class Bookings:
         self.fx_wait_days = fx_wait_days
         self.quotes: set[fx.Quote] = set()
         self.notes: dict[int, str] = {}
-        self.pooled: Counter[tuple[str, str]] = Counter()  # position legs: one posting each
+        # The treasury's legs of the payments booked on their own: one posting each.
+        self.pooled: Counter[tuple[str, str]] = Counter()
         # The client's large-payment day (SPEC §14), when the shell found it may matter.
         self.gate: large_days.Gate | None = None
         self.booked: Counter[str] = Counter()  # per currency, minor units
@@ -191,9 +196,12 @@ class Bookings:
             batch.debit += amount
             batch.legs[credit_iban, ccy] += amount
             return batch.reference
-        return self._add_own(
-            order.seq, ((order.debtor_iban, ccy, -amount), (credit_iban, ccy, amount))
-        )
+        if order.internal:
+            return self._add_own(
+                order.seq, ((order.debtor_iban, ccy, -amount), (credit_iban, ccy, amount))
+            )
+        self.pooled[credit_iban, ccy] += amount  # the clearing account's
+        return self._add_own(order.seq, ((order.debtor_iban, ccy, -amount),))
 
     def add_converted(
         self, order: Order, credit_iban: str, debit: fx.Conversion, legs: Sequence[fx.Posting]
@@ -201,8 +209,8 @@ class Bookings:
         """Book an executed converted payment (`legs`: `fx.postings`, the debtor's `debit`
         in the account's currency, the position accounts' legs, the credit): into its
         payment information's batch like any other, or on its own. On its own, its
-        entries carry its reference, and the position accounts' legs of the run's
-        conversions are pooled into one posting per account (they are the treasury's)."""
+        entries on client accounts carry its reference, and its legs on the treasury's
+        accounts (position, clearing) are pooled into one posting per account."""
         if order.batch:
             batch = self._batch(order, debit.target)
             batch.debit += debit.amount_minor
@@ -210,11 +218,12 @@ class Bookings:
             for iban, ccy, amount in legs:  # the batch debits the debtor once, for its total
                 batch.legs[iban, ccy] += amount + (debit.amount_minor if (iban, ccy) == own else 0)
             return batch.reference
-        sides, pooled = (order.debtor_iban, credit_iban), self.pooled
+        own = (order.debtor_iban, credit_iban) if order.internal else (order.debtor_iban,)
+        pooled = self.pooled
         for leg in legs:
-            if leg.iban not in sides:
+            if leg.iban not in own:
                 pooled[leg.iban, leg.currency] += leg.amount_minor
-        return self._add_own(order.seq, [g for g in legs if g.iban in sides])
+        return self._add_own(order.seq, [g for g in legs if g.iban in own])
 
     def _batch(self, order: Order, debtor_currency: str) -> _Batch:
         """The batch of `order`'s payment information (debtor account in that currency)."""

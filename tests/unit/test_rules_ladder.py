@@ -278,8 +278,14 @@ def _execute(amounts: list[int], balance: int, debited: int) -> list[Reason | No
         for n, amount in enumerate(amounts)
     ]
     results = decide.execute(orders, book, bookings)
-    booked = {leg.reference for t in bookings.take_singles() for leg in t.postings}
-    assert booked == {r for r in results if isinstance(r, str)}
+    legs = [leg for t in bookings.take_singles() for leg in t.postings]
+    # Each booked payment has its own entry on the debtor's account; the clearing
+    # account (the treasury's) one posting for them all.
+    booked = [leg for leg in legs if leg.iban == DEBTOR]
+    assert {leg.reference for leg in booked} == {r for r in results if isinstance(r, str)}
+    clearing = [leg for leg in legs if leg.iban == CLEARING]
+    assert len(clearing) == (1 if booked else 0)
+    assert sum(leg.amount_minor for leg in clearing) == -sum(leg.amount_minor for leg in booked)
     return [r.reason if isinstance(r, Finding) else None for r in results]
 
 
