@@ -218,12 +218,12 @@ class Bookings:
             for iban, ccy, amount in legs:  # the batch debits the debtor once, for its total
                 batch.legs[iban, ccy] += amount + (debit.amount_minor if (iban, ccy) == own else 0)
             return batch.reference
-        own = (order.debtor_iban, credit_iban) if order.internal else (order.debtor_iban,)
+        entries = {order.debtor_iban, credit_iban} if order.internal else {order.debtor_iban}
         pooled = self.pooled
         for leg in legs:
-            if leg.iban not in own:
+            if leg.iban not in entries:
                 pooled[leg.iban, leg.currency] += leg.amount_minor
-        return self._add_own(order.seq, [g for g in legs if g.iban in own])
+        return self._add_own(order.seq, [g for g in legs if g.iban in entries])
 
     def _batch(self, order: Order, debtor_currency: str) -> _Batch:
         """The batch of `order`'s payment information (debtor account in that currency)."""
