@@ -88,6 +88,47 @@ def _strd_of(path: object, e2e: str) -> etree._Element:
     return tx.find("c:RmtInf", NS053)
 
 
+def test_payments_booked_on_their_own_keep_their_entries_and_share_the_clearing_posting(
+    inst: Installation, assert_valid: object
+) -> None:
+    """`BtchBookg` false: each payment is an entry of its own on the debtor's statement (and
+    on a treasury creditor's), a posting under its own reference; the payments leaving
+    the treasury credit the clearing account in ONE posting of their sum (SPEC §6: booked
+    against it), so the ledger holds a posting per payment and one more per payment to a
+    treasury account, not two per payment."""
+    data = (
+        Batch(msg_id="OWN-1", batch_booking=False)
+        .tx("O-1", "10.00")
+        .tx("O-2", "20.00", creditor=B_MAIN, creditor_name="Iestāde B")
+        .tx("O-3", "30.00")
+        .build()
+    )
+    accepted = refs(inst.submit(data))
+    with inst.env.engine.connect() as conn:
+        p, a = schema.postings.c, schema.accounts.c
+        legs = conn.execute(
+            select(a.iban, a.kind, p.amount_minor, p.reference)
+            .select_from(schema.postings.join(schema.accounts, a.id == p.account_id))
+            .join(schema.transfers, schema.transfers.c.id == p.transfer_id)
+            .where(schema.transfers.c.kind != "funding")
+            .order_by(p.id)
+        ).all()
+    mine = [(leg.amount_minor, leg.reference) for leg in legs if leg.iban == A_MAIN]
+    assert mine == [(-1000, accepted["O-1"]), (-2000, accepted["O-2"]), (-3000, accepted["O-3"])]
+    assert [(leg.amount_minor, leg.reference) for leg in legs if leg.iban == B_MAIN] == [
+        (2000, accepted["O-2"])
+    ]
+    clearing = [leg for leg in legs if leg.kind == "clearing"]
+    assert [(leg.amount_minor, leg.reference) for leg in clearing] == [(4000, None)]
+    assert len(legs) == 5
+    close_day(inst, TODAY)
+    ours = statements_of(inst, validate=assert_valid)  # type: ignore[arg-type]
+    debits = [e for e in ours[(A_MAIN, TODAY)].entries if not e.credit]
+    assert sorted((e.acct_svcr_ref, e.amount_minor) for e in debits) == sorted(
+        [(accepted["O-1"], 1000), (accepted["O-2"], 2000), (accepted["O-3"], 3000)]
+    )
+
+
 def test_structured_remittance_reaches_both_statements_as_sent(
     inst: Installation, assert_valid: object
 ) -> None:
