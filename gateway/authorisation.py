@@ -188,16 +188,18 @@ def _read_waiting(
     """Read on to the summary, noting the accounts debited and writing each transaction
     into the report as PDNG (nothing is decided; or, expired, RJCT DS24)."""
     pmts: dict[int, ParsedPmtInf] = {}
+    requested: dict[int, dt.date | None] = {}  # each payment information's ReqdExctnDt
     said = pain002_v03.outcome(status, reason, info, None)
     for event in events:
         if isinstance(event, ParsedPmtInf):
             pmts[event.seq] = event
+            requested[event.seq] = parse_date(event.requested_date or "")
             iban = event.debtor_iban or ""
             debited[iban] = guarded.get(iban, 0)
         elif isinstance(event, Chunk):
             txs = event.transactions
             amounts = [f.amount_sent for f in event.facts]
-            days = [parse_date(pmts[t.pmt_seq].requested_date or "") for t in txs]
+            days = [requested[t.pmt_seq] for t in txs]
             if eur is not None:
                 announcements.add_awaiting(eur, days, [t.currency for t in txs], amounts)
             report.add_chunk(

@@ -306,12 +306,10 @@ class Installation:
         signing key, its environment on a fixed clock at `now`, `FUNDS` booked."""
         settings = load(config)
         make_signing_key(settings)
-        clock = FixedClock(now.astimezone(dt.UTC))
-        env = open_environment(settings, clock=clock, need_sealer=need_sealer)
-        inst = cls(base, config, settings, env, clock, Pipeline(env))
+        inst = cls._on_clock(base, settings, now, need_sealer)
         if funded:
             for iban, amount in FUNDS.items():
-                fund(env, iban, amount, key=f"setup:{iban}")
+                fund(inst.env, iban, amount, key=f"setup:{iban}")
         return inst
 
     @classmethod
@@ -325,7 +323,13 @@ class Installation:
     ) -> Installation:
         """A fresh copy of an installation made once by `create` (much faster than creating)."""
         shutil.copytree(template, base, dirs_exist_ok=True)
-        settings = load(base / "gateway.toml")
+        return cls._on_clock(base, load(base / "gateway.toml"), now, need_sealer)
+
+    @classmethod
+    def _on_clock(
+        cls, base: Path, settings: Settings, now: dt.datetime, need_sealer: bool
+    ) -> Installation:
+        """The installation of `settings`, its environment on a fixed clock at `now`."""
         clock = FixedClock(now.astimezone(dt.UTC))
         env = open_environment(settings, clock=clock, need_sealer=need_sealer)
         return cls(base, settings.config_path, settings, env, clock, Pipeline(env))

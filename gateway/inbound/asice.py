@@ -99,8 +99,6 @@ class Container:
     signatures: tuple[SignatureFile, ...]  # in name order; may be empty
 
 
-
-
 def read_container(source: bytes | Path, *, data_bytes_max: int) -> Container | ContainerProblem:
     """Read a container from its bytes or its path. The file is not read whole: its size
     is checked first, then only the entries, each through a counter. Bad input is a

@@ -196,12 +196,9 @@ class Bookings:
             batch.debit += amount
             batch.legs[credit_iban, ccy] += amount
             return batch.reference
-        if order.internal:
-            return self._add_own(
-                order.seq, ((order.debtor_iban, ccy, -amount), (credit_iban, ccy, amount))
-            )
-        self.pooled[credit_iban, ccy] += amount  # the clearing account's
-        return self._add_own(order.seq, ((order.debtor_iban, ccy, -amount),))
+        return self._add_own(
+            order, credit_iban, ((order.debtor_iban, ccy, -amount), (credit_iban, ccy, amount))
+        )
 
     def add_converted(
         self, order: Order, credit_iban: str, debit: fx.Conversion, legs: Sequence[fx.Posting]
@@ -218,12 +215,7 @@ class Bookings:
             for iban, ccy, amount in legs:  # the batch debits the debtor once, for its total
                 batch.legs[iban, ccy] += amount + (debit.amount_minor if (iban, ccy) == own else 0)
             return batch.reference
-        entries = {order.debtor_iban, credit_iban} if order.internal else {order.debtor_iban}
-        pooled = self.pooled
-        for leg in legs:
-            if leg.iban not in entries:
-                pooled[leg.iban, leg.currency] += leg.amount_minor
-        return self._add_own(order.seq, [g for g in legs if g.iban in entries])
+        return self._add_own(order, credit_iban, legs)
 
     def _batch(self, order: Order, debtor_currency: str) -> _Batch:
         """The batch of `order`'s payment information (debtor account in that currency)."""
@@ -236,12 +228,21 @@ class Bookings:
         batch.external = batch.external or not order.internal
         return batch
 
-    def _add_own(self, seq: int, legs: Iterable[tuple[str, str, int]]) -> str:
-        """Book a payment on its own, with its own postings (IBAN, currency, amount)."""
+    def _add_own(
+        self, order: Order, credit_iban: str, legs: Iterable[tuple[str, str, int]]
+    ) -> str:
+        """Book a payment on its own (`legs`: IBAN, currency, amount): its legs on client
+        accounts — the debtor's, a treasury creditor's — are its own entries, under its
+        reference; those on the treasury's accounts (clearing, position) are pooled."""
         if self._first_single is None:
-            self._first_single = seq
-        reference = self.refs.payment_reference(seq)
-        self._singles += [Posting(iban, amount, ccy, reference) for iban, ccy, amount in legs]
+            self._first_single = order.seq
+        reference = self.refs.payment_reference(order.seq)
+        internal, pooled = order.internal, self.pooled
+        for iban, ccy, amount in legs:
+            if iban == order.debtor_iban or (internal and iban == credit_iban):
+                self._singles.append(Posting(iban, amount, ccy, reference))
+            else:
+                pooled[iban, ccy] += amount
         return reference
 
     def take_singles(self) -> list[Transfer]:
