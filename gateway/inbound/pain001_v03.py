@@ -427,16 +427,14 @@ def _after_root_check(blocks: Iterable[bytes]) -> Iterator[bytes]:
                 _check_encoding(block[: safe_xml.prolog_bytes])
             held.append(block)
             size += len(block)
-            looker.feed(block)
-            for _event, elem in looker.read_events():
-                _check_root(elem)
-                looker = None
-                break
-            else:
+            root = safe_xml.root_element(looker, block)
+            if root is None:
                 if size > prolog_bytes_max:
                     problem = f"no root element in the first {prolog_bytes_max} bytes"
                     raise _Stop(Finding(Reason.FF01, problem))
                 continue
+            _check_root(root)
+            looker = None
             yield from held
             held = []
             continue

@@ -12,7 +12,6 @@ block. What is not identified is answered as SPEC §6 says (pain.002 `RJCT FF01`
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 from lxml import etree
@@ -20,7 +19,6 @@ from lxml import etree
 from gateway.inbound import safe_xml
 
 head_bytes = safe_xml.feed_bytes  # how much of a file `message_of` wants
-_first_look_bytes = 4096
 REQUEST_PREFIXES = ("camt.060.", "camt.055.")  # the pull side's messages (SPEC §15)
 
 # Signature containers (SPEC §11): the suffix says which uploads are. The data file may
@@ -53,11 +51,7 @@ def request_message(path: Path) -> str | None:
     version of camt.060 or camt.055), else None (a pain.001, or a file not identified)."""
     with open(path, "rb") as handle:
         head = handle.read(head_bytes)
-    # Most roots start within the first few KiB: a pain.001 is told without parsing
-    # its first 64 KiB of payments.
-    name = message_of(head[:_first_look_bytes])
-    if name is None and len(head) > _first_look_bytes:
-        name = message_of(head)
+    name = message_of(head)
     if name is not None and name.startswith(REQUEST_PREFIXES):
         return name
     return None
@@ -79,16 +73,15 @@ def message_of(head: bytes) -> str | None:
         remove_comments=True,
         remove_pis=True,
     )
-    # An error later in the block (a stray byte, a bad entity) does not hide a root
-    # already read: such a file is a request of its type that is invalid (admi.002).
-    with contextlib.suppress(etree.XMLSyntaxError):
-        parser.feed(head[:head_bytes])
+    # An error after the root's start (a stray byte, a bad entity) does not hide the
+    # root: such a file is a request of its type that is invalid (admi.002).
     try:
-        for _event, elem in parser.read_events():
-            docinfo = elem.getroottree().docinfo
-            if docinfo.doctype or docinfo.internalDTD is not None:
-                return None
-            return safe_xml.message_name(elem.tag)
+        elem = safe_xml.root_element(parser, head[:head_bytes])
     except etree.XMLSyntaxError:
         return None
-    return None
+    if elem is None:
+        return None
+    docinfo = elem.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        return None
+    return safe_xml.message_name(elem.tag)

@@ -21,6 +21,7 @@ ISO_NAMESPACE_PREFIX = "urn:iso:std:iso:20022:tech:xsd:"
 request_bytes_max = 10 << 20  # a cancellation naming thousands of payments is < 5 MiB
 request_depth_max = 40  # the deepest path of camt.055.001.09 is ~20 elements
 prolog_bytes = 512  # where the encoding and a DOCTYPE must show themselves
+root_look_bytes = 512  # the root element is looked for this much of the file at a time
 feed_bytes = 1 << 16
 echo_bytes_max = 64 << 10  # where a group header is looked for in a rejected file
 
@@ -70,6 +71,29 @@ def message_name(tag: Any) -> str | None:
 
 
 _MESSAGE_NAME = re.compile(r"[a-z]{4}\.[0-9]{3}\.[0-9]{3}\.[0-9]{2}")
+
+
+def root_element(parser: Any, data: bytes) -> Any | None:
+    """Feed `data` to a pull parser that reports start events, `root_look_bytes` at a
+    time, until it reports the root element; that element, or None when `data` ended
+    before it (the parser has then read all of it). Nothing after the piece holding
+    the root's start tag is parsed: a file's name is told, and its root checked,
+    without parsing the payments that follow in the same block.
+
+    A syntax error raises `etree.XMLSyntaxError`, unless the root element started in the
+    same piece before it: the root is returned, and the error is left to whoever
+    parses the rest."""
+    for at in range(0, len(data), root_look_bytes):
+        error = None
+        try:
+            parser.feed(data[at : at + root_look_bytes])
+        except etree.XMLSyntaxError as exc:
+            error = exc
+        for _event, elem in parser.read_events():
+            return elem
+        if error is not None:
+            raise error
+    return None
 
 
 def pull_parser(**options: Any) -> Any:
