@@ -432,3 +432,16 @@ def test_the_child_sends_the_files_digest_first(tmp_path: Path) -> None:
         received = list(events)
     assert isinstance(received[0], ParsedHeader) and isinstance(received[-1], ParsedFile)
     assert sum(len(e.transactions) for e in received if isinstance(e, Chunk)) == 2500
+
+
+def test_a_prolog_and_root_tag_over_several_looks_are_read_whole(tmp_path: Path) -> None:
+    """The root is checked by a look a piece at a time (`safe_xml.root_element`): a long
+    comment before it and a root start tag spread over several pieces change nothing."""
+    data = good_file("LONG-PROLOG")
+    declaration, body = data.split(b"?>", 1)
+    comment = b"\n<!-- " + b"exported by ERP " * 200 + b"-->\n"
+    body = body.replace(b"<Document ", b"<Document " + b" " * 1500, 1)
+    path = tmp_path / "long-prolog.xml"
+    path.write_bytes(declaration + b"?>" + comment + body)
+    chunks, summary = chunks_before_summary(path)
+    assert (chunks, summary.count, summary.header.msg_id) == (1, 2, "LONG-PROLOG")

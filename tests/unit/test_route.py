@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from lxml import etree
 
+from gateway.inbound import safe_xml
 from gateway.inbound.route import head_bytes, message_of
 from tests.unit import pull_samples as s
 
@@ -70,3 +72,34 @@ def test_hostile_files_are_not_identified_unless_safely(name: str) -> None:
 )
 def test_what_cannot_be_told_is_none(head: bytes) -> None:
     assert message_of(head) is None
+
+
+def test_a_root_tag_and_prolog_longer_than_one_look_are_found() -> None:
+    """The root is looked for a piece at a time (`safe_xml.root_look_bytes`): a prolog
+    and a root start tag that each span several pieces are still read whole."""
+    data = s.to_bytes(s.camt055("09"))
+    declaration, body = data.split(b"?>", 1)
+    comment = b"<!-- " + b"x" * (3 * safe_xml.root_look_bytes) + b" -->"
+    spaces = b" " * (2 * safe_xml.root_look_bytes)
+    body = body.replace(b"<Document ", b"<Document " + spaces, 1)
+    assert message_of(declaration + b"?>" + comment + body) == "camt.055.001.09"
+
+
+def test_the_root_is_found_without_parsing_what_follows_it() -> None:
+    """A syntax error after the root's start tag does not hide the root, and what follows
+    the piece holding the start tag is not parsed at all."""
+    data = s.to_bytes(s.camt060("05"))
+    at = data.index(b"<AcctRptgReq>")
+    broken = data[:at] + b"<AcctRptgReq>&undefined;" + data[at:]
+    assert message_of(broken) == "camt.060.001.05"
+    parser = etree.XMLPullParser(events=("start",))
+    tail = b"<x/>" * 10_000  # never parsed: the root would have 10,000 children
+    root = safe_xml.root_element(parser, b"<Document xmlns='urn:a'>" + tail)
+    assert root is not None and root.tag == "{urn:a}Document"
+    assert len(root) < 1_000  # a piece of 512 bytes holds ~120 of them
+
+
+def test_a_syntax_error_before_the_root_is_raised() -> None:
+    parser = etree.XMLPullParser(events=("start",))
+    with pytest.raises(etree.XMLSyntaxError):
+        safe_xml.root_element(parser, b"<?xml version='1.0'?><<Document/>" + b" " * 2000)
