@@ -416,9 +416,7 @@ def _after_root_check(blocks: Iterable[bytes]) -> Iterator[bytes]:
     """The blocks, once the prolog and root element have been looked at on their own —
     encoding, DTD, namespace — by a parser that resolves no entity at all: nothing of a
     file with a DTD ever reaches the parser that resolves XML's predefined entities."""
-    looker = etree.XMLPullParser(
-        events=("start",), resolve_entities=False, no_network=True, load_dtd=False
-    )
+    looker = safe_xml.looking_parser()
     held: list[bytes] = []
     size = 0
     for block in blocks:

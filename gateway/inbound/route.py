@@ -64,19 +64,10 @@ def message_of(head: bytes) -> str | None:
         return None
     if safe_xml.has_doctype(head):
         return None
-    parser = etree.XMLPullParser(
-        events=("start",),
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
     # An error after the root's start (a stray byte, a bad entity) does not hide the
     # root: such a file is a request of its type that is invalid (admi.002).
     try:
-        elem = safe_xml.root_element(parser, head[:head_bytes])
+        elem = safe_xml.root_element(safe_xml.looking_parser(), head[:head_bytes])
     except etree.XMLSyntaxError:
         return None
     if elem is None:

@@ -73,6 +73,23 @@ def message_name(tag: Any) -> str | None:
 _MESSAGE_NAME = re.compile(r"[a-z]{4}\.[0-9]{3}\.[0-9]{3}\.[0-9]{2}")
 
 
+def looking_parser(events: tuple[str, ...] = ("start",)) -> Any:
+    """A pull parser that resolves no entity at all, loads no DTD and reaches no network:
+    for a first look at XML from outside (its root, a broken file's group header, a
+    request), before anything trusts it. With a DOCTYPE refused, no entity can be
+    declared; `resolve_entities=False` keeps it so even if one slipped past."""
+    return etree.XMLPullParser(
+        events=events,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+
+
 def root_element(parser: Any, data: bytes) -> Any | None:
     """Feed `data` to a pull parser that reports start events, `root_look_bytes` at a
     time, until it reports the root element; that element, or None when `data` ended
@@ -164,19 +181,6 @@ def echo(head: bytes) -> Echo | None:
     )
 
 
-def _parser() -> etree.XMLPullParser:
-    # No entity is resolved: with the DOCTYPE refused, none can be declared, and
-    # `resolve_entities=False` keeps it so even if one slipped past.
-    return etree.XMLPullParser(
-        events=("start", "end"),
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
 
 
 def parse(data: bytes, message: str) -> etree._Element | str:
@@ -192,7 +196,7 @@ def parse(data: bytes, message: str) -> etree._Element | str:
         return problem
     if has_doctype(data):
         return "a DTD (DOCTYPE) is not allowed"
-    parser = _parser()
+    parser = looking_parser(("start", "end"))
     depth = 0
     rooted = False
     try:

@@ -35,6 +35,7 @@ from typing import Any
 from lxml import etree
 
 from gateway import fx
+from gateway.inbound import safe_xml
 
 rate_file_bytes_max = 64 << 20  # the whole history as XML is ~8 MB today
 days_per_file_max = 20_000  # the history since 1999 has ~7,100
@@ -196,25 +197,11 @@ def check_prolog(head: bytes) -> str | None:
     return None
 
 
-def _parser() -> Any:
-    return etree.XMLPullParser(
-        events=("start", "end"),
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        attribute_defaults=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
-
-
 def _read_xml(data: bytes) -> dict[dt.date, dict[str, str]]:
     problem = check_prolog(data[:prolog_bytes])
     if problem is not None:
         raise _Bad(problem)
-    parser = _parser()
+    parser = safe_xml.looking_parser(("start", "end"))
     days: dict[dt.date, dict[str, str]] = {}
     seen_root = False
     try:
