@@ -1,20 +1,22 @@
-"""Large-payment-day announcements in the database: the ones staff record
-(`ekase-gateway announce`, table `gw_announcements`) and the automatic ones (the
-payments known by the deadline, read from `gw_payments`, and the batches that arrived
-by then and still wait for signatures, `gw_awaiting_eur`). The rule is `large_days`.
+"""Large-payment days in the database: the announcements staff record (`ekase-gateway
+announce`, table `gw_announcements`), the automatic ones (the payments known by the
+deadline, and the batches that arrived by then and still wait for signatures,
+`gw_awaiting_eur`), and what each file puts into a day (`gw_file_days`, kept by
+`refresh_days`), which the gate reads in one query. The rule is `large_days`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, and_, bindparam, case, delete, func, insert, select
 
 from gateway import db, large_days
 from gateway.awaiting_shelf import WAITING
+from gateway.statuses import TxStatus
 from ledger import calendar
 
 t = db.announcements
@@ -22,7 +24,10 @@ _a, _e, _p, _f = db.awaiting.c, db.awaiting_eur.c, db.payments.c, db.files.c
 
 # The statements every file's gate runs, built once per process (SQLAlchemy keeps their
 # compiled form): what staff recorded, and the EUR of waiting batches, each also a column
-# of the gate's one query.
+# of the gate's one query. A batch waiting for signatures that arrived by the deadline was
+# known to the treasury from its upload and counts as announced; once authorised, its
+# payments count instead (their file keeps its arrival time); an expired batch never
+# executes and no longer counts.
 _MANUAL = select(t.c.amount_minor).where(
     t.c.client_id == bindparam("client_id"), t.c.business_date == bindparam("day")
 )
@@ -63,32 +68,57 @@ def manual_minor(conn: Connection, client_id: str, day: dt.date) -> int | None:
     return None if found is None else int(found)
 
 
-def known_payments(conn: Connection, client_id: str, day: dt.date) -> list[large_days.Known]:
-    """The client's EUR payments due on `day` that are not rejected, with the time
-    their file arrived: `large_days.known_by_deadline` keeps those known in time."""
-    p, f = db.payments, db.files
-    rows = conn.execute(
-        select(p.c.currency, p.c.amount_minor, f.c.received_at)
-        .join(f, f.c.id == p.c.file_id)
-        .where(
-            f.c.client_id == client_id,
-            p.c.due_date == day,
-            p.c.currency == large_days.CURRENCY,
-            p.c.status != "RJCT",
-        )
+# -- what the gate reads of each file: its EUR per due date ----------------------------------
+
+_d = db.file_days.c
+_OPEN = (TxStatus.ACSC.value, TxStatus.PDNG.value)
+# THE rule of what a file's payments put into a day: EUR-instructed ones that executed or
+# are still to execute, by due date (a rejected or cancelled one puts nothing).
+_FILE_DAYS = (
+    select(
+        _p.file_id, _p.due_date, _f.client_id,
+        func.sum(case((_p.status == TxStatus.ACSC.value, _p.amount_minor), else_=0)),
+        func.sum(_p.amount_minor), func.count(_p.large_day_held_on),
     )
-    return [
-        large_days.Known(r.currency, int(r.amount_minor), _as_utc(r.received_at)) for r in rows
-    ]
+    .select_from(db.payments.join(db.files, _f.id == _p.file_id))
+    .where(
+        _p.file_id.in_(bindparam("file_ids", expanding=True)),
+        _p.currency == large_days.CURRENCY,
+        _p.status.in_(_OPEN),
+        _p.due_date.is_not(None),
+    )
+    .group_by(_p.file_id, _p.due_date, _f.client_id)
+)  # fmt: skip
+_FILE_DAY_COLUMNS = ["file_id", "due_date", "client_id", "executed_minor", "open_minor", "held"]
+_INSERT_FILE_DAYS = insert(db.file_days).from_select(_FILE_DAY_COLUMNS, _FILE_DAYS)
+_DELETE_FILE_DAYS = delete(db.file_days).where(
+    _d.file_id.in_(bindparam("file_ids", expanding=True))
+)
 
 
-def announced_minor(
-    conn: Connection, client_id: str, day: dt.date, deadline_at: dt.datetime
-) -> int:
-    """Everything `client_id` announced for `day`: automatic and recorded."""
-    automatic = large_days.known_by_deadline(known_payments(conn, client_id, day), deadline_at)
-    automatic += awaiting_minor(conn, client_id, day, deadline_at)
-    return large_days.announced_minor(automatic, manual_minor(conn, client_id, day))
+def refresh_days(conn: Connection, file_ids: Collection[int], *, new: bool = False) -> None:
+    """Work out again what these files put into each day (`gw_file_days`) from their
+    payments' rows, after a run or a cancellation changed them; `new`: the files' first
+    run, with nothing kept for them yet."""
+    values = {"file_ids": sorted(file_ids)}
+    if not values["file_ids"]:
+        return
+    if not new:
+        conn.execute(_DELETE_FILE_DAYS, values)
+    conn.execute(_INSERT_FILE_DAYS, values)
+
+
+def check_days(conn: Connection) -> None:
+    """The invariant: `gw_file_days` holds exactly what the payments' rows put into each
+    day (every file with payments)."""
+    kept = {tuple(r) for r in conn.execute(select(*(db.file_days.c[n] for n in _FILE_DAY_COLUMNS)))}
+    ids = [r[0] for r in conn.execute(select(_p.file_id).distinct())]
+    worked_out = {
+        tuple(r)
+        for start in range(0, len(ids), 500)
+        for r in conn.execute(_FILE_DAYS, {"file_ids": ids[start : start + 500]})
+    }
+    assert kept == worked_out, (sorted(kept - worked_out), sorted(worked_out - kept))
 
 
 # -- batches waiting for signatures (SPEC §11) ------------------------------------------------
@@ -118,26 +148,9 @@ def record_awaiting(conn: Connection, awaiting_id: int, eur: Mapping[dt.date, in
         )  # fmt: skip
 
 
-def awaiting_minor(
-    conn: Connection, client_id: str, day: dt.date, deadline_at: dt.datetime
-) -> int:
-    """EUR for `day` of the client's batches that arrived by `deadline_at` and still wait
-    for signatures. Known to the treasury from their upload, they count as announced; once
-    authorised, their payments' rows count instead (their file keeps its arrival time),
-    and an expired batch never executes, so it no longer counts."""
-    values = {"client_id": client_id, "day": day, "deadline_at": deadline_at}
-    return int(conn.execute(_AWAITING, values).scalar() or 0)
-
-
-def _as_utc(value: dt.datetime) -> dt.datetime:
-    # SQLite returns naive datetimes; the gateway stores every timestamp in UTC.
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 def gate(
     conn: Connection,
     client_id: str,
-    debtor_ibans: Sequence[str],
     day: dt.date,
     *,
     threshold_minor: int,
@@ -147,14 +160,14 @@ def gate(
     """The client's business day `day` under the large-payment-day rule, as the database
     holds it: the EUR executed so far, whether a payment was already held, and what was
     announced (the payments known by the deadline, the batches waiting for signatures,
-    and what staff recorded): ONE query, over the client's accounts' payments of that day
-    and the next (by the index on debtor, status and due date)."""
+    and what staff recorded): ONE query, over what the client's files put into that day
+    and the next (`gw_file_days`: a row per file and day, however many payments)."""
     deadline_at = large_days.deadline(day, announce_by, timezone).astimezone(dt.UTC)
     row = conn.execute(
         _GATE,
         {
-            "client_id": client_id, "debtors": list(debtor_ibans), "day": day,
-            "following": calendar.next_business_day(day), "deadline_at": deadline_at,
+            "client_id": client_id, "day": day, "following": calendar.next_business_day(day),
+            "deadline_at": deadline_at,
         },
     ).one()  # fmt: skip
     executed, automatic, tripped, awaiting = (int(v) for v in row[:4])
@@ -164,24 +177,23 @@ def gate(
     return large_days.Gate(state, announce_by)
 
 
-_today = _p.due_date == bindparam("day")
+_today = _d.due_date == bindparam("day")
+# Known by the deadline: its file arrived by then (a batch authorised later keeps the
+# arrival of its upload). Held on `day`: due the business day after it.
 _GATE = (
     select(
-        func.coalesce(func.sum(case((and_(_today, _p.status == "ACSC"), _p.amount_minor))), 0),
+        func.coalesce(func.sum(case((_today, _d.executed_minor))), 0),
         func.coalesce(
             func.sum(case((and_(_today, _f.received_at <= bindparam("deadline_at")),
-                           _p.amount_minor))), 0
+                           _d.open_minor))), 0
         ),
-        func.count(case((_p.large_day_held_on == bindparam("day"), 1))),
+        func.coalesce(func.sum(case((_d.due_date == bindparam("following"), _d.held))), 0),
         _AWAITING.scalar_subquery(),
         _MANUAL.scalar_subquery(),
     )
-    .select_from(db.payments.join(db.files, _f.id == _p.file_id))
+    .select_from(db.file_days.join(db.files, _f.id == _d.file_id))
     .where(
-        _p.debtor_iban.in_(bindparam("debtors", expanding=True)),
-        _p.status.in_(["ACSC", "PDNG"]),
-        _p.due_date.in_([bindparam("day"), bindparam("following")]),
-        _p.currency == large_days.CURRENCY,
-        _f.client_id == bindparam("client_id"),
+        _d.client_id == bindparam("client_id"),
+        _d.due_date.in_([bindparam("day"), bindparam("following")]),
     )
 )  # fmt: skip

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from gateway import cancel_waiting, db, record
+from gateway import announcements, cancel_waiting, db, record
 from gateway.environment import Environment
 from gateway.inbound import camt055_v09
 from gateway.inbound.cancellation import (
@@ -121,6 +121,7 @@ def answer(
         body=outbox.render(lambda out: writer.write(resolution, out)),
     )
     names = [name, *waiting.close(local)]
+    announcements.refresh_days(conn, run.reports)
     for file_id, report_no in run.reports.items():
         file_row = conn.execute(select(db.files).where(db.files.c.id == file_id)).one()
         _, follow_up = answers.issue_file_report(

@@ -106,8 +106,12 @@ payments = Table(
     # so the accepted 100,000 of a payroll cost nothing. Migration 0003 creates it: its
     # `postgresql_where` here would load the PostgreSQL dialect into every process that
     # imports this module, SQLite or not.
+    # An account's AM05 window (a big file reads it whole).
     Index("ix_gw_payments_debtor_status", "debtor_iban", "status", "due_date"),
-    Index("ix_gw_payments_fingerprint", "fingerprint"),
+    # A small file's AM05 look-ups by fingerprint: the index holds every column they ask
+    # about, so it is the plan on a database without statistics too (a new installation,
+    # a day's payroll not yet analysed), rather than a pass over the accounts' window.
+    Index("ix_gw_payments_fingerprint", "fingerprint", "status", "due_date"),
 )
 
 outbox = Table(
@@ -182,6 +186,24 @@ announcements = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
 )
 
+
+# What the large-payment-day gate (SPEC §14) reads of each file, per due date: the EUR of
+# its payments that executed (`executed_minor`) and of those executed or still to execute
+# (`open_minor`, status ACSC or PDNG), and how many of the latter the rule held (a held
+# payment is due the business day after the one it was held on). Worked out again from
+# `gw_payments` by whatever changes a file's payments (`announcements.refresh_days`), so
+# a file's gate costs a few rows however many payments the client's day holds.
+file_days = Table(
+    "gw_file_days",
+    metadata,
+    Column("file_id", Id, ForeignKey("gw_files.id"), primary_key=True),
+    Column("due_date", Date, primary_key=True),
+    Column("client_id", String(32), nullable=False),  # the file's
+    Column("executed_minor", BigInteger, nullable=False),
+    Column("open_minor", BigInteger, nullable=False),
+    Column("held", Integer, nullable=False),
+    Index("ix_gw_file_days_client", "client_id", "due_date"),
+)
 
 # -- signatory authorisation (SPEC §11) ----------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from gateway import record
+from gateway import announcements, record
 from gateway.environment import Environment
 from gateway.inbound import decide, rules
 from gateway.inbound.intake import Intake
@@ -113,7 +113,7 @@ class FirstRun:
         if not self.gate_looked_up and any(map(self._may_be_large, candidates)):
             self.gate_looked_up = True  # once a file: SPEC §14
             self.bookings.gate = record.large_day_gate(
-                self.tx.conn, self.settings, self.intake.client_id, self.debtors, self.clock.today
+                self.tx.conn, self.settings, self.intake.client_id, self.clock.today
             )
         if self.bookings.rates is None and any(map(self._needs_exchange, candidates)):
             self.bookings.rates = record.day_rates(self.tx.conn, self.clock.today)
@@ -168,3 +168,4 @@ class FirstRun:
         """Write the batch transfers and check the ledger holds what was decided."""
         record.finish(self.tx, self.bookings.batches(), self.book, self.intake.now)
         record.rates_used(self.tx.conn, self.bookings.quotes)
+        announcements.refresh_days(self.tx.conn, [self.file_id], new=True)

@@ -3,7 +3,8 @@
 A client whose EUR-instructed payments executing on one business day would exceed
 `large_day_threshold` must have announced them by `large_day_announce_by` on the
 previous business day. Announced are (a) the payments the gateway knew by then for
-that day — future-dated, pending, awaiting signatures (`known_by_deadline`) — and (b)
+that day — future-dated, pending, awaiting signatures (their file arrived by the
+deadline: `deadline`; the database sums them, `announcements.gate`) — and (b)
 what treasury staff recorded with `ekase-gateway announce`: the amount the client
 announced beyond those (`announced_minor`).
 
@@ -19,7 +20,7 @@ exempt. The check comes before the execution-time limits (AM14, AM04).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
@@ -45,22 +46,6 @@ def held_text(day: dt.date, announce_by: dt.time) -> str:
     return (
         f"{HELD_PREFIX}{announce_by:%H:%M} on "
         f"{calendar.previous_business_day(day)}; executes {calendar.next_business_day(day)}"
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Known:
-    """A payment the gateway knew for a day, and since when (its file's arrival)."""
-
-    currency: str
-    amount_minor: int
-    known_at: dt.datetime
-
-
-def known_by_deadline(known: Iterable[Known], deadline_at: dt.datetime) -> int:
-    """The automatic announcement: EUR of the payments known by the deadline."""
-    return sum(
-        k.amount_minor for k in known if k.currency == CURRENCY and k.known_at <= deadline_at
     )
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Select, literal_column, select
 
-from gateway import db, large_days, record
+from gateway import announcements, db, large_days, record
 from gateway.environment import Environment
 from gateway.inbound import decide
 from gateway.inbound.findings import Finding
@@ -107,8 +107,7 @@ def _execute_file(
     if any(_needs_exchange(r, accounts) for r in rows):
         bookings.rates = record.day_rates(conn, today)
     if any(r.currency == large_days.CURRENCY for r in rows):
-        own = [a.iban for a in env.settings.client(file_row.client_id).accounts]
-        bookings.gate = record.large_day_gate(conn, env.settings, file_row.client_id, own, today)
+        bookings.gate = record.large_day_gate(conn, env.settings, file_row.client_id, today)
     results = decide.execute(_orders(rows), book, bookings)
     record.post(tx, bookings.take_singles(), book, now)
     record.finish(tx, bookings.batches(), book, now)
@@ -140,6 +139,7 @@ def _execute_file(
         and result.text != r.additional_info
     ]
     record.update_payments(conn, decided + held + waiting)
+    announcements.refresh_days(conn, [file_id])
     if not decided and not held:
         return False  # all still wait for a rate: nothing new to report
     reports.notify(env, conn, bookings.references)  # reads the rows just updated

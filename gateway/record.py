@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from gateway import db, fx, large_days
+from gateway import announcements, db, fx, large_days
 from gateway.inbound.decide import Book, Decision
 from gateway.inbound.facts import Facts
 from gateway.inbound.intake import Intake
@@ -51,13 +51,17 @@ _MSG_ID_USED = select(_f.id).where(
 _INSERT_FILE = insert(db.files).returning(_f.id)
 _UPDATE_FILE = update(db.files).where(_f.id == bindparam("file_id_"))
 _RECENT = [
-    _p.debtor_iban.in_(bindparam("debtors", expanding=True)),
     _p.status.in_([TxStatus.ACSC.value, TxStatus.PDNG.value]),
     _p.due_date >= bindparam("since"),
     _p.fingerprint.is_not(None),
     _p.file_id != bindparam("file_id"),
 ]
-_RECENT_ALL = select(_p.fingerprint).where(*_RECENT)
+_RECENT_ALL = select(_p.fingerprint).where(
+    _p.debtor_iban.in_(bindparam("debtors", expanding=True)), *_RECENT
+)
+# A fingerprint names its debtor account (`facts.fingerprint`), so asking by fingerprint
+# needs no condition on the debtor: the fingerprint's index is then the only way in, and
+# a lookup costs the few rows it finds, however many payments the accounts' window holds.
 _RECENT_AMONG = select(_p.fingerprint).where(
     _p.fingerprint.in_(bindparam("prints", expanding=True)), *_RECENT
 )
@@ -188,8 +192,9 @@ def recent_fingerprints(
 
     A small file asks about its own payments; a big one reads the accounts' window
     at once (cheaper than thousands of look-ups)."""
-    params = {"debtors": list(debtor_ibans), "since": since, "file_id": file_id}
+    params: dict[str, Any] = {"since": since, "file_id": file_id}
     if candidates is None:
+        params["debtors"] = list(debtor_ibans)
         return {r[0] for r in conn.execute(_RECENT_ALL, params)}
     found: set[int] = set()
     for start in range(0, len(candidates), 500):
@@ -228,15 +233,13 @@ def rates_used(conn: Connection, quotes: Iterable[fx.Quote]) -> None:
 
 
 def large_day_gate(
-    conn: Connection, settings: Settings, client_id: str, debtor_ibans: Sequence[str], day: dt.date
+    conn: Connection, settings: Settings, client_id: str, day: dt.date
 ) -> large_days.Gate | None:
-    """The large-payment-day gate (SPEC §14) of the client and its accounts for `day`;
-    None when nothing is booked that day anyway."""
-    from gateway import announcements
-
-    if not calendar.is_business_day(day) or not debtor_ibans:
+    """The large-payment-day gate (SPEC §14) of the client for `day`; None when nothing
+    is booked that day anyway."""
+    if not calendar.is_business_day(day):
         return None
     return announcements.gate(
-        conn, client_id, debtor_ibans, day, threshold_minor=settings.large_day_threshold_minor,
+        conn, client_id, day, threshold_minor=settings.large_day_threshold_minor,
         announce_by=settings.large_day_announce_by, timezone=settings.timezone,
     )  # fmt: skip

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 from sqlalchemy import func, select
 
-from gateway import samples
+from gateway import announcements, samples
 from gateway.clock import FixedClock
 from gateway.environment import Environment, open_environment
 from gateway.funding import fund
@@ -335,6 +335,9 @@ class Installation:
         return cls(base, settings.config_path, settings, env, clock, Pipeline(env))
 
     def close(self) -> None:
+        """Close the environment, once the gateway's kept totals were found to hold."""
+        with self.env.engine.connect() as conn:
+            announcements.check_days(conn)
         self.env.close()
 
     # -- spool -------------------------------------------------------------------------------

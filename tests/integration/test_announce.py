@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from gateway import announcements, cli, large_days
+from gateway import announcements, cli
 from ledger import calendar
 from tests.pipeline_fixtures import (
     A_MAIN,
@@ -113,14 +113,36 @@ def test_payments_known_by_the_deadline_are_announced_automatically(tmp_path: Pa
         assert inst.submit(late.tx("LATE", "100.00", EXTERNAL).build()).statuses() == {
             "LATE": "PDNG"
         }
-        deadline = large_days.deadline(friday, dt.time(12, 30), RIGA)
-        with inst.env.engine.connect() as conn:
-            known = announcements.known_payments(conn, CLIENT_A, friday)
-            assert sorted(k.amount_minor for k in known) == [10_000, 50_000_000]
-            assert announcements.announced_minor(conn, CLIENT_A, friday, deadline) == 50_000_000
-            assert announcements.announced_minor(conn, CLIENT_B, friday, deadline) == 0
+        assert _announced(inst, CLIENT_A, friday) == 50_000_000
+        assert _announced(inst, CLIENT_B, friday) == 0
         announcements.record(inst.env.engine, CLIENT_A, friday, 20_000_000, inst.clock.now())
-        with inst.env.engine.connect() as conn:
-            assert announcements.announced_minor(conn, CLIENT_A, friday, deadline) == 70_000_000
+        assert _announced(inst, CLIENT_A, friday) == 70_000_000
     finally:
         inst.close()
+
+
+def test_a_file_arriving_exactly_at_the_deadline_is_known_in_time(tmp_path: Path) -> None:
+    """Thursday 12:30:00 is still in time for Friday; a second later is not."""
+    friday = dt.date(2026, 11, 27)
+    deadline = dt.datetime(2026, 11, 26, 12, 30, tzinfo=RIGA).astimezone(dt.UTC)
+    inst = Installation.create(tmp_path, now=deadline)
+    try:
+        on_time = Batch(execution_date=friday.isoformat()).tx("ON-TIME", "300000.00", EXTERNAL)
+        assert inst.submit(on_time.build()).statuses() == {"ON-TIME": "PDNG"}
+        inst.clock.set(deadline + dt.timedelta(seconds=1))
+        late = Batch(execution_date=friday.isoformat()).tx("LATE", "200000.00", EXTERNAL)
+        assert inst.submit(late.build()).statuses() == {"LATE": "PDNG"}
+        assert _announced(inst, CLIENT_A, friday) == 30_000_000
+    finally:
+        inst.close()
+
+
+def _announced(inst: Installation, client_id: str, day: dt.date) -> int:
+    """What the gate of `client_id` on `day` counts as announced."""
+    settings = inst.env.settings
+    with inst.env.engine.connect() as conn:
+        gate = announcements.gate(
+            conn, client_id, day, threshold_minor=settings.large_day_threshold_minor,
+            announce_by=settings.large_day_announce_by, timezone=settings.timezone,
+        )  # fmt: skip
+    return gate.state.announced_minor

@@ -11,7 +11,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from gateway import db
+from gateway import announcements, db
 from gateway import migrations as gateway_migrations
 from gateway.pending import due_payments
 from ledger import migrations as ledger_migrations
@@ -105,7 +105,8 @@ def test_a_database_of_the_previous_release_is_upgraded_with_its_data(
 ) -> None:
     """Upgrading keeps every posting, balance and payment: a transfer becomes a header of
     its postings (its account, amount and currency columns go), the payment keeps its
-    remittance, and the new columns start empty; the result is the declared schema."""
+    remittance, the new columns start empty, and what the large-payment-day gate reads is
+    worked out from the payments; the result is the declared schema."""
     engine = _previous_release(database_url)
     try:
         ledger_migrations.run_upgrade(engine)
@@ -122,7 +123,12 @@ def test_a_database_of_the_previous_release_is_upgraded_with_its_data(
                 sa.select(db.payments.c.remittance, db.payments.c.remittance_structured)
             ).one()
             file_row = conn.execute(sa.select(db.files.c.msg_created_at, db.files.c.ctrl_sum)).one()
+            day = conn.execute(sa.select(db.file_days)).one()
+            announcements.check_days(conn)
         assert [tuple(r) for r in legs] == [(1, -500), (2, 500)]
+        # What the large-payment-day gate reads of the booked file, worked out on upgrade.
+        assert (day.file_id, day.due_date, day.client_id) == (1, TODAY, "iestade-a")
+        assert (day.executed_minor, day.open_minor, day.held) == (500, 500, 0)
         assert tuple(payment) == ("Rēķins 1", None)
         assert tuple(file_row) == (None, None)
     finally:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text, update
 
-from gateway import db
+from gateway import announcements, db
 from ledger.schema import transfers
 from tests.integration.daemon_fixtures import wait_for
 from tests.integration.pull_fixtures import Out, riga
@@ -165,6 +165,8 @@ def _held(inst: Installation, values: dict[str, object], mode: str, moment: dt.d
         proc = child(inst, moment, mode)
         assert wait_for(lambda: _waiting_on_payments(inst), 60), "the child never waited"
         conn.execute(update(db.payments).where(p.msg_id == "PAY-F").values(**values))
+        files = conn.execute(select(p.file_id).where(p.msg_id == "PAY-F").distinct()).scalars()
+        announcements.refresh_days(conn, list(files))  # as the run it stands for would
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, output.decode()
     return output.decode()

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway import large_days
-from gateway.large_days import DayPayment, DayState, Known
+from gateway.large_days import DayPayment, DayState
 
 RIGA = ZoneInfo("Europe/Riga")
 NOON_THIRTY = dt.time(12, 30)
@@ -106,20 +106,11 @@ def test_across_a_latvian_holiday_and_a_weekend() -> None:
     assert wednesday.held[0].executes_on == friday
 
 
-def test_payments_known_by_the_deadline_count_as_announced() -> None:
-    """Future-dated, pending or unsigned payments the gateway knew at 12:30 the business
-    day before are announced; one arriving a minute later is not; USD never counts."""
-    deadline = large_days.deadline(THURSDAY, NOON_THIRTY, RIGA)
-    known = [
-        Known("EUR", 50_000_000, dt.datetime(2027, 11, 20, 9, 0, tzinfo=RIGA)),
-        Known("EUR", 30_000_000, deadline),
-        Known("EUR", 20_000_000, deadline + dt.timedelta(minutes=1)),
-        Known("USD", 90_000_000, dt.datetime(2027, 11, 20, 9, 0, tzinfo=RIGA)),
-    ]
-    automatic = large_days.known_by_deadline(known, deadline.astimezone(dt.UTC))
-    assert automatic == 80_000_000
-    assert large_days.announced_minor(automatic, None) == 80_000_000
-    assert large_days.announced_minor(automatic, 25_000_000) == 105_000_000
+def test_what_staff_recorded_adds_to_the_payments_known() -> None:
+    """The automatic announcement (payments known by the deadline, summed in the
+    database) plus what staff recorded; nothing recorded adds nothing."""
+    assert large_days.announced_minor(80_000_000, None) == 80_000_000
+    assert large_days.announced_minor(80_000_000, 25_000_000) == 105_000_000
 
 
 @settings(max_examples=200, deadline=None)
