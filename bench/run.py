@@ -9,6 +9,9 @@
 - small files: 1,000 files of 20 payments from 50 clients arriving at 100 a second into
   the running daemon (bench/smallfiles.py): files per second, median and 99th percentile
   of the time from a file's arrival in in/ to its answer in out/;
+- busy day: 50 small files of the payroll's client through `scan --once` after the
+  payroll was booked that day, against an empty day (bench/busyday.py): a file's cost
+  must not grow with what the client's day holds;
 - signed: a payroll of 10,000 payments signed by two signatories beside the same file
   unsigned (bench/signed.py, SPEC §11);
 - mock-bank: 10,000 payments between two treasury accounts against mock-bank 0.9
@@ -17,7 +20,7 @@
   same run all in EUR, by turns (bench/fxrun.py).
 
     .venv/bin/python -m bench.run [--transactions 100000] [--turns 3]
-        [--workloads payroll,erp,erp-coded,erp-fx,small-files,signed,mock-bank]
+        [--workloads payroll,erp,erp-coded,erp-fx,small-files,busy-day,signed,mock-bank]
         [--databases sqlite,postgresql]
         [--arrivals drop|sftp]
 """
@@ -32,12 +35,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import arrivals, bigfiles, fxrun, mockbank, report, signed, smallfiles
+from bench import arrivals, bigfiles, busyday, fxrun, mockbank, report, signed, smallfiles
 from bench.databases import Backend, backend
 
 REPO = Path(__file__).resolve().parent.parent
 ALL_WORKLOADS = (
-    "payroll", "erp", "erp-coded", "erp-fx", "small-files", "signed", "mock-bank",
+    "payroll", "erp", "erp-coded", "erp-fx", "small-files", "busy-day", "signed", "mock-bank",
 )
 signed_payments = 10_000
 # The 10,000-payment workloads run for under a second, where the machine's swings weigh
@@ -79,6 +82,9 @@ def run(args: argparse.Namespace, backends: list[Backend]) -> None:
             b.label: smallfiles.measure(b, folder / "small-files", args.arrivals)
             for b in backends
         }))  # fmt: skip
+    if "busy-day" in args.workloads:
+        day = busyday.measure(args.transactions, args.turns, backends, folder / "busy-day")
+        show(busyday.report(day))
     if "signed" in args.workloads:
         result = signed.measure(
             signed_payments, args.turns * short_turns_factor, backends, folder / "signed"
