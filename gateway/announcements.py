@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, and_, bindparam, case, delete, func, insert, select
 
 from gateway import db, large_days
 from gateway.awaiting_shelf import WAITING
-from gateway.statuses import TxStatus
 from ledger import calendar
 
 t = db.announcements
@@ -71,54 +71,72 @@ def manual_minor(conn: Connection, client_id: str, day: dt.date) -> int | None:
 # -- what the gate reads of each file: its EUR per due date ----------------------------------
 
 _d = db.file_days.c
-_OPEN = (TxStatus.ACSC.value, TxStatus.PDNG.value)
-# THE rule of what a file's payments put into a day: EUR-instructed ones that executed or
-# are still to execute, by due date (a rejected or cancelled one puts nothing).
-_FILE_DAYS = (
-    select(
-        _p.file_id, _p.due_date, _f.client_id,
-        func.sum(case((_p.status == TxStatus.ACSC.value, _p.amount_minor), else_=0)),
-        func.sum(_p.amount_minor), func.count(_p.large_day_held_on),
-    )
-    .select_from(db.payments.join(db.files, _f.id == _p.file_id))
-    .where(
-        _p.file_id.in_(bindparam("file_ids", expanding=True)),
-        _p.currency == large_days.CURRENCY,
-        _p.status.in_(_OPEN),
-        _p.due_date.is_not(None),
-    )
-    .group_by(_p.file_id, _p.due_date, _f.client_id)
-)  # fmt: skip
-_FILE_DAY_COLUMNS = ["file_id", "due_date", "client_id", "executed_minor", "open_minor", "held"]
-_INSERT_FILE_DAYS = insert(db.file_days).from_select(_FILE_DAY_COLUMNS, _FILE_DAYS)
+# The columns of a payment's row that `large_days.add_file_days` reads, in its order.
+DAY_COLUMNS = ("due_date", "currency", "status", "amount_minor", "large_day_held_on")
+_PAYMENT_DAYS = select(_p.file_id, *(_p[n] for n in DAY_COLUMNS))
+_FILE_PAYMENT_DAYS = _PAYMENT_DAYS.where(_p.file_id.in_(bindparam("file_ids", expanding=True)))
 _DELETE_FILE_DAYS = delete(db.file_days).where(
     _d.file_id.in_(bindparam("file_ids", expanding=True))
 )
 
 
-def refresh_days(conn: Connection, file_ids: Collection[int], *, new: bool = False) -> None:
-    """Work out again what these files put into each day (`gw_file_days`) from their
-    payments' rows, after a run or a cancellation changed them; `new`: the files' first
-    run, with nothing kept for them yet."""
-    values = {"file_ids": sorted(file_ids)}
-    if not values["file_ids"]:
+def record_days(
+    conn: Connection, file_id: int, client_id: str, days: Mapping[dt.date, list[int]]
+) -> None:
+    """Keep what a file's first run put into each day (`large_days.add_file_days` of its
+    payments' rows as written)."""
+    if days:
+        conn.execute(insert(db.file_days), _rows(file_id, client_id, days))
+
+
+def refresh_days(conn: Connection, file_ids: Collection[int]) -> None:
+    """Work out again what these files put into each day, from their payments' rows,
+    after a later run or a cancellation changed them (in the same transaction)."""
+    ids = sorted(file_ids)
+    if not ids:
         return
-    if not new:
-        conn.execute(_DELETE_FILE_DAYS, values)
-    conn.execute(_INSERT_FILE_DAYS, values)
+    named = conn.execute(select(_f.id, _f.client_id).where(_f.id.in_(ids)))
+    clients = {r.id: r.client_id for r in named}
+    found = _days_of(conn.execute(_FILE_PAYMENT_DAYS, {"file_ids": ids}))
+    conn.execute(_DELETE_FILE_DAYS, {"file_ids": ids})
+    rows = [r for i in ids for r in _rows(i, clients[i], found.get(i, {}))]
+    if rows:
+        conn.execute(insert(db.file_days), rows)
 
 
 def check_days(conn: Connection) -> None:
     """The invariant: `gw_file_days` holds exactly what the payments' rows put into each
-    day (every file with payments)."""
-    kept = {tuple(r) for r in conn.execute(select(*(db.file_days.c[n] for n in _FILE_DAY_COLUMNS)))}
-    ids = [r[0] for r in conn.execute(select(_p.file_id).distinct())]
+    day, for every file."""
+    kept = {
+        (r.file_id, r.due_date, r.client_id, int(r.executed_minor), int(r.open_minor), r.held)
+        for r in conn.execute(select(db.file_days))
+    }
+    clients = {r.id: r.client_id for r in conn.execute(select(_f.id, _f.client_id))}
     worked_out = {
-        tuple(r)
-        for start in range(0, len(ids), 500)
-        for r in conn.execute(_FILE_DAYS, {"file_ids": ids[start : start + 500]})
+        (file_id, day, clients[file_id], *totals)
+        for file_id, days in _days_of(conn.execute(_PAYMENT_DAYS)).items()
+        for day, totals in days.items()
     }
     assert kept == worked_out, (sorted(kept - worked_out), sorted(worked_out - kept))
+
+
+def _days_of(rows: Iterable[Any]) -> dict[int, dict[dt.date, list[int]]]:
+    """What each file's payments (rows of `_PAYMENT_DAYS`) put into each day."""
+    by_file: dict[int, list[Any]] = {}
+    for row in rows:
+        by_file.setdefault(row[0], []).append(row[1:])
+    found: dict[int, dict[dt.date, list[int]]] = {}
+    for file_id, payments in by_file.items():
+        large_days.add_file_days(found.setdefault(file_id, {}), payments)
+    return found
+
+
+def _rows(file_id: int, client_id: str, days: Mapping[dt.date, list[int]]) -> list[dict[str, Any]]:
+    return [
+        {"file_id": file_id, "due_date": day, "client_id": client_id,
+         "executed_minor": executed, "open_minor": open_, "held": held}
+        for day, (executed, open_, held) in sorted(days.items())
+    ]  # fmt: skip
 
 
 # -- batches waiting for signatures (SPEC §11) ------------------------------------------------

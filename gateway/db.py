@@ -190,9 +190,10 @@ announcements = Table(
 # What the large-payment-day gate (SPEC §14) reads of each file, per due date: the EUR of
 # its payments that executed (`executed_minor`) and of those executed or still to execute
 # (`open_minor`, status ACSC or PDNG), and how many of the latter the rule held (a held
-# payment is due the business day after the one it was held on). Worked out again from
-# `gw_payments` by whatever changes a file's payments (`announcements.refresh_days`), so
-# a file's gate costs a few rows however many payments the client's day holds.
+# payment is due the business day after the one it was held on): `large_days.add_file_days`
+# of the file's payments' rows, kept by whatever writes them — the first run as it writes
+# them, later runs and cancellations after (`announcements.refresh_days`) — so a file's
+# gate costs a few rows however many payments the client's day holds.
 file_days = Table(
     "gw_file_days",
     metadata,

@@ -8,10 +8,11 @@ pain.002 (answer). The file's later runs, as its pending payments fall due, are
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from typing import Any
 
-from gateway import announcements, record
+from gateway import announcements, large_days, record
 from gateway.environment import Environment
 from gateway.inbound import decide, rules
 from gateway.inbound.intake import Intake
@@ -78,6 +79,7 @@ class FirstRun:
         self.pmts: dict[int, rules.PaymentInfo] = {}
         self.counts: Counter[str] = Counter()
         self.rejected: list[tuple[int, str, str, str]] = []
+        self.days: dict[dt.date, list[int]] = {}  # what the file puts into each day (SPEC §14)
 
     def payment_info(self, parsed: ParsedPmtInf) -> None:
         self.pmts[parsed.seq] = rules.PaymentInfo.of(parsed, self.ctx)
@@ -92,11 +94,12 @@ class FirstRun:
         decisions = decide.decide(candidates, self.ctx, self.clock, self.book, self.bookings)
         record.post(self.tx, self.bookings.take_singles(), self.book, self.intake.now)
         msg_id, file_id = self.header.msg_id, self.file_id
-        record.insert_payments(
-            self.tx.conn,
-            [record.payment_row(file_id, msg_id, c.tx, c.pmt, c.facts, d)
-             for c, d in zip(candidates, decisions, strict=True)],
-        )  # fmt: skip
+        rows = [
+            record.payment_row(file_id, msg_id, c.tx, c.pmt, c.facts, d)
+            for c, d in zip(candidates, decisions, strict=True)
+        ]
+        large_days.add_file_days(self.days, map(record.day_values, rows))
+        record.insert_payments(self.tx.conn, rows)
         self._answer(candidates, decisions)
 
     def _look_up(self, candidates: list[rules.Candidate]) -> None:
@@ -168,4 +171,4 @@ class FirstRun:
         """Write the batch transfers and check the ledger holds what was decided."""
         record.finish(self.tx, self.bookings.batches(), self.book, self.intake.now)
         record.rates_used(self.tx.conn, self.bookings.quotes)
-        announcements.refresh_days(self.tx.conn, [self.file_id], new=True)
+        announcements.record_days(self.tx.conn, self.file_id, self.intake.client_id, self.days)

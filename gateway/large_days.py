@@ -20,10 +20,11 @@ exempt. The check comes before the execution-time limits (AM14, AM04).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
+from gateway.statuses import TxStatus
 from ledger import calendar
 
 CURRENCY = "EUR"  # only EUR-instructed payments count; the others are exempt
@@ -53,6 +54,30 @@ def announced_minor(automatic_minor: int, manual_minor: int | None) -> int:
     """What a client announced for a day: the payments known by the deadline plus what
     staff recorded from a call or an e-mail (which names the amount beyond those)."""
     return automatic_minor + (manual_minor or 0)
+
+
+# What a payment's row says that matters here: due date, currency, status, amount (its
+# instructed currency's minor units) and the day this rule held it (None: never).
+PaymentDay = tuple[dt.date | None, str | None, str, int | None, dt.date | None]
+_COUNTED = frozenset({TxStatus.ACSC.value, TxStatus.PDNG.value})
+
+
+def add_file_days(days: dict[dt.date, list[int]], payments: Iterable[PaymentDay]) -> None:
+    """THE rule of what a file's payments put into each day: the EUR-instructed ones that
+    executed or are still to execute, by due date (a rejected or cancelled one puts
+    nothing), as [executed, executed or still to execute, how many this rule held] (a
+    held payment is due the business day after the one that held it). Added to `days`."""
+    for due, code, status, amount, held_on in payments:
+        if code != CURRENCY or status not in _COUNTED or due is None or amount is None:
+            continue
+        day = days.get(due)
+        if day is None:
+            day = days[due] = [0, 0, 0]
+        if status == TxStatus.ACSC.value:
+            day[0] += amount
+        day[1] += amount
+        if held_on is not None:
+            day[2] += 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ accounts, earlier payments for AM05). Nothing here decides anything.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -37,6 +38,8 @@ PAYMENT_COLUMNS = (
     "large_day_held_on",
 )  # fmt: skip
 assert set(PAYMENT_COLUMNS) == {c.name for c in db.payments.c} - {"id"}
+# A row's values that `large_days.add_file_days` reads, in its order.
+day_values = operator.itemgetter(*(PAYMENT_COLUMNS.index(n) for n in announcements.DAY_COLUMNS))
 fingerprint_lookups_max = 2000  # above this, a file reads its accounts' whole AM05 window
 
 # Statements every file runs, built once per process (SQLAlchemy keeps their compiled

@@ -141,3 +141,23 @@ def test_deciding_in_parts_is_deciding_at_once(
         later = payments[held_positions[0] :]
         assert all(p.ref in at_once.held_refs for p in later if p.currency == "EUR")
     assert all(payments[i].currency == "EUR" for i in held_positions)
+
+
+def test_what_a_files_payments_put_into_each_day() -> None:
+    """EUR payments executed or still to execute count by due date; a rejected, a USD and
+    an undated one do not; a held one counts and is counted as held."""
+    monday, tuesday = dt.date(2027, 11, 22), dt.date(2027, 11, 23)
+    days: dict[dt.date, list[int]] = {}
+    large_days.add_file_days(
+        days,
+        [
+            (monday, "EUR", "ACSC", 100, None),
+            (monday, "EUR", "PDNG", 20, None),
+            (monday, "EUR", "RJCT", 5_000, None),
+            (monday, "USD", "ACSC", 7_000, None),
+            (None, "EUR", "PDNG", 9_000, None),
+            (tuesday, "EUR", "PDNG", 3, monday),
+        ],
+    )
+    large_days.add_file_days(days, [(tuesday, "EUR", "ACSC", 4, None)])  # a later chunk
+    assert days == {monday: [100, 120, 0], tuesday: [4, 7, 1]}

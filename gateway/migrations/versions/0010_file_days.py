@@ -4,7 +4,8 @@
 or still to execute (`open_minor`) — and how many of those the large-payment-day rule
 (SPEC §14) held. The gate read every payment of the client's day instead, so a small
 file after a big payroll paid for the whole payroll again. Filled here from
-`gw_payments` as `announcements.refresh_days` fills it from then on.
+`gw_payments` by the rule of `large_days.add_file_days` as of this revision; the runs
+keep it from then on.
 
 `ix_gw_payments_fingerprint` gains the status and due date that AM05's look-ups by
 fingerprint ask about: without statistics, a database preferred reading the accounts'
