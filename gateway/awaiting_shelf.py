@@ -49,7 +49,9 @@ def tidy(env: Environment, client_ids: Iterable[str]) -> list[Path]:
                 .where(a.client_id == client_id, a.path.in_(names), a.state != WAITING)
             ).all()
         for row in rows:
-            moved.append(_shelve(env, folder / row.path, row))
+            shelved = _shelve(env, folder / row.path, row)
+            if shelved is not None:
+                moved.append(shelved)
     return moved
 
 
@@ -60,7 +62,11 @@ def _sidecar(name: str) -> bool:
     return name.endswith(_SIDECARS) or name.startswith(".")
 
 
-def _shelve(env: Environment, path: Path, row: Any) -> Path:
+def _shelve(env: Environment, path: Path, row: Any) -> Path | None:
+    """Move the batch at `path` onto its shelf with its sidecars and findings; None if
+    another process did so meanwhile (a cancellation's and a signature's pass tidy the
+    same folder): whichever moves the batch first, its findings and receipt end up
+    beside it once, and nothing is left in awaiting/."""
     kind = "archive" if row.state == EXECUTED else "rejected"
     closed = (row.closed_at or env.clock.now()).astimezone(env.settings.timezone).date()
     target = env.spool.shelf(kind, row.client_id, closed) / f"{row.file_id:08d}__{path.name}"
@@ -71,12 +77,15 @@ def _shelve(env: Environment, path: Path, row: Any) -> Path:
     write_in_place(findings, _findings(env, row, path), mode=0o444, sync=False)
     sync_all([findings])
     for suffix in (".json", ".findings.txt"):
-        side = path.with_name(path.name + suffix)
-        if side.exists():
-            os.replace(side, target.with_name(target.name + suffix))
-    with contextlib.suppress(PermissionError):
+        with contextlib.suppress(FileNotFoundError):  # moved by the other already
+            os.replace(path.with_name(path.name + suffix), target.with_name(target.name + suffix))
+    with contextlib.suppress(PermissionError, FileNotFoundError):
         os.chmod(path, 0o444)
-    os.replace(path, target)
+    try:
+        os.replace(path, target)
+    except FileNotFoundError:
+        sync_all({target.parent, path.parent})
+        return None
     sync_all({target.parent, path.parent})
     log.info("batch.shelved", client=row.client_id, file_id=row.file_id, shelf=kind)
     return target

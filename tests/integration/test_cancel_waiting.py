@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 from pyiso20022.camt.camt_029_001_03 import Document as Camt029v03
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from gateway import db
+from gateway import awaiting_shelf, db
 from gateway.samples import SamplePmtInf, SampleTx
 from gateway.status import collect
 from gateway.status_report import render
@@ -387,3 +387,29 @@ def test_naming_all_of_it_and_more_is_refused_and_a_batch_without_its_bytes_is_c
     assert follow_up.text("OrgnlGrpInfAndSts/GrpSts") == "RJCT"
     assert follow_up.texts("OrgnlGrpInfAndSts/StsRsnInf/Rsn/Cd") == ["DS02"]
     assert state(inst) == "annulled" and payments_of(inst) == 0
+
+
+def test_a_batch_another_process_shelves_meanwhile_is_left_to_it(
+    signing: tuple[Installation, Pki], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes tidy awaiting/ at once (a cancellation's and a signature's): the one
+    that finds the batch gone while it shelves it goes on. Nothing fails, and the batch
+    and its findings are on their shelf once, nothing left in awaiting/."""
+    inst, _ = signing
+    waits(inst)
+    with inst.env.engine.begin() as conn:  # another process cancelled it and committed
+        conn.execute(update(db.awaiting).values(state="annulled", closed_at=WHEN))
+    real = awaiting_shelf._findings
+    others: list[Path] = []
+
+    def the_other_process_first(*args: Any) -> str:
+        monkeypatch.setattr(awaiting_shelf, "_findings", real)
+        others.extend(awaiting_shelf.tidy(inst.env, [CLIENT_A]))
+        return real(*args)
+
+    monkeypatch.setattr(awaiting_shelf, "_findings", the_other_process_first)
+    assert awaiting_shelf.tidy(inst.env, [CLIENT_A]) == []
+    (shelved,) = others
+    assert list(inst.env.spool.awaiting(CLIENT_A).iterdir()) == []
+    names = sorted(p.name for p in shelved.parent.iterdir())
+    assert names == [shelved.name, shelved.name + ".findings.txt"]
