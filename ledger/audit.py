@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select
 
 from ledger.core import AccountKind, TransferKind
+from ledger.schema import account_days as t_account_days
 from ledger.schema import accounts as t_accounts
 from ledger.schema import postings as t_postings
 from ledger.schema import transfers as t_transfers
@@ -98,7 +99,7 @@ def _legs(conn: Connection, transfer_ids: set[int]) -> dict[int, list[tuple[int,
 
 def check_invariants(engine: Engine) -> None:
     """Postings sum to zero per currency, overall and per transfer; balances equal
-    their postings."""
+    their postings; what each account was debited per day equals its debit postings."""
     with engine.connect() as conn:
         per_currency = conn.execute(
             select(t_postings.c.currency, func.sum(t_postings.c.amount_minor)).group_by(
@@ -124,6 +125,17 @@ def check_invariants(engine: Engine) -> None:
             assert row.balance_minor == int(sums.get(row.id, 0)), (row.iban, row.balance_minor)
             if row.kind == AccountKind.CLIENT.value:
                 assert row.balance_minor >= -row.overdraft_minor, row.iban
+        p = t_postings.c
+        debited = {
+            (r[0], r[1]): -int(r[2])
+            for r in conn.execute(
+                select(p.account_id, p.booking_date, func.sum(p.amount_minor))
+                .where(p.amount_minor < 0)
+                .group_by(p.account_id, p.booking_date)
+            )
+        }
+        kept = {(r[0], r[1]): int(r[2]) for r in conn.execute(select(t_account_days))}
+        assert kept == debited, ("debits per account and day", kept, debited)
 
 
 def _counterpart(legs: list[tuple[int, str, Any]], posting_id: int) -> str | None:

@@ -2,8 +2,9 @@
 
 Postings are immutable: nothing in the code updates or deletes a posting or a
 transfer. `accounts.balance_minor` is a cache of the sum of the account's
-postings, updated in the same database transaction as the postings and checked
-against them by `Ledger.check_invariants`.
+postings, and `account_days.debited_minor` of its debit postings per day, both updated
+in the same database transaction as the postings and checked against them by
+`Ledger.check_invariants`.
 """
 
 from __future__ import annotations
@@ -67,9 +68,20 @@ postings = Table(
     Column("booking_date", Date, nullable=False),
     # The entry's own AcctSvcrRef when it is not its transfer's (`core.Posting`).
     Column("reference", String(35), nullable=True),
-    # Statements (an account's day) and daily limits (an account's debits of a day).
+    # Statements (an account's day).
     Index("ix_ledger_postings_account_day", "account_id", "booking_date"),
     Index("ix_ledger_postings_transfer", "transfer_id"),
+)
+
+# What each account was debited per booking day (positive): the sum of its debit
+# postings of that day, kept by the unit of work that posts them (`LedgerTx.flush`) so a
+# daily limit costs a row, however many payments the account made that day.
+account_days = Table(
+    "ledger_account_days",
+    metadata,
+    Column("account_id", Id, ForeignKey("ledger_accounts.id"), primary_key=True),
+    Column("booking_date", Date, primary_key=True),
+    Column("debited_minor", BigInteger, nullable=False),
 )
 
 # Id blocks for transfers and postings: a whole file's transfers get their ids in one

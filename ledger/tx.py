@@ -3,7 +3,8 @@
 A unit of work (`Ledger.begin`, a `LedgerTx`) reads the accounts it needs, decides in
 memory, and posts transfers: their rows are written at once, but the balances they move
 are written together at its end (`LedgerTx.flush`): ONE statement for every account,
-in id order, just before COMMIT. So no account row is held locked while a unit of work
+in id order, just before COMMIT (then what each account was debited per day, which
+daily limits read). So no account row is held locked while a unit of work
 decides (another can credit it meanwhile), two units never lock the same rows in
 opposite orders (no deadlocks), and a group of files costs one balance update.
 
@@ -20,15 +21,17 @@ locks are taken in id order, like the flush's, so neither kind can deadlock the 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, literal, select, update
+from sqlalchemy import Connection, bindparam, case, literal, select, update
 
 from ledger import core, sequences
 from ledger.bulk import insert_rows
 from ledger.core import Account, AccountKind, Transfer
+from ledger.schema import account_days as t_account_days
 from ledger.schema import accounts as t_accounts
 from ledger.schema import postings as t_postings
 from ledger.schema import sequences as t_sequences
@@ -57,6 +60,26 @@ _ACCOUNTS = (
     .order_by(t_accounts.c.id)
 )
 _ACCOUNTS_LOCKED = _ACCOUNTS.with_for_update()
+_d = t_account_days.c
+_DEBITED = select(_d.account_id, _d.debited_minor).where(
+    _d.account_id.in_(bindparam("ids", expanding=True)), _d.booking_date == bindparam("day")
+)
+_ADD_DEBITS: dict[str, Any] = {}
+
+
+def _add_debits(dialect: str) -> Any:
+    """INSERT into `account_days`, adding to the row of that account and day if there is
+    one (the same ON CONFLICT clause on SQLite and PostgreSQL; only the dialect's own
+    module builds it, imported when first used)."""
+    if dialect not in _ADD_DEBITS:
+        module = "postgresql" if dialect == "postgresql" else "sqlite"
+        insert = importlib.import_module(f"sqlalchemy.dialects.{module}").insert
+        stmt = insert(t_account_days)
+        _ADD_DEBITS[dialect] = stmt.on_conflict_do_update(
+            index_elements=[_d.account_id, _d.booking_date],
+            set_={"debited_minor": _d.debited_minor + stmt.excluded.debited_minor},
+        )
+    return _ADD_DEBITS[dialect]
 
 
 def row_to_account(row: Any) -> Account:
@@ -101,6 +124,8 @@ class LedgerTx:
         self._read: dict[int, int] = {}  # each balance as the database last gave it
         self._moved: dict[int, int] = defaultdict(int)  # what posts moved, not yet written
         self._debited: set[int] = set()  # accounts posts took money from
+        # what posts debited each account per booking day, not yet written (`account_days`)
+        self._day_debits: dict[tuple[int, dt.date], int] = defaultdict(int)
         self._account: dict[int, Account] = {}  # every account posted to (for its overdraft)
         self._rows: dict[str, Account] = {}  # each account as first read (`accounts`)
 
@@ -143,16 +168,17 @@ class LedgerTx:
         return self._system_ibans[key]
 
     def debits_on(self, account_ids: Iterable[int], day: dt.date) -> dict[int, int]:
-        """Sum of each account's debits booked on `day` (for daily limits), positive."""
+        """Sum of each account's debits booked on `day` (for daily limits), positive: as
+        kept for the day (a row per account), with what this unit of work posted since."""
+        ids = sorted(set(account_ids))
         result: dict[int, int] = {}
-        p = t_postings.c
-        for chunk in _chunks(sorted(set(account_ids))):
-            rows = self.conn.execute(
-                select(p.account_id, func.sum(p.amount_minor))
-                .where(p.account_id.in_(chunk), p.booking_date == day, p.amount_minor < 0)
-                .group_by(p.account_id)
-            )
-            result.update({r[0]: -int(r[1]) for r in rows})
+        for chunk in _chunks(ids):
+            rows = self.conn.execute(_DEBITED, {"ids": list(chunk), "day": day})
+            result.update({r[0]: int(r[1]) for r in rows})
+        for account_id in ids:
+            unwritten = self._day_debits.get((account_id, day), 0)
+            if unwritten:
+                result[account_id] = result.get(account_id, 0) + unwritten
         return result
 
     def allocate_ids(self, transfers: int, postings: int) -> tuple[int, int]:
@@ -190,6 +216,7 @@ class LedgerTx:
         posting_rows: list[list[Any]] = []  # lists: `insert_rows` converts them in place
         ids: dict[str, int] = {}
         movement: dict[int, int] = defaultdict(int)
+        day_debits = self._day_debits
         for n, t in enumerate(transfers):
             tid = first_transfer + n
             ids[t.idempotency_key] = tid
@@ -204,6 +231,8 @@ class LedgerTx:
                      leg.reference]
                 )  # fmt: skip
                 movement[account_id] += leg.amount_minor
+                if leg.amount_minor < 0:
+                    day_debits[account_id, t.booking_date] -= leg.amount_minor
                 pid += 1
         assert len(ids) == len(transfers), "idempotency keys are unique within a post"
         insert_rows(self.conn, t_transfers, TRANSFER_COLUMNS, transfer_rows, convert_in_place=True)
@@ -226,7 +255,9 @@ class LedgerTx:
     def flush(self) -> None:
         """Write every balance the posts moved: one statement per chunk of accounts, in id
         order, each new balance returned and checked (see the module's docstring)."""
-        moved = {i: d for i, d in self._moved.items() if d}
+        # An account debited is written even when its credits made up for it: its row is
+        # then locked before its debits' day row, as every unit of work locks them.
+        moved = {i: d for i, d in self._moved.items() if d or i in self._debited}
         self._moved.clear()
         for chunk in _chunks(sorted(moved)):
             deltas = case({i: literal(moved[i]) for i in chunk}, value=t_accounts.c.id)
@@ -241,6 +272,20 @@ class LedgerTx:
                 self._check(self._account[account_id], moved[account_id], balance)
                 self._read[account_id] = balance
         self._debited.clear()
+        self._write_day_debits()
+
+    def _write_day_debits(self) -> None:
+        """Add what the posts debited per account and day to `account_days`, in (account,
+        day) order, after the balances (whose rows, locked first, keep two units of work
+        from waiting on each other's day rows)."""
+        rows = [
+            {"account_id": account_id, "booking_date": day, "debited_minor": amount}
+            for (account_id, day), amount in sorted(self._day_debits.items())
+            if amount
+        ]
+        self._day_debits.clear()
+        if rows:
+            self.conn.execute(_add_debits(self.conn.dialect.name), rows)
 
     def _check(self, account: Account, moved: int, balance: int) -> None:
         read = self._read.get(account.id)
@@ -277,6 +322,7 @@ class Savepoint:
         self._nested = tx.conn.begin_nested()
         self._moved = dict(tx._moved)
         self._debited = set(tx._debited)
+        self._day_debits = dict(tx._day_debits)
 
     def commit(self) -> None:
         self._nested.commit()
@@ -286,5 +332,7 @@ class Savepoint:
         self._tx._moved.clear()
         self._tx._moved.update(self._moved)
         self._tx._debited = self._debited
+        self._tx._day_debits.clear()
+        self._tx._day_debits.update(self._day_debits)
 
 

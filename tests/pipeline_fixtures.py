@@ -335,7 +335,9 @@ class Installation:
         return cls(base, settings.config_path, settings, env, clock, Pipeline(env))
 
     def close(self) -> None:
-        """Close the environment, once the gateway's kept totals were found to hold."""
+        """Close the environment, once the ledger's invariants and the gateway's kept
+        totals were found to hold."""
+        self.env.ledger.check_invariants()
         with self.env.engine.connect() as conn:
             announcements.check_days(conn)
         self.env.close()

@@ -12,7 +12,7 @@ import pytest
 from gateway import filerun
 from gateway.environment import Environment
 from gateway.filerun import Job
-from tests.pipeline_fixtures import A_MAIN, Batch, Installation, batch
+from tests.pipeline_fixtures import A_LIMITS, A_MAIN, EXTERNAL, Batch, Installation, batch
 
 
 @pytest.fixture
@@ -64,3 +64,25 @@ def test_one_commit_answers_every_file_of_the_group_once(
     assert sorted(a.original_msg_id for a in answers) == [f"MANY-{n:02d}" for n in range(20)]
     assert len(inst.shelf_files()) == 20
     assert inst.left_in() == []
+
+
+def test_a_daily_limit_counts_the_earlier_files_of_its_group_and_of_the_day(
+    inst: Installation, groups: list[list[str]]
+) -> None:
+    """Files from the account with a 1,500.00 daily limit: in one group, what the earlier
+    files debited counts for the next (the unit of work keeps it until it commits); after
+    the commit, for the files of a later pass."""
+    for n, amount in enumerate(("900.00", "500.00", "200.00"), start=1):
+        one = Batch(debtor=A_LIMITS, msg_id=f"LIM-{n}").tx(f"L-{n}", amount, EXTERNAL)
+        inst.drop(one.build(), f"{n:02d}.xml")
+    inst.run()
+    assert groups == [["01.xml", "02.xml", "03.xml"]]
+    answers = {a.original_msg_id: a for a in inst.new_answers()}
+    assert [answers[f"LIM-{n}"].statuses() for n in (1, 2, 3)] == [
+        {"L-1": "ACSC"}, {"L-2": "ACSC"}, {"L-3": "RJCT"}
+    ]
+    assert answers["LIM-3"].tx("L-3").reasons == ["AM14"]
+    up_to = Batch(debtor=A_LIMITS, msg_id="LIM-4").tx("L-4", "100.00", EXTERNAL)
+    assert inst.submit(up_to.build()).statuses() == {"L-4": "ACSC"}
+    beyond = Batch(debtor=A_LIMITS, msg_id="LIM-5").tx("L-5", "0.01", EXTERNAL)
+    assert inst.submit(beyond.build()).tx("L-5").reasons == ["AM14"]

@@ -125,6 +125,8 @@ def test_a_database_of_the_previous_release_is_upgraded_with_its_data(
             file_row = conn.execute(sa.select(db.files.c.msg_created_at, db.files.c.ctrl_sum)).one()
             day = conn.execute(sa.select(db.file_days)).one()
             announcements.check_days(conn)
+            debited = conn.execute(sa.select(schema.account_days)).one()
+        assert tuple(debited) == (1, TODAY, 500)  # what daily limits read, from the postings
         assert [tuple(r) for r in legs] == [(1, -500), (2, 500)]
         # What the large-payment-day gate reads of the booked file, worked out on upgrade.
         assert (day.file_id, day.due_date, day.client_id) == (1, TODAY, "iestade-a")
