@@ -1,10 +1,11 @@
-"""A client's busy day: what one more file costs once the day already holds a payroll.
+"""A client's busy day: what one more file costs once the day already holds a big run.
 
-The payroll's client sends `files_count` small files (an ERP run of 20 payments each)
-through `scan --once` twice by turns: after a payroll of `--transactions` payments was
-booked that same day, and on an empty day. Whatever reads the client's day per file
-(the large-payment-day gate, SPEC §14; duplicate checks, limits) must cost by the
-file, not by the payments the day holds: the ratio of the medians is ≈ 1.
+A client whose account has a daily limit sends `files_count` small files (an ERP run of
+20 payments each) through `scan --once` twice by turns: after an ERP run of
+`--transactions` payments, each booked on its own, was executed that same day, and on
+an empty day. What a file reads of the client's day (the large-payment-day gate, SPEC
+§14; AM05's earlier payments; the day's debits for the limit) must cost by the file,
+not by the payments the day holds: the ratio of the medians is ≈ 1.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from bench.databases import Backend
 from bench.installation import Installation
 from bench.measure import median_of, run_measured
 from bench.report import verdict
-from bench.workloads import BIG_FILE_CLIENTS, DEBTOR, PEERS, write_sample
+from bench.workloads import DEBTOR, LIMITED_CLIENTS, PEERS, write_sample
 from gateway import samples
 
 files_count = 50
@@ -32,9 +33,9 @@ ratio_max = 1.10  # a file's cost does not grow with the day
 
 @dataclass(slots=True)
 class BusyDay:
-    payroll: int
+    day_run: int  # payments of the big run booked before
     files: int
-    # by backend label: (on an empty day, after the payroll), each turn's scan in seconds
+    # by backend label: (on an empty day, after the big run), each turn's scan in seconds
     scans: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
 
 
@@ -69,22 +70,22 @@ def _files(folder: Path, day: dt.date) -> list[Path]:
 
 def measure(count: int, turns: int, backends: Sequence[Backend], folder: Path) -> BusyDay:
     """On each database: a funded installation (the empty day) and a copy of it that has
-    booked the payroll (the busy day); then the small files on each, by turns."""
+    booked the big run (the busy day); then the small files on each, by turns."""
     day = dt.date.today()
     files = _files(folder / "files", day)
-    payroll = folder / f"payroll-{count}.xml"
-    write_sample("payroll", count, payroll, day)
+    big = folder / f"erp-{count}.xml"
+    write_sample("erp", count, big, day)
     result = BusyDay(count, len(files))
     funded = {DEBTOR: str(count * 200)}
     for b in backends:
         empty = installation.prepare(
-            folder / f"empty-{b.key}", b, "busy_day_empty", BIG_FILE_CLIENTS, funded
+            folder / f"empty-{b.key}", b, "busy_day_empty", LIMITED_CLIENTS, funded
         )
         busy = installation.copy(empty, b, folder / f"busy-{b.key}", "busy_day_busy")
-        os.link(payroll, busy.inbox("bench") / payroll.name)
+        os.link(big, busy.inbox("bench") / big.name)
         booked = run_measured([EXE, "scan", "-c", str(busy.config), "--once"])
         if booked.returncode != 0 or '"file.processed"' not in booked.stderr:
-            raise SystemExit(f"the payroll scan failed:\n{booked.stderr[-4000:]}")
+            raise SystemExit(f"the big run's scan failed:\n{booked.stderr[-4000:]}")
         quiet: list[float] = []
         loaded: list[float] = []
         for turn in range(1, turns + 1):
@@ -93,20 +94,20 @@ def measure(count: int, turns: int, backends: Sequence[Backend], folder: Path) -
         result.scans[b.label] = (quiet, loaded)
         for template in (busy, empty):
             installation.remove(template, b)
-    payroll.unlink()
+    big.unlink()
     return result
 
 
 def report(result: BusyDay) -> list[str]:
     lines = [
-        f"busy day: {result.files} files of {payments_per_file} payments from one client "
-        f"through scan --once, after a {result.payroll:,}-payment payroll booked that day "
-        f"against an empty day (target: ratio ≤ {ratio_max:.2f})"
+        f"busy day: {result.files} files of {payments_per_file} payments from one account "
+        f"with a daily limit through scan --once, after a {result.day_run:,}-payment ERP "
+        f"run executed that day, against an empty day (target: ratio ≤ {ratio_max:.2f})"
     ]
     for label, (quiet, loaded) in result.scans.items():
         ratio = statistics.median(loaded) / statistics.median(quiet)
         lines.append(
-            f"  {label}: {median_of(loaded)} after the payroll, {median_of(quiet)} on an "
+            f"  {label}: {median_of(loaded)} after the run, {median_of(quiet)} on an "
             f"empty day; ratio {ratio:.2f} ({verdict(ratio <= ratio_max)})"
         )
     return lines

@@ -9,9 +9,9 @@
 - small files: 1,000 files of 20 payments from 50 clients arriving at 100 a second into
   the running daemon (bench/smallfiles.py): files per second, median and 99th percentile
   of the time from a file's arrival in in/ to its answer in out/;
-- busy day: 50 small files of the payroll's client through `scan --once` after the
-  payroll was booked that day, against an empty day (bench/busyday.py): a file's cost
-  must not grow with what the client's day holds;
+- busy day: 50 small files from an account with a daily limit through `scan --once`
+  after a 100,000-payment ERP run from it executed that day, against an empty day
+  (bench/busyday.py): a file's cost must not grow with what the client's day holds;
 - signed: a payroll of 10,000 payments signed by two signatories beside the same file
   unsigned (bench/signed.py, SPEC §11);
 - mock-bank: 10,000 payments between two treasury accounts against mock-bank 0.9

@@ -39,12 +39,18 @@ class Client:
     id: str
     ibans: tuple[str, ...]
     budget: tuple[str, ...] = ()  # its budget accounts (SPEC §12)
+    daily_limit: str | None = None  # of each of its accounts
 
 
 # One paying client and one with 50 accounts to be paid.
 BIG_FILE_CLIENTS = (Client("bench", (DEBTOR,)), Client("peers", tuple(PEERS)))
 # The same, the paying account a budget account (erp-coded).
 BUDGET_CLIENTS = (Client("bench", (DEBTOR,), (DEBTOR,)), Client("peers", tuple(PEERS)))
+# The same, the paying account with a daily limit far above a day's payments (busy day:
+# the limit is judged against the day's debits, which it must read).
+LIMITED_CLIENTS = (
+    Client("bench", (DEBTOR,), daily_limit="1000000000.00"), Client("peers", tuple(PEERS))
+)
 SMALL_FILE_CLIENTS = tuple(
     Client(f"c{n:02d}", (samples.iban_lv("TREL", 9_300_000_000_000 + n),)) for n in range(1, 51)
 )
@@ -54,6 +60,7 @@ def _client_table(client: Client) -> str:
     accounts = "".join(
         f'\n  [[client.account]]\n  iban = "{iban}"\n  currency = "EUR"'
         + ("\n  budget = true" if iban in client.budget else "")
+        + (f'\n  daily_limit = "{client.daily_limit}"' if client.daily_limit else "")
         for iban in client.ibans
     )
     return f"""

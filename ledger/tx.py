@@ -224,15 +224,15 @@ class LedgerTx:
                 [tid, t.idempotency_key, t.reference, t.kind.value, t.booking_date,
                  t.value_date, booked_at]
             )  # fmt: skip
+            day = t.booking_date
             for leg in t.postings:
-                account_id = ids_by_iban[leg.iban]
+                account_id, amount = ids_by_iban[leg.iban], leg.amount_minor
                 posting_rows.append(
-                    [pid, tid, account_id, leg.amount_minor, leg.currency, t.booking_date,
-                     leg.reference]
-                )  # fmt: skip
-                movement[account_id] += leg.amount_minor
-                if leg.amount_minor < 0:
-                    day_debits[account_id, t.booking_date] -= leg.amount_minor
+                    [pid, tid, account_id, amount, leg.currency, day, leg.reference]
+                )
+                movement[account_id] += amount
+                if amount < 0:
+                    day_debits[account_id, day] -= amount
                 pid += 1
         assert len(ids) == len(transfers), "idempotency keys are unique within a post"
         insert_rows(self.conn, t_transfers, TRANSFER_COLUMNS, transfer_rows, convert_in_place=True)
