@@ -63,10 +63,13 @@ _RECENT_ALL = select(_p.fingerprint).where(
     _p.debtor_iban.in_(bindparam("debtors", expanding=True)), *_RECENT
 )
 # A fingerprint names its debtor account (`facts.fingerprint`), so asking by fingerprint
-# needs no condition on the debtor: the fingerprint's index is then the only way in, and
-# a lookup costs the few rows it finds, however many payments the accounts' window holds.
+# needs no condition on the debtor, and a look-up costs the few rows it finds, however
+# many payments the accounts' window holds. The fingerprints are written into the
+# statement's text (integers only): PostgreSQL then plans each look-up with its values,
+# never with the generic plan of a statement prepared while the table was nearly empty,
+# which read the whole window through `ix_gw_payments_debtor_status`.
 _RECENT_AMONG = select(_p.fingerprint).where(
-    _p.fingerprint.in_(bindparam("prints", expanding=True)), *_RECENT
+    _p.fingerprint.in_(bindparam("prints", expanding=True, literal_execute=True)), *_RECENT
 )
 
 
