@@ -1,0 +1,81 @@
+"""What a file reads of its client's day is found by index, not by reading the day
+(ARCHITECTURE, "A file costs by its own size"). AM05's look-up of a small file's
+payments asks by fingerprint alone:
+- on SQLite (no statistics) the fingerprint's index is then the only way in;
+- on PostgreSQL each look-up is planned with its own values: it is never prepared, so
+  the server cannot keep a generic plan made while the table was nearly empty (which
+  read the account's whole window through the debtor's index as the day filled up)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select, text
+
+from gateway import db, record, samples
+from tests.pipeline_fixtures import A_MAIN, TODAY, Installation
+
+PREPARED = text("SELECT statement FROM pg_prepared_statements")
+
+
+def _booked_run(inst: Installation, files: int = 1) -> list[dict[str, Any]]:
+    """A run of 3,000 payments from one account booked; the look-up's values for `files`
+    later files of 20 payments each, their fingerprints those of the run's."""
+    run = samples.payroll(A_MAIN, 3_000, amount_minor=1_000, execution_date=TODAY)
+    assert inst.submit(samples.to_bytes(run)).group_status == "ACSC"
+    p = db.payments.c
+    with inst.env.engine.connect() as conn:
+        prints = [r[0] for r in conn.execute(select(p.fingerprint).limit(20 * files))]
+    since = TODAY - dt.timedelta(days=7)
+    return [
+        {"prints": prints[n : n + 20], "since": since, "file_id": 0}
+        for n in range(0, 20 * files, 20)
+    ]
+
+
+def _plan(conn: Connection, statement: Any, values: dict[str, Any]) -> str:
+    sql = str(
+        statement.params(**values).compile(conn.engine, compile_kwargs={"literal_binds": True})
+    )
+    return " ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+
+
+def test_on_sqlite_the_look_up_goes_through_the_fingerprint_index(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    inst = Installation.create(tmp_path / "gw", database_url=url)
+    try:
+        (values,) = _booked_run(inst)
+        with inst.env.engine.connect() as conn:
+            plan = _plan(conn, record._RECENT_AMONG, values)
+            found = conn.execute(record._RECENT_AMONG, values).scalars().all()
+        assert "ix_gw_payments_fingerprint" in plan, plan
+        assert "ix_gw_payments_debtor_status" not in plan, plan
+        assert sorted(found) == sorted(values["prints"])
+    finally:
+        inst.close()
+
+
+def test_on_postgresql_the_look_up_is_never_prepared(tmp_path: Path, pg_url: str) -> None:
+    """psycopg prepares a statement on its sixth run with the same text: ten files' look-ups
+    with their fingerprints as parameters are prepared, the look-ups as the gateway runs
+    them are not (so this test can fail)."""
+    inst = Installation.create(tmp_path / "gw", database_url=pg_url)
+    try:
+        files = _booked_run(inst, files=10)
+        p = db.payments.c
+        as_parameters = select(p.fingerprint.label("with_parameters")).where(
+            p.fingerprint.in_(bindparam("prints", expanding=True)), *record._RECENT
+        )
+        with inst.env.engine.connect() as conn:
+            for values in files:
+                found = conn.execute(record._RECENT_AMONG, values).scalars().all()
+                assert sorted(found) == sorted(values["prints"])
+                conn.execute(as_parameters, values).all()
+            prepared = [str(s) for s in conn.execute(PREPARED).scalars()]
+        mentioning = [s for s in prepared if "gw_payments.fingerprint IN" in s]
+        assert len(mentioning) == 1, prepared  # the one with parameters
+        assert all(str(v["prints"][0]) not in mentioning[0] for v in files), mentioning
+    finally:
+        inst.close()
