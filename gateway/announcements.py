@@ -89,17 +89,16 @@ def record_days(
         conn.execute(insert(db.file_days), _rows(file_id, client_id, days))
 
 
-def refresh_days(conn: Connection, file_ids: Collection[int]) -> None:
-    """Work out again what these files put into each day, from their payments' rows,
-    after a later run or a cancellation changed them (in the same transaction)."""
+def refresh_days(conn: Connection, client_id: str, file_ids: Collection[int]) -> None:
+    """Work out again what these files of `client_id` put into each day, from their
+    payments' rows, after a later run or a cancellation changed them (in the same
+    transaction)."""
     ids = sorted(file_ids)
     if not ids:
         return
-    named = conn.execute(select(_f.id, _f.client_id).where(_f.id.in_(ids)))
-    clients = {r.id: r.client_id for r in named}
     found = _days_of(conn.execute(_FILE_PAYMENT_DAYS, {"file_ids": ids}))
     conn.execute(_DELETE_FILE_DAYS, {"file_ids": ids})
-    rows = [r for i in ids for r in _rows(i, clients[i], found.get(i, {}))]
+    rows = [r for i in ids for r in _rows(i, client_id, found.get(i, {}))]
     if rows:
         conn.execute(insert(db.file_days), rows)
 

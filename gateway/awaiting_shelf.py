@@ -83,10 +83,12 @@ def _shelve(env: Environment, path: Path, row: Any) -> Path | None:
         os.chmod(path, 0o444)
     try:
         os.replace(path, target)
+        moved = True
     except FileNotFoundError:
-        sync_all({target.parent, path.parent})
-        return None
+        moved = False  # shelved by the other meanwhile (the same target)
     sync_all({target.parent, path.parent})
+    if not moved:
+        return None
     log.info("batch.shelved", client=row.client_id, file_id=row.file_id, shelf=kind)
     return target
 

@@ -121,7 +121,7 @@ def answer(
         body=outbox.render(lambda out: writer.write(resolution, out)),
     )
     names = [name, *waiting.close(local)]
-    announcements.refresh_days(conn, run.reports)
+    announcements.refresh_days(conn, client_id, run.reports)
     for file_id, report_no in run.reports.items():
         file_row = conn.execute(select(db.files).where(db.files.c.id == file_id)).one()
         _, follow_up = answers.issue_file_report(

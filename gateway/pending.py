@@ -139,9 +139,9 @@ def _execute_file(
         and result.text != r.additional_info
     ]
     record.update_payments(conn, decided + held + waiting)
-    announcements.refresh_days(conn, [file_id])
     if not decided and not held:
         return False  # all still wait for a rate: nothing new to report
+    announcements.refresh_days(conn, file_row.client_id, [file_id])
     reports.notify(env, conn, bookings.references)  # reads the rows just updated
     answers.issue_file_report(conn, file_row, local=local, bic=env.settings.bic, report_no=run)
     group = derive(answers.status_counts(conn, file_id))

@@ -257,7 +257,8 @@ class LedgerTx:
         order, each new balance returned and checked (see the module's docstring)."""
         # An account debited is written even when its credits made up for it: its row is
         # then locked before its debits' day row, as every unit of work locks them.
-        moved = {i: d for i, d in self._moved.items() if d or i in self._debited}
+        debited = {account_id for account_id, _day in self._day_debits}
+        moved = {i: d for i, d in self._moved.items() if d or i in debited}
         self._moved.clear()
         for chunk in _chunks(sorted(moved)):
             deltas = case({i: literal(moved[i]) for i in chunk}, value=t_accounts.c.id)

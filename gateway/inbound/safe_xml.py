@@ -181,8 +181,6 @@ def echo(head: bytes) -> Echo | None:
     )
 
 
-
-
 def parse(data: bytes, message: str) -> etree._Element | str:
     """The root element of `data`, a `message` document (e.g. `camt.060.001.05`), or the
     problem in English. Read in blocks so that the root is checked, and the depth

@@ -166,7 +166,7 @@ def _held(inst: Installation, values: dict[str, object], mode: str, moment: dt.d
         assert wait_for(lambda: _waiting_on_payments(inst), 60), "the child never waited"
         conn.execute(update(db.payments).where(p.msg_id == "PAY-F").values(**values))
         files = conn.execute(select(p.file_id).where(p.msg_id == "PAY-F").distinct()).scalars()
-        announcements.refresh_days(conn, list(files))  # as the run it stands for would
+        announcements.refresh_days(conn, CLIENT_A, list(files))  # as the run it stands for would
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, output.decode()
     return output.decode()
