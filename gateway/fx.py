@@ -89,12 +89,17 @@ class DayRates:
 
     A currency without a stored rate for `rate_date` is simply absent from `quotes`.
     `pairs` keeps what `convert` worked out for each pair of currencies on these rates
-    (`_pair`), so that a run's payments cost a look-up each, not a rate calculation."""
+    (`_pair`), and `routes` what `price` worked out for each instructed, debit and credit
+    currency (`route`), so that a run's payments cost a look-up each, not a rate
+    calculation and a netting of postings."""
 
     day: dt.date
     rate_date: dt.date
     quotes: Mapping[str, Decimal]
     pairs: dict[tuple[str, str], _Pair | NoRate] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    routes: dict[tuple[str, str, str], Route | NoRate] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -121,11 +126,21 @@ class Conversion(NamedTuple):
     def text(self) -> str:
         """`1 USD = 0.9476876422 EUR, ECB rate of 2024-11-18: 947.69 EUR` (under 105
         characters, the length of a pain.002 `AddtlInf`)."""
-        return (
-            f"1 {self.source} = {_rate_shown(self.rate)} {self.target}, "
-            f"ECB rate of {self.rate_date}: "
-            f"{currency.format_minor(self.amount_minor, self.target)} {self.target}"
-        )
+        return _note(self.source, self.target, self.rate, self.rate_date).text(self.amount_minor)
+
+
+class _Note(NamedTuple):
+    """A conversion's text around its amount (the same for every amount of a pair)."""
+
+    before: str
+    target: str
+
+    def text(self, amount_minor: int) -> str:
+        return f"{self.before}{currency.format_minor(amount_minor, self.target)} {self.target}"
+
+
+def _note(source: str, target: str, rate: Decimal, rate_date: dt.date) -> _Note:
+    return _Note(f"1 {source} = {_rate_shown(rate)} {target}, ECB rate of {rate_date}: ", target)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,14 +260,26 @@ def convert(
     pair = _pair(source, target, rates)
     if isinstance(pair, NoRate):
         return pair
+    converted = _converted(amount_minor, source, target, pair)
+    if not isinstance(converted, int):
+        return converted
+    assert pair.display is not None  # (else Overflow)
+    return Conversion(
+        source, target, amount_minor, converted, pair.display, rates.rate_date, pair.quotes
+    )
+
+
+def _converted(
+    amount_minor: int, source: str, target: str, pair: _Pair
+) -> int | Overflow | BelowMinorUnit:
+    """`amount_minor` of `source` in minor units of `target`: half-up from the exact
+    factor, once."""
     converted = _half_up(amount_minor * pair.numerator, pair.denominator)
     if converted >= _AMOUNT_LIMIT or pair.display is None:
         return Overflow(source, target, amount_minor)
     if converted == 0:
         return BelowMinorUnit(source, target, amount_minor)
-    return Conversion(
-        source, target, amount_minor, converted, pair.display, rates.rate_date, pair.quotes
-    )
+    return converted
 
 
 def _quotes(
@@ -272,13 +299,120 @@ class Priced(NamedTuple):
     instructed currency, booked against that currency's clearing account)."""
 
     instructed_minor: int
-    instructed: str
-    debit: Conversion
-    credit: Conversion
+    debit_minor: int
+    credit_minor: int
+    route: Route
+
+    @property
+    def instructed(self) -> str:
+        return self.route.instructed
 
     @property
     def converted(self) -> bool:
-        return bool(self.debit.quotes or self.credit.quotes)
+        return bool(self.route.quotes)
+
+    @property
+    def quotes(self) -> tuple[Quote, ...]:
+        """The stored rates the payment read."""
+        return self.route.quotes
+
+    @property
+    def note(self) -> str:
+        """The `AddtlInf` of a converted payment: the debit side's conversion, or the
+        credit side's when only the creditor's account converts (`Conversion.text`)."""
+        shown = self.debit_minor if self.route.debit is not None else self.credit_minor
+        note = self.route.note
+        assert note is not None, "not converted"
+        return note.text(shown)
+
+    @property
+    def debit(self) -> Conversion:
+        return self.route.conversion(self.instructed_minor, self.debit_minor, credit=False)
+
+    @property
+    def credit(self) -> Conversion:
+        return self.route.conversion(self.instructed_minor, self.credit_minor, credit=True)
+
+
+# Who a leg of a route's postings names (`Route.legs`), beside the position accounts.
+DEBTOR, CREDITOR = 0, 1
+# What amount it moves (`Route.legs`): the debit, the credit, the instructed amount.
+_DEBITED, _CREDITED, _INSTRUCTED = 0, 1, 2
+
+
+class Route(NamedTuple):
+    """How a payment instructed in one currency goes from an account in `debit_ccy` to
+    one in `credit_ccy` on a day's rates, for any amount: each side's pair (None: that
+    account keeps the instructed currency), its postings netted once (`_legs`), the
+    stored rates it reads, and its `AddtlInf` around the amount shown."""
+
+    instructed: str
+    debit_ccy: str
+    credit_ccy: str
+    debit: _Pair | None
+    credit: _Pair | None
+    rate_date: dt.date
+    # (DEBTOR, CREDITOR or a position account's IBAN; currency; sign; which amount)
+    legs: tuple[tuple[int | str, str, int, int], ...]
+    quotes: tuple[Quote, ...]
+    note: _Note | None  # None: nothing is converted
+
+    def price(self, amount_minor: int) -> Priced | Overflow | BelowMinorUnit:
+        debit = credit = amount_minor
+        if self.debit is not None:
+            found = _converted(amount_minor, self.instructed, self.debit_ccy, self.debit)
+            if not isinstance(found, int):
+                return found
+            debit = found
+        if self.credit is not None:
+            found = _converted(amount_minor, self.instructed, self.credit_ccy, self.credit)
+            if not isinstance(found, int):
+                return found
+            credit = found
+        return Priced(amount_minor, debit, credit, self)
+
+    def conversion(self, instructed_minor: int, minor: int, *, credit: bool) -> Conversion:
+        pair, target = (self.credit, self.credit_ccy) if credit else (self.debit, self.debit_ccy)
+        if pair is None:
+            return Conversion(
+                self.instructed, target, instructed_minor, minor, _ONE, self.rate_date, ()
+            )
+        assert pair.display is not None
+        return Conversion(
+            self.instructed, target, instructed_minor, minor, pair.display, self.rate_date,
+            pair.quotes,
+        )  # fmt: skip
+
+
+def route(
+    instructed: str, debit_ccy: str, credit_ccy: str, rates: DayRates
+) -> Route | NoRate:
+    """The route of a payment instructed in `instructed` from an account in `debit_ccy`
+    to one in `credit_ccy` (worked out once per day's rates)."""
+    key = (instructed, debit_ccy, credit_ccy)
+    found = rates.routes.get(key)
+    if found is not None:
+        return found
+    sides: list[_Pair | None] = []
+    for target in (debit_ccy, credit_ccy):
+        pair = None if target == instructed else _pair(instructed, target, rates)
+        if isinstance(pair, NoRate):
+            rates.routes[key] = pair
+            return pair
+        sides.append(pair)
+    debit, credit = sides
+    quotes = tuple(dict.fromkeys(q for side in sides if side is not None for q in side.quotes))
+    shown, target = (debit, debit_ccy) if debit is not None else (credit, credit_ccy)
+    note = None
+    if shown is not None and shown.display is not None:
+        note = _note(instructed, target, shown.display, rates.rate_date)
+    found = Route(
+        instructed, debit_ccy, credit_ccy, debit, credit, rates.rate_date,
+        _legs(instructed, debit_ccy, credit_ccy, converted=(debit is not None, credit is not None)),
+        quotes, note,
+    )  # fmt: skip
+    rates.routes[key] = found
+    return found
 
 
 def price(
@@ -290,13 +424,11 @@ def price(
 ) -> Priced | Unconvertible:
     """Convert a payment on the debit side and, for a creditor account in a third
     currency, again on the credit side; both from the instructed amount."""
-    debit = convert(amount_minor, instructed, debtor_currency, rates)
-    if not isinstance(debit, Conversion):
-        return debit
-    credit = convert(amount_minor, instructed, creditor_currency, rates)
-    if not isinstance(credit, Conversion):
-        return credit
-    return Priced(amount_minor, instructed, debit, credit)
+    assert amount_minor > 0, amount_minor
+    found = route(instructed, debtor_currency, creditor_currency, rates)
+    if isinstance(found, NoRate):
+        return found
+    return found.price(amount_minor)
 
 
 def wait_is_over(due: dt.date, today: dt.date, wait_days: int) -> bool:
@@ -336,29 +468,48 @@ class Posting(NamedTuple):
 
 
 def postings(priced: Priced, debtor_iban: str, creditor_iban: str) -> tuple[Posting, ...]:
-    """The postings of a priced payment; they sum to zero in each currency.
+    """The postings of a priced payment (its route's legs with its amounts), the
+    debtor's first; they sum to zero in each currency."""
+    amounts = (priced.debit_minor, priced.credit_minor, priced.instructed_minor)
+    accounts = (debtor_iban, creditor_iban)
+    return tuple([
+        Posting(accounts[who] if isinstance(who, int) else who, code, sign * amounts[which])
+        for who, code, sign, which in priced.route.legs
+    ])  # fmt: skip
 
-    Debtor −debit (account currency); for a conversion, the position account of the
-    account currency +debit and that of the instructed currency −instructed; on the
-    credit side the mirror image; creditor (or clearing account) +credit. A position
-    account that would be both debited and credited in one transfer (a payment from
-    and to accounts in the same currency, instructed in another) is netted."""
+
+def _legs(
+    instructed: str, debit_ccy: str, credit_ccy: str, *, converted: tuple[bool, bool]
+) -> tuple[tuple[int | str, str, int, int], ...]:
+    """A route's postings, netted: the debtor −debit (account currency); for a
+    conversion, the position account of the account currency +debit and that of the
+    instructed currency −instructed; on the credit side the mirror image; the creditor
+    (or clearing account) +credit. A position account that would be both debited and
+    credited (a payment from and to accounts in the same currency, instructed in
+    another) is netted, for every amount: the amounts are named by what they equal (an
+    unconverted side moves the instructed amount; two sides in one currency, the
+    same converted amount)."""
+    debit_converted, credit_converted = converted
     positions = position_ibans()
-    debit, credit, instructed = priced.debit, priced.credit, priced.instructed
-    legs = [((debtor_iban, debit.target), -debit.amount_minor)]
-    if debit.quotes:
+    debited = _DEBITED if debit_converted else _INSTRUCTED
+    credited = _CREDITED if credit_converted else _INSTRUCTED
+    if credit_converted and credit_ccy == debit_ccy:
+        credited = debited  # the same pair, the same amount
+    legs: list[tuple[int | str, str, int, int]] = [(DEBTOR, debit_ccy, -1, debited)]
+    if debit_converted:
         legs += [
-            ((positions[debit.target], debit.target), debit.amount_minor),
-            ((positions[instructed], instructed), -debit.source_minor),
+            (positions[debit_ccy], debit_ccy, 1, debited),
+            (positions[instructed], instructed, -1, _INSTRUCTED),
         ]
-    if credit.quotes:
+    if credit_converted:
         legs += [
-            ((positions[credit.target], credit.target), -credit.amount_minor),
-            ((positions[instructed], instructed), credit.source_minor),
+            (positions[credit_ccy], credit_ccy, -1, credited),
+            (positions[instructed], instructed, 1, _INSTRUCTED),
         ]
-    legs.append(((creditor_iban, credit.target), credit.amount_minor))
-    netted: dict[tuple[str, str], int] = {}
-    for key, amount in legs:
-        netted[key] = netted.get(key, 0) + amount
-    # (The ledger asserts that each transfer balances in every currency when it posts.)
-    return tuple([Posting(i, code, amount) for (i, code), amount in netted.items() if amount])
+    legs.append((CREDITOR, credit_ccy, 1, credited))
+    netted: dict[tuple[int | str, str, int], int] = {}
+    for who, code, sign, which in legs:
+        netted[who, code, which] = netted.get((who, code, which), 0) + sign
+    # (Each amount appears once per account, so a netted leg moves it or nothing.)
+    assert all(sign in (-1, 0, 1) for sign in netted.values())
+    return tuple((who, code, sign, which) for (who, code, which), sign in netted.items() if sign)

@@ -201,19 +201,23 @@ class Bookings:
         )
 
     def add_converted(
-        self, order: Order, credit_iban: str, debit: fx.Conversion, legs: Sequence[fx.Posting]
+        self,
+        order: Order,
+        credit_iban: str,
+        debit_ccy: str,
+        debit_minor: int,
+        legs: Sequence[fx.Posting],
     ) -> str:
-        """Book an executed converted payment (`legs`: `fx.postings`, the debtor's `debit`
+        """Book an executed converted payment (`legs`: `fx.postings`, the debtor's debit
         in the account's currency, the position accounts' legs, the credit): into its
         payment information's batch like any other, or on its own. On its own, its
         entries on client accounts carry its reference, and its legs on the treasury's
         accounts (position, clearing) are pooled into one posting per account."""
         if order.batch:
-            batch = self._batch(order, debit.target)
-            batch.debit += debit.amount_minor
-            own = (order.debtor_iban, debit.target)
-            for iban, ccy, amount in legs:  # the batch debits the debtor once, for its total
-                batch.legs[iban, ccy] += amount + (debit.amount_minor if (iban, ccy) == own else 0)
+            batch = self._batch(order, debit_ccy)
+            batch.debit += debit_minor
+            for iban, ccy, amount in legs[1:]:  # the batch debits the debtor (the first leg)
+                batch.legs[iban, ccy] += amount  # once, for its total
             return batch.reference
         return self._add_own(order, credit_iban, legs)
 

@@ -2,7 +2,7 @@
 
 A payment whose instructed currency is not its debtor account's, or whose treasury
 creditor keeps another currency, is priced at the rates valid on the run's day
-(`fx.price`: the latest ECB rate dated before it, cross rates through EUR, half-up to
+(`fx.route`: the latest ECB rate dated before it, cross rates through EUR, half-up to
 each currency's minor unit) and then executed like any other against the `Book`:
 
 1. no rate for the day yet: it waits (`PDNG`, "no EUR/USD rate for 2027-11-24"), and
@@ -61,24 +61,24 @@ def execute(
     credit = book.accounts[credit_iban]
     rates = bookings.rates
     assert rates is not None and rates.day == bookings.day, "the shell reads the day's rates"
-    priced = fx.price(order.amount_minor, order.currency, debtor.currency, credit.currency, rates)
-    if isinstance(priced, fx.NoRate):
+    route = fx.route(order.currency, debtor.currency, credit.currency, rates)
+    if isinstance(route, fx.NoRate):
         if fx.wait_is_over(order.due or bookings.day, bookings.day, bookings.fx_wait_days):
             return Finding(
                 Reason.NARR,
-                f"{priced.text}: none came within {bookings.fx_wait_days} business day(s)",
+                f"{route.text}: none came within {bookings.fx_wait_days} business day(s)",
             )
-        return Waiting(priced.text)
+        return Waiting(route.text)
+    priced = route.price(order.amount_minor)
     if not isinstance(priced, fx.Priced):
         return Finding(Reason.AM12, priced.text)
-    debit_side, credit_side = priced.debit, priced.credit
-    debit, ccy = debit_side.amount_minor, debtor.currency
+    debit, ccy = priced.debit_minor, debtor.currency
     limit = debtor.max_payment_minor
     if limit is not None and debit > limit:
         return _above_maximum(order, debit, ccy, limit)
     positions = fx.position_ibans()
     debit_position = positions[ccy]
-    credited, credit_ccy = credit_side.amount_minor, credit.currency
+    credited, credit_ccy = priced.credit_minor, credit.currency
     credit_position = positions[credit_ccy]
     # Each side as a payment of its own currency through the position account: the debit
     # side judges the daily limit, the funds and the debtor's status; the credit side the
@@ -93,11 +93,10 @@ def execute(
         _undo_debit(book, debtor.iban, debit_position, debit)
         return found
     book.debited[credit_position] -= credited  # a position account is never a debtor
+    bookings.quotes.update(route.quotes)
+    bookings.notes[order.seq] = priced.note
     legs = fx.postings(priced, debtor.iban, credit_iban)
-    bookings.quotes.update(debit_side.quotes + credit_side.quotes)
-    shown = debit_side if debit_side.quotes else credit_side
-    bookings.notes[order.seq] = shown.text
-    return bookings.add_converted(order, credit_iban, debit_side, legs)
+    return bookings.add_converted(order, credit_iban, ccy, debit, legs)
 
 
 def _above_maximum(order: Order, debit: int, ccy: str, limit: int) -> Finding:

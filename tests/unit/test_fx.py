@@ -224,6 +224,44 @@ def test_postings_balance_in_every_currency(
         assert by_account[(positions[instructed], instructed)] == -amount
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=1, max_value=10**15), sides, sides, sides, day_rates)
+def test_a_routes_netted_legs_are_the_conversions_netted_by_account(
+    amount: int, instructed: str, debtor_ccy: str, creditor_ccy: str, rates: fx.DayRates
+) -> None:
+    """A route nets its postings once, for any amount, by naming amounts by what they
+    equal: the same postings as the payment's own conversions netted account by account
+    (every leg written out, then summed per account and currency, zeros dropped)."""
+    priced = fx.price(amount, instructed, debtor_ccy, creditor_ccy, rates)
+    if not isinstance(priced, fx.Priced):
+        return
+    positions = fx.position_ibans()
+    debit, credit = priced.debit, priced.credit
+    written = [(DEBTOR, debtor_ccy, -debit.amount_minor)]
+    if debit.quotes:
+        written += [
+            (positions[debtor_ccy], debtor_ccy, debit.amount_minor),
+            (positions[instructed], instructed, -amount),
+        ]
+    if credit.quotes:
+        written += [
+            (positions[creditor_ccy], creditor_ccy, -credit.amount_minor),
+            (positions[instructed], instructed, amount),
+        ]
+    written.append((CREDITOR, creditor_ccy, credit.amount_minor))
+    netted: dict[tuple[str, str], int] = {}
+    for iban, code, minor in written:
+        netted[iban, code] = netted.get((iban, code), 0) + minor
+    lines = fx.postings(priced, DEBTOR, CREDITOR)
+    assert {(p.iban, p.currency): p.amount_minor for p in lines} == {
+        key: minor for key, minor in netted.items() if minor
+    }
+    assert len(lines) == len({(p.iban, p.currency) for p in lines})  # one leg per account
+    assert lines[0] == fx.Posting(DEBTOR, debtor_ccy, -debit.amount_minor)
+    again = fx.price(amount + 1, instructed, debtor_ccy, creditor_ccy, rates)
+    assert not isinstance(again, fx.Priced) or again.route is priced.route  # worked out once
+
+
 def test_a_usd_payment_from_a_eur_account_books_four_postings() -> None:
     """1000.00 USD to an external creditor from a EUR account: EUR leaves the account
     into the EUR position, USD leaves the USD position for the USD clearing account."""
