@@ -6,7 +6,7 @@ one the file run uses), never a copy of it. What it cannot know in advance is wh
 ledger says at the time (funds, limits): the demo's accounts are funded for its samples.
 The payments of `partly-invalid.xml` that are wrong on purpose are named with the
 reason code they demonstrate; a payment in another currency than its account's waits
-while the rates of the day are not stored (`fx.price`, the run's own pricing, on the
+while the rates of the day are not stored (`pricing.price`, the run's own pricing, on the
 rates the demo read). A test runs the real pipeline on the samples and holds every
 line printed here to the answers it gives.
 """
@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway import fx
+from gateway import fx, pricing
 from gateway.inbound import decide, facts
 from gateway.reasons import Reason
 from gateway.samples import SampleBatch, SampleTx
@@ -59,7 +59,7 @@ class Exchange:
         if tx.currency == debtor == creditor:
             return None
         minor = currency.to_minor(tx.amount, tx.currency)
-        priced = fx.price(minor, tx.currency, debtor, creditor, self.rates)
+        priced = pricing.price(minor, tx.currency, debtor, creditor, self.rates)
         return priced.text if isinstance(priced, fx.NoRate) else None
 
 

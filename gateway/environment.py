@@ -22,7 +22,7 @@ from urllib.parse import quote
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 from sqlalchemy.pool import NullPool
 
-from gateway import counters, db, fx, holiday_cache
+from gateway import counters, db, holiday_cache, pricing
 from gateway import migrations as gateway_migrations
 from gateway.clock import Clock, SystemClock
 from gateway.errors import SealError, UsageError
@@ -66,7 +66,7 @@ def system_accounts() -> list[AccountSpec]:
             )
         )
         specs.append(  # SPEC §13: conversions book through it
-            AccountSpec(fx.position_ibans()[code], code, TREASURY_OWNER, AccountKind.POSITION)
+            AccountSpec(pricing.position_ibans()[code], code, TREASURY_OWNER, AccountKind.POSITION)
         )
     return specs
 

@@ -7,11 +7,10 @@ business day before `D` — the rate known at the start of `D` (`DayRates`, buil
 
 `convert` turns an amount into another currency: through EUR when neither side is
 EUR (the cross rate `q_to / q_from`), computed exactly in integers and rounded
-half-up once, to the target currency's ISO 4217 minor unit. `price` does that for a
-payment on both sides: the debit in the debtor account's currency and, for a
-treasury account in a third currency, the credit in the creditor's. `postings`
-books a priced payment through the treasury's position account of each currency
-involved, so that every transfer balances in each of its currencies.
+half-up once, to the target currency's ISO 4217 minor unit. `gateway.pricing` does
+that for a payment on both sides (the debit in the debtor account's currency and, for
+a treasury account in a third currency, the credit in the creditor's) and books it
+through the treasury's position accounts.
 
 Outcomes are values: a `Conversion`, or `NoRate` (the payment waits), `Overflow`
 or `BelowMinorUnit` (the payment is rejected, AM12).
@@ -25,10 +24,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from gateway.inbound.identifiers import iban_lv
 from ledger import currency
+
+if TYPE_CHECKING:
+    from gateway.pricing import Route
 
 EUR = "EUR"
 # The treasury's currencies the ECB quotes every TARGET business day. A rate file must
@@ -89,14 +90,14 @@ class DayRates:
 
     A currency without a stored rate for `rate_date` is simply absent from `quotes`.
     `pairs` keeps what `convert` worked out for each pair of currencies on these rates
-    (`_pair`), and `routes` what `price` worked out for each instructed, debit and credit
-    currency (`route`), so that a run's payments cost a look-up each, not a rate
+    (`pair_on`), and `routes` what `gateway.pricing` worked out for each instructed, debit
+    and credit currency (`pricing.route`), so that a run's payments cost a look-up each, not a rate
     calculation and a netting of postings."""
 
     day: dt.date
     rate_date: dt.date
     quotes: Mapping[str, Decimal]
-    pairs: dict[tuple[str, str], _Pair | NoRate] = field(
+    pairs: dict[tuple[str, str], Pair | NoRate] = field(
         default_factory=dict, compare=False, repr=False
     )
     routes: dict[tuple[str, str, str], Route | NoRate] = field(
@@ -126,10 +127,10 @@ class Conversion(NamedTuple):
     def text(self) -> str:
         """`1 USD = 0.9476876422 EUR, ECB rate of 2024-11-18: 947.69 EUR` (under 105
         characters, the length of a pain.002 `AddtlInf`)."""
-        return _note(self.source, self.target, self.rate, self.rate_date).text(self.amount_minor)
+        return note_on(self.source, self.target, self.rate, self.rate_date).text(self.amount_minor)
 
 
-class _Note(NamedTuple):
+class Note(NamedTuple):
     """A conversion's text around its amount (the same for every amount of a pair)."""
 
     before: str
@@ -139,8 +140,8 @@ class _Note(NamedTuple):
         return f"{self.before}{currency.format_minor(amount_minor, self.target)} {self.target}"
 
 
-def _note(source: str, target: str, rate: Decimal, rate_date: dt.date) -> _Note:
-    return _Note(f"1 {source} = {_rate_shown(rate)} {target}, ECB rate of {rate_date}: ", target)
+def note_on(source: str, target: str, rate: Decimal, rate_date: dt.date) -> Note:
+    return Note(f"1 {source} = {_rate_shown(rate)} {target}, ECB rate of {rate_date}: ", target)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,13 +218,13 @@ def _display_rate(q_from: Decimal, q_to: Decimal) -> Decimal | None:
 
 
 def _quote(code: str, rates: DayRates) -> Decimal | None:
-    return _ONE if code == EUR else rates.quotes.get(code)
+    return ONE if code == EUR else rates.quotes.get(code)
 
 
-_ONE = Decimal(1)
+ONE = Decimal(1)
 
 
-class _Pair(NamedTuple):
+class Pair(NamedTuple):
     """What converting from one currency into another takes on a day's rates: the exact
     factor between their minor units, the rate shown, the stored rates read."""
 
@@ -233,7 +234,7 @@ class _Pair(NamedTuple):
     quotes: tuple[Quote, ...]
 
 
-def _pair(source: str, target: str, rates: DayRates) -> _Pair | NoRate:
+def pair_on(source: str, target: str, rates: DayRates) -> Pair | NoRate:
     """The pair `source` → `target` on `rates` (worked out once per day's rates)."""
     found = rates.pairs.get((source, target))
     if found is not None:
@@ -245,7 +246,7 @@ def _pair(source: str, target: str, rates: DayRates) -> _Pair | NoRate:
         shift = currency.EXPONENTS[target] - currency.EXPONENTS[source]
         numerator, denominator = _ratio(q_from, q_to, shift)
         quotes = _quotes(rates.rate_date, source, q_from, target, q_to)
-        found = _Pair(numerator, denominator, _display_rate(q_from, q_to), quotes)
+        found = Pair(numerator, denominator, _display_rate(q_from, q_to), quotes)
     rates.pairs[source, target] = found
     return found
 
@@ -256,11 +257,11 @@ def convert(
     """`amount_minor` of `source` in `target` at the rates valid on `rates.day`."""
     assert amount_minor > 0, amount_minor
     if source == target:
-        return Conversion(source, target, amount_minor, amount_minor, _ONE, rates.rate_date, ())
-    pair = _pair(source, target, rates)
+        return Conversion(source, target, amount_minor, amount_minor, ONE, rates.rate_date, ())
+    pair = pair_on(source, target, rates)
     if isinstance(pair, NoRate):
         return pair
-    converted = _converted(amount_minor, source, target, pair)
+    converted = converted_minor(amount_minor, source, target, pair)
     if not isinstance(converted, int):
         return converted
     assert pair.display is not None  # (else Overflow)
@@ -269,8 +270,8 @@ def convert(
     )
 
 
-def _converted(
-    amount_minor: int, source: str, target: str, pair: _Pair
+def converted_minor(
+    amount_minor: int, source: str, target: str, pair: Pair
 ) -> int | Overflow | BelowMinorUnit:
     """`amount_minor` of `source` in minor units of `target`: half-up from the exact
     factor, once."""
@@ -293,144 +294,6 @@ def _quotes(
     return (Quote(rate_date, source, q_from), Quote(rate_date, target, q_to))
 
 
-class Priced(NamedTuple):
-    """A payment's amount on each side: instructed, debited (debtor account's currency)
-    and credited (the creditor account's currency; for an external payment, the
-    instructed currency, booked against that currency's clearing account)."""
-
-    instructed_minor: int
-    debit_minor: int
-    credit_minor: int
-    route: Route
-
-    @property
-    def instructed(self) -> str:
-        return self.route.instructed
-
-    @property
-    def converted(self) -> bool:
-        return bool(self.route.quotes)
-
-    @property
-    def quotes(self) -> tuple[Quote, ...]:
-        """The stored rates the payment read."""
-        return self.route.quotes
-
-    @property
-    def note(self) -> str:
-        """The `AddtlInf` of a converted payment: the debit side's conversion, or the
-        credit side's when only the creditor's account converts (`Conversion.text`)."""
-        shown = self.debit_minor if self.route.debit is not None else self.credit_minor
-        note = self.route.note
-        assert note is not None, "not converted"
-        return note.text(shown)
-
-    @property
-    def debit(self) -> Conversion:
-        return self.route.conversion(self.instructed_minor, self.debit_minor, credit=False)
-
-    @property
-    def credit(self) -> Conversion:
-        return self.route.conversion(self.instructed_minor, self.credit_minor, credit=True)
-
-
-# Who a leg of a route's postings names (`Route.legs`), beside the position accounts.
-DEBTOR, CREDITOR = 0, 1
-# What amount it moves (`Route.legs`): the debit, the credit, the instructed amount.
-_DEBITED, _CREDITED, _INSTRUCTED = 0, 1, 2
-
-
-class Route(NamedTuple):
-    """How a payment instructed in one currency goes from an account in `debit_ccy` to
-    one in `credit_ccy` on a day's rates, for any amount: each side's pair (None: that
-    account keeps the instructed currency), its postings netted once (`_legs`), the
-    stored rates it reads, and its `AddtlInf` around the amount shown."""
-
-    instructed: str
-    debit_ccy: str
-    credit_ccy: str
-    debit: _Pair | None
-    credit: _Pair | None
-    rate_date: dt.date
-    # (DEBTOR, CREDITOR or a position account's IBAN; currency; sign; which amount)
-    legs: tuple[tuple[int | str, str, int, int], ...]
-    quotes: tuple[Quote, ...]
-    note: _Note | None  # None: nothing is converted
-
-    def price(self, amount_minor: int) -> Priced | Overflow | BelowMinorUnit:
-        debit = credit = amount_minor
-        if self.debit is not None:
-            found = _converted(amount_minor, self.instructed, self.debit_ccy, self.debit)
-            if not isinstance(found, int):
-                return found
-            debit = found
-        if self.credit is not None:
-            found = _converted(amount_minor, self.instructed, self.credit_ccy, self.credit)
-            if not isinstance(found, int):
-                return found
-            credit = found
-        return Priced(amount_minor, debit, credit, self)
-
-    def conversion(self, instructed_minor: int, minor: int, *, credit: bool) -> Conversion:
-        pair, target = (self.credit, self.credit_ccy) if credit else (self.debit, self.debit_ccy)
-        if pair is None:
-            return Conversion(
-                self.instructed, target, instructed_minor, minor, _ONE, self.rate_date, ()
-            )
-        assert pair.display is not None
-        return Conversion(
-            self.instructed, target, instructed_minor, minor, pair.display, self.rate_date,
-            pair.quotes,
-        )  # fmt: skip
-
-
-def route(
-    instructed: str, debit_ccy: str, credit_ccy: str, rates: DayRates
-) -> Route | NoRate:
-    """The route of a payment instructed in `instructed` from an account in `debit_ccy`
-    to one in `credit_ccy` (worked out once per day's rates)."""
-    key = (instructed, debit_ccy, credit_ccy)
-    found = rates.routes.get(key)
-    if found is not None:
-        return found
-    sides: list[_Pair | None] = []
-    for target in (debit_ccy, credit_ccy):
-        pair = None if target == instructed else _pair(instructed, target, rates)
-        if isinstance(pair, NoRate):
-            rates.routes[key] = pair
-            return pair
-        sides.append(pair)
-    debit, credit = sides
-    quotes = tuple(dict.fromkeys(q for side in sides if side is not None for q in side.quotes))
-    shown, target = (debit, debit_ccy) if debit is not None else (credit, credit_ccy)
-    note = None
-    if shown is not None and shown.display is not None:
-        note = _note(instructed, target, shown.display, rates.rate_date)
-    found = Route(
-        instructed, debit_ccy, credit_ccy, debit, credit, rates.rate_date,
-        _legs(instructed, debit_ccy, credit_ccy, converted=(debit is not None, credit is not None)),
-        quotes, note,
-    )  # fmt: skip
-    rates.routes[key] = found
-    return found
-
-
-def price(
-    amount_minor: int,
-    instructed: str,
-    debtor_currency: str,
-    creditor_currency: str,
-    rates: DayRates,
-) -> Priced | Unconvertible:
-    """Convert a payment on the debit side and, for a creditor account in a third
-    currency, again on the credit side; both from the instructed amount."""
-    assert amount_minor > 0, amount_minor
-    found = route(instructed, debtor_currency, creditor_currency, rates)
-    if isinstance(found, NoRate):
-        return found
-    return found.price(amount_minor)
-
-
 def wait_is_over(due: dt.date, today: dt.date, wait_days: int) -> bool:
     """Whether a payment due on `due` that still finds no rate on `today` is rejected
     (`RJCT NARR`) rather than left waiting: it waits through `wait_days` business days
@@ -441,75 +304,3 @@ def wait_is_over(due: dt.date, today: dt.date, wait_days: int) -> bool:
     for _ in range(wait_days - 1):
         last = calendar.next_business_day(last)
     return today > last
-
-
-# -- postings through the position accounts -------------------------------------------------
-
-# The treasury's currency position accounts, one per currency, created like the funding
-# and clearing accounts (`gateway.environment`): bank code TREL, numbers 997... by currency.
-POSITION_BASE = 9_970_000_000_000
-
-
-@lru_cache(maxsize=1)
-def position_ibans() -> dict[str, str]:
-    """Currency → the IBAN of the treasury's position account in it."""
-    return {
-        code: iban_lv("TREL", POSITION_BASE + index)
-        for index, code in enumerate(sorted(currency.EXPONENTS))
-    }
-
-
-class Posting(NamedTuple):
-    """One line of a transfer: `amount_minor` is negative for a debit, positive for a credit."""
-
-    iban: str
-    currency: str
-    amount_minor: int
-
-
-def postings(priced: Priced, debtor_iban: str, creditor_iban: str) -> tuple[Posting, ...]:
-    """The postings of a priced payment (its route's legs with its amounts), the
-    debtor's first; they sum to zero in each currency."""
-    amounts = (priced.debit_minor, priced.credit_minor, priced.instructed_minor)
-    accounts = (debtor_iban, creditor_iban)
-    return tuple([
-        Posting(accounts[who] if isinstance(who, int) else who, code, sign * amounts[which])
-        for who, code, sign, which in priced.route.legs
-    ])  # fmt: skip
-
-
-def _legs(
-    instructed: str, debit_ccy: str, credit_ccy: str, *, converted: tuple[bool, bool]
-) -> tuple[tuple[int | str, str, int, int], ...]:
-    """A route's postings, netted: the debtor −debit (account currency); for a
-    conversion, the position account of the account currency +debit and that of the
-    instructed currency −instructed; on the credit side the mirror image; the creditor
-    (or clearing account) +credit. A position account that would be both debited and
-    credited (a payment from and to accounts in the same currency, instructed in
-    another) is netted, for every amount: the amounts are named by what they equal (an
-    unconverted side moves the instructed amount; two sides in one currency, the
-    same converted amount)."""
-    debit_converted, credit_converted = converted
-    positions = position_ibans()
-    debited = _DEBITED if debit_converted else _INSTRUCTED
-    credited = _CREDITED if credit_converted else _INSTRUCTED
-    if credit_converted and credit_ccy == debit_ccy:
-        credited = debited  # the same pair, the same amount
-    legs: list[tuple[int | str, str, int, int]] = [(DEBTOR, debit_ccy, -1, debited)]
-    if debit_converted:
-        legs += [
-            (positions[debit_ccy], debit_ccy, 1, debited),
-            (positions[instructed], instructed, -1, _INSTRUCTED),
-        ]
-    if credit_converted:
-        legs += [
-            (positions[credit_ccy], credit_ccy, -1, credited),
-            (positions[instructed], instructed, 1, _INSTRUCTED),
-        ]
-    legs.append((CREDITOR, credit_ccy, 1, credited))
-    netted: dict[tuple[int | str, str, int], int] = {}
-    for who, code, sign, which in legs:
-        netted[who, code, which] = netted.get((who, code, which), 0) + sign
-    # (Each amount appears once per account, so a netted leg moves it or nothing.)
-    assert all(sign in (-1, 0, 1) for sign in netted.values())
-    return tuple((who, code, sign, which) for (who, code, which), sign in netted.items() if sign)

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from gateway import announcements, db, fx, large_days
+from gateway import announcements, db, fx, large_days, pricing
 from gateway.inbound.decide import Book, Decision
 from gateway.inbound.facts import Facts
 from gateway.inbound.intake import Intake
@@ -220,7 +220,7 @@ def treasury_system_ibans(tx: LedgerTx) -> set[str]:
     """The clearing and position accounts of every currency: a payment may be made in
     any of them (converted through the position accounts)."""
     clearing = (tx.system_iban(AccountKind.CLEARING, c) for c in currency.EXPONENTS)
-    return {i for i in clearing if i is not None} | set(fx.position_ibans().values())
+    return {i for i in clearing if i is not None} | set(pricing.position_ibans().values())
 
 
 def day_rates(conn: Connection, day: dt.date) -> fx.DayRates:

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from gateway import fx, large_days
+from gateway import fx, large_days, pricing
 from gateway.inbound import rules
 from gateway.inbound.book import Book as Book  # (re-exported: `decide.Book`)
 from gateway.inbound.findings import Finding
@@ -206,9 +206,9 @@ class Bookings:
         credit_iban: str,
         debit_ccy: str,
         debit_minor: int,
-        legs: Sequence[fx.Posting],
+        legs: Sequence[pricing.Posting],
     ) -> str:
-        """Book an executed converted payment (`legs`: `fx.postings`, the debtor's debit
+        """Book an executed converted payment (`legs`: `pricing.postings`, the debtor's debit
         in the account's currency, the position accounts' legs, the credit): into its
         payment information's batch like any other, or on its own. On its own, its
         entries on client accounts carry its reference, and its legs on the treasury's

@@ -2,7 +2,7 @@
 
 A payment whose instructed currency is not its debtor account's, or whose treasury
 creditor keeps another currency, is priced at the rates valid on the run's day
-(`fx.route`: the latest ECB rate dated before it, cross rates through EUR, half-up to
+(`pricing.route`: the latest ECB rate dated before it, cross rates through EUR, half-up to
 each currency's minor unit) and then executed like any other against the `Book`:
 
 1. no rate for the day yet: it waits (`PDNG`, "no EUR/USD rate for 2027-11-24"), and
@@ -10,7 +10,7 @@ each currency's minor unit) and then executed like any other against the `Book`:
 2. a converted amount that does not fit the amount type, or rounds to nothing: `AM12`;
 3. `max_payment` (`AM02`), the daily limit (`AM14`), the funds (`AM04`) and the
    accounts' status, all on the converted debit in the account's currency;
-4. booked through the treasury's position account of each currency (`fx.postings`),
+4. booked through the treasury's position account of each currency (`pricing.postings`),
    so that the transfer balances in each of its currencies; an external payment
    credits the clearing account of the instructed currency. Like any payment it is
    part of its payment information's one transfer when that is batch-booked (SPEC §6:
@@ -24,7 +24,7 @@ and the rates it used to `Bookings.quotes` (marked used when the run commits).
 
 from __future__ import annotations
 
-from gateway import fx, large_days
+from gateway import fx, large_days, pricing
 from gateway.inbound.decide import Book, Bookings, Order, Waiting
 from gateway.inbound.findings import Finding
 from gateway.reasons import Reason
@@ -61,7 +61,7 @@ def execute(
     credit = book.accounts[credit_iban]
     rates = bookings.rates
     assert rates is not None and rates.day == bookings.day, "the shell reads the day's rates"
-    route = fx.route(order.currency, debtor.currency, credit.currency, rates)
+    route = pricing.route(order.currency, debtor.currency, credit.currency, rates)
     if isinstance(route, fx.NoRate):
         if fx.wait_is_over(order.due or bookings.day, bookings.day, bookings.fx_wait_days):
             return Finding(
@@ -70,13 +70,13 @@ def execute(
             )
         return Waiting(route.text)
     priced = route.price(order.amount_minor)
-    if not isinstance(priced, fx.Priced):
+    if not isinstance(priced, pricing.Priced):
         return Finding(Reason.AM12, priced.text)
     debit, ccy = priced.debit_minor, debtor.currency
     limit = debtor.max_payment_minor
     if limit is not None and debit > limit:
         return _above_maximum(order, debit, ccy, limit)
-    positions = fx.position_ibans()
+    positions = pricing.position_ibans()
     debit_position = positions[ccy]
     credited, credit_ccy = priced.credit_minor, credit.currency
     credit_position = positions[credit_ccy]
@@ -95,7 +95,7 @@ def execute(
     book.debited[credit_position] -= credited  # a position account is never a debtor
     bookings.quotes.update(route.quotes)
     bookings.notes[order.seq] = priced.note
-    legs = fx.postings(priced, debtor.iban, credit_iban)
+    legs = pricing.postings(priced, debtor.iban, credit_iban)
     return bookings.add_converted(order, credit_iban, ccy, debit, legs)
 
 

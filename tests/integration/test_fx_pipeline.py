@@ -21,7 +21,7 @@ from lxml import etree
 from ofxstatement.plugins.iso20022 import Iso20022Parser
 from pycamt.parser import Camt053Parser
 
-from gateway import db, fx
+from gateway import db, pricing
 from gateway.outbound import camt054_v02, entries, statements
 from gateway.outbound.account_report import AccountReport
 from gateway.rates import store
@@ -103,7 +103,7 @@ def test_payments_in_other_currencies_convert_at_the_ecb_rate(
         assert info == f"1 USD = 0.9476876422 EUR, ECB rate of {KNOWN_DAY}: 947.69 EUR"
         assert answer.tx("FX-EUR").additional_info == []
         after = inst.balances()
-        positions = fx.position_ibans()
+        positions = pricing.position_ibans()
         assert before[A_MAIN] - after[A_MAIN] == debit + 1000
         assert after[inst.clearing("USD")] - before[inst.clearing("USD")] == 100000
         assert after[positions["EUR"]] - before[positions["EUR"]] == debit

@@ -14,7 +14,7 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway import fx
+from gateway import fx, pricing
 from gateway.environment import CLEARING_BASE
 from gateway.inbound import decide
 from gateway.inbound.findings import Finding
@@ -54,7 +54,7 @@ def world(
     for index, code in enumerate(CODES):
         clearing[code] = iban_lv("TREL", CLEARING_BASE + index)
         accounts.append(account(10 + index, clearing[code], code, AccountKind.CLEARING, "t"))
-        position = fx.position_ibans()[code]
+        position = pricing.position_ibans()[code]
         accounts.append(account(40 + index, position, code, AccountKind.POSITION, "t"))
     return decide.Book({a.iban: a for a in accounts}, {}), clearing
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway import fx
+from gateway import fx, pricing
 from gateway.samples import iban_lv
 from ledger import currency
 
@@ -201,12 +201,12 @@ def test_postings_balance_in_every_currency(
     the credit, and each conversion shows on the position accounts."""
     if external:
         creditor_ccy = instructed  # booked against the clearing account of that currency
-    priced = fx.price(amount, instructed, debtor_ccy, creditor_ccy, rates)
-    if not isinstance(priced, fx.Priced):
+    priced = pricing.price(amount, instructed, debtor_ccy, creditor_ccy, rates)
+    if not isinstance(priced, pricing.Priced):
         assert isinstance(priced, fx.Overflow | fx.BelowMinorUnit)
         return
     creditor = CLEARING_USD if external else CREDITOR
-    lines = fx.postings(priced, DEBTOR, creditor)
+    lines = pricing.postings(priced, DEBTOR, creditor)
     sums: dict[str, int] = {}
     for line in lines:
         sums[line.currency] = sums.get(line.currency, 0) + line.amount_minor
@@ -214,7 +214,7 @@ def test_postings_balance_in_every_currency(
     by_account = {(line.iban, line.currency): line.amount_minor for line in lines}
     assert by_account[(DEBTOR, debtor_ccy)] == -priced.debit.amount_minor
     assert by_account[(creditor, creditor_ccy)] == priced.credit.amount_minor
-    positions = fx.position_ibans()
+    positions = pricing.position_ibans()
     touched = {line.iban for line in lines} - {DEBTOR, creditor}
     assert touched <= set(positions.values())
     if debtor_ccy == instructed == creditor_ccy:
@@ -232,10 +232,10 @@ def test_a_routes_netted_legs_are_the_conversions_netted_by_account(
     """A route nets its postings once, for any amount, by naming amounts by what they
     equal: the same postings as the payment's own conversions netted account by account
     (every leg written out, then summed per account and currency, zeros dropped)."""
-    priced = fx.price(amount, instructed, debtor_ccy, creditor_ccy, rates)
-    if not isinstance(priced, fx.Priced):
+    priced = pricing.price(amount, instructed, debtor_ccy, creditor_ccy, rates)
+    if not isinstance(priced, pricing.Priced):
         return
-    positions = fx.position_ibans()
+    positions = pricing.position_ibans()
     debit, credit = priced.debit, priced.credit
     written = [(DEBTOR, debtor_ccy, -debit.amount_minor)]
     if debit.quotes:
@@ -252,48 +252,48 @@ def test_a_routes_netted_legs_are_the_conversions_netted_by_account(
     netted: dict[tuple[str, str], int] = {}
     for iban, code, minor in written:
         netted[iban, code] = netted.get((iban, code), 0) + minor
-    lines = fx.postings(priced, DEBTOR, CREDITOR)
+    lines = pricing.postings(priced, DEBTOR, CREDITOR)
     assert {(p.iban, p.currency): p.amount_minor for p in lines} == {
         key: minor for key, minor in netted.items() if minor
     }
     assert len(lines) == len({(p.iban, p.currency) for p in lines})  # one leg per account
-    assert lines[0] == fx.Posting(DEBTOR, debtor_ccy, -debit.amount_minor)
-    again = fx.price(amount + 1, instructed, debtor_ccy, creditor_ccy, rates)
-    assert not isinstance(again, fx.Priced) or again.route is priced.route  # worked out once
+    assert lines[0] == pricing.Posting(DEBTOR, debtor_ccy, -debit.amount_minor)
+    again = pricing.price(amount + 1, instructed, debtor_ccy, creditor_ccy, rates)
+    assert not isinstance(again, pricing.Priced) or again.route is priced.route  # worked out once
 
 
 def test_a_usd_payment_from_a_eur_account_books_four_postings() -> None:
     """1000.00 USD to an external creditor from a EUR account: EUR leaves the account
     into the EUR position, USD leaves the USD position for the USD clearing account."""
-    priced = fx.price(100000, "USD", "EUR", "USD", RATES)
-    assert isinstance(priced, fx.Priced)
-    positions = fx.position_ibans()
-    assert fx.postings(priced, DEBTOR, CLEARING_USD) == (
-        fx.Posting(DEBTOR, "EUR", -94769),
-        fx.Posting(positions["EUR"], "EUR", 94769),
-        fx.Posting(positions["USD"], "USD", -100000),
-        fx.Posting(CLEARING_USD, "USD", 100000),
+    priced = pricing.price(100000, "USD", "EUR", "USD", RATES)
+    assert isinstance(priced, pricing.Priced)
+    positions = pricing.position_ibans()
+    assert pricing.postings(priced, DEBTOR, CLEARING_USD) == (
+        pricing.Posting(DEBTOR, "EUR", -94769),
+        pricing.Posting(positions["EUR"], "EUR", 94769),
+        pricing.Posting(positions["USD"], "USD", -100000),
+        pricing.Posting(CLEARING_USD, "USD", 100000),
     )
 
 
 def test_a_third_currency_creditor_is_converted_again() -> None:
     """EUR account pays 1000.00 USD to a treasury account in JPY: debited in EUR,
     credited in JPY, both from the instructed USD; the USD position nets out."""
-    priced = fx.price(100000, "USD", "EUR", "JPY", RATES)
-    assert isinstance(priced, fx.Priced)
+    priced = pricing.price(100000, "USD", "EUR", "JPY", RATES)
+    assert isinstance(priced, pricing.Priced)
     assert (priced.debit.amount_minor, priced.credit.amount_minor) == (94769, 155174)
-    positions = fx.position_ibans()
-    assert fx.postings(priced, DEBTOR, CREDITOR) == (
-        fx.Posting(DEBTOR, "EUR", -94769),
-        fx.Posting(positions["EUR"], "EUR", 94769),
-        fx.Posting(positions["JPY"], "JPY", -155174),
-        fx.Posting(CREDITOR, "JPY", 155174),
+    positions = pricing.position_ibans()
+    assert pricing.postings(priced, DEBTOR, CREDITOR) == (
+        pricing.Posting(DEBTOR, "EUR", -94769),
+        pricing.Posting(positions["EUR"], "EUR", 94769),
+        pricing.Posting(positions["JPY"], "JPY", -155174),
+        pricing.Posting(CREDITOR, "JPY", 155174),
     )
 
 
 def test_position_accounts_are_distinct_treasury_ibans() -> None:
     """One position account per currency, none shared with funding or clearing ones."""
-    positions = fx.position_ibans()
+    positions = pricing.position_ibans()
     assert set(positions) == set(currency.EXPONENTS)
     assert len(set(positions.values())) == len(positions)
     assert all(iban.startswith("LV") and "TREL997" in iban for iban in positions.values())

@@ -1,0 +1,231 @@
+"""A payment priced on both sides and booked through the treasury's position accounts
+(SPEC §13): the pure part, on the conversions of `gateway.fx`.
+
+A payment instructed in one currency goes from an account in one currency to an account
+(or, leaving the treasury, a clearing account) in another. Its route (`route`: worked
+out once per day's rates and three currencies, kept on `DayRates.routes`) says which
+side converts through which pair, its postings netted once, the rates it reads and its
+`AddtlInf`; `price` puts a payment's amounts on it; `postings` books them through the
+position account of each currency involved, so that every transfer balances in each of
+its currencies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from typing import NamedTuple
+
+from gateway import fx
+from gateway.inbound.identifiers import iban_lv
+from ledger import currency
+
+
+class Priced(NamedTuple):
+    """A payment's amount on each side: instructed, debited (debtor account's currency)
+    and credited (the creditor account's currency; for an external payment, the
+    instructed currency, booked against that currency's clearing account)."""
+
+    instructed_minor: int
+    debit_minor: int
+    credit_minor: int
+    route: Route
+
+    @property
+    def instructed(self) -> str:
+        return self.route.instructed
+
+    @property
+    def converted(self) -> bool:
+        return bool(self.route.quotes)
+
+    @property
+    def quotes(self) -> tuple[fx.Quote, ...]:
+        """The stored rates the payment read."""
+        return self.route.quotes
+
+    @property
+    def note(self) -> str:
+        """The `AddtlInf` of a converted payment: the debit side's conversion, or the
+        credit side's when only the creditor's account converts (`fx.Conversion.text`)."""
+        shown = self.debit_minor if self.route.debit is not None else self.credit_minor
+        note = self.route.note
+        assert note is not None, "not converted"
+        return note.text(shown)
+
+    @property
+    def debit(self) -> fx.Conversion:
+        return self.route.conversion(self.instructed_minor, self.debit_minor, credit=False)
+
+    @property
+    def credit(self) -> fx.Conversion:
+        return self.route.conversion(self.instructed_minor, self.credit_minor, credit=True)
+
+
+# Who a leg of a route's postings names (`Route.legs`), beside the position accounts.
+DEBTOR, CREDITOR = 0, 1
+# What amount it moves (`Route.legs`): the debit, the credit, the instructed amount.
+_DEBITED, _CREDITED, _INSTRUCTED = 0, 1, 2
+
+
+class Route(NamedTuple):
+    """How a payment instructed in one currency goes from an account in `debit_ccy` to
+    one in `credit_ccy` on a day's rates, for any amount: each side's pair (None: that
+    account keeps the instructed currency), its postings netted once (`_legs`), the
+    stored rates it reads, and its `AddtlInf` around the amount shown."""
+
+    instructed: str
+    debit_ccy: str
+    credit_ccy: str
+    debit: fx.Pair | None
+    credit: fx.Pair | None
+    rate_date: dt.date
+    # (DEBTOR, CREDITOR or a position account's IBAN; currency; sign; which amount)
+    legs: tuple[tuple[int | str, str, int, int], ...]
+    quotes: tuple[fx.Quote, ...]
+    note: fx.Note | None  # None: nothing is converted
+
+    def price(self, amount_minor: int) -> Priced | fx.Overflow | fx.BelowMinorUnit:
+        debit = credit = amount_minor
+        if self.debit is not None:
+            found = fx.converted_minor(amount_minor, self.instructed, self.debit_ccy, self.debit)
+            if not isinstance(found, int):
+                return found
+            debit = found
+        if self.credit is not None:
+            found = fx.converted_minor(amount_minor, self.instructed, self.credit_ccy, self.credit)
+            if not isinstance(found, int):
+                return found
+            credit = found
+        return Priced(amount_minor, debit, credit, self)
+
+    def conversion(self, instructed_minor: int, minor: int, *, credit: bool) -> fx.Conversion:
+        pair, target = (self.credit, self.credit_ccy) if credit else (self.debit, self.debit_ccy)
+        if pair is None:
+            return fx.Conversion(
+                self.instructed, target, instructed_minor, minor, fx.ONE, self.rate_date, ()
+            )
+        assert pair.display is not None
+        return fx.Conversion(
+            self.instructed, target, instructed_minor, minor, pair.display, self.rate_date,
+            pair.quotes,
+        )  # fmt: skip
+
+
+def route(
+    instructed: str, debit_ccy: str, credit_ccy: str, rates: fx.DayRates
+) -> Route | fx.NoRate:
+    """The route of a payment instructed in `instructed` from an account in `debit_ccy`
+    to one in `credit_ccy` (worked out once per day's rates)."""
+    key = (instructed, debit_ccy, credit_ccy)
+    found = rates.routes.get(key)
+    if found is not None:
+        return found
+    sides: list[fx.Pair | None] = []
+    for target in (debit_ccy, credit_ccy):
+        pair = None if target == instructed else fx.pair_on(instructed, target, rates)
+        if isinstance(pair, fx.NoRate):
+            rates.routes[key] = pair
+            return pair
+        sides.append(pair)
+    debit, credit = sides
+    quotes = tuple(dict.fromkeys(q for side in sides if side is not None for q in side.quotes))
+    shown, target = (debit, debit_ccy) if debit is not None else (credit, credit_ccy)
+    note = None
+    if shown is not None and shown.display is not None:
+        note = fx.note_on(instructed, target, shown.display, rates.rate_date)
+    found = Route(
+        instructed, debit_ccy, credit_ccy, debit, credit, rates.rate_date,
+        _legs(instructed, debit_ccy, credit_ccy, converted=(debit is not None, credit is not None)),
+        quotes, note,
+    )  # fmt: skip
+    rates.routes[key] = found
+    return found
+
+
+def price(
+    amount_minor: int,
+    instructed: str,
+    debtor_currency: str,
+    creditor_currency: str,
+    rates: fx.DayRates,
+) -> Priced | fx.Unconvertible:
+    """Convert a payment on the debit side and, for a creditor account in a third
+    currency, again on the credit side; both from the instructed amount."""
+    assert amount_minor > 0, amount_minor
+    found = route(instructed, debtor_currency, creditor_currency, rates)
+    if isinstance(found, fx.NoRate):
+        return found
+    return found.price(amount_minor)
+
+
+# -- postings through the position accounts -------------------------------------------------
+
+# The treasury's currency position accounts, one per currency, created like the funding
+# and clearing accounts (`gateway.environment`): bank code TREL, numbers 997... by currency.
+POSITION_BASE = 9_970_000_000_000
+
+
+@lru_cache(maxsize=1)
+def position_ibans() -> dict[str, str]:
+    """Currency → the IBAN of the treasury's position account in it."""
+    return {
+        code: iban_lv("TREL", POSITION_BASE + index)
+        for index, code in enumerate(sorted(currency.EXPONENTS))
+    }
+
+
+class Posting(NamedTuple):
+    """One line of a transfer: `amount_minor` is negative for a debit, positive for a credit."""
+
+    iban: str
+    currency: str
+    amount_minor: int
+
+
+def postings(priced: Priced, debtor_iban: str, creditor_iban: str) -> tuple[Posting, ...]:
+    """The postings of a priced payment (its route's legs with its amounts), the
+    debtor's first; they sum to zero in each currency."""
+    amounts = (priced.debit_minor, priced.credit_minor, priced.instructed_minor)
+    accounts = (debtor_iban, creditor_iban)
+    return tuple([
+        Posting(accounts[who] if isinstance(who, int) else who, code, sign * amounts[which])
+        for who, code, sign, which in priced.route.legs
+    ])  # fmt: skip
+
+
+def _legs(
+    instructed: str, debit_ccy: str, credit_ccy: str, *, converted: tuple[bool, bool]
+) -> tuple[tuple[int | str, str, int, int], ...]:
+    """A route's postings, netted: the debtor −debit (account currency); for a
+    conversion, the position account of the account currency +debit and that of the
+    instructed currency −instructed; on the credit side the mirror image; the creditor
+    (or clearing account) +credit. A position account that would be both debited and
+    credited (a payment from and to accounts in the same currency, instructed in
+    another) is netted, for every amount: the amounts are named by what they equal (an
+    unconverted side moves the instructed amount; two sides in one currency, the
+    same converted amount)."""
+    debit_converted, credit_converted = converted
+    positions = position_ibans()
+    debited = _DEBITED if debit_converted else _INSTRUCTED
+    credited = _CREDITED if credit_converted else _INSTRUCTED
+    if credit_converted and credit_ccy == debit_ccy:
+        credited = debited  # the same pair, the same amount
+    legs: list[tuple[int | str, str, int, int]] = [(DEBTOR, debit_ccy, -1, debited)]
+    if debit_converted:
+        legs += [
+            (positions[debit_ccy], debit_ccy, 1, debited),
+            (positions[instructed], instructed, -1, _INSTRUCTED),
+        ]
+    if credit_converted:
+        legs += [
+            (positions[credit_ccy], credit_ccy, -1, credited),
+            (positions[instructed], instructed, 1, _INSTRUCTED),
+        ]
+    legs.append((CREDITOR, credit_ccy, 1, credited))
+    netted: dict[tuple[int | str, str, int], int] = {}
+    for who, code, sign, which in legs:
+        netted[who, code, which] = netted.get((who, code, which), 0) + sign
+    # (Each amount appears once per account, so a netted leg moves it or nothing.)
+    assert all(sign in (-1, 0, 1) for sign in netted.values())
+    return tuple((who, code, sign, which) for (who, code, which), sign in netted.items() if sign)
