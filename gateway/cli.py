@@ -93,11 +93,12 @@ def cmd_ledger_fund(args: argparse.Namespace) -> int:
 
 def cmd_ledger_balance(args: argparse.Namespace) -> int:
     from gateway.environment import open_reader
+    from gateway.funding import iban_argument
     from ledger.currency import format_minor
 
     env = open_reader(_settings(args))  # reads only: never waits for a writer
     try:
-        account = env.ledger.account(_iban(args.iban))
+        account = env.ledger.account(iban_argument(args.iban))
     finally:
         env.close()
     if account is None:
@@ -176,11 +177,12 @@ def cmd_eod(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from gateway.funding import iban_argument
     from gateway.outbound import reports
 
     env = _environment(args, need_sealer=True)
     try:
-        name = reports.intraday_report(env, _iban(args.iban))
+        name = reports.intraday_report(env, iban_argument(args.iban))
     finally:
         env.close()
     print(name)
@@ -228,16 +230,6 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     fingerprint = init_host_key(settings.sftp.host_key)
     print(f"SFTP host key {settings.sftp.host_key}: {fingerprint}")
     return 0
-
-
-def _iban(text: str) -> str:
-    from schwifty import IBAN
-    from schwifty.exceptions import SchwiftyException
-
-    try:
-        return str(IBAN(text.replace(" ", "").upper()))
-    except SchwiftyException as exc:
-        raise UsageError(f"--iban {text}: invalid IBAN ({exc})") from exc
 
 
 # -- the parser ------------------------------------------------------------------------------

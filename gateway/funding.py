@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from schwifty import IBAN
-from schwifty.exceptions import SchwiftyException
-
 from gateway import counters
 from gateway.environment import Environment
 from gateway.errors import UsageError
+from gateway.inbound.identifiers import iban_typed
 from ledger import calendar, currency
 from ledger.core import AccountKind, Transfer, TransferKind
+
+
+def iban_argument(text: str) -> str:
+    """The IBAN an `--iban` argument names; UsageError if it is not one."""
+    iban, why = iban_typed(text)
+    if why is not None:
+        raise UsageError(f"--iban {text}: invalid IBAN ({why})")
+    return iban
 
 
 def fund(env: Environment, iban_text: str, amount_text: str, *, key: str) -> tuple[int, str]:
@@ -17,10 +23,7 @@ def fund(env: Environment, iban_text: str, amount_text: str, *, key: str) -> tup
 
     Returns the account's balance afterwards (minor units) and its currency.
     """
-    try:
-        iban = str(IBAN(iban_text.replace(" ", "").upper()))
-    except SchwiftyException as exc:
-        raise UsageError(f"--iban {iban_text}: invalid IBAN ({exc})") from exc
+    iban = iban_argument(iban_text)
     account = env.ledger.account(iban)
     if account is None or account.kind is not AccountKind.CLIENT:
         raise UsageError(f"--iban {iban}: not a client account in the ledger")

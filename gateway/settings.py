@@ -21,14 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from schwifty import BIC, IBAN
-from schwifty.exceptions import SchwiftyException
-
 from gateway import authorized_keys, ssh_algorithms
 from gateway.config_reader import Reader
 from gateway.errors import ConfigError
 from gateway.inbound import classifier
 from gateway.inbound.classifier import Classifier
+from gateway.inbound.identifiers import bic_problem, iban_typed
 from ledger import currency
 
 CLIENT_ID = re.compile(r"^[a-z0-9-]{1,32}$")
@@ -174,11 +172,10 @@ class Settings:
 
 
 def _iban_text(text: str, key: str) -> str:
-    text = text.replace(" ", "").upper()
-    try:
-        return str(IBAN(text))
-    except SchwiftyException as exc:
-        raise ConfigError(key, f"invalid IBAN {text!r}: {exc}") from exc
+    iban, why = iban_typed(text)
+    if why is not None:
+        raise ConfigError(key, f"invalid IBAN {iban!r}: {why}")
+    return iban
 
 
 def _listen(reader: Reader, name: str, default: str | None) -> tuple[str, int] | None:
@@ -546,10 +543,8 @@ def load(path: Path | str) -> Settings:
         zone = gw.table["timezone"]
         raise ConfigError(gw.key("timezone"), f"unknown time zone {zone!r}") from exc
     bic = gw.text("bic", "TRELLV22")
-    try:
-        BIC(bic)
-    except SchwiftyException as exc:
-        raise ConfigError(gw.key("bic"), f"invalid BIC {bic!r}") from exc
+    if bic_problem(bic) is not None:
+        raise ConfigError(gw.key("bic"), f"invalid BIC {bic!r}")
     sftp = _sftp(root.table_of("sftp", required=False))
     clients = tuple(_client(r) for r in root.tables("client"))
     _check_unique(clients)

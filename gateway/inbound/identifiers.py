@@ -72,6 +72,13 @@ def iban_problem(text: str) -> str | None:
     return None
 
 
+def iban_typed(text: str) -> tuple[str, str | None]:
+    """An IBAN as a person types it (configuration, `--iban`): written without spaces,
+    in capitals, and why it is not valid (`iban_problem`), or None."""
+    iban = text.replace(" ", "").upper()
+    return iban, iban_problem(iban)
+
+
 def iban_lv(bank: str, account: int) -> str:
     """A valid Latvian IBAN for a 4-letter bank code and an account number (13 digits)."""
     bban = f"{bank}{account:013d}"
