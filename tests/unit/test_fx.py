@@ -262,32 +262,31 @@ def test_a_routes_netted_legs_are_the_conversions_netted_by_account(
     assert not isinstance(again, pricing.Priced) or again.route is priced.route  # worked out once
 
 
-def test_a_usd_payment_from_a_eur_account_books_four_postings() -> None:
-    """1000.00 USD to an external creditor from a EUR account: EUR leaves the account
-    into the EUR position, USD leaves the USD position for the USD clearing account."""
-    priced = pricing.price(100000, "USD", "EUR", "USD", RATES)
+@pytest.mark.parametrize(
+    ("creditor_ccy", "creditor", "credited"),
+    [
+        # 1000.00 USD to an external creditor: EUR leaves the account into the EUR
+        # position, USD leaves the USD position for the USD clearing account.
+        ("USD", CLEARING_USD, 100000),
+        # … to a treasury account in JPY: credited in JPY, converted again from the
+        # instructed USD; the USD position nets out.
+        ("JPY", CREDITOR, 155174),
+    ],
+)
+def test_a_usd_payment_from_a_eur_account_books_four_postings(
+    creditor_ccy: str, creditor: str, credited: int
+) -> None:
+    """A EUR account pays 1000.00 USD: debited 947.69 EUR through the EUR position; the
+    credit side's currency leaves its position account for the creditor."""
+    priced = pricing.price(100000, "USD", "EUR", creditor_ccy, RATES)
     assert isinstance(priced, pricing.Priced)
+    assert (priced.debit.amount_minor, priced.credit.amount_minor) == (94769, credited)
     positions = pricing.position_ibans()
-    assert pricing.postings(priced, DEBTOR, CLEARING_USD) == (
+    assert pricing.postings(priced, DEBTOR, creditor) == (
         pricing.Posting(DEBTOR, "EUR", -94769),
         pricing.Posting(positions["EUR"], "EUR", 94769),
-        pricing.Posting(positions["USD"], "USD", -100000),
-        pricing.Posting(CLEARING_USD, "USD", 100000),
-    )
-
-
-def test_a_third_currency_creditor_is_converted_again() -> None:
-    """EUR account pays 1000.00 USD to a treasury account in JPY: debited in EUR,
-    credited in JPY, both from the instructed USD; the USD position nets out."""
-    priced = pricing.price(100000, "USD", "EUR", "JPY", RATES)
-    assert isinstance(priced, pricing.Priced)
-    assert (priced.debit.amount_minor, priced.credit.amount_minor) == (94769, 155174)
-    positions = pricing.position_ibans()
-    assert pricing.postings(priced, DEBTOR, CREDITOR) == (
-        pricing.Posting(DEBTOR, "EUR", -94769),
-        pricing.Posting(positions["EUR"], "EUR", 94769),
-        pricing.Posting(positions["JPY"], "JPY", -155174),
-        pricing.Posting(CREDITOR, "JPY", 155174),
+        pricing.Posting(positions[creditor_ccy], creditor_ccy, -credited),
+        pricing.Posting(creditor, creditor_ccy, credited),
     )
 
 
