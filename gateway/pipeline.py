@@ -32,6 +32,7 @@ from gateway.filerun import Job, fault_of_ours
 from gateway.inbound.reader import inline_bytes_max
 from gateway.outbound.outbox import deliver_pending
 from gateway.pending import execute_due
+from gateway.planner_stats import PlannerStats
 from gateway.readahead import BatchAhead, ReadAhead
 from gateway.settings import ClientSettings
 from gateway.shelving import Outcome
@@ -66,6 +67,7 @@ class Pipeline:
         self.run_files = run_files
         self.clients = tuple(clients if clients is not None else env.settings.clients)
         self.batch_ahead: BatchAhead | None = None  # `scan --once`: a signed batch read ahead
+        self.planner_stats = PlannerStats(env.engine)
 
     def deliver(self, *, every_client: bool = True) -> list[str]:
         """Deliver what the outbox owes to these clients (`every_client`: to all)."""
@@ -94,7 +96,9 @@ class Pipeline:
         for job in done:
             if job.failure is not None:
                 self._defect(job.claim, job.failure)
-        return [job.outcome for job in done if job.outcome is not None]
+        outcomes = [job.outcome for job in done if job.outcome is not None]
+        self.planner_stats.wrote(sum(sum(o.counts.values()) for o in outcomes))
+        return outcomes
 
     def _run_again_on_conflict(self, jobs: list[Job]) -> list[Job]:
         """Another writer took money from an account the group debits before it committed

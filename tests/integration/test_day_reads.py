@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, text
 
-from gateway import db, record, samples
+from gateway import db, planner_stats, record, samples
 from tests.pipeline_fixtures import A_MAIN, TODAY, Installation
 
 PREPARED = text("SELECT statement FROM pg_prepared_statements")
@@ -77,5 +77,30 @@ def test_on_postgresql_the_look_up_is_never_prepared(tmp_path: Path, pg_url: str
         mentioning = [s for s in prepared if "gw_payments.fingerprint IN" in s]
         assert len(mentioning) == 1, prepared  # the one with parameters
         assert all(str(v["prints"][0]) not in mentioning[0] for v in files), mentioning
+    finally:
+        inst.close()
+
+
+def test_on_postgresql_analyzed_the_look_up_goes_through_the_fingerprint_index(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Once the tables are analyzed (`planner_stats`: by the gateway when the server's
+    autovacuum is off, by the server when it is on), the look-up after a 3,000-payment
+    run reads the fingerprint's index, not the account's window through the debtor's."""
+    inst = Installation.create(tmp_path / "gw", database_url=pg_url)
+    try:
+        (values,) = _booked_run(inst)
+        planner_stats.PlannerStats(inst.env.engine, autovacuum=False).wrote(3_000)
+        with inst.env.engine.connect() as conn:
+            sql = str(
+                record._RECENT_AMONG.params(**values).compile(
+                    conn.engine, compile_kwargs={"literal_binds": True}
+                )
+            )
+            plan = "\n".join(conn.exec_driver_sql(f"EXPLAIN {sql}").scalars())
+            found = conn.execute(record._RECENT_AMONG, values).scalars().all()
+        assert "ix_gw_payments_fingerprint" in plan, plan
+        assert "ix_gw_payments_debtor_status" not in plan, plan
+        assert sorted(found) == sorted(values["prints"])
     finally:
         inst.close()

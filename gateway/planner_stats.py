@@ -1,0 +1,66 @@
+"""PostgreSQL's statistics of the tables the gateway writes most, kept current by the
+gateway when the server does not keep them (its autovacuum is off).
+
+A plan is as good as the statistics it is made with. Without any, PostgreSQL guesses
+how selective a condition is, and AM05's look-up of a small file's fingerprints
+(`record._RECENT_AMONG`) went through the debtor's index instead of the fingerprint's,
+reading the whole window, so that a file cost more with every payment of the day
+before it (`make bench`, small files and busy day on PostgreSQL). With autovacuum on (PostgreSQL's
+default, and what production runs) the server analyzes a table once enough of it has
+changed, and the gateway leaves it to it. With autovacuum off, the process that wrote
+the payments does the same by the same rule of thumb (`rows_min` plus `share` of what
+the tables held at the last analysis, counting the payments it wrote): `ANALYZE` reads
+a bounded sample of each table and takes no lock that blocks a writer.
+
+SQLite needs none of this: its planner takes the fingerprint's index without statistics.
+"""
+
+from __future__ import annotations
+
+import structlog
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+log = structlog.get_logger("gateway.planner_stats")
+
+TABLES = ("gw_payments", "gw_files", "gw_file_days", "ledger_postings", "ledger_transfers")
+rows_min = 1_000  # payments written before the first analysis
+share = 0.1  # … and this share of the payments there were at the last analysis
+
+
+class PlannerStats:
+    """Counts the payments one process writes and analyzes `TABLES` when they call for it
+    (PostgreSQL with autovacuum off; otherwise it does nothing)."""
+
+    def __init__(self, engine: Engine, *, autovacuum: bool | None = None) -> None:
+        """`autovacuum`: whether the server analyzes by itself (None: ask it)."""
+        self.written = 0  # payments written since the last analysis
+        self.analyzed = 0  # payments written up to it (by this process)
+        self.engine: Engine | None = None  # None: nothing to do
+        if engine.dialect.name != "postgresql":
+            return
+        if not (_autovacuum_on(engine) if autovacuum is None else autovacuum):
+            self.engine = engine
+
+    def wrote(self, payments: int) -> None:
+        """`payments` were committed; analyze if they make the statistics stale."""
+        if self.engine is None:
+            return
+        self.written += payments
+        if self.written < rows_min + share * self.analyzed:
+            return
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql(f"ANALYZE {', '.join(TABLES)}")
+                conn.commit()
+        except SQLAlchemyError as exc:  # the payments are committed; tried again later
+            log.warning("planner.analyze_failed", error=str(exc))
+        else:
+            log.info("planner.analyzed", tables=list(TABLES), payments=self.analyzed)
+        self.analyzed += self.written
+        self.written = 0
+
+
+def _autovacuum_on(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return str(conn.exec_driver_sql("SHOW autovacuum").scalar_one()) == "on"

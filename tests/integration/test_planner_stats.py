@@ -1,0 +1,86 @@
+"""The gateway analyzes the tables it writes most when the server does not (PostgreSQL
+with autovacuum off, `gateway.planner_stats`): after `rows_min` payments, then after
+`rows_min` plus a tenth of what it had written at the last analysis; never on SQLite or
+when the server's autovacuum is on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from structlog.testing import capture_logs
+
+from gateway import planner_stats
+from gateway.planner_stats import PlannerStats, rows_min
+from tests.pipeline_fixtures import Installation
+
+RELTUPLES = text("SELECT reltuples FROM pg_class WHERE relname = 'gw_payments'")
+
+
+def _analyses(logs: list[dict[str, object]]) -> int:
+    return sum(1 for entry in logs if entry["event"] == "planner.analyzed")
+
+
+def test_analyzes_after_enough_payments_by_autovacuums_rule(tmp_path: Path, pg_url: str) -> None:
+    inst = Installation.create(tmp_path / "gw", database_url=pg_url)
+    try:
+        engine = inst.env.engine
+        with engine.connect() as conn:
+            assert conn.execute(RELTUPLES).scalar_one() == -1  # never analyzed
+        stats = PlannerStats(engine, autovacuum=False)
+        with capture_logs() as logs:
+            stats.wrote(rows_min - 1)
+            assert _analyses(logs) == 0
+            with engine.connect() as conn:
+                assert conn.execute(RELTUPLES).scalar_one() == -1
+            stats.wrote(1)
+            assert _analyses(logs) == 1
+            with engine.connect() as conn:
+                assert conn.execute(RELTUPLES).scalar_one() >= 0  # analyzed (empty here)
+            stats.wrote(rows_min + rows_min // 10 - 1)  # a tenth of the 1,000 more
+            assert _analyses(logs) == 1
+            stats.wrote(1)
+            assert _analyses(logs) == 2
+        assert set(planner_stats.TABLES) <= set(_tables(engine))
+    finally:
+        inst.close()
+
+
+def test_leaves_it_to_the_server_or_to_sqlite(tmp_path: Path, pg_url: str) -> None:
+    """With autovacuum on the server analyzes; SQLite plans without statistics."""
+    inst = Installation.create(tmp_path / "gw", database_url=pg_url)
+    sqlite = create_engine(f"sqlite:///{tmp_path / 'other.sqlite3'}")
+    try:
+        with capture_logs() as logs:
+            PlannerStats(inst.env.engine, autovacuum=True).wrote(10 * rows_min)
+            PlannerStats(sqlite).wrote(10 * rows_min)
+        assert _analyses(logs) == 0
+        with inst.env.engine.connect() as conn:
+            assert conn.execute(RELTUPLES).scalar_one() == -1
+    finally:
+        sqlite.dispose()
+        inst.close()
+
+
+def _tables(engine: object) -> list[str]:
+    from sqlalchemy import inspect
+
+    return inspect(engine).get_table_names()
+
+
+def test_the_pass_that_wrote_the_payments_analyzes(tmp_path: Path, pg_url: str) -> None:
+    """A file of `rows_min` payments through the pipeline: analyzed by the gateway if the
+    server's autovacuum is off (as on this project's CI server), not if it is on."""
+    from gateway import samples
+    from tests.pipeline_fixtures import A_MAIN, TODAY
+
+    inst = Installation.create(tmp_path / "gw", database_url=pg_url)
+    try:
+        with inst.env.engine.connect() as conn:
+            autovacuum = conn.exec_driver_sql("SHOW autovacuum").scalar_one() == "on"
+        run = samples.payroll(A_MAIN, rows_min, amount_minor=100, execution_date=TODAY)
+        with capture_logs() as logs:
+            assert inst.submit(samples.to_bytes(run)).group_status == "ACSC"
+        assert _analyses(logs) == (0 if autovacuum else 1)
+    finally:
+        inst.close()
