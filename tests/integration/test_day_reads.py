@@ -18,6 +18,10 @@ from gateway import db, planner_stats, record, samples
 from tests.pipeline_fixtures import A_MAIN, TODAY, Installation
 
 PREPARED = text("SELECT statement FROM pg_prepared_statements")
+HISTOGRAM_BOUNDS = text(
+    "SELECT attname, coalesce(array_length(histogram_bounds, 1), 0) FROM pg_stats "
+    "WHERE tablename = 'gw_payments'"
+)
 
 
 def _booked_run(inst: Installation, files: int = 1) -> list[dict[str, Any]]:
@@ -99,8 +103,12 @@ def test_on_postgresql_analyzed_the_look_up_goes_through_the_fingerprint_index(
             )
             plan = "\n".join(conn.exec_driver_sql(f"EXPLAIN {sql}").scalars())
             found = conn.execute(record._RECENT_AMONG, values).scalars().all()
+            bounds = {str(k): int(v) for k, v in conn.execute(HISTOGRAM_BOUNDS)}
         assert "ix_gw_payments_fingerprint" in plan, plan
         assert "ix_gw_payments_debtor_status" not in plan, plan
         assert sorted(found) == sorted(values["prints"])
+        # What it analyzed: the columns the look-ups name, with a small sample.
+        assert set(bounds) == {"fingerprint", "status", "due_date", "debtor_iban", "file_id"}
+        assert bounds["fingerprint"] <= planner_stats.statistics_target + 1
     finally:
         inst.close()
