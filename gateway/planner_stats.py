@@ -40,14 +40,12 @@ class PlannerStats:
     (PostgreSQL with autovacuum off; otherwise it does nothing)."""
 
     def __init__(self, engine: Engine, *, autovacuum: bool | None = None) -> None:
-        """`autovacuum`: whether the server analyzes by itself (None: ask it)."""
+        """`autovacuum`: whether the server analyzes by itself (None: ask it, when the
+        first analysis would be due, so that nothing is asked of a database at start)."""
         self.written = 0  # payments written since the last analysis
         self.analyzed = 0  # payments written up to it (by this process)
-        self.engine: Engine | None = None  # None: nothing to do
-        if engine.dialect.name != "postgresql":
-            return
-        if not (_autovacuum_on(engine) if autovacuum is None else autovacuum):
-            self.engine = engine
+        self.engine = engine if engine.dialect.name == "postgresql" else None
+        self.autovacuum = autovacuum
 
     def wrote(self, payments: int) -> None:
         """`payments` were committed; analyze if they make the statistics stale."""
@@ -57,6 +55,11 @@ class PlannerStats:
         if self.written < rows_min + share * self.analyzed:
             return
         try:
+            if self.autovacuum is None:
+                self.autovacuum = _autovacuum_on(self.engine)
+            if self.autovacuum:
+                self.engine = None  # the server keeps them
+                return
             with self.engine.begin() as conn:
                 conn.exec_driver_sql(f"SET LOCAL default_statistics_target = {statistics_target}")
                 conn.exec_driver_sql(ANALYZE)

@@ -76,3 +76,18 @@ def test_the_pass_that_wrote_the_payments_analyzes(tmp_path: Path, pg_url: str) 
         assert _analyses(logs) == (0 if autovacuum else 1)
     finally:
         inst.close()
+
+
+def test_a_database_away_costs_a_warning_not_the_pass(pg_url: str) -> None:
+    """Nothing is asked of the database until an analysis is due; then a failure is
+    logged and the payments, committed already, are not the worse for it."""
+    from sqlalchemy.engine import make_url
+
+    away = create_engine(make_url(pg_url).set(database="ekase_no_such_database"))
+    try:
+        stats = PlannerStats(away)  # asks nothing yet
+        with capture_logs() as logs:
+            stats.wrote(rows_min)
+        assert [e["event"] for e in logs] == ["planner.analyze_failed"]
+    finally:
+        away.dispose()
