@@ -32,17 +32,8 @@ class Priced(NamedTuple):
     route: Route
 
     @property
-    def instructed(self) -> str:
-        return self.route.instructed
-
-    @property
     def converted(self) -> bool:
         return bool(self.route.quotes)
-
-    @property
-    def quotes(self) -> tuple[fx.Quote, ...]:
-        """The stored rates the payment read."""
-        return self.route.quotes
 
     @property
     def note(self) -> str:
