@@ -218,10 +218,10 @@ def _display_rate(q_from: Decimal, q_to: Decimal) -> Decimal | None:
 
 
 def _quote(code: str, rates: DayRates) -> Decimal | None:
-    return ONE if code == EUR else rates.quotes.get(code)
+    return _ONE if code == EUR else rates.quotes.get(code)
 
 
-ONE = Decimal(1)
+_ONE = Decimal(1)
 
 
 class Pair(NamedTuple):
@@ -257,7 +257,7 @@ def convert(
     """`amount_minor` of `source` in `target` at the rates valid on `rates.day`."""
     assert amount_minor > 0, amount_minor
     if source == target:
-        return Conversion(source, target, amount_minor, amount_minor, ONE, rates.rate_date, ())
+        return Conversion(source, target, amount_minor, amount_minor, _ONE, rates.rate_date, ())
     pair = pair_on(source, target, rates)
     if isinstance(pair, NoRate):
         return pair

@@ -12,7 +12,6 @@ its currencies.
 
 from __future__ import annotations
 
-import datetime as dt
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -32,10 +31,6 @@ class Priced(NamedTuple):
     route: Route
 
     @property
-    def converted(self) -> bool:
-        return bool(self.route.quotes)
-
-    @property
     def note(self) -> str:
         """The `AddtlInf` of a converted payment: the debit side's conversion, or the
         credit side's when only the creditor's account converts (`fx.Conversion.text`)."""
@@ -43,14 +38,6 @@ class Priced(NamedTuple):
         note = self.route.note
         assert note is not None, "not converted"
         return note.text(shown)
-
-    @property
-    def debit(self) -> fx.Conversion:
-        return self.route.conversion(self.instructed_minor, self.debit_minor, credit=False)
-
-    @property
-    def credit(self) -> fx.Conversion:
-        return self.route.conversion(self.instructed_minor, self.credit_minor, credit=True)
 
 
 # Who a leg of a route's postings names (`Route.legs`), beside the position accounts.
@@ -70,7 +57,6 @@ class Route(NamedTuple):
     credit_ccy: str
     debit: fx.Pair | None
     credit: fx.Pair | None
-    rate_date: dt.date
     # (DEBTOR, CREDITOR or a position account's IBAN; currency; sign; which amount)
     legs: tuple[tuple[int | str, str, int, int], ...]
     quotes: tuple[fx.Quote, ...]
@@ -89,18 +75,6 @@ class Route(NamedTuple):
                 return found
             credit = found
         return Priced(amount_minor, debit, credit, self)
-
-    def conversion(self, instructed_minor: int, minor: int, *, credit: bool) -> fx.Conversion:
-        pair, target = (self.credit, self.credit_ccy) if credit else (self.debit, self.debit_ccy)
-        if pair is None:
-            return fx.Conversion(
-                self.instructed, target, instructed_minor, minor, fx.ONE, self.rate_date, ()
-            )
-        assert pair.display is not None
-        return fx.Conversion(
-            self.instructed, target, instructed_minor, minor, pair.display, self.rate_date,
-            pair.quotes,
-        )  # fmt: skip
 
 
 def route(
@@ -126,7 +100,7 @@ def route(
     if shown is not None and shown.display is not None:
         note = fx.note_on(instructed, target, shown.display, rates.rate_date)
     found = Route(
-        instructed, debit_ccy, credit_ccy, debit, credit, rates.rate_date,
+        instructed, debit_ccy, credit_ccy, debit, credit,
         _legs(instructed, debit_ccy, credit_ccy, converted=(debit is not None, credit is not None)),
         quotes, note,
     )  # fmt: skip

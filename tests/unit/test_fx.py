@@ -212,15 +212,15 @@ def test_postings_balance_in_every_currency(
         sums[line.currency] = sums.get(line.currency, 0) + line.amount_minor
     assert set(sums.values()) <= {0}
     by_account = {(line.iban, line.currency): line.amount_minor for line in lines}
-    assert by_account[(DEBTOR, debtor_ccy)] == -priced.debit.amount_minor
-    assert by_account[(creditor, creditor_ccy)] == priced.credit.amount_minor
+    assert by_account[(DEBTOR, debtor_ccy)] == -priced.debit_minor
+    assert by_account[(creditor, creditor_ccy)] == priced.credit_minor
     positions = pricing.position_ibans()
     touched = {line.iban for line in lines} - {DEBTOR, creditor}
     assert touched <= set(positions.values())
     if debtor_ccy == instructed == creditor_ccy:
-        assert not touched and not priced.converted
+        assert not touched and not priced.route.quotes
     if debtor_ccy != instructed and creditor_ccy == instructed:
-        assert by_account[(positions[debtor_ccy], debtor_ccy)] == priced.debit.amount_minor
+        assert by_account[(positions[debtor_ccy], debtor_ccy)] == priced.debit_minor
         assert by_account[(positions[instructed], instructed)] == -amount
 
 
@@ -230,13 +230,15 @@ def test_a_routes_netted_legs_are_the_conversions_netted_by_account(
     amount: int, instructed: str, debtor_ccy: str, creditor_ccy: str, rates: fx.DayRates
 ) -> None:
     """A route nets its postings once, for any amount, by naming amounts by what they
-    equal: the same postings as the payment's own conversions netted account by account
-    (every leg written out, then summed per account and currency, zeros dropped)."""
+    equal: the same postings as the payment's own conversions (`fx.convert`, one side at
+    a time) netted account by account (every leg written out, then summed per account
+    and currency, zeros dropped)."""
     priced = pricing.price(amount, instructed, debtor_ccy, creditor_ccy, rates)
     if not isinstance(priced, pricing.Priced):
         return
     positions = pricing.position_ibans()
-    debit, credit = priced.debit, priced.credit
+    debit, credit = (converted(amount, instructed, c, rates) for c in (debtor_ccy, creditor_ccy))
+    assert (priced.debit_minor, priced.credit_minor) == (debit.amount_minor, credit.amount_minor)
     written = [(DEBTOR, debtor_ccy, -debit.amount_minor)]
     if debit.quotes:
         written += [
@@ -280,7 +282,7 @@ def test_a_usd_payment_from_a_eur_account_books_four_postings(
     credit side's currency leaves its position account for the creditor."""
     priced = pricing.price(100000, "USD", "EUR", creditor_ccy, RATES)
     assert isinstance(priced, pricing.Priced)
-    assert (priced.debit.amount_minor, priced.credit.amount_minor) == (94769, credited)
+    assert (priced.debit_minor, priced.credit_minor) == (94769, credited)
     positions = pricing.position_ibans()
     assert pricing.postings(priced, DEBTOR, creditor) == (
         pricing.Posting(DEBTOR, "EUR", -94769),
