@@ -39,7 +39,7 @@ def balance_before(engine: Engine, iban: str, day: dt.date) -> int:
     with engine.connect() as conn:
         total = conn.execute(
             select(func.coalesce(func.sum(t_postings.c.amount_minor), 0))
-            .select_from(t_postings.join(t_accounts))
+            .select_from(t_postings.join(t_accounts, t_postings.c.account_id == t_accounts.c.id))
             .where(t_accounts.c.iban == iban, t_postings.c.booking_date < day)
         ).scalar_one()
     return int(total)
@@ -97,10 +97,27 @@ def _legs(conn: Connection, transfer_ids: set[int]) -> dict[int, list[tuple[int,
     return found
 
 
+def check_references(conn: Connection) -> None:
+    """Every posting names an account and a transfer that exist: the database does not
+    check it row by row (`ledger/migrations/references.py`)."""
+    p = t_postings.c
+    orphan = conn.execute(
+        select(p.id, p.account_id, p.transfer_id)
+        .where(
+            p.account_id.not_in(select(t_accounts.c.id))
+            | p.transfer_id.not_in(select(t_transfers.c.id))
+        )
+        .limit(1)
+    ).first()
+    assert orphan is None, f"posting {orphan} names an account or transfer that is missing"
+
+
 def check_invariants(engine: Engine) -> None:
-    """Postings sum to zero per currency, overall and per transfer; balances equal
-    their postings; what each account was debited per day equals its debit postings."""
+    """Every posting names an account and a transfer that exist (`check_references`);
+    postings sum to zero per currency, overall and per transfer; balances equal their
+    postings; what each account was debited per day equals its debit postings."""
     with engine.connect() as conn:
+        check_references(conn)
         per_currency = conn.execute(
             select(t_postings.c.currency, func.sum(t_postings.c.amount_minor)).group_by(
                 t_postings.c.currency

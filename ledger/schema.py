@@ -60,8 +60,12 @@ postings = Table(
     "ledger_postings",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("transfer_id", Id, ForeignKey("ledger_transfers.id"), nullable=False),
-    Column("account_id", Id, ForeignKey("ledger_accounts.id"), nullable=False),
+    # Its transfer and account, without foreign keys checked per row: a payment is one or
+    # two postings, and PostgreSQL checks a key with a trigger per row. Transfers and
+    # accounts are never deleted (migration 0004's triggers), and `audit.check_invariants`
+    # finds a posting that names one that does not exist.
+    Column("transfer_id", Id, nullable=False),
+    Column("account_id", Id, nullable=False),
     # Signed, from the account's point of view: credit positive, debit negative.
     Column("amount_minor", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 from sqlalchemy import func, select
 
-from gateway import announcements, samples
+from gateway import announcements, db, samples
 from gateway.clock import FixedClock
 from gateway.environment import Environment, open_environment
 from gateway.funding import fund
@@ -340,6 +340,7 @@ class Installation:
         self.env.ledger.check_invariants()
         with self.env.engine.connect() as conn:
             announcements.check_days(conn)
+            db.check_references(conn)
         self.env.close()
 
     # -- spool -------------------------------------------------------------------------------
@@ -436,7 +437,9 @@ class Installation:
         with self.env.engine.connect() as conn:
             rows = conn.execute(
                 select(t_accounts.c.iban, func.coalesce(func.sum(t_postings.c.amount_minor), 0))
-                .select_from(t_accounts.outerjoin(t_postings))
+                .select_from(
+                    t_accounts.outerjoin(t_postings, t_postings.c.account_id == t_accounts.c.id)
+                )
                 .group_by(t_accounts.c.iban)
             ).all()
         return {iban: int(total) for iban, total in rows}

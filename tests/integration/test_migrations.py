@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -14,8 +15,8 @@ from alembic.migration import MigrationContext
 from gateway import announcements, db
 from gateway import migrations as gateway_migrations
 from gateway.pending import due_payments
+from ledger import audit, schema
 from ledger import migrations as ledger_migrations
-from ledger import schema
 from ledger.engine import make_engine
 from tests.pipeline_fixtures import A_MAIN, B_MAIN, TODAY, Batch, Installation
 
@@ -171,5 +172,46 @@ def test_payments_booked_before_the_upgrade_still_reach_the_statements(
             entries = reported.entries(conn, account_id, day=TODAY)
         [entry] = [e for e in entries if any(d.end_to_end_id == "SAL-1" for d in e.details)]
         assert sorted(d.end_to_end_id for d in entry.details) == ["SAL-1", "SAL-2"]
+    finally:
+        inst.close()
+
+
+def test_the_rows_postings_and_payments_name_are_kept_and_a_missing_one_is_found(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Postings name their account and transfer, payments their file, without foreign
+    keys checked per row (ledger 0004, gateway 0011). Instead those rows can never be
+    deleted — on both databases a trigger refuses it — and the audit finds a row that
+    names one that is missing."""
+    inst = Installation.create(tmp_path / "gw", database_url=database_url)
+    try:
+        batch = Batch(msg_id="KEEP-1").tx("K-1", "10.00").build()
+        assert inst.submit(batch, name="keep.xml").statuses() == {"K-1": "ACSC"}
+        engine = inst.env.engine
+        for table in ("ledger_accounts", "ledger_transfers", "gw_files"):
+            with (
+                pytest.raises(sa.exc.DatabaseError, match="rows are never deleted"),
+                engine.begin() as conn,
+            ):
+                conn.exec_driver_sql(f"DELETE FROM {table}")
+        if engine.dialect.name == "postgresql":
+            with (
+                pytest.raises(sa.exc.DatabaseError, match="rows are never deleted"),
+                engine.begin() as conn,
+            ):
+                conn.exec_driver_sql("TRUNCATE ledger_accounts CASCADE")
+        inst.env.ledger.check_invariants()
+        with engine.connect() as conn:
+            db.check_references(conn)
+        p = schema.postings.c
+        for column in (p.account_id, p.transfer_id):
+            with engine.connect() as conn:  # rolled back: the installation stays whole
+                conn.execute(sa.update(schema.postings).values({column: 999_999}))
+                with pytest.raises(AssertionError, match="names an account or transfer"):
+                    audit.check_references(conn)
+        with engine.connect() as conn:
+            conn.execute(sa.update(db.payments).values(file_id=999_999))
+            with pytest.raises(AssertionError, match="names a file that is missing"):
+                db.check_references(conn)
     finally:
         inst.close()
