@@ -12,6 +12,7 @@ its currencies.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -31,6 +32,11 @@ class Priced(NamedTuple):
     route: Route
 
     @property
+    def amounts(self) -> tuple[int, int, int]:
+        """Its amounts as a route's legs name them (`_DEBITED`, `_CREDITED`, `_INSTRUCTED`)."""
+        return self.debit_minor, self.credit_minor, self.instructed_minor
+
+    @property
     def note(self) -> str:
         """The `AddtlInf` of a converted payment: the debit side's conversion, or the
         credit side's when only the creditor's account converts (`fx.Conversion.text`)."""
@@ -44,6 +50,9 @@ class Priced(NamedTuple):
 DEBTOR, CREDITOR = 0, 1
 # What amount it moves (`Route.legs`): the debit, the credit, the instructed amount.
 _DEBITED, _CREDITED, _INSTRUCTED = 0, 1, 2
+# A leg of a route: who (DEBTOR, CREDITOR or a position account's IBAN), the currency,
+# the sign, which amount.
+Leg = tuple[int | str, str, int, int]
 
 
 class Route(NamedTuple):
@@ -58,7 +67,8 @@ class Route(NamedTuple):
     debit: fx.Pair | None
     credit: fx.Pair | None
     # (DEBTOR, CREDITOR or a position account's IBAN; currency; sign; which amount)
-    legs: tuple[tuple[int | str, str, int, int], ...]
+    legs: tuple[Leg, ...]
+    positions: tuple[Leg, ...]  # those of `legs` on the position accounts
     quotes: tuple[fx.Quote, ...]
     note: fx.Note | None  # None: nothing is converted
 
@@ -99,10 +109,12 @@ def route(
     note = None
     if shown is not None and shown.display is not None:
         note = fx.note_on(instructed, target, shown.display, rates.rate_date)
+    legs = _legs(
+        instructed, debit_ccy, credit_ccy, converted=(debit is not None, credit is not None)
+    )
+    positions = tuple(leg for leg in legs if isinstance(leg[0], str))
     found = Route(
-        instructed, debit_ccy, credit_ccy, debit, credit,
-        _legs(instructed, debit_ccy, credit_ccy, converted=(debit is not None, credit is not None)),
-        quotes, note,
+        instructed, debit_ccy, credit_ccy, debit, credit, legs, positions, quotes, note
     )  # fmt: skip
     rates.routes[key] = found
     return found
@@ -150,18 +162,31 @@ class Posting(NamedTuple):
 
 def postings(priced: Priced, debtor_iban: str, creditor_iban: str) -> tuple[Posting, ...]:
     """The postings of a priced payment (its route's legs with its amounts), the
-    debtor's first; they sum to zero in each currency."""
-    amounts = (priced.debit_minor, priced.credit_minor, priced.instructed_minor)
-    accounts = (debtor_iban, creditor_iban)
+    debtor's first (its debit) and the creditor's last (its credit); they sum to zero in
+    each currency."""
+    return _moves(priced.route.legs, priced.amounts, (debtor_iban, creditor_iban))
+
+
+def position_postings(route: Route, totals: Sequence[int]) -> tuple[Posting, ...]:
+    """The route's postings on the position accounts for payments whose amounts add up
+    to `totals` (as `Priced.amounts`): a leg moves a sign times one of the amounts, so
+    the legs of many payments are the legs of their sums, and a run books them once per
+    route (`decide.Bookings.add_converted`)."""
+    return _moves(route.positions, totals, ())
+
+
+def _moves(
+    legs: Sequence[Leg], amounts: Sequence[int], accounts: Sequence[str]
+) -> tuple[Posting, ...]:
     return tuple([
         Posting(accounts[who] if isinstance(who, int) else who, code, sign * amounts[which])
-        for who, code, sign, which in priced.route.legs
+        for who, code, sign, which in legs
     ])  # fmt: skip
 
 
 def _legs(
     instructed: str, debit_ccy: str, credit_ccy: str, *, converted: tuple[bool, bool]
-) -> tuple[tuple[int | str, str, int, int], ...]:
+) -> tuple[Leg, ...]:
     """A route's postings, netted: the debtor −debit (account currency); for a
     conversion, the position account of the account currency +debit and that of the
     instructed currency −instructed; on the credit side the mirror image; the creditor
@@ -176,7 +201,7 @@ def _legs(
     credited = _CREDITED if credit_converted else _INSTRUCTED
     if credit_converted and credit_ccy == debit_ccy:
         credited = debited  # the same pair, the same amount
-    legs: list[tuple[int | str, str, int, int]] = [(DEBTOR, debit_ccy, -1, debited)]
+    legs: list[Leg] = [(DEBTOR, debit_ccy, -1, debited)]
     if debit_converted:
         legs += [
             (positions[debit_ccy], debit_ccy, 1, debited),

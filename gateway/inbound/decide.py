@@ -143,6 +143,8 @@ class _Batch:
     debit: int = 0
     legs: Counter[tuple[str, str]] = field(default_factory=Counter)
     external: bool = False  # some payment leaves the treasury
+    # The converted payments' amounts summed per route (`Bookings.add_converted`).
+    routes: dict[pricing.Route, list[int]] = field(default_factory=dict)
 
 
 class Bookings:
@@ -176,6 +178,7 @@ class Bookings:
         self.notes: dict[int, str] = {}
         # The treasury's legs of the payments booked on their own: one posting each.
         self.pooled: Counter[tuple[str, str]] = Counter()
+        self._single_routes: dict[pricing.Route, list[int]] = {}  # as `_Batch.routes`
         # The client's large-payment day (SPEC §14), when the shell found it may matter.
         self.gate: large_days.Gate | None = None
         self.booked: Counter[str] = Counter()  # per currency, minor units
@@ -200,26 +203,45 @@ class Bookings:
             order, credit_iban, ((order.debtor_iban, ccy, -amount), (credit_iban, ccy, amount))
         )
 
-    def add_converted(
-        self,
-        order: Order,
-        credit_iban: str,
-        debit_ccy: str,
-        debit_minor: int,
-        legs: Sequence[pricing.Posting],
-    ) -> str:
-        """Book an executed converted payment (`legs`: `pricing.postings`, the debtor's debit
-        in the account's currency, the position accounts' legs, the credit): into its
-        payment information's batch like any other, or on its own. On its own, its
-        entries on client accounts carry its reference, and its legs on the treasury's
-        accounts (position, clearing) are pooled into one posting per account."""
+    def add_converted(self, order: Order, credit_iban: str, priced: pricing.Priced) -> str:
+        """Book an executed converted payment: the debtor's debit in its account's
+        currency and the credit in the creditor's (`pricing.postings`, first and last),
+        into its payment information's batch like any other, or on its own. Its legs on
+        the position accounts are summed per route and booked once with the batch, or
+        with the chunk's payments on their own (`pricing.position_postings`)."""
+        route = priced.route
         if order.batch:
-            batch = self._batch(order, debit_ccy)
-            batch.debit += debit_minor
-            for iban, ccy, amount in legs[1:]:  # the batch debits the debtor (the first leg)
-                batch.legs[iban, ccy] += amount  # once, for its total
+            batch = self._batch(order, route.debit_ccy)
+            batch.debit += priced.debit_minor
+            batch.legs[credit_iban, route.credit_ccy] += priced.credit_minor
+            self._add_route(batch.routes, priced)
             return batch.reference
-        return self._add_own(order, credit_iban, legs)
+        self._add_route(self._single_routes, priced)
+        return self._add_own(
+            order, credit_iban,
+            ((order.debtor_iban, route.debit_ccy, -priced.debit_minor),
+             (credit_iban, route.credit_ccy, priced.credit_minor)),
+        )  # fmt: skip
+
+    def _add_route(self, routes: dict[pricing.Route, list[int]], priced: pricing.Priced) -> None:
+        """Add a payment's amounts to its route's totals; a route's first payment marks
+        the rates it reads as used."""
+        totals = routes.get(priced.route)
+        if totals is None:
+            totals = routes[priced.route] = [0, 0, 0]
+            self.quotes.update(priced.route.quotes)
+        for which, amount in enumerate(priced.amounts):
+            totals[which] += amount
+
+    @staticmethod
+    def _book_routes(
+        routes: dict[pricing.Route, list[int]], into: Counter[tuple[str, str]]
+    ) -> None:
+        """The position accounts' legs of the routes' totals, into `into`; emptied."""
+        for route, totals in routes.items():
+            for iban, ccy, amount in pricing.position_postings(route, totals):
+                into[iban, ccy] += amount
+        routes.clear()
 
     def _batch(self, order: Order, debtor_currency: str) -> _Batch:
         """The batch of `order`'s payment information (debtor account in that currency)."""
@@ -255,6 +277,7 @@ class Bookings:
         if first is None:
             return []
         self._first_single, self._singles = None, []
+        self._book_routes(self._single_routes, self.pooled)
         legs += [Posting(i, amount, ccy) for (i, ccy), amount in self.pooled.items() if amount]
         self.pooled.clear()
         transfer = Transfer(
@@ -269,6 +292,7 @@ class Bookings:
         total debited once, credited per creditor account (after the last chunk)."""
         transfers = []
         for pmt_seq, batch in self._batches.items():
+            self._book_routes(batch.routes, batch.legs)
             legs = [Posting(batch.debtor_iban, -batch.debit, batch.currency)]
             legs += [Posting(i, amount, ccy) for (i, ccy), amount in batch.legs.items() if amount]
             transfers.append(

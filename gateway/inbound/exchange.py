@@ -93,10 +93,8 @@ def execute(
         _undo_debit(book, debtor.iban, debit_position, debit)
         return found
     book.debited[credit_position] -= credited  # a position account is never a debtor
-    bookings.quotes.update(route.quotes)
     bookings.notes[order.seq] = priced.note
-    legs = pricing.postings(priced, debtor.iban, credit_iban)
-    return bookings.add_converted(order, credit_iban, ccy, debit, legs)
+    return bookings.add_converted(order, credit_iban, priced)
 
 
 def _above_maximum(order: Order, debit: int, ccy: str, limit: int) -> Finding:

@@ -186,3 +186,52 @@ def test_a_conversion_that_does_not_fit_or_rounds_to_nothing_is_am12() -> None:
     assert "less than half a minor unit of EUR" in result.info
     assert bookings.take_singles() == [] and not bookings.quotes
     assert before[DEBTOR] == book.balance[DEBTOR] == BALANCE
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    debtor_ccy=st.sampled_from(CODES),
+    instructed=st.sampled_from(CODES),
+    creditor_ccy=st.one_of(st.none(), st.sampled_from(CODES)),
+    amounts=st.lists(st.integers(min_value=1, max_value=10**9), min_size=1, max_size=6),
+    rates=st.fixed_dictionaries({c: quotes for c in CODES if c != "EUR"}),
+    batch=st.booleans(),
+)
+def test_a_runs_postings_are_its_payments_postings_summed(
+    debtor_ccy: str,
+    instructed: str,
+    creditor_ccy: str | None,
+    amounts: list[int],
+    rates: dict[str, Decimal],
+    batch: bool,
+) -> None:
+    """The payments of a run on one route book their position accounts' legs once, for
+    their totals (`pricing.position_postings`): what the run's transfers move on each
+    account is exactly what each payment's own postings (`pricing.postings`) move,
+    added up."""
+    day_rates = fx.DayRates(DAY, RATE_DATE, {c: q.normalize() for c, q in rates.items()})
+    book, clearing = world(debtor_ccy, creditor_ccy)
+    internal = creditor_ccy is not None
+    credit_iban = CREDITOR if internal else clearing[instructed]
+    creditor = CREDITOR if internal else EXTERNAL
+    orders = [
+        decide.Order(n, 0, DEBTOR, creditor, internal, a, instructed, batch)
+        for n, a in enumerate(amounts)
+    ]
+    bookings = decide.Bookings(FileRefs("a", "ab" * 32, 1, 1), DAY, clearing)
+    bookings.rates = day_rates
+    results = decide.execute(orders, book, bookings)
+    expected: Counter[tuple[str, str]] = Counter()
+    credit_ccy = creditor_ccy if creditor_ccy is not None else instructed
+    for order, result in zip(orders, results, strict=True):
+        if not isinstance(result, str):  # refused (AM12): nothing of it is booked
+            continue
+        priced = pricing.price(order.amount_minor, instructed, debtor_ccy, credit_ccy, day_rates)
+        assert isinstance(priced, pricing.Priced)
+        for leg in pricing.postings(priced, DEBTOR, credit_iban):
+            expected[leg.iban, leg.currency] += leg.amount_minor
+    moved: Counter[tuple[str, str]] = Counter()
+    for transfer in bookings.take_singles() + bookings.batches():
+        for leg in transfer.postings:
+            moved[leg.iban, leg.currency] += leg.amount_minor
+    assert +moved == +expected and -moved == -expected  # (zero sums left out on both sides)
