@@ -92,15 +92,17 @@ class FirstRun:
         ]
         self._look_up(candidates)
         decisions = decide.decide(candidates, self.ctx, self.clock, self.book, self.bookings)
-        record.post(self.tx, self.bookings.take_singles(), self.book, self.intake.now)
+        # Each write's rows are made while the database finishes the one before
+        # (`record.posting`: PostgreSQL works through a COPY behind the rows sent).
         msg_id, file_id = self.header.msg_id, self.file_id
-        rows = [
-            record.payment_row(file_id, msg_id, c.tx, c.pmt, c.facts, d)
-            for c, d in zip(candidates, decisions, strict=True)
-        ]
-        large_days.add_file_days(self.days, map(record.day_values, rows))
-        record.insert_payments(self.tx.conn, rows)
-        self._answer(candidates, decisions)
+        with record.posting(self.tx, self.bookings.take_singles(), self.book, self.intake.now):
+            rows = [
+                record.payment_row(file_id, msg_id, c.tx, c.pmt, c.facts, d)
+                for c, d in zip(candidates, decisions, strict=True)
+            ]
+            large_days.add_file_days(self.days, map(record.day_values, rows))
+        with record.inserting_payments(self.tx.conn, rows):
+            self._answer(candidates, decisions)
 
     def _look_up(self, candidates: list[rules.Candidate]) -> None:
         """What this chunk's rules need beyond what is known: the treasury accounts its

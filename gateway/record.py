@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import operator
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -24,7 +25,7 @@ from gateway.inbound.rules import PaymentInfo
 from gateway.settings import Settings
 from gateway.statuses import TxStatus
 from ledger import calendar, currency
-from ledger.bulk import insert_rows
+from ledger.bulk import inserting
 from ledger.core import Account, AccountKind, Transfer
 from ledger.tx import LedgerTx
 
@@ -95,13 +96,27 @@ def payment_row(
 
 def insert_payments(conn: Connection, rows: Sequence[list[Any]]) -> None:
     """INSERT the rows of `payment_row` (adapted in place: they are not read again)."""
-    insert_rows(
+    with inserting_payments(conn, rows):
+        pass
+
+
+def inserting_payments(conn: Connection, rows: Sequence[list[Any]]) -> AbstractContextManager[None]:
+    """`insert_payments`, the block running while the database finishes the rows
+    (`bulk.inserting`)."""
+    return inserting(
         conn, db.payments, PAYMENT_COLUMNS, rows, convert_in_place=True, leave_out_null_columns=True
     )
 
 
 def post(tx: LedgerTx, transfers: Sequence[Transfer], book: Book, now: dt.datetime) -> None:
     tx.post(transfers, book.accounts, now)
+
+
+def posting(
+    tx: LedgerTx, transfers: Sequence[Transfer], book: Book, now: dt.datetime
+) -> AbstractContextManager[dict[str, int]]:
+    """`post`, the block running while the database finishes the postings."""
+    return tx.posting(transfers, book.accounts, now)
 
 
 def finish(tx: LedgerTx, transfers: Sequence[Transfer], book: Book, now: dt.datetime) -> None:

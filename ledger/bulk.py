@@ -11,7 +11,8 @@ there a few rows go in ONE statement with an array per column (`unnest`), and ma
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from itertools import repeat
 from operator import is_not, itemgetter
@@ -29,8 +30,32 @@ def insert_rows(
     convert_in_place: bool = False,
     leave_out_null_columns: bool = False,
 ) -> None:
+    """INSERT `rows` (in `columns` order) into `table` (`inserting`, with nothing to do
+    meanwhile)."""
+    with inserting(
+        conn, table, columns, rows,
+        convert_in_place=convert_in_place, leave_out_null_columns=leave_out_null_columns,
+    ):  # fmt: skip
+        pass
+
+
+@contextmanager
+def inserting(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    convert_in_place: bool = False,
+    leave_out_null_columns: bool = False,
+) -> Iterator[None]:
     """INSERT `rows` (in `columns` order) into `table` in one executemany (PostgreSQL:
-    one statement, or COPY).
+    one statement, or COPY); the block runs while the database finishes them.
+
+    A COPY's rows reach PostgreSQL as they are written and the server works through
+    them behind: the statement is finished only when the block ends, so work that needs
+    no database (rendering the answer of the rows just written) overlaps the server's.
+    Elsewhere the block runs after the rows are in.
 
     With `convert_in_place`, rows (lists) have their values converted for the driver
     where they are — dates become text on SQLite — sparing a 100,000-row file a copy
@@ -40,6 +65,7 @@ def insert_rows(
     out of the statement (it is NULL all the same): the driver binds no value for it.
     (sqlite3 looks each None up as a value to adapt, a cost per row and column.)"""
     if not rows:
+        yield
         return
     positions = list(range(len(columns)))  # where each column's value is in a row
     if leave_out_null_columns:
@@ -63,13 +89,15 @@ def insert_rows(
     take = positions if order is None else [positions[i] for i in order]
     pick = itemgetter(*take) if len(take) > 1 else (lambda row: (row[take[0]],))
     if conn.dialect.name == "postgresql":
-        _insert_postgres(conn, table, [columns[i] for i in take], list(map(pick, rows)))
+        with _inserting_postgres(conn, table, [columns[i] for i in take], list(map(pick, rows))):
+            yield
         return
     if order is None:  # named parameters
         params: list[Any] = [dict(zip(kept, pick(row), strict=True)) for row in rows]
     else:
         params = list(map(pick, rows))
     conn.exec_driver_sql(sql, params)
+    yield
 
 
 def _any_value(rows: Sequence[Sequence[Any]], index: int) -> bool:
@@ -126,22 +154,26 @@ def _memo(proc: Any) -> Any:
 values_rows_max = 500  # PostgreSQL: up to this many rows in one INSERT, more by COPY
 
 
-def _insert_postgres(
+@contextmanager
+def _inserting_postgres(
     conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
-) -> None:
+) -> Iterator[None]:
     """A few rows: ONE statement with an array per column (`unnest`), whose text and
     parameter count do not depend on the number of rows, so the driver converts it once
-    and the server prepares it once per connection; many rows: `COPY`."""
+    and the server prepares it once per connection; many rows: `COPY`, finished after
+    the block."""
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         if len(rows) <= values_rows_max:
             sql = _unnest_insert(table, tuple(columns), conn.dialect)
             cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+            yield
             return
         target = _target(table, tuple(columns), conn.dialect)
         with cursor.copy(f"COPY {target} FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+            yield
     finally:
         cursor.close()
 

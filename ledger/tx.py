@@ -24,12 +24,13 @@ import datetime as dt
 import importlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, literal, select, update
 
 from ledger import core, sequences
-from ledger.bulk import insert_rows
+from ledger.bulk import insert_rows, inserting
 from ledger.core import Account, AccountKind, Transfer
 from ledger.schema import account_days as t_account_days
 from ledger.schema import accounts as t_accounts
@@ -206,8 +207,21 @@ class LedgerTx:
         posts them in several calls checks the end state with `assert_balances`
         (the pair assertion). Returns the new transfer ids by idempotency key.
         """
+        with self.posting(transfers, accounts, booked_at) as ids:
+            return ids
+
+    @contextmanager
+    def posting(
+        self,
+        transfers: Sequence[Transfer],
+        accounts: Mapping[str, Account],
+        booked_at: dt.datetime,
+    ) -> Iterator[dict[str, int]]:
+        """`post`, the block running while the database finishes the postings
+        (`bulk.inserting`): the new transfer ids by idempotency key."""
         if not transfers:
-            return {}
+            yield {}
+            return
         core.assert_balanced(transfers)
         ids_by_iban = {a.iban: a.id for a in accounts.values()}
         legs = sum(len(t.postings) for t in transfers)
@@ -235,18 +249,18 @@ class LedgerTx:
                     day_debits[account_id, day] -= amount
                 pid += 1
         assert len(ids) == len(transfers), "idempotency keys are unique within a post"
-        insert_rows(self.conn, t_transfers, TRANSFER_COLUMNS, transfer_rows, convert_in_place=True)
-        insert_rows(
-            self.conn, t_postings, POSTING_COLUMNS, posting_rows, convert_in_place=True,
-            leave_out_null_columns=True,
-        )
         by_id = {a.id: a for a in accounts.values()}
         for account_id, delta in movement.items():
             self._moved[account_id] += delta
             self._account.setdefault(account_id, by_id[account_id])
             if delta < 0:
                 self._debited.add(account_id)
-        return ids
+        insert_rows(self.conn, t_transfers, TRANSFER_COLUMNS, transfer_rows, convert_in_place=True)
+        with inserting(
+            self.conn, t_postings, POSTING_COLUMNS, posting_rows, convert_in_place=True,
+            leave_out_null_columns=True,
+        ):  # fmt: skip
+            yield ids
 
     def savepoint(self) -> Savepoint:
         """A part of this unit of work that can be undone alone (a file of a group)."""

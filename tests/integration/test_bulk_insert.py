@@ -1,14 +1,16 @@
 """`ledger.bulk.insert_rows` writes exactly what SQLAlchemy's own INSERT would, on SQLite
-and PostgreSQL: converted values, columns in any order, NULL columns left out."""
+and PostgreSQL: converted values, columns in any order, NULL columns left out; and
+`inserting` runs its block while PostgreSQL finishes a COPY."""
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
-from ledger.bulk import insert_rows
+from ledger.bulk import insert_rows, inserting, values_rows_max
 from ledger.engine import make_engine
 
 metadata = sa.MetaData()
@@ -63,3 +65,38 @@ def test_rows_come_back_as_written(tmp_path: Path, database_url: str) -> None:
     copies = [[list(row) for row in rows] for rows in chunks]
     got = _written(database_url, copies, convert_in_place=True, leave_out_null_columns=True)
     assert got == expected
+
+
+def test_the_block_runs_while_a_copy_is_finished_and_its_failure_writes_nothing(
+    database_url: str,
+) -> None:
+    """On PostgreSQL the rows of a COPY are sent before the block runs and the statement
+    is finished after it: during the block the connection still has the COPY in progress
+    (the server works through the rows meanwhile). Elsewhere, and for a few rows, the
+    rows are in when the block runs. A block that fails leaves no row written."""
+    many = values_rows_max + 1
+    engine = make_engine(database_url)
+    try:
+        metadata.drop_all(engine)
+        metadata.create_all(engine)
+        seen: list[str] = []
+        with engine.begin() as conn:
+            for count in (3, many):
+                rows = [[n, f"r{n}", None, True, None] for n in range(count)]
+                with inserting(conn, things, COLUMNS, rows):
+                    driver = conn.connection.driver_connection
+                    if engine.dialect.name == "postgresql":
+                        seen.append(driver.info.transaction_status.name)  # type: ignore[union-attr]
+        expected = ["INTRANS", "ACTIVE"] if engine.dialect.name == "postgresql" else []
+        assert seen == expected
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(things)).scalar() == 3 + many
+        with pytest.raises(RuntimeError, match="the block failed"), engine.begin() as conn:
+            rows = [[n, f"x{n}", None, True, None] for n in range(many)]
+            with inserting(conn, things, COLUMNS, rows):
+                raise RuntimeError("the block failed")
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(things)).scalar() == 3 + many
+    finally:
+        metadata.drop_all(engine)
+        engine.dispose()
