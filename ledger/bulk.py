@@ -22,20 +22,12 @@ from sqlalchemy import Connection, Dialect, Table
 
 
 def insert_rows(
-    conn: Connection,
-    table: Table,
-    columns: Sequence[str],
-    rows: Sequence[Sequence[Any]],
-    *,
-    convert_in_place: bool = False,
-    leave_out_null_columns: bool = False,
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+    **options: bool,
 ) -> None:
-    """INSERT `rows` (in `columns` order) into `table` (`inserting`, with nothing to do
-    meanwhile)."""
-    with inserting(
-        conn, table, columns, rows,
-        convert_in_place=convert_in_place, leave_out_null_columns=leave_out_null_columns,
-    ):  # fmt: skip
+    """INSERT `rows` (in `columns` order) into `table`: `inserting` (and its options),
+    with nothing to do meanwhile."""
+    with inserting(conn, table, columns, rows, **options):
         pass
 
 
