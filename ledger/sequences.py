@@ -77,6 +77,9 @@ def reserve(conn: Connection, table: Table, wanted: Mapping[str, int]) -> dict[s
 
 
 reserved_block = 32  # values a process reserves at once per counter for `take`, at least
+# … and at least this many times what is asked: a big file asks for a chunk's ids at a
+# time, and its chunks then share a reservation rather than each making one.
+reserved_ahead = 8
 # The blocks each engine reserved, by (table, counter): next, last. An engine is one
 # database for its life; a database made again under the same URL (a test, a bench run)
 # gets a new engine, so no block outlives the counter rows it was reserved from.
@@ -88,8 +91,9 @@ def take(
 ) -> dict[str, int]:
     """For each counter, the first of `wanted[name]` consecutive values, unique but neither
     dense nor in commit order (ledger ids, message ids). On PostgreSQL they come from a
-    block this process reserved (`reserve`, at least `block` values at once, the counters
-    that run short together), so most calls touch no row at all; values of a block a
+    block this process reserved (`reserve`, at least `block` values and `reserved_ahead`
+    times what is asked at once, the counters that run short together), so most calls
+    touch no row at all; values of a block a
     process did not use before it ended are never used. On SQLite it is `advance` (see
     the module's text)."""
     if conn.dialect.name == "sqlite":
@@ -97,7 +101,7 @@ def take(
     blocks = _blocks.setdefault(conn.engine, {})
     keys = {name: (table.name, name) for name in wanted}
     short = {
-        name: max(count, block)
+        name: max(count * reserved_ahead, block)
         for name, count in wanted.items()
         if (held := blocks.get(keys[name], (1, 0)))[0] + count - 1 > held[1]
     }

@@ -48,10 +48,12 @@ def test_values_come_from_the_block_without_touching_the_row(pg_url: str) -> Non
     try:
         metadata.create_all(engine)
         with engine.begin() as conn:
-            taken = [sequences.take(conn, counters, {"ids": 10}, block=32)["ids"] for _ in range(4)]
+            taken = [sequences.take(conn, counters, {"ids": 10}, block=32)["ids"] for _ in range(9)]
             stored = conn.execute(sa.select(counters.c.value)).scalar()
-        # 40 values: a block of 32, then, 8 short of the next 10, a second block
-        assert taken == [1, 11, 21, 33] and stored == 64
+        # Asked for 10 at a time, a process reserves `reserved_ahead` times that (80, more
+        # than the block of 32): eight takes from one reservation, the ninth from the next.
+        assert sequences.reserved_ahead == 8
+        assert taken == [1 + 10 * n for n in range(9)] and stored == 160
     finally:
         metadata.drop_all(engine)
         engine.dispose()
