@@ -112,7 +112,11 @@ def route(
     legs = _legs(
         instructed, debit_ccy, credit_ccy, converted=(debit is not None, credit is not None)
     )
-    positions = tuple(leg for leg in legs if isinstance(leg[0], str))
+    # The debtor's debit first and the creditor's credit last (never netted: no other leg
+    # names them); what lies between is on the position accounts.
+    positions = legs[1:-1]
+    assert legs[0][0] == DEBTOR and legs[-1][0] == CREDITOR, legs
+    assert all(isinstance(leg[0], str) for leg in positions), legs
     found = Route(
         instructed, debit_ccy, credit_ccy, debit, credit, legs, positions, quotes, note
     )  # fmt: skip
