@@ -167,8 +167,19 @@ class Posting(NamedTuple):
 def postings(priced: Priced, debtor_iban: str, creditor_iban: str) -> tuple[Posting, ...]:
     """The postings of a priced payment (its route's legs with its amounts), the
     debtor's first (its debit) and the creditor's last (its credit); they sum to zero in
-    each currency."""
-    return _moves(priced.route.legs, priced.amounts, (debtor_iban, creditor_iban))
+    each currency. A run books the two ends per payment and the rest per route."""
+    debit, credit = client_postings(priced, debtor_iban, creditor_iban)
+    return (debit, *position_postings(priced.route, priced.amounts), credit)
+
+
+def client_postings(
+    priced: Priced, debtor_iban: str, creditor_iban: str
+) -> tuple[Posting, Posting]:
+    """The debtor's debit in its account's currency and the credit in the creditor's
+    (or the clearing account's): the ends of the route's legs."""
+    legs = priced.route.legs
+    debit, credit = _moves((legs[0], legs[-1]), priced.amounts, (debtor_iban, creditor_iban))
+    return debit, credit
 
 
 def position_postings(route: Route, totals: Sequence[int]) -> tuple[Posting, ...]:

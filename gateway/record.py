@@ -78,7 +78,7 @@ def payment_row(
     file_id: int, msg_id: str, tx: ParsedTx, pmt: PaymentInfo, facts: Facts, d: Decision
 ) -> list[Any]:
     """A payment's row as its file's first run leaves it (PAYMENT_COLUMNS order); a list,
-    so that `insert_payments` can adapt its values for the driver where they are."""
+    so that `inserting_payments` can adapt its values for the driver where they are."""
     parsed = pmt.parsed
     # Plain strings for the codes (`_value_`: `.value` is a descriptor call per payment): a
     # driver adapts an enum member value by value, slowly.
@@ -94,15 +94,9 @@ def payment_row(
     ]  # fmt: skip
 
 
-def insert_payments(conn: Connection, rows: Sequence[list[Any]]) -> None:
-    """INSERT the rows of `payment_row` (adapted in place: they are not read again)."""
-    with inserting_payments(conn, rows):
-        pass
-
-
 def inserting_payments(conn: Connection, rows: Sequence[list[Any]]) -> AbstractContextManager[None]:
-    """`insert_payments`, the block running while the database finishes the rows
-    (`bulk.inserting`)."""
+    """INSERT the rows of `payment_row` (adapted in place: they are not read again), the
+    block running while the database finishes them (`bulk.inserting`)."""
     return inserting(
         conn, db.payments, PAYMENT_COLUMNS, rows, convert_in_place=True, leave_out_null_columns=True
     )

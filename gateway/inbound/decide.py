@@ -205,23 +205,19 @@ class Bookings:
 
     def add_converted(self, order: Order, credit_iban: str, priced: pricing.Priced) -> str:
         """Book an executed converted payment: the debtor's debit in its account's
-        currency and the credit in the creditor's (`pricing.postings`, first and last),
+        currency and the credit in the creditor's (`pricing.client_postings`),
         into its payment information's batch like any other, or on its own. Its legs on
         the position accounts are summed per route and booked once with the batch, or
         with the chunk's payments on their own (`pricing.position_postings`)."""
-        route = priced.route
+        debit, credit = pricing.client_postings(priced, order.debtor_iban, credit_iban)
         if order.batch:
-            batch = self._batch(order, route.debit_ccy)
-            batch.debit += priced.debit_minor
-            batch.legs[credit_iban, route.credit_ccy] += priced.credit_minor
+            batch = self._batch(order, debit.currency)
+            batch.debit -= debit.amount_minor
+            batch.legs[credit.iban, credit.currency] += credit.amount_minor
             self._add_route(batch.routes, priced)
             return batch.reference
         self._add_route(self._single_routes, priced)
-        return self._add_own(
-            order, credit_iban,
-            ((order.debtor_iban, route.debit_ccy, -priced.debit_minor),
-             (credit_iban, route.credit_ccy, priced.credit_minor)),
-        )  # fmt: skip
+        return self._add_own(order, credit_iban, (debit, credit))
 
     def _add_route(self, routes: dict[pricing.Route, list[int]], priced: pricing.Priced) -> None:
         """Add a payment's amounts to its route's totals; a route's first payment marks
