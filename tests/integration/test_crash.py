@@ -54,7 +54,7 @@ def make_files(rng: random.Random, day: str) -> dict[str, tuple[str, bytes, dict
     for n in range(FILES):
         client, debtor = (CLIENT_B, B_MAIN) if n % 5 == 4 else (CLIENT_A, A_MAIN)
         msg_id = f"CRASH-{n:03d}"
-        count = rng.randint(50, 500) if client == CLIENT_A else rng.randint(50, 100)
+        count = rng.randint(200, 1000) if client == CLIENT_A else rng.randint(50, 100)
         payments: dict[str, Payment] = {}
         txs = []
         for k in range(count):
