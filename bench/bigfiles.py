@@ -7,7 +7,6 @@ within a minute, so the scans and the baseline take turns and each ratio is of t
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sys
@@ -15,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import installation
+from bench import installation, workday
 from bench.databases import Backend
 from bench.installation import Installation
 from bench.measure import Baseline, run_measured
@@ -67,7 +66,7 @@ def measure(
 ) -> BigFile:
     folder.mkdir(parents=True, exist_ok=True)
     sample = folder / f"{workload}-{count}.xml"
-    write_sample(workload, count, sample, dt.date.today())
+    write_sample(workload, count, sample, workday.today())
     result = BigFile(workload, count, sample.stat().st_size / 1e6)
     funded = {DEBTOR: str(count * 200)}
     templates = {
@@ -111,7 +110,7 @@ def measure_codes(count: int, turns: int, backends: Sequence[Backend], folder: P
     folder.mkdir(parents=True, exist_ok=True)
     samples = {w: folder / f"{w}-{count}.xml" for w in ("erp", "erp-coded")}
     for workload, path in samples.items():
-        write_sample(workload, count, path, dt.date.today())
+        write_sample(workload, count, path, workday.today())
     result = Coded(count, *(p.stat().st_size / 1e6 for p in samples.values()))
     funded = {DEBTOR: str(count * 200)}
     baseline = Baseline()

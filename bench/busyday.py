@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import installation
+from bench import installation, workday
 from bench.bigfiles import EXE
 from bench.databases import Backend
 from bench.installation import Installation
@@ -71,7 +71,7 @@ def _files(folder: Path, day: dt.date) -> list[Path]:
 def measure(count: int, turns: int, backends: Sequence[Backend], folder: Path) -> BusyDay:
     """On each database: a funded installation (the empty day) and a copy of it that has
     booked the big run (the busy day); then the small files on each, by turns."""
-    day = dt.date.today()
+    day = workday.today()
     files = _files(folder / "files", day)
     big = folder / f"erp-{count}.xml"
     write_sample("erp", count, big, day)

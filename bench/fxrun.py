@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from bench import installation
+from bench import installation, workday
 from bench.bigfiles import scan
 from bench.databases import Backend, backend
 from bench.installation import Installation
@@ -82,7 +82,7 @@ def store_rates(template: Installation) -> str:
 
 def measure(count: int, turns: int, backends: Sequence[Backend], folder: Path) -> Comparison:
     folder.mkdir(parents=True, exist_ok=True)
-    today = dt.date.today()
+    today = workday.today()
     plain = folder / f"erp-{count}.xml"
     write_sample("erp", count, plain, today)
     converted = folder / f"erp-fx-{count}.xml"
@@ -129,6 +129,7 @@ def report(result: Comparison) -> list[str]:
 
 
 def main() -> int:
+    workday.begin()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

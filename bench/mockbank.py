@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import installation
+from bench import installation, workday
 from bench.bigfiles import Scan, scan
 from bench.databases import SQLite
 from bench.workloads import BIG_FILE_CLIENTS, DEBTOR, PEERS
@@ -106,7 +106,7 @@ def mock_bank_turn(document: bytes, day: dt.date) -> MockBankTurn:
 
 def measure(turns: int, folder: Path) -> Comparison:
     """By turns: mock-bank, ours, mock-bank, ours, …"""
-    day = dt.date.today()
+    day = workday.today()
     folder.mkdir(parents=True, exist_ok=True)
     sample = folder / f"transfers-{payments}.xml"
     batch = samples.transfers(DEBTOR, PEERS[0], payments, msg_id="MB-10000", execution_date=day)

@@ -11,7 +11,6 @@ here. It prints every pair and how many of them each tree won.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import shutil
 import statistics
 import subprocess
@@ -19,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench import workday
 from bench.workloads import DEBTOR, WORKLOADS, write_config, write_sample
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,6 +53,7 @@ def scan(tree: Path, template: Path, run: Path, sample: Path) -> float:
 
 
 def main() -> int:
+    workday.begin()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--other", type=Path, required=True, help="the tree to compare with")
     parser.add_argument("--workload", choices=WORKLOADS, default="payroll")
@@ -65,7 +66,7 @@ def main() -> int:
     trees = {"this": REPO, "other": args.other.resolve()}
     templates = {name: prepare(tree, args.dir / f"template-{name}") for name, tree in trees.items()}
     sample = args.dir / f"{args.workload}-{args.transactions}.xml"
-    write_sample(args.workload, args.transactions, sample, dt.date.today())
+    write_sample(args.workload, args.transactions, sample, workday.today())
     times: dict[str, list[float]] = {"this": [], "other": []}
     for n in range(args.pairs):
         order = ("this", "other") if n % 2 == 0 else ("other", "this")

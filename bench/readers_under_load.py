@@ -26,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench import workday
 from bench.workloads import DEBTOR, write_config
 from gateway import samples
 from gateway.environment import open_environment
@@ -58,6 +59,7 @@ def progress_of(status_json: str) -> str:
 
 
 def main() -> int:
+    workday.begin()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--transactions", type=int, default=200_000)
     parser.add_argument("--dir", type=Path, default=REPO / "bench" / "out")
@@ -75,7 +77,7 @@ def main() -> int:
     env.close()
 
     inbox = settings.spool_dir / "clients" / "bench" / "in"
-    today = dt.date.today()
+    today = workday.today()
     with open(inbox / "small.xml", "wb") as out:
         samples.write(samples.payroll(DEBTOR, 10, execution_date=today, msg_id="SMALL-1"), out)
     timed([EXE, "scan", "-c", str(config), "--once"])

@@ -35,7 +35,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import arrivals, bigfiles, busyday, fxrun, mockbank, report, signed, smallfiles
+from bench import (
+    arrivals,
+    bigfiles,
+    busyday,
+    fxrun,
+    mockbank,
+    report,
+    signed,
+    smallfiles,
+    workday,
+)
 from bench.databases import Backend, backend
 
 REPO = Path(__file__).resolve().parent.parent
@@ -127,8 +137,10 @@ def parse() -> argparse.Namespace:
 
 def main() -> int:
     args = parse()
+    day = workday.begin()
     backends = [backend(key) for key in args.databases.split(",")]
     print(header(), flush=True)
+    print(f"the bench's clock: {day:%A} {day}, 10:00 in Riga (bench/workday.py)", flush=True)
     try:
         run(args, backends)
     finally:

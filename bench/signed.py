@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import installation
+from bench import installation, workday
 from bench.databases import Backend
 from bench.installation import Installation
 from bench.measure import run_measured
@@ -97,7 +97,7 @@ def _turn(
 def measure(count: int, turns: int, backends: Sequence[Backend], folder: Path) -> Signed:
     folder.mkdir(parents=True, exist_ok=True)
     sample = folder / f"signed-{count}.xml"
-    write_sample("payroll", count, sample, dt.date.today())
+    write_sample("payroll", count, sample, workday.today())
     now = dt.datetime.now(dt.UTC)
     pki = testpki.make_pki(now)
     files = testpki.write_pki(pki, folder / "pki")

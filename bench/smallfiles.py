@@ -23,7 +23,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from bench import arrivals, installation
+from bench import arrivals, installation, workday
 from bench.arrivals import Upload
 from bench.databases import Backend
 from bench.installation import Installation
@@ -152,7 +152,7 @@ def measure(backend: Backend, folder: Path, arrival: str) -> SmallFiles:
     clients = SMALL_FILE_CLIENTS
     funded = {client.ibans[0]: "1000000" for client in clients}
     inst = installation.prepare(folder / backend.key, backend, "small_files", clients, funded)
-    uploads = stage(folder / f"staged-{backend.key}", clients, dt.date.today())
+    uploads = stage(folder / f"staged-{backend.key}", clients, workday.today())
     proc, port = start_daemon(inst)
     try:
         if arrival == "sftp":

@@ -126,7 +126,7 @@ class Pipeline:
         """Files left in work/ by a run that stopped (or that failed): process them again
         (their lock is free); batches no longer waiting for signatures out of awaiting/."""
         self.env.spool.remove_stale_temporaries(
-            [c.id for c in self.clients], self.env.clock.now().timestamp()
+            [c.id for c in self.clients], self.env.clock.wall()
         )
         spool = self.env.spool
         found = [(c.id, path) for c in self.clients for path in spool.in_work(c.id)]

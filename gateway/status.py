@@ -29,6 +29,7 @@ from typing import Protocol
 from sqlalchemy import Connection, Engine, func, select
 
 from gateway import db, progress
+from gateway.clock import Clock, SystemClock
 from gateway.faults import Active, describe
 from gateway.settings import Settings
 from gateway.spool import (
@@ -240,12 +241,13 @@ def _from_database(
         return {}, [], describe(exc.orig if exc.orig is not None else exc)
 
 
-def collect(env: StatusSource, now: dt.datetime) -> Status:
+def collect(env: StatusSource, clock: Clock) -> Status:
     settings = env.settings
+    now = clock.now()
     local = now.astimezone(settings.timezone)
     today = local.date()
     day_start = dt.datetime.combine(today, dt.time(), settings.timezone).astimezone(dt.UTC)
-    now_epoch = now.timestamp()
+    now_epoch = clock.wall()  # the age of uploads, against their modification times
     ids = [c.id for c in settings.clients]
     from_db, pending, database_error = _from_database(env, ids, day_start)
     awaiting: list[AwaitingSignatures] = []
@@ -315,7 +317,6 @@ def main(settings: Settings, *, as_json: bool = False) -> int:
     """Print the status; exit 1 when the database could not be read (the rest is shown)."""
     from sqlalchemy.exc import DBAPIError
 
-    from gateway.clock import SystemClock
     from gateway.environment import make_reader_engine, open_reader
 
     env: StatusSource
@@ -326,7 +327,7 @@ def main(settings: Settings, *, as_json: bool = False) -> int:
             settings, make_reader_engine(settings.database_url), Spool(settings.spool_dir)
         )
     try:
-        status = collect(env, SystemClock().now())
+        status = collect(env, SystemClock())
     finally:
         env.engine.dispose()
     print((to_json if as_json else render)(status), end="")

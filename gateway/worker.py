@@ -101,7 +101,7 @@ class Worker:
     def _candidates(self) -> list[tuple[str, Path, float]]:
         """Waiting files, oldest first per client, taking clients in turn (fairness)."""
         spool = self.env.spool
-        wall_now = self.env.clock.now().timestamp()
+        wall_now = self.env.clock.wall()
         queues: list[list[tuple[str, Path, float]]] = []
         present: set[str] = set()
         for client in self.clients:

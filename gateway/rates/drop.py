@@ -61,7 +61,7 @@ def import_dropped(env: Environment, *, wall_now: float | None = None) -> list[D
     for place in (base, done, refused):
         place.mkdir(parents=True, exist_ok=True)
     if wall_now is None:
-        wall_now = env.clock.now().timestamp()
+        wall_now = env.clock.wall()
     settled_before = wall_now - env.settings.settle_seconds
     results: list[Dropped] = []
     for path in complete_files(base, settled_before)[:files_per_pass_max]:

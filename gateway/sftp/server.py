@@ -137,7 +137,7 @@ async def start_server(
     log = logger if logger is not None else structlog.get_logger()
     clock = clock or SystemClock()
     cfg = settings.sftp
-    prepare_spool(settings, clock.now().timestamp(), log)
+    prepare_spool(settings, clock.wall(), log)
     host_key = _load_or_create_host_key(cfg.host_key, log)
     host_keypair = _host_keypair(host_key, cfg.host_key)
     kex = _available("sftp.kex_algorithms", cfg.kex_algorithms, get_kex_algs(), log)

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import select
 
 from gateway import db, filerun, readahead, testpki
+from gateway.clock import FixedClock
 from gateway.inbound import asice
 from gateway.inbound.reader import inline_bytes_max
 from gateway.samples import SamplePmtInf, SampleTx
@@ -98,7 +99,7 @@ def test_two_level_batch_waits_then_executes_with_the_second_signature(
             if p.name.endswith("pay.xml")]  # fmt: skip
     assert inst.balance(A_MAIN) == before
     assert _state(inst) == ["waiting"]
-    shown = render(collect(inst.env, WHEN))
+    shown = render(collect(inst.env, FixedClock(WHEN)))
     assert "awaiting signatures:" in shown and "WAIT-1  0 of 2 signature(s)" in shown, shown
 
     inst.drop(signed("pay.xml", data, pki.first, WHEN), "pay.asice")
@@ -109,7 +110,7 @@ def test_two_level_batch_waits_then_executes_with_the_second_signature(
     info = " ".join(ack.group_info)
     assert "1 of 2 signatures; a signatory with the second right must sign" in info, info
     assert inst.balance(A_MAIN) == before
-    assert "WAIT-1  1 of 2 signature(s)" in render(collect(inst.env, WHEN))
+    assert "WAIT-1  1 of 2 signature(s)" in render(collect(inst.env, FixedClock(WHEN)))
 
     inst.drop(signed("pay.xml", data, pki.second, WHEN), "pay-2.asice")
     inst.run()
@@ -118,7 +119,7 @@ def test_two_level_batch_waits_then_executes_with_the_second_signature(
     assert final.group_status == "ACSC", final.group_info
     assert inst.balance(A_MAIN) == before - 1500
     assert _state(inst) == ["executed"]
-    assert "awaiting signatures" not in render(collect(inst.env, WHEN))
+    assert "awaiting signatures" not in render(collect(inst.env, FixedClock(WHEN)))
     assert not [p for p in (inst.spool / "awaiting" / "iestade-a").iterdir()
                 if not p.name.startswith(".")]  # fmt: skip
     [shelved] = (inst.spool / "archive" / "iestade-a").glob("*/*pay.xml")

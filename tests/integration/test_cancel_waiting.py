@@ -16,6 +16,7 @@ from pyiso20022.camt.camt_029_001_03 import Document as Camt029v03
 from sqlalchemy import func, select, update
 
 from gateway import awaiting_shelf, db
+from gateway.clock import FixedClock
 from gateway.samples import SamplePmtInf, SampleTx
 from gateway.status import collect
 from gateway.status_report import render
@@ -130,7 +131,7 @@ def check_cancelled(inst: Installation, found: dict[str, list[Found]], assert_va
     assert not [p for p in awaiting.iterdir() if not p.name.startswith(".")]
     (shelved,) = (inst.spool / "rejected" / CLIENT_A).glob("*/*pay.xml")
     assert "annulled (RJCT)" in shelved.with_name(shelved.name + ".findings.txt").read_text()
-    assert "awaiting signatures" not in render(collect(inst.env, WHEN))
+    assert "awaiting signatures" not in render(collect(inst.env, FixedClock(WHEN)))
 
 
 def signatures_change_nothing(inst: Installation, pki: Pki, out: Out) -> None:

@@ -204,13 +204,13 @@ def test_status_names_files_that_failed_and_those_in_quarantine(
     poison["ODD"] = KeyError("surprise")
     inst.drop(batch(("O-1", "10.00"), msg_id="ODD"), "odd.xml")
     inst.run()
-    shown = collect(inst.env, inst.clock.now())
+    shown = collect(inst.env, inst.clock)
     [waiting] = shown.in_progress
     assert (waiting.file, waiting.state, waiting.attempts) == ("odd.xml", "failed", 1)
     assert waiting.error == "KeyError: 'surprise'"
     inst.run()
     inst.run()
-    shown = collect(inst.env, inst.clock.now())
+    shown = collect(inst.env, inst.clock)
     assert shown.in_progress == ()
     [held] = shown.quarantined
     assert held.client_id == CLIENT_A and held.name.endswith("__odd.xml")

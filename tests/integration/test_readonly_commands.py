@@ -176,7 +176,7 @@ def test_status_shows_progress_daemon_pending_duplicates_and_stale_uploads(
         before = tree(inst.base)
         reader = open_reader(inst.settings, clock=inst.clock)
         try:
-            status = collect(reader, inst.clock.now())
+            status = collect(reader, inst.clock)
         finally:
             reader.close()
         assert tree(inst.base) == before

@@ -107,6 +107,6 @@ def test_a_trial_is_judged_against_the_books_now(inst: Installation) -> None:
 
 def test_status_counts_trials_apart(inst: Installation) -> None:
     trial(inst, trial_batch())
-    found = status.collect(inst.env, inst.clock.now())
+    found = status.collect(inst.env, inst.clock)
     alpha = next(c for c in found.clients if c.client_id == CLIENT_A)
     assert (alpha.trials_today, alpha.processed_today) == (1, 0)

@@ -1,0 +1,49 @@
+"""The bench's working day: every workload runs on a business morning, whatever the hour.
+
+The gateway executes a payment only on a Latvian business day before its cut-off; on a
+weekend, a holiday or at night it answers `PDNG` and books nothing. A bench that read the
+real clock would measure that other work whenever it happened to run then. So
+`begin()` pins the clock of the bench and of every process it starts — scans, the daemon
+and its spawned workers — to 10:00 in Riga of the first business day on or after today,
+and lets it run on from there at the real pace.
+
+The pin goes through `gateway.clock.SystemClock`, the one place the gateway reads the
+time: in this process directly, in the others by `workday_site/sitecustomize.py`, which
+Python imports at start-up from `PYTHONPATH`. The product has no such switch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import time
+from pathlib import Path
+
+SITE = Path(__file__).resolve().parent / "workday_site"
+sys.path.insert(0, str(SITE))
+
+from ekase_bench_clock import VARIABLE, install, parse  # noqa: E402
+
+
+def begin(zone: str = "Europe/Riga") -> dt.date:
+    """Pin the clock here and in every process started from now on; the day it is."""
+    from zoneinfo import ZoneInfo
+
+    from ledger.calendar import business_day_on_or_after
+
+    local = ZoneInfo(zone)
+    day = business_day_on_or_after(dt.datetime.now(local).date())
+    spec = f"{dt.datetime.combine(day, dt.time(10, 0), local).isoformat()}@{time.time():.6f}"
+    os.environ[VARIABLE] = spec
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(SITE), os.environ.get("PYTHONPATH", "")) if p
+    )
+    install(spec)
+    return day
+
+
+def today() -> dt.date:
+    """The bench's day: the pinned one once `begin()` ran, else the calendar's."""
+    spec = os.environ.get(VARIABLE)
+    return parse(spec)[0].date() if spec else dt.date.today()
