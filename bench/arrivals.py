@@ -7,14 +7,14 @@ client's in turn:
 - sftp: uploaded through the daemon's own SFTP server, one connection per client made
   before the first file, each file a task of its own so that a slow one delays no other.
 
-Either way the receipt's `received_at`, taken just before the rename into in/, is when the
-file arrived.
+Either way the receipt's `received_at`, taken just before the rename into in/ on the
+gateway's clock (pinned by the bench: `workday.wall_of` gives it back on the wall clock),
+is when the file arrived.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import time
 from collections.abc import Sequence
@@ -25,6 +25,7 @@ import asyncssh
 
 from bench.installation import Installation
 from bench.workloads import Client
+from gateway.clock import SystemClock
 from gateway.files import fsync_dir
 from gateway.sftp.receipts import UploadReceipt, receipt_path, write_receipt
 
@@ -54,7 +55,7 @@ def put(upload: Upload, inst: Installation, key_fingerprint: str) -> None:
         client_id=client_id, sftp_user=f"{client_id}-erp", source_ip="127.0.0.1",
         key_fingerprint=key_fingerprint, file_name=name, uploaded_as=name,
         size_bytes=upload.size_bytes, sha256=upload.sha256,
-        received_at=dt.datetime.now(dt.UTC), path=target,
+        received_at=SystemClock().now(), path=target,
         receipt_path=receipt_path(spool, client_id, name),
     )  # fmt: skip
     write_receipt(receipt)

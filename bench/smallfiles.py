@@ -143,7 +143,7 @@ def arrived(inst: Installation) -> dict[str, float]:
     times = {}
     for path in (inst.folder / "spool").rglob("*.receipt.json"):
         receipt = json.loads(path.read_text())
-        received = dt.datetime.fromisoformat(receipt["received_at"]).timestamp()
+        received = workday.wall_of(dt.datetime.fromisoformat(receipt["received_at"]))
         times[receipt["file_name"].removesuffix(".xml")] = received
     return times
 

@@ -10,6 +10,9 @@ and lets it run on from there at the real pace.
 The pin goes through `gateway.clock.SystemClock`, the one place the gateway reads the
 time: in this process directly, in the others by `workday_site/sitecustomize.py`, which
 Python imports at start-up from `PYTHONPATH`. The product has no such switch.
+
+The crash tests start their scans the same way (`pinned`), so that what they kill is
+always booking payments, whatever day CI runs on.
 """
 
 from __future__ import annotations
@@ -26,21 +29,45 @@ sys.path.insert(0, str(SITE))
 from ekase_bench_clock import VARIABLE, install, parse  # noqa: E402
 
 
-def begin(zone: str = "Europe/Riga") -> dt.date:
-    """Pin the clock here and in every process started from now on; the day it is."""
+def morning(zone: str = "Europe/Riga") -> dt.datetime:
+    """10:00 in Riga of the first business day on or after today."""
     from zoneinfo import ZoneInfo
 
     from ledger.calendar import business_day_on_or_after
 
     local = ZoneInfo(zone)
     day = business_day_on_or_after(dt.datetime.now(local).date())
-    spec = f"{dt.datetime.combine(day, dt.time(10, 0), local).isoformat()}@{time.time():.6f}"
-    os.environ[VARIABLE] = spec
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(SITE), os.environ.get("PYTHONPATH", "")) if p
-    )
-    install(spec)
-    return day
+    return dt.datetime.combine(day, dt.time(10, 0), local)
+
+
+def pinned(moment: dt.datetime) -> dict[str, str]:
+    """What a process's environment needs for its clock to read `moment` now and run on
+    from there: the pin, and `PYTHONPATH` with the start-up hook in front."""
+    return {
+        VARIABLE: f"{moment.isoformat()}@{time.time():.6f}",
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(SITE), os.environ.get("PYTHONPATH", "")) if p
+        ),
+    }
+
+
+def begin() -> dt.date:
+    """Pin the clock here and in every process started from now on (`morning`); the day
+    it is."""
+    moment = morning()
+    os.environ.update(pinned(moment))
+    install(os.environ[VARIABLE])
+    return moment.date()
+
+
+def wall_of(moment: dt.datetime) -> float:
+    """When, in epoch seconds on the wall clock, the pinned clock read `moment` (a
+    receipt's `received_at`, say); `moment` itself where nothing is pinned."""
+    spec = os.environ.get(VARIABLE)
+    if not spec:
+        return moment.timestamp()
+    pinned, real = parse(spec)
+    return moment.timestamp() - (pinned.timestamp() - real)
 
 
 def today() -> dt.date:

@@ -145,8 +145,11 @@ def money(minor: int) -> str:
     return f"{minor // 100}.{minor % 100:02d}"
 
 
-def batch(msg_id: str, client: str, count: int, amount_minor: int = 100) -> bytes:
-    """A valid pain.001 of `count` external payments with end-to-end ids unique to `msg_id`."""
+def batch(
+    msg_id: str, client: str, count: int, amount_minor: int = 100, day: dt.date | None = None
+) -> bytes:
+    """A valid pain.001 of `count` external payments with end-to-end ids unique to `msg_id`,
+    to execute on `day` (today in Riga)."""
     amount = money(amount_minor)
     txs = [
         SampleTx(
@@ -168,7 +171,7 @@ def batch(msg_id: str, client: str, count: int, amount_minor: int = 100) -> byte
                     pmt_inf_id=f"{msg_id}-P",
                     debtor_iban=iban(client),
                     transactions=txs,
-                    execution_date=today_riga().isoformat(),
+                    execution_date=(day or today_riga()).isoformat(),
                     nb_of_txs=str(count),
                     ctrl_sum=total,
                 )

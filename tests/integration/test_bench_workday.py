@@ -4,7 +4,8 @@ still age by their modification times.
 
 A Saturday pin answers `PDNG` (not a business day) and a Monday pin executes (`ACSC`),
 on any real day. A temporary file written a moment ago in the spool's tmp/ — which a run
-clears once it is an hour old — survives a pin three days ahead.
+clears once it is an hour old — survives a pin days away, and the file is received at
+its age before the pinned time, not on the wall clock's day.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import datetime as dt
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from bench import workday
 from gateway.environment import open_environment
 from gateway.funding import fund
 from gateway.samples import SampleBatch, SamplePmtInf, SampleTx, to_bytes
@@ -33,9 +34,7 @@ from tests.pipeline_fixtures import (
     write_config,
 )
 
-REPO = Path(__file__).resolve().parents[2]
 GATEWAY = Path(sys.executable).with_name("ekase-gateway")
-SITE = REPO / "bench" / "workday_site"
 SATURDAY, MONDAY = dt.date(2026, 12, 5), dt.date(2026, 12, 7)
 
 
@@ -58,11 +57,8 @@ def test_a_scan_runs_on_the_pinned_day(tmp_path: Path, day: dt.date, status: str
     young.parent.mkdir(parents=True, exist_ok=True)
     young.write_bytes(b"half written by another process")
 
-    pinned = dt.datetime.combine(day, dt.time(10, 0), RIGA).isoformat()
-    environment = dict(os.environ, EKASE_BENCH_CLOCK=f"{pinned}@{time.time():.6f}")
-    environment["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(SITE), environment.get("PYTHONPATH", "")) if p
-    )
+    moment = dt.datetime.combine(day, dt.time(10, 0), RIGA)
+    environment = dict(os.environ, **workday.pinned(moment))
     done = subprocess.run(
         [str(GATEWAY), "scan", "-c", str(config), "--once"],
         env=environment, capture_output=True, text=True, timeout=120,
@@ -74,3 +70,9 @@ def test_a_scan_runs_on_the_pinned_day(tmp_path: Path, day: dt.date, status: str
     assert answer.statuses() == {"E2E-1": status}
     assert f"{day:%Y-%m-%d}T10:" in (answer._text("//p:GrpHdr/p:CreDtTm") or "")
     assert young.exists()
+    # Received: the file's modification time on the gateway's clock (its age before
+    # the pinned now), not the wall clock's day.
+    (findings,) = settings.spool_dir.rglob("*.findings.txt")
+    line = next(x for x in findings.read_text().splitlines() if x.startswith("Received:"))
+    received = dt.datetime.fromisoformat(line.split()[1])
+    assert dt.timedelta(0) <= moment - received < dt.timedelta(seconds=60), line

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
+from bench import workday
 from gateway.inbound.reader import inline_bytes_max
 from gateway.samples import payroll, write
 from ledger import schema
@@ -348,18 +349,22 @@ def test_kill_9_during_processing_then_restart_answers_each_file_once(
     install = make_install(
         tmp_path / "gw", rescan_seconds=1, settle_seconds=0, database_url=f'"{database_url}"'
     )
+    # The daemons run on a business morning whatever day it is (the bench's pinned clock,
+    # one pin for every start): what is killed is always booking payments.
+    moment = workday.morning()
+    pin = workday.pinned(moment)
     inbox = install.folder("bulk", "in")
     files = 8
     per_file = 3300  # ~1.1 MB: read by a reading child, one file per transaction
     for n in range(files):
-        drop(inbox, f"crash-{n:02d}.xml", batch(f"CRASH-{n:02d}", "bulk", per_file),
-             age_seconds=100 - n)
+        data = batch(f"CRASH-{n:02d}", "bulk", per_file, day=moment.date())
+        drop(inbox, f"crash-{n:02d}.xml", data, age_seconds=100 - n)
     assert min(p.stat().st_size for p in inbox.iterdir()) > inline_bytes_max
     out = install.folder("bulk", "out")
     work = install.folder("bulk", "work")
     killed_mid_file = 0
     for crash in range(2):
-        with running_daemon(install, name=f"crash{crash}") as daemon:
+        with running_daemon(install, env=pin, name=f"crash{crash}") as daemon:
             target = sum(answers_per_msg_id(out).values()) + 2
 
             def progressed(target: int = target) -> bool:
@@ -370,7 +375,7 @@ def test_kill_9_during_processing_then_restart_answers_each_file_once(
             daemon.wait(10)
             killed_mid_file += bool(any(work.iterdir()))
     assert killed_mid_file >= 1, "the kill never landed while a file was in work/"
-    with running_daemon(install, name="final") as daemon:
+    with running_daemon(install, env=pin, name="final") as daemon:
         daemon.wait_started()
         expected = {f"CRASH-{n:02d}" for n in range(files)}
         assert wait_for(
@@ -384,6 +389,7 @@ def test_kill_9_during_processing_then_restart_answers_each_file_once(
     assert not list(inbox.iterdir()) and not list(work.iterdir())
 
     booked = sum(a.tx_statuses["ACSC"] for a in answers(out))
+    assert booked == files * per_file
     assert ledger_balance_minor(install, "bulk") == FUNDED_MINOR - booked * 100
     engine = create_engine(install.settings.database_url)
     try:
