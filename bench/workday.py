@@ -66,8 +66,8 @@ def wall_of(moment: dt.datetime) -> float:
     spec = os.environ.get(VARIABLE)
     if not spec:
         return moment.timestamp()
-    pinned, real = parse(spec)
-    return moment.timestamp() - (pinned.timestamp() - real)
+    start, real = parse(spec)
+    return moment.timestamp() - (start.timestamp() - real)
 
 
 def today() -> dt.date:
