@@ -41,9 +41,10 @@ def morning(zone: str = "Europe/Riga") -> dt.datetime:
 
 
 def pinned(moment: dt.datetime) -> dict[str, str]:
-    """What a process's environment needs for its clock to read `moment` now and run on
-    from there: the pin, and `PYTHONPATH` with the start-up hook in front."""
+    """This process's environment for a process whose clock is to read `moment` now and
+    run on from there: with the pin, and `PYTHONPATH` with the start-up hook in front."""
     return {
+        **os.environ,
         VARIABLE: f"{moment.isoformat()}@{time.time():.6f}",
         "PYTHONPATH": os.pathsep.join(
             p for p in (str(SITE), os.environ.get("PYTHONPATH", "")) if p

@@ -50,3 +50,10 @@ class FixedClock:
 
     def advance(self, delta: dt.timedelta) -> None:
         self._now += delta
+
+
+def on_clock(clock: Clock, stamped: float) -> dt.datetime:
+    """A file's modification time (`wall()`'s) as the treasury's time (`now()`'s), in UTC:
+    now, less the file's age. In production the two clocks are one and this is the stamp."""
+    age = dt.timedelta(seconds=max(0.0, clock.wall() - stamped))
+    return (clock.now() - age).astimezone(dt.UTC)

@@ -26,7 +26,6 @@ the file answered as rejected in a new one.
 
 from __future__ import annotations
 
-import datetime as dt
 import errno
 import os
 import time
@@ -38,7 +37,7 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 
 from gateway import authorisation, logs, metrics, record
-from gateway.clock import Clock
+from gateway.clock import on_clock
 from gateway.environment import Environment
 from gateway.errors import SealError, TransientError
 from gateway.files import sha256_file
@@ -248,17 +247,10 @@ def _intake(env: Environment, claim: Claim, reader: Reading | None) -> Intake:
         receipt=claim.receipt,
         sha256=sha256,
         size=size,
-        modified=_on_clock(env.clock, info.st_mtime),
+        modified=on_clock(env.clock, info.st_mtime),
         now=env.clock.now(),
         timezone=env.settings.timezone,
     )
-
-
-def _on_clock(clock: Clock, stamped: float) -> dt.datetime:
-    """A file's modification time (`wall()`'s) as the treasury's time (`now()`'s): now,
-    less the file's age. In production the two clocks are one and this is the stamp."""
-    age = dt.timedelta(seconds=max(0.0, clock.wall() - stamped))
-    return (clock.now() - age).astimezone(dt.UTC)
 
 
 # -- a file seen before ------------------------------------------------------------------------

@@ -70,7 +70,7 @@ def test_sigkill_while_signatures_arrive(tmp_path: Path, database_url: str) -> N
     # The scans run on a business morning whatever day it is (the bench's pinned clock,
     # one pin for every restart): a batch complete with its signatures always executes.
     moment = workday.morning()
-    environment = dict(os.environ, **workday.pinned(moment))
+    environment = workday.pinned(moment)
     now = moment.astimezone(dt.UTC)
     pki, files = make_pki_files(tmp_path / "pki", now)
     configure(

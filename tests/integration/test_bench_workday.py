@@ -11,7 +11,6 @@ its age before the pinned time, not on the wall clock's day.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -58,7 +57,7 @@ def test_a_scan_runs_on_the_pinned_day(tmp_path: Path, day: dt.date, status: str
     young.write_bytes(b"half written by another process")
 
     moment = dt.datetime.combine(day, dt.time(10, 0), RIGA)
-    environment = dict(os.environ, **workday.pinned(moment))
+    environment = workday.pinned(moment)
     done = subprocess.run(
         [str(GATEWAY), "scan", "-c", str(config), "--once"],
         env=environment, capture_output=True, text=True, timeout=120,

@@ -115,7 +115,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_pays_nothing_twice(tmp_path
     # one pin for every restart), and the payments are dated that day: what is killed
     # is always booking them. The cut-offs and the end of day are at the last second.
     moment = workday.morning()
-    environment = dict(os.environ, **workday.pinned(moment))
+    environment = workday.pinned(moment)
     late = "23:59:59"
     inst = Installation.create(
         tmp_path / "gw", cutoff_internal=late, cutoff_external=late, eod_time=late
