@@ -28,7 +28,7 @@ import structlog
 from cryptography import x509
 from sqlalchemy import Connection, select, update
 
-from gateway import announcements, db, record
+from gateway import announcements, db, reading, record
 from gateway.awaiting_shelf import CANCELLED as CANCELLED
 from gateway.awaiting_shelf import CONTAINER as CONTAINER
 from gateway.awaiting_shelf import EXECUTED as EXECUTED
@@ -42,9 +42,9 @@ from gateway.inbound.facts import parse_date
 from gateway.inbound.findings import Finding
 from gateway.inbound.intake import Intake, take_in
 from gateway.inbound.parsed import ParsedFile, ParsedHeader, ParsedPmtInf
-from gateway.inbound.reader import Chunk, Reading, read
+from gateway.inbound.reader import Chunk, Reading
 from gateway.newfile import _header_values, new_file, reject
-from gateway.outbound import answers, pain002_v03
+from gateway.outbound import answers, first_report, pain002_v03
 from gateway.outbound.first_report import FirstReport
 from gateway.outbound.outbox import PlainCopy
 from gateway.reasons import Reason
@@ -208,7 +208,7 @@ def _read_waiting(
                 [status.value] * len(txs),
                 amounts,
                 [t.currency[:3] or None for t in txs],
-                [i + said + r for i, r in map(pain002_v03.original, txs, amounts, days)],
+                [i + said + r for i, r in first_report.echoes(event, days)],
             )
         elif isinstance(event, ParsedFile):
             return event
@@ -219,7 +219,7 @@ def _list_closed(
     env: Environment, path: Path, report: FirstReport, reason: Reason, text: str
 ) -> bool:
     """Every transaction of the batch at `path` into `report` as RJCT `reason`."""
-    with read(path, transactions_max=env.settings.max_transactions) as reader:
+    with reading.read(path, env.settings) as reader:
         reader.digest()
         events = iter(reader)
         if not isinstance(next(events), ParsedHeader):
@@ -260,10 +260,10 @@ def batch_path(env: Environment, row: Any) -> Path:
 
 def execute(
     env: Environment, tx: LedgerTx, row: Any, copies: dict[int, PlainCopy],
-    reading: Reading | None = None,
+    ahead: Reading | None = None,
 ) -> Outcome:
     """Run the authorised batch through the ordinary stages, as if received now
-    (`reading`: of its file, already started)."""
+    (`ahead`: the reading of its file, already started)."""
     file_row = tx.conn.execute(select(db.files).where(db.files.c.id == row.file_id)).one()
     path = batch_path(env, row)
     now = env.clock.now()
@@ -274,7 +274,7 @@ def execute(
         sha256=row.sha256, size=file_row.size_bytes, modified=now, now=now,
         timezone=env.settings.timezone,
     )  # fmt: skip
-    with reading or read(path, transactions_max=env.settings.max_transactions) as reader:
+    with ahead or reading.read(path, env.settings) as reader:
         reader.digest()
         outcome = new_file(env, tx, intake, reader, copies, file_id=row.file_id)
     tx.conn.execute(

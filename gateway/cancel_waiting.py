@@ -30,7 +30,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, select
 
-from gateway import authorisation, db
+from gateway import authorisation, db, reading
 from gateway.environment import Environment
 from gateway.inbound.cancellation import (
     OriginalGroup,
@@ -39,7 +39,7 @@ from gateway.inbound.cancellation import (
     Underlying,
 )
 from gateway.inbound.parsed import ParsedPmtInf
-from gateway.inbound.reader import Chunk, read
+from gateway.inbound.reader import Chunk
 from gateway.outbound.resolution import (
     GroupResolution,
     PaymentInfoResolution,
@@ -205,7 +205,7 @@ class Waiting:
             return []
         txs: list[WaitingTx] = []
         pmts: dict[int, ParsedPmtInf] = {}
-        with read(path, transactions_max=self.env.settings.max_transactions) as reader:
+        with reading.read(path, self.env.settings) as reader:
             reader.digest()
             for event in reader:
                 if isinstance(event, ParsedPmtInf):

@@ -36,14 +36,14 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import DBAPIError
 
-from gateway import authorisation, logs, metrics, record
+from gateway import authorisation, logs, metrics, reading, record
 from gateway.clock import on_clock
 from gateway.environment import Environment
 from gateway.errors import SealError, TransientError
 from gateway.files import sha256_file
 from gateway.inbound import route
 from gateway.inbound.intake import NOT_READ, Intake, take_in
-from gateway.inbound.reader import Reader, Reading, read
+from gateway.inbound.reader import Reader, Reading
 from gateway.newfile import Rejected, new_file, reject
 from gateway.outbound import outbox
 from gateway.outbound.outbox import PlainCopy
@@ -101,7 +101,7 @@ def process(env: Environment, jobs: Sequence[Job]) -> list[Job]:
                 and os.stat(job.claim.path).st_size <= env.settings.max_file_bytes
                 and not route.is_container_name(job.claim.original_name)
             ):
-                job.reader = read(job.claim.path, transactions_max=env.settings.max_transactions)
+                job.reader = reading.read(job.claim.path, env.settings)
         big = any(isinstance(j.reader, Reader) for j in jobs)
         with env.ledger.begin(checkpoint_after=big) as tx:
             for job in jobs:
@@ -186,7 +186,7 @@ def _new(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy])
         if waiting is not None:
             return waiting
         job.reader.close()  # it needs no signature: read again, for decide
-        job.reader = read(intake.path, transactions_max=env.settings.max_transactions)
+        job.reader = reading.read(intake.path, env.settings)
         job.reader.digest()
     return new_file(env, tx, intake, job.reader, copies)
 

@@ -17,8 +17,8 @@ from gateway.environment import Environment
 from gateway.inbound import decide, rules
 from gateway.inbound.intake import Intake
 from gateway.inbound.parsed import ParsedHeader, ParsedPmtInf
-from gateway.inbound.reader import Chunk
-from gateway.outbound import pain002_v03
+from gateway.inbound.reader import Chunk, Echo
+from gateway.outbound import first_report, pain002_v03
 from gateway.outbound.first_report import FirstReport
 from gateway.references import FileRefs
 from gateway.statuses import TxStatus
@@ -101,8 +101,9 @@ class FirstRun:
                 for c, d in zip(candidates, decisions, strict=True)
             ]
             large_days.add_file_days(self.days, map(record.day_values, rows))
+        echoes = first_report.echoes(chunk, (c.pmt.requested_date for c in candidates))
         with record.inserting_payments(self.tx.conn, rows):
-            self._answer(candidates, decisions)
+            self._answer(candidates, decisions, echoes)
 
     def _look_up(self, candidates: list[rules.Candidate]) -> None:
         """What this chunk's rules need beyond what is known: the treasury accounts its
@@ -146,13 +147,17 @@ class FirstRun:
         creditor = self.treasury.get(c.tx.creditor_iban or "") if c.facts.internal else None
         return creditor is not None and c.tx.currency != creditor.currency
 
-    def _answer(self, candidates: list[rules.Candidate], decisions: list[decide.Decision]) -> None:
+    def _answer(
+        self,
+        candidates: list[rules.Candidate],
+        decisions: list[decide.Decision],
+        echoes: list[Echo],
+    ) -> None:
         """Each payment's TxInfAndSts into the report: what it echoes of the payment as
-        read (`pain002_v03.original`) around its outcome."""
-        original, outcome = pain002_v03.original, pain002_v03.outcome
+        read (`first_report.echoes`) around its outcome."""
+        outcome = pain002_v03.outcome
         texts = []
-        for c, d in zip(candidates, decisions, strict=True):
-            ids, reference = original(c.tx, c.facts.amount_sent, c.pmt.requested_date)
+        for c, d, (ids, reference) in zip(candidates, decisions, echoes, strict=True):
             texts.append(ids + outcome(d.status, d.reason, d.info, d.acct_svcr_ref) + reference)
             if d.status is TxStatus.RJCT and len(self.rejected) < rejections_listed_max:
                 assert d.reason is not None

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway import reading
 from gateway.errors import TransientError
 from gateway.inbound import route
 from gateway.inbound.reader import Reader, inline_bytes_max
@@ -99,7 +100,7 @@ def start(settings: Settings, now: dt.datetime) -> ReadAhead | BatchAhead | None
                 if claim is None:
                     lock.close()
                     return None
-                reader = Reader(claim.path, transactions_max=settings.max_transactions)
+                reader = reading.child(claim.path, settings)
             except TransientError:
                 lock.close()  # cannot fork now: the pass recovers the claim from work/
                 return None
@@ -131,7 +132,7 @@ def _signed_batch(settings: Settings, awaiting: Path, container: Path) -> BatchA
     if len(same) != 1:
         return None
     try:
-        reader = Reader(same[0], transactions_max=settings.max_transactions)
+        reader = reading.child(same[0], settings)
     except TransientError:
         return None
     return BatchAhead(same[0], reader)

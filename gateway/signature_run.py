@@ -28,13 +28,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Connection, select
 
-from gateway import authorisation, db, record
+from gateway import authorisation, db, reading, record
 from gateway.environment import Environment
 from gateway.files import write_in_place
 from gateway.inbound import asice, route, xades
 from gateway.inbound.findings import Finding
 from gateway.inbound.intake import Intake, take_in
-from gateway.inbound.reader import Reading, read
+from gateway.inbound.reader import Reading
 from gateway.newfile import new_file, reject
 from gateway.outbound import answers, outbox
 from gateway.outbound import pain002_v03 as pain002
@@ -104,7 +104,7 @@ def container_file(
             # (or started before the pass, `readahead.py`).
             ahead = batch_ahead.take(path) if batch_ahead is not None else None
             if ahead is None:
-                ahead = read(path, transactions_max=env.settings.max_transactions)
+                ahead = reading.read(path, env.settings)
             stack.callback(ahead.close)
         return _sign(env, tx, intake, found, container_id, row, copies, earlier, ahead)
 
@@ -133,12 +133,11 @@ def _submit(
         receipt=receipt, sha256=container.data_sha256.hex(), size=len(container.data),
         modified=intake.received, now=intake.now, timezone=intake.timezone,
     )  # fmt: skip
-    limit = env.settings.max_transactions
-    with read(path, transactions_max=limit) as reader:
+    with reading.read(path, env.settings) as reader:
         reader.digest()
         outcome = authorisation.admit(env, tx, data, reader)
     if outcome is None:  # no account of it needs signatures: it runs now
-        with read(path, transactions_max=limit) as reader:
+        with reading.read(path, env.settings) as reader:
             reader.digest()
             outcome = new_file(env, tx, data, reader, copies)
     if outcome.shelf != "awaiting":

@@ -8,11 +8,16 @@ process needs it before anything else: is the file known?), then, in file order,
 the group header, each payment information, `Chunk`s of transactions each with
 what it says on its own (`facts.py`: amount in minor units, IBAN and BIC checks,
 fingerprint — the work a transaction needs before any account is known), and the
-`ParsedFile` summary. Where the line between the two sides lies is a matter of
-measurement (paired runs of `bench.paired`): the facts are worked out here; what an
-answer echoes of each transaction is rendered where the answer is written (the echo
-is as long as the transaction's record, and carrying both through the pipe cost the
-child more than rendering it costs the booking process).
+`ParsedFile` summary.
+
+Which side is slower depends on the file: verbose records make the parse the longer
+half, simple bookings with many treasury creditors the booking. So the line between the
+two sides moves with the work. The facts are always worked out here. What an answer
+echoes of each transaction as read (`Chunk.echoes`, rendered by the function the caller
+passes: `pain002_v03.original`) is rendered here only while the child is ahead — while
+events it has parsed wait for the booking process (`_Sender.ahead`); otherwise the
+booking process renders it beside the outcome. Either side calls the same function
+with the same values, so the answer does not depend on who rendered it.
 
 The module is light on purpose (lxml and the reader of pain.001 only; the rules
 load in the child): `scan --once` starts reading the first waiting file before it
@@ -35,6 +40,7 @@ ours.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import gc
 import hashlib
@@ -45,7 +51,7 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -62,6 +68,12 @@ _make_facts = Facts._make
 pipe_capacity_bytes = 1 << 20  # Linux's default pipe-max-size for unprivileged users
 exit_wait_seconds = 5.0
 inline_bytes_max = 1 << 20  # files up to this size are read in-process (`read`)
+ahead_events = 2  # the child is ahead while this many events wait in its queue
+
+# What an answer echoes of a transaction as read, before and after its outcome, and the
+# function that renders it from the transaction, its amount as sent and ReqdExctnDt.
+Echo = tuple[str, str]
+EchoOf = Callable[[ParsedTx, int | None, dt.date | None], Echo]
 
 
 class Chunk(NamedTuple):
@@ -70,6 +82,7 @@ class Chunk(NamedTuple):
 
     transactions: list[ParsedTx]
     facts: list[Facts]
+    echoes: list[Echo] | None  # rendered by the child, when it was ahead (module docstring)
 
 
 Incoming = ParsedHeader | ParsedPmtInf | Chunk | ParsedFile
@@ -87,7 +100,7 @@ class ReaderFailed(RuntimeError):
     """The reading child ended without a summary of the file."""
 
 
-def _serve(path: Path, transactions_max: int, write_fd: int) -> int:
+def _serve(path: Path, transactions_max: int, echo: EchoOf | None, write_fd: int) -> int:
     """The child's whole life: read `path`, send each event, return the exit code."""
     gc.freeze()
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -96,7 +109,7 @@ def _serve(path: Path, transactions_max: int, write_fd: int) -> int:
     os.closerange(write_fd + 1, os.sysconf("SC_OPEN_MAX"))
     sender = _Sender(write_fd)
     try:
-        for item in _items(path, transactions_max):
+        for item in _items(path, transactions_max, echo, sender.ahead):
             if not sender.send(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)):
                 return 0  # the reading process is gone: nothing left to do
         if not sender.finish():
@@ -111,36 +124,51 @@ def _serve(path: Path, transactions_max: int, write_fd: int) -> int:
     return 0
 
 
-def _items(path: Path, transactions_max: int) -> Generator[Any, None, None]:
+def _items(
+    path: Path, transactions_max: int, echo: EchoOf | None, ahead: Callable[[], bool]
+) -> Generator[Any, None, None]:
     """What reading `path` yields, as it crosses the pipe: its `Digest` first (the
     booking process needs it before anything else: is this file known?), then the
     reader's events with each transaction's facts beside it, as plain tuples
     (`_decoded` makes them events again)."""
 
     yield sha256_file(path)
-    yield from _checked(
-        pain001_v03.stream(blocks(path), transactions_max=transactions_max)
-    )
+    events = pain001_v03.stream(blocks(path), transactions_max=transactions_max)
+    yield from _checked(events, echo, ahead)
 
 
 def _small_items(data: bytes, transactions_max: int) -> Generator[Any, None, None]:
     """`_items` of a small file already read whole (it is opened and read once)."""
     yield Digest(hashlib.sha256(data).hexdigest(), len(data))
     pieces = (data[at : at + feed_bytes] for at in range(0, len(data), feed_bytes))
-    yield from _checked(pain001_v03.stream(pieces, transactions_max=transactions_max))
+    events = pain001_v03.stream(pieces, transactions_max=transactions_max)
+    yield from _checked(events, None, _never)
 
 
-def _checked(events: Iterator[Any]) -> Iterator[Any]:
+def _never() -> bool:
+    return False
+
+
+def _checked(
+    events: Iterator[Any], echo: EchoOf | None, ahead: Callable[[], bool]
+) -> Iterator[Any]:
     """The events with each chunk's transactions' facts beside them, as plain tuples
-    (`_decoded` makes them records again)."""
-    from gateway.inbound.facts import facts
+    (`_decoded` makes them records again), and their echoes if `ahead()` says so."""
+    from gateway.inbound.facts import facts, parse_date
 
     pmts: dict[int, ParsedPmtInf] = {}
     seen_e2e: set[str] = set()
     for event in events:
         if isinstance(event, list):
-            said = [facts(t, pmts[t.pmt_seq], seen_e2e) for t in map(_make_tx, event)]
-            yield (event, list(map(tuple, said)))
+            txs = list(map(_make_tx, event))
+            said = [facts(t, pmts[t.pmt_seq], seen_e2e) for t in txs]
+            echoes = None
+            if echo is not None and ahead():
+                echoes = [
+                    echo(t, f.amount_sent, parse_date(pmts[t.pmt_seq].requested_date))
+                    for t, f in zip(txs, said, strict=True)
+                ]
+            yield (event, list(map(tuple, said)), echoes)
         else:
             if isinstance(event, ParsedPmtInf):
                 pmts[event.seq] = event
@@ -149,8 +177,8 @@ def _checked(events: Iterator[Any]) -> Iterator[Any]:
 
 def _decoded(item: Any) -> Incoming:
     if type(item) is tuple:  # a chunk (the other events are records of their own types)
-        rows, said = item
-        return Chunk(list(map(_make_tx, rows)), list(map(_make_facts, said)))
+        rows, said, echoes = item
+        return Chunk(list(map(_make_tx, rows)), list(map(_make_facts, said)), echoes)
     return item  # type: ignore[no-any-return]
 
 
@@ -179,6 +207,10 @@ class _Sender:
                 return
         os.close(self._fd)
 
+    def ahead(self) -> bool:
+        """Whether events parsed here wait for the booking process to take them."""
+        return self._queue.qsize() >= ahead_events
+
     def send(self, data: bytes) -> bool:
         """Queue `data` for the pipe; False once the reading process has gone."""
         while not self._gone.is_set():
@@ -201,13 +233,14 @@ class _Sender:
         return not self._gone.is_set()
 
 
-def read(path: Path, *, transactions_max: int) -> Reading:
+def read(path: Path, *, transactions_max: int, echo: EchoOf | None = None) -> Reading:
     """The reading of `path`: by a child process (`Reader`) for a big file, so that
     parsing and booking run side by side; in this process (`InlineRead`) for a small
-    one, where starting a child would cost more than the parse."""
+    one, where starting a child would cost more than the parse. `echo`: what the
+    child may render for the answer while it is ahead (module docstring)."""
     if path.stat().st_size <= inline_bytes_max:
         return InlineRead(path, transactions_max=transactions_max)
-    return Reader(path, transactions_max=transactions_max)
+    return Reader(path, transactions_max=transactions_max, echo=echo)
 
 
 class InlineRead:
@@ -240,7 +273,9 @@ class InlineRead:
 class Reader:
     """`with Reader(path, transactions_max=…) as reader: for event in reader: …`"""
 
-    def __init__(self, path: Path, *, transactions_max: int) -> None:
+    def __init__(
+        self, path: Path, *, transactions_max: int, echo: EchoOf | None = None
+    ) -> None:
         pain001_v03.schema()  # compiled once here, not again in every child
         try:
             read_fd, write_fd = os.pipe()
@@ -258,7 +293,7 @@ class Reader:
             code = 70
             try:
                 os.close(read_fd)
-                code = _serve(path, transactions_max, write_fd)
+                code = _serve(path, transactions_max, echo, write_fd)
             finally:
                 os._exit(code)
         os.close(write_fd)

@@ -12,11 +12,12 @@ import bisect
 import datetime as dt
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from gateway.inbound.reader import Chunk, Echo
 from gateway.outbound import outbox
 from gateway.outbound import pain002_v03 as pain002
 from gateway.outbound.outbox import Copy
@@ -25,6 +26,16 @@ from gateway.statuses import GroupStatus, derive
 
 copy_block_bytes = 1 << 20
 memory_bytes_max = 1 << 20  # of rendered transactions kept in memory before a temporary file
+
+
+def echoes(chunk: Chunk, days: Iterable[dt.date | None]) -> list[Echo]:
+    """What the report echoes of each transaction of `chunk` as read (`days`: their
+    ReqdExctnDt): rendered by the reading child if it was ahead, else here (the reader's
+    module docstring). Either way `pain002.original` rendered it from the same values."""
+    if chunk.echoes is not None:
+        return chunk.echoes
+    amounts = (f.amount_sent for f in chunk.facts)
+    return list(map(pain002.original, chunk.transactions, amounts, days))
 
 
 @dataclass(slots=True)

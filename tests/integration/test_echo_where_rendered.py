@@ -1,0 +1,111 @@
+"""What a pain.002 echoes of each transaction is rendered by whichever side has time.
+
+A big file is read by a child while this process books it (`inbound/reader.py`). What
+the answer echoes of a transaction as read (OrgnlInstrId, OrgnlEndToEndId, OrgnlTxRef)
+is rendered by the child while it is ahead of the booking process, else by the booking
+process. The answer a client gets must not depend on which side did it: the same
+file, read with the child always ahead and never ahead, is answered byte for byte the
+same in every payment information — escaping, cut names, zero amounts, rejections and
+treasury creditors included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from gateway.inbound import reader
+from gateway.inbound.facts import parse_date
+from gateway.inbound.reader import Chunk
+from gateway.outbound import pain002_v03
+from tests.pipeline_fixtures import B_MAIN, NS002, Batch, Installation
+
+ALWAYS, NEVER = 0, 10**9  # reader.ahead_events: the child is always / never ahead
+COUNT = 5_000  # over 1 MiB: read by a child, in three chunks
+
+
+def varied_file(msg_id: str) -> bytes:
+    """A file of every kind of transaction an echo must carry as sent."""
+    b = Batch(msg_id=msg_id, batch_booking=False)
+    for n in range(COUNT):
+        kind = n % 6
+        if kind == 0:  # a treasury creditor, with an instruction id
+            b.tx(f"E-{n}", "1.05", B_MAIN, instr_id=f"I-{n}", creditor_name="Skola & <Co>")
+        elif kind == 1:  # an invalid IBAN: AC01, the IBAN is not echoed
+            b.tx(f"E-{n}", "2.10", "LV00TREL0000000000000")
+        elif kind == 2:  # a zero amount, echoed as sent: AM12
+            b.tx(f"E-{n}", "0.00")
+        elif kind == 3:  # the longest name, in letters of two bytes
+            b.tx(f"E-{n}", "3.15", creditor_name="Ļ" * 140)
+        else:
+            b.tx(f"E-{n}", f"{n % 97 + 1}.{n % 100:02d}", remittance=f"Rēķins {n}")
+    return b.build()
+
+
+def chunks(path: Path, ahead_events: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[Chunk]:
+    monkeypatch.setattr(reader, "ahead_events", ahead_events)
+    with reader.Reader(path, transactions_max=10**6, echo=pain002_v03.original) as read:
+        read.digest()
+        yield from (event for event in read if isinstance(event, Chunk))
+
+
+def test_the_child_renders_the_echo_only_while_it_is_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ahead, every chunk comes with its echoes, equal to what the booking process would
+    render; never ahead, no chunk does."""
+    path = tmp_path / "varied.xml"
+    path.write_bytes(varied_file("ECHO-1"))
+    assert path.stat().st_size > reader.inline_bytes_max
+    ahead = list(chunks(path, ALWAYS, monkeypatch))
+    assert len(ahead) >= 3
+    day = parse_date(Batch().execution_date)
+    for chunk in ahead:
+        assert chunk.echoes is not None
+        here = list(
+            map(pain002_v03.original, chunk.transactions, (f.amount_sent for f in chunk.facts),
+                [day] * len(chunk.transactions))
+        )  # fmt: skip
+        assert chunk.echoes == here
+    assert [c.echoes for c in chunks(path, NEVER, monkeypatch)] == [None] * len(ahead)
+
+
+def payment_infos(inst: Installation, data: bytes) -> list[bytes]:
+    answer = inst.submit(data, name="varied.xml")
+    found = answer.doc.xpath("//p:OrgnlPmtInfAndSts", namespaces=NS002)
+    return [etree.tostring(e) for e in found]
+
+
+def test_the_answer_is_the_same_whichever_side_renders_the_echo(
+    template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline's answer to one file, with the child always ahead (the booking
+    process renders no echo) and never ahead (it renders all): the same bytes."""
+    data = varied_file("ECHO-2")
+    rendered_here = [0]
+    original = pain002_v03.original
+
+    def counted(*args: object) -> pain002_v03.Original:
+        rendered_here[0] += 1  # in this process only: the child counts its own copy
+        return original(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pain002_v03, "original", counted)
+    answers, counts = [], []
+    for ahead_events in (ALWAYS, NEVER):
+        monkeypatch.setattr(reader, "ahead_events", ahead_events)
+        rendered_here[0] = 0
+        inst = Installation.copy_of(template, tmp_path / f"gw-{ahead_events}")
+        try:
+            answers.append(payment_infos(inst, data))
+        finally:
+            inst.close()
+        counts.append(rendered_here[0])
+    assert counts == [0, COUNT]  # the runs read through `reading`, which passes the echo
+    always, never = answers
+    assert always == never
+    text = b"".join(always)
+    for expected in (b"AC01", b"AM12", b"ACSC", b"Skola &amp; &lt;Co&gt;", b"<OrgnlInstrId>I-0<"):
+        assert expected in text, expected
