@@ -157,6 +157,7 @@ def _checked(
     from gateway.inbound.facts import facts, parse_date
 
     pmts: dict[int, ParsedPmtInf] = {}
+    days: dict[int, dt.date | None] = {}  # each payment information's ReqdExctnDt, read once
     seen_e2e: set[str] = set()
     for event in events:
         if isinstance(event, list):
@@ -165,13 +166,14 @@ def _checked(
             echoes = None
             if echo is not None and ahead():
                 echoes = [
-                    echo(t, f.amount_sent, parse_date(pmts[t.pmt_seq].requested_date))
+                    echo(t, f.amount_sent, days[t.pmt_seq])
                     for t, f in zip(txs, said, strict=True)
                 ]
             yield (event, list(map(tuple, said)), echoes)
         else:
             if isinstance(event, ParsedPmtInf):
                 pmts[event.seq] = event
+                days[event.seq] = parse_date(event.requested_date)
             yield event
 
 
