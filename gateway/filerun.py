@@ -142,7 +142,7 @@ def _run(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy])
         if job.claim.trial:  # from test/: checked and answered, nothing executed
             from gateway import trialrun
 
-            job.outcome = trialrun.run(env, tx, intake, job.reader)
+            job.outcome = trialrun.run(env, tx, intake, job.reader, known)
         elif known is not None:
             job.outcome = _already_known(env, tx.conn, intake, known)
         elif (request := route.request_message(intake.path)) is not None:

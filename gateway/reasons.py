@@ -33,7 +33,9 @@ class Reason(StrEnum):
     # -- transaction level, decided at execution time -------------------------------------
     AM14 = "AM14"  # account's daily_limit exceeded
     AM04 = "AM04"  # insufficient funds (balance plus overdraft)
-    NARR = "NARR"  # no exchange rate within fx_wait_days business days (SPEC §13)
+    # no exchange rate within fx_wait_days business days (SPEC §13); a trial of bytes
+    # already sent (SPEC §15: from in/ they would not execute again)
+    NARR = "NARR"
     # -- signatory authorisation (SPEC §11): why a signature did not count, or expiry ----
     DS0B = "DS0B"  # container or signature unreadable
     DS17 = "DS17"  # signature over other bytes than the batch

@@ -21,6 +21,7 @@ it would wait for and whose, as the first answer to the real batch says.
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
 from lxml import etree
 from sqlalchemy import Connection, select
@@ -32,8 +33,10 @@ from gateway.inbound.reader import Reading
 from gateway.newfile import Rejected, new_file, reject
 from gateway.outbound import answers, outbox, xmlwrite
 from gateway.outbound.outbox import PlainCopy
+from gateway.reasons import Reason
 from gateway.shelving import Outcome
 from gateway.signatories import required_level
+from gateway.statuses import GroupStatus
 from ledger.tx import LedgerTx
 
 MESSAGE = "TEST_" + answers.MESSAGE  # names the answer <stamp>_TEST_pain.002.001.03_<MsgId>
@@ -48,25 +51,21 @@ _BEFORE_REASONS = {
 _NOT_FILE = 0  # a trial has no row in gw_files: its shelf name carries this number
 
 
-def run(env: Environment, tx: LedgerTx, intake: Intake, reader: Reading | None) -> Outcome:
-    """Check the trial file in `intake` and answer it; its Outcome (shelf `trials`)."""
+def run(
+    env: Environment, tx: LedgerTx, intake: Intake, reader: Reading | None, known: Any
+) -> Outcome:
+    """Check the trial file in `intake` and answer it; its Outcome (shelf `trials`).
+    `known`: the row of a file with the same bytes this client sent before, if any."""
     conn = tx.conn
     answered = outbox.answer_to_claim(conn, intake.client_id, intake.claim_name)
     if answered is not None:  # answered by a run that stopped before shelving it
         return Outcome(_NOT_FILE, SHELF, "TEST", answer=answered, recovered=True)
+    if known is not None:
+        return _repeated(env, conn, intake, known)
     checked, report, debited = _checked(env, tx, intake, reader)
     waits = _would_wait(env, intake.client_id, debited, checked.group_status)
-    local = intake.now_local
-    msg_id = answers.new_msg_id(conn, local)
-    _, name = outbox.enqueue(
-        conn,
-        client_id=intake.client_id,
-        message=MESSAGE,
-        msg_id=msg_id,
-        created_local=local,
-        body=zlib.compress(trial_answer(report, msg_id, waits), outbox.compress_level),
-        claim_name=intake.claim_name,
-    )
+    msg_id = answers.new_msg_id(conn, intake.now_local)
+    name = _issue(conn, intake, msg_id, trial_answer(report, msg_id, waits))
     status = "ACCP" if checked.group_status == "ACSC" else checked.group_status
     status = "PDNG" if waits is not None else status
     counts = dict(checked.counts)
@@ -77,6 +76,44 @@ def run(env: Environment, tx: LedgerTx, intake: Intake, reader: Reading | None) 
         _NOT_FILE, SHELF, status, checked.reason, info, msg_id=checked.msg_id,
         counts=counts, answer=name, rejected=checked.rejected,
     )  # fmt: skip
+
+
+def _repeated(env: Environment, conn: Connection, intake: Intake, known: Any) -> Outcome:
+    """Bytes this client sent before: in `in/` they would not be executed again (SPEC
+    §6, the earlier answer delivered once more), so the trial cannot be their first run.
+    It is answered RJCT NARR saying so, echoing the earlier file's group header."""
+    reason, local = Reason.NARR, intake.now_local
+    earlier = f"{known.group_status} {known.reason}" if known.reason else known.group_status
+    info = (
+        f"the same bytes as file {known.id} ({known.original_name}), answered {earlier}: "
+        "from in/ they would not be executed again, its answer would be delivered once more"
+    )
+    msg_id = answers.new_msg_id(conn, local)
+    report = answers.build_rejection(
+        msg_id=msg_id, created_at=local, bic=env.settings.bic,
+        original_msg_id=known.msg_id, original_message=known.message,
+        original_created_at=answers.echoed_created_at(known.msg_created_at),
+        nb_of_txs=known.nb_of_txs if known.msg_id is not None else None,
+        ctrl_sum=answers.echoed_ctrl_sum(known.ctrl_sum), reason=reason, info=info,
+    )  # fmt: skip
+    name = _issue(conn, intake, msg_id, trial_answer(zlib.decompress(report), msg_id))
+    return Outcome(
+        _NOT_FILE, SHELF, GroupStatus.RJCT.value, reason, info, msg_id=known.msg_id, answer=name
+    )
+
+
+def _issue(conn: Connection, intake: Intake, msg_id: str, body: bytes) -> str:
+    """The trial's answer into the outbox, under the claim's name; the answer's name."""
+    _, name = outbox.enqueue(
+        conn,
+        client_id=intake.client_id,
+        message=MESSAGE,
+        msg_id=msg_id,
+        created_local=intake.now_local,
+        body=zlib.compress(body, outbox.compress_level),
+        claim_name=intake.claim_name,
+    )
+    return name
 
 
 def _would_wait(

@@ -110,3 +110,38 @@ def test_status_counts_trials_apart(inst: Installation) -> None:
     found = status.collect(inst.env, inst.clock)
     alpha = next(c for c in found.clients if c.client_id == CLIENT_A)
     assert (alpha.trials_today, alpha.processed_today) == (1, 0)
+
+
+def test_a_trial_of_bytes_already_processed_says_so_and_stops_no_one(
+    inst: Installation, assert_valid  # type: ignore[no-untyped-def]
+) -> None:
+    """The same bytes from in/ and then from test/ (or an unreadable file twice): the
+    trial cannot be the file's first run; it is answered with what in/ would do (SPEC
+    §6: not executed again), and the pass goes on with the other files."""
+    data = trial_batch("DONE-1")
+    first = inst.submit(data, name="real.xml")
+    assert first.group_status == "PART"
+    inst.submit(b"<not xml", name="junk.xml")
+    out = Out(inst.outbox(CLIENT_A))
+    before = (inst.balances(), counts(inst))
+    (inst.spool / "clients" / CLIENT_A / "in").mkdir(exist_ok=True)
+    inst.drop(Batch(msg_id="AFTER").tx("N-1", "1.00").build(), "after.xml")
+    folder = inst.env.spool.trial_box(CLIENT_A)
+    (folder / "again.xml").write_bytes(data)
+    (folder / "junk-again.xml").write_bytes(b"<not xml")
+    result = inst.run()
+    assert sorted(o.shelf for o in result.outcomes) == ["archive", "trials", "trials"]
+    answers = {a.path.name: a for a in out.new()}
+    trials = [a for name, a in answers.items() if "_TEST_" in name]
+    assert len(trials) == 2 and len(answers) == 3
+    for answer in trials:
+        assert_valid(answer.path, "pain.002.001.03")
+        assert answer.text("OrgnlGrpInfAndSts/GrpSts") == "RJCT"
+        assert answer.texts("OrgnlGrpInfAndSts/StsRsnInf/Rsn/Cd") == ["NARR"]
+        info = " ".join(answer.texts("OrgnlGrpInfAndSts/StsRsnInf/AddtlInf"))
+        assert "trial run, nothing executed" in info and "the same bytes as file" in info
+        assert "not be executed again" in info
+    repeated = next(a for a in trials if a.text("OrgnlGrpInfAndSts/OrgnlMsgId") == "DONE-1")
+    assert "real.xml" in " ".join(repeated.texts("OrgnlGrpInfAndSts/StsRsnInf/AddtlInf"))
+    transfers_, files_, payments_ = counts(inst)
+    assert (transfers_, files_, payments_ - 1) == (before[1][0] + 1, before[1][1] + 1, before[1][2])
