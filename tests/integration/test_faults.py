@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import structlog
 from prometheus_client import generate_latest
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from gateway import daemon, metrics, newfile, progress
 from gateway.environment import make_reader_engine
@@ -44,14 +44,24 @@ def poison(monkeypatch: pytest.MonkeyPatch) -> dict[str, BaseException]:
     return poisoned
 
 
+@pytest.mark.parametrize(
+    ("bug", "shown"),
+    [
+        (KeyError("surprise"), "KeyError: 'surprise'"),
+        # a constraint the file's content broke is the code's defect, not the database's
+        (IntegrityError("INSERT", {}, Exception("UNIQUE failed")), "IntegrityError"),
+        (DataError("INSERT", {}, Exception("value too long")), "DataError"),
+    ],
+    ids=["bug", "constraint", "value"],
+)
 def test_a_file_that_trips_a_bug_waits_then_goes_to_quarantine(
-    inst: Installation, poison: dict[str, BaseException]
+    inst: Installation, poison: dict[str, BaseException], bug: Exception, shown: str
 ) -> None:
     """A file that makes the gateway's own code fail is rolled back (nothing booked),
     not answered, and waits in work/ while the next file is processed; the third time
     it fails it is set aside in quarantine/ with the error. Once the defect is fixed,
     the operator puts it back into in/ and it is processed afresh."""
-    poison["POISON"] = KeyError("surprise")
+    poison["POISON"] = bug
     before = inst.balance(A_MAIN)
     inst.drop(batch(("P-1", "10.00"), msg_id="POISON"), "01-poison.xml")
     inst.drop(batch(("G-1", "20.00"), msg_id="GOOD"), "02-good.xml")
@@ -72,7 +82,7 @@ def test_a_file_that_trips_a_bug_waits_then_goes_to_quarantine(
     quarantine = inst.env.spool.root / "quarantine" / "iestade-a"
     [held] = [p for p in quarantine.iterdir() if p.name.endswith("01-poison.xml")]
     error = held.with_name(held.name + ".error.txt").read_text()
-    assert "KeyError: 'surprise'" in error
+    assert shown in error
     assert inst.new_answers() == []  # never answered with a business reason code
     assert inst.balance(A_MAIN) == before - 2000
     # Fixed: the same bytes put back into in/ are processed afresh (never recorded).
