@@ -41,10 +41,13 @@ def tidy(env: Environment, client_ids: Iterable[str]) -> list[Path]:
         names = [p.name for p in folder.iterdir() if not _sidecar(p.name)]
         if not names:
             continue
-        a = db.awaiting.c
+        a, f = db.awaiting.c, db.files.c
         with env.engine.connect() as conn:
             rows = conn.execute(
-                select(db.awaiting, db.files.c.group_status, db.files.c.received_at.label("at"))
+                select(
+                    db.awaiting, f.group_status, f.received_at.label("at"), f.size_bytes,
+                    f.sftp_user, f.source_ip, f.key_fingerprint,
+                )
                 .join(db.files, db.files.c.id == a.file_id)
                 .where(a.client_id == client_id, a.path.in_(names), a.state != WAITING)
             ).all()
@@ -75,8 +78,18 @@ def _shelve(env: Environment, path: Path, row: Any) -> Path | None:
     with contextlib.suppress(FileNotFoundError):
         os.chmod(findings, 0o644)
     write_in_place(findings, _findings(env, row, path), mode=0o444, sync=False)
-    sync_all([findings])
-    for suffix in (".json", ".findings.txt"):
+    written = [findings]
+    if kind == "archive" and env.sealer is not None:  # SPEC §8: sealed like any accepted batch
+        with contextlib.suppress(FileNotFoundError):  # shelved by the other meanwhile
+            seal = env.sealer.sign_received(
+                path, name=target.name, sha256=row.sha256, received_at=db.as_utc(row.at),
+                client_id=row.client_id, sftp_user=row.sftp_user,
+                key_fingerprint=row.key_fingerprint, source=row.source_ip,
+            )  # fmt: skip
+            written.append(path.with_name(path.name + ".sig"))
+            write_in_place(written[-1], seal, sync=False)
+    sync_all(written)
+    for suffix in (".json", ".findings.txt", ".sig"):
         with contextlib.suppress(FileNotFoundError):  # moved by the other already
             os.replace(path.with_name(path.name + suffix), target.with_name(target.name + suffix))
     with contextlib.suppress(PermissionError, FileNotFoundError):
@@ -97,6 +110,9 @@ def _findings(env: Environment, row: Any, path: Path) -> str:
     lines = [
         f"File:        {path.name}",
         f"Client:      {row.client_id}",
+        f"Received:    {db.as_utc(row.at).isoformat()} by {row.sftp_user or 'unknown'} "
+        f"from {row.source_ip or 'unknown'}",
+        f"Size:        {row.size_bytes} bytes",
         f"SHA-256:     {row.sha256}",
         f"File number: {row.file_id}",
         f"Waited for:  {row.level} signature(s) on {row.debited}",

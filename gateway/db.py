@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
@@ -278,3 +279,8 @@ def check_references(conn: Connection) -> None:
         select(p.id, p.file_id).where(p.file_id.not_in(select(files.c.id))).limit(1)
     ).first()
     assert orphan is None, f"payment {orphan} names a file that is missing"
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """A timestamp read back: SQLite returns them naive; every one is stored in UTC."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

@@ -12,7 +12,6 @@ from gateway.environment import Environment
 from gateway.files import sync_all, write_in_place
 from gateway.firstrun import rejections_listed_max
 from gateway.inbound.intake import Intake
-from gateway.outbound.seal import receipt_properties
 from gateway.pull_codes import RequestReason
 from gateway.reasons import Reason
 from gateway.spool import Claim
@@ -68,16 +67,11 @@ def _write_sidecars(
     findings, beside the claim, not yet synced."""
     written = []
     if outcome.shelf == "archive" and env.sealer is not None:
-        properties = receipt_properties(
-            received_at=intake.received,
-            client_id=intake.client_id,
-            sftp_user=intake.user or "unknown",
-            key_fingerprint=intake.key_fingerprint or "unknown",
-            source=intake.source_ip or "unknown",
-        )
-        seal = env.sealer.sign_file(
-            claim.path, properties=properties, name=target.name, sha256=bytes.fromhex(intake.sha256)
-        )
+        seal = env.sealer.sign_received(
+            claim.path, name=target.name, sha256=intake.sha256, received_at=intake.received,
+            client_id=intake.client_id, sftp_user=intake.user,
+            key_fingerprint=intake.key_fingerprint, source=intake.source_ip,
+        )  # fmt: skip
         written.append(claim.path.with_name(claim.path.name + ".sig"))
         write_in_place(written[-1], seal, sync=False)
     written.append(claim.path.with_name(claim.path.name + ".findings.txt"))

@@ -100,11 +100,6 @@ def _count_shelved(spool: Spool, kind: str, client_id: str, day: dt.date) -> int
     return sum(1 for n in names if not n.startswith(".") and not n.endswith(SIDECAR_SUFFIXES))
 
 
-def _as_utc(value: dt.datetime) -> dt.datetime:
-    # SQLite returns naive datetimes; the gateway stores every timestamp in UTC.
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 def _client_db(
     conn: Connection, client_id: str, day_start: dt.datetime
 ) -> tuple[int, int, int, str | None, dt.datetime | None]:
@@ -128,7 +123,7 @@ def _client_db(
     ).first()
     if last is None:
         return processed, rejected, int(undelivered), None, None
-    return processed, rejected, int(undelivered), str(last[0]), _as_utc(last[1])
+    return processed, rejected, int(undelivered), str(last[0]), db.as_utc(last[1])
 
 
 def _pending(conn: Connection, settings: Settings) -> list[PendingSum]:

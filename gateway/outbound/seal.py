@@ -127,6 +127,21 @@ class Sealer:
         sealer._check_validity(sealer.clock())
         return sealer
 
+    def sign_received(
+        self, path: Path, *, name: str, sha256: str, received_at: datetime, client_id: str,
+        sftp_user: str | None, key_fingerprint: str | None, source: str | None,
+    ) -> bytes:  # fmt: skip
+        """The seal of an accepted inbound batch at `path` (shelved as `name`, its
+        SHA-256 hex `sha256`), carrying its receipt (`receipt_properties`; what is not
+        known, e.g. a batch dropped without SFTP, as "unknown")."""
+        properties = receipt_properties(
+            received_at=received_at, client_id=client_id, sftp_user=sftp_user or "unknown",
+            key_fingerprint=key_fingerprint or "unknown", source=source or "unknown",
+        )  # fmt: skip
+        return self.sign_file(
+            path, properties=properties, name=name, sha256=bytes.fromhex(sha256)
+        )
+
     def sign_file(
         self,
         path: Path,

@@ -20,6 +20,7 @@ from gateway import db, filerun, readahead, testpki
 from gateway.clock import FixedClock
 from gateway.inbound import asice
 from gateway.inbound.reader import inline_bytes_max
+from gateway.outbound.seal import verify_file
 from gateway.samples import SamplePmtInf, SampleTx
 from gateway.status import collect
 from gateway.status_report import render
@@ -70,7 +71,7 @@ def signing(tmp_path: Path) -> Iterator[tuple[Installation, Pki]]:
     )  # fmt: skip
     crl = f'signatory_crl = ["{files.crl}"]\nsignatory_ca = ['
     config.write_text(config.read_text().replace("signatory_ca = [", crl))
-    inst = Installation.open(base, config, now=WHEN)
+    inst = Installation.open(base, config, now=WHEN, need_sealer=True)
     yield inst, pki
     inst.close()
 
@@ -127,6 +128,13 @@ def test_two_level_batch_waits_then_executes_with_the_second_signature(
     assert "First; " in findings and "Second; " in findings, findings
     assert f"serial {pki.second.cert.serial_number}" in findings
     assert "CN=" in findings and "counted" in findings
+    assert "Received:" in findings and f"Size:        {len(data)} bytes" in findings
+    # SPEC §8: an accepted batch is sealed in the archive, one that waited too
+    verdict = verify_file(
+        shelved, trusted_certs=[inst.settings.signing.certificate], now=dt.datetime.now(dt.UTC)
+    )
+    assert verdict.ok, verdict.problem
+    assert verdict.properties["client_id"] == "iestade-a"
     assert len(list((inst.spool / "archive" / "iestade-a").glob("*/*.asice"))) == 2
     for answer in [first, ack, ack2, final]:
         assert_valid(answer.path, "pain.002.001.03")
