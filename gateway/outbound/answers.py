@@ -144,11 +144,10 @@ def issue_file_report(
     )
 
 
-def _pmt_counts(conn: Connection, file_id: int, report_no: int | None) -> dict[int, Counter[str]]:
+def _pmt_counts(conn: Connection, file_id: int) -> dict[int, Counter[str]]:
+    """Per payment information, how many of the file's payments have each status now."""
     p = db.payments.c
     query = select(p.pmt_seq, p.status, func.count()).where(p.file_id == file_id)
-    if report_no is not None:
-        query = query.where(p.report_no == report_no)
     counts: dict[int, Counter[str]] = {}
     for pmt_seq, status, n in conn.execute(query.group_by(p.pmt_seq, p.status)):
         counts.setdefault(pmt_seq, Counter())[status] = int(n)
@@ -196,8 +195,11 @@ def build_file_report(
     report_no: int | None,
 ) -> bytes:
     """The compressed pain.002 for an accepted file: every transaction (first report) or
-    those whose status changed in run `report_no` (follow-up reports)."""
-    counts = _pmt_counts(conn, file_row.id, report_no)
+    those whose status changed in run `report_no` (follow-up reports). The group's and
+    each payment information's status and counts are those of all their payments now
+    (SPEC §6: derived; ISO's OrgnlGrpInfAndSts is the original group's), also where a
+    follow-up lists only some of them."""
+    counts = _pmt_counts(conn, file_row.id)
     meta = _pmt_meta(conn, file_row.id)
     total: Counter[str] = Counter()
     for c in counts.values():

@@ -113,6 +113,10 @@ def test_a_waiting_payment_cancelled_never_executes(inst: Installation, assert_v
     assert follow_up.texts("TxInfAndSts/OrgnlEndToEndId") == ["E-2"]
     assert follow_up.texts("TxInfAndSts/TxSts") == ["RJCT"]
     assert follow_up.texts("TxInfAndSts/StsRsnInf/Rsn/Cd") == ["DS02"]
+    # the group is not "rejected": two of its three payments still wait (SPEC §6: derived)
+    assert follow_up.text("OrgnlGrpInfAndSts/GrpSts") == "PART"
+    assert follow_up.texts("OrgnlGrpInfAndSts/NbOfTxsPerSts/DtldSts") == ["PDNG", "RJCT"]
+    assert follow_up.texts("OrgnlGrpInfAndSts/NbOfTxsPerSts/DtldNbOfTxs") == ["2", "1"]
     assert payment_status(inst, "E-2") == ("RJCT", "DS02")
     # its day comes: the other two execute, the cancelled one does not
     before = inst.balance(A_MAIN)
@@ -123,6 +127,7 @@ def test_a_waiting_payment_cancelled_never_executes(inst: Installation, assert_v
     assert payment_status(inst, "E-2") == ("RJCT", "DS02")
     executed = by_type(out.new())["pain.002.001.03"]
     assert [f.texts("TxInfAndSts/OrgnlEndToEndId") for f in executed] == [["E-1", "E-3"]]
+    assert [f.text("OrgnlGrpInfAndSts/GrpSts") for f in executed] == ["PART"]
 
 
 def test_the_same_cancellation_twice(inst: Installation) -> None:

@@ -297,6 +297,8 @@ def _pending_scenario(inst: Installation, assert_valid: Callable[[object, str], 
     assert_valid(thursday.path, PAIN002)
     assert thursday.msg_id != first.msg_id
     assert thursday.statuses() == {"EXT-LATE": "RJCT"}, "a further report lists what changed"
+    # ... and its group status is the whole file's now (one booked, one refused, two due)
+    assert thursday.group_status == "PART"
     late = thursday.tx("EXT-LATE")
     assert late.reasons == ["AM04"] and late.additional_info and late.acct_svcr_ref is None
     assert inst.balance(A_SMALL) == start[A_SMALL] - 1000 - 4000
@@ -314,7 +316,8 @@ def _pending_scenario(inst: Installation, assert_valid: Callable[[object, str], 
     assert_valid(monday.path, PAIN002)
     assert monday.original_msg_id == "PLAN-1"
     assert monday.statuses() == {"SAT-EXT": "ACSC", "SAT-INT": "ACSC"}
-    assert monday.group_status == "ACSC"
+    assert monday.group_status == "PART"  # the file's: EXT-LATE was refused on Thursday
+    assert monday.pmt_statuses() == {"P-SAT": "ACSC"}  # all of that payment information's
     assert all(t.acct_svcr_ref for t in monday.transactions())
     refs = {t.acct_svcr_ref for t in first.transactions() + monday.transactions()}
     assert len(refs - {None}) == 3
