@@ -23,6 +23,7 @@ from gateway.inbound.classifier import Classifier, Kind
 from ledger import currency
 
 code_lines_max = 20  # per side and payment
+statement_chars_max = 500  # camt TxDtls/AddtlTxInf is Max500Text
 EXPENSE_SIDE = "EKK"  # the payer's economic classification
 REVENUE_SIDE = "IKK"  # the payee's revenue classification
 SIDE_KINDS: dict[str, frozenset[Kind]] = {
@@ -135,8 +136,15 @@ def read(kept: str | None) -> list[Line]:
 
 
 def addtl_tx_inf(kept: str | None, side: str) -> str | None:
-    """`EKK 2221 120.00; EKK 2222 30.00`: one side's lines as statements carry them."""
+    """`EKK 2221 120.00; EKK 2222 30.00`: one side's lines as statements carry them, in
+    at most `statement_chars_max` characters: lines that do not fit (20 long codes with
+    big amounts) are counted at the end ("; +3 more"), never cut in the middle."""
     shown = [
         f"{x.side} {x.code} {_shown(x.amount, x.currency)}" for x in read(kept) if x.side == side
     ]
-    return "; ".join(shown) if shown else None
+    text = "; ".join(shown)
+    kept_lines = len(shown)
+    while len(text) > statement_chars_max and kept_lines > 1:
+        kept_lines -= 1
+        text = "; ".join(shown[:kept_lines]) + f"; +{len(shown) - kept_lines} more"
+    return text or None

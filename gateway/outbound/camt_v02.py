@@ -166,9 +166,13 @@ def _tx_details(w: Writer, detail: EntryDetail, entry: Entry) -> None:
             _bank_tx_code(w, detail.bank_tx_code)
         _counterparty(w, detail, entry.credit)
         _remittance(w, detail)
-        if detail.budget_codes:  # SPEC §12: this side's codes (Max500Text; 20 lines fit)
+        if detail.budget_codes:  # SPEC §12: this side's codes
             side = budget.REVENUE_SIDE if entry.credit else budget.EXPENSE_SIDE
-            w.text("AddtlTxInf", budget.addtl_tx_inf(detail.budget_codes, side), 500)
+            w.text(
+                "AddtlTxInf",
+                budget.addtl_tx_inf(detail.budget_codes, side),
+                budget.statement_chars_max,
+            )
 
 
 def _exchanged(w: Writer, exchange: Exchange, amount_minor: int, currency: str) -> None:

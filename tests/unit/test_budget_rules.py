@@ -139,6 +139,21 @@ def test_codes_on_a_non_budget_account_are_accepted_and_kept_as_sent() -> None:
     assert budget.addtl_tx_inf(kept, "IKK") is None
 
 
+def test_statements_carry_whole_code_lines_and_count_those_that_do_not_fit() -> None:
+    """20 lines of long codes and big amounts (allowed) are more than a camt AddtlTxInf
+    holds (500 characters): whole lines, then how many more, never a line cut short."""
+    lines = [("EKK", f"F400200{n:02d}", "1000000000.00", "JPY") for n in range(20)]
+    text = budget.addtl_tx_inf(budget.join(lines), "EKK")
+    assert text is not None and len(text) <= budget.statement_chars_max
+    *whole, more = text.split("; ")
+    assert whole == [f"EKK F400200{n:02d} 1000000000" for n in range(len(whole))]
+    assert more == f"+{20 - len(whole)} more" and 10 < len(whole) < 20
+    fits = [("EKK", f"{n:04d}", "1.00", "EUR") for n in range(20)]
+    assert budget.addtl_tx_inf(budget.join(fits), "EKK") == "; ".join(
+        f"EKK {n:04d} 1.00" for n in range(20)
+    )
+
+
 def test_rr05_ranks_before_the_execution_time_codes() -> None:
     """A payment with bad codes on an account without the funds for it is RR05, never
     AM04: it is refused on arrival and nothing is booked for it."""
