@@ -291,14 +291,11 @@ def _user(reader: Reader) -> UserSettings:
         raise ConfigError(key, f"{keys_path}: {exc}") from exc
     if not lines:
         raise ConfigError(key, f"no keys in {keys_path}")
-    if kind == "system":
-        for line in lines:
-            if not line.options.get("from"):
-                raise ConfigError(
-                    key,
-                    f"{keys_path} line {line.line_number}: a system user's key must carry "
-                    'from="…" (allowed addresses are mandatory for information systems)',
-                )
+    for line in lines:
+        # The same decision refuses the key at every login (gateway/sftp/login_keys.py).
+        why = authorized_keys.refusal(line, kind)
+        if why is not None:
+            raise ConfigError(key, f"{keys_path} line {line.line_number}: {why}")
     return UserSettings(name=name, kind=kind, mode=mode, authorized_keys=keys_path)
 
 

@@ -3,40 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from typing import Any
 
 import asyncssh
 
 from gateway import metrics
+from gateway.authorized_keys import KeyLine
 from gateway.settings import ClientSettings, UserSettings
 from gateway.sftp.context import ServerContext
 from gateway.sftp.guard import AUTH_ATTEMPTS_PER_CONNECTION_MAX, idle_deadline
-
-
-class RecordingKeys(asyncssh.SSHAuthorizedKeys):
-    """The user's authorized_keys, noting which key matched.
-
-    asyncssh does the matching and enforces the options (`from=` against the
-    peer address); it does not tell the server which key was used, and the
-    receipt needs its fingerprint.
-    """
-
-    def __init__(self, text: str, on_match: Callable[[asyncssh.SSHKey | None], None]) -> None:
-        super().__init__(text)
-        self._on_match = on_match
-
-    def validate(
-        self,
-        key: asyncssh.SSHKey,
-        client_host: str,
-        client_addr: str,
-        cert_principals: Sequence[str] | None = None,
-        ca: bool = False,
-    ) -> Any:
-        options = super().validate(key, client_host, client_addr, cert_principals, ca)
-        self._on_match(key if options is not None else None)
-        return options
+from gateway.sftp.login_keys import LoginKeys
 
 
 class Connection(asyncssh.SSHServer):
@@ -113,17 +88,43 @@ class Connection(asyncssh.SSHServer):
         self.client, self.user = found
         try:
             text = self.user.authorized_keys.read_text(encoding="utf-8")
-            # Read on every login (like sshd), so changed keys apply without a restart.
-            self.conn.set_authorized_keys(RecordingKeys(text, self._key_matched))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+        except (OSError, UnicodeDecodeError) as exc:
             self.ctx.log.error(
                 "sftp.auth.keys_unreadable", user=username, path=str(self.user.authorized_keys),
                 error=str(exc),
             )
+            return True
+        # Read on every login (like sshd), so changed keys apply without a restart; the
+        # rules that judged the file at start judge each line again.
+        self.conn.set_authorized_keys(
+            LoginKeys(
+                text, self.user.kind, on_match=self._key_matched,
+                on_refused=self._key_refused, on_unreadable=self._key_line_unreadable,
+            )
+        )
         return True
 
     def _key_matched(self, key: asyncssh.SSHKey | None) -> None:
         self.key = key
+
+    def _key_refused(self, line: KeyLine, key: asyncssh.SSHKey, why: str) -> None:
+        assert self.user is not None
+        self.ctx.log.warning(
+            "sftp.auth.key_refused",
+            user=self.username,
+            source_ip=self.source_ip,
+            key_fingerprint=key.get_fingerprint("sha256"),
+            path=str(self.user.authorized_keys),
+            line=line.line_number,
+            reason=why,
+        )
+
+    def _key_line_unreadable(self, number: int, why: str) -> None:
+        assert self.user is not None
+        self.ctx.log.error(
+            "sftp.auth.keys_unreadable", user=self.username,
+            path=str(self.user.authorized_keys), line=number, error=why,
+        )
 
     def public_key_auth_supported(self) -> bool:
         return True

@@ -1,0 +1,112 @@
+"""authorized_keys lines changed while the built-in server runs (SPEC §4), driven by paramiko:
+the file is read again at every login, and each line must pass the rules the configuration
+passed at start."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncssh
+import paramiko
+import pytest
+
+from tests.integration.sftp_fixtures import (
+    RunningServer,
+    make_keys,
+    paramiko_connect,
+    running_server,
+    wait_for,
+)
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return make_keys(tmp_path_factory.mktemp("client-keys"))
+
+
+@pytest.fixture
+def server(tmp_path: Path, keys: dict[str, Path]) -> Iterator[RunningServer]:
+    with running_server(tmp_path / "gw", keys, auth_failures_before_penalty=50) as running:
+        yield running
+
+
+def _keys_file(server: RunningServer, user: str) -> Path:
+    found = server.settings.user(user)
+    assert found is not None
+    return found[1].authorized_keys
+
+
+def _append(server: RunningServer, user: str, line: str) -> int:
+    """Add a line to the user's authorized_keys as an operator would; its line number."""
+    path = _keys_file(server, user)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+    return len(path.read_text(encoding="utf-8").splitlines())
+
+
+def _public(server: RunningServer, key: str) -> str:
+    return server.keys[key].with_suffix(".pub").read_text(encoding="utf-8").strip()
+
+
+def _fingerprint(server: RunningServer, key: str) -> str:
+    return asyncssh.read_public_key(server.keys[key].with_suffix(".pub")).get_fingerprint("sha256")
+
+
+def _logs_in(server: RunningServer, user: str, key: str, source: str = "127.0.0.1") -> bool:
+    try:
+        transport = paramiko_connect(server, user, key, source=source)
+    except paramiko.AuthenticationException:
+        return False
+    authenticated = transport.is_authenticated()
+    transport.close()
+    return authenticated
+
+
+def test_system_key_added_without_from_is_refused_at_login(server: RunningServer) -> None:
+    """A plain key appended to a system user's file while the server runs does not log in
+    from anywhere (SPEC §4: every system key carries from=); the refusal names the user,
+    the key and why; the user's own key still logs in."""
+    line = _append(server, "alpha-erp", _public(server, "stranger"))
+    assert not _logs_in(server, "alpha-erp", "stranger")
+    assert not _logs_in(server, "alpha-erp", "stranger", source="127.0.0.2")
+    assert wait_for(lambda: len(server.log.named("sftp.auth.key_refused")) == 2)
+    refused = server.log.named("sftp.auth.key_refused")[0]
+    assert refused["user"] == "alpha-erp"
+    assert refused["key_fingerprint"] == _fingerprint(server, "stranger")
+    assert refused["line"] == line
+    assert 'from="' in refused["reason"]
+    assert refused["path"] == str(_keys_file(server, "alpha-erp"))
+    assert not any(event["user"] == "alpha-erp" and event["key_fingerprint"]
+                   == _fingerprint(server, "stranger") for event in server.log.named("sftp.login"))
+    assert _logs_in(server, "alpha-erp", "alpha")
+
+
+def test_system_key_added_with_from_logs_in_from_there_only(server: RunningServer) -> None:
+    """A key added with from= works at once, from the allowed address only."""
+    _append(server, "alpha-erp", f'from="127.0.0.1" {_public(server, "stranger")}')
+    assert _logs_in(server, "alpha-erp", "stranger")
+    assert not _logs_in(server, "alpha-erp", "stranger", source="127.0.0.2")
+    assert server.log.named("sftp.auth.key_refused") == []
+
+
+def test_person_key_added_without_from_logs_in(server: RunningServer) -> None:
+    """from= is mandatory for system users only: a person's new key works from anywhere."""
+    _append(server, "alpha-view", _public(server, "stranger"))
+    assert _logs_in(server, "alpha-view", "stranger", source="127.0.0.2")
+
+
+def test_option_names_in_capitals_are_enforced(server: RunningServer) -> None:
+    """OpenSSH reads option names in any case: `FROM="127.0.0.2"` limits the key to that
+    address (asyncssh alone would ignore the option and let the key in from anywhere)."""
+    _append(server, "alpha-erp", f'FROM="127.0.0.2" {_public(server, "stranger")}')
+    assert not _logs_in(server, "alpha-erp", "stranger", source="127.0.0.1")
+    assert _logs_in(server, "alpha-erp", "stranger", source="127.0.0.2")
+
+
+def test_unreadable_line_does_not_lock_out_the_others(server: RunningServer) -> None:
+    """A broken line added while running is logged and skipped; the good keys still work."""
+    line = _append(server, "alpha-erp", "this is not a key")
+    assert _logs_in(server, "alpha-erp", "alpha")
+    unreadable = server.log.named("sftp.auth.keys_unreadable")
+    assert [event["line"] for event in unreadable] == [line]
