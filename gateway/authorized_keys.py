@@ -3,13 +3,17 @@
 The same rules judge a line twice: when the configuration is read at start (a line
 that breaks one refuses the configuration, naming the file and the line) and at every
 login, when the SFTP server reads the file again (a line that breaks one no longer lets
-its key in). `refusal` is that one decision; the login side (`gateway/sftp/login_keys.py`)
+its key in). `refusal` is that one decision, and `expired` the one that depends on the
+time, asked only at login; the login side (`gateway/sftp/login_keys.py`)
 hands asyncssh each line as `KeyLine.openssh_text()` renders it, so the options the
 rules read are the options asyncssh enforces.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import difflib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +27,33 @@ KEY_TYPES = (
 )
 
 Option = tuple[str, str | None]  # (name in lower case, value; None for a flag)
+
+# OpenSSH's key options (sshd(8), AUTHORIZED_KEYS FILE FORMAT), by what happens to each here.
+# Enforced at login: by asyncssh (from=, principals=/cert-authority for certificates,
+# no-touch-required; command= is forced, and as this server runs no command the key then
+# gets no SFTP), or by the gateway (expiry-time=, which asyncssh ignores).
+ENFORCED = frozenset(
+    {"from", "expiry-time", "command", "cert-authority", "principals", "no-touch-required"}
+)
+# True whatever they say: they restrict, or grant, what this server never offers (a pty,
+# forwarding of ports, agents, X11 or tunnels, a user rc, a command's environment).
+MOOT = frozenset(
+    {
+        "restrict", "no-agent-forwarding", "no-port-forwarding", "no-pty", "no-user-rc",
+        "no-x11-forwarding", "permitopen", "permitlisten", "agent-forwarding",
+        "port-forwarding", "pty", "user-rc", "x11-forwarding", "tunnel", "environment",
+    }
+)
+# Options a client could rely on that asyncssh would ignore without a word: refused.
+NOT_ENFORCED = {
+    "verify-required": "asyncssh does not check that a FIDO key verified its user (PIN)",
+}
+KNOWN = ENFORCED | MOOT | frozenset(NOT_ENFORCED)
+VALUED = frozenset(
+    {"from", "expiry-time", "command", "principals", "permitopen", "permitlisten", "tunnel",
+     "environment"}
+)
+EXPIRY_TIME = re.compile(r"(\d{8}|\d{12}|\d{14})(z|utc)?", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +152,70 @@ def parse(text: str) -> list[KeyLine]:
     return [line for line in lines if line is not None]
 
 
+def expiry_time(value: str, zone: dt.tzinfo) -> dt.datetime:
+    """OpenSSH's `expiry-time="YYYYMMDD[HHMM[SS]][Z]"`: in `zone` (the gateway's time zone,
+    which sshd takes from the machine) unless it ends in Z or UTC. ValueError if not a time."""
+    match = EXPIRY_TIME.fullmatch(value)
+    if match is None:
+        raise ValueError(f'expiry-time="{value}" is not YYYYMMDD[HHMM[SS]][Z]')
+    try:
+        moment = dt.datetime.strptime(match[1].ljust(14, "0"), "%Y%m%d%H%M%S")
+    except ValueError as exc:
+        raise ValueError(f'expiry-time="{value}" is not a date and time') from exc
+    return moment.replace(tzinfo=dt.UTC if match[2] else zone)
+
+
+def expired(line: KeyLine, now: dt.datetime, zone: dt.tzinfo) -> str | None:
+    """Why the key no longer lets anyone in at `now`, or None. Of several expiry-time=
+    options the earliest counts (OpenSSH). The line passed `refusal`, so each parses."""
+    times = [expiry_time(value, zone) for value in line.values("expiry-time")]
+    if times and now > min(times):
+        return f"the key expired at {min(times).isoformat()} (expiry-time)"
+    return None
+
+
 # The rules, in the order they are reported. Each returns why the line is refused, or None.
+
+
+def _unknown_option(line: KeyLine, kind: str) -> str | None:
+    """OpenSSH refuses a line with an option it does not know; asyncssh would keep the key
+    and drop the option, so a misspelt `form=` would leave it usable from anywhere."""
+    for name, _ in line.options:
+        if name not in KNOWN:
+            near = difflib.get_close_matches(name, sorted(KNOWN), n=1)
+            guess = f' (did you mean "{near[0]}"?)' if near else ""
+            return f'unknown option "{name}"{guess}'
+    return None
+
+
+def _option_not_enforced(line: KeyLine, kind: str) -> str | None:
+    for name, _ in line.options:
+        if name in NOT_ENFORCED:
+            return (
+                f'option "{name}" is not enforced by the built-in SFTP server '
+                f"({NOT_ENFORCED[name]}): remove it, or serve this user with OpenSSH"
+            )
+    return None
+
+
+def _option_shape(line: KeyLine, kind: str) -> str | None:
+    for name, value in line.options:
+        if name in VALUED and value is None:
+            return f'option "{name}" needs a value: {name}="…"'
+        if name not in VALUED and value is not None:
+            return f'option "{name}" takes no value'
+    return None
+
+
+def _bad_expiry_time(line: KeyLine, kind: str) -> str | None:
+    for value in line.values("expiry-time"):
+        try:
+            expiry_time(value, dt.UTC)
+        except ValueError as exc:
+            return str(exc)
+    return None
+
+
 
 
 def _system_key_without_from(line: KeyLine, kind: str) -> str | None:
@@ -134,7 +228,13 @@ def _system_key_without_from(line: KeyLine, kind: str) -> str | None:
     return None
 
 
-RULES: tuple[Callable[[KeyLine, str], str | None], ...] = (_system_key_without_from,)
+RULES: tuple[Callable[[KeyLine, str], str | None], ...] = (
+    _unknown_option,
+    _option_not_enforced,
+    _option_shape,
+    _bad_expiry_time,
+    _system_key_without_from,
+)
 
 
 def refusal(line: KeyLine, kind: str) -> str | None:

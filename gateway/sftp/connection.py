@@ -95,10 +95,12 @@ class Connection(asyncssh.SSHServer):
             )
             return True
         # Read on every login (like sshd), so changed keys apply without a restart; the
-        # rules that judged the file at start judge each line again.
+        # rules that judged the file at start judge each line again, and expiry-time=
+        # is read against the environment's clock.
         self.conn.set_authorized_keys(
             LoginKeys(
-                text, self.user.kind, on_match=self._key_matched,
+                text, self.user.kind, now=self.ctx.clock.now, zone=self.ctx.settings.timezone,
+                on_match=self._key_matched,
                 on_refused=self._key_refused, on_unreadable=self._key_line_unreadable,
             )
         )

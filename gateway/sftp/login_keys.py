@@ -4,11 +4,13 @@ The file is read again at every login (like sshd), so a line added while the ser
 runs must pass the rules the configuration passed at start (`authorized_keys.refusal`).
 Each line gets its own asyncssh list, so that the line a key matched is known: asyncssh
 matches the key and enforces `from=` (and `principals=` for certificates); a line the
-rules refuse does not let its key in, and says why.
+rules refuse, or whose `expiry-time=` has passed on the environment's clock, does not let
+its key in, and says why.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,12 +60,16 @@ class LoginKeys(asyncssh.SSHAuthorizedKeys):
         text: str,
         kind: str,
         *,
+        now: Callable[[], dt.datetime],
+        zone: dt.tzinfo,
         on_match: Callable[[asyncssh.SSHKey | None], None],
         on_refused: OnRefused,
         on_unreadable: OnUnreadable,
     ) -> None:
         super().__init__()
         self._entries = _entries(text, kind, on_unreadable)
+        self._now = now
+        self._zone = zone
         self._on_match = on_match
         self._on_refused = on_refused
         # asyncssh may ask twice for one key (OpenSSH clients probe before signing).
@@ -81,8 +87,9 @@ class LoginKeys(asyncssh.SSHAuthorizedKeys):
             options = entry.matcher.validate(key, client_host, client_addr, cert_principals, ca)
             if options is None:
                 continue
-            if entry.refusal is not None:
-                self._refuse(entry.line, key, entry.refusal)
+            why = entry.refusal or authorized_keys.expired(entry.line, self._now(), self._zone)
+            if why is not None:
+                self._refuse(entry.line, key, why)
                 continue  # like sshd: a later line may still let the key in
             self._on_match(key)
             return options

@@ -4,6 +4,7 @@ passed at start."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import asyncssh
 import paramiko
 import pytest
 
+from gateway.clock import FixedClock
 from tests.integration.sftp_fixtures import (
     RunningServer,
     make_keys,
@@ -110,3 +112,85 @@ def test_unreadable_line_does_not_lock_out_the_others(server: RunningServer) -> 
     assert _logs_in(server, "alpha-erp", "alpha")
     unreadable = server.log.named("sftp.auth.keys_unreadable")
     assert [event["line"] for event in unreadable] == [line]
+
+
+# expiry-time= (SPEC §4: options are honoured; asyncssh alone ignores this one)
+
+# 21:30 UTC is 23:30 in Riga, the gateway's time zone (the configuration's default).
+NOW = dt.datetime(2030, 1, 1, 21, 30, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def clocked(tmp_path: Path, keys: dict[str, Path]) -> Iterator[tuple[RunningServer, FixedClock]]:
+    clock = FixedClock(NOW)
+    with running_server(
+        tmp_path / "gw", keys, clock=clock, auth_failures_before_penalty=50
+    ) as running:
+        yield running, clock
+
+
+@pytest.mark.parametrize("expiry", ["20200101", "199901010000", "203001012300"])
+def test_expired_key_is_refused_and_logged(
+    clocked: tuple[RunningServer, FixedClock], expiry: str
+) -> None:
+    """A key past its expiry-time (local time: 23:00 in Riga has passed at 23:30) does not
+    log in; the refusal names the user, the key and the time; other keys still log in."""
+    server, _ = clocked
+    line = _append(server, "alpha-view", f'expiry-time="{expiry}" {_public(server, "stranger")}')
+    assert not _logs_in(server, "alpha-view", "stranger")
+    assert wait_for(lambda: len(server.log.named("sftp.auth.key_refused")) == 1)
+    refused = server.log.named("sftp.auth.key_refused")[0]
+    assert refused["user"] == "alpha-view"
+    assert refused["key_fingerprint"] == _fingerprint(server, "stranger")
+    assert refused["line"] == line
+    assert "expired" in refused["reason"]
+    assert _logs_in(server, "alpha-view", "alpha-view")
+
+
+def test_key_logs_in_until_its_expiry_time_on_the_gateways_clock(
+    clocked: tuple[RunningServer, FixedClock],
+) -> None:
+    """The time is the environment's clock's: the same key logs in before its expiry-time
+    (23:00 Z has not come at 21:30 UTC) and is refused once the clock passes it."""
+    server, clock = clocked
+    _append(server, "alpha-erp",
+            f'from="127.0.0.1",expiry-time="203001012300Z" {_public(server, "stranger")}')
+    assert _logs_in(server, "alpha-erp", "stranger")
+    clock.advance(dt.timedelta(minutes=90))  # 23:00 Z: not after it yet
+    assert _logs_in(server, "alpha-erp", "stranger")
+    clock.advance(dt.timedelta(seconds=1))
+    assert not _logs_in(server, "alpha-erp", "stranger")
+    assert [event["reason"] for event in server.log.named("sftp.auth.key_refused")] == [
+        "the key expired at 2030-01-01T23:00:00+00:00 (expiry-time)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ('form="127.0.0.2"', 'unknown option "form"'),
+        ("verify-required", '"verify-required" is not enforced'),
+        ('expiry-time="2030-01-01"', "expiry-time"),
+    ],
+)
+def test_option_that_would_be_ignored_refuses_the_key_at_login(
+    server: RunningServer, options: str, words: str
+) -> None:
+    """An option the start-up check refuses, added while running, refuses the key at login:
+    a misspelt from= no longer leaves the key open to every address."""
+    _append(server, "alpha-view", f"{options} {_public(server, 'stranger')}")
+    assert not _logs_in(server, "alpha-view", "stranger")
+    assert wait_for(lambda: len(server.log.named("sftp.auth.key_refused")) == 1)
+    assert words in server.log.named("sftp.auth.key_refused")[0]["reason"]
+
+
+def test_forced_command_leaves_the_key_without_sftp(server: RunningServer) -> None:
+    """command= is forced as OpenSSH forces it (README): this server runs no commands, so a
+    key carrying one logs in but gets no SFTP session, rather than one unrestricted."""
+    _append(server, "alpha-view", f'command="internal-sftp" {_public(server, "stranger")}')
+    transport = paramiko_connect(server, "alpha-view", "stranger")
+    try:
+        with pytest.raises((paramiko.SSHException, EOFError)):
+            paramiko.SFTPClient.from_transport(transport)
+    finally:
+        transport.close()

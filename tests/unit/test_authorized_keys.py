@@ -4,6 +4,8 @@ decision that refuses a configuration at start and a key at login."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -79,3 +81,88 @@ def test_a_system_users_key_must_carry_from(text: str, kind: str, refused: bool)
     assert (why is not None) == refused
     if refused:
         assert why is not None and 'from="' in why
+
+
+RIGA = ZoneInfo("Europe/Riga")
+
+
+@pytest.mark.parametrize(
+    ("value", "moment"),
+    [
+        ("20200101", dt.datetime(2020, 1, 1, tzinfo=RIGA)),
+        ("199901010000", dt.datetime(1999, 1, 1, tzinfo=RIGA)),
+        ("202607151230", dt.datetime(2026, 7, 15, 12, 30, tzinfo=RIGA)),
+        ("20260715123045", dt.datetime(2026, 7, 15, 12, 30, 45, tzinfo=RIGA)),
+        ("20200101Z", dt.datetime(2020, 1, 1, tzinfo=dt.UTC)),
+        ("202001011200z", dt.datetime(2020, 1, 1, 12, tzinfo=dt.UTC)),
+        ("20200101120000UTC", dt.datetime(2020, 1, 1, 12, tzinfo=dt.UTC)),
+    ],
+)
+def test_expiry_time_formats(value: str, moment: dt.datetime) -> None:
+    """OpenSSH's YYYYMMDD[HHMM[SS]]: the gateway's local time, UTC with a Z (or UTC)."""
+    assert authorized_keys.expiry_time(value, RIGA) == moment
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "2020", "2020010", "202001011", "2020-01-01", "20201301", "20200230", "202001012460",
+     "20200101+0200", "Z", "00000101"],
+)
+def test_expiry_time_that_is_not_a_time_is_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="expiry-time"):
+        authorized_keys.expiry_time(value, RIGA)
+    why = authorized_keys.refusal(line(f'expiry-time="{value}" {public_key()}'), "person")
+    assert why is not None and "expiry-time" in why
+
+
+def test_a_key_is_refused_after_its_expiry_time_not_at_it() -> None:
+    """The key works up to the time written and not after it; of two, the earlier counts."""
+    key = line(f'expiry-time="202601011200",expiry-time="202701010000" {public_key()}')
+    at = dt.datetime(2026, 1, 1, 12, tzinfo=RIGA)
+    assert authorized_keys.expired(key, at, RIGA) is None
+    why = authorized_keys.expired(key, at + dt.timedelta(seconds=1), RIGA)
+    assert why is not None and "expired" in why and "2026-01-01T12:00:00+02:00" in why
+    assert authorized_keys.expired(line(public_key()), at, RIGA) is None
+
+
+def test_local_expiry_is_the_gateways_time_zone_and_z_is_utc() -> None:
+    """At 21:30 UTC (23:30 in Riga), a key expiring at 23:00 local has expired, one expiring
+    at 23:00 Z has not."""
+    now = dt.datetime(2030, 1, 1, 21, 30, tzinfo=dt.UTC)
+    assert authorized_keys.expired(line(f'expiry-time="203001012300" {public_key()}'), now, RIGA)
+    assert not authorized_keys.expired(
+        line(f'expiry-time="203001012300Z" {public_key()}'), now, RIGA
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ('form="10.0.0.1"', ('unknown option "form"', 'did you mean "from"')),
+        ("no-shell", ('unknown option "no-shell"',)),
+        ("verify-required", ('"verify-required" is not enforced', "OpenSSH")),
+        ("from", ('"from" needs a value',)),
+        ('no-pty="yes"', ('"no-pty" takes no value',)),
+    ],
+)
+def test_options_a_client_could_rely_on_but_not_enforced_are_refused(
+    options: str, words: tuple[str, ...]
+) -> None:
+    """A key whose option this server would drop without a word is refused, naming it."""
+    why = authorized_keys.refusal(line(f"{options} {public_key()}"), "person")
+    assert why is not None
+    for word in words:
+        assert word in why
+
+
+def test_options_enforced_or_moot_here_are_accepted() -> None:
+    """from=, expiry-time=, command=, certificates' options, and the restrictions on what an
+    SFTP-only server never offers (restrict, no-pty, permitopen, …)."""
+    options = (
+        'from="10.0.0.1",expiry-time="20991231",command="internal-sftp",principals="erp",'
+        "cert-authority,no-touch-required,restrict,no-agent-forwarding,no-port-forwarding,"
+        'no-pty,no-user-rc,no-x11-forwarding,permitopen="host:22",permitlisten="8080",'
+        'agent-forwarding,port-forwarding,pty,user-rc,x11-forwarding,tunnel="1",'
+        'environment="A=b"'
+    )
+    assert authorized_keys.refusal(line(f"{options} {public_key()}"), "system") is None

@@ -557,6 +557,20 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
     "system key in another client without from=": (
         keys_file(NO_FROM, client=1), "client[1].user[0].authorized_keys", ("line 1", 'from="'),
     ),
+    "misspelt key option": (
+        keys_file(f'form="10.0.0.1" {public_key(1, "typo")}\n'),
+        "client[0].user[0].authorized_keys",
+        ("custom.pub line 1", 'unknown option "form"', 'did you mean "from"'),
+    ),
+    "key option the built-in server would not enforce": (
+        keys_file(f'verify-required,from="10.0.0.1" {public_key(1, "fido")}\n'),
+        "client[0].user[0].authorized_keys", ("custom.pub line 1", '"verify-required"'),
+    ),
+    "expiry-time that is not a time": (
+        keys_file(f'from="10.0.0.1",expiry-time="20201301" {public_key(1, "erp")}\n'),
+        "client[0].user[0].authorized_keys",
+        ("custom.pub line 1", 'expiry-time="20201301"', "not a date and time"),
+    ),
     "authorized_keys not a key": (
         keys_file("this is not a key\n"), "client[0].user[0].authorized_keys",
         ("line 1", "not an OpenSSH public key"),
