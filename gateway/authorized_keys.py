@@ -216,8 +216,6 @@ def _bad_expiry_time(line: KeyLine, kind: str) -> str | None:
     return None
 
 
-
-
 def _system_key_without_from(line: KeyLine, kind: str) -> str | None:
     """SPEC §4: the Treasury makes an allowed address mandatory for information systems."""
     if kind == "system" and not any(value.strip() for value in line.values("from")):
