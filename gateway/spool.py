@@ -43,7 +43,12 @@ IGNORED_SUFFIXES = (".part", ".filepart", ".tmp")
 SIDECAR_SUFFIXES = (".receipt.json", ".sig", ".findings.txt")
 ATTEMPTS_SUFFIX = ".attempts.json"  # failed runs of a claim (work/ only)
 ERROR_SUFFIX = ".error.txt"  # why a file is in quarantine/
-file_name_chars_max = 200
+# The original name as a claim (and then its shelf) carries it: 255 bytes, less the
+# shelf's file number (`00000000__`), the claim id (`<stamp>-<8 hex>-TEST__`) and the
+# longest sidecar suffix (`.attempts.json`); cut at a character, not inside one.
+file_name_bytes_max = 255 - len("00000000__") - len("20261205T030000-12345678-TEST__") - len(
+    ATTEMPTS_SUFFIX
+)
 TRIAL_MARK = "-TEST"  # ends the claim id of a file taken from test/ (a trial run)
 SHELVES = ("archive", "rejected", "duplicates", "trials")
 stale_temporary_seconds = 3600
@@ -173,7 +178,8 @@ class Spool:
         second) is not reused: `os.replace` below would put this file over that one."""
         while True:
             claim_id = f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}{mark}"
-            target = self.work(client_id) / f"{claim_id}__{name[:file_name_chars_max]}"
+            kept = name.encode("utf-8")[:file_name_bytes_max].decode("utf-8", errors="ignore")
+            target = self.work(client_id) / f"{claim_id}__{kept}"
             if not os.path.lexists(target):
                 return target
 

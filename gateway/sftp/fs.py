@@ -26,7 +26,10 @@ HOME = "/in"
 UPLOAD_PREFIX = ".upload-"
 # Names the gateway leaves alone until they are renamed (WinSCP, lftp, scripts).
 IGNORED_SUFFIXES = (".part", ".filepart", ".tmp")
-NAME_BYTES_MAX = 255
+# A file system's 255 bytes, less what the receipt's temporary name adds to an upload's
+# name (`.<name>.json.<8 hex>.tmp`, gateway.files.temporary_for): a longer name would fail
+# only when the upload is closed, with the operating system's words.
+NAME_BYTES_MAX = 255 - len("..json.12345678.tmp")
 
 
 class PathRefused(Exception):

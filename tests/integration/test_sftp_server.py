@@ -96,6 +96,21 @@ def test_upload_visible_only_after_close_with_receipt(server: RunningServer) -> 
     sftp.close()
 
 
+def test_the_longest_name_uploads_and_a_longer_one_is_refused_at_open(
+    server: RunningServer,
+) -> None:
+    """A name the gateway cannot keep a receipt for is refused when the file is opened,
+    in the gateway's words, not after the whole upload at close."""
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    longest = "L" * 232 + ".xml"
+    _upload(sftp, f"/in/{longest}", b"<x/>")
+    assert server.visible("alpha") == [longest]
+    assert server.receipt("alpha", longest)["size_bytes"] == 4
+    with pytest.raises(OSError, match="longer than 236 bytes"):
+        sftp.open("/in/" + "M" * 236 + ".xml", "wb")
+    sftp.close()
+
+
 def test_receipt_time_comes_from_the_gateways_clock(
     tmp_path: Path, keys: dict[str, Path]
 ) -> None:

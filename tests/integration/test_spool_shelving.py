@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.spool import Claim, ShelfTaken, Spool
+from tests.pipeline_fixtures import CLIENT_A, Batch, Installation
 
 NOW = dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.UTC)
 DAY = NOW.date()
@@ -69,3 +70,23 @@ def test_shelving_again_after_a_stop_between_link_and_unlink(tmp_path: Path) -> 
     assert spool.shelve(claim, target) == target
     assert target.read_bytes() == b"upload"
     assert not claim.path.exists()
+
+
+def test_the_longest_names_a_client_can_send_are_claimed_and_shelved(inst: Installation) -> None:
+    """255 bytes (OpenSSH mode) or 236 (the built-in server's limit), Latvian letters of two
+    bytes each: the claim cuts the name between characters so that its shelf name and
+    sidecars stay within the file system's 255 bytes; the findings keep the whole name."""
+    for name in ("ā" * 125 + ".xml", "Ž" * 116 + ".xml"):
+        assert len(name.encode()) in (254, 236)
+        data = Batch(msg_id=f"LONG-{len(name)}").tx(f"L-{len(name)}", "1.00").build()
+        (inst.spool / "clients" / CLIENT_A / "in" / name).write_bytes(data)  # as OpenSSH does
+        inst.run()
+        [answer] = inst.new_answers()
+        assert answer.group_status == "ACSC"
+        [shelved] = [
+            p for p in (inst.spool / "archive" / CLIENT_A).glob("*/*")
+            if name[:20] in p.name and not p.name.endswith((".txt", ".json", ".sig"))
+        ]  # fmt: skip
+        assert len(shelved.name.encode()) + len(".attempts.json") <= 255
+        findings = shelved.with_name(shelved.name + ".findings.txt").read_text("utf-8")
+        assert f"File:        {name}" in findings

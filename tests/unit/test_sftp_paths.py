@@ -58,6 +58,10 @@ def test_only_manage_users_upload_and_only_into_in() -> None:
     assert fs.may_write_new("manage", VirtualPath("in", ("sub", "a.xml")))
     assert fs.may_write_new("manage", VirtualPath("in", ("a\nb",)))
     assert fs.may_write_new("manage", VirtualPath("in", ("x" * 256,)))
+    # the receipt's temporary name adds 19 bytes: 236 is the longest name that works
+    assert fs.may_write_new("manage", VirtualPath("in", ("x" * 232 + ".xml",))) is None
+    refused = fs.may_write_new("manage", VirtualPath("in", ("x" * 233 + ".xml",)))
+    assert refused == "file name longer than 236 bytes"
 
 
 def test_rename_only_within_in() -> None:
