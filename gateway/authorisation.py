@@ -39,11 +39,10 @@ from gateway.awaiting_shelf import tidy as tidy
 from gateway.environment import Environment
 from gateway.inbound import pain001_v03, rules
 from gateway.inbound.facts import parse_date
-from gateway.inbound.findings import Finding
 from gateway.inbound.intake import Intake, take_in
 from gateway.inbound.parsed import ParsedFile, ParsedHeader, ParsedPmtInf
 from gateway.inbound.reader import Chunk, Reading
-from gateway.newfile import _header_values, new_file, reject
+from gateway.newfile import _header_values, new_file, read_to_summary, reject
 from gateway.outbound import answers, first_report, pain002_v03
 from gateway.outbound.first_report import FirstReport
 from gateway.outbound.outbox import PlainCopy
@@ -120,14 +119,17 @@ def admit(
         assert first.failure is not None
         return reject(env, tx.conn, intake, first.failure, first)
     assert isinstance(first, ParsedHeader)
+    # DU01 needs only the MsgId: a file that uses one again is read on for its summary (FF01
+    # outranks DU01), nothing of it listed; `rules.file_finding` says which finding wins.
+    used = record.msg_id_used(tx.conn, intake.client_id, first.msg_id)
     debited: dict[str, int] = {}
     eur: Counter[dt.date] = Counter()  # SPEC §14: known, hence announced, per day
     with contextlib.closing(FirstReport(env.spool.tmp())) as report:
-        parsed = _read_waiting(events, guarded, debited, report, eur=eur)
-        finding = parsed.failure or rules.file_findings(parsed)
-        if finding is None and record.msg_id_used(tx.conn, intake.client_id, first.msg_id):
-            used = f"MsgId {first.msg_id} was already used by a different file"
-            finding = Finding(Reason.DU01, used)
+        if used:
+            parsed = read_to_summary(events)
+        else:
+            parsed = _read_waiting(events, guarded, debited, report, eur=eur)
+        finding = rules.file_finding(parsed, used)
         if finding is not None:
             return reject(env, tx.conn, intake, finding, parsed)
         level = required_level(debited)

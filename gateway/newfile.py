@@ -63,14 +63,16 @@ def new_file(
         return reject(env, tx.conn, intake, first.failure, first)
     assert isinstance(first, ParsedHeader)
     if file_id is None and record.msg_id_used(tx.conn, intake.client_id, first.msg_id):
-        # The whole file is read all the same: a file that is also broken is FF01.
-        parsed = _summary(events)
-        used = Finding(Reason.DU01, f"MsgId {first.msg_id} was already used by a different file")
-        return reject(env, tx.conn, intake, parsed.failure or used, parsed)
+        # DU01 needs only the MsgId, and outranks every later file-level finding: nothing
+        # of the file is decided. It is read on all the same, as FF01 outranks DU01.
+        parsed = read_to_summary(events)
+        finding = rules.file_finding(parsed, msg_id_used=True)
+        assert finding is not None
+        return reject(env, tx.conn, intake, finding, parsed)
     return _accept(env, tx, intake, first, events, copies, file_id)
 
 
-def _summary(events: Iterator[Incoming]) -> ParsedFile:
+def read_to_summary(events: Iterator[Incoming]) -> ParsedFile:
     """Read on to the end of the file, deciding nothing, for its summary."""
     for event in events:
         if isinstance(event, ParsedFile):
@@ -117,7 +119,7 @@ def _accept(
             elif isinstance(event, ParsedPmtInf):
                 run.payment_info(event)
             elif isinstance(event, ParsedFile):
-                finding = event.failure or rules.file_findings(event)
+                finding = rules.file_finding(event, msg_id_used=False)
                 if finding is not None:
                     raise Rejected(finding, event)
                 run.finish()

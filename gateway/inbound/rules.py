@@ -1,6 +1,7 @@
 """The business rules of SPEC §6 as small pure functions, applied in precedence order.
 
-File rules look at the whole file and reject it (FF01 comes from the reader).
+File rules look at the whole file and reject it (`FILE_RULES`, applied in `Reason` order;
+what is FF01 the reader finds).
 Transaction rules judge the payments of a chunk against what the gateway knows when
 the file arrives (`Context`): each rule is one function, declared with its reason
 code, that names the payments it refuses (by position) and why. `TRANSACTION_RULES`
@@ -26,7 +27,7 @@ from gateway.inbound.facts import Facts, parse_date
 from gateway.inbound.findings import Finding
 from gateway.inbound.identifiers import bic_problem
 from gateway.inbound.parsed import ParsedFile, ParsedPmtInf, ParsedTx
-from gateway.reasons import Reason
+from gateway.reasons import PRECEDENCE, Reason
 from ledger import calendar, currency
 from ledger.core import Account
 
@@ -45,32 +46,83 @@ def _decimal(text: str | None) -> Decimal | None:
         return None
 
 
-def file_findings(parsed: ParsedFile) -> Finding | None:
-    """AM18 then AM10, for the group header and then each payment information."""
+@dataclass(frozen=True, slots=True)
+class FileRule:
+    """A file rule: why the file as a whole is refused with `reason`, or None. It sees the
+    file's summary and whether its MsgId is already used (the shell looks that up)."""
+
+    reason: Reason
+    judge: Callable[[ParsedFile, bool], str | None]
+
+
+def file_rule(reason: Reason) -> Callable[[Callable[[ParsedFile, bool], str | None]], FileRule]:
+    def declare(judge: Callable[[ParsedFile, bool], str | None]) -> FileRule:
+        return FileRule(reason, judge)
+
+    return declare
+
+
+@file_rule(Reason.FF01)
+def readable(parsed: ParsedFile, msg_id_used: bool) -> str | None:
+    # What the reader found (it stops at the first problem); too big is refused unread.
+    if parsed.failure is None:
+        return None
+    assert parsed.failure.reason is Reason.FF01, parsed.failure
+    return parsed.failure.info
+
+
+@file_rule(Reason.DU01)
+def msg_id_unused(parsed: ParsedFile, msg_id_used: bool) -> str | None:
+    if not msg_id_used:
+        return None
+    assert parsed.header is not None
+    return f"MsgId {parsed.header.msg_id} was already used by a different file"
+
+
+@file_rule(Reason.AM18)
+def counts_declared(parsed: ParsedFile, msg_id_used: bool) -> str | None:
     header = parsed.header
     assert header is not None
     if header.nb_of_txs.isdigit() and int(header.nb_of_txs) != parsed.count:
-        return Finding(
-            Reason.AM18, f"GrpHdr/NbOfTxs is {header.nb_of_txs}, the file has {parsed.count}"
-        )
+        return f"GrpHdr/NbOfTxs is {header.nb_of_txs}, the file has {parsed.count}"
     for pmt in parsed.payment_infos:
         if pmt.nb_of_txs is not None and int(pmt.nb_of_txs) != pmt.count:
-            return Finding(
-                Reason.AM18,
-                f"PmtInf {pmt.pmt_inf_id} NbOfTxs is {pmt.nb_of_txs}, it has {pmt.count}",
-            )
+            return f"PmtInf {pmt.pmt_inf_id} NbOfTxs is {pmt.nb_of_txs}, it has {pmt.count}"
+    return None
+
+
+@file_rule(Reason.AM10)
+def sums_declared(parsed: ParsedFile, msg_id_used: bool) -> str | None:
+    header = parsed.header
+    assert header is not None
     declared = _decimal(header.ctrl_sum)
     if declared is not None and declared != parsed.amount_sum:
-        return Finding(
-            Reason.AM10, f"GrpHdr/CtrlSum is {header.ctrl_sum}, the sum is {parsed.amount_sum}"
-        )
+        return f"GrpHdr/CtrlSum is {header.ctrl_sum}, the sum is {parsed.amount_sum}"
     for pmt in parsed.payment_infos:
         declared = _decimal(pmt.ctrl_sum)
         if declared is not None and declared != pmt.amount_sum:
-            return Finding(
-                Reason.AM10,
-                f"PmtInf {pmt.pmt_inf_id} CtrlSum is {pmt.ctrl_sum}, the sum is {pmt.amount_sum}",
-            )
+            return f"PmtInf {pmt.pmt_inf_id} CtrlSum is {pmt.ctrl_sum}, the sum is {pmt.amount_sum}"
+    return None
+
+
+# Applied in `Reason` order, whatever the order they are declared in: the enum is the one
+# place that says which file-level finding wins (SPEC §6). A rule may rely on the ones
+# before it (after FF01 the file was read whole, with its group header).
+FILE_RULES: tuple[FileRule, ...] = tuple(
+    sorted((readable, msg_id_unused, counts_declared, sums_declared),
+           key=lambda each: PRECEDENCE[each.reason])
+)  # fmt: skip
+
+
+def file_finding(parsed: ParsedFile, msg_id_used: bool) -> Finding | None:
+    """The file-level finding that wins against the file read to its summary (None: the
+    file is valid as a whole). `msg_id_used`: its MsgId is already used by this client —
+    known from the group header alone, so a caller may look it up before the file is read
+    on (and decide nothing of it: whatever else is wrong, DU01 or FF01 is the answer)."""
+    for each in FILE_RULES:
+        why = each.judge(parsed, msg_id_used)
+        if why is not None:
+            return Finding(each.reason, why)
     return None
 
 

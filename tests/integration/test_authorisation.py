@@ -290,6 +290,37 @@ def test_file_level_checks_answer_at_once_and_a_mixed_file_waits_for_the_highest
     assert final.statuses() == {"M1": "ACSC", "S1": "ACSC"}, final.statuses()
 
 
+@pytest.mark.parametrize(
+    ("fault", "many"),
+    [
+        ({"group_nb": "5"}, 1),
+        ({"group_sum": "9.99"}, 1),
+        ({"pmt_nb": "5"}, 1),
+        ({"group_nb": "5"}, 4_000),  # read by the child, whose counts come at the end
+    ],
+    ids=["AM18 group", "AM10 group", "AM18 PmtInf", "AM18 group, streamed"],
+)
+def test_a_reused_msg_id_is_du01_before_counts_and_sums(
+    signing: tuple[Installation, Pki], fault: dict[str, str], many: int
+) -> None:
+    """SPEC §6, precedence in `Reason` order: a client whose accounts need signatures
+    reuses the MsgId of a file already booked in a file whose counts or sums are also
+    wrong; the answer is DU01, not AM18 or AM10, and nothing waits."""
+    inst, _ = signing
+    booked = Batch(debtor=A_SMALL, msg_id="MON-BOOK").tx("B1", "1.00").build()
+    assert inst.submit(booked, name="booked.xml").group_status == "ACSC"
+    again = Batch(msg_id="MON-BOOK", **fault)
+    for n in range(many):
+        again.tx(f"R{n}", "1.00")
+    data = again.build()
+    assert (len(data) > inline_bytes_max) == (many > 1)
+    answer = inst.submit(data, name="again.xml")
+    assert answer.group_status == "RJCT"
+    assert answer.group_reasons == ["DU01"], answer.group_info
+    assert "MON-BOOK" in " ".join(answer.group_info)
+    assert _state(inst) == []
+
+
 def test_a_signature_made_by_xmlsec1_counts_like_ours(
     signing: tuple[Installation, Pki], xmlsec1: str, tmp_path: Path
 ) -> None:

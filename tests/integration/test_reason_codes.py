@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.inbound.reader import inline_bytes_max
 from gateway.samples import SamplePmtInf, SampleTx
 from tests.pipeline_fixtures import (
     A_BLOCKED,
@@ -404,6 +405,26 @@ def _good_pmt(nb: str | None = None, ctrl: str | None = None) -> SamplePmtInf:
     )
 
 
+def _first_with(msg_id: str) -> bytes:
+    """A good file, accepted first, whose MsgId the case's file uses again."""
+    first = SamplePmtInf(
+        pmt_inf_id="P0",
+        debtor_iban=A_MAIN,
+        execution_date=TODAY.isoformat(),
+        transactions=[ext("F-0", "1.00")],
+    )
+    return Batch(msg_id=msg_id, extra_pmts=[first]).build()
+
+
+def _many(batch: Batch, count: int) -> bytes:
+    """`batch` with `count` payments of 1.00: over `inline_bytes_max`, read by a child."""
+    for n in range(count):
+        batch.tx(f"M-{n}", "1.00")
+    data = batch.build()
+    assert len(data) > inline_bytes_max
+    return data
+
+
 @dataclass(frozen=True)
 class FileCase:
     name: str
@@ -448,17 +469,31 @@ FILE_CASES = [
         "DU01",
         lambda: Batch(msg_id="SAME-ID", extra_pmts=[_good_pmt()], group_sum="30.00").build(),
         "SAME-ID",
-        before=lambda: Batch(
-            msg_id="SAME-ID",
-            extra_pmts=[
-                SamplePmtInf(
-                    pmt_inf_id="P0",
-                    debtor_iban=A_MAIN,
-                    execution_date=TODAY.isoformat(),
-                    transactions=[ext("F-0", "1.00")],
-                )
-            ],
-        ).build(),
+        before=lambda: _first_with("SAME-ID"),
+    ),
+    *(
+        FileCase(
+            f"DU01 before {name}",
+            "DU01",
+            lambda kw=kw, group=group: Batch(
+                msg_id="SAME-ID", extra_pmts=[_good_pmt(**kw)], **group
+            ).build(),
+            "SAME-ID",
+            before=lambda: _first_with("SAME-ID"),
+        )
+        for name, kw, group in (
+            ("AM18 group NbOfTxs", {}, {"group_nb": "5"}),
+            ("AM18 PmtInf NbOfTxs", {"nb": "1"}, {}),
+            ("AM10 group CtrlSum", {}, {"group_sum": "30.01"}),
+            ("AM10 PmtInf CtrlSum", {"ctrl": "29.99"}, {}),
+        )
+    ),
+    FileCase(
+        "DU01 before AM18, streamed",  # read by the child: its counts come at the end
+        "DU01",
+        lambda: _many(Batch(msg_id="SAME-ID", group_nb="5"), 4_000),
+        "SAME-ID",
+        before=lambda: _first_with("SAME-ID"),
     ),
     FileCase(
         "AM18 group NbOfTxs",

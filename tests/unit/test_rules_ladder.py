@@ -13,6 +13,7 @@ import datetime as dt
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,8 +21,8 @@ import pytest
 
 from gateway.inbound import budget, classifier, decide, facts, rules
 from gateway.inbound.findings import Finding
-from gateway.inbound.parsed import ParsedPmtInf, ParsedTx
-from gateway.reasons import PRECEDENCE, Reason
+from gateway.inbound.parsed import ParsedFile, ParsedHeader, ParsedPmtInf, ParsedTx
+from gateway.reasons import FILE_LEVEL, PRECEDENCE, Reason
 from gateway.references import FileRefs
 from gateway.samples import iban_lv
 from ledger import currency
@@ -260,6 +261,30 @@ def test_ladder_covers_every_arrival_time_code() -> None:
         r for r in Reason if PRECEDENCE[Reason.AC02] <= PRECEDENCE[r] < PRECEDENCE[Reason.AM14]
     }
     assert {code for code, _ in LADDER} == arrival
+
+
+def test_file_ladder_follows_the_reason_order() -> None:
+    """A file wrong as a whole in every way (broken, MsgId used, counts and sums off) is
+    answered with the first code by `Reason` order; repairing one fault at a time gives
+    the next, ending with a valid file. Every file-level code is on the ladder."""
+    header = ParsedHeader("USED", "2026-11-25T09:00:00", "5", "9.99", None)
+    pmt = ParsedPmtInf(1, "P1", None, "5", "9.99", TODAY.isoformat(), None, DEBTOR, None,
+                       None, None, count=1, amount_sum=Decimal("1.00"))  # fmt: skip
+    parsed = ParsedFile(header, [pmt], Finding(Reason.FF01, "not well-formed"),
+                        count=1, amount_sum=Decimal("1.00"))  # fmt: skip
+    used = True
+    repairs = {
+        Reason.FF01: lambda: setattr(parsed, "failure", None),
+        Reason.DU01: lambda: None,  # `used` turns false below
+        Reason.AM18: lambda: (setattr(header, "nb_of_txs", "1"), setattr(pmt, "nb_of_txs", "1")),
+        Reason.AM10: lambda: (setattr(header, "ctrl_sum", "1.00"), setattr(pmt, "ctrl_sum", "1")),
+    }
+    seen = []
+    while (found := rules.file_finding(parsed, used)) is not None:
+        seen.append(found.reason)
+        repairs[found.reason]()
+        used = used and found.reason is not Reason.DU01
+    assert seen == [r for r in Reason if r in FILE_LEVEL] == list(repairs)
 
 
 def _execute(amounts: list[int], balance: int, debited: int) -> list[Reason | None]:
