@@ -40,9 +40,9 @@ from gateway import authorisation, logs, metrics, reading, record
 from gateway.clock import on_clock
 from gateway.environment import Environment
 from gateway.errors import SealError, TransientError
-from gateway.files import sha256_file
+from gateway.files import Digest, sha256_file
 from gateway.inbound import route
-from gateway.inbound.intake import NOT_READ, Intake, take_in
+from gateway.inbound.intake import Intake, take_in
 from gateway.inbound.reader import Reader, Reading
 from gateway.newfile import Rejected, new_file, reject
 from gateway.outbound import outbox
@@ -76,6 +76,7 @@ class Job:
 
     claim: Claim
     reader: Reading | None = None
+    digest: Digest | None = None  # of a file not read by a reader (`process`)
     batch_ahead: BatchAhead | None = None  # a waiting batch read ahead (`readahead.py`)
     intake: Intake | None = None
     outcome: Outcome | None = None
@@ -90,18 +91,22 @@ def process(env: Environment, jobs: Sequence[Job]) -> list[Job]:
     ours leaves nothing behind (`Job.failure`) while the others go on. A fault of ours
     (`fault_of_ours`) or a broken invariant aborts the group: nothing is committed and
     every file waits in work/. A reader given (`gateway.readahead`) is used; any other
-    is opened here; all are closed. A file over the size limit is never read, not even
-    to hash it (a 2 GB upload)."""
+    is opened here; all are closed. A file over the size limit is never parsed, and a
+    signature container is not read here: such a file is hashed, a block at a time and
+    before the transaction begins, as its answer names its SHA-256 (SPEC §6; a 2 GB
+    upload costs the time it takes to read, never memory)."""
     started = time.monotonic()
     copies: dict[int, PlainCopy] = {}  # plain copies of answers rendered, by outbox id
     try:
         for job in jobs:
-            if (
-                job.reader is None
-                and os.stat(job.claim.path).st_size <= env.settings.max_file_bytes
-                and not route.is_container_name(job.claim.original_name)
+            if job.reader is not None:
+                continue
+            if os.stat(job.claim.path).st_size <= env.settings.max_file_bytes and not (
+                route.is_container_name(job.claim.original_name)
             ):
                 job.reader = reading.read(job.claim.path, env.settings)
+            elif job.digest is None:
+                job.digest = sha256_file(job.claim.path)
         big = any(isinstance(j.reader, Reader) for j in jobs)
         with env.ledger.begin(checkpoint_after=big) as tx:
             for job in jobs:
@@ -137,7 +142,9 @@ def _run(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy])
     mine: dict[int, PlainCopy] = {}
     savepoint = tx.savepoint()
     try:
-        job.intake = intake = _intake(env, job.claim, job.reader)
+        read = job.reader if job.reader is not None else job.digest
+        assert read is not None, "`process` reads or hashes every file"
+        job.intake = intake = _intake(env, job.claim, read)
         known = record.known_file(tx.conn, intake)
         if job.claim.trial:  # from test/: checked and answered, nothing executed
             from gateway import trialrun
@@ -234,20 +241,11 @@ def _discard(copies: dict[int, PlainCopy]) -> None:
 # -- intake ------------------------------------------------------------------------------------
 
 
-def _intake(env: Environment, claim: Claim, reader: Reading | None) -> Intake:
-    """What is known on arrival. The reading child hashes the file first; a file over the
-    size limit has no reader and is refused unread, not even hashed (a 2 GB upload): it
-    is recorded under a name of its own instead (`Intake.read`)."""
+def _intake(env: Environment, claim: Claim, read: Reading | Digest) -> Intake:
+    """What is known on arrival. The reading child hashes the file first; a file no reader
+    reads (a container, a file over the size limit) was hashed before the run (`process`)."""
     info = os.stat(claim.path)
-    container_max = route.container_bytes_max(
-        route.container_data_bytes_max(env.settings.max_file_bytes)
-    )
-    if reader is not None:
-        sha256, size = reader.digest()
-    elif route.is_container_name(claim.original_name) and info.st_size <= container_max:
-        sha256, size = sha256_file(claim.path)
-    else:
-        sha256, size = f"{NOT_READ}{claim.path.name}"[:64], info.st_size
+    sha256, size = read.digest() if not isinstance(read, Digest) else read
     return take_in(
         client_id=claim.client_id,
         path=claim.path,

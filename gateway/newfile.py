@@ -1,8 +1,8 @@
 """A new file's run, inside its savepoint of the group's transaction (`filerun.py`):
-refused unread when too big, rejected as a whole when its group header or MsgId is
-unusable, else executed a chunk at a time (`firstrun.FirstRun`) and answered with its
-first pain.002 — or, found invalid as a whole only later (`Rejected`), rolled back and
-answered as rejected.
+refused unparsed when too big (its answer names its SHA-256), rejected as a whole when
+its group header or MsgId is unusable, else executed a chunk at a time
+(`firstrun.FirstRun`) and answered with its first pain.002 — or, found invalid as a
+whole only later (`Rejected`), rolled back and answered as rejected.
 """
 
 from __future__ import annotations
@@ -221,8 +221,7 @@ def reject(
     nb_of_txs = header.nb_of_txs if header is not None else echo.nb_of_txs if echo else None
     info = finding.info
     if values.get("msg_id") is None:
-        digest = f"SHA-256 {intake.sha256}" if intake.read else "not read"
-        info += f"; file {intake.original_name}, {digest}"
+        info += f"; file {intake.original_name}, SHA-256 {intake.sha256}"
     file_id = record.insert_file(
         conn, intake, **values, nb_of_txs=parsed.count if parsed is not None else 0,
         group_status=GroupStatus.RJCT.value, reason=finding.reason.value,

@@ -11,8 +11,8 @@ The claim is an ordinary one: the file is locked, moved into work/ with its rece
 already running before anything else of the pass (`Pipeline.run_once(first=…)`).
 If the process dies before that, the file waits in work/ like any file of a stopped
 run, and the next run recovers it; the child ends at its next write to the pipe.
-A file over the size limit is left for the pipeline (it is never read), and so is a small
-file (the pass reads it in-process).
+A file over the size limit is left for the pipeline (it is never parsed, only hashed), and
+so is a small file (the pass reads it in-process).
 
 A signature container first in line is not claimed here (the pass unzips it, it is
 never parsed): what is read ahead instead is the waiting batch it signs (SPEC §11) —

@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-NOT_READ = "not-read:"  # the `sha256` of a file refused unread (over the size limit)
-
 
 @dataclass(frozen=True, slots=True)
 class Intake:
@@ -30,11 +28,6 @@ class Intake:
     received: dt.datetime  # UTC
     now: dt.datetime  # UTC: when the run started
     timezone: ZoneInfo  # the treasury's
-
-    @property
-    def read(self) -> bool:
-        """Whether the file was read (and hashed) at all."""
-        return not self.sha256.startswith(NOT_READ)
 
     @property
     def claim_name(self) -> str:

@@ -64,7 +64,7 @@ def file_rule(reason: Reason) -> Callable[[Callable[[ParsedFile, bool], str | No
 
 @file_rule(Reason.FF01)
 def readable(parsed: ParsedFile, msg_id_used: bool) -> str | None:
-    # What the reader found (it stops at the first problem); too big is refused unread.
+    # What the reader found (it stops at the first problem); too big is refused unparsed.
     if parsed.failure is None:
         return None
     assert parsed.failure.reason is Reason.FF01, parsed.failure
