@@ -195,6 +195,7 @@ def _read_waiting(
     for event in events:
         if isinstance(event, ParsedPmtInf):
             pmts[event.seq] = event
+            report.payment_info(event.seq, answers.echoed_ctrl_sum(event.ctrl_sum))
             requested[event.seq] = parse_date(event.requested_date or "")
             iban = event.debtor_iban or ""
             debited[iban] = guarded.get(iban, 0)
@@ -208,8 +209,6 @@ def _read_waiting(
                 [t.pmt_seq for t in txs],
                 [pmts[t.pmt_seq].pmt_inf_id for t in txs],
                 [status.value] * len(txs),
-                amounts,
-                [t.currency[:3] or None for t in txs],
                 [i + said + r for i, r in first_report.echoes(event, days)],
             )
         elif isinstance(event, ParsedFile):

@@ -2,6 +2,7 @@
 
 `gw_files`     one row per inbound file the gateway has answered (unique per client and bytes)
 `gw_payments`  one row per transaction of an accepted file: its status, due date, reference
+`gw_payment_infos` one row per payment information with a CtrlSum: the value echoed
 `gw_outbox`    every message owed to a client, written in the same transaction as the
                ledger effect it reports; delivery into `out/` is a later, repeatable step
 `gw_statements` which account statements exist (camt.053 per account and business day)
@@ -210,6 +211,18 @@ file_days = Table(
     Column("open_minor", BigInteger, nullable=False),
     Column("held", Integer, nullable=False),
     Index("ix_gw_file_days_client", "client_id", "due_date"),
+)
+
+# Each payment information's CtrlSum as sent (as DecimalNumber text: `pain002_v03.
+# decimal_number`), echoed as the OrgnlCtrlSum of its OrgnlPmtInfAndSts in every pain.002
+# about its file: a row per payment information that had one (its position in the file,
+# `gw_payments.pmt_seq`), written by the file's first run, never a column per payment.
+payment_infos = Table(
+    "gw_payment_infos",
+    metadata,
+    Column("file_id", Id, ForeignKey("gw_files.id"), primary_key=True),
+    Column("pmt_seq", Integer, primary_key=True),
+    Column("ctrl_sum", String(32), nullable=False),
 )
 
 # -- signatory authorisation (SPEC §11) ----------------------------------------------------

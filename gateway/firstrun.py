@@ -18,7 +18,7 @@ from gateway.inbound import decide, rules
 from gateway.inbound.intake import Intake
 from gateway.inbound.parsed import ParsedHeader, ParsedPmtInf
 from gateway.inbound.reader import Chunk, Echo
-from gateway.outbound import first_report, pain002_v03
+from gateway.outbound import answers, first_report, pain002_v03
 from gateway.outbound.first_report import FirstReport
 from gateway.references import FileRefs
 from gateway.statuses import TxStatus
@@ -80,9 +80,16 @@ class FirstRun:
         self.counts: Counter[str] = Counter()
         self.rejected: list[tuple[int, str, str, str]] = []
         self.days: dict[dt.date, list[int]] = {}  # what the file puts into each day (SPEC §14)
+        self.ctrl_sums: dict[int, str] = {}  # PmtInf/CtrlSum as echoed, by its position
 
     def payment_info(self, parsed: ParsedPmtInf) -> None:
         self.pmts[parsed.seq] = rules.PaymentInfo.of(parsed, self.ctx)
+        # Its CtrlSum as sent, echoed in every report about the file: kept once per payment
+        # information (`record.payment_infos`), never per payment.
+        ctrl_sum = answers.echoed_ctrl_sum(parsed.ctrl_sum)
+        self.report.payment_info(parsed.seq, ctrl_sum)
+        if (echoed := pain002_v03.decimal_number(ctrl_sum)) is not None:
+            self.ctrl_sums[parsed.seq] = echoed
 
     def chunk(self, chunk: Chunk) -> None:
         pmts, candidate = self.pmts, rules.Candidate
@@ -169,8 +176,6 @@ class FirstRun:
             [c.tx.pmt_seq for c in candidates],
             [c.pmt.parsed.pmt_inf_id for c in candidates],
             statuses,
-            [c.facts.amount_sent for c in candidates],
-            [c.tx.currency[:3] or None for c in candidates],
             texts,
         )
 
@@ -179,3 +184,4 @@ class FirstRun:
         record.finish(self.tx, self.bookings.batches(), self.book, self.intake.now)
         record.rates_used(self.tx.conn, self.bookings.quotes)
         announcements.record_days(self.tx.conn, self.file_id, self.intake.client_id, self.days)
+        record.payment_infos(self.tx.conn, self.file_id, self.ctrl_sums)

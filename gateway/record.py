@@ -258,3 +258,13 @@ def large_day_gate(
         conn, client_id, day, threshold_minor=settings.large_day_threshold_minor,
         announce_by=settings.large_day_announce_by, timezone=settings.timezone,
     )  # fmt: skip
+
+
+def payment_infos(conn: Connection, file_id: int, ctrl_sums: Mapping[int, str]) -> None:
+    """Each payment information's CtrlSum as its answers echo it (`gw_payment_infos`, by
+    its position in the file): a row per payment information that had one, none per
+    payment; the follow-up reports read them (`answers.build_file_report`)."""
+    if ctrl_sums:
+        rows = [{"file_id": file_id, "pmt_seq": seq, "ctrl_sum": text}
+                for seq, text in ctrl_sums.items()]  # fmt: skip
+        conn.execute(insert(db.payment_infos), rows)

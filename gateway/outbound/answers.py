@@ -155,21 +155,21 @@ def _pmt_counts(conn: Connection, file_id: int) -> dict[int, Counter[str]]:
 
 
 def _pmt_meta(conn: Connection, file_id: int) -> dict[int, Any]:
-    """Per payment information: id, number of transactions, sum (first row carries the id)."""
+    """Per payment information: id and number of transactions (first row carries the id)."""
     p = db.payments.c
     rows = conn.execute(
-        select(
-            p.pmt_seq,
-            func.min(p.pmt_inf_id),
-            func.count(),
-            func.sum(p.amount_minor),
-            func.min(p.currency),
-            func.max(p.currency),
-        )
+        select(p.pmt_seq, func.min(p.pmt_inf_id), func.count())
         .where(p.file_id == file_id)
         .group_by(p.pmt_seq)
     )
     return {r[0]: r for r in rows}
+
+
+def _pmt_ctrl_sums(conn: Connection, file_id: int) -> dict[int, Decimal]:
+    """Per payment information that had one: its CtrlSum as sent (`record.payment_infos`)."""
+    i = db.payment_infos.c
+    rows = conn.execute(select(i.pmt_seq, i.ctrl_sum).where(i.file_id == file_id))
+    return {seq: Decimal(text) for seq, text in rows}
 
 
 def _rows(conn: Connection, file_id: int, report_no: int | None) -> Iterator[Any]:
@@ -201,6 +201,7 @@ def build_file_report(
     follow-up lists only some of them."""
     counts = _pmt_counts(conn, file_row.id)
     meta = _pmt_meta(conn, file_row.id)
+    ctrl_sums = _pmt_ctrl_sums(conn, file_row.id)
     total: Counter[str] = Counter()
     for c in counts.values():
         total.update(c)
@@ -210,12 +211,10 @@ def build_file_report(
     def payment_infos() -> Iterator[pain002.PaymentInfoReport]:
         for pmt_seq, pmt_rows in groups:
             m = meta[pmt_seq]
-            single_currency = m[4] == m[5]
             yield pain002.PaymentInfoReport(
                 pmt_inf_id=m[1],
                 nb_of_txs=int(m[2]),
-                ctrl_sum_minor=int(m[3]) if m[3] is not None and single_currency else None,
-                currency=m[4] if single_currency else None,
+                ctrl_sum=ctrl_sums.get(pmt_seq),
                 status=derive(counts[pmt_seq]),
                 counts=counts[pmt_seq],
                 transactions=(_tx_report(r) for r in pmt_rows),

@@ -41,14 +41,12 @@ def echoes(chunk: Chunk, days: Iterable[dt.date | None]) -> list[Echo]:
 @dataclass(slots=True)
 class _PaymentInfoPart:
     """One payment information's transactions in the first report: where its rendered
-    TxInfAndSts lie in the temporary file, and the totals its header needs."""
+    TxInfAndSts lie in the temporary file, and the counts its header needs."""
 
     pmt_inf_id: str
     start: int
     end: int = 0
     count: int = 0
-    amount_minor: int | None = None
-    currencies: set[str] = field(default_factory=set)
     counts: Counter[str] = field(default_factory=Counter)
 
 
@@ -67,22 +65,27 @@ class FirstReport:
             max_size=memory_bytes_max, mode="w+b", dir=str(folder)
         )
         self._parts: dict[int, _PaymentInfoPart] = {}
+        self._ctrl_sums: dict[int, Decimal] = {}  # PmtInf/CtrlSum as sent, by position
         self.counts: Counter[str] = Counter()
+
+    def payment_info(self, pmt_seq: int, ctrl_sum: Decimal | None) -> None:
+        """A payment information read: its CtrlSum as sent (`answers.echoed_ctrl_sum`),
+        echoed as its OrgnlCtrlSum. Once per payment information, before its chunks."""
+        if ctrl_sum is not None:
+            self._ctrl_sums[pmt_seq] = ctrl_sum
 
     def add_chunk(
         self,
         pmt_seqs: Sequence[int],
         pmt_inf_ids: Sequence[str],
         statuses: Sequence[str],
-        amounts: Sequence[int | None],
-        currencies: Sequence[str | None],
         texts: Sequence[str],
     ) -> None:
         """Transactions in file order, a column each: payment information (position and
-        id), status, amount in minor units, currency, rendered TxInfAndSts. A payment
-        information's transactions are contiguous, so each run of them is added at once."""
+        id), status, rendered TxInfAndSts. A payment information's transactions are
+        contiguous, so each run of them is added at once."""
         count = len(texts)
-        assert all(len(c) == count for c in (pmt_seqs, pmt_inf_ids, statuses, amounts, currencies))
+        assert all(len(c) == count for c in (pmt_seqs, pmt_inf_ids, statuses))
         start = 0
         while start < count:
             pmt_seq = pmt_seqs[start]
@@ -92,10 +95,6 @@ class FirstReport:
                 part = self._parts[pmt_seq] = _PaymentInfoPart(
                     pmt_inf_ids[start], self._file.tell()
                 )
-            run = amounts[start:end]
-            if run.count(None) < len(run):
-                part.amount_minor = (part.amount_minor or 0) + sum(filter(None, run))
-            part.currencies.update(filter(None, currencies[start:end]))
             part.counts.update(statuses[start:end])
             part.count += end - start
             self._write(part, texts[start:end])
@@ -140,14 +139,11 @@ class FirstReport:
         self._file.flush()
 
         def payment_infos() -> Iterator[pain002.PaymentInfoReport]:
-            for part in self._parts.values():
-                single = len(part.currencies) <= 1
-                ccy = next(iter(part.currencies)) if len(part.currencies) == 1 else None
+            for pmt_seq, part in self._parts.items():
                 yield pain002.PaymentInfoReport(
                     pmt_inf_id=part.pmt_inf_id,
                     nb_of_txs=part.count,
-                    ctrl_sum_minor=part.amount_minor if single else None,
-                    currency=ccy,
+                    ctrl_sum=self._ctrl_sums.get(pmt_seq),
                     status=status or derive(part.counts),
                     counts=part.counts,
                     rendered_transactions=self._blocks(part),

@@ -62,8 +62,7 @@ class PaymentInfoReport:
 
     pmt_inf_id: str
     nb_of_txs: int
-    ctrl_sum_minor: int | None = None
-    currency: str | None = None
+    ctrl_sum: Decimal | None = None  # PmtInf/CtrlSum as sent (`decimal_number`)
     status: GroupStatus
     counts: Mapping[str, int]
     reason: Reason | None = None
@@ -121,7 +120,7 @@ def _original_group(w: Writer, report: StatusReport) -> None:
         w.leaf("OrgnlMsgNmId", xmlwrite.cut(report.original_msg_name, id_chars_max) or UNKNOWN)
         w.optional("OrgnlCreDtTm", report.original_created_at)
         _count(w, "OrgnlNbOfTxs", report.original_nb_of_txs)
-        w.optional("OrgnlCtrlSum", _decimal_text(report.original_ctrl_sum))
+        w.optional("OrgnlCtrlSum", decimal_number(report.original_ctrl_sum))
         w.leaf("GrpSts", report.group_status.value)
         _status_reason(w, report.group_reason, report.group_additional_info)
         _counts_per_status(w, report.counts)
@@ -131,9 +130,7 @@ def _payment_info(w: Writer, info: PaymentInfoReport) -> None:
     with w.element("OrgnlPmtInfAndSts"):
         w.leaf("OrgnlPmtInfId", xmlwrite.cut(info.pmt_inf_id, id_chars_max) or UNKNOWN)
         _count(w, "OrgnlNbOfTxs", info.nb_of_txs)
-        if xmlwrite.can_format(info.ctrl_sum_minor, info.currency):
-            assert info.ctrl_sum_minor is not None and info.currency is not None
-            w.leaf("OrgnlCtrlSum", format_minor(info.ctrl_sum_minor, info.currency))
+        w.optional("OrgnlCtrlSum", decimal_number(info.ctrl_sum))
         w.leaf("PmtInfSts", info.status.value)
         _status_reason(w, info.reason, info.additional_info)
         _counts_per_status(w, info.counts)
@@ -266,13 +263,19 @@ def _count(w: Writer, tag: str, number: int | None) -> None:
         w.leaf(tag, str(number))
 
 
-def _decimal_text(value: Decimal | None) -> str | None:
-    """The original CtrlSum as DecimalNumber text, or None when it would not fit the type."""
+def decimal_number(value: Decimal | None) -> str | None:
+    """An original CtrlSum (group or payment information) as DecimalNumber text: as the
+    client wrote it (`4.500` stays `4.500`). Written with more digits than the type holds —
+    only trailing zeros can do that in a schema-valid pain.001 (`1.000…0`) — it is the same
+    number without them, which is what a client reconciling its totals compares; a value
+    that does not fit even so (the echo of a broken file's header) is left out, never
+    replaced by another."""
     if value is None or not value.is_finite():
         return None
-    _sign, digits, exponent = value.as_tuple()
-    assert isinstance(exponent, int)
-    total_digits = len(digits) + max(0, exponent)
-    if -exponent > decimal_fraction_digits_max or total_digits > decimal_digits_max:
-        return None
-    return format(value, "f")
+    for candidate in (value, value.normalize()):
+        _sign, digits, exponent = candidate.as_tuple()
+        assert isinstance(exponent, int)
+        total_digits = len(digits) + max(0, exponent)
+        if -exponent <= decimal_fraction_digits_max and total_digits <= decimal_digits_max:
+            return format(candidate, "f")
+    return None

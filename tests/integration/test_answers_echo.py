@@ -12,7 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+from gateway.samples import SamplePmtInf, SampleTx
 from tests.pipeline_fixtures import (
+    A_MAIN,
+    EXTERNAL,
+    EXTERNAL_BIC,
     NS002,
     RIGA,
     TODAY,
@@ -99,6 +103,48 @@ def test_accepted_files_and_their_follow_ups_echo_creation_time_and_control_sum(
         assert_valid(answer.path, "pain.002.001.03")  # type: ignore[operator]
         assert group(answer, "OrgnlCreDtTm") == "2026-11-25T09:00:00"
         assert group(answer, "OrgnlCtrlSum") == "7.00"
+
+
+def pmt_ctrl_sums(answer: Answer) -> dict[str, str | None]:
+    """Each OrgnlPmtInfAndSts's OrgnlCtrlSum (None: absent), by OrgnlPmtInfId."""
+    return {
+        p.findtext("p:OrgnlPmtInfId", namespaces=NS002): p.findtext(
+            "p:OrgnlCtrlSum", namespaces=NS002
+        )
+        for p in answer.doc.xpath("//p:OrgnlPmtInfAndSts", namespaces=NS002)
+    }
+
+
+def test_a_payment_informations_control_sum_is_echoed_as_sent(
+    inst: Installation, assert_valid: object
+) -> None:
+    """Each OrgnlPmtInfAndSts echoes its PmtInf/CtrlSum as sent, in the first report and in
+    the follow-up, however its payments fared (here one is AM12, so a sum of what was
+    booked would differ), in the form it was written (4.500); a payment information sent
+    without a CtrlSum has none in the answer."""
+    tomorrow = (TODAY + dt.timedelta(days=1)).isoformat()
+    wrong = SampleTx("P1-BAD", "1.001", EXTERNAL, creditor_bic=EXTERNAL_BIC)  # AM12 in EUR
+    good = SampleTx("P1-OK", "2.00", EXTERNAL, creditor_bic=EXTERNAL_BIC)
+    later = SampleTx("P2-1", "5.00", EXTERNAL, creditor_bic=EXTERNAL_BIC)
+    also = SampleTx("P3-1", "4.50", EXTERNAL, creditor_bic=EXTERNAL_BIC)
+    data = Batch(
+        msg_id="PMT-SUMS",
+        extra_pmts=[
+            SamplePmtInf("P1", A_MAIN, [wrong, good], TODAY.isoformat(), ctrl_sum="3.001"),
+            SamplePmtInf("P2", A_MAIN, [later], tomorrow),
+            SamplePmtInf("P3", A_MAIN, [also], tomorrow, ctrl_sum="4.500"),
+        ],
+    ).build()
+    first = inst.submit(data)
+    assert first.statuses() == {"P1-BAD": "RJCT", "P1-OK": "ACSC", "P2-1": "PDNG", "P3-1": "PDNG"}
+    assert pmt_ctrl_sums(first) == {"P1": "3.001", "P2": None, "P3": "4.500"}
+    inst.clock.set(dt.datetime.combine(TODAY + dt.timedelta(days=1), dt.time(9, 0), RIGA))
+    inst.run()
+    [follow_up] = inst.new_answers()
+    assert follow_up.statuses() == {"P2-1": "ACSC", "P3-1": "ACSC"}
+    assert pmt_ctrl_sums(follow_up) == {"P2": None, "P3": "4.500"}
+    for answer in (first, follow_up):
+        assert_valid(answer.path, "pain.002.001.03")  # type: ignore[operator]
 
 
 def test_every_pending_payment_says_why_and_until_when(inst: Installation) -> None:

@@ -649,7 +649,7 @@ def test_the_treasurys_own_accounts_are_not_payable(inst: Installation) -> None:
 def test_a_rejected_payment_is_echoed_with_its_amount(inst: Installation) -> None:
     """A payment rejected by a rule (here AC01, a bad IBAN check digit) is still echoed
     with its amount and date in OrgnlTxRef, and its payment information's OrgnlCtrlSum
-    is that of all its payments, as the client sent them."""
+    is its CtrlSum as the client sent it."""
     answer = inst.submit(
         Batch(msg_id="ECHO-1")
         .tx("OK-1", "10.00")

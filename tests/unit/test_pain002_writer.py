@@ -55,8 +55,7 @@ def report_of(*groups: list[TxReport], **fields: Any) -> StatusReport:
         PaymentInfoReport(
             pmt_inf_id=f"PMT{i}",
             nb_of_txs=len(txs),
-            ctrl_sum_minor=sum(tx.amount_minor or 0 for tx in txs),
-            currency="EUR",
+            ctrl_sum=Decimal(sum(tx.amount_minor or 0 for tx in txs)).scaleb(-2),
             status=derive(counts_of(txs)),
             counts=counts_of(txs),
             transactions=txs,
@@ -262,6 +261,32 @@ def test_original_control_sum_kept_as_written(assert_valid: Validate) -> None:
     """The original file's CtrlSum (which may add up several currencies) is echoed as is."""
     root = written(report_of([booked("E1")], original_ctrl_sum=Decimal("1500.5")), assert_valid)
     assert text(root, "//p:OrgnlGrpInfAndSts/p:OrgnlCtrlSum") == ["1500.5"]
+
+
+@pytest.mark.parametrize(
+    ("sent", "echoed"),
+    [
+        ("4.500", "4.500"),  # as written, trailing zero and all
+        ("123456789012345678", "123456789012345678"),  # 18 digits: the most the type holds
+        ("1." + "0" * 30, "1"),  # more digits than the type holds, only zeros: the same number
+        ("12345678901234567.8" + "0" * 20, "12345678901234567.8"),
+        ("1234567890123456789", None),  # 19 digits: not a DecimalNumber, left out
+        ("0." + "0" * 17 + "1", None),  # 18 fraction digits
+    ],
+)
+def test_payment_information_control_sum_echoed_as_sent(
+    sent: str, echoed: str | None, assert_valid: Validate
+) -> None:
+    """OrgnlPmtInfAndSts/OrgnlCtrlSum is the payment information's CtrlSum as sent, never a
+    sum of its payments; a value the schema's DecimalNumber cannot hold is the same number
+    without trailing zeros if that fits, else left out (the answer stays valid)."""
+    info = PaymentInfoReport(
+        pmt_inf_id="PMT1", nb_of_txs=1, ctrl_sum=Decimal(sent), status=GroupStatus.ACSC,
+        counts={TxStatus.ACSC: 1}, transactions=[booked("E1")],
+    )  # fmt: skip
+    root = written(report_of([booked("E1")], payment_infos=[info]), assert_valid)
+    expected = [echoed] if echoed is not None else []
+    assert text(root, "//p:OrgnlPmtInfAndSts/p:OrgnlCtrlSum") == expected
 
 
 def test_rejection_without_reason_is_refused() -> None:
