@@ -2,18 +2,30 @@
 
 A `Reader` wraps one table. Each accessor notes the name it was asked for,
 whether the key was there or not, and each nested table gets a reader of its
-own. After the whole file has been read, `refuse_unread` walks the readers and
-refuses the first key that nobody asked for, suggesting the asked-for name
-closest to it (`client[0].account[1].max_paymnet: unknown key (did you mean
-max_payment?)`). A key is known by being read: a setting added later needs no
-second list of names.
+own, built by the function given to `tables` or `table_of`. After the whole
+file has been read, `refuse_unread` walks the readers and refuses the first key
+that nobody asked for, suggesting the asked-for name closest to it
+(`client[0].account[1].max_paymnet: unknown key (did you mean max_payment?)`).
+A key is known by being read: a setting added later needs no second list of
+names.
+
+An unknown key is reported before any other mistake (SPEC §3), because a typo
+explains what follows from it: `[signin]` makes `signing.signatory_ca` look
+missing, `[[clients]]` makes `client` look like the wrong kind of table. So a
+file is read in three steps, and `load` in `gateway.settings` shows them:
+every top-level table is read as a `section`, whose first mistake is kept
+rather than raised; `finish` refuses an unknown key, then raises that kept
+mistake; only then are values checked against each other. A table whose
+reading stopped at a mistake has not asked for the keys after it, so its own
+keys are not judged (a close unknown key beside a missing one is still named
+by `_missing`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,6 +58,8 @@ class Reader:
         self.base = base
         self.asked: set[str] = set()
         self.children: list[Reader] = []
+        self.stopped = False  # its reading stopped at a mistake: later keys were never asked
+        self.kept: ConfigError | None = None  # a section's first mistake, raised by `finish`
 
     def key(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
@@ -158,17 +172,26 @@ class Reader:
         except currency.AmountError as exc:
             raise ConfigError(self.key(name), str(exc)) from exc
 
-    def tables(self, name: str) -> list[Reader]:
+    def _read(self, table: Mapping[str, Any], path: str, build: Callable[[Reader], T]) -> T:
+        reader = Reader(table, path, self.base)
+        self.children.append(reader)
+        try:
+            return build(reader)
+        except ConfigError:
+            reader.stopped = True
+            raise
+
+    def tables(self, name: str, build: Callable[[Reader], T]) -> list[T]:
+        """Each table of the array `name` read by `build`; absent is none."""
         value = self.raw(name)
         if value is None:
             value = []
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise ConfigError(self.key(name), "expected an array of tables")
-        readers = [Reader(v, f"{self.key(name)}[{i}]", self.base) for i, v in enumerate(value)]
-        self.children += readers
-        return readers
+        return [self._read(v, f"{self.key(name)}[{i}]", build) for i, v in enumerate(value)]
 
-    def table_of(self, name: str, required: bool = True) -> Reader:
+    def table_of(self, name: str, build: Callable[[Reader], T], required: bool = True) -> T:
+        """The table `name` read by `build`; absent (if allowed) is read as an empty table."""
         value = self.raw(name)
         if value is None:
             if required:
@@ -176,15 +199,28 @@ class Reader:
             value = {}
         if not isinstance(value, dict):
             raise ConfigError(self.key(name), "expected a table")
-        reader = Reader(value, self.key(name), self.base)
-        self.children.append(reader)
-        return reader
+        return self._read(value, self.key(name), build)
+
+    def section(self, read: Callable[[], T]) -> T | None:
+        """`read()`, or None with its mistake kept for `finish`, so the next section is read."""
+        try:
+            return read()
+        except ConfigError as exc:
+            self.kept = self.kept or exc
+            return None
+
+    def finish(self) -> None:
+        """Refuse the first unknown key, else raise the first mistake a section kept."""
+        self.refuse_unread()
+        if self.kept is not None:
+            raise self.kept
 
     def refuse_unread(self) -> None:
         """Refuse the first key of this table or any table below it that nobody read."""
-        for name, value in self.table.items():
-            if name not in self.asked:
-                what = "unknown table" if _is_table(value) else "unknown key"
-                raise ConfigError(self.key(name), what + _suggestion(name, self.asked))
+        if not self.stopped:
+            for name, value in self.table.items():
+                if name not in self.asked:
+                    what = "unknown table" if _is_table(value) else "unknown key"
+                    raise ConfigError(self.key(name), what + _suggestion(name, self.asked))
         for child in self.children:
             child.refuse_unread()

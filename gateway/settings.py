@@ -19,6 +19,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway import authorized_keys, ssh_algorithms
@@ -319,36 +320,17 @@ def _signatory(reader: Reader, client_ibans: tuple[str, ...]) -> tuple[Signatory
         raise ConfigError(
             reader.key("valid_until"), f"{valid_until} is before valid_from {valid_from}"
         )
-    accounts = client_ibans
+    accounts = client_ibans  # absent: every account of the client
     if reader.has("accounts"):
         texts = reader.texts("accounts", ())
         accounts = tuple(
             _iban_text(text, f"{reader.key('accounts')}[{i}]") for i, text in enumerate(texts)
         )
-        for index, iban in enumerate(accounts):
-            if iban not in client_ibans:
-                raise ConfigError(
-                    f"{reader.key('accounts')}[{index}]", f"{iban} is not an account of this client"
-                )
     signatory = SignatorySettings(
         name=name, certificate=certificate, right=right, accounts=accounts,
         valid_from=valid_from, valid_until=valid_until,
     )
     return signatory, ders[0]
-
-
-def _signatories(reader: Reader, client_ibans: tuple[str, ...]) -> tuple[SignatorySettings, ...]:
-    result: list[SignatorySettings] = []
-    seen: dict[bytes, str] = {}
-    for sub in reader.tables("signatory"):
-        signatory, der = _signatory(sub, client_ibans)
-        if der in seen:
-            raise ConfigError(
-                sub.key("certificate"), f"the same certificate as {seen[der]}: one person, one card"
-            )
-        seen[der] = sub.path
-        result.append(signatory)
-    return tuple(result)
 
 
 def _level_problem(level: int, iban: str, signatories: tuple[SignatorySettings, ...]) -> str | None:
@@ -367,28 +349,52 @@ def _level_problem(level: int, iban: str, signatories: tuple[SignatorySettings, 
     return f"level {level} can never be met: it needs {needs}; configured: {counts}"
 
 
-def _client(reader: Reader) -> ClientSettings:
+def _client(reader: Reader) -> tuple[ClientSettings, tuple[bytes, ...]]:
+    """The client, and the DER of each signatory's certificate for `_check_signatories`."""
     client_id = reader.text("id")
     if not CLIENT_ID.match(client_id):
         raise ConfigError(reader.key("id"), f"must match [a-z0-9-]{{1,32}}: {client_id!r}")
-    account_readers = reader.tables("account")
-    accounts = tuple(_account(r) for r in account_readers)
-    signatories = _signatories(reader, tuple(a.iban for a in accounts))
-    for sub, account in zip(account_readers, accounts, strict=True):
-        if account.authorisation:
-            problem = _level_problem(account.authorisation, account.iban, signatories)
-            if problem:
-                raise ConfigError(sub.key("authorisation"), problem)
-    return ClientSettings(
+    accounts = tuple(reader.tables("account", _account))
+    ibans = tuple(a.iban for a in accounts)
+    signatories = reader.tables("signatory", lambda sub: _signatory(sub, ibans))
+    client = ClientSettings(
         id=client_id,
         name=reader.text("name"),
         registration_number=reader.text("registration_number", ""),
         notifications=reader.flag("notifications", False),
         accounts=accounts,
-        users=tuple(_user(r) for r in reader.tables("user")),
-        signatories=signatories,
+        users=tuple(reader.tables("user", _user)),
+        signatories=tuple(signatory for signatory, _ in signatories),
         waiting_bytes_max=reader.optional_integer("waiting_bytes_max", minimum=1),
     )
+    return client, tuple(der for _, der in signatories)
+
+
+# Values against each other: only once every key of the file is known to be one we read.
+
+
+def _check_signatories(index: int, client: ClientSettings, ders: tuple[bytes, ...]) -> None:
+    """Each signatory signs for this client's accounts, with a card of their own, and every
+    account's authorisation level can be met (SPEC §11)."""
+    ibans = tuple(a.iban for a in client.accounts)
+    seen: dict[bytes, str] = {}
+    for si, (signatory, der) in enumerate(zip(client.signatories, ders, strict=True)):
+        path = f"client[{index}].signatory[{si}]"
+        for ai, iban in enumerate(signatory.accounts):
+            if iban not in ibans:
+                raise ConfigError(
+                    f"{path}.accounts[{ai}]", f"{iban} is not an account of this client"
+                )
+        if der in seen:
+            raise ConfigError(
+                f"{path}.certificate", f"the same certificate as {seen[der]}: one person, one card"
+            )
+        seen[der] = path
+    for ai, account in enumerate(client.accounts):
+        if account.authorisation:
+            problem = _level_problem(account.authorisation, account.iban, client.signatories)
+            if problem:
+                raise ConfigError(f"client[{index}].account[{ai}].authorisation", problem)
 
 
 def _check_unique(clients: tuple[ClientSettings, ...]) -> None:
@@ -445,20 +451,13 @@ def _sftp(reader: Reader) -> SftpSettings:
     )
 
 
-def _signing(reader: Reader, clients: tuple[ClientSettings, ...]) -> SigningSettings:
+def _signing(reader: Reader) -> SigningSettings:
     ca = reader.paths("signatory_ca")
     for index, path in enumerate(ca):
         _certificates(path, f"{reader.key('signatory_ca')}[{index}]")
     crl = reader.paths("signatory_crl")
     for index, path in enumerate(crl):
         _crl(path, f"{reader.key('signatory_crl')}[{index}]")
-    needing = _first_account(clients, "authorisation")
-    if needing and not ca:
-        raise ConfigError(
-            reader.key("signatory_ca"),
-            f"missing: {needing}.authorisation asks for signatures, and signatories' "
-            "certificates must chain to a configured CA",
-        )
     return SigningSettings(
         key=reader.path_value("key", "signing/gateway.key"),
         certificate=reader.path_value("certificate", "signing/gateway.crt"),
@@ -466,6 +465,20 @@ def _signing(reader: Reader, clients: tuple[ClientSettings, ...]) -> SigningSett
         signatory_ca=ca,
         signatory_crl=crl,
     )
+
+
+def _check_signing(signing: SigningSettings, clients: tuple[ClientSettings, ...]) -> None:
+    needing = _first_account(clients, "authorisation")
+    if needing and not signing.signatory_ca:
+        raise ConfigError(
+            "signing.signatory_ca",
+            f"missing: {needing}.authorisation asks for signatures, and signatories' "
+            "certificates must chain to a configured CA",
+        )
+
+
+def _metrics(reader: Reader) -> tuple[str, int] | None:
+    return _listen(reader, "listen", None)
 
 
 workers_max = 16
@@ -493,47 +506,29 @@ def _database_url(gw: Reader, base: Path) -> str:
     return database_url
 
 
-def _classification(gw: Reader, clients: tuple[ClientSettings, ...]) -> Path | None:
-    path = gw.optional_path("classification")
+def _classifier(path: Path | None, clients: tuple[ClientSettings, ...]) -> Classifier | None:
+    """The classifier file read and checked, required once an account has budget = true:
+    a bad row stops the start, naming it."""
+    key = "gateway.classification"
     if path is None:
         needing = _first_account(clients, "budget")
         if needing:
             raise ConfigError(
-                gw.key("classification"),
-                f"missing: {needing}.budget = true needs the budget classifier (CSV)",
+                key, f"missing: {needing}.budget = true needs the budget classifier (CSV)"
             )
         return None
     if not path.is_file():
-        raise ConfigError(gw.key("classification"), f"file not found: {path}")
-    return path
-
-
-def _classifier(gw: Reader, path: Path | None) -> Classifier | None:
-    """The classifier file read and checked: a bad row stops the start, naming it."""
-    if path is None:
-        return None
+        raise ConfigError(key, f"file not found: {path}")
     try:
         return classifier.parse(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(gw.key("classification"), f"cannot read {path}: {exc}") from exc
+        raise ConfigError(key, f"cannot read {path}: {exc}") from exc
     except classifier.ClassifierError as exc:
-        raise ConfigError(gw.key("classification"), f"{path}: {exc}") from exc
+        raise ConfigError(key, f"{path}: {exc}") from exc
 
 
-def load(path: Path | str) -> Settings:
-    """Read and check the configuration file; raise ConfigError on the first mistake."""
-    config_path = Path(path).resolve()
-    try:
-        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError("", f"configuration file not found: {config_path}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("", f"cannot read configuration {config_path}: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("", f"{config_path}: not valid TOML: {exc}") from exc
-    base = config_path.parent
-    root = Reader(raw, "", base)
-    gw = root.table_of("gateway")
+def _gateway(gw: Reader) -> dict[str, Any]:
+    """The `[gateway]` table's values, by the name of their `Settings` field."""
     try:
         timezone = ZoneInfo(gw.text("timezone", "Europe/Riga"))
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -542,42 +537,70 @@ def load(path: Path | str) -> Settings:
     bic = gw.text("bic", "TRELLV22")
     if bic_problem(bic) is not None:
         raise ConfigError(gw.key("bic"), f"invalid BIC {bic!r}")
-    sftp = _sftp(root.table_of("sftp", required=False))
-    clients = tuple(_client(r) for r in root.tables("client"))
+    database_url = _database_url(gw, gw.base)
+    return {
+        "spool_dir": gw.path_value("spool_dir", "spool"),
+        "database_url": database_url,
+        "timezone": timezone,
+        "bic": bic,
+        "cutoff_internal": gw.time("cutoff_internal", "18:00"),
+        "cutoff_external": gw.time("cutoff_external", "15:30"),
+        "max_future_days": gw.integer("max_future_days", 90, minimum=0),
+        "max_file_bytes": gw.integer("max_file_bytes", 104857600, minimum=1),
+        "max_transactions": gw.integer("max_transactions", 200000, minimum=1),
+        "eod_time": gw.time("eod_time", "18:30"),
+        "log_file": gw.optional_path("log_file"),
+        "eod_empty_statements": gw.flag("eod_empty_statements", True),
+        "rescan_seconds": float(gw.integer("rescan_seconds", 5, minimum=1)),
+        "settle_seconds": float(gw.integer("settle_seconds", 2, minimum=0)),
+        "workers": _workers(gw, database_url),
+        "authorisation_days": gw.integer("authorisation_days", 5, minimum=1),
+        "classification": gw.optional_path("classification"),
+        "fx_wait_days": gw.integer("fx_wait_days", 2, minimum=0),
+        "large_day_threshold_minor": gw.amount("large_day_threshold", "EUR", "700000.00") or 0,
+        "large_day_announce_by": gw.time("large_day_announce_by", "12:30"),
+    }
+
+
+def _parse(config_path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError("", f"configuration file not found: {config_path}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("", f"cannot read configuration {config_path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"{config_path}: not valid TOML: {exc}") from exc
+
+
+def load(path: Path | str) -> Settings:
+    """Read and check the configuration file; raise ConfigError on the first mistake.
+
+    An unknown key or table comes first (SPEC §3): every table is read before `finish`
+    refuses one, and values are checked against each other only after it.
+    """
+    config_path = Path(path).resolve()
+    root = Reader(_parse(config_path), "", config_path.parent)
+    gateway = root.section(lambda: root.table_of("gateway", _gateway))
+    sftp = root.section(lambda: root.table_of("sftp", _sftp, required=False))
+    read_clients = root.section(lambda: root.tables("client", _client))
+    signing = root.section(lambda: root.table_of("signing", _signing, required=False))
+    metrics_listen = root.section(lambda: root.table_of("metrics", _metrics, required=False))
+    root.finish()
+    assert gateway is not None and sftp is not None and signing is not None
+    assert read_clients is not None
+    clients = tuple(client for client, _ in read_clients)
     _check_unique(clients)
-    signing = _signing(root.table_of("signing", required=False), clients)
-    metrics = root.table_of("metrics", required=False)
-    log_file = gw.optional_path("log_file")
-    database_url = _database_url(gw, base)
-    classification = _classification(gw, clients)
-    settings = Settings(
+    for index, (client, ders) in enumerate(read_clients):
+        _check_signatories(index, client, ders)
+    _check_signing(signing, clients)
+    return Settings(
         config_path=config_path,
-        spool_dir=gw.path_value("spool_dir", "spool"),
-        database_url=database_url,
-        timezone=timezone,
-        bic=bic,
-        cutoff_internal=gw.time("cutoff_internal", "18:00"),
-        cutoff_external=gw.time("cutoff_external", "15:30"),
-        max_future_days=gw.integer("max_future_days", 90, minimum=0),
-        max_file_bytes=gw.integer("max_file_bytes", 104857600, minimum=1),
-        max_transactions=gw.integer("max_transactions", 200000, minimum=1),
-        eod_time=gw.time("eod_time", "18:30"),
-        log_file=log_file,
-        eod_empty_statements=gw.flag("eod_empty_statements", True),
-        rescan_seconds=float(gw.integer("rescan_seconds", 5, minimum=1)),
-        settle_seconds=float(gw.integer("settle_seconds", 2, minimum=0)),
-        workers=_workers(gw, database_url),
-        authorisation_days=gw.integer("authorisation_days", 5, minimum=1),
-        classification=classification,
-        classifier=_classifier(gw, classification),
-        fx_wait_days=gw.integer("fx_wait_days", 2, minimum=0),
-        large_day_threshold_minor=gw.amount("large_day_threshold", "EUR", "700000.00") or 0,
-        large_day_announce_by=gw.time("large_day_announce_by", "12:30"),
-        metrics_listen=_listen(metrics, "listen", None),
+        **gateway,
+        classifier=_classifier(gateway["classification"], clients),
+        metrics_listen=metrics_listen,
         sftp=sftp,
         signing=signing,
         clients=clients,
         _by_user={u.name: (c, u) for c in clients for u in c.users},
     )
-    root.refuse_unread()
-    return settings

@@ -881,6 +881,45 @@ def test_mistyped_key_is_refused_with_the_key_meant(config_dir: Path) -> None:
     )
 
 
+# (what the operator changed in the file text, the one line they must see)
+TYPOS_FIRST = {
+    # Without [signing], the accounts with authorisation look as if the CA were missing.
+    "mistyped [signing]": (
+        ("[signing]", "[signin]"), "signin: unknown table (did you mean signing?)",
+    ),
+    # [[client.account]] still makes `client`, but a table rather than an array of tables.
+    "mistyped [[client]]": (
+        ("[[client]]", "[[clients]]"), "clients: unknown table (did you mean client?)",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("edit", "line"), TYPOS_FIRST.values(), ids=TYPOS_FIRST.keys())
+def test_a_typo_is_named_before_what_follows_from_it(
+    config_dir: Path, edit: tuple[str, str], line: str
+) -> None:
+    """SPEC §3: an unknown key or table is refused first, since it explains every other
+    mistake that follows from it: the operator is told about `[signin]`, not about a
+    certificate authority that is in the file under the mistyped name."""
+    path = write(config_dir, full_config())
+    text = path.read_text(encoding="utf-8")
+    assert edit[0] in text
+    path.write_text(text.replace(edit[0], edit[1]), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+    assert str(caught.value) == line
+
+
+def test_a_typo_is_named_before_a_mistake_in_another_table(config_dir: Path) -> None:
+    """A wrong value in one table does not hide an unknown key in a later one."""
+    config = full_config()
+    del config["client"][0]["name"]
+    config["metrics"]["listne"] = "127.0.0.1:9100"
+    with pytest.raises(ConfigError) as caught:
+        load(write(config_dir, config))
+    assert str(caught.value) == "metrics.listne: unknown key (did you mean listen?)"
+
+
 def test_unknown_key_far_from_any_known_one_gets_no_guess(config_dir: Path) -> None:
     """A key like nothing the product knows is refused without a misleading suggestion."""
     config = full_config()
