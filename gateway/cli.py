@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gateway import heap
+from gateway import heap, stdout_gone
 from gateway.errors import ConfigError, GatewayError, SealError, UsageError
 from gateway.settings import Settings, load
 
@@ -321,14 +321,19 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
 def console() -> int:
     """The `ekase-gateway` program: `main` in a process of its own."""
     code = main(own_process=True)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = stdout_gone.leave_quietly()
+    except OSError:
+        pass  # the output was the command's only product, and it is lost either way
     if threading.active_count() == 1:
         # Leave without taking the heap apart object by object: after a big file that
         # is a large part of a scan. What must outlive the process is written by now — the
         # database is closed, the spool fsynced, the log file flushed line by line —
-        # and only standard output and error are still buffered.
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError):  # a reader that went away (`| head`)
-                stream.flush()
+        # and only standard error is still buffered.
+        with contextlib.suppress(OSError):
+            sys.stderr.flush()
         os._exit(code)
     return code
 
@@ -352,6 +357,8 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
+        if isinstance(exc, BrokenPipeError) and stdout_gone.reader_gone():  # `… | head`
+            return stdout_gone.leave_quietly()
         # SQLAlchemy is imported only by the commands that use a database.
         from sqlalchemy.exc import OperationalError
 

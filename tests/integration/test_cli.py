@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from gateway import cli
+from gateway import cli, stdout_gone
 from tests.pipeline_fixtures import A_MAIN, B_MAIN, write_config
 
 EXE = str(Path(sys.executable).with_name("ekase-gateway"))
@@ -89,6 +90,33 @@ def test_mistyped_configuration_key_is_refused_at_start(tmp_path: Path) -> None:
     )
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "spool").exists()
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["rates", "show", "--date", "2026-10-30"],
+        ["status"],
+        ["ledger", "balance", "--iban", B_MAIN],
+    ],
+    ids=lambda w: " ".join(w[:2]),
+)
+def test_a_reader_that_went_away_ends_the_command_quietly(config: Path, words: list[str]) -> None:
+    """`ekase-gateway rates show … | head -3` (SPEC §9): when the reader of standard output
+    has gone, the command ends as `cat` or `ls` would — nothing on stderr, no traceback, the
+    status of a program SIGPIPE ended — whatever the command."""
+    assert gateway("db", "upgrade", "-c", str(config)).returncode == 0
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line is written
+    try:
+        done = subprocess.run(
+            [EXE, *words, "-c", str(config)], stdout=write_end, stderr=subprocess.PIPE,
+            text=True, timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode == stdout_gone.EXIT_READER_GONE == 141
 
 
 def test_missing_configuration_file(tmp_path: Path) -> None:
