@@ -25,6 +25,7 @@ and the rates it used to `Bookings.quotes` (marked used when the run commits).
 from __future__ import annotations
 
 from gateway import fx, large_days, pricing
+from gateway.inbound.book import Instructed, converted_text
 from gateway.inbound.decide import Book, Bookings, Order, Waiting
 from gateway.inbound.findings import Finding
 from gateway.reasons import Reason
@@ -85,7 +86,8 @@ def execute(
     # creditor's. Together they move each position account by what the postings do (the
     # instructed currency's legs cancel, or stand in for a side that is not converted);
     # the run's end asserts that the ledger holds exactly the book's balances.
-    found = book.execute(debtor.iban, debit_position, ccy, debit)
+    instructed = Instructed(order.amount_minor, order.currency) if order.currency != ccy else None
+    found = book.execute(debtor.iban, debit_position, ccy, debit, instructed)
     if found is not None:
         return found
     found = book.execute(credit_position, credit_iban, credit_ccy, credited)
@@ -99,10 +101,10 @@ def execute(
 
 def _above_maximum(order: Order, debit: int, ccy: str, limit: int) -> Finding:
     """`max_payment` on the converted debit (judged at execution: SPEC §13): AM02."""
+    instructed = Instructed(order.amount_minor, order.currency)
     return Finding(
         Reason.AM02,
-        f"InstdAmt {currency.format_minor(order.amount_minor, order.currency)} "
-        f"{order.currency} is {currency.format_minor(debit, ccy)} {ccy}, above the maximum "
+        f"{converted_text(instructed, debit, ccy)}, above the maximum "
         f"payment {currency.format_minor(limit, ccy)}",
     )
 

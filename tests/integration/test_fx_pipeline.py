@@ -33,6 +33,7 @@ from tests.pipeline_fixtures import (
     A_JPY,
     A_LIMITS,
     A_MAIN,
+    A_SMALL,
     A_USD,
     B_MAIN,
     CLIENT_A,
@@ -221,7 +222,8 @@ def test_limits_apply_to_the_converted_debit_and_bad_currencies_are_am03(
 ) -> None:
     """A_LIMITS: max_payment 1000.00, daily_limit 1500.00 EUR. 1,055.00 USD is 999.81 EUR
     (under the maximum though above it in dollars); 1,056.00 USD is 1,000.76 EUR (AM02 at
-    execution); the daily limit then counts the converted 999.81 EUR (AM14)."""
+    execution); the daily limit then counts the converted 999.81 EUR (AM14); funds too
+    are judged on the converted debit (AM04). Each text names the dollars and the euros."""
     inst = create(tmp_path, database_url)
     try:
         import_rates(inst, KNOWN_DAY, KNOWN_DAY)
@@ -244,8 +246,22 @@ def test_limits_apply_to_the_converted_debit_and_bad_currencies_are_am03(
             in answer.tx("L-MAX").additional_info[0]
         )
         assert answer.tx("L-DAY").reasons == ["AM14"]
+        # SPEC §6: the AddtlInf names the amount at fault, here both of them (SPEC §13).
+        assert answer.tx("L-DAY").additional_info == [
+            "InstdAmt 528.00 USD is 500.38 EUR, above what is left of the daily limit 1500.00 EUR"
+        ]
         assert answer.tx("L-XAU").reasons == ["AM03"]
+        # 106.00 USD is 100.45 EUR, from an account holding 100.00 EUR without overdraft.
+        poor = inst.submit(
+            batch(debtor=A_SMALL, msg_id="FX-P").tx("P-USD", "106.00", currency="USD").build(),
+            name="poor.xml",
+        ).tx("P-USD")
+        assert poor.reasons == ["AM04"]
+        assert poor.additional_info == [
+            f"InstdAmt 106.00 USD is 100.45 EUR: insufficient funds on {A_SMALL}"
+        ]
         assert before[A_LIMITS] - inst.balance(A_LIMITS) == 99981
+        assert before[A_SMALL] == inst.balance(A_SMALL)
         assert not any(currency_sums(inst).values())
     finally:
         inst.close()
