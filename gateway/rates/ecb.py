@@ -15,7 +15,8 @@ whatever its header claims.
 
 A file is taken whole or not at all: `read` returns the rates of every day in it, or
 one `Refused` line saying what is wrong. Only the treasury's ECB-quoted currencies
-(`fx.ECB_QUOTED`) are kept, and each day must carry every one of them.
+(`fx.ECB_QUOTED`) are kept, each day must carry every one of them, and each day must
+be one the ECB publishes on (a TARGET business day, `target.is_publishing_day`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from lxml import etree
 
 from gateway import fx
 from gateway.inbound import safe_xml
+from gateway.rates import target
 
 rate_file_bytes_max = 64 << 20  # the whole history as XML is ~8 MB today
 days_per_file_max = 20_000  # the history since 1999 has ~7,100
@@ -339,7 +341,8 @@ def _put_day(days: dict[dt.date, dict[str, str]], day: dt.date, rates: dict[str,
 
 
 def _checked(form: str, raw: dict[dt.date, dict[str, str]], today: dt.date) -> RateFile:
-    """Only the treasury's ECB currencies, each present, each a valid positive rate."""
+    """Only the treasury's ECB currencies, each present, each a valid positive rate, on
+    days the ECB publishes (a Saturday's rates would be read as Monday's, SPEC §13)."""
     if not raw:
         raise _Bad("the file holds no rates")
     latest = max(raw)
@@ -347,6 +350,8 @@ def _checked(form: str, raw: dict[dt.date, dict[str, str]], today: dt.date) -> R
         raise _Bad(f"rates dated {latest} are in the future (today is {today})")
     days: dict[dt.date, Day] = {}
     for day in sorted(raw):
+        if not target.is_publishing_day(day):  # the calendar `rates set` checks its --date by
+            raise _Bad(f"{day} is not an ECB business day: the ECB publishes no rates dated on it")
         rates = raw[day]
         kept: Day = {}
         for code in fx.ECB_QUOTED:

@@ -181,6 +181,13 @@ BAD_FILES = [
         dt.date(2024, 1, 1), dt.date(2024, 6, 30))))[:5000], "the zip is truncated or damaged"),
     ("bomb.xml", lambda: BILLION_LAUGHS, "a DTD (DOCTYPE) is not allowed"),
     ("dtd.xml", lambda: ecb_xml(daily(), prolog="<!DOCTYPE Envelope []>"), "a DTD"),
+    # SPEC §13: dated on a day the ECB never publishes, as `rates set --date` refuses it.
+    ("saturday.xml", lambda: ecb_xml({dt.date(2024, 11, 16): history()[KNOWN_DAY]}),
+     "2024-11-16 is not an ECB business day"),
+    ("labour-day.zip", lambda: zipped("eurofxref-hist.xml", ecb_xml({
+        **some_days(dt.date(2024, 4, 15), dt.date(2024, 5, 10)),
+        dt.date(2024, 5, 1): history()[dt.date(2024, 4, 30)]})),
+     "2024-05-01 is not an ECB business day"),
 ]  # fmt: skip
 
 

@@ -92,6 +92,22 @@ def test_dropped_files_are_imported_and_shelved_with_findings(env: Environment) 
     assert late.name == "just-copied.xml" and late.imported
 
 
+def test_a_file_dated_on_a_day_the_ecb_never_publishes_is_refused(env: Environment) -> None:
+    """A file whose rates are dated on a Saturday (SPEC §13) goes to `refused/`, with a
+    findings line naming the date and why, and none of its rates is stored."""
+    put(env, "saturday.xml", ecb_xml({**daily(), **daily(dt.date(2024, 11, 15))} | {
+        dt.date(2024, 11, 16): daily()[KNOWN_DAY],
+    }))  # fmt: skip
+    (result,) = drop.import_dropped(env)
+    folder = drop.folder(env)
+    assert not result.imported and result.moved_to == folder / "refused" / "saturday.xml"
+    assert (folder / "refused" / "saturday.xml.findings.txt").read_text() == (
+        "saturday.xml: refused: 2024-11-16 is not an ECB business day: "
+        "the ECB publishes no rates dated on it\n"
+    )
+    assert stored_count(env) == 0
+
+
 def test_a_database_fault_leaves_the_file_to_be_tried_again(
     env: Environment, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -152,9 +152,22 @@ def test_a_date_in_the_future_is_refused() -> None:
 
 def test_a_missing_day_among_many_refuses_the_whole_file() -> None:
     """A history whose one day lacks a currency is refused as a whole (all or nothing)."""
-    days = {DAY - dt.timedelta(days=n): dict(RATES) for n in range(0, 30)}
+    calendar_days = (DAY - dt.timedelta(days=n) for n in range(0, 30))
+    days = {d: dict(RATES) for d in calendar_days if target.is_publishing_day(d)}
     days[DAY - dt.timedelta(days=12)].pop("NOK")
     assert refused(ecb_xml(days)) == "2024-11-06 has no NOK rate"
+
+
+def test_a_day_the_ecb_never_publishes_refuses_the_whole_file() -> None:
+    """Rates dated on a Saturday or a TARGET closing day (1 May) are refused with the
+    date and why, by the calendar `rates set --date` uses (SPEC §13), the good days too."""
+    friday = dt.date(2024, 11, 15)
+    saturday = friday + dt.timedelta(days=1)
+    assert refused(ecb_xml({friday: dict(RATES), saturday: dict(RATES)})) == (
+        "2024-11-16 is not an ECB business day: the ECB publishes no rates dated on it"
+    )
+    labour_day = dt.date(2024, 5, 1)  # a Wednesday
+    assert "2024-05-01 is not an ECB business day" in refused(ecb_xml({labour_day: dict(RATES)}))
 
 
 def test_a_zip_bigger_inside_than_allowed_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
