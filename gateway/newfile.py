@@ -221,7 +221,7 @@ def reject(
     nb_of_txs = header.nb_of_txs if header is not None else echo.nb_of_txs if echo else None
     info = finding.info
     if values.get("msg_id") is None:
-        info += f"; file {intake.original_name}, SHA-256 {intake.sha256}"
+        info += f"; {intake.upload}"
     file_id = record.insert_file(
         conn, intake, **values, nb_of_txs=parsed.count if parsed is not None else 0,
         group_status=GroupStatus.RJCT.value, reason=finding.reason.value,

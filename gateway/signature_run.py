@@ -21,6 +21,7 @@ batch executes twice.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,7 @@ def _submit(
         receipt=receipt, sha256=container.data_sha256.hex(), size=len(container.data),
         modified=intake.received, now=intake.now, timezone=intake.timezone,
     )  # fmt: skip
+    data = dataclasses.replace(data, carrier=(intake.original_name, intake.sha256))
     with reading.read(path, env.settings) as reader:
         reader.digest()
         outcome = authorisation.admit(env, tx, data, reader)

@@ -28,6 +28,18 @@ class Intake:
     received: dt.datetime  # UTC
     now: dt.datetime  # UTC: when the run started
     timezone: ZoneInfo  # the treasury's
+    # A signature container's data file, run as the batch it submits: the container as
+    # uploaded (its name and SHA-256), which is what its client can match an answer to.
+    carrier: tuple[str, str] | None = None
+
+    @property
+    def upload(self) -> str:
+        """The upload as its client knows it, for an answer that can name nothing of its
+        content (SPEC §6: the uploaded file and its SHA-256)."""
+        if self.carrier is not None:
+            name, sha256 = self.carrier
+            return f"file {name}, SHA-256 {sha256} (its data file {self.original_name})"
+        return f"file {self.original_name}, SHA-256 {self.sha256}"
 
     @property
     def claim_name(self) -> str:

@@ -183,6 +183,11 @@ def test_bad_signatures_answered_with_their_code_and_change_nothing(
     inst.run()
     [not_pain] = inst.new_answers()
     assert not_pain.group_status == "RJCT" and not_pain.group_reasons == ["FF01"]
+    # SPEC §6: nothing could be read, so the answer names the upload and its SHA-256
+    [shelved] = (inst.spool / "rejected" / "iestade-a").glob("*/*__not-pain.asice")
+    said = " ".join(not_pain.group_info)
+    assert f"file not-pain.asice, SHA-256 {sha256(shelved.read_bytes()).hexdigest()}" in said
+    assert "(its data file note.xml)" in said
     assert inst.balance(A_MAIN) == before
     assert _state(inst) == ["waiting"]
     with inst.env.engine.connect() as conn:
