@@ -45,7 +45,7 @@ from gateway.inbound import route
 from gateway.inbound.intake import Intake, take_in
 from gateway.inbound.reader import Reader, Reading
 from gateway.newfile import Rejected, new_file, reject
-from gateway.outbound import outbox
+from gateway.outbound import answers, outbox
 from gateway.outbound.outbox import PlainCopy
 from gateway.readahead import BatchAhead
 from gateway.shelving import Outcome, shelve_all
@@ -206,6 +206,22 @@ def _new(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy])
     return new_file(env, tx, intake, job.reader, copies)
 
 
+def _final_report(env: Environment, conn: Any, intake: Intake, known: Any) -> str:
+    """SPEC §6: the original's final pain.002 once more — its first report, the very
+    document, while nothing of the file has changed since; once later runs reported
+    changes, a report of every payment as it stands now (with a MsgId of its own), not
+    a first report that would tell the client's ERP that booked payments still wait."""
+    if known.reports <= 1:
+        return outbox.enqueue_again(
+            conn, known.first_outbox_id, intake.now_local, claim_name=intake.claim_name
+        )
+    _, name = answers.issue_file_report(
+        conn, known, local=intake.now_local, bic=env.settings.bic, report_no=None,
+        claim_name=intake.claim_name,
+    )  # fmt: skip
+    return name
+
+
 def _log(
     env: Environment, intake: Intake, outcome: Outcome, delivered: int, seconds: float
 ) -> None:
@@ -284,9 +300,7 @@ def _already_known(env: Environment, conn: Any, intake: Intake, known: Any) -> O
     if name is not None:  # SPEC §11: where its signatures stand now
         said = "it still waits for signatures; answered with their current count"
     else:
-        name = outbox.enqueue_again(
-            conn, known.first_outbox_id, intake.now_local, claim_name=intake.claim_name
-        )
+        name = _final_report(env, conn, intake, known)
     return Outcome(
         known.id,
         "duplicates",

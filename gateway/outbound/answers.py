@@ -125,14 +125,16 @@ def issue_file_report(
     local: dt.datetime,
     bic: str,
     report_no: int | None,
+    claim_name: str | None = None,
 ) -> tuple[int, str]:
-    """The pain.002 of an accepted file (first report, or the follow-up of run
-    `report_no`), issued into the client's outbox."""
+    """The pain.002 of an accepted file (every payment as it stands now, or the follow-up
+    of run `report_no`), issued into the client's outbox (`claim_name`: see `issue`)."""
     return issue(
         conn,
         client_id=file_row.client_id,
         file_id=file_row.id,
         local=local,
+        claim_name=claim_name,
         render=lambda msg_id: build_file_report(
             conn,
             file_row,

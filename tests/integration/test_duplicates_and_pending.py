@@ -85,6 +85,36 @@ def test_same_bytes_again_get_the_original_answer_and_move_no_money(
     assert transfer_count(inst) == transfers_before
 
 
+def test_same_bytes_after_their_pending_payments_ran_get_every_payment_as_it_stands(
+    inst: Installation, assert_valid: Callable[[object, str], None]
+) -> None:
+    """SPEC §6 delivers the original's *final* pain.002 again: once a later run booked
+    what the first report said was waiting, a repeat is answered with every payment as
+    it stands now (a MsgId of its own), not with the first report's stale PDNG."""
+    inst.clock.set(riga("2026-11-25", "10:00"))
+    later = SamplePmtInf(
+        pmt_inf_id="P-LATER", debtor_iban=A_MAIN, execution_date="2026-11-26",
+        transactions=[internal("LATER-1", "3.00")],
+    )  # fmt: skip
+    batch = Batch(msg_id="TWO-DAYS").tx("NOW-1", "2.00", B_MAIN)
+    batch.extra_pmts.append(later)
+    data = batch.build()
+    first = inst.submit(data, name="two.xml")
+    assert first.statuses() == {"NOW-1": "ACSC", "LATER-1": "PDNG"}
+    inst.clock.set(riga("2026-11-26", "08:00"))
+    inst.run()
+    [follow_up] = inst.new_answers()
+    assert follow_up.statuses() == {"LATER-1": "ACSC"}
+    balances = inst.balances()
+    again = inst.submit(data, name="two-again.xml")
+    assert_valid(again.path, PAIN002)
+    assert again.statuses() == {"NOW-1": "ACSC", "LATER-1": "ACSC"}
+    assert again.group_status == "ACSC"
+    assert again.msg_id not in (first.msg_id, follow_up.msg_id)
+    assert again.shelf is not None and again.shelf.parts[-4] == "duplicates"
+    assert inst.balances() == balances
+
+
 def _upload_with_receipt(inst: Installation, data: bytes, name: str, source: str) -> dict[str, str]:
     """What the built-in server leaves for one upload: its receipt (who, from where, with
     which key, when), then the file under its final name. Returns the receipt."""
