@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import os
 import secrets
@@ -133,3 +135,25 @@ def sync_all(paths: Iterable[Path]) -> None:
     for error in errors:
         if error is not None:
             raise error
+
+
+def open_for_writing(path: Path) -> bool | None:
+    """Whether some process holds `path` open for writing (an OpenSSH upload still in
+    progress: internal-sftp writes in place); None where this cannot be told.
+
+    Linux grants a read lease only on a file no one has open for writing. Taking one
+    needs the file to be ours or CAP_LEASE (systemd/ekase-gateway.service grants it);
+    without, or on a file system without leases, the answer is None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+    except OSError as exc:
+        return True if exc.errno in (errno.EAGAIN, errno.EBUSY) else None
+    else:
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+        return False
+    finally:
+        os.close(fd)

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import ConfigError
-from gateway.files import fsync_dir, write_atomically
+from gateway.files import fsync_dir, open_for_writing, write_atomically
 
 IGNORED_SUFFIXES = (".part", ".filepart", ".tmp")
 # Files the gateway keeps beside a claimed file in work/ and beside it in the archive.
@@ -294,8 +294,10 @@ class Spool:
 
 
 def complete_files(folder: Path, settled_before: float | None = None) -> list[Path]:
-    """Regular files in `folder` that are complete by name (and, if given, unchanged
-    since `settled_before`, seconds since the epoch), oldest first."""
+    """Regular files in `folder` that are complete by name and that no process holds
+    open for writing (an upload written in place, by OpenSSH, is not taken half-done:
+    `files.open_for_writing`), and, if given, unchanged since `settled_before`, seconds
+    since the epoch; oldest first."""
     found: list[tuple[float, str, Path]] = []
     try:
         entries = list(os.scandir(folder))
@@ -310,8 +312,11 @@ def complete_files(folder: Path, settled_before: float | None = None) -> list[Pa
             continue
         if not stat.S_ISREG(info.st_mode):  # never a symlink, folder or device
             continue
-        if settled_before is None or info.st_mtime <= settled_before:
-            found.append((info.st_mtime, entry.name, Path(entry.path)))
+        if settled_before is not None and info.st_mtime > settled_before:
+            continue
+        if open_for_writing(Path(entry.path)):
+            continue
+        found.append((info.st_mtime, entry.name, Path(entry.path)))
     return [path for _, _, path in sorted(found)]
 
 

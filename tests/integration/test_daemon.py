@@ -198,6 +198,34 @@ def test_file_written_in_place_waits_until_it_settles(shared: Daemon) -> None:
     assert sum(answer.tx_statuses.values()) == 20
 
 
+@pytest.mark.timeout(60)
+def test_file_still_open_for_writing_is_not_taken_however_long_it_pauses(
+    shared: Daemon,
+) -> None:
+    """OpenSSH writes uploads in place: a network stall longer than settle_seconds in the
+    middle of one (its file looks settled, even old) does not get the half written file
+    taken, answered FF01 and archived while the writer goes on writing into it; it is
+    taken once its writer closed it."""
+    install = shared.install
+    msg_id = f"STALL-{uuid.uuid4().hex[:8]}"
+    data = batch(msg_id, "alpha", 20)
+    path = install.folder("alpha", "in") / "stalled.xml"
+    with open(path, "wb") as handle:
+        handle.write(data[: len(data) // 2])
+        handle.flush()
+        old = time.time() - 60
+        os.utime(path, (old, old))  # settled by every measure of time
+        time.sleep(4)  # settle_seconds = 2, and a rescan or two
+        assert answers_per_msg_id(install.folder("alpha", "out"))[msg_id] == 0, shared.tail()
+        handle.write(data[len(data) // 2 :])
+    assert wait_for(
+        lambda: answers_per_msg_id(install.folder("alpha", "out"))[msg_id] == 1, 15
+    ), shared.tail()
+    answer = next(a for a in answers(install.folder("alpha", "out")) if a.original_msg_id == msg_id)
+    assert answer.group_status in ("ACSC", "ACCP"), answer
+    assert sum(answer.tx_statuses.values()) == 20
+
+
 @pytest.mark.timeout(120)
 def test_concurrent_clients_every_file_answered_exactly_once(shared: Daemon) -> None:
     """20 clients uploading 10 files each at the same time: every file gets exactly one answer."""
