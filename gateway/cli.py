@@ -260,8 +260,9 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
         q = ledger_sub.add_parser(action, help=helptext)
         _config_arg(q)
         q.add_argument("--iban", required=True)
-        q.add_argument("--amount", help="decimal amount, e.g. 1000.50")
-        q.add_argument("--key", help="idempotency key: the same key never funds twice")
+        if action == "fund":  # `balance` reads only: an amount or key there is a mistake
+            q.add_argument("--amount", help="decimal amount, e.g. 1000.50")
+            q.add_argument("--key", help="idempotency key: the same key never funds twice")
         q.set_defaults(handler=handler)
 
     p = sub.add_parser("db", help="database: upgrade")

@@ -142,8 +142,11 @@ def test_every_command_has_help(words: list[str], capsys: pytest.CaptureFixture[
         (["scan"], "ekase-gateway: scan: the following arguments are required: -c/--config"),
         (["ledger", "fund"],
          "ekase-gateway: ledger fund: the following arguments are required: -c/--config, --iban"),
+        # balance reads only: an amount there is a mistake, not something it ignores
+        (["ledger", "balance", "-c", "x.toml", "--iban", "LV1", "--amount", "5"],
+         "ekase-gateway: unrecognized arguments: --amount 5"),
     ],
-    ids=["no-command", "scan", "ledger-fund"],
+    ids=["no-command", "scan", "ledger-fund", "balance-amount"],
 )
 def test_usage_error_names_the_program_once(words: list[str], line: str) -> None:
     """A missing argument reads `ekase-gateway: <command>: …`, not
