@@ -193,10 +193,11 @@ def verify_file(path: Path, *, trusted_certs: Sequence[Path], now: datetime) -> 
         raise SealError("no trusted certificate to verify the seal against")
     anchors = [_load_cert(p, "trusted certificate") for p in trusted_certs]
     sig = seal_path(path)
+    if not path.is_file():
+        seal = "the seal exists" if sig.is_file() else "nor its seal"
+        return Verification(ok=False, problem=f"no such file ({seal})")
     if not sig.is_file():
         return Verification(ok=False, problem="missing seal")
-    if not path.is_file():
-        return Verification(ok=False, problem="missing file (the seal exists, the file does not)")
     try:
         seal = _parse(sig, quote(path.name, safe=""))
     except _Unreadable as exc:

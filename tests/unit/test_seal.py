@@ -89,6 +89,9 @@ def test_missing_seal_is_reported(tmp_path: Path, pki: tuple[Path, Path]) -> Non
     path.write_bytes(XML)
     verdict = verify_file(path, trusted_certs=[pki[1]], now=NOW)
     assert (verdict.ok, verdict.problem) == (False, "missing seal")
+    # a mistyped path is a missing file, not a file without its seal
+    verdict = verify_file(tmp_path / "typo.xml", trusted_certs=[pki[1]], now=NOW)
+    assert (verdict.ok, verdict.problem) == (False, "no such file (nor its seal)")
 
 
 def test_seal_by_another_key_is_untrusted(tmp_path: Path, pki: tuple[Path, Path]) -> None:
