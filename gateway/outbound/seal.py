@@ -194,8 +194,8 @@ def verify_file(path: Path, *, trusted_certs: Sequence[Path], now: datetime) -> 
     anchors = [_load_cert(p, "trusted certificate") for p in trusted_certs]
     sig = seal_path(path)
     if not path.is_file():
-        seal = "the seal exists" if sig.is_file() else "nor its seal"
-        return Verification(ok=False, problem=f"no such file ({seal})")
+        beside = "the seal exists" if sig.is_file() else "nor its seal"
+        return Verification(ok=False, problem=f"no such file ({beside})")
     if not sig.is_file():
         return Verification(ok=False, problem="missing seal")
     try:
