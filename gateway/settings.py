@@ -27,6 +27,7 @@ from gateway.config_reader import Reader
 from gateway.errors import ConfigError
 from gateway.inbound import classifier
 from gateway.inbound.classifier import Classifier
+from gateway.inbound.facts import TREASURY_BANK_CODE, is_treasury_iban
 from gateway.inbound.identifiers import bic_problem, iban_typed
 from ledger import currency
 
@@ -245,6 +246,12 @@ def _algorithms(reader: Reader, name: str, default: tuple[str, ...],
 
 def _account(reader: Reader) -> AccountSettings:
     iban = _iban_text(reader.text("iban"), reader.key("iban"))
+    if not is_treasury_iban(iban):  # a typo here would put another bank's account in the ledger
+        raise ConfigError(
+            reader.key("iban"),
+            f"{iban} is not a treasury account (bank code {iban[4:8] or iban[:2]}, "
+            f"the treasury's is LV…{TREASURY_BANK_CODE})",
+        )
     code = reader.text("currency")
     if not currency.is_supported(code):
         raise ConfigError(reader.key("currency"), f"unsupported currency {code!r}")

@@ -497,6 +497,14 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
         setting(*ACCOUNT, "iban", value="LV00TREL9100000000001"), "client[0].account[0].iban",
         ("invalid IBAN", "LV00TREL9100000000001"),
     ),
+    "another bank's IBAN": (
+        setting(*ACCOUNT, "iban", value="LV80BANK0000435195001"), "client[0].account[0].iban",
+        ("not a treasury account", "bank code BANK", "LV…TREL"),
+    ),
+    "a foreign IBAN": (
+        setting(*ACCOUNT, "iban", value="DE89370400440532013000"), "client[0].account[0].iban",
+        ("not a treasury account",),
+    ),
     "IBAN of no country": (
         setting(*ACCOUNT, "iban", value="XX31TREL9100000000001"), "client[0].account[0].iban",
         ("invalid IBAN", "XX31TREL9100000000001"),
