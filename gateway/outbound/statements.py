@@ -299,7 +299,10 @@ def run_due_eod(env: Environment) -> int:
     ]
     written = 0
     for d in due:
-        written += sum(r.written for r in write_statements(env, d))
+        of_day = sum(r.written for r in write_statements(env, d))
+        if of_day:
+            log.info("eod.statements", day=d.isoformat(), written=of_day)
+        written += of_day
     return written
 
 

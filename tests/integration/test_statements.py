@@ -22,6 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import structlog.testing
 from lxml import etree
 from pycamt.parser import Camt053Parser
 from sqlalchemy import text
@@ -474,7 +475,11 @@ def test_statement_balances_reconcile_and_each_day_opens_at_the_previous_close(
     inst.clock.set(riga(friday, "09:00"))
     inst.submit(Batch(msg_id="FRI", execution_date=friday.isoformat()).tx("F-1", "7.25").build())
     inst.clock.set(riga(friday, "18:30"))
-    assert statements.run_due_eod(inst.env) == 10 * 2  # Thursday's and Friday's
+    with structlog.testing.capture_logs() as logged:
+        assert statements.run_due_eod(inst.env) == 10 * 2  # Thursday's and Friday's
+    # the log names the day each statement is of, not the day the catch-up ran
+    stated = [(e["day"], e["written"]) for e in logged if e["event"] == "eod.statements"]
+    assert stated == [("2026-11-26", 10), ("2026-11-27", 10)]
     inst.clock.set(riga(friday, "19:00"))
     late = refs(
         inst.submit(
