@@ -177,6 +177,16 @@ def test_file_dropped_into_in_is_picked_up_by_the_watcher(shared: Daemon) -> Non
     assert time.monotonic() - started < 10
 
 
+def _answered_whole(shared: Daemon, msg_id: str, payments: int) -> None:
+    """The file `msg_id` is answered once, every one of its payments accepted (a file
+    taken half written would be FF01)."""
+    out = shared.install.folder("alpha", "out")
+    assert wait_for(lambda: answers_per_msg_id(out)[msg_id] == 1, 15), shared.tail()
+    answer = next(a for a in answers(out) if a.original_msg_id == msg_id)
+    assert answer.group_status in ("ACSC", "ACCP"), answer
+    assert sum(answer.tx_statuses.values()) == payments
+
+
 @pytest.mark.timeout(60)
 def test_file_written_in_place_waits_until_it_settles(shared: Daemon) -> None:
     """OpenSSH writes uploads in place: a file still being written is not taken half-done
@@ -190,12 +200,7 @@ def test_file_written_in_place_waits_until_it_settles(shared: Daemon) -> None:
             handle.write(data[start : start + len(data) // 3 + 1])
             handle.flush()
             time.sleep(0.7)  # below settle_seconds = 2
-    assert wait_for(
-        lambda: answers_per_msg_id(install.folder("alpha", "out"))[msg_id] == 1, 15
-    ), shared.tail()
-    answer = next(a for a in answers(install.folder("alpha", "out")) if a.original_msg_id == msg_id)
-    assert answer.group_status in ("ACSC", "ACCP"), answer
-    assert sum(answer.tx_statuses.values()) == 20
+    _answered_whole(shared, msg_id, 20)
 
 
 @pytest.mark.timeout(60)
@@ -218,12 +223,7 @@ def test_file_still_open_for_writing_is_not_taken_however_long_it_pauses(
         time.sleep(4)  # settle_seconds = 2, and a rescan or two
         assert answers_per_msg_id(install.folder("alpha", "out"))[msg_id] == 0, shared.tail()
         handle.write(data[len(data) // 2 :])
-    assert wait_for(
-        lambda: answers_per_msg_id(install.folder("alpha", "out"))[msg_id] == 1, 15
-    ), shared.tail()
-    answer = next(a for a in answers(install.folder("alpha", "out")) if a.original_msg_id == msg_id)
-    assert answer.group_status in ("ACSC", "ACCP"), answer
-    assert sum(answer.tx_statuses.values()) == 20
+    _answered_whole(shared, msg_id, 20)
 
 
 @pytest.mark.timeout(120)

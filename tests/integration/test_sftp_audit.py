@@ -15,7 +15,6 @@ from asyncssh.kex import get_kex_algs
 from gateway import ssh_algorithms
 from tests.integration.sftp_fixtures import (
     RunningServer,
-    make_keys,
     open_sftp,
     openssh_sftp,
     running_server,
@@ -27,11 +26,6 @@ FLAGGED = ("sha1", "md5", "umac-64", "@ssh.com", "cbc", "arcfour", "1.3.132", "r
            "rsa2048", "group1-", "group14", "group-exchange")
 # Markers in the key-exchange list that are not algorithms (RFC 8308, OpenSSH's strict kex).
 KEX_MARKERS = ["ext-info-s", "kex-strict-s-v00@openssh.com"]
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return make_keys(tmp_path_factory.mktemp("client-keys"))
 
 
 @pytest.fixture

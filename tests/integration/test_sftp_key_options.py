@@ -15,22 +15,10 @@ import pytest
 from gateway.clock import FixedClock
 from tests.integration.sftp_fixtures import (
     RunningServer,
-    make_keys,
     paramiko_connect,
     running_server,
     wait_for,
 )
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return make_keys(tmp_path_factory.mktemp("client-keys"))
-
-
-@pytest.fixture
-def server(tmp_path: Path, keys: dict[str, Path]) -> Iterator[RunningServer]:
-    with running_server(tmp_path / "gw", keys, auth_failures_before_penalty=50) as running:
-        yield running
 
 
 def _keys_file(server: RunningServer, user: str) -> Path:

@@ -12,7 +12,6 @@ import stat
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import paramiko
@@ -23,24 +22,12 @@ from gateway.sftp import stop_server
 from tests.integration.sftp_fixtures import (
     OPENSSH_OPTIONS,
     RunningServer,
-    make_keys,
     open_sftp,
     openssh_sftp,
     paramiko_connect,
     running_server,
     wait_for,
 )
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return make_keys(tmp_path_factory.mktemp("client-keys"))
-
-
-@pytest.fixture
-def server(tmp_path: Path, keys: dict[str, Path]) -> Iterator[RunningServer]:
-    with running_server(tmp_path / "gw", keys, auth_failures_before_penalty=50) as running:
-        yield running
 
 
 def _upload(sftp: paramiko.SFTPClient, name: str, data: bytes) -> None:

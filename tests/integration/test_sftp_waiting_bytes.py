@@ -11,14 +11,9 @@ import paramiko
 import pytest
 
 from gateway.sftp.server import server_context
-from tests.integration.sftp_fixtures import RunningServer, make_keys, open_sftp, running_server
+from tests.integration.sftp_fixtures import RunningServer, open_sftp, running_server
 
 LIMIT = 10_000
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return make_keys(tmp_path_factory.mktemp("client-keys"))
 
 
 @pytest.fixture
