@@ -37,7 +37,9 @@ from gateway.inbound import (
     safe_xml,
 )
 from gateway.inbound.cancellation import CancellationRequest
+from gateway.inbound.cancellation import msg_id_of as cancellation_id_of
 from gateway.inbound.intake import Intake
+from gateway.inbound.report_request import msg_id_of as request_id_of
 from gateway.outbound import admi002_v01, answers, outbox
 from gateway.pull_codes import RequestFinding, RequestReason
 from gateway.shelving import Outcome
@@ -84,9 +86,12 @@ def run(env: Environment, tx: LedgerTx, intake: Intake, message: str) -> Outcome
             return refuse(env, conn, intake, message, cancellation)
         return _cancel(env, tx, intake, message, cancellation)
     supported = ", ".join(REPORT_REQUESTS + CANCELLATIONS)
+    root = safe_xml.parse(data, message)  # for its MsgId, which every version carries alike
+    msg_id_of = cancellation_id_of if message.startswith("camt.055") else request_id_of
     finding = RequestFinding(
-        RequestReason.FF01, f"{message} is not supported; send one of {supported}"
-    )
+        RequestReason.FF01, f"{message} is not supported; send one of {supported}",
+        None if isinstance(root, str) else msg_id_of(root),
+    )  # fmt: skip
     return refuse(env, conn, intake, message, finding)
 
 

@@ -199,3 +199,4 @@ def test_a_version_we_do_not_read_is_refused_by_name(inst: Installation) -> None
     assert reject.text("Rsn/RjctgPtyRsn") == "FF01"
     assert "camt.060.001.04 is not supported" in (reject.text("Rsn/RsnDesc") or "")
     assert shelf.parts[-4] == "rejected" and outcome.reason == "FF01"
+    assert reject.text("RltdRef/Ref") == "REQ-V4"  # SPEC §15: its MsgId, where it can be read
