@@ -35,7 +35,7 @@ from gateway.environment import Environment
 from gateway.errors import UsageError
 from gateway.inbound import budget
 from gateway.inbound.classifier import Classifier
-from gateway.outbound import answers, outbox
+from gateway.outbound import answers, outbox, statements
 from gateway.outbound.account_report import Entry
 from gateway.outbound.entries import balance_before, entries
 from gateway.settings import ClientSettings
@@ -45,6 +45,9 @@ from ledger.schema import accounts as t_accounts
 log = structlog.get_logger("gateway.budget_summary")
 MESSAGE = "budget-summary"
 COLUMNS = ("account", "currency", "line", "code", "name", "amount")
+CLOSING_NAME = "closing balance"
+# The period's last day is not closed yet (today, or later): what the balance is so far.
+SO_FAR_NAME = "balance so far (the period is not over)"
 period_days_max = 400  # a year and a bit: one summary never reads more than this
 
 
@@ -96,9 +99,11 @@ def _coded(entry: Entry) -> tuple[Counter[str], int]:
 
 def account_lines(
     iban: str, ccy: str, opening: int, booked: Iterable[Entry], closing: int,
-    names: Classifier | None, day: dt.date,
+    names: Classifier | None, day: dt.date, *, over: bool = True,
 ) -> list[Line]:  # fmt: skip
-    """The summary of one account (pure): see the module docstring."""
+    """The summary of one account (pure): see the module docstring. `over`: whether the
+    period's last day is closed; a summary of a period still running says that its
+    closing balance is the balance so far."""
     revenue: Counter[str] = Counter()
     expenditure: Counter[str] = Counter()
     uncoded_credits = uncoded_debits = 0
@@ -122,7 +127,7 @@ def account_lines(
     lines += [
         Line(iban, ccy, "uncoded", "", "credits without codes", uncoded_credits),
         Line(iban, ccy, "uncoded", "", "debits without codes", -uncoded_debits),
-        Line(iban, ccy, "closing", "", "closing balance", closing),
+        Line(iban, ccy, "closing", "", CLOSING_NAME if over else SO_FAR_NAME, closing),
     ]
     difference = closing - sum(x.amount_minor for x in lines[:-1])
     # Pair assertion: the movements by code and the ledger's balances agree to the cent.
@@ -159,6 +164,7 @@ def summary_lines(
     conn: Connection, env: Environment, client: ClientSettings, start: dt.date, end: dt.date
 ) -> list[Line]:
     lines: list[Line] = []
+    over = statements.day_closed(env, end)
     days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
     for account in (a for a in client.accounts if a.budget):
         row = conn.execute(select(t_accounts).where(t_accounts.c.iban == account.iban)).one()
@@ -166,7 +172,8 @@ def summary_lines(
         opening = balance_before(conn, row.id, start)
         closing = balance_before(conn, row.id, end + dt.timedelta(days=1))
         lines += account_lines(
-            account.iban, row.currency, opening, booked, closing, env.settings.classifier, end
+            account.iban, row.currency, opening, booked, closing, env.settings.classifier, end,
+            over=over,
         )
     return lines
 

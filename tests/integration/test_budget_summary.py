@@ -118,10 +118,14 @@ def test_summary_shows_every_euro_under_its_code(budget_inst: Installation) -> N
     assert uncoded == [("credits without codes", "100000.00"), ("debits without codes", "0.00")]
     names = {r["code"]: r["name"] for r in rows}
     assert names["2221"].startswith("Izdevumi par siltumenerģiju")
+    # the command runs on today's clock, when November is over
+    assert [r["name"] for r in rows if r["line"] == "closing"] == [budget_summary.CLOSING_NAME]
     check_against_ledger(inst, rows, start, end)
     # the same period for the other institution: its own revenue under its own codes
     budget_summary.write_summary(inst.env, CLIENT_B, start, end)
     rows = summary_rows(inst, CLIENT_B, start, end)
+    # on the installation's clock (the 25th) November is not over: the balance so far
+    assert [r["name"] for r in rows if r["line"] == "closing"] == [budget_summary.SO_FAR_NAME]
     assert by_code(rows, B_MAIN, "revenue") == {"21.3.9.9": "100.00", "F40020010": "50.00"}
     assert by_code(rows, B_MAIN, "expenditure") == {"1100": "-40.00"}
     check_against_ledger(inst, rows, start, end)
@@ -140,6 +144,7 @@ def test_the_daemon_writes_last_months_summary_once_on_the_first_business_day(
     assert budget_summary.run_due(inst.env) == 2
     assert budget_summary.run_due(inst.env) == 0
     rows = summary_rows(inst, CLIENT_A, *NOVEMBER)
+    assert [r["name"] for r in rows if r["line"] == "closing"] == [budget_summary.CLOSING_NAME]
     assert by_code(rows, A_MAIN, "expenditure") == {"2231": "-12.34"}
     check_against_ledger(inst, rows, *NOVEMBER)
 
