@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import Counter, OrderedDict
 from collections.abc import Callable
@@ -22,16 +21,6 @@ if TYPE_CHECKING:
 UploadHook = Callable[[UploadReceipt], None]
 
 HASH_CACHE_ENTRIES_MAX = 1024
-HASH_CHUNK_BYTES = 1024 * 1024
-
-
-def hash_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb", buffering=0) as handle:
-        while chunk := handle.read(HASH_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 
 def file_identity(st: os.stat_result) -> tuple[int, int, int, int]:

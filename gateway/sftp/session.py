@@ -19,10 +19,10 @@ from pathlib import Path
 
 import asyncssh
 
-from gateway.files import fsync_dir
+from gateway.files import fsync_dir, sha256_file
 from gateway.sftp import fs
 from gateway.sftp.connection import Connection
-from gateway.sftp.context import ServerContext, Uploader, file_identity, hash_file
+from gateway.sftp.context import ServerContext, Uploader, file_identity
 from gateway.sftp.receipts import (
     UploadReceipt,
     read_receipt,
@@ -405,7 +405,7 @@ class SftpSession(asyncssh.SFTPServer):
             if upload.in_order and upload.hashed_bytes == st.st_size:
                 digest = upload.sha.hexdigest()
             else:
-                digest = await asyncio.to_thread(hash_file, upload.temp)
+                digest = (await asyncio.to_thread(sha256_file, Path(upload.temp))).sha256
         except OSError as exc:
             self._discard(upload, f"cannot finish: {exc}")
             raise
@@ -465,7 +465,7 @@ class SftpSession(asyncssh.SFTPServer):
             if old_receipt is None:
                 uploader = self.ctx.uploaders.get(file_identity(st))
                 if uploader is None:
-                    digest = await asyncio.to_thread(hash_file, old_local)
+                    digest = (await asyncio.to_thread(sha256_file, Path(old_local))).sha256
                     if file_identity(self._regular(old_local)) != file_identity(st):
                         raise asyncssh.SFTPFailure("File changed while being renamed")
                     uploader = Uploader(

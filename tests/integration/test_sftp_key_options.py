@@ -53,6 +53,20 @@ def _logs_in(server: RunningServer, user: str, key: str, source: str = "127.0.0.
     return authenticated
 
 
+def _first_refusal(
+    server: RunningServer, user: str, line: int, why: str, *, attempts: int
+) -> dict[str, object]:
+    """The first of `attempts` logged refusals: the stranger's key on `line` of `user`'s
+    file, refused for a reason that says `why`."""
+    assert wait_for(lambda: len(server.log.named("sftp.auth.key_refused")) == attempts)
+    refused = server.log.named("sftp.auth.key_refused")[0]
+    assert refused["user"] == user
+    assert refused["key_fingerprint"] == _fingerprint(server, "stranger")
+    assert refused["line"] == line
+    assert why in str(refused["reason"])
+    return refused
+
+
 def test_system_key_added_without_from_is_refused_at_login(server: RunningServer) -> None:
     """A plain key appended to a system user's file while the server runs does not log in
     from anywhere (SPEC §4: every system key carries from=); the refusal names the user,
@@ -60,12 +74,7 @@ def test_system_key_added_without_from_is_refused_at_login(server: RunningServer
     line = _append(server, "alpha-erp", _public(server, "stranger"))
     assert not _logs_in(server, "alpha-erp", "stranger")
     assert not _logs_in(server, "alpha-erp", "stranger", source="127.0.0.2")
-    assert wait_for(lambda: len(server.log.named("sftp.auth.key_refused")) == 2)
-    refused = server.log.named("sftp.auth.key_refused")[0]
-    assert refused["user"] == "alpha-erp"
-    assert refused["key_fingerprint"] == _fingerprint(server, "stranger")
-    assert refused["line"] == line
-    assert 'from="' in refused["reason"]
+    refused = _first_refusal(server, "alpha-erp", line, 'from="', attempts=2)
     assert refused["path"] == str(_keys_file(server, "alpha-erp"))
     assert not any(event["user"] == "alpha-erp" and event["key_fingerprint"]
                    == _fingerprint(server, "stranger") for event in server.log.named("sftp.login"))
@@ -126,12 +135,7 @@ def test_expired_key_is_refused_and_logged(
     server, _ = clocked
     line = _append(server, "alpha-view", f'expiry-time="{expiry}" {_public(server, "stranger")}')
     assert not _logs_in(server, "alpha-view", "stranger")
-    assert wait_for(lambda: len(server.log.named("sftp.auth.key_refused")) == 1)
-    refused = server.log.named("sftp.auth.key_refused")[0]
-    assert refused["user"] == "alpha-view"
-    assert refused["key_fingerprint"] == _fingerprint(server, "stranger")
-    assert refused["line"] == line
-    assert "expired" in refused["reason"]
+    _first_refusal(server, "alpha-view", line, "expired", attempts=1)
     assert _logs_in(server, "alpha-view", "alpha-view")
 
 
