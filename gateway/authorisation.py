@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ from gateway.outbound.outbox import PlainCopy
 from gateway.reasons import Reason
 from gateway.settings import ClientSettings, Settings
 from gateway.shelving import Outcome
-from gateway.signatories import Right, Signatory, authorise, required_level
+from gateway.signatories import Right, Signatory, Signer, authorise, required_level
 from gateway.statuses import GroupStatus, TxStatus
 from ledger.calendar import next_business_day
 from ledger.tx import LedgerTx
@@ -105,11 +105,18 @@ def expires_on(received: dt.date, business_days: int) -> dt.date:
 
 
 def admit(
-    env: Environment, tx: LedgerTx, intake: Intake, reader: Reading | None
+    env: Environment, tx: LedgerTx, intake: Intake, reader: Reading | None,
+    signers: Sequence[Signer] = (),
 ) -> Outcome | None:
     """Read the whole batch; answer a file invalid as a whole at once; record a batch
     debiting an account that needs signatures as waiting (PDNG, what is missing). None:
-    it debits no such account, and runs as usual (read again by the caller)."""
+    it debits no such account, and runs as usual (read again by the caller).
+
+    `signers`: the verified signatures of the container that carries the batch (a
+    submission of its own). They count from the batch's first answer, which says what is
+    missing after them, not "0 of 2"; when they complete the level the batch never waits
+    and is not answered here: the container's run records them, answers what they did
+    and executes the batch at once (`signature_run`)."""
     if reader is None or intake.size > env.settings.max_file_bytes:
         return None
     guarded = levels_of(env.settings.client(intake.client_id))
@@ -135,25 +142,17 @@ def admit(
         level = required_level(debited)
         if level == 0:
             return None
-        missing = authorise(debited, (), ()).describe()  # "0 of 2 signatures; …"
+        client = env.settings.client(intake.client_id)
+        auth = authorise(debited, signatories_of(client) if signers else (), signers)
+        missing = auth.describe()  # "0 of 2 signatures; …"
         file_id = record.insert_file(
             tx.conn, intake, **_header_values(first), group_status=GroupStatus.PDNG.value,
             accepted_msg_id=first.msg_id, nb_of_txs=parsed.count,
             additional_info=missing[:1000],
         )  # fmt: skip
-        local = intake.now_local
-        outbox_id, name = answers.issue(
-            tx.conn, client_id=intake.client_id, file_id=file_id, local=local,
-            render=lambda msg_id: report.render(
-                msg_id=msg_id, created_at=local, bic=env.settings.bic,
-                original_msg_id=first.msg_id, original_msg_name=pain001_v03.MESSAGE,
-                original_created_at=answers.echoed_created_at(first.created_at),
-                original_nb_of_txs=parsed.count,
-                original_ctrl_sum=answers.echoed_ctrl_sum(first.ctrl_sum),
-                status=GroupStatus.PDNG, info=missing,
-            ),
+        name = None if auth.complete else _answer_waiting(
+            env, tx.conn, intake, file_id, first, parsed, report, missing
         )  # fmt: skip
-    record.update_file(tx.conn, file_id, first_outbox_id=outbox_id)
     awaiting_id = tx.conn.execute(
         db.awaiting.insert().values(
             client_id=intake.client_id, sha256=intake.sha256, file_id=file_id, level=level,
@@ -168,6 +167,27 @@ def admit(
         file_id, "awaiting", GroupStatus.PDNG.value, info=missing, msg_id=first.msg_id,
         counts={TxStatus.PDNG.value: parsed.count}, answer=name,
     )  # fmt: skip
+
+
+def _answer_waiting(
+    env: Environment, conn: Connection, intake: Intake, file_id: int, header: ParsedHeader,
+    parsed: ParsedFile, report: FirstReport, missing: str,
+) -> str:
+    """The waiting batch's first pain.002: every transaction PDNG, and what is missing."""
+    local = intake.now_local
+    outbox_id, name = answers.issue(
+        conn, client_id=intake.client_id, file_id=file_id, local=local,
+        render=lambda msg_id: report.render(
+            msg_id=msg_id, created_at=local, bic=env.settings.bic,
+            original_msg_id=header.msg_id, original_msg_name=pain001_v03.MESSAGE,
+            original_created_at=answers.echoed_created_at(header.created_at),
+            original_nb_of_txs=parsed.count,
+            original_ctrl_sum=answers.echoed_ctrl_sum(header.ctrl_sum),
+            status=GroupStatus.PDNG, info=missing,
+        ),
+    )  # fmt: skip
+    record.update_file(conn, file_id, first_outbox_id=outbox_id)
+    return name
 
 
 def needs(level: int) -> str:

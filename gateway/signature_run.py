@@ -88,8 +88,11 @@ def container_file(
     )
     sha256 = found.data_sha256.hex()
     row = authorisation.waiting_row(conn, intake.client_id, sha256)
+    checks: tuple[xades.SignatureCheck, ...] | None = None  # verified in `_sign`, or here:
     if row is None and _file_row(conn, intake.client_id, sha256) is None:
-        submitted = _submit(env, tx, intake, found, copies)
+        # a submission: its own signatures count from its batch's first answer on
+        checks = _verify(env, found, intake)
+        submitted = _submit(env, tx, intake, found, copies, _signers(checks, intake))
         row = authorisation.waiting_row(conn, intake.client_id, sha256)
         if row is None:  # refused as a whole, or needing no signature and executed
             return _close(conn, container_id, submitted, f"its data file {found.data_name}: "
@@ -107,7 +110,7 @@ def container_file(
             if ahead is None:
                 ahead = reading.read(path, env.settings)
             stack.callback(ahead.close)
-        return _sign(env, tx, intake, found, container_id, row, copies, earlier, ahead)
+        return _sign(env, tx, intake, found, container_id, row, copies, earlier, ahead, checks)
 
 
 def _file_row(conn: Connection, client_id: str, sha256: str) -> Any:
@@ -119,10 +122,11 @@ def _file_row(conn: Connection, client_id: str, sha256: str) -> Any:
 
 def _submit(
     env: Environment, tx: Any, intake: Intake, container: asice.Container,
-    copies: dict[int, PlainCopy],
+    copies: dict[int, PlainCopy], signers: list[Signer],
 ) -> Outcome:
     """The container's data file as a batch of its own: written into awaiting/ (where it
-    waits, if it must) and run through the authorisation stage, or executed at once."""
+    waits, if it must) and run through the authorisation stage with the container's
+    `signers`, or executed at once when no account of it needs signatures."""
     path = _extraction(env, intake)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_in_place(path, container.data, mode=0o444)
@@ -137,7 +141,7 @@ def _submit(
     data = dataclasses.replace(data, carrier=(intake.original_name, intake.sha256))
     with reading.read(path, env.settings) as reader:
         reader.digest()
-        outcome = authorisation.admit(env, tx, data, reader)
+        outcome = authorisation.admit(env, tx, data, reader, signers)
     if outcome is None:  # no account of it needs signatures: it runs now
         with reading.read(path, env.settings) as reader:
             reader.digest()
@@ -152,19 +156,33 @@ def _extraction(env: Environment, intake: Intake) -> Path:
     return authorisation.awaiting_folder(env, intake.client_id) / f"{intake.claim_name}.data.xml"
 
 
+def _verify(
+    env: Environment, container: asice.Container, intake: Intake
+) -> tuple[xades.SignatureCheck, ...]:
+    """Each XAdES signature of the container, checked as of its receipt."""
+    signing = env.settings.signing
+    trust = xades.load_trust(signing.signatory_ca, signing.signatory_crl)
+    return xades.verify_container(container, trust, intake.received)
+
+
+def _signers(checks: tuple[xades.SignatureCheck, ...], intake: Intake) -> list[Signer]:
+    """The signatures that verified, for the level rule (`signatories.authorise`)."""
+    day = intake.received_local.date()
+    return [Signer(c.certificate, day) for c in checks if c.ok and c.certificate is not None]
+
+
 def _sign(
     env: Environment, tx: Any, intake: Intake, container: asice.Container,
     container_id: int, row: Any, copies: dict[int, PlainCopy], earlier: list[Signer],
-    ahead: Reading | None,
+    ahead: Reading | None, checks: tuple[xades.SignatureCheck, ...] | None = None,
 ) -> Outcome:
-    """Verify, judge and record the container's signatures (`earlier`: those recorded
-    before); answer; execute when done (with the batch's reading `ahead`, if started)."""
-    settings, conn = env.settings, tx.conn
-    trust = xades.load_trust(settings.signing.signatory_ca, settings.signing.signatory_crl)
-    checks = xades.verify_container(container, trust, intake.received)
-    day = intake.received_local.date()
-    new = [Signer(c.certificate, day) for c in checks if c.ok and c.certificate is not None]
-    auth = _authorise(env, row, earlier + new)
+    """Verify (unless `checks` were made already), judge and record the container's
+    signatures (`earlier`: those recorded before); answer; execute when done (with the
+    batch's reading `ahead`, if started)."""
+    conn = tx.conn
+    if checks is None:
+        checks = _verify(env, container, intake)
+    auth = _authorise(env, row, earlier + _signers(checks, intake))
     judged = iter(auth.signers[len(earlier):])
     lines: list[str] = []
     reasons: list[Reason] = []

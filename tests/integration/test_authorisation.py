@@ -456,3 +456,39 @@ def test_no_batch_is_read_ahead_for_a_container_that_names_none(
     assert [a.group_status for a in answers] == ["PDNG", "PDNG"]
     inst.drop(b"not a zip", "broken.asice")
     assert readahead.start(inst.settings, WHEN) is None
+
+
+def test_a_container_that_submits_and_completes_the_level_executes_at_once(
+    signing: tuple[Installation, Pki], assert_valid: Any
+) -> None:
+    """SPEC §11: a container holding the batch and both signatures its account needs is a
+    submission that never waits: it executes at once, answered with what its signatures
+    did ("authorised: 2 of 2") and the final pain.002, never with a waiting answer saying
+    "0 of 2 signatures". One holding one signature is answered "1 of 2" from the first."""
+    inst, pki = signing
+    data = batch(("F1", "7.00"), msg_id="FULL-1")
+    both = signed("pay.xml", signed("pay.xml", data, pki.first, WHEN), pki.second, WHEN)
+    before = inst.balance(A_MAIN)
+    inst.drop(both, "pay.asice")
+    inst.run()
+    ack, final = inst.new_answers()
+    assert ack.group_status == "PDNG" and ack.original_msg_id == "FULL-1"
+    assert "authorised: 2 of 2 signatures; executed now" in " ".join(ack.group_info)
+    assert final.group_status == "ACSC" and final.statuses() == {"F1": "ACSC"}
+    assert inst.balance(A_MAIN) == before - 700
+    assert _state(inst) == ["executed"]
+    inst.drop(data, "pay.xml")  # the same bytes again: the final answer once more
+    inst.run()
+    [again] = inst.new_answers()
+    assert again.group_status == "ACSC" and inst.balance(A_MAIN) == before - 700
+    for answer in (ack, final, again):
+        assert_valid(answer.path, "pain.002.001.03")
+
+    one = batch(("F2", "3.00"), msg_id="FULL-2")
+    inst.drop(signed("one.xml", one, pki.first, WHEN), "one.asice")
+    inst.run()
+    waits, ack = inst.new_answers()
+    assert waits.statuses() == {"F2": "PDNG"}
+    for answer in (waits, ack):
+        info = " ".join(answer.group_info)
+        assert "1 of 2 signatures; a signatory with the second right must sign" in info, info
