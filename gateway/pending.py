@@ -4,7 +4,8 @@ Runs at the start of each business day in the daemon, and on every `scan --once`
 due payments of each file are one more execution run of that file through the same
 stages as its arrival, less what was settled then (rules, due dates): decide
 (`decide.execute` against the accounts in memory), record (rows and transfers),
-answer (a further pain.002 listing exactly those payments, and camt.054), all in the
+answer (a further pain.002 listing exactly those payments, and those that still wait
+for another reason than the client was last told, and camt.054), all in the
 transaction that books them.
 """
 
@@ -131,16 +132,20 @@ def _execute_file(
         for r, result in zip(rows, results, strict=True)
         if isinstance(result, decide.Waiting) and result.due is not None
     ]
+    # Still waiting, but why has changed (SPEC §6: a PDNG says why it waits): a payment
+    # that waited for the rate valid on its due day now waits for today's, or one due
+    # today finds no rate. Reported like any change, so that the client is not left with
+    # an answer naming a rate that has since come.
     waiting = [
-        (r.id, {"additional_info": result.text})
+        (r.id, {"report_no": run, "additional_info": result.text})
         for r, result in zip(rows, results, strict=True)
         if isinstance(result, decide.Waiting)
         and result.due is None
         and result.text != r.additional_info
     ]
     record.update_payments(conn, decided + held + waiting)
-    if not decided and not held:
-        return False  # all still wait for a rate: nothing new to report
+    if not decided and not held and not waiting:
+        return False  # all still wait as the client was told: nothing new to report
     announcements.refresh_days(conn, file_row.client_id, [file_id])
     reports.notify(env, conn, bookings.references)  # reads the rows just updated
     answers.issue_file_report(conn, file_row, local=local, bic=env.settings.bic, report_no=run)

@@ -272,7 +272,8 @@ def test_a_missing_rate_waits_then_executes_or_is_rejected_narr(
 ) -> None:
     """No rate for 18 November yet: the USD payment waits (PDNG, no EUR/USD rate for
     2024-11-18) and nothing is booked; once the rates come it executes at them. A second
-    one still has no rate on the third business day (fx_wait_days = 2): RJCT NARR."""
+    one, told each day which rate it waits for, still has none on the third business day
+    (fx_wait_days = 2): RJCT NARR."""
     inst = create(tmp_path, database_url)
     try:
         before = inst.balances()
@@ -308,16 +309,57 @@ def test_a_missing_rate_waits_then_executes_or_is_rejected_narr(
         )
         assert answer.statuses() == {"N-USD": "PDNG"}
         held = inst.balances()
-        for day, expected in ((20, []), (21, [])):
+        for day in (20, 21):  # each day it waits for another day's rate, and is told so
             inst.clock.set(dt.datetime(2024, 11, day, 9, 0, tzinfo=RIGA))
             inst.run()
-            assert inst.new_answers() == expected
+            [waits] = inst.new_answers()
+            assert waits.statuses() == {"N-USD": "PDNG"}
+            assert waits.tx("N-USD").additional_info == [f"no EUR/USD rate for 2024-11-{day - 1}"]
+            inst.run()
+            assert inst.new_answers() == []
         inst.clock.set(dt.datetime(2024, 11, 22, 9, 0, tzinfo=RIGA))
         inst.run()
         [rejected] = inst.new_answers()
         assert rejected.statuses() == {"N-USD": "RJCT"}
         assert rejected.tx("N-USD").reasons == ["NARR"]
         assert "no EUR/USD rate for 2024-11-21" in rejected.tx("N-USD").additional_info[0]
+        assert inst.balances() == held
+    finally:
+        inst.close()
+
+
+def test_a_payment_waiting_for_a_rate_is_told_when_the_rate_it_waits_for_changes(
+    tmp_path: Path, database_url: str
+) -> None:
+    """SPEC §6/§13: a PDNG says why it waits. A USD payment due on Tuesday the 19th waits
+    for the rate of the 18th; on Wednesday it would execute at the rate of the 19th, so
+    once the 18th's rates arrive it still waits, now for the 19th's: the client is told
+    so in a further pain.002 (and the same bytes uploaded again are answered with it),
+    not left with an answer naming a rate that has come. Once the reason stays the same
+    nothing more is said; the NARR rejection names the rate it then lacked."""
+    inst = create(tmp_path, database_url)
+    try:
+        data = batch(msg_id="FX-S").tx("S-USD", "100.00", currency="USD").build()
+        first = inst.submit(data, name="s.xml")
+        assert first.tx("S-USD").additional_info == [f"no EUR/USD rate for {KNOWN_DAY}"]
+        held = inst.balances()
+        inst.clock.set(dt.datetime(2024, 11, 20, 9, 0, tzinfo=RIGA))
+        import_rates(inst, KNOWN_DAY, KNOWN_DAY)
+        inst.run()
+        [moved] = inst.new_answers()
+        assert moved.original_msg_id == "FX-S"
+        assert moved.statuses() == {"S-USD": "PDNG"}
+        assert moved.group_status == first.group_status == "ACCP"  # SPEC §6: derived
+        assert moved.tx("S-USD").additional_info == ["no EUR/USD rate for 2024-11-19"]
+        inst.run()
+        assert inst.new_answers() == []  # still waiting for the same: nothing new to say
+        again = inst.submit(data, name="s-again.xml")
+        assert again.tx("S-USD").additional_info == ["no EUR/USD rate for 2024-11-19"]
+        inst.clock.set(dt.datetime(2024, 11, 21, 9, 0, tzinfo=RIGA))
+        inst.run()
+        [rejected] = inst.new_answers()
+        assert rejected.tx("S-USD").reasons == ["NARR"]
+        assert "no EUR/USD rate for 2024-11-20" in rejected.tx("S-USD").additional_info[0]
         assert inst.balances() == held
     finally:
         inst.close()

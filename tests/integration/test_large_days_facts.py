@@ -65,7 +65,7 @@ def test_a_held_payment_that_waits_for_a_rate_is_not_held_again(
 ) -> None:
     """Wednesday 14:00 the USD account pays 700,000.01 EUR, nothing announced: held for
     Thursday. Thursday 09:00 it is not held again but needs Wednesday's EUR/USD rate,
-    which has not come: it waits, and its text now says so. At 10:00 650,000.00 EUR from
+    which has not come: it waits, and a further pain.002 says so. At 10:00 650,000.00 EUR from
     the EUR account executes (the held one has not). At 11:00 the rate is there: the
     held payment executes — were it judged afresh it would take Thursday above the limit
     and be held a second time, to Friday."""
@@ -84,7 +84,9 @@ def test_a_held_payment_that_waits_for_a_rate_is_not_held_again(
 
         inst.clock.set(at(THURSDAY, "09:00"))
         inst.run()
-        assert inst.new_answers() == []  # still waiting, now for the rate
+        [waits] = inst.new_answers()  # still waiting, now for the rate: the client is told
+        assert waits.statuses() == {"HELD-FX": "PDNG"}
+        assert waits.tx("HELD-FX").additional_info == [f"no EUR/USD rate for {WEDNESDAY}"]
         assert row_of(inst, "HELD-FX") == ("PDNG", f"no EUR/USD rate for {WEDNESDAY}", THURSDAY)
 
         inst.clock.set(at(THURSDAY, "10:00"))
