@@ -35,15 +35,28 @@ _DECLARED_ENCODING = re.compile(
 
 
 def encoding_problem(head: bytes) -> str | None:
-    """Why the file is not UTF-8 by its first bytes, or None."""
-    if head.startswith(_NOT_UTF8_BOMS) or b"\x00" in head[:4]:
+    """Why the file is not UTF-8 XML by its first bytes, or None."""
+    if head.startswith(_NOT_UTF8_BOMS) or _wide(head[:4]):
         return "encoding must be UTF-8, the file is UTF-16 or UTF-32"
+    if b"\x00" in head:  # no XML has a NUL, in UTF-8 or any other encoding of it
+        return "not XML: the file holds NUL bytes (binary data, not text)"
     declared = _DECLARED_ENCODING.match(head)
     if declared is not None:
         name = declared.group(1).decode("ascii", "replace").upper()
         if name not in ("UTF-8", "UTF8"):
             return f"encoding must be UTF-8, the file declares {name}"
     return None
+
+
+def _wide(first: bytes) -> bool:
+    """Whether four bytes look like text in UTF-16 or UTF-32 without a byte-order mark:
+    characters below 256 with their zero bytes where those encodings put them."""
+    if len(first) < 4:
+        return False
+    a, b, c, d = first
+    utf16 = (b == d == 0 and a and c) or (a == c == 0 and b and d)
+    utf32 = first[:3] == b"\x00\x00\x00" or first[1:] == b"\x00\x00\x00"
+    return bool(utf16 or utf32)
 
 
 def has_doctype(head: bytes) -> bool:

@@ -172,29 +172,12 @@ def _unzip(data: bytes) -> bytes:
 
 # -- XML ---------------------------------------------------------------------------------
 
-_NOT_UTF8_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
-_DECLARED_ENCODING = re.compile(
-    rb"^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?\sencoding\s*=\s*[\"']([^\"']*)[\"']"
-)
-# Before the root element: the XML declaration, whitespace, comments, processing
-# instructions. A `<!DOCTYPE` there is refused before the parser sees the file.
-_DOCTYPE_IN_PROLOG = re.compile(
-    rb"^(?:\xef\xbb\xbf)?(?:\s+|<\?.*?\?>|<!--.*?-->)*<!DOCTYPE", re.DOTALL | re.IGNORECASE
-)
-
-
 def check_prolog(head: bytes) -> str | None:
-    """What is wrong with the start of an XML file from outside (UTF-16/32, another
-    declared encoding, a DTD), or None. Shared in spirit with the pain.001 reader's
-    `_check_encoding` and `_check_root`."""
-    if head.startswith(_NOT_UTF8_BOMS) or b"\x00" in head[:4]:
-        return "encoding must be UTF-8, the file is UTF-16 or UTF-32"
-    declared = _DECLARED_ENCODING.match(head)
-    if declared is not None:
-        name = declared.group(1).decode("ascii", "replace").upper()
-        if name not in ("UTF-8", "UTF8"):
-            return f"encoding must be UTF-8, the file declares {name}"
-    if _DOCTYPE_IN_PROLOG.match(head):
+    """What is wrong with the start of an XML file from outside (not UTF-8, a DTD), or
+    None: the rules every inbound message obeys (`safe_xml`)."""
+    if (problem := safe_xml.encoding_problem(head)) is not None:
+        return problem
+    if safe_xml.has_doctype(head):
         return "a DTD (DOCTYPE) is not allowed"
     return None
 
