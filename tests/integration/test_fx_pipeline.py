@@ -365,6 +365,39 @@ def test_a_payment_waiting_for_a_rate_is_told_when_the_rate_it_waits_for_changes
         inst.close()
 
 
+def test_a_payment_past_the_cut_off_that_then_finds_no_rate_is_told_why_it_waits(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Received on Monday after the external cut-off, a USD payment is answered PDNG
+    "executes 2024-11-19". On Tuesday morning the rate it needs (Monday's) has not come:
+    it still waits, and the client is told so in a further pain.002 — the first answer's
+    date is no longer true (SPEC §6: a PDNG says why it waits; §13)."""
+    monday_late = dt.datetime(2024, 11, 18, 16, 0, tzinfo=RIGA)
+    inst = Installation.create(tmp_path / "gw", now=monday_late, database_url=database_url)
+    try:
+        data = (
+            Batch(msg_id="FX-C", execution_date=KNOWN_DAY.isoformat())
+            .tx("C-USD", "100.00", currency="USD")
+            .build()
+        )
+        first = inst.submit(data, name="c.xml")
+        assert first.statuses() == {"C-USD": "PDNG"}
+        assert "executes 2024-11-19" in " ".join(first.tx("C-USD").additional_info)
+        held = inst.balances()
+        inst.clock.set(NOW.replace(hour=8))
+        inst.run()
+        [told] = inst.new_answers()
+        assert told.statuses() == {"C-USD": "PDNG"}
+        assert told.tx("C-USD").additional_info == [f"no EUR/USD rate for {KNOWN_DAY}"]
+        assert inst.balances() == held
+        import_rates(inst, KNOWN_DAY, KNOWN_DAY)
+        inst.run()
+        [done] = inst.new_answers()
+        assert done.statuses() == {"C-USD": "ACSC"}
+    finally:
+        inst.close()
+
+
 def test_the_daemon_imports_dropped_rates_and_runs_the_waiting_payment(
     tmp_path: Path, database_url: str
 ) -> None:
