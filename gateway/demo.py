@@ -336,6 +336,22 @@ def _samples_day(folder: Path, settings: Settings, now: dt.datetime) -> dt.date:
 # -- telling the user -----------------------------------------------------------------------
 
 
+def program() -> str:
+    """This program as the user can type it from here: `ekase-gateway` where that is the
+    one on PATH, else the path it was started by (`make run`: `.venv/bin/ekase-gateway`,
+    which a new shell does not find by name)."""
+    started = Path(sys.argv[0])
+    found = shutil.which(PROGRAM)
+    if started.name != PROGRAM:  # not started as itself (`python -m`, a test)
+        return PROGRAM
+    if found is not None and Path(found).resolve() == started.resolve():
+        return PROGRAM
+    return _shown(started)
+
+
+PROGRAM = "ekase-gateway"
+
+
 def _shown(path: Path) -> str:
     """A path as the user can type it from here: relative when below the current folder."""
     relative = os.path.relpath(path.resolve())
@@ -373,14 +389,14 @@ def instructions(demo: Demo, now: dt.datetime) -> str:
         f"The answer (pain.002 and its .sig seal) appears in {out}/",
         f"  (over SFTP: /out of {UPLOADER}; read-only user: iestade-a-view)",
         "Uploading the same bytes again returns the original answer once more.",
-        f"Status: ekase-gateway status -c {config}",
+        f"Status: {program()} status -c {config}",
         "",
         *demo_timing.render(
             demo.settings, sample_batches(demo.samples_day), now,
             demo_rates.exchange(demo.settings, CLIENTS, now),
         ),
         "",
-        *demo_signing.instructions(demo.folder, _shown),
+        *demo_signing.instructions(demo.folder, _shown, program()),
         "",
     ])
 
@@ -390,7 +406,7 @@ def main(folder: Path, *, port: int = 2222, run: bool = False, clock: Clock | No
     demo = ensure_demo(folder, port=port, now=clock.now())
     print(instructions(demo, clock.now()), flush=True)
     if not run:
-        print(f"Start it with: ekase-gateway run -c {_shown(demo.config)}", flush=True)
+        print(f"Start it with: {program()} run -c {_shown(demo.config)}", flush=True)
         return 0
     print("Starting the gateway (Ctrl-C stops it) …", flush=True)
     sys.stdout.flush()

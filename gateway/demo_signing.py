@@ -84,8 +84,8 @@ def write_sample(folder: Path, day: dt.date) -> None:
     path.write_bytes(to_bytes(batch))
 
 
-def sign_commands(folder: Path, shown: Callable[[Path], str]) -> list[str]:
-    """`ekase-gateway sign` for each signatory, one container each."""
+def sign_commands(folder: Path, shown: Callable[[Path], str], program: str) -> list[str]:
+    """`ekase-gateway sign` (as `program`) for each signatory, one container each."""
     sample = folder / "signatures" / f"{SAMPLE}.xml"
     commands = []
     for _, _, stem in SIGNATORIES:
@@ -93,13 +93,13 @@ def sign_commands(folder: Path, shown: Callable[[Path], str]) -> list[str]:
         cert = key.with_suffix(".pem")
         out = folder / "signatures" / f"{SAMPLE}.{stem}.asice"
         commands.append(" ".join([
-            "ekase-gateway", "sign", shlex.quote(shown(sample)), "--key", shlex.quote(shown(key)),
+            program, "sign", shlex.quote(shown(sample)), "--key", shlex.quote(shown(key)),
             "--cert", shlex.quote(shown(cert)), "--out", shlex.quote(shown(out)),
         ]))  # fmt: skip
     return commands
 
 
-def instructions(folder: Path, shown: Callable[[Path], str]) -> list[str]:
+def instructions(folder: Path, shown: Callable[[Path], str], program: str) -> list[str]:
     """What the demo prints about signatures: the account, the commands, what happens."""
     samples = folder / "signatures"
     puts = [f"put {shown(samples / name)} /in/" for name in
@@ -107,9 +107,10 @@ def instructions(folder: Path, shown: Callable[[Path], str]) -> list[str]:
     return [
         f"Signatures (SPEC §11): {ACCOUNT} needs a first and a second signature.",
         "Sign the sample as each signatory (test CA and keys under pki/):",
-        *(f"  {c}" for c in sign_commands(folder, shown)),
+        *(f"  {c}" for c in sign_commands(folder, shown, program)),
         "Upload with the sftp command above, the batch and then each container:",
         *(f"  {p}" for p in puts),
         "The batch waits in spool/awaiting/ (PDNG, saying what is missing); the first",
-        "signature leaves it waiting (the second right must sign); the second executes it.",
+        "signature leaves it waiting (the second right must sign); the second releases it,",
+        "and it executes as any batch does (at once on a business day before its cut-off).",
     ]

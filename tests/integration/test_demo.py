@@ -8,13 +8,14 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from gateway.clock import FixedClock
-from gateway.demo import ensure_demo, instructions
+from gateway.demo import ensure_demo, instructions, program
 from gateway.environment import open_environment
 from gateway.pipeline import Pipeline
 from gateway.settings import load
@@ -206,3 +207,21 @@ def test_printed_times_are_what_the_gateway_answers(tmp_path: Path, local: dt.da
     # Without the day's rates the converted payments wait; with them they execute.
     converted = {printed["FX-JPY"][:4], printed["FX-GBP"][:4]}
     assert converted == ({"ACSC"} if local.month == 10 else {"PDNG"}), printed
+
+
+def test_the_printed_commands_name_the_program_as_this_shell_finds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make run` starts `.venv/bin/ekase-gateway`, which a new shell does not find by
+    name: the demo prints that path; where the program is on PATH, its name."""
+    venv = tmp_path / ".venv" / "bin"
+    venv.mkdir(parents=True)
+    exe = venv / "ekase-gateway"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [str(exe), "demo"])
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert program() == ".venv/bin/ekase-gateway"
+    monkeypatch.setenv("PATH", f"{venv}:/usr/bin:/bin")
+    assert program() == "ekase-gateway"
