@@ -136,7 +136,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
             first.release()
     shelves = Counter(o.shelf for o in result.outcomes)
     print(
-        f"processed {len(result.outcomes)} file(s): {shelves['archive']} accepted, "
+        f"processed {len(result.outcomes)} file(s): "
+        f"{shelves['archive']} answered payment by payment, "
         f"{shelves['rejected']} rejected as a whole, {shelves['duplicates']} repeated; "
         f"pending payments executed for {len(result.files_with_pending_executed)} file(s)"
     )

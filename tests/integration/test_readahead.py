@@ -61,7 +61,7 @@ def test_every_file_is_answered_once(tmp_path: Path) -> None:
     inst.drop(Batch(msg_id="RA-B0").tx("E2E-B", "1.00").build(), "b0.xml", client=CLIENT_B)
     done = _scan(inst.config)
     assert done.returncode == 0, done.stderr
-    assert "processed 4 file(s): 4 accepted" in done.stdout
+    assert "processed 4 file(s): 4 answered payment by payment" in done.stdout
     assert len(_answers(inst, CLIENT_A)) == 3 and len(_answers(inst, CLIENT_B)) == 1
     assert _left(inst, CLIENT_A) == [] and _left(inst, CLIENT_B) == []
 
