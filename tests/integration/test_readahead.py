@@ -175,7 +175,7 @@ sys.exit(code)
         [sys.executable, "-c", program], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
-    assert "1 accepted" in done.stdout
+    assert "1 answered payment by payment" in done.stdout
     loaded = {name.partition(".")[0] for name in seen.read_text().split()}
     assert "lxml" in loaded and "gateway" in loaded
     assert loaded.isdisjoint({"sqlalchemy", "structlog", "cryptography", "holidays", "alembic"}), (
