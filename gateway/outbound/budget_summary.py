@@ -227,7 +227,19 @@ def run_due(env: Environment) -> int:
                     db.outbox.c.file_name.endswith(suffix),
                 )
             ).first()
-        if done is None:
+            began_after = _began_after(conn, client, end)
+        if done is None and not began_after:
             write_summary(env, client.id, start, end)
             written += 1
     return written
+
+
+def _began_after(conn: Connection, client: ClientSettings, end: dt.date) -> bool:
+    """Whether every budget account of `client` began after `end`: a month over before
+    the accounts existed (a new installation, a new client) has nothing to sum."""
+    ibans = [a.iban for a in client.accounts if a.budget]
+    rows = conn.execute(
+        select(t_accounts.c.iban, t_accounts.c.id).where(t_accounts.c.iban.in_(ibans))
+    ).all()
+    firsts = [statements.first_business_day(conn, iban, account_id) for iban, account_id in rows]
+    return len(rows) == len(ibans) and all(first is not None and first > end for first in firsts)
