@@ -25,7 +25,7 @@ it becomes visible. A file without a receipt was put there by OpenSSH (written
 in place) or by hand, so it is taken only after it has not changed for
 `settle_seconds`.
 
-While it runs, the event loop writes a heartbeat (`<spool>/run/daemon.json`: pid,
+While it runs, the event loop writes a heartbeat (`<spool>/run/daemons/<host>-<pid>.json`: pid,
 start, last beat, the fault being waited out) every few seconds and removes it on a
 clean stop; `status` reads it, and `/healthz` answers 200 only while it is fresh. With
 `[metrics] listen` set, a thread serves Prometheus metrics there (`gateway.metrics`).

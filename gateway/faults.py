@@ -13,7 +13,7 @@ they are only named, for the log, the `ekase_faults_total{kind}` series and `sta
     other         a fault raised as such without a cause named above
 
 While a fault lasts the daemon keeps an `Active` fault in its heartbeat
-(`<spool>/run/daemon.json`), which `status` shows with the files waiting on it.
+(`<spool>/run/daemons/<host>-<pid>.json`), which `status` shows with the files waiting on it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """What the daemon and a long file tell the outside while they work: `<spool>/run/`.
 
-    run/daemon.json                    the daemon's heartbeat: pid, started_at, heartbeat_at,
-                                       and the fault it is waiting out, if any (`faults.Active`)
+    run/daemons/<host>-<pid>.json      each daemon's heartbeat (two may share a spool): host,
+                                       pid, started_at, heartbeat_at, and the fault it is
+                                       waiting out, if any (`faults.Active`)
     run/progress/<client>__<claim>.json  a file being processed: payments done of total
 
 Both are small JSON documents replaced atomically (temporary name, `os.replace`), so
@@ -21,6 +22,7 @@ import datetime as dt
 import json
 import os
 import secrets
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,12 +37,21 @@ heartbeat_interval_seconds = 5.0  # between two heartbeats of the daemon
 heartbeat_stale_seconds = 30.0
 
 RUN = "run"
-DAEMON_FILE = "daemon.json"
+DAEMONS = "daemons"
+OLD_DAEMON_FILE = "daemon.json"  # the one heartbeat before two daemons each had their own
 PROGRESS = "progress"
 
 
 def run_dir(spool_dir: Path) -> Path:
     return spool_dir / RUN
+
+
+def daemons_dir(spool_dir: Path) -> Path:
+    return spool_dir / RUN / DAEMONS
+
+
+def this_host() -> str:
+    return socket.gethostname()
 
 
 def progress_dir(spool_dir: Path) -> Path:
@@ -98,9 +109,17 @@ class HeartbeatInfo:
     started_at: dt.datetime
     heartbeat_at: dt.datetime
     fault: Active | None = None  # the fault of ours the daemon is waiting out
+    host: str = ""  # where it runs: its pid means something only there
 
     def age_seconds(self, now: dt.datetime) -> float:
         return max(0.0, (now - self.heartbeat_at).total_seconds())
+
+    def alive(self, now: dt.datetime) -> bool:
+        """Whether its process exists: asked of this host's processes, judged by the
+        age of its beat for another host's (a daemon there sharing the spool)."""
+        if self.host == this_host():
+            return pid_alive(self.pid)
+        return self.age_seconds(now) <= heartbeat_stale_seconds
 
     def running(self, now: dt.datetime, alive: bool) -> bool:
         """Running: its process exists and it beat recently."""
@@ -108,20 +127,28 @@ class HeartbeatInfo:
 
 
 class Heartbeat:
-    """`<spool>/run/daemon.json`, rewritten by the daemon's event loop every few seconds
-    and removed when the daemon stops cleanly."""
+    """`<spool>/run/daemons/<host>-<pid>.json`, this daemon's own, rewritten by its event
+    loop every few seconds and removed when it stops cleanly. Each daemon on a spool has
+    its own, so that one stopping never hides another that runs. At its start a daemon
+    removes the heartbeats its host's killed daemons left (their pids are gone)."""
 
     def __init__(self, spool_dir: Path, clock: Clock, pid: int | None = None) -> None:
-        self.path = run_dir(spool_dir) / DAEMON_FILE
-        self.clock = clock
         self.pid = os.getpid() if pid is None else pid
+        self.host = this_host()
+        self.path = daemons_dir(spool_dir) / f"{self.host}-{self.pid}.json"
+        self.clock = clock
         self.started_at = clock.now()
         self.last: dt.datetime | None = None
         self.fault: Active | None = None  # set and cleared by the daemon's loop
+        (run_dir(spool_dir) / OLD_DAEMON_FILE).unlink(missing_ok=True)
+        for left in read_heartbeats(spool_dir):
+            if left.host == self.host and left.pid != self.pid and not pid_alive(left.pid):
+                (daemons_dir(spool_dir) / f"{left.host}-{left.pid}.json").unlink(missing_ok=True)
 
     def beat(self) -> None:
         now = self.clock.now()
         value: dict[str, Any] = {
+            "host": self.host,
             "pid": self.pid,
             "started_at": self.started_at.isoformat(),
             "heartbeat_at": now.isoformat(),
@@ -138,22 +165,35 @@ class Heartbeat:
         return (self.clock.now() - self.last).total_seconds() <= heartbeat_stale_seconds
 
     def stop(self) -> None:
-        # Another daemon on the same spool may have written it since: only ours goes.
-        found = read_heartbeat(self.path.parent.parent)
-        if found is not None and found.pid == self.pid:
-            self.path.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
+
+
+def read_heartbeats(spool_dir: Path) -> list[HeartbeatInfo]:
+    """Every daemon's heartbeat on the spool, the latest beat first."""
+    try:
+        paths = sorted(daemons_dir(spool_dir).glob("*.json"))
+    except OSError:
+        return []
+    found = [info for path in paths if (info := _heartbeat_of(_read_json(path))) is not None]
+    return sorted(found, key=lambda b: b.heartbeat_at, reverse=True)
 
 
 def read_heartbeat(spool_dir: Path) -> HeartbeatInfo | None:
-    value = _read_json(run_dir(spool_dir) / DAEMON_FILE)
+    """The heartbeat of the daemon that beat last, if any."""
+    found = read_heartbeats(spool_dir)
+    return found[0] if found else None
+
+
+def _heartbeat_of(value: dict[str, Any] | None) -> HeartbeatInfo | None:
     if value is None:
         return None
     pid = value.get("pid")
     started = _moment(value.get("started_at"))
     beat = _moment(value.get("heartbeat_at"))
-    if not isinstance(pid, int) or started is None or beat is None:
+    host = value.get("host")
+    if not isinstance(pid, int) or started is None or beat is None or not isinstance(host, str):
         return None
-    return HeartbeatInfo(pid, started, beat, Active.from_json(value.get("fault")))
+    return HeartbeatInfo(pid, started, beat, Active.from_json(value.get("fault")), host)
 
 
 # -- a file in progress ------------------------------------------------------------------------

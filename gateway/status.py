@@ -1,6 +1,6 @@
 """`ekase-gateway status`: what an operator asks first — is anything stuck, did answers go out?
 
-- the daemon: running (pid, heartbeat age) or not, from `<spool>/run/daemon.json`;
+- each daemon: running (pid, heartbeat age) or not, from `<spool>/run/daemons/`;
 - per client: files waiting in in/, uploads still under a temporary name, temporary
   uploads older than an hour (a client's upload that never finished: they stay until
   someone removes them), files claimed in work/, files processed, rejected and repeated
@@ -143,11 +143,14 @@ def _pending(conn: Connection, settings: Settings) -> list[PendingSum]:
     ]
 
 
-def _daemon(spool_dir: Path, now: dt.datetime) -> DaemonStatus:
-    beat = progress.read_heartbeat(spool_dir)
-    if beat is None:
-        return DaemonStatus("not running")
-    alive = progress.pid_alive(beat.pid)
+def _daemons(spool_dir: Path, now: dt.datetime) -> tuple[DaemonStatus, ...]:
+    """Every daemon on the spool by its heartbeat, those running first."""
+    found = [_daemon(beat, now) for beat in progress.read_heartbeats(spool_dir)]
+    return tuple(sorted(found, key=lambda d: d.state != "running"))
+
+
+def _daemon(beat: progress.HeartbeatInfo, now: dt.datetime) -> DaemonStatus:
+    alive = beat.alive(now)
     age = round(beat.age_seconds(now), 1)
     if beat.running(now, alive):
         state = "running"
@@ -155,7 +158,8 @@ def _daemon(spool_dir: Path, now: dt.datetime) -> DaemonStatus:
         state = "not responding"
     else:
         state = "stopped"  # without removing its heartbeat: killed, or the machine stopped
-    return DaemonStatus(state, beat.pid, beat.started_at, age, beat.fault if alive else None)
+    fault = beat.fault if alive else None
+    return DaemonStatus(state, beat.pid, beat.started_at, age, fault, beat.host)
 
 
 def _waiting(spool: Spool, client_id: str, path: Path, fault: Active | None) -> FileInProgress:
@@ -271,11 +275,13 @@ def collect(env: StatusSource, clock: Clock) -> Status:
                 trials_today=_count_shelved(env.spool, "trials", client_id, today),
             )
         )
-    daemon = _daemon(settings.spool_dir, now)
+    daemons = _daemons(settings.spool_dir, now)
+    daemon = daemons[0] if daemons else DaemonStatus("not running")
     return Status(
         day=today,
         now=local,
         daemon=daemon,
+        daemons=daemons,
         clients=tuple(clients),
         in_progress=tuple(_in_progress(env.spool, ids, now, daemon.fault)),
         pending=tuple(pending),

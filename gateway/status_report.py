@@ -19,6 +19,7 @@ class DaemonStatus:
     started_at: dt.datetime | None = None
     heartbeat_age_seconds: float | None = None
     fault: Active | None = None  # the fault of ours it is waiting out, if any
+    host: str | None = None  # where it runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,7 @@ class StaleUpload:
 class Status:
     day: dt.date
     now: dt.datetime  # local treasury time
-    daemon: DaemonStatus
+    daemon: DaemonStatus  # the one running (of `daemons`), else the one that beat last
     clients: tuple[ClientStatus, ...]
     in_progress: tuple[FileInProgress, ...]
     pending: tuple[PendingSum, ...]
@@ -101,6 +102,7 @@ class Status:
     quarantined: tuple[Quarantined, ...] = ()
     database_error: str | None = None  # why the database could not be read (its counts are 0)
     awaiting: tuple[AwaitingSignatures, ...] = ()
+    daemons: tuple[DaemonStatus, ...] = ()  # every daemon on the spool (two may share it)
 
 
 # -- showing (pure) -----------------------------------------------------------------------------
@@ -118,12 +120,16 @@ def _table(rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
-def _daemon_line(d: DaemonStatus) -> str:
-    if d.pid is None:
-        return "daemon: not running (no heartbeat in run/daemon.json)"
-    started = f", started {d.started_at:%Y-%m-%d %H:%M:%S %Z}" if d.started_at else ""
-    age = f"last heartbeat {d.heartbeat_age_seconds:g} s ago"
-    return f"daemon: {d.state} (pid {d.pid}{started}, {age})"
+def _daemon_lines(status: Status) -> list[str]:
+    if not status.daemons:
+        return ["daemon: not running (no heartbeat in run/daemons/)"]
+    lines = []
+    for d in status.daemons:
+        started = f", started {d.started_at:%Y-%m-%d %H:%M:%S %Z}" if d.started_at else ""
+        age = f"last heartbeat {d.heartbeat_age_seconds:g} s ago"
+        lines.append(f"daemon: {d.state} (pid {d.pid} on {d.host}{started}, {age})")
+        lines += _fault_lines(d.fault)
+    return lines
 
 
 def _fault_lines(fault: Active | None) -> list[str]:
@@ -162,8 +168,7 @@ def _progress_line(f: FileInProgress) -> str:
 
 def render(status: Status) -> str:
     """Plain text for the terminal (pure: for tests too)."""
-    lines = [f"today: {status.day.isoformat()}", _daemon_line(status.daemon)]
-    lines += _fault_lines(status.daemon.fault)
+    lines = [f"today: {status.day.isoformat()}", *_daemon_lines(status)]
     if status.database_error is not None:
         lines.append(
             f"DATABASE unreachable: {status.database_error} (processed, undelivered and "

@@ -92,12 +92,51 @@ def test_heartbeat_is_read_back_and_removed_on_a_clean_stop(tmp_path: Path) -> N
     assert (info.pid, info.started_at, info.heartbeat_at) == (
         4242, START, START + dt.timedelta(seconds=5)
     )
-    assert json.loads((tmp_path / "run" / "daemon.json").read_text())["pid"] == 4242
+    written = progress.daemons_dir(tmp_path) / f"{progress.this_host()}-4242.json"
+    assert json.loads(written.read_text())["pid"] == 4242
     assert beat.fresh()
     clock.advance(dt.timedelta(seconds=progress.heartbeat_stale_seconds + 1))
     assert not beat.fresh()
     beat.stop()
     assert read_heartbeat(tmp_path) is None
+
+
+def test_two_daemons_on_one_spool_each_keep_their_own_heartbeat(tmp_path: Path) -> None:
+    """Two daemons share a spool (SPEC §9): the second stopping cleanly leaves the first's
+    heartbeat, and status still sees it running; the heartbeat a killed daemon left is
+    cleared by the next daemon of its host, once its pid is gone."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    clock = FixedClock(START)
+    first = Heartbeat(tmp_path, clock, pid=os.getpid())
+    first.beat()
+    second = Heartbeat(tmp_path, clock, pid=int(gone.stdout))
+    second.beat()
+    assert {b.pid for b in progress.read_heartbeats(tmp_path)} == {os.getpid(), int(gone.stdout)}
+    clock.advance(dt.timedelta(seconds=5))
+    first.beat()
+    second.stop()
+    [left] = progress.read_heartbeats(tmp_path)
+    assert left.pid == os.getpid() and left.running(clock.now(), left.alive(clock.now()))
+    killed = Heartbeat(tmp_path, clock, pid=int(gone.stdout))
+    killed.beat()  # and never stops: killed
+    assert len(progress.read_heartbeats(tmp_path)) == 2
+    Heartbeat(tmp_path, clock, pid=os.getpid())  # the host's next daemon starts
+    assert [b.pid for b in progress.read_heartbeats(tmp_path)] == [os.getpid()]
+
+
+def test_a_daemon_on_another_host_is_judged_by_the_age_of_its_beat(tmp_path: Path) -> None:
+    """Its pid means nothing here: running while it beats, stopped once it does not."""
+    clock = FixedClock(START)
+    beat = Heartbeat(tmp_path, clock, pid=999_999_999)
+    beat.host = "node-b"
+    beat.path = progress.daemons_dir(tmp_path) / "node-b-999999999.json"
+    beat.beat()
+    [info] = progress.read_heartbeats(tmp_path)
+    assert info.host == "node-b" and info.alive(START + dt.timedelta(seconds=10))
+    assert not info.alive(START + dt.timedelta(minutes=5))
+    Heartbeat(tmp_path, clock, pid=os.getpid())  # this host's daemon leaves node-b's alone
+    assert [b.host for b in progress.read_heartbeats(tmp_path)] == ["node-b"]
 
 
 def test_a_heartbeat_is_running_only_while_fresh_and_its_process_exists(tmp_path: Path) -> None:

@@ -40,6 +40,9 @@ def _status(*clients: ClientStatus, **overrides: object) -> Status:
         "in_progress": (), "pending": (), "stale_uploads": (),
     }
     values.update(overrides)
+    daemon = values["daemon"]
+    assert isinstance(daemon, DaemonStatus)
+    values.setdefault("daemons", (daemon,) if daemon.pid is not None else ())
     return Status(**values)  # type: ignore[arg-type]
 
 
@@ -69,12 +72,19 @@ def test_daemon_line_says_running_with_pid_and_heartbeat_age() -> None:
     """The operator sees at once whether the daemon runs, which process it is, and how
     recently it was alive; without a heartbeat it says it is not running."""
     running = DaemonStatus(
-        "running", 4242, dt.datetime(2026, 11, 25, 7, 0, tzinfo=RIGA), heartbeat_age_seconds=2.5
+        "running", 4242, dt.datetime(2026, 11, 25, 7, 0, tzinfo=RIGA), heartbeat_age_seconds=2.5,
+        host="node-a",
     )
     assert render(_status(daemon=running)).splitlines()[1] == (
-        "daemon: running (pid 4242, started 2026-11-25 07:00:00 EET, last heartbeat 2.5 s ago)"
+        "daemon: running (pid 4242 on node-a, started 2026-11-25 07:00:00 EET, "
+        "last heartbeat 2.5 s ago)"
     )
     assert render(_status()).splitlines()[1].startswith("daemon: not running")
+    # two daemons on one spool (SPEC §9): a line each, the one stopped included
+    stopped = DaemonStatus("stopped", 77, None, heartbeat_age_seconds=300.0, host="node-b")
+    lines = render(_status(daemon=running, daemons=(running, stopped))).splitlines()
+    assert lines[1].startswith("daemon: running (pid 4242 on node-a")
+    assert lines[2] == "daemon: stopped (pid 77 on node-b, last heartbeat 300 s ago)"
 
 
 def test_file_in_progress_shows_payments_done_of_total_and_rate() -> None:
