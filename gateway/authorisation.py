@@ -51,7 +51,7 @@ from gateway.settings import ClientSettings, Settings
 from gateway.shelving import Outcome
 from gateway.signatories import Right, Signatory, Signer, authorise, required_level
 from gateway.statuses import GroupStatus, TxStatus
-from ledger.calendar import next_business_day
+from ledger.calendar import is_business_day, next_business_day
 from ledger.tx import LedgerTx
 
 log = structlog.get_logger("gateway.authorisation")
@@ -93,9 +93,14 @@ def debited_of(text: str) -> dict[str, int]:
     return {iban: int(level) for iban, level in pairs}
 
 
-def expires_on(received: dt.date, business_days: int) -> dt.date:
-    """The business day at whose start a batch received on `received` expires."""
-    day = received
+def expires_on(received: dt.datetime, business_days: int, eod_time: dt.time) -> dt.date:
+    """The business day at whose start a batch received at `received` (local time)
+    expires: after `business_days` business days for its signatories, the first being
+    the day of receipt when that is a business day still open (before `eod_time`), else
+    the next one — a batch of a Saturday night counts from Monday, not from Saturday."""
+    day = received.date()
+    if not (is_business_day(day) and received.time() < eod_time):
+        day = next_business_day(day)
     for _ in range(business_days):
         day = next_business_day(day)
     return day
@@ -158,7 +163,9 @@ def admit(
             client_id=intake.client_id, sha256=intake.sha256, file_id=file_id, level=level,
             debited=debited_text(debited), path=intake.claim_name, state=WAITING,
             received_at=intake.received,
-            expires_on=expires_on(intake.received_local.date(), env.settings.authorisation_days),
+            expires_on=expires_on(
+                intake.received_local, env.settings.authorisation_days, env.settings.eod_time
+            ),
         )
         .returning(db.awaiting.c.id)
     ).scalar_one()  # fmt: skip

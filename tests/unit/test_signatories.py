@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from cryptography import x509
@@ -10,7 +11,7 @@ from cryptography.hazmat.primitives import hashes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway import testpki
+from gateway import authorisation, testpki
 from gateway.signatories import (
     Authorisation,
     Right,
@@ -253,3 +254,29 @@ def test_any_signatures_complete_the_batch_or_say_exactly_what_is_missing(
         lacking = [Signatory(s.name, s.certificate, wrong[next(iter(missing.rights))])
                    for s in newcomers]
         assert not authorise({A: level}, card + lacking, signers + signed(*lacking)).complete
+
+
+RIGA_TZ = ZoneInfo("Europe/Riga")
+
+
+@pytest.mark.parametrize(
+    ("received", "expires"),
+    [
+        # Monday morning: Monday is the first of the five (23, 24, 25, 26, 27 November)
+        (datetime(2026, 11, 23, 10, 0), date(2026, 11, 30)),
+        # Monday after the end of day: the five begin on Tuesday
+        (datetime(2026, 11, 23, 19, 0), date(2026, 12, 1)),
+        # Saturday 19 December: 21, 22, 23, 28 and 29 (24–27 are holidays and a weekend)
+        (datetime(2026, 12, 19, 10, 0), date(2026, 12, 30)),
+        # Friday night: the five begin on Monday
+        (datetime(2026, 11, 27, 23, 0), date(2026, 12, 7)),
+    ],
+)
+def test_signatories_have_five_business_days_whatever_the_day_of_receipt(
+    received: datetime, expires: date
+) -> None:
+    """SPEC §11: after `authorisation_days` business days without completion, DS24. A
+    batch received when the business day is over, or on a weekend or holiday, does not
+    lose a day to it."""
+    moment = received.replace(tzinfo=RIGA_TZ)
+    assert authorisation.expires_on(moment, 5, time(18, 30)) == expires
