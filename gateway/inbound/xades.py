@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.verification import (
@@ -458,9 +458,25 @@ def _chain(
     try:
         verified = verifier.verify(cert, list(others))
     except VerificationError as exc:
+        # A signer outside its own validity when received is refused for that (DS0D)
+        # whenever our CA issued it: also when no one moment lies inside both their
+        # validities (a CA certificate re-issued with the same key after the signer's
+        # expired). The CA's signature on it is what says it is ours.
+        issuer_ca = next((ca for ca in cas if _issued_by(cert, ca)), None)
+        if issuer_ca is not None and _validity_problem(cert, received_at, "") is not None:
+            return [cert, issuer_ca]
         issuer = common_name(cert.issuer)
         return f"certificate not from the signatory CA: issued by {issuer} ({exc})"
     return list(verified.chain)
+
+
+def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    """Whether `ca` signed `cert` (its name and signature; not its validity)."""
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
 
 
 def _revocation(

@@ -122,6 +122,47 @@ def test_expired_certificate_is_DS0D() -> None:
     assert "expired" in result.detail and "when received" in result.detail
 
 
+def test_expired_certificate_of_a_reissued_CA_is_DS0D_not_DS0F() -> None:
+    """The signatory CA's certificate was issued again with the same key after a signer's
+    expired, so no moment lies inside both: the CA's signature on the certificate says it
+    is ours, and it is refused for what is wrong with it — expired (DS0D)."""
+    old = testpki.new_ca("Signatory CA", now=NOW - timedelta(days=400))
+    signer = testpki.new_signatory(
+        old, "Edgars Ozols", now=NOW, not_before=NOW - timedelta(days=390),
+        not_after=NOW - timedelta(days=20),
+    )  # fmt: skip
+    again = (
+        x509.CertificateBuilder()
+        .subject_name(old.cert.subject)
+        .issuer_name(old.cert.subject)
+        .public_key(old.key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=10))
+        .not_valid_after(NOW + timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(digital_signature=True, content_commitment=False,
+                          key_encipherment=False, data_encipherment=False, key_agreement=False,
+                          key_cert_sign=True, crl_sign=True, encipher_only=False,
+                          decipher_only=False),
+            critical=True,
+        )
+        .sign(old.key, hashes.SHA256())
+    )  # fmt: skip
+    signed = signature(signer, at=NOW - timedelta(days=25))
+    result = only(signed, trust=Trust(cas=(again,), crls=()))
+    assert result.problem is Problem.CERTIFICATE_NOT_VALID, result.detail
+    assert "expired" in result.detail
+    # a stranger's expired certificate is still not ours
+    stranger = testpki.new_signatory(
+        testpki.new_ca("Other CA", now=NOW), "Ieva Kalna", now=NOW,
+        not_after=NOW - timedelta(days=20), not_before=NOW - timedelta(days=30),
+    )  # fmt: skip
+    theirs = signature(stranger, at=NOW - timedelta(days=25))
+    other = only(theirs, trust=Trust(cas=(again,), crls=()))
+    assert other.problem is Problem.UNTRUSTED_CA
+
+
 def test_validity_is_judged_when_received_not_at_the_declared_signing_time() -> None:
     """Signed while the certificate was valid, received after it expired: DS0D. And a
     signing time claimed inside the validity does not rescue an expired certificate."""
