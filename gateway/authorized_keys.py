@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import asyncssh
+
 KEY_TYPES = (
     "ssh-ed25519",
     "ssh-rsa",
@@ -143,6 +145,10 @@ def parse_line(number: int, raw: str) -> KeyLine | None:
     fields = line.split()
     if len(fields) < 2 or not fields[0].startswith(KEY_TYPES):
         raise ValueError(f"line {number} is not an OpenSSH public key")
+    try:
+        asyncssh.import_public_key(f"{fields[0]} {fields[1]}")
+    except ValueError as exc:  # asyncssh.KeyImportError: damaged, cut short, wrong type
+        raise ValueError(f"line {number}: the {fields[0]} key cannot be decoded ({exc})") from exc
     return KeyLine(number, options, fields[0], fields[1], line)
 
 

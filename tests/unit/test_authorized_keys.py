@@ -166,3 +166,40 @@ def test_options_enforced_or_moot_here_are_accepted() -> None:
         'environment="A=b"'
     )
     assert authorized_keys.refusal(line(f"{options} {public_key()}"), "system") is None
+
+
+# What OpenSSH cannot read is refused at start (the tester's report: these lines started the
+# daemon and then let nobody in, without a word).
+
+
+def _rsa_key_text() -> tuple[str, str]:
+    """An ssh-rsa key type and its data (e = 65537 and a 2048-bit odd modulus)."""
+
+    def string(data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + data
+
+    modulus = b"\x00\xc3" + bytes(range(1, 255)) + b"\x01"  # mpint: a leading zero, odd
+    blob = string(b"ssh-rsa") + string(b"\x01\x00\x01") + string(modulus)
+    return "ssh-rsa", base64.b64encode(blob).decode()
+
+
+def test_an_rsa_key_that_decodes_is_a_key() -> None:
+    key_type, data = _rsa_key_text()
+    assert line(f"{key_type} {data} erp").key_type == "ssh-rsa"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'from="127.0.0.1" ssh-ed25519 AAAAnotbase64!! erp',
+        "ssh-rsa " + _rsa_key_text()[1][:200] + " truncated",
+        "ssh-rsa " + public_key().split()[1] + " an-ed25519-key-called-rsa",
+        "ssh-ed25519 " + public_key().split()[1][:-8] + " cut-short",
+    ],
+    ids=["not-base64", "truncated-rsa", "type-mismatch", "truncated-ed25519"],
+)
+def test_a_key_that_cannot_be_decoded_is_refused_naming_the_line(text: str) -> None:
+    """asyncssh's own import (the one the server logs in with) must read the key: a line whose
+    key data is damaged would start the daemon and then let no one in."""
+    with pytest.raises(ValueError, match=r"^line 7: the ssh-(ed25519|rsa) key cannot be decoded"):
+        authorized_keys.parse_line(7, text)
