@@ -122,11 +122,15 @@ def _option(text: str) -> Option:
         raise ValueError(f"an option without a name: {text!r}")
     if not equals:
         return name.strip().lower(), None
-    if value.startswith('"'):
-        if len(value) < 2 or not value.endswith('"'):
-            raise ValueError(f"option {name}: unbalanced quote")
-        value = value[1:-1].replace('\\"', '"')
-    return name.strip().lower(), value
+    if not value.startswith('"'):
+        # sshd refuses the line ("missing start quote"); asyncssh would take the value.
+        raise ValueError(
+            f'option "{name.strip().lower()}": the value must be in double quotes '
+            f'({name.strip()}="{value}")'
+        )
+    if len(value) < 2 or not value.endswith('"'):
+        raise ValueError(f"option {name}: unbalanced quote")
+    return name.strip().lower(), value[1:-1].replace('\\"', '"')
 
 
 def parse_line(number: int, raw: str) -> KeyLine | None:

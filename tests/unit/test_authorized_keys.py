@@ -203,3 +203,14 @@ def test_a_key_that_cannot_be_decoded_is_refused_naming_the_line(text: str) -> N
     key data is damaged would start the daemon and then let no one in."""
     with pytest.raises(ValueError, match=r"^line 7: the ssh-(ed25519|rsa) key cannot be decoded"):
         authorized_keys.parse_line(7, text)
+
+
+@pytest.mark.parametrize(
+    "option", ["from=127.0.0.1", "from=10.0.0.1,no-pty", "expiry-time=20991231"]
+)
+def test_an_unquoted_option_value_is_refused(option: str) -> None:
+    """sshd refuses a line whose option value is not in double quotes ("missing start
+    quote"): the same file must not work here and fail under OpenSSH (sshd-config)."""
+    must = r'^line 7: option "\S+": the value must be in double quotes'
+    with pytest.raises(ValueError, match=must):
+        authorized_keys.parse_line(7, f"{option} {public_key()}")
