@@ -7,12 +7,18 @@ its key in). `refusal` is that one decision, and `expired` the one that depends 
 time, asked only at login; the login side (`gateway/sftp/login_keys.py`)
 hands asyncssh each line as `KeyLine.openssh_text()` renders it, so the options the
 rules read are the options asyncssh enforces.
+
+What sshd cannot read is refused here too, so that a file works the same under OpenSSH
+(`sshd-config`) and the built-in server: a key that asyncssh's own import (the one the
+server logs in with) cannot decode, an option value without its double quotes, and a
+`from=` that is not a pattern-list (a bad mask, an address that is not one).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import difflib
+import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +62,8 @@ VALUED = frozenset(
      "environment"}
 )
 EXPIRY_TIME = re.compile(r"(\d{8}|\d{12}|\d{14})(z|utc)?", re.IGNORECASE)
+IPV4_LIKE = re.compile(r"[0-9.]+")
+MASK_BITS = re.compile(r"[0-9]{1,3}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +234,58 @@ def _bad_expiry_time(line: KeyLine, kind: str) -> str | None:
     return None
 
 
+def _bad_from(line: KeyLine, kind: str) -> str | None:
+    """sshd refuses a key whose from= it cannot read ("invalid from criteria": an empty
+    pattern, a mask too long or with host bits set) and a line with two from= options;
+    asyncssh reads a bad mask as a host name that matches no one. Either way the key would
+    be locked out without a word, so the line is refused at start, naming the pattern."""
+    values = line.values("from")
+    if len(values) > 1:
+        return 'more than one from="…" (sshd refuses the line): list every pattern in one'
+    for value in values:
+        for pattern in value.split(","):
+            why = _from_pattern_problem(pattern)
+            if why is not None:
+                return f'from="{value}": {why}'
+    return None
+
+
+def _from_pattern_problem(pattern: str) -> str | None:
+    """Why one pattern of a from= list cannot be what it says, or None. Host names and
+    wildcards are free; a mask, or a pattern made of digits and dots or holding a colon (no
+    host name is either), must be an address: `300.1.1.1` would match no client."""
+    body = pattern.removeprefix("!")
+    if not body:
+        return "an empty pattern (between commas, or after !)"
+    if any(char.isspace() for char in body):
+        return f'"{pattern}" holds a blank (patterns are separated by commas alone)'
+    if "/" in body:
+        return _cidr_problem(body)
+    if "*" in body or "?" in body:
+        return None
+    if IPV4_LIKE.fullmatch(body) or ":" in body:
+        try:
+            ipaddress.ip_address(body)
+        except ValueError:
+            version = "IPv6" if ":" in body else "IPv4"
+            return f"{body} is not an {version} address"
+    return None
+
+
+def _cidr_problem(pattern: str) -> str | None:
+    address, _, mask = pattern.partition("/")
+    try:
+        host = ipaddress.ip_address(address)
+    except ValueError:
+        return f"{pattern}: a mask (/n) must follow an IP address"
+    if not MASK_BITS.fullmatch(mask) or int(mask) > host.max_prefixlen:
+        return f"{pattern}: the mask of an IPv{host.version} address is /0 to /{host.max_prefixlen}"
+    network = ipaddress.ip_network(f"{host}/{mask}", strict=False)
+    if network.network_address != host:
+        return f"{pattern} has bits set after its mask (the network is {network})"
+    return None
+
+
 def _system_key_without_from(line: KeyLine, kind: str) -> str | None:
     """SPEC §4: the Treasury makes an allowed address mandatory for information systems."""
     if kind == "system" and not any(value.strip() for value in line.values("from")):
@@ -242,6 +302,7 @@ RULES: tuple[Callable[[KeyLine, str], str | None], ...] = (
     _option_shape,
     _bad_expiry_time,
     _system_key_without_from,
+    _bad_from,
 )
 
 

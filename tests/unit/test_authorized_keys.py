@@ -206,6 +206,43 @@ def test_a_key_that_cannot_be_decoded_is_refused_naming_the_line(text: str) -> N
 
 
 @pytest.mark.parametrize(
+    ("option", "words"),
+    [
+        ('from="127.0.0.1/33"', ("127.0.0.1/33", "/0 to /32")),
+        ('from="::1/129"', ("::1/129", "/0 to /128")),
+        ('from="10.0.0.0/x"', ("10.0.0.0/x", "/0 to /32")),
+        ('from="10.0.0.1/8"', ("10.0.0.1/8", "10.0.0.0/8")),
+        ('from="erp.example.lv/24"', ("erp.example.lv/24", "follow an IP address")),
+        ('from="300.1.1.1"', ("300.1.1.1", "not an IPv4 address")),
+        ('from="10.0.0.1,!10.0.0.256"', ("10.0.0.256", "not an IPv4 address")),
+        ('from="127.1"', ("127.1", "not an IPv4 address")),
+        ('from="2001:db8::zz"', ("2001:db8::zz", "not an IPv6 address")),
+        ('from="10.0.0.1,,10.0.0.2"', ("empty pattern",)),
+        ('from="!"', ("empty pattern",)),
+        ('from="10.0.0.1, 10.0.0.2"', ("blank",)),
+        ('from="10.0.0.1",from="10.0.0.2"', ('more than one from="…"',)),
+    ],
+)
+def test_a_malformed_from_is_refused(option: str, words: tuple[str, ...]) -> None:
+    """OpenSSH refuses a key whose from= holds a bad mask ("invalid from criteria") and
+    asyncssh reads it as a name that matches no one; an address that is not one matches no
+    one either. Either way the key would be locked out without a word: refused, naming it."""
+    why = authorized_keys.refusal(line(f"{option} {public_key()}"), "person")
+    assert why is not None
+    for word in words:
+        assert word in why
+
+
+def test_from_patterns_sshd_accepts_pass() -> None:
+    """Addresses, networks, negations, host names and * ? wildcards (sshd(8) PATTERNS)."""
+    patterns = (
+        "10.0.0.0/8,!10.1.2.3,192.168.1.*,10.2.?.1,*.example.lv,erp-1.vk.gov.lv,::1,"
+        "2001:db8::/32,!fe80::1%eth0,0.0.0.0/0"
+    )
+    assert authorized_keys.refusal(line(f'from="{patterns}" {public_key()}'), "system") is None
+
+
+@pytest.mark.parametrize(
     "option", ["from=127.0.0.1", "from=10.0.0.1,no-pty", "expiry-time=20991231"]
 )
 def test_an_unquoted_option_value_is_refused(option: str) -> None:
