@@ -78,12 +78,14 @@ class KeyLine:
         """The values of every `name="…"` option on the line, in order."""
         return [value for option, value in self.options if option == name and value is not None]
 
-    def openssh_text(self) -> str:
+    def openssh_text(self, *, leave_out: str | None = None) -> str:
         """The line as asyncssh is to read it: option names in lower case, as OpenSSH
-        compares them (asyncssh would silently ignore `FROM=`), values quoted."""
-        if not self.options:
+        compares them (asyncssh would silently ignore `FROM=`), values quoted; without the
+        `leave_out` option if one is named."""
+        options = [option for option in self.options if option[0] != leave_out]
+        if not options:
             return self.key_text
-        return f"{','.join(_render(option) for option in self.options)} {self.key_text}"
+        return f"{','.join(_render(option) for option in options)} {self.key_text}"
 
 
 def _render(option: Option) -> str:

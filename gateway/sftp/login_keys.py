@@ -4,8 +4,13 @@ The file is read again at every login (like sshd), so a line added while the ser
 runs must pass the rules the configuration passed at start (`authorized_keys.refusal`).
 Each line gets its own asyncssh list, so that the line a key matched is known: asyncssh
 matches the key and enforces `from=` (and `principals=` for certificates); a line the
-rules refuse, or whose `expiry-time=` has passed on the environment's clock, does not let
-its key in, and says why.
+rules refuse, whose `from=` does not allow the client's address, or whose `expiry-time=`
+has passed on the environment's clock, does not let its key in, and says why.
+
+asyncssh answers "no" alike for a key that is not on the line and for one that is but
+comes from an address `from=` does not allow; so each line with `from=` gets a second list
+without it, which tells the two apart (sshd logs the second as "correct key but not from
+a permitted host").
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ OnUnreadable = Callable[[int, str], None]
 class _Entry:
     line: KeyLine
     matcher: asyncssh.SSHAuthorizedKeys
+    anywhere: asyncssh.SSHAuthorizedKeys  # the same line without from=: is it this key?
     refusal: str | None
 
 
@@ -41,11 +47,20 @@ def _entries(text: str, kind: str, on_unreadable: OnUnreadable) -> list[_Entry]:
             if line is None:
                 continue
             matcher = asyncssh.SSHAuthorizedKeys(line.openssh_text())
+            anywhere = (
+                asyncssh.SSHAuthorizedKeys(line.openssh_text(leave_out="from"))
+                if line.values("from") else matcher
+            )
         except (ValueError, asyncssh.KeyImportError) as exc:
             on_unreadable(number, str(exc))
             continue
-        entries.append(_Entry(line, matcher, authorized_keys.refusal(line, kind)))
+        entries.append(_Entry(line, matcher, anywhere, authorized_keys.refusal(line, kind)))
     return entries
+
+
+def _not_from(line: KeyLine, client_addr: str) -> str:
+    patterns = ", ".join(f'from="{value}"' for value in line.values("from"))
+    return f"the address {client_addr} is not allowed by {patterns}"
 
 
 class LoginKeys(asyncssh.SSHAuthorizedKeys):
@@ -84,10 +99,14 @@ class LoginKeys(asyncssh.SSHAuthorizedKeys):
         ca: bool = False,
     ) -> Any:
         for entry in self._entries:
+            if entry.anywhere.validate(key, client_host, client_addr, cert_principals, ca) is None:
+                continue  # not this line's key (or a certificate's principals do not match)
             options = entry.matcher.validate(key, client_host, client_addr, cert_principals, ca)
-            if options is None:
-                continue
-            why = entry.refusal or authorized_keys.expired(entry.line, self._now(), self._zone)
+            why = (
+                entry.refusal
+                or (_not_from(entry.line, client_addr) if options is None else None)
+                or authorized_keys.expired(entry.line, self._now(), self._zone)
+            )
             if why is not None:
                 self._refuse(entry.line, key, why)
                 continue  # like sshd: a later line may still let the key in

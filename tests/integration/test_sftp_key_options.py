@@ -82,11 +82,31 @@ def test_system_key_added_without_from_is_refused_at_login(server: RunningServer
 
 
 def test_system_key_added_with_from_logs_in_from_there_only(server: RunningServer) -> None:
-    """A key added with from= works at once, from the allowed address only."""
-    _append(server, "alpha-erp", f'from="127.0.0.1" {_public(server, "stranger")}')
+    """A key added with from= works at once, from the allowed address only; the refusal
+    from elsewhere is logged with why (below)."""
+    line = _append(server, "alpha-erp", f'from="127.0.0.1" {_public(server, "stranger")}')
     assert _logs_in(server, "alpha-erp", "stranger")
     assert not _logs_in(server, "alpha-erp", "stranger", source="127.0.0.2")
-    assert server.log.named("sftp.auth.key_refused") == []
+    refused = _first_refusal(server, "alpha-erp", line, "127.0.0.2", attempts=1)
+    assert refused["source_ip"] == "127.0.0.2"
+
+
+def test_key_refused_by_from_says_so_with_the_address_and_line(server: RunningServer) -> None:
+    """A key whose from= does not allow the client's address is refused and the log says so
+    (sftp.auth.key_refused naming the address, the pattern and the line), as for every other
+    refusal: the operator can tell an address restriction from a key that is not in the file,
+    which logs no refusal."""
+    stranger = _public(server, "stranger")
+    line = _append(server, "alpha-erp", f'from="127.0.0.2,10.0.0.0/8" {stranger}')
+    assert not _logs_in(server, "alpha-erp", "stranger", source="127.0.0.1")
+    refused = _first_refusal(
+        server, "alpha-erp", line,
+        'the address 127.0.0.1 is not allowed by from="127.0.0.2,10.0.0.0/8"', attempts=1,
+    )
+    assert refused["path"] == str(_keys_file(server, "alpha-erp"))
+    assert not _logs_in(server, "beta-erp", "stranger")  # not in beta-erp's file
+    assert _logs_in(server, "alpha-erp", "stranger", source="127.0.0.2")
+    assert len(server.log.named("sftp.auth.key_refused")) == 1
 
 
 def test_person_key_added_without_from_logs_in(server: RunningServer) -> None:
@@ -163,6 +183,7 @@ def test_key_logs_in_until_its_expiry_time_on_the_gateways_clock(
         ('form="127.0.0.2"', 'unknown option "form"'),
         ("verify-required", '"verify-required" is not enforced'),
         ('expiry-time="2030-01-01"', "expiry-time"),
+        ('from="127.0.0.1/33"', "/0 to /32"),
     ],
 )
 def test_option_that_would_be_ignored_refuses_the_key_at_login(

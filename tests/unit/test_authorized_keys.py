@@ -46,6 +46,14 @@ def test_the_line_given_to_asyncssh_carries_the_same_options() -> None:
     assert line(public_key()).openssh_text() == public_key()
 
 
+def test_the_line_without_from_keeps_its_other_options() -> None:
+    """At login the line is also matched without from=, to tell a key refused for its
+    address from a key that is not on the line."""
+    parsed = line(f'restrict,FROM="10.0.0.1" {public_key()}')
+    assert parsed.openssh_text(leave_out="from") == f"restrict {public_key()}"
+    assert line(f'from="10.0.0.1" {public_key()}').openssh_text(leave_out="from") == public_key()
+
+
 @pytest.mark.parametrize(
     ("text", "words"),
     [
