@@ -211,9 +211,9 @@ def _verdict(
     if missing is None:
         return Verdict.NOT_NEEDED, f"{who}'s signature was not needed: already authorised"
     if not _completable(level, [*counted, signatory]):
+        # What is still missing follows in every answer (`Authorisation.describe`).
         return Verdict.RIGHTS_INSUFFICIENT, (
-            f"{who} has the {signatory.right.value} right, which cannot complete it: "
-            f"{missing.describe()}"
+            f"{who} has the {signatory.right.value} right, which cannot complete it"
         )
     return Verdict.COUNTS, f"{who} signed with the {signatory.right.value} right"
 

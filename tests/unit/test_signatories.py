@@ -78,7 +78,9 @@ def test_level_2_two_first_rights_do_not_complete_it_DS19() -> None:
     result = authorise({A: 2}, CARD, signed(HEAD, DEPUTY))
     assert verdicts(result) == [Verdict.COUNTS, Verdict.RIGHTS_INSUFFICIENT]
     assert not result.complete
-    assert "second right must sign" in result.signers[1].detail
+    assert result.signers[1].detail.endswith("has the first right, which cannot complete it")
+    # the answer says once what is missing: the detail, then `describe`
+    assert result.describe() == "1 of 2 signatures; a signatory with the second right must sign"
 
 
 def test_level_3_counts_a_second_first_right_but_not_a_third() -> None:
