@@ -546,6 +546,35 @@ def test_dropped_connection_leaves_nothing_visible(server: RunningServer) -> Non
     transport.close()
 
 
+@pytest.mark.parametrize("end", ["eof", "close"])
+def test_a_channel_ended_mid_upload_leaves_nothing_visible(
+    server: RunningServer, end: str
+) -> None:
+    """The client's end of the channel goes away with a file still open — OpenSSH's `ssh`
+    sends EOF when the `sftp` above it is killed — and asyncssh closes the handle for it:
+    not a close the client asked for, so the upload is discarded, never published (and
+    answered FF01) cut short (SPEC §4)."""
+    transport = paramiko_connect(server, "alpha-erp", "alpha")
+    sftp = paramiko.SFTPClient.from_transport(transport)
+    assert sftp is not None
+    handle = sftp.open("/in/cut.xml", "wb")
+    handle.write(b"x" * 50_000)
+    handle.flush()
+    in_dir = server.folder("alpha", "in")
+    assert wait_for(lambda: any(p.name.startswith(".upload-") for p in in_dir.iterdir()))
+    channel = sftp.get_channel()
+    assert channel is not None
+    if end == "eof":
+        channel.shutdown_write()
+    else:
+        channel.close()
+    assert wait_for(lambda: server.log.named("sftp.upload.discarded"))
+    assert wait_for(lambda: list(in_dir.iterdir()) == [])
+    assert server.receipt_names("alpha") == []
+    assert not server.log.named("sftp.upload.closed")
+    transport.close()
+
+
 def test_server_stop_discards_uploads_in_progress(server: RunningServer) -> None:
     """Stopping the daemon closes every session; an unfinished upload does not appear."""
     sftp = open_sftp(server, "alpha-erp", "alpha")
