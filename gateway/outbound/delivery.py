@@ -5,7 +5,9 @@ Order matters to a client polling the folder: the seal (`NAME.sig`) is in place 
 from a name starting with '.', which clients ignore; the seals of a round are renamed
 and their folders synced before any of its files is renamed, so that after a crash the
 seal is never missing under a delivered file.
-Delivering the same name again replaces both (an idempotent resume after a crash).
+Delivering the same name again after a crash keeps what the client may have fetched: a
+file already in place with the same bytes, and its seal, stay as they are (a new seal
+would be other bytes: another signing time); otherwise both are replaced.
 
 A file written elsewhere and renamed into `out/` keeps the group it was made with;
 where `out/` is setgid (an OpenSSH installation: the client's users read it through
@@ -20,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from gateway.files import sync_all, temporary_for, write_new
+from gateway.files import sha256_file, sync_all, temporary_for, write_new
 from gateway.outbound.seal import Sealer, seal_path
 
 
@@ -59,6 +61,10 @@ def deliver_all(
     folder, not several per file."""
     for item in items:
         _check_name(item.name)
+    placed = [item for item in items if _in_place(item)]
+    for item in placed:
+        item.tmp.unlink(missing_ok=True)
+    items = [item for item in items if item not in placed]
     folders = {item.folder for item in items}
     seals: list[tuple[Path, Path]] = []  # (written under a temporary name, final name)
     try:
@@ -88,6 +94,16 @@ def deliver_all(
             os.chown(item.tmp, -1, folder_stat.st_gid)
         os.replace(item.tmp, item.folder / item.name)
     sync_all(folders)
+
+
+def _in_place(item: Delivery) -> bool:
+    """Whether `item` was delivered already, seal and all, with these very bytes (a crash
+    after its renames, before it was marked delivered)."""
+    final = item.folder / item.name
+    if not (final.is_file() and seal_path(final).is_file()):
+        return False
+    ours = item.sha256.hex() if item.sha256 is not None else sha256_file(item.tmp).sha256
+    return sha256_file(final).sha256 == ours
 
 
 def _check_name(name: str) -> None:

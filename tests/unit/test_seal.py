@@ -370,3 +370,28 @@ def test_algorithm_identifiers_are_signxmls() -> None:
     assert DigestAlgorithm.SHA256.value == seal.SHA256
     assert SignatureMethod.ECDSA_SHA256.value == seal.ECDSA_SHA256
     assert SignatureMethod.RSA_SHA256.value == seal.RSA_SHA256
+
+
+def test_delivering_again_after_a_crash_keeps_what_the_client_may_have_fetched(
+    tmp_path: Path, sealer: Sealer, pki: tuple[Path, Path]
+) -> None:
+    """A crash after the renames, before the delivery was marked: delivering the same
+    bytes again leaves the file and its seal as they were (a new seal would differ: another
+    signing time). Other bytes under the name are replaced, seal and all."""
+    out, work = tmp_path / "out", tmp_path / "work"
+    out.mkdir()
+    work.mkdir()
+    first = work / ".first"
+    first.write_bytes(XML)
+    path = deliver(first, out, NAME, sealer)
+    seal = (out / (NAME + ".sig")).read_bytes()
+    again = work / ".again"
+    again.write_bytes(XML)
+    deliver(again, out, NAME, sealer)
+    assert (out / (NAME + ".sig")).read_bytes() == seal
+    assert not again.exists() and sorted(os.listdir(out)) == [NAME, NAME + ".sig"]
+    other = work / ".other"
+    other.write_bytes(XML.replace(b"<", b"<!-- other --><", 1))
+    deliver(other, out, NAME, sealer)
+    assert (out / (NAME + ".sig")).read_bytes() != seal
+    assert verify_file(path, trusted_certs=[pki[1]], now=NOW).ok
