@@ -18,6 +18,7 @@ from sqlalchemy import select
 from gateway import db
 from gateway.environment import Environment
 from gateway.files import sync_all, write_in_place
+from gateway.spool import ATTEMPTS_SUFFIX, SIDECAR_SUFFIXES
 
 log = structlog.get_logger("gateway.authorisation")
 
@@ -58,11 +59,10 @@ def tidy(env: Environment, client_ids: Iterable[str]) -> list[Path]:
     return moved
 
 
-_SIDECARS = (".json", ".sig", ".findings.txt", ".attempts.json")
-
-
 def _sidecar(name: str) -> bool:
-    return name.endswith(_SIDECARS) or name.startswith(".")
+    """A file the spool keeps beside a batch (`spool.SIDECAR_SUFFIXES`: its receipt, seal
+    and findings, which move with it), not a batch of its own."""
+    return name.endswith((*SIDECAR_SUFFIXES, ATTEMPTS_SUFFIX)) or name.startswith(".")
 
 
 def _shelve(env: Environment, path: Path, row: Any) -> Path | None:
@@ -89,7 +89,7 @@ def _shelve(env: Environment, path: Path, row: Any) -> Path | None:
             written.append(path.with_name(path.name + ".sig"))
             write_in_place(written[-1], seal, sync=False)
     sync_all(written)
-    for suffix in (".json", ".findings.txt", ".sig"):
+    for suffix in SIDECAR_SUFFIXES:  # the spool's own list: the receipt goes too
         with contextlib.suppress(FileNotFoundError):  # moved by the other already
             os.replace(path.with_name(path.name + suffix), target.with_name(target.name + suffix))
     with contextlib.suppress(PermissionError, FileNotFoundError):

@@ -6,6 +6,7 @@ waiting expires RJCT DS24."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 from collections.abc import Iterator
 from hashlib import sha256
@@ -32,6 +33,7 @@ from tests.pipeline_fixtures import (
     B_MAIN,
     DEFAULT_NOW,
     EXTERNAL,
+    RIGA,
     TODAY,
     Batch,
     Installation,
@@ -492,3 +494,44 @@ def test_a_container_that_submits_and_completes_the_level_executes_at_once(
     for answer in (waits, ack):
         info = " ".join(answer.group_info)
         assert "1 of 2 signatures; a signatory with the second right must sign" in info, info
+
+
+SATURDAY = dt.datetime(2026, 12, 5, 10, 0, tzinfo=RIGA).astimezone(dt.UTC)
+MONDAY = "2026-12-07"
+
+
+def _signed_on_saturday(inst: Installation, pki: Pki, msg_id: str) -> tuple[bytes, list[Any]]:
+    """The tester's demo: a batch uploaded through SFTP (with its receipt) on a Saturday,
+    then its first and its second signature; the answers to the second."""
+    inst.clock.set(SATURDAY)
+    data = batch(("W1", "10.00"), ("W2", "5.00"), msg_id=msg_id)
+    receipts = inst.spool / "receipts" / "iestade-a"
+    receipts.mkdir(parents=True, exist_ok=True)
+    (receipts / "two-signatures.xml.json").write_text(json.dumps({
+        "sftp_user": "erp", "source_ip": "192.0.2.7", "key_fingerprint": "SHA256:erp",
+        "received_at": SATURDAY.isoformat(),
+    }))  # fmt: skip
+    inst.drop(data, "two-signatures.xml")
+    inst.run()
+    inst.drop(signed("two-signatures.xml", data, pki.first, SATURDAY), "x.first.asice")
+    inst.run()
+    inst.new_answers()
+    inst.drop(signed("two-signatures.xml", data, pki.second, SATURDAY), "x.second.asice")
+    inst.run()
+    return data, inst.new_answers()
+
+
+def test_a_signed_batch_takes_its_upload_receipt_into_the_archive(
+    signing: tuple[Installation, Pki],
+) -> None:
+    """README: where a file lies is its state. The batch that waited for signatures is
+    archived with its receipt beside it, like every other archived file, and nothing of
+    it stays in awaiting/."""
+    inst, pki = signing
+    _signed_on_saturday(inst, pki, "SAT-1")
+    awaiting = inst.spool / "awaiting" / "iestade-a"
+    assert [p.name for p in awaiting.iterdir() if not p.name.startswith(".")] == []
+    [shelved] = (inst.spool / "archive" / "iestade-a").glob("*/*two-signatures.xml")
+    receipt = json.loads(shelved.with_name(shelved.name + ".receipt.json").read_text())
+    assert receipt["sftp_user"] == "erp"
+
