@@ -13,12 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gateway import db
 from gateway.environment import Environment
 from gateway.files import sync_all, write_in_place
+from gateway.inbound.intake import Intake
+from gateway.reasons import Reason
+from gateway.shelving import Outcome, findings_text, rejections_listed_max
 from gateway.spool import ATTEMPTS_SUFFIX, SIDECAR_SUFFIXES
+from gateway.statuses import TxStatus
 
 log = structlog.get_logger("gateway.authorisation")
 
@@ -107,16 +111,15 @@ def _shelve(env: Environment, path: Path, row: Any) -> Path | None:
 
 
 def _findings(env: Environment, row: Any, path: Path) -> str:
+    """The findings of the batch of `row` as of any other file (`shelving.findings_text`:
+    its MsgId, its result as its answers told it, its transactions, what was booked, its
+    final answer), then what it waited for and every signature received."""
+    intake, outcome = _as_shelved(env, row, path)
+    closed = db.as_utc(row.closed_at) if row.closed_at is not None else intake.now
     lines = [
-        f"File:        {path.name}",
-        f"Client:      {row.client_id}",
-        f"Received:    {db.as_utc(row.at).isoformat()} by {row.sftp_user or 'unknown'} "
-        f"from {row.source_ip or 'unknown'}",
-        f"Size:        {row.size_bytes} bytes",
-        f"SHA-256:     {row.sha256}",
-        f"File number: {row.file_id}",
-        f"Waited for:  {row.level} signature(s) on {row.debited}",
-        f"Result:      {row.state} ({row.group_status})",
+        findings_text(intake, outcome).rstrip("\n"),
+        f"Waited for:  {row.level} signature(s) on {row.debited}; "
+        f"{_CLOSED[row.state]} {closed.isoformat()}",
         "Signatures (container file, signer, certificate subject and serial, signing time, "
         "right, effect):",
     ]
@@ -131,3 +134,53 @@ def _findings(env: Environment, row: Any, path: Path) -> str:
                 f"{sig.signatory_right or '-'}; {sig.reason or 'counted'}: {sig.detail}"
             )
     return "\n".join(lines) + "\n"
+
+
+_CLOSED = {
+    EXECUTED: "authorised and run as if received at",
+    EXPIRED: "expired at",
+    CANCELLED: "cancelled by the client at",
+}
+
+
+def _as_shelved(env: Environment, row: Any, path: Path) -> tuple[Intake, Outcome]:
+    """The batch's intake and outcome as the database has them once it stopped waiting
+    (`tidy` is repeatable, so nothing of the run that ended the waiting is at hand): its
+    payments as they stand and its final answer (`first_outbox_id`). An expired or
+    cancelled batch recorded no payments: its answer rejected every one of them."""
+    f, p, o = db.files.c, db.payments.c, db.outbox.c
+    ok, rjct = TxStatus.ACSC.value, TxStatus.RJCT.value
+    with env.engine.connect() as conn:
+        file = conn.execute(select(db.files).where(f.id == row.file_id)).one()
+        mine = p.file_id == row.file_id
+        counts = conn.execute(select(p.status, func.count()).where(mine).group_by(p.status))
+        booked = conn.execute(
+            select(p.currency, func.sum(p.amount_minor))
+            .where(mine, p.status == ok)
+            .group_by(p.currency)
+        )
+        rejected = conn.execute(
+            select(p.seq, p.end_to_end_id, p.reason, p.additional_info)
+            .where(mine, p.status == rjct)
+            .order_by(p.seq)
+            .limit(rejections_listed_max)
+        )
+        answer = conn.execute(select(o.file_name).where(o.id == file.first_outbox_id)).scalar()
+        outcome = Outcome(
+            file.id, "archive" if row.state == EXECUTED else "rejected", file.group_status,
+            _REASONS.get(file.reason or ""), None if row.state == EXECUTED else
+            file.additional_info, msg_id=file.msg_id,
+            counts={str(k): int(n) for k, n in counts} or {rjct: file.nb_of_txs},
+            amounts={str(k): int(n) for k, n in booked},
+            answer=answer, rejected=[(n, e2e, c or "", i or "") for n, e2e, c, i in rejected],
+        )  # fmt: skip
+    intake = Intake(
+        client_id=file.client_id, path=path, original_name=file.original_name,
+        user=file.sftp_user, source_ip=file.source_ip, key_fingerprint=file.key_fingerprint,
+        sha256=file.sha256, size=file.size_bytes, received=db.as_utc(file.received_at),
+        now=env.clock.now(), timezone=env.settings.timezone,
+    )  # fmt: skip
+    return intake, outcome
+
+
+_REASONS = {r.value: r for r in Reason}

@@ -21,10 +21,9 @@ from gateway.inbound.reader import Chunk, Echo
 from gateway.outbound import answers, first_report, pain002_v03
 from gateway.outbound.first_report import FirstReport
 from gateway.references import FileRefs
+from gateway.shelving import rejections_listed_max
 from gateway.statuses import TxStatus
 from ledger.tx import LedgerTx
-
-rejections_listed_max = 1000  # the findings file lists this many rejected payments
 
 
 class FirstRun:

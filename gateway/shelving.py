@@ -10,13 +10,14 @@ from pathlib import Path
 
 from gateway.environment import Environment
 from gateway.files import sync_all, write_in_place
-from gateway.firstrun import rejections_listed_max
 from gateway.inbound.intake import Intake
 from gateway.pull_codes import RequestReason
 from gateway.reasons import Reason
 from gateway.spool import Claim
 from gateway.statuses import TxStatus
 from ledger.currency import format_minor
+
+rejections_listed_max = 1000  # the findings file lists this many rejected payments
 
 
 @dataclass(slots=True)

@@ -216,7 +216,11 @@ def test_container_instead_of_the_batch_and_expiry(
     assert [t.reasons for t in expired.transactions()] == [["DS24"]]
     assert_valid(expired.path, "pain.002.001.03")
     assert _state(inst) == ["expired"]
-    assert list((inst.spool / "rejected" / "iestade-a").glob("*/*pay.asice.data.xml"))
+    [shelved] = (inst.spool / "rejected" / "iestade-a").glob("*/*pay.asice.data.xml")
+    findings = shelved.with_name(shelved.name + ".findings.txt").read_text()
+    assert "MsgId:       WAIT-3\n" in findings and "Transactions: RJCT 1\n" in findings
+    assert "Result:      RJCT DS24 (" in findings, findings
+    assert f"Answer:      {expired.path.name}\n" in findings, findings
     inst.drop(signed("pay.xml", data, pki.second, WHEN + dt.timedelta(days=7)), "late.asice")
     inst.run()
     [late] = inst.new_answers()
@@ -534,4 +538,23 @@ def test_a_signed_batch_takes_its_upload_receipt_into_the_archive(
     [shelved] = (inst.spool / "archive" / "iestade-a").glob("*/*two-signatures.xml")
     receipt = json.loads(shelved.with_name(shelved.name + ".receipt.json").read_text())
     assert receipt["sftp_user"] == "erp"
+
+
+def test_the_findings_of_a_signed_batch_name_its_msgid_answer_and_true_result(
+    signing: tuple[Installation, Pki],
+) -> None:
+    """The archive's findings of a batch executed after its signatures say what those of
+    any other file say: its MsgId, its result as the client was told it (ACCP, its
+    payments PDNG until Monday, not "executed"), and the name of its final answer."""
+    inst, pki = signing
+    _, (_, final) = _signed_on_saturday(inst, pki, "SAT-2")
+    assert final.group_status == "ACCP" and set(final.statuses().values()) == {"PDNG"}
+    [shelved] = (inst.spool / "archive" / "iestade-a").glob("*/*two-signatures.xml")
+    findings = shelved.with_name(shelved.name + ".findings.txt").read_text()
+    assert "MsgId:       SAT-2\n" in findings, findings
+    assert "Result:      ACCP\n" in findings, findings
+    assert "Transactions: PDNG 2\n" in findings, findings
+    assert f"Answer:      {final.path.name}\n" in findings, findings
+    assert "executed" not in findings.split("Signatures")[0], findings
+    assert "by erp from 192.0.2.7" in findings, findings
 

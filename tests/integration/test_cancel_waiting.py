@@ -130,7 +130,9 @@ def check_cancelled(inst: Installation, found: dict[str, list[Found]], assert_va
     awaiting = inst.spool / "awaiting" / CLIENT_A
     assert not [p for p in awaiting.iterdir() if not p.name.startswith(".")]
     (shelved,) = (inst.spool / "rejected" / CLIENT_A).glob("*/*pay.xml")
-    assert "annulled (RJCT)" in shelved.with_name(shelved.name + ".findings.txt").read_text()
+    findings = shelved.with_name(shelved.name + ".findings.txt").read_text()
+    assert "Result:      RJCT DS02 (" in findings and "cancelled by the client at" in findings
+    assert f"MsgId:       {BATCH}\n" in findings and "Transactions: RJCT 2\n" in findings
     assert "awaiting signatures" not in render(collect(inst.env, FixedClock(WHEN)))
 
 
