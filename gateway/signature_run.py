@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from gateway import authorisation, db, reading, record
 from gateway.environment import Environment
@@ -44,7 +46,7 @@ from gateway.readahead import BatchAhead
 from gateway.reasons import Reason, first
 from gateway.shelving import Outcome
 from gateway.signatories import Authorisation, Classified, Signer, Verdict, authorise
-from gateway.statuses import GroupStatus
+from gateway.statuses import GroupStatus, TxStatus
 
 CONTAINER = authorisation.CONTAINER
 
@@ -196,23 +198,60 @@ def _sign(
     if not checks:
         reasons.append(Reason.DS0B)
         lines.append("the container holds no signature")
-    summary = auth.describe() + ("; executed now" if auth.complete else "")
+    summary, msg_id, executed = auth.describe(), None, None
+    if auth.complete:
+        # The answer to this signature comes before the batch's final pain.002 (its MsgId
+        # is taken first) and says what the run did, so the run goes first: on a day
+        # without execution, after a cut-off or for a future date nothing executes now.
+        msg_id = answers.new_msg_id(conn, intake.now_local)
+        executed = authorisation.execute(env, tx, row, copies, ahead)
+        summary += "; " + released(executed.counts, _pending_days(conn, row.file_id))
     info = "; ".join(lines) + ". " + summary
     reason = first(reasons) if reasons else None
     file_row = conn.execute(select(db.files).where(db.files.c.id == row.file_id)).one()
-    _, name = _answer(env, conn, file_row, GroupStatus.PDNG, reason, info, intake)
-    if not auth.complete:
+    _, name = _answer(env, conn, file_row, GroupStatus.PDNG, reason, info, intake, msg_id=msg_id)
+    if executed is None:
         record.update_file(conn, row.file_id, additional_info=summary[:1000])
     outcome = _close(conn, container_id, Outcome(
         row.file_id, "archive", GroupStatus.PDNG.value, reason, info,
         msg_id=file_row.msg_id, answer=name,
     ), info)  # fmt: skip
-    if auth.complete:
-        executed = authorisation.execute(env, tx, row, copies, ahead)
+    if executed is not None:
         outcome.group_status = executed.group_status
         outcome.counts, outcome.amounts = executed.counts, executed.amounts
         outcome.answer = f"{name}, {executed.answer}"
     return outcome
+
+
+def released(counts: Mapping[str, int], pending: tuple[dt.date, dt.date] | None) -> str:
+    """What became of an authorised batch, which runs as if received at that moment (SPEC
+    §11), for the answer to the signature that completed it: how many of its payments
+    executed, wait (`pending`: the first and last day they are due) or were rejected."""
+    said: list[str] = []
+    for status, what in ((TxStatus.ACSC, "executed"), (TxStatus.PDNG, "wait"),
+                         (TxStatus.RJCT, "rejected")):  # fmt: skip
+        n = counts.get(status.value, 0)
+        if not n:
+            continue
+        noun = "" if said else "payment " if n == 1 else "payments "
+        verb = "waits" if what == "wait" and n == 1 else what
+        part = f"{n} {noun}{verb} ({status.value})"
+        if status is TxStatus.PDNG and pending is not None:
+            first_day, last_day = pending
+            part += f" to execute on {first_day}" if first_day == last_day else \
+                f" to execute from {first_day} to {last_day}"  # fmt: skip
+        said.append(part)
+    return "released for execution as if received now: " + ", ".join(said)
+
+
+def _pending_days(conn: Connection, file_id: int) -> tuple[dt.date, dt.date] | None:
+    """The first and last day the file's waiting payments are due, if any has a day."""
+    p = db.payments.c
+    pending = (p.file_id == file_id) & (p.status == TxStatus.PDNG.value)
+    first_day, last_day = conn.execute(
+        select(func.min(p.due_date), func.max(p.due_date)).where(pending)
+    ).one()
+    return (first_day, last_day) if first_day is not None else None
 
 
 def _signers_so_far(env: Environment, conn: Connection, row: Any) -> list[Signer]:
@@ -303,8 +342,10 @@ def _changes_nothing(
 def _answer(
     env: Environment, conn: Connection, file_row: Any, status: GroupStatus,
     reason: Reason | None, info: str, intake: Intake, claim_name: str | None = None,
+    msg_id: str | None = None,
 ) -> tuple[int, str]:
-    """A group-level pain.002 about the batch `file_row`, answering a signature upload."""
+    """A group-level pain.002 about the batch `file_row`, answering a signature upload
+    (`msg_id`: taken before, see `answers.issue`)."""
     local = intake.now_local
 
     def render(msg_id: str) -> bytes:
@@ -320,7 +361,7 @@ def _answer(
         return outbox.render(lambda out: pain002.write(report, out))
 
     return answers.issue(conn, client_id=intake.client_id, file_id=file_row.id, local=local,
-                         render=render, claim_name=claim_name)  # fmt: skip
+                         render=render, claim_name=claim_name, msg_id=msg_id)  # fmt: skip
 
 
 def _close(conn: Connection, container_id: int, outcome: Outcome, info: str) -> Outcome:

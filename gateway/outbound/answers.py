@@ -77,10 +77,13 @@ def issue(
     local: dt.datetime,
     render: Callable[[str], bytes],
     claim_name: str | None = None,
+    msg_id: str | None = None,
 ) -> tuple[int, str]:
     """Give a new pain.002 its MsgId, render it, and put it in the client's outbox
-    (`claim_name`: it answers that repeated upload, `outbox.answer_to_claim`)."""
-    msg_id = new_msg_id(conn, local)
+    (`claim_name`: it answers that repeated upload, `outbox.answer_to_claim`; `msg_id`:
+    one taken before with `new_msg_id`, for an answer that must come before, in MsgId and
+    name, answers issued while it was being made)."""
+    msg_id = msg_id or new_msg_id(conn, local)
     return outbox.enqueue(
         conn,
         client_id=client_id,

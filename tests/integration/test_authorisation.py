@@ -118,7 +118,8 @@ def test_two_level_batch_waits_then_executes_with_the_second_signature(
     inst.drop(signed("pay.xml", data, pki.second, WHEN), "pay-2.asice")
     inst.run()
     ack2, final = inst.new_answers()
-    assert "authorised" in " ".join(ack2.group_info)
+    assert "authorised: 2 of 2 signatures; released for execution as if received now: " \
+        "2 payments executed (ACSC)" in " ".join(ack2.group_info), ack2.group_info
     assert final.group_status == "ACSC", final.group_info
     assert inst.balance(A_MAIN) == before - 1500
     assert _state(inst) == ["executed"]
@@ -479,7 +480,8 @@ def test_a_container_that_submits_and_completes_the_level_executes_at_once(
     inst.run()
     ack, final = inst.new_answers()
     assert ack.group_status == "PDNG" and ack.original_msg_id == "FULL-1"
-    assert "authorised: 2 of 2 signatures; executed now" in " ".join(ack.group_info)
+    said = "authorised: 2 of 2 signatures; released for execution as if received now: 1 payment"
+    assert f"{said} executed (ACSC)" in " ".join(ack.group_info), ack.group_info
     assert final.group_status == "ACSC" and final.statuses() == {"F1": "ACSC"}
     assert inst.balance(A_MAIN) == before - 700
     assert _state(inst) == ["executed"]
@@ -558,3 +560,17 @@ def test_the_findings_of_a_signed_batch_name_its_msgid_answer_and_true_result(
     assert "executed" not in findings.split("Signatures")[0], findings
     assert "by erp from 192.0.2.7" in findings, findings
 
+
+def test_the_completing_signature_says_the_batch_waits_when_it_does(
+    signing: tuple[Installation, Pki],
+) -> None:
+    """SPEC §11: once complete the batch runs as if received then. On a Saturday it is
+    released, not executed: the answer to the second signature says its payments wait
+    until Monday, as the final answer after it does."""
+    inst, pki = signing
+    _, (ack, final) = _signed_on_saturday(inst, pki, "SAT-3")
+    info = " ".join(ack.group_info)
+    assert "authorised: 2 of 2 signatures; released for execution" in info, info
+    assert "executed now" not in info, info
+    assert f"2 payments wait (PDNG) to execute on {MONDAY}" in info, info
+    assert ack.msg_id < final.msg_id  # still answered before the final pain.002
