@@ -25,7 +25,7 @@ from sqlalchemy.pool import NullPool
 from gateway import counters, db, holiday_cache, pricing
 from gateway import migrations as gateway_migrations
 from gateway.clock import Clock, SystemClock
-from gateway.errors import SealError, UsageError
+from gateway.errors import ConfigError, SealError, UsageError
 from gateway.inbound.identifiers import iban_lv
 from gateway.migrations import run_upgrade as upgrade_gateway
 from gateway.settings import Settings
@@ -34,7 +34,7 @@ from ledger import currency
 from ledger import migrations as ledger_migrations
 from ledger.core import TREASURY_OWNER, AccountKind
 from ledger.engine import make_engine
-from ledger.store import AccountSpec, Ledger
+from ledger.store import AccountConflict, AccountSpec, Ledger
 from ledger.store import upgrade as upgrade_ledger
 
 if TYPE_CHECKING:
@@ -87,6 +87,24 @@ def client_accounts(settings: Settings) -> list[AccountSpec]:
     ]
 
 
+def account_conflict(settings: Settings, exc: AccountConflict) -> ConfigError:
+    """The ledger's refusal of an account moved to another client or currency, as the
+    configuration mistake it is: the key path of that account's `currency` (or, when the
+    client differs, its `iban`) and what the ledger holds."""
+    path = ""
+    for ci, client in enumerate(settings.clients):
+        for ai, account in enumerate(client.accounts):
+            if account.iban == exc.iban:
+                name = "currency" if exc.asked_currency != exc.currency else "iban"
+                path = f"client[{ci}].account[{ai}].{name}"
+    return ConfigError(
+        path,
+        f"account {exc.iban} exists in the ledger for {exc.owner} in {exc.currency}; "
+        f"the configuration gives it to {exc.asked_owner} in {exc.asked_currency} "
+        "(an account's client and currency never change: configure a new account)",
+    )
+
+
 @dataclass
 class Environment:
     settings: Settings
@@ -118,7 +136,11 @@ def open_environment(
     engine = make_engine(settings.database_url)
     upgrade_database(engine)
     ledger = Ledger(engine)
-    ledger.ensure_accounts(system_accounts() + client_accounts(settings))
+    try:
+        ledger.ensure_accounts(system_accounts() + client_accounts(settings))
+    except AccountConflict as exc:
+        engine.dispose()
+        raise account_conflict(settings, exc) from exc
     clock = clock or SystemClock()
     with engine.begin() as conn:
         known = {r[0] for r in conn.execute(select(db.counters.c.name))}

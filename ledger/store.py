@@ -28,6 +28,23 @@ def upgrade(engine: Engine) -> None:
     run_upgrade(engine)
 
 
+class AccountConflict(ValueError):
+    """An account the ledger holds is named for another client or currency than it has.
+
+    The ledger keeps an account's owner and currency for ever (its postings are in that
+    currency, its statements that client's); what names it otherwise is wrong, and the
+    caller says so in its own terms (the gateway: the configuration key at fault)."""
+
+    def __init__(self, iban: str, held: tuple[str, str], asked: tuple[str, str]) -> None:
+        super().__init__(
+            f"account {iban} exists for {held[0]} in {held[1]}; "
+            f"configuration says {asked[0]} in {asked[1]}"
+        )
+        self.iban = iban
+        self.owner, self.currency = held
+        self.asked_owner, self.asked_currency = asked
+
+
 @dataclass(frozen=True, slots=True)
 class AccountSpec:
     iban: str
@@ -89,7 +106,9 @@ class Ledger:
 
     def ensure_accounts(self, specs: Iterable[AccountSpec]) -> None:
         """Create missing accounts; refresh status and limits of existing ones from the specs
-        (only those the configuration changed: every process start runs this)."""
+        (only those the configuration changed: every process start runs this). An account
+        named for another owner or currency than it has raises `AccountConflict`, and
+        nothing of the specs is applied."""
         specs = list(specs)  # iterated twice below: a generator would be consumed by the first
         with self.begin() as tx:
             existing = tx.accounts([s.iban for s in specs])
@@ -114,9 +133,8 @@ class Ledger:
                     )
                     continue
                 if current.currency != spec.currency or current.owner != spec.owner:
-                    raise ValueError(
-                        f"account {spec.iban} exists for {current.owner} in {current.currency}; "
-                        f"configuration says {spec.owner} in {spec.currency}"
+                    raise AccountConflict(
+                        spec.iban, (current.owner, current.currency), (spec.owner, spec.currency)
                     )
                 if any(getattr(current, name) != value for name, value in values.items()):
                     tx.conn.execute(

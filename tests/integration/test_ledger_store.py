@@ -26,7 +26,7 @@ from sqlalchemy import text
 from ledger import migrations
 from ledger.core import AccountKind, Posting, Refusal, Transfer, TransferKind
 from ledger.engine import make_engine
-from ledger.store import AccountSpec, Ledger, upgrade
+from ledger.store import AccountConflict, AccountSpec, Ledger, upgrade
 
 BASE_DAY = dt.date(2026, 11, 23)  # a Monday
 BOOKED_AT = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
@@ -469,11 +469,12 @@ def test_ensure_accounts_refuses_currency_or_owner_change(
     ledger: Ledger, change: dict[str, str]
 ) -> None:
     """A configuration that moves an existing account to another currency or client is refused
-    naming the account, and nothing in that configuration is applied."""
+    naming the account, and nothing in that configuration is applied. The refusal is the
+    ledger's own `AccountConflict`, which the gateway turns into a configuration error."""
     ledger.ensure_accounts(_specs("c"))
     _fund(ledger, "c", "cA", 700, "f1")
     extra = AccountSpec(iban="cNEW", currency="EUR", owner="iestade-c")
-    with pytest.raises(ValueError, match="cA"):
+    with pytest.raises(AccountConflict, match="cA"):
         ledger.ensure_accounts([extra, *_specs("c", overdraft_minor=999, **change)])
     account = ledger.account("cA")
     assert account is not None

@@ -1,0 +1,70 @@
+"""A wrong configuration, whatever command meets it, is one line and exit 2 (SPEC §3, §9):
+the key path and the problem, never a traceback. These mistakes show only once the file is
+used — against the ledger it names, or the folders it points at — not when it is read."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.settings import load
+from tests.pipeline_fixtures import CLIENT_A, make_signing_key, write_config
+
+EXE = str(Path(sys.executable).with_name("ekase-gateway"))
+
+# The commands that open the database for writing, as an operator types them.
+WRITERS = [
+    ["db", "upgrade"],
+    ["report", "--iban", "LV31TREL9100000000001"],
+    ["scan", "--once"],
+    ["eod"],
+    ["run"],
+]
+
+
+def gateway(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=120)
+
+
+def assert_one_line(done: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    for word in words:
+        assert word in lines[0], done.stderr
+
+
+@pytest.fixture(scope="module")
+def used(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An installation whose accounts exist in the ledger (`db upgrade` once)."""
+    base = tmp_path_factory.mktemp("used")
+    config = write_config(base)
+    make_signing_key(load(config))
+    assert gateway("db", "upgrade", "-c", str(config)).returncode == 0
+    return config
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (('currency = "EUR"', 'currency = "USD"'), "client[0].account[0].currency"),
+        ((f'id = "{CLIENT_A}"', 'id = "ministrija"'), "client[0].account[0].iban"),
+    ],
+    ids=["currency", "client"],
+)
+@pytest.mark.parametrize("words", WRITERS, ids=lambda w: " ".join(w[:2]))
+def test_an_existing_account_given_to_another_client_or_currency(
+    used: Path, words: list[str], change: tuple[str, str], key: str
+) -> None:
+    """A configuration that gives an account the ledger holds to another client or currency
+    is refused by every command that writes, naming the account's key path and what the
+    ledger holds — exit 2, not a `ValueError` traceback and exit 1 (which systemd restarts
+    for ever)."""
+    config = used.with_name("moved.toml")
+    config.write_text(used.read_text().replace(*change, 1))
+    done = gateway(*words, "-c", str(config))
+    assert_one_line(done, key, "LV31TREL9100000000001", f"exists in the ledger for {CLIENT_A}")
