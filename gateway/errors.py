@@ -9,6 +9,18 @@ GatewayError
 
 from __future__ import annotations
 
+import errno
+from pathlib import Path
+
+# Why creating or opening a configured path failed, when the path itself is the mistake
+# (no such folder, a file where a folder should be, not ours to write, a read-only mount):
+# the configuration names something unusable. Anything else (a full disk, an I/O error)
+# is a fault of the machine, retried as such.
+PATH_MISTAKE_ERRNOS = frozenset(
+    {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EACCES, errno.EPERM,
+     errno.EROFS, errno.ELOOP, errno.ENAMETOOLONG}
+)  # fmt: skip
+
 
 class GatewayError(Exception):
     """Base of every fault the gateway raises on purpose."""
@@ -21,6 +33,14 @@ class ConfigError(GatewayError):
         super().__init__(f"{path}: {problem}" if path else problem)
         self.path = path
         self.problem = problem
+
+
+def path_mistake(key: str, doing: str, path: Path, exc: OSError) -> ConfigError | None:
+    """The ConfigError naming `key` when `exc` (met `doing` `path`: "create", "open") says
+    the configured path is unusable; None when it is a fault of the machine instead."""
+    if exc.errno not in PATH_MISTAKE_ERRNOS:
+        return None
+    return ConfigError(key, f"cannot {doing} {exc.filename or path}: {exc.strerror or exc}")
 
 
 class UsageError(GatewayError):

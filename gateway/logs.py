@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 import structlog
 
+from gateway.errors import path_mistake
 from ledger.currency import format_minor, is_supported
 
 
@@ -116,7 +117,14 @@ def configure(log_file: Path | None = None, *, stream: TextIO | None = None) -> 
     pretty = out.isatty()
     if _tee is not None:
         _tee.close()
-    _tee = _Tee(log_file, pretty)
+    try:
+        _tee = _Tee(log_file, pretty)
+    except OSError as exc:  # at start, not at a reopen: the configured path cannot be used
+        assert log_file is not None
+        mistake = path_mistake("gateway.log_file", "open", log_file, exc)
+        if mistake is None:
+            raise
+        raise mistake from exc
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -190,6 +190,18 @@ def _listen(reader: Reader, name: str, default: str | None) -> tuple[str, int] |
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def _folder(reader: Reader, name: str, default: str) -> Path:
+    """A folder the gateway makes if missing: refused when a file stands where it, or a
+    folder above it, should be (every command would fail on it, `status` included)."""
+    path = reader.path_value(name, default)
+    for above in (path, *path.parents):
+        if above.exists():
+            if not above.is_dir():
+                raise ConfigError(reader.key(name), f"{above} is a file, not a folder")
+            return path
+    return path
+
+
 def _read_file(path: Path, key: str) -> bytes:
     try:
         return path.read_bytes()
@@ -546,7 +558,7 @@ def _gateway(gw: Reader) -> dict[str, Any]:
         raise ConfigError(gw.key("bic"), f"invalid BIC {bic!r}")
     database_url = _database_url(gw, gw.base)
     return {
-        "spool_dir": gw.path_value("spool_dir", "spool"),
+        "spool_dir": _folder(gw, "spool_dir", "spool"),
         "database_url": database_url,
         "timezone": timezone,
         "bic": bic,

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, path_mistake
 from gateway.files import fsync_dir, open_for_writing, write_atomically
 
 IGNORED_SUFFIXES = (".part", ".filepart", ".tmp")
@@ -132,6 +132,11 @@ class Spool:
                     f"cannot create {folder}: permission denied (a new client's folders in "
                     "an OpenSSH installation are made as root: run systemd/install.sh again)",
                 ) from exc
+            except OSError as exc:  # a file in the way, a folder that cannot be made
+                mistake = path_mistake("gateway.spool_dir", "create", folder, exc)
+                if mistake is None:
+                    raise  # a full disk, an I/O error: a fault, not the configuration
+                raise mistake from exc
 
     # -- waiting files ---------------------------------------------------------------------
 

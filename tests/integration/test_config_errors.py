@@ -4,12 +4,14 @@ used — against the ledger it names, or the folders it points at — not when i
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from gateway.keys import init_signing_key
 from gateway.settings import load
 from tests.pipeline_fixtures import CLIENT_A, make_signing_key, write_config
 
@@ -68,3 +70,35 @@ def test_an_existing_account_given_to_another_client_or_currency(
     config.write_text(used.read_text().replace(*change, 1))
     done = gateway(*words, "-c", str(config))
     assert_one_line(done, key, "LV31TREL9100000000001", f"exists in the ledger for {CLIENT_A}")
+
+
+@pytest.mark.parametrize(
+    ("setting", "words"),
+    [
+        ({"spool_dir": "a-file"}, ["gateway.spool_dir", "a-file is a file, not a folder"]),
+        ({"spool_dir": "/proc/nope"}, ["gateway.spool_dir", "cannot create /proc/nope"]),
+        ({"log_file": "/proc/x/gateway.jsonl"}, ["gateway.log_file", "/proc/x"]),
+        ({"log_file": "."}, ["gateway.log_file", "Is a directory"]),
+    ],
+    ids=["spool-is-a-file", "spool-cannot-be-made", "log-cannot-be-made", "log-is-a-folder"],
+)
+@pytest.mark.parametrize(
+    "command", [["status"], ["db", "upgrade"], ["scan", "--once"], ["eod"], ["run"]],
+    ids=lambda w: w[0],
+)
+def test_a_path_that_cannot_be_used(
+    tmp_path: Path, setting: dict[str, str], words: list[str], command: list[str]
+) -> None:
+    """A `spool_dir` or `log_file` the gateway cannot make or open is named with its key and
+    why, exit 2 — by every command that uses it — not a NotADirectoryError or
+    FileNotFoundError traceback. (`status` writes nothing, so it meets only a spool that is a
+    file: a spool not made yet is an installation not started yet.)"""
+    (tmp_path / "a-file").write_text("not a folder\n")
+    config = write_config(tmp_path, **setting)
+    now = dt.datetime.now(dt.UTC)
+    init_signing_key(tmp_path / "signing/gateway.key", tmp_path / "signing/gateway.crt", now=now)
+    done = gateway(*command, "-c", str(config))
+    if command == ["status"] and "a-file" not in setting.values():
+        assert "Traceback" not in done.stderr
+        return
+    assert_one_line(done, *words)
