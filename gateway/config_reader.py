@@ -101,11 +101,14 @@ class Reader:
     def optional_str(self, name: str) -> str | None:
         return self._get(name, str, None, False)
 
-    def integer(self, name: str, default: int, minimum: int = 0) -> int:
+    def integer(self, name: str, default: int, minimum: int = 0,
+                maximum: int | None = None) -> int:
         value = self._get(name, int, default, False)
         assert value is not None
         if value < minimum:
             raise ConfigError(self.key(name), f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(self.key(name), f"must be at most {maximum}, got {value}")
         return value
 
     def optional_integer(self, name: str, minimum: int = 0) -> int | None:
@@ -159,16 +162,24 @@ class Reader:
         raise ConfigError(self.key(name), f"not a date YYYY-MM-DD: {value!r}")
 
     def amount(self, name: str, currency_code: str, default: str | None = None) -> int | None:
-        """A decimal amount (string or number) in minor units of `currency_code`."""
+        """A plain decimal amount, as a string (`"1000.50"`) or an integer, in minor units
+        of `currency_code`. Never a TOML float: `1000.1` is a binary fraction, not the
+        amount written, and money is never float (SPEC §7)."""
         if not self.has(name):
             if default is None:
                 return None
             return currency.to_minor(default, currency_code, allow_zero=True)
         value = self.table[name]
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
+        if isinstance(value, float):
+            raise ConfigError(
+                self.key(name),
+                f"{value!r} is a TOML float: write an amount as a string, e.g. \"{value}\", "
+                "or an integer",
+            )
+        if isinstance(value, bool) or not isinstance(value, int | str):
             raise ConfigError(self.key(name), f"expected an amount, got {value!r}")
         try:
-            return currency.to_minor(str(value), currency_code, allow_zero=True)
+            return currency.plain_to_minor(str(value), currency_code, allow_zero=True)
         except currency.AmountError as exc:
             raise ConfigError(self.key(name), str(exc)) from exc
 

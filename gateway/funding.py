@@ -28,7 +28,7 @@ def fund(env: Environment, iban_text: str, amount_text: str, *, key: str) -> tup
     if account is None or account.kind is not AccountKind.CLIENT:
         raise UsageError(f"--iban {iban}: not a client account in the ledger")
     try:
-        amount = currency.to_minor(amount_text, account.currency)
+        amount = currency.plain_to_minor(amount_text, account.currency)
     except currency.AmountError as exc:
         raise UsageError(f"--amount {amount_text}: {exc}") from exc
     now = env.clock.now()

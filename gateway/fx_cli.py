@@ -118,7 +118,7 @@ def cmd_announce(args: argparse.Namespace) -> int:
         if not calendar.is_business_day(day):
             raise UsageError(f"--date {day} is not a business day")
         try:
-            amount = currency.to_minor(args.amount, large_days.CURRENCY, allow_zero=True)
+            amount = currency.plain_to_minor(args.amount, large_days.CURRENCY, allow_zero=True)
         except currency.AmountError as exc:
             raise UsageError(f"--amount {args.amount}: {exc}") from exc
         before = announcements.record(env.engine, args.client, day, amount, env.clock.now())

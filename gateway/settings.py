@@ -37,6 +37,8 @@ ACCOUNT_STATUSES = ("open", "blocked", "closed")
 SIGNATORY_RIGHTS = ("first", "second")
 AUTHORISATION_LEVEL_MAX = 3
 CLIENT_WAITING_BYTES_MAX_DEFAULT = 2 * 1024**3  # 2 GiB
+# `max_future_days` at most: ten years ahead is no payment order a treasury keeps waiting.
+future_days_max = 3650
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,6 +438,24 @@ def _check_unique(clients: tuple[ClientSettings, ...]) -> None:
             seen_ibans.add(account.iban)
 
 
+def _check_eod_time(gateway: dict[str, Any]) -> None:
+    """The books close no earlier than the later cut-off: a payment received before its
+    cut-off is booked on that day (SPEC §6), and that day's statement must show it."""
+    eod, internal, external = (
+        gateway[name] for name in ("eod_time", "cutoff_internal", "cutoff_external")
+    )
+    if eod < max(internal, external):
+        shown = [
+            t.isoformat("seconds" if t.second else "minutes") for t in (eod, internal, external)
+        ]
+        raise ConfigError(
+            "gateway.eod_time",
+            f"{shown[0]} is before a cut-off (cutoff_internal {shown[1]}, cutoff_external "
+            f"{shown[2]}): payments received before it would be booked after the day's "
+            "statements",
+        )
+
+
 def _first_account(clients: tuple[ClientSettings, ...], wanted: str) -> str | None:
     """The key path of the first account with `authorisation` or `budget` set, if any."""
     for ci, client in enumerate(clients):
@@ -564,7 +584,7 @@ def _gateway(gw: Reader) -> dict[str, Any]:
         "bic": bic,
         "cutoff_internal": gw.time("cutoff_internal", "18:00"),
         "cutoff_external": gw.time("cutoff_external", "15:30"),
-        "max_future_days": gw.integer("max_future_days", 90, minimum=0),
+        "max_future_days": gw.integer("max_future_days", 90, minimum=0, maximum=future_days_max),
         "max_file_bytes": gw.integer("max_file_bytes", 104857600, minimum=1),
         "max_transactions": gw.integer("max_transactions", 200000, minimum=1),
         "eod_time": gw.time("eod_time", "18:30"),
@@ -609,6 +629,7 @@ def load(path: Path | str) -> Settings:
     assert gateway is not None and sftp is not None and signing is not None
     assert read_clients is not None
     clients = tuple(client for client, _ in read_clients)
+    _check_eod_time(gateway)
     _check_unique(clients)
     for index, (client, ders) in enumerate(read_clients):
         _check_signatories(index, client, ders)

@@ -6,6 +6,7 @@ here, at the edge where text (XML, TOML, the command line) becomes money.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 # ISO 4217 minor-unit exponents for the currencies the treasury supports.
@@ -79,6 +80,18 @@ def to_minor(text: str | Decimal, currency: str, *, allow_zero: bool = False) ->
 
 _MINOR_LIMIT = 10**amount_digits_max
 
+# An amount as a person writes it and as pain.001 carries it: digits, and a decimal point
+# with digits after it if there are decimals.
+PLAIN_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def plain_to_minor(text: str, currency: str, *, allow_zero: bool = False) -> int:
+    """`to_minor` for an amount a person typed (the command line, the configuration): only
+    the plain form, not what else `Decimal` reads (`1e3`, `+5`, `1_000`, ` 5`)."""
+    minor = to_minor(text, currency, allow_zero=allow_zero)  # its reasons first: `-5`, `abc`
+    if not PLAIN_DECIMAL.fullmatch(text):
+        raise AmountError(f"not a plain decimal amount (digits, a point, e.g. 1000.50): {text}")
+    return minor
 
 
 def format_minor(minor: int, currency: str) -> str:

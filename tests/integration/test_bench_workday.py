@@ -40,7 +40,9 @@ SATURDAY, MONDAY = dt.date(2026, 12, 5), dt.date(2026, 12, 7)
 @pytest.mark.parametrize(("day", "status"), [(SATURDAY, "PDNG"), (MONDAY, "ACSC")])
 def test_a_scan_runs_on_the_pinned_day(tmp_path: Path, day: dt.date, status: str) -> None:
     late = "23:59:59"
-    config = write_config(tmp_path / "gw", cutoff_internal=late, cutoff_external=late)
+    config = write_config(
+        tmp_path / "gw", cutoff_internal=late, cutoff_external=late, eod_time=late
+    )
     settings = load(config)
     make_signing_key(settings)
     env = open_environment(settings, need_sealer=False)

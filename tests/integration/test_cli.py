@@ -55,10 +55,14 @@ def test_fund_with_the_same_key_funds_once(config: Path) -> None:
         (A_MAIN, "1.005", "more than 2 decimals"),
         (A_MAIN, "-5", "positive"),
         (A_MAIN, "abc", "not a number"),
+        (A_MAIN, "1e3", "not a plain decimal"),
+        (A_MAIN, "1_000", "not a plain decimal"),
+        (A_MAIN, "+5", "not a plain decimal"),
     ],
 )
 def test_bad_fund_exits_2_with_one_line(config: Path, iban: str, amount: str, words: str) -> None:
-    """A bad IBAN or an amount with three decimals is refused: exit 2, one clear line."""
+    """A bad IBAN or an amount with three decimals is refused: exit 2, one clear line. An
+    amount is written as pain.001 writes one: `1e3` is not taken for 1000.00."""
     done = gateway("ledger", "fund", "-c", str(config), "--iban", iban, "--amount", amount)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()

@@ -100,7 +100,7 @@ def full_config() -> dict[str, Any]:
                         "currency": "EUR",
                         "overdraft": "1000.50",
                         "max_payment": 2500,
-                        "daily_limit": 12.5,
+                        "daily_limit": "12.5",
                         "authorisation": 2,
                         "budget": True,
                     },
@@ -284,7 +284,7 @@ def test_full_config_loads_with_paths_and_amounts_resolved(config_dir: Path) -> 
     assert (first.currency, first.status) == ("EUR", "open")
     assert first.overdraft_minor == 100050  # "1000.50" EUR
     assert first.max_payment_minor == 250000  # 2500 EUR
-    assert first.daily_limit_minor == 1250  # 12.5 EUR
+    assert first.daily_limit_minor == 1250  # "12.5" EUR
     assert (second.iban, second.overdraft_minor, second.max_payment_minor) == (IBAN_A2, 0, None)
     (b_account,) = b.accounts
     assert (b_account.currency, b_account.status, b_account.daily_limit_minor) == (
@@ -642,6 +642,35 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
     "amount not a number": (
         setting(*ACCOUNT, "max_payment", value="lots"), "client[0].account[0].max_payment",
         ("not a number", "lots"),
+    ),
+    "amount as a TOML float": (
+        setting(*ACCOUNT, "overdraft", value=1000.5), "client[0].account[0].overdraft",
+        ("1000.5 is a TOML float", "as a string", '"1000.5"', "or an integer"),
+    ),
+    "limit as a TOML float": (
+        setting(*ACCOUNT, "max_payment", value=1e3), "client[0].account[0].max_payment",
+        ("TOML float",),
+    ),
+    "threshold as a TOML float": (
+        setting("gateway", "large_day_threshold", value=700000.0), "gateway.large_day_threshold",
+        ("TOML float",),
+    ),
+    "amount in exponent form": (
+        setting(*ACCOUNT, "daily_limit", value="1e3"), "client[0].account[0].daily_limit",
+        ("not a plain decimal", "1e3"),
+    ),
+    "max_future_days beyond ten years": (
+        setting("gateway", "max_future_days", value=99999999999999999999),
+        "gateway.max_future_days", ("at most 3650", "99999999999999999999"),
+    ),
+    "eod_time before the external cut-off": (
+        setting("gateway", "eod_time", value="12:00"), "gateway.eod_time",
+        ("12:00 is before a cut-off", "cutoff_external 15:30"),
+    ),
+    "eod_time before the internal cut-off": (
+        both(setting("gateway", "eod_time", value="17:00"),
+             setting("gateway", "cutoff_internal", value="17:30")),
+        "gateway.eod_time", ("17:00 is before a cut-off", "cutoff_internal 17:30"),
     ),
     "amount as a boolean": (
         setting(*ACCOUNT, "overdraft", value=True), "client[0].account[0].overdraft",
