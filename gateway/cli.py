@@ -82,12 +82,15 @@ def cmd_ledger_fund(args: argparse.Namespace) -> int:
         raise UsageError("ledger fund needs --amount")
     env = _environment(args)
     try:
-        balance, code = fund(env, args.iban, args.amount, key=args.key or uuid.uuid4().hex)
+        done = fund(env, args.iban, args.amount, key=args.key or uuid.uuid4().hex)
     finally:
         env.close()
+    from gateway.funding import describe
     from ledger.currency import format_minor
 
-    print(f"{format_minor(balance, code)} {code}")
+    if done.earlier is not None:
+        print(f"nothing booked: key {args.key} was used already for {describe(done.earlier)}")
+    print(f"{format_minor(done.balance_minor, done.currency)} {done.currency}")
     return 0
 
 

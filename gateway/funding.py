@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from gateway import counters
 from gateway.environment import Environment
 from gateway.errors import UsageError
 from gateway.inbound.identifiers import iban_typed
 from ledger import calendar, currency
 from ledger.core import AccountKind, Transfer, TransferKind
+from ledger.store import Booked
+
+
+@dataclass(frozen=True, slots=True)
+class Funded:
+    """What `fund` did: the account's balance afterwards, and `earlier` when nothing was
+    booked because the key had funded the same account with the same amount before."""
+
+    balance_minor: int
+    currency: str
+    earlier: Booked | None = None
+
+
+def describe(booked: Booked) -> str:
+    """`10.00 EUR to LV… (FUND…, booked 2026-11-25)`: what a funding booked."""
+    credits = ", ".join(
+        f"{currency.format_minor(minor, booked.currency)} {booked.currency} to {iban}"
+        for iban, minor in booked.credits
+    )
+    return f"{credits} ({booked.reference}, booked {booked.booking_date})"
+
+
+def _repeated(booked: Booked, key: str, iban: str, amount: int) -> Booked:
+    """A key used again: the same funding is told, another one refused (exit 2), since
+    nothing is booked for it and the operator must know that."""
+    if booked.credits != ((iban, amount),):
+        raise UsageError(
+            f"--key {key}: used already for {describe(booked)}; nothing booked now "
+            "(a new funding needs a new key)"
+        )
+    return booked
 
 
 def iban_argument(text: str) -> str:
@@ -18,11 +51,10 @@ def iban_argument(text: str) -> str:
     return iban
 
 
-def fund(env: Environment, iban_text: str, amount_text: str, *, key: str) -> tuple[int, str]:
-    """Credit `amount_text` to the account; the same `key` never funds twice.
-
-    Returns the account's balance afterwards (minor units) and its currency.
-    """
+def fund(env: Environment, iban_text: str, amount_text: str, *, key: str) -> Funded:
+    """Credit `amount_text` to the account; the same `key` never funds twice: repeated with
+    the same account and amount it books nothing and says what the key booked
+    (`Funded.earlier`), with another account or amount it is refused (UsageError)."""
     iban = iban_argument(iban_text)
     account = env.ledger.account(iban)
     if account is None or account.kind is not AccountKind.CLIENT:
@@ -31,6 +63,11 @@ def fund(env: Environment, iban_text: str, amount_text: str, *, key: str) -> tup
         amount = currency.plain_to_minor(amount_text, account.currency)
     except currency.AmountError as exc:
         raise UsageError(f"--amount {amount_text}: {exc}") from exc
+    idempotency_key = f"fund:{key}"
+    earlier = env.ledger.booked(idempotency_key)
+    if earlier is not None:  # nothing numbered, nothing booked
+        _repeated(earlier, key, iban, amount)
+        return Funded(*env.ledger.balance(iban), earlier=earlier)
     now = env.clock.now()
     local = now.astimezone(env.settings.timezone)
     today = local.date()
@@ -42,7 +79,7 @@ def fund(env: Environment, iban_text: str, amount_text: str, *, key: str) -> tup
         source = tx.system_account(AccountKind.FUNDING, account.currency)
     assert source is not None, "system accounts exist for every supported currency"
     request = Transfer.between(
-        idempotency_key=f"fund:{key}",
+        idempotency_key=idempotency_key,
         reference=f"FUND{today:%Y%m%d}{number:08d}",
         kind=TransferKind.FUNDING,
         debit_iban=source.iban,
@@ -55,5 +92,8 @@ def fund(env: Environment, iban_text: str, amount_text: str, *, key: str) -> tup
     _, refusal = env.ledger.transfer(request, now)
     if refusal is not None:
         raise UsageError(f"cannot fund {iban}: {refusal.value}")
-    balance, code = env.ledger.balance(iban)
-    return balance, code
+    booked = env.ledger.booked(idempotency_key)
+    assert booked is not None
+    if booked.reference != request.reference:  # another process used the key meanwhile
+        earlier = _repeated(booked, key, iban, amount)
+    return Funded(*env.ledger.balance(iban), earlier=earlier)

@@ -17,6 +17,7 @@ from ledger import audit, core
 from ledger.core import Account, AccountKind, Transfer
 from ledger.engine import WRITE_OPTION, checkpoint, wal_autocheckpoint_pages
 from ledger.schema import accounts as t_accounts
+from ledger.schema import postings as t_postings
 from ledger.schema import transfers as t_transfers
 from ledger.tx import LedgerTx, row_to_account
 
@@ -55,6 +56,17 @@ class AccountSpec:
     overdraft_minor: int = 0
     max_payment_minor: int | None = None
     daily_limit_minor: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Booked:
+    """A transfer as it was booked under its idempotency key: what a repeated request is
+    compared with. `credits` are (IBAN, minor units) of the accounts it credited."""
+
+    reference: str
+    booking_date: dt.date
+    currency: str
+    credits: tuple[tuple[str, int], ...]
 
 
 class Ledger:
@@ -175,6 +187,29 @@ class Ledger:
             ids = tx.post([transfer], accounts, booked_at)
             tx.assert_balances(accounts)
             return ids[transfer.idempotency_key], None
+
+    def booked(self, idempotency_key: str) -> Booked | None:
+        """The transfer booked under `idempotency_key`, or None."""
+        query = (
+            select(
+                t_transfers.c.reference, t_transfers.c.booking_date, t_accounts.c.iban,
+                t_postings.c.amount_minor, t_postings.c.currency,
+            )
+            .join(t_postings, t_postings.c.transfer_id == t_transfers.c.id)
+            .join(t_accounts, t_accounts.c.id == t_postings.c.account_id)
+            .where(t_transfers.c.idempotency_key == idempotency_key, t_postings.c.amount_minor > 0)
+            .order_by(t_postings.c.id)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return None
+        return Booked(
+            reference=rows[0].reference,
+            booking_date=rows[0].booking_date,
+            currency=rows[0].currency,
+            credits=tuple((r.iban, int(r.amount_minor)) for r in rows),
+        )
 
     # -- queries ----------------------------------------------------------------------------
 

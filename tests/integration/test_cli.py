@@ -39,13 +39,50 @@ def test_fund_then_balance_prints_the_amount(config: Path) -> None:
 
 
 def test_fund_with_the_same_key_funds_once(config: Path) -> None:
-    """An operator repeating `ledger fund` with the same --key does not fund twice."""
-    for _ in range(2):
-        done = gateway("ledger", "fund", "-c", str(config), "--iban", A_MAIN,
-                       "--amount", "10.00", "--key", "op-42")
-        assert done.returncode == 0, done.stderr
+    """An operator repeating `ledger fund` with the same --key does not fund twice, and is
+    told so: the repeat names what the key booked the first time, exit 0 (the funding
+    asked for is there), rather than printing the balance as if it had booked."""
+    words = ("ledger", "fund", "-c", str(config), "--iban", A_MAIN, "--amount", "10.00",
+             "--key", "op-42")
+    first = gateway(*words)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == "10.00 EUR\n"
+    again = gateway(*words)
+    assert again.returncode == 0, again.stderr
+    told, balance = again.stdout.splitlines()
+    assert told.startswith(
+        f"nothing booked: key op-42 was used already for 10.00 EUR to {A_MAIN} (FUND"
+    ), again.stdout
+    assert balance == "10.00 EUR"
     shown = gateway("ledger", "balance", "-c", str(config), "--iban", A_MAIN)
     assert shown.stdout.strip() == "10.00 EUR"
+
+
+@pytest.mark.parametrize(
+    ("iban", "amount"), [(A_MAIN, "20.00"), (B_MAIN, "10.00")], ids=["amount", "account"]
+)
+def test_fund_with_a_used_key_and_another_funding_is_refused(
+    config: Path, iban: str, amount: str
+) -> None:
+    """`ledger fund --key f1` again with another amount or account books nothing — the key
+    did its funding already — so it exits 2 with one line saying what the key booked,
+    instead of exit 0 and a balance that hides that the new amount never arrived."""
+    first = gateway("ledger", "fund", "-c", str(config), "--iban", A_MAIN,
+                    "--amount", "10.00", "--key", "f1")
+    assert first.returncode == 0, first.stderr
+    done = gateway("ledger", "fund", "-c", str(config), "--iban", iban,
+                   "--amount", amount, "--key", "f1")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(
+        f"ekase-gateway: --key f1: used already for 10.00 EUR to {A_MAIN} (FUND"
+    ), done.stderr
+    assert "nothing booked now" in lines[0]
+    for account, balance in ((A_MAIN, "10.00 EUR"), (B_MAIN, "0.00 EUR")):
+        shown = gateway("ledger", "balance", "-c", str(config), "--iban", account)
+        assert shown.stdout.strip() == balance
 
 
 @pytest.mark.parametrize(
