@@ -227,10 +227,8 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     made = init_signing_key(
         settings.signing.key, settings.signing.certificate, now=SystemClock().now()
     )
-    print(
-        f"signing key {settings.signing.key}: {'created' if made else 'already present'}; "
-        f"certificate {settings.signing.certificate}"
-    )
+    said = made.value.format(cert=settings.signing.certificate)
+    print(f"signing key {settings.signing.key}: {said}")
     fingerprint = init_host_key(settings.sftp.host_key)
     print(f"SFTP host key {settings.sftp.host_key}: {fingerprint}")
     return 0

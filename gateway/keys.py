@@ -8,6 +8,7 @@ or the treasury have already pinned. Private keys are mode 0600 in folders of mo
 from __future__ import annotations
 
 import base64
+import enum
 import hashlib
 import os
 import stat
@@ -30,6 +31,15 @@ rsa_key_bits = 3072
 KeyAlgorithm = Literal["ecdsa-p256", "rsa"]
 
 
+class SigningKeyInit(enum.Enum):
+    """What `init_signing_key` did; the value is what `keys init` says of the key and
+    its certificate."""
+
+    PRESENT = "already present; certificate {cert}: already present"
+    CERTIFICATE_ISSUED = "already present, kept; certificate {cert}: was missing, issued anew"
+    CREATED = "created; certificate {cert}: created"
+
+
 def init_signing_key(
     key_path: Path,
     cert_path: Path,
@@ -39,19 +49,19 @@ def init_signing_key(
     days: int = 825,
     now: datetime,
     algorithm: KeyAlgorithm = "ecdsa-p256",
-) -> bool:
-    """Create the seal key and a self-signed certificate for it when missing.
-
-    Returns False, touching nothing, when both exist. A key without a certificate gets
-    a new certificate; a certificate without its key is an error (it cannot be used)."""
+) -> SigningKeyInit:
+    """Create the seal key and a self-signed certificate for it when missing, and say what
+    was done: nothing when both exist; a key without a certificate is kept and gets a new
+    certificate; a certificate without its key is an error (it cannot be used)."""
     if key_path.exists() and cert_path.exists():
-        return False
+        return SigningKeyInit.PRESENT
     if cert_path.exists():
         raise SealError(
             f"certificate {cert_path} exists but its key {key_path} does not; "
             "restore the key or remove the certificate"
         )
     key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+    made = SigningKeyInit.CERTIFICATE_ISSUED if key_path.exists() else SigningKeyInit.CREATED
     if key_path.exists():
         loaded = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         if not isinstance(loaded, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
@@ -70,7 +80,7 @@ def init_signing_key(
     cert = _self_signed(key, subject_cn, organization, now, days)
     _make_private_dirs(cert_path.parent)
     _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
-    return True
+    return made
 
 
 def init_host_key(path: Path) -> str:

@@ -414,13 +414,20 @@ def _read(path: Path, what: str) -> bytes:
 
 
 def _load_key(path: Path) -> PrivateKey:
+    """The private key at `path`. What the file is comes first: a certificate given as the
+    key (`--key` and `--cert` swapped) is no secret, and "chmod 600" would mislead."""
     data = _read(path, "signing key")
-    if stat.S_IMODE(os.stat(path).st_mode) & 0o077:
-        raise SealError(f"signing key {path} is readable by others; chmod 600 {path}")
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            raise SealError(
+                f"signing key {path} is a certificate, not a private key "
+                "(key and certificate swapped?)"
+            ) from exc
         raise SealError(f"signing key {path} is not an unencrypted PEM private key") from exc
+    if stat.S_IMODE(os.stat(path).st_mode) & 0o077:
+        raise SealError(f"signing key {path} is readable by others; chmod 600 {path}")
     if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1":
         return key
     if isinstance(key, rsa.RSAPrivateKey) and key.key_size >= rsa_key_bits_min:

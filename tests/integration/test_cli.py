@@ -241,3 +241,27 @@ def test_verify_accepts_current_or_next_certificate(tmp_path: Path) -> None:
     assert both.returncode == 0, both.stdout + both.stderr
     only_next = gateway("verify", str(document), "--cert", str(tmp_path / "next.crt"))
     assert only_next.returncode == 1 and "untrusted" in only_next.stdout
+
+
+def test_keys_init_says_what_it_did(config: Path) -> None:
+    """`keys init` reports what happened to the signing key: created the first time,
+    present the second, and with only the certificate removed, kept (clients pinned it)
+    with a new certificate issued — not "created", which would send an operator to hand
+    out a key that never changed."""
+    key, cert = config.parent / "signing/gateway.key", config.parent / "signing/gateway.crt"
+    first = gateway("keys", "init", "-c", str(config))
+    assert first.returncode == 0, first.stderr
+    assert f"signing key {key}: created; certificate {cert}: created\n" in first.stdout
+    again = gateway("keys", "init", "-c", str(config))
+    assert f"signing key {key}: already present; certificate {cert}: already present" in (
+        again.stdout
+    )
+    kept = key.read_bytes()
+    cert.unlink()
+    reissued = gateway("keys", "init", "-c", str(config))
+    assert reissued.returncode == 0, reissued.stderr
+    assert (
+        f"signing key {key}: already present, kept; certificate {cert}: was missing, "
+        "issued anew\n"
+    ) in reissued.stdout
+    assert key.read_bytes() == kept and cert.is_file()

@@ -260,6 +260,11 @@ def test_sign_command_with_out_and_its_refusals(tmp_path: Path, pki: testpki.Pki
                      "--out", str(tmp_path / "z.asice")]) == 2
     assert "readable by others" in capsys.readouterr().err
     os.chmod(key, 0o600)
+    # Swapped: the certificate (mode 0644, as certificates are) given as the key is named
+    # for what it is, not told to be chmod 600.
+    assert cli.main(["sign", str(batch), "--key", str(cert), "--cert", str(key),
+                     "--out", str(tmp_path / "w.asice")]) == 2
+    assert f"signing key {cert} is a certificate, not a private key" in capsys.readouterr().err
     broken = tmp_path / "broken.asice"
     broken.write_bytes(b"PK not really")
     assert cli.main(["sign", str(broken), "--key", str(key), "--cert", str(cert)]) == 2

@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 
 from gateway.errors import ConfigError, SealError
 from gateway.files import write_atomically
-from gateway.keys import init_host_key, init_signing_key
+from gateway.keys import SigningKeyInit, init_host_key, init_signing_key
 from gateway.outbound.delivery import deliver
 from gateway.outbound.seal import Sealer, receipt_properties, seal_path, verify_file
 from gateway.verify_command import NO_TRUST_ANCHOR, run_verify
@@ -256,11 +256,11 @@ def test_expired_certificate_stops_sealing(pki: tuple[Path, Path]) -> None:
 def test_init_signing_key_creates_private_p256_key_once(tmp_path: Path) -> None:
     """First start creates a private P-256 key and a certificate; later starts keep them."""
     key, cert = tmp_path / "etc" / "seal" / "seal.key", tmp_path / "etc" / "seal" / "seal.pem"
-    assert init_signing_key(key, cert, now=NOW) is True
+    assert init_signing_key(key, cert, now=NOW) is SigningKeyInit.CREATED
     assert key.stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "etc").stat().st_mode & 0o777 == 0o700
     first = key.read_bytes()
-    assert init_signing_key(key, cert, now=NOW + timedelta(days=1)) is False
+    assert init_signing_key(key, cert, now=NOW + timedelta(days=1)) is SigningKeyInit.PRESENT
     assert key.read_bytes() == first
     loaded = x509.load_pem_x509_certificate(cert.read_bytes())
     assert isinstance(loaded.public_key(), ec.EllipticCurvePublicKey)
@@ -270,6 +270,25 @@ def test_init_signing_key_creates_private_p256_key_once(tmp_path: Path) -> None:
         "Valsts kase (State Treasury of Latvia) TRELLV22"
     assert loaded.not_valid_after_utc == NOW + timedelta(days=825)
     assert Sealer.load(key, cert, clock=lambda: NOW).sign_file(cert)
+
+
+def test_init_signing_key_keeps_a_key_whose_certificate_is_gone(tmp_path: Path) -> None:
+    """A key whose certificate was removed is kept (clients may have pinned it) and only a
+    certificate is issued for it — and that is what is reported, not "created"."""
+    key, cert = make_pki(tmp_path, "kept")
+    before = key.read_bytes()
+    cert.unlink()
+    assert init_signing_key(key, cert, now=NOW) is SigningKeyInit.CERTIFICATE_ISSUED
+    assert key.read_bytes() == before
+    assert Sealer.load(key, cert, clock=lambda: NOW).sign_file(cert)
+
+
+def test_a_certificate_given_as_the_key_is_named_as_such(pki: tuple[Path, Path]) -> None:
+    """Key and certificate swapped: the operator hears that the "key" is a certificate,
+    not that it is readable by others (certificates are 0644) and should be chmod 600."""
+    pki[1].chmod(0o644)
+    with pytest.raises(SealError, match="is a certificate, not a private key"):
+        Sealer.load(pki[1], pki[0], clock=lambda: NOW)
 
 
 def test_init_signing_key_refuses_certificate_without_key(tmp_path: Path) -> None:
