@@ -319,13 +319,18 @@ def test_a_missing_rate_waits_then_executes_or_is_rejected_narr(
             assert inst.new_answers() == []
         inst.clock.set(dt.datetime(2024, 11, 22, 9, 0, tzinfo=RIGA))
         inst.run()
-        [rejected] = inst.new_answers()
-        assert rejected.statuses() == {"N-USD": "RJCT"}
-        assert rejected.tx("N-USD").reasons == ["NARR"]
-        assert "no EUR/USD rate for 2024-11-21" in rejected.tx("N-USD").additional_info[0]
-        assert inst.balances() == held
+        rejected_narr(inst, "N-USD", "no EUR/USD rate for 2024-11-21", held)
     finally:
         inst.close()
+
+
+def rejected_narr(inst: Installation, e2e: str, why: str, held: Any) -> None:
+    """The next answer rejects `e2e` NARR saying `why`, and nothing was booked."""
+    [rejected] = inst.new_answers()
+    assert rejected.statuses() == {e2e: "RJCT"}
+    assert rejected.tx(e2e).reasons == ["NARR"]
+    assert why in rejected.tx(e2e).additional_info[0]
+    assert inst.balances() == held
 
 
 def test_a_payment_waiting_for_a_rate_is_told_when_the_rate_it_waits_for_changes(
@@ -357,10 +362,7 @@ def test_a_payment_waiting_for_a_rate_is_told_when_the_rate_it_waits_for_changes
         assert again.tx("S-USD").additional_info == ["no EUR/USD rate for 2024-11-19"]
         inst.clock.set(dt.datetime(2024, 11, 21, 9, 0, tzinfo=RIGA))
         inst.run()
-        [rejected] = inst.new_answers()
-        assert rejected.tx("S-USD").reasons == ["NARR"]
-        assert "no EUR/USD rate for 2024-11-20" in rejected.tx("S-USD").additional_info[0]
-        assert inst.balances() == held
+        rejected_narr(inst, "S-USD", "no EUR/USD rate for 2024-11-20", held)
     finally:
         inst.close()
 

@@ -314,14 +314,24 @@ def test_host_key_fingerprint_is_stable_and_matches_openssh(tmp_path: Path) -> N
 # --- delivery --------------------------------------------------------------------------
 
 
-def test_delivery_leaves_file_and_seal_and_no_temporaries(tmp_path: Path, sealer: Sealer,
-                                                          pki: tuple[Path, Path]) -> None:
-    """A client's out/ folder gets exactly NAME and NAME.sig, and they verify."""
+def _folders(tmp_path: Path) -> tuple[Path, Path]:
+    """A client's out/ and a work folder beside it."""
     out, work = tmp_path / "out", tmp_path / "work"
     out.mkdir()
     work.mkdir()
-    tmp = work / "msg.partial"
-    tmp.write_bytes(XML)
+    return out, work
+
+
+def _written(path: Path, data: bytes = XML) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_delivery_leaves_file_and_seal_and_no_temporaries(tmp_path: Path, sealer: Sealer,
+                                                          pki: tuple[Path, Path]) -> None:
+    """A client's out/ folder gets exactly NAME and NAME.sig, and they verify."""
+    out, work = _folders(tmp_path)
+    tmp = _written(work / "msg.partial")
     path = deliver(tmp, out, NAME, sealer)
     assert sorted(os.listdir(out)) == [NAME, NAME + ".sig"]
     assert not tmp.exists()
@@ -397,20 +407,14 @@ def test_delivering_again_after_a_crash_keeps_what_the_client_may_have_fetched(
     """A crash after the renames, before the delivery was marked: delivering the same
     bytes again leaves the file and its seal as they were (a new seal would differ: another
     signing time). Other bytes under the name are replaced, seal and all."""
-    out, work = tmp_path / "out", tmp_path / "work"
-    out.mkdir()
-    work.mkdir()
-    first = work / ".first"
-    first.write_bytes(XML)
-    path = deliver(first, out, NAME, sealer)
+    out, work = _folders(tmp_path)
+    path = deliver(_written(work / ".first"), out, NAME, sealer)
     seal = (out / (NAME + ".sig")).read_bytes()
-    again = work / ".again"
-    again.write_bytes(XML)
+    again = _written(work / ".again")
     deliver(again, out, NAME, sealer)
     assert (out / (NAME + ".sig")).read_bytes() == seal
     assert not again.exists() and sorted(os.listdir(out)) == [NAME, NAME + ".sig"]
-    other = work / ".other"
-    other.write_bytes(XML.replace(b"<", b"<!-- other --><", 1))
+    other = _written(work / ".other", XML.replace(b"<", b"<!-- other --><", 1))
     deliver(other, out, NAME, sealer)
     assert (out / (NAME + ".sig")).read_bytes() != seal
     assert verify_file(path, trusted_certs=[pki[1]], now=NOW).ok
