@@ -29,9 +29,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from gateway import demo as demo_module
+    from gateway import demo_run
 
-    return demo_module.main(args.dir, port=args.port, run=args.run)
+    return demo_run.main(args.dir, port=args.port, run=args.run)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -26,19 +26,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shlex
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from gateway import demo_rates, demo_signing, demo_timing, logs
-from gateway.clock import Clock, SystemClock
+from gateway import demo_rates, demo_signing
+from gateway.clock import SystemClock
 from gateway.errors import GatewayError
 from gateway.keys import init_host_key, init_signing_key
 from gateway.samples import SampleBatch, SamplePmtInf, SampleTx, iban_lv, to_bytes
@@ -331,86 +328,3 @@ def _samples_day(folder: Path, settings: Settings, now: dt.datetime) -> dt.date:
     except (OSError, ValueError, KeyError, TypeError):
         moment = now  # a marker of another making: the samples are taken as today's
     return moment.astimezone(settings.timezone).date()
-
-
-# -- telling the user -----------------------------------------------------------------------
-
-
-def program() -> str:
-    """This program as the user can type it from here: `ekase-gateway` where that is the
-    one on PATH, else the path it was started by (`make run`: `.venv/bin/ekase-gateway`,
-    which a new shell does not find by name)."""
-    started = Path(sys.argv[0])
-    found = shutil.which(PROGRAM)
-    if started.name != PROGRAM:  # not started as itself (`python -m`, a test)
-        return PROGRAM
-    if found is not None and Path(found).resolve() == started.resolve():
-        return PROGRAM
-    return _shown(started)
-
-
-PROGRAM = "ekase-gateway"
-
-
-def _shown(path: Path) -> str:
-    """A path as the user can type it from here: relative when below the current folder."""
-    relative = os.path.relpath(path.resolve())
-    return relative if not relative.startswith("..") else str(path.resolve())
-
-
-def upload_command(demo: Demo, sample: str = "all-valid") -> str:
-    """The exact bash command that uploads a sample with OpenSSH's sftp client."""
-    port = demo.settings.sftp.port
-    folder = demo.folder
-    batch = f"put {_shown(folder / 'samples' / f'{sample}.xml')} /in/"
-    return " ".join([
-        "sftp",
-        "-i", shlex.quote(_shown(folder / "keys" / UPLOADER)),
-        "-P", str(port),
-        "-o", "IdentitiesOnly=yes",
-        "-o", shlex.quote(f"UserKnownHostsFile={_shown(folder / 'known_hosts')}"),
-        f"{UPLOADER}@127.0.0.1",
-        "<<<", shlex.quote(batch),
-    ])
-
-
-def instructions(demo: Demo, now: dt.datetime) -> str:
-    out = _shown(demo.settings.spool_dir / "clients" / CLIENTS[0].id / "out")
-    config = _shown(demo.config)
-    verb = "created" if demo.created else "reused"
-    samples = ", ".join(sorted(p.name for p in (demo.folder / "samples").glob("*.xml")))
-    return "\n".join([
-        f"Demo installation {verb}: {_shown(demo.folder)} (configuration {config})",
-        f"Samples: {samples}",
-        "",
-        "Upload a sample (in another terminal, from this folder):",
-        f"  {upload_command(demo)}",
-        "",
-        f"The answer (pain.002 and its .sig seal) appears in {out}/",
-        f"  (over SFTP: /out of {UPLOADER}; read-only user: iestade-a-view)",
-        "Uploading the same bytes again returns the original answer once more.",
-        f"Status: {program()} status -c {config}",
-        "",
-        *demo_timing.render(
-            demo.settings, sample_batches(demo.samples_day), now,
-            demo_rates.exchange(demo.settings, CLIENTS, now),
-        ),
-        "",
-        *demo_signing.instructions(demo.folder, _shown, program()),
-        "",
-    ])
-
-
-def main(folder: Path, *, port: int = 2222, run: bool = False, clock: Clock | None = None) -> int:
-    clock = clock or SystemClock()
-    demo = ensure_demo(folder, port=port, now=clock.now())
-    print(instructions(demo, clock.now()), flush=True)
-    if not run:
-        print(f"Start it with: {program()} run -c {_shown(demo.config)}", flush=True)
-        return 0
-    print("Starting the gateway (Ctrl-C stops it) …", flush=True)
-    sys.stdout.flush()
-    from gateway import daemon
-
-    logs.configure(demo.settings.log_file)
-    return daemon.run(demo.settings)

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gateway.clock import FixedClock
-from gateway.demo import ensure_demo, instructions, program
+from gateway.demo import ensure_demo
+from gateway.demo_run import instructions, program
 from gateway.environment import open_environment
 from gateway.pipeline import Pipeline
 from gateway.settings import load

@@ -13,7 +13,8 @@ from pathlib import Path
 from lxml import etree
 
 from gateway import demo_signing
-from gateway.demo import ensure_demo, instructions
+from gateway.demo import ensure_demo
+from gateway.demo_run import instructions
 from gateway.environment import open_environment
 from gateway.pipeline import Pipeline
 from tests.integration.daemon_fixtures import free_port

@@ -1,0 +1,95 @@
+"""What `ekase-gateway demo` prints and runs: the commands to type, as this shell can run
+them, for the installation `gateway.demo` makes (or finds)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+from gateway import demo_rates, demo_signing, demo_timing, logs
+from gateway.clock import Clock, SystemClock
+from gateway.demo import CLIENTS, UPLOADER, Demo, ensure_demo, sample_batches
+
+
+def program() -> str:
+    """This program as the user can type it from here: `ekase-gateway` where that is the
+    one on PATH, else the path it was started by (`make run`: `.venv/bin/ekase-gateway`,
+    which a new shell does not find by name)."""
+    started = Path(sys.argv[0])
+    found = shutil.which(PROGRAM)
+    if started.name != PROGRAM:  # not started as itself (`python -m`, a test)
+        return PROGRAM
+    if found is not None and Path(found).resolve() == started.resolve():
+        return PROGRAM
+    return shown(started)
+
+
+PROGRAM = "ekase-gateway"
+
+
+def shown(path: Path) -> str:
+    """A path as the user can type it from here: relative when below the current folder."""
+    relative = os.path.relpath(path.resolve())
+    return relative if not relative.startswith("..") else str(path.resolve())
+
+
+def upload_command(demo: Demo, sample: str = "all-valid") -> str:
+    """The exact bash command that uploads a sample with OpenSSH's sftp client."""
+    port = demo.settings.sftp.port
+    folder = demo.folder
+    batch = f"put {shown(folder / 'samples' / f'{sample}.xml')} /in/"
+    return " ".join([
+        "sftp",
+        "-i", shlex.quote(shown(folder / "keys" / UPLOADER)),
+        "-P", str(port),
+        "-o", "IdentitiesOnly=yes",
+        "-o", shlex.quote(f"UserKnownHostsFile={shown(folder / 'known_hosts')}"),
+        f"{UPLOADER}@127.0.0.1",
+        "<<<", shlex.quote(batch),
+    ])
+
+
+def instructions(demo: Demo, now: dt.datetime) -> str:
+    out = shown(demo.settings.spool_dir / "clients" / CLIENTS[0].id / "out")
+    config = shown(demo.config)
+    verb = "created" if demo.created else "reused"
+    samples = ", ".join(sorted(p.name for p in (demo.folder / "samples").glob("*.xml")))
+    return "\n".join([
+        f"Demo installation {verb}: {shown(demo.folder)} (configuration {config})",
+        f"Samples: {samples}",
+        "",
+        "Upload a sample (in another terminal, from this folder):",
+        f"  {upload_command(demo)}",
+        "",
+        f"The answer (pain.002 and its .sig seal) appears in {out}/",
+        f"  (over SFTP: /out of {UPLOADER}; read-only user: iestade-a-view)",
+        "Uploading the same bytes again returns the original answer once more.",
+        f"Status: {program()} status -c {config}",
+        "",
+        *demo_timing.render(
+            demo.settings, sample_batches(demo.samples_day), now,
+            demo_rates.exchange(demo.settings, CLIENTS, now),
+        ),
+        "",
+        *demo_signing.instructions(demo.folder, shown, program()),
+        "",
+    ])
+
+
+def main(folder: Path, *, port: int = 2222, run: bool = False, clock: Clock | None = None) -> int:
+    clock = clock or SystemClock()
+    demo = ensure_demo(folder, port=port, now=clock.now())
+    print(instructions(demo, clock.now()), flush=True)
+    if not run:
+        print(f"Start it with: {program()} run -c {shown(demo.config)}", flush=True)
+        return 0
+    print("Starting the gateway (Ctrl-C stops it) …", flush=True)
+    sys.stdout.flush()
+    from gateway import daemon
+
+    logs.configure(demo.settings.log_file)
+    return daemon.run(demo.settings)
