@@ -5,6 +5,7 @@ GatewayError
 ├── UsageError           permanent: the command line is wrong (exit 2)
 ├── SealError            permanent: signing key or certificate unusable
 └── TransientError       worth retrying: database unreachable, disk full
+    └── RunAgain         at once: another process recorded the same file meanwhile
 """
 
 from __future__ import annotations
@@ -53,3 +54,9 @@ class SealError(GatewayError):
 
 class TransientError(GatewayError):
     """A fault that may pass: retry later."""
+
+
+class RunAgain(TransientError):
+    """Another process recorded what this run was about to (a file's bytes or its MsgId,
+    two daemons on one database): a race, nobody's defect. The run is rolled back and
+    done again at once, when it finds the other's row (`pipeline.Pipeline.run`)."""

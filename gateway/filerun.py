@@ -34,12 +34,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from sqlalchemy import UniqueConstraint
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from gateway import authorisation, logs, metrics, reading, record
+from gateway import authorisation, db, logs, metrics, reading, record
 from gateway.clock import on_clock
 from gateway.environment import Environment
-from gateway.errors import SealError, TransientError
+from gateway.errors import RunAgain, SealError, TransientError
 from gateway.files import Digest, sha256_file
 from gateway.inbound import route
 from gateway.inbound.intake import Intake, take_in
@@ -169,6 +170,8 @@ def _run(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy])
     except Exception as exc:
         savepoint.rollback()
         _discard(mine)
+        if _raced(exc):
+            raise RunAgain(f"{job.claim.original_name}: recorded meanwhile by another") from exc
         if isinstance(exc, AssertionError) or (fault_of_ours(exc) and not _provoked(exc)):
             raise  # retried as a whole / a broken invariant stops the process
         job.outcome, job.failure = None, exc
@@ -185,6 +188,28 @@ def _provoked(exc: Exception) -> bool:
     ours that the file triggers (quarantined after three tries, SPEC §6) rather than a
     fault that would stop every client's files for as long as the file waits."""
     return isinstance(exc, IntegrityError | DataError)
+
+
+# A file's identity, unique per client: another process that recorded the same one first
+# makes our INSERT fail on one of these (PostgreSQL names the constraint; SQLite the
+# columns, though with its one writer it cannot race).
+_IDENTITY = {
+    c.name: ", ".join(f"{db.files.name}.{col.name}" for col in c.columns)
+    for c in db.files.constraints
+    if isinstance(c, UniqueConstraint) and c.name in ("uq_gw_files_bytes", "uq_gw_files_msg_id")
+}
+
+
+def _raced(exc: Exception) -> bool:
+    """Whether a file's run failed because another process recorded the same file (its
+    bytes, its MsgId) after this one looked: run again, it finds the other's row and is
+    answered as a repeat or DU01 — not a defect to count towards quarantine."""
+    if not isinstance(exc, IntegrityError):
+        return False
+    named = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+    if named is not None:
+        return named in _IDENTITY
+    return any(f"failed: {columns}" in str(exc.orig) for columns in _IDENTITY.values())
 
 
 def _new(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy]) -> Outcome:

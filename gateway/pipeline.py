@@ -27,7 +27,7 @@ import structlog
 
 from gateway import authorisation, filerun
 from gateway.environment import Environment
-from gateway.errors import TransientError
+from gateway.errors import RunAgain, TransientError
 from gateway.filerun import Job, fault_of_ours
 from gateway.inbound.reader import inline_bytes_max
 from gateway.outbound.outbox import deliver_pending
@@ -102,11 +102,12 @@ class Pipeline:
 
     def _run_again_on_conflict(self, jobs: list[Job]) -> list[Job]:
         """Another writer took money from an account the group debits before it committed
-        (PostgreSQL, `BalanceConflict`): nothing was committed; run the group afresh."""
+        (PostgreSQL, `BalanceConflict`), or recorded one of its files first (`RunAgain`):
+        nothing was committed; run the group afresh."""
         for _ in range(conflict_retries_max):
             try:
                 return self.run_files(self.env, jobs)
-            except BalanceConflict as exc:
+            except (BalanceConflict, RunAgain) as exc:
                 log.info("group.conflict", files=len(jobs), error=str(exc))
                 # read again, decided again
                 jobs = [Job(job.claim, batch_ahead=job.batch_ahead) for job in jobs]
