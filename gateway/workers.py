@@ -104,7 +104,7 @@ class WorkerLoop:
                     raise
                 # The work it stopped waits, unanswered; retried until the fault clears.
                 self._fault(exc, retry)
-                self.sleep(retry)
+                self.back_off(retry)
                 retry = min(retry * 2, retry_seconds_max)
                 continue
             self._fault_cleared()
@@ -120,6 +120,13 @@ class WorkerLoop:
     def sleep(self, seconds: float) -> bool:
         """Wait up to `seconds` for a wake-up (or a stop); whether one came."""
         return self.wake.wait(seconds)
+
+    def back_off(self, seconds: float) -> None:
+        """Wait out a fault for `seconds`: only a stop ends the wait early. An upload's
+        wake-up does not: a pass it started would meet the same fault and double the wait
+        at once (per upload, not per retry), so that after the fault clears every client
+        would wait up to a minute. The files uploaded meanwhile are taken by the next pass."""
+        self.stop.wait(seconds)
 
     def _fault(self, exc: Exception, retry_seconds: float) -> None:
         """A pass stopped on a fault of ours (disk, database, key): say so at error level

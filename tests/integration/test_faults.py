@@ -8,7 +8,9 @@ three times sends it to quarantine/ for a person, never answered with a reason c
 from __future__ import annotations
 
 import errno
+import itertools
 import threading
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,7 +19,7 @@ import structlog
 from prometheus_client import generate_latest
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
-from gateway import daemon, metrics, newfile, progress
+from gateway import daemon, metrics, newfile, progress, workers
 from gateway.environment import make_reader_engine
 from gateway.errors import TransientError
 from gateway.status import collect
@@ -182,7 +184,7 @@ def test_the_daemon_backs_off_to_once_a_minute_and_alerts_until_the_fault_clears
         calls.append(f"wait {seconds:g}")
         return False
 
-    monkeypatch.setattr(loop, "sleep", wait)
+    monkeypatch.setattr(loop, "back_off", wait)
     reader = make_reader_engine(inst.settings.database_url)
     registry = metrics.enable(inst.settings, reader).registry
     try:
@@ -204,6 +206,52 @@ def test_the_daemon_backs_off_to_once_a_minute_and_alerts_until_the_fault_clears
     assert progress.read_heartbeat(inst.spool).fault is None  # type: ignore[union-attr]
     assert 'ekase_faults_total{kind="disk_full"} 9.0' in exposition
     assert "ekase_fault_waiting_files 0.0" in exposition
+
+
+def test_uploads_during_a_fault_neither_shorten_nor_double_the_wait(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a fault of ours lasts, every upload wakes the worker; the pass is still
+    retried once per retry interval, and the interval doubles per retry, not per upload:
+    a burst of uploads neither makes the worker spin against the fault nor leaves every
+    client waiting a minute after it clears."""
+    monkeypatch.setattr(workers, "retry_seconds_min", 0.1)
+    monkeypatch.setattr(workers, "retry_seconds_max", 0.4)
+    stop, wake = threading.Event(), threading.Event()
+    passes: list[float] = []
+
+    class Failing:
+        def start_up(self) -> int:
+            return 0
+
+        def run_pass(self) -> PassReport:
+            passes.append(time.monotonic())
+            raise OSError(errno.EACCES, "Permission denied")
+
+    loop = WorkerLoop(
+        Failing, settings=inst.settings, clock=inst.clock, stop=stop, wake=wake,
+        report=lambda message: None, files_in_work=lambda: 0,
+    )  # fmt: skip
+
+    def uploads() -> None:  # an upload every 10 ms for 0.75 s, then the daemon stops
+        deadline = time.monotonic() + 0.75
+        while time.monotonic() < deadline:
+            wake.set()
+            time.sleep(0.01)
+        stop.set()
+        wake.set()
+
+    uploading = threading.Thread(target=uploads)
+    with structlog.testing.capture_logs() as logged:
+        uploading.start()
+        loop.run()
+        uploading.join()
+    retries = [e["retry_seconds"] for e in logged if e["event"] == "pass.fault"]
+    # passes at about 0, 0.1, 0.3 and 0.7 s: waits of 0.1, 0.2, 0.4 (the most), 0.4
+    assert 3 <= len(passes) <= 5, retries
+    assert retries == [0.1, 0.2, 0.4, 0.4, 0.4][: len(retries)]
+    gaps = [b - a for a, b in itertools.pairwise(passes)]
+    assert all(gap >= wait * 0.9 for gap, wait in zip(gaps, retries, strict=False)), gaps
 
 
 def test_status_names_files_that_failed_and_those_in_quarantine(
