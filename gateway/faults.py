@@ -12,6 +12,11 @@ they are only named, for the log, the `ekase_faults_total{kind}` series and `sta
     signing_key   the seal key or certificate unusable
     other         a fault raised as such without a cause named above
 
+A fault confined to one client's own folders (`client_fault`: we may not write its out/,
+its in/ or work/, or its shelf; its quota is reached) is that client's alone: the client
+is held (`Held`) — its answers wait in the outbox, its files in work/, its new files in
+in/ — and retried on every pass, while every other client's files go on.
+
 While a fault lasts the daemon keeps an `Active` fault in its heartbeat
 (`<spool>/run/daemons/<host>-<pid>.json`), which `status` shows with the files waiting on it.
 """
@@ -20,14 +25,18 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from gateway.errors import SealError
+from gateway.spool import SHELVES, Spool
 
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 _PERMISSIONS = frozenset({errno.EACCES, errno.EPERM})
+_CONFINABLE = _PERMISSIONS | {errno.EDQUOT}  # a folder's mode or flags, a quota: not the disk
 _RESOURCES = frozenset({errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.EAGAIN})
 _SQLITE_FULL, _SQLITE_IOERR = 13, 10  # sqlite3.SQLITE_FULL, SQLITE_IOERR (primary codes)
 KINDS = ("disk_full", "io", "permissions", "resources", "database", "signing_key", "other")
@@ -127,3 +136,58 @@ class Active:
             )
         except (KeyError, TypeError, ValueError):
             return None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientFault:
+    """A fault of ours confined to one client's folders: that client is held."""
+
+    client_id: str
+    kind: str
+    error: str
+    path: str  # the client's folder or file it was met at
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind, "error": self.error, "path": self.path}
+
+
+def client_folders(spool: Spool, client_id: str) -> tuple[Path, ...]:
+    """The folders that are one client's alone: its SFTP folders, its receipts, its files
+    in work/ and awaiting/, its shelves."""
+    return (
+        spool.inbox(client_id), spool.outbox(client_id), spool.trial_box(client_id),
+        spool.receipts(client_id), spool.work(client_id), spool.awaiting(client_id),
+        *(spool.root / shelf / client_id for shelf in SHELVES),
+    )  # fmt: skip
+
+
+def client_fault(exc: BaseException, spool: Spool, client_id: str) -> ClientFault | None:
+    """`exc` as a fault of `client_id`'s own folders: permission refused or a quota reached
+    on a path in one of them (an immutable or read-only out/ or shelf, a client's
+    filesystem quota). None for anything else — the disk full, an I/O error, the database,
+    the key: faults of the whole machine, which stop the pass for every client."""
+    if not isinstance(exc, OSError) or exc.errno not in _CONFINABLE:
+        return None
+    folders = client_folders(spool, client_id)
+    for name in (exc.filename2, exc.filename):  # the target of a move first
+        if isinstance(name, str | bytes | os.PathLike):
+            path = Path(os.fsdecode(name))
+            if any(path.is_relative_to(folder) for folder in folders):
+                return ClientFault(client_id, kind(exc), describe(exc), str(path))
+    return None
+
+
+class Held(dict[str, ClientFault]):
+    """The clients held in one pass, by id, with the fault that holds each."""
+
+    def __init__(self, spool: Spool) -> None:
+        super().__init__()
+        self.spool = spool
+
+    def isolate(self, client_id: str, exc: BaseException) -> bool:
+        """Hold `client_id` if `exc` is confined to its folders; whether it was."""
+        fault = client_fault(exc, self.spool, client_id)
+        if fault is None:
+            return False
+        self.setdefault(client_id, fault)
+        return True

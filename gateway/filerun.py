@@ -37,7 +37,7 @@ import structlog
 from sqlalchemy import UniqueConstraint
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from gateway import authorisation, db, logs, metrics, reading, record
+from gateway import authorisation, db, faults, logs, metrics, reading, record
 from gateway.clock import on_clock
 from gateway.environment import Environment
 from gateway.errors import RunAgain, SealError, TransientError
@@ -82,6 +82,9 @@ class Job:
     intake: Intake | None = None
     outcome: Outcome | None = None
     failure: Exception | None = None  # a defect its content provoked: nothing committed
+    # Committed, but its client's folder refused its answer or its shelf: it waits in
+    # work/ (its answer in the outbox) for the client's folder to work again.
+    held: faults.ClientFault | None = None
 
 
 def process(env: Environment, jobs: Sequence[Job]) -> list[Job]:
@@ -119,21 +122,25 @@ def process(env: Environment, jobs: Sequence[Job]) -> list[Job]:
         for job in jobs:
             if job.reader is not None:
                 job.reader.close()
+    held = faults.Held(env.spool)  # clients whose own folder refused delivery or shelving
     try:
         delivered = outbox.deliver_pending(
             env.engine.connect, env.spool, env.sealer, env.clock.now(), dict(copies),
-            clients={job.claim.client_id for job in jobs},
+            clients={job.claim.client_id for job in jobs}, isolate=held.isolate,
         )  # fmt: skip
     finally:
         _discard(copies)  # whatever was not delivered (moved) after all
     shelve_all(
         env,
         [(job.claim, job.intake, job.outcome) for job in jobs
-         if job.outcome is not None and job.intake is not None],
+         if job.outcome is not None and job.intake is not None
+         and job.claim.client_id not in held],
+        held.isolate,
     )  # fmt: skip
-    authorisation.tidy(env, {job.claim.client_id for job in jobs})
+    authorisation.tidy(env, {job.claim.client_id for job in jobs} - set(held))
     for job in jobs:
-        if job.outcome is not None and job.intake is not None:
+        job.held = held.get(job.claim.client_id)
+        if job.outcome is not None and job.intake is not None and job.held is None:
             _log(env, job.intake, job.outcome, len(delivered), time.monotonic() - started)
     return list(jobs)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import structlog
 
-from gateway import authorisation, filerun
+from gateway import authorisation, faults, filerun
 from gateway.environment import Environment
 from gateway.errors import RunAgain, TransientError
 from gateway.filerun import Job, fault_of_ours
@@ -52,6 +52,7 @@ class PassResult:
     files_with_pending_executed: list[int] = field(default_factory=list)
     delivered: list[str] = field(default_factory=list)
     quarantined: list[str] = field(default_factory=list)
+    held: dict[str, faults.ClientFault] = field(default_factory=dict)  # clients held
 
 
 class Pipeline:
@@ -68,13 +69,36 @@ class Pipeline:
         self.clients = tuple(clients if clients is not None else env.settings.clients)
         self.batch_ahead: BatchAhead | None = None  # `scan --once`: a signed batch read ahead
         self.planner_stats = PlannerStats(env.engine)
+        self.held = faults.Held(env.spool)  # clients whose own folder failed in this pass
+        self._held_before: dict[str, faults.ClientFault] = {}
 
     def deliver(self, *, every_client: bool = True) -> list[str]:
-        """Deliver what the outbox owes to these clients (`every_client`: to all)."""
+        """Deliver what the outbox owes to these clients (`every_client`: to all); a
+        client whose folder refuses it is held."""
         return deliver_pending(
             self.env.engine.connect, self.env.spool, self.env.sealer, self.env.clock.now(),
             clients=None if every_client else {c.id for c in self.clients},
+            isolate=self.held.isolate,
         )  # fmt: skip
+
+    def begin_pass(self) -> None:
+        """Every client is tried afresh in each pass: a held one is released as soon as
+        its answers are delivered and its files shelved again."""
+        self._held_before = dict(self.held)
+        self.held.clear()
+
+    def end_pass(self) -> dict[str, faults.ClientFault]:
+        """Say once (at error level) that a client is held, and once that it is not; the
+        clients held now."""
+        for client_id, fault in self.held.items():
+            if client_id not in self._held_before:
+                spool = self.env.spool
+                log.error("client.fault", client=client_id, kind=fault.kind, path=fault.path,
+                          error=fault.error, files_claimed=len(spool.in_work(client_id)),
+                          files_held=len(spool.waiting(client_id)))  # fmt: skip
+        for client_id in self._held_before.keys() - self.held.keys():
+            log.info("client.recovered", client=client_id)
+        return dict(self.held)
 
     def run(self, jobs: list[Job]) -> list[Outcome]:
         """Claimed files through their stages together (`filerun.process`); the outcomes
@@ -96,7 +120,9 @@ class Pipeline:
         for job in done:
             if job.failure is not None:
                 self._defect(job.claim, job.failure)
-        outcomes = [job.outcome for job in done if job.outcome is not None]
+            if job.held is not None:  # answered once its client's folder works again
+                self.held.setdefault(job.claim.client_id, job.held)
+        outcomes = [job.outcome for job in done if job.outcome is not None and job.held is None]
         self.planner_stats.wrote(sum(sum(o.counts.values()) for o in outcomes))
         return outcomes
 
@@ -144,18 +170,26 @@ class Pipeline:
             with contextlib.ExitStack() as locks:
                 jobs = []
                 for client_id, path in group:
-                    if not locks.enter_context(locked(path)):
-                        continue
-                    claim = (
-                        self.env.spool.reclaim(client_id, path)
-                        if claimed
-                        else self.env.spool.claim(client_id, path, self.env.clock.now())
-                    )
+                    if client_id in self.held or not locks.enter_context(locked(path)):
+                        continue  # held: nothing is booked that could not be answered
+                    claim = self._claim(client_id, path, claimed)
                     if claim is not None:
                         jobs.append(Job(claim, batch_ahead=self.batch_ahead))
                 if jobs:
                     outcomes += self.run(jobs)
         return outcomes
+
+    def _claim(self, client_id: str, path: Path, claimed: bool) -> Claim | None:
+        """The claim of a waiting file (`claimed`: of a file in work/); None if another
+        took it, or if the client's in/ or work/ refuses it (the client is held)."""
+        try:
+            if claimed:
+                return self.env.spool.reclaim(client_id, path)
+            return self.env.spool.claim(client_id, path, self.env.clock.now())
+        except OSError as exc:
+            if not self.held.isolate(client_id, exc):
+                raise
+            return None
 
     def process_waiting(self) -> list[Outcome]:
         spool = self.env.spool
@@ -167,6 +201,7 @@ class Pipeline:
         return self.process(waiting)
 
     def run_once(self, first: ReadAhead | BatchAhead | None = None) -> PassResult:
+        self.begin_pass()
         result = PassResult()
         result.delivered += self.deliver()
         if isinstance(first, BatchAhead):
@@ -181,6 +216,7 @@ class Pipeline:
         authorisation.expire_due(self.env)
         result.files_with_pending_executed = execute_due(self.env)
         result.delivered += self.deliver()
+        result.held = self.end_pass()
         return result
 
 

@@ -4,7 +4,7 @@ accepted batch), its findings file, and its move out of work/ onto its shelf.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,25 +40,46 @@ class Outcome:
 # -- shelving ----------------------------------------------------------------------------------
 
 
-def shelve_all(env: Environment, done: Sequence[tuple[Claim, Intake, Outcome]]) -> None:
+def shelve_all(
+    env: Environment,
+    done: Sequence[tuple[Claim, Intake, Outcome]],
+    isolate: Callable[[str, OSError], bool] | None = None,
+) -> set[str]:
     """Seal (accepted batches), findings, and the move out of work/ onto its shelf, for
     each file of a group: every file's sidecars are written in place beside its claim in
     work/ and synced together, then each claim moves with them, then each shelf folder
-    is synced once. Until a claim has moved, a run that stopped simply does it again."""
-    targets: list[Path] = []
-    sidecars: list[Path] = []
-    for claim, intake, outcome in done:
-        day = intake.now_local.date()
-        if outcome.shelf == "awaiting":  # waits for signatures under its claim name (§11)
-            target = env.spool.awaiting(claim.client_id) / claim.path.name
-        else:
-            target = env.spool.shelf_target(claim, outcome.shelf, outcome.file_id, day)
-        targets.append(target)
-        sidecars += _write_sidecars(env, claim, intake, outcome, target)
-    sync_all(sidecars)
-    for (claim, _, _), target in zip(done, targets, strict=True):
-        env.spool.shelve(claim, target, sync_folder=False)
-    sync_all({t.parent for t in targets})
+    is synced once. Until a claim has moved, a run that stopped simply does it again.
+
+    With `isolate`, a fault it takes as one client's (its work/ or its shelf refused)
+    leaves that client's files in work/ and the others' are shelved; returns the clients
+    whose files were left so."""
+    held: set[str] = set()
+
+    def each(step: Callable[[Claim, Path], list[Path]]) -> list[Path]:
+        written: list[Path] = []
+        for (claim, _, _), target in zip(done, targets, strict=True):
+            if claim.client_id in held:
+                continue
+            try:
+                written += step(claim, target)
+            except OSError as exc:
+                if isolate is None or not isolate(claim.client_id, exc):
+                    raise
+                held.add(claim.client_id)
+        return written
+
+    targets = [_target(env, claim, intake, outcome) for claim, intake, outcome in done]
+    facts = {id(claim): (intake, outcome) for claim, intake, outcome in done}
+    sync_all(each(lambda claim, target: _write_sidecars(env, claim, *facts[id(claim)], target)))
+    moved = each(lambda claim, target: [env.spool.shelve(claim, target, sync_folder=False)])
+    sync_all({t.parent for t in moved})
+    return held
+
+
+def _target(env: Environment, claim: Claim, intake: Intake, outcome: Outcome) -> Path:
+    if outcome.shelf == "awaiting":  # waits for signatures under its claim name (§11)
+        return env.spool.awaiting(claim.client_id) / claim.path.name
+    return env.spool.shelf_target(claim, outcome.shelf, outcome.file_id, intake.now_local.date())
 
 
 def _write_sidecars(

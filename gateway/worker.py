@@ -4,7 +4,9 @@ of its `Share` (`gateway.workers` runs it in a process of its own, woken by the 
 A pass: recover what a stopped run left in work/, take the settled files of its clients
 in turn, in groups that commit together (the stop flag checked between groups); the
 leader (worker 0) also executes what has fallen due and writes end-of-day statements;
-then deliver the outbox. A fault of ours stops the pass (`TransientError`, a database
+then deliver the outbox. A fault confined to one client's folders holds that client
+alone (`faults.Held`: tried again each pass, its new files left in in/ meanwhile); any
+other fault of ours stops the pass (`TransientError`, a database
 or OS error): `workers.WorkerLoop` retries it, backing off.
 """
 
@@ -12,13 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
 
 from gateway.authorisation import expire_due
 from gateway.environment import Environment
+from gateway.faults import ClientFault
 from gateway.outbound import budget_summary, statements
 from gateway.pending import execute_due
 from gateway.pipeline import Pipeline, groups
@@ -51,6 +54,8 @@ class PassReport:
     stopped_early: bool
     # Seconds until a file now settling should be looked at again; None if none is.
     recheck_seconds: float | None
+    # Clients held by a fault of their own folders (`faults.Held`), retried every pass.
+    held: dict[str, ClientFault] = field(default_factory=dict)
 
 
 class Worker:
@@ -76,6 +81,10 @@ class Worker:
         return recovered
 
     def run_pass(self) -> PassReport:
+        # A client held in the last pass (its folder refused its answers) is tried first:
+        # its new files are taken only once what it is owed was delivered.
+        self.pipeline.begin_pass()
+        self.pipeline.deliver(every_client=self.share.leader)
         # A sibling daemon on the same spool may have died holding a file; its lock is free now.
         processed = len(self.pipeline.recover())
         recheck: float | None = None
@@ -96,7 +105,7 @@ class Worker:
             self._execute_due()
             self._end_of_day()
         self.pipeline.deliver(every_client=self.share.leader)
-        return PassReport(processed, stopped, recheck)
+        return PassReport(processed, stopped, recheck, self.pipeline.end_pass())
 
     def _candidates(self) -> list[tuple[str, Path, float]]:
         """Waiting files, oldest first per client, taking clients in turn (fairness)."""

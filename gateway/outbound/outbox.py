@@ -15,11 +15,11 @@ import os
 import secrets
 import threading
 import zlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
 from gateway import db
 from gateway.files import fsync_file
@@ -196,6 +196,10 @@ def enqueue_again(
     return name
 
 
+# Whether a client's delivery fault was set aside (`faults.Held.isolate`): that client held.
+Isolate = Callable[[str, OSError], bool]
+
+
 def deliver_pending(
     conn_factory: Callable[[], Connection],
     spool: Spool,
@@ -204,6 +208,7 @@ def deliver_pending(
     rendered: dict[int, PlainCopy] | None = None,
     *,
     clients: Collection[str] | None = None,
+    isolate: Isolate | None = None,
 ) -> list[str]:
     """Write every undelivered message (of `clients`, if given) into its client's `out/`;
     returns the names written.
@@ -213,7 +218,11 @@ def deliver_pending(
     meanwhile, instead of being read back and inflated (a 100,000-payment answer is
     ~35 MB). Any other message — after a restart, always — comes from its row. Messages
     go out in rounds (`delivery.deliver_all`: each folder synced once per round, not
-    once per file), each round marked delivered in one transaction afterwards."""
+    once per file), each round marked delivered in one transaction afterwards.
+
+    A round that fails is, with `isolate`, delivered again client by client (delivery is
+    repeatable): a client whose part fails with a fault `isolate` takes as that client's
+    keeps its messages in the outbox, and the others' are delivered all the same."""
     rendered = rendered if rendered is not None else {}
     written: list[str] = []
     with conn_factory() as conn:
@@ -223,24 +232,52 @@ def deliver_pending(
         if clients is not None:
             query = query.where(db.outbox.c.client_id.in_(sorted(clients)))
         pending = conn.execute(query.order_by(db.outbox.c.id)).all()
+    held: set[str] = set()
     for start in range(0, len(pending), delivery_round_messages_max):
-        round_ = pending[start : start + delivery_round_messages_max]
-        items: list[Delivery] = []
+        round_ = [r for r in pending[start : start + delivery_round_messages_max]
+                  if r[1] not in held]  # fmt: skip
+        if not round_:
+            continue
         try:
-            for outbox_id, client_id, name in round_:
-                items.append(_prepared(conn_factory, spool, outbox_id, client_id, name, rendered))
-            deliver_all(items, sealer)
-        finally:
-            for item in items:
-                item.tmp.unlink(missing_ok=True)  # not moved after all
-        with conn_factory() as conn, conn.begin():
-            conn.execute(
-                update(db.outbox)
-                .where(db.outbox.c.id.in_([row[0] for row in round_]))
-                .values(delivered_at=now)
-            )
-        written += [row[2] for row in round_]
+            written += _deliver_round(conn_factory, spool, sealer, now, round_, rendered)
+        except OSError:
+            if isolate is None:
+                raise
+            for client_id in dict.fromkeys(row[1] for row in round_):
+                part = [row for row in round_ if row[1] == client_id]
+                try:
+                    written += _deliver_round(conn_factory, spool, sealer, now, part, rendered)
+                except OSError as exc:
+                    if not isolate(client_id, exc):
+                        raise
+                    held.add(client_id)
     return written
+
+
+def _deliver_round(
+    conn_factory: Callable[[], Connection],
+    spool: Spool,
+    sealer: Sealer | None,
+    now: dt.datetime,
+    round_: Sequence[Row[Any, Any, Any]],
+    rendered: dict[int, PlainCopy],
+) -> list[str]:
+    """One round of messages into their folders, then marked delivered."""
+    items: list[Delivery] = []
+    try:
+        for outbox_id, client_id, name in round_:
+            items.append(_prepared(conn_factory, spool, outbox_id, client_id, name, rendered))
+        deliver_all(items, sealer)
+    finally:
+        for item in items:
+            item.tmp.unlink(missing_ok=True)  # not moved after all
+    with conn_factory() as conn, conn.begin():
+        conn.execute(
+            update(db.outbox)
+            .where(db.outbox.c.id.in_([row[0] for row in round_]))
+            .values(delivered_at=now)
+        )
+    return [row[2] for row in round_]
 
 
 def _prepared(

@@ -1,0 +1,126 @@
+"""A fault in one client's own folder holds that client alone (SPEC §6, §9).
+
+An out/ the gateway may not write (made immutable, a client's filesystem quota reached)
+or a shelf it may not move into is that client's: its answers wait in the outbox and
+its files in work/, its new files stay in in/ unbooked, it is tried again on every pass
+— and every other client's files are answered in the same pass. The fault is staged on
+the real spool and pipeline: the one call that moves files into a folder (`os.replace`)
+refuses, as the kernel would, for a path in client A's folder only. (Tests run as root,
+whom a folder's mode does not stop.)
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from sqlalchemy import func, select
+
+from gateway import db
+from tests.pipeline_fixtures import A_MAIN, B_MAIN, CLIENT_A, CLIENT_B, Batch, Installation, batch
+
+
+def _refuse_into(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Callable[[], None]:
+    """`os.replace` into `folder` (or below it) fails with EPERM, as for an immutable
+    folder (`chattr +i`); the returned function mends it."""
+    real = os.replace
+    broken = [True]
+
+    def replace(src: Any, dst: Any, **kw: Any) -> None:
+        if broken and Path(os.fsdecode(dst)).is_relative_to(folder):
+            raise PermissionError(errno.EPERM, "Operation not permitted", src, None, dst)
+        real(src, dst, **kw)
+
+    monkeypatch.setattr(os, "replace", replace)
+    return lambda: broken.clear()
+
+
+def _b_batch(msg_id: str) -> bytes:
+    return Batch(debtor=B_MAIN, msg_id=msg_id).tx(f"{msg_id}-1", "1.00").build()
+
+
+def _files(inst: Installation) -> int:
+    with inst.env.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(db.files)).scalar_one())
+
+
+def test_one_clients_unwritable_out_holds_that_client_alone(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Client A's out/ refuses every file: B's files are answered in the same pass, pass
+    after pass; A's first file is booked and its answer waits in the outbox, its next
+    file waits in in/, unclaimed and unbooked; the fault is logged once, naming A and the
+    folder. Once A's out/ works again, A gets both answers in one pass, each file booked
+    once."""
+    mend = _refuse_into(monkeypatch, inst.outbox(CLIENT_A))
+    before_a, before_b = inst.balance(A_MAIN), inst.balance(B_MAIN)
+    inst.drop(batch(("A1-1", "10.00"), msg_id="A1"), "a1.xml")
+    inst.drop(_b_batch("B1"), "b1.xml", CLIENT_B)
+    with structlog.testing.capture_logs() as logged:
+        first = inst.run()
+        assert [a.original_msg_id for a in inst.new_answers(CLIENT_B)] == ["B1"]
+        assert inst.new_answers(CLIENT_A) == []
+        assert [o.msg_id for o in first.outcomes] == ["B1"]  # A's is not answered yet
+        assert set(first.held) == {CLIENT_A}
+        assert len(inst.env.spool.in_work(CLIENT_A)) == 1  # booked, answer in the outbox
+        assert inst.balance(A_MAIN) == before_a - 1000
+
+        inst.drop(batch(("A2-1", "20.00"), msg_id="A2"), "a2.xml")
+        inst.drop(_b_batch("B2"), "b2.xml", CLIENT_B)
+        second = inst.run()
+        assert [a.original_msg_id for a in inst.new_answers(CLIENT_B)] == ["B2"]
+        assert set(second.held) == {CLIENT_A}
+        assert [p.name for p in inst.env.spool.waiting(CLIENT_A)] == ["a2.xml"]  # held
+        assert inst.balance(A_MAIN) == before_a - 1000  # A2 not booked
+    faults = [e for e in logged if e["event"] == "client.fault"]
+    assert len(faults) == 1, faults
+    assert faults[0]["log_level"] == "error" and faults[0]["client"] == CLIENT_A
+    assert faults[0]["kind"] == "permissions"
+    assert Path(faults[0]["path"]).is_relative_to(inst.outbox(CLIENT_A))
+    assert not [e for e in logged if e["event"] in ("file.failed", "file.fault")]
+
+    mend()
+    with structlog.testing.capture_logs() as logged:
+        third = inst.run()
+    assert third.held == {}
+    assert sorted(a.original_msg_id for a in inst.new_answers(CLIENT_A)) == ["A1", "A2"]
+    assert [e["client"] for e in logged if e["event"] == "client.recovered"] == [CLIENT_A]
+    assert inst.left_in(CLIENT_A) == [] and inst.left_in(CLIENT_B) == []
+    assert inst.balance(A_MAIN) == before_a - 3000  # each booked once
+    assert inst.balance(B_MAIN) == before_b - 200
+    assert _files(inst) == 4
+    inst.run()
+    assert inst.new_answers(CLIENT_A) == [] and inst.new_answers(CLIENT_B) == []
+
+
+def test_one_clients_unwritable_shelf_holds_that_client_alone(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Client A's archive shelf refuses its file: A's answer is delivered, the file waits
+    in work/ and A's next file in in/, while B's files are answered and shelved; once the
+    shelf works again the file is shelved (not answered twice) and the next one taken."""
+    mend = _refuse_into(monkeypatch, inst.spool / "archive" / CLIENT_A)
+    before_a = inst.balance(A_MAIN)
+    inst.drop(batch(("S1-1", "10.00"), msg_id="S1"), "s1.xml")
+    inst.drop(_b_batch("T1"), "t1.xml", CLIENT_B)
+    first = inst.run()
+    assert set(first.held) == {CLIENT_A}
+    assert [a.original_msg_id for a in inst.new_answers(CLIENT_A)] == ["S1"]
+    assert [a.original_msg_id for a in inst.new_answers(CLIENT_B)] == ["T1"]
+    assert inst.left_in(CLIENT_B) == []
+    assert len(inst.env.spool.in_work(CLIENT_A)) == 1
+    inst.drop(batch(("S2-1", "20.00"), msg_id="S2"), "s2.xml")
+    assert set(inst.run().held) == {CLIENT_A}
+    assert [p.name for p in inst.env.spool.waiting(CLIENT_A)] == ["s2.xml"]
+
+    mend()
+    assert inst.run().held == {}
+    assert [a.original_msg_id for a in inst.new_answers(CLIENT_A)] == ["S2"]  # S1 once
+    assert inst.left_in(CLIENT_A) == []
+    assert len(inst.shelf_files(CLIENT_A)) == 2
+    assert inst.balance(A_MAIN) == before_a - 3000
