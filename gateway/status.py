@@ -162,10 +162,15 @@ def _daemon(beat: progress.HeartbeatInfo, now: dt.datetime) -> DaemonStatus:
     return DaemonStatus(state, beat.pid, beat.started_at, age, fault, beat.host)
 
 
-def _waiting(spool: Spool, client_id: str, path: Path, fault: Active | None) -> FileInProgress:
-    """A claimed file no process reports progress on: failed and retried, waiting for the
-    daemon's fault to clear, or simply claimed (about to start, or left by a stopped run)."""
+def _waiting(
+    spool: Spool, client_id: str, path: Path, fault: Active | None, booked: bool
+) -> FileInProgress:
+    """A claimed file no process reports progress on: booked already (its answer and its
+    shelf to come), failed and retried, waiting for the daemon's fault to clear, or simply
+    claimed (about to start, or left by a stopped run)."""
     original = path.name.split("__", 1)[-1]
+    if booked:
+        return FileInProgress(client_id, original, path.name, "booked")
     failed = spool.attempts(path)
     if failed is not None:
         attempts, error = failed
@@ -177,16 +182,22 @@ def _waiting(spool: Spool, client_id: str, path: Path, fault: Active | None) -> 
 
 
 def _in_progress(
-    spool: Spool, client_ids: Sequence[str], now: dt.datetime, fault: Active | None
+    spool: Spool, client_ids: Sequence[str], now: dt.datetime, fault: Active | None,
+    booked: set[tuple[str, str]],
 ) -> list[FileInProgress]:
+    """The files in work/; `booked`: those committed already, by (client, claim name)."""
     shown = {(p.client_id, p.claim_name): p for p in progress.read_progress(spool.root)}
     found = []
     for client_id in client_ids:
         for path in spool.in_work(client_id):
             original = path.name.split("__", 1)[-1]
             info = shown.get((client_id, path.name))
-            if info is None or (fault is not None and not progress.pid_alive(info.pid)):
-                found.append(_waiting(spool, client_id, path, fault))
+            if (client_id, path.name) in booked or info is None or (
+                fault is not None and not progress.pid_alive(info.pid)
+            ):
+                found.append(
+                    _waiting(spool, client_id, path, fault, (client_id, path.name) in booked)
+                )
                 continue
             state = "processing" if progress.pid_alive(info.pid) else "stopped"
             found.append(
@@ -206,6 +217,17 @@ def _in_progress(
 
 DbRow = tuple[int, int, int, str | None, dt.datetime | None]
 NO_DB: DbRow = (0, 0, 0, None, None)
+
+
+def _booked(conn: Connection, spool: Spool, client_ids: Sequence[str]) -> set[tuple[str, str]]:
+    """The files in work/ that were committed already (found in gw_files by their claim
+    name): booked and answered, their delivery and shelving still to come."""
+    names = [path.name for client_id in client_ids for path in spool.in_work(client_id)]
+    if not names:
+        return set()
+    f = db.files.c
+    rows = conn.execute(select(f.client_id, f.claim_name).where(f.claim_name.in_(names)))
+    return {(client_id, name) for client_id, name in rows}
 
 
 def _awaiting(conn: Connection) -> list[AwaitingSignatures]:
@@ -250,9 +272,11 @@ def collect(env: StatusSource, clock: Clock) -> Status:
     ids = [c.id for c in settings.clients]
     from_db, pending, database_error = _from_database(env, ids, day_start)
     awaiting: list[AwaitingSignatures] = []
+    booked: set[tuple[str, str]] = set()
     if database_error is None:
         with env.engine.connect() as conn:
             awaiting = _awaiting(conn)
+            booked = _booked(conn, env.spool, ids)
     clients = []
     stale: list[StaleUpload] = []
     for client_id in ids:
@@ -283,7 +307,7 @@ def collect(env: StatusSource, clock: Clock) -> Status:
         daemon=daemon,
         daemons=daemons,
         clients=tuple(clients),
-        in_progress=tuple(_in_progress(env.spool, ids, now, daemon.fault)),
+        in_progress=tuple(_in_progress(env.spool, ids, now, daemon.fault, booked)),
         pending=tuple(pending),
         stale_uploads=tuple(stale),
         quarantined=tuple(q for client_id in ids for q in _quarantined(env.spool, client_id)),

@@ -44,7 +44,8 @@ class FileInProgress:
     file: str  # the name the client gave it
     claim: str  # its name in work/
     # processing | claimed | stopped (its process is gone: the next run resumes) |
-    # waiting (for the daemon's fault of ours to clear) | failed (a defect of ours: retried)
+    # waiting (for the daemon's fault of ours to clear) | failed (a defect of ours: retried) |
+    # booked (committed: its delivery and shelving to come)
     state: str
     done: int | None = None
     total: int | None = None  # as the file declares it (NbOfTxs)
@@ -138,9 +139,10 @@ def _fault_lines(fault: Active | None) -> list[str]:
     return [
         f"FAULT of ours ({fault.kind}) since {fault.since:%Y-%m-%d %H:%M:%S %Z}, last "
         f"{fault.last:%H:%M:%S}: {fault.error}",
-        f"  {fault.files_waiting} claimed file(s) wait unanswered and unbooked; the daemon "
-        f"retries every {fault.retry_seconds:g} s (backing off to once a minute) and "
-        "processes them once the fault clears",
+        f"  {fault.files_waiting} claimed file(s) wait (each is listed below: booked, its "
+        f"answer still to deliver, or not booked); the daemon retries every "
+        f"{fault.retry_seconds:g} s (backing off to once a minute) and goes on once the "
+        "fault clears",
     ]
 
 
@@ -148,7 +150,15 @@ def _progress_line(f: FileInProgress) -> str:
     if f.state == "claimed":
         return f"  {f.client_id}  {f.file}: claimed, no progress reported yet"
     if f.state == "waiting":
-        return f"  {f.client_id}  {f.file}: waits for the fault of ours to clear (unanswered)"
+        return (
+            f"  {f.client_id}  {f.file}: waits for the fault of ours to clear (not booked, "
+            "unanswered)"
+        )
+    if f.state == "booked":
+        return (
+            f"  {f.client_id}  {f.file}: booked and answered; the answer waits to be "
+            "delivered and the file to be shelved (it is not run again)"
+        )
     if f.state == "failed":
         return (
             f"  {f.client_id}  {f.file}: failed {f.attempts} time(s) on a defect of ours "

@@ -22,6 +22,7 @@ import structlog
 from sqlalchemy import func, select
 
 from gateway import db
+from gateway.status import collect
 from tests.pipeline_fixtures import A_MAIN, B_MAIN, CLIENT_A, CLIENT_B, Batch, Installation, batch
 
 
@@ -68,6 +69,9 @@ def test_one_clients_unwritable_out_holds_that_client_alone(
         assert [o.msg_id for o in first.outcomes] == ["B1"]  # A's is not answered yet
         assert set(first.held) == {CLIENT_A}
         assert len(inst.env.spool.in_work(CLIENT_A)) == 1  # booked, answer in the outbox
+        # status says so: not "unbooked" (an operator would ask the client to send again)
+        [shown] = [f for f in collect(inst.env, inst.clock).in_progress if f.file == "a1.xml"]
+        assert shown.state == "booked"
         assert inst.balance(A_MAIN) == before_a - 1000
 
         inst.drop(batch(("A2-1", "20.00"), msg_id="A2"), "a2.xml")

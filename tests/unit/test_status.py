@@ -161,6 +161,7 @@ def test_a_fault_of_ours_its_waiting_files_and_quarantine_are_shown() -> None:
             daemon=daemon,
             in_progress=(
                 FileInProgress("iestade-a", "big.xml", "c1__big.xml", "waiting"),
+                FileInProgress("iestade-a", "paid.xml", "c0__paid.xml", "booked"),
                 FileInProgress(
                     "iestade-a", "odd.xml", "c2__odd.xml", "failed", attempts=2,
                     error="KeyError: 'x'",
@@ -174,9 +175,12 @@ def test_a_fault_of_ours_its_waiting_files_and_quarantine_are_shown() -> None:
         "FAULT of ours (disk_full) since 2026-11-25 10:02:03 EET, last 10:19:00: "
         "OSError: [Errno 28] No space left on device"
     )
-    assert "2 claimed file(s) wait unanswered and unbooked" in lines[3]
+    assert "2 claimed file(s) wait (each is listed below" in lines[3]
     assert "every 60 s" in lines[3]
-    assert "  iestade-a  big.xml: waits for the fault of ours to clear (unanswered)" in lines
+    waits = "  iestade-a  big.xml: waits for the fault of ours to clear (not booked, unanswered)"
+    assert waits in lines
+    booked = "  iestade-a  paid.xml: booked and answered; the answer waits to be delivered"
+    assert any(line.startswith(booked) for line in lines)
     assert any("odd.xml: failed 2 time(s) on a defect of ours (KeyError: 'x')" in x for x in lines)
     assert lines[-1] == "  iestade-b  quarantine/iestade-b/c3__bad.xml: ValueError: boom"
     shown = json.loads(to_json(_status(daemon=daemon)))
