@@ -207,8 +207,9 @@ def test_an_rsa_key_that_decodes_is_a_key() -> None:
     ids=["not-base64", "truncated-rsa", "type-mismatch", "truncated-ed25519"],
 )
 def test_a_key_that_cannot_be_decoded_is_refused_naming_the_line(text: str) -> None:
-    """asyncssh's own import (the one the server logs in with) must read the key: a line whose
-    key data is damaged would start the daemon and then let no one in."""
+    """A line whose key data is damaged would start the daemon and then let no one in: its
+    framing (base64, length-prefixed fields, the type it names, their number) is checked
+    when the configuration is read — and what passes, asyncssh reads."""
     with pytest.raises(ValueError, match=r"^line 7: the ssh-(ed25519|rsa) key cannot be decoded"):
         authorized_keys.parse_line(7, text)
 
@@ -259,3 +260,19 @@ def test_an_unquoted_option_value_is_refused(option: str) -> None:
     must = r'^line 7: option "\S+": the value must be in double quotes'
     with pytest.raises(ValueError, match=must):
         authorized_keys.parse_line(7, f"{option} {public_key()}")
+
+
+def test_the_keys_that_pass_the_framing_are_keys_asyncssh_reads() -> None:
+    """The check at start is no weaker than the import at login for the keys we make: each
+    key type asyncssh generates passes both, and each one cut short fails both."""
+    import asyncssh
+
+    for algorithm in ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp521"):
+        text = asyncssh.generate_private_key(algorithm).export_public_key().decode().strip()
+        key_type, data = text.split()[:2]
+        assert authorized_keys.parse_line(1, text) is not None
+        cut = base64.b64encode(base64.b64decode(data)[:-1]).decode()
+        with pytest.raises(ValueError, match="cannot be decoded"):
+            authorized_keys.parse_line(1, f"{key_type} {cut}")
+        with pytest.raises(ValueError):
+            asyncssh.import_public_key(f"{key_type} {cut}")
