@@ -272,15 +272,28 @@ def _bad_expiry_time(line: KeyLine, kind: str) -> str | None:
     return None
 
 
+# Options sshd takes once a line ("multiple … clauses"); asyncssh would require every one.
+ONCE = {
+    "from": "list every pattern in one",
+    "command": "a key runs one command",
+    "principals": "list every principal in one",
+}
+
+
+def _repeated(line: KeyLine, kind: str) -> str | None:
+    """sshd refuses a line that gives one of these options twice."""
+    for name, instead in ONCE.items():
+        if len(line.values(name)) > 1:
+            return f'more than one {name}="…" (sshd refuses the line): {instead}'
+    return None
+
+
 def _bad_from(line: KeyLine, kind: str) -> str | None:
     """sshd refuses a key whose from= it cannot read ("invalid from criteria": an empty
-    pattern, a mask too long or with host bits set) and a line with two from= options;
-    asyncssh reads a bad mask as a host name that matches no one. Either way the key would
-    be locked out without a word, so the line is refused at start, naming the pattern."""
-    values = line.values("from")
-    if len(values) > 1:
-        return 'more than one from="…" (sshd refuses the line): list every pattern in one'
-    for value in values:
+    pattern, a mask too long or with host bits set); asyncssh reads a bad mask as a host
+    name that matches no one. Either way the key would be locked out without a word, so
+    the line is refused at start, naming the pattern."""
+    for value in line.values("from"):
         for pattern in value.split(","):
             why = _from_pattern_problem(pattern)
             if why is not None:
@@ -340,6 +353,7 @@ RULES: tuple[Callable[[KeyLine, str], str | None], ...] = (
     _option_shape,
     _bad_expiry_time,
     _system_key_without_from,
+    _repeated,
     _bad_from,
 )
 

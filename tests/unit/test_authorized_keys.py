@@ -242,6 +242,16 @@ def test_a_malformed_from_is_refused(option: str, words: tuple[str, ...]) -> Non
         assert word in why
 
 
+@pytest.mark.parametrize("name", ["command", "principals"])
+def test_an_option_sshd_takes_once_given_twice_is_refused(name: str) -> None:
+    """sshd refuses a line with two command= or principals= ("multiple … clauses")."""
+    text = f'{name}="a",{name}="b" {public_key()}'
+    why = authorized_keys.refusal(line(text), "person")
+    assert why is not None and f'more than one {name}="…"' in why
+    once = authorized_keys.refusal(line(f'{name}="a" {public_key()}'), "person")
+    assert once is None or "more than one" not in once
+
+
 def test_from_patterns_sshd_accepts_pass() -> None:
     """Addresses, networks, negations, host names and * ? wildcards (sshd(8) PATTERNS)."""
     patterns = (
