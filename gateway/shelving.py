@@ -13,7 +13,7 @@ from gateway.files import sync_all, write_in_place
 from gateway.inbound.intake import Intake
 from gateway.pull_codes import RequestReason
 from gateway.reasons import Reason
-from gateway.spool import Claim
+from gateway.spool import FINDINGS_SUFFIX, Claim
 from gateway.statuses import TxStatus
 from ledger.currency import format_minor
 
@@ -96,7 +96,7 @@ def _write_sidecars(
         )  # fmt: skip
         written.append(claim.path.with_name(claim.path.name + ".sig"))
         write_in_place(written[-1], seal, sync=False)
-    written.append(claim.path.with_name(claim.path.name + ".findings.txt"))
+    written.append(claim.path.with_name(claim.path.name + FINDINGS_SUFFIX))
     write_in_place(written[-1], findings_text(intake, outcome), mode=0o444, sync=False)
     return written
 

@@ -44,8 +44,9 @@ from gateway.outbound import pain002_v03 as pain002
 from gateway.outbound.outbox import PlainCopy
 from gateway.readahead import BatchAhead
 from gateway.reasons import Reason, first
-from gateway.shelving import Outcome
+from gateway.shelving import Outcome, findings_text
 from gateway.signatories import Authorisation, Classified, Signer, Verdict, authorise
+from gateway.spool import FINDINGS_SUFFIX
 from gateway.statuses import GroupStatus, TxStatus
 
 CONTAINER = authorisation.CONTAINER
@@ -83,8 +84,11 @@ def container_file(
     if isinstance(found, asice.ContainerProblem):
         return reject(env, tx.conn, intake, Finding(Reason.DS0B, found.describe()), None)
     conn = tx.conn
-    # A run of this very claim that stopped before committing may have left its data file.
-    _extraction(env, intake).unlink(missing_ok=True)
+    # A run of this very claim that stopped before committing may have left its data file
+    # and the findings beside it.
+    extraction = _extraction(env, intake)
+    for left in (extraction, extraction.with_name(extraction.name + FINDINGS_SUFFIX)):
+        left.unlink(missing_ok=True)
     container_id = record.insert_file(
         conn, intake, message=CONTAINER, group_status=GroupStatus.PDNG.value
     )
@@ -150,6 +154,9 @@ def _submit(
             outcome = new_file(env, tx, data, reader, copies)
     if outcome.shelf != "awaiting":
         path.unlink(missing_ok=True)  # the container keeps the data; nothing waits
+    else:  # it waits in awaiting/ as a plain batch does: with its findings
+        findings = path.with_name(path.name + FINDINGS_SUFFIX)
+        write_in_place(findings, findings_text(data, outcome), mode=0o444)
     return outcome
 
 

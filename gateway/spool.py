@@ -40,7 +40,8 @@ from gateway.files import fsync_dir, open_for_writing, write_atomically
 
 IGNORED_SUFFIXES = (".part", ".filepart", ".tmp")
 # Files the gateway keeps beside a claimed file in work/ and beside it in the archive.
-SIDECAR_SUFFIXES = (".receipt.json", ".sig", ".findings.txt")
+FINDINGS_SUFFIX = ".findings.txt"  # what the gateway did with a file, in English
+SIDECAR_SUFFIXES = (".receipt.json", ".sig", FINDINGS_SUFFIX)
 ATTEMPTS_SUFFIX = ".attempts.json"  # failed runs of a claim (work/ only)
 ERROR_SUFFIX = ".error.txt"  # why a file is in quarantine/
 # The original name as a claim (and then its shelf) carries it: 255 bytes, less the

@@ -209,6 +209,9 @@ def test_container_instead_of_the_batch_and_expiry(
     first, ack = inst.new_answers()
     assert first.group_status == "PDNG" and ack.group_status == "PDNG"
     assert "1 of 2" in " ".join(ack.group_info)
+    # its data file waits in awaiting/ as a plain batch does: with its findings
+    [waiting] = (inst.spool / "awaiting" / "iestade-a").glob("*pay.asice.data.xml.findings.txt")
+    assert "MsgId:       WAIT-3" in waiting.read_text()
     inst.clock.set(WHEN + dt.timedelta(days=7))
     inst.run()
     [expired] = inst.new_answers()
