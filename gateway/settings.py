@@ -39,6 +39,9 @@ AUTHORISATION_LEVEL_MAX = 3
 CLIENT_WAITING_BYTES_MAX_DEFAULT = 2 * 1024**3  # 2 GiB
 # `max_future_days` at most: ten years ahead is no payment order a treasury keeps waiting.
 future_days_max = 3650
+# Business days a batch may wait for signatures, or a payment for its rate, at most: past
+# a quarter of a year the waiting is an error of the setting, not of the signatories.
+waiting_days_max = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -593,9 +596,11 @@ def _gateway(gw: Reader) -> dict[str, Any]:
         "rescan_seconds": float(gw.integer("rescan_seconds", 5, minimum=1)),
         "settle_seconds": float(gw.integer("settle_seconds", 2, minimum=0)),
         "workers": _workers(gw, database_url),
-        "authorisation_days": gw.integer("authorisation_days", 5, minimum=1),
+        "authorisation_days": gw.integer(
+            "authorisation_days", 5, minimum=1, maximum=waiting_days_max
+        ),
         "classification": gw.optional_path("classification"),
-        "fx_wait_days": gw.integer("fx_wait_days", 2, minimum=0),
+        "fx_wait_days": gw.integer("fx_wait_days", 2, minimum=0, maximum=waiting_days_max),
         "large_day_threshold_minor": gw.amount("large_day_threshold", "EUR", "700000.00") or 0,
         "large_day_announce_by": gw.time("large_day_announce_by", "12:30"),
     }

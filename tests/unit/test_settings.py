@@ -663,6 +663,14 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
         setting("gateway", "max_future_days", value=99999999999999999999),
         "gateway.max_future_days", ("at most 3650", "99999999999999999999"),
     ),
+    "authorisation_days beyond a quarter": (
+        setting("gateway", "authorisation_days", value=365), "gateway.authorisation_days",
+        ("at most 60", "365"),
+    ),
+    "fx_wait_days beyond a quarter": (
+        setting("gateway", "fx_wait_days", value=1000), "gateway.fx_wait_days",
+        ("at most 60", "1000"),
+    ),
     "eod_time before the external cut-off": (
         setting("gateway", "eod_time", value="12:00"), "gateway.eod_time",
         ("12:00 is before a cut-off", "cutoff_external 15:30"),
