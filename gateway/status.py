@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, func, select
 
@@ -143,13 +144,13 @@ def _pending(conn: Connection, settings: Settings) -> list[PendingSum]:
     ]
 
 
-def _daemons(spool_dir: Path, now: dt.datetime) -> tuple[DaemonStatus, ...]:
-    """Every daemon on the spool by its heartbeat, those running first."""
-    found = [_daemon(beat, now) for beat in progress.read_heartbeats(spool_dir)]
+def _daemons(spool_dir: Path, now: dt.datetime, zone: ZoneInfo) -> tuple[DaemonStatus, ...]:
+    """Every daemon on the spool by its heartbeat, those running first; times in `zone`."""
+    found = [_daemon(beat, now, zone) for beat in progress.read_heartbeats(spool_dir)]
     return tuple(sorted(found, key=lambda d: d.state != "running"))
 
 
-def _daemon(beat: progress.HeartbeatInfo, now: dt.datetime) -> DaemonStatus:
+def _daemon(beat: progress.HeartbeatInfo, now: dt.datetime, zone: ZoneInfo) -> DaemonStatus:
     alive = beat.alive(now)
     age = round(beat.age_seconds(now), 1)
     if beat.running(now, alive):
@@ -159,7 +160,8 @@ def _daemon(beat: progress.HeartbeatInfo, now: dt.datetime) -> DaemonStatus:
     else:
         state = "stopped"  # without removing its heartbeat: killed, or the machine stopped
     fault = beat.fault if alive else None
-    return DaemonStatus(state, beat.pid, beat.started_at, age, fault, beat.host)
+    started = beat.started_at.astimezone(zone)
+    return DaemonStatus(state, beat.pid, started, age, fault, beat.host)
 
 
 def _waiting(
@@ -299,7 +301,7 @@ def collect(env: StatusSource, clock: Clock) -> Status:
                 trials_today=_count_shelved(env.spool, "trials", client_id, today),
             )
         )
-    daemons = _daemons(settings.spool_dir, now)
+    daemons = _daemons(settings.spool_dir, now, settings.timezone)
     daemon = daemons[0] if daemons else DaemonStatus("not running")
     return Status(
         day=today,

@@ -184,6 +184,10 @@ def test_status_shows_progress_daemon_pending_duplicates_and_stale_uploads(
         inst.close()
 
     assert status.daemon.state == "running" and status.daemon.pid == os.getpid()
+    started = status.daemon.started_at  # shown in the treasury's time, as the rest is
+    assert started is not None and started.utcoffset() == inst.clock.now().astimezone(
+        inst.settings.timezone
+    ).utcoffset()
     [file] = status.in_progress
     assert (file.file, file.state, file.done, file.total) == (
         "payroll.xml", "processing", 120_000, 190_000
