@@ -168,7 +168,7 @@ def _as_shelved(env: Environment, row: Any, path: Path) -> tuple[Intake, Outcome
         answer = conn.execute(select(o.file_name).where(o.id == file.first_outbox_id)).scalar()
         outcome = Outcome(
             file.id, "archive" if row.state == EXECUTED else "rejected", file.group_status,
-            _REASONS.get(file.reason or ""), None if row.state == EXECUTED else
+            Reason(file.reason) if file.reason else None, None if row.state == EXECUTED else
             file.additional_info, msg_id=file.msg_id,
             counts={str(k): int(n) for k, n in counts} or {rjct: file.nb_of_txs},
             amounts={str(k): int(n) for k, n in booked},
@@ -181,6 +181,3 @@ def _as_shelved(env: Environment, row: Any, path: Path) -> tuple[Intake, Outcome
         now=env.clock.now(), timezone=env.settings.timezone,
     )  # fmt: skip
     return intake, outcome
-
-
-_REASONS = {r.value: r for r in Reason}

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from gateway.environment import Environment
 from gateway.files import sync_all, write_in_place
 from gateway.inbound.intake import Intake
+from gateway.outbound.outbox import Isolate
 from gateway.pull_codes import RequestReason
 from gateway.reasons import Reason
 from gateway.spool import FINDINGS_SUFFIX, Claim
@@ -43,7 +45,7 @@ class Outcome:
 def shelve_all(
     env: Environment,
     done: Sequence[tuple[Claim, Intake, Outcome]],
-    isolate: Callable[[str, OSError], bool] | None = None,
+    isolate: Isolate | None = None,
 ) -> set[str]:
     """Seal (accepted batches), findings, and the move out of work/ onto its shelf, for
     each file of a group: every file's sidecars are written in place beside its claim in
@@ -55,13 +57,13 @@ def shelve_all(
     whose files were left so."""
     held: set[str] = set()
 
-    def each(step: Callable[[Claim, Path], list[Path]]) -> list[Path]:
+    def each(step: Callable[[Claim, Intake, Outcome, Path], list[Path]]) -> list[Path]:
         written: list[Path] = []
-        for (claim, _, _), target in zip(done, targets, strict=True):
+        for (claim, intake, outcome), target in zip(done, targets, strict=True):
             if claim.client_id in held:
                 continue
             try:
-                written += step(claim, target)
+                written += step(claim, intake, outcome, target)
             except OSError as exc:
                 if isolate is None or not isolate(claim.client_id, exc):
                     raise
@@ -69,9 +71,8 @@ def shelve_all(
         return written
 
     targets = [_target(env, claim, intake, outcome) for claim, intake, outcome in done]
-    facts = {id(claim): (intake, outcome) for claim, intake, outcome in done}
-    sync_all(each(lambda claim, target: _write_sidecars(env, claim, *facts[id(claim)], target)))
-    moved = each(lambda claim, target: [env.spool.shelve(claim, target, sync_folder=False)])
+    sync_all(each(partial(_write_sidecars, env)))
+    moved = each(lambda claim, _i, _o, target: [env.spool.shelve(claim, target, sync_folder=False)])
     sync_all({t.parent for t in moved})
     return held
 

@@ -194,12 +194,9 @@ def _in_progress(
         for path in spool.in_work(client_id):
             original = path.name.split("__", 1)[-1]
             info = shown.get((client_id, path.name))
-            if (client_id, path.name) in booked or info is None or (
-                fault is not None and not progress.pid_alive(info.pid)
-            ):
-                found.append(
-                    _waiting(spool, client_id, path, fault, (client_id, path.name) in booked)
-                )
+            done = (client_id, path.name) in booked
+            if done or info is None or (fault is not None and not progress.pid_alive(info.pid)):
+                found.append(_waiting(spool, client_id, path, fault, done))
                 continue
             state = "processing" if progress.pid_alive(info.pid) else "stopped"
             found.append(

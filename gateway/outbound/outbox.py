@@ -196,7 +196,8 @@ def enqueue_again(
     return name
 
 
-# Whether a client's delivery fault was set aside (`faults.Held.isolate`): that client held.
+# Whether a fault met for a client is that client's own (`faults.Held.isolate`): the
+# client held. Delivery and shelving both take one.
 Isolate = Callable[[str, OSError], bool]
 
 
