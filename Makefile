@@ -50,8 +50,10 @@ test-prerequisites:
 	apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
 		|| { echo "error: apt-get install$$missing failed" >&2; exit 1; }
 
+# Two workers: most tests wait on a daemon, a child or a database, so two share the cores
+# well; the tests that install the service (one pip install per worker) stay on one.
 test: compile lint test-prerequisites
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 # mock-bank 0.9, the peer `make bench` compares with: in the venv for the bench only, not a
 # dependency of the project. Where it cannot be installed the bench says so in its place.

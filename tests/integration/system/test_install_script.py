@@ -32,7 +32,9 @@ from tests.integration.system.helpers import (
     wait_for,
 )
 
-pytestmark = pytest.mark.slow  # a pip install of the package into a new virtual environment
+# A pip install of the package into a new virtual environment, once per session and shared
+# with test_openssh_mode: with `pytest -n`, on the same worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("system")]
 
 CLIENT = "iestade-a"
 USER = "iestade-a-erp"

@@ -39,7 +39,8 @@ from tests.integration.system.helpers import (
     wait_for,
 )
 
-pytestmark = pytest.mark.slow  # shares the session's pip-installed environment
+# They share the session's pip-installed environment: with `pytest -n`, on one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("system")]
 
 A, B = f"o{TAG}a", f"o{TAG}b"  # client ids, unique to the session (their groups are system-wide)
 A_ERP, A_VIEW, B_ERP = f"{A}-erp", f"{A}-view", f"{B}-erp"
