@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ import structlog
 from cryptography import x509
 from sqlalchemy import Connection, select, update
 
-from gateway import announcements, db, reading, record
+from gateway import announcements, db, reading, record, waiting_report
 from gateway.awaiting_shelf import CANCELLED as CANCELLED
 from gateway.awaiting_shelf import CONTAINER as CONTAINER
 from gateway.awaiting_shelf import EXECUTED as EXECUTED
@@ -38,12 +38,11 @@ from gateway.awaiting_shelf import awaiting_folder as awaiting_folder
 from gateway.awaiting_shelf import tidy as tidy
 from gateway.environment import Environment
 from gateway.inbound import pain001_v03, rules
-from gateway.inbound.facts import parse_date
 from gateway.inbound.intake import Intake, take_in
-from gateway.inbound.parsed import ParsedFile, ParsedHeader, ParsedPmtInf
-from gateway.inbound.reader import Chunk, Reading
+from gateway.inbound.parsed import ParsedFile, ParsedHeader
+from gateway.inbound.reader import Reading
 from gateway.newfile import _header_values, new_file, read_to_summary, reject
-from gateway.outbound import answers, first_report, pain002_v03
+from gateway.outbound import answers
 from gateway.outbound.first_report import FirstReport
 from gateway.outbound.outbox import PlainCopy
 from gateway.reasons import Reason
@@ -56,7 +55,6 @@ from ledger.tx import LedgerTx
 
 log = structlog.get_logger("gateway.authorisation")
 
-WAITS_INFO = "waiting for the signatures of the account's signatories"
 
 
 def levels_of(client: ClientSettings) -> dict[str, int]:
@@ -140,7 +138,7 @@ def admit(
         if used:
             parsed = read_to_summary(events)
         else:
-            parsed = _read_waiting(events, guarded, debited, report, eur=eur)
+            parsed = waiting_report.read(events, guarded, debited, report, eur=eur)
         finding = rules.file_finding(parsed, used)
         if finding is not None:
             return reject(env, tx.conn, intake, finding, parsed)
@@ -206,54 +204,6 @@ def needs(level: int) -> str:
     return (
         f"{level} signatories must sign, at least one with the first and one with the second right"
     )
-
-
-def _read_waiting(
-    events: Iterable[Any], guarded: Mapping[str, int], debited: dict[str, int],
-    report: FirstReport, status: TxStatus = TxStatus.PDNG, reason: Reason | None = None,
-    info: str = WAITS_INFO,
-    eur: Counter[dt.date] | None = None,
-) -> ParsedFile:
-    """Read on to the summary, noting the accounts debited and writing each transaction
-    into the report as PDNG (nothing is decided; or, expired, RJCT DS24)."""
-    pmts: dict[int, ParsedPmtInf] = {}
-    requested: dict[int, dt.date | None] = {}  # each payment information's ReqdExctnDt
-    said = pain002_v03.outcome(status, reason, info, None)
-    for event in events:
-        if isinstance(event, ParsedPmtInf):
-            pmts[event.seq] = event
-            report.payment_info(event.seq, answers.echoed_ctrl_sum(event.ctrl_sum))
-            requested[event.seq] = parse_date(event.requested_date or "")
-            iban = event.debtor_iban or ""
-            debited[iban] = guarded.get(iban, 0)
-        elif isinstance(event, Chunk):
-            txs = event.transactions
-            amounts = [f.amount_sent for f in event.facts]
-            days = [requested[t.pmt_seq] for t in txs]
-            if eur is not None:
-                announcements.add_awaiting(eur, days, [t.currency for t in txs], amounts)
-            report.add_chunk(
-                [t.pmt_seq for t in txs],
-                [pmts[t.pmt_seq].pmt_inf_id for t in txs],
-                [status.value] * len(txs),
-                [i + said + r for i, r in first_report.echoes(event, days)],
-            )
-        elif isinstance(event, ParsedFile):
-            return event
-    raise AssertionError("a read always ends with its summary")
-
-
-def _list_closed(
-    env: Environment, path: Path, report: FirstReport, reason: Reason, text: str
-) -> bool:
-    """Every transaction of the batch at `path` into `report` as RJCT `reason`."""
-    with reading.read(path, env.settings) as reader:
-        reader.digest()
-        events = iter(reader)
-        if not isinstance(next(events), ParsedHeader):
-            return False
-        _read_waiting(events, {}, {}, report, TxStatus.RJCT, reason, text)
-    return True
 
 
 # -- the waiting batch -------------------------------------------------------------------------
@@ -358,31 +308,10 @@ def close_unexecuted(
     DS02 when the client cancelled it), and its row leaves the waiting `state`; the
     pain.002's name."""
     file_row = conn.execute(select(db.files).where(db.files.c.id == row.file_id)).one()
-    path = batch_path(env, row)
-    with contextlib.closing(FirstReport(env.spool.tmp())) as report:
-        listed = path.exists() and _list_closed(env, path, report, reason, tx_info)
-
-        def render(msg_id: str) -> bytes:
-            if listed:
-                return report.render(
-                    msg_id=msg_id, created_at=local, bic=env.settings.bic,
-                    original_msg_id=file_row.msg_id, original_msg_name=file_row.message,
-                    original_created_at=answers.echoed_created_at(file_row.msg_created_at),
-                    original_nb_of_txs=file_row.nb_of_txs,
-                    original_ctrl_sum=answers.echoed_ctrl_sum(file_row.ctrl_sum),
-                    status=GroupStatus.RJCT, info=info, reason=reason,
-                )  # fmt: skip
-            return answers.build_rejection(
-                msg_id=msg_id, created_at=local, bic=env.settings.bic,
-                original_msg_id=file_row.msg_id, original_message=file_row.message,
-                original_created_at=answers.echoed_created_at(file_row.msg_created_at),
-                nb_of_txs=file_row.nb_of_txs, ctrl_sum=answers.echoed_ctrl_sum(file_row.ctrl_sum),
-                reason=reason, info=info,
-            )  # fmt: skip
-
-        outbox_id, name = answers.issue(
-            conn, client_id=row.client_id, file_id=row.file_id, local=local, render=render
-        )
+    outbox_id, name = waiting_report.answer(
+        env, conn, file_row, local, path=batch_path(env, row), status=GroupStatus.RJCT,
+        reason=reason, info=info, tx=(TxStatus.RJCT, reason, tx_info),
+    )  # fmt: skip
     record.update_file(
         conn, row.file_id, group_status=GroupStatus.RJCT.value, reason=reason.value,
         additional_info=info[:1000], first_outbox_id=outbox_id,

@@ -233,7 +233,8 @@ def reject(
         client_id=intake.client_id,
         file_id=file_id,
         local=local,
-        render=lambda msg_id: answers.build_rejection(
+        render=lambda msg_id: answers.build_group_only(
+            status=GroupStatus.RJCT,
             msg_id=msg_id,
             created_at=local,
             bic=env.settings.bic,

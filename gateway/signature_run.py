@@ -31,7 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Connection, func, select
 
-from gateway import authorisation, db, reading, record
+from gateway import authorisation, db, reading, record, waiting_report
 from gateway.environment import Environment
 from gateway.files import write_in_place
 from gateway.inbound import asice, route, xades
@@ -39,8 +39,7 @@ from gateway.inbound.findings import Finding
 from gateway.inbound.intake import Intake, take_in
 from gateway.inbound.reader import Reading
 from gateway.newfile import new_file, reject
-from gateway.outbound import answers, outbox
-from gateway.outbound import pain002_v03 as pain002
+from gateway.outbound import answers
 from gateway.outbound.outbox import PlainCopy
 from gateway.readahead import BatchAhead
 from gateway.reasons import Reason, first
@@ -216,7 +215,8 @@ def _sign(
     info = "; ".join(lines) + ". " + summary
     reason = first(reasons) if reasons else None
     file_row = conn.execute(select(db.files).where(db.files.c.id == row.file_id)).one()
-    _, name = _answer(env, conn, file_row, GroupStatus.PDNG, reason, info, intake, msg_id=msg_id)
+    _, name = _answer(env, conn, file_row, GroupStatus.PDNG, reason, info, intake, msg_id=msg_id,
+                      waiting=row if executed is None else None)  # fmt: skip
     if executed is None:
         record.update_file(conn, row.file_id, additional_info=summary[:1000])
     outcome = _close(conn, container_id, Outcome(
@@ -290,7 +290,9 @@ def answer_waiting(env: Environment, conn: Connection, intake: Intake, known: An
     now = _authorise(env, row, _signers_so_far(env, conn, row)).describe()
     info = f"the same bytes as the batch waiting for signatures since " \
            f"{row.received_at.astimezone(env.settings.timezone):%Y-%m-%d %H:%M}: {now}"  # fmt: skip
-    return _answer(env, conn, known, GroupStatus.PDNG, None, info, intake, intake.claim_name)[1]
+    return _answer(
+        env, conn, known, GroupStatus.PDNG, None, info, intake, intake.claim_name, waiting=row
+    )[1]
 
 
 def _effect(check: xades.SignatureCheck, verdict: Classified | None) -> tuple[Reason | None, str]:
@@ -349,26 +351,18 @@ def _changes_nothing(
 def _answer(
     env: Environment, conn: Connection, file_row: Any, status: GroupStatus,
     reason: Reason | None, info: str, intake: Intake, claim_name: str | None = None,
-    msg_id: str | None = None,
+    msg_id: str | None = None, waiting: Any | None = None,
 ) -> tuple[int, str]:
-    """A group-level pain.002 about the batch `file_row`, answering a signature upload
-    (`msg_id`: taken before, see `answers.issue`)."""
-    local = intake.now_local
-
-    def render(msg_id: str) -> bytes:
-        report = pain002.StatusReport(
-            msg_id=msg_id, created_at=local, servicer_bic=env.settings.bic,
-            original_msg_id=file_row.msg_id or pain002.UNKNOWN,
-            original_msg_name=file_row.message,
-            original_created_at=answers.echoed_created_at(file_row.msg_created_at),
-            original_nb_of_txs=file_row.nb_of_txs,
-            original_ctrl_sum=answers.echoed_ctrl_sum(file_row.ctrl_sum),
-            group_status=status, group_reason=reason, group_additional_info=info, counts={},
-        )  # fmt: skip
-        return outbox.render(lambda out: pain002.write(report, out))
-
-    return answers.issue(conn, client_id=intake.client_id, file_id=file_row.id, local=local,
-                         render=render, claim_name=claim_name, msg_id=msg_id)  # fmt: skip
+    """A pain.002 about the batch `file_row`, answering a signature upload (`msg_id`: taken
+    before, see `answers.issue`). While the batch still waits (`waiting`: its row) it lists
+    every transaction PDNG, as its first answer did; otherwise the batch's own reports
+    list them, and this gives the group."""
+    path = authorisation.batch_path(env, waiting) if waiting is not None else None
+    return waiting_report.answer(
+        env, conn, file_row, intake.now_local, path=path, status=status, reason=reason,
+        info=info, tx=(TxStatus.PDNG, None, waiting_report.WAITS_INFO), claim_name=claim_name,
+        msg_id=msg_id,
+    )  # fmt: skip
 
 
 def _close(conn: Connection, container_id: int, outcome: Outcome, info: str) -> Outcome:

@@ -89,8 +89,8 @@ def _repeated(env: Environment, conn: Connection, intake: Intake, known: Any) ->
         "from in/ they would not be executed again, its answer would be delivered once more"
     )
     msg_id = answers.new_msg_id(conn, local)
-    report = answers.build_rejection(
-        msg_id=msg_id, created_at=local, bic=env.settings.bic,
+    report = answers.build_group_only(
+        status=GroupStatus.RJCT, msg_id=msg_id, created_at=local, bic=env.settings.bic,
         original_msg_id=known.msg_id, original_message=known.message,
         original_created_at=answers.echoed_created_at(known.msg_created_at),
         nb_of_txs=known.nb_of_txs if known.msg_id is not None else None,

@@ -241,8 +241,9 @@ def build_file_report(
     return outbox.render(lambda out: pain002.write(report, out))
 
 
-def build_rejection(
+def build_group_only(
     *,
+    status: GroupStatus,
     msg_id: str,
     created_at: dt.datetime,
     bic: str,
@@ -251,11 +252,11 @@ def build_rejection(
     original_created_at: str | None,
     nb_of_txs: int | None,
     ctrl_sum: Decimal | None,
-    reason: Reason,
+    reason: Reason | None,
     info: str,
 ) -> bytes:
-    """The compressed pain.002 for a file rejected as a whole, echoing what could be read
-    of it (SPEC §6)."""
+    """The compressed pain.002 that gives the group's `status` alone, echoing what could be
+    read of the file: one rejected as a whole (SPEC §6), or one no longer there to list."""
     report = pain002.StatusReport(
         msg_id=msg_id,
         created_at=created_at,
@@ -265,7 +266,7 @@ def build_rejection(
         original_created_at=original_created_at,
         original_nb_of_txs=nb_of_txs,
         original_ctrl_sum=ctrl_sum,
-        group_status=GroupStatus.RJCT,
+        group_status=status,
         group_reason=reason,
         group_additional_info=info,
         counts={},

@@ -112,6 +112,9 @@ def test_two_level_batch_waits_then_executes_with_the_second_signature(
     assert ack.group_status == "PDNG"
     info = " ".join(ack.group_info)
     assert "1 of 2 signatures; a signatory with the second right must sign" in info, info
+    # like every pain.002 (SPEC §6), it lists each transaction: PDNG while the batch waits
+    assert ack.statuses() == {"E1": "PDNG", "E2": "PDNG"}, ack.statuses()
+    assert_valid(ack.path, "pain.002.001.03")
     assert inst.balance(A_MAIN) == before
     assert "WAIT-1  1 of 2 signature(s)" in render(collect(inst.env, FixedClock(WHEN)))
 
@@ -394,6 +397,7 @@ def test_a_plain_batch_after_its_containers_is_told_the_current_count(
     assert now.original_msg_id == "WAIT-9" and now.group_status == "PDNG"
     info = " ".join(now.group_info)
     assert "1 of 2 signatures; a signatory with the second right must sign" in info, info
+    assert now.statuses() == {"E1": "PDNG"}, now.statuses()
     assert_valid(now.path, "pain.002.001.03")
     before = inst.balance(A_MAIN)
     inst.drop(signed("pay.xml", data, pki.second, WHEN), "second.asice")
