@@ -91,6 +91,7 @@ class Daemon:
         self._signals = 0
         self._heartbeat: progress.Heartbeat | None = None
         self._faults: dict[int, faults.Active] = {}  # by worker: the faults being waited out
+        self._held: dict[int, dict[str, dict[str, str]]] = {}  # by worker: the clients held
         self._counting: set[asyncio.Task[None]] = set()
 
     @property
@@ -261,6 +262,9 @@ class Daemon:
                 self._faults[worker.share.index] = fault
                 metrics.fault(fault.kind, fault.files_waiting)
                 self._show_fault()
+        elif kind == "held":
+            self._held[worker.share.index] = values[0]
+            self._show_fault()
         elif kind == "recovered":
             self._faults.pop(worker.share.index, None)
             if not self._faults:
@@ -293,12 +297,14 @@ class Daemon:
         if self._counting:
             await asyncio.gather(*self._counting, return_exceptions=True)
 
-    # faults of ours, waited out by the workers: shown while they last (SPEC §6)
+    # faults of ours, waited out by the workers, and the clients held by a fault of their own
+    # folders: shown while they last (SPEC §6)
 
     def _show_fault(self) -> None:
         if self._heartbeat is None:
             return
         self._heartbeat.fault = self.fault
+        self._heartbeat.held = {c: f for held in self._held.values() for c, f in held.items()}
         try:
             self._heartbeat.beat()
         except OSError as exc:  # a full disk: the log line and the metric still tell

@@ -23,7 +23,7 @@ import json
 import os
 import secrets
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +110,8 @@ class HeartbeatInfo:
     heartbeat_at: dt.datetime
     fault: Active | None = None  # the fault of ours the daemon is waiting out
     host: str = ""  # where it runs: its pid means something only there
+    # The clients held by a fault of their own folders: client id -> kind, error, path.
+    held: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def age_seconds(self, now: dt.datetime) -> float:
         return max(0.0, (now - self.heartbeat_at).total_seconds())
@@ -140,6 +142,7 @@ class Heartbeat:
         self.started_at = clock.now()
         self.last: dt.datetime | None = None
         self.fault: Active | None = None  # set and cleared by the daemon's loop
+        self.held: dict[str, dict[str, str]] = {}  # likewise (`HeartbeatInfo.held`)
         (run_dir(spool_dir) / OLD_DAEMON_FILE).unlink(missing_ok=True)
         for left in read_heartbeats(spool_dir):
             if left.host == self.host and left.pid != self.pid and not pid_alive(left.pid):
@@ -155,6 +158,8 @@ class Heartbeat:
         }
         if self.fault is not None:
             value["fault"] = self.fault.to_json()
+        if self.held:
+            value["held"] = self.held
         _write_json(self.path, value)
         self.last = now
 
@@ -193,7 +198,13 @@ def _heartbeat_of(value: dict[str, Any] | None) -> HeartbeatInfo | None:
     host = value.get("host")
     if not isinstance(pid, int) or started is None or beat is None or not isinstance(host, str):
         return None
-    return HeartbeatInfo(pid, started, beat, Active.from_json(value.get("fault")), host)
+    held = value.get("held")
+    held = {
+        str(client_id): {str(k): str(v) for k, v in fault.items()}
+        for client_id, fault in (held.items() if isinstance(held, dict) else ())
+        if isinstance(fault, dict)
+    }
+    return HeartbeatInfo(pid, started, beat, Active.from_json(value.get("fault")), host, held)
 
 
 # -- a file in progress ------------------------------------------------------------------------

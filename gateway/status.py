@@ -159,9 +159,9 @@ def _daemon(beat: progress.HeartbeatInfo, now: dt.datetime, zone: ZoneInfo) -> D
         state = "not responding"
     else:
         state = "stopped"  # without removing its heartbeat: killed, or the machine stopped
-    fault = beat.fault if alive else None
+    fault, held = (beat.fault, beat.held) if alive else (None, {})
     started = beat.started_at.astimezone(zone)
-    return DaemonStatus(state, beat.pid, started, age, fault, beat.host)
+    return DaemonStatus(state, beat.pid, started, age, fault, beat.host, held)
 
 
 def _waiting(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gateway.faults import Active
@@ -20,6 +20,8 @@ class DaemonStatus:
     heartbeat_age_seconds: float | None = None
     fault: Active | None = None  # the fault of ours it is waiting out, if any
     host: str | None = None  # where it runs
+    # The clients it holds: a fault of their own folders (client id -> kind, error, path).
+    held: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +132,17 @@ def _daemon_lines(status: Status) -> list[str]:
         age = f"last heartbeat {d.heartbeat_age_seconds:g} s ago"
         lines.append(f"daemon: {d.state} (pid {d.pid} on {d.host}{started}, {age})")
         lines += _fault_lines(d.fault)
+        lines += _held_lines(d.held)
     return lines
+
+
+def _held_lines(held: dict[str, dict[str, str]]) -> list[str]:
+    return [
+        f"CLIENT HELD {client_id}: its own folder refuses us ({fault.get('kind')}) at "
+        f"{fault.get('path')}: {fault.get('error')}; its answers wait in the outbox and its "
+        "files in in/ and work/, unbooked; retried every pass, every other client goes on"
+        for client_id, fault in sorted(held.items())
+    ]
 
 
 def _fault_lines(fault: Active | None) -> list[str]:

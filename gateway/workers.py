@@ -84,6 +84,7 @@ class WorkerLoop:
         self.report = report
         self.files_in_work = files_in_work
         self.fault: faults.Active | None = None
+        self.held: dict[str, dict[str, str]] = {}  # the clients held, as last told the daemon
 
     def run(self) -> None:
         passes: Passes | None = None
@@ -108,6 +109,7 @@ class WorkerLoop:
                 retry = min(retry * 2, retry_seconds_max)
                 continue
             self._fault_cleared()
+            self._tell_held(report)
             retry = retry_seconds_min
             if report.stopped_early:
                 break
@@ -141,6 +143,14 @@ class WorkerLoop:
             retry_seconds=retry_seconds, files_waiting=waiting,
         )  # fmt: skip
         self.report(("fault", self.fault.to_json()))
+
+    def _tell_held(self, report: PassReport) -> None:
+        """Tell the daemon which clients the pass held (a fault of their own folders), when
+        that changed: its heartbeat and `status` show them while they last."""
+        held = {client_id: fault.to_json() for client_id, fault in report.held.items()}
+        if held != self.held:
+            self.held = held
+            self.report(("held", held))
 
     def _fault_cleared(self) -> None:
         if self.fault is None:

@@ -1,0 +1,79 @@
+"""A client held by a fault of its own folder, as an operator sees it on a real daemon:
+its out/ made immutable (`chattr +i`, root only), its upload is booked and its answer
+waits; the daemon's heartbeat and `ekase-gateway status` name the client, the folder and
+the fault until it clears, and no longer afterwards."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import need, need_root
+from tests.integration.daemon_fixtures import (
+    GATEWAY,
+    Install,
+    answers_per_msg_id,
+    batch,
+    drop,
+    make_install,
+    running_daemon,
+    wait_for,
+)
+
+
+@pytest.fixture
+def immutable() -> Iterator[list[Path]]:
+    """Folders made immutable by the test, made writable again whatever happens."""
+    need_root("chattr +i")
+    need(shutil.which("chattr") is not None, "chattr (e2fsprogs) is not installed")
+    made: list[Path] = []
+    yield made
+    for folder in made:
+        subprocess.run(["chattr", "-i", str(folder)], check=False)
+
+
+def _status(install: Install) -> tuple[str, dict[str, Any]]:
+    config = str(install.config)
+    text = subprocess.run([GATEWAY, "status", "-c", config], capture_output=True, text=True)
+    shown = subprocess.run(
+        [GATEWAY, "status", "-c", config, "--json"], capture_output=True, text=True, check=True
+    )
+    return text.stdout, json.loads(shown.stdout)
+
+
+def test_status_names_the_held_client_while_its_out_folder_refuses_us(
+    tmp_path: Path, immutable: list[Path]
+) -> None:
+    install = make_install(tmp_path, rescan_seconds=1, settle_seconds=0)
+    out = install.folder("alpha", "out")
+    if subprocess.run(["chattr", "+i", str(out)], capture_output=True).returncode != 0:
+        need(False, f"chattr +i is not supported on the filesystem of {out}")
+    immutable.append(out)
+    with running_daemon(install) as daemon:
+        daemon.wait_started()
+        drop(install.folder("alpha", "in"), "a.xml", batch("HELD-A", "alpha", 2))
+        drop(install.folder("beta", "in"), "b.xml", batch("FREE-B", "beta", 2))
+        assert wait_for(lambda: answers_per_msg_id(install.folder("beta", "out"))["FREE-B"], 30)
+        assert wait_for(lambda: bool(daemon.events("client.fault")), 30), daemon.tail()
+
+        def held() -> bool:
+            return "CLIENT HELD alpha" in _status(install)[0]
+
+        assert wait_for(held, 30, interval=0.5), daemon.tail()
+        text, shown = _status(install)
+        [line] = [s for s in text.splitlines() if "CLIENT HELD alpha" in s]
+        assert str(out) in line and "permissions" in line, line
+        [d] = shown["daemons"]
+        assert set(d["held"]) == {"alpha"} and d["held"]["alpha"]["kind"] == "permissions"
+        assert "CLIENT HELD beta" not in text
+
+        subprocess.run(["chattr", "-i", str(out)], check=True)
+        assert wait_for(lambda: answers_per_msg_id(out)["HELD-A"] == 1, 30), daemon.tail()
+        assert wait_for(lambda: not held(), 30, interval=0.5), _status(install)[0]
+        assert _status(install)[1]["daemons"][0]["held"] == {}
