@@ -31,7 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Connection, func, select
 
-from gateway import authorisation, db, reading, record, waiting_report
+from gateway import authorisation, db, reading, record, signature_checks, waiting_report
 from gateway.environment import Environment
 from gateway.files import write_in_place
 from gateway.inbound import asice, route, xades
@@ -44,29 +44,11 @@ from gateway.outbound.outbox import PlainCopy
 from gateway.readahead import BatchAhead
 from gateway.reasons import Reason, first
 from gateway.shelving import Outcome, findings_text
-from gateway.signatories import Authorisation, Classified, Signer, Verdict, authorise
+from gateway.signatories import Authorisation, Classified, Signer, authorise
 from gateway.spool import FINDINGS_SUFFIX
 from gateway.statuses import GroupStatus, TxStatus
 
 CONTAINER = authorisation.CONTAINER
-
-PROBLEM_REASON = {
-    xades.Problem.UNREADABLE: Reason.DS0B,
-    xades.Problem.OTHER_BYTES: Reason.DS17,
-    xades.Problem.UNTRUSTED_CA: Reason.DS0F,
-    xades.Problem.REVOKED: Reason.DS0C,
-    xades.Problem.CERTIFICATE_NOT_VALID: Reason.DS0D,
-}
-VERDICT_REASON: dict[Verdict, Reason | None] = {
-    Verdict.COUNTS: None,
-    Verdict.NOT_NEEDED: None,
-    Verdict.NOT_A_SIGNATORY: Reason.DS0H,
-    Verdict.NOT_ALLOWED_ON_ACCOUNT: Reason.DS0H,
-    Verdict.OUTSIDE_CARD_VALIDITY: Reason.DS0D,
-    Verdict.SAME_SIGNATORY_AGAIN: Reason.DS26,
-    Verdict.RIGHTS_INSUFFICIENT: Reason.DS19,
-}
-
 
 def data_bytes_max(env: Environment) -> int:
     return route.container_data_bytes_max(env.settings.max_file_bytes)
@@ -96,8 +78,9 @@ def container_file(
     checks: tuple[xades.SignatureCheck, ...] | None = None  # verified in `_sign`, or here:
     if row is None and _file_row(conn, intake.client_id, sha256) is None:
         # a submission: its own signatures count from its batch's first answer on
-        checks = _verify(env, found, intake)
-        submitted = _submit(env, tx, intake, found, copies, _signers(checks, intake))
+        checks = signature_checks.verify(env, found, intake)
+        signers = signature_checks.signers_of(checks, intake)
+        submitted = _submit(env, tx, intake, found, copies, signers)
         row = authorisation.waiting_row(conn, intake.client_id, sha256)
         if row is None:  # refused as a whole, or needing no signature and executed
             return _close(conn, container_id, submitted, f"its data file {found.data_name}: "
@@ -133,17 +116,7 @@ def _submit(
     waits, if it must) and run through the authorisation stage with the container's
     `signers`, or executed at once when no account of it needs signatures."""
     path = _extraction(env, intake)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_in_place(path, container.data, mode=0o444)
-    receipt = {"sftp_user": intake.user, "source_ip": intake.source_ip,
-               "key_fingerprint": intake.key_fingerprint,
-               "received_at": intake.received.isoformat()}  # fmt: skip
-    data = take_in(
-        client_id=intake.client_id, path=path, original_name=container.data_name,
-        receipt=receipt, sha256=container.data_sha256.hex(), size=len(container.data),
-        modified=intake.received, now=intake.now, timezone=intake.timezone,
-    )  # fmt: skip
-    data = dataclasses.replace(data, carrier=(intake.original_name, intake.sha256))
+    data = data_intake(intake, container, path)
     with reading.read(path, env.settings) as reader:
         reader.digest()
         outcome = authorisation.admit(env, tx, data, reader, signers)
@@ -159,24 +132,25 @@ def _submit(
     return outcome
 
 
+def data_intake(intake: Intake, container: asice.Container, path: Path) -> Intake:
+    """The container's data file written at `path` and taken in as a batch of its own,
+    received with the container (`intake`), which carries it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_in_place(path, container.data, mode=0o444)
+    receipt = {"sftp_user": intake.user, "source_ip": intake.source_ip,
+               "key_fingerprint": intake.key_fingerprint,
+               "received_at": intake.received.isoformat()}  # fmt: skip
+    data = take_in(
+        client_id=intake.client_id, path=path, original_name=container.data_name,
+        receipt=receipt, sha256=container.data_sha256.hex(), size=len(container.data),
+        modified=intake.received, now=intake.now, timezone=intake.timezone,
+    )  # fmt: skip
+    return dataclasses.replace(data, carrier=(intake.original_name, intake.sha256))
+
+
 def _extraction(env: Environment, intake: Intake) -> Path:
     """Where a container's data file waits when the container is the submission."""
     return authorisation.awaiting_folder(env, intake.client_id) / f"{intake.claim_name}.data.xml"
-
-
-def _verify(
-    env: Environment, container: asice.Container, intake: Intake
-) -> tuple[xades.SignatureCheck, ...]:
-    """Each XAdES signature of the container, checked as of its receipt."""
-    signing = env.settings.signing
-    trust = xades.load_trust(signing.signatory_ca, signing.signatory_crl)
-    return xades.verify_container(container, trust, intake.received)
-
-
-def _signers(checks: tuple[xades.SignatureCheck, ...], intake: Intake) -> list[Signer]:
-    """The signatures that verified, for the level rule (`signatories.authorise`)."""
-    day = intake.received_local.date()
-    return [Signer(c.certificate, day) for c in checks if c.ok and c.certificate is not None]
 
 
 def _sign(
@@ -189,14 +163,12 @@ def _sign(
     batch's reading `ahead`, if started)."""
     conn = tx.conn
     if checks is None:
-        checks = _verify(env, container, intake)
-    auth = _authorise(env, row, earlier + _signers(checks, intake))
-    judged = iter(auth.signers[len(earlier):])
+        checks = signature_checks.verify(env, container, intake)
+    auth = _authorise(env, row, earlier + signature_checks.signers_of(checks, intake))
     lines: list[str] = []
     reasons: list[Reason] = []
-    for check in checks:
-        verdict = next(judged) if check.ok and check.certificate is not None else None
-        reason, detail = _effect(check, verdict)
+    judged = signature_checks.judge(checks, auth.signers[len(earlier):])
+    for check, verdict, reason, detail in judged:
         _record(conn, row.id, container_id, intake, check, verdict, reason, detail)
         lines.append(f"{check.source}: {detail}")
         if reason is not None:
@@ -293,13 +265,6 @@ def answer_waiting(env: Environment, conn: Connection, intake: Intake, known: An
     return _answer(
         env, conn, known, GroupStatus.PDNG, None, info, intake, intake.claim_name, waiting=row
     )[1]
-
-
-def _effect(check: xades.SignatureCheck, verdict: Classified | None) -> tuple[Reason | None, str]:
-    if check.problem is not None:
-        return PROBLEM_REASON[check.problem], check.detail
-    assert verdict is not None
-    return VERDICT_REASON[verdict.verdict], verdict.detail
 
 
 def _record(

@@ -21,13 +21,16 @@ it would wait for and whose, as the first answer to the real batch says.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from lxml import etree
 from sqlalchemy import Connection, select
 
-from gateway import authorisation, db
+from gateway import authorisation, db, reading, record, signature_checks, signature_run
 from gateway.environment import Environment
+from gateway.inbound import asice, route
+from gateway.inbound.findings import Finding
 from gateway.inbound.intake import Intake
 from gateway.inbound.reader import Reading
 from gateway.newfile import Rejected, new_file, reject
@@ -35,7 +38,7 @@ from gateway.outbound import answers, outbox, xmlwrite
 from gateway.outbound.outbox import PlainCopy
 from gateway.reasons import Reason
 from gateway.shelving import Outcome
-from gateway.signatories import required_level
+from gateway.signatories import authorise, required_level
 from gateway.statuses import GroupStatus
 from ledger.tx import LedgerTx
 
@@ -62,16 +65,31 @@ def run(
         return Outcome(_NOT_FILE, SHELF, "TEST", answer=answered, recovered=True)
     if known is not None:
         return _repeated(env, conn, intake, known)
-    checked, report, debited = _checked(env, tx, intake, reader)
-    waits = _would_wait(env, intake.client_id, debited, checked.group_status)
+    if route.is_container_name(intake.original_name):
+        return _container(env, tx, intake)
+    checked, report, debited = _checked(
+        env, tx, intake, lambda scratch: new_file(env, tx, intake, reader, scratch)
+    )
+    return _answered(env, conn, intake, checked, report, _would_wait(
+        env, intake.client_id, debited, checked.group_status
+    ))  # fmt: skip
+
+
+def _answered(
+    env: Environment, conn: Connection, intake: Intake, checked: Outcome, report: bytes,
+    waits: str | None, note: str | None = None,
+) -> Outcome:
+    """The trial's answer (`report`, the pain.002 of its run `checked`, made a trial's)
+    issued; its Outcome. `waits`: what signatures it would wait for, if any; `note`: what
+    a container's signatures would do."""
     msg_id = answers.new_msg_id(conn, intake.now_local)
-    name = _issue(conn, intake, msg_id, trial_answer(report, msg_id, waits))
+    name = _issue(conn, intake, msg_id, trial_answer(report, msg_id, waits, note))
     status = "ACCP" if checked.group_status == "ACSC" else checked.group_status
     status = "PDNG" if waits is not None else status
     counts = dict(checked.counts)
     if "ACSC" in counts:
         counts["ACCP"] = counts.get("ACCP", 0) + counts.pop("ACSC")
-    info = "; ".join(i for i in (waits, checked.info) if i) or None
+    info = "; ".join(i for i in (waits, note, checked.info) if i) or None
     return Outcome(
         _NOT_FILE, SHELF, status, checked.reason, info, msg_id=checked.msg_id,
         counts=counts, answer=name, rejected=checked.rejected,
@@ -128,16 +146,60 @@ def _would_wait(
     return f"would wait for {level} signature{plural}: {authorisation.needs(level)}"
 
 
+def _container(env: Environment, tx: LedgerTx, intake: Intake) -> Outcome:
+    """A signature container in test/: its data file checked as a batch would be (SPEC
+    §15), and its signatures as in/ would judge them (SPEC §11), counting towards the
+    level of the accounts it debits; nothing is recorded or executed."""
+    found = asice.read_container(intake.path, data_bytes_max=signature_run.data_bytes_max(env))
+    if isinstance(found, asice.ContainerProblem):
+        problem = Finding(Reason.DS0B, found.describe())
+        checked, report, _ = _checked(
+            env, tx, intake, lambda _: reject(env, tx.conn, intake, problem, None)
+        )
+        return _answered(env, tx.conn, intake, checked, report, None)
+    path = env.spool.tmp() / f"{intake.claim_name}.data.xml"
+    try:
+        data = signature_run.data_intake(intake, found, path)
+        known = record.known_file(tx.conn, data)
+        if known is not None:
+            return _repeated(env, tx.conn, intake, known)
+        with reading.read(path, env.settings) as reader:
+            reader.digest()
+            checked, report, debited = _checked(
+                env, tx, data, lambda scratch: new_file(env, tx, data, reader, scratch)
+            )
+    finally:
+        path.unlink(missing_ok=True)
+    checks = signature_checks.verify(env, found, intake)
+    client = env.settings.client(intake.client_id)
+    levels = authorisation.levels_of(client)
+    auth = authorise(
+        {iban: levels.get(iban, 0) for iban in debited}, authorisation.signatories_of(client),
+        signature_checks.signers_of(checks, intake),
+    )  # fmt: skip
+    said = [f"{check.source}: {detail}" for check, _, _, detail in signature_checks.judge(
+        checks, auth.signers
+    )] or ["the container holds no signature"]  # fmt: skip
+    if checked.group_status == GroupStatus.RJCT.value:
+        return _answered(env, tx.conn, intake, checked, report, None)
+    note = "this container's signatures: " + "; ".join(said)
+    if auth.level == 0 or auth.complete:  # it would execute
+        note += f" ({auth.describe()})" if auth.level else ""
+        return _answered(env, tx.conn, intake, checked, report, None, note)
+    waits = f"would wait: {auth.describe()}"
+    return _answered(env, tx.conn, intake, checked, report, waits, note)
+
+
 def _checked(
-    env: Environment, tx: LedgerTx, intake: Intake, reader: Reading | None
+    env: Environment, tx: LedgerTx, intake: Intake, run: Callable[[dict[int, PlainCopy]], Outcome]
 ) -> tuple[Outcome, bytes, list[str]]:
-    """The file's run as if it came from `in/`, undone: its Outcome, first report and
+    """The file's `run` as if it came from `in/`, undone: its Outcome, first report and
     the accounts its payments debit."""
     scratch: dict[int, PlainCopy] = {}
     inner = tx.savepoint()
     try:
         try:
-            outcome = new_file(env, tx, intake, reader, scratch)
+            outcome = run(scratch)
         except Rejected as late:
             inner.rollback()
             inner = tx.savepoint()
@@ -161,9 +223,12 @@ def _first_report(conn: Connection, file_id: int) -> bytes:
     return bytes(conn.execute(select(o.body).where(o.id == first)).scalar_one())
 
 
-def trial_answer(report: bytes, msg_id: str, waits: str | None = None) -> bytes:
+def trial_answer(
+    report: bytes, msg_id: str, waits: str | None = None, note: str | None = None
+) -> bytes:
     """The pain.002 `report` of a file's run as the answer to its trial (module doc);
-    `waits`: the signatures the batch would wait for (its group then PDNG)."""
+    `waits`: the signatures the batch would wait for (its group then PDNG); `note`: more
+    to say at group level (a container's signatures)."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
     root = etree.fromstring(report, parser)
     header = root.find(f"{_NS}CstmrPmtStsRpt/{_NS}GrpHdr/{_NS}MsgId")
@@ -182,6 +247,8 @@ def trial_answer(report: bytes, msg_id: str, waits: str | None = None) -> bytes:
     at = max(i for i, child in enumerate(group) if child.tag in _BEFORE_REASONS) + 1
     reason = etree.Element(_NS + "StsRsnInf")
     etree.SubElement(reason, _NS + "AddtlInf").text = TRIAL_INFO
+    for line in xmlwrite.wrap(note, 105) if note is not None else ():
+        etree.SubElement(reason, _NS + "AddtlInf").text = line
     if waits is not None:
         status = group.find(_NS + "GrpSts")
         if status is not None:

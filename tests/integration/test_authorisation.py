@@ -31,10 +31,12 @@ from tests.pipeline_fixtures import (
     A_MAIN,
     A_SMALL,
     B_MAIN,
+    CLIENT_A,
     DEFAULT_NOW,
     EXTERNAL,
     RIGA,
     TODAY,
+    Answer,
     Batch,
     Installation,
     batch,
@@ -581,3 +583,49 @@ def test_the_completing_signature_says_the_batch_waits_when_it_does(
     assert "executed now" not in info, info
     assert f"2 payments wait (PDNG) to execute on {MONDAY}" in info, info
     assert ack.msg_id < final.msg_id  # still answered before the final pain.002
+
+
+def _trial(inst: Installation, data: bytes, name: str) -> Answer:
+    """`data` put into client A's test/ and run: its one TEST answer."""
+    folder = inst.env.spool.trial_box(CLIENT_A)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(data)
+    inst.run()
+    [answer] = inst.new_answers()
+    assert "_TEST_pain.002.001.03_" in answer.path.name
+    return answer
+
+
+def test_a_container_in_test_is_a_trial_of_its_batch_with_its_signatures(
+    signing: tuple[Installation, Pki], assert_valid: Any
+) -> None:
+    """SPEC §15: a file in test/ is checked exactly as in in/, signatures included. A
+    container there (it crashed the worker) is a trial of its data file, its signatures
+    judged as in/ would judge them; nothing is booked, recorded or shelved as waiting, and
+    the batch's MsgId stays free. A broken container is answered DS0B, as in in/."""
+    inst, pki = signing
+    before = inst.balance(A_MAIN)
+    data = batch(("T1", "10.00"), ("T2", "5.00"), msg_id="TRY-SIGNED")
+    one = _trial(inst, signed("pay.xml", data, pki.first, WHEN), "one.asice")
+    assert_valid(one.path, "pain.002.001.03")
+    assert one.original_msg_id == "TRY-SIGNED" and one.group_status == "PDNG"
+    assert one.statuses() == {"T1": "ACCP", "T2": "ACCP"}  # once signed
+    info = " ".join(one.group_info)
+    assert "trial run, nothing executed" in info
+    assert "would wait: 1 of 2 signatures; a signatory with the second right must sign" in info
+    assert "this container's signatures: " in info
+
+    both = signed("pay.xml", signed("pay.xml", data, pki.first, WHEN), pki.second, WHEN)
+    done = _trial(inst, both, "both.asice")
+    assert done.group_status == "ACCP" and done.statuses() == {"T1": "ACCP", "T2": "ACCP"}
+    assert "(authorised: 2 of 2 signatures)" in " ".join(done.group_info), done.group_info
+
+    broken = _trial(inst, b"PK\x03\x04 not a zip", "broken.asice")
+    assert broken.group_status == "RJCT" and broken.group_reasons == ["DS0B"]
+    assert inst.balance(A_MAIN) == before
+    assert _state(inst) == []
+    assert not [p for p in inst.env.spool.awaiting(CLIENT_A).glob("*") if p.is_file()]
+    inst.drop(data, "real.xml")  # the MsgId was not used up
+    inst.run()
+    [real] = inst.new_answers()
+    assert real.group_status == "PDNG" and "0 of 2 signatures" in " ".join(real.group_info)
