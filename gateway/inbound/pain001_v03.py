@@ -25,6 +25,7 @@ Expected bad input is a value (`ParsedFile.failure`), never an exception.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from copy import deepcopy
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
@@ -124,7 +125,7 @@ def _name(party: Any) -> str | None:
 
 
 def _remittance(rmt: Any) -> tuple[str | None, str | None]:
-    """The Ustrd lines (joined by a line break) and the Strd blocks (XML without our
+    """The Ustrd lines as sent (joined by a line break) and the Strd blocks (XML in no
     namespace, so that a statement of the same 2009 edition can carry them as they are:
     both messages use StructuredRemittanceInformation7)."""
     lines: list[str] = []
@@ -133,16 +134,24 @@ def _remittance(rmt: Any) -> tuple[str | None, str | None]:
     for child in rmt:
         if child.tag == _T_USTRD:
             if len(lines) < remittance_lines_max:
-                lines.append((child.text or "").strip())
+                lines.append(child.text or "")
         elif len(blocks) < remittance_structured_max:
-            block = etree.tostring(child, encoding="unicode", with_tail=False).replace(
-                _XMLNS, "", 1
-            )
+            block = _unqualified(child)
             size += len(block)
             if size > remittance_structured_bytes_max:
                 break
             blocks.append(block)
     return ("\n".join(lines) if lines else None), ("".join(blocks) if blocks else None)
+
+
+def _unqualified(element: Any) -> str:
+    """`element` as XML whose elements are in no namespace, however the sender wrote ours
+    (the default namespace or a prefix such as `ns2:`)."""
+    copy = deepcopy(element)
+    for node in copy.iter(tag=etree.Element):
+        node.tag = etree.QName(node).localname
+    etree.cleanup_namespaces(copy)
+    return str(etree.tostring(copy, encoding="unicode", with_tail=False))
 
 
 _T_PMTID, _T_AMT, _T_CDTR, _T_CDTRACCT, _T_CDTRAGT, _T_RMTINF, _T_RGLTRY = (
@@ -154,7 +163,6 @@ _T_E2E, _T_INSTR, _T_INSTDAMT, _T_USTRD = (
 )
 _T_FIN, _T_BIC, _T_NM, _T_CCY = (_N + t for t in ("FinInstnId", "BIC", "Nm", "Ccy"))
 _T_ID, _T_IBAN = _N + "Id", _N + "IBAN"
-_XMLNS = f' xmlns="{NS}"'
 _AMOUNT = ParsedTx._fields.index("amount")
 _T_DOC, _T_INITN, _T_GRPHDR, _T_PMTINF, _T_TX = (
     _N + t for t in ("Document", "CstmrCdtTrfInitn", "GrpHdr", "PmtInf", "CdtTrfTxInf")

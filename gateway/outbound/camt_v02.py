@@ -194,11 +194,12 @@ def _exchanged(w: Writer, exchange: Exchange, amount_minor: int, currency: str) 
 def _remittance(w: Writer, detail: EntryDetail) -> None:
     """RmtInf as the payer sent it (SPEC §6): each Ustrd line, then the Strd blocks. The
     camt.05x.001.02 and pain.001.001.03 schemas share StructuredRemittanceInformation7,
-    and the blocks were validated against it on arrival: they are written as they are."""
+    and the blocks were validated against it on arrival: they are written as they are,
+    and so are the lines (Max140Text on both sides: blanks kept, nothing to clean)."""
     lines = [
-        text
+        line[: xmlwrite.remittance_chars_max]
         for line in (detail.remittance or "").split("\n")
-        if (text := xmlwrite.cut(line, xmlwrite.remittance_chars_max))
+        if line
     ]
     if not lines and not detail.remittance_structured:
         return

@@ -11,7 +11,9 @@ statements as `Strd`, beside the `Ustrd` lines, where off-the-shelf statement re
 from __future__ import annotations
 
 import datetime as dt
+import re
 
+import pytest
 from lxml import etree
 from ofxstatement.plugins.iso20022 import Iso20022Parser
 from pycamt.parser import Camt053Parser
@@ -129,19 +131,31 @@ def test_payments_booked_on_their_own_keep_their_entries_and_share_the_clearing_
     )
 
 
+def _prefixed(data: bytes) -> bytes:
+    """The same pain.001 written as some ERPs write it: every element with the prefix
+    `ns2:` for the pain.001 namespace instead of the default namespace."""
+    data = data.replace(b' xmlns="urn:', b' xmlns:ns2="urn:', 1)
+    return re.sub(rb"<(/?)([A-Za-z])", rb"<\1ns2:\2", data)
+
+
+@pytest.mark.parametrize("written", ["default namespace", "prefix ns2"])
 def test_structured_remittance_reaches_both_statements_as_sent(
-    inst: Installation, assert_valid: object
+    inst: Installation, assert_valid: object, written: str
 ) -> None:
-    """A payment with two Ustrd lines and a Strd block (creditor reference RF… of type
-    SCOR issued by ISO, two invoices and their total) appears on the payer's and the
-    payee's statement with both Ustrd lines and the Strd block, element for element."""
+    """A payment with two Ustrd lines (blanks kept) and a Strd block (creditor reference
+    RF… of type SCOR issued by ISO, two invoices and their total) appears on the payer's
+    and the payee's statement with both Ustrd lines and the Strd block, element for
+    element, in the statement's namespace however the pain.001 named its own."""
     structured = SampleStrd(creditor_reference=REFERENCE, invoices=INVOICES)
     data = (
         Batch(msg_id="STRD-1", batch_booking=False)
-        .tx("S-1", "120.00", creditor=B_MAIN, remittance="Rēķini 118 un 119\nLīgums 7/2026",
+        .tx("S-1", "120.00", creditor=B_MAIN, remittance="Rēķini 118 un 119\n Līgums 7/2026  ",
             structured=(structured,))
         .build()
     )  # fmt: skip
+    if written == "prefix ns2":
+        data = _prefixed(data)
+        assert b"<ns2:Strd>" in data
     assert inst.submit(data).statuses() == {"S-1": "ACSC"}
     close_day(inst, TODAY)
     payer = statements_of(inst, validate=assert_valid)[(A_MAIN, TODAY)]  # type: ignore[arg-type]
@@ -150,7 +164,7 @@ def test_structured_remittance_reaches_both_statements_as_sent(
         rmt = _strd_of(report.path, "S-1")
         assert rmt.xpath("c:Ustrd/text()", namespaces=NS053) == [
             "Rēķini 118 un 119",
-            "Līgums 7/2026",
+            " Līgums 7/2026  ",
         ]
         (strd,) = rmt.findall("c:Strd", NS053)
         assert strd.xpath("c:CdtrRefInf/c:Ref/text()", namespaces=NS053) == [REFERENCE]
