@@ -38,12 +38,16 @@ class Priced(NamedTuple):
 
     @property
     def note(self) -> str:
-        """The `AddtlInf` of a converted payment: the debit side's conversion, or the
-        credit side's when only the creditor's account converts (`fx.Conversion.text`)."""
-        shown = self.debit_minor if self.route.debit is not None else self.credit_minor
+        """The `AddtlInf` of a converted payment (SPEC §13: rate, rate date and debited
+        amount): the debit side's conversion (`fx.Conversion.text`); when only the
+        creditor's account converts, the credit side's, then the amount debited as sent."""
         note = self.route.note
         assert note is not None, "not converted"
-        return note.text(shown)
+        if self.route.debit is not None:
+            return note.text(self.debit_minor)
+        debit_ccy = self.route.debit_ccy
+        debited = f"{currency.format_minor(self.debit_minor, debit_ccy)} {debit_ccy}"
+        return f"{note.text(self.credit_minor)} credited, {debited} debited"
 
 
 # Who a leg of a route's postings names (`Route.legs`), beside the position accounts.

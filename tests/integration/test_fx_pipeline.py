@@ -129,6 +129,17 @@ def test_payments_in_other_currencies_convert_at_the_ecb_rate(
         assert answer.statuses() == {"FX-YEN": "ACSC"}
         assert end[A_JPY] - inst.balance(A_JPY) == minor(Decimal("12.34") * jpy, 0) == 2021
 
+        # A EUR account pays euros to a USD treasury account: only the credit converts.
+        # The answer states the rate and, as for every conversion, the amount debited.
+        answer = inst.submit(
+            batch(msg_id="FX-4").tx("FX-CREDIT", "33.33", A_USD).build(), name="credit.xml"
+        )
+        assert answer.statuses() == {"FX-CREDIT": "ACSC"}
+        credited = minor(Decimal("33.33") * usd, 2)
+        info = " ".join(answer.tx("FX-CREDIT").additional_info)  # over two AddtlInf
+        assert info.startswith(f"1 EUR = {usd} USD, ECB rate of {KNOWN_DAY}: "), info
+        assert info.endswith(f": {credited / 100:.2f} USD credited, 33.33 EUR debited"), info
+
         assert not any(currency_sums(inst).values()), currency_sums(inst)
         with inst.env.engine.connect() as conn:
             used = conn.execute(
@@ -159,7 +170,9 @@ def test_payments_in_other_currencies_convert_at_the_ecb_rate(
         # entry is 64.44 USD (ofxstatement), and pycamt's transaction detail reads the
         # instructed amount (it takes the first Amt of TxDtls: InstdAmt).
         paths = inst.outbox(CLIENT_A).glob("*_camt.053.001.02_*.xml")
-        [usd_path] = [p for p in paths if A_USD.encode() in p.read_bytes()]
+        [usd_path] = [
+            p for p in paths if etree.parse(p).findtext(".//{*}Stmt/{*}Acct/{*}Id/{*}IBAN") == A_USD
+        ]
         parser = Camt053Parser.from_file(str(usd_path))
         (info,) = parser.get_statement_info()
         assert info["Currency"] == "USD"
