@@ -34,7 +34,7 @@ from sqlalchemy import Connection, func, select
 from gateway import authorisation, db, reading, record, signature_checks, waiting_report
 from gateway.environment import Environment
 from gateway.files import write_in_place
-from gateway.inbound import asice, route, xades
+from gateway.inbound import asice, pain001_v03, route, xades
 from gateway.inbound.findings import Finding
 from gateway.inbound.intake import Intake, take_in
 from gateway.inbound.reader import Reading
@@ -296,6 +296,14 @@ def _changes_nothing(
     assert file_row is not None
     status = GroupStatus(file_row.group_status)
     reason: Reason | None = None
+    if file_row.message != pain001_v03.MESSAGE:  # the bytes of a request sent before
+        status, reason = GroupStatus.RJCT, Reason.FF01
+        info = f"its data file is the {file_row.message} of file {file_row.id} " \
+               f"({file_row.original_name}), not a batch ({pain001_v03.MESSAGE})"  # fmt: skip
+        _, name = _answer(env, conn, file_row, status, reason, info, intake)
+        return _close(conn, container_id, Outcome(
+            file_row.id, "archive", status.value, reason, info, answer=name
+        ), info)  # fmt: skip
     if row is not None and row.state == authorisation.EXPIRED:
         reason, what = Reason.DS24, "expired waiting for signatures"
     elif row is not None and row.state == authorisation.CANCELLED:

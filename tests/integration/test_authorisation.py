@@ -43,6 +43,7 @@ from tests.pipeline_fixtures import (
     write_config,
 )
 from tests.signature_fixtures import bad_containers, configure, make_pki_files, signed
+from tests.unit import pull_samples
 
 WHEN = DEFAULT_NOW.astimezone(dt.UTC)
 PEOPLE: dict[str, testpki.Issued] = {}  # further signatories made by the fixture
@@ -629,3 +630,23 @@ def test_a_container_in_test_is_a_trial_of_its_batch_with_its_signatures(
     inst.run()
     [real] = inst.new_answers()
     assert real.group_status == "PDNG" and "0 of 2 signatures" in " ".join(real.group_info)
+
+
+def test_a_container_of_a_request_sent_before_is_ff01(
+    signing: tuple[Installation, Pki], assert_valid: Any
+) -> None:
+    """SPEC §11: a container whose data file is not a pain.001.001.03 is answered RJCT
+    FF01 — also when its data file is the very bytes of a camt.060 sent before (it was
+    answered as a batch "already executed"; the signature changes nothing)."""
+    inst, pki = signing
+    day = TODAY.isoformat()
+    wanted = pull_samples.Wanted(iban=A_MAIN, from_date=day, to_date=day)
+    data = pull_samples.to_bytes(pull_samples.camt060("05", [wanted], msg_id="REQ-SIGNED"))
+    inst.drop(data, "req.xml")
+    inst.run()
+    inst.drop(signed("req.xml", data, pki.first, WHEN), "req.asice")
+    inst.run()
+    [answer] = inst.new_answers()
+    assert_valid(answer.path, "pain.002.001.03")
+    assert answer.group_status == "RJCT" and answer.group_reasons == ["FF01"], answer.group_info
+    assert "not a batch (pain.001.001.03)" in " ".join(answer.group_info)
