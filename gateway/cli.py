@@ -366,7 +366,8 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
         from sqlalchemy.exc import OperationalError
 
         if isinstance(exc, OperationalError):
-            print(f"ekase-gateway: database unavailable: {exc.orig}", file=sys.stderr)
+            said = " ".join(str(exc.orig).split())  # psycopg's hint is a second line
+            print(f"ekase-gateway: database unavailable: {said}", file=sys.stderr)
             return 1
         from gateway.filerun import fault_of_ours
 
