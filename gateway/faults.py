@@ -13,7 +13,8 @@ they are only named, for the log, the `ekase_faults_total{kind}` series and `sta
     other         a fault raised as such without a cause named above
 
 A fault confined to one client's own folders (`client_fault`: we may not write its out/,
-its in/ or work/, or its shelf; its quota is reached) is that client's alone: the client
+its in/ or work/, or its shelf; its quota is reached; a filesystem of its own, not the
+spool's, is full) is that client's alone: the client
 is held (`Held`) — its answers wait in the outbox, its files in work/, its new files in
 in/ — and retried on every pass, while every other client's files go on.
 
@@ -164,16 +165,34 @@ def client_folders(spool: Spool, client_id: str) -> tuple[Path, ...]:
 def client_fault(exc: BaseException, spool: Spool, client_id: str) -> ClientFault | None:
     """`exc` as a fault of `client_id`'s own folders: permission refused or a quota reached
     on a path in one of them (an immutable or read-only out/ or shelf, a client's
-    filesystem quota). None for anything else — the disk full, an I/O error, the database,
-    the key: faults of the whole machine, which stop the pass for every client."""
-    if not isinstance(exc, OSError) or exc.errno not in _CONFINABLE:
+    filesystem quota), or no space left on a path in one of them that lies on a
+    filesystem of its own (a mount of that client's, not the spool's disk). None for
+    anything else — the spool's disk full, an I/O error, the database, the key: faults of
+    the whole machine, which stop the pass for every client."""
+    if not isinstance(exc, OSError) or exc.errno not in (*_CONFINABLE, errno.ENOSPC):
         return None
     folders = client_folders(spool, client_id)
     for name in (exc.filename2, exc.filename):  # the target of a move first
         if isinstance(name, str | bytes | os.PathLike):
             path = Path(os.fsdecode(name))
-            if any(path.is_relative_to(folder) for folder in folders):
-                return ClientFault(client_id, kind(exc), describe(exc), str(path))
+            if not any(path.is_relative_to(folder) for folder in folders):
+                continue
+            if exc.errno == errno.ENOSPC and _device(path) in (None, _device(spool.root)):
+                return None  # the spool's own disk is full: every client's
+            return ClientFault(client_id, kind(exc), describe(exc), str(path))
+    return None
+
+
+def _device(path: Path) -> int | None:
+    """The filesystem (`st_dev`) of `path`, or of its nearest ancestor that exists; None
+    if none can be read."""
+    for each in (path, *path.parents):
+        try:
+            return each.stat().st_dev
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return None
     return None
 
 

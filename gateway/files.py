@@ -108,6 +108,13 @@ def write_new(path: Path, data: bytes | str, *, mode: int = 0o644, sync: bool = 
             view = view[os.write(fd, view) :]
         if sync:
             os.fsync(fd)
+    except OSError as exc:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        if exc.filename is not None:
+            raise
+        # A write names no file: name it, so that a fault can be told whose folder it is in.
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     except BaseException:
         os.close(fd)
         path.unlink(missing_ok=True)

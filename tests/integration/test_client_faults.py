@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from gateway import db
 from gateway.status import collect
+from tests.integration.test_disk_full import fill, tmpfs
 from tests.pipeline_fixtures import A_MAIN, B_MAIN, CLIENT_A, CLIENT_B, Batch, Installation, batch
 
 
@@ -128,3 +129,42 @@ def test_one_clients_unwritable_shelf_holds_that_client_alone(
     assert inst.left_in(CLIENT_A) == []
     assert len(inst.shelf_files(CLIENT_A)) == 2
     assert inst.balance(A_MAIN) == before_a - 3000
+
+
+@pytest.fixture
+def sealed(template: Path, tmp_path: Path) -> Iterator[Installation]:
+    """An installation that seals its answers (a seal is written into out/ first)."""
+    installation = Installation.copy_of(template, tmp_path / "gw", need_sealer=True)
+    yield installation
+    installation.close()
+
+
+def test_one_clients_full_filesystem_holds_that_client_alone(sealed: Installation) -> None:
+    """Client A's out/ is a filesystem of its own (a small tmpfs mounted on it, as a
+    per-client mount would be) and it is full; the disk the spool is on is not. B's file
+    is answered in the same pass; A's is booked and its answer waits in the outbox, A
+    held with a `disk_full` fault naming its out/ — no fault of the whole pass. Once the
+    mount is gone, A gets its answer in the next pass, booked once."""
+    inst = sealed
+    before_a = inst.balance(A_MAIN)
+    out = inst.outbox(CLIENT_A)
+    with tmpfs(out, 16 * 1024):
+        fill(out, 0)
+        inst.drop(batch(("F1-1", "10.00"), msg_id="F1"), "f1.xml")
+        inst.drop(_b_batch("G1"), "g1.xml", CLIENT_B)
+        with structlog.testing.capture_logs() as logged:
+            first = inst.run()
+        assert [a.original_msg_id for a in inst.new_answers(CLIENT_B)] == ["G1"]
+        assert set(first.held) == {CLIENT_A}
+        assert [o.msg_id for o in first.outcomes] == ["G1"]
+        assert len(inst.env.spool.in_work(CLIENT_A)) == 1  # booked, answer in the outbox
+        assert inst.balance(A_MAIN) == before_a - 1000
+    [fault] = [e for e in logged if e["event"] == "client.fault"]
+    assert fault["client"] == CLIENT_A and fault["kind"] == "disk_full", fault
+    assert Path(fault["path"]).is_relative_to(out)
+
+    third = inst.run()  # the mount gone: out/ is the spool's folder again
+    assert third.held == {}
+    assert [a.original_msg_id for a in inst.new_answers(CLIENT_A)] == ["F1"]
+    assert inst.left_in(CLIENT_A) == [] and inst.left_in(CLIENT_B) == []
+    assert inst.balance(A_MAIN) == before_a - 1000  # booked once
