@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from gateway import db
 from gateway.environment import Environment
 from gateway.files import sync_all, write_in_place
 from gateway.inbound.intake import Intake
-from gateway.reasons import Reason
-from gateway.shelving import Outcome, findings_text, rejections_listed_max
+from gateway.shelving import Outcome, findings_text, recorded
 from gateway.spool import ATTEMPTS_SUFFIX, SIDECAR_SUFFIXES
 from gateway.statuses import TxStatus
 
@@ -148,32 +147,10 @@ def _as_shelved(env: Environment, row: Any, path: Path) -> tuple[Intake, Outcome
     (`tidy` is repeatable, so nothing of the run that ended the waiting is at hand): its
     payments as they stand and its final answer (`first_outbox_id`). An expired or
     cancelled batch recorded no payments: its answer rejected every one of them."""
-    f, p, o = db.files.c, db.payments.c, db.outbox.c
-    ok, rjct = TxStatus.ACSC.value, TxStatus.RJCT.value
     with env.engine.connect() as conn:
-        file = conn.execute(select(db.files).where(f.id == row.file_id)).one()
-        mine = p.file_id == row.file_id
-        counts = conn.execute(select(p.status, func.count()).where(mine).group_by(p.status))
-        booked = conn.execute(
-            select(p.currency, func.sum(p.amount_minor))
-            .where(mine, p.status == ok)
-            .group_by(p.currency)
-        )
-        rejected = conn.execute(
-            select(p.seq, p.end_to_end_id, p.reason, p.additional_info)
-            .where(mine, p.status == rjct)
-            .order_by(p.seq)
-            .limit(rejections_listed_max)
-        )
-        answer = conn.execute(select(o.file_name).where(o.id == file.first_outbox_id)).scalar()
-        outcome = Outcome(
-            file.id, "archive" if row.state == EXECUTED else "rejected", file.group_status,
-            Reason(file.reason) if file.reason else None, None if row.state == EXECUTED else
-            file.additional_info, msg_id=file.msg_id,
-            counts={str(k): int(n) for k, n in counts} or {rjct: file.nb_of_txs},
-            amounts={str(k): int(n) for k, n in booked},
-            answer=answer, rejected=[(n, e2e, c or "", i or "") for n, e2e, c, i in rejected],
-        )  # fmt: skip
+        file = conn.execute(select(db.files).where(db.files.c.id == row.file_id)).one()
+        outcome = recorded(conn, file, "archive" if row.state == EXECUTED else "rejected")
+    outcome.counts = outcome.counts or {TxStatus.RJCT.value: file.nb_of_txs}
     intake = Intake(
         client_id=file.client_id, path=path, original_name=file.original_name,
         user=file.sftp_user, source_ip=file.source_ip, key_fingerprint=file.key_fingerprint,

@@ -49,7 +49,7 @@ from gateway.newfile import Rejected, new_file, reject
 from gateway.outbound import answers, outbox
 from gateway.outbound.outbox import PlainCopy
 from gateway.readahead import BatchAhead
-from gateway.shelving import Outcome, shelve_all
+from gateway.shelving import Outcome, recorded, shelve_all
 from gateway.spool import Claim
 from ledger.tx import BalanceConflict, LedgerTx
 
@@ -318,7 +318,7 @@ def _already_known(env: Environment, conn: Any, intake: Intake, known: Any) -> O
     shelf = "rejected" if refused else "archive"
     if known.claim_name == intake.claim_name:
         shelf = authorisation.recovered_shelf(conn, known) or shelf
-        return Outcome(known.id, shelf, known.group_status, msg_id=known.msg_id, recovered=True)
+        return recorded(conn, known, shelf, recovered=True)  # its first run's outcome is gone
     answered = outbox.answer_to_claim(conn, intake.client_id, intake.claim_name)
     if answered is not None:  # a repeated upload, answered before a stop
         return Outcome(

@@ -8,7 +8,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import Connection, func, select
+
+from gateway import db
 from gateway.environment import Environment
 from gateway.files import sync_all, write_in_place
 from gateway.inbound.intake import Intake
@@ -37,6 +41,43 @@ class Outcome:
     answer: str | None = None
     rejected: list[tuple[int, str, str, str]] = field(default_factory=list)  # seq, e2e, code, info
     recovered: bool = False
+
+
+def recorded(conn: Connection, file: Any, shelf: str, *, recovered: bool = False) -> Outcome:
+    """What happened to the file of row `file` as the database has it, for a file whose
+    run's outcome is not at hand — finished by a later run (after a restart, or once its
+    client's folder works again), a waiting batch shelved once it stopped waiting: its
+    payments as they stand, what they booked, those rejected, and its first answer."""
+    p, o = db.payments.c, db.outbox.c
+    mine = p.file_id == file.id
+    ok, rjct = TxStatus.ACSC.value, TxStatus.RJCT.value
+    counts = conn.execute(select(p.status, func.count()).where(mine).group_by(p.status))
+    booked = conn.execute(
+        select(p.currency, func.sum(p.amount_minor))
+        .where(mine, p.status == ok)
+        .group_by(p.currency)
+    )
+    rejected = conn.execute(
+        select(p.seq, p.end_to_end_id, p.reason, p.additional_info)
+        .where(mine, p.status == rjct)
+        .order_by(p.seq)
+        .limit(rejections_listed_max)
+    )
+    answer = conn.execute(select(o.file_name).where(o.id == file.first_outbox_id)).scalar()
+    return Outcome(
+        file.id, shelf, file.group_status, _reason(file.reason),
+        None if shelf == "archive" else file.additional_info, msg_id=file.msg_id,
+        counts={str(k): int(n) for k, n in counts}, amounts={str(k): int(n) for k, n in booked},
+        answer=answer, rejected=[(n, e2e, c or "", i or "") for n, e2e, c, i in rejected],
+        recovered=recovered,
+    )  # fmt: skip
+
+
+def _reason(code: str | None) -> Reason | RequestReason | None:
+    """A file's recorded reason code: a payment file's, or a request's (admi.002)."""
+    if code in {r.value for r in Reason}:
+        return Reason(code)
+    return RequestReason(code) if code in {r.value for r in RequestReason} else None
 
 
 # -- shelving ----------------------------------------------------------------------------------

@@ -168,3 +168,27 @@ def test_one_clients_full_filesystem_holds_that_client_alone(sealed: Installatio
     assert [a.original_msg_id for a in inst.new_answers(CLIENT_A)] == ["F1"]
     assert inst.left_in(CLIENT_A) == [] and inst.left_in(CLIENT_B) == []
     assert inst.balance(A_MAIN) == before_a - 1000  # booked once
+
+
+def test_a_held_files_line_and_findings_tell_its_counts_and_answer(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file held back by its client's out/ is finished by a later pass: its one
+    `file.processed` line and its findings file tell what it did — its counts per status,
+    what it booked, the name of its answer — as for any file, not "(none: recovered after
+    a restart)" with nothing counted."""
+    mend = _refuse_into(monkeypatch, inst.outbox(CLIENT_A))
+    inst.drop(batch(("H1-1", "10.00"), ("H1-2", "2.50"), msg_id="H1"), "h1.xml")
+    with structlog.testing.capture_logs() as logged:
+        assert set(inst.run().held) == {CLIENT_A}
+        mend()
+        inst.run()
+    [answer] = inst.new_answers(CLIENT_A)
+    [line] = [e for e in logged if e["event"] == "file.processed"]
+    assert line["file"] == "h1.xml" and line["msg_id"] == "H1"
+    assert line["counts"] == {"ACSC": 2} and line["amounts"] == {"EUR": "12.50"}, line
+    assert line["answer"] == answer.path.name, line
+    [shelved] = inst.shelf_files(CLIENT_A)
+    findings = shelved.with_name(shelved.name + ".findings.txt").read_text()
+    assert f"Answer:      {answer.path.name}\n" in findings, findings
+    assert "Transactions: ACSC 2\n" in findings and "Booked:      12.50 EUR\n" in findings
