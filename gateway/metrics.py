@@ -8,9 +8,10 @@
     ekase_amount_total{status,currency}     their amounts, in major units (1500.49)
     ekase_file_seconds                      histogram: claim to answer, per file
     ekase_waiting_files{client}             complete files waiting in in/        (on scrape)
-    ekase_sftp_sessions                     authenticated SFTP connections open now
+    ekase_sftp_sessions                     SFTP sessions (channels) of logged-in users open now
     ekase_sftp_logins_refused_total         failed authentications, connections refused
-                                            for repeated failures, logins over the limit
+                                            for repeated failures, logins and session
+                                            channels over the session limit
     ekase_outbox_backlog                    answers committed but not yet in out/ (on scrape)
     ekase_eod_last_timestamp_seconds{account}  end of day (`eod_time`) of the latest business
                                             day the account has a camt.053 for   (on scrape)
@@ -97,7 +98,8 @@ class Metrics:
             buckets=file_seconds_buckets, registry=registry,
         )
         self.sftp_sessions = Gauge(
-            "ekase_sftp_sessions", "Authenticated SFTP connections open now", registry=registry
+            "ekase_sftp_sessions", "SFTP sessions (channels) of logged-in users open now",
+            registry=registry,
         )
         self.logins_refused = Counter(
             "ekase_sftp_logins_refused", "SFTP logins refused (failed, penalised, over the limit)",

@@ -1,8 +1,16 @@
-"""One SSH connection: public-key authentication, session limit, idle timeout, penalties."""
+"""One SSH connection: public-key authentication, session limit, idle timeout, penalties.
+
+The session limit counts sessions (SSH session channels, where SFTP runs), like sshd's
+MaxSessions but over all of a user's connections. A connection takes one session at
+login, which its first channel uses; each further channel open at once takes one more,
+and gives it back when it closes. So a login over the limit is disconnected, a channel
+over it is refused, and a connection holds `max(1, channels open)` of its user's sessions.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import asyncssh
 
@@ -13,12 +21,31 @@ from gateway.sftp.context import ServerContext
 from gateway.sftp.guard import AUTH_ATTEMPTS_PER_CONNECTION_MAX, idle_deadline
 from gateway.sftp.login_keys import LoginKeys
 
+# A shell or command on a session channel (the server answers it and closes), and SFTP.
+ProcessFactory = Callable[[asyncssh.SSHServerProcess[str]], None]
+SftpFactory = asyncssh.SFTPServerFactory
+SFTP_VERSION = 3
+
+
+class Session(asyncssh.SSHServerProcess[str]):
+    """One session channel of a logged-in connection, counted until it closes."""
+
+    def __init__(self, owner: Connection, process: ProcessFactory, sftp: SftpFactory) -> None:
+        super().__init__(process, sftp, SFTP_VERSION, False)  # False: no scp
+        self._counted_by = owner
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._counted_by.session_closed()
+
 
 class Connection(asyncssh.SSHServer):
     """Authentication, session limit, idle timeout and penalties for one connection."""
 
-    def __init__(self, ctx: ServerContext) -> None:
+    def __init__(self, ctx: ServerContext, process: ProcessFactory, sftp: SftpFactory) -> None:
         self.ctx = ctx
+        self.process_factory = process
+        self.sftp_factory = sftp
         self.conn: asyncssh.SSHServerConnection | None = None
         self.source_ip = ""
         self.username = ""
@@ -29,6 +56,8 @@ class Connection(asyncssh.SSHServer):
         self.authenticated = False
         self.refused = False
         self.over_limit = False
+        self.channels = 0  # session channels open now
+        self.sessions_held = 0  # of the user's limit: max(1, channels) once logged in
         self.rejected_keys = 0
         self.last_activity = 0.0
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -57,8 +86,7 @@ class Connection(asyncssh.SSHServer):
         if self._idle_timer is not None:
             self._idle_timer.cancel()
         if self.authenticated:
-            self.ctx.sessions.release(self.username)
-            metrics.sftp_session_closed()
+            self._release_sessions(0)
             self.ctx.log.info(
                 "sftp.logout", user=self.username, source_ip=self.source_ip,
                 error=str(exc) if exc else None,
@@ -158,24 +186,13 @@ class Connection(asyncssh.SSHServer):
             self.conn.disconnect(asyncssh.DISC_BY_APPLICATION, "Not allowed")
             return
         self.fingerprint = self.key.get_fingerprint("sha256")
-        if not self.ctx.sessions.acquire(self.username):
+        if not self._take_session(at="login"):
             self.over_limit = True
-            limit = self.ctx.settings.sftp.sessions_per_user_max
-            metrics.login_refused()
-            self.ctx.log.warning(
-                "sftp.session.refused", user=self.username, source_ip=self.source_ip,
-                sessions_max=limit,
-            )
             # The reason travels in the disconnect message, which OpenSSH, PuTTY/WinSCP and
             # Go's ssh show; paramiko logs it (its caller sees "Unable to open channel").
-            self.conn.disconnect(
-                asyncssh.DISC_TOO_MANY_CONNECTIONS,
-                f"Too many sessions for {self.username}: at most {limit} at once "
-                "(sftp.sessions_per_user_max); close one and try again",
-            )
+            self.conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS, self._over_limit_reason())
             return
         self.authenticated = True
-        metrics.sftp_session_opened()
         self.ctx.penalty.succeeded(self.source_ip)
         assert self.client is not None
         self.ctx.log.info(
@@ -188,6 +205,55 @@ class Connection(asyncssh.SSHServer):
         )
         self.touch()
         self._arm_idle_timer()
+
+    # Sessions: the channels SFTP runs on, counted against the user's limit
+
+    def _over_limit_reason(self) -> str:
+        limit = self.ctx.settings.sftp.sessions_per_user_max
+        return (
+            f"Too many sessions for {self.username}: at most {limit} at once "
+            "(sftp.sessions_per_user_max); close one and try again"
+        )
+
+    def _take_session(self, at: str) -> bool:
+        if not self.ctx.sessions.acquire(self.username):
+            metrics.login_refused()
+            self.ctx.log.warning(
+                "sftp.session.refused", user=self.username, source_ip=self.source_ip,
+                sessions_max=self.ctx.settings.sftp.sessions_per_user_max, at=at,
+                channels_open=self.channels,
+            )
+            return False
+        self.sessions_held += 1
+        metrics.sftp_session_opened()
+        return True
+
+    def _release_sessions(self, keep: int) -> None:
+        while self.sessions_held > keep:
+            self.ctx.sessions.release(self.username)
+            self.sessions_held -= 1
+            metrics.sftp_session_closed()
+
+    def session_requested(self) -> Session:
+        if not self.authenticated:  # a login over the limit, its disconnect under way
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, self._over_limit_reason()
+            )
+        if self.channels + 1 > self.sessions_held and not self._take_session(at="channel"):
+            # Refusing the channel keeps the connection and its open sessions working;
+            # the reason is the channel-open failure's text (OpenSSH: "open failed").
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, self._over_limit_reason()
+            )
+        self.channels += 1
+        self.touch()
+        return Session(self, self.process_factory, self.sftp_factory)
+
+    def session_closed(self) -> None:
+        self.channels -= 1
+        assert self.channels >= 0
+        if self.authenticated and self.sessions_held > 0:  # 0: the connection has ended
+            self._release_sessions(max(1, self.channels))
 
     # Idle timeout
 

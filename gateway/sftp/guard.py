@@ -8,8 +8,10 @@ that stays quiet for twice the longest penalty is forgotten, and at most
 `addresses_max` addresses are remembered (the stalest is dropped first), so a
 scan from many addresses cannot grow memory without bound.
 
-`SessionLimit` counts authenticated sessions per user. A slot is taken only
-after authentication, so nobody without a key can lock a user out.
+`SessionLimit` counts sessions (SSH session channels) per user over all the
+user's connections; `connection.Connection` takes and gives back the slots. A
+slot is taken only after authentication, so nobody without a key can lock a
+user out.
 """
 
 from __future__ import annotations

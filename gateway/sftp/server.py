@@ -12,10 +12,11 @@ import os
 import time
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncssh
 import structlog
+from asyncssh.channel import SSHChannel
 from asyncssh.encryption import get_encryption_algs
 from asyncssh.kex import get_kex_algs
 from asyncssh.mac import get_mac_algs
@@ -159,13 +160,16 @@ async def start_server(
         clock=clock,
     )
 
-    def sftp_factory(chan: asyncssh.SSHServerChannel[bytes]) -> asyncssh.SFTPServer:
-        return SftpSession(chan, ctx)
+    def sftp_factory(chan: SSHChannel[bytes]) -> asyncssh.SFTPServer:
+        # A server channel (asyncssh may wrap it in its line editor, which passes through).
+        return SftpSession(cast(asyncssh.SSHServerChannel[bytes], chan), ctx)
 
     acceptor = await asyncssh.listen(
         cfg.host,
         cfg.port,
-        server_factory=lambda: Connection(ctx),
+        # Session channels are opened by Connection.session_requested, which counts them
+        # against the user's limit (so no process_factory or sftp_factory here).
+        server_factory=lambda: Connection(ctx, refuse_non_sftp, sftp_factory),
         server_host_keys=[host_keypair],
         server_version=ssh_algorithms.SERVER_VERSION,
         kex_algs=kex,
@@ -184,10 +188,6 @@ async def start_server(
         allow_pty=False,
         agent_forwarding=False,
         x11_forwarding=False,
-        allow_scp=False,
-        sftp_factory=sftp_factory,
-        process_factory=refuse_non_sftp,
-        sftp_version=3,
         login_timeout=cfg.login_timeout_seconds,
         keepalive_interval=min(KEEPALIVE_SECONDS_MAX, cfg.idle_timeout_seconds),
         keepalive_count_max=3,

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import paramiko
 import pytest
+from sqlalchemy import create_engine
 
+from gateway import metrics
 from gateway.clock import FixedClock
-from gateway.sftp import stop_server
+from gateway.sftp import server_context, stop_server
 from tests.integration.sftp_fixtures import (
     OPENSSH_OPTIONS,
     RunningServer,
@@ -480,6 +482,104 @@ def test_default_session_limit_lets_parallel_tools_work(
         assert server.log.named("sftp.session.refused") == []
         for session in sessions:
             session.close()
+
+
+LIMIT_REASON_16 = (
+    "Too many sessions for alpha-erp: at most 16 at once (sftp.sessions_per_user_max); "
+    "close one and try again"
+)
+
+
+def _sessions_gauge(active: metrics.Metrics) -> float:
+    [family] = active.sftp_sessions.collect()
+    return float(family.samples[0].value)
+
+
+def _sessions_held(server: RunningServer, user: str) -> int:
+    def count() -> int:
+        ctx = server_context(server.acceptor)
+        assert ctx is not None
+        return ctx.sessions.count(user)
+
+    return int(server.call(count))
+
+
+def _channel_refused(transport: paramiko.Transport, caplog: pytest.LogCaptureFixture) -> None:
+    """Opening one more SFTP session on `transport` is refused as over the limit: paramiko
+    raises "Administratively prohibited" and logs the server's reason."""
+    caplog.clear()
+    with caplog.at_level("INFO", logger="paramiko.transport"), pytest.raises(
+        paramiko.ChannelException
+    ) as refused:
+        paramiko.SFTPClient.from_transport(transport)
+    assert refused.value.code == paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+    assert any(LIMIT_REASON_16 in record.getMessage() for record in caplog.records)
+
+
+def test_session_limit_counts_channels_of_one_connection(
+    tmp_path: Path, keys: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The limit is on sessions (SFTP channels, like sshd's MaxSessions), not TCP connections:
+    on one connection the 17th SFTP session is refused with the reason naming the limit and
+    its key, the 16 open ones keep working, closing one lets a new one open, and
+    `ekase_sftp_sessions` counts the sessions (it said 1 while 300 worked)."""
+    with running_server(tmp_path / "gw", keys) as server:
+        active = metrics.enable(server.settings, create_engine("sqlite://"))
+        try:
+            transport = paramiko_connect(server, "alpha-erp", "alpha")
+            sessions = [paramiko.SFTPClient.from_transport(transport) for _ in range(16)]
+            assert all(s is not None and s.listdir("/in") == [] for s in sessions)
+            assert _sessions_gauge(active) == 16
+            _channel_refused(transport, caplog)
+            assert transport.is_active()
+            assert all(s is not None and s.listdir("/out") == [] for s in sessions)
+            [logged] = server.log.named("sftp.session.refused")
+            assert logged["sessions_max"] == 16
+            assert _sessions_gauge(active) == 16
+            closing = sessions.pop()
+            assert closing is not None
+            closing.close()
+            assert wait_for(lambda: _sessions_gauge(active) == 15)
+            again = paramiko.SFTPClient.from_transport(transport)
+            assert again is not None and again.listdir("/in") == []
+            _channel_refused(transport, caplog)
+            transport.close()
+            assert wait_for(lambda: _sessions_gauge(active) == 0)
+            assert _sessions_held(server, "alpha-erp") == 0
+        finally:
+            metrics.disable()
+
+
+def test_session_limit_counts_channels_over_all_connections(
+    tmp_path: Path, keys: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A user's sessions are counted over all its connections: 10 on one and 6 on another
+    fill the 16; a 17th is refused on either, a new connection is refused at login as
+    before, other users are not affected, and a session closed on one connection frees
+    a slot for the other."""
+    with running_server(tmp_path / "gw", keys) as server:
+        first = paramiko_connect(server, "alpha-erp", "alpha")
+        second = paramiko_connect(server, "alpha-erp", "alpha")
+        on_first = [paramiko.SFTPClient.from_transport(first) for _ in range(10)]
+        on_second = [paramiko.SFTPClient.from_transport(second) for _ in range(6)]
+        assert all(s is not None and s.listdir("/in") == [] for s in on_first + on_second)
+        _channel_refused(second, caplog)
+        _channel_refused(first, caplog)
+        with pytest.raises((paramiko.SSHException, EOFError, OSError)):
+            open_sftp(server, "alpha-erp", "alpha").listdir("/in")
+        other = open_sftp(server, "beta-erp", "beta")
+        assert other.listdir("/in") == []
+        freed = on_first.pop()
+        assert freed is not None
+        freed.close()
+        assert wait_for(lambda: _sessions_held(server, "alpha-erp") == 15)
+        moved = paramiko.SFTPClient.from_transport(second)
+        assert moved is not None and moved.listdir("/in") == []
+        _channel_refused(first, caplog)
+        assert len(server.log.named("sftp.session.refused")) == 4
+        other.close()
+        first.close()
+        second.close()
 
 
 def test_auth_failures_penalise_the_source_address(tmp_path: Path, keys: dict[str, Path]) -> None:
