@@ -3,7 +3,9 @@
     ekase-gateway summary -c CONFIG --client ID --from D --to D
 
 writes the client's revenue and expenditure summary for the period into its `out/`
-(sealed, like every answer) and prints its file name. Registered in `cli.main`;
+(sealed, like every answer) and prints its file name. Asked for before the period is
+over, it says the balance so far, and the daemon's monthly run still writes the final
+one (`budget_summary.is_final`). Registered in `cli.main`;
 heavy modules load inside the handler.
 """
 

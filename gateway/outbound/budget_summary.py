@@ -146,6 +146,14 @@ def render(lines: Iterable[Line]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+def is_final(body: bytes) -> bool:
+    """Whether a summary (its CSV) was written once its period was over: its closing lines
+    say "closing balance", not the balance so far."""
+    rows = csv.DictReader(io.StringIO(body.decode("utf-8")), delimiter=";")
+    closing = [row["name"] for row in rows if row["line"] == "closing"]
+    return bool(closing) and all(name == CLOSING_NAME for name in closing)
+
+
 def file_name(local: dt.datetime, client_id: str, start: dt.date, end: dt.date) -> str:
     return f"{local:%Y%m%dT%H%M%S}_{MESSAGE}_{client_id}_{start}_{end}.csv"
 
@@ -209,7 +217,9 @@ def previous_month(day: dt.date) -> tuple[dt.date, dt.date]:
 
 def run_due(env: Environment) -> int:
     """The daemon's monthly run: from the first business day of a month on, the previous
-    month's summary for every client with a budget account that has none yet."""
+    month's summary for every client with a budget account that has no final one yet. A
+    summary of the month asked for while it ran (`ekase-gateway summary`, its closing
+    line the balance so far) is not the month's: the final one is still written."""
     today = env.local_now().date()
     if today < calendar.business_day_on_or_after(today.replace(day=1)):
         return 0
@@ -220,15 +230,16 @@ def run_due(env: Environment) -> int:
             continue
         suffix = f"_{MESSAGE}_{client.id}_{start}_{end}.csv"
         with env.engine.connect() as conn:
-            done = conn.execute(
-                select(db.outbox.c.id).where(
+            earlier = conn.execute(
+                select(db.outbox.c.body).where(
                     db.outbox.c.client_id == client.id,
                     db.outbox.c.message == MESSAGE,
                     db.outbox.c.file_name.endswith(suffix),
                 )
-            ).first()
+            ).scalars()
+            done = any(is_final(zlib.decompress(body)) for body in earlier)
             began_after = _began_after(conn, client, end)
-        if done is None and not began_after:
+        if not done and not began_after:
             write_summary(env, client.id, start, end)
             written += 1
     return written

@@ -47,9 +47,18 @@ def budget_inst(tmp_path: Path, database_url: str) -> Iterator[Installation]:
     inst.close()
 
 
+def summary_paths(inst: Installation, client: str, start: dt.date, end: dt.date) -> list[Path]:
+    """The client's summaries for the period in out/, oldest first (by their stamp)."""
+    return sorted(inst.outbox(client).glob(f"*_budget-summary_{client}_{start}_{end}.csv"))
+
+
 def summary_rows(inst: Installation, client: str, start: dt.date, end: dt.date) -> list[Row]:
     """The client's summary for the period as found in out/, its seal checked."""
-    (path,) = inst.outbox(client).glob(f"*_budget-summary_{client}_{start}_{end}.csv")
+    (path,) = summary_paths(inst, client, start, end)
+    return read_summary(inst, path)
+
+
+def read_summary(inst: Installation, path: Path) -> list[Row]:
     verdict = verify_file(
         path, trusted_certs=[inst.settings.signing.certificate], now=dt.datetime.now(dt.UTC)
     )
@@ -147,6 +156,34 @@ def test_the_daemon_writes_last_months_summary_once_on_the_first_business_day(
     assert [r["name"] for r in rows if r["line"] == "closing"] == [budget_summary.CLOSING_NAME]
     assert by_code(rows, A_MAIN, "expenditure") == {"2231": "-12.34"}
     check_against_ledger(inst, rows, *NOVEMBER)
+
+
+def test_a_summary_of_the_running_month_does_not_stand_in_for_the_final_one(
+    budget_inst: Installation,
+) -> None:
+    """An operator's summary asked for while the month runs (its closing line says the
+    balance so far) is not the month's summary: on the first business day of the next
+    month the daemon still writes the final one, with the month's closing balance, for
+    that client as for the others, and a second run writes nothing more."""
+    inst = budget_inst
+    first = Batch(debtor=A_MAIN).tx("P1", "12.34", EXTERNAL, codes=(("EKK", "2231", "12.34"),))
+    assert inst.submit(first.build()).statuses() == {"P1": "ACSC"}
+    budget_summary.write_summary(inst.env, CLIENT_A, *NOVEMBER)  # the 25th: November runs
+    (early,) = summary_paths(inst, CLIENT_A, *NOVEMBER)
+    rows = read_summary(inst, early)
+    assert [r["name"] for r in rows if r["line"] == "closing"] == [budget_summary.SO_FAR_NAME]
+    later = Batch(debtor=A_MAIN).tx("P2", "7.66", EXTERNAL, codes=(("EKK", "2231", "7.66"),))
+    assert inst.submit(later.build(), "later.xml").statuses() == {"P2": "ACSC"}
+    inst.clock.set(riga(dt.date(2026, 12, 1), "08:00"))  # Tuesday, the first business day
+    assert budget_summary.run_due(inst.env) == 2
+    assert budget_summary.run_due(inst.env) == 0
+    paths = summary_paths(inst, CLIENT_A, *NOVEMBER)
+    assert len(paths) == 2 and paths[0] == early
+    rows = read_summary(inst, paths[1])
+    assert [r["name"] for r in rows if r["line"] == "closing"] == [budget_summary.CLOSING_NAME]
+    assert by_code(rows, A_MAIN, "expenditure") == {"2231": "-20.00"}
+    check_against_ledger(inst, rows, *NOVEMBER)
+    assert len(summary_paths(inst, CLIENT_B, *NOVEMBER)) == 1
 
 
 def test_summary_refusals_are_one_line(budget_inst: Installation) -> None:

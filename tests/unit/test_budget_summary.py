@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from gateway.inbound import budget
 from gateway.outbound.account_report import SENT_SEPA, Entry, EntryDetail
-from gateway.outbound.budget_summary import account_lines, allocate, render
+from gateway.outbound.budget_summary import account_lines, allocate, is_final, render
 
 DAY = dt.date(2026, 11, 25)
 
@@ -67,3 +67,14 @@ def test_lines_by_code_uncoded_and_the_check() -> None:
     text = render(lines).decode("utf-8")
     assert text.splitlines()[0] == "account;currency;line;code;name;amount"
     assert "LV1;EUR;expenditure;2221;;-120.00" in text.splitlines()
+
+
+def test_only_a_summary_of_a_period_over_is_final() -> None:
+    """What the daemon's monthly run reads back: a summary written while its period ran
+    (the balance so far, on any of its accounts) does not stand for the period's."""
+    booked = [entry(10_00, True)]
+    over = account_lines("LV1", "EUR", 0, booked, 10_00, None, DAY)
+    running = account_lines("LV2", "EUR", 0, booked, 10_00, None, DAY, over=False)
+    assert is_final(render(over))
+    assert not is_final(render(running))
+    assert not is_final(render(over + running))
