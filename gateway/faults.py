@@ -37,7 +37,9 @@ from gateway.spool import SHELVES, Spool
 
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 _PERMISSIONS = frozenset({errno.EACCES, errno.EPERM})
-_CONFINABLE = _PERMISSIONS | {errno.EDQUOT}  # a folder's mode or flags, a quota: not the disk
+# A folder's mode or flags, a quota, a folder on another filesystem than the spool's (answers
+# are renamed in): not the disk.
+_CONFINABLE = _PERMISSIONS | {errno.EDQUOT, errno.EXDEV}
 _RESOURCES = frozenset({errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.EAGAIN})
 _SQLITE_FULL, _SQLITE_IOERR = 13, 10  # sqlite3.SQLITE_FULL, SQLITE_IOERR (primary codes)
 KINDS = ("disk_full", "io", "permissions", "resources", "database", "signing_key", "other")

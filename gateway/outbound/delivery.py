@@ -16,6 +16,7 @@ the client's group), the file is given the folder's group first, as if made ther
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Mapping, Sequence
@@ -66,6 +67,8 @@ def deliver_all(
         item.tmp.unlink(missing_ok=True)
     items = [item for item in items if item not in placed]
     folders = {item.folder for item in items}
+    for folder, tmp_folder in {(item.folder, item.tmp.parent) for item in items}:
+        _renamed_into(folder, tmp_folder)
     seals: list[tuple[Path, Path]] = []  # (written under a temporary name, final name)
     try:
         if sealer is not None:
@@ -86,14 +89,20 @@ def deliver_all(
         sync_all(folders)
     for item in items:
         tmp_stat, folder_stat = item.tmp.stat(), item.folder.stat()
-        if tmp_stat.st_dev != folder_stat.st_dev:
-            raise ValueError(
-                f"{item.tmp} is not on the filesystem of {item.folder}; rename would copy"
-            )
         if folder_stat.st_mode & stat.S_ISGID and tmp_stat.st_gid != folder_stat.st_gid:
             os.chown(item.tmp, -1, folder_stat.st_gid)
         os.replace(item.tmp, item.folder / item.name)
     sync_all(folders)
+
+
+def _renamed_into(folder: Path, spool_tmp: Path) -> None:
+    """Answers are renamed into `folder` from the spool, never copied: a folder on another
+    filesystem (a client's own mount) is refused before anything is sealed or moved."""
+    if folder.stat().st_dev != spool_tmp.stat().st_dev:  # that client's fault (EXDEV)
+        raise OSError(
+            errno.EXDEV, f"not on the filesystem of {spool_tmp}: answers are moved in by "
+            "rename, never copied", str(folder),
+        )  # fmt: skip
 
 
 def _in_place(item: Delivery) -> bool:

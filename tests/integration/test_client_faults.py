@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from gateway import db
 from gateway.status import collect
-from tests.integration.test_disk_full import fill, tmpfs
+from tests.integration.test_disk_full import tmpfs
 from tests.pipeline_fixtures import A_MAIN, B_MAIN, CLIENT_A, CLIENT_B, Batch, Installation, batch
 
 
@@ -139,29 +139,36 @@ def sealed(template: Path, tmp_path: Path) -> Iterator[Installation]:
     installation.close()
 
 
-def test_one_clients_full_filesystem_holds_that_client_alone(sealed: Installation) -> None:
+def test_one_clients_out_on_a_filesystem_of_its_own_holds_that_client_alone(
+    sealed: Installation,
+) -> None:
     """Client A's out/ is a filesystem of its own (a small tmpfs mounted on it, as a
-    per-client mount would be) and it is full; the disk the spool is on is not. B's file
-    is answered in the same pass; A's is booked and its answer waits in the outbox, A
-    held with a `disk_full` fault naming its out/ — no fault of the whole pass. Once the
-    mount is gone, A gets its answer in the next pass, booked once."""
+    per-client mount would be). Answers are renamed in from the spool, never copied, so
+    A's answer cannot be delivered there: A is held — its file booked, its answer in the
+    outbox — with a fault naming its out/, while B's file is answered in the same pass,
+    pass after pass (it crashed the pass: a ValueError). Once the mount is gone, A gets
+    its answer in the next pass, booked once."""
     inst = sealed
     before_a = inst.balance(A_MAIN)
     out = inst.outbox(CLIENT_A)
     with tmpfs(out, 16 * 1024):
-        fill(out, 0)
         inst.drop(batch(("F1-1", "10.00"), msg_id="F1"), "f1.xml")
         inst.drop(_b_batch("G1"), "g1.xml", CLIENT_B)
         with structlog.testing.capture_logs() as logged:
             first = inst.run()
-        assert [a.original_msg_id for a in inst.new_answers(CLIENT_B)] == ["G1"]
-        assert set(first.held) == {CLIENT_A}
-        assert [o.msg_id for o in first.outcomes] == ["G1"]
-        assert len(inst.env.spool.in_work(CLIENT_A)) == 1  # booked, answer in the outbox
+            assert [a.original_msg_id for a in inst.new_answers(CLIENT_B)] == ["G1"]
+            assert set(first.held) == {CLIENT_A}
+            assert [o.msg_id for o in first.outcomes] == ["G1"]
+            assert len(inst.env.spool.in_work(CLIENT_A)) == 1  # booked, answer in the outbox
+            inst.drop(_b_batch("G2"), "g2.xml", CLIENT_B)
+            assert set(inst.run().held) == {CLIENT_A}
+            assert [a.original_msg_id for a in inst.new_answers(CLIENT_B)] == ["G2"]
+        assert not [p.name for p in out.iterdir()]  # no seal without its file either
         assert inst.balance(A_MAIN) == before_a - 1000
     [fault] = [e for e in logged if e["event"] == "client.fault"]
-    assert fault["client"] == CLIENT_A and fault["kind"] == "disk_full", fault
-    assert Path(fault["path"]).is_relative_to(out)
+    assert fault["client"] == CLIENT_A and "never copied" in fault["error"], fault
+    assert Path(fault["path"]) == out
+    assert not [e for e in logged if e["event"] in ("pass.fault", "file.failed")], logged
 
     third = inst.run()  # the mount gone: out/ is the spool's folder again
     assert third.held == {}

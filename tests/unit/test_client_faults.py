@@ -5,12 +5,15 @@ holds that client only. (The spool's folders are only looked at, never written.)
 from __future__ import annotations
 
 import errno
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from gateway.faults import client_fault
 from gateway.spool import Spool
+from tests.conftest import need
 
 
 @pytest.mark.parametrize(
@@ -34,3 +37,19 @@ def test_no_space_on_the_spools_own_disk_is_every_clients(tmp_path: Path) -> Non
     for target in (spool.outbox("alpha") / "answer.xml", spool.work("alpha") / "x.xml"):
         assert client_fault(OSError(errno.ENOSPC, "No space", str(target)), spool, "alpha") is None
     assert client_fault(OSError(errno.ENOSPC, "No space"), spool, "alpha") is None  # no path
+
+
+def test_no_space_on_a_clients_own_filesystem_is_that_clients(tmp_path: Path) -> None:
+    """A client's folder on a filesystem of its own (here a link into /dev/shm, a tmpfs)
+    that is full: that client is held, not every client."""
+    spool = Spool(tmp_path)
+    own = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        need(own.stat().st_dev != tmp_path.stat().st_dev, "/dev/shm on the test's filesystem")
+        spool.outbox("alpha").parent.mkdir(parents=True, exist_ok=True)
+        spool.outbox("alpha").symlink_to(own)
+        target = spool.outbox("alpha") / "answer.xml"
+        fault = client_fault(OSError(errno.ENOSPC, "No space", str(target)), spool, "alpha")
+        assert fault is not None and fault.kind == "disk_full", fault
+    finally:
+        shutil.rmtree(own)
