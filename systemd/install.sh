@@ -110,7 +110,16 @@ if [ ! -x "$gateway" ] || [ "$venv" = "$code/.venv" ]; then
         "$python" -m venv "$venv" || die "cannot create $venv (apt-get install python3-venv)"
     fi
     say "installing $source_path into $venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check --upgrade "$source_path"
+    # Built from a copy: a build writes build/ and *.egg-info into the folder it builds,
+    # and the source folder is not ours to write (nor safe to build in while someone else
+    # builds there).
+    copy="$(mktemp -d)"
+    tar -C "$source_path" --exclude=./.git --exclude=./.venv --exclude=./build \
+        --exclude='*.egg-info' --exclude=./demo --exclude='__pycache__' --exclude='.*_cache' \
+        -cf - . | tar -C "$copy" -xf - || { rm -rf "$copy"; die "cannot copy $source_path"; }
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --upgrade "$copy" \
+        || { rm -rf "$copy"; die "pip could not install $source_path"; }
+    rm -rf "$copy"
 fi
 as_service "$venv/bin/python" -c '' \
     || die "$account cannot run $venv/bin/python (a Python under a private home folder?)"
