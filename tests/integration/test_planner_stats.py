@@ -13,7 +13,9 @@ from structlog.testing import capture_logs
 from gateway.planner_stats import PlannerStats, rows_min
 from tests.pipeline_fixtures import Installation
 
-RELTUPLES = text("SELECT reltuples FROM pg_class WHERE relname = 'gw_payments'")
+# The test's own table (its schema is first on the search path): other tests running at the
+# same time have theirs, in their schemas.
+RELTUPLES = text("SELECT reltuples FROM pg_class WHERE oid = to_regclass('gw_payments')")
 
 
 def _analyses(logs: list[dict[str, object]]) -> int:

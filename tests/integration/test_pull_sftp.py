@@ -119,8 +119,12 @@ def test_cancel_and_ask_through_sftp(daemon: Daemon, tmp_path: Path, assert_vali
     s.parse_back(reject.read_bytes(), Admi002)
     assert local(reject, "Rsn/RjctgPtyRsn") == "FF01"
     assert daemon.process.poll() is None
-    events = [e for e in daemon.events("file.processed") if e.get("client") == "alpha"]
-    assert {e["file"] for e in events} >= {"future.xml", "cancel.xml", "ask.xml", "bad.xml"}
+
+    def logged() -> set[str]:  # the line follows the delivery: wait for it
+        return {e["file"] for e in daemon.events("file.processed") if e.get("client") == "alpha"}
+
+    wanted_files = {"future.xml", "cancel.xml", "ask.xml", "bad.xml"}
+    assert wait_for(lambda: logged() >= wanted_files, 10), logged()
 
 
 @pytest.mark.timeout(120)

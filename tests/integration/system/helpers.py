@@ -83,6 +83,7 @@ class Accounts:
         problems = []
         for user in reversed(self.users):
             if _exists(pwd.getpwnam, user):
+                _wait_for_its_processes(user)
                 done = subprocess.run(["userdel", user], capture_output=True, text=True)
                 if done.returncode != 0:
                     problems.append(f"userdel {user}: {done.stderr.strip()}")
@@ -92,6 +93,16 @@ class Accounts:
                 if done.returncode != 0:
                     problems.append(f"groupdel {group}: {done.stderr.strip()}")
         return problems
+
+
+def _wait_for_its_processes(user: str, seconds: float = 15.0) -> None:
+    """A session's processes (sshd's, sftp-server) end shortly after its client, later on a
+    busy machine; `userdel` refuses a user that still runs one."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if subprocess.run(["pgrep", "-u", user], capture_output=True).returncode != 0:
+            return
+        time.sleep(0.2)
 
 
 def _exists(lookup: Callable[[str], object], name: str) -> bool:
