@@ -8,7 +8,9 @@ three times sends it to quarantine/ for a person, never answered with a reason c
 from __future__ import annotations
 
 import errno
+import hashlib
 import itertools
+import os
 import threading
 import time
 from types import SimpleNamespace
@@ -22,6 +24,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from gateway import daemon, metrics, newfile, progress, workers
 from gateway.environment import make_reader_engine
 from gateway.errors import TransientError
+from gateway.sftp.receipts import UploadReceipt, receipt_path, write_receipt
 from gateway.status import collect
 from gateway.status_report import render
 from gateway.worker import PassReport, Share
@@ -93,6 +96,41 @@ def test_a_file_that_trips_a_bug_waits_then_goes_to_quarantine(
     inst.run()
     [again] = inst.new_answers()
     assert again.original_msg_id == "POISON" and again.group_status == "ACSC"
+
+
+def test_a_quarantined_file_moved_back_into_work_is_the_clients_upload_again(
+    inst: Installation, poison: dict[str, BaseException]
+) -> None:
+    """README's way back for a quarantined file: moved with its receipt into work/, the
+    next pass takes it up as the upload it was — its name, who sent it and from where —
+    and answers it once (put into in/ instead, it would be an upload by nobody)."""
+    poison["BACK"] = RuntimeError("a bug")
+    data = batch(("B-1", "10.00"), msg_id="BACK")
+    spool = inst.env.spool
+    write_receipt(UploadReceipt(
+        client_id="iestade-a", sftp_user="iestade-a-erp", source_ip="192.0.2.7",
+        key_fingerprint="SHA256:test", file_name="back.xml", uploaded_as="back.xml",
+        size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
+        received_at=inst.clock.now(), path=spool.inbox("iestade-a") / "back.xml",
+        receipt_path=receipt_path(spool.root, "iestade-a", "back.xml"),
+    ))  # fmt: skip
+    inst.drop(data, "back.xml")
+    for _ in range(3):
+        inst.run()
+    quarantine = spool.root / "quarantine" / "iestade-a"
+    [held] = [p for p in quarantine.iterdir() if p.name.endswith("__back.xml")]
+    del poison["BACK"]
+    for path in (held, held.with_name(held.name + ".receipt.json")):
+        os.replace(path, spool.work("iestade-a") / path.name)
+    with structlog.testing.capture_logs() as logged:
+        inst.run()
+    [answer] = inst.new_answers()
+    assert answer.original_msg_id == "BACK" and answer.group_status == "ACSC"
+    [line] = [e for e in logged if e["event"] == "file.processed"]
+    assert (line["file"], line["user"], line["source_ip"]) == (
+        "back.xml", "iestade-a-erp", "192.0.2.7"
+    ), line
+    assert not list(spool.work("iestade-a").iterdir())
 
 
 @pytest.mark.parametrize(
