@@ -15,6 +15,8 @@ from gateway.inbound.intake import Intake
 from gateway.reasons import Reason
 from gateway.signatories import Classified, Signer, Verdict
 
+NO_SIGNATURE = "the container holds no signature"  # answered DS0B
+
 PROBLEM_REASON = {
     xades.Problem.UNREADABLE: Reason.DS0B,
     xades.Problem.OTHER_BYTES: Reason.DS17,

@@ -175,7 +175,7 @@ def _sign(
             reasons.append(reason)
     if not checks:
         reasons.append(Reason.DS0B)
-        lines.append("the container holds no signature")
+        lines.append(signature_checks.NO_SIGNATURE)
     summary, msg_id, executed = auth.describe(), None, None
     if auth.complete:
         # The answer to this signature comes before the batch's final pain.002 (its MsgId

@@ -134,12 +134,17 @@ def _issue(conn: Connection, intake: Intake, msg_id: str, body: bytes) -> str:
     return name
 
 
+def _levels(env: Environment, client_id: str, debited: list[str]) -> dict[str, int]:
+    """The signature level of each account in `debited` (0: none needed)."""
+    levels = authorisation.levels_of(env.settings.client(client_id))
+    return {iban: levels.get(iban, 0) for iban in debited}
+
+
 def _would_wait(
     env: Environment, client_id: str, debited: list[str], group_status: str
 ) -> str | None:
     """What signatures the batch, debiting `debited`, would wait for (None: none)."""
-    levels = authorisation.levels_of(env.settings.client(client_id))
-    level = required_level({iban: levels.get(iban, 0) for iban in debited})
+    level = required_level(_levels(env, client_id, debited))
     if level == 0 or group_status == "RJCT":
         return None
     plural = "s" if level > 1 else ""
@@ -170,18 +175,17 @@ def _container(env: Environment, tx: LedgerTx, intake: Intake) -> Outcome:
             )
     finally:
         path.unlink(missing_ok=True)
+    if checked.group_status == GroupStatus.RJCT.value:  # its signatures would not matter
+        return _answered(env, tx.conn, intake, checked, report, None)
     checks = signature_checks.verify(env, found, intake)
-    client = env.settings.client(intake.client_id)
-    levels = authorisation.levels_of(client)
     auth = authorise(
-        {iban: levels.get(iban, 0) for iban in debited}, authorisation.signatories_of(client),
+        _levels(env, intake.client_id, debited),
+        authorisation.signatories_of(env.settings.client(intake.client_id)),
         signature_checks.signers_of(checks, intake),
     )  # fmt: skip
     said = [f"{check.source}: {detail}" for check, _, _, detail in signature_checks.judge(
         checks, auth.signers
-    )] or ["the container holds no signature"]  # fmt: skip
-    if checked.group_status == GroupStatus.RJCT.value:
-        return _answered(env, tx.conn, intake, checked, report, None)
+    )] or [signature_checks.NO_SIGNATURE]  # fmt: skip
     note = "this container's signatures: " + "; ".join(said)
     if auth.level == 0 or auth.complete:  # it would execute
         note += f" ({auth.describe()})" if auth.level else ""
