@@ -162,8 +162,9 @@ def cmd_eod(args: argparse.Namespace) -> int:
                 f"--date {day}: the day is not over; statements are written after "
                 f"{env.settings.eod_time:%H:%M}"
             )
-        # Statements are numbered in date order (SPEC §8): a day before the accounts'
-        # first business day, or before a day already stated, is refused before
+        # Statements are numbered in date order and each opens where the previous one
+        # closed (SPEC §8): a day before the accounts' first business day, before a day
+        # already stated, or after an unstated day with movement, is refused before
         # anything is written.
         refused = statements.eod_refusal(env, day)
         if refused is not None:
@@ -175,8 +176,9 @@ def cmd_eod(args: argparse.Namespace) -> int:
     for r in results:
         print(f"{r.iban} {day}: {r.file_name if r.written else 'nothing written (' + r.why + ')'}")
     print(f"{len(written)} statement(s) written for {day}")
-    # Another process stated a later day between the check and the writing.
-    late = any(r.refusal is statements.Refusal.OUT_OF_ORDER for r in results)
+    # Another process stated a later day, or booked on an unstated one, between the
+    # check and the writing.
+    late = any(r.refusal in statements.ORDER_REFUSALS for r in results)
     return 2 if late else 0
 
 

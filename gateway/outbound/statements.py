@@ -32,7 +32,7 @@ from ledger.schema import postings as t_postings
 
 log = structlog.get_logger("gateway.statements")
 STATEMENT = camt053_v02.MESSAGE
-catch_up_business_days_max = 10  # statements a restarted daemon writes for missed days
+catch_up_business_days_max = 10  # days a pass states; a longer absence takes more passes
 TREASURY_NAME = "Valsts kase"
 
 
@@ -41,6 +41,11 @@ class Refusal(enum.Enum):
 
     BEFORE_FIRST_DAY = "before the account's first business day"
     OUT_OF_ORDER = "an unstated day before the latest stated one"
+    UNSTATED_MOVEMENT = "an earlier day with movement, after the latest stated one, is unstated"
+
+
+# Refusals that keep the statements in order; `eod --date` writes nothing for the day then.
+ORDER_REFUSALS = (Refusal.OUT_OF_ORDER, Refusal.UNSTATED_MOVEMENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +56,8 @@ class StatementResult:
     file_name: str | None
     why: str
     refusal: Refusal | None = None
-    # With a refusal: the account's first business day, or its latest stated day.
+    # With a refusal: the account's first business day, its latest stated day, or the
+    # unstated day with movement.
     bound: dt.date | None = None
 
 
@@ -178,7 +184,57 @@ def statement_refusal(
         latest = max(stated)
         why = f"statements are written up to {latest}; {day} would be numbered after it"
         return StatementResult(iban, day, False, None, why, Refusal.OUT_OF_ORDER, latest)
+    moved = _unstated_movement(conn, iban, account_id, day)
+    if moved is not None:
+        why = f"{moved} has movement and no statement; it is stated first"
+        return StatementResult(iban, day, False, None, why, Refusal.UNSTATED_MOVEMENT, moved)
     return None
+
+
+def _unstated_movement(
+    conn: Connection, iban: str, account_id: int, day: dt.date
+) -> dt.date | None:
+    """The first day before `day` with movement on the account after its latest statement
+    (before `day`), if any: stating `day` would open at a balance no statement closed with
+    (SPEC §8: each day's opening equals the previous closing). An account's first
+    statement opens at whatever came before it."""
+    s = db.statements.c
+    latest = conn.execute(
+        select(func.max(s.business_date)).where(
+            s.iban == iban, s.message == STATEMENT, s.business_date < day
+        )
+    ).scalar()
+    if latest is None:
+        return None
+    p = t_postings.c
+    moved: dt.date | None = conn.execute(
+        select(func.min(p.booking_date)).where(
+            p.account_id == account_id, p.booking_date > latest, p.booking_date < day
+        )
+    ).scalar()
+    return moved
+
+
+def next_unstated_day(
+    conn: Connection, iban: str, account_id: int, empty_statements: bool
+) -> dt.date | None:
+    """The first business day the account still needs a statement for: the one after its
+    latest statement (or its first business day) — with empty statements off, the first
+    day it moved after that — or None (nothing has moved since)."""
+    s = db.statements.c
+    latest = conn.execute(
+        select(func.max(s.business_date)).where(s.iban == iban, s.message == STATEMENT)
+    ).scalar()
+    if empty_statements:
+        if latest is not None:
+            return calendar.next_business_day(latest)
+        return first_business_day(conn, iban, account_id)
+    p = t_postings.c
+    query = select(func.min(p.booking_date)).where(p.account_id == account_id)
+    if latest is not None:
+        query = query.where(p.booking_date > latest)
+    moved = conn.execute(query).scalar()
+    return calendar.business_day_on_or_after(moved) if moved is not None else None
 
 
 def first_business_day(conn: Connection, iban: str, account_id: int) -> dt.date | None:
@@ -204,8 +260,16 @@ def first_business_day(conn: Connection, iban: str, account_id: int) -> dt.date 
 
 
 def refusal_line(day: dt.date, results: Sequence[StatementResult | None]) -> str | None:
-    """Why `eod --date day` must write nothing, in one line, or None: some account has a
-    later day stated already, or every account began after `day`."""
+    """Why `eod --date day` must write nothing, in one line, or None: some account has an
+    earlier day with movement unstated or a later day stated already, or every account
+    began after `day`."""
+    gaps = [r for r in results if r is not None and r.refusal is Refusal.UNSTATED_MOVEMENT]
+    if gaps:
+        earliest = min(r.bound for r in gaps if r.bound is not None)
+        return (
+            f"not stated: {earliest} has movement and no statement ({len(gaps)} account(s), "
+            f"e.g. {gaps[0].iban}); state {earliest} first"
+        )
     late = [r for r in results if r is not None and r.refusal is Refusal.OUT_OF_ORDER]
     if late:
         latest = max(r.bound for r in late if r.bound is not None)
@@ -261,48 +325,25 @@ def day_closed(env: Environment, day: dt.date) -> bool:
 
 
 def run_due_eod(env: Environment) -> int:
-    """The daemon's end of day: statements for the closed business days of the last
-    `catch_up_business_days_max` that some account still lacks (a restart catches up),
-    in date order. For each account only days from its first business day on and after
-    its latest statement count: a missed day before a stated one stays unstated, since
-    its number would come after that later day's."""
-    local = env.local_now()
-    day = local.date()
-    days: list[dt.date] = []
-    for _ in range(catch_up_business_days_max + 1):
-        if calendar.is_business_day(day) and day_closed(env, day):
-            days.append(day)
-        day -= dt.timedelta(days=1)
-    if not days:
-        return 0
+    """The daemon's end of day: statements for every closed business day some account still
+    needs (`next_unstated_day`), oldest first, at most `catch_up_business_days_max` days
+    in one call: a restart after a long absence catches up over the next passes, day by
+    day, so that each day opens where the previous statement closed."""
     ibans = [iban for _, iban in reports.client_accounts(env)]
-    s = db.statements.c
-    with env.engine.connect() as conn:
-        ids = _account_ids(conn, ibans)
-        latest: dict[str, dt.date] = dict(
-            conn.execute(
-                select(s.iban, func.max(s.business_date))
-                .where(s.message == STATEMENT, s.iban.in_(ibans))
-                .group_by(s.iban)
-            ).all()
-        )
-        first = {iban: first_business_day(conn, iban, ids[iban]) for iban in ibans}
-    due = [
-        d
-        for d in sorted(days)
-        if any(
-            (since := first[iban]) is not None
-            and d >= since
-            and (iban not in latest or d > latest[iban])
-            for iban in ibans
-        )
-    ]
+    empty = env.settings.eod_empty_statements
     written = 0
-    for d in due:
-        of_day = sum(r.written for r in write_statements(env, d))
-        if of_day:
-            log.info("eod.statements", day=d.isoformat(), written=of_day)
+    for _ in range(catch_up_business_days_max):
+        with env.engine.connect() as conn:
+            ids = _account_ids(conn, ibans)
+            due = [next_unstated_day(conn, iban, ids[iban], empty) for iban in ibans]
+        days = [d for d in due if d is not None]
+        if not days or not day_closed(env, min(days)):
+            break
+        day = min(days)
+        of_day = sum(r.written for r in write_statements(env, day))
+        if not of_day:
+            log.warning("eod.nothing_written", day=day.isoformat())
+            break
+        log.info("eod.statements", day=day.isoformat(), written=of_day)
         written += of_day
     return written
-
-

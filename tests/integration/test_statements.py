@@ -853,6 +853,60 @@ def test_catch_up_never_states_a_day_before_a_later_stated_one(inst: Installatio
     assert all(days == [(friday, 1), (monday, 2)] for days in seq_by_day(inst).values())
 
 
+def test_a_long_absence_is_caught_up_day_by_day_over_passes(
+    inst: Installation, assert_valid: Validate
+) -> None:
+    """Wednesday is stated; on Thursday a payment is booked, and the daemon is down until
+    Monday 21 December, 18 business days later: more than one pass states. The passes
+    state every missed day oldest first, ten days each, so every account's statements
+    are numbered with the days and each opens where the previous one closed (a window of
+    the last days only had skipped Thursday and then failed on its own check, on every
+    pass)."""
+    close_day(inst, TODAY)
+    thursday = dt.date(2026, 11, 26)
+    inst.clock.set(riga(thursday, "09:00"))
+    assert refs(inst.submit(Batch(msg_id="THU").tx("T-1", "4.20").build()))
+    back = dt.date(2026, 12, 21)
+    missed = [d for d in map(thursday.__add__, map(dt.timedelta, range(26)))
+              if calendar.is_business_day(d) and d <= back]  # fmt: skip
+    assert len(missed) == 18
+    inst.clock.set(riga(back, "18:30"))
+    passes = [statements.run_due_eod(inst.env) for _ in range(3)]
+    assert passes == [10 * statements.catch_up_business_days_max, 10 * 8, 0]
+    found = statements_of(inst, CLIENT_A, assert_valid) | statements_of(
+        inst, CLIENT_B, assert_valid
+    )
+    for iban in {iban for iban, _ in found}:
+        chain = [found[(iban, d)] for d in [TODAY, *missed]]
+        assert [s.seq for s in chain] == list(range(1, 20)), iban
+        for previous, current in itertools.pairwise(chain):
+            assert current.opening == previous.closing, (iban, current.day)
+    assert found[(A_MAIN, thursday)].net == -420
+
+
+def test_a_day_after_an_unstated_day_with_movement_is_refused(inst: Installation) -> None:
+    """Wednesday is stated, Thursday has a payment and no statement: Friday cannot be
+    stated before Thursday (it would open at a balance no statement closed with). The
+    accounts that moved on Thursday are refused, `eod --date` would say so in one line
+    and write nothing; once Thursday is stated, Friday is."""
+    close_day(inst, TODAY)
+    thursday, friday = dt.date(2026, 11, 26), dt.date(2026, 11, 27)
+    inst.clock.set(riga(thursday, "09:00"))
+    assert refs(inst.submit(Batch(msg_id="THU").tx("T-1", "4.20").build()))
+    inst.clock.set(riga(friday, "18:30"))
+    line = statements.eod_refusal(inst.env, friday)
+    assert line is not None and f"state {thursday} first" in line, line
+    results = {r.iban: r for r in statements.write_statements(inst.env, friday)}
+    assert results[A_MAIN].refusal is statements.Refusal.UNSTATED_MOVEMENT
+    assert results[A_MAIN].bound == thursday and not results[A_MAIN].written
+    assert results[A_BLOCKED].written  # no movement since Wednesday: nothing in between
+    assert all(r.written for r in statements.write_statements(inst.env, thursday)
+               if r.iban == A_MAIN)  # fmt: skip
+    assert results[A_MAIN].iban in {
+        r.iban for r in statements.write_statements(inst.env, friday) if r.written
+    }
+
+
 def test_an_account_added_later_is_stated_from_the_day_it_appeared(
     inst: Installation, assert_valid: Validate
 ) -> None:
