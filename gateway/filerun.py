@@ -313,7 +313,8 @@ def _intake(env: Environment, claim: Claim, read: Reading | Digest) -> Intake:
 def _already_known(env: Environment, conn: Any, intake: Intake, known: Any) -> Outcome:
     """The same bytes again: this very claim recorded by a run that stopped before
     shelving it, or a repeated upload, answered with its original report once more (a
-    batch still waiting for signatures: with their current count, SPEC §11)."""
+    batch still waiting for signatures, or a container: where its batch stands now, SPEC
+    §11)."""
     refused = known.accepted_msg_id is None and known.group_status == "RJCT"
     shelf = "rejected" if refused else "archive"
     if known.claim_name == intake.claim_name:
@@ -327,16 +328,16 @@ def _already_known(env: Environment, conn: Any, intake: Intake, known: Any) -> O
         )  # fmt: skip
     from gateway import signature_run
 
-    said = "its original answer was delivered again"
-    name = signature_run.answer_waiting(env, conn, intake, known)
-    if name is not None:  # SPEC §11: where its signatures stand now
-        said = "it still waits for signatures; answered with their current count"
+    status, said = known.group_status, "its original answer was delivered again"
+    again = signature_run.answer_again(env, conn, intake, known)
+    if again is not None:  # SPEC §11: where its signatures, or its batch, stand now
+        name, said, status = again
     else:
         name = _final_report(env, conn, intake, known)
     return Outcome(
         known.id,
         "duplicates",
-        known.group_status,
+        status,
         info=f"the same bytes as file {known.id} ({known.original_name}); {said}",
         msg_id=known.msg_id,
         answer=name,

@@ -252,19 +252,36 @@ def _authorise(env: Environment, row: Any, signers: list[Signer]) -> Authorisati
     )
 
 
-def answer_waiting(env: Environment, conn: Connection, intake: Intake, known: Any) -> str | None:
-    """The plain batch `known` uploaded again while it waits for signatures (typically
-    after its own container): a pain.002 saying where its signatures stand now, not its
-    first answer; the answer's name. None: the batch does not wait (answered as usual)."""
-    row = conn.execute(select(db.awaiting).where(db.awaiting.c.file_id == known.id)).first()
-    if row is None or row.state != authorisation.WAITING:
-        return None
-    now = _authorise(env, row, _signers_so_far(env, conn, row)).describe()
-    info = f"the same bytes as the batch waiting for signatures since " \
-           f"{row.received_at.astimezone(env.settings.timezone):%Y-%m-%d %H:%M}: {now}"  # fmt: skip
-    return _answer(
-        env, conn, known, GroupStatus.PDNG, None, info, intake, intake.claim_name, waiting=row
-    )[1]
+def answer_again(
+    env: Environment, conn: Connection, intake: Intake, known: Any
+) -> tuple[str, str, str] | None:
+    """The same bytes again, where signatures decide the answer (SPEC §11): the plain
+    batch `known` while it waits (typically after its own container), or a container
+    `known` whose batch is known. Where the batch stands now — its signatures' current
+    count, or executed, rejected, expired — not the first answer; the answer's name, what
+    was done and the group status. None: answered with the original report as usual."""
+    if known.message == CONTAINER:
+        found = asice.read_container(intake.path, data_bytes_max=data_bytes_max(env))
+        if isinstance(found, asice.ContainerProblem):
+            return None
+        sha256, what = found.data_sha256.hex(), "signature container"
+    else:
+        sha256, what = known.sha256, "batch waiting for signatures"
+    file_row = _file_row(conn, intake.client_id, sha256)
+    row = authorisation.waiting_row(conn, intake.client_id, sha256)
+    waits = row is not None and row.state == authorisation.WAITING
+    if file_row is None or not (waits or known.message == CONTAINER):
+        return None  # a batch that does not wait: its own reports answer it
+    received = known.received_at.astimezone(env.settings.timezone)
+    if waits:
+        now = _authorise(env, row, _signers_so_far(env, conn, row)).describe()
+        info = f"the same bytes as the {what} received {received:%Y-%m-%d %H:%M}: {now}"
+        name = _answer(env, conn, file_row, GroupStatus.PDNG, None, info, intake,
+                       intake.claim_name, waiting=row)[1]  # fmt: skip
+        return name, "its batch still waits; answered with its signatures' current count", \
+            GroupStatus.PDNG.value  # fmt: skip
+    status, _, _, name = _settled(env, conn, intake, file_row, row, intake.claim_name)
+    return name, "its batch no longer waits; answered with where it stands", status.value
 
 
 def _record(
@@ -294,31 +311,39 @@ def _changes_nothing(
     """A container for a batch already executed, rejected or expired."""
     file_row = _file_row(conn, intake.client_id, sha256)
     assert file_row is not None
+    status, reason, info, name = _settled(env, conn, intake, file_row, row)
+    msg_id = file_row.msg_id if file_row.message == pain001_v03.MESSAGE else None
+    return _close(conn, container_id, Outcome(
+        file_row.id, "archive", status.value, reason, info, msg_id=msg_id, answer=name,
+    ), info)  # fmt: skip
+
+
+def _settled(
+    env: Environment, conn: Connection, intake: Intake, file_row: Any, row: Any,
+    claim_name: str | None = None,
+) -> tuple[GroupStatus, Reason | None, str, str]:
+    """The answer to a container whose data file is a batch that no longer waits (`row`:
+    its waiting row, if it waited) or the bytes of another message: the group status,
+    reason and text it gives, and its name."""
     status = GroupStatus(file_row.group_status)
     reason: Reason | None = None
     if file_row.message != pain001_v03.MESSAGE:  # the bytes of a request sent before
         status, reason = GroupStatus.RJCT, Reason.FF01
         info = f"its data file is the {file_row.message} of file {file_row.id} " \
                f"({file_row.original_name}), not a batch ({pain001_v03.MESSAGE})"  # fmt: skip
-        _, name = _answer(env, conn, file_row, status, reason, info, intake)
-        return _close(conn, container_id, Outcome(
-            file_row.id, "archive", status.value, reason, info, answer=name
-        ), info)  # fmt: skip
-    if row is not None and row.state == authorisation.EXPIRED:
-        reason, what = Reason.DS24, "expired waiting for signatures"
-    elif row is not None and row.state == authorisation.CANCELLED:
-        reason, what = Reason.DS02, "cancelled by the client before it was signed"
-    elif status is GroupStatus.RJCT:
-        what = "already rejected" + (f" ({file_row.reason})" if file_row.reason else "")
     else:
-        what = "already executed"
-    info = f"the batch {file_row.msg_id or file_row.original_name} was {what}; " \
-           "this signature changes nothing"  # fmt: skip
-    _, name = _answer(env, conn, file_row, status, reason, info, intake)
-    return _close(conn, container_id, Outcome(
-        file_row.id, "archive", status.value, reason, info, msg_id=file_row.msg_id,
-        answer=name,
-    ), info)  # fmt: skip
+        if row is not None and row.state == authorisation.EXPIRED:
+            reason, what = Reason.DS24, "expired waiting for signatures"
+        elif row is not None and row.state == authorisation.CANCELLED:
+            reason, what = Reason.DS02, "cancelled by the client before it was signed"
+        elif status is GroupStatus.RJCT:
+            what = "already rejected" + (f" ({file_row.reason})" if file_row.reason else "")
+        else:
+            what = "already executed"
+        info = f"the batch {file_row.msg_id or file_row.original_name} was {what}; " \
+               "this signature changes nothing"  # fmt: skip
+    _, name = _answer(env, conn, file_row, status, reason, info, intake, claim_name)
+    return status, reason, info, name
 
 
 def _answer(

@@ -414,6 +414,42 @@ def test_a_plain_batch_after_its_containers_is_told_the_current_count(
     assert again.statuses() == final.statuses() and inst.balance(A_MAIN) == before - 1000
 
 
+def test_a_container_uploaded_again_is_told_where_its_batch_stands(
+    signing: tuple[Installation, Pki], assert_valid: Any
+) -> None:
+    """The same container bytes again: while the batch waits, the answer gives its
+    signatures' current count (the signature counted once); once the batch has executed,
+    that it was already executed and the signature changes nothing (SPEC §11), with
+    GrpSts ACSC — not a copy of the first "1 of 2 signatures" PDNG answer."""
+    inst, pki = signing
+    data = batch(("E1", "10.00"), msg_id="AGAIN-1")
+    first = signed("pay.xml", data, pki.first, WHEN)
+    inst.drop(data, "pay.xml")
+    inst.drop(first, "first.asice")
+    inst.run()
+    inst.new_answers()
+    inst.drop(first, "first-again.asice")
+    inst.run()
+    [waiting] = inst.new_answers()
+    info = " ".join(waiting.group_info)
+    assert waiting.group_status == "PDNG" and "1 of 2 signatures" in info, info
+    assert "signature container" in info, info
+    assert_valid(waiting.path, "pain.002.001.03")
+    before = inst.balance(A_MAIN)
+    inst.drop(signed("pay.xml", data, pki.second, WHEN), "second.asice")
+    inst.run()
+    assert inst.new_answers()[-1].group_status == "ACSC"
+    assert inst.balance(A_MAIN) == before - 1000
+    inst.drop(first, "first-late.asice")
+    inst.run()
+    [late] = inst.new_answers()
+    info = " ".join(late.group_info)
+    assert late.original_msg_id == "AGAIN-1" and late.group_status == "ACSC", info
+    assert "already executed; this signature changes nothing" in info, info
+    assert_valid(late.path, "pain.002.001.03")
+    assert inst.balance(A_MAIN) == before - 1000
+
+
 def _stopped(*args: object, **kwargs: object) -> None:
     raise RuntimeError("stopped before shelving")
 
