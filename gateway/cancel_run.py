@@ -70,8 +70,10 @@ class _Run:
     client_id: str
     msg_id: str
     reports: dict[int, int] = field(default_factory=dict)  # file id → its follow-up's number
+    cancelled: set[int] = field(default_factory=set)  # payment rows this request cancelled
 
     def cancel(self, row: Any) -> None:
+        self.cancelled.add(row.id)
         if row.file_id not in self.reports:
             locked = self.conn.execute(
                 select(db.files.c.reports).where(db.files.c.id == row.file_id).with_for_update()
@@ -98,7 +100,9 @@ def answer(
     run = _Run(conn, client_id, request.msg_id)
     waiting = cancel_waiting.Waiting(env, conn, client_id, request.msg_id)
     details = tuple(
-        waiting.underlying(u, lambda p: _payment_info(run, p)) or _underlying(run, u)
+        _names_nothing(u)
+        or waiting.underlying(u, lambda p: _payment_info(run, p))
+        or _underlying(run, u)
         for u in request.underlyings
     )
     client = next(c for c in env.settings.clients if c.id == client_id)
@@ -144,11 +148,12 @@ def answer(
 
 
 def _file_ids(run: _Run, group: OriginalGroup | None, pmt_inf_id: str | None) -> list[int]:
-    """The client's accepted files that `group` (or, without one, `pmt_inf_id`) names."""
+    """The client's accepted files that `group` (`cancel_waiting.original_named`) or,
+    without one, `pmt_inf_id` names."""
     f, p = db.files.c, db.payments.c
     query = select(f.id).where(f.client_id == run.client_id, f.accepted_msg_id.is_not(None))
     if group is not None:
-        query = query.where(f.accepted_msg_id == group.msg_id)
+        query = query.where(cancel_waiting.original_named(group))
     elif pmt_inf_id is not None:
         query = query.where(
             f.id.in_(select(p.file_id).where(p.pmt_inf_id == pmt_inf_id).distinct())
@@ -163,6 +168,16 @@ def _rows(run: _Run, file_id: int, **where: Any) -> Sequence[Any]:
     for column, value in where.items():
         query = query.where(getattr(p, column) == value)
     return run.conn.execute(query.order_by(p.seq).with_for_update()).all()
+
+
+def _names_nothing(item: Underlying) -> UnderlyingResolution | None:
+    """An original group with `GrpCxl` false and no payment information named: nothing is
+    cancelled (`false` is not the whole batch)."""
+    group = item.group
+    if group is None or group.whole or item.payment_infos:
+        return None
+    info = "GrpCxl is false and no payment information is named: nothing to cancel"
+    return UnderlyingResolution(group=_group(group, _RJCR, _NOOR, info))
 
 
 def _underlying(run: _Run, item: Underlying) -> UnderlyingResolution:
@@ -194,6 +209,7 @@ def _group(
     group: GroupCancellation,
     status: CancellationStatus | None,
     reason: CancellationReason | None,
+    info: str | None = None,
 ) -> GroupResolution:
     return GroupResolution(
         original_msg_id=group.group.msg_id,
@@ -201,6 +217,7 @@ def _group(
         cancellation_id=group.cancellation_id,
         status=status,
         reason=reason,
+        additional_info=info,
     )
 
 
@@ -211,6 +228,9 @@ def _payment_info(
     echo: dict[str, Any] = {"pmt_inf_id": item.pmt_inf_id, "cancellation_id": item.cancellation_id}
     if item.group is not None and item.group is not shared:
         echo |= {"original_msg_id": item.group.msg_id, "original_msg_name": item.group.msg_name}
+    if not item.whole and not item.transactions:
+        nothing = "PmtInfCxl is false and no transaction is named: nothing to cancel"
+        return PaymentInfoResolution(**echo, status=_RJCR, reason=_NOOR, additional_info=nothing)
     files = _file_ids(run, group, item.pmt_inf_id)
     rows = _rows(run, files[0], pmt_inf_id=item.pmt_inf_id) if len(files) == 1 else []
     if not rows and item.transactions and not item.whole:  # each named: none is found
@@ -281,6 +301,8 @@ def _tx_of(run: _Run, row: Any, cancellation_id: str | None = None) -> TxResolut
         "currency": row.currency,
         "requested_date": row.requested_date,
     }
+    if row.id in run.cancelled:  # named again in this request: cancelled by it, once
+        return TxResolution(status=_ACCR, **echo)
     if row.status == TxStatus.PDNG.value:
         run.cancel(row)
         return TxResolution(status=_ACCR, **echo)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, select
 
 from gateway import authorisation, db, reading
 from gateway.environment import Environment
@@ -106,24 +106,24 @@ class Waiting:
         group = item.group
         shared = group.group if group is not None else None
         if group is not None:
-            held = self._find(group.group.msg_id, None)
+            held = self._find(group.group, None)
             if held is None:
                 return None
             echo = GroupResolution(original_msg_id=group.group.msg_id,
                                    original_msg_name=group.group.msg_name,
                                    cancellation_id=group.cancellation_id)  # fmt: skip
             closed = self._closed(held)
-            if closed is not None and (group.whole or not item.payment_infos):
+            if closed is not None and group.whole:
                 echo = replace(echo, status=_RJCR, reason=_AGNT, additional_info=closed)
                 return UnderlyingResolution(group=echo)
-            if group.whole or not item.payment_infos:
+            if group.whole:
                 infos = self._whole(held)
                 if not infos:  # its bytes are gone: cancelled as a whole all the same
                     return UnderlyingResolution(group=replace(echo, status=_ACCR))
                 return UnderlyingResolution(group=echo, payment_infos=infos)
             infos = self._items(held, item.payment_infos, shared)
             return UnderlyingResolution(group=echo, payment_infos=infos)
-        found = [self._find(_msg_id(p, None), p.pmt_inf_id) for p in item.payment_infos]
+        found = [self._find(p.group, p.pmt_inf_id) for p in item.payment_infos]
         if not any(found):
             return None
         by_batch: dict[int, list[PaymentInfoCancellation]] = {}
@@ -156,18 +156,18 @@ class Waiting:
 
     # -- finding the batch -------------------------------------------------------------------
 
-    def _find(self, msg_id: str | None, pmt_inf_id: str | None) -> Held | None:
-        """The client's batch not executed after waiting for signatures, by its MsgId
-        or (without one) the one waiting batch with a payment information of that id;
-        only the batch found is locked."""
+    def _find(self, group: OriginalGroup | None, pmt_inf_id: str | None) -> Held | None:
+        """The client's batch not executed after waiting for signatures, by the original
+        group named (`original_named`) or, without one, the one waiting batch with a
+        payment information of that id; only the batch found is locked."""
         a, f = db.awaiting.c, db.files.c
         query = (
             select(db.awaiting, f.accepted_msg_id)
             .join(db.files, f.id == a.file_id)
             .where(a.client_id == self.client_id, a.state != authorisation.EXECUTED)
         )
-        if msg_id is not None:
-            query = query.where(f.accepted_msg_id == msg_id)
+        if group is not None:
+            query = query.where(original_named(group))
         candidates = [
             row
             for row in self.conn.execute(query.order_by(a.id)).all()
@@ -260,16 +260,20 @@ class Waiting:
         return CLOSED.get(held.row.state)
 
 
+def original_named(group: OriginalGroup) -> ColumnElement[bool]:
+    """The files a request's original group names: the client's file with that MsgId, of
+    the named kind of message (`pain.001`, whatever version the request gives: a payment
+    of a pain.008 with the same MsgId is not one of ours, SPEC §15 NOOR)."""
+    f = db.files.c
+    kind = ".".join(group.msg_name.split(".")[:2])
+    return (f.accepted_msg_id == group.msg_id) & f.message.startswith(f"{kind}.", autoescape=True)
+
+
 def _echo(p: PaymentInfoCancellation, shared: OriginalGroup | None) -> dict[str, Any]:
     echo: dict[str, Any] = {"pmt_inf_id": p.pmt_inf_id, "cancellation_id": p.cancellation_id}
     if p.group is not None and p.group is not shared:
         echo |= {"original_msg_id": p.group.msg_id, "original_msg_name": p.group.msg_name}
     return echo
-
-
-def _msg_id(p: PaymentInfoCancellation, shared: OriginalGroup | None) -> str | None:
-    group = p.group or shared
-    return group.msg_id if group is not None else None
 
 
 def _waiting_tx(pmt: ParsedPmtInf, t: Any) -> WaitingTx:

@@ -165,7 +165,7 @@ def _underlying(item: Any) -> Underlying:
         group = GroupCancellation(
             group=shared,
             cancellation_id=node.grp_cxl_id,
-            whole=bool(node.grp_cxl) or not item.orgnl_pmt_inf_and_cxl,
+            whole=_whole(node.grp_cxl, named=bool(item.orgnl_pmt_inf_and_cxl)),
             reason=_reason(node.cxl_rsn_inf),
         )
     return Underlying(
@@ -174,13 +174,20 @@ def _underlying(item: Any) -> Underlying:
     )
 
 
+def _whole(flag: bool | None, *, named: bool) -> bool:
+    """Whether a group or payment information is cancelled as a whole: `GrpCxl` or
+    `PmtInfCxl` true, or absent with nothing inside it named. `false` cancels only what
+    is named inside, never the whole."""
+    return bool(flag) or (flag is None and not named)
+
+
 def _payment_info(node: Any, shared: OriginalGroup | None) -> PaymentInfoCancellation:
     own = node.orgnl_grp_inf
     return PaymentInfoCancellation(
         pmt_inf_id=node.orgnl_pmt_inf_id,
         cancellation_id=node.pmt_cxl_id,
         group=_original(own) if own is not None else shared,
-        whole=bool(node.pmt_inf_cxl) or not node.tx_inf,
+        whole=_whole(node.pmt_inf_cxl, named=bool(node.tx_inf)),
         transactions=tuple(_transaction(tx) for tx in node.tx_inf),
         reason=_reason(node.cxl_rsn_inf),
     )

@@ -155,9 +155,18 @@ class Echo(NamedTuple):
 
 
 
+# What `echo` reads: (parent, element) → the field. A request of the case family
+# (camt.055, camt.029) has an assignment instead of a group header: its Id is its MsgId.
+_HEADER_FIELDS = {
+    **{("GrpHdr", name): name for name in ("MsgId", "CreDtTm", "NbOfTxs", "CtrlSum")},
+    ("Assgnmt", "Id"): "MsgId",
+    ("Assgnmt", "CreDtTm"): "CreDtTm",
+}
+
+
 def echo(head: bytes) -> Echo | None:
-    """What the group header of any ISO 20022 message in `head` (the start of a file)
-    says, read without a schema; None if nothing could be read. A file with a DTD is not
+    """What the group header (or assignment) of any ISO 20022 message in `head` (the start
+    of a file) says, read without a schema; None if nothing could be read. A file with a DTD is not
     parsed at all (it is answered with its name and digest instead)."""
     if not head or encoding_problem(head[:prolog_bytes]) is not None or has_doctype(head):
         return None
@@ -172,14 +181,11 @@ def echo(head: bytes) -> Echo | None:
             if message is None and event == "start":
                 message = message_name(tag)
             parent = elem.getparent()
-            if (
-                event == "end"
-                and parent is not None
-                and parent.tag.endswith("}GrpHdr")
-                and local in ("MsgId", "CreDtTm", "NbOfTxs", "CtrlSum")
-            ):
-                found.setdefault(local, (elem.text or "").strip())
-            if event == "end" and local == "GrpHdr":
+            if event == "end" and parent is not None:
+                field = _HEADER_FIELDS.get((parent.tag.rpartition("}")[2], local))
+                if field is not None:
+                    found.setdefault(field, (elem.text or "").strip())
+            if event == "end" and local in ("GrpHdr", "Assgnmt"):
                 break
     except etree.XMLSyntaxError:
         pass  # what was read before the break stands

@@ -241,3 +241,75 @@ def test_the_2009_edition_answers_in_its_own_codes(inst: Installation) -> None:
     assert tx_statuses(answer) == [("E-1", "ACCR", []), ("E-9", "RJCR", ["AGNT"])]
     assert "no such payment of this client" in answer.texts("CxlStsRsnInf/AddtlInf")
     assert found["pain.002.001.03"][0].texts("TxInfAndSts/OrgnlEndToEndId") == ["E-1"]
+
+
+def test_false_cancels_only_what_is_named_and_naming_nothing_cancels_nothing(
+    inst: Installation,
+) -> None:
+    """`GrpCxl` false with no payment information named, or `PmtInfCxl` false with no
+    transaction named, names nothing: RJCR NOOR saying so, and every payment still waits
+    (they had cancelled the whole batch or payment information)."""
+    waiting_batch(inst)
+    out = Out(inst.outbox(CLIENT_A))
+    group_false = s.camt055("09", original_msg_id="PAY-F", whole_group=False, payment_infos=())
+    outcome = run_request(inst, s.to_bytes(group_false))
+    (answer,) = out.new()
+    assert outcome.group_status == "RJCR" and answer.text("Sts/Conf") == "RJCR"
+    assert answer.texts("OrgnlGrpInfAndSts/GrpCxlSts") == ["RJCR"]
+    assert "nothing to cancel" in " ".join(answer.texts("OrgnlGrpInfAndSts/CxlStsRsnInf/AddtlInf"))
+    pmt_false = s.CancelPmtInf(pmt_inf_id="PAY-F-P1", whole=False, transactions=())
+    data = s.to_bytes(s.camt055("09", msg_id="CXL-2", original_msg_id="PAY-F",
+                                payment_infos=(pmt_false,)))  # fmt: skip
+    outcome = run_request(inst, data, name="cxl2.xml")
+    (answer,) = out.new()
+    assert outcome.group_status == "RJCR", answer.path.read_text()
+    assert answer.texts("OrgnlPmtInfAndSts/PmtInfCxlSts") == ["RJCR"]
+    assert [payment_status(inst, f"E-{n}") for n in (1, 2, 3)] == [("PDNG", None)] * 3
+
+
+def test_a_request_naming_another_kind_of_message_finds_nothing(inst: Installation) -> None:
+    """The original MsgId of our pain.001 named as a pain.008 is not our payment: NOOR,
+    nothing cancelled. The same request naming pain.001 in another version finds it."""
+    waiting_batch(inst)
+    out = Out(inst.outbox(CLIENT_A))
+    named = cancel(("E-2", "20.00"))
+    other = named.replace(b">pain.001.001.03<", b">pain.008.001.02<")
+    assert other != named
+    outcome = run_request(inst, other)
+    (answer,) = out.new()
+    assert outcome.group_status == "RJCR" and tx_statuses(answer) == [("E-2", "RJCR", ["NOOR"])]
+    assert payment_status(inst, "E-2") == ("PDNG", None)
+    version = cancel(("E-2", "20.00"), msg_id="CXL-2").replace(
+        b">pain.001.001.03<", b">pain.001.001.09<"
+    )
+    assert run_request(inst, version, name="cxl2.xml").group_status == "CNCL"
+    assert payment_status(inst, "E-2") == ("RJCT", "DS02")
+
+
+def test_a_payment_named_twice_in_one_request_is_cancelled_once_and_said_once(
+    inst: Installation,
+) -> None:
+    """E-1 named twice in one payment information, then its whole payment information in
+    a second underlying: every mention is ACCR (this request cancelled it) and the
+    message is CNCL, all it named being cancelled; the payment is cancelled once."""
+    waiting_batch(inst)
+    out = Out(inst.outbox(CLIENT_A))
+    twice = s.CancelPmtInf(pmt_inf_id="PAY-F-P1", transactions=(
+        s.CancelTx(end_to_end_id="E-1", instr_id=None, amount="10.00", cancellation_id="C-1"),
+        s.CancelTx(end_to_end_id="E-1", instr_id=None, amount="10.00", cancellation_id="C-1b"),
+    ))  # fmt: skip
+    first = s.camt055("09", original_msg_id="PAY-F", payment_infos=(twice,))
+    whole = s.camt055("09", original_msg_id="PAY-F", payment_infos=(
+        s.CancelPmtInf(pmt_inf_id="PAY-F-P1", whole=True, transactions=()),
+    ))  # fmt: skip
+    request = first.find(".//{*}CstmrPmtCxlReq")
+    request.append(whole.find(".//{*}Undrlyg"))
+    outcome = run_request(inst, s.to_bytes(first))
+    found = by_type(out.new())
+    (answer,) = found["camt.029.001.10"]
+    assert [t[:2] for t in tx_statuses(answer)] == [
+        ("E-1", "ACCR"), ("E-1", "ACCR"), ("E-1", "ACCR"), ("E-2", "ACCR"), ("E-3", "ACCR"),
+    ]
+    assert outcome.group_status == "CNCL" and answer.text("Sts/Conf") == "CNCL"
+    (follow_up,) = found["pain.002.001.03"]
+    assert sorted(follow_up.texts("TxInfAndSts/OrgnlEndToEndId")) == ["E-1", "E-2", "E-3"]

@@ -145,3 +145,17 @@ def test_a_trial_of_bytes_already_processed_says_so_and_stops_no_one(
     assert "real.xml" in " ".join(repeated.texts("OrgnlGrpInfAndSts/StsRsnInf/AddtlInf"))
     transfers_, files_, payments_ = counts(inst)
     assert (transfers_, files_, payments_ - 1) == (before[1][0] + 1, before[1][1] + 1, before[1][2])
+
+
+def test_a_request_in_test_is_refused_with_its_own_id(inst: Installation) -> None:
+    """A camt.055 put into /test is not a batch: RJCT FF01, echoing the id it carries
+    (`Assgnmt/Id`, where a camt.055 keeps its message id), not UNKNOWN."""
+    from tests.unit import pull_samples
+
+    data = pull_samples.to_bytes(pull_samples.camt055("09", msg_id="CXL-IN-TEST"))
+    out = Out(inst.outbox(CLIENT_A))
+    outcome = trial(inst, data, name="cxl.xml")
+    (answer,) = out.new()
+    assert outcome.group_status == "RJCT"
+    assert answer.text("OrgnlGrpInfAndSts/OrgnlMsgId") == "CXL-IN-TEST"
+    assert answer.text("OrgnlGrpInfAndSts/StsRsnInf/Rsn/Cd") == "FF01"
