@@ -263,26 +263,30 @@ def refusal_line(day: dt.date, results: Sequence[StatementResult | None]) -> str
     """Why `eod --date day` must write nothing, in one line, or None: some account has an
     earlier day with movement unstated or a later day stated already, or every account
     began after `day`."""
-    gaps = [r for r in results if r is not None and r.refusal is Refusal.UNSTATED_MOVEMENT]
+    gaps, gap_days = _refused(results, Refusal.UNSTATED_MOVEMENT)
     if gaps:
-        earliest = min(r.bound for r in gaps if r.bound is not None)
-        return (
-            f"not stated: {earliest} has movement and no statement ({len(gaps)} account(s), "
-            f"e.g. {gaps[0].iban}); state {earliest} first"
-        )
-    late = [r for r in results if r is not None and r.refusal is Refusal.OUT_OF_ORDER]
+        earliest = min(gap_days)
+        how_many = f"{len(gaps)} account(s), e.g. {gaps[0].iban}"
+        return f"not stated: {earliest} has movement and no statement ({how_many}); " \
+            f"state {earliest} first"  # fmt: skip
+    late, late_days = _refused(results, Refusal.OUT_OF_ORDER)
     if late:
-        latest = max(r.bound for r in late if r.bound is not None)
-        return (
-            f"not stated, and statements are written up to {latest} ({len(late)} "
-            f"account(s), e.g. {late[0].iban}); {day} would be numbered after a later day"
-        )
-    early = [r for r in results if r is not None and r.refusal is Refusal.BEFORE_FIRST_DAY]
+        how_many = f"{len(late)} account(s), e.g. {late[0].iban}"
+        return f"not stated, and statements are written up to {max(late_days)} " \
+            f"({how_many}); {day} would be numbered after a later day"  # fmt: skip
+    early, firsts = _refused(results, Refusal.BEFORE_FIRST_DAY)
     if results and len(early) == len(results):
-        firsts = [r.bound for r in early if r.bound is not None]
         since = f" ({min(firsts)})" if firsts else ""
         return f"before the accounts' first business day{since}: nothing to state"
     return None
+
+
+def _refused(
+    results: Sequence[StatementResult | None], refusal: Refusal
+) -> tuple[list[StatementResult], list[dt.date]]:
+    """The results refused for `refusal`, and the days they name (`bound`)."""
+    refused = [r for r in results if r is not None and r.refusal is refusal]
+    return refused, [r.bound for r in refused if r.bound is not None]
 
 
 def eod_refusal(env: Environment, day: dt.date) -> str | None:
