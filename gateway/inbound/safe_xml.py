@@ -166,9 +166,10 @@ _HEADER_FIELDS = {
 
 def echo(head: bytes) -> Echo | None:
     """What the group header (or assignment) of any ISO 20022 message in `head` (the start
-    of a file) says, read without a schema; None if nothing could be read. A file with a DTD is not
-    parsed at all (it is answered with its name and digest instead)."""
-    if not head or encoding_problem(head[:prolog_bytes]) is not None or has_doctype(head):
+    of a file) says, read without a schema and in whatever encoding it declares (a file
+    refused for not being UTF-8 still echoes its MsgId); None if nothing could be read. A
+    file with a DTD is not parsed at all (it is answered with its name and digest)."""
+    if not head or has_doctype(head):
         return None
     parser = pull_parser(events=("start", "end"))
     found: dict[str, str] = {}

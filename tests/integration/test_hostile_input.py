@@ -200,6 +200,8 @@ def test_hostile_file_gets_one_ff01_and_the_next_file_is_processed(
     bad = rejected_then_good(inst, lambda p: p.write_bytes(data), assert_valid, hostile_bytes=data)
     if kind == "a transaction that never ends":
         assert "no transaction ends within" in " ".join(bad.group_info), bad.group_info
+    if kind in ("latin-1 declaration", "UTF-16"):  # refused for its encoding, read all the same
+        assert bad.original_msg_id == {"UTF-16": "U16"}.get(kind, "LATIN1"), bad.original_msg_id
     text = bad.path.read_text(encoding="utf-8")
     assert "root:" not in text, "the content of /etc/passwd must never be read or echoed"
     assert "lollollol" not in text
