@@ -83,6 +83,16 @@ def init_signing_key(
     return made
 
 
+HOST_KEY = "sftp.host_key"
+NOT_A_HOST_KEY = "not an unencrypted OpenSSH private key"
+
+
+def check_host_key_mode(path: Path) -> None:
+    """The SSH host key is the service's own (mode 0600): one others can read is refused."""
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        raise ConfigError(HOST_KEY, f"{path}: readable by others; chmod 600 {path}")
+
+
 def init_host_key(path: Path) -> str:
     """Create an OpenSSH ed25519 host key when missing; return its `SHA256:…` fingerprint."""
     if not path.exists():
@@ -92,9 +102,11 @@ def init_host_key(path: Path) -> str:
             serialization.PrivateFormat.OpenSSH,
             serialization.NoEncryption(),
         ))
-    if stat.S_IMODE(path.stat().st_mode) & 0o077:
-        raise ConfigError(str(path), f"host key is readable by others; chmod 600 {path}")
-    loaded = serialization.load_ssh_private_key(path.read_bytes(), password=None)
+    check_host_key_mode(path)
+    try:
+        loaded = serialization.load_ssh_private_key(path.read_bytes(), password=None)
+    except ValueError as exc:
+        raise ConfigError(HOST_KEY, f"{path}: {NOT_A_HOST_KEY} ({exc})") from exc
     public = loaded.public_key().public_bytes(
         serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
     )

@@ -22,7 +22,7 @@ from asyncssh.kex import get_kex_algs
 from asyncssh.mac import get_mac_algs
 from asyncssh.public_key import get_public_key_algs
 
-from gateway import ssh_algorithms
+from gateway import keys, ssh_algorithms
 from gateway.clock import Clock, SystemClock
 from gateway.errors import ConfigError
 from gateway.files import write_new
@@ -45,8 +45,14 @@ _servers: weakref.WeakKeyDictionary[asyncssh.SSHAcceptor, ServerContext] = (
 
 
 def _load_or_create_host_key(path: Path, log: Any) -> asyncssh.SSHKey:
+    """The host key at `path` (its mode and content checked: a configuration error, one
+    line, never a traceback), created when missing."""
     if path.exists():
-        return asyncssh.read_private_key(path)
+        keys.check_host_key_mode(path)
+        try:
+            return asyncssh.read_private_key(path)
+        except (asyncssh.KeyImportError, ValueError) as exc:
+            raise ConfigError(keys.HOST_KEY, f"{path}: {keys.NOT_A_HOST_KEY} ({exc})") from exc
     key = asyncssh.generate_private_key("ssh-ed25519")
     path.parent.mkdir(parents=True, exist_ok=True)
     write_new(path, key.export_private_key("openssh"), mode=0o600)

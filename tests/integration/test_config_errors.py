@@ -102,3 +102,36 @@ def test_a_path_that_cannot_be_used(
         assert "Traceback" not in done.stderr
         return
     assert_one_line(done, *words)
+
+
+@pytest.mark.parametrize(
+    ("content", "mode", "words"),
+    [
+        (b"garbage\n", 0o600, ["not an unencrypted OpenSSH private key"]),
+        (b"", 0o600, ["not an unencrypted OpenSSH private key"]),
+        (b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFhpZ2h0 public@key\n", 0o600,
+         ["not an unencrypted OpenSSH private key"]),
+        (None, 0o644, ["readable by others; chmod 600"]),
+    ],
+    ids=["garbage", "empty", "a-public-key", "readable-by-others"],
+)
+@pytest.mark.parametrize("command", [["run"], ["keys", "init"]], ids=lambda w: w[0])
+def test_a_host_key_that_cannot_be_used(
+    tmp_path: Path, content: bytes | None, mode: int, words: list[str], command: list[str]
+) -> None:
+    """A host key file that is not a private key (garbage, empty, the public half) or that
+    others can read stops `run` and `keys init` with one line naming `sftp.host_key` and
+    the problem, exit 2 — not a KeyImportError traceback and exit 1, which systemd restarts
+    every few seconds (and `run` used to accept a key readable by others)."""
+    from gateway.keys import init_host_key
+
+    config = write_config(tmp_path)
+    settings = load(config)
+    init_signing_key(settings.signing.key, settings.signing.certificate, now=dt.datetime.now(dt.UTC))
+    path = settings.sftp.host_key
+    init_host_key(path)
+    if content is not None:
+        path.write_bytes(content)
+    path.chmod(mode)
+    done = gateway(*command, "-c", str(config))
+    assert_one_line(done, "sftp.host_key", str(path), *words)
