@@ -51,6 +51,11 @@ def iban_argument(text: str) -> str:
     return iban
 
 
+# Balances are 64-bit integers in the database: the most an account, or the funding
+# account below zero, may hold.
+balance_limit_minor = 2**63 - 1
+
+
 def fund(env: Environment, iban_text: str, amount_text: str, *, key: str) -> Funded:
     """Credit `amount_text` to the account; the same `key` never funds twice: repeated with
     the same account and amount it books nothing and says what the key booked
@@ -78,6 +83,11 @@ def fund(env: Environment, iban_text: str, amount_text: str, *, key: str) -> Fun
     with env.ledger.begin() as tx:
         source = tx.system_account(AccountKind.FUNDING, account.currency)
     assert source is not None, "system accounts exist for every supported currency"
+    if max(account.balance_minor + amount, amount - source.balance_minor) > balance_limit_minor:
+        raise UsageError(
+            f"--amount {amount_text}: {iban} would hold more than the ledger's balances can "
+            f"({currency.format_minor(balance_limit_minor, account.currency)})"
+        )
     request = Transfer.between(
         idempotency_key=idempotency_key,
         reference=f"FUND{today:%Y%m%d}{number:08d}",

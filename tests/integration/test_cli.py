@@ -107,6 +107,24 @@ def test_bad_fund_exits_2_with_one_line(config: Path, iban: str, amount: str, wo
     assert "Traceback" not in done.stderr
 
 
+def test_funding_beyond_what_a_balance_can_hold_exits_2_with_one_line(config: Path) -> None:
+    """Ten fundings of 9,999,999,999,999,999.99 would take the balance past the ledger's
+    64-bit balances: the tenth is refused with one line, exit 2, and the balance stays
+    what nine made it (it was an AssertionError traceback, exit 1)."""
+    huge = "9999999999999999.99"
+    for n in range(9):
+        done = gateway("ledger", "fund", "-c", str(config), "--iban", A_MAIN, "--amount", huge,
+                       "--key", f"huge-{n}")  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    done = gateway("ledger", "fund", "-c", str(config), "--iban", A_MAIN, "--amount", huge,
+                   "--key", "huge-9")  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "more than the ledger's balances can" in lines[0], done.stderr
+    shown = gateway("ledger", "balance", "-c", str(config), "--iban", A_MAIN)
+    assert shown.stdout.split()[0] == "89999999999999999.91", shown.stdout
+
+
 def test_configuration_error_is_one_line_exit_2(tmp_path: Path) -> None:
     """A broken configuration names the key path and the problem, exit 2, no traceback."""
     config = write_config(tmp_path)
