@@ -127,7 +127,8 @@ def test_a_host_key_that_cannot_be_used(
 
     config = write_config(tmp_path)
     settings = load(config)
-    init_signing_key(settings.signing.key, settings.signing.certificate, now=dt.datetime.now(dt.UTC))
+    now = dt.datetime.now(dt.UTC)
+    init_signing_key(settings.signing.key, settings.signing.certificate, now=now)
     path = settings.sftp.host_key
     init_host_key(path)
     if content is not None:
