@@ -32,7 +32,7 @@ _MANUAL = select(t.c.amount_minor).where(
     t.c.client_id == bindparam("client_id"), t.c.business_date == bindparam("day")
 )
 _AWAITING = (
-    select(func.coalesce(func.sum(_e.amount_minor), 0))
+    select(db.amount_total(_e.amount_minor))
     .select_from(db.awaiting_eur.join(db.awaiting, _a.id == _e.awaiting_id))
     .where(
         _a.client_id == bindparam("client_id"),
@@ -199,10 +199,9 @@ _today = _d.due_date == bindparam("day")
 # arrival of its upload). Held on `day`: due the business day after it.
 _GATE = (
     select(
-        func.coalesce(func.sum(case((_today, _d.executed_minor))), 0),
-        func.coalesce(
-            func.sum(case((and_(_today, _f.received_at <= bindparam("deadline_at")),
-                           _d.open_minor))), 0
+        db.amount_total(case((_today, _d.executed_minor))),
+        db.amount_total(
+            case((and_(_today, _f.received_at <= bindparam("deadline_at")), _d.open_minor))
         ),
         func.coalesce(func.sum(case((_d.due_date == bindparam("following"), _d.held))), 0),
         _AWAITING.scalar_subquery(),

@@ -133,7 +133,7 @@ def _pending(conn: Connection, settings: Settings) -> list[PendingSum]:
         return []
     p = db.payments.c
     rows = conn.execute(
-        select(p.debtor_iban, p.currency, func.count(), func.coalesce(func.sum(p.amount_minor), 0))
+        select(p.debtor_iban, p.currency, func.count(), db.amount_total(p.amount_minor))
         .where(p.debtor_iban.in_(sorted(owner)), p.status == "PDNG")
         .group_by(p.debtor_iban, p.currency)
         .order_by(p.debtor_iban, p.currency)

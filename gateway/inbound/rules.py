@@ -37,6 +37,12 @@ duplicate_window_business_days = 5
 # -- file level ------------------------------------------------------------------------------
 
 
+# A file's amounts added up must fit in the 18 digits of one amount in minor units, of
+# any currency (so every sum the gateway keeps of them fits its 64-bit columns): 10**16
+# in currency units for the currencies with cents.
+FILE_SUM_LIMIT = Decimal(10) ** (currency.amount_digits_max - max(currency.EXPONENTS.values()))
+
+
 def _decimal(text: str | None) -> Decimal | None:
     if text is None:
         return None
@@ -95,6 +101,10 @@ def counts_declared(parsed: ParsedFile, msg_id_used: bool) -> str | None:
 def sums_declared(parsed: ParsedFile, msg_id_used: bool) -> str | None:
     header = parsed.header
     assert header is not None
+    if parsed.amount_sum >= FILE_SUM_LIMIT:
+        return f"the payments add up to {parsed.amount_sum}: a file's total must stay " \
+            f"below {FILE_SUM_LIMIT:f}, the {currency.amount_digits_max} digits of an " \
+            "amount in minor units"  # fmt: skip
     declared = _decimal(header.ctrl_sum)
     if declared is not None and declared != parsed.amount_sum:
         return f"GrpHdr/CtrlSum is {header.ctrl_sum}, the sum is {parsed.amount_sum}"

@@ -26,8 +26,10 @@ from hypothesis import strategies as st
 from gateway import samples
 from tests.pipeline_fixtures import (
     A_MAIN,
+    A_USD,
     CLIENT_A,
     PAIN002,
+    TODAY,
     Answer,
     Batch,
     Installation,
@@ -350,3 +352,50 @@ def test_a_long_remittance_within_the_limit_is_still_accepted(inst: Installation
     [answer] = inst.new_answers()
     assert answer.original_msg_id == "ENDLESS"
     assert answer.group_status == "ACSC", answer.group_info
+
+
+HUGE = "9999999999999999.99"  # the largest InstdAmt with cents pain.001 allows (18 digits)
+
+
+def _without_ctrl_sums(data: bytes) -> bytes:
+    return re.sub(rb"<CtrlSum>[^<]*</CtrlSum>", b"", data)
+
+
+def test_amounts_adding_up_past_18_digits_are_am10_and_the_next_file_goes_on(
+    inst: Installation, assert_valid: Callable[[object, str], None]
+) -> None:
+    """Ten payments of 9,999,999,999,999,999.99 EUR due later, without CtrlSum: valid
+    against the schema, but their total in cents has 20 digits, more than one amount's 18
+    and more than a 64-bit sum holds. RJCT AM10 for the whole file, nothing recorded; the
+    next file is processed. (Every run of it failed with an integer overflow, and it went
+    to quarantine unanswered.)"""
+    later = (TODAY + dt.timedelta(days=7)).isoformat()
+    batch = Batch(msg_id="HUGE", execution_date=later)
+    for n in range(10):
+        batch.tx(f"H-{n}", HUGE)
+    answer = inst.submit(_without_ctrl_sums(batch.build()), name="huge.xml")
+    assert_valid(answer.path, PAIN002)
+    assert answer.group_status == "RJCT" and answer.group_reasons == ["AM10"]
+    assert "18 digits" in " ".join(answer.group_info), answer.group_info
+    assert inst.submit(valid_file("AFTER-HUGE")).group_status == "ACSC"
+    assert inst.env.spool.quarantined(CLIENT_A) == []
+
+
+def test_status_sums_pending_amounts_past_64_bits(inst: Installation) -> None:
+    """Ten files, each one payment of 9,999,999,999,999,999.99 USD due later: each file is
+    fine, their pending sum on the account is past 64 bits. `status` still reads the
+    database and shows them (SQLite's SUM failed with 'integer overflow', and `status`
+    said the database was unreachable, for every client)."""
+    from gateway.clock import FixedClock
+    from gateway.status import collect
+
+    later = (TODAY + dt.timedelta(days=7)).isoformat()
+    for n in range(10):
+        data = Batch(debtor=A_USD, msg_id=f"BIG-{n}", execution_date=later).tx(
+            f"B-{n}", HUGE, currency="USD"
+        ).build()
+        assert set(inst.submit(data, name=f"big-{n}.xml").statuses().values()) == {"PDNG"}
+    shown = collect(inst.env, FixedClock(inst.clock.now()))
+    assert shown.database_error is None, shown.database_error
+    [usd] = [p for p in shown.pending if p.iban == A_USD]
+    assert usd.count == 10, usd
