@@ -27,7 +27,8 @@ in place) or by hand, so it is taken only after it has not changed for
 
 While it runs, the event loop writes a heartbeat (`<spool>/run/daemons/<host>-<pid>.json`: pid,
 start, last beat, the fault being waited out) every few seconds and removes it on a
-clean stop; `status` reads it, and `/healthz` answers 200 only while it is fresh. With
+clean stop; `status` reads it. `/healthz` answers 200 while the loop beats, whether or
+not the beat could be written, 503 once it has not beaten for 30 s. With
 `[metrics] listen` set, a thread serves Prometheus metrics there (`gateway.metrics`).
 SIGHUP reopens the log file (logrotate), in every process.
 

@@ -149,7 +149,7 @@ class Heartbeat:
                 (daemons_dir(spool_dir) / f"{left.host}-{left.pid}.json").unlink(missing_ok=True)
 
     def beat(self) -> None:
-        now = self.clock.now()
+        now = self.last = self.clock.now()  # the loop is alive, whatever the disk says
         value: dict[str, Any] = {
             "host": self.host,
             "pid": self.pid,
@@ -161,10 +161,9 @@ class Heartbeat:
         if self.held:
             value["held"] = self.held
         _write_json(self.path, value)
-        self.last = now
 
     def fresh(self) -> bool:
-        """Whether the loop beat recently (`/healthz`)."""
+        """Whether the event loop beat recently (`/healthz`), written to the spool or not."""
         if self.last is None:
             return False
         return (self.clock.now() - self.last).total_seconds() <= heartbeat_stale_seconds

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from structlog.testing import capture_logs
 
 from gateway import progress
@@ -164,3 +166,35 @@ def test_progress_of_a_process_that_died_is_removed_at_daemon_start(tmp_path: Pa
     assert len(read_progress(tmp_path)) == 2
     assert progress.remove_orphaned_progress(tmp_path) == 1
     assert [p.claim_name for p in read_progress(tmp_path)] == ["c1__f.xml"]
+
+
+def _disk_full(monkeypatch: pytest.MonkeyPatch, *, in_place_too: bool = False) -> None:
+    """The spool's disk full, at the write boundary: a new file gets no block (ENOSPC as
+    its bytes are written), while a file's own bytes can be written over in place, as on
+    ext4, XFS or tmpfs (`in_place_too`: not even those, as on a copy-on-write filesystem)."""
+
+    def no_space(*args: object, **kwargs: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", no_space)
+    if in_place_too:
+        monkeypatch.setattr(os, "pwrite", no_space)
+
+
+def test_healthz_judges_the_event_loop_not_whether_its_heartbeat_can_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`/healthz` asks the daemon's own process whether its event loop beats: while it
+    does it answers 200 even if no beat can be written to the spool at all, and 503 once
+    the loop has not beaten for longer than a heartbeat may be stale."""
+    clock = FixedClock(START)
+    beat = Heartbeat(tmp_path, clock, pid=4242)
+    beat.beat()
+    _disk_full(monkeypatch, in_place_too=True)
+    for _ in range(12):  # a minute of beats the disk refuses
+        clock.advance(dt.timedelta(seconds=progress.heartbeat_interval_seconds))
+        with pytest.raises(OSError):  # the daemon logs daemon.heartbeat_failed
+            beat.beat()
+        assert beat.fresh()
+    clock.advance(dt.timedelta(seconds=progress.heartbeat_stale_seconds + 1))  # a hung loop
+    assert not beat.fresh()
