@@ -27,9 +27,11 @@ in place) or by hand, so it is taken only after it has not changed for
 
 While it runs, the event loop writes a heartbeat (`<spool>/run/daemons/<host>-<pid>.json`: pid,
 start, last beat, the fault being waited out) every few seconds and removes it on a
-clean stop; `status` reads it. `/healthz` answers 200 while the loop beats, whether or
-not the beat could be written, 503 once it has not beaten for 30 s. With
-`[metrics] listen` set, a thread serves Prometheus metrics there (`gateway.metrics`).
+clean stop; `status` reads it, the fault included when the disk is full (a beat that
+fits no new file is written over the old one: `progress.Heartbeat`). `/healthz` answers
+200 while the loop beats, whether or not the beat could be written, 503 once it has not
+beaten for 30 s. With `[metrics] listen` set, a thread serves Prometheus metrics there
+(`gateway.metrics`).
 SIGHUP reopens the log file (logrotate), in every process.
 
 End-of-day statements (`statements.run_due_eod`, idempotent: it writes what is due
@@ -223,7 +225,7 @@ class Daemon:
             await asyncio.sleep(progress.heartbeat_interval_seconds)
             try:
                 heartbeat.beat()
-            except OSError as exc:  # a full disk must not stop the daemon; status will tell
+            except OSError as exc:  # not even in place (progress.Heartbeat): logged
                 log.warning("daemon.heartbeat_failed", error=str(exc))
 
     async def _work(self) -> None:

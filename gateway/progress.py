@@ -7,8 +7,9 @@
 
 Both are small JSON documents replaced atomically (temporary name, `os.replace`), so
 a reader such as `ekase-gateway status` — another process, without a database lock —
-always sees a whole document. Neither is synced to disk: after a crash a stale one is
-recognised by its pid and age, and nothing depends on it but what operators see.
+always sees a whole document (but for a heartbeat on a full disk: `Heartbeat`). Neither
+is synced to disk: after a crash a stale one is recognised by its pid and age, and
+nothing depends on it but what operators see.
 
 A progress file is written at most every `progress_interval_seconds`, and the first
 time only once that much time has passed: a file processed within the interval leaves
@@ -35,6 +36,10 @@ heartbeat_interval_seconds = 5.0  # between two heartbeats of the daemon
 # A heartbeat older than this means the daemon is not (or no longer) working: several
 # missed beats, so that a busy moment of the event loop is not taken for a hang.
 heartbeat_stale_seconds = 30.0
+# Spaces kept at the end of each heartbeat file (it is padded to whole pages), so that the
+# beat carrying a fault still fits over it in place when the disk is full (`Heartbeat`).
+heartbeat_room_bytes = 2048
+_PAGE_BYTES = 4096
 
 RUN = "run"
 DAEMONS = "daemons"
@@ -59,14 +64,34 @@ def progress_dir(spool_dir: Path) -> Path:
 
 
 def _write_json(path: Path, value: dict[str, Any]) -> None:
+    _write_text(path, json.dumps(value))
+
+
+def _write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        tmp.write_text(json.dumps(value), encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)  # a full disk leaves no temporary behind, beat after beat
         raise
+
+
+def _overwrite(path: Path, text: str) -> bool:
+    """Write ASCII `text` over the bytes `path` has, padded with spaces to its size, in
+    place: no new file and no new block. Whether it fitted and was written."""
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except OSError:
+        return False
+    try:
+        size = os.fstat(fd).st_size
+        return len(text) <= size and os.pwrite(fd, text.ljust(size).encode(), 0) == size
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -132,7 +157,20 @@ class Heartbeat:
     """`<spool>/run/daemons/<host>-<pid>.json`, this daemon's own, rewritten by its event
     loop every few seconds and removed when it stops cleanly. Each daemon on a spool has
     its own, so that one stopping never hides another that runs. At its start a daemon
-    removes the heartbeats its host's killed daemons left (their pids are gone)."""
+    removes the heartbeats its host's killed daemons left (their pids are gone).
+
+    A beat tells two readers two things, kept apart so that a full disk hides neither.
+    `/healthz`, in this process, asks whether the event loop is alive: `beat()` notes the
+    moment (`last`, judged by `fresh()`) before, and whether or not, the file is written.
+    `status`, another process, reads the file, which must reach it above all when the
+    spool's disk is full, the fault it has to show. So the file is padded with spaces
+    (JSON allows them) to whole pages with `heartbeat_room_bytes` to spare, and a beat
+    that cannot be written as a new file (no space, the quota reached) is written over the
+    old one in place: those bytes are the file's already and need no new block (ext4, XFS,
+    tmpfs). Only then may `status` read a beat half-written, and it reads again. Where even
+    that fails (a copy-on-write filesystem such as btrfs or ZFS needs room for any write;
+    a beat outgrew the room) the beat raises, the daemon logs `daemon.heartbeat_failed`
+    and `status` says `not responding` once the file is 30 s old; `/healthz` stays 200."""
 
     def __init__(self, spool_dir: Path, clock: Clock, pid: int | None = None) -> None:
         self.pid = os.getpid() if pid is None else pid
@@ -160,7 +198,13 @@ class Heartbeat:
             value["fault"] = self.fault.to_json()
         if self.held:
             value["held"] = self.held
-        _write_json(self.path, value)
+        text = json.dumps(value)  # ASCII (json's default): as many bytes as characters
+        size = -(-(len(text) + heartbeat_room_bytes) // _PAGE_BYTES) * _PAGE_BYTES
+        try:
+            _write_text(self.path, text.ljust(size))
+        except OSError:
+            if not _overwrite(self.path, text):  # no room for a new file: over the old one
+                raise
 
     def fresh(self) -> bool:
         """Whether the event loop beat recently (`/healthz`), written to the spool or not."""
@@ -178,8 +222,16 @@ def read_heartbeats(spool_dir: Path) -> list[HeartbeatInfo]:
         paths = sorted(daemons_dir(spool_dir).glob("*.json"))
     except OSError:
         return []
-    found = [info for path in paths if (info := _heartbeat_of(_read_json(path))) is not None]
+    found = [info for path in paths if (info := _read_heartbeat_file(path)) is not None]
     return sorted(found, key=lambda b: b.heartbeat_at, reverse=True)
+
+
+def _read_heartbeat_file(path: Path) -> HeartbeatInfo | None:
+    # A beat written in place (a full disk) may be read half-written: read it again.
+    for _ in range(3):
+        if (info := _heartbeat_of(_read_json(path))) is not None:
+            return info
+    return None
 
 
 def read_heartbeat(spool_dir: Path) -> HeartbeatInfo | None:

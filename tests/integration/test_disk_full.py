@@ -14,6 +14,7 @@ These tests mount a tmpfs, so they need root (CI runs as root).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import shutil
@@ -26,8 +27,10 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from gateway import db
+from gateway import db, progress
+from gateway.clock import FixedClock
 from gateway.errors import TransientError
+from gateway.faults import Active
 from gateway.outbound import outbox
 from tests.conftest import need_root
 from tests.integration.daemon_fixtures import (
@@ -188,6 +191,33 @@ def test_the_daemon_waits_out_a_full_disk_and_then_answers_once(tmp_path: Path) 
             assert samples[("ekase_fault_waiting_files", ())] == 0
             assert status_json(install)["daemon"]["fault"] is None
             assert daemon.events("daemon.failed") == []
+
+
+def test_status_sees_the_daemon_and_its_fault_on_a_spool_with_no_room_at_all(
+    tmp_path: Path,
+) -> None:
+    """The spool full to the last byte, so that not even a heartbeat can be written as a new
+    file: the daemon's beat still reaches a real `status`, which shows the daemon running
+    with its disk_full fault (not `not responding`, as it did once the last beat that found
+    room was 30 s old)."""
+    base = tmp_path / "gw"
+    with tmpfs(base / "spool", 4 * 1024 * 1024):
+        install = make_install(base, database_url=f'"sqlite:///{tmp_path / "ledger.sqlite3"}"')
+        now = dt.datetime.now(dt.UTC)
+        clock = FixedClock(now - dt.timedelta(minutes=1))
+        heartbeat = progress.Heartbeat(install.spool, clock)  # as this process's daemon's
+        heartbeat.beat()  # a minute ago, with room
+        fill(install.spool, 0)
+        with pytest.raises(OSError, match="No space left"):
+            (install.spool / "run" / "one-more.json").write_text("{}")
+        clock.set(now)
+        heartbeat.fault = Active("disk_full", "OSError: [Errno 28] No space left on device",
+                                 now, now, 1.0, 0)
+        with contextlib.suppress(OSError):  # as the daemon: it logs daemon.heartbeat_failed
+            heartbeat.beat()
+        shown = status_json(install)["daemon"]
+        assert (shown["state"], shown["pid"]) == ("running", os.getpid()), shown
+        assert shown["fault"]["kind"] == "disk_full", shown
 
 
 # -- scan --once, the database on the full disk too --------------------------------------------

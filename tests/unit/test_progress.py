@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 
 from gateway import progress
 from gateway.clock import FixedClock
+from gateway.faults import Active
 from gateway.progress import FileProgress, Heartbeat, read_heartbeat, read_progress
 
 START = dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.UTC)
@@ -179,6 +180,37 @@ def _disk_full(monkeypatch: pytest.MonkeyPatch, *, in_place_too: bool = False) -
     monkeypatch.setattr(Path, "write_text", no_space)
     if in_place_too:
         monkeypatch.setattr(os, "pwrite", no_space)
+
+
+def test_on_a_full_spool_disk_the_heartbeat_still_carries_the_fault_to_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the spool's disk is full the daemon's beats still reach `status` (another
+    process, reading the heartbeat file): it sees the daemon running, with the disk_full
+    fault it waits out, not `not responding`; once there is room the beat is written as
+    before."""
+    clock = FixedClock(START)
+    beat = Heartbeat(tmp_path, clock, pid=os.getpid())
+    beat.beat()
+    _disk_full(monkeypatch)
+    fault = Active("disk_full", "OSError: [Errno 28] No space left on device", START, START,
+                   1.0, 1)
+    beat.fault = fault
+    for _ in range(12):  # a minute of beats on the full disk
+        clock.advance(dt.timedelta(seconds=progress.heartbeat_interval_seconds))
+        beat.beat()
+    now = clock.now()
+    [info] = progress.read_heartbeats(tmp_path)
+    assert (info.heartbeat_at, info.fault) == (now, fault)
+    assert info.running(now, info.alive(now))  # status: `running`, with the FAULT line
+    assert beat.fresh()
+
+    monkeypatch.undo()  # space freed: the fault clears
+    beat.fault = None
+    clock.advance(dt.timedelta(seconds=progress.heartbeat_interval_seconds))
+    beat.beat()
+    [info] = progress.read_heartbeats(tmp_path)
+    assert (info.heartbeat_at, info.fault) == (clock.now(), None)
 
 
 def test_healthz_judges_the_event_loop_not_whether_its_heartbeat_can_be_written(
