@@ -214,8 +214,9 @@ def _in_progress(
     return found
 
 
-DbRow = tuple[int, int, int, str | None, dt.datetime | None]
-NO_DB: DbRow = (0, 0, 0, None, None)
+DbRow = tuple[int | None, int | None, int | None, str | None, dt.datetime | None]
+NO_ROWS: DbRow = (0, 0, 0, None, None)  # a client with nothing in the database today
+UNKNOWN: DbRow = (None, None, None, None, None)  # the database could not be read
 
 
 def _booked(conn: Connection, spool: Spool, client_ids: Sequence[str]) -> set[tuple[str, str]]:
@@ -255,7 +256,9 @@ def _from_database(
 
     try:
         with env.engine.connect() as conn:
-            rows = {client_id: _client_db(conn, client_id, day_start) for client_id in ids}
+            rows: dict[str, DbRow] = {
+                client_id: _client_db(conn, client_id, day_start) for client_id in ids
+            }
             return rows, _pending(conn, env.settings), None
     except DBAPIError as exc:
         return {}, [], describe(exc.orig if exc.orig is not None else exc)
@@ -281,7 +284,9 @@ def collect(env: StatusSource, clock: Clock) -> Status:
     for client_id in ids:
         waiting, uploading, old = _scan_in(env.spool, client_id, now_epoch)
         stale += old
-        processed, rejected, undelivered, last, last_at = from_db.get(client_id, NO_DB)
+        processed, rejected, undelivered, last, last_at = from_db.get(
+            client_id, NO_ROWS if database_error is None else UNKNOWN
+        )
         clients.append(
             ClientStatus(
                 client_id=client_id,
@@ -307,7 +312,7 @@ def collect(env: StatusSource, clock: Clock) -> Status:
         daemons=daemons,
         clients=tuple(clients),
         in_progress=tuple(_in_progress(env.spool, ids, now, daemon.fault, booked)),
-        pending=tuple(pending),
+        pending=tuple(pending) if database_error is None else None,
         stale_uploads=tuple(stale),
         quarantined=tuple(q for client_id in ids for q in _quarantined(env.spool, client_id)),
         database_error=database_error,

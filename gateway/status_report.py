@@ -31,10 +31,11 @@ class ClientStatus:
     uploading: int  # files in in/ still under a temporary name, written to within the hour
     stale_uploads: int  # temporary names older than an hour: an upload that never finished
     in_progress: int  # claimed files in work/
-    processed_today: int  # answered today, whatever the outcome
-    rejected_today: int  # of those, rejected as a whole (group status RJCT)
+    # From the database: None where it could not be read (`Status.database_error`).
+    processed_today: int | None  # answered today, whatever the outcome
+    rejected_today: int | None  # of those, rejected as a whole (group status RJCT)
     duplicates_today: int  # the same bytes uploaded again, answered with the original report
-    undelivered: int  # answers owed to the client but not yet in out/
+    undelivered: int | None  # answers owed to the client but not yet in out/
     last_answer: str | None
     last_answer_at: dt.datetime | None  # local treasury time
     trials_today: int = 0  # trial runs from test/ answered today (SPEC §15: not in the books)
@@ -100,10 +101,10 @@ class Status:
     daemon: DaemonStatus  # the one running (of `daemons`), else the one that beat last
     clients: tuple[ClientStatus, ...]
     in_progress: tuple[FileInProgress, ...]
-    pending: tuple[PendingSum, ...]
+    pending: tuple[PendingSum, ...] | None  # None: the database could not be read
     stale_uploads: tuple[StaleUpload, ...]
     quarantined: tuple[Quarantined, ...] = ()
-    database_error: str | None = None  # why the database could not be read (its counts are 0)
+    database_error: str | None = None  # why the database could not be read (its values None)
     awaiting: tuple[AwaitingSignatures, ...] = ()
     daemons: tuple[DaemonStatus, ...] = ()  # every daemon on the spool (two may share it)
 
@@ -188,6 +189,10 @@ def _progress_line(f: FileInProgress) -> str:
     return line
 
 
+def _known(value: int | None) -> str:
+    return "?" if value is None else str(value)
+
+
 def render(status: Status) -> str:
     """Plain text for the terminal (pure: for tests too)."""
     lines = [f"today: {status.day.isoformat()}", *_daemon_lines(status)]
@@ -204,15 +209,15 @@ def render(status: Status) -> str:
             last = f"{s.last_answer} at {s.last_answer_at:%Y-%m-%d %H:%M:%S}"
         rows.append((
             s.client_id, str(s.waiting), str(s.uploading), str(s.stale_uploads),
-            str(s.in_progress), str(s.processed_today), str(s.rejected_today),
-            str(s.duplicates_today), str(s.undelivered), last,
+            str(s.in_progress), _known(s.processed_today), _known(s.rejected_today),
+            str(s.duplicates_today), _known(s.undelivered), last,
         ))
     lines += _table(rows)
     sections = [
         ("in progress:", [_progress_line(f) for f in status.in_progress]),
         ("pending payments:", [
             f"  {p.client_id}  {p.iban}  {p.count} payment(s)  {p.amount} {p.currency}"
-            for p in status.pending
+            for p in status.pending or ()
         ]),
         ("awaiting signatures:", [
             f"  {a.client_id}  file {a.file_id} {a.msg_id}  {a.signatures} of {a.level} "

@@ -99,6 +99,10 @@ def test_files_uploaded_while_the_database_is_down_wait_and_are_answered_once(
         code, shown = _status(install)
         assert code == 1, shown  # the database cannot be read: said, and the rest is shown
         assert shown["database_error"], shown
+        # what the database holds is unknown, not zero
+        assert shown["pending"] is None, shown
+        assert {c["undelivered"] for c in shown["clients"]} == {None}, shown["clients"]
+        assert {c["processed_today"] for c in shown["clients"]} == {None}, shown["clients"]
         assert shown["daemon"]["fault"]["kind"] == "database", shown["daemon"]
         shown_waiting = sum(c["waiting"] + c["in_progress"] for c in shown["clients"])
         assert shown_waiting == len(UPLOADS), shown

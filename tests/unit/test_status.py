@@ -186,3 +186,19 @@ def test_a_fault_of_ours_its_waiting_files_and_quarantine_are_shown() -> None:
     shown = json.loads(to_json(_status(daemon=daemon)))
     assert shown["daemon"]["fault"]["kind"] == "disk_full"
     assert shown["daemon"]["fault"]["since"] == "2026-11-25T10:02:03+02:00"
+
+
+def test_what_the_database_holds_is_unknown_not_zero_when_it_cannot_be_read() -> None:
+    """With the database unreachable the counts it holds are shown as `?` and the JSON
+    gives null, never 0 (a monitoring script read "undelivered 0"); the spool's own counts
+    still show."""
+    unknown = _client("a", waiting=2, processed_today=None, rejected_today=None,
+                      undelivered=None)  # fmt: skip
+    status = _status(unknown, pending=None, database_error="connection refused")
+    lines = render(status).splitlines()
+    assert any(line.startswith("DATABASE unreachable: connection refused") for line in lines)
+    row = next(line for line in lines if line.startswith("a "))
+    assert row.split() == ["a", "2", "0", "0", "0", "?", "?", "0", "?", "-"], row
+    shown = json.loads(to_json(status))
+    assert shown["pending"] is None
+    assert shown["clients"][0]["undelivered"] is None and shown["clients"][0]["waiting"] == 2
