@@ -154,7 +154,10 @@ def open_environment(
     if need_sealer:
         from gateway.outbound.seal import Sealer
 
-        sealer = Sealer.load(settings.signing.key, settings.signing.certificate, clock=clock.now)
+        sealer = Sealer.load(
+            settings.signing.key, settings.signing.certificate, clock=clock.now,
+            names=("signing.key:", "signing.certificate:"),
+        )  # fmt: skip
         _check_next_certificate(settings)
     spool = Spool(settings.spool_dir)
     spool.prepare([c.id for c in settings.clients])

@@ -118,11 +118,17 @@ class Sealer:
     clock: Callable[[], datetime]  # the environment's (`gateway.clock`)
 
     @classmethod
-    def load(cls, key_path: Path, cert_path: Path, *, clock: Callable[[], datetime]) -> Sealer:
-        key = _load_key(key_path)
-        cert = _load_cert(cert_path, "certificate")
+    def load(
+        cls, key_path: Path, cert_path: Path, *, clock: Callable[[], datetime],
+        names: tuple[str, str] = ("signing key", "certificate"),
+    ) -> Sealer:
+        """The key and certificate at these paths, checked; `names` say what each is in
+        what went wrong (the configuration's key paths, where they come from it)."""
+        key_name, cert_name = names
+        key = _load_key(key_path, key_name)
+        cert = _load_cert(cert_path, cert_name)
         if _spki(key.public_key()) != _spki(cert.public_key()):
-            raise SealError(f"signing key {key_path} does not match certificate {cert_path}")
+            raise SealError(f"{key_name} {key_path} does not match {cert_name} {cert_path}")
         sealer = cls(key=key, cert=cert, clock=clock)
         sealer._check_validity(sealer.clock())
         return sealer
@@ -413,26 +419,26 @@ def _read(path: Path, what: str) -> bytes:
         raise SealError(f"{what} {path} cannot be read: {exc.strerror}") from exc
 
 
-def _load_key(path: Path) -> PrivateKey:
+def _load_key(path: Path, what: str) -> PrivateKey:
     """The private key at `path`. What the file is comes first: a certificate given as the
     key (`--key` and `--cert` swapped) is no secret, and "chmod 600" would mislead."""
-    data = _read(path, "signing key")
+    data = _read(path, what)
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
         if b"-----BEGIN CERTIFICATE-----" in data:
             raise SealError(
-                f"signing key {path} is a certificate, not a private key "
+                f"{what} {path} is a certificate, not a private key "
                 "(key and certificate swapped?)"
             ) from exc
-        raise SealError(f"signing key {path} is not an unencrypted PEM private key") from exc
+        raise SealError(f"{what} {path} is not an unencrypted PEM private key") from exc
     if stat.S_IMODE(os.stat(path).st_mode) & 0o077:
-        raise SealError(f"signing key {path} is readable by others; chmod 600 {path}")
+        raise SealError(f"{what} {path} is readable by others; chmod 600 {path}")
     if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1":
         return key
     if isinstance(key, rsa.RSAPrivateKey) and key.key_size >= rsa_key_bits_min:
         return key
-    raise SealError(f"signing key {path}: use ECDSA P-256 or RSA of {rsa_key_bits_min}+ bits")
+    raise SealError(f"{what} {path}: use ECDSA P-256 or RSA of {rsa_key_bits_min}+ bits")
 
 
 def _load_cert(path: Path, what: str) -> x509.Certificate:

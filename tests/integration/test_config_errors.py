@@ -136,3 +136,27 @@ def test_a_host_key_that_cannot_be_used(
     path.chmod(mode)
     done = gateway(*command, "-c", str(config))
     assert_one_line(done, "sftp.host_key", str(path), *words)
+
+
+@pytest.mark.parametrize(
+    ("breaks", "key"),
+    [
+        (lambda s: s.signing.key.unlink(), "signing.key:"),
+        (lambda s: s.signing.certificate.unlink(), "signing.certificate:"),
+        (lambda s: s.signing.key.write_text("not a key\n"), "signing.key:"),
+    ],
+    ids=["key-missing", "certificate-missing", "key-garbage"],
+)
+def test_a_signing_key_or_certificate_that_cannot_be_used_is_named_by_its_key(
+    tmp_path: Path, breaks: object, key: str
+) -> None:
+    """SPEC §3: one line naming the key path and the problem. A missing or broken seal key
+    or certificate is named as `signing.key` / `signing.certificate` with its file (it
+    said "signing key /…/gateway.key not found", no key path)."""
+    config = write_config(tmp_path)
+    settings = load(config)
+    now = dt.datetime.now(dt.UTC)
+    init_signing_key(settings.signing.key, settings.signing.certificate, now=now)
+    breaks(settings)  # type: ignore[operator]
+    done = gateway("eod", "-c", str(config))
+    assert_one_line(done, key, str(tmp_path / "signing"))
