@@ -338,13 +338,34 @@ def _cidr_problem(pattern: str) -> str | None:
 
 
 def _system_key_without_from(line: KeyLine, kind: str) -> str | None:
-    """SPEC §4: the Treasury makes an allowed address mandatory for information systems."""
-    if kind == "system" and not any(value.strip() for value in line.values("from")):
+    """SPEC §4: the Treasury makes an allowed address mandatory for information systems —
+    one that names addresses: `*` or `0.0.0.0/0` allows every one, as no from= would."""
+    if kind != "system":
+        return None
+    values = line.values("from")
+    if not any(value.strip() for value in values):
         return (
             'a system user\'s key must carry from="…" '
             "(allowed addresses are mandatory for information systems)"
         )
+    for value in values:
+        everyone = next((p for p in value.split(",") if _allows_every_address(p)), None)
+        if everyone is not None:
+            return (
+                f'from="{value}": {everyone} allows every address; a system user\'s key '
+                "must name the addresses its system connects from"
+            )
     return None
+
+
+def _allows_every_address(pattern: str) -> bool:
+    """Whether a from= pattern admits every client address: wildcards and dots alone
+    (`*`, `*.*.*.*`), or a network with mask /0 (`0.0.0.0/0`, `::/0`)."""
+    if pattern.startswith("!"):
+        return False
+    if "*" in pattern and set(pattern) <= {"*", "."}:
+        return True
+    return pattern.endswith("/0")
 
 
 RULES: tuple[Callable[[KeyLine, str], str | None], ...] = (

@@ -81,10 +81,18 @@ def test_blank_lines_and_comments_are_not_keys() -> None:
         (f'from="10.0.0.1" {public_key()}', "system", False),
         (f'restrict,FROM="10.0.0.1" {public_key()}', "system", False),
         (public_key(), "person", False),
+        (f'from="*" {public_key()}', "system", True),
+        (f'from="*.*.*.*" {public_key()}', "system", True),
+        (f'from="0.0.0.0/0" {public_key()}', "system", True),
+        (f'from="10.0.0.1,::/0" {public_key()}', "system", True),
+        (f'from="!10.0.0.1,*" {public_key()}', "system", True),
+        (f'from="10.*,!10.9.9.9" {public_key()}', "system", False),
+        (f'from="*" {public_key()}', "person", False),
     ],
 )
 def test_a_system_users_key_must_carry_from(text: str, kind: str, refused: bool) -> None:
-    """SPEC §4: every key of a system user carries from=; a person's need not."""
+    """SPEC §4: every key of a system user carries from= naming addresses (`*` or a /0
+    network allows every one, as none would); a person's need not."""
     why = authorized_keys.refusal(line(text), kind)
     assert (why is not None) == refused
     if refused:
@@ -256,9 +264,11 @@ def test_from_patterns_sshd_accepts_pass() -> None:
     """Addresses, networks, negations, host names and * ? wildcards (sshd(8) PATTERNS)."""
     patterns = (
         "10.0.0.0/8,!10.1.2.3,192.168.1.*,10.2.?.1,*.example.lv,erp-1.vk.gov.lv,::1,"
-        "2001:db8::/32,!fe80::1%eth0,0.0.0.0/0"
+        "2001:db8::/32,!fe80::1%eth0"
     )
     assert authorized_keys.refusal(line(f'from="{patterns}" {public_key()}'), "system") is None
+    every = f'from="{patterns},0.0.0.0/0" {public_key()}'  # a person's key may allow all
+    assert authorized_keys.refusal(line(every), "person") is None
 
 
 @pytest.mark.parametrize(
