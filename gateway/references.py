@@ -57,6 +57,14 @@ def payment_reference_prefix(file_id: int) -> str:
     return f"EK{file_id:010d}"
 
 
+def reference_seq(reference: str) -> int | None:
+    """The position in its file of the payment whose own reference this is (a payment
+    booked on its own carries it as its entry's reference); None for any other."""
+    if reference[:2] == "EK" and len(reference) == 20 and reference[2:].isdigit():
+        return int(reference[12:])
+    return None
+
+
 def reference_file_id(reference: str) -> int | None:
     """The file whose payments a ledger entry carries, read from its reference (a payment's
     own, a batch's, or a run's payments'); None for any other entry (funding)."""

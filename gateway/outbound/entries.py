@@ -31,7 +31,7 @@ from gateway.outbound.account_report import (
     EntryDetail,
     Exchange,
 )
-from gateway.references import reference_file_id
+from gateway.references import reference_file_id, reference_seq
 from ledger.schema import accounts as t_accounts
 from ledger.schema import postings as t_postings
 from ledger.schema import transfers as t_transfers
@@ -75,7 +75,11 @@ def _detail(row: Any, credit: bool, booked_currency: str) -> EntryDetail:
 
 def _payments_by_transfer(conn: Connection, references: Sequence[str]) -> dict[str, list[Any]]:
     """The booked payments each transfer carries, found file by file: a payment's
-    transfer reference names its file (`references.reference_file_id`)."""
+    transfer reference names its file (`references.reference_file_id`), and a payment's
+    own reference its position too, so those are read by (file, position) — the index
+    every file's payments have — 500 at a time. (By reference they were read through the
+    file's rows once per 500: a day of 100,000 payments on their own took half a minute
+    of statements, seven such files minutes.)"""
     by_file: dict[int, list[str]] = defaultdict(list)
     for reference in references:
         file_id = reference_file_id(reference)
@@ -84,18 +88,20 @@ def _payments_by_transfer(conn: Connection, references: Sequence[str]) -> dict[s
     found: dict[str, list[Any]] = defaultdict(list)
     p = db.payments.c
     for file_id, refs in sorted(by_file.items()):
-        for start in range(0, len(refs), 500):
+        wanted = set(refs)
+        seqs = sorted({s for r in refs if (s := reference_seq(r)) is not None})
+        others = [r for r in refs if reference_seq(r) is None]
+        chunks = [p.seq.in_(seqs[at : at + 500]) for at in range(0, len(seqs), 500)]
+        chunks += [p.transfer_ref.in_(others[at : at + 500]) for at in range(0, len(others), 500)]
+        for chunk in chunks:
             rows = conn.execute(
                 select(db.payments)
-                .where(
-                    p.file_id == file_id,
-                    p.transfer_ref.in_(refs[start : start + 500]),
-                    p.status == "ACSC",
-                )
+                .where(p.file_id == file_id, chunk, p.status == "ACSC")
                 .order_by(p.seq)
             )
             for row in rows:
-                found[row.transfer_ref].append(row)
+                if row.transfer_ref in wanted:
+                    found[row.transfer_ref].append(row)
     return found
 
 
