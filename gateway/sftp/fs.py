@@ -18,12 +18,13 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
+# The hidden name of an upload in progress (gateway.upload_temps): never shown to clients.
+from gateway.upload_temps import UPLOAD_PREFIX
+
 AREAS = ("in", "out", "test")
 TRIAL_AREA = "test"  # uploads for a trial run (SPEC §15): checked, answered, never executed
 UPLOAD_AREAS = ("in", TRIAL_AREA)
 HOME = "/in"
-# Hidden name of an upload in progress; internal, never shown to clients.
-UPLOAD_PREFIX = ".upload-"
 # Names the gateway leaves alone until they are renamed (WinSCP, lftp, scripts).
 IGNORED_SUFFIXES = (".part", ".filepart", ".tmp")
 # A file system's 255 bytes, less what the receipt's temporary name adds to an upload's

@@ -12,13 +12,13 @@ import asyncio
 import contextlib
 import hashlib
 import os
-import secrets
 import stat
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import asyncssh
 
+from gateway import upload_temps
 from gateway.files import fsync_dir, sha256_file
 from gateway.sftp import fs
 from gateway.sftp.connection import Connection
@@ -89,11 +89,13 @@ class Upload:
         return len(data)
 
     def discard(self) -> None:
+        """Remove the hidden file, then release its lock (closing it): once the lock is
+        free, the spool's housekeeping would take a file still there as abandoned."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.temp)
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.temp)
 
 
 class SftpSession(asyncssh.SFTPServer):
@@ -274,9 +276,9 @@ class SftpSession(asyncssh.SFTPServer):
         self._refuse_taken(vpath, local)
         if not pflags & asyncssh.FXF_CREAT:
             raise asyncssh.SFTPNoSuchFile("no such file")
-        temp = os.path.join(os.path.dirname(local), fs.UPLOAD_PREFIX + secrets.token_hex(8))
-        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(temp, flags, UPLOAD_FILE_MODE)
+        # Locked while written: the spool's housekeeping removes a hidden upload only once
+        # no session holds its lock (gateway.upload_temps).
+        temp, fd = upload_temps.create(os.path.dirname(local), UPLOAD_FILE_MODE)
         upload = Upload(vpath, temp, fd, self.ctx.settings.max_file_bytes)
         # Count the client's folders afresh once per upload (an operator or the gateway
         # may have changed them); writes then only add their growth.
@@ -409,16 +411,15 @@ class SftpSession(asyncssh.SFTPServer):
         except OSError as exc:
             self._discard(upload, f"cannot finish: {exc}")
             raise
-        os.close(fd)
-        upload.fd = None
-        # From here to the rename there is no await: no other session can interleave.
+        # From here to the rename there is no await: no other session can interleave. The
+        # file stays open, and so locked, until it is renamed (or discarded).
         self.uploads.discard(upload)
         name = upload.target.name
-        local = self._local(upload.target)
         try:
+            local = self._local(upload.target)
             self._refuse_taken(upload.target, local)
-        except asyncssh.SFTPError:
-            self._discard(upload, "name taken meanwhile")
+        except asyncssh.SFTPError as exc:
+            self._discard(upload, f"cannot publish: {exc.reason}")
             raise
         uploader = Uploader(
             sha256=digest, user=self.user, source_ip=self.owner.source_ip,
@@ -436,6 +437,8 @@ class SftpSession(asyncssh.SFTPServer):
                 remove_receipt(receipt.receipt_path)
             self._discard(upload, "cannot rename")
             raise
+        os.close(fd)
+        upload.fd = None
         # Still waiting, now as a complete file in in/.
         self._release(upload, kept=True)
         fsync_dir(Path(local).parent)
