@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway import upload_temps
 from gateway.errors import ConfigError, path_mistake
 from gateway.files import fsync_dir, open_for_writing, write_atomically
 
@@ -122,8 +123,7 @@ class Spool:
                 self.work(client_id),
             )
         ]
-        shared = ("tmp", "log", *SHELVES, "quarantine")
-        folders += [self.root / name for name in shared]
+        folders += [self.root / name for name in ("tmp", "log", *SHELVES, "quarantine")]
         for folder in folders:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -195,14 +195,16 @@ class Spool:
         return Claim(client_id, path, original, _read_json(_receipt_path(path)))
 
     def remove_stale_temporaries(self, client_ids: list[str], now_epoch: float) -> int:
-        """Delete the gateway's own half-written files that a killed run left behind:
-        everything in tmp/, and dot-files ending in `.tmp` in out/ and work/, once they
-        are older than `stale_temporary_seconds` (younger ones may be another daemon's)."""
+        """Delete the gateway's own half-written files that a killed run left behind: in tmp/,
+        and `.*.tmp` in out/ and work/, once older than `stale_temporary_seconds` (younger
+        ones may be another daemon's); hidden uploads whose writer is gone (`upload_temps`)."""
         candidates = list(self.tmp().glob("*")) + list(self.tmp().glob(".*"))
+        removed = 0
         for client_id in client_ids:
             for folder in (self.outbox(client_id), self.work(client_id)):
                 candidates += [p for p in folder.glob(".*") if p.name.endswith(".tmp")]
-        removed = 0
+            uploads = (self.inbox(client_id), self.trial_box(client_id))
+            removed += upload_temps.remove_abandoned(client_id, uploads)
         for path in candidates:
             try:
                 if now_epoch - path.lstat().st_mtime > stale_temporary_seconds and path.is_file():

@@ -5,8 +5,11 @@ when the client closes it (`sftp.session`). From the moment it makes the file un
 that rename (or until it discards the upload) it holds an exclusive `flock` on it. The
 lock belongs to the open file, so it ends with the session that writes, and with the
 daemon however it ends (SIGKILL included); and a new upload always makes a new name.
-A hidden upload whose lock is free therefore has no writer and never will. A lock spans
-processes, like the one on claims in work/ (`spool.locked`).
+A hidden upload whose lock is free therefore has no writer and never will: the spool's
+housekeeping removes it on every pass (`Spool.remove_stale_temporaries`), whatever its
+age, and logs `sftp.upload.abandoned`. A lock spans processes, so a daemon sharing the
+spool never removes an upload that another daemon's session is writing, however long
+that session pauses — the same rule as for claims in work/ (`spool.locked`).
 """
 
 from __future__ import annotations
@@ -14,11 +17,19 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import re
 import secrets
+import stat
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger("gateway.sftp")
 
 UPLOAD_PREFIX = ".upload-"
-# A new name is tried again only when another process took the lock of the one just made
-# in the instant between making and locking it.
+_NAME = re.compile(re.escape(UPLOAD_PREFIX) + r"[0-9a-f]{16}\Z")
+# A new name is tried again only when a pass took the lock of the one just made in the
+# instant between making and locking it (the pass then removes that file).
 create_attempts_max = 3
 
 
@@ -35,6 +46,50 @@ def create(folder: str, mode: int) -> tuple[str, int]:
             if os.path.samestat(os.fstat(fd), os.lstat(path)):
                 return path, fd
         except (BlockingIOError, FileNotFoundError):
-            pass  # another process is removing it as abandoned
+            pass  # a pass is removing it as abandoned
         os.close(fd)
     raise BlockingIOError(errno.EAGAIN, "cannot make a hidden upload file; try again", folder)
+
+
+def remove_abandoned(client_id: str, folders: tuple[Path, ...]) -> int:
+    """Remove the hidden uploads in `folders` that no session writes any more (see the
+    module's docstring); how many were removed."""
+    removed = 0
+    for folder in folders:
+        try:
+            names = [n for n in os.listdir(folder) if _NAME.match(n)]
+        except FileNotFoundError:
+            continue
+        for name in names:
+            size = _remove_unless_locked(folder / name)
+            if size is not None:
+                removed += 1
+                log.warning("sftp.upload.abandoned", client=client_id, area=folder.name,
+                            file=name, size_bytes=size)  # fmt: skip
+    return removed
+
+
+def _remove_unless_locked(path: Path) -> int | None:
+    """Unlink `path` if no one holds its lock, keeping it locked meanwhile; its size then.
+
+    Only the gateway's own files: under OpenSSH a client's file of such a name is its SFTP
+    user's, written in place without a lock."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None  # gone meanwhile, a link, or not ours to read
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None  # a session is writing it
+        info = os.fstat(fd)  # final now: no one writes it
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+            return None
+        try:
+            os.unlink(path)  # renamed or discarded by its session meanwhile: not found
+        except FileNotFoundError:
+            return None
+        return info.st_size
+    finally:
+        os.close(fd)

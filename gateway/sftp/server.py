@@ -8,7 +8,6 @@ channel, confined by the pure rules in `fs`; `guard` holds the limits.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import weakref
 from pathlib import Path
@@ -34,7 +33,6 @@ from gateway.sftp.guard import AuthPenalty, PenaltyPolicy, SessionLimit
 from gateway.sftp.quota import WaitingBytes, bytes_in, waiting_folders
 from gateway.sftp.session import SftpSession
 
-STALE_UPLOAD_SECONDS = 24 * 3600
 KEEPALIVE_SECONDS_MAX = 60
 
 _servers: weakref.WeakKeyDictionary[asyncssh.SSHAcceptor, ServerContext] = (
@@ -110,21 +108,14 @@ def refuse_non_sftp(process: asyncssh.SSHServerProcess[str]) -> None:
     process.exit(1)
 
 
-def prepare_spool(settings: Settings, now: float, log: Any) -> None:
-    """Create `in/`, `out/` and the receipts folder of every client; drop day-old uploads."""
+def prepare_spool(settings: Settings) -> None:
+    """Create `in/`, `out/`, `test/` and the receipts folder of every client. (Hidden uploads
+    a stopped run left behind are the spool's housekeeping: `gateway.upload_temps`.)"""
     for client in settings.clients:
         root = settings.spool_dir / "clients" / client.id
         for area in fs.AREAS:
             (root / area).mkdir(parents=True, exist_ok=True)
         (settings.spool_dir / "receipts" / client.id).mkdir(parents=True, exist_ok=True)
-        with os.scandir(root / "in") as entries:
-            for entry in entries:
-                if not fs.is_internal_name(entry.name) or not entry.is_file(follow_symlinks=False):
-                    continue
-                age = now - entry.stat(follow_symlinks=False).st_mtime
-                if age > STALE_UPLOAD_SECONDS:
-                    os.unlink(entry.path)
-                    log.info("sftp.upload.stale_removed", client=client.id, file=entry.name)
 
 
 async def start_server(
@@ -139,12 +130,12 @@ async def start_server(
     `on_upload` is called on this event loop each time a file becomes visible
     in a client's `in/` folder, after its receipt is written; it must not block.
     Stop with `await stop_server(acceptor)`. `clock` is the environment's (the daemon
-    passes its own): receipts and the age of stale uploads are read from it.
+    passes its own): receipts are dated by it.
     """
     log = logger if logger is not None else structlog.get_logger()
     clock = clock or SystemClock()
     cfg = settings.sftp
-    prepare_spool(settings, clock.wall(), log)
+    prepare_spool(settings)
     host_key = _load_or_create_host_key(cfg.host_key, log)
     host_keypair = _host_keypair(host_key, cfg.host_key)
     kex = _available("sftp.kex_algorithms", cfg.kex_algorithms, get_kex_algs(), log)

@@ -104,17 +104,10 @@ def test_receipt_time_comes_from_the_gateways_clock(
     tmp_path: Path, keys: dict[str, Path]
 ) -> None:
     """An upload's receipt says when it was received by the environment's clock (the one
-    cut-offs are judged by), not by a clock of the SFTP server's own; start-up judges
-    stale uploads by it too."""
-    base = tmp_path / "gw"
-    in_dir = base / "spool" / "clients" / "alpha" / "in"
-    in_dir.mkdir(parents=True)
-    leftover = in_dir / ".upload-left"
-    leftover.write_bytes(b"x")  # written just now: stale only by a clock two days ahead
-    ahead = dt.datetime.fromtimestamp(leftover.stat().st_mtime, dt.UTC) + dt.timedelta(days=2)
+    cut-offs are judged by), not by a clock of the SFTP server's own."""
+    ahead = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
     moment = ahead.replace(microsecond=0)
-    with running_server(base, keys, clock=FixedClock(moment)) as server:
-        assert not leftover.exists()
+    with running_server(tmp_path / "gw", keys, clock=FixedClock(moment)) as server:
         sftp = open_sftp(server, "alpha-erp", "alpha")
         _upload(sftp, "/in/timed.xml", b"<x/>")
         sftp.close()
@@ -727,23 +720,14 @@ def test_twenty_concurrent_clients_ten_files_each(tmp_path: Path, keys: dict[str
 # Start-up
 
 
-def test_start_creates_folders_host_key_and_removes_stale_uploads(
-    tmp_path: Path, keys: dict[str, Path]
-) -> None:
-    """Start-up makes every client's in/ and out/, an 0600 host key, and drops day-old uploads."""
+def test_start_creates_folders_and_host_key(tmp_path: Path, keys: dict[str, Path]) -> None:
+    """Start-up makes every client's in/, out/ and test/, and an 0600 host key. (Hidden
+    uploads a stopped daemon left are the spool's housekeeping: test_abandoned_uploads.)"""
     base = tmp_path / "gw"
-    in_dir = base / "spool" / "clients" / "alpha" / "in"
-    in_dir.mkdir(parents=True)
-    old, new = in_dir / ".upload-old", in_dir / ".upload-new"
-    old.write_bytes(b"o")
-    new.write_bytes(b"n")
-    two_days_ago = time.time() - 2 * 86400
-    os.utime(old, (two_days_ago, two_days_ago))
     with running_server(base, keys) as server:
         for client in ("alpha", "beta"):
-            for area in ("in", "out"):
+            for area in ("in", "out", "test"):
                 assert server.folder(client, area).is_dir()
-        assert not old.exists() and new.exists()
         host_key = base / "ssh_host_ed25519_key"
         assert stat.S_IMODE(host_key.stat().st_mode) == 0o600
         created = server.log.named("sftp.host_key.created")[0]
