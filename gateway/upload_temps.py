@@ -21,10 +21,7 @@ import re
 import secrets
 import stat
 from pathlib import Path
-
-import structlog
-
-log = structlog.get_logger("gateway.sftp")
+from typing import Any
 
 UPLOAD_PREFIX = ".upload-"
 _NAME = re.compile(re.escape(UPLOAD_PREFIX) + r"[0-9a-f]{16}\Z")
@@ -64,9 +61,17 @@ def remove_abandoned(client_id: str, folders: tuple[Path, ...]) -> int:
             size = _remove_unless_locked(folder / name)
             if size is not None:
                 removed += 1
-                log.warning("sftp.upload.abandoned", client=client_id, area=folder.name,
+                _log().warning("sftp.upload.abandoned", client=client_id, area=folder.name,
                             file=name, size_bytes=size)  # fmt: skip
     return removed
+
+
+def _log() -> Any:
+    # Imported here: the spool (and so this module) is loaded before the logging setup by
+    # `scan --once`'s read-ahead, which starts reading before any heavy module.
+    import structlog
+
+    return structlog.get_logger("gateway.sftp")
 
 
 def _remove_unless_locked(path: Path) -> int | None:
