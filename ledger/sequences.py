@@ -24,11 +24,11 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Insert,
     Table,
     Update,
     bindparam,
     case,
-    insert,
     update,
 )
 
@@ -53,17 +53,33 @@ def _advance_statement(table: Table, count: int) -> Update:
 
 def advance(conn: Connection, table: Table, wanted: Mapping[str, int]) -> dict[str, int]:
     """Add each count to its counter, in one statement; the new last values. A counter
-    without a row starts at 0."""
+    without a row starts at 0: its row is made (unless another transaction made it
+    meanwhile: this one then waits for that one to end) and advanced like the others."""
+    last = _advanced(conn, table, wanted)
+    new = {name: count for name, count in wanted.items() if name not in last}
+    if new:
+        conn.execute(_insert_new(conn, table), [{"name": name, "value": 0} for name in new])
+        last |= _advanced(conn, table, new)
+    assert last.keys() == wanted.keys(), (sorted(wanted), sorted(last))
+    return last
+
+
+def _advanced(conn: Connection, table: Table, wanted: Mapping[str, int]) -> dict[str, int]:
     names = sorted(wanted)
     params: dict[str, str | int] = {f"name{i}": name for i, name in enumerate(names)}
     params.update({f"add{i}": wanted[name] for i, name in enumerate(names)})
     rows = conn.execute(_advance_statement(table, len(names)), params)
-    last = {str(name): int(value) for name, value in rows}
-    for name in names:
-        if name not in last:  # a new database: the counter starts here
-            conn.execute(insert(table).values(name=name, value=wanted[name]))
-            last[name] = wanted[name]
-    return last
+    return {str(name): int(value) for name, value in rows}
+
+
+def _insert_new(conn: Connection, table: Table) -> Insert:
+    """INSERT of counter rows that leaves a row another transaction made alone (two daemons
+    taking a new counter's first value at once: a plain INSERT failed on the key)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=[table.c.name])
+    return sqlite.insert(table).on_conflict_do_nothing(index_elements=[table.c.name])
 
 
 def reserve(conn: Connection, table: Table, wanted: Mapping[str, int]) -> dict[str, int]:

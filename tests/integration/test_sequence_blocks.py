@@ -57,3 +57,41 @@ def test_values_come_from_the_block_without_touching_the_row(pg_url: str) -> Non
     finally:
         metadata.drop_all(engine)
         engine.dispose()
+
+
+def test_two_transactions_taking_a_new_counters_first_value_take_turns(pg_url: str) -> None:
+    """Two daemons stating an account's first statement at once both make the counter's
+    row: the second waits for the first to commit and gets the next value — it failed
+    on the row's key (`UniqueViolation`, `eod.failed` at error level)."""
+    import threading
+
+    engine = sa.create_engine(pg_url)
+    try:
+        metadata.drop_all(engine)
+        metadata.create_all(engine)
+        got: list[int | BaseException] = []
+        with engine.connect() as first:
+            tx = first.begin()
+            assert sequences.advance(first, counters, {"statement:X": 1}) == {"statement:X": 1}
+
+            def second() -> None:
+                try:
+                    with engine.begin() as conn:
+                        got.append(sequences.advance(conn, counters, {"statement:X": 1})[
+                            "statement:X"
+                        ])
+                except BaseException as exc:  # reported below
+                    got.append(exc)
+
+            thread = threading.Thread(target=second)
+            thread.start()
+            thread.join(timeout=1.0)
+            assert thread.is_alive() and got == [], "the second waits for the first's row"
+            tx.commit()
+            thread.join(timeout=30)
+        assert got == [2], got
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(counters.c.value)).scalar() == 2
+    finally:
+        metadata.drop_all(engine)
+        engine.dispose()
