@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, func, select
 
-from gateway import db, progress
+from gateway import db, progress, upload_temps
 from gateway.clock import Clock, SystemClock
 from gateway.faults import Active, describe
 from gateway.settings import Settings
@@ -86,7 +86,7 @@ def _scan_in(
             waiting += 1
             continue
         age = now_epoch - info.st_mtime
-        if age > stale_temporary_seconds:
+        if age > stale_temporary_seconds or upload_temps.abandoned(Path(entry.path)):
             stale.append(StaleUpload(client_id, entry.name, info.st_size, round(age)))
         else:
             uploading += 1

@@ -224,7 +224,8 @@ def render(status: Status) -> str:
             f"signature(s), expires {a.expires_on.isoformat()}"
             for a in status.awaiting
         ]),
-        ("stale temporary uploads (unfinished for over an hour; remove or rename):", [
+        ("stale temporary uploads (abandoned by a stopped server, or unfinished for over an "
+         "hour; remove or rename):", [
             f"  {u.client_id}  in/{u.name}  {u.size_bytes:,} bytes, "
             f"{u.age_seconds / 3600:.1f} h old"
             for u in status.stale_uploads

@@ -66,6 +66,25 @@ def remove_abandoned(client_id: str, folders: tuple[Path, ...]) -> int:
     return removed
 
 
+def abandoned(path: Path) -> bool:
+    """Whether `path` is a hidden upload of the server's that no session writes any more
+    (its lock is free), read only (`status`). False where that cannot be told: not such a
+    name, gone, or not readable by the caller."""
+    if not _NAME.match(path.name):
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False  # a session is writing it
+    finally:
+        os.close(fd)  # (releases the shared lock taken, if any)
+    return True
+
+
 def _log() -> Any:
     # Imported here: the spool (and so this module) is loaded before the logging setup by
     # `scan --once`'s read-ahead, which starts reading before any heavy module.

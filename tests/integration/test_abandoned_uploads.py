@@ -28,6 +28,7 @@ from tests.integration.daemon_fixtures import (
     wait_for,
 )
 from tests.integration.sftp_fixtures import RunningServer, open_sftp
+from tests.pipeline_fixtures import CLIENT_A, Installation
 
 
 def _hidden(folder: Path) -> list[Path]:
@@ -169,3 +170,27 @@ def test_housekeeping_removes_only_hidden_uploads_no_session_writes(
     assert (in_dir / "live.xml").read_bytes() == b"a" * 5_000 + b"b" * 5_000
     assert not server.log.named("sftp.upload.discarded")
     sftp.close()
+
+
+def test_status_shows_an_abandoned_upload_as_stale_at_once(inst: Installation) -> None:
+    """With no daemon running, a hidden upload whose writer is gone (its lock free) is
+    listed as a stale upload right away, not counted as an upload in progress for an hour;
+    one a session still writes (its lock held) is uploading."""
+    from gateway import upload_temps
+    from gateway.clock import FixedClock
+    from gateway.status import collect
+
+    inbox = str(inst.env.spool.inbox(CLIENT_A))
+    left, fd = upload_temps.create(inbox, 0o640)
+    os.write(fd, b"<Document>")
+    os.close(fd)  # the writer is gone: its lock with it
+    live, live_fd = upload_temps.create(inbox, 0o640)
+    try:
+        shown = collect(inst.env, FixedClock(inst.clock.now()))
+        [client] = [c for c in shown.clients if c.client_id == CLIENT_A]
+        assert client.uploading == 1 and client.stale_uploads == 1, client
+        assert [u.name for u in shown.stale_uploads] == [Path(left).name]
+    finally:
+        os.close(live_fd)
+        os.unlink(live)
+        os.unlink(left)
