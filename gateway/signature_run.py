@@ -187,7 +187,10 @@ def _sign(
     info = "; ".join(lines) + ". " + summary
     reason = first(reasons) if reasons else None
     file_row = conn.execute(select(db.files).where(db.files.c.id == row.file_id)).one()
-    _, name = _answer(env, conn, file_row, GroupStatus.PDNG, reason, info, intake, msg_id=msg_id,
+    # Authorised, the batch has the status its run gave it (SPEC §6's derivation); only
+    # while it waits is the group PDNG (SPEC §11's exception).
+    status = GroupStatus.PDNG if executed is None else GroupStatus(executed.group_status)
+    _, name = _answer(env, conn, file_row, status, reason, info, intake, msg_id=msg_id,
                       waiting=row if executed is None else None)  # fmt: skip
     if executed is None:
         record.update_file(conn, row.file_id, additional_info=summary[:1000])

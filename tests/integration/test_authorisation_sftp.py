@@ -180,7 +180,12 @@ def test_sigkill_while_a_signature_arrives(signing_install: tuple[Install, Pki])
         _answer_count(install, 4)
         assert wait_for(lambda: _state(install) == ["executed"], 20), daemon.tail()
     found = answers(install.folder("alpha", "out"))
-    finals = [a for a in found if a.original_msg_id == "SIG-2" and a.group_status != "PDNG"]
+    # the batch's own reports list its payments (the completing container's answer gives
+    # the group's status alone)
+    finals = [
+        a for a in found
+        if a.original_msg_id == "SIG-2" and a.group_status != "PDNG" and a.tx_statuses
+    ]  # fmt: skip
     assert len(finals) == 1, [(a.path.name, a.group_status) for a in found]
     assert sum(finals[0].tx_statuses.values()) == 50
     engine = create_engine(install.settings.database_url)
