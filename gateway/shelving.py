@@ -16,6 +16,7 @@ from gateway import db
 from gateway.environment import Environment
 from gateway.files import sync_all, write_in_place
 from gateway.inbound.intake import Intake
+from gateway.outbound import answers
 from gateway.outbound.outbox import Isolate
 from gateway.pull_codes import RequestReason
 from gateway.reasons import Reason
@@ -51,7 +52,6 @@ def recorded(conn: Connection, file: Any, shelf: str, *, recovered: bool = False
     p, o = db.payments.c, db.outbox.c
     mine = p.file_id == file.id
     ok, rjct = TxStatus.ACSC.value, TxStatus.RJCT.value
-    counts = conn.execute(select(p.status, func.count()).where(mine).group_by(p.status))
     booked = conn.execute(
         select(p.currency, func.sum(p.amount_minor))
         .where(mine, p.status == ok)
@@ -67,7 +67,8 @@ def recorded(conn: Connection, file: Any, shelf: str, *, recovered: bool = False
     return Outcome(
         file.id, shelf, file.group_status, _reason(file.reason),
         None if shelf == "archive" else file.additional_info, msg_id=file.msg_id,
-        counts={str(k): int(n) for k, n in counts}, amounts={str(k): int(n) for k, n in booked},
+        counts=dict(answers.status_counts(conn, file.id)),
+        amounts={str(k): int(n) for k, n in booked},
         answer=answer, rejected=[(n, e2e, c or "", i or "") for n, e2e, c, i in rejected],
         recovered=recovered,
     )  # fmt: skip

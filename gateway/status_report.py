@@ -29,7 +29,7 @@ class ClientStatus:
     client_id: str
     waiting: int  # complete files in in/
     uploading: int  # files in in/ still under a temporary name, written to within the hour
-    stale_uploads: int  # temporary names older than an hour: an upload that never finished
+    stale_uploads: int  # temporary names no session writes, or older than an hour
     in_progress: int  # claimed files in work/
     # From the database: None where it could not be read (`Status.database_error`).
     processed_today: int | None  # answered today, whatever the outcome

@@ -251,7 +251,7 @@ def trial_answer(
     at = max(i for i, child in enumerate(group) if child.tag in _BEFORE_REASONS) + 1
     reason = etree.Element(_NS + "StsRsnInf")
     etree.SubElement(reason, _NS + "AddtlInf").text = TRIAL_INFO
-    for line in xmlwrite.wrap(note, 105) if note is not None else ():
+    for line in xmlwrite.wrap(note, xmlwrite.additional_info_chars_max) if note else ():
         etree.SubElement(reason, _NS + "AddtlInf").text = line
     if waits is not None:
         status = group.find(_NS + "GrpSts")

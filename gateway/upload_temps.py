@@ -14,12 +14,14 @@ that session pauses — the same rule as for claims in work/ (`spool.locked`).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
 import re
 import secrets
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,20 +71,11 @@ def remove_abandoned(client_id: str, folders: tuple[Path, ...]) -> int:
 def abandoned(path: Path) -> bool:
     """Whether `path` is a hidden upload of the server's that no session writes any more
     (its lock is free), read only (`status`). False where that cannot be told: not such a
-    name, gone, or not readable by the caller."""
+    name, gone, or not the caller's."""
     if not _NAME.match(path.name):
         return False
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False  # a session is writing it
-    finally:
-        os.close(fd)  # (releases the shared lock taken, if any)
-    return True
+    with _unwritten(path, fcntl.LOCK_SH) as info:
+        return info is not None
 
 
 def _log() -> Any:
@@ -94,26 +87,35 @@ def _log() -> Any:
 
 
 def _remove_unless_locked(path: Path) -> int | None:
-    """Unlink `path` if no one holds its lock, keeping it locked meanwhile; its size then.
-
-    Only the gateway's own files: under OpenSSH a client's file of such a name is its SFTP
-    user's, written in place without a lock."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None  # gone meanwhile, a link, or not ours to read
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return None  # a session is writing it
-        info = os.fstat(fd)  # final now: no one writes it
-        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+    """Unlink `path` if no one holds its lock, keeping it locked meanwhile; its size then."""
+    with _unwritten(path, fcntl.LOCK_EX) as info:
+        if info is None:
             return None
         try:
             os.unlink(path)  # renamed or discarded by its session meanwhile: not found
         except FileNotFoundError:
             return None
         return info.st_size
+
+
+@contextlib.contextmanager
+def _unwritten(path: Path, lock: int) -> Iterator[os.stat_result | None]:
+    """`path`'s status while this process holds its `lock` (then no session writes it), or
+    None: a session holds it, or it is gone, a link, or not the gateway's own file (under
+    OpenSSH a client's file of such a name is its SFTP user's, written without a lock)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        yield None
+        return
+    try:
+        try:
+            fcntl.flock(fd, lock | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield None  # a session is writing it
+            return
+        info = os.fstat(fd)  # final now: no one writes it
+        ours = stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid()
+        yield info if ours else None
     finally:
         os.close(fd)

@@ -198,21 +198,8 @@ def _unstated_movement(
     (before `day`), if any: stating `day` would open at a balance no statement closed with
     (SPEC §8: each day's opening equals the previous closing). An account's first
     statement opens at whatever came before it."""
-    s = db.statements.c
-    latest = conn.execute(
-        select(func.max(s.business_date)).where(
-            s.iban == iban, s.message == STATEMENT, s.business_date < day
-        )
-    ).scalar()
-    if latest is None:
-        return None
-    p = t_postings.c
-    moved: dt.date | None = conn.execute(
-        select(func.min(p.booking_date)).where(
-            p.account_id == account_id, p.booking_date > latest, p.booking_date < day
-        )
-    ).scalar()
-    return moved
+    latest = _latest_stated(conn, iban, before=day)
+    return None if latest is None else _first_movement(conn, account_id, latest, before=day)
 
 
 def next_unstated_day(
@@ -221,20 +208,37 @@ def next_unstated_day(
     """The first business day the account still needs a statement for: the one after its
     latest statement (or its first business day) — with empty statements off, the first
     day it moved after that — or None (nothing has moved since)."""
-    s = db.statements.c
-    latest = conn.execute(
-        select(func.max(s.business_date)).where(s.iban == iban, s.message == STATEMENT)
-    ).scalar()
+    latest = _latest_stated(conn, iban)
     if empty_statements:
         if latest is not None:
             return calendar.next_business_day(latest)
         return first_business_day(conn, iban, account_id)
+    moved = _first_movement(conn, account_id, latest)
+    return calendar.business_day_on_or_after(moved) if moved is not None else None
+
+
+def _latest_stated(conn: Connection, iban: str, before: dt.date | None = None) -> dt.date | None:
+    """The account's latest stated day (before `before`, if given)."""
+    s = db.statements.c
+    query = select(func.max(s.business_date)).where(s.iban == iban, s.message == STATEMENT)
+    if before is not None:
+        query = query.where(s.business_date < before)
+    latest: dt.date | None = conn.execute(query).scalar()
+    return latest
+
+
+def _first_movement(
+    conn: Connection, account_id: int, after: dt.date | None, before: dt.date | None = None
+) -> dt.date | None:
+    """The first booking day of the account after `after` (and before `before`)."""
     p = t_postings.c
     query = select(func.min(p.booking_date)).where(p.account_id == account_id)
-    if latest is not None:
-        query = query.where(p.booking_date > latest)
-    moved = conn.execute(query).scalar()
-    return calendar.business_day_on_or_after(moved) if moved is not None else None
+    if after is not None:
+        query = query.where(p.booking_date > after)
+    if before is not None:
+        query = query.where(p.booking_date < before)
+    moved: dt.date | None = conn.execute(query).scalar()
+    return moved
 
 
 def first_business_day(conn: Connection, iban: str, account_id: int) -> dt.date | None:
