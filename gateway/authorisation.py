@@ -249,7 +249,7 @@ def execute(
         client_id=row.client_id, path=path, original_name=file_row.original_name,
         receipt={"sftp_user": file_row.sftp_user, "source_ip": file_row.source_ip,
                  "key_fingerprint": file_row.key_fingerprint},
-        sha256=row.sha256, size=file_row.size_bytes, modified=now, now=now,
+        sha256=row.sha256, size=file_row.size_bytes, arrived=now, now=now,
         timezone=env.settings.timezone,
     )  # fmt: skip
     with ahead or reading.read(path, env.settings) as reader:

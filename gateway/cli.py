@@ -80,6 +80,9 @@ def cmd_ledger_fund(args: argparse.Namespace) -> int:
 
     if args.amount is None:
         raise UsageError("ledger fund needs --amount")
+    if args.key is not None and not args.key.strip():
+        # An unset variable in a script (`--key "$KEY"`): funding anew on every retry.
+        raise UsageError("--key is empty: give the funding's own key, or leave --key out")
     env = _environment(args)
     try:
         done = fund(env, args.iban, args.amount, key=args.key or uuid.uuid4().hex)

@@ -292,7 +292,6 @@ def _discard(copies: dict[int, PlainCopy]) -> None:
 def _intake(env: Environment, claim: Claim, read: Reading | Digest) -> Intake:
     """What is known on arrival. The reading child hashes the file first; a file no reader
     reads (a container, a file over the size limit) was hashed before the run (`process`)."""
-    info = os.stat(claim.path)
     sha256, size = read.digest() if not isinstance(read, Digest) else read
     return take_in(
         client_id=claim.client_id,
@@ -301,7 +300,7 @@ def _intake(env: Environment, claim: Claim, read: Reading | Digest) -> Intake:
         receipt=claim.receipt,
         sha256=sha256,
         size=size,
-        modified=on_clock(env.clock, info.st_mtime),
+        arrived=on_clock(env.clock, claim.arrived),
         now=env.clock.now(),
         timezone=env.settings.timezone,
     )

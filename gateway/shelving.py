@@ -22,6 +22,7 @@ from gateway.pull_codes import RequestReason
 from gateway.reasons import Reason
 from gateway.spool import FINDINGS_SUFFIX, Claim
 from gateway.statuses import TxStatus
+from gateway.text import shown
 from ledger.currency import format_minor
 
 rejections_listed_max = 1000  # the findings file lists this many rejected payments
@@ -178,4 +179,5 @@ def findings_text(intake: Intake, outcome: Outcome) -> str:
         more = outcome.counts.get(TxStatus.RJCT.value, 0) - len(outcome.rejected)
         if more > 0:
             lines.append(f"  … and {more} more: see the answer")
-    return "\n".join(lines) + "\n"
+    # Names and values a client chose are shown, never let change how a line reads.
+    return "".join(shown(line) + "\n" for line in lines)

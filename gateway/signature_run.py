@@ -143,7 +143,7 @@ def data_intake(intake: Intake, container: asice.Container, path: Path) -> Intak
     data = take_in(
         client_id=intake.client_id, path=path, original_name=container.data_name,
         receipt=receipt, sha256=container.data_sha256.hex(), size=len(container.data),
-        modified=intake.received, now=intake.now, timezone=intake.timezone,
+        arrived=intake.received, now=intake.now, timezone=intake.timezone,
     )  # fmt: skip
     return dataclasses.replace(data, carrier=(intake.original_name, intake.sha256))
 

@@ -69,6 +69,7 @@ class Claim:
     path: Path  # in work/
     original_name: str
     receipt: dict[str, Any] | None
+    arrived: float  # its ctime in in/ (wall clock; `intake.take_in`); a reclaim's: work/'s
 
     @property
     def trial(self) -> bool:
@@ -170,13 +171,14 @@ class Spool:
         receipt_src = receipts / f"{name}.json"
         receipt = _read_json(receipt_src)
         try:
+            arrived = os.stat(path).st_ctime  # before the move, which sets it
             os.replace(path, target)
         except FileNotFoundError:
             return None
         if receipt is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.replace(receipt_src, _receipt_path(target))
-        return Claim(client_id, target, name, receipt)
+        return Claim(client_id, target, name, receipt, arrived)
 
     def _claim_name(self, client_id: str, name: str, now: dt.datetime, mark: str = "") -> Path:
         """`<claimed at>-<random>__<original name>` in work/: the claim's own name, which
@@ -192,7 +194,9 @@ class Spool:
     def reclaim(self, client_id: str, path: Path) -> Claim:
         """A file found in `work/` at start-up: an earlier run stopped while holding it."""
         original = path.name.split("__", 1)[-1]
-        return Claim(client_id, path, original, _read_json(_receipt_path(path)))
+        return Claim(
+            client_id, path, original, _read_json(_receipt_path(path)), os.stat(path).st_ctime
+        )
 
     def remove_stale_temporaries(self, client_ids: list[str], now_epoch: float) -> int:
         """Delete the gateway's own half-written files that a killed run left behind: in tmp/,
@@ -349,15 +353,12 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _move_without_replacing(source: Path, target: Path) -> None:
-    """Move `source` to `target` within one filesystem, failing if another file is there.
-
-    `os.replace` would silently put `source` over an existing `target`, so the target is
-    looked at first. Shelf names carry the claim's own name and whoever shelves a claim
-    holds its lock, so no other process can take the name in between. (A hard link
-    would refuse by itself, but the kernel forbids linking a file of another user — an
-    upload through OpenSSH is its SFTP user's.) If the target is this very file (linked
-    by an earlier version of this function that stopped half-way), only the work/ name
-    goes: renaming onto a link of the same file would do nothing."""
+    """Move `source` to `target` within one filesystem, failing if another file is there
+    (`os.replace` alone would put `source` over it). Whoever shelves a claim holds its lock
+    and shelf names carry the claim's own name, so no process takes the name in between (a
+    hard link refuses by itself, but cannot link an OpenSSH upload: it is its SFTP user's).
+    A target that is this very file (an older version stopped half-way) costs only the
+    work/ name: renaming onto a link of the same file would do nothing."""
     if os.path.lexists(target):
         if not _same_file(target, source):
             raise ShelfTaken(target)
@@ -381,9 +382,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[bool]:
     """Hold an exclusive lock on a claimed file; yields False if another process holds it.
-
-    The lock dies with its process, so a file left in work/ by a crash is free again.
-    """
+    The lock dies with its process, so a file left in work/ by a crash is free again."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:

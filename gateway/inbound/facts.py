@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -51,10 +52,19 @@ def fingerprint(debtor: str, creditor: str, amount_minor: int, ccy: str, e2e: st
     return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big", signed=True)
 
 
+# xs:date (ISODate): a calendar date, optionally with a time zone (`2026-12-15+02:00`,
+# `2026-12-15Z`, as JAXB-based ERPs write them); the date is the day meant, whatever the zone.
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:Z|[+-](?:(?:0\d|1[0-3]):[0-5]\d|14:00))?")
+
+
 @lru_cache(maxsize=1024)
 def parse_date(text: str) -> dt.date | None:
+    """ReqdExctnDt as a date, if it is an ISODate (xs:date) of a day that exists."""
+    found = _ISO_DATE.fullmatch(text)
+    if found is None:
+        return None
     try:
-        return dt.date.fromisoformat(text)
+        return dt.date(*map(int, found.groups()))
     except ValueError:
         return None
 

@@ -62,14 +62,16 @@ def take_in(
     receipt: Mapping[str, Any] | None,
     sha256: str,
     size: int,
-    modified: dt.datetime,
+    arrived: dt.datetime,
     now: dt.datetime,
     timezone: ZoneInfo,
 ) -> Intake:
-    """The intake of a claimed file. It was received when it was last written or, if the
-    SFTP receipt says its upload closed earlier, then — never later than now."""
+    """The intake of a claimed file. It was received when the SFTP server made it visible
+    in in/ (its receipt) or, with no receipt (an OpenSSH deployment), when it `arrived`
+    (last changed in in/) — never later than now. Never by a time the client can set
+    (the file's own times: `put -p`, WinSCP), which could put it before a cut-off."""
     receipt = receipt or {}
-    received = min(modified, now)
+    received = min(arrived, now)
     text = receipt.get("received_at")
     if isinstance(text, str):
         try:
@@ -77,7 +79,7 @@ def take_in(
         except ValueError:
             moment = None
         if moment is not None and moment.tzinfo is not None:
-            received = min(moment, received)
+            received = min(moment, now)
 
     def text_of(key: str) -> str | None:
         value = receipt.get(key)

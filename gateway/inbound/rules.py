@@ -71,7 +71,13 @@ def file_rule(reason: Reason) -> Callable[[Callable[[ParsedFile, bool], str | No
 @file_rule(Reason.FF01)
 def readable(parsed: ParsedFile, msg_id_used: bool) -> str | None:
     # What the reader found (it stops at the first problem); too big is refused unparsed.
+    # A total past the amounts' 18 digits is over a limit too (SPEC §6: FF01), whatever
+    # CtrlSum says (AM10 is for a CtrlSum that differs from the sum).
     if parsed.failure is None:
+        if parsed.amount_sum >= FILE_SUM_LIMIT:
+            return f"the payments add up to {parsed.amount_sum}: a file's total must stay " \
+                f"below {FILE_SUM_LIMIT:f}, the {currency.amount_digits_max} digits of an " \
+                "amount in minor units"  # fmt: skip
         return None
     assert parsed.failure.reason is Reason.FF01, parsed.failure
     return parsed.failure.info
@@ -101,10 +107,6 @@ def counts_declared(parsed: ParsedFile, msg_id_used: bool) -> str | None:
 def sums_declared(parsed: ParsedFile, msg_id_used: bool) -> str | None:
     header = parsed.header
     assert header is not None
-    if parsed.amount_sum >= FILE_SUM_LIMIT:
-        return f"the payments add up to {parsed.amount_sum}: a file's total must stay " \
-            f"below {FILE_SUM_LIMIT:f}, the {currency.amount_digits_max} digits of an " \
-            "amount in minor units"  # fmt: skip
     declared = _decimal(header.ctrl_sum)
     if declared is not None and declared != parsed.amount_sum:
         return f"GrpHdr/CtrlSum is {header.ctrl_sum}, the sum is {parsed.amount_sum}"

@@ -259,7 +259,9 @@ def _counts_per_status(w: Writer, counts: Mapping[str, int]) -> None:
 
 
 def _count(w: Writer, tag: str, number: int | None) -> None:
-    if number is not None and number >= 0:
+    """A number of transactions (Max15NumericText); one that does not fit (the echo of a
+    broken file's header) is left out, never replaced by another."""
+    if number is not None and 0 <= number < 10**15:
         w.leaf(tag, str(number))
 
 

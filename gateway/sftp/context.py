@@ -57,6 +57,9 @@ class ServerContext:
     uploaders: OrderedDict[tuple[int, int, int, int], Uploader] = field(
         default_factory=OrderedDict
     )
+    # The local paths of /in (or /test) names an open upload will take: one upload per name
+    # at a time, so that the second is refused when it opens, not after it sent its bytes.
+    writing: set[str] = field(default_factory=set)
 
     def client_dir(self, client_id: str) -> Path:
         return self.settings.spool_dir / "clients" / client_id

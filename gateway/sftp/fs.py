@@ -18,6 +18,8 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.text import displayable
+
 # The hidden name of an upload in progress (gateway.upload_temps): never shown to clients.
 from gateway.upload_temps import UPLOAD_PREFIX
 
@@ -110,8 +112,8 @@ def check_new_name(name: str) -> str | None:
         return f"file name longer than {NAME_BYTES_MAX} bytes"
     if is_internal_name(name):
         return f"names starting with {UPLOAD_PREFIX!r} are reserved"
-    if any(ord(c) < 0x20 or c == "\x7f" for c in name):
-        return "control characters in file name"
+    if not displayable(name):
+        return "control, format or line-separator characters in file name"
     return None
 
 
@@ -148,6 +150,9 @@ def may_rename(mode: str, old: VirtualPath, new: VirtualPath) -> str | None:
         return "files may be renamed only within /in (or within /test)"
     if not old.in_area_top or not new.in_area_top:
         return "files may be renamed only within /in (or within /test)"
+    if is_ignored_name(new.name) and not is_ignored_name(old.name):
+        # Received (receipted): it is answered and archived, never taken back unanswered.
+        return "a received file may not be given a temporary name"
     return check_new_name(new.name)
 
 

@@ -57,8 +57,11 @@ class ReadHandle:
 class Upload:
     """An open-for-write: a hidden file in in/, hashed while written when writes are in order."""
 
-    def __init__(self, target: fs.VirtualPath, temp: str, fd: int, size_max: int) -> None:
+    def __init__(
+        self, target: fs.VirtualPath, local: str, temp: str, fd: int, size_max: int
+    ) -> None:
         self.target = target
+        self.local = local  # the name it takes when closed, held in `ServerContext.writing`
         self.temp = temp
         self.fd: int | None = fd
         self.size_max = size_max
@@ -174,6 +177,16 @@ class SftpSession(asyncssh.SFTPServer):
                 "A file of this name is still being taken in; try again shortly"
             )
 
+    def _refuse_uploading(self, vpath: fs.VirtualPath, local: str) -> None:
+        """A name another open upload (of any session) will take is refused until it is done:
+        only one of them could be kept (SPEC §9: every upload keeps its own file)."""
+        if local in self.ctx.writing:
+            self.log.info("sftp.denied", op="write", path=vpath.text(), reason="being uploaded")
+            raise asyncssh.SFTPFileAlreadyExists(
+                "A file of this name is being uploaded in another session; try again when it"
+                " is done, or under another name"
+            )
+
     def _new_receipt(
         self, name: str, size: int, uploader: Uploader, area: str | None = "in"
     ) -> UploadReceipt:
@@ -276,10 +289,12 @@ class SftpSession(asyncssh.SFTPServer):
         self._refuse_taken(vpath, local)
         if not pflags & asyncssh.FXF_CREAT:
             raise asyncssh.SFTPNoSuchFile("no such file")
+        self._refuse_uploading(vpath, local)
         # Locked while written: the spool's housekeeping removes a hidden upload only once
         # no session holds its lock (gateway.upload_temps).
         temp, fd = upload_temps.create(os.path.dirname(local), UPLOAD_FILE_MODE)
-        upload = Upload(vpath, temp, fd, self.ctx.settings.max_file_bytes)
+        upload = Upload(vpath, local, temp, fd, self.ctx.settings.max_file_bytes)
+        self.ctx.writing.add(local)
         # Count the client's folders afresh once per upload (an operator or the gateway
         # may have changed them); writes then only add their growth.
         self.ctx.waiting.recount(self.client_id)
@@ -384,6 +399,7 @@ class SftpSession(asyncssh.SFTPServer):
 
     def _discard(self, upload: Upload, reason: str) -> None:
         self.uploads.discard(upload)
+        self.ctx.writing.discard(upload.local)
         upload.discard()
         self._release(upload, kept=False)
         self.log.warning("sftp.upload.discarded", file=upload.target.name, reason=reason)
@@ -439,6 +455,7 @@ class SftpSession(asyncssh.SFTPServer):
             raise
         os.close(fd)
         upload.fd = None
+        self.ctx.writing.discard(upload.local)
         # Still waiting, now as a complete file in in/.
         self._release(upload, kept=True)
         fsync_dir(Path(local).parent)
@@ -478,6 +495,7 @@ class SftpSession(asyncssh.SFTPServer):
         # No await from here on: the checks below hold when the rename happens.
         new_local = self._local(new)
         self._refuse_taken(new, new_local)
+        self._refuse_uploading(new, new_local)
         receipt = None
         if old_receipt is not None:
             receipt = old_receipt.renamed(

@@ -58,6 +58,21 @@ def test_fund_with_the_same_key_funds_once(config: Path) -> None:
     assert shown.stdout.strip() == "10.00 EUR"
 
 
+@pytest.mark.parametrize("key", ["", "  "])
+def test_fund_with_an_empty_key_is_refused(config: Path, key: str) -> None:
+    """`--key "$KEY"` with KEY unset would fund anew on every retry of the script: an
+    empty key is a usage error (exit 2, one line), and nothing is booked."""
+    assert gateway("db", "upgrade", "-c", str(config)).returncode == 0
+    done = gateway("ledger", "fund", "-c", str(config), "--iban", A_MAIN,
+                   "--amount", "10.00", "--key", key)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.splitlines() == [
+        "ekase-gateway: --key is empty: give the funding's own key, or leave --key out"
+    ]
+    shown = gateway("ledger", "balance", "-c", str(config), "--iban", A_MAIN)
+    assert shown.stdout.strip() == "0.00 EUR"
+
+
 @pytest.mark.parametrize(
     ("iban", "amount"), [(A_MAIN, "20.00"), (B_MAIN, "10.00")], ids=["amount", "account"]
 )

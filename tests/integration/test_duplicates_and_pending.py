@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -255,6 +256,35 @@ def test_reused_msg_id_with_other_content_is_du01(
     assert answer.original_msg_id == "PAY-1"
     assert answer.shelf is not None and answer.shelf.parts[-4] == "rejected"
     assert inst.balance(A_MAIN) == 10_000_000 - 3000
+
+
+# -- when a file was received -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("receipted", [True, False], ids=["built-in server", "OpenSSH"])
+def test_a_files_own_times_never_make_it_received_before_a_cut_off(
+    receipted: bool, inst: Installation
+) -> None:
+    """A client can set an upload's times (`put -p`, WinSCP keep the local file's): a
+    file uploaded at 16:00, after the 15:30 cut-off for external payments, with its
+    modification time set to 13:00 is received at 16:00 all the same — by its receipt, or
+    without one by when it last changed in in/ — and its external payment waits."""
+    inst.clock.set(riga("2026-11-25", "16:00"))
+    data = Batch(msg_id="BACKDATED").tx("EXT-1", "10.00").build()
+    if receipted:
+        _upload_with_receipt(inst, data, "backdated.xml", "192.0.2.7")
+        path = inst.inbox() / "backdated.xml"
+        path.write_bytes(data)
+    else:
+        path = inst.drop(data, "backdated.xml")
+    three_hours_before = riga("2026-11-25", "13:00").timestamp()
+    os.utime(path, (three_hours_before, three_hours_before))
+    inst.run()
+    [answer] = inst.new_answers()
+    assert answer.statuses() == {"EXT-1": "PDNG"}
+    assert answer.tx("EXT-1").additional_info == [
+        "received 16:00, after the 15:30 cut-off for external payments; executes 2026-11-26"
+    ]
 
 
 # -- pending payments ------------------------------------------------------------------------

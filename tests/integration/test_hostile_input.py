@@ -361,7 +361,7 @@ def _without_ctrl_sums(data: bytes) -> bytes:
     return re.sub(rb"<CtrlSum>[^<]*</CtrlSum>", b"", data)
 
 
-def test_amounts_adding_up_past_18_digits_are_am10_and_the_next_file_goes_on(
+def test_amounts_adding_up_past_18_digits_are_ff01_and_the_next_file_goes_on(
     inst: Installation, assert_valid: Callable[[object, str], None]
 ) -> None:
     """Ten payments of 9,999,999,999,999,999.99 EUR due later, without CtrlSum: valid
@@ -375,7 +375,7 @@ def test_amounts_adding_up_past_18_digits_are_am10_and_the_next_file_goes_on(
         batch.tx(f"H-{n}", HUGE)
     answer = inst.submit(_without_ctrl_sums(batch.build()), name="huge.xml")
     assert_valid(answer.path, PAIN002)
-    assert answer.group_status == "RJCT" and answer.group_reasons == ["AM10"]
+    assert answer.group_status == "RJCT" and answer.group_reasons == ["FF01"]
     assert "18 digits" in " ".join(answer.group_info), answer.group_info
     assert inst.submit(valid_file("AFTER-HUGE")).group_status == "ACSC"
     assert inst.env.spool.quarantined(CLIENT_A) == []
@@ -399,3 +399,18 @@ def test_status_sums_pending_amounts_past_64_bits(inst: Installation) -> None:
     assert shown.database_error is None, shown.database_error
     [usd] = [p for p in shown.pending if p.iban == A_USD]
     assert usd.count == 10, usd
+
+
+def test_a_name_cannot_forge_lines_of_its_findings(inst: Installation) -> None:
+    """A name a client chose (here, as an OpenSSH upload could leave it in in/) holding
+    a NEL and a bidi override: the findings file shows them as escapes, so every line
+    still says what its label says and no line of it claims a result the file did not get."""
+    name = "inj.xml\x85Result:      ACSC (all booked)\u202e"
+    answer = inst.submit(b"not xml", name=name)
+    assert answer.group_status == "RJCT" and answer.shelf is not None
+    findings = answer.shelf.with_name(answer.shelf.name + ".findings.txt").read_text()
+    lines = findings.splitlines()  # Python splits at NEL, LS and PS too
+    assert lines[0] == "File:        inj.xml\\u0085Result:      ACSC (all booked)\\u202e"
+    assert [line for line in lines if line.startswith("Result:")] == [
+        "Result:      RJCT FF01 (Invalid file format)"
+    ]

@@ -198,8 +198,11 @@ def test_rename_visible_file_moves_its_receipt(server: RunningServer) -> None:
     assert server.visible("alpha") == ["two.xml"]
     assert server.receipt_names("alpha") == ["two.xml.json"]
     assert server.receipt("alpha", "two.xml")["file_name"] == "two.xml"
-    sftp.rename("two.xml", "two.part")
-    assert server.receipt_names("alpha") == []
+    # Received, it stays so: never made temporary (and so removable) again.
+    assert _fails(sftp.rename, "two.xml", "two.part")
+    assert _fails(sftp.rename, "two.xml", ".two.xml")
+    assert server.visible("alpha") == ["two.xml"]
+    assert server.receipt_names("alpha") == ["two.xml.json"]
     sftp.close()
 
 
@@ -218,6 +221,44 @@ def test_no_overwrite_and_only_temporary_files_removed(server: RunningServer) ->
     assert _fails(sftp.mkdir, "/in/sub")
     assert _fails(sftp.rmdir, "/in")
     sftp.close()
+
+
+def test_a_name_being_uploaded_in_another_session_is_refused_at_open(
+    server: RunningServer,
+) -> None:
+    """Two sessions writing the same name at once: only one file could be kept, so the
+    second is refused when it opens (or renames onto the name), with a reason, before it
+    sends its bytes; the first completes. Afterwards the name is taken as usual."""
+    first = open_sftp(server, "alpha-erp", "alpha")
+    second = open_sftp(server, "alpha-erp", "alpha")
+    handle = first.open("/in/same.xml", "wb")
+    handle.write(b"first")
+    handle.flush()
+    with pytest.raises(OSError, match="being uploaded in another session"):
+        second.open("/in/same.xml", "wb")
+    _upload(second, "same.part", b"second")
+    with pytest.raises(OSError, match="being uploaded in another session"):
+        second.rename("same.part", "same.xml")
+    handle.close()
+    assert (server.folder("alpha", "in") / "same.xml").read_bytes() == b"first"
+    assert server.receipt("alpha", "same.xml")["size_bytes"] == 5
+    assert _fails(_upload, second, "same.xml", b"again")  # exists: never overwritten
+    first.close()
+    second.close()
+
+
+def test_a_name_is_free_again_once_its_upload_is_discarded(server: RunningServer) -> None:
+    """An upload that ends without completing (here: its connection is lost) frees its name."""
+    first = open_sftp(server, "alpha-erp", "alpha")
+    handle = first.open("/in/gone.xml", "wb")
+    handle.write(b"partial")
+    handle.flush()
+    second = open_sftp(server, "alpha-erp", "alpha")
+    assert _fails(_upload, second, "gone.xml", b"whole")
+    first.get_channel().get_transport().close()
+    assert wait_for(lambda: not _fails(_upload, second, "gone.xml", b"whole"))
+    assert (server.folder("alpha", "in") / "gone.xml").read_bytes() == b"whole"
+    second.close()
 
 
 def test_name_still_being_claimed_is_not_reused(server: RunningServer) -> None:

@@ -257,6 +257,17 @@ def test_unusable_original_values_are_left_out(assert_valid: Validate) -> None:
     assert root.xpath("//p:OrgnlTxRef|//p:OrgnlGrpInfAndSts/p:OrgnlCtrlSum", namespaces=NS) == []
 
 
+@pytest.mark.parametrize("declared", [10**15, 99999999999999999999])
+def test_a_number_of_transactions_that_does_not_fit_is_left_out(
+    declared: int, assert_valid: Validate
+) -> None:
+    """A file rejected for its header's NbOfTxs of 16 or more digits: echoing it would make
+    the only answer the client gets invalid (Max15NumericText); the largest that fits stays."""
+    for number, kept in ((declared, []), (10**15 - 1, [str(10**15 - 1)])):
+        root = written(report_of([booked("E1")], original_nb_of_txs=number), assert_valid)
+        assert text(root, "//p:OrgnlGrpInfAndSts/p:OrgnlNbOfTxs") == kept
+
+
 def test_original_control_sum_kept_as_written(assert_valid: Validate) -> None:
     """The original file's CtrlSum (which may add up several currencies) is echoed as is."""
     root = written(report_of([booked("E1")], original_ctrl_sum=Decimal("1500.5")), assert_valid)

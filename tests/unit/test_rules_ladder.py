@@ -419,3 +419,26 @@ def test_after_end_of_day_nothing_more_is_booked_that_day() -> None:
     assert clock.due(TODAY, True) == decide.Due(
         dt.date(2026, 11, 26), "the books of 2026-11-25 closed at 18:30; executes 2026-11-26"
     )
+
+
+@pytest.mark.parametrize(
+    ("sent", "day"),
+    [
+        ("2026-12-15", dt.date(2026, 12, 15)),
+        ("2026-12-15+02:00", dt.date(2026, 12, 15)),  # xs:date with a zone (JAXB)
+        ("2026-12-16Z", dt.date(2026, 12, 16)),
+        ("2026-12-17-11:00", dt.date(2026, 12, 17)),
+        ("2026-12-17+14:00", dt.date(2026, 12, 17)),
+        ("2026-12-17+14:30", None),  # beyond xs:date's zones
+        ("2026-02-30", None),
+        ("20261215", None),  # ISO 8601's basic form, not xs:date
+        ("2026-W50-1", None),
+        ("15.12.2026", None),
+    ],
+)
+def test_requested_date_is_read_as_an_iso_date_with_or_without_zone(
+    sent: str, day: dt.date | None
+) -> None:
+    """ReqdExctnDt is an ISODate (xs:date): a zone after the date is valid and names the
+    same day; anything else is not a date (DT01)."""
+    assert facts.parse_date(sent) == day

@@ -73,6 +73,32 @@ def test_rename_only_within_in() -> None:
     assert fs.may_rename("manage", VirtualPath("out", ("a.xml",)), b)
 
 
+@pytest.mark.parametrize("hidden", [".a.xml", "a.part", "a.xml.filepart", "a.tmp"])
+def test_a_received_file_is_not_given_a_temporary_name(hidden: str) -> None:
+    """A file under its final name has been received (receipted, to be answered and
+    archived): renaming it to a name the gateway ignores would let the client take it back
+    unanswered (and then remove it). Renamed to another final name, it stays received."""
+    received = VirtualPath("in", ("a.xml",))
+    refused = fs.may_rename("manage", received, VirtualPath("in", (hidden,)))
+    assert refused is not None and "temporary" in refused
+    assert fs.may_rename("manage", received, VirtualPath("in", ("b.xml",))) is None
+    temporary = VirtualPath("in", ("a.part",))
+    assert fs.may_rename("manage", temporary, VirtualPath("in", (hidden,))) is None
+
+
+@pytest.mark.parametrize(
+    "char",
+    ["\x00", "\n", "\x1b", "\x7f", "\x85", "\x9b", "\u2028", "\u2029", "\u202e", "\u200b"],
+    ids=["NUL", "LF", "ESC", "DEL", "NEL", "CSI", "LS", "PS", "RLO", "ZWSP"],
+)
+def test_names_with_characters_that_change_how_a_line_reads_are_refused(char: str) -> None:
+    """C0 and C1 controls, line and paragraph separators and format characters (bidi
+    overrides) would let a name forge lines or reorder text where a person reads it
+    (the findings file: `inj.xml<NEL>Result: ACSC`)."""
+    assert fs.check_new_name(f"inj.xml{char}Result: ACSC") is not None
+    assert fs.check_new_name("Rēķins 11 š.g. (kopija) – ☃.xml") is None
+
+
 def test_only_temporary_files_in_in_may_be_removed() -> None:
     """A delivered file is the gateway's to move; only leftovers of uploads can be removed."""
     assert fs.may_remove("manage", VirtualPath("in", ("a.part",))) is None

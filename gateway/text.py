@@ -1,0 +1,29 @@
+"""Text from outside shown to a person: one line that reads as it is.
+
+A name or value a client chose (a file name, an EndToEndId) may hold characters that change
+how a line reads rather than what it says: controls (C0 and C1: a line feed, NEL U+0085, an
+escape sequence), format characters (bidi overrides such as U+202E, zero-width ones), the
+line and paragraph separators (U+2028, U+2029), and the lone surrogates that stand for bytes
+of a name that is not UTF-8. The SFTP server refuses them in a new file's name; where such
+text is written for a person (the findings file, `status`), they are shown as escapes.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+
+def displayable(text: str) -> bool:
+    """Whether `text` holds none of the characters above."""
+    return text.isprintable() or not any(unicodedata.category(c) in _HIDDEN for c in text)
+
+
+def shown(text: str) -> str:
+    """`text` with each of those characters as an escape (`\\u0085`)."""
+    if displayable(text):
+        return text
+    return "".join(
+        f"\\u{ord(c):04x}" if unicodedata.category(c) in _HIDDEN else c for c in text
+    )
