@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,9 +38,17 @@ T = TypeVar("T")
 SUGGESTION_CUTOFF = 0.6
 
 
+def _closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate `name` was most probably meant as: the same name in other letters'
+    case (`IBAN` for `iban`), else the nearest by difflib's ratio, compared in lower case."""
+    lower = {c.lower(): c for c in sorted(candidates, reverse=True)}
+    close = difflib.get_close_matches(name.lower(), sorted(lower), n=1, cutoff=SUGGESTION_CUTOFF)
+    return lower[close[0]] if close else None
+
+
 def _suggestion(name: str, known: set[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=SUGGESTION_CUTOFF)
-    return f" (did you mean {close[0]}?)" if close else ""
+    close = _closest(name, known)
+    return f" (did you mean {close}?)" if close else ""
 
 
 def _is_table(value: Any) -> bool:
@@ -74,11 +82,10 @@ class Reader:
 
     def _missing(self, name: str) -> ConfigError:
         """`missing`, unless an unknown key beside it is probably the same key mistyped."""
-        unknown = set(self.table) - self.asked - {name}
-        close = difflib.get_close_matches(name, sorted(unknown), n=1, cutoff=SUGGESTION_CUTOFF)
-        if close:
-            what = "unknown table" if _is_table(self.table[close[0]]) else "unknown key"
-            return ConfigError(self.key(close[0]), f"{what} (did you mean {name}?)")
+        close = _closest(name, set(self.table) - self.asked - {name})
+        if close is not None:
+            what = "unknown table" if _is_table(self.table[close]) else "unknown key"
+            return ConfigError(self.key(close), f"{what} (did you mean {name}?)")
         return ConfigError(self.key(name), "missing")
 
     def _get(self, name: str, kind: type[T], default: T | None, required: bool) -> T | None:

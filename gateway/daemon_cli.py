@@ -16,6 +16,13 @@ def _config_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--config", type=Path, required=True, help="configuration TOML")
 
 
+def _tcp_port(text: str) -> int:
+    port = int(text) if text.isdigit() else 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is a number from 1 to 65535, not {text!r}")
+    return port
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return load(args.config)
 
@@ -56,7 +63,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
     p = sub.add_parser("demo", help="create a demo installation (once) and optionally run it")
     p.add_argument("--dir", type=Path, default=Path("demo"), help="demo folder (default: demo)")
-    p.add_argument("--port", type=int, default=2222, help="SFTP port of a new demo (default 2222)")
+    p.add_argument("--port", type=_tcp_port, default=2222,
+                   help="SFTP port of a new demo (default 2222)")
     p.add_argument("--run", action="store_true", help="start the daemon on the demo")
     p.set_defaults(handler=cmd_demo)
 

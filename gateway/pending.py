@@ -114,7 +114,7 @@ def _execute_file(
     record.finish(tx, bookings.batches(), book, now)
     record.rates_used(conn, bookings.quotes)
     decided = [
-        (r.id, _outcome(refs, r.seq, result, run, bookings.notes.get(r.seq)))
+        (r.id, _outcome(refs, r.seq, result, run, bookings.notes.get(r.seq), today))
         for r, result in zip(rows, results, strict=True)
         if not isinstance(result, decide.Waiting)
     ]
@@ -161,9 +161,12 @@ def _needs_exchange(row: Any, accounts: Mapping[str, Account]) -> bool:
 
 
 def _outcome(
-    refs: FileRefs, seq: int, result: Finding | str, run: int, note: str | None
+    refs: FileRefs, seq: int, result: Finding | str, run: int, note: str | None,
+    today: dt.date,
 ) -> dict[str, Any]:
-    """What a pending payment's row says once its run has decided it."""
+    """What a pending payment's row says once its run has decided it. One executed is due
+    the day it executed, which may be after the day it waited for (its rate came late, the
+    daemon was down): that is the day its amount counts on (SPEC §14, `refresh_days`)."""
     if isinstance(result, Finding):
         return {
             "report_no": run,
@@ -174,6 +177,7 @@ def _outcome(
     return {
         "report_no": run,
         "status": TxStatus.ACSC.value,
+        "due_date": today,
         "acct_svcr_ref": refs.payment_reference(seq),
         "transfer_ref": result,
         "additional_info": note,

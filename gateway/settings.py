@@ -608,7 +608,7 @@ def _gateway(gw: Reader) -> dict[str, Any]:
 
 def _parse(config_path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(config_path.read_text(encoding="utf-8"))
+        return tomllib.loads(config_path.read_text(encoding="utf-8-sig"))  # a BOM is allowed
     except FileNotFoundError as exc:
         raise ConfigError("", f"configuration file not found: {config_path}") from exc
     except (OSError, UnicodeDecodeError) as exc:

@@ -142,21 +142,27 @@ def run_sign(
     SealError (exit 2); a file that cannot be signed: UsageError (exit 2)."""
     sealer = Sealer.load(key, cert, clock=lambda: now)
     try:
-        size = file.stat().st_size
+        if not file.is_file():
+            raise UsageError(f"{file}: not a file")
+        if file.stat().st_size > sign_input_bytes_max:
+            raise UsageError(f"{file}: larger than {sign_input_bytes_max} bytes")
+        source = file.read_bytes()
     except OSError as exc:
         raise UsageError(f"{file}: cannot be read ({exc.strerror})") from exc
-    if size > sign_input_bytes_max:
-        raise UsageError(f"{file}: larger than {sign_input_bytes_max} bytes")
-    source = file.read_bytes()
     is_container = _as_container(file.name, source) is not None
-    if out is None:
-        out = file if is_container else file.with_name(f"{file.stem or file.name}.asice")
+    given, out = out is not None, out or (
+        file if is_container else file.with_name(f"{file.stem or file.name}.asice")
+    )
     if out.exists() and out.resolve() != file.resolve():
-        raise UsageError(f"{out} exists; remove it or pass --out")
+        said = "remove it or name another" if given else "remove it or pass --out"
+        raise UsageError(f"{'--out ' if given else ''}{out} exists; {said}")
     if not is_container and out.resolve() == file.resolve():
         raise UsageError(f"--out {out} would overwrite the file being signed")
     container = sign_container(file.name, source, sealer.key, sealer.cert, now)
-    write_atomically(out, container, mode=0o644)
+    try:
+        write_atomically(out, container, mode=0o644)
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot be written ({exc.strerror})") from exc
     read = asice.read_container(container, data_bytes_max=sign_input_bytes_max)
     assert isinstance(read, asice.Container), "the container just written does not read back"
     who = xades.common_name(sealer.cert.subject)

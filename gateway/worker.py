@@ -162,8 +162,10 @@ class Worker:
         try:
             statements.run_due_eod(self.env)  # logs each day it states (a restart catches up)
             budget_summary.run_due(self.env)  # SPEC §12: last month's, once a month
+            caught_up = statements.next_due_day(self.env) is None
         except Exception:
             # Statements are retried on the next pass; payments must keep flowing meanwhile.
             log.exception("eod.failed", day=local.date().isoformat())
             return
-        self._eod_done_for = state
+        if caught_up:  # else the next pass states the next days missed (after an outage)
+            self._eod_done_for = state

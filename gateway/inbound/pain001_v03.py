@@ -35,7 +35,13 @@ from lxml import etree
 
 from gateway.inbound import safe_xml
 from gateway.inbound.findings import Finding
-from gateway.inbound.parsed import ParsedFile, ParsedHeader, ParsedPmtInf, ParsedTx
+from gateway.inbound.parsed import (
+    USTRD_SEPARATOR,
+    ParsedFile,
+    ParsedHeader,
+    ParsedPmtInf,
+    ParsedTx,
+)
 from gateway.reasons import Reason
 
 MESSAGE = "pain.001.001.03"
@@ -125,7 +131,7 @@ def _name(party: Any) -> str | None:
 
 
 def _remittance(rmt: Any) -> tuple[str | None, str | None]:
-    """The Ustrd lines as sent (joined by a line break) and the Strd blocks (XML in no
+    """The Ustrd lines as sent (joined by `USTRD_SEPARATOR`) and the Strd blocks (XML in no
     namespace, so that a statement of the same 2009 edition can carry them as they are:
     both messages use StructuredRemittanceInformation7)."""
     lines: list[str] = []
@@ -141,7 +147,7 @@ def _remittance(rmt: Any) -> tuple[str | None, str | None]:
             if size > remittance_structured_bytes_max:
                 break
             blocks.append(block)
-    return ("\n".join(lines) if lines else None), ("".join(blocks) if blocks else None)
+    return (USTRD_SEPARATOR.join(lines) if lines else None), ("".join(blocks) if blocks else None)
 
 
 def _unqualified(element: Any) -> str:

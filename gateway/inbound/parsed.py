@@ -27,13 +27,18 @@ class ParsedTx(NamedTuple):
     creditor_iban: str | None
     creditor_other_id: str | None
     creditor_bic: str | None
-    remittance: str | None  # the Ustrd lines, joined by "\n"
+    remittance: str | None  # the Ustrd lines as sent, joined by USTRD_SEPARATOR
     remittance_structured: str | None  # the Strd elements as sent, XML without namespace
     # SPEC §12: the RgltryRptg/Dtls with Tp EKK or IKK as sent, one text: each line
     # `Tp␟Cd␟Amt␟Ccy` (U+001F between fields), lines joined by U+001E (`budget.split`);
     # XML text cannot hold either. One string is cheap to send between processes and
     # is kept as it is (`gw_payments.budget_codes`).
     codes: str | None = None
+
+
+# Between the Ustrd lines of `ParsedTx.remittance` (and `gw_payments.remittance`): U+001E,
+# which XML text cannot hold, so a line keeps its own line breaks (SPEC §6: as sent).
+USTRD_SEPARATOR = "\x1e"
 
 
 @dataclass(slots=True)

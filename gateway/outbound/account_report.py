@@ -74,7 +74,7 @@ class EntryDetail:
     counterparty_name: str | None = None
     counterparty_iban: str | None = None
     counterparty_bic: str | None = None
-    remittance: str | None = None  # Ustrd lines as sent, joined by "\n"
+    remittance: str | None = None  # Ustrd lines as sent (`parsed.USTRD_SEPARATOR` between)
     remittance_structured: str | None = None  # Strd blocks as sent, XML
     bank_tx_code: BankTxCode | None = None
     budget_codes: str | None = None  # SPEC §12: the payment's code lines (`budget.lines`)

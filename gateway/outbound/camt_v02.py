@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import NamedTuple
 
 from gateway.inbound import budget
+from gateway.inbound.parsed import USTRD_SEPARATOR
 from gateway.outbound import xmlwrite
 from gateway.outbound.account_report import (
     AccountReport,
@@ -198,7 +199,7 @@ def _remittance(w: Writer, detail: EntryDetail) -> None:
     and so are the lines (Max140Text on both sides: blanks kept, nothing to clean)."""
     lines = [
         line[: xmlwrite.remittance_chars_max]
-        for line in (detail.remittance or "").split("\n")
+        for line in (detail.remittance or "").split(USTRD_SEPARATOR)
         if line
     ]
     if not lines and not detail.remittance_structured:

@@ -332,22 +332,28 @@ def day_closed(env: Environment, day: dt.date) -> bool:
     return day < local.date() or (day == local.date() and local.time() >= env.settings.eod_time)
 
 
+def next_due_day(env: Environment) -> dt.date | None:
+    """The oldest closed business day some client account still needs a statement of
+    (`next_unstated_day`), if any: what `run_due_eod` states next."""
+    ibans = [iban for _, iban in reports.client_accounts(env)]
+    empty = env.settings.eod_empty_statements
+    with env.engine.connect() as conn:
+        ids = _account_ids(conn, ibans)
+        due = [next_unstated_day(conn, iban, ids[iban], empty) for iban in ibans]
+    days = [d for d in due if d is not None]
+    return min(days) if days and day_closed(env, min(days)) else None
+
+
 def run_due_eod(env: Environment) -> int:
     """The daemon's end of day: statements for every closed business day some account still
     needs (`next_unstated_day`), oldest first, at most `catch_up_business_days_max` days
     in one call: a restart after a long absence catches up over the next passes, day by
     day, so that each day opens where the previous statement closed."""
-    ibans = [iban for _, iban in reports.client_accounts(env)]
-    empty = env.settings.eod_empty_statements
     written = 0
     for _ in range(catch_up_business_days_max):
-        with env.engine.connect() as conn:
-            ids = _account_ids(conn, ibans)
-            due = [next_unstated_day(conn, iban, ids[iban], empty) for iban in ibans]
-        days = [d for d in due if d is not None]
-        if not days or not day_closed(env, min(days)):
+        day = next_due_day(env)
+        if day is None:
             break
-        day = min(days)
         of_day = sum(r.written for r in write_statements(env, day))
         if not of_day:
             log.warning("eod.nothing_written", day=day.isoformat())

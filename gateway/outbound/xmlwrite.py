@@ -94,6 +94,8 @@ def escape(text: str) -> str:
         text = text.replace(">", "&gt;")
     if '"' in text:
         text = text.replace('"', "&quot;")
+    if "\r" in text:  # raw, a reader would take it for a line feed (XML end-of-line handling)
+        text = text.replace("\r", "&#13;")
     return text
 
 

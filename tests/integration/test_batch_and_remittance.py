@@ -183,6 +183,31 @@ def test_structured_remittance_reaches_both_statements_as_sent(
         assert strd.xpath("c:RfrdDocAmt/c:RmtdAmt/text()", namespaces=NS053) == ["120.00"]
 
 
+def test_ustrd_lines_with_line_breaks_of_their_own_reach_the_statements_as_sent(
+    inst: Installation, assert_valid: object
+) -> None:
+    """Each Ustrd is one line of the statement's RmtInf however it is written: one holding
+    a line feed stays one (it was split in two), one holding only a line feed is kept (it
+    was dropped), and a carriage return stays one (written raw, a reader takes it for a
+    line feed)."""
+    data = (
+        Batch(msg_id="LINES-1", batch_booking=False)
+        .tx("L-1", "12.00", creditor=B_MAIN, remittance="FIRST\nSECOND\nTHIRD")
+        .build()
+    )
+    data = data.replace(b"<Ustrd>FIRST</Ustrd>", b"<Ustrd>line&#10;break</Ustrd>")
+    data = data.replace(b"<Ustrd>SECOND</Ustrd>", b"<Ustrd>&#10;</Ustrd>")
+    data = data.replace(b"<Ustrd>THIRD</Ustrd>", b"<Ustrd>a&#13;b</Ustrd>")
+    assert data.count(b"<Ustrd>") == 3
+    assert inst.submit(data).statuses() == {"L-1": "ACSC"}
+    close_day(inst, TODAY)
+    payer = statements_of(inst, validate=assert_valid)[(A_MAIN, TODAY)]  # type: ignore[arg-type]
+    payee = statements_of(inst, CLIENT_B, assert_valid)[(B_MAIN, TODAY)]  # type: ignore[arg-type]
+    for report in (payer, payee):
+        rmt = _strd_of(report.path, "L-1")
+        assert rmt.xpath("c:Ustrd/text()", namespaces=NS053) == ["line\nbreak", "\n", "a\rb"]
+
+
 def test_statement_readers_find_the_creditor_reference(
     inst: Installation, assert_valid: object
 ) -> None:

@@ -9,11 +9,13 @@ held again."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from gateway import announcements
 from gateway.funding import fund
+from gateway.rates import store
 from tests.pipeline_fixtures import (
     A_MAIN,
     A_USD,
@@ -22,6 +24,7 @@ from tests.pipeline_fixtures import (
     Batch,
     Installation,
 )
+from tests.rates_fixtures import some_days
 
 FRIDAY = dt.date(2026, 11, 13)
 MONDAY = dt.date(2026, 11, 16)
@@ -153,5 +156,43 @@ def test_a_pending_payment_held_on_its_day_is_reported_with_the_new_date(
         [done] = inst.new_answers()
         assert done.statuses() == {"LATE-BIG": "ACSC"}
         assert balance - inst.balance(A_MAIN) == 70_000_001
+    finally:
+        inst.close()
+
+
+def test_a_payment_executed_after_its_day_counts_on_the_day_it_executed(
+    tmp_path: Path, database_url: str
+) -> None:
+    """An EUR payment from a USD account sent on Tuesday 19 November 2024 at 13:00 waits
+    for the EUR/USD rate; the rates come on Wednesday and it executes then: its 600,000.00
+    EUR count on Wednesday, the day it executed. So a payment of 200,000.00 sent for
+    Wednesday passes the limit, and neither was known by Tuesday 12:30: it waits. (The late
+    one counted on Tuesday, its due day, and both executed: 800,000.00 EUR on one day.)"""
+    tuesday, wednesday = dt.date(2024, 11, 19), dt.date(2024, 11, 20)
+    inst = Installation.create(tmp_path / "gw", now=at(tuesday, "13:00"),
+                               database_url=database_url)  # fmt: skip
+    try:
+        fund(inst.env, A_USD, "1000000.00", key="large-days-usd")
+        fund(inst.env, A_MAIN, "1000000.00", key="large-days-eur")
+        late = on(tuesday, msg_id="LD-FX", debtor=A_USD).tx("LATE", "600000.00").build()
+        assert inst.submit(late, name="late.xml").statuses() == {"LATE": "PDNG"}
+        inst.clock.set(at(wednesday, "09:00"))
+        days = {
+            day: {code: Decimal(rate) for code, rate in rates.items()}
+            for day, rates in some_days(dt.date(2024, 11, 18), tuesday).items()
+        }
+        imported = store.store(inst.env.engine, days, source="ecb", form="test",
+                               now=inst.clock.now())  # fmt: skip
+        assert isinstance(imported, store.Imported), imported
+        inst.run()
+        assert [a.statuses() for a in inst.new_answers()] == [{"LATE": "ACSC"}]
+        data = on(wednesday, msg_id="LD-WED").tx("ON-TIME", "200000.00").build()
+        answer = inst.submit(data, name="wednesday.xml")
+        assert answer.statuses() == {"ON-TIME": "PDNG"}
+        assert answer.tx("ON-TIME").additional_info == [
+            f"large-payment day not announced by 12:30 on {tuesday}; executes 2024-11-21"
+        ]
+        with inst.env.engine.begin() as conn:
+            announcements.check_days(conn)
     finally:
         inst.close()

@@ -95,7 +95,7 @@ def _previous_release(url: str) -> sa.Engine:
             "batch_booking, end_to_end_id, debtor_iban, creditor_iban, amount_minor, "
             "currency, remittance, due_date, kind, status, acct_svcr_ref, transfer_ref, "
             f"report_no) VALUES (1, 0, 0, 'P1', 'OLD-1', true, 'E-1', '{A_MAIN}', "
-            f"'{B_MAIN}', 500, 'EUR', 'Rēķins 1', '{day}', 'internal', 'ACSC', "
+            f"'{B_MAIN}', 500, 'EUR', 'Rēķins 1\nLīgums 2', '{day}', 'internal', 'ACSC', "
             "'EK000000000100000000', 'EK000000000100000000', 1)"
         )
     return engine
@@ -106,8 +106,9 @@ def test_a_database_of_the_previous_release_is_upgraded_with_its_data(
 ) -> None:
     """Upgrading keeps every posting, balance and payment: a transfer becomes a header of
     its postings (its account, amount and currency columns go), the payment keeps its
-    remittance, the new columns start empty, and what the large-payment-day gate reads is
-    worked out from the payments; the result is the declared schema."""
+    remittance (its lines apart as they were), the new columns start empty, and what the
+    large-payment-day gate reads is worked out from the payments; the result is the
+    declared schema."""
     engine = _previous_release(database_url)
     try:
         ledger_migrations.run_upgrade(engine)
@@ -132,7 +133,8 @@ def test_a_database_of_the_previous_release_is_upgraded_with_its_data(
         # What the large-payment-day gate reads of the booked file, worked out on upgrade.
         assert (day.file_id, day.due_date, day.client_id) == (1, TODAY, "iestade-a")
         assert (day.executed_minor, day.open_minor, day.held) == (500, 500, 0)
-        assert tuple(payment) == ("Rēķins 1", None)
+        # Two Ustrd lines, joined by a line break then, by U+001E now (0013).
+        assert tuple(payment) == ("Rēķins 1\x1eLīgums 2", None)
         assert tuple(file_row) == (None, None)
     finally:
         engine.dispose()

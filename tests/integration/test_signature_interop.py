@@ -270,6 +270,17 @@ def test_sign_command_with_out_and_its_refusals(tmp_path: Path, pki: testpki.Pki
     assert cli.main(["sign", str(broken), "--key", str(key), "--cert", str(cert)]) == 2
     assert "container refused" in capsys.readouterr().err
     assert not (tmp_path / "y.asice").exists() and not (tmp_path / "z.asice").exists()
+    # Mistakes of paths: one line and exit 2 each, never a traceback.
+    for words, said in (
+        ([str(batch), "--out", str(tmp_path / "nowhere" / "x.asice")],
+         f"{tmp_path / 'nowhere' / 'x.asice'}: cannot be written (No such file or directory)"),
+        ([str(tmp_path)], f"{tmp_path}: not a file"),
+        ([str(tmp_path / "missing.xml")], f"{tmp_path / 'missing.xml'}: not a file"),
+        ([str(batch), "--out", str(tmp_path)],
+         f"--out {tmp_path} exists; remove it or name another"),
+    ):
+        assert cli.main(["sign", *words, "--key", str(key), "--cert", str(cert)]) == 2, words
+        assert capsys.readouterr().err.splitlines() == [f"ekase-gateway: {said}"], words
 
 
 def test_sign_refuses_an_expired_certificate(tmp_path: Path, pki: testpki.Pki,

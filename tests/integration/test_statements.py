@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -29,6 +30,7 @@ from sqlalchemy import text
 
 from gateway.outbound import reports, statements
 from gateway.samples import SamplePmtInf, SampleTx, iban_lv
+from gateway.worker import Worker
 from ledger import calendar
 from tests.pipeline_fixtures import (
     A_BLOCKED,
@@ -882,6 +884,26 @@ def test_a_long_absence_is_caught_up_day_by_day_over_passes(
         for previous, current in itertools.pairwise(chain):
             assert current.opening == previous.closing, (iban, current.day)
     assert found[(A_MAIN, thursday)].net == -420
+
+
+def test_the_daemons_passes_go_on_catching_up_until_every_missed_day_is_stated(
+    inst: Installation, assert_valid: Validate
+) -> None:
+    """The same absence seen by the daemon: its passes (every few seconds) state ten days
+    each until none is missing. (The pass took the end of day as done once it had run for
+    the hour, so the days past the first ten waited for the next evening: twenty days a
+    day of catching up, and statements asked for meanwhile were refused.)"""
+    close_day(inst, TODAY)
+    back = dt.date(2026, 12, 21)
+    inst.clock.set(riga(back, "18:30"))
+    missed = [d for d in map(TODAY.__add__, map(dt.timedelta, range(1, 27)))
+              if calendar.is_business_day(d) and d <= back]  # fmt: skip
+    assert len(missed) > statements.catch_up_business_days_max
+    worker = Worker(inst.env, threading.Event())
+    for _ in range(3):
+        worker.run_pass()
+    found = statements_of(inst, CLIENT_A, assert_valid)
+    assert {day for iban, day in found if iban == A_MAIN} == {TODAY, *missed}
 
 
 def test_a_day_after_an_unstated_day_with_movement_is_refused(inst: Installation) -> None:

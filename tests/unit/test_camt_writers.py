@@ -14,6 +14,7 @@ import pytest
 from lxml import etree
 from pycamt.parser import Camt053Parser
 
+from gateway.inbound.parsed import USTRD_SEPARATOR
 from gateway.outbound import account_report, camt052_v02, camt053_v02, camt054_v02
 from gateway.outbound.account_report import (
     AccountReport,
@@ -293,7 +294,7 @@ def test_long_texts_fit_the_schema(assert_valid: Validate) -> None:
     message = "camt.053.001.02"
     sent_lines = ["Rēķins 2026/0001", "x" * 200, "Līgums 7"]
     detail = dataclasses.replace(
-        payment(1, 500, name="Ž" * 200), remittance="\n".join(sent_lines)
+        payment(1, 500, name="Ž" * 200), remittance=USTRD_SEPARATOR.join(sent_lines)
     )
     report = report_of([sent("N" * 40, detail)], 0, owner_name="O" * 300)
     root = etree.fromstring(written(camt053_v02.write, report, message, assert_valid))

@@ -990,6 +990,37 @@ def test_unknown_key_far_from_any_known_one_gets_no_guess(config_dir: Path) -> N
     assert str(caught.value) == "sftp.banana: unknown key"
 
 
+@pytest.mark.parametrize(
+    ("place", "where", "key", "meant"),
+    [
+        (("client", 0, "account", 0), "client[0].account[0]", "IBAN", "iban"),
+        (("client", 0), "client[0]", "ID", "id"),
+        (("gateway",), "gateway", "BIC", "bic"),
+    ],
+    ids=["account IBAN", "client ID", "gateway BIC"],
+)
+def test_a_key_in_capitals_is_named_with_the_key_meant(
+    config_dir: Path, place: tuple[object, ...], where: str, key: str, meant: str
+) -> None:
+    """Keys are lower case: `IBAN = "LV…"` meant for `iban` is named as the unknown key it
+    is, with the key meant — not reported as `iban: missing`, nor without a guess."""
+    config = full_config()
+    table: Any = config
+    for step in place:
+        table = table[step]
+    table[key] = table.pop(meant, "TRELLV22")
+    with pytest.raises(ConfigError) as caught:
+        load(write(config_dir, config))
+    assert str(caught.value) == f"{where}.{key}: unknown key (did you mean {meant}?)"
+
+
+def test_a_configuration_saved_with_a_byte_order_mark_loads(config_dir: Path) -> None:
+    """Windows editors may save UTF-8 with a BOM; TOML is UTF-8 all the same."""
+    path = write(config_dir, full_config())
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert load(path).clients
+
+
 def test_missing_authorized_keys_file_is_named_as_in_the_spec(config_dir: Path) -> None:
     """The example from the specification: the key path, 'file not found' and the resolved path."""
     config = full_config()
