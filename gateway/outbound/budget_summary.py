@@ -215,42 +215,59 @@ def previous_month(day: dt.date) -> tuple[dt.date, dt.date]:
     return end.replace(day=1), end
 
 
+# A daemon back after an absence writes the final summaries of this many months back
+# that it missed (oldest first); a longer absence is `ekase-gateway summary`'s to fill.
+catch_up_months_max = 12
+
+
 def run_due(env: Environment) -> int:
-    """The daemon's monthly run: from the first business day of a month on, the previous
-    month's summary for every client with a budget account that has no final one yet. A
-    summary of the month asked for while it ran (`ekase-gateway summary`, its closing
-    line the balance so far) is not the month's: the final one is still written."""
+    """The daemon's monthly run, on business days (SPEC §12: the first business day of the
+    month, or the first the daemon sees after it): the final summary of every month of the
+    last `catch_up_months_max` that has none yet, for every client with a budget account,
+    from the month its accounts began. A summary of the month asked for while it ran
+    (`ekase-gateway summary`, its closing line the balance so far) is not the month's: the
+    final one is still written."""
     today = env.local_now().date()
-    if today < calendar.business_day_on_or_after(today.replace(day=1)):
+    if not calendar.is_business_day(today):  # a business day is on or after its month's first
         return 0
-    start, end = previous_month(today)
+    months = [previous_month(today)]
+    while len(months) < catch_up_months_max:
+        months.append(previous_month(months[-1][0]))
     written = 0
     for client in env.settings.clients:
         if not any(a.budget for a in client.accounts):
             continue
-        suffix = f"_{MESSAGE}_{client.id}_{start}_{end}.csv"
         with env.engine.connect() as conn:
-            earlier = conn.execute(
-                select(db.outbox.c.body).where(
-                    db.outbox.c.client_id == client.id,
-                    db.outbox.c.message == MESSAGE,
-                    db.outbox.c.file_name.endswith(suffix),
-                )
-            ).scalars()
-            done = any(is_final(zlib.decompress(body)) for body in earlier)
-            began_after = _began_after(conn, client, end)
-        if not done and not began_after:
+            began = _began(conn, client)
+            due = [(s, e) for s, e in reversed(months) if began is not None and e >= began]
+            due = due if began is not None else months[:1]
+            missing = [(s, e) for s, e in due if not _final_written(conn, client.id, s, e)]
+        for start, end in missing:
             write_summary(env, client.id, start, end)
             written += 1
     return written
 
 
-def _began_after(conn: Connection, client: ClientSettings, end: dt.date) -> bool:
-    """Whether every budget account of `client` began after `end`: a month over before
-    the accounts existed (a new installation, a new client) has nothing to sum."""
+def _final_written(conn: Connection, client_id: str, start: dt.date, end: dt.date) -> bool:
+    suffix = f"_{MESSAGE}_{client_id}_{start}_{end}.csv"
+    earlier = conn.execute(
+        select(db.outbox.c.body).where(
+            db.outbox.c.client_id == client_id,
+            db.outbox.c.message == MESSAGE,
+            db.outbox.c.file_name.endswith(suffix),
+        )
+    ).scalars()
+    return any(is_final(zlib.decompress(body)) for body in earlier)
+
+
+def _began(conn: Connection, client: ClientSettings) -> dt.date | None:
+    """The first business day of the earliest of `client`'s budget accounts: a month over
+    before the accounts existed (a new installation, a new client) has nothing to sum.
+    None where that is not known of every account (an account not in the ledger yet)."""
     ibans = [a.iban for a in client.accounts if a.budget]
     rows = conn.execute(
         select(t_accounts.c.iban, t_accounts.c.id).where(t_accounts.c.iban.in_(ibans))
     ).all()
     firsts = [statements.first_business_day(conn, iban, account_id) for iban, account_id in rows]
-    return len(rows) == len(ibans) and all(first is not None and first > end for first in firsts)
+    known = [first for first in firsts if first is not None]
+    return min(known) if len(rows) == len(ibans) and len(known) == len(firsts) else None

@@ -158,6 +158,31 @@ def test_the_daemon_writes_last_months_summary_once_on_the_first_business_day(
     check_against_ledger(inst, rows, *NOVEMBER)
 
 
+def test_a_daemon_back_after_months_away_writes_every_month_it_missed_on_a_business_day(
+    budget_inst: Installation,
+) -> None:
+    """Not on a holiday (Christmas Eve: the first business day of the month was earlier,
+    but a holiday is none), and after an absence every month that has no final summary
+    yet, oldest first: back on Monday 1 February 2027, November's, December's and
+    January's for both institutions. (Only the previous month was ever looked at:
+    November's and December's were never written.)"""
+    inst = budget_inst
+    batch = Batch(debtor=A_MAIN).tx("P1", "12.34", EXTERNAL, codes=(("EKK", "2231", "12.34"),))
+    assert inst.submit(batch.build()).statuses() == {"P1": "ACSC"}
+    inst.clock.set(riga(dt.date(2026, 12, 24), "10:00"))
+    assert budget_summary.run_due(inst.env) == 0
+    inst.clock.set(riga(dt.date(2027, 2, 1), "08:00"))
+    assert budget_summary.run_due(inst.env) == 3 * 2
+    assert budget_summary.run_due(inst.env) == 0
+    months = [NOVEMBER, (dt.date(2026, 12, 1), dt.date(2026, 12, 31)),
+              (dt.date(2027, 1, 1), dt.date(2027, 1, 31))]  # fmt: skip
+    for client in (CLIENT_A, CLIENT_B):
+        assert [len(summary_paths(inst, client, *month)) for month in months] == [1, 1, 1]
+    rows = summary_rows(inst, CLIENT_A, *NOVEMBER)
+    assert [r["name"] for r in rows if r["line"] == "closing"] == [budget_summary.CLOSING_NAME]
+    assert by_code(rows, A_MAIN, "expenditure") == {"2231": "-12.34"}
+
+
 def test_a_summary_of_the_running_month_does_not_stand_in_for_the_final_one(
     budget_inst: Installation,
 ) -> None:
