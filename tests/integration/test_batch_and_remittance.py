@@ -131,6 +131,18 @@ def test_payments_booked_on_their_own_keep_their_entries_and_share_the_clearing_
     )
 
 
+def _remittance_on_both_statements(
+    inst: Installation, data: bytes, e2e: str, assert_valid: object
+) -> list[etree._Element]:
+    """The one payment of `data`, booked today from A to B: its RmtInf on the payer's and
+    on the payee's statement of the day."""
+    assert inst.submit(data).statuses() == {e2e: "ACSC"}
+    close_day(inst, TODAY)
+    payer = statements_of(inst, validate=assert_valid)[(A_MAIN, TODAY)]  # type: ignore[arg-type]
+    payee = statements_of(inst, CLIENT_B, assert_valid)[(B_MAIN, TODAY)]  # type: ignore[arg-type]
+    return [_strd_of(report.path, e2e) for report in (payer, payee)]
+
+
 def _prefixed(data: bytes) -> bytes:
     """The same pain.001 written as some ERPs write it: every element with the prefix
     `ns2:` for the pain.001 namespace instead of the default namespace."""
@@ -156,12 +168,7 @@ def test_structured_remittance_reaches_both_statements_as_sent(
     if written == "prefix ns2":
         data = _prefixed(data)
         assert b"<ns2:Strd>" in data
-    assert inst.submit(data).statuses() == {"S-1": "ACSC"}
-    close_day(inst, TODAY)
-    payer = statements_of(inst, validate=assert_valid)[(A_MAIN, TODAY)]  # type: ignore[arg-type]
-    payee = statements_of(inst, CLIENT_B, assert_valid)[(B_MAIN, TODAY)]  # type: ignore[arg-type]
-    for report in (payer, payee):
-        rmt = _strd_of(report.path, "S-1")
+    for rmt in _remittance_on_both_statements(inst, data, "S-1", assert_valid):
         assert rmt.xpath("c:Ustrd/text()", namespaces=NS053) == [
             "Rēķini 118 un 119",
             " Līgums 7/2026  ",
@@ -199,12 +206,7 @@ def test_ustrd_lines_with_line_breaks_of_their_own_reach_the_statements_as_sent(
     data = data.replace(b"<Ustrd>SECOND</Ustrd>", b"<Ustrd>&#10;</Ustrd>")
     data = data.replace(b"<Ustrd>THIRD</Ustrd>", b"<Ustrd>a&#13;b</Ustrd>")
     assert data.count(b"<Ustrd>") == 3
-    assert inst.submit(data).statuses() == {"L-1": "ACSC"}
-    close_day(inst, TODAY)
-    payer = statements_of(inst, validate=assert_valid)[(A_MAIN, TODAY)]  # type: ignore[arg-type]
-    payee = statements_of(inst, CLIENT_B, assert_valid)[(B_MAIN, TODAY)]  # type: ignore[arg-type]
-    for report in (payer, payee):
-        rmt = _strd_of(report.path, "L-1")
+    for rmt in _remittance_on_both_statements(inst, data, "L-1", assert_valid):
         assert rmt.xpath("c:Ustrd/text()", namespaces=NS053) == ["line\nbreak", "\n", "a\rb"]
 
 
