@@ -226,12 +226,14 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 def cmd_keys_init(args: argparse.Namespace) -> int:
     from gateway.clock import SystemClock
+    from gateway.environment import load_sealer
     from gateway.keys import init_host_key, init_signing_key
 
     settings = _settings(args)
     made = init_signing_key(
         settings.signing.key, settings.signing.certificate, now=SystemClock().now()
     )
+    load_sealer(settings, SystemClock().now)  # a key and certificate that do not go together
     said = made.value.format(cert=settings.signing.certificate)
     print(f"signing key {settings.signing.key}: {said}")
     fingerprint = init_host_key(settings.sftp.host_key)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -128,10 +129,26 @@ def upgrade_database(engine: Engine) -> None:
     upgrade_gateway(engine)
 
 
+def load_sealer(settings: Settings, now: Callable[[], dt.datetime]) -> Sealer:
+    """The seal key and certificate the configuration names, checked: every command that
+    seals, and `keys init` once it made what was missing, say the same of a mistake."""
+    from gateway.outbound.seal import Sealer
+
+    return Sealer.load(
+        settings.signing.key, settings.signing.certificate, clock=now,
+        names=("signing.key:", "signing.certificate:"),
+    )  # fmt: skip
+
+
 def open_environment(
     settings: Settings, *, clock: Clock | None = None, need_sealer: bool = True
 ) -> Environment:
-    """Open the database (migrating it), create the configured accounts, load the seal key."""
+    """Load the seal key, then open the database (migrating it) and create the configured
+    accounts: a key that cannot seal is refused before anything is written."""
+    clock = clock or SystemClock()
+    sealer = load_sealer(settings, clock.now) if need_sealer else None
+    if need_sealer:
+        _check_next_certificate(settings)
     holiday_cache.load(settings.spool_dir)
     engine = make_engine(settings.database_url)
     upgrade_database(engine)
@@ -141,7 +158,6 @@ def open_environment(
     except AccountConflict as exc:
         engine.dispose()
         raise account_conflict(settings, exc) from exc
-    clock = clock or SystemClock()
     with engine.begin() as conn:
         known = {r[0] for r in conn.execute(select(db.counters.c.name))}
         for name in ("msg_id",):
@@ -150,15 +166,6 @@ def open_environment(
         # The day each client account appeared: its statements start then (SPEC §8).
         today = clock.now().astimezone(settings.timezone).date()
         counters.record_first_days(conn, known, [a.iban for a in client_accounts(settings)], today)
-    sealer = None
-    if need_sealer:
-        from gateway.outbound.seal import Sealer
-
-        sealer = Sealer.load(
-            settings.signing.key, settings.signing.certificate, clock=clock.now,
-            names=("signing.key:", "signing.certificate:"),
-        )  # fmt: skip
-        _check_next_certificate(settings)
     spool = Spool(settings.spool_dir)
     spool.prepare([c.id for c in settings.clients])
     return Environment(settings, engine, ledger, spool, clock, sealer)

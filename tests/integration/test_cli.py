@@ -276,6 +276,28 @@ def test_verify_accepts_current_or_next_certificate(tmp_path: Path) -> None:
     assert only_next.returncode == 1 and "untrusted" in only_next.stdout
 
 
+def test_a_key_and_certificate_that_do_not_go_together_are_refused_before_anything_is_written(
+    config: Path, tmp_path: Path
+) -> None:
+    """The certificate of another key in place of the gateway's: `keys init` says so (it
+    said "already present" for both), and `scan` refuses to start before it makes a
+    database or a spool (it migrated both, then refused) — exit 2, one line each."""
+    import datetime as dt
+
+    from gateway.keys import init_signing_key
+
+    key, cert = config.parent / "signing/gateway.key", config.parent / "signing/gateway.crt"
+    init_signing_key(key, cert, now=dt.datetime.now(dt.UTC))
+    init_signing_key(tmp_path / "other.key", tmp_path / "other.crt", now=dt.datetime.now(dt.UTC))
+    cert.write_bytes((tmp_path / "other.crt").read_bytes())
+    said = f"ekase-gateway: signing.key: {key} does not match signing.certificate: {cert}"
+    for words in (["keys", "init"], ["scan", "--once"]):  # (scan logs it too, as JSON)
+        done = gateway(*words, "-c", str(config))
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stderr.splitlines()[-1] == said, words
+    assert not (config.parent / "spool").exists()
+
+
 def test_keys_init_says_what_it_did(config: Path) -> None:
     """`keys init` reports what happened to the signing key: created the first time,
     present the second, and with only the certificate removed, kept (clients pinned it)

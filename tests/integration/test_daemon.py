@@ -312,7 +312,10 @@ def test_sftp_stays_responsive_during_a_big_batch(shared: Daemon) -> None:
 
 
 class NotifySocket:
-    """A stand-in for systemd's notification socket, in the abstract namespace."""
+    """A stand-in for systemd's notification socket, in the abstract namespace, read while
+    the daemon runs, as systemd reads it: the daemon never waits on a full queue (its
+    pings are dropped), so a reader that waited for the end lost STOPPING=1 on a slow
+    machine, once the watchdog pings of a long run had filled the queue."""
 
     def __init__(self) -> None:
         self.name = f"@ekase-test-{uuid.uuid4().hex}"
@@ -320,15 +323,30 @@ class NotifySocket:
         self.sock.bind("\0" + self.name[1:])
         self.sock.settimeout(0.1)
         self.messages: list[str] = []
+        self._open = True
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-    def drain(self) -> list[str]:
-        while True:
+    def _read(self) -> None:
+        while self._open:
             try:
                 self.messages.append(self.sock.recv(4096).decode())
             except TimeoutError:
-                return self.messages
+                continue
+            except OSError:
+                return
+
+    def drain(self) -> list[str]:
+        """What was received, once nothing more has come for a moment."""
+        seen = -1
+        while seen != len(self.messages):
+            seen = len(self.messages)
+            time.sleep(0.3)
+        return list(self.messages)
 
     def close(self) -> None:
+        self._open = False
+        self._reader.join(timeout=2)
         self.sock.close()
 
 
