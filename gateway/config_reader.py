@@ -41,7 +41,7 @@ SUGGESTION_CUTOFF = 0.6
 def _closest(name: str, candidates: Iterable[str]) -> str | None:
     """The candidate `name` was most probably meant as: the same name in other letters'
     case (`IBAN` for `iban`), else the nearest by difflib's ratio, compared in lower case."""
-    lower = {c.lower(): c for c in sorted(candidates, reverse=True)}
+    lower = {c.lower(): c for c in sorted(candidates)}
     close = difflib.get_close_matches(name.lower(), sorted(lower), n=1, cutoff=SUGGESTION_CUTOFF)
     return lower[close[0]] if close else None
 

@@ -43,7 +43,7 @@ class amount_total(FunctionElement[Any]):  # an SQL function, named as one
     """The sum of an amount column over many rows, 0 over none, that never overflows:
     PostgreSQL sums bigint into numeric; SQLite's SUM fails past 64 bits ("integer
     overflow"), so there it is TOTAL, a float — exact up to 2**53 minor units (90 trillion
-    EUR), beyond that only near. Each file's amounts fit 18 digits (`rules.sums_declared`);
+    EUR), beyond that only near. Each file's amounts fit 18 digits (`rules.readable`);
     many files together need not, and a client must not be able to break a query of
     every client's (`status`) or the day's large-payment gate with them."""
 

@@ -146,8 +146,9 @@ def open_environment(
     """Load the seal key, then open the database (migrating it) and create the configured
     accounts: a key that cannot seal is refused before anything is written."""
     clock = clock or SystemClock()
-    sealer = load_sealer(settings, clock.now) if need_sealer else None
+    sealer = None
     if need_sealer:
+        sealer = load_sealer(settings, clock.now)
         _check_next_certificate(settings)
     holiday_cache.load(settings.spool_dir)
     engine = make_engine(settings.database_url)

@@ -150,9 +150,9 @@ def run_sign(
     except OSError as exc:
         raise UsageError(f"{file}: cannot be read ({exc.strerror})") from exc
     is_container = _as_container(file.name, source) is not None
-    given, out = out is not None, out or (
-        file if is_container else file.with_name(f"{file.stem or file.name}.asice")
-    )
+    given = out is not None
+    if out is None:
+        out = file if is_container else file.with_name(f"{file.stem or file.name}.asice")
     if out.exists() and out.resolve() != file.resolve():
         said = "remove it or name another" if given else "remove it or pass --out"
         raise UsageError(f"{'--out ' if given else ''}{out} exists; {said}")

@@ -161,10 +161,11 @@ class Worker:
             return
         try:
             stated = statements.run_due_eod(self.env)  # logs each day (a restart catches up)
-            budget_summary.run_due(self.env)  # SPEC §12: last month's, once a month
             # It stated days and more are missing (after an outage, ten days a call): the
             # next pass goes on. A day it could not state waits for the next state, as before.
             more = stated > 0 and statements.next_due_day(self.env) is not None
+            if not more:
+                budget_summary.run_due(self.env)  # SPEC §12: once the days are stated
         except Exception:
             # Statements are retried on the next pass; payments must keep flowing meanwhile.
             log.exception("eod.failed", day=local.date().isoformat())

@@ -239,8 +239,7 @@ def run_due(env: Environment) -> int:
             continue
         with env.engine.connect() as conn:
             began = _began(conn, client)
-            due = [(s, e) for s, e in reversed(months) if began is not None and e >= began]
-            due = due if began is not None else months[:1]
+            due = months[:1] if began is None else [m for m in reversed(months) if m[1] >= began]
             missing = [(s, e) for s, e in due if not _final_written(conn, client.id, s, e)]
         for start, end in missing:
             write_summary(env, client.id, start, end)
