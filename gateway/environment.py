@@ -23,7 +23,7 @@ from urllib.parse import quote
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 from sqlalchemy.pool import NullPool
 
-from gateway import counters, db, holiday_cache, pricing
+from gateway import counters, db, holiday_cache, installation, pricing
 from gateway import migrations as gateway_migrations
 from gateway.clock import Clock, SystemClock
 from gateway.errors import ConfigError, SealError, UsageError
@@ -143,8 +143,10 @@ def load_sealer(settings: Settings, now: Callable[[], dt.datetime]) -> Sealer:
 def open_environment(
     settings: Settings, *, clock: Clock | None = None, need_sealer: bool = True
 ) -> Environment:
-    """Load the seal key, then open the database (migrating it) and create the configured
-    accounts: a key that cannot seal is refused before anything is written."""
+    """Load the seal key, then open the database (migrating it), make the spool's
+    folders, check that the two belong together (`installation`) and create the
+    configured accounts: a key that cannot seal is refused before anything is written,
+    a database that is not the spool's before any account or file is touched."""
     clock = clock or SystemClock()
     sealer = None
     if need_sealer:
@@ -153,6 +155,14 @@ def open_environment(
     holiday_cache.load(settings.spool_dir)
     engine = make_engine(settings.database_url)
     upgrade_database(engine)
+    spool = Spool(settings.spool_dir)
+    try:
+        spool.prepare([c.id for c in settings.clients])
+        with engine.begin() as conn:
+            installation.check(conn, spool.root)  # before the accounts: the right database?
+    except BaseException:
+        engine.dispose()
+        raise
     ledger = Ledger(engine)
     try:
         ledger.ensure_accounts(system_accounts() + client_accounts(settings))
@@ -167,8 +177,6 @@ def open_environment(
         # The day each client account appeared: its statements start then (SPEC §8).
         today = clock.now().astimezone(settings.timezone).date()
         counters.record_first_days(conn, known, [a.iban for a in client_accounts(settings)], today)
-    spool = Spool(settings.spool_dir)
-    spool.prepare([c.id for c in settings.clients])
     return Environment(settings, engine, ledger, spool, clock, sealer)
 
 

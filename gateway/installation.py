@@ -1,0 +1,90 @@
+"""One spool, one database: the installation's identity, kept in both.
+
+File numbers, MsgIds and statement numbers are the database's; the clients' folders,
+the archive and the answers already sent are the spool's. A spool pointed at another
+database (a mistyped `database_url`, a restored or new database) would number again from
+where that database stands and send a client a second pain.002 with a MsgId it already
+holds. So the first start writes a random identity into both — the database's counter
+`installation`, the spool's file `installation` — and every later start that writes
+compares them, refusing a mismatch in one line before anything is written.
+
+A spool without the file (a new spool folder, or one from before this check) takes the
+database's identity: the database holds the numbering, so nothing repeats. A database
+without one beside a spool that has one is refused: it is not the database the spool
+was used with.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from sqlalchemy import Connection, insert, select
+
+from gateway import db
+from gateway.errors import UsageError
+
+COUNTER = "installation"
+FILE_NAME = "installation"
+
+
+def check(conn: Connection, spool_root: Path) -> int:
+    """The identity the database and the spool share, written where it is missing (in
+    the caller's transaction for the database); `UsageError` if they name two."""
+    marker = spool_root / FILE_NAME
+    in_spool = _read(marker)
+    in_database = conn.execute(
+        select(db.counters.c.value).where(db.counters.c.name == COUNTER)
+    ).scalar()
+    if in_database is None:
+        if in_spool is not None:
+            raise UsageError(_foreign(marker, in_spool, None))
+        in_database = secrets.randbits(62) + 1
+        conn.execute(insert(db.counters).values(name=COUNTER, value=in_database))
+    if in_spool is None:
+        in_spool = _write(marker, in_database)
+    if in_spool != in_database:
+        raise UsageError(_foreign(marker, in_spool, in_database))
+    return int(in_database)
+
+
+def _foreign(marker: Path, in_spool: int, in_database: int | None) -> str:
+    held = "none" if in_database is None else str(in_database)
+    return (
+        f"the spool {marker.parent} belongs to installation {in_spool} and the database "
+        f"to {held}: its file numbers and MsgIds are not this spool's; set database_url "
+        f"to the database this spool was used with, or, to go on with this one on "
+        f"purpose, remove {marker}"
+    )
+
+
+def _read(marker: Path) -> int | None:
+    try:
+        text = marker.read_text(encoding="ascii")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {marker}: {exc}") from exc
+    value = text.split("#", 1)[0].strip()
+    if not value.isdigit():
+        raise UsageError(f"{marker} holds no installation identity: {text[:40]!r}")
+    return int(value)
+
+
+def _write(marker: Path, identity: int) -> int:
+    """Write `marker` unless another process just did (then its identity)."""
+    temporary = marker.with_name(f".{FILE_NAME}.{os.getpid()}")
+    temporary.write_text(
+        f"{identity}  # this spool's database: ekase-gateway keeps the same number in it\n",
+        encoding="ascii",
+    )
+    try:
+        os.link(temporary, marker)  # never replaces one written meanwhile
+    except FileExistsError:
+        found = _read(marker)
+        assert found is not None
+        return found
+    finally:
+        temporary.unlink()
+    return identity

@@ -1,0 +1,118 @@
+"""One spool, one database (`gateway.installation`): a spool pointed at another database
+would number files and MsgIds again from where that database stands and send a client a
+second pain.002 under a MsgId it already holds. Every command that writes refuses it in
+one line, before an account or a file is touched; a new spool, or one from before the
+check, takes the database's identity."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.keys import init_signing_key
+from gateway.settings import load
+from tests.pipeline_fixtures import write_config
+
+EXE = str(Path(sys.executable).with_name("ekase-gateway"))
+
+
+def gateway(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=120)
+
+
+def installation(base: Path, **settings: object) -> Path:
+    config = write_config(base, **settings)
+    now = dt.datetime.now(dt.UTC)
+    init_signing_key(base / "signing/gateway.key", base / "signing/gateway.crt", now=now)
+    assert gateway("db", "upgrade", "-c", str(config)).returncode == 0
+    return config
+
+
+def identity_in(database: Path) -> int | None:
+    with sqlite3.connect(database) as conn:
+        row = conn.execute("SELECT value FROM gw_counters WHERE name = 'installation'").fetchone()
+    return None if row is None else int(row[0])
+
+
+def accounts_in(database: Path) -> int:
+    with sqlite3.connect(database) as conn:
+        return int(conn.execute("SELECT count(*) FROM ledger_accounts").fetchone()[0])
+
+
+def test_the_first_start_writes_one_identity_into_both(tmp_path: Path) -> None:
+    installation(tmp_path)
+    marker = tmp_path / "spool/installation"
+    written = int(marker.read_text().split("#")[0])
+    assert written == identity_in(tmp_path / "spool/ledger.sqlite3")
+    assert written > 0
+
+
+@pytest.mark.parametrize("command", [["scan", "--once"], ["eod"], ["db", "upgrade"], ["run"]],
+                         ids=lambda w: w[0])  # fmt: skip
+def test_a_spool_pointed_at_another_database_is_refused_before_anything_is_written(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """The spool of a used installation, its `database_url` changed to a new database:
+    one line naming the spool's file and what to do, exit 2; the new database gets no
+    accounts and no identity."""
+    config = installation(tmp_path)
+    other = tmp_path / "elsewhere.sqlite3"
+    moved = tmp_path / "moved.toml"
+    moved.write_text(
+        config.read_text().replace("sqlite:///spool/ledger.sqlite3", f"sqlite:///{other}")
+    )
+    done = gateway(*command, "-c", str(moved))
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    [line] = done.stderr.splitlines()
+    marker = tmp_path / "spool/installation"
+    assert f"remove {marker}" in line and "database_url" in line, line
+    assert accounts_in(other) == 0
+    assert identity_in(other) is None
+
+
+def test_two_databases_that_both_have_an_identity_are_told_apart(tmp_path: Path) -> None:
+    """Two used installations: the first's spool with the second's database."""
+    first = installation(tmp_path / "first")
+    installation(tmp_path / "second")
+    crossed = tmp_path / "first/crossed.toml"
+    crossed.write_text(
+        first.read_text().replace(
+            "sqlite:///spool/ledger.sqlite3", f"sqlite:///{tmp_path}/second/spool/ledger.sqlite3"
+        )
+    )
+    done = gateway("scan", "--once", "-c", str(crossed))
+    assert done.returncode == 2, done.stderr
+    theirs = identity_in(tmp_path / "second/spool/ledger.sqlite3")
+    ours = int((tmp_path / "first/spool/installation").read_text().split("#")[0])
+    assert f"belongs to installation {ours} and the database to {theirs}" in done.stderr
+
+
+def test_a_new_spool_or_one_without_the_file_takes_the_databases_identity(
+    tmp_path: Path,
+) -> None:
+    """An installation from before the check (no file in the spool), or a spool folder
+    made anew for a database in use: the database holds the numbering, so the spool
+    takes its identity and the command goes on."""
+    config = installation(tmp_path)
+    database = tmp_path / "spool/ledger.sqlite3"
+    marker = tmp_path / "spool/installation"
+    marker.unlink()
+    assert gateway("scan", "--once", "-c", str(config)).returncode == 0
+    assert int(marker.read_text().split("#")[0]) == identity_in(database)
+    fresh = tmp_path / "fresh.toml"
+    fresh.write_text(
+        config.read_text()
+        .replace('spool_dir = "spool"', 'spool_dir = "spool-2"')
+        .replace("sqlite:///spool/ledger.sqlite3", f"sqlite:///{database}")
+    )
+    assert gateway("scan", "--once", "-c", str(fresh)).returncode == 0
+    assert int((tmp_path / "spool-2/installation").read_text().split("#")[0]) == identity_in(
+        database
+    )
+    assert load(fresh).spool_dir == tmp_path / "spool-2"
