@@ -83,9 +83,11 @@ class Pipeline:
 
     def begin_pass(self) -> None:
         """Every client is tried afresh in each pass: a held one is released as soon as
-        its answers are delivered and its files shelved again."""
+        its answers are delivered and its files shelved again (and its SFTP folders are
+        there: `restore_folders`)."""
         self._held_before = dict(self.held)
         self.held.clear()
+        self.restore_folders()
 
     def end_pass(self) -> dict[str, faults.ClientFault]:
         """Say once (at error level) that a client is held, and once that it is not; the
@@ -199,6 +201,27 @@ class Pipeline:
             for path in [*spool.waiting(c.id), *spool.waiting_trials(c.id)]
         ]
         return self.process(waiting)
+
+    def restore_folders(self) -> None:
+        """A client's `in/`, `out/` or `test/` that someone removed (an operator's slip) is
+        made again, as at start: uploads to it would fail and its answers could not be
+        delivered. One that cannot be made (an OpenSSH installation's are root's; a file in
+        the way) holds the client, logged once, until it is back."""
+        spool = self.env.spool
+        for client in self.clients:
+            for folder in (spool.inbox(client.id), spool.outbox(client.id),
+                           spool.trial_box(client.id)):  # fmt: skip
+                if folder.is_dir():
+                    continue
+                try:
+                    folder.mkdir(parents=True)
+                except OSError as exc:
+                    fault = faults.ClientFault(
+                        client.id, faults.kind(exc), faults.describe(exc), str(folder)
+                    )
+                    self.held.setdefault(client.id, fault)
+                    break
+                log.warning("spool.folder_made_again", client=client.id, folder=str(folder))
 
     def run_once(self, first: ReadAhead | BatchAhead | None = None) -> PassResult:
         self.begin_pass()

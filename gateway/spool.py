@@ -313,7 +313,7 @@ def complete_files(folder: Path, settled_before: float | None = None) -> list[Pa
     found: list[tuple[float, str, Path]] = []
     try:
         entries = list(os.scandir(folder))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # removed: `Pipeline.restore_folders`
         return []
     for entry in entries:
         if is_ignored(entry.name):

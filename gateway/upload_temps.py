@@ -57,7 +57,7 @@ def remove_abandoned(client_id: str, folders: tuple[Path, ...]) -> int:
     for folder in folders:
         try:
             names = [n for n in os.listdir(folder) if _NAME.match(n)]
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # removed (`Pipeline.restore_folders`)
             continue
         for name in names:
             size = _remove_unless_locked(folder / name)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -199,3 +200,31 @@ def test_a_held_files_line_and_findings_tell_its_counts_and_answer(
     findings = shelved.with_name(shelved.name + ".findings.txt").read_text()
     assert f"Answer:      {answer.path.name}\n" in findings, findings
     assert "Transactions: ACSC 2\n" in findings and "Booked:      12.50 EUR\n" in findings
+
+
+def test_a_removed_sftp_folder_is_made_again_and_one_that_cannot_be_holds_its_client(
+    inst: Installation,
+) -> None:
+    """An operator's slip removed client A's in/ and out/: the next pass makes them
+    again (uploads to them failed, answers could not be delivered), logged once each,
+    and goes on. A file in the way of B's in/ cannot be made a folder: B is held, named
+    with the path, A's files are answered; once it is a folder again, B is released."""
+    shutil.rmtree(inst.inbox(CLIENT_A))
+    shutil.rmtree(inst.outbox(CLIENT_A))
+    b_in = inst.env.spool.inbox(CLIENT_B)
+    shutil.rmtree(b_in)
+    b_in.write_text("not a folder\n")
+    with structlog.testing.capture_logs() as logged:
+        first = inst.run()
+    made = [(e["client"], e["folder"]) for e in logged if e["event"] == "spool.folder_made_again"]
+    assert made == [(CLIENT_A, str(inst.inbox(CLIENT_A))), (CLIENT_A, str(inst.outbox(CLIENT_A)))]
+    assert inst.inbox(CLIENT_A).is_dir() and inst.outbox(CLIENT_A).is_dir()
+    assert first.held[CLIENT_B].path == str(b_in)
+    inst.drop(batch(("A1-1", "10.00"), msg_id="A1"), "a1.xml")
+    assert [o.msg_id for o in inst.run().outcomes] == ["A1"]
+    assert [a.original_msg_id for a in inst.new_answers(CLIENT_A)] == ["A1"]
+    b_in.unlink()
+    with structlog.testing.capture_logs() as logged:
+        assert inst.run().held == {}
+    assert b_in.is_dir()
+    assert any(e["event"] == "client.recovered" for e in logged)
