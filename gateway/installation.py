@@ -6,7 +6,8 @@ database (a mistyped `database_url`, a restored or new database) would number ag
 where that database stands and send a client a second pain.002 with a MsgId it already
 holds. So the first start writes a random identity into both — the database's counter
 `installation`, the spool's file `installation` — and every later start that writes
-compares them, refusing a mismatch in one line before anything is written.
+compares them, refusing a mismatch in one line before anything is written; the
+`status` refuses it too, and a spool that is not there at all.
 
 A spool without the file (a new spool folder, or one from before this check) takes the
 database's identity: the database holds the numbering, so nothing repeats. A database
@@ -23,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import Connection, insert, select
 
 from gateway import db
-from gateway.errors import UsageError
+from gateway.errors import ConfigError, UsageError
 
 COUNTER = "installation"
 FILE_NAME = "installation"
@@ -47,6 +48,24 @@ def check(conn: Connection, spool_root: Path) -> int:
     if in_spool != in_database:
         raise UsageError(_foreign(marker, in_spool, in_database))
     return int(in_database)
+
+
+def check_reading(conn: Connection, spool_root: Path) -> None:
+    """The same check for `status`, which shows the spool beside the database: a spool
+    that is not there, or that belongs to another database, is refused — never shown as
+    an idle installation. Writes nothing (a missing identity is the writers' to add)."""
+    if not spool_root.is_dir():
+        raise ConfigError(
+            "gateway.spool_dir",
+            f"no spool at {spool_root}, beside a database in use (a mistyped spool_dir, or "
+            "its disk not mounted?)",
+        )
+    in_spool = _read(spool_root / FILE_NAME)
+    in_database = conn.execute(
+        select(db.counters.c.value).where(db.counters.c.name == COUNTER)
+    ).scalar()
+    if in_spool is not None and in_spool != in_database:
+        raise UsageError(_foreign(spool_root / FILE_NAME, in_spool, in_database))
 
 
 def _foreign(marker: Path, in_spool: int, in_database: int | None) -> str:

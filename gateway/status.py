@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, func, select
 
-from gateway import db, progress, upload_temps
+from gateway import db, installation, progress, upload_temps
 from gateway.clock import Clock, SystemClock
 from gateway.faults import Active, describe
 from gateway.settings import Settings
@@ -351,6 +351,12 @@ def main(settings: Settings, *, as_json: bool = False) -> int:
     env: StatusSource
     try:
         env = open_reader(settings)
+        try:
+            with env.engine.connect() as conn:
+                installation.check_reading(conn, settings.spool_dir)
+        except BaseException:
+            env.close()
+            raise
     except DBAPIError:
         env = _SpoolOnly(
             settings, make_reader_engine(settings.database_url), Spool(settings.spool_dir)

@@ -116,3 +116,31 @@ def test_a_new_spool_or_one_without_the_file_takes_the_databases_identity(
         database
     )
     assert load(fresh).spool_dir == tmp_path / "spool-2"
+
+
+def test_status_refuses_a_spool_that_is_not_there_or_not_the_databases(tmp_path: Path) -> None:
+    """`status` shows the spool beside the database: a mistyped `spool_dir` (or a spool
+    disk not mounted) said "daemon: not running" and showed every client idle; a spool of
+    another database showed that spool's files beside this database's. Both are one
+    line, exit 2. (`ledger balance` reads no spool and still answers.)"""
+    config = installation(tmp_path)
+    typo = tmp_path / "typo.toml"
+    typo.write_text(config.read_text().replace('spool_dir = "spool"', 'spool_dir = "spoool"'))
+    done = gateway("status", "-c", str(typo))
+    assert done.returncode == 2 and done.stdout == "", done.stdout
+    [line] = done.stderr.splitlines()
+    assert f"gateway.spool_dir: no spool at {tmp_path / 'spoool'}" in line, line
+    balance = gateway("ledger", "balance", "-c", str(typo), "--iban", "LV31TREL9100000000001")
+    assert balance.returncode == 0, balance.stderr
+
+    other = installation(tmp_path / "other")
+    crossed = tmp_path / "other/crossed.toml"
+    crossed.write_text(
+        other.read_text().replace(
+            "sqlite:///spool/ledger.sqlite3", f"sqlite:///{tmp_path}/spool/ledger.sqlite3"
+        )
+    )
+    done = gateway("status", "-c", str(crossed))
+    assert done.returncode == 2, done.stdout
+    assert "belongs to installation" in done.stderr and len(done.stderr.splitlines()) == 1
+    assert gateway("status", "-c", str(config)).returncode == 0
