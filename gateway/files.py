@@ -9,6 +9,7 @@
 - `fsync_dir`: a rename is durable only once its folder is synced.
 - `sha256_file`: a file's SHA-256 and size, read a block at a time (files of hundreds of
   MB are never held in memory).
+- `key_exposure`: what a private key file's mode lets others do.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import fcntl
 import hashlib
 import os
 import secrets
+import stat
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,6 +45,16 @@ def sha256_file(path: Path) -> Digest:
             digest.update(block)
             size += len(block)
     return Digest(digest.hexdigest(), size)
+
+
+def key_exposure(path: Path) -> str | None:
+    """Why a private key file's mode is refused, with the fix (`mode 0640 gives its group
+    access to it; chmod 600 …`); None for 0600 or stricter."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if not mode & 0o077:
+        return None
+    who = [name for name, bits in (("its group", 0o070), ("everyone", 0o007)) if mode & bits]
+    return f"mode {mode:04o} gives {' and '.join(who)} access to it; chmod 600 {path}"
 
 
 def fsync_dir(folder: Path) -> None:

@@ -11,7 +11,6 @@ import base64
 import enum
 import hashlib
 import os
-import stat
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -22,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from gateway.errors import ConfigError, SealError
-from gateway.files import write_atomically
+from gateway.files import key_exposure, write_atomically
 
 # A certificate made on one machine is checked on others whose clocks may lag.
 clock_skew_allowance = timedelta(hours=1)
@@ -88,9 +87,11 @@ NOT_A_HOST_KEY = "not an unencrypted OpenSSH private key"
 
 
 def check_host_key_mode(path: Path) -> None:
-    """The SSH host key is the service's own (mode 0600): one others can read is refused."""
-    if stat.S_IMODE(path.stat().st_mode) & 0o077:
-        raise ConfigError(HOST_KEY, f"{path}: readable by others; chmod 600 {path}")
+    """The SSH host key is the service's own (mode 0600): one its group or anyone else may
+    read or write is refused."""
+    exposure = key_exposure(path)
+    if exposure is not None:
+        raise ConfigError(HOST_KEY, f"{path}: {exposure}")
 
 
 def init_host_key(path: Path) -> str:

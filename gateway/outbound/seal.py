@@ -26,9 +26,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
-import os
 import re
-import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,7 +42,7 @@ from lxml import etree
 from lxml.builder import ElementMaker
 
 from gateway.errors import SealError
-from gateway.files import sha256_file
+from gateway.files import key_exposure, sha256_file
 from gateway.xmldsig import (
     C14N,
     DS,
@@ -432,8 +430,9 @@ def _load_key(path: Path, what: str) -> PrivateKey:
                 "(key and certificate swapped?)"
             ) from exc
         raise SealError(f"{what} {path} is not an unencrypted PEM private key") from exc
-    if stat.S_IMODE(os.stat(path).st_mode) & 0o077:
-        raise SealError(f"{what} {path} is readable by others; chmod 600 {path}")
+    exposure = key_exposure(path)
+    if exposure is not None:
+        raise SealError(f"{what} {path}: {exposure}")
     if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1":
         return key
     if isinstance(key, rsa.RSAPrivateKey) and key.key_size >= rsa_key_bits_min:

@@ -111,9 +111,10 @@ def test_a_path_that_cannot_be_used(
         (b"", 0o600, ["not an unencrypted OpenSSH private key"]),
         (b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFhpZ2h0 public@key\n", 0o600,
          ["not an unencrypted OpenSSH private key"]),
-        (None, 0o644, ["readable by others; chmod 600"]),
+        (None, 0o644, ["mode 0644 gives its group and everyone access to it; chmod 600"]),
+        (None, 0o640, ["mode 0640 gives its group access to it; chmod 600"]),
     ],
-    ids=["garbage", "empty", "a-public-key", "readable-by-others"],
+    ids=["garbage", "empty", "a-public-key", "readable-by-others", "readable-by-its-group"],
 )
 @pytest.mark.parametrize("command", [["run"], ["keys", "init"]], ids=lambda w: w[0])
 def test_a_host_key_that_cannot_be_used(

@@ -258,7 +258,7 @@ def test_sign_command_with_out_and_its_refusals(tmp_path: Path, pki: testpki.Pki
     os.chmod(key, 0o644)
     assert cli.main(["sign", str(batch), "--key", str(key), "--cert", str(cert),
                      "--out", str(tmp_path / "z.asice")]) == 2
-    assert "readable by others" in capsys.readouterr().err
+    assert "mode 0644 gives its group and everyone access to it" in capsys.readouterr().err
     os.chmod(key, 0o600)
     # Swapped: the certificate (mode 0644, as certificates are) given as the key is named
     # for what it is, not told to be chmod 600.

@@ -207,10 +207,15 @@ def test_big_file_is_hashed_without_loading_it(tmp_path: Path, sealer: Sealer,
 # --- loading the key -------------------------------------------------------------------
 
 
-def test_load_refuses_key_readable_by_others(pki: tuple[Path, Path]) -> None:
-    """An operator who left the seal key world-readable is told exactly how to fix it."""
-    os.chmod(pki[0], 0o640)
-    with pytest.raises(SealError, match=r"readable by others; chmod 600"):
+@pytest.mark.parametrize(
+    ("mode", "who"),
+    [(0o640, "its group"), (0o644, "its group and everyone"), (0o602, "everyone")],
+)
+def test_load_refuses_key_others_may_use(pki: tuple[Path, Path], mode: int, who: str) -> None:
+    """An operator who left the seal key open to others is told exactly who and how to
+    fix it (a 0640 key was said to be "readable by others": only its group may read it)."""
+    os.chmod(pki[0], mode)
+    with pytest.raises(SealError, match=rf"mode 0{mode:o} gives {who} access to it; chmod 600"):
         Sealer.load(*pki, clock=lambda: NOW)
 
 
