@@ -143,11 +143,13 @@ def load_sealer(settings: Settings, now: Callable[[], dt.datetime]) -> Sealer:
 def open_environment(
     settings: Settings, *, clock: Clock | None = None, need_sealer: bool = True
 ) -> Environment:
-    """Load the seal key, then open the database (migrating it), make the spool's
+    """Refuse root in the service's spool (`installation.check_user`); load the seal
+    key, then open the database (migrating it), make the spool's
     folders, check that the two belong together (`installation`) and create the
     configured accounts: a key that cannot seal is refused before anything is written,
     a database that is not the spool's before any account or file is touched."""
     clock = clock or SystemClock()
+    installation.check_user(settings.spool_dir)
     sealer = None
     if need_sealer:
         sealer = load_sealer(settings, clock.now)

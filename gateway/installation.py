@@ -6,13 +6,16 @@ database (a mistyped `database_url`, a restored or new database) would number ag
 where that database stands and send a client a second pain.002 with a MsgId it already
 holds. So the first start writes a random identity into both — the database's counter
 `installation`, the spool's file `installation` — and every later start that writes
-compares them, refusing a mismatch in one line before anything is written; the
+compares them, refusing a mismatch in one line before any account or file is touched;
 `status` refuses it too, and a spool that is not there at all.
 
 A spool without the file (a new spool folder, or one from before this check) takes the
 database's identity: the database holds the numbering, so nothing repeats. A database
 without one beside a spool that has one is refused: it is not the database the spool
 was used with.
+
+And one spool, one user: root working in the service's spool would leave files there
+the service cannot move or write (`check_user`).
 """
 
 from __future__ import annotations
@@ -48,6 +51,28 @@ def check(conn: Connection, spool_root: Path) -> int:
     if in_spool != in_database:
         raise UsageError(_foreign(marker, in_spool, in_database))
     return int(in_database)
+
+
+def check_user(spool_root: Path) -> None:
+    """Refuse root working in a spool that belongs to another user (the service's):
+    every file it made there — a shelf, an answer, SQLite's WAL — would be root's, and
+    the daemon could no longer move or write it. A spool not made yet may be root's."""
+    try:
+        owner = spool_root.stat().st_uid
+    except FileNotFoundError:
+        return
+    if os.geteuid() != 0 or owner == 0:
+        return
+    try:
+        import pwd
+
+        name = pwd.getpwuid(owner).pw_name
+    except KeyError:
+        name = str(owner)
+    raise UsageError(
+        f"the spool {spool_root} is {name}'s and this runs as root, whose files there the "
+        f"service could not move or write: run it as {name} (sudo -u {name} ekase-gateway …)"
+    )
 
 
 def check_reading(conn: Connection, spool_root: Path) -> None:

@@ -7,6 +7,7 @@ check, takes the database's identity."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 
 from gateway.keys import init_signing_key
 from gateway.settings import load
+from tests.conftest import need_root
 from tests.pipeline_fixtures import write_config
 
 EXE = str(Path(sys.executable).with_name("ekase-gateway"))
@@ -143,4 +145,26 @@ def test_status_refuses_a_spool_that_is_not_there_or_not_the_databases(tmp_path:
     done = gateway("status", "-c", str(crossed))
     assert done.returncode == 2, done.stdout
     assert "belongs to installation" in done.stderr and len(done.stderr.splitlines()) == 1
+    assert gateway("status", "-c", str(config)).returncode == 0
+
+
+def test_root_is_refused_in_a_spool_that_is_the_services(tmp_path: Path) -> None:
+    """`sudo ekase-gateway scan --once` in an installation whose spool is the service
+    user's left root's shelves, answers and SQLite WAL behind, which the daemon could not
+    move or write. Every command that writes refuses it in one line, naming the user to
+    run it as, before anything is made; `status` (which writes nothing) still answers."""
+    need_root("a spool owned by another user, a command run as root")
+    config = installation(tmp_path)
+    spool = tmp_path / "spool"
+    nobody = 65534
+    for path in [spool, *spool.rglob("*")]:
+        os.lchown(path, nobody, nobody)
+    (spool / "clients/iestade-a/in/batch.xml").write_bytes(b"<x/>")
+    os.lchown(spool / "clients/iestade-a/in/batch.xml", nobody, nobody)
+    for command in (["scan", "--once"], ["eod"], ["db", "upgrade"]):
+        done = gateway(*command, "-c", str(config))
+        assert done.returncode == 2, done.stderr
+        [line] = done.stderr.splitlines()
+        assert f"the spool {spool} is " in line and "run it as" in line, line
+    assert [p for p in [spool, *spool.rglob("*")] if p.lstat().st_uid != nobody] == []
     assert gateway("status", "-c", str(config)).returncode == 0
