@@ -117,7 +117,7 @@ def _statement(
     start, end = reports.day_bounds(env, day)
     report = AccountReport(
         msg_id=msg_id,
-        report_id=f"{day:%Y%m%d}-{sequence}",
+        report_id=statement_id(iban, day, sequence),
         created_at=local,
         electronic_seq_nb=sequence,
         legal_seq_nb=sequence,
@@ -153,6 +153,14 @@ class _Refused(Exception):
     def __init__(self, result: StatementResult) -> None:
         super().__init__(result.why)
         self.result = result
+
+
+def statement_id(iban: str, day: dt.date, sequence: int) -> str:
+    """A camt.053's `Stmt/Id`: unique among all the treasury's statements (ISO 20022: it
+    identifies the statement unambiguously), so it names the account — the day and the
+    account's number alone repeat across accounts. A treasury IBAN (21 characters) leaves
+    room in the 35 of `Max35Text`."""
+    return f"{iban}-{day:%Y%m%d}-{sequence}"
 
 
 def statement_refusal(

@@ -577,6 +577,22 @@ def test_statements_are_written_once_per_account_and_day(
     statements_of(inst, CLIENT_A, assert_valid)
 
 
+def test_every_statement_has_an_id_of_its_own(inst: Installation) -> None:
+    """`Stmt/Id` identifies a statement unambiguously (ISO 20022), across the treasury's
+    accounts: it was the day and the account's sequence number, which every account's
+    first statement of a day shared ("20261125-1")."""
+    close_day(inst, TODAY)
+    close_day(inst, dt.date(2026, 11, 26))
+    ids = {}
+    for report in read_all(inst):
+        stmt = etree.parse(report.path).getroot().find(".//{*}Stmt")
+        assert stmt is not None
+        ids[stmt.findtext("{*}Id")] = report
+    assert len(ids) == 20
+    for stmt_id, report in ids.items():
+        assert stmt_id.startswith(f"{report.iban}-") and len(stmt_id) <= 35, stmt_id
+
+
 def test_each_statement_goes_to_its_owner_only(inst: Installation) -> None:
     """A client finds statements of its own accounts in its out/, never another's."""
     inst.submit(Batch(msg_id="X").tx("X-1", "1.00", creditor=B_MAIN).build())
