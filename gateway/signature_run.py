@@ -87,7 +87,7 @@ def container_file(
                           f"{submitted.info or submitted.group_status}")  # fmt: skip
     if row is None or row.state != authorisation.WAITING:
         return _changes_nothing(env, conn, intake, container_id, sha256, row)
-    earlier = _signers_so_far(env, conn, row)
+    earlier = signers_so_far(env, conn, row)
     with contextlib.ExitStack() as stack:
         ahead: Reading | None = None
         path = authorisation.batch_path(env, row)
@@ -164,7 +164,7 @@ def _sign(
     conn = tx.conn
     if checks is None:
         checks = signature_checks.verify(env, container, intake)
-    auth = _authorise(env, row, earlier + signature_checks.signers_of(checks, intake))
+    auth = authorise_waiting(env, row, earlier + signature_checks.signers_of(checks, intake))
     lines: list[str] = []
     reasons: list[Reason] = []
     judged = signature_checks.judge(checks, auth.signers[len(earlier):])
@@ -236,7 +236,7 @@ def _pending_days(conn: Connection, file_id: int) -> tuple[dt.date, dt.date] | N
     return (first_day, last_day) if first_day is not None else None
 
 
-def _signers_so_far(env: Environment, conn: Connection, row: Any) -> list[Signer]:
+def signers_so_far(env: Environment, conn: Connection, row: Any) -> list[Signer]:
     """The verified signatures recorded for the waiting batch of `row`, as received."""
     s = db.signatures.c
     zone = env.settings.timezone
@@ -248,7 +248,8 @@ def _signers_so_far(env: Environment, conn: Connection, row: Any) -> list[Signer
     ]
 
 
-def _authorise(env: Environment, row: Any, signers: list[Signer]) -> Authorisation:
+def authorise_waiting(env: Environment, row: Any, signers: list[Signer]) -> Authorisation:
+    """The level rule for the waiting batch of `row` over `signers` (SPEC §11)."""
     client = env.settings.client(row.client_id)
     return authorise(
         authorisation.debited_of(row.debited), authorisation.signatories_of(client), signers
@@ -277,7 +278,7 @@ def answer_again(
         return None  # a batch that does not wait: its own reports answer it
     received = known.received_at.astimezone(env.settings.timezone)
     if waits:
-        now = _authorise(env, row, _signers_so_far(env, conn, row)).describe()
+        now = authorise_waiting(env, row, signers_so_far(env, conn, row)).describe()
         info = f"the same bytes as the {what} received {received:%Y-%m-%d %H:%M}: {now}"
         name = _answer(env, conn, file_row, GroupStatus.PDNG, None, info, intake,
                        intake.claim_name, waiting=row)[1]  # fmt: skip

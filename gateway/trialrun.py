@@ -21,7 +21,7 @@ it would wait for and whose, as the first answer to the real batch says.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from lxml import etree
@@ -29,7 +29,7 @@ from sqlalchemy import Connection, select
 
 from gateway import authorisation, db, reading, record, signature_checks, signature_run
 from gateway.environment import Environment
-from gateway.inbound import asice, route
+from gateway.inbound import asice, route, xades
 from gateway.inbound.findings import Finding
 from gateway.inbound.intake import Intake
 from gateway.inbound.reader import Reading
@@ -38,7 +38,7 @@ from gateway.outbound import answers, outbox, xmlwrite
 from gateway.outbound.outbox import PlainCopy
 from gateway.reasons import Reason
 from gateway.shelving import Outcome
-from gateway.signatories import authorise, required_level
+from gateway.signatories import Classified, authorise, required_level
 from gateway.statuses import GroupStatus
 from ledger.tx import LedgerTx
 
@@ -100,24 +100,32 @@ def _repeated(env: Environment, conn: Connection, intake: Intake, known: Any) ->
     """Bytes this client sent before: in `in/` they would not be executed again (SPEC
     §6, the earlier answer delivered once more), so the trial cannot be their first run.
     It is answered RJCT NARR saying so, echoing the earlier file's group header."""
-    reason, local = Reason.NARR, intake.now_local
+    reason = Reason.NARR
     earlier = f"{known.group_status} {known.reason}" if known.reason else known.group_status
     info = (
         f"the same bytes as file {known.id} ({known.original_name}), answered {earlier}: "
         "from in/ they would not be executed again, its answer would be delivered once more"
     )
-    msg_id = answers.new_msg_id(conn, local)
-    report = answers.build_group_only(
-        status=GroupStatus.RJCT, msg_id=msg_id, created_at=local, bic=env.settings.bic,
+    msg_id = answers.new_msg_id(conn, intake.now_local)
+    report = _group_report(env, intake, known, msg_id, GroupStatus.RJCT, reason, info)
+    name = _issue(conn, intake, msg_id, trial_answer(report, msg_id))
+    return Outcome(
+        _NOT_FILE, SHELF, GroupStatus.RJCT.value, reason, info, msg_id=known.msg_id, answer=name
+    )
+
+
+def _group_report(
+    env: Environment, intake: Intake, known: Any, msg_id: str, status: GroupStatus,
+    reason: Reason | None, info: str,
+) -> bytes:
+    """A pain.002 of the group's `status` alone for the file `known`, echoing its header."""
+    return zlib.decompress(answers.build_group_only(
+        status=status, msg_id=msg_id, created_at=intake.now_local, bic=env.settings.bic,
         original_msg_id=known.msg_id, original_message=known.message,
         original_created_at=answers.echoed_created_at(known.msg_created_at),
         nb_of_txs=known.nb_of_txs if known.msg_id is not None else None,
         ctrl_sum=answers.echoed_ctrl_sum(known.ctrl_sum), reason=reason, info=info,
-    )  # fmt: skip
-    name = _issue(conn, intake, msg_id, trial_answer(zlib.decompress(report), msg_id))
-    return Outcome(
-        _NOT_FILE, SHELF, GroupStatus.RJCT.value, reason, info, msg_id=known.msg_id, answer=name
-    )
+    ))  # fmt: skip
 
 
 def _issue(conn: Connection, intake: Intake, msg_id: str, body: bytes) -> str:
@@ -167,6 +175,9 @@ def _container(env: Environment, tx: LedgerTx, intake: Intake) -> Outcome:
         data = signature_run.data_intake(intake, found, path)
         known = record.known_file(tx.conn, data)
         if known is not None:
+            waiting = authorisation.waiting_row(tx.conn, intake.client_id, known.sha256)
+            if waiting is not None and waiting.state == authorisation.WAITING:
+                return _signing(env, tx.conn, intake, found, known, waiting)
             return _repeated(env, tx.conn, intake, known)
         with reading.read(path, env.settings) as reader:
             reader.digest()
@@ -183,15 +194,49 @@ def _container(env: Environment, tx: LedgerTx, intake: Intake) -> Outcome:
         authorisation.signatories_of(env.settings.client(intake.client_id)),
         signature_checks.signers_of(checks, intake),
     )  # fmt: skip
-    said = [f"{check.source}: {detail}" for check, _, _, detail in signature_checks.judge(
-        checks, auth.signers
-    )] or [signature_checks.NO_SIGNATURE]  # fmt: skip
-    note = "this container's signatures: " + "; ".join(said)
+    note = _judged(checks, auth.signers)
     if auth.level == 0 or auth.complete:  # it would execute
         note += f" ({auth.describe()})" if auth.level else ""
         return _answered(env, tx.conn, intake, checked, report, None, note)
     waits = f"would wait: {auth.describe()}"
     return _answered(env, tx.conn, intake, checked, report, waits, note)
+
+
+def _judged(checks: tuple[xades.SignatureCheck, ...], signers: Sequence[Classified]) -> str:
+    """What in/ would say of a container's signatures (`signers`: those the level rule
+    counted of them)."""
+    said = [f"{check.source}: {detail}" for check, _, _, detail in signature_checks.judge(
+        checks, signers
+    )] or [signature_checks.NO_SIGNATURE]  # fmt: skip
+    return "this container's signatures: " + "; ".join(said)
+
+
+def _signing(
+    env: Environment, conn: Connection, intake: Intake, container: asice.Container,
+    known: Any, waiting: Any,
+) -> Outcome:
+    """A container for a batch waiting for signatures (`known`, its waiting row
+    `waiting`): its signatures judged as in/ would, counted with those the batch has
+    received (SPEC §11, §15). The batch itself is not run: once complete it runs as
+    in/ runs it, its payments judged then."""
+    earlier = signature_run.signers_so_far(env, conn, waiting)
+    checks = signature_checks.verify(env, container, intake)
+    signers = earlier + signature_checks.signers_of(checks, intake)
+    auth = signature_run.authorise_waiting(env, waiting, signers)
+    note = _judged(checks, auth.signers[len(earlier):])
+    batch = f"file {known.id} ({known.original_name}), waiting for signatures"
+    if auth.complete:
+        status = GroupStatus.ACCP
+        info = f"{batch}: {auth.describe()}; it would execute, each payment judged then"
+    else:
+        status = GroupStatus.PDNG
+        info = f"{batch}: it would wait: {auth.describe()}"
+    msg_id = answers.new_msg_id(conn, intake.now_local)
+    report = _group_report(env, intake, known, msg_id, status, None, f"{note}. {info}")
+    name = _issue(conn, intake, msg_id, trial_answer(report, msg_id))
+    return Outcome(
+        _NOT_FILE, SHELF, status.value, None, f"{note}. {info}", msg_id=known.msg_id, answer=name
+    )
 
 
 def _checked(

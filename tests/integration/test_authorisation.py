@@ -671,6 +671,44 @@ def test_a_container_in_test_is_a_trial_of_its_batch_with_its_signatures(
     assert real.group_status == "PDNG" and "0 of 2 signatures" in " ".join(real.group_info)
 
 
+def test_a_container_in_test_for_a_batch_waiting_in_in_is_judged_with_its_signatures(
+    signing: tuple[Installation, Pki], assert_valid: Any
+) -> None:
+    """SPEC §15: a container put into test/ for a batch already waiting in in/ (its first
+    signature given) is a trial of what in/ would do with it: its signatures judged and
+    counted with those the batch has — it was answered "the same bytes as file N… would
+    not be executed again". Nothing is recorded: the batch still waits for the same
+    signature, and the real container completes it."""
+    inst, pki = signing
+    data = batch(("W1", "10.00"), msg_id="WAIT-TRY")
+    before = inst.balance(A_MAIN)
+    inst.drop(data, "pay.xml")
+    inst.run()
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "first.asice")
+    inst.run()
+    inst.new_answers()
+
+    again = _trial(inst, signed("pay.xml", data, pki.first, WHEN), "again.asice")
+    assert_valid(again.path, "pain.002.001.03")
+    assert again.original_msg_id == "WAIT-TRY" and again.group_status == "PDNG"
+    info = " ".join(again.group_info)
+    assert "trial run, nothing executed" in info and "the same bytes" not in info, info
+    assert "this container's signatures: " in info, info
+    assert "it would wait: 1 of 2 signatures; a signatory with the second right" in info, info
+
+    second = _trial(inst, signed("pay.xml", data, pki.second, WHEN), "second.asice")
+    assert_valid(second.path, "pain.002.001.03")
+    assert second.group_status == "ACCP", second.group_info
+    info = " ".join(second.group_info)
+    assert "authorised: 2 of 2 signatures; it would execute" in info, info
+    assert inst.balance(A_MAIN) == before and _state(inst) == ["waiting"]
+
+    inst.drop(signed("pay.xml", data, pki.second, WHEN), "second.asice")
+    inst.run()
+    _, final = inst.new_answers()
+    assert final.group_status == "ACSC" and inst.balance(A_MAIN) == before - 1000
+
+
 def test_a_container_of_a_request_sent_before_is_ff01(
     signing: tuple[Installation, Pki], assert_valid: Any
 ) -> None:
