@@ -34,7 +34,7 @@ from gateway.spool import Spool
 from ledger import currency
 from ledger import migrations as ledger_migrations
 from ledger.core import TREASURY_OWNER, AccountKind
-from ledger.engine import make_engine
+from ledger.engine import WRITE_OPTION, make_engine
 from ledger.store import AccountConflict, AccountSpec, Ledger
 from ledger.store import upgrade as upgrade_ledger
 
@@ -160,7 +160,7 @@ def open_environment(
     spool = Spool(settings.spool_dir)
     try:
         spool.prepare([c.id for c in settings.clients])
-        with engine.begin() as conn:
+        with engine.connect() as conn, conn.execution_options(**{WRITE_OPTION: True}).begin():
             installation.check(conn, spool.root)  # before the accounts: the right database?
     except BaseException:
         engine.dispose()

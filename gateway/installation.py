@@ -25,6 +25,7 @@ import secrets
 from pathlib import Path
 
 from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from gateway import db
 from gateway.errors import ConfigError, UsageError
@@ -35,7 +36,8 @@ FILE_NAME = "installation"
 
 def check(conn: Connection, spool_root: Path) -> int:
     """The identity the database and the spool share, written where it is missing (in
-    the caller's transaction for the database); `UsageError` if they name two."""
+    the caller's transaction for the database, a writer's: two first starts at once
+    agree on one); `UsageError` if they name two."""
     marker = spool_root / FILE_NAME
     in_spool = _read(marker)
     in_database = conn.execute(
@@ -45,7 +47,13 @@ def check(conn: Connection, spool_root: Path) -> int:
         if in_spool is not None:
             raise UsageError(_foreign(marker, in_spool, None))
         in_database = secrets.randbits(62) + 1
-        conn.execute(insert(db.counters).values(name=COUNTER, value=in_database))
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(db.counters).values(name=COUNTER, value=in_database))
+        except IntegrityError:  # another process's first start wrote one meanwhile
+            in_database = conn.execute(
+                select(db.counters.c.value).where(db.counters.c.name == COUNTER)
+            ).scalar_one()
     if in_spool is None:
         in_spool = _write(marker, in_database)
     if in_spool != in_database:
