@@ -329,13 +329,14 @@ def _settled(
     """The answer to a container whose data file is a batch that no longer waits (`row`:
     its waiting row, if it waited) or the bytes of another message: the group status,
     reason and text it gives, and its name."""
-    status = GroupStatus(file_row.group_status)
     reason: Reason | None = None
     if file_row.message != pain001_v03.MESSAGE:  # the bytes of a request sent before
+        # (whose own status need not be a pain.002's: a camt.055's is its camt.029's, CNCL)
         status, reason = GroupStatus.RJCT, Reason.FF01
         info = f"its data file is the {file_row.message} of file {file_row.id} " \
                f"({file_row.original_name}), not a batch ({pain001_v03.MESSAGE})"  # fmt: skip
     else:
+        status = GroupStatus(file_row.group_status)
         if row is not None and row.state == authorisation.EXPIRED:
             reason, what = Reason.DS24, "expired waiting for signatures"
         elif row is not None and row.state == authorisation.CANCELLED:

@@ -709,16 +709,25 @@ def test_a_container_in_test_for_a_batch_waiting_in_in_is_judged_with_its_signat
     assert final.group_status == "ACSC" and inst.balance(A_MAIN) == before - 1000
 
 
+def _request(kind: str) -> bytes:
+    if kind == "camt.060":
+        day = TODAY.isoformat()
+        wanted = pull_samples.Wanted(iban=A_MAIN, from_date=day, to_date=day)
+        return pull_samples.to_bytes(pull_samples.camt060("05", [wanted], msg_id="REQ-SIGNED"))
+    return pull_samples.to_bytes(pull_samples.camt055("09", msg_id="CXL-SIGNED"))
+
+
+@pytest.mark.parametrize("kind", ["camt.060", "camt.055"])
 def test_a_container_of_a_request_sent_before_is_ff01(
-    signing: tuple[Installation, Pki], assert_valid: Any
+    signing: tuple[Installation, Pki], assert_valid: Any, kind: str
 ) -> None:
     """SPEC §11: a container whose data file is not a pain.001.001.03 is answered RJCT
     FF01 — also when its data file is the very bytes of a camt.060 sent before (it was
-    answered as a batch "already executed"; the signature changes nothing)."""
+    answered as a batch "already executed"; the signature changes nothing) or of a
+    camt.055 (whose status, its camt.029's `RJCR`, is no pain.002 status: the run failed
+    on it three times and set the container aside unanswered)."""
     inst, pki = signing
-    day = TODAY.isoformat()
-    wanted = pull_samples.Wanted(iban=A_MAIN, from_date=day, to_date=day)
-    data = pull_samples.to_bytes(pull_samples.camt060("05", [wanted], msg_id="REQ-SIGNED"))
+    data = _request(kind)
     inst.drop(data, "req.xml")
     inst.run()
     inst.drop(signed("req.xml", data, pki.first, WHEN), "req.asice")
