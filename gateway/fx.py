@@ -84,6 +84,10 @@ class Quote(NamedTuple):
     rate: Decimal
 
 
+ECB_RATE = "ECB rate"
+TREASURY_RATE = "treasury rate"  # set with `rates set` (no ECB rate: RUB, BYN)
+
+
 @dataclass(frozen=True, slots=True)
 class DayRates:
     """The rates valid for execution on `day`: quotes dated `rate_date` (units per 1 EUR).
@@ -122,12 +126,14 @@ class Conversion(NamedTuple):
     rate: Decimal
     rate_date: dt.date
     quotes: tuple[Quote, ...]
+    rate_name: str = ECB_RATE  # whose rate: `Pair.rate_name`
 
     @property
     def text(self) -> str:
         """`1 USD = 0.9476876422 EUR, ECB rate of 2024-11-18: 947.69 EUR` (under 105
         characters, the length of a pain.002 `AddtlInf`)."""
-        return note_on(self.source, self.target, self.rate, self.rate_date).text(self.amount_minor)
+        note = note_on(self.source, self.target, self.rate, self.rate_date, self.rate_name)
+        return note.text(self.amount_minor)
 
 
 class Note(NamedTuple):
@@ -140,8 +146,9 @@ class Note(NamedTuple):
         return f"{self.before}{currency.format_minor(amount_minor, self.target)} {self.target}"
 
 
-def note_on(source: str, target: str, rate: Decimal, rate_date: dt.date) -> Note:
-    return Note(f"1 {source} = {_rate_shown(rate)} {target}, ECB rate of {rate_date}: ", target)
+def note_on(source: str, target: str, rate: Decimal, rate_date: dt.date, name: str) -> Note:
+    """`name`: whose rate it is (`Pair.rate_name`)."""
+    return Note(f"1 {source} = {_rate_shown(rate)} {target}, {name} of {rate_date}: ", target)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +239,9 @@ class Pair(NamedTuple):
     denominator: int
     display: Decimal | None  # None: no `XchgRate` fits (the conversion is Overflow)
     quotes: tuple[Quote, ...]
+    # Whose rate the text names: the ECB's, or the treasury's where one of the two
+    # currencies has no ECB rate and its quote was set (`SET_BY_HAND`, `rates set`).
+    rate_name: str = ECB_RATE
 
 
 def pair_on(source: str, target: str, rates: DayRates) -> Pair | NoRate:
@@ -246,7 +256,8 @@ def pair_on(source: str, target: str, rates: DayRates) -> Pair | NoRate:
         shift = currency.EXPONENTS[target] - currency.EXPONENTS[source]
         numerator, denominator = _ratio(q_from, q_to, shift)
         quotes = _quotes(rates.rate_date, source, q_from, target, q_to)
-        found = Pair(numerator, denominator, _display_rate(q_from, q_to), quotes)
+        name = TREASURY_RATE if {source, target} & set(SET_BY_HAND) else ECB_RATE
+        found = Pair(numerator, denominator, _display_rate(q_from, q_to), quotes, name)
     rates.pairs[source, target] = found
     return found
 
@@ -266,7 +277,8 @@ def convert(
         return converted
     assert pair.display is not None  # (else Overflow)
     return Conversion(
-        source, target, amount_minor, converted, pair.display, rates.rate_date, pair.quotes
+        source, target, amount_minor, converted, pair.display, rates.rate_date, pair.quotes,
+        pair.rate_name,
     )
 
 

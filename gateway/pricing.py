@@ -112,7 +112,7 @@ def route(
     shown, target = (debit, debit_ccy) if debit is not None else (credit, credit_ccy)
     note = None
     if shown is not None and shown.display is not None:
-        note = fx.note_on(instructed, target, shown.display, rates.rate_date)
+        note = fx.note_on(instructed, target, shown.display, rates.rate_date, shown.rate_name)
     legs = _legs(
         instructed, debit_ccy, credit_ccy, converted=(debit is not None, credit is not None)
     )

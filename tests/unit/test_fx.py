@@ -82,6 +82,20 @@ def test_the_quotes_read_are_named_for_marking_them_used() -> None:
     assert converted(100, "EUR", "USD").quotes == (fx.Quote(RATE_DATE, "USD", ECB["USD"]),)
 
 
+def test_a_rate_the_treasury_set_is_not_called_the_ecbs() -> None:
+    """RUB and BYN have no ECB rate (`rates set`): a conversion reading one names the
+    treasury's rate (the note said "ECB rate of …" for a rate the ECB never published)."""
+    rates = fx.DayRates(
+        DAY, RATE_DATE, {"USD": Decimal("1.0552"), "RUB": Decimal("90.5"), "BYN": Decimal("3.3")}
+    )
+    assert "ECB rate of 2024-11-18: " in converted(100, "EUR", "USD", rates).text
+    for source, target in (("EUR", "RUB"), ("RUB", "USD"), ("BYN", "RUB")):
+        text = converted(100, source, target, rates).text
+        assert ", treasury rate of 2024-11-18: " in text and "ECB" not in text, text
+        priced = pricing.price(100, source, target, target, rates)  # the pain.002 AddtlInf
+        assert isinstance(priced, pricing.Priced) and "treasury rate of" in priced.note
+
+
 def test_a_missing_rate_names_the_pair_and_date() -> None:
     """No PLN quote stored for the day: the payment waits with `no EUR/PLN rate for …`."""
     result = fx.convert(100, "PLN", "USD", RATES)
