@@ -147,7 +147,7 @@ def open_environment(
     key, then open the database (migrating it), make the spool's
     folders, check that the two belong together (`installation`) and create the
     configured accounts: a key that cannot seal is refused before anything is written,
-    a database that is not the spool's before any account or file is touched."""
+    a database that is not the spool's before any account is made or file processed."""
     clock = clock or SystemClock()
     installation.check_user(settings.spool_dir)
     sealer = None

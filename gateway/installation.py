@@ -2,11 +2,13 @@
 
 File numbers, MsgIds and statement numbers are the database's; the clients' folders,
 the archive and the answers already sent are the spool's. A spool pointed at another
-database (a mistyped `database_url`, a restored or new database) would number again from
+database (a mistyped `database_url`, a new database) would number again from
 where that database stands and send a client a second pain.002 with a MsgId it already
 holds. So the first start writes a random identity into both — the database's counter
 `installation`, the spool's file `installation` — and every later start that writes
-compares them, refusing a mismatch in one line before any account or file is touched;
+compares them, refusing a mismatch in one line before any account is made or file
+processed (`scan --once` may have claimed a big file into work/ to read ahead: it
+waits there, unchanged, for the run that has the right database);
 `status` refuses it too, and a spool that is not there at all.
 
 A spool without the file (a new spool folder, or one from before this check) takes the

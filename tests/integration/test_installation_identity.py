@@ -1,7 +1,7 @@
 """One spool, one database (`gateway.installation`): a spool pointed at another database
 would number files and MsgIds again from where that database stands and send a client a
 second pain.002 under a MsgId it already holds. Every command that writes refuses it in
-one line, before an account or a file is touched; a new spool, or one from before the
+one line, before an account is made or a file processed; a new spool, or one from before the
 check, takes the database's identity."""
 
 from __future__ import annotations
