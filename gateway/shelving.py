@@ -33,7 +33,7 @@ class Outcome:
     """What happened to one file: for the canonical log line, the findings file and tests."""
 
     file_id: int
-    shelf: str  # archive | rejected | duplicates
+    shelf: str  # archive | rejected | duplicates | awaiting | trials
     group_status: str
     reason: Reason | RequestReason | None = None  # RequestReason: a request's admi.002
     info: str | None = None
