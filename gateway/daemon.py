@@ -342,6 +342,10 @@ class Daemon:
             metrics="off" if exporter is None else f"{exporter.host}:{exporter.port}",
             workers=self.settings.workers,
         )
+        from gateway.signature_checks import unusable_signatories
+
+        for client, name, problem in unusable_signatories(self.settings, self.env.clock.now()):
+            log.warning("config.signatory_unusable", client=client, signatory=name, problem=problem)
 
 
 def run(settings: Settings) -> int:

@@ -2,17 +2,21 @@
 verified as of the container's receipt (`inbound/xades.py`), those that verified as
 signers for the level rule (`signatories.authorise`), and each one's effect — counted,
 or why not, with its DS reason code. Used by the container's run in `/in`
-(`signature_run`) and by its trial in `/test` (`trialrun`).
+(`signature_run`) and by its trial in `/test` (`trialrun`); and, at the daemon's start,
+the configured signatories whose signatures could not count (`unusable_signatories`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
 
+from gateway import authorisation
 from gateway.environment import Environment
 from gateway.inbound import asice, xades
 from gateway.inbound.intake import Intake
 from gateway.reasons import Reason
+from gateway.settings import Settings
 from gateway.signatories import Classified, Signer, Verdict
 
 NO_SIGNATURE = "the container holds no signature"  # answered DS0B
@@ -42,6 +46,23 @@ def verify(
     signing = env.settings.signing
     trust = xades.load_trust(signing.signatory_ca, signing.signatory_crl)
     return xades.verify_container(container, trust, intake.received)
+
+
+def unusable_signatories(settings: Settings, now: dt.datetime) -> Iterator[tuple[str, str, str]]:
+    """The configured signatories whose signatures could not count now (SPEC §11): a
+    certificate not from `signatory_ca`, outside its validity, or a signature card that
+    has ended — (client, signatory, why), for the operator to hear of at start rather than
+    from a client's DS0F or DS0D."""
+    signing = settings.signing
+    trust = xades.load_trust(signing.signatory_ca, signing.signatory_crl)
+    day = now.astimezone(settings.timezone).date()
+    for client in settings.clients:
+        for signatory in authorisation.signatories_of(client):
+            found = xades.certificate_problem(signatory.certificate, trust, now)
+            if found is not None:
+                yield client.id, signatory.name, found[1]
+            elif not signatory.card_valid_on(day):
+                yield client.id, signatory.name, f"its signature card is not valid on {day}"
 
 
 def signers_of(checks: tuple[xades.SignatureCheck, ...], intake: Intake) -> list[Signer]:

@@ -238,24 +238,34 @@ def _check(
         return SignatureCheck(source, problem, detail, cert, when)
     cert, when = found.certificate, found.signing_time
 
-    def fail(problem: Problem, detail: str) -> SignatureCheck:
-        return SignatureCheck(source, problem, detail, cert, when)
+    failed = certificate_problem(cert, trust, received_at, found.others)
+    if failed is None:
+        invalid = _validity_problem(cert, when, "at the signing time")
+        failed = None if invalid is None else (Problem.CERTIFICATE_NOT_VALID, invalid)
+    if failed is not None:
+        return SignatureCheck(source, *failed, cert, when)
+    who = common_name(cert.subject)
+    return SignatureCheck(source, None, f"valid signature by {who}", cert, when)
 
-    chain = _chain(cert, found.others, trust.cas, received_at)
+
+def certificate_problem(
+    cert: x509.Certificate, trust: Trust, received_at: datetime,
+    others: Sequence[x509.Certificate] = (),
+) -> tuple[Problem, str] | None:
+    """Why a signature under `cert` (with `others` from its KeyInfo) received at
+    `received_at` cannot count — not from the signatory CA, revoked, outside its
+    validity or its chain's — or None; the signing time is the signature's to check."""
+    chain = _chain(cert, others, trust.cas, received_at)
     if isinstance(chain, str):
-        return fail(Problem.UNTRUSTED_CA, chain)
+        return Problem.UNTRUSTED_CA, chain
     revoked = _revocation(chain, trust.crls, received_at)
     if revoked:
-        return fail(Problem.REVOKED, revoked)
+        return Problem.REVOKED, revoked
     for link in chain:
         invalid = _validity_problem(link, received_at, "when received")
         if invalid:
-            return fail(Problem.CERTIFICATE_NOT_VALID, invalid)
-    invalid = _validity_problem(cert, when, "at the signing time")
-    if invalid:
-        return fail(Problem.CERTIFICATE_NOT_VALID, invalid)
-    who = common_name(cert.subject)
-    return SignatureCheck(source, None, f"valid signature by {who}", cert, when)
+            return Problem.CERTIFICATE_NOT_VALID, invalid
+    return None
 
 
 def check_intact(
