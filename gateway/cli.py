@@ -9,17 +9,12 @@ import os
 import sys
 import threading
 import uuid
-from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gateway import heap, stdout_gone
 from gateway.errors import ConfigError, GatewayError, SealError, UsageError
 from gateway.settings import Settings, load
-
-if TYPE_CHECKING:
-    from gateway.pipeline import PassResult
 
 Handler = Callable[[argparse.Namespace], int]
 PROG = "ekase-gateway"
@@ -144,28 +139,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     finally:
         if first is not None:
             first.release()
-    print(_scan_summary(result))
+    print(result.summary())
     return 0
-
-
-# What `scan --once` says of the files it processed, by the shelf each went to.
-_SHELVES_SAID = {
-    "archive": "answered",  # batches payment by payment, requests, signature containers
-    "rejected": "rejected as a whole",
-    "duplicates": "repeated",
-    "awaiting": "waiting for signatures",
-    "trials": "trial runs",
-}
-
-
-def _scan_summary(result: PassResult) -> str:
-    shelves = Counter(o.shelf for o in result.outcomes)
-    said = [f"{shelves[shelf]} {words}" for shelf, words in _SHELVES_SAID.items()
-            if shelves[shelf] or shelf in ("archive", "rejected", "duplicates")]  # fmt: skip
-    return (
-        f"processed {len(result.outcomes)} file(s): {', '.join(said)}; "
-        f"pending payments executed for {len(result.files_with_pending_executed)} file(s)"
-    )
 
 
 def cmd_eod(args: argparse.Namespace) -> int:

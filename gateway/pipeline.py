@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,26 @@ class PassResult:
     delivered: list[str] = field(default_factory=list)
     quarantined: list[str] = field(default_factory=list)
     held: dict[str, faults.ClientFault] = field(default_factory=dict)  # clients held
+
+    def summary(self) -> str:
+        """What `scan --once` says of the pass: every file under what became of it."""
+        shelves = Counter(o.shelf for o in self.outcomes)
+        said = [f"{shelves[shelf]} {words}" for shelf, words in _SHELVES_SAID.items()
+                if shelves[shelf] or shelf in ("archive", "rejected", "duplicates")]  # fmt: skip
+        return (
+            f"processed {len(self.outcomes)} file(s): {', '.join(said)}; "
+            f"pending payments executed for {len(self.files_with_pending_executed)} file(s)"
+        )
+
+
+# What `PassResult.summary` says of the files that went to each shelf.
+_SHELVES_SAID = {
+    "archive": "answered",  # batches payment by payment, requests, signature containers
+    "rejected": "rejected as a whole",
+    "duplicates": "repeated",
+    "awaiting": "waiting for signatures",
+    "trials": "trial runs",
+}
 
 
 class Pipeline:

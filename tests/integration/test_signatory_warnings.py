@@ -30,8 +30,8 @@ def test_the_signatories_that_cannot_count_are_named(tmp_path: Path) -> None:
                      "Revoked": ("first", "revoked"), "Retired": ("second", retired)},
         extra={"Retired": {"valid_until": yesterday}},
     )  # fmt: skip
-    text = config.read_text().replace("[signing]\n", f'[signing]\nsignatory_crl = ["{files.crl}"]\n')
-    config.write_text(text)
+    crl = f'signatory_crl = ["{files.crl}"]'
+    config.write_text(config.read_text().replace("[signing]\n", f"[signing]\n{crl}\n"))
     found = {name: problem for _, name, problem in unusable_signatories(load(config), WHEN)}
     assert set(found) == {"Stranger", "Lapsed", "Revoked", "Retired"}, found
     assert found["Stranger"].startswith("certificate not from the signatory CA"), found

@@ -5,7 +5,6 @@ and signature containers as "answered payment by payment"."""
 
 from __future__ import annotations
 
-from gateway.cli import _scan_summary
 from gateway.pipeline import PassResult
 from gateway.shelving import Outcome
 
@@ -14,14 +13,14 @@ def test_every_file_is_counted_under_what_became_of_it() -> None:
     shelves = ["archive", "archive", "rejected", "awaiting", "trials", "trials"]
     result = PassResult(outcomes=[Outcome(n, shelf, "ACSC") for n, shelf in enumerate(shelves)])
     result.files_with_pending_executed = [7]
-    assert _scan_summary(result) == (
+    assert result.summary() == (
         "processed 6 file(s): 2 answered, 1 rejected as a whole, 0 repeated, "
         "1 waiting for signatures, 2 trial runs; pending payments executed for 1 file(s)"
     )
 
 
 def test_the_usual_three_are_always_said() -> None:
-    assert _scan_summary(PassResult()) == (
+    assert PassResult().summary() == (
         "processed 0 file(s): 0 answered, 0 rejected as a whole, 0 repeated; "
         "pending payments executed for 0 file(s)"
     )
