@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,6 +34,7 @@ from gateway.errors import ConfigError
 from ledger import currency
 
 T = TypeVar("T")
+_HH_MM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
 # How alike two key names must be (difflib's ratio) for one to be offered as the other.
 SUGGESTION_CUTOFF = 0.6
@@ -148,11 +150,16 @@ class Reader:
         return tuple(self.base / text for text in self.texts(name, ()))
 
     def time(self, name: str, default: str) -> dt.time:
-        text = self.text(name, default)
-        try:
-            return dt.time.fromisoformat(text)
-        except ValueError as exc:
-            raise ConfigError(self.key(name), f"not a time HH:MM: {text!r}") from exc
+        """A time of day in the treasury's zone: `"HH:MM"` or a TOML local time (`18:00`),
+        never seconds or a zone of its own (`"18:30Z"` passed the reading and failed
+        every comparison with the day's local times)."""
+        value: Any = self.table[name] if self.has(name) else default
+        if isinstance(value, dt.time) and value.replace(hour=0, minute=0) == dt.time(0):
+            return value  # neither seconds nor a zone
+        if isinstance(value, str) and _HH_MM.fullmatch(value):
+            return dt.time(int(value[:2]), int(value[3:]))
+        shown = value.isoformat() if isinstance(value, dt.time | dt.date) else repr(value)
+        raise ConfigError(self.key(name), f"not a local time HH:MM: {shown}")
 
     def optional_date(self, name: str) -> dt.date | None:
         """A TOML local date (`2027-01-31`) or the same as a string."""

@@ -607,14 +607,33 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
     ),
     "time out of range": (
         setting("gateway", "cutoff_internal", value="25:00"), "gateway.cutoff_internal",
-        ("not a time", "'25:00'"),
+        ("not a local time HH:MM", "'25:00'"),
     ),
     "time in words": (
-        setting("gateway", "eod_time", value="6pm"), "gateway.eod_time", ("not a time", "'6pm'"),
+        setting("gateway", "eod_time", value="6pm"), "gateway.eod_time",
+        ("not a local time HH:MM", "'6pm'"),
     ),
     "time as a number": (
         setting("gateway", "cutoff_external", value=1530), "gateway.cutoff_external",
-        ("expected str", "1530"),
+        ("not a local time HH:MM", "1530"),
+    ),
+    # A zone passed the reading and failed every comparison with local times (a TypeError,
+    # then every file in quarantine); seconds and odd forms were taken as some time.
+    "time with a zone": (
+        setting("gateway", "eod_time", value="18:30Z"), "gateway.eod_time",
+        ("not a local time HH:MM", "'18:30Z'"),
+    ),
+    "time with an offset": (
+        setting("gateway", "cutoff_external", value="15:30+02:00"), "gateway.cutoff_external",
+        ("not a local time HH:MM", "'15:30+02:00'"),
+    ),
+    "time with seconds": (
+        setting("gateway", "cutoff_internal", value="18:00:30"), "gateway.cutoff_internal",
+        ("not a local time HH:MM", "'18:00:30'"),
+    ),
+    "time without a colon": (
+        setting("gateway", "cutoff_internal", value="1800"), "gateway.cutoff_internal",
+        ("not a local time HH:MM", "'1800'"),
     ),
     "listen without port": (
         setting("sftp", "listen", value="localhost"), "sftp.listen",
@@ -860,7 +879,7 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
     ),
     "large-day announcement time in words": (
         setting("gateway", "large_day_announce_by", value="noon"),
-        "gateway.large_day_announce_by", ("not a time", "'noon'"),
+        "gateway.large_day_announce_by", ("not a local time HH:MM", "'noon'"),
     ),
     "metrics listen without port": (
         setting("metrics", "listen", value="9464"), "metrics.listen", ("HOST:PORT",),
@@ -1133,3 +1152,12 @@ def test_example_configuration_loads_and_shows_the_defaults(tmp_path: Path) -> N
     (client,) = shown.clients
     assert client.waiting_bytes_max is None
     assert [(a.authorisation, a.budget) for a in client.accounts] == [(0, False)]
+
+
+def test_a_toml_local_time_is_a_time_too(config_dir: Path) -> None:
+    """`eod_time = 18:30:00` (TOML's local time, no quotes) is the same as `"18:30"`."""
+    text = write(config_dir, full_config()).read_text(encoding="utf-8")
+    assert 'eod_time = "18:30"' in text
+    path = config_dir / "gateway.toml"
+    path.write_text(text.replace('eod_time = "18:30"', "eod_time = 18:30:00"), encoding="utf-8")
+    assert load(path).eod_time == dt.time(18, 30)
