@@ -34,7 +34,7 @@ from gateway.errors import ConfigError
 from ledger import currency
 
 T = TypeVar("T")
-_HH_MM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+_HH_MM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?")
 
 # How alike two key names must be (difflib's ratio) for one to be offered as the other.
 SUGGESTION_CUTOFF = 0.6
@@ -150,14 +150,14 @@ class Reader:
         return tuple(self.base / text for text in self.texts(name, ()))
 
     def time(self, name: str, default: str) -> dt.time:
-        """A time of day in the treasury's zone: `"HH:MM"` or a TOML local time (`18:00`),
-        never seconds or a zone of its own (`"18:30Z"` passed the reading and failed
-        every comparison with the day's local times)."""
+        """A time of day in the treasury's zone: `"HH:MM"` (seconds allowed) or a TOML
+        local time (`18:00:00`), never a zone of its own (`"18:30Z"` passed the reading
+        and failed every comparison with the day's local times)."""
         value: Any = self.table[name] if self.has(name) else default
-        if isinstance(value, dt.time) and value.replace(hour=0, minute=0) == dt.time(0):
-            return value  # neither seconds nor a zone
+        if isinstance(value, dt.time) and value.tzinfo is None and not value.microsecond:
+            return value
         if isinstance(value, str) and _HH_MM.fullmatch(value):
-            return dt.time(int(value[:2]), int(value[3:]))
+            return dt.time.fromisoformat(value)
         shown = value.isoformat() if isinstance(value, dt.time | dt.date) else repr(value)
         raise ConfigError(self.key(name), f"not a local time HH:MM: {shown}")
 

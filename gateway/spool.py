@@ -110,20 +110,16 @@ class Spool:
         return self.root / kind / client_id / day.isoformat()
 
     def prepare(self, client_ids: list[str]) -> None:
-        """Create the folders that are missing. In an OpenSSH installation the clients'
-        folders are root's (sshd's chroot) and a new client's cannot be made here: that
-        is a configuration step, named in one line rather than a traceback."""
-        folders = [
-            folder
-            for client_id in client_ids
-            for folder in (
-                self.inbox(client_id),
-                self.outbox(client_id),
-                self.trial_box(client_id),
-                self.receipts(client_id),
-                self.work(client_id),
-            )
-        ]
+        """Create the gateway's folders that are missing, and a new client's SFTP folders
+        where they can be made. One client's that cannot (an OpenSSH installation's are
+        root's, sshd's chroot; a file in the way) stops no one: each pass makes them or
+        holds that client (`Pipeline.restore_folders`)."""
+        for client_id in client_ids:
+            for folder in (self.inbox(client_id), self.outbox(client_id),
+                           self.trial_box(client_id)):  # fmt: skip
+                with contextlib.suppress(OSError):
+                    folder.mkdir(parents=True, exist_ok=True)
+        folders = [f for c in client_ids for f in (self.receipts(c), self.work(c))]
         folders += [self.root / name for name in ("tmp", "log", *SHELVES, "quarantine")]
         for folder in folders:
             try:
@@ -131,8 +127,8 @@ class Spool:
             except PermissionError as exc:
                 raise ConfigError(
                     "gateway.spool_dir",
-                    f"cannot create {folder}: permission denied (a new client's folders in "
-                    "an OpenSSH installation are made as root: run systemd/install.sh again)",
+                    f"cannot create {folder}: permission denied (the spool is the service "
+                    "user's: run the command as that user, or systemd/install.sh again)",
                 ) from exc
             except OSError as exc:  # a file in the way, a folder that cannot be made
                 mistake = path_mistake("gateway.spool_dir", "create", folder, exc)

@@ -12,6 +12,7 @@ whom a folder's mode does not stop.)
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -220,6 +221,7 @@ def test_a_removed_sftp_folder_is_made_again_and_one_that_cannot_be_holds_its_cl
     assert made == [(CLIENT_A, str(inst.inbox(CLIENT_A))), (CLIENT_A, str(inst.outbox(CLIENT_A)))]
     assert inst.inbox(CLIENT_A).is_dir() and inst.outbox(CLIENT_A).is_dir()
     assert first.held[CLIENT_B].path == str(b_in)
+    collect(inst.env, inst.clock)  # status: it raised NotADirectoryError reading B's in/
     inst.drop(batch(("A1-1", "10.00"), msg_id="A1"), "a1.xml")
     assert [o.msg_id for o in inst.run().outcomes] == ["A1"]
     assert [a.original_msg_id for a in inst.new_answers(CLIENT_A)] == ["A1"]
@@ -228,3 +230,25 @@ def test_a_removed_sftp_folder_is_made_again_and_one_that_cannot_be_holds_its_cl
         assert inst.run().held == {}
     assert b_in.is_dir()
     assert any(e["event"] == "client.recovered" for e in logged)
+
+
+def test_at_start_a_clients_folder_that_cannot_be_made_holds_that_client_alone(
+    tmp_path: Path,
+) -> None:
+    """Client B's in/ cannot be made when `scan --once` starts (a file in its way; in an
+    OpenSSH installation, a new client's folders before install.sh made them): the command
+    refused to start for every client (exit 2, and the unit's RestartPreventExitStatus=2
+    kept the daemon down after a reboot). Now B is held, logged, and A's file answered."""
+    from tests.integration.test_readahead import _installation, _scan
+
+    inst = _installation(tmp_path / "gw")
+    b_in = inst.env.spool.inbox(CLIENT_B)
+    shutil.rmtree(b_in)
+    b_in.write_text("not a folder\n")
+    inst.drop(batch(("A1-1", "10.00"), msg_id="A1"), "a1.xml")
+    done = _scan(inst.config)
+    assert done.returncode == 0, done.stderr
+    assert "processed 1 file(s): 1 answered" in done.stdout, done.stdout
+    assert len(list(inst.outbox(CLIENT_A).glob("*.xml"))) == 1
+    [fault] = [json.loads(x) for x in done.stderr.splitlines() if '"client.fault"' in x]
+    assert fault["client"] == CLIENT_B and fault["path"] == str(b_in), fault

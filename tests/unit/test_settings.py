@@ -618,7 +618,7 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
         ("not a local time HH:MM", "1530"),
     ),
     # A zone passed the reading and failed every comparison with local times (a TypeError,
-    # then every file in quarantine); seconds and odd forms were taken as some time.
+    # then every file in quarantine); odd forms were taken as some time.
     "time with a zone": (
         setting("gateway", "eod_time", value="18:30Z"), "gateway.eod_time",
         ("not a local time HH:MM", "'18:30Z'"),
@@ -627,9 +627,9 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
         setting("gateway", "cutoff_external", value="15:30+02:00"), "gateway.cutoff_external",
         ("not a local time HH:MM", "'15:30+02:00'"),
     ),
-    "time with seconds": (
-        setting("gateway", "cutoff_internal", value="18:00:30"), "gateway.cutoff_internal",
-        ("not a local time HH:MM", "'18:00:30'"),
+    "time without minutes": (
+        setting("gateway", "cutoff_internal", value="18"), "gateway.cutoff_internal",
+        ("not a local time HH:MM", "'18'"),
     ),
     "time without a colon": (
         setting("gateway", "cutoff_internal", value="1800"), "gateway.cutoff_internal",
