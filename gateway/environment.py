@@ -144,10 +144,10 @@ def open_environment(
     settings: Settings, *, clock: Clock | None = None, need_sealer: bool = True
 ) -> Environment:
     """Refuse root in the service's spool (`installation.check_user`); load the seal
-    key, then open the database (migrating it), make the spool's
-    folders, check that the two belong together (`installation`) and create the
-    configured accounts: a key that cannot seal is refused before anything is written,
-    a database that is not the spool's before any account is made or file processed."""
+    key; check that the database and the spool are each other's (`installation`); then
+    migrate the database, make the spool's folders and the configured accounts: a key
+    that cannot seal, or a database that is not the spool's, is refused before anything
+    is written."""
     clock = clock or SystemClock()
     installation.check_user(settings.spool_dir)
     sealer = None
@@ -156,12 +156,15 @@ def open_environment(
         _check_next_certificate(settings)
     holiday_cache.load(settings.spool_dir)
     engine = make_engine(settings.database_url)
-    upgrade_database(engine)
     spool = Spool(settings.spool_dir)
     try:
+        path = sqlite_path(settings.database_url)
+        made = path is None or path.exists()  # (connecting would make a SQLite file)
+        installation.check(engine if made else None, spool.root)  # each other's?
+        upgrade_database(engine)
         spool.prepare([c.id for c in settings.clients])
         with engine.connect() as conn, conn.execution_options(**{WRITE_OPTION: True}).begin():
-            installation.check(conn, spool.root)  # before the accounts: the right database?
+            installation.record(conn, spool.root)
     except BaseException:
         engine.dispose()
         raise

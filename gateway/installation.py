@@ -2,19 +2,17 @@
 
 File numbers, MsgIds and statement numbers are the database's; the clients' folders,
 the archive and the answers already sent are the spool's. A spool pointed at another
-database (a mistyped `database_url`, a new database) would number again from
-where that database stands and send a client a second pain.002 with a MsgId it already
-holds. So the first start writes a random identity into both — the database's counter
+database (a mistyped `database_url`, a new database) would number again from where that
+database stands and send a client a second pain.002 with a MsgId it already holds; a
+database pointed at another spool (a mistyped `spool_dir`, the spool's disk not
+mounted) would answer into folders no client reads and archive where no auditor looks.
+So the first start writes a random identity into both — the database's counter
 `installation`, the spool's file `installation` — and every later start that writes
-compares them, refusing a mismatch in one line before any account is made or file
-processed (`scan --once` may have claimed a big file into work/ to read ahead: it
-waits there, unchanged, for the run that has the right database);
-`status` refuses it too, and a spool that is not there at all.
-
-A spool without the file (a new spool folder, or one from before this check) takes the
-database's identity: the database holds the numbering, so nothing repeats. A database
-without one beside a spool that has one is refused: it is not the database the spool
-was used with.
+compares them first (`check`), before the database is migrated, an account made or a
+file processed (`scan --once` may have claimed a big file into work/ to read ahead: it
+waits there, unchanged, for the run that has the right database). `status` compares
+them too (`check_reading`). An installation from before this check has neither: its
+next start writes both (`record`).
 
 And one spool, one user: root working in the service's spool would leave files there
 the service cannot move or write (`check_user`).
@@ -24,9 +22,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
+import sys
 from pathlib import Path
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Engine, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from gateway import db
@@ -36,31 +36,43 @@ COUNTER = "installation"
 FILE_NAME = "installation"
 
 
-def check(conn: Connection, spool_root: Path) -> int:
-    """The identity the database and the spool share, written where it is missing (in
-    the caller's transaction for the database, a writer's: two first starts at once
-    agree on one); `UsageError` if they name two."""
+def check(engine: Engine | None, spool_root: Path) -> None:
+    """Refuse (`UsageError`, one line) a database and a spool that are not each other's;
+    `engine` None: a database not made yet (a SQLite file not there). Writes nothing."""
+    in_database = None if engine is None else _in_database(engine)
+    _compare(spool_root, _read(spool_root / FILE_NAME), in_database)
+
+
+def record(conn: Connection, spool_root: Path) -> int:
+    """After `check`, the identity written where it is missing (in the caller's
+    transaction for the database, a writer's: two first starts at once agree on one)."""
     marker = spool_root / FILE_NAME
-    in_spool = _read(marker)
-    in_database = conn.execute(
-        select(db.counters.c.value).where(db.counters.c.name == COUNTER)
-    ).scalar()
+    in_database = _counter(conn)
     if in_database is None:
-        if in_spool is not None:
-            raise UsageError(_foreign(marker, in_spool, None))
         in_database = secrets.randbits(62) + 1
         try:
             with conn.begin_nested():
                 conn.execute(insert(db.counters).values(name=COUNTER, value=in_database))
         except IntegrityError:  # another process's first start wrote one meanwhile
-            in_database = conn.execute(
-                select(db.counters.c.value).where(db.counters.c.name == COUNTER)
-            ).scalar_one()
+            in_database = _counter(conn)
+            assert in_database is not None
+    in_spool = _read(marker)
     if in_spool is None:
         in_spool = _write(marker, in_database)
-    if in_spool != in_database:
-        raise UsageError(_foreign(marker, in_spool, in_database))
-    return int(in_database)
+    _compare(spool_root, in_spool, in_database)
+    return in_database
+
+
+def check_reading(conn: Connection, spool_root: Path) -> None:
+    """`check` for `status`, which shows the spool beside the database: a spool that is
+    not there, or not the database's, is refused — never shown as an idle installation."""
+    if not spool_root.is_dir():
+        raise ConfigError(
+            "gateway.spool_dir",
+            f"no spool at {spool_root}, beside a database in use (a mistyped spool_dir, or "
+            "its disk not mounted?)",
+        )
+    _compare(spool_root, _read(spool_root / FILE_NAME), _counter(conn))
 
 
 def check_user(spool_root: Path) -> None:
@@ -79,44 +91,55 @@ def check_user(spool_root: Path) -> None:
         name = pwd.getpwuid(owner).pw_name
     except KeyError:
         name = str(owner)
+    command = shlex.join(["sudo", "-u", name, "ekase-gateway", *sys.argv[1:]])
     raise UsageError(
         f"the spool {spool_root} is {name}'s and this runs as root, whose files there the "
-        f"service could not move or write: run it as {name} (sudo -u {name} ekase-gateway …)"
+        f"service could not move or write: run it as {name} ({command})"
     )
 
 
-def check_reading(conn: Connection, spool_root: Path) -> None:
-    """The same check for `status`, which shows the spool beside the database: a spool
-    that is not there, or that belongs to another database, is refused — never shown as
-    an idle installation. Writes nothing (a missing identity is the writers' to add)."""
-    if not spool_root.is_dir():
-        raise ConfigError(
-            "gateway.spool_dir",
-            f"no spool at {spool_root}, beside a database in use (a mistyped spool_dir, or "
-            "its disk not mounted?)",
+def _compare(spool_root: Path, in_spool: int | None, in_database: int | None) -> None:
+    marker = spool_root / FILE_NAME
+    if in_spool == in_database:
+        return
+    if in_spool is None:
+        raise UsageError(
+            f"the database belongs to installation {in_database} and {spool_root} holds no "
+            f"installation file: it is not this database's spool (a mistyped spool_dir, or "
+            f"its disk not mounted?); to make it so on purpose, write {in_database} into "
+            f"{marker}"
         )
-    in_spool = _read(spool_root / FILE_NAME)
-    in_database = conn.execute(
+    if in_database is None:
+        raise UsageError(
+            f"the spool {spool_root} belongs to installation {in_spool} and the database "
+            f"holds none: it is not this spool's database (a mistyped database_url, a new "
+            f"database?); to start this spool over with it on purpose, remove {marker}"
+        )
+    raise UsageError(
+        f"the spool {spool_root} belongs to installation {in_spool} and the database to "
+        f"{in_database}: set database_url to the database this spool was used with, or, to "
+        f"make this spool that database's on purpose, write {in_database} into {marker}"
+    )
+
+
+def _in_database(engine: Engine) -> int | None:
+    with engine.connect() as conn:
+        if not inspect(conn).has_table(db.counters.name):
+            return None  # a database not made yet, or from before counters
+        return _counter(conn)
+
+
+def _counter(conn: Connection) -> int | None:
+    value = conn.execute(
         select(db.counters.c.value).where(db.counters.c.name == COUNTER)
     ).scalar()
-    if in_spool is not None and in_spool != in_database:
-        raise UsageError(_foreign(spool_root / FILE_NAME, in_spool, in_database))
-
-
-def _foreign(marker: Path, in_spool: int, in_database: int | None) -> str:
-    held = "none" if in_database is None else str(in_database)
-    return (
-        f"the spool {marker.parent} belongs to installation {in_spool} and the database "
-        f"to {held}: its file numbers and MsgIds are not this spool's; set database_url "
-        f"to the database this spool was used with, or, to go on with this one on "
-        f"purpose, remove {marker}"
-    )
+    return None if value is None else int(value)
 
 
 def _read(marker: Path) -> int | None:
     try:
         text = marker.read_text(encoding="ascii")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {marker}: {exc}") from exc

@@ -41,11 +41,6 @@ def identity_in(database: Path) -> int | None:
     return None if row is None else int(row[0])
 
 
-def accounts_in(database: Path) -> int:
-    with sqlite3.connect(database) as conn:
-        return int(conn.execute("SELECT count(*) FROM ledger_accounts").fetchone()[0])
-
-
 def test_the_first_start_writes_one_identity_into_both(tmp_path: Path) -> None:
     installation(tmp_path)
     marker = tmp_path / "spool/installation"
@@ -60,8 +55,8 @@ def test_a_spool_pointed_at_another_database_is_refused_before_anything_is_writt
     tmp_path: Path, command: list[str]
 ) -> None:
     """The spool of a used installation, its `database_url` changed to a new database:
-    one line naming the spool's file and what to do, exit 2; the new database gets no
-    accounts and no identity."""
+    one line naming the spool's file and what to do, exit 2; no database is made (it was
+    made and migrated, then refused)."""
     config = installation(tmp_path)
     other = tmp_path / "elsewhere.sqlite3"
     moved = tmp_path / "moved.toml"
@@ -74,8 +69,15 @@ def test_a_spool_pointed_at_another_database_is_refused_before_anything_is_writt
     [line] = done.stderr.splitlines()
     marker = tmp_path / "spool/installation"
     assert f"remove {marker}" in line and "database_url" in line, line
-    assert accounts_in(other) == 0
-    assert identity_in(other) is None
+    assert not other.exists()
+    empty = tmp_path / "empty.sqlite3"  # a database there, not yet migrated: left so
+    sqlite3.connect(empty).close()
+    moved.write_text(
+        config.read_text().replace("sqlite:///spool/ledger.sqlite3", f"sqlite:///{empty}")
+    )
+    assert gateway(*command, "-c", str(moved)).returncode == 2
+    with sqlite3.connect(empty) as conn:
+        assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
 
 
 def test_two_databases_that_both_have_an_identity_are_told_apart(tmp_path: Path) -> None:
@@ -95,36 +97,54 @@ def test_two_databases_that_both_have_an_identity_are_told_apart(tmp_path: Path)
     assert f"belongs to installation {ours} and the database to {theirs}" in done.stderr
 
 
-def test_a_new_spool_or_one_without_the_file_takes_the_databases_identity(
+def test_an_installation_from_before_the_check_gets_one_identity_in_both(
     tmp_path: Path,
 ) -> None:
-    """An installation from before the check (no file in the spool), or a spool folder
-    made anew for a database in use: the database holds the numbering, so the spool
-    takes its identity and the command goes on."""
+    """Neither the spool's file nor the database's counter (an installation from before
+    this check): the next start writes one identity into both and goes on."""
     config = installation(tmp_path)
     database = tmp_path / "spool/ledger.sqlite3"
     marker = tmp_path / "spool/installation"
     marker.unlink()
+    with sqlite3.connect(database) as conn:
+        conn.execute("DELETE FROM gw_counters WHERE name = 'installation'")
     assert gateway("scan", "--once", "-c", str(config)).returncode == 0
     assert int(marker.read_text().split("#")[0]) == identity_in(database)
-    fresh = tmp_path / "fresh.toml"
-    fresh.write_text(
+
+
+def test_a_database_pointed_at_another_spool_is_refused(tmp_path: Path) -> None:
+    """A used database, its `spool_dir` mistyped (or the spool's disk not mounted: an
+    empty folder): it was taken as a new spool — the answers written where no client
+    reads. Refused in one line, exit 2, with nothing made there; a spool given the
+    database's number on purpose is taken."""
+    config = installation(tmp_path)
+    database = tmp_path / "spool/ledger.sqlite3"
+    typo = tmp_path / "typo.toml"
+    typo.write_text(
         config.read_text()
         .replace('spool_dir = "spool"', 'spool_dir = "spool-2"')
         .replace("sqlite:///spool/ledger.sqlite3", f"sqlite:///{database}")
     )
-    assert gateway("scan", "--once", "-c", str(fresh)).returncode == 0
-    assert int((tmp_path / "spool-2/installation").read_text().split("#")[0]) == identity_in(
-        database
-    )
-    assert load(fresh).spool_dir == tmp_path / "spool-2"
+    done = gateway("scan", "--once", "-c", str(typo))
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    marker = tmp_path / "spool-2/installation"
+    assert f"write {identity_in(database)} into {marker}" in line, line
+    assert not (tmp_path / "spool-2").exists()
+    (tmp_path / "spool-2").mkdir()  # a mount point without its disk
+    assert gateway("scan", "--once", "-c", str(typo)).returncode == 2
+    assert gateway("status", "-c", str(typo)).returncode == 2
+    marker.write_text(f"{identity_in(database)}\n")
+    assert gateway("scan", "--once", "-c", str(typo)).returncode == 0
+    assert load(typo).spool_dir == tmp_path / "spool-2"
 
 
 def test_status_refuses_a_spool_that_is_not_there_or_not_the_databases(tmp_path: Path) -> None:
     """`status` shows the spool beside the database: a mistyped `spool_dir` (or a spool
     disk not mounted) said "daemon: not running" and showed every client idle; a spool of
     another database showed that spool's files beside this database's. Both are one
-    line, exit 2. (`ledger balance` reads no spool and still answers.)"""
+    line, exit 2; `ledger balance` refuses the other database's spool too, and answers
+    without a spool (an auditor's copy of the database)."""
     config = installation(tmp_path)
     typo = tmp_path / "typo.toml"
     typo.write_text(config.read_text().replace('spool_dir = "spool"', 'spool_dir = "spoool"'))
@@ -142,9 +162,10 @@ def test_status_refuses_a_spool_that_is_not_there_or_not_the_databases(tmp_path:
             "sqlite:///spool/ledger.sqlite3", f"sqlite:///{tmp_path}/spool/ledger.sqlite3"
         )
     )
-    done = gateway("status", "-c", str(crossed))
-    assert done.returncode == 2, done.stdout
-    assert "belongs to installation" in done.stderr and len(done.stderr.splitlines()) == 1
+    for command in (["status"], ["ledger", "balance", "--iban", "LV31TREL9100000000001"]):
+        done = gateway(*command, "-c", str(crossed))
+        assert done.returncode == 2, done.stdout  # `ledger balance` said 0.00 EUR of it
+        assert "belongs to installation" in done.stderr and len(done.stderr.splitlines()) == 1
     assert gateway("status", "-c", str(config)).returncode == 0
 
 
@@ -166,5 +187,6 @@ def test_root_is_refused_in_a_spool_that_is_the_services(tmp_path: Path) -> None
         assert done.returncode == 2, done.stderr
         [line] = done.stderr.splitlines()
         assert f"the spool {spool} is " in line and "run it as" in line, line
+        assert f"(sudo -u nobody ekase-gateway {' '.join(command)} -c {config})" in line, line
     assert [p for p in [spool, *spool.rglob("*")] if p.lstat().st_uid != nobody] == []
     assert gateway("status", "-c", str(config)).returncode == 0
