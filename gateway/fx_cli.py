@@ -80,11 +80,13 @@ def cmd_rates_set(args: argparse.Namespace) -> int:
 
 def cmd_rates_show(args: argparse.Namespace) -> int:
     from gateway import fx
+    from gateway.environment import open_reader
     from gateway.rates import store, target
+    from gateway.settings import load
     from ledger import currency
 
     day = _date(args.date)
-    env = _environment(args)
+    env = open_reader(load(args.config))  # reads only (README): nothing migrated or made
     try:
         rate_date = target.rate_date_for(day)
         with env.engine.connect() as conn:

@@ -64,11 +64,14 @@ class _Rollback(Exception):
 
 
 def test_a_fresh_configuration_is_not_given_a_spool_or_database(tmp_path: Path) -> None:
-    """`status` and `ledger balance` on a configuration nobody has started yet say to run
-    `db upgrade` (exit 2, one line) and leave nothing behind: no spool, no database."""
+    """`status`, `ledger balance` and `rates show` on a configuration nobody has started
+    yet say to run `db upgrade` (exit 2, one line) and leave nothing behind: no spool, no
+    database (`rates show` made both, and 51 accounts)."""
     config = write_config(tmp_path)
     before = tree(tmp_path)
-    for args in (["status"], ["ledger", "balance", "--iban", A_MAIN]):
+    commands = (["status"], ["ledger", "balance", "--iban", A_MAIN],
+                ["rates", "show", "--date", "2026-12-07"])  # fmt: skip
+    for args in commands:
         done = gateway(*args, "-c", str(config))
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         lines = done.stderr.strip().splitlines()
