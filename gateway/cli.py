@@ -223,11 +223,13 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_init(args: argparse.Namespace) -> int:
+    from gateway import installation
     from gateway.clock import SystemClock
     from gateway.environment import load_sealer
     from gateway.keys import init_host_key, init_signing_key
 
     settings = _settings(args)
+    installation.check_user(settings.spool_dir)  # keys root made the service could not read
     made = init_signing_key(
         settings.signing.key, settings.signing.certificate, now=SystemClock().now()
     )

@@ -182,7 +182,7 @@ def test_root_is_refused_in_a_spool_that_is_the_services(tmp_path: Path) -> None
         os.lchown(path, nobody, nobody)
     (spool / "clients/iestade-a/in/batch.xml").write_bytes(b"<x/>")
     os.lchown(spool / "clients/iestade-a/in/batch.xml", nobody, nobody)
-    for command in (["scan", "--once"], ["eod"], ["db", "upgrade"]):
+    for command in (["scan", "--once"], ["eod"], ["db", "upgrade"], ["keys", "init"]):
         done = gateway(*command, "-c", str(config))
         assert done.returncode == 2, done.stderr
         [line] = done.stderr.splitlines()
