@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, inspect, text
 
+from ledger.engine import WRITE_OPTION
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -28,6 +30,9 @@ def alembic_config(engine: Engine, script_location: Path, version_table: str) ->
     return config
 
 
+_MIGRATION_LOCK = 0x656B617365  # PostgreSQL advisory lock key: "ekase"
+
+
 def run_env() -> None:
     """The body of every `env.py`: migrate on the engine handed over in the config."""
     from alembic import context
@@ -41,8 +46,14 @@ def run_env() -> None:
         # pragma works only outside a transaction; the check below makes up for it.
         if sqlite:
             connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        # One migration at a time: two first starts at once (a daemon and a command, two
+        # nodes) both created the version table, and one failed on the other's.
+        if sqlite:
+            connection.execution_options(**{WRITE_OPTION: True})  # BEGIN IMMEDIATE
         try:
             with connection.begin():
+                if not sqlite:  # held until this transaction ends
+                    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
                 context.configure(
                     connection=connection, version_table=config.attributes["version_table"]
                 )

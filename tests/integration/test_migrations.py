@@ -217,3 +217,42 @@ def test_the_rows_postings_and_payments_name_are_kept_and_a_missing_one_is_found
                 db.check_references(conn)
     finally:
         inst.close()
+
+
+def test_two_first_starts_at_once_migrate_one_after_the_other(database_url: str) -> None:
+    """Two processes migrating a new database at the same moment (a daemon and a command,
+    two nodes): on PostgreSQL one failed with a UniqueViolation traceback on the other's
+    version table, on SQLite with "database is locked". One waits for the other now."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from ledger.engine import make_engine; "
+        "from gateway.environment import upgrade_database; "
+        "engine = make_engine(sys.argv[1]); upgrade_database(engine); engine.dispose()"
+    )
+    for _ in range(3):
+        runs = [
+            subprocess.Popen([sys.executable, "-c", code, database_url], stderr=subprocess.PIPE)
+            for _ in range(2)
+        ]
+        for run in runs:
+            _, err = run.communicate(timeout=120)
+            assert run.returncode == 0, err.decode()[-2000:]
+        engine = make_engine(database_url)
+        try:
+            for table, head in (
+                (ledger_migrations.VERSION_TABLE, ledger_migrations.HEAD),
+                (gateway_migrations.VERSION_TABLE, gateway_migrations.HEAD),
+            ):
+                assert ledger_migrations.at_revision(engine, table, head)
+            with engine.begin() as conn:  # a new database again for the next round
+                if conn.dialect.name == "sqlite":
+                    for name in sa.inspect(conn).get_table_names():
+                        conn.exec_driver_sql(f'DROP TABLE "{name}"')
+                else:  # the test's own schema, with the functions of its triggers
+                    schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+                    conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+                    conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        finally:
+            engine.dispose()
