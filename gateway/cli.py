@@ -159,9 +159,10 @@ def cmd_eod(args: argparse.Namespace) -> int:
             print(f"{day} is not a business day: no statements written")
             return 0
         if not statements.day_closed(env, day):
+            named = f"--date {day}" if args.date else f"today ({day})"
             raise UsageError(
-                f"--date {day}: the day is not over; statements are written after "
-                f"{env.settings.eod_time:%H:%M}"
+                f"{named}: the day is not over; statements are written after "
+                f"{env.settings.eod_time:%H:%M}" + ("" if args.date else " (or give --date)")
             )
         # Statements are numbered in date order and each opens where the previous one
         # closed (SPEC §8): a day before the accounts' first business day, before a day

@@ -783,6 +783,20 @@ def test_eod_for_a_day_not_over_exits_2_with_one_line(past: Path) -> None:
     assert len(lines) == 1, lines
     assert "not over" in lines[0] and future.isoformat() in lines[0]
     assert all_out(past) == before
+    # Without --date, on a business day's morning: it named the --date not given.
+    from bench import workday
+
+    monday = dt.datetime(2026, 12, 7, 10, 0, tzinfo=RIGA)
+    done = subprocess.run(
+        [str(EKASE), "eod", "-c", str(past / "gateway.toml")], capture_output=True, text=True,
+        timeout=60, env=workday.pinned(monday),
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().endswith(
+        "today (2026-12-07): the day is not over; statements are written after 18:30 "
+        "(or give --date)"
+    ), done.stderr
+    assert all_out(past) == before
 
 
 # -- numbered in date order (SPEC §8; issue 14, item 3) ----------------------------------------
