@@ -32,6 +32,7 @@ from gateway.environment import Environment
 from gateway.inbound import asice, route, xades
 from gateway.inbound.findings import Finding
 from gateway.inbound.intake import Intake
+from gateway.inbound.parsed import ParsedFile
 from gateway.inbound.reader import Reading
 from gateway.newfile import Rejected, new_file, reject
 from gateway.outbound import answers, outbox, xmlwrite
@@ -67,12 +68,30 @@ def run(
         return _repeated(env, conn, intake, known)
     if route.is_container_name(intake.original_name):
         return _container(env, tx, intake)
+    request = route.request_message(intake.path)
+    if request is not None:  # the pull side has no trial (its answers change nothing)
+        problem = Finding(
+            Reason.FF01, f"a {request} cannot be tried: test/ takes batches (pain.001.001.03); "
+            "requests go to in/",
+        )  # fmt: skip
+        echo = _read_echo(reader)
+        checked, report, _ = _checked(
+            env, tx, intake, lambda _: reject(env, tx.conn, intake, problem, echo)
+        )
+        return _answered(env, tx.conn, intake, checked, report, None)
     checked, report, debited = _checked(
         env, tx, intake, lambda scratch: new_file(env, tx, intake, reader, scratch)
     )
     return _answered(env, conn, intake, checked, report, _would_wait(
         env, intake.client_id, debited, checked.group_status
     ))  # fmt: skip
+
+
+def _read_echo(reader: Reading | None) -> ParsedFile | None:
+    """What the batch reader could read of a file that is not a batch (its id, as a
+    camt.055 keeps it in `Assgnmt/Id`), for the answer to echo."""
+    first = next(iter(reader), None) if reader is not None else None
+    return first if isinstance(first, ParsedFile) else None
 
 
 def _answered(
@@ -305,4 +324,5 @@ def trial_answer(
         for line in xmlwrite.wrap(waits + "; once signed, each payment as below", 105):
             etree.SubElement(reason, _NS + "AddtlInf").text = line
     group.insert(at, reason)
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+    # The declaration every answer of ours starts with (lxml's own has single quotes).
+    return xmlwrite.DECLARATION + bytes(etree.tostring(root, encoding="UTF-8"))

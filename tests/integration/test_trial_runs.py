@@ -159,3 +159,8 @@ def test_a_request_in_test_is_refused_with_its_own_id(inst: Installation) -> Non
     assert outcome.group_status == "RJCT"
     assert answer.text("OrgnlGrpInfAndSts/OrgnlMsgId") == "CXL-IN-TEST"
     assert answer.text("OrgnlGrpInfAndSts/StsRsnInf/Rsn/Cd") == "FF01"
+    # Said as what it is (it was "unsupported message 'camt.055.001.09'", a message in/
+    # supports), in a document that starts as every answer of ours does.
+    info = " ".join(answer.texts("OrgnlGrpInfAndSts/StsRsnInf/AddtlInf"))
+    assert "a camt.055.001.09 cannot be tried: test/ takes batches" in info, info
+    assert answer.path.read_bytes().startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
