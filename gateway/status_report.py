@@ -161,7 +161,10 @@ def _fault_lines(fault: Active | None) -> list[str]:
 
 def _progress_line(f: FileInProgress) -> str:
     if f.state == "claimed":
-        return f"  {f.client_id}  {f.file}: claimed, no progress reported yet"
+        return (
+            f"  {f.client_id}  {f.file}: claimed; no payment count now (being read, its "
+            "first payments decided, or its answer written)"
+        )
     if f.state == "waiting":
         return (
             f"  {f.client_id}  {f.file}: waits for the fault of ours to clear (not booked, "

@@ -102,7 +102,7 @@ def test_file_in_progress_shows_payments_done_of_total_and_rate() -> None:
     assert (
         "  a  payroll.xml: 120,000 of 190,000 payments (63%), 45,123/s, updated 1 s ago" in text
     )
-    assert "  a  small.xml: claimed, no progress reported yet" in text
+    assert "  a  small.xml: claimed; no payment count now (being read, its first" in text
 
 
 def test_pending_payments_per_account_are_counted_and_summed_in_decimal() -> None:
