@@ -134,11 +134,16 @@ def admit(
     used = record.msg_id_used(tx.conn, intake.client_id, first.msg_id)
     debited: dict[str, int] = {}
     eur: Counter[dt.date] = Counter()  # SPEC §14: known, hence announced, per day
+    expires = expires_on(
+        intake.received_local, env.settings.authorisation_days, env.settings.eod_time
+    )
     with contextlib.closing(FirstReport(env.spool.tmp())) as report:
         if used:
             parsed = read_to_summary(events)
         else:
-            parsed = waiting_report.read(events, guarded, debited, report, eur=eur)
+            parsed = waiting_report.read(
+                events, guarded, debited, report, info=waiting_report.waits(expires), eur=eur
+            )
         finding = rules.file_finding(parsed, used)
         if finding is not None:
             return reject(env, tx.conn, intake, finding, parsed)
@@ -160,10 +165,7 @@ def admit(
         db.awaiting.insert().values(
             client_id=intake.client_id, sha256=intake.sha256, file_id=file_id, level=level,
             debited=debited_text(debited), path=intake.claim_name, state=WAITING,
-            received_at=intake.received,
-            expires_on=expires_on(
-                intake.received_local, env.settings.authorisation_days, env.settings.eod_time
-            ),
+            received_at=intake.received, expires_on=expires,
         )
         .returning(db.awaiting.c.id)
     ).scalar_one()  # fmt: skip

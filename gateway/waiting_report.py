@@ -28,6 +28,12 @@ from gateway.statuses import GroupStatus, TxStatus
 WAITS_INFO = "waiting for the signatures of the account's signatories"
 
 
+def waits(expires_on: dt.date) -> str:
+    """A waiting transaction's text (SPEC §6: why it waits, and until when): the day it
+    is rejected DS24 unless signed before (`authorisation.expires_on`)."""
+    return f"{WAITS_INFO}; rejected (DS24) on {expires_on} if not complete"
+
+
 def read(
     events: Iterable[Any], guarded: Mapping[str, int], debited: dict[str, int],
     report: FirstReport, status: TxStatus = TxStatus.PDNG, reason: Reason | None = None,

@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import select
 
-from gateway import db, filerun, readahead, testpki
+from gateway import authorisation, db, filerun, readahead, testpki
 from gateway.clock import FixedClock
 from gateway.inbound import asice
 from gateway.inbound.reader import inline_bytes_max
@@ -100,6 +100,12 @@ def test_two_level_batch_waits_then_executes_with_the_second_signature(
     assert first.group_status == "PDNG"
     assert set(first.statuses().values()) == {"PDNG"}
     assert "0 of 2 signatures" in " ".join(first.group_info)
+    # SPEC §6: each PDNG says why it waits and until when (the day it expires, DS24)
+    expires = authorisation.expires_on(DEFAULT_NOW, 5, dt.time(18, 30))
+    assert first.tx("E1").additional_info == [
+        f"waiting for the signatures of the account's signatories; rejected (DS24) on "
+        f"{expires} if not complete"
+    ]
     assert (inst.spool / "awaiting" / "iestade-a").is_dir()
     assert [p for p in (inst.spool / "awaiting" / "iestade-a").iterdir()
             if p.name.endswith("pay.xml")]  # fmt: skip
@@ -117,6 +123,7 @@ def test_two_level_batch_waits_then_executes_with_the_second_signature(
     assert "1 of 2 signatures; a signatory with the second right must sign" in info, info
     # like every pain.002 (SPEC §6), it lists each transaction: PDNG while the batch waits
     assert ack.statuses() == {"E1": "PDNG", "E2": "PDNG"}, ack.statuses()
+    assert ack.tx("E2").additional_info == first.tx("E2").additional_info
     assert_valid(ack.path, "pain.002.001.03")
     assert inst.balance(A_MAIN) == before
     assert "WAIT-1  1 of 2 signature(s)" in render(collect(inst.env, FixedClock(WHEN)))
