@@ -381,9 +381,12 @@ def _client(reader: Reader) -> tuple[ClientSettings, tuple[bytes, ...]]:
     accounts = tuple(reader.tables("account", _account))
     ibans = tuple(a.iban for a in accounts)
     signatories = reader.tables("signatory", lambda sub: _signatory(sub, ibans))
+    name = reader.text("name").strip()
+    if not name:  # the statements' account owner (Ownr/Nm)
+        raise ConfigError(reader.key("name"), "must not be empty")
     client = ClientSettings(
         id=client_id,
-        name=reader.text("name"),
+        name=name,
         registration_number=reader.text("registration_number", ""),
         notifications=reader.flag("notifications", False),
         accounts=accounts,

@@ -609,6 +609,9 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
         setting("gateway", "cutoff_internal", value="25:00"), "gateway.cutoff_internal",
         ("not a local time HH:MM", "'25:00'"),
     ),
+    "client without a name": (
+        setting("client", 0, "name", value=" "), "client[0].name", ("must not be empty",),
+    ),
     "time in words": (
         setting("gateway", "eod_time", value="6pm"), "gateway.eod_time",
         ("not a local time HH:MM", "'6pm'"),
