@@ -164,6 +164,20 @@ def client_folders(spool: Spool, client_id: str) -> tuple[Path, ...]:
     )  # fmt: skip
 
 
+def same_hold(spool: Spool, one: ClientFault | None, other: ClientFault) -> bool:
+    """Whether two faults hold their client alike: of one kind, in one of its folders
+    (each answer a refusing out/ meets is another file, the fault the same)."""
+    if one is None or one.kind != other.kind:
+        return False
+    folders = client_folders(spool, other.client_id)
+
+    def folder(fault: ClientFault) -> Path:
+        path = Path(fault.path)
+        return next((f for f in folders if path.is_relative_to(f)), path)
+
+    return folder(one) == folder(other)
+
+
 def client_fault(exc: BaseException, spool: Spool, client_id: str) -> ClientFault | None:
     """`exc` as a fault of `client_id`'s own folders: permission refused or a quota reached
     on a path in one of them (an immutable or read-only out/ or shelf, a client's

@@ -111,10 +111,11 @@ class Pipeline:
         self.restore_folders()
 
     def end_pass(self) -> dict[str, faults.ClientFault]:
-        """Say once (at error level) that a client is held, and once that it is not; the
-        clients held now."""
+        """Say once (at error level) that a client is held — again when what holds it
+        changed (another folder, another error) — and once that it is not; the clients
+        held now."""
         for client_id, fault in self.held.items():
-            if client_id not in self._held_before:
+            if not faults.same_hold(self.env.spool, self._held_before.get(client_id), fault):
                 spool = self.env.spool
                 log.error("client.fault", client=client_id, kind=fault.kind, path=fault.path,
                           error=fault.error, files_claimed=len(spool.in_work(client_id)),

@@ -225,10 +225,17 @@ def test_a_removed_sftp_folder_is_made_again_and_one_that_cannot_be_holds_its_cl
     inst.drop(batch(("A1-1", "10.00"), msg_id="A1"), "a1.xml")
     assert [o.msg_id for o in inst.run().outcomes] == ["A1"]
     assert [a.original_msg_id for a in inst.new_answers(CLIENT_A)] == ["A1"]
+    b_test = inst.env.spool.trial_box(CLIENT_B)  # what holds B changes: said again
     b_in.unlink()
+    shutil.rmtree(b_test)
+    b_test.write_text("not a folder either\n")
+    with structlog.testing.capture_logs() as logged:
+        assert inst.run().held[CLIENT_B].path == str(b_test)
+    assert [e["path"] for e in logged if e["event"] == "client.fault"] == [str(b_test)]
+    b_test.unlink()
     with structlog.testing.capture_logs() as logged:
         assert inst.run().held == {}
-    assert b_in.is_dir()
+    assert b_in.is_dir() and b_test.is_dir()
     assert any(e["event"] == "client.recovered" for e in logged)
 
 
