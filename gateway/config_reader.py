@@ -53,6 +53,10 @@ def _suggestion(name: str, known: set[str]) -> str:
     return f" (did you mean {close}?)" if close else ""
 
 
+def _unknown(exc: ConfigError) -> bool:
+    return exc.problem.startswith(("unknown key", "unknown table"))
+
+
 def _is_table(value: Any) -> bool:
     return isinstance(value, dict) or (
         isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
@@ -231,7 +235,9 @@ class Reader:
         try:
             return read()
         except ConfigError as exc:
-            self.kept = self.kept or exc
+            # An unknown key (a required one mistyped) is named before any other mistake.
+            if self.kept is None or (_unknown(exc) and not _unknown(self.kept)):
+                self.kept = exc
             return None
 
     def finish(self) -> None:

@@ -1003,6 +1003,20 @@ def test_a_typo_is_named_before_a_mistake_in_another_table(config_dir: Path) -> 
     assert str(caught.value) == "metrics.listne: unknown key (did you mean listen?)"
 
 
+def test_a_mistyped_required_key_is_named_before_a_mistake_in_an_earlier_table(
+    config_dir: Path,
+) -> None:
+    """A required key mistyped (`ibn` for `iban`) is an unknown key too: it is named
+    before a wrong value read earlier (`bic`), which used to win."""
+    config = full_config()
+    config["gateway"]["bic"] = "X"
+    account = config["client"][0]["account"][0]
+    account["ibn"] = account.pop("iban")
+    with pytest.raises(ConfigError) as caught:
+        load(write(config_dir, config))
+    assert str(caught.value) == "client[0].account[0].ibn: unknown key (did you mean iban?)"
+
+
 def test_unknown_key_far_from_any_known_one_gets_no_guess(config_dir: Path) -> None:
     """A key like nothing the product knows is refused without a misleading suggestion."""
     config = full_config()
