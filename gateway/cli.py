@@ -15,6 +15,7 @@ from pathlib import Path
 from gateway import heap, stdout_gone
 from gateway.errors import ConfigError, GatewayError, SealError, UsageError
 from gateway.settings import Settings, load
+from gateway.text import time_of_day
 
 Handler = Callable[[argparse.Namespace], int]
 PROG = "ekase-gateway"
@@ -162,7 +163,7 @@ def cmd_eod(args: argparse.Namespace) -> int:
             named = f"--date {day}" if args.date else f"today ({day})"
             raise UsageError(
                 f"{named}: the day is not over; statements are written after "
-                f"{env.settings.eod_time:%H:%M}" + ("" if args.date else " (or give --date)")
+                f"{time_of_day(env.settings.eod_time)}" + ("" if args.date else " (or give --date)")
             )
         # Statements are numbered in date order and each opens where the previous one
         # closed (SPEC §8): a day before the accounts' first business day, before a day

@@ -163,7 +163,7 @@ class Reader:
         if isinstance(value, str) and _HH_MM.fullmatch(value):
             return dt.time.fromisoformat(value)
         shown = value.isoformat() if isinstance(value, dt.time | dt.date) else repr(value)
-        raise ConfigError(self.key(name), f"not a local time HH:MM: {shown}")
+        raise ConfigError(self.key(name), f"not a local time HH:MM[:SS]: {shown}")
 
     def optional_date(self, name: str) -> dt.date | None:
         """A TOML local date (`2027-01-31`) or the same as a string."""

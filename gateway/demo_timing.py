@@ -24,6 +24,7 @@ from gateway.reasons import Reason
 from gateway.samples import SampleBatch, SampleTx
 from gateway.settings import Settings
 from gateway.statuses import TxStatus, derive
+from gateway.text import time_of_day
 from ledger import calendar, currency
 
 # The sample payments that are wrong on purpose, and the reason each demonstrates.
@@ -124,9 +125,10 @@ def render(
     kind = "a business day" if calendar.is_business_day(day) else "not a business day"
     lines = [
         f"Time: it is {local:%H:%M} on {local:%A} {day} in {settings.timezone} ({kind}).",
-        f"Cut-offs: payments to a treasury account (internal) {settings.cutoff_internal:%H:%M}, "
-        f"to other banks (external) {settings.cutoff_external:%H:%M}; the day's books close "
-        f"at {settings.eod_time:%H:%M}. A payment due today that arrives later waits (PDNG) "
+        f"Cut-offs: payments to a treasury account (internal) "
+        f"{time_of_day(settings.cutoff_internal)}, to other banks (external) "
+        f"{time_of_day(settings.cutoff_external)}; the day's books close "
+        f"at {time_of_day(settings.eod_time)}. A payment due today that arrives later waits (PDNG) "
         "for the next business day.",
         "Uploaded now, the samples get:",
     ]

@@ -12,9 +12,10 @@ missing or not at the current schema is refused with "run db upgrade" (exit 2).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -161,18 +162,44 @@ def open_environment(
         path = sqlite_path(settings.database_url)
         made = path is None or path.exists()  # (connecting would make a SQLite file)
         installation.check(engine if made else None, spool.root)  # each other's?
-        upgrade_database(engine)
-        spool.prepare([c.id for c in settings.clients])
-        with engine.connect() as conn, conn.execution_options(**{WRITE_OPTION: True}).begin():
-            installation.record(conn, spool.root)
+        with _one_start_at_a_time(engine):
+            ledger = _first_writes(settings, engine, spool, clock)
     except BaseException:
         engine.dispose()
         raise
+    return Environment(settings, engine, ledger, spool, clock, sealer)
+
+
+_START_LOCK = 0x656B617374  # PostgreSQL advisory lock key of a start's first writes
+
+
+@contextlib.contextmanager
+def _one_start_at_a_time(engine: Engine) -> Iterator[None]:
+    """Processes starting at once on one database (a daemon and a command, two nodes) make
+    its schema, accounts and counters one after the other: on PostgreSQL both inserted
+    the same accounts and one failed (SQLite's writers take its lock up front anyway)."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"SELECT pg_advisory_lock({_START_LOCK})")
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_START_LOCK})")
+
+
+def _first_writes(settings: Settings, engine: Engine, spool: Spool, clock: Clock) -> Ledger:
+    """The schema migrated, the spool's folders, the identity recorded, the configured
+    accounts and the counters every start needs."""
+    upgrade_database(engine)
+    spool.prepare([c.id for c in settings.clients])
+    with engine.connect() as conn, conn.execution_options(**{WRITE_OPTION: True}).begin():
+        installation.record(conn, spool.root)
     ledger = Ledger(engine)
     try:
         ledger.ensure_accounts(system_accounts() + client_accounts(settings))
     except AccountConflict as exc:
-        engine.dispose()
         raise account_conflict(settings, exc) from exc
     with engine.begin() as conn:
         known = {r[0] for r in conn.execute(select(db.counters.c.name))}
@@ -182,7 +209,7 @@ def open_environment(
         # The day each client account appeared: its statements start then (SPEC §8).
         today = clock.now().astimezone(settings.timezone).date()
         counters.record_first_days(conn, known, [a.iban for a in client_accounts(settings)], today)
-    return Environment(settings, engine, ledger, spool, clock, sealer)
+    return ledger
 
 
 # -- reading only ------------------------------------------------------------------------------

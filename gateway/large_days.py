@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from gateway.statuses import TxStatus
+from gateway.text import time_of_day
 from ledger import calendar
 
 CURRENCY = "EUR"  # only EUR-instructed payments count; the others are exempt
@@ -45,7 +46,7 @@ HELD_PREFIX = "large-payment day not announced by "
 def held_text(day: dt.date, announce_by: dt.time) -> str:
     """The `PDNG` text of a payment held on `day` (under 105 characters)."""
     return (
-        f"{HELD_PREFIX}{announce_by:%H:%M} on "
+        f"{HELD_PREFIX}{time_of_day(announce_by)} on "
         f"{calendar.previous_business_day(day)}; executes {calendar.next_business_day(day)}"
     )
 

@@ -10,6 +10,7 @@ text is written for a person (the findings file, `status`), they are shown as es
 
 from __future__ import annotations
 
+import datetime as dt
 import unicodedata
 
 _HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
@@ -27,3 +28,11 @@ def shown(text: str) -> str:
     return "".join(
         f"\\u{ord(c):04x}" if unicodedata.category(c) in _HIDDEN else c for c in text
     )
+
+
+def time_of_day(moment: dt.time | dt.datetime, seconds: bool | None = None) -> str:
+    """`15:30`, or `15:30:30` where seconds matter (a configured time may carry them:
+    `seconds` None shows them when it has any; a time compared with one shows them when
+    that one has)."""
+    with_seconds = moment.second != 0 if seconds is None else seconds
+    return moment.strftime("%H:%M:%S" if with_seconds else "%H:%M")

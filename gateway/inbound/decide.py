@@ -33,6 +33,7 @@ from gateway.inbound.findings import Finding
 from gateway.reasons import Reason
 from gateway.references import FileRefs
 from gateway.statuses import TxStatus
+from gateway.text import time_of_day
 from ledger import calendar
 from ledger.core import Posting, Transfer, TransferKind
 
@@ -92,14 +93,15 @@ class Clock:
             due = calendar.next_business_day(day)
             return Due(
                 due,
-                f"received {received:%H:%M}, after the {cutoff:%H:%M} cut-off for {kind} "
+                f"received {time_of_day(received, bool(cutoff.second))}, after the "
+                f"{time_of_day(cutoff)} cut-off for {kind} "
                 f"payments; executes {due}",
             )
         if day == self.today and not self.booking_open:
             due = calendar.next_business_day(day)
             return Due(
                 due,
-                f"the books of {day} closed at {self.eod_time:%H:%M}; executes {due}",
+                f"the books of {day} closed at {time_of_day(self.eod_time)}; executes {due}",
             )
         return Due(day, None)
 

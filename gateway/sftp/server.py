@@ -8,6 +8,7 @@ channel, confined by the pure rules in `fs`; `guard` holds the limits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import weakref
 from pathlib import Path
@@ -109,12 +110,15 @@ def refuse_non_sftp(process: asyncssh.SSHServerProcess[str]) -> None:
 
 
 def prepare_spool(settings: Settings) -> None:
-    """Create `in/`, `out/`, `test/` and the receipts folder of every client. (Hidden uploads
-    a stopped run left behind are the spool's housekeeping: `gateway.upload_temps`.)"""
+    """Create `in/`, `out/`, `test/` and the receipts folder of every client. One client's
+    folder that cannot be made stops no one: the pipeline's passes hold that client until
+    it is there (`Pipeline.restore_folders`). (Hidden uploads a stopped run left behind
+    are the spool's housekeeping: `gateway.upload_temps`.)"""
     for client in settings.clients:
         root = settings.spool_dir / "clients" / client.id
         for area in fs.AREAS:
-            (root / area).mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):
+                (root / area).mkdir(parents=True, exist_ok=True)
         (settings.spool_dir / "receipts" / client.id).mkdir(parents=True, exist_ok=True)
 
 

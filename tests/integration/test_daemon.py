@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import threading
@@ -457,3 +458,26 @@ def test_kill_9_during_processing_then_restart_answers_each_file_once(
     # Batch bookings may post one transfer per payment information: compare amounts, not rows.
     assert (debited or 0) == booked * 100, "a payment was posted more (or less) often than reported"
     assert postings == FUNDED_MINOR - booked * 100
+
+
+@pytest.mark.timeout(90)
+def test_the_daemon_starts_for_everyone_when_one_clients_folder_cannot_be_made(
+    tmp_path: Path,
+) -> None:
+    """Client beta's in/ is a file when the daemon starts: it refused to start for every
+    client (the SFTP server's start made every client's folders and took the failure for
+    "cannot listen", exit 2, which systemd does not restart). Now it starts, holds beta
+    (`client.fault`) and answers alpha's upload."""
+    install = make_install(tmp_path / "gw", rescan_seconds=1, settle_seconds=0)
+    beta_in = install.folder("beta", "in")
+    shutil.rmtree(beta_in)
+    beta_in.write_text("not a folder\n")
+    with running_daemon(install) as daemon:
+        daemon.wait_started()
+        msg_id = f"HELD-{uuid.uuid4().hex[:8]}"
+        (tmp_path / "upload.xml").write_bytes(batch(msg_id, "alpha", 2))
+        openssh_sftp(install, "alpha-erp", ["put upload.xml /in/upload.xml"], tmp_path)
+        assert len(_answered(install, "alpha", msg_id)) == 1, daemon.tail()
+        assert wait_for(lambda: bool(daemon.events("client.fault")), 15), daemon.tail()
+        [fault] = daemon.events("client.fault")
+        assert fault["client"] == "beta" and fault["path"] == str(beta_in), fault

@@ -190,3 +190,21 @@ def test_root_is_refused_in_a_spool_that_is_the_services(tmp_path: Path) -> None
         assert f"(sudo -u nobody ekase-gateway {' '.join(command)} -c {config})" in line, line
     assert [p for p in [spool, *spool.rglob("*")] if p.lstat().st_uid != nobody] == []
     assert gateway("status", "-c", str(config)).returncode == 0
+
+
+def test_two_first_starts_at_once_agree(tmp_path: Path, database_url: str) -> None:
+    """Two processes starting at once on a new database and spool (a daemon and a command,
+    two nodes): on PostgreSQL one failed inserting the same accounts as the other
+    (UniqueViolation); both go on now, with one identity."""
+    config = write_config(tmp_path, database_url=database_url)
+    now = dt.datetime.now(dt.UTC)
+    init_signing_key(tmp_path / "signing/gateway.key", tmp_path / "signing/gateway.crt", now=now)
+    for _ in range(3):
+        runs = [
+            subprocess.Popen([EXE, "db", "upgrade", "-c", str(config)], stderr=subprocess.PIPE)
+            for _ in range(3)
+        ]
+        for run in runs:
+            _, err = run.communicate(timeout=120)
+            assert run.returncode == 0, err.decode()[-2000:]
+    assert int((tmp_path / "spool/installation").read_text().split("#")[0]) > 0

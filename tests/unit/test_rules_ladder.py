@@ -410,6 +410,16 @@ def test_a_payment_that_waits_says_why_and_until_when(
     assert _due(requested, internal, received).why == why
 
 
+def test_a_cut_off_with_seconds_is_shown_with_them() -> None:
+    """A configured time may carry seconds: the text then shows them on both sides (it
+    said "received 15:30, after the 15:30 cut-off")."""
+    received = dt.datetime(2026, 11, 25, 15, 30, 45, tzinfo=RIGA)
+    clock = decide.Clock(received, received, CUT_INTERNAL, dt.time(15, 30, 30), dt.time(18, 30))
+    assert clock.due(TODAY, False).why == (
+        "received 15:30:45, after the 15:30:30 cut-off for external payments; executes 2026-11-26"
+    )
+
+
 def test_after_end_of_day_nothing_more_is_booked_that_day() -> None:
     """A file processed after the day's books closed (eod_time) waits for the next
     business day even before its cut-off, and says so."""
