@@ -243,6 +243,11 @@ def _final_report(env: Environment, conn: Any, intake: Intake, known: Any) -> st
     document, while nothing of the file has changed since; once later runs reported
     changes, a report of every payment as it stands now (with a MsgId of its own), not
     a first report that would tell the client's ERP that booked payments still wait."""
+    if known.message.startswith(route.REPORT_REQUEST):  # every copy it was answered with
+        return ", ".join(
+            outbox.enqueue_again(conn, outbox_id, intake.now_local, claim_name=intake.claim_name)
+            for outbox_id in outbox.request_answers(conn, known)
+        )
     if known.reports <= 1:
         return outbox.enqueue_again(
             conn, known.first_outbox_id, intake.now_local, claim_name=intake.claim_name

@@ -75,6 +75,7 @@ def run(env: Environment, tx: LedgerTx, intake: Intake, message: str) -> Outcome
             conn, intake, message, request.msg_id, ANSWERED, len(request.reports),
             first_outbox_id=issued[0][0],
         )  # fmt: skip
+        outbox.belong_to(conn, [outbox_id for outbox_id, _ in issued], file_id)
         return Outcome(
             file_id, "archive", ANSWERED, msg_id=request.msg_id,
             counts={"reports": len(issued)}, answer=", ".join(name for _, name in issued),

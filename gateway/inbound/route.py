@@ -19,7 +19,8 @@ from lxml import etree
 from gateway.inbound import safe_xml
 
 head_bytes = safe_xml.feed_bytes  # how much of a file `message_of` wants
-REQUEST_PREFIXES = ("camt.060.", "camt.055.")  # the pull side's messages (SPEC §15)
+REPORT_REQUEST, CANCELLATION = "camt.060.", "camt.055."
+REQUEST_PREFIXES = (REPORT_REQUEST, CANCELLATION)  # the pull side's messages (SPEC §15)
 
 # Signature containers (SPEC §11): the suffix says which uploads are. The data file may
 # be a little larger than a plain upload (`max_file_bytes` + 1 MiB); everything in

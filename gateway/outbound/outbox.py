@@ -168,6 +168,24 @@ def answer_to_claim(conn: Connection, client_id: str, claim_name: str) -> str | 
     return str(found[0]) if found is not None else None
 
 
+def belong_to(conn: Connection, outbox_ids: Sequence[int], file_id: int) -> None:
+    """Note the messages `outbox_ids` as the answers to the file `file_id` (a report
+    request's copies, issued before its row was written): `request_answers` finds them."""
+    o = db.outbox.c
+    conn.execute(update(db.outbox).where(o.id.in_(outbox_ids)).values(file_id=file_id))
+
+
+def request_answers(conn: Connection, file_row: Any) -> list[int]:
+    """The copies that answered the report request `file_row`, in order (`belong_to`;
+    not those a repeated upload was given); its first answer alone where none is noted
+    (a request answered before they were)."""
+    o = db.outbox.c
+    found = conn.execute(
+        select(o.id).where(o.file_id == file_row.id, o.claim_name.is_(None)).order_by(o.id)
+    ).scalars().all()
+    return list(found) or [file_row.first_outbox_id]
+
+
 def enqueue_again(
     conn: Connection, outbox_id: int, created_local: dt.datetime, *, claim_name: str
 ) -> str:

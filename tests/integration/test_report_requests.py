@@ -19,6 +19,7 @@ from gateway.outbound.seal import seal_path, verify_file
 from tests.integration.pull_fixtures import Found, Out, close_day, riga
 from tests.pipeline_fixtures import (
     A_MAIN,
+    A_USD,
     B_MAIN,
     CLIENT_A,
     CLIENT_B,
@@ -105,6 +106,26 @@ def test_yesterdays_statement_again_is_a_sealed_copy(
         (again,) = out.new()
         assert again.path.name not in (copy.path.name, first.path.name)
         assert again.texts("Stmt/CpyDplctInd") == ["DUPL"]
+    finally:
+        inst.close()
+
+
+def test_a_request_sent_again_gets_every_copy_again(template: Path, tmp_path: Path) -> None:
+    """SPEC §6: the same bytes again get the original's answer once more. A request
+    answered with two statements (two accounts) sent again got only the first of them."""
+    inst = Installation.copy_of(template, tmp_path / "gw", need_sealer=True)
+    try:
+        out = closed_yesterday(inst)
+        data = request(statement_day(), statement_day(A_USD), msg_id="REQ-TWICE")
+        answered(inst, data)
+        first = sorted(f.text("Stmt/Acct/Id/IBAN") for f in out.new())
+        assert first == sorted([A_MAIN, A_USD]), first
+        inst.drop(data, "req-again.xml")
+        outcome = inst.run().outcomes[0]
+        again = out.new()
+        assert sorted(f.text("Stmt/Acct/Id/IBAN") for f in again) == first
+        assert all(f.texts("Stmt/CpyDplctInd") == ["DUPL"] for f in again)
+        assert outcome.answer == ", ".join(sorted(f.path.name for f in again))
     finally:
         inst.close()
 
