@@ -194,7 +194,7 @@ class Pipeline:
             with contextlib.ExitStack() as locks:
                 jobs = []
                 for client_id, path in group:
-                    if client_id in self.held or not locks.enter_context(locked(path)):
+                    if client_id in self.held or not self._lock(locks, client_id, path):
                         continue  # held: nothing is booked that could not be answered
                     claim = self._claim(client_id, path, claimed)
                     if claim is not None:
@@ -202,6 +202,16 @@ class Pipeline:
                 if jobs:
                     outcomes += self.run(jobs)
         return outcomes
+
+    def _lock(self, locks: contextlib.ExitStack, client_id: str, path: Path) -> bool:
+        """The file's lock (False: another process has it); a file its client made
+        unreadable (an OpenSSH upload's mode 000) holds that client, not every client."""
+        try:
+            return locks.enter_context(locked(path))
+        except OSError as exc:
+            if not self.held.isolate(client_id, exc):
+                raise
+            return False
 
     def _claim(self, client_id: str, path: Path, claimed: bool) -> Claim | None:
         """The claim of a waiting file (`claimed`: of a file in work/); None if another

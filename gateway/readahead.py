@@ -96,6 +96,10 @@ def start(settings: Settings, now: dt.datetime) -> ReadAhead | BatchAhead | None
                 if not lock.enter_context(locked(path)):
                     lock.close()
                     return None
+            except PermissionError:  # its client's to mend: the pass holds that client
+                lock.close()
+                return None
+            try:
                 claim = spool.claim(client.id, path, now)
                 if claim is None:
                     lock.close()

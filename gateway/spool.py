@@ -38,6 +38,7 @@ from typing import Any
 from gateway import upload_temps
 from gateway.errors import ConfigError, path_mistake
 from gateway.files import fsync_dir, open_for_writing, write_atomically
+from gateway.text import stored_name
 
 IGNORED_SUFFIXES = (".part", ".filepart", ".tmp")
 # Files the gateway keeps beside a claimed file in work/ and beside it in the archive.
@@ -160,11 +161,11 @@ class Spool:
     def claim(self, client_id: str, path: Path, now: dt.datetime) -> Claim | None:
         """Move `path` from `in/` (or `test/`) into `work/` atomically; None if someone
         else took it."""
-        name = path.name
+        name = stored_name(path.name)
         trial = path.parent == self.trial_box(client_id)
         target = self._claim_name(client_id, name, now, TRIAL_MARK if trial else "")
         receipts = self.receipts(client_id) / "test" if trial else self.receipts(client_id)
-        receipt_src = receipts / f"{name}.json"
+        receipt_src = receipts / f"{path.name}.json"
         receipt = _read_json(receipt_src)
         try:
             arrived = os.stat(path).st_ctime  # before the move, which sets it

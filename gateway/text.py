@@ -36,3 +36,10 @@ def time_of_day(moment: dt.time | dt.datetime, seconds: bool | None = None) -> s
     that one has)."""
     with_seconds = moment.second != 0 if seconds is None else seconds
     return moment.strftime("%H:%M:%S" if with_seconds else "%H:%M")
+
+
+def stored_name(name: str) -> str:
+    """A file's name as text every part of the gateway can store and show: one that is
+    not UTF-8 (OpenSSH takes any bytes as a name; the built-in server refuses them) with
+    its other bytes written `\\xff`."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -13,6 +13,7 @@ or OS error): `workers.WorkerLoop` retries it, backing off.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,8 +131,11 @@ class Worker:
         receipts = spool.receipts(client_id)
         if path.parent == spool.trial_box(client_id):  # a trial's receipt (/test)
             receipts = receipts / "test"
-        if (receipts / f"{path.name}.json").exists():
+        try:
+            os.stat(receipts / f"{path.name}.json")
             return 0.0  # the built-in server closed and renamed it: complete
+        except OSError:  # none; or no such name can be (an OpenSSH upload's long name)
+            pass
         try:
             info = path.stat()
         except FileNotFoundError:

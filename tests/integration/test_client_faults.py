@@ -259,3 +259,28 @@ def test_at_start_a_clients_folder_that_cannot_be_made_holds_that_client_alone(
     assert len(list(inst.outbox(CLIENT_A).glob("*.xml"))) == 1
     [fault] = [json.loads(x) for x in done.stderr.splitlines() if '"client.fault"' in x]
     assert fault["client"] == CLIENT_B and fault["path"] == str(b_in), fault
+
+
+def test_a_file_its_client_made_unreadable_holds_that_client_alone(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An OpenSSH upload whose client set its mode to 000: the gateway cannot open it,
+    and that stopped every client's pass as a fault of ours (`pass.fault`). It is the
+    client's to mend: that client is held, the others answered. (Tests run as root, whom
+    a mode does not stop: the kernel's refusal is staged on `os.open`.)"""
+    unreadable = inst.inbox(CLIENT_A) / "chmod0.xml"
+    real = os.open
+
+    def refusing(path: Any, flags: int, *args: Any, **kw: Any) -> int:
+        if Path(os.fsdecode(path)) == unreadable:
+            raise PermissionError(errno.EACCES, "Permission denied", str(unreadable))
+        return real(path, flags, *args, **kw)
+
+    inst.drop(batch(("A1-1", "10.00"), msg_id="A1"), "chmod0.xml")
+    inst.drop(_b_batch("B1"), "b1.xml", CLIENT_B)
+    monkeypatch.setattr(os, "open", refusing)
+    result = inst.run()
+    assert [o.msg_id for o in result.outcomes] == ["B1"]
+    assert result.held[CLIENT_A].path == str(unreadable)
+    monkeypatch.undo()  # the client mends its mode
+    assert [o.msg_id for o in inst.run().outcomes] == ["A1"]

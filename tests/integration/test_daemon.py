@@ -481,3 +481,24 @@ def test_the_daemon_starts_for_everyone_when_one_clients_folder_cannot_be_made(
         assert wait_for(lambda: bool(daemon.events("client.fault")), 15), daemon.tail()
         [fault] = daemon.events("client.fault")
         assert fault["client"] == "beta" and fault["path"] == str(beta_in), fault
+
+
+@pytest.mark.timeout(90)
+def test_names_only_openssh_lets_in_are_answered_and_stop_no_one(tmp_path: Path) -> None:
+    """OpenSSH takes any name the filesystem does: 251 bytes (its receipt's name would be
+    too long: the daemon failed on every start) or bytes that are not UTF-8 (it failed
+    making its claim's name). Both are answered and archived, and the daemon goes on."""
+    install = make_install(tmp_path / "gw", rescan_seconds=1, settle_seconds=0)
+    inbox = install.folder("alpha", "in")
+    long_name = "Z" * 247 + ".xml"
+    (inbox / long_name).write_bytes(batch("LONG-NAME", "alpha", 1))
+    with open(os.path.join(os.fsencode(inbox), b"bad\xff.xml"), "wb") as odd:
+        odd.write(batch("ODD-NAME", "alpha", 1))
+    with running_daemon(install) as daemon:
+        daemon.wait_started()
+        for msg_id in ("LONG-NAME", "ODD-NAME"):
+            assert len(_answered(install, "alpha", msg_id)) == 1, daemon.tail()
+        assert daemon.process.poll() is None, daemon.tail()
+        names = [e["file"] for e in daemon.events("file.processed")]
+        assert "bad\\xff.xml" in names and long_name in names, names
+    assert os.listdir(os.fsencode(inbox)) == []
