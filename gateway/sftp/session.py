@@ -253,12 +253,15 @@ class SftpSession(asyncssh.SFTPServer):
         here = _attrs(os.stat(local))
         yield asyncssh.SFTPName(b".", attrs=here)
         yield asyncssh.SFTPName(b"..", attrs=self._root_attrs())
+        found = []
         with os.scandir(local) as entries:
-            found = [
-                (entry.name, entry.stat(follow_symlinks=False))
-                for entry in entries
-                if not fs.is_internal_name(entry.name) and entry.is_file(follow_symlinks=False)
-            ]
+            for entry in entries:
+                if fs.is_internal_name(entry.name) or not entry.is_file(follow_symlinks=False):
+                    continue
+                try:
+                    found.append((entry.name, entry.stat(follow_symlinks=False)))
+                except FileNotFoundError:  # claimed meanwhile: the listing goes on without it
+                    continue
         for name, st in sorted(found):
             yield asyncssh.SFTPName(os.fsencode(name), attrs=_attrs(st))
 

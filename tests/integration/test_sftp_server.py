@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import io
@@ -12,7 +13,9 @@ import stat
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import paramiko
 import pytest
@@ -798,3 +801,39 @@ def test_test_folder_takes_uploads_of_manage_users_only(server: RunningServer) -
     assert _fails(viewer.listdir, "/test")
     assert _fails(viewer.open, "/test/x.xml", "wb")
     viewer.close()
+
+
+def test_a_listing_goes_on_past_a_file_claimed_while_it_is_read(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon may claim a file between the listing's reading of the folder and its
+    reading of that file's attributes: the whole `ls /in` failed ("No such file"); now it
+    lists the others. (The claim is staged: a name whose file is gone when asked.)"""
+    folder = server.folder("alpha", "in")
+    (folder / "stays.xml").write_bytes(b"x")
+    (folder / "claimed.xml").write_bytes(b"y")
+    real = os.scandir
+
+    class Vanishing:
+        def __init__(self, entry: os.DirEntry[str]) -> None:
+            self.entry, self.name = entry, entry.name
+
+        def is_file(self, *, follow_symlinks: bool = True) -> bool:
+            return self.entry.is_file(follow_symlinks=follow_symlinks)
+
+        def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
+            if self.name == "claimed.xml":
+                raise FileNotFoundError(2, "No such file or directory", self.name)
+            return self.entry.stat(follow_symlinks=follow_symlinks)
+
+    @contextlib.contextmanager
+    def scandir(path: Any) -> Iterator[list[Vanishing]]:
+        with real(path) as entries:
+            yield [Vanishing(e) for e in entries]
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    try:
+        assert sftp.listdir("/in") == ["stays.xml"]
+    finally:
+        sftp.close()
