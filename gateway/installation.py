@@ -91,7 +91,8 @@ def check_user(spool_root: Path) -> None:
         name = pwd.getpwuid(owner).pw_name
     except KeyError:
         name = str(owner)
-    command = shlex.join(["sudo", "-u", name, "ekase-gateway", *sys.argv[1:]])
+    program = os.path.abspath(sys.argv[0])  # sudo's secure_path need not find it by name
+    command = shlex.join(["sudo", "-u", name, program, *sys.argv[1:]])
     raise UsageError(
         f"the spool {spool_root} is {name}'s and this runs as root, whose files there the "
         f"service could not move or write: run it as {name} ({command})"

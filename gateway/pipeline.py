@@ -72,7 +72,7 @@ _SHELVES_SAID = {
     "rejected": "rejected as a whole",
     "duplicates": "repeated",
     "awaiting": "waiting for signatures",
-    "trials": "trial runs",
+    "trials": "trial run(s)",
 }
 
 

@@ -58,7 +58,7 @@ def unusable_signatories(settings: Settings, now: dt.datetime) -> Iterator[tuple
     day = now.astimezone(settings.timezone).date()
     for client in settings.clients:
         for signatory in authorisation.signatories_of(client):
-            found = xades.certificate_problem(signatory.certificate, trust, now)
+            found = xades.certificate_problem(signatory.certificate, trust, now, when="now")
             if found is not None:
                 yield client.id, signatory.name, found[1]
             elif not signatory.card_valid_on(day):

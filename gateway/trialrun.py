@@ -64,21 +64,13 @@ def run(
     answered = outbox.answer_to_claim(conn, intake.client_id, intake.claim_name)
     if answered is not None:  # answered by a run that stopped before shelving it
         return Outcome(_NOT_FILE, SHELF, "TEST", answer=answered, recovered=True)
+    request = route.request_message(intake.path)
+    if request is not None:  # the pull side has no trial (its answers change nothing)
+        return _not_tried(env, tx, intake, reader, known, request)
     if known is not None:
         return _repeated(env, conn, intake, known)
     if route.is_container_name(intake.original_name):
         return _container(env, tx, intake)
-    request = route.request_message(intake.path)
-    if request is not None:  # the pull side has no trial (its answers change nothing)
-        problem = Finding(
-            Reason.FF01, f"a {request} cannot be tried: test/ takes batches (pain.001.001.03); "
-            "requests go to in/",
-        )  # fmt: skip
-        echo = _read_echo(reader)
-        checked, report, _ = _checked(
-            env, tx, intake, lambda _: reject(env, tx.conn, intake, problem, echo)
-        )
-        return _answered(env, tx.conn, intake, checked, report, None)
     checked, report, debited = _checked(
         env, tx, intake, lambda scratch: new_file(env, tx, intake, reader, scratch)
     )
@@ -115,16 +107,38 @@ def _answered(
     )  # fmt: skip
 
 
+def _not_tried(
+    env: Environment, tx: LedgerTx, intake: Intake, reader: Reading | None, known: Any,
+    request: str,
+) -> Outcome:
+    """A request (camt.055, camt.060) in test/, new or already sent to in/: RJCT FF01,
+    echoing its id."""
+    info = f"a {request} cannot be tried: test/ takes batches (pain.001.001.03); requests go to in/"
+    if known is not None:
+        return _refused_as(env, tx.conn, intake, known, Reason.FF01, info)
+    echo = _read_echo(reader)
+    checked, report, _ = _checked(
+        env, tx, intake, lambda _: reject(env, tx.conn, intake, Finding(Reason.FF01, info), echo)
+    )
+    return _answered(env, tx.conn, intake, checked, report, None)
+
+
 def _repeated(env: Environment, conn: Connection, intake: Intake, known: Any) -> Outcome:
     """Bytes this client sent before: in `in/` they would not be executed again (SPEC
     §6, the earlier answer delivered once more), so the trial cannot be their first run.
     It is answered RJCT NARR saying so, echoing the earlier file's group header."""
-    reason = Reason.NARR
     earlier = f"{known.group_status} {known.reason}" if known.reason else known.group_status
     info = (
         f"the same bytes as file {known.id} ({known.original_name}), answered {earlier}: "
         "from in/ they would not be executed again, its answer would be delivered once more"
     )
+    return _refused_as(env, conn, intake, known, Reason.NARR, info)
+
+
+def _refused_as(
+    env: Environment, conn: Connection, intake: Intake, known: Any, reason: Reason, info: str
+) -> Outcome:
+    """The trial RJCT `reason`, echoing the group header of the file `known` it repeats."""
     msg_id = answers.new_msg_id(conn, intake.now_local)
     report = _group_report(env, intake, known, msg_id, GroupStatus.RJCT, reason, info)
     name = _issue(conn, intake, msg_id, trial_answer(report, msg_id))

@@ -250,11 +250,12 @@ def _check(
 
 def certificate_problem(
     cert: x509.Certificate, trust: Trust, received_at: datetime,
-    others: Sequence[x509.Certificate] = (),
+    others: Sequence[x509.Certificate] = (), when: str = "when received",
 ) -> tuple[Problem, str] | None:
     """Why a signature under `cert` (with `others` from its KeyInfo) received at
-    `received_at` cannot count — not from the signatory CA, revoked, outside its
-    validity or its chain's — or None; the signing time is the signature's to check."""
+    `received_at` (`when`, as the text says it) cannot count — not from the signatory
+    CA, revoked, outside its validity or its chain's — or None; the signing time is the
+    signature's to check."""
     chain = _chain(cert, others, trust.cas, received_at)
     if isinstance(chain, str):
         return Problem.UNTRUSTED_CA, chain
@@ -262,7 +263,7 @@ def certificate_problem(
     if revoked:
         return Problem.REVOKED, revoked
     for link in chain:
-        invalid = _validity_problem(link, received_at, "when received")
+        invalid = _validity_problem(link, received_at, when)
         if invalid:
             return Problem.CERTIFICATE_NOT_VALID, invalid
     return None

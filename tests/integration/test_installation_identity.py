@@ -187,7 +187,7 @@ def test_root_is_refused_in_a_spool_that_is_the_services(tmp_path: Path) -> None
         assert done.returncode == 2, done.stderr
         [line] = done.stderr.splitlines()
         assert f"the spool {spool} is " in line and "run it as" in line, line
-        assert f"(sudo -u nobody ekase-gateway {' '.join(command)} -c {config})" in line, line
+        assert f"(sudo -u nobody {EXE} {' '.join(command)} -c {config})" in line, line
     assert [p for p in [spool, *spool.rglob("*")] if p.lstat().st_uid != nobody] == []
     assert gateway("status", "-c", str(config)).returncode == 0
 

@@ -35,6 +35,6 @@ def test_the_signatories_that_cannot_count_are_named(tmp_path: Path) -> None:
     found = {name: problem for _, name, problem in unusable_signatories(load(config), WHEN)}
     assert set(found) == {"Stranger", "Lapsed", "Revoked", "Retired"}, found
     assert found["Stranger"].startswith("certificate not from the signatory CA"), found
-    assert "expired on" in found["Lapsed"], found
+    assert "expired on" in found["Lapsed"] and found["Lapsed"].endswith("(now)"), found
     assert "revoked on" in found["Revoked"], found
     assert found["Retired"] == f"its signature card is not valid on {DEFAULT_NOW.date()}"

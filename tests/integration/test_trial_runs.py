@@ -164,3 +164,19 @@ def test_a_request_in_test_is_refused_with_its_own_id(inst: Installation) -> Non
     info = " ".join(answer.texts("OrgnlGrpInfAndSts/StsRsnInf/AddtlInf"))
     assert "a camt.055.001.09 cannot be tried: test/ takes batches" in info, info
     assert answer.path.read_bytes().startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
+
+
+def test_a_request_sent_to_in_and_then_to_test_is_still_not_tried(inst: Installation) -> None:
+    """The very bytes of a request already answered from /in, put into /test: they were
+    answered as a repeated batch ("the same bytes as file N … would not be executed
+    again"); a request is not tried, whether new or not."""
+    from tests.unit import pull_samples
+
+    data = pull_samples.to_bytes(pull_samples.camt055("09", msg_id="CXL-BOTH"))
+    inst.drop(data, "cxl.xml")
+    inst.run()
+    out = Out(inst.outbox(CLIENT_A))
+    trial(inst, data, name="cxl.xml")
+    (answer,) = out.new()
+    info = " ".join(answer.texts("OrgnlGrpInfAndSts/StsRsnInf/AddtlInf"))
+    assert "a camt.055.001.09 cannot be tried" in info and "the same bytes" not in info, info

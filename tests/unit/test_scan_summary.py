@@ -15,7 +15,7 @@ def test_every_file_is_counted_under_what_became_of_it() -> None:
     result.files_with_pending_executed = [7]
     assert result.summary() == (
         "processed 6 file(s): 2 answered, 1 rejected as a whole, 0 repeated, "
-        "1 waiting for signatures, 2 trial runs; pending payments executed for 1 file(s)"
+        "1 waiting for signatures, 2 trial run(s); pending payments executed for 1 file(s)"
     )
 
 
