@@ -60,9 +60,14 @@ class PassResult:
         shelves = Counter(o.shelf for o in self.outcomes)
         said = [f"{shelves[shelf]} {words}" for shelf, words in _SHELVES_SAID.items()
                 if shelves[shelf] or shelf in ("archive", "rejected", "duplicates")]  # fmt: skip
+        held = "".join(
+            f"; client {client} held: its {fault.kind} fault at {fault.path}"
+            for client, fault in sorted(self.held.items())
+        )
         return (
             f"processed {len(self.outcomes)} file(s): {', '.join(said)}; "
             f"pending payments executed for {len(self.files_with_pending_executed)} file(s)"
+            + held
         )
 
 

@@ -24,3 +24,15 @@ def test_the_usual_three_are_always_said() -> None:
         "processed 0 file(s): 0 answered, 0 rejected as a whole, 0 repeated; "
         "pending payments executed for 0 file(s)"
     )
+
+
+def test_a_held_client_is_said() -> None:
+    """A client held by a fault of its own folder (its answers wait): the line said
+    nothing of it and the command exited 0 as if all were done."""
+    from gateway.faults import ClientFault
+
+    fault = ClientFault("b", "permissions", "PermissionError: …", "/spool/clients/b/out")
+    result = PassResult(held={"b": fault})
+    assert result.summary().endswith(
+        "; client b held: its permissions fault at /spool/clients/b/out"
+    )
