@@ -69,6 +69,8 @@ def test_status_names_the_held_client_while_its_out_folder_refuses_us(
         text, shown = _status(install)
         [line] = [s for s in text.splitlines() if "CLIENT HELD alpha" in s]
         assert str(out) in line and "permissions" in line, line
+        # not "unbooked": a file of it may be booked, its answer waiting (its own line says)
+        assert "unbooked" not in line and "(each shown below: booked or not)" in line, line
         [d] = shown["daemons"]
         assert set(d["held"]) == {"alpha"} and d["held"]["alpha"]["kind"] == "permissions"
         assert "CLIENT HELD beta" not in text
