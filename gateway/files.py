@@ -99,12 +99,23 @@ def temporary_for(path: Path) -> Path:
     return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
 
 
+write_in_place_attempts = 5
+
+
 def write_in_place(path: Path, data: bytes | str, *, mode: int = 0o644, sync: bool = True) -> None:
     """Write `data` to `path` directly, replacing a file a stopped run left there. For a
     file no one reads before its writer moves it (a sidecar in work/): the move, not this
-    write, is what others see, and the mover syncs the folder."""
-    path.unlink(missing_ok=True)
-    write_new(path, data, mode=mode, sync=sync)
+    write, is what others see, and the mover syncs the folder. Two processes writing the
+    same sidecar (two passes shelving one batch) each replace it: the one that finds the
+    other's between its removal and its creation removes it again."""
+    for attempt in range(write_in_place_attempts):
+        path.unlink(missing_ok=True)
+        try:
+            write_new(path, data, mode=mode, sync=sync)
+            return
+        except FileExistsError:
+            if attempt + 1 == write_in_place_attempts:
+                raise
 
 
 def write_new(path: Path, data: bytes | str, *, mode: int = 0o644, sync: bool = True) -> None:
