@@ -131,11 +131,8 @@ class Worker:
         receipts = spool.receipts(client_id)
         if path.parent == spool.trial_box(client_id):  # a trial's receipt (/test)
             receipts = receipts / "test"
-        try:
-            os.stat(receipts / f"{path.name}.json")
+        if _exists(receipts / f"{path.name}.json"):
             return 0.0  # the built-in server closed and renamed it: complete
-        except OSError:  # none; or no such name can be (an OpenSSH upload's long name)
-            pass
         try:
             info = path.stat()
         except FileNotFoundError:
@@ -176,3 +173,13 @@ class Worker:
             return
         if not more:
             self._eod_done_for = state
+
+
+def _exists(path: Path) -> bool:
+    """Whether `path` is there; False too where no such name can be (an OpenSSH upload's
+    name too long to carry a receipt's suffix), which `Path.exists` raises for."""
+    try:
+        os.stat(path)
+    except OSError:
+        return False
+    return True

@@ -8,7 +8,6 @@ channel, confined by the pure rules in `fs`; `guard` holds the limits.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import weakref
 from pathlib import Path
@@ -27,12 +26,12 @@ from gateway.clock import Clock, SystemClock
 from gateway.errors import ConfigError
 from gateway.files import write_new
 from gateway.settings import Settings
-from gateway.sftp import fs
 from gateway.sftp.connection import Connection
 from gateway.sftp.context import ServerContext, UploadHook
 from gateway.sftp.guard import AuthPenalty, PenaltyPolicy, SessionLimit
 from gateway.sftp.quota import WaitingBytes, bytes_in, waiting_folders
 from gateway.sftp.session import SftpSession
+from gateway.spool import Spool
 
 KEEPALIVE_SECONDS_MAX = 60
 
@@ -109,19 +108,6 @@ def refuse_non_sftp(process: asyncssh.SSHServerProcess[str]) -> None:
     process.exit(1)
 
 
-def prepare_spool(settings: Settings) -> None:
-    """Create `in/`, `out/`, `test/` and the receipts folder of every client. One client's
-    folder that cannot be made stops no one: the pipeline's passes hold that client until
-    it is there (`Pipeline.restore_folders`). (Hidden uploads a stopped run left behind
-    are the spool's housekeeping: `gateway.upload_temps`.)"""
-    for client in settings.clients:
-        root = settings.spool_dir / "clients" / client.id
-        for area in fs.AREAS:
-            with contextlib.suppress(OSError):
-                (root / area).mkdir(parents=True, exist_ok=True)
-        (settings.spool_dir / "receipts" / client.id).mkdir(parents=True, exist_ok=True)
-
-
 async def start_server(
     settings: Settings,
     *,
@@ -139,7 +125,9 @@ async def start_server(
     log = logger if logger is not None else structlog.get_logger()
     clock = clock or SystemClock()
     cfg = settings.sftp
-    prepare_spool(settings)
+    # The clients' folders, made as every start makes them (one client's that cannot be
+    # made stops no one: the pipeline's passes hold that client until it is there).
+    Spool(settings.spool_dir).prepare([c.id for c in settings.clients])
     host_key = _load_or_create_host_key(cfg.host_key, log)
     host_keypair = _host_keypair(host_key, cfg.host_key)
     kex = _available("sftp.kex_algorithms", cfg.kex_algorithms, get_kex_algs(), log)
