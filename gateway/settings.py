@@ -285,11 +285,24 @@ def _account(reader: Reader) -> AccountSettings:
         currency=code,
         status=status,
         overdraft_minor=reader.amount("overdraft", code) or 0,
-        max_payment_minor=reader.amount("max_payment", code),
-        daily_limit_minor=reader.amount("daily_limit", code),
+        max_payment_minor=_limit(reader, "max_payment", code),
+        daily_limit_minor=_limit(reader, "daily_limit", code),
         authorisation=level,
         budget=reader.flag("budget", False),
     )
+
+
+def _limit(reader: Reader, name: str, code: str) -> int | None:
+    """An account's `max_payment` or `daily_limit`: left out, no limit. Zero is refused:
+    written for "no limit" (as many systems read it) it would refuse every payment."""
+    limit = reader.amount(name, code)
+    if limit == 0:
+        raise ConfigError(
+            reader.key(name),
+            f'must be above 0: leave {name} out for no limit (status = "blocked" stops '
+            "an account's payments)",
+        )
+    return limit
 
 
 def _user(reader: Reader) -> UserSettings:

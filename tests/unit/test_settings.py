@@ -661,6 +661,15 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
         setting(*ACCOUNT, "max_payment", value="-5"), "client[0].account[0].max_payment",
         ("positive", "-5"),
     ),
+    # 0 is no limit in many systems; here it would refuse every payment (AM02, AM14).
+    "max_payment of zero": (
+        setting(*ACCOUNT, "max_payment", value="0"), "client[0].account[0].max_payment",
+        ("must be above 0", "leave max_payment out", 'status = "blocked"'),
+    ),
+    "daily_limit of zero": (
+        setting(*ACCOUNT, "daily_limit", value=0), "client[0].account[0].daily_limit",
+        ("must be above 0", "leave daily_limit out", 'status = "blocked"'),
+    ),
     "amount not a number": (
         setting(*ACCOUNT, "max_payment", value="lots"), "client[0].account[0].max_payment",
         ("not a number", "lots"),
