@@ -120,6 +120,7 @@ def route(
     # names them); what lies between is on the position accounts.
     positions = legs[1:-1]
     assert legs[0][0] == DEBTOR and legs[-1][0] == CREDITOR, legs
+    assert legs[0][1:3] == (debit_ccy, -1) and legs[-1][1:3] == (credit_ccy, 1), legs
     assert all(isinstance(leg[0], str) for leg in positions), legs
     found = Route(
         instructed, debit_ccy, credit_ccy, debit, credit, legs, positions, quotes, note
@@ -180,10 +181,13 @@ def client_postings(
     priced: Priced, debtor_iban: str, creditor_iban: str
 ) -> tuple[Posting, Posting]:
     """The debtor's debit in its account's currency and the credit in the creditor's
-    (or the clearing account's): the ends of the route's legs."""
-    legs = priced.route.legs
-    debit, credit = _moves((legs[0], legs[-1]), priced.amounts, (debtor_iban, creditor_iban))
-    return debit, credit
+    (or the clearing account's): the ends of the route's legs, which move the debited and
+    the credited amount (`route` asserts it)."""
+    route = priced.route
+    return (
+        Posting(debtor_iban, route.debit_ccy, -priced.debit_minor),
+        Posting(creditor_iban, route.credit_ccy, priced.credit_minor),
+    )
 
 
 def position_postings(route: Route, totals: Sequence[int]) -> tuple[Posting, ...]:
