@@ -20,10 +20,11 @@ import base64
 import binascii
 import datetime as dt
 import difflib
-import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from gateway import from_patterns
 
 KEY_TYPES = (
     "ssh-ed25519",
@@ -62,8 +63,6 @@ VALUED = frozenset(
      "environment"}
 )
 EXPIRY_TIME = re.compile(r"(\d{8}|\d{12}|\d{14})(z|utc)?", re.IGNORECASE)
-IPV4_LIKE = re.compile(r"[0-9.]+")
-MASK_BITS = re.compile(r"[0-9]{1,3}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,45 +294,9 @@ def _bad_from(line: KeyLine, kind: str) -> str | None:
     the line is refused at start, naming the pattern."""
     for value in line.values("from"):
         for pattern in value.split(","):
-            why = _from_pattern_problem(pattern)
+            why = from_patterns.problem(pattern)
             if why is not None:
                 return f'from="{value}": {why}'
-    return None
-
-
-def _from_pattern_problem(pattern: str) -> str | None:
-    """Why one pattern of a from= list cannot be what it says, or None. Host names and
-    wildcards are free; a mask, or a pattern made of digits and dots or holding a colon (no
-    host name is either), must be an address: `300.1.1.1` would match no client."""
-    body = pattern.removeprefix("!")
-    if not body:
-        return "an empty pattern (between commas, or after !)"
-    if any(char.isspace() for char in body):
-        return f'"{pattern}" holds a blank (patterns are separated by commas alone)'
-    if "/" in body:
-        return _cidr_problem(body)
-    if "*" in body or "?" in body:
-        return None
-    if IPV4_LIKE.fullmatch(body) or ":" in body:
-        try:
-            ipaddress.ip_address(body)
-        except ValueError:
-            version = "IPv6" if ":" in body else "IPv4"
-            return f"{body} is not an {version} address"
-    return None
-
-
-def _cidr_problem(pattern: str) -> str | None:
-    address, _, mask = pattern.partition("/")
-    try:
-        host = ipaddress.ip_address(address)
-    except ValueError:
-        return f"{pattern}: a mask (/n) must follow an IP address"
-    if not MASK_BITS.fullmatch(mask) or int(mask) > host.max_prefixlen:
-        return f"{pattern}: the mask of an IPv{host.version} address is /0 to /{host.max_prefixlen}"
-    network = ipaddress.ip_network(f"{host}/{mask}", strict=False)
-    if network.network_address != host:
-        return f"{pattern} has bits set after its mask (the network is {network})"
     return None
 
 
@@ -349,23 +312,13 @@ def _system_key_without_from(line: KeyLine, kind: str) -> str | None:
             "(allowed addresses are mandatory for information systems)"
         )
     for value in values:
-        everyone = next((p for p in value.split(",") if _allows_every_address(p)), None)
+        everyone = from_patterns.every_address_in(value.split(","))
         if everyone is not None:
             return (
-                f'from="{value}": {everyone} allows every address; a system user\'s key '
+                f'from="{value}": {everyone} every address; a system user\'s key '
                 "must name the addresses its system connects from"
             )
     return None
-
-
-def _allows_every_address(pattern: str) -> bool:
-    """Whether a from= pattern admits every client address: wildcards and dots alone
-    (`*`, `*.*.*.*`), or a network with mask /0 (`0.0.0.0/0`, `::/0`)."""
-    if pattern.startswith("!"):
-        return False
-    if "*" in pattern and set(pattern) <= {"*", "."}:
-        return True
-    return pattern.endswith("/0")
 
 
 RULES: tuple[Callable[[KeyLine, str], str | None], ...] = (

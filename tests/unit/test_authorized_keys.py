@@ -88,6 +88,12 @@ def test_blank_lines_and_comments_are_not_keys() -> None:
         (f'from="!10.0.0.1,*" {public_key()}', "system", True),
         (f'from="10.*,!10.9.9.9" {public_key()}', "system", False),
         (f'from="*" {public_key()}', "person", False),
+        # Networks that together are every address, as one /0 is.
+        (f'from="0.0.0.0/1,128.0.0.0/1" {public_key()}', "system", True),
+        (f'from="10.0.0.1,::/1,8000::/1" {public_key()}', "system", True),
+        (f'from="0.0.0.0/1,128.0.0.0/2,192.0.0.0/2,!10.0.0.1" {public_key()}', "system", True),
+        (f'from="0.0.0.0/1,128.0.0.0/2" {public_key()}', "system", False),
+        (f'from="0.0.0.0/1,::/1" {public_key()}', "system", False),
     ],
 )
 def test_a_system_users_key_must_carry_from(text: str, kind: str, refused: bool) -> None:
