@@ -162,5 +162,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     _config_arg(p)
     p.add_argument("--client", required=True, help="client id")
     p.add_argument("--date", required=True, help="business day YYYY-MM-DD of the payments")
-    p.add_argument("--amount", required=True, help="EUR announced beyond the known payments")
+    p.add_argument(
+        "--amount", required=True,
+        help="EUR announced beyond the known payments (0 withdraws an announcement)",
+    )
     p.set_defaults(handler=cmd_announce)

@@ -71,6 +71,8 @@ def to_minor(text: str | Decimal, currency: str, *, allow_zero: bool = False) ->
     if scaled != scaled.to_integral_value():
         raise AmountError(f"{text} has more than {exponent} decimals for {currency}")
     minor = int(scaled)
+    if minor < 0 and allow_zero:
+        raise AmountError(f"amount must not be negative: {text}")
     if minor < 0 or (minor == 0 and not allow_zero):
         raise AmountError(f"amount must be positive: {text}")
     if len(str(minor)) > amount_digits_max:

@@ -74,7 +74,7 @@ def test_announce_records_and_a_later_one_replaces_it(
         ("nobody", None, "10", "--client nobody: no such client"),
         (CLIENT_A, "2020-01-06", "10", "--date 2020-01-06 is in the past"),
         (CLIENT_A, "weekend", "10", "is not a business day"),
-        (CLIENT_A, None, "-5", "--amount -5: amount must be positive"),
+        (CLIENT_A, None, "-5", "--amount -5: amount must not be negative"),
         (CLIENT_A, None, "10.001", "more than 2 decimals"),
         (CLIENT_A, None, "ten", "not a number"),
         (CLIENT_A, "25.11.2027", "10", "expected YYYY-MM-DD"),

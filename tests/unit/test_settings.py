@@ -659,7 +659,7 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
     ),
     "negative amount": (
         setting(*ACCOUNT, "max_payment", value="-5"), "client[0].account[0].max_payment",
-        ("positive", "-5"),
+        ("must not be negative", "-5"),
     ),
     # 0 is no limit in many systems; here it would refuse every payment (AM02, AM14).
     "max_payment of zero": (
