@@ -152,4 +152,6 @@ def parse(text: str) -> Classifier:
         found.setdefault(code.code, []).append(code)
     if not header_seen:
         raise ClassifierError(1, "the file is empty")
+    if not found:
+        raise ClassifierError(1, "a header and no code (every coded payment would be RR05)")
     return Classifier({c: tuple(sorted(p, key=lambda x: x.valid_from)) for c, p in found.items()})

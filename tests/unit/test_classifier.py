@@ -86,6 +86,9 @@ def test_a_wrong_header_and_an_empty_file_are_refused() -> None:
         classifier.parse("kods;nosaukums;veids;no;lidz\n")
     with pytest.raises(classifier.ClassifierError, match="row 1: the file is empty"):
         classifier.parse("\ufeff")
+    # A header alone would leave every payment of a budget account RJCT RR05.
+    with pytest.raises(classifier.ClassifierError, match="row 1: a header and no code"):
+        classifier.parse(HEADER + "\r\n\r\n")
 
 
 def test_a_bad_classifier_file_stops_the_start_with_one_line(tmp_path: Path) -> None:
