@@ -106,7 +106,7 @@ def process(env: Environment, jobs: Sequence[Job]) -> list[Job]:
             if job.reader is not None:
                 continue
             if os.stat(job.claim.path).st_size <= env.settings.max_file_bytes and not (
-                route.is_container_name(job.claim.original_name)
+                route.is_container(job.claim.path, job.claim.original_name)
             ):
                 job.reader = reading.read(job.claim.path, env.settings)
             elif job.digest is None:
@@ -224,7 +224,7 @@ def _new(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy])
     wait for signatures (the authorisation stage before decide), or any other."""
     intake = job.intake
     assert intake is not None
-    if route.is_container_name(intake.original_name):
+    if route.is_container(intake.path, intake.original_name):
         from gateway import signature_run
 
         return signature_run.container_file(env, tx, intake, copies, job.batch_ahead)

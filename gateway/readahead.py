@@ -83,7 +83,7 @@ def start(settings: Settings, now: dt.datetime) -> ReadAhead | BatchAhead | None
     spool = Spool(settings.spool_dir)
     for client in settings.clients:
         for path in spool.waiting(client.id)[:1]:
-            if route.is_container_name(path.name):
+            if route.is_container(path, path.name):
                 return _signed_batch(settings, spool.awaiting(client.id), path)
             try:
                 size = os.stat(path).st_size

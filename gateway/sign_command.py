@@ -175,7 +175,7 @@ def run_sign(
 def _as_container(name: str, source: bytes) -> asice.Container | None:
     """The container `source` is, or None for a plain file. A file that claims to be a
     container (by its name or its first bytes) but is not readable as one is refused."""
-    claims = route.is_container_name(name) or source[30:38] == b"mimetype"
+    claims = route.is_container_name(name) or route.claims_container(source)
     if not claims:
         return None
     read = asice.read_container(source, data_bytes_max=sign_input_bytes_max)

@@ -69,7 +69,7 @@ def run(
         return _not_tried(env, tx, intake, reader, known, request)
     if known is not None:
         return _repeated(env, conn, intake, known)
-    if route.is_container_name(intake.original_name):
+    if route.is_container(intake.path, intake.original_name):
         return _container(env, tx, intake)
     checked, report, debited = _checked(
         env, tx, intake, lambda scratch: new_file(env, tx, intake, reader, scratch)

@@ -1,5 +1,6 @@
 """What a file in `/in` is, told cheaply before it is read: a signature container by its
-name (SPEC §11), else the ISO 20022 message its root element's namespace names (SPEC §15).
+name or its first bytes (SPEC §11), else the ISO 20022 message its root element's
+namespace names (SPEC §15).
 
 The file run routes every file by this module alone; the runs of the rarer kinds
 (containers, requests, trials) are imported when a file of their kind arrives.
@@ -32,8 +33,27 @@ meta_bytes_max = 8 * 1024 * 1024
 
 
 def is_container_name(name: str) -> bool:
-    """Whether an upload's name says it is a container (the suffix decides, SPEC §11)."""
+    """Whether an upload's name says it is a container (the suffixes of SPEC §11)."""
     return name.lower().endswith(CONTAINER_SUFFIXES)
+
+
+def claims_container(head: bytes) -> bool:
+    """Whether a file's first bytes say it is an ASiC container: a zip whose first entry
+    is `mimetype` (the container format's rule; its local header is 30 bytes)."""
+    return head[:4] == b"PK\x03\x04" and head[30:38] == b"mimetype"
+
+
+def is_container(path: Path, name: str) -> bool:
+    """Whether the upload at `path`, named `name`, is a signature container: its name
+    says so, or its bytes do, whatever it is named — as its bytes, not its name, tell a
+    repeat (a container first sent as `sig.xml` could never have been sent again right)."""
+    if is_container_name(name):
+        return True
+    try:
+        with open(path, "rb") as handle:
+            return claims_container(handle.read(38))
+    except OSError:
+        return False
 
 
 def container_data_bytes_max(max_file_bytes: int) -> int:

@@ -743,3 +743,24 @@ def test_a_container_of_a_request_sent_before_is_ff01(
     assert_valid(answer.path, "pain.002.001.03")
     assert answer.group_status == "RJCT" and answer.group_reasons == ["FF01"], answer.group_info
     assert "not a batch (pain.001.001.03)" in " ".join(answer.group_info)
+
+
+def test_a_container_named_like_a_plain_file_is_read_as_a_container(
+    signing: tuple[Installation, Pki], assert_valid: Any
+) -> None:
+    """An ASiC-E container says what it is in its first bytes (a zip whose first entry is
+    `mimetype`): uploaded as `sig.xml` it still counts its signature, as it would as
+    `.asice`. (Read by its name as XML it was FF01, and since a repeat is told by its
+    bytes, the same container could never be delivered again under its right name.)"""
+    inst, pki = signing
+    data = batch(("E1", "10.00"), msg_id="NAMED-1")
+    inst.drop(data, "pay.xml")
+    inst.run()
+    inst.new_answers()
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "sig.xml")
+    inst.run()
+    [ack] = inst.new_answers()
+    info = " ".join(ack.group_info)
+    assert ack.original_msg_id == "NAMED-1" and ack.group_status == "PDNG", info
+    assert "1 of 2 signatures" in info, info
+    assert_valid(ack.path, "pain.002.001.03")
