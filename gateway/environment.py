@@ -303,6 +303,10 @@ def open_reader(settings: Settings, *, clock: Clock | None = None) -> ReadOnlyEn
         raise UsageError(f"no database at {path}: {_upgrade_hint(settings)}")
     engine = make_reader_engine(settings.database_url)
     try:
+        if settings.spool_dir.is_dir():  # (an auditor's copy of the database may have none)
+            # Another installation's database is the news, not its schema ("db upgrade"
+            # would be refused for the same reason).
+            installation.check(engine, settings.spool_dir)
         check_schema(engine, settings)
     except BaseException:
         engine.dispose()

@@ -10,9 +10,10 @@ So the first start writes a random identity into both — the database's counter
 `installation`, the spool's file `installation` — and every later start that writes
 compares them first (`check`), before the database is migrated, an account made or a
 file processed (`scan --once` may have claimed a big file into work/ to read ahead: it
-waits there, unchanged, for the run that has the right database). `status` compares
-them too (`check_reading`). An installation from before this check has neither: its
-next start writes both (`record`).
+waits there, unchanged, for the run that has the right database). Every reader
+(`status`, `ledger balance`, `environment.open_reader`) compares them too, before the
+database's schema. An installation from before this check has neither: its next start
+writes both (`record`).
 
 And one spool, one user: root working in the service's spool would leave files there
 the service cannot move or write (`check_user`).
@@ -63,16 +64,16 @@ def record(conn: Connection, spool_root: Path) -> int:
     return in_database
 
 
-def check_reading(conn: Connection, spool_root: Path) -> None:
-    """`check` for `status`, which shows the spool beside the database: a spool that is
-    not there, or not the database's, is refused — never shown as an idle installation."""
+def check_spool_there(spool_root: Path) -> None:
+    """For `status`, which shows the spool beside the database: a spool that is not there
+    is refused — never shown as an idle installation. (One that is there but not the
+    database's, `open_reader` refuses with `check`.)"""
     if not spool_root.is_dir():
         raise ConfigError(
             "gateway.spool_dir",
             f"no spool at {spool_root}, beside a database in use (a mistyped spool_dir, or "
             "its disk not mounted?)",
         )
-    _compare(spool_root, _read(spool_root / FILE_NAME), _counter(conn))
 
 
 def check_user(spool_root: Path) -> None:

@@ -350,10 +350,9 @@ def main(settings: Settings, *, as_json: bool = False) -> int:
 
     env: StatusSource
     try:
-        env = open_reader(settings)
+        env = open_reader(settings)  # refuses another installation's spool
         try:
-            with env.engine.connect() as conn:
-                installation.check_reading(conn, settings.spool_dir)
+            installation.check_spool_there(settings.spool_dir)
         except BaseException:
             env.close()
             raise

@@ -166,6 +166,19 @@ def test_status_refuses_a_spool_that_is_not_there_or_not_the_databases(tmp_path:
         done = gateway(*command, "-c", str(crossed))
         assert done.returncode == 2, done.stdout  # `ledger balance` said 0.00 EUR of it
         assert "belongs to installation" in done.stderr and len(done.stderr.splitlines()) == 1
+    # A wrong database that is empty: the spool's identity is the news, not "db upgrade"
+    # (which would be refused anyway).
+    empty = tmp_path / "empty.sqlite3"
+    sqlite3.connect(empty).close()
+    blank = tmp_path / "blank.toml"
+    blank.write_text(
+        config.read_text().replace("sqlite:///spool/ledger.sqlite3", f"sqlite:///{empty}")
+    )
+    for command in (["status"], ["ledger", "balance", "--iban", "LV31TREL9100000000001"]):
+        done = gateway(*command, "-c", str(blank))
+        assert done.returncode == 2, done.stdout
+        [line] = done.stderr.splitlines()
+        assert "belongs to installation" in line and "db upgrade" not in line, line
     assert gateway("status", "-c", str(config)).returncode == 0
 
 
