@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select
 from sqlalchemy.pool import NullPool
 
 from gateway import counters, db, holiday_cache, installation, pricing
@@ -164,6 +164,7 @@ def open_environment(
         installation.check(engine if made else None, spool.root)  # each other's?
         with _one_start_at_a_time(engine):
             ledger = _first_writes(settings, engine, spool, clock)
+        _refuse_a_clock_behind(engine, settings, clock)
     except BaseException:
         engine.dispose()
         raise
@@ -187,6 +188,20 @@ def _one_start_at_a_time(engine: Engine) -> Iterator[None]:
             yield
         finally:
             conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_START_LOCK})")
+
+
+def _refuse_a_clock_behind(engine: Engine, settings: Settings, clock: Clock) -> None:
+    """A clock whose date is before a day statements were issued for (a system clock set
+    back, a bad NTP step) is refused: what a writer did now would be booked, and cut-offs
+    judged, on a day whose statements are already sent."""
+    with engine.connect() as conn:
+        latest = conn.execute(select(func.max(db.statements.c.business_date))).scalar()
+    today = clock.now().astimezone(settings.timezone).date()
+    if latest is not None and today < latest:
+        raise UsageError(
+            f"the clock says {today}, but statements were issued for {latest}: the system "
+            "clock is behind; set it right and start again (nothing was done)"
+        )
 
 
 def _first_writes(settings: Settings, engine: Engine, spool: Spool, clock: Clock) -> Ledger:

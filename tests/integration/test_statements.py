@@ -993,3 +993,37 @@ def test_an_account_added_later_is_stated_from_the_day_it_appeared(
             assert_valid(path, CAMT053)
     finally:
         reopened.close()
+
+
+def test_a_clock_behind_the_last_statement_is_refused_before_anything_is_done(
+    past_copy: Path,
+) -> None:
+    """A system clock set back (a bad NTP step, a mistaken `date`) below a day statements
+    were issued for: `scan --once` booked that day's files on a day whose statement the
+    client already holds (and judged its cut-offs on the wrong day). Every writer is
+    refused in one line, exit 2, with the file left waiting; the right clock runs it."""
+    from bench import workday
+
+    config = past_copy / "gateway.toml"
+    assert eod(config, "--date", PAST_DAY.isoformat()).returncode == 0
+    waiting = past_copy / "spool/clients" / CLIENT_A / "in/late.xml"
+    waiting.write_bytes(Batch(msg_id="LATE").tx("L-1", "1.00").build())
+    behind = workday.pinned(riga(PAST_DAY - dt.timedelta(days=1), "10:00"))
+    for command in (["scan", "--once"], ["ledger", "fund", "--iban", A_MAIN, "--amount", "1"]):
+        done = subprocess.run(
+            [str(EKASE), *command, "-c", str(config)], capture_output=True, text=True,
+            timeout=60, env=behind,
+        )  # fmt: skip
+        assert done.returncode == 2, (done.stdout, done.stderr)
+        [line] = done.stderr.splitlines()
+        assert (
+            f"the clock says {PAST_DAY - dt.timedelta(days=1)}, but statements were issued "
+            f"for {PAST_DAY}" in line
+        ), line
+        assert waiting.exists()
+    done = subprocess.run(
+        [str(EKASE), "scan", "--once", "-c", str(config)], capture_output=True, text=True,
+        timeout=60, env={**os.environ, "PYTHONPATH": ""},
+    )  # fmt: skip
+    assert done.returncode == 0 and "processed 1 file" in done.stdout, done.stderr
+    assert not waiting.exists()
