@@ -26,7 +26,7 @@ from typing import Any
 
 import structlog
 from cryptography import x509
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from gateway import announcements, db, reading, record, waiting_report
 from gateway.awaiting_shelf import CANCELLED as CANCELLED
@@ -161,19 +161,30 @@ def admit(
         name = None if auth.complete else _answer_waiting(
             env, tx.conn, intake, file_id, first, parsed, report, missing
         )  # fmt: skip
-    awaiting_id = tx.conn.execute(
-        db.awaiting.insert().values(
-            client_id=intake.client_id, sha256=intake.sha256, file_id=file_id, level=level,
-            debited=debited_text(debited), path=intake.claim_name, state=WAITING,
-            received_at=intake.received, expires_on=expires,
-        )
-        .returning(db.awaiting.c.id)
-    ).scalar_one()  # fmt: skip
-    announcements.record_awaiting(tx.conn, awaiting_id, eur)
+        listing = None if auth.complete else report.dump()  # what later answers list
+    waiting = {
+        "client_id": intake.client_id, "sha256": intake.sha256, "file_id": file_id,
+        "level": level, "debited": debited_text(debited), "path": intake.claim_name,
+        "state": WAITING, "received_at": intake.received, "expires_on": expires,
+    }  # fmt: skip
+    _record_waiting(tx.conn, waiting, eur, listing)
     return Outcome(
         file_id, "awaiting", GroupStatus.PDNG.value, info=missing, msg_id=first.msg_id,
         counts={TxStatus.PDNG.value: parsed.count}, answer=name,
     )  # fmt: skip
+
+
+def _record_waiting(
+    conn: Connection, row: dict[str, Any], eur: Counter[dt.date], listing: bytes | None
+) -> None:
+    """The waiting batch's row, the EUR it announces per day (SPEC §14) and what its
+    answers list while it waits."""
+    awaiting_id = conn.execute(
+        db.awaiting.insert().values(**row).returning(db.awaiting.c.id)
+    ).scalar_one()
+    announcements.record_awaiting(conn, awaiting_id, eur)
+    if listing is not None:
+        conn.execute(insert(db.awaiting_listings).values(awaiting_id=awaiting_id, body=listing))
 
 
 def _answer_waiting(
@@ -257,9 +268,7 @@ def execute(
     with ahead or reading.read(path, env.settings) as reader:
         reader.digest()
         outcome = new_file(env, tx, intake, reader, copies, file_id=row.file_id)
-    tx.conn.execute(
-        update(db.awaiting).where(db.awaiting.c.id == row.id).values(state=EXECUTED, closed_at=now)
-    )
+    stop_waiting(tx.conn, row, EXECUTED, now)
     log.info("batch.authorised", client=row.client_id, file_id=row.file_id,
              group_status=outcome.group_status)  # fmt: skip
     return outcome
@@ -318,9 +327,21 @@ def close_unexecuted(
         conn, row.file_id, group_status=GroupStatus.RJCT.value, reason=reason.value,
         additional_info=info[:1000], first_outbox_id=outbox_id,
     )  # fmt: skip
-    conn.execute(
-        update(db.awaiting)
-        .where(db.awaiting.c.id == row.id)
-        .values(state=state, closed_at=local.astimezone(dt.UTC))
-    )
+    stop_waiting(conn, row, state, local.astimezone(dt.UTC))
     return name
+
+
+def stop_waiting(conn: Connection, row: Any, state: str, closed_at: dt.datetime) -> None:
+    """The batch of `row` waits no more (`state`: executed, expired, cancelled): its
+    listing, which only its answers while it waited used, goes."""
+    a = db.awaiting.c
+    conn.execute(update(db.awaiting).where(a.id == row.id).values(state=state, closed_at=closed_at))
+    conn.execute(delete(db.awaiting_listings).where(db.awaiting_listings.c.awaiting_id == row.id))
+
+
+def listing_of(conn: Connection, row: Any) -> bytes | None:
+    """What the answers about the waiting batch of `row` list (`db.awaiting_listings`),
+    or None for a batch that waited before listings were kept."""
+    listings = db.awaiting_listings.c
+    found = select(listings.body).where(listings.awaiting_id == row.id)
+    return conn.execute(found).scalar()

@@ -274,6 +274,17 @@ awaiting = Table(
     Index("ix_gw_awaiting_state", "state", "expires_on"),
 )
 
+# What every answer about a waiting batch lists (SPEC §6): its transactions, PDNG with why
+# they wait and until when, as its first answer rendered them (`FirstReport.dump`), so the
+# answer to each signature need not read the batch again. Written with the waiting row,
+# deleted when the batch stops waiting; a batch without one is read again.
+awaiting_listings = Table(
+    "gw_awaiting_listings",
+    metadata,
+    Column("awaiting_id", Id, ForeignKey("gw_awaiting.id"), primary_key=True),
+    Column("body", LargeBinary, nullable=False),
+)
+
 # Every signature found in a container for a waiting batch, in arrival order, with what
 # it did: `reason` is its SPEC §11 code (None: it counted), `verified` whether the
 # signature itself checked out (only those are signers for the level rule again).

@@ -360,13 +360,15 @@ def _answer(
     before, see `answers.issue`). While the batch still waits (`waiting`: its row) it lists
     every transaction PDNG, as its first answer did; otherwise the batch's own reports
     list them, and this gives the group."""
-    path, said = None, waiting_report.WAITS_INFO  # (without the batch, nothing is listed)
+    path, said, listing = None, waiting_report.WAITS_INFO, None  # (no batch: nothing listed)
     if waiting is not None:
         path = authorisation.batch_path(env, waiting)
         said = waiting_report.waits(waiting.expires_on)
+        listing = authorisation.listing_of(conn, waiting)  # as its first answer listed them
     return waiting_report.answer(
         env, conn, file_row, intake.now_local, path=path, status=status, reason=reason,
         info=info, tx=(TxStatus.PDNG, None, said), claim_name=claim_name, msg_id=msg_id,
+        listing=listing,
     )  # fmt: skip
 
 

@@ -1,7 +1,9 @@
 """The pain.002 of a batch waiting for signatures (SPEC §11) lists every transaction, as
 every pain.002 does (SPEC §6): PDNG while it waits, RJCT when it expired or was cancelled.
-The batch is read for it as it arrives (`read`, during the authorisation stage) and read
-again from where it waits for each later answer about it (`answer`).
+The batch is read for it as it arrives (`read`, during the authorisation stage); what
+that first answer listed is kept with the waiting batch (`db.awaiting_listings`), and each
+later answer while it waits lists it again from there (`answer`). An answer that says
+something else of every transaction (expired, cancelled) reads the batch again.
 """
 
 from __future__ import annotations
@@ -88,14 +90,19 @@ def answer(
     env: Environment, conn: Connection, file_row: Any, local: dt.datetime, *,
     path: Path | None, status: GroupStatus, reason: Reason | None, info: str,
     tx: tuple[TxStatus, Reason | None, str], claim_name: str | None = None,
-    msg_id: str | None = None,
+    msg_id: str | None = None, listing: bytes | None = None,
 ) -> tuple[int, str]:
     """A pain.002 about the batch of `file_row`: the group's `status`, `reason` and `info`,
-    and every transaction as `tx` says, read again from `path` (SPEC §6: a pain.002 lists
-    every transaction); the group alone without a batch there to read. Its outbox id and
-    name (`answers.issue`: `claim_name`, `msg_id`)."""
-    with contextlib.closing(FirstReport(env.spool.tmp())) as report:
-        listed = path is not None and path.exists() and _list(env, path, report, tx)
+    and every transaction as `tx` says (SPEC §6: a pain.002 lists every transaction) —
+    from `listing` (`FirstReport.dump` of the batch's first answer, which listed them so),
+    else read again from `path`; the group alone without a batch there to read. Its
+    outbox id and name (`answers.issue`: `claim_name`, `msg_id`)."""
+    tmp = env.spool.tmp()
+    kept = FirstReport.load(tmp, listing) if listing is not None else None
+    with contextlib.closing(kept or FirstReport(tmp)) as report:
+        listed = kept is not None or (
+            path is not None and path.exists() and _list(env, path, report, tx)
+        )
 
         def render(msg_id: str) -> bytes:
             created = answers.echoed_created_at(file_row.msg_created_at)

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import json
+import os
 import tempfile
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -105,6 +108,44 @@ class FirstReport:
         assert part.end in (0, self._file.tell()), "a PmtInf's transactions are contiguous"
         self._file.write("".join(texts).encode())
         part.end = self._file.tell()
+
+    def dump(self) -> bytes:
+        """The transactions written so far with what `render` needs of them, compressed:
+        `load` makes the report again (what a batch waiting for signatures keeps of its
+        first answer, `db.awaiting_listings`)."""
+        head = json.dumps({
+            "parts": [[seq, p.pmt_inf_id, p.start, p.end, p.count, p.counts]
+                      for seq, p in self._parts.items()],
+            "ctrl_sums": [[seq, str(value)] for seq, value in self._ctrl_sums.items()],
+            "counts": self.counts,
+        }).encode()  # fmt: skip
+        packer = zlib.compressobj()
+        out = [packer.compress(len(head).to_bytes(8, "big") + head)]
+        self._file.seek(0)
+        while block := self._file.read(copy_block_bytes):
+            out.append(packer.compress(block))
+        self._file.seek(0, os.SEEK_END)  # (a later chunk is written at the end)
+        return b"".join([*out, packer.flush()])
+
+    @classmethod
+    def load(cls, folder: Path, data: bytes) -> FirstReport:
+        """The report `dump` gave, its transactions in a temporary file in `folder`."""
+        report = cls(folder)
+        unpacker = zlib.decompressobj()
+        held = unpacker.decompress(data, copy_block_bytes)
+        size = int.from_bytes(held[:8], "big")
+        while len(held) < 8 + size and unpacker.unconsumed_tail:
+            held += unpacker.decompress(unpacker.unconsumed_tail, copy_block_bytes)
+        head = json.loads(held[8 : 8 + size])
+        report._file.write(held[8 + size :])
+        while unpacker.unconsumed_tail:
+            report._file.write(unpacker.decompress(unpacker.unconsumed_tail, copy_block_bytes))
+        report._file.write(unpacker.flush())
+        for seq, pmt_inf_id, start, end, count, counts in head["parts"]:
+            report._parts[seq] = _PaymentInfoPart(pmt_inf_id, start, end, count, Counter(counts))
+        report._ctrl_sums = {seq: Decimal(value) for seq, value in head["ctrl_sums"]}
+        report.counts = Counter(head["counts"])
+        return report
 
     def _blocks(self, part: _PaymentInfoPart) -> Iterator[bytes]:
         self._file.seek(part.start)

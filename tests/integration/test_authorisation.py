@@ -764,3 +764,35 @@ def test_a_container_named_like_a_plain_file_is_read_as_a_container(
     assert ack.original_msg_id == "NAMED-1" and ack.group_status == "PDNG", info
     assert "1 of 2 signatures" in info, info
     assert_valid(ack.path, "pain.002.001.03")
+
+
+def test_a_signatures_answer_lists_the_waiting_batch_without_reading_it_again(
+    signing: tuple[Installation, Pki], assert_valid: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the batch's first answer listed (every transaction PDNG, why and until when) is
+    kept with the waiting batch: the answer to a signature lists it from there, the same
+    transactions with the same text, without parsing a 100,000-payment batch again for
+    each signature; once the batch stops waiting its listing goes."""
+    inst, pki = signing
+    data = batch(("K1", "10.00"), ("K2", "5.00"), msg_id="KEPT-1")
+    inst.drop(data, "pay.xml")
+    inst.run()
+    [first] = inst.new_answers()
+
+    def not_again(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the waiting batch was read again")
+
+    monkeypatch.setattr("gateway.waiting_report.reading.read", not_again)
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "first.asice")
+    inst.run()
+    [ack] = inst.new_answers()
+    assert ack.statuses() == first.statuses() == {"K1": "PDNG", "K2": "PDNG"}
+    assert ack.tx("K2").additional_info == first.tx("K2").additional_info
+    assert "1 of 2 signatures" in " ".join(ack.group_info)
+    assert_valid(ack.path, "pain.002.001.03")
+    monkeypatch.undo()
+    inst.drop(signed("pay.xml", data, pki.second, WHEN), "second.asice")
+    inst.run()
+    assert inst.new_answers()[-1].group_status == "ACSC"
+    with inst.env.engine.connect() as conn:
+        assert conn.execute(select(db.awaiting_listings)).all() == []
