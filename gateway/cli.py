@@ -78,8 +78,6 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 def cmd_ledger_fund(args: argparse.Namespace) -> int:
     from gateway.funding import fund
 
-    if args.amount is None:
-        raise UsageError("ledger fund needs --amount")
     if args.key is not None and not args.key.strip():
         # An unset variable in a script (`--key "$KEY"`): funding anew on every retry.
         raise UsageError("--key is empty: give the funding's own key, or leave --key out")
@@ -157,6 +155,8 @@ def cmd_eod(args: argparse.Namespace) -> int:
             return 0
         if not statements.day_closed(env, day):
             named = f"--date {day}" if args.date else f"today ({day})"
+            if day > env.local_now().date():
+                raise UsageError(f"{named} is in the future: statements are for days that are over")
             raise UsageError(
                 f"{named}: the day is not over; statements are written after "
                 f"{time_of_day(env.settings.eod_time)}" + ("" if args.date else " (or give --date)")
@@ -268,7 +268,7 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
         _config_arg(q)
         q.add_argument("--iban", required=True)
         if action == "fund":  # `balance` reads only: an amount or key there is a mistake
-            q.add_argument("--amount", help="decimal amount, e.g. 1000.50")
+            q.add_argument("--amount", required=True, help="decimal amount, e.g. 1000.50")
             q.add_argument("--key", help="idempotency key: the same key never funds twice")
         q.set_defaults(handler=handler)
 

@@ -63,7 +63,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
     p = sub.add_parser("demo", help="create a demo installation (once) and optionally run it")
     p.add_argument("--dir", type=Path, default=Path("demo"), help="demo folder (default: demo)")
-    p.add_argument("--port", type=_tcp_port, default=2222,
+    p.add_argument("--port", type=_tcp_port, default=None,
                    help="SFTP port of a new demo (default 2222)")
     p.add_argument("--run", action="store_true", help="start the daemon on the demo")
     p.set_defaults(handler=cmd_demo)

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives import serialization
 
 from gateway import demo_rates, demo_signing
 from gateway.clock import SystemClock
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, UsageError
 from gateway.keys import init_host_key, init_signing_key
 from gateway.samples import SampleBatch, SamplePmtInf, SampleTx, iban_lv, to_bytes
 from gateway.settings import Settings, load
@@ -291,13 +291,22 @@ def _fund(settings: Settings) -> None:
         env.close()
 
 
-def ensure_demo(folder: Path, *, port: int = 2222, now: dt.datetime | None = None) -> Demo:
-    """Make the demo under `folder` unless it is complete already; return it either way."""
+def ensure_demo(folder: Path, *, port: int | None = None, now: dt.datetime | None = None) -> Demo:
+    """Make the demo under `folder` unless it is complete already; return it either way.
+    `port`: the SFTP port of a new demo (default 2222); asked of a demo made on another
+    one, it is refused (the demo would start on its own port, where the asker saw a
+    port in use)."""
     config = folder / "gateway.toml"
     now = now or SystemClock().now()
     if (folder / READY_MARKER).exists():
         settings = load(config)
+        if port is not None and port != settings.sftp.port:
+            raise UsageError(
+                f"{folder} is a demo made for port {settings.sftp.port}: --port {port} is for a "
+                f"new demo (remove {folder} for one, or change sftp.listen in {config})"
+            )
         return Demo(folder, config, settings, False, _samples_day(folder, settings, now))
+    port = port or 2222
     folder.mkdir(parents=True, exist_ok=True)
     for client in CLIENTS:
         for user in client.users:

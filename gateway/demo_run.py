@@ -80,7 +80,9 @@ def instructions(demo: Demo, now: dt.datetime) -> str:
     ])
 
 
-def main(folder: Path, *, port: int = 2222, run: bool = False, clock: Clock | None = None) -> int:
+def main(
+    folder: Path, *, port: int | None = None, run: bool = False, clock: Clock | None = None
+) -> int:
     clock = clock or SystemClock()
     demo = ensure_demo(folder, port=port, now=clock.now())
     print(instructions(demo, clock.now()), flush=True)

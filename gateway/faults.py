@@ -1,7 +1,7 @@
 """Faults of ours as an operator sees them (SPEC §6, §9): what kind a fault is, and the
 one the daemon is waiting out.
 
-Which errors are faults of ours is decided in one place, `pipeline.fault_of_ours`; here
+Which errors are faults of ours is decided in one place, `filerun.fault_of_ours`; here
 they are only named, for the log, the `ekase_faults_total{kind}` series and `status`:
 
     disk_full     no space left, or the quota reached (ENOSPC, EDQUOT)

@@ -326,7 +326,7 @@ def _user(reader: Reader) -> UserSettings:
     try:
         lines = authorized_keys.parse(text)
     except ValueError as exc:
-        raise ConfigError(key, f"{keys_path}: {exc}") from exc
+        raise ConfigError(key, f"{keys_path} {exc}") from exc  # "… line 3: …", as below
     if not lines:
         raise ConfigError(key, f"no keys in {keys_path}")
     for line in lines:

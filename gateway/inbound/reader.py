@@ -33,8 +33,8 @@ The child runs at most `chunks_ahead_max` events (and a pipe of ~two chunks) ahe
 of this process, so memory stays bounded (`_Sender`). If this process goes away the
 child's next write fails and it exits; `close` kills it if it is still there. A
 child that ends without sending its summary (a crash in the parser, the OOM killer)
-is reported as `ReaderFailed`, which the processor answers like any other fault of
-ours.
+is reported as `ReaderFailed`: a defect of ours, never answered with a reason code
+(retried, and set aside in quarantine/ the third time, as `filerun.fault_of_ours` says).
 """
 
 from __future__ import annotations

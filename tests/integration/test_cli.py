@@ -215,7 +215,8 @@ def test_every_command_has_help(words: list[str], capsys: pytest.CaptureFixture[
         ([], "ekase-gateway: the following arguments are required: COMMAND"),
         (["scan"], "ekase-gateway: scan: the following arguments are required: -c/--config"),
         (["ledger", "fund"],
-         "ekase-gateway: ledger fund: the following arguments are required: -c/--config, --iban"),
+         "ekase-gateway: ledger fund: the following arguments are required: -c/--config, --iban, "
+         "--amount"),
         # balance reads only: an amount there is a mistake, not something it ignores
         (["ledger", "balance", "-c", "x.toml", "--iban", "LV1", "--amount", "5"],
          "ekase-gateway: unrecognized arguments: --amount 5"),

@@ -24,9 +24,10 @@ from tests.integration.daemon_fixtures import GATEWAY, answers, free_port, wait_
 from tests.pipeline_fixtures import Answer
 
 
-def _demo(cwd: Path, port: int) -> str:
+def _demo(cwd: Path, port: int | None) -> str:
+    chosen = [] if port is None else ["--port", str(port)]
     done = subprocess.run(
-        [GATEWAY, "demo", "--dir", "demo", "--port", str(port)],
+        [GATEWAY, "demo", "--dir", "demo", *chosen],
         cwd=cwd, capture_output=True, text=True, timeout=60, check=True,
     )
     return done.stdout
@@ -72,11 +73,24 @@ def test_demo_is_made_once_then_reused_unchanged(tmp_path: Path) -> None:
     kept = [*demo.glob("keys/*"), *demo.glob("signing/*"), *demo.glob("samples/*"),
             demo / "ssh_host_ed25519_key", demo / "known_hosts", demo / "gateway.toml"]
     before = {p: p.read_bytes() for p in kept}
-    second = _demo(tmp_path, free_port())  # another port must not change the existing demo
+    second = _demo(tmp_path, None)
     assert "reused" in second and "created" in first
     assert {p: p.read_bytes() for p in kept} == before
     assert _balances(tmp_path, eur) == balances
     assert _upload_command(second) == _upload_command(first)
+    # Another --port for the demo made on its port (the newcomer's retry after "address
+    # already in use"): it started on the old port all the same; now it says why not.
+    port = settings.sftp.port
+    other = free_port()
+    done = subprocess.run(
+        [GATEWAY, "demo", "--dir", "demo", "--port", str(other)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stdout == "", done.stdout
+    [line] = done.stderr.splitlines()
+    assert f"a demo made for port {port}: --port {other} is for a new demo" in line, line
+    assert f"remove {Path('demo')}" in line and "sftp.listen" in line, line
+    assert {p: p.read_bytes() for p in kept} == before
 
 
 @pytest.mark.timeout(90)

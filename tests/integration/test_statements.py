@@ -781,7 +781,7 @@ def test_eod_for_a_day_not_over_exits_2_with_one_line(past: Path) -> None:
     assert done.returncode == 2
     lines = (done.stdout + done.stderr).strip().splitlines()
     assert len(lines) == 1, lines
-    assert "not over" in lines[0] and future.isoformat() in lines[0]
+    assert f"--date {future} is in the future" in lines[0], lines[0]
     assert all_out(past) == before
     # Without --date, on a business day's morning: it named the --date not given.
     from bench import workday

@@ -581,7 +581,7 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
     ),
     "key whose data cannot be decoded": (
         keys_file(f'{public_key(1, "ok")}\nfrom="127.0.0.1" ssh-ed25519 AAAAnotbase64!!\n', user=1),
-        "client[0].user[1].authorized_keys", ("custom.pub: line 2", "cannot be decoded"),
+        "client[0].user[1].authorized_keys", ("custom.pub line 2: ", "cannot be decoded"),
     ),
     "from= with a mask out of range": (
         keys_file(f'from="127.0.0.1/33" {public_key(1, "erp")}\n'),
@@ -593,7 +593,7 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
     ),
     "from= without quotes": (
         keys_file(f"from=127.0.0.1 {public_key(1, 'erp')}\n"),
-        "client[0].user[0].authorized_keys", ("custom.pub: line 1", "double quotes"),
+        "client[0].user[0].authorized_keys", ("custom.pub line 1: ", "double quotes"),
     ),
     "authorized_keys not a key": (
         keys_file("this is not a key\n"), "client[0].user[0].authorized_keys",
