@@ -1,7 +1,8 @@
 """A signature container's run (SPEC §11): an ASiC-E upload (`.asice`, `.sce`, `.edoc`)
 into `/in`, inside its savepoint of the group's transaction like any file (`filerun`).
 
-    read       the container, safely (`inbound/asice.py`): unreadable → RJCT DS0B
+    read       the container, safely (`inbound/asice.py`): unreadable → RJCT DS0B; one
+               whose data file is a container → RJCT FF01 (no pain.001.001.03)
     match      its data file's SHA-256 to a batch: a batch waiting for signatures, one
                already executed, rejected or expired (changes nothing, answered so), or
                none — then the data file is a submission of its own (`authorisation.admit`)
@@ -64,6 +65,9 @@ def container_file(
     found = asice.read_container(intake.path, data_bytes_max=data_bytes_max(env))
     if isinstance(found, asice.ContainerProblem):
         return reject(env, tx.conn, intake, Finding(Reason.DS0B, found.describe()), None)
+    if route.claims_container(found.data):  # (as a submission, sent alone: a "repeat")
+        inner = f"its data file {found.data_name} is a signature container, not a pain.001.001.03"
+        return reject(env, tx.conn, intake, Finding(Reason.FF01, inner), None)
     conn = tx.conn
     # A run of this very claim that stopped before committing may have left its data file
     # and the findings beside it.
@@ -101,11 +105,9 @@ def container_file(
         return _sign(env, tx, intake, found, container_id, row, copies, earlier, ahead, checks)
 
 
-def _file_row(conn: Connection, client_id: str, sha256: str) -> Any:
+def _file_row(conn: Connection, client_id: str, sha: str) -> Any:
     f = db.files.c
-    return conn.execute(
-        select(db.files).where(f.client_id == client_id, f.sha256 == sha256)
-    ).first()
+    return conn.execute(select(db.files).where(f.client_id == client_id, f.sha256 == sha)).first()
 
 
 def _submit(
@@ -385,8 +387,7 @@ def _close(conn: Connection, container_id: int, outcome: Outcome, info: str) -> 
         additional_info=info[:1000], first_outbox_id=outbox_id,
     )  # fmt: skip
     outcome.file_id = container_id
-    if outcome.shelf == "awaiting":
-        outcome.shelf = "archive"
+    outcome.shelf = "archive" if outcome.shelf == "awaiting" else outcome.shelf
     return outcome
 
 

@@ -23,6 +23,7 @@ from gateway.inbound import asice
 from gateway.inbound.reader import inline_bytes_max
 from gateway.outbound.seal import verify_file
 from gateway.samples import SamplePmtInf, SampleTx
+from gateway.sign_command import make_signature
 from gateway.status import collect
 from gateway.status_report import render
 from gateway.testpki import Pki
@@ -796,3 +797,34 @@ def test_a_signatures_answer_lists_the_waiting_batch_without_reading_it_again(
     assert inst.new_answers()[-1].group_status == "ACSC"
     with inst.env.engine.connect() as conn:
         assert conn.execute(select(db.awaiting_listings)).all() == []
+
+
+def test_a_container_inside_a_container_is_ff01_and_leaves_the_inner_bytes_free(
+    signing: tuple[Installation, Pki], assert_valid: Any
+) -> None:
+    """A container whose data file is itself a signature container is FF01 (its data file
+    is no pain.001.001.03, SPEC §11) — and its inner container's bytes are not recorded
+    as an upload: sent afterwards as they are, they count their signature (they were
+    answered as a repeat of the FF01, and the batch waited on)."""
+    inst, pki = signing
+    data = batch(("N1", "10.00"), msg_id="NESTED-1")
+    inst.drop(data, "pay.xml")
+    inst.run()
+    inst.new_answers()
+    inner = signed("pay.xml", data, pki.first, WHEN)
+    signature = make_signature("inner.asice", inner, pki.first.key, pki.first.cert, WHEN)
+    nested = asice.write_container(
+        "inner.asice", inner, [asice.SignatureFile("META-INF/signatures0.xml", signature)],
+        moment=WHEN,
+    )  # fmt: skip
+    inst.drop(nested, "nested.asice")
+    inst.run()
+    [refused] = inst.new_answers()
+    assert refused.group_status == "RJCT" and refused.group_reasons == ["FF01"], refused.group_info
+    assert "inner.asice is a signature container" in " ".join(refused.group_info)
+    assert_valid(refused.path, "pain.002.001.03")
+    inst.drop(inner, "first.asice")
+    inst.run()
+    [ack] = inst.new_answers()
+    info = " ".join(ack.group_info)
+    assert ack.original_msg_id == "NESTED-1" and "1 of 2 signatures" in info, info
