@@ -101,6 +101,8 @@ class SftpSettings:
     login_timeout_seconds: int = 30
     auth_failures_before_penalty: int = 3
     auth_penalty_seconds_max: int = 300
+    unauthenticated_connections_max: int = 256  # sshd's MaxStartups
+    unauthenticated_connections_per_address_max: int = 32  # sshd's PerSourceMaxStartups
     # SPEC §9: bytes a client may have waiting in in/, awaiting/ and test/ together.
     client_waiting_bytes_max: int = CLIENT_WAITING_BYTES_MAX_DEFAULT
     kex_algorithms: tuple[str, ...] = ssh_algorithms.KEX_DEFAULT
@@ -496,6 +498,12 @@ def _sftp(reader: Reader) -> SftpSettings:
         login_timeout_seconds=reader.integer("login_timeout_seconds", 30, minimum=1),
         auth_failures_before_penalty=reader.integer("auth_failures_before_penalty", 3, minimum=1),
         auth_penalty_seconds_max=reader.integer("auth_penalty_seconds_max", 300, minimum=1),
+        unauthenticated_connections_max=reader.integer(
+            "unauthenticated_connections_max", 256, minimum=1
+        ),
+        unauthenticated_connections_per_address_max=reader.integer(
+            "unauthenticated_connections_per_address_max", 32, minimum=1
+        ),
         client_waiting_bytes_max=reader.integer(
             "client_waiting_bytes_max", CLIENT_WAITING_BYTES_MAX_DEFAULT, minimum=1
         ),

@@ -59,6 +59,7 @@ class Connection(asyncssh.SSHServer):
         self.channels = 0  # session channels open now
         self.sessions_held = 0  # of the user's limit: max(1, channels) once logged in
         self.rejected_keys = 0
+        self.login_slot = False  # holds one of `ctx.logins` until it logs in or goes
         self.last_activity = 0.0
         self._idle_timer: asyncio.TimerHandle | None = None
 
@@ -80,9 +81,24 @@ class Connection(asyncssh.SSHServer):
                 retry_after_seconds=round(wait, 1),
             )
             asyncio.get_running_loop().call_soon(conn.abort)
+            return
+        full = self.ctx.logins.take(self.source_ip)
+        if full is not None:  # closed at once: its socket is back before the next accept
+            self.refused = True
+            metrics.login_refused()
+            self.ctx.log_refusal_once(self.source_ip, full)
+            asyncio.get_running_loop().call_soon(conn.abort)
+            return
+        self.login_slot = True
+
+    def _give_back_login_slot(self) -> None:
+        if self.login_slot:
+            self.login_slot = False
+            self.ctx.logins.give_back(self.source_ip)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.ctx.connections.discard(self)
+        self._give_back_login_slot()
         if self._idle_timer is not None:
             self._idle_timer.cancel()
         if self.authenticated:
@@ -193,6 +209,7 @@ class Connection(asyncssh.SSHServer):
             self.conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS, self._over_limit_reason())
             return
         self.authenticated = True
+        self._give_back_login_slot()
         self.ctx.penalty.succeeded(self.source_ip)
         assert self.client is not None
         self.ctx.log.info(

@@ -12,6 +12,12 @@ scan from many addresses cannot grow memory without bound.
 user's connections; `connection.Connection` takes and gives back the slots. A
 slot is taken only after authentication, so nobody without a key can lock a
 user out.
+
+`LoginSlots` bounds the connections that have not logged in yet, in all and per
+source address (sshd's MaxStartups and PerSourceMaxStartups): every connection holds
+a socket from its accept to its login or its login timeout, so connections that never
+log in would otherwise use up the daemon's file descriptors, and every client's
+uploads with them, without a key and before `from=` is ever looked at.
 """
 
 from __future__ import annotations
@@ -130,6 +136,41 @@ class SessionLimit:
 
     def count(self, user: str) -> int:
         return self._counts.get(user, 0)
+
+
+class LoginSlots:
+    """At most `total_max` connections not logged in yet, `per_address_max` of them
+    from one source address."""
+
+    def __init__(self, total_max: int, per_address_max: int) -> None:
+        assert total_max >= 1 and per_address_max >= 1
+        self._total_max, self._per_address_max = total_max, per_address_max
+        self._counts: dict[str, int] = {}
+        self._total = 0
+
+    def take(self, address: str) -> str | None:
+        """A slot for a new connection from `address`, or why there is none (the key
+        of the limit it would pass)."""
+        if self._total >= self._total_max:
+            return "sftp.unauthenticated_connections_max"
+        count = self._counts.get(address, 0)
+        if count >= self._per_address_max:
+            return "sftp.unauthenticated_connections_per_address_max"
+        self._counts[address] = count + 1
+        self._total += 1
+        return None
+
+    def give_back(self, address: str) -> None:
+        count = self._counts.get(address, 0)
+        assert count > 0 and self._total > 0, f"login slot of {address!r} given back twice"
+        if count == 1:
+            del self._counts[address]
+        else:
+            self._counts[address] = count - 1
+        self._total -= 1
+
+    def __len__(self) -> int:
+        return self._total
 
 
 def idle_deadline(last_activity: float, idle_seconds: float) -> float:

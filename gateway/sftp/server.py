@@ -28,7 +28,7 @@ from gateway.files import write_new
 from gateway.settings import Settings
 from gateway.sftp.connection import Connection
 from gateway.sftp.context import ServerContext, UploadHook
-from gateway.sftp.guard import AuthPenalty, PenaltyPolicy, SessionLimit
+from gateway.sftp.guard import AuthPenalty, LoginSlots, PenaltyPolicy, SessionLimit
 from gateway.sftp.quota import WaitingBytes, bytes_in, waiting_folders
 from gateway.sftp.session import SftpSession
 from gateway.spool import Spool
@@ -145,6 +145,9 @@ async def start_server(
             clock=time.monotonic,
         ),
         sessions=SessionLimit(cfg.sessions_per_user_max),
+        logins=LoginSlots(
+            cfg.unauthenticated_connections_max, cfg.unauthenticated_connections_per_address_max
+        ),
         waiting=WaitingBytes(lambda client: bytes_in(waiting_folders(settings.spool_dir, client))),
         clock=clock,
     )

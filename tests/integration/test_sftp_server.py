@@ -659,6 +659,64 @@ def test_login_timeout_closes_silent_connections(tmp_path: Path, keys: dict[str,
         sock.close()
 
 
+def _closed_at_once(sock: socket.socket) -> bool:
+    """Whether the server closed this connection before sending anything much (a
+    refused one gets no banner, or nothing after it)."""
+    sock.settimeout(3)
+    try:
+        while sock.recv(4096):
+            pass
+    except TimeoutError:
+        return False
+    except OSError:  # reset
+        return True
+    return True
+
+
+def test_connections_that_never_log_in_are_bounded(tmp_path: Path, keys: dict[str, Path]) -> None:
+    """Connections that have not logged in are bounded per address and in all (sshd's
+    PerSourceMaxStartups, MaxStartups): 600 silent TCP connections from one address held
+    every file descriptor of the daemon until their login timeout, and an upload in a
+    logged-in session failed with "Too many open files". Past a bound a new connection
+    is closed at once and the flood logged once; other addresses still log in; a slot
+    comes back when its connection logs in or goes."""
+    with running_server(
+        tmp_path / "gw", keys, unauthenticated_connections_per_address_max=3,
+        unauthenticated_connections_max=5, login_timeout_seconds=30,
+    ) as server:  # fmt: skip
+        held = [socket.create_connection(("127.0.0.1", server.port), source_address=(
+            "127.0.0.2", 0)) for _ in range(3)]  # fmt: skip
+        for sock in held:
+            assert sock.recv(100).startswith(b"SSH-2.0-")  # each has its slot
+        extra = [socket.create_connection(("127.0.0.1", server.port), source_address=(
+            "127.0.0.2", 0)) for _ in range(20)]  # fmt: skip
+        assert all(_closed_at_once(sock) for sock in extra)
+        refused = server.log.named("sftp.connection.refused")
+        assert len(refused) == 1, refused  # a flood is one line a minute per address
+        assert "unauthenticated_connections_per_address_max" in refused[0]["reason"]
+        # Another address logs in (and gives its slot back by logging in) ...
+        for _ in range(4):
+            paramiko_connect(server, "alpha-view", "alpha-view", source="127.0.0.3").close()
+        # ... until connections that never log in fill the whole bound.
+        more = [socket.create_connection(("127.0.0.1", server.port), source_address=(
+            "127.0.0.4", 0)) for _ in range(2)]  # fmt: skip
+        for sock in more:
+            assert sock.recv(100).startswith(b"SSH-2.0-")
+        with pytest.raises((paramiko.SSHException, EOFError, OSError)):
+            paramiko_connect(server, "alpha-view", "alpha-view", source="127.0.0.3")
+        for sock in held + more + extra:
+            sock.close()
+
+        def logs_in() -> bool:
+            try:
+                paramiko_connect(server, "alpha-view", "alpha-view", source="127.0.0.2").close()
+            except (paramiko.SSHException, EOFError, OSError):
+                return False
+            return True
+
+        assert wait_for(logs_in)
+
+
 # Failures mid-upload and limits
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.sftp.guard import AuthPenalty, PenaltyPolicy, SessionLimit, idle_deadline
+from gateway.sftp.guard import AuthPenalty, LoginSlots, PenaltyPolicy, SessionLimit, idle_deadline
 
 
 class FakeClock:
@@ -105,3 +105,16 @@ def test_session_released_twice_is_a_bug() -> None:
 def test_idle_deadline() -> None:
     """A session is idle exactly `idle_seconds` after its last request."""
     assert idle_deadline(100.0, 600) == 700.0
+
+
+def test_login_slots_bound_connections_not_logged_in_per_address_and_in_all() -> None:
+    slots = LoginSlots(total_max=3, per_address_max=2)
+    assert slots.take("10.0.0.1") is None and slots.take("10.0.0.1") is None
+    assert slots.take("10.0.0.1") == "sftp.unauthenticated_connections_per_address_max"
+    assert slots.take("10.0.0.2") is None
+    assert slots.take("10.0.0.3") == "sftp.unauthenticated_connections_max"
+    slots.give_back("10.0.0.1")
+    assert len(slots) == 2
+    assert slots.take("10.0.0.3") is None and len(slots) == 3
+    with pytest.raises(AssertionError):
+        slots.give_back("10.0.0.9")  # never taken
