@@ -27,6 +27,11 @@ SftpFactory = asyncssh.SFTPServerFactory
 SFTP_VERSION = 3
 
 
+def _login_timed_out(exc: Exception | None) -> bool:
+    """Whether asyncssh closed the connection for `login_timeout_seconds`."""
+    return isinstance(exc, asyncssh.ConnectionLost) and str(exc).startswith("Login timeout")
+
+
 class Session(asyncssh.SSHServerProcess[str]):
     """One session channel of a logged-in connection, counted until it closes."""
 
@@ -107,12 +112,15 @@ class Connection(asyncssh.SSHServer):
                 "sftp.logout", user=self.username, source_ip=self.source_ip,
                 error=str(exc) if exc else None,
             )
-        elif self.username and not self.refused and not self.over_limit:
+        elif (self.username or _login_timed_out(exc)) and not self.refused and not self.over_limit:
+            # (A connection that held its login slot until the login timeout without naming
+            # a user fails too, as sshd's PerSourcePenalties noauth: a flood of silent
+            # connections from an address is then refused at once, its slots free.)
             penalty = self.ctx.penalty.failed(self.source_ip)
             metrics.login_refused()
             self.ctx.log.warning(
                 "sftp.auth.failed",
-                user=self.username,
+                user=self.username or None,
                 source_ip=self.source_ip,
                 known_user=self.user is not None,
                 rejected_keys=self.rejected_keys,

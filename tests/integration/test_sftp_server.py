@@ -636,6 +636,31 @@ def test_auth_failures_penalise_the_source_address(tmp_path: Path, keys: dict[st
         transport.close()
 
 
+def test_connections_that_time_out_silent_penalise_their_address(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    """A connection closed by the login timeout without naming a user is a failed login of
+    its address (sshd's PerSourcePenalties noauth): an address that keeps its login slots
+    busy that way is soon refused at once, so its flood frees the slots for others."""
+    with running_server(
+        tmp_path / "gw", keys, login_timeout_seconds=1, auth_failures_before_penalty=1,
+        auth_penalty_seconds_max=60,
+    ) as server:  # fmt: skip
+        silent = socket.create_connection(("127.0.0.1", server.port), source_address=(
+            "127.0.0.6", 0))  # fmt: skip
+        silent.settimeout(5)
+        assert silent.recv(100).startswith(b"SSH-2.0-")  # it had its slot ...
+        while silent.recv(4096):  # ... and said nothing until the login timeout closed it
+            pass
+        silent.close()
+        assert wait_for(lambda: len(server.log.named("sftp.auth.failed")) == 1, timeout=5)
+        [failed] = server.log.named("sftp.auth.failed")
+        assert failed["source_ip"] == "127.0.0.6" and failed["user"] is None, failed
+        with pytest.raises((paramiko.SSHException, EOFError, OSError)):
+            paramiko_connect(server, "alpha-view", "alpha-view", source="127.0.0.6")
+        paramiko_connect(server, "alpha-view", "alpha-view", source="127.0.0.7").close()
+
+
 def test_idle_session_is_closed(tmp_path: Path, keys: dict[str, Path]) -> None:
     """A session with no SFTP activity for `idle_timeout_seconds` is disconnected."""
     with running_server(tmp_path / "gw", keys, idle_timeout_seconds=1) as server:
