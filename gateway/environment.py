@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, inspect, select
 from sqlalchemy.pool import NullPool
 
 from gateway import counters, db, holiday_cache, installation, pricing
@@ -32,6 +32,7 @@ from gateway.inbound.identifiers import iban_lv
 from gateway.migrations import run_upgrade as upgrade_gateway
 from gateway.settings import Settings
 from gateway.spool import Spool
+from gateway.text import time_of_day
 from ledger import currency
 from ledger import migrations as ledger_migrations
 from ledger.core import TREASURY_OWNER, AccountKind
@@ -144,29 +145,32 @@ def load_sealer(settings: Settings, now: Callable[[], dt.datetime]) -> Sealer:
 def open_environment(
     settings: Settings, *, clock: Clock | None = None, need_sealer: bool = True
 ) -> Environment:
-    """Refuse root in the service's spool (`installation.check_user`); load the seal
-    key; check that the database and the spool are each other's (`installation`); then
-    migrate the database, make the spool's folders and the configured accounts: a key
-    that cannot seal, or a database that is not the spool's, is refused before anything
-    is written."""
+    """Refuse root in the service's spool (`installation.check_user`); check that the
+    database and the spool are each other's (`installation`) and that the clock is not
+    behind the statements issued; load the seal key; then migrate the database, make the
+    spool's folders and the configured accounts: a database that is not the spool's, a
+    clock set back or a key that cannot seal is refused before anything is written."""
     clock = clock or SystemClock()
     installation.check_user(settings.spool_dir)
-    sealer = None
-    if need_sealer:
-        sealer = load_sealer(settings, clock.now)
-        _check_next_certificate(settings)
-    holiday_cache.load(settings.spool_dir)
-    engine = make_engine(settings.database_url)
     spool = Spool(settings.spool_dir)
+    path = sqlite_path(settings.database_url)
+    # (Connecting would make a SQLite file, and its folder: not before the checks.)
+    engine = make_engine(settings.database_url) if path is None or path.exists() else None
     try:
-        path = sqlite_path(settings.database_url)
-        made = path is None or path.exists()  # (connecting would make a SQLite file)
-        installation.check(engine if made else None, spool.root)  # each other's?
+        installation.check(engine, spool.root)  # each other's?
+        if engine is not None:
+            _refuse_a_clock_behind(engine, settings, clock)
+        sealer = None
+        if need_sealer:
+            sealer = load_sealer(settings, clock.now)
+            _check_next_certificate(settings)
+        holiday_cache.load(settings.spool_dir)
+        engine = engine or make_engine(settings.database_url)
         with _one_start_at_a_time(engine):
             ledger = _first_writes(settings, engine, spool, clock)
-        _refuse_a_clock_behind(engine, settings, clock)
     except BaseException:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
         raise
     return Environment(settings, engine, ledger, spool, clock, sealer)
 
@@ -191,17 +195,22 @@ def _one_start_at_a_time(engine: Engine) -> Iterator[None]:
 
 
 def _refuse_a_clock_behind(engine: Engine, settings: Settings, clock: Clock) -> None:
-    """A clock whose date is before a day statements were issued for (a system clock set
-    back, a bad NTP step) is refused: what a writer did now would be booked, and cut-offs
-    judged, on a day whose statements are already sent."""
+    """A clock before the end of a day statements were issued for (a system clock set
+    back, a bad NTP step) is refused before anything is written or checked against it:
+    what a writer did now would be booked, and cut-offs judged, on a day whose statements
+    are already sent (and the next end of day would find them not adding up)."""
     with engine.connect() as conn:
+        if not inspect(conn).has_table(db.statements.name):
+            return  # a database not migrated yet has issued none
         latest = conn.execute(select(func.max(db.statements.c.business_date))).scalar()
-    today = clock.now().astimezone(settings.timezone).date()
-    if latest is not None and today < latest:
-        raise UsageError(
-            f"the clock says {today}, but statements were issued for {latest}: the system "
-            "clock is behind; set it right and start again (nothing was done)"
-        )
+    now = clock.now().astimezone(settings.timezone)
+    if latest is None or (now.date(), now.time()) >= (latest, settings.eod_time):
+        return
+    raise UsageError(
+        f"the clock says {now:%Y-%m-%d %H:%M}, but statements were issued for {latest} "
+        f"(after its {time_of_day(settings.eod_time)} end of day): the system clock is "
+        "behind; set it right and start again (nothing was done)"
+    )
 
 
 def _first_writes(settings: Settings, engine: Engine, spool: Spool, clock: Clock) -> Ledger:
@@ -314,11 +323,14 @@ def check_schema(engine: Engine, settings: Settings) -> None:
 def open_reader(settings: Settings, *, clock: Clock | None = None) -> ReadOnlyEnvironment:
     """Open the database for reading only (see the module docstring)."""
     path = sqlite_path(settings.database_url)
+    spool_there = settings.spool_dir.is_dir()  # (an auditor's copy of the database has none)
     if path is not None and not path.is_file():
+        if spool_there:  # a used spool: its database is elsewhere, not to be made
+            installation.check(None, settings.spool_dir)
         raise UsageError(f"no database at {path}: {_upgrade_hint(settings)}")
     engine = make_reader_engine(settings.database_url)
     try:
-        if settings.spool_dir.is_dir():  # (an auditor's copy of the database may have none)
+        if spool_there:
             # Another installation's database is the news, not its schema ("db upgrade"
             # would be refused for the same reason).
             installation.check(engine, settings.spool_dir)

@@ -6,6 +6,7 @@ list admits every client address (SPEC §4: a system user's key must name its ad
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 import re
 
@@ -51,33 +52,45 @@ def _mask_problem(pattern: str) -> str | None:
 
 def every_address_in(patterns: list[str]) -> str | None:
     """What of a from= value admits every client address — one pattern
-    (`_allows_every`), or networks that together are a whole address family
-    (`0.0.0.0/1,128.0.0.0/1`) — said as "… allows" / "… together allow", or None.
-    A negated pattern excepts a few addresses and leaves the rest allowed."""
+    (`_allows_every`), or patterns that together match addresses spread over all of IPv4
+    or of IPv6 (`0.0.0.0/1,128.0.0.0/1`, `?*`, `*:*`, `1*,2*,…,9*`) — said as "… allows" /
+    "… together allow", or None. A negated pattern excepts a few addresses and leaves the
+    rest allowed. (The probes are matched the way sshd and asyncssh match a from= pattern:
+    `*` and `?` on the address, or a network; asyncssh itself is not loaded for a check
+    every start makes.)"""
     single = next((p for p in patterns if _allows_every(p)), None)
     if single is not None:
         return f"{single} allows"
-    for whole in _WHOLE_FAMILIES:
-        found = (_network(p) for p in patterns)
-        networks = [n for n in found if n is not None and n.version == whole.version]
-        # (One family, as collapse_addresses needs: mypy cannot see it through the filter.)
-        if networks and list(ipaddress.collapse_addresses(networks)) == [whole]:  # type: ignore[type-var]
-            return f"{','.join(map(str, networks))} together allow"
+    allowed = [p.lower() for p in patterns if p and not p.startswith("!")]
+    for probes in _PROBES:
+        if allowed and all(any(_matches(p, ip) for p in allowed) for ip in probes):
+            return f"{','.join(allowed)} together allow"
     return None
 
 
-_WHOLE_FAMILIES = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+# Addresses spread over each family: a from= list that lets every one of them in names no
+# addresses a system connects from.
+_FIRST_OCTETS = (1, 9, 10, 42, 99, 100, 127, 128, 172, 192, 203, 255)
+_V4_PROBES = [
+    ipaddress.ip_address(f"{a}.{rest}")
+    for a in _FIRST_OCTETS
+    for rest in ("0.0.1", "37.142.200", "255.255.254")
+]
+_V6_PROBES = [
+    ipaddress.ip_address(text)
+    for text in ("::1", "2001:db8::1", "2a02:26f0:1:2::3", "fd00:1234::5", "fe80::1",
+                 "ff02::1", "3fff:ffff::7", "8000::1", "c000::1")
+]  # fmt: skip
+_PROBES = (_V4_PROBES, _V6_PROBES)
 
 
-def _network(pattern: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    """The addresses a plain from= pattern (an address or address/mask) admits, or None for
-    a wildcard, a negation or a host name."""
-    if pattern.startswith("!") or "*" in pattern or "?" in pattern:
-        return None
-    try:
-        return ipaddress.ip_network(pattern, strict=False)
-    except ValueError:
-        return None
+def _matches(pattern: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if "/" in pattern:
+        try:
+            return ip in ipaddress.ip_network(pattern, strict=False)
+        except ValueError:
+            return False  # (refused by `problem` all the same)
+    return fnmatch.fnmatchcase(str(ip), pattern.replace("[", "[[]"))
 
 
 def _allows_every(pattern: str) -> bool:

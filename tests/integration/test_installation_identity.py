@@ -7,6 +7,7 @@ check, takes the database's identity."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import sqlite3
 import subprocess
@@ -174,11 +175,18 @@ def test_status_refuses_a_spool_that_is_not_there_or_not_the_databases(tmp_path:
     blank.write_text(
         config.read_text().replace("sqlite:///spool/ledger.sqlite3", f"sqlite:///{empty}")
     )
-    for command in (["status"], ["ledger", "balance", "--iban", "LV31TREL9100000000001"]):
-        done = gateway(*command, "-c", str(blank))
+    missing = tmp_path / "missing.toml"  # a mistyped path: no file there at all
+    missing.write_text(
+        config.read_text().replace("sqlite:///spool/ledger.sqlite3", f"sqlite:///{tmp_path}/x.db")
+    )
+    for command, toml in itertools.product(
+        (["status"], ["ledger", "balance", "--iban", "LV31TREL9100000000001"]), (blank, missing)
+    ):
+        done = gateway(*command, "-c", str(toml))
         assert done.returncode == 2, done.stdout
         [line] = done.stderr.splitlines()
         assert "belongs to installation" in line and "db upgrade" not in line, line
+    assert not (tmp_path / "x.db").exists()
     assert gateway("status", "-c", str(config)).returncode == 0
 
 

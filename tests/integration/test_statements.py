@@ -1008,19 +1008,21 @@ def test_a_clock_behind_the_last_statement_is_refused_before_anything_is_done(
     assert eod(config, "--date", PAST_DAY.isoformat()).returncode == 0
     waiting = past_copy / "spool/clients" / CLIENT_A / "in/late.xml"
     waiting.write_bytes(Batch(msg_id="LATE").tx("L-1", "1.00").build())
-    behind = workday.pinned(riga(PAST_DAY - dt.timedelta(days=1), "10:00"))
-    for command in (["scan", "--once"], ["ledger", "fund", "--iban", A_MAIN, "--amount", "1"]):
-        done = subprocess.run(
-            [str(EKASE), *command, "-c", str(config)], capture_output=True, text=True,
-            timeout=60, env=behind,
-        )  # fmt: skip
-        assert done.returncode == 2, (done.stdout, done.stderr)
-        [line] = done.stderr.splitlines()
-        assert (
-            f"the clock says {PAST_DAY - dt.timedelta(days=1)}, but statements were issued "
-            f"for {PAST_DAY}" in line
-        ), line
-        assert waiting.exists()
+    # The day before, and the stated day itself before its end (its statements were
+    # written after 18:30: a clock at 10:00 that day has been set back too).
+    for moment in (riga(PAST_DAY - dt.timedelta(days=1), "10:00"), riga(PAST_DAY, "10:00")):
+        for command in (["scan", "--once"], ["ledger", "fund", "--iban", A_MAIN, "--amount", "1"]):
+            done = subprocess.run(
+                [str(EKASE), *command, "-c", str(config)], capture_output=True, text=True,
+                timeout=60, env=workday.pinned(moment),
+            )  # fmt: skip
+            assert done.returncode == 2, (done.stdout, done.stderr)
+            [line] = done.stderr.splitlines()
+            assert (
+                f"the clock says {moment:%Y-%m-%d %H:%M}, but statements were issued for "
+                f"{PAST_DAY} (after its 18:30 end of day)" in line
+            ), line
+            assert waiting.exists()
     done = subprocess.run(
         [str(EKASE), "scan", "--once", "-c", str(config)], capture_output=True, text=True,
         timeout=60, env={**os.environ, "PYTHONPATH": ""},

@@ -94,6 +94,13 @@ def test_blank_lines_and_comments_are_not_keys() -> None:
         (f'from="0.0.0.0/1,128.0.0.0/2,192.0.0.0/2,!10.0.0.1" {public_key()}', "system", True),
         (f'from="0.0.0.0/1,128.0.0.0/2" {public_key()}', "system", False),
         (f'from="0.0.0.0/1,::/1" {public_key()}', "system", False),
+        # Wildcards that match any address as well as `*` does.
+        (f'from="?*" {public_key()}', "system", True),
+        (f'from="*?" {public_key()}', "system", True),
+        (f'from="*:*" {public_key()}', "system", True),
+        (f'from="1*,2*,3*,4*,5*,6*,7*,8*,9*" {public_key()}', "system", True),
+        (f'from="10.*,192.168.*,2001:db8::*" {public_key()}', "system", False),
+        (f'from="erp.ministry.lv,10.1.2.3" {public_key()}', "system", False),
     ],
 )
 def test_a_system_users_key_must_carry_from(text: str, kind: str, refused: bool) -> None:
