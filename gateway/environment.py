@@ -157,8 +157,11 @@ def open_environment(
     # (Connecting would make a SQLite file, and its folder: not before the checks.)
     engine = make_engine(settings.database_url) if path is None or path.exists() else None
     try:
-        installation.check(engine, spool.root)  # each other's?
-        if engine is not None:
+        if installation.check(engine, spool.root) is not None:  # each other's, and used:
+            # (a database without an identity yet is new — perhaps being made by another
+            # process at this moment, not to be read meanwhile — or from before identities,
+            # which its first start records: the check holds from the next)
+            assert engine is not None
             _refuse_a_clock_behind(engine, settings, clock)
         sealer = None
         if need_sealer:

@@ -37,11 +37,13 @@ COUNTER = "installation"
 FILE_NAME = "installation"
 
 
-def check(engine: Engine | None, spool_root: Path) -> None:
+def check(engine: Engine | None, spool_root: Path) -> int | None:
     """Refuse (`UsageError`, one line) a database and a spool that are not each other's;
-    `engine` None: a database not made yet (a SQLite file not there). Writes nothing."""
+    `engine` None: a database not made yet (a SQLite file not there). Writes nothing.
+    The identity they share, or None for a database that has none yet."""
     in_database = None if engine is None else _in_database(engine)
     _compare(spool_root, _read(spool_root / FILE_NAME), in_database)
+    return in_database
 
 
 def record(conn: Connection, spool_root: Path) -> int:
