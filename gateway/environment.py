@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, inspect, select
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select
 from sqlalchemy.pool import NullPool
 
 from gateway import counters, db, holiday_cache, installation, pricing
@@ -202,9 +202,7 @@ def _refuse_a_clock_behind(engine: Engine, settings: Settings, clock: Clock) -> 
     back, a bad NTP step) is refused before anything is written or checked against it:
     what a writer did now would be booked, and cut-offs judged, on a day whose statements
     are already sent (and the next end of day would find them not adding up)."""
-    with engine.connect() as conn:
-        if not inspect(conn).has_table(db.statements.name):
-            return  # a database not migrated yet has issued none
+    with engine.connect() as conn:  # (one with an identity was migrated: it has the table)
         latest = conn.execute(select(func.max(db.statements.c.business_date))).scalar()
     now = clock.now().astimezone(settings.timezone)
     if latest is None or (now.date(), now.time()) >= (latest, settings.eod_time):

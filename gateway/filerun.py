@@ -224,7 +224,8 @@ def _new(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy])
     wait for signatures (the authorisation stage before decide), or any other."""
     intake = job.intake
     assert intake is not None
-    if route.is_container(intake.path, intake.original_name):
+    # (A file read as a batch is none: `process` reads no container.)
+    if job.reader is None and route.is_container(intake.path, intake.original_name):
         from gateway import signature_run
 
         return signature_run.container_file(env, tx, intake, copies, job.batch_ahead)

@@ -91,6 +91,22 @@ def write_atomically(
     return path
 
 
+def write_once(path: Path, data: bytes | str, *, mode: int = 0o644) -> bool:
+    """Write `data` to `path` whole or not at all unless a file is there already, never
+    replacing one (another process may have written it meanwhile): whether this call
+    wrote it. Durable when it returns, the folder synced."""
+    tmp = temporary_for(path)
+    write_new(tmp, data, mode=mode)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+    return True
+
+
 def temporary_for(path: Path) -> Path:
     """A fresh hidden name beside `path` to write it under before renaming it into place.
     It starts with a dot and ends in `.tmp`: clients and the spool's scans ignore such

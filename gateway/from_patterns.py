@@ -51,18 +51,18 @@ def _mask_problem(pattern: str) -> str | None:
 
 
 def every_address_in(patterns: list[str]) -> str | None:
-    """What of a from= value admits every client address — one pattern
-    (`_allows_every`), or patterns that together match addresses spread over all of IPv4
-    or of IPv6 (`0.0.0.0/1,128.0.0.0/1`, `?*`, `*:*`, `1*,2*,…,9*`) — said as "… allows" /
-    "… together allow", or None. A negated pattern excepts a few addresses and leaves the
-    rest allowed. (The probes are matched the way sshd and asyncssh match a from= pattern:
-    `*` and `?` on the address, or a network; asyncssh itself is not loaded for a check
-    every start makes.)"""
-    single = next((p for p in patterns if _allows_every(p)), None)
-    if single is not None:
-        return f"{single} allows"
+    """What of a from= value admits every client address: the patterns that match
+    addresses spread over all of IPv4 or of IPv6 — one alone (`*`, `*.*.*.*`, `?*`,
+    `0.0.0.0/0`, `*:*`) or together (`0.0.0.0/1,128.0.0.0/1`, `1*,2*,…,9*`) — said as
+    "… allows" / "… together allow", or None. A negated pattern excepts a few addresses
+    and leaves the rest allowed. (The probes are matched the way sshd and asyncssh match a
+    from= pattern: `*` and `?` on the address, or a network; asyncssh itself is not
+    loaded for a check every start makes.)"""
     allowed = [p.lower() for p in patterns if p and not p.startswith("!")]
     for probes in _PROBES:
+        alone = next((p for p in allowed if all(_matches(p, ip) for ip in probes)), None)
+        if alone is not None:
+            return f"{alone} allows"
         if allowed and all(any(_matches(p, ip) for p in allowed) for ip in probes):
             return f"{','.join(allowed)} together allow"
     return None
@@ -91,13 +91,3 @@ def _matches(pattern: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) ->
         except ValueError:
             return False  # (refused by `problem` all the same)
     return fnmatch.fnmatchcase(str(ip), pattern.replace("[", "[[]"))
-
-
-def _allows_every(pattern: str) -> bool:
-    """Whether a from= pattern admits every client address: wildcards and dots alone
-    (`*`, `*.*.*.*`), or a network with mask /0 (`0.0.0.0/0`, `::/0`)."""
-    if pattern.startswith("!"):
-        return False
-    if "*" in pattern and set(pattern) <= {"*", "."}:
-        return True
-    return pattern.endswith("/0")

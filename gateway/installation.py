@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway import db
 from gateway.errors import ConfigError, UsageError
+from gateway.files import write_once
 
 COUNTER = "installation"
 FILE_NAME = "installation"
@@ -155,17 +156,9 @@ def _read(marker: Path) -> int | None:
 
 def _write(marker: Path, identity: int) -> int:
     """Write `marker` unless another process just did (then its identity)."""
-    temporary = marker.with_name(f".{FILE_NAME}.{os.getpid()}")
-    temporary.write_text(
-        f"{identity}  # this spool's database: ekase-gateway keeps the same number in it\n",
-        encoding="ascii",
-    )
-    try:
-        os.link(temporary, marker)  # never replaces one written meanwhile
-    except FileExistsError:
-        found = _read(marker)
-        assert found is not None
-        return found
-    finally:
-        temporary.unlink()
-    return identity
+    text = f"{identity}  # this spool's database: ekase-gateway keeps the same number in it\n"
+    if write_once(marker, text):
+        return identity
+    found = _read(marker)
+    assert found is not None
+    return found

@@ -28,3 +28,13 @@ def test_a_file_made_between_the_removal_and_the_creation_is_replaced(
     monkeypatch.setattr(files, "write_new", write_new)
     files.write_in_place(path, "ours\n", mode=0o444, sync=False)
     assert path.read_text() == "ours\n" and raced
+
+
+def test_write_once_never_replaces_a_file_there(tmp_path: Path) -> None:
+    """`write_once` writes a file whole where none is, and leaves one another process
+    wrote meanwhile as it is, saying so; no temporary is left either way."""
+    path = tmp_path / "installation"
+    assert files.write_once(path, "1\n") is True
+    assert files.write_once(path, "2\n") is False
+    assert path.read_text() == "1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["installation"]
