@@ -226,7 +226,10 @@ def _first_writes(settings: Settings, engine: Engine, spool: Spool, clock: Clock
         ledger.ensure_accounts(system_accounts() + client_accounts(settings))
     except AccountConflict as exc:
         raise account_conflict(settings, exc) from exc
-    with engine.begin() as conn:
+    # A writer's transaction (SQLite: BEGIN IMMEDIATE): read first and then written, a
+    # deferred one failed at once ("database is locked") when another process's first
+    # start had written between its read and its write.
+    with engine.connect() as conn, conn.execution_options(**{WRITE_OPTION: True}).begin():
         known = {r[0] for r in conn.execute(select(db.counters.c.name))}
         for name in ("msg_id",):
             if name not in known:
