@@ -103,6 +103,11 @@ def _chunks(items: Sequence[Any], size: int = params_per_statement_max) -> Itera
         yield items[start : start + size]
 
 
+_SYSTEM_IBANS = select(t_accounts.c.currency, t_accounts.c.iban).where(
+    t_accounts.c.kind == bindparam("kind")
+).order_by(t_accounts.c.id)
+
+
 class BalanceConflict(Exception):
     """Another unit of work took money from an account this one debits after this one
     read it: its decisions may not hold. Roll back and do the work again."""
@@ -161,11 +166,14 @@ class LedgerTx:
 
     def system_iban(self, kind: AccountKind, currency: str) -> str | None:
         """The IBAN of the treasury's account of `kind` in `currency` (they never change:
-        asked once per process)."""
+        asked once per process; the first question of a kind reads its accounts in every
+        currency, which a run asks for next)."""
         key = (kind, currency)
         if key not in self._system_ibans:
-            account = self.system_account(kind, currency)
-            self._system_ibans[key] = account.iban if account is not None else None
+            rows = self.conn.execute(_SYSTEM_IBANS, {"kind": kind.value}).all()
+            for code, iban in reversed(rows):  # the first made of a currency wins
+                self._system_ibans[kind, code] = iban
+            self._system_ibans.setdefault(key, None)
         return self._system_ibans[key]
 
     def debits_on(self, account_ids: Iterable[int], day: dt.date) -> dict[int, int]:
