@@ -118,7 +118,9 @@ def temporary_for(path: Path) -> Path:
 write_in_place_attempts = 5
 
 
-def write_in_place(path: Path, data: bytes | str, *, mode: int = 0o644, sync: bool = True) -> None:
+def write_in_place(
+    path: Path, data: bytes | bytearray | str, *, mode: int = 0o644, sync: bool = True
+) -> None:
     """Write `data` to `path` directly, replacing a file a stopped run left there. For a
     file no one reads before its writer moves it (a sidecar in work/): the move, not this
     write, is what others see, and the mover syncs the folder. Two processes writing the
@@ -134,17 +136,27 @@ def write_in_place(path: Path, data: bytes | str, *, mode: int = 0o644, sync: bo
                 raise
 
 
-def write_new(path: Path, data: bytes | str, *, mode: int = 0o644, sync: bool = True) -> None:
+def write_new(
+    path: Path, data: bytes | bytearray | str, *, mode: int = 0o644, sync: bool = True
+) -> None:
     """Create `path` (it must not exist) with `data`, synced unless the caller syncs it
     later (`sync_all`); removed again on failure."""
-    if isinstance(data, str):
-        data = data.encode("utf-8")
+    write_new_from(path, (data.encode("utf-8") if isinstance(data, str) else data,),
+                   mode=mode, sync=sync)  # fmt: skip
+
+
+def write_new_from(
+    path: Path, blocks: Iterable[bytes | bytearray], *, mode: int = 0o644, sync: bool = True
+) -> None:
+    """`write_new` of the bytes `blocks` yield as they come: a failure anywhere, the
+    iterator's own included, removes the file again."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
         os.fchmod(fd, mode)  # the mode os.open was given is filtered by the umask
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        for block in blocks:
+            view = memoryview(block)
+            while view:
+                view = view[os.write(fd, view) :]
         if sync:
             os.fsync(fd)
     except OSError as exc:

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from lxml import etree
 from lxml.builder import ElementMaker
 
+from gateway import asice_writer
 from gateway.errors import UsageError
 from gateway.files import write_atomically
 from gateway.inbound import asice, route, xades
@@ -84,7 +85,7 @@ def make_signature(
         ),
         X.SignedDataObjectProperties(
             X.DataObjectFormat(
-                X.MimeType(asice.media_type(data_name)), ObjectReference="#" + ref_id
+                X.MimeType(asice_writer.media_type(data_name)), ObjectReference="#" + ref_id
             )
         ),
         Id=props_id,
@@ -124,7 +125,9 @@ def sign_container(
             raise UsageError(f"{name}: this file name cannot be used in a container ({problem})")
         data, existing = source, ()
     else:
-        name, data, existing = container.data_name, container.data, container.signatures
+        name, existing = container.data_name, container.signatures
+        assert container.data is not None, "read without a scratch file: held in memory"
+        data = bytes(container.data)
     taken = {f.name for f in existing}
     number = next(n for n in range(len(taken) + 1) if _signature_name(n) not in taken)
     signature = make_signature(name, data, key, cert, signing_time, signature_id=f"S{number}")
@@ -132,7 +135,7 @@ def sign_container(
         [*existing, asice.SignatureFile(_signature_name(number), signature)],
         key=lambda f: f.name,
     )
-    return asice.write_container(name, data, files, moment=signing_time)
+    return asice_writer.write_container(name, data, files, moment=signing_time)
 
 
 def run_sign(
@@ -191,5 +194,7 @@ def _signature_name(number: int) -> str:
 def _assert_intact(document: bytes, data_name: str, data: bytes) -> None:
     """Pair assertion: what we wrote must pass the verifier's own cryptographic check."""
     root: Any = etree.fromstring(document)
-    checked = xades.check_intact(root.find(f"{{{DS}}}Signature"), data_name, data)
+    checked = xades.check_intact(
+        root.find(f"{{{DS}}}Signature"), data_name, xades.digests_of(data)
+    )
     assert isinstance(checked, xades.Intact), f"signature does not verify: {checked}"

@@ -22,7 +22,6 @@ batch executes twice.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,11 +32,12 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Connection, func, select
 
 from gateway import authorisation, db, reading, record, signature_checks, waiting_report
+from gateway.container_data import scratch_path, taken_in
 from gateway.environment import Environment
 from gateway.files import write_in_place
 from gateway.inbound import asice, pain001_v03, route, xades
 from gateway.inbound.findings import Finding
-from gateway.inbound.intake import Intake, take_in
+from gateway.inbound.intake import Intake
 from gateway.inbound.reader import Reading
 from gateway.newfile import new_file, reject
 from gateway.outbound import answers
@@ -62,10 +62,23 @@ def container_file(
     """The run of one uploaded container (see the module's docstring). `batch_ahead`: a
     waiting batch `scan --once` started reading (`readahead.py`), taken if it is this
     container's and the container may complete it."""
-    found = asice.read_container(intake.path, data_bytes_max=data_bytes_max(env))
+    scratch = scratch_path(env, intake)
+    try:
+        return _container_file(env, tx, intake, copies, batch_ahead, scratch)
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
+def _container_file(
+    env: Environment, tx: Any, intake: Intake, copies: dict[int, PlainCopy],
+    batch_ahead: BatchAhead | None, scratch: Path,
+) -> Outcome:
+    found = asice.read_container(
+        intake.path, data_bytes_max=data_bytes_max(env), scratch=scratch
+    )
     if isinstance(found, asice.ContainerProblem):
         return reject(env, tx.conn, intake, Finding(Reason.DS0B, found.describe()), None)
-    if route.claims_container(found.data):  # (as a submission, sent alone: a "repeat")
+    if route.claims_container(found.data_head):  # (as a submission, sent alone: a "repeat")
         inner = f"its data file {found.data_name} is a signature container, not a pain.001.001.03"
         return reject(env, tx.conn, intake, Finding(Reason.FF01, inner), None)
     conn = tx.conn
@@ -118,7 +131,7 @@ def _submit(
     waits, if it must) and run through the authorisation stage with the container's
     `signers`, or executed at once when no account of it needs signatures."""
     path = _extraction(env, intake)
-    data = data_intake(intake, container, path)
+    data = taken_in(intake, container, path)
     with reading.read(path, env.settings) as reader:
         reader.digest()
         outcome = authorisation.admit(env, tx, data, reader, signers)
@@ -132,22 +145,6 @@ def _submit(
         findings = path.with_name(path.name + FINDINGS_SUFFIX)
         write_in_place(findings, findings_text(data, outcome), mode=0o444)
     return outcome
-
-
-def data_intake(intake: Intake, container: asice.Container, path: Path) -> Intake:
-    """The container's data file written at `path` and taken in as a batch of its own,
-    received with the container (`intake`), which carries it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_in_place(path, container.data, mode=0o444)
-    receipt = {"sftp_user": intake.user, "source_ip": intake.source_ip,
-               "key_fingerprint": intake.key_fingerprint,
-               "received_at": intake.received.isoformat()}  # fmt: skip
-    data = take_in(
-        client_id=intake.client_id, path=path, original_name=container.data_name,
-        receipt=receipt, sha256=container.data_sha256.hex(), size=len(container.data),
-        arrived=intake.received, now=intake.now, timezone=intake.timezone,
-    )  # fmt: skip
-    return dataclasses.replace(data, carrier=(intake.original_name, intake.sha256))
 
 
 def _extraction(env: Environment, intake: Intake) -> Path:

@@ -27,7 +27,15 @@ from typing import Any
 from lxml import etree
 from sqlalchemy import Connection, select
 
-from gateway import authorisation, db, reading, record, signature_checks, signature_run
+from gateway import (
+    authorisation,
+    container_data,
+    db,
+    reading,
+    record,
+    signature_checks,
+    signature_run,
+)  # fmt: skip
 from gateway.environment import Environment
 from gateway.inbound import asice, route, xades
 from gateway.inbound.findings import Finding
@@ -196,16 +204,18 @@ def _container(env: Environment, tx: LedgerTx, intake: Intake) -> Outcome:
     """A signature container in test/: its data file checked as a batch would be (SPEC
     §15), and its signatures as in/ would judge them (SPEC §11), counting towards the
     level of the accounts it debits; nothing is recorded or executed."""
-    found = asice.read_container(intake.path, data_bytes_max=signature_run.data_bytes_max(env))
+    path = container_data.scratch_path(env, intake)
+    found = asice.read_container(
+        intake.path, data_bytes_max=signature_run.data_bytes_max(env), scratch=path
+    )
     if isinstance(found, asice.ContainerProblem):
         problem = Finding(Reason.DS0B, found.describe())
         checked, report, _ = _checked(
             env, tx, intake, lambda _: reject(env, tx.conn, intake, problem, None)
         )
         return _answered(env, tx.conn, intake, checked, report, None)
-    path = env.spool.tmp() / f"{intake.claim_name}.data.xml"
     try:
-        data = signature_run.data_intake(intake, found, path)
+        data = container_data.taken_in(intake, found, path)
         known = record.known_file(tx.conn, data)
         if known is not None:
             waiting = authorisation.waiting_row(tx.conn, intake.client_id, known.sha256)

@@ -11,7 +11,7 @@ import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from gateway import testpki
+from gateway import asice_writer, testpki
 from gateway.inbound import asice
 from gateway.sign_command import sign_container
 from gateway.testpki import Pki, PkiFiles
@@ -109,7 +109,7 @@ def bad_containers(
         "symlink.asice": (symlink, "DS0B"),
         "bomb.asice": (zipped([mime, (name, b"\0" * (16 << 20))]), "DS0B"),
         "other-bytes.asice": (
-            asice.write_container(name, data, other.signatures, moment=when), "DS17"
+            asice_writer.write_container(name, data, other.signatures, moment=when), "DS17"
         ),
         "foreign-ca.asice": (signed(name, data, pki.foreign, when), "DS0F"),
         "expired.asice": (signed(name, data, pki.expired, when), "DS0D"),

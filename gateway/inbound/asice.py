@@ -9,8 +9,9 @@ own bookkeeping: the number of entries is read from the end record before Python
 `zipfile` builds its directory (a small file can declare a million entries), every name is
 checked before anything is read, and every entry is read through a counter that stops at
 the limit, whatever sizes the headers claim (a zip bomb is refused after reading at most
-the limit). Nothing is ever extracted to disk, so names only have to be refused, not
-sanitised. A bad container is a value (`ContainerProblem`), never an exception: all of
+the limit). Nothing is extracted under a name the container gives (a big data file is
+written to the caller's scratch file, `read_container`), so names only have to be
+refused, not sanitised. A bad container is a value (`ContainerProblem`), never an exception: all of
 them are SPEC §11's `DS0B` (container unreadable).
 """
 
@@ -25,15 +26,12 @@ import stat
 import struct
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from lxml import etree
-from lxml.builder import ElementMaker
-
+from gateway.files import write_new_from
 from gateway.inbound.route import container_bytes_max, meta_bytes_max
 
 MIMETYPE = b"application/vnd.etsi.asic-e+zip"
@@ -50,6 +48,10 @@ central_directory_bytes_max = 256 * 1024
 # beyond that is a bomb, refused as soon as the bytes read out outgrow it.
 compression_ratio_max = 200
 _chunk_bytes = 64 * 1024
+# A data file declaring more than this is written to the caller's scratch file as it is
+# read (`read_container`), not held in memory: a million payments are 345 MB of XML.
+in_memory_bytes_max = 16 << 20
+head_bytes = 64  # of the data file kept in `Container.data_head`
 
 _EOCD = struct.Struct("<4s4H2LH")
 _EOCD_SIGNATURE = b"PK\x05\x06"
@@ -94,20 +96,50 @@ class SignatureFile:
 @dataclass(frozen=True, slots=True)
 class Container:
     data_name: str
-    data: bytes
     data_sha256: bytes
+    data_size: int
+    data_head: bytes  # its first `head_bytes` (`route.claims_container`)
     signatures: tuple[SignatureFile, ...]  # in name order; may be empty
+    # The data file's bytes: held (a bytearray, `_bounded`), or written to the scratch
+    # file `read_container` was given (`data_path`).
+    data: bytes | bytearray | None = None
+    data_path: Path | None = None
+
+    def digest(self, algorithm: str) -> bytes:
+        """The data file's digest by `algorithm` (a `hashlib` name)."""
+        if algorithm == "sha256":
+            return self.data_sha256
+        if self.data is not None:
+            return hashlib.new(algorithm, self.data).digest()
+        assert self.data_path is not None
+        with self.data_path.open("rb") as handle:
+            return hashlib.file_digest(handle, algorithm).digest()
 
 
-def read_container(source: bytes | Path, *, data_bytes_max: int) -> Container | ContainerProblem:
+def read_container(
+    source: bytes | Path, *, data_bytes_max: int, scratch: Path | None = None
+) -> Container | ContainerProblem:
     """Read a container from its bytes or its path. The file is not read whole: its size
-    is checked first, then only the entries, each through a counter. Bad input is a
-    `ContainerProblem`; only an I/O fault on `source` itself raises (OSError)."""
-    if isinstance(source, bytes):
-        return _read(io.BytesIO(source), len(source), data_bytes_max)
-    # An OSError here is a fault of ours (the spool's disk), not the client's: it escapes.
-    with source.open("rb") as stream:
-        return _read(stream, os.fstat(stream.fileno()).st_size, data_bytes_max)
+    is checked first, then only the entries, each through a counter. With `scratch`, a
+    data file of more than `in_memory_bytes_max` is written there as it is read (a file
+    left there is replaced; the caller removes it when done). Bad input is a
+    `ContainerProblem` (and no scratch file); only an I/O fault on `source` itself or
+    `scratch` raises (OSError)."""
+    try:
+        if isinstance(source, bytes):
+            found = _read(io.BytesIO(source), len(source), data_bytes_max, scratch)
+        else:
+            # An OSError here is a fault of ours (the spool's disk), not the client's.
+            with source.open("rb") as stream:
+                size = os.fstat(stream.fileno()).st_size
+                found = _read(stream, size, data_bytes_max, scratch)
+    except BaseException:
+        if scratch is not None:
+            scratch.unlink(missing_ok=True)
+        raise
+    if isinstance(found, ContainerProblem) and scratch is not None:
+        scratch.unlink(missing_ok=True)
+    return found
 
 
 # --- the steps ------------------------------------------------------------------------
@@ -122,7 +154,9 @@ class _Refused(Exception):
         self.detail = detail
 
 
-def _read(stream: BinaryIO, size: int, data_bytes_max: int) -> Container | ContainerProblem:
+def _read(
+    stream: BinaryIO, size: int, data_bytes_max: int, scratch: Path | None
+) -> Container | ContainerProblem:
     try:
         if size > container_bytes_max(data_bytes_max):
             raise _Refused(
@@ -136,7 +170,7 @@ def _read(stream: BinaryIO, size: int, data_bytes_max: int) -> Container | Conta
         except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
             raise _Refused(Refusal.NOT_A_ZIP, f"not a zip file ({exc})") from exc
         with archive:
-            return _contents(archive, data_bytes_max)
+            return _contents(archive, data_bytes_max, scratch)
     except _Refused as refused:
         return ContainerProblem(refused.refusal, refused.detail)
 
@@ -184,7 +218,7 @@ def _is_meta(info: zipfile.ZipInfo) -> bool:
     return info.filename.startswith("META-INF/")
 
 
-def _contents(archive: zipfile.ZipFile, data_bytes_max: int) -> Container:
+def _contents(archive: zipfile.ZipFile, data_bytes_max: int, scratch: Path | None) -> Container:
     infos = archive.infolist()
     if len(infos) > entries_max:  # zipfile found more than the end record declared
         raise _Refused(Refusal.TOO_MANY_ENTRIES, f"{len(infos)} entries; at most {entries_max}")
@@ -215,17 +249,45 @@ def _contents(archive: zipfile.ZipFile, data_bytes_max: int) -> Container:
         )
     if meta_declared > meta_bytes_max:
         raise _Refused(Refusal.BOMB, f"META-INF declares {meta_declared} bytes")
-    data_info = data_infos[0]
-    data = _bounded(archive, data_info, data_bytes_max)
-    signatures = tuple(
-        SignatureFile(info.filename, _bounded(archive, info, signature_file_bytes_max))
-        for info in sorted(signature_infos, key=lambda i: i.filename)
-    )
-    return Container(
-        data_name=data_info.filename,
-        data=data,
-        data_sha256=hashlib.sha256(data).digest(),
-        signatures=signatures,
+    info = data_infos[0]
+    if scratch is not None and info.file_size > in_memory_bytes_max:
+        sha256, size, head = _extract(archive, info, data_bytes_max, scratch)
+        return Container(info.filename, sha256, size, head,
+                         _signature_files(archive, signature_infos), data_path=scratch)  # fmt: skip
+    data = _bounded(archive, info, data_bytes_max)
+    return Container(info.filename, hashlib.sha256(data).digest(), len(data),
+                     bytes(data[:head_bytes]), _signature_files(archive, signature_infos),
+                     data=data)  # fmt: skip
+
+
+def _extract(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, scratch: Path
+) -> tuple[bytes, int, bytes]:
+    """The entry written to `scratch` (read-only; not synced) through `_blocks`: its
+    SHA-256, size and first `head_bytes`."""
+    sha256, head = hashlib.sha256(), bytearray()
+    size = 0
+
+    def blocks() -> Iterator[bytes]:
+        nonlocal size
+        for block in _blocks(archive, info, limit):
+            sha256.update(block)
+            size += len(block)
+            if len(head) < head_bytes:
+                head.extend(block[: head_bytes - len(head)])
+            yield block
+
+    scratch.unlink(missing_ok=True)
+    write_new_from(scratch, blocks(), mode=0o444, sync=False)
+    return sha256.digest(), size, bytes(head)
+
+
+def _signature_files(
+    archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo]
+) -> tuple[SignatureFile, ...]:
+    return tuple(
+        SignatureFile(info.filename, bytes(_bounded(archive, info, signature_file_bytes_max)))
+        for info in sorted(infos, key=lambda i: i.filename)
     )
 
 
@@ -285,14 +347,13 @@ def name_problem(name: str) -> str | None:
     return None
 
 
-def _bounded(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+def _blocks(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> Iterator[bytes]:
     """The entry's bytes, read through a counter: refused as soon as they pass `limit` or
     outgrow `compression_ratio_max` times their compressed size, whatever the header says."""
     name = info.filename
     if info.file_size > limit:
         raise _Refused(Refusal.BOMB, f"{name!r} declares {info.file_size} bytes; at most {limit}")
     ratio_limit = max(info.compress_size, 1) * compression_ratio_max
-    parts: list[bytes] = []
     total = 0
     try:
         with archive.open(info) as entry:
@@ -307,60 +368,19 @@ def _bounded(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> byt
                         Refusal.BOMB,
                         f"{name!r} unzips more than {compression_ratio_max} times its size",
                     )
-                parts.append(chunk)
+                yield chunk
     except (zipfile.BadZipFile, EOFError, zlib.error, ValueError, RuntimeError) as exc:
         # RuntimeError: zipfile's "password required"; the rest: a damaged entry or CRC.
         raise _Refused(Refusal.CORRUPT, f"entry {name!r} cannot be read ({exc})") from exc
-    return b"".join(parts)
 
 
-# --- writing (the signing side: `ekase-gateway sign`) ---------------------------------
-
-
-def media_type(name: str) -> str:
-    return "application/xml" if name.lower().endswith(".xml") else "application/octet-stream"
-
-
-def write_container(
-    data_name: str, data: bytes, signatures: Sequence[SignatureFile], *, moment: datetime
-) -> bytes:
-    """A container as DigiDoc writes them: `mimetype` first and stored, the data file at
-    the root, the manifest, then the signatures. Entry times are `moment` (the signing
-    time), so the same inputs give the same bytes."""
-    problem = name_problem(data_name)
-    if problem or "/" in data_name:
-        raise ValueError(f"data file name {data_name!r} cannot be used in a container")
-    if moment.tzinfo is None:
-        raise ValueError("moment must be timezone-aware")
-    utc = moment.astimezone(UTC)
-    stamp = (max(utc.year, 1980), utc.month, utc.day, utc.hour, utc.minute, utc.second)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-
-        def put(name: str, content: bytes, method: int) -> None:
-            info = zipfile.ZipInfo(name, date_time=stamp)
-            info.compress_type = method
-            info.external_attr = (stat.S_IFREG | 0o644) << 16
-            archive.writestr(info, content)
-
-        put("mimetype", MIMETYPE, zipfile.ZIP_STORED)
-        put(data_name, data, zipfile.ZIP_DEFLATED)
-        put(MANIFEST, _manifest(data_name), zipfile.ZIP_DEFLATED)
-        for signature in signatures:
-            if not SIGNATURES.fullmatch(signature.name):
-                raise ValueError(f"not a signatures file name: {signature.name!r}")
-            put(signature.name, signature.xml, zipfile.ZIP_DEFLATED)
-    return buffer.getvalue()
-
-
-def _manifest(data_name: str) -> bytes:
-    m = "urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"
-    E = ElementMaker(namespace=m, nsmap={"manifest": m})
-    root = E("manifest", E("file-entry", {f"{{{m}}}full-path": "/",
-                                          f"{{{m}}}media-type": MIMETYPE.decode()}),
-             E("file-entry", {f"{{{m}}}full-path": data_name,
-                              f"{{{m}}}media-type": media_type(data_name)}),
-             {f"{{{m}}}version": "1.2"})
-    etree.indent(root)
-    data: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-    return data + b"\n"
+def _bounded(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytearray:
+    """`_blocks` in one buffer of the size the header declares (at most `limit`), not
+    gathered and joined: what is read is held once, never twice."""
+    buffer = bytearray(min(info.file_size, limit))
+    total = 0
+    for block in _blocks(archive, info, limit):
+        start, total = total, total + len(block)
+        buffer[start:total] = block  # past the declared size, it grows
+    del buffer[total:]  # short of it (zipfile's CRC check would say so)
+    return buffer

@@ -23,9 +23,10 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import functools
 import hashlib
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -162,12 +163,10 @@ def verify_container(
     """Every signature in the container, in file order. `received_at` is when the
     container was received: certificates must be valid then (not at the self-declared
     signing time)."""
-    digests = {"sha256": container.data_sha256}
+    digest = functools.cache(container.digest)  # the data file is hashed once per algorithm
     checks: list[SignatureCheck] = []
     for file in container.signatures:
-        checks.extend(
-            _file_checks(file, container.data_name, container.data, digests, trust, received_at)
-        )
+        checks.extend(_file_checks(file, container.data_name, digest, trust, received_at))
     return tuple(checks)
 
 
@@ -175,14 +174,18 @@ def verify_signature_file(
     file: SignatureFile, data_name: str, data: bytes, trust: Trust, received_at: datetime
 ) -> tuple[SignatureCheck, ...]:
     """Each `ds:Signature` of one signatures file (a file may hold several)."""
-    return _file_checks(file, data_name, data, {}, trust, received_at)
+    return _file_checks(file, data_name, digests_of(data), trust, received_at)
+
+
+def digests_of(data: bytes) -> Callable[[str], bytes]:
+    """The digest of `data` by a `hashlib` name, each worked out once."""
+    return functools.cache(lambda algorithm: hashlib.new(algorithm, data).digest())
 
 
 def _file_checks(
     file: SignatureFile,
     data_name: str,
-    data: bytes,
-    digests: dict[str, bytes],
+    digest: Callable[[str], bytes],
     trust: Trust,
     received_at: datetime,
 ) -> tuple[SignatureCheck, ...]:
@@ -197,7 +200,7 @@ def _file_checks(
     for position, element in enumerate(elements, start=1):
         source = file.name if len(elements) == 1 else f"{file.name}#{position}"
         try:
-            checks.append(_check(source, element, data_name, data, digests, trust, received_at))
+            checks.append(_check(source, element, data_name, digest, trust, received_at))
         except (ValueError, UnsupportedAlgorithm) as exc:
             # cryptography parses parts of a certificate only when asked; a client's
             # malformed certificate can surface anywhere in the checks.
@@ -227,12 +230,11 @@ def _check(
     source: str,
     element: Any,
     data_name: str,
-    data: bytes,
-    digests: dict[str, bytes],
+    digest: Callable[[str], bytes],
     trust: Trust,
     received_at: datetime,
 ) -> SignatureCheck:
-    found = check_intact(element, data_name, data, digests)
+    found = check_intact(element, data_name, digest)
     if not isinstance(found, Intact):
         problem, detail, cert, when = found
         return SignatureCheck(source, problem, detail, cert, when)
@@ -270,13 +272,13 @@ def certificate_problem(
 
 
 def check_intact(
-    element: Any, data_name: str, data: bytes, digests: dict[str, bytes] | None = None
+    element: Any, data_name: str, digest: Callable[[str], bytes]
 ) -> Intact | tuple[Problem, str, x509.Certificate | None, datetime | None]:
     """The cryptographic half: the signature value over SignedInfo, the SignedProperties'
     digest and the data file's digest. Also the signing side's read-back check. A problem
     names the certificate only once the signature value verified with it, and the signing
-    time only once the signed properties did too: unverified claims are not reported."""
-    digests = digests if digests is not None else {}
+    time only once the signed properties did too: unverified claims are not reported.
+    `digest`: the data file's digest by a `hashlib` name (`digests_of`)."""
     cert: x509.Certificate | None = None
     when: datetime | None = None
     try:
@@ -310,9 +312,7 @@ def check_intact(
     if uri != data_name and unquote(uri) != data_name:
         return (Problem.OTHER_BYTES,
                 f"the signature is over {unquote(uri)[:60]!r}, not {data_name!r}", cert, when)
-    if algorithm not in digests:
-        digests[algorithm] = hashlib.new(algorithm, data).digest()
-    if signed_digest != digests[algorithm]:
+    if signed_digest != digest(algorithm):
         return (Problem.OTHER_BYTES, f"the signature is over other bytes than {data_name!r}",
                 cert, when)
     others = tuple(c for c in certs if c != cert)

@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import select
 
-from gateway import authorisation, db, filerun, readahead, testpki
+from gateway import asice_writer, authorisation, db, filerun, readahead, testpki
 from gateway.clock import FixedClock
 from gateway.inbound import asice
 from gateway.inbound.reader import inline_bytes_max
@@ -87,8 +87,20 @@ def _state(inst: Installation) -> list[str]:
         return [r.state for r in conn.execute(select(db.awaiting))]
 
 
+@pytest.fixture(params=["held", "written"])
+def container_data(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each container's data file held in memory as read, or written to its scratch file in
+    tmp/ as a big one is (`asice.in_memory_bytes_max`)."""
+    if request.param == "written":
+        monkeypatch.setattr(asice, "in_memory_bytes_max", 0)
+
+
+def _no_scratch_left(inst: Installation) -> None:
+    assert not list((inst.spool / "tmp").glob("*.data.xml"))
+
+
 def test_two_level_batch_waits_then_executes_with_the_second_signature(
-    signing: tuple[Installation, Pki], assert_valid: Any
+    signing: tuple[Installation, Pki], assert_valid: Any, container_data: None
 ) -> None:
     """The ERP's batch waits (PDNG, what is missing, nothing booked); the first right's
     signature leaves it waiting and says the second right must sign; the second executes."""
@@ -212,7 +224,7 @@ def test_bad_signatures_answered_with_their_code_and_change_nothing(
 
 
 def test_container_instead_of_the_batch_and_expiry(
-    signing: tuple[Installation, Pki], assert_valid: Any
+    signing: tuple[Installation, Pki], assert_valid: Any, container_data: None
 ) -> None:
     """A container is a submission of its own; one left waiting expires RJCT DS24 after
     `authorisation_days` business days, and a late signature changes nothing."""
@@ -244,6 +256,7 @@ def test_container_instead_of_the_batch_and_expiry(
     [late] = inst.new_answers()
     assert late.group_reasons == ["DS24"]
     assert "changes nothing" in " ".join(late.group_info)
+    _no_scratch_left(inst)
 
 
 def test_stop_after_commit_before_shelving_keeps_the_batch_waiting(
@@ -374,7 +387,7 @@ def test_a_signature_made_by_xmlsec1_counts_like_ours(
          "template.xml"],
         cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
-    container = asice.write_container(
+    container = asice_writer.write_container(
         "pay.xml", data,
         [asice.SignatureFile("META-INF/signatures0.xml", (tmp_path / "signed.xml").read_bytes())],
         moment=WHEN,
@@ -521,7 +534,7 @@ def test_no_batch_is_read_ahead_for_a_container_that_names_none(
 
 
 def test_a_container_that_submits_and_completes_the_level_executes_at_once(
-    signing: tuple[Installation, Pki], assert_valid: Any
+    signing: tuple[Installation, Pki], assert_valid: Any, container_data: None
 ) -> None:
     """SPEC §11: a container holding the batch and both signatures its account needs is a
     submission that never waits: it executes at once, answered with what its signatures
@@ -557,6 +570,7 @@ def test_a_container_that_submits_and_completes_the_level_executes_at_once(
     for answer in (waits, ack):
         info = " ".join(answer.group_info)
         assert "1 of 2 signatures; a signatory with the second right must sign" in info, info
+    _no_scratch_left(inst)
 
 
 SATURDAY = dt.datetime(2026, 12, 5, 10, 0, tzinfo=RIGA).astimezone(dt.UTC)
@@ -645,7 +659,7 @@ def _trial(inst: Installation, data: bytes, name: str) -> Answer:
 
 
 def test_a_container_in_test_is_a_trial_of_its_batch_with_its_signatures(
-    signing: tuple[Installation, Pki], assert_valid: Any
+    signing: tuple[Installation, Pki], assert_valid: Any, container_data: None
 ) -> None:
     """SPEC §15: a file in test/ is checked exactly as in in/, signatures included. A
     container there (it crashed the worker) is a trial of its data file, its signatures
@@ -677,6 +691,7 @@ def test_a_container_in_test_is_a_trial_of_its_batch_with_its_signatures(
     inst.run()
     [real] = inst.new_answers()
     assert real.group_status == "PDNG" and "0 of 2 signatures" in " ".join(real.group_info)
+    _no_scratch_left(inst)
 
 
 def test_a_container_in_test_for_a_batch_waiting_in_in_is_judged_with_its_signatures(
@@ -813,7 +828,7 @@ def test_a_container_inside_a_container_is_ff01_and_leaves_the_inner_bytes_free(
     inst.new_answers()
     inner = signed("pay.xml", data, pki.first, WHEN)
     signature = make_signature("inner.asice", inner, pki.first.key, pki.first.cert, WHEN)
-    nested = asice.write_container(
+    nested = asice_writer.write_container(
         "inner.asice", inner, [asice.SignatureFile("META-INF/signatures0.xml", signature)],
         moment=WHEN,
     )  # fmt: skip

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway import readahead
+from gateway import asice_writer, readahead
 from gateway.clock import SystemClock
 from gateway.inbound import asice
 from gateway.inbound.reader import inline_bytes_max
@@ -131,7 +131,7 @@ def test_a_signature_container_is_left_to_the_pass(tmp_path: Path) -> None:
     one big enough (its data file is read when its batch executes)."""
     inst = _installation(tmp_path / "gw")
     noise = asice.SignatureFile("META-INF/signatures0.xml", os.urandom(inline_bytes_max))
-    container = asice.write_container(
+    container = asice_writer.write_container(
         "pay.xml", _big("RA-SIGNED"), [noise], moment=SystemClock().now()
     )
     assert len(container) > inline_bytes_max

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 from lxml.builder import ElementMaker
 
-from gateway import cli, testpki
+from gateway import asice_writer, cli, testpki
 from gateway.inbound import asice, xades
 from gateway.inbound.asice import Container, ContainerProblem, Refusal, SignatureFile
 from gateway.inbound.xades import ASIC, DS, XADES, Problem, Trust
@@ -97,7 +97,7 @@ def test_xmlsec1_and_we_both_refuse_a_changed_batch(xmlsec1: str, tmp_path: Path
     container = sign_container("batch.xml", BATCH, pki.first.key, pki.first.cert, NOW)
     read = asice.read_container(container, data_bytes_max=1024 * 1024)
     assert isinstance(read, Container)
-    changed = asice.write_container("batch.xml", BATCH.replace(b"\r\n", b"\n"),
+    changed = asice_writer.write_container("batch.xml", BATCH.replace(b"\r\n", b"\n"),
                                     read.signatures, moment=NOW)
     checked = xmlsec_verify(xmlsec1, changed, tmp_path / "u", ca_pem)
     assert checked.returncode != 0 and "FAIL" in checked.stdout + checked.stderr, \
@@ -192,13 +192,13 @@ def test_signature_made_by_xmlsec1_from_a_xades_template_is_accepted(
     )
     assert run.returncode == 0, run.stderr
     signed = (tmp_path / "signed.xml").read_bytes()
-    container = asice.write_container(
+    container = asice_writer.write_container(
         data_name, BATCH, [SignatureFile("META-INF/signatures0.xml", signed)], moment=NOW)
     [result] = ours(container, pki)
     assert result.ok, result.detail
     assert result.certificate == pki.second.cert and result.signing_time == signed_at
     # And the same signature over other bytes is DS17, as with our own.
-    other = asice.write_container(data_name, BATCH + b" ", [SignatureFile(
+    other = asice_writer.write_container(data_name, BATCH + b" ", [SignatureFile(
         "META-INF/signatures0.xml", signed)], moment=NOW)
     assert [c.problem for c in ours(other, pki)] == [Problem.OTHER_BYTES]
 

@@ -12,9 +12,11 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from gateway import asice_writer
 from gateway.inbound import asice, route
 from gateway.inbound.asice import Container, ContainerProblem, Refusal, SignatureFile
 
@@ -66,10 +68,46 @@ def test_good_container_hands_back_the_batch_bytes_and_signatures() -> None:
     result = asice.read_container(good(), data_bytes_max=LIMIT)
     assert result == Container(
         data_name="batch.xml",
-        data=BATCH,
         data_sha256=hashlib.sha256(BATCH).digest(),
+        data_size=len(BATCH),
+        data_head=BATCH[: asice.head_bytes],
         signatures=(SignatureFile("META-INF/signatures0.xml", SIG),),
+        data=BATCH,
     )
+    assert result.digest("sha512") == hashlib.sha512(BATCH).digest()
+
+
+def test_a_big_data_file_is_written_to_the_scratch_file_not_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A data file above `in_memory_bytes_max` goes to the caller's scratch file as it is
+    read (a million payments are 345 MB): the same bytes, digests and head as if held."""
+    monkeypatch.setattr(asice, "in_memory_bytes_max", 16)
+    scratch = tmp_path / "claim.data.xml"
+    scratch.write_bytes(b"left by a stopped run")
+    result = asice.read_container(good(), data_bytes_max=LIMIT, scratch=scratch)
+    assert isinstance(result, Container)
+    assert (result.data, result.data_path) == (None, scratch)
+    assert scratch.read_bytes() == BATCH and stat.S_IMODE(scratch.stat().st_mode) == 0o444
+    assert (result.data_size, result.data_head) == (len(BATCH), BATCH[: asice.head_bytes])
+    assert result.data_sha256 == hashlib.sha256(BATCH).digest()
+    assert result.digest("sha384") == hashlib.sha384(BATCH).digest()
+    small = asice.read_container(good(data=b"<a/>"), data_bytes_max=LIMIT, scratch=scratch)
+    assert isinstance(small, Container) and small.data == b"<a/>" and small.data_path is None
+
+
+@pytest.mark.parametrize("limit", [20, LIMIT])
+def test_a_refused_container_leaves_no_scratch_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int
+) -> None:
+    """Refused while its data file is written (too big) or after (a signature file too
+    big): nothing of it stays in the scratch file."""
+    monkeypatch.setattr(asice, "in_memory_bytes_max", 16)
+    monkeypatch.setattr(asice, "signature_file_bytes_max", 8)
+    scratch = tmp_path / "claim.data.xml"
+    problem = asice.read_container(good(), data_bytes_max=limit, scratch=scratch)
+    assert isinstance(problem, ContainerProblem) and problem.refusal is Refusal.BOMB
+    assert not scratch.exists()
 
 
 def test_data_file_that_is_not_a_pain001_is_still_handed_back() -> None:
@@ -97,12 +135,12 @@ def test_data_file_exactly_at_the_limit_is_read_and_one_byte_more_is_refused() -
 
 def test_round_trip_of_the_writer() -> None:
     """What `sign` writes reads back: mimetype first and stored, the data at the root."""
-    blob = asice.write_container("batch.xml", BATCH, [SignatureFile("META-INF/signatures0.xml",
-                                                                    SIG)], moment=NOW)
+    signatures = [SignatureFile("META-INF/signatures0.xml", SIG)]
+    blob = asice_writer.write_container("batch.xml", BATCH, signatures, moment=NOW)
     assert blob[30:38] == b"mimetype" and blob[38:38 + len(asice.MIMETYPE)] == asice.MIMETYPE
     result = asice.read_container(blob, data_bytes_max=LIMIT)
     assert isinstance(result, Container) and result.data == BATCH
-    assert blob == asice.write_container("batch.xml", BATCH, [SignatureFile(
+    assert blob == asice_writer.write_container("batch.xml", BATCH, [SignatureFile(
         "META-INF/signatures0.xml", SIG)], moment=NOW), "same inputs, same bytes"
 
 

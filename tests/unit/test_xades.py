@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from gateway import testpki
+from gateway import asice_writer, testpki
 from gateway.inbound import asice, xades
 from gateway.inbound.asice import Container, SignatureFile
 from gateway.inbound.xades import DS, XADES, Problem, Trust
@@ -36,7 +36,7 @@ TRUST = Trust(cas=(PKI.ca.cert,), crls=(PKI.crl,))
 
 def container(*signatures: bytes, data: bytes = BATCH, name: str = NAME) -> Container:
     files = [SignatureFile(f"META-INF/signatures{n}.xml", s) for n, s in enumerate(signatures)]
-    blob = asice.write_container(name, data, files, moment=NOW)
+    blob = asice_writer.write_container(name, data, files, moment=NOW)
     read = asice.read_container(blob, data_bytes_max=1024 * 1024)
     assert isinstance(read, Container)
     return read
