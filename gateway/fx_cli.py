@@ -107,6 +107,7 @@ def cmd_rates_show(args: argparse.Namespace) -> int:
 
 def cmd_announce(args: argparse.Namespace) -> int:
     from gateway import announcements, large_days
+    from gateway.text import time_of_day
     from ledger import calendar, currency
 
     day = _date(args.date)
@@ -119,6 +120,13 @@ def cmd_announce(args: argparse.Namespace) -> int:
             raise UsageError(f"--date {day} is in the past (today is {today})")
         if not calendar.is_business_day(day):
             raise UsageError(f"--date {day} is not a business day")
+        settings = env.settings
+        due = large_days.deadline(day, settings.large_day_announce_by, settings.timezone)
+        if env.clock.now() > due:  # SPEC §14: what comes later does not count
+            raise UsageError(
+                f"--date {day}: too late, announcements for it were due by "
+                f"{time_of_day(settings.large_day_announce_by)} on {due.date()}"
+            )
         try:
             amount = currency.plain_to_minor(args.amount, large_days.CURRENCY, allow_zero=True)
         except currency.AmountError as exc:

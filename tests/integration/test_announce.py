@@ -95,6 +95,38 @@ def test_a_bad_announcement_exits_2_with_one_line(
     assert code == 2 and out == "" and err.count("\n") == 1 and words in err, err
 
 
+@pytest.mark.parametrize(
+    ("now", "accepted"),
+    [
+        (dt.datetime(2026, 12, 10, 12, 30), True),  # Thursday at the deadline for Friday
+        (dt.datetime(2026, 12, 10, 12, 31), False),
+        (dt.datetime(2026, 12, 11, 9, 0), False),  # the day itself
+    ],
+)
+def test_an_announcement_after_the_deadline_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    now: dt.datetime, accepted: bool,
+) -> None:
+    """SPEC §14: a large-payment day must be announced by 12:30 on the business day before
+    it; one recorded later would count as if made in time (it was accepted, even on the
+    day itself, and replaced one made in time)."""
+    from gateway.clock import SystemClock
+
+    at = now.replace(tzinfo=RIGA).astimezone(dt.UTC)
+    monkeypatch.setattr(SystemClock, "now", lambda self: at)
+    config = str(write_config(tmp_path))
+    code, out, err = run(capsys, "announce", "-c", config, "--client", CLIENT_A,
+                         "--date", "2026-12-11", "--amount", "500000")  # fmt: skip
+    if accepted:
+        assert (code, out) == (0, f"{CLIENT_A} 2026-12-11: 500000.00 EUR announced\n"), err
+    else:
+        assert code == 2 and out == "" and err == (
+            "ekase-gateway: --date 2026-12-11: too late, announcements for it were due by "
+            "12:30 on "
+            "2026-12-10\n"
+        ), err
+
+
 def test_payments_known_by_the_deadline_are_announced_automatically(tmp_path: Path) -> None:
     """A EUR payment for Friday sent on Wednesday is known by Thursday 12:30 and counts
     as announced; one sent Thursday afternoon, a USD one and a rejected one do not; a
