@@ -34,6 +34,7 @@ from gateway.inbound.reader import inline_bytes_max
 from gateway.outbound.outbox import deliver_pending
 from gateway.pending import execute_due
 from gateway.planner_stats import PlannerStats
+from gateway.rates import drop
 from gateway.readahead import BatchAhead, ReadAhead
 from gateway.settings import ClientSettings
 from gateway.shelving import Outcome
@@ -264,6 +265,9 @@ class Pipeline:
         self.begin_pass()
         result = PassResult()
         result.delivered += self.deliver()
+        # ECB files dropped into rates/ (SPEC §13), as the daemon imports them: before
+        # the files and the due payments, which may convert at them in this pass.
+        drop.import_dropped(self.env)
         if isinstance(first, BatchAhead):
             self.batch_ahead = first  # for the container that completes its batch
         elif first is not None:

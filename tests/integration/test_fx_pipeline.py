@@ -24,7 +24,7 @@ from pycamt.parser import Camt053Parser
 from gateway import db, pricing
 from gateway.outbound import camt054_v02, entries, statements
 from gateway.outbound.account_report import AccountReport
-from gateway.rates import store
+from gateway.rates import drop, store
 from gateway.worker import Worker
 from ledger.schema import accounts as t_accounts
 from ledger.schema import postings as t_postings
@@ -43,7 +43,7 @@ from tests.pipeline_fixtures import (
     Batch,
     Installation,
 )
-from tests.rates_fixtures import KNOWN, KNOWN_DAY, ecb_xml, some_days
+from tests.rates_fixtures import KNOWN, KNOWN_DAY, daily, ecb_xml, some_days
 
 # Tuesday 19 November 2024, 10:00 in Riga: the rates valid are those of Monday the 18th.
 NOW = dt.datetime(2024, 11, 19, 10, 0, tzinfo=RIGA)
@@ -276,6 +276,30 @@ def test_limits_apply_to_the_converted_debit_and_bad_currencies_are_am03(
         assert before[A_LIMITS] - inst.balance(A_LIMITS) == 99981
         assert before[A_SMALL] == inst.balance(A_SMALL)
         assert not any(currency_sums(inst).values())
+    finally:
+        inst.close()
+
+
+def test_a_rate_file_dropped_into_rates_is_imported_by_a_scan(
+    tmp_path: Path, database_url: str
+) -> None:
+    """SPEC §9/§13: `scan --once` processes everything waiting, and an ECB file dropped
+    into `<spool>/rates/` is: the payment waiting for its rate executes in the same pass
+    (only `run` imported them: from cron, such payments ended RJCT NARR)."""
+    inst = create(tmp_path, database_url)
+    try:
+        answer = inst.submit(batch(msg_id="FX-D").tx("D-USD", "100.00", currency="USD").build())
+        assert answer.statuses() == {"D-USD": "PDNG"}
+        folder = drop.folder(inst.env)
+        folder.mkdir(parents=True, exist_ok=True)
+        dropped = folder / "eurofxref-daily.xml"
+        dropped.write_bytes(ecb_xml(daily(KNOWN_DAY)))
+        settled = inst.clock.wall() - inst.env.settings.settle_seconds - 1
+        os.utime(dropped, (settled, settled))
+        inst.run()
+        [follow_up] = inst.new_answers()
+        assert follow_up.statuses() == {"D-USD": "ACSC"}
+        assert not dropped.exists() and (folder / "done" / dropped.name).is_file()
     finally:
         inst.close()
 
