@@ -12,7 +12,9 @@ Expected bad input is a value (the problem as English text), never an exception.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from lxml import etree
@@ -173,23 +175,10 @@ def echo(head: bytes) -> Echo | None:
         return None
     parser = pull_parser(events=("start", "end"))
     found: dict[str, str] = {}
-    message: str | None = None
-    try:
+    # What was parsed before a fault (later in the file, as a rule) stands.
+    with contextlib.suppress(etree.XMLSyntaxError):
         parser.feed(head)
-        for event, elem in parser.read_events():
-            tag = elem.tag if isinstance(elem.tag, str) else ""
-            local = tag.rpartition("}")[2]
-            if message is None and event == "start":
-                message = message_name(tag)
-            parent = elem.getparent()
-            if event == "end" and parent is not None:
-                field = _HEADER_FIELDS.get((parent.tag.rpartition("}")[2], local))
-                if field is not None:
-                    found.setdefault(field, (elem.text or "").strip())
-            if event == "end" and local in ("GrpHdr", "Assgnmt"):
-                break
-    except etree.XMLSyntaxError:
-        pass  # what was read before the break stands
+    message = _header(parser.read_events(), found)
     if message is None and not found:
         return None
     return Echo(
@@ -199,6 +188,25 @@ def echo(head: bytes) -> Echo | None:
         found.get("NbOfTxs") or None,
         found.get("CtrlSum") or None,
     )
+
+
+def _header(events: Iterable[tuple[str, Any]], found: dict[str, str]) -> str | None:
+    """The message name of the root the `events` start with; the group header's (or
+    assignment's) fields into `found`, up to its end."""
+    message: str | None = None
+    for event, elem in events:
+        tag = elem.tag if isinstance(elem.tag, str) else ""
+        local = tag.rpartition("}")[2]
+        if message is None and event == "start":
+            message = message_name(tag)
+        parent = elem.getparent()
+        if event == "end" and parent is not None:
+            field = _HEADER_FIELDS.get((parent.tag.rpartition("}")[2], local))
+            if field is not None:
+                found.setdefault(field, (elem.text or "").strip())
+        if event == "end" and local in ("GrpHdr", "Assgnmt"):
+            break
+    return message
 
 
 def parse(data: bytes, message: str) -> etree._Element | str:

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
+
+import pytest
 
 from gateway.samples import SamplePmtInf, SampleTx
 from tests.pipeline_fixtures import (
@@ -48,6 +51,33 @@ def test_a_schema_invalid_file_is_answered_with_its_own_ids(
     )
     assert group(answer, "OrgnlCreDtTm") == "2026-11-25T09:00:00"
     assert (group(answer, "OrgnlNbOfTxs"), group(answer, "OrgnlCtrlSum")) == ("1", "12.50")
+
+
+@pytest.mark.parametrize(
+    ("what", "break_it"),
+    [
+        ("tags that do not match", lambda d: d.replace(b"</Nm>", b"</Name>", 1)),
+        ("content after the document", lambda d: d + b"<extra/>"),
+        ("a byte that is not UTF-8", lambda d: d.replace(b"<Nm>", b"<Nm>\xe9", 1)),
+    ],
+)
+def test_a_file_broken_after_its_group_header_echoes_it(
+    inst: Installation, assert_valid: object, what: str, break_it: Callable[[bytes], bytes]
+) -> None:
+    """A file not well-formed somewhere after a readable group header is answered with its
+    MsgId, name and creation time (the echo read one block and lost what the parser had
+    read before the fault: UNKNOWN), as a file cut short or schema-invalid already was."""
+    data = Batch(msg_id="ERP-BROKEN-7").tx("X-1", "12.50").build()
+    broken = break_it(data)
+    assert broken != data, what
+    answer = inst.submit(broken, name="broken.xml")
+    assert_valid(answer.path, "pain.002.001.03")  # type: ignore[operator]
+    assert answer.group_reasons == ["FF01"]
+    assert (group(answer, "OrgnlMsgId"), group(answer, "OrgnlMsgNmId")) == (
+        "ERP-BROKEN-7",
+        "pain.001.001.03",
+    ), what
+    assert group(answer, "OrgnlCreDtTm") == "2026-11-25T09:00:00"
 
 
 def test_another_message_is_answered_with_its_name_and_id(
