@@ -134,7 +134,9 @@ def configure(log_file: Path | None = None, *, stream: TextIO | None = None) -> 
             _tee,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-        logger_factory=structlog.PrintLoggerFactory(out),
+        # One write per line, its newline with it: the daemon's processes share stdout (the
+        # journal), and a line written in two parts (`print`) could take another's between.
+        logger_factory=structlog.WriteLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
 

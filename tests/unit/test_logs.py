@@ -43,3 +43,33 @@ def test_reopen_writes_to_a_new_file_at_the_configured_path(tmp_path: Path) -> N
         "before.rotation",
         "after.rotation",
     ]
+
+
+class _Writes(io.StringIO):
+    """A stream that keeps each `write` it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.calls.append(text)
+        return super().write(text)
+
+
+def test_each_line_reaches_the_stream_in_one_write_with_its_newline() -> None:
+    """SPEC §9: JSON lines to stdout, which the daemon's processes share (the journal): a
+    line written in two parts, its newline after (`print`), let another process's line in
+    between, fusing both (a tester found one such pair in ~4,500 lines)."""
+    stream = _Writes()
+    logs.configure(None, stream=stream)
+    try:
+        log = structlog.get_logger("test")
+        log.info("file.processed", file="u2-46.xml", counts={"ACSC": 20})
+        log.info("sftp.upload.closed", file="u1-59.xml")
+    finally:
+        structlog.reset_defaults()
+    assert [json.loads(call)["event"] for call in stream.calls] == [
+        "file.processed", "sftp.upload.closed"
+    ]
+    assert all(call.endswith("\n") and call.count("\n") == 1 for call in stream.calls)
