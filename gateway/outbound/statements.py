@@ -203,11 +203,11 @@ def _unstated_movement(
     conn: Connection, iban: str, account_id: int, day: dt.date
 ) -> dt.date | None:
     """The first day before `day` with movement on the account after its latest statement
-    (before `day`), if any: stating `day` would open at a balance no statement closed with
-    (SPEC §8: each day's opening equals the previous closing). An account's first
-    statement opens at whatever came before it."""
+    (before `day`), or since it began when it has none, if any: stating `day` would open
+    at a balance no statement closed with (SPEC §8: each day's opening equals the previous
+    closing), and the earlier day's entries would be in no statement, ever."""
     latest = _latest_stated(conn, iban, before=day)
-    return None if latest is None else _first_movement(conn, account_id, latest, before=day)
+    return _first_movement(conn, account_id, latest, before=day)
 
 
 def next_unstated_day(

@@ -830,31 +830,40 @@ def test_eod_for_a_day_before_the_accounts_existed_exits_2(past_copy: Path) -> N
 def test_eod_for_an_unstated_day_before_the_latest_stated_exits_2(
     past_copy: Path, assert_valid: Validate
 ) -> None:
-    """After statements for Friday 20 November, `eod --date` for Thursday 19th (never
-    stated) would number Thursday after Friday: exit 2 and one line naming the latest
-    stated day, nothing written. Friday again is already stated: exit 0, nothing new,
-    and it says so. Every statement's LglSeqNb equals its ElctrncSeqNb."""
+    """`eod --date` for Friday 20 November while the accounts' first day (Tuesday 17th,
+    with movement) has no statement: exit 2 naming the 17th, nothing written — stated
+    first, Friday would open at a balance no statement closed with, and the 17th's entries
+    would be in no statement, ever (it wrote Friday). After the 17th and Friday, Thursday
+    19th (never stated) would be numbered after Friday: exit 2 naming the latest stated
+    day. Friday again is already stated: exit 0, nothing new, and it says so. Every
+    statement's LglSeqNb equals its ElctrncSeqNb."""
     config = past_copy / "gateway.toml"
     friday, thursday = dt.date(2026, 11, 20), dt.date(2026, 11, 19)
     before = all_out(past_copy)
+    done = eod(config, "--date", friday.isoformat())
+    assert done.returncode == 2, done.stdout + done.stderr
+    line = one_line(done)
+    assert f"{PAST_DAY} has movement and no statement" in line, line
+    assert all_out(past_copy) == before
+    assert eod(config, "--date", PAST_DAY.isoformat()).returncode == 0
     assert eod(config, "--date", friday.isoformat()).returncode == 0
     stated = all_out(past_copy)
-    for day in (thursday, PAST_DAY):
-        done = eod(config, "--date", day.isoformat())
-        assert done.returncode == 2, done.stdout + done.stderr
-        line = one_line(done)
-        assert day.isoformat() in line and f"up to {friday}" in line, line
-        assert all_out(past_copy) == stated
+    done = eod(config, "--date", thursday.isoformat())
+    assert done.returncode == 2, done.stdout + done.stderr
+    line = one_line(done)
+    assert thursday.isoformat() in line and f"up to {friday}" in line, line
+    assert all_out(past_copy) == stated
     again = eod(config, "--date", friday.isoformat())
     assert again.returncode == 0, again.stderr
     assert "0 statement(s) written" in again.stdout and "already written" in again.stdout
     assert all_out(past_copy) == stated
     new = [p for p in stated - before if p.suffix == ".xml"]
-    assert len(new) == 10
+    assert len(new) == 20
     for path in new:
         assert_valid(path, CAMT053)
         report = read_camt(path)
-        assert (report.seq, report.legal_seq, report.day) == (1, 1, friday)
+        assert report.legal_seq == report.seq
+        assert (report.seq, report.day) in ((1, PAST_DAY), (2, friday)), path.name
 
 
 def seq_by_day(inst: Installation) -> dict[str, list[tuple[dt.date, int]]]:
@@ -867,22 +876,32 @@ def seq_by_day(inst: Installation) -> dict[str, list[tuple[dt.date, int]]]:
 
 def test_catch_up_never_states_a_day_before_a_later_stated_one(inst: Installation) -> None:
     """The daemon was down Wednesday and Thursday; on Friday evening an operator ran `eod`
-    for Friday before the daemon's catch-up. The catch-up then leaves Wednesday and
-    Thursday unstated (their numbers would come after Friday's), and `write_statements`
-    refuses them too: on every account the numbers rise with the days."""
+    for Friday before the daemon's catch-up. It states Friday only for the accounts that
+    did not move since they began: one that moved on Wednesday is refused (its Wednesday
+    would be in no statement, ever). The catch-up then states what is due; a day before
+    a stated one is refused (`OUT_OF_ORDER`): on every account the numbers rise with the
+    days, and every day with movement is stated."""
     friday = dt.date(2026, 11, 27)
     inst.clock.set(riga(friday, "18:45"))
-    assert sum(r.written for r in statements.write_statements(inst.env, friday)) == 10
-    assert statements.run_due_eod(inst.env) == 0
+    results = statements.write_statements(inst.env, friday)
+    moved = {r.iban for r in results if r.refusal is statements.Refusal.UNSTATED_MOVEMENT}
+    assert moved and all(r.written for r in results if r.iban not in moved)
+    statements.run_due_eod(inst.env)
     for day in (TODAY, dt.date(2026, 11, 26)):
         results = statements.write_statements(inst.env, day)
         assert not any(r.written for r in results)
-        assert all(r.refusal is statements.Refusal.OUT_OF_ORDER for r in results)
-    assert all(days == [(friday, 1)] for days in seq_by_day(inst).values())
+        assert all(r.refusal is statements.Refusal.OUT_OF_ORDER for r in results
+                   if r.iban not in moved)  # fmt: skip
+    stated = seq_by_day(inst)
+    assert len(stated) == 10
+    for iban, days in stated.items():
+        assert [seq for _, seq in days] == list(range(1, len(days) + 1)), iban
+        assert days[0][0] == (TODAY if iban in moved else friday), iban
+        assert days[-1][0] == friday, iban
     monday = dt.date(2026, 11, 30)
     inst.clock.set(riga(monday, "18:30"))
     assert statements.run_due_eod(inst.env) == 10
-    assert all(days == [(friday, 1), (monday, 2)] for days in seq_by_day(inst).values())
+    assert all(days[-1] == (monday, len(days)) for days in seq_by_day(inst).values())
 
 
 def test_a_long_absence_is_caught_up_day_by_day_over_passes(
