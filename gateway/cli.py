@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import datetime as dt
 import os
+import re
 import sys
 import threading
 import uuid
@@ -346,6 +347,14 @@ def console() -> int:
     return code
 
 
+# What the server says when the configured URL names a database or a user it does not
+# have, or a password it refuses: a mistake in the configuration (exit 2, which the unit
+# does not restart), not an outage (exit 1, restarted until the server is back).
+_WRONG_DATABASE_URL = re.compile(
+    r'(database|role) ".*" does not exist|password authentication failed'
+)
+
+
 def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
     try:
         from gateway import budget_cli, daemon_cli, fx_cli
@@ -372,6 +381,9 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
 
         if isinstance(exc, OperationalError):
             said = " ".join(str(exc.orig).split())  # psycopg's hint is a second line
+            if _WRONG_DATABASE_URL.search(said):  # the configuration's mistake: no restart
+                print(f"ekase-gateway: gateway.database_url: {said}", file=sys.stderr)
+                return 2
             print(f"ekase-gateway: database unavailable: {said}", file=sys.stderr)
             return 1
         from gateway.filerun import fault_of_ours

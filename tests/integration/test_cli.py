@@ -321,3 +321,24 @@ def test_keys_init_says_what_it_did(config: Path) -> None:
         "issued anew\n"
     ) in reissued.stdout
     assert key.read_bytes() == kept and cert.is_file()
+
+
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["scan"], ["ledger", "balance"]])
+def test_a_database_url_naming_no_database_exits_2_naming_the_key(
+    tmp_path: Path, postgres_server: str, command: list[str]
+) -> None:
+    """SPEC §3: a wrong configuration gets exit 2 and one line naming the key path. A
+    PostgreSQL URL naming a database (or a user) the server does not have is one: it
+    exited 1, "database unavailable", which the unit restarts every few seconds for ever
+    (`RestartPreventExitStatus=2`). A server that does not answer stays exit 1."""
+    from sqlalchemy.engine import make_url
+
+    wrong = make_url(postgres_server).set(database="ekase_no_such_database")
+    config = write_config(tmp_path, database_url=wrong.render_as_string(hide_password=False))
+    extra = {"scan": ["--once"], "balance": ["--iban", A_MAIN]}.get(command[-1], [])
+    done = gateway(*command, "-c", str(config), *extra)
+    assert done.returncode == 2, done.stdout + done.stderr
+    [said] = [line for line in done.stderr.splitlines() if not line.startswith("{")]
+    assert said.startswith("ekase-gateway: gateway.database_url: ") and (
+        'database "ekase_no_such_database" does not exist' in said
+    ), said
