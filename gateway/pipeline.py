@@ -224,7 +224,11 @@ class Pipeline:
         took it, or if the client's in/ or work/ refuses it (the client is held)."""
         try:
             if claimed:
-                return self.env.spool.reclaim(client_id, path)
+                claim = self.env.spool.reclaim(client_id, path)
+                # What a stopped (or failed) run did not commit was rolled back: it runs again.
+                log.info("file.resumed", client=client_id, file=claim.original_name,
+                         work=path.name)  # fmt: skip
+                return claim
             return self.env.spool.claim(client_id, path, self.env.clock.now())
         except OSError as exc:
             if not self.held.isolate(client_id, exc):

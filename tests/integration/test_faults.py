@@ -130,6 +130,9 @@ def test_a_quarantined_file_moved_back_into_work_is_the_clients_upload_again(
     assert (line["file"], line["user"], line["source_ip"]) == (
         "back.xml", "iestade-a-erp", "192.0.2.7"
     ), line
+    # taken up from work/ (as after a stopped run): the log says so, naming the file
+    [resumed] = [e for e in logged if e["event"] == "file.resumed"]
+    assert (resumed["client"], resumed["file"]) == ("iestade-a", "back.xml"), resumed
     assert not list(spool.work("iestade-a").iterdir())
 
 
