@@ -91,7 +91,7 @@ class Connection(asyncssh.SSHServer):
         if full is not None:  # closed at once: its socket is back before the next accept
             self.refused = True
             metrics.login_refused()
-            self.ctx.log_refusal_once(self.source_ip, full)
+            self.ctx.log_refusal_once(self.source_ip, f"{full} reached")
             asyncio.get_running_loop().call_soon(conn.abort)
             return
         self.login_slot = True

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.clock import Clock
 from gateway.settings import Settings
-from gateway.sftp.guard import AuthPenalty, LoginSlots, SessionLimit
+from gateway.sftp.guard import AuthPenalty, LoginSlots, LogThrottle, OpenHandles, SessionLimit
 from gateway.sftp.quota import WaitingBytes
 from gateway.sftp.receipts import UploadReceipt
 
@@ -23,7 +22,6 @@ UploadHook = Callable[[UploadReceipt], None]
 
 HASH_CACHE_ENTRIES_MAX = 1024
 REFUSAL_LOG_SECONDS = 60.0
-REFUSALS_REMEMBERED_MAX = 10_000
 
 
 def file_identity(st: os.stat_result) -> tuple[int, int, int, int]:
@@ -52,6 +50,8 @@ class ServerContext:
     sessions: SessionLimit
     logins: LoginSlots  # connections not logged in yet
     waiting: WaitingBytes
+    handles: OpenHandles  # open files, per user and in all
+    throttle: LogThrottle  # lines said once a minute per key (refusals, loop errors)
     clock: Clock  # the environment's: an upload's receipt says when it was received
     connections: set[Connection] = field(default_factory=set)
     # Uploads refused for passing the client's waiting-bytes limit, by client (for metrics).
@@ -64,20 +64,22 @@ class ServerContext:
     # The local paths of /in (or /test) names an open upload will take: one upload per name
     # at a time, so that the second is refused when it opens, not after it sent its bytes.
     writing: set[str] = field(default_factory=set)
-    # When a connection from an address was last logged as refused for `logins` (a flood
-    # is logged once a minute per address, not once per connection).
-    refusals_logged: dict[str, float] = field(default_factory=dict)
 
-    def log_refusal_once(self, address: str, limit: str) -> None:
-        now = time.monotonic()
-        if now - self.refusals_logged.get(address, -REFUSAL_LOG_SECONDS) < REFUSAL_LOG_SECONDS:
+    def log_limited(self, key: str, level: str, event: str, **fields: Any) -> None:
+        """Log `event` unless a line of `key` was logged less than a minute ago (a flood is
+        logged once a minute per key, with how many lines it held back)."""
+        held_back = self.throttle.allow(key)
+        if held_back is None:
             return
-        if len(self.refusals_logged) >= REFUSALS_REMEMBERED_MAX:
-            self.refusals_logged.clear()
-        self.refusals_logged[address] = now
-        self.log.warning(
-            "sftp.connection.refused", source_ip=address, reason=f"{limit} reached",
-            logged_again_after_seconds=REFUSAL_LOG_SECONDS,
+        getattr(self.log, level)(
+            event, **fields, logged_again_after_seconds=self.throttle.seconds,
+            held_back=held_back,
+        )  # fmt: skip
+
+    def log_refusal_once(self, address: str, reason: str, **fields: Any) -> None:
+        self.log_limited(
+            f"refused {address} {reason}", "warning", "sftp.connection.refused", source_ip=address,
+            reason=reason, **fields,
         )  # fmt: skip
 
     def client_dir(self, client_id: str) -> Path:

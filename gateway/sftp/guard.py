@@ -176,3 +176,84 @@ class LoginSlots:
 def idle_deadline(last_activity: float, idle_seconds: float) -> float:
     """When a session last active at `last_activity` becomes idle."""
     return last_activity + idle_seconds
+
+
+# Open files (SFTP handles: a descriptor each) one user may hold over all its sessions: a
+# tool's sessions together are enough for it, and one user cannot starve the others.
+HANDLES_PER_USER_MAX = 256
+# Descriptors the process keeps for itself beyond its sockets: the listening socket, the
+# database's connections, the workers' pipes, the log file, the watcher, and the files an
+# upload's close reads (its hash) and writes (its receipt).
+DESCRIPTORS_RESERVED = 64
+DESCRIPTORS_ASSUMED_MAX = 1 << 20  # for an unlimited RLIMIT_NOFILE
+
+
+def handles_total_max(nofile_soft: int) -> int:
+    """Open files all SFTP sessions together may hold in a process allowed `nofile_soft`
+    descriptors: half of those beyond the reserve, the other half left for the sockets of
+    the connections (logged in or not), so that accept() never runs out."""
+    if nofile_soft < 0 or nofile_soft > DESCRIPTORS_ASSUMED_MAX:  # RLIM_INFINITY
+        nofile_soft = DESCRIPTORS_ASSUMED_MAX
+    return max(1, (nofile_soft - DESCRIPTORS_RESERVED) // 2)
+
+
+class OpenHandles:
+    """At most `per_user_max` open files per user over all its sessions, and `total_max` in
+    all (`handles_total_max`)."""
+
+    def __init__(self, per_user_max: int, total_max: int) -> None:
+        assert per_user_max >= 1 and total_max >= 1
+        self.per_user_max, self.total_max = per_user_max, total_max
+        self._counts: dict[str, int] = {}
+        self._total = 0
+
+    def take(self, user: str) -> str | None:
+        """One more open file for `user`, or why not (a sentence for the client)."""
+        if self._total >= self.total_max:
+            return f"the server holds its limit of {self.total_max} open files; try again shortly"
+        count = self._counts.get(user, 0)
+        if count >= self.per_user_max:
+            return f"at most {self.per_user_max} open files per user over all its sessions"
+        self._counts[user] = count + 1
+        self._total += 1
+        return None
+
+    def give_back(self, user: str) -> None:
+        count = self._counts.get(user, 0)
+        assert count > 0 and self._total > 0, f"open file of {user!r} given back twice"
+        if count == 1:
+            del self._counts[user]
+        else:
+            self._counts[user] = count - 1
+        self._total -= 1
+
+    def count(self, user: str | None = None) -> int:
+        return self._total if user is None else self._counts.get(user, 0)
+
+
+class LogThrottle:
+    """At most one log line per `seconds` for each key (an address, a limit, a kind of
+    error): a flood is said once a minute, not once per event."""
+
+    def __init__(
+        self, seconds: float, clock: Callable[[], float], keys_max: int = 10_000
+    ) -> None:
+        assert seconds > 0 and keys_max >= 1
+        self.seconds = seconds
+        self._clock = clock
+        self._keys_max = keys_max
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def allow(self, key: str) -> int | None:
+        """None: stay silent; else the number of lines held back since the last one."""
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self.seconds:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return None
+        if key not in self._last and len(self._last) >= self._keys_max:
+            self._last.clear()
+            self._suppressed.clear()
+        self._last[key] = now
+        return self._suppressed.pop(key, 0)

@@ -8,6 +8,7 @@ channel, confined by the pure rules in `fs`; `guard` holds the limits.
 from __future__ import annotations
 
 import asyncio
+import resource
 import time
 import weakref
 from pathlib import Path
@@ -27,8 +28,17 @@ from gateway.errors import ConfigError
 from gateway.files import write_new
 from gateway.settings import Settings
 from gateway.sftp.connection import Connection
-from gateway.sftp.context import ServerContext, UploadHook
-from gateway.sftp.guard import AuthPenalty, LoginSlots, PenaltyPolicy, SessionLimit
+from gateway.sftp.context import REFUSAL_LOG_SECONDS, ServerContext, UploadHook
+from gateway.sftp.guard import (
+    HANDLES_PER_USER_MAX,
+    AuthPenalty,
+    LoginSlots,
+    LogThrottle,
+    OpenHandles,
+    PenaltyPolicy,
+    SessionLimit,
+    handles_total_max,
+)
 from gateway.sftp.quota import WaitingBytes, bytes_in, waiting_folders
 from gateway.sftp.session import SftpSession
 from gateway.spool import Spool
@@ -96,6 +106,30 @@ def _signature_algorithms() -> list[str]:
     return [name for name in ssh_algorithms.SIGNATURES_ALLOWED if name in have]
 
 
+def _open_handles() -> OpenHandles:
+    """The open-file limits, the total from this process's descriptor limit as it is now
+    (the unit's LimitNOFILE): a flood of open files must leave descriptors for accept()."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return OpenHandles(HANDLES_PER_USER_MAX, handles_total_max(soft))
+
+
+def _log_loop_errors(loop: asyncio.AbstractEventLoop, ctx: ServerContext) -> None:
+    """Errors asyncio reports itself (an accept() out of descriptors, a callback that
+    raised) become JSON log lines, once a minute per kind, instead of tracebacks on stdout
+    (which carries only JSON lines, SPEC §9)."""
+
+    def handle(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        message = str(context.get("message") or "unhandled error in the event loop")
+        exc = context.get("exception")
+        error = f"{type(exc).__name__}: {exc}" if exc is not None else None
+        ctx.log_limited(
+            f"loop {message} {type(exc).__name__}", "error", "loop.error",
+            message=message, error=error,
+        )  # fmt: skip
+
+    loop.set_exception_handler(handle)
+
+
 def refuse_non_sftp(process: asyncssh.SSHServerProcess[str]) -> None:
     """A shell or command request: say in one line what this server is, then close.
 
@@ -149,8 +183,11 @@ async def start_server(
             cfg.unauthenticated_connections_max, cfg.unauthenticated_connections_per_address_max
         ),
         waiting=WaitingBytes(lambda client: bytes_in(waiting_folders(settings.spool_dir, client))),
+        handles=_open_handles(),
+        throttle=LogThrottle(REFUSAL_LOG_SECONDS, time.monotonic),
         clock=clock,
     )
+    _log_loop_errors(asyncio.get_running_loop(), ctx)
 
     def sftp_factory(chan: SSHChannel[bytes]) -> asyncssh.SFTPServer:
         # A server channel (asyncssh may wrap it in its line editor, which passes through).

@@ -273,8 +273,34 @@ class SftpSession(asyncssh.SFTPServer):
 
     def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
         vpath = self._resolve(path)
+        self._take_handle(vpath)
+        try:
+            handle = self._open(vpath, pflags)
+        except BaseException:
+            self.ctx.handles.give_back(self.user)
+            raise
+        self.open_handles += 1
+        return handle
+
+    def _take_handle(self, vpath: fs.VirtualPath) -> None:
+        """Count one more open file against the session's, the user's and the server's
+        limits, or refuse the open (logged once a minute per user)."""
+        why = None
         if self.open_handles >= HANDLES_PER_SESSION_MAX:
-            raise asyncssh.SFTPFailure(f"At most {HANDLES_PER_SESSION_MAX} open files per session")
+            why = f"at most {HANDLES_PER_SESSION_MAX} open files per session"
+        else:
+            why = self.ctx.handles.take(self.user)
+        if why is None:
+            return
+        self.ctx.log_limited(
+            f"handles {self.user}", "warning", "sftp.open.refused", user=self.user,
+            client=self.client_id, source_ip=self.owner.source_ip, path=vpath.text(),
+            reason=why, open_files_user=self.ctx.handles.count(self.user),
+            open_files_total=self.ctx.handles.count(),
+        )  # fmt: skip
+        raise asyncssh.SFTPFailure(f"Too many open files: {why}; close some and try again")
+
+    def _open(self, vpath: fs.VirtualPath, pflags: int) -> object:
         if not pflags & asyncssh.FXF_WRITE:
             if vpath.area is None or not vpath.parts:
                 raise asyncssh.SFTPFileIsADirectory("is a folder")
@@ -283,7 +309,6 @@ class SftpSession(asyncssh.SFTPServer):
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 os.close(fd)
                 raise asyncssh.SFTPNoSuchFile("not a file")
-            self.open_handles += 1
             return ReadHandle(fd)
         reason = fs.may_write_new(self.mode, vpath)
         if reason:
@@ -302,7 +327,6 @@ class SftpSession(asyncssh.SFTPServer):
         # may have changed them); writes then only add their growth.
         self.ctx.waiting.recount(self.client_id)
         self.uploads.add(upload)
-        self.open_handles += 1
         return upload
 
     def open56(self, path: bytes, desired_access: int, flags: int,
@@ -385,6 +409,7 @@ class SftpSession(asyncssh.SFTPServer):
 
     async def close(self, file_obj: object) -> None:
         self.open_handles -= 1
+        self.ctx.handles.give_back(self.user)
         if isinstance(file_obj, ReadHandle):
             os.close(file_obj.fd)
         elif isinstance(file_obj, Upload):

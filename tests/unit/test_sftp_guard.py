@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.sftp.guard import AuthPenalty, LoginSlots, PenaltyPolicy, SessionLimit, idle_deadline
+from gateway.sftp.guard import (
+    AuthPenalty,
+    LoginSlots,
+    LogThrottle,
+    OpenHandles,
+    PenaltyPolicy,
+    SessionLimit,
+    handles_total_max,
+    idle_deadline,
+)
 
 
 class FakeClock:
@@ -118,3 +127,31 @@ def test_login_slots_bound_connections_not_logged_in_per_address_and_in_all() ->
     assert slots.take("10.0.0.3") is None and len(slots) == 3
     with pytest.raises(AssertionError):
         slots.give_back("10.0.0.9")  # never taken
+
+
+def test_open_files_leave_half_the_descriptors_for_sockets() -> None:
+    assert handles_total_max(4096) == (4096 - 64) // 2
+    assert handles_total_max(100) == 18
+    assert handles_total_max(10) == 1
+    assert handles_total_max(-1) == handles_total_max(1 << 20)  # RLIM_INFINITY
+
+
+def test_open_handles_bound_per_user_and_in_all() -> None:
+    handles = OpenHandles(per_user_max=2, total_max=3)
+    assert handles.take("a") is None and handles.take("a") is None
+    assert "per user" in (handles.take("a") or "")
+    assert handles.take("b") is None
+    assert "server holds its limit of 3" in (handles.take("c") or "")
+    handles.give_back("a")
+    assert handles.take("c") is None
+    assert handles.count("a") == 1 and handles.count() == 3
+
+
+def test_log_throttle_says_a_key_once_per_period_and_counts_the_rest() -> None:
+    clock = FakeClock()
+    throttle = LogThrottle(60.0, clock, keys_max=2)
+    assert throttle.allow("x") == 0
+    assert throttle.allow("x") is None and throttle.allow("x") is None
+    assert throttle.allow("y") == 0
+    clock.now += 60
+    assert throttle.allow("x") == 2
