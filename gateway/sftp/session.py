@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import os
 import stat
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -34,6 +35,11 @@ from gateway.sftp.receipts import (
 READ_BYTES_MAX = 256 * 1024
 HANDLES_PER_SESSION_MAX = 64
 UPLOAD_FILE_MODE = 0o640
+# A session answers a stat of a file it has just uploaded with the file's attributes for
+# this long, even once the gateway has taken it from in/: clients confirm an upload with
+# a stat after the close (paramiko's put), which would otherwise find nothing there.
+CLOSED_REMEMBERED_SECONDS = 60.0
+CLOSED_REMEMBERED_MAX = 16
 
 
 def _attrs(st: os.stat_result) -> asyncssh.SFTPAttrs:
@@ -118,6 +124,8 @@ class SftpSession(asyncssh.SFTPServer):
         self.waiting_limit = ctx.settings.waiting_bytes_max(owner.client)
         self.uploads: set[Upload] = set()
         self.open_handles = 0
+        # Uploads this session closed lately: virtual path -> (when, attributes).
+        self.closed: OrderedDict[str, tuple[float, asyncssh.SFTPAttrs]] = OrderedDict()
         self.log = ctx.log.bind(user=self.user, client=self.client_id, source_ip=owner.source_ip)
 
     # Helpers
@@ -228,10 +236,34 @@ class SftpSession(asyncssh.SFTPServer):
         vpath = self._resolve(path)
         if vpath.is_root:
             return self._root_attrs()
-        st = os.lstat(self._local(vpath))  # confine() refused any link on the way
+        try:
+            st = os.lstat(self._local(vpath))  # confine() refused any link on the way
+        except FileNotFoundError:
+            attrs = self._closed_lately(vpath)
+            if attrs is None:
+                raise
+            return attrs
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
             raise asyncssh.SFTPNoSuchFile("no such file")
         return _attrs(st)
+
+    def _remember_closed(self, vpath: fs.VirtualPath, st: os.stat_result) -> None:
+        self.closed[vpath.text()] = (asyncio.get_running_loop().time(), _attrs(st))
+        self.closed.move_to_end(vpath.text())
+        while len(self.closed) > CLOSED_REMEMBERED_MAX:
+            self.closed.popitem(last=False)
+
+    def _closed_lately(self, vpath: fs.VirtualPath) -> asyncssh.SFTPAttrs | None:
+        """The attributes of a file this session uploaded to `vpath` less than
+        CLOSED_REMEMBERED_SECONDS ago (the gateway may have taken it since)."""
+        found = self.closed.get(vpath.text())
+        if found is None:
+            return None
+        when, attrs = found
+        if asyncio.get_running_loop().time() - when > CLOSED_REMEMBERED_SECONDS:
+            del self.closed[vpath.text()]
+            return None
+        return attrs
 
     def lstat(self, path: bytes) -> asyncssh.SFTPAttrs:
         return self.stat(path)
@@ -487,6 +519,7 @@ class SftpSession(asyncssh.SFTPServer):
         # Still waiting, now as a complete file in in/.
         self._release(upload, kept=True)
         fsync_dir(Path(local).parent)
+        self._remember_closed(upload.target, st)
         if receipt is None:
             self.ctx.remember(os.lstat(local), uploader)
         self.log.info(
