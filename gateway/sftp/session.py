@@ -56,8 +56,9 @@ def _attrs(st: os.stat_result) -> asyncssh.SFTPAttrs:
 
 
 class ReadHandle:
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, vpath: fs.VirtualPath) -> None:
         self.fd = fd
+        self.vpath = vpath
 
 
 class Upload:
@@ -341,7 +342,7 @@ class SftpSession(asyncssh.SFTPServer):
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 os.close(fd)
                 raise asyncssh.SFTPNoSuchFile("not a file")
-            return ReadHandle(fd)
+            return ReadHandle(fd, vpath)
         reason = fs.may_write_new(self.mode, vpath)
         if reason:
             raise self._deny("write", vpath, reason)
@@ -450,6 +451,10 @@ class SftpSession(asyncssh.SFTPServer):
     async def exit(self) -> None:
         for upload in list(self.uploads):
             self._discard(upload, "session ended")
+        # Exit status 0, as OpenSSH's sftp-server: scp (SFTP mode) fails when its ssh does
+        # not exit 0, which it cannot without a status (asyncssh only closes the channel).
+        with contextlib.suppress(OSError):
+            self.channel.exit(0)
 
     # Finishing an upload
 
@@ -601,25 +606,43 @@ class SftpSession(asyncssh.SFTPServer):
         if reason:
             raise self._deny("setstat", vpath, reason)
         local = self._local(vpath)
-        self._regular(local)
-        self._set_times(attrs, lambda times: os.utime(local, times, follow_symlinks=False))
+        size = self._regular(local).st_size
+        self._set_times(
+            "setstat", vpath, attrs, size,
+            lambda times: os.utime(local, times, follow_symlinks=False),
+        )  # fmt: skip
 
     def lsetstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
         self.setstat(path, attrs)
 
     def fsetstat(self, file_obj: object, attrs: asyncssh.SFTPAttrs) -> None:
         self.owner.touch()
-        if not isinstance(file_obj, Upload) or file_obj.fd is None:
-            raise self._deny("fsetstat", "(open file)", "file opened read-only")
+        if isinstance(file_obj, ReadHandle):
+            raise self._deny("fsetstat", file_obj.vpath, "file opened read-only")
+        if not isinstance(file_obj, Upload):
+            raise asyncssh.SFTPInvalidHandle("invalid handle")
+        if file_obj.refusal is not None:
+            raise asyncssh.SFTPFailure(file_obj.refusal)
         fd = file_obj.fd
-        self._set_times(attrs, lambda times: os.utime(fd, times))
+        if fd is None:
+            raise asyncssh.SFTPInvalidHandle("invalid handle")
+        self._set_times(
+            "fsetstat", file_obj.target, attrs, os.fstat(fd).st_size,
+            lambda times: os.utime(fd, times),
+        )  # fmt: skip
 
     def _set_times(
-        self, attrs: asyncssh.SFTPAttrs, apply: Callable[[tuple[int, int]], None]
+        self, op: str, vpath: fs.VirtualPath, attrs: asyncssh.SFTPAttrs, size: int,
+        apply: Callable[[tuple[int, int]], None],
     ) -> None:
-        """Apply a new access/modification time; permissions are the gateway's and are ignored."""
-        if attrs.size is not None or attrs.uid is not None or attrs.gid is not None:
-            raise self._deny("setstat", "(attributes)", "only times may be changed")
+        """Apply a new access/modification time. Permissions are the gateway's and are
+        ignored; a size equal to the file's (scp sets the size it wrote) changes nothing."""
+        if attrs.uid is not None or attrs.gid is not None:
+            raise self._deny(op, vpath, "owners cannot be changed (only times may be)")
+        if attrs.size is not None and attrs.size != size:
+            raise self._deny(
+                op, vpath, f"the size ({size} bytes) cannot be changed (only times may be)"
+            )
         if attrs.atime is not None and attrs.mtime is not None:
             apply((attrs.atime, attrs.mtime))
 

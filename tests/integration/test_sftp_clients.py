@@ -4,12 +4,13 @@ the close), OpenSSH's scp (an fsetstat of the size written), asyncssh's get (ran
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from gateway.sftp import UploadReceipt, server_context
-from tests.integration.sftp_fixtures import RunningServer, open_sftp
+from tests.integration.sftp_fixtures import OPENSSH_OPTIONS, RunningServer, open_sftp
 
 
 def _claim_at_once(server: RunningServer, taken: Path) -> None:
@@ -46,4 +47,53 @@ def test_paramiko_put_confirms_an_upload_the_gateway_took_at_once(
     with pytest.raises(FileNotFoundError):
         sftp.stat("/in/never-uploaded.xml")
     other.close()
+    sftp.close()
+
+
+def _scp(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
+    scp = shutil.which("scp")
+    assert scp is not None, "OpenSSH scp not installed"
+    return subprocess.run(
+        [scp, "-P", str(server.port), "-i", str(server.keys["alpha"]), *OPENSSH_OPTIONS, *args],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+
+
+def test_openssh_scp_uploads_and_downloads(server: RunningServer, tmp_path: Path) -> None:
+    """OpenSSH's scp (SFTP mode) sets the size it wrote on the open upload (truncation to
+    its high-water mark, which changes nothing here) and its times: both are accepted."""
+    local = tmp_path / "batch.xml"
+    local.write_bytes(b"<Document/>\n" * 1000)
+    done = _scp(server, "-p", str(local), "alpha-erp@127.0.0.1:/in/batch.xml")
+    assert done.returncode == 0, done.stderr
+    assert (server.folder("alpha", "in") / "batch.xml").read_bytes() == local.read_bytes()
+    assert server.receipt("alpha", "batch.xml")["size_bytes"] == local.stat().st_size
+    assert server.log.named("sftp.denied") == []
+    back = tmp_path / "back.xml"
+    done = _scp(server, "alpha-erp@127.0.0.1:/in/batch.xml", str(back))
+    assert done.returncode == 0, done.stderr
+    assert back.read_bytes() == local.read_bytes()
+
+
+def test_a_real_size_change_on_an_open_upload_is_refused_and_named(
+    server: RunningServer,
+) -> None:
+    """Truncating or growing an upload through its attributes is still refused; the log
+    names the operation and the file."""
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    with sftp.open("/in/grow.xml", "wb") as handle:
+        handle.write(b"12345")
+        handle.flush()
+        handle.truncate(5)  # the size it has: nothing changes
+        handle.chmod(0o600)  # permissions are the gateway's: accepted and ignored
+        with pytest.raises(PermissionError):
+            handle.truncate(2)
+        with pytest.raises(PermissionError):
+            handle.truncate(10)
+    assert (server.folder("alpha", "in") / "grow.xml").read_bytes() == b"12345"
+    denied = server.log.named("sftp.denied")
+    assert [(d["op"], d["path"]) for d in denied] == [("fsetstat", "/in/grow.xml")] * 2
+    with pytest.raises(PermissionError):
+        sftp.truncate("/in/grow.xml", 1)
+    assert server.log.named("sftp.denied")[-1]["op"] == "setstat"
     sftp.close()
