@@ -31,6 +31,7 @@ from gateway.sftp.receipts import (
     remove_receipt,
     write_receipt,
 )
+from gateway.sftp.requests import logged_failures
 
 READ_BYTES_MAX = 256 * 1024
 HANDLES_PER_SESSION_MAX = 64
@@ -59,6 +60,10 @@ class ReadHandle:
     def __init__(self, fd: int, vpath: fs.VirtualPath) -> None:
         self.fd = fd
         self.vpath = vpath
+
+    def seek(self, offset: int, whence: int) -> int:
+        """For asyncssh's `ranges@asyncssh.com` (SEEK_DATA, SEEK_HOLE), which its get() asks."""
+        return os.lseek(self.fd, offset, whence)
 
 
 class Upload:
@@ -98,6 +103,12 @@ class Upload:
             self.in_order = False  # hash the whole file on close instead
         return len(data)
 
+    def seek(self, offset: int, whence: int) -> int:
+        """For asyncssh's `ranges@asyncssh.com` on a handle open for writing."""
+        if self.fd is None:
+            raise asyncssh.SFTPInvalidHandle("upload discarded")
+        return os.lseek(self.fd, offset, whence)
+
     def discard(self) -> None:
         """Remove the hidden file, then release its lock (closing it): once the lock is
         free, the spool's housekeeping would take a file still there as abandoned."""
@@ -108,6 +119,7 @@ class Upload:
             self.fd = None
 
 
+@logged_failures
 class SftpSession(asyncssh.SFTPServer):
     """File requests of one SFTP channel, confined to the user's `/in` and `/out`."""
 

@@ -3,13 +3,15 @@ the close), OpenSSH's scp (an fsetstat of the size written), asyncssh's get (ran
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 from pathlib import Path
 
+import asyncssh
 import pytest
 
-from gateway.sftp import UploadReceipt, server_context
+from gateway.sftp import UploadReceipt, fs, server_context
 from tests.integration.sftp_fixtures import OPENSSH_OPTIONS, RunningServer, open_sftp
 
 
@@ -96,4 +98,43 @@ def test_a_real_size_change_on_an_open_upload_is_refused_and_named(
     with pytest.raises(PermissionError):
         sftp.truncate("/in/grow.xml", 1)
     assert server.log.named("sftp.denied")[-1]["op"] == "setstat"
+    sftp.close()
+
+
+async def _asyncssh_get_and_copy(server: RunningServer, local: Path) -> None:
+    async with asyncssh.connect(
+        "127.0.0.1", server.port, username="alpha-erp", client_keys=[str(server.keys["alpha"])],
+        known_hosts=None,
+    ) as conn, conn.start_sftp_client() as sftp:  # fmt: skip
+        await sftp.get("/out/answer.xml", str(local))  # its default: ranges@asyncssh.com
+        await sftp.copy("/out/answer.xml", "/in/copy.xml", remote_only=True)
+
+
+def test_asyncssh_get_and_remote_copy(server: RunningServer, tmp_path: Path) -> None:
+    """asyncssh's default get() asks which ranges of the file hold data (its extension
+    ranges@asyncssh.com, which asyncssh's server offers): a read handle answers them."""
+    data = b"<Document/>\n" * 20_000
+    (server.folder("alpha", "out") / "answer.xml").write_bytes(data)
+    asyncio.run(_asyncssh_get_and_copy(server, tmp_path / "answer.xml"))
+    assert (tmp_path / "answer.xml").read_bytes() == data
+    assert (server.folder("alpha", "in") / "copy.xml").read_bytes() == data
+    assert server.log.named("sftp.request.failed") == []
+
+
+def test_an_unexpected_error_in_a_request_is_logged(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handler's exception that is neither an SFTP nor an OS error is logged as a JSON
+    line (with its traceback) and the client told the server failed."""
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+
+    def broken(path: bytes) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(fs, "resolve", broken)
+    with pytest.raises(OSError, match="Internal error on the server"):
+        sftp.stat("/in/x.xml")
+    (line,) = server.log.named("sftp.request.failed")
+    assert line["op"] == "stat" and line["error"] == "RuntimeError: a bug"
+    assert line["user"] == "alpha-erp"
     sftp.close()
