@@ -79,12 +79,11 @@ class Connection(asyncssh.SSHServer):
         if wait > 0:
             self.refused = True
             metrics.login_refused()
-            self.ctx.log.warning(
-                "sftp.connection.refused",
-                source_ip=self.source_ip,
-                reason="repeated authentication failures",
+            # Once a minute per address: a client retrying in a loop is not a line each time.
+            self.ctx.log_refusal_once(
+                self.source_ip, "repeated authentication failures",
                 retry_after_seconds=round(wait, 1),
-            )
+            )  # fmt: skip
             asyncio.get_running_loop().call_soon(conn.abort)
             return
         full = self.ctx.logins.take(self.source_ip)

@@ -18,7 +18,13 @@ import paramiko
 import pytest
 
 from gateway.sftp.guard import HANDLES_PER_USER_MAX
-from tests.integration.sftp_fixtures import RunningServer, open_sftp, running_server, wait_for
+from tests.integration.sftp_fixtures import (
+    RunningServer,
+    open_sftp,
+    paramiko_connect,
+    running_server,
+    wait_for,
+)
 
 
 @contextlib.contextmanager
@@ -137,3 +143,27 @@ def test_loop_errors_are_json_log_lines_not_tracebacks(
         assert "Too many open files" in lines[0]["error"]
         out, err = capfd.readouterr()
         assert "Traceback" not in out + err and "out of system resource" not in out + err
+
+
+def test_refusals_during_a_login_penalty_are_logged_once_a_minute(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    """A client that keeps connecting while its address is penalised is logged once a
+    minute (with the count held back), as for the unauthenticated-connection limits."""
+    with running_server(
+        tmp_path / "gw", keys, auth_failures_before_penalty=1, auth_penalty_seconds_max=60
+    ) as server:
+        with pytest.raises(paramiko.AuthenticationException):
+            paramiko_connect(server, "alpha-view", "stranger", source="127.0.0.5")
+        assert wait_for(lambda: len(server.log.named("sftp.auth.failed")) == 1)
+        for _ in range(30):
+            with contextlib.suppress(OSError):
+                sock = socket.create_connection(
+                    ("127.0.0.1", server.port), timeout=5, source_address=("127.0.0.5", 0)
+                )
+                sock.recv(100)  # the server closes it at once
+                sock.close()
+        lines = server.log.named("sftp.connection.refused")
+        assert len(lines) == 1, lines
+        assert lines[0]["reason"] == "repeated authentication failures"
+        assert lines[0]["source_ip"] == "127.0.0.5"
