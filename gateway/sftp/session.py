@@ -171,11 +171,18 @@ class SftpSession(asyncssh.SFTPServer):
             raise asyncssh.SFTPNoSuchFile("no such file")
         return st
 
-    def _root_attrs(self) -> asyncssh.SFTPAttrs:
-        st = os.stat(self.root)
+    def _folder_attrs(self, area: str | None) -> asyncssh.SFTPAttrs:
+        """`/` (area None) or an area, shown writable only where this user may upload, with
+        a link count and a size like every entry of a long listing."""
+        st = os.stat(self.root if area is None else self.root / area)
+        writable = fs.may_write_new(self.mode, fs.VirtualPath(area, ("x",))) is None
         return asyncssh.SFTPAttrs(
-            permissions=stat.S_IFDIR | 0o555, atime=int(st.st_atime), mtime=int(st.st_mtime)
-        )
+            size=st.st_size, permissions=stat.S_IFDIR | (0o750 if writable else 0o550),
+            atime=int(st.st_atime), mtime=int(st.st_mtime), nlink=1,
+        )  # fmt: skip
+
+    def _root_attrs(self) -> asyncssh.SFTPAttrs:
+        return self._folder_attrs(None)
 
     def _receipt_for(self, name: str, area: str | None = "in") -> Path:
         """The receipt of `name` in `area`: a trial's (`/test`) in a folder of its own."""
@@ -247,8 +254,8 @@ class SftpSession(asyncssh.SFTPServer):
 
     def stat(self, path: bytes) -> asyncssh.SFTPAttrs:
         vpath = self._resolve(path)
-        if vpath.is_root:
-            return self._root_attrs()
+        if vpath.is_root or vpath.is_area:
+            return self._folder_attrs(vpath.area)
         try:
             st = os.lstat(self._local(vpath))  # confine() refused any link on the way
         except FileNotFoundError:
@@ -290,12 +297,12 @@ class SftpSession(asyncssh.SFTPServer):
             for area in fs.AREAS:
                 if area == fs.TRIAL_AREA and self.mode != "manage":
                     continue
-                yield asyncssh.SFTPName(area.encode(), attrs=_attrs(os.stat(self.root / area)))
+                yield asyncssh.SFTPName(area.encode(), attrs=self._folder_attrs(area))
             return
         local = self._local(vpath)
         if not vpath.is_area:
             raise asyncssh.SFTPNoSuchFile("not a folder")
-        here = _attrs(os.stat(local))
+        here = self._folder_attrs(vpath.area)
         yield asyncssh.SFTPName(b".", attrs=here)
         yield asyncssh.SFTPName(b"..", attrs=self._root_attrs())
         found = []

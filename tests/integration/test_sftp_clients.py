@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
 import asyncssh
+import paramiko
 import pytest
 
 from gateway.sftp import UploadReceipt, fs, server_context
@@ -138,3 +140,49 @@ def test_an_unexpected_error_in_a_request_is_logged(
     assert line["op"] == "stat" and line["error"] == "RuntimeError: a bug"
     assert line["user"] == "alpha-erp"
     sftp.close()
+
+
+def _long_names(sftp: paramiko.SFTPClient, path: str) -> dict[str, list[str]]:
+    """Each entry's `ls -l` line (the long name the server sends), split, by name."""
+    return {e.filename: e.longname.split() for e in sftp.listdir_attr(path)}
+
+
+def _listing(sftp: paramiko.SFTPClient, path: str) -> dict[str, list[str]]:
+    """`ls -la` as OpenSSH's sftp shows it: the long names of `.` and `..` too."""
+    handle = sftp._request(paramiko.sftp.CMD_OPENDIR, path)[1].get_binary()
+    names: dict[str, list[str]] = {}
+    try:
+        while True:
+            t, msg = sftp._request(paramiko.sftp.CMD_READDIR, handle)
+            if t != paramiko.sftp.CMD_NAME:
+                break
+            for _ in range(msg.get_int()):
+                name, longname = msg.get_text(), msg.get_text()
+                paramiko.SFTPAttributes._from_msg(msg)
+                names[name] = longname.split()
+    except EOFError:
+        pass
+    sftp._request(paramiko.sftp.CMD_CLOSE, handle)
+    return names
+
+
+def test_long_listing_of_the_root_and_who_may_write_where(server: RunningServer) -> None:
+    """`ls -la /` shows `.` and `..` with a link count and a size like every entry; a
+    folder shows write permission only to a user who may write there."""
+    manage = open_sftp(server, "alpha-erp", "alpha")
+    root = _listing(manage, "/")
+    assert set(root) == {".", "..", "in", "out", "test"}
+    for fields in root.values():
+        assert fields[1] == "1" and fields[2:4] == ["alpha", "alpha"] and fields[4].isdigit()
+    assert root["in"][0] == root["test"][0] == "drwxr-x---"
+    assert root["out"][0] == root["."][0] == "dr-xr-x---"
+    assert _listing(manage, "/in")["."][0] == "drwxr-x---"
+    viewer = open_sftp(server, "alpha-view", "alpha-view")
+    seen = _listing(viewer, "/")
+    assert set(seen) == {".", "..", "in", "out"}
+    assert seen["in"][0] == seen["out"][0] == "dr-xr-x---"
+    assert _listing(viewer, "/in")["."][0] == "dr-xr-x---"
+    assert stat.S_IMODE(viewer.stat("/in").st_mode or 0) == 0o550
+    assert stat.S_IMODE(manage.stat("/in").st_mode or 0) == 0o750
+    manage.close()
+    viewer.close()
