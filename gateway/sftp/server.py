@@ -124,7 +124,7 @@ def _log_loop_errors(loop: asyncio.AbstractEventLoop, ctx: ServerContext) -> Non
         error = f"{type(exc).__name__}: {exc}" if exc is not None else None
         ctx.log_limited(
             f"loop {message} {type(exc).__name__}", "error", "loop.error",
-            message=message, error=error,
+            message=message, error=error, exc_info=exc,
         )  # fmt: skip
 
     loop.set_exception_handler(handle)
