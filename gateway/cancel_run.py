@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from gateway import announcements, cancel_waiting, db, record
+from gateway import announcements, cancel_match, cancel_waiting, db, record
 from gateway.environment import Environment
 from gateway.inbound import camt055_v09
 from gateway.inbound.cancellation import (
@@ -46,7 +46,6 @@ from gateway.outbound.resolution import (
 from gateway.pull_codes import CancellationReason, CancellationStatus
 from gateway.reasons import Reason
 from gateway.statuses import TxStatus, derive
-from ledger.currency import format_minor, to_minor
 from ledger.tx import LedgerTx
 
 _ACCR, _RJCR = CancellationStatus.ACCR, CancellationStatus.RJCR
@@ -161,13 +160,16 @@ def _file_ids(run: _Run, group: OriginalGroup | None, pmt_inf_id: str | None) ->
     return [int(r[0]) for r in run.conn.execute(query.order_by(f.id))]
 
 
-def _rows(run: _Run, file_id: int, **where: Any) -> Sequence[Any]:
-    """Payment rows of `file_id` matching `where`, locked for the rest of the transaction."""
+def _rows(run: _Run, file_ids: Sequence[int], **where: Any) -> Sequence[Any]:
+    """Payment rows of the files `file_ids` matching `where`, locked for the rest of the
+    transaction."""
+    if not file_ids:
+        return []
     p = db.payments.c
-    query = select(db.payments).where(p.file_id == file_id)
+    query = select(db.payments).where(p.file_id.in_(file_ids))
     for column, value in where.items():
         query = query.where(getattr(p, column) == value)
-    return run.conn.execute(query.order_by(p.seq).with_for_update()).all()
+    return run.conn.execute(query.order_by(p.file_id, p.seq).with_for_update()).all()
 
 
 def _names_nothing(item: Underlying) -> UnderlyingResolution | None:
@@ -189,7 +191,7 @@ def _underlying(run: _Run, item: Underlying) -> UnderlyingResolution:
     if not files and group.whole:
         return UnderlyingResolution(group=_group(group, _RJCR, _NOOR))
     if group.whole:
-        rows = _rows(run, files[0])
+        rows = _rows(run, files[:1])
         pmt_ids = list(dict.fromkeys(r.pmt_inf_id for r in rows))
         infos = tuple(
             PaymentInfoResolution(
@@ -232,63 +234,35 @@ def _payment_info(
         nothing = "PmtInfCxl is false and no transaction is named: nothing to cancel"
         return PaymentInfoResolution(**echo, status=_RJCR, reason=_NOOR, additional_info=nothing)
     files = _file_ids(run, group, item.pmt_inf_id)
-    rows = _rows(run, files[0], pmt_inf_id=item.pmt_inf_id) if len(files) == 1 else []
-    if not rows and item.transactions and not item.whole:  # each named: none is found
-        return PaymentInfoResolution(
-            **echo, transactions=tuple(_transaction(run, rows, t) for t in item.transactions)
-        )
+    if not item.whole:  # each named
+        rows = _rows(run, files, pmt_inf_id=item.pmt_inf_id) if len(files) == 1 else []
+        txs = tuple(_transaction(run, rows, t, item.pmt_inf_id) for t in item.transactions)
+        return PaymentInfoResolution(**echo, transactions=txs)
+    rows = _rows(run, files, pmt_inf_id=item.pmt_inf_id) if len(files) == 1 else []
     if not rows:
-        info = None
-        if len(files) > 1:
-            info = f"{item.pmt_inf_id} is in {len(files)} of your files: name the original MsgId"
+        info = _in_files(item.pmt_inf_id, len(files)) if len(files) > 1 else None
         return PaymentInfoResolution(**echo, status=_RJCR, reason=_NOOR, additional_info=info)
-    if item.whole:
-        return PaymentInfoResolution(**echo, transactions=tuple(_tx_of(run, r) for r in rows))
-    return PaymentInfoResolution(
-        **echo, transactions=tuple(_transaction(run, rows, t) for t in item.transactions)
-    )
+    return PaymentInfoResolution(**echo, transactions=tuple(_tx_of(run, r) for r in rows))
 
 
-def _transaction(run: _Run, rows: Sequence[Any], item: TransactionCancellation) -> TxResolution:
-    echo: dict[str, Any] = {
-        "cancellation_id": item.cancellation_id,
-        "end_to_end_id": item.end_to_end_id,
-        "instr_id": item.instr_id,
-        "requested_date": item.requested_date,
-    }
-    found = [
-        r
-        for r in rows
-        if (item.end_to_end_id is None or r.end_to_end_id == item.end_to_end_id)
-        and (item.instr_id is None or r.instr_id == item.instr_id)
-        and (item.end_to_end_id or item.instr_id)
-    ]
-    if not found:
-        return TxResolution(status=_RJCR, reason=_NOOR, **echo)
-    row = next((r for r in found if r.status == TxStatus.PDNG.value), found[0])
-    if item.amount is not None and not _same_amount(row, item):
-        sent = f"{item.amount} {item.currency}"
-        booked = _amount_text(row)
-        return TxResolution(
-            status=_RJCR, reason=_NOOR, **echo,
-            additional_info=f"original amount {sent} is not the payment's ({booked})",
-        )  # fmt: skip
-    return _tx_of(run, row, item.cancellation_id)
+def _in_files(pmt_inf_id: str, count: int) -> str:
+    return f"{pmt_inf_id} is in {count} of your files: name the original MsgId"
 
 
-def _same_amount(row: Any, item: TransactionCancellation) -> bool:
-    if row.amount_minor is None or item.currency != row.currency or item.amount is None:
-        return False
-    try:
-        return bool(to_minor(item.amount, row.currency) == row.amount_minor)
-    except ValueError:
-        return False
-
-
-def _amount_text(row: Any) -> str:
-    if row.amount_minor is None or row.currency is None:
-        return "no amount"
-    return f"{format_minor(row.amount_minor, row.currency)} {row.currency}"
+def _transaction(
+    run: _Run, rows: Sequence[Any], item: TransactionCancellation, pmt_inf_id: str
+) -> TxResolution:
+    """The answer for the payment `item` names among `rows` (`cancel_match.pick`)."""
+    found = cancel_match.pick(item, rows, pmt_inf_id)
+    if isinstance(found, cancel_match.Refused):
+        echo: dict[str, Any] = {
+            "cancellation_id": item.cancellation_id,
+            "end_to_end_id": item.end_to_end_id,
+            "instr_id": item.instr_id,
+            "requested_date": item.requested_date,
+        }
+        return TxResolution(status=_RJCR, reason=_NOOR, additional_info=found.info, **echo)
+    return _tx_of(run, found, item.cancellation_id)
 
 
 def _tx_of(run: _Run, row: Any, cancellation_id: str | None = None) -> TxResolution:

@@ -30,7 +30,7 @@ from typing import Any
 import structlog
 from sqlalchemy import ColumnElement, Connection, select
 
-from gateway import authorisation, db, reading
+from gateway import authorisation, cancel_match, db, reading
 from gateway.environment import Environment
 from gateway.inbound.cancellation import (
     OriginalGroup,
@@ -41,6 +41,7 @@ from gateway.inbound.cancellation import (
 from gateway.inbound.parsed import ParsedPmtInf
 from gateway.inbound.reader import Chunk
 from gateway.outbound.resolution import (
+    DEFAULT_INFO,
     GroupResolution,
     PaymentInfoResolution,
     TxResolution,
@@ -236,8 +237,8 @@ class Waiting:
             return tuple(PaymentInfoResolution(**_echo(p, shared), status=_RJCR, reason=_AGNT,
                                                additional_info=closed) for p in items)  # fmt: skip
         matched = [list(_matches(held, p)) for p in items]
-        named = {id(t) for found in matched for _, t, ok in found if t is not None and ok}
-        clean = all(matched) and all(t is not None and ok for f in matched for _, t, ok in f)
+        named = {id(t) for f in matched for _, t, why in f if t is not None and why is None}
+        clean = all(matched) and all(t is not None and w is None for f in matched for _, t, w in f)
         whole = clean and named == {id(t) for t in held.txs} and bool(named)
         if whole:
             held.cancelled = True
@@ -248,8 +249,8 @@ class Waiting:
             if not found:
                 result.append(PaymentInfoResolution(**echo, status=_RJCR, reason=_NOOR))
                 continue
-            txs = tuple(_answer(t, named_tx, None if whole else refusal, ok)
-                        for named_tx, t, ok in found)  # fmt: skip
+            txs = tuple(_answer(t, named_tx, None if whole else refusal, why)
+                        for named_tx, t, why in found)  # fmt: skip
             result.append(PaymentInfoResolution(**echo, transactions=txs))
         return tuple(result)
 
@@ -289,42 +290,31 @@ def _waiting_tx(pmt: ParsedPmtInf, t: Any) -> WaitingTx:
                      t.currency[:3] or None, day)  # fmt: skip
 
 
-Match = tuple[TransactionCancellation | None, WaitingTx | None, bool]  # named, found, amount ok
+Match = tuple[TransactionCancellation | None, WaitingTx | None, str | None]  # named, found, why not
 
 
 def _matches(held: Held, item: PaymentInfoCancellation) -> Iterator[Match]:
     """Each transaction `item` names (all of its payment information when whole), with
-    the batch's transaction it names and whether the original amount (if sent) agrees."""
+    the batch's transaction it names (`cancel_match.pick`) or why none: unknown (None),
+    ambiguous or of another original amount (the English)."""
     own = [t for t in held.txs if t.pmt_inf_id == item.pmt_inf_id]
     if item.whole:
-        yield from ((None, t, True) for t in own)
+        yield from ((None, t, None) for t in own)
         return
     for named in item.transactions:
-        found = next((
-            t for t in own
-            if (named.end_to_end_id or named.instr_id)
-            and named.end_to_end_id in (None, t.end_to_end_id)
-            and named.instr_id in (None, t.instr_id)
-        ), None)  # fmt: skip
-        yield named, found, found is not None and _same_amount(found, named)
-
-
-def _same_amount(t: WaitingTx, named: TransactionCancellation) -> bool:
-    if named.amount is None:
-        return True
-    if t.amount_minor is None or named.currency != t.currency or t.currency is None:
-        return False
-    try:
-        return bool(to_minor(named.amount, t.currency) == t.amount_minor)
-    except (AmountError, ValueError):
-        return False
+        found = cancel_match.pick(named, own, item.pmt_inf_id)
+        if isinstance(found, cancel_match.Refused):
+            near = found.near if isinstance(found.near, WaitingTx) else None
+            yield named, near, found.info or DEFAULT_INFO[_NOOR]
+        else:
+            yield named, found, None
 
 
 def _answer(
     t: WaitingTx | None,
     named: TransactionCancellation | None,
     refusal: str | None,
-    ok: bool = True,
+    why_not: str | None = None,
 ) -> TxResolution:
     """ACCR for a transaction of a batch cancelled as a whole; else why not."""
     echo: dict[str, Any] = {
@@ -335,11 +325,8 @@ def _answer(
         "currency": t.currency if t else None,
         "requested_date": t.requested_date if t else named.requested_date if named else None,
     }
-    if t is None:
-        return TxResolution(status=_RJCR, reason=_NOOR, **echo)
-    if not ok and named is not None:
-        info = f"original amount {named.amount} {named.currency} is not the payment's"
-        return TxResolution(status=_RJCR, reason=_NOOR, additional_info=info, **echo)
+    if t is None or why_not is not None:
+        return TxResolution(status=_RJCR, reason=_NOOR, additional_info=why_not, **echo)
     if refusal is not None:
         return TxResolution(status=_RJCR, reason=_AGNT, additional_info=refusal, **echo)
     return TxResolution(status=_ACCR, **echo)

@@ -205,6 +205,36 @@ def test_the_payment_information_or_every_payment_cancels_it(
     assert state(inst, "WAIT-D") == "annulled"
 
 
+def test_every_notprovided_payment_named_by_its_amount_cancels_a_waiting_batch(
+    signing: tuple[Installation, Pki],
+) -> None:
+    """NOTPROVIDED may repeat (SPEC §6): its payments are told apart by their original
+    amounts, so naming both (5.00 and 6.00) names every payment and cancels the batch;
+    naming NOTPROVIDED twice without amounts says which of neither (NOOR)."""
+    inst, _ = signing
+    data = batch(("NOTPROVIDED", "5.00"), ("NOTPROVIDED", "6.00"), msg_id="WAIT-N")
+    out = Out(inst.outbox(CLIENT_A))
+    inst.drop(data, "pay-n.xml")
+    inst.run()
+    out.new()
+    pmt = "WAIT-N-P1"
+    both = txs(("NOTPROVIDED", None), ("NOTPROVIDED", None), pmt=pmt)
+    found = asked(inst, out, request(original_msg_id="WAIT-N", payment_infos=(both,)))
+    (answer,) = found["camt.029.001.10"]
+    assert tx_statuses(answer) == [("NOTPROVIDED", "RJCR", ["NOOR"])] * 2
+    assert "2 payments of WAIT-N-P1 have EndToEndId NOTPROVIDED" in " ".join(
+        answer.texts("AddtlInf")
+    )
+    assert state(inst, "WAIT-N") == "waiting"
+    named = txs(("NOTPROVIDED", "6.00"), ("NOTPROVIDED", "5.00"), pmt=pmt)
+    found = asked(inst, out, request(original_msg_id="WAIT-N", msg_id="CXL-W2",
+                                     payment_infos=(named,)), name="cxl2.xml")  # fmt: skip
+    (answer,) = found["camt.029.001.10"]
+    assert answer.text("Sts/Conf") == "CNCL"
+    assert answer.texts("TxInfAndSts/OrgnlInstdAmt") == ["6.00", "5.00"]
+    assert state(inst, "WAIT-N") == "annulled"
+
+
 def test_part_of_a_waiting_batch_is_refused_and_it_goes_on_waiting(
     signing: tuple[Installation, Pki], assert_valid: Any
 ) -> None:
