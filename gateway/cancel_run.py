@@ -234,8 +234,8 @@ def _payment_info(
         nothing = "PmtInfCxl is false and no transaction is named: nothing to cancel"
         return PaymentInfoResolution(**echo, status=_RJCR, reason=_NOOR, additional_info=nothing)
     files = _file_ids(run, group, item.pmt_inf_id)
-    if not item.whole:  # each named
-        rows = _rows(run, files, pmt_inf_id=item.pmt_inf_id) if len(files) == 1 else []
+    if not item.whole:  # each named: looked up in every file with this PmtInfId
+        rows = _rows(run, files, pmt_inf_id=item.pmt_inf_id)
         txs = tuple(_transaction(run, rows, t, item.pmt_inf_id) for t in item.transactions)
         return PaymentInfoResolution(**echo, transactions=txs)
     rows = _rows(run, files, pmt_inf_id=item.pmt_inf_id) if len(files) == 1 else []
@@ -252,8 +252,15 @@ def _in_files(pmt_inf_id: str, count: int) -> str:
 def _transaction(
     run: _Run, rows: Sequence[Any], item: TransactionCancellation, pmt_inf_id: str
 ) -> TxResolution:
-    """The answer for the payment `item` names among `rows` (`cancel_match.pick`)."""
-    found = cancel_match.pick(item, rows, pmt_inf_id)
+    """The answer for the payment `item` names among `rows` (`cancel_match.pick`): when
+    the rows lie in several files (no original group named) and it fits payments in more
+    than one, the client is asked to name the original MsgId."""
+
+    def files_of(fit: Sequence[Any]) -> str | None:
+        count = len({r.file_id for r in fit})
+        return _in_files(pmt_inf_id, count) if count > 1 else None
+
+    found = cancel_match.pick(item, rows, pmt_inf_id, files_of)
     if isinstance(found, cancel_match.Refused):
         echo: dict[str, Any] = {
             "cancellation_id": item.cancellation_id,

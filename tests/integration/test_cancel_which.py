@@ -102,3 +102,46 @@ def test_notprovided_named_without_what_tells_them_apart_is_refused(
     assert "2 payments of T5-G1-P1 have EndToEndId NOTPROVIDED" in said
     assert "OrgnlInstdAmt" in said
     assert [st for *_, st, _ in statuses(inst, "T5-G1")] == ["PDNG", "PDNG"]
+
+
+def pending_file(inst: Installation, msg_id: str, *e2es: str) -> None:
+    """A pending file `msg_id` whose one payment information is K-P1 (amounts 1.00,
+    2.00, … in T5-K1; 11.00, 12.00, … in T5-K2: not the same payments, AM05)."""
+    b = Batch(msg_id=msg_id, execution_date=LATER.isoformat())
+    for n, e2e in enumerate(e2es, start=1 if msg_id.endswith("1") else 11):
+        b.tx(e2e, f"{n}.00", B_MAIN)
+    data = b.build().replace(f"{msg_id}-P1".encode(), b"K-P1")
+    answer = inst.submit(data, name=f"{msg_id}.xml")
+    assert set(answer.statuses().values()) == {"PDNG"}
+
+
+def by_pmt_inf(msg_id: str, *e2es: str) -> bytes:
+    """Naming K-P1 and transactions in it, without the original group."""
+    txs = tuple(s.CancelTx(end_to_end_id=e, instr_id=None, amount=None) for e in e2es)
+    pmt = s.CancelPmtInf(pmt_inf_id="K-P1", transactions=txs)
+    return s.to_bytes(s.camt055("09", msg_id=msg_id, group_level=False, payment_infos=(pmt,)))
+
+
+def test_a_payment_information_id_in_two_files_names_the_payment_its_ids_fit(
+    inst: Installation,
+) -> None:
+    """K-P1 is in T5-K1 and T5-K2: K-1 (only in T5-K1) is cancelled; K-X, in both, is
+    refused asking for the original MsgId; the whole K-P1 as before."""
+    pending_file(inst, "T5-K1", "K-1", "K-X")
+    pending_file(inst, "T5-K2", "K-2", "K-X")
+    out = Out(inst.outbox())
+    outcome = run_request(inst, by_pmt_inf("CXL-K1", "K-1", "K-X"))
+    assert outcome.group_status == "PACR"
+    found = by_type(out.new())
+    (answer,) = found["camt.029.001.10"]
+    assert tx_statuses(answer) == [("K-1", "ACCR", []), ("K-X", "RJCR", ["NOOR"])]
+    assert answer.texts("CxlStsRsnInf/AddtlInf") == [
+        "K-P1 is in 2 of your files: name the original MsgId"
+    ]
+    (follow_up,) = found["pain.002.001.03"]
+    assert follow_up.text("OrgnlGrpInfAndSts/OrgnlMsgId") == "T5-K1"
+    assert statuses(inst, "T5-K1") == [("K-1", 100, "RJCT", "DS02"), ("K-X", 200, "PDNG", None)]
+    assert statuses(inst, "T5-K2") == [("K-2", 1100, "PDNG", None), ("K-X", 1200, "PDNG", None)]
+    outcome = run_request(inst, by_pmt_inf("CXL-K2", "K-2"), name="cxl2.xml")
+    assert outcome.group_status == "CNCL"
+    assert statuses(inst, "T5-K2")[0] == ("K-2", 1100, "RJCT", "DS02")
