@@ -217,6 +217,7 @@ def _group(
         original_msg_id=group.group.msg_id,
         original_msg_name=group.group.msg_name,
         cancellation_id=group.cancellation_id,
+        whole=group.whole,
         status=status,
         reason=reason,
         additional_info=info,

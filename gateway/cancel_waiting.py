@@ -112,7 +112,8 @@ class Waiting:
                 return None
             echo = GroupResolution(original_msg_id=group.group.msg_id,
                                    original_msg_name=group.group.msg_name,
-                                   cancellation_id=group.cancellation_id)  # fmt: skip
+                                   cancellation_id=group.cancellation_id,
+                                   whole=group.whole)  # fmt: skip
             closed = self._closed(held)
             if closed is not None and group.whole:
                 echo = replace(echo, status=_RJCR, reason=_AGNT, additional_info=closed)

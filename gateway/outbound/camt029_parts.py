@@ -78,7 +78,9 @@ def _group(
         w.text("OrgnlGrpCxlId", group.cancellation_id, id_chars_max)
         w.leaf("OrgnlMsgId", _id(group.original_msg_id))
         w.leaf("OrgnlMsgNmId", _id(group.original_msg_name))
-        w.leaf("GrpCxlSts", detail.group_status.value)
+        status = detail.group_cancellation_status
+        if status is not None:
+            w.leaf("GrpCxlSts", status.value)
         if not detail.payment_infos:  # answered as a whole: the group's own reason
             _reason(w, group.status, group.reason, group.additional_info, dialect)
 

@@ -106,11 +106,15 @@ class GroupResolution:
     """The original batch named in the request (`OrgnlGrpInfAndSts`).
 
     Its status derives from the payment informations of its underlying; when none is
-    listed (an unknown batch, answered as a whole), `status` must be given."""
+    listed (an unknown batch, answered as a whole), `status` must be given. A group the
+    request did not ask to cancel (`GrpCxl` false, payment informations named in it) has
+    no status of its own (`GrpCxlSts` is the status of a group cancellation): it is
+    echoed, and what was done is said where it was asked, per payment information."""
 
     original_msg_id: str
     original_msg_name: str
     cancellation_id: str | None = None  # the request's GrpCxlId
+    whole: bool = True  # the request asked to cancel the whole group
     status: CancellationStatus | None = None
     reason: CancellationReason | None = None
     additional_info: str | None = None
@@ -142,6 +146,13 @@ class UnderlyingResolution:
     @property
     def group_status(self) -> GroupCancellationStatus:
         return group_status(self.statuses())
+
+    @property
+    def group_cancellation_status(self) -> GroupCancellationStatus | None:
+        """`GrpCxlSts`: only for a group asked to be cancelled, or answered as a whole."""
+        if self.group is None or (self.payment_infos and not self.group.whole):
+            return None
+        return self.group_status
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -168,7 +168,9 @@ def test_unknown_and_other_clients_payments_are_noor(inst: Installation) -> None
     assert answers[0].path.read_bytes().split(b"<CxlDtls>")[1].replace(b"PAY-B", b"X") == (
         answers[2].path.read_bytes().split(b"<CxlDtls>")[1].replace(b"PAY-X", b"X")
     )
-    assert all(a.texts("OrgnlGrpInfAndSts/GrpCxlSts") == ["RJCR"] for a in answers)
+    # GrpCxl false: the group is echoed, its cancellation not asked for, so no GrpCxlSts
+    assert all(a.texts("OrgnlGrpInfAndSts/OrgnlMsgId") for a in answers)
+    assert all(a.texts("OrgnlGrpInfAndSts/GrpCxlSts") == [] for a in answers)
     assert payment_status(inst, "E-1", "PAY-B") == ("PDNG", None)
 
 
@@ -313,3 +315,43 @@ def test_a_payment_named_twice_in_one_request_is_cancelled_once_and_said_once(
     assert outcome.group_status == "CNCL" and answer.text("Sts/Conf") == "CNCL"
     (follow_up,) = found["pain.002.001.03"]
     assert sorted(follow_up.texts("TxInfAndSts/OrgnlEndToEndId")) == ["E-1", "E-2", "E-3"]
+
+
+@pytest.mark.parametrize("version", ["01", "09"])
+def test_a_group_not_asked_to_be_cancelled_has_no_group_status(  # type: ignore[no-untyped-def]
+    inst: Installation, version: str, assert_valid
+) -> None:
+    """GrpCxlSts is the status of a group cancellation: with GrpCxl false the group is
+    echoed without one. Here the group named is PAY-D2 while its payment information
+    names its own original group, PAY-F: E-2 of PAY-F is cancelled and said so there,
+    and nothing says PAY-D2 was cancelled (it was not: all of it still waits)."""
+    waiting_batch(inst)
+    other = Batch(msg_id="PAY-D2", execution_date=LATER.isoformat()).tx("D-1", "7.00", B_MAIN)
+    inst.submit(other.build(), name="d2.xml")
+    out = Out(inst.outbox(CLIENT_A))
+    pmt = s.CancelPmtInf(pmt_inf_id="PAY-F-P1", group_here=True, transactions=(
+        s.CancelTx(end_to_end_id="E-2", instr_id=None, amount=None, cancellation_id="C-2"),
+    ))  # fmt: skip
+    root = s.camt055(version, original_msg_id="PAY-F", whole_group=False, payment_infos=(pmt,))
+    root.find(".//{*}OrgnlGrpInfAndCxl/{*}OrgnlMsgId").text = "PAY-D2"
+    outcome = run_request(inst, s.to_bytes(root))
+    message = "camt.029.001.10" if version == "09" else "camt.029.001.03"
+    (answer,) = by_type(out.new())[message]
+    if version == "09":
+        assert_valid(answer.path, message)
+    else:
+        s.parse_back(answer.path.read_bytes(), Camt029v03)
+    assert outcome.group_status == "CNCL"
+    assert answer.texts("OrgnlGrpInfAndSts/OrgnlMsgId") == ["PAY-D2"]
+    assert answer.texts("OrgnlGrpInfAndSts/GrpCxlSts") == []
+    assert answer.texts("OrgnlPmtInfAndSts/OrgnlGrpInf/OrgnlMsgId") == ["PAY-F"]
+    assert answer.texts("OrgnlPmtInfAndSts/PmtInfCxlSts") == ["ACCR"]
+    assert tx_statuses(answer) == [("E-2", "ACCR", [])]
+    assert payment_status(inst, "E-2") == ("RJCT", "DS02")
+    assert payment_status(inst, "D-1", "PAY-D2") == ("PDNG", None)
+    # the group asked to be cancelled has its status
+    whole = s.camt055(version, msg_id="CXL-2", original_msg_id="PAY-D2", whole_group=True,
+                      payment_infos=())  # fmt: skip
+    run_request(inst, s.to_bytes(whole), name="cxl2.xml")
+    (answer,) = by_type(out.new())[message]
+    assert answer.texts("OrgnlGrpInfAndSts/GrpCxlSts") == ["ACCR"]
