@@ -10,6 +10,7 @@ request twice changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import pytest
 from pyiso20022.camt.camt_029_001_03 import Document as Camt029v03
@@ -355,3 +356,27 @@ def test_a_group_not_asked_to_be_cancelled_has_no_group_status(  # type: ignore[
     run_request(inst, s.to_bytes(whole), name="cxl2.xml")
     (answer,) = by_type(out.new())[message]
     assert answer.texts("OrgnlGrpInfAndSts/GrpCxlSts") == ["ACCR"]
+
+
+@pytest.mark.parametrize("cut", ["truncated", "without Assgnmt/Id"])
+def test_a_request_whose_msg_id_cannot_be_read_names_the_upload(
+    inst: Installation, cut: str
+) -> None:
+    """admi.002 with RltdRef/Ref UNKNOWN names the uploaded file and its SHA-256 (SPEC §6,
+    as pain.002 FF01 does), so the client can tell which of its uploads it answers."""
+    whole = cancel(("E-1", None))
+    if cut == "truncated":
+        data = whole[: len(whole) // 2]
+    else:
+        data = whole.replace(b"<Id>CXL-1</Id>", b"", 1)
+        assert data != whole
+    out = Out(inst.outbox(CLIENT_A))
+    outcome = run_request(inst, data, name="cxl-cut.xml")
+    assert outcome.shelf == "rejected"
+    (reject,) = out.new()
+    assert reject.message == "admi.002.001.01"
+    assert reject.text("RltdRef/Ref") == "UNKNOWN"
+    description = reject.text("Rsn/RsnDesc") or ""
+    sha256 = hashlib.sha256(data).hexdigest()
+    assert description.endswith(f"; file cxl-cut.xml, SHA-256 {sha256}"), description
+    assert len(description) <= 350

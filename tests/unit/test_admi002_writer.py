@@ -80,3 +80,17 @@ def test_a_naive_time_is_refused_when_made() -> None:
         MessageReject(
             reason=RequestReason.FF01, description="x", rejected_at=AT.replace(tzinfo=None)
         )
+
+
+def test_an_unknown_request_names_its_upload_after_a_reason_cut_to_fit() -> None:
+    """RltdRef UNKNOWN: the upload (file and SHA-256) ends RsnDesc, whole, the reason's
+    English cut to leave it room within Max350Text; with a MsgId it is not said."""
+    upload = "file cxl.xml, SHA-256 " + "ab" * 32
+    long = RequestFinding(RequestReason.FF01, "not valid against camt.055: " + "word " * 100)
+    body = reason(admi002_v01.render(MessageReject.of(long, AT, upload=upload)))
+    assert body.rltd_ref.ref == "UNKNOWN"
+    assert body.rsn.rsn_desc.startswith("not valid against camt.055: word")
+    assert body.rsn.rsn_desc.endswith("…; " + upload) and len(body.rsn.rsn_desc) <= 350
+    known = RequestFinding(RequestReason.FF01, "a DTD (DOCTYPE) is not allowed", "REQ-1")
+    body = reason(admi002_v01.render(MessageReject.of(known, AT, upload=upload)))
+    assert body.rsn.rsn_desc == "a DTD (DOCTYPE) is not allowed"
