@@ -11,7 +11,9 @@ Signatures are given to whole batches (SPEC §11), so only a whole batch can be
 cancelled before it is signed: a request naming only some of its payments is refused,
 every item `RJCR AGNT` with `PARTIAL` saying so — cancelling the rest of a batch that
 its signatories would then sign as something it no longer is, or cancelling more than
-the client asked, would both be worse than a clear refusal.
+the client asked, would both be worse than a clear refusal. One naming every payment
+of it cancels it, whatever else it names: an unknown payment beside them is `NOOR` as
+anywhere (the answer `PACR`), and does not undo what was asked of the batch's own.
 
 The batch's waiting row is read `FOR UPDATE` and must still say `waiting`: a signature
 run that completes the batch takes the same row lock (`authorisation.waiting_row`), so
@@ -231,16 +233,18 @@ class Waiting:
     def _items(
         self, held: Held, items: tuple[PaymentInfoCancellation, ...], shared: OriginalGroup | None
     ) -> tuple[PaymentInfoResolution, ...]:
-        """The named payment informations of one batch: all cancelled when together they
-        name every payment of it and nothing else, else all refused."""
+        """The named payment informations of one batch: the batch cancelled when together
+        they name every payment of it, else its payments refused (`PARTIAL`). What they
+        name that is not one of its payments (unknown, ambiguous, another original amount)
+        is `NOOR` either way, as for any payment: naming it beside every payment of the
+        batch still asks for each of them to be cancelled, which is the whole batch."""
         closed = self._closed(held)
         if closed is not None:
             return tuple(PaymentInfoResolution(**_echo(p, shared), status=_RJCR, reason=_AGNT,
                                                additional_info=closed) for p in items)  # fmt: skip
         matched = [list(_matches(held, p)) for p in items]
         named = {id(t) for f in matched for _, t, why in f if t is not None and why is None}
-        clean = all(matched) and all(t is not None and w is None for f in matched for _, t, w in f)
-        whole = clean and named == {id(t) for t in held.txs} and bool(named)
+        whole = named == {id(t) for t in held.txs} and bool(named)
         if whole:
             held.cancelled = True
         refusal = PARTIAL.format(msg_id=held.msg_id)
