@@ -40,10 +40,10 @@ from gateway.inbound.findings import Finding
 from gateway.inbound.intake import Intake
 from gateway.inbound.reader import Reading
 from gateway.newfile import new_file, reject
-from gateway.outbound import answers
+from gateway.outbound import answers, pain002_v03
 from gateway.outbound.outbox import PlainCopy
 from gateway.readahead import BatchAhead
-from gateway.reasons import Reason, first
+from gateway.reasons import PRECEDENCE, Reason, first
 from gateway.shelving import Outcome, findings_text
 from gateway.signatories import Authorisation, Classified, Signer, authorise
 from gateway.spool import FINDINGS_SUFFIX
@@ -185,11 +185,14 @@ def _sign(
         summary += "; " + released(executed.counts, _pending_days(conn, row.file_id))
     info = "; ".join(lines) + ". " + summary
     reason = first(reasons) if reasons else None
+    # SPEC §11: each signature that did not count says why in StsRsnInf: each code once,
+    # in precedence order (the winning one first, with the text).
+    codes = tuple(sorted(set(reasons), key=PRECEDENCE.__getitem__))
     file_row = conn.execute(select(db.files).where(db.files.c.id == row.file_id)).one()
     # Authorised, the batch has the status its run gave it (SPEC §6's derivation); only
     # while it waits is the group PDNG (SPEC §11's exception).
     status = GroupStatus.PDNG if executed is None else GroupStatus(executed.group_status)
-    _, name = _answer(env, conn, file_row, status, reason, info, intake, msg_id=msg_id,
+    _, name = _answer(env, conn, file_row, status, codes, info, intake, msg_id=msg_id,
                       waiting=row if executed is None else None)  # fmt: skip
     if executed is None:
         record.update_file(conn, row.file_id, additional_info=summary[:1000])
@@ -352,7 +355,7 @@ def _settled(
 
 def _answer(
     env: Environment, conn: Connection, file_row: Any, status: GroupStatus,
-    reason: Reason | None, info: str, intake: Intake, claim_name: str | None = None,
+    reason: pain002_v03.Reasons, info: str, intake: Intake, claim_name: str | None = None,
     msg_id: str | None = None, waiting: Any | None = None,
 ) -> tuple[int, str]:
     """A pain.002 about the batch `file_row`, answering a signature upload (`msg_id`: taken

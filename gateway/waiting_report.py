@@ -88,7 +88,7 @@ def _list(
 
 def answer(
     env: Environment, conn: Connection, file_row: Any, local: dt.datetime, *,
-    path: Path | None, status: GroupStatus, reason: Reason | None, info: str,
+    path: Path | None, status: GroupStatus, reason: pain002_v03.Reasons, info: str,
     tx: tuple[TxStatus, Reason | None, str], claim_name: str | None = None,
     msg_id: str | None = None, listing: bytes | None = None,
 ) -> tuple[int, str]:

@@ -252,7 +252,7 @@ def build_group_only(
     original_created_at: str | None,
     nb_of_txs: int | None,
     ctrl_sum: Decimal | None,
-    reason: Reason | None,
+    reason: pain002.Reasons,
     info: str,
 ) -> bytes:
     """The compressed pain.002 that gives the group's `status` alone, echoing what could be

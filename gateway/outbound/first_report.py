@@ -24,7 +24,6 @@ from gateway.inbound.reader import Chunk, Echo
 from gateway.outbound import outbox
 from gateway.outbound import pain002_v03 as pain002
 from gateway.outbound.outbox import Copy
-from gateway.reasons import Reason
 from gateway.statuses import GroupStatus, derive
 
 copy_block_bytes = 1 << 20
@@ -171,7 +170,7 @@ class FirstReport:
         copy: Copy | None = None,
         status: GroupStatus | None = None,
         info: str | None = None,
-        reason: Reason | None = None,
+        reason: pain002.Reasons = None,
     ) -> bytes:
         """The compressed report; with `copy`, its plain bytes are written there too.
         `status` overrides the derived group and payment-information statuses (a batch

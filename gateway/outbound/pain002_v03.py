@@ -35,6 +35,10 @@ decimal_digits_max = 18  # DecimalNumber: totalDigits
 decimal_fraction_digits_max = 17  # DecimalNumber: fractionDigits
 
 
+# A group's status reason: one code, or several (the first with the text), or none.
+Reasons = Reason | tuple[Reason, ...] | None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TxReport:
     """One transaction's status (TxInfAndSts). A rejection always names its reason."""
@@ -85,7 +89,7 @@ class StatusReport:
     original_nb_of_txs: int | None = None
     original_ctrl_sum: Decimal | None = None
     group_status: GroupStatus
-    group_reason: Reason | None = None
+    group_reason: Reasons = None
     group_additional_info: str | None = None
     counts: Mapping[str, int]
     payment_infos: Iterable[PaymentInfoReport] = ()
@@ -232,17 +236,22 @@ def _date_element(day: date) -> str:
 _STATUS_TEXT = {s: f"<TxSts>{s.value}</TxSts>" for s in TxStatus}
 
 
-def _status_reason(w: Writer, reason: Reason | None, info: str | None) -> None:
-    """StsRsnInf: the reason code and the English detail, split over AddtlInf lines."""
+def _status_reason(w: Writer, reason: Reasons, info: str | None) -> None:
+    """StsRsnInf: the reason code and the English detail, split over AddtlInf lines;
+    each further code in a StsRsnInf of its own."""
+    codes = (reason,) if isinstance(reason, Reason) else reason or ()
     lines = xmlwrite.wrap(info, xmlwrite.additional_info_chars_max)
-    if reason is None and not lines:
+    if not codes and not lines:
         return
     with w.element("StsRsnInf"):
-        if reason is not None:
+        if codes:
             with w.element("Rsn"):
-                w.leaf("Cd", reason.value)
+                w.leaf("Cd", codes[0].value)
         for line in lines:
             w.leaf("AddtlInf", line)
+    for code in codes[1:]:
+        with w.element("StsRsnInf"), w.element("Rsn"):
+            w.leaf("Cd", code.value)
 
 
 def _counts_per_status(w: Writer, counts: Mapping[str, int]) -> None:

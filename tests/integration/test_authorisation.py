@@ -22,6 +22,7 @@ from gateway.clock import FixedClock
 from gateway.inbound import asice
 from gateway.inbound.reader import inline_bytes_max
 from gateway.outbound.seal import verify_file
+from gateway.reasons import PRECEDENCE, Reason
 from gateway.samples import SamplePmtInf, SampleTx
 from gateway.sign_command import make_signature
 from gateway.status import collect
@@ -193,6 +194,13 @@ def test_bad_signatures_answered_with_their_code_and_change_nothing(
         assert answer.group_status in ("PDNG", "RJCT"), name
         assert " ".join(answer.group_info), name
         assert_valid(answer.path, "pain.002.001.03")
+    # one container, two signatures refused for different reasons: each code is given
+    two = signed("pay.xml", signed("pay.xml", data, pki.revoked, WHEN), PEOPLE["stranger"], WHEN)
+    inst.drop(two, "two-bad.asice")
+    inst.run()
+    [answer] = inst.new_answers()
+    assert answer.group_reasons == sorted(["DS0C", "DS0H"], key=lambda c: PRECEDENCE[Reason(c)])
+    assert_valid(answer.path, "pain.002.001.03")
     inst.drop(signed("pay.xml", data, pki.first, WHEN), "f1.asice")
     inst.run()
     inst.drop(signed("pay.xml", data, pki.first, WHEN + dt.timedelta(seconds=1)), "f2.asice")
