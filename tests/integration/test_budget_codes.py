@@ -211,6 +211,7 @@ def test_a_pending_payment_keeps_its_codes_into_its_execution_and_notification(
         assert_valid(note, "camt.054.001.02")
         assert "<AddtlTxInf>EKK 2221 80.00; EKK 5238 20.00</AddtlTxInf>" in note.read_text("utf-8")
         inst.clock.set(riga(TOMORROW, "18:45"))
+        statements.write_statements(inst.env, TODAY)  # its funding, stated first
         statements.write_statements(inst.env, TOMORROW)
         for client, iban, shown in (
             (CLIENT_A, A_MAIN, "EKK 2221 80.00; EKK 5238 20.00"),
