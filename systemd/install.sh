@@ -230,6 +230,21 @@ sed -e "s|/opt/ekase-gateway/.venv|$venv|g" \
 chmod 0644 "$unit_dir/ekase-gateway.service.new"
 mv "$unit_dir/ekase-gateway.service.new" "$unit_dir/ekase-gateway.service"
 say "installed $unit_dir/ekase-gateway.service"
+# OpenSSH mode: an upload is its SFTP user's file, made with the mode the client sends
+# (OpenSSH's put sends the local file's: an ERP's export under umask 077 is 0600), which
+# the service, in the client's group only, could not read: the client was held for good.
+openssh_unit="$unit_dir/ekase-gateway.service.d/openssh.conf"
+if [ "$openssh" = 1 ]; then
+    install -d -o root -g root -m 0755 "$(dirname "$openssh_unit")"
+    printf '%s\n' "# Written by install.sh --openssh: the gateway reads the SFTP users' uploads" \
+        "# whatever mode their client gave them (see systemd/README.md)." "[Service]" \
+        "CapabilityBoundingSet=CAP_DAC_READ_SEARCH" "AmbientCapabilities=CAP_DAC_READ_SEARCH" \
+        > "$openssh_unit"
+    chmod 0644 "$openssh_unit"
+    say "installed $openssh_unit"
+else
+    rm -f "$openssh_unit"
+fi
 
 if [ "$systemctl" = 1 ]; then
     systemctl daemon-reload

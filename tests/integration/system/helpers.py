@@ -169,12 +169,15 @@ def run_install(*args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def as_account(account: str, *command: str | Path) -> list[str]:
+def as_account(account: str, *command: str | Path, caps: tuple[str, ...] = ()) -> list[str]:
     """A command line that runs `command` as `account` with its groups (setpriv execs, so
-    the pid is the command's own and killing it kills the command)."""
+    the pid is the command's own and killing it kills the command), and the capabilities
+    `caps` (`dac_read_search`, …) as the unit's AmbientCapabilities gives them."""
+    granted = [f"--inh-caps={','.join('+' + c for c in caps)}",
+               f"--ambient-caps={','.join('+' + c for c in caps)}"] if caps else []
     return [
         "setpriv", f"--reuid={account}", f"--regid={account}", "--init-groups", "--reset-env",
-        "--", *map(str, command),
+        *granted, "--", *map(str, command),
     ]
 
 
@@ -195,12 +198,12 @@ class Daemon:
 
 
 @contextlib.contextmanager
-def daemon_as(site: Site, output: Path) -> Iterator[Daemon]:
-    """`ekase-gateway run` as the site's service account with the unit's umask; stopped
-    when the block ends."""
+def daemon_as(site: Site, output: Path, caps: tuple[str, ...] = ()) -> Iterator[Daemon]:
+    """`ekase-gateway run` as the site's service account with the unit's umask (and the
+    capabilities `caps`); stopped when the block ends."""
     with open(output, "wb") as sink:
         process = subprocess.Popen(
-            as_account(site.account, site.gateway, "run", "-c", site.config),
+            as_account(site.account, site.gateway, "run", "-c", site.config, caps=caps),
             cwd="/", stdout=sink, stderr=subprocess.STDOUT, umask=service_umask,
         )
     daemon = Daemon(process, output)

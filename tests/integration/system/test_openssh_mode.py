@@ -196,7 +196,16 @@ def sshd(installed_site: Site, root_scratch: Path) -> Iterator[Sshd]:
         server = Sshd(site, port, keys, work, log)
         assert wait_for(lambda: _accepts(port) or sshd_process.poll() is not None)
         assert sshd_process.poll() is None, server.tail()
-        with daemon_as(site, prefix / "daemon.out"):
+        # With the capabilities install.sh's drop-in gives the unit in OpenSSH mode.
+        drop_in = prefix / "etc/systemd/system/ekase-gateway.service.d/openssh.conf"
+        caps = tuple(
+            cap.removeprefix("CAP_").lower()
+            for line in drop_in.read_text().splitlines()
+            if line.startswith("AmbientCapabilities=")
+            for cap in line.partition("=")[2].split()
+        )
+        assert caps == ("dac_read_search",), drop_in.read_text()
+        with daemon_as(site, prefix / "daemon.out", caps=caps):
             yield server
     finally:
         if sshd_process is not None and sshd_process.poll() is None:
@@ -254,6 +263,22 @@ def test_upload_with_openssh_sftp_is_answered_and_can_be_downloaded(sshd: Sshd) 
     assert get.returncode == 0, get.stderr + sshd.tail()
     assert (downloads / answer.name).read_bytes() == answer.read_bytes()
     assert (downloads / f"{answer.name}.sig").read_bytes().startswith(b"<")
+
+
+def test_an_upload_of_a_file_only_its_owner_may_read_is_answered(sshd: Sshd) -> None:
+    """OpenSSH's `put` sends the local file's mode: an ERP's export made under umask 077
+    (0600) landed 0600, the SFTP user's alone, and the service account (in the client's
+    group) could not read it: the client was held, this file and every later one
+    unanswered. In OpenSSH mode the unit reads them with CAP_DAC_READ_SEARCH (install.sh's
+    drop-in)."""
+    msg_id = f"OSSH600-{TAG}"
+    local = sshd.work / f"{msg_id}.xml"
+    local.write_bytes(batch(msg_id, IBAN_A))
+    local.chmod(0o600)
+    put = sshd.sftp(A_ERP, "a-erp", [f"put {local} /in/{msg_id}.xml"])
+    assert put.returncode == 0, put.stderr + sshd.tail()
+    out = sshd.chroot(A) / "out"
+    assert wait_for(lambda: answer_for(out, msg_id) is not None), sshd.site.spool
 
 
 def test_a_trial_put_into_test_is_answered_and_moves_no_money(sshd: Sshd) -> None:
