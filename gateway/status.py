@@ -85,9 +85,7 @@ def _scan_in(
         if not is_ignored(entry.name):
             waiting += 1
             continue
-        # A client may set its file's times (SFTP setstat), never its ctime, which moves
-        # with every change: a fresh upload is not made to look stale.
-        age = now_epoch - max(info.st_mtime, info.st_ctime)
+        age = now_epoch - info.st_mtime
         if age > stale_temporary_seconds or upload_temps.abandoned(Path(entry.path)):
             stale.append(StaleUpload(client_id, entry.name, info.st_size, round(age)))
         else:

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import time
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from gateway import status
 from gateway.faults import Active
-from gateway.spool import Spool
 from gateway.status_report import (
     ClientStatus,
     DaemonStatus,
@@ -207,21 +202,3 @@ def test_what_the_database_holds_is_unknown_not_zero_when_it_cannot_be_read() ->
     shown = json.loads(to_json(status))
     assert shown["pending"] is None
     assert shown["clients"][0]["undelivered"] is None and shown["clients"][0]["waiting"] == 2
-
-
-def test_an_upload_whose_client_set_an_old_time_is_not_stale(tmp_path: Path) -> None:
-    """A client may set its file's times (SFTP setstat): a `.part` it is writing, dated a
-    year back, is still uploading (it was 'stale, 8760 h old'); one untouched for longer
-    than the temporaries' age is stale."""
-    spool = Spool(tmp_path)
-    inbox = spool.inbox("a")
-    inbox.mkdir(parents=True)
-    part = inbox / "pay.xml.part"
-    part.write_bytes(b"<Document")
-    year_ago = time.time() - 365 * 86400
-    os.utime(part, (year_ago, year_ago))
-    now = time.time()
-    assert status._scan_in(spool, "a", now)[:2] == (0, 1)
-    later = now + status.stale_temporary_seconds + 1
-    [stale] = status._scan_in(spool, "a", later)[2]
-    assert stale.name == "pay.xml.part"
