@@ -24,7 +24,7 @@ from urllib.parse import quote
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select
 from sqlalchemy.pool import NullPool
 
-from gateway import counters, db, holiday_cache, installation, pricing
+from gateway import booking_days, counters, db, holiday_cache, installation, pricing
 from gateway import migrations as gateway_migrations
 from gateway.clock import Clock, SystemClock
 from gateway.errors import ConfigError, SealError, UsageError
@@ -221,7 +221,7 @@ def _first_writes(settings: Settings, engine: Engine, spool: Spool, clock: Clock
     spool.prepare([c.id for c in settings.clients])
     with engine.connect() as conn, conn.execution_options(**{WRITE_OPTION: True}).begin():
         installation.record(conn, spool.root)
-    ledger = Ledger(engine)
+    ledger = Ledger(engine, before_booking=booking_days.hold)
     try:
         ledger.ensure_accounts(system_accounts() + client_accounts(settings))
     except AccountConflict as exc:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from ledger import audit, core
 from ledger.core import Account, AccountKind, Transfer
@@ -72,8 +72,13 @@ class Booked:
 class Ledger:
     """The ledger's entry point: accounts, posting, and the queries statements need."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, before_booking: Callable[[Connection, dt.date], None] | None = None
+    ) -> None:
+        """`before_booking`: asked in a transaction before its first post on a booking day
+        (`LedgerTx`); it may refuse the day by raising `BalanceConflict` (done again)."""
         self.engine = engine
+        self._before_booking = before_booking
         self._checkpoints: list[threading.Thread] = []
         self._system_ibans: dict[tuple[AccountKind, str], str | None] = {}
 
@@ -96,7 +101,7 @@ class Ledger:
                 raw.execute("PRAGMA wal_autocheckpoint=0")
             try:
                 with conn.begin():
-                    tx = LedgerTx(conn, self._system_ibans)
+                    tx = LedgerTx(conn, self._system_ibans, self._before_booking)
                     yield tx
                     tx.flush()
             finally:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -123,8 +123,13 @@ class LedgerTx:
         self,
         conn: Connection,
         system_ibans: dict[tuple[AccountKind, str], str | None] | None = None,
+        before_booking: Callable[[Connection, dt.date], None] | None = None,
     ) -> None:
         self.conn = conn
+        # Asked once per booking day before the first post on it (`Ledger`'s owner: the
+        # gateway lets a day's bookings and its statements take turns).
+        self._before_booking = before_booking
+        self._booking_days: set[dt.date] = set()
         self._system_ibans = system_ibans if system_ibans is not None else {}
         self._sqlite = conn.dialect.name == "sqlite"
         self._read: dict[int, int] = {}  # each balance as the database last gave it
@@ -231,6 +236,10 @@ class LedgerTx:
             yield {}
             return
         core.assert_balanced(transfers)
+        for day in sorted({t.booking_date for t in transfers} - self._booking_days):
+            if self._before_booking is not None:
+                self._before_booking(self.conn, day)
+            self._booking_days.add(day)
         ids_by_iban = {a.iban: a.id for a in accounts.values()}
         legs = sum(len(t.postings) for t in transfers)
         first_transfer, pid = self.allocate_ids(len(transfers), legs)

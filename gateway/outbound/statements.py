@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy import Connection, func, select
 
-from gateway import counters, db
+from gateway import booking_days, counters, db
 from gateway.environment import Environment
 from gateway.outbound import camt053_v02, outbox, reports
 from gateway.outbound.account_report import (
@@ -91,6 +91,7 @@ def _statement(
     env: Environment, conn: Connection, client: ClientSettings, iban: str, day: dt.date
 ) -> StatementResult:
     s = db.statements.c
+    booking_days.close(conn, day)  # the day's bookings in flight commit first
     account = conn.execute(select(t_accounts).where(t_accounts.c.iban == iban)).one()
     refused = statement_refusal(conn, iban, account.id, day, env.settings.eod_empty_statements)
     if refused is not None:
