@@ -20,11 +20,9 @@ it would wait for and whose, as the first answer to the real batch says.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from lxml import etree
 from sqlalchemy import Connection, select
 
 from gateway import (
@@ -43,8 +41,9 @@ from gateway.inbound.intake import Intake
 from gateway.inbound.parsed import ParsedFile
 from gateway.inbound.reader import Reading
 from gateway.newfile import Rejected, new_file, reject
-from gateway.outbound import answers, outbox, xmlwrite
+from gateway.outbound import answers, outbox
 from gateway.outbound.outbox import PlainCopy
+from gateway.outbound.trial_answer import trial_answer
 from gateway.reasons import Reason
 from gateway.shelving import Outcome
 from gateway.signatories import Classified, authorise, required_level
@@ -53,13 +52,6 @@ from ledger.tx import LedgerTx
 
 MESSAGE = "TEST_" + answers.MESSAGE  # names the answer <stamp>_TEST_pain.002.001.03_<MsgId>
 SHELF = "trials"
-TRIAL_INFO = "trial run, nothing executed"
-_NS = "{urn:iso:std:iso:20022:tech:xsd:pain.002.001.03}"
-# OrgnlGrpInfAndSts children before StsRsnInf (pain.002.001.03)
-_BEFORE_REASONS = {
-    _NS + name
-    for name in ("OrgnlMsgId", "OrgnlMsgNmId", "OrgnlCreDtTm", "OrgnlNbOfTxs", "OrgnlCtrlSum")
-} | {_NS + "GrpSts"}
 _NOT_FILE = 0  # a trial has no row in gw_files: its shelf name carries this number
 
 
@@ -159,25 +151,27 @@ def _group_report(
     env: Environment, intake: Intake, known: Any, msg_id: str, status: GroupStatus,
     reason: Reason | None, info: str,
 ) -> bytes:
-    """A pain.002 of the group's `status` alone for the file `known`, echoing its header."""
-    return zlib.decompress(answers.build_group_only(
+    """A pain.002 of the group's `status` alone for the file `known`, echoing its header
+    (compressed, as the outbox keeps it)."""
+    return answers.build_group_only(
         status=status, msg_id=msg_id, created_at=intake.now_local, bic=env.settings.bic,
         original_msg_id=known.msg_id, original_message=known.message,
         original_created_at=answers.echoed_created_at(known.msg_created_at),
         nb_of_txs=known.nb_of_txs if known.msg_id is not None else None,
         ctrl_sum=answers.echoed_ctrl_sum(known.ctrl_sum), reason=reason, info=info,
-    ))  # fmt: skip
+    )  # fmt: skip
 
 
 def _issue(conn: Connection, intake: Intake, msg_id: str, body: bytes) -> str:
-    """The trial's answer into the outbox, under the claim's name; the answer's name."""
+    """The trial's answer (compressed) into the outbox, under the claim's name; the
+    answer's name."""
     _, name = outbox.enqueue(
         conn,
         client_id=intake.client_id,
         message=MESSAGE,
         msg_id=msg_id,
         created_local=intake.now_local,
-        body=zlib.compress(body, outbox.compress_level),
+        body=body,
         claim_name=intake.claim_name,
     )
     return name
@@ -285,7 +279,7 @@ def _signing(
 def _checked(
     env: Environment, tx: LedgerTx, intake: Intake, run: Callable[[dict[int, PlainCopy]], Outcome]
 ) -> tuple[Outcome, bytes, list[str]]:
-    """The file's `run` as if it came from `in/`, undone: its Outcome, first report and
+    """The file's `run` as if it came from `in/`, undone: its Outcome, first report (compressed) and
     the accounts its payments debit."""
     scratch: dict[int, PlainCopy] = {}
     inner = tx.savepoint()
@@ -306,47 +300,10 @@ def _checked(
         inner.rollback()
         for copy in scratch.values():
             copy.discard()
-    return outcome, zlib.decompress(body), accounts
+    return outcome, body, accounts
 
 
 def _first_report(conn: Connection, file_id: int) -> bytes:
     f, o = db.files.c, db.outbox.c
     first = select(f.first_outbox_id).where(f.id == file_id).scalar_subquery()
     return bytes(conn.execute(select(o.body).where(o.id == first)).scalar_one())
-
-
-def trial_answer(
-    report: bytes, msg_id: str, waits: str | None = None, note: str | None = None
-) -> bytes:
-    """The pain.002 `report` of a file's run as the answer to its trial (module doc);
-    `waits`: the signatures the batch would wait for (its group then PDNG); `note`: more
-    to say at group level (a container's signatures)."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
-    root = etree.fromstring(report, parser)
-    header = root.find(f"{_NS}CstmrPmtStsRpt/{_NS}GrpHdr/{_NS}MsgId")
-    assert header is not None, "a pain.002 without its MsgId"
-    header.text = msg_id
-    for tag in ("GrpSts", "PmtInfSts", "TxSts", "DtldSts"):
-        for elem in root.iter(_NS + tag):
-            if elem.text == "ACSC":
-                elem.text = "ACCP"
-    for ref in list(root.iter(_NS + "AcctSvcrRef")):
-        parent = ref.getparent()
-        assert parent is not None
-        parent.remove(ref)
-    group = root.find(f"{_NS}CstmrPmtStsRpt/{_NS}OrgnlGrpInfAndSts")
-    assert group is not None, "a pain.002 without OrgnlGrpInfAndSts"
-    at = max(i for i, child in enumerate(group) if child.tag in _BEFORE_REASONS) + 1
-    reason = etree.Element(_NS + "StsRsnInf")
-    etree.SubElement(reason, _NS + "AddtlInf").text = TRIAL_INFO
-    for line in xmlwrite.wrap(note, xmlwrite.additional_info_chars_max) if note else ():
-        etree.SubElement(reason, _NS + "AddtlInf").text = line
-    if waits is not None:
-        status = group.find(_NS + "GrpSts")
-        if status is not None:
-            status.text = "PDNG"
-        for line in xmlwrite.wrap(waits + "; once signed, each payment as below", 105):
-            etree.SubElement(reason, _NS + "AddtlInf").text = line
-    group.insert(at, reason)
-    # The declaration every answer of ours starts with (lxml's own has single quotes).
-    return xmlwrite.DECLARATION + bytes(etree.tostring(root, encoding="UTF-8"))
