@@ -42,10 +42,11 @@ class Refusal(enum.Enum):
     BEFORE_FIRST_DAY = "before the account's first business day"
     OUT_OF_ORDER = "an unstated day before the latest stated one"
     UNSTATED_MOVEMENT = "an earlier day with movement, after the latest stated one, is unstated"
+    UNSTATED_DAY = "an earlier business day is unstated (empty statements are on)"
 
 
 # Refusals that keep the statements in order; `eod --date` writes nothing for the day then.
-ORDER_REFUSALS = (Refusal.OUT_OF_ORDER, Refusal.UNSTATED_MOVEMENT)
+ORDER_REFUSALS = (Refusal.OUT_OF_ORDER, Refusal.UNSTATED_MOVEMENT, Refusal.UNSTATED_DAY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +198,11 @@ def statement_refusal(
     if moved is not None:
         why = f"{moved} has movement and no statement; it is stated first"
         return StatementResult(iban, day, False, None, why, Refusal.UNSTATED_MOVEMENT, moved)
+    # SPEC §8: one statement per account per business day, the empty ones included
+    missing = next_unstated_day(conn, iban, account_id, True) if empty_statements else None
+    if missing is not None and missing < day:
+        why = f"{missing} has no statement; it is stated first"
+        return StatementResult(iban, day, False, None, why, Refusal.UNSTATED_DAY, missing)
     return None
 
 
@@ -282,6 +288,11 @@ def refusal_line(day: dt.date, results: Sequence[StatementResult | None]) -> str
         how_many = f"{len(gaps)} account(s), e.g. {gaps[0].iban}"
         return f"not stated: {earliest} has movement and no statement ({how_many}); " \
             f"state {earliest} first"  # fmt: skip
+    empty, empty_days = _refused(results, Refusal.UNSTATED_DAY)
+    if empty:
+        earliest = min(empty_days)
+        how_many = f"{len(empty)} account(s), e.g. {empty[0].iban}"
+        return f"not stated: {earliest} has no statement ({how_many}); state {earliest} first"
     late, late_days = _refused(results, Refusal.OUT_OF_ORDER)
     if late:
         how_many = f"{len(late)} account(s), e.g. {late[0].iban}"

@@ -827,43 +827,43 @@ def test_eod_for_a_day_before_the_accounts_existed_exits_2(past_copy: Path) -> N
     assert len(written) == 10 and {r.seq for r in written} == {1}
 
 
-def test_eod_for_an_unstated_day_before_the_latest_stated_exits_2(
+def test_eod_for_a_day_after_unstated_ones_exits_2_naming_the_first(
     past_copy: Path, assert_valid: Validate
 ) -> None:
     """`eod --date` for Friday 20 November while the accounts' first day (Tuesday 17th,
     with movement) has no statement: exit 2 naming the 17th, nothing written — stated
     first, Friday would open at a balance no statement closed with, and the 17th's entries
-    would be in no statement, ever (it wrote Friday). After the 17th and Friday, Thursday
-    19th (never stated) would be numbered after Friday: exit 2 naming the latest stated
-    day. Friday again is already stated: exit 0, nothing new, and it says so. Every
-    statement's LglSeqNb equals its ElctrncSeqNb."""
+    would be in no statement, ever (it wrote Friday). After the 17th, Friday is refused for
+    Thursday 19th (empty, and empty statements are on: SPEC §8, one statement per business
+    day). Stated in order, each day once: Friday again is "already written", exit 0.
+    Every statement's LglSeqNb equals its ElctrncSeqNb."""
     config = past_copy / "gateway.toml"
     friday, thursday = dt.date(2026, 11, 20), dt.date(2026, 11, 19)
     before = all_out(past_copy)
-    done = eod(config, "--date", friday.isoformat())
-    assert done.returncode == 2, done.stdout + done.stderr
-    line = one_line(done)
-    assert f"{PAST_DAY} has movement and no statement" in line, line
-    assert all_out(past_copy) == before
-    assert eod(config, "--date", PAST_DAY.isoformat()).returncode == 0
+    for first, missing, said in ((None, PAST_DAY, "has movement and no statement"),
+                                 (PAST_DAY, thursday, "has no statement")):  # fmt: skip
+        if first is not None:
+            assert eod(config, "--date", first.isoformat()).returncode == 0
+        stated = all_out(past_copy)
+        done = eod(config, "--date", friday.isoformat())
+        assert done.returncode == 2, done.stdout + done.stderr
+        line = one_line(done)
+        assert f"{missing} {said}" in line and f"state {missing} first" in line, line
+        assert all_out(past_copy) == stated
+    assert eod(config, "--date", thursday.isoformat()).returncode == 0
     assert eod(config, "--date", friday.isoformat()).returncode == 0
     stated = all_out(past_copy)
-    done = eod(config, "--date", thursday.isoformat())
-    assert done.returncode == 2, done.stdout + done.stderr
-    line = one_line(done)
-    assert thursday.isoformat() in line and f"up to {friday}" in line, line
-    assert all_out(past_copy) == stated
     again = eod(config, "--date", friday.isoformat())
     assert again.returncode == 0, again.stderr
     assert "0 statement(s) written" in again.stdout and "already written" in again.stdout
     assert all_out(past_copy) == stated
     new = [p for p in stated - before if p.suffix == ".xml"]
-    assert len(new) == 20
+    assert len(new) == 30
     for path in new:
         assert_valid(path, CAMT053)
         report = read_camt(path)
         assert report.legal_seq == report.seq
-        assert (report.seq, report.day) in ((1, PAST_DAY), (2, friday)), path.name
+        assert (report.seq, report.day) in ((1, PAST_DAY), (2, thursday), (3, friday)), path.name
 
 
 def seq_by_day(inst: Installation) -> dict[str, list[tuple[dt.date, int]]]:
@@ -876,32 +876,26 @@ def seq_by_day(inst: Installation) -> dict[str, list[tuple[dt.date, int]]]:
 
 def test_catch_up_never_states_a_day_before_a_later_stated_one(inst: Installation) -> None:
     """The daemon was down Wednesday and Thursday; on Friday evening an operator ran `eod`
-    for Friday before the daemon's catch-up. It states Friday only for the accounts that
-    did not move since they began: one that moved on Wednesday is refused (its Wednesday
-    would be in no statement, ever). The catch-up then states what is due; a day before
-    a stated one is refused (`OUT_OF_ORDER`): on every account the numbers rise with the
-    days, and every day with movement is stated."""
+    for Friday before the daemon's catch-up: refused for every account, Wednesday (with
+    movement on some) and Thursday (empty) being unstated — stated after Friday's, their
+    numbers would come after it, and the days would be in no statement. The catch-up then
+    states them oldest first: on every account the numbers rise with the days, and no
+    business day is left out."""
     friday = dt.date(2026, 11, 27)
     inst.clock.set(riga(friday, "18:45"))
     results = statements.write_statements(inst.env, friday)
-    moved = {r.iban for r in results if r.refusal is statements.Refusal.UNSTATED_MOVEMENT}
-    assert moved and all(r.written for r in results if r.iban not in moved)
-    statements.run_due_eod(inst.env)
-    for day in (TODAY, dt.date(2026, 11, 26)):
-        results = statements.write_statements(inst.env, day)
-        assert not any(r.written for r in results)
-        assert all(r.refusal is statements.Refusal.OUT_OF_ORDER for r in results
-                   if r.iban not in moved)  # fmt: skip
-    stated = seq_by_day(inst)
-    assert len(stated) == 10
-    for iban, days in stated.items():
-        assert [seq for _, seq in days] == list(range(1, len(days) + 1)), iban
-        assert days[0][0] == (TODAY if iban in moved else friday), iban
-        assert days[-1][0] == friday, iban
+    assert not any(r.written for r in results)
+    assert {r.refusal for r in results} <= {
+        statements.Refusal.UNSTATED_MOVEMENT, statements.Refusal.UNSTATED_DAY
+    }
+    assert statements.run_due_eod(inst.env) == 30
+    days = [TODAY, dt.date(2026, 11, 26), friday]
+    assert all(stated == list(zip(days, (1, 2, 3), strict=True))
+               for stated in seq_by_day(inst).values())  # fmt: skip
     monday = dt.date(2026, 11, 30)
     inst.clock.set(riga(monday, "18:30"))
     assert statements.run_due_eod(inst.env) == 10
-    assert all(days[-1] == (monday, len(days)) for days in seq_by_day(inst).values())
+    assert all(days[-1] == (monday, 4) for days in seq_by_day(inst).values())
 
 
 def test_a_long_absence_is_caught_up_day_by_day_over_passes(
@@ -959,7 +953,9 @@ def test_a_day_after_an_unstated_day_with_movement_is_refused(inst: Installation
     """Wednesday is stated, Thursday has a payment and no statement: Friday cannot be
     stated before Thursday (it would open at a balance no statement closed with). The
     accounts that moved on Thursday are refused, `eod --date` would say so in one line
-    and write nothing; once Thursday is stated, Friday is."""
+    and write nothing; the others too, empty statements being on (SPEC §8: one statement
+    per business day — Thursday's would never be written after Friday's); once Thursday
+    is stated, Friday is."""
     close_day(inst, TODAY)
     thursday, friday = dt.date(2026, 11, 26), dt.date(2026, 11, 27)
     inst.clock.set(riga(thursday, "09:00"))
@@ -970,12 +966,10 @@ def test_a_day_after_an_unstated_day_with_movement_is_refused(inst: Installation
     results = {r.iban: r for r in statements.write_statements(inst.env, friday)}
     assert results[A_MAIN].refusal is statements.Refusal.UNSTATED_MOVEMENT
     assert results[A_MAIN].bound == thursday and not results[A_MAIN].written
-    assert results[A_BLOCKED].written  # no movement since Wednesday: nothing in between
-    assert all(r.written for r in statements.write_statements(inst.env, thursday)
-               if r.iban == A_MAIN)  # fmt: skip
-    assert results[A_MAIN].iban in {
-        r.iban for r in statements.write_statements(inst.env, friday) if r.written
-    }
+    assert results[A_BLOCKED].refusal is statements.Refusal.UNSTATED_DAY
+    assert results[A_BLOCKED].bound == thursday and not results[A_BLOCKED].written
+    assert all(r.written for r in statements.write_statements(inst.env, thursday))
+    assert all(r.written for r in statements.write_statements(inst.env, friday))
 
 
 def test_an_account_added_later_is_stated_from_the_day_it_appeared(
