@@ -151,11 +151,11 @@ def cmd_eod(args: argparse.Namespace) -> int:
     env = _environment(args, need_sealer=True)
     try:
         day = _date(args.date) if args.date else env.local_now().date()
+        named = f"--date {day}" if args.date else f"today ({day})"
         if not calendar.is_business_day(day):
             print(f"{day} is not a business day: no statements written")
             return 0
         if not statements.day_closed(env, day):
-            named = f"--date {day}" if args.date else f"today ({day})"
             if day > env.local_now().date():
                 raise UsageError(f"{named} is in the future: statements are for days that are over")
             raise UsageError(
@@ -168,7 +168,7 @@ def cmd_eod(args: argparse.Namespace) -> int:
         # anything is written.
         refused = statements.eod_refusal(env, day)
         if refused is not None:
-            raise UsageError(f"--date {day}: {refused}")
+            raise UsageError(f"{named}: {refused}")
         results = statements.write_statements(env, day)
     finally:
         env.close()
