@@ -109,7 +109,11 @@ def write_config(base: Path, **gateway: object) -> Path:
     }
     lines = ["[gateway]"]
     for name, value in table.items():
-        lines.append(f'{name} = "{value}"' if isinstance(value, str) else f"{name} = {value}")
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, str):
+            value = f'"{value}"'
+        lines.append(f"{name} = {value}")
     lines += [
         "",
         "[sftp]",

@@ -188,8 +188,6 @@ def statement_refusal(
             "the account has never appeared in the ledger"
         )
         return StatementResult(iban, day, False, None, why, Refusal.BEFORE_FIRST_DAY, first)
-    if not empty_statements and not _moved(conn, account_id, day):
-        return StatementResult(iban, day, False, None, "no movement (empty statements are off)")
     if stated:
         latest = max(stated)
         why = f"statements are written up to {latest}; {day} would be numbered after it"
@@ -203,6 +201,8 @@ def statement_refusal(
     if missing is not None and missing < day:
         why = f"{missing} has no statement; it is stated first"
         return StatementResult(iban, day, False, None, why, Refusal.UNSTATED_DAY, missing)
+    if not empty_statements and not _moved(conn, account_id, day):
+        return StatementResult(iban, day, False, None, "no movement (empty statements are off)")
     return None
 
 

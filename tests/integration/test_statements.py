@@ -1042,3 +1042,22 @@ def test_a_clock_behind_the_last_statement_is_refused_before_anything_is_done(
     )  # fmt: skip
     assert done.returncode == 0 and "processed 1 file" in done.stdout, done.stderr
     assert not waiting.exists()
+
+
+def test_with_empty_statements_off_a_day_after_unstated_movement_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Empty statements off: `eod --date` for Friday, on which an account did not move,
+    after its Thursday with movement and no statement, is refused naming Thursday (exit 2,
+    as README says), not "nothing written (no movement)" with exit 0."""
+    inst = Installation.create(tmp_path / "gw", eod_empty_statements=False)
+    try:
+        close_day(inst, TODAY)
+        thursday, friday = dt.date(2026, 11, 26), dt.date(2026, 11, 27)
+        inst.clock.set(riga(thursday, "09:00"))
+        assert refs(inst.submit(Batch(msg_id="THU-OFF").tx("T-1", "4.20").build()))
+        inst.clock.set(riga(friday, "18:30"))
+        line = statements.eod_refusal(inst.env, friday)
+        assert line is not None and f"{thursday} has movement and no statement" in line, line
+    finally:
+        inst.close()
