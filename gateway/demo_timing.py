@@ -53,12 +53,17 @@ class Exchange:
     currencies: Mapping[str, str]  # IBAN → currency, of the demo's accounts
     rates: fx.DayRates
 
-    def waits(self, debtor_iban: str, tx: SampleTx) -> str | None:
-        """Why a payment due now waits for a rate, if it does."""
+    def converts(self, debtor_iban: str, tx: SampleTx) -> bool:
         debtor = self.currencies.get(debtor_iban, tx.currency)
         creditor = self.currencies.get(tx.creditor_iban, tx.currency)
-        if tx.currency == debtor == creditor:
+        return not tx.currency == debtor == creditor
+
+    def waits(self, debtor_iban: str, tx: SampleTx) -> str | None:
+        """Why a payment due now waits for a rate, if it does."""
+        if not self.converts(debtor_iban, tx):
             return None
+        debtor = self.currencies.get(debtor_iban, tx.currency)
+        creditor = self.currencies.get(tx.creditor_iban, tx.currency)
         minor = currency.to_minor(tx.amount, tx.currency)
         priced = pricing.price(minor, tx.currency, debtor, creditor, self.rates)
         return priced.text if isinstance(priced, fx.NoRate) else None
@@ -91,8 +96,12 @@ def expected(
                 due = clock.due(requested, internal)
                 waits = exchange.waits(pmt.debtor_iban, tx) if exchange is not None else None
                 if due.day > clock.today:
+                    why = due.why
+                    if exchange is not None and exchange.converts(pmt.debtor_iban, tx) and \
+                            not exchange.rates.quotes:  # fmt: skip
+                        why = f"{why}; then it waits for its exchange rate (none is stored yet)"
                     payments.append(
-                        Expected(tx.end_to_end_id, internal, TxStatus.PDNG, due.why, due.day)
+                        Expected(tx.end_to_end_id, internal, TxStatus.PDNG, why, due.day)
                     )
                 elif waits is not None:
                     payments.append(

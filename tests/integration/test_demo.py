@@ -222,6 +222,11 @@ def test_printed_times_are_what_the_gateway_answers(tmp_path: Path, local: dt.da
     # Without the day's rates the converted payments wait; with them they execute.
     converted = {printed["FX-JPY"][:4], printed["FX-GBP"][:4]}
     assert converted == ({"ACSC"} if local.month == 10 else {"PDNG"}), printed
+    # one due later says it then waits for its rate, which is not stored (a tester took
+    # "executes 2026-12-07" for the whole truth, and it waited for the rate then)
+    later = [printed[e2e] for e2e in ("FX-JPY", "FX-GBP") if "; executes " in printed[e2e]]
+    for said in later:
+        assert ("waits for its exchange rate" in said) is (local.month != 10), said
 
 
 def test_the_printed_commands_name_the_program_as_this_shell_finds_it(
