@@ -174,6 +174,8 @@ statements = Table(
     Column("closing_minor", BigInteger, nullable=False),
     Column("outbox_id", Id, nullable=True),
     UniqueConstraint("iban", "business_date", "message", name="uq_gw_statements_day"),
+    # a day's statements by the day (`booking_days.hold`, before every booking)
+    Index("ix_gw_statements_day", "business_date", "message"),
 )
 
 counters = Table(
