@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.clock import Clock
 from gateway.settings import Settings
-from gateway.sftp.guard import AuthPenalty, LoginSlots, LogThrottle, OpenHandles, SessionLimit
+from gateway.sftp.guard import AuthPenalty, LogThrottle, SessionLimit, Slots
 from gateway.sftp.quota import WaitingBytes
 from gateway.sftp.receipts import UploadReceipt
 
@@ -48,9 +48,9 @@ class ServerContext:
     on_upload: UploadHook | None
     penalty: AuthPenalty
     sessions: SessionLimit
-    logins: LoginSlots  # connections not logged in yet
+    logins: Slots  # connections not logged in yet (`guard.LoginSlots`)
     waiting: WaitingBytes
-    handles: OpenHandles  # open files, per user and in all
+    handles: Slots  # open files, per user and in all (`guard.OpenHandles`)
     throttle: LogThrottle  # lines said once a minute per key (refusals, loop errors)
     clock: Clock  # the environment's: an upload's receipt says when it was received
     connections: set[Connection] = field(default_factory=set)

@@ -138,39 +138,49 @@ class SessionLimit:
         return self._counts.get(user, 0)
 
 
-class LoginSlots:
-    """At most `total_max` connections not logged in yet, `per_address_max` of them
-    from one source address."""
+class Slots:
+    """At most `total_max` held in all and `per_key_max` by one key (a source address, a
+    user); `take` says which bound it would pass (`over_total`, `over_key`)."""
 
-    def __init__(self, total_max: int, per_address_max: int) -> None:
-        assert total_max >= 1 and per_address_max >= 1
-        self._total_max, self._per_address_max = total_max, per_address_max
+    def __init__(self, total_max: int, per_key_max: int, over_total: str, over_key: str) -> None:
+        assert total_max >= 1 and per_key_max >= 1
+        self.total_max, self.per_key_max = total_max, per_key_max
+        self._over_total, self._over_key = over_total, over_key
         self._counts: dict[str, int] = {}
         self._total = 0
 
-    def take(self, address: str) -> str | None:
-        """A slot for a new connection from `address`, or why there is none (the key
-        of the limit it would pass)."""
-        if self._total >= self._total_max:
-            return "sftp.unauthenticated_connections_max"
-        count = self._counts.get(address, 0)
-        if count >= self._per_address_max:
-            return "sftp.unauthenticated_connections_per_address_max"
-        self._counts[address] = count + 1
+    def take(self, key: str) -> str | None:
+        """One more for `key`, or why not."""
+        if self._total >= self.total_max:
+            return self._over_total
+        count = self._counts.get(key, 0)
+        if count >= self.per_key_max:
+            return self._over_key
+        self._counts[key] = count + 1
         self._total += 1
         return None
 
-    def give_back(self, address: str) -> None:
-        count = self._counts.get(address, 0)
-        assert count > 0 and self._total > 0, f"login slot of {address!r} given back twice"
+    def give_back(self, key: str) -> None:
+        count = self._counts.get(key, 0)
+        assert count > 0 and self._total > 0, f"a slot of {key!r} given back twice"
         if count == 1:
-            del self._counts[address]
+            del self._counts[key]
         else:
-            self._counts[address] = count - 1
+            self._counts[key] = count - 1
         self._total -= 1
+
+    def count(self, key: str | None = None) -> int:
+        return self._total if key is None else self._counts.get(key, 0)
 
     def __len__(self) -> int:
         return self._total
+
+
+def LoginSlots(total_max: int, per_address_max: int) -> Slots:
+    """At most `total_max` connections not logged in yet, `per_address_max` of them from one
+    source address; `take` names the limit's configuration key."""
+    return Slots(total_max, per_address_max, "sftp.unauthenticated_connections_max",
+                 "sftp.unauthenticated_connections_per_address_max")  # fmt: skip
 
 
 def idle_deadline(last_activity: float, idle_seconds: float) -> float:
@@ -197,38 +207,14 @@ def handles_total_max(nofile_soft: int) -> int:
     return max(1, (nofile_soft - DESCRIPTORS_RESERVED) // 2)
 
 
-class OpenHandles:
+def OpenHandles(per_user_max: int, total_max: int) -> Slots:
     """At most `per_user_max` open files per user over all its sessions, and `total_max` in
-    all (`handles_total_max`)."""
-
-    def __init__(self, per_user_max: int, total_max: int) -> None:
-        assert per_user_max >= 1 and total_max >= 1
-        self.per_user_max, self.total_max = per_user_max, total_max
-        self._counts: dict[str, int] = {}
-        self._total = 0
-
-    def take(self, user: str) -> str | None:
-        """One more open file for `user`, or why not (a sentence for the client)."""
-        if self._total >= self.total_max:
-            return f"the server holds its limit of {self.total_max} open files; try again shortly"
-        count = self._counts.get(user, 0)
-        if count >= self.per_user_max:
-            return f"at most {self.per_user_max} open files per user over all its sessions"
-        self._counts[user] = count + 1
-        self._total += 1
-        return None
-
-    def give_back(self, user: str) -> None:
-        count = self._counts.get(user, 0)
-        assert count > 0 and self._total > 0, f"open file of {user!r} given back twice"
-        if count == 1:
-            del self._counts[user]
-        else:
-            self._counts[user] = count - 1
-        self._total -= 1
-
-    def count(self, user: str | None = None) -> int:
-        return self._total if user is None else self._counts.get(user, 0)
+    all (`handles_total_max`); `take` says why not in a sentence for the client."""
+    return Slots(
+        total_max, per_user_max,
+        f"the server holds its limit of {total_max} open files; try again shortly",
+        f"at most {per_user_max} open files per user over all its sessions",
+    )  # fmt: skip
 
 
 class LogThrottle:

@@ -37,6 +37,7 @@ from gateway.sftp.guard import (
     OpenHandles,
     PenaltyPolicy,
     SessionLimit,
+    Slots,
     handles_total_max,
 )
 from gateway.sftp.quota import WaitingBytes, bytes_in, waiting_folders
@@ -106,7 +107,7 @@ def _signature_algorithms() -> list[str]:
     return [name for name in ssh_algorithms.SIGNATURES_ALLOWED if name in have]
 
 
-def _open_handles() -> OpenHandles:
+def _open_handles() -> Slots:
     """The open-file limits, the total from this process's descriptor limit as it is now
     (the unit's LimitNOFILE): a flood of open files must leave descriptors for accept()."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
