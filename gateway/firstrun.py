@@ -119,7 +119,10 @@ class FirstRun:
         new = {iban for iban in named if iban is not None} - self.looked_up
         if new:
             self.looked_up |= new
-            found = record.treasury_accounts(self.tx, new)
+            # Only an account of a configured client takes payments: one whose client was
+            # taken out of the configuration has no statements any more (AC01).
+            served = {a.iban for c in self.settings.clients for a in c.accounts}
+            found = record.treasury_accounts(self.tx, new & served)
             self.book.add(found.values())
             self.treasury.update(found)
         if not self.gate_looked_up and any(map(self._may_be_large, candidates)):

@@ -666,3 +666,24 @@ def test_a_rejected_payment_is_echoed_with_its_amount(inst: Installation) -> Non
     assert answer.doc.xpath("//p:OrgnlPmtInfAndSts/p:OrgnlCtrlSum/text()", namespaces=ns) == [
         "12.50"
     ]
+
+
+def test_an_account_taken_out_of_the_configuration_takes_no_payments(
+    inst: Installation,
+) -> None:
+    """An account whose client no longer has it in the configuration stays in the ledger
+    (its money is there) but has no statements any more: a payment to it was booked ACSC
+    and shown in no camt.053 or camt.054, ever (a tester). It is AC01, as any account
+    that is not a client account of the treasury."""
+    config = inst.config.read_text(encoding="utf-8")
+    block = f'  [[client.account]]\n  iban = "{B_MAIN}"\n  currency = "EUR"\n'
+    assert block in config
+    inst.config.write_text(config.replace(block, ""), encoding="utf-8")
+    later = Installation.copy_of(inst.base, inst.base.with_name("later"), now=inst.clock.now())
+    try:
+        answer = later.submit(Batch(msg_id="GONE").tx("G-1", "5.00", B_MAIN).build())
+        assert answer.statuses() == {"G-1": "RJCT"}
+        [tx] = answer.transactions()
+        assert tx.reasons == ["AC01"] and "is not a treasury account" in tx.additional_info[0]
+    finally:
+        later.close()
