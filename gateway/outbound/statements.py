@@ -282,17 +282,14 @@ def refusal_line(day: dt.date, results: Sequence[StatementResult | None]) -> str
     """Why `eod --date day` must write nothing, in one line, or None: some account has an
     earlier day with movement unstated or a later day stated already, or every account
     began after `day`."""
-    gaps, gap_days = _refused(results, Refusal.UNSTATED_MOVEMENT)
-    if gaps:
-        earliest = min(gap_days)
-        how_many = f"{len(gaps)} account(s), e.g. {gaps[0].iban}"
-        return f"not stated: {earliest} has movement and no statement ({how_many}); " \
-            f"state {earliest} first"  # fmt: skip
-    empty, empty_days = _refused(results, Refusal.UNSTATED_DAY)
-    if empty:
-        earliest = min(empty_days)
-        how_many = f"{len(empty)} account(s), e.g. {empty[0].iban}"
-        return f"not stated: {earliest} has no statement ({how_many}); state {earliest} first"
+    for refusal, said in ((Refusal.UNSTATED_MOVEMENT, "has movement and no statement"),
+                          (Refusal.UNSTATED_DAY, "has no statement")):  # fmt: skip
+        gaps, gap_days = _refused(results, refusal)
+        if gaps:
+            earliest = min(gap_days)
+            on_it = [r for r in gaps if r.bound == earliest]  # the accounts of that day
+            how_many = f"{len(on_it)} account(s), e.g. {on_it[0].iban}"
+            return f"not stated: {earliest} {said} ({how_many}); state {earliest} first"
     late, late_days = _refused(results, Refusal.OUT_OF_ORDER)
     if late:
         how_many = f"{len(late)} account(s), e.g. {late[0].iban}"

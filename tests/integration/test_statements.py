@@ -1061,3 +1061,20 @@ def test_with_empty_statements_off_a_day_after_unstated_movement_is_refused(
         assert line is not None and f"{thursday} has movement and no statement" in line, line
     finally:
         inst.close()
+
+
+def test_the_refusal_counts_the_accounts_of_the_day_it_names() -> None:
+    """`not stated: D has movement and no statement (N account(s), e.g. …)`: N and the
+    example are of day D; an account whose first unstated day is later is not counted
+    (it said 2 accounts for a day one account moved on)."""
+    day, first, second = dt.date(2026, 12, 9), dt.date(2026, 12, 7), dt.date(2026, 12, 8)
+    moved = statements.Refusal.UNSTATED_MOVEMENT
+    results = [
+        statements.StatementResult("LV52", day, False, None, "", moved, second),
+        statements.StatementResult("LV31", day, False, None, "", moved, first),
+    ]
+    line = statements.refusal_line(day, results)
+    assert line == (
+        f"not stated: {first} has movement and no statement (1 account(s), e.g. LV31); "
+        f"state {first} first"
+    ), line
