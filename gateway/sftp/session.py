@@ -604,6 +604,7 @@ class SftpSession(asyncssh.SFTPServer):
             self.ctx.uploaders.pop(file_identity(st), None)
         self.log.info("sftp.rename", old=old.name, new=new.name, visible=receipt is not None)
         if receipt is not None:
+            self._remember_closed(new, st)  # a stat after the rename, once the file is taken
             self.ctx.notify(receipt)
 
     async def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
@@ -625,7 +626,12 @@ class SftpSession(asyncssh.SFTPServer):
         if reason:
             raise self._deny("setstat", vpath, reason)
         local = self._local(vpath)
-        size = self._regular(local).st_size
+        try:
+            size = self._regular(local).st_size
+        except FileNotFoundError:
+            if self._closed_lately(vpath) is None:
+                raise
+            return  # its own upload, taken since: times set on it would change nothing
         self._set_times(
             "setstat", vpath, attrs, size,
             lambda times: os.utime(local, times, follow_symlinks=False),

@@ -54,6 +54,26 @@ def test_paramiko_put_confirms_an_upload_the_gateway_took_at_once(
     sftp.close()
 
 
+def test_a_stat_or_times_after_a_rename_answer_once_the_gateway_took_the_file(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    """Upload under a temporary name, rename to the final one (WinSCP's .filepart), then
+    stat it and set its times: the session that renamed it is answered though the gateway
+    has claimed it (each raised FileNotFoundError for an upload received and answered)."""
+    _claim_at_once(server, tmp_path / "taken")
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    for n in range(5):
+        with sftp.open(f"/in/renamed-{n}.xml.filepart", "wb") as handle:
+            handle.write(b"<Document/>" * (n + 1))
+        sftp.rename(f"/in/renamed-{n}.xml.filepart", f"/in/renamed-{n}.xml")
+        assert sftp.stat(f"/in/renamed-{n}.xml").st_size == len(b"<Document/>") * (n + 1)
+        sftp.utime(f"/in/renamed-{n}.xml", (1_700_000_000, 1_700_000_000))
+    assert len(list((tmp_path / "taken").iterdir())) == 5
+    with pytest.raises(FileNotFoundError):
+        sftp.utime("/in/never-uploaded.xml", (1_700_000_000, 1_700_000_000))
+    sftp.close()
+
+
 def _scp(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
     scp = shutil.which("scp")
     assert scp is not None, "OpenSSH scp not installed"
