@@ -11,6 +11,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import paramiko
 import pytest
@@ -62,16 +63,24 @@ def test_an_upload_cut_short_by_kill_9_is_removed_when_the_daemon_restarts(
         assert wait_for(lambda: [p.stat().st_size for p in _hidden(inbox)] == [108_000], 10)
         daemon.process.kill()
         daemon.wait(10)
-    (leftover,) = _hidden(inbox)
+        killed = daemon
+    left = _hidden(inbox)
     client.get_channel().get_transport().close()  # type: ignore[union-attr]
 
+    def abandoned(log: Any) -> list[dict[str, Any]]:
+        return [{k: e.get(k) for k in ("client", "area", "size_bytes")}
+                for e in log.events("sftp.upload.abandoned")]  # fmt: skip
+
+    gone = [{"client": "alpha", "area": "in", "size_bytes": 108_000}]
     with running_daemon(install, name="restarted") as daemon:
         daemon.wait_started()
-        assert wait_for(lambda: not leftover.exists(), 15), daemon.tail()
-        assert [
-            {k: e.get(k) for k in ("client", "area", "file", "size_bytes")}
-            for e in daemon.events("sftp.upload.abandoned")
-        ] == [{"client": "alpha", "area": "in", "file": leftover.name, "size_bytes": 108_000}]
+        if left:  # as a rule: the restarted daemon finds it and removes it
+            (leftover,) = left
+            assert wait_for(lambda: not leftover.exists(), 15), daemon.tail()
+            assert abandoned(daemon) == gone, daemon.tail()
+        else:  # the killed daemon's worker, in the instant before its own end (PDEATHSIG),
+            # found the upload's lock free and removed it then: logged all the same
+            assert abandoned(killed) == gone, killed.tail()
         status = subprocess.run(
             [GATEWAY, "status", "-c", str(install.config), "--json"],
             capture_output=True, text=True, timeout=30, check=True,
