@@ -53,17 +53,20 @@ class Exchange:
     currencies: Mapping[str, str]  # IBAN → currency, of the demo's accounts
     rates: fx.DayRates
 
+    def _sides(self, debtor_iban: str, tx: SampleTx) -> tuple[str, str]:
+        """The currencies of the debtor's and the creditor's accounts."""
+        return (self.currencies.get(debtor_iban, tx.currency),
+                self.currencies.get(tx.creditor_iban, tx.currency))  # fmt: skip
+
     def converts(self, debtor_iban: str, tx: SampleTx) -> bool:
-        debtor = self.currencies.get(debtor_iban, tx.currency)
-        creditor = self.currencies.get(tx.creditor_iban, tx.currency)
+        debtor, creditor = self._sides(debtor_iban, tx)
         return not tx.currency == debtor == creditor
 
     def waits(self, debtor_iban: str, tx: SampleTx) -> str | None:
         """Why a payment due now waits for a rate, if it does."""
         if not self.converts(debtor_iban, tx):
             return None
-        debtor = self.currencies.get(debtor_iban, tx.currency)
-        creditor = self.currencies.get(tx.creditor_iban, tx.currency)
+        debtor, creditor = self._sides(debtor_iban, tx)
         minor = currency.to_minor(tx.amount, tx.currency)
         priced = pricing.price(minor, tx.currency, debtor, creditor, self.rates)
         return priced.text if isinstance(priced, fx.NoRate) else None

@@ -67,11 +67,13 @@ class FirstRun:
             self.recent |= record.recent_fingerprints(
                 tx.conn, self.debtors, rules.window_start(today), None, file_id
             )
+        accounts = [a for c in settings.clients for a in c.accounts]
+        # Only a configured client's account takes payments: one taken out of the
+        # configuration has no statements any more (AC01).
+        self.served = frozenset(a.iban for a in accounts)
         self.ctx = rules.Context(
             mine, self.treasury, today, settings.max_future_days, self.recent,
-            budget_accounts=frozenset(
-                a.iban for c in settings.clients for a in c.accounts if a.budget
-            ),
+            budget_accounts=frozenset(a.iban for a in accounts if a.budget),
             classifier=settings.classifier,
             execution_day=lambda day, internal: self.clock.due(day, internal).day,
         )  # fmt: skip
@@ -119,10 +121,7 @@ class FirstRun:
         new = {iban for iban in named if iban is not None} - self.looked_up
         if new:
             self.looked_up |= new
-            # Only an account of a configured client takes payments: one whose client was
-            # taken out of the configuration has no statements any more (AC01).
-            served = {a.iban for c in self.settings.clients for a in c.accounts}
-            found = record.treasury_accounts(self.tx, new & served)
+            found = record.treasury_accounts(self.tx, new & self.served)
             self.book.add(found.values())
             self.treasury.update(found)
         if not self.gate_looked_up and any(map(self._may_be_large, candidates)):

@@ -49,7 +49,7 @@ central_directory_bytes_max = 256 * 1024
 compression_ratio_max = 200
 _chunk_bytes = 64 * 1024
 # A data file declaring more than this is written to the caller's scratch file as it is
-# read (`read_container`), not held in memory: a million payments are 345 MB of XML.
+# read (`read_container`), not held in memory: a batch of a million payments is hundreds of MB.
 in_memory_bytes_max = 16 << 20
 head_bytes = 64  # of the data file kept in `Container.data_head`
 

@@ -1,7 +1,7 @@
 """The pain.002 of a file's run made the answer to its trial (SPEC §15), in one streaming
 pass: the report is read as it inflates and written as it compresses, one payment
 information's part at a time, so that the trial of a million payments holds about one
-transaction at once (read whole into a tree, the report took 4.6 GB).
+transaction at once (read whole into a tree, the report took many times its size).
 
 What changes (`gateway.trialrun`'s module docstring says why): a MsgId of its own; what
 would execute now `ACCP` instead of `ACSC`; no `AcctSvcrRef` (nothing was booked); a
