@@ -21,9 +21,11 @@ from sqlalchemy import Select, literal_column, select
 
 from gateway import announcements, db, large_days, record
 from gateway.environment import Environment
-from gateway.inbound import decide
+from gateway.inbound import decide, rules
+from gateway.inbound.decide import Waiting
 from gateway.inbound.findings import Finding
 from gateway.outbound import answers, reports
+from gateway.reasons import Reason
 from gateway.references import FileRefs
 from gateway.statuses import TxStatus, derive
 from ledger import calendar
@@ -109,7 +111,7 @@ def _execute_file(
         bookings.rates = record.day_rates(conn, today)
     if any(r.currency == large_days.CURRENCY for r in rows):
         bookings.gate = record.large_day_gate(conn, env.settings, file_row.client_id, today)
-    results = decide.execute(_orders(rows), book, bookings)
+    results = _execute(_orders(rows), _served(env, file_row.client_id), book, bookings)
     record.post(tx, bookings.take_singles(), book, now)
     record.finish(tx, bookings.batches(), book, now)
     record.rates_used(conn, bookings.quotes)
@@ -152,6 +154,36 @@ def _execute_file(
     group = derive(answers.status_counts(conn, file_id))
     record.update_file(conn, file_id, reports=run, group_status=group.value)
     return True
+
+
+def _served(env: Environment, client_id: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The accounts of the file's client in the configuration, and those of every client:
+    an account taken out of it takes no payment, as at a file's first run (README)."""
+    clients = env.settings.clients
+    own = (a.iban for c in clients if c.id == client_id for a in c.accounts)
+    return frozenset(own), frozenset(a.iban for c in clients for a in c.accounts)
+
+
+def _execute(
+    orders: Sequence[decide.Order],
+    served: tuple[frozenset[str], frozenset[str]],
+    book: decide.Book,
+    bookings: decide.Bookings,
+) -> list[Finding | str | Waiting]:
+    """`decide.execute` of the orders whose accounts are still served (`_served`), in
+    file order; the others refused as a new file's payment would be (AC02, AC01)."""
+    own, every = served
+    refused: list[Finding | None] = []
+    for order in orders:
+        if order.debtor_iban not in own:
+            refused.append(Finding(Reason.AC02, rules.not_clients_account(order.debtor_iban)))
+        elif order.internal and order.creditor_iban not in every:
+            refused.append(Finding(Reason.AC01, rules.not_treasury_account(order.creditor_iban)))
+        else:
+            refused.append(None)
+    kept = [order for order, found in zip(orders, refused, strict=True) if found is None]
+    executed = iter(decide.execute(kept, book, bookings))
+    return [found if found is not None else next(executed) for found in refused]
 
 
 def _needs_exchange(row: Any, accounts: Mapping[str, Account]) -> bool:

@@ -213,13 +213,23 @@ def rule(reason: Reason) -> Callable[[Callable[[Sequence[Candidate], Context], R
     return declare
 
 
+def not_clients_account(debtor: str | None) -> str:
+    """AC02's text (also for a pending payment whose account is no longer the client's)."""
+    return f"DbtrAcct {debtor or '?'} is not an account of this client"
+
+
+def not_treasury_account(creditor: str) -> str:
+    """AC01's text for a treasury IBAN that takes no payments (also at a pending
+    payment's execution, when its account has been taken out of the configuration)."""
+    return f"CdtrAcct/IBAN {creditor} is not a treasury account"
+
+
 @rule(Reason.AC02)
 def debtor_account(chunk: Sequence[Candidate], ctx: Context) -> Refused:
     # One answer for "unknown" and "someone else's": a client must not learn which.
     for i, _t, _f, pmt in chunk:
         if pmt.debtor is None:
-            shown = pmt.parsed.debtor_iban or pmt.parsed.debtor_other_id or "?"
-            yield i, f"DbtrAcct {shown} is not an account of this client"
+            yield i, not_clients_account(pmt.parsed.debtor_iban or pmt.parsed.debtor_other_id)
 
 
 def _with_status(chunk: Sequence[Candidate], ctx: Context, status: str) -> Refused:
@@ -252,7 +262,7 @@ def creditor_account(chunk: Sequence[Candidate], ctx: Context) -> Refused:
         elif f.iban_problem is not None:
             yield i, f"CdtrAcct/IBAN {t.creditor_iban} is invalid: {f.iban_problem}"
         elif f.internal and t.creditor_iban not in ctx.treasury_accounts:
-            yield i, f"CdtrAcct/IBAN {t.creditor_iban} is not a treasury account"
+            yield i, not_treasury_account(t.creditor_iban)
 
 
 @rule(Reason.RC01)

@@ -413,3 +413,51 @@ def test_a_payment_waiting_counts_as_made_for_duplicates(inst: Installation) -> 
     assert first.statuses() == {"RENT-12": "PDNG"}
     second = inst.submit(Batch(msg_id="RENT-B", extra_pmts=[future]).build(), name="b.xml")
     assert second.tx("RENT-12").reasons == ["AM05"]
+
+
+def test_a_pending_payment_whose_account_left_the_configuration_is_refused_on_its_day(
+    template: Path, tmp_path: Path
+) -> None:
+    """A payment waiting for its day was booked on that day even when its creditor's
+    account had been taken out of the configuration meanwhile (an account with no
+    statements any more: the money shown to no one) or its debtor's had. On its day it is
+    refused as a new file's payment would be — AC01 for the creditor, AC02 for the
+    debtor — and the file's other payments execute."""
+    inst = Installation.copy_of(template, tmp_path / "gw", now=riga("2026-11-25", "10:00"))
+    main = SamplePmtInf(
+        pmt_inf_id="P-MAIN",
+        debtor_iban=A_MAIN,
+        execution_date="2026-11-28",
+        transactions=[internal("TO-B", "5.00"), ext("OUT", "7.00")],
+    )
+    small = SamplePmtInf(
+        pmt_inf_id="P-SMALL",
+        debtor_iban=A_SMALL,
+        execution_date="2026-11-28",
+        transactions=[ext("FROM-SMALL", "3.00")],
+    )
+    first = inst.submit(Batch(msg_id="LATER", extra_pmts=[main, small]).build())
+    assert first.statuses() == {"TO-B": "PDNG", "OUT": "PDNG", "FROM-SMALL": "PDNG"}
+    start = inst.balances()
+    inst.close()
+    config = (tmp_path / "gw" / "gateway.toml").read_text(encoding="utf-8")
+    for iban in (B_MAIN, A_SMALL):
+        block = f'  [[client.account]]\n  iban = "{iban}"\n  currency = "EUR"\n'
+        assert block in config
+        config = config.replace(block, "")
+    (tmp_path / "gw" / "gateway.toml").write_text(config, encoding="utf-8")
+    monday_early = riga("2026-11-30", "07:00")
+    later = Installation.copy_of(tmp_path / "gw", tmp_path / "later", now=monday_early)
+    try:
+        assert len(later.run().files_with_pending_executed) == 1
+        [monday] = [a for a in later.new_answers() if a.msg_id != first.msg_id]
+        assert monday.statuses() == {"TO-B": "RJCT", "OUT": "ACSC", "FROM-SMALL": "RJCT"}
+        to_b, from_small = monday.tx("TO-B"), monday.tx("FROM-SMALL")
+        assert to_b.reasons == ["AC01"] and "is not a treasury account" in to_b.additional_info[0]
+        assert from_small.reasons == ["AC02"]
+        assert "is not an account of this client" in from_small.additional_info[0]
+        end = later.balances()
+        assert end[B_MAIN] == start[B_MAIN] and end[A_SMALL] == start[A_SMALL]
+        assert end[A_MAIN] == start[A_MAIN] - 700
+    finally:
+        later.close()
