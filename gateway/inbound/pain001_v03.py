@@ -53,9 +53,10 @@ name_chars_max = 140
 remittance_lines_max = 10  # Ustrd lines
 remittance_structured_max = 10  # Strd blocks
 remittance_structured_bytes_max = 16 << 10  # of Strd XML, whole blocks only
-# Budget code lines (SPEC §12) kept per payment: one more than the rules allow for both
-# sides, so that a payment with too many is refused for it rather than cut short.
-code_lines_kept_max = 41
+# Budget code lines (SPEC §12) kept per payment and type (EKK, IKK): one more than the
+# rules allow a side, so that a payment with too many is refused for it rather than cut
+# short — and the lines of a side that is not judged never crowd out those of the other.
+code_lines_kept_max = 21
 CODE_TYPES = ("EKK", "IKK")
 
 
@@ -191,10 +192,16 @@ def _codes(rptg: Any, found: list[str]) -> None:
             elif tag == _T_AMT:
                 amount, ccy = node.text, node.get("Ccy")
         tp = tp.strip() if tp else ""
-        if tp in CODE_TYPES and len(found) < code_lines_kept_max:
+        if tp in CODE_TYPES and _kept(found, tp) < code_lines_kept_max:
             cd = cd.strip() if cd else ""
             amount = amount.strip() if amount else ""
             found.append(f"{tp}\x1f{cd}\x1f{amount}\x1f{ccy or ''}")
+
+
+def _kept(found: list[str], tp: str) -> int:
+    """How many of the lines in `found` are of type `tp`."""
+    prefix = tp + "\x1f"
+    return sum(line.startswith(prefix) for line in found)
 
 
 def _tx(elem: Any, seq: int, pmt_seq: int) -> TxRow:

@@ -50,3 +50,15 @@ def test_lines_past_the_kept_maximum_are_left_out() -> None:
     line = '<Dtls><Tp>EKK</Tp><Cd>2221</Cd><Amt Ccy="EUR">1.00</Amt></Dtls>'
     kept = _codes_read("".join(f"<RgltryRptg>{line * 5}</RgltryRptg>" for _ in range(10)))
     assert len(budget.split(kept)) == pain001_v03.code_lines_kept_max
+
+
+def test_the_lines_of_one_type_never_crowd_out_the_other() -> None:
+    """25 EKK lines (not judged: the debtor is no budget account) before 20 IKK lines to a
+    budget account: the IKK lines were cut to 16 of the 41 kept in all, and the payment
+    refused RR05 for a sum the client never sent (a tester). Each type keeps its own."""
+    ekk = '<Dtls><Tp>EKK</Tp><Cd>2221</Cd><Amt Ccy="EUR">1.00</Amt></Dtls>'
+    ikk = '<Dtls><Tp>IKK</Tp><Cd>12.3.9.9</Cd><Amt Ccy="EUR">1.00</Amt></Dtls>'
+    blocks = "".join(f"<RgltryRptg>{x * 5}</RgltryRptg>" for x in [ekk] * 5 + [ikk] * 4)
+    kept = budget.split(_codes_read(blocks))
+    assert [line[0] for line in kept].count("IKK") == 20
+    assert [line[0] for line in kept].count("EKK") == pain001_v03.code_lines_kept_max
