@@ -254,7 +254,20 @@ def execute(
     ahead: Reading | None = None,
 ) -> Outcome:
     """Run the authorised batch through the ordinary stages, as if received now
-    (`ahead`: the reading of its file, already started)."""
+    (`ahead`: the reading of its file, already started), and end its waiting."""
+    outcome = run_batch(env, tx, row, copies, ahead)
+    stop_waiting(tx.conn, row, EXECUTED, env.clock.now())
+    log.info("batch.authorised", client=row.client_id, file_id=row.file_id,
+             group_status=outcome.group_status)  # fmt: skip
+    return outcome
+
+
+def run_batch(
+    env: Environment, tx: LedgerTx, row: Any, copies: dict[int, PlainCopy],
+    ahead: Reading | None = None,
+) -> Outcome:
+    """The waiting batch of `row` through the ordinary stages, as if received now: what
+    `execute` does once it is authorised, and a trial of a container for it (SPEC §15)."""
     file_row = tx.conn.execute(select(db.files).where(db.files.c.id == row.file_id)).one()
     path = batch_path(env, row)
     now = env.clock.now()
@@ -267,11 +280,7 @@ def execute(
     )  # fmt: skip
     with ahead or reading.read(path, env.settings) as reader:
         reader.digest()
-        outcome = new_file(env, tx, intake, reader, copies, file_id=row.file_id)
-    stop_waiting(tx.conn, row, EXECUTED, now)
-    log.info("batch.authorised", client=row.client_id, file_id=row.file_id,
-             group_status=outcome.group_status)  # fmt: skip
-    return outcome
+        return new_file(env, tx, intake, reader, copies, file_id=row.file_id)
 
 
 # -- expiry ------------------------------------------------------------------------------------

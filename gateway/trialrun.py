@@ -214,7 +214,7 @@ def _container(env: Environment, tx: LedgerTx, intake: Intake) -> Outcome:
         if known is not None:
             waiting = authorisation.waiting_row(tx.conn, intake.client_id, known.sha256)
             if waiting is not None and waiting.state == authorisation.WAITING:
-                return _signing(env, tx.conn, intake, found, known, waiting)
+                return _signing(env, tx, intake, found, known, waiting)
             return _repeated(env, tx.conn, intake, known)
         with reading.read(path, env.settings) as reader:
             reader.digest()
@@ -249,31 +249,28 @@ def _judged(checks: tuple[xades.SignatureCheck, ...], signers: Sequence[Classifi
 
 
 def _signing(
-    env: Environment, conn: Connection, intake: Intake, container: asice.Container,
+    env: Environment, tx: LedgerTx, intake: Intake, container: asice.Container,
     known: Any, waiting: Any,
 ) -> Outcome:
     """A container for a batch waiting for signatures (`known`, its waiting row
     `waiting`): its signatures judged as in/ would, counted with those the batch has
-    received (SPEC §11, §15). The batch itself is not run: once complete it runs as
-    in/ runs it, its payments judged then."""
-    earlier = signature_run.signers_so_far(env, conn, waiting)
+    received (SPEC §11, §15), and the batch run as in/ would run it once authorised —
+    each payment judged now, as if signed — with how many signatures it would still
+    wait for."""
+    earlier = signature_run.signers_so_far(env, tx.conn, waiting)
     checks = signature_checks.verify(env, container, intake)
     signers = earlier + signature_checks.signers_of(checks, intake)
     auth = signature_run.authorise_waiting(env, waiting, signers)
     note = _judged(checks, auth.signers[len(earlier):])
     batch = f"file {known.id} ({known.original_name}), waiting for signatures"
-    if auth.complete:
-        status = GroupStatus.ACCP
-        info = f"{batch}: {auth.describe()}; it would execute, each payment judged then"
-    else:
-        status = GroupStatus.PDNG
-        info = f"{batch}: it would wait: {auth.describe()}"
-    msg_id = answers.new_msg_id(conn, intake.now_local)
-    report = _group_report(env, intake, known, msg_id, status, None, f"{note}. {info}")
-    name = _issue(conn, intake, msg_id, trial_answer(report, msg_id))
-    return Outcome(
-        _NOT_FILE, SHELF, status.value, None, f"{note}. {info}", msg_id=known.msg_id, answer=name
+    checked, report, _ = _checked(
+        env, tx, intake, lambda scratch: authorisation.run_batch(env, tx, waiting, scratch)
     )
+    if auth.complete:
+        note += f". {batch}: {auth.describe()}; it would execute, each payment as below"
+        return _answered(env, tx.conn, intake, checked, report, None, note)
+    waits = f"{batch}: it would wait: {auth.describe()}"
+    return _answered(env, tx.conn, intake, checked, report, waits, note)
 
 
 def _checked(

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from gateway import asice_writer, authorisation, db, filerun, readahead, testpki
 from gateway.clock import FixedClock
 from gateway.inbound import asice
+from gateway.inbound.identifiers import iban_lv
 from gateway.inbound.reader import inline_bytes_max
 from gateway.outbound.seal import verify_file
 from gateway.reasons import PRECEDENCE, Reason
@@ -708,10 +709,13 @@ def test_a_container_in_test_for_a_batch_waiting_in_in_is_judged_with_its_signat
     """SPEC §15: a container put into test/ for a batch already waiting in in/ (its first
     signature given) is a trial of what in/ would do with it: its signatures judged and
     counted with those the batch has — it was answered "the same bytes as file N… would
-    not be executed again". Nothing is recorded: the batch still waits for the same
-    signature, and the real container completes it."""
+    not be executed again" — and each of its payments judged as the run would judge it
+    once authorised (it said ACCP for the batch without a word on its payments, one of
+    which the real run rejected: a tester). Nothing is recorded: the batch still waits
+    for the same signature, and the real container completes it."""
     inst, pki = signing
-    data = batch(("W1", "10.00"), msg_id="WAIT-TRY")
+    nowhere = iban_lv("TREL", 9_100_000_000_999)  # no such treasury account: AC01 when run
+    data = Batch(msg_id="WAIT-TRY").tx("W1", "10.00").tx("W2", "5.00", nowhere).build()
     before = inst.balance(A_MAIN)
     inst.drop(data, "pay.xml")
     inst.run()
@@ -726,18 +730,22 @@ def test_a_container_in_test_for_a_batch_waiting_in_in_is_judged_with_its_signat
     assert "trial run, nothing executed" in info and "the same bytes" not in info, info
     assert "this container's signatures: " in info, info
     assert "it would wait: 1 of 2 signatures; a signatory with the second right" in info, info
+    assert again.statuses() == {"W1": "ACCP", "W2": "RJCT"}  # once signed
+    assert again.tx("W2").reasons == ["AC01"]
 
     second = _trial(inst, signed("pay.xml", data, pki.second, WHEN), "second.asice")
     assert_valid(second.path, "pain.002.001.03")
-    assert second.group_status == "ACCP", second.group_info
+    assert second.group_status == "PART", second.group_info
     info = " ".join(second.group_info)
     assert "authorised: 2 of 2 signatures; it would execute" in info, info
+    assert second.statuses() == {"W1": "ACCP", "W2": "RJCT"}
     assert inst.balance(A_MAIN) == before and _state(inst) == ["waiting"]
 
     inst.drop(signed("pay.xml", data, pki.second, WHEN), "second.asice")
     inst.run()
     _, final = inst.new_answers()
-    assert final.group_status == "ACSC" and inst.balance(A_MAIN) == before - 1000
+    assert final.group_status == "PART" and final.statuses() == {"W1": "ACSC", "W2": "RJCT"}
+    assert inst.balance(A_MAIN) == before - 1000
 
 
 def _request(kind: str) -> bytes:
