@@ -92,7 +92,7 @@ def _side(
         try:
             total += currency.to_minor(amount, ccy)
         except currency.AmountError as exc:
-            return f"{side} {code} Amt {amount}: {exc}"
+            return f"{side} {code} Amt: {exc}"  # the problem names the value
     if not count:
         return f"{side} code lines missing"
     if count > code_lines_max:

@@ -24,6 +24,7 @@ Expected bad input is a value (`ParsedFile.failure`), never an exception.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from copy import deepcopy
 from decimal import Decimal, InvalidOperation
@@ -359,11 +360,17 @@ class _Head:
             yield block
 
 
+# lxml quotes some of libxml2's messages as Python bytes (`line 2: b'Invalid bytes…'`)
+_BYTES_REPR = re.compile(r"""\bb(['"])(.*)\1$""")
+
+
 def _describe(exc: etree.XMLSyntaxError) -> str:
     text = str(exc.msg if hasattr(exc, "msg") and exc.msg else exc)
-    text = text.replace(_N, "")
+    text = _BYTES_REPR.sub(r"\2", text.replace(_N, ""))  # the message, not its repr
     if "Document is empty" in text or "Start tag expected" in text:
         return f"not XML: {text}"
+    if "Invalid bytes in character encoding" in text:
+        return f"not UTF-8: {text}"
     if "Premature end of data" in text:
         return f"not well-formed: the document ends before </Document> ({text})"
     return f"not well-formed or not valid against {MESSAGE}: {text}"

@@ -257,7 +257,9 @@ def accounts_blocked(chunk: Sequence[Candidate], ctx: Context) -> Refused:
 @rule(Reason.AC01)
 def creditor_account(chunk: Sequence[Candidate], ctx: Context) -> Refused:
     for i, t, f, _pmt in chunk:
-        if t.creditor_iban is None:
+        if t.creditor_iban is None and t.creditor_other_id is None:
+            yield i, "CdtrAcct missing: a credit transfer needs the creditor's IBAN"
+        elif t.creditor_iban is None:
             yield i, f"CdtrAcct {t.creditor_other_id or '?'} is not an IBAN"
         elif f.iban_problem is not None:
             yield i, f"CdtrAcct/IBAN {t.creditor_iban} is invalid: {f.iban_problem}"
@@ -288,9 +290,9 @@ def currency_allowed(chunk: Sequence[Candidate], ctx: Context) -> Refused:
 
 @rule(Reason.AM12)
 def amount_valid(chunk: Sequence[Candidate], ctx: Context) -> Refused:
-    for i, t, f, _pmt in chunk:
+    for i, _t, f, _pmt in chunk:
         if f.amount_minor is None:
-            yield i, f"InstdAmt {t.amount}: {f.amount_problem}"
+            yield i, f"InstdAmt: {f.amount_problem}"  # the problem names the value
 
 
 @rule(Reason.AM02)

@@ -11,6 +11,7 @@ ledger must show exactly the booked payments and nothing of the rejected ones.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -156,7 +157,15 @@ TX_CASES = [
         "X-1",
         "GEL",
     ),
-    TxCase("AM12 amount zero", "AM12", A_MAIN, (ext("X-1", "0.00"),), "X-1", "0.00"),
+    # The value once (it was "InstdAmt 0.00: amount must be positive: 0.00").
+    TxCase(
+        "AM12 amount zero",
+        "AM12",
+        A_MAIN,
+        (ext("X-1", "0.00"),),
+        "X-1",
+        "InstdAmt: amount must be positive: 0.00",
+    ),
     TxCase("AM12 three decimals in EUR", "AM12", A_MAIN, (ext("X-1", "1.005"),), "X-1", "1.005"),
     TxCase(
         "AM12 decimals in JPY",
@@ -687,3 +696,16 @@ def test_an_account_taken_out_of_the_configuration_takes_no_payments(
         assert tx.reasons == ["AC01"] and "is not a treasury account" in tx.additional_info[0]
     finally:
         later.close()
+
+
+def test_a_payment_without_a_creditor_account_is_ac01_saying_so(inst: Installation) -> None:
+    """CdtrAcct is optional in the schema; a payment without one was answered "CdtrAcct ?
+    is not an IBAN" (a tester)."""
+    data = Batch(msg_id="NO-ACCT").tx("N-1", "5.00", B_MAIN).tx("N-2", "5.00", B_MAIN).build()
+    data = re.sub(rb"<CdtrAcct>.*?</CdtrAcct>", b"", data, count=1)
+    answer = inst.submit(data)
+    assert answer.statuses() == {"N-1": "RJCT", "N-2": "ACSC"}
+    missing = answer.tx("N-1")
+    assert missing.reasons == ["AC01"]
+    said = "CdtrAcct missing: a credit transfer needs the creditor's IBAN"
+    assert missing.additional_info == [said]
