@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import os
 import stat
+import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -288,8 +289,23 @@ class SftpSession(asyncssh.SFTPServer):
     def lstat(self, path: bytes) -> asyncssh.SFTPAttrs:
         return self.stat(path)
 
-    async def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
+    def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
+        """The listing behind a directory handle (OPENDIR), counted as an open handle of
+        the session and the user until asyncssh lets go of it (the handle closed, the
+        session over): a client holding listings open cannot use up the daemon's
+        memory, each keeping only the folder's names (a tester: 1,000 handles, 1.3 GB)."""
         vpath = self._resolve(path)
+        self._take_handle(vpath)
+        self.open_handles += 1
+        listing = self._listing(vpath)
+        weakref.finalize(listing, self._listing_closed)
+        return listing
+
+    def _listing_closed(self) -> None:
+        self.open_handles -= 1
+        self.ctx.handles.give_back(self.user)
+
+    async def _listing(self, vpath: fs.VirtualPath) -> AsyncIterator[asyncssh.SFTPName]:
         if vpath.is_root:
             root = self._root_attrs()
             yield asyncssh.SFTPName(b".", attrs=root)
@@ -305,17 +321,19 @@ class SftpSession(asyncssh.SFTPServer):
         here = self._folder_attrs(vpath.area)
         yield asyncssh.SFTPName(b".", attrs=here)
         yield asyncssh.SFTPName(b"..", attrs=self._root_attrs())
-        found = []
         with os.scandir(local) as entries:
-            for entry in entries:
-                if fs.is_internal_name(entry.name) or not entry.is_file(follow_symlinks=False):
-                    continue
-                try:
-                    found.append((entry.name, entry.stat(follow_symlinks=False)))
-                except FileNotFoundError:  # claimed meanwhile: the listing goes on without it
-                    continue
-        for name, st in sorted(found):
-            yield asyncssh.SFTPName(os.fsencode(name), attrs=_attrs(st))
+            names = sorted(
+                entry.name
+                for entry in entries
+                if not fs.is_internal_name(entry.name) and entry.is_file(follow_symlinks=False)
+            )
+        for name in names:  # each looked at as it is listed
+            try:
+                st = os.stat(os.path.join(local, name), follow_symlinks=False)
+            except FileNotFoundError:  # claimed meanwhile: the listing goes on without it
+                continue
+            if stat.S_ISREG(st.st_mode):
+                yield asyncssh.SFTPName(os.fsencode(name), attrs=_attrs(st))
 
     def readlink(self, path: bytes) -> bytes:
         self._resolve(path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import hashlib
 import io
@@ -13,9 +12,7 @@ import stat
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import paramiko
 import pytest
@@ -24,6 +21,7 @@ from sqlalchemy import create_engine
 from gateway import metrics
 from gateway.clock import FixedClock
 from gateway.sftp import server_context, stop_server
+from gateway.sftp.session import HANDLES_PER_SESSION_MAX
 from tests.integration.sftp_fixtures import (
     OPENSSH_OPTIONS,
     RunningServer,
@@ -885,37 +883,66 @@ def test_test_folder_takes_uploads_of_manage_users_only(server: RunningServer) -
     viewer.close()
 
 
-def test_a_listing_goes_on_past_a_file_claimed_while_it_is_read(
-    server: RunningServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _read_dir(sftp: paramiko.SFTPClient, handle: bytes) -> list[str] | None:
+    """One READDIR of an open directory handle: the names it gives, None at the end."""
+    try:
+        kind, msg = sftp._request(paramiko.sftp.CMD_READDIR, handle)
+    except EOFError:  # paramiko's word for the status "end of the listing"
+        return None
+    assert kind == paramiko.sftp.CMD_NAME
+    names = []
+    for _ in range(msg.get_int()):
+        names.append(msg.get_text())
+        msg.get_text()  # the long name
+        paramiko.SFTPAttributes._from_msg(msg)
+    return names
+
+
+def _open_dir(sftp: paramiko.SFTPClient, path: str) -> bytes:
+    _, msg = sftp._request(paramiko.sftp.CMD_OPENDIR, path)
+    return bytes(msg.get_binary())
+
+
+def test_a_listing_goes_on_past_a_file_claimed_while_it_is_read(server: RunningServer) -> None:
     """The daemon may claim a file between the listing's reading of the folder and its
     reading of that file's attributes: the whole `ls /in` failed ("No such file"); now it
-    lists the others. (The claim is staged: a name whose file is gone when asked.)"""
+    lists the others. A listing reads a file's attributes as it lists it (128 at a time),
+    so a file claimed after the first READDIR is such a file."""
     folder = server.folder("alpha", "in")
-    (folder / "stays.xml").write_bytes(b"x")
-    (folder / "claimed.xml").write_bytes(b"y")
-    real = os.scandir
-
-    class Vanishing:
-        def __init__(self, entry: os.DirEntry[str]) -> None:
-            self.entry, self.name = entry, entry.name
-
-        def is_file(self, *, follow_symlinks: bool = True) -> bool:
-            return self.entry.is_file(follow_symlinks=follow_symlinks)
-
-        def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
-            if self.name == "claimed.xml":
-                raise FileNotFoundError(2, "No such file or directory", self.name)
-            return self.entry.stat(follow_symlinks=follow_symlinks)
-
-    @contextlib.contextmanager
-    def scandir(path: Any) -> Iterator[list[Vanishing]]:
-        with real(path) as entries:
-            yield [Vanishing(e) for e in entries]
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    names = [f"f{n:03d}.xml" for n in range(200)]
+    for name in names:
+        (folder / name).write_bytes(b"x")
     sftp = open_sftp(server, "alpha-erp", "alpha")
     try:
-        assert sftp.listdir("/in") == ["stays.xml"]
+        handle = _open_dir(sftp, "/in")
+        listed = _read_dir(sftp, handle) or []
+        (folder / names[-1]).unlink()  # claimed before it is listed
+        while (more := _read_dir(sftp, handle)) is not None:
+            listed += more
+        assert [n for n in listed if n not in (".", "..")] == names[:-1]
+    finally:
+        sftp.close()
+
+
+def test_directory_handles_count_as_open_files(server: RunningServer) -> None:
+    """Directory handles were not counted: a view user opening and reading /out over and
+    over, never closing, took the daemon from 92 MB to 1.6 GB (a tester). They count
+    against the open-file bounds like files, each given back when closed."""
+    folder = server.folder("alpha", "out")
+    for n in range(300):
+        (folder / f"answer-{n:03d}.xml").write_bytes(b"x")
+    sftp = open_sftp(server, "alpha-view", "alpha-view")
+    try:
+        handles: list[bytes] = []
+        with pytest.raises(OSError, match="Too many open files"):
+            for _ in range(HANDLES_PER_SESSION_MAX + 1):
+                handles.append(_open_dir(sftp, "/out"))
+                assert _read_dir(sftp, handles[-1])
+        assert len(handles) == HANDLES_PER_SESSION_MAX
+        for handle in handles:
+            sftp._request(paramiko.sftp.CMD_CLOSE, handle)
+        assert len(sftp.listdir("/out")) == 300  # closed: given back
+        with sftp.open("/out/answer-000.xml", "rb") as answer:
+            assert answer.read() == b"x"
     finally:
         sftp.close()
