@@ -190,17 +190,19 @@ def enqueue_again(
     conn: Connection, outbox_id: int, created_local: dt.datetime, *, claim_name: str
 ) -> str:
     """The message `outbox_id` once more, as a file of its own (a repeated upload gets
-    its original answer again). Its name carries the original MsgId, so within one
-    second the next free second is used. Returns the new name."""
+    its original answer again). Its name carries the original MsgId, so when that
+    second's name is taken the next free second is used (`_first_free`). Returns the new
+    name."""
     first = conn.execute(select(db.outbox).where(db.outbox.c.id == outbox_id)).one()
-    local = created_local
-    while conn.execute(
-        select(db.outbox.c.id).where(
-            db.outbox.c.client_id == first.client_id,
-            db.outbox.c.file_name == file_name(local, first.message, first.msg_id),
-        )
-    ).first():
-        local += dt.timedelta(seconds=1)
+    local = _first_free(
+        lambda at: conn.execute(
+            select(db.outbox.c.id).where(
+                db.outbox.c.client_id == first.client_id,
+                db.outbox.c.file_name == file_name(at, first.message, first.msg_id),
+            )
+        ).first() is not None,
+        created_local,
+    )
     _, name = enqueue(
         conn,
         client_id=first.client_id,
@@ -212,6 +214,28 @@ def enqueue_again(
         claim_name=claim_name,
     )
     return name
+
+
+def _first_free(taken: Callable[[dt.datetime], bool], local: dt.datetime) -> dt.datetime:
+    """The first second from `local` on that is not `taken`, in a few look-ups however
+    many repeats of one answer came: stepping one second at a time, 1,500 uploads of the
+    same bytes took 208 s (a tester). The names of one message taken from `local` on
+    form one run of seconds (each repeat took the first free second from its own moment,
+    and moments only grow), so doubling the step finds a free second past the run and
+    halving back finds the run's end; what is returned was looked up free."""
+    if not taken(local):
+        return local
+    low, step = 0, 1  # low: seconds after `local` found taken
+    while taken(local + dt.timedelta(seconds=low + step)):
+        low, step = low + step, step * 2
+    high = low + step  # found free
+    while high - low > 1:
+        middle = (low + high) // 2
+        if taken(local + dt.timedelta(seconds=middle)):
+            low = middle
+        else:
+            high = middle
+    return local + dt.timedelta(seconds=high)
 
 
 # Whether a fault met for a client is that client's own (`faults.Held.isolate`): the
