@@ -30,9 +30,9 @@ def waiting_folders(spool: Path, client_id: str) -> tuple[Path, ...]:
     return client / "in", spool / "awaiting" / client_id, client / "test"
 
 
-def bytes_in(folders: Iterable[Path]) -> int:
-    """Bytes of the regular files below `folders`, uploads in progress left out."""
-    total = 0
+def bytes_in(folders: Iterable[Path]) -> tuple[int, int]:
+    """Bytes and number of the regular files below `folders`, uploads in progress left out."""
+    total = files = 0
     pending = [str(folder) for folder in folders]
     while pending:
         try:
@@ -45,23 +45,43 @@ def bytes_in(folders: Iterable[Path]) -> int:
                             pending.append(entry.path)
                         elif entry.is_file(follow_symlinks=False):
                             total += entry.stat(follow_symlinks=False).st_size
+                            files += 1
                     except FileNotFoundError:
                         continue  # taken away while we looked
         except (FileNotFoundError, NotADirectoryError):
             continue
-    return total
+    return total, files
+
+
+# Files a client may have waiting (complete or being uploaded), whatever their size: the
+# bytes are bounded by the configuration, but empty files cost an inode and a directory
+# entry each (a tester left 5,000 empty ones in a minute). Not configurable.
+files_waiting_max = 10_000
 
 
 class WaitingBytes:
-    """Waiting bytes per client: files on disk, counted by `count`, plus uploads in flight."""
+    """Waiting bytes per client: files on disk, counted by `count` (bytes, files), plus
+    uploads in flight; and how many files that makes (`may_start`)."""
 
-    def __init__(self, count: Callable[[str], int]) -> None:
+    def __init__(self, count: Callable[[str], tuple[int, int]]) -> None:
         self._count = count
         self._on_disk: dict[str, int] = {}
+        self._files_on_disk: dict[str, int] = {}
+        self._uploading: dict[str, int] = {}  # uploads begun and not ended
         self._in_flight: dict[str, int] = {}
 
     def recount(self, client_id: str) -> None:
-        self._on_disk[client_id] = self._count(client_id)
+        self._on_disk[client_id], self._files_on_disk[client_id] = self._count(client_id)
+
+    def may_start(self, client_id: str) -> str | None:
+        """Count a new upload of `client_id` (the folders counted afresh: an operator or
+        the gateway may have changed them), or say why it may not begin."""
+        self.recount(client_id)
+        uploading = self._uploading.get(client_id, 0)
+        if self._files_on_disk[client_id] + uploading >= files_waiting_max:
+            return f"at most {files_waiting_max} files may wait, uploads included"
+        self._uploading[client_id] = uploading + 1
+        return None
 
     def waiting(self, client_id: str) -> int:
         if client_id not in self._on_disk:
@@ -80,6 +100,7 @@ class WaitingBytes:
     def release(self, client_id: str, nbytes: int, *, kept: bool) -> None:
         """An upload ended: its `nbytes` are no longer in flight; `kept` means they now lie
         in `in/` as a complete file."""
+        self._uploading[client_id] = max(0, self._uploading.get(client_id, 0) - 1)
         left = self._in_flight.get(client_id, 0) - nbytes
         assert left >= 0, f"released more than reserved for {client_id}"
         if left:
@@ -88,6 +109,7 @@ class WaitingBytes:
             self._in_flight.pop(client_id, None)
         if kept and client_id in self._on_disk:
             self._on_disk[client_id] += nbytes
+            self._files_on_disk[client_id] += 1
 
     def in_flight(self, client_id: str) -> int:
         return self._in_flight.get(client_id, 0)

@@ -388,14 +388,20 @@ class SftpSession(asyncssh.SFTPServer):
         if not pflags & asyncssh.FXF_CREAT:
             raise asyncssh.SFTPNoSuchFile("no such file")
         self._refuse_uploading(vpath, local)
+        # The client's folders counted afresh once per upload; writes then only add their
+        # growth. Refused past the bound on files (`quota.files_waiting_max`).
+        too_many = self.ctx.waiting.may_start(self.client_id)
+        if too_many is not None:
+            raise self._deny("write", vpath, too_many)
         # Locked while written: the spool's housekeeping removes a hidden upload only once
         # no session holds its lock (gateway.upload_temps).
-        temp, fd = upload_temps.create(os.path.dirname(local), UPLOAD_FILE_MODE)
+        try:
+            temp, fd = upload_temps.create(os.path.dirname(local), UPLOAD_FILE_MODE)
+        except BaseException:
+            self.ctx.waiting.release(self.client_id, 0, kept=False)
+            raise
         upload = Upload(vpath, local, temp, fd, self.ctx.settings.max_file_bytes)
         self.ctx.writing.add(local)
-        # Count the client's folders afresh once per upload (an operator or the gateway
-        # may have changed them); writes then only add their growth.
-        self.ctx.waiting.recount(self.client_id)
         self.uploads.add(upload)
         return upload
 

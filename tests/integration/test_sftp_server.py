@@ -20,7 +20,7 @@ from sqlalchemy import create_engine
 
 from gateway import metrics
 from gateway.clock import FixedClock
-from gateway.sftp import server_context, stop_server
+from gateway.sftp import quota, server_context, stop_server
 from gateway.sftp.session import HANDLES_PER_SESSION_MAX
 from tests.integration.sftp_fixtures import (
     OPENSSH_OPTIONS,
@@ -944,5 +944,24 @@ def test_directory_handles_count_as_open_files(server: RunningServer) -> None:
         assert len(sftp.listdir("/out")) == 300  # closed: given back
         with sftp.open("/out/answer-000.xml", "rb") as answer:
             assert answer.read() == b"x"
+    finally:
+        sftp.close()
+
+
+def test_files_waiting_are_bounded_in_number_as_well(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Empty files cost no waiting bytes: a client could leave any number of them in /in
+    (a tester: 5,000 in a minute). At most `quota.files_waiting_max` files wait; an upload
+    past it is refused, and one taken away makes room. (The bound made small here.)"""
+    monkeypatch.setattr(quota, "files_waiting_max", 3)
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    try:
+        for n in range(3):
+            sftp.putfo(io.BytesIO(b""), f"/in/e{n}.part")
+        with pytest.raises(PermissionError, match="at most 3 files may wait"):
+            sftp.putfo(io.BytesIO(b""), "/in/e3.part")
+        (server.folder("alpha", "in") / "e0.part").unlink()  # taken away (an operator)
+        sftp.putfo(io.BytesIO(b""), "/in/e3.part")
     finally:
         sftp.close()

@@ -5,19 +5,21 @@ waiting bytes past the limit, uploads in flight count, and room made by the gate
 
 from __future__ import annotations
 
+from gateway.sftp import quota
 from gateway.sftp.quota import WaitingBytes
 
 
 class FakeFolders:
-    """Bytes on disk per client, and how often the server counted them."""
+    """Bytes (and files) on disk per client, and how often the server counted them."""
 
     def __init__(self, **on_disk: int) -> None:
         self.on_disk = dict(on_disk)
+        self.files: dict[str, int] = {}
         self.counts = 0
 
-    def __call__(self, client_id: str) -> int:
+    def __call__(self, client_id: str) -> tuple[int, int]:
         self.counts += 1
-        return self.on_disk.get(client_id, 0)
+        return self.on_disk.get(client_id, 0), self.files.get(client_id, 0)
 
 
 def test_reservations_add_up_to_the_limit_and_not_beyond() -> None:
@@ -58,3 +60,22 @@ def test_folders_are_counted_again_only_before_a_refusal() -> None:
     assert waiting.reserve("a", 5000, 10_000)
     assert folders.counts == 2
     assert waiting.waiting("a") == 6000
+
+
+def test_files_waiting_are_bounded_whatever_their_size() -> None:
+    """Empty files cost no bytes but an inode and a directory entry each: a client left
+    5,000 empty ones in a minute (a tester). At most `files_waiting_max` may wait, the
+    uploads begun included; one that ends discarded makes room again."""
+    folders = FakeFolders()
+    folders.files["a"] = quota.files_waiting_max - 2
+    waiting = WaitingBytes(folders)
+    assert waiting.may_start("a") is None
+    assert waiting.may_start("a") is None
+    refused = waiting.may_start("a")
+    assert refused is not None and f"at most {quota.files_waiting_max} files" in refused
+    assert waiting.may_start("b") is None  # each client its own
+    waiting.release("a", 0, kept=False)  # discarded
+    assert waiting.may_start("a") is None
+    waiting.release("a", 0, kept=True)  # now on disk, as a fresh count sees it
+    folders.files["a"] += 1
+    assert waiting.may_start("a") is not None
