@@ -8,6 +8,7 @@ channel, confined by the pure rules in `fs`; `guard` holds the limits.
 from __future__ import annotations
 
 import asyncio
+import logging
 import resource
 import time
 import weakref
@@ -129,6 +130,26 @@ def _log_loop_errors(loop: asyncio.AbstractEventLoop, ctx: ServerContext) -> Non
         )  # fmt: skip
 
     loop.set_exception_handler(handle)
+    asyncio_log = logging.getLogger("asyncio")
+    asyncio_log.handlers = [h for h in asyncio_log.handlers if not isinstance(h, _LoopLines)]
+    asyncio_log.addHandler(_LoopLines(ctx))
+    asyncio_log.propagate = False
+
+
+class _LoopLines(logging.Handler):
+    """What asyncio logs itself (`socket.send() raised exception.` for every write to a
+    connection that is gone: a client pipelining 3,000 requests and dropping the socket
+    wrote 2,439 such plain lines to stderr) as `loop.warning`/`loop.error` JSON lines,
+    once a minute per message."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        super().__init__(logging.WARNING)
+        self.ctx = ctx
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = "error" if record.levelno >= logging.ERROR else "warning"
+        message = record.getMessage()
+        self.ctx.log_limited(f"asyncio {message}", level, f"loop.{level}", message=message)
 
 
 def refuse_non_sftp(process: asyncssh.SSHServerProcess[str]) -> None:

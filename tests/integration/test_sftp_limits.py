@@ -8,6 +8,7 @@ and lock every other client out (accept() failing with EMFILE).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import resource
 import socket
@@ -167,3 +168,21 @@ def test_refusals_during_a_login_penalty_are_logged_once_a_minute(
         assert len(lines) == 1, lines
         assert lines[0]["reason"] == "repeated authentication failures"
         assert lines[0]["source_ip"] == "127.0.0.5"
+
+
+def test_what_asyncio_logs_itself_is_json_lines_once_a_minute(
+    tmp_path: Path, keys: dict[str, Path], capfd: pytest.CaptureFixture[str]
+) -> None:
+    """asyncio logs `socket.send() raised exception.` through its own logger for every
+    write to a connection that is gone: a client pipelining 3,000 requests and dropping the
+    socket wrote 2,439 plain lines to stderr (a tester). They are `loop.warning` JSON
+    lines, once a minute per message."""
+    with running_server(tmp_path / "gw", keys) as server:
+        capfd.readouterr()
+        for _ in range(100):
+            logging.getLogger("asyncio").warning("socket.send() raised exception.")
+        assert wait_for(lambda: bool(server.log.named("loop.warning")), timeout=5)
+        lines = server.log.named("loop.warning")
+        assert len(lines) == 1 and lines[0]["message"] == "socket.send() raised exception."
+        _, err = capfd.readouterr()
+        assert "socket.send()" not in err
