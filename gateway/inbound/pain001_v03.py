@@ -284,10 +284,13 @@ def _header(elem: Any) -> ParsedHeader:
     values = {child.tag[_NLEN:]: child for child in elem}
     if not {"MsgId", "CreDtTm", "NbOfTxs"} <= values.keys():
         raise _invalid("GrpHdr without MsgId, CreDtTm or NbOfTxs")
+    msg_id = _text(values["MsgId"])
+    if not msg_id:  # valid (Max35Text), but its answers and DU01 need a name to go by
+        raise _Stop(Finding(Reason.FF01, "GrpHdr/MsgId is blank: a file's MsgId names it"))
     party = values.get("InitgPty")
     party_name = party.find(_N + "Nm") if party is not None else None
     return ParsedHeader(
-        msg_id=_text(values["MsgId"]),
+        msg_id=msg_id,
         created_at=_text(values["CreDtTm"]),
         nb_of_txs=_text(values["NbOfTxs"]),
         ctrl_sum=_text(values["CtrlSum"]) if "CtrlSum" in values else None,

@@ -62,23 +62,3 @@ def test_the_lines_of_one_type_never_crowd_out_the_other() -> None:
     kept = budget.split(_codes_read(blocks))
     assert [line[0] for line in kept].count("IKK") == 20
     assert [line[0] for line in kept].count("EKK") == pain001_v03.code_lines_kept_max
-
-
-def _failure(data: bytes) -> str:
-    *_, summary = pain001_v03.stream([data], transactions_max=10)
-    assert summary.failure is not None  # type: ignore[union-attr]
-    return summary.failure.info  # type: ignore[union-attr,no-any-return]
-
-
-def test_a_broken_file_is_described_in_words_not_in_python_bytes() -> None:
-    """lxml quotes some of libxml2's messages as Python bytes; the AddtlInf said
-    `line 2: b'Invalid bytes in character encoding'` (a tester)."""
-    tx = samples.SampleTx("E2E-1", "1.00", CREDITOR)
-    pmt = samples.SamplePmtInf("P-1", DEBTOR, [tx] * 3)
-    batch = samples.SampleBatch("MSG-1", [pmt], nb_of_txs="3", ctrl_sum="3.00")
-    data = samples.to_bytes(batch)
-    cut = _failure(data[: data.index(b"<PmtId>", data.index(b"<PmtId>") + 1) + 6])
-    assert "Couldn't find end of Start Tag PmtId" in cut and "b'" not in cut and 'b"' not in cut
-    latin = _failure(data.replace(b"<Nm>", b"<Nm>\xf2", 1))
-    assert latin.startswith("not UTF-8: ") and "Invalid bytes in character encoding" in latin
-    assert "b'" not in latin

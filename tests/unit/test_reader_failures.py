@@ -1,0 +1,42 @@
+"""What the pain.001 reader says of a file it cannot use: in words a client can act on
+(SPEC §6: `AddtlInf` naming the element and value at fault)."""
+
+from __future__ import annotations
+
+from gateway import samples
+from gateway.inbound import pain001_v03
+
+DEBTOR = samples.iban_lv("TREL", 9_100_000_000_001)
+CREDITOR = samples.iban_lv("TREL", 9_100_000_000_002)
+
+
+def _failure(data: bytes) -> str:
+    *_, summary = pain001_v03.stream([data], transactions_max=10)
+    assert summary.failure is not None  # type: ignore[union-attr]
+    return summary.failure.info  # type: ignore[union-attr,no-any-return]
+
+
+def test_a_broken_file_is_described_in_words_not_in_python_bytes() -> None:
+    """lxml quotes some of libxml2's messages as Python bytes; the AddtlInf said
+    `line 2: b'Invalid bytes in character encoding'` (a tester)."""
+    tx = samples.SampleTx("E2E-1", "1.00", CREDITOR)
+    pmt = samples.SamplePmtInf("P-1", DEBTOR, [tx] * 3)
+    batch = samples.SampleBatch("MSG-1", [pmt], nb_of_txs="3", ctrl_sum="3.00")
+    data = samples.to_bytes(batch)
+    cut = _failure(data[: data.index(b"<PmtId>", data.index(b"<PmtId>") + 1) + 6])
+    assert "Couldn't find end of Start Tag PmtId" in cut and "b'" not in cut and 'b"' not in cut
+    latin = _failure(data.replace(b"<Nm>", b"<Nm>\xf2", 1))
+    assert latin.startswith("not UTF-8: ") and "Invalid bytes in character encoding" in latin
+    assert "b'" not in latin
+
+
+def test_a_blank_msg_id_is_ff01() -> None:
+    """`<MsgId>   </MsgId>` is valid (Max35Text) but names nothing: the file was booked and
+    answered `OrgnlMsgId UNKNOWN`, and the next such file refused DU01 "MsgId  was already
+    used" (a tester)."""
+    tx = samples.SampleTx("E2E-1", "1.00", CREDITOR)
+    pmt = samples.SamplePmtInf("P-1", DEBTOR, [tx])
+    data = samples.to_bytes(samples.SampleBatch("MSG-1", [pmt], nb_of_txs="1", ctrl_sum="1.00"))
+    assert _failure(data.replace(b"<MsgId>MSG-1</MsgId>", b"<MsgId>   </MsgId>")) == (
+        "GrpHdr/MsgId is blank: a file's MsgId names it"
+    )
