@@ -44,16 +44,25 @@ def claims_container(head: bytes) -> bool:
 
 
 def is_container(path: Path, name: str) -> bool:
-    """Whether the upload at `path`, named `name`, is a signature container: its name
-    says so, or its bytes do, whatever it is named — as its bytes, not its name, tell a
-    repeat (a container first sent as `sig.xml` could never have been sent again right)."""
-    if is_container_name(name):
-        return True
+    """Whether the upload at `path`, named `name`, is a signature container: its bytes say
+    so, whatever it is named — as its bytes, not its name, tell a repeat (a container first
+    sent as `sig.xml` could never have been sent again right) — or its name does and its
+    bytes are not XML (SPEC §15: the root element's namespace decides what a file is; a
+    pain.001 sent as `pay.asice` was refused DS0B "not a zip file")."""
     try:
         with open(path, "rb") as handle:
-            return claims_container(handle.read(38))
+            head = handle.read(38)
     except OSError:
-        return False
+        return is_container_name(name)
+    if claims_container(head):
+        return True
+    return is_container_name(name) and not _looks_like_xml(head)
+
+
+def _looks_like_xml(head: bytes) -> bool:
+    """Whether a file's first bytes begin markup (after a UTF-8 byte-order mark and white
+    space): a container is a zip, which never does."""
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n").startswith(b"<")
 
 
 def container_data_bytes_max(max_file_bytes: int) -> int:

@@ -709,3 +709,14 @@ def test_a_payment_without_a_creditor_account_is_ac01_saying_so(inst: Installati
     assert missing.reasons == ["AC01"]
     said = "CdtrAcct missing: a credit transfer needs the creditor's IBAN"
     assert missing.additional_info == [said]
+
+
+def test_a_batch_named_like_a_container_is_read_as_what_it_is(inst: Installation) -> None:
+    """SPEC §15: the root element's namespace decides what a file is. A pain.001 uploaded
+    as `pay.asice` was refused DS0B "container refused: not a zip file" (a tester); it is
+    a batch. A file of that name that is neither XML nor a zip is still an unreadable
+    container (DS0B)."""
+    answer = inst.submit(Batch(msg_id="AS-ASICE").tx("Z-1", "5.00", B_MAIN).build(), "pay.asice")
+    assert answer.original_msg_id == "AS-ASICE" and answer.statuses() == {"Z-1": "ACSC"}
+    broken = inst.submit(b"\x00\x01 neither", "sig.asice")
+    assert broken.group_status == "RJCT" and broken.group_reasons == ["DS0B"]
