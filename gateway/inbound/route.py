@@ -90,9 +90,9 @@ def request_message(path: Path) -> str | None:
 def message_of(head: bytes) -> str | None:
     """The message name of the file starting with `head` (e.g. `camt.055.001.09`, any
     ISO 20022 message, supported or not), or None when it cannot be told safely."""
-    if not head or safe_xml.encoding_problem(head[: safe_xml.prolog_bytes]) is not None:
-        return None
-    if safe_xml.has_doctype(head):
+    # A file in another encoding is still told by its root (its reader then refuses it
+    # for the encoding: a camt.060 declared ISO-8859-1 is an invalid camt.060, admi.002).
+    if not head or safe_xml.has_doctype(head):
         return None
     # An error after the root's start (a stray byte, a bad entity) does not hide the
     # root: such a file is a request of its type that is invalid (admi.002).

@@ -194,6 +194,9 @@ def test_hostile_requests_are_answered_never_crash(inst: Installation, case: str
     _, shelf = answered(inst, bad, name="hostile.xml")
     (answer,) = out.new()
     assert shelf.parts[-4] == "rejected"
+    if case in ("declared Latin-1", "UTF-16"):  # told by its root, refused for its encoding
+        assert answer.message == "admi.002.001.01"
+        assert "UTF-8" in " ".join(answer.texts("Rsn/RsnDesc")), answer.texts("Rsn/RsnDesc")
     if answer.message == "admi.002.001.01":  # identified as a camt.060: refused as one
         admi([answer])
         assert answer.text("Rsn/RjctgPtyRsn") == "FF01"
