@@ -72,12 +72,40 @@ def instructions(demo: Demo, now: dt.datetime) -> str:
         "",
         *demo_timing.render(
             demo.settings, sample_batches(demo.samples_day), now,
-            demo_rates.exchange(demo.settings, CLIENTS, now),
+            demo_rates.exchange(demo.settings, CLIENTS, now), _uploaded_before(demo),
         ),
         "",
         *demo_signing.instructions(demo.folder, shown, program()),
         "",
     ])
+
+
+def _uploaded_before(demo: Demo) -> dict[str, str]:
+    """The samples of a reused demo already uploaded (their bytes known), with what they
+    were answered: uploaded again, they get that answer once more (SPEC §6)."""
+    import hashlib
+
+    from sqlalchemy import select
+
+    from gateway import db
+    from ledger.engine import make_engine
+
+    shas = {
+        hashlib.sha256(path.read_bytes()).hexdigest(): path.stem
+        for path in (demo.folder / "samples").glob("*.xml")
+    }
+    f = db.files.c
+    engine = make_engine(demo.settings.database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(f.id, f.sha256, f.group_status).where(
+                    f.client_id == CLIENTS[0].id, f.sha256.in_(sorted(shas))
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    return {shas[r.sha256]: f"file {r.id}, answered {r.group_status}" for r in rows}
 
 
 def main(

@@ -229,6 +229,27 @@ def test_printed_times_are_what_the_gateway_answers(tmp_path: Path, local: dt.da
         assert ("waits for its exchange rate" in said) is (local.month != 10), said
 
 
+def test_a_reused_demo_says_which_samples_were_uploaded_before(tmp_path: Path) -> None:
+    """A reused demo printed predictions for samples already uploaded: run as printed, the
+    upload was a repeat and got its first answer (booked at the start of the day, not
+    now: a tester). Such a sample is said to be uploaded before, with its answer."""
+    moment = dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.UTC)  # Monday 10:00 in Riga
+    demo = ensure_demo(tmp_path / "demo", port=free_port(), now=moment)
+    env = open_environment(demo.settings, clock=FixedClock(moment), need_sealer=True)
+    try:
+        shutil.copyfile(demo.folder / "samples" / "all-valid.xml",
+                        env.spool.inbox("iestade-a") / "all-valid.xml")  # fmt: skip
+        Pipeline(env).run_once()
+    finally:
+        env.close()
+    text = instructions(ensure_demo(tmp_path / "demo", now=moment), moment)
+    said = [line for line in text.splitlines() if line.startswith("  all-valid.xml:")]
+    assert said == [
+        "  all-valid.xml: uploaded before (file 1, answered ACSC): the same bytes again get "
+        "that answer once more, and nothing executes again"
+    ], text
+    assert "  future-dated.xml: ACCP" in text, text  # not uploaded: what it would get
+
 def test_the_printed_commands_name_the_program_as_this_shell_finds_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
