@@ -171,6 +171,7 @@ _T_E2E, _T_INSTR, _T_INSTDAMT, _T_USTRD = (
 )
 _T_FIN, _T_BIC, _T_NM, _T_CCY = (_N + t for t in ("FinInstnId", "BIC", "Nm", "Ccy"))
 _T_ID, _T_IBAN = _N + "Id", _N + "IBAN"
+_EQUIVALENT = f"{_N}Amt/{_N}EqvtAmt/{_N}Amt"
 _AMOUNT = ParsedTx._fields.index("amount")
 _T_DOC, _T_INITN, _T_GRPHDR, _T_PMTINF, _T_TX = (
     _N + t for t in ("Document", "CstmrCdtTrfInitn", "GrpHdr", "PmtInf", "CdtTrfTxInf")
@@ -320,6 +321,14 @@ def _check_root(elem: Any) -> None:
     if namespace != NS:
         message = namespace.rsplit(":", 1)[-1]
         raise _Stop(Finding(Reason.FF01, f"unsupported message {message!r}: expected {MESSAGE}"))
+
+
+def _equivalent(tx: Any) -> str:
+    """The amount of a transaction sent as `EqvtAmt` (refused for it, AM03): it counts
+    towards CtrlSum all the same, which ISO defines as the sum of all individual
+    amounts, whatever their currencies (a correct CtrlSum was refused AM10: a tester)."""
+    found = tx.find(_EQUIVALENT)
+    return (found.text or "").strip() if found is not None else ""
 
 
 def _add(total: Decimal, text: str) -> Decimal:
@@ -559,7 +568,7 @@ class _Harvest:
                 )
             row = _tx(child, seq, pmt_seq)
             chunk.append(row)
-            total = _add(total, row[_AMOUNT])
+            total = _add(total, row[_AMOUNT] or _equivalent(child))
             seq += 1
             if len(chunk) >= self.chunk_size:
                 yield chunk

@@ -720,3 +720,22 @@ def test_a_batch_named_like_a_container_is_read_as_what_it_is(inst: Installation
     assert answer.original_msg_id == "AS-ASICE" and answer.statuses() == {"Z-1": "ACSC"}
     broken = inst.submit(b"\x00\x01 neither", "sig.asice")
     assert broken.group_status == "RJCT" and broken.group_reasons == ["DS0B"]
+
+
+def test_an_equivalent_amount_counts_towards_ctrl_sum_and_is_am03_alone(
+    inst: Installation,
+) -> None:
+    """ISO's CtrlSum is the sum of all individual amounts, whatever their currencies: a
+    payment sent as `EqvtAmt` counts. A file whose CtrlSum counted it was refused AM10 as
+    a whole (a tester); now only that payment is refused, AM03."""
+    data = Batch(msg_id="EQVT").tx("Q-1", "10.00", B_MAIN).tx("Q-2", "1.00", B_MAIN).build()
+    instructed = b'<InstdAmt Ccy="EUR">10.00</InstdAmt>'
+    assert data.count(instructed) == 1
+    data = data.replace(
+        instructed, b'<EqvtAmt><Amt Ccy="EUR">10.00</Amt><CcyOfTrf>USD</CcyOfTrf></EqvtAmt>'
+    )
+    assert b"<CtrlSum>11.00</CtrlSum>" in data
+    answer = inst.submit(data)
+    assert answer.group_status == "PART", answer.group_info
+    assert answer.statuses() == {"Q-1": "RJCT", "Q-2": "ACSC"}
+    assert answer.tx("Q-1").reasons == ["AM03"]
