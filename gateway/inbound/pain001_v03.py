@@ -253,7 +253,7 @@ def _pmt_inf(elem: Any, seq: int) -> ParsedPmtInf:
         local = child.tag[_NLEN:]
         if local == "CdtTrfTxInf":
             break
-        if local in ("PmtInfId", "NbOfTxs", "CtrlSum", "ReqdExctnDt"):
+        if local in ("PmtInfId", "NbOfTxs", "CtrlSum", "ReqdExctnDt", "PmtMtd"):
             values[local] = _text(child)
         elif local == "BtchBookg":
             values[local] = _text(child) in ("true", "1")
@@ -265,6 +265,10 @@ def _pmt_inf(elem: Any, seq: int) -> ParsedPmtInf:
             values["DbtrAgt"] = _bic(child)
     if "PmtInfId" not in values or "ReqdExctnDt" not in values:
         raise _invalid("PmtInf without PmtInfId or ReqdExctnDt")
+    if values.get("PmtMtd") == "CHK":  # a cheque it was executed as a transfer (a tester)
+        why = f"PmtInf {values['PmtInfId']}: PmtMtd CHK, a cheque: the treasury makes " \
+            "credit transfers only (TRF, TRA)"  # fmt: skip
+        raise _Stop(Finding(Reason.FF01, why))
     iban, other, ccy = values.get("DbtrAcct", (None, None, None))
     return ParsedPmtInf(
         seq=seq,

@@ -40,3 +40,19 @@ def test_a_blank_msg_id_is_ff01() -> None:
     assert _failure(data.replace(b"<MsgId>MSG-1</MsgId>", b"<MsgId>   </MsgId>")) == (
         "GrpHdr/MsgId is blank: a file's MsgId names it"
     )
+
+
+def test_a_cheque_order_is_ff01() -> None:
+    """`PmtMtd` CHK asks for a cheque: it was executed as a credit transfer without a word
+    (a tester). The treasury makes credit transfers only."""
+    tx = samples.SampleTx("E2E-1", "1.00", CREDITOR)
+    pmt = samples.SamplePmtInf("P-1", DEBTOR, [tx])
+    data = samples.to_bytes(samples.SampleBatch("MSG-1", [pmt], nb_of_txs="1", ctrl_sum="1.00"))
+    assert b"<PmtMtd>TRF</PmtMtd>" in data
+    assert _failure(data.replace(b"<PmtMtd>TRF</PmtMtd>", b"<PmtMtd>CHK</PmtMtd>")) == (
+        "PmtInf P-1: PmtMtd CHK, a cheque: the treasury makes credit transfers only (TRF, TRA)"
+    )
+    *_, fine = pain001_v03.stream(
+        [data.replace(b"<PmtMtd>TRF</PmtMtd>", b"<PmtMtd>TRA</PmtMtd>")], transactions_max=10
+    )
+    assert fine.failure is None  # type: ignore[union-attr]
