@@ -24,7 +24,7 @@ account-management adjustment, which a funding credit is not.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -101,9 +101,10 @@ class Entry:
 class AccountReport:
     """One account over one period. Balances are signed minor units (negative: DBIT).
 
-    `entries` is iterated twice (once to check and total, once to write), hence a
-    Sequence; it may be lazy. `opening_minor`/`closing_minor` are required by
-    camt.052 (closing is the interim balance) and camt.053; camt.054 ignores them,
+    `entries` is iterated twice (once to check and total, once to write); it may read
+    them afresh each time (`entries.Entries`, a page at a time). `opening_minor` and
+    `closing_minor` are required by camt.052 (closing is the interim balance) and
+    camt.053; camt.054 ignores them,
     and checks them only when both are given. Balance dates are the dates of
     `from_datetime`/`to_datetime` in their own time zone: pass Europe/Riga times.
     """
@@ -121,7 +122,10 @@ class AccountReport:
     to_datetime: datetime
     opening_minor: int | None = None
     closing_minor: int | None = None
-    entries: Sequence[Entry] = ()
+    entries: Iterable[Entry] = ()
+    # The entries' totals when the database counted them beforehand (`entries.Entries`):
+    # the entries are then read once, checked as they are written (`checked`).
+    totals: Totals | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,10 +155,14 @@ def totals(entries: Iterable[Entry]) -> Totals:
 
 
 def check(report: AccountReport) -> Totals:
-    """Refuse a report that does not add up; return its totals for the summary."""
-    for entry in report.entries:
-        _check_entry(entry, report.currency)
-    result = totals(report.entries)
+    """Refuse a report that does not add up; return its totals for the summary. Totals
+    counted beforehand (`AccountReport.totals`) are checked here against the balances and
+    as the entries are written against the entries (`checked`)."""
+    result = report.totals
+    if result is None:
+        for entry in report.entries:
+            _check_entry(entry, report.currency)
+        result = totals(report.entries)
     opening, closing = report.opening_minor, report.closing_minor
     if opening is not None and closing is not None and opening + result.net_minor != closing:
         raise ReportInvariantError(
@@ -162,6 +170,39 @@ def check(report: AccountReport) -> Totals:
             f"{result.credits_minor} - debits {result.debits_minor} != closing {closing}"
         )
     return result
+
+
+def checked(report: AccountReport, summary: Totals) -> Iterator[Entry]:
+    """The report's entries as they are written. With totals counted beforehand, each is
+    checked as it passes and, at the end, all of them against `summary`: a report that
+    does not add up is refused then, before it is delivered (its writing fails)."""
+    if report.totals is None:  # `check` went through them already
+        yield from report.entries
+        return
+    seen: list[Entry] = []
+    running = Totals(0, 0, 0, 0, 0)
+    for entry in report.entries:
+        _check_entry(entry, report.currency)
+        seen.append(entry)
+        if len(seen) == totals_batch:
+            running = _added(running, totals(seen))
+            seen.clear()
+        yield entry
+    running = _added(running, totals(seen))
+    if running != summary:
+        raise ReportInvariantError(
+            f"{report.iban} {report.report_id}: the entries add up to {running}, not {summary}"
+        )
+
+
+totals_batch = 1000  # entries added up at a time by `checked`
+
+
+def _added(a: Totals, b: Totals) -> Totals:
+    return Totals(
+        a.count + b.count, a.credit_count + b.credit_count, a.credits_minor + b.credits_minor,
+        a.debit_count + b.debit_count, a.debits_minor + b.debits_minor,
+    )  # fmt: skip
 
 
 def balances(report: AccountReport) -> tuple[int, int]:

@@ -1,7 +1,9 @@
 """camt.053.001.02, the end-of-day statement: OPBD and CLBD that reconcile with every entry.
 
-The report is checked before a byte is written (`account_report.check`): a statement
-that does not add up is refused with `ReportInvariantError`, never delivered.
+The report is checked (`account_report.check`, `account_report.checked`): a statement
+that does not add up is refused with `ReportInvariantError`, never delivered — before a
+byte is written, or, when its totals were counted beforehand and its entries are read
+once as they are written, at the end of its writing.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from gateway.inbound import budget
 from gateway.inbound.parsed import USTRD_SEPARATOR
-from gateway.outbound import xmlwrite
+from gateway.outbound import account_report, xmlwrite
 from gateway.outbound.account_report import (
     AccountReport,
     BankTxCode,
@@ -60,7 +60,7 @@ def account_section(
         for balance in balances:
             _balance(w, balance, report.currency)
         _summary(w, summary, report.currency)
-        for entry in report.entries:
+        for entry in account_report.checked(report, summary):
             _entry(w, entry)
 
 

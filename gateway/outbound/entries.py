@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, case, func, select
 
 from gateway import db, fx
 from gateway.inbound.identifiers import iban_spec
@@ -30,6 +30,7 @@ from gateway.outbound.account_report import (
     Entry,
     EntryDetail,
     Exchange,
+    Totals,
 )
 from gateway.references import reference_file_id, reference_seq
 from ledger.schema import accounts as t_accounts
@@ -127,39 +128,98 @@ def entries(
     references: Sequence[str] | None = None,
 ) -> list[Entry]:
     """The account's entries — its postings — booked on `day`, or belonging to the given
-    transfers. A posting's details are the payments its transfer carries on this
-    account's side: all of them on the debtor's one debit, those to this account on a
-    creditor's credit (a batch credits each creditor account once)."""
-    account_iban = conn.execute(
-        select(t_accounts.c.iban).where(t_accounts.c.id == account_id)
-    ).scalar_one()
-    condition = [t_postings.c.account_id == account_id]
-    if day is not None:
-        condition.append(t_postings.c.booking_date == day)
-    if references is not None:
-        condition.append(t_transfers.c.reference.in_(list(references)))
-    postings = conn.execute(
-        select(
-            t_postings.c.id,
-            t_postings.c.transfer_id,
-            t_postings.c.amount_minor,
-            t_postings.c.currency,
-            t_postings.c.booking_date,
-            func.coalesce(t_postings.c.reference, t_transfers.c.reference).label("reference"),
-            t_transfers.c.kind,
-            t_transfers.c.value_date,
+    transfers, all at once (`Entries`, read whole)."""
+    return list(Entries(conn, account_id, day=day, references=references))
+
+
+class Entries:
+    """The account's entries — its postings — booked on `day`, or belonging to the given
+    transfers, read from the database a page of postings at a time each time they are
+    iterated: a report iterates them twice (checked and totalled, then written), and a day
+    of 600,000 entries read at once took more than a gigabyte (a tester). A posting's
+    details are the payments its transfer carries on this account's side: all of them on
+    the debtor's one debit, those to this account on a creditor's credit (a batch credits
+    each creditor account once)."""
+
+    page_postings = 2000
+
+    def __init__(
+        self,
+        conn: Connection,
+        account_id: int,
+        *,
+        day: dt.date | None = None,
+        references: Sequence[str] | None = None,
+    ) -> None:
+        self.conn, self.account_id = conn, account_id
+        self.condition = [t_postings.c.account_id == account_id]
+        if day is not None:
+            self.condition.append(t_postings.c.booking_date == day)
+        if references is not None:
+            self.condition.append(t_transfers.c.reference.in_(list(references)))
+
+    def __iter__(self) -> Iterator[Entry]:
+        conn = self.conn
+        account_iban = conn.execute(
+            select(t_accounts.c.iban).where(t_accounts.c.id == self.account_id)
+        ).scalar_one()
+        rates = _Rates(conn)
+        after = 0  # the last posting read: pages follow the postings' order
+        while page := self._page(after):
+            after = page[-1].id
+            details = _payments_by_transfer(
+                conn, [p.reference for p in page if p.kind != "funding"]
+            )
+            funders = _funding_counterparty(
+                conn, [p.transfer_id for p in page if p.kind == "funding"]
+            )
+            for posting in page:
+                yield rates.exchanged(_entry(posting, details, funders, account_iban))
+
+    def _page(self, after: int) -> list[Any]:
+        return list(
+            self.conn.execute(
+                select(
+                    t_postings.c.id,
+                    t_postings.c.transfer_id,
+                    t_postings.c.amount_minor,
+                    t_postings.c.currency,
+                    t_postings.c.booking_date,
+                    func.coalesce(t_postings.c.reference, t_transfers.c.reference).label(
+                        "reference"
+                    ),
+                    t_transfers.c.kind,
+                    t_transfers.c.value_date,
+                )
+                .select_from(
+                    t_postings.join(t_transfers, t_postings.c.transfer_id == t_transfers.c.id)
+                )
+                .where(and_(*self.condition, t_postings.c.id > after))
+                .order_by(t_postings.c.id)
+                .limit(self.page_postings)
+            )
         )
-        .select_from(t_postings.join(t_transfers, t_postings.c.transfer_id == t_transfers.c.id))
-        .where(and_(*condition))
-        .order_by(t_postings.c.id)
-    ).all()
-    details = _payments_by_transfer(conn, [p.reference for p in postings if p.kind != "funding"])
-    funders = _funding_counterparty(
-        conn, [p.transfer_id for p in postings if p.kind == "funding"]
-    )
-    rates = _Rates(conn)
-    found = [_entry(posting, details, funders, account_iban) for posting in postings]
-    return [rates.exchanged(entry) for entry in found]
+
+    def totals(self) -> Totals:
+        """How many entries there are, credits and debits, counted by the database (a
+        report shows them before its entries, which it then reads once: the writer checks
+        the entries against them as it goes, `account_report.checked`)."""
+        amount = t_postings.c.amount_minor
+        credit = amount > 0
+        row = self.conn.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(case((credit, 1), else_=0)), 0),
+                func.coalesce(func.sum(case((credit, amount), else_=0)), 0),
+                func.coalesce(func.sum(case((credit, 0), else_=-amount)), 0),
+            )
+            .select_from(
+                t_postings.join(t_transfers, t_postings.c.transfer_id == t_transfers.c.id)
+            )
+            .where(and_(*self.condition))
+        ).one()
+        count, credits, credited, debited = map(int, row)
+        return Totals(count, credits, credited, count - credits, debited)
 
 
 class _Rates:

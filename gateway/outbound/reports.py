@@ -17,7 +17,7 @@ from gateway.outbound import answers, camt052_v02, camt054_v02, outbox
 from gateway.outbound.account_report import (
     AccountReport,
 )
-from gateway.outbound.entries import balance_before, entries
+from gateway.outbound.entries import Entries, balance_before, entries
 from gateway.settings import ClientSettings
 from ledger.core import AccountKind
 from ledger.schema import accounts as t_accounts
@@ -51,9 +51,10 @@ def enqueue_intraday(
     interim balance — into the outbox (the `report` command and camt.060 requests)."""
     account = conn.execute(select(t_accounts).where(t_accounts.c.iban == iban)).one()
     today = local.date()
-    day_entries = entries(conn, account.id, day=today)
+    day_entries = Entries(conn, account.id, day=today)  # read as written, a page at a time
+    summary = day_entries.totals()  # the entries are checked against it as they are written
     opening = balance_before(conn, account.id, today)
-    interim = opening + sum(e.amount_minor if e.credit else -e.amount_minor for e in day_entries)
+    interim = opening + summary.net_minor
     msg_id = new_msg_id(conn, local)
     start, _ = day_bounds(env, today)
     report = AccountReport(
@@ -70,6 +71,7 @@ def enqueue_intraday(
         opening_minor=opening,
         closing_minor=interim,
         entries=day_entries,
+        totals=summary,
     )
     return enqueue(conn, client_id, camt052_v02, report)
 

@@ -24,7 +24,7 @@ from gateway.outbound import camt053_v02, outbox, reports
 from gateway.outbound.account_report import (
     AccountReport,
 )
-from gateway.outbound.entries import balance_before, entries
+from gateway.outbound.entries import Entries, balance_before
 from gateway.settings import ClientSettings
 from ledger import calendar
 from ledger.schema import accounts as t_accounts
@@ -103,9 +103,10 @@ def _statement(
     refused = statement_refusal(conn, iban, account.id, day, env.settings.eod_empty_statements)
     if refused is not None:
         raise _Refused(refused)
-    day_entries = entries(conn, account.id, day=day)
+    day_entries = Entries(conn, account.id, day=day)  # read as written, a page at a time
+    summary = day_entries.totals()  # the entries are checked against it as they are written
     opening = balance_before(conn, account.id, day)
-    closing = opening + sum(e.amount_minor if e.credit else -e.amount_minor for e in day_entries)
+    closing = opening + summary.net_minor
     previous = conn.execute(
         select(s.closing_minor)
         .where(s.iban == iban, s.message == STATEMENT, s.business_date < day)
@@ -132,6 +133,7 @@ def _statement(
         opening_minor=opening,
         closing_minor=closing,
         entries=day_entries,
+        totals=summary,
     )
     outbox_id, name = reports.enqueue(conn, client.id, camt053_v02, report)
     conn.execute(
@@ -145,7 +147,7 @@ def _statement(
             outbox_id=outbox_id,
         )
     )
-    return StatementResult(iban, day, True, name, f"{len(day_entries)} entries")
+    return StatementResult(iban, day, True, name, f"{summary.count} entries")
 
 
 class _Refused(Exception):

@@ -29,6 +29,7 @@ from pycamt.parser import Camt053Parser
 from sqlalchemy import text
 
 from gateway.outbound import reports, statements
+from gateway.outbound.entries import Entries
 from gateway.samples import SamplePmtInf, SampleTx, iban_lv
 from gateway.worker import Worker
 from ledger import calendar
@@ -383,6 +384,45 @@ def test_batch_booking_false_gives_one_entry_per_payment(
         assert (detail.msg_id, detail.pmt_inf_id) == ("SINGLE", "SINGLE-P1")
         assert entry.code == ESCT
 
+
+def test_a_statement_reads_its_entries_a_page_at_a_time_and_misses_none(
+    inst: Installation, assert_valid: Validate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A day's entries were read whole into memory, twice over with their payments: a
+    statement of 600,000 entries took more than a gigabyte (a tester; the unit allows the
+    daemon 1 GB). They are read a page of postings at a time as the statement is written
+    (here 3 a page, 11 postings on the account): every entry once, in posting order, the
+    balances reconciling."""
+    monkeypatch.setattr(Entries, "page_postings", 3)
+    pmt = SamplePmtInf(
+        pmt_inf_id="PAGED-P1",
+        debtor_iban=A_MAIN,
+        transactions=[
+            SampleTx(f"G-{n}", f"{n}.00", EXTERNAL, creditor_bic=EXTERNAL_BIC)
+            for n in range(1, 11)
+        ],
+        execution_date=TODAY.isoformat(),
+        batch_booking=False,
+    )
+    answer = inst.submit(Batch(msg_id="PAGED", extra_pmts=[pmt]).build())
+    acct_refs = refs(answer)
+    pages: list[int] = []
+    paged = Entries._page
+
+    def counted(self: Entries, after: int) -> list[object]:
+        found = paged(self, after)
+        pages.append(len(found))
+        return found
+
+    monkeypatch.setattr(Entries, "_page", counted)
+    close_day(inst, TODAY)
+    statement = statements_of(inst, validate=assert_valid)[(A_MAIN, TODAY)]
+    debits = [e for e in statement.entries if not e.credit]
+    assert [e.acct_svcr_ref for e in debits] == [acct_refs[f"G-{n}"] for n in range(1, 11)]
+    assert [e.amount_minor for e in debits] == [n * 100 for n in range(1, 11)]
+    assert statement.opening - 5500 + sum(e.amount_minor for e in statement.entries if e.credit) \
+        == statement.closing  # fmt: skip
+    assert max(pages) == 3 and pages.count(0) >= 2  # a page at a time, each pass to the end
 
 def test_bank_transaction_codes_tell_sepa_cross_border_internal_and_funding_apart(
     inst: Installation, assert_valid: Validate

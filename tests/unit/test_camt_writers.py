@@ -392,3 +392,40 @@ def test_large_statement_streams_in_little_memory(tmp_path: Path, assert_valid: 
     assert growth < 50 * 1024 * 1024, f"memory rose by {growth / 1e6:.1f} MB"
     assert path.read_bytes().count(b"<Ntry>") == count
     assert_valid(path, "camt.053.001.02")
+
+
+class Once:
+    """Entries that may be read once only, as a report with totals counted beforehand
+    reads them (`entries.Entries` reads the database afresh at each pass)."""
+
+    def __init__(self, entries: Sequence[Entry]) -> None:
+        self.entries, self.passes = entries, 0
+
+    def __iter__(self) -> Any:
+        self.passes += 1
+        assert self.passes == 1, "read twice"
+        return iter(self.entries)
+
+
+def test_totals_counted_beforehand_are_checked_as_the_entries_are_written(
+    assert_valid: Validate,
+) -> None:
+    """With the totals counted by the database, the entries are read once (not twice: a
+    day of 600,000 entries was read whole), each checked as it is written and all of them,
+    at the end, against the totals: a statement that does not add up is refused."""
+    entries = day_entries()
+    right = account_report.totals(entries)
+    opening = 50000
+    closing = opening + right.net_minor
+    report = report_of(entries, opening, closing_minor=closing, totals=right)
+    report = dataclasses.replace(report, entries=Once(entries))
+    assert written(camt053_v02.write, report, "camt.053.001.02", assert_valid)
+    off = dataclasses.replace(right, credits_minor=right.credits_minor + 1)
+    wrong = report_of(entries, opening, closing_minor=closing + 1, totals=off)
+    with pytest.raises(ReportInvariantError, match="the entries add up to"):
+        camt053_v02.write(wrong, io.BytesIO())
+    bad = [*entries[:-1], dataclasses.replace(entries[-1], currency="USD")]
+    with pytest.raises(ReportInvariantError, match="currency"):
+        camt053_v02.write(
+            report_of(bad, opening, closing_minor=closing, totals=right), io.BytesIO()
+        )
