@@ -1,14 +1,15 @@
 """What a file in `/in` is, told cheaply before it is read: a signature container by its
-name or its first bytes (SPEC §11), else the ISO 20022 message its root element's
-namespace names (SPEC §15).
+first bytes, or by its name when they are not XML (SPEC §11), else the ISO 20022 message
+its root element's namespace names (SPEC §15).
 
 The file run routes every file by this module alone; the runs of the rarer kinds
 (containers, requests, trials) are imported when a file of their kind arrives.
 
 Only the first block of the file is looked at, with the hostile-input rules of every
-inbound message (`safe_xml`): a file that is not UTF-8 or carries a DTD is not
-identified at all, and neither is one whose root element does not start within the
-block. What is not identified is answered as SPEC §6 says (pain.002 `RJCT FF01`).
+inbound message (`safe_xml`): a file that carries a DTD is not identified at all, and
+neither is one whose root element does not start within the block (one in another
+encoding than UTF-8 is, by its root, and refused by its reader for the encoding). What
+is not identified is answered as SPEC §6 says (pain.002 `RJCT FF01`).
 """
 
 from __future__ import annotations

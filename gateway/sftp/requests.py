@@ -31,18 +31,23 @@ def _failed(session: Any, op: str, exc: Exception) -> asyncssh.SFTPError:
     return asyncssh.SFTPFailure(FAILED)
 
 
+async def logged(session: Any, op: str, items: AsyncIterator[T]) -> AsyncIterator[T]:
+    """`items` (a listing a handler returns) with what it did not expect logged."""
+    try:
+        async for item in items:
+            yield item
+    except Exception as exc:
+        if _expected(exc):
+            raise
+        raise _failed(session, op, exc) from exc
+
+
 def _wrap(op: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     if inspect.isasyncgenfunction(fn):
 
         @functools.wraps(fn)
-        async def generate(self: Any, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-            try:
-                async for item in fn(self, *args, **kwargs):
-                    yield item
-            except Exception as exc:
-                if _expected(exc):
-                    raise
-                raise _failed(self, op, exc) from exc
+        def generate(self: Any, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            return logged(self, op, fn(self, *args, **kwargs))
 
         return generate
     if inspect.iscoroutinefunction(fn):

@@ -32,7 +32,7 @@ from gateway.sftp.receipts import (
     remove_receipt,
     write_receipt,
 )
-from gateway.sftp.requests import logged_failures
+from gateway.sftp.requests import logged, logged_failures
 
 READ_BYTES_MAX = 256 * 1024
 HANDLES_PER_SESSION_MAX = 64
@@ -297,7 +297,7 @@ class SftpSession(asyncssh.SFTPServer):
         vpath = self._resolve(path)
         self._take_handle(vpath)
         self.open_handles += 1
-        listing = self._listing(vpath)
+        listing = logged(self, "scandir", self._listing(vpath))
         weakref.finalize(listing, self._listing_closed)
         return listing
 
@@ -513,13 +513,16 @@ class SftpSession(asyncssh.SFTPServer):
         self.log.warning("sftp.upload.discarded", file=upload.target.name, reason=reason)
 
     async def _finish_upload(self, upload: Upload) -> None:
+        # asyncssh closes the handles left open when a channel or connection goes away;
+        # only a close the client asked for, on a live channel, completes an upload. Such
+        # a close never raises: an exception would stop asyncssh's clean-up of the
+        # session's other handles and its `exit` (their slots and uploads never given back).
+        if _client_gone(self.channel):
+            if upload.refusal is None:  # a refused one was discarded when it was refused
+                self._discard(upload, "connection lost before close")
+            return
         if upload.refusal is not None:
             raise asyncssh.SFTPFailure(upload.refusal)  # discarded when it was refused
-        # asyncssh closes the handles left open when a channel or connection goes away;
-        # only a close the client asked for, on a live channel, completes an upload.
-        if _client_gone(self.channel):
-            self._discard(upload, "connection lost before close")
-            return
         if upload.failed:
             self._discard(upload, "write failed")
             raise asyncssh.SFTPFailure("Write failed; upload discarded")

@@ -4,6 +4,7 @@ the close), OpenSSH's scp (an fsetstat of the size written), asyncssh's get (ran
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import stat
 import subprocess
@@ -206,3 +207,21 @@ def test_long_listing_of_the_root_and_who_may_write_where(server: RunningServer)
     assert stat.S_IMODE(manage.stat("/in").st_mode or 0) == 0o750
     manage.close()
     viewer.close()
+
+
+def test_an_unexpected_error_while_listing_is_logged(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listing's work happens as it is read (READDIR), after the handler that opened it
+    returned: what it did not expect is logged all the same (a review)."""
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+
+    def broken(path: str) -> None:
+        raise RuntimeError("a bug in a listing")
+
+    monkeypatch.setattr(os, "scandir", broken)
+    with pytest.raises(OSError, match="Internal error on the server"):
+        sftp.listdir("/in")
+    (line,) = server.log.named("sftp.request.failed")
+    assert line["op"] == "scandir" and line["error"] == "RuntimeError: a bug in a listing"
+    sftp.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import io
@@ -965,3 +966,35 @@ def test_files_waiting_are_bounded_in_number_as_well(
         sftp.putfo(io.BytesIO(b""), "/in/e3.part")
     finally:
         sftp.close()
+
+
+def _held(server: RunningServer) -> tuple[int, int, int]:
+    """Open handles, bytes in flight and uploads begun of client alpha, on the server."""
+    ctx = server_context(server.acceptor)
+    assert ctx is not None
+    waiting = ctx.waiting
+    return ctx.handles.count(), waiting.in_flight("alpha"), waiting._uploading.get("alpha", 0)
+
+
+def test_a_session_dropped_with_a_refused_upload_open_gives_everything_back(
+    server: RunningServer,
+) -> None:
+    """asyncssh closes the handles a dropped session left open; the close of an upload
+    refused as too big raised, which stopped that clean-up: the session's other handles,
+    its other upload (bytes and all) and its open listing were never given back (a
+    review). Everything is given back now."""
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    big = sftp.open("/in/big.xml", "wb")
+    other = sftp.open("/in/other.xml", "wb")
+    other.write(b"x" * 100)
+    other.flush()
+    _open_dir(sftp, "/in")
+    with contextlib.suppress(OSError):
+        big.write(b"y" * 1_000_001)  # past max_file_bytes: refused
+        big.flush()
+    assert server.call(lambda: _held(server))[0] == 3
+    sftp.get_channel().get_transport().close()
+    assert wait_for(lambda: server.call(lambda: _held(server)) == (0, 0, 0)), server.call(
+        lambda: _held(server)
+    )
+    assert not [p for p in server.folder("alpha", "in").iterdir() if p.name != "."]
