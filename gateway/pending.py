@@ -12,12 +12,11 @@ transaction that books them.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, literal_column, select
+from sqlalchemy import Connection, Select, literal_column, select
 
 from gateway import announcements, db, large_days, record
 from gateway.environment import Environment
@@ -35,18 +34,47 @@ from ledger.tx import LedgerTx
 log = structlog.get_logger("gateway.pending")
 
 
-def due_payments(today: dt.date) -> Select[Any]:
-    """Pending payments due on or before `today`, in file order, found through the
-    partial index `ix_gw_payments_pending` without touching the booked ones. The
-    unary plus keeps SQLite from reading the whole table in file order through the
-    unique index (to spare itself sorting the few pending rows)."""
+# What a run of due payments reads of each (`_orders`, `_needs_exchange`, `_execute_file`).
+DUE_COLUMNS = (
+    "id", "file_id", "seq", "pmt_seq", "debtor_iban", "creditor_iban", "kind", "amount_minor",
+    "currency", "batch_booking", "due_date", "large_day_held_on", "additional_info",
+)  # fmt: skip
+
+
+def due_payments(
+    today: dt.date, file_id: int | None = None, after: int = -1, limit: int | None = None
+) -> Select[Any]:
+    """Pending payments due on or before `today` (of `file_id`, after its position
+    `after`, at most `limit`), in file order, found through the partial index
+    `ix_gw_payments_pending` without touching the booked ones. The unary plus keeps
+    SQLite from reading the whole table in file order through the unique index (to spare
+    itself sorting the few pending rows)."""
     p = db.payments.c
+    query = select(*(p[name] for name in DUE_COLUMNS)).where(  # what a run reads, no more
+        db.pending_only(), p.due_date <= today
+    )
+    if file_id is not None:
+        query = query.where(p.file_id == file_id, p.seq > after)
     return (
-        select(db.payments)
-        .where(db.pending_only(), p.due_date <= today)
-        .order_by(literal_column("+gw_payments.file_id"), p.seq)
+        query.order_by(literal_column("+gw_payments.file_id"), p.seq)
+        .limit(limit)
         .with_for_update()  # a cancellation (camt.055) waits, then finds them executed
     )
+
+
+# Due payments a run reads, decides and records at a time: a file's whole run of
+# 200,000 due payments read at once took 640 MB (a tester).
+chunk_payments = 20_000
+
+
+def _due_chunks(conn: Connection, today: dt.date, file_id: int) -> Iterator[Sequence[Any]]:
+    """The file's due payments, `chunk_payments` at a time in file order. A chunk's rows
+    are decided and recorded before the next is read: none is read twice (the next begins
+    after the last position read)."""
+    after = -1
+    while rows := conn.execute(due_payments(today, file_id, after, chunk_payments)).all():
+        yield rows
+        after = rows[-1].seq
 
 
 def execute_due(env: Environment) -> list[int]:
@@ -57,10 +85,13 @@ def execute_due(env: Environment) -> list[int]:
     if not calendar.is_business_day(today) or local.time() >= env.settings.eod_time:
         return []  # nothing is booked on a closed day
     reported: list[int] = []
+    p = db.payments.c
     with env.ledger.begin() as tx:
-        rows = tx.conn.execute(due_payments(today)).all()
-        for file_id, file_rows in itertools.groupby(rows, key=lambda r: r.file_id):
-            if _execute_file(env, tx, file_id, list(file_rows), now, local):
+        files = tx.conn.execute(
+            select(p.file_id).where(db.pending_only(), p.due_date <= today).distinct()
+        ).scalars()
+        for file_id in sorted(files):
+            if _execute_file(env, tx, file_id, now, local):
                 reported.append(file_id)
     for file_id in reported:
         log.info("pending.executed", file_id=file_id, day=today.isoformat())
@@ -87,66 +118,37 @@ def _orders(rows: Sequence[Any]) -> list[decide.Order]:
 
 
 def _execute_file(
-    env: Environment,
-    tx: LedgerTx,
-    file_id: int,
-    rows: Sequence[Any],
-    now: dt.datetime,
-    local: dt.datetime,
+    env: Environment, tx: LedgerTx, file_id: int, now: dt.datetime, local: dt.datetime
 ) -> bool:
-    """One more run of a file; whether it reported anything (a further pain.002)."""
+    """One more run of a file, a chunk of its due payments at a time; whether it reported
+    anything (a further pain.002)."""
     conn = tx.conn
     file_row = conn.execute(
         select(db.files).where(db.files.c.id == file_id).with_for_update()
     ).one()
     today = local.date()
     run = int(file_row.reports) + 1
-    ibans = {r.debtor_iban for r in rows} | {r.creditor_iban for r in rows if r.kind == "internal"}
-    accounts = tx.accounts(ibans | record.treasury_system_ibans(tx))
-    clearing = {a.currency: i for i, a in accounts.items() if a.kind is AccountKind.CLEARING}
-    book = decide.Book(accounts, record.debited_today(tx, accounts.values(), today))
+    system = tx.accounts(record.treasury_system_ibans(tx))
+    clearing = {a.currency: i for i, a in system.items() if a.kind is AccountKind.CLEARING}
+    book = decide.Book(system, record.debited_today(tx, system.values(), today))
     refs = FileRefs(file_row.client_id, file_row.sha256, file_id, run)
     bookings = decide.Bookings(refs, today, clearing, fx_wait_days=env.settings.fx_wait_days)
-    if any(_needs_exchange(r, accounts) for r in rows):
-        bookings.rates = record.day_rates(conn, today)
-    if any(r.currency == large_days.CURRENCY for r in rows):
-        bookings.gate = record.large_day_gate(conn, env.settings, file_row.client_id, today)
-    results = _execute(_orders(rows), _served(env, file_row.client_id), book, bookings)
-    record.post(tx, bookings.take_singles(), book, now)
+    served = _served(env, file_row.client_id)
+    changed = False
+    for rows in _due_chunks(conn, today, file_id):
+        _take_accounts(tx, book, rows, today)
+        if bookings.rates is None and any(_needs_exchange(r, book.accounts) for r in rows):
+            bookings.rates = record.day_rates(conn, today)
+        if bookings.gate is None and any(r.currency == large_days.CURRENCY for r in rows):
+            bookings.gate = record.large_day_gate(conn, env.settings, file_row.client_id, today)
+        results = _execute(_orders(rows), served, book, bookings)
+        record.post(tx, bookings.take_singles(), book, now)
+        updates = _updates(refs, rows, results, run, bookings.notes, today)
+        record.update_payments(conn, updates)
+        changed = changed or bool(updates)
     record.finish(tx, bookings.batches(), book, now)
     record.rates_used(conn, bookings.quotes)
-    decided = [
-        (r.id, _outcome(refs, r.seq, result, run, bookings.notes.get(r.seq), today))
-        for r, result in zip(rows, results, strict=True)
-        if not isinstance(result, decide.Waiting)
-    ]
-    # Held for a large-payment day: moved to a later day, and the client is told why.
-    held = [
-        (
-            r.id,
-            {
-                "report_no": run,
-                "additional_info": result.text,
-                "due_date": result.due,
-                "large_day_held_on": today,
-            },
-        )
-        for r, result in zip(rows, results, strict=True)
-        if isinstance(result, decide.Waiting) and result.due is not None
-    ]
-    # Still waiting, but why has changed (SPEC §6: a PDNG says why it waits): a payment
-    # that waited for the rate valid on its due day now waits for today's, or one due
-    # today finds no rate. Reported like any change, so that the client is not left with
-    # an answer naming a rate that has since come.
-    waiting = [
-        (r.id, {"report_no": run, "additional_info": result.text})
-        for r, result in zip(rows, results, strict=True)
-        if isinstance(result, decide.Waiting)
-        and result.due is None
-        and result.text != r.additional_info
-    ]
-    record.update_payments(conn, decided + held + waiting)
-    if not decided and not held and not waiting:
+    if not changed:
         return False  # all still wait as the client was told: nothing new to report
     announcements.refresh_days(conn, file_row.client_id, [file_id])
     reports.notify(env, conn, bookings.references)  # reads the rows just updated
@@ -154,6 +156,41 @@ def _execute_file(
     group = derive(answers.status_counts(conn, file_id))
     record.update_file(conn, file_id, reports=run, group_status=group.value)
     return True
+
+
+def _take_accounts(tx: LedgerTx, book: decide.Book, rows: Sequence[Any], today: dt.date) -> None:
+    """The accounts a chunk's payments move that the run has not read yet, into `book`
+    with what each was debited today (none was moved by the run before)."""
+    wanted = {r.debtor_iban for r in rows}
+    wanted |= {r.creditor_iban for r in rows if r.kind == "internal"}
+    found = tx.accounts(wanted - book.accounts.keys())
+    book.add(found.values())
+    book.debited.update(record.debited_today(tx, found.values(), today))
+
+
+def _updates(
+    refs: FileRefs, rows: Sequence[Any], results: Sequence[Finding | str | Waiting], run: int,
+    notes: dict[int, str], today: dt.date,
+) -> list[tuple[int, dict[str, Any]]]:
+    """What the chunk's rows say once decided (`notes`: converted payments' AddtlInf,
+    taken): executed or refused; held for a large-payment day — moved to a later day, the
+    client told why; or still waiting, where why has changed (SPEC §6: a PDNG says why
+    it waits — a payment that waited for the rate valid on its due day now waits for
+    today's, or one due today finds no rate), reported like any change so that the
+    client is not left with an answer naming a rate that has since come."""
+    updates: list[tuple[int, dict[str, Any]]] = []
+    for r, result in zip(rows, results, strict=True):
+        if not isinstance(result, Waiting):
+            note = notes.pop(r.seq, None)
+            updates.append((r.id, _outcome(refs, r.seq, result, run, note, today)))
+        elif result.due is not None:
+            updates.append((r.id, {
+                "report_no": run, "additional_info": result.text, "due_date": result.due,
+                "large_day_held_on": today,
+            }))  # fmt: skip
+        elif result.text != r.additional_info:
+            updates.append((r.id, {"report_no": run, "additional_info": result.text}))
+    return updates
 
 
 def _served(env: Environment, client_id: str) -> tuple[frozenset[str], frozenset[str]]:

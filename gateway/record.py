@@ -12,6 +12,7 @@ import datetime as dt
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -156,9 +157,25 @@ def insert_file(conn: Connection, intake: Intake, **values: Any) -> int:
 
 
 def update_payments(conn: Connection, updates: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
-    """Later runs: each payment's row (by id) with the values its run decided."""
+    """Later runs: each payment's row (by id) with the values its run decided, in one
+    statement per set of columns changed, sent with all its rows (one statement built
+    per payment took 150 µs: a 200,000-payment run of due payments spent 30 s on it)."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for payment_id, values in updates:
-        conn.execute(update(db.payments).where(db.payments.c.id == payment_id).values(**values))
+        columns = tuple(sorted(values))
+        params = {f"v_{name}": value for name, value in values.items()}
+        by_columns.setdefault(columns, []).append({"payment_id_": payment_id, **params})
+    for columns, rows in by_columns.items():
+        conn.execute(_payment_update(columns), rows)
+
+
+@lru_cache(maxsize=32)
+def _payment_update(columns: tuple[str, ...]) -> Any:
+    return (
+        update(db.payments)
+        .where(_p.id == bindparam("payment_id_"))
+        .values({name: bindparam(f"v_{name}") for name in columns})
+    )
 
 
 def update_file(conn: Connection, file_id: int, **values: Any) -> None:

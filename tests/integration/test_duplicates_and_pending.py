@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from gateway import pending
 from gateway.outbound.seal import verify_file
 from gateway.samples import SamplePmtInf, SampleTx
 from gateway.sftp.receipts import UploadReceipt, receipt_path, write_receipt
@@ -290,15 +291,19 @@ def test_a_files_own_times_never_make_it_received_before_a_cut_off(
 # -- pending payments ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("chunk", [pending.chunk_payments, 1])
 def test_pending_payments_execute_on_their_day_judged_then(
-    template: Path, tmp_path: Path, assert_valid: Callable[[object, str], None]
+    template: Path, tmp_path: Path, assert_valid: Callable[[object, str], None],
+    monkeypatch: pytest.MonkeyPatch, chunk: int,
 ) -> None:
     """Wednesday 16:00 (after the external cut-off, before the internal one) a file asks
     for: an internal payment today (booked now), an external one today (waits for
     Thursday), and two for Saturday (wait for Monday). On Thursday the money has been
     spent by another file, so the external payment fails with AM04; on Monday the
     Saturday payments are booked, the internal one credited to client B's account.
-    Each run's outcome reaches the client as a further pain.002 for the same file."""
+    Each run's outcome reaches the client as a further pain.002 for the same file. A run
+    reads its due payments a chunk at a time (here also one at a time): the same."""
+    monkeypatch.setattr(pending, "chunk_payments", chunk)
     inst = Installation.copy_of(
         template, tmp_path / "gw", now=riga("2026-11-25", "16:00"), need_sealer=False
     )
