@@ -18,6 +18,7 @@ processed; and it creates nothing, not even the spool of a fresh configuration.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import stat
@@ -160,6 +161,10 @@ def _daemon(beat: progress.HeartbeatInfo, now: dt.datetime, zone: ZoneInfo) -> D
     else:
         state = "stopped"  # without removing its heartbeat: killed, or the machine stopped
     fault, held = (beat.fault, beat.held) if alive else (None, {})
+    if fault is not None:  # shown in the treasury's time, as every other time (a tester)
+        fault = dataclasses.replace(
+            fault, since=fault.since.astimezone(zone), last=fault.last.astimezone(zone)
+        )
     started = beat.started_at.astimezone(zone)
     return DaemonStatus(state, beat.pid, started, age, fault, beat.host, held)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from zoneinfo import ZoneInfo
 
 from gateway.faults import Active
@@ -202,3 +203,19 @@ def test_what_the_database_holds_is_unknown_not_zero_when_it_cannot_be_read() ->
     shown = json.loads(to_json(status))
     assert shown["pending"] is None
     assert shown["clients"][0]["undelivered"] is None and shown["clients"][0]["waiting"] == 2
+
+
+def test_a_faults_times_are_shown_in_the_treasurys_time() -> None:
+    """The fault's line said `since … UTC` beside every other time in local time (a
+    tester): the daemon keeps its times in UTC; status shows them in the treasury's."""
+    from gateway import status
+    from gateway.progress import HeartbeatInfo, this_host
+
+    utc = dt.datetime(2026, 11, 25, 8, 2, 3, tzinfo=dt.UTC)
+    fault = Active("database", "OperationalError", since=utc, last=utc, retry_seconds=8.0,
+                   files_waiting=0)  # fmt: skip
+    beat = HeartbeatInfo(os.getpid(), utc, utc, fault=fault, host=this_host())
+    shown = status._daemon(beat, utc, RIGA)
+    assert shown.fault is not None
+    assert f"{shown.fault.since:%H:%M:%S %Z}" == "10:02:03 EET"
+    assert f"{shown.fault.last:%H:%M:%S %Z}" == "10:02:03 EET"
