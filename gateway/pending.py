@@ -12,6 +12,8 @@ transaction that books them.
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -84,18 +86,21 @@ def execute_due(env: Environment) -> list[int]:
     today = local.date()
     if not calendar.is_business_day(today) or local.time() >= env.settings.eod_time:
         return []  # nothing is booked on a closed day
-    reported: list[int] = []
+    reported: dict[int, Counter[str]] = {}
     p = db.payments.c
+    started = time.monotonic()
     with env.ledger.begin() as tx:
         files = tx.conn.execute(
             select(p.file_id).where(db.pending_only(), p.due_date <= today).distinct()
         ).scalars()
         for file_id in sorted(files):
-            if _execute_file(env, tx, file_id, now, local):
-                reported.append(file_id)
-    for file_id in reported:
-        log.info("pending.executed", file_id=file_id, day=today.isoformat())
-    return reported
+            if counts := _execute_file(env, tx, file_id, now, local):
+                reported[file_id] = counts
+    duration_ms = round((time.monotonic() - started) * 1000, 1)  # the run's, all its files
+    for file_id, counts in reported.items():
+        log.info("pending.executed", file_id=file_id, day=today.isoformat(),
+                 counts=dict(counts), duration_ms=duration_ms)  # fmt: skip
+    return list(reported)
 
 
 def _orders(rows: Sequence[Any]) -> list[decide.Order]:
@@ -119,9 +124,9 @@ def _orders(rows: Sequence[Any]) -> list[decide.Order]:
 
 def _execute_file(
     env: Environment, tx: LedgerTx, file_id: int, now: dt.datetime, local: dt.datetime
-) -> bool:
-    """One more run of a file, a chunk of its due payments at a time; whether it reported
-    anything (a further pain.002)."""
+) -> Counter[str]:
+    """One more run of a file, a chunk of its due payments at a time; what it reported
+    (a further pain.002): the payments' new statuses counted, none when nothing changed."""
     conn = tx.conn
     file_row = conn.execute(
         select(db.files).where(db.files.c.id == file_id).with_for_update()
@@ -134,7 +139,7 @@ def _execute_file(
     refs = FileRefs(file_row.client_id, file_row.sha256, file_id, run)
     bookings = decide.Bookings(refs, today, clearing, fx_wait_days=env.settings.fx_wait_days)
     served = _served(env, file_row.client_id)
-    changed = False
+    changed: Counter[str] = Counter()
     for rows in _due_chunks(conn, today, file_id):
         _take_accounts(tx, book, rows, today)
         if bookings.rates is None and any(_needs_exchange(r, book.accounts) for r in rows):
@@ -145,17 +150,17 @@ def _execute_file(
         record.post(tx, bookings.take_singles(), book, now)
         updates = _updates(refs, rows, results, run, bookings.notes, today)
         record.update_payments(conn, updates)
-        changed = changed or bool(updates)
+        changed.update(values.get("status", TxStatus.PDNG.value) for _, values in updates)
     record.finish(tx, bookings.batches(), book, now)
     record.rates_used(conn, bookings.quotes)
     if not changed:
-        return False  # all still wait as the client was told: nothing new to report
+        return changed  # all still wait as the client was told: nothing new to report
     announcements.refresh_days(conn, file_row.client_id, [file_id])
     reports.notify(env, conn, bookings.references)  # reads the rows just updated
     answers.issue_file_report(conn, file_row, local=local, bic=env.settings.bic, report_no=run)
     group = derive(answers.status_counts(conn, file_id))
     record.update_file(conn, file_id, reports=run, group_status=group.value)
-    return True
+    return changed
 
 
 def _take_accounts(tx: LedgerTx, book: decide.Book, rows: Sequence[Any], today: dt.date) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import structlog.testing
 from sqlalchemy import func, select
 
 from gateway import pending
@@ -454,7 +455,10 @@ def test_a_pending_payment_whose_account_left_the_configuration_is_refused_on_it
     monday_early = riga("2026-11-30", "07:00")
     later = Installation.copy_of(tmp_path / "gw", tmp_path / "later", now=monday_early)
     try:
-        assert len(later.run().files_with_pending_executed) == 1
+        with structlog.testing.capture_logs() as logged:
+            assert len(later.run().files_with_pending_executed) == 1
+        [line] = [x for x in logged if x["event"] == "pending.executed"]
+        assert line["counts"] == {"RJCT": 2, "ACSC": 1} and line["duration_ms"] >= 0
         [monday] = [a for a in later.new_answers() if a.msg_id != first.msg_id]
         assert monday.statuses() == {"TO-B": "RJCT", "OUT": "ACSC", "FROM-SMALL": "RJCT"}
         to_b, from_small = monday.tx("TO-B"), monday.tx("FROM-SMALL")
