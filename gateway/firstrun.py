@@ -68,9 +68,7 @@ class FirstRun:
                 tx.conn, self.debtors, rules.window_start(today), None, file_id
             )
         accounts = [a for c in settings.clients for a in c.accounts]
-        # Only a configured client's account takes payments: one taken out of the
-        # configuration has no statements any more (AC01).
-        self.served = frozenset(a.iban for a in accounts)
+        self.served = settings.served()  # AC01 for any other treasury account
         self.ctx = rules.Context(
             mine, self.treasury, today, settings.max_future_days, self.recent,
             budget_accounts=frozenset(a.iban for a in accounts if a.budget),

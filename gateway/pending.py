@@ -138,7 +138,7 @@ def _execute_file(
     book = decide.Book(system, record.debited_today(tx, system.values(), today))
     refs = FileRefs(file_row.client_id, file_row.sha256, file_id, run)
     bookings = decide.Bookings(refs, today, clearing, fx_wait_days=env.settings.fx_wait_days)
-    served = _served(env, file_row.client_id)
+    served = (env.settings.served(file_row.client_id), env.settings.served())
     changed: Counter[str] = Counter()
     for rows in _due_chunks(conn, today, file_id):
         _take_accounts(tx, book, rows, today)
@@ -198,21 +198,14 @@ def _updates(
     return updates
 
 
-def _served(env: Environment, client_id: str) -> tuple[frozenset[str], frozenset[str]]:
-    """The accounts of the file's client in the configuration, and those of every client:
-    an account taken out of it takes no payment, as at a file's first run (README)."""
-    clients = env.settings.clients
-    own = (a.iban for c in clients if c.id == client_id for a in c.accounts)
-    return frozenset(own), frozenset(a.iban for c in clients for a in c.accounts)
-
-
 def _execute(
     orders: Sequence[decide.Order],
     served: tuple[frozenset[str], frozenset[str]],
     book: decide.Book,
     bookings: decide.Bookings,
 ) -> list[Finding | str | Waiting]:
-    """`decide.execute` of the orders whose accounts are still served (`_served`), in
+    """`decide.execute` of the orders whose accounts are still served (`Settings.served`:
+    the file's client's, everyone's), in
     file order; the others refused as a new file's payment would be (AC02, AC01)."""
     own, every = served
     refused: list[Finding | None] = []

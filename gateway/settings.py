@@ -160,6 +160,17 @@ class Settings:
         default_factory=dict, compare=False, repr=False
     )
 
+    def served(self, client_id: str | None = None) -> frozenset[str]:
+        """The accounts in the configuration (of `client_id`, or of every client): only
+        they take payments — one taken out of it keeps its money in the ledger but has
+        no statements any more (README)."""
+        return frozenset(
+            a.iban
+            for c in self.clients
+            if client_id is None or c.id == client_id
+            for a in c.accounts
+        )
+
     def client(self, client_id: str) -> ClientSettings:
         for client in self.clients:
             if client.id == client_id:
