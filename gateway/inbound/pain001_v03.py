@@ -498,6 +498,7 @@ class _Harvest:
         self.initiation: Any = None  # CstmrCdtTrfInitn
         self.elem: Any = None  # the payment information being read
         self.record: ParsedPmtInf | None = None  # its header, once its first tx is complete
+        self.pmt_inf_ids: set[str] = set()  # each names one payment information (ISO)
 
     def payment_info_started(self, elem: Any) -> Iterator[Event]:
         """A payment information has started: the one before it (or the group header)
@@ -552,6 +553,10 @@ class _Harvest:
             else:
                 return  # its header is not over yet (or, at the end, it has no transaction)
             self.record = _pmt_inf(elem, len(self.result.payment_infos))
+            if self.record.pmt_inf_id in self.pmt_inf_ids:  # its answers could not tell them apart
+                why = f"PmtInfId {self.record.pmt_inf_id} names two payment informations"
+                raise _Stop(Finding(Reason.FF01, why))
+            self.pmt_inf_ids.add(self.record.pmt_inf_id)
             self.result.payment_infos.append(self.record)
             # Handed on before its transactions, so its `count` and `amount_sum` are
             # still 0 in what the consumer gets now: the totals are in the summary.

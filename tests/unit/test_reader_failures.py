@@ -56,3 +56,13 @@ def test_a_cheque_order_is_ff01() -> None:
         [data.replace(b"<PmtMtd>TRF</PmtMtd>", b"<PmtMtd>TRA</PmtMtd>")], transactions_max=10
     )
     assert fine.failure is None  # type: ignore[union-attr]
+
+
+def test_a_pmt_inf_id_used_twice_is_ff01() -> None:
+    """ISO: PmtInfId identifies a payment information within its message. Two of one id
+    were both booked, and their OrgnlPmtInfAndSts in the answer, like their statement
+    entries, could not be told apart (a tester)."""
+    one = samples.SamplePmtInf("P-1", DEBTOR, [samples.SampleTx("E2E-1", "1.00", CREDITOR)])
+    two = samples.SamplePmtInf("P-1", DEBTOR, [samples.SampleTx("E2E-2", "2.00", CREDITOR)])
+    data = samples.to_bytes(samples.SampleBatch("MSG-1", [one, two], nb_of_txs="2"))
+    assert _failure(data) == "PmtInfId P-1 names two payment informations"
