@@ -424,15 +424,22 @@ def _events(
     ones and character references exist; `"internal"` resolves just those. (`False`
     together with a schema made lxml accept a document cut short without an error.)
     """
-    parser = safe_xml.pull_parser(events=("start",), tag=(_T_PMTINF,), schema=schema())
+    parser = safe_xml.pull_parser(
+        events=("start", "end"), tag=(_T_PMTINF, _T_DOC), schema=schema()
+    )
     harvest = _Harvest(result, transactions_max, chunk_size)
     fed = progress_at = 0  # bytes parsed; … when a transaction or payment information began
     progress = (0, 0)
+    ended = False  # whether the document's end tag was read
     for block in _after_root_check(blocks):
         parser.feed(block)
         fed += len(block)
-        for _event, elem in parser.read_events():
-            yield from harvest.payment_info_started(elem)
+        for event, elem in parser.read_events():
+            if event == "start":
+                if elem.tag == _T_PMTINF:
+                    yield from harvest.payment_info_started(elem)
+            elif elem.tag == _T_DOC:
+                ended = True
         yield from harvest.take(final=False)
         now = (harvest.seq, harvest.started)
         if now != progress:
@@ -446,9 +453,18 @@ def _events(
             )
     if not fed:
         raise _Stop(Finding(Reason.FF01, "the file is empty"))
-    root = parser.close()  # raises if the file is not well-formed, complete and valid
+    cut_short = Finding(Reason.FF01, "not well-formed: the document ends before </Document>")
+    try:
+        root = parser.close()  # raises if the file is not well-formed, complete and valid
+    except etree.XMLSyntaxError:
+        # A file cut short is said to be, rather than what the schema (or libxml2) makes
+        # of the tag cut in two at its end: "Element 'CdtrAg': This element is not
+        # expected" sent a client looking for a schema mistake (a tester).
+        if not ended:
+            raise _Stop(cut_short) from None
+        raise
     if root is None or root.tag != _T_DOC:
-        raise _Stop(Finding(Reason.FF01, "not well-formed: the document ends before </Document>"))
+        raise _Stop(cut_short)
     yield from harvest.take(final=True)
     if harvest.chunk:
         yield harvest.chunk

@@ -23,8 +23,8 @@ def test_a_broken_file_is_described_in_words_not_in_python_bytes() -> None:
     pmt = samples.SamplePmtInf("P-1", DEBTOR, [tx] * 3)
     batch = samples.SampleBatch("MSG-1", [pmt], nb_of_txs="3", ctrl_sum="3.00")
     data = samples.to_bytes(batch)
-    cut = _failure(data[: data.index(b"<PmtId>", data.index(b"<PmtId>") + 1) + 6])
-    assert "Couldn't find end of Start Tag PmtId" in cut and "b'" not in cut and 'b"' not in cut
+    mismatched = _failure(data.replace(b"</EndToEndId>", b"</EndToEnd>", 1))
+    assert "EndToEnd" in mismatched and "b'" not in mismatched and 'b"' not in mismatched
     latin = _failure(data.replace(b"<Nm>", b"<Nm>\xf2", 1))
     assert latin.startswith("not UTF-8: ") and "Invalid bytes in character encoding" in latin
     assert "b'" not in latin
@@ -66,3 +66,16 @@ def test_a_pmt_inf_id_used_twice_is_ff01() -> None:
     two = samples.SamplePmtInf("P-1", DEBTOR, [samples.SampleTx("E2E-2", "2.00", CREDITOR)])
     data = samples.to_bytes(samples.SampleBatch("MSG-1", [one, two], nb_of_txs="2"))
     assert _failure(data) == "PmtInfId P-1 names two payment informations"
+
+
+def test_a_file_cut_inside_a_tag_name_is_said_to_be_cut_short() -> None:
+    """A file ending in `…</Amt><CdtrAg` was described as the schema saw it ("Element
+    'CdtrAg': This element is not expected…"): a client looked for a schema mistake in a
+    file that was only cut short (a tester)."""
+    tx = samples.SampleTx("E2E-1", "1.00", CREDITOR, creditor_bic="HABALV22")
+    pmt = samples.SamplePmtInf("P-1", DEBTOR, [tx] * 3)
+    data = samples.to_bytes(samples.SampleBatch("MSG-1", [pmt], nb_of_txs="3", ctrl_sum="3.00"))
+    second = data.index(b"<CdtrAgt>", data.index(b"<CdtrAgt>") + 1)
+    first_id = data.index(b"<PmtId>")
+    for cut in (second + 7, second + 4, data.index(b"<PmtId>", first_id + 1) + 6):
+        assert _failure(data[:cut]) == "not well-formed: the document ends before </Document>"
