@@ -386,7 +386,7 @@ def _describe(exc: etree.XMLSyntaxError) -> str:
     if "Document is empty" in text or "Start tag expected" in text:
         return f"not XML: {text}"
     if "Invalid bytes in character encoding" in text:
-        return f"not UTF-8: {text}"
+        return f"not UTF-8 (nor the US-ASCII it may declare): {text}"
     if "Premature end of data" in text:
         return f"not well-formed: the document ends before </Document> ({text})"
     return f"not well-formed or not valid against {MESSAGE}: {text}"

@@ -45,7 +45,9 @@ def encoding_problem(head: bytes) -> str | None:
     declared = _DECLARED_ENCODING.match(head)
     if declared is not None:
         name = declared.group(1).decode("ascii", "replace").upper()
-        if name not in ("UTF-8", "UTF8"):
+        # US-ASCII is UTF-8's first 128 characters: some ERPs declare it (a byte beyond
+        # them is then refused by the parser, reading the file as it declares)
+        if name not in ("UTF-8", "UTF8", "US-ASCII", "ASCII"):
             return f"encoding must be UTF-8, the file declares {name}"
     return None
 

@@ -26,7 +26,7 @@ def test_a_broken_file_is_described_in_words_not_in_python_bytes() -> None:
     mismatched = _failure(data.replace(b"</EndToEndId>", b"</EndToEnd>", 1))
     assert "EndToEnd" in mismatched and "b'" not in mismatched and 'b"' not in mismatched
     latin = _failure(data.replace(b"<Nm>", b"<Nm>\xf2", 1))
-    assert latin.startswith("not UTF-8: ") and "Invalid bytes in character encoding" in latin
+    assert latin.startswith("not UTF-8 (") and "Invalid bytes in character encoding" in latin
     assert "b'" not in latin
 
 
