@@ -128,10 +128,17 @@ def _execute_file(
     """One more run of a file, a chunk of its due payments at a time; what it reported
     (a further pain.002): the payments' new statuses counted, none when nothing changed."""
     conn = tx.conn
+    today = local.date()
+    # Locks in the order a cancellation takes them (camt.055, `cancel_run`): the payments
+    # first, all of the file's due ones at once, then the file (the file first deadlocked
+    # with a cancellation holding a payment of a later chunk).
+    p = db.payments.c
+    due = select(p.id).where(db.pending_only(), p.due_date <= today, p.file_id == file_id)
+    for _ in conn.execute(due.with_for_update()):
+        pass  # read through: each row read is locked
     file_row = conn.execute(
         select(db.files).where(db.files.c.id == file_id).with_for_update()
     ).one()
-    today = local.date()
     run = int(file_row.reports) + 1
     system = tx.accounts(record.treasury_system_ibans(tx))
     clearing = {a.currency: i for i, a in system.items() if a.kind is AccountKind.CLEARING}

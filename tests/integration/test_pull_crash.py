@@ -10,12 +10,14 @@ import datetime as dt
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, text, update
 
-from gateway import announcements, db
+from gateway import announcements, db, pending
 from ledger.schema import transfers
 from tests.integration.daemon_fixtures import wait_for
 from tests.integration.pull_fixtures import Out, riga
@@ -202,5 +204,41 @@ def test_an_execution_waits_for_a_cancellation_in_flight(tmp_path: Path, pg_url:
         assert inst.balance(A_MAIN) == before
         assert {payment_status(inst, f"E-{n}") for n in (1, 2, 3)} == {("RJCT", "DS02")}
         inst.env.ledger.check_invariants()
+    finally:
+        inst.close()
+
+
+def test_due_payments_lock_their_rows_before_their_file_as_a_cancellation_does(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancellation locks the payments it names, then their file. The run of due
+    payments, reading them a chunk at a time, locked the file first: with a cancellation
+    holding a payment of a later chunk, the two deadlocked (PostgreSQL refused one; the
+    race test above caught it once). It locks all of a file's due payments first now:
+    here a cancellation's transaction holds the second payment, the run waits for it
+    without holding the file, and the cancellation then takes the file."""
+    monkeypatch.setattr(pending, "chunk_payments", 1)
+    inst = Installation.create(tmp_path / "gw", database_url=pg_url)
+    try:
+        waiting_batch(inst)
+        inst.clock.set(riga(LATER, "08:00"))
+        p = db.payments.c
+        with inst.env.engine.connect() as holder:
+            tx = holder.begin()
+            second = holder.execute(
+                select(p.id, p.file_id).where(p.end_to_end_id == "E-2").with_for_update()
+            ).one()
+            done: list[object] = []
+            run = threading.Thread(target=lambda: done.append(pending.execute_due(inst.env)))
+            run.start()
+            time.sleep(1.0)  # the run is waiting for the second payment
+            holder.execute(text("SET LOCAL lock_timeout = '5s'"))
+            holder.execute(  # the file, as `cancel_run` takes it next: no deadlock
+                select(db.files.c.reports).where(db.files.c.id == second.file_id).with_for_update()
+            ).one()
+            tx.rollback()
+            run.join(timeout=30)
+        assert done == [[second.file_id]]
+        assert {payment_status(inst, f"E-{n}")[0] for n in (1, 2, 3)} == {"ACSC"}
     finally:
         inst.close()
