@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,11 +73,30 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
 
 
+def _xsd_folders() -> list[Path]:
+    """Where the official XSDs may be: `EKASE_XSD_DIR`, else `../shared/iso20022` beside
+    this checkout or, for a clone of a local repository (`git clone . /tmp/fresh`),
+    beside the repository it was cloned from."""
+    if "EKASE_XSD_DIR" in os.environ:
+        return [Path(os.environ["EKASE_XSD_DIR"])]
+    folders = [REPO.parent / "shared" / "iso20022"]
+    origin = subprocess.run(
+        ["git", "-C", str(REPO), "config", "--get", "remote.origin.url"],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    if origin and "://" not in origin and ":" not in origin.split("/")[0]:
+        folders.append((REPO / origin).resolve().parent / "shared" / "iso20022")
+    return folders
+
+
 @pytest.fixture(scope="session")
 def xsd_dir() -> Path:
-    folder = Path(os.environ.get("EKASE_XSD_DIR", REPO.parent / "shared" / "iso20022"))
-    need(folder.is_dir(), f"official XSDs not found at {folder} (set EKASE_XSD_DIR)")
-    return folder
+    folders = _xsd_folders()
+    found = next((f for f in folders if f.is_dir()), None)
+    shown = " or ".join(map(str, folders))
+    need(found is not None, f"official XSDs not found at {shown} (set EKASE_XSD_DIR)")
+    assert found is not None
+    return found
 
 
 _schemas: dict[str, etree.XMLSchema] = {}
