@@ -64,8 +64,8 @@ def due_payments(
     )
 
 
-# Due payments a run reads, decides and records at a time: a file's whole run of
-# 200,000 due payments read at once took 640 MB (a tester).
+# Due payments a run reads, decides and records at a time, so that a big file's run
+# takes the memory of a chunk, not of the file.
 chunk_payments = 20_000
 
 

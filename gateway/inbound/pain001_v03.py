@@ -454,9 +454,8 @@ def _events(
     except etree.XMLSyntaxError:
         # A file cut short is said to be, rather than what the schema (or libxml2) makes
         # of the tag cut in two at its end: "Element 'CdtrAg': This element is not
-        # expected" sent a client looking for a schema mistake (a tester). (Told by its
-        # last bytes: asking the parser for the end of every element costs a tenth of
-        # the parse.)
+        # expected" sent a client looking for a schema mistake (a tester). Told by its
+        # last bytes: asking the parser for the end of every element slows the parse.
         if _DOCUMENT_END.search(tail) is None:
             raise _Stop(cut_short) from None
         raise

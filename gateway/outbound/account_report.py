@@ -141,17 +141,31 @@ class Totals:
         return self.credits_minor - self.debits_minor
 
 
+class Tally:
+    """Entries added up as they pass: number, credits, debits."""
+
+    def __init__(self) -> None:
+        self.credit_count = self.debit_count = self.credits = self.debits = 0
+
+    def add(self, entry: Entry) -> None:
+        if entry.credit:
+            self.credit_count += 1
+            self.credits += entry.amount_minor
+        else:
+            self.debit_count += 1
+            self.debits += entry.amount_minor
+
+    def totals(self) -> Totals:
+        count = self.credit_count + self.debit_count
+        return Totals(count, self.credit_count, self.credits, self.debit_count, self.debits)
+
+
 def totals(entries: Iterable[Entry]) -> Totals:
     """Number of entries, sum of credits, sum of debits (net: credits − debits)."""
-    credit_count = debit_count = credits = debits = 0
+    tally = Tally()
     for entry in entries:
-        if entry.credit:
-            credit_count += 1
-            credits += entry.amount_minor
-        else:
-            debit_count += 1
-            debits += entry.amount_minor
-    return Totals(credit_count + debit_count, credit_count, credits, debit_count, debits)
+        tally.add(entry)
+    return tally.totals()
 
 
 def check(report: AccountReport) -> Totals:
@@ -179,30 +193,16 @@ def checked(report: AccountReport, summary: Totals) -> Iterator[Entry]:
     if report.totals is None:  # `check` went through them already
         yield from report.entries
         return
-    seen: list[Entry] = []
-    running = Totals(0, 0, 0, 0, 0)
+    tally = Tally()
     for entry in report.entries:
         _check_entry(entry, report.currency)
-        seen.append(entry)
-        if len(seen) == totals_batch:
-            running = _added(running, totals(seen))
-            seen.clear()
+        tally.add(entry)
         yield entry
-    running = _added(running, totals(seen))
-    if running != summary:
+    if tally.totals() != summary:
         raise ReportInvariantError(
-            f"{report.iban} {report.report_id}: the entries add up to {running}, not {summary}"
+            f"{report.iban} {report.report_id}: the entries add up to {tally.totals()}, "
+            f"not {summary}"
         )
-
-
-totals_batch = 1000  # entries added up at a time by `checked`
-
-
-def _added(a: Totals, b: Totals) -> Totals:
-    return Totals(
-        a.count + b.count, a.credit_count + b.credit_count, a.credits_minor + b.credits_minor,
-        a.debit_count + b.debit_count, a.debits_minor + b.debits_minor,
-    )  # fmt: skip
 
 
 def balances(report: AccountReport) -> tuple[int, int]:

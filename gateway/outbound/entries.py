@@ -135,8 +135,7 @@ def entries(
 class Entries:
     """The account's entries — its postings — booked on `day`, or belonging to the given
     transfers, read from the database a page of postings at a time each time they are
-    iterated: a report iterates them twice (checked and totalled, then written), and a day
-    of 600,000 entries read at once took more than a gigabyte (a tester). A posting's
+    iterated, so that a busy account's day never lies in memory at once. A posting's
     details are the payments its transfer carries on this account's side: all of them on
     the debtor's one debit, those to this account on a creditor's credit (a batch credits
     each creditor account once)."""

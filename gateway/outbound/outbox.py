@@ -218,11 +218,11 @@ def enqueue_again(
 
 def _first_free(taken: Callable[[dt.datetime], bool], local: dt.datetime) -> dt.datetime:
     """The first second from `local` on that is not `taken`, in a few look-ups however
-    many repeats of one answer came: stepping one second at a time, 1,500 uploads of the
-    same bytes took 208 s (a tester). The names of one message taken from `local` on
-    form one run of seconds (each repeat took the first free second from its own moment,
-    and moments only grow), so doubling the step finds a free second past the run and
-    halving back finds the run's end; what is returned was looked up free."""
+    many repeats of one answer came (not one look-up per repeat before it). The names of
+    one message taken from `local` on form one run of seconds (each repeat took the first
+    free second from its own moment, and moments only grow), so doubling the step finds a
+    free second past the run and halving back finds the run's end; what is returned was
+    looked up free."""
     if not taken(local):
         return local
     low, step = 0, 1  # low: seconds after `local` found taken

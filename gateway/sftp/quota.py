@@ -30,7 +30,7 @@ def waiting_folders(spool: Path, client_id: str) -> tuple[Path, ...]:
     return client / "in", spool / "awaiting" / client_id, client / "test"
 
 
-def bytes_in(folders: Iterable[Path]) -> tuple[int, int]:
+def usage_in(folders: Iterable[Path]) -> tuple[int, int]:
     """Bytes and number of the regular files below `folders`, uploads in progress left out."""
     total = files = 0
     pending = [str(folder) for folder in folders]

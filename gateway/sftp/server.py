@@ -41,7 +41,7 @@ from gateway.sftp.guard import (
     Slots,
     handles_total_max,
 )
-from gateway.sftp.quota import WaitingBytes, bytes_in, waiting_folders
+from gateway.sftp.quota import WaitingBytes, usage_in, waiting_folders
 from gateway.sftp.session import SftpSession
 from gateway.spool import Spool
 
@@ -204,7 +204,7 @@ async def start_server(
         logins=LoginSlots(
             cfg.unauthenticated_connections_max, cfg.unauthenticated_connections_per_address_max
         ),
-        waiting=WaitingBytes(lambda client: bytes_in(waiting_folders(settings.spool_dir, client))),
+        waiting=WaitingBytes(lambda client: usage_in(waiting_folders(settings.spool_dir, client))),
         handles=_open_handles(),
         throttle=LogThrottle(REFUSAL_LOG_SECONDS, time.monotonic),
         clock=clock,
