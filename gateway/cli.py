@@ -15,6 +15,7 @@ from pathlib import Path
 
 from gateway import heap, stdout_gone
 from gateway.errors import ConfigError, GatewayError, SealError, UsageError
+from gateway.files import stop_syncing
 from gateway.settings import Settings, load
 from gateway.text import time_of_day
 
@@ -330,6 +331,7 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
 def console() -> int:
     """The `ekase-gateway` program: `main` in a process of its own."""
     code = main(own_process=True)
+    stop_syncing()
     try:
         sys.stdout.flush()
     except BrokenPipeError:

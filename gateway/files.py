@@ -195,6 +195,15 @@ def sync_all(paths: Iterable[Path]) -> None:
             raise error
 
 
+def stop_syncing() -> None:
+    """End the threads `sync_all` started: idle between calls, they would keep a command's
+    process from leaving without the interpreter's teardown (`cli.console`)."""
+    global _syncers
+    if _syncers is not None:
+        _syncers.shutdown()
+        _syncers = None
+
+
 def open_for_writing(path: Path) -> bool | None:
     """Whether some process holds `path` open for writing (an OpenSSH upload still in
     progress: internal-sftp writes in place); None where this cannot be told.

@@ -342,3 +342,42 @@ def test_a_database_url_naming_no_database_exits_2_naming_the_key(
     assert said.startswith("ekase-gateway: gateway.database_url: ") and (
         'database "ekase_no_such_database" does not exist' in said
     ), said
+
+
+LEAVES = """
+import os, sys
+from pathlib import Path
+from gateway import cli, files
+
+paths = [Path(sys.argv[1], f"answer-{n}") for n in range(3)]
+for path in paths:
+    path.write_bytes(b"<Document/>")
+
+
+def main(own_process: bool) -> int:
+    files.sync_all(paths)  # as delivering and shelving a scan's answers does
+    return 0
+
+
+def left(code: int) -> None:
+    print("left without teardown", flush=True)
+    sys.exit(code)
+
+
+cli.main = main
+os._exit = left
+sys.exit(cli.console())
+"""
+
+
+def test_a_command_that_synced_files_leaves_without_the_interpreters_teardown(
+    tmp_path: Path,
+) -> None:
+    """`sync_all` syncs several files on a pool of threads; once the command is done they
+    are ended, so that `console` still leaves at once (`os._exit`) instead of taking the
+    heap apart object by object — after a big file, a noticeable part of a `scan`."""
+    done = subprocess.run(
+        [sys.executable, "-c", LEAVES, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "left without teardown\n"
