@@ -48,6 +48,8 @@ import os
 import pickle
 import queue
 import signal
+import sys
+import termios
 import threading
 import time
 import traceback
@@ -68,7 +70,7 @@ _make_facts = Facts._make
 pipe_capacity_bytes = 1 << 20  # Linux's default pipe-max-size for unprivileged users
 exit_wait_seconds = 5.0
 inline_bytes_max = 1 << 20  # files up to this size are read in-process (`read`)
-ahead_events = 2  # the child is ahead while this many events wait in its queue
+ahead_events = 1  # the child is ahead while this many events wait (`_Sender.ahead`)
 
 # What an answer echoes of a transaction as read, before and after its outcome, and the
 # function that renders it from the transaction, its amount as sent and ReqdExctnDt.
@@ -210,8 +212,13 @@ class _Sender:
         os.close(self._fd)
 
     def ahead(self) -> bool:
-        """Whether events parsed here wait for the booking process to take them."""
-        return self._queue.qsize() >= ahead_events
+        """Whether what was parsed here waits for the booking process to take it: events
+        in the queue, and what was written still unread in the pipe (counted as one)."""
+        waiting = self._queue.qsize()
+        if waiting < ahead_events:
+            unread = fcntl.ioctl(self._fd, termios.FIONREAD, b"\0\0\0\0")
+            waiting += int.from_bytes(unread, sys.byteorder) > 0
+        return waiting >= ahead_events
 
     def send(self, data: bytes) -> bool:
         """Queue `data` for the pipe; False once the reading process has gone."""

@@ -11,6 +11,7 @@ treasury creditors included.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,6 +72,21 @@ def test_the_child_renders_the_echo_only_while_it_is_ahead(
         )  # fmt: skip
         assert chunk.echoes == here
     assert [c.echoes for c in chunks(path, NEVER, monkeypatch)] == [None] * len(ahead)
+
+
+def test_a_booking_process_that_comes_late_gets_every_echo_rendered_by_the_child(
+    tmp_path: Path,
+) -> None:
+    """`scan --once` forks the child before it loads the database layer: until it reads,
+    whatever the child writes waits unread in the pipe, and every chunk (the first
+    included) is one the child is ahead of, however few events its queue holds."""
+    path = tmp_path / "late.xml"
+    path.write_bytes(varied_file("ECHO-3"))
+    with reader.Reader(path, transactions_max=10**6, echo=pain002_v03.original) as read:
+        time.sleep(1.0)  # the booking process is still importing: the child parses on
+        read.digest()
+        echoed = [e.echoes is not None for e in read if isinstance(e, Chunk)]
+    assert echoed == [True] * 3
 
 
 def payment_infos(inst: Installation, data: bytes) -> list[bytes]:
