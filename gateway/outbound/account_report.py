@@ -25,9 +25,10 @@ account-management adjustment, which a funding credit is not.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Protocol
 
 TREASURY_BIC = "TRELLV22"
 
@@ -81,6 +82,15 @@ class EntryDetail:
     exchange: Exchange | None = None  # a converted payment: `amount_minor` is the entry's
 
 
+class Details(Protocol):
+    """An entry's transactions: a tuple, or a batch's read a page at a time each time they
+    are iterated (`entries._Carried`): counted with `len`, gone through in order."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[EntryDetail]: ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Entry:
     """One booked entry (Ntry). The amount is positive; `credit` gives the direction."""
@@ -93,7 +103,7 @@ class Entry:
     value_date: date
     acct_svcr_ref: str
     bank_tx_code: BankTxCode
-    details: tuple[EntryDetail, ...] = ()
+    details: Details = ()
     batch_booked: bool = False
 
 
@@ -175,7 +185,8 @@ def check(report: AccountReport) -> Totals:
     result = report.totals
     if result is None:
         for entry in report.entries:
-            _check_entry(entry, report.currency)
+            for _detail in _check_entry(entry, report.currency).details:
+                pass  # each checked as it passes
         result = totals(report.entries)
     opening, closing = report.opening_minor, report.closing_minor
     if opening is not None and closing is not None and opening + result.net_minor != closing:
@@ -195,7 +206,7 @@ def checked(report: AccountReport, summary: Totals) -> Iterator[Entry]:
         return
     tally = Tally()
     for entry in report.entries:
-        _check_entry(entry, report.currency)
+        entry = _check_entry(entry, report.currency)
         tally.add(entry)
         yield entry
     if tally.totals() != summary:
@@ -212,7 +223,8 @@ def balances(report: AccountReport) -> tuple[int, int]:
     return report.opening_minor, report.closing_minor
 
 
-def _check_entry(entry: Entry, currency: str) -> None:
+def _check_entry(entry: Entry, currency: str) -> Entry:
+    """`entry` checked, its transactions as they are gone through (`_CheckedDetails`)."""
     where = f"entry {entry.entry_ref}"
     if entry.amount_minor <= 0:
         raise ReportInvariantError(f"{where}: amount {entry.amount_minor} is not positive")
@@ -222,8 +234,28 @@ def _check_entry(entry: Entry, currency: str) -> None:
         raise ReportInvariantError(f"{where}: several transactions but not batch-booked")
     if entry.batch_booked and not entry.details:
         raise ReportInvariantError(f"{where}: batch-booked without transactions")
-    if any(detail.amount_minor <= 0 for detail in entry.details):
-        raise ReportInvariantError(f"{where}: a transaction amount is not positive")
-    detailed = sum(detail.amount_minor for detail in entry.details)
-    if entry.details and detailed != entry.amount_minor:
-        raise ReportInvariantError(f"{where}: details sum {detailed} != {entry.amount_minor}")
+    return replace(entry, details=_CheckedDetails(entry, where)) if entry.details else entry
+
+
+class _CheckedDetails:
+    """An entry's transactions checked as they pass — a batch's are read from the database
+    as they are written, once: each amount positive and, once all have passed, their sum
+    the entry's amount (a report that does not add up fails while it is written)."""
+
+    def __init__(self, entry: Entry, where: str) -> None:
+        self.details, self.amount_minor, self.where = entry.details, entry.amount_minor, where
+
+    def __len__(self) -> int:
+        return len(self.details)
+
+    def __iter__(self) -> Iterator[EntryDetail]:
+        detailed = 0
+        for detail in self.details:
+            if detail.amount_minor <= 0:
+                raise ReportInvariantError(f"{self.where}: a transaction amount is not positive")
+            detailed += detail.amount_minor
+            yield detail
+        if detailed != self.amount_minor:
+            raise ReportInvariantError(
+                f"{self.where}: details sum {detailed} != {self.amount_minor}"
+            )

@@ -144,7 +144,7 @@ def _bank_tx_code(w: Writer, code: BankTxCode) -> None:
 
 def _batch(w: Writer, entry: Entry) -> None:
     """Btch: the payment information the entry books as one amount."""
-    first = entry.details[0]
+    first = next(iter(entry.details))
     with w.element("Btch"):
         w.text("MsgId", first.msg_id, id_chars_max)
         w.text("PmtInfId", first.pmt_inf_id, id_chars_max)

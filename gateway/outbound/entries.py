@@ -9,11 +9,11 @@ information is one entry with one transaction detail per payment.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, case, func, select
 
@@ -40,15 +40,13 @@ from ledger.schema import transfers as t_transfers
 TREASURY_NAME = "Valsts kase"
 
 
-def _sepa(iban: str | None) -> bool:
-    spec = iban_spec(iban[:2]) if iban else None
-    return bool(spec is not None and spec.in_sepa_zone)
-
-
-def _sent_code(row: Any) -> BankTxCode:
-    if row.kind == "internal":
+def _sent_code(kind: str, currency: str | None, country: str | None) -> BankTxCode:
+    """A sent payment's code, from its kind, currency and the creditor IBAN's country."""
+    if kind == "internal":
         return SENT_INTERNAL
-    return SENT_SEPA if row.currency == "EUR" and _sepa(row.creditor_iban) else SENT_CROSS_BORDER
+    spec = iban_spec(country) if country else None
+    sepa = spec is not None and spec.in_sepa_zone
+    return SENT_SEPA if currency == "EUR" and sepa else SENT_CROSS_BORDER
 
 
 def _detail(row: Any, credit: bool, booked_currency: str) -> EntryDetail:
@@ -68,42 +66,130 @@ def _detail(row: Any, credit: bool, booked_currency: str) -> EntryDetail:
         counterparty_bic=None if credit else row.creditor_bic,
         remittance=row.remittance,
         remittance_structured=row.remittance_structured,
-        bank_tx_code=RECEIVED_INTERNAL if credit else _sent_code(row),
+        bank_tx_code=(
+            RECEIVED_INTERNAL
+            if credit
+            else _sent_code(row.kind, row.currency, row.creditor_iban and row.creditor_iban[:2])
+        ),
         budget_codes=row.budget_codes,
         exchange=exchange,
     )
 
 
-def _payments_by_transfer(conn: Connection, references: Sequence[str]) -> dict[str, list[Any]]:
-    """The booked payments each transfer carries, found file by file: a payment's
-    transfer reference names its file (`references.reference_file_id`), and a payment's
-    own reference its position too, so those are read by (file, position) — the index
-    every file's payments have — 500 at a time; batches' and runs' references (few) by
-    reference. (Read all by reference, a file's rows were read once per 500.)"""
+class _Span(NamedTuple):
+    """Where in its file the payments a transfer carries lie (a payment information's
+    are one run of positions)."""
+
+    file_id: int
+    first: int
+    last: int
+
+
+def _by_file(references: Sequence[str]) -> dict[int, list[str]]:
     by_file: dict[int, list[str]] = defaultdict(list)
     for reference in references:
         file_id = reference_file_id(reference)
         if file_id is not None:
             by_file[file_id].append(reference)
-    found: dict[str, list[Any]] = defaultdict(list)
+    return by_file
+
+
+def _own_payments(conn: Connection, references: Sequence[str]) -> dict[str, Any]:
+    """The payments booked on their own among `references` (a payment's own reference
+    names its file and position: `references.reference_seq`), read by (file, position) —
+    the index every file's payments have — 500 at a time."""
+    found: dict[str, Any] = {}
     p = db.payments.c
-    for file_id, refs in sorted(by_file.items()):
-        wanted = set(refs)
-        positions = {r: reference_seq(r) for r in refs}
-        seqs = sorted({seq for seq in positions.values() if seq is not None})
-        others = [r for r, seq in positions.items() if seq is None]
-        chunks = [p.seq.in_(seqs[at : at + 500]) for at in range(0, len(seqs), 500)]
-        chunks += [p.transfer_ref.in_(others[at : at + 500]) for at in range(0, len(others), 500)]
-        for chunk in chunks:
+    for file_id, refs in sorted(_by_file(references).items()):
+        seqs = sorted(seq for r in refs if (seq := reference_seq(r)) is not None)
+        for at in range(0, len(seqs), 500):
             rows = conn.execute(
-                select(db.payments)
-                .where(p.file_id == file_id, chunk, p.status == "ACSC")
-                .order_by(p.seq)
+                select(db.payments).where(
+                    p.file_id == file_id, p.seq.in_(seqs[at : at + 500]), p.status == "ACSC"
+                )
             )
-            for row in rows:
-                if row.transfer_ref in wanted:
-                    found[row.transfer_ref].append(row)
+            found.update((row.transfer_ref, row) for row in rows)
     return found
+
+
+def _spans(conn: Connection, references: Sequence[str]) -> dict[str, _Span]:
+    """Where the payments of the transfers that carry several (a batch's, a run's) lie,
+    counted by the database file by file, 500 references at a time: the payments
+    themselves are read with their entry, a page at a time (`_Carried`)."""
+    found: dict[str, _Span] = {}
+    p = db.payments.c
+    for file_id, refs in sorted(_by_file(references).items()):
+        for at in range(0, len(refs), 500):
+            rows = conn.execute(
+                select(p.transfer_ref, func.min(p.seq), func.max(p.seq))
+                .where(p.file_id == file_id, p.transfer_ref.in_(refs[at : at + 500]))
+                .group_by(p.transfer_ref)
+            )
+            found.update((ref, _Span(file_id, first, last)) for ref, first, last in rows)
+    return found
+
+
+page_payments = 2000
+
+
+class _Carried:
+    """The payments a transfer of several carries on one account's side — all of a
+    batch's on its debtor's one debit, those to the account on a creditor's credit —
+    read a page at a time each time they are iterated: a batch-booked payroll of
+    1,000,000 payments is one entry, never in memory at once. Counted once, by the
+    database; converted payments' amounts and rates filled in as they are read."""
+
+    def __init__(
+        self, conn: Connection, posting: Any, span: _Span, account_iban: str, rates: _Rates
+    ) -> None:
+        p = db.payments.c
+        self.conn, self.posting, self.span, self.rates = conn, posting, span, rates
+        self.credit = posting.amount_minor > 0
+        party = p.creditor_iban if self.credit else p.debtor_iban
+        self.condition = [
+            p.file_id == span.file_id, p.seq.between(span.first, span.last),
+            p.transfer_ref == posting.reference, p.status == "ACSC", party == account_iban,
+        ]  # fmt: skip
+        self._counted: Counter[tuple[str, str | None, str | None]] | None = None
+
+    def __len__(self) -> int:
+        return sum(self._kinds().values())
+
+    def __iter__(self) -> Iterator[EntryDetail]:
+        currency, day, after = self.posting.currency, self.posting.booking_date, self.span.first - 1
+        while page := self._page(after):
+            after = page[-1].seq
+            for row in page:
+                yield self.rates.converted(_detail(row, self.credit, currency), currency, day)
+
+    def _page(self, after: int) -> list[Any]:
+        p = db.payments.c
+        return list(
+            self.conn.execute(
+                select(db.payments)
+                .where(*self.condition, p.seq > after)
+                .order_by(p.seq)
+                .limit(page_payments)
+            )
+        )
+
+    def codes(self) -> set[BankTxCode]:
+        """The bank transaction codes of the payments, from what tells them apart."""
+        if self.credit:
+            return {RECEIVED_INTERNAL} if len(self) else set()
+        return {_sent_code(*kind) for kind in self._kinds()}
+
+    def _kinds(self) -> Counter[tuple[str, str | None, str | None]]:
+        """How many payments of each kind, currency and creditor country: counted by the
+        database once, in one pass over the span."""
+        if self._counted is None:
+            p = db.payments.c
+            kind = (p.kind, p.currency, func.substr(p.creditor_iban, 1, 2))
+            rows = self.conn.execute(
+                select(*kind, func.count()).where(*self.condition).group_by(*kind)
+            )
+            self._counted = Counter({(k, ccy, country): n for k, ccy, country, n in rows})
+        return self._counted
 
 
 def _funding_counterparty(conn: Connection, transfer_ids: Sequence[int]) -> dict[int, str]:
@@ -128,7 +214,8 @@ def entries(
     references: Sequence[str] | None = None,
 ) -> list[Entry]:
     """The account's entries — its postings — booked on `day`, or belonging to the given
-    transfers, all at once (`Entries`, read whole)."""
+    transfers, all at once (`Entries`, read whole); a batch's transactions are read as
+    they are gone through (`_Carried`), while `conn` is open."""
     return list(Entries(conn, account_id, day=day, references=references))
 
 
@@ -166,14 +253,14 @@ class Entries:
         after = 0  # the last posting read: pages follow the postings' order
         while page := self._page(after):
             after = page[-1].id
-            details = _payments_by_transfer(
-                conn, [p.reference for p in page if p.kind != "funding"]
-            )
-            funders = _funding_counterparty(
-                conn, [p.transfer_id for p in page if p.kind == "funding"]
+            paid = [p.reference for p in page if p.kind != "funding"]
+            carried = _Payments(
+                _own_payments(conn, [r for r in paid if reference_seq(r) is not None]),
+                _spans(conn, [r for r in paid if reference_seq(r) is None]),
+                _funding_counterparty(conn, [p.transfer_id for p in page if p.kind == "funding"]),
             )
             for posting in page:
-                yield rates.exchanged(_entry(posting, details, funders, account_iban))
+                yield _entry(conn, posting, carried, account_iban, rates)
 
     def _page(self, after: int) -> list[Any]:
         return list(
@@ -230,59 +317,61 @@ class _Rates:
         self.conn = conn
         self.days: dict[dt.date, fx.DayRates] = {}
 
-    def exchanged(self, entry: Entry) -> Entry:
-        """`entry` with the exchange of each converted payment it carries (on its own, or
-        in a batch with others) and the amount booked for it in the entry's currency."""
-        if all(d.exchange is None for d in entry.details):
-            return entry
-        rates = self.days.get(entry.booking_date)
-        if rates is None:
-            from gateway.rates import store
-
-            rates = self.days[entry.booking_date] = store.rates_for_day(
-                self.conn, entry.booking_date
-            )
-        details = tuple(self._converted(d, entry, rates) for d in entry.details)
-        booked = sum(d.amount_minor for d in details)
-        assert booked == entry.amount_minor, (entry.acct_svcr_ref, booked, entry.amount_minor)
-        return replace(entry, details=details)
-
-    @staticmethod
-    def _converted(detail: EntryDetail, entry: Entry, rates: fx.DayRates) -> EntryDetail:
+    def converted(self, detail: EntryDetail, currency: str, day: dt.date) -> EntryDetail:
+        """`detail` with its exchange and the amount booked for it in `currency` on `day`
+        if it was converted (on its own, or in a batch with others)."""
         exchange = detail.exchange
         if exchange is None:
             return detail
-        found = fx.convert(
-            exchange.instructed_minor, exchange.instructed_currency, entry.currency, rates
-        )
+        rates = self.days.get(day)
+        if rates is None:
+            from gateway.rates import store
+
+            rates = self.days[day] = store.rates_for_day(self.conn, day)
+        found = fx.convert(exchange.instructed_minor, exchange.instructed_currency, currency, rates)
         assert isinstance(found, fx.Conversion), (detail.acct_svcr_ref, found)
         return replace(
             detail, amount_minor=found.amount_minor, exchange=replace(exchange, rate=found.rate)
         )
 
 
+class _Payments(NamedTuple):
+    """What a page of postings carries: payments booked on their own (by reference), where
+    those of the transfers of several lie, and where funding came from (by transfer)."""
+
+    own: dict[str, Any]
+    spans: dict[str, _Span]
+    funders: dict[int, str]
+
+
 def _entry(
-    posting: Any, details: dict[str, list[Any]], funders: dict[int, str], account_iban: str
+    conn: Connection, posting: Any, carried: _Payments, account_iban: str, rates: _Rates
 ) -> Entry:
     credit = posting.amount_minor > 0
+    details: tuple[EntryDetail, ...] | _Carried = ()
     if posting.kind == "funding":
         code = FUNDING
-        entry_details: tuple[EntryDetail, ...] = (
+        details = (
             EntryDetail(
                 amount_minor=abs(posting.amount_minor),
                 acct_svcr_ref=posting.reference,
                 counterparty_name=TREASURY_NAME,
-                counterparty_iban=funders.get(posting.transfer_id),
+                counterparty_iban=carried.funders.get(posting.transfer_id),
                 remittance="Treasury funding",
             ),
         )
-    else:
-        rows = details.get(posting.reference, [])
-        mine = [r for r in rows if (r.creditor_iban if credit else r.debtor_iban) == account_iban]
-        entry_details = tuple(_detail(r, credit, posting.currency) for r in mine)
-        codes = {d.bank_tx_code for d in entry_details if d.bank_tx_code is not None}
+    elif (span := carried.spans.get(posting.reference)) is not None:
+        details = _Carried(conn, posting, span, account_iban, rates)
+        codes = details.codes()
         # A batch of one kind of payment has its code; of several, each TxDtls has its own.
         code = next(iter(codes)) if len(codes) == 1 else SENT_MIXED
+    else:
+        code = SENT_MIXED
+        row = carried.own.get(posting.reference)
+        if row is not None and (row.creditor_iban if credit else row.debtor_iban) == account_iban:
+            detail = _detail(row, credit, posting.currency)
+            details = (rates.converted(detail, posting.currency, posting.booking_date),)
+            code = detail.bank_tx_code or code
     return Entry(
         entry_ref=str(posting.id),
         amount_minor=abs(posting.amount_minor),
@@ -292,8 +381,8 @@ def _entry(
         value_date=posting.value_date,
         acct_svcr_ref=posting.reference,
         bank_tx_code=code,
-        details=entry_details,
-        batch_booked=len(entry_details) > 1,
+        details=details,
+        batch_booked=len(details) > 1,
     )
 
 

@@ -346,7 +346,11 @@ def _prepared(
 
 def _inflate(body: bytes, target: os.PathLike[str]) -> None:
     z = zlib.decompressobj()
+    compressed = memoryview(body)
     with open(target, "wb") as handle:
         for start in range(0, len(body), decompress_chunk_bytes):
-            handle.write(z.decompress(body[start : start + decompress_chunk_bytes]))
+            data: bytes | memoryview = compressed[start : start + decompress_chunk_bytes]
+            while data:  # a chunk of regular XML inflates ~10-fold and more: a piece at a time
+                handle.write(z.decompress(data, decompress_chunk_bytes))
+                data = z.unconsumed_tail
         handle.write(z.flush())

@@ -525,15 +525,15 @@ def test_a_batch_booked_payment_information_mixing_currencies_is_one_entry(
                 sa.select(t_accounts.c.id).where(t_accounts.c.iban == A_MAIN)
             ).scalar_one()
             noted = entries.entries(conn, account_id, references=[reference])
-        assert [(e.amount_minor, len(e.details), e.batch_booked) for e in noted] == [
-            (total, 4, True)
-        ]
-        report = AccountReport(
-            msg_id="N-1", report_id="N-1", created_at=NOW, electronic_seq_nb=1, iban=A_MAIN,
-            currency="EUR", owner_name="A", from_datetime=NOW, to_datetime=NOW, entries=noted,
-        )  # fmt: skip
-        out = io.BytesIO()
-        camt054_v02.write(report, out)
+            assert [(e.amount_minor, len(e.details), e.batch_booked) for e in noted] == [
+                (total, 4, True)
+            ]  # a batch's details are read as they are written: the connection still open
+            report = AccountReport(
+                msg_id="N-1", report_id="N-1", created_at=NOW, electronic_seq_nb=1, iban=A_MAIN,
+                currency="EUR", owner_name="A", from_datetime=NOW, to_datetime=NOW, entries=noted,
+            )  # fmt: skip
+            out = io.BytesIO()
+            camt054_v02.write(report, out)
         assert_valid(out.getvalue(), "camt.054.001.02")
     finally:
         inst.close()

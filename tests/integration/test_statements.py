@@ -28,7 +28,7 @@ from lxml import etree
 from pycamt.parser import Camt053Parser
 from sqlalchemy import text
 
-from gateway.outbound import reports, statements
+from gateway.outbound import entries, reports, statements
 from gateway.outbound.entries import Entries
 from gateway.samples import SamplePmtInf, SampleTx, iban_lv
 from gateway.worker import Worker
@@ -423,6 +423,44 @@ def test_a_statement_reads_its_entries_a_page_at_a_time_and_misses_none(
     assert statement.opening - 5500 + sum(e.amount_minor for e in statement.entries if e.credit) \
         == statement.closing  # fmt: skip
     assert max(pages) == 3 and pages.count(0) >= 2  # a page at a time, each pass to the end
+
+def test_a_batch_entry_reads_its_payments_a_page_at_a_time_and_misses_none(
+    inst: Installation, assert_valid: Validate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch-booked payment information is one entry, its payments its TxDtls: they were
+    read whole with the entry (a payroll of 1,000,000 in one batch, ~1.5 GB at the end of
+    the day; the unit allows the daemon 1 GB). They are read a page of payments at a time
+    as the entry is written (here 3 a page): every payment once, in order, on the debit;
+    on a treasury creditor's credit only those to it; the counts and sums as booked."""
+    monkeypatch.setattr(entries, "page_payments", 3)
+    pages: list[int] = []
+    paged = entries._Carried._page
+
+    def counted(self: entries._Carried, after: int) -> list[object]:
+        found = paged(self, after)
+        pages.append(len(found))
+        return found
+
+    monkeypatch.setattr(entries._Carried, "_page", counted)
+    batch = Batch(msg_id="PAYROLL", batch_booking=True)
+    for n in range(1, 11):
+        batch.tx(f"P-{n}", f"{n}.00", **({"creditor": B_MAIN} if n % 4 == 0 else {}))
+    answer = inst.submit(batch.build())
+    acct_refs = refs(answer)
+    close_day(inst, TODAY)
+    sent = statements_of(inst, validate=assert_valid)[(A_MAIN, TODAY)]
+    (debit,) = [e for e in sent.entries if not e.credit]
+    assert debit.batch is not None and debit.batch[2:] == (10, 5500)
+    assert [d.end_to_end_id for d in debit.details] == [f"P-{n}" for n in range(1, 11)]
+    assert [d.acct_svcr_ref for d in debit.details] == [acct_refs[f"P-{n}"] for n in range(1, 11)]
+    assert debit.amount_minor == sum(d.amount_minor for d in debit.details) == 5500
+    assert debit.code == ("PMNT", "ICDT", "OTHR")  # internal and SEPA: each TxDtls says
+    received = statements_of(inst, CLIENT_B, validate=assert_valid)[(B_MAIN, TODAY)]
+    credit = entry_by_ref(received, acct_refs["P-4"])
+    assert credit.credit and [d.end_to_end_id for d in credit.details] == ["P-4", "P-8"]
+    assert credit.amount_minor == 1200 and credit.batch is not None and credit.batch[2] == 2
+    assert pages and max(pages) == 3
+
 
 def test_bank_transaction_codes_tell_sepa_cross_border_internal_and_funding_apart(
     inst: Installation, assert_valid: Validate
