@@ -185,8 +185,7 @@ def check(report: AccountReport) -> Totals:
     result = report.totals
     if result is None:
         for entry in report.entries:
-            for _detail in _check_entry(entry, report.currency).details:
-                pass  # each checked as it passes
+            check_entry(entry, report.currency)  # its transactions as they are written
         result = totals(report.entries)
     opening, closing = report.opening_minor, report.closing_minor
     if opening is not None and closing is not None and opening + result.net_minor != closing:
@@ -198,15 +197,16 @@ def check(report: AccountReport) -> Totals:
 
 
 def checked(report: AccountReport, summary: Totals) -> Iterator[Entry]:
-    """The report's entries as they are written. With totals counted beforehand, each is
-    checked as it passes and, at the end, all of them against `summary`: a report that
-    does not add up is refused then, before it is delivered (its writing fails)."""
-    if report.totals is None:  # `check` went through them already
-        yield from report.entries
+    """The report's entries as they are written, each with its transactions checked as
+    they pass. With totals counted beforehand, each entry is checked as it passes and, at
+    the end, all of them against `summary`: a report that does not add up is refused then,
+    before it is delivered (its writing fails)."""
+    if report.totals is None:  # `check` went through the entries already
+        yield from (check_entry(entry, report.currency) for entry in report.entries)
         return
     tally = Tally()
     for entry in report.entries:
-        entry = _check_entry(entry, report.currency)
+        entry = check_entry(entry, report.currency)
         tally.add(entry)
         yield entry
     if tally.totals() != summary:
@@ -223,7 +223,7 @@ def balances(report: AccountReport) -> tuple[int, int]:
     return report.opening_minor, report.closing_minor
 
 
-def _check_entry(entry: Entry, currency: str) -> Entry:
+def check_entry(entry: Entry, currency: str) -> Entry:
     """`entry` checked, its transactions as they are gone through (`_CheckedDetails`)."""
     where = f"entry {entry.entry_ref}"
     if entry.amount_minor <= 0:
@@ -239,8 +239,9 @@ def _check_entry(entry: Entry, currency: str) -> Entry:
 
 class _CheckedDetails:
     """An entry's transactions checked as they pass — a batch's are read from the database
-    as they are written, once: each amount positive and, once all have passed, their sum
-    the entry's amount (a report that does not add up fails while it is written)."""
+    as they are written, once: each amount positive and, once all have passed, as many as
+    counted and their sum the entry's amount (a report that does not add up fails while
+    it is written)."""
 
     def __init__(self, entry: Entry, where: str) -> None:
         self.details, self.amount_minor, self.where = entry.details, entry.amount_minor, where
@@ -249,13 +250,15 @@ class _CheckedDetails:
         return len(self.details)
 
     def __iter__(self) -> Iterator[EntryDetail]:
-        detailed = 0
+        count = detailed = 0
         for detail in self.details:
             if detail.amount_minor <= 0:
                 raise ReportInvariantError(f"{self.where}: a transaction amount is not positive")
+            count += 1
             detailed += detail.amount_minor
             yield detail
-        if detailed != self.amount_minor:
+        if detailed != self.amount_minor or count != len(self.details):
             raise ReportInvariantError(
-                f"{self.where}: details sum {detailed} != {self.amount_minor}"
+                f"{self.where}: {count} details of sum {detailed}, not "
+                f"{len(self.details)} of {self.amount_minor}"
             )

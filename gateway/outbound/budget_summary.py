@@ -36,7 +36,7 @@ from gateway.errors import UsageError
 from gateway.inbound import budget
 from gateway.inbound.classifier import Classifier
 from gateway.outbound import answers, outbox, statements
-from gateway.outbound.account_report import Entry
+from gateway.outbound.account_report import Entry, check_entry
 from gateway.outbound.entries import balance_before, entries
 from gateway.settings import ClientSettings
 from ledger import calendar, currency
@@ -108,7 +108,7 @@ def account_lines(
     expenditure: Counter[str] = Counter()
     uncoded_credits = uncoded_debits = 0
     for entry in booked:
-        by_code, uncoded = _coded(entry)
+        by_code, uncoded = _coded(check_entry(entry, ccy))  # adds up as the statements do
         if entry.credit:
             revenue.update(by_code)
             uncoded_credits += uncoded

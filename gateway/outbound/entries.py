@@ -145,11 +145,12 @@ class _Carried:
         p = db.payments.c
         self.conn, self.posting, self.span, self.rates = conn, posting, span, rates
         self.credit = posting.amount_minor > 0
-        party = p.creditor_iban if self.credit else p.debtor_iban
         self.condition = [
             p.file_id == span.file_id, p.seq.between(span.first, span.last),
-            p.transfer_ref == posting.reference, p.status == "ACSC", party == account_iban,
+            p.transfer_ref == posting.reference, p.status == "ACSC",
         ]  # fmt: skip
+        if self.credit:  # a debit is the one of the debtor of all (a payment information)
+            self.condition.append(p.creditor_iban == account_iban)
         self._counted: Counter[tuple[str, str | None, str | None]] | None = None
 
     def __len__(self) -> int:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.inbound import budget
-from gateway.outbound.account_report import SENT_SEPA, Entry, EntryDetail
+from gateway.outbound.account_report import SENT_SEPA, Entry, EntryDetail, ReportInvariantError
 from gateway.outbound.budget_summary import account_lines, allocate, is_final, render
 
 DAY = dt.date(2026, 11, 25)
@@ -40,7 +41,17 @@ def entry(amount: int, credit: bool, *details: tuple[int, str | None]) -> Entry:
         entry_ref="1", amount_minor=amount, currency="EUR", credit=credit, booking_date=DAY,
         value_date=DAY, acct_svcr_ref="R", bank_tx_code=SENT_SEPA,
         details=tuple(EntryDetail(amount_minor=a, budget_codes=c) for a, c in details),
+        batch_booked=len(details) > 1,
     )  # fmt: skip
+
+
+def test_an_entry_whose_transactions_do_not_add_up_is_refused() -> None:
+    """The summary reads the entries the statements do and checks them as they do: an
+    entry whose transactions do not add up to it (a converted batch worked out again at
+    other rates) is a fault, not an uncoded remainder."""
+    booked = [entry(200_00, False, (150_00, None), (40_00, None))]
+    with pytest.raises(ReportInvariantError, match="sum 19000"):
+        account_lines("LV1", "EUR", 0, booked, -200_00, None, DAY)
 
 
 def test_lines_by_code_uncoded_and_the_check() -> None:

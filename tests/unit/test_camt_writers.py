@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO, overload
@@ -256,6 +256,31 @@ def test_entries_that_do_not_add_up_are_refused(entry: Entry, problem: str) -> N
     """An entry whose transactions do not sum to it, or in the wrong currency, stops the report."""
     with pytest.raises(ReportInvariantError, match=problem):
         camt053_v02.write(report_of([entry], 0), io.BytesIO())
+
+
+class Miscounted:
+    """A batch's transactions as read from the database, counted as three, two read."""
+
+    def __init__(self, *details: EntryDetail) -> None:
+        self.details = details
+
+    def __len__(self) -> int:
+        return len(self.details) + 1
+
+    def __iter__(self) -> Iterator[EntryDetail]:
+        return iter(self.details)
+
+
+def test_a_batch_whose_transactions_are_not_as_many_as_counted_is_refused() -> None:
+    """A batch entry's NbOfTxs is counted by the database before its TxDtls are read, a
+    page at a time: the transactions written must be as many as it says."""
+    entry = dataclasses.replace(
+        batch("N", payment(1, 100), payment(2, 200)),
+        details=Miscounted(payment(1, 100), payment(2, 200)),
+    )
+    for write in (camt053_v02.write, camt054_v02.write):
+        with pytest.raises(ReportInvariantError, match="2 details of sum 300, not 3 of 300"):
+            write(report_of([entry], 0), io.BytesIO())
 
 
 def test_statement_needs_balances() -> None:
