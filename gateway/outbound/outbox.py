@@ -10,8 +10,8 @@ delivers the same bytes under the same name again — never a second, different 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
-import os
 import secrets
 import threading
 import zlib
@@ -344,7 +344,9 @@ def _prepared(
     return Delivery(tmp, spool.outbox(client_id), name, None)
 
 
-def _inflate(body: bytes, target: os.PathLike[str]) -> None:
+def _inflate(body: bytes, target: Path) -> None:
+    """The message stored compressed as `body`, into `target`; a body that ends before its
+    end (a damaged row) is an I/O error, never a message cut short."""
     z = zlib.decompressobj()
     compressed = memoryview(body)
     with open(target, "wb") as handle:
@@ -354,3 +356,6 @@ def _inflate(body: bytes, target: os.PathLike[str]) -> None:
                 handle.write(z.decompress(data, decompress_chunk_bytes))
                 data = z.unconsumed_tail
         handle.write(z.flush())
+    if not z.eof:
+        target.unlink()
+        raise OSError(errno.EIO, "the message stored in the outbox ends early", str(target))

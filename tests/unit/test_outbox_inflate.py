@@ -5,6 +5,8 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
+import pytest
+
 from gateway.outbound import outbox
 from tests.unit.peak_memory import peak_growth
 
@@ -23,3 +25,14 @@ def test_a_row_is_inflated_a_piece_at_a_time(tmp_path: Path) -> None:
     grew = peak_growth(lambda: outbox._inflate(body, target))
     assert grew < 24 * 2**20, f"{grew / 2**20:.0f} MB"
     assert zlib.crc32(target.read_bytes()) == zlib.crc32(zlib.decompress(body))
+
+
+def test_a_damaged_row_is_never_delivered_in_part(tmp_path: Path) -> None:
+    """A stored body that ends early (a damaged row) was inflated into a file cut short
+    and delivered as the message: it is refused as an I/O error (the client's delivery is
+    held and the fault shown), and nothing of it is left in the spool."""
+    body = zlib.compress(ENTRY * 1000, outbox.compress_level)
+    target = tmp_path / "statement.xml"
+    with pytest.raises(OSError, match="ends early"):
+        outbox._inflate(body[: len(body) // 2], target)
+    assert not target.exists()
