@@ -1,10 +1,10 @@
 """What one transaction says on its own, before any rule looks at it (SPEC §6).
 
-Worked out where the file is read — in the reading child, beside the parse
-(`reader.py`) — from the transaction, its payment information and the EndToEndIds
-before it in the file, so that the booking process gets each transaction with its
-`Facts`. Nothing here knows an account or the database: the rules (`rules.py`) judge
-the facts against what the gateway knows.
+Worked out from the transaction, its payment information and the EndToEndIds before
+it in the file — by the reading child beside the parse while it is ahead of the booking
+process, else by the booking process as it takes the transactions (`reader.py`) — so
+that the rules get each transaction with its `Facts`. Nothing here knows an account or
+the database: the rules (`rules.py`) judge the facts against what the gateway knows.
 
 The module is light on purpose: the reading child imports it (lxml and schwifty, no
 database layer, no calendar).
@@ -69,9 +69,20 @@ def parse_date(text: str) -> dt.date | None:
         return None
 
 
-def facts(tx: ParsedTx, pmt: ParsedPmtInf, seen_e2e: set[str]) -> Facts:
-    """What `tx` of `pmt` says on its own; `seen_e2e` carries the EndToEndIds of the
-    file's earlier payments along (and gets this one)."""
+def repeats(txs: list[ParsedTx], seen_e2e: set[str]) -> list[bool]:
+    """Whether each of `txs` repeats an EndToEndId that came earlier in the file (not
+    NOTPROVIDED); `seen_e2e` carries the file's EndToEndIds along (and gets these)."""
+    found = []
+    for tx in txs:
+        e2e = tx.end_to_end_id
+        found.append(e2e != NOT_PROVIDED and e2e in seen_e2e)
+        seen_e2e.add(e2e)
+    return found
+
+
+def facts(tx: ParsedTx, pmt: ParsedPmtInf, repeated: bool) -> Facts:
+    """What `tx` of `pmt` says on its own; `repeated`: whether its EndToEndId came earlier
+    in the file (`repeats`)."""
     amount: int | None = None
     sent: int | None = None
     amount_problem = None
@@ -85,8 +96,6 @@ def facts(tx: ParsedTx, pmt: ParsedPmtInf, seen_e2e: set[str]) -> Facts:
     print_ = None
     if amount is not None and iban is not None and pmt.debtor_iban and e2e != NOT_PROVIDED:
         print_ = fingerprint(pmt.debtor_iban, iban, amount, tx.currency, e2e)
-    repeated = e2e != NOT_PROVIDED and e2e in seen_e2e
-    seen_e2e.add(e2e)
     return Facts(
         amount,
         amount_problem,

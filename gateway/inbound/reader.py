@@ -7,17 +7,19 @@ machine the two halves overlap. The child sends the file's `Digest` first (this
 process needs it before anything else: is the file known?), then, in file order,
 the group header, each payment information, `Chunk`s of transactions each with
 what it says on its own (`facts.py`: amount in minor units, IBAN and BIC checks,
-fingerprint — the work a transaction needs before any account is known), and the
-`ParsedFile` summary.
+fingerprint — the work a transaction needs before any account is known; see below), and
+the `ParsedFile` summary.
 
 Which side is slower depends on the file: verbose records make the parse the longer
 half, simple bookings with many treasury creditors the booking. So the line between the
-two sides moves with the work. The facts are always worked out here. What an answer
-echoes of each transaction as read (`Chunk.echoes`, rendered by the function the caller
-passes: `pain002_v03.original`) is rendered here only while the child is ahead — while
-events it has parsed wait for the booking process (`_Sender.ahead`); otherwise the
-booking process renders it beside the outcome. Either side calls the same function
-with the same values, so the answer does not depend on who rendered it.
+two sides moves with the work. Whether each transaction repeats an EndToEndId of the file
+is always worked out here (it needs the file in order). What a transaction says on its own
+(`facts.facts`) and what an answer echoes of it as read (`Chunk.echoes`, rendered by the
+function the caller passes: `pain002_v03.original`) are worked out here only while the
+child is ahead — while what it has parsed waits for the booking process, in its queue or
+unread in the pipe (`_Sender.ahead`); otherwise the booking process works them out as it
+takes the chunk (`_Decoder`) and renders the echo beside the outcome. Either side calls
+the same functions with the same values, so the answer does not depend on who did it.
 
 The module is light on purpose (lxml and the reader of pain.001 only; the rules
 load in the child): `scan --once` starts reading the first waiting file before it
@@ -60,7 +62,7 @@ from typing import Any, NamedTuple
 from gateway.errors import TransientError
 from gateway.files import Digest, sha256_file
 from gateway.inbound import pain001_v03
-from gateway.inbound.facts import Facts
+from gateway.inbound.facts import Facts, facts
 from gateway.inbound.parsed import ParsedFile, ParsedHeader, ParsedPmtInf, ParsedTx
 
 pipe_buffer_bytes = 1 << 20
@@ -131,8 +133,7 @@ def _items(
 ) -> Generator[Any, None, None]:
     """What reading `path` yields, as it crosses the pipe: its `Digest` first (the
     booking process needs it before anything else: is this file known?), then the
-    reader's events with each transaction's facts beside it, as plain tuples
-    (`_decoded` makes them events again)."""
+    reader's events, a chunk's as plain tuples (`_Decoder` makes them events again)."""
 
     yield sha256_file(path)
     events = pain001_v03.stream(blocks(path), transactions_max=transactions_max)
@@ -144,19 +145,20 @@ def _small_items(data: bytes, transactions_max: int) -> Generator[Any, None, Non
     yield Digest(hashlib.sha256(data).hexdigest(), len(data))
     pieces = (data[at : at + feed_bytes] for at in range(0, len(data), feed_bytes))
     events = pain001_v03.stream(pieces, transactions_max=transactions_max)
-    yield from _checked(events, None, _never)
+    yield from _checked(events, None, _always)
 
 
-def _never() -> bool:
-    return False
+def _always() -> bool:
+    return True
 
 
 def _checked(
     events: Iterator[Any], echo: EchoOf | None, ahead: Callable[[], bool]
 ) -> Iterator[Any]:
-    """The events with each chunk's transactions' facts beside them, as plain tuples
-    (`_decoded` makes them records again), and their echoes if `ahead()` says so."""
-    from gateway.inbound.facts import facts, parse_date
+    """The events, each chunk as plain tuples (`_Decoder` makes them records again) with
+    whether each transaction repeats an EndToEndId of the file and, if `ahead()` says so,
+    their facts and echoes (else the booking process works them out)."""
+    from gateway.inbound.facts import parse_date, repeats
 
     pmts: dict[int, ParsedPmtInf] = {}
     days: dict[int, dt.date | None] = {}  # each payment information's ReqdExctnDt, read once
@@ -164,14 +166,18 @@ def _checked(
     for event in events:
         if isinstance(event, list):
             txs = list(map(_make_tx, event))
-            said = [facts(t, pmts[t.pmt_seq], seen_e2e) for t in txs]
+            repeated = repeats(txs, seen_e2e)
+            if not ahead():
+                yield (event, repeated, None, None)
+                continue
+            said = list(map(facts, txs, [pmts[t.pmt_seq] for t in txs], repeated))
             echoes = None
-            if echo is not None and ahead():
+            if echo is not None:
                 echoes = [
                     echo(t, f.amount_sent, days[t.pmt_seq])
                     for t, f in zip(txs, said, strict=True)
                 ]
-            yield (event, list(map(tuple, said)), echoes)
+            yield (event, repeated, list(map(tuple, said)), echoes)
         else:
             if isinstance(event, ParsedPmtInf):
                 pmts[event.seq] = event
@@ -179,11 +185,25 @@ def _checked(
             yield event
 
 
-def _decoded(item: Any) -> Incoming:
-    if type(item) is tuple:  # a chunk (the other events are records of their own types)
-        rows, said, echoes = item
-        return Chunk(list(map(_make_tx, rows)), list(map(_make_facts, said)), echoes)
-    return item  # type: ignore[no-any-return]
+class _Decoder:
+    """The events again from what crossed the pipe: a chunk's records, with their facts
+    worked out here when the child was not ahead of the booking process (they need each
+    transaction's payment information, which passed before its chunks)."""
+
+    def __init__(self) -> None:
+        self.pmts: dict[int, ParsedPmtInf] = {}
+
+    def __call__(self, item: Any) -> Incoming:
+        if type(item) is not tuple:  # a record of its own type
+            if isinstance(item, ParsedPmtInf):
+                self.pmts[item.seq] = item
+            return item  # type: ignore[no-any-return]
+        rows, repeated, said, echoes = item
+        txs = list(map(_make_tx, rows))
+        if said is None:
+            pmts = [self.pmts[t.pmt_seq] for t in txs]
+            return Chunk(txs, list(map(facts, txs, pmts, repeated)), None)
+        return Chunk(txs, list(map(_make_facts, said)), echoes)
 
 
 class _Sender:
@@ -266,8 +286,7 @@ class InlineRead:
 
     def __iter__(self) -> Iterator[Incoming]:
         self.digest()
-        for item in self._items:
-            yield _decoded(item)
+        yield from map(_Decoder(), self._items)
 
     def close(self) -> None:
         self._items.close()
@@ -330,8 +349,9 @@ class Reader:
 
     def __iter__(self) -> Iterator[Incoming]:
         self.digest()  # sent first
+        decoded = _Decoder()
         while True:
-            event = _decoded(self._receive())
+            event = decoded(self._receive())
             yield event
             if isinstance(event, ParsedFile):
                 return

@@ -14,12 +14,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import etree
 
 from gateway.inbound import reader
-from gateway.inbound.facts import parse_date
+from gateway.inbound.facts import Facts, parse_date
 from gateway.inbound.reader import Chunk
 from gateway.outbound import pain002_v03
 from tests.pipeline_fixtures import B_MAIN, NS002, Batch, Installation
@@ -87,6 +88,31 @@ def test_a_booking_process_that_comes_late_gets_every_echo_rendered_by_the_child
         read.digest()
         echoed = [e.echoes is not None for e in read if isinstance(e, Chunk)]
     assert echoed == [True] * 3
+
+
+@pytest.mark.parametrize(("ahead_events", "here"), [(ALWAYS, 0), (NEVER, COUNT)])
+def test_the_facts_are_worked_out_by_the_side_that_has_time(
+    ahead_events: int, here: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a transaction says on its own (`facts.facts`: amount, IBAN and BIC checks,
+    fingerprint) is worked out by the child while it is ahead, else by the booking process
+    — on a verbose payroll the child is the longer side — and is the same either way."""
+    path = tmp_path / "facts.xml"
+    path.write_bytes(varied_file("FACTS-1"))
+    counted = [0]
+    real = reader.facts
+
+    def facts_here(*args: Any) -> Facts:
+        counted[0] += 1  # in this process only: the child counts its own copy
+        return real(*args)
+
+    monkeypatch.setattr(reader, "facts", facts_here)
+    found = [f for chunk in chunks(path, ahead_events, monkeypatch) for f in chunk.facts]
+    assert counted[0] == here
+    monkeypatch.setattr(reader, "facts", real)
+    inline = reader.InlineRead(path, transactions_max=10**6)
+    assert found == [f for e in inline if isinstance(e, Chunk) for f in e.facts]
+    assert sum(f.repeated for f in found) == 0 and len(found) == COUNT
 
 
 def payment_infos(inst: Installation, data: bytes) -> list[bytes]:
