@@ -144,21 +144,32 @@ def test_asyncssh_get_and_remote_copy(server: RunningServer, tmp_path: Path) -> 
     assert server.log.named("sftp.request.failed") == []
 
 
-def test_an_unexpected_error_in_a_request_is_logged(
-    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+# A handler's work fails with what it did not expect: in the request itself (stat), or in
+# a listing, whose work happens as it is read (READDIR), after the handler that opened it
+# returned (a review).
+UNEXPECTED = {
+    "in a request": (fs, "resolve", "stat", lambda sftp: sftp.stat("/in/x.xml")),
+    "while listing": (os, "scandir", "scandir", lambda sftp: sftp.listdir("/in")),
+}
+
+
+@pytest.mark.parametrize("where", list(UNEXPECTED))
+def test_an_unexpected_error_is_logged(
+    where: str, server: RunningServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A handler's exception that is neither an SFTP nor an OS error is logged as a JSON
-    line (with its traceback) and the client told the server failed."""
+    """An exception that is neither an SFTP nor an OS error is logged as a JSON line (with
+    its traceback) and the client told the server failed."""
+    module, name, op, call = UNEXPECTED[where]
     sftp = open_sftp(server, "alpha-erp", "alpha")
 
-    def broken(path: bytes) -> None:
-        raise RuntimeError("a bug")
+    def broken(path: object) -> None:
+        raise RuntimeError(f"a bug {where}")
 
-    monkeypatch.setattr(fs, "resolve", broken)
+    monkeypatch.setattr(module, name, broken)
     with pytest.raises(OSError, match="Internal error on the server"):
-        sftp.stat("/in/x.xml")
+        call(sftp)
     (line,) = server.log.named("sftp.request.failed")
-    assert line["op"] == "stat" and line["error"] == "RuntimeError: a bug"
+    assert line["op"] == op and line["error"] == f"RuntimeError: a bug {where}"
     assert line["user"] == "alpha-erp"
     sftp.close()
 
@@ -207,21 +218,3 @@ def test_long_listing_of_the_root_and_who_may_write_where(server: RunningServer)
     assert stat.S_IMODE(manage.stat("/in").st_mode or 0) == 0o750
     manage.close()
     viewer.close()
-
-
-def test_an_unexpected_error_while_listing_is_logged(
-    server: RunningServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A listing's work happens as it is read (READDIR), after the handler that opened it
-    returned: what it did not expect is logged all the same (a review)."""
-    sftp = open_sftp(server, "alpha-erp", "alpha")
-
-    def broken(path: str) -> None:
-        raise RuntimeError("a bug in a listing")
-
-    monkeypatch.setattr(os, "scandir", broken)
-    with pytest.raises(OSError, match="Internal error on the server"):
-        sftp.listdir("/in")
-    (line,) = server.log.named("sftp.request.failed")
-    assert line["op"] == "scandir" and line["error"] == "RuntimeError: a bug in a listing"
-    sftp.close()
