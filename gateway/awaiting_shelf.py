@@ -91,7 +91,8 @@ def _shelve(env: Environment, path: Path, row: Any) -> Path | None:
             )  # fmt: skip
             written.append(path.with_name(path.name + ".sig"))
             write_in_place(written[-1], seal, sync=False)
-    sync_all(written)
+    with contextlib.suppress(FileNotFoundError):  # moved by the other, which synced them
+        sync_all(written)
     for suffix in SIDECAR_SUFFIXES:  # the spool's own list: the receipt goes too
         with contextlib.suppress(FileNotFoundError):  # moved by the other already
             os.replace(path.with_name(path.name + suffix), target.with_name(target.name + suffix))
