@@ -181,9 +181,7 @@ _T_DOC, _T_INITN, _T_GRPHDR, _T_PMTINF, _T_TX = (
 def _codes(rptg: Any, found: list[str]) -> None:
     """The EKK and IKK lines of one RgltryRptg (`Tp␟Cd␟Amt␟Ccy`, see `ParsedTx.codes`)
     added to `found`; other regulatory reporting is not ours to keep."""
-    for dtls in rptg:
-        if dtls.tag != _T_DTLS:
-            continue
+    for dtls in rptg.iterchildren(_T_DTLS):
         tp = cd = amount = ccy = None
         for node in dtls:  # texts taken as they are, stripped only for a line kept
             tag = node.tag
@@ -194,7 +192,10 @@ def _codes(rptg: Any, found: list[str]) -> None:
             elif tag == _T_AMT:
                 amount, ccy = node.text, node.get("Ccy")
         tp = tp.strip() if tp else ""
-        if tp in CODE_TYPES and _kept(found, tp) < code_lines_kept_max:
+        # (no side can be full while fewer lines than a side's maximum are kept in all)
+        if tp in CODE_TYPES and (
+            len(found) < code_lines_kept_max or _kept(found, tp) < code_lines_kept_max
+        ):
             cd = cd.strip() if cd else ""
             amount = amount.strip() if amount else ""
             found.append(f"{tp}\x1f{cd}\x1f{amount}\x1f{ccy or ''}")
