@@ -48,7 +48,14 @@ from gateway.outbound.outbox import PlainCopy
 from gateway.reasons import Reason
 from gateway.settings import ClientSettings, Settings
 from gateway.shelving import Outcome
-from gateway.signatories import Right, Signatory, Signer, authorise, required_level
+from gateway.signatories import (
+    Authorisation,
+    Right,
+    Signatory,
+    Signer,
+    authorise,
+    required_level,
+)
 from gateway.statuses import GroupStatus, TxStatus
 from ledger.calendar import is_business_day, next_business_day
 from ledger.tx import LedgerTx
@@ -220,6 +227,31 @@ def needs(level: int) -> str:
 
 
 # -- the waiting batch -------------------------------------------------------------------------
+
+
+def counted_so_far(conn: Connection, row: Any) -> list[Signatory]:
+    """The signatories whose signatures counted for the waiting batch of `row` when their
+    containers were received, in that order, as recorded then (SPEC §11: valid for the
+    account when the container is received)."""
+    s = db.signatures.c
+    counted = s.verified & s.signatory.is_not(None) & s.reason.is_(None)
+    rows = conn.execute(
+        select(db.signatures).where(s.awaiting_id == row.id, counted).order_by(s.id)
+    )
+    return [
+        Signatory(r.signatory, x509.load_der_x509_certificate(r.certificate),
+                  Right(r.signatory_right))
+        for r in rows
+    ]  # fmt: skip
+
+
+def authorise_waiting(
+    env: Environment, row: Any, before: list[Signatory], signers: list[Signer]
+) -> Authorisation:
+    """The level rule for the waiting batch of `row`: the signatories counted `before`
+    and the new `signers` (SPEC §11)."""
+    client = env.settings.client(row.client_id)
+    return authorise(debited_of(row.debited), signatories_of(client), signers, before)
 
 
 def waiting_row(conn: Connection, client_id: str, sha256: str) -> Any:

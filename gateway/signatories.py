@@ -9,7 +9,10 @@ Level N needs N distinct signatories whose card is valid on the day their contai
 received (not the self-declared signing time); level 1 accepts either right; from level 2
 on, at least one signatory with the first right and one with the second. Signers are taken
 in arrival order and a signer counts when the batch can still be completed with it, so a
-second "first" for level 2 does not count (DS19) while one for level 3 does.
+second "first" for level 2 does not count (DS19) while one for level 3 does. A signature
+counts or not as judged when its container was received: the signatories counted before
+are given as they were then (`before`), and a later change of the configuration neither
+takes one of them back nor makes a refused signature count.
 
 The `Verdict` members map to SPEC §11 codes: NOT_A_SIGNATORY and NOT_ALLOWED_ON_ACCOUNT →
 DS0H, OUTSIDE_CARD_VALIDITY → DS0D, SAME_SIGNATORY_AGAIN → DS26, RIGHTS_INSUFFICIENT →
@@ -119,6 +122,7 @@ class Authorisation:
     level: int
     signers: tuple[Classified, ...]  # in the order given
     missing: Missing | None  # None: complete
+    before: tuple[Signatory, ...] = ()  # counted when their containers were received
 
     @property
     def complete(self) -> bool:
@@ -126,7 +130,8 @@ class Authorisation:
 
     @property
     def counted(self) -> tuple[Signatory, ...]:
-        return tuple(c.signatory for c in self.signers if c.counts and c.signatory)
+        new = (c.signatory for c in self.signers if c.counts and c.signatory)
+        return (*self.before, *new)
 
     def describe(self) -> str:
         if self.missing is None:
@@ -143,14 +148,18 @@ def authorise(
     debited: Mapping[str, int],
     signatories: Sequence[Signatory],
     signers: Sequence[Signer],
+    before: Sequence[Signatory] = (),
 ) -> Authorisation:
     """Classify every signer and say whether the batch is complete. `debited` maps each
-    account the file debits to its `authorisation` level."""
+    account the file debits to its `authorisation` level; `before`: the signatories that
+    counted for it when their containers were received (as they were then: a later
+    change of the configuration neither takes a counted signature back nor makes a
+    refused one count)."""
     level = required_level(debited)
     if not 0 <= level <= level_max:
         raise ValueError(f"authorisation level {level} outside 0–{level_max}")
     guarded = sorted(iban for iban, n in debited.items() if n > 0)
-    counted: list[Signatory] = []
+    counted: list[Signatory] = list(before)
     classified = []
     for signer in signers:
         signatory = match(signatories, signer.certificate)
@@ -158,7 +167,7 @@ def authorise(
         if verdict is Verdict.COUNTS and signatory is not None:
             counted.append(signatory)
         classified.append(Classified(signer, signatory, verdict, detail))
-    return Authorisation(level, tuple(classified), _missing(level, counted))
+    return Authorisation(level, tuple(classified), _missing(level, counted), tuple(before))
 
 
 def match(signatories: Iterable[Signatory], certificate: x509.Certificate) -> Signatory | None:
@@ -205,7 +214,7 @@ def _verdict(
             f"{who}'s signature right is not valid on {signer.received_on} "
             f"(from {signatory.valid_from or '-'} until {signatory.valid_until or '-'})"
         )
-    if signatory in counted:
+    if any(_same_person(signatory, other) for other in counted):
         return Verdict.SAME_SIGNATORY_AGAIN, f"{who} has signed already (counts once)"
     missing = _missing(level, counted)
     if missing is None:
@@ -216,6 +225,12 @@ def _verdict(
             f"{who} has the {signatory.right.value} right, which cannot complete it"
         )
     return Verdict.COUNTS, f"{who} signed with the {signatory.right.value} right"
+
+
+def _same_person(a: Signatory, b: Signatory) -> bool:
+    """The same signatory: the same card, or the same name (one counted before may have
+    been recorded under another card, or configured otherwise since)."""
+    return a.name == b.name or a.certificate == b.certificate
 
 
 def _completable(level: int, counted: Sequence[Signatory]) -> bool:

@@ -27,7 +27,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Connection, func, select
 
@@ -45,7 +44,7 @@ from gateway.outbound.outbox import PlainCopy
 from gateway.readahead import BatchAhead
 from gateway.reasons import PRECEDENCE, Reason, first
 from gateway.shelving import Outcome, findings_text
-from gateway.signatories import Authorisation, Classified, Signer, authorise
+from gateway.signatories import Classified, Signatory, Signer
 from gateway.spool import FINDINGS_SUFFIX
 from gateway.statuses import GroupStatus, TxStatus
 
@@ -104,7 +103,7 @@ def _container_file(
                           f"{submitted.info or submitted.group_status}")  # fmt: skip
     if row is None or row.state != authorisation.WAITING:
         return _changes_nothing(env, conn, intake, container_id, sha256, row)
-    earlier = signers_so_far(env, conn, row)
+    earlier = authorisation.counted_so_far(conn, row)
     with contextlib.ExitStack() as stack:
         ahead: Reading | None = None
         path = authorisation.batch_path(env, row)
@@ -154,19 +153,20 @@ def _extraction(env: Environment, intake: Intake) -> Path:
 
 def _sign(
     env: Environment, tx: Any, intake: Intake, container: asice.Container,
-    container_id: int, row: Any, copies: dict[int, PlainCopy], earlier: list[Signer],
+    container_id: int, row: Any, copies: dict[int, PlainCopy], earlier: list[Signatory],
     ahead: Reading | None, checks: tuple[xades.SignatureCheck, ...] | None = None,
 ) -> Outcome:
     """Verify (unless `checks` were made already), judge and record the container's
-    signatures (`earlier`: those recorded before); answer; execute when done (with the
+    signatures (`earlier`: the signatories counted before); answer; execute when done (with the
     batch's reading `ahead`, if started)."""
     conn = tx.conn
     if checks is None:
         checks = signature_checks.verify(env, container, intake)
-    auth = authorise_waiting(env, row, earlier + signature_checks.signers_of(checks, intake))
+    signers = signature_checks.signers_of(checks, intake)
+    auth = authorisation.authorise_waiting(env, row, earlier, signers)
     lines: list[str] = []
     reasons: list[Reason] = []
-    judged = signature_checks.judge(checks, auth.signers[len(earlier):])
+    judged = signature_checks.judge(checks, auth.signers)
     for check, verdict, reason, detail in judged:
         _record(conn, row.id, container_id, intake, check, verdict, reason, detail)
         lines.append(f"{check.source}: {detail}")
@@ -238,26 +238,6 @@ def _pending_days(conn: Connection, file_id: int) -> tuple[dt.date, dt.date] | N
     return (first_day, last_day) if first_day is not None else None
 
 
-def signers_so_far(env: Environment, conn: Connection, row: Any) -> list[Signer]:
-    """The verified signatures recorded for the waiting batch of `row`, as received."""
-    s = db.signatures.c
-    zone = env.settings.timezone
-    return [
-        Signer(x509.load_der_x509_certificate(r.certificate), r.received_at.astimezone(zone).date())
-        for r in conn.execute(
-            select(db.signatures).where(s.awaiting_id == row.id, s.verified).order_by(s.id)
-        )
-    ]
-
-
-def authorise_waiting(env: Environment, row: Any, signers: list[Signer]) -> Authorisation:
-    """The level rule for the waiting batch of `row` over `signers` (SPEC §11)."""
-    client = env.settings.client(row.client_id)
-    return authorise(
-        authorisation.debited_of(row.debited), authorisation.signatories_of(client), signers
-    )
-
-
 def answer_again(
     env: Environment, conn: Connection, intake: Intake, known: Any
 ) -> tuple[str, str, str] | None:
@@ -280,7 +260,8 @@ def answer_again(
         return None  # a batch that does not wait: its own reports answer it
     received = known.received_at.astimezone(env.settings.timezone)
     if waits:
-        now = authorise_waiting(env, row, signers_so_far(env, conn, row)).describe()
+        counted = authorisation.counted_so_far(conn, row)
+        now = authorisation.authorise_waiting(env, row, counted, []).describe()
         info = f"the same bytes as the {what} received {received:%Y-%m-%d %H:%M}: {now}"
         name = _answer(env, conn, file_row, GroupStatus.PDNG, None, info, intake,
                        intake.claim_name, waiting=row)[1]  # fmt: skip

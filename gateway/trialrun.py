@@ -257,11 +257,11 @@ def _signing(
     received (SPEC §11, §15), and the batch run as in/ would run it once authorised —
     each payment judged now, as if signed — with how many signatures it would still
     wait for."""
-    earlier = signature_run.signers_so_far(env, tx.conn, waiting)
+    earlier = authorisation.counted_so_far(tx.conn, waiting)
     checks = signature_checks.verify(env, container, intake)
-    signers = earlier + signature_checks.signers_of(checks, intake)
-    auth = signature_run.authorise_waiting(env, waiting, signers)
-    note = _judged(checks, auth.signers[len(earlier):])
+    signers = signature_checks.signers_of(checks, intake)
+    auth = authorisation.authorise_waiting(env, waiting, earlier, signers)
+    note = _judged(checks, auth.signers)
     batch = f"file {known.id} ({known.original_name}), waiting for signatures"
     checked, report, _ = _checked(
         env, tx, intake, lambda scratch: authorisation.run_batch(env, tx, waiting, scratch)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -479,6 +479,72 @@ def test_a_container_uploaded_again_is_told_where_its_batch_stands(
     assert "already executed; this signature changes nothing" in info, info
     assert_valid(late.path, "pain.002.001.03")
     assert inst.balance(A_MAIN) == before - 1000
+
+
+def _reconfigured(inst: Installation, edit: Callable[[str], str]) -> Installation:
+    """The installation after the operator changed its configuration (`edit` of the
+    file's text) and restarted: the same spool and ledger, the same clock."""
+    inst.close()
+    inst.config.write_text(edit(inst.config.read_text()))
+    again = Installation.open(inst.base, inst.config, now=WHEN, need_sealer=True, funded=False)
+    inst.new_answers()
+    again.new_answers()  # (those before the change)
+    return again
+
+
+def test_a_signature_refused_when_received_does_not_count_after_a_change(
+    signing: tuple[Installation, Pki],
+) -> None:
+    """SPEC §11: signatories valid for the account *when their container is received*.
+    Other's signature, refused then (not allowed on the account: DS0H), does not count
+    once the operator allows Other on every account: Second's makes it 1 of 2, not 2."""
+    inst, pki = signing
+    data = batch(("E1", "10.00"), msg_id="JUDGED-1")
+    inst.drop(data, "pay.xml")
+    inst.run()
+    inst.drop(signed("pay.xml", data, PEOPLE["other"], WHEN), "other.asice")
+    inst.run()
+    _, refused = inst.new_answers()
+    assert "0 of 2 signatures" in " ".join(refused.group_info), refused.group_info
+    assert Reason.DS0H.value in refused.group_reasons, refused.group_reasons
+    only_a_small = f'  accounts = ["{A_SMALL}"]\n'
+    assert only_a_small in inst.config.read_text()
+    inst = _reconfigured(inst, lambda text: text.replace(only_a_small, ""))
+    before = inst.balance(A_MAIN)
+    inst.drop(signed("pay.xml", data, pki.second, WHEN), "second.asice")
+    inst.run()
+    second, *executed = inst.new_answers()
+    info = " ".join(second.group_info)
+    assert second.group_status == "PDNG" and "1 of 2 signatures" in info, info
+    assert not executed
+    assert inst.balance(A_MAIN) == before and _state(inst) == ["waiting"]
+    inst.close()
+
+
+def test_a_signature_counted_when_received_still_counts_after_a_change(
+    signing: tuple[Installation, Pki],
+) -> None:
+    """Second's signature counted when received; after Second's card ended (the operator
+    set `valid_until` to yesterday), First's completes the batch: 2 of 2, executed."""
+    inst, pki = signing
+    data = batch(("E1", "10.00"), msg_id="JUDGED-2")
+    inst.drop(data, "pay.xml")
+    inst.run()
+    inst.drop(signed("pay.xml", data, pki.second, WHEN), "second.asice")
+    inst.run()
+    assert "1 of 2 signatures" in " ".join(inst.new_answers()[-1].group_info)
+    ended = f'  valid_until = {(DEFAULT_NOW.date() - dt.timedelta(days=1)).isoformat()}\n'
+    inst = _reconfigured(
+        inst, lambda text: text.replace('  name = "Second"\n', '  name = "Second"\n' + ended)
+    )
+    before = inst.balance(A_MAIN)
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "first.asice")
+    inst.run()
+    first, *final = inst.new_answers()
+    assert "authorised: 2 of 2 signatures" in " ".join(first.group_info), first.group_info
+    assert [a.group_status for a in final] == ["ACSC"]
+    assert inst.balance(A_MAIN) == before - 1000 and _state(inst) == ["executed"]
+    inst.close()
 
 
 def _stopped(*args: object, **kwargs: object) -> None:
