@@ -97,6 +97,20 @@ def test_same_signatory_twice_counts_once_DS26() -> None:
     assert result.describe() == "1 of 2 signatures; a signatory with the second right must sign"
 
 
+def test_those_counted_before_count_as_they_were_and_sign_only_once() -> None:
+    """The signatories counted when their containers were received come as `before`:
+    they count whatever the card says now (HEAD is no longer on it), and the same person
+    again — by name, on a new card — is DS26, not a second signature."""
+    result = authorise({A: 2}, [DEPUTY, ACCOUNTANT], signed(ACCOUNTANT), before=[HEAD])
+    assert verdicts(result) == [Verdict.COUNTS] and result.complete
+    assert result.counted == (HEAD, ACCOUNTANT)
+    assert result.describe() == "authorised: 2 of 2 signatures"
+    new_card = Signatory(name=HEAD.name, certificate=FRESH[0].cert, right=Right.SECOND)
+    again = authorise({A: 2}, [new_card, ACCOUNTANT], signed(new_card), before=[HEAD])
+    assert verdicts(again) == [Verdict.SAME_SIGNATORY_AGAIN] and not again.complete
+    assert again.describe() == "1 of 2 signatures; a signatory with the second right must sign"
+
+
 def test_not_a_signatory_of_this_client_DS0H() -> None:
     """A valid certificate of the right CA, but not on this client's card."""
     result = authorise({A: 1}, CARD, signed(STRANGER))
