@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import structlog
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select
 from sqlalchemy.pool import NullPool
 
@@ -218,7 +219,7 @@ def _first_writes(settings: Settings, engine: Engine, spool: Spool, clock: Clock
     """The schema migrated, the spool's folders, the identity recorded, the configured
     accounts and the counters every start needs."""
     upgrade_database(engine)
-    spool.prepare([c.id for c in settings.clients])
+    spool.prepare([c.id for c in settings.clients], structlog.get_logger())
     with engine.connect() as conn, conn.execution_options(**{WRITE_OPTION: True}).begin():
         installation.record(conn, spool.root)
     ledger = Ledger(engine, before_booking=booking_days.hold)

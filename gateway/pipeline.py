@@ -30,6 +30,7 @@ from gateway import authorisation, faults, filerun
 from gateway.environment import Environment
 from gateway.errors import RunAgain, TransientError
 from gateway.filerun import Job, fault_of_ours
+from gateway.files import locked
 from gateway.inbound.reader import inline_bytes_max
 from gateway.outbound.outbox import deliver_pending
 from gateway.pending import execute_due
@@ -38,7 +39,7 @@ from gateway.rates import drop
 from gateway.readahead import BatchAhead, ReadAhead
 from gateway.settings import ClientSettings
 from gateway.shelving import Outcome
-from gateway.spool import Claim, locked
+from gateway.spool import Claim
 from ledger.tx import BalanceConflict
 
 log = structlog.get_logger("gateway.pipeline")
@@ -249,21 +250,14 @@ class Pipeline:
         made again, as at start: uploads to it would fail and its answers could not be
         delivered. One that cannot be made (an OpenSSH installation's are root's; a file in
         the way) holds the client, logged once, until it is back."""
-        spool = self.env.spool
         for client in self.clients:
-            for folder in (spool.inbox(client.id), spool.outbox(client.id),
-                           spool.trial_box(client.id)):  # fmt: skip
-                if folder.is_dir():
-                    continue
-                try:
-                    folder.mkdir(parents=True)
-                except OSError as exc:
-                    fault = faults.ClientFault(
-                        client.id, faults.kind(exc), faults.describe(exc), str(folder)
-                    )
-                    self.held.setdefault(client.id, fault)
-                    break
-                log.warning("spool.folder_made_again", client=client.id, folder=str(folder))
+            problem = self.env.spool.make_sftp_folders(client.id, log)
+            if problem is not None:
+                folder, exc = problem
+                fault = faults.ClientFault(
+                    client.id, faults.kind(exc), faults.describe(exc), str(folder)
+                )
+                self.held.setdefault(client.id, fault)
 
     def run_once(self, first: ReadAhead | BatchAhead | None = None) -> PassResult:
         self.begin_pass()

@@ -35,10 +35,11 @@ from typing import Any
 
 from gateway import reading
 from gateway.errors import TransientError
+from gateway.files import locked
 from gateway.inbound import route
 from gateway.inbound.reader import Reader, inline_bytes_max
 from gateway.settings import Settings
-from gateway.spool import Claim, Spool, locked
+from gateway.spool import Claim, Spool
 
 
 @dataclass

@@ -25,12 +25,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
-import fcntl
 import json
 import os
 import secrets
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,16 +108,14 @@ class Spool:
         assert kind in SHELVES
         return self.root / kind / client_id / day.isoformat()
 
-    def prepare(self, client_ids: list[str]) -> None:
+    def prepare(self, client_ids: list[str], log: Any | None = None) -> None:
         """Create the gateway's folders that are missing, and a new client's SFTP folders
         where they can be made. One client's that cannot (an OpenSSH installation's are
         root's, sshd's chroot; a file in the way) stops no one: each pass makes them or
         holds that client (`Pipeline.restore_folders`)."""
-        for client_id in client_ids:
-            for folder in (self.inbox(client_id), self.outbox(client_id),
-                           self.trial_box(client_id)):  # fmt: skip
-                with contextlib.suppress(OSError):
-                    folder.mkdir(parents=True, exist_ok=True)
+        for client_id in client_ids:  # a new client's made silently
+            known = self.inbox(client_id).parent.is_dir()
+            self.make_sftp_folders(client_id, log if known else None)
         folders = [f for c in client_ids for f in (self.receipts(c), self.work(c))]
         folders += [self.root / name for name in ("tmp", "log", *SHELVES, "quarantine")]
         for folder in folders:
@@ -136,6 +132,21 @@ class Spool:
                 if mistake is None:
                     raise  # a full disk, an I/O error: a fault, not the configuration
                 raise mistake from exc
+
+    def make_sftp_folders(self, client_id: str, log: Any | None) -> tuple[Path, OSError] | None:
+        """Make the client's `in/`, `out/` and `test/` that are missing (removed by an
+        operator's slip, or while the gateway was stopped), each logged to `log` if given
+        (`spool.folder_made_again`); the first that cannot be made, and why."""
+        for folder in (self.inbox(client_id), self.outbox(client_id), self.trial_box(client_id)):
+            if folder.is_dir():
+                continue
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                return folder, exc
+            if log is not None:
+                log.warning("spool.folder_made_again", client=client_id, folder=str(folder))
+        return None
 
     # -- waiting files ---------------------------------------------------------------------
 
@@ -374,23 +385,3 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except (FileNotFoundError, ValueError, OSError):
         return None
     return value if isinstance(value, dict) else None
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[bool]:
-    """Hold an exclusive lock on a claimed file; yields False if another process holds it.
-    The lock dies with its process, so a file left in work/ by a crash is free again."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        yield False
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)

@@ -183,7 +183,7 @@ async def start_server(
     cfg = settings.sftp
     # The clients' folders, made as every start makes them (one client's that cannot be
     # made stops no one: the pipeline's passes hold that client until it is there).
-    Spool(settings.spool_dir).prepare([c.id for c in settings.clients])
+    Spool(settings.spool_dir).prepare([c.id for c in settings.clients], log)
     host_key = _load_or_create_host_key(cfg.host_key, log)
     host_keypair = _host_keypair(host_key, cfg.host_key)
     kex = _available("sftp.kex_algorithms", cfg.kex_algorithms, get_kex_algs(), log)

@@ -239,6 +239,25 @@ def test_a_removed_sftp_folder_is_made_again_and_one_that_cannot_be_holds_its_cl
     assert any(e["event"] == "client.recovered" for e in logged)
 
 
+def test_a_folder_removed_while_the_gateway_was_stopped_is_made_again_at_start_and_said(
+    tmp_path: Path,
+) -> None:
+    """Client A's out/ was removed while the gateway was stopped (a disk not mounted, an
+    operator's slip): the start makes it again with the same warning a pass gives (it
+    did so silently); a new installation's folders are made without one."""
+    with structlog.testing.capture_logs() as logged:
+        inst = Installation.create(tmp_path / "gw")
+    assert not [e for e in logged if e["event"] == "spool.folder_made_again"]
+    out = inst.outbox(CLIENT_A)
+    inst.close()
+    shutil.rmtree(out)
+    with structlog.testing.capture_logs() as logged:
+        again = Installation.open(inst.base, inst.config, funded=False)
+    made = [(e["client"], e["folder"]) for e in logged if e["event"] == "spool.folder_made_again"]
+    assert made == [(CLIENT_A, str(out))] and out.is_dir()
+    again.close()
+
+
 def test_at_start_a_clients_folder_that_cannot_be_made_holds_that_client_alone(
     tmp_path: Path,
 ) -> None:
