@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml
 compile: $(STAMP)
 	$(BIN)/python -m compileall -q gateway ledger
 
+# The demo's SFTP port: make run DEMO_PORT=2223
+DEMO_PORT ?= 2222
 run: compile
-	$(BIN)/ekase-gateway demo --dir demo --run
+	$(BIN)/ekase-gateway demo --dir demo --port $(DEMO_PORT) --run
 
 lint: $(STAMP)
 	$(BIN)/ruff check gateway ledger tests bench

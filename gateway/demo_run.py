@@ -72,7 +72,7 @@ def instructions(demo: Demo, now: dt.datetime) -> str:
         "",
         *demo_timing.render(
             demo.settings, sample_batches(demo.samples_day), now,
-            demo_rates.exchange(demo.settings, CLIENTS, now), _uploaded_before(demo),
+            demo_rates.exchange(demo.settings, CLIENTS, now), _uploaded_before(demo), shown,
         ),
         "",
         *demo_signing.instructions(demo.folder, shown, program()),

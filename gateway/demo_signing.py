@@ -110,7 +110,8 @@ def instructions(folder: Path, shown: Callable[[Path], str], program: str) -> li
         *(f"  {c}" for c in sign_commands(folder, shown, program)),
         "Upload with the sftp command above, the batch and then each container:",
         *(f"  {p}" for p in puts),
-        "The batch waits in spool/awaiting/ (PDNG, saying what is missing); the first",
+        f"The batch waits in {shown(folder / 'spool' / 'awaiting')}/ (PDNG, saying what is "
+        "missing); the first",
         "signature leaves it waiting (the second right must sign); the second releases it,",
         "and it executes as any batch does (at once on a business day before its cut-off).",
     ]

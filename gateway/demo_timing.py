@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from gateway import fx, pricing
 from gateway.inbound import decide, facts
@@ -131,9 +132,11 @@ def render(
     now: dt.datetime,
     exchange: Exchange | None = None,
     uploaded: Mapping[str, str] | None = None,
+    path_text: Callable[[Path], str] = str,
 ) -> list[str]:
     """The lines the demo prints about time (pure: the test injects `now`). `uploaded`:
-    the samples already uploaded (a reused demo), with what they were answered."""
+    the samples already uploaded (a reused demo), with what they were answered; `path_text`:
+    how a path is printed."""
     local = now.astimezone(settings.timezone)
     day = local.date()
     kind = "a business day" if calendar.is_business_day(day) else "not a business day"
@@ -152,7 +155,7 @@ def render(
         lines[-1:-1] = [
             f"Rates: a payment in another currency than its account's executes at the ECB "
             f"rates of {rates.rate_date} ({known}; drop the ECB's eurofxref-daily.xml into "
-            "spool/rates/ to add them)."
+            f"{path_text(settings.spool_dir / 'rates')}/ to add them)."
         ]
     for name, payments in expected(settings, batches, now, exchange).items():
         if uploaded and name in uploaded:
