@@ -67,10 +67,11 @@ def run(
     request = route.request_message(intake.path)
     if request is not None:  # the pull side has no trial (its answers change nothing)
         return _not_tried(env, tx, intake, reader, known, request)
+    if route.is_container(intake.path, intake.original_name):
+        # also one in/ took: what in/ would do with it again depends on its batch
+        return _container(env, tx, intake)
     if known is not None:
         return _repeated(env, conn, intake, known)
-    if route.is_container(intake.path, intake.original_name):
-        return _container(env, tx, intake)
     checked, report, debited = _checked(
         env, tx, intake, lambda scratch: new_file(env, tx, intake, reader, scratch)
     )
