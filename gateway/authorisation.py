@@ -229,22 +229,6 @@ def needs(level: int) -> str:
 # -- the waiting batch -------------------------------------------------------------------------
 
 
-def counted_so_far(conn: Connection, row: Any) -> list[Signatory]:
-    """The signatories whose signatures counted for the waiting batch of `row` when their
-    containers were received, in that order, as recorded then (SPEC §11: valid for the
-    account when the container is received)."""
-    s = db.signatures.c
-    counted = s.verified & s.signatory.is_not(None) & s.reason.is_(None)
-    rows = conn.execute(
-        select(db.signatures).where(s.awaiting_id == row.id, counted).order_by(s.id)
-    )
-    return [
-        Signatory(r.signatory, x509.load_der_x509_certificate(r.certificate),
-                  Right(r.signatory_right))
-        for r in rows
-    ]  # fmt: skip
-
-
 def authorise_waiting(
     env: Environment, row: Any, before: list[Signatory], signers: list[Signer]
 ) -> Authorisation:

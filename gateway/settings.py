@@ -29,6 +29,7 @@ from gateway.inbound import classifier
 from gateway.inbound.classifier import Classifier
 from gateway.inbound.facts import TREASURY_BANK_CODE, is_treasury_iban
 from gateway.inbound.identifiers import bic_problem, iban_typed
+from gateway.text import person_key
 from ledger import currency
 
 CLIENT_ID = re.compile(r"^[a-z0-9-]{1,32}$")
@@ -38,6 +39,7 @@ SIGNATORY_RIGHTS = ("first", "second")
 AUTHORISATION_LEVEL_MAX = 3
 CLIENT_WAITING_BYTES_MAX_DEFAULT = 2 * 1024**3  # 2 GiB
 # `max_future_days` at most: ten years ahead is no payment order a treasury keeps waiting.
+signatory_name_chars_max = 255  # as recorded with each signature (gw_signatures)
 future_days_max = 3650
 # Business days a batch may wait for signatures, or a payment for its rate, at most: past
 # a quarter of a year the waiting is an error of the setting, not of the signatories.
@@ -353,8 +355,10 @@ def _user(reader: Reader) -> UserSettings:
 def _signatory(reader: Reader, client_ibans: tuple[str, ...]) -> tuple[SignatorySettings, bytes]:
     """One signatory and the DER of its certificate (to tell signatories apart)."""
     name = reader.text("name")
-    if not name.strip():
-        raise ConfigError(reader.key("name"), "must not be empty")
+    if not name.strip() or len(name) > signatory_name_chars_max:
+        raise ConfigError(
+            reader.key("name"), f"must be 1 to {signatory_name_chars_max} characters"
+        )
     right = reader.text("right")
     if right not in SIGNATORY_RIGHTS:
         raise ConfigError(reader.key("right"), f"must be 'first' or 'second': {right!r}")
@@ -431,8 +435,17 @@ def _check_signatories(index: int, client: ClientSettings, ders: tuple[bytes, ..
     account's authorisation level can be met (SPEC §11)."""
     ibans = tuple(a.iban for a in client.accounts)
     seen: dict[bytes, str] = {}
+    named: dict[str, str] = {}  # a signatory is one person: their name tells them apart
     for si, (signatory, der) in enumerate(zip(client.signatories, ders, strict=True)):
         path = f"client[{index}].signatory[{si}]"
+        key = person_key(signatory.name)
+        if key in named:
+            raise ConfigError(
+                f"{path}.name",
+                f"the same name as {named[key]}: each signatory is one person, named once "
+                "(their signatures count once: SPEC §11)",
+            )
+        named[key] = path
         for ai, iban in enumerate(signatory.accounts):
             if iban not in ibans:
                 raise ConfigError(

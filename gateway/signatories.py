@@ -29,6 +29,8 @@ from datetime import date
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from gateway.text import person_key
+
 level_max = 3
 
 
@@ -159,7 +161,8 @@ def authorise(
     if not 0 <= level <= level_max:
         raise ValueError(f"authorisation level {level} outside 0–{level_max}")
     guarded = sorted(iban for iban, n in debited.items() if n > 0)
-    counted: list[Signatory] = list(before)
+    counted = carried(level, before)
+    before = tuple(counted)
     classified = []
     for signer in signers:
         signatory = match(signatories, signer.certificate)
@@ -167,7 +170,7 @@ def authorise(
         if verdict is Verdict.COUNTS and signatory is not None:
             counted.append(signatory)
         classified.append(Classified(signer, signatory, verdict, detail))
-    return Authorisation(level, tuple(classified), _missing(level, counted), tuple(before))
+    return Authorisation(level, tuple(classified), _missing(level, counted), before)
 
 
 def match(signatories: Iterable[Signatory], certificate: x509.Certificate) -> Signatory | None:
@@ -227,10 +230,23 @@ def _verdict(
     return Verdict.COUNTS, f"{who} signed with the {signatory.right.value} right"
 
 
+def carried(level: int, before: Sequence[Signatory]) -> list[Signatory]:
+    """Of the signatories counted before, in order, those the rule lets count together: a
+    person once, and only while the level can still be completed (rows recorded by an
+    older rule, which judged earlier signatures again each time, may hold more)."""
+    counted: list[Signatory] = []
+    for signatory in before:
+        if not any(_same_person(signatory, other) for other in counted) and _completable(
+            level, [*counted, signatory]
+        ):
+            counted.append(signatory)
+    return counted
+
+
 def _same_person(a: Signatory, b: Signatory) -> bool:
     """The same signatory: the same card, or the same name (one counted before may have
     been recorded under another card, or configured otherwise since)."""
-    return a.name == b.name or a.certificate == b.certificate
+    return person_key(a.name) == person_key(b.name) or a.certificate == b.certificate
 
 
 def _completable(level: int, counted: Sequence[Signatory]) -> bool:

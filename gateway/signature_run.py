@@ -30,7 +30,15 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Connection, func, select
 
-from gateway import authorisation, db, reading, record, signature_checks, waiting_report
+from gateway import (
+    authorisation,
+    db,
+    reading,
+    record,
+    signature_checks,
+    signatures_kept,
+    waiting_report,
+)
 from gateway.container_data import scratch_path, taken_in
 from gateway.environment import Environment
 from gateway.files import write_in_place
@@ -103,7 +111,7 @@ def _container_file(
                           f"{submitted.info or submitted.group_status}")  # fmt: skip
     if row is None or row.state != authorisation.WAITING:
         return _changes_nothing(env, conn, intake, container_id, sha256, row)
-    earlier = authorisation.counted_so_far(conn, row)
+    earlier = signatures_kept.counted_so_far(conn, row)
     with contextlib.ExitStack() as stack:
         ahead: Reading | None = None
         path = authorisation.batch_path(env, row)
@@ -260,7 +268,7 @@ def answer_again(
         return None  # a batch that does not wait: its own reports answer it
     received = known.received_at.astimezone(env.settings.timezone)
     if waits:
-        counted = authorisation.counted_so_far(conn, row)
+        counted = signatures_kept.counted_so_far(conn, row)
         now = authorisation.authorise_waiting(env, row, counted, []).describe()
         info = f"the same bytes as the {what} received {received:%Y-%m-%d %H:%M}: {now}"
         name = _answer(env, conn, file_row, GroupStatus.PDNG, None, info, intake,

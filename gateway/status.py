@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, func, select
 
-from gateway import db, installation, progress, upload_temps
+from gateway import db, installation, progress, signatures_kept, upload_temps
 from gateway.clock import Clock, SystemClock
 from gateway.faults import Active, describe
 from gateway.settings import Settings
@@ -236,20 +236,18 @@ def _booked(conn: Connection, spool: Spool, client_ids: Sequence[str]) -> set[tu
 
 
 def _awaiting(conn: Connection) -> list[AwaitingSignatures]:
-    """Batches waiting for signatures, with the signatures counted so far (SPEC §11)."""
-    a, f, s = db.awaiting.c, db.files.c, db.signatures.c
-    counted = (
-        select(func.count()).where(s.awaiting_id == a.id, s.reason.is_(None), s.verified)
-        .scalar_subquery()
-    )
+    """Batches waiting for signatures, with the signatures counted so far (SPEC §11), as
+    the level rule counts them (`signatures_kept`)."""
+    a, f = db.awaiting.c, db.files.c
     rows = conn.execute(
-        select(a.client_id, a.file_id, f.msg_id, a.level, counted, a.expires_on)
+        select(a.id, a.client_id, a.file_id, f.msg_id, a.level, a.expires_on)
         .join(db.files, f.id == a.file_id)
         .where(a.state == "waiting")
         .order_by(a.expires_on, a.id)
     ).all()
-    return [AwaitingSignatures(c, int(i), m or "-", int(lv), int(n), day)
-            for c, i, m, lv, n, day in rows]  # fmt: skip
+    return [AwaitingSignatures(r.client_id, int(r.file_id), r.msg_id or "-", int(r.level),
+                               len(signatures_kept.counted_so_far(conn, r)), r.expires_on)
+            for r in rows]  # fmt: skip
 
 
 def _from_database(

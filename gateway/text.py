@@ -43,3 +43,10 @@ def stored_name(name: str) -> str:
     not UTF-8 (OpenSSH takes any bytes as a name; the built-in server refuses them) with
     its other bytes written `\\xff`."""
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def person_key(name: str) -> str:
+    """A signatory's name as it tells people apart: spaces and case do not (SPEC §11:
+    the configuration names each person once, `settings`; a signature counts once per
+    person, `signatories`)."""
+    return " ".join(name.split()).casefold()

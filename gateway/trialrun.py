@@ -33,6 +33,7 @@ from gateway import (
     record,
     signature_checks,
     signature_run,
+    signatures_kept,
 )  # fmt: skip
 from gateway.environment import Environment
 from gateway.inbound import asice, route, xades
@@ -258,7 +259,7 @@ def _signing(
     received (SPEC §11, §15), and the batch run as in/ would run it once authorised —
     each payment judged now, as if signed — with how many signatures it would still
     wait for."""
-    earlier = authorisation.counted_so_far(tx.conn, waiting)
+    earlier = signatures_kept.counted_so_far(tx.conn, waiting)
     checks = signature_checks.verify(env, container, intake)
     signers = signature_checks.signers_of(checks, intake)
     auth = authorisation.authorise_waiting(env, waiting, earlier, signers)

@@ -782,6 +782,14 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
         setting(*LIGA, "right", value="third"), "client[0].signatory[1].right",
         ("'first' or 'second'", "'third'"),
     ),
+    "two signatories of one name (spaces and case aside)": (
+        setting(*LIGA, "name", value="  jānis  BĒRZIŅŠ"), "client[0].signatory[1].name",
+        ("the same name as client[0].signatory[0]", "named once"),
+    ),
+    "a signatory's name longer than kept": (
+        setting(*LIGA, "name", value="L" * 256), "client[0].signatory[1].name",
+        ("1 to 255 characters",),
+    ),
     "level 2 with two first rights": (
         setting(*LIGA, "right", value="first"), "client[0].account[0].authorisation",
         ("level 2 can never be met", "one 'first' and one 'second'", "first: 2, second: 0"),

@@ -20,6 +20,7 @@ from gateway.signatories import (
     Verdict,
     attainable,
     authorise,
+    carried,
     match,
     required_level,
 )
@@ -109,6 +110,20 @@ def test_those_counted_before_count_as_they_were_and_sign_only_once() -> None:
     again = authorise({A: 2}, [new_card, ACCOUNTANT], signed(new_card), before=[HEAD])
     assert verdicts(again) == [Verdict.SAME_SIGNATORY_AGAIN] and not again.complete
     assert again.describe() == "1 of 2 signatures; a signatory with the second right must sign"
+
+
+def test_those_counted_before_count_only_as_the_rule_lets_them_together() -> None:
+    """Rows recorded by an older rule (which judged earlier signatures again each time)
+    may hold two first rights for level 2, or one person twice: carried over, the same
+    person counts once and a right no more than the level can take, so neither a
+    batch's completion with too few people nor a crash follows."""
+    assert carried(2, [HEAD, DEPUTY]) == [HEAD]
+    new_card = Signatory(name=HEAD.name, certificate=FRESH[1].cert, right=Right.FIRST)
+    assert carried(3, [HEAD, new_card, ACCOUNTANT]) == [HEAD, ACCOUNTANT]
+    result = authorise({A: 2}, CARD, signed(ACCOUNTANT), before=[HEAD, DEPUTY])
+    assert result.complete and result.counted == (HEAD, ACCOUNTANT)
+    three = authorise({A: 3}, CARD, signed(ACCOUNTANT), before=[HEAD, new_card])
+    assert not three.complete and three.describe().startswith("2 of 3 signatures")
 
 
 def test_not_a_signatory_of_this_client_DS0H() -> None:
