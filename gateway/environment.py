@@ -219,7 +219,7 @@ def _first_writes(settings: Settings, engine: Engine, spool: Spool, clock: Clock
     """The schema migrated, the spool's folders, the identity recorded, the configured
     accounts and the counters every start needs."""
     upgrade_database(engine)
-    spool.prepare([c.id for c in settings.clients], structlog.get_logger())
+    spool.prepare([c.id for c in settings.clients], structlog.get_logger("gateway.environment"))
     with engine.connect() as conn, conn.execution_options(**{WRITE_OPTION: True}).begin():
         installation.record(conn, spool.root)
     ledger = Ledger(engine, before_booking=booking_days.hold)

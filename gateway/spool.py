@@ -113,8 +113,8 @@ class Spool:
         where they can be made. One client's that cannot (an OpenSSH installation's are
         root's, sshd's chroot; a file in the way) stops no one: each pass makes them or
         holds that client (`Pipeline.restore_folders`)."""
-        for client_id in client_ids:  # a new client's made silently
-            known = self.inbox(client_id).parent.is_dir()
+        for client_id in client_ids:  # a new client's (no work/ folder yet) made silently
+            known = self.work(client_id).is_dir()
             self.make_sftp_folders(client_id, log if known else None)
         folders = [f for c in client_ids for f in (self.receipts(c), self.work(c))]
         folders += [self.root / name for name in ("tmp", "log", *SHELVES, "quarantine")]
@@ -136,17 +136,19 @@ class Spool:
     def make_sftp_folders(self, client_id: str, log: Any | None) -> tuple[Path, OSError] | None:
         """Make the client's `in/`, `out/` and `test/` that are missing (removed by an
         operator's slip, or while the gateway was stopped), each logged to `log` if given
-        (`spool.folder_made_again`); the first that cannot be made, and why."""
+        (`spool.folder_made_again`); the first that cannot be seen or made, and why."""
+        problem = None
         for folder in (self.inbox(client_id), self.outbox(client_id), self.trial_box(client_id)):
-            if folder.is_dir():
-                continue
             try:
+                if folder.is_dir():
+                    continue
                 folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                return folder, exc
+            except OSError as exc:  # the others are still made
+                problem = problem or (folder, exc)
+                continue
             if log is not None:
                 log.warning("spool.folder_made_again", client=client_id, folder=str(folder))
-        return None
+        return problem
 
     # -- waiting files ---------------------------------------------------------------------
 

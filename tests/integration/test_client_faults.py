@@ -256,6 +256,41 @@ def test_a_folder_removed_while_the_gateway_was_stopped_is_made_again_at_start_a
     made = [(e["client"], e["folder"]) for e in logged if e["event"] == "spool.folder_made_again"]
     assert made == [(CLIENT_A, str(out))] and out.is_dir()
     again.close()
+    # the clients' disk not mounted: every folder of each client is said (the spool's own
+    # work/ folder of the client tells it is not new)
+    shutil.rmtree(inst.env.spool.inbox(CLIENT_B).parent)
+    with structlog.testing.capture_logs() as logged:
+        third = Installation.open(inst.base, inst.config, funded=False)
+    made = [e["folder"] for e in logged if e["event"] == "spool.folder_made_again"]
+    spool = third.env.spool
+    assert made == [str(f(CLIENT_B)) for f in (spool.inbox, spool.outbox, spool.trial_box)]
+    third.close()
+
+
+def test_a_client_folder_that_cannot_be_seen_at_start_stops_no_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client's in/ that the service cannot even look at (EACCES on stat; root is not
+    refused by permissions here, so the refusal is made by hand) does not stop the start:
+    its out/ and test/ are still made, and the pass says which folder holds the client."""
+    inst = Installation.create(tmp_path / "gw")
+    spool = inst.env.spool
+    inst.close()
+    for folder in (spool.inbox(CLIENT_A), spool.outbox(CLIENT_A), spool.trial_box(CLIENT_A)):
+        shutil.rmtree(folder)
+    real = Path.is_dir
+
+    def is_dir(path: Path) -> bool:
+        if path == spool.inbox(CLIENT_A):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(Path, "is_dir", is_dir)
+    again = Installation.open(inst.base, inst.config, funded=False)
+    assert real(spool.outbox(CLIENT_A)) and real(spool.trial_box(CLIENT_A))
+    problem = spool.make_sftp_folders(CLIENT_A, None)
+    assert problem is not None and problem[0] == spool.inbox(CLIENT_A)
+    again.close()
 
 
 def test_at_start_a_clients_folder_that_cannot_be_made_holds_that_client_alone(
