@@ -161,8 +161,8 @@ def authorise(
     if not 0 <= level <= level_max:
         raise ValueError(f"authorisation level {level} outside 0–{level_max}")
     guarded = sorted(iban for iban, n in debited.items() if n > 0)
-    counted = carried(level, before)
-    before = tuple(counted)
+    kept = tuple(carried(level, before))
+    counted = list(kept)
     classified = []
     for signer in signers:
         signatory = match(signatories, signer.certificate)
@@ -170,7 +170,7 @@ def authorise(
         if verdict is Verdict.COUNTS and signatory is not None:
             counted.append(signatory)
         classified.append(Classified(signer, signatory, verdict, detail))
-    return Authorisation(level, tuple(classified), _missing(level, counted), before)
+    return Authorisation(level, tuple(classified), _missing(level, counted), kept)
 
 
 def match(signatories: Iterable[Signatory], certificate: x509.Certificate) -> Signatory | None:

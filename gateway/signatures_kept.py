@@ -10,22 +10,21 @@ from cryptography import x509
 from sqlalchemy import Connection, select
 
 from gateway import db
-from gateway.signatories import Right, Signatory, carried
+from gateway.signatories import Right, Signatory
 
 
 def counted_so_far(conn: Connection, row: Any) -> list[Signatory]:
     """The signatories whose signatures counted for the waiting batch of `row` (a
     `gw_awaiting` row) when their containers were received, in that order, as recorded
-    then (valid for the account when the container is received), as many as the level
-    rule lets count together (`signatories.carried`)."""
+    then (valid for the account when the container is received). The level rule carries
+    them over as it lets them count together (`signatories.carried`)."""
     s = db.signatures.c
     counted = s.verified & s.signatory.is_not(None) & s.reason.is_(None)
     rows = conn.execute(
         select(db.signatures).where(s.awaiting_id == row.id, counted).order_by(s.id)
     )
-    recorded = [
+    return [
         Signatory(r.signatory, x509.load_der_x509_certificate(r.certificate),
                   Right(r.signatory_right))
         for r in rows
     ]  # fmt: skip
-    return carried(row.level, recorded)

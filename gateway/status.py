@@ -34,6 +34,7 @@ from gateway import db, installation, progress, signatures_kept, upload_temps
 from gateway.clock import Clock, SystemClock
 from gateway.faults import Active, describe
 from gateway.settings import Settings
+from gateway.signatories import carried
 from gateway.spool import (
     ERROR_SUFFIX,
     SIDECAR_SUFFIXES,
@@ -246,7 +247,8 @@ def _awaiting(conn: Connection) -> list[AwaitingSignatures]:
         .order_by(a.expires_on, a.id)
     ).all()
     return [AwaitingSignatures(r.client_id, int(r.file_id), r.msg_id or "-", int(r.level),
-                               len(signatures_kept.counted_so_far(conn, r)), r.expires_on)
+                               len(carried(r.level, signatures_kept.counted_so_far(conn, r))),
+                               r.expires_on)
             for r in rows]  # fmt: skip
 
 
