@@ -73,6 +73,7 @@ class Route(NamedTuple):
     # (DEBTOR, CREDITOR or a position account's IBAN; currency; sign; which amount)
     legs: tuple[Leg, ...]
     positions: tuple[Leg, ...]  # those of `legs` on the position accounts
+    via: tuple[str, str]  # the position accounts of `debit_ccy` and `credit_ccy`
     quotes: tuple[fx.Quote, ...]
     note: fx.Note | None  # None: nothing is converted
 
@@ -83,7 +84,9 @@ class Route(NamedTuple):
             if not isinstance(found, int):
                 return found
             debit = found
-        if self.credit is not None:
+        if self.credit is self.debit:  # both sides in one currency (or neither converted)
+            credit = debit
+        elif self.credit is not None:
             found = fx.converted_minor(amount_minor, self.instructed, self.credit_ccy, self.credit)
             if not isinstance(found, int):
                 return found
@@ -123,7 +126,8 @@ def route(
     assert legs[0][1:3] == (debit_ccy, -1) and legs[-1][1:3] == (credit_ccy, 1), legs
     assert all(isinstance(leg[0], str) for leg in positions), legs
     found = Route(
-        instructed, debit_ccy, credit_ccy, debit, credit, legs, positions, quotes, note
+        instructed, debit_ccy, credit_ccy, debit, credit, legs, positions,
+        (position_ibans()[debit_ccy], position_ibans()[credit_ccy]), quotes, note,
     )  # fmt: skip
     rates.routes[key] = found
     return found
@@ -188,6 +192,13 @@ def client_postings(
         Posting(debtor_iban, route.debit_ccy, -priced.debit_minor),
         Posting(creditor_iban, route.credit_ccy, priced.credit_minor),
     )
+
+
+def add_amounts(totals: list[int], priced: Priced) -> None:
+    """Add a payment's amounts to its route's `totals` (as `Priced.amounts`)."""
+    totals[_DEBITED] += priced.debit_minor
+    totals[_CREDITED] += priced.credit_minor
+    totals[_INSTRUCTED] += priced.instructed_minor
 
 
 def position_postings(route: Route, totals: Sequence[int]) -> tuple[Posting, ...]:

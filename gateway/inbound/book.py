@@ -6,12 +6,15 @@ balances and today's debits as the run moves them, and the rules that stop a mov
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from gateway.inbound.findings import Finding
 from gateway.reasons import Reason
 from ledger import core, currency
 from ledger.core import Account, AccountKind, Refusal
+
+if TYPE_CHECKING:
+    from gateway.pricing import Priced
 
 
 class Book:
@@ -40,16 +43,53 @@ class Book:
         self, debtor_iban: str, credit_iban: str, ccy: str, amount: int,
         instructed: Instructed | None = None,
     ) -> Finding | None:
-        """Move `amount` if the debtor's daily limit (AM14) and the ledger's rules (funds
-        AM04, status AC04/AC06) allow it; otherwise the finding that stops it.
+        """Move `amount` if `refused` finds nothing to stop it; else that finding."""
+        found = self.refused(debtor_iban, credit_iban, ccy, amount, instructed)
+        if found is None:
+            self.balance[debtor_iban] -= amount
+            self.balance[credit_iban] += amount
+            self.debited[debtor_iban] = self.debited.get(debtor_iban, 0) + amount
+        return found
+
+    def exchange(
+        self, debtor_iban: str, credit_iban: str, priced: Priced,
+        instructed: Instructed | None,
+    ) -> Finding | None:
+        """Move a converted payment (SPEC §13) if nothing stops either side; else the
+        finding that stops it. Each side is a payment of its own currency through that
+        currency's position account: the debit side (in the debtor's currency) is judged
+        like any payment — daily limit, funds, the debtor's status, naming `instructed` —,
+        the credit side by the creditor's status. Together they move each position account
+        by what the route's postings do (the instructed currency's legs cancel, or stand
+        in for a side that is not converted); the run's end asserts that the ledger holds
+        exactly the book's balances."""
+        debit, credited, route = priced.debit_minor, priced.credit_minor, priced.route
+        debit_position, credit_position = route.via
+        found = self.refused(debtor_iban, debit_position, route.debit_ccy, debit, instructed)
+        if found is None:
+            found = self.refused(credit_position, credit_iban, route.credit_ccy, credited)
+        if found is None:
+            balance = self.balance
+            balance[debtor_iban] -= debit
+            balance[debit_position] += debit
+            balance[credit_position] -= credited
+            balance[credit_iban] += credited
+            self.debited[debtor_iban] = self.debited.get(debtor_iban, 0) + debit
+        return found
+
+    def refused(
+        self, debtor_iban: str, credit_iban: str, ccy: str, amount: int,
+        instructed: Instructed | None = None,
+    ) -> Finding | None:
+        """What stops moving `amount`: the debtor's daily limit (AM14), then the ledger's
+        rules (funds AM04, status AC04/AC06); None if nothing does.
 
         `instructed` is the payment's own amount when `amount` is that converted into the
         debtor's currency (SPEC §13): a finding then names both (SPEC §6)."""
         debtor = self.accounts.get(debtor_iban)
         credit = self.accounts.get(credit_iban)
-        spent = self.debited.get(debtor_iban, 0)
         limit = debtor.daily_limit_minor if debtor is not None else None
-        if limit is not None and spent + amount > limit:
+        if limit is not None and self.debited.get(debtor_iban, 0) + amount > limit:
             info = _above_daily_limit(amount, ccy, limit, debtor_iban, instructed)
             return Finding(Reason.AM14, info)
         available = None
@@ -59,9 +99,6 @@ class Book:
         if refusal is not None:
             info = _refusal_info(refusal, amount, ccy, debtor_iban, credit, instructed)
             return Finding(REFUSAL_REASONS[refusal], info)
-        self.balance[debtor_iban] -= amount
-        self.balance[credit_iban] += amount
-        self.debited[debtor_iban] = spent + amount
         return None
 
 

@@ -183,7 +183,8 @@ class Bookings:
         self._single_routes: dict[pricing.Route, list[int]] = {}  # as `_Batch.routes`
         # The client's large-payment day (SPEC §14), when the shell found it may matter.
         self.gate: large_days.Gate | None = None
-        self.booked: Counter[str] = Counter()  # per currency, minor units
+        # The executed payments' amounts as instructed, per currency (minor units).
+        self.booked: Counter[str] = Counter()
         self.references: list[str] = []  # of the transfers handed out to be posted
         self._singles: list[Posting] = []
         self._first_single: int | None = None
@@ -207,19 +208,22 @@ class Bookings:
 
     def add_converted(self, order: Order, credit_iban: str, priced: pricing.Priced) -> str:
         """Book an executed converted payment: the debtor's debit in its account's
-        currency and the credit in the creditor's (`pricing.client_postings`),
+        currency and the credit in the creditor's (as `pricing.client_postings`),
         into its payment information's batch like any other, or on its own. Its legs on
         the position accounts are summed per route and booked once with the batch, or
         with the chunk's payments on their own (`pricing.position_postings`)."""
-        debit, credit = pricing.client_postings(priced, order.debtor_iban, credit_iban)
+        self.booked[order.currency] += order.amount_minor
+        route, debit, credited = priced.route, priced.debit_minor, priced.credit_minor
         if order.batch:
-            batch = self._batch(order, debit.currency)
-            batch.debit -= debit.amount_minor
-            batch.legs[credit.iban, credit.currency] += credit.amount_minor
+            batch = self._batch(order, route.debit_ccy)
+            batch.debit += debit
+            batch.legs[credit_iban, route.credit_ccy] += credited
             self._add_route(batch.routes, priced)
             return batch.reference
         self._add_route(self._single_routes, priced)
-        return self._add_own(order, credit_iban, (debit, credit))
+        debtor_leg = (order.debtor_iban, route.debit_ccy, -debit)
+        creditor_leg = (credit_iban, route.credit_ccy, credited)
+        return self._add_own(order, credit_iban, (debtor_leg, creditor_leg))
 
     def _add_route(self, routes: dict[pricing.Route, list[int]], priced: pricing.Priced) -> None:
         """Add a payment's amounts to its route's totals; a route's first payment marks
@@ -228,8 +232,7 @@ class Bookings:
         if totals is None:
             totals = routes[priced.route] = [0, 0, 0]
             self.quotes.update(priced.route.quotes)
-        for which, amount in enumerate(priced.amounts):
-            totals[which] += amount
+        pricing.add_amounts(totals, priced)
 
     @staticmethod
     def _book_routes(

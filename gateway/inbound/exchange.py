@@ -30,6 +30,7 @@ from gateway.inbound.decide import Book, Bookings, Order, Waiting
 from gateway.inbound.findings import Finding
 from gateway.reasons import Reason
 from ledger import currency
+from ledger.core import Account
 
 
 def execute_order(
@@ -48,18 +49,16 @@ def execute_order(
         found = book.execute(order.debtor_iban, credit_iban, order.currency, order.amount_minor)
         result: Finding | str | Waiting = found or bookings.add(order, credit_iban)
     else:
-        result = execute(order, credit_iban, book, bookings)
+        result = execute(order, debtor, creditor, book, bookings)
     if gate is not None and isinstance(result, str):
         gate.passed(order.amount_minor)  # a refused payment does not count towards the day
     return result
 
 
 def execute(
-    order: Order, credit_iban: str, book: Book, bookings: Bookings
+    order: Order, debtor: Account, credit: Account, book: Book, bookings: Bookings
 ) -> Finding | str | Waiting:
-    """Price and execute `order` (its debtor's account and `credit_iban` are in `book`)."""
-    debtor = book.accounts[order.debtor_iban]
-    credit = book.accounts[credit_iban]
+    """Price and execute `order` from `debtor` to `credit` (the accounts as in `book`)."""
     rates = bookings.rates
     assert rates is not None and rates.day == bookings.day, "the shell reads the day's rates"
     route = pricing.route(order.currency, debtor.currency, credit.currency, rates)
@@ -77,26 +76,13 @@ def execute(
     limit = debtor.max_payment_minor
     if limit is not None and debit > limit:
         return _above_maximum(order, debit, ccy, limit)
-    positions = pricing.position_ibans()
-    debit_position = positions[ccy]
-    credited, credit_ccy = priced.credit_minor, credit.currency
-    credit_position = positions[credit_ccy]
-    # Each side as a payment of its own currency through the position account: the debit
-    # side judges the daily limit, the funds and the debtor's status; the credit side the
-    # creditor's. Together they move each position account by what the postings do (the
-    # instructed currency's legs cancel, or stand in for a side that is not converted);
-    # the run's end asserts that the ledger holds exactly the book's balances.
+    # A finding on the debit side names both amounts when that side is converted.
     instructed = Instructed(order.amount_minor, order.currency) if order.currency != ccy else None
-    found = book.execute(debtor.iban, debit_position, ccy, debit, instructed)
+    found = book.exchange(debtor.iban, credit.iban, priced, instructed)
     if found is not None:
         return found
-    found = book.execute(credit_position, credit_iban, credit_ccy, credited)
-    if found is not None:
-        _undo_debit(book, debtor.iban, debit_position, debit)
-        return found
-    book.debited[credit_position] -= credited  # a position account is never a debtor
     bookings.notes[order.seq] = priced.note
-    return bookings.add_converted(order, credit_iban, priced)
+    return bookings.add_converted(order, credit.iban, priced)
 
 
 def _above_maximum(order: Order, debit: int, ccy: str, limit: int) -> Finding:
@@ -107,9 +93,3 @@ def _above_maximum(order: Order, debit: int, ccy: str, limit: int) -> Finding:
         f"{converted_text(instructed, debit, ccy)}, above the maximum "
         f"payment {currency.format_minor(limit, ccy)}",
     )
-
-
-def _undo_debit(book: Book, debtor_iban: str, position_iban: str, debit: int) -> None:
-    book.balance[debtor_iban] += debit
-    book.balance[position_iban] -= debit
-    book.debited[debtor_iban] -= debit

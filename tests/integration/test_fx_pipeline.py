@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from lxml import etree
 from ofxstatement.plugins.iso20022 import Iso20022Parser
 from pycamt.parser import Camt053Parser
+from structlog.testing import capture_logs
 
 from gateway import db, pricing
 from gateway.outbound import camt054_v02, entries, statements
@@ -96,8 +97,13 @@ def test_payments_in_other_currencies_convert_at_the_ecb_rate(
             .tx("FX-EUR", "10.00")  # the account's own currency: as ever
             .build()
         )
-        answer = inst.submit(data, name="fx.xml")
+        with capture_logs() as logged:
+            answer = inst.submit(data, name="fx.xml")
         assert answer.statuses() == {"FX-USD": "ACSC", "FX-EUR": "ACSC"}
+        # The canonical line's amounts are the executed payments' own, converted or not
+        # (as a recovered run's, read from the rows, and the metrics say).
+        [line] = [e for e in logged if e["event"] == "file.processed"]
+        assert line["amounts"] == {"USD": "1000.00", "EUR": "10.00"}
         debit = minor(Decimal(1000) / usd, 2)  # 947.69 EUR
         assert debit == 94769
         [info] = answer.tx("FX-USD").additional_info
