@@ -208,22 +208,20 @@ class Bookings:
 
     def add_converted(self, order: Order, credit_iban: str, priced: pricing.Priced) -> str:
         """Book an executed converted payment: the debtor's debit in its account's
-        currency and the credit in the creditor's (as `pricing.client_postings`),
+        currency and the credit in the creditor's (`pricing.client_postings`),
         into its payment information's batch like any other, or on its own. Its legs on
         the position accounts are summed per route and booked once with the batch, or
         with the chunk's payments on their own (`pricing.position_postings`)."""
         self.booked[order.currency] += order.amount_minor
-        route, debit, credited = priced.route, priced.debit_minor, priced.credit_minor
+        debit, credit = pricing.client_postings(priced, order.debtor_iban, credit_iban)
         if order.batch:
-            batch = self._batch(order, route.debit_ccy)
-            batch.debit += debit
-            batch.legs[credit_iban, route.credit_ccy] += credited
+            batch = self._batch(order, debit.currency)
+            batch.debit -= debit.amount_minor
+            batch.legs[credit.iban, credit.currency] += credit.amount_minor
             self._add_route(batch.routes, priced)
             return batch.reference
         self._add_route(self._single_routes, priced)
-        debtor_leg = (order.debtor_iban, route.debit_ccy, -debit)
-        creditor_leg = (credit_iban, route.credit_ccy, credited)
-        return self._add_own(order, credit_iban, (debtor_leg, creditor_leg))
+        return self._add_own(order, credit_iban, (debit, credit))
 
     def _add_route(self, routes: dict[pricing.Route, list[int]], priced: pricing.Priced) -> None:
         """Add a payment's amounts to its route's totals; a route's first payment marks
