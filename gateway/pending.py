@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Select, literal_column, select
 
-from gateway import announcements, db, large_days, record
+from gateway import announcements, db, large_days, logs, record
 from gateway.environment import Environment
 from gateway.inbound import decide, rules
 from gateway.inbound.decide import Waiting
@@ -86,7 +86,7 @@ def execute_due(env: Environment) -> list[int]:
     today = local.date()
     if not calendar.is_business_day(today) or local.time() >= env.settings.eod_time:
         return []  # nothing is booked on a closed day
-    reported: dict[int, Counter[str]] = {}
+    reported: dict[int, tuple[Counter[str], Counter[str]]] = {}
     p = db.payments.c
     started = time.monotonic()
     with env.ledger.begin() as tx:
@@ -94,12 +94,13 @@ def execute_due(env: Environment) -> list[int]:
             select(p.file_id).where(db.pending_only(), p.due_date <= today).distinct()
         ).scalars()
         for file_id in sorted(files):
-            if counts := _execute_file(env, tx, file_id, now, local):
-                reported[file_id] = counts
+            counts, amounts = _execute_file(env, tx, file_id, now, local)
+            if counts:
+                reported[file_id] = counts, amounts
     duration_ms = round((time.monotonic() - started) * 1000, 1)  # the run's, all its files
-    for file_id, counts in reported.items():
-        log.info("pending.executed", file_id=file_id, day=today.isoformat(),
-                 counts=dict(counts), duration_ms=duration_ms)  # fmt: skip
+    for file_id, (counts, amounts) in reported.items():
+        log.info("pending.executed", file_id=file_id, day=today.isoformat(), counts=dict(counts),
+                 amounts=logs.amounts(amounts), duration_ms=duration_ms)  # fmt: skip
     return list(reported)
 
 
@@ -124,9 +125,10 @@ def _orders(rows: Sequence[Any]) -> list[decide.Order]:
 
 def _execute_file(
     env: Environment, tx: LedgerTx, file_id: int, now: dt.datetime, local: dt.datetime
-) -> Counter[str]:
+) -> tuple[Counter[str], Counter[str]]:
     """One more run of a file, a chunk of its due payments at a time; what it reported
-    (a further pain.002): the payments' new statuses counted, none when nothing changed."""
+    (a further pain.002): the payments' new statuses counted, none when nothing changed,
+    and the amounts it executed per currency (as instructed)."""
     conn = tx.conn
     today = local.date()
     # Locks in the order a cancellation takes them (camt.055, `cancel_run`): the payments
@@ -161,13 +163,13 @@ def _execute_file(
     record.finish(tx, bookings.batches(), book, now)
     record.rates_used(conn, bookings.quotes)
     if not changed:
-        return changed  # all still wait as the client was told: nothing new to report
+        return changed, bookings.booked  # all still wait as told: nothing new to report
     announcements.refresh_days(conn, file_row.client_id, [file_id])
     reports.notify(env, conn, bookings.references)  # reads the rows just updated
     answers.issue_file_report(conn, file_row, local=local, bic=env.settings.bic, report_no=run)
     group = derive(answers.status_counts(conn, file_id))
     record.update_file(conn, file_id, reports=run, group_status=group.value)
-    return changed
+    return changed, bookings.booked
 
 
 def _take_accounts(tx: LedgerTx, book: decide.Book, rows: Sequence[Any], today: dt.date) -> None:

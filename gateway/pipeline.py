@@ -68,7 +68,7 @@ class PassResult:
         )
         return (
             f"processed {len(self.outcomes)} file(s): {', '.join(said)}; "
-            f"pending payments executed for {len(self.files_with_pending_executed)} file(s)"
+            f"pending payments decided for {len(self.files_with_pending_executed)} file(s)"
             + held
         )
 

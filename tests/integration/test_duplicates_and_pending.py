@@ -459,6 +459,7 @@ def test_a_pending_payment_whose_account_left_the_configuration_is_refused_on_it
             assert len(later.run().files_with_pending_executed) == 1
         [line] = [x for x in logged if x["event"] == "pending.executed"]
         assert line["counts"] == {"RJCT": 2, "ACSC": 1} and line["duration_ms"] >= 0
+        assert line["amounts"] == {"EUR": "7.00"}  # what it executed, as file.processed says
         [monday] = [a for a in later.new_answers() if a.msg_id != first.msg_id]
         assert monday.statuses() == {"TO-B": "RJCT", "OUT": "ACSC", "FROM-SMALL": "RJCT"}
         to_b, from_small = monday.tx("TO-B"), monday.tx("FROM-SMALL")

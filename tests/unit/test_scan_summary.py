@@ -15,14 +15,14 @@ def test_every_file_is_counted_under_what_became_of_it() -> None:
     result.files_with_pending_executed = [7]
     assert result.summary() == (
         "processed 6 file(s): 2 answered, 1 rejected as a whole, 0 repeated, "
-        "1 waiting for signatures, 2 trial run(s); pending payments executed for 1 file(s)"
+        "1 waiting for signatures, 2 trial run(s); pending payments decided for 1 file(s)"
     )
 
 
 def test_the_usual_three_are_always_said() -> None:
     assert PassResult().summary() == (
         "processed 0 file(s): 0 answered, 0 rejected as a whole, 0 repeated; "
-        "pending payments executed for 0 file(s)"
+        "pending payments decided for 0 file(s)"
     )
 
 
