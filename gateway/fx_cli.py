@@ -44,6 +44,8 @@ def cmd_rates_import(args: argparse.Namespace) -> int:
     from gateway.rates import store
 
     path: Path = args.file
+    if path.is_dir():
+        raise UsageError(f"{path}: a folder, not a file")
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     env = _environment(args)

@@ -208,6 +208,20 @@ def test_a_bad_file_is_refused_with_one_line_and_nothing_imported(
     assert rows(sqlite_config) == {}
 
 
+def test_a_path_that_is_no_file_is_named_for_what_it_is(
+    tmp_path: Path, sqlite_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder given for the rate file is said to be a folder (it was "no such file",
+    which sent an operator looking for a path that exists); a missing path, missing."""
+    folder = tmp_path / "rates"
+    folder.mkdir()
+    code, out, err = run(capsys, "rates", "import", "-c", str(sqlite_config), str(folder))
+    assert (code, out) == (2, "") and err == f"ekase-gateway: {folder}: a folder, not a file\n"
+    gone = tmp_path / "gone.zip"
+    code, out, err = run(capsys, "rates", "import", "-c", str(sqlite_config), str(gone))
+    assert (code, out) == (2, "") and err == f"ekase-gateway: {gone}: no such file\n"
+
+
 def test_a_refused_file_keeps_its_good_days_out(
     tmp_path: Path, sqlite_config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
