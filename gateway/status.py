@@ -3,8 +3,9 @@
 - each daemon: running (pid, heartbeat age) or not, from `<spool>/run/daemons/`;
 - per client: files waiting in in/, uploads still under a temporary name, temporary
   uploads older than an hour (a client's upload that never finished: they stay until
-  someone removes them), files claimed in work/, files processed, rejected and repeated
-  today (local treasury day), answers not yet delivered, and the last answer in out/;
+  someone removes them), files claimed in work/, files processed today (local treasury
+  day) and, of those, rejected as a whole, repeated or trial runs (as their shelves hold
+  them), answers not yet delivered, and the last answer in out/;
 - each file in progress with payments done of total and the rate, from
   `<spool>/run/progress/` (a file processed within a couple of seconds has none);
 - pending payments per account: how many and their sum per currency;
@@ -105,15 +106,11 @@ def _count_shelved(spool: Spool, kind: str, client_id: str, day: dt.date) -> int
 
 def _client_db(
     conn: Connection, client_id: str, day_start: dt.datetime
-) -> tuple[int, int, int, str | None, dt.datetime | None]:
+) -> tuple[int, int, str | None, dt.datetime | None]:
     f = db.files.c
-    rows = conn.execute(
-        select(f.group_status, func.count())
-        .where(f.client_id == client_id, f.processed_at >= day_start)
-        .group_by(f.group_status)
-    ).all()
-    processed = sum(int(n) for _, n in rows)
-    rejected = sum(int(n) for status, n in rows if status == "RJCT")
+    processed = conn.execute(
+        select(func.count()).where(f.client_id == client_id, f.processed_at >= day_start)
+    ).scalar_one()
     o = db.outbox.c
     undelivered = conn.execute(
         select(func.count()).where(o.client_id == client_id, o.delivered_at.is_(None))
@@ -125,8 +122,8 @@ def _client_db(
         .limit(1)
     ).first()
     if last is None:
-        return processed, rejected, int(undelivered), None, None
-    return processed, rejected, int(undelivered), str(last[0]), db.as_utc(last[1])
+        return int(processed), int(undelivered), None, None
+    return int(processed), int(undelivered), str(last[0]), db.as_utc(last[1])
 
 
 def _pending(conn: Connection, settings: Settings) -> list[PendingSum]:
@@ -220,9 +217,9 @@ def _in_progress(
     return found
 
 
-DbRow = tuple[int | None, int | None, int | None, str | None, dt.datetime | None]
-NO_ROWS: DbRow = (0, 0, 0, None, None)  # a client with nothing in the database today
-UNKNOWN: DbRow = (None, None, None, None, None)  # the database could not be read
+DbRow = tuple[int | None, int | None, str | None, dt.datetime | None]
+NO_ROWS: DbRow = (0, 0, None, None)  # a client with nothing in the database today
+UNKNOWN: DbRow = (None, None, None, None)  # the database could not be read
 
 
 def _booked(conn: Connection, spool: Spool, client_ids: Sequence[str]) -> set[tuple[str, str]]:
@@ -289,7 +286,7 @@ def collect(env: StatusSource, clock: Clock) -> Status:
     for client_id in ids:
         waiting, uploading, old = _scan_in(env.spool, client_id, now_epoch)
         stale += old
-        processed, rejected, undelivered, last, last_at = from_db.get(
+        processed, undelivered, last, last_at = from_db.get(
             client_id, NO_ROWS if database_error is None else UNKNOWN
         )
         clients.append(
@@ -300,7 +297,9 @@ def collect(env: StatusSource, clock: Clock) -> Status:
                 stale_uploads=len(old),
                 in_progress=len(env.spool.in_work(client_id)),
                 processed_today=processed,
-                rejected_today=rejected,
+                # Rejected as a whole: what its shelf holds (a file whose every payment
+                # was rejected, or cancelled, is answered payment by payment: archived).
+                rejected_today=_count_shelved(env.spool, "rejected", client_id, today),
                 duplicates_today=_count_shelved(env.spool, "duplicates", client_id, today),
                 undelivered=undelivered,
                 last_answer=last,

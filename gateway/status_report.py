@@ -33,7 +33,7 @@ class ClientStatus:
     in_progress: int  # claimed files in work/
     # From the database: None where it could not be read (`Status.database_error`).
     processed_today: int | None  # answered today, whatever the outcome
-    rejected_today: int | None  # of those, rejected as a whole (group status RJCT)
+    rejected_today: int  # of those, rejected as a whole (shelved in rejected/)
     duplicates_today: int  # the same bytes uploaded again, answered with the original report
     undelivered: int | None  # answers owed to the client but not yet in out/
     last_answer: str | None
@@ -112,7 +112,7 @@ class Status:
 # -- showing (pure) -----------------------------------------------------------------------------
 
 HEADERS = ("client", "waiting", "uploading", "stale uploads", "in progress", "processed today",
-           "rejected today", "duplicates today", "undelivered", "last answer")
+           "rejected today", "duplicates today", "trials today", "undelivered", "last answer")
 
 
 def _table(rows: Sequence[Sequence[str]]) -> list[str]:
@@ -213,8 +213,8 @@ def render(status: Status) -> str:
             last = f"{s.last_answer} at {s.last_answer_at:%Y-%m-%d %H:%M:%S}"
         rows.append((
             s.client_id, str(s.waiting), str(s.uploading), str(s.stale_uploads),
-            str(s.in_progress), _known(s.processed_today), _known(s.rejected_today),
-            str(s.duplicates_today), _known(s.undelivered), last,
+            str(s.in_progress), _known(s.processed_today), str(s.rejected_today),
+            str(s.duplicates_today), str(s.trials_today), _known(s.undelivered), last,
         ))
     lines += _table(rows)
     sections = [

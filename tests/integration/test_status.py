@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,11 @@ def test_status_counts_waiting_in_progress_processed_rejected_and_last_answer(
     inbox = install.folder("alpha", "in")
     drop(inbox, "good.xml", batch("STATUS-GOOD", "alpha", 2))
     drop(inbox, "broken.xml", b"this is not XML")
+    # Every payment refused on its own (its creditor's IBAN has check digits 00: AC01):
+    # answered payment by payment, archived — not rejected as a whole, though its group
+    # status is RJCT.
+    refused = re.sub(rb"<IBAN>LV\d\dHABA", b"<IBAN>LV00HABA", batch("STATUS-AC01", "alpha", 1))
+    drop(inbox, "refused.xml", refused)
     env = open_environment(install.settings)
     try:
         Pipeline(env).run_once()
@@ -38,7 +44,7 @@ def test_status_counts_waiting_in_progress_processed_rejected_and_last_answer(
     alpha = next(c for c in report["clients"] if c["client_id"] == "alpha")
     beta = next(c for c in report["clients"] if c["client_id"] == "beta")
     assert (alpha["waiting"], alpha["uploading"], alpha["in_progress"]) == (1, 1, 1)
-    assert (alpha["processed_today"], alpha["rejected_today"]) == (2, 1)
+    assert (alpha["processed_today"], alpha["rejected_today"]) == (3, 1)
     assert alpha["undelivered"] == 0
     out_names = sorted(p.name for p in install.folder("alpha", "out").glob("*.xml"))
     assert alpha["last_answer"] == out_names[-1]

@@ -52,7 +52,7 @@ def test_table_has_one_aligned_line_per_client_with_last_answer() -> None:
     text = render(
         _status(
             _client("iestade-a", waiting=2, in_progress=1, processed_today=14, rejected_today=3,
-                    duplicates_today=1,
+                    duplicates_today=1, trials_today=4,
                     last_answer="20261125T101501_pain.002.001.03_GW1.xml",
                     last_answer_at=dt.datetime(2026, 11, 25, 10, 15, 2, tzinfo=RIGA)),
             _client("b", uploading=1),
@@ -62,9 +62,12 @@ def test_table_has_one_aligned_line_per_client_with_last_answer() -> None:
     assert lines[0] == "today: 2026-11-25"
     header, first, second = lines[3:6]
     assert header.split()[:2] == ["client", "waiting"]
-    assert first.split()[:9] == ["iestade-a", "2", "0", "0", "1", "14", "3", "1", "0"]
+    # The trials column (the README's "processed/rejected/duplicates/trials today") was
+    # in the JSON only.
+    assert "trials today" in header
+    assert first.split()[:10] == ["iestade-a", "2", "0", "0", "1", "14", "3", "1", "4", "0"]
     assert first.endswith("20261125T101501_pain.002.001.03_GW1.xml at 2026-11-25 10:15:02")
-    assert second.split() == ["b", "0", "1", "0", "0", "0", "0", "0", "0", "-"]
+    assert second.split() == ["b", "0", "1", "0", "0", "0", "0", "0", "0", "0", "-"]
     starts = [header.index("waiting"), header.index("processed today")]
     assert [first.index(" 2 ") + 1, first.index(" 14 ") + 1] == starts
 
@@ -193,13 +196,12 @@ def test_what_the_database_holds_is_unknown_not_zero_when_it_cannot_be_read() ->
     """With the database unreachable the counts it holds are shown as `?` and the JSON
     gives null, never 0 (a monitoring script read "undelivered 0"); the spool's own counts
     still show."""
-    unknown = _client("a", waiting=2, processed_today=None, rejected_today=None,
-                      undelivered=None)  # fmt: skip
+    unknown = _client("a", waiting=2, processed_today=None, undelivered=None)
     status = _status(unknown, pending=None, database_error="connection refused")
     lines = render(status).splitlines()
     assert any(line.startswith("DATABASE unreachable: connection refused") for line in lines)
     row = next(line for line in lines if line.startswith("a "))
-    assert row.split() == ["a", "2", "0", "0", "0", "?", "?", "0", "?", "-"], row
+    assert row.split() == ["a", "2", "0", "0", "0", "?", "0", "0", "0", "?", "-"], row
     shown = json.loads(to_json(status))
     assert shown["pending"] is None
     assert shown["clients"][0]["undelivered"] is None and shown["clients"][0]["waiting"] == 2
