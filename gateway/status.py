@@ -4,8 +4,8 @@
 - per client: files waiting in in/, uploads still under a temporary name, temporary
   uploads older than an hour (a client's upload that never finished: they stay until
   someone removes them), files claimed in work/, files processed today (local treasury
-  day) and, of those, rejected as a whole, repeated or trial runs (as their shelves hold
-  them), answers not yet delivered, and the last answer in out/;
+  day), and those rejected as a whole, repeated or run as trials today (as their shelves
+  hold them), answers not yet delivered, and the last answer in out/;
 - each file in progress with payments done of total and the rate, from
   `<spool>/run/progress/` (a file processed within a couple of seconds has none);
 - pending payments per account: how many and their sum per currency;
