@@ -61,6 +61,10 @@ class CancelResult:
     outbox_id: int  # the camt.029's
 
 
+# Payment rows marked cancelled by one statement (a bound of the IN list's parameters).
+rows_per_update = 1_000
+
+
 @dataclass
 class _Run:
     """What a request's answer has done so far: the payments cancelled, per file."""
@@ -70,6 +74,9 @@ class _Run:
     msg_id: str
     reports: dict[int, int] = field(default_factory=dict)  # file id → its follow-up's number
     cancelled: set[int] = field(default_factory=set)  # payment rows this request cancelled
+    # The rows cancelled per file, marked in the database by `write` (read FOR UPDATE,
+    # still PDNG there until then; `cancelled` says they are this request's).
+    to_write: dict[int, list[int]] = field(default_factory=dict)
 
     def cancel(self, row: Any) -> None:
         self.cancelled.add(row.id)
@@ -78,16 +85,26 @@ class _Run:
                 select(db.files.c.reports).where(db.files.c.id == row.file_id).with_for_update()
             ).scalar_one()
             self.reports[row.file_id] = int(locked) + 1
-        self.conn.execute(
-            update(db.payments)
-            .where(db.payments.c.id == row.id, db.payments.c.status == TxStatus.PDNG.value)
-            .values(
-                status=TxStatus.RJCT.value,
-                reason=Reason.DS02.value,
-                additional_info=f"cancelled by {self.msg_id}"[:105],
-                report_no=self.reports[row.file_id],
-            )
-        )
+        self.to_write.setdefault(row.file_id, []).append(row.id)
+
+    def write(self) -> None:
+        """Mark the payments cancelled: `RJCT DS02`, reported in their file's follow-up."""
+        p = db.payments.c
+        for file_id, ids in self.to_write.items():
+            for start in range(0, len(ids), rows_per_update):
+                chunk = ids[start : start + rows_per_update]
+                marked = self.conn.execute(
+                    update(db.payments)
+                    .where(p.id.in_(chunk), p.status == TxStatus.PDNG.value)
+                    .values(
+                        status=TxStatus.RJCT.value,
+                        reason=Reason.DS02.value,
+                        additional_info=f"cancelled by {self.msg_id}"[:105],
+                        report_no=self.reports[file_id],
+                    )
+                ).rowcount
+                assert marked == len(chunk), (marked, len(chunk))  # locked when read
+        self.to_write.clear()
 
 
 def answer(
@@ -104,6 +121,7 @@ def answer(
         or _underlying(run, u)
         for u in request.underlyings
     )
+    run.write()
     client = next(c for c in env.settings.clients if c.id == client_id)
     resolution = Resolution(
         msg_id=answers.new_msg_id(conn, local),
