@@ -45,7 +45,7 @@ from gateway.outbound.resolution import (
 )
 from gateway.pull_codes import CancellationReason, CancellationStatus
 from gateway.reasons import Reason
-from gateway.statuses import TxStatus, derive
+from gateway.statuses import GroupStatus, TxStatus, derive
 from ledger.tx import LedgerTx
 
 _ACCR, _RJCR = CancellationStatus.ACCR, CancellationStatus.RJCR
@@ -178,6 +178,28 @@ def _file_ids(run: _Run, group: OriginalGroup | None, pmt_inf_id: str | None) ->
     return [int(r[0]) for r in run.conn.execute(query.order_by(f.id))]
 
 
+def _no_file(run: _Run, group: OriginalGroup) -> tuple[CancellationReason, str | None]:
+    """Why a whole original group names no file of the client's: unknown (`NOOR`), or
+    the client's file with that MsgId was rejected as a whole (`AGNT`: it holds no
+    payment, and none of it ever executes)."""
+    f = db.files.c
+    refused = run.conn.execute(
+        select(f.reason)
+        .where(
+            f.client_id == run.client_id,
+            f.msg_id == group.msg_id,
+            f.accepted_msg_id.is_(None),
+            f.group_status == GroupStatus.RJCT.value,
+            cancel_waiting.of_named_kind(group),
+        )
+        .order_by(f.id.desc())
+        .limit(1)
+    ).first()
+    if refused is None:
+        return _NOOR, None
+    return _AGNT, f"rejected as a whole ({refused.reason}), never executed"
+
+
 def _rows(run: _Run, file_ids: Sequence[int], **where: Any) -> Sequence[Any]:
     """Payment rows of the files `file_ids` matching `where`, locked for the rest of the
     transaction."""
@@ -207,7 +229,7 @@ def _underlying(run: _Run, item: Underlying) -> UnderlyingResolution:
         return UnderlyingResolution(payment_infos=infos)
     files = _file_ids(run, group.group, None)
     if not files and group.whole:
-        return UnderlyingResolution(group=_group(group, _RJCR, _NOOR))
+        return UnderlyingResolution(group=_group(group, _RJCR, *_no_file(run, group.group)))
     if group.whole:
         rows = _rows(run, files[:1])
         pmt_ids = list(dict.fromkeys(r.pmt_inf_id for r in rows))

@@ -270,9 +270,13 @@ def original_named(group: OriginalGroup) -> ColumnElement[bool]:
     """The files a request's original group names: the client's file with that MsgId, of
     the named kind of message (`pain.001`, whatever version the request gives: a payment
     of a pain.008 with the same MsgId is not one of ours, SPEC §15 NOOR)."""
-    f = db.files.c
+    return (db.files.c.accepted_msg_id == group.msg_id) & of_named_kind(group)
+
+
+def of_named_kind(group: OriginalGroup) -> ColumnElement[bool]:
+    """Files of the kind of message `group` names (`pain.001`, whatever its version)."""
     kind = ".".join(group.msg_name.split(".")[:2])
-    return (f.accepted_msg_id == group.msg_id) & f.message.startswith(f"{kind}.", autoescape=True)
+    return db.files.c.message.startswith(f"{kind}.", autoescape=True)
 
 
 def _echo(p: PaymentInfoCancellation, shared: OriginalGroup | None) -> dict[str, Any]:

@@ -304,6 +304,42 @@ def test_false_cancels_only_what_is_named_and_naming_nothing_cancels_nothing(
     assert [payment_status(inst, f"E-{n}") for n in (1, 2, 3)] == [("PDNG", None)] * 3
 
 
+@pytest.mark.parametrize("version", ["01", "09"])
+def test_a_batch_rejected_as_a_whole_is_agnt_not_unknown(inst: Installation, version: str) -> None:
+    """The client holds a pain.002 rejecting its batch (AM18): cancelling that batch said
+    "no such payment of this client" (NOOR), as for a batch it never sent (an outside
+    tester). It is `AGNT`: rejected as a whole, never executed. Another kind of message
+    with that MsgId, or another client's, is still unknown."""
+    b = Batch(debtor=A_MAIN, msg_id="PAY-AM18", execution_date=LATER.isoformat())
+    for n in (1, 2):
+        b.tx(f"R-{n}", "1.00", B_MAIN)
+    data = b.build().replace(b"<NbOfTxs>2</NbOfTxs>", b"<NbOfTxs>3</NbOfTxs>", 1)
+    answer = inst.submit(data, name="am18.xml")
+    assert answer.group_status == "RJCT" and answer.group_reasons == ["AM18"]
+    outs = {c: Out(inst.outbox(c)) for c in (CLIENT_A, CLIENT_B)}
+
+    def whole(original: str, msg_id: str, client: str = CLIENT_A) -> Found:
+        request = s.camt055(version, msg_id=msg_id, original_msg_id=original, whole_group=True,
+                            payment_infos=())  # fmt: skip
+        outcome = run_request(inst, s.to_bytes(request), name=f"{msg_id}.xml", client=client)
+        assert outcome.group_status == "RJCR"
+        (found,) = outs[client].new()
+        return found
+
+    found = whole("PAY-AM18", "CXL-AM18")
+    assert found.texts("OrgnlGrpInfAndSts/GrpCxlSts") == ["RJCR"]
+    assert found.texts("OrgnlGrpInfAndSts/CxlStsRsnInf/Rsn/Cd") == ["AGNT"]
+    assert found.texts("OrgnlGrpInfAndSts/CxlStsRsnInf/AddtlInf") == [
+        "rejected as a whole (AM18), never executed"
+    ]
+    for unknown, msg_id, client in (("PAY-NONE", "CXL-NONE", CLIENT_A),
+                                    ("PAY-AM18", "CXL-THEIRS", CLIENT_B)):  # fmt: skip
+        found = whole(unknown, msg_id, client)
+        expected = ["NOOR"] if version == "09" else ["AGNT"]
+        assert found.texts("OrgnlGrpInfAndSts/CxlStsRsnInf/Rsn/Cd") == expected, version
+        assert "rejected as a whole" not in found.path.read_text()
+
+
 def test_a_request_naming_another_kind_of_message_finds_nothing(inst: Installation) -> None:
     """The original MsgId of our pain.001 named as a pain.008 is not our payment: NOOR,
     nothing cancelled. The same request naming pain.001 in another version finds it."""
