@@ -84,8 +84,8 @@ class Route(NamedTuple):
             if not isinstance(found, int):
                 return found
             debit = found
-        if self.credit is self.debit:  # both sides in one currency (or neither converted)
-            credit = debit
+        if self.credit is not None and self.credit_ccy == self.debit_ccy:
+            credit = debit  # the debit side's pair, the same amount (as `_legs` nets them)
         elif self.credit is not None:
             found = fx.converted_minor(amount_minor, self.instructed, self.credit_ccy, self.credit)
             if not isinstance(found, int):
