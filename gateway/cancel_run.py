@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +63,8 @@ class CancelResult:
 
 # Payment rows marked cancelled by one statement (a bound of the IN list's parameters).
 rows_per_update = 1_000
+# Payments answered between two reports of progress (`status`, `file.progress`).
+progress_every = 500
 
 
 @dataclass
@@ -77,6 +79,8 @@ class _Run:
     # The rows cancelled per file, marked in the database by `write` (read FOR UPDATE,
     # still PDNG there until then; `cancelled` says they are this request's).
     to_write: dict[int, list[int]] = field(default_factory=dict)
+    advance: Callable[[int], None] = lambda _: None  # payments answered so far (progress)
+    answered: int = 0
 
     def cancel(self, row: Any) -> None:
         self.cancelled.add(row.id)
@@ -108,12 +112,13 @@ class _Run:
 
 
 def answer(
-    env: Environment, tx: LedgerTx, client_id: str, request: CancellationRequest, local: dt.datetime
+    env: Environment, tx: LedgerTx, client_id: str, request: CancellationRequest,
+    local: dt.datetime, advance: Callable[[int], None] = lambda _: None,
 ) -> CancelResult:
     """Cancel what `request` names and can be cancelled; the camt.029 and the follow-up
-    reports into the outbox."""
+    reports into the outbox. `advance` is told how many payments are answered so far."""
     conn = tx.conn
-    run = _Run(conn, client_id, request.msg_id)
+    run = _Run(conn, client_id, request.msg_id, advance=advance)
     waiting = cancel_waiting.Waiting(env, conn, client_id, request.msg_id)
     details = tuple(
         _names_nothing(u)
@@ -315,6 +320,9 @@ def _transaction(
 
 def _tx_of(run: _Run, row: Any, cancellation_id: str | None = None) -> TxResolution:
     """The answer for the payment of `row`: cancelled when pending, else why not."""
+    run.answered += 1
+    if run.answered % progress_every == 0:
+        run.advance(run.answered)
     echo: dict[str, Any] = {
         "cancellation_id": cancellation_id,
         "end_to_end_id": row.end_to_end_id,

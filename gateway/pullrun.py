@@ -23,6 +23,7 @@ like a file.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 from sqlalchemy import Connection
@@ -41,6 +42,7 @@ from gateway.inbound.cancellation import msg_id_of as cancellation_id_of
 from gateway.inbound.intake import Intake
 from gateway.inbound.report_request import msg_id_of as request_id_of
 from gateway.outbound import admi002_v01, answers, outbox
+from gateway.progress import FileProgress
 from gateway.pull_codes import RequestFinding, RequestReason
 from gateway.shelving import Outcome
 from ledger.tx import LedgerTx
@@ -99,7 +101,13 @@ def run(env: Environment, tx: LedgerTx, intake: Intake, message: str) -> Outcome
 def _cancel(
     env: Environment, tx: LedgerTx, intake: Intake, message: str, request: CancellationRequest
 ) -> Outcome:
-    result = cancel_run.answer(env, tx, intake.client_id, request, intake.now_local)
+    progress = FileProgress(
+        env.spool.root, intake.client_id, intake.claim_name, intake.original_name, None, env.clock
+    )
+    with contextlib.closing(progress):
+        result = cancel_run.answer(
+            env, tx, intake.client_id, request, intake.now_local, progress.advance
+        )
     file_id = _record(
         tx.conn, intake, message, request.msg_id, result.confirmation, result.named,
         first_outbox_id=result.outbox_id,
