@@ -109,6 +109,7 @@ def cmd_rates_show(args: argparse.Namespace) -> int:
 
 def cmd_announce(args: argparse.Namespace) -> int:
     from gateway import announcements, large_days
+    from gateway.inbound import rules
     from gateway.text import time_of_day
     from ledger import calendar, currency
 
@@ -123,6 +124,11 @@ def cmd_announce(args: argparse.Namespace) -> int:
         if not calendar.is_business_day(day):
             raise UsageError(f"--date {day} is not a business day")
         settings = env.settings
+        if rules.too_far_ahead(day, today, settings.max_future_days):
+            raise UsageError(
+                f"--date {day} is more than {settings.max_future_days} days ahead "
+                "(max_future_days: no payment may be for it)"
+            )
         due = large_days.deadline(day, settings.large_day_announce_by, settings.timezone)
         if env.clock.now() > due:  # SPEC §14: what comes later does not count
             raise UsageError(

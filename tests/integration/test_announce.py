@@ -74,6 +74,9 @@ def test_announce_records_and_a_later_one_replaces_it(
         ("nobody", None, "10", "--client nobody: no such client"),
         (CLIENT_A, "2020-01-06", "10", "--date 2020-01-06 is in the past"),
         (CLIENT_A, "weekend", "10", "is not a business day"),
+        # A day no payment can be for (CH03 beyond max_future_days, 90 here): a typo
+        # stored as an announcement (an outside tester's 2099-01-05 was).
+        (CLIENT_A, "2099-01-05", "10", "--date 2099-01-05 is more than 90 days ahead"),
         (CLIENT_A, None, "-5", "--amount -5: amount must not be negative"),
         (CLIENT_A, None, "10.001", "more than 2 decimals"),
         (CLIENT_A, None, "ten", "not a number"),
