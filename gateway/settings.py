@@ -433,9 +433,14 @@ def _client(reader: Reader) -> tuple[ClientSettings, tuple[bytes, ...]]:
 def _check_signatories(index: int, client: ClientSettings, ders: tuple[bytes, ...]) -> None:
     """Each signatory signs for this client's accounts, with a card of their own, and every
     account's authorisation level can be met (SPEC §11)."""
+    from cryptography import x509
+
+    from gateway.signatories import person_code
+
     ibans = tuple(a.iban for a in client.accounts)
     seen: dict[bytes, str] = {}
     named: dict[str, str] = {}  # a signatory is one person: their name tells them apart
+    coded: dict[str, str] = {}  # and so does the personal code their cards carry
     for si, (signatory, der) in enumerate(zip(client.signatories, ders, strict=True)):
         path = f"client[{index}].signatory[{si}]"
         key = person_key(signatory.name)
@@ -456,6 +461,15 @@ def _check_signatories(index: int, client: ClientSettings, ders: tuple[bytes, ..
                 f"{path}.certificate", f"the same certificate as {seen[der]}: one person, one card"
             )
         seen[der] = path
+        code = person_code(x509.load_der_x509_certificate(der))
+        if code is not None and code in coded:
+            raise ConfigError(
+                f"{path}.certificate",
+                f"a card of the same person ({code}) as {coded[code]}'s: each signatory is "
+                "one person, configured once (their signatures count once: SPEC §11)",
+            )
+        if code is not None:
+            coded[code] = path
     for ai, account in enumerate(client.accounts):
         if account.authorisation:
             problem = _level_problem(account.authorisation, account.iban, client.signatories)

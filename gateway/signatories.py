@@ -244,9 +244,22 @@ def carried(level: int, before: Sequence[Signatory]) -> list[Signatory]:
 
 
 def _same_person(a: Signatory, b: Signatory) -> bool:
-    """The same signatory: the same card, or the same name (one counted before may have
-    been recorded under another card, or configured otherwise since)."""
-    return person_key(a.name) == person_key(b.name) or a.certificate == b.certificate
+    """The same signatory: the same card, the same name (one counted before may have
+    been recorded under another card, or configured otherwise since), or cards of the
+    same person (their personal code: `person_code`)."""
+    if person_key(a.name) == person_key(b.name) or a.certificate == b.certificate:
+        return True
+    code = person_code(a.certificate)
+    return code is not None and code == person_code(b.certificate)
+
+
+def person_code(certificate: x509.Certificate) -> str | None:
+    """The natural person a certificate names, by the identity code in its subject's
+    `serialNumber` (ETSI EN 319 412-1: `PNOLV-32010112345`): every card of one person
+    carries it, whatever name it is configured under. None when the subject has none."""
+    found = certificate.subject.get_attributes_for_oid(x509.NameOID.SERIAL_NUMBER)
+    codes = [str(attribute.value).strip().upper() for attribute in found]
+    return next((code for code in codes if code), None)
 
 
 def _completable(level: int, counted: Sequence[Signatory]) -> bool:

@@ -118,8 +118,10 @@ def new_signatory(
     not_before: datetime | None = None,
     not_after: datetime | None = None,
     algorithm: Algorithm = "ecdsa-p256",
+    person_code: str | None = None,
 ) -> Issued:
-    """A person's signing certificate, as a qualified-signature CA issues it."""
+    """A person's signing certificate, as a qualified-signature CA issues it (its
+    subject's serialNumber: `person_code`, by default a new person's)."""
     key = new_key(algorithm)
     given, _, surname = common_name.partition(" ")
     serial = x509.random_serial_number()
@@ -131,7 +133,9 @@ def new_signatory(
             x509.NameAttribute(NameOID.COMMON_NAME, common_name),
             x509.NameAttribute(NameOID.GIVEN_NAME, given),
             x509.NameAttribute(NameOID.SURNAME, surname or given),
-            x509.NameAttribute(NameOID.SERIAL_NUMBER, f"PNOLV-{serial % 10**11:011d}"),
+            x509.NameAttribute(
+                NameOID.SERIAL_NUMBER, person_code or f"PNOLV-{serial % 10**11:011d}"
+            ),
         ]))
         .issuer_name(ca.cert.subject)
         .public_key(public)

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway import ssh_algorithms
+from gateway import ssh_algorithms, testpki
 from gateway.errors import ConfigError
 from gateway.keys import init_signing_key
 from gateway.settings import Settings, SignatorySettings, load
@@ -210,6 +210,12 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
         .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
     )
     made["crl"] = crl.public_bytes(serialization.Encoding.PEM)
+    # Two cards of one person (the same personal code), as a qualified CA issues them.
+    qualified = testpki.new_ca("Qualified CA", now=now)
+    for name in ("anna", "anna-card2"):
+        card = testpki.new_signatory(qualified, "Anna Vadītāja", now=now,
+                                     person_code="PNOLV-50746681115")  # fmt: skip
+        made[name] = card.cert.public_bytes(serialization.Encoding.PEM)
     return made
 
 
@@ -222,7 +228,7 @@ def config_dir(
     folder = tmp_path / "etc" / "ekase"
     for sub in ("certs", "ca"):
         (folder / sub).mkdir(parents=True)
-    for name in ("janis", "liga", "peteris"):
+    for name in ("janis", "liga", "peteris", "anna", "anna-card2"):
         (folder / "certs" / f"{name}.pem").write_bytes(certificates[name])
     (folder / "ca" / "eparaksts.pem").write_bytes(certificates["ca"])
     (folder / "ca" / "eparaksts.crl").write_bytes(certificates["crl"])
@@ -841,6 +847,12 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
         setting(*LIGA, "certificate", value="certs/janis.pem"),
         "client[0].signatory[1].certificate",
         ("same certificate as client[0].signatory[0]",),
+    ),
+    "two signatories, two cards of one person": (  # an outside tester's four-eyes bypass
+        both(setting(*JANIS, "certificate", value="certs/anna.pem"),
+             setting(*LIGA, "certificate", value="certs/anna-card2.pem")),
+        "client[0].signatory[1].certificate",
+        ("the same person (PNOLV-50746681115) as client[0].signatory[0]", "configured once"),
     ),
     "card date unreadable": (
         setting(*LIGA, "valid_until", value="2027-13-01"), "client[0].signatory[1].valid_until",

@@ -22,6 +22,7 @@ from gateway.signatories import (
     authorise,
     carried,
     match,
+    person_code,
     required_level,
 )
 
@@ -96,6 +97,22 @@ def test_same_signatory_twice_counts_once_DS26() -> None:
     result = authorise({A: 2}, CARD, signed(HEAD, HEAD))
     assert verdicts(result) == [Verdict.COUNTS, Verdict.SAME_SIGNATORY_AGAIN]
     assert result.describe() == "1 of 2 signatures; a signatory with the second right must sign"
+
+
+def test_one_person_on_two_cards_under_two_names_counts_once_DS26() -> None:
+    """A second card of the head's (the same personal code in its subject) configured
+    under another name, with the second right: it completed a level-2 batch with the
+    head alone (an outside tester). It is the same person again, counted before or not."""
+    code = person_code(HEAD.certificate)
+    assert code is not None and code.startswith("PNOLV-")
+    card = testpki.new_signatory(CA, "Anna New Card", now=NOW, person_code=code.lower())
+    alias = Signatory(name="Anna New Card", certificate=card.cert, right=Right.SECOND)
+    result = authorise({A: 2}, [HEAD, alias, ACCOUNTANT], signed(HEAD, alias))
+    assert verdicts(result) == [Verdict.COUNTS, Verdict.SAME_SIGNATORY_AGAIN]
+    assert not result.complete
+    later = authorise({A: 2}, [HEAD, alias, ACCOUNTANT], signed(alias), before=[HEAD])
+    assert verdicts(later) == [Verdict.SAME_SIGNATORY_AGAIN] and not later.complete
+    assert person_code(ACCOUNTANT.certificate) != code
 
 
 def test_those_counted_before_count_as_they_were_and_sign_only_once() -> None:
