@@ -196,9 +196,15 @@ def write_summary(env: Environment, client_id: str, start: dt.date, end: dt.date
     if not any(a.budget for a in client.accounts):
         raise UsageError(f"--client {client_id}: no budget account (budget = true)")
     local = env.local_now()
-    name = file_name(local, client_id, start, end)
     with env.ledger.begin() as tx:
         body = render(summary_lines(tx.conn, env, client, start, end))
+
+        def taken(at: dt.datetime) -> bool:
+            return _taken(tx.conn, client_id, file_name(at, client_id, start, end))
+
+        # The same summary asked for again within its second takes the next free one.
+        local = outbox.first_free(taken, local)
+        name = file_name(local, client_id, start, end)
         tx.conn.execute(
             insert(db.outbox).values(
                 client_id=client_id, message=MESSAGE, msg_id=answers.new_msg_id(tx.conn, local),
@@ -208,6 +214,12 @@ def write_summary(env: Environment, client_id: str, start: dt.date, end: dt.date
     outbox.deliver_pending(env.engine.connect, env.spool, env.sealer, env.clock.now())
     log.info("budget_summary.written", client=client_id, start=str(start), end=str(end), file=name)
     return name
+
+
+def _taken(conn: Connection, client_id: str, name: str) -> bool:
+    o = db.outbox.c
+    found = select(o.id).where(o.client_id == client_id, o.file_name == name)
+    return conn.execute(found).first() is not None
 
 
 def previous_month(day: dt.date) -> tuple[dt.date, dt.date]:

@@ -191,10 +191,10 @@ def enqueue_again(
 ) -> str:
     """The message `outbox_id` once more, as a file of its own (a repeated upload gets
     its original answer again). Its name carries the original MsgId, so when that
-    second's name is taken the next free second is used (`_first_free`). Returns the new
+    second's name is taken the next free second is used (`first_free`). Returns the new
     name."""
     first = conn.execute(select(db.outbox).where(db.outbox.c.id == outbox_id)).one()
-    local = _first_free(
+    local = first_free(
         lambda at: conn.execute(
             select(db.outbox.c.id).where(
                 db.outbox.c.client_id == first.client_id,
@@ -216,7 +216,7 @@ def enqueue_again(
     return name
 
 
-def _first_free(taken: Callable[[dt.datetime], bool], local: dt.datetime) -> dt.datetime:
+def first_free(taken: Callable[[dt.datetime], bool], local: dt.datetime) -> dt.datetime:
     """The first second from `local` on that is not `taken`, in a few look-ups however
     many repeats of one answer came (not one look-up per repeat before it). The names of
     one message taken from `local` on form one run of seconds (each repeat took the first

@@ -211,6 +211,17 @@ def test_a_summary_of_the_running_month_does_not_stand_in_for_the_final_one(
     assert len(summary_paths(inst, CLIENT_B, *NOVEMBER)) == 1
 
 
+def test_summaries_asked_for_in_one_second_each_get_a_file(budget_inst: Installation) -> None:
+    """The same summary asked for twice within a second (an operator's second try, or
+    the command beside the daemon's monthly run) stopped on the outbox's unique file name
+    with a raw IntegrityError (an outside tester): the second takes the next free second,
+    as a repeated answer does."""
+    inst = budget_inst
+    names = [budget_summary.write_summary(inst.env, CLIENT_A, *NOVEMBER) for _ in range(3)]
+    assert len(set(names)) == 3, names
+    assert len(summary_paths(inst, CLIENT_A, *NOVEMBER)) == 3
+
+
 def test_summary_refusals_are_one_line(budget_inst: Installation) -> None:
     inst = budget_inst
     for args, problem in (

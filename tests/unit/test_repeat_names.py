@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 
-from gateway.outbound.outbox import _first_free
+from gateway.outbound.outbox import first_free
 
 NOW = dt.datetime(2026, 12, 7, 10, 0, 0)
 
 
 def _lookups(taken: set[int]) -> tuple[int, int]:
-    """The second `_first_free` picks, as seconds after NOW, and how many look-ups it took."""
+    """The second `first_free` picks, as seconds after NOW, and how many look-ups it took."""
     asked: list[int] = []
 
     def is_taken(at: dt.datetime) -> bool:
         asked.append(int((at - NOW).total_seconds()))
         return asked[-1] in taken
 
-    found = _first_free(is_taken, NOW)
+    found = first_free(is_taken, NOW)
     return int((found - NOW).total_seconds()), len(asked)
 
 
