@@ -35,6 +35,7 @@ from gateway import (
     db,
     reading,
     record,
+    signatories,
     signature_checks,
     signatures_kept,
     waiting_report,
@@ -52,7 +53,7 @@ from gateway.outbound.outbox import PlainCopy
 from gateway.readahead import BatchAhead
 from gateway.reasons import PRECEDENCE, Reason, first
 from gateway.shelving import Outcome, findings_text
-from gateway.signatories import Classified, Signatory, Signer
+from gateway.signatories import Signatory, Signer
 from gateway.spool import FINDINGS_SUFFIX
 from gateway.statuses import GroupStatus, TxStatus
 
@@ -175,8 +176,14 @@ def _sign(
     lines: list[str] = []
     reasons: list[Reason] = []
     judged = signature_checks.judge(checks, auth.signers)
+    card = authorisation.signatories_of(env.settings.client(row.client_id))
     for check, verdict, reason, detail in judged:
-        _record(conn, row.id, container_id, intake, check, verdict, reason, detail)
+        # Listed by name and right whether it counts or not: a configured signatory's
+        # signature whose certificate failed (revoked, expired, another CA) too.
+        who = verdict.signatory if verdict is not None else None
+        if who is None and check.certificate is not None:
+            who = signatories.match(card, check.certificate)
+        _record(conn, row.id, container_id, intake, check, who, reason, detail)
         lines.append(f"{check.source}: {detail}")
         if reason is not None:
             reasons.append(reason)
@@ -281,10 +288,9 @@ def answer_again(
 
 def _record(
     conn: Connection, awaiting_id: int, container_id: int, intake: Intake,
-    check: xades.SignatureCheck, verdict: Classified | None, reason: Reason | None, detail: str,
+    check: xades.SignatureCheck, signatory: Signatory | None, reason: Reason | None, detail: str,
 ) -> None:
     cert = check.certificate
-    signatory = verdict.signatory if verdict is not None else None
     conn.execute(
         db.signatures.insert().values(
             awaiting_id=awaiting_id, container_file_id=container_id, source=check.source[:255],

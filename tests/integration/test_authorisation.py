@@ -69,7 +69,8 @@ def signing(tmp_path: Path) -> Iterator[tuple[Installation, Pki]]:
         config, files, client_id="iestade-a", iban=A_MAIN, level=2,
         signatories={"First": ("first", "first"), "Second": ("second", "second"),
                      "Other": ("first", people / "other.pem"),
-                     "Retired": ("second", people / "retired.pem")},
+                     "Retired": ("second", people / "retired.pem"),
+                     "Revoked": ("second", "revoked")},
         extra={"Other": {"accounts": f'["{A_SMALL}"]'},
                "Retired": {"valid_until": yesterday}},
     )  # fmt: skip
@@ -196,6 +197,12 @@ def test_bad_signatures_answered_with_their_code_and_change_nothing(
         assert " ".join(answer.group_info), name
         assert_valid(answer.path, "pain.002.001.03")
     # one container, two signatures refused for different reasons: each code is given
+    # SPEC §11: the findings list each signer with name and right — also a configured
+    # signatory whose certificate failed (revoked): it was listed as "-" (an outside tester)
+    s = db.signatures.c
+    with inst.env.engine.connect() as conn:
+        listed = set(conn.execute(select(s.reason, s.signatory, s.signatory_right)).tuples())
+    assert {("DS0C", "Revoked", "second"), ("DS0D", "Retired", "second")} <= listed, listed
     two = signed("pay.xml", signed("pay.xml", data, pki.revoked, WHEN), PEOPLE["stranger"], WHEN)
     inst.drop(two, "two-bad.asice")
     inst.run()
