@@ -25,7 +25,15 @@ import structlog
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select
 from sqlalchemy.pool import NullPool
 
-from gateway import booking_days, counters, db, holiday_cache, installation, pricing
+from gateway import (
+    booking_days,
+    counters,
+    db,
+    holiday_cache,
+    installation,
+    pricing,
+    unconfigured,
+)  # fmt: skip
 from gateway import migrations as gateway_migrations
 from gateway.clock import Clock, SystemClock
 from gateway.errors import ConfigError, SealError, UsageError
@@ -219,7 +227,14 @@ def _first_writes(settings: Settings, engine: Engine, spool: Spool, clock: Clock
     """The schema migrated, the spool's folders, the identity recorded, the configured
     accounts and the counters every start needs."""
     upgrade_database(engine)
-    spool.prepare([c.id for c in settings.clients], structlog.get_logger("gateway.environment"))
+    log = structlog.get_logger("gateway.environment")
+    spool.prepare([c.id for c in settings.clients], log)
+    for folder in unconfigured.folders(spool, (c.id for c in settings.clients)):
+        log.warning(
+            "spool.client_not_configured", client=folder.client_id, files_waiting=folder.files,
+            folder=str(spool.root / "clients" / folder.client_id),
+            why="no such client in the configuration: its files wait unanswered",
+        )  # fmt: skip
     with engine.connect() as conn, conn.execution_options(**{WRITE_OPTION: True}).begin():
         installation.record(conn, spool.root)
     ledger = Ledger(engine, before_booking=booking_days.hold)

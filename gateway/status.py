@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, func, select
 
-from gateway import db, installation, progress, signatures_kept, upload_temps
+from gateway import db, installation, progress, signatures_kept, unconfigured, upload_temps
 from gateway.clock import Clock, SystemClock
 from gateway.faults import Active, describe
 from gateway.settings import Settings
@@ -321,6 +321,7 @@ def collect(env: StatusSource, clock: Clock) -> Status:
         quarantined=tuple(q for client_id in ids for q in _quarantined(env.spool, client_id)),
         database_error=database_error,
         awaiting=tuple(awaiting),
+        unconfigured=tuple((f.client_id, f.files) for f in unconfigured.folders(env.spool, ids)),
     )
 
 

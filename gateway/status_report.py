@@ -107,6 +107,8 @@ class Status:
     database_error: str | None = None  # why the database could not be read (its values None)
     awaiting: tuple[AwaitingSignatures, ...] = ()
     daemons: tuple[DaemonStatus, ...] = ()  # every daemon on the spool (two may share it)
+    # Client folders no configured client owns: (folder name, files waiting in in/ and test/)
+    unconfigured: tuple[tuple[str, int], ...] = ()
 
 
 # -- showing (pure) -----------------------------------------------------------------------------
@@ -233,6 +235,10 @@ def render(status: Status) -> str:
             f"  {u.client_id}  in/{u.name}  {u.size_bytes:,} bytes, "
             f"{u.age_seconds / 3600:.1f} h old"
             for u in status.stale_uploads
+        ]),
+        ("client folders of no configured client (their files wait unanswered):", [
+            f"  clients/{name}  {files} file(s) in in/ and test/"
+            for name, files in status.unconfigured
         ]),
         ("quarantined (set aside for a person: the error is in NAME.error.txt):", [
             f"  {q.client_id}  quarantine/{q.client_id}/{q.name}: {q.error}"

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from gateway import cli
 from gateway.environment import open_environment
@@ -54,3 +55,30 @@ def test_status_counts_waiting_in_progress_processed_rejected_and_last_answer(
     assert cli.main(["status", "-c", str(install.config)]) == 0
     table = capsys.readouterr().out
     assert out_names[-1] in table and "alpha" in table and "beta" in table
+
+
+def test_a_client_folder_no_client_owns_is_said_at_start_and_by_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A client taken out of the configuration while a file waited in its in/: the file
+    was ignored without a word (an outside tester). It still waits untouched (it is that
+    client's), and the start and `status` say so."""
+    install = make_install(tmp_path / "gw")
+    gone = install.folder("alpha", "in").parent.parent / "gamma"
+    (gone / "in").mkdir(parents=True)
+    (gone / "in" / "orphan.xml").write_bytes(batch("ORPHAN", "alpha", 1))
+    (gone / "test").mkdir()
+    with capture_logs() as logged:
+        env = open_environment(install.settings)
+    try:
+        Pipeline(env).run_once()
+    finally:
+        env.close()
+    [said] = [e for e in logged if e["event"] == "spool.client_not_configured"]
+    assert (said["client"], said["files_waiting"]) == ("gamma", 1), said
+    assert (gone / "in" / "orphan.xml").exists()
+    capsys.readouterr()
+    assert cli.main(["status", "-c", str(install.config), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["unconfigured"] == [["gamma", 1]]
+    assert cli.main(["status", "-c", str(install.config)]) == 0
+    assert "  clients/gamma  1 file(s) in in/ and test/" in capsys.readouterr().out
