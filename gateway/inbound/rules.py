@@ -213,9 +213,12 @@ def rule(reason: Reason) -> Callable[[Callable[[Sequence[Candidate], Context], R
     return declare
 
 
-def not_clients_account(debtor: str | None) -> str:
-    """AC02's text (also for a pending payment whose account is no longer the client's)."""
-    return f"DbtrAcct {debtor or '?'} is not an account of this client"
+def not_clients_account(debtor: str | None, *, iban: bool = True) -> str:
+    """AC02's text (also for a pending payment whose account is no longer the client's).
+    An IBAN in small letters is never one configured: the text says how to write it."""
+    small = iban and debtor is not None and debtor != debtor.upper()
+    hint = " (an IBAN is written in capital letters)" if small else ""
+    return f"DbtrAcct {debtor or '?'} is not an account of this client{hint}"
 
 
 def not_treasury_account(creditor: str) -> str:
@@ -229,7 +232,8 @@ def debtor_account(chunk: Sequence[Candidate], ctx: Context) -> Refused:
     # One answer for "unknown" and "someone else's": a client must not learn which.
     for i, _t, _f, pmt in chunk:
         if pmt.debtor is None:
-            yield i, not_clients_account(pmt.parsed.debtor_iban or pmt.parsed.debtor_other_id)
+            iban = pmt.parsed.debtor_iban
+            yield i, not_clients_account(iban or pmt.parsed.debtor_other_id, iban=bool(iban))
 
 
 def _with_status(chunk: Sequence[Candidate], ctx: Context, status: str) -> Refused:
@@ -323,13 +327,8 @@ def date_not_too_far(chunk: Sequence[Candidate], ctx: Context) -> Refused:
     for i, _t, _f, pmt in chunk:
         assert pmt.requested_date is not None
         if too_far_ahead(pmt.requested_date, ctx.today, ctx.max_future_days):
-            yield (
-                i,
-                (
-                    f"ReqdExctnDt {pmt.parsed.requested_date} is more than "
-                    f"{ctx.max_future_days} days ahead"
-                ),
-            )
+            ahead = f"is more than {ctx.max_future_days} days ahead"
+            yield i, f"ReqdExctnDt {pmt.parsed.requested_date} {ahead}"
 
 
 @rule(Reason.AM05)

@@ -452,3 +452,20 @@ def test_requested_date_is_read_as_an_iso_date_with_or_without_zone(
     """ReqdExctnDt is an ISODate (xs:date): a zone after the date is valid and names the
     same day; anything else is not a date (DT01)."""
     assert facts.parse_date(sent) == day
+
+
+def test_a_debtor_iban_in_small_letters_is_told_to_be_written_in_capitals() -> None:
+    """`LV52trel9100000000011` (the XSD lets small letters through) was refused AC02 "is not
+    an account of this client", of a client's own account (an outside tester). It stays
+    AC02 — the IBAN is not the one configured — and the text says why, for any IBAN, so
+    that it tells nothing about whose the account is."""
+    assert rules.not_clients_account("LV52trel9100000000011") == (
+        "DbtrAcct LV52trel9100000000011 is not an account of this client "
+        "(an IBAN is written in capital letters)"
+    )
+    assert rules.not_clients_account("LV52TREL9100000000011") == (
+        "DbtrAcct LV52TREL9100000000011 is not an account of this client"
+    )
+    assert rules.not_clients_account("erp-7a", iban=False) == (  # an Othr/Id, not an IBAN
+        "DbtrAcct erp-7a is not an account of this client"
+    )
