@@ -109,7 +109,6 @@ def cmd_rates_show(args: argparse.Namespace) -> int:
 
 def cmd_announce(args: argparse.Namespace) -> int:
     from gateway import announcements, large_days
-    from gateway.inbound import rules
     from gateway.text import time_of_day
     from ledger import calendar, currency
 
@@ -124,10 +123,15 @@ def cmd_announce(args: argparse.Namespace) -> int:
         if not calendar.is_business_day(day):
             raise UsageError(f"--date {day} is not a business day")
         settings = env.settings
-        if rules.too_far_ahead(day, today, settings.max_future_days):
+        # The last day a payment can execute: one requested `max_future_days` ahead (CH03
+        # beyond), rolled to a business day as its execution is.
+        latest = calendar.business_day_on_or_after(
+            today + dt.timedelta(days=settings.max_future_days)
+        )
+        if day > latest:
             raise UsageError(
-                f"--date {day} is more than {settings.max_future_days} days ahead "
-                "(max_future_days: no payment may be for it)"
+                f"--date {day} is after {latest}, the last day a payment may execute "
+                f"(max_future_days: {settings.max_future_days})"
             )
         due = large_days.deadline(day, settings.large_day_announce_by, settings.timezone)
         if env.clock.now() > due:  # SPEC §14: what comes later does not count

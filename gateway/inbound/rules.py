@@ -317,16 +317,11 @@ def date_readable(chunk: Sequence[Candidate], ctx: Context) -> Refused:
             yield i, f"ReqdExctnDt {pmt.parsed.requested_date} is not a date"
 
 
-def too_far_ahead(day: dt.date, today: dt.date, max_future_days: int) -> bool:
-    """Whether `day` lies beyond the days a payment may be for (CH03; `announce` too)."""
-    return (day - today).days > max_future_days
-
-
 @rule(Reason.CH03)
 def date_not_too_far(chunk: Sequence[Candidate], ctx: Context) -> Refused:
     for i, _t, _f, pmt in chunk:
         assert pmt.requested_date is not None
-        if too_far_ahead(pmt.requested_date, ctx.today, ctx.max_future_days):
+        if (pmt.requested_date - ctx.today).days > ctx.max_future_days:
             ahead = f"is more than {ctx.max_future_days} days ahead"
             yield i, f"ReqdExctnDt {pmt.parsed.requested_date} {ahead}"
 

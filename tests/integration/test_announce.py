@@ -74,9 +74,9 @@ def test_announce_records_and_a_later_one_replaces_it(
         ("nobody", None, "10", "--client nobody: no such client"),
         (CLIENT_A, "2020-01-06", "10", "--date 2020-01-06 is in the past"),
         (CLIENT_A, "weekend", "10", "is not a business day"),
-        # A day no payment can be for (CH03 beyond max_future_days, 90 here): a typo
-        # stored as an announcement (an outside tester's 2099-01-05 was).
-        (CLIENT_A, "2099-01-05", "10", "--date 2099-01-05 is more than 90 days ahead"),
+        # A day no payment can execute on (requested beyond max_future_days, 90 here, it
+        # is CH03): a typo stored as an announcement (an outside tester's 2099-01-05 was).
+        (CLIENT_A, "2099-01-05", "10", "the last day a payment may execute (max_future_days: 90)"),
         (CLIENT_A, None, "-5", "--amount -5: amount must not be negative"),
         (CLIENT_A, None, "10.001", "more than 2 decimals"),
         (CLIENT_A, None, "ten", "not a number"),
@@ -96,6 +96,22 @@ def test_a_bad_announcement_exits_2_with_one_line(
         capsys, "announce", "-c", config, "--client", client, "--date", date, "--amount", amount
     )
     assert code == 2 and out == "" and err.count("\n") == 1 and words in err, err
+
+
+def test_the_last_day_a_payment_may_execute_on_can_be_announced_and_no_later(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A payment requested `max_future_days` (90) ahead on a weekend or holiday executes
+    on the next business day: that day can be announced (a review found it refused), the
+    business day after it cannot."""
+    config = str(write_config(tmp_path))
+    latest = calendar.business_day_on_or_after(dt.date.today() + dt.timedelta(days=90))
+    after = calendar.next_business_day(latest)
+    for day, accepted in ((latest, True), (after, False)):
+        code, _, err = run(capsys, "announce", "-c", config, "--client", CLIENT_A,
+                           "--date", day.isoformat(), "--amount", "10")  # fmt: skip
+        assert (code == 0) is accepted, (day, err)
+    assert f"is after {latest}, the last day a payment may execute" in err, err
 
 
 @pytest.mark.parametrize(
