@@ -22,6 +22,7 @@ DS19; COUNTS and NOT_NEEDED carry no code.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -253,13 +254,25 @@ def _same_person(a: Signatory, b: Signatory) -> bool:
     return code is not None and code == person_code(b.certificate)
 
 
+# ETSI EN 319 412-1 §5.1.3: a natural person's identifier in the subject's serialNumber,
+# its type (national identity number, identity card, passport, tax number), the country,
+# then the number: `PNOLV-32010112345`.
+_PERSON_CODE = re.compile(r"(PNO|IDC|PAS|TIN)([A-Z]{2})[-:](.+)")
+_SEPARATORS = re.compile(r"[-\s]")
+
+
 def person_code(certificate: x509.Certificate) -> str | None:
-    """The natural person a certificate names, by the identity code in its subject's
-    `serialNumber` (ETSI EN 319 412-1: `PNOLV-32010112345`): every card of one person
-    carries it, whatever name it is configured under. None when the subject has none."""
-    found = certificate.subject.get_attributes_for_oid(x509.NameOID.SERIAL_NUMBER)
-    codes = [str(attribute.value).strip().upper() for attribute in found]
-    return next((code for code in codes if code), None)
+    """The natural person a certificate names, by the ETSI identifier in its subject's
+    `serialNumber`: every card of one person carries it, whatever name it is configured
+    under. Separators inside the number aside (`PNOLV-320101-12345` is `PNOLV-
+    32010112345`). None when the subject has none — a serialNumber of another form
+    (some CAs number their certificates there) says nothing about the person."""
+    for attribute in certificate.subject.get_attributes_for_oid(x509.NameOID.SERIAL_NUMBER):
+        found = _PERSON_CODE.fullmatch(str(attribute.value).strip().upper())
+        if found is not None:
+            kind, country, number = found.groups()
+            return f"{kind}{country}-{_SEPARATORS.sub('', number)}"
+    return None
 
 
 def _completable(level: int, counted: Sequence[Signatory]) -> bool:

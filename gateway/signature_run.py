@@ -183,6 +183,10 @@ def _sign(
         who = verdict.signatory if verdict is not None else None
         if who is None and check.certificate is not None:
             who = signatories.match(card, check.certificate)
+            if check.problem is xades.Problem.UNTRUSTED_CA and who is not None:
+                # No trusted CA issued it: only its very bytes name a signatory (anyone can
+                # copy a card's issuer and serial number into a certificate of their own).
+                who = who if who.certificate == check.certificate else None
         _record(conn, row.id, container_id, intake, check, who, reason, detail)
         lines.append(f"{check.source}: {detail}")
         if reason is not None:

@@ -85,6 +85,22 @@ def signing(tmp_path: Path) -> Iterator[tuple[Installation, Pki]]:
     inst.close()
 
 
+def _forged_copy(card: testpki.Issued) -> testpki.Issued:
+    """A certificate of one's own making with `card`'s subject, issuer and serial number."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    key = testpki.new_key()
+    cert = (
+        x509.CertificateBuilder().subject_name(card.cert.subject).issuer_name(card.cert.issuer)
+        .public_key(key.public_key()).serial_number(card.cert.serial_number)
+        .not_valid_before(card.cert.not_valid_before_utc)
+        .not_valid_after(card.cert.not_valid_after_utc)
+        .sign(key, hashes.SHA256())  # type: ignore[arg-type]
+    )  # fmt: skip
+    return testpki.Issued(key, cert)
+
+
 def _state(inst: Installation) -> list[str]:
     with inst.env.engine.connect() as conn:
         return [r.state for r in conn.execute(select(db.awaiting))]
@@ -188,6 +204,7 @@ def test_bad_signatures_answered_with_their_code_and_change_nothing(
     cases["other-client.asice"] = (signed("pay.xml", data, PEOPLE["stranger"], WHEN), "DS0H")
     cases["not-allowed.asice"] = (signed("pay.xml", data, PEOPLE["other"], WHEN), "DS0H")
     cases["card-ended.asice"] = (signed("pay.xml", data, PEOPLE["retired"], WHEN), "DS0D")
+    cases["forged.asice"] = (signed("pay.xml", data, _forged_copy(pki.first), WHEN), "DS0F")
     for name, (container, code) in cases.items():
         inst.drop(container, name)
         inst.run()
@@ -203,6 +220,8 @@ def test_bad_signatures_answered_with_their_code_and_change_nothing(
     with inst.env.engine.connect() as conn:
         listed = set(conn.execute(select(s.reason, s.signatory, s.signatory_right)).tuples())
     assert {("DS0C", "Revoked", "second"), ("DS0D", "Retired", "second")} <= listed, listed
+    # a certificate of no trusted CA that copies a card's issuer and serial names no one
+    assert ("DS0F", "First", "first") not in listed, listed
     two = signed("pay.xml", signed("pay.xml", data, pki.revoked, WHEN), PEOPLE["stranger"], WHEN)
     inst.drop(two, "two-bad.asice")
     inst.run()

@@ -115,6 +115,23 @@ def test_one_person_on_two_cards_under_two_names_counts_once_DS26() -> None:
     assert person_code(ACCOUNTANT.certificate) != code
 
 
+@pytest.mark.parametrize(
+    ("written", "code"),
+    [
+        ("PNOLV-32010112345", "PNOLV-32010112345"),
+        (" pnolv-320101-12345 ", "PNOLV-32010112345"),  # one person, however it is written
+        ("IDCEE:AB 123456", "IDCEE-AB123456"),
+        ("12345", None),  # a CA's own numbering says nothing about the person
+        ("LV-32010112345", None),
+    ],
+)
+def test_a_person_code_is_the_etsi_identifier_of_a_natural_person(
+    written: str, code: str | None
+) -> None:
+    card = testpki.new_signatory(CA, "Some One", now=NOW, person_code=written)
+    assert person_code(card.cert) == code
+
+
 def test_those_counted_before_count_as_they_were_and_sign_only_once() -> None:
     """The signatories counted when their containers were received come as `before`:
     they count whatever the card says now (HEAD is no longer on it), and the same person
