@@ -29,6 +29,7 @@ from decimal import Decimal, InvalidOperation
 
 import structlog
 from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from gateway import db
 from gateway.environment import Environment
@@ -195,24 +196,43 @@ def write_summary(env: Environment, client_id: str, start: dt.date, end: dt.date
         raise UsageError(f"--from {start} --to {end}: at most {period_days_max} days")
     if not any(a.budget for a in client.accounts):
         raise UsageError(f"--client {client_id}: no budget account (budget = true)")
-    local = env.local_now()
+    asked = env.local_now()
+    for attempt in range(1, name_attempts_max + 1):
+        try:
+            name = _issue(env, client, start, end, asked)
+            break
+        except IntegrityError:  # its name taken meanwhile by another process's (PostgreSQL)
+            if attempt == name_attempts_max:
+                raise
+    outbox.deliver_pending(env.engine.connect, env.spool, env.sealer, env.clock.now())
+    log.info("budget_summary.written", client=client_id, start=str(start), end=str(end), file=name)
+    return name
+
+
+# Tries at a file name: the same summary asked for again within its second takes the next
+# free second (`outbox.first_free`); one written meanwhile by another process is seen on
+# the next try.
+name_attempts_max = 3
+
+
+def _issue(
+    env: Environment, client: ClientSettings, start: dt.date, end: dt.date, asked: dt.datetime
+) -> str:
+    """The summary into the outbox under the first free name from `asked` on; its name."""
     with env.ledger.begin() as tx:
         body = render(summary_lines(tx.conn, env, client, start, end))
 
         def taken(at: dt.datetime) -> bool:
-            return _taken(tx.conn, client_id, file_name(at, client_id, start, end))
+            return _taken(tx.conn, client.id, file_name(at, client.id, start, end))
 
-        # The same summary asked for again within its second takes the next free one.
-        local = outbox.first_free(taken, local)
-        name = file_name(local, client_id, start, end)
+        local = outbox.first_free(taken, asked)
+        name = file_name(local, client.id, start, end)
         tx.conn.execute(
             insert(db.outbox).values(
-                client_id=client_id, message=MESSAGE, msg_id=answers.new_msg_id(tx.conn, local),
+                client_id=client.id, message=MESSAGE, msg_id=answers.new_msg_id(tx.conn, local),
                 file_name=name, created_at=local, body=zlib.compress(body, outbox.compress_level),
             )
         )  # fmt: skip
-    outbox.deliver_pending(env.engine.connect, env.spool, env.sealer, env.clock.now())
-    log.info("budget_summary.written", client=client_id, start=str(start), end=str(end), file=name)
     return name
 
 

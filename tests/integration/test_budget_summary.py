@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.outbound import budget_summary
+from gateway.outbound import budget_summary, outbox
 from gateway.outbound.seal import verify_file
 from tests.budget_fixtures import budget_installation
 from tests.integration.test_statements import ledger_balance_through, riga
@@ -220,6 +220,26 @@ def test_summaries_asked_for_in_one_second_each_get_a_file(budget_inst: Installa
     names = [budget_summary.write_summary(inst.env, CLIENT_A, *NOVEMBER) for _ in range(3)]
     assert len(set(names)) == 3, names
     assert len(summary_paths(inst, CLIENT_A, *NOVEMBER)) == 3
+
+
+def test_a_summary_whose_name_another_process_took_meanwhile_takes_the_next(
+    budget_inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL two writers (the daemon's monthly run, an operator's command) do not
+    see each other's name before it commits: the one that then finds it taken (the unique
+    name) tries again and takes the next free second (a review)."""
+    inst = budget_inst
+    first = budget_summary.write_summary(inst.env, CLIENT_A, *NOVEMBER)
+    real, looked = outbox.first_free, []
+
+    def blind(taken, local):  # type: ignore[no-untyped-def]
+        looked.append(local)  # the first look does not see the other's row yet
+        return local if len(looked) == 1 else real(taken, local)
+
+    monkeypatch.setattr(outbox, "first_free", blind)
+    second = budget_summary.write_summary(inst.env, CLIENT_A, *NOVEMBER)
+    assert second != first and len(looked) == 2
+    assert len(summary_paths(inst, CLIENT_A, *NOVEMBER)) == 2
 
 
 def test_summary_refusals_are_one_line(budget_inst: Installation) -> None:
