@@ -433,10 +433,6 @@ def _client(reader: Reader) -> tuple[ClientSettings, tuple[bytes, ...]]:
 def _check_signatories(index: int, client: ClientSettings, ders: tuple[bytes, ...]) -> None:
     """Each signatory signs for this client's accounts, with a card of their own, and every
     account's authorisation level can be met (SPEC §11)."""
-    from cryptography import x509
-
-    from gateway.signatories import person_code
-
     ibans = tuple(a.iban for a in client.accounts)
     seen: dict[bytes, str] = {}
     named: dict[str, str] = {}  # a signatory is one person: their name tells them apart
@@ -461,7 +457,7 @@ def _check_signatories(index: int, client: ClientSettings, ders: tuple[bytes, ..
                 f"{path}.certificate", f"the same certificate as {seen[der]}: one person, one card"
             )
         seen[der] = path
-        code = person_code(x509.load_der_x509_certificate(der))
+        code = _person_code(der)
         if code is not None and code in coded:
             raise ConfigError(
                 f"{path}.certificate",
@@ -475,6 +471,16 @@ def _check_signatories(index: int, client: ClientSettings, ders: tuple[bytes, ..
             problem = _level_problem(account.authorisation, account.iban, client.signatories)
             if problem:
                 raise ConfigError(f"client[{index}].account[{ai}].authorisation", problem)
+
+
+def _person_code(der: bytes) -> str | None:
+    """`signatories.person_code` of a certificate (imported here: a configuration without
+    signatories loads no cryptography before `scan` forks its reader)."""
+    from cryptography import x509
+
+    from gateway.signatories import person_code
+
+    return person_code(x509.load_der_x509_certificate(der))
 
 
 def _check_unique(clients: tuple[ClientSettings, ...]) -> None:

@@ -19,17 +19,19 @@ class Unconfigured(NamedTuple):
 
 
 def folders(spool: Spool, configured: Iterable[str]) -> list[Unconfigured]:
-    """The client folders of `spool` no client of `configured` owns, with what waits in them."""
+    """The client folders of `spool` no client of `configured` owns that hold files (an
+    empty one left behind is no one's concern), with how many."""
     known = set(configured)
     try:
         names = sorted(os.listdir(spool.root / "clients"))
     except OSError:  # no clients/ yet, or not readable: nothing to say here
         return []
-    return [
+    found = [
         Unconfigured(name, _waiting(spool, name))
         for name in names
         if name not in known and not name.startswith(".")
     ]
+    return [folder for folder in found if folder.files]
 
 
 def _waiting(spool: Spool, client_id: str) -> int:

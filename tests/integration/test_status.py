@@ -68,6 +68,7 @@ def test_a_client_folder_no_client_owns_is_said_at_start_and_by_status(
     (gone / "in").mkdir(parents=True)
     (gone / "in" / "orphan.xml").write_bytes(batch("ORPHAN", "alpha", 1))
     (gone / "test").mkdir()
+    (gone.parent / "delta" / "in").mkdir(parents=True)  # empty, left behind: not said
     with capture_logs() as logged:
         env = open_environment(install.settings)
     try:
