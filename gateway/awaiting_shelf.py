@@ -128,9 +128,11 @@ def _findings(env: Environment, row: Any, path: Path) -> str:
         for sig in conn.execute(
             select(db.signatures).where(s.awaiting_id == row.id).order_by(s.id)
         ):
+            # The signing time the signer claims, in UTC with its offset, as every time here.
+            signed = db.as_utc(sig.signing_time).isoformat() if sig.signing_time else "-"
             lines.append(
                 f"  file {sig.container_file_id} {sig.signatory or '-'}; {sig.subject or '-'}; "
-                f"serial {sig.serial or '-'}; {sig.signing_time or '-'}; "
+                f"serial {sig.serial or '-'}; {signed}; "
                 f"{sig.signatory_right or '-'}; {sig.reason or 'counted'}: {sig.detail}"
             )
     return "\n".join(lines) + "\n"

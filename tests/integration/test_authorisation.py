@@ -176,6 +176,9 @@ def test_two_level_batch_waits_then_executes_with_the_second_signature(
     assert "First; " in findings and "Second; " in findings, findings
     assert f"serial {pki.second.cert.serial_number}" in findings
     assert "CN=" in findings and "counted" in findings
+    # the signing time with its offset (it was written without one: an outside tester)
+    signatures = findings.split("Signatures")[1].splitlines()[1:]
+    assert all("+00:00; " in line for line in signatures), signatures
     assert "Received:" in findings and f"Size:        {len(data)} bytes" in findings
     # SPEC §8: an accepted batch is sealed in the archive, one that waited too
     verdict = verify_file(
