@@ -30,6 +30,7 @@ from datetime import date
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from gateway.inbound.names import subject_text
 from gateway.text import person_key
 
 level_max = 3
@@ -207,7 +208,7 @@ def _verdict(
     level: int,
 ) -> tuple[Verdict, str]:
     if signatory is None:
-        subject = signer.certificate.subject.rfc4514_string()
+        subject = subject_text(signer.certificate.subject)
         return Verdict.NOT_A_SIGNATORY, f"{subject} is not a signatory of this client"
     who = signatory.name
     refused = [iban for iban in guarded if not signatory.allowed_on(iban)]

@@ -47,6 +47,7 @@ from lxml import etree
 
 from gateway.errors import ConfigError
 from gateway.inbound.asice import Container, SignatureFile
+from gateway.inbound.names import subject_text
 from gateway.xmldsig import C14N as EXC_C14N
 from gateway.xmldsig import DS, METHODS, SHA256, signature_ok
 
@@ -150,7 +151,7 @@ class SignatureCheck:
 
     @property
     def subject(self) -> str | None:
-        return self.certificate.subject.rfc4514_string() if self.certificate else None
+        return subject_text(self.certificate.subject) if self.certificate else None
 
     @property
     def serial(self) -> int | None:
@@ -528,7 +529,7 @@ def _validity_problem(cert: x509.Certificate, moment: datetime, when: str) -> st
 def common_name(name: x509.Name) -> str:
     """The common name people recognise; the full name when there is none."""
     common = name.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-    return str(common[0].value) if common else name.rfc4514_string()
+    return str(common[0].value) if common else subject_text(name)
 
 
 # --- XML ------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from gateway.outbound.seal import verify_file
 from gateway.reasons import PRECEDENCE, Reason
 from gateway.samples import SamplePmtInf, SampleTx
 from gateway.sign_command import make_signature
+from gateway.signatories import person_code
 from gateway.status import collect
 from gateway.status_report import render
 from gateway.testpki import Pki
@@ -176,6 +177,7 @@ def test_two_level_batch_waits_then_executes_with_the_second_signature(
     assert "First; " in findings and "Second; " in findings, findings
     assert f"serial {pki.second.cert.serial_number}" in findings
     assert "CN=" in findings and "counted" in findings
+    assert f"serialNumber={person_code(pki.second.cert)}," in findings  # not `2.5.4.5=`
     # the signing time with its offset (it was written without one: an outside tester)
     signatures = findings.split("Signatures")[1].splitlines()[1:]
     assert all("+00:00; " in line for line in signatures), signatures
