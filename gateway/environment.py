@@ -33,7 +33,7 @@ from gateway import (
     installation,
     pricing,
     unconfigured,
-)  # fmt: skip
+)
 from gateway import migrations as gateway_migrations
 from gateway.clock import Clock, SystemClock
 from gateway.errors import ConfigError, SealError, UsageError

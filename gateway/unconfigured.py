@@ -1,7 +1,7 @@
 """Client folders in the spool that no configured client owns (SPEC §6: every file gets an
 answer — one left in the `in/` of a client taken out of the configuration gets none, and
-is not read, until the client is configured again). Said at start (`spool.client_not_
-configured`, a warning) and by `status`, never touched: the files are the client's.
+is not read, until the client is configured again). Said at start (a warning,
+`spool.client_not_configured`) and by `status`, never touched: the files are the client's.
 """
 
 from __future__ import annotations
