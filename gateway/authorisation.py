@@ -230,12 +230,15 @@ def needs(level: int) -> str:
 
 
 def authorise_waiting(
-    env: Environment, row: Any, before: list[Signatory], signers: list[Signer]
+    env: Environment, row: Any, before: list[Signatory], signers: list[Signer],
+    card: Sequence[Signatory] | None = None,
 ) -> Authorisation:
     """The level rule for the waiting batch of `row`: the signatories counted `before`
-    and the new `signers` (SPEC §11)."""
-    client = env.settings.client(row.client_id)
-    return authorise(debited_of(row.debited), signatories_of(client), signers, before)
+    and the new `signers` (SPEC §11), against the client's `card` (`signatories_of`,
+    read here if not given)."""
+    if card is None:
+        card = signatories_of(env.settings.client(row.client_id))
+    return authorise(debited_of(row.debited), card, signers, before)
 
 
 def waiting_row(conn: Connection, client_id: str, sha256: str) -> Any:

@@ -29,7 +29,6 @@ from gateway.inbound import classifier
 from gateway.inbound.classifier import Classifier
 from gateway.inbound.facts import TREASURY_BANK_CODE, is_treasury_iban
 from gateway.inbound.identifiers import bic_problem, iban_typed
-from gateway.text import person_key
 from ledger import currency
 
 CLIENT_ID = re.compile(r"^[a-z0-9-]{1,32}$")
@@ -434,38 +433,20 @@ def _check_signatories(index: int, client: ClientSettings, ders: tuple[bytes, ..
     """Each signatory signs for this client's accounts, with a card of their own, and every
     account's authorisation level can be met (SPEC §11)."""
     ibans = tuple(a.iban for a in client.accounts)
-    seen: dict[bytes, str] = {}
-    named: dict[str, str] = {}  # a signatory is one person: their name tells them apart
-    coded: dict[str, str] = {}  # and so does the personal code their cards carry
+    seen: dict[tuple[Any, str | bytes], str] = {}  # each identity of a signatory: whose
     for si, (signatory, der) in enumerate(zip(client.signatories, ders, strict=True)):
         path = f"client[{index}].signatory[{si}]"
-        key = person_key(signatory.name)
-        if key in named:
-            raise ConfigError(
-                f"{path}.name",
-                f"the same name as {named[key]}: each signatory is one person, named once "
-                "(their signatures count once: SPEC §11)",
-            )
-        named[key] = path
+        found = _identities(signatory.name, der)
+        for kind, value in found:
+            if (kind, value) in seen:
+                key, words = _SAME_PERSON[kind.value]
+                raise ConfigError(f"{path}.{key}", words.format(seen[kind, value], value))
+        seen.update(dict.fromkeys(found, path))
         for ai, iban in enumerate(signatory.accounts):
             if iban not in ibans:
                 raise ConfigError(
                     f"{path}.accounts[{ai}]", f"{iban} is not an account of this client"
                 )
-        if der in seen:
-            raise ConfigError(
-                f"{path}.certificate", f"the same certificate as {seen[der]}: one person, one card"
-            )
-        seen[der] = path
-        code = _person_code(der)
-        if code is not None and code in coded:
-            raise ConfigError(
-                f"{path}.certificate",
-                f"a card of the same person ({code}) as {coded[code]}'s: each signatory is "
-                "one person, configured once (their signatures count once: SPEC §11)",
-            )
-        if code is not None:
-            coded[code] = path
     for ai, account in enumerate(client.accounts):
         if account.authorisation:
             problem = _level_problem(account.authorisation, account.iban, client.signatories)
@@ -473,14 +454,26 @@ def _check_signatories(index: int, client: ClientSettings, ders: tuple[bytes, ..
                 raise ConfigError(f"client[{index}].account[{ai}].authorisation", problem)
 
 
-def _person_code(der: bytes) -> str | None:
-    """`signatories.person_code` of a certificate (imported here: a configuration without
-    signatories loads no cryptography before `scan` forks its reader)."""
+# What a second signatory with an identity of one before is told (`signatories.identities`:
+# one person, whose signatures count once, SPEC §11): the key and the words.
+_SAME_PERSON = {
+    "name": ("name", "the same name as {0}: each signatory is one person, named once (their "
+             "signatures count once: SPEC §11)"),
+    "card": ("certificate", "the same certificate as {0}: one person, one card"),
+    "person code": ("certificate", "a card of the same person ({1}) as {0}'s: each signatory "
+                    "is one person, configured once (their signatures count once: SPEC §11)"),
+}  # fmt: skip
+
+
+def _identities(name: str, der: bytes) -> list[tuple[Any, str | bytes]]:
+    """`signatories.identities` of a signatory, in the order they are judged (imported
+    here: a configuration without signatories loads no cryptography before `scan` forks
+    its reader)."""
     from cryptography import x509
 
-    from gateway.signatories import person_code
+    from gateway.signatories import identities
 
-    return person_code(x509.load_der_x509_certificate(der))
+    return list(identities(name, x509.load_der_x509_certificate(der)).items())
 
 
 def _check_unique(clients: tuple[ClientSettings, ...]) -> None:

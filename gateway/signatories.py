@@ -175,14 +175,19 @@ def authorise(
     return Authorisation(level, tuple(classified), _missing(level, counted), kept)
 
 
-def match(signatories: Iterable[Signatory], certificate: x509.Certificate) -> Signatory | None:
-    """The signatory whose configured certificate this is: the same DER, or the same
-    issuer and serial number (which a CA never gives two certificates)."""
+def match(
+    signatories: Iterable[Signatory], certificate: x509.Certificate, *, trusted: bool = True
+) -> Signatory | None:
+    """The signatory whose configured certificate this is: the same DER, or — for one a
+    trusted CA issued (`trusted`) — the same issuer and serial number, which a CA never
+    gives two certificates (anyone can copy them into a certificate of their own)."""
     der = certificate.public_bytes(serialization.Encoding.DER)
     candidates = list(signatories)
     for signatory in candidates:
         if signatory.certificate.public_bytes(serialization.Encoding.DER) == der:
             return signatory
+    if not trusted:
+        return None
     for signatory in candidates:
         theirs = signatory.certificate
         if (theirs.issuer, theirs.serial_number) == (certificate.issuer,
@@ -246,13 +251,33 @@ def carried(level: int, before: Sequence[Signatory]) -> list[Signatory]:
 
 
 def _same_person(a: Signatory, b: Signatory) -> bool:
-    """The same signatory: the same card, the same name (one counted before may have
-    been recorded under another card, or configured otherwise since), or cards of the
-    same person (their personal code: `person_code`)."""
-    if person_key(a.name) == person_key(b.name) or a.certificate == b.certificate:
-        return True
-    code = person_code(a.certificate)
-    return code is not None and code == person_code(b.certificate)
+    """The same signatory: one of `identities` in common (one counted before may have
+    been recorded under another card, or configured otherwise since)."""
+    mine, theirs = identities(a.name, a.certificate), identities(b.name, b.certificate)
+    return any(theirs.get(kind) == value for kind, value in mine.items())
+
+
+class Identity(enum.Enum):
+    """What tells a signatory apart (`identities`)."""
+
+    NAME = "name"
+    CARD = "card"
+    PERSON_CODE = "person code"
+
+
+def identities(name: str, certificate: x509.Certificate) -> dict[Identity, str | bytes]:
+    """What tells a signatory apart: the name (spaces and case aside), the card, and the
+    personal code the card carries (`person_code`), when it does. Two signatories with one
+    of them in common are one person, whose signatures count once (SPEC §11): the level
+    rule (DS26) and the configuration check (`settings`) both ask this."""
+    found: dict[Identity, str | bytes] = {
+        Identity.NAME: person_key(name),
+        Identity.CARD: certificate.public_bytes(serialization.Encoding.DER),
+    }
+    code = person_code(certificate)
+    if code is not None:
+        found[Identity.PERSON_CODE] = code
+    return found
 
 
 # ETSI EN 319 412-1 §5.1.3: a natural person's identifier in the subject's serialNumber,

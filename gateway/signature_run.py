@@ -172,21 +172,18 @@ def _sign(
     if checks is None:
         checks = signature_checks.verify(env, container, intake)
     signers = signature_checks.signers_of(checks, intake)
-    auth = authorisation.authorise_waiting(env, row, earlier, signers)
+    card = authorisation.signatories_of(env.settings.client(row.client_id))
+    auth = authorisation.authorise_waiting(env, row, earlier, signers, card)
     lines: list[str] = []
     reasons: list[Reason] = []
     judged = signature_checks.judge(checks, auth.signers)
-    card = authorisation.signatories_of(env.settings.client(row.client_id))
     for check, verdict, reason, detail in judged:
         # Listed by name and right whether it counts or not: a configured signatory's
         # signature whose certificate failed (revoked, expired, another CA) too.
         who = verdict.signatory if verdict is not None else None
         if who is None and check.certificate is not None:
-            who = signatories.match(card, check.certificate)
-            if check.problem is xades.Problem.UNTRUSTED_CA and who is not None:
-                # No trusted CA issued it: only its very bytes name a signatory (anyone can
-                # copy a card's issuer and serial number into a certificate of their own).
-                who = who if who.certificate == check.certificate else None
+            trusted = check.problem is not xades.Problem.UNTRUSTED_CA
+            who = signatories.match(card, check.certificate, trusted=trusted)
         _record(conn, row.id, container_id, intake, check, who, reason, detail)
         lines.append(f"{check.source}: {detail}")
         if reason is not None:
