@@ -46,7 +46,7 @@ from gateway.inbound import route
 from gateway.inbound.intake import Intake, take_in
 from gateway.inbound.reader import Reader, Reading
 from gateway.newfile import Rejected, new_file, reject
-from gateway.outbound import answers, outbox
+from gateway.outbound import outbox
 from gateway.outbound.outbox import PlainCopy
 from gateway.readahead import BatchAhead
 from gateway.shelving import Outcome, recorded, shelve_all
@@ -239,25 +239,15 @@ def _new(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy])
     return new_file(env, tx, intake, job.reader, copies)
 
 
-def _final_report(env: Environment, conn: Any, intake: Intake, known: Any) -> str:
-    """SPEC §6: the original's final pain.002 once more — its first report, the very
-    document, while nothing of the file has changed since; once later runs reported
-    changes, a report of every payment as it stands now (with a MsgId of its own), not
-    a first report that would tell the client's ERP that booked payments still wait."""
-    if known.message.startswith(route.REPORT_REQUEST):  # every copy it was answered with
-        return ", ".join(
-            outbox.enqueue_again(conn, outbox_id, intake.now_local, claim_name=intake.claim_name)
-            for outbox_id in outbox.request_answers(conn, known)
-        )
-    if known.reports <= 1:
-        return outbox.enqueue_again(
-            conn, known.first_outbox_id, intake.now_local, claim_name=intake.claim_name
-        )
-    _, name = answers.issue_file_report(
-        conn, known, local=intake.now_local, bic=env.settings.bic, report_no=None,
-        claim_name=intake.claim_name,
-    )  # fmt: skip
-    return name
+def _final_report(conn: Any, intake: Intake, known: Any) -> str:
+    """SPEC §6: the original's answers once more, each as it was sent, with its own
+    MsgId (SPEC §8: a re-delivery keeps its original's): a batch's first pain.002 and
+    the follow-ups of later runs (what booked, refused or cancelled a payment the first
+    one said was waiting), in order; a report request's copies."""
+    return ", ".join(
+        outbox.enqueue_again(conn, outbox_id, intake.now_local, claim_name=intake.claim_name)
+        for outbox_id in outbox.answers_of(conn, known)
+    )
 
 
 def _log(
@@ -338,7 +328,7 @@ def _already_known(env: Environment, conn: Any, intake: Intake, known: Any) -> O
     if again is not None:  # SPEC §11: where its signatures, or its batch, stand now
         name, said, status = again
     else:
-        name = _final_report(env, conn, intake, known)
+        name = _final_report(conn, intake, known)
     return Outcome(
         known.id,
         "duplicates",

@@ -78,11 +78,13 @@ def issue(
     render: Callable[[str], bytes],
     claim_name: str | None = None,
     msg_id: str | None = None,
+    report_no: int | None = None,
 ) -> tuple[int, str]:
     """Give a new pain.002 its MsgId, render it, and put it in the client's outbox
     (`claim_name`: it answers that repeated upload, `outbox.answer_to_claim`; `msg_id`:
     one taken before with `new_msg_id`, for an answer that must come before, in MsgId and
-    name, answers issued while it was being made)."""
+    name, answers issued while it was being made; `report_no`: which of its file's reports
+    it is, noted for a follow-up, `outbox.answers_of`)."""
     msg_id = msg_id or new_msg_id(conn, local)
     return outbox.enqueue(
         conn,
@@ -93,6 +95,7 @@ def issue(
         body=render(msg_id),
         file_id=file_id,
         claim_name=claim_name,
+        report_no=report_no,
     )
 
 
@@ -122,22 +125,16 @@ _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2
 
 
 def issue_file_report(
-    conn: Connection,
-    file_row: Any,
-    *,
-    local: dt.datetime,
-    bic: str,
-    report_no: int | None,
-    claim_name: str | None = None,
+    conn: Connection, file_row: Any, *, local: dt.datetime, bic: str, report_no: int
 ) -> tuple[int, str]:
-    """The pain.002 of an accepted file (every payment as it stands now, or the follow-up
-    of run `report_no`), issued into the client's outbox (`claim_name`: see `issue`)."""
+    """The follow-up pain.002 of an accepted file: the payments run `report_no` (2, 3, …)
+    decided, issued into the client's outbox as the file's report `report_no`."""
     return issue(
         conn,
         client_id=file_row.client_id,
         file_id=file_row.id,
         local=local,
-        claim_name=claim_name,
+        report_no=report_no,
         render=lambda msg_id: build_file_report(
             conn,
             file_row,

@@ -140,6 +140,7 @@ def enqueue(
     body: bytes,
     file_id: int | None = None,
     claim_name: str | None = None,
+    report_no: int | None = None,
 ) -> tuple[int, str]:
     name = file_name(created_local, message, msg_id)
     outbox_id = conn.execute(
@@ -153,37 +154,45 @@ def enqueue(
             "body": body,
             "file_id": file_id,
             "claim_name": claim_name,
+            "report_no": report_no,
         },
     ).scalar_one()
     return int(outbox_id), name
 
 
 def answer_to_claim(conn: Connection, client_id: str, claim_name: str) -> str | None:
-    """The name of the answer already issued to a repeated upload (by its claim name)."""
+    """The names of the answers already issued to a repeated upload (by its claim name)."""
+    o = db.outbox.c
     found = conn.execute(
-        select(db.outbox.c.file_name).where(
-            db.outbox.c.client_id == client_id, db.outbox.c.claim_name == claim_name
-        )
-    ).first()
-    return str(found[0]) if found is not None else None
+        select(o.file_name).where(o.client_id == client_id, o.claim_name == claim_name)
+        .order_by(o.id)
+    ).scalars().all()  # fmt: skip
+    return ", ".join(found) or None
 
 
 def belong_to(conn: Connection, outbox_ids: Sequence[int], file_id: int) -> None:
-    """Note the messages `outbox_ids` as the answers to the file `file_id` (a report
-    request's copies, issued before its row was written): `request_answers` finds them."""
+    """Note the messages `outbox_ids` as the reports, in order, that answer the file
+    `file_id` (a report request's copies, issued before its row was written)."""
     o = db.outbox.c
-    conn.execute(update(db.outbox).where(o.id.in_(outbox_ids)).values(file_id=file_id))
+    for report_no, outbox_id in enumerate(outbox_ids, start=1):
+        conn.execute(
+            update(db.outbox).where(o.id == outbox_id)
+            .values(file_id=file_id, report_no=report_no)
+        )  # fmt: skip
 
 
-def request_answers(conn: Connection, file_row: Any) -> list[int]:
-    """The copies that answered the report request `file_row`, in order (`belong_to`;
-    not those a repeated upload was given); its first answer alone where none is noted
-    (a request answered before they were)."""
+def answers_of(conn: Connection, file_row: Any) -> list[int]:
+    """The reports that answered the file `file_row`, in order: its first answer, then
+    those noted as its further reports (`report_no` 2, 3, …: a batch's follow-ups of
+    later runs, a report request's further copies) — not a signature's answer about it,
+    nor the copies a repeated upload was given."""
     o = db.outbox.c
-    found = conn.execute(
-        select(o.id).where(o.file_id == file_row.id, o.claim_name.is_(None)).order_by(o.id)
-    ).scalars().all()
-    return list(found) or [file_row.first_outbox_id]
+    further = conn.execute(
+        select(o.id)
+        .where(o.file_id == file_row.id, o.report_no > 1, o.claim_name.is_(None))
+        .order_by(o.id)
+    ).scalars().all()  # fmt: skip
+    return [file_row.first_outbox_id, *further]
 
 
 def enqueue_again(

@@ -88,12 +88,14 @@ def test_same_bytes_again_get_the_original_answer_and_move_no_money(
     assert transfer_count(inst) == transfers_before
 
 
-def test_same_bytes_after_their_pending_payments_ran_get_every_payment_as_it_stands(
+def test_same_bytes_after_their_pending_payments_ran_get_their_original_reports_again(
     inst: Installation, assert_valid: Callable[[object, str], None]
 ) -> None:
-    """SPEC §6 delivers the original's *final* pain.002 again: once a later run booked
-    what the first report said was waiting, a repeat is answered with every payment as
-    it stands now (a MsgId of its own), not with the first report's stale PDNG."""
+    """SPEC §6 delivers the original final pain.002 once more and §8 keeps a re-delivery's
+    MsgId: once a later run booked what the first report said was waiting, a repeat gets
+    the file's reports as they were sent — the first (`PDNG` for the later payment) and
+    the follow-up that booked it, in that order, each byte for byte with its own MsgId —
+    and no report with a MsgId of its own."""
     inst.clock.set(riga("2026-11-25", "10:00"))
     later = SamplePmtInf(
         pmt_inf_id="P-LATER", debtor_iban=A_MAIN, execution_date="2026-11-26",
@@ -109,12 +111,16 @@ def test_same_bytes_after_their_pending_payments_ran_get_every_payment_as_it_sta
     [follow_up] = inst.new_answers()
     assert follow_up.statuses() == {"LATER-1": "ACSC"}
     balances = inst.balances()
-    again = inst.submit(data, name="two-again.xml")
-    assert_valid(again.path, PAIN002)
-    assert again.statuses() == {"NOW-1": "ACSC", "LATER-1": "ACSC"}
-    assert again.group_status == "ACSC"
-    assert again.msg_id not in (first.msg_id, follow_up.msg_id)
-    assert again.shelf is not None and again.shelf.parts[-4] == "duplicates"
+    inst.drop(data, "two-again.xml")
+    [outcome] = inst.run().outcomes
+    again = inst.new_answers()
+    assert [a.msg_id for a in again] == [first.msg_id, follow_up.msg_id]
+    for copy, original in zip(again, (first, follow_up), strict=True):
+        assert_valid(copy.path, PAIN002)
+        assert copy.path.name != original.path.name
+        assert copy.path.read_bytes() == original.path.read_bytes()
+    assert outcome.shelf == "duplicates"
+    assert outcome.answer == ", ".join(a.path.name for a in again)
     assert inst.balances() == balances
 
 
