@@ -41,6 +41,12 @@ class Client:
     budget: tuple[str, ...] = ()  # its budget accounts (SPEC §12)
     daily_limit: str | None = None  # of each of its accounts
 
+    @property
+    def registration_number(self) -> str:
+        """Eleven digits of its own: its first account number's two leading and nine last."""
+        number = self.ibans[0][-13:]
+        return number[:2] + number[-9:]
+
 
 # One paying client and one with 50 accounts to be paid.
 BIG_FILE_CLIENTS = (Client("bench", (DEBTOR,)), Client("peers", tuple(PEERS)))
@@ -66,7 +72,8 @@ def _client_table(client: Client) -> str:
     return f"""
 [[client]]
 id = "{client.id}"
-name = "Institution {client.id}"{accounts}
+name = "Institution {client.id}"
+registration_number = "{client.registration_number}"{accounts}
   [[client.user]]
   name = "{client.id}-erp"
   kind = "system"

@@ -32,6 +32,7 @@ from gateway.inbound.identifiers import bic_problem, iban_typed
 from ledger import currency
 
 CLIENT_ID = re.compile(r"^[a-z0-9-]{1,32}$")
+REGISTRATION_NUMBER = re.compile(r"[0-9]{11}")  # a Latvian institution's, e.g. 90000000001
 USER_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 ACCOUNT_STATUSES = ("open", "blocked", "closed")
 SIGNATORY_RIGHTS = ("first", "second")
@@ -416,7 +417,7 @@ def _client(reader: Reader) -> tuple[ClientSettings, tuple[bytes, ...]]:
     client = ClientSettings(
         id=client_id,
         name=name,
-        registration_number=reader.text("registration_number", ""),
+        registration_number=_registration_number(reader),
         notifications=reader.flag("notifications", False),
         accounts=accounts,
         users=tuple(reader.tables("user", _user)),
@@ -476,7 +477,18 @@ def _identities(name: str, der: bytes) -> list[tuple[Any, str | bytes]]:
     return list(identities(name, x509.load_der_x509_certificate(der)).items())
 
 
+def _registration_number(reader: Reader) -> str:
+    number = reader.text("registration_number")
+    if not REGISTRATION_NUMBER.fullmatch(number):
+        raise ConfigError(
+            reader.key("registration_number"),
+            f"must be the institution's registration number, 11 digits: {number!r}",
+        )
+    return number
+
+
 def _check_unique(clients: tuple[ClientSettings, ...]) -> None:
+    registered: dict[str, int] = {}  # registration number: the client's index
     seen_clients: set[str] = set()
     seen_users: set[str] = set()
     seen_ibans: set[str] = set()
@@ -484,6 +496,12 @@ def _check_unique(clients: tuple[ClientSettings, ...]) -> None:
         if client.id in seen_clients:
             raise ConfigError(f"client[{ci}].id", f"duplicate client id {client.id!r}")
         seen_clients.add(client.id)
+        first = registered.setdefault(client.registration_number, ci)
+        if first != ci:  # one institution configured twice
+            raise ConfigError(
+                f"client[{ci}].registration_number",
+                f"duplicate registration number {client.registration_number} (client[{first}])",
+            )
         for ui, user in enumerate(client.users):
             if user.name in seen_users:
                 raise ConfigError(f"client[{ci}].user[{ui}].name", f"duplicate user {user.name!r}")
@@ -494,6 +512,19 @@ def _check_unique(clients: tuple[ClientSettings, ...]) -> None:
                     f"client[{ci}].account[{ai}].iban", f"duplicate account {account.iban!r}"
                 )
             seen_ibans.add(account.iban)
+
+
+def _check_listen(sftp: SftpSettings, metrics: tuple[str, int] | None) -> None:
+    """The metrics endpoint and the SFTP server cannot share a port (a fixed one: 0 is a
+    free port each) on one address, or on every address and one of them."""
+    if metrics is None or metrics[1] == 0 or metrics[1] != sftp.port:
+        return
+    anywhere = ("0.0.0.0", "::", "")
+    if metrics[0] == sftp.host or metrics[0] in anywhere or sftp.host in anywhere:
+        raise ConfigError(
+            "metrics.listen",
+            f"{metrics[0]}:{metrics[1]} is taken by sftp.listen ({sftp.host}:{sftp.port})",
+        )
 
 
 def _check_eod_time(gateway: dict[str, Any]) -> None:
@@ -697,6 +728,7 @@ def load(path: Path | str) -> Settings:
     clients = tuple(client for client, _ in read_clients)
     _check_eod_time(gateway)
     _check_unique(clients)
+    _check_listen(sftp, metrics_listen)
     for index, (client, ders) in enumerate(read_clients):
         _check_signatories(index, client, ders)
     _check_signing(signing, clients)

@@ -90,7 +90,7 @@ def make_install(base: Path, *, port: int | None = None, **gateway: object) -> I
         "auth_failures_before_penalty = 50",
     ]
     keys = {}
-    for client, account in CLIENTS.items():
+    for index, (client, account) in enumerate(CLIENTS.items()):
         user = f"{client}-erp"
         private = base / "keys" / user
         subprocess.run(
@@ -105,6 +105,7 @@ def make_install(base: Path, *, port: int | None = None, **gateway: object) -> I
             "[[client]]",
             f'id = "{client}"',
             f'name = "Client {client}"',
+            f'registration_number = "{90000000001 + index}"',
             "  [[client.account]]",
             f'  iban = "{iban_lv("TREL", account)}"',
             '  currency = "EUR"',

@@ -73,8 +73,9 @@ def write_config(
         'host_key = "ssh_host_ed25519_key"',
     ]
     lines += [f"{name} = {json.dumps(value)}" for name, value in sftp.items()]
-    for client_id, users in CLIENTS.items():
-        lines += ["", "[[client]]", f'id = "{client_id}"', f'name = "Client {client_id}"']
+    for number, (client_id, users) in enumerate(CLIENTS.items(), start=90000000001):
+        lines += ["", "[[client]]", f'id = "{client_id}"', f'name = "Client {client_id}"',
+                  f'registration_number = "{number}"']
         extra = (client_keys or {}).get(client_id, {})
         lines += [f"{name} = {json.dumps(value)}" for name, value in extra.items()]
         for user, kind, mode, key_name, source in users:

@@ -143,6 +143,7 @@ def full_config() -> dict[str, Any]:
             {
                 "id": "iestade-b",
                 "name": "Budžeta iestāde B",
+                "registration_number": "90000000002",
                 "account": [
                     {"iban": IBAN_B, "currency": "JPY", "status": "blocked", "daily_limit": 100000}
                 ],
@@ -299,7 +300,7 @@ def test_full_config_loads_with_paths_and_amounts_resolved(config_dir: Path) -> 
         100000,  # JPY has no minor unit
     )
     assert b.notifications is False
-    assert b.registration_number == ""
+    assert b.registration_number == "90000000002"
 
     erp, anna = a.users
     assert erp.authorized_keys == config_dir / "keys" / "iestade-a-erp.pub"
@@ -522,6 +523,23 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
     "duplicate user name in one client": (
         setting("client", 0, "user", 1, "name", value="iestade-a-erp"),
         "client[0].user[1].name", ("duplicate user", "iestade-a-erp"),
+    ),
+    "missing registration number": (
+        delete("client", 0, "registration_number"), "client[0].registration_number",
+        ("missing",),
+    ),
+    "registration number not eleven digits": (
+        setting("client", 0, "registration_number", value="9000000000A"),
+        "client[0].registration_number", ("11 digits", "'9000000000A'"),
+    ),
+    "one institution configured twice": (
+        setting("client", 1, "registration_number", value="90000000001"),
+        "client[1].registration_number",
+        ("duplicate registration number", "90000000001", "client[0]"),
+    ),
+    "metrics on the SFTP server's address": (
+        setting("metrics", "listen", value="127.0.0.1:2022"), "metrics.listen",
+        ("sftp.listen", "2022"),
     ),
     "duplicate client id": (
         setting("client", 1, "id", value="iestade-a"), "client[1].id",

@@ -132,6 +132,7 @@ def test_installed_service_answers_an_upload(installed_site: Site) -> None:
 [[client]]
 id = "{CLIENT}"
 name = "Budžeta iestāde A"
+registration_number = "90000000001"
   [[client.account]]
   iban = "{IBAN}"
   currency = "EUR"

@@ -115,11 +115,12 @@ def _config(prefix: Path, sftp_port: int) -> str:
         f'key = "{private}/gateway.key"',
         f'certificate = "{private}/gateway.crt"',
     ]
-    for client, iban, users in (
+    for number, (client, iban, users) in enumerate((
         (A, IBAN_A, [(A_ERP, "system", "manage"), (A_VIEW, "person", "view")]),
         (B, IBAN_B, [(B_ERP, "system", "manage")]),
-    ):
+    ), start=90000000001):  # fmt: skip
         lines += ["", "[[client]]", f'id = "{client}"', f'name = "Client {client}"',
+                  f'registration_number = "{number}"',
                   "  [[client.account]]", f'  iban = "{iban}"', '  currency = "EUR"']
         for user, kind, mode in users:
             lines += ["  [[client.user]]", f'  name = "{user}"', f'  kind = "{kind}"',
