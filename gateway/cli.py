@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import datetime as dt
 import os
-import re
 import sys
 import threading
 import uuid
@@ -209,6 +208,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     anchors = trust_anchors(args.cert or [], args.config)
     code, line = run_verify(args.file, anchors, SystemClock().now())
+    if code == 2:  # the command could not judge: a usage error, on stderr
+        raise UsageError(line)
     print(line)
     return code
 
@@ -352,11 +353,6 @@ def console() -> int:
 # What the server says when the configured URL names a database or a user it does not
 # have, or a password it refuses: a mistake in the configuration (exit 2, which the unit
 # does not restart), not an outage (exit 1, restarted until the server is back).
-_WRONG_DATABASE_URL = re.compile(
-    r'(database|role) ".*" does not exist|password authentication failed'
-)
-
-
 def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
     try:
         from gateway import budget_cli, daemon_cli, fx_cli
@@ -382,10 +378,13 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
         from sqlalchemy.exc import OperationalError
 
         if isinstance(exc, OperationalError):
-            said = " ".join(str(exc.orig).split())  # psycopg's hint is a second line
-            if _WRONG_DATABASE_URL.search(said):  # the configuration's mistake: no restart
-                print(f"ekase-gateway: gateway.database_url: {said}", file=sys.stderr)
+            from gateway.faults import wrong_database_url
+
+            wrong = wrong_database_url(exc)
+            if wrong is not None:  # the configuration's mistake: no restart
+                print(f"ekase-gateway: gateway.database_url: {wrong}", file=sys.stderr)
                 return 2
+            said = " ".join(str(exc.orig).split())
             print(f"ekase-gateway: database unavailable: {said}", file=sys.stderr)
             return 1
         from gateway.filerun import fault_of_ours

@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,11 +81,31 @@ def kind(exc: BaseException) -> str:
     return "other"
 
 
+# What the database server says when `database_url` itself is wrong (a database or role
+# that does not exist, a wrong password): the configuration's mistake, not a fault that
+# waiting out would cure.
+_WRONG_DATABASE_URL = re.compile(
+    r'(database|role) ".*" does not exist|password authentication failed'
+)
+
+
+def wrong_database_url(exc: BaseException) -> str | None:
+    """The server's words, in one line, when `exc` says the configured `database_url` is
+    wrong; None for any other error (the server away is a fault of ours)."""
+    from sqlalchemy.exc import OperationalError  # here: `status` reads faults lazily
+
+    if not isinstance(exc, OperationalError):
+        return None
+    said = " ".join(str(exc.orig).split())  # psycopg's hint is a second line
+    return said if _WRONG_DATABASE_URL.search(said) else None
+
+
 def log_if_ours(exc: BaseException, event: str) -> bool:
-    """Log `exc` at error level as `event` if it is a fault of ours; whether it is."""
+    """Log `exc` at error level as `event` if it is a fault of ours (not the
+    configuration's: a wrong `database_url`); whether it is."""
     from gateway.filerun import fault_of_ours  # here: the pipeline is heavy to import
 
-    if not fault_of_ours(exc):
+    if not fault_of_ours(exc) or wrong_database_url(exc) is not None:
         return False
     import structlog
 

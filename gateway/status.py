@@ -33,7 +33,8 @@ from sqlalchemy import Connection, Engine, func, select
 
 from gateway import db, installation, progress, signatures_kept, unconfigured, upload_temps
 from gateway.clock import Clock, SystemClock
-from gateway.faults import Active, describe
+from gateway.errors import ConfigError
+from gateway.faults import Active, describe, wrong_database_url
 from gateway.settings import Settings
 from gateway.signatories import carried
 from gateway.spool import (
@@ -361,7 +362,10 @@ def main(settings: Settings, *, as_json: bool = False) -> int:
         except BaseException:
             env.close()
             raise
-    except DBAPIError:
+    except DBAPIError as exc:
+        wrong = wrong_database_url(exc)
+        if wrong is not None:  # the configuration's mistake, as every command says it
+            raise ConfigError("gateway.database_url", wrong) from exc
         env = _SpoolOnly(
             settings, make_reader_engine(settings.database_url), Spool(settings.spool_dir)
         )

@@ -31,18 +31,22 @@ NO_TRUST_ANCHOR = (
 
 
 def trust_anchors(certs: Sequence[Path], config: Path | None) -> list[Path]:
-    """The certificates a seal may come from: every `--cert`, then the configured ones."""
-    anchors = list(certs)
+    """The certificates a seal may come from: every `--cert`, then the configured ones;
+    one that is not there is a usage error naming where it was given."""
+    named = [("--cert", cert) for cert in certs]
     if config is not None:
         from gateway.settings import load
 
         signing = load(config).signing
-        anchors.append(signing.certificate)
+        named.append(("signing.certificate", signing.certificate))
         if signing.next_certificate is not None:
-            anchors.append(signing.next_certificate)
-    if not anchors:
+            named.append(("signing.next_certificate", signing.next_certificate))
+    if not named:
         raise UsageError(NO_TRUST_ANCHOR)
-    return anchors
+    for given_as, path in named:
+        if not path.is_file():
+            raise UsageError(f"{given_as}: {path} not found")
+    return [path for _, path in named]
 
 
 def run_verify(

@@ -323,14 +323,18 @@ def test_keys_init_says_what_it_did(config: Path) -> None:
     assert key.read_bytes() == kept and cert.is_file()
 
 
-@pytest.mark.parametrize("command", [["db", "upgrade"], ["scan"], ["ledger", "balance"]])
+@pytest.mark.parametrize(
+    "command", [["db", "upgrade"], ["scan"], ["ledger", "balance"], ["status"]]
+)
 def test_a_database_url_naming_no_database_exits_2_naming_the_key(
     tmp_path: Path, postgres_server: str, command: list[str]
 ) -> None:
     """SPEC §3: a wrong configuration gets exit 2 and one line naming the key path. A
     PostgreSQL URL naming a database (or a user) the server does not have is one: it
     exited 1, "database unavailable", which the unit restarts every few seconds for ever
-    (`RestartPreventExitStatus=2`). A server that does not answer stays exit 1."""
+    (`RestartPreventExitStatus=2`). A server that does not answer stays exit 1. `status`
+    says it the same way (it showed the database "unreachable", exit 1), and `scan` does
+    not also log it as a fault of ours (`scan.fault`, the alert for the machine's)."""
     from sqlalchemy.engine import make_url
 
     wrong = make_url(postgres_server).set(database="ekase_no_such_database")
@@ -342,6 +346,7 @@ def test_a_database_url_naming_no_database_exits_2_naming_the_key(
     assert said.startswith("ekase-gateway: gateway.database_url: ") and (
         'database "ekase_no_such_database" does not exist' in said
     ), said
+    assert "scan.fault" not in done.stderr, done.stderr
 
 
 LEAVES = """

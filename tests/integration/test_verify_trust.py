@@ -109,6 +109,29 @@ def test_without_a_trusted_certificate_verify_refuses_to_judge(
         assert "--cert" in lines[0] and "-c CONFIG" in lines[0] and "valid" not in lines[0]
 
 
+def test_a_trusted_certificate_that_is_not_there_is_named_where_it_was_given(
+    pair: tuple[Installation, Path, Path],
+) -> None:
+    """SPEC §9: exit 2 with one clear line on a usage or configuration error, naming the
+    key path — on stderr, not as if it were the verdict: `--cert` for the command line's,
+    `signing.certificate` for the configuration's."""
+    inst, genuine, _ = pair
+    missing = inst.base / "nowhere.pem"
+    config = inst.config.with_name("moved.toml")
+    config.write_text(
+        inst.config.read_text(encoding="utf-8").replace(
+            'certificate = "signing/gateway.crt"', f'certificate = "{missing}"'
+        ),
+        encoding="utf-8",
+    )
+    for anchor, given_as in ((("--cert", str(missing)), "--cert"),
+                             (("-c", str(config)), "signing.certificate")):  # fmt: skip
+        done = gateway("verify", str(genuine), *anchor)
+        assert done.returncode == 2, (done.stdout, done.stderr)
+        assert done.stdout == ""
+        assert done.stderr.strip() == f"ekase-gateway: {given_as}: {missing} not found"
+
+
 def test_verify_with_the_configuration_neither_writes_nor_opens_the_database(
     pair: tuple[Installation, Path, Path],
 ) -> None:
