@@ -116,17 +116,17 @@ def expires_on(received: dt.datetime, business_days: int, eod_time: dt.time) -> 
 
 def admit(
     env: Environment, tx: LedgerTx, intake: Intake, reader: Reading | None,
-    signers: Sequence[Signer] = (),
+    signers: Sequence[Signer] = (), *, by_container: bool = False,
 ) -> Outcome | None:
     """Read the whole batch; answer a file invalid as a whole at once; record a batch
     debiting an account that needs signatures as waiting (PDNG, what is missing). None:
     it debits no such account, and runs as usual (read again by the caller).
 
-    `signers`: the verified signatures of the container that carries the batch (a
-    submission of its own). They count from the batch's first answer, which says what is
-    missing after them, not "0 of 2"; when they complete the level the batch never waits
-    and is not answered here: the container's run records them, answers what they did
-    and executes the batch at once (`signature_run`)."""
+    `by_container`: the batch came in a container (a submission of its own), whose
+    verified signatures are `signers`. They count from the start, and the batch is not
+    answered here: the container's run records them and answers what they did and what is
+    still missing, in one pain.002 that lists the payments (the batch's first answer), or
+    executes the batch at once when they complete the level (`signature_run`)."""
     if reader is None or intake.size > env.settings.max_file_bytes:
         return None
     guarded = levels_of(env.settings.client(intake.client_id))
@@ -165,7 +165,7 @@ def admit(
             accepted_msg_id=first.msg_id, nb_of_txs=parsed.count,
             additional_info=missing[:1000],
         )  # fmt: skip
-        name = None if auth.complete else _answer_waiting(
+        name = None if auth.complete or by_container else _answer_waiting(
             env, tx.conn, intake, file_id, first, parsed, report, missing
         )  # fmt: skip
         listing = None if auth.complete else report.dump()  # what later answers list

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,7 @@ def _container_file(
     sha256 = found.data_sha256.hex()
     row = authorisation.waiting_row(conn, intake.client_id, sha256)
     checks: tuple[xades.SignatureCheck, ...] | None = None  # verified in `_sign`, or here:
+    submitted: tuple[Outcome, Intake] | None = None
     if row is None and _file_row(conn, intake.client_id, sha256) is None:
         # a submission: its own signatures count from its batch's first answer on
         checks = signature_checks.verify(env, found, intake)
@@ -108,8 +110,9 @@ def _container_file(
         submitted = _submit(env, tx, intake, found, copies, signers)
         row = authorisation.waiting_row(conn, intake.client_id, sha256)
         if row is None:  # refused as a whole, or needing no signature and executed
-            return _close(conn, container_id, submitted, f"its data file {found.data_name}: "
-                          f"{submitted.info or submitted.group_status}")  # fmt: skip
+            done = submitted[0]
+            return _close(conn, container_id, done, f"its data file {found.data_name}: "
+                          f"{done.info or done.group_status}")  # fmt: skip
     if row is None or row.state != authorisation.WAITING:
         return _changes_nothing(env, conn, intake, container_id, sha256, row)
     earlier = signatures_kept.counted_so_far(conn, row)
@@ -123,7 +126,12 @@ def _container_file(
             if ahead is None:
                 ahead = reading.read(path, env.settings)
             stack.callback(ahead.close)
-        return _sign(env, tx, intake, found, container_id, row, copies, earlier, ahead, checks)
+        signed = _sign(env, tx, intake, found, container_id, row, copies, earlier, ahead, checks)
+    if submitted is not None and submitted[0].shelf == "awaiting":  # its data file waits
+        waits, data = submitted  # with its findings, naming its first answer: this one's
+        write_in_place(extraction.with_name(extraction.name + FINDINGS_SUFFIX),
+                       findings_text(data, replace(waits, answer=signed.answer)), mode=0o444)
+    return signed
 
 
 def _file_row(conn: Connection, client_id: str, sha: str) -> Any:
@@ -134,25 +142,22 @@ def _file_row(conn: Connection, client_id: str, sha: str) -> Any:
 def _submit(
     env: Environment, tx: Any, intake: Intake, container: asice.Container,
     copies: dict[int, PlainCopy], signers: list[Signer],
-) -> Outcome:
-    """The container's data file as a batch of its own: written into awaiting/ (where it
-    waits, if it must) and run through the authorisation stage with the container's
-    `signers`, or executed at once when no account of it needs signatures."""
+) -> tuple[Outcome, Intake]:
+    """The container's data file as a batch of its own, and its intake: written into
+    awaiting/ (where it waits, if it must) and run through the authorisation stage with
+    the container's `signers`, or executed at once when no account needs signatures."""
     path = _extraction(env, intake)
     data = taken_in(intake, container, path)
     with reading.read(path, env.settings) as reader:
         reader.digest()
-        outcome = authorisation.admit(env, tx, data, reader, signers)
+        outcome = authorisation.admit(env, tx, data, reader, signers, by_container=True)
     if outcome is None:  # no account of it needs signatures: it runs now
         with reading.read(path, env.settings) as reader:
             reader.digest()
             outcome = new_file(env, tx, data, reader, copies)
-    if outcome.shelf != "awaiting":
-        path.unlink(missing_ok=True)  # the container keeps the data; nothing waits
-    else:  # it waits in awaiting/ as a plain batch does: with its findings
-        findings = path.with_name(path.name + FINDINGS_SUFFIX)
-        write_in_place(findings, findings_text(data, outcome), mode=0o444)
-    return outcome
+    if outcome.shelf != "awaiting":  # the container keeps the data; nothing waits
+        path.unlink(missing_ok=True)
+    return outcome, data
 
 
 def _extraction(env: Environment, intake: Intake) -> Path:
@@ -208,8 +213,10 @@ def _sign(
     # Authorised, the batch has the status its run gave it (SPEC §6's derivation); only
     # while it waits is the group PDNG (SPEC §11's exception).
     status = GroupStatus.PDNG if executed is None else GroupStatus(executed.group_status)
-    _, name = _answer(env, conn, file_row, status, codes, info, intake, msg_id=msg_id,
-                      waiting=row if executed is None else None)  # fmt: skip
+    outbox_id, name = _answer(env, conn, file_row, status, codes, info, intake,
+                              msg_id=msg_id, waiting=row if executed is None else None)  # fmt: skip
+    if file_row.first_outbox_id is None:  # the container was the submission: the first
+        record.update_file(conn, row.file_id, first_outbox_id=outbox_id)
     if executed is None:
         record.update_file(conn, row.file_id, additional_info=summary[:1000])
     outcome = _close(conn, container_id, Outcome(
@@ -373,9 +380,8 @@ def _answer(
 def _close(conn: Connection, container_id: int, outcome: Outcome, info: str) -> Outcome:
     """The container's own row says what its upload did; its outcome is shelved under
     its own number (every container is kept, SPEC §11)."""
-    client_id = conn.execute(
-        select(db.files.c.client_id).where(db.files.c.id == container_id)
-    ).scalar_one()
+    f = db.files.c
+    client_id = conn.execute(select(f.client_id).where(f.id == container_id)).scalar_one()
     outbox_id = _outbox_id(conn, client_id, outcome.answer)
     record.update_file(
         conn, container_id, group_status=outcome.group_status,
@@ -388,9 +394,6 @@ def _close(conn: Connection, container_id: int, outcome: Outcome, info: str) -> 
 
 
 def _outbox_id(conn: Connection, client_id: str, name: str | None) -> int | None:
-    if name is None:
-        return None
     o = db.outbox.c
-    return conn.execute(
-        select(o.id).where(o.client_id == client_id, o.file_name == name.split(", ")[0])
-    ).scalar()
+    first = (name or "").split(", ")[0]  # None: no answer, no such name
+    return conn.execute(select(o.id).where(o.client_id == client_id, o.file_name == first)).scalar()

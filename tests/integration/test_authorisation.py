@@ -272,12 +272,13 @@ def test_container_instead_of_the_batch_and_expiry(
     data = Batch(msg_id="WAIT-3").tx("E1", "1.00").build()
     inst.drop(signed("pay.xml", data, pki.first, WHEN), "pay.asice")
     inst.run()
-    first, ack = inst.new_answers()
-    assert first.group_status == "PDNG" and ack.group_status == "PDNG"
+    [ack] = inst.new_answers()  # one upload, one answer: the batch's first
+    assert ack.group_status == "PDNG" and ack.statuses() == {"E1": "PDNG"}
     assert "1 of 2" in " ".join(ack.group_info)
     # its data file waits in awaiting/ as a plain batch does: with its findings
     [waiting] = (inst.spool / "awaiting" / "iestade-a").glob("*pay.asice.data.xml.findings.txt")
     assert "MsgId:       WAIT-3" in waiting.read_text()
+    assert f"Answer:      {ack.path.name}\n" in waiting.read_text()
     inst.clock.set(WHEN + dt.timedelta(days=7))
     inst.run()
     [expired] = inst.new_answers()
@@ -634,7 +635,7 @@ def test_no_batch_is_read_ahead_for_a_container_that_names_none(
     assert readahead.start(inst.settings, WHEN) is None
     inst.run()
     answers = inst.new_answers()  # the other batch, submitted by its container, waits
-    assert [a.group_status for a in answers] == ["PDNG", "PDNG"]
+    assert [a.group_status for a in answers] == ["PDNG"]
     inst.drop(b"not a zip", "broken.asice")
     assert readahead.start(inst.settings, WHEN) is None
 
@@ -645,7 +646,8 @@ def test_a_container_that_submits_and_completes_the_level_executes_at_once(
     """SPEC §11: a container holding the batch and both signatures its account needs is a
     submission that never waits: it executes at once, answered with what its signatures
     did ("authorised: 2 of 2") and the final pain.002, never with a waiting answer saying
-    "0 of 2 signatures". One holding one signature is answered "1 of 2" from the first."""
+    "0 of 2 signatures". One holding one signature is answered once (one upload, one
+    answer): its signature, "1 of 2", and every payment PDNG."""
     inst, pki = signing
     data = batch(("F1", "7.00"), msg_id="FULL-1")
     both = signed("pay.xml", signed("pay.xml", data, pki.first, WHEN), pki.second, WHEN)
@@ -671,11 +673,16 @@ def test_a_container_that_submits_and_completes_the_level_executes_at_once(
     one = batch(("F2", "3.00"), msg_id="FULL-2")
     inst.drop(signed("one.xml", one, pki.first, WHEN), "one.asice")
     inst.run()
-    waits, ack = inst.new_answers()
-    assert waits.statuses() == {"F2": "PDNG"}
-    for answer in (waits, ack):
-        info = " ".join(answer.group_info)
-        assert "1 of 2 signatures; a signatory with the second right must sign" in info, info
+    [ack] = inst.new_answers()
+    assert ack.statuses() == {"F2": "PDNG"} and ack.group_status == "PDNG"
+    info = " ".join(ack.group_info)
+    assert "with the first right" in info, info
+    assert "1 of 2 signatures; a signatory with the second right must sign" in info, info
+    assert_valid(ack.path, "pain.002.001.03")
+    inst.drop(one, "one.xml")  # the batch itself after it: where its signatures stand
+    inst.run()
+    [now] = inst.new_answers()
+    assert "1 of 2 signatures" in " ".join(now.group_info)
     _no_scratch_left(inst)
 
 
