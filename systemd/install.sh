@@ -34,7 +34,7 @@
 set -euo pipefail
 umask 022
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 die() { echo "install.sh: $*" >&2; exit 1; }
 say() { echo "install.sh: $*"; }
 
@@ -55,7 +55,7 @@ while [ $# -gt 0 ]; do
         --config) given_config="${2:?--config needs a file}"; shift 2 ;;
         --openssh) openssh=1; shift ;;
         --no-systemctl) systemctl=0; shift ;;
-        -h|--help) usage ;;
+        -h|--help) usage 0 ;;
         *) echo "install.sh: unknown option $1" >&2; usage ;;
     esac
 done
