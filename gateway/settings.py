@@ -32,7 +32,6 @@ from gateway.inbound.identifiers import bic_problem, iban_typed
 from ledger import currency
 
 CLIENT_ID = re.compile(r"^[a-z0-9-]{1,32}$")
-REGISTRATION_NUMBER = re.compile(r"[0-9]{11}")  # a Latvian institution's, e.g. 90000000001
 USER_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 ACCOUNT_STATUSES = ("open", "blocked", "closed")
 SIGNATORY_RIGHTS = ("first", "second")
@@ -478,17 +477,15 @@ def _identities(name: str, der: bytes) -> list[tuple[Any, str | bytes]]:
 
 
 def _registration_number(reader: Reader) -> str:
-    number = reader.text("registration_number")
-    if not REGISTRATION_NUMBER.fullmatch(number):
-        raise ConfigError(
-            reader.key("registration_number"),
-            f"must be the institution's registration number, 11 digits: {number!r}",
-        )
+    """SPEC §3's minimum key: the institution's number in its register (`90000000001`),
+    required and not blank; its form is the register's, not checked here."""
+    number = reader.text("registration_number").strip()
+    if not number:
+        raise ConfigError(reader.key("registration_number"), "must not be empty")
     return number
 
 
 def _check_unique(clients: tuple[ClientSettings, ...]) -> None:
-    registered: dict[str, int] = {}  # registration number: the client's index
     seen_clients: set[str] = set()
     seen_users: set[str] = set()
     seen_ibans: set[str] = set()
@@ -496,12 +493,6 @@ def _check_unique(clients: tuple[ClientSettings, ...]) -> None:
         if client.id in seen_clients:
             raise ConfigError(f"client[{ci}].id", f"duplicate client id {client.id!r}")
         seen_clients.add(client.id)
-        first = registered.setdefault(client.registration_number, ci)
-        if first != ci:  # one institution configured twice
-            raise ConfigError(
-                f"client[{ci}].registration_number",
-                f"duplicate registration number {client.registration_number} (client[{first}])",
-            )
         for ui, user in enumerate(client.users):
             if user.name in seen_users:
                 raise ConfigError(f"client[{ci}].user[{ui}].name", f"duplicate user {user.name!r}")

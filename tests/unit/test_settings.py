@@ -528,14 +528,9 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
         delete("client", 0, "registration_number"), "client[0].registration_number",
         ("missing",),
     ),
-    "registration number not eleven digits": (
-        setting("client", 0, "registration_number", value="9000000000A"),
-        "client[0].registration_number", ("11 digits", "'9000000000A'"),
-    ),
-    "one institution configured twice": (
-        setting("client", 1, "registration_number", value="90000000001"),
-        "client[1].registration_number",
-        ("duplicate registration number", "90000000001", "client[0]"),
+    "blank registration number": (
+        setting("client", 0, "registration_number", value="  "),
+        "client[0].registration_number", ("must not be empty",),
     ),
     "metrics on the SFTP server's address": (
         setting("metrics", "listen", value="127.0.0.1:2022"), "metrics.listen",
