@@ -240,13 +240,16 @@ def _new(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy])
 
 
 def _final_report(conn: Any, intake: Intake, known: Any) -> str:
-    """SPEC §6: the original's answers once more, each as it was sent, with its own
-    MsgId (SPEC §8: a re-delivery keeps its original's): a batch's first pain.002 and
-    the follow-ups of later runs (what booked, refused or cancelled a payment the first
-    one said was waiting), in order; a report request's copies."""
+    """SPEC §6: the original final pain.002 once more, as it was sent, with its MsgId
+    (SPEC §8: a re-delivery keeps its original's) — a batch's latest report: its first,
+    or the follow-up of the last run that booked, refused or cancelled a payment of it
+    (its group status is that of all its payments then); a report request: its copies."""
+    answers = outbox.answers_of(conn, known)
+    if not known.message.startswith(route.REPORT_REQUEST):
+        answers = answers[-1:]
     return ", ".join(
         outbox.enqueue_again(conn, outbox_id, intake.now_local, claim_name=intake.claim_name)
-        for outbox_id in outbox.answers_of(conn, known)
+        for outbox_id in answers
     )
 
 

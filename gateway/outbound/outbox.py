@@ -192,7 +192,8 @@ def answers_of(conn: Connection, file_row: Any) -> list[int]:
         .where(o.file_id == file_row.id, o.report_no > 1, o.claim_name.is_(None))
         .order_by(o.id)
     ).scalars().all()  # fmt: skip
-    return [file_row.first_outbox_id, *further]
+    first = [file_row.first_outbox_id] if file_row.first_outbox_id is not None else []
+    return [*first, *further]
 
 
 def enqueue_again(

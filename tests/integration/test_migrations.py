@@ -257,3 +257,41 @@ def test_two_first_starts_at_once_migrate_one_after_the_other(database_url: str)
                     conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
         finally:
             engine.dispose()
+
+
+def test_reports_written_before_0016_are_numbered_so_a_repeat_gets_the_final_one(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Migration 0016 numbers the further reports already written: a batch's follow-up
+    (not a repeat's copy), a report request's copies — so that after the upgrade the same
+    bytes again get the file's final pain.002 with its MsgId, as SPEC §6 and §8 say, not
+    the first report's stale PDNG."""
+    from alembic import command as alembic_command
+
+    from tests.pipeline_fixtures import RIGA
+
+    inst = Installation.create(tmp_path / "gw", database_url=database_url)
+    try:
+        tomorrow = (TODAY + dt.timedelta(days=1)).isoformat()
+        data = Batch(msg_id="LATER", execution_date=tomorrow).tx("L-1", "3.00", B_MAIN).build()
+        assert inst.submit(data, name="later.xml").statuses() == {"L-1": "PDNG"}
+        inst.clock.set(dt.datetime.combine(TODAY + dt.timedelta(days=1), dt.time(9), RIGA))
+        inst.run()
+        [follow_up] = inst.new_answers()
+        assert inst.submit(data, name="again.xml").msg_id == follow_up.msg_id
+        engine = inst.env.engine
+        assert gateway_migrations.__file__ is not None
+        config = ledger_migrations.alembic_config(
+            engine, Path(gateway_migrations.__file__).parent, gateway_migrations.VERSION_TABLE
+        )
+        alembic_command.downgrade(config, "0015")  # as the release before wrote them
+        gateway_migrations.run_upgrade(engine)
+        with engine.connect() as conn:
+            numbered = conn.execute(
+                sa.select(db.outbox.c.msg_id, db.outbox.c.report_no)
+                .where(db.outbox.c.report_no.is_not(None))
+            ).all()  # fmt: skip
+        assert [tuple(r) for r in numbered] == [(follow_up.msg_id, 2)]
+        assert inst.submit(data, name="third.xml").msg_id == follow_up.msg_id
+    finally:
+        inst.close()
