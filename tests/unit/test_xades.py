@@ -109,7 +109,8 @@ def test_signature_naming_another_file_is_DS17() -> None:
 def test_certificate_from_another_CA_is_DS0F() -> None:
     result = only(signature(PKI.foreign))
     assert result.problem is Problem.UNTRUSTED_CA
-    assert "issued by Some Other CA" in result.detail
+    # The client's AddtlInf: who issued it, not the verifier's words ("candidates exhausted").
+    assert result.detail == "certificate not from the signatory CA: issued by Some Other CA"
 
 
 def test_no_signatory_CA_configured_is_DS0F() -> None:
