@@ -10,9 +10,9 @@ client's accounts and its books):
   write; anything else is `CH17`;
 - the account must be given by IBAN (`AC01`); the period must not end before it
   starts (`DT01`);
-- a camt.053 period may cover at most `statement_days_max` business days (`NARR`);
-  an open end counts up to `today`; and a request may name at most
-  `reports_per_request_max` reports.
+- its camt.053 reports together may cover at most `statement_days_max` business days
+  (`NARR`; a day asked for several accounts counts once); an open end counts up to
+  `today`; and a request may name at most `reports_per_request_max` reports.
 
 A request refused as a whole is a `RequestFinding`, answered with admi.002.
 """
@@ -135,6 +135,9 @@ def from_document(
             reason, info = report
             return RequestFinding(reason, info, msg_id)
         reports.append(report)
+    over = _over_statement_limit(reports, today, is_business_day)
+    if over is not None:
+        return RequestFinding(RequestReason.NARR, over, msg_id)
     return ReportRequest(
         message=message,
         msg_id=msg_id,
@@ -168,13 +171,6 @@ def _report(
             )
         if kind is ReportKind.STATEMENT:
             days = _business_days(period.from_date, end, is_business_day)
-            if days > statement_days_max:
-                return (
-                    RequestReason.NARR,
-                    f"report {number}: {period.from_date} to {end} is more than"
-                    f" {statement_days_max} business days of statements; ask for at most"
-                    f" {statement_days_max} in one request",
-                )
     return RequestedReport(
         kind=kind,
         requested_message=wanted,
@@ -198,6 +194,37 @@ def _period(period: Any) -> Period | None:
             if times is not None and times.to_tm is not None
             else None
         ),
+    )
+
+
+def _over_statement_limit(
+    reports: list[RequestedReport], today: dt.date, is_business_day: Callable[[dt.date], bool]
+) -> str | None:
+    """Why the request asks for more than `statement_days_max` business days of statements
+    (SPEC §15: in one request) — its camt.053 reports together, a day asked for several
+    accounts counted once — or None."""
+    asked = [(n, r.period) for n, r in enumerate(reports, start=1)
+             if r.kind is ReportKind.STATEMENT and r.period is not None]  # fmt: skip
+    days: set[dt.date] = set()
+    for _, period in asked:
+        first, last = period.from_date, period.to_date or today
+        span = (last - first).days + 1
+        if span > _statement_calendar_days_max:  # over whatever the calendar says
+            days.update(first + dt.timedelta(days=n) for n in range(statement_days_max + 1))
+            break
+        span_days = (first + dt.timedelta(days=n) for n in range(span))
+        days.update(day for day in span_days if is_business_day(day))
+    if len(days) <= statement_days_max:
+        return None
+    if len(asked) == 1:
+        [(number, period)] = asked
+        which = f"report {number}: {period.from_date} to {period.to_date or today} is"
+    else:
+        numbers = [str(n) for n, _ in asked]
+        which = f"reports {', '.join(numbers[:-1])} and {numbers[-1]} together are"
+    return (
+        f"{which} more than {statement_days_max} business days of statements; ask for at"
+        f" most {statement_days_max} in one request"
     )
 
 

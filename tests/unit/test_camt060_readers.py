@@ -135,6 +135,23 @@ def test_the_limit_is_31_business_days_by_the_calendar() -> None:
     assert isinstance(days("2026-12-16"), RequestFinding)
 
 
+def test_the_limit_is_for_the_whole_request_not_each_report() -> None:
+    """SPEC §15: at most 31 business days of statements in one request. Reports of the
+    same days for several accounts ask for those days once; reports of other days add
+    theirs — three months asked for as three reports of one month are refused as one."""
+    months = [("2026-09-01", "2026-09-30"), ("2026-10-01", "2026-10-30"),
+              ("2026-11-02", "2026-11-25")]  # fmt: skip
+    apart = [s.Wanted(from_date=a, to_date=b, request_id=f"R{n}")
+             for n, (a, b) in enumerate(months)]  # fmt: skip
+    over = read("05", s.to_bytes(s.camt060("05", apart)), is_business_day=weekdays)
+    assert isinstance(over, RequestFinding) and over.reason is RequestReason.NARR, over
+    assert "reports 1, 2 and 3 together" in over.info and "more than 31" in over.info
+    same = [s.Wanted(from_date="2026-10-20", to_date="2026-11-25", iban=iban, request_id=iban)
+            for iban in (s.OWN_IBAN, "LV04TREL9100000000002")]  # fmt: skip
+    ok = read("05", s.to_bytes(s.camt060("05", same)), is_business_day=weekdays)
+    assert isinstance(ok, ReportRequest) and len(ok.reports) == 2  # 27 days, asked for twice
+
+
 def test_an_open_ended_period_counts_to_today() -> None:
     wanted = s.Wanted(from_date="2026-11-02", to_date=None)
     ok = read("05", s.to_bytes(s.camt060("05", [wanted])), is_business_day=weekdays)
