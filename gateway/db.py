@@ -159,17 +159,12 @@ outbox = Table(
     Column("file_id", Id, nullable=True),
     Column("claim_name", String(255), nullable=True),  # the repeated upload it answers
     # Which of its file's reports it is: 2, 3… a batch's follow-ups or a report request's
-    # further copies (`outbox.answers_of`; its first may say 1); none for other messages.
+    # further copies (`outbox.answers_of`; a request's first says 1); none for other
+    # messages. Migration 0016 indexes the numbered ones, `ix_gw_outbox_reports` (file_id,
+    # report_no) WHERE report_no IS NOT NULL — there, not here, as `ix_gw_payments_pending`.
     Column("report_no", Integer, nullable=True),
     UniqueConstraint("client_id", "file_name", name="uq_gw_outbox_name"),
     Index("ix_gw_outbox_pending", "delivered_at"),
-    Index(
-        "ix_gw_outbox_reports",
-        "file_id",
-        "report_no",
-        sqlite_where=text("report_no IS NOT NULL"),
-        postgresql_where=text("report_no IS NOT NULL"),
-    ),
 )
 
 statements = Table(

@@ -240,13 +240,13 @@ def _new(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy])
 
 
 def _final_report(conn: Any, intake: Intake, known: Any) -> str:
-    """SPEC §6: the original final pain.002 once more, as it was sent, with its MsgId
-    (SPEC §8: a re-delivery keeps its original's) — a batch's latest report: its first,
-    or the follow-up of the last run that booked, refused or cancelled a payment of it
-    (its group status is that of all its payments then); a report request: its copies."""
+    """SPEC §6: the original's answers once more, each as it was sent, with its MsgId
+    (SPEC §8: a re-delivery keeps its original's) — a batch's first pain.002 and the
+    follow-ups of later runs, in order (a follow-up lists only the payments its run
+    decided: together they are the final answer, the last one's group status that of all
+    the payments); a report request's copies."""
     answers = outbox.answers_of(conn, known)
-    if not known.message.startswith(route.REPORT_REQUEST):
-        answers = answers[-1:]
+    assert answers, f"file {known.id} was answered before: its first answer is noted"
     return ", ".join(
         outbox.enqueue_again(conn, outbox_id, intake.now_local, claim_name=intake.claim_name)
         for outbox_id in answers

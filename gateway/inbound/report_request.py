@@ -201,30 +201,30 @@ def _over_statement_limit(
     reports: list[RequestedReport], today: dt.date, is_business_day: Callable[[dt.date], bool]
 ) -> str | None:
     """Why the request asks for more than `statement_days_max` business days of statements
-    (SPEC §15: in one request) — its camt.053 reports together, a day asked for several
-    accounts counted once — or None."""
-    asked = [(n, r.period) for n, r in enumerate(reports, start=1)
-             if r.kind is ReportKind.STATEMENT and r.period is not None]  # fmt: skip
+    (SPEC §15: in one request) — a report alone, or its camt.053 reports together, a day
+    asked for several accounts counted once — or None."""
     days: set[dt.date] = set()
-    for _, period in asked:
+    numbers = []
+    for number, report in enumerate(reports, start=1):
+        period = report.period
+        if report.kind is not ReportKind.STATEMENT or period is None:
+            continue  # (no period: the latest statement, one day)
         first, last = period.from_date, period.to_date or today
-        span = (last - first).days + 1
-        if span > _statement_calendar_days_max:  # over whatever the calendar says
-            days.update(first + dt.timedelta(days=n) for n in range(statement_days_max + 1))
-            break
-        span_days = (first + dt.timedelta(days=n) for n in range(span))
+        if (report.business_days or 0) > statement_days_max:
+            return (
+                f"report {number}: {first} to {last} is more than {statement_days_max}"
+                f" business days of statements; ask for at most {statement_days_max} in one"
+                " request"
+            )
+        span_days = (first + dt.timedelta(days=n) for n in range((last - first).days + 1))
         days.update(day for day in span_days if is_business_day(day))
+        numbers.append(str(number))
     if len(days) <= statement_days_max:
         return None
-    if len(asked) == 1:
-        [(number, period)] = asked
-        which = f"report {number}: {period.from_date} to {period.to_date or today} is"
-    else:
-        numbers = [str(n) for n, _ in asked]
-        which = f"reports {', '.join(numbers[:-1])} and {numbers[-1]} together are"
     return (
-        f"{which} more than {statement_days_max} business days of statements; ask for at"
-        f" most {statement_days_max} in one request"
+        f"reports {', '.join(numbers[:-1])} and {numbers[-1]} together are more than"
+        f" {statement_days_max} business days of statements; ask for at most"
+        f" {statement_days_max} in one request"
     )
 
 

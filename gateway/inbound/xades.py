@@ -469,7 +469,7 @@ def _chain(
     )
     try:
         verified = verifier.verify(cert, list(others))
-    except VerificationError:
+    except VerificationError as exc:
         # A signer outside its own validity when received is refused for that (DS0D)
         # whenever our CA issued it: also when no one moment lies inside both their
         # validities (a CA certificate re-issued with the same key after the signer's
@@ -478,7 +478,11 @@ def _chain(
         if issuer_ca is not None and _validity_problem(cert, received_at, "") is not None:
             return [cert, issuer_ca]
         issuer = common_name(cert.issuer)
-        return f"certificate not from the signatory CA: issued by {issuer}"
+        if issuer_ca is None:  # another CA's: who issued it is all there is to say
+            return f"certificate not from the signatory CA: issued by {issuer}"
+        # Ours, refused for something else (the CA itself not valid then, an extension):
+        # the verifier's own words are the only account of it.
+        return f"certificate issued by {issuer} does not chain to the signatory CA ({exc})"
     return list(verified.chain)
 
 

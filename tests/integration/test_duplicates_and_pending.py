@@ -88,13 +88,15 @@ def test_same_bytes_again_get_the_original_answer_and_move_no_money(
     assert transfer_count(inst) == transfers_before
 
 
-def test_same_bytes_after_their_pending_payments_ran_get_the_final_report_again(
+def test_same_bytes_after_their_pending_payments_ran_get_their_original_reports_again(
     inst: Installation, assert_valid: Callable[[object, str], None]
 ) -> None:
     """SPEC §6 delivers the original final pain.002 once more and §8 keeps a re-delivery's
     MsgId: once a later run booked what the first report said was waiting, a repeat gets
-    that run's follow-up — the file's final report, group ACSC — byte for byte with its
-    MsgId, one answer (not the first report's stale PDNG, nor a report of its own)."""
+    the file's reports as they were sent — the first (NOW-1 booked, LATER-1 waiting) and
+    the follow-up that booked LATER-1, in that order, each byte for byte with its MsgId:
+    together every payment's final status, which neither lists alone — and no report
+    with a MsgId of its own."""
     inst.clock.set(riga("2026-11-25", "10:00"))
     later = SamplePmtInf(
         pmt_inf_id="P-LATER", debtor_iban=A_MAIN, execution_date="2026-11-26",
@@ -110,11 +112,16 @@ def test_same_bytes_after_their_pending_payments_ran_get_the_final_report_again(
     [follow_up] = inst.new_answers()
     assert follow_up.statuses() == {"LATER-1": "ACSC"} and follow_up.group_status == "ACSC"
     balances = inst.balances()
-    again = inst.submit(data, name="two-again.xml")
-    assert_valid(again.path, PAIN002)
-    assert again.msg_id == follow_up.msg_id and again.path.name != follow_up.path.name
-    assert again.path.read_bytes() == follow_up.path.read_bytes()
-    assert again.shelf is not None and again.shelf.parts[-4] == "duplicates"
+    inst.drop(data, "two-again.xml")
+    [outcome] = inst.run().outcomes
+    again = inst.new_answers()
+    assert [a.msg_id for a in again] == [first.msg_id, follow_up.msg_id]
+    for copy, original in zip(again, (first, follow_up), strict=True):
+        assert_valid(copy.path, PAIN002)
+        assert copy.path.name != original.path.name
+        assert copy.path.read_bytes() == original.path.read_bytes()
+    assert outcome.shelf == "duplicates"
+    assert outcome.answer == ", ".join(a.path.name for a in again)
     assert inst.balances() == balances
 
 

@@ -382,7 +382,7 @@ def test_a_payment_waiting_for_a_rate_is_told_when_the_rate_it_waits_for_changes
     """SPEC §6/§13: a PDNG says why it waits. A USD payment due on Tuesday the 19th waits
     for the rate of the 18th; on Wednesday it would execute at the rate of the 19th, so
     once the 18th's rates arrive it still waits, now for the 19th's: the client is told
-    so in a further pain.002 (the same bytes uploaded again get it again),
+    so in a further pain.002 (the same bytes uploaded again get both reports again),
     not left with an answer naming a rate that has come. Once the reason stays the same
     nothing more is said; the NARR rejection names the rate it then lacked."""
     inst = create(tmp_path, database_url)
@@ -401,9 +401,11 @@ def test_a_payment_waiting_for_a_rate_is_told_when_the_rate_it_waits_for_changes
         assert moved.tx("S-USD").additional_info == ["no EUR/USD rate for 2024-11-19"]
         inst.run()
         assert inst.new_answers() == []  # still waiting for the same: nothing new to say
-        again = inst.submit(data, name="s-again.xml")  # its latest report, as sent
-        assert again.msg_id == moved.msg_id
-        assert again.tx("S-USD").additional_info == ["no EUR/USD rate for 2024-11-19"]
+        inst.drop(data, "s-again.xml")
+        inst.run()
+        again = inst.new_answers()  # its reports once more, as they were sent (SPEC §8)
+        assert [a.msg_id for a in again] == [first.msg_id, moved.msg_id]
+        assert again[-1].tx("S-USD").additional_info == ["no EUR/USD rate for 2024-11-19"]
         inst.clock.set(dt.datetime(2024, 11, 21, 9, 0, tzinfo=RIGA))
         inst.run()
         rejected_narr(inst, "S-USD", "no EUR/USD rate for 2024-11-20", held)

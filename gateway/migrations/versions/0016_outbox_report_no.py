@@ -31,7 +31,6 @@ _outbox = sa.table(
     sa.column("report_no"),
 )  # fmt: skip
 _files = sa.table("gw_files", sa.column("id"), sa.column("first_outbox_id"))
-_chunk = 1000
 
 
 def upgrade() -> None:
@@ -45,6 +44,7 @@ def upgrade() -> None:
 
 
 def _number_further_reports(conn: sa.Connection) -> None:
+    """In one pass over each table (no index on `first_outbox_id`) and one executemany."""
     o, f = _outbox.c, _files.c
     later = conn.execute(
         sa.select(o.id, o.file_id)
@@ -52,18 +52,24 @@ def _number_further_reports(conn: sa.Connection) -> None:
         .where(o.claim_name.is_(None), f.first_outbox_id.is_not(None), o.id > f.first_outbox_id)
         .order_by(o.file_id, o.id)
     ).all()  # fmt: skip
-    firsts: set[int] = set()  # of those, the ones that are some file's first answer
-    ids = [row.id for row in later]
-    for start in range(0, len(ids), _chunk):
-        chunk = ids[start : start + _chunk]
-        firsts.update(conn.execute(sa.select(f.first_outbox_id).where(
-            f.first_outbox_id.in_(chunk))).scalars())  # fmt: skip
+    if not later:
+        return
+    lowest = min(row.id for row in later)  # a first answer among them is no older than this
+    firsts = set(conn.execute(
+        sa.select(f.first_outbox_id).where(f.first_outbox_id >= lowest)
+    ).scalars())  # fmt: skip
     number: dict[int, int] = {}
+    rows = []
     for outbox_id, file_id in later:
-        if outbox_id in firsts:
-            continue
-        number[file_id] = number.get(file_id, 1) + 1
-        conn.execute(sa.update(_outbox).where(o.id == outbox_id).values(report_no=number[file_id]))
+        if outbox_id not in firsts:  # another file's first answer: a container's
+            number[file_id] = number.get(file_id, 1) + 1
+            rows.append({"outbox_id": outbox_id, "report_no": number[file_id]})
+    if rows:
+        conn.execute(
+            sa.update(_outbox).where(o.id == sa.bindparam("outbox_id"))
+            .values(report_no=sa.bindparam("report_no")),
+            rows,
+        )  # fmt: skip
 
 
 def downgrade() -> None:
