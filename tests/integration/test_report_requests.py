@@ -126,8 +126,27 @@ def test_a_request_sent_again_gets_every_copy_again(template: Path, tmp_path: Pa
         assert sorted(f.text("Stmt/Acct/Id/IBAN") for f in again) == first
         assert all(f.texts("Stmt/CpyDplctInd") == ["DUPL"] for f in again)
         assert outcome.answer == ", ".join(sorted(f.path.name for f in again))
+        # Answered before migration 0016 noted its copies: numbered by it on upgrade.
+        _upgraded_from_0015(inst)
+        inst.drop(data, "req-third.xml")
+        inst.run()
+        assert sorted(f.text("Stmt/Acct/Id/IBAN") for f in out.new()) == first
     finally:
         inst.close()
+
+
+def _upgraded_from_0015(inst: Installation) -> None:
+    from alembic import command
+
+    from gateway import migrations
+    from ledger import migrations as ledger_migrations
+
+    assert migrations.__file__ is not None
+    config = ledger_migrations.alembic_config(
+        inst.env.engine, Path(migrations.__file__).parent, migrations.VERSION_TABLE
+    )
+    command.downgrade(config, "0015")
+    migrations.run_upgrade(inst.env.engine)
 
 
 def test_today_so_far_is_a_camt052(inst: Installation, assert_valid) -> None:  # type: ignore[no-untyped-def]
