@@ -146,6 +146,12 @@ def _self_signed(
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        # Its own key named as its issuer's: during a rollover the next certificate has the
+        # same subject, and a verifier that trusts both (xmlsec1, OpenSSL) tells them apart
+        # by it, not by the first certificate of that name.
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False
+        )
         .sign(key, hashes.SHA256())
     )
 

@@ -7,8 +7,9 @@ every `--cert` (repeatable: the current and the next certificate during a key
 rollover), and with `-c CONFIG` the configuration's `[signing] certificate` and
 `next_certificate`. With neither it does not judge at all.
 
-`-c` only reads the configuration file: no database is opened and nothing is written,
-so an auditor can run it with read access alone.
+`-c` only reads the configuration (and the files it names, which must load): no
+database is opened and nothing is written, so an auditor can run it with read access
+alone.
 
 Exit 0 when the seal matches, 1 when it does not (the line names the problem), 2 when
 the command itself cannot run (no trust anchor, a certificate that cannot be read, a
@@ -44,7 +45,11 @@ def trust_anchors(certs: Sequence[Path], config: Path | None) -> list[Path]:
     if not named:
         raise UsageError(NO_TRUST_ANCHOR)
     for given_as, path in named:
-        if not path.is_file():
+        try:
+            found = path.is_file()
+        except OSError as exc:  # a folder not ours to enter, a name too long, …
+            raise UsageError(f"{given_as}: {path} cannot be read: {exc.strerror}") from exc
+        if not found:
             raise UsageError(f"{given_as}: {path} not found")
     return [path for _, path in named]
 

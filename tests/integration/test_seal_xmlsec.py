@@ -168,3 +168,29 @@ def test_delivery_never_shows_a_file_without_its_seal(xmlsec1: str, tmp_path: Pa
     assert len(xml) == 150 and not [p for p in out.iterdir() if p.name.startswith(".")]
     for path in xml[::50]:
         assert xmlsec_verify(xmlsec1, path, cert)
+
+
+def test_during_a_rollover_xmlsec1_trusting_both_certificates_accepts_either_seal(
+    xmlsec1: str, tmp_path: Path
+) -> None:
+    """README's key rollover: clients trust the current and the next certificate, which
+    `keys init` makes with the same subject. xmlsec1 given both (in either order) must
+    accept a file sealed with either key, as `verify --cert A --cert B` does (SPEC §8:
+    they agree) — OpenSSL took the first certificate of that subject as the issuer and
+    refused the other key's seals (a tester)."""
+    made = {}
+    for label in ("current", "next"):
+        key, cert = tmp_path / f"{label}.key", tmp_path / f"{label}.pem"
+        init_signing_key(key, cert, now=NOW)  # the same subject, as a rollover has
+        made[label] = (Sealer.load(key, cert, clock=lambda: NOW), cert)
+    certs = [made["current"][1], made["next"][1]]
+    for label, (sealer, _) in made.items():
+        path = sealed(tmp_path / label, sealer)
+        for order in (certs, certs[::-1]):
+            trusted = [arg for cert in order for arg in ("--trusted-pem", str(cert))]
+            done = subprocess.run(
+                [xmlsec1, "--verify", *trusted, seal_path(path).name],
+                cwd=path.parent, capture_output=True, timeout=60, check=False,
+            )
+            assert done.returncode == 0, (label, done.stderr.decode()[-400:])
+        assert run_verify(path, certs, NOW)[0] == 0

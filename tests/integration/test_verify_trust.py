@@ -132,6 +132,22 @@ def test_a_trusted_certificate_that_is_not_there_is_named_where_it_was_given(
         assert done.stderr.strip() == f"ekase-gateway: {given_as}: {missing} not found"
 
 
+def test_a_trusted_certificate_that_cannot_be_looked_at_is_a_usage_error(
+    pair: tuple[Installation, Path, Path], tmp_path: Path
+) -> None:
+    """A `--cert` whose folder an auditor may not enter (the installed layout's private/
+    is 0700) made `verify` exit 1 with a bare PermissionError (a tester): looking at a
+    certificate's path can fail, and it is then a usage error like a missing one, exit 2
+    with one line. A name too long for the file system fails the same way, also as root."""
+    _, genuine, _ = pair
+    cert = tmp_path / ("c" * 300 + ".pem")
+    done = gateway("verify", str(genuine), "--cert", str(cert))
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.stdout == ""
+    assert done.stderr.startswith(f"ekase-gateway: --cert: {cert} cannot be read: "), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
 def test_verify_with_the_configuration_neither_writes_nor_opens_the_database(
     pair: tuple[Installation, Path, Path],
 ) -> None:
