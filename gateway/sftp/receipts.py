@@ -61,11 +61,13 @@ def receipt_path(spool_dir: Path, client_id: str, file_name: str) -> Path:
 
 
 def write_receipt(receipt: UploadReceipt) -> None:
-    """Write the receipt atomically (replacing a stale one of the same name)."""
+    """Write the receipt atomically (replacing a stale one of the same name), read-only:
+    it goes with its file to the archive, which is immutable (SPEC §5), and nothing
+    writes it again (moving it needs only its folder)."""
     target = receipt.receipt_path
     target.parent.mkdir(parents=True, exist_ok=True)
     data = json.dumps(receipt.to_json(), ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
-    write_atomically(target, data, mode=0o640)
+    write_atomically(target, data, mode=0o440)
 
 
 def read_receipt(path: Path, file_path: Path) -> UploadReceipt | None:

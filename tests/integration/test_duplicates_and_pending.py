@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -294,6 +295,24 @@ def test_a_files_own_times_never_make_it_received_before_a_cut_off(
     assert answer.tx("EXT-1").additional_info == [
         "received 16:00, after the 15:30 cut-off for external payments; executes 2026-11-26"
     ]
+
+
+def test_what_an_upload_leaves_in_the_archive_is_read_only(inst: Installation) -> None:
+    """SPEC §5: the archive is immutable — the original, its findings and its receipt (who
+    uploaded it, from where, when: what its seal's properties say) alike. The receipt was
+    left writable (0640) beside a read-only original (a tester)."""
+    data = Batch(msg_id="KEPT").tx("E-1", "1.00", B_MAIN).build()
+    _upload_with_receipt(inst, data, "kept.xml", "192.0.2.7")
+    (inst.inbox() / "kept.xml").write_bytes(data)
+    inst.run()
+    [original] = inst.shelf_files()
+    parts = sorted(original.parent.glob(f"{original.name}*"))
+    assert {p.name.removeprefix(original.name) for p in parts} >= {
+        "", ".findings.txt", ".receipt.json"
+    }, parts
+    for part in parts:
+        mode = stat.S_IMODE(part.stat().st_mode)
+        assert mode & 0o222 == 0, (part.name, oct(mode))
 
 
 # -- pending payments ------------------------------------------------------------------------
