@@ -204,6 +204,8 @@ def verify_file(path: Path, *, trusted_certs: Sequence[Path], now: datetime) -> 
         return Verification(ok=False, problem="missing seal")
     try:
         seal = _parse(sig, quote(path.name, safe=""))
+    except _OtherFile as exc:
+        return Verification(ok=False, problem=str(exc))
     except _Unreadable as exc:
         return Verification(ok=False, problem=f"seal unreadable: {exc}")
     signer = seal.cert.subject.rfc4514_string()
@@ -302,6 +304,10 @@ class _Unreadable(Exception):
     pass
 
 
+class _OtherFile(_Unreadable):
+    """A well-formed seal whose Reference names another file."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Seal:
     method: str
@@ -337,8 +343,10 @@ def _parse(sig: Path, uri: str) -> _Seal:
     if one(info, "ds:CanonicalizationMethod/@Algorithm") != C14N:
         raise _Unreadable("unexpected canonicalization method")
     refs = info.xpath("ds:Reference", namespaces=ns)
-    if len(refs) != 2 or refs[0].get("URI") != uri or refs[1].get("URI") != "#" + OBJECT_ID:
-        raise _Unreadable(f"references are not ({uri}, #{OBJECT_ID})")
+    if len(refs) != 2 or refs[1].get("URI") != "#" + OBJECT_ID:
+        raise _Unreadable(f"references are not (the file, #{OBJECT_ID})")
+    if refs[0].get("URI") != uri:  # a file renamed with its seal, or another's seal
+        raise _OtherFile(f"seal of another file: it names {refs[0].get('URI')}, not {uri}")
     if refs[0].xpath("ds:Transforms", namespaces=ns):
         raise _Unreadable("the file reference must not have transforms")
     if one(refs[1], "ds:Transforms/ds:Transform/@Algorithm") != C14N:

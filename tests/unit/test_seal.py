@@ -83,6 +83,21 @@ def test_altered_file_is_reported(tmp_path: Path, sealer: Sealer, pki: tuple[Pat
     assert verdict.problem == "file altered (digest mismatch)"
 
 
+def test_a_file_renamed_with_its_seal_is_told_as_another_files_seal(
+    tmp_path: Path, sealer: Sealer, pki: tuple[Path, Path]
+) -> None:
+    """A seal names its file (Reference URI): a file and its .sig renamed together are
+    refused saying whose seal it is, not "references are not (…)" (a tester)."""
+    path = sealed_file(tmp_path / "out", sealer)
+    moved = path.with_name("renamed.xml")
+    path.rename(moved)
+    path.with_name(path.name + ".sig").rename(moved.with_name("renamed.xml.sig"))
+    verdict = verify_file(moved, trusted_certs=[pki[1]], now=NOW)
+    assert (verdict.ok, verdict.problem) == (
+        False, f"seal of another file: it names {NAME}, not renamed.xml"
+    )
+
+
 def test_missing_seal_is_reported(tmp_path: Path, pki: tuple[Path, Path]) -> None:
     """A file without its .sig is not accepted as sealed."""
     path = tmp_path / NAME
