@@ -237,8 +237,9 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     load_sealer(settings, SystemClock().now)  # a key and certificate that do not go together
     said = made.value.format(cert=settings.signing.certificate)
     print(f"signing key {settings.signing.key}: {said}")
-    fingerprint = init_host_key(settings.sftp.host_key)
-    print(f"SFTP host key {settings.sftp.host_key}: {fingerprint}")
+    host_key = settings.sftp.host_key
+    said = "already present" if host_key.exists() else "created"
+    print(f"SFTP host key {host_key}: {said}, {init_host_key(host_key)}")
     return 0
 
 

@@ -304,14 +304,21 @@ def test_keys_init_says_what_it_did(config: Path) -> None:
     present the second, and with only the certificate removed, kept (clients pinned it)
     with a new certificate issued — not "created", which would send an operator to hand
     out a key that never changed."""
+    from gateway.settings import load
+
     key, cert = config.parent / "signing/gateway.key", config.parent / "signing/gateway.crt"
+    host = load(config).sftp.host_key
+    host_there = host.exists()
     first = gateway("keys", "init", "-c", str(config))
     assert first.returncode == 0, first.stderr
     assert f"signing key {key}: created; certificate {cert}: created\n" in first.stdout
+    host_said = "already present" if host_there else "created"
+    assert f"SFTP host key {host}: {host_said}, SHA256:" in first.stdout, first.stdout
     again = gateway("keys", "init", "-c", str(config))
     assert f"signing key {key}: already present; certificate {cert}: already present" in (
         again.stdout
     )
+    assert f"SFTP host key {host}: already present, SHA256:" in again.stdout, again.stdout
     kept = key.read_bytes()
     cert.unlink()
     reissued = gateway("keys", "init", "-c", str(config))
