@@ -3,6 +3,7 @@ CA with a "first" and a "second" signatory (their keys under `demo/pki/`), a sam
 debiting that account, and the commands to sign it and upload the containers.
 
     demo/pki/ca.pem                        the test CA ([signing] signatory_ca)
+    demo/pki/ca.crl.pem                    its revocation list ([signing] signatory_crl)
     demo/pki/signatories/first.key|.pem    Anna Vadītāja, first right (the head)
     demo/pki/signatories/second.key|.pem   Ilze Grāmatvede, second right (chief accountant)
     demo/signatures/two-signatures.xml     a batch from the two-level account
@@ -56,7 +57,8 @@ def signatory_lines() -> list[str]:
 
 
 def signing_lines() -> list[str]:
-    return ['signatory_ca = ["pki/ca.pem"]']
+    """The test CA, and its revocation list (its `revoked` card: DS0C)."""
+    return ['signatory_ca = ["pki/ca.pem"]', 'signatory_crl = ["pki/ca.crl.pem"]']
 
 
 def write_sample(folder: Path, day: dt.date) -> None:

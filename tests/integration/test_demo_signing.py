@@ -65,5 +65,18 @@ def test_demo_two_level_account_signed_with_the_printed_commands(tmp_path: Path)
         assert "1 of 2 signatures; a signatory with the second right must sign" in found[1][1]
         assert "authorised" in found[2][1]
         assert found[3][0] in ("ACSC", "ACCP"), found
+        # The demo's CRL is configured: its revoked card is told DS0C, not "not a
+        # signatory" (a tester could not show DS0C with the demo as made).
+        revoked = demo.folder / "pki" / "signatories" / "revoked"
+        other = tmp_path / "other.xml"
+        other.write_bytes((samples / "two-signatures.xml").read_bytes().replace(
+            b"</MsgId>", b"-R</MsgId>", 1))  # fmt: skip
+        subprocess.run([str(BIN / "ekase-gateway"), "sign", str(other), "--key",
+                        f"{revoked}.key", "--cert", f"{revoked}.pem", "--out",
+                        str(inbox / "revoked.asice")], check=True, capture_output=True,
+                       timeout=60)  # fmt: skip
+        pipeline.run_once()
+        [(status, info)] = _answers(out)[len(found):]
+        assert "DS0C" in info or "revoked" in info, (status, info)
     finally:
         env.close()
