@@ -123,11 +123,17 @@ def _self_signed(
     now: datetime,
     days: int,
 ) -> x509.Certificate:
+    public = key.public_key()
+    key_id = x509.SubjectKeyIdentifier.from_public_key(public)
+    # The key in the subject too: a rollover's current and next certificates differ in
+    # name, so a verifier that trusts both (xmlsec1, OpenSSL) finds a seal's issuer by
+    # it — also for a current certificate made before they carried a key identifier —
+    # and `verify`'s "signed by" tells an auditor which key sealed a file.
     name = x509.Name([
         x509.NameAttribute(NameOID.COMMON_NAME, subject_cn),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"seal key {key_id.digest[:8].hex()}"),
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
     ])
-    public = key.public_key()
     return (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -145,11 +151,8 @@ def _self_signed(
             ),
             critical=True,
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        # Its own key named as its issuer's: during a rollover the next certificate has the
-        # same subject, and a verifier that trusts both (xmlsec1, OpenSSL) tells them apart
-        # by it, not by the first certificate of that name.
-        .add_extension(
+        .add_extension(key_id, critical=False)
+        .add_extension(  # its own key named as its issuer's
             x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False
         )
         .sign(key, hashes.SHA256())

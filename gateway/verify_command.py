@@ -18,6 +18,7 @@ wrong configuration).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -46,11 +47,11 @@ def trust_anchors(certs: Sequence[Path], config: Path | None) -> list[Path]:
         raise UsageError(NO_TRUST_ANCHOR)
     for given_as, path in named:
         try:
-            found = path.is_file()
+            os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            raise UsageError(f"{given_as}: {path} not found") from None
         except OSError as exc:  # a folder not ours to enter, a name too long, …
             raise UsageError(f"{given_as}: {path} cannot be read: {exc.strerror}") from exc
-        if not found:
-            raise UsageError(f"{given_as}: {path} not found")
     return [path for _, path in named]
 
 

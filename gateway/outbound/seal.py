@@ -26,7 +26,9 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import os
 import re
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -197,10 +199,10 @@ def verify_file(path: Path, *, trusted_certs: Sequence[Path], now: datetime) -> 
         raise SealError("no trusted certificate to verify the seal against")
     anchors = [_load_cert(p, "trusted certificate") for p in trusted_certs]
     sig = seal_path(path)
-    if not path.is_file():
-        beside = "the seal exists" if sig.is_file() else "nor its seal"
+    if not _is_file(path, "it"):
+        beside = "the seal exists" if _is_file(sig, "its seal") else "nor its seal"
         return Verification(ok=False, problem=f"no such file ({beside})")
-    if not sig.is_file():
+    if not _is_file(sig, "its seal"):
         return Verification(ok=False, problem="missing seal")
     try:
         seal = _parse(sig, quote(path.name, safe=""))
@@ -300,6 +302,17 @@ def _checked(properties: Mapping[str, str]) -> dict[str, str]:
 # --- reading and checking -------------------------------------------------------------
 
 
+def _is_file(path: Path, what: str) -> bool:
+    """Whether `path` is a file; one that cannot be looked at (a folder not the auditor's
+    to enter, a name too long) is the command's problem, not a verdict (`SealError`)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise SealError(f"{what} cannot be read: {exc.strerror}") from exc
+
+
 class _Unreadable(Exception):
     pass
 
@@ -346,7 +359,8 @@ def _parse(sig: Path, uri: str) -> _Seal:
     if len(refs) != 2 or refs[1].get("URI") != "#" + OBJECT_ID:
         raise _Unreadable(f"references are not (the file, #{OBJECT_ID})")
     if refs[0].get("URI") != uri:  # a file renamed with its seal, or another's seal
-        raise _OtherFile(f"seal of another file: it names {refs[0].get('URI')}, not {uri}")
+        named = refs[0].get("URI")
+        raise _OtherFile(f"seal of another file: it names {named!r}, not {uri!r}")
     if refs[0].xpath("ds:Transforms", namespaces=ns):
         raise _Unreadable("the file reference must not have transforms")
     if one(refs[1], "ds:Transforms/ds:Transform/@Algorithm") != C14N:

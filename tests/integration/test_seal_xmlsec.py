@@ -11,6 +11,7 @@ import subprocess
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -168,6 +169,57 @@ def test_delivery_never_shows_a_file_without_its_seal(xmlsec1: str, tmp_path: Pa
     assert len(xml) == 150 and not [p for p in out.iterdir() if p.name.startswith(".")]
     for path in xml[::50]:
         assert xmlsec_verify(xmlsec1, path, cert)
+
+
+def _certificate_of_an_earlier_version(key_path: Path, cert_path: Path) -> None:
+    """The certificate `keys init` made before this version, for the key at `key_path`:
+    the bare subject, no Authority Key Identifier."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    key: Any = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    public = key.public_key()
+    name = x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, "ekase-gateway TRELLV22"),
+        x509.NameAttribute(
+            NameOID.ORGANIZATION_NAME, "Valsts kase (State Treasury of Latvia) TRELLV22"
+        ),
+    ])  # fmt: skip
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(public).serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=1)).not_valid_after(NOW + timedelta(days=30))
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def test_a_rollover_from_a_certificate_of_an_earlier_version_verifies_in_any_order(
+    xmlsec1: str, tmp_path: Path
+) -> None:
+    """The first rollover after an upgrade: the current certificate was made by an earlier
+    version (no Authority Key Identifier), the next by this one. Each key's certificate
+    names the key in its subject now, so xmlsec1 trusting both, in either order, finds the
+    right one for the archive's seals too (a review)."""
+    key, cert = tmp_path / "current.key", tmp_path / "current.pem"
+    init_signing_key(key, cert, now=NOW)
+    _certificate_of_an_earlier_version(key, cert)
+    made = {"current": (Sealer.load(key, cert, clock=lambda: NOW), cert)}
+    init_signing_key(tmp_path / "next.key", tmp_path / "next.pem", now=NOW)
+    made["next"] = (Sealer.load(tmp_path / "next.key", tmp_path / "next.pem", clock=lambda: NOW),
+                    tmp_path / "next.pem")  # fmt: skip
+    certs = [made["current"][1], made["next"][1]]
+    for label, (sealer, _) in made.items():
+        path = sealed(tmp_path / label, sealer)
+        for order in (certs, certs[::-1]):
+            trusted = [arg for cert in order for arg in ("--trusted-pem", str(cert))]
+            done = subprocess.run(
+                [xmlsec1, "--verify", *trusted, seal_path(path).name],
+                cwd=path.parent, capture_output=True, timeout=60, check=False,
+            )
+            assert done.returncode == 0, (label, done.stderr.decode()[-400:])
 
 
 def test_during_a_rollover_xmlsec1_trusting_both_certificates_accepts_either_seal(

@@ -36,6 +36,24 @@ def certificate(path: Path) -> x509.Certificate:
     return x509.load_pem_x509_certificate(path.read_bytes())
 
 
+def _made_out_to(key_path: Path, cert_path: Path, subject: x509.Name) -> None:
+    """A certificate for the key at `key_path` carrying `subject` (a forger's choice)."""
+    from typing import Any
+
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    key: Any = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=3650))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Installation, Path, Path]:
     """An installation, a genuine pain.002 it sealed (payments PDNG), and a forgery of it."""
@@ -57,6 +75,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Installation, Path, 
     keys = base / "forger"
     init_signing_key(keys / "forger.key", keys / "forger.crt", now=inst.clock.now(), days=3650)
     real_cert = inst.settings.signing.certificate
+    _made_out_to(keys / "forger.key", keys / "forger.crt", certificate(real_cert).subject)
     assert certificate(keys / "forger.crt").subject == certificate(real_cert).subject
     forger = Sealer.load(keys / "forger.key", keys / "forger.crt", clock=inst.clock.now)
     write_atomically(seal_path(forged), forger.sign_file(forged))
@@ -139,12 +158,19 @@ def test_a_trusted_certificate_that_cannot_be_looked_at_is_a_usage_error(
     is 0700) made `verify` exit 1 with a bare PermissionError (a tester): looking at a
     certificate's path can fail, and it is then a usage error like a missing one, exit 2
     with one line. A name too long for the file system fails the same way, also as root."""
-    _, genuine, _ = pair
+    inst, genuine, _ = pair
     cert = tmp_path / ("c" * 300 + ".pem")
     done = gateway("verify", str(genuine), "--cert", str(cert))
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert done.stdout == ""
     assert done.stderr.startswith(f"ekase-gateway: --cert: {cert} cannot be read: "), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    # The FILE itself, likewise (it was a traceback, a review).
+    file = tmp_path / ("f" * 300 + ".xml")
+    trusted = str(inst.base / "signing" / "gateway.crt")
+    done = gateway("verify", str(file), "--cert", trusted)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.stderr.startswith(f"ekase-gateway: {file}: it cannot be read: "), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
 
 

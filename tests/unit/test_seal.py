@@ -94,7 +94,7 @@ def test_a_file_renamed_with_its_seal_is_told_as_another_files_seal(
     path.with_name(path.name + ".sig").rename(moved.with_name("renamed.xml.sig"))
     verdict = verify_file(moved, trusted_certs=[pki[1]], now=NOW)
     assert (verdict.ok, verdict.problem) == (
-        False, f"seal of another file: it names {NAME}, not renamed.xml"
+        False, f"seal of another file: it names {NAME!r}, not 'renamed.xml'"
     )
 
 
