@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Select, literal_column, select
 
-from gateway import announcements, db, large_days, logs, record
+from gateway import announcements, db, large_days, logs, progress, record
 from gateway.environment import Environment
 from gateway.inbound import decide, rules
 from gateway.inbound.decide import Waiting
@@ -136,11 +136,25 @@ def _execute_file(
     # with a cancellation holding a payment of a later chunk).
     p = db.payments.c
     due = select(p.id).where(db.pending_only(), p.due_date <= today, p.file_id == file_id)
-    for _ in conn.execute(due.with_for_update()):
-        pass  # read through: each row read is locked
+    total = sum(1 for _ in conn.execute(due.with_for_update()))  # each row read is locked
     file_row = conn.execute(
         select(db.files).where(db.files.c.id == file_id).with_for_update()
     ).one()
+    shown = progress.FileProgress(  # `status` and `file.progress`, as for a file
+        env.spool.root, file_row.client_id, f"{progress.DUE_PREFIX}{file_id}",
+        f"{file_row.original_name} (its due payments)", total, env.clock,
+    )  # fmt: skip
+    try:
+        return _run_file(env, tx, file_row, now, local, shown)
+    finally:
+        shown.close()
+
+
+def _run_file(
+    env: Environment, tx: LedgerTx, file_row: Any, now: dt.datetime, local: dt.datetime,
+    shown: progress.FileProgress,
+) -> tuple[Counter[str], Counter[str]]:
+    conn, file_id, today = tx.conn, file_row.id, local.date()
     run = int(file_row.reports) + 1
     system = tx.accounts(record.treasury_system_ibans(tx))
     clearing = {a.currency: i for i, a in system.items() if a.kind is AccountKind.CLEARING}
@@ -160,6 +174,7 @@ def _execute_file(
         updates = _updates(refs, rows, results, run, bookings.notes, today)
         record.update_payments(conn, updates)
         changed.update(values.get("status", TxStatus.PDNG.value) for _, values in updates)
+        shown.advance(shown.done + len(rows))
     record.finish(tx, bookings.batches(), book, now)
     record.rates_used(conn, bookings.quotes)
     if not changed:

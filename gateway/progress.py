@@ -4,6 +4,7 @@
                                        pid, started_at, heartbeat_at, and the fault it is
                                        waiting out, if any (`faults.Active`)
     run/progress/<client>__<claim>.json  a file being processed: payments done of total
+                                       (`due-<file id>`: a file's due payments being run)
 
 Both are small JSON documents replaced atomically (temporary name, `os.replace`), so
 a reader such as `ekase-gateway status` — another process, without a database lock —
@@ -32,6 +33,8 @@ from gateway.clock import Clock
 from gateway.faults import Active
 
 progress_interval_seconds = 2.0  # between two progress files (and log lines) of one file
+# The claim name a run of a file's due payments reports under (`pending`): no file in work/.
+DUE_PREFIX = "due-"
 heartbeat_interval_seconds = 5.0  # between two heartbeats of the daemon
 # A heartbeat older than this means the daemon is not (or no longer) working: several
 # missed beats, so that a busy moment of the event loop is not taken for a hang.

@@ -192,8 +192,12 @@ def _in_progress(
     booked: set[tuple[str, str]],
 ) -> list[FileInProgress]:
     """The files in work/; `booked`: those committed already, by (client, claim name)."""
-    shown = {(p.client_id, p.claim_name): p for p in progress.read_progress(spool.root)}
-    found = []
+    infos = progress.read_progress(spool.root)
+    shown = {(p.client_id, p.claim_name): p for p in infos}
+    found = [  # a file's due payments being run (`pending`): no file in work/ for them
+        _processing(info, info.original_name, now) for info in infos
+        if info.claim_name.startswith(progress.DUE_PREFIX) and progress.pid_alive(info.pid)
+    ]  # fmt: skip
     for client_id in client_ids:
         for path in spool.in_work(client_id):
             original = path.name.split("__", 1)[-1]
@@ -202,20 +206,22 @@ def _in_progress(
             if done or info is None or (fault is not None and not progress.pid_alive(info.pid)):
                 found.append(_waiting(spool, client_id, path, fault, done))
                 continue
-            state = "processing" if progress.pid_alive(info.pid) else "stopped"
-            found.append(
-                FileInProgress(
-                    client_id,
-                    original,
-                    path.name,
-                    state,
-                    done=info.done,
-                    total=info.total_declared,
-                    rate_per_second=info.rate_per_second,
-                    updated_seconds_ago=round(max(0.0, (now - info.updated_at).total_seconds()), 1),
-                )
-            )
+            found.append(_processing(info, original, now))
     return found
+
+
+def _processing(info: progress.ProgressInfo, original: str, now: dt.datetime) -> FileInProgress:
+    """A file some process reports progress on (stopped: its process is gone)."""
+    return FileInProgress(
+        info.client_id,
+        original,
+        info.claim_name,
+        "processing" if progress.pid_alive(info.pid) else "stopped",
+        done=info.done,
+        total=info.total_declared,
+        rate_per_second=info.rate_per_second,
+        updated_seconds_ago=round(max(0.0, (now - info.updated_at).total_seconds()), 1),
+    )
 
 
 DbRow = tuple[int | None, int | None, str | None, dt.datetime | None]
