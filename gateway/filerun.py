@@ -138,10 +138,12 @@ def process(env: Environment, jobs: Sequence[Job]) -> list[Job]:
         held.isolate,
     )  # fmt: skip
     authorisation.tidy(env, {job.claim.client_id for job in jobs} - set(held))
+    sent = set(delivered)
     for job in jobs:
         job.held = held.get(job.claim.client_id)
         if job.outcome is not None and job.intake is not None and job.held is None:
-            _log(env, job.intake, job.outcome, len(delivered), time.monotonic() - started)
+            mine = sum(1 for name in (job.outcome.answer or "").split(", ") if name in sent)
+            _log(env, job.intake, job.outcome, mine, time.monotonic() - started)
     return list(jobs)
 
 

@@ -93,3 +93,18 @@ def test_a_long_run_of_due_payments_shows_its_progress(
     assert shown == [(name, 100, 250), (name, 200, 250), (name, 250, 250)], shown
     assert seen[0] == [(name, 100, 250)], seen
     assert progress.read_progress(inst.spool) == []
+
+
+def test_each_files_line_counts_its_own_answers_delivered(inst: Installation) -> None:
+    """Small files committed together are delivered in one round; each one's canonical
+    line says how many of its own answers were delivered, not the round's (an operator
+    read `"delivered": 43` on the line of a file answered once)."""
+    for n in range(3):
+        data = samples.to_bytes(
+            samples.payroll(A_MAIN, 2, msg_id=f"GROUP-{n}", execution_date=TODAY)
+        )
+        inst.drop(data, f"group-{n}.xml")
+    with capture_logs() as logged:
+        inst.run()
+    lines = [e for e in logged if e["event"] == "file.processed"]
+    assert [e["delivered"] for e in lines] == [1, 1, 1], lines
