@@ -139,7 +139,7 @@ def _write_sidecars(
             key_fingerprint=intake.key_fingerprint, source=intake.source_ip,
         )  # fmt: skip
         written.append(claim.path.with_name(claim.path.name + ".sig"))
-        write_in_place(written[-1], seal, sync=False)
+        write_in_place(written[-1], seal, mode=0o444, sync=False)  # immutable as the file
     written.append(claim.path.with_name(claim.path.name + FINDINGS_SUFFIX))
     write_in_place(written[-1], findings_text(intake, outcome), mode=0o444, sync=False)
     return written

@@ -210,6 +210,8 @@ def verify_file(path: Path, *, trusted_certs: Sequence[Path], now: datetime) -> 
         return Verification(ok=False, problem=str(exc))
     except _Unreadable as exc:
         return Verification(ok=False, problem=f"seal unreadable: {exc}")
+    except OSError as exc:  # there, but not the verifier's to read: the command's problem
+        raise SealError(f"its seal cannot be read: {exc.strerror}") from exc
     signer = seal.cert.subject.rfc4514_string()
 
     def fail(problem: str) -> Verification:
@@ -224,7 +226,11 @@ def verify_file(path: Path, *, trusted_certs: Sequence[Path], now: datetime) -> 
             return fail(problem)
     if not signature_ok(seal.cert, seal.method, seal.signed_info_c14n, seal.value):
         return fail("seal signature invalid (the .sig was altered)")
-    if file_sha256(path) != seal.file_digest:
+    try:
+        digest = file_sha256(path)
+    except OSError as exc:
+        raise SealError(f"it cannot be read: {exc.strerror}") from exc
+    if digest != seal.file_digest:
         return fail("file altered (digest mismatch)")
     if hashlib.sha256(seal.object_c14n).digest() != seal.object_digest:
         return fail("seal properties altered (digest mismatch)")

@@ -297,18 +297,22 @@ def test_a_files_own_times_never_make_it_received_before_a_cut_off(
     ]
 
 
-def test_what_an_upload_leaves_in_the_archive_is_read_only(inst: Installation) -> None:
-    """SPEC §5: the archive is immutable — the original, its findings and its receipt (who
-    uploaded it, from where, when: what its seal's properties say) alike. The receipt was
-    left writable (0640) beside a read-only original (a tester)."""
-    data = Batch(msg_id="KEPT").tx("E-1", "1.00", B_MAIN).build()
-    _upload_with_receipt(inst, data, "kept.xml", "192.0.2.7")
-    (inst.inbox() / "kept.xml").write_bytes(data)
-    inst.run()
-    [original] = inst.shelf_files()
+def test_what_an_upload_leaves_in_the_archive_is_read_only(tmp_path: Path) -> None:
+    """SPEC §5: the archive is immutable — the original, its findings, its receipt (who
+    uploaded it, from where, when) and its seal alike. The receipt (0640) and the seal
+    (0644) were left writable beside a read-only original (testers)."""
+    inst = Installation.create(tmp_path / "gw", need_sealer=True)
+    try:
+        data = Batch(msg_id="KEPT").tx("E-1", "1.00", B_MAIN).build()
+        _upload_with_receipt(inst, data, "kept.xml", "192.0.2.7")
+        (inst.inbox() / "kept.xml").write_bytes(data)
+        inst.run()
+        [original] = inst.shelf_files()
+    finally:
+        inst.close()
     parts = sorted(original.parent.glob(f"{original.name}*"))
-    assert {p.name.removeprefix(original.name) for p in parts} >= {
-        "", ".findings.txt", ".receipt.json"
+    assert {p.name.removeprefix(original.name) for p in parts} == {
+        "", ".findings.txt", ".receipt.json", ".sig"
     }, parts
     for part in parts:
         mode = stat.S_IMODE(part.stat().st_mode)

@@ -174,6 +174,35 @@ def test_a_trusted_certificate_that_cannot_be_looked_at_is_a_usage_error(
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+def test_a_file_or_seal_there_but_not_ours_to_read_is_a_usage_error(
+    pair: tuple[Installation, Path, Path], tmp_path: Path
+) -> None:
+    """An answer or its seal the auditor may not read (mode 000): exit 2 with one line,
+    not a PermissionError with exit 1 (a tester). As root, run without the capabilities
+    that read anything (`setpriv`), as an auditor's account is."""
+    import os
+
+    inst, genuine, _ = pair
+    trusted = str(inst.base / "signing" / "gateway.crt")
+    for closed, said in (("file", "it"), ("seal", "its seal")):
+        folder = tmp_path / closed
+        folder.mkdir()
+        for part in (genuine, genuine.with_name(genuine.name + ".sig")):
+            shutil.copy(part, folder / part.name)
+        target = folder / (genuine.name + (".sig" if closed == "seal" else ""))
+        target.chmod(0o000)
+        command = [EXE, "verify", str(folder / genuine.name), "--cert", trusted]
+        if os.geteuid() == 0:
+            command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--",
+                       *command]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        target.chmod(0o600)
+        assert done.returncode == 2, (closed, done.stdout, done.stderr)
+        assert done.stderr.strip() == (
+            f"ekase-gateway: {folder / genuine.name}: {said} cannot be read: Permission denied"
+        ), done.stderr
+
+
 def test_verify_with_the_configuration_neither_writes_nor_opens_the_database(
     pair: tuple[Installation, Path, Path],
 ) -> None:
