@@ -511,11 +511,25 @@ def _check_listen(sftp: SftpSettings, metrics: tuple[str, int] | None) -> None:
     if metrics is None or metrics[1] == 0 or metrics[1] != sftp.port:
         return
     anywhere = ("0.0.0.0", "::", "")
-    if metrics[0] == sftp.host or metrics[0] in anywhere or sftp.host in anywhere:
+    if metrics[0] in anywhere or sftp.host in anywhere or (
+        _addresses(metrics[0]) & _addresses(sftp.host)  # `localhost`, `127.0.0.01`, …
+    ):
         raise ConfigError(
             "metrics.listen",
             f"{metrics[0]}:{metrics[1]} is taken by sftp.listen ({sftp.host}:{sftp.port})",
         )
+
+
+def _addresses(host: str) -> set[str]:
+    """The addresses `host` binds to, as the system reads it (none when it cannot say:
+    the bind then says what is wrong)."""
+    import socket
+
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return set()
+    return {str(info[4][0]) for info in found}
 
 
 def _check_eod_time(gateway: dict[str, Any]) -> None:

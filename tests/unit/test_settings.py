@@ -536,6 +536,13 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
         setting("metrics", "listen", value="127.0.0.1:2022"), "metrics.listen",
         ("sftp.listen", "2022"),
     ),
+    "metrics on the SFTP server's address by another name": (
+        both(
+            setting("sftp", "listen", value="127.0.0.1:2022"),
+            setting("metrics", "listen", value="localhost:2022"),
+        ),
+        "metrics.listen", ("sftp.listen", "2022"),
+    ),
     "duplicate client id": (
         setting("client", 1, "id", value="iestade-a"), "client[1].id",
         ("duplicate client id", "iestade-a"),
