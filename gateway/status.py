@@ -191,7 +191,9 @@ def _in_progress(
     spool: Spool, client_ids: Sequence[str], now: dt.datetime, fault: Active | None,
     booked: set[tuple[str, str]],
 ) -> list[FileInProgress]:
-    """The files in work/; `booked`: those committed already, by (client, claim name)."""
+    """The files in work/, and the due payments of a file being run (`pending`; a run
+    whose process is gone leaves nothing to show: the next pass runs them again);
+    `booked`: the files committed already, by (client, claim name)."""
     infos = progress.read_progress(spool.root)
     shown = {(p.client_id, p.claim_name): p for p in infos}
     found = [  # a file's due payments being run (`pending`): no file in work/ for them
