@@ -170,14 +170,10 @@ def _copy(conn: Connection, client_id: str, outbox_id: int, local: dt.datetime) 
         out.write(copy)
 
     body = outbox.render(write)
-    stamp = local
-    while conn.execute(
-        select(db.outbox.c.id).where(
-            db.outbox.c.client_id == client_id,
-            db.outbox.c.file_name == outbox.file_name(stamp, original.message, original.msg_id),
-        )
-    ).first():
-        stamp += dt.timedelta(seconds=1)
+    stamp = outbox.free_second(
+        conn, client_id, lambda at: outbox.file_name(at, original.message, original.msg_id),
+        local,
+    )  # fmt: skip
     return outbox.enqueue(
         conn,
         client_id=client_id,

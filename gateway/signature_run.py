@@ -49,7 +49,7 @@ from gateway.inbound.findings import Finding
 from gateway.inbound.intake import Intake
 from gateway.inbound.reader import Reading
 from gateway.newfile import new_file, reject
-from gateway.outbound import answers, pain002_v03
+from gateway.outbound import answers, outbox, pain002_v03
 from gateway.outbound.outbox import PlainCopy
 from gateway.readahead import BatchAhead
 from gateway.reasons import PRECEDENCE, Reason, first
@@ -382,7 +382,7 @@ def _close(conn: Connection, container_id: int, outcome: Outcome, info: str) -> 
     its own number (every container is kept, SPEC §11)."""
     f = db.files.c
     client_id = conn.execute(select(f.client_id).where(f.id == container_id)).scalar_one()
-    outbox_id = _outbox_id(conn, client_id, outcome.answer)
+    outbox_id = outbox.named(conn, client_id, (outcome.answer or "").split(", ")[0])
     record.update_file(
         conn, container_id, group_status=outcome.group_status,
         reason=outcome.reason.value if outcome.reason else None,
@@ -392,8 +392,3 @@ def _close(conn: Connection, container_id: int, outcome: Outcome, info: str) -> 
     outcome.shelf = "archive" if outcome.shelf == "awaiting" else outcome.shelf
     return outcome
 
-
-def _outbox_id(conn: Connection, client_id: str, name: str | None) -> int | None:
-    o = db.outbox.c
-    first = (name or "").split(", ")[0]  # None: no answer, no such name
-    return conn.execute(select(o.id).where(o.client_id == client_id, o.file_name == first)).scalar()

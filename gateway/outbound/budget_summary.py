@@ -210,7 +210,7 @@ def write_summary(env: Environment, client_id: str, start: dt.date, end: dt.date
 
 
 # Tries at a file name: the same summary asked for again within its second takes the next
-# free second (`outbox.first_free`); one written meanwhile by another process is seen on
+# free second (`outbox.free_second`); one written meanwhile by another process is seen on
 # the next try.
 name_attempts_max = 3
 
@@ -222,10 +222,9 @@ def _issue(
     with env.ledger.begin() as tx:
         body = render(summary_lines(tx.conn, env, client, start, end))
 
-        def taken(at: dt.datetime) -> bool:
-            return _taken(tx.conn, client.id, file_name(at, client.id, start, end))
-
-        local = outbox.first_free(taken, asked)
+        local = outbox.free_second(
+            tx.conn, client.id, lambda at: file_name(at, client.id, start, end), asked
+        )
         name = file_name(local, client.id, start, end)
         tx.conn.execute(
             insert(db.outbox).values(
@@ -234,12 +233,6 @@ def _issue(
             )
         )  # fmt: skip
     return name
-
-
-def _taken(conn: Connection, client_id: str, name: str) -> bool:
-    o = db.outbox.c
-    found = select(o.id).where(o.client_id == client_id, o.file_name == name)
-    return conn.execute(found).first() is not None
 
 
 def previous_month(day: dt.date) -> tuple[dt.date, dt.date]:

@@ -204,15 +204,10 @@ def enqueue_again(
     second's name is taken the next free second is used (`first_free`). Returns the new
     name."""
     first = conn.execute(select(db.outbox).where(db.outbox.c.id == outbox_id)).one()
-    local = first_free(
-        lambda at: conn.execute(
-            select(db.outbox.c.id).where(
-                db.outbox.c.client_id == first.client_id,
-                db.outbox.c.file_name == file_name(at, first.message, first.msg_id),
-            )
-        ).first() is not None,
+    local = free_second(
+        conn, first.client_id, lambda at: file_name(at, first.message, first.msg_id),
         created_local,
-    )
+    )  # fmt: skip
     _, name = enqueue(
         conn,
         client_id=first.client_id,
@@ -224,6 +219,22 @@ def enqueue_again(
         claim_name=claim_name,
     )
     return name
+
+
+def named(conn: Connection, client_id: str, name: str) -> int | None:
+    """The client's message of file name `name`, if there is one (names are unique per
+    client, `uq_gw_outbox_name`)."""
+    o = db.outbox.c
+    found = select(o.id).where(o.client_id == client_id, o.file_name == name)
+    return conn.execute(found).scalar()
+
+
+def free_second(
+    conn: Connection, client_id: str, name_at: Callable[[dt.datetime], str], local: dt.datetime
+) -> dt.datetime:
+    """The first second from `local` on at which the client has no message named
+    `name_at(second)` (`first_free`): a file name carries its second."""
+    return first_free(lambda at: named(conn, client_id, name_at(at)) is not None, local)
 
 
 def first_free(taken: Callable[[dt.datetime], bool], local: dt.datetime) -> dt.datetime:
