@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, case, delete, func, 
 from gateway import db, large_days
 from gateway.awaiting_shelf import WAITING
 from ledger import calendar
+from ledger.engine import writing
 
 t = db.announcements
 _a, _e, _p, _f = db.awaiting.c, db.awaiting_eur.c, db.payments.c, db.files.c
@@ -50,7 +51,7 @@ def record(
     earlier announcement; returns the amount it replaced, if any."""
     assert amount_minor >= 0
     key = and_(t.c.client_id == client_id, t.c.business_date == day)
-    with engine.begin() as conn:
+    with engine.connect() as conn, writing(conn):
         before = conn.execute(select(t.c.amount_minor).where(key).with_for_update()).scalar()
         conn.execute(delete(t).where(key))
         conn.execute(

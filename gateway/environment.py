@@ -45,7 +45,7 @@ from gateway.text import time_of_day
 from ledger import currency
 from ledger import migrations as ledger_migrations
 from ledger.core import TREASURY_OWNER, AccountKind
-from ledger.engine import WRITE_OPTION, make_engine
+from ledger.engine import make_engine, writing
 from ledger.store import AccountConflict, AccountSpec, Ledger
 from ledger.store import upgrade as upgrade_ledger
 
@@ -235,7 +235,7 @@ def _first_writes(settings: Settings, engine: Engine, spool: Spool, clock: Clock
             folder=str(spool.root / "clients" / folder.client_id),
             why="no such client in the configuration: its files wait unanswered",
         )  # fmt: skip
-    with engine.connect() as conn, conn.execution_options(**{WRITE_OPTION: True}).begin():
+    with engine.connect() as conn, writing(conn):
         installation.record(conn, spool.root)
     ledger = Ledger(engine, before_booking=booking_days.hold)
     try:
@@ -245,7 +245,7 @@ def _first_writes(settings: Settings, engine: Engine, spool: Spool, clock: Clock
     # A writer's transaction (SQLite: BEGIN IMMEDIATE): read first and then written, a
     # deferred one failed at once ("database is locked") when another process's first
     # start had written between its read and its write.
-    with engine.connect() as conn, conn.execution_options(**{WRITE_OPTION: True}).begin():
+    with engine.connect() as conn, writing(conn):
         known = {r[0] for r in conn.execute(select(db.counters.c.name))}
         for name in ("msg_id",):
             if name not in known:

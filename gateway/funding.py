@@ -10,6 +10,7 @@ from gateway.errors import UsageError
 from gateway.inbound.identifiers import iban_typed
 from ledger import calendar, currency
 from ledger.core import AccountKind, Transfer, TransferKind
+from ledger.engine import writing
 from ledger.store import Booked
 
 
@@ -78,7 +79,7 @@ def fund(env: Environment, iban_text: str, amount_text: str, *, key: str) -> Fun
     today = local.date()
     if not calendar.is_business_day(today) or local.time() >= env.settings.eod_time:
         today = calendar.next_business_day(today)  # the day's statements are closed
-    with env.engine.begin() as conn:
+    with env.engine.connect() as conn, writing(conn):
         number = counters.next_value(conn, "funding")
     with env.ledger.begin() as tx:
         source = tx.system_account(AccountKind.FUNDING, account.currency)

@@ -43,6 +43,7 @@ future_days_max = 3650
 # Business days a batch may wait for signatures, or a payment for its rate, at most: past
 # a quarter of a year the waiting is an error of the setting, not of the signatories.
 waiting_days_max = 60
+workers_default = 2  # the daemon's pipeline processes, on SQLite too (`Settings.workers`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +142,10 @@ class Settings:
     eod_empty_statements: bool = True
     rescan_seconds: float = 5.0
     settle_seconds: float = 2.0
-    # The daemon's pipeline processes (`gateway.workers`): on SQLite one writer at a time
-    # anyway; on PostgreSQL files commit side by side.
-    workers: int = 1
+    # The daemon's pipeline processes (`gateway.workers`): on PostgreSQL files commit side
+    # by side; on SQLite the writers take turns (`ledger.engine.WriterGate`) while the
+    # other worker reads, answers, seals and shelves.
+    workers: int = workers_default
     # SPEC §11: business days a batch may wait for its signatures.
     authorisation_days: int = 5
     # SPEC §12: the budget classifier (CSV); required once an account has budget = true.
@@ -623,10 +625,9 @@ def _metrics(reader: Reader) -> tuple[str, int] | None:
 workers_max = 16
 
 
-def _workers(gw: Reader, database_url: str) -> int:
-    """`[gateway] workers`: default 1 on SQLite (one writer at a time), 2 on PostgreSQL."""
-    default = 1 if database_url.startswith("sqlite") else 2
-    workers = gw.integer("workers", default, minimum=1)
+def _workers(gw: Reader) -> int:
+    """`[gateway] workers`: the daemon's pipeline processes."""
+    workers = gw.integer("workers", workers_default, minimum=1)
     if workers > workers_max:
         raise ConfigError(gw.key("workers"), f"at most {workers_max}, got {workers}")
     return workers
@@ -692,7 +693,7 @@ def _gateway(gw: Reader) -> dict[str, Any]:
         "eod_empty_statements": gw.flag("eod_empty_statements", True),
         "rescan_seconds": float(gw.integer("rescan_seconds", 5, minimum=1)),
         "settle_seconds": float(gw.integer("settle_seconds", 2, minimum=0)),
-        "workers": _workers(gw, database_url),
+        "workers": _workers(gw),
         "authorisation_days": gw.integer(
             "authorisation_days", 5, minimum=1, maximum=waiting_days_max
         ),

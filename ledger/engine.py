@@ -1,14 +1,26 @@
 """The database engine the ledger relies on: SQLite in WAL mode with durable commits and
 writers that take the lock up front, or PostgreSQL as it comes.
+
+SQLite has one writer at a time, and a writer that finds the lock taken polls for it,
+sleeping between tries (1, 2, 5, ... up to 100 ms): with two processes writing in turns
+(the daemon's workers, a command beside the daemon), most of a wait was sleep after the
+lock had come free. So writers first queue at a gate of their own, an exclusive POSIX
+lock on `<database>-writer.lock` (`WriterGate`), which the kernel hands to the next
+waiter the moment it is released; SQLite's lock is then almost always free. The gate
+only orders the waiting: SQLite's own lock still decides, so a writer that cannot use
+the gate (the lock file not its to open) writes all the same, polling as before.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
 from sqlalchemy.pool import QueuePool
 
 sqlite_busy_timeout_ms = 30_000
@@ -53,17 +65,94 @@ def make_engine(url: str) -> Engine:
             cursor.execute(f"PRAGMA busy_timeout={sqlite_busy_timeout_ms}")
             cursor.close()
 
+        gate = WriterGate.of(path if "///" in url and path != ":memory:" else None)
+
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
             # Ledger writers take the write lock up front (no deadlock upgrading a read
-            # lock); everything else reads a WAL snapshot without waiting for writers.
+            # lock), through the gate; everything else reads a WAL snapshot without
+            # waiting for writers.
             if conn.get_execution_options().get(WRITE_OPTION):
+                gate.enter()
+                info = conn.connection.info  # the pooled connection's: left at check-in
+                info[_GATED] = info.get(_GATED, 0) + 1
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             else:
                 conn.exec_driver_sql("BEGIN")
 
+        @event.listens_for(engine, "checkin")
+        def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+            # After the transaction's COMMIT or ROLLBACK, never before: the next writer
+            # finds SQLite's lock free.
+            for _ in range(record.info.pop(_GATED, 0)):
+                gate.leave()
+
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+_GATED = "ledger_writer_gate"
+
+
+def writing(conn: Connection) -> RootTransaction:
+    """`conn`'s transaction as a writer's: on SQLite the write lock taken up front, after
+    the writers before it (`WriterGate`). For every transaction that writes: a deferred
+    one that reads first fails at once ("database is locked") if another process wrote
+    between its read and its write."""
+    return conn.execution_options(**{WRITE_OPTION: True}).begin()
+
+
+class WriterGate:
+    """The writers' queue of one SQLite database in this process: the first to enter
+    takes the exclusive lock on `<database>-writer.lock` (waiting in the kernel for
+    other processes' writers), the last to leave releases it. POSIX locks belong to the
+    process — a forked child does not inherit it, and closing any descriptor of the file
+    would drop it — so there is one gate per database per process (`of`), its file kept
+    open."""
+
+    _gates: ClassVar[dict[str | None, WriterGate]] = {}
+    _gates_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, database: str | None) -> None:
+        self.database = database  # None: in memory, no gate
+        self._fd: int | None = None
+        self._inside = 0  # writers of this process inside
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, database: str | None) -> WriterGate:
+        key = os.path.realpath(database) if database else None
+        with cls._gates_lock:
+            return cls._gates.setdefault(key, cls(key))
+
+    def enter(self) -> None:
+        with self._lock:
+            if self._inside == 0 and self._open():
+                assert self._fd is not None
+                fcntl.lockf(self._fd, fcntl.LOCK_EX)
+            self._inside += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._inside -= 1
+            if self._inside == 0 and self._fd is not None:
+                fcntl.lockf(self._fd, fcntl.LOCK_UN)
+
+    def _open(self) -> bool:
+        """Whether the gate's file is open, made with the database file's mode; a
+        database in memory, or a lock file not this user's to write, has no gate."""
+        if self._fd is None and self.database is not None:
+            try:
+                mode = os.stat(self.database).st_mode & 0o666
+            except OSError:
+                mode = 0o644
+            try:
+                self._fd = os.open(
+                    f"{self.database}-writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode
+                )
+            except OSError:
+                return False
+        return self._fd is not None
 
 
 wal_autocheckpoint_pages = 1000  # SQLite's default: a commit checkpoints a WAL this big

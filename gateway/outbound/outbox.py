@@ -26,6 +26,7 @@ from gateway.files import fsync_file
 from gateway.outbound.delivery import Delivery, deliver_all
 from gateway.outbound.seal import Sealer
 from gateway.spool import Spool
+from ledger.engine import writing
 
 compress_level = 3  # fast; reports are regular XML and shrink ~10x anyway
 decompress_chunk_bytes = 1 << 20
@@ -335,7 +336,7 @@ def _deliver_round(
     finally:
         for item in items:
             item.tmp.unlink(missing_ok=True)  # not moved after all
-    with conn_factory() as conn, conn.begin():
+    with conn_factory() as conn, writing(conn):
         conn.execute(
             update(db.outbox)
             .where(db.outbox.c.id.in_([row[0] for row in round_]))

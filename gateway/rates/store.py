@@ -23,6 +23,7 @@ from gateway.errors import TransientError
 from gateway.rates import ecb, target
 from gateway.rates.ecb import Refused
 from ledger import currency
+from ledger.engine import writing
 
 t = db.rates
 __all__ = [
@@ -111,7 +112,7 @@ def store(
     codes = sorted({code for rates in days.values() for code in rates})
     first, last = min(days), max(days)
     try:
-        with engine.begin() as conn:
+        with engine.connect() as conn, writing(conn):
             existing = _existing(conn, first, last, codes)
             new: list[dict[str, object]] = []
             corrections: list[tuple[dt.date, str, Decimal, Decimal]] = []

@@ -378,6 +378,8 @@ def test_minimal_config_gets_documented_defaults(config_dir: Path) -> None:
     assert settings.large_day_threshold_minor == 70_000_000  # 700,000.00 EUR
     assert settings.large_day_announce_by == dt.time(12, 30)
     assert settings.metrics_listen is None
+    # Two pipeline processes on SQLite too: its writers take turns at the writer gate.
+    assert settings.workers == 2
     assert settings.sftp.sessions_per_user_max == 16
     assert settings.sftp.client_waiting_bytes_max == 2 * 1024**3
     assert settings.sftp.kex_algorithms == ssh_algorithms.KEX_DEFAULT

@@ -1,0 +1,141 @@
+"""SQLite writers queue at the writer gate (`ledger.engine.WriterGate`): a lock the kernel
+hands on, held from a writer's BEGIN until its connection is back in the pool, and seen
+by other processes (POSIX locks are per process, so they are asked from a child)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from ledger.engine import WriterGate, make_engine, writing
+
+# A child process that tries the gate without waiting: "held" or "free".
+PROBE = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except OSError:
+    print("held")
+else:
+    print("free")
+"""
+
+
+def gate_seen_by_another_process(database: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, f"{database}-writer.lock"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    path = tmp_path / "ledger.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.connect() as conn, writing(conn):
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    engine.dispose()
+    return path
+
+
+def test_a_writer_holds_the_gate_from_begin_until_its_connection_is_back(database: Path):
+    engine = make_engine(f"sqlite:///{database}")
+    with engine.connect() as conn:
+        with writing(conn):
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+            assert gate_seen_by_another_process(database) == "held"
+        assert gate_seen_by_another_process(database) == "held"  # committed, not yet back
+    assert gate_seen_by_another_process(database) == "free"
+    with engine.connect() as conn, conn.begin():  # a reader does not queue
+        conn.execute(text("SELECT count(*) FROM t"))
+        assert gate_seen_by_another_process(database) == "free"
+    engine.dispose()
+
+
+# A writer in a child process: it inserts 2 and says so.
+WRITER = """
+import sys
+from sqlalchemy import text
+from ledger.engine import make_engine, writing
+engine = make_engine("sqlite:///" + sys.argv[1])
+with engine.connect() as conn, writing(conn):
+    conn.execute(text("INSERT INTO t VALUES (2)"))
+print("written")
+"""
+waiter_seconds_max = 30
+
+
+def waiting_in_the_kernel(pid: int) -> bool:
+    """Whether `pid` waits for a POSIX lock (a `->` line of /proc/locks). SQLite's own
+    locks never wait there: it tries them and sleeps between tries."""
+    lines = Path("/proc/locks").read_text().splitlines()
+    return any("->" in line and f" {pid} " in line for line in lines)
+
+
+def test_another_process_s_writer_waits_at_the_gate_and_goes_on_when_it_opens(database: Path):
+    engine = make_engine(f"sqlite:///{database}")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    with engine.connect() as conn, writing(conn):
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+        child = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(database)], stdout=subprocess.PIPE,
+            text=True, env=env,
+        )  # fmt: skip
+        deadline = time.monotonic() + waiter_seconds_max
+        while not waiting_in_the_kernel(child.pid):
+            assert child.poll() is None, "the writer did not wait for the one inside"
+            assert time.monotonic() < deadline, "the writer never queued at the gate"
+            time.sleep(0.05)
+    out, _ = child.communicate(timeout=waiter_seconds_max)
+    assert child.returncode == 0 and out.strip() == "written"
+    with engine.connect() as conn:
+        assert [r[0] for r in conn.execute(text("SELECT x FROM t ORDER BY x"))] == [1, 2]
+    engine.dispose()
+
+
+def test_a_writer_that_fails_leaves_the_gate(database: Path):
+    engine = make_engine(f"sqlite:///{database}")
+    with pytest.raises(ZeroDivisionError), engine.connect() as conn, writing(conn):
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+        _ = 1 / 0
+    assert gate_seen_by_another_process(database) == "free"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 0
+    engine.dispose()
+
+
+def test_writers_of_one_process_share_its_gate(database: Path):
+    # Two engines on one database (as a command and its environment may hold): one gate,
+    # else closing the second's lock file would drop the first's lock.
+    first, second = make_engine(f"sqlite:///{database}"), make_engine(f"sqlite:///{database}")
+    with first.connect() as a, writing(a):
+        a.execute(text("INSERT INTO t VALUES (1)"))
+        same = database.parent / "." / database.name
+        assert WriterGate.of(str(database)) is WriterGate.of(str(same))
+    with second.connect() as b, writing(b):
+        b.execute(text("INSERT INTO t VALUES (2)"))
+        assert gate_seen_by_another_process(database) == "held"
+    assert gate_seen_by_another_process(database) == "free"
+    first.dispose()
+    second.dispose()
+
+
+def test_a_gate_that_cannot_be_opened_still_lets_the_writer_write(tmp_path: Path):
+    # The gate orders the waiting only: SQLite's own lock decides.
+    path = tmp_path / "other.sqlite3"
+    Path(f"{path}-writer.lock").mkdir()  # not a file this user can lock
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.connect() as conn, writing(conn):
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT x FROM t")).scalar() == 1
+    engine.dispose()
