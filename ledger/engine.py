@@ -74,7 +74,9 @@ def make_engine(url: str) -> Engine:
             # waiting for writers.
             if conn.get_execution_options().get(WRITE_OPTION):
                 gate.enter()
-                info = conn.connection.info  # the pooled connection's: left at check-in
+                # The pool's record of the connection, kept when an error invalidates it.
+                info = conn.connection.record_info
+                assert info is not None, "a writer's connection stays in the pool"
                 info[_GATED] = info.get(_GATED, 0) + 1
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             else:
@@ -84,7 +86,7 @@ def make_engine(url: str) -> Engine:
         def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
             # After the transaction's COMMIT or ROLLBACK, never before: the next writer
             # finds SQLite's lock free.
-            for _ in range(record.info.pop(_GATED, 0)):
+            for _ in range(record.record_info.pop(_GATED, 0)):
                 gate.leave()
 
         return engine

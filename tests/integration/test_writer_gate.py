@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import PendingRollbackError
 
 from ledger.engine import WriterGate, make_engine, writing
 
@@ -109,6 +110,19 @@ def test_a_writer_that_fails_leaves_the_gate(database: Path):
     assert gate_seen_by_another_process(database) == "free"
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 0
+    engine.dispose()
+
+
+def test_a_writer_whose_connection_broke_leaves_the_gate(database: Path):
+    engine = make_engine(f"sqlite:///{database}")
+    with pytest.raises(PendingRollbackError), engine.connect() as conn, writing(conn):
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+        conn.invalidate()  # as SQLAlchemy does on an error that closes the connection
+    assert gate_seen_by_another_process(database) == "free"
+    with engine.connect() as conn, writing(conn):  # and the next writer goes through
+        conn.execute(text("INSERT INTO t VALUES (2)"))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT x FROM t")).scalars().all() == [2]
     engine.dispose()
 
 
