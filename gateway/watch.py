@@ -66,11 +66,24 @@ class SettleTracker:
 
 
 def start_watcher(settings: Settings, env: Environment, hint: Callable[[], None]) -> Any:
-    """A watchdog Observer on every client's in/; None if the platform refuses (rescan only)."""
-    from watchdog.events import FileSystemEvent, FileSystemEventHandler
+    """A watchdog Observer on every client's in/; None if the platform refuses (rescan only).
+
+    It asks the kernel only for what can make a file ready: a name appearing (created,
+    moved in) and a file closed after writing. Not for the writes into a file (an
+    OpenSSH upload woke the workers again and again while it lasted; it is taken once
+    settled anyway), nor for the opens and reads of the workers' own claims (a dozen
+    events a file, each handled by this process for nothing)."""
+    from watchdog.events import (
+        FileClosedEvent,
+        FileCreatedEvent,
+        FileMovedEvent,
+        FileSystemEvent,
+        FileSystemEventHandler,
+    )
     from watchdog.observers import Observer
 
-    interesting = {"created", "modified", "moved", "closed"}
+    kinds: list[type[FileSystemEvent]] = [FileCreatedEvent, FileMovedEvent, FileClosedEvent]
+    interesting = {kind.event_type for kind in kinds}
 
     class Hint(FileSystemEventHandler):
         def on_any_event(self, event: FileSystemEvent) -> None:
@@ -85,10 +98,10 @@ def start_watcher(settings: Settings, env: Environment, hint: Callable[[], None]
     handler = Hint()
     try:
         for client in settings.clients:
-            observer.schedule(handler, str(env.spool.inbox(client.id)), recursive=False)
+            observer.schedule(handler, str(env.spool.inbox(client.id)), event_filter=kinds)
             trials = env.spool.trial_box(client.id)
             if trials.is_dir():  # /test (SPEC §15)
-                observer.schedule(handler, str(trials), recursive=False)
+                observer.schedule(handler, str(trials), event_filter=kinds)
         observer.start()
     except OSError as exc:  # e.g. inotify watch limit reached
         log.warning("watcher.unavailable", error=str(exc))

@@ -62,7 +62,8 @@ class Passes(Protocol):
 
 class WorkerLoop:
     """A worker's life: start-up, then a pass whenever woken or `rescan_seconds` have
-    passed (or a settling file is due), until told to stop; a fault of ours is logged,
+    passed (or a settling file is due) — at once after a pass that processed files —
+    until told to stop; a fault of ours is logged,
     reported and retried, backing off."""
 
     def __init__(
@@ -113,6 +114,11 @@ class WorkerLoop:
             retry = retry_seconds_min
             if report.stopped_early:
                 break
+            if report.processed:
+                # Files may have come while it ran: look at once. Under load the next pass
+                # starts on its own, not on a hint (the watcher's come late: it holds every
+                # event behind a claim's move out of in/ for half a second, to pair moves).
+                continue
             timeout = self.settings.rescan_seconds
             if report.recheck_seconds is not None:
                 timeout = min(timeout, report.recheck_seconds + 0.05)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import socket
+import threading
 import uuid
 from pathlib import Path
 
 import pytest
 
+from gateway.clock import SystemClock
+from gateway.settings import load
 from gateway.systemd import SystemdNotifier
 from gateway.watch import SettleTracker
+from gateway.worker import PassReport
+from gateway.workers import WorkerLoop
 
 FILE = Path("/spool/clients/a/in/batch.xml")
 
@@ -87,3 +92,40 @@ def test_notifier_never_waits_for_a_receiver_that_does_not_read() -> None:
         assert receiver.recv(64) == b"WATCHDOG=1"
     finally:
         receiver.close()
+
+
+def test_a_pass_that_processed_files_is_followed_at_once_by_another(tmp_path: Path) -> None:
+    """Under load a worker does not wait for a hint (the watcher's can come half a second
+    late) nor for the rescan (an hour here): after a pass that processed files, the next
+    starts at once; after one that found nothing, it waits again."""
+    config = tmp_path / "gateway.toml"
+    config.write_text('[gateway]\nspool_dir = "spool"\nrescan_seconds = 3600\n')
+    stop, wake = threading.Event(), threading.Event()
+    processed = [0, 3, 0]  # start-up, then two passes
+
+    class Passes:
+        passes = 0
+
+        def start_up(self) -> int:
+            return processed[0]
+
+        def run_pass(self) -> PassReport:
+            Passes.passes += 1
+            if Passes.passes == 2:  # the one after files: stop after it
+                stop.set()
+                wake.set()
+            return PassReport(processed[Passes.passes], False, None)
+
+    loop = WorkerLoop(
+        Passes, settings=load(config), clock=SystemClock(), stop=stop, wake=wake,
+        report=lambda message: None, files_in_work=lambda: 0,
+    )  # fmt: skip
+    runner = threading.Thread(target=loop.run, daemon=True)
+    runner.start()
+    try:
+        runner.join(timeout=10)
+        assert Passes.passes == 2, "the pass after the files waited for a wake-up"
+    finally:
+        stop.set()
+        wake.set()
+        runner.join(timeout=10)

@@ -1,0 +1,58 @@
+"""The daemon's watcher (`gateway.watch.start_watcher`) on a real spool: a hint when a
+file may have become ready, and none for what cannot make one ready."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+from gateway.watch import start_watcher
+from tests.pipeline_fixtures import CLIENT_A, Installation
+
+settle_seconds = 1.0  # for the watcher's thread to have passed on what it was given
+
+
+class Hints:
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            self.count += 1
+
+    def after_a_while(self) -> int:
+        time.sleep(settle_seconds)
+        return self.count
+
+
+def test_hints_for_files_that_may_be_ready_and_not_for_every_write(tmp_path: Path) -> None:
+    inst = Installation.create(tmp_path / "inst", funded=False)
+    hints = Hints()
+    observer = start_watcher(inst.settings, inst.env, hints)
+    assert observer is not None
+    inbox = inst.env.spool.inbox(CLIENT_A)
+    try:
+        # Written in place (OpenSSH) in 200 writes: created, closed — not 200 wake-ups.
+        with open(inbox / "in-place.xml", "wb") as handle:
+            for _ in range(200):
+                handle.write(b"<x/>" * 10)
+                handle.flush()
+        assert 1 <= hints.after_a_while() <= 3
+        # What the workers do with a file — open it, read it, move it out to work/ — is
+        # no news.
+        before = hints.count
+        for _ in range(20):
+            (inbox / "in-place.xml").read_bytes()
+        os.replace(inbox / "in-place.xml", tmp_path / "claimed.xml")
+        assert hints.after_a_while() == before
+        # A whole file renamed into in/ (the built-in server, a hand) is.
+        (tmp_path / "whole.xml").write_bytes(b"<x/>")
+        os.replace(tmp_path / "whole.xml", inbox / "whole.xml")
+        assert hints.after_a_while() > before
+    finally:
+        observer.stop()
+        observer.join(5)
+        inst.env.close()
