@@ -18,7 +18,8 @@ tells the loop what it processed and the faults it waits out.
 
 Watcher events and upload hooks are hints that save waiting for the timer; the
 rescan at start-up and every `rescan_seconds` is the truth, so a lost event
-delays a file by one interval at most and never loses it.
+delays a file by one interval at most and never loses it. Under load a worker needs
+neither: after a pass that processed files the next one starts at once.
 
 A file uploaded through the built-in server has a receipt and is complete when
 it becomes visible. A file without a receipt was put there by OpenSSH (written
