@@ -79,30 +79,39 @@ class Claim:
 class Spool:
     def __init__(self, root: Path) -> None:
         self.root = root
+        # A client's folders, each made once (a daemon's pass asks for every client's
+        # several times): by their parts under the root.
+        self._folders: dict[tuple[str, ...], Path] = {}
 
     # -- folders ---------------------------------------------------------------------------
 
+    def _folder(self, *parts: str) -> Path:
+        folder = self._folders.get(parts)
+        if folder is None:
+            folder = self._folders[parts] = self.root.joinpath(*parts)
+        return folder
+
     def inbox(self, client_id: str) -> Path:
-        return self.root / "clients" / client_id / "in"
+        return self._folder("clients", client_id, "in")
 
     def outbox(self, client_id: str) -> Path:
-        return self.root / "clients" / client_id / "out"
+        return self._folder("clients", client_id, "out")
 
     def trial_box(self, client_id: str) -> Path:
-        return self.root / "clients" / client_id / "test"
+        return self._folder("clients", client_id, "test")
 
     def receipts(self, client_id: str) -> Path:
-        return self.root / "receipts" / client_id
+        return self._folder("receipts", client_id)
 
     def work(self, client_id: str) -> Path:
-        return self.root / "work" / client_id
+        return self._folder("work", client_id)
 
     def awaiting(self, client_id: str) -> Path:
         """Where a client's batches wait for signatures (SPEC §11)."""
-        return self.root / "awaiting" / client_id
+        return self._folder("awaiting", client_id)
 
     def tmp(self) -> Path:
-        return self.root / "tmp"
+        return self._folder("tmp")
 
     def shelf(self, kind: str, client_id: str, day: dt.date) -> Path:
         assert kind in SHELVES

@@ -90,3 +90,27 @@ def test_the_longest_names_a_client_can_send_are_claimed_and_shelved(inst: Insta
         assert len(shelved.name.encode()) + len(".attempts.json") <= 255
         findings = shelved.with_name(shelved.name + ".findings.txt").read_text("utf-8")
         assert f"File:        {name}" in findings
+
+
+def test_housekeeping_looks_once_a_rescan_interval_at_most(inst: Installation) -> None:
+    """A temporary a killed run left (an hour old) is removed by the first pass, then by
+    the first pass a `rescan_seconds` later — not by every pass: under load passes follow
+    each other at once."""
+    tmp = inst.env.spool.tmp()
+    hour_ago = inst.clock.wall() - 3700
+
+    def left_behind(name: str) -> Path:
+        path = tmp / name
+        path.write_bytes(b"half")
+        os.utime(path, (hour_ago, hour_ago))
+        return path
+
+    first = left_behind(".first.report.xml")
+    inst.pipeline.recover()
+    assert not first.exists()
+    second = left_behind(".second.report.xml")
+    inst.pipeline.recover()
+    assert second.exists()  # the pass right after
+    inst.clock.advance(dt.timedelta(seconds=inst.settings.rescan_seconds))
+    inst.pipeline.recover()
+    assert not second.exists()
