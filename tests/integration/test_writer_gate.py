@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +15,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import PendingRollbackError
 
+from gateway.environment import sqlite_path
+from gateway.pending import execute_due
 from ledger.engine import WriterGate, make_engine, writing
+from tests.pipeline_fixtures import Installation
 
 # A child process that tries the gate without waiting: "held" or "free".
 PROBE = """
@@ -153,3 +157,37 @@ def test_a_gate_that_cannot_be_opened_still_lets_the_writer_write(tmp_path: Path
     with engine.connect() as conn:
         assert conn.execute(text("SELECT x FROM t")).scalar() == 1
     engine.dispose()
+
+
+# Another process's writer, holding the write lock until killed.
+HOLDER = """
+import sys, time
+from sqlalchemy import text
+from ledger.engine import make_engine, writing
+engine = make_engine("sqlite:///" + sys.argv[1])
+with engine.connect() as conn, writing(conn):
+    conn.execute(text("CREATE TABLE IF NOT EXISTS held (x INTEGER)"))
+    print("holding", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_pass_with_nothing_due_does_not_wait_for_the_writers(inst: Installation) -> None:
+    """The leader's look for due payments, every pass, takes no write lock unless some
+    are due: it does not queue behind the other worker's group."""
+    path = sqlite_path(inst.settings.database_url)
+    assert path is not None
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        looked: list[list[int]] = []
+        looking = threading.Thread(target=lambda: looked.append(execute_due(inst.env)))
+        looking.start()
+        looking.join(timeout=waiter_seconds_max / 3)
+        assert looked == [[]], "the look for due payments waited for another writer"
+    finally:
+        holder.kill()
+        holder.wait()
