@@ -62,9 +62,8 @@ class Passes(Protocol):
 
 class WorkerLoop:
     """A worker's life: start-up, then a pass whenever woken or `rescan_seconds` have
-    passed (or a settling file is due) — at once after a pass that processed files —
-    until told to stop; a fault of ours is logged,
-    reported and retried, backing off."""
+    passed (or a settling file is due), and at once after a pass that processed files,
+    until told to stop; a fault of ours is logged, reported and retried, backing off."""
 
     def __init__(
         self,
