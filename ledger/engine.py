@@ -5,18 +5,20 @@ SQLite has one writer at a time, and a writer that finds the lock taken polls fo
 sleeping between tries (1, 2, 5, ... up to 100 ms): with two processes writing in turns
 (the daemon's workers, a command beside the daemon), most of a wait was sleep after the
 lock had come free. So writers first queue at a gate of their own, an exclusive POSIX
-lock on `<database>-writer.lock` (`WriterGate`), which the kernel hands to the next
-waiter the moment it is released; SQLite's lock is then almost always free. The gate
-only orders the waiting: SQLite's own lock still decides, so a writer that cannot use
-the gate (the lock file not its to open) writes all the same, polling as before.
+lock on `<database>-writer.lock` (`WriterGate`), tried again every 2 ms, never longer;
+SQLite's lock is then almost always free. The gate only orders the waiting: SQLite's
+own lock still decides, so a writer that cannot use the gate (the lock file not its to
+open, or held for longer than SQLite would wait) writes all the same, as before.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -104,13 +106,22 @@ def writing(conn: Connection) -> RootTransaction:
     return conn.execution_options(**{WRITE_OPTION: True}).begin()
 
 
+# A writer waiting at the gate tries it again this often (never longer: SQLite's own
+# wait grows to 100 ms between tries) ...
+gate_poll_seconds = 0.002
+# ... and this long at most, SQLite's own wait: then it goes on to SQLite's lock, whose
+# wait ends in "database is locked", a fault of ours that is retried. A process stopped
+# or hung while it held the gate holds up no one for longer than it would SQLite's lock.
+gate_wait_seconds_max = sqlite_busy_timeout_ms / 1000
+
+
 class WriterGate:
     """The writers' queue of one SQLite database in this process: the first to enter
-    takes the exclusive lock on `<database>-writer.lock` (waiting in the kernel for
-    other processes' writers), the last to leave releases it. POSIX locks belong to the
-    process — a forked child does not inherit it, and closing any descriptor of the file
-    would drop it — so there is one gate per database per process (`of`), its file kept
-    open."""
+    takes the exclusive lock on `<database>-writer.lock` (waiting for other processes'
+    writers), the last to leave releases it. POSIX locks belong to the process — a
+    forked child does not inherit it, and closing any descriptor of the file would drop
+    it — so there is one gate per database per process (`of`), its file kept open (and
+    opened again if someone removed or replaced it: the others lock the new one)."""
 
     _gates: ClassVar[dict[str | None, WriterGate]] = {}
     _gates_lock: ClassVar[threading.Lock] = threading.Lock()
@@ -119,6 +130,7 @@ class WriterGate:
         self.database = database  # None: in memory, no gate
         self._fd: int | None = None
         self._inside = 0  # writers of this process inside
+        self._holding = False  # the lock is this process's
         self._lock = threading.Lock()
 
     @classmethod
@@ -127,34 +139,74 @@ class WriterGate:
         with cls._gates_lock:
             return cls._gates.setdefault(key, cls(key))
 
+    @property
+    def path(self) -> str | None:
+        return None if self.database is None else f"{self.database}-writer.lock"
+
     def enter(self) -> None:
         with self._lock:
-            if self._inside == 0 and self._open():
-                assert self._fd is not None
-                fcntl.lockf(self._fd, fcntl.LOCK_EX)
+            if self._inside == 0:
+                self._holding = self._take()
             self._inside += 1
 
     def leave(self) -> None:
         with self._lock:
             self._inside -= 1
-            if self._inside == 0 and self._fd is not None:
+            if self._inside == 0 and self._holding:
+                assert self._fd is not None
                 fcntl.lockf(self._fd, fcntl.LOCK_UN)
+                self._holding = False
 
-    def _open(self) -> bool:
-        """Whether the gate's file is open, made with the database file's mode; a
-        database in memory, or a lock file not this user's to write, has no gate."""
-        if self._fd is None and self.database is not None:
+    def _take(self) -> bool:
+        """Whether this process now holds the gate (False: it has none, or waited
+        `gate_wait_seconds_max` for it in vain)."""
+        deadline = time.monotonic() + gate_wait_seconds_max
+        while (fd := self._file()) is not None:
             try:
-                mode = os.stat(self.database).st_mode & 0o666
-            except OSError:
-                mode = 0o644
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EACCES, errno.EAGAIN) or time.monotonic() > deadline:
+                    return False
+                time.sleep(gate_poll_seconds)
+                continue
+            if self._still_the_file(fd):
+                return True
+            os.close(fd)  # removed or replaced meanwhile: the lock dropped with it
+            self._fd = None
+            if time.monotonic() > deadline:
+                break
+        return False
+
+    def _still_the_file(self, fd: int) -> bool:
+        assert self.path is not None
+        try:
+            return os.path.samestat(os.fstat(fd), os.stat(self.path))
+        except FileNotFoundError:
+            return False
+
+    def _file(self) -> int | None:
+        """The gate's file, open (made with the database file's mode, as SQLite makes
+        its own files); None in memory, or where it is not this user's to write."""
+        if self._fd is not None or self.path is None:
+            return self._fd
+        flags = os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW
+        try:
             try:
-                self._fd = os.open(
-                    f"{self.database}-writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode
-                )
-            except OSError:
-                return False
-        return self._fd is not None
+                self._fd = os.open(self.path, flags)
+            except FileNotFoundError:
+                fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+                self._fd = fd
+                os.fchmod(fd, _mode_of(self.database))
+        except OSError:  # not ours to write; or made by another meanwhile: next time
+            return None
+        return self._fd
+
+
+def _mode_of(database: str | None) -> int:
+    try:
+        return os.stat(database).st_mode & 0o666 if database else 0o600
+    except OSError:
+        return 0o644
 
 
 wal_autocheckpoint_pages = 1000  # SQLite's default: a commit checkpoints a WAL this big

@@ -4,7 +4,9 @@ by other processes (POSIX locks are per process, so they are asked from a child)
 
 from __future__ import annotations
 
+import fcntl
 import os
+import stat
 import subprocess
 import sys
 import threading
@@ -65,44 +67,97 @@ def test_a_writer_holds_the_gate_from_begin_until_its_connection_is_back(databas
     engine.dispose()
 
 
-# A writer in a child process: it inserts 2 and says so.
+# A writer in a child process (the gate's longest wait first set to argv[2] seconds):
+# it says when it begins, inserts 2 and says so.
 WRITER = """
 import sys
 from sqlalchemy import text
-from ledger.engine import make_engine, writing
-engine = make_engine("sqlite:///" + sys.argv[1])
-with engine.connect() as conn, writing(conn):
+from ledger import engine as ledger_engine
+ledger_engine.gate_wait_seconds_max = float(sys.argv[2])
+engine = ledger_engine.make_engine("sqlite:///" + sys.argv[1])
+print("begins", flush=True)
+with engine.connect() as conn, ledger_engine.writing(conn):
     conn.execute(text("INSERT INTO t VALUES (2)"))
-print("written")
+print("written", flush=True)
 """
-waiter_seconds_max = 30
+child_seconds_max = 30
+waited_seconds = 1.0  # how long a writer is seen waiting at a held gate
 
 
-def waiting_in_the_kernel(pid: int) -> bool:
-    """Whether `pid` waits for a POSIX lock (a `->` line of /proc/locks). SQLite's own
-    locks never wait there: it tries them and sleeps between tries."""
-    lines = Path("/proc/locks").read_text().splitlines()
-    return any("->" in line and f" {pid} " in line for line in lines)
+def start_writer(database: Path, wait_seconds_max: float) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(database), str(wait_seconds_max)],
+        stdout=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert child.stdout is not None and child.stdout.readline().strip() == "begins"
+    return child
+
+
+def rows(database: Path) -> list[int]:
+    engine = make_engine(f"sqlite:///{database}")
+    with engine.connect() as conn:
+        found = list(conn.execute(text("SELECT x FROM t ORDER BY x")).scalars())
+    engine.dispose()
+    return found
 
 
 def test_another_process_s_writer_waits_at_the_gate_and_goes_on_when_it_opens(database: Path):
-    engine = make_engine(f"sqlite:///{database}")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    with engine.connect() as conn, writing(conn):
-        conn.execute(text("INSERT INTO t VALUES (1)"))
-        child = subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(database)], stdout=subprocess.PIPE,
-            text=True, env=env,
-        )  # fmt: skip
-        deadline = time.monotonic() + waiter_seconds_max
-        while not waiting_in_the_kernel(child.pid):
-            assert child.poll() is None, "the writer did not wait for the one inside"
-            assert time.monotonic() < deadline, "the writer never queued at the gate"
-            time.sleep(0.05)
-    out, _ = child.communicate(timeout=waiter_seconds_max)
+    # Only the gate is held here, not SQLite's lock: what keeps the writer waiting is the
+    # gate alone.
+    fd = os.open(f"{database}-writer.lock", os.O_RDWR)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        child = start_writer(database, child_seconds_max)
+        time.sleep(waited_seconds)
+        assert child.poll() is None and rows(database) == [], "it wrote past the gate"
+        fcntl.lockf(fd, fcntl.LOCK_UN)
+        out, _ = child.communicate(timeout=child_seconds_max)
+    finally:
+        os.close(fd)
     assert child.returncode == 0 and out.strip() == "written"
-    with engine.connect() as conn:
-        assert [r[0] for r in conn.execute(text("SELECT x FROM t ORDER BY x"))] == [1, 2]
+    assert rows(database) == [2]
+
+
+def test_a_writer_waits_at_a_held_gate_no_longer_than_sqlite_would(database: Path):
+    """A process stopped or hung while it holds the gate holds up the others only as long
+    as SQLite's lock would (`gate_wait_seconds_max`, 30 s; a second here): then they go on
+    to SQLite's lock, which is free."""
+    fd = os.open(f"{database}-writer.lock", os.O_RDWR)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        child = start_writer(database, waited_seconds)
+        out, _ = child.communicate(timeout=child_seconds_max)
+        assert child.returncode == 0 and out.strip() == "written"
+    finally:
+        os.close(fd)
+    assert rows(database) == [2]
+
+
+def test_the_gate_file_has_the_database_s_mode_whatever_the_umask(tmp_path: Path):
+    path = tmp_path / "ledger.sqlite3"
+    path.touch(mode=0o660)
+    os.chmod(path, 0o660)
+    umask = os.umask(0o027)
+    try:
+        engine = make_engine(f"sqlite:///{path}")
+        with engine.connect() as conn, writing(conn):
+            conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        engine.dispose()
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(os.stat(f"{path}-writer.lock").st_mode) == 0o660
+
+
+def test_a_gate_file_removed_while_in_use_is_made_again_and_used(database: Path):
+    engine = make_engine(f"sqlite:///{database}")
+    with engine.connect() as conn, writing(conn):  # this process has the file open
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    os.unlink(f"{database}-writer.lock")
+    with engine.connect() as conn, writing(conn):  # made again by the next writer
+        conn.execute(text("INSERT INTO t VALUES (3)"))
+        assert gate_seen_by_another_process(database) == "held"  # the file others lock
+    assert gate_seen_by_another_process(database) == "free"
     engine.dispose()
 
 
@@ -186,7 +241,7 @@ def test_a_pass_with_nothing_due_does_not_wait_for_the_writers(inst: Installatio
         looked: list[list[int]] = []
         looking = threading.Thread(target=lambda: looked.append(execute_due(inst.env)))
         looking.start()
-        looking.join(timeout=waiter_seconds_max / 3)
+        looking.join(timeout=child_seconds_max / 3)
         assert looked == [[]], "the look for due payments waited for another writer"
     finally:
         holder.kill()
