@@ -173,6 +173,7 @@ def serve(settings: Settings, share: Share, conn: Connection, daemon_pid: int) -
     """The worker process's main function (started by `WorkerProcess`)."""
     _die_with(daemon_pid)
     logs.configure(settings.log_file)
+    structlog.contextvars.bind_contextvars(worker=share.index)  # on its every log line
     stop, wake = threading.Event(), threading.Event()
     _on_signals(stop, wake)
     sending = threading.Lock()
