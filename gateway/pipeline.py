@@ -201,8 +201,8 @@ class Pipeline:
         last = self._housekept_at
         if last is not None and abs(now - last) < self.env.settings.rescan_seconds:
             return
-        self._housekept_at = now
         self.env.spool.remove_stale_temporaries([c.id for c in self.clients], now)
+        self._housekept_at = now  # not after a fault: that stays until it clears
 
     def process(self, files: Sequence[tuple[str, Path]], *, claimed: bool = False) -> list[Outcome]:
         """Claim waiting files (or, `claimed`, take over files in work/) and process them

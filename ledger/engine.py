@@ -75,10 +75,11 @@ def make_engine(url: str) -> Engine:
             # lock), through the gate; everything else reads a WAL snapshot without
             # waiting for writers.
             if conn.get_execution_options().get(WRITE_OPTION):
-                gate.enter()
-                # The pool's record of the connection, kept when an error invalidates it.
+                # The pool's record of the connection, kept when an error invalidates it:
+                # the gate is left when the connection is checked in.
                 info = conn.connection.record_info
                 assert info is not None, "a writer's connection stays in the pool"
+                gate.enter()
                 info[_GATED] = info.get(_GATED, 0) + 1
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             else:
@@ -117,20 +118,20 @@ gate_wait_seconds_max = sqlite_busy_timeout_ms / 1000
 
 class WriterGate:
     """The writers' queue of one SQLite database in this process: the first to enter
-    takes the exclusive lock on `<database>-writer.lock` (waiting for other processes'
-    writers), the last to leave releases it. POSIX locks belong to the process — a
-    forked child does not inherit it, and closing any descriptor of the file would drop
-    it — so there is one gate per database per process (`of`), its file kept open (and
-    opened again if someone removed or replaced it: the others lock the new one)."""
+    opens `<database>-writer.lock` and takes its exclusive lock (waiting for other
+    processes' writers), the last to leave releases it and closes the file. POSIX locks
+    belong to the process — a forked child does not inherit it, and closing any
+    descriptor of the file would drop it — so there is one gate per database per
+    process (`of`). Opened at each turn, the file is the one the others lock even if
+    someone removed or replaced it meanwhile, and no descriptor is kept between turns."""
 
     _gates: ClassVar[dict[str | None, WriterGate]] = {}
     _gates_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, database: str | None) -> None:
         self.database = database  # None: in memory, no gate
-        self._fd: int | None = None
+        self._fd: int | None = None  # open, and locked, while a writer is inside
         self._inside = 0  # writers of this process inside
-        self._holding = False  # the lock is this process's
         self._lock = threading.Lock()
 
     @classmethod
@@ -146,67 +147,69 @@ class WriterGate:
     def enter(self) -> None:
         with self._lock:
             if self._inside == 0:
-                self._holding = self._take()
+                self._fd = self._take()
             self._inside += 1
 
     def leave(self) -> None:
         with self._lock:
             self._inside -= 1
-            if self._inside == 0 and self._holding:
-                assert self._fd is not None
-                fcntl.lockf(self._fd, fcntl.LOCK_UN)
-                self._holding = False
+            if self._inside == 0 and self._fd is not None:
+                os.close(self._fd)  # the lock goes with it
+                self._fd = None
 
-    def _take(self) -> bool:
-        """Whether this process now holds the gate (False: it has none, or waited
-        `gate_wait_seconds_max` for it in vain)."""
+    def _take(self) -> int | None:
+        """The gate's file, open and locked by this process; None if there is no gate,
+        or after waiting `gate_wait_seconds_max` for it in vain."""
         deadline = time.monotonic() + gate_wait_seconds_max
-        while (fd := self._file()) is not None:
+        while (fd := self._open()) is not None:
             try:
                 fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if os.path.samestat(os.fstat(fd), os.stat(self.path or "")):
+                    return fd
             except OSError as exc:
-                if exc.errno not in (errno.EACCES, errno.EAGAIN) or time.monotonic() > deadline:
-                    return False
-                time.sleep(gate_poll_seconds)
-                continue
-            if self._still_the_file(fd):
-                return True
-            os.close(fd)  # removed or replaced meanwhile: the lock dropped with it
-            self._fd = None
+                if exc.errno not in (errno.EACCES, errno.EAGAIN, errno.ENOENT):
+                    os.close(fd)
+                    return None
+            os.close(fd)  # held by another, or removed or replaced meanwhile
             if time.monotonic() > deadline:
-                break
-        return False
+                return None
+            time.sleep(gate_poll_seconds)
+        return None
 
-    def _still_the_file(self, fd: int) -> bool:
-        assert self.path is not None
-        try:
-            return os.path.samestat(os.fstat(fd), os.stat(self.path))
-        except FileNotFoundError:
-            return False
-
-    def _file(self) -> int | None:
-        """The gate's file, open (made with the database file's mode, as SQLite makes
-        its own files); None in memory, or where it is not this user's to write."""
-        if self._fd is not None or self.path is None:
-            return self._fd
-        flags = os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW
-        try:
-            try:
-                self._fd = os.open(self.path, flags)
-            except FileNotFoundError:
-                fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o600)
-                self._fd = fd
-                os.fchmod(fd, _mode_of(self.database))
-        except OSError:  # not ours to write; or made by another meanwhile: next time
+    def _open(self) -> int | None:
+        """The gate's file, open; made as SQLite makes its own files, with the database
+        file's mode and (by root) owner. None in memory, or where it is not this user's
+        to write."""
+        if self.path is None:
             return None
-        return self._fd
+        flags = os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW
+        for _ in range(2):  # a second time if another process made it meanwhile
+            try:
+                return os.open(self.path, flags)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                return None
+            try:
+                fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                continue
+            except OSError:
+                return None
+            _made_like(fd, self.database)
+            return fd
+        return None
 
 
-def _mode_of(database: str | None) -> int:
+def _made_like(fd: int, database: str | None) -> None:
+    """Give a new gate file the database file's mode, and its owner where root made it."""
     try:
-        return os.stat(database).st_mode & 0o666 if database else 0o600
+        info = os.stat(database or "")
     except OSError:
-        return 0o644
+        return
+    os.fchmod(fd, info.st_mode & 0o666)
+    if os.geteuid() == 0:
+        os.fchown(fd, info.st_uid, info.st_gid)
 
 
 wal_autocheckpoint_pages = 1000  # SQLite's default: a commit checkpoints a WAL this big

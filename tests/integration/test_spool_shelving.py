@@ -4,6 +4,7 @@ overwritten), on a real spool folder."""
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 from pathlib import Path
 
@@ -114,3 +115,22 @@ def test_housekeeping_looks_once_a_rescan_interval_at_most(inst: Installation) -
     inst.clock.advance(dt.timedelta(seconds=inst.settings.rescan_seconds))
     inst.pipeline.recover()
     assert not second.exists()
+
+
+def test_a_housekeeping_fault_is_met_again_by_the_next_pass(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault in the housekeeping (an I/O error, injected) stays a fault until it
+    clears: the next pass meets it again rather than skipping the housekeeping for an
+    interval — a fault that came and went would alert and recover every interval."""
+    calls = []
+
+    def failing(client_ids: list[str], now_epoch: float) -> int:
+        calls.append(now_epoch)
+        raise OSError(errno.EIO, "Input/output error", str(inst.env.spool.tmp()))
+
+    monkeypatch.setattr(inst.env.spool, "remove_stale_temporaries", failing)
+    for _ in range(2):
+        with pytest.raises(OSError):
+            inst.pipeline.recover()
+    assert len(calls) == 2

@@ -42,12 +42,15 @@ def test_hints_for_files_that_may_be_ready_and_not_for_every_write(tmp_path: Pat
     assert observer is not None
     inbox = inst.env.spool.inbox(CLIENT_A)
     try:
-        # Written in place (OpenSSH) in 200 writes: created, closed — not 200 wake-ups.
+        # Written in place (OpenSSH) in 200 writes: created, then closed — not a wake-up
+        # per write. The close is what says such an upload may be whole.
         with open(inbox / "in-place.xml", "wb") as handle:
             for _ in range(200):
                 handle.write(b"<x/>" * 10)
                 handle.flush()
-        assert hints.more_than(0)
+            assert hints.more_than(0)
+            written = hints.after_a_while()
+        assert hints.more_than(written)
         assert hints.after_a_while() <= 3
         # What the workers do with a file — open it, read it, move it out to work/ — is
         # no news.

@@ -246,3 +246,36 @@ def test_a_pass_with_nothing_due_does_not_wait_for_the_writers(inst: Installatio
     finally:
         holder.kill()
         holder.wait()
+
+
+def open_descriptors_of(path: str) -> int:
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == path)
+
+
+def test_no_descriptor_of_the_gate_is_kept_between_turns(database: Path):
+    """A process that writes to many databases (a test run, a tool) keeps no descriptor
+    of theirs: the gate's file is open only while a writer is inside."""
+    lock = os.path.realpath(f"{database}-writer.lock")
+    engine = make_engine(f"sqlite:///{database}")
+    with engine.connect() as conn, writing(conn):
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+        assert open_descriptors_of(lock) == 1
+    assert open_descriptors_of(lock) == 0
+    engine.dispose()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root makes files for another user")
+def test_a_gate_file_made_by_root_belongs_to_the_database_s_owner(tmp_path: Path):
+    """An operator's command run as root makes it as SQLite makes its own files: the
+    service user can still open it."""
+    path = tmp_path / "ledger.sqlite3"
+    path.touch()
+    os.chown(tmp_path, 65534, 65534)
+    os.chown(path, 65534, 65534)
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.connect() as conn, writing(conn):
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    engine.dispose()
+    info = os.stat(f"{path}-writer.lock")
+    assert (info.st_uid, info.st_gid) == (65534, 65534)

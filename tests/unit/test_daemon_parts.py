@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -97,11 +98,11 @@ def test_notifier_never_waits_for_a_receiver_that_does_not_read() -> None:
 def test_a_pass_that_processed_files_is_followed_at_once_by_another(tmp_path: Path) -> None:
     """Under load a worker does not wait for a hint (the watcher's can come half a second
     late) nor for the rescan (an hour here): after a pass that processed files, the next
-    starts at once; after one that found nothing, it waits again."""
+    starts at once; after one that found nothing, it waits again (no busy loop)."""
     config = tmp_path / "gateway.toml"
     config.write_text('[gateway]\nspool_dir = "spool"\nrescan_seconds = 3600\n')
     stop, wake = threading.Event(), threading.Event()
-    processed = [0, 3, 0]  # start-up, then two passes
+    processed = [0, 3, 0]  # start-up, then two passes; a third waits for a wake-up
 
     class Passes:
         passes = 0
@@ -111,10 +112,7 @@ def test_a_pass_that_processed_files_is_followed_at_once_by_another(tmp_path: Pa
 
         def run_pass(self) -> PassReport:
             Passes.passes += 1
-            if Passes.passes == 2:  # the one after files: stop after it
-                stop.set()
-                wake.set()
-            return PassReport(processed[Passes.passes], False, None)
+            return PassReport(processed[min(Passes.passes, 2)], False, None)
 
     loop = WorkerLoop(
         Passes, settings=load(config), clock=SystemClock(), stop=stop, wake=wake,
@@ -123,8 +121,17 @@ def test_a_pass_that_processed_files_is_followed_at_once_by_another(tmp_path: Pa
     runner = threading.Thread(target=loop.run, daemon=True)
     runner.start()
     try:
-        runner.join(timeout=10)
+        deadline = time.monotonic() + 10
+        while Passes.passes < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert Passes.passes == 2, "the pass after the files waited for a wake-up"
+        time.sleep(1)
+        assert Passes.passes == 2, "a pass that found nothing was followed by another"
+        wake.set()  # an upload: one more pass
+        deadline = time.monotonic() + 10
+        while Passes.passes < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert Passes.passes == 3
     finally:
         stop.set()
         wake.set()
