@@ -82,14 +82,12 @@ def start_watcher(settings: Settings, env: Environment, hint: Callable[[], None]
     )
     from watchdog.observers import Observer
 
+    # Only these reach the handler (no directory's: those are other classes).
     kinds: list[type[FileSystemEvent]] = [FileCreatedEvent, FileMovedEvent, FileClosedEvent]
-    interesting = {kind.event_type for kind in kinds}
 
     class Hint(FileSystemEventHandler):
         def on_any_event(self, event: FileSystemEvent) -> None:
-            if event.is_directory or event.event_type not in interesting:
-                return
-            path = event.dest_path if event.event_type == "moved" else event.src_path
+            path = event.dest_path if isinstance(event, FileMovedEvent) else event.src_path
             name = os.path.basename(os.fsdecode(path))
             if name and not is_ignored(name):
                 hint()

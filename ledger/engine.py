@@ -5,7 +5,7 @@ SQLite has one writer at a time, and a writer that finds the lock taken polls fo
 sleeping between tries (1, 2, 5, ... up to 100 ms): with two processes writing in turns
 (the daemon's workers, a command beside the daemon), most of a wait was sleep after the
 lock had come free. So writers first queue at a gate of their own, an exclusive POSIX
-lock on `<database>-writer.lock` (`WriterGate`), tried again every 2 ms, never longer;
+lock on `<database>-writer.lock` (`WriterGate`), tried again every `gate_poll_seconds`;
 SQLite's lock is then almost always free. The gate only orders the waiting: SQLite's
 own lock still decides, so a writer that cannot use the gate (the lock file not its to
 open, or held for longer than SQLite would wait) writes all the same, as before.
@@ -13,6 +13,7 @@ open, or held for longer than SQLite would wait) writes all the same, as before.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -183,33 +184,26 @@ class WriterGate:
         if self.path is None:
             return None
         flags = os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW
-        for _ in range(2):  # a second time if another process made it meanwhile
-            try:
-                return os.open(self.path, flags)
-            except FileNotFoundError:
-                pass
-            except OSError:
-                return None
-            try:
-                fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                continue
-            except OSError:
-                return None
-            _made_like(fd, self.database)
-            return fd
+        with contextlib.suppress(OSError):  # not this user's to write: None
+            for _ in range(2):  # a second time if another process made it meanwhile
+                try:
+                    return os.open(self.path, flags)
+                except FileNotFoundError:
+                    with contextlib.suppress(FileExistsError):
+                        fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+                        _made_like(fd, self.database)
+                        return fd
         return None
 
 
 def _made_like(fd: int, database: str | None) -> None:
-    """Give a new gate file the database file's mode, and its owner where root made it."""
-    try:
+    """Give a new gate file the database file's mode, and its owner where root made it
+    (as far as it can: the gate works all the same for its maker)."""
+    with contextlib.suppress(OSError):
         info = os.stat(database or "")
-    except OSError:
-        return
-    os.fchmod(fd, info.st_mode & 0o666)
-    if os.geteuid() == 0:
-        os.fchown(fd, info.st_uid, info.st_gid)
+        os.fchmod(fd, info.st_mode & 0o666)
+        if os.geteuid() == 0:
+            os.fchown(fd, info.st_uid, info.st_gid)
 
 
 wal_autocheckpoint_pages = 1000  # SQLite's default: a commit checkpoints a WAL this big
