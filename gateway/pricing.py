@@ -178,19 +178,20 @@ def postings(priced: Priced, debtor_iban: str, creditor_iban: str) -> tuple[Post
     debtor's first (its debit) and the creditor's last (its credit); they sum to zero in
     each currency. A run books the two ends per payment and the rest per route."""
     debit, credit = client_postings(priced, debtor_iban, creditor_iban)
-    return (debit, *position_postings(priced.route, priced.amounts), credit)
+    return (Posting(*debit), *position_postings(priced.route, priced.amounts), Posting(*credit))
 
 
 def client_postings(
     priced: Priced, debtor_iban: str, creditor_iban: str
-) -> tuple[Posting, Posting]:
+) -> tuple[tuple[str, str, int], tuple[str, str, int]]:
     """The debtor's debit in its account's currency and the credit in the creditor's
-    (or the clearing account's): the ends of the route's legs, which move the debited and
-    the credited amount (`route` asserts it)."""
+    (or the clearing account's), as (IBAN, currency, amount): the ends of the route's
+    legs, which move the debited and the credited amount (`route` asserts it). Plain
+    tuples: a run books them per payment."""
     route = priced.route
     return (
-        Posting(debtor_iban, route.debit_ccy, -priced.debit_minor),
-        Posting(creditor_iban, route.credit_ccy, priced.credit_minor),
+        (debtor_iban, route.debit_ccy, -priced.debit_minor),
+        (creditor_iban, route.credit_ccy, priced.credit_minor),
     )
 
 

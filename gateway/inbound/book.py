@@ -6,7 +6,7 @@ balances and today's debits as the run moves them, and the rules that stop a mov
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from gateway.inbound.findings import Finding
 from gateway.reasons import Reason
@@ -39,33 +39,29 @@ class Book:
         """Every account with its balance now (what the ledger must hold afterwards)."""
         return {i: a._replace(balance_minor=self.balance[i]) for i, a in self.accounts.items()}
 
-    def execute(
-        self, debtor_iban: str, credit_iban: str, ccy: str, amount: int,
-        instructed: Instructed | None = None,
-    ) -> Finding | None:
+    def execute(self, debtor_iban: str, credit_iban: str, ccy: str, amount: int) -> Finding | None:
         """Move `amount` if `refused` finds nothing to stop it; else that finding."""
-        found = self.refused(debtor_iban, credit_iban, ccy, amount, instructed)
+        found = self.refused(debtor_iban, credit_iban, ccy, amount)
         if found is None:
             self.balance[debtor_iban] -= amount
             self.balance[credit_iban] += amount
             self.debited[debtor_iban] = self.debited.get(debtor_iban, 0) + amount
         return found
 
-    def exchange(
-        self, debtor_iban: str, credit_iban: str, priced: Priced,
-        instructed: Instructed | None,
-    ) -> Finding | None:
+    def exchange(self, debtor_iban: str, credit_iban: str, priced: Priced) -> Finding | None:
         """Move a converted payment (SPEC §13) if nothing stops either side; else the
         finding that stops it. Each side is a payment of its own currency through that
         currency's position account: the debit side (in the debtor's currency) is judged
-        like any payment — daily limit, funds, the debtor's status, naming `instructed` —,
+        like any payment — daily limit, funds, the debtor's status, naming both amounts
+        when the debit is converted —,
         the credit side by the creditor's status. Together they move each position account
         by what the route's postings do (the instructed currency's legs cancel, or stand
         in for a side that is not converted); the run's end asserts that the ledger holds
         exactly the book's balances."""
         debit, credited, route = priced.debit_minor, priced.credit_minor, priced.route
         debit_position, credit_position = route.via
-        found = self.refused(debtor_iban, debit_position, route.debit_ccy, debit, instructed)
+        converted = priced if route.debit is not None else None
+        found = self.refused(debtor_iban, debit_position, route.debit_ccy, debit, converted)
         if found is None:
             found = self.refused(credit_position, credit_iban, route.credit_ccy, credited)
         if found is None:
@@ -79,25 +75,25 @@ class Book:
 
     def refused(
         self, debtor_iban: str, credit_iban: str, ccy: str, amount: int,
-        instructed: Instructed | None = None,
+        converted: Priced | None = None,
     ) -> Finding | None:
         """What stops moving `amount`: the debtor's daily limit (AM14), then the ledger's
         rules (funds AM04, status AC04/AC06); None if nothing does.
 
-        `instructed` is the payment's own amount when `amount` is that converted into the
-        debtor's currency (SPEC §13): a finding then names both (SPEC §6)."""
+        `converted` is the payment as priced when `amount` is its instructed amount
+        converted into the debtor's currency (SPEC §13): a finding then names both (SPEC §6)."""
         debtor = self.accounts.get(debtor_iban)
         credit = self.accounts.get(credit_iban)
         limit = debtor.daily_limit_minor if debtor is not None else None
         if limit is not None and self.debited.get(debtor_iban, 0) + amount > limit:
-            info = _above_daily_limit(amount, ccy, limit, debtor_iban, instructed)
+            info = _above_daily_limit(amount, ccy, limit, debtor_iban, converted)
             return Finding(Reason.AM14, info)
         available = None
         if debtor is not None and debtor.kind is AccountKind.CLIENT:
             available = self.balance[debtor_iban] + debtor.overdraft_minor
         refusal = core.refusal(debtor, credit, ccy, amount, available)
         if refusal is not None:
-            info = _refusal_info(refusal, amount, ccy, debtor_iban, credit, instructed)
+            info = _refusal_info(refusal, amount, ccy, debtor_iban, credit, converted)
             return Finding(REFUSAL_REASONS[refusal], info)
         return None
 
@@ -114,41 +110,35 @@ REFUSAL_REASONS: dict[Refusal, Reason] = {
 }
 
 
-class Instructed(NamedTuple):
-    """A payment's InstdAmt, in its own currency, when another currency is debited."""
-
-    amount_minor: int
-    currency: str
-
-
-def converted_text(instructed: Instructed, amount: int, ccy: str) -> str:
+def converted_text(converted: Priced, amount: int, ccy: str) -> str:
     """`InstdAmt 1200.00 USD is 1030.04 EUR`: what a converted payment's finding starts with."""
+    instructed = converted.route.instructed
     return (
-        f"InstdAmt {currency.format_minor(instructed.amount_minor, instructed.currency)} "
-        f"{instructed.currency} is {currency.format_minor(amount, ccy)} {ccy}"
+        f"InstdAmt {currency.format_minor(converted.instructed_minor, instructed)} "
+        f"{instructed} is {currency.format_minor(amount, ccy)} {ccy}"
     )
 
 
 def _above_daily_limit(
-    amount: int, ccy: str, limit: int, debtor_iban: str, instructed: Instructed | None
+    amount: int, ccy: str, limit: int, debtor_iban: str, converted: Priced | None
 ) -> str:
     left_of = f"what is left of the daily limit {currency.format_minor(limit, ccy)}"
-    if instructed is not None:
+    if converted is not None:
         # Without the debtor's IBAN (the payment's own DbtrAcct): both amounts must fit the
         # 105 characters of AddtlInf.
-        return f"{converted_text(instructed, amount, ccy)}, above {left_of} {ccy}"
+        return f"{converted_text(converted, amount, ccy)}, above {left_of} {ccy}"
     return f"InstdAmt {currency.format_minor(amount, ccy)} exceeds {left_of} on {debtor_iban}"
 
 
 def _refusal_info(
     refusal: Refusal, amount: int, ccy: str, debtor_iban: str, credit: Account | None,
-    instructed: Instructed | None,
+    converted: Priced | None,
 ) -> str:
     shown = currency.format_minor(amount, ccy)
     if refusal is Refusal.INSUFFICIENT_FUNDS:
         amounts = (
-            f"InstdAmt {shown} {ccy}" if instructed is None
-            else converted_text(instructed, amount, ccy)
+            f"InstdAmt {shown} {ccy}" if converted is None
+            else converted_text(converted, amount, ccy)
         )
         return f"{amounts}: insufficient funds on {debtor_iban}"
     if refusal in (Refusal.CREDIT_CLOSED, Refusal.CREDIT_BLOCKED) and credit is not None:

@@ -213,15 +213,16 @@ class Bookings:
         the position accounts are summed per route and booked once with the batch, or
         with the chunk's payments on their own (`pricing.position_postings`)."""
         self.booked[order.currency] += order.amount_minor
-        debit, credit = pricing.client_postings(priced, order.debtor_iban, credit_iban)
+        ends = pricing.client_postings(priced, order.debtor_iban, credit_iban)
         if order.batch:
-            batch = self._batch(order, debit.currency)
-            batch.debit -= debit.amount_minor
-            batch.legs[credit.iban, credit.currency] += credit.amount_minor
+            (_, debit_ccy, debit), (_, credit_ccy, credit) = ends
+            batch = self._batch(order, debit_ccy)
+            batch.debit -= debit
+            batch.legs[credit_iban, credit_ccy] += credit
             self._add_route(batch.routes, priced)
             return batch.reference
         self._add_route(self._single_routes, priced)
-        return self._add_own(order, credit_iban, (debit, credit))
+        return self._add_own(order, credit_iban, ends)
 
     def _add_route(self, routes: dict[pricing.Route, list[int]], priced: pricing.Priced) -> None:
         """Add a payment's amounts to its route's totals; a route's first payment marks

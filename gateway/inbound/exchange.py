@@ -25,7 +25,7 @@ and the rates it used to `Bookings.quotes` (marked used when the run commits).
 from __future__ import annotations
 
 from gateway import fx, large_days, pricing
-from gateway.inbound.book import Instructed, converted_text
+from gateway.inbound.book import converted_text
 from gateway.inbound.decide import Book, Bookings, Order, Waiting
 from gateway.inbound.findings import Finding
 from gateway.reasons import Reason
@@ -72,24 +72,20 @@ def execute(
     priced = route.price(order.amount_minor)
     if not isinstance(priced, pricing.Priced):
         return Finding(Reason.AM12, priced.text)
-    debit, ccy = priced.debit_minor, debtor.currency
     limit = debtor.max_payment_minor
-    if limit is not None and debit > limit:
-        return _above_maximum(order, debit, ccy, limit)
-    # A finding on the debit side names both amounts when that side is converted.
-    instructed = Instructed(order.amount_minor, order.currency) if order.currency != ccy else None
-    found = book.exchange(debtor.iban, credit.iban, priced, instructed)
+    if limit is not None and priced.debit_minor > limit:
+        return _above_maximum(priced, debtor.currency, limit)
+    found = book.exchange(debtor.iban, credit.iban, priced)
     if found is not None:
         return found
     bookings.notes[order.seq] = priced.note
     return bookings.add_converted(order, credit.iban, priced)
 
 
-def _above_maximum(order: Order, debit: int, ccy: str, limit: int) -> Finding:
+def _above_maximum(priced: pricing.Priced, ccy: str, limit: int) -> Finding:
     """`max_payment` on the converted debit (judged at execution: SPEC §13): AM02."""
-    instructed = Instructed(order.amount_minor, order.currency)
     return Finding(
         Reason.AM02,
-        f"{converted_text(instructed, debit, ccy)}, above the maximum "
+        f"{converted_text(priced, priced.debit_minor, ccy)}, above the maximum "
         f"payment {currency.format_minor(limit, ccy)}",
     )

@@ -223,7 +223,7 @@ def test_bad_signatures_answered_with_their_code_and_change_nothing(
     # signatory whose certificate failed (revoked): it was listed as "-" (an outside tester)
     s = db.signatures.c
     with inst.env.engine.connect() as conn:
-        listed = set(conn.execute(select(s.reason, s.signatory, s.signatory_right)).tuples())
+        listed = set(conn.execute(select(s.reason, s.signatory, s.signatory_right)))
     assert {("DS0C", "Revoked", "second"), ("DS0D", "Retired", "second")} <= listed, listed
     # a certificate of no trusted CA that copies a card's issuer and serial names no one
     assert ("DS0F", "First", "first") not in listed, listed
