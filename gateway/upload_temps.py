@@ -7,9 +7,13 @@ lock belongs to the open file, so it ends with the session that writes, and with
 daemon however it ends (SIGKILL included); and a new upload always makes a new name.
 A hidden upload whose lock is free therefore has no writer and never will: the spool's
 housekeeping removes it on every pass (`Spool.remove_stale_temporaries`), whatever its
-age, and logs `sftp.upload.abandoned`. A lock spans processes, so a daemon sharing the
-spool never removes an upload that another daemon's session is writing, however long
-that session pauses — the same rule as for claims in work/ (`spool.locked`).
+age, and logs `sftp.upload.abandoned` — except in the instant between the server making
+it and locking it, when it is empty and new (`making_seconds`): a pass leaves such a file
+to a later one (a server that died in that instant left an empty file, removed then), and
+a server whose lock a pass took in that instant removes its file itself and makes
+another. A lock spans processes, so a daemon sharing the spool never removes an upload
+that another daemon's session is writing, however long that session pauses — the same
+rule as for claims in work/ (`spool.locked`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import os
 import re
 import secrets
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,8 +33,10 @@ from typing import Any
 UPLOAD_PREFIX = ".upload-"
 _NAME = re.compile(re.escape(UPLOAD_PREFIX) + r"[0-9a-f]{16}\Z")
 # A new name is tried again only when a pass took the lock of the one just made in the
-# instant between making and locking it (the pass then removes that file).
+# instant between making and locking it (the server then removes that file itself).
 create_attempts_max = 3
+# An empty hidden upload whose lock is free and that changed less than this ago is being made.
+making_seconds = 1.0
 
 
 def create(folder: str, mode: int) -> tuple[str, int]:
@@ -44,8 +51,11 @@ def create(folder: str, mode: int) -> tuple[str, int]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             if os.path.samestat(os.fstat(fd), os.lstat(path)):
                 return path, fd
-        except (BlockingIOError, FileNotFoundError):
-            pass  # a pass is removing it as abandoned
+        except BlockingIOError:  # a pass is looking at it: ours to remove
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        except FileNotFoundError:
+            pass  # removed meanwhile (by a pass of a release before `making_seconds`)
         os.close(fd)
     raise BlockingIOError(errno.EAGAIN, "cannot make a hidden upload file; try again", folder)
 
@@ -101,7 +111,8 @@ def _remove_unless_locked(path: Path) -> int | None:
 @contextlib.contextmanager
 def _unwritten(path: Path, lock: int) -> Iterator[os.stat_result | None]:
     """`path`'s status while this process holds its `lock` (then no session writes it), or
-    None: a session holds it, or it is gone, a link, or not the gateway's own file (under
+    None: a session holds it or is making it (`making_seconds`), or it is gone, a link, or
+    not the gateway's own file (under
     OpenSSH a client's file of such a name is its SFTP user's, written without a lock)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -116,6 +127,9 @@ def _unwritten(path: Path, lock: int) -> Iterator[os.stat_result | None]:
             return
         info = os.fstat(fd)  # final now: no one writes it
         ours = stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid()
-        yield info if ours else None
+        # Its change time, which a client cannot set (`put -p` sets the others); the file
+        # system's times are the wall clock's, as is this reading.
+        made = info.st_size == 0 and time.time() - info.st_ctime < making_seconds
+        yield info if ours and not made else None
     finally:
         os.close(fd)
