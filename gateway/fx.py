@@ -165,15 +165,22 @@ class NoRate:
 
 @dataclass(frozen=True, slots=True)
 class Overflow:
-    """The converted amount (or its rate) does not fit the amount type: RJCT AM12."""
+    """The converted amount does not fit the amount type, or (`rate`) one unit of the
+    source is more of the target than camt's `XchgRate` can show: RJCT AM12."""
 
     source: str
     target: str
     source_minor: int
+    rate: bool = False
 
     @property
     def text(self) -> str:
         amount = currency.format_minor(self.source_minor, self.source)
+        if self.rate:
+            return (
+                f"1 {self.source} is more {self.target} than the {xchg_rate_digits_max} "
+                f"digits of XchgRate can show: {amount} {self.source} cannot be converted"
+            )
         return f"{amount} {self.source} in {self.target} does not fit an amount"
 
 
@@ -287,8 +294,10 @@ def converted_minor(
 ) -> int | Overflow | BelowMinorUnit:
     """`amount_minor` of `source` in minor units of `target`: half-up from the exact
     factor, once."""
+    if pair.display is None:
+        return Overflow(source, target, amount_minor, rate=True)
     converted = _half_up(amount_minor * pair.numerator, pair.denominator)
-    if converted >= _AMOUNT_LIMIT or pair.display is None:
+    if converted >= _AMOUNT_LIMIT:
         return Overflow(source, target, amount_minor)
     if converted == 0:
         return BelowMinorUnit(source, target, amount_minor)

@@ -26,6 +26,7 @@ from ledger import currency
 from ledger.engine import writing
 
 t = db.rates
+MANUAL = "manual"  # the source (and form) of a rate set by hand (`rates set`)
 __all__ = [
     "Imported", "RateChanged", "Refused", "StoredRate", "import_file", "mark_used",
     "rates_for_day", "set_rate", "store", "stored_on",
@@ -96,7 +97,7 @@ def set_rate(
     rate = ecb.rate_from_text(text, "--rate")
     if isinstance(rate, Refused):
         return rate
-    return store(engine, {day: {code: rate}}, source="manual", form="manual", now=now)
+    return store(engine, {day: {code: rate}}, source=MANUAL, form=MANUAL, now=now)
 
 
 def store(
@@ -130,7 +131,7 @@ def store(
                     else:
                         corrections.append((day, code, known.rate, rate))
             if conflicts:
-                return _refuse_used(conflicts)
+                return _refuse_used(conflicts, _nothing_done(source))
             if new:
                 conn.execute(insert(t), new)
             for day, code, old, rate in corrections:
@@ -143,8 +144,8 @@ def store(
                     raise _UsedMeanwhile(day, code)
     except _UsedMeanwhile as used:
         return Refused(
-            f"the {used.code} rate of {used.day} was used by a payment while importing: "
-            "nothing imported, import again"
+            f"the {used.code} rate of {used.day} was used by a payment meanwhile: "
+            f"{_nothing_done(source)}, try again"
         )
     except IntegrityError as exc:
         raise TransientError("rates were being stored by another process: try again") from exc
@@ -158,12 +159,17 @@ class _UsedMeanwhile(Exception):
         self.code = code
 
 
-def _refuse_used(conflicts: list[tuple[dt.date, str, Decimal, Decimal]]) -> Refused:
+def _nothing_done(source: str) -> str:
+    """What a refusal leaves undone: an import (all or nothing), or the rate set by hand."""
+    return "not changed" if source == MANUAL else "nothing imported"
+
+
+def _refuse_used(conflicts: list[tuple[dt.date, str, Decimal, Decimal]], undone: str) -> Refused:
     day, code, old, rate = conflicts[0]
     more = f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
     return Refused(
         f"the {code} rate of {day} was used for payments at {fx.rate_text(old)} and cannot "
-        f"become {fx.rate_text(rate)}{more}: nothing imported"
+        f"become {fx.rate_text(rate)}{more}: {undone}"
     )
 
 

@@ -312,7 +312,7 @@ def test_rub_and_byn_are_set_by_hand(config: Path, capsys: pytest.CaptureFixture
     code, out, err = run(capsys, *base, "--currency", "RUB", "--rate", "106")
     assert code == 2 and err == (
         "ekase-gateway: the RUB rate of 2024-11-18 was used for payments at 105.25 and "
-        "cannot become 106: nothing imported\n"
+        "cannot become 106: not changed\n"
     )
 
 

@@ -112,6 +112,20 @@ def test_an_amount_that_does_not_fit_is_an_overflow() -> None:
     assert "does not fit" in result.text
 
 
+def test_a_rate_too_long_for_xchg_rate_says_so() -> None:
+    """0.01 BYN at a hand-set 0.0000000001 per EUR is 15,831,000,000 JPY: the amount fits,
+    but 1 BYN is more yen than XchgRate's 11 digits can show: AM12 naming the rate, not
+    the amount."""
+    rates = fx.DayRates(DAY, RATE_DATE, {"JPY": Decimal("158.31"), "BYN": Decimal("1E-10")})
+    result = fx.convert(1, "BYN", "JPY", rates)
+    assert isinstance(result, fx.Overflow)
+    assert result.text == (
+        "1 BYN is more JPY than the 11 digits of XchgRate can show: 0.01 BYN cannot be "
+        "converted"
+    )
+    assert "does not fit" in fx.convert(10**18 - 1, "EUR", "JPY", RATES).text  # the amount
+
+
 def test_less_than_half_a_cent_is_refused() -> None:
     """0.01 HUF is 0.0000245 EUR: it rounds to nothing, which is no debit (AM12)."""
     result = fx.convert(1, "HUF", "EUR", RATES)
