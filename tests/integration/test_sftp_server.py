@@ -998,3 +998,29 @@ def test_a_session_dropped_with_a_refused_upload_open_gives_everything_back(
         lambda: _held(server)
     )
     assert not [p for p in server.folder("alpha", "in").iterdir() if p.name != "."]
+
+
+def test_a_client_that_leaves_without_a_disconnect_message_logs_out_cleanly(
+    server: RunningServer,
+) -> None:
+    """paramiko, as ERPs use it, closes its session and then its socket, sending SSH's
+    disconnect message no more than many clients do: a normal logout, logged without an
+    error (an operator alerting on errors saw every ERP session as failed). A connection
+    cut while a session is open still logs why."""
+    for n in range(4):
+        sftp = open_sftp(server, "alpha-erp", "alpha")
+        with sftp.open(f"/in/leave-{n}.xml", "wb") as handle:
+            handle.write(b"<Document/>")
+        sftp.close()
+        sftp.get_channel().get_transport().close()  # type: ignore[union-attr]
+    assert wait_for(lambda: len(server.log.named("sftp.logout")) >= 4)
+    assert [e["error"] for e in server.log.named("sftp.logout")] == [None] * 4
+    cut = open_sftp(server, "alpha-erp", "alpha")
+    handle = cut.open("/in/cut.xml", "wb")
+    handle.write(b"<Doc")
+    handle.flush()
+    transport = cut.get_channel().get_transport()  # type: ignore[union-attr]
+    transport.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
+    transport.close()  # type: ignore[union-attr]
+    assert wait_for(lambda: len(server.log.named("sftp.logout")) >= 5)
+    assert server.log.named("sftp.logout")[4]["error"] is not None
