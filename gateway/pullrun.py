@@ -124,7 +124,8 @@ def refuse(
     """Answer the request with admi.002 naming `finding`; its row and Outcome."""
     local = intake.now_local
     reference = answers.new_msg_id(conn, local)
-    reject = admi002_v01.MessageReject.of(finding, _aware(local), upload=intake.upload)
+    upload = intake.upload_within(admi002_v01.upload_chars_max)
+    reject = admi002_v01.MessageReject.of(finding, _aware(local), upload=upload)
     outbox_id, name = outbox.enqueue(
         conn,
         client_id=intake.client_id,

@@ -36,10 +36,23 @@ class Intake:
     def upload(self) -> str:
         """The upload as its client knows it, for an answer that can name nothing of its
         content (SPEC §6: the uploaded file and its SHA-256)."""
+        return self.upload_within(None)
+
+    def upload_within(self, chars_max: int | None) -> str:
+        """`upload` in at most `chars_max` characters (None: any): the file names shortened
+        in their middle as far as needed, the SHA-256 — what the client matches an answer
+        by — always whole."""
         if self.carrier is not None:
             name, sha256 = self.carrier
-            return f"file {name}, SHA-256 {sha256} (its data file {self.original_name})"
-        return f"file {self.original_name}, SHA-256 {self.sha256}"
+            form = "file {}, SHA-256 " + sha256 + " (its data file {})"
+            names: tuple[str, ...] = (name, self.original_name)
+        else:
+            form, names = "file {}, SHA-256 " + self.sha256, (self.original_name,)
+        whole = form.format(*names)
+        if chars_max is None or len(whole) <= chars_max:
+            return whole
+        each = max((chars_max - len(form.format(*[""] * len(names)))) // len(names), 3)
+        return form.format(*(_middle_cut(n, each) for n in names))
 
     @property
     def claim_name(self) -> str:
@@ -98,3 +111,14 @@ def take_in(
         now=now,
         timezone=timezone,
     )
+
+
+_KEPT_END = 8  # characters kept at a shortened name's end (its extension)
+
+
+def _middle_cut(name: str, chars: int) -> str:
+    """`name` in at most `chars` characters, an ellipsis in place of its middle."""
+    if len(name) <= chars:
+        return name
+    end = min(_KEPT_END, (chars - 1) // 2)
+    return name[: chars - 1 - end] + "…" + name[len(name) - end :]

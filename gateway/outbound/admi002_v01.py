@@ -26,6 +26,8 @@ from gateway.pull_codes import UNKNOWN_REFERENCE, RequestFinding, RequestReason
 MESSAGE = "admi.002.001.01"
 description_chars_max = 350  # RsnDesc and ErrLctn are Max350Text
 reason_chars_min = 120  # of RsnDesc kept for the reason when the upload is named too
+# What naming the upload may take of RsnDesc (`Intake.upload_within`), after "; ".
+upload_chars_max = description_chars_max - reason_chars_min - 2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

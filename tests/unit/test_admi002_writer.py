@@ -94,3 +94,34 @@ def test_an_unknown_request_names_its_upload_after_a_reason_cut_to_fit() -> None
     known = RequestFinding(RequestReason.FF01, "a DTD (DOCTYPE) is not allowed", "REQ-1")
     body = reason(admi002_v01.render(MessageReject.of(known, AT, upload=upload)))
     assert body.rsn.rsn_desc == "a DTD (DOCTYPE) is not allowed"
+
+
+@pytest.mark.parametrize("carried", [False, True])
+def test_a_long_upload_name_is_shortened_and_its_sha_256_kept_whole(carried: bool) -> None:
+    """The longest name the server takes (236 bytes), of a request or of a container's
+    data file: RsnDesc still ends with the whole SHA-256 the client matches the answer by
+    (it was cut away), the names shortened in their middle, the reason's English given
+    `reason_chars_min` characters."""
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+    from gateway.inbound.intake import Intake
+
+    name = "r" + "z" * 231 + ".xml"
+    sha = "cd" * 32
+    intake = Intake(
+        "alpha", Path("/spool/work/x"), name, "alpha-erp", "127.0.0.1", None, sha, 10,
+        AT, AT, ZoneInfo("Europe/Riga"), carrier=(name, "ef" * 32) if carried else None,
+    )  # fmt: skip
+    upload = intake.upload_within(admi002_v01.upload_chars_max)
+    assert len(upload) <= admi002_v01.upload_chars_max and "…" in upload
+    assert upload.startswith("file rzz") and ".xml, SHA-256 " in upload
+    finding = RequestFinding(RequestReason.FF01, "not valid against camt.060: " + "word " * 40)
+    body = reason(admi002_v01.render(MessageReject.of(finding, AT, upload=upload)))
+    desc = body.rsn.rsn_desc
+    assert len(desc) <= 350 and desc.endswith("; " + upload), desc
+    assert f"SHA-256 {'ef' * 32 if carried else sha}" in desc
+    english = desc[: -len(upload) - 2]  # given `reason_chars_min`, cut at a word
+    assert english.startswith("not valid against camt.060: word") and english.endswith("…")
+    assert len(english) > admi002_v01.reason_chars_min - len("word ")
+    assert intake.upload_within(10_000) == intake.upload  # room enough: as pain.002 says it
