@@ -63,10 +63,14 @@ def execute(
     assert rates is not None and rates.day == bookings.day, "the shell reads the day's rates"
     route = pricing.route(order.currency, debtor.currency, credit.currency, rates)
     if isinstance(route, fx.NoRate):
-        if fx.wait_is_over(order.due or bookings.day, bookings.day, bookings.fx_wait_days):
+        due = order.due or bookings.day
+        if fx.wait_is_over(due, bookings.day, bookings.fx_wait_days):
+            # (The day it waited from: after the daemon was down, the rate it lacks now is
+            # a later day's than the one it first waited for.)
             return Finding(
                 Reason.NARR,
-                f"{route.text}: none came within {bookings.fx_wait_days} business day(s)",
+                f"{route.text}: none came within {bookings.fx_wait_days} business day(s) "
+                f"of {due}",
             )
         return Waiting(route.text)
     priced = route.price(order.amount_minor)

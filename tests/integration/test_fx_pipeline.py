@@ -362,7 +362,11 @@ def test_a_missing_rate_waits_then_executes_or_is_rejected_narr(
             assert inst.new_answers() == []
         inst.clock.set(dt.datetime(2024, 11, 22, 9, 0, tzinfo=RIGA))
         inst.run()
-        rejected_narr(inst, "N-USD", "no EUR/USD rate for 2024-11-21", held)
+        rejected_narr(
+            inst, "N-USD",
+            "no EUR/USD rate for 2024-11-21: none came within 2 business day(s) of 2024-11-20",
+            held,
+        )  # fmt: skip
     finally:
         inst.close()
 
