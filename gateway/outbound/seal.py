@@ -200,8 +200,9 @@ def verify_file(path: Path, *, trusted_certs: Sequence[Path], now: datetime) -> 
     anchors = [_load_cert(p, "trusted certificate") for p in trusted_certs]
     sig = seal_path(path)
     if not _is_file(path, "it"):
-        beside = "the seal exists" if _is_file(sig, "its seal") else "nor its seal"
-        return Verification(ok=False, problem=f"no such file ({beside})")
+        if not _is_file(sig, "its seal"):  # a path that names nothing: the caller's mistake
+            raise SealError("no such file (nor its seal)")
+        return Verification(ok=False, problem="no such file (the seal exists)")
     if not _is_file(sig, "its seal"):
         return Verification(ok=False, problem="missing seal")
     try:

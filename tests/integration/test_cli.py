@@ -254,6 +254,20 @@ def test_db_upgrade_twice(config: Path) -> None:
         assert "database ready" in done.stdout
 
 
+def test_verify_of_a_path_that_names_nothing_is_a_usage_error(tmp_path: Path) -> None:
+    """A mistyped path is exit 2 with one line (an auditor's script tells it from an
+    altered file, exit 1)."""
+    from datetime import UTC, datetime
+
+    from gateway.keys import init_signing_key
+
+    init_signing_key(tmp_path / "s.key", tmp_path / "s.crt", now=datetime.now(UTC))
+    gone = tmp_path / "nonexist.xml"
+    done = gateway("verify", str(gone), "--cert", str(tmp_path / "s.crt"))
+    assert (done.returncode, done.stdout) == (2, ""), done
+    assert done.stderr == f"ekase-gateway: {gone}: no such file (nor its seal)\n"
+
+
 def test_verify_accepts_current_or_next_certificate(tmp_path: Path) -> None:
     """During a key rollover a client trusts both certificates: `verify --cert NEXT --cert
     CURRENT` accepts a file sealed with the current key; the next certificate alone does not."""

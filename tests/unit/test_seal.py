@@ -104,9 +104,14 @@ def test_missing_seal_is_reported(tmp_path: Path, pki: tuple[Path, Path]) -> Non
     path.write_bytes(XML)
     verdict = verify_file(path, trusted_certs=[pki[1]], now=NOW)
     assert (verdict.ok, verdict.problem) == (False, "missing seal")
-    # a mistyped path is a missing file, not a file without its seal
-    verdict = verify_file(tmp_path / "typo.xml", trusted_certs=[pki[1]], now=NOW)
-    assert (verdict.ok, verdict.problem) == (False, "no such file (nor its seal)")
+    # a mistyped path (no file, no seal) is the caller's mistake, not a verdict; a file
+    # gone from beside its seal is one
+    with pytest.raises(SealError, match=r"^no such file \(nor its seal\)$"):
+        verify_file(tmp_path / "typo.xml", trusted_certs=[pki[1]], now=NOW)
+    path.with_name(NAME + ".sig").write_bytes(b"<Signature/>")
+    path.unlink()
+    verdict = verify_file(path, trusted_certs=[pki[1]], now=NOW)
+    assert (verdict.ok, verdict.problem) == (False, "no such file (the seal exists)")
 
 
 def test_seal_by_another_key_is_untrusted(tmp_path: Path, pki: tuple[Path, Path]) -> None:
