@@ -342,6 +342,8 @@ class SftpSession(asyncssh.SFTPServer):
     # Opening, reading and writing
 
     def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
+        if pflags & asyncssh.FXF_WRITE:
+            self._refuse_outside_areas(path)
         vpath = self._resolve(path)
         self._take_handle(vpath)
         try:
@@ -351,6 +353,16 @@ class SftpSession(asyncssh.SFTPServer):
             raise
         self.open_handles += 1
         return handle
+
+    def _refuse_outside_areas(self, path: bytes) -> None:
+        """A new file outside every folder (`put pay.xml /`) is refused by the rule that
+        says where uploads go, not as a file that does not exist."""
+        with contextlib.suppress(fs.PathRefused):  # (a name refused as such: `_resolve`)
+            where = fs.normalize(path)
+            if where.strip("/").split("/")[0] not in fs.AREAS:
+                reason = fs.may_write_new(self.mode, fs.VirtualPath(None))
+                assert reason is not None, "nothing may be made outside the folders"
+                raise self._deny("write", where, reason)
 
     def _take_handle(self, vpath: fs.VirtualPath) -> None:
         """Count one more open file against the session's, the user's and the server's

@@ -1024,3 +1024,23 @@ def test_a_client_that_leaves_without_a_disconnect_message_logs_out_cleanly(
     transport.close()  # type: ignore[union-attr]
     assert wait_for(lambda: len(server.log.named("sftp.logout")) >= 5)
     assert server.log.named("sftp.logout")[4]["error"] is not None
+
+
+def test_an_upload_to_the_root_is_refused_saying_where_uploads_go(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    """`put pay.xml /` (a newcomer forgetting /in) is "Permission denied" with the rule,
+    not "No such file or directory"; a read-only user's says it is read-only."""
+    (tmp_path / "pay.xml").write_bytes(b"<x/>")
+    result = openssh_sftp(server, "alpha-erp", "alpha", ["put pay.xml /"], tmp_path)
+    assert result.returncode != 0
+    assert "Permission denied" in result.stderr, result.stderr
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    with pytest.raises(PermissionError, match="uploads go directly into /in"):
+        sftp.open("/pay.xml", "wb")
+    with pytest.raises(PermissionError, match="uploads go directly into /in"):
+        sftp.open("/elsewhere/pay.xml", "wb")
+    with pytest.raises(FileNotFoundError):
+        sftp.open("/pay.xml", "rb")  # reading what is not there is still "no such file"
+    sftp.close()
+    assert server.visible("alpha") == []
