@@ -230,6 +230,15 @@ sed -e "s|/opt/ekase-gateway/.venv|$venv|g" \
 chmod 0644 "$unit_dir/ekase-gateway.service.new"
 mv "$unit_dir/ekase-gateway.service.new" "$unit_dir/ekase-gateway.service"
 say "installed $unit_dir/ekase-gateway.service"
+# logrotate for the JSON log (`log_file` above): this install's path and account.
+logrotate_dir="$prefix/etc/logrotate.d"
+install -d -o root -g root -m 0755 "$logrotate_dir"
+sed -e "s|/var/lib/ekase-gateway|$state|g" \
+    -e "s|^\( *create [0-7]*\) ekase ekase$|\1 $account $group|" \
+    "$here/ekase-gateway.logrotate" > "$logrotate_dir/ekase-gateway.new"
+chmod 0644 "$logrotate_dir/ekase-gateway.new"
+mv "$logrotate_dir/ekase-gateway.new" "$logrotate_dir/ekase-gateway"
+say "installed $logrotate_dir/ekase-gateway"
 # OpenSSH mode: an upload is its SFTP user's file, made with the mode the client sends
 # (OpenSSH's put sends the local file's: an ERP's export under umask 077 is 0600), which
 # the service, in the client's group only, could not read: the client was held for good.

@@ -171,3 +171,15 @@ registration_number = "90000000001"
     path, group_status = found
     assert group_status in ("ACSC", "ACCP"), (group_status, path.read_text()[:2000])
     assert _mode(path)[0] == site.account
+
+
+def test_logrotate_is_installed_for_this_installs_log_and_account(installed_site: Site) -> None:
+    """The logrotate file goes where logrotate reads it, naming this install's log file and
+    creating the new one as its service account (with `--user` and `--prefix` the shipped
+    file's `ekase` and /var/lib paths would be wrong: tester 2)."""
+    site = installed_site
+    rotate = site.prefix / "etc" / "logrotate.d" / "ekase-gateway"
+    text = rotate.read_text()
+    assert f"{site.spool}/log/gateway.jsonl {{" in text.splitlines()
+    assert f"    create 0640 {site.account} {site.account}" in text.splitlines()
+    assert _mode(rotate) == ("root", "root", 0o644)
