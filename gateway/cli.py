@@ -8,14 +8,13 @@ import datetime as dt
 import os
 import sys
 import threading
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gateway import heap, stdout_gone
+from gateway.cli_common import config_arg, environment, settings_of
 from gateway.errors import ConfigError, GatewayError, SealError, UsageError
 from gateway.files import stop_syncing
-from gateway.settings import Settings, load
 from gateway.text import time_of_day
 
 Handler = Callable[[argparse.Namespace], int]
@@ -48,68 +47,13 @@ class _Version(argparse.Action):
         parser.exit(0)
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return load(args.config)
-
-
-def _environment(  # type: ignore[no-untyped-def]
-    args: argparse.Namespace, *, need_sealer: bool = False, settings: Settings | None = None
-):
-    """The environment of a command that writes. Its log lines go to stderr (and the log
-    file): stdout carries only the command's own summary, for people and scripts."""
-    # structlog too is loaded only now: `scan` has started its reader by then.
-    from gateway import logs
-    from gateway.environment import open_environment
-
-    settings = settings or _settings(args)
-    logs.configure(settings.log_file, stream=sys.stderr)
-    return open_environment(settings, need_sealer=need_sealer)
-
-
 # -- commands ------------------------------------------------------------------------------
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    env = _environment(args)
+    env = environment(args)
     print(f"database ready: {env.settings.database_url.split('@')[-1]}")
     env.close()
-    return 0
-
-
-def cmd_ledger_fund(args: argparse.Namespace) -> int:
-    from gateway.funding import fund
-
-    if args.key is not None and not args.key.strip():
-        # An unset variable in a script (`--key "$KEY"`): funding anew on every retry.
-        raise UsageError("--key is empty: give the funding's own key, or leave --key out")
-    env = _environment(args)
-    try:
-        done = fund(env, args.iban, args.amount, key=args.key or uuid.uuid4().hex)
-    finally:
-        env.close()
-    from gateway.funding import describe
-    from ledger.currency import format_minor
-
-    if done.earlier is not None:
-        print(f"nothing booked: key {args.key} was used already for {describe(done.earlier)}")
-    print(f"{format_minor(done.balance_minor, done.currency)} {done.currency}")
-    return 0
-
-
-def cmd_ledger_balance(args: argparse.Namespace) -> int:
-    from gateway.environment import open_reader
-    from gateway.funding import iban_argument
-    from ledger.currency import format_minor
-
-    settings = _settings(args)
-    env = open_reader(settings)  # reads only, never waits for a writer; its spool's?
-    try:
-        account = env.ledger.account(iban_argument(args.iban))
-    finally:
-        env.close()
-    if account is None:
-        raise UsageError(f"--iban {args.iban}: no such account in the ledger")
-    print(f"{format_minor(account.balance_minor, account.currency)} {account.currency}")
     return 0
 
 
@@ -121,13 +65,13 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     # The first file is claimed and its reading started before the database layer is
     # imported: the child parses while this process loads the rest (`readahead`).
-    settings = _settings(args)
+    settings = settings_of(args)
     first = readahead.start(settings, SystemClock().now())
     try:
         from gateway.pipeline import Pipeline
 
         try:
-            env = _environment(args, need_sealer=True, settings=settings)
+            env = environment(args, need_sealer=True, settings=settings)
             try:
                 result = Pipeline(env).run_once(first)
             finally:
@@ -148,7 +92,7 @@ def cmd_eod(args: argparse.Namespace) -> int:
     from gateway.outbound import statements
     from ledger import calendar
 
-    env = _environment(args, need_sealer=True)
+    env = environment(args, need_sealer=True)
     try:
         day = _date(args.date) if args.date else env.local_now().date()
         named = f"--date {day}" if args.date else f"today ({day})"
@@ -186,7 +130,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from gateway.funding import iban_argument
     from gateway.outbound import reports
 
-    env = _environment(args, need_sealer=True)
+    env = environment(args, need_sealer=True)
     try:
         name = reports.intraday_report(env, iban_argument(args.iban))
     finally:
@@ -229,7 +173,7 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     from gateway.environment import load_sealer
     from gateway.keys import init_host_key, init_signing_key
 
-    settings = _settings(args)
+    settings = settings_of(args)
     installation.check_user(settings.spool_dir)  # keys root made the service could not read
     made = init_signing_key(
         settings.signing.key, settings.signing.certificate, now=SystemClock().now()
@@ -246,10 +190,6 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
 # -- the parser ------------------------------------------------------------------------------
 
 
-def _config_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-c", "--config", type=Path, required=True, help="configuration TOML")
-
-
 def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] = ()) -> _Parser:  # type: ignore[type-arg]
     parser = _Parser(prog=PROG, description=__doc__)
     parser.add_argument("--version", action=_Version)
@@ -257,39 +197,24 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
     sub.required = True
 
     p = sub.add_parser("scan", help="process everything waiting and what has fallen due, then exit")
-    _config_arg(p)
+    config_arg(p)
     p.add_argument("--once", action="store_true", help="one pass, then exit (required)")
     p.set_defaults(handler=cmd_scan)
-
-    p = sub.add_parser("ledger", help="ledger operations: fund, balance")
-    ledger_sub = p.add_subparsers(dest="ledger_command", metavar="ACTION", parser_class=_Parser)
-    ledger_sub.required = True
-    for action, handler, helptext in (
-        ("fund", cmd_ledger_fund, "credit an account from the treasury's funding account"),
-        ("balance", cmd_ledger_balance, "print an account's booked balance"),
-    ):
-        q = ledger_sub.add_parser(action, help=helptext)
-        _config_arg(q)
-        q.add_argument("--iban", required=True)
-        if action == "fund":  # `balance` reads only: an amount or key there is a mistake
-            q.add_argument("--amount", required=True, help="decimal amount, e.g. 1000.50")
-            q.add_argument("--key", help="idempotency key: the same key never funds twice")
-        q.set_defaults(handler=handler)
 
     p = sub.add_parser("db", help="database: upgrade")
     db_sub = p.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
     db_sub.required = True
     q = db_sub.add_parser("upgrade", help="create or upgrade the schema (Alembic)")
-    _config_arg(q)
+    config_arg(q)
     q.set_defaults(handler=cmd_db_upgrade)
 
     p = sub.add_parser("eod", help="write end-of-day camt.053 statements for a business day")
-    _config_arg(p)
+    config_arg(p)
     p.add_argument("--date", help="business day YYYY-MM-DD (default: today)")
     p.set_defaults(handler=cmd_eod)
 
     p = sub.add_parser("report", help="write an intraday camt.052 report for an account")
-    _config_arg(p)
+    config_arg(p)
     p.add_argument("--iban", required=True)
     p.set_defaults(handler=cmd_report)
 
@@ -322,7 +247,7 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
     keys_sub = p.add_subparsers(dest="keys_command", metavar="ACTION", parser_class=_Parser)
     keys_sub.required = True
     q = keys_sub.add_parser("init", help="create the signing key, certificate and SSH host key")
-    _config_arg(q)
+    config_arg(q)
     q.set_defaults(handler=cmd_keys_init)
 
     for add in extra:
@@ -356,9 +281,12 @@ def console() -> int:
 # does not restart), not an outage (exit 1, restarted until the server is back).
 def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
     try:
-        from gateway import budget_cli, daemon_cli, fx_cli
+        from gateway import budget_cli, daemon_cli, fx_cli, ledger_cli
 
-        commands = [daemon_cli.add_commands, fx_cli.add_commands, budget_cli.add_commands]
+        commands = [
+            ledger_cli.add_commands, daemon_cli.add_commands, fx_cli.add_commands,
+            budget_cli.add_commands,
+        ]
         args = build_parser(commands).parse_args(argv)
         if own_process:  # not when a test calls `main` in its own process
             heap.settle()

@@ -9,11 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gateway.settings import Settings, load
-
-
-def _config_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-c", "--config", type=Path, required=True, help="configuration TOML")
+from gateway.cli_common import config_arg, settings_of
 
 
 def _tcp_port(text: str) -> int:
@@ -23,14 +19,10 @@ def _tcp_port(text: str) -> int:
     return port
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return load(args.config)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from gateway import daemon, logs
 
-    settings = _settings(args)
+    settings = settings_of(args)
     logs.configure(settings.log_file)
     return daemon.run(settings)
 
@@ -44,13 +36,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from gateway import status as status_module
 
-    return status_module.main(_settings(args), as_json=args.json)
+    return status_module.main(settings_of(args), as_json=args.json)
 
 
 def cmd_sshd_config(args: argparse.Namespace) -> int:
     from gateway.sftp.openssh import sshd_config_blocks
 
-    print(sshd_config_blocks(_settings(args)), end="")
+    print(sshd_config_blocks(settings_of(args)), end="")
     return 0
 
 
@@ -58,7 +50,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p = sub.add_parser(
         "run", help="the daemon: SFTP server, watcher and pipeline (SIGTERM: finish file, exit 0)"
     )
-    _config_arg(p)
+    config_arg(p)
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("demo", help="create a demo installation (once) and optionally run it")
@@ -69,10 +61,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser("status", help="per client: waiting, in progress, processed, last answer")
-    _config_arg(p)
+    config_arg(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_status)
 
     p = sub.add_parser("sshd-config", help="print sshd_config Match blocks for OpenSSH set-ups")
-    _config_arg(p)
+    config_arg(p)
     p.set_defaults(handler=cmd_sshd_config)

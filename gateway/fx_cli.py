@@ -6,7 +6,7 @@
     ekase-gateway announce -c CONFIG --client ID --date D --amount A
 
 A refused file or value is one line on standard error and exit 2, nothing stored.
-Registered through `gateway.commands.EXTRA`; heavy modules load inside the handlers.
+Registered in `cli.main`; heavy modules load inside the handlers.
 """
 
 from __future__ import annotations
@@ -14,23 +14,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 from pathlib import Path
-from typing import Any
 
+from gateway.cli_common import config_arg, environment, settings_of
 from gateway.errors import UsageError
-
-
-def _config_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-c", "--config", type=Path, required=True, help="configuration TOML")
-
-
-def _environment(args: argparse.Namespace) -> Any:
-    from gateway import logs
-    from gateway.environment import open_environment
-    from gateway.settings import load
-
-    settings = load(args.config)
-    logs.configure(settings.log_file)
-    return open_environment(settings, need_sealer=False)
 
 
 def _date(text: str) -> dt.date:
@@ -48,7 +34,7 @@ def cmd_rates_import(args: argparse.Namespace) -> int:
         raise UsageError(f"{path}: a folder, not a file")
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
-    env = _environment(args)
+    env = environment(args)
     try:
         outcome = store.import_file(
             env.engine, path, now=env.clock.now(), today=env.local_now().date()
@@ -66,7 +52,7 @@ def cmd_rates_set(args: argparse.Namespace) -> int:
 
     day = _date(args.date)
     code = args.currency.strip().upper()
-    env = _environment(args)
+    env = environment(args)
     try:
         outcome = store.set_rate(
             env.engine, day, code, args.rate, now=env.clock.now(), today=env.local_now().date()
@@ -84,11 +70,10 @@ def cmd_rates_show(args: argparse.Namespace) -> int:
     from gateway import fx
     from gateway.environment import open_reader
     from gateway.rates import store, target
-    from gateway.settings import load
     from ledger import currency
 
     day = _date(args.date)
-    env = open_reader(load(args.config))  # reads only (README): nothing migrated or made
+    env = open_reader(settings_of(args))  # reads only (README): nothing migrated or made
     try:
         rate_date = target.rate_date_for(day)
         with env.engine.connect() as conn:
@@ -113,7 +98,7 @@ def cmd_announce(args: argparse.Namespace) -> int:
     from ledger import calendar, currency
 
     day = _date(args.date)
-    env = _environment(args)
+    env = environment(args)
     try:
         if args.client not in {c.id for c in env.settings.clients}:
             raise UsageError(f"--client {args.client}: no such client in the configuration")
@@ -162,24 +147,24 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     q = rates_sub.add_parser(
         "import", help="import an ECB eurofxref file (daily or history; XML, CSV or zip)"
     )
-    _config_arg(q)
+    config_arg(q)
     q.add_argument("file", type=Path)
     q.set_defaults(handler=cmd_rates_import)
 
     q = rates_sub.add_parser("set", help="set a rate the ECB does not publish (RUB, BYN)")
-    _config_arg(q)
+    config_arg(q)
     q.add_argument("--date", required=True, help="the rate's date YYYY-MM-DD (an ECB day)")
     q.add_argument("--currency", required=True)
     q.add_argument("--rate", required=True, help="units of the currency per 1 EUR")
     q.set_defaults(handler=cmd_rates_set)
 
     q = rates_sub.add_parser("show", help="print the rates valid for execution on a day")
-    _config_arg(q)
+    config_arg(q)
     q.add_argument("--date", required=True, help="execution day YYYY-MM-DD")
     q.set_defaults(handler=cmd_rates_show)
 
     p = sub.add_parser("announce", help="record a client's large-payment-day announcement")
-    _config_arg(p)
+    config_arg(p)
     p.add_argument("--client", required=True, help="client id")
     p.add_argument("--date", required=True, help="business day YYYY-MM-DD of the payments")
     p.add_argument(

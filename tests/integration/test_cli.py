@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -15,8 +17,8 @@ from tests.pipeline_fixtures import A_MAIN, B_MAIN, write_config
 EXE = str(Path(sys.executable).with_name("ekase-gateway"))
 SUBCOMMANDS = [
     ["run"], ["scan"], ["demo"], ["status"], ["ledger"], ["ledger", "fund"],
-    ["ledger", "balance"], ["eod"], ["report"], ["verify"], ["keys"], ["keys", "init"],
-    ["sshd-config"], ["db"], ["db", "upgrade"],
+    ["ledger", "balance"], ["ledger", "accounts"], ["eod"], ["report"], ["verify"], ["keys"],
+    ["keys", "init"], ["sshd-config"], ["db"], ["db", "upgrade"],
 ]
 
 
@@ -27,6 +29,28 @@ def gateway(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     return write_config(tmp_path)
+
+
+def test_accounts_lists_the_treasurys_own_accounts_with_their_balances(config: Path) -> None:
+    """`ledger accounts` lists every ledger account, the treasury's own too (funding, and a
+    clearing and a position account per currency, whose IBANs no configuration names),
+    with kind, owner, status and balance: funded money is on the client's account and
+    off the funding account, and every currency's accounts add up to zero."""
+    funded = gateway("ledger", "fund", "-c", str(config), "--iban", B_MAIN, "--amount", "1000.50")
+    assert funded.returncode == 0, funded.stderr
+    listed = gateway("ledger", "accounts", "-c", str(config))
+    assert listed.returncode == 0 and listed.stderr == "", listed.stderr
+    rows = [line.split() for line in listed.stdout.splitlines()]
+    by_iban = {row[0]: row for row in rows}
+    assert by_iban[B_MAIN][1:] == ["client", "iestade-b", "open", "1000.50", "EUR"]
+    kinds = Counter(row[1] for row in rows)
+    assert kinds["clearing"] == kinds["position"] == 15 and kinds["funding"] >= 1, kinds
+    [funding] = [row for row in rows if row[1] == "funding" and row[-1] == "EUR"]
+    assert funding[-2] == "-1000.50"
+    sums: Counter[str] = Counter()
+    for row in rows:
+        sums[row[-1]] += Decimal(row[-2])
+    assert set(sums.values()) == {0}, sums
 
 
 def test_fund_then_balance_prints_the_amount(config: Path) -> None:

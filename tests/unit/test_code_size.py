@@ -26,7 +26,6 @@ MODULE_EXCEPTIONS = {
     "is accepted is exactly the shape written",
 }
 FUNCTION_EXCEPTIONS = {
-    "gateway/cli.py:build_parser": "argparse declarations, one command after another",
     "gateway/sftp/server.py:start_server": "asyncssh's server options, one keyword each",
 }
 
