@@ -227,7 +227,7 @@ class Spool:
             for folder in (self.outbox(client_id), self.work(client_id)):
                 candidates += [p for p in folder.glob(".*") if p.name.endswith(".tmp")]
             uploads = (self.inbox(client_id), self.trial_box(client_id))
-            removed += upload_temps.remove_abandoned(client_id, uploads)
+            removed += upload_temps.remove_abandoned(client_id, uploads, now_epoch)
         for path in candidates:
             try:
                 if now_epoch - path.lstat().st_mtime > stale_temporary_seconds and path.is_file():

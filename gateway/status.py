@@ -90,7 +90,7 @@ def _scan_in(
             waiting += 1
             continue
         age = now_epoch - info.st_mtime
-        if age > stale_temporary_seconds or upload_temps.abandoned(Path(entry.path)):
+        if age > stale_temporary_seconds or upload_temps.abandoned(Path(entry.path), now_epoch):
             stale.append(StaleUpload(client_id, entry.name, info.st_size, round(age)))
         else:
             uploading += 1

@@ -25,7 +25,6 @@ import os
 import re
 import secrets
 import stat
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,9 +59,9 @@ def create(folder: str, mode: int) -> tuple[str, int]:
     raise BlockingIOError(errno.EAGAIN, "cannot make a hidden upload file; try again", folder)
 
 
-def remove_abandoned(client_id: str, folders: tuple[Path, ...]) -> int:
+def remove_abandoned(client_id: str, folders: tuple[Path, ...], now_epoch: float) -> int:
     """Remove the hidden uploads in `folders` that no session writes any more (see the
-    module's docstring); how many were removed."""
+    module's docstring); how many were removed. `now_epoch`: the clock's `wall()`."""
     removed = 0
     for folder in folders:
         try:
@@ -70,7 +69,7 @@ def remove_abandoned(client_id: str, folders: tuple[Path, ...]) -> int:
         except (FileNotFoundError, NotADirectoryError):  # removed (`Pipeline.restore_folders`)
             continue
         for name in names:
-            size = _remove_unless_locked(folder / name)
+            size = _remove_unless_locked(folder / name, now_epoch)
             if size is not None:
                 removed += 1
                 _log().warning("sftp.upload.abandoned", client=client_id, area=folder.name,
@@ -78,13 +77,13 @@ def remove_abandoned(client_id: str, folders: tuple[Path, ...]) -> int:
     return removed
 
 
-def abandoned(path: Path) -> bool:
+def abandoned(path: Path, now_epoch: float) -> bool:
     """Whether `path` is a hidden upload of the server's that no session writes any more
     (its lock is free), read only (`status`). False where that cannot be told: not such a
     name, gone, or not the caller's."""
     if not _NAME.match(path.name):
         return False
-    with _unwritten(path, fcntl.LOCK_SH) as info:
+    with _unwritten(path, fcntl.LOCK_SH, now_epoch) as info:
         return info is not None
 
 
@@ -96,9 +95,9 @@ def _log() -> Any:
     return structlog.get_logger("gateway.sftp")
 
 
-def _remove_unless_locked(path: Path) -> int | None:
+def _remove_unless_locked(path: Path, now_epoch: float) -> int | None:
     """Unlink `path` if no one holds its lock, keeping it locked meanwhile; its size then."""
-    with _unwritten(path, fcntl.LOCK_EX) as info:
+    with _unwritten(path, fcntl.LOCK_EX, now_epoch) as info:
         if info is None:
             return None
         try:
@@ -109,7 +108,7 @@ def _remove_unless_locked(path: Path) -> int | None:
 
 
 @contextlib.contextmanager
-def _unwritten(path: Path, lock: int) -> Iterator[os.stat_result | None]:
+def _unwritten(path: Path, lock: int, now_epoch: float) -> Iterator[os.stat_result | None]:
     """`path`'s status while this process holds its `lock` (then no session writes it), or
     None: a session holds it or is making it (`making_seconds`), or it is gone, a link, or
     not the gateway's own file (under
@@ -127,9 +126,8 @@ def _unwritten(path: Path, lock: int) -> Iterator[os.stat_result | None]:
             return
         info = os.fstat(fd)  # final now: no one writes it
         ours = stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid()
-        # Its change time, which a client cannot set (`put -p` sets the others); the file
-        # system's times are the wall clock's, as is this reading.
-        made = info.st_size == 0 and time.time() - info.st_ctime < making_seconds
+        # Its change time, which a client cannot set (`put -p` sets the others).
+        made = info.st_size == 0 and now_epoch - info.st_ctime < making_seconds
         yield info if ours and not made else None
     finally:
         os.close(fd)

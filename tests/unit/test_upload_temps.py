@@ -27,10 +27,10 @@ def _made_unlocked(folder: Path, data: bytes = b"") -> Path:
 def test_an_upload_being_made_is_neither_removed_nor_reported(tmp_path: Path) -> None:
     path = _made_unlocked(tmp_path)
     with capture_logs() as logs:
-        assert upload_temps.remove_abandoned("alpha", (tmp_path,)) == 0
+        assert upload_temps.remove_abandoned("alpha", (tmp_path,), time.time()) == 0
     assert path.exists()
     assert not [e for e in logs if e["event"] == "sftp.upload.abandoned"], logs
-    assert not upload_temps.abandoned(path)
+    assert not upload_temps.abandoned(path, time.time())
 
 
 def test_an_empty_upload_left_by_a_dead_server_is_removed(
@@ -42,18 +42,18 @@ def test_an_empty_upload_left_by_a_dead_server_is_removed(
     path = _made_unlocked(tmp_path)
     future = time.time() + 3600
     os.utime(path, (future, future))
-    assert not upload_temps.abandoned(path)
+    assert not upload_temps.abandoned(path, time.time())
     time.sleep(0.3)
-    assert upload_temps.abandoned(path)
+    assert upload_temps.abandoned(path, time.time())
     with capture_logs() as logs:
-        assert upload_temps.remove_abandoned("alpha", (tmp_path,)) == 1
+        assert upload_temps.remove_abandoned("alpha", (tmp_path,), time.time()) == 1
     assert not path.exists()
     assert [e["size_bytes"] for e in logs if e["event"] == "sftp.upload.abandoned"] == [0]
 
 
 def test_a_written_upload_whose_writer_is_gone_is_removed_at_once(tmp_path: Path) -> None:
     path = _made_unlocked(tmp_path, data=b"<Document>")
-    assert upload_temps.remove_abandoned("alpha", (tmp_path,)) == 1
+    assert upload_temps.remove_abandoned("alpha", (tmp_path,), time.time()) == 1
     assert not path.exists()
 
 
