@@ -59,12 +59,18 @@ def answer(
         if isinstance(plan, RequestFinding):
             return RequestFinding(plan.reason, plan.info, request.msg_id)
         plans.append(plan)
+    # Each report once, in the order asked, however often the request names it: repeated
+    # or overlapping requests would multiply what goes into out/.
     names: list[tuple[int, str]] = []
+    issued: set[str | int] = set()  # an account's day so far (IBAN), a statement (outbox id)
     for plan in plans:
-        if isinstance(plan, _Intraday):
-            names.append(_intraday(env, conn, client_id, plan.iban, local))
-        else:
-            names += [_copy(conn, client_id, outbox_id, local) for outbox_id in plan.outbox_ids]
+        for report in [plan.iban] if isinstance(plan, _Intraday) else plan.outbox_ids:
+            if report not in issued:
+                issued.add(report)
+                if isinstance(report, str):
+                    names.append(_intraday(env, conn, client_id, report, local))
+                else:
+                    names.append(_copy(conn, client_id, report, local))
     return names
 
 

@@ -135,6 +135,30 @@ def test_a_request_sent_again_gets_every_copy_again(template: Path, tmp_path: Pa
         inst.close()
 
 
+def test_the_same_report_asked_for_again_in_one_request_is_issued_once(
+    template: Path, tmp_path: Path
+) -> None:
+    """A request is answered with each report once, however often it names it: twenty
+    identical camt.052 requests were twenty reports (a client's 8 KB request wrote 50 MB
+    into its out/: tester 4), and overlapping camt.053 periods copied a statement once
+    per period."""
+    inst = Installation.copy_of(template, tmp_path / "gw", need_sealer=True)
+    try:
+        out = closed_yesterday(inst)
+        today = s.Wanted(
+            message="camt.052.001.02", iban=A_MAIN, from_date=TOMORROW.isoformat(),
+            to_date=None, from_time=None,
+        )  # fmt: skip
+        answered(inst, request(*[today] * 20, msg_id="REQ-MANY"))
+        assert [f.message for f in out.new()] == ["camt.052.001.02"]
+        overlapping = [statement_day(), statement_day(first=TODAY - dt.timedelta(days=1))]
+        answered(inst, request(*overlapping, statement_day(A_USD), msg_id="REQ-OVER"))
+        copies = sorted(f.text("Stmt/Acct/Id/IBAN") for f in out.new())
+        assert copies == sorted([A_MAIN, A_USD]), copies
+    finally:
+        inst.close()
+
+
 def _upgraded_from_0015(inst: Installation) -> None:
     from alembic import command
 
