@@ -133,9 +133,14 @@ def _findings(env: Environment, row: Any, path: Path) -> str:
             lines.append(
                 f"  file {sig.container_file_id} {sig.signatory or '-'}; {sig.subject or '-'}; "
                 f"serial {sig.serial or '-'}; {signed}; "
-                f"{sig.signatory_right or '-'}; {sig.reason or 'counted'}: {sig.detail}"
+                f"{sig.signatory_right or '-'}; {_effect(sig)}: {sig.detail}"
             )
     return "\n".join(lines) + "\n"
+
+
+def _effect(sig: Any) -> str:
+    """What a signature did for its batch: its reason code, or whether it counted."""
+    return sig.reason or ("counted" if sig.counted else "not counted")
 
 
 _CLOSED = {

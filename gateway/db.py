@@ -312,6 +312,8 @@ signatures = Table(
     Column("signatory_right", String(8), nullable=True),
     Column("reason", String(4), nullable=True),
     Column("detail", Text, nullable=False),
+    # It counted for the batch (None: written before migration 0017 and not marked by it).
+    Column("counted", Boolean, nullable=True),
     Index("ix_gw_signatures_awaiting", "awaiting_id"),
 )
 

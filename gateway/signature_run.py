@@ -189,7 +189,8 @@ def _sign(
         if who is None and check.certificate is not None:
             trusted = check.problem is not xades.Problem.UNTRUSTED_CA
             who = signatories.match(card, check.certificate, trusted=trusted)
-        _record(conn, row.id, container_id, intake, check, who, reason, detail)
+        counted = verdict is not None and check.problem is None and verdict.counts
+        _record(conn, row.id, container_id, intake, check, who, reason, detail, counted)
         lines.append(f"{check.source}: {detail}")
         if reason is not None:
             reasons.append(reason)
@@ -297,6 +298,7 @@ def answer_again(
 def _record(
     conn: Connection, awaiting_id: int, container_id: int, intake: Intake,
     check: xades.SignatureCheck, signatory: Signatory | None, reason: Reason | None, detail: str,
+    counted: bool,
 ) -> None:
     cert = check.certificate
     conn.execute(
@@ -308,7 +310,7 @@ def _record(
             verified=check.ok and cert is not None,
             signatory=signatory.name[:255] if signatory else None,
             signatory_right=signatory.right.value if signatory else None,
-            reason=reason.value if reason else None, detail=detail,
+            reason=reason.value if reason else None, detail=detail, counted=counted,
         )
     )  # fmt: skip
 

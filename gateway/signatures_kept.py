@@ -19,7 +19,7 @@ def counted_so_far(conn: Connection, row: Any) -> list[Signatory]:
     then (valid for the account when the container is received). The level rule carries
     them over as it lets them count together (`signatories.carried`)."""
     s = db.signatures.c
-    counted = s.verified & s.signatory.is_not(None) & s.reason.is_(None)
+    counted = s.counted.is_(True)
     rows = conn.execute(
         select(db.signatures).where(s.awaiting_id == row.id, counted).order_by(s.id)
     )

@@ -973,3 +973,39 @@ def test_a_container_inside_a_container_is_ff01_and_leaves_the_inner_bytes_free(
     [ack] = inst.new_answers()
     info = " ".join(ack.group_info)
     assert ack.original_msg_id == "NESTED-1" and "1 of 2 signatures" in info, info
+
+
+def test_a_signature_not_needed_is_not_recorded_as_counted(tmp_path: Path) -> None:
+    """One container signed by First, Second and Third for a level-2 batch: the batch runs
+    on the first two; the findings say Third's was not counted (they said "counted" of
+    every signature without a reason code: an outside tester), and the signatures kept
+    count two."""
+    base = tmp_path / "gw"
+    config = write_config(base)
+    pki, files = make_pki_files(tmp_path / "pki", WHEN)
+    third = testpki.new_signatory(pki.ca, "Third Person", now=WHEN)
+    testpki.write_issued(third, tmp_path / "pki" / "signatories", "third")
+    configure(
+        config, files, client_id="iestade-a", iban=A_MAIN, level=2,
+        signatories={"First": ("first", "first"), "Second": ("second", "second"),
+                     "Third": ("first", tmp_path / "pki" / "signatories" / "third.pem")},
+    )  # fmt: skip
+    inst = Installation.open(base, config, now=WHEN, need_sealer=True)
+    try:
+        data = batch(("T1", "10.00"), msg_id="THREE")
+        container = data
+        for person in (pki.first, pki.second, third):
+            container = signed("pay.xml", container, person, WHEN)
+        inst.drop(container, "pay.asice")
+        inst.run()
+        assert inst.new_answers()[-1].group_status == "ACSC"
+        [shelved] = (inst.spool / "archive" / "iestade-a").glob("*/*pay.asice.data.xml")
+        findings = shelved.with_name(shelved.name + ".findings.txt").read_text()
+        effects = [line.split("; ")[-1].split(":")[0]
+                   for line in findings.split("Signatures")[1].splitlines()[1:]]  # fmt: skip
+        assert effects == ["counted", "counted", "not counted"], findings
+        with inst.env.engine.connect() as conn:
+            kept = conn.execute(select(db.signatures.c.signatory, db.signatures.c.counted)).all()
+        assert sorted(map(tuple, kept)) == [("First", True), ("Second", True), ("Third", False)]
+    finally:
+        inst.close()
