@@ -114,12 +114,19 @@ def cmd_eod(args: argparse.Namespace) -> int:
         if refused is not None:
             raise UsageError(f"{named}: {refused}")
         results = statements.write_statements(env, day)
+        late = statements.pending_due_by(env, day)
     finally:
         env.close()
     written = [r for r in results if r.written]
     for r in results:
         print(f"{r.iban} {day}: {r.file_name if r.written else 'nothing written (' + r.why + ')'}")
     print(f"{len(written)} statement(s) written for {day}")
+    if late:  # (a day stated while the daemon was down: its due payments did not run)
+        print(
+            f"ekase-gateway: note: {late} payment(s) due by {day} still pending (not run, or "
+            "waiting for a rate or a large-payment day): booked, and stated, the day they run",
+            file=sys.stderr,
+        )
     # Another process stated a later day, or booked on an unstated one, between the
     # check and the writing.
     late = any(r.refusal in statements.ORDER_REFUSALS for r in results)

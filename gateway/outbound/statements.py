@@ -345,6 +345,14 @@ def _moved(conn: Connection, account_id: int, day: dt.date) -> bool:
     )
 
 
+def pending_due_by(env: Environment, day: dt.date) -> int:
+    """The payments due on or before `day` still pending: a day stated when no run has
+    executed them (the daemon was down) leaves them to the day they run (`eod` says so)."""
+    due = db.pending_only(), db.payments.c.due_date <= day
+    with env.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(db.payments).where(*due)).scalar_one()
+
+
 def day_closed(env: Environment, day: dt.date) -> bool:
     """Whether `day` is over for booking: statements may be written for it."""
     local = env.local_now()

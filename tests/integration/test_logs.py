@@ -105,6 +105,34 @@ def test_eod_prints_its_summary_on_stdout_and_logs_on_stderr(past: Path) -> None
     assert logged.count("statement.written") == len(lines) - 1
 
 
+def test_eod_of_a_day_whose_due_payments_did_not_run_says_so(tmp_path: Path) -> None:
+    """A payment due on 19 November that no scan ran (the daemon was down): `eod --date`
+    of that day writes its statements without it — it is booked the day it runs — and
+    says on stderr that one payment due by then is still pending (it said nothing: an
+    outside tester)."""
+    due = PAST_DAY + dt.timedelta(days=2)  # (18 November is a Latvian holiday)
+    inst = Installation.create(
+        tmp_path / "gw", now=dt.datetime.combine(PAST_DAY, dt.time(10), RIGA), need_sealer=True
+    )
+    try:
+        answer = inst.submit(
+            Batch(msg_id="LATE-1", execution_date=due.isoformat()).tx("L-1", "4.00").build()
+        )
+        assert answer.statuses() == {"L-1": "PDNG"}
+    finally:
+        inst.close()
+    config = str(tmp_path / "gw" / "gateway.toml")
+    for day in (PAST_DAY, due):
+        done = command("eod", "-c", config, "--date", day.isoformat())
+        assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].endswith(f"statement(s) written for {due}")
+    notes = [line for line in done.stderr.splitlines() if not line.startswith("{")]
+    assert notes == [
+        f"ekase-gateway: note: 1 payment(s) due by {due} still pending (not run, or waiting "
+        "for a rate or a large-payment day): booked, and stated, the day they run"
+    ], done.stderr
+
+
 def test_report_and_scan_keep_log_lines_out_of_stdout(past: Path) -> None:
     """`report` prints the name of the report it wrote and `scan --once` its one-line
     count; the `file.processed` line of the scan is on stderr, never on stdout."""
