@@ -1009,3 +1009,34 @@ def test_a_signature_not_needed_is_not_recorded_as_counted(tmp_path: Path) -> No
         assert sorted(map(tuple, kept)) == [("First", True), ("Second", True), ("Third", False)]
     finally:
         inst.close()
+
+
+def test_a_signature_counted_before_migration_0017_still_counts(
+    signing: tuple[Installation, Pki],
+) -> None:
+    """A batch waiting with First's signature when the gateway is upgraded (0016 → 0017):
+    the upgrade marks that signature counted, so Second's completes the batch."""
+    from pathlib import Path as _Path
+
+    from alembic import command as alembic_command
+
+    from gateway import migrations as gateway_migrations
+    from ledger import migrations as ledger_migrations
+
+    inst, pki = signing
+    data = batch(("U1", "3.00"), msg_id="UPGRADE-1")
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "pay.asice")
+    inst.run()
+    assert "1 of 2 signatures" in " ".join(inst.new_answers()[-1].group_info)
+    assert gateway_migrations.__file__ is not None
+    config = ledger_migrations.alembic_config(
+        inst.env.engine, _Path(gateway_migrations.__file__).parent,
+        gateway_migrations.VERSION_TABLE,
+    )  # fmt: skip
+    alembic_command.downgrade(config, "0016")  # as the release before wrote it
+    gateway_migrations.run_upgrade(inst.env.engine)
+    with inst.env.engine.connect() as conn:
+        assert conn.execute(select(db.signatures.c.counted)).scalars().all() == [True]
+    inst.drop(signed("pay.xml", data, pki.second, WHEN), "pay-2.asice")
+    inst.run()
+    assert inst.new_answers()[-1].group_status == "ACSC"
