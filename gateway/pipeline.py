@@ -143,9 +143,12 @@ class Pipeline:
         except Exception as exc:
             if not fault_of_ours(exc):
                 raise
-            for job in jobs:  # each waits in work/
+            # Each waits in work/. The files run together (`group_files`) share one error,
+            # which may be another of them's (the statement that failed names it).
+            kind, error = faults.kind(exc), faults.describe(exc)
+            for job in jobs:
                 log.error("file.fault", client=job.claim.client_id, file=job.claim.original_name,
-                          error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+                          kind=kind, error=error, group_files=len(jobs))  # fmt: skip
             if isinstance(exc, TransientError):
                 raise
             raise TransientError(f"{type(exc).__name__}: {exc}") from exc

@@ -20,9 +20,11 @@ from pathlib import Path
 
 import structlog
 
+from gateway import faults
 from gateway.authorisation import expire_due
 from gateway.environment import Environment
 from gateway.faults import ClientFault
+from gateway.filerun import fault_of_ours
 from gateway.outbound import budget_summary, statements
 from gateway.pending import execute_due
 from gateway.pipeline import Pipeline, groups
@@ -70,6 +72,7 @@ class Worker:
         self.pipeline = Pipeline(env, clients=self.clients)
         self.settle = SettleTracker(env.settings.settle_seconds)
         self._eod_done_for: tuple[dt.date, bool] | None = None
+        self._eod_defect: str | None = None  # the end of day's last failure, logged once
         self._business_day: dt.date | None = None
 
     def start_up(self) -> int:
@@ -167,10 +170,17 @@ class Worker:
             more = stated > 0 and statements.next_due_day(self.env) is not None
             if not more:
                 budget_summary.run_due(self.env)  # SPEC §12: once the days are stated
-        except Exception:
-            # Statements are retried on the next pass; payments must keep flowing meanwhile.
-            log.exception("eod.failed", day=local.date().isoformat())
+        except Exception as exc:
+            if fault_of_ours(exc):
+                raise  # the machine's or a service's (the database): the pass's fault
+            # A defect: statements are retried on the next pass, payments keep flowing
+            # meanwhile; its traceback is logged once, not on every pass.
+            error = faults.describe(exc)
+            if error != self._eod_defect:
+                self._eod_defect = error
+                log.exception("eod.failed", day=local.date().isoformat())
             return
+        self._eod_defect = None
         if not more:
             self._eod_done_for = state
 

@@ -142,7 +142,8 @@ def test_the_daemon_waits_out_a_full_disk_and_then_answers_once(tmp_path: Path) 
             assert wait_for(lambda: bool(daemon.events("pass.fault")), 60), daemon.tail()
             [fault, *_] = daemon.events("file.fault")
             assert fault["level"] == "error" and "No space left" in fault["error"]
-            assert fault["file"] == "big.xml"
+            assert fault["file"] == "big.xml" and fault["kind"] == "disk_full"
+            assert fault["group_files"] == 1
             assert daemon.events("pass.fault")[0]["kind"] == "disk_full"
             out = install.folder("alpha", "out")
             assert answers(out) == [] and counts(database_url) == (0, 0)  # nothing answered

@@ -1027,6 +1027,36 @@ def test_the_daemons_passes_go_on_catching_up_until_every_missed_day_is_stated(
     assert {day for iban, day in found if iban == A_MAIN} == {TODAY, *missed}
 
 
+def test_end_of_day_faults_of_ours_are_the_passs_and_a_defect_is_logged_once(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database lost while the day is stated is a fault of ours like any other: it
+    stops the pass (`pass.fault` with its kind, retried with back-off, shown by `status`)
+    — it was logged as `eod.failed` with a traceback, no kind, on every pass (an outside
+    tester, PostgreSQL connections terminated at 18:30). A defect of ours in it is logged
+    with its traceback once, not again on every pass, while payments keep flowing."""
+    from sqlalchemy.exc import OperationalError
+
+    inst.clock.set(riga(TODAY, "18:30"))
+    worker = Worker(inst.env, threading.Event())
+
+    def lost(*_: object) -> int:
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(statements, "run_due_eod", lost)
+    with pytest.raises(OperationalError):
+        worker.run_pass()
+
+    def defect(*_: object) -> int:
+        raise ValueError("a defect of ours")
+
+    monkeypatch.setattr(statements, "run_due_eod", defect)
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):
+            worker.run_pass()
+    assert [e["event"] for e in logs if e["event"] == "eod.failed"] == ["eod.failed"], logs
+
+
 def test_a_day_after_an_unstated_day_with_movement_is_refused(inst: Installation) -> None:
     """Wednesday is stated, Thursday has a payment and no statement: Friday cannot be
     stated before Thursday (it would open at a balance no statement closed with). The
