@@ -109,7 +109,7 @@ class Connection(asyncssh.SSHServer):
             self._release_sessions(0)
             self.ctx.log.info(
                 "sftp.logout", user=self.username, source_ip=self.source_ip,
-                error=None if _left(exc, self.channels) else str(exc),
+                error=None if _left(exc) else str(exc),
             )
         elif (self.username or _login_timed_out(exc)) and not self.refused and not self.over_limit:
             # (A connection that held its login slot until the login timeout without naming
@@ -315,8 +315,10 @@ class Connection(asyncssh.SSHServer):
         return False
 
 
-def _left(exc: Exception | None, channels_open: int) -> bool:
-    """Whether a connection's end is a client leaving: a disconnect message, or — as
-    paramiko and many other clients leave — the socket closed once no session was open."""
-    dropped = isinstance(exc, BrokenPipeError | ConnectionResetError)
-    return exc is None or (channels_open == 0 and dropped)
+def _left(exc: Exception | None) -> bool:
+    """Whether a connection's end is its client leaving: a disconnect message, or — as
+    paramiko and many other clients leave — its socket closed (reset, a write to it
+    failing, or its end read: asyncssh's `ConnectionLost`). An upload it left unfinished
+    is logged as such (`sftp.upload.discarded`)."""
+    closed = isinstance(exc, BrokenPipeError | ConnectionResetError | asyncssh.ConnectionLost)
+    return exc is None or closed

@@ -1006,7 +1006,8 @@ def test_a_client_that_leaves_without_a_disconnect_message_logs_out_cleanly(
     """paramiko, as ERPs use it, closes its session and then its socket, sending SSH's
     disconnect message no more than many clients do: a normal logout, logged without an
     error (an operator alerting on errors saw every ERP session as failed). A connection
-    cut while a session is open still logs why."""
+    cut in the middle of an upload is a client leaving too: the upload it left is logged
+    as discarded."""
     for n in range(4):
         sftp = open_sftp(server, "alpha-erp", "alpha")
         with sftp.open(f"/in/leave-{n}.xml", "wb") as handle:
@@ -1023,7 +1024,10 @@ def test_a_client_that_leaves_without_a_disconnect_message_logs_out_cleanly(
     transport.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
     transport.close()  # type: ignore[union-attr]
     assert wait_for(lambda: len(server.log.named("sftp.logout")) >= 5)
-    assert server.log.named("sftp.logout")[4]["error"] is not None
+    assert server.log.named("sftp.logout")[4]["error"] is None
+    assert wait_for(lambda: [e["file"] for e in server.log.named("sftp.upload.discarded")]
+                    == ["cut.xml"])  # fmt: skip
+    assert server.visible("alpha") == [f"leave-{n}.xml" for n in range(4)]
 
 
 def test_an_upload_to_the_root_is_refused_saying_where_uploads_go(
