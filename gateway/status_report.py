@@ -204,13 +204,14 @@ def render(status: Status) -> str:
     lines = [f"today: {status.day.isoformat()}", *_daemon_lines(status)]
     if status.database_error is not None:
         lines.append(
-            f"DATABASE unreachable: {status.database_error} (processed, undelivered and "
-            "pending are not shown)"
+            f"DATABASE unreachable: {status.database_error} (processed, undelivered, the "
+            "last answer and pending are not shown)"
         )
     lines.append("")
     rows: list[Sequence[str]] = [HEADERS]
+    unknown = "?" if status.database_error is not None else "-"  # (none yet: "-")
     for s in status.clients:
-        last = "-"
+        last = unknown
         if s.last_answer is not None and s.last_answer_at is not None:
             last = f"{s.last_answer} at {s.last_answer_at:%Y-%m-%d %H:%M:%S}"
         rows.append((
