@@ -124,10 +124,13 @@ class Metrics:
     ) -> None:
         result = "DUPL" if outcome.shelf == "duplicates" else outcome.group_status
         # Rejected as a whole (no payments) or repeated (counted the first time): none.
-        # Read before anything is counted, so a scrape sees the file and its payments.
-        totals = payment_totals(engine, outcome.file_id) if outcome.shelf == "archive" else []
-        self.files.labels(client, result).inc()
-        self.file_seconds.observe(seconds)
+        # Read before anything is counted, so a scrape sees the file and its payments; a
+        # file whose payments cannot be read (the database gone) is counted all the same.
+        try:
+            totals = payment_totals(engine, outcome.file_id) if outcome.shelf == "archive" else []
+        finally:
+            self.files.labels(client, result).inc()
+            self.file_seconds.observe(seconds)
         for status, code, count, total in totals:
             label = code if code is not None and currency.is_supported(code) else OTHER_CURRENCY
             self.payments.labels(status, label).inc(count)

@@ -206,6 +206,40 @@ def test_a_file_in_the_pipeline_is_counted_by_status_and_currency(inst: Installa
     assert not any(("currency", "XAU") in labels for _, labels in found)
 
 
+def test_a_file_whose_payments_cannot_be_read_for_counting_is_still_counted(
+    inst: Installation,
+) -> None:
+    """The daemon counts a worker's file by reading its payments; with the database gone
+    at that moment the answered file was not counted at all (an outside tester,
+    PostgreSQL backends terminated): it is counted among the files, its payments are
+    not, and the log says so."""
+    import structlog.testing
+
+    reader = make_reader_engine(inst.settings.database_url)
+    registry = metrics.enable(inst.settings, reader).registry
+    try:
+        from sqlalchemy import select
+
+        from gateway import db
+
+        inst.submit(Batch(msg_id="LOST-1").tx("L-1", "1.00").build())
+        with inst.env.engine.connect() as conn:
+            file_id = conn.execute(
+                select(db.files.c.id).where(db.files.c.msg_id == "LOST-1")
+            ).scalar_one()
+        gone = make_reader_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+        processed = metrics._Processed(file_id, "archive", "ACSC")
+        with structlog.testing.capture_logs() as logs:
+            metrics.file_processed(gone, "lost", processed, 0.1)
+        gone.dispose()
+        found, _ = parse(scrape_text(registry))
+    finally:
+        metrics.disable()
+        reader.dispose()
+    assert found[("ekase_files_total", (("client", "lost"), ("result", "ACSC")))] == 1
+    assert [e["event"] for e in logs] == ["metrics.file_failed"]
+
+
 SPEC_NAMES = {
     "ekase_files_total", "ekase_payments_total", "ekase_amount_total", "ekase_file_seconds",
     "ekase_waiting_files", "ekase_sftp_sessions", "ekase_sftp_logins_refused_total",
