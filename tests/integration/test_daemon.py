@@ -176,8 +176,13 @@ def test_file_dropped_into_in_is_picked_up_by_the_watcher(shared: Daemon) -> Non
         lambda: answers_per_msg_id(install.folder("alpha", "out"))[msg_id] == 1, 10
     ), shared.tail()
     assert time.monotonic() - started < 10
-    # Its log line says which of the workers (two by default) processed it.
-    [line] = [e for e in shared.events("file.processed") if e.get("msg_id") == msg_id]
+    # Its log line says which of the workers (two by default) processed it; the line
+    # follows the delivery of its answer (and the shelving), so it is waited for too.
+    def logged() -> list[dict[str, object]]:
+        return [e for e in shared.events("file.processed") if e.get("msg_id") == msg_id]
+
+    assert wait_for(lambda: bool(logged()), 10), shared.tail()
+    [line] = logged()
     assert line["worker"] in (0, 1), line
 
 
