@@ -12,30 +12,15 @@ heavy modules load inside the handler.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import sys
-from pathlib import Path
 
-from gateway.errors import UsageError
-
-
-def _date(option: str, text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError as exc:
-        raise UsageError(f"{option} {text}: expected YYYY-MM-DD") from exc
+from gateway.cli_common import config_arg, day_of, environment
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from gateway import logs
-    from gateway.environment import open_environment
     from gateway.outbound import budget_summary
-    from gateway.settings import load
 
-    start, end = _date("--from", args.start), _date("--to", args.end)
-    settings = load(args.config)
-    logs.configure(settings.log_file, stream=sys.stderr)
-    env = open_environment(settings, need_sealer=True)
+    start, end = day_of("--from", args.start), day_of("--to", args.end)
+    env = environment(args, need_sealer=True)
     try:
         name = budget_summary.write_summary(env, args.client, start, end)
     finally:
@@ -48,7 +33,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p = sub.add_parser(
         "summary", help="write a client's revenue and expenditure summary by budget code (CSV)"
     )
-    p.add_argument("-c", "--config", type=Path, required=True, help="configuration TOML")
+    config_arg(p)
     p.add_argument("--client", required=True, help="client id")
     p.add_argument("--from", dest="start", required=True, help="first day YYYY-MM-DD")
     p.add_argument("--to", dest="end", required=True, help="last day YYYY-MM-DD")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import os
 import sys
 import threading
@@ -12,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gateway import heap, stdout_gone
-from gateway.cli_common import config_arg, environment, settings_of
+from gateway.cli_common import actions, config_arg, day_of, environment, settings_of
 from gateway.errors import ConfigError, GatewayError, SealError, UsageError
 from gateway.files import stop_syncing
 from gateway.text import time_of_day
@@ -94,7 +93,7 @@ def cmd_eod(args: argparse.Namespace) -> int:
 
     env = environment(args, need_sealer=True)
     try:
-        day = _date(args.date) if args.date else env.local_now().date()
+        day = day_of("--date", args.date) if args.date else env.local_now().date()
         named = f"--date {day}" if args.date else f"today ({day})"
         if not calendar.is_business_day(day):
             print(f"{day} is not a business day: no statements written")
@@ -144,13 +143,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         env.close()
     print(name)
     return 0
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError as exc:
-        raise UsageError(f"--date {text}: expected YYYY-MM-DD") from exc
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -208,10 +200,8 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
     p.add_argument("--once", action="store_true", help="one pass, then exit (required)")
     p.set_defaults(handler=cmd_scan)
 
-    p = sub.add_parser("db", help="database: upgrade")
-    db_sub = p.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
-    db_sub.required = True
-    q = db_sub.add_parser("upgrade", help="create or upgrade the schema (Alembic)")
+    db = actions(sub, "db", "database: upgrade")
+    q = db.add_parser("upgrade", help="create or upgrade the schema (Alembic)")
     config_arg(q)
     q.set_defaults(handler=cmd_db_upgrade)
 
@@ -250,10 +240,8 @@ def build_parser(extra: Sequence[Callable[[argparse._SubParsersAction], None]] =
     p.add_argument("--out", type=Path, help="the container to write (default: FILE as .asice)")
     p.set_defaults(handler=cmd_sign)
 
-    p = sub.add_parser("keys", help="keys: init")
-    keys_sub = p.add_subparsers(dest="keys_command", metavar="ACTION", parser_class=_Parser)
-    keys_sub.required = True
-    q = keys_sub.add_parser("init", help="create the signing key, certificate and SSH host key")
+    keys = actions(sub, "keys", "keys: init")
+    q = keys.add_parser("init", help="create the signing key, certificate and SSH host key")
     config_arg(q)
     q.set_defaults(handler=cmd_keys_init)
 

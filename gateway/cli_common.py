@@ -9,10 +9,12 @@ inside the handlers (`ekase-gateway --help` stays fast; `scan` starts its reader
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from gateway.errors import UsageError
 from gateway.settings import Settings, load
 
 if TYPE_CHECKING:
@@ -21,6 +23,26 @@ if TYPE_CHECKING:
 
 def config_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--config", type=Path, required=True, help="configuration TOML")
+
+
+def actions(
+    sub: argparse._SubParsersAction[Any], name: str, helptext: str
+) -> argparse._SubParsersAction[Any]:
+    """A command made of actions (`ledger fund`, `rates import` …): one of them required."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=helptext)
+    group = parser.add_subparsers(
+        dest=f"{name}_command", metavar="ACTION", parser_class=type(parser)
+    )
+    group.required = True
+    return group
+
+
+def day_of(option: str, text: str) -> dt.date:
+    """A day given on the command line (`--date`, `--from` …), or a usage error naming it."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise UsageError(f"{option} {text}: expected YYYY-MM-DD") from exc
 
 
 def settings_of(args: argparse.Namespace) -> Settings:

@@ -15,15 +15,8 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
-from gateway.cli_common import config_arg, environment, settings_of
+from gateway.cli_common import actions, config_arg, day_of, environment, settings_of
 from gateway.errors import UsageError
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError as exc:
-        raise UsageError(f"--date {text}: expected YYYY-MM-DD") from exc
 
 
 def cmd_rates_import(args: argparse.Namespace) -> int:
@@ -50,7 +43,7 @@ def cmd_rates_import(args: argparse.Namespace) -> int:
 def cmd_rates_set(args: argparse.Namespace) -> int:
     from gateway.rates import store
 
-    day = _date(args.date)
+    day = day_of("--date", args.date)
     code = args.currency.strip().upper()
     env = environment(args)
     try:
@@ -72,7 +65,7 @@ def cmd_rates_show(args: argparse.Namespace) -> int:
     from gateway.rates import store, target
     from ledger import currency
 
-    day = _date(args.date)
+    day = day_of("--date", args.date)
     env = open_reader(settings_of(args))  # reads only (README): nothing migrated or made
     try:
         rate_date = target.rate_date_for(day)
@@ -97,7 +90,7 @@ def cmd_announce(args: argparse.Namespace) -> int:
     from gateway.text import time_of_day
     from ledger import calendar, currency
 
-    day = _date(args.date)
+    day = day_of("--date", args.date)
     env = environment(args)
     try:
         if args.client not in {c.id for c in env.settings.clients}:
@@ -140,9 +133,7 @@ def cmd_announce(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("rates", help="ECB reference rates: import, set, show")
-    rates_sub = p.add_subparsers(dest="rates_command", metavar="ACTION", parser_class=type(p))
-    rates_sub.required = True
+    rates_sub = actions(sub, "rates", "ECB reference rates: import, set, show")
 
     q = rates_sub.add_parser(
         "import", help="import an ECB eurofxref file (daily or history; XML, CSV or zip)"

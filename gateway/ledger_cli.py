@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import uuid
 
-from gateway.cli_common import config_arg, environment, settings_of
+from gateway.cli_common import actions, config_arg, environment, settings_of
 from gateway.errors import UsageError
 
 
@@ -72,9 +72,7 @@ def cmd_ledger_accounts(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("ledger", help="ledger operations: fund, balance, accounts")
-    ledger_sub = p.add_subparsers(dest="ledger_command", metavar="ACTION", parser_class=type(p))
-    ledger_sub.required = True
+    ledger_sub = actions(sub, "ledger", "ledger operations: fund, balance, accounts")
     q = ledger_sub.add_parser("fund", help="credit an account from the treasury's funding account")
     config_arg(q)
     q.add_argument("--iban", required=True)
