@@ -118,6 +118,7 @@ class WorkerLoop:
                 # starts on its own, not on a hint (the watcher's come late: it holds every
                 # event behind a claim's move out of in/ for half a second, to pair moves).
                 continue
+            heap.give_back()  # idle: what the last files' runs freed goes back to the system
             timeout = self.settings.rescan_seconds
             if report.recheck_seconds is not None:
                 timeout = min(timeout, report.recheck_seconds + 0.05)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import heap
 from gateway.clock import SystemClock
 from gateway.settings import load
 from gateway.systemd import SystemdNotifier
@@ -136,3 +137,36 @@ def test_a_pass_that_processed_files_is_followed_at_once_by_another(tmp_path: Pa
         stop.set()
         wake.set()
         runner.join(timeout=10)
+
+
+def test_a_worker_going_idle_gives_back_the_memory_its_files_freed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After its last pass with files, before it waits: an idle worker does not hold the
+    memory of a 1,000,000-payment file (`heap.give_back`); not between busy passes."""
+    config = tmp_path / "gateway.toml"
+    config.write_text('[gateway]\nspool_dir = "spool"\nrescan_seconds = 3600\n')
+    stop, wake = threading.Event(), threading.Event()
+    calls: list[str] = []
+    monkeypatch.setattr(heap, "give_back", lambda: calls.append("give back"))
+
+    class Passes:
+        def start_up(self) -> int:
+            return 0
+
+        def run_pass(self) -> PassReport:
+            calls.append("pass")
+            return PassReport(2 if calls.count("pass") < 3 else 0, False, None)
+
+    def sleep(seconds: float) -> bool:
+        calls.append("sleep")
+        stop.set()
+        return False
+
+    loop = WorkerLoop(
+        Passes, settings=load(config), clock=SystemClock(), stop=stop, wake=wake,
+        report=lambda message: None, files_in_work=lambda: 0,
+    )  # fmt: skip
+    monkeypatch.setattr(loop, "sleep", sleep)
+    loop.run()
+    assert calls == ["pass", "pass", "pass", "give back", "sleep"]
