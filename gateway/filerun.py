@@ -326,11 +326,14 @@ def _already_known(env: Environment, conn: Any, intake: Intake, known: Any) -> O
             known.id, "duplicates", known.group_status, msg_id=known.msg_id,
             answer=answered, recovered=True,
         )  # fmt: skip
-    from gateway import signature_run
+    from gateway import pullrun, signature_run
 
     status, said = known.group_status, "its original answer was delivered again"
-    again = signature_run.answer_again(env, conn, intake, known)
-    if again is not None:  # SPEC §11: where its signatures, or its batch, stand now
+    again = signature_run.answer_again(env, conn, intake, known) or pullrun.refused_again(
+        env, conn, intake, known
+    )
+    if again is not None:  # SPEC §11: where its signatures, or its batch, stand now; §15: a
+        # report request past the day's reports
         name, said, status = again
     else:
         name = _final_report(conn, intake, known)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -47,7 +48,7 @@ from gateway.pull_codes import RequestFinding, RequestReason
 from gateway.shelving import Outcome
 from ledger.tx import LedgerTx
 
-REPORT_REQUESTS = (camt060_v03.MESSAGE, camt060_v05.MESSAGE)
+REPORT_REQUESTS = report_run.REPORT_REQUESTS
 CANCELLATIONS = (camt055_v01.MESSAGE, camt055_v09.MESSAGE)
 ANSWERED = "ACCP"  # gw_files.group_status of a report request answered with data
 REFUSED = "RJCT"  # … of a request answered with admi.002
@@ -118,22 +119,29 @@ def _cancel(
     )  # fmt: skip
 
 
+def refused_again(
+    env: Environment, conn: Connection, intake: Intake, known: Any
+) -> tuple[str, str, str] | None:
+    """The same bytes as the report request `known` again: its reports once more (None:
+    answered with them as usual), or, when they would pass the client's reports of the
+    day (`report_run.beyond_day_limit`), the admi.002 that says so — its name, what was
+    done and the status."""
+    if known.message not in REPORT_REQUESTS or known.group_status != ANSWERED:
+        return None
+    count = len(outbox.answers_of(conn, known))
+    finding = report_run.beyond_day_limit(env, conn, intake.client_id, count, intake.now_local)
+    if finding is None:
+        return None
+    finding = RequestFinding(finding.reason, finding.info, known.msg_id)
+    _, name = _reject(conn, intake, finding, claim_name=intake.claim_name)
+    return name, f"its reports were not delivered again: {finding.info}", REFUSED
+
+
 def refuse(
     env: Environment, conn: Connection, intake: Intake, message: str, finding: RequestFinding
 ) -> Outcome:
     """Answer the request with admi.002 naming `finding`; its row and Outcome."""
-    local = intake.now_local
-    reference = answers.new_msg_id(conn, local)
-    upload = intake.upload_within(admi002_v01.upload_chars_max)
-    reject = admi002_v01.MessageReject.of(finding, _aware(local), upload=upload)
-    outbox_id, name = outbox.enqueue(
-        conn,
-        client_id=intake.client_id,
-        message=admi002_v01.MESSAGE,
-        msg_id=reference,
-        created_local=local,
-        body=outbox.render(lambda out: admi002_v01.write(reject, out)),
-    )
+    outbox_id, name = _reject(conn, intake, finding)
     file_id = _record(
         conn, intake, message, finding.msg_id, REFUSED, 0,
         reason=finding.reason.value, additional_info=finding.info[:1000],
@@ -143,6 +151,24 @@ def refuse(
         file_id, "rejected", REFUSED, finding.reason, finding.info,
         msg_id=finding.msg_id, answer=name,
     )  # fmt: skip
+
+
+def _reject(
+    conn: Connection, intake: Intake, finding: RequestFinding, *, claim_name: str | None = None
+) -> tuple[int, str]:
+    """The admi.002 naming `finding` into the client's outbox: its outbox id and name."""
+    local = intake.now_local
+    upload = intake.upload_within(admi002_v01.upload_chars_max)
+    reject = admi002_v01.MessageReject.of(finding, _aware(local), upload=upload)
+    return outbox.enqueue(
+        conn,
+        client_id=intake.client_id,
+        message=admi002_v01.MESSAGE,
+        msg_id=answers.new_msg_id(conn, local),
+        created_local=local,
+        body=outbox.render(lambda out: admi002_v01.write(reject, out)),
+        claim_name=claim_name,
+    )
 
 
 def _record(

@@ -23,15 +23,18 @@ import zlib
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from gateway import db
 from gateway.environment import Environment
+from gateway.inbound import camt060_v03, camt060_v05
 from gateway.inbound.report_request import ReportKind, ReportRequest, RequestedReport
-from gateway.outbound import camt053_copy, outbox, reports, statements
+from gateway.outbound import admi002_v01, camt053_copy, outbox, reports, statements
 from gateway.pull_codes import RequestFinding, RequestReason
 from ledger import calendar
 from ledger.schema import accounts as t_accounts
+
+REPORT_REQUESTS = (camt060_v03.MESSAGE, camt060_v05.MESSAGE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,17 +64,42 @@ def answer(
         plans.append(plan)
     # Each report once, in the order asked, however often the request names it: repeated
     # or overlapping requests would multiply what goes into out/.
-    names: list[tuple[int, str]] = []
-    issued: set[str | int] = set()  # an account's day so far (IBAN), a statement (outbox id)
+    once: dict[str | int, None] = {}  # an account's day so far (IBAN), a statement (outbox id)
     for plan in plans:
-        for report in [plan.iban] if isinstance(plan, _Intraday) else plan.outbox_ids:
-            if report not in issued:
-                issued.add(report)
-                if isinstance(report, str):
-                    names.append(_intraday(env, conn, client_id, report, local))
-                else:
-                    names.append(_copy(conn, client_id, report, local))
-    return names
+        once.update(dict.fromkeys([plan.iban] if isinstance(plan, _Intraday) else plan.outbox_ids))
+    beyond = beyond_day_limit(env, conn, client_id, len(once), local)
+    if beyond is not None:
+        return RequestFinding(beyond.reason, beyond.info, request.msg_id)
+    return [
+        _intraday(env, conn, client_id, report, local)
+        if isinstance(report, str)
+        else _copy(conn, client_id, report, local)
+        for report in once
+    ]
+
+
+def beyond_day_limit(
+    env: Environment, conn: Connection, client_id: str, count: int, local: dt.datetime
+) -> RequestFinding | None:
+    """Whether `count` more reports would pass what the client's report requests may bring
+    into its out/ today (`reports_per_day`: those issued and delivered again since the
+    local midnight of `local`); the finding that refuses the request if so."""
+    limit, key = env.settings.reports_per_day_of(client_id)
+    o, f = db.outbox.c, db.files.c
+    since = dt.datetime.combine(local.date(), dt.time(), local.tzinfo)
+    issued = conn.execute(
+        select(func.count()).select_from(db.outbox.join(db.files, o.file_id == f.id)).where(
+            o.client_id == client_id, o.created_at >= since,
+            f.message.in_(REPORT_REQUESTS), o.message != admi002_v01.MESSAGE,
+        )
+    ).scalar_one()  # fmt: skip
+    if issued + count <= limit:
+        return None
+    return _refused(
+        RequestReason.NARR,
+        f"{count} report(s) asked for, {issued} of the {limit} a day ({key}) issued today;"
+        " ask again tomorrow",
+    )
 
 
 def _refused(reason: RequestReason, info: str) -> RequestFinding:

@@ -37,6 +37,8 @@ ACCOUNT_STATUSES = ("open", "blocked", "closed")
 SIGNATORY_RIGHTS = ("first", "second")
 AUTHORISATION_LEVEL_MAX = 3
 CLIENT_WAITING_BYTES_MAX_DEFAULT = 2 * 1024**3  # 2 GiB
+# An ERP polling the day so far every 15 minutes for ten accounts asks for 960.
+REPORTS_PER_DAY_DEFAULT = 1000
 # `max_future_days` at most: ten years ahead is no payment order a treasury keeps waiting.
 signatory_name_chars_max = 255  # as recorded with each signature (gw_signatures)
 future_days_max = 3650
@@ -91,6 +93,8 @@ class ClientSettings:
     signatories: tuple[SignatorySettings, ...] = ()
     # Overrides `[sftp] client_waiting_bytes_max` for this client.
     waiting_bytes_max: int | None = None
+    # Overrides `[gateway] reports_per_day` for this client.
+    reports_per_day: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +163,9 @@ class Settings:
     large_day_announce_by: dt.time = dt.time(12, 30)
     # SPEC §9: (host, port) of the Prometheus endpoint; None serves no metrics.
     metrics_listen: tuple[str, int] | None = None
+    # SPEC §15: the reports (camt.052, statement copies) a client's report requests may
+    # bring into its out/ in one day, those of a repeated request's included.
+    reports_per_day: int = REPORTS_PER_DAY_DEFAULT
     _by_user: dict[str, tuple[ClientSettings, UserSettings]] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -189,6 +196,14 @@ class Settings:
             index = self.clients.index(client)
             return client.waiting_bytes_max, f"client[{index}].waiting_bytes_max"
         return self.sftp.client_waiting_bytes_max, "sftp.client_waiting_bytes_max"
+
+    def reports_per_day_of(self, client_id: str) -> tuple[int, str]:
+        """The client's bound on reports a day, and the configuration key it comes from."""
+        client = self.client(client_id)
+        if client.reports_per_day is not None:
+            index = self.clients.index(client)
+            return client.reports_per_day, f"client[{index}].reports_per_day"
+        return self.reports_per_day, "gateway.reports_per_day"
 
 
 # Values
@@ -424,6 +439,7 @@ def _client(reader: Reader) -> tuple[ClientSettings, tuple[bytes, ...]]:
         users=tuple(reader.tables("user", _user)),
         signatories=tuple(signatory for signatory, _ in signatories),
         waiting_bytes_max=reader.optional_integer("waiting_bytes_max", minimum=1),
+        reports_per_day=reader.optional_integer("reports_per_day", minimum=1),
     )
     return client, tuple(der for _, der in signatories)
 
@@ -701,6 +717,7 @@ def _gateway(gw: Reader) -> dict[str, Any]:
         "fx_wait_days": gw.integer("fx_wait_days", 2, minimum=0, maximum=waiting_days_max),
         "large_day_threshold_minor": gw.amount("large_day_threshold", "EUR", "700000.00") or 0,
         "large_day_announce_by": gw.time("large_day_announce_by", "12:30"),
+        "reports_per_day": gw.integer("reports_per_day", REPORTS_PER_DAY_DEFAULT, minimum=1),
     }
 
 

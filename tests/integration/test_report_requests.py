@@ -10,6 +10,7 @@ Every request is shelved and answered once.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pytest
@@ -267,3 +268,50 @@ def test_a_version_we_do_not_read_is_refused_by_name(inst: Installation) -> None
     assert "camt.060.001.04 is not supported" in (reject.text("Rsn/RsnDesc") or "")
     assert shelf.parts[-4] == "rejected" and outcome.reason == "FF01"
     assert reject.text("RltdRef/Ref") == "REQ-V4"  # SPEC §15: its MsgId, where it can be read
+
+
+def test_the_reports_a_client_asks_for_in_a_day_are_bounded(
+    template: Path, tmp_path: Path
+) -> None:
+    """`reports_per_day` (SPEC §15: limits on everything): a client's report requests
+    bring at most that many reports a day into its out/, those a repeated request gets
+    again counted too. A request past it is answered with admi.002 `NARR` naming the
+    limit and issues nothing; a repeat past it gets that admi.002 instead of its reports
+    (stop 44: nothing bounded what a client could make us write into out/). Another
+    client is not held by it, and the next day counts anew."""
+    edited = tmp_path / "template"
+    shutil.copytree(template, edited)
+    config = edited / "gateway.toml"
+    limited = config.read_text().replace("[gateway]\n", "[gateway]\nreports_per_day = 3\n", 1)
+    config.write_text(limited)
+    inst = Installation.copy_of(edited, tmp_path / "gw", need_sealer=True)
+    try:
+        out = closed_yesterday(inst)
+        two = request(statement_day(), statement_day(A_USD), msg_id="REQ-TWO")
+        answered(inst, two)
+        assert len(out.new()) == 2
+        outcome, shelf = answered(
+            inst, request(statement_day(), statement_day(A_USD), msg_id="REQ-MORE")
+        )
+        reject = admi(out.new())
+        assert reject.text("RltdRef/Ref") == "REQ-MORE"
+        assert reject.text("Rsn/RjctgPtyRsn") == "NARR"
+        assert "2 report(s) asked for, 2 of the 3 a day (gateway.reports_per_day) issued" in (
+            reject.text("Rsn/RsnDesc") or ""
+        )
+        assert shelf.parts[-4] == "rejected" and outcome.group_status == "RJCT"
+        answered(inst, request(statement_day(), msg_id="REQ-ONE"))  # the third: still in
+        assert [f.message for f in out.new()] == ["camt.053.001.02"]
+        inst.drop(two, "req-again.xml")  # its two reports again would be the fifth
+        (outcome,) = inst.run().outcomes
+        assert admi(out.new()).text("RltdRef/Ref") == "REQ-TWO"
+        assert outcome.group_status == "RJCT" and "not delivered again" in (outcome.info or "")
+        assert inst.shelved(outcome.file_id, kind="duplicates").name.endswith("req-again.xml")
+        b_out = Out(inst.outbox(CLIENT_B))
+        answered(inst, request(statement_day(B_MAIN), msg_id="REQ-B"), client=CLIENT_B)
+        assert [f.message for f in b_out.new()] == ["camt.053.001.02"]
+        inst.clock.set(riga(TOMORROW + dt.timedelta(days=1), "08:00"))
+        answered(inst, request(statement_day(), msg_id="REQ-NEXT-DAY"))
+        assert [f.message for f in out.new()] == ["camt.053.001.02"]
+    finally:
+        inst.close()

@@ -65,6 +65,7 @@ def full_config() -> dict[str, Any]:
             "fx_wait_days": 3,
             "large_day_threshold": "500000.50",
             "large_day_announce_by": "11:45",
+            "reports_per_day": 400,
         },
         "sftp": {
             "listen": "0.0.0.0:2022",
@@ -94,6 +95,7 @@ def full_config() -> dict[str, Any]:
                 "registration_number": "90000000001",
                 "notifications": True,
                 "waiting_bytes_max": 500_000,
+                "reports_per_day": 50,
                 "account": [
                     {
                         "iban": IBAN_A1,
@@ -341,6 +343,8 @@ def test_every_documented_key_is_read_into_typed_settings(config_dir: Path) -> N
     assert (a.waiting_bytes_max, b.waiting_bytes_max) == (500_000, None)
     assert settings.waiting_bytes_max(a) == (500_000, "client[0].waiting_bytes_max")
     assert settings.waiting_bytes_max(b) == (1_000_000, "sftp.client_waiting_bytes_max")
+    assert settings.reports_per_day_of(a.id) == (50, "client[0].reports_per_day")
+    assert settings.reports_per_day_of(b.id) == (400, "gateway.reports_per_day")
     first, second = a.accounts
     assert (first.authorisation, first.budget, second.authorisation, second.budget) == (
         2, True, 1, False,
@@ -378,6 +382,7 @@ def test_minimal_config_gets_documented_defaults(config_dir: Path) -> None:
     assert settings.large_day_threshold_minor == 70_000_000  # 700,000.00 EUR
     assert settings.large_day_announce_by == dt.time(12, 30)
     assert settings.metrics_listen is None
+    assert settings.reports_per_day == 1000  # SPEC §15's reports, a client's in a day
     # Two pipeline processes on SQLite too: its writers take turns at the writer gate.
     assert settings.workers == 2
     assert settings.sftp.sessions_per_user_max == 16
