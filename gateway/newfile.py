@@ -206,7 +206,8 @@ def reject(
 ) -> Outcome:
     """Answer the file RJCT with `finding`, echoing what could be read of it: its group
     header, or what the group header of a broken file showed (`Echo`); when nothing could
-    be read, the answer names the uploaded file and its SHA-256 instead."""
+    be read — or its MsgId is another file's (DU01) — the answer names the uploaded file
+    and its SHA-256 too."""
     header = parsed.header if parsed is not None else None
     echo = parsed.echo if parsed is not None else None
     values = _header_values(header)
@@ -220,7 +221,8 @@ def reject(
     values.setdefault("message", pain002_v03.UNKNOWN)
     nb_of_txs = header.nb_of_txs if header is not None else echo.nb_of_txs if echo else None
     info = finding.info
-    if values.get("msg_id") is None:
+    if values.get("msg_id") is None or finding.reason is Reason.DU01:
+        # Nothing to match it by, or a MsgId that is another file's: the upload it answers
         info += f"; {intake.upload}"
     file_id = record.insert_file(
         conn, intake, **values, nb_of_txs=parsed.count if parsed is not None else 0,

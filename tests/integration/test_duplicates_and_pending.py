@@ -257,13 +257,17 @@ def test_reused_msg_id_with_other_content_is_du01(
     inst: Installation, assert_valid: Callable[[object, str], None]
 ) -> None:
     """A different file under a MsgId already accepted is refused as a whole (DU01), and
-    the first file's payments stay booked exactly once."""
+    the first file's payments stay booked exactly once. Its answer echoes the MsgId of
+    the file it repeats, so it names the upload it answers too (an ERP that matched the
+    answer by OrgnlMsgId alone took it for the first file's: tester B, stop 45)."""
     inst.submit(GOOD, name="pay.xml")
     changed = Batch(msg_id="PAY-1").tx("D-1", "10.00").tx("D-2", "20.01").build()
     answer = inst.submit(changed, name="pay-changed.xml")
     assert_valid(answer.path, PAIN002)
     assert answer.group_status == "RJCT" and answer.group_reasons == ["DU01"]
     assert answer.original_msg_id == "PAY-1"
+    sha256 = hashlib.sha256(changed).hexdigest()
+    assert f"file pay-changed.xml, SHA-256 {sha256}" in " ".join(answer.group_info)
     assert answer.shelf is not None and answer.shelf.parts[-4] == "rejected"
     assert inst.balance(A_MAIN) == 10_000_000 - 3000
 
