@@ -131,6 +131,10 @@ payments = Table(
     Column("report_no", Integer, nullable=False),  # the pain.002 that last reported it
     Column("budget_codes", Text, nullable=True),  # SPEC §12: EKK/IKK lines (budget.lines)
     Column("large_day_held_on", Date, nullable=True),  # SPEC §14: the day the rule held it
+    # SPEC §8: the parties' names and the purpose as sent (`ParsedTx.ultimate_debtor` …)
+    Column("ultimate_debtor", String(140), nullable=True),
+    Column("ultimate_creditor", String(140), nullable=True),
+    Column("purpose", String(48), nullable=True),
     UniqueConstraint("file_id", "seq", name="uq_gw_payments_position"),
     # Only pending payments are looked up by due date (`pending.execute_due`): a partial
     # index, `ix_gw_payments_pending` (due_date) WHERE `PENDING_ONLY`, holds just those,

@@ -37,7 +37,7 @@ PAYMENT_COLUMNS = (
     "creditor_bic", "amount_minor", "currency", "remittance", "remittance_structured",
     "requested_date", "due_date", "kind", "status", "reason", "additional_info",
     "acct_svcr_ref", "transfer_ref", "fingerprint", "report_no", "budget_codes",
-    "large_day_held_on",
+    "large_day_held_on", "ultimate_debtor", "ultimate_creditor", "purpose",
 )  # fmt: skip
 assert set(PAYMENT_COLUMNS) == {c.name for c in db.payments.c} - {"id"}
 # A row's values that `large_days.add_file_days` reads, in its order.
@@ -92,6 +92,7 @@ def payment_row(
         d.reason._value_ if d.reason is not None else None, d.info, d.acct_svcr_ref,
         d.transfer_ref, facts.fingerprint if d.status is not TxStatus.RJCT else None, 1,
         tx.codes if d.status is not TxStatus.RJCT else None, d.held_on,
+        tx.ultimate_debtor or parsed.ultimate_debtor, tx.ultimate_creditor, tx.purpose,
     ]  # fmt: skip
 
 

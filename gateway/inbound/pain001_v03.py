@@ -37,6 +37,8 @@ from lxml import etree
 from gateway.inbound import safe_xml
 from gateway.inbound.findings import Finding
 from gateway.inbound.parsed import (
+    PURPOSE_CODE,
+    PURPOSE_PROPRIETARY,
     USTRD_SEPARATOR,
     ParsedFile,
     ParsedHeader,
@@ -166,6 +168,9 @@ _T_PMTID, _T_AMT, _T_CDTR, _T_CDTRACCT, _T_CDTRAGT, _T_RMTINF, _T_RGLTRY = (
     _N + t for t in ("PmtId", "Amt", "Cdtr", "CdtrAcct", "CdtrAgt", "RmtInf", "RgltryRptg")
 )
 _T_DTLS, _T_TP, _T_CD = _N + "Dtls", _N + "Tp", _N + "Cd"
+_T_ULTMTDBTR, _T_ULTMTCDTR, _T_PURP, _T_PRTRY = (
+    _N + t for t in ("UltmtDbtr", "UltmtCdtr", "Purp", "Prtry")
+)
 _T_E2E, _T_INSTR, _T_INSTDAMT, _T_USTRD = (
     _N + t for t in ("EndToEndId", "InstrId", "InstdAmt", "Ustrd")
 )
@@ -212,6 +217,7 @@ def _tx(elem: Any, seq: int, pmt_seq: int) -> TxRow:
     once, are the fast path in lxml (reading `.tag` builds a string every time)."""
     instr_id = e2e = amount = currency = None
     name = iban = other = bic = remittance = structured = None
+    ultimate_debtor = ultimate_creditor = purpose = None
     codes: list[str] | None = None
     for child in elem:
         tag = child.tag
@@ -239,12 +245,31 @@ def _tx(elem: Any, seq: int, pmt_seq: int) -> TxRow:
             if codes is None:
                 codes = []
             _codes(child, codes)
+        elif tag == _T_ULTMTDBTR:
+            ultimate_debtor = _name(child)
+        elif tag == _T_ULTMTCDTR:
+            ultimate_creditor = _name(child)
+        elif tag == _T_PURP:
+            purpose = _purpose(child)
     if e2e is None or amount is None or currency is None:
         raise _invalid("CdtTrfTxInf without EndToEndId or InstdAmt")
     return (
         seq, pmt_seq, instr_id, e2e, amount, currency, name, iban, other, bic, remittance,
-        structured, "\x1e".join(codes) if codes else None,
+        structured, "\x1e".join(codes) if codes else None, ultimate_debtor,
+        ultimate_creditor, purpose,
     )  # fmt: skip
+
+
+def _purpose(purp: Any) -> str | None:
+    """`Purp` as `PURPOSE_CODE` or `PURPOSE_PROPRIETARY` followed by its text (Purpose2Choice:
+    an ISO External Purpose code, or a proprietary one)."""
+    for node in purp:
+        text = (node.text or "").strip()
+        if node.tag == _T_CD:
+            return PURPOSE_CODE + text
+        if node.tag == _T_PRTRY:
+            return PURPOSE_PROPRIETARY + text
+    return None
 
 
 def _pmt_inf(elem: Any, seq: int) -> ParsedPmtInf:
@@ -264,6 +289,8 @@ def _pmt_inf(elem: Any, seq: int) -> ParsedPmtInf:
             values["DbtrAcct"] = _account(child)
         elif local == "DbtrAgt":
             values["DbtrAgt"] = _bic(child)
+        elif local == "UltmtDbtr":
+            values["UltmtDbtr"] = _name(child)
     if "PmtInfId" not in values or "ReqdExctnDt" not in values:
         raise _invalid("PmtInf without PmtInfId or ReqdExctnDt")
     if values.get("PmtMtd") == "CHK":  # a cheque it was executed as a transfer (a tester)
@@ -283,6 +310,7 @@ def _pmt_inf(elem: Any, seq: int) -> ParsedPmtInf:
         debtor_other_id=other,
         debtor_currency=ccy,
         debtor_bic=values.get("DbtrAgt"),
+        ultimate_debtor=values.get("UltmtDbtr"),
     )
 
 

@@ -34,7 +34,17 @@ class ParsedTx(NamedTuple):
     # XML text cannot hold either. One string is cheap to send between processes and
     # is kept as it is (`gw_payments.budget_codes`).
     codes: str | None = None
+    # Who the payment is really from or for, when that is not the accounts' owner (the
+    # parties' `Nm`; a payment information's `UltmtDbtr` stands for its transactions'
+    # where they name none: `record.payment_row`), and its purpose (`Purp`: the
+    # `PURPOSE_CODE` or `PURPOSE_PROPRIETARY` prefix, then the text). The statements of both
+    # sides carry them (SPEC §8: counterparty information).
+    ultimate_debtor: str | None = None
+    ultimate_creditor: str | None = None
+    purpose: str | None = None
 
+
+PURPOSE_CODE, PURPOSE_PROPRIETARY = "Cd:", "Prtry:"
 
 # Between the Ustrd lines of `ParsedTx.remittance` (and `gw_payments.remittance`): U+001E,
 # which XML text cannot hold, so a line keeps its own line breaks (SPEC §6: as sent).
@@ -54,6 +64,7 @@ class ParsedPmtInf:
     debtor_other_id: str | None
     debtor_currency: str | None
     debtor_bic: str | None
+    ultimate_debtor: str | None = None
     count: int = 0
     amount_sum: Decimal = field(default_factory=Decimal)
 

@@ -80,6 +80,10 @@ class EntryDetail:
     bank_tx_code: BankTxCode | None = None
     budget_codes: str | None = None  # SPEC §12: the payment's code lines (`budget.lines`)
     exchange: Exchange | None = None  # a converted payment: `amount_minor` is the entry's
+    # SPEC §8: as sent (`ParsedTx.ultimate_debtor` …): the same on both sides' statements
+    ultimate_debtor: str | None = None
+    ultimate_creditor: str | None = None
+    purpose: str | None = None
 
 
 class Details(Protocol):

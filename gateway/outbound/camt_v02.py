@@ -166,6 +166,7 @@ def _tx_details(w: Writer, detail: EntryDetail, entry: Entry) -> None:
         if detail.bank_tx_code is not None:
             _bank_tx_code(w, detail.bank_tx_code)
         _counterparty(w, detail, entry.credit)
+        _purpose(w, detail.purpose)
         _remittance(w, detail)
         if detail.budget_codes:  # SPEC §12: this side's codes
             side = budget.REVENUE_SIDE if entry.credit else budget.EXPENSE_SIDE
@@ -227,14 +228,33 @@ def _references(w: Writer, detail: EntryDetail) -> None:
 
 
 def _counterparty(w: Writer, detail: EntryDetail, credit: bool) -> None:
-    """The other side: who paid us on a credit (Dbtr), whom we paid on a debit (Cdtr)."""
+    """The other side: who paid us on a credit (Dbtr), whom we paid on a debit (Cdtr);
+    the ultimate debtor and creditor as sent, in their places around it (TransactionParty2:
+    Dbtr, DbtrAcct, UltmtDbtr, Cdtr, CdtrAcct, UltmtCdtr)."""
     side = "Dbtr" if credit else "Cdtr"
     name = xmlwrite.cut(detail.counterparty_name, xmlwrite.name_chars_max)
     iban = xmlwrite.valid_iban(detail.counterparty_iban)
-    if name or iban:
+    ultimate_debtor = xmlwrite.cut(detail.ultimate_debtor, xmlwrite.name_chars_max)
+    ultimate_creditor = xmlwrite.cut(detail.ultimate_creditor, xmlwrite.name_chars_max)
+    if name or iban or ultimate_debtor or ultimate_creditor:
         with w.element("RltdPties"):
+            if not credit:
+                xmlwrite.party(w, "UltmtDbtr", ultimate_debtor)
             xmlwrite.party(w, side, name)
             xmlwrite.iban_account(w, f"{side}Acct", iban)
+            if credit:
+                xmlwrite.party(w, "UltmtDbtr", ultimate_debtor)
+            xmlwrite.party(w, "UltmtCdtr", ultimate_creditor)
     if xmlwrite.valid_bic(detail.counterparty_bic):
         with w.element("RltdAgts"):
             xmlwrite.agent(w, f"{side}Agt", detail.counterparty_bic)
+
+
+def _purpose(w: Writer, purpose: str | None) -> None:
+    """Purp as sent (Purpose2Choice: `Cd` or `Prtry`, `parsed.PURPOSE_CODE` …)."""
+    if not purpose:
+        return
+    kind, _, text = purpose.partition(":")
+    if text.strip():
+        with w.element("Purp"):
+            w.leaf(kind, text.strip())

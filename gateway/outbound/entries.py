@@ -73,6 +73,9 @@ def _detail(row: Any, credit: bool, booked_currency: str) -> EntryDetail:
         ),
         budget_codes=row.budget_codes,
         exchange=exchange,
+        ultimate_debtor=row.ultimate_debtor,
+        ultimate_creditor=row.ultimate_creditor,
+        purpose=row.purpose,
     )
 
 

@@ -233,3 +233,63 @@ def test_statement_readers_find_the_creditor_reference(
     credited = [line for line in statement.lines if line.amount == 15]
     assert [(line.check_no, line.memo) for line in credited] == [(REFERENCE, REFERENCE)]
     assert credited[0].date is not None and credited[0].date.date() == dt.date(2026, 11, 25)
+
+
+def _with_parties(data: bytes) -> bytes:
+    """`data` with what ERPs send beside the accounts: the payment information's
+    ultimate debtor (paying on behalf of another institution), U-1's ultimate creditor and
+    its purpose code, U-2's own ultimate debtor and a proprietary purpose."""
+    text = data.decode()
+    text = text.replace("</DbtrAgt>", "</DbtrAgt><UltmtDbtr><Nm>Skola Nr. 7</Nm></UltmtDbtr>")
+    u1, u2 = text.split("<EndToEndId>U-2</EndToEndId>")
+    u1 = u1.replace(
+        "</CdtrAcct>",
+        "</CdtrAcct><UltmtCdtr><Nm>Galīgais saņēmējs</Nm></UltmtCdtr><Purp><Cd>SUPP</Cd></Purp>",
+    )
+    u2 = u2.replace("</Amt>", "</Amt><UltmtDbtr><Nm>Bērnudārzs</Nm></UltmtDbtr>", 1).replace(
+        "</CdtrAcct>", "</CdtrAcct><Purp><Prtry>STIPENDIJA</Prtry></Purp>", 1
+    )
+    return (u1 + "<EndToEndId>U-2</EndToEndId>" + u2).encode()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_ultimate_parties_and_purpose_reach_both_statements(
+    request: pytest.FixtureRequest, assert_valid: object, database: str
+) -> None:
+    """SPEC §8, counterparty information: the ultimate debtor (of the payment information,
+    or the payment's own) and creditor and the purpose a payment was sent with appear in
+    its TxDtls on the payer's and on the payee's statement (`RltdPties/UltmtDbtr`,
+    `UltmtCdtr`, `Purp`); they were dropped (tester B, stop 45). On PostgreSQL too, whose
+    bulk inserts leave out a column no row has."""
+    if database == "postgresql":
+        base = request.getfixturevalue("tmp_path") / "gw"
+        inst = Installation.create(base, database_url=request.getfixturevalue("pg_url"))
+        request.addfinalizer(inst.close)
+    else:
+        inst = request.getfixturevalue("inst")
+    data = _with_parties(
+        Batch(msg_id="ULT-1", batch_booking=False)
+        .tx("U-1", "10.00", creditor=B_MAIN)
+        .tx("U-2", "5.00", creditor=B_MAIN)
+        .build()
+    )
+    assert inst.submit(data).statuses() == {"U-1": "ACSC", "U-2": "ACSC"}
+    close_day(inst, TODAY)
+    payer = statements_of(inst, validate=assert_valid)[(A_MAIN, TODAY)]  # type: ignore[arg-type]
+    payee = statements_of(inst, CLIENT_B, assert_valid)[(B_MAIN, TODAY)]  # type: ignore[arg-type]
+    for report, other in ((payer, "Cdtr"), (payee, "Dbtr")):
+        root = etree.parse(str(report.path)).getroot()
+
+        def text(e2e: str, path: str, root: etree._Element = root) -> list[str]:
+            (tx,) = root.xpath(f"//c:TxDtls[c:Refs/c:EndToEndId='{e2e}']", namespaces=NS053)
+            return tx.xpath(f"{path}/text()", namespaces=NS053)  # type: ignore[no-any-return]
+
+        assert text("U-1", "c:RltdPties/c:UltmtDbtr/c:Nm") == ["Skola Nr. 7"]
+        assert text("U-1", "c:RltdPties/c:UltmtCdtr/c:Nm") == ["Galīgais saņēmējs"]
+        assert text("U-1", "c:Purp/c:Cd") == ["SUPP"]
+        assert text("U-2", "c:RltdPties/c:UltmtDbtr/c:Nm") == ["Bērnudārzs"]
+        assert text("U-2", "c:RltdPties/c:UltmtCdtr") == [] and text("U-2", "c:Purp/c:Cd") == []
+        assert text("U-2", "c:Purp/c:Prtry") == ["STIPENDIJA"]
+        assert text("U-1", f"c:RltdPties/c:{other}Acct/c:Id/c:IBAN") == [
+            B_MAIN if other == "Cdtr" else A_MAIN
+        ]

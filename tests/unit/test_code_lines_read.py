@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from gateway import samples
 from gateway.inbound import budget, pain001_v03
+from gateway.inbound.parsed import ParsedTx
 
 DEBTOR = samples.iban_lv("TREL", 9_100_000_000_001)
 CREDITOR = samples.iban_lv("HABA", 1)
@@ -23,7 +24,7 @@ def _codes_read(rgltry: str) -> str | None:
     events = list(pain001_v03.stream([data], transactions_max=10))
     assert events[-1].failure is None, events[-1].failure  # type: ignore[union-attr]
     (row,) = next(e for e in events if isinstance(e, list))
-    return row[-1]  # type: ignore[no-any-return]
+    return ParsedTx._make(row).codes
 
 
 def test_lines_are_kept_as_sent_stripped_in_file_order_across_blocks() -> None:
