@@ -19,6 +19,7 @@ from operator import is_not, itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Table
+from sqlalchemy.exc import DBAPIError
 
 
 def insert_rows(
@@ -153,19 +154,28 @@ def _inserting_postgres(
     """A few rows: ONE statement with an array per column (`unnest`), whose text and
     parameter count do not depend on the number of rows, so the driver converts it once
     and the server prepares it once per connection; many rows: `COPY`, finished after
-    the block."""
+    the block.
+
+    The driver's cursor is used directly: what it raises is made SQLAlchemy's error of the
+    same kind, as from any statement (`DBAPIError.instance`: an `IntegrityError`, a
+    `ProgrammingError` for a refused permission …), so that the run tells a fault of the
+    database from what a file's values provoked the same way whatever wrote the rows."""
+    dbapi_error = conn.dialect.loaded_dbapi.Error
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    statement = f"INSERT INTO {table.name}"
     try:
         if len(rows) <= values_rows_max:
             sql = _unnest_insert(table, tuple(columns), conn.dialect)
             cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
             yield
             return
-        target = _target(table, tuple(columns), conn.dialect)
-        with cursor.copy(f"COPY {target} FROM STDIN") as copy:
+        statement = f"COPY {_target(table, tuple(columns), conn.dialect)} FROM STDIN"
+        with cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row(row)
             yield
+    except dbapi_error as exc:
+        raise DBAPIError.instance(statement, None, exc, dbapi_error, dialect=conn.dialect) from exc
     finally:
         cursor.close()
 
