@@ -50,8 +50,11 @@ class _Version(argparse.Action):
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from gateway.db_schema import schema_revisions
+
     env = environment(args)
-    print(f"database ready: {env.settings.database_url.split('@')[-1]}")
+    url = env.settings.database_url.split("@")[-1]
+    print(f"database ready: {url} ({schema_revisions(env.engine)})")
     env.close()
     return 0
 

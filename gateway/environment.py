@@ -34,20 +34,17 @@ from gateway import (
     pricing,
     unconfigured,
 )
-from gateway import migrations as gateway_migrations
 from gateway.clock import Clock, SystemClock
+from gateway.db_schema import check_schema, upgrade_database
 from gateway.errors import ConfigError, SealError, UsageError
 from gateway.inbound.identifiers import iban_lv
-from gateway.migrations import run_upgrade as upgrade_gateway
 from gateway.settings import Settings
 from gateway.spool import Spool
 from gateway.text import time_of_day
 from ledger import currency
-from ledger import migrations as ledger_migrations
 from ledger.core import TREASURY_OWNER, AccountKind
 from ledger.engine import make_engine, writing
 from ledger.store import AccountConflict, AccountSpec, Ledger
-from ledger.store import upgrade as upgrade_ledger
 
 if TYPE_CHECKING:
     # The seal (cryptography's Rust extension) and lxml are loaded by the commands that
@@ -133,11 +130,6 @@ class Environment:
         self.ledger.settle()
         self.engine.dispose()
         holiday_cache.save(self.settings.spool_dir)
-
-
-def upgrade_database(engine: Engine) -> None:
-    upgrade_ledger(engine)
-    upgrade_gateway(engine)
 
 
 def load_sealer(settings: Settings, now: Callable[[], dt.datetime]) -> Sealer:
@@ -327,19 +319,6 @@ def make_reader_engine(url: str) -> Engine:
     return engine
 
 
-def check_schema(engine: Engine, settings: Settings) -> None:
-    """Refuse (exit 2) a database whose schema is not the one this version writes."""
-    for name, version_table, head in (
-        ("ledger", ledger_migrations.VERSION_TABLE, ledger_migrations.HEAD),
-        ("gateway", gateway_migrations.VERSION_TABLE, gateway_migrations.HEAD),
-    ):
-        if not ledger_migrations.at_revision(engine, version_table, head):
-            raise UsageError(
-                f"the database's {name} schema is not at revision {head}: "
-                f"{_upgrade_hint(settings)}"
-            )
-
-
 def open_reader(settings: Settings, *, clock: Clock | None = None) -> ReadOnlyEnvironment:
     """Open the database for reading only (see the module docstring)."""
     path = sqlite_path(settings.database_url)
@@ -354,7 +333,7 @@ def open_reader(settings: Settings, *, clock: Clock | None = None) -> ReadOnlyEn
             # Another installation's database is the news, not its schema ("db upgrade"
             # would be refused for the same reason).
             installation.check(engine, settings.spool_dir)
-        check_schema(engine, settings)
+        check_schema(engine, _upgrade_hint(settings))
     except BaseException:
         engine.dispose()
         raise

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, select, update
 
@@ -21,12 +22,15 @@ from ledger.schema import postings as t_postings
 from ledger.schema import transfers as t_transfers
 from ledger.tx import LedgerTx, row_to_account
 
+if TYPE_CHECKING:
+    from ledger.migrations import Migrated
 
-def upgrade(engine: Engine) -> None:
+
+def upgrade(engine: Engine) -> Migrated | None:
     """Create or upgrade the ledger's tables (Alembic, version table `ledger_alembic_version`)."""
     from ledger.migrations import run_upgrade
 
-    run_upgrade(engine)
+    return run_upgrade(engine)
 
 
 class AccountConflict(ValueError):

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from ledger.migrations import upgrade_to_head
+from ledger.migrations import Migrated, upgrade_to_head
 
 VERSION_TABLE = "gw_alembic_version"
 HEAD = "0018"  # the newest revision in versions/ (a test compares it with Alembic's head)
 
 
-def run_upgrade(engine: Engine) -> None:
-    upgrade_to_head(engine, Path(__file__).parent, VERSION_TABLE, HEAD)
+def run_upgrade(engine: Engine) -> Migrated | None:
+    return upgrade_to_head(engine, Path(__file__).parent, VERSION_TABLE, HEAD, "gateway")

@@ -7,7 +7,7 @@ gateway's tables can evolve with migrations of their own in the same database.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import Engine, inspect, text
 
@@ -66,23 +66,64 @@ def run_env() -> None:
                 connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
+class UnknownRevision(Exception):
+    """The database is at a revision this code's migrations do not have: a newer release
+    upgraded it (or it is not this system's). Nothing is migrated or written."""
+
+
+def revisions_of(engine: Engine, version_table: str) -> list[str] | None:
+    """The revisions the database's version table holds (None: it has no such table)."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table(version_table):
+            return None
+        found = conn.execute(text(f"SELECT version_num FROM {version_table}")).scalars().all()
+    return [str(revision) for revision in found]
+
+
 def at_revision(engine: Engine, version_table: str, revision: str) -> bool:
     """Whether the database is at `revision` already. Every start of the service asks
     this; only when the answer is no is Alembic (a third of a second to import) loaded."""
-    with engine.connect() as conn:
-        if not inspect(conn).has_table(version_table):
-            return False
-        found = conn.execute(text(f"SELECT version_num FROM {version_table}")).scalars().all()
-    return found == [revision]
+    return revisions_of(engine, version_table) == [revision]
 
 
-def upgrade_to_head(engine: Engine, script_location: Path, version_table: str, head: str) -> None:
-    if at_revision(engine, version_table, head):
-        return
+def check_known(
+    found: list[str] | None, script_location: Path, name: str, head: str
+) -> None:
+    """Raise `UnknownRevision` when the database is at a revision none of the scripts in
+    `script_location` is (each file of versions/ is `<revision>_<what>.py`): Alembic
+    would fail with a traceback, and an older release must not write a newer schema."""
+    known = {p.name.partition("_")[0] for p in (script_location / "versions").glob("*_*.py")}
+    for revision in found or ():
+        if revision not in known:
+            raise UnknownRevision(
+                f"the database's {name} schema is at revision {revision}, which this release "
+                f"does not have (its newest is {head}): a newer release upgraded it; run "
+                "that release, or restore the database as it was before the upgrade"
+            )
+
+
+class Migrated(NamedTuple):
+    """A schema upgraded: from its revisions (none: a new database) to `head`."""
+
+    schema: str
+    found: tuple[str, ...]
+    head: str
+
+
+def upgrade_to_head(
+    engine: Engine, script_location: Path, version_table: str, head: str, name: str
+) -> Migrated | None:
+    """Upgrade the `name` schema (its scripts in `script_location`) to `head`; what was
+    done (None: it was there)."""
+    found = revisions_of(engine, version_table)
+    if found == [head]:
+        return None
+    check_known(found, script_location, name, head)
     from alembic import command
 
     command.upgrade(alembic_config(engine, script_location, version_table), "head")
+    return Migrated(name, tuple(found or ()), head)
 
 
-def run_upgrade(engine: Engine) -> None:
-    upgrade_to_head(engine, Path(__file__).parent, VERSION_TABLE, HEAD)
+def run_upgrade(engine: Engine) -> Migrated | None:
+    return upgrade_to_head(engine, Path(__file__).parent, VERSION_TABLE, HEAD, "ledger")

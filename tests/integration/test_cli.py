@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -431,3 +432,33 @@ def test_a_command_that_synced_files_leaves_without_the_interpreters_teardown(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "left without teardown\n"
+
+
+@pytest.mark.parametrize(
+    ("version_table", "schema"),
+    [("gw_alembic_version", "gateway"), ("ledger_alembic_version", "ledger")],
+)
+def test_a_database_a_newer_release_upgraded_is_refused_in_one_line(
+    config: Path, version_table: str, schema: str
+) -> None:
+    """An operator who rolls the code back after an upgrade: every command on a database
+    at a revision this release does not have exits 2 with one line naming it (SPEC §9),
+    writes nothing and migrates nothing. It was an Alembic traceback and exit 1 — the
+    unit restarting the daemon for ever — and `status` told them to run `db upgrade`
+    (tester D, stop 45)."""
+    for words in (["keys", "init"], ["db", "upgrade"]):
+        made = gateway(*words, "-c", str(config))
+        assert made.returncode == 0, made.stderr
+    database = config.parent / "spool" / "ledger.sqlite3"
+    with sqlite3.connect(database) as conn:
+        conn.execute(f"UPDATE {version_table} SET version_num = '0099'")
+    for words in (["db", "upgrade"], ["scan", "--once"], ["status"], ["ledger", "accounts"]):
+        done = gateway(*words, "-c", str(config))
+        assert done.returncode == 2, (words, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in done.stderr, (words, done.stderr)
+        assert f"the database's {schema} schema is at revision 0099, which this release" in (
+            lines[0]
+        ), (words, lines)
+    with sqlite3.connect(database) as conn:
+        assert conn.execute(f"SELECT version_num FROM {version_table}").fetchall() == [("0099",)]

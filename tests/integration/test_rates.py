@@ -146,7 +146,7 @@ def test_xml_history_gives_the_rates_the_csv_gives(tmp_path: Path, sqlite_config
     path = write(tmp_path, "eurofxref-hist.xml", ecb_xml(days))
     settings = load(sqlite_config)
     engine = make_engine(settings.database_url)
-    from gateway.environment import upgrade_database
+    from gateway.db_schema import upgrade_database
 
     upgrade_database(engine)
     now = dt.datetime(2025, 1, 2, 12, tzinfo=dt.UTC)
@@ -275,7 +275,7 @@ def test_marking_a_rate_that_changed_meanwhile_fails(tmp_path: Path, config: Pat
     booked as if at the new one: marking it used fails, and the booking is retried."""
     settings = load(config)
     engine = make_engine(settings.database_url)
-    from gateway.environment import upgrade_database
+    from gateway.db_schema import upgrade_database
 
     upgrade_database(engine)
     now = dt.datetime(2024, 11, 19, 9, tzinfo=dt.UTC)
