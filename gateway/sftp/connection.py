@@ -18,18 +18,13 @@ from gateway import metrics
 from gateway.authorized_keys import KeyLine
 from gateway.settings import ClientSettings, UserSettings
 from gateway.sftp.context import ServerContext
-from gateway.sftp.guard import AUTH_ATTEMPTS_PER_CONNECTION_MAX, idle_deadline
+from gateway.sftp.guard import AUTH_ATTEMPTS_PER_CONNECTION_MAX, idle_deadline, source_of
 from gateway.sftp.login_keys import LoginKeys
 
 # A shell or command on a session channel (the server answers it and closes), and SFTP.
 ProcessFactory = Callable[[asyncssh.SSHServerProcess[str]], None]
 SftpFactory = asyncssh.SFTPServerFactory
 SFTP_VERSION = 3
-
-
-def _login_timed_out(exc: Exception | None) -> bool:
-    """Whether asyncssh closed the connection for `login_timeout_seconds`."""
-    return isinstance(exc, asyncssh.ConnectionLost) and str(exc).startswith("Login timeout")
 
 
 class Session(asyncssh.SSHServerProcess[str]):
@@ -53,6 +48,7 @@ class Connection(asyncssh.SSHServer):
         self.sftp_factory = sftp
         self.conn: asyncssh.SSHServerConnection | None = None
         self.source_ip = ""
+        self.source = ""  # what penalties and login slots count by (`guard.source_of`)
         self.username = ""
         self.client: ClientSettings | None = None
         self.user: UserSettings | None = None
@@ -74,23 +70,24 @@ class Connection(asyncssh.SSHServer):
         self.conn = conn
         peer = conn.get_extra_info("peername")
         self.source_ip = str(peer[0]) if peer else ""
+        self.source = source_of(self.source_ip)
         self.ctx.connections.add(self)
-        wait = self.ctx.penalty.refused_for(self.source_ip)
+        wait = self.ctx.penalty.refused_for(self.source)
         if wait > 0:
             self.refused = True
             metrics.login_refused()
             # Once a minute per address: a client retrying in a loop is not a line each time.
             self.ctx.log_refusal_once(
-                self.source_ip, "repeated authentication failures",
+                self.source, "repeated authentication failures",
                 retry_after_seconds=round(wait, 1),
             )  # fmt: skip
             asyncio.get_running_loop().call_soon(conn.abort)
             return
-        full = self.ctx.logins.take(self.source_ip)
+        full = self.ctx.logins.take(self.source)
         if full is not None:  # closed at once: its socket is back before the next accept
             self.refused = True
             metrics.login_refused()
-            self.ctx.log_refusal_once(self.source_ip, f"{full} reached")
+            self.ctx.log_refusal_once(self.source, f"{full} reached")
             asyncio.get_running_loop().call_soon(conn.abort)
             return
         self.login_slot = True
@@ -98,7 +95,7 @@ class Connection(asyncssh.SSHServer):
     def _give_back_login_slot(self) -> None:
         if self.login_slot:
             self.login_slot = False
-            self.ctx.logins.give_back(self.source_ip)
+            self.ctx.logins.give_back(self.source)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.ctx.connections.discard(self)
@@ -111,11 +108,12 @@ class Connection(asyncssh.SSHServer):
                 "sftp.logout", user=self.username, source_ip=self.source_ip,
                 error=None if _left(exc) else str(exc),
             )
-        elif (self.username or _login_timed_out(exc)) and not self.refused and not self.over_limit:
-            # (A connection that held its login slot until the login timeout without naming
-            # a user fails too, as sshd's PerSourcePenalties noauth: a flood of silent
-            # connections from an address is then refused at once, its slots free.)
-            penalty = self.ctx.penalty.failed(self.source_ip)
+        elif not self.refused and not self.over_limit:
+            # (A connection that ends without logging in fails, whether it named a user or
+            # not, closed by the login timeout or by its client, as sshd's
+            # PerSourcePenalties noauth: a flood of silent connections from an address is
+            # then refused at once, its slots free.)
+            penalty = self.ctx.penalty.failed(self.source)
             metrics.login_refused()
             self.ctx.log.warning(
                 "sftp.auth.failed",
@@ -217,7 +215,7 @@ class Connection(asyncssh.SSHServer):
             return
         self.authenticated = True
         self._give_back_login_slot()
-        self.ctx.penalty.succeeded(self.source_ip)
+        self.ctx.penalty.succeeded(self.source)
         assert self.client is not None
         self.ctx.log.info(
             "sftp.login",

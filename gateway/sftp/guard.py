@@ -22,6 +22,7 @@ uploads with them, without a key and before `from=` is ever looked at.
 
 from __future__ import annotations
 
+import ipaddress
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +49,20 @@ class _Record:
     failures: int
     last_failure: float
     refused_until: float
+
+
+def source_of(address: str) -> str:
+    """What failed logins are penalised and login slots counted by: an IPv4 address, or
+    the /64 network of an IPv6 one — one subscriber's, who can take any address in it."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return address
 
 
 class AuthPenalty:

@@ -659,6 +659,30 @@ def test_connections_that_time_out_silent_penalise_their_address(
         paramiko_connect(server, "alpha-view", "alpha-view", source="127.0.0.7").close()
 
 
+def test_connections_closed_before_logging_in_penalise_their_address(
+    tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    """A connection its client closes before the login timeout without logging in is a
+    failed login of its address too (sshd's PerSourcePenalties noauth): nine addresses
+    that each held their 32 login slots for 25 s and reconnected kept every client out
+    for as long as they liked, never penalised (tester C, stop 45)."""
+    with running_server(
+        tmp_path / "gw", keys, login_timeout_seconds=30, auth_failures_before_penalty=2,
+        auth_penalty_seconds_max=60,
+    ) as server:  # fmt: skip
+        for left in range(1, 3):
+            silent = socket.create_connection(("127.0.0.1", server.port), source_address=(
+                "127.0.0.8", 0))  # fmt: skip
+            silent.settimeout(5)
+            assert silent.recv(100).startswith(b"SSH-2.0-")  # it had its slot, then left
+            silent.close()
+            assert wait_for(lambda n=left: len(server.log.named("sftp.auth.failed")) == n)
+        assert [f["user"] for f in server.log.named("sftp.auth.failed")] == [None, None]
+        with pytest.raises((paramiko.SSHException, EOFError, OSError)):
+            paramiko_connect(server, "alpha-view", "alpha-view", source="127.0.0.8")
+        paramiko_connect(server, "alpha-view", "alpha-view", source="127.0.0.9").close()
+
+
 def test_idle_session_is_closed(tmp_path: Path, keys: dict[str, Path]) -> None:
     """A session with no SFTP activity for `idle_timeout_seconds` is disconnected."""
     with running_server(tmp_path / "gw", keys, idle_timeout_seconds=1) as server:

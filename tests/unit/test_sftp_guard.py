@@ -13,6 +13,7 @@ from gateway.sftp.guard import (
     SessionLimit,
     handles_total_max,
     idle_deadline,
+    source_of,
 )
 
 
@@ -155,3 +156,14 @@ def test_log_throttle_says_a_key_once_per_period_and_counts_the_rest() -> None:
     assert throttle.allow("y") == 0
     clock.now += 60
     assert throttle.allow("x") == 2
+
+
+def test_an_ipv6_subscriber_is_one_source_whatever_address_of_its_64_it_takes() -> None:
+    """Penalties and login slots count an IPv6 client by its /64 (one subscriber, who can
+    take any of 2^64 addresses and so escape a penalty kept per address: tester C, stop
+    45); an IPv4 address (also one written as IPv4-mapped IPv6) by itself."""
+    assert source_of("2001:db8:1:2::1") == source_of("2001:db8:1:2:ffff::7") == "2001:db8:1:2::/64"
+    assert source_of("2001:db8:1:3::1") != source_of("2001:db8:1:2::1")
+    assert source_of("::ffff:192.0.2.7") == source_of("192.0.2.7") == "192.0.2.7"
+    assert source_of("192.0.2.8") != source_of("192.0.2.7")
+    assert source_of("") == ""  # no peer address (a socket pair): counted as one
