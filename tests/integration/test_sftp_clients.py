@@ -116,8 +116,12 @@ def test_a_real_size_change_on_an_open_upload_is_refused_and_named(
         with pytest.raises(PermissionError):
             handle.truncate(10)
     assert (server.folder("alpha", "in") / "grow.xml").read_bytes() == b"12345"
+    # The second refusal of the same kind within a minute is held back (counted in the
+    # next line of its kind): a flood of refused requests is a line a minute.
     denied = server.log.named("sftp.denied")
-    assert [(d["op"], d["path"]) for d in denied] == [("fsetstat", "/in/grow.xml")] * 2
+    assert [(d["op"], d["path"], d["held_back"]) for d in denied] == [
+        ("fsetstat", "/in/grow.xml", 0)
+    ]
     with pytest.raises(PermissionError):
         sftp.truncate("/in/grow.xml", 1)
     assert server.log.named("sftp.denied")[-1]["op"] == "setstat"
@@ -130,12 +134,17 @@ async def _asyncssh_get_and_copy(server: RunningServer, local: Path) -> None:
         known_hosts=None,
     ) as conn, conn.start_sftp_client() as sftp:  # fmt: skip
         await sftp.get("/out/answer.xml", str(local))  # its default: ranges@asyncssh.com
-        await sftp.copy("/out/answer.xml", "/in/copy.xml", remote_only=True)
+        # No copy on the server (`copy-data` is not offered): the client's copy goes
+        # through the client, and one that must not is refused.
+        with pytest.raises(asyncssh.SFTPOpUnsupported):
+            await sftp.copy("/out/answer.xml", "/in/copy-remote.xml", remote_only=True)
+        await sftp.copy("/out/answer.xml", "/in/copy.xml")
 
 
 def test_asyncssh_get_and_remote_copy(server: RunningServer, tmp_path: Path) -> None:
     """asyncssh's default get() asks which ranges of the file hold data (its extension
-    ranges@asyncssh.com, which asyncssh's server offers): a read handle answers them."""
+    ranges@asyncssh.com, which asyncssh's server offers): a read handle answers them.
+    Its copy between two remote paths reads and writes through the client."""
     data = b"<Document/>\n" * 20_000
     (server.folder("alpha", "out") / "answer.xml").write_bytes(data)
     asyncio.run(_asyncssh_get_and_copy(server, tmp_path / "answer.xml"))

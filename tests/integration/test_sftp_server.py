@@ -355,6 +355,30 @@ def test_openssh_hardlink_and_symlink_refused(server: RunningServer, tmp_path: P
     assert server.visible("alpha") == ["f.tmp"]
 
 
+def test_copy_data_is_neither_offered_nor_served(server: RunningServer) -> None:
+    """The `copy-data` extension (asyncssh's server copies between two handles of a
+    session) is not offered and refused when asked for: one 100-byte request copying an
+    upload onto itself wrote 100 MiB and held the event loop, every client's sessions
+    waiting (tester C, stop 45). The upload is left as written."""
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    channel = sftp.get_channel()
+    assert channel is not None
+    offered = getattr(sftp, "_extensions", None)  # paramiko keeps the server's version reply
+    if offered is not None:
+        assert b"copy-data" not in offered and "copy-data" not in offered, offered
+    with sftp.open("/in/copy.tmp", "wb") as upload:
+        upload.write(b"x" * 262_144)
+        upload.flush()
+        handle, int64 = upload.handle, paramiko.sftp.int64
+        with pytest.raises(IOError, match=r"(?i)unsupported"):
+            sftp._request(  # type: ignore[attr-defined]
+                paramiko.sftp.CMD_EXTENDED, "copy-data",
+                handle, int64(0), int64(0), handle, int64(262_144),
+            )  # fmt: skip
+    assert sftp.stat("/in/copy.tmp").st_size == 262_144
+    sftp.close()
+
+
 def test_symlink_planted_on_disk_is_not_followed(server: RunningServer, tmp_path: Path) -> None:
     """A symbolic link someone planted in in/ is never followed, not even inside the spool."""
     outside = tmp_path / "outside.txt"
