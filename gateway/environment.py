@@ -51,8 +51,10 @@ if TYPE_CHECKING:
     # write, not by `status` and `ledger balance`, which must start fast on a busy host.
     from gateway.outbound.seal import Sealer
 
-# A WAL reader waits only in rare moments (recovery after a crash); it must not wait as
-# long as a writer may for the write lock.
+# A reader that finds a lock in its way waits this long at most, then says the database
+# could not be read: a SQLite WAL reader only in rare moments (recovery after a crash), a
+# PostgreSQL one behind a table locked whole (`LOCK TABLE`, `VACUUM FULL`). It must not
+# wait as long as a writer may for the write lock.
 reader_busy_timeout_ms = 5_000
 
 # System accounts: one funding and one clearing account per currency, with fixed
@@ -313,6 +315,7 @@ def make_reader_engine(url: str) -> Engine:
     def _read_only(dbapi_conn: Any, _record: Any) -> None:
         cursor = dbapi_conn.cursor()
         cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        cursor.execute(f"SET lock_timeout = {reader_busy_timeout_ms}")
         cursor.close()
         dbapi_conn.commit()
 

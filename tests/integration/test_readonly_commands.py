@@ -145,6 +145,28 @@ def test_read_only_commands_answer_while_a_writer_holds_its_lock(
     assert [c["client_id"] for c in report["clients"]] == [CLIENT_A, CLIENT_B]
 
 
+def test_read_only_commands_wait_for_a_table_lock_a_few_seconds_only(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """A session holding a table of ours in ACCESS EXCLUSIVE mode (a DBA's `LOCK TABLE`,
+    a `VACUUM FULL`) holds `status` and `ledger balance` a few seconds at most: they
+    say that the database could not be read and why, as when it is down. They waited as
+    long as the lock was held, saying nothing (tester D, stop 45)."""
+    inst = Installation.create(tmp_path / "gw", database_url=pg_url)
+    config = str(inst.config)
+    try:
+        with inst.env.engine.connect() as conn, conn.begin():
+            conn.exec_driver_sql("LOCK TABLE gw_files, ledger_accounts IN ACCESS EXCLUSIVE MODE")
+            status = gateway("status", "-c", config)
+            balance = gateway("ledger", "balance", "-c", config, "--iban", A_MAIN)
+    finally:
+        inst.close()
+    assert status.returncode == 1, status.stderr
+    assert "DATABASE unreachable" in status.stdout and "lock timeout" in status.stdout
+    assert balance.returncode == 1 and "lock timeout" in balance.stderr, balance.stderr
+    assert len(balance.stderr.strip().splitlines()) == 1, balance.stderr
+
+
 def test_status_shows_progress_daemon_pending_duplicates_and_stale_uploads(
     tmp_path: Path,
 ) -> None:
