@@ -20,7 +20,7 @@ from ledger.store import upgrade as upgrade_ledger
 
 def upgrade_database(engine: Engine) -> None:
     """Both schemas at this release's revisions; each upgrade of an existing schema in
-the journal (`db.migrated`: which, from and to)."""
+    the journal (`db.migrated`: which, from and to)."""
     try:
         done = [upgrade_ledger(engine), upgrade_gateway(engine)]
     except ledger_migrations.UnknownRevision as exc:  # an older release on a newer schema

@@ -87,9 +87,12 @@ def beyond_day_limit(
     limit, key = env.settings.reports_per_day_of(client_id)
     o, f = db.outbox.c, db.files.c
     since = dt.datetime.combine(local.date(), dt.time(), local.tzinfo)
+    # A name begins with its local creation time (`outbox.file_name`): the client's names
+    # from today's on are a range of the index (client_id, file_name), not its years.
     issued = conn.execute(
         select(func.count()).select_from(db.outbox.join(db.files, o.file_id == f.id)).where(
-            o.client_id == client_id, o.created_at >= since,
+            o.client_id == client_id, o.file_name >= f"{since:%Y%m%d}",
+            o.created_at >= since,
             f.message.in_(REPORT_REQUESTS), o.message != admi002_v01.MESSAGE,
         )
     ).scalar_one()  # fmt: skip
