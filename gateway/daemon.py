@@ -267,7 +267,9 @@ class Daemon:
                 metrics.fault(fault.kind, fault.files_waiting)
                 self._show_fault()
         elif kind == "held":
+            before = self._holds()
             self._held[worker.share.index] = values[0]
+            faults.tell_holds(self.env.spool, before, self._holds())
             self._show_fault()
         elif kind == "recovered":
             self._faults.pop(worker.share.index, None)
@@ -303,6 +305,14 @@ class Daemon:
 
     # faults of ours, waited out by the workers, and the clients held by a fault of their own
     # folders: shown while they last (SPEC §6)
+
+    def _holds(self) -> dict[str, faults.ClientFault]:
+        """The clients held by any worker (one fault each: the folder is the same)."""
+        return {
+            client_id: faults.ClientFault(client_id, **fault)
+            for held in self._held.values()
+            for client_id, fault in held.items()
+        }
 
     def _show_fault(self) -> None:
         if self._heartbeat is None:

@@ -28,14 +28,17 @@ import datetime as dt
 import errno
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from gateway.errors import SealError
 from gateway.spool import SHELVES, Spool
 
+log = structlog.get_logger("gateway.pipeline")
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 _PERMISSIONS = frozenset({errno.EACCES, errno.EPERM})
 # A folder's mode or flags, a quota, a folder on another filesystem than the spool's (answers
@@ -169,10 +172,11 @@ class ClientFault:
     client_id: str
     kind: str
     error: str
-    path: str  # the client's folder or file it was met at
+    path: str  # the file or folder it was met at
+    folder: str  # the client's folder that holds it: what the operator mends
 
     def to_json(self) -> dict[str, str]:
-        return {"kind": self.kind, "error": self.error, "path": self.path}
+        return {"kind": self.kind, "error": self.error, "path": self.path, "folder": self.folder}
 
 
 def client_folders(spool: Spool, client_id: str) -> tuple[Path, ...]:
@@ -185,18 +189,28 @@ def client_folders(spool: Spool, client_id: str) -> tuple[Path, ...]:
     )  # fmt: skip
 
 
-def same_hold(spool: Spool, one: ClientFault | None, other: ClientFault) -> bool:
+def same_hold(one: ClientFault | None, other: ClientFault) -> bool:
     """Whether two faults hold their client alike: of one kind, in one of its folders
     (each answer a refusing out/ meets is another file, the fault the same)."""
-    if one is None or one.kind != other.kind:
-        return False
-    folders = client_folders(spool, other.client_id)
+    return one is not None and (one.kind, one.folder) == (other.kind, other.folder)
 
-    def folder(fault: ClientFault) -> Path:
-        path = Path(fault.path)
-        return next((f for f in folders if path.is_relative_to(f)), path)
 
-    return folder(one) == folder(other)
+def tell_holds(
+    spool: Spool, before: Mapping[str, ClientFault], now: Mapping[str, ClientFault]
+) -> None:
+    """Say once (at error level) that a client is held — again when what holds it changed
+    (another folder, another kind) — and once that it is not. The daemon says it of its
+    workers together: each may meet the same folder (the leader delivers to every
+    client's out/)."""
+    for client_id, fault in now.items():
+        if not same_hold(before.get(client_id), fault):
+            log.error(
+                "client.fault", client=client_id, kind=fault.kind, folder=fault.folder,
+                path=fault.path, error=fault.error, files_claimed=len(spool.in_work(client_id)),
+                files_held=len(spool.waiting(client_id)),
+            )  # fmt: skip
+    for client_id in before.keys() - now.keys():
+        log.info("client.recovered", client=client_id)
 
 
 def client_fault(exc: BaseException, spool: Spool, client_id: str) -> ClientFault | None:
@@ -216,7 +230,10 @@ def client_fault(exc: BaseException, spool: Spool, client_id: str) -> ClientFaul
                 continue
             if exc.errno == errno.ENOSPC and _device(path) in (None, _device(spool.root)):
                 return None  # the spool's own disk is full: every client's
-            return ClientFault(client_id, kind(exc), describe(exc), str(path))
+            # The folder too: a temporary name met there tells the operator little, and
+            # changes with every try (tester A, stop 45).
+            folder = next(f for f in folders if path.is_relative_to(f))
+            return ClientFault(client_id, kind(exc), describe(exc), str(path), str(folder))
     return None
 
 

@@ -63,7 +63,7 @@ class PassResult:
         said = [f"{shelves[shelf]} {words}" for shelf, words in _SHELVES_SAID.items()
                 if shelves[shelf] or shelf in ("archive", "rejected", "duplicates")]  # fmt: skip
         held = "".join(
-            f"; client {client} held: its {fault.kind} fault at {fault.path}"
+            f"; client {client} held: its {fault.kind} fault at {fault.folder}"
             for client, fault in sorted(self.held.items())
         )
         return (
@@ -91,8 +91,11 @@ class Pipeline:
         env: Environment,
         run_files: RunFiles = filerun.process,
         clients: Sequence[ClientSettings] | None = None,
+        *,
+        tell_holds: bool = True,
     ) -> None:
         self.env = env
+        self.tell_holds = tell_holds
         self.run_files = run_files
         self.clients = tuple(clients if clients is not None else env.settings.clients)
         self.batch_ahead: BatchAhead | None = None  # `scan --once`: a signed batch read ahead
@@ -119,17 +122,10 @@ class Pipeline:
         self.restore_folders()
 
     def end_pass(self) -> dict[str, faults.ClientFault]:
-        """Say once (at error level) that a client is held — again when what holds it
-        changed (another folder, another error) — and once that it is not; the clients
-        held now."""
-        for client_id, fault in self.held.items():
-            if not faults.same_hold(self.env.spool, self._held_before.get(client_id), fault):
-                spool = self.env.spool
-                log.error("client.fault", client=client_id, kind=fault.kind, path=fault.path,
-                          error=fault.error, files_claimed=len(spool.in_work(client_id)),
-                          files_held=len(spool.waiting(client_id)))  # fmt: skip
-        for client_id in self._held_before.keys() - self.held.keys():
-            log.info("client.recovered", client=client_id)
+        """The clients held now, said in the log when that changed (`faults.tell_holds`;
+        a daemon's worker leaves that to the daemon, which hears every worker's)."""
+        if self.tell_holds:
+            faults.tell_holds(self.env.spool, self._held_before, self.held)
         return dict(self.held)
 
     def run(self, jobs: list[Job]) -> list[Outcome]:
@@ -269,7 +265,7 @@ class Pipeline:
             if problem is not None:
                 folder, exc = problem
                 fault = faults.ClientFault(
-                    client.id, faults.kind(exc), faults.describe(exc), str(folder)
+                    client.id, faults.kind(exc), faults.describe(exc), str(folder), str(folder)
                 )
                 self.held.setdefault(client.id, fault)
 

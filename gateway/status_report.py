@@ -142,7 +142,8 @@ def _daemon_lines(status: Status) -> list[str]:
 def _held_lines(held: dict[str, dict[str, str]]) -> list[str]:
     return [
         f"CLIENT HELD {client_id}: its own folder refuses us ({fault.get('kind')}) at "
-        f"{fault.get('path')}: {fault.get('error')}; its answers wait in the outbox and its "
+        f"{fault.get('folder') or fault.get('path')}: {fault.get('error')}; its answers wait in "
+        "the outbox and its "
         "files in in/ and work/ (each shown below: booked or not); retried every pass, every "
         "other client goes on"
         for client_id, fault in sorted(held.items())

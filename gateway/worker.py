@@ -69,7 +69,8 @@ class Worker:
         self.stop = stop
         self.share = share
         self.clients = share.clients(env.settings)
-        self.pipeline = Pipeline(env, clients=self.clients)
+        # The clients held are told the daemon (`PassReport.held`), which logs them.
+        self.pipeline = Pipeline(env, clients=self.clients, tell_holds=False)
         self.settle = SettleTracker(env.settings.settle_seconds)
         self._eod_done_for: tuple[dt.date, bool] | None = None
         self._eod_defect: str | None = None  # the end of day's last failure, logged once

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.faults import client_fault
+from gateway.faults import client_fault, same_hold
 from gateway.spool import Spool
 from tests.conftest import need
 
@@ -22,12 +22,21 @@ from tests.conftest import need
 def test_a_refusal_or_a_quota_in_a_clients_out_is_that_clients(
     tmp_path: Path, code: int, kind: str
 ) -> None:
-    """An out/ the gateway may not write, or a client's quota reached: that client held."""
+    """An out/ the gateway may not write, or a client's quota reached: that client held,
+    the fault naming the file and the client's folder it lies in (what the operator
+    mends: a temporary name changes with every try, tester A, stop 45); two faults in
+    one folder are one hold."""
     spool = Spool(tmp_path)
-    target = spool.outbox("alpha") / "answer.xml"
+    target = spool.outbox("alpha") / ".answer.xml.sig.1a2b.tmp"
     fault = client_fault(OSError(code, "refused", str(target)), spool, "alpha")
     assert fault is not None and fault.kind == kind and fault.path == str(target)
+    assert fault.folder == str(spool.outbox("alpha"))
     assert client_fault(OSError(code, "refused", str(target)), spool, "beta") is None
+    again = client_fault(OSError(code, "refused", str(target) + ".2"), spool, "alpha")
+    assert again is not None and same_hold(fault, again)
+    elsewhere = spool.root / "archive" / "alpha" / "x.xml"
+    shelf = client_fault(OSError(code, "refused", str(elsewhere)), spool, "alpha")
+    assert shelf is not None and not same_hold(fault, shelf)
 
 
 def test_no_space_on_the_spools_own_disk_is_every_clients(tmp_path: Path) -> None:

@@ -31,7 +31,10 @@ def test_a_held_client_is_said() -> None:
     nothing of it and the command exited 0 as if all were done."""
     from gateway.faults import ClientFault
 
-    fault = ClientFault("b", "permissions", "PermissionError: …", "/spool/clients/b/out")
+    fault = ClientFault(
+        "b", "permissions", "PermissionError: …", "/spool/clients/b/out/.a.xml.tmp",
+        "/spool/clients/b/out",
+    )  # fmt: skip
     result = PassResult(held={"b": fault})
     assert result.summary().endswith(
         "; client b held: its permissions fault at /spool/clients/b/out"
