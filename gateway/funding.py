@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import structlog
+
 from gateway import counters
 from gateway.environment import Environment
 from gateway.errors import UsageError
@@ -12,6 +14,8 @@ from ledger import calendar, currency
 from ledger.core import AccountKind, Transfer, TransferKind
 from ledger.engine import writing
 from ledger.store import Booked
+
+log = structlog.get_logger("gateway.funding")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,4 +111,10 @@ def fund(env: Environment, iban_text: str, amount_text: str, *, key: str) -> Fun
     assert booked is not None
     if booked.reference != request.reference:  # another process used the key meanwhile
         earlier = _repeated(booked, key, iban, amount)
+    else:  # money entered the ledger: in the journal, as every booking (an auditor, stop 45)
+        log.info(
+            "ledger.funded", iban=iban, amount=currency.format_minor(amount, account.currency),
+            currency=account.currency, reference=request.reference,
+            booking_date=today.isoformat(), key=key,
+        )  # fmt: skip
     return Funded(*env.ledger.balance(iban), earlier=earlier)

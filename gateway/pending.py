@@ -15,7 +15,7 @@ import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from sqlalchemy import Connection, Select, literal_column, select
@@ -86,7 +86,7 @@ def execute_due(env: Environment) -> list[int]:
     today = local.date()
     if not calendar.is_business_day(today) or local.time() >= env.settings.eod_time:
         return []  # nothing is booked on a closed day
-    reported: dict[int, tuple[Counter[str], Counter[str]]] = {}
+    reported: dict[int, _Ran] = {}
     p = db.payments.c
     due = select(p.file_id).where(db.pending_only(), p.due_date <= today)
     with env.engine.connect() as conn:  # a look first: most passes find nothing due, and
@@ -96,14 +96,29 @@ def execute_due(env: Environment) -> list[int]:
     with env.ledger.begin() as tx:
         files = tx.conn.execute(due.distinct()).scalars()
         for file_id in sorted(files):
-            counts, amounts = _execute_file(env, tx, file_id, now, local)
-            if counts:
-                reported[file_id] = counts, amounts
+            ran = _execute_file(env, tx, file_id, now, local)
+            if ran.counts:
+                reported[file_id] = ran
     duration_ms = round((time.monotonic() - started) * 1000, 1)  # the run's, all its files
-    for file_id, (counts, amounts) in reported.items():
-        log.info("pending.executed", file_id=file_id, day=today.isoformat(), counts=dict(counts),
-                 amounts=logs.amounts(amounts), duration_ms=duration_ms)  # fmt: skip
+    for file_id, ran in reported.items():
+        log.info(
+            "pending.executed", client=ran.client_id, file_id=file_id, msg_id=ran.msg_id,
+            day=today.isoformat(), counts=dict(ran.counts), amounts=logs.amounts(ran.amounts),
+            answer=ran.answer, duration_ms=duration_ms,
+        )  # fmt: skip
     return list(reported)
+
+
+class _Ran(NamedTuple):
+    """What a file's run of its due payments reported (a further pain.002, `answer`): the
+    payments' new statuses counted (none when nothing changed) and the amounts it executed
+    per currency (as instructed)."""
+
+    client_id: str
+    msg_id: str | None
+    counts: Counter[str]
+    amounts: Counter[str]
+    answer: str | None
 
 
 def _orders(rows: Sequence[Any]) -> list[decide.Order]:
@@ -127,10 +142,8 @@ def _orders(rows: Sequence[Any]) -> list[decide.Order]:
 
 def _execute_file(
     env: Environment, tx: LedgerTx, file_id: int, now: dt.datetime, local: dt.datetime
-) -> tuple[Counter[str], Counter[str]]:
-    """One more run of a file, a chunk of its due payments at a time; what it reported
-    (a further pain.002): the payments' new statuses counted, none when nothing changed,
-    and the amounts it executed per currency (as instructed)."""
+) -> _Ran:
+    """One more run of a file, a chunk of its due payments at a time; what it reported."""
     conn = tx.conn
     today = local.date()
     # Locks in the order a cancellation takes them (camt.055, `cancel_run`): the payments
@@ -155,7 +168,7 @@ def _execute_file(
 def _run_file(
     env: Environment, tx: LedgerTx, file_row: Any, now: dt.datetime, local: dt.datetime,
     shown: progress.FileProgress,
-) -> tuple[Counter[str], Counter[str]]:
+) -> _Ran:
     conn, file_id, today = tx.conn, file_row.id, local.date()
     run = int(file_row.reports) + 1
     system = tx.accounts(record.treasury_system_ibans(tx))
@@ -179,14 +192,17 @@ def _run_file(
         shown.advance(shown.done + len(rows))
     record.finish(tx, bookings.batches(), book, now)
     record.rates_used(conn, bookings.quotes)
+    ran = _Ran(file_row.client_id, file_row.msg_id, changed, bookings.booked, None)
     if not changed:
-        return changed, bookings.booked  # all still wait as told: nothing new to report
+        return ran  # all still wait as told: nothing new to report
     announcements.refresh_days(conn, file_row.client_id, [file_id])
     reports.notify(env, conn, bookings.references)  # reads the rows just updated
-    answers.issue_file_report(conn, file_row, local=local, bic=env.settings.bic, report_no=run)
+    _, answer = answers.issue_file_report(
+        conn, file_row, local=local, bic=env.settings.bic, report_no=run
+    )
     group = derive(answers.status_counts(conn, file_id))
     record.update_file(conn, file_id, reports=run, group_status=group.value)
-    return changed, bookings.booked
+    return ran._replace(answer=answer)
 
 
 def _take_accounts(tx: LedgerTx, book: decide.Book, rows: Sequence[Any], today: dt.date) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -72,8 +73,14 @@ def test_fund_with_the_same_key_funds_once(config: Path) -> None:
     first = gateway(*words)
     assert first.returncode == 0, first.stderr
     assert first.stdout == "10.00 EUR\n"
+    # Money entering the ledger is in the journal (an auditor found no line of it, stop 45).
+    [funded] = [json.loads(line) for line in first.stderr.splitlines() if "ledger.funded" in line]
+    assert (funded["iban"], funded["amount"], funded["currency"], funded["key"]) == (
+        A_MAIN, "10.00", "EUR", "op-42"
+    ) and funded["reference"].startswith("FUND"), funded
     again = gateway(*words)
     assert again.returncode == 0, again.stderr
+    assert "ledger.funded" not in again.stderr  # nothing booked
     told, balance = again.stdout.splitlines()
     assert told.startswith(
         f"nothing booked: key op-42 was used already for 10.00 EUR to {A_MAIN} (FUND"

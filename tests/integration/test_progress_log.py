@@ -7,7 +7,7 @@ from structlog.testing import capture_logs
 
 from gateway import progress, samples
 from gateway.inbound.pain001_v03 import chunk_transactions
-from tests.pipeline_fixtures import A_MAIN, TODAY, Installation
+from tests.pipeline_fixtures import A_MAIN, CLIENT_A, TODAY, Installation
 
 PAYMENTS = 2 * chunk_transactions + 500  # three chunks: two full ones and a short one
 
@@ -91,6 +91,11 @@ def test_a_long_run_of_due_payments_shows_its_progress(
              if e["event"] == "file.progress"]  # fmt: skip
     name = "due.xml (its due payments)"
     assert shown == [(name, 100, 250), (name, 200, 250), (name, 250, 250)], shown
+    # The run's line names the client, the file's MsgId and its follow-up pain.002 (an
+    # auditor had to join it to file.processed by file_id: stop 45).
+    [ran] = [e for e in logged if e["event"] == "pending.executed"]
+    assert (ran["client"], ran["msg_id"], ran["counts"]) == (CLIENT_A, "DUE-1", {"ACSC": 250})
+    assert ran["answer"] in {p.name for p in inst.outbox().glob("*pain.002*.xml")}, ran
     assert seen[0] == [(name, 100, 250)], seen
     assert progress.read_progress(inst.spool) == []
 
