@@ -28,6 +28,8 @@ sys.path.insert(0, str(SITE))
 
 from ekase_bench_clock import VARIABLE, install, parse  # noqa: E402
 
+from gateway import logs  # noqa: E402
+
 
 def morning(zone: str = "Europe/Riga") -> dt.datetime:
     """10:00 in Riga of the first business day on or after today."""
@@ -53,11 +55,14 @@ def pinned(moment: dt.datetime) -> dict[str, str]:
 
 
 def begin() -> dt.date:
-    """Pin the clock here and in every process started from now on (`morning`); the day
-    it is."""
+    """The bench's process begins: the clock pinned here and in every process started
+    from now on (`morning`), and what the gateway's functions it calls itself log (the
+    fundings of an installation it prepares) kept off its stdout, which is the report.
+    The day it is."""
     moment = morning()
     os.environ.update(pinned(moment))
     install(os.environ[VARIABLE])
+    logs.configure(stream=open(os.devnull, "w"))  # noqa: SIM115 (the logger keeps it open)
     return moment.date()
 
 
