@@ -7,7 +7,7 @@ processes (`gateway.workers`, `[gateway] workers`), each for a share of the clie
 They meet at a pipe each: the loop *wakes* a worker and tells it to *stop*; a worker
 tells the loop what it processed and the faults it waits out.
 
-    event loop (main process)                 worker processes (1 on SQLite, 2 on PostgreSQL)
+    event loop (main process)                 worker processes (`[gateway] workers`, 2 by default)
     -------------------------                 -----------------------------------------------
     SFTP server ─ upload closed ─┐            start: recover work/, deliver outbox
     watchdog observer ─ in/ event ┼─► wake ─► pass: recover, process settled files in groups
@@ -95,7 +95,7 @@ class Daemon:
         self._signals = 0
         self._heartbeat: progress.Heartbeat | None = None
         self._faults: dict[int, faults.Active] = {}  # by worker: the faults being waited out
-        self._held: dict[int, dict[str, dict[str, str]]] = {}  # by worker: the clients held
+        self._held: dict[int, dict[str, faults.ClientFault]] = {}  # by worker: the clients held
         self._counting: set[asyncio.Task[None]] = set()
 
     @property
@@ -245,13 +245,19 @@ class Daemon:
         await self._ended.wait()
 
     def _on_message(self, worker: WorkerProcess) -> None:
-        try:
-            while worker.conn.poll():
+        while True:
+            try:
+                if not worker.conn.poll():
+                    return
                 message = worker.conn.recv()
+            except (EOFError, OSError):
+                assert self._loop is not None
+                self._loop.remove_reader(worker.conn.fileno())  # it ended: `_on_exit` follows
+                return
+            try:
                 self._handle(worker, message)
-        except (EOFError, OSError):
-            assert self._loop is not None
-            self._loop.remove_reader(worker.conn.fileno())  # it has ended: `_on_exit` follows
+            except Exception:  # a defect here must not stop the daemon hearing the worker
+                log.exception("daemon.message_failed", worker=worker.share.index)
 
     def _handle(self, worker: WorkerProcess, message: tuple[Any, ...]) -> None:
         kind, *values = message
@@ -267,9 +273,10 @@ class Daemon:
                 metrics.fault(fault.kind, fault.files_waiting)
                 self._show_fault()
         elif kind == "held":
+            held = {c: faults.ClientFault.from_json(c, f) for c, f in values[0].items()}
             before = self._holds()
-            self._held[worker.share.index] = values[0]
-            faults.tell_holds(self.env.spool, before, self._holds())
+            self._held[worker.share.index] = held
+            faults.tell_holds(before, self._holds())
             self._show_fault()
         elif kind == "recovered":
             self._faults.pop(worker.share.index, None)
@@ -307,18 +314,16 @@ class Daemon:
     # folders: shown while they last (SPEC §6)
 
     def _holds(self) -> dict[str, faults.ClientFault]:
-        """The clients held by any worker (one fault each: the folder is the same)."""
-        return {
-            client_id: faults.ClientFault(client_id, **fault)
-            for held in self._held.values()
-            for client_id, fault in held.items()
-        }
+        """The clients held by any worker: one fault each, the last worker's where two
+        hold one client (at one folder: the leader delivering to its out/ as its own
+        worker does; at two, either is the one to mend first)."""
+        return {client: fault for held in self._held.values() for client, fault in held.items()}
 
     def _show_fault(self) -> None:
         if self._heartbeat is None:
             return
         self._heartbeat.fault = self.fault
-        self._heartbeat.held = {c: f for held in self._held.values() for c, f in held.items()}
+        self._heartbeat.held = {c: f.to_json() for c, f in self._holds().items()}
         try:
             self._heartbeat.beat()
         except OSError as exc:  # a full disk: the log line and the metric still tell

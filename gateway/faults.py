@@ -24,6 +24,7 @@ While a fault lasts the daemon keeps an `Active` fault in its heartbeat
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import errno
 import os
@@ -165,6 +166,10 @@ class Active:
             return None
 
 
+# A client's hold as a worker tells the daemon and the heartbeat carries it (`to_json`).
+HoldJson = dict[str, str | int]
+
+
 @dataclass(frozen=True, slots=True)
 class ClientFault:
     """A fault of ours confined to one client's folders: that client is held."""
@@ -174,9 +179,29 @@ class ClientFault:
     error: str
     path: str  # the file or folder it was met at
     folder: str  # the client's folder that holds it: what the operator mends
+    # The client's files claimed in work/ and waiting in in/ when it was found (`held`).
+    files_claimed: int = 0
+    files_held: int = 0
 
-    def to_json(self) -> dict[str, str]:
-        return {"kind": self.kind, "error": self.error, "path": self.path, "folder": self.folder}
+    def to_json(self) -> HoldJson:
+        return {
+            "kind": self.kind, "error": self.error, "path": self.path, "folder": self.folder,
+            "files_claimed": self.files_claimed, "files_held": self.files_held,
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, client_id: str, value: HoldJson) -> ClientFault:
+        return cls(
+            client_id, str(value["kind"]), str(value["error"]), str(value["path"]),
+            str(value["folder"]), int(value["files_claimed"]), int(value["files_held"]),
+        )  # fmt: skip
+
+    def counted(self, spool: Spool) -> ClientFault:
+        """With the client's files claimed and waiting now (read from the spool)."""
+        return dataclasses.replace(
+            self, files_claimed=len(spool.in_work(self.client_id)),
+            files_held=len(spool.waiting(self.client_id)),
+        )  # fmt: skip
 
 
 def client_folders(spool: Spool, client_id: str) -> tuple[Path, ...]:
@@ -195,19 +220,17 @@ def same_hold(one: ClientFault | None, other: ClientFault) -> bool:
     return one is not None and (one.kind, one.folder) == (other.kind, other.folder)
 
 
-def tell_holds(
-    spool: Spool, before: Mapping[str, ClientFault], now: Mapping[str, ClientFault]
-) -> None:
+def tell_holds(before: Mapping[str, ClientFault], now: Mapping[str, ClientFault]) -> None:
     """Say once (at error level) that a client is held — again when what holds it changed
     (another folder, another kind) — and once that it is not. The daemon says it of its
-    workers together: each may meet the same folder (the leader delivers to every
-    client's out/)."""
+    workers together (each may meet the same folder: the leader delivers to every
+    client's out/), from what they tell it: it reads no folder on its event loop."""
     for client_id, fault in now.items():
         if not same_hold(before.get(client_id), fault):
             log.error(
                 "client.fault", client=client_id, kind=fault.kind, folder=fault.folder,
-                path=fault.path, error=fault.error, files_claimed=len(spool.in_work(client_id)),
-                files_held=len(spool.waiting(client_id)),
+                path=fault.path, error=fault.error, files_claimed=fault.files_claimed,
+                files_held=fault.files_held,
             )  # fmt: skip
     for client_id in before.keys() - now.keys():
         log.info("client.recovered", client=client_id)

@@ -124,9 +124,10 @@ class Pipeline:
     def end_pass(self) -> dict[str, faults.ClientFault]:
         """The clients held now, said in the log when that changed (`faults.tell_holds`;
         a daemon's worker leaves that to the daemon, which hears every worker's)."""
+        held = {c: fault.counted(self.env.spool) for c, fault in self.held.items()}
         if self.tell_holds:
-            faults.tell_holds(self.env.spool, self._held_before, self.held)
-        return dict(self.held)
+            faults.tell_holds(self._held_before, held)
+        return held
 
     def run(self, jobs: list[Job]) -> list[Outcome]:
         """Claimed files through their stages together (`filerun.process`); the outcomes

@@ -84,7 +84,7 @@ class WorkerLoop:
         self.report = report
         self.files_in_work = files_in_work
         self.fault: faults.Active | None = None
-        self.held: dict[str, dict[str, str]] = {}  # the clients held, as last told the daemon
+        self.held: dict[str, faults.HoldJson] = {}  # the clients held, as last told the daemon
 
     def run(self) -> None:
         passes: Passes | None = None

@@ -315,3 +315,28 @@ def test_status_names_files_that_failed_and_those_in_quarantine(
     assert held.client_id == CLIENT_A and held.name.endswith("__odd.xml")
     assert held.error == "KeyError: 'surprise'"
     assert "quarantine/iestade-a/" in render(shown)
+
+
+def test_a_message_the_daemon_cannot_handle_does_not_stop_it_hearing_the_worker(
+    inst: Installation,
+) -> None:
+    """A worker's message whose handling fails in the daemon (a defect of ours) is logged
+    and the worker's next messages are still heard: the failure was taken for the worker's
+    end and its pipe no longer read, its sends blocking once the pipe filled, its
+    clients stalled with every health check green (a review, stop 45)."""
+    import multiprocessing
+
+    runner = daemon.Daemon(inst.settings, inst.env)
+    runner._heartbeat = progress.Heartbeat(inst.spool, inst.clock)
+    ours, theirs = multiprocessing.Pipe()
+    worker = SimpleNamespace(conn=ours, share=Share(1, 2))
+    fault = {"kind": "permissions", "error": "refused", "path": "/p/out/x", "folder": "/p/out",
+             "files_claimed": 1, "files_held": 0}  # fmt: skip
+    theirs.send(("held", {"iestade-a": {"kind": "permissions"}}))  # a malformed hold
+    theirs.send(("held", {"iestade-a": fault}))
+    with structlog.testing.capture_logs() as logged:
+        runner._on_message(worker)  # type: ignore[arg-type]
+    assert [e["event"] for e in logged] == ["daemon.message_failed", "client.fault"], logged
+    assert runner._holds()["iestade-a"].folder == "/p/out"
+    ours.close()
+    theirs.close()
