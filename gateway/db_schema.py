@@ -7,6 +7,7 @@ a revision it does not have, and an older release must not write a newer schema.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import structlog
 from sqlalchemy import Engine
@@ -17,11 +18,21 @@ from gateway.migrations import run_upgrade as upgrade_gateway
 from ledger import migrations as ledger_migrations
 from ledger.store import upgrade as upgrade_ledger
 
+# Each schema: its name, its migrations package (VERSION_TABLE, HEAD, versions/).
+_SCHEMAS: tuple[tuple[str, Any], ...] = (
+    ("ledger", ledger_migrations),
+    ("gateway", gateway_migrations),
+)
+
 
 def upgrade_database(engine: Engine) -> None:
-    """Both schemas at this release's revisions; each upgrade of an existing schema in
+    """Both schemas at this release's revisions — neither touched while the other is at
+    a revision this release does not have — and each upgrade of an existing schema in
     the journal (`db.migrated`: which, from and to)."""
     try:
+        for name, migrations in _SCHEMAS:
+            found = ledger_migrations.revisions_of(engine, migrations.VERSION_TABLE)
+            ledger_migrations.check_known(found, _scripts(migrations), name, migrations.HEAD)
         done = [upgrade_ledger(engine), upgrade_gateway(engine)]
     except ledger_migrations.UnknownRevision as exc:  # an older release on a newer schema
         raise UsageError(str(exc)) from exc
@@ -38,25 +49,25 @@ def upgrade_database(engine: Engine) -> None:
 def schema_revisions(engine: Engine) -> str:
     """`ledger schema 0004, gateway schema 0018`: what the database is at."""
     return ", ".join(
-        f"{name} schema {', '.join(ledger_migrations.revisions_of(engine, table) or ['none'])}"
-        for name, table in (
-            ("ledger", ledger_migrations.VERSION_TABLE),
-            ("gateway", gateway_migrations.VERSION_TABLE),
-        )
+        f"{name} schema "
+        f"{', '.join(ledger_migrations.revisions_of(engine, migrations.VERSION_TABLE) or ['none'])}"
+        for name, migrations in _SCHEMAS
     )
 
 
 def check_schema(engine: Engine, hint: str) -> None:
     """Refuse (exit 2) a database whose schema is not the one this version writes."""
-    for name, migrations, version_table, head in (
-        ("ledger", ledger_migrations, ledger_migrations.VERSION_TABLE, ledger_migrations.HEAD),
-        ("gateway", gateway_migrations, gateway_migrations.VERSION_TABLE, gateway_migrations.HEAD),
-    ):
-        found = ledger_migrations.revisions_of(engine, version_table)
-        if found != [head]:
-            scripts = Path(str(migrations.__file__)).parent
+    for name, migrations in _SCHEMAS:
+        found = ledger_migrations.revisions_of(engine, migrations.VERSION_TABLE)
+        if found != [migrations.HEAD]:
             try:
-                ledger_migrations.check_known(found, scripts, name, head)
+                ledger_migrations.check_known(found, _scripts(migrations), name, migrations.HEAD)
             except ledger_migrations.UnknownRevision as exc:
                 raise UsageError(str(exc)) from exc
-            raise UsageError(f"the database's {name} schema is not at revision {head}: {hint}")
+            raise UsageError(
+                f"the database's {name} schema is not at revision {migrations.HEAD}: {hint}"
+            )
+
+
+def _scripts(migrations: Any) -> Path:
+    return Path(str(migrations.__file__)).parent

@@ -9,8 +9,8 @@ Cycles are still collected.
 What a big file's run freed stays with the process: glibc keeps freed memory for the
 next allocation and returns to the system only what lies at the top of its heap, so a
 worker that read 1,000,000 payments would hold their memory while it idles. A worker
-going idle gives it back (`give_back`: `malloc_trim`, a millisecond after a big file, next
-to nothing otherwise).
+going idle gives it back (`give_back`: `malloc_trim`; cheap, and next to nothing when
+nothing was freed).
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ def give_back() -> None:
 @cache
 def _malloc_trim() -> Callable[[int], int] | None:
     try:  # the symbols the process has loaded, the C library's among them
-        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+        trim = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):  # not glibc
         return None
-    return trim
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int  # int malloc_trim(size_t)
+    found: Callable[[int], int] = trim
+    return found

@@ -101,7 +101,7 @@ def beyond_day_limit(
     return _refused(
         RequestReason.NARR,
         f"{count} report(s) asked for, {issued} of the {limit} a day ({key}) issued today;"
-        " ask again tomorrow",
+        " send a new request (a new MsgId) tomorrow",
     )
 
 

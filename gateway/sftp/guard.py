@@ -52,17 +52,17 @@ class _Record:
 
 
 def source_of(address: str) -> str:
-    """What failed logins are penalised and login slots counted by: an IPv4 address, or
-    the /64 network of an IPv6 one — one subscriber's, who can take any address in it."""
+    """What failed logins are penalised and login slots counted by: the address, an
+    IPv4-mapped IPv6 one as the IPv4 address it is. Each IPv6 address on its own, as
+    sshd counts by default (`PerSourceNetBlockSize 32:128`): a /64 is often a whole
+    server network, where one client's retry loop would hold out every other."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
 
 
 class AuthPenalty:

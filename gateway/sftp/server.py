@@ -51,12 +51,14 @@ KEEPALIVE_SECONDS_MAX = 60
 def _serve_no_copy_data() -> None:
     """asyncssh's SFTP server copies between two handles of a session on one small
     request from the client (`copy-data`), through our `read` and `write` in a loop that
-    never yields: a 100-byte request copying an upload onto itself wrote 100 MiB and held
-    the event loop, every client's sessions waiting (tester C, stop 45). No client we
+    never yields: one small request copying an upload onto itself wrote up to
+    `max_file_bytes` and held the event loop, every client's sessions waiting. No client we
     serve needs it (OpenSSH's sftp, WinSCP, paramiko send the bytes), and asyncssh has no
     switch for it: it is taken out of what the server offers and serves (a request for it
     is `unsupported`)."""
     handler = asyncssh.sftp.SFTPServerHandler
+    # (An asyncssh that named it otherwise would leave it served: fail at start instead.)
+    assert b"copy-data" in handler._packet_handlers, "asyncssh's copy-data handler moved"
     handler._extensions = [
         (name, value) for name, value in handler._extensions if name != b"copy-data"
     ]

@@ -168,8 +168,8 @@ class SftpSession(asyncssh.SFTPServer):
 
     def _denied(self, op: str, path: str, reason: str) -> None:
         """`sftp.denied`, once a minute per user, operation and reason (with how many it
-        held back): 20,000 pipelined refused requests wrote 4.6 MB of log lines in 2.6 s,
-        a session could fill the spool's disk (tester C, stop 45)."""
+        held back): a session pipelining refused requests would otherwise fill the spool's
+        disk with log lines."""
         self.ctx.log_limited(
             f"denied {self.user} {op} {reason}", "info", "sftp.denied", user=self.user,
             client=self.client_id, source_ip=self.owner.source_ip, op=op, path=path,

@@ -469,3 +469,11 @@ def test_a_database_a_newer_release_upgraded_is_refused_in_one_line(
         ), (words, lines)
     with sqlite3.connect(database) as conn:
         assert conn.execute(f"SELECT version_num FROM {version_table}").fetchall() == [("0099",)]
+    if schema == "gateway":  # the other schema behind: not upgraded either (a review)
+        with sqlite3.connect(database) as conn:
+            conn.execute("UPDATE ledger_alembic_version SET version_num = '0003'")
+        done = gateway("db", "upgrade", "-c", str(config))
+        assert done.returncode == 2 and "gateway schema is at revision 0099" in done.stderr
+        with sqlite3.connect(database) as conn:
+            found = conn.execute("SELECT version_num FROM ledger_alembic_version").fetchall()
+        assert found == [("0003",)]

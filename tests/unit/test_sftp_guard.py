@@ -158,12 +158,12 @@ def test_log_throttle_says_a_key_once_per_period_and_counts_the_rest() -> None:
     assert throttle.allow("x") == 2
 
 
-def test_an_ipv6_subscriber_is_one_source_whatever_address_of_its_64_it_takes() -> None:
-    """Penalties and login slots count an IPv6 client by its /64 (one subscriber, who can
-    take any of 2^64 addresses and so escape a penalty kept per address: tester C, stop
-    45); an IPv4 address (also one written as IPv4-mapped IPv6) by itself."""
-    assert source_of("2001:db8:1:2::1") == source_of("2001:db8:1:2:ffff::7") == "2001:db8:1:2::/64"
-    assert source_of("2001:db8:1:3::1") != source_of("2001:db8:1:2::1")
+def test_a_source_is_its_address_an_ipv4_mapped_one_as_ipv4() -> None:
+    """Penalties and login slots count a client by its address: an IPv4-mapped IPv6 one
+    (a dual-stack listener's view of an IPv4 client) as that IPv4 address, however
+    written; each IPv6 address on its own, as sshd does by default."""
     assert source_of("::ffff:192.0.2.7") == source_of("192.0.2.7") == "192.0.2.7"
     assert source_of("192.0.2.8") != source_of("192.0.2.7")
+    assert source_of("2001:db8:1:2:0:0:0:1") == source_of("2001:db8:1:2::1") == "2001:db8:1:2::1"
+    assert source_of("2001:db8:1:2::2") != source_of("2001:db8:1:2::1")
     assert source_of("") == ""  # no peer address (a socket pair): counted as one
