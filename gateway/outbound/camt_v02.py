@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import NamedTuple
 
 from gateway.inbound import budget
-from gateway.inbound.parsed import USTRD_SEPARATOR
+from gateway.inbound.parsed import PURPOSE_CODE, PURPOSE_PROPRIETARY, USTRD_SEPARATOR
 from gateway.outbound import account_report, xmlwrite
 from gateway.outbound.account_report import (
     AccountReport,
@@ -251,10 +251,8 @@ def _counterparty(w: Writer, detail: EntryDetail, credit: bool) -> None:
 
 
 def _purpose(w: Writer, purpose: str | None) -> None:
-    """Purp as sent (Purpose2Choice: `Cd` or `Prtry`, `parsed.PURPOSE_CODE` …)."""
-    if not purpose:
-        return
-    kind, _, text = purpose.partition(":")
-    if text.strip():
-        with w.element("Purp"):
-            w.leaf(kind, text.strip())
+    """Purp as sent (Purpose2Choice: `Cd` or `Prtry`, as `ParsedTx.purpose` says)."""
+    for prefix, tag in ((PURPOSE_CODE, "Cd"), (PURPOSE_PROPRIETARY, "Prtry")):
+        if purpose and purpose.startswith(prefix) and (text := purpose[len(prefix) :].strip()):
+            with w.element("Purp"):
+                w.leaf(tag, text)
