@@ -29,10 +29,17 @@ def upgrade_database(engine: Engine) -> None:
     """Both schemas at this release's revisions — neither touched while the other is at
     a revision this release does not have — and each upgrade of an existing schema in
     the journal (`db.migrated`: which, from and to)."""
+    found = {
+        name: ledger_migrations.revisions_of(engine, migrations.VERSION_TABLE)
+        for name, migrations in _SCHEMAS
+    }
+    if all(found[name] == [migrations.HEAD] for name, migrations in _SCHEMAS):
+        return  # every start of every command: two reads, nothing more
     try:
         for name, migrations in _SCHEMAS:
-            found = ledger_migrations.revisions_of(engine, migrations.VERSION_TABLE)
-            ledger_migrations.check_known(found, _scripts(migrations), name, migrations.HEAD)
+            ledger_migrations.check_known(
+                found[name], _scripts(migrations), name, migrations.HEAD
+            )
         done = [upgrade_ledger(engine), upgrade_gateway(engine)]
     except ledger_migrations.UnknownRevision as exc:  # an older release on a newer schema
         raise UsageError(str(exc)) from exc
