@@ -331,6 +331,7 @@ def collect(env: StatusSource, clock: Clock) -> Status:
         database_error=database_error,
         awaiting=tuple(awaiting),
         unconfigured=tuple((f.client_id, f.files) for f in unconfigured.folders(env.spool, ids)),
+        one_writer=env.engine.dialect.name == "sqlite",
     )
 
 

@@ -109,6 +109,8 @@ class Status:
     daemons: tuple[DaemonStatus, ...] = ()  # every daemon on the spool (two may share it)
     # Client folders no configured client owns: (folder name, files waiting in in/ and test/)
     unconfigured: tuple[tuple[str, int], ...] = ()
+    # SQLite: one writer at a time, a big file's run holding the turn until it commits.
+    one_writer: bool = False
 
 
 # -- showing (pure) -----------------------------------------------------------------------------
@@ -163,7 +165,24 @@ def _fault_lines(fault: Active | None) -> list[str]:
     ]
 
 
-def _progress_line(f: FileInProgress) -> str:
+def _writing(status: Status, claimed: FileInProgress) -> FileInProgress | None:
+    """On SQLite, the file whose run a claimed file waits behind, if one runs: another
+    file deciding its payments holds the one write turn until it commits (README)."""
+    if not status.one_writer or claimed.state != "claimed":
+        return None
+    return next(
+        (f for f in status.in_progress if f.state == "processing" and f.claim != claimed.claim),
+        None,
+    )
+
+
+def _progress_line(f: FileInProgress, behind: FileInProgress | None = None) -> str:
+    if f.state == "claimed" and behind is not None:
+        return (
+            f"  {f.client_id}  {f.file}: claimed; waits for the database's write turn, which "
+            f"{behind.client_id}'s {behind.file} holds until its run commits (SQLite: one "
+            "writer at a time), or is being read"
+        )
     if f.state == "claimed":
         return (
             f"  {f.client_id}  {f.file}: claimed; no payment count now (being read, its "
@@ -222,7 +241,7 @@ def render(status: Status) -> str:
         ))
     lines += _table(rows)
     sections = [
-        ("in progress:", [_progress_line(f) for f in status.in_progress]),
+        ("in progress:", [_progress_line(f, _writing(status, f)) for f in status.in_progress]),
         ("pending payments:", [
             f"  {p.client_id}  {p.iban}  {p.count} payment(s)  {p.amount} {p.currency}"
             for p in status.pending or ()

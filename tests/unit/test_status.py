@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -107,6 +108,24 @@ def test_file_in_progress_shows_payments_done_of_total_and_rate() -> None:
         "  a  payroll.xml: 120,000 of 190,000 payments (63%), 45,123/s, updated 1 s ago" in text
     )
     assert "  a  small.xml: claimed; no payment count now (being read, its first" in text
+
+
+def test_a_file_claimed_behind_another_files_run_on_sqlite_says_so() -> None:
+    """On SQLite one file's run holds the write turn until it commits: a small file of
+    another client claimed meanwhile names the file it waits behind, rather than
+    "no payment count now" for as long as the big one runs (tester F, stop 45); on
+    PostgreSQL, where runs commit side by side, and with nothing running, it does not."""
+    files = (
+        FileInProgress("a", "big1.xml", "x__big1.xml", "processing", done=50_000,
+                       total=200_000, rate_per_second=9_000.0, updated_seconds_ago=0.5),
+        FileInProgress("b", "small.xml", "y__small.xml", "claimed"),
+    )  # fmt: skip
+    status = _status(_client("a", in_progress=1), _client("b", in_progress=1), in_progress=files)
+    waits = "  b  small.xml: claimed; waits for the database's write turn, which a's big1.xml holds"
+    assert waits in render(dataclasses.replace(status, one_writer=True))
+    assert waits not in render(status)  # PostgreSQL
+    alone = dataclasses.replace(status, one_writer=True, in_progress=files[1:])
+    assert "  b  small.xml: claimed; no payment count now" in render(alone)
 
 
 def test_pending_payments_per_account_are_counted_and_summed_in_decimal() -> None:
