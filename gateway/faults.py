@@ -254,7 +254,7 @@ def client_fault(exc: BaseException, spool: Spool, client_id: str) -> ClientFaul
             if exc.errno == errno.ENOSPC and _device(path) in (None, _device(spool.root)):
                 return None  # the spool's own disk is full: every client's
             # The folder too: a temporary name met there tells the operator little, and
-            # changes with every try (tester A, stop 45).
+            # changes with every try.
             folder = next(f for f in folders if path.is_relative_to(f))
             return ClientFault(client_id, kind(exc), describe(exc), str(path), str(folder))
     return None

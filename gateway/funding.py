@@ -111,7 +111,7 @@ def fund(env: Environment, iban_text: str, amount_text: str, *, key: str) -> Fun
     assert booked is not None
     if booked.reference != request.reference:  # another process used the key meanwhile
         earlier = _repeated(booked, key, iban, amount)
-    else:  # money entered the ledger: in the journal, as every booking (an auditor, stop 45)
+    else:  # money entered the ledger: in the journal, as every booking
         log.info(
             "ledger.funded", iban=iban, amount=currency.format_minor(amount, account.currency),
             currency=account.currency, reference=request.reference,
