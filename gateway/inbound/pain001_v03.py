@@ -344,8 +344,7 @@ def _invalid(what: str) -> _Stop:
 
 
 def _check_root(elem: Any) -> None:
-    docinfo = elem.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:
+    if safe_xml.declares_dtd(elem):
         raise _Stop(Finding(Reason.FF01, "a DTD (DOCTYPE) is not allowed"))
     tag = elem.tag
     if not isinstance(tag, str) or not tag.startswith("{"):

@@ -103,7 +103,6 @@ def message_of(head: bytes) -> str | None:
         return None
     if elem is None:
         return None
-    docinfo = elem.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:
+    if safe_xml.declares_dtd(elem):
         return None
     return safe_xml.message_name(elem.tag)

@@ -172,15 +172,20 @@ def echo(head: bytes) -> Echo | None:
     """What the group header (or assignment) of any ISO 20022 message in `head` (the start
     of a file) says, read without a schema and in whatever encoding it declares (a file
     refused for not being UTF-8 still echoes its MsgId); None if nothing could be read. A
-    file with a DTD is not parsed at all (it is answered with its name and digest)."""
+    file with a DTD echoes nothing (it is answered with its name and digest): told from
+    its raw bytes where they are UTF-8, and from what the parser read where they are not
+    (a DOCTYPE in UTF-16 hides from `has_doctype`), by a parser that expands no entity."""
     if not head or has_doctype(head):
         return None
-    parser = pull_parser(events=("start", "end"))
+    parser = looking_parser(("start", "end"))
     found: dict[str, str] = {}
     # What was parsed before a fault (later in the file, as a rule) stands.
     with contextlib.suppress(etree.XMLSyntaxError):
         parser.feed(head)
-    message = _header(parser.read_events(), found)
+    events = list(parser.read_events())  # of at most `echo_bytes_max` bytes
+    if events and declares_dtd(events[0][1]):
+        return None
+    message = _header(events, found)
     if message is None and not found:
         return None
     return Echo(
@@ -251,9 +256,14 @@ def parse(data: bytes, message: str) -> etree._Element | str:
     return root
 
 
-def _root_problem(elem: Any, message: str) -> str | None:
+def declares_dtd(elem: Any) -> bool:
+    """Whether the document `elem` belongs to declared a DTD (as the parser read it)."""
     docinfo = elem.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:
+    return bool(docinfo.doctype or docinfo.internalDTD is not None)
+
+
+def _root_problem(elem: Any, message: str) -> str | None:
+    if declares_dtd(elem):
         return "a DTD (DOCTYPE) is not allowed"
     tag = elem.tag
     found = message_name(tag)

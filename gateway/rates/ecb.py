@@ -208,8 +208,7 @@ def _read_xml(data: bytes) -> dict[dt.date, dict[str, str]]:
 
 
 def _check_root(elem: Any) -> None:
-    docinfo = elem.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:
+    if safe_xml.declares_dtd(elem):
         raise _Bad("a DTD (DOCTYPE) is not allowed")
     if elem.tag != _ENVELOPE:
         raise _Bad(f"not an ECB rate file: the root element is {elem.tag!r}")

@@ -76,6 +76,10 @@ def _camt053() -> bytes:
     )
 
 
+def _utf16(data: bytes) -> bytes:
+    return data.decode("utf-8").replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16")
+
+
 def _deeply_nested(depth: int = 20_000) -> bytes:
     return (
         DECL
@@ -134,6 +138,9 @@ HOSTILE: dict[str, Callable[[], bytes]] = {
         .replace("encoding='UTF-8'", "encoding='UTF-16'")
         .encode("utf-16")
     ),
+    # A DTD that hides from a look at the raw bytes (a tester): its entities never reach
+    # the answer, which names the upload and its SHA-256 instead.
+    "billion laughs in UTF-16": lambda: _utf16(with_doctype(BILLION_LAUGHS, "&lol9;")),
     "deeply nested elements": _deeply_nested,
     "PmtInf inside a transaction": lambda: _misplaced_payment_information(b"<CdtTrfTxInf>"),
     "PmtInf inside the group header": lambda: _misplaced_payment_information(b"<GrpHdr>"),
@@ -204,6 +211,9 @@ def test_hostile_file_gets_one_ff01_and_the_next_file_is_processed(
         assert "no transaction ends within" in " ".join(bad.group_info), bad.group_info
     if kind in ("latin-1 declaration", "UTF-16"):  # refused for its encoding, read all the same
         assert bad.original_msg_id == {"UTF-16": "U16"}.get(kind, "LATIN1"), bad.original_msg_id
+    if kind == "billion laughs in UTF-16":
+        assert bad.original_msg_id == "UNKNOWN", bad.original_msg_id
+        assert "SHA-256" in " ".join(bad.group_info), bad.group_info
     text = bad.path.read_text(encoding="utf-8")
     assert "root:" not in text, "the content of /etc/passwd must never be read or echoed"
     assert "lollollol" not in text

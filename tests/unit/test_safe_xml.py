@@ -52,3 +52,31 @@ def test_a_rates_file_obeys_the_same_rules() -> None:
     assert ecb.check_prolog(wide) == WIDE
     doctype = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x/>'
     assert ecb.check_prolog(doctype) == "a DTD (DOCTYPE) is not allowed"
+
+
+PAIN = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"
+WITH_ENTITY = (
+    '<?xml version="1.0" encoding="{}"?>'
+    '<!DOCTYPE Document [<!ENTITY x "INJECTED"><!ENTITY y "&x;&x;&x;&x;">]>'
+    f'<Document xmlns="{PAIN}"><CstmrCdtTrfInitn><GrpHdr><MsgId>&y;</MsgId>'
+    "<CreDtTm>2026-12-07T10:00:00</CreDtTm><NbOfTxs>1</NbOfTxs></GrpHdr>"
+)
+
+
+@pytest.mark.parametrize("encoding", ["UTF-8", "UTF-16", "UTF-16-LE", "UTF-16-BE", "UTF-32"])
+def test_a_broken_file_with_a_dtd_echoes_nothing_in_any_encoding(encoding: str) -> None:
+    """The echo of a rejected file never declares, let alone expands, an entity: the DTD
+    of a file in UTF-16 hides from a look at its raw bytes (a tester had `INJECTED` as
+    the OrgnlMsgId of its answer), so the echo judges what the parser read."""
+    declared = encoding.removesuffix("-LE").removesuffix("-BE")
+    head = WITH_ENTITY.format(declared).encode(encoding.lower())
+    assert safe_xml.echo(head) is None
+
+
+def test_a_broken_file_in_utf_16_still_echoes_its_group_header() -> None:
+    """Refused for its encoding, a file without a DTD still tells its MsgId (SPEC §6)."""
+    declaration, rest = WITH_ENTITY.format("UTF-16").replace("&y;", "ERP-16").split("?>", 1)
+    without_dtd = declaration + "?>" + rest.split("]>", 1)[1]
+    found = safe_xml.echo(without_dtd.encode("utf-16"))
+    assert found is not None and found.msg_id == "ERP-16"
+    assert found.message == "pain.001.001.03" and found.nb_of_txs == "1"
