@@ -26,6 +26,7 @@ prolog_bytes = 512  # where the encoding and a DOCTYPE must show themselves
 root_look_bytes = 512  # the root element is looked for this much of the file at a time
 feed_bytes = 1 << 16
 echo_bytes_max = 64 << 10  # where a group header is looked for in a rejected file
+echo_feed_bytes = 64  # the pieces it is read in (`echo`)
 
 # UTF-16/32 byte-order marks, and the XML declaration's encoding (read from the raw
 # bytes: lxml's docinfo does not know the encoding yet at the root's start event).
@@ -179,10 +180,16 @@ def echo(head: bytes) -> Echo | None:
         return None
     parser = looking_parser(("start", "end"))
     found: dict[str, str] = {}
-    # What was parsed before a fault (later in the file, as a rule) stands.
+    events: list[tuple[str, Any]] = []  # of at most `echo_bytes_max` bytes
+    # What was parsed before a fault (later in the file, as a rule) stands. Fed in small
+    # pieces: libxml2 converts a piece's bytes before parsing any of it, so a byte its
+    # declared encoding does not allow (UTF-8 declared as US-ASCII) hid all that came
+    # before it in the same piece, the MsgId too (a tester).
     with contextlib.suppress(etree.XMLSyntaxError):
-        parser.feed(head)
-    events = list(parser.read_events())  # of at most `echo_bytes_max` bytes
+        for at in range(0, len(head), echo_feed_bytes):
+            parser.feed(head[at : at + echo_feed_bytes])
+            events += parser.read_events()
+    events += parser.read_events()
     if events and declares_dtd(events[0][1]):
         return None
     message = _header(events, found)

@@ -80,3 +80,15 @@ def test_a_broken_file_in_utf_16_still_echoes_its_group_header() -> None:
     found = safe_xml.echo(without_dtd.encode("utf-16"))
     assert found is not None and found.msg_id == "ERP-16"
     assert found.message == "pain.001.001.03" and found.nb_of_txs == "1"
+
+
+def test_what_comes_before_a_byte_the_declared_encoding_refuses_is_echoed() -> None:
+    """A file declared US-ASCII with UTF-8 in a later name is refused by the parser at
+    that byte; the MsgId before it is still echoed (SPEC §6: whatever could be read)."""
+    head = (
+        '<?xml version="1.0" encoding="US-ASCII"?>'
+        f'<Document xmlns="{PAIN}"><CstmrCdtTrfInitn><GrpHdr><MsgId>ASCII-1</MsgId>'
+        "<CreDtTm>2026-12-07T09:00:00</CreDtTm><InitgPty><Nm>Budžeta iestāde</Nm>"
+    ).encode()
+    found = safe_xml.echo(head)
+    assert found is not None and found.msg_id == "ASCII-1" and found.created_at is not None
