@@ -368,16 +368,20 @@ def _prepared(
 
 def _inflate(body: bytes, target: Path) -> None:
     """The message stored compressed as `body`, into `target`; a body that ends before its
-    end (a damaged row) is an I/O error, never a message cut short."""
+    end (a damaged row) is an I/O error, never a message cut short. `target` is gone when
+    it fails (a full disk: retried each pass, it would leave one more file each time)."""
     z = zlib.decompressobj()
     compressed = memoryview(body)
-    with open(target, "wb") as handle:
-        for start in range(0, len(body), decompress_chunk_bytes):
-            data: bytes | memoryview = compressed[start : start + decompress_chunk_bytes]
-            while data:  # a chunk of regular XML inflates ~10-fold and more: a piece at a time
-                handle.write(z.decompress(data, decompress_chunk_bytes))
-                data = z.unconsumed_tail
-        handle.write(z.flush())
-    if not z.eof:
-        target.unlink()
-        raise OSError(errno.EIO, "the message stored in the outbox ends early", str(target))
+    try:
+        with open(target, "wb") as handle:
+            for start in range(0, len(body), decompress_chunk_bytes):
+                data: bytes | memoryview = compressed[start : start + decompress_chunk_bytes]
+                while data:  # regular XML inflates ~10-fold and more: a piece at a time
+                    handle.write(z.decompress(data, decompress_chunk_bytes))
+                    data = z.unconsumed_tail
+            handle.write(z.flush())
+        if not z.eof:
+            raise OSError(errno.EIO, "the message stored in the outbox ends early", str(target))
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
