@@ -419,13 +419,24 @@ class SftpSession(asyncssh.SFTPServer):
         # no session holds its lock (gateway.upload_temps).
         try:
             temp, fd = upload_temps.create(os.path.dirname(local), UPLOAD_FILE_MODE)
-        except BaseException:
+        except BaseException as exc:
             self.ctx.waiting.release(self.client_id, 0, kept=False)
+            if isinstance(exc, OSError):  # a spool out of space or inodes: the operator's
+                self._cannot_store(vpath, exc)
             raise
         upload = Upload(vpath, local, temp, fd, self.ctx.settings.max_file_bytes)
         self.ctx.writing.add(local)
         self.uploads.add(upload)
         return upload
+
+    def _cannot_store(self, vpath: fs.VirtualPath, exc: OSError) -> None:
+        """`sftp.upload.refused` for an upload the spool cannot even create, once a minute
+        per user and cause; the client's open fails with the cause."""
+        self.ctx.log_limited(
+            f"cannot store {self.user} {exc.errno}", "warning", "sftp.upload.refused",
+            user=self.user, client=self.client_id, file=vpath.name,
+            reason=f"cannot create: {exc.strerror or exc}",
+        )  # fmt: skip
 
     def open56(self, path: bytes, desired_access: int, flags: int,
                attrs: asyncssh.SFTPAttrs) -> object:
@@ -581,10 +592,10 @@ class SftpSession(asyncssh.SFTPServer):
             if receipt is not None:
                 write_receipt(receipt)
             os.replace(upload.temp, local)
-        except OSError:
+        except OSError as exc:
             if receipt is not None:
                 remove_receipt(receipt.receipt_path)
-            self._discard(upload, "cannot rename")
+            self._discard(upload, f"cannot rename: {exc}")
             raise
         os.close(fd)
         upload.fd = None

@@ -58,14 +58,15 @@ ROOM_BYTES = 64 * 1024  # what is left: log lines and heartbeats fit, an answer 
 
 
 @contextlib.contextmanager
-def tmpfs(folder: Path, size_bytes: int = SPOOL_BYTES) -> Iterator[Path]:
+def tmpfs(folder: Path, size_bytes: int = SPOOL_BYTES, options: str = "") -> Iterator[Path]:
     """A small tmpfs mounted at `folder` for the block (unmounted even if the test fails)."""
     need_root("mounts a small tmpfs to fill it")
     folder.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size_bytes},mode=0755", "ekase-test", str(folder)],
+        ["mount", "-t", "tmpfs", "-o", f"size={size_bytes},mode=0755{options}", "ekase-test",
+         str(folder)],
         check=True,
-    )
+    )  # fmt: skip
     try:
         yield folder
     finally:
@@ -404,3 +405,35 @@ def test_an_upload_onto_a_full_disk_fails_and_leaves_nothing(tmp_path: Path) -> 
             assert daemon.process.poll() is None, daemon.tail()
             discarded = daemon.events("sftp.upload.discarded")
             assert discarded and "No space left" in discarded[0]["reason"], discarded
+
+
+def test_an_upload_onto_a_spool_out_of_inodes_is_refused_and_logged(tmp_path: Path) -> None:
+    """Bytes to spare but no inode left: the upload cannot even be created. The client's
+    open fails with the cause, and the operator reads why in the log (`sftp.upload.refused`,
+    once a minute per user and cause): a tester saw nine uploads fail with nothing logged."""
+    base = tmp_path / "gw"
+    with tmpfs(base / "spool", 4 * 1024 * 1024, ",nr_inodes=400"):
+        install = make_install(base, database_url=f'"sqlite:///{tmp_path / "ledger.sqlite3"}"')
+        with running_daemon(install) as daemon:
+            daemon.wait_started()
+            stuffing = install.spool / ".inodes"
+            stuffing.mkdir()
+            with contextlib.suppress(OSError):
+                for n in range(1_000):
+                    (stuffing / str(n)).touch()
+            client = sftp_client(install, "alpha-erp")
+            try:
+                for attempt in range(2):
+                    with pytest.raises(OSError) as refused:
+                        client.open(f"/in/no-inode-{attempt}.xml", "wb")
+                    assert "No space left" in str(refused.value), refused.value
+                shutil.rmtree(stuffing)
+                with client.open("/in/after.xml", "wb") as good:
+                    good.write(b"<x/>")
+            finally:
+                close_sftp(client)
+            assert wait_for(lambda: daemon.events("sftp.upload.closed") != [], 10)
+            assert daemon.process.poll() is None, daemon.tail()
+            [logged] = daemon.events("sftp.upload.refused")  # the second one held back
+            assert logged["level"] == "warning" and "No space left" in logged["reason"], logged
+            assert logged["file"] == "no-inode-0.xml" and logged["user"] == "alpha-erp", logged
