@@ -103,6 +103,7 @@ class Pipeline:
         self.held = faults.Held(env.spool)  # clients whose own folder failed in this pass
         self._held_before: dict[str, faults.ClientFault] = {}
         self._housekept_at: float | None = None  # wall clock, `_housekeeping`
+        self._resumed: set[str] = set()  # names in work/ told `file.resumed` (`_claim`)
 
     def deliver(self, *, every_client: bool = True) -> list[str]:
         """Deliver what the outbox owes to these clients (`every_client`: to all); a
@@ -188,6 +189,8 @@ class Pipeline:
         spool = self.env.spool
         found = [(c.id, path) for c in self.clients for path in spool.in_work(c.id)]
         outcomes = self.process(found, claimed=True)
+        if self._resumed:  # told once while it stays in work/, again if it comes back
+            self._resumed &= {p.name for c in self.clients for p in spool.in_work(c.id)}
         # A batch executed or expired by a run that stopped before moving it (SPEC §11).
         authorisation.tidy(self.env, [c.id for c in self.clients])
         return outcomes
@@ -237,9 +240,12 @@ class Pipeline:
         try:
             if claimed:
                 claim = self.env.spool.reclaim(client_id, path)
-                # What a stopped (or failed) run did not commit was rolled back: it runs again.
-                log.info("file.resumed", client=client_id, file=claim.original_name,
-                         work=path.name)  # fmt: skip
+                # What a stopped (or failed) run did not commit was rolled back: it runs
+                # again. Told once: a file its client's folder holds is taken up each pass.
+                if path.name not in self._resumed:
+                    self._resumed.add(path.name)
+                    log.info("file.resumed", client=client_id, file=claim.original_name,
+                             work=path.name)  # fmt: skip
                 return claim
             return self.env.spool.claim(client_id, path, self.env.clock.now())
         except OSError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -86,3 +87,26 @@ def test_status_names_the_held_client_while_its_out_folder_refuses_us(
     [fault] = daemon.events("client.fault")
     assert fault["client"] == "alpha" and fault["folder"] == str(out), fault
     assert [e["client"] for e in daemon.events("client.recovered")] == ["alpha"]
+
+
+def test_a_file_held_by_its_archive_folder_is_told_resumed_once(
+    tmp_path: Path, immutable: list[Path]
+) -> None:
+    """The client's archive folder refuses us: its file, booked and answered, waits in work/
+    to be shelved, taken up again at every pass (each 1 s here) until the folder is mended.
+    The log says it resumed once, not at every pass (a tester: ~720 lines an hour a file)."""
+    install = make_install(tmp_path, rescan_seconds=1, settle_seconds=0)
+    shelf = install.spool / "archive" / "alpha"
+    shelf.mkdir(parents=True, exist_ok=True)
+    if subprocess.run(["chattr", "+i", str(shelf)], capture_output=True).returncode != 0:
+        need(False, f"chattr +i is not supported on the filesystem of {shelf}")
+    immutable.append(shelf)
+    with running_daemon(install) as daemon:
+        daemon.wait_started()
+        drop(install.folder("alpha", "in"), "a.xml", batch("SHELF-A", "alpha", 2))
+        assert wait_for(lambda: bool(daemon.events("client.fault")), 30), daemon.tail()
+        time.sleep(5)  # five passes or so, each taking the file up again
+        subprocess.run(["chattr", "-i", str(shelf)], check=True)
+        assert wait_for(lambda: any(shelf.rglob("*__a.xml")), 30), daemon.tail()
+    assert answers_per_msg_id(install.folder("alpha", "out"))["SHELF-A"] == 1
+    assert len(daemon.events("file.resumed")) == 1, daemon.events("file.resumed")
