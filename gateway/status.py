@@ -169,14 +169,15 @@ def _daemon(beat: progress.HeartbeatInfo, now: dt.datetime, zone: ZoneInfo) -> D
 
 
 def _waiting(
-    spool: Spool, client_id: str, path: Path, fault: Active | None, booked: bool
+    spool: Spool, client_id: str, path: Path, fault: Active | None, booked: bool | None
 ) -> FileInProgress:
-    """A claimed file no process reports progress on: booked already (its answer and its
-    shelf to come), failed and retried, waiting for the daemon's fault to clear, or simply
-    claimed (about to start, or left by a stopped run)."""
+    """A claimed file no process reports progress on: booked already (`booked`: its answer
+    delivered, only its shelf to come; False: its answer and its shelf to come), failed and
+    retried, waiting for the daemon's fault to clear, or simply claimed (about to start, or
+    left by a stopped run)."""
     original = path.name.split("__", 1)[-1]
-    if booked:
-        return FileInProgress(client_id, original, path.name, "booked")
+    if booked is not None:
+        return FileInProgress(client_id, original, path.name, "answered" if booked else "booked")
     failed = spool.attempts(path)
     if failed is not None:
         attempts, error = failed
@@ -189,11 +190,11 @@ def _waiting(
 
 def _in_progress(
     spool: Spool, client_ids: Sequence[str], now: dt.datetime, fault: Active | None,
-    booked: set[tuple[str, str]],
+    booked: Booked,
 ) -> list[FileInProgress]:
     """The files in work/, and the due payments of a file being run (`pending`; a run
     whose process is gone leaves nothing to show: the next pass runs them again);
-    `booked`: the files committed already, by (client, claim name)."""
+    `booked`: the files committed already (`_booked`)."""
     infos = progress.read_progress(spool.root)
     shown = {(p.client_id, p.claim_name): p for p in infos}
     found = [  # a file's due payments being run (`pending`): no file in work/ for them
@@ -204,8 +205,10 @@ def _in_progress(
         for path in spool.in_work(client_id):
             original = path.name.split("__", 1)[-1]
             info = shown.get((client_id, path.name))
-            done = (client_id, path.name) in booked
-            if done or info is None or (fault is not None and not progress.pid_alive(info.pid)):
+            done = booked.get((client_id, path.name))
+            if done is not None or info is None or (
+                fault is not None and not progress.pid_alive(info.pid)
+            ):
                 found.append(_waiting(spool, client_id, path, fault, done))
                 continue
             found.append(_processing(info, original, now))
@@ -227,19 +230,25 @@ def _processing(info: progress.ProgressInfo, original: str, now: dt.datetime) ->
 
 
 DbRow = tuple[int | None, int | None, str | None, dt.datetime | None]
+Booked = dict[tuple[str, str], bool]  # (client, claim name) → its first answer delivered
 NO_ROWS: DbRow = (0, 0, None, None)  # a client with nothing in the database today
 UNKNOWN: DbRow = (None, None, None, None)  # the database could not be read
 
 
-def _booked(conn: Connection, spool: Spool, client_ids: Sequence[str]) -> set[tuple[str, str]]:
+def _booked(conn: Connection, spool: Spool, client_ids: Sequence[str]) -> Booked:
     """The files in work/ that were committed already (found in gw_files by their claim
-    name): booked and answered, their delivery and shelving still to come."""
+    name), by (client, claim name): whether their first answer was delivered (their
+    shelving still to come) or not yet."""
     names = [path.name for client_id in client_ids for path in spool.in_work(client_id)]
     if not names:
-        return set()
-    f = db.files.c
-    rows = conn.execute(select(f.client_id, f.claim_name).where(f.claim_name.in_(names)))
-    return {(client_id, name) for client_id, name in rows}
+        return {}
+    f, o = db.files.c, db.outbox.c
+    rows = conn.execute(
+        select(f.client_id, f.claim_name, o.delivered_at)
+        .outerjoin(db.outbox, o.id == f.first_outbox_id)
+        .where(f.claim_name.in_(names))
+    )
+    return {(client_id, name): delivered is not None for client_id, name, delivered in rows}
 
 
 def _awaiting(conn: Connection) -> list[AwaitingSignatures]:
@@ -285,7 +294,7 @@ def collect(env: StatusSource, clock: Clock) -> Status:
     ids = [c.id for c in settings.clients]
     from_db, pending, database_error = _from_database(env, ids, day_start)
     awaiting: list[AwaitingSignatures] = []
-    booked: set[tuple[str, str]] = set()
+    booked: Booked = {}
     if database_error is None:
         with env.engine.connect() as conn:
             awaiting = _awaiting(conn)

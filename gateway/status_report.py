@@ -48,7 +48,8 @@ class FileInProgress:
     claim: str  # its name in work/
     # processing | claimed | stopped (its process is gone: the next run resumes) |
     # waiting (for the daemon's fault of ours to clear) | failed (a defect of ours: retried) |
-    # booked (committed: its delivery and shelving to come)
+    # booked (committed: its delivery and shelving to come) | answered (committed and its
+    # answer delivered: its shelving to come)
     state: str
     done: int | None = None
     total: int | None = None  # as the file declares it (NbOfTxs)
@@ -197,6 +198,11 @@ def _progress_line(f: FileInProgress, behind: FileInProgress | None = None) -> s
         return (
             f"  {f.client_id}  {f.file}: booked and answered; the answer waits to be "
             "delivered and the file to be shelved (it is not run again)"
+        )
+    if f.state == "answered":
+        return (
+            f"  {f.client_id}  {f.file}: booked, its answer delivered; the file waits to be "
+            "shelved (it is not run again)"
         )
     if f.state == "failed":
         return (

@@ -185,6 +185,7 @@ def test_a_fault_of_ours_its_waiting_files_and_quarantine_are_shown() -> None:
             in_progress=(
                 FileInProgress("iestade-a", "big.xml", "c1__big.xml", "waiting"),
                 FileInProgress("iestade-a", "paid.xml", "c0__paid.xml", "booked"),
+                FileInProgress("iestade-a", "sent.xml", "c4__sent.xml", "answered"),
                 FileInProgress(
                     "iestade-a", "odd.xml", "c2__odd.xml", "failed", attempts=2,
                     error="KeyError: 'x'",
@@ -204,6 +205,9 @@ def test_a_fault_of_ours_its_waiting_files_and_quarantine_are_shown() -> None:
     assert waits in lines
     booked = "  iestade-a  paid.xml: booked and answered; the answer waits to be delivered"
     assert any(line.startswith(booked) for line in lines)
+    # answered already, its shelf refusing it: not said to wait for its delivery (a tester)
+    sent = "  iestade-a  sent.xml: booked, its answer delivered; the file waits to be shelved"
+    assert any(line.startswith(sent) for line in lines), lines
     assert any("odd.xml: failed 2 time(s) on a defect of ours (KeyError: 'x')" in x for x in lines)
     assert lines[-1] == "  iestade-b  quarantine/iestade-b/c3__bad.xml: ValueError: boom"
     shown = json.loads(to_json(_status(daemon=daemon)))
