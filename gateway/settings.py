@@ -46,6 +46,11 @@ future_days_max = 3650
 # a quarter of a year the waiting is an error of the setting, not of the signatories.
 waiting_days_max = 60
 workers_default = 2  # the daemon's pipeline processes, on SQLite too (`Settings.workers`)
+# Durations at most (a value past them is a slip, and too far out for the system's timers:
+# `rescan_seconds = 10000000000` stopped the workers with an OverflowError).
+pass_seconds_max = 3600  # rescan_seconds, settle_seconds: an hour
+login_seconds_max = 600  # login_timeout_seconds: ten minutes (OpenSSH's default is two)
+session_seconds_max = 86_400  # idle_timeout_seconds, auth_penalty_seconds_max: a day
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +328,19 @@ def _account(reader: Reader) -> AccountSettings:
     )
 
 
+def _large_day_threshold(gw: Reader) -> int:
+    """SPEC §14's threshold in EUR minor units. Zero is refused, as an account's limits
+    are: written for "off", it would hold every same-day EUR payment a business day."""
+    threshold = gw.amount("large_day_threshold", "EUR", "700000.00")
+    if not threshold:
+        raise ConfigError(
+            gw.key("large_day_threshold"),
+            "must be above 0: 0 would hold every same-day EUR payment until the next "
+            "business day (a treasury without large-payment days sets one no day reaches)",
+        )
+    return threshold
+
+
 def _limit(reader: Reader, name: str, code: str) -> int | None:
     """An account's `max_payment` or `daily_limit`: left out, no limit. Zero is refused:
     written for "no limit" (as many systems read it) it would refuse every payment."""
@@ -585,10 +603,16 @@ def _sftp(reader: Reader) -> SftpSettings:
         port=listen[1],
         host_key=reader.path_value("host_key", "ssh_host_ed25519_key"),
         sessions_per_user_max=reader.integer("sessions_per_user_max", 16, minimum=1),
-        idle_timeout_seconds=reader.integer("idle_timeout_seconds", 600, minimum=1),
-        login_timeout_seconds=reader.integer("login_timeout_seconds", 30, minimum=1),
+        idle_timeout_seconds=reader.integer(
+            "idle_timeout_seconds", 600, minimum=1, maximum=session_seconds_max
+        ),
+        login_timeout_seconds=reader.integer(
+            "login_timeout_seconds", 30, minimum=1, maximum=login_seconds_max
+        ),
         auth_failures_before_penalty=reader.integer("auth_failures_before_penalty", 3, minimum=1),
-        auth_penalty_seconds_max=reader.integer("auth_penalty_seconds_max", 300, minimum=1),
+        auth_penalty_seconds_max=reader.integer(
+            "auth_penalty_seconds_max", 300, minimum=1, maximum=session_seconds_max
+        ),
         unauthenticated_connections_max=reader.integer(
             "unauthenticated_connections_max", 256, minimum=1
         ),
@@ -707,15 +731,19 @@ def _gateway(gw: Reader) -> dict[str, Any]:
         "eod_time": gw.time("eod_time", "18:30"),
         "log_file": gw.optional_path("log_file"),
         "eod_empty_statements": gw.flag("eod_empty_statements", True),
-        "rescan_seconds": float(gw.integer("rescan_seconds", 5, minimum=1)),
-        "settle_seconds": float(gw.integer("settle_seconds", 2, minimum=0)),
+        "rescan_seconds": float(
+            gw.integer("rescan_seconds", 5, minimum=1, maximum=pass_seconds_max)
+        ),
+        "settle_seconds": float(
+            gw.integer("settle_seconds", 2, minimum=0, maximum=pass_seconds_max)
+        ),
         "workers": _workers(gw),
         "authorisation_days": gw.integer(
             "authorisation_days", 5, minimum=1, maximum=waiting_days_max
         ),
         "classification": gw.optional_path("classification"),
         "fx_wait_days": gw.integer("fx_wait_days", 2, minimum=0, maximum=waiting_days_max),
-        "large_day_threshold_minor": gw.amount("large_day_threshold", "EUR", "700000.00") or 0,
+        "large_day_threshold_minor": _large_day_threshold(gw),
         "large_day_announce_by": gw.time("large_day_announce_by", "12:30"),
         "reports_per_day": gw.integer("reports_per_day", REPORTS_PER_DAY_DEFAULT, minimum=1),
     }

@@ -936,6 +936,30 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
         setting("gateway", "large_day_threshold", value="700000.001"),
         "gateway.large_day_threshold", ("more than 2 decimals",),
     ),
+    "large-day threshold of zero": (
+        setting("gateway", "large_day_threshold", value="0"), "gateway.large_day_threshold",
+        ("must be above 0", "every same-day EUR payment"),
+    ),
+    "rescan beyond an hour": (
+        setting("gateway", "rescan_seconds", value=10_000_000_000), "gateway.rescan_seconds",
+        ("at most 3600",),
+    ),
+    "settle beyond an hour": (
+        setting("gateway", "settle_seconds", value=99999999999999999999),
+        "gateway.settle_seconds", ("at most 3600",),
+    ),
+    "idle timeout beyond a day": (
+        setting("sftp", "idle_timeout_seconds", value=10**10), "sftp.idle_timeout_seconds",
+        ("at most 86400",),
+    ),
+    "login timeout beyond ten minutes": (
+        setting("sftp", "login_timeout_seconds", value=10**10), "sftp.login_timeout_seconds",
+        ("at most 600",),
+    ),
+    "penalty beyond a day": (
+        setting("sftp", "auth_penalty_seconds_max", value=10**10),
+        "sftp.auth_penalty_seconds_max", ("at most 86400",),
+    ),
     "large-day announcement time in words": (
         setting("gateway", "large_day_announce_by", value="noon"),
         "gateway.large_day_announce_by", ("not a local time HH:MM", "'noon'"),
