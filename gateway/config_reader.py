@@ -246,12 +246,44 @@ class Reader:
         if self.kept is not None:
             raise self.kept
 
-    def refuse_unread(self) -> None:
-        """Refuse the first key of this table or any table below it that nobody read."""
+    def refuse_unread(self, known: Mapping[str, list[str]] | None = None) -> None:
+        """Refuse the first key of this table or any table below it that nobody read: a
+        name read in other tables (`known`: by name, their headers) is said to belong
+        there, any other is offered the nearest name read in this table."""
+        known = _where_read(self) if known is None else known
         if not self.stopped:
             for name, value in self.table.items():
-                if name not in self.asked:
-                    what = "unknown table" if _is_table(value) else "unknown key"
-                    raise ConfigError(self.key(name), what + _suggestion(name, self.asked))
+                if name in self.asked:
+                    continue
+                what = "unknown table" if _is_table(value) else "unknown key"
+                elsewhere = [t for t in known.get(name, []) if t != _header(self.path)]
+                if elsewhere:
+                    where = f"{name} belongs under {' or '.join(sorted(elsewhere))}"
+                    raise ConfigError(self.key(name), f"{what} here ({where})")
+                raise ConfigError(self.key(name), what + _suggestion(name, self.asked))
         for child in self.children:
-            child.refuse_unread()
+            child.refuse_unread(known)
+
+
+def _where_read(root: Reader) -> dict[str, list[str]]:
+    """Each name read below `root`, with the headers of the tables that read it
+    (`[gateway]`, `[[client.account]]`; the top level of the file as "the top level")."""
+    found: dict[str, list[str]] = {}
+    readers = [root]
+    while readers:
+        reader = readers.pop()
+        header = _header(reader.path)
+        for name in reader.asked:
+            if header not in found.setdefault(name, []):
+                found[name].append(header)
+        readers += reader.children
+    return found
+
+
+def _header(path: str) -> str:
+    """How the file names the table at `path`: `[gateway]`, `[[client.account]]` for
+    `client[0].account[1]`, and "the top level" for the file itself."""
+    table = re.sub(r"\[\d+\]", "", path)
+    if not table:
+        return "the top level"
+    return f"[[{table}]]" if path.endswith("]") else f"[{table}]"

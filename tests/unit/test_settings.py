@@ -786,6 +786,15 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
         setting(*USER, "authorised_keys", value="keys/x.pub"), "client[0].user[0].authorised_keys",
         ("unknown key (did you mean authorized_keys?)",),
     ),
+    # A known key in the wrong table (a tester): where it belongs, not "did you mean".
+    "an account's limit under its client": (
+        setting("client", 0, "max_payment", value="100"), "client[0].max_payment",
+        ("unknown key here (max_payment belongs under [[client.account]])",),
+    ),
+    "a gateway key under sftp": (
+        setting("sftp", "cutoff_internal", value="18:00"), "sftp.cutoff_internal",
+        ("unknown key here (cutoff_internal belongs under [gateway])",),
+    ),
     "typo of a required key names the typo, not 'missing'": (
         both(delete(*ACCOUNT, "currency"), setting(*ACCOUNT, "curency", value="EUR")),
         "client[0].account[0].curency", ("unknown key (did you mean currency?)",),
