@@ -717,6 +717,13 @@ def _gateway(gw: Reader) -> dict[str, Any]:
     bic = gw.text("bic", "TRELLV22")
     if bic_problem(bic) is not None:
         raise ConfigError(gw.key("bic"), f"invalid BIC {bic!r}")
+    if bic[:6] != TREASURY_BANK_CODE + "LV":
+        # Answers name it as the servicer of accounts that are all TREL's (SPEC §6).
+        raise ConfigError(
+            gw.key("bic"),
+            f"{bic!r} is not the treasury's: its accounts are Latvian IBANs of bank code "
+            f"{TREASURY_BANK_CODE}, so its BIC starts {TREASURY_BANK_CODE}LV (e.g. TRELLV22)",
+        )
     database_url = _database_url(gw, gw.base)
     return {
         "spool_dir": _folder(gw, "spool_dir", "spool"),
@@ -754,7 +761,13 @@ def _parse(config_path: Path) -> dict[str, Any]:
         return tomllib.loads(config_path.read_text(encoding="utf-8-sig"))  # a BOM is allowed
     except FileNotFoundError as exc:
         raise ConfigError("", f"configuration file not found: {config_path}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            "", f"cannot read configuration {config_path}: not UTF-8 at line {line} (byte "
+            f"{exc.object[exc.start]:#04x}): save it as UTF-8",
+        ) from exc  # fmt: skip
+    except OSError as exc:
         raise ConfigError("", f"cannot read configuration {config_path}: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("", f"{config_path}: not valid TOML: {exc}") from exc

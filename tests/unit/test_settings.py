@@ -753,6 +753,10 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
         ("unknown time zone", "Europe/Atlantis"),
     ),
     "bad BIC": (setting("gateway", "bic", value="TREL"), "gateway.bic", ("invalid BIC", "TREL")),
+    "another bank's BIC": (
+        setting("gateway", "bic", value="HABALV22"), "gateway.bic",
+        ("not the treasury's", "TREL", "LV", "HABALV22"),
+    ),
     "unsupported database": (
         setting("gateway", "database_url", value="mysql://db/ekase"), "gateway.database_url",
         ("mysql://db/ekase",),
@@ -1215,6 +1219,16 @@ def test_unreadable_config_file(tmp_path: Path, make: Callable[[Path], object]) 
     assert "cannot read" in str(caught.value)
     assert str(path) in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_a_configuration_not_in_utf_8_names_the_line(tmp_path: Path) -> None:
+    """A file saved in Latin-1 (an editor's default) is refused naming the line of the
+    first byte UTF-8 cannot read, not only its offset (a tester)."""
+    path = tmp_path / "gateway.toml"
+    path.write_bytes(b'[gateway]\ntimezone = "Europe/Riga"\n# Kase \xa7 7\n')
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+    assert "not UTF-8" in str(caught.value) and "line 3" in str(caught.value), caught.value
 
 
 @pytest.mark.parametrize(
