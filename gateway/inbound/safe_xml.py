@@ -184,7 +184,7 @@ def echo(head: bytes) -> Echo | None:
     # What was parsed before a fault (later in the file, as a rule) stands. Fed in small
     # pieces: libxml2 converts a piece's bytes before parsing any of it, so a byte its
     # declared encoding does not allow (UTF-8 declared as US-ASCII) hid all that came
-    # before it in the same piece, the MsgId too (a tester).
+    # before it in the same piece, the MsgId too.
     with contextlib.suppress(etree.XMLSyntaxError):
         for at in range(0, len(head), echo_feed_bytes):
             parser.feed(head[at : at + echo_feed_bytes])
