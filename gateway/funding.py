@@ -106,7 +106,7 @@ def fund(env: Environment, iban_text: str, amount_text: str, *, key: str) -> Fun
     )
     _, refusal = env.ledger.transfer(request, now)
     if refusal is not None:
-        raise UsageError(f"cannot fund {iban}: {refusal.value}")
+        raise UsageError(f"cannot fund {iban}: {refusal.text}")
     booked = env.ledger.booked(idempotency_key)
     assert booked is not None
     if booked.reference != request.reference:  # another process used the key meanwhile

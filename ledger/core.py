@@ -141,6 +141,23 @@ class Refusal(StrEnum):
     INSUFFICIENT_FUNDS = "insufficient_funds"
     NOT_POSITIVE = "not_positive"
 
+    @property
+    def text(self) -> str:
+        """The refusal in English, for an operator (`ledger fund`)."""
+        return _REFUSAL_TEXTS[self]
+
+
+_REFUSAL_TEXTS = {
+    Refusal.UNKNOWN_ACCOUNT: "no such account in the ledger",
+    Refusal.CURRENCY_MISMATCH: "the amount is not in the account's currency",
+    Refusal.DEBIT_CLOSED: "the account to debit is closed",
+    Refusal.DEBIT_BLOCKED: "the account to debit is blocked",
+    Refusal.CREDIT_CLOSED: "the account to credit is closed",
+    Refusal.CREDIT_BLOCKED: "the account to credit is blocked",
+    Refusal.INSUFFICIENT_FUNDS: "not enough funds on the account to debit",
+    Refusal.NOT_POSITIVE: "the amount is not above zero",
+}
+
 
 def check(transfer: Transfer, accounts: Mapping[str, Account]) -> Refusal | None:
     """Whether `transfer` may be posted against the given account states: each debit leg

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gateway import cli, stdout_gone
-from tests.pipeline_fixtures import A_MAIN, B_MAIN, write_config
+from tests.pipeline_fixtures import A_BLOCKED, A_CLOSED, A_MAIN, B_MAIN, write_config
 
 EXE = str(Path(sys.executable).with_name("ekase-gateway"))
 SUBCOMMANDS = [
@@ -152,6 +152,20 @@ def test_bad_fund_exits_2_with_one_line(config: Path, iban: str, amount: str, wo
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("iban", "words"), [(A_BLOCKED, "the account to credit is blocked"),
+     (A_CLOSED, "the account to credit is closed")]
+)
+def test_funding_an_account_that_takes_no_credit_says_why_in_words(
+    config: Path, iban: str, words: str
+) -> None:
+    """A blocked or closed account cannot be funded: exit 2 and an English line, not the
+    ledger's code for it (`credit_blocked`, a tester)."""
+    done = gateway("ledger", "fund", "-c", str(config), "--iban", iban, "--amount", "5")
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"ekase-gateway: cannot fund {iban}: {words}", done.stderr
 
 
 def test_funding_beyond_what_a_balance_can_hold_exits_2_with_one_line(config: Path) -> None:
