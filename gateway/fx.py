@@ -315,13 +315,26 @@ def _quotes(
     return (Quote(rate_date, source, q_from), Quote(rate_date, target, q_to))
 
 
-def wait_is_over(due: dt.date, today: dt.date, wait_days: int) -> bool:
-    """Whether a payment due on `due` that still finds no rate on `today` is rejected
-    (`RJCT NARR`) rather than left waiting: it waits through `wait_days` business days
-    (`fx_wait_days`), its execution day counted, and is rejected on the next."""
+def last_wait_day(due: dt.date, wait_days: int) -> dt.date:
+    """The last day a payment due on `due` waits for its rate: it waits through
+    `wait_days` business days (`fx_wait_days`), its execution day counted."""
     from ledger import calendar
 
     last = calendar.business_day_on_or_after(due)
     for _ in range(wait_days - 1):
         last = calendar.next_business_day(last)
-    return today > last
+    return last
+
+
+def wait_is_over(due: dt.date, today: dt.date, wait_days: int) -> bool:
+    """Whether a payment due on `due` that still finds no rate on `today` is rejected
+    (`RJCT NARR`) rather than left waiting: on the business day after `last_wait_day`."""
+    return today > last_wait_day(due, wait_days)
+
+
+def waiting_text(missing: NoRate, due: dt.date, wait_days: int) -> str:
+    """A waiting payment's `AddtlInf` (SPEC §6: why it waits and when it is expected to
+    run): `no EUR/USD rate for 2027-11-24: executes once it is stored, rejected if none
+    by the end of 2027-11-25`."""
+    last = last_wait_day(due, wait_days)
+    return f"{missing.text}: executes once it is stored, rejected if none by the end of {last}"

@@ -72,7 +72,7 @@ def execute(
                 f"{route.text}: none came within {bookings.fx_wait_days} business day(s) "
                 f"of {due}",
             )
-        return Waiting(route.text)
+        return Waiting(fx.waiting_text(route, due, bookings.fx_wait_days))
     priced = route.price(order.amount_minor)
     if not isinstance(priced, pricing.Priced):
         return Finding(Reason.AM12, priced.text)

@@ -46,6 +46,16 @@ from tests.pipeline_fixtures import (
 )
 from tests.rates_fixtures import KNOWN, KNOWN_DAY, daily, ecb_xml, some_days
 
+FX_WAIT_LAST = "2024-11-20"  # fx_wait_days (2) business days from the day of the run, the 19th
+
+
+def waits_for(rate_day: object, last: object = FX_WAIT_LAST) -> list[str]:
+    """The AddtlInf of a payment waiting for the EUR/USD rate of `rate_day` (SPEC §6, §13)."""
+    return [
+        f"no EUR/USD rate for {rate_day}: executes once it is stored, rejected if none by the "
+        f"end of {last}"
+    ]
+
 # Tuesday 19 November 2024, 10:00 in Riga: the rates valid are those of Monday the 18th.
 NOW = dt.datetime(2024, 11, 19, 10, 0, tzinfo=RIGA)
 DAY = NOW.date()
@@ -328,7 +338,8 @@ def test_a_missing_rate_waits_then_executes_or_is_rejected_narr(
             name="w.xml",
         )
         assert answer.statuses() == {"W-USD": "PDNG", "W-JPY": "PDNG"}
-        assert answer.tx("W-USD").additional_info == [f"no EUR/USD rate for {KNOWN_DAY}"]
+        # SPEC §6: a PDNG says why it waits and when it is expected to run (a tester).
+        assert answer.tx("W-USD").additional_info == waits_for(KNOWN_DAY)
         assert inst.balances() == before
         inst.run()
         assert inst.new_answers() == []  # still waiting: nothing new to say
@@ -357,7 +368,8 @@ def test_a_missing_rate_waits_then_executes_or_is_rejected_narr(
             inst.run()
             [waits] = inst.new_answers()
             assert waits.statuses() == {"N-USD": "PDNG"}
-            assert waits.tx("N-USD").additional_info == [f"no EUR/USD rate for 2024-11-{day - 1}"]
+            told = waits.tx("N-USD").additional_info
+            assert told == waits_for(f"2024-11-{day - 1}", "2024-11-21")
             inst.run()
             assert inst.new_answers() == []
         inst.clock.set(dt.datetime(2024, 11, 22, 9, 0, tzinfo=RIGA))
@@ -393,7 +405,7 @@ def test_a_payment_waiting_for_a_rate_is_told_when_the_rate_it_waits_for_changes
     try:
         data = batch(msg_id="FX-S").tx("S-USD", "100.00", currency="USD").build()
         first = inst.submit(data, name="s.xml")
-        assert first.tx("S-USD").additional_info == [f"no EUR/USD rate for {KNOWN_DAY}"]
+        assert first.tx("S-USD").additional_info == waits_for(KNOWN_DAY)
         held = inst.balances()
         inst.clock.set(dt.datetime(2024, 11, 20, 9, 0, tzinfo=RIGA))
         import_rates(inst, KNOWN_DAY, KNOWN_DAY)
@@ -402,14 +414,14 @@ def test_a_payment_waiting_for_a_rate_is_told_when_the_rate_it_waits_for_changes
         assert moved.original_msg_id == "FX-S"
         assert moved.statuses() == {"S-USD": "PDNG"}
         assert moved.group_status == first.group_status == "ACCP"  # SPEC §6: derived
-        assert moved.tx("S-USD").additional_info == ["no EUR/USD rate for 2024-11-19"]
+        assert moved.tx("S-USD").additional_info == waits_for("2024-11-19")
         inst.run()
         assert inst.new_answers() == []  # still waiting for the same: nothing new to say
         inst.drop(data, "s-again.xml")
         inst.run()
         again = inst.new_answers()  # its reports once more, as they were sent (SPEC §8)
         assert [a.msg_id for a in again] == [first.msg_id, moved.msg_id]
-        assert again[-1].tx("S-USD").additional_info == ["no EUR/USD rate for 2024-11-19"]
+        assert again[-1].tx("S-USD").additional_info == waits_for("2024-11-19")
         inst.clock.set(dt.datetime(2024, 11, 21, 9, 0, tzinfo=RIGA))
         inst.run()
         rejected_narr(inst, "S-USD", "no EUR/USD rate for 2024-11-20", held)
@@ -440,7 +452,7 @@ def test_a_payment_past_the_cut_off_that_then_finds_no_rate_is_told_why_it_waits
         inst.run()
         [told] = inst.new_answers()
         assert told.statuses() == {"C-USD": "PDNG"}
-        assert told.tx("C-USD").additional_info == [f"no EUR/USD rate for {KNOWN_DAY}"]
+        assert told.tx("C-USD").additional_info == waits_for(KNOWN_DAY)
         assert inst.balances() == held
         import_rates(inst, KNOWN_DAY, KNOWN_DAY)
         inst.run()
@@ -461,7 +473,9 @@ def test_the_daemon_imports_dropped_rates_and_runs_the_waiting_payment(
         data = batch(msg_id="FX-D").tx("D-GBP", "100.00", currency="GBP").build()
         waiting = inst.submit(data, name="d.xml")
         assert waiting.statuses() == {"D-GBP": "PDNG"}
-        assert waiting.tx("D-GBP").additional_info == [f"no EUR/GBP rate for {KNOWN_DAY}"]
+        assert waiting.tx("D-GBP").additional_info == [
+            waits_for(KNOWN_DAY)[0].replace("EUR/USD", "EUR/GBP")
+        ]
         dropped = inst.spool / "rates" / "eurofxref-daily.xml"
         dropped.parent.mkdir(parents=True, exist_ok=True)
         dropped.write_bytes(ecb_xml(some_days(KNOWN_DAY, KNOWN_DAY)))

@@ -86,8 +86,12 @@ def test_a_held_payment_that_waits_for_a_rate_is_not_held_again(
         inst.run()
         [waits] = inst.new_answers()  # still waiting, now for the rate: the client is told
         assert waits.statuses() == {"HELD-FX": "PDNG"}
-        assert waits.tx("HELD-FX").additional_info == [f"no EUR/USD rate for {WEDNESDAY}"]
-        assert row_of(inst, "HELD-FX") == ("PDNG", f"no EUR/USD rate for {WEDNESDAY}", THURSDAY)
+        waiting = (
+            f"no EUR/USD rate for {WEDNESDAY}: executes once it is stored, rejected if none by "
+            f"the end of {FRIDAY}"
+        )
+        assert waits.tx("HELD-FX").additional_info == [waiting]
+        assert row_of(inst, "HELD-FX") == ("PDNG", waiting, THURSDAY)
 
         inst.clock.set(at(THURSDAY, "10:00"))
         other = Batch(execution_date=THURSDAY.isoformat(), msg_id="LF-EUR")
@@ -95,7 +99,7 @@ def test_a_held_payment_that_waits_for_a_rate_is_not_held_again(
         inst.run()  # the new file, and the pending payments again
         statuses = {k: v for a in inst.new_answers() for k, v in a.statuses().items()}
         assert statuses == {"SAME-DAY": "ACSC"}  # HELD-FX is not held a second time
-        assert row_of(inst, "HELD-FX") == ("PDNG", f"no EUR/USD rate for {WEDNESDAY}", THURSDAY)
+        assert row_of(inst, "HELD-FX") == ("PDNG", waiting, THURSDAY)
 
         import_rates(inst, WEDNESDAY, WEDNESDAY)
         usd = inst.balance(A_USD)

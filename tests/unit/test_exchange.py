@@ -143,7 +143,11 @@ def test_a_missing_rate_waits_then_is_narr_and_nothing_moves() -> None:
     before = dict(book.balance)
     order = decide.Order(1, 0, DEBTOR, EXTERNAL, False, 100_00, "USD", False)
     result, bookings = run(order, book, clearing, rates)
-    assert result == decide.Waiting(f"no EUR/USD rate for {RATE_DATE}")
+    # SPEC §6: why it waits and when it runs (the order is due on the run's day, the 19th)
+    assert result == decide.Waiting(
+        f"no EUR/USD rate for {RATE_DATE}: executes once it is stored, rejected if none by the "
+        "end of 2024-11-20"
+    )
     # Due Thursday the 14th: it waited Thursday and Friday (Monday the 18th is a Latvian
     # holiday); due Friday, it may still wait on Tuesday.
     result, _ = run(order._replace(due=dt.date(2024, 11, 15)), book, clearing, rates)
