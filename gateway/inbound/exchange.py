@@ -5,7 +5,8 @@ creditor keeps another currency, is priced at the rates valid on the run's day
 (`pricing.route`: the latest ECB rate dated before it, cross rates through EUR, half-up to
 each currency's minor unit) and then executed like any other against the `Book`:
 
-1. no rate for the day yet: it waits (`PDNG`, "no EUR/USD rate for 2027-11-24"), and
+1. no rate for the day yet: it waits (`PDNG`, "no EUR/USD rate for 2027-11-24: executes
+   once it is stored, rejected if none by the end of 2027-11-25": `fx.waiting_text`), and
    once `fx_wait_days` business days have passed it is rejected (`NARR`);
 2. a converted amount that does not fit the amount type, or rounds to nothing: `AM12`;
 3. `max_payment` (`AM02`), the daily limit (`AM14`), the funds (`AM04`) and the
