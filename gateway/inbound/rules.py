@@ -5,10 +5,10 @@ what is FF01 the reader finds).
 Transaction rules judge the payments of a chunk against what the gateway knows when
 the file arrives (`Context`): each rule is one function, declared with its reason
 code, that names the payments it refuses (by position) and why. `TRANSACTION_RULES`
-lists them in `reasons.Reason` order, and `findings` applies them in that order to
+holds every rule declared, in `reasons.Reason` order, and `findings` applies them so to
 the payments no earlier rule refused: the first finding wins. (A rule sees a whole
-chunk at a time because a 100,000-payment file is judged 14 times per payment: one
-loop per rule and chunk instead of a call per rule and payment.) Funds and daily
+chunk at a time because a 100,000-payment file is judged once per rule and payment:
+one loop per rule and chunk instead of a call per rule and payment.) Funds and daily
 limits are judged at execution time (`decide.py`).
 """
 
@@ -33,6 +33,8 @@ from ledger.core import Account
 
 duplicate_window_business_days = 5
 
+
+_declared: list[FileRule | Rule] = []  # every rule of this module, as declared
 
 # -- file level ------------------------------------------------------------------------------
 
@@ -63,7 +65,9 @@ class FileRule:
 
 def file_rule(reason: Reason) -> Callable[[Callable[[ParsedFile, bool], str | None]], FileRule]:
     def declare(judge: Callable[[ParsedFile, bool], str | None]) -> FileRule:
-        return FileRule(reason, judge)
+        declared = FileRule(reason, judge)
+        _declared.append(declared)
+        return declared
 
     return declare
 
@@ -115,15 +119,6 @@ def sums_declared(parsed: ParsedFile, msg_id_used: bool) -> str | None:
         if declared is not None and declared != pmt.amount_sum:
             return f"PmtInf {pmt.pmt_inf_id} CtrlSum is {pmt.ctrl_sum}, the sum is {pmt.amount_sum}"
     return None
-
-
-# Applied in `Reason` order, whatever the order they are declared in: the enum is the one
-# place that says which file-level finding wins (SPEC §6). A rule may rely on the ones
-# before it (after FF01 the file was read whole, with its group header).
-FILE_RULES: tuple[FileRule, ...] = tuple(
-    sorted((readable, msg_id_unused, counts_declared, sums_declared),
-           key=lambda each: PRECEDENCE[each.reason])
-)  # fmt: skip
 
 
 def file_finding(parsed: ParsedFile, msg_id_used: bool) -> Finding | None:
@@ -208,7 +203,9 @@ class Rule:
 
 def rule(reason: Reason) -> Callable[[Callable[[Sequence[Candidate], Context], Refused]], Rule]:
     def declare(judge: Callable[[Sequence[Candidate], Context], Refused]) -> Rule:
-        return Rule(reason, judge)
+        declared = Rule(reason, judge)
+        _declared.append(declared)
+        return declared
 
     return declare
 
@@ -358,24 +355,6 @@ def budget_codes(chunk: Sequence[Candidate], ctx: Context) -> Refused:
                 yield i, why
 
 
-# In precedence order (the order of `Reason`); a rule may rely on the ones before it
-# (e.g. that the debtor account is known). The ladder test pins the order.
-TRANSACTION_RULES: tuple[Rule, ...] = (
-    debtor_account,
-    accounts_closed,
-    accounts_blocked,
-    creditor_account,
-    bics,
-    currency_allowed,
-    amount_valid,
-    amount_max,
-    date_readable,
-    date_not_too_far,
-    not_a_duplicate,
-    budget_codes,
-)
-
-
 def findings(chunk: Sequence[Candidate], ctx: Context) -> dict[int, Finding]:
     """The first finding against each payment of `chunk` that breaks a rule, by position."""
     found: dict[int, Finding] = {}
@@ -391,3 +370,15 @@ def findings(chunk: Sequence[Candidate], ctx: Context) -> dict[int, Finding]:
 def window_start(today: dt.date) -> dt.date:
     """First booking date inside the duplicate-payment window."""
     return calendar.business_days_back(today, duplicate_window_business_days)
+
+
+# Every rule declared above, applied in `Reason` order whatever the order they are declared
+# in: the enum is the one place that says which finding wins (SPEC §6), and a rule is added
+# by declaring it. A rule may rely on the ones before it (after FF01 the file was read
+# whole; a transaction's debtor account is known). The ladder tests pin the order.
+FILE_RULES: tuple[FileRule, ...] = tuple(
+    sorted((r for r in _declared if isinstance(r, FileRule)), key=lambda r: PRECEDENCE[r.reason])
+)
+TRANSACTION_RULES: tuple[Rule, ...] = tuple(
+    sorted((r for r in _declared if isinstance(r, Rule)), key=lambda r: PRECEDENCE[r.reason])
+)
