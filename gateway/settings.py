@@ -331,27 +331,33 @@ def _account(reader: Reader) -> AccountSettings:
 def _large_day_threshold(gw: Reader) -> int:
     """SPEC §14's threshold in EUR minor units. Zero is refused, as an account's limits
     are: written for "off", it would hold every same-day EUR payment a business day."""
-    threshold = gw.amount("large_day_threshold", "EUR", "700000.00")
-    if not threshold:
-        raise ConfigError(
-            gw.key("large_day_threshold"),
-            "must be above 0: 0 would hold every same-day EUR payment until the next "
-            "business day (a treasury without large-payment days sets one no day reaches)",
-        )
+    threshold = _above_zero(
+        gw, "large_day_threshold", "EUR", "700000.00",
+        "0 would hold every same-day EUR payment until the next business day (a treasury "
+        "without large-payment days sets one no day reaches)",
+    )  # fmt: skip
+    assert threshold is not None
     return threshold
 
 
 def _limit(reader: Reader, name: str, code: str) -> int | None:
     """An account's `max_payment` or `daily_limit`: left out, no limit. Zero is refused:
     written for "no limit" (as many systems read it) it would refuse every payment."""
-    limit = reader.amount(name, code)
-    if limit == 0:
-        raise ConfigError(
-            reader.key(name),
-            f'must be above 0: leave {name} out for no limit (status = "blocked" stops '
-            "an account's payments)",
-        )
-    return limit
+    return _above_zero(
+        reader, name, code, None,
+        f'leave {name} out for no limit (status = "blocked" stops an account\'s payments)',
+    )  # fmt: skip
+
+
+def _above_zero(
+    reader: Reader, name: str, code: str, default: str | None, why_not_zero: str
+) -> int | None:
+    """An amount of `code` that is left out (`default`) or above 0: many systems read 0 as
+    "none" or "off", which it is not here (`why_not_zero` says what to write instead)."""
+    amount = reader.amount(name, code, default)
+    if amount == 0:
+        raise ConfigError(reader.key(name), f"must be above 0: {why_not_zero}")
+    return amount
 
 
 def _user(reader: Reader) -> UserSettings:
@@ -717,6 +723,8 @@ def _gateway(gw: Reader) -> dict[str, Any]:
     bic = gw.text("bic", "TRELLV22")
     if bic_problem(bic) is not None:
         raise ConfigError(gw.key("bic"), f"invalid BIC {bic!r}")
+    if bic != bic.upper():  # answers must carry it as ISO writes a BIC
+        raise ConfigError(gw.key("bic"), f"{bic!r}: write the BIC in capital letters")
     if bic[:6] != TREASURY_BANK_CODE + "LV":
         # Answers name it as the servicer of accounts that are all TREL's (SPEC §6).
         raise ConfigError(

@@ -201,8 +201,8 @@ def _progress_line(f: FileInProgress, behind: FileInProgress | None = None) -> s
         )
     if f.state == "answered":
         return (
-            f"  {f.client_id}  {f.file}: booked, its answer delivered; the file waits to be "
-            "shelved (it is not run again)"
+            f"  {f.client_id}  {f.file}: answered (its answer delivered); the file waits "
+            "to be shelved (it is not run again)"
         )
     if f.state == "failed":
         return (

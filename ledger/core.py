@@ -157,6 +157,7 @@ _REFUSAL_TEXTS = {
     Refusal.INSUFFICIENT_FUNDS: "not enough funds on the account to debit",
     Refusal.NOT_POSITIVE: "the amount is not above zero",
 }
+assert set(_REFUSAL_TEXTS) == set(Refusal), "every refusal has its text"
 
 
 def check(transfer: Transfer, accounts: Mapping[str, Account]) -> Refusal | None:

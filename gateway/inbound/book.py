@@ -145,4 +145,4 @@ def _refusal_info(
         return f"CdtrAcct {credit.iban} is {credit.status}"
     if refusal in (Refusal.DEBIT_CLOSED, Refusal.DEBIT_BLOCKED):
         return f"DbtrAcct {debtor_iban} is {refusal.value.split('_')[1]}"
-    return f"cannot book {shown} {ccy}: {refusal.value}"
+    return f"cannot book {shown} {ccy}: {refusal.text}"

@@ -1,7 +1,9 @@
 """Reading inbound XML without trusting it: the rules every message from outside obeys.
 
 UTF-8 only, a DTD refused before a parser that resolves anything sees it (so no entity
-is ever declared, let alone expanded), no network, size and depth limits, and the root
+is ever expanded; the echo of a file in UTF-16, whose DTD hides from a look at its bytes,
+reads it with a parser that expands none and then echoes nothing), no network, size and
+depth limits, and the root
 element checked before anything else is looked at. `parse` reads a small message (a
 request, a cancellation: bounded by `request_bytes_max`) whole; the pain.001 reader
 (`pain001_v03`) streams a file of any size through the schema with `pull_parser` and
@@ -12,7 +14,6 @@ Expected bad input is a value (the problem as English text), never an exception.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterable
 from typing import Any, NamedTuple
@@ -26,7 +27,7 @@ prolog_bytes = 512  # where the encoding and a DOCTYPE must show themselves
 root_look_bytes = 512  # the root element is looked for this much of the file at a time
 feed_bytes = 1 << 16
 echo_bytes_max = 64 << 10  # where a group header is looked for in a rejected file
-echo_feed_bytes = 64  # the pieces it is read in (`echo`)
+echo_feed_bytes = 512  # the pieces it is read in (`echo`; a faulty one again byte by byte)
 
 # UTF-16/32 byte-order marks, and the XML declaration's encoding (read from the raw
 # bytes: lxml's docinfo does not know the encoding yet at the root's start event).
@@ -178,20 +179,16 @@ def echo(head: bytes) -> Echo | None:
     (a DOCTYPE in UTF-16 hides from `has_doctype`), by a parser that expands no entity."""
     if not head or has_doctype(head):
         return None
-    parser = looking_parser(("start", "end"))
-    found: dict[str, str] = {}
-    events: list[tuple[str, Any]] = []  # of at most `echo_bytes_max` bytes
-    # What was parsed before a fault (later in the file, as a rule) stands. Fed in small
-    # pieces: libxml2 converts a piece's bytes before parsing any of it, so a byte its
-    # declared encoding does not allow (UTF-8 declared as US-ASCII) hid all that came
-    # before it in the same piece, the MsgId too.
-    with contextlib.suppress(etree.XMLSyntaxError):
-        for at in range(0, len(head), echo_feed_bytes):
-            parser.feed(head[at : at + echo_feed_bytes])
-            events += parser.read_events()
-    events += parser.read_events()
+    # What was parsed before a fault (later in the file, as a rule) stands. libxml2
+    # converts a piece's bytes before parsing any of it, so a byte its declared encoding
+    # does not allow (UTF-8 declared as US-ASCII) hides all that came before it in the
+    # same piece, the MsgId too: the piece with the fault is read again a byte at a time.
+    events, fault_at = _events_of(head, echo_feed_bytes)
+    if fault_at is not None:
+        events, _ = _events_of(head[: fault_at + echo_feed_bytes], 1)
     if events and declares_dtd(events[0][1]):
         return None
+    found: dict[str, str] = {}
     message = _header(events, found)
     if message is None and not found:
         return None
@@ -202,6 +199,22 @@ def echo(head: bytes) -> Echo | None:
         found.get("NbOfTxs") or None,
         found.get("CtrlSum") or None,
     )
+
+
+def _events_of(data: bytes, piece: int) -> tuple[list[tuple[str, Any]], int | None]:
+    """The start and end events of `data` fed `piece` bytes at a time (by a parser that
+    expands no entity), up to a syntax error; where the piece holding it starts (None:
+    none)."""
+    parser = looking_parser(("start", "end"))
+    events: list[tuple[str, Any]] = []
+    for at in range(0, len(data), piece):
+        try:
+            parser.feed(data[at : at + piece])
+        except etree.XMLSyntaxError:
+            events += parser.read_events()
+            return events, at
+        events += parser.read_events()
+    return events, None
 
 
 def _header(events: Iterable[tuple[str, Any]], found: dict[str, str]) -> str | None:

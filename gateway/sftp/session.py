@@ -595,7 +595,7 @@ class SftpSession(asyncssh.SFTPServer):
         except OSError as exc:
             if receipt is not None:
                 remove_receipt(receipt.receipt_path)
-            self._discard(upload, f"cannot rename: {exc}")
+            self._discard(upload, f"cannot publish: {exc}")
             raise
         os.close(fd)
         upload.fd = None

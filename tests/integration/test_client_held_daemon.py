@@ -107,7 +107,7 @@ def test_a_file_held_by_its_archive_folder_is_told_resumed_once(
         assert wait_for(lambda: bool(daemon.events("client.fault")), 30), daemon.tail()
         time.sleep(5)  # five passes or so, each taking the file up again
         text, _ = _status(install)
-        assert "a.xml: booked, its answer delivered; the file waits to be shelved" in text, text
+        assert "a.xml: answered (its answer delivered); the file waits to be shelved" in text, text
         subprocess.run(["chattr", "-i", str(shelf)], check=True)
         assert wait_for(lambda: any(shelf.rglob("*__a.xml")), 30), daemon.tail()
     assert answers_per_msg_id(install.folder("alpha", "out"))["SHELF-A"] == 1

@@ -263,18 +263,6 @@ def test_ladder_covers_every_arrival_time_code() -> None:
     assert {code for code, _ in LADDER} == arrival
 
 
-def test_every_rule_declared_is_applied_in_reason_order() -> None:
-    """A rule is added by declaring it (`@rule`, `@file_rule`): no list to extend beside
-    it. Every rule of the module is applied, in the order of `Reason` (a newcomer adding
-    one had to find and edit a hand-ordered tuple too)."""
-    declared = [v for v in vars(rules).values() if isinstance(v, rules.Rule | rules.FileRule)]
-    applied = [*rules.FILE_RULES, *rules.TRANSACTION_RULES]
-    assert sorted(map(id, declared)) == sorted(map(id, applied))
-    for kind in (rules.FILE_RULES, rules.TRANSACTION_RULES):
-        order = [PRECEDENCE[each.reason] for each in kind]
-        assert order == sorted(order)
-
-
 def test_file_ladder_follows_the_reason_order() -> None:
     """A file wrong as a whole in every way (broken, MsgId used, counts and sums off) is
     answered with the first code by `Reason` order; repairing one fault at a time gives

@@ -753,6 +753,9 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
         ("unknown time zone", "Europe/Atlantis"),
     ),
     "bad BIC": (setting("gateway", "bic", value="TREL"), "gateway.bic", ("invalid BIC", "TREL")),
+    "the BIC in small letters": (
+        setting("gateway", "bic", value="trellv22"), "gateway.bic", ("capital letters",),
+    ),
     "another bank's BIC": (
         setting("gateway", "bic", value="HABALV22"), "gateway.bic",
         ("not the treasury's", "TREL", "LV", "HABALV22"),

@@ -206,7 +206,7 @@ def test_a_fault_of_ours_its_waiting_files_and_quarantine_are_shown() -> None:
     booked = "  iestade-a  paid.xml: booked and answered; the answer waits to be delivered"
     assert any(line.startswith(booked) for line in lines)
     # answered already, its shelf refusing it: not said to wait for its delivery (a tester)
-    sent = "  iestade-a  sent.xml: booked, its answer delivered; the file waits to be shelved"
+    sent = "  iestade-a  sent.xml: answered (its answer delivered); the file waits to be shelved"
     assert any(line.startswith(sent) for line in lines), lines
     assert any("odd.xml: failed 2 time(s) on a defect of ours (KeyError: 'x')" in x for x in lines)
     assert lines[-1] == "  iestade-b  quarantine/iestade-b/c3__bad.xml: ValueError: boom"
