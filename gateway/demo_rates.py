@@ -39,4 +39,4 @@ def exchange(settings: Settings, clients: Sequence[Any], now: dt.datetime) -> de
     finally:
         engine.dispose()
     currencies = {a.iban: a.currency for c in clients for a in c.accounts}
-    return demo_timing.Exchange(currencies, rates)
+    return demo_timing.Exchange(currencies, rates, settings.fx_wait_days)

@@ -53,6 +53,7 @@ class Exchange:
 
     currencies: Mapping[str, str]  # IBAN → currency, of the demo's accounts
     rates: fx.DayRates
+    wait_days: int  # `fx_wait_days`
 
     def _sides(self, debtor_iban: str, tx: SampleTx) -> tuple[str, str]:
         """The currencies of the debtor's and the creditor's accounts."""
@@ -63,14 +64,16 @@ class Exchange:
         debtor, creditor = self._sides(debtor_iban, tx)
         return not tx.currency == debtor == creditor
 
-    def waits(self, debtor_iban: str, tx: SampleTx) -> str | None:
-        """Why a payment due now waits for a rate, if it does."""
+    def waits(self, debtor_iban: str, tx: SampleTx, due: dt.date) -> str | None:
+        """Why a payment due now (on `due`) waits for a rate, and until when, if it does."""
         if not self.converts(debtor_iban, tx):
             return None
         debtor, creditor = self._sides(debtor_iban, tx)
         minor = currency.to_minor(tx.amount, tx.currency)
         priced = pricing.price(minor, tx.currency, debtor, creditor, self.rates)
-        return priced.text if isinstance(priced, fx.NoRate) else None
+        if not isinstance(priced, fx.NoRate):
+            return None
+        return fx.waiting_text(priced, due, self.wait_days)
 
 
 def expected(
@@ -98,7 +101,9 @@ def expected(
                     )
                     continue
                 due = clock.due(requested, internal)
-                waits = exchange.waits(pmt.debtor_iban, tx) if exchange is not None else None
+                waits = (
+                    exchange.waits(pmt.debtor_iban, tx, due.day) if exchange is not None else None
+                )
                 if due.day > clock.today:
                     why = due.why
                     if exchange is not None and exchange.converts(pmt.debtor_iban, tx) and \
