@@ -368,6 +368,10 @@ def run(settings: Settings) -> int:
     """Open the environment and run the daemon until SIGTERM/SIGINT; exit code 0."""
     from gateway.environment import open_environment
 
-    env = open_environment(settings, need_sealer=True)
+    try:
+        env = open_environment(settings, need_sealer=True)
+    except Exception as exc:  # said on stderr too (`cli.main`): the log file says it as well
+        log.error("daemon.start_failed", kind=faults.kind(exc), error=faults.describe(exc))
+        raise
     daemon = Daemon(settings, env, notifier=SystemdNotifier.from_environment())
     return asyncio.run(daemon.run())

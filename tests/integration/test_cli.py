@@ -416,6 +416,24 @@ def test_a_database_url_naming_no_database_exits_2_naming_the_key(
     assert "scan.fault" not in done.stderr, done.stderr
 
 
+def test_a_daemon_that_cannot_reach_its_database_at_start_says_so_in_its_log(
+    tmp_path: Path,
+) -> None:
+    """A daemon started while its PostgreSQL is down exits 1 (systemd starts it again) with
+    one line on stderr, and its log file says so too (`daemon.start_failed`, kind
+    `database`): an operator watching the log saw nothing (a tester)."""
+    config = write_config(
+        tmp_path, database_url="postgresql+psycopg://x@127.0.0.1:1/x", log_file="gateway.jsonl"
+    )
+    done = gateway("run", "-c", str(config))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.startswith("ekase-gateway: database unavailable"), done.stderr
+    logged = [json.loads(line) for line in (tmp_path / "gateway.jsonl").read_text().splitlines()]
+    [failed] = [e for e in logged if e["event"] == "daemon.start_failed"]
+    assert failed["level"] == "error" and failed["kind"] == "database", failed
+    assert "Connection refused" in failed["error"] or "connect" in failed["error"], failed
+
+
 LEAVES = """
 import os, sys
 from pathlib import Path
