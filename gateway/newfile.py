@@ -221,8 +221,11 @@ def reject(
     values.setdefault("message", pain002_v03.UNKNOWN)
     nb_of_txs = header.nb_of_txs if header is not None else echo.nb_of_txs if echo else None
     info = finding.info
-    if values.get("msg_id") is None or finding.reason is Reason.DU01:
-        # Nothing to match it by, or a MsgId that is another file's: the upload it answers
+    sent = header.msg_id if header is not None else echo.msg_id if echo is not None else None
+    cut = sent is not None and len(sent) > len(values.get("msg_id") or "")
+    if values.get("msg_id") is None or cut or finding.reason is Reason.DU01:
+        # Nothing to match it by, a MsgId cut to fit, or one that is another file's: the
+        # upload it answers
         info += f"; {intake.upload}"
     file_id = record.insert_file(
         conn, intake, **values, nb_of_txs=parsed.count if parsed is not None else 0,

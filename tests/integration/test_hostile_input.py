@@ -219,6 +219,20 @@ def test_hostile_file_gets_one_ff01_and_the_next_file_is_processed(
     assert "lollollol" not in text
 
 
+def test_a_msg_id_cut_to_35_characters_in_its_answer_names_the_upload_too(
+    inst: Installation, assert_valid: Callable[[object, str], None]
+) -> None:
+    """A MsgId longer than the schema's 35 characters is FF01 and echoed cut to 35: then
+    it no longer matches the file, so AddtlInf names the upload and its SHA-256 too, as
+    where nothing could be read (SPEC §6; a tester)."""
+    long_id = "M" * 32 + "-036"
+    data = valid_file(long_id)
+    bad = rejected_then_good(inst, lambda p: p.write_bytes(data), assert_valid, hostile_bytes=data)
+    assert bad.original_msg_id == long_id[:35], bad.original_msg_id
+    said = " ".join(bad.group_info)
+    assert "01-hostile.xml" in said and hashlib.sha256(data).hexdigest() in said, said
+
+
 def test_two_gib_sparse_file_is_refused_by_its_size_without_parsing_it(
     inst: Installation, assert_valid: Callable[[object, str], None]
 ) -> None:
