@@ -9,7 +9,7 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +29,20 @@ from tests.integration.daemon_fixtures import (
 
 
 @pytest.fixture
-def immutable() -> Iterator[list[Path]]:
-    """Folders made immutable by the test, made writable again whatever happens."""
+def immutable() -> Iterator[Callable[[Path], Path]]:
+    """Makes a folder immutable (`chattr +i`) for the test, writable again whatever
+    happens."""
     need_root("chattr +i")
     need(shutil.which("chattr") is not None, "chattr (e2fsprogs) is not installed")
     made: list[Path] = []
-    yield made
+
+    def freeze(folder: Path) -> Path:
+        if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+            need(False, f"chattr +i is not supported on the filesystem of {folder}")
+        made.append(folder)
+        return folder
+
+    yield freeze
     for folder in made:
         subprocess.run(["chattr", "-i", str(folder)], check=False)
 
@@ -49,13 +57,10 @@ def _status(install: Install) -> tuple[str, dict[str, Any]]:
 
 
 def test_status_names_the_held_client_while_its_out_folder_refuses_us(
-    tmp_path: Path, immutable: list[Path]
+    tmp_path: Path, immutable: Callable[[Path], Path]
 ) -> None:
     install = make_install(tmp_path, rescan_seconds=1, settle_seconds=0)
-    out = install.folder("alpha", "out")
-    if subprocess.run(["chattr", "+i", str(out)], capture_output=True).returncode != 0:
-        need(False, f"chattr +i is not supported on the filesystem of {out}")
-    immutable.append(out)
+    out = immutable(install.folder("alpha", "out"))
     with running_daemon(install) as daemon:
         daemon.wait_started()
         drop(install.folder("alpha", "in"), "a.xml", batch("HELD-A", "alpha", 2))
@@ -90,7 +95,7 @@ def test_status_names_the_held_client_while_its_out_folder_refuses_us(
 
 
 def test_a_file_held_by_its_archive_folder_is_told_resumed_once(
-    tmp_path: Path, immutable: list[Path]
+    tmp_path: Path, immutable: Callable[[Path], Path]
 ) -> None:
     """The client's archive folder refuses us: its file, booked and answered, waits in work/
     to be shelved, taken up again at every pass (each 1 s here) until the folder is mended.
@@ -98,9 +103,7 @@ def test_a_file_held_by_its_archive_folder_is_told_resumed_once(
     install = make_install(tmp_path, rescan_seconds=1, settle_seconds=0)
     shelf = install.spool / "archive" / "alpha"
     shelf.mkdir(parents=True, exist_ok=True)
-    if subprocess.run(["chattr", "+i", str(shelf)], capture_output=True).returncode != 0:
-        need(False, f"chattr +i is not supported on the filesystem of {shelf}")
-    immutable.append(shelf)
+    immutable(shelf)
     with running_daemon(install) as daemon:
         daemon.wait_started()
         drop(install.folder("alpha", "in"), "a.xml", batch("SHELF-A", "alpha", 2))
