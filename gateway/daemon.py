@@ -51,7 +51,7 @@ from typing import Any
 
 import structlog
 
-from gateway import faults, logs, metrics, progress
+from gateway import faults, logs, metrics, metrics_http, progress
 from gateway.environment import Environment, make_reader_engine
 from gateway.errors import ConfigError
 from gateway.settings import Settings
@@ -202,16 +202,16 @@ class Daemon:
         log.info("daemon.stopped")
         return 0
 
-    def _serve_metrics(self, heartbeat: progress.Heartbeat) -> metrics.MetricsServer | None:
+    def _serve_metrics(self, heartbeat: progress.Heartbeat) -> metrics_http.MetricsServer | None:
         """Metrics and /healthz on `[metrics] listen`, if configured."""
-        listen = metrics.listen_address(self.settings)
+        listen = metrics_http.listen_address(self.settings)
         if listen is None:
             return None
         host, port = listen
         reader = make_reader_engine(self.settings.database_url)
         registry = metrics.enable(self.settings, reader)
         try:
-            return metrics.MetricsServer(registry, host, port, heartbeat.fresh)
+            return metrics_http.MetricsServer(registry, host, port, heartbeat.fresh)
         except OSError as exc:
             metrics.disable()
             reader.dispose()
@@ -338,7 +338,7 @@ class Daemon:
     def _port(self) -> int:
         return int(self._acceptor.get_port())
 
-    def _log_started(self, watching: bool, exporter: metrics.MetricsServer | None) -> None:
+    def _log_started(self, watching: bool, exporter: metrics_http.MetricsServer | None) -> None:
         import asyncssh
 
         fingerprint = asyncssh.read_private_key(self.settings.sftp.host_key).get_fingerprint(

@@ -1,4 +1,5 @@
-"""Prometheus metrics of the daemon (SPEC §9), served with `/healthz` on `[metrics] listen`.
+"""Prometheus metrics of the daemon (SPEC §9), served with `/healthz` on `[metrics] listen`
+(`metrics_http`).
 
     ekase_files_total{client,result}        files answered; result is the group status of
                                             the first answer (ACSC ACCP PART PDNG RJCT), or
@@ -34,23 +35,18 @@ is then a no-op, and `prometheus_client` is not even imported.
 
 from __future__ import annotations
 
-import socket
-import threading
-import tomllib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
 from gateway import faults
-from gateway.errors import ConfigError
 from gateway.settings import Settings
 from ledger import currency
 
 if TYPE_CHECKING:
     import datetime as dt
-    from wsgiref.types import StartResponse, WSGIEnvironment
 
     from prometheus_client.core import Metric
     from sqlalchemy import Engine
@@ -315,75 +311,3 @@ def fault_cleared() -> None:
 
 
 # -- where it is served ------------------------------------------------------------------------
-
-
-def listen_address(settings: Settings) -> tuple[str, int] | None:
-    """`[metrics] listen` as (host, port); None when metrics are not configured.
-
-    Read from `settings.metrics_listen` where the settings carry it; until they do, from
-    the configuration file itself."""
-    value: Any = getattr(settings, "metrics_listen", None)
-    if value is None and not hasattr(settings, "metrics_listen"):
-        with open(settings.config_path, "rb") as handle:
-            table = tomllib.load(handle).get("metrics")
-        value = table.get("listen") if isinstance(table, dict) else None
-    if value is None:
-        return None
-    if isinstance(value, tuple):
-        return str(value[0]), int(value[1])
-    text = str(value)
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError("metrics.listen", f"expected HOST:PORT, got {text!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
-
-
-def _make_server(host: str, port: int, app: Any) -> Any:
-    # Imported here: http.server and friends are not worth loading into every `scan`.
-    from socketserver import ThreadingMixIn
-    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-
-    class Quiet(WSGIRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # a scrape every 15 s is not worth a log line
-
-    class Server(ThreadingMixIn, WSGIServer):
-        daemon_threads = True
-        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-
-    return make_server(host, port, app, Server, Quiet)
-
-
-class MetricsServer:
-    """`/metrics` (Prometheus text format) and `/healthz` on a thread of their own."""
-
-    def __init__(self, metrics: Metrics, host: str, port: int, healthy: Callable[[], bool]) -> None:
-        from prometheus_client import make_wsgi_app
-
-        metrics_app = make_wsgi_app(metrics.registry)
-
-        def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-            path = environ.get("PATH_INFO", "")
-            if path == "/metrics":
-                return metrics_app(environ, start_response)  # type: ignore[no-any-return]
-            if path == "/healthz":
-                ok = healthy()
-                status = "200 OK" if ok else "503 Service Unavailable"
-                start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
-                return [b"ok\n" if ok else b"the daemon's heartbeat is stale\n"]
-            start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
-            return [b"/metrics or /healthz\n"]
-
-        self.server = _make_server(host, port, app)
-        self.reader = metrics.reader
-        self.host = host
-        self.port = int(self.server.server_address[1])
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, name="metrics", daemon=True
-        )
-        self._thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(5)

@@ -7,7 +7,9 @@ import datetime as dt
 import io
 import json
 import signal
+import socket
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
-from gateway import metrics
+from gateway import metrics, metrics_http
 from gateway.environment import make_reader_engine
 from gateway.outbound import statements
 from tests.integration.daemon_fixtures import (
@@ -63,6 +65,48 @@ def parse(exposition: str) -> tuple[Samples, set[str]]:
 def with_metrics(install: Install, port: int) -> None:
     with open(install.config, "a") as handle:
         handle.write(f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
+
+
+def _descriptors_and_threads(pid: int) -> tuple[int, int]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    [threads] = [int(line.split()[1]) for line in status.splitlines() if line[:8] == "Threads:"]
+    return len(list(Path(f"/proc/{pid}/fd").iterdir())), threads
+
+
+@pytest.mark.timeout(120)
+def test_idle_connections_to_the_metrics_port_cannot_starve_the_sftp_server(
+    tmp_path: Path,
+) -> None:
+    """Hundreds of connections to `[metrics] listen` that send a byte and then nothing
+    (a tester: 1,005 of them took every descriptor, the SFTP server's accept() failed
+    and no client could log in) hold a few of the daemon's descriptors and threads at most:
+    the rest are closed at once, and an SFTP login and a listing still work."""
+    install = make_install(tmp_path / "gw")
+    port = free_port()
+    with_metrics(install, port)
+    with running_daemon(install) as daemon:
+        daemon.wait_started()
+        fds_before, threads_before = _descriptors_and_threads(daemon.process.pid)
+        idle = []
+        try:
+            for _ in range(300):
+                conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+                conn.send(b"G")
+                idle.append(conn)
+            time.sleep(1)
+            fds, threads = _descriptors_and_threads(daemon.process.pid)
+            assert fds - fds_before <= 2 * metrics_http.connections_max, (fds_before, fds)
+            most = metrics_http.connections_max
+            assert threads - threads_before <= most, (threads_before, threads)
+            client = sftp_client(install, "alpha-erp")
+            try:
+                assert client.listdir("/") is not None
+            finally:
+                close_sftp(client)
+        finally:
+            for conn in idle:
+                conn.close()
+        assert daemon.process.poll() is None, daemon.tail()
 
 
 @pytest.mark.timeout(120)
