@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import threading
@@ -100,8 +101,13 @@ class Daemon:
 
     @property
     def fault(self) -> faults.Active | None:
-        """The fault of ours being waited out (the longest-standing, if several workers are)."""
-        return min(self._faults.values(), key=lambda f: f.since, default=None)
+        """The fault of ours being waited out (the longest-standing, if several workers are),
+        with the files waiting on it in every worker."""
+        first = min(self._faults.values(), key=lambda f: f.since, default=None)
+        if first is None:
+            return None
+        waiting = sum(f.files_waiting for f in self._faults.values())
+        return dataclasses.replace(first, files_waiting=waiting)
 
     # hints and signals: called on the loop, must not block
 
@@ -270,7 +276,7 @@ class Daemon:
             fault = faults.Active.from_json(values[0])
             if fault is not None:
                 self._faults[worker.share.index] = fault
-                metrics.fault(fault.kind, fault.files_waiting)
+                metrics.fault(fault.kind)
                 self._show_fault()
         elif kind == "held":
             held = {c: faults.ClientFault.from_json(c, f) for c, f in values[0].items()}
@@ -280,8 +286,6 @@ class Daemon:
             self._show_fault()
         elif kind == "recovered":
             self._faults.pop(worker.share.index, None)
-            if not self._faults:
-                metrics.fault_cleared()
             self._show_fault()
 
     def _on_exit(self, worker: WorkerProcess) -> None:
@@ -320,9 +324,11 @@ class Daemon:
         return {client: fault for held in self._held.values() for client, fault in held.items()}
 
     def _show_fault(self) -> None:
+        fault = self.fault
+        metrics.fault_waiting(fault.files_waiting if fault is not None else 0)
         if self._heartbeat is None:
             return
-        self._heartbeat.fault = self.fault
+        self._heartbeat.fault = fault
         self._heartbeat.held = {c: f.to_json() for c, f in self._holds().items()}
         try:
             self._heartbeat.beat()

@@ -298,16 +298,16 @@ def login_refused() -> None:
         _active.logins_refused.inc()
 
 
-def fault(kind: str, files_waiting: int) -> None:
+def fault(kind: str) -> None:
     """A pass stopped on a fault of ours (the daemon retries it)."""
     if _active is not None:
         _active.faults.labels(kind).inc()
-        _active.fault_waiting.set(files_waiting)
 
 
-def fault_cleared() -> None:
+def fault_waiting(files: int) -> None:
+    """The files the faults of ours being waited out hold, in every worker (0: none)."""
     if _active is not None:
-        _active.fault_waiting.set(0)
+        _active.fault_waiting.set(files)
 
 
 # -- where it is served ------------------------------------------------------------------------

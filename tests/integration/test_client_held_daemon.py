@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from tests.integration.daemon_fixtures import (
     answers_per_msg_id,
     batch,
     drop,
+    free_port,
     make_install,
     running_daemon,
     wait_for,
@@ -115,3 +117,36 @@ def test_a_file_held_by_its_archive_folder_is_told_resumed_once(
         assert wait_for(lambda: any(shelf.rglob("*__a.xml")), 30), daemon.tail()
     assert answers_per_msg_id(install.folder("alpha", "out"))["SHELF-A"] == 1
     assert len(daemon.events("file.resumed")) == 1, daemon.events("file.resumed")
+
+
+def test_a_fault_both_workers_wait_out_counts_the_files_of_both(
+    tmp_path: Path, immutable: Callable[[Path], Path]
+) -> None:
+    """The spool's tmp/ refuses us (a fault of ours, not a client's): each worker's file
+    waits. `ekase_fault_waiting_files` and `status` count the files of both workers, not
+    those of whichever reported last (a tester: 1 shown while 2 waited), and go back to 0
+    once the fault clears."""
+    install = make_install(tmp_path, rescan_seconds=1, settle_seconds=0, workers=2)
+    port = free_port()
+    with open(install.config, "a") as handle:
+        handle.write(f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
+    with running_daemon(install) as daemon:
+        daemon.wait_started()
+        tmp = immutable(install.spool / "tmp")
+        drop(install.folder("alpha", "in"), "a.xml", batch("FAULT-A", "alpha", 2))
+        drop(install.folder("beta", "in"), "b.xml", batch("FAULT-B", "beta", 2))
+
+        def waiting() -> float:
+            url = f"http://127.0.0.1:{port}/metrics"
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                text = answer.read().decode()
+            return float(text.split("\nekase_fault_waiting_files ", 1)[1].split("\n", 1)[0])
+
+        assert wait_for(lambda: {e.get("worker") for e in daemon.events("pass.fault")} >= {0, 1},
+                        30), daemon.tail()  # fmt: skip
+        assert wait_for(lambda: waiting() == 2, 30), waiting()
+        assert "2 claimed file(s) wait" in _status(install)[0], _status(install)[0]
+        subprocess.run(["chattr", "-i", str(tmp)], check=True)
+        assert wait_for(lambda: waiting() == 0, 60), waiting()
+    assert answers_per_msg_id(install.folder("alpha", "out"))["FAULT-A"] == 1
+    assert answers_per_msg_id(install.folder("beta", "out"))["FAULT-B"] == 1
