@@ -324,12 +324,13 @@ class Daemon:
         return {client: fault for held in self._held.values() for client, fault in held.items()}
 
     def _show_fault(self) -> None:
-        fault = self.fault
+        fault, held = self.fault, self._holds()
         metrics.fault_waiting(fault.files_waiting if fault is not None else 0)
+        metrics.clients_held(held)
         if self._heartbeat is None:
             return
         self._heartbeat.fault = fault
-        self._heartbeat.held = {c: f.to_json() for c, f in self._holds().items()}
+        self._heartbeat.held = {c: f.to_json() for c, f in held.items()}
         try:
             self._heartbeat.beat()
         except OSError as exc:  # a full disk: the log line and the metric still tell

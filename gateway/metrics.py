@@ -22,6 +22,7 @@
                                             (0 once a pass succeeds)
     ekase_quarantined_files{client}         files set aside for a person in quarantine/
                                             (on scrape)
+    ekase_client_held{client}               1 while the client's own folder refuses us
 
 Counters live in the daemon's memory and start at zero with it, as Prometheus expects.
 What is on disk or in the database is read on each scrape, through a read-only engine
@@ -35,7 +36,7 @@ is then a no-op, and `prometheus_client` is not even imported.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -112,6 +113,14 @@ class Metrics:
             "Claimed files waiting, unanswered, for a fault of ours to clear",
             registry=registry,
         )
+        self.held = Gauge(
+            "ekase_client_held",
+            "1 while a client's own folder refuses us: its answers and files wait",
+            ["client"], registry=registry,
+        )
+        self.client_ids = tuple(c.id for c in settings.clients)
+        for client_id in self.client_ids:
+            self.held.labels(client_id)  # every configured client from 0
         registry.register(_OnScrape(settings, reader))
         ProcessCollector(registry=registry)
 
@@ -302,6 +311,14 @@ def fault(kind: str) -> None:
     """A pass stopped on a fault of ours (the daemon retries it)."""
     if _active is not None:
         _active.faults.labels(kind).inc()
+
+
+def clients_held(held: Iterable[str]) -> None:
+    """The clients whose own folder refuses us now (every other configured one: 0)."""
+    if _active is not None:
+        now = set(held)
+        for client_id in _active.client_ids:
+            _active.held.labels(client_id).set(1 if client_id in now else 0)
 
 
 def fault_waiting(files: int) -> None:

@@ -58,10 +58,20 @@ def _status(install: Install) -> tuple[str, dict[str, Any]]:
     return text.stdout, json.loads(shown.stdout)
 
 
+def _metric(port: int, name: str) -> str:
+    """The exposition lines of the series `name` on the daemon's /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    return "\n".join(line for line in text.splitlines() if line.startswith(name))
+
+
 def test_status_names_the_held_client_while_its_out_folder_refuses_us(
     tmp_path: Path, immutable: Callable[[Path], Path]
 ) -> None:
     install = make_install(tmp_path, rescan_seconds=1, settle_seconds=0)
+    port = free_port()
+    with open(install.config, "a") as handle:
+        handle.write(f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
     out = immutable(install.folder("alpha", "out"))
     with running_daemon(install) as daemon:
         daemon.wait_started()
@@ -82,12 +92,17 @@ def test_status_names_the_held_client_while_its_out_folder_refuses_us(
         [d] = shown["daemons"]
         assert set(d["held"]) == {"alpha"} and d["held"]["alpha"]["kind"] == "permissions"
         assert "CLIENT HELD beta" not in text
+        # …and the metrics an alert is built on (a tester: no series named the held client)
+        series = _metric(port, "ekase_client_held{")
+        assert 'ekase_client_held{client="alpha"} 1.0' in series, series
+        assert 'ekase_client_held{client="beta"} 0.0' in series, series
 
         subprocess.run(["chattr", "-i", str(out)], check=True)
         assert wait_for(lambda: answers_per_msg_id(out)["HELD-A"] == 1, 30), daemon.tail()
         assert wait_for(lambda: not held(), 30, interval=0.5), _status(install)[0]
         assert _status(install)[1]["daemons"][0]["held"] == {}
         assert wait_for(lambda: bool(daemon.events("client.recovered")), 30), daemon.tail()
+        assert 'ekase_client_held{client="alpha"} 0.0' in _metric(port, "ekase_client_held{")
     # Said once by the daemon for its workers together, naming the folder to mend: each
     # worker said it (the leader delivers to every client's out/), at a temporary file's
     # name (tester A, stop 45).
@@ -137,10 +152,7 @@ def test_a_fault_both_workers_wait_out_counts_the_files_of_both(
         drop(install.folder("beta", "in"), "b.xml", batch("FAULT-B", "beta", 2))
 
         def waiting() -> float:
-            url = f"http://127.0.0.1:{port}/metrics"
-            with urllib.request.urlopen(url, timeout=10) as answer:
-                text = answer.read().decode()
-            return float(text.split("\nekase_fault_waiting_files ", 1)[1].split("\n", 1)[0])
+            return float(_metric(port, "ekase_fault_waiting_files ").split()[1])
 
         assert wait_for(lambda: {e.get("worker") for e in daemon.events("pass.fault")} >= {0, 1},
                         30), daemon.tail()  # fmt: skip
