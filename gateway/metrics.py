@@ -44,6 +44,7 @@ import structlog
 
 from gateway import faults
 from gateway.settings import Settings
+from gateway.statuses import GroupStatus
 from ledger import currency
 
 if TYPE_CHECKING:
@@ -119,8 +120,10 @@ class Metrics:
             ["client"], registry=registry,
         )
         self.client_ids = tuple(c.id for c in settings.clients)
-        for client_id in self.client_ids:
-            self.held.labels(client_id)  # every configured client from 0
+        for client_id in self.client_ids:  # every configured client's series from 0, so
+            self.held.labels(client_id)  # that increase() sees a first file or hold too
+            for result in (*GroupStatus, "DUPL"):
+                self.files.labels(client_id, result)
         registry.register(_OnScrape(settings, reader))
         ProcessCollector(registry=registry)
 

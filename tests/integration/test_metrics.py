@@ -127,6 +127,13 @@ def test_metrics_and_healthz_of_a_running_daemon(tmp_path: Path) -> None:
         with pytest.raises(urllib.error.HTTPError) as missing:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/nothing", timeout=10)
         assert missing.value.code == 404
+        # Each configured client's file series exist from 0 before its first file, so that
+        # increase() sees a first rejection after a restart (a tester).
+        samples, _ = parse(scrape_text(port))
+        assert all(
+            samples[("ekase_files_total", (("client", c), ("result", r)))] == 0
+            for c in CLIENTS for r in ("RJCT", "ACSC", "DUPL")
+        ), samples
 
         stranger = paramiko.ECDSAKey.generate()  # a key nobody configured
         transport = paramiko.Transport(("127.0.0.1", install.port))
