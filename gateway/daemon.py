@@ -107,7 +107,8 @@ class Daemon:
         if first is None:
             return None
         waiting = sum(f.files_waiting for f in self._faults.values())
-        return dataclasses.replace(first, files_waiting=waiting)
+        last = max(f.last for f in self._faults.values())
+        return dataclasses.replace(first, files_waiting=waiting, last=last)
 
     # hints and signals: called on the loop, must not block
 

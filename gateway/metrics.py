@@ -328,6 +328,3 @@ def fault_waiting(files: int) -> None:
     """The files the faults of ours being waited out hold, in every worker (0: none)."""
     if _active is not None:
         _active.fault_waiting.set(files)
-
-
-# -- where it is served ------------------------------------------------------------------------

@@ -4,6 +4,7 @@ of its own, with bounded connections."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import tomllib
@@ -17,8 +18,9 @@ from gateway.settings import Settings
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
 
-# Connections to `[metrics] listen` served at once, and the silence after which one is
-# closed: Prometheus and a probe need one or two; the rest are turned away unserved.
+# Connections to `[metrics] listen` served at once, and the seconds after which one is
+# closed however it sends: Prometheus and a probe need one or two, for well under a
+# second; the rest are turned away unserved.
 connections_max = 8
 connection_seconds_max = 10
 
@@ -46,9 +48,10 @@ def listen_address(settings: Settings) -> tuple[str, int] | None:
 
 def _make_server(host: str, port: int, app: Any) -> Any:
     """A WSGI server of at most `connections_max` connections, each a thread of its own
-    and closed after `connection_seconds_max` of silence: one that is not served at once
-    is closed, so that connections to this port cannot take the descriptors the SFTP
-    server needs (a tester's 1,005 idle ones made its accept() fail)."""
+    and closed `connection_seconds_max` after it was taken, however slowly it sends: one
+    that is not served at once is closed, so that connections to this port cannot take
+    the descriptors the SFTP server needs (a tester's 1,005 idle ones made its accept()
+    fail), nor hold the slots for longer than that."""
     # Imported here: http.server and friends are not worth loading into every `scan`.
     from socketserver import ThreadingMixIn
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -75,12 +78,25 @@ def _make_server(host: str, port: int, app: Any) -> Any:
                 raise
 
         def process_request_thread(self, request: Any, client_address: Any) -> None:
+            deadline = threading.Timer(connection_seconds_max, _cut, (request,))
+            deadline.daemon = True
+            deadline.start()
             try:
                 super().process_request_thread(request, client_address)
             finally:
+                deadline.cancel()
                 self.slots.release()
 
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            pass  # a client gone, cut or timed out: not worth a traceback on stderr
+
     return make_server(host, port, app, Server, Quiet)
+
+
+def _cut(request: socket.socket) -> None:
+    """End a connection past its time: its handler's next read or write fails."""
+    with contextlib.suppress(OSError):
+        request.shutdown(socket.SHUT_RDWR)
 
 
 class MetricsServer:

@@ -102,7 +102,10 @@ def test_status_names_the_held_client_while_its_out_folder_refuses_us(
         assert wait_for(lambda: not held(), 30, interval=0.5), _status(install)[0]
         assert _status(install)[1]["daemons"][0]["held"] == {}
         assert wait_for(lambda: bool(daemon.events("client.recovered")), 30), daemon.tail()
-        assert 'ekase_client_held{client="alpha"} 0.0' in _metric(port, "ekase_client_held{")
+        assert wait_for(
+            lambda: 'ekase_client_held{client="alpha"} 0.0' in _metric(port, "ekase_client_held{"),
+            10,
+        )
     # Said once by the daemon for its workers together, naming the folder to mend: each
     # worker said it (the leader delivers to every client's out/), at a temporary file's
     # name (tester A, stop 45).

@@ -107,6 +107,7 @@ def test_idle_connections_to_the_metrics_port_cannot_starve_the_sftp_server(
             for conn in idle:
                 conn.close()
         assert daemon.process.poll() is None, daemon.tail()
+        assert wait_for(lambda: "ekase_files_total" in scrape_text(port), 20)  # served again
 
 
 @pytest.mark.timeout(120)
