@@ -50,7 +50,7 @@ def _make_server(host: str, port: int, app: Any) -> Any:
     """A WSGI server of at most `connections_max` connections, each a thread of its own
     and closed `connection_seconds_max` after it was taken, however slowly it sends: one
     that is not served at once is closed, so that connections to this port cannot take
-    the descriptors the SFTP server needs (a tester's 1,005 idle ones made its accept()
+    the descriptors the SFTP server needs (idle ones by the thousand made its accept()
     fail), nor hold the slots for longer than that."""
     # Imported here: http.server and friends are not worth loading into every `scan`.
     from socketserver import ThreadingMixIn
