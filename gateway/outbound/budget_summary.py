@@ -197,6 +197,8 @@ def write_summary(env: Environment, client_id: str, start: dt.date, end: dt.date
     if not any(a.budget for a in client.accounts):
         raise UsageError(f"--client {client_id}: no budget account (budget = true)")
     asked = env.local_now()
+    if start > asked.date():  # its opening balance would be today's, not the period's
+        raise UsageError(f"--from {start} is after today, {asked.date()}: nothing to sum yet")
     for attempt in range(1, name_attempts_max + 1):
         try:
             name = _issue(env, client, start, end, asked)

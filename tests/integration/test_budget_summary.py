@@ -248,6 +248,7 @@ def test_summary_refusals_are_one_line(budget_inst: Installation) -> None:
         (["--client", "nobody", "--from", "2026-11-01", "--to", "2026-11-30"], "no such client"),
         (["--client", CLIENT_A, "--from", "2026-11-30", "--to", "2026-11-01"], "is after --to"),
         (["--client", CLIENT_A, "--from", "2026-11-31", "--to", "2026-12-01"], "YYYY-MM-DD"),
+        (["--client", CLIENT_A, "--from", "2999-01-01", "--to", "2999-01-31"], "after today"),
     ):
         done = subprocess.run(
             [str(EKASE), "summary", "-c", str(inst.config), *args],
