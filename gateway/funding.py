@@ -56,9 +56,10 @@ def iban_argument(text: str) -> str:
     return iban
 
 
-# Balances are 64-bit integers in the database: the most an account, or the funding
-# account below zero, may hold.
-balance_limit_minor = 2**63 - 1
+# The most an account, or the funding account below zero, may hold: what a statement can
+# state (ISO 20022 amounts have 18 digits). Money enters the ledger only here, so no
+# client's balance can pass it either.
+balance_limit_minor = 10**currency.amount_digits_max - 1
 
 
 def fund(env: Environment, iban_text: str, amount_text: str, *, key: str) -> Funded:
@@ -88,11 +89,14 @@ def fund(env: Environment, iban_text: str, amount_text: str, *, key: str) -> Fun
     with env.ledger.begin() as tx:
         source = tx.system_account(AccountKind.FUNDING, account.currency)
     assert source is not None, "system accounts exist for every supported currency"
-    if max(account.balance_minor + amount, amount - source.balance_minor) > balance_limit_minor:
-        raise UsageError(
-            f"--amount {amount_text}: {iban} would hold more than the ledger's balances can "
-            f"({currency.format_minor(balance_limit_minor, account.currency)})"
-        )
+    for held, holder in ((account.balance_minor, iban), (-source.balance_minor, source.iban)):
+        if held + amount > balance_limit_minor:
+            limit = currency.format_minor(balance_limit_minor, account.currency)
+            below = " below zero" if holder == source.iban else ""
+            raise UsageError(
+                f"--amount {amount_text}: {holder} would hold more than {limit}{below}, "
+                "the most a statement can state"
+            )
     request = Transfer.between(
         idempotency_key=idempotency_key,
         reference=f"FUND{today:%Y%m%d}{number:08d}",

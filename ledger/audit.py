@@ -17,6 +17,8 @@ from ledger.schema import account_days as t_account_days
 from ledger.schema import accounts as t_accounts
 from ledger.schema import postings as t_postings
 from ledger.schema import transfers as t_transfers
+from ledger.sums import exact_total, split_total
+from ledger.tx import day_debits_kept_max
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,9 +146,9 @@ def check_invariants(engine: Engine) -> None:
                 assert row.balance_minor >= -row.overdraft_minor, row.iban
         p = t_postings.c
         debited = {
-            (r[0], r[1]): -int(r[2])
+            (r[0], r[1]): min(exact_total(*r[2:]), day_debits_kept_max)
             for r in conn.execute(
-                select(p.account_id, p.booking_date, func.sum(p.amount_minor))
+                select(p.account_id, p.booking_date, *split_total(-p.amount_minor))
                 .where(p.amount_minor < 0)
                 .group_by(p.account_id, p.booking_date)
             )

@@ -80,7 +80,12 @@ def to_minor(text: str | Decimal, currency: str, *, allow_zero: bool = False) ->
     return minor
 
 
-_MINOR_LIMIT = 10**amount_digits_max
+_MINOR_LIMIT: int = 10**amount_digits_max
+
+
+def stateable(minor: int) -> bool:
+    """Whether ISO 20022 can state `minor` (either sign): its amounts have 18 digits."""
+    return abs(minor) < _MINOR_LIMIT
 
 # An amount as a person writes it and as pain.001 carries it: digits, and a decimal point
 # with digits after it if there are decimals.

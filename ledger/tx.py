@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, literal, select, update
 
-from ledger import core, sequences
+from ledger import core, currency, sequences
 from ledger.bulk import insert_rows, inserting
 from ledger.core import Account, AccountKind, Transfer
 from ledger.schema import account_days as t_account_days
@@ -66,6 +66,10 @@ _DEBITED = select(_d.account_id, _d.debited_minor).where(
     _d.account_id.in_(bindparam("ids", expanding=True)), _d.booking_date == bindparam("day")
 )
 _ADD_DEBITS: dict[str, Any] = {}
+# What an account was debited in a day is kept up to this: the daily limits it is compared
+# with are amounts (under 18 digits), and past it "at least this much" decides each of them
+# alike, where the exact sum of a busy day could pass the column's 64 bits.
+day_debits_kept_max = 10**currency.amount_digits_max
 
 
 def _add_debits(dialect: str) -> Any:
@@ -78,9 +82,14 @@ def _add_debits(dialect: str) -> Any:
         stmt = insert(t_account_days)
         _ADD_DEBITS[dialect] = stmt.on_conflict_do_update(
             index_elements=[_d.account_id, _d.booking_date],
-            set_={"debited_minor": _d.debited_minor + stmt.excluded.debited_minor},
+            set_={"debited_minor": _kept(_d.debited_minor + stmt.excluded.debited_minor)},
         )
     return _ADD_DEBITS[dialect]
+
+
+def _kept(debited: Any) -> Any:
+    """`debited` (SQL: two kept sums, so within 64 bits) as `account_days` keeps it."""
+    return case((debited > day_debits_kept_max, day_debits_kept_max), else_=debited)
 
 
 def row_to_account(row: Any) -> Account:
@@ -311,7 +320,8 @@ class LedgerTx:
         day) order, after the balances (whose rows, locked first, keep two units of work
         from waiting on each other's day rows)."""
         rows = [
-            {"account_id": account_id, "booking_date": day, "debited_minor": amount}
+            {"account_id": account_id, "booking_date": day,
+             "debited_minor": min(amount, day_debits_kept_max)}
             for (account_id, day), amount in sorted(self._day_debits.items())
             if amount
         ]

@@ -24,7 +24,7 @@ from gateway.outbound.account_report import (
     Totals,
 )
 from gateway.outbound.xmlwrite import Writer, id_chars_max
-from ledger.currency import format_minor
+from ledger.currency import format_minor, stateable
 
 
 class Balance(NamedTuple):
@@ -98,7 +98,11 @@ def _balance(w: Writer, balance: Balance, currency: str) -> None:
 
 
 def _summary(w: Writer, summary: Totals, currency: str) -> None:
-    """TxsSummry: all entries (sum of absolute amounts, net with direction), then per side."""
+    """TxsSummry: all entries (sum of absolute amounts, net with direction), then per side.
+    Left out (it is optional) when the day's turnover has more digits than ISO's amounts:
+    every balance and entry fits them, their sum over a day need not."""
+    if not stateable(summary.credits_minor + summary.debits_minor):
+        return
     with w.element("TxsSummry"):
         with w.element("TtlNtries"):
             w.leaf("NbOfNtries", str(summary.count))

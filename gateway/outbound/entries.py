@@ -33,6 +33,7 @@ from gateway.outbound.account_report import (
     Totals,
 )
 from gateway.references import reference_file_id, reference_seq
+from ledger import sums
 from ledger.schema import accounts as t_accounts
 from ledger.schema import postings as t_postings
 from ledger.schema import transfers as t_transfers
@@ -291,25 +292,25 @@ class Entries:
         )
 
     def totals(self) -> Totals:
-        """How many entries there are, credits and debits, counted by the database (a
-        report shows them before its entries, which it then reads once: the writer checks
-        the entries against them as it goes, `account_report.checked`)."""
+        """How many entries there are, credits and debits, counted by the database: shown
+        before the entries, which are read once, checked as they go (`checked`)."""
         amount = t_postings.c.amount_minor
         credit = amount > 0
         row = self.conn.execute(
             select(
                 func.count(),
                 func.coalesce(func.sum(case((credit, 1), else_=0)), 0),
-                func.coalesce(func.sum(case((credit, amount), else_=0)), 0),
-                func.coalesce(func.sum(case((credit, 0), else_=-amount)), 0),
+                *sums.split_total(case((credit, amount), else_=0)),
+                *sums.split_total(case((credit, 0), else_=-amount)),
             )
             .select_from(
                 t_postings.join(t_transfers, t_postings.c.transfer_id == t_transfers.c.id)
             )
             .where(and_(*self.condition))
         ).one()
-        count, credits, credited, debited = map(int, row)
-        return Totals(count, credits, credited, count - credits, debited)
+        count, credits, *parts = row
+        credited, debited = sums.exact_total(*parts[:2]), sums.exact_total(*parts[2:])
+        return Totals(int(count), int(credits), credited, int(count) - int(credits), debited)
 
 
 class _Rates:
@@ -391,10 +392,7 @@ def _entry(
 
 
 def balance_before(conn: Connection, account_id: int, day: dt.date) -> int:
-    return int(
-        conn.execute(
-            select(func.coalesce(func.sum(t_postings.c.amount_minor), 0)).where(
-                t_postings.c.account_id == account_id, t_postings.c.booking_date < day
-            )
-        ).scalar_one()
-    )
+    p = t_postings.c
+    query = select(*sums.split_total(p.amount_minor))
+    query = query.where(p.account_id == account_id, p.booking_date < day)
+    return sums.exact_total(*conn.execute(query).one())

@@ -168,22 +168,29 @@ def test_funding_an_account_that_takes_no_credit_says_why_in_words(
     assert done.stderr.strip() == f"ekase-gateway: cannot fund {iban}: {words}", done.stderr
 
 
-def test_funding_beyond_what_a_balance_can_hold_exits_2_with_one_line(config: Path) -> None:
-    """Ten fundings of 9,999,999,999,999,999.99 would take the balance past the ledger's
-    64-bit balances: the tenth is refused with one line, exit 2, and the balance stays
-    what nine made it (it was an AssertionError traceback, exit 1)."""
-    huge = "9999999999999999.99"
-    for n in range(9):
-        done = gateway("ledger", "fund", "-c", str(config), "--iban", A_MAIN, "--amount", huge,
-                       "--key", f"huge-{n}")  # fmt: skip
-        assert done.returncode == 0, done.stderr
-    done = gateway("ledger", "fund", "-c", str(config), "--iban", A_MAIN, "--amount", huge,
-                   "--key", "huge-9")  # fmt: skip
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "more than the ledger's balances can" in lines[0], done.stderr
+def test_funding_beyond_what_a_statement_can_state_exits_2_naming_the_account(
+    config: Path,
+) -> None:
+    """A balance a statement cannot state (ISO 20022 amounts have 18 digits) is refused with
+    one line, exit 2, naming the account that would hold it: the client's, or the treasury's
+    funding account, whose balance below zero is all the money funded (it was the client's
+    account named, and the bound the database's 64 bits, past what statements can say)."""
+    most = "9999999999999999.99"
+
+    def fund(iban: str, amount: str, key: str) -> subprocess.CompletedProcess[str]:
+        return gateway("ledger", "fund", "-c", str(config), "--iban", iban, "--amount", amount,
+                       "--key", key)  # fmt: skip
+
+    assert fund(A_MAIN, "9999999999999999.98", "most").returncode == 0
+    for iban, holder in ((A_MAIN, A_MAIN), (B_MAIN, "LV")):
+        done = fund(iban, "0.02", f"more-{iban}")
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, done.stderr
+        assert f"{holder}" in lines[0] and f"more than {most}" in lines[0], done.stderr
+    assert iban not in lines[0] and "below zero" in lines[0], lines
+    assert fund(B_MAIN, "0.01", "last-cent").returncode == 0
     shown = gateway("ledger", "balance", "-c", str(config), "--iban", A_MAIN)
-    assert shown.stdout.split()[0] == "89999999999999999.91", shown.stdout
+    assert shown.stdout.split()[0] == "9999999999999999.98", shown.stdout
 
 
 def test_configuration_error_is_one_line_exit_2(tmp_path: Path) -> None:
