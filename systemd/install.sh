@@ -188,6 +188,15 @@ print(accounts_table(load(sys.argv[1])), end="")' "$config")" || die "cannot rea
         install -d -o "$account" -g "$client_group" -m 2770 "$chroot/in"
         install -d -o "$account" -g "$client_group" -m 2750 "$chroot/out"
         install -d -o "$account" -g "$client_group" -m 2770 "$chroot/test"
+        # A user is an account of this machine made for it: never the gateway's own, nor one
+        # the machine had (its OpenSSH block would hand that login to the client's key).
+        [ "$user" != "$account" ] || die "SFTP user $user is the gateway's own account: rename it in $config"
+        if entry=$(getent passwd "$user"); then
+            case "$(echo "$entry" | cut -d: -f5)" in
+                "ekase-gateway SFTP ("*) ;;
+                *) die "SFTP user $user is an account this machine has already: rename it in $config" ;;
+            esac
+        fi
         if ! getent passwd "$user" >/dev/null; then
             # '*': no password, but not locked — sshd refuses locked accounts when UsePAM is no.
             useradd --system --no-create-home --home-dir /nonexistent --shell "$nologin" \

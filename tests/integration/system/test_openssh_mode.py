@@ -24,6 +24,7 @@ import pytest
 from gateway.samples import iban_lv
 from tests.conftest import need
 from tests.integration.system.helpers import (
+    INSTALL_SH,
     TAG,
     Accounts,
     Site,
@@ -353,3 +354,42 @@ def test_a_view_user_reads_out_but_cannot_write(sshd: Sshd) -> None:
     put = sshd.sftp(A_VIEW, "a-view", [f"put {note} /in/view.xml"])
     assert put.returncode != 0
     assert not (sshd.chroot(A) / "in" / "view.xml").exists()
+
+
+def test_a_user_named_as_an_account_the_machine_has_is_refused(
+    installed_site: Site, root_scratch: Path
+) -> None:
+    """install.sh --openssh made the SFTP account only if it was missing: a user named as an
+    account the machine already had (not one it made) was adopted, and the generated
+    `Match User` block handed that login to the client's key. Now it stops, naming it, and
+    the account is left as it was."""
+    own, account = f"x{TAG}own", f"ekr{TAG}"
+    client = f"r{TAG}a"
+    made = Accounts(users=[f"{client}-erp", own, account],
+                    groups=[f"ekase-{client}", f"ekase-r{TAG}b", own])  # fmt: skip
+    prefix = root_scratch / "adopted"
+    try:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                        "/usr/sbin/nologin", "--user-group", "--comment", "someone else's", own],
+                       check=True)  # fmt: skip
+        keys_dir = prefix / "etc" / "ekase-gateway" / "keys"
+        keys_dir.mkdir(parents=True)
+        key = public_key(keygen(prefix / "client" / "k", "k"))
+        text = _config(prefix, free_port()).replace(A, client).replace(B, f"r{TAG}b")
+        text = text.replace(f'"{client}-view"', f'"{own}"')
+        text = text.replace(f"{client}-view.pub", f"{own}.pub")
+        for user in (f"{client}-erp", own, f"r{TAG}b-erp"):
+            (keys_dir / f"{user}.pub").write_text(f'from="127.0.0.1" {key}\n')
+        given = prefix / "given.toml"
+        given.write_text(text)
+        done = subprocess.run(
+            ["bash", str(INSTALL_SH), "--prefix", str(prefix), "--user", account, "--venv",
+             str(installed_site.venv), "--config", str(given), "--openssh", "--no-systemctl"],
+            cwd="/", capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert f"SFTP user {own} is an account this machine has already" in done.stderr
+        assert groups_of(own) == {own}
+    finally:
+        for problem in made.remove():
+            pytest.fail(problem)
