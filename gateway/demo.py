@@ -28,6 +28,7 @@ import datetime as dt
 import json
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -274,9 +275,11 @@ def _samples(folder: Path, today: dt.date) -> None:
 
 
 def _fund(settings: Settings) -> None:
+    from gateway import logs
     from gateway.environment import open_environment
     from gateway.funding import fund
 
+    logs.configure(settings.log_file, stream=sys.stderr)  # stdout is the demo's guide
     env = open_environment(settings, need_sealer=False)
     try:
         for client in CLIENTS:

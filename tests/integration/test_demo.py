@@ -68,6 +68,10 @@ def test_demo_is_made_once_then_reused_unchanged(tmp_path: Path) -> None:
     ]
     eur = [a.iban for c in settings.clients for a in c.accounts if a.currency == "EUR"]
     balances = _balances(tmp_path, eur)
+    # Its fundings are logged where every command's are (the log file, stderr), never into
+    # the guide it prints on stdout.
+    assert "ledger.funded" not in first
+    assert settings.log_file is not None and "ledger.funded" in settings.log_file.read_text()
     assert all(minor > 0 for minor, _ in balances.values()), balances
 
     kept = [*demo.glob("keys/*"), *demo.glob("signing/*"), *demo.glob("samples/*"),
