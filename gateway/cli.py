@@ -72,17 +72,17 @@ def cmd_scan(args: argparse.Namespace) -> int:
     try:
         from gateway.pipeline import Pipeline
 
+        # A start that fails (the key, the database) is said in `main`'s one line only.
+        env = environment(args, need_sealer=True, settings=settings)
         try:
-            env = environment(args, need_sealer=True, settings=settings)
-            try:
-                result = Pipeline(env).run_once(first)
-            finally:
-                env.close()
+            result = Pipeline(env).run_once(first)
         except Exception as exc:
             from gateway import faults
 
             faults.log_if_ours(exc, "scan.fault")  # what it stopped waits for the next run
             raise
+        finally:
+            env.close()
     finally:
         if first is not None:
             first.release()

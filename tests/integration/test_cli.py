@@ -516,3 +516,14 @@ def test_a_database_a_newer_release_upgraded_is_refused_in_one_line(
         with sqlite3.connect(database) as conn:
             found = conn.execute("SELECT version_num FROM ledger_alembic_version").fetchall()
         assert found == [("0003",)]
+
+
+def test_scan_whose_signing_key_is_missing_says_so_in_one_line(tmp_path: Path) -> None:
+    """A start that cannot load its seal is the configuration's mistake: exit 2 and one line
+    (it also logged it as `scan.fault`, a JSON line before it, the alert for the machine's
+    faults)."""
+    config = write_config(tmp_path)
+    done = gateway("scan", "-c", str(config), "--once")
+    assert done.returncode == 2, done.stdout + done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("ekase-gateway: signing.key: ") and "not found" in line, line
