@@ -43,13 +43,20 @@ def cmd_ledger_balance(args: argparse.Namespace) -> int:
     from gateway.funding import iban_argument
     from ledger.currency import format_minor
 
-    env = open_reader(settings_of(args))  # reads only, never waits for a writer
+    settings = settings_of(args)
+    env = open_reader(settings)  # reads only, never waits for a writer
+    iban = iban_argument(args.iban)
     try:
-        account = env.ledger.account(iban_argument(args.iban))
+        account = env.ledger.account(iban)
     finally:
         env.close()
     if account is None:
-        raise UsageError(f"--iban {args.iban}: no such account in the ledger")
+        configured = any(a.iban == iban for c in settings.clients for a in c.accounts)
+        raise UsageError(
+            f"--iban {args.iban}: configured, not in the ledger yet: any writing command "
+            f"creates it (`ekase-gateway db upgrade -c {args.config}`)" if configured
+            else f"--iban {args.iban}: no such account in the ledger or the configuration"
+        )
     print(f"{format_minor(account.balance_minor, account.currency)} {account.currency}")
     return 0
 

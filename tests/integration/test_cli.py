@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from gateway import cli, stdout_gone
+from gateway.samples import iban_lv
 from tests.pipeline_fixtures import A_BLOCKED, A_CLOSED, A_MAIN, B_MAIN, write_config
 
 EXE = str(Path(sys.executable).with_name("ekase-gateway"))
@@ -62,6 +63,23 @@ def test_fund_then_balance_prints_the_amount(config: Path) -> None:
     shown = gateway("ledger", "balance", "-c", str(config), "--iban", B_MAIN)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip() == "1000.50 EUR"
+
+
+def test_balance_of_an_account_configured_since_the_last_start_says_how_to_create_it(
+    config: Path,
+) -> None:
+    """An account added to the configuration is in the ledger once a writing command ran:
+    `ledger balance` before that says so and names one, rather than "no such account"."""
+    assert gateway("db", "upgrade", "-c", str(config)).returncode == 0
+    added = iban_lv("TREL", 9_100_000_000_999)
+    config.write_text(config.read_text() + f'[[client.account]]\niban = "{added}"\n'
+                      'currency = "EUR"\n')  # fmt: skip
+    for iban, words in ((added, "db upgrade"), (iban_lv("TREL", 9_100_000_000_998), "or the")):
+        shown = gateway("ledger", "balance", "-c", str(config), "--iban", iban)
+        assert shown.returncode == 2 and words in shown.stderr, shown.stderr
+    assert gateway("db", "upgrade", "-c", str(config)).returncode == 0
+    shown = gateway("ledger", "balance", "-c", str(config), "--iban", added)
+    assert shown.stdout.strip() == "0.00 EUR", shown.stderr
 
 
 def test_fund_with_the_same_key_funds_once(config: Path) -> None:
