@@ -52,7 +52,20 @@ def join(lines: Iterable[tuple[str, str, str, str]]) -> str | None:
 
 
 def split(codes: str | None) -> list[CodeLine]:
-    return [line.split(FIELD) for line in codes.split(LINE)] if codes else []
+    """The code lines as sent, without the counts of lines not kept (`not_kept`)."""
+    lines = [line.split(FIELD) for line in codes.split(LINE)] if codes else []
+    return [line for line in lines if len(line) != len(NOT_KEPT_FIELDS)]
+
+
+# The reader keeps `code_lines_max` + 1 lines of a type (so that too many are refused, not
+# cut short) and counts those after them in a line `Tp␟+n`: what a statement says is more.
+NOT_KEPT_FIELDS = ("side", "count")
+
+
+def not_kept(codes: str | None, side: str) -> int:
+    """How many of `side`'s lines the reader counted but did not keep."""
+    lines = [line.split(FIELD) for line in codes.split(LINE)] if codes else []
+    return sum(int(n[1:]) for tp, n in (x for x in lines if len(x) == 2) if tp == side)
 
 
 @lru_cache(maxsize=4096)
@@ -137,14 +150,21 @@ def read(kept: str | None) -> list[Line]:
 
 def addtl_tx_inf(kept: str | None, side: str) -> str | None:
     """`EKK 2221 120.00; EKK 2222 30.00`: one side's lines as statements carry them, in
-    at most `statement_chars_max` characters: lines that do not fit (20 long codes with
-    big amounts) are counted at the end ("; +3 more"), never cut in the middle."""
-    shown = [
-        f"{x.side} {x.code} {_shown(x.amount, x.currency)}" for x in read(kept) if x.side == side
-    ]
-    text = "; ".join(shown)
-    kept_lines = len(shown)
-    while len(text) > statement_chars_max and kept_lines > 1:
-        kept_lines -= 1
-        text = "; ".join(shown[:kept_lines]) + f"; +{len(shown) - kept_lines} more"
+    at most `statement_chars_max` characters. Lines that do not fit (20 long codes with
+    big amounts), lines not kept, and lines without a code or an amount (carried as sent
+    where no rule judged them) are counted at the end ("; +3 more"), never cut short."""
+    lines = [x for x in read(kept) if x.side == side]
+    shown = [f"{x.side} {x.code} {_shown(x.amount, x.currency)}" for x in lines
+             if x.code and x.amount]  # fmt: skip
+    hidden = len(lines) - len(shown) + not_kept(kept, side)
+
+    def joined(count: int) -> str:
+        more = len(shown) - count + hidden
+        return "; ".join([*shown[:count], *([f"+{more} more"] if more else [])])
+
+    count = len(shown)
+    text = joined(count)
+    while len(text) > statement_chars_max and count > 1:
+        count -= 1
+        text = joined(count)
     return text or None

@@ -183,9 +183,11 @@ _T_DOC, _T_INITN, _T_GRPHDR, _T_PMTINF, _T_TX = (
 )
 
 
-def _codes(rptg: Any, found: list[str]) -> None:
+def _codes(rptg: Any, found: list[str]) -> bool:
     """The EKK and IKK lines of one RgltryRptg (`Tp␟Cd␟Amt␟Ccy`, see `ParsedTx.codes`)
-    added to `found`; other regulatory reporting is not ours to keep."""
+    added to `found`; other regulatory reporting is not ours to keep. A line of a type
+    already full is counted (`+Tp␟n`, see `_counted`); whether any was."""
+    dropped: dict[str, int] | None = None
     for dtls in rptg.iterchildren(_T_DTLS):
         tp = cd = amount = ccy = None
         for node in dtls:  # texts taken as they are, stripped only for a line kept
@@ -204,6 +206,24 @@ def _codes(rptg: Any, found: list[str]) -> None:
             cd = cd.strip() if cd else ""
             amount = amount.strip() if amount else ""
             found.append(f"{tp}\x1f{cd}\x1f{amount}\x1f{ccy or ''}")
+        elif tp in CODE_TYPES:
+            dropped = dropped or {}
+            dropped[tp] = dropped.get(tp, 0) + 1
+    if dropped:
+        found.extend(f"+{tp}\x1f{n}" for tp, n in dropped.items())
+    return dropped is not None
+
+
+def _counted(found: list[str]) -> list[str]:
+    """`found` with its counts of lines not kept added up per type, after the lines kept:
+    `Tp␟+n` (`budget.not_kept`)."""
+    counts: dict[str, int] = {}
+    for line in found:
+        if line.startswith("+"):
+            tp, n = line[1:].split("\x1f")
+            counts[tp] = counts.get(tp, 0) + int(n)
+    kept = [line for line in found if not line.startswith("+")]
+    return kept + [f"{tp}\x1f+{n}" for tp, n in counts.items()]
 
 
 def _kept(found: list[str], tp: str) -> int:
@@ -219,6 +239,7 @@ def _tx(elem: Any, seq: int, pmt_seq: int) -> TxRow:
     name = iban = other = bic = remittance = structured = None
     ultimate_debtor = ultimate_creditor = purpose = None
     codes: list[str] | None = None
+    cut = False
     for child in elem:
         tag = child.tag
         if tag == _T_PMTID:
@@ -244,7 +265,7 @@ def _tx(elem: Any, seq: int, pmt_seq: int) -> TxRow:
         elif tag == _T_RGLTRY:
             if codes is None:
                 codes = []
-            _codes(child, codes)
+            cut = _codes(child, codes) or cut
         elif tag == _T_ULTMTDBTR:
             ultimate_debtor = _name(child)
         elif tag == _T_ULTMTCDTR:
@@ -255,7 +276,8 @@ def _tx(elem: Any, seq: int, pmt_seq: int) -> TxRow:
         raise _invalid("CdtTrfTxInf without EndToEndId or InstdAmt")
     return (
         seq, pmt_seq, instr_id, e2e, amount, currency, name, iban, other, bic, remittance,
-        structured, "\x1e".join(codes) if codes else None, ultimate_debtor,
+        structured, "\x1e".join(_counted(codes) if cut else codes) if codes else None,
+        ultimate_debtor,
         ultimate_creditor, purpose,
     )  # fmt: skip
 

@@ -138,6 +138,11 @@ def test_codes_on_a_non_budget_account_are_accepted_and_kept_as_sent() -> None:
     kept = budget.join(SPLIT)
     assert budget.addtl_tx_inf(kept, "EKK") == "EKK 2221 600.00; EKK 2231 300.00"
     assert budget.addtl_tx_inf(kept, "IKK") is None
+    # Lines no rule judged may lack a code or an amount: counted, never shown half empty
+    # (it was `EKK 2221 ; EKK  1.00`).
+    halves = budget.join((ekk("2221", ""), ekk("", "1.00"), ekk("2231", "2.00")))
+    assert budget.addtl_tx_inf(halves, "EKK") == "EKK 2231 2.00; +2 more"
+    assert budget.addtl_tx_inf(budget.join((ekk("", "1.00"),)), "EKK") == "+1 more"
 
 
 def test_statements_carry_whole_code_lines_and_count_those_that_do_not_fit() -> None:

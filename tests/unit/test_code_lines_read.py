@@ -47,10 +47,16 @@ def test_no_ekk_or_ikk_line_keeps_nothing() -> None:
     assert _codes_read("<RgltryRptg><Dtls><Tp>CBR</Tp><Cd>101</Cd></Dtls></RgltryRptg>") is None
 
 
-def test_lines_past_the_kept_maximum_are_left_out() -> None:
+def test_lines_past_the_kept_maximum_are_left_out_and_counted() -> None:
+    """50 EKK lines where a payment needs none: 21 kept, the other 29 counted, and the
+    statement says so (it said "+3 more" of the 21 kept, as if 21 had been sent)."""
     line = '<Dtls><Tp>EKK</Tp><Cd>2221</Cd><Amt Ccy="EUR">1.00</Amt></Dtls>'
     kept = _codes_read("".join(f"<RgltryRptg>{line * 5}</RgltryRptg>" for _ in range(10)))
     assert len(budget.split(kept)) == pain001_v03.code_lines_kept_max
+    assert budget.not_kept(kept, "EKK") == 50 - pain001_v03.code_lines_kept_max
+    assert budget.not_kept(kept, "IKK") == 0
+    text = budget.addtl_tx_inf(kept, "EKK")
+    assert text == "; ".join(["EKK 2221 1.00"] * 21 + ["+29 more"]), text
 
 
 def test_the_lines_of_one_type_never_crowd_out_the_other() -> None:
