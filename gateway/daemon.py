@@ -54,7 +54,7 @@ import structlog
 
 from gateway import faults, logs, metrics, metrics_http, progress
 from gateway.environment import Environment, make_reader_engine
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, GatewayError
 from gateway.settings import Settings
 from gateway.systemd import SystemdNotifier
 from gateway.watch import start_watcher
@@ -69,8 +69,10 @@ sftp_close_seconds_max = 5.0
 workers_stop_seconds_max = 30.0
 
 
-class WorkerEnded(RuntimeError):
-    """A worker process ended while the daemon was not stopping."""
+class WorkerEnded(GatewayError):
+    """A worker process ended while the daemon was not stopping (the OOM killer, a kill):
+    the daemon stops too, exit 1, and its service manager starts it again, which resumes
+    the file the worker had. Said in one line: no traceback of ours to show."""
 
 
 # -- the daemon (event-loop side) ----------------------------------------------------------
@@ -186,6 +188,9 @@ class Daemon:
             if self._failed is not None:
                 code = self._failed.process.exitcode
                 raise WorkerEnded(f"worker {self._failed.share.index} ended (exit code {code})")
+        except WorkerEnded as exc:
+            log.error("daemon.failed", error=str(exc))
+            raise
         except Exception:
             # A violated invariant or an unexpected fault stops the process; systemd
             # restarts it and the idempotent pipeline resumes where it stopped.

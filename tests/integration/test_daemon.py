@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -513,3 +514,45 @@ def test_names_only_openssh_lets_in_are_answered_and_stop_no_one(tmp_path: Path)
             lambda: wanted <= {e["file"] for e in daemon.events("file.processed")}, 10
         ), daemon.tail()
     assert os.listdir(os.fsencode(inbox)) == []
+
+
+def _worker_pids(daemon_pid: int) -> list[int]:
+    """The daemon's worker processes (spawned: `multiprocessing.spawn` in their command)."""
+    children = subprocess.run(["pgrep", "-P", str(daemon_pid)], capture_output=True, text=True)
+    return [
+        int(pid) for pid in children.stdout.split()
+        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]  # fmt: skip
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_killed_stops_the_daemon_in_one_line_and_a_restart_resumes_its_file(
+    tmp_path: Path,
+) -> None:
+    """A worker the OOM killer (here SIGKILL) takes in the middle of a batch: the daemon
+    stops, exit 1, saying so in one line and one `daemon.failed` event (it printed a
+    Python traceback); started again, it answers the file once."""
+    install = make_install(tmp_path / "gw", rescan_seconds=1, settle_seconds=0)
+    moment = workday.morning()
+    pin = workday.pinned(moment)
+    inbox, work = install.folder("bulk", "in"), install.folder("bulk", "work")
+    drop(inbox, "big.xml", batch("WORKER-KILLED", "bulk", 6000, day=moment.date()),
+         age_seconds=60)  # fmt: skip
+    with running_daemon(install, env=pin, name="killed") as daemon:
+        assert wait_for(lambda: any(work.iterdir()), 30, interval=0.01), daemon.tail()
+        pids = _worker_pids(daemon.process.pid)
+        assert pids, daemon.tail()
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        assert daemon.wait(60) == 1, daemon.tail()
+        text = daemon.log_path.read_text()
+        assert "Traceback" not in text, daemon.tail()
+        assert [e["level"] for e in daemon.events("daemon.failed")] == ["error"], daemon.tail()
+        assert "ekase-gateway: worker " in text and "ended (exit code -9)" in text, daemon.tail()
+    out = install.folder("bulk", "out")
+    with running_daemon(install, env=pin, name="again") as daemon:
+        assert wait_for(lambda: "WORKER-KILLED" in answers_per_msg_id(out), 60), daemon.tail()
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0
+    assert answers_per_msg_id(out) == {"WORKER-KILLED": 1}
+    assert not list(work.iterdir())
