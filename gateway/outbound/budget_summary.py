@@ -25,7 +25,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import structlog
 from sqlalchemy import Connection, insert, select
@@ -78,25 +78,18 @@ def allocate(weights: Sequence[Decimal], total: int) -> list[int] | None:
     return parts
 
 
-def _coded(entry: Entry, classifier: Classifier) -> tuple[Counter[str], int]:
-    """What `entry` booked under each code of its side, and what it booked uncoded. A
-    payment's lines count when they pass the RR05 rule (`budget.problem`) on the day it
-    was booked, as every payment judged on arrival did; lines carried unjudged (paid
-    before its account was a budget account) that would not are uncoded."""
+def _coded(entry: Entry) -> tuple[Counter[str], int]:
+    """What `entry` booked under each code of its side, and what it booked uncoded."""
     side = budget.REVENUE_SIDE if entry.credit else budget.EXPENSE_SIDE
     by_code: Counter[str] = Counter()
     uncoded = entry.amount_minor
     for detail in entry.details:
         lines = [x for x in budget.read(detail.budget_codes) if x.side == side]
-        sent = detail.exchange
-        amount, ccy = (sent.instructed_minor, sent.instructed_currency) if sent else (
-            detail.amount_minor, entry.currency)  # fmt: skip
-        if not lines or budget.problem(
-            detail.budget_codes, amount, ccy, expense=not entry.credit, revenue=entry.credit,
-            classifier=classifier, day=entry.booking_date,
-        ) is not None:  # fmt: skip
+        try:
+            weights = [Decimal(x.amount) for x in lines]
+        except InvalidOperation:
             continue
-        parts = allocate([Decimal(x.amount) for x in lines], detail.amount_minor)
+        parts = allocate(weights, detail.amount_minor) if lines else None
         if parts is None:
             continue
         for x, part in zip(lines, parts, strict=True):
@@ -107,7 +100,7 @@ def _coded(entry: Entry, classifier: Classifier) -> tuple[Counter[str], int]:
 
 def account_lines(
     iban: str, ccy: str, opening: int, booked: Iterable[Entry], closing: int,
-    names: Classifier, day: dt.date, *, over: bool = True,
+    names: Classifier | None, day: dt.date, *, over: bool = True,
 ) -> list[Line]:  # fmt: skip
     """The summary of one account (pure): see the module docstring. `over`: whether the
     period's last day is closed; a summary of a period still running says that its
@@ -116,7 +109,7 @@ def account_lines(
     expenditure: Counter[str] = Counter()
     uncoded_credits = uncoded_debits = 0
     for entry in booked:
-        by_code, uncoded = _coded(check_entry(entry, ccy), names)  # adds up as statements do
+        by_code, uncoded = _coded(check_entry(entry, ccy))  # adds up as the statements do
         if entry.credit:
             revenue.update(by_code)
             uncoded_credits += uncoded
@@ -125,7 +118,7 @@ def account_lines(
             uncoded_debits += uncoded
 
     def name(code: str) -> str:
-        return names.name(code, day)
+        return names.name(code, day) if names is not None else ""
 
     lines = [Line(iban, ccy, "opening", "", "opening balance", opening)]
     lines += [Line(iban, ccy, "revenue", c, name(c), revenue[c]) for c in sorted(revenue)]
@@ -180,8 +173,6 @@ def summary_lines(
     conn: Connection, env: Environment, client: ClientSettings, start: dt.date, end: dt.date
 ) -> list[Line]:
     lines: list[Line] = []
-    names = env.settings.classifier
-    assert names is not None, "budget accounts need a classifier (settings refuse them without)"
     over = statements.day_closed(env, end)
     days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
     for account in (a for a in client.accounts if a.budget):
@@ -190,7 +181,8 @@ def summary_lines(
         opening = balance_before(conn, row.id, start)
         closing = balance_before(conn, row.id, end + dt.timedelta(days=1))
         lines += account_lines(
-            account.iban, row.currency, opening, booked, closing, names, end, over=over
+            account.iban, row.currency, opening, booked, closing, env.settings.classifier, end,
+            over=over,
         )
     return lines
 

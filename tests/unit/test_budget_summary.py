@@ -10,17 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.inbound import budget, classifier
+from gateway.inbound import budget
 from gateway.outbound.account_report import SENT_SEPA, Entry, EntryDetail, ReportInvariantError
 from gateway.outbound.budget_summary import account_lines, allocate, is_final, render
 
 DAY = dt.date(2026, 11, 25)
-CODES = classifier.parse(
-    "code;name;kind;valid_from;valid_until\n"
-    "2221;Siltumenerģija;expense;2020-01-01;\n"
-    "2222;Ūdens;expense;2020-01-01;\n"
-    "21.3.9.9;Citi ieņēmumi;revenue;2020-01-01;\n"
-)
 
 
 @given(
@@ -57,7 +51,7 @@ def test_an_entry_whose_transactions_do_not_add_up_is_refused() -> None:
     other rates) is a fault, not an uncoded remainder."""
     booked = [entry(200_00, False, (150_00, None), (40_00, None))]
     with pytest.raises(ReportInvariantError, match="sum 19000"):
-        account_lines("LV1", "EUR", 0, booked, -200_00, CODES, DAY)
+        account_lines("LV1", "EUR", 0, booked, -200_00, None, DAY)
 
 
 def test_lines_by_code_uncoded_and_the_check() -> None:
@@ -69,7 +63,7 @@ def test_lines_by_code_uncoded_and_the_check() -> None:
         entry(1000_00, True),  # funding: no payment behind it
         entry(10_00, True, (10_00, split)),  # EKK lines on a credit are not revenue
     ]
-    lines = account_lines("LV1", "EUR", 5_00, booked, 5_00 - 200_00 + 1090_00, CODES, DAY)
+    lines = account_lines("LV1", "EUR", 5_00, booked, 5_00 - 200_00 + 1090_00, None, DAY)
     shown = [(x.line, x.code, x.amount_minor) for x in lines]
     assert shown == [
         ("opening", "", 5_00),
@@ -83,35 +77,15 @@ def test_lines_by_code_uncoded_and_the_check() -> None:
     ]
     text = render(lines).decode("utf-8")
     assert text.splitlines()[0] == "account;currency;line;code;name;amount"
-    assert "LV1;EUR;expenditure;2221;Siltumenerģija;-120.00" in text.splitlines()
-
-
-def test_codes_no_rule_judged_that_would_not_pass_it_are_uncoded() -> None:
-    """Codes carried on a payment booked before its account became a budget account were
-    never judged: a code the classifier does not have, lines that do not add up. They
-    showed as expenditure under those codes, rescaled to the amount; now the payment is
-    uncoded, and codes that would have passed count as ever."""
-    unknown = budget.join((("EKK", "9999", "5.00", "EUR"),))
-    too_much = budget.join((("EKK", "2221", "7.00", "EUR"),))
-    good = budget.join((("EKK", "2222", "5.00", "EUR"),))
-    booked = [entry(5_00, False, (5_00, unknown)), entry(5_00, False, (5_00, too_much)),
-              entry(5_00, False, (5_00, good))]  # fmt: skip
-    lines = account_lines("LV1", "EUR", 100_00, booked, 85_00, CODES, DAY)
-    shown = [(x.line, x.code, x.amount_minor) for x in lines if x.amount_minor]
-    assert shown == [
-        ("opening", "", 100_00),
-        ("expenditure", "2222", -5_00),
-        ("uncoded", "", -10_00),
-        ("closing", "", 85_00),
-    ]
+    assert "LV1;EUR;expenditure;2221;;-120.00" in text.splitlines()
 
 
 def test_only_a_summary_of_a_period_over_is_final() -> None:
     """What the daemon's monthly run reads back: a summary written while its period ran
     (the balance so far, on any of its accounts) does not stand for the period's."""
     booked = [entry(10_00, True)]
-    over = account_lines("LV1", "EUR", 0, booked, 10_00, CODES, DAY)
-    running = account_lines("LV2", "EUR", 0, booked, 10_00, CODES, DAY, over=False)
+    over = account_lines("LV1", "EUR", 0, booked, 10_00, None, DAY)
+    running = account_lines("LV2", "EUR", 0, booked, 10_00, None, DAY, over=False)
     assert is_final(render(over))
     assert not is_final(render(running))
     assert not is_final(render(over + running))
