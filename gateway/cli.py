@@ -72,17 +72,21 @@ def cmd_scan(args: argparse.Namespace) -> int:
     try:
         from gateway.pipeline import Pipeline
 
-        # A start that fails (the key, the database) is said in `main`'s one line only.
-        env = environment(args, need_sealer=True, settings=settings)
+        env = None
         try:
+            env = environment(args, need_sealer=True, settings=settings)
             result = Pipeline(env).run_once(first)
         except Exception as exc:
             from gateway import faults
 
-            faults.log_if_ours(exc, "scan.fault")  # what it stopped waits for the next run
+            # A key or certificate a start cannot open is the configuration's: `main`'s one
+            # line says it. What stopped a run waits for the next one.
+            if env is not None or not isinstance(exc, SealError):
+                faults.log_if_ours(exc, "scan.fault")
             raise
         finally:
-            env.close()
+            if env is not None:
+                env.close()
     finally:
         if first is not None:
             first.release()

@@ -56,9 +56,8 @@ def iban_argument(text: str) -> str:
     return iban
 
 
-# The most an account, or the funding account below zero, may hold: what a statement can
-# state (ISO 20022 amounts have 18 digits). Money enters the ledger only here, so no
-# client's balance can pass it either.
+# The most funding takes an account, or the funding account below zero, to: what a
+# statement can state (ISO 20022 amounts have 18 digits).
 balance_limit_minor = 10**currency.amount_digits_max - 1
 
 

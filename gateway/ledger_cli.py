@@ -44,8 +44,8 @@ def cmd_ledger_balance(args: argparse.Namespace) -> int:
     from ledger.currency import format_minor
 
     settings = settings_of(args)
-    env = open_reader(settings)  # reads only, never waits for a writer
     iban = iban_argument(args.iban)
+    env = open_reader(settings)  # reads only, never waits for a writer
     try:
         account = env.ledger.account(iban)
     finally:

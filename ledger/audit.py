@@ -39,12 +39,12 @@ class Entry:
 def balance_before(engine: Engine, iban: str, day: dt.date) -> int:
     """Booked balance at the start of `day` (the sum of every earlier posting)."""
     with engine.connect() as conn:
-        total = conn.execute(
-            select(func.coalesce(func.sum(t_postings.c.amount_minor), 0))
+        parts = conn.execute(
+            select(*split_total(t_postings.c.amount_minor))
             .select_from(t_postings.join(t_accounts, t_postings.c.account_id == t_accounts.c.id))
             .where(t_accounts.c.iban == iban, t_postings.c.booking_date < day)
-        ).scalar_one()
-    return int(total)
+        ).one()
+    return exact_total(*parts)
 
 
 def entries(engine: Engine, iban: str, day: dt.date) -> list[Entry]:
@@ -121,11 +121,11 @@ def check_invariants(engine: Engine) -> None:
     with engine.connect() as conn:
         check_references(conn)
         per_currency = conn.execute(
-            select(t_postings.c.currency, func.sum(t_postings.c.amount_minor)).group_by(
+            select(t_postings.c.currency, *split_total(t_postings.c.amount_minor)).group_by(
                 t_postings.c.currency
             )
         ).all()
-        assert all(int(total) == 0 for _, total in per_currency), per_currency
+        assert all(exact_total(*parts) == 0 for _, *parts in per_currency), per_currency
         unbalanced = conn.execute(
             select(t_postings.c.transfer_id)
             .group_by(t_postings.c.transfer_id, t_postings.c.currency)
@@ -133,15 +133,16 @@ def check_invariants(engine: Engine) -> None:
             .limit(1)
         ).first()
         assert unbalanced is None, f"transfer {unbalanced} does not balance"
-        sums = dict(
-            conn.execute(
-                select(t_postings.c.account_id, func.sum(t_postings.c.amount_minor)).group_by(
+        sums = {
+            account_id: exact_total(*parts)
+            for account_id, *parts in conn.execute(
+                select(t_postings.c.account_id, *split_total(t_postings.c.amount_minor)).group_by(
                     t_postings.c.account_id
                 )
-            ).all()
-        )
+            )
+        }
         for row in conn.execute(select(t_accounts)):
-            assert row.balance_minor == int(sums.get(row.id, 0)), (row.iban, row.balance_minor)
+            assert row.balance_minor == sums.get(row.id, 0), (row.iban, row.balance_minor)
             if row.kind == AccountKind.CLIENT.value:
                 assert row.balance_minor >= -row.overdraft_minor, row.iban
         p = t_postings.c

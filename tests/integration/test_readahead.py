@@ -93,6 +93,8 @@ def test_a_database_that_is_down_leaves_the_claim_for_the_next_run(tmp_path: Pat
     # one line, as README says (psycopg's hint was a second, unprefixed line)
     [said] = [line for line in down.stderr.splitlines() if not line.startswith("{")]
     assert said.startswith("ekase-gateway: database unavailable") and "Is the server" in said
+    # and logged as a fault of ours, the alert for the machine's (README: `scan.fault`)
+    assert '"event": "scan.fault"' in down.stderr, down.stderr
     [claimed] = list(inst.env.spool.work(CLIENT_A).glob("*__down.xml"))  # claimed, kept
     inst.config.write_text(good)
     up = _scan(inst.config)

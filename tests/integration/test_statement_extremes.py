@@ -1,6 +1,6 @@
-"""Statements of a day whose turnover is beyond what 64 bits or ISO's 18 digits hold: every
-balance and entry of the ledger fits a statement (money enters only by funding, bounded so),
-but their sum over a busy day need not — the day is still stated, valid and exact."""
+"""Statements of a day whose turnover is beyond what 64 bits or ISO's 18 digits hold, while
+each balance and entry fits a statement (funding is bounded so): the day is still stated,
+valid and exact."""
 
 from __future__ import annotations
 
