@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, case, delete, func, 
 
 from gateway import db, large_days
 from gateway.awaiting_shelf import WAITING
-from ledger import calendar
+from ledger import calendar, sums
 from ledger.engine import writing
 
 t = db.announcements
@@ -32,8 +32,8 @@ _a, _e, _p, _f = db.awaiting.c, db.awaiting_eur.c, db.payments.c, db.files.c
 _MANUAL = select(t.c.amount_minor).where(
     t.c.client_id == bindparam("client_id"), t.c.business_date == bindparam("day")
 )
-_AWAITING = (
-    select(db.amount_total(_e.amount_minor))
+_AWAITING = [
+    select(part)
     .select_from(db.awaiting_eur.join(db.awaiting, _a.id == _e.awaiting_id))
     .where(
         _a.client_id == bindparam("client_id"),
@@ -41,7 +41,9 @@ _AWAITING = (
         _a.received_at <= bindparam("deadline_at"),
         _e.business_date == bindparam("day"),
     )
-)
+    .scalar_subquery()
+    for part in sums.split_total(_e.amount_minor)
+]
 
 
 def record(
@@ -188,8 +190,9 @@ def gate(
             "deadline_at": deadline_at,
         },
     ).one()  # fmt: skip
-    executed, automatic, tripped, awaiting = (int(v) for v in row[:4])
-    manual = None if row[4] is None else int(row[4])
+    executed, automatic = sums.exact_total(*row[0:2]), sums.exact_total(*row[2:4])
+    tripped, awaiting = int(row[4]), sums.exact_total(*row[5:7])
+    manual = None if row[7] is None else int(row[7])
     announced = large_days.announced_minor(automatic + awaiting, manual)
     state = large_days.DayState(day, threshold_minor, announced, executed, tripped > 0)
     return large_days.Gate(state, announce_by)
@@ -200,12 +203,12 @@ _today = _d.due_date == bindparam("day")
 # arrival of its upload). Held on `day`: due the business day after it.
 _GATE = (
     select(
-        db.amount_total(case((_today, _d.executed_minor))),
-        db.amount_total(
+        *sums.split_total(case((_today, _d.executed_minor))),
+        *sums.split_total(
             case((and_(_today, _f.received_at <= bindparam("deadline_at")), _d.open_minor))
         ),
         func.coalesce(func.sum(case((_d.due_date == bindparam("following"), _d.held))), 0),
-        _AWAITING.scalar_subquery(),
+        *_AWAITING,
         _MANUAL.scalar_subquery(),
     )
     .select_from(db.file_days.join(db.files, _f.id == _d.file_id))

@@ -33,32 +33,8 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 
 from ledger.schema import Id  # the same id type as the ledger's tables
-
-
-class amount_total(FunctionElement[Any]):  # an SQL function, named as one
-    """The sum of an amount column over many rows, 0 over none, that never overflows:
-    PostgreSQL sums bigint into numeric; SQLite's SUM fails past 64 bits ("integer
-    overflow"), so there it is TOTAL, a float — exact up to 2**53 minor units (90 trillion
-    EUR), beyond that only near. Each file's amounts fit 18 digits (`rules.readable`);
-    many files together need not, and a client must not be able to break a query of
-    every client's (`status`) or the day's large-payment gate with them."""
-
-    inherit_cache = True
-    name = "amount_total"
-
-
-@compiles(amount_total)
-def _amount_total(element: amount_total, compiler: Any, **kw: Any) -> str:
-    return f"coalesce(sum({compiler.process(element.clauses, **kw)}), 0)"
-
-
-@compiles(amount_total, "sqlite")
-def _amount_total_sqlite(element: amount_total, compiler: Any, **kw: Any) -> str:
-    return f"total({compiler.process(element.clauses, **kw)})"
 
 metadata = MetaData()
 

@@ -56,6 +56,7 @@ from gateway.status_report import (
     render,
     to_json,
 )
+from ledger import sums
 from ledger.currency import format_minor
 
 
@@ -133,14 +134,14 @@ def _pending(conn: Connection, settings: Settings) -> list[PendingSum]:
         return []
     p = db.payments.c
     rows = conn.execute(
-        select(p.debtor_iban, p.currency, func.count(), db.amount_total(p.amount_minor))
+        select(p.debtor_iban, p.currency, func.count(), *sums.split_total(p.amount_minor))
         .where(p.debtor_iban.in_(sorted(owner)), p.status == "PDNG")
         .group_by(p.debtor_iban, p.currency)
         .order_by(p.debtor_iban, p.currency)
     ).all()
     return [
-        PendingSum(owner[iban], iban, code, int(n), format_minor(int(total), code))
-        for iban, code, n, total in rows
+        PendingSum(owner[iban], iban, code, int(n), format_minor(sums.exact_total(*parts), code))
+        for iban, code, n, *parts in rows
     ]
 
 
