@@ -90,6 +90,12 @@ class Worker:
         # its new files are taken only once what it is owed was delivered.
         self.pipeline.begin_pass()
         self.pipeline.deliver(every_client=self.share.leader)
+        # A business day begins with what fell due on it (SPEC §6: "at the start of that
+        # business day"), before its files can spend the same money: every worker looks
+        # (a query; a second finds the first's work done), the leader imports rates first.
+        if self.share.leader:
+            self._import_rates()
+        self._execute_due()
         # A sibling daemon on the same spool may have died holding a file; its lock is free now.
         processed = len(self.pipeline.recover())
         recheck: float | None = None
@@ -106,8 +112,6 @@ class Worker:
                 break
             processed += len(self.pipeline.process(group))
         if not stopped and self.share.leader:
-            self._import_rates()
-            self._execute_due()
             self._end_of_day()
         self.pipeline.deliver(every_client=self.share.leader)
         return PassReport(processed, stopped, recheck, self.pipeline.end_pass())
@@ -151,11 +155,12 @@ class Worker:
         drop.import_dropped(self.env)
 
     def _execute_due(self) -> None:
-        today = self.env.local_now().date()
-        if today != self._business_day:
-            self._business_day = today
-            log.info("day.started", day=today.isoformat())
-        expire_due(self.env)
+        if self.share.leader:
+            today = self.env.local_now().date()
+            if today != self._business_day:
+                self._business_day = today
+                log.info("day.started", day=today.isoformat())
+            expire_due(self.env)
         execute_due(self.env)
 
     def _end_of_day(self) -> None:

@@ -440,6 +440,25 @@ def _by_original(answers: list[Answer], *msg_ids: str) -> list[Answer]:
     return [by_id[m] for m in msg_ids]
 
 
+def test_payments_due_on_a_day_run_before_the_files_that_day_brings(inst: Installation) -> None:
+    """SPEC §6: a future date executes at the start of its business day. The first pass of
+    the day took the day's new files first: a file uploaded that morning spent the money
+    and the payment accepted for the day days before was refused AM04."""
+    inst.clock.set(riga("2026-11-25", "10:00"))
+    early = Batch(msg_id="FOR-THURSDAY", debtor=A_SMALL, execution_date="2026-11-26")
+    assert inst.submit(early.tx("EARLY-1", "80.00", B_MAIN).build()).statuses() == {
+        "EARLY-1": "PDNG"
+    }
+    inst.clock.set(riga("2026-11-26", "08:00"))
+    late = Batch(msg_id="THURSDAY-MORNING", debtor=A_SMALL, execution_date="2026-11-26")
+    inst.drop(late.tx("LATE-1", "80.00", B_MAIN).build(), "morning.xml")
+    inst.run()
+    found = {a.original_msg_id: a for a in inst.new_answers()}
+    assert found["FOR-THURSDAY"].statuses() == {"EARLY-1": "ACSC"}
+    assert found["THURSDAY-MORNING"].statuses() == {"LATE-1": "RJCT"}
+    assert found["THURSDAY-MORNING"].tx("LATE-1").reasons == ["AM04"]
+
+
 def test_a_payment_waiting_counts_as_made_for_duplicates(inst: Installation) -> None:
     """A future-dated payment that is still waiting blocks the same payment uploaded again
     in another file (AM05): the client would otherwise pay twice."""
