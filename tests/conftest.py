@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from hypothesis import settings
 from lxml import etree
 from sqlalchemy import text
@@ -97,6 +98,15 @@ def xsd_dir() -> Path:
     need(found is not None, f"official XSDs not found at {shown} (set EKASE_XSD_DIR)")
     assert found is not None
     return found
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """A command run in-process (`cli.main`) points the log at its own stream
+    (`logs.configure`): the next test on this worker starts from structlog's defaults, not
+    with its lines going to a stream captured for another test."""
+    yield
+    structlog.reset_defaults()
 
 
 _schemas: dict[str, etree.XMLSchema] = {}
