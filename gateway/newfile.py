@@ -15,7 +15,7 @@ from typing import Any
 from gateway import record
 from gateway.environment import Environment
 from gateway.firstrun import FirstRun
-from gateway.inbound import pain001_v03, rules
+from gateway.inbound import pain001_v03, rules, safe_xml
 from gateway.inbound.findings import Finding
 from gateway.inbound.intake import Intake
 from gateway.inbound.parsed import ParsedFile, ParsedHeader, ParsedPmtInf
@@ -54,7 +54,10 @@ def new_file(
         too_big = Finding(
             Reason.FF01, f"the file has {intake.size} bytes, more than the limit {limit}"
         )
-        return reject(env, tx.conn, intake, too_big, None)
+        # Not read, but its answer echoes what its head shows (SPEC §6), as any refused file's.
+        with intake.path.open("rb") as file:
+            head = file.read(safe_xml.echo_bytes_max)
+        return reject(env, tx.conn, intake, too_big, ParsedFile(echo=safe_xml.echo(head)))
     assert reader is not None, "a file within the size limit has its reader (`process`)"
     events = iter(reader)
     first = next(events)

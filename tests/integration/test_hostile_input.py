@@ -284,6 +284,17 @@ def test_a_file_over_the_size_limit_is_answered_with_its_sha256(
         assert again.shelf is not None and again.shelf.parts[-4] == "duplicates"
         assert again.group_info == answer.group_info
 
+        # A pain.001 over the limit is not read, but echoes what its head shows (it was
+        # UNKNOWN however plain its group header).
+        big = Batch(msg_id="TOO-BIG").tx("E2E-1", "1.00")
+        for n in range(40):
+            big.tx(f"E2E-{n + 2}", "1.00")
+        refused = inst.submit(big.build(), name="big.xml")
+        assert_valid(refused.path, PAIN002)
+        assert (refused.group_status, refused.group_reasons) == ("RJCT", ["FF01"])
+        assert refused.original_msg_id == "TOO-BIG"
+        assert refused._text("//p:OrgnlGrpInfAndSts/p:OrgnlMsgNmId") == "pain.001.001.03"
+
         container = inst.submit(random.Random(4).randbytes(2_000_000), name="pay.asice")
         assert container.group_reasons == ["DS0B"]
         assert "file pay.asice, SHA-256 " in " ".join(container.group_info)
