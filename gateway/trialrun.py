@@ -76,9 +76,12 @@ def run(
     checked, report, debited = _checked(
         env, tx, intake, lambda scratch: new_file(env, tx, intake, reader, scratch)
     )
-    return _answered(env, conn, intake, checked, report, _would_wait(
-        env, intake.client_id, debited, checked.group_status
-    ))  # fmt: skip
+    waits = _would_wait(env, intake.client_id, debited, checked)
+    if waits is not None and checked.group_status == GroupStatus.RJCT.value:
+        # in/ would hold it for them first and judge its payments once signed: the trial
+        # says both, its status the payments' (SPEC §15: levels reported, not required)
+        return _answered(env, conn, intake, checked, report, None, f"{waits} first")
+    return _answered(env, conn, intake, checked, report, waits)
 
 
 def _read_echo(reader: Reading | None) -> ParsedFile | None:
@@ -186,11 +189,12 @@ def _levels(env: Environment, client_id: str, debited: list[str]) -> dict[str, i
 
 
 def _would_wait(
-    env: Environment, client_id: str, debited: list[str], group_status: str
+    env: Environment, client_id: str, debited: list[str], checked: Outcome
 ) -> str | None:
-    """What signatures the batch, debiting `debited`, would wait for (None: none)."""
+    """What signatures the batch, debiting `debited`, would wait for (None: none, or it is
+    rejected as a whole, which in/ answers at once)."""
     level = required_level(_levels(env, client_id, debited))
-    if level == 0 or group_status == "RJCT":
+    if level == 0 or checked.reason is not None:
         return None
     plural = "s" if level > 1 else ""
     return f"would wait for {level} signature{plural}: {authorisation.needs(level)}"

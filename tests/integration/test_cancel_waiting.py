@@ -313,6 +313,16 @@ def test_a_trial_of_a_batch_needing_signatures_says_what_it_would_wait_for(
     assert inst.balance(A_MAIN) == before
     with inst.env.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(db.awaiting)).scalar_one() == 0
+    # every payment refused as if signed: in/ would still hold it for the signatures
+    # first, and the trial says so (it said nothing of them), its status the payments'
+    refused = batch(("R1", "0.001"), msg_id="TRY-R")
+    (inst.env.spool.trial_box(CLIENT_A) / "try-r.xml").write_bytes(refused)
+    inst.run()
+    (all_refused,) = out.new()
+    assert all_refused.text("OrgnlGrpInfAndSts/GrpSts") == "RJCT"
+    info = " ".join(all_refused.texts("OrgnlGrpInfAndSts/StsRsnInf/AddtlInf"))
+    assert "would wait for 2 signatures: a signatory with the first right" in info, info
+    assert all_refused.texts("TxInfAndSts/TxSts") == ["RJCT"]
     # an account that needs no signature: no word of them
     other = batch(("B1", "1.00"), msg_id="TRY-B", debtor=A_SMALL)
     (inst.env.spool.trial_box(CLIENT_A) / "try-b.xml").write_bytes(other)
