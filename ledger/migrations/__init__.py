@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 VERSION_TABLE = "ledger_alembic_version"
-HEAD = "0004"  # the newest revision in versions/ (a test compares it with Alembic's head)
+HEAD = "0005"  # the newest revision in versions/ (a test compares it with Alembic's head)
 
 
 def alembic_config(engine: Engine, script_location: Path, version_table: str) -> Config:

@@ -311,3 +311,33 @@ def test_reports_written_before_0016_are_numbered_so_a_repeat_gets_the_final_one
         assert [a.msg_id for a in inst.new_answers()][-1] == follow_up.msg_id
     finally:
         inst.close()
+
+
+def test_day_debits_kept_past_18_digits_are_brought_down_to_them(database_url: str) -> None:
+    """Ledger 0005: a day's debits are kept up to 18 digits (past them every daily limit is
+    exceeded alike); a row written before past them (fundings then allowed it) is brought
+    down, so that adding a day's next debits to it stays within the column's 64 bits."""
+    engine = make_engine(database_url)
+    try:
+        assert ledger_migrations.__file__ is not None
+        config = ledger_migrations.alembic_config(
+            engine, Path(ledger_migrations.__file__).parent, ledger_migrations.VERSION_TABLE
+        )
+        command.upgrade(config, "0004")
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO ledger_accounts (id, iban, currency, owner, kind, status, "
+                f"overdraft_minor, balance_minor) VALUES (1, '{A_MAIN}', 'EUR', 'iestade-a', "
+                "'client', 'open', 0, 0)"
+            )
+            conn.execute(sa.insert(schema.account_days), [
+                {"account_id": 1, "booking_date": TODAY, "debited_minor": 9 * 10**18},
+                {"account_id": 1, "booking_date": TODAY + dt.timedelta(days=1),
+                 "debited_minor": 5},
+            ])  # fmt: skip
+        command.upgrade(config, "0005")
+        with engine.connect() as conn:
+            kept = sorted(conn.execute(sa.select(schema.account_days.c.debited_minor)).scalars())
+        assert kept == [5, 10**18]
+    finally:
+        engine.dispose()
