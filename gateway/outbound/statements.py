@@ -283,17 +283,18 @@ def first_business_day(conn: Connection, iban: str, account_id: int) -> dt.date 
 def refusal_line(day: dt.date, results: Sequence[StatementResult | None]) -> str | None:
     """Why `eod --date day` must write nothing, in one line, or None: some account has an
     earlier day with movement unstated or a later day stated already, or every account
-    began after `day`."""
+    began after `day` — on a day that is no business day only the last (nothing would be
+    written on it anyway)."""
     for refusal, said in ((Refusal.UNSTATED_MOVEMENT, "has movement and no statement"),
                           (Refusal.UNSTATED_DAY, "has no statement")):  # fmt: skip
         gaps, gap_days = _refused(results, refusal)
-        if gaps:
+        if gaps and calendar.is_business_day(day):
             earliest = min(gap_days)
             on_it = [r for r in gaps if r.bound == earliest]  # the accounts of that day
             how_many = f"{len(on_it)} account(s), e.g. {on_it[0].iban}"
             return f"not stated: {earliest} {said} ({how_many}); state {earliest} first"
     late, late_days = _refused(results, Refusal.OUT_OF_ORDER)
-    if late:
+    if late and calendar.is_business_day(day):
         how_many = f"{len(late)} account(s), e.g. {late[0].iban}"
         return f"not stated, and statements are written up to {max(late_days)} " \
             f"({how_many}); {day} would be numbered after a later day"  # fmt: skip
@@ -313,8 +314,8 @@ def _refused(
 
 
 def eod_refusal(env: Environment, day: dt.date) -> str | None:
-    """`refusal_line` for business day `day` as things stand, read only: checked before
-    `eod --date` writes anything."""
+    """`refusal_line` for `day` as things stand, read only: checked before `eod --date`
+    writes anything."""
     ibans = [iban for _, iban in reports.client_accounts(env)]
     with env.engine.connect() as conn:
         ids = _account_ids(conn, ibans)

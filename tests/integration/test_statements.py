@@ -894,7 +894,9 @@ def test_eod_for_a_day_before_the_accounts_existed_exits_2(past_copy: Path) -> N
     statement appears, and the first real day is still numbered 1."""
     config = past_copy / "gateway.toml"
     before = all_out(past_copy)
-    for day in ("2020-01-06", "2026-11-16"):
+    # the Sunday before it as well: a day before the first business day is refused, weekend
+    # or not (a weekend there said "not a business day", exit 0)
+    for day in ("2020-01-06", "2026-11-16", "2026-11-15"):
         done = eod(config, "--date", day)
         assert done.returncode == 2, done.stdout + done.stderr
         line = one_line(done)
