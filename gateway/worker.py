@@ -93,9 +93,10 @@ class Worker:
         # A business day begins with what fell due on it (SPEC §6: "at the start of that
         # business day"), before its files can spend the same money: every worker looks
         # (a query; a second finds the first's work done), the leader imports rates first.
-        if self.share.leader:
-            self._import_rates()
-        self._execute_due()
+        if not self.stop.is_set():  # a stopping daemon starts no run it need not
+            if self.share.leader:
+                self._import_rates()
+            self._execute_due()
         # A sibling daemon on the same spool may have died holding a file; its lock is free now.
         processed = len(self.pipeline.recover())
         recheck: float | None = None
