@@ -20,6 +20,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -98,6 +99,20 @@ def make_engine(url: str) -> Engine:
 
 
 _GATED = "ledger_writer_gate"
+
+
+@contextlib.contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction that reads the database as it was at its first read,
+    for what counts and then reads (a report's totals, then its entries a page at a time):
+    PostgreSQL's REPEATABLE READ (its default reads each statement afresh, so what another
+    process committed between the two would be read but not counted), SQLite's deferred
+    BEGIN (a WAL snapshot). Read only."""
+    postgresql = engine.dialect.name == "postgresql"
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="REPEATABLE READ") if postgresql else None
+        with conn.begin():
+            yield conn
 
 
 def writing(conn: Connection) -> RootTransaction:

@@ -20,6 +20,7 @@ from gateway.outbound.account_report import (
 from gateway.outbound.entries import Entries, balance_before, entries
 from gateway.settings import ClientSettings
 from ledger.core import AccountKind
+from ledger.engine import snapshot
 from ledger.schema import accounts as t_accounts
 from ledger.schema import postings as t_postings
 from ledger.schema import transfers as t_transfers
@@ -48,32 +49,34 @@ def enqueue_intraday(
     local: dt.datetime,
 ) -> tuple[int, str]:
     """The camt.052 of `iban` at `local` — opening balance, the day's entries so far, the
-    interim balance — into the outbox (the `report` command and camt.060 requests)."""
-    account = conn.execute(select(t_accounts).where(t_accounts.c.iban == iban)).one()
+    interim balance — into the outbox (the `report` command and camt.060 requests). The
+    day is read in a snapshot of its own (`day`): other work goes on booking it meanwhile;
+    what `conn`, the caller's transaction, has not committed is not in it."""
     today = local.date()
-    day_entries = Entries(conn, account.id, day=today)  # read as written, a page at a time
-    summary = day_entries.totals()  # the entries are checked against it as they are written
-    opening = balance_before(conn, account.id, today)
-    interim = opening + summary.net_minor
-    msg_id = new_msg_id(conn, local)
-    start, _ = day_bounds(env, today)
-    report = AccountReport(
-        msg_id=msg_id,
-        report_id=msg_id,
-        created_at=local,
-        electronic_seq_nb=counters.next_value(conn, f"report:{iban}"),
-        iban=iban,
-        currency=account.currency,
-        owner_name=owner_name,
-        servicer_bic=env.settings.bic,
-        from_datetime=start,
-        to_datetime=local,
-        opening_minor=opening,
-        closing_minor=interim,
-        entries=day_entries,
-        totals=summary,
-    )
-    return enqueue(conn, client_id, camt052_v02, report)
+    with snapshot(env.engine) as day:
+        account = day.execute(select(t_accounts).where(t_accounts.c.iban == iban)).one()
+        day_entries = Entries(day, account.id, day=today)  # read as written, a page at a time
+        summary = day_entries.totals()  # the entries are checked against it as they are written
+        opening = balance_before(day, account.id, today)
+        msg_id = new_msg_id(conn, local)
+        start, _ = day_bounds(env, today)
+        report = AccountReport(
+            msg_id=msg_id,
+            report_id=msg_id,
+            created_at=local,
+            electronic_seq_nb=counters.next_value(conn, f"report:{iban}"),
+            iban=iban,
+            currency=account.currency,
+            owner_name=owner_name,
+            servicer_bic=env.settings.bic,
+            from_datetime=start,
+            to_datetime=local,
+            opening_minor=opening,
+            closing_minor=opening + summary.net_minor,
+            entries=day_entries,
+            totals=summary,
+        )
+        return enqueue(conn, client_id, camt052_v02, report)
 
 
 def intraday_report(env: Environment, iban: str) -> str:
