@@ -41,6 +41,7 @@ from gateway.outbound.account_report import Entry, check_entry
 from gateway.outbound.entries import balance_before, entries
 from gateway.settings import ClientSettings
 from ledger import calendar, currency
+from ledger.engine import snapshot
 from ledger.schema import accounts as t_accounts
 
 log = structlog.get_logger("gateway.budget_summary")
@@ -221,8 +222,11 @@ def _issue(
     env: Environment, client: ClientSettings, start: dt.date, end: dt.date, asked: dt.datetime
 ) -> str:
     """The summary into the outbox under the first free name from `asked` on; its name."""
+    # The period read as of one moment (`snapshot`): a running period goes on being booked
+    # by other workers, and its lines must add up to the balances read with them.
+    with snapshot(env.engine) as period:
+        body = render(summary_lines(period, env, client, start, end))
     with env.ledger.begin() as tx:
-        body = render(summary_lines(tx.conn, env, client, start, end))
 
         local = outbox.free_second(
             tx.conn, client.id, lambda at: file_name(at, client.id, start, end), asked
