@@ -75,6 +75,7 @@ class Worker:
         self._eod_done_for: tuple[dt.date, bool] | None = None
         self._eod_defect: str | None = None  # the end of day's last failure, logged once
         self._business_day: dt.date | None = None
+        self._missed_done_for: dt.date | None = None  # `_missed_days` ran on this day
 
     def start_up(self) -> int:
         """Finish what a stopped run left: files in work/, undelivered answers."""
@@ -94,6 +95,7 @@ class Worker:
         # business day"), before its files can spend the same money: every worker looks
         # (a query; a second finds the first's work done), the leader imports rates first.
         if not self.stop.is_set():  # a stopping daemon starts no run it need not
+            self._missed_days()
             if self.share.leader:
                 self._import_rates()
             self._execute_due()
@@ -163,6 +165,22 @@ class Worker:
                 log.info("day.started", day=today.isoformat())
             expire_due(self.env)
         execute_due(self.env)
+
+    def _missed_days(self) -> None:
+        """Business days before today still unstated (the daemon was down when they closed)
+        are stated at the day's first pass, before its files: a request for yesterday's
+        statement finds it. Today's close is the leader's, after its files (`_end_of_day`),
+        which also logs and retries a defect of stating."""
+        today = self.env.local_now().date()
+        if self._missed_done_for == today:
+            return
+        try:
+            statements.run_due_eod(self.env, before=today)
+        except Exception as exc:
+            if fault_of_ours(exc):
+                raise  # the machine's or a service's (the database): the pass's fault
+            return
+        self._missed_done_for = today
 
     def _end_of_day(self) -> None:
         now = self.env.clock.now()

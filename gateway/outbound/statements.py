@@ -372,15 +372,16 @@ def next_due_day(env: Environment) -> dt.date | None:
     return min(days) if days and day_closed(env, min(days)) else None
 
 
-def run_due_eod(env: Environment) -> int:
+def run_due_eod(env: Environment, before: dt.date | None = None) -> int:
     """The daemon's end of day: statements for every closed business day some account still
     needs (`next_unstated_day`), oldest first, at most `catch_up_business_days_max` days
     in one call: a restart after a long absence catches up over the next passes, day by
-    day, so that each day opens where the previous statement closed."""
+    day, so that each day opens where the previous statement closed. `before`: only the
+    days before it."""
     written = 0
     for _ in range(catch_up_business_days_max):
         day = next_due_day(env)
-        if day is None:
+        if day is None or (before is not None and day >= before):
             break
         of_day = sum(r.written for r in write_statements(env, day))
         if not of_day:

@@ -589,3 +589,40 @@ def test_the_daemon_runs_the_days_due_payments_before_the_files_it_finds_that_da
     found = [(a.original_msg_id, dict(a.tx_statuses)) for a in answers(out)]
     assert ("DUE-EARLY", {"PDNG": 1}) in found and ("DUE-EARLY", {"ACSC": 1}) in found, found
     assert ("DUE-MORNING", {"RJCT": 1}) in found, found
+
+
+@pytest.mark.timeout(120)
+def test_a_request_for_yesterdays_statement_finds_it_after_a_night_the_daemon_was_down(
+    tmp_path: Path,
+) -> None:
+    """The daemon was down at yesterday's close; started this morning with a request for
+    yesterday's camt.053 waiting, it answered "no statement was issued" (admi.002) and
+    wrote the statement a moment later. Days missed are stated at the day's first pass,
+    before its files: the request gets its copy."""
+    from tests.unit import pull_samples
+
+    install = make_install(tmp_path / "gw", rescan_seconds=1, settle_seconds=0, workers=2)
+    before = workday.morning()
+    day = calendar.next_business_day(before.date())
+    inbox, out = install.folder("alpha", "in"), install.folder("alpha", "out")
+    drop(inbox, "pay.xml", batch("YESTERDAY", "alpha", 1, day=before.date()))
+    with running_daemon(install, env=workday.pinned(before), name="before") as daemon:
+        assert wait_for(lambda: "YESTERDAY" in answers_per_msg_id(out), 30), daemon.tail()
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0
+    assert not list(out.glob("*camt.053*"))  # stopped before the close: nothing stated
+    wanted = pull_samples.Wanted(
+        iban=iban("alpha"), from_date=before.date().isoformat(),
+        to_date=before.date().isoformat(),
+    )  # fmt: skip
+    request = pull_samples.to_bytes(pull_samples.camt060("05", (wanted,), msg_id="ASK-1"))
+    drop(inbox, "ask.xml", request)
+    on_the_day = dt.datetime.combine(day, dt.time(9, 0), before.tzinfo)
+    with running_daemon(install, env=workday.pinned(on_the_day), name="day") as daemon:
+        assert wait_for(lambda: not list(inbox.iterdir()) and len(
+            list(out.glob("*camt.053*.xml"))) >= 2, 30), daemon.tail()  # fmt: skip
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0
+    assert not list(out.glob("*admi.002*")), [p.name for p in out.iterdir()]
+    copies = [p for p in out.glob("*camt.053*.xml") if b"<CpyDplctInd>DUPL" in p.read_bytes()]
+    assert len(copies) == 1, [p.name for p in out.iterdir()]
