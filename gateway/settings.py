@@ -33,10 +33,6 @@ from ledger import currency
 
 CLIENT_ID = re.compile(r"^[a-z0-9-]{1,32}$")
 USER_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
-# With OpenSSH serving (install.sh --openssh) each user is an account of the machine: never
-# one the machine has already (the OpenSSH block would give its login to the client's key).
-SYSTEM_USER_NAMES = frozenset({"root", "daemon", "bin", "sys", "sync", "nobody", "sshd"})
-SERVICE_ACCOUNT = "ekase"  # the gateway's own account (systemd/ekase-gateway.service)
 ACCOUNT_STATUSES = ("open", "blocked", "closed")
 SIGNATORY_RIGHTS = ("first", "second")
 AUTHORISATION_LEVEL_MAX = 3
@@ -368,10 +364,6 @@ def _user(reader: Reader) -> UserSettings:
     name = reader.text("name")
     if not USER_NAME.match(name):
         raise ConfigError(reader.key("name"), f"not a valid login name: {name!r}")
-    if name in SYSTEM_USER_NAMES or name == SERVICE_ACCOUNT:
-        whose = "the gateway's own account" if name == SERVICE_ACCOUNT else (
-            "an account of the machine's own")  # fmt: skip
-        raise ConfigError(reader.key("name"), f"{name!r} is {whose}: choose another login name")
     kind = reader.text("kind")
     if kind not in ("system", "person"):
         raise ConfigError(reader.key("kind"), f"must be 'system' or 'person': {kind!r}")

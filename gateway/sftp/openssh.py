@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.errors import ConfigError
 from gateway.settings import Settings
 
 # Requests internal-sftp refuses for every user (names as in `sftp-server -Q requests`).
@@ -36,6 +37,12 @@ DENIED_REQUESTS = ("symlink", "hardlink", "mkdir", "rmdir")
 CLIENT_AREAS = (("in", 0o2770), ("out", 0o2750), ("test", 0o2770))  # test/: trial runs
 # Linux (shadow-utils) refuses longer group names.
 group_name_chars_max = 32
+# Here each user is an account of the machine: never one the machine has already (its
+# `Match User` block would give that login to the client's key). The built-in server's
+# users are its own, so these names are refused only for OpenSSH (install.sh also stops
+# at any account of the machine it did not make).
+SYSTEM_USER_NAMES = frozenset({"root", "daemon", "bin", "sys", "sync", "nobody", "sshd"})
+SERVICE_ACCOUNT = "ekase"  # the gateway's own account (systemd/ekase-gateway.service)
 
 
 def client_group(client_id: str) -> str:
@@ -60,9 +67,10 @@ class Account:
 
 
 def accounts(settings: Settings) -> list[Account]:
-    """Every configured SFTP user with its client's group and chroot (for `install.sh`)."""
+    """Every configured SFTP user with its client's group and chroot (for `install.sh`);
+    ConfigError for what OpenSSH mode cannot serve."""
     found = []
-    for client in settings.clients:
+    for ci, client in enumerate(settings.clients):
         group = client_group(client.id)
         if len(group) > group_name_chars_max:
             raise ValueError(
@@ -70,7 +78,14 @@ def accounts(settings: Settings) -> list[Account]:
                 f"{group_name_chars_max} characters; use a client id of at most "
                 f"{group_name_chars_max - len(client_group(''))} characters"
             )
-        for user in client.users:
+        for ui, user in enumerate(client.users):
+            if user.name in SYSTEM_USER_NAMES or user.name == SERVICE_ACCOUNT:
+                whose = "the gateway's own account" if user.name == SERVICE_ACCOUNT else (
+                    "an account of the machine's own")  # fmt: skip
+                raise ConfigError(
+                    f"client[{ci}].user[{ui}].name",
+                    f"{user.name!r} is {whose}: OpenSSH mode cannot serve it, choose another",
+                )
             found.append(Account(client.id, group, chroot_dir(settings, client.id),
                                  user.name, user.mode))
     return found
@@ -116,6 +131,7 @@ def sshd_config_blocks(settings: Settings) -> str:
         "#   MaxSessions channels per connection; ClientAliveInterval/ClientAliveCountMax",
         "#   end dead sessions.",
     ]
+    accounts(settings)  # what OpenSSH mode cannot serve is refused first
     for client in settings.clients:
         chroot = chroot_dir(settings, client.id)
         modes = ", ".join(f"{name}/ {mode:04o}" for name, mode in CLIENT_AREAS)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.errors import ConfigError
 from gateway.settings import Settings
 from gateway.sftp.openssh import accounts, accounts_table, client_group, sshd_config_blocks
 from tests.unit.test_sshd_config import ERP, VIEW, _settings
@@ -53,3 +54,20 @@ def test_a_client_id_too_long_for_a_group_name_is_refused(tmp_path: Path) -> Non
     assert len(client_group(client.id)) == 33
     with pytest.raises(ValueError, match="at most 26 characters"):
         accounts(dataclasses.replace(settings, clients=(client,)))
+
+
+@pytest.mark.parametrize("name", ["root", "sync", "ekase"])
+def test_a_login_name_the_machine_has_is_refused_for_openssh_only(
+    tmp_path: Path, name: str
+) -> None:
+    """Under OpenSSH each user is an account of the machine: `root`, the usual system names
+    and the service account would hand their login to a client's key. `sshd-config` and
+    install.sh's table refuse them naming the key; the built-in server, whose users are
+    its own, takes them (a configuration that worked keeps working)."""
+    settings, _ = _linked_spool(tmp_path)
+    user = dataclasses.replace(settings.clients[0].users[0], name=name)
+    client = dataclasses.replace(settings.clients[0], users=(user,))
+    named = dataclasses.replace(settings, clients=(client,))
+    for derive in (sshd_config_blocks, accounts_table):
+        with pytest.raises(ConfigError, match=rf"client\[0\]\.user\[0\]\.name: '{name}' is"):
+            derive(named)

@@ -565,14 +565,6 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
         setting(*USER, "name", value="erp user"), "client[0].user[0].name",
         ("login name", "'erp user'"),
     ),
-    "a login name of the machine's own": (
-        setting(*USER, "name", value="root"), "client[0].user[0].name",
-        ("'root'", "an account of the machine's own"),
-    ),
-    "the gateway's own account as a login name": (
-        setting(*USER, "name", value="ekase"), "client[0].user[0].name",
-        ("'ekase'", "the gateway's own account"),
-    ),
     "unknown user kind": (
         setting(*USER, "kind", value="robot"), "client[0].user[0].kind", ("'robot'",),
     ),
