@@ -1,10 +1,9 @@
 """One pass of the gateway's work, shared by `scan --once` and the daemon's loop.
 
-Order: deliver undelivered answers, execute what has fallen due (SPEC §6: "at the start
-of that business day", so before any file of the day spends the same money), finish files
-a stopped run left in work/, then take new files from every client's in/. Each step is
-safe to repeat. (`scan --once` may have claimed the first new file already and started
-reading it, `gateway.readahead`: it is decided once the due payments ran.)
+Order: finish anything a stopped run left behind (undelivered answers, files in
+work/), then take new files from every client's in/, then execute what has
+fallen due. Each step is safe to repeat. (`scan --once` may have claimed the first
+new file already and started reading it, `gateway.readahead`: that file comes first.)
 
 Faults (SPEC §6). A fault of ours — the disk full, an I/O error, the database away,
 the signing key unusable — is never the client's: the file's run is rolled back, the
@@ -284,8 +283,6 @@ class Pipeline:
         # ECB files dropped into rates/ (SPEC §13), as the daemon imports them: before
         # the files and the due payments, which may convert at them in this pass.
         drop.import_dropped(self.env)
-        authorisation.expire_due(self.env)
-        result.files_with_pending_executed = execute_due(self.env)
         if isinstance(first, BatchAhead):
             self.batch_ahead = first  # for the container that completes its batch
         elif first is not None:
@@ -295,6 +292,8 @@ class Pipeline:
                 first.release()
         result.outcomes += self.recover()
         result.outcomes += self.process_waiting()
+        authorisation.expire_due(self.env)
+        result.files_with_pending_executed = execute_due(self.env)
         result.delivered += self.deliver()
         result.held = self.end_pass()
         return result

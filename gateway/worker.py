@@ -91,14 +91,8 @@ class Worker:
         # its new files are taken only once what it is owed was delivered.
         self.pipeline.begin_pass()
         self.pipeline.deliver(every_client=self.share.leader)
-        # A business day begins with what fell due on it (SPEC §6: "at the start of that
-        # business day"), before its files can spend the same money: every worker looks
-        # (a query; a second finds the first's work done), the leader imports rates first.
-        if not self.stop.is_set():  # a stopping daemon starts no run it need not
+        if self.share.leader and not self.stop.is_set():
             self._missed_days()
-            if self.share.leader:
-                self._import_rates()
-            self._execute_due()
         # A sibling daemon on the same spool may have died holding a file; its lock is free now.
         processed = len(self.pipeline.recover())
         recheck: float | None = None
@@ -115,6 +109,8 @@ class Worker:
                 break
             processed += len(self.pipeline.process(group))
         if not stopped and self.share.leader:
+            self._import_rates()
+            self._execute_due()
             self._end_of_day()
         self.pipeline.deliver(every_client=self.share.leader)
         return PassReport(processed, stopped, recheck, self.pipeline.end_pass())
@@ -158,19 +154,19 @@ class Worker:
         drop.import_dropped(self.env)
 
     def _execute_due(self) -> None:
-        if self.share.leader:
-            today = self.env.local_now().date()
-            if today != self._business_day:
-                self._business_day = today
-                log.info("day.started", day=today.isoformat())
-            expire_due(self.env)
+        today = self.env.local_now().date()
+        if today != self._business_day:
+            self._business_day = today
+            log.info("day.started", day=today.isoformat())
+        expire_due(self.env)
         execute_due(self.env)
 
     def _missed_days(self) -> None:
         """Business days before today still unstated (the daemon was down when they closed)
-        are stated at the day's first pass, before its files: a request for yesterday's
-        statement finds it. Today's close is the leader's, after its files (`_end_of_day`),
-        which also logs and retries a defect of stating."""
+        are stated at the leader's first pass of the day, before its files: a request for
+        yesterday's statement from one of its clients finds it. (Another worker's clients
+        may ask in the same moment; today's close is `_end_of_day`'s, after the files, which
+        also logs and retries a defect of stating and goes on past ten missed days.)"""
         today = self.env.local_now().date()
         if self._missed_done_for == today:
             return

