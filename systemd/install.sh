@@ -176,9 +176,13 @@ if [ "$openssh" = 1 ]; then
     fi
     table="$("$venv/bin/python" -c '
 import sys
+from gateway.errors import ConfigError
 from gateway.settings import load
 from gateway.sftp.openssh import accounts_table
-print(accounts_table(load(sys.argv[1])), end="")' "$config")" || die "cannot read $config"
+try:
+    print(accounts_table(load(sys.argv[1])), end="")
+except (ConfigError, ValueError) as exc:
+    sys.exit(f"install.sh: {exc}")' "$config")" || die "cannot read $config"
     while IFS=$'\t' read -r client client_group chroot user mode; do
         [ -n "$client" ] || continue
         getent group "$client_group" >/dev/null || groupadd --system "$client_group"
