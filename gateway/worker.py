@@ -166,12 +166,15 @@ class Worker:
         are stated at the leader's first pass of the day, before its files: a request for
         yesterday's statement from one of its clients finds it. (Another worker's clients
         may ask in the same moment; today's close is `_end_of_day`'s, after the files, which
-        also logs and retries a defect of stating and goes on past ten missed days.)"""
+        also logs and retries a defect of stating.)"""
         today = self.env.local_now().date()
         if self._missed_done_for == today:
             return
         try:
-            statements.run_due_eod(self.env, before=today)
+            # all of them before its files, however many (ten a call): the books of the days
+            # missed are closed before the day's requests are answered
+            while statements.run_due_eod(self.env, before=today) and not self.stop.is_set():
+                pass
         except Exception as exc:
             if fault_of_ours(exc):
                 raise  # the machine's or a service's (the database): the pass's fault

@@ -385,6 +385,8 @@ def run_due_eod(env: Environment, before: dt.date | None = None) -> int:
             break
         of_day = sum(r.written for r in write_statements(env, day))
         if not of_day:
+            if next_due_day(env) != day:
+                continue  # another process (a second daemon) stated it meanwhile
             log.warning("eod.nothing_written", day=day.isoformat())
             break
         log.info("eod.statements", day=day.isoformat(), written=of_day)
