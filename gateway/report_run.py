@@ -164,6 +164,8 @@ def _statements(
         return _Copies(wanted.iban, (int(row.outbox_id),))
     first = period.from_date
     last = period.to_date or _last_closed(env, local)
+    if not calendar.is_business_day(last):  # a weekend or holiday is never stated
+        last = calendar.previous_business_day(last)
     if period.to_date is not None and not statements.day_closed(env, last):
         return _refused(
             RequestReason.DT01,

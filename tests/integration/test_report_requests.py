@@ -111,6 +111,27 @@ def test_yesterdays_statement_again_is_a_sealed_copy(
         inst.close()
 
 
+def test_a_period_ending_on_a_weekend_ends_at_its_last_business_day(
+    template: Path, tmp_path: Path
+) -> None:
+    """Asked on a Saturday for Wednesday to that Saturday: no statement is ever written for
+    a weekend, so the period ends on Friday, which is closed; the copies issued in it are
+    sent (it was refused: "2026-11-28 is not closed yet; its statement is written at the
+    end of the day")."""
+    inst = Installation.copy_of(template, tmp_path / "gw", need_sealer=True)
+    try:
+        closed_yesterday(inst)
+        saturday = TODAY + dt.timedelta(days=3)
+        inst.clock.set(riga(saturday, "10:00"))
+        out = Out(inst.outbox(CLIENT_A))
+        outcome, _ = answered(inst, request(statement_day(first=TODAY, last=saturday)))
+        assert outcome.group_status == "ACCP", outcome
+        (copy,) = out.new()
+        assert copy.message == "camt.053.001.02" and copy.texts("Stmt/CpyDplctInd") == ["DUPL"]
+    finally:
+        inst.close()
+
+
 def test_a_request_sent_again_gets_every_copy_again(template: Path, tmp_path: Path) -> None:
     """SPEC §6: the same bytes again get the original's answer once more. A request
     answered with two statements (two accounts) sent again got only the first of them."""
