@@ -171,10 +171,11 @@ class Worker:
         if self._missed_done_for == today:
             return
         try:
-            # all of them before its files, however many (ten a call): the books of the days
-            # missed are closed before the day's requests are answered
-            while statements.run_due_eod(self.env, before=today) and not self.stop.is_set():
-                pass
+            # all of them before its files, however many: the books of the days missed are
+            # closed before the day's requests are answered
+            stated = True
+            while stated and not self.stop.is_set():
+                stated = statements.run_due_eod(self.env, before=today) > 0  # ten days a call
         except Exception as exc:
             if fault_of_ours(exc):
                 raise  # the machine's or a service's (the database): the pass's fault

@@ -108,9 +108,9 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
     PostgreSQL's REPEATABLE READ (its default reads each statement afresh, so what another
     process committed between the two would be read but not counted), SQLite's deferred
     BEGIN (a WAL snapshot). Read only."""
-    postgresql = engine.dialect.name == "postgresql"
     with engine.connect() as conn:
-        conn.execution_options(isolation_level="REPEATABLE READ") if postgresql else None
+        if engine.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
             yield conn
 
