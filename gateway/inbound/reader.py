@@ -17,7 +17,7 @@ is always worked out here (it needs the file in order). What a transaction says 
 (`facts.facts`) and what an answer echoes of it as read (`Chunk.echoes`, rendered by the
 function the caller passes: `pain002_v03.original`) are worked out here only while the
 child is ahead — while what it has parsed waits for the booking process, in its queue or
-unread in the pipe (`_Sender.ahead`); otherwise the booking process works them out as it
+unread in the pipe (`pipe.Sender.ahead`); otherwise the booking process works them out as it
 takes the chunk (`_Decoder`) and renders the echo beside the outcome. Either side calls
 the same functions with the same values, so the answer does not depend on who did it.
 
@@ -31,8 +31,8 @@ The child is kept to reading the file and writing the pipe:
 - it freezes the inherited heap (`gc.freeze`), so no object of the parent's is
   finalised in it, and leaves with `os._exit`, running no exit handlers;
 - it ignores SIGTERM and SIGINT: stopping the daemon lets the file in hand finish.
-The child runs at most `chunks_ahead_max` events (and a pipe of ~two chunks) ahead
-of this process, so memory stays bounded (`_Sender`). If this process goes away the
+The child runs at most `pipe.chunks_ahead_max` events (and a pipe of ~two chunks) ahead
+of this process, so memory stays bounded (`pipe.Sender`). If this process goes away the
 child's next write fails and it exits; `close` kills it if it is still there. A
 child that ends without sending its summary (a crash in the parser, the OOM killer)
 is reported as `ReaderFailed`: a defect of ours, never answered with a reason code
@@ -47,12 +47,7 @@ import fcntl
 import gc
 import hashlib
 import os
-import pickle
-import queue
 import signal
-import sys
-import termios
-import threading
 import time
 import traceback
 from collections.abc import Callable, Generator, Iterator
@@ -61,18 +56,16 @@ from typing import Any, NamedTuple
 
 from gateway.errors import TransientError
 from gateway.files import Digest, sha256_file
-from gateway.inbound import pain001_v03
+from gateway.inbound import pain001_v03, pipe
 from gateway.inbound.facts import Facts, facts
 from gateway.inbound.parsed import ParsedFile, ParsedHeader, ParsedPmtInf, ParsedTx
 
 pipe_buffer_bytes = 1 << 20
-chunks_ahead_max = 16  # events the child may have parsed and not yet written (~8 MB)
 _make_tx = ParsedTx._make
 _make_facts = Facts._make
 pipe_capacity_bytes = 1 << 20  # Linux's default pipe-max-size for unprivileged users
 exit_wait_seconds = 5.0
 inline_bytes_max = 1 << 20  # files up to this size are read in-process (`read`)
-ahead_events = 1  # the child is ahead while this many events wait (`_Sender.ahead`)
 
 # What an answer echoes of a transaction as read, before and after its outcome, and the
 # function that renders it from the transaction, its amount as sent and ReqdExctnDt.
@@ -111,10 +104,10 @@ def _serve(path: Path, transactions_max: int, echo: EchoOf | None, write_fd: int
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.closerange(3, write_fd)
     os.closerange(write_fd + 1, os.sysconf("SC_OPEN_MAX"))
-    sender = _Sender(write_fd)
+    sender = pipe.Sender(write_fd)
     try:
         for item in _items(path, transactions_max, echo, sender.ahead):
-            if not sender.send(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)):
+            if not sender.send(pipe.frame(item)):
                 return 0  # the reading process is gone: nothing left to do
         if not sender.finish():
             return 0
@@ -206,62 +199,6 @@ class _Decoder:
         return Chunk(txs, list(map(_make_facts, said)), echoes)
 
 
-class _Sender:
-    """The child's writing side: a thread writes the pickled events into the pipe, so
-    the parser can run up to `chunks_ahead_max` events ahead of a reader that is not
-    reading yet (`scan --once` forks the child before it has loaded the database
-    layer: `gateway.readahead`) — a pipe holds about two chunks. Memory stays bounded:
-    the queue holds at most that many events."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=chunks_ahead_max)
-        self._gone = threading.Event()
-        self._thread = threading.Thread(target=self._write_all, daemon=True)
-        self._thread.start()
-
-    def _write_all(self) -> None:
-        while (data := self._queue.get()) is not None:
-            view = memoryview(data)
-            try:
-                while view:
-                    view = view[os.write(self._fd, view) :]
-            except OSError:  # EPIPE: the reading process is gone
-                self._gone.set()
-                return
-        os.close(self._fd)
-
-    def ahead(self) -> bool:
-        """Whether what was parsed here waits for the booking process to take it: events
-        in the queue, and what was written still unread in the pipe (counted as one)."""
-        waiting = self._queue.qsize()
-        if waiting < ahead_events:
-            unread = fcntl.ioctl(self._fd, termios.FIONREAD, b"\0\0\0\0")
-            waiting += int.from_bytes(unread, sys.byteorder) > 0
-        return waiting >= ahead_events
-
-    def send(self, data: bytes) -> bool:
-        """Queue `data` for the pipe; False once the reading process has gone."""
-        while not self._gone.is_set():
-            try:
-                self._queue.put(data, timeout=0.5)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def finish(self) -> bool:
-        """Wait until everything queued is written; False if the reader went away."""
-        while not self._gone.is_set():
-            try:
-                self._queue.put(None, timeout=0.5)
-                break
-            except queue.Full:
-                continue
-        self._thread.join()  # returns at once if the reader went away
-        return not self._gone.is_set()
-
-
 def read(path: Path, *, transactions_max: int, echo: EchoOf | None = None) -> Reading:
     """The reading of `path`: by a child process (`Reader`) for a big file, so that
     parsing and booking run side by side; in this process (`InlineRead`) for a small
@@ -331,12 +268,10 @@ class Reader:
         self._digest: Digest | None = None
 
     def _receive(self) -> Any:
-        try:
-            return pickle.load(self._pipe)
-        except (EOFError, pickle.UnpicklingError):  # no more, or cut off mid-chunk
-            raise ReaderFailed(
-                f"the reader ended without finishing the file ({self._wait()})"
-            ) from None
+        item = pipe.unframe(self._pipe)
+        if item is pipe.CUT_OFF:
+            raise ReaderFailed(f"the reader ended without finishing the file ({self._wait()})")
+        return item
 
     def digest(self) -> Digest:
         """The file's SHA-256 and size, as the child read it (before it parsed it)."""

@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from gateway.inbound import reader
+from gateway.inbound import pipe, reader
 from gateway.inbound.facts import Facts, parse_date
 from gateway.inbound.reader import Chunk
 from gateway.outbound import pain002_v03
 from tests.pipeline_fixtures import B_MAIN, NS002, Batch, Installation
 
-ALWAYS, NEVER = 0, 10**9  # reader.ahead_events: the child is always / never ahead
+ALWAYS, NEVER = 0, 10**9  # pipe.ahead_events: the child is always / never ahead
 COUNT = 5_000  # over 1 MiB: read by a child, in three chunks
 
 
@@ -48,7 +48,7 @@ def varied_file(msg_id: str) -> bytes:
 
 
 def chunks(path: Path, ahead_events: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[Chunk]:
-    monkeypatch.setattr(reader, "ahead_events", ahead_events)
+    monkeypatch.setattr(pipe, "ahead_events", ahead_events)
     with reader.Reader(path, transactions_max=10**6, echo=pain002_v03.original) as read:
         read.digest()
         yield from (event for event in read if isinstance(event, Chunk))
@@ -137,7 +137,7 @@ def test_the_answer_is_the_same_whichever_side_renders_the_echo(
     monkeypatch.setattr(pain002_v03, "original", counted)
     answers, counts = [], []
     for ahead_events in (ALWAYS, NEVER):
-        monkeypatch.setattr(reader, "ahead_events", ahead_events)
+        monkeypatch.setattr(pipe, "ahead_events", ahead_events)
         rendered_here[0] = 0
         inst = Installation.copy_of(template, tmp_path / f"gw-{ahead_events}")
         try:
