@@ -8,10 +8,16 @@ limit (`[sftp] client_waiting_bytes_max`, or the client's own
 `waiting_bytes_max`).
 
 Counting the folders means reading them, so it is done when an upload starts
-and again only before a refusal: between those the count can only be too
-high (the gateway takes files away; uploads are reserved as they grow), and a
-fresh count settles it. Everything runs on the server's event loop, so the
-check and the reservation cannot interleave with another session's.
+and again before a refusal: between counts the count can only be too high (the
+gateway takes files away; uploads are reserved as they grow, and those kept are
+added), and a fresh count settles it. Everything runs on the server's event loop, so
+the check and the reservation cannot interleave with another session's — and a count
+holds every session up while it reads: a client with 10,000 files waiting that opened
+again and again, each open refused, had them read each time, and the server answered
+no other client for half a minute (a tester). So a client's folders are read for at
+most a `count_share_max`-th of the time: after a count that took t, the next waits
+(count_share_max − 1)·t — for a few files, a fraction of a millisecond (room the
+gateway made is seen at once); for 10,000, about half a second.
 """
 
 from __future__ import annotations
@@ -59,23 +65,39 @@ def usage_in(folders: Iterable[Path]) -> tuple[int, int]:
 files_waiting_max = 10_000
 
 
+count_share_max = 20  # a client's folders are read for at most 1/20 of the time
+
+
 class WaitingBytes:
     """Waiting bytes per client: files on disk, counted by `count` (bytes, files), plus
-    uploads in flight; and how many files that makes (`may_start`)."""
+    uploads in flight; and how many files that makes (`may_start`). `clock`: seconds of a
+    monotonic clock, for how long a count took."""
 
-    def __init__(self, count: Callable[[str], tuple[int, int]]) -> None:
+    def __init__(
+        self, count: Callable[[str], tuple[int, int]], clock: Callable[[], float]
+    ) -> None:
         self._count = count
+        self._clock = clock
+        self._next_count: dict[str, float] = {}  # a client's folders are read again from
         self._on_disk: dict[str, int] = {}
         self._files_on_disk: dict[str, int] = {}
         self._uploading: dict[str, int] = {}  # uploads begun and not ended
         self._in_flight: dict[str, int] = {}
 
     def recount(self, client_id: str) -> None:
+        """Count the client's folders afresh, unless the last count is too recent for
+        what it cost (module docstring)."""
+        start = self._clock()
+        if client_id in self._on_disk and start < self._next_count[client_id]:
+            return
         self._on_disk[client_id], self._files_on_disk[client_id] = self._count(client_id)
+        end = self._clock()
+        self._next_count[client_id] = end + max(0.0, end - start) * (count_share_max - 1)
 
     def may_start(self, client_id: str) -> str | None:
-        """Count a new upload of `client_id` (the folders counted afresh: an operator or
-        the gateway may have changed them), or say why it may not begin."""
+        """Count a new upload of `client_id` (the folders counted afresh, as often as their
+        cost allows: an operator or the gateway may have changed them), or say why it
+        may not begin."""
         self.recount(client_id)
         uploading = self._uploading.get(client_id, 0)
         if self._files_on_disk[client_id] + uploading >= files_waiting_max:

@@ -226,7 +226,9 @@ async def start_server(
         logins=LoginSlots(
             cfg.unauthenticated_connections_max, cfg.unauthenticated_connections_per_address_max
         ),
-        waiting=WaitingBytes(lambda client: usage_in(waiting_folders(settings.spool_dir, client))),
+        waiting=WaitingBytes(
+            lambda client: usage_in(waiting_folders(settings.spool_dir, client)), time.monotonic
+        ),
         handles=_open_handles(),
         throttle=LogThrottle(REFUSAL_LOG_SECONDS, time.monotonic),
         clock=clock,

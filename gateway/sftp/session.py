@@ -410,8 +410,9 @@ class SftpSession(asyncssh.SFTPServer):
         if not pflags & asyncssh.FXF_CREAT:
             raise asyncssh.SFTPNoSuchFile("no such file")
         self._refuse_uploading(vpath, local)
-        # The client's folders counted afresh once per upload; writes then only add their
-        # growth. Refused past the bound on files (`quota.files_waiting_max`).
+        # The client's folders counted afresh as an upload starts (as often as their cost
+        # allows: `quota.count_share_max`); writes then only add their growth. Refused past
+        # the bound on files (`quota.files_waiting_max`).
         too_many = self.ctx.waiting.may_start(self.client_id)
         if too_many is not None:
             raise self._deny("write", vpath, too_many)

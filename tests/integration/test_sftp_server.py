@@ -1002,8 +1002,10 @@ def test_files_waiting_are_bounded_in_number_as_well(
 ) -> None:
     """Empty files cost no waiting bytes: a client could leave any number of them in /in
     (a tester: 5,000 in a minute). At most `quota.files_waiting_max` files wait; an upload
-    past it is refused, and one taken away makes room. (The bound made small here.)"""
+    past it is refused, and one taken away makes room. (The bound made small here, and a
+    count made to stand for no time: `test_sftp_quota.py` checks for how long it does.)"""
     monkeypatch.setattr(quota, "files_waiting_max", 3)
+    monkeypatch.setattr(quota, "count_share_max", 1)
     sftp = open_sftp(server, "alpha-erp", "alpha")
     try:
         for n in range(3):

@@ -9,16 +9,31 @@ from gateway.sftp import quota
 from gateway.sftp.quota import WaitingBytes
 
 
-class FakeFolders:
-    """Bytes (and files) on disk per client, and how often the server counted them."""
+class Clock:
+    """Seconds that stand still until moved."""
 
-    def __init__(self, **on_disk: int) -> None:
+    def __init__(self) -> None:
+        self.seconds = 1000.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+class FakeFolders:
+    """Bytes (and files) on disk per client, and how often the server counted them; a count
+    takes `seconds_per_count` of `clock`."""
+
+    def __init__(self, clock: Clock | None = None, **on_disk: int) -> None:
         self.on_disk = dict(on_disk)
         self.files: dict[str, int] = {}
         self.counts = 0
+        self.clock = clock
+        self.seconds_per_count = 0.0
 
     def __call__(self, client_id: str) -> tuple[int, int]:
         self.counts += 1
+        if self.clock is not None:
+            self.clock.seconds += self.seconds_per_count
         return self.on_disk.get(client_id, 0), self.files.get(client_id, 0)
 
 
@@ -26,7 +41,7 @@ def test_reservations_add_up_to_the_limit_and_not_beyond() -> None:
     """Files on disk plus every reservation in flight stay within the limit; the limit itself
     is allowed; each client has its own account."""
     folders = FakeFolders(a=3000)
-    waiting = WaitingBytes(folders)
+    waiting = WaitingBytes(folders, Clock())
     assert waiting.reserve("a", 4000, 10_000)
     assert waiting.reserve("a", 3000, 10_000)  # exactly 10,000
     assert not waiting.reserve("a", 1, 10_000)
@@ -37,7 +52,7 @@ def test_reservations_add_up_to_the_limit_and_not_beyond() -> None:
 def test_release_returns_room_or_keeps_it_as_a_file() -> None:
     """A discarded upload gives its bytes back; a completed one now lies in in/ and still counts."""
     folders = FakeFolders()
-    waiting = WaitingBytes(folders)
+    waiting = WaitingBytes(folders, Clock())
     assert waiting.reserve("a", 6000, 10_000)
     waiting.release("a", 6000, kept=False)
     assert waiting.waiting("a") == 0
@@ -52,7 +67,7 @@ def test_folders_are_counted_again_only_before_a_refusal() -> None:
     """Writes below the limit do not read the folders; before refusing, a fresh count sees the
     room the gateway made by taking files in."""
     folders = FakeFolders(a=9000)
-    waiting = WaitingBytes(folders)
+    waiting = WaitingBytes(folders, Clock())  # a count takes no time: never too recent
     assert waiting.reserve("a", 500, 10_000)
     assert waiting.reserve("a", 500, 10_000)
     assert folders.counts == 1
@@ -68,7 +83,7 @@ def test_files_waiting_are_bounded_whatever_their_size() -> None:
     uploads begun included; one that ends discarded makes room again."""
     folders = FakeFolders()
     folders.files["a"] = quota.files_waiting_max - 2
-    waiting = WaitingBytes(folders)
+    waiting = WaitingBytes(folders, Clock())
     assert waiting.may_start("a") is None
     assert waiting.may_start("a") is None
     refused = waiting.may_start("a")
@@ -79,3 +94,29 @@ def test_files_waiting_are_bounded_whatever_their_size() -> None:
     waiting.release("a", 0, kept=True)  # now on disk, as a fresh count sees it
     folders.files["a"] += 1
     assert waiting.may_start("a") is not None
+
+
+def test_a_flood_of_refused_opens_and_writes_reads_the_folders_a_share_of_the_time() -> None:
+    """Counting means reading every file waiting, on the loop that serves every session: a
+    client with 9,990 files waiting that sent hundreds of opens, each refused, had them
+    counted each time and the server answered no other client for 32 s (a tester). After a
+    count that took t, the count stands for (count_share_max − 1)·t — for refusals too;
+    after that the folders are read again and room the gateway made is seen."""
+    clock = Clock()
+    folders = FakeFolders(clock, a=10_000)
+    folders.files["a"] = quota.files_waiting_max
+    folders.seconds_per_count = 0.03  # 10,000 files read
+    waiting = WaitingBytes(folders, clock)
+    for _ in range(300):
+        assert waiting.may_start("a") is not None
+        assert not waiting.reserve("a", 1, 10_000)
+    assert folders.counts == 1
+    folders.files["a"], folders.on_disk["a"] = 0, 0  # the gateway took them in
+    stands = 0.03 * (quota.count_share_max - 1)
+    clock.seconds += stands * 0.9
+    assert waiting.may_start("a") is not None  # not read again yet
+    clock.seconds += stands * 0.1
+    assert waiting.may_start("a") is None
+    assert waiting.reserve("a", 10_000, 10_000)
+    assert folders.counts == 2
+    assert waiting.may_start("b") is None and folders.counts == 3  # each client its own
