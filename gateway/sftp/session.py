@@ -44,6 +44,16 @@ CLOSED_REMEMBERED_SECONDS = 60.0
 CLOSED_REMEMBERED_MAX = 16
 
 
+def _file_names(folder: str) -> list[str]:
+    """The names of the regular files a client may see in `folder`, sorted."""
+    with os.scandir(folder) as entries:
+        return sorted(
+            entry.name
+            for entry in entries
+            if not fs.is_internal_name(entry.name) and entry.is_file(follow_symlinks=False)
+        )
+
+
 def _attrs(st: os.stat_result) -> asyncssh.SFTPAttrs:
     """Attributes shown to clients: no uid or gid, which would name server accounts (the
     `ls -l` listing shows the client id as owner and group instead: `format_user`)."""
@@ -331,12 +341,10 @@ class SftpSession(asyncssh.SFTPServer):
         here = self._folder_attrs(vpath.area)
         yield asyncssh.SFTPName(b".", attrs=here)
         yield asyncssh.SFTPName(b"..", attrs=self._root_attrs())
-        with os.scandir(local) as entries:
-            names = sorted(
-                entry.name
-                for entry in entries
-                if not fs.is_internal_name(entry.name) and entry.is_file(follow_symlinks=False)
-            )
+        # Read off the loop that serves every session: a folder of 10,000 files takes
+        # milliseconds to read and sort, and a client listing it again and again would
+        # hold every other client up meanwhile (as counting its files did: `quota.py`).
+        names = await asyncio.to_thread(_file_names, local)
         for name in names:  # each looked at as it is listed
             try:
                 st = os.stat(os.path.join(local, name), follow_symlinks=False)

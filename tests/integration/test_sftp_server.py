@@ -21,7 +21,7 @@ from sqlalchemy import create_engine
 
 from gateway import metrics
 from gateway.clock import FixedClock
-from gateway.sftp import quota, server_context, stop_server
+from gateway.sftp import quota, server_context, session, stop_server
 from gateway.sftp.session import HANDLES_PER_SESSION_MAX
 from tests.integration.sftp_fixtures import (
     OPENSSH_OPTIONS,
@@ -146,6 +146,29 @@ def test_long_listing_shows_the_client_as_owner(server: RunningServer, tmp_path:
     assert done.returncode == 0, done.stderr
     (line,) = [x for x in done.stdout.splitlines() if x.endswith("answer.xml")]
     assert line.split()[1:5] == ["1", "alpha", "alpha", "9"]
+
+
+def test_a_folder_is_read_off_the_servers_loop(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading and sorting a folder of 10,000 files takes milliseconds, and on the loop that
+    serves every session a client listing it again and again would hold every other client
+    up (as counting its files did: `quota.py`). A listing reads its folder in another
+    thread, and lists what is there."""
+    read_on: list[int] = []
+    real = session._file_names
+
+    def recorded(folder: str) -> list[str]:
+        read_on.append(threading.get_ident())
+        return real(folder)
+
+    monkeypatch.setattr(session, "_file_names", recorded)
+    (server.folder("alpha", "out") / "b.xml").write_bytes(b"answer")
+    (server.folder("alpha", "out") / "a.xml").write_bytes(b"answer")
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    assert sftp.listdir("/out") == ["a.xml", "b.xml"]
+    loop_thread = server.call(threading.get_ident)
+    assert read_on and loop_thread not in read_on
 
 
 def test_root_lists_exactly_in_and_out(server: RunningServer) -> None:
