@@ -166,6 +166,12 @@ def _statements(
     last = period.to_date or _last_closed(env, local)
     if not calendar.is_business_day(last):  # a weekend or holiday is never stated
         last = calendar.previous_business_day(last)
+    if last < first:  # (its refusal named the period ending before it began)
+        return _refused(
+            RequestReason.DT01,
+            f"report {number}: {first} to {period.to_date} holds no business day: a statement"
+            " is written for each business day only",
+        )
     if period.to_date is not None and not statements.day_closed(env, last):
         return _refused(
             RequestReason.DT01,

@@ -132,6 +132,27 @@ def test_a_period_ending_on_a_weekend_ends_at_its_last_business_day(
         inst.close()
 
 
+def test_a_period_of_a_weekend_alone_is_refused_for_holding_no_business_day(
+    template: Path, tmp_path: Path
+) -> None:
+    """Saturday to Sunday holds no statement; the refusal named the period moved back to
+    its last business day, ending before it began: "from 2026-11-28 to 2026-11-27" (a
+    reviewer)."""
+    inst = Installation.copy_of(template, tmp_path / "gw", need_sealer=True)
+    try:
+        closed_yesterday(inst)
+        saturday, sunday = TODAY + dt.timedelta(days=3), TODAY + dt.timedelta(days=4)
+        inst.clock.set(riga(sunday + dt.timedelta(days=1), "10:00"))
+        outcome, _ = answered(inst, request(statement_day(first=saturday, last=sunday)))
+        assert outcome.group_status == "RJCT" and outcome.reason == "DT01", outcome
+        assert outcome.info == (
+            f"report 1: {saturday} to {sunday} holds no business day: a statement is written"
+            " for each business day only"
+        )
+    finally:
+        inst.close()
+
+
 def test_a_request_sent_again_gets_every_copy_again(template: Path, tmp_path: Path) -> None:
     """SPEC §6: the same bytes again get the original's answer once more. A request
     answered with two statements (two accounts) sent again got only the first of them."""
