@@ -1,7 +1,8 @@
 """A daemon worker's pass: everything that blocks (XML, database, spool), for the clients
 of its `Share` (`gateway.workers` runs it in a process of its own, woken by the daemon).
 
-A pass: recover what a stopped run left in work/, take the settled files of its clients
+A pass: at the first of the day, state the business days missed while the daemon was
+down; recover what a stopped run left in work/, take the settled files of its clients
 in turn, in groups that commit together (the stop flag checked between groups); the
 leader (worker 0) also executes what has fallen due and writes end-of-day statements;
 then deliver the outbox. A fault confined to one client's folders holds that client
@@ -78,9 +79,12 @@ class Worker:
         self._missed_done_for: dt.date | None = None  # `_missed_days` ran on this day
 
     def start_up(self) -> int:
-        """Finish what a stopped run left: files in work/, undelivered answers."""
+        """Finish what a stopped run left: files in work/, undelivered answers — after the
+        days missed while the daemon was down are stated (`_missed_days`): a request for
+        yesterday's statement a crash left in work/ finds it."""
         leader = self.share.leader
         delivered = len(self.pipeline.deliver(every_client=leader))
+        self._missed_days()
         recovered = len(self.pipeline.recover())
         delivered += len(self.pipeline.deliver(every_client=leader))
         log.info("daemon.recovered", files=recovered, delivered=delivered)
@@ -91,7 +95,7 @@ class Worker:
         # its new files are taken only once what it is owed was delivered.
         self.pipeline.begin_pass()
         self.pipeline.deliver(every_client=self.share.leader)
-        if self.share.leader and not self.stop.is_set():
+        if not self.stop.is_set():
             self._missed_days()
         # A sibling daemon on the same spool may have died holding a file; its lock is free now.
         processed = len(self.pipeline.recover())
@@ -163,10 +167,12 @@ class Worker:
 
     def _missed_days(self) -> None:
         """Business days before today still unstated (the daemon was down when they closed)
-        are stated at the leader's first pass of the day, before its files: a request for
-        yesterday's statement from one of its clients finds it. (Another worker's clients
-        may ask in the same moment; today's close is `_end_of_day`'s, after the files, which
-        also logs and retries a defect of stating.)"""
+        are stated at each worker's first pass of the day, before its files: a request
+        for yesterday's statement from any client finds it. Every worker looks (a query;
+        a second finds the first's work done, or waits for the account's statement
+        number and then finds it: `statements._statement`), so that no client's request
+        is answered before the leader got round to it. Today's close is the leader's,
+        after its files (`_end_of_day`), which also logs and retries a defect of stating."""
         today = self.env.local_now().date()
         if self._missed_done_for == today:
             return

@@ -560,14 +560,16 @@ def test_a_worker_killed_stops_the_daemon_in_one_line_and_a_restart_resumes_its_
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("client", ["alpha", "beta"])  # of worker 0, of worker 1
 def test_a_request_for_yesterdays_statement_finds_it_after_a_night_the_daemon_was_down(
-    tmp_path: Path,
+    tmp_path: Path, client: str
 ) -> None:
     """The daemon was down for twelve business days; started this morning with a request
     for yesterday's camt.053 waiting, it answered "no statement was issued" (admi.002) and
     wrote the statement a moment later (ten days a pass). Every day missed is stated at
-    the leader's first pass of the day, before its files: the request (of a client of
-    worker 0) gets its copy."""
+    each worker's first pass of the day, before its files: the request gets its copy —
+    also from a client of worker 1 (only the leader stated them, and worker 1 answered
+    first: a reviewer)."""
     from tests.unit import pull_samples
 
     install = make_install(tmp_path / "gw", rescan_seconds=1, settle_seconds=0, workers=2)
@@ -576,15 +578,15 @@ def test_a_request_for_yesterdays_statement_finds_it_after_a_night_the_daemon_wa
     for _ in range(12):  # more than a catch-up call states (`catch_up_business_days_max`)
         day = calendar.next_business_day(day)
     yesterday = calendar.previous_business_day(day)
-    inbox, out = install.folder("alpha", "in"), install.folder("alpha", "out")
-    drop(inbox, "pay.xml", batch("YESTERDAY", "alpha", 1, day=before.date()))
+    inbox, out = install.folder(client, "in"), install.folder(client, "out")
+    drop(inbox, "pay.xml", batch("YESTERDAY", client, 1, day=before.date()))
     with running_daemon(install, env=workday.pinned(before), name="before") as daemon:
         assert wait_for(lambda: "YESTERDAY" in answers_per_msg_id(out), 30), daemon.tail()
         daemon.signal(signal.SIGTERM)
         assert daemon.wait(30) == 0
     assert not list(out.glob("*camt.053*"))  # stopped before the close: nothing stated
     wanted = pull_samples.Wanted(
-        iban=iban("alpha"), from_date=yesterday.isoformat(), to_date=yesterday.isoformat()
+        iban=iban(client), from_date=yesterday.isoformat(), to_date=yesterday.isoformat()
     )
     request = pull_samples.to_bytes(pull_samples.camt060("05", (wanted,), msg_id="ASK-1"))
     drop(inbox, "ask.xml", request)

@@ -1029,6 +1029,38 @@ def test_the_daemons_passes_go_on_catching_up_until_every_missed_day_is_stated(
     assert {day for iban, day in found if iban == A_MAIN} == {TODAY, *missed}
 
 
+def test_a_request_a_crash_left_in_work_finds_the_days_the_daemon_missed(
+    inst: Installation,
+) -> None:
+    """A request for yesterday's camt.053 that a stopped daemon had already claimed (it
+    lies in work/) was answered by the start-up's recovery, before any pass stated the
+    days missed while the daemon was down: "no statement was issued" (a reviewer). The
+    start-up states them first — in every worker, here worker 1 of 2."""
+    from gateway.worker import Share
+    from tests.unit import pull_samples
+
+    close_day(inst, TODAY)
+    day = TODAY
+    for _ in range(3):
+        day = calendar.next_business_day(day)
+    yesterday = calendar.previous_business_day(day)
+    inst.clock.set(riga(day, "09:00"))
+    wanted = pull_samples.Wanted(
+        iban=B_MAIN, from_date=yesterday.isoformat(), to_date=yesterday.isoformat()
+    )
+    request = pull_samples.to_bytes(pull_samples.camt060("05", (wanted,), msg_id="ASK-1"))
+    path = inst.drop(request, "ask.xml", CLIENT_B)
+    assert inst.env.spool.claim(CLIENT_B, path, inst.clock.now()) is not None  # then it stopped
+    worker = Worker(inst.env, threading.Event(), Share(1, 2))
+    assert worker.share.clients(inst.env.settings) == (inst.env.settings.clients[1],)
+    assert inst.env.settings.clients[1].id == CLIENT_B
+    assert worker.start_up() == 1
+    names = [p.name for p in inst.outbox(CLIENT_B).iterdir()]
+    assert not [n for n in names if "admi.002" in n], names
+    copies = [p for p in camt_files(inst, CAMT053, CLIENT_B) if b"DUPL" in p.read_bytes()]
+    assert len(copies) == 1, names
+
+
 def test_end_of_day_faults_of_ours_are_the_passs_and_a_defect_is_logged_once(
     inst: Installation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
