@@ -8,9 +8,11 @@ limit (`[sftp] client_waiting_bytes_max`, or the client's own
 `waiting_bytes_max`).
 
 Counting the folders means reading them, so it is done when an upload starts
-and again before a refusal: between counts the count can only be too high (the
+and again before a refusal: between counts the count is mostly too high (the
 gateway takes files away; uploads are reserved as they grow, and those kept are
-added), and a fresh count settles it. Everything runs on the server's event loop, so
+added), and a fresh count settles it. It is too low by a batch counted while the
+gateway had it in `work/` (not counted: it is being answered) on its way to
+`awaiting/`, until the next count. Everything runs on the server's event loop, so
 the check and the reservation cannot interleave with another session's — and a count
 holds every session up while it reads: a client with 10,000 files waiting that opened
 again and again, each open refused, had them read each time, and the server answered
