@@ -166,14 +166,6 @@ find "$etc/keys" -maxdepth 1 -type f -exec chown root:root {} + -exec chmod 0644
 
 # -- OpenSSH: the chroot tree, the client groups and accounts, the sshd drop-in ----------------
 if [ "$openssh" = 1 ]; then
-    install -d -o root -g root -m 0755 "$sftp_root"
-    if [ -L "$spool/clients" ]; then
-        ln -sfn ../sftp "$spool/clients"
-    elif [ -e "$spool/clients" ]; then
-        die "$spool/clients is a folder: stop the service, move its contents into $sftp_root, remove it, and run install.sh again"
-    else
-        ln -s ../sftp "$spool/clients"
-    fi
     table="$("$venv/bin/python" -c '
 import sys
 from gateway.errors import ConfigError
@@ -183,6 +175,28 @@ try:
     print(accounts_table(load(sys.argv[1])), end="")
 except (ConfigError, ValueError) as exc:
     sys.exit(f"install.sh: {exc}")' "$config")" || die "cannot read $config"
+    # Every SFTP user is checked before anything of the tree is made (a refusal halfway left
+    # groups, folders and the accounts of the rows before it). A user is an account of this
+    # machine made for it: never the gateway's own, nor one the machine had (its OpenSSH
+    # block would hand that login to the client's key).
+    while IFS=$'\t' read -r client client_group chroot user mode; do
+        [ -n "$client" ] || continue
+        [ "$user" != "$account" ] || die "SFTP user $user is the gateway's own account: rename it in $config"
+        if entry=$(getent passwd "$user"); then
+            case "$(echo "$entry" | cut -d: -f5)" in
+                "ekase-gateway SFTP ("*) ;;
+                *) die "SFTP user $user is an account this machine has already: rename it in $config" ;;
+            esac
+        fi
+    done <<< "$table"
+    install -d -o root -g root -m 0755 "$sftp_root"
+    if [ -L "$spool/clients" ]; then
+        ln -sfn ../sftp "$spool/clients"
+    elif [ -e "$spool/clients" ]; then
+        die "$spool/clients is a folder: stop the service, move its contents into $sftp_root, remove it, and run install.sh again"
+    else
+        ln -s ../sftp "$spool/clients"
+    fi
     while IFS=$'\t' read -r client client_group chroot user mode; do
         [ -n "$client" ] || continue
         getent group "$client_group" >/dev/null || groupadd --system "$client_group"
@@ -192,15 +206,6 @@ except (ConfigError, ValueError) as exc:
         install -d -o "$account" -g "$client_group" -m 2770 "$chroot/in"
         install -d -o "$account" -g "$client_group" -m 2750 "$chroot/out"
         install -d -o "$account" -g "$client_group" -m 2770 "$chroot/test"
-        # A user is an account of this machine made for it: never the gateway's own, nor one
-        # the machine had (its OpenSSH block would hand that login to the client's key).
-        [ "$user" != "$account" ] || die "SFTP user $user is the gateway's own account: rename it in $config"
-        if entry=$(getent passwd "$user"); then
-            case "$(echo "$entry" | cut -d: -f5)" in
-                "ekase-gateway SFTP ("*) ;;
-                *) die "SFTP user $user is an account this machine has already: rename it in $config" ;;
-            esac
-        fi
         if ! getent passwd "$user" >/dev/null; then
             # '*': no password, but not locked — sshd refuses locked accounts when UsePAM is no.
             useradd --system --no-create-home --home-dir /nonexistent --shell "$nologin" \

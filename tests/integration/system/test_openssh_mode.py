@@ -390,6 +390,11 @@ def test_a_user_named_as_an_account_the_machine_has_is_refused(
         assert done.returncode == 1, done.stdout + done.stderr
         assert f"SFTP user {own} is an account this machine has already" in done.stderr
         assert groups_of(own) == {own}
+        # Checked before anything of the tree is made: the row before it made its group and
+        # account, and a half-applied install was left (a reviewer).
+        for kind, name in (("passwd", f"{client}-erp"), ("group", f"ekase-{client}")):
+            found = subprocess.run(["getent", kind, name], capture_output=True, check=False)
+            assert found.returncode == 2, (kind, name, found.stdout)
     finally:
         for problem in made.remove():
             pytest.fail(problem)
