@@ -173,10 +173,17 @@ def test_validity_is_judged_when_received_not_at_the_declared_signing_time() -> 
     assert only(signed, received=NOW).ok
 
 
-def test_signing_time_before_the_certificate_existed_is_DS0D() -> None:
-    result = only(signature(PKI.first, at=PKI.first.cert.not_valid_before_utc - timedelta(days=1)))
-    assert result.problem is Problem.CERTIFICATE_NOT_VALID
-    assert "at the signing time" in result.detail
+def test_a_declared_signing_time_outside_the_certificate_changes_nothing() -> None:
+    """SPEC §11: a signatory counts if valid when the container is received, "not at the
+    self-declared signing time". A signing time after the certificate's end, or before its
+    start (a signer's clock set wrong), was refused DS0D with the certificate valid on the
+    day it came (a tester); the time is what the findings show, and nothing more."""
+    cert = PKI.first.cert
+    for at in (cert.not_valid_before_utc - timedelta(days=1),
+               cert.not_valid_after_utc + timedelta(days=1)):  # fmt: skip
+        result = only(signature(PKI.first, at=at), received=NOW)
+        assert result.ok, result.detail
+        assert result.signing_time == at
 
 
 def test_revoked_certificate_is_DS0C() -> None:
