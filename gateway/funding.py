@@ -58,7 +58,7 @@ def iban_argument(text: str) -> str:
 
 # The most funding takes an account, or the funding account below zero, to: what a
 # statement can state (ISO 20022 amounts have 18 digits).
-balance_limit_minor = 10**currency.amount_digits_max - 1
+balance_limit_minor = currency.minor_limit - 1
 
 
 def fund(env: Environment, iban_text: str, amount_text: str, *, key: str) -> Funded:

@@ -50,7 +50,6 @@ rate_integer_digits_max = 9
 # camt `XchgRate` (BaseOneRate): at most 10 decimals and 11 digits in all.
 xchg_rate_decimals_max = 10
 xchg_rate_digits_max = 11
-_AMOUNT_LIMIT = 10**currency.amount_digits_max  # minor units must stay below (18 digits)
 
 
 def rate_problem(rate: Decimal) -> str | None:
@@ -297,7 +296,7 @@ def converted_minor(
     if pair.display is None:
         return Overflow(source, target, amount_minor, rate=True)
     converted = _half_up(amount_minor * pair.numerator, pair.denominator)
-    if converted >= _AMOUNT_LIMIT:
+    if converted >= currency.minor_limit:
         return Overflow(source, target, amount_minor)
     if converted == 0:
         return BelowMinorUnit(source, target, amount_minor)

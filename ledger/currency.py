@@ -29,6 +29,8 @@ EXPONENTS: dict[str, int] = {
 }
 
 amount_digits_max = 18  # pain.001 allows 18 digits in total
+# Amounts in minor units stay below this: what ISO 20022 can carry, in any message.
+minor_limit: int = 10**amount_digits_max
 
 
 class AmountError(ValueError):
@@ -55,7 +57,7 @@ def to_minor(text: str | Decimal, currency: str, *, allow_zero: bool = False) ->
             not dot or (len(fraction) <= exponent and fraction.isdigit() and fraction.isascii())
         ):
             fast = int(whole + fraction.ljust(exponent, "0")) if exponent else int(whole)
-            if (fast > 0 or allow_zero) and fast < _MINOR_LIMIT:
+            if (fast > 0 or allow_zero) and fast < minor_limit:
                 return fast
     try:
         value = text if isinstance(text, Decimal) else Decimal(str(text).strip())
@@ -75,17 +77,15 @@ def to_minor(text: str | Decimal, currency: str, *, allow_zero: bool = False) ->
         raise AmountError(f"amount must not be negative: {text}")
     if minor < 0 or (minor == 0 and not allow_zero):
         raise AmountError(f"amount must be positive: {text}")
-    if len(str(minor)) > amount_digits_max:
+    if minor >= minor_limit:
         raise AmountError(f"amount too large: {text}")
     return minor
 
 
-_MINOR_LIMIT: int = 10**amount_digits_max
-
 
 def stateable(minor: int) -> bool:
     """Whether ISO 20022 can state `minor` (either sign): its amounts have 18 digits."""
-    return abs(minor) < _MINOR_LIMIT
+    return abs(minor) < minor_limit
 
 # An amount as a person writes it and as pain.001 carries it: digits, and a decimal point
 # with digits after it if there are decimals.

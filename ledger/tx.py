@@ -69,7 +69,7 @@ _ADD_DEBITS: dict[str, Any] = {}
 # What an account was debited in a day is kept up to this: the daily limits it is compared
 # with are amounts (under 18 digits), and past it "at least this much" decides each of them
 # alike, where the exact sum of a busy day could pass the column's 64 bits.
-day_debits_kept_max = 10**currency.amount_digits_max
+day_debits_kept_max = currency.minor_limit
 
 
 def _add_debits(dialect: str) -> Any:
