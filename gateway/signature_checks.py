@@ -15,7 +15,7 @@ from gateway import authorisation
 from gateway.environment import Environment
 from gateway.inbound import asice, xades
 from gateway.inbound.intake import Intake
-from gateway.reasons import Reason
+from gateway.reasons import PRECEDENCE, Reason
 from gateway.settings import Settings
 from gateway.signatories import Classified, Signer, Verdict
 
@@ -85,3 +85,14 @@ def judge(
         else:
             assert verdict is not None
             yield check, verdict, VERDICT_REASON[verdict.verdict], verdict.detail
+
+
+Judged = tuple[xades.SignatureCheck, Classified | None, Reason | None, str]  # `judge`'s
+
+
+def codes(judged: Sequence[Judged]) -> tuple[Reason, ...]:
+    """The reason codes of a container's signatures that do not count (`judge`'s), each once
+    in precedence order, the winning one first; DS0B for a container with no signature.
+    What its answer says in `StsRsnInf`, in /in and in a trial alike (SPEC §11, §15)."""
+    found = {reason for _, _, reason, _ in judged if reason is not None}
+    return tuple(sorted(found, key=PRECEDENCE.__getitem__)) if judged else (Reason.DS0B,)

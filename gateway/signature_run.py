@@ -52,7 +52,7 @@ from gateway.newfile import new_file, reject
 from gateway.outbound import answers, outbox, pain002_v03
 from gateway.outbound.outbox import PlainCopy
 from gateway.readahead import BatchAhead
-from gateway.reasons import PRECEDENCE, Reason, first
+from gateway.reasons import Reason
 from gateway.shelving import Outcome, findings_text
 from gateway.signatories import Signatory, Signer
 from gateway.spool import FINDINGS_SUFFIX
@@ -180,8 +180,7 @@ def _sign(
     card = authorisation.signatories_of(env.settings.client(row.client_id))
     auth = authorisation.authorise_waiting(env, row, earlier, signers, card)
     lines: list[str] = []
-    reasons: list[Reason] = []
-    judged = signature_checks.judge(checks, auth.signers)
+    judged = list(signature_checks.judge(checks, auth.signers))
     for check, verdict, reason, detail in judged:
         # Listed by name and right whether it counts or not: a configured signatory's
         # signature whose certificate failed (revoked, expired, another CA) too.
@@ -192,10 +191,7 @@ def _sign(
         counted = verdict is not None and check.problem is None and verdict.counts
         _record(conn, row.id, container_id, intake, check, who, reason, detail, counted)
         lines.append(f"{check.source}: {detail}")
-        if reason is not None:
-            reasons.append(reason)
     if not checks:
-        reasons.append(Reason.DS0B)
         lines.append(signature_checks.NO_SIGNATURE)
     summary, msg_id, executed = auth.describe(), None, None
     if auth.complete:
@@ -206,10 +202,10 @@ def _sign(
         executed = authorisation.execute(env, tx, row, copies, ahead)
         summary += "; " + released(executed.counts, _pending_days(conn, row.file_id))
     info = "; ".join(lines) + ". " + summary
-    reason = first(reasons) if reasons else None
     # SPEC §11: each signature that did not count says why in StsRsnInf: each code once,
     # in precedence order (the winning one first, with the text).
-    codes = tuple(sorted(set(reasons), key=PRECEDENCE.__getitem__))
+    codes = signature_checks.codes(judged)
+    reason = codes[0] if codes else None
     file_row = conn.execute(select(db.files).where(db.files.c.id == row.file_id)).one()
     # Authorised, the batch has the status its run gave it (SPEC §6's derivation); only
     # while it waits is the group PDNG (SPEC §11's exception).

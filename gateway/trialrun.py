@@ -93,13 +93,13 @@ def _read_echo(reader: Reading | None) -> ParsedFile | None:
 
 def _answered(
     env: Environment, conn: Connection, intake: Intake, checked: Outcome, report: bytes,
-    waits: str | None, note: str | None = None,
+    waits: str | None, note: str | None = None, codes: tuple[Reason, ...] = (),
 ) -> Outcome:
     """The trial's answer (`report`, the pain.002 of its run `checked`, made a trial's)
     issued; its Outcome. `waits`: what signatures it would wait for, if any; `note`: what
-    a container's signatures would do."""
+    a container's signatures would do, `codes` the reasons of those that would not count."""
     msg_id = answers.new_msg_id(conn, intake.now_local)
-    name = _issue(conn, intake, msg_id, trial_answer(report, msg_id, waits, note))
+    name = _issue(conn, intake, msg_id, trial_answer(report, msg_id, waits, note, codes))
     status = "ACCP" if checked.group_status == "ACSC" else checked.group_status
     status = "PDNG" if waits is not None else status
     counts = dict(checked.counts)
@@ -237,21 +237,23 @@ def _container(env: Environment, tx: LedgerTx, intake: Intake) -> Outcome:
         authorisation.signatories_of(env.settings.client(intake.client_id)),
         signature_checks.signers_of(checks, intake),
     )  # fmt: skip
-    note = _judged(checks, auth.signers)
+    note, codes = _judged(checks, auth.signers)
     if auth.level == 0 or auth.complete:  # it would execute
         note += f" ({auth.describe()})" if auth.level else ""
-        return _answered(env, tx.conn, intake, checked, report, None, note)
+        return _answered(env, tx.conn, intake, checked, report, None, note, codes)
     waits = f"would wait: {auth.describe()}"
-    return _answered(env, tx.conn, intake, checked, report, waits, note)
+    return _answered(env, tx.conn, intake, checked, report, waits, note, codes)
 
 
-def _judged(checks: tuple[xades.SignatureCheck, ...], signers: Sequence[Classified]) -> str:
+def _judged(
+    checks: tuple[xades.SignatureCheck, ...], signers: Sequence[Classified]
+) -> tuple[str, tuple[Reason, ...]]:
     """What in/ would say of a container's signatures (`signers`: those the level rule
-    counted of them)."""
-    said = [f"{check.source}: {detail}" for check, _, _, detail in signature_checks.judge(
-        checks, signers
-    )] or [signature_checks.NO_SIGNATURE]  # fmt: skip
-    return "this container's signatures: " + "; ".join(said)
+    counted of them): in words, and the reason codes of those that would not count."""
+    judged = list(signature_checks.judge(checks, signers))
+    said = [f"{check.source}: {detail}" for check, _, _, detail in judged]
+    text = "; ".join(said or [signature_checks.NO_SIGNATURE])
+    return "this container's signatures: " + text, signature_checks.codes(judged)
 
 
 def _signing(
@@ -267,16 +269,16 @@ def _signing(
     checks = signature_checks.verify(env, container, intake)
     signers = signature_checks.signers_of(checks, intake)
     auth = authorisation.authorise_waiting(env, waiting, earlier, signers)
-    note = _judged(checks, auth.signers)
+    note, codes = _judged(checks, auth.signers)
     batch = f"file {known.id} ({known.original_name}), waiting for signatures"
     checked, report, _ = _checked(
         env, tx, intake, lambda scratch: authorisation.run_batch(env, tx, waiting, scratch)
     )
     if auth.complete:
         note += f". {batch}: {auth.describe()}; it would execute, each payment as below"
-        return _answered(env, tx.conn, intake, checked, report, None, note)
+        return _answered(env, tx.conn, intake, checked, report, None, note, codes)
     waits = f"{batch}: it would wait: {auth.describe()}"
-    return _answered(env, tx.conn, intake, checked, report, waits, note)
+    return _answered(env, tx.conn, intake, checked, report, waits, note, codes)
 
 
 def _checked(

@@ -12,12 +12,13 @@ its group then `PDNG`, and more to say of a container's signatures).
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from lxml import etree
 
 from gateway.outbound import outbox, xmlwrite
+from gateway.reasons import Reason
 
 TRIAL_INFO = "trial run, nothing executed"
 _URI = "urn:iso:std:iso:20022:tech:xsd:pain.002.001.03"
@@ -35,11 +36,13 @@ inflate_block_bytes = 1 << 16
 
 
 def trial_answer(
-    report: bytes, msg_id: str, waits: str | None = None, note: str | None = None
+    report: bytes, msg_id: str, waits: str | None = None, note: str | None = None,
+    codes: Sequence[Reason] = (),
 ) -> bytes:
     """The compressed pain.002 `report` of a file's run as the compressed answer to its
     trial; `waits`: the signatures the batch would wait for (its group then PDNG);
-    `note`: more to say at group level (a container's signatures)."""
+    `note`: more to say at group level (a container's signatures), `codes` their reasons
+    as in/ would give them (SPEC §15: "rejections as usual")."""
 
     def write(out: Any) -> None:
         out.write(xmlwrite.DECLARATION)  # ours (lxml's has single quotes)
@@ -48,7 +51,7 @@ def trial_answer(
             if parent is None or elem.tag in _STREAMED:
                 out.write(_tag(elem, start=event == "start"))
             elif event == "end" and parent.tag in _STREAMED:
-                made = _made_trial(elem, msg_id, waits, note)
+                made = _made_trial(elem, msg_id, waits, note, codes)
                 text = etree.tostring(made, encoding="unicode")
                 out.write(text.replace(_OWN_DECLARATION, "", 1).encode())
                 elem.clear()
@@ -85,7 +88,9 @@ def _tag(elem: Any, *, start: bool) -> bytes:
     return f"<{local}{declared}>".encode()
 
 
-def _made_trial(elem: Any, msg_id: str, waits: str | None, note: str | None) -> Any:
+def _made_trial(
+    elem: Any, msg_id: str, waits: str | None, note: str | None, codes: Sequence[Reason]
+) -> Any:
     for status in elem.iter(*_STATUSES):
         if status.text == "ACSC":
             status.text = "ACCP"
@@ -96,11 +101,13 @@ def _made_trial(elem: Any, msg_id: str, waits: str | None, note: str | None) -> 
         assert header is not None, "a pain.002 without its MsgId"
         header.text = msg_id
     elif elem.tag == _NS + "OrgnlGrpInfAndSts":
-        _say_trial(elem, waits, note)
+        _say_trial(elem, waits, note, codes)
     return elem
 
 
-def _say_trial(group: Any, waits: str | None, note: str | None) -> None:
+def _say_trial(
+    group: Any, waits: str | None, note: str | None, codes: Sequence[Reason]
+) -> None:
     at = max(i for i, child in enumerate(group) if child.tag in _BEFORE_REASONS) + 1
     reason = etree.Element(_NS + "StsRsnInf")
     etree.SubElement(reason, _NS + "AddtlInf").text = TRIAL_INFO
@@ -113,3 +120,7 @@ def _say_trial(group: Any, waits: str | None, note: str | None) -> None:
         for line in xmlwrite.wrap(waits + "; once signed, each payment as below", 105):
             etree.SubElement(reason, _NS + "AddtlInf").text = line
     group.insert(at, reason)
+    for offset, code in enumerate(codes, start=1):  # after the trial's words, as in/'s are
+        coded = etree.Element(_NS + "StsRsnInf")
+        etree.SubElement(etree.SubElement(coded, _NS + "Rsn"), _NS + "Cd").text = code.value
+        group.insert(at + offset, coded)

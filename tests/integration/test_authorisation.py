@@ -807,6 +807,32 @@ def test_a_container_in_test_is_a_trial_of_its_batch_with_its_signatures(
     _no_scratch_left(inst)
 
 
+def test_a_container_in_test_gives_the_codes_in_would_give(
+    signing: tuple[Installation, Pki], assert_valid: Any, container_data: None
+) -> None:
+    """SPEC §15: test/ checks "exactly as in in/ … rejections as usual". A container whose
+    signatures would not count was answered in words alone (AddtlInf), where in/ gives each
+    code in StsRsnInf — DS0F, DS0H, DS17 (a tester). A good one gives none."""
+    inst, pki = signing
+    data = batch(("T1", "10.00"), msg_id="TRY-CODES")
+    two = signed("pay.xml", signed("pay.xml", data, pki.revoked, WHEN), PEOPLE["stranger"], WHEN)
+    cases = {
+        "foreign.asice": (signed("pay.xml", data, pki.foreign, WHEN), ["DS0F"]),
+        "stranger.asice": (signed("pay.xml", data, PEOPLE["stranger"], WHEN), ["DS0H"]),
+        "other-bytes.asice": (bad_containers("pay.xml", data, pki, WHEN)["other-bytes.asice"][0],
+                              ["DS17"]),
+        "two-bad.asice": (two, sorted(["DS0C", "DS0H"], key=lambda c: PRECEDENCE[Reason(c)])),
+        "good.asice": (signed("pay.xml", data, pki.first, WHEN), []),
+    }  # fmt: skip
+    for name, (container, codes) in cases.items():
+        answer = _trial(inst, container, name)
+        assert answer.group_reasons == codes, (name, answer.group_info)
+        assert answer.group_status == "PDNG", name  # it would wait, as in in/
+        assert "trial run, nothing executed" in " ".join(answer.group_info), name
+        assert_valid(answer.path, "pain.002.001.03")
+    assert _state(inst) == []
+
+
 def test_a_container_in_test_for_a_batch_waiting_in_in_is_judged_with_its_signatures(
     signing: tuple[Installation, Pki], assert_valid: Any
 ) -> None:
