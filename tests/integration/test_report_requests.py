@@ -245,8 +245,12 @@ def admi(found: list[Found]) -> Found:
         (statement_day(TREL_MISSING), "AC02", f"account {TREL_MISSING} is not one of yours"),
         (statement_day(first=TOMORROW, last=TOMORROW), "DT01", "is not closed yet"),
         (statement_day(first=TODAY - dt.timedelta(days=3650)), "NARR", "more than 31 business"),
-        (statement_day(first=TODAY - dt.timedelta(days=7), last=TODAY - dt.timedelta(days=7)),
+        # (a business day before the first statement: a week before, 18 November, is a
+        # holiday, which "holds no business day")
+        (statement_day(first=TODAY - dt.timedelta(days=6), last=TODAY - dt.timedelta(days=6)),
          "DT01", "no statement was issued"),
+        (statement_day(first=TODAY - dt.timedelta(days=7), last=TODAY - dt.timedelta(days=7)),
+         "DT01", "holds no business day"),
         (s.Wanted(message="camt.054.001.02"), "CH17", "is not offered"),
     ],
 )  # fmt: skip
