@@ -540,7 +540,11 @@ def _after_root_check(blocks: Iterable[bytes]) -> Iterator[bytes]:
             root = safe_xml.root_element(looker, block)
             if root is None:
                 if size > prolog_bytes_max:
-                    problem = f"no root element in the first {prolog_bytes_max} bytes"
+                    problem = (  # (a start tag of 20 MB of attributes was "no root element")
+                        f"the root element's start tag does not end within the first "
+                        f"{prolog_bytes_max} bytes (what comes before it, and the tag with its "
+                        "attributes and namespace declarations, must fit in them)"
+                    )
                     raise _Stop(Finding(Reason.FF01, problem))
                 continue
             _check_root(root)

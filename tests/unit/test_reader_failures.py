@@ -79,3 +79,18 @@ def test_a_file_cut_inside_a_tag_name_is_said_to_be_cut_short() -> None:
     first_id = data.index(b"<PmtId>")
     for cut in (second + 7, second + 4, data.index(b"<PmtId>", first_id + 1) + 6):
         assert _failure(data[:cut]) == "not well-formed: the document ends before </Document>"
+
+
+def test_a_root_start_tag_too_long_is_said_to_be() -> None:
+    """A root start tag of megabytes of attributes (or namespace declarations) was answered
+    "no root element in the first 1048576 bytes", though it began at byte 40 (a tester)."""
+    tx = samples.SampleTx("E2E-1", "1.00", CREDITOR)
+    pmt = samples.SamplePmtInf("P-1", DEBTOR, [tx])
+    data = samples.to_bytes(samples.SampleBatch("MSG-1", [pmt], nb_of_txs="1", ctrl_sum="1.00"))
+    wide = data.replace(b"<Document ", b'<Document foo="' + b"A" * (2 << 20) + b'" ', 1)
+    blocks = [wide[at : at + (1 << 16)] for at in range(0, len(wide), 1 << 16)]  # as read
+    *_, summary = pain001_v03.stream(blocks, transactions_max=10)
+    assert summary.failure is not None  # type: ignore[union-attr]
+    said = summary.failure.info  # type: ignore[union-attr]
+    assert said.startswith("the root element's start tag does not end within the first "), said
+    assert f"{pain001_v03.prolog_bytes_max} bytes" in said
