@@ -46,7 +46,7 @@ from gateway.outbound import answers
 from gateway.outbound.first_report import FirstReport
 from gateway.outbound.outbox import PlainCopy
 from gateway.reasons import Reason
-from gateway.settings import ClientSettings, Settings
+from gateway.settings import ClientSettings
 from gateway.shelving import Outcome
 from gateway.signatories import (
     Authorisation,
@@ -67,11 +67,6 @@ log = structlog.get_logger("gateway.authorisation")
 def levels_of(client: ClientSettings) -> dict[str, int]:
     """The client's accounts that need signatures, with their level."""
     return {a.iban: a.authorisation for a in client.accounts if a.authorisation > 0}
-
-
-def guards(settings: Settings, client_id: str) -> bool:
-    """Whether any batch of this client may have to wait for signatures."""
-    return bool(levels_of(settings.client(client_id)))
 
 
 def signatories_of(client: ClientSettings) -> tuple[Signatory, ...]:

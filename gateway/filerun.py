@@ -45,7 +45,7 @@ from gateway.files import Digest, sha256_file
 from gateway.inbound import route
 from gateway.inbound.intake import Intake, take_in
 from gateway.inbound.reader import Reader, Reading
-from gateway.newfile import Rejected, new_file, reject
+from gateway.newfile import NeedsSignatures, Rejected, new_file, reject
 from gateway.outbound import outbox
 from gateway.outbound.outbox import PlainCopy
 from gateway.readahead import BatchAhead
@@ -231,14 +231,29 @@ def _new(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy])
         from gateway import signature_run
 
         return signature_run.container_file(env, tx, intake, copies, job.batch_ahead)
-    if authorisation.guards(env.settings, intake.client_id) and job.reader is not None:
-        waiting = authorisation.admit(env, tx, intake, job.reader)
-        if waiting is not None:
-            return waiting
-        job.reader.close()  # it needs no signature: read again, for decide
-        job.reader = reading.read(intake.path, env.settings)
-        job.reader.digest()
-    return new_file(env, tx, intake, job.reader, copies)
+    guarded = authorisation.levels_of(env.settings.client(intake.client_id))
+    if not guarded or job.reader is None:
+        return new_file(env, tx, intake, job.reader, copies)
+    # Run as usual (read once); the first payment information that debits an account
+    # needing signatures undoes the run, and the batch is read again to be admitted as
+    # one that waits. (Admitting first read every batch of such a client twice.)
+    attempt = tx.savepoint()
+    try:
+        outcome = new_file(env, tx, intake, job.reader, copies, guarded=guarded)
+    except NeedsSignatures:
+        attempt.rollback()
+    except BaseException:
+        attempt.rollback()
+        raise
+    else:
+        attempt.commit()
+        return outcome
+    job.reader.close()
+    job.reader = reading.read(intake.path, env.settings)
+    job.reader.digest()
+    waiting = authorisation.admit(env, tx, intake, job.reader)
+    assert waiting is not None, "a batch debiting a guarded account waits or is rejected"
+    return waiting
 
 
 def _final_report(conn: Any, intake: Intake, known: Any) -> str:

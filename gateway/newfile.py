@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from gateway import record
@@ -39,6 +39,14 @@ class Rejected(Exception):
         self.parsed = parsed
 
 
+_NONE_GUARDED: Mapping[str, int] = {}
+
+
+class NeedsSignatures(Exception):
+    """A batch run as usual turned out to debit an account that needs signatures (SPEC
+    §11): its run is undone, and it is admitted as a batch that waits (`filerun._new`)."""
+
+
 def new_file(
     env: Environment,
     tx: LedgerTx,
@@ -46,9 +54,12 @@ def new_file(
     reader: Reading | None,
     copies: dict[int, PlainCopy],
     file_id: int | None = None,
+    guarded: Mapping[str, int] | None = None,
 ) -> Outcome:
     """`file_id`: the row of a batch recorded when it arrived, now authorised by its
-    signatories (SPEC §11): it runs as if received now, under that row and MsgId."""
+    signatories (SPEC §11): it runs as if received now, under that row and MsgId.
+    `guarded`: the client's accounts that need signatures (their level): a payment
+    information debiting one stops the run (`NeedsSignatures`)."""
     if intake.size > env.settings.max_file_bytes:
         limit = env.settings.max_file_bytes
         too_big = Finding(
@@ -72,7 +83,7 @@ def new_file(
         finding = rules.file_finding(parsed, msg_id_used=True)
         assert finding is not None
         return reject(env, tx.conn, intake, finding, parsed)
-    return _accept(env, tx, intake, first, events, copies, file_id)
+    return _accept(env, tx, intake, first, events, copies, file_id, guarded or {})
 
 
 def read_to_summary(events: Iterator[Incoming]) -> ParsedFile:
@@ -91,6 +102,7 @@ def _accept(
     events: Iterator[Incoming],
     copies: dict[int, PlainCopy],
     file_id: int | None = None,
+    guarded: Mapping[str, int] = _NONE_GUARDED,
 ) -> Outcome:
     """Decide, record and answer the file's chunks as they are read; only its summary
     says whether the file as a whole is valid. If it is not, `Rejected` rolls
@@ -120,6 +132,8 @@ def _accept(
                 run.chunk(event)
                 progress.advance(run.counts.total())
             elif isinstance(event, ParsedPmtInf):
+                if guarded.get(event.debtor_iban or "", 0) > 0:
+                    raise NeedsSignatures(event.debtor_iban)
                 run.payment_info(event)
             elif isinstance(event, ParsedFile):
                 finding = rules.file_finding(event, msg_id_used=False)

@@ -193,6 +193,49 @@ def test_two_level_batch_waits_then_executes_with_the_second_signature(
         assert_valid(answer.path, "pain.002.001.03")
 
 
+def test_a_batch_of_a_client_with_guarded_accounts_is_read_once_unless_it_waits(
+    signing: tuple[Installation, Pki], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every batch of a client with an account that needs signatures was read twice: once
+    to admit it (does it debit such an account?), and again to run it. It is run as usual,
+    read once; the first payment information that debits a guarded account undoes the
+    run, and that batch is read again to be admitted as waiting — nothing of the run
+    stays (the payment of its first, unguarded, payment information included)."""
+    from gateway import filerun
+
+    inst, _pki = signing
+    reads: list[str] = []
+    real = filerun.reading.read
+
+    def counted(path: Path, settings: Any) -> Any:
+        reads.append(path.name)
+        return real(path, settings)
+
+    monkeypatch.setattr(filerun.reading, "read", counted)
+    free, main = inst.balance(A_SMALL), inst.balance(A_MAIN)
+    inst.drop(Batch(msg_id="FREE", debtor=A_SMALL).tx("F1", "1.00").build(), "free.xml")
+    inst.run()
+    [answer] = inst.new_answers()
+    assert answer.group_status == "ACSC" and len(reads) == 1, reads  # read once
+    assert inst.balance(A_SMALL) == free - 100
+    mixed = Batch(msg_id="MIXED", debtor=A_SMALL).tx("M1", "2.00").build()
+    guarded = Batch(msg_id="MIXED", debtor=A_MAIN).tx("M2", "3.00").build()
+    # the first batch with a second payment information, from the guarded account
+    body = guarded[guarded.index(b"<PmtInf>") : guarded.index(b"</PmtInf>") + 9]
+    mixed = mixed.replace(b"</PmtInf>", b"</PmtInf>" + body.replace(b"-P1<", b"-P2<"), 1)
+    mixed = mixed.replace(b"<NbOfTxs>1</NbOfTxs><CtrlSum>2.00</CtrlSum>",
+                          b"<NbOfTxs>2</NbOfTxs><CtrlSum>5.00</CtrlSum>", 1)  # fmt: skip
+    inst.drop(mixed, "mixed.xml")
+    inst.run()
+    [waits] = inst.new_answers()
+    assert waits.group_status == "PDNG", waits.group_info
+    assert "0 of 2 signatures" in " ".join(waits.group_info), waits.group_info
+    assert waits.statuses() == {"M1": "PDNG", "M2": "PDNG"}
+    assert len(reads) == 3 and all(r.endswith("mixed.xml") for r in reads[1:]), reads
+    assert (inst.balance(A_SMALL), inst.balance(A_MAIN)) == (free - 100, main)
+    assert _state(inst) == ["waiting"]
+
+
 def test_bad_signatures_answered_with_their_code_and_change_nothing(
     signing: tuple[Installation, Pki], assert_valid: Any
 ) -> None:
