@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import lzma
 import re
 import zipfile
 import zlib
@@ -166,7 +167,12 @@ def _unzip(data: bytes) -> bytes:
                         )
                     chunks.append(chunk)
             return b"".join(chunks)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as exc:
+    # What zipfile and its decompressors raise for damaged data: bzip2 an OSError without
+    # errno, LZMA its own error (the bytes are in memory: no OSError here is the disk's).
+    except (
+        zipfile.BadZipFile, zlib.error, lzma.LZMAError, OSError, EOFError, NotImplementedError,
+        ValueError,
+    ) as exc:  # fmt: skip
         raise _Bad(f"the zip is truncated or damaged ({exc})") from exc
 
 
