@@ -233,7 +233,10 @@ def _listen(conn: Connection, stop: threading.Event, wake: threading.Event) -> N
 
 def _on_signals(stop: threading.Event, wake: threading.Event) -> None:
     """SIGTERM/SIGINT reach a worker too (Ctrl-C, `kill` of the process group): the first
-    finishes the group in hand, a second exits at once (the pipeline is crash-safe)."""
+    finishes the group in hand, a second exits at once (the pipeline is crash-safe).
+    SIGHUP is ignored: the daemon hears it and sends "reopen" (`_listen`). A handler that
+    reopened the log itself ran inside whatever the main thread was doing — a log line's
+    write, holding the log's lock — and waited for that lock for ever (a reviewer)."""
 
     def handle(signum: int, frame: object) -> None:
         if stop.is_set():
@@ -243,7 +246,7 @@ def _on_signals(stop: threading.Event, wake: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)
-    signal.signal(signal.SIGHUP, lambda signum, frame: logs.reopen())
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
 _PR_SET_PDEATHSIG = 1

@@ -65,6 +65,45 @@ def test_sighup_reopens_the_log_file_after_logrotate_moved_it(tmp_path: Path) ->
     assert "daemon.started" in file_events(rotated)
 
 
+_WORKER_HUP = r"""
+import os, signal, sys, threading
+from pathlib import Path
+import structlog
+from gateway import logs, workers
+
+logs.configure(Path(sys.argv[1]), stream=open(os.devnull, "w"))
+stop, wake = threading.Event(), threading.Event()
+workers._on_signals(stop, wake)  # what a worker process installs
+tee = logs._tee
+real_append = tee._append
+
+def append(data):  # a SIGHUP of the process group lands on a log line's write
+    problem = real_append(data)
+    if b"second" in data:
+        os.kill(os.getpid(), signal.SIGHUP)
+    return problem
+
+tee._append = append
+log = structlog.get_logger("t")
+log.info("first")
+log.info("second")
+print("returned", flush=True)
+"""
+
+
+def test_a_sighup_a_worker_gets_during_a_log_line_does_not_hang_it(tmp_path: Path) -> None:
+    """SIGHUP to the daemon's process group (`kill -HUP -PGID`, the terminal of `make run`
+    closed, `systemctl kill -s HUP`) reaches the workers too. A worker's handler reopened
+    the log itself, inside the log line its main thread was writing, and waited for the
+    log's lock for ever (a reviewer): its clients were never answered. A worker ignores
+    it; the daemon tells it to reopen (the test above)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _WORKER_HUP, str(tmp_path / "gw.jsonl")],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout == "returned\n", done.stderr[-2000:]
+
+
 @pytest.fixture(scope="module")
 def past(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An installation with a booked payment on a past business day (the CLI uses the
