@@ -272,6 +272,7 @@ class WorkerProcess:
     share: Share
     process: BaseProcess
     conn: Connection
+    stopping: bool = False  # "stop" sent: it reads no more messages (`_listen` returned)
 
     @classmethod
     def start(cls, settings: Settings, share: Share) -> WorkerProcess:
@@ -287,6 +288,11 @@ class WorkerProcess:
         return cls(share, process, ours)
 
     def send(self, message: str) -> None:
+        """`message` to the worker; nothing once it was told to stop: it reads no more, and a
+        pipe filled with wakes (~280) would block the daemon's loop until the worker ends."""
+        if self.stopping:
+            return
+        self.stopping = message == "stop"
         with contextlib.suppress(OSError):  # it has ended: the daemon learns from its sentinel
             self.conn.send(message)
 
