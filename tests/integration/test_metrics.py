@@ -107,7 +107,17 @@ def test_idle_connections_to_the_metrics_port_cannot_starve_the_sftp_server(
             for conn in idle:
                 conn.close()
         assert daemon.process.poll() is None, daemon.tail()
-        assert wait_for(lambda: "ekase_files_total" in scrape_text(port), 20)  # served again
+        assert wait_for(lambda: "ekase_files_total" in _scraped(port), 20)  # served again
+
+
+def _scraped(port: int) -> str:
+    """The metrics, or "" while the server still turns connections away: the idle ones it
+    is closing may still fill its slots a moment after the client closed them (seen on a
+    loaded machine as "Remote end closed connection without response")."""
+    try:
+        return scrape_text(port)
+    except OSError:  # RemoteDisconnected, ConnectionResetError, URLError
+        return ""
 
 
 @pytest.mark.timeout(120)
