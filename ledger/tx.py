@@ -159,6 +159,8 @@ class LedgerTx:
         wanted = set(ibans)
         unknown = sorted(wanted if lock else wanted - self._rows.keys())
         query = _ACCOUNTS_LOCKED if lock and not self._sqlite else _ACCOUNTS
+        if query is _ACCOUNTS_LOCKED and len(unknown) > params_per_statement_max:
+            unknown = self._in_id_order(unknown)  # the chunks' locks in id order too
         for chunk in _chunks(unknown):
             for row in self.conn.execute(query, {"ibans": list(chunk)}):
                 self._read[row.id] = row.balance_minor
@@ -169,6 +171,14 @@ class LedgerTx:
             balance = self._read[account.id] + self._moved.get(account.id, 0)
             found[iban] = account._replace(balance_minor=balance)
         return found
+
+    def _in_id_order(self, ibans: Sequence[str]) -> list[str]:
+        """`ibans` (those that name accounts) in the order of their accounts' ids."""
+        a = t_accounts.c
+        found: list[tuple[int, str]] = []
+        for chunk in _chunks(ibans):
+            found += self.conn.execute(select(a.id, a.iban).where(a.iban.in_(chunk))).tuples()
+        return [iban for _, iban in sorted(found)]
 
     def system_account(self, kind: AccountKind, currency: str) -> Account | None:
         row = self.conn.execute(
