@@ -177,7 +177,8 @@ class LedgerTx:
         a = t_accounts.c
         found: list[tuple[int, str]] = []
         for chunk in _chunks(ibans):
-            found += self.conn.execute(select(a.id, a.iban).where(a.iban.in_(chunk))).tuples()
+            rows = self.conn.execute(select(a.id, a.iban).where(a.iban.in_(chunk)))
+            found += [(row.id, row.iban) for row in rows]
         return [iban for _, iban in sorted(found)]
 
     def system_account(self, kind: AccountKind, currency: str) -> Account | None:

@@ -65,3 +65,25 @@ def test_a_file_booked_meanwhile_waits_for_the_due_run(
         assert len(other) == 1 and isinstance(other[0], BalanceConflict), other
     finally:
         inst.close()
+
+
+def test_a_lock_list_longer_than_a_statement_is_taken_in_id_order(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Locks go in id order, as every flush takes them (no deadlock between the two): a
+    list of accounts longer than one statement's parameters is locked in chunks of it
+    sorted by id, not by IBAN."""
+    from ledger import tx as ledger_tx
+
+    inst = Installation.create(tmp_path / "gw", database_url=pg_url)
+    try:
+        monkeypatch.setattr(ledger_tx, "params_per_statement_max", 1)
+        with inst.env.ledger.begin() as tx:
+            ibans = [A_MAIN, B_MAIN]
+            assert tx._in_id_order(sorted(ibans, reverse=True)) == sorted(
+                ibans, key=lambda i: tx.accounts([i])[i].id
+            )
+            locked = tx.accounts([*ibans, "LV00NOSUCHACCOUNT0000"], lock=True)
+            assert sorted(locked) == sorted(ibans)
+    finally:
+        inst.close()
