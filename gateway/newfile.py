@@ -54,7 +54,7 @@ def new_file(
     reader: Reading | None,
     copies: dict[int, PlainCopy],
     file_id: int | None = None,
-    guarded: Mapping[str, int] | None = None,
+    guarded: Mapping[str, int] = _NONE_GUARDED,
 ) -> Outcome:
     """`file_id`: the row of a batch recorded when it arrived, now authorised by its
     signatories (SPEC §11): it runs as if received now, under that row and MsgId.
@@ -83,7 +83,7 @@ def new_file(
         finding = rules.file_finding(parsed, msg_id_used=True)
         assert finding is not None
         return reject(env, tx.conn, intake, finding, parsed)
-    return _accept(env, tx, intake, first, events, copies, file_id, guarded or {})
+    return _accept(env, tx, intake, first, events, copies, file_id, guarded)
 
 
 def read_to_summary(events: Iterator[Incoming]) -> ParsedFile:
@@ -101,8 +101,8 @@ def _accept(
     header: ParsedHeader,
     events: Iterator[Incoming],
     copies: dict[int, PlainCopy],
-    file_id: int | None = None,
-    guarded: Mapping[str, int] = _NONE_GUARDED,
+    file_id: int | None,
+    guarded: Mapping[str, int],
 ) -> Outcome:
     """Decide, record and answer the file's chunks as they are read; only its summary
     says whether the file as a whole is valid. If it is not, `Rejected` rolls

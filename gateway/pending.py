@@ -98,8 +98,8 @@ def execute_due(env: Environment) -> list[int]:
         # files other workers book meanwhile from the same accounts wait for it and are the
         # ones done again. Unlocked, this long run found at its end that one of them had
         # debited an account it debits (`BalanceConflict`), backed off and tried again, and
-        # lost again for as long as uploads kept coming (a tester: two minutes, 2,076
-        # payments due at the start of the day still waiting). SPEC §6: they come first.
+        # lost again for as long as uploads kept coming (a tester: the payments due at the
+        # start of the day waited until the uploads stopped). SPEC §6: they come first.
         tx.accounts(_moved_by_due(tx, today), lock=True)
         files = tx.conn.execute(due.distinct()).scalars()
         for file_id in sorted(files):

@@ -20,7 +20,7 @@ ahead_events = 1  # the child is ahead while this many events wait (`Sender.ahea
 
 # How an item crosses the pipe: a frame of its kind, its length and its bytes. A chunk
 # (`_checked`: lists and tuples of plain values) goes by `marshal`, which writes and reads
-# such values in about half pickle's time; every other event (records with dates and
+# such values faster than pickle; every other event (records with dates and
 # decimals) by pickle — and a chunk holding anything marshal cannot write, too.
 _FRAME = struct.Struct("<cI")
 _MARSHAL, _PICKLE = b"m", b"p"

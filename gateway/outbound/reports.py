@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from sqlalchemy import Connection, select
 
@@ -58,25 +58,30 @@ def enqueue_intraday(
         day_entries = Entries(day, account.id, day=today)  # read as written, a page at a time
         summary = day_entries.totals()  # the entries are checked against it as they are written
         opening = balance_before(day, account.id, today)
-        msg_id = new_msg_id(conn, local)
         start, _ = day_bounds(env, today)
-        report = AccountReport(
-            msg_id=msg_id,
-            report_id=msg_id,
-            created_at=local,
-            electronic_seq_nb=counters.next_value(conn, f"report:{iban}"),
-            iban=iban,
-            currency=account.currency,
-            owner_name=owner_name,
-            servicer_bic=env.settings.bic,
-            from_datetime=start,
-            to_datetime=local,
-            opening_minor=opening,
-            closing_minor=opening + summary.net_minor,
-            entries=day_entries,
-            totals=summary,
-        )
+        report = _made_now(
+            env, conn, local, f"report:{iban}", iban=iban, currency=account.currency,
+            owner_name=owner_name, from_datetime=start, to_datetime=local,
+            opening_minor=opening, closing_minor=opening + summary.net_minor,
+            entries=day_entries, totals=summary,
+        )  # fmt: skip
         return enqueue(conn, client_id, camt052_v02, report)
+
+
+def _made_now(
+    env: Environment, conn: Connection, local: dt.datetime, sequence: str, **account: Any
+) -> AccountReport:
+    """An account report made at `local` (the rest of it in `account`): a MsgId of its
+    own, which is its Id too, and the next number of its account's `sequence`."""
+    msg_id = new_msg_id(conn, local)
+    return AccountReport(
+        msg_id=msg_id,
+        report_id=msg_id,
+        created_at=local,
+        electronic_seq_nb=counters.next_value(conn, sequence),
+        servicer_bic=env.settings.bic,
+        **account,
+    )
 
 
 def intraday_report(env: Environment, iban: str) -> str:
@@ -118,20 +123,11 @@ def notify(env: Environment, conn: Connection, references: Sequence[str]) -> lis
         account_entries = entries(conn, account_id, references=references)
         if not account_entries:
             continue
-        msg_id = new_msg_id(conn, local)
-        report = AccountReport(
-            msg_id=msg_id,
-            report_id=msg_id,
-            created_at=local,
-            electronic_seq_nb=counters.next_value(conn, f"notification:{iban}"),
-            iban=iban,
-            currency=currency,
-            owner_name=wanted[owner].name,
-            servicer_bic=env.settings.bic,
-            from_datetime=local,
-            to_datetime=local,
+        report = _made_now(
+            env, conn, local, f"notification:{iban}", iban=iban, currency=currency,
+            owner_name=wanted[owner].name, from_datetime=local, to_datetime=local,
             entries=account_entries,
-        )
+        )  # fmt: skip
         _, name = enqueue(conn, owner, camt054_v02, report)
         names.append(name)
     return names

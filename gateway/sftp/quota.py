@@ -14,12 +14,12 @@ added), and a fresh count settles it. It is too low by a batch counted while the
 gateway had it in `work/` (not counted: it is being answered) on its way to
 `awaiting/`, until the next count. Everything runs on the server's event loop, so
 the check and the reservation cannot interleave with another session's — and a count
-holds every session up while it reads: a client with 10,000 files waiting that opened
-again and again, each open refused, had them read each time, and the server answered
-no other client for half a minute (a tester). So a client's folders are read for at
+holds every session up while it reads: a client with thousands of files waiting that
+opened again and again, each open refused, had them read each time, and the server
+answered no other client meanwhile (a tester). So a client's folders are read for at
 most a `count_share_max`-th of the time: after a count that took t, the next waits
-(count_share_max − 1)·t — for a few files, a fraction of a millisecond (room the
-gateway made is seen at once); for 10,000, about half a second.
+(count_share_max − 1)·t — for a few files next to nothing (room the gateway made is seen
+at once), for many files long enough that one client cannot hold the loop.
 """
 
 from __future__ import annotations

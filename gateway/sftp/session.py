@@ -341,9 +341,9 @@ class SftpSession(asyncssh.SFTPServer):
         here = self._folder_attrs(vpath.area)
         yield asyncssh.SFTPName(b".", attrs=here)
         yield asyncssh.SFTPName(b"..", attrs=self._root_attrs())
-        # Read off the loop that serves every session: a folder of 10,000 files takes
-        # milliseconds to read and sort, and a client listing it again and again would
-        # hold every other client up meanwhile (as counting its files did: `quota.py`).
+        # Read off the loop that serves every session: a big folder takes a while to read
+        # and sort, and a client listing it again and again would hold every other client
+        # up meanwhile (as counting its files did: `quota.py`).
         names = await asyncio.to_thread(_file_names, local)
         for name in names:  # each looked at as it is listed
             try:
