@@ -301,10 +301,13 @@ class Daemon:
             self._loop.remove_reader(worker.conn.fileno())
         self._on_message(worker)  # what it said last
         worker.process.join()
-        if not self.stop.is_set():
+        # Told to stop, a worker ends with 0 once its group is done; any other end (killed,
+        # crashed while finishing) is a failure even then, for systemd to see.
+        if not self.stop.is_set() or worker.process.exitcode != 0:
             log.error("worker.ended", worker=worker.share.index, exit_code=worker.process.exitcode)
-            self._failed = worker
-            self.request_stop(f"worker {worker.share.index} ended")
+            self._failed = self._failed or worker
+            if not self.stop.is_set():
+                self.request_stop(f"worker {worker.share.index} ended")
         if all(w.process.exitcode is not None for w in self.workers):
             self._ended.set()
 

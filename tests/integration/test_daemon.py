@@ -560,6 +560,37 @@ def test_a_worker_killed_stops_the_daemon_in_one_line_and_a_restart_resumes_its_
 
 
 @pytest.mark.timeout(120)
+def test_a_worker_that_dies_while_the_daemon_stops_is_a_failure_not_a_clean_stop(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM, and a worker killed before it could finish the group in hand: the daemon
+    said `daemon.stopped` and exited 0 as if all had ended well (a reviewer), so systemd
+    took it for a clean stop. Now it exits 1 with `worker.ended` and `daemon.failed`."""
+    install = make_install(tmp_path / "gw", rescan_seconds=1, settle_seconds=0)
+    moment = workday.morning()
+    inbox, work = install.folder("bulk", "in"), install.folder("bulk", "work")
+    drop(inbox, "big.xml", batch("STOP-KILLED", "bulk", 6000, day=moment.date()),
+         age_seconds=60)  # fmt: skip
+    with running_daemon(install, env=workday.pinned(moment), name="stopping") as daemon:
+        assert wait_for(lambda: any(work.iterdir()), 30, interval=0.01), daemon.tail()
+        pids = _worker_pids(daemon.process.pid)
+        assert pids, daemon.tail()
+        for pid in pids:  # held where it is: it cannot finish its group and exit 0
+            os.kill(pid, signal.SIGSTOP)
+        daemon.signal(signal.SIGTERM)
+        assert wait_for(lambda: daemon.events("daemon.stopping"), 30), daemon.tail()
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        assert daemon.wait(60) == 1, daemon.tail()
+        ended = daemon.events("worker.ended")
+        assert [(e["level"], e["exit_code"]) for e in ended] == [("error", -9)] * len(pids), (
+            daemon.tail()
+        )
+        assert [e["level"] for e in daemon.events("daemon.failed")] == ["error"], daemon.tail()
+        assert not daemon.events("daemon.stopped"), daemon.tail()
+
+
+@pytest.mark.timeout(120)
 @pytest.mark.parametrize("client", ["alpha", "beta"])  # of worker 0, of worker 1
 def test_a_request_for_yesterdays_statement_finds_it_after_a_night_the_daemon_was_down(
     tmp_path: Path, client: str
