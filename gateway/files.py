@@ -21,7 +21,7 @@ import hashlib
 import os
 import secrets
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
@@ -225,6 +225,19 @@ def open_for_writing(path: Path) -> bool | None:
         return False
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def folders_locked(folders: Collection[Path]) -> Iterator[None]:
+    """Hold exclusive locks on `folders`, waiting for them, taken in name order (two
+    processes locking overlapping sets never wait for each other in a circle). A
+    folder that cannot be opened raises, as any use of it would."""
+    with contextlib.ExitStack() as held:
+        for folder in sorted(set(folders)):
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            held.callback(os.close, fd)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
 
 
 @contextlib.contextmanager

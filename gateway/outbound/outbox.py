@@ -19,10 +19,10 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from gateway import db
-from gateway.files import fsync_file
+from gateway.files import folders_locked, fsync_file
 from gateway.outbound.delivery import Delivery, deliver_all
 from gateway.outbound.seal import Sealer
 from gateway.spool import Spool
@@ -319,6 +319,11 @@ def deliver_pending(
     return written
 
 
+_OWED = select(db.outbox.c.id).where(
+    db.outbox.c.id.in_(bindparam("ids", expanding=True)), db.outbox.c.delivered_at.is_(None)
+)
+
+
 def _deliver_round(
     conn_factory: Callable[[], Connection],
     spool: Spool,
@@ -327,21 +332,29 @@ def _deliver_round(
     round_: Sequence[Row[Any, Any, Any]],
     rendered: dict[int, PlainCopy],
 ) -> list[str]:
-    """One round of messages into their folders, then marked delivered."""
-    items: list[Delivery] = []
-    try:
-        for outbox_id, client_id, name in round_:
-            items.append(_prepared(conn_factory, spool, outbox_id, client_id, name, rendered))
-        deliver_all(items, sealer)
-    finally:
-        for item in items:
-            item.tmp.unlink(missing_ok=True)  # not moved after all
-    with conn_factory() as conn, writing(conn):
-        conn.execute(
-            update(db.outbox)
-            .where(db.outbox.c.id.in_([row[0] for row in round_]))
-            .values(delivered_at=now)
-        )
+    """One round into its folders, then marked delivered: what is still owed once they are
+    held, as two processes may deliver one client's outbox (the leader, every client's)
+    and an answer moved into out/ twice is found again by a client that had taken it."""
+    with folders_locked({spool.outbox(row[1]) for row in round_}):
+        with conn_factory() as conn:
+            ids = [row[0] for row in round_]
+            owed = set(conn.execute(_OWED, {"ids": ids}).scalars())
+        round_ = [row for row in round_ if row[0] in owed]
+        items: list[Delivery] = []
+        try:
+            for outbox_id, client_id, name in round_:
+                items.append(_prepared(conn_factory, spool, outbox_id, client_id, name, rendered))
+            deliver_all(items, sealer)
+        finally:
+            for item in items:
+                item.tmp.unlink(missing_ok=True)  # not moved after all
+        if round_:
+            with conn_factory() as conn, writing(conn):
+                conn.execute(
+                    update(db.outbox)
+                    .where(db.outbox.c.id.in_([row[0] for row in round_]))
+                    .values(delivered_at=now)
+                )
     return [row[2] for row in round_]
 
 
