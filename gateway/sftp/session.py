@@ -36,6 +36,7 @@ from gateway.sftp.requests import logged, logged_failures
 
 READ_BYTES_MAX = 256 * 1024
 HANDLES_PER_SESSION_MAX = 64
+PATH_SHOWN_BYTES_MAX = 256  # of a path that names nothing, in the log
 UPLOAD_FILE_MODE = 0o640
 # A session answers a stat of a file it has just uploaded with the file's attributes for
 # this long, even once the gateway has taken it from in/: clients confirm an upload with
@@ -740,17 +741,26 @@ class SftpSession(asyncssh.SFTPServer):
         if attrs.atime is not None and attrs.mtime is not None:
             apply((attrs.atime, attrs.mtime))
 
+    # Refused wherever asked, the same way: `mkdir /foo` said "No such file" (a tester), as
+    # if a folder could be made elsewhere.
     def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
-        raise self._deny("mkdir", self._resolve(path), "folders cannot be created")
+        raise self._deny("mkdir", self._shown(path), "folders cannot be created")
 
     def rmdir(self, path: bytes) -> None:
-        raise self._deny("rmdir", self._resolve(path), "folders cannot be removed")
+        raise self._deny("rmdir", self._shown(path), "folders cannot be removed")
 
     def symlink(self, oldpath: bytes, newpath: bytes) -> None:
-        raise self._deny("symlink", self._resolve(newpath), "links cannot be created")
+        raise self._deny("symlink", self._shown(newpath), "links cannot be created")
 
     def link(self, oldpath: bytes, newpath: bytes) -> None:
-        raise self._deny("link", self._resolve(newpath), "links cannot be created")
+        raise self._deny("link", self._shown(newpath), "links cannot be created")
+
+    def _shown(self, path: bytes) -> str:
+        """`path` for the log: as resolved, or as sent where it names nothing."""
+        try:
+            return self._resolve(path).text()
+        except asyncssh.SFTPNoSuchFile:
+            return path[:PATH_SHOWN_BYTES_MAX].decode(errors="replace")
 
     def statvfs(self, path: bytes) -> asyncssh.SFTPVFSAttrs:
         raise asyncssh.SFTPOpUnsupported("statvfs not supported")

@@ -245,6 +245,12 @@ def test_no_overwrite_and_only_temporary_files_removed(server: RunningServer) ->
     assert server.visible("alpha") == ["a.xml"]
     assert _fails(sftp.mkdir, "/in/sub")
     assert _fails(sftp.rmdir, "/in")
+    # refused as not allowed wherever asked: at the root "No such file" (a tester)
+    link = lambda p: sftp.symlink("/in/a.xml", p)  # noqa: E731
+    for change, path in ((sftp.mkdir, "/foo"), (sftp.mkdir, "/in/sub"), (sftp.rmdir, "/nothing"),
+                         (link, "/x"), (sftp.mkdir, "/../x")):  # fmt: skip
+        with pytest.raises(PermissionError):
+            change(path)
     sftp.close()
 
 
