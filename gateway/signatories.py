@@ -222,7 +222,7 @@ def _verdict(
     if not signatory.card_valid_on(signer.received_on):
         return Verdict.OUTSIDE_CARD_VALIDITY, (
             f"{who}'s signature right is not valid on {signer.received_on} "
-            f"(from {signatory.valid_from or '-'} until {signatory.valid_until or '-'})"
+            f"({_validity(signatory)})"
         )
     if any(_same_person(signatory, other) for other in counted):
         return Verdict.SAME_SIGNATORY_AGAIN, f"{who} has signed already (counts once)"
@@ -248,6 +248,13 @@ def carried(level: int, before: Sequence[Signatory]) -> list[Signatory]:
         ):
             counted.append(signatory)
     return counted
+
+
+def _validity(signatory: Signatory) -> str:
+    """A card's validity in words: "from 2027-01-01", "until 2026-12-06", or both."""
+    parts = [f"from {signatory.valid_from}" if signatory.valid_from else "",
+             f"until {signatory.valid_until}" if signatory.valid_until else ""]  # fmt: skip
+    return " ".join(p for p in parts if p)
 
 
 def _same_person(a: Signatory, b: Signatory) -> bool:

@@ -197,6 +197,9 @@ def test_card_validity_is_judged_on_the_received_day_DS0D() -> None:
     starts = person(6, Right.FIRST, valid_from=TODAY + timedelta(days=1))
     result = authorise({A: 1}, [ended, starts], signed(ended, starts))
     assert verdicts(result) == [Verdict.OUTSIDE_CARD_VALIDITY] * 2
+    # the card's validity in words: "(from - until …)" read badly (a tester)
+    assert [c.detail.split(" (")[1] for c in result.signers] == [
+        f"until {TODAY - timedelta(days=1)})", f"from {TODAY + timedelta(days=1)})"]
     assert authorise({A: 1}, [ended], signed(ended, on=TODAY - timedelta(days=1))).complete
     last_day = person(7, Right.SECOND, valid_from=TODAY, valid_until=TODAY)
     assert authorise({A: 1}, [last_day], signed(last_day)).complete
