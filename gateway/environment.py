@@ -139,10 +139,16 @@ def load_sealer(settings: Settings, now: Callable[[], dt.datetime]) -> Sealer:
     seals, and `keys init` once it made what was missing, say the same of a mistake."""
     from gateway.outbound.seal import Sealer
 
-    return Sealer.load(
-        settings.signing.key, settings.signing.certificate, clock=now,
-        names=("signing.key:", "signing.certificate:"),
-    )  # fmt: skip
+    key, certificate = settings.signing.key, settings.signing.certificate
+    try:
+        return Sealer.load(
+            key, certificate, clock=now, names=("signing.key:", "signing.certificate:")
+        )
+    except SealError as exc:
+        if key.exists() and certificate.exists():
+            raise
+        made_by = f"ekase-gateway keys init -c {settings.config_path}"
+        raise SealError(f"{exc}; `{made_by}` makes them") from exc
 
 
 def open_environment(

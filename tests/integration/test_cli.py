@@ -545,3 +545,5 @@ def test_scan_whose_signing_key_is_missing_says_so_in_one_line(tmp_path: Path) -
     assert done.returncode == 2, done.stdout + done.stderr
     [line] = done.stderr.splitlines()
     assert line.startswith("ekase-gateway: signing.key: ") and "not found" in line, line
+    # and how a new installation makes them (a newcomer was not told: a tester)
+    assert line.endswith(f"`ekase-gateway keys init -c {config}` makes them"), line
