@@ -307,7 +307,8 @@ def _account(reader: Reader) -> AccountSettings:
         )
     code = reader.text("currency")
     if not currency.is_supported(code):
-        raise ConfigError(reader.key("currency"), f"unsupported currency {code!r}")
+        written = " (ISO 4217 codes are in capitals)" if currency.is_supported(code.upper()) else ""
+        raise ConfigError(reader.key("currency"), f"unsupported currency {code!r}{written}")
     status = reader.text("status", "open")
     if status not in ACCOUNT_STATUSES:
         raise ConfigError(reader.key("status"), f"must be one of {ACCOUNT_STATUSES}: {status!r}")
@@ -530,7 +531,7 @@ def _registration_number(reader: Reader) -> str:
 def _check_unique(clients: tuple[ClientSettings, ...]) -> None:
     seen_clients: set[str] = set()
     seen_users: set[str] = set()
-    seen_ibans: set[str] = set()
+    seen_ibans: dict[str, str] = {}  # IBAN: where it was first configured
     for ci, client in enumerate(clients):
         if client.id in seen_clients:
             raise ConfigError(f"client[{ci}].id", f"duplicate client id {client.id!r}")
@@ -542,9 +543,10 @@ def _check_unique(clients: tuple[ClientSettings, ...]) -> None:
         for ai, account in enumerate(client.accounts):
             if account.iban in seen_ibans:
                 raise ConfigError(
-                    f"client[{ci}].account[{ai}].iban", f"duplicate account {account.iban!r}"
+                    f"client[{ci}].account[{ai}].iban",
+                    f"duplicate account {account.iban!r} (first at {seen_ibans[account.iban]})",
                 )
-            seen_ibans.add(account.iban)
+            seen_ibans[account.iban] = f"client[{ci}].account[{ai}]"
 
 
 def _check_listen(sftp: SftpSettings, metrics: tuple[str, int] | None) -> None:

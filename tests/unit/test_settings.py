@@ -556,7 +556,8 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
     ),
     "duplicate account written differently": (
         setting("client", 1, "account", 0, "iban", value="lv31 trel 9100 0000 0000 1"),
-        "client[1].account[0].iban", ("duplicate account", "LV31TREL9100000000001"),
+        "client[1].account[0].iban",
+        ("duplicate account", "LV31TREL9100000000001", "(first at client[0].account[0])"),
     ),
     "client id with capitals": (
         setting("client", 0, "id", value="Iestade-A"), "client[0].id", ("'Iestade-A'",),
@@ -574,6 +575,10 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
     "unknown currency": (
         setting(*ACCOUNT, "currency", value="XYZ"), "client[0].account[0].currency",
         ("unsupported currency", "XYZ"),
+    ),
+    "currency in small letters": (
+        setting(*ACCOUNT, "currency", value="usd"), "client[0].account[0].currency",
+        ("unsupported currency 'usd' (ISO 4217 codes are in capitals)",),
     ),
     "currency not kept by the treasury": (
         setting(*ACCOUNT, "currency", value="BRL"), "client[0].account[0].currency",
