@@ -343,11 +343,17 @@ def open_reader(settings: Settings, *, clock: Clock | None = None) -> ReadOnlyEn
             # would be refused for the same reason).
             installation.check(engine, settings.spool_dir)
         check_schema(engine, _upgrade_hint(settings))
+        ledger = Ledger(engine)
+        # What a start would refuse of the accounts, said as it says it: `status` is how an
+        # edited configuration is checked before a restart (README).
+        conflict = ledger.account_conflict(client_accounts(settings))
+        if conflict is not None:
+            raise account_conflict(settings, conflict)
     except BaseException:
         engine.dispose()
         raise
     return ReadOnlyEnvironment(
-        settings, engine, Ledger(engine), Spool(settings.spool_dir), clock or SystemClock()
+        settings, engine, ledger, Spool(settings.spool_dir), clock or SystemClock()
     )
 
 

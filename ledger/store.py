@@ -153,14 +153,24 @@ class Ledger:
                         )
                     )
                     continue
-                if current.currency != spec.currency or current.owner != spec.owner:
-                    raise AccountConflict(
-                        spec.iban, (current.owner, current.currency), (spec.owner, spec.currency)
-                    )
+                conflict = _conflict(current, spec)
+                if conflict is not None:
+                    raise conflict
                 if any(getattr(current, name) != value for name, value in values.items()):
                     tx.conn.execute(
                         update(t_accounts).where(t_accounts.c.id == current.id).values(**values)
                     )
+
+    def account_conflict(self, specs: Iterable[AccountSpec]) -> AccountConflict | None:
+        """What `ensure_accounts` would refuse of `specs`, read only (the first, if any)."""
+        specs = list(specs)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t_accounts).where(t_accounts.c.iban.in_([s.iban for s in specs]))
+            ).all()
+        held = {row.iban: row_to_account(row) for row in rows}
+        found = (_conflict(held[s.iban], s) for s in specs if s.iban in held)
+        return next((c for c in found if c is not None), None)
 
     def account(self, iban: str) -> Account | None:
         with self.engine.connect() as conn:
@@ -236,3 +246,12 @@ class Ledger:
 
     def check_invariants(self) -> None:
         audit.check_invariants(self.engine)
+
+
+def _conflict(current: Account, spec: AccountSpec) -> AccountConflict | None:
+    """An account held for another owner or currency than `spec` names it for."""
+    if current.currency == spec.currency and current.owner == spec.owner:
+        return None
+    return AccountConflict(
+        spec.iban, (current.owner, current.currency), (spec.owner, spec.currency)
+    )

@@ -81,6 +81,29 @@ def test_a_fresh_configuration_is_not_given_a_spool_or_database(tmp_path: Path) 
     assert tree(tmp_path) == before
 
 
+def test_status_refuses_an_account_moved_to_another_currency_as_a_start_does(
+    tmp_path: Path,
+) -> None:
+    """README: check an edited configuration with `status` before restarting. An account
+    given another currency (or client) than the ledger holds is refused by a start, and
+    `status` said nothing of it (exit 0: a tester; systemd does not restart after exit 2,
+    so the gateway stayed down). Now `status` and `ledger balance` refuse it in the same
+    line, and leave the ledger as it was."""
+    inst = Installation.create(tmp_path / "gw")
+    inst.close()
+    config = inst.config.read_text()
+    usd = config.replace('currency = "EUR"', 'currency = "USD"', 1)
+    assert usd != config
+    inst.config.write_text(usd)
+    start = gateway("scan", "-c", str(inst.config), "--once")
+    assert start.returncode == 2, start.stderr
+    for args in (["status"], ["ledger", "balance", "--iban", A_MAIN]):
+        done = gateway(*args, "-c", str(inst.config))
+        assert (done.returncode, done.stdout) == (2, ""), (args, done.stdout, done.stderr)
+        assert done.stderr == start.stderr, (args, done.stderr, start.stderr)
+        assert "client[0].account[0].currency" in done.stderr and "in EUR" in done.stderr
+
+
 def test_an_old_schema_is_not_migrated_by_a_read(tmp_path: Path) -> None:
     """On a database one revision behind, read-only commands exit 2 with "run db upgrade"
     and the schema stays where it was; `db upgrade` then makes them work."""
