@@ -179,8 +179,8 @@ def _run(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy])
     except Exception as exc:
         savepoint.rollback()
         _discard(mine)
-        if _raced(exc):
-            raise RunAgain(f"{job.claim.original_name}: recorded meanwhile by another") from exc
+        if (lost := _lost_race(exc)) is not None:
+            raise RunAgain(f"{job.claim.original_name}: {lost}") from exc
         if isinstance(exc, AssertionError) or (fault_of_ours(exc) and not _provoked(exc)):
             raise  # retried as a whole / a broken invariant stops the process
         job.outcome, job.failure = None, exc
@@ -209,16 +209,30 @@ _IDENTITY = {
 }
 
 
-def _raced(exc: Exception) -> bool:
-    """Whether a file's run failed because another process recorded the same file (its
-    bytes, its MsgId) after this one looked: run again, it finds the other's row and is
-    answered as a repeat or DU01 — not a defect to count towards quarantine."""
-    if not isinstance(exc, IntegrityError):
-        return False
+# PostgreSQL's "deadlock detected" and "could not serialize access": the database
+# undid this transaction for another's sake; done again, it goes through.
+_LOST_LOCKS = {"40P01": "lost a deadlock to another writer", "40001": "lost to another writer"}
+
+
+def _lost_race(exc: Exception) -> str | None:
+    """Why a file's run failed for another process's sake, if it did — done again at once,
+    not a fault to wait out nor a defect to count towards quarantine:
+    - another recorded the same file (its bytes, its MsgId) after this one looked: run
+      again, it finds the other's row and is answered as a repeat or DU01;
+    - the database chose this transaction to undo in a deadlock with another (two workers'
+      groups taking the rows of accounts, or of their notification counters, in turn in
+      opposite orders: a tester, PostgreSQL, two workers)."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    lost = _LOST_LOCKS.get(getattr(exc.orig, "sqlstate", None) or "")
+    if lost is not None or not isinstance(exc, IntegrityError):
+        return lost
+    recorded = "recorded meanwhile by another"
     named = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
     if named is not None:
-        return named in _IDENTITY
-    return any(f"failed: {columns}" in str(exc.orig) for columns in _IDENTITY.values())
+        return recorded if named in _IDENTITY else None
+    raced = any(f"failed: {columns}" in str(exc.orig) for columns in _IDENTITY.values())
+    return recorded if raced else None
 
 
 def _new(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy]) -> Outcome:

@@ -116,6 +116,7 @@ def notify(env: Environment, conn: Connection, references: Sequence[str]) -> lis
             t_accounts.c.kind == AccountKind.CLIENT.value,
             t_accounts.c.owner.in_(list(wanted)),
         )
+        .order_by(t_accounts.c.iban)  # their counters taken in one order by every writer
     ).all()
     names = []
     local = env.local_now()
