@@ -182,7 +182,7 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     from gateway import installation
     from gateway.clock import SystemClock
     from gateway.environment import load_sealer
-    from gateway.keys import init_host_key, init_signing_key
+    from gateway.keys import host_public_key, init_host_key, init_signing_key, known_hosts_line
 
     settings = settings_of(args)
     installation.check_user(settings.spool_dir)  # keys root made the service could not read
@@ -195,6 +195,8 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     host_key = settings.sftp.host_key
     said = "already present" if host_key.exists() else "created"
     print(f"SFTP host key {host_key}: {said}, {init_host_key(host_key)}")
+    line = known_hosts_line(settings.sftp.host, settings.sftp.port, host_public_key(host_key))
+    print(f"for the clients' known_hosts (the built-in server's key): {line}")
     return 0
 
 

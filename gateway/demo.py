@@ -33,12 +33,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-
 from gateway import demo_rates, demo_signing
 from gateway.clock import SystemClock
 from gateway.errors import GatewayError, UsageError
-from gateway.keys import init_host_key, init_signing_key
+from gateway.keys import host_public_key, init_host_key, init_signing_key, known_hosts_line
 from gateway.samples import SampleBatch, SamplePmtInf, SampleTx, iban_lv, to_bytes
 from gateway.settings import Settings, load
 
@@ -189,12 +187,9 @@ def _client_key(folder: Path, user: str) -> None:
 def _host_key(folder: Path, port: int) -> str:
     path = folder / "ssh_host_ed25519_key"
     fingerprint = init_host_key(path)
-    key = serialization.load_ssh_private_key(path.read_bytes(), password=None)
-    public = key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    ).decode("ascii")
+    public = host_public_key(path)
     path.with_name(path.name + ".pub").write_text(public + " ekase-gateway-demo\n")
-    (folder / "known_hosts").write_text(f"[127.0.0.1]:{port} {public}\n")
+    (folder / "known_hosts").write_text(known_hosts_line("127.0.0.1", port, public) + "\n")
     return fingerprint
 
 

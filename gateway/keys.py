@@ -104,6 +104,13 @@ def init_host_key(path: Path) -> str:
             serialization.NoEncryption(),
         ))
     check_host_key_mode(path)
+    blob = base64.b64decode(host_public_key(path).split()[1])
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
+    return f"SHA256:{digest}"
+
+
+def host_public_key(path: Path) -> str:
+    """The host key's public half as OpenSSH writes it: `ssh-ed25519 AAAA…`."""
     try:
         loaded = serialization.load_ssh_private_key(path.read_bytes(), password=None)
     except ValueError as exc:
@@ -111,9 +118,14 @@ def init_host_key(path: Path) -> str:
     public = loaded.public_key().public_bytes(
         serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
     )
-    blob = base64.b64decode(public.split()[1])
-    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
-    return f"SHA256:{digest}"
+    return public.decode("ascii")
+
+
+def known_hosts_line(host: str, port: int, public: str) -> str:
+    """The line a client's `known_hosts` pins the server's key with (`HOST` where the
+    server listens on every address: the name clients connect to goes there)."""
+    name = "HOST" if host in ("0.0.0.0", "::", "") else host
+    return f"{name if port == 22 else f'[{name}]:{port}'} {public}"
 
 
 def _self_signed(

@@ -404,6 +404,15 @@ def test_keys_init_says_what_it_did(config: Path) -> None:
         again.stdout
     )
     assert f"SFTP host key {host}: already present, SHA256:" in again.stdout, again.stdout
+    # the line a client pins the server's key with (a newcomer had no way to it: a tester)
+    sftp = load(config).sftp
+    shown = again.stdout.splitlines()[-1]
+    assert shown.startswith("for the clients' known_hosts (the built-in server's key): "), shown
+    pinned = shown.split(": ", 1)[1]
+    assert pinned.startswith(f"[{sftp.host}]:{sftp.port} ssh-ed25519 AAAA"), pinned
+    key_line = subprocess.run(["ssh-keygen", "-y", "-f", str(host)], capture_output=True,
+                              text=True, check=True).stdout.split()  # fmt: skip
+    assert pinned.split()[1:] == key_line[:2]
     kept = key.read_bytes()
     cert.unlink()
     reissued = gateway("keys", "init", "-c", str(config))
