@@ -514,8 +514,9 @@ def _events(
     yield from harvest.take(final=True)
     if harvest.chunk:
         yield harvest.chunk
+    harvest.ended()
     result.count = harvest.seq
-    result.amount_sum = sum((p.amount_sum for p in result.payment_infos), Decimal())
+    result.amount_sum = sum((amount for _, amount in result.totals), Decimal())
 
 
 # A document's end: its end tag (with any prefix), then only white space, comments or
@@ -600,12 +601,19 @@ class _Harvest:
             if parent is not self.initiation:
                 raise _invalid("PmtInf outside CstmrCdtTrfInitn")
             yield from self.take(final=True)  # the previous one has ended
+            self.ended()
             done = self.elem
             done.clear()
             parent.remove(done)
         self.elem = elem
         self.record = None
         self.started += 1
+
+    def ended(self) -> None:
+        """The payment information read has ended: its totals kept, its record let go."""
+        if self.record is not None:
+            self.result.totals.append((self.record.count, self.record.amount_sum))
+            self.record = None
 
     def take(self, *, final: bool) -> Iterator[Event]:
         """The transactions of the current payment information that are complete (all
@@ -624,12 +632,11 @@ class _Harvest:
                     break
             else:
                 return  # its header is not over yet (or, at the end, it has no transaction)
-            self.record = _pmt_inf(elem, len(self.result.payment_infos))
+            self.record = _pmt_inf(elem, len(self.result.totals))
             if self.record.pmt_inf_id in self.pmt_inf_ids:  # its answers could not tell them apart
                 why = f"PmtInfId {self.record.pmt_inf_id} names two payment informations"
                 raise _Stop(Finding(Reason.FF01, why))
             self.pmt_inf_ids.add(self.record.pmt_inf_id)
-            self.result.payment_infos.append(self.record)
             # Handed on before its transactions, so its `count` and `amount_sum` are
             # still 0 in what the consumer gets now: the totals are in the summary.
             yield self.record

@@ -80,10 +80,17 @@ class ParsedHeader:
 
 @dataclass(slots=True)
 class ParsedFile:
-    """The file as a whole: header, payment informations with their totals, or a failure."""
+    """The file as a whole: header, payment informations with their totals, or a failure.
+
+    Where the file is read, each payment information's record is handed on (before its
+    transactions) and let go once it has ended: the summary keeps only its count and sum,
+    in file order (`totals`). Whoever took the records joins them again
+    (`reader._Decoder`), so that `payment_infos` holds them with their totals — a file of
+    100,000 payment informations is not held twice, nor sent twice between processes."""
 
     header: ParsedHeader | None = None
     payment_infos: list[ParsedPmtInf] = field(default_factory=list)
+    totals: list[tuple[int, Decimal]] = field(default_factory=list)  # (count, amount_sum)
     failure: Finding | None = None
     echo: safe_xml.Echo | None = None  # what a failed file's group header showed
     message: str = "pain.001.001.03"

@@ -160,6 +160,7 @@ def _checked(
         if isinstance(event, list):
             txs = list(map(_make_tx, event))
             repeated = repeats(txs, seen_e2e)
+            _forget_before(pmts, days, txs[0].pmt_seq)  # (ended: no later chunk has theirs)
             if not ahead():
                 yield (event, repeated, None, None)
                 continue
@@ -178,6 +179,12 @@ def _checked(
             yield event
 
 
+def _forget_before(pmts: dict[int, Any], days: dict[int, Any], seq: int) -> None:
+    """Let go of the payment informations before position `seq` (kept in file order)."""
+    while pmts and (first := next(iter(pmts))) < seq:
+        del pmts[first], days[first]
+
+
 class _Decoder:
     """The events again from what crossed the pipe: a chunk's records, with their facts
     worked out here when the child was not ahead of the booking process (they need each
@@ -190,6 +197,10 @@ class _Decoder:
         if type(item) is not tuple:  # a record of its own type
             if isinstance(item, ParsedPmtInf):
                 self.pmts[item.seq] = item
+            elif isinstance(item, ParsedFile):  # its records, as received, with their totals
+                item.payment_infos = [self.pmts[seq] for seq in range(len(item.totals))]
+                for record, totals in zip(item.payment_infos, item.totals, strict=True):
+                    record.count, record.amount_sum = totals
             return item  # type: ignore[no-any-return]
         rows, repeated, said, echoes = item
         txs = list(map(_make_tx, rows))

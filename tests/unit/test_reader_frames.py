@@ -61,3 +61,29 @@ def test_a_pipe_that_ends_mid_frame_or_at_once_is_cut_off() -> None:
     for cut in (0, 3, len(frame) - 1):
         assert pipe.unframe(io.BytesIO(frame[:cut])) is pipe.CUT_OFF
     assert pipe.unframe(io.BytesIO(b"x" + frame[1:])) is pipe.CUT_OFF
+
+
+def test_the_summary_sends_each_payment_informations_totals_not_its_record_again(
+    tmp_path: Path,
+) -> None:
+    """A file of many payment informations (an ERP writing one per payment): the summary
+    carried every record a second time, so the child held them all to the end and both
+    processes a copy (100,000 of them: 688 MB together). It carries their counts and sums;
+    the booking process joins them to the records it was sent, for AM18/AM10."""
+    def txs(n: int) -> list[samples.SampleTx]:
+        return [samples.SampleTx(f"E-{n}-{k}", f"{n}.01", CREDITOR) for k in range(n)]
+
+    pmts = [samples.SamplePmtInf(f"P-{n}", DEBTOR, txs(n)) for n in (1, 2, 3)]
+    path = tmp_path / "many.xml"
+    path.write_bytes(samples.to_bytes(samples.SampleBatch("MSG-2", pmts, nb_of_txs="6")))
+    items = list(reader._items(path, 10, None, lambda: False))
+    summary = items[-1]
+    assert isinstance(summary, reader.ParsedFile) and summary.payment_infos == []
+    assert summary.totals == [(1, Decimal("1.01")), (2, Decimal("4.02")), (3, Decimal("9.03"))]
+    decode = reader._Decoder()
+    events = [decode(pipe.unframe(io.BytesIO(pipe.frame(i)))) for i in items[1:]]
+    [joined] = [e for e in events if isinstance(e, reader.ParsedFile)]
+    sent = [e for e in events if isinstance(e, ParsedPmtInf)]
+    assert all(p is q for p, q in zip(joined.payment_infos, sent, strict=True))
+    assert [(p.pmt_inf_id, p.count, p.amount_sum) for p in joined.payment_infos] == [
+        ("P-1", 1, Decimal("1.01")), ("P-2", 2, Decimal("4.02")), ("P-3", 3, Decimal("9.03"))]
