@@ -90,11 +90,11 @@ class ParsedFile:
 
     header: ParsedHeader | None = None
     payment_infos: list[ParsedPmtInf] = field(default_factory=list)
-    totals: list[tuple[int, Decimal]] = field(default_factory=list)  # (count, amount_sum)
     failure: Finding | None = None
     echo: safe_xml.Echo | None = None  # what a failed file's group header showed
     message: str = "pain.001.001.03"
     count: int = 0
     amount_sum: Decimal = field(default_factory=Decimal)
+    totals: list[tuple[int, Decimal]] = field(default_factory=list)  # (count, amount_sum)
 
 
