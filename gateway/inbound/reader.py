@@ -156,7 +156,18 @@ def _checked(
     pmts: dict[int, ParsedPmtInf] = {}
     days: dict[int, dt.date | None] = {}  # each payment information's ReqdExctnDt, read once
     seen_e2e: set[str] = set()
+    held: list[ParsedPmtInf] = []  # payment informations read, sent as one item before the next
+    texts: dict[str, str] = {}
     for event in events:
+        if isinstance(event, ParsedPmtInf):
+            _share_texts(event, texts)
+            pmts[event.seq] = event
+            days[event.seq] = parse_date(event.requested_date)
+            held.append(event)
+            continue
+        if held:
+            yield held
+            held = []
         if isinstance(event, list):
             txs = list(map(_make_tx, event))
             repeated = repeats(txs, seen_e2e)
@@ -173,10 +184,29 @@ def _checked(
                 ]
             yield (event, repeated, list(map(tuple, said)), echoes)
         else:
-            if isinstance(event, ParsedPmtInf):
-                pmts[event.seq] = event
-                days[event.seq] = parse_date(event.requested_date)
             yield event
+
+
+# Payment informations that repeat one another's debtor and date (an ERP writing one per
+# payment) name them with one string each, not one per record: pickled together they
+# cross the pipe once (pickle keeps one copy of an object sent twice), and so stay.
+_REPEATED_TEXTS = (
+    "requested_date", "debtor_name", "debtor_iban", "debtor_other_id", "debtor_currency",
+    "debtor_bic", "ultimate_debtor", "nb_of_txs",
+)  # fmt: skip
+shared_texts_max = 4096
+
+
+def _share_texts(record: ParsedPmtInf, texts: dict[str, str]) -> None:
+    for name in _REPEATED_TEXTS:
+        value = getattr(record, name)
+        if value is None:
+            continue
+        same = texts.get(value)
+        if same is not None:
+            setattr(record, name, same)
+        elif len(texts) < shared_texts_max:
+            texts[value] = value
 
 
 def _forget_before(pmts: dict[int, Any], days: dict[int, Any], seq: int) -> None:
@@ -193,21 +223,24 @@ class _Decoder:
     def __init__(self) -> None:
         self.pmts: dict[int, ParsedPmtInf] = {}
 
-    def __call__(self, item: Any) -> Incoming:
+    def __call__(self, item: Any) -> list[Incoming]:
+        """The events of one item that crossed the pipe, in file order."""
+        if type(item) is list:  # payment informations, each before its transactions
+            for record in item:
+                self.pmts[record.seq] = record
+            return item
         if type(item) is not tuple:  # a record of its own type
-            if isinstance(item, ParsedPmtInf):
-                self.pmts[item.seq] = item
-            elif isinstance(item, ParsedFile):  # its records, as received, with their totals
+            if isinstance(item, ParsedFile):  # its records, as received, with their totals
                 item.payment_infos = [self.pmts[seq] for seq in range(len(item.totals))]
                 for record, totals in zip(item.payment_infos, item.totals, strict=True):
                     record.count, record.amount_sum = totals
-            return item  # type: ignore[no-any-return]
+            return [item]
         rows, repeated, said, echoes = item
         txs = list(map(_make_tx, rows))
         if said is None:
             pmts = [self.pmts[t.pmt_seq] for t in txs]
-            return Chunk(txs, list(map(facts, txs, pmts, repeated)), None)
-        return Chunk(txs, list(map(_make_facts, said)), echoes)
+            return [Chunk(txs, list(map(facts, txs, pmts, repeated)), None)]
+        return [Chunk(txs, list(map(_make_facts, said)), echoes)]
 
 
 def read(path: Path, *, transactions_max: int, echo: EchoOf | None = None) -> Reading:
@@ -234,7 +267,9 @@ class InlineRead:
 
     def __iter__(self) -> Iterator[Incoming]:
         self.digest()
-        yield from map(_Decoder(), self._items)
+        decoded = _Decoder()
+        for item in self._items:
+            yield from decoded(item)
 
     def close(self) -> None:
         self._items.close()
@@ -297,10 +332,10 @@ class Reader:
         self.digest()  # sent first
         decoded = _Decoder()
         while True:
-            event = decoded(self._receive())
-            yield event
-            if isinstance(event, ParsedFile):
-                return
+            for event in decoded(self._receive()):
+                yield event
+                if isinstance(event, ParsedFile):
+                    return
 
     def _wait(self, timeout: float = exit_wait_seconds) -> str:
         """Reap the child; how it ended, for messages."""
