@@ -115,8 +115,11 @@ def process(env: Environment, jobs: Sequence[Job]) -> list[Job]:
         with env.ledger.begin(checkpoint_after=big) as tx:
             for job in jobs:
                 _run(env, tx, job, copies)
-    except BaseException:
+    except BaseException as exc:
         _discard(copies)  # a copy whose transaction did not commit is never delivered
+        # also where the group's balances are written, after its files' runs
+        if isinstance(exc, DBAPIError) and (lost := _lost_locks(exc)) is not None:
+            raise RunAgain(f"the group of {len(jobs)} file(s) {lost}") from exc
         raise
     finally:
         for job in jobs:
@@ -214,6 +217,10 @@ _IDENTITY = {
 _LOST_LOCKS = {"40P01": "lost a deadlock to another writer", "40001": "lost to another writer"}
 
 
+def _lost_locks(exc: DBAPIError) -> str | None:
+    return _LOST_LOCKS.get(getattr(exc.orig, "sqlstate", None) or "")
+
+
 def _lost_race(exc: Exception) -> str | None:
     """Why a file's run failed for another process's sake, if it did — done again at once,
     not a fault to wait out nor a defect to count towards quarantine:
@@ -224,7 +231,7 @@ def _lost_race(exc: Exception) -> str | None:
       opposite orders: a tester, PostgreSQL, two workers)."""
     if not isinstance(exc, DBAPIError):
         return None
-    lost = _LOST_LOCKS.get(getattr(exc.orig, "sqlstate", None) or "")
+    lost = _lost_locks(exc)
     if lost is not None or not isinstance(exc, IntegrityError):
         return lost
     recorded = "recorded meanwhile by another"
