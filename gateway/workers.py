@@ -238,8 +238,12 @@ def _on_signals(stop: threading.Event, wake: threading.Event) -> None:
     reopened the log itself ran inside whatever the main thread was doing — a log line's
     write, holding the log's lock — and waited for that lock for ever (a reviewer)."""
 
+    signals = 0  # its own: "stop" from the daemon, whom the same Ctrl-C reached, is no second
+
     def handle(signum: int, frame: object) -> None:
-        if stop.is_set():
+        nonlocal signals
+        signals += 1
+        if signals > 1:
             os._exit(1)
         stop.set()
         wake.set()

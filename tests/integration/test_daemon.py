@@ -6,6 +6,7 @@ loopback port and talks to it with real clients: OpenSSH `sftp` and paramiko.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -588,6 +589,33 @@ def test_a_worker_that_dies_while_the_daemon_stops_is_a_failure_not_a_clean_stop
         )
         assert [e["level"] for e in daemon.events("daemon.failed")] == ["error"], daemon.tail()
         assert not daemon.events("daemon.stopped"), daemon.tail()
+
+
+@pytest.mark.timeout(120)
+def test_one_ctrl_c_to_the_process_group_is_one_stop_for_every_worker(tmp_path: Path) -> None:
+    """Ctrl-C reaches the daemon and its workers alike: the daemon's "stop" can reach a
+    busy worker before its own signal, which it took for a second signal and left at once
+    with exit 1 (a reviewer) — now a failure of the daemon. A worker counts its own
+    signals: the file in hand is finished, and the daemon stops cleanly."""
+    install = make_install(tmp_path / "gw", rescan_seconds=1, settle_seconds=0)
+    moment = workday.morning()
+    inbox, work = install.folder("bulk", "in"), install.folder("bulk", "work")
+    drop(inbox, "big.xml", batch("GROUP-SIGNAL", "bulk", 20000, day=moment.date()),
+         age_seconds=60)  # fmt: skip
+    with running_daemon(install, env=workday.pinned(moment), name="ctrl-c") as daemon:
+        assert wait_for(lambda: any(work.iterdir()), 30, interval=0.01), daemon.tail()
+        pids = _worker_pids(daemon.process.pid)
+        daemon.signal(signal.SIGINT)
+        assert wait_for(lambda: daemon.events("daemon.stopping"), 30), daemon.tail()
+        reached = 0
+        for pid in pids:  # the same Ctrl-C, reaching the workers after the daemon's word
+            with contextlib.suppress(ProcessLookupError):  # (an idle one may have ended)
+                os.kill(pid, signal.SIGINT)
+                reached += 1
+        assert reached, "the worker with the file had ended: nothing was tried"
+        assert daemon.wait(60) == 0, daemon.tail()
+        assert not daemon.events("worker.ended") and daemon.events("daemon.stopped")
+    assert answers_per_msg_id(install.folder("bulk", "out")) == {"GROUP-SIGNAL": 1}
 
 
 @pytest.mark.timeout(120)
