@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -145,7 +146,7 @@ def load_sealer(settings: Settings, now: Callable[[], dt.datetime]) -> Sealer:
             key, certificate, clock=now, names=("signing.key:", "signing.certificate:")
         )
     except SealError as exc:
-        if key.exists() and certificate.exists():
+        if os.path.exists(key) and os.path.exists(certificate):  # (never raises, unlike Path's)
             raise
         made_by = f"ekase-gateway keys init -c {settings.config_path}"
         raise SealError(f"{exc}; `{made_by}` makes them") from exc
