@@ -102,6 +102,14 @@ def test_status_refuses_an_account_moved_to_another_currency_as_a_start_does(
         assert (done.returncode, done.stdout) == (2, ""), (args, done.stdout, done.stderr)
         assert done.stderr == start.stderr, (args, done.stderr, start.stderr)
         assert "client[0].account[0].currency" in done.stderr and "in EUR" in done.stderr
+    reader = make_reader_engine(inst.settings.database_url)
+    with reader.connect() as conn:
+        held = conn.execute(
+            t_accounts.select().with_only_columns(t_accounts.c.currency)
+            .where(t_accounts.c.iban == A_MAIN)
+        ).scalar_one()  # fmt: skip
+    reader.dispose()
+    assert held == "EUR"
 
 
 def test_an_old_schema_is_not_migrated_by_a_read(tmp_path: Path) -> None:

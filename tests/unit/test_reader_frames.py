@@ -69,8 +69,8 @@ def test_the_summary_sends_each_payment_informations_totals_not_its_record_again
 ) -> None:
     """A file of many payment informations (an ERP writing one per payment): the summary
     carried every record a second time, so the child held them all to the end and both
-    processes a copy (100,000 of them: 688 MB together). It carries their counts and sums;
-    the booking process joins them to the records it was sent, for AM18/AM10."""
+    processes a copy. It carries their counts and sums; the booking process joins them to
+    the records it was sent, for AM18/AM10."""
     def txs(n: int) -> list[samples.SampleTx]:
         return [samples.SampleTx(f"E-{n}-{k}", f"{n}.01", CREDITOR) for k in range(n)]
 
@@ -87,7 +87,7 @@ def test_the_summary_sends_each_payment_informations_totals_not_its_record_again
     sent = [e for e in events if isinstance(e, ParsedPmtInf)]
     assert all(p is q for p, q in zip(joined.payment_infos, sent, strict=True))
     # They cross together, before the chunk of their transactions, sharing what they
-    # repeat: one item each cost a pickle and a write (a sixth of the work of such a file).
+    # repeat: one item each cost a pickle and a write each.
     assert [type(i).__name__ for i in items[1:]] == ["ParsedHeader", "list", "tuple", "ParsedFile"]
     first, last = joined.payment_infos[0], joined.payment_infos[-1]
     assert first.debtor_iban is last.debtor_iban and first.requested_date is last.requested_date
