@@ -560,6 +560,23 @@ def test_a_worker_killed_stops_the_daemon_in_one_line_and_a_restart_resumes_its_
     assert not list(work.iterdir())
 
 
+@contextlib.contextmanager
+def _a_file_in_hand(
+    tmp_path: Path, msg_id: str, payments: int
+) -> Iterator[tuple[Install, Daemon, list[int]]]:
+    """A running daemon (two workers) whose worker has claimed a big file of client bulk's;
+    its workers' process ids."""
+    install = make_install(tmp_path / "gw", rescan_seconds=1, settle_seconds=0)
+    moment = workday.morning()
+    inbox, work = install.folder("bulk", "in"), install.folder("bulk", "work")
+    drop(inbox, "big.xml", batch(msg_id, "bulk", payments, day=moment.date()), age_seconds=60)
+    with running_daemon(install, env=workday.pinned(moment), name=msg_id.lower()) as daemon:
+        assert wait_for(lambda: any(work.iterdir()), 30, interval=0.01), daemon.tail()
+        pids = _worker_pids(daemon.process.pid)
+        assert pids, daemon.tail()
+        yield install, daemon, pids
+
+
 @pytest.mark.timeout(120)
 def test_a_worker_that_dies_while_the_daemon_stops_is_a_failure_not_a_clean_stop(
     tmp_path: Path,
@@ -567,15 +584,7 @@ def test_a_worker_that_dies_while_the_daemon_stops_is_a_failure_not_a_clean_stop
     """SIGTERM, and a worker killed before it could finish the group in hand: the daemon
     said `daemon.stopped` and exited 0 as if all had ended well (a reviewer), so systemd
     took it for a clean stop. Now it exits 1 with `worker.ended` and `daemon.failed`."""
-    install = make_install(tmp_path / "gw", rescan_seconds=1, settle_seconds=0)
-    moment = workday.morning()
-    inbox, work = install.folder("bulk", "in"), install.folder("bulk", "work")
-    drop(inbox, "big.xml", batch("STOP-KILLED", "bulk", 6000, day=moment.date()),
-         age_seconds=60)  # fmt: skip
-    with running_daemon(install, env=workday.pinned(moment), name="stopping") as daemon:
-        assert wait_for(lambda: any(work.iterdir()), 30, interval=0.01), daemon.tail()
-        pids = _worker_pids(daemon.process.pid)
-        assert pids, daemon.tail()
+    with _a_file_in_hand(tmp_path, "STOP-KILLED", 6000) as (_, daemon, pids):
         for pid in pids:  # held where it is: it cannot finish its group and exit 0
             os.kill(pid, signal.SIGSTOP)
         daemon.signal(signal.SIGTERM)
@@ -597,14 +606,7 @@ def test_one_ctrl_c_to_the_process_group_is_one_stop_for_every_worker(tmp_path: 
     busy worker before its own signal, which it took for a second signal and left at once
     with exit 1 (a reviewer) — now a failure of the daemon. A worker counts its own
     signals: the file in hand is finished, and the daemon stops cleanly."""
-    install = make_install(tmp_path / "gw", rescan_seconds=1, settle_seconds=0)
-    moment = workday.morning()
-    inbox, work = install.folder("bulk", "in"), install.folder("bulk", "work")
-    drop(inbox, "big.xml", batch("GROUP-SIGNAL", "bulk", 20000, day=moment.date()),
-         age_seconds=60)  # fmt: skip
-    with running_daemon(install, env=workday.pinned(moment), name="ctrl-c") as daemon:
-        assert wait_for(lambda: any(work.iterdir()), 30, interval=0.01), daemon.tail()
-        pids = _worker_pids(daemon.process.pid)
+    with _a_file_in_hand(tmp_path, "GROUP-SIGNAL", 20000) as (install, daemon, pids):
         daemon.signal(signal.SIGINT)
         assert wait_for(lambda: daemon.events("daemon.stopping"), 30), daemon.tail()
         reached = 0

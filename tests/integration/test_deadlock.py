@@ -46,16 +46,21 @@ def _waiting_for_a_lock(engine: object) -> bool:
     return bool(found)
 
 
-def test_a_group_that_loses_a_deadlock_is_run_again_and_answered_once(
-    tmp_path: Path, pg_url: str
-) -> None:
-    """The other writer holds the counter the file's run takes second."""
+Statement = tuple[str, dict[str, str]]
+COUNTER = "UPDATE gw_counters SET value = value WHERE name = :name"
+ACCOUNTS = "SELECT id FROM ledger_accounts WHERE iban IN (:a, :b) ORDER BY id FOR UPDATE"
+
+
+def _second_file_beside(tmp_path: Path, pg_url: str, first: Statement, then: Statement) -> None:
+    """A file paying A_MAIN -> B_MAIN (after one that made the counters) is run while the
+    other writer holds what `first` locks; once the run waits for it, the other asks for
+    what `then` locks, which the run holds: PostgreSQL undoes the run, the one that waited
+    longer. The other's transaction goes through and lets the run go again: the file is
+    answered once, ACSC, and the pass ends without a fault."""
     inst = _with_notifications(tmp_path / "gw", pg_url)
     other = create_engine(pg_url)
     try:
-        first = inst.submit(Batch(msg_id="DL-1").tx("E2E-1", "1.00", B_MAIN).build(), "one.xml")
-        assert first.group_status == "ACSC"
-        taken_first, taken_second = (f"notification:{iban}" for iban in sorted((A_MAIN, B_MAIN)))
+        inst.submit(Batch(msg_id="DL-1").tx("E2E-1", "1.00", B_MAIN).build(), "one.xml")
         inst.drop(Batch(msg_id="DL-2").tx("E2E-2", "2.00", B_MAIN).build(), "two.xml")
         result: list[PassResult | BaseException] = []
 
@@ -65,19 +70,15 @@ def test_a_group_that_loses_a_deadlock_is_run_again_and_answered_once(
             except BaseException as exc:  # (the assertion below names it)
                 result.append(exc)
 
-        lock = "UPDATE gw_counters SET value = value WHERE name = :name"
         with other.connect() as conn, conn.begin():
-            conn.execute(text(lock), {"name": taken_second})
+            conn.execute(text(first[0]), first[1])
             runner = threading.Thread(target=run)
             runner.start()
             deadline = time.monotonic() + LOCK_WAIT_SECONDS_MAX
             while not _waiting_for_a_lock(other) and time.monotonic() < deadline:
                 time.sleep(0.02)
             assert runner.is_alive(), result
-            # The file's run holds the counter it took first and waits for this one's: asking
-            # for the first closes the circle. This transaction goes through (the file's run,
-            # waiting longer, is the one PostgreSQL undoes), then lets the run go again.
-            conn.execute(text(lock), {"name": taken_first})
+            conn.execute(text(then[0]), then[1])
         runner.join(60)
         assert not runner.is_alive()
         [outcome] = result
@@ -89,6 +90,17 @@ def test_a_group_that_loses_a_deadlock_is_run_again_and_answered_once(
         inst.close()
 
 
+def test_a_group_that_loses_a_deadlock_is_run_again_and_answered_once(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """The other writer holds the notification counter the file's run takes second (they
+    are taken in IBAN order), then asks for the one it took first."""
+    taken_first, taken_second = (f"notification:{iban}" for iban in sorted((A_MAIN, B_MAIN)))
+    _second_file_beside(
+        tmp_path, pg_url, (COUNTER, {"name": taken_second}), (COUNTER, {"name": taken_first})
+    )
+
+
 def test_a_deadlock_where_the_groups_balances_are_written_is_a_race_lost_too(
     tmp_path: Path, pg_url: str
 ) -> None:
@@ -96,38 +108,7 @@ def test_a_deadlock_where_the_groups_balances_are_written_is_a_race_lost_too(
     then asks for a notification counter the file's run took: the file's run waits for the
     accounts where its group writes their balances, after its own run (a reviewer: that
     deadlock was still a database fault)."""
-    inst = _with_notifications(tmp_path / "gw", pg_url)
-    other = create_engine(pg_url)
-    try:
-        inst.submit(Batch(msg_id="DF-1").tx("E2E-1", "1.00", B_MAIN).build(), "one.xml")
-        inst.drop(Batch(msg_id="DF-2").tx("E2E-2", "2.00", B_MAIN).build(), "two.xml")
-        result: list[PassResult | BaseException] = []
-
-        def run() -> None:
-            try:
-                result.append(inst.run())
-            except BaseException as exc:  # (the assertion below names it)
-                result.append(exc)
-
-        accounts = "SELECT id FROM ledger_accounts WHERE iban IN (:a, :b) ORDER BY id FOR UPDATE"
-        with other.connect() as conn, conn.begin():
-            conn.execute(text(accounts), {"a": A_MAIN, "b": B_MAIN})
-            runner = threading.Thread(target=run)
-            runner.start()
-            deadline = time.monotonic() + LOCK_WAIT_SECONDS_MAX
-            while not _waiting_for_a_lock(other) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert runner.is_alive(), result
-            conn.execute(
-                text("UPDATE gw_counters SET value = value WHERE name = :name"),
-                {"name": f"notification:{A_MAIN}"},
-            )
-        runner.join(60)
-        assert not runner.is_alive()
-        [outcome] = result
-        assert isinstance(outcome, PassResult), repr(outcome)
-        [answer] = [a for a in inst.new_answers() if a.original_msg_id == "DF-2"]
-        assert answer.group_status == "ACSC"
-    finally:
-        other.dispose()
-        inst.close()
+    _second_file_beside(
+        tmp_path, pg_url, (ACCOUNTS, {"a": A_MAIN, "b": B_MAIN}),
+        (COUNTER, {"name": f"notification:{A_MAIN}"}),
+    )  # fmt: skip
