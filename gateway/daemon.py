@@ -69,6 +69,9 @@ sftp_close_seconds_max = 5.0
 workers_stop_seconds_max = 30.0
 
 
+_STOPPED = (0, -signal.SIGINT, -signal.SIGTERM)  # a worker's exit codes that are a stop
+
+
 class WorkerEnded(GatewayError):
     """A worker process ended while the daemon was not stopping (the OOM killer, a kill):
     the daemon stops too, exit 1, and its service manager starts it again, which resumes
@@ -301,9 +304,11 @@ class Daemon:
             self._loop.remove_reader(worker.conn.fileno())
         self._on_message(worker)  # what it said last
         worker.process.join()
-        # Told to stop, a worker ends with 0 once its group is done; any other end (killed,
-        # crashed while finishing) is a failure even then, for systemd to see.
-        if not self.stop.is_set() or worker.process.exitcode != 0:
+        # Told to stop, a worker ends with 0 once its group is done, or by the stop signal
+        # itself (a Ctrl-C reaching the process group while it was starting, or leaving:
+        # Python's default action then); any other end (killed, crashed while finishing) is
+        # a failure even then, for systemd to see.
+        if not self.stop.is_set() or worker.process.exitcode not in _STOPPED:
             log.error("worker.ended", worker=worker.share.index, exit_code=worker.process.exitcode)
             self._failed = self._failed or worker
             if not self.stop.is_set():
