@@ -37,12 +37,15 @@ def _with_notifications(base: Path, database_url: str) -> Installation:
     return inst
 
 
-def _waiting_for_a_lock(engine: object) -> bool:
+def _waiting_for(engine: object, holder: int) -> bool:
+    """Whether a backend waits for a lock the backend `holder` holds (not another test's)."""
     with engine.connect() as conn:  # type: ignore[attr-defined]
-        found = conn.execute(text(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        )).scalar_one()  # fmt: skip
+        found = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE :holder = ANY(pg_blocking_pids(pid))"
+            ),
+            {"holder": holder},
+        ).scalar_one()
     return bool(found)
 
 
@@ -71,13 +74,14 @@ def _second_file_beside(tmp_path: Path, pg_url: str, first: Statement, then: Sta
                 result.append(exc)
 
         with other.connect() as conn, conn.begin():
+            holder = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
             conn.execute(text(first[0]), first[1])
             runner = threading.Thread(target=run)
             runner.start()
             deadline = time.monotonic() + LOCK_WAIT_SECONDS_MAX
-            while not _waiting_for_a_lock(other) and time.monotonic() < deadline:
+            while not _waiting_for(other, holder) and time.monotonic() < deadline:
                 time.sleep(0.02)
-            assert runner.is_alive(), result
+            assert runner.is_alive() and _waiting_for(other, holder), result
             conn.execute(text(then[0]), then[1])
         runner.join(60)
         assert not runner.is_alive()
