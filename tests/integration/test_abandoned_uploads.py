@@ -79,8 +79,9 @@ def test_an_upload_cut_short_by_kill_9_is_removed_when_the_daemon_restarts(
             assert wait_for(lambda: not leftover.exists(), 15), daemon.tail()
             assert abandoned(daemon) == gone, daemon.tail()
         else:  # the killed daemon's worker, in the instant before its own end (PDEATHSIG),
-            # found the upload's lock free and removed it then: logged all the same
-            assert abandoned(killed) == gone, killed.tail()
+            # found the upload's lock free and removed it then: logged, unless the SIGKILL
+            # came between the removal and the log line (seen under load)
+            assert abandoned(killed) in ([], gone), killed.tail()
         status = subprocess.run(
             [GATEWAY, "status", "-c", str(install.config), "--json"],
             capture_output=True, text=True, timeout=30, check=True,
