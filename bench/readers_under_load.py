@@ -64,14 +64,13 @@ class Processing:
     (started once the file waits) until the file's answer is in out/."""
 
     def __init__(self, through: str, config: Path, out: Path) -> None:
-        self.what = "scan --once" if through == "scan" else "the daemon (run)"
-        self.out = out
-        command = [EXE, "scan", "-c", str(config), "--once"] if through == "scan" else [
-            EXE, "run", "-c", str(config)
-        ]  # fmt: skip
         self.daemon = through == "daemon"
+        self.what = "the daemon (run)" if self.daemon else "scan --once"
+        self.out = out
+        command = ["run"] if self.daemon else ["scan", "--once"]
         self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [EXE, *command, "-c", str(config)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
 
     def running(self) -> bool:

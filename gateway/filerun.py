@@ -117,7 +117,6 @@ def process(env: Environment, jobs: Sequence[Job]) -> list[Job]:
                 _run(env, tx, job, copies)
     except BaseException as exc:
         _discard(copies)  # a copy whose transaction did not commit is never delivered
-        # also where the group's balances are written, after its files' runs
         if isinstance(exc, DBAPIError) and (lost := _lost_locks(exc)) is not None:
             raise RunAgain(f"the group of {len(jobs)} file(s) {lost}") from exc
         raise
@@ -182,8 +181,8 @@ def _run(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy])
     except Exception as exc:
         savepoint.rollback()
         _discard(mine)
-        if (lost := _lost_race(exc)) is not None:
-            raise RunAgain(f"{job.claim.original_name}: {lost}") from exc
+        if _raced(exc):
+            raise RunAgain(f"{job.claim.original_name}: recorded meanwhile by another") from exc
         if isinstance(exc, AssertionError) or (fault_of_ours(exc) and not _provoked(exc)):
             raise  # retried as a whole / a broken invariant stops the process
         job.outcome, job.failure = None, exc
@@ -212,8 +211,11 @@ _IDENTITY = {
 }
 
 
-# PostgreSQL's "deadlock detected" and "could not serialize access": the database
-# undid this transaction for another's sake; done again, it goes through.
+# PostgreSQL's "deadlock detected" and "could not serialize access": the database undid
+# the group's transaction for another's sake (two workers' groups taking the rows of
+# accounts, or of their notification counters, in opposite orders: a tester, two workers,
+# PostgreSQL); done again at once, it goes through — not a fault to wait out. Caught where
+# the group's transaction ends, whichever statement of it was undone.
 _LOST_LOCKS = {"40P01": "lost a deadlock to another writer", "40001": "lost to another writer"}
 
 
@@ -221,25 +223,16 @@ def _lost_locks(exc: DBAPIError) -> str | None:
     return _LOST_LOCKS.get(getattr(exc.orig, "sqlstate", None) or "")
 
 
-def _lost_race(exc: Exception) -> str | None:
-    """Why a file's run failed for another process's sake, if it did — done again at once,
-    not a fault to wait out nor a defect to count towards quarantine:
-    - another recorded the same file (its bytes, its MsgId) after this one looked: run
-      again, it finds the other's row and is answered as a repeat or DU01;
-    - the database chose this transaction to undo in a deadlock with another (two workers'
-      groups taking the rows of accounts, or of their notification counters, in turn in
-      opposite orders: a tester, PostgreSQL, two workers)."""
-    if not isinstance(exc, DBAPIError):
-        return None
-    lost = _lost_locks(exc)
-    if lost is not None or not isinstance(exc, IntegrityError):
-        return lost
-    recorded = "recorded meanwhile by another"
+def _raced(exc: Exception) -> bool:
+    """Whether a file's run failed because another process recorded the same file (its
+    bytes, its MsgId) after this one looked: run again, it finds the other's row and is
+    answered as a repeat or DU01 — not a defect to count towards quarantine."""
+    if not isinstance(exc, IntegrityError):
+        return False
     named = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
     if named is not None:
-        return recorded if named in _IDENTITY else None
-    raced = any(f"failed: {columns}" in str(exc.orig) for columns in _IDENTITY.values())
-    return recorded if raced else None
+        return named in _IDENTITY
+    return any(f"failed: {columns}" in str(exc.orig) for columns in _IDENTITY.values())
 
 
 def _new(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy]) -> Outcome:

@@ -4,7 +4,7 @@ Two workers' groups took the rows of their notification counters (camt.054, SPEC
 opposite orders; PostgreSQL undid one group, and the gateway took the "deadlock detected"
 for a database fault: 13 files waited, with an error-level alert each (a tester,
 PostgreSQL, two workers). It is a race: the group is done again at once, as when another
-process recorded one of its files first (`filerun._lost_race`).
+process recorded one of its files first (`filerun._lost_locks`).
 
 Here the other writer is the test's own transaction, holding the counter row the file's
 run takes second and then asking for the one it took first: a deadlock by construction,
