@@ -76,15 +76,28 @@ def test_the_child_renders_the_echo_only_while_it_is_ahead(
 
 
 def test_a_booking_process_that_comes_late_gets_every_echo_rendered_by_the_child(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`scan --once` forks the child before it loads the database layer: until it reads,
     whatever the child writes waits unread in the pipe, and every chunk (the first
     included) is one the child is ahead of, however few events its queue holds."""
     path = tmp_path / "late.xml"
     path.write_bytes(varied_file("ECHO-3"))
+    parsed = tmp_path / "parsed"  # made by the child once every event is queued
+    finish = pipe.Sender.finish
+
+    def parsed_then_finish(sender: pipe.Sender) -> bool:
+        parsed.touch()
+        return finish(sender)
+
+    monkeypatch.setattr(pipe.Sender, "finish", parsed_then_finish)  # inherited at the fork
     with reader.Reader(path, transactions_max=10**6, echo=pain002_v03.original) as read:
-        time.sleep(1.0)  # the booking process is still importing: the child parses on
+        # The booking process is still importing: it reads only once the child has parsed
+        # the whole file (waiting for that, not for a time, however loaded the host is).
+        deadline = time.monotonic() + 120
+        while not parsed.exists():
+            assert time.monotonic() < deadline, "the child never finished parsing"
+            time.sleep(0.05)
         read.digest()
         echoed = [e.echoes is not None for e in read if isinstance(e, Chunk)]
     assert echoed == [True] * 3
