@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import structlog
-from sqlalchemy import Connection, Select, literal_column, select
+from sqlalchemy import ColumnElement, Connection, Select, literal_column, select
 
 from gateway import announcements, db, large_days, logs, progress, record
 from gateway.environment import Environment
@@ -79,16 +79,33 @@ def _due_chunks(conn: Connection, today: dt.date, file_id: int) -> Iterator[Sequ
         after = rows[-1].seq
 
 
-def execute_due(env: Environment) -> list[int]:
-    """Book every pending payment due today or earlier; returns the files reported on."""
+def day_began(env: Environment, now: dt.datetime) -> dt.datetime | None:
+    """When the business day of `now` began, its due payments with it (SPEC §6: "at the
+    start of that business day"); None where nothing executes (a closed day, or past
+    `eod_time`: the books of the day are closed)."""
+    zone = env.settings.timezone
+    local = now.astimezone(zone)
+    if not calendar.is_business_day(local.date()) or local.time() >= env.settings.eod_time:
+        return None
+    return dt.datetime.combine(local.date(), dt.time(0), zone)
+
+
+def execute_due(
+    env: Environment, *, only: Sequence[str] | None = None, but: Sequence[str] = ()
+) -> list[int]:
+    """Book every pending payment due today or earlier — of the files of the clients
+    `only` names, or of every client `but` those (a daemon's workers each run their own
+    clients' due payments, the leader those of clients no longer configured too);
+    returns the files reported on."""
     now = env.clock.now()
+    if day_began(env, now) is None:
+        return []  # nothing is booked on a closed day
     local = now.astimezone(env.settings.timezone)
     today = local.date()
-    if not calendar.is_business_day(today) or local.time() >= env.settings.eod_time:
-        return []  # nothing is booked on a closed day
     reported: dict[int, _Ran] = {}
     p = db.payments.c
-    due = select(p.file_id).where(db.pending_only(), p.due_date <= today)
+    whose = _of_clients(only, but)
+    due = select(p.file_id).where(db.pending_only(), p.due_date <= today, *whose)
     with env.engine.connect() as conn:  # a look first: most passes find nothing due, and
         if conn.execute(due.limit(1)).first() is None:  # a writer would wait for the others
             return []
@@ -100,7 +117,7 @@ def execute_due(env: Environment) -> list[int]:
         # debited an account it debits (`BalanceConflict`), backed off and tried again, and
         # lost again for as long as uploads kept coming (a tester: the payments due at the
         # start of the day waited until the uploads stopped). SPEC §6: they come first.
-        tx.accounts(_moved_by_due(tx, today), lock=True)
+        tx.accounts(_moved_by_due(tx, today, whose), lock=True)
         files = tx.conn.execute(due.distinct()).scalars()
         for file_id in sorted(files):
             ran = _execute_file(env, tx, file_id, now, local)
@@ -212,11 +229,23 @@ def _run_file(
     return ran._replace(answer=answer)
 
 
-def _moved_by_due(tx: LedgerTx, today: dt.date) -> set[str]:
-    """Every account the payments due by `today` may move: their debtors, their treasury
-    creditors and the treasury's own accounts (clearing, positions)."""
+def _of_clients(
+    only: Sequence[str] | None, but: Sequence[str]
+) -> tuple[ColumnElement[bool], ...]:
+    """The payments of the files of the clients `only` names, or of every client `but`."""
+    f, file_id = db.files.c, db.payments.c.file_id
+    if only is not None:
+        return (file_id.in_(select(f.id).where(f.client_id.in_(only))),)
+    return (file_id.not_in(select(f.id).where(f.client_id.in_(but))),) if but else ()
+
+
+def _moved_by_due(
+    tx: LedgerTx, today: dt.date, whose: tuple[ColumnElement[bool], ...]
+) -> set[str]:
+    """Every account the payments due by `today` (of `whose` files) may move: their
+    debtors, their treasury creditors and the treasury's own accounts (clearing, positions)."""
     p = db.payments.c
-    due = (db.pending_only(), p.due_date <= today)
+    due = (db.pending_only(), p.due_date <= today, *whose)
     found = set(tx.conn.execute(select(p.debtor_iban).where(*due).distinct()).scalars())
     internal = select(p.creditor_iban).where(*due, p.kind == "internal").distinct()
     found |= set(tx.conn.execute(internal).scalars())

@@ -1,9 +1,11 @@
 """One pass of the gateway's work, shared by `scan --once` and the daemon's loop.
 
 Order: finish anything a stopped run left behind (undelivered answers, files in
-work/), then take new files from every client's in/, then execute what has
-fallen due. Each step is safe to repeat. (`scan --once` may have claimed the first
-new file already and started reading it, `gateway.readahead`: that file comes first.)
+work/), then take the new files from every client's in/ that arrived before today's
+business day began, execute what has fallen due, and take those that arrived since
+(`Pipeline.day_order`). Each step is safe to repeat. (`scan --once` may have claimed
+the first new file already and started reading it, `gateway.readahead`: it takes its
+place in that order.)
 
 Faults (SPEC §6). A fault of ours — the disk full, an I/O error, the database away,
 the signing key unusable — is never the client's: the file's run is rolled back, the
@@ -18,22 +20,26 @@ business reason code. A broken invariant (`AssertionError`) stops the process.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import os
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
 
-from gateway import authorisation, faults, filerun
+from gateway import authorisation, faults, filerun, pending
+from gateway.clock import on_clock
 from gateway.environment import Environment
 from gateway.errors import RunAgain, TransientError
 from gateway.filerun import Job, fault_of_ours
 from gateway.files import locked
+from gateway.inbound.intake import received_at
 from gateway.inbound.reader import inline_bytes_max
 from gateway.outbound.outbox import deliver_pending
-from gateway.pending import execute_due
 from gateway.planner_stats import PlannerStats
 from gateway.rates import drop
 from gateway.readahead import BatchAhead, ReadAhead
@@ -93,8 +99,10 @@ class Pipeline:
         clients: Sequence[ClientSettings] | None = None,
         *,
         tell_holds: bool = True,
+        due: Callable[[Environment], list[int]] = pending.execute_due,
     ) -> None:
         self.env = env
+        self.due = due  # runs the due payments of these clients (`execute_due`)
         self.tell_holds = tell_holds
         self.run_files = run_files
         self.clients = tuple(clients if clients is not None else env.settings.clients)
@@ -254,13 +262,16 @@ class Pipeline:
             return None
 
     def process_waiting(self) -> list[Outcome]:
+        return self.process(self.waiting())
+
+    def waiting(self) -> list[tuple[str, Path]]:
+        """The files waiting in these clients' in/ and test/, each client's in its order."""
         spool = self.env.spool
-        waiting = [
+        return [
             (c.id, path)
             for c in self.clients
             for path in [*spool.waiting(c.id), *spool.waiting_trials(c.id)]
         ]
-        return self.process(waiting)
 
     def restore_folders(self) -> None:
         """A client's `in/`, `out/` or `test/` that someone removed (an operator's slip) is
@@ -277,26 +288,72 @@ class Pipeline:
                 self.held.setdefault(client.id, fault)
 
     def run_once(self, first: ReadAhead | BatchAhead | None = None) -> PassResult:
+        """A whole pass: files that arrived before today's start, the payments due today,
+        the files that arrived since (`day_order`); delivery before and after."""
         self.begin_pass()
         result = PassResult()
         result.delivered += self.deliver()
         # ECB files dropped into rates/ (SPEC §13), as the daemon imports them: before
         # the files and the due payments, which may convert at them in this pass.
         drop.import_dropped(self.env)
+        ahead = first if isinstance(first, ReadAhead) else None
         if isinstance(first, BatchAhead):
             self.batch_ahead = first  # for the container that completes its batch
-        elif first is not None:
-            try:
-                result.outcomes += self.run([Job(first.claim, first.reader)])
-            finally:
-                first.release()
-        result.outcomes += self.recover()
-        result.outcomes += self.process_waiting()
-        authorisation.expire_due(self.env)
-        result.files_with_pending_executed = execute_due(self.env)
+        with contextlib.ExitStack() as stack:
+            if ahead is not None:
+                stack.callback(ahead.release)
+            began = pending.day_began(self.env, self.env.clock.now())
+            first_jobs = [Job(ahead.claim, ahead.reader)] if ahead is not None else []
+            late = any(self._since(began, j.claim.receipt, j.claim.arrived) for j in first_jobs)
+            if first_jobs and not late:
+                result.outcomes += self.run(first_jobs)
+            result.outcomes += self.recover()
+            before, since = self.day_order(began, self.waiting())
+            result.outcomes += self.process(before)
+            authorisation.expire_due(self.env)
+            result.files_with_pending_executed = self.execute_due()
+            if first_jobs and late:
+                result.outcomes += self.run(first_jobs)
+            result.outcomes += self.process(since)
         result.delivered += self.deliver()
         result.held = self.end_pass()
         return result
+
+    def day_order(
+        self, began: dt.datetime | None, files: Sequence[tuple[str, Path]]
+    ) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
+        """`files` that arrived before the business day `began` and those that arrived
+        since, each in their order. SPEC §6: the payments due today execute at the start
+        of the day, so they come after the first (a cancellation sent the evening before
+        reaches the payment it cancels) and before the second (a file of the day does not
+        spend the money they were accepted against). On a day that executes nothing, all
+        are the first."""
+        if began is None:
+            return list(files), []
+        before: list[tuple[str, Path]] = []
+        since: list[tuple[str, Path]] = []
+        for client_id, path in files:
+            try:
+                arrived = os.stat(path).st_ctime  # as its claim will take it (`Spool.claim`)
+            except FileNotFoundError:
+                continue  # taken meanwhile
+            late = self._since(began, self.env.spool.receipt(client_id, path)[1], arrived)
+            (since if late else before).append((client_id, path))
+        return before, since
+
+    def _since(
+        self, began: dt.datetime | None, receipt: Mapping[str, Any] | None, arrived: float
+    ) -> bool:
+        """Whether a file (its receipt, when it `arrived` in in/: its claim's) was received
+        once the business day `began` (`intake.received_at`)."""
+        if began is None:
+            return False
+        clock = self.env.clock
+        return received_at(receipt, on_clock(clock, arrived), clock.now()) >= began
+
+    def execute_due(self) -> list[int]:
+        """The payments due today of these clients (`due`); the files reported on."""
+        return self.due(self.env)
 
 
 def groups(files: Sequence[tuple[str, Path]]) -> Iterator[list[tuple[str, Path]]]:

@@ -186,9 +186,7 @@ class Spool:
         name = stored_name(path.name)
         trial = path.parent == self.trial_box(client_id)
         target = self._claim_name(client_id, name, now, TRIAL_MARK if trial else "")
-        receipts = self.receipts(client_id) / "test" if trial else self.receipts(client_id)
-        receipt_src = receipts / f"{path.name}.json"
-        receipt = _read_json(receipt_src)
+        receipt_src, receipt = self.receipt(client_id, path)
         try:
             arrived = os.stat(path).st_ctime  # before the move, which sets it
             os.replace(path, target)
@@ -198,6 +196,12 @@ class Spool:
             with contextlib.suppress(FileNotFoundError):
                 os.replace(receipt_src, _receipt_path(target))
         return Claim(client_id, target, name, receipt, arrived)
+
+    def receipt(self, client_id: str, path: Path) -> tuple[Path, dict[str, Any] | None]:
+        """Where the receipt of a file waiting in in/ or test/ lies, and what it says."""
+        trial = path.parent == self.trial_box(client_id)
+        found = self.receipts(client_id) / ("test" if trial else "") / f"{path.name}.json"
+        return found, _read_json(found)
 
     def _claim_name(self, client_id: str, name: str, now: dt.datetime, mark: str = "") -> Path:
         """`<claimed at>-<random>__<original name>` in work/: the claim's own name, which
@@ -212,10 +216,8 @@ class Spool:
 
     def reclaim(self, client_id: str, path: Path) -> Claim:
         """A file found in `work/` at start-up: an earlier run stopped while holding it."""
-        original = path.name.split("__", 1)[-1]
-        return Claim(
-            client_id, path, original, _read_json(_receipt_path(path)), os.stat(path).st_ctime
-        )
+        receipt, arrived = _read_json(_receipt_path(path)), os.stat(path).st_ctime
+        return Claim(client_id, path, path.name.split("__", 1)[-1], receipt, arrived)
 
     def remove_stale_temporaries(self, client_ids: list[str], now_epoch: float) -> int:
         """Delete the gateway's own half-written files that a killed run left behind: in tmp/,

@@ -3,12 +3,14 @@ of its `Share` (`gateway.workers` runs it in a process of its own, woken by the 
 
 A pass: at the first of the day, state the business days missed while the daemon was
 down; recover what a stopped run left in work/, take the settled files of its clients
-in turn, in groups that commit together (the stop flag checked between groups); the
-leader (worker 0) also executes what has fallen due and writes end-of-day statements;
-then deliver the outbox. A fault confined to one client's folders holds that client
-alone (`faults.Held`: tried again each pass, its new files left in in/ meanwhile); any
-other fault of ours stops the pass (`TransientError`, a database
-or OS error): `workers.WorkerLoop` retries it, backing off.
+in turn, in groups that commit together (the stop flag checked between groups): those
+that arrived before the business day began, then its clients' payments due today, then
+those that arrived since (`Pipeline.day_order`); the leader (worker 0) also imports
+rates, expires waiting batches and writes end-of-day statements; then deliver the outbox.
+A fault confined to one client's folders holds that client alone (`faults.Held`: tried
+again each pass, its new files left in in/ meanwhile); any other fault of ours stops the
+pass (`TransientError`, a database or OS error): `workers.WorkerLoop` retries it, backing
+off.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import structlog
@@ -27,8 +31,9 @@ from gateway.environment import Environment
 from gateway.faults import ClientFault
 from gateway.filerun import fault_of_ours
 from gateway.outbound import budget_summary, statements
-from gateway.pending import execute_due
+from gateway.pending import day_began, execute_due
 from gateway.pipeline import Pipeline, groups
+from gateway.rates import drop
 from gateway.settings import ClientSettings, Settings
 from gateway.watch import SettleTracker
 
@@ -38,14 +43,24 @@ log = structlog.get_logger("gateway.daemon")
 @dataclass(frozen=True, slots=True)
 class Share:
     """The clients of worker `index` of `count`: every `count`-th in the configuration's
-    order, so each client's files go to one worker and keep their order. Worker 0 leads:
-    due payments and end-of-day statements (all clients') are its."""
+    order, so each client's files go to one worker and keep their order, and so do their
+    payments due each day (`due`: a worker runs them between the files that arrived
+    before the day began and those since). Worker 0 leads: rates, expiry of waiting
+    batches and end-of-day statements (all clients') are its."""
 
     index: int = 0
     count: int = 1
 
     def clients(self, settings: Settings) -> tuple[ClientSettings, ...]:
         return settings.clients[self.index :: self.count]
+
+    def due(self, settings: Settings) -> Callable[[Environment], list[int]]:
+        """The run of this worker's clients' due payments; the leader's takes those of
+        clients no longer configured too (accepted before they were removed)."""
+        if not self.leader:
+            return partial(execute_due, only=[c.id for c in self.clients(settings)])
+        others = [c.id for c in settings.clients if c not in self.clients(settings)]
+        return partial(execute_due, but=others)
 
     @property
     def leader(self) -> bool:
@@ -71,7 +86,9 @@ class Worker:
         self.share = share
         self.clients = share.clients(env.settings)
         # The clients held are told the daemon (`PassReport.held`), which logs them.
-        self.pipeline = Pipeline(env, clients=self.clients, tell_holds=False)
+        self.pipeline = Pipeline(
+            env, clients=self.clients, tell_holds=False, due=share.due(env.settings)
+        )
         self.settle = SettleTracker(env.settings.settle_seconds)
         self._eod_done_for: tuple[dt.date, bool] | None = None
         self._eod_defect: str | None = None  # the end of day's last failure, logged once
@@ -107,14 +124,17 @@ class Worker:
                 recheck = left if recheck is None else min(recheck, left)
             else:
                 ready.append((client_id, path))
-        for group in groups(ready):  # the files waiting now, committed together
-            if self.stop.is_set():
-                stopped = True
-                break
-            processed += len(self.pipeline.process(group))
+        began = day_began(self.env, self.env.clock.now())
+        before, since = self.pipeline.day_order(began, ready)
+        for part, files in enumerate((before, since)):
+            if part == 1 and not stopped:
+                self._execute_due()  # SPEC §6: at the start of the day (`day_order`)
+            for group in groups(files):  # the files waiting now, committed together
+                if stopped or self.stop.is_set():
+                    stopped = True
+                    break
+                processed += len(self.pipeline.process(group))
         if not stopped and self.share.leader:
-            self._import_rates()
-            self._execute_due()
             self._end_of_day()
         self.pipeline.deliver(every_client=self.share.leader)
         return PassReport(processed, stopped, recheck, self.pipeline.end_pass())
@@ -150,20 +170,18 @@ class Worker:
             return 0.0  # gone; claiming it will simply find nothing
         return self.settle.remaining(path, info.st_size, info.st_mtime_ns, wall_now)
 
-    def _import_rates(self) -> None:
-        """ECB files dropped into `<spool>/rates/` (SPEC §13), before the due payments
-        run: a payment waiting for a rate executes in the same pass."""
-        from gateway.rates import drop
-
-        drop.import_dropped(self.env)
-
     def _execute_due(self) -> None:
-        today = self.env.local_now().date()
-        if today != self._business_day:
-            self._business_day = today
-            log.info("day.started", day=today.isoformat())
-        expire_due(self.env)
-        execute_due(self.env)
+        """This worker's clients' payments due today; the leader first imports the ECB
+        files dropped into `<spool>/rates/` (SPEC §13: a payment waiting for a rate executes
+        in the same pass) and expires the batches whose signatures came too late."""
+        if self.share.leader:
+            today = self.env.local_now().date()
+            if today != self._business_day:
+                self._business_day = today
+                log.info("day.started", day=today.isoformat())
+            drop.import_dropped(self.env)
+            expire_due(self.env)
+        self.pipeline.execute_due()
 
     def _missed_days(self) -> None:
         """Business days before today still unstated (the daemon was down when they closed)

@@ -67,6 +67,21 @@ class Intake:
         return self.now.astimezone(self.timezone)
 
 
+def received_at(
+    receipt: Mapping[str, Any] | None, arrived: dt.datetime, now: dt.datetime
+) -> dt.datetime:
+    """When a file was received (`take_in`): its receipt's time, else when it `arrived`."""
+    text = (receipt or {}).get("received_at")
+    if isinstance(text, str):
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None:
+            return min(moment, now)
+    return min(arrived, now)
+
+
 def take_in(
     *,
     client_id: str,
@@ -84,15 +99,7 @@ def take_in(
     (last changed in in/) — never later than now. Never by a time the client can set
     (the file's own times: `put -p`, WinSCP), which could put it before a cut-off."""
     receipt = receipt or {}
-    received = min(arrived, now)
-    text = receipt.get("received_at")
-    if isinstance(text, str):
-        try:
-            moment = dt.datetime.fromisoformat(text)
-        except ValueError:
-            moment = None
-        if moment is not None and moment.tzinfo is not None:
-            received = min(moment, now)
+    received = received_at(receipt, arrived, now)
 
     def text_of(key: str) -> str | None:
         value = receipt.get(key)

@@ -4,17 +4,31 @@ day"), also while other workers book files from the same accounts (PostgreSQL)."
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gateway import pending
+from gateway import pending, readahead
+from gateway.inbound.reader import inline_bytes_max
+from gateway.worker import Share, Worker
 from ledger import calendar
 from ledger.core import Posting, Transfer, TransferKind
 from ledger.tx import BalanceConflict
-from tests.pipeline_fixtures import A_MAIN, B_MAIN, RIGA, TODAY, Batch, Installation
+from tests.pipeline_fixtures import (
+    A_MAIN,
+    A_SMALL,
+    B_MAIN,
+    CLIENT_A,
+    CLIENT_B,
+    RIGA,
+    TODAY,
+    Batch,
+    Installation,
+)
 
 
 def test_a_file_booked_meanwhile_waits_for_the_due_run(
@@ -87,3 +101,111 @@ def test_a_lock_list_longer_than_a_statement_is_taken_in_id_order(
             assert sorted(locked) == sorted(ibans)
     finally:
         inst.close()
+
+
+# -- the files of a pass around the day's start (SPEC §6) ----------------------------------
+
+THURSDAY = calendar.next_business_day(TODAY)
+
+
+def received(inst: Installation, data: bytes, name: str, at: dt.datetime,
+             client: str = CLIENT_A) -> None:  # fmt: skip
+    """A file left in in/ as the built-in server leaves it: with its receipt, received `at`."""
+    path = inst.drop(data, name, client)
+    receipt = inst.env.spool.receipts(client) / f"{path.name}.json"
+    receipt.write_text(json.dumps({"received_at": at.astimezone(dt.UTC).isoformat()}))
+
+
+def waiting_for_thursday(inst: Installation, debtor: str, creditor: str, amount: str,
+                         client: str = CLIENT_A) -> None:  # fmt: skip
+    day = THURSDAY.isoformat()
+    data = Batch(msg_id="DUE-T", debtor=debtor, execution_date=day).tx("DUE", amount, creditor)
+    answer = inst.submit(data.build(), name="due.xml", client=client)
+    assert answer.statuses() == {"DUE": "PDNG"}
+
+
+def spends_today(amount: str, debtor: str, creditor: str) -> bytes:
+    return Batch(msg_id="DAY-1", debtor=debtor).tx("DAY", amount, creditor).build()
+
+
+def test_a_file_of_the_day_comes_after_the_payments_due_that_day(inst: Installation) -> None:
+    """A daemon down overnight (or files arriving as the day begins) finds the day's first
+    files waiting: a file received at 07:30 was taken before the payments due at the day's
+    start and spent the money they were accepted against (they were refused AM04). The
+    payments due today run first; the file of the day is judged against what they left."""
+    waiting_for_thursday(inst, A_SMALL, B_MAIN, "80.00")  # of 100.00
+    inst.clock.set(dt.datetime.combine(THURSDAY, dt.time(9), RIGA))
+    received(inst, spends_today("50.00", A_SMALL, B_MAIN), "day.xml",
+             dt.datetime.combine(THURSDAY, dt.time(7, 30), RIGA))  # fmt: skip
+    result = inst.run()
+    assert len(result.outcomes) == 1 and len(result.files_with_pending_executed) == 1
+    day, due = sorted(inst.new_answers(), key=lambda a: a.original_msg_id or "")
+    assert (day.original_msg_id, due.original_msg_id) == ("DAY-1", "DUE-T")
+    assert due.statuses() == {"DUE": "ACSC"}
+    assert day.statuses() == {"DAY": "RJCT"} and day.tx("DAY").reasons == ["AM04"]
+    assert inst.balance(A_SMALL) == 2000
+
+
+def test_a_cancellation_sent_the_evening_before_reaches_the_payment_before_it_runs(
+    inst: Installation,
+) -> None:
+    """A cancellation received at 23:00, taken only the next morning (the daemon was down),
+    comes before the day's due payments it would otherwise lose to: the payment is
+    cancelled, never executed."""
+    from tests.integration.test_cancellations import cancel
+
+    waiting_for_thursday(inst, A_MAIN, B_MAIN, "10.00")
+    inst.clock.set(dt.datetime.combine(THURSDAY, dt.time(9), RIGA))
+    evening = dt.datetime.combine(TODAY, dt.time(23), RIGA)
+    received(inst, cancel(("DUE", "10.00"), original="DUE-T", pmt_inf_id="DUE-T-P1"), "cxl.xml",
+             evening)  # fmt: skip
+    before = inst.balance(A_MAIN)
+    result = inst.run()
+    assert [o.group_status for o in result.outcomes] == ["CNCL"]
+    assert result.files_with_pending_executed == []
+    assert inst.balance(A_MAIN) == before
+
+
+def test_each_worker_runs_its_own_clients_due_payments_before_their_files_of_the_day(
+    inst: Installation,
+) -> None:
+    """With two workers, the second (client B's) ran its client's file of the day while
+    the leader had not run the day's due payments yet: it spent their money. Each worker
+    runs its own clients' due payments, between the files that came before the day began
+    and those since; the leader runs none of client B's."""
+    assert [c.id for c in inst.env.settings.clients[:2]] == [CLIENT_A, CLIENT_B]
+    waiting_for_thursday(inst, B_MAIN, A_MAIN, "800.00", client=CLIENT_B)  # of 1,000.00
+    inst.clock.set(dt.datetime.combine(THURSDAY, dt.time(9), RIGA))
+    leader = Worker(inst.env, threading.Event(), Share(0, 2))
+    leader.run_pass()
+    assert inst.new_answers(CLIENT_B) == []  # not the leader's to run
+    received(inst, spends_today("300.00", B_MAIN, A_MAIN), "day.xml",
+             dt.datetime.combine(THURSDAY, dt.time(8), RIGA), client=CLIENT_B)  # fmt: skip
+    Worker(inst.env, threading.Event(), Share(1, 2)).run_pass()
+    day, due = sorted(inst.new_answers(CLIENT_B), key=lambda a: a.original_msg_id or "")
+    assert due.statuses() == {"DUE": "ACSC"}
+    assert day.tx("DAY").reasons == ["AM04"]
+
+
+def test_a_file_read_ahead_that_came_since_the_day_began_waits_for_the_due_run(
+    inst: Installation,
+) -> None:
+    """`scan --once` claims its first file and starts reading it before anything else
+    (`gateway.readahead`): one received since the day began is still run after the
+    payments due today, its reading child parsing on meanwhile."""
+    waiting_for_thursday(inst, A_SMALL, B_MAIN, "80.00")  # of 100.00
+    inst.clock.set(dt.datetime.combine(THURSDAY, dt.time(9), RIGA))
+    big = Batch(msg_id="DAY-BIG", debtor=A_SMALL)
+    for n in range(6000):  # 60.00 in all
+        big.tx(f"B-{n}", "0.01", B_MAIN)
+    data = big.build()
+    assert len(data) > inline_bytes_max  # read by a child: read ahead
+    received(inst, data, "big.xml", dt.datetime.combine(THURSDAY, dt.time(7), RIGA))
+    ahead = readahead.start(inst.settings, inst.clock.now())
+    assert isinstance(ahead, readahead.ReadAhead)
+    result = inst.pipeline.run_once(ahead)
+    assert len(result.files_with_pending_executed) == 1
+    day, due = sorted(inst.new_answers(), key=lambda a: a.original_msg_id or "")
+    assert due.statuses() == {"DUE": "ACSC"}
+    assert Counter(day.statuses().values()) == {"ACSC": 2000, "RJCT": 4000}
+    assert inst.balance(A_SMALL) == 0
