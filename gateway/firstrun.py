@@ -17,7 +17,7 @@ from gateway.environment import Environment
 from gateway.inbound import decide, rules
 from gateway.inbound.intake import Intake
 from gateway.inbound.parsed import ParsedHeader, ParsedPmtInf
-from gateway.inbound.reader import Chunk, Echo
+from gateway.inbound.reader import Chunk, Echo, forget_before
 from gateway.outbound import answers, first_report, pain002_v03
 from gateway.outbound.first_report import FirstReport
 from gateway.references import FileRefs
@@ -92,6 +92,7 @@ class FirstRun:
 
     def chunk(self, chunk: Chunk) -> None:
         pmts, candidate = self.pmts, rules.Candidate
+        forget_before(chunk.transactions[0].pmt_seq, pmts)
         candidates = [
             candidate(i, t, f, pmts[t.pmt_seq])
             for i, (t, f) in enumerate(zip(chunk.transactions, chunk.facts, strict=True))

@@ -21,7 +21,7 @@ from gateway import announcements, reading
 from gateway.environment import Environment
 from gateway.inbound.facts import parse_date
 from gateway.inbound.parsed import ParsedFile, ParsedHeader, ParsedPmtInf
-from gateway.inbound.reader import Chunk
+from gateway.inbound.reader import Chunk, forget_before
 from gateway.outbound import answers, first_report, pain002_v03
 from gateway.outbound.first_report import FirstReport
 from gateway.reasons import Reason
@@ -57,6 +57,7 @@ def read(
             debited[iban] = guarded.get(iban, 0)
         elif isinstance(event, Chunk):
             txs = event.transactions
+            forget_before(txs[0].pmt_seq, pmts, requested)
             amounts = [f.amount_sent for f in event.facts]
             days = [requested[t.pmt_seq] for t in txs]
             if eur is not None:

@@ -9,7 +9,8 @@ never touched, and reading stops as soon as the transaction limit is passed.
 `stream` takes the file's bytes as blocks (the read stage opens the file: this module
 does no I/O) and yields what it finds in file order — the group header, each payment
 information as it starts, transactions in chunks — and always ends with the
-`ParsedFile` summary: totals per payment information and, if the file turned out
+`ParsedFile` summary: the file's totals (and the payment informations whose declared
+totals are not their own) and, if the file turned out
 unusable at any point, its failure and whatever of its group header could be read
 (`Echo`), so that even a rejected file is answered with its own MsgId.
 
@@ -516,7 +517,6 @@ def _events(
         yield harvest.chunk
     harvest.ended()
     result.count = harvest.seq
-    result.amount_sum = sum((amount for _, amount in result.totals), Decimal())
 
 
 # A document's end: its end tag (with any prefix), then only white space, comments or
@@ -610,9 +610,15 @@ class _Harvest:
         self.started += 1
 
     def ended(self) -> None:
-        """The payment information read has ended: its totals kept, its record let go."""
-        if self.record is not None:
-            self.result.totals.append((self.record.count, self.record.amount_sum))
+        """The payment information read has ended: its totals added to the file's, its
+        record let go — kept only if the totals it declared are not its own (AM18, AM10:
+        `ParsedFile`)."""
+        record, result = self.record, self.result
+        if record is not None:
+            result.pmt_inf_count += 1
+            result.amount_sum += record.amount_sum
+            if record.totals_differ():
+                result.payment_infos.append(record)
             self.record = None
 
     def take(self, *, final: bool) -> Iterator[Event]:
@@ -632,7 +638,7 @@ class _Harvest:
                     break
             else:
                 return  # its header is not over yet (or, at the end, it has no transaction)
-            self.record = _pmt_inf(elem, len(self.result.totals))
+            self.record = _pmt_inf(elem, self.result.pmt_inf_count)
             if self.record.pmt_inf_id in self.pmt_inf_ids:  # its answers could not tell them apart
                 why = f"PmtInfId {self.record.pmt_inf_id} names two payment informations"
                 raise _Stop(Finding(Reason.FF01, why))

@@ -7,7 +7,7 @@ rules and the decide stage do not depend on a reader.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
 from gateway.inbound import safe_xml
@@ -68,6 +68,30 @@ class ParsedPmtInf:
     count: int = 0
     amount_sum: Decimal = field(default_factory=Decimal)
 
+    def count_differs(self) -> bool:
+        """Whether its NbOfTxs, where given, is not the number of its transactions (AM18)."""
+        return self.nb_of_txs is not None and int(self.nb_of_txs) != self.count
+
+    def sum_differs(self) -> bool:
+        """Whether its CtrlSum, where given, is not the sum of its amounts (AM10)."""
+        declared = decimal_or_none(self.ctrl_sum)
+        return declared is not None and declared != self.amount_sum
+
+    def totals_differ(self) -> bool:
+        """Whether the totals it declares are not those it has (AM18, AM10): once it has
+        ended, the summary keeps its record only then (`ParsedFile.payment_infos`)."""
+        return self.count_differs() or self.sum_differs()
+
+
+def decimal_or_none(text: str | None) -> Decimal | None:
+    """A declared CtrlSum as a number (None: not given, or not a number)."""
+    if text is None:
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return None
+
 
 @dataclass(slots=True)
 class ParsedHeader:
@@ -80,13 +104,13 @@ class ParsedHeader:
 
 @dataclass(slots=True)
 class ParsedFile:
-    """The file as a whole: header, payment informations with their totals, or a failure.
+    """The file as a whole: header, count and sum of its transactions, or a failure.
 
     Where the file is read, each payment information's record is handed on (before its
-    transactions) and let go once it has ended: the summary keeps only its count and sum,
-    in file order (`totals`). Whoever took the records joins them again
-    (`reader._Decoder`), so that `payment_infos` holds them with their totals — a file of
-    100,000 payment informations is not held twice, nor sent twice between processes."""
+    transactions) and let go once it has ended; the summary keeps only those whose
+    declared totals are not their own (`ParsedPmtInf.totals_differ`, with their count and
+    sum: what AM18 and AM10 name), in file order, and how many there were — memory stays
+    flat in the payment informations, as in the transactions."""
 
     header: ParsedHeader | None = None
     payment_infos: list[ParsedPmtInf] = field(default_factory=list)
@@ -95,6 +119,6 @@ class ParsedFile:
     message: str = "pain.001.001.03"
     count: int = 0
     amount_sum: Decimal = field(default_factory=Decimal)
-    totals: list[tuple[int, Decimal]] = field(default_factory=list)  # (count, amount_sum)
+    pmt_inf_count: int = 0  # payment informations read
 
 

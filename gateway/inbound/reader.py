@@ -171,7 +171,7 @@ def _checked(
         if isinstance(event, list):
             txs = list(map(_make_tx, event))
             repeated = repeats(txs, seen_e2e)
-            _forget_before(pmts, days, txs[0].pmt_seq)  # (ended: no later chunk has theirs)
+            forget_before(txs[0].pmt_seq, pmts, days)
             if not ahead():
                 yield (event, repeated, None, None)
                 continue
@@ -209,10 +209,12 @@ def _share_texts(record: ParsedPmtInf, texts: dict[str, str]) -> None:
             texts[value] = value
 
 
-def _forget_before(pmts: dict[int, Any], days: dict[int, Any], seq: int) -> None:
-    """Let go of the payment informations before position `seq` (kept in file order)."""
-    while pmts and (first := next(iter(pmts))) < seq:
-        del pmts[first], days[first]
+def forget_before(seq: int, *by_position: dict[int, Any]) -> None:
+    """Let go of what is kept of the payment informations before position `seq` (each
+    mapping by position, in file order): their transactions have all come by now."""
+    for kept in by_position:
+        while kept and (first := next(iter(kept))) < seq:
+            del kept[first]
 
 
 class _Decoder:
@@ -229,14 +231,11 @@ class _Decoder:
             for record in item:
                 self.pmts[record.seq] = record
             return item
-        if type(item) is not tuple:  # a record of its own type
-            if isinstance(item, ParsedFile):  # its records, as received, with their totals
-                item.payment_infos = [self.pmts[seq] for seq in range(len(item.totals))]
-                for record, totals in zip(item.payment_infos, item.totals, strict=True):
-                    record.count, record.amount_sum = totals
+        if type(item) is not tuple:  # a record of its own type (the summary among them)
             return [item]
         rows, repeated, said, echoes = item
         txs = list(map(_make_tx, rows))
+        forget_before(txs[0].pmt_seq, self.pmts)
         if said is None:
             pmts = [self.pmts[t.pmt_seq] for t in txs]
             return [Chunk(txs, list(map(facts, txs, pmts, repeated)), None)]

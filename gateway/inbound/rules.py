@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import NamedTuple
 
 from gateway.inbound import budget
@@ -26,7 +26,7 @@ from gateway.inbound.classifier import Classifier
 from gateway.inbound.facts import Facts, parse_date
 from gateway.inbound.findings import Finding
 from gateway.inbound.identifiers import bic_problem
-from gateway.inbound.parsed import ParsedFile, ParsedPmtInf, ParsedTx
+from gateway.inbound.parsed import ParsedFile, ParsedPmtInf, ParsedTx, decimal_or_none
 from gateway.reasons import PRECEDENCE, Reason
 from ledger import calendar, currency
 from ledger.core import Account
@@ -43,15 +43,6 @@ _declared: list[FileRule | Rule] = []  # every rule of this module, as declared
 # any currency (so every sum the gateway keeps of them fits its 64-bit columns): 10**16
 # in currency units for the currencies with cents.
 FILE_SUM_LIMIT = Decimal(10) ** (currency.amount_digits_max - max(currency.EXPONENTS.values()))
-
-
-def _decimal(text: str | None) -> Decimal | None:
-    if text is None:
-        return None
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +92,8 @@ def counts_declared(parsed: ParsedFile, msg_id_used: bool) -> str | None:
     assert header is not None
     if header.nb_of_txs.isdigit() and int(header.nb_of_txs) != parsed.count:
         return f"GrpHdr/NbOfTxs is {header.nb_of_txs}, the file has {parsed.count}"
-    for pmt in parsed.payment_infos:
-        if pmt.nb_of_txs is not None and int(pmt.nb_of_txs) != pmt.count:
+    for pmt in parsed.payment_infos:  # those whose totals differ (`totals_differ`)
+        if pmt.count_differs():
             return f"PmtInf {pmt.pmt_inf_id} NbOfTxs is {pmt.nb_of_txs}, it has {pmt.count}"
     return None
 
@@ -111,12 +102,11 @@ def counts_declared(parsed: ParsedFile, msg_id_used: bool) -> str | None:
 def sums_declared(parsed: ParsedFile, msg_id_used: bool) -> str | None:
     header = parsed.header
     assert header is not None
-    declared = _decimal(header.ctrl_sum)
+    declared = decimal_or_none(header.ctrl_sum)
     if declared is not None and declared != parsed.amount_sum:
         return f"GrpHdr/CtrlSum is {header.ctrl_sum}, the sum is {parsed.amount_sum}"
     for pmt in parsed.payment_infos:
-        declared = _decimal(pmt.ctrl_sum)
-        if declared is not None and declared != pmt.amount_sum:
+        if pmt.sum_differs():
             return f"PmtInf {pmt.pmt_inf_id} CtrlSum is {pmt.ctrl_sum}, the sum is {pmt.amount_sum}"
     return None
 
