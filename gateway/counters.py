@@ -1,9 +1,10 @@
 """Named sequences (message ids, statement numbers) that work alike on SQLite and PostgreSQL.
 
-One kind of row here is not a sequence but a fact that never changes once written:
-`first_day:<IBAN>`, the local day an account first appeared in the ledger, as the
-number YYYYMMDD. The ledger's accounts carry no creation date, and statements begin
-on that day (SPEC §8, `statements.first_business_day`).
+Two kinds of row here are not sequences but days, as the number YYYYMMDD:
+`first_day:<IBAN>`, the local day an account first appeared in the ledger, a fact that
+never changes once written (the ledger's accounts carry no creation date, and statements
+begin on that day: SPEC §8, `statements.first_business_day`); and the last day something
+was done, which only moves on (`note_day`: `pending.DueRun`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from gateway import db
 from ledger import sequences
@@ -50,9 +51,28 @@ def first_day(conn: Connection, iban: str) -> dt.date | None:
     value = conn.execute(
         select(db.counters.c.value).where(db.counters.c.name == first_day_name(iban))
     ).scalar()
-    if value is None:
-        return None
-    return dt.date(int(value) // 10_000, int(value) // 100 % 100, int(value) % 100)
+    return None if value is None else _day(int(value))
+
+
+def note_day(conn: Connection, name: str, day: dt.date) -> None:
+    """Note `day` under `name`, unless a later day is noted there already."""
+    sequences.advance(conn, db.counters, {name: 0})  # the row, made once however many ask
+    c = db.counters.c
+    conn.execute(
+        update(db.counters).where(c.name == name, c.value < _yyyymmdd(day))
+        .values(value=_yyyymmdd(day))
+    )  # fmt: skip
+
+
+def days(conn: Connection, names: Iterable[str]) -> dict[str, dt.date]:
+    """The days noted under `names` (`note_day`), of those that have one."""
+    c = db.counters.c
+    rows = conn.execute(select(c.name, c.value).where(c.name.in_(list(names)), c.value > 0))
+    return {str(name): _day(int(value)) for name, value in rows}
+
+
+def _day(value: int) -> dt.date:
+    return dt.date(value // 10_000, value // 100 % 100, value % 100)
 
 
 def _yyyymmdd(day: dt.date) -> int:

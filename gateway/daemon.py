@@ -11,9 +11,9 @@ tells the loop what it processed and the faults it waits out.
     -------------------------                 -----------------------------------------------
     SFTP server ─ upload closed ─┐            start: recover work/, deliver outbox
     watchdog observer ─ in/ event ┼─► wake ─► pass: recover, process settled files in groups
-    rescan (each worker's timer) ┘                  (stop flag checked between groups),
-    SIGTERM/SIGINT ─► stop ───────────────►         worker 0: due payments, EOD statements;
-    sd_notify READY/STOPPING/WATCHDOG               deliver outbox
+    rescan (each worker's timer) ┘                  in the order of the day, its clients'
+    SIGTERM/SIGINT ─► stop ───────────────►         due payments between (`dayorder`),
+    sd_notify READY/STOPPING/WATCHDOG               worker 0: EOD statements; deliver outbox
     metrics, heartbeat ◄──────────────────── file processed, fault, recovered
 
 Watcher events and upload hooks are hints that save waiting for the timer; the

@@ -15,12 +15,13 @@ import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import structlog
 from sqlalchemy import ColumnElement, Connection, Select, literal_column, select
 
-from gateway import announcements, db, large_days, logs, progress, record
+from gateway import announcements, counters, db, large_days, logs, progress, record
 from gateway.environment import Environment
 from gateway.inbound import decide, rules
 from gateway.inbound.decide import Waiting
@@ -131,6 +132,47 @@ def execute_due(
             answer=ran.answer, duration_ms=duration_ms,
         )  # fmt: skip
     return list(reported)
+
+
+@dataclass(slots=True)
+class DueRun:
+    """Whose due payments a process runs, and who else runs theirs: a daemon's worker
+    `index` of `count` runs its own clients' (`only`; the leader: every client `but` the
+    others', those no longer configured included), `scan --once` every client's. After a
+    day's first run each notes it (`gw_counters`, `due_run:<index>/<count>`: the day as
+    YYYYMMDD), so that no worker takes a file received since the day began while another
+    worker's clients' payments due that day — which may pay into its clients' accounts —
+    have not run yet (`done_everywhere`)."""
+
+    only: tuple[str, ...] | None = None
+    but: tuple[str, ...] = ()
+    index: int = 0
+    count: int = 1
+    noted: dt.date | None = None  # the last day this run noted, and found noted by all
+    everywhere: dt.date | None = None
+
+    def run(self, env: Environment) -> list[int]:
+        """This process's due payments run (`execute_due`), noted for the day."""
+        reported = execute_due(env, only=self.only, but=self.but)
+        began = day_began(env, env.clock.now())
+        if self.count > 1 and began is not None and began.date() != self.noted:
+            with env.engine.begin() as conn:
+                counters.note_day(conn, self._name(self.index), began.date())
+            self.noted = began.date()
+        return reported
+
+    def done_everywhere(self, env: Environment, day: dt.date) -> bool:
+        """Whether every worker has run its clients' payments due on `day`."""
+        if self.count == 1 or self.everywhere == day:
+            return True  # the caller's own run was the only one, or all were seen
+        with env.engine.connect() as conn:
+            noted = counters.days(conn, [self._name(i) for i in range(self.count)])
+        if len(noted) == self.count and min(noted.values()) >= day:
+            self.everywhere = day
+        return self.everywhere == day
+
+    def _name(self, index: int) -> str:
+        return f"due_run:{index}/{self.count}"
 
 
 class _Ran(NamedTuple):

@@ -1,11 +1,10 @@
 """One pass of the gateway's work, shared by `scan --once` and the daemon's loop.
 
 Order: finish anything a stopped run left behind (undelivered answers, files in
-work/), then take the new files from every client's in/ that arrived before today's
-business day began, execute what has fallen due, and take those that arrived since
-(`Pipeline.day_order`). Each step is safe to repeat. (`scan --once` may have claimed
-the first new file already and started reading it, `gateway.readahead`: it takes its
-place in that order.)
+work/), then take the new files in the order of the day (`dayorder`): those received
+before today's business day began, the payments that have fallen due, those received
+since. Each step is safe to repeat. (`scan --once` may have claimed the first new file
+already and started reading it, `gateway.readahead`: it takes its place in that order.)
 
 Faults (SPEC §6). A fault of ours — the disk full, an I/O error, the database away,
 the signing key unusable — is never the client's: the file's run is rolled back, the
@@ -20,24 +19,19 @@ business reason code. A broken invariant (`AssertionError`) stops the process.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import os
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import structlog
 
-from gateway import authorisation, faults, filerun, pending
-from gateway.clock import on_clock
+from gateway import authorisation, dayorder, faults, filerun, pending
 from gateway.environment import Environment
 from gateway.errors import RunAgain, TransientError
 from gateway.filerun import Job, fault_of_ours
 from gateway.files import locked
-from gateway.inbound.intake import received_at
 from gateway.inbound.reader import inline_bytes_max
 from gateway.outbound.outbox import deliver_pending
 from gateway.planner_stats import PlannerStats
@@ -99,10 +93,10 @@ class Pipeline:
         clients: Sequence[ClientSettings] | None = None,
         *,
         tell_holds: bool = True,
-        due: Callable[[Environment], list[int]] = pending.execute_due,
+        due: pending.DueRun | None = None,
     ) -> None:
         self.env = env
-        self.due = due  # runs the due payments of these clients (`execute_due`)
+        self.due = due or pending.DueRun()  # whose payments due each day it runs (`dayorder`)
         self.tell_holds = tell_holds
         self.run_files = run_files
         self.clients = tuple(clients if clients is not None else env.settings.clients)
@@ -190,12 +184,15 @@ class Pipeline:
             log.error("file.quarantined", client=claim.client_id, file=claim.original_name,
                       path=str(target))  # fmt: skip
 
-    def recover(self) -> list[Outcome]:
-        """Files left in work/ by a run that stopped (or that failed): process them again
-        (their lock is free); batches no longer waiting for signatures out of awaiting/."""
+    def recover(self, but: Job | None = None) -> list[Outcome]:
+        """Files left in work/ by a run that stopped (or that failed) and received before
+        today's business day began: process them again (their lock is free; those received
+        since come after the day's due payments, `dayorder.run`); batches no longer
+        waiting for signatures out of awaiting/. `but`: a file claimed by this pass."""
         self._housekeeping()
         spool = self.env.spool
-        found = [(c.id, path) for c in self.clients for path in spool.in_work(c.id)]
+        began = pending.day_began(self.env, self.env.clock.now())
+        found, _ = dayorder.split(self.env, began, self.in_work(but), claimed=True)
         outcomes = self.process(found, claimed=True)
         if self._resumed:  # told once while it stays in work/, again if it comes back
             self._resumed &= {p.name for c in self.clients for p in spool.in_work(c.id)}
@@ -215,11 +212,22 @@ class Pipeline:
         self.env.spool.remove_stale_temporaries([c.id for c in self.clients], now)
         self._housekept_at = now  # not after a fault: that stays until it clears
 
-    def process(self, files: Sequence[tuple[str, Path]], *, claimed: bool = False) -> list[Outcome]:
+    def in_work(self, but: Job | None = None) -> list[tuple[str, Path]]:
+        """The files in these clients' work/ (`but` that of a file this pass claimed)."""
+        found = [(c.id, path) for c in self.clients for path in self.env.spool.in_work(c.id)]
+        return [f for f in found if but is None or f[1] != but.claim.path]
+
+    def process(
+        self, files: Sequence[tuple[str, Path]], *, claimed: bool = False,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> list[Outcome]:
         """Claim waiting files (or, `claimed`, take over files in work/) and process them
-        in groups (`groups`); files another process holds are left to it."""
+        in groups (`groups`), asking `stop` before each; files another process holds are
+        left to it."""
         outcomes: list[Outcome] = []
         for group in groups(files):
+            if stop():
+                break
             with contextlib.ExitStack() as locks:
                 jobs = []
                 for client_id, path in group:
@@ -288,8 +296,9 @@ class Pipeline:
                 self.held.setdefault(client.id, fault)
 
     def run_once(self, first: ReadAhead | BatchAhead | None = None) -> PassResult:
-        """A whole pass: files that arrived before today's start, the payments due today,
-        the files that arrived since (`day_order`); delivery before and after."""
+        """A whole pass: what a stopped run left, then the files in the order of the day
+        (`dayorder`: those received before today's start, the payments due today, those
+        received since); delivery before and after."""
         self.begin_pass()
         result = PassResult()
         result.delivered += self.deliver()
@@ -300,60 +309,17 @@ class Pipeline:
         if isinstance(first, BatchAhead):
             self.batch_ahead = first  # for the container that completes its batch
         with contextlib.ExitStack() as stack:
+            job = None
             if ahead is not None:
                 stack.callback(ahead.release)
-            began = pending.day_began(self.env, self.env.clock.now())
-            first_jobs = [Job(ahead.claim, ahead.reader)] if ahead is not None else []
-            late = any(self._since(began, j.claim.receipt, j.claim.arrived) for j in first_jobs)
-            if first_jobs and not late:
-                result.outcomes += self.run(first_jobs)
-            result.outcomes += self.recover()
-            before, since = self.day_order(began, self.waiting())
-            result.outcomes += self.process(before)
-            authorisation.expire_due(self.env)
-            result.files_with_pending_executed = self.execute_due()
-            if first_jobs and late:
-                result.outcomes += self.run(first_jobs)
-            result.outcomes += self.process(since)
+                job = Job(ahead.claim, ahead.reader)
+            result.outcomes += self.recover(but=job)
+            day = dayorder.run(self, self.waiting(), first=job)
+        result.outcomes += day.outcomes
+        result.files_with_pending_executed = day.due_files
         result.delivered += self.deliver()
         result.held = self.end_pass()
         return result
-
-    def day_order(
-        self, began: dt.datetime | None, files: Sequence[tuple[str, Path]]
-    ) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
-        """`files` that arrived before the business day `began` and those that arrived
-        since, each in their order. SPEC §6: the payments due today execute at the start
-        of the day, so they come after the first (a cancellation sent the evening before
-        reaches the payment it cancels) and before the second (a file of the day does not
-        spend the money they were accepted against). On a day that executes nothing, all
-        are the first."""
-        if began is None:
-            return list(files), []
-        before: list[tuple[str, Path]] = []
-        since: list[tuple[str, Path]] = []
-        for client_id, path in files:
-            try:
-                arrived = os.stat(path).st_ctime  # as its claim will take it (`Spool.claim`)
-            except FileNotFoundError:
-                continue  # taken meanwhile
-            late = self._since(began, self.env.spool.receipt(client_id, path)[1], arrived)
-            (since if late else before).append((client_id, path))
-        return before, since
-
-    def _since(
-        self, began: dt.datetime | None, receipt: Mapping[str, Any] | None, arrived: float
-    ) -> bool:
-        """Whether a file (its receipt, when it `arrived` in in/: its claim's) was received
-        once the business day `began` (`intake.received_at`)."""
-        if began is None:
-            return False
-        clock = self.env.clock
-        return received_at(receipt, on_clock(clock, arrived), clock.now()) >= began
-
-    def execute_due(self) -> list[int]:
-        """The payments due today of these clients (`due`); the files reported on."""
-        return self.due(self.env)
 
 
 def groups(files: Sequence[tuple[str, Path]]) -> Iterator[list[tuple[str, Path]]]:

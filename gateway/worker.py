@@ -3,10 +3,10 @@ of its `Share` (`gateway.workers` runs it in a process of its own, woken by the 
 
 A pass: at the first of the day, state the business days missed while the daemon was
 down; recover what a stopped run left in work/, take the settled files of its clients
-in turn, in groups that commit together (the stop flag checked between groups): those
-that arrived before the business day began, then its clients' payments due today, then
-those that arrived since (`Pipeline.day_order`); the leader (worker 0) also imports
-rates, expires waiting batches and writes end-of-day statements; then deliver the outbox.
+in turn, in groups that commit together (the stop flag checked between groups), in the
+order of the day (`dayorder`: those received before the business day began, its clients'
+payments due today, those received since); the leader (worker 0) also imports rates,
+expires waiting batches and writes end-of-day statements; then deliver the outbox.
 A fault confined to one client's folders holds that client alone (`faults.Held`: tried
 again each pass, its new files left in in/ meanwhile); any other fault of ours stops the
 pass (`TransientError`, a database or OS error): `workers.WorkerLoop` retries it, backing
@@ -18,26 +18,24 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import structlog
 
-from gateway import faults
-from gateway.authorisation import expire_due
+from gateway import dayorder, faults
 from gateway.environment import Environment
 from gateway.faults import ClientFault
 from gateway.filerun import fault_of_ours
 from gateway.outbound import budget_summary, statements
-from gateway.pending import day_began, execute_due
-from gateway.pipeline import Pipeline, groups
+from gateway.pending import DueRun
+from gateway.pipeline import Pipeline
 from gateway.rates import drop
 from gateway.settings import ClientSettings, Settings
 from gateway.watch import SettleTracker
 
 log = structlog.get_logger("gateway.daemon")
+held_back_seconds = 0.5  # files of the day waiting for another worker's due run: looked at again
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +52,14 @@ class Share:
     def clients(self, settings: Settings) -> tuple[ClientSettings, ...]:
         return settings.clients[self.index :: self.count]
 
-    def due(self, settings: Settings) -> Callable[[Environment], list[int]]:
+    def due(self, settings: Settings) -> DueRun:
         """The run of this worker's clients' due payments; the leader's takes those of
         clients no longer configured too (accepted before they were removed)."""
+        mine = self.clients(settings)
         if not self.leader:
-            return partial(execute_due, only=[c.id for c in self.clients(settings)])
-        others = [c.id for c in settings.clients if c not in self.clients(settings)]
-        return partial(execute_due, but=others)
+            return DueRun(only=tuple(c.id for c in mine), index=self.index, count=self.count)
+        others = tuple(c.id for c in settings.clients if c not in mine)
+        return DueRun(but=others, index=self.index, count=self.count)
 
     @property
     def leader(self) -> bool:
@@ -110,34 +109,36 @@ class Worker:
     def run_pass(self) -> PassReport:
         # A client held in the last pass (its folder refused its answers) is tried first:
         # its new files are taken only once what it is owed was delivered.
+        leader = self.share.leader
         self.pipeline.begin_pass()
-        self.pipeline.deliver(every_client=self.share.leader)
+        self.pipeline.deliver(every_client=leader)
+        if leader:  # ECB files dropped into rates/ (SPEC §13): before the files and due run
+            drop.import_dropped(self.env)
         if not self.stop.is_set():
             self._missed_days()
         # A sibling daemon on the same spool may have died holding a file; its lock is free now.
         processed = len(self.pipeline.recover())
         recheck: float | None = None
-        stopped = False
         ready: list[tuple[str, Path]] = []
+        settling: list[tuple[str, Path]] = []
         for client_id, path, left in self._candidates():
             if left > 0:
                 recheck = left if recheck is None else min(recheck, left)
+                settling.append((client_id, path))
             else:
                 ready.append((client_id, path))
-        began = day_began(self.env, self.env.clock.now())
-        before, since = self.pipeline.day_order(began, ready)
-        for part, files in enumerate((before, since)):
-            if part == 1 and not stopped:
-                self._execute_due()  # SPEC §6: at the start of the day (`day_order`)
-            for group in groups(files):  # the files waiting now, committed together
-                if stopped or self.stop.is_set():
-                    stopped = True
-                    break
-                processed += len(self.pipeline.process(group))
-        if not stopped and self.share.leader:
+        if leader:
+            self._tell_day()
+        day = dayorder.run(
+            self.pipeline, ready, settling=settling, leads=leader, stop=self.stop.is_set
+        )
+        processed += len(day.outcomes)
+        if day.held_back:  # files of the day wait for another worker's due run
+            recheck = min(recheck or held_back_seconds, held_back_seconds)
+        if not day.stopped and leader:
             self._end_of_day()
-        self.pipeline.deliver(every_client=self.share.leader)
-        return PassReport(processed, stopped, recheck, self.pipeline.end_pass())
+        self.pipeline.deliver(every_client=leader)
+        return PassReport(processed, day.stopped, recheck, self.pipeline.end_pass())
 
     def _candidates(self) -> list[tuple[str, Path, float]]:
         """Waiting files, oldest first per client, taking clients in turn (fairness)."""
@@ -170,18 +171,12 @@ class Worker:
             return 0.0  # gone; claiming it will simply find nothing
         return self.settle.remaining(path, info.st_size, info.st_mtime_ns, wall_now)
 
-    def _execute_due(self) -> None:
-        """This worker's clients' payments due today; the leader first imports the ECB
-        files dropped into `<spool>/rates/` (SPEC §13: a payment waiting for a rate executes
-        in the same pass) and expires the batches whose signatures came too late."""
-        if self.share.leader:
-            today = self.env.local_now().date()
-            if today != self._business_day:
-                self._business_day = today
-                log.info("day.started", day=today.isoformat())
-            drop.import_dropped(self.env)
-            expire_due(self.env)
-        self.pipeline.execute_due()
+    def _tell_day(self) -> None:
+        """`day.started` in the log at the leader's first pass of each day."""
+        today = self.env.local_now().date()
+        if today != self._business_day:
+            self._business_day = today
+            log.info("day.started", day=today.isoformat())
 
     def _missed_days(self) -> None:
         """Business days before today still unstated (the daemon was down when they closed)

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from gateway import pending, readahead
+from gateway import dayorder, pending, readahead
 from gateway.inbound.reader import inline_bytes_max
-from gateway.worker import Share, Worker
+from gateway.worker import Share, Worker, held_back_seconds
 from ledger import calendar
 from ledger.core import Posting, Transfer, TransferKind
 from ledger.tx import BalanceConflict
@@ -209,3 +209,67 @@ def test_a_file_read_ahead_that_came_since_the_day_began_waits_for_the_due_run(
     assert due.statuses() == {"DUE": "ACSC"}
     assert Counter(day.statuses().values()) == {"ACSC": 2000, "RJCT": 4000}
     assert inst.balance(A_SMALL) == 0
+
+
+def test_no_worker_takes_a_file_of_the_day_before_every_worker_ran_its_due_payments(
+    inst: Installation,
+) -> None:
+    """Client A's payment due today pays into client B's account; B's file of the day
+    counts on it. B's worker (1 of 2) took that file before A's worker had run A's due
+    payments (an outside reviewer): refused AM04, then the money came. No worker takes a
+    file received since the day began until every worker has run its due payments."""
+    waiting_for_thursday(inst, A_MAIN, B_MAIN, "800.00")  # B_MAIN holds 1,000.00
+    inst.clock.set(dt.datetime.combine(THURSDAY, dt.time(9), RIGA))
+    received(inst, spends_today("1500.00", B_MAIN, A_MAIN), "day.xml",
+             dt.datetime.combine(THURSDAY, dt.time(8), RIGA), client=CLIENT_B)  # fmt: skip
+    b_worker = Worker(inst.env, threading.Event(), Share(1, 2))
+    report = b_worker.run_pass()
+    assert inst.new_answers(CLIENT_B) == [] and report.recheck_seconds == held_back_seconds
+    assert [p.name for p in inst.inbox(CLIENT_B).iterdir()] == ["day.xml"]
+    Worker(inst.env, threading.Event(), Share(0, 2)).run_pass()  # A's due payments
+    b_worker.run_pass()
+    [day] = inst.new_answers(CLIENT_B)
+    assert day.statuses() == {"DAY": "ACSC"}
+
+
+def test_a_file_received_before_the_day_began_and_still_settling_holds_the_due_run(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An OpenSSH upload (no receipt) of a cancellation completed at 23:59:50 and was still
+    settling at midnight: the pass ran the day's due payments without it, and the payment
+    it cancels executed (an outside reviewer). While a file received before the day began
+    settles, neither the due payments nor the files since run."""
+    from tests.integration.test_cancellations import cancel
+
+    waiting_for_thursday(inst, A_MAIN, B_MAIN, "10.00")
+    evening = dt.datetime.combine(TODAY, dt.time(23, 59, 50), RIGA)
+    monkeypatch.setattr(dayorder, "on_clock", lambda clock, stamp: evening)  # its arrival
+    inst.clock.set(dt.datetime.combine(THURSDAY, dt.time(0, 0, 1), RIGA))
+    inst.drop(cancel(("DUE", "10.00"), original="DUE-T", pmt_inf_id="DUE-T-P1"), "cxl.xml")
+    worker = Worker(inst.env, threading.Event())
+    before = inst.balance(A_MAIN)
+    assert worker.run_pass().recheck_seconds is not None  # it settles for `settle_seconds`
+    assert inst.new_answers() == [] and inst.balance(A_MAIN) == before
+    inst.clock.set(inst.clock.now() + dt.timedelta(seconds=inst.settings.settle_seconds))
+    worker.run_pass()
+    [cancelled] = inst.new_answers()  # the original file's follow-up (and a camt.029)
+    assert cancelled.tx("DUE").reasons == ["DS02"] and inst.balance(A_MAIN) == before
+    assert [p.name for p in inst.inbox().iterdir()] == []
+
+
+def test_a_file_of_the_day_a_stopped_run_left_in_work_waits_for_the_due_run(
+    inst: Installation,
+) -> None:
+    """A file received since the day began that a stopped `scan --once` had claimed lay in
+    work/; the next run took it up first, before the payments due that day (an outside
+    reviewer). Taken up again, it keeps its place in the order of the day."""
+    waiting_for_thursday(inst, A_SMALL, B_MAIN, "80.00")  # of 100.00
+    inst.clock.set(dt.datetime.combine(THURSDAY, dt.time(9), RIGA))
+    received(inst, spends_today("50.00", A_SMALL, B_MAIN), "day.xml",
+             dt.datetime.combine(THURSDAY, dt.time(7, 30), RIGA))  # fmt: skip
+    assert inst.env.spool.claim(CLIENT_A, inst.inbox() / "day.xml", inst.clock.now())
+    result = inst.run()  # then the process stopped: this is the next run
+    assert len(result.outcomes) == 1 and len(result.files_with_pending_executed) == 1
+    day, due = sorted(inst.new_answers(), key=lambda a: a.original_msg_id or "")
+    assert due.statuses() == {"DUE": "ACSC"}
+    assert day.tx("DAY").reasons == ["AM04"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import os
 import shutil
 import subprocess
@@ -1050,7 +1051,10 @@ def test_a_request_a_crash_left_in_work_finds_the_days_the_daemon_missed(
     )
     request = pull_samples.to_bytes(pull_samples.camt060("05", (wanted,), msg_id="ASK-1"))
     path = inst.drop(request, "ask.xml", CLIENT_B)
-    assert inst.env.spool.claim(CLIENT_B, path, inst.clock.now()) is not None  # then it stopped
+    evening = riga(yesterday, "20:00")  # received, and claimed, the evening before
+    receipt = inst.env.spool.receipts(CLIENT_B) / "ask.xml.json"
+    receipt.write_text(json.dumps({"received_at": evening.isoformat()}))
+    assert inst.env.spool.claim(CLIENT_B, path, evening) is not None  # then it stopped
     worker = Worker(inst.env, threading.Event(), Share(1, 2))
     assert worker.share.clients(inst.env.settings) == (inst.env.settings.clients[1],)
     assert inst.env.settings.clients[1].id == CLIENT_B
