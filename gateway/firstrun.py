@@ -79,7 +79,7 @@ class FirstRun:
         self.counts: Counter[str] = Counter()
         self.rejected: list[tuple[int, str, str, str]] = []
         self.days: dict[dt.date, list[int]] = {}  # what the file puts into each day (SPEC §14)
-        self.ctrl_sums: dict[int, str] = {}  # PmtInf/CtrlSum as echoed, by its position
+        self.ctrl_sums: dict[int, str] = {}  # PmtInf/CtrlSum as echoed, until recorded
 
     def payment_info(self, parsed: ParsedPmtInf) -> None:
         self.pmts[parsed.seq] = rules.PaymentInfo.of(parsed, self.ctx)
@@ -111,6 +111,10 @@ class FirstRun:
         echoes = first_report.echoes(chunk, (c.pmt.requested_date for c in candidates))
         with record.inserting_payments(self.tx.conn, rows):
             self._answer(candidates, decisions, echoes)
+        # The CtrlSums of the payment informations read so far, kept with the file now:
+        # not held to its end (a file may have one payment information per payment).
+        record.payment_infos(self.tx.conn, file_id, self.ctrl_sums)
+        self.ctrl_sums.clear()
 
     def _look_up(self, candidates: list[rules.Candidate]) -> None:
         """What this chunk's rules need beyond what is known: the treasury accounts its
@@ -184,4 +188,4 @@ class FirstRun:
         record.finish(self.tx, self.bookings.batches(), self.book, self.intake.now)
         record.rates_used(self.tx.conn, self.bookings.quotes)
         announcements.record_days(self.tx.conn, self.file_id, self.intake.client_id, self.days)
-        record.payment_infos(self.tx.conn, self.file_id, self.ctrl_sums)
+        assert not self.ctrl_sums, "every payment information comes before its transactions"
