@@ -16,7 +16,7 @@ import tempfile
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from gateway.inbound.reader import Chunk, Echo
 from gateway.outbound import outbox
 from gateway.outbound import pain002_v03 as pain002
 from gateway.outbound.outbox import Copy
-from gateway.statuses import GroupStatus, derive
+from gateway.statuses import GroupStatus, TxStatus, derive
 
 copy_block_bytes = 1 << 20
 memory_bytes_max = 1 << 20  # of rendered transactions kept in memory before a temporary file
@@ -40,16 +40,33 @@ def echoes(chunk: Chunk, days: Iterable[dt.date | None]) -> list[Echo]:
     return list(map(pain002.original, chunk.transactions, amounts, days))
 
 
+_STATUSES = tuple(s.value for s in TxStatus)  # the order of a part's tallies
+
+
 @dataclass(slots=True)
 class _PaymentInfoPart:
     """One payment information's transactions in the first report: where its rendered
-    TxInfAndSts lie in the temporary file, and the counts its header needs."""
+    TxInfAndSts lie in the temporary file, and how many have each status (`_STATUSES`
+    order), what its header needs. One is kept per payment information to the end (a file
+    may have one per payment): a few numbers, no mapping of its own."""
 
     pmt_inf_id: str
     start: int
     end: int = 0
-    count: int = 0
-    counts: Counter[str] = field(default_factory=Counter)
+    tallies: tuple[int, ...] = (0,) * len(_STATUSES)
+
+    @property
+    def count(self) -> int:
+        return sum(self.tallies)
+
+    @property
+    def counts(self) -> Counter[str]:
+        return Counter({s: n for s, n in zip(_STATUSES, self.tallies, strict=True) if n})
+
+    def add(self, statuses: Sequence[str]) -> None:
+        found = Counter(statuses)
+        assert found.keys() <= set(_STATUSES), f"no such status: {sorted(found)}"
+        self.tallies = tuple(n + found[s] for s, n in zip(_STATUSES, self.tallies, strict=True))
 
 
 class FirstReport:
@@ -97,8 +114,7 @@ class FirstReport:
                 part = self._parts[pmt_seq] = _PaymentInfoPart(
                     pmt_inf_ids[start], self._file.tell()
                 )
-            part.counts.update(statuses[start:end])
-            part.count += end - start
+            part.add(statuses[start:end])
             self._write(part, texts[start:end])
             start = end
         self.counts.update(statuses)
@@ -140,8 +156,9 @@ class FirstReport:
         while unpacker.unconsumed_tail:
             report._file.write(unpacker.decompress(unpacker.unconsumed_tail, copy_block_bytes))
         report._file.write(unpacker.flush())
-        for seq, pmt_inf_id, start, end, count, counts in head["parts"]:
-            report._parts[seq] = _PaymentInfoPart(pmt_inf_id, start, end, count, Counter(counts))
+        for seq, pmt_inf_id, start, end, _, counts in head["parts"]:
+            tallies = tuple(counts.get(s, 0) for s in _STATUSES)
+            report._parts[seq] = _PaymentInfoPart(pmt_inf_id, start, end, tallies)
         report._ctrl_sums = {seq: Decimal(value) for seq, value in head["ctrl_sums"]}
         report.counts = Counter(head["counts"])
         return report
@@ -180,12 +197,13 @@ class FirstReport:
 
         def payment_infos() -> Iterator[pain002.PaymentInfoReport]:
             for pmt_seq, part in self._parts.items():
+                counts = part.counts
                 yield pain002.PaymentInfoReport(
                     pmt_inf_id=part.pmt_inf_id,
                     nb_of_txs=part.count,
                     ctrl_sum=self._ctrl_sums.get(pmt_seq),
-                    status=status or derive(part.counts),
-                    counts=part.counts,
+                    status=status or derive(counts),
+                    counts=counts,
                     rendered_transactions=self._blocks(part),
                 )
 
