@@ -104,7 +104,7 @@ def expected(
                 waits = (
                     exchange.waits(pmt.debtor_iban, tx, due.day) if exchange is not None else None
                 )
-                if due.day > clock.today:
+                if not clock.now_or_later(due):
                     why = due.why
                     if exchange is not None and exchange.converts(pmt.debtor_iban, tx) and \
                             not exchange.rates.quotes:  # fmt: skip

@@ -77,6 +77,14 @@ class Clock:
             found = self._seen[key] = self._due(requested, internal)
         return found
 
+    def now_or_later(self, due: Due) -> bool:
+        """Whether a payment `due` executes as the file is taken: only if it was due on the
+        day the file was received, and that day has come. One that was to wait at its
+        receipt (for a later day) runs at the start of that day with the other payments
+        due then, after those accepted before it — also when its file is taken only once
+        that day has begun (received the evening before, the daemon down overnight)."""
+        return due.day <= self.today and due.day <= self.received.date()
+
     def _due(self, requested: dt.date, internal: bool) -> Due:
         received = self.received
         day = received.date()
@@ -361,7 +369,7 @@ def decide(
         assert pmt.requested_date is not None and pmt.debtor is not None
         assert facts.amount_minor is not None and tx.creditor_iban is not None
         due = clock.due(pmt.requested_date, facts.internal)
-        if due.day > today:
+        if not clock.now_or_later(due):
             decisions[i] = Decision(TxStatus.PDNG, None, due.why, due.day, None, None)
             continue
         order = Order(

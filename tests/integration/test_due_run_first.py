@@ -273,3 +273,24 @@ def test_a_file_of_the_day_a_stopped_run_left_in_work_waits_for_the_due_run(
     day, due = sorted(inst.new_answers(), key=lambda a: a.original_msg_id or "")
     assert due.statuses() == {"DUE": "ACSC"}
     assert day.tx("DAY").reasons == ["AM04"]
+
+
+def test_a_file_received_the_evening_before_runs_with_the_days_due_payments_after_earlier_ones(
+    inst: Installation,
+) -> None:
+    """A payment accepted on Wednesday for Thursday; another file, received Wednesday at
+    23:47 (after the cut-offs: it too executes Thursday), taken only at 00:00:20 (the daemon
+    was down). It was decided as it was taken: due now, it executed at once and the
+    payment accepted first was refused AM04 (an outside tester). Decided as of its receipt,
+    its payment waits (PDNG) like the other and runs with the day's due payments, after
+    the one accepted before it."""
+    waiting_for_thursday(inst, A_SMALL, B_MAIN, "80.00")  # of 100.00
+    late = Batch(msg_id="LATE", debtor=A_SMALL, execution_date=THURSDAY.isoformat())
+    received(inst, late.tx("LATE", "50.00", B_MAIN).build(), "late.xml",
+             dt.datetime.combine(TODAY, dt.time(23, 47), RIGA))  # fmt: skip
+    inst.clock.set(dt.datetime.combine(THURSDAY, dt.time(0, 0, 20), RIGA))
+    result = inst.run()
+    assert len(result.files_with_pending_executed) == 2
+    answers = {(a.original_msg_id, *a.statuses().values()) for a in inst.new_answers()}
+    assert answers == {("LATE", "PDNG"), ("DUE-T", "ACSC"), ("LATE", "RJCT")}
+    assert inst.balance(A_SMALL) == 2000
