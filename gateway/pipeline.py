@@ -190,12 +190,9 @@ class Pipeline:
         since come after the day's due payments, `dayorder.run`); batches no longer
         waiting for signatures out of awaiting/. `but`: a file claimed by this pass."""
         self._housekeeping()
-        spool = self.env.spool
         began = pending.day_began(self.env, self.env.clock.now())
         found, _ = dayorder.split(self.env, began, self.in_work(but), claimed=True)
         outcomes = self.process(found, claimed=True)
-        if self._resumed:  # told once while it stays in work/, again if it comes back
-            self._resumed &= {p.name for c in self.clients for p in spool.in_work(c.id)}
         # A batch executed or expired by a run that stopped before moving it (SPEC §11).
         authorisation.tidy(self.env, [c.id for c in self.clients])
         return outcomes
@@ -238,6 +235,8 @@ class Pipeline:
                         jobs.append(Job(claim, batch_ahead=self.batch_ahead))
                 if jobs:
                     outcomes += self.run(jobs)
+        if claimed and self._resumed:  # told once while it stays in work/, again if it comes back
+            self._resumed &= {p.name for _, p in self.in_work()}
         return outcomes
 
     def _lock(self, locks: contextlib.ExitStack, client_id: str, path: Path) -> bool:
