@@ -83,7 +83,7 @@ class Clock:
         receipt (for a later day) runs at the start of that day with the other payments
         due then, after those accepted before it — also when its file is taken only once
         that day has begun (received the evening before, the daemon down overnight)."""
-        return due.day <= self.today and due.day <= self.received.date()
+        return due.day == self.received.date()  # (never earlier; and received <= now)
 
     def _due(self, requested: dt.date, internal: bool) -> Due:
         received = self.received

@@ -346,6 +346,29 @@ def _due(requested: str, internal: bool, received: dt.datetime) -> decide.Due:
 
 
 @pytest.mark.parametrize(
+    ("requested", "internal", "received", "taken", "now"),
+    [
+        ("2026-11-25", False, at("2026-11-25", "10:00"), at("2026-11-25", "10:00"), True),
+        # taken the next morning, it was due on the day received: at once
+        ("2026-11-25", False, at("2026-11-25", "10:00"), at("2026-11-26", "09:00"), True),
+        # received after the cut-off (or for a later day): it waits, also when taken only
+        # on the day it executes, and runs with that day's due payments
+        ("2026-11-25", False, at("2026-11-25", "23:47"), at("2026-11-25", "23:47"), False),
+        ("2026-11-25", False, at("2026-11-25", "23:47"), at("2026-11-26", "00:00"), False),
+        ("2026-11-26", True, at("2026-11-25", "11:00"), at("2026-11-26", "09:00"), False),
+        ("2026-11-28", True, at("2026-11-28", "11:00"), at("2026-11-30", "09:00"), False),
+    ],
+)
+def test_a_payment_executes_as_its_file_is_taken_only_if_due_on_the_day_received(
+    requested: str, internal: bool, received: dt.datetime, taken: dt.datetime, now: bool
+) -> None:
+    """A file is decided as of its receipt (SPEC §6): a payment that was to wait when the
+    file was received waits, whenever its file is taken (the daemon down overnight)."""
+    clock = decide.Clock(received, taken, CUT_INTERNAL, CUT_EXTERNAL, dt.time(23, 59))
+    assert clock.now_or_later(clock.due(dt.date.fromisoformat(requested), internal)) is now
+
+
+@pytest.mark.parametrize(
     ("requested", "internal", "received", "expected"),
     [
         # today, internal: cut-off 18:00
