@@ -14,10 +14,13 @@ in in/ (`intake.received_at`); one a stopped run left in work/ is ordered the sa
 before the day began is still settling (an OpenSSH upload not yet `settle_seconds`
 old), neither the due payments nor the files since run: they come after it.
 
-A daemon's workers each run their own clients' due payments (`pending.DueRun`), and no
-worker takes a file received since the day began until every worker has run its clients'
-payments due that day: those may pay into its clients' accounts. A worker that cannot
-(its database gone) holds the others' files of the day until it can.
+A daemon's workers each run their own clients' due payments (`pending.DueRun`) and keep
+the order between them: no worker runs its due payments until every worker has taken its
+files received before the day began, and none takes a file received since until every
+worker has run its due payments (a payment of one client may pay into another's account,
+whichever worker has it). A worker that cannot (its database gone) holds the others until
+it can. A file is decided as of its receipt (`decide.Clock.now_or_later`): a payment that
+was to wait when it was received runs with its day's due payments.
 """
 
 from __future__ import annotations
@@ -79,15 +82,23 @@ def run(
         done.outcomes += pipeline.run([first])
     if not _take(pipeline, before, done, stop):
         return done
-    if began is not None and split(env, began, settling)[0]:
-        done.held_back = True  # a file received before the day began is still settling
-        return done
+    due = pipeline.due
+    if began is not None:
+        if split(env, began, settling)[0]:
+            done.held_back = True  # a file received before the day began is still settling
+            return done
+        due.note(env, pending.BEFORE, began.date())
+        if not due.everyone(env, pending.BEFORE, began.date()):
+            done.held_back = True  # another worker's files from before the day: first
+            return done
     if leads:
         authorisation.expire_due(env)
-    done.due_files = pipeline.due.run(env)
-    if began is not None and not pipeline.due.done_everywhere(env, began.date()):
-        done.held_back = True  # another worker's clients' due payments have not run yet
-        return done
+    done.due_files = due.run(env)
+    if began is not None:
+        due.note(env, pending.DUE, began.date())
+        if not due.everyone(env, pending.DUE, began.date()):
+            done.held_back = True  # another worker's clients' due payments: first
+            return done
     if late_work:
         done.outcomes += pipeline.process(late_work, claimed=True)
     if first is not None and late_first:

@@ -15,7 +15,7 @@ import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import structlog
@@ -134,45 +134,50 @@ def execute_due(
     return list(reported)
 
 
+BEFORE, DUE = "before_taken", "due_run"  # what a worker notes of a day (`DueRun.note`)
+
+
 @dataclass(slots=True)
 class DueRun:
     """Whose due payments a process runs, and who else runs theirs: a daemon's worker
     `index` of `count` runs its own clients' (`only`; the leader: every client `but` the
-    others', those no longer configured included), `scan --once` every client's. After a
-    day's first run each notes it (`gw_counters`, `due_run:<index>/<count>`: the day as
-    YYYYMMDD), so that no worker takes a file received since the day began while another
-    worker's clients' payments due that day — which may pay into its clients' accounts —
-    have not run yet (`done_everywhere`)."""
+    others', those no longer configured included), `scan --once` every client's.
+
+    The workers keep the order of the day between them (`dayorder`): each notes in
+    `gw_counters` (`<what>:<index>/<count>`, the day as YYYYMMDD) when it has taken its
+    files received before the day began (`BEFORE`) and when it has run its due payments
+    (`DUE`); none runs its due payments until every worker has taken those files (one may
+    pay into its clients' accounts), none takes a file received since the day began until
+    every worker has run them (they may pay into its clients' accounts)."""
 
     only: tuple[str, ...] | None = None
     but: tuple[str, ...] = ()
     index: int = 0
     count: int = 1
-    noted: dt.date | None = None  # the last day this run noted, and found noted by all
-    everywhere: dt.date | None = None
+    _noted: dict[str, dt.date] = field(default_factory=dict)  # what this worker noted last
+    _seen: dict[str, dt.date] = field(default_factory=dict)  # what it found all had noted
 
     def run(self, env: Environment) -> list[int]:
-        """This process's due payments run (`execute_due`), noted for the day."""
-        reported = execute_due(env, only=self.only, but=self.but)
-        began = day_began(env, env.clock.now())
-        if self.count > 1 and began is not None and began.date() != self.noted:
+        """This process's due payments run (`execute_due`)."""
+        return execute_due(env, only=self.only, but=self.but)
+
+    def note(self, env: Environment, what: str, day: dt.date) -> None:
+        """Note that this worker has done `what` on `day` (once a day)."""
+        if self.count > 1 and self._noted.get(what) != day:
             with env.engine.begin() as conn:
-                counters.note_day(conn, self._name(self.index), began.date())
-            self.noted = began.date()
-        return reported
+                counters.note_day(conn, f"{what}:{self.index}/{self.count}", day)
+            self._noted[what] = day
 
-    def done_everywhere(self, env: Environment, day: dt.date) -> bool:
-        """Whether every worker has run its clients' payments due on `day`."""
-        if self.count == 1 or self.everywhere == day:
-            return True  # the caller's own run was the only one, or all were seen
+    def everyone(self, env: Environment, what: str, day: dt.date) -> bool:
+        """Whether every worker has done `what` on `day` (noted it)."""
+        if self.count == 1 or self._seen.get(what) == day:
+            return True  # this process is the only one, or all were seen to have done it
+        names = [f"{what}:{i}/{self.count}" for i in range(self.count)]
         with env.engine.connect() as conn:
-            noted = counters.days(conn, [self._name(i) for i in range(self.count)])
+            noted = counters.days(conn, names)
         if len(noted) == self.count and min(noted.values()) >= day:
-            self.everywhere = day
-        return self.everywhere == day
-
-    def _name(self, index: int) -> str:
-        return f"due_run:{index}/{self.count}"
+            self._seen[what] = day
+        return self._seen.get(what) == day
 
 
 class _Ran(NamedTuple):

@@ -181,9 +181,13 @@ def test_each_worker_runs_its_own_clients_due_payments_before_their_files_of_the
     assert inst.new_answers(CLIENT_B) == []  # not the leader's to run
     received(inst, spends_today("300.00", B_MAIN, A_MAIN), "day.xml",
              dt.datetime.combine(THURSDAY, dt.time(8), RIGA), client=CLIENT_B)  # fmt: skip
-    Worker(inst.env, threading.Event(), Share(1, 2)).run_pass()
-    day, due = sorted(inst.new_answers(CLIENT_B), key=lambda a: a.original_msg_id or "")
+    b_worker = Worker(inst.env, threading.Event(), Share(1, 2))
+    b_worker.run_pass()  # B's due payments; its file of the day waits for the leader's
+    [due] = inst.new_answers(CLIENT_B)
     assert due.statuses() == {"DUE": "ACSC"}
+    leader.run_pass()
+    b_worker.run_pass()
+    [day] = inst.new_answers(CLIENT_B)
     assert day.tx("DAY").reasons == ["AM04"]
 
 
@@ -294,3 +298,24 @@ def test_a_file_received_the_evening_before_runs_with_the_days_due_payments_afte
     answers = {(a.original_msg_id, *a.statuses().values()) for a in inst.new_answers()}
     assert answers == {("LATE", "PDNG"), ("DUE-T", "ACSC"), ("LATE", "RJCT")}
     assert inst.balance(A_SMALL) == 2000
+
+
+def test_no_worker_runs_its_due_payments_before_every_worker_took_its_files_from_before_the_day(
+    inst: Installation,
+) -> None:
+    """Client B's file received the day before pays into client A's account, and A's
+    payment due today counts on it. A's worker (0 of 2) ran A's due payments before B's
+    worker had taken that file (an outside reviewer: AM04; with one worker it was paid).
+    No worker runs its due payments until every worker has taken its files from before
+    the day began."""
+    waiting_for_thursday(inst, A_SMALL, B_MAIN, "150.00")  # A_SMALL holds 100.00
+    received(inst, spends_today("100.00", B_MAIN, A_SMALL), "day.xml",
+             dt.datetime.combine(TODAY, dt.time(11), RIGA), client=CLIENT_B)  # fmt: skip
+    inst.clock.set(dt.datetime.combine(THURSDAY, dt.time(0, 0, 5), RIGA))
+    a_worker = Worker(inst.env, threading.Event(), Share(0, 2))
+    assert a_worker.run_pass().recheck_seconds == held_back_seconds
+    assert inst.new_answers() == []  # A's due payment still waits
+    Worker(inst.env, threading.Event(), Share(1, 2)).run_pass()  # B's file: 100.00 to A
+    a_worker.run_pass()
+    [due] = inst.new_answers()
+    assert due.statuses() == {"DUE": "ACSC"}
