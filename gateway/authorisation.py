@@ -265,11 +265,12 @@ def batch_path(env: Environment, row: Any) -> Path:
 
 def execute(
     env: Environment, tx: LedgerTx, row: Any, copies: dict[int, PlainCopy],
-    ahead: Reading | None = None,
+    completed: dt.datetime, ahead: Reading | None = None,
 ) -> Outcome:
-    """Run the authorised batch through the ordinary stages, as if received now
-    (`ahead`: the reading of its file, already started), and end its waiting."""
-    outcome = run_batch(env, tx, row, copies, ahead)
+    """Run the authorised batch through the ordinary stages, as if received when the
+    signature that `completed` it was (`run_batch`; `ahead`: the reading of its file,
+    already started), and end its waiting."""
+    outcome = run_batch(env, tx, row, copies, completed, ahead)
     stop_waiting(tx.conn, row, EXECUTED, env.clock.now())
     log.info("batch.authorised", client=row.client_id, file_id=row.file_id,
              group_status=outcome.group_status)  # fmt: skip
@@ -278,18 +279,20 @@ def execute(
 
 def run_batch(
     env: Environment, tx: LedgerTx, row: Any, copies: dict[int, PlainCopy],
-    ahead: Reading | None = None,
+    completed: dt.datetime, ahead: Reading | None = None,
 ) -> Outcome:
-    """The waiting batch of `row` through the ordinary stages, as if received now: what
-    `execute` does once it is authorised, and a trial of a container for it (SPEC §15)."""
+    """The waiting batch of `row` through the ordinary stages: what `execute` does once it
+    is authorised, and a trial of a container for it (SPEC §15). SPEC §11: it runs as if
+    received at the moment it was complete — when the container that `completed` it was
+    received — so a batch completed after a cut-off, or the evening before, waits for its
+    day like any file received then (`decide.Clock.now_or_later`)."""
     file_row = tx.conn.execute(select(db.files).where(db.files.c.id == row.file_id)).one()
     path = batch_path(env, row)
-    now = env.clock.now()
     intake = take_in(
         client_id=row.client_id, path=path, original_name=file_row.original_name,
         receipt={"sftp_user": file_row.sftp_user, "source_ip": file_row.source_ip,
                  "key_fingerprint": file_row.key_fingerprint},
-        sha256=row.sha256, size=file_row.size_bytes, arrived=now, now=now,
+        sha256=row.sha256, size=file_row.size_bytes, arrived=completed, now=env.clock.now(),
         timezone=env.settings.timezone,
     )  # fmt: skip
     with ahead or reading.read(path, env.settings) as reader:

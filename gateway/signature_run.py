@@ -199,7 +199,7 @@ def _sign(
         # is taken first) and says what the run did, so the run goes first: on a day
         # without execution, after a cut-off or for a future date nothing executes now.
         msg_id = answers.new_msg_id(conn, intake.now_local)
-        executed = authorisation.execute(env, tx, row, copies, ahead)
+        executed = authorisation.execute(env, tx, row, copies, intake.received, ahead)
         summary += "; " + released(executed.counts, _pending_days(conn, row.file_id))
     info = "; ".join(lines) + ". " + summary
     # SPEC §11: each signature that did not count says why in StsRsnInf: each code once,

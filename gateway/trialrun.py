@@ -272,7 +272,8 @@ def _signing(
     note, codes = _judged(checks, auth.signers)
     batch = f"file {known.id} ({known.original_name}), waiting for signatures"
     checked, report, _ = _checked(
-        env, tx, intake, lambda scratch: authorisation.run_batch(env, tx, waiting, scratch)
+        env, tx, intake,
+        lambda scratch: authorisation.run_batch(env, tx, waiting, scratch, intake.received),
     )
     if auth.complete:
         note += f". {batch}: {auth.describe()}; it would execute, each payment as below"

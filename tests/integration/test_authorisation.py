@@ -1109,3 +1109,32 @@ def test_a_signature_counted_before_migration_0017_still_counts(
     inst.drop(signed("pay.xml", data, pki.second, WHEN), "pay-2.asice")
     inst.run()
     assert inst.new_answers()[-1].group_status == "ACSC"
+
+
+def test_a_batch_completed_after_the_cut_off_waits_for_the_next_day_even_if_taken_then(
+    signing: tuple[Installation, Pki],
+) -> None:
+    """SPEC §11: a batch runs as if received when it was complete. Its second signature
+    came at 23:50 (after the cut-offs) and was taken at 00:00:05 (the daemon was down): the
+    batch ran as if received at 00:00:05 and executed at once, ahead of the payments
+    accepted for that day before it (an outside reviewer). It runs as if received at 23:50:
+    its payment waits for the day and runs with its due payments."""
+    inst, pki = signing
+    data = batch(("E1", "10.00"), msg_id="LATE-SIG")
+    inst.drop(data, "pay.xml")
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "pay.asice")
+    inst.run()
+    inst.new_answers()
+    evening = dt.datetime.combine(TODAY, dt.time(23, 50), RIGA)
+    inst.drop(signed("pay.xml", data, pki.second, WHEN), "pay-2.asice")
+    receipt = inst.env.spool.receipts(CLIENT_A) / "pay-2.asice.json"
+    receipt.write_text(json.dumps({"received_at": evening.astimezone(dt.UTC).isoformat()}))
+    thursday = dt.date(2026, 11, 26)
+    inst.clock.set(dt.datetime.combine(thursday, dt.time(0, 0, 5), RIGA))
+    inst.run()
+    _, final, due = inst.new_answers()  # the container's answer, the batch's, the due run's
+    assert final.statuses() == {"E1": "PDNG"}
+    assert final.tx("E1").additional_info == [
+        f"received 23:50, after the 15:30 cut-off for external payments; executes {thursday}"
+    ]
+    assert due.statuses() == {"E1": "ACSC"}  # with the day's due payments, in file order
