@@ -14,12 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import structlog
-from sqlalchemy import ColumnElement, Connection, Select, literal_column, select
+from sqlalchemy import Connection, Select, literal_column, select
 
 from gateway import announcements, counters, db, large_days, logs, progress, record
 from gateway.environment import Environment
@@ -106,9 +106,13 @@ def execute_due(
     reported: dict[int, _Ran] = {}
     p = db.payments.c
     whose = _of_clients(only, but)
-    due = select(p.file_id).where(db.pending_only(), p.due_date <= today, *whose)
-    with env.engine.connect() as conn:  # a look first: most passes find nothing due, and
-        if conn.execute(due.limit(1)).first() is None:  # a writer would wait for the others
+    anyone = select(p.file_id).where(db.pending_only(), p.due_date <= today)
+    due = whose(anyone)
+    with env.engine.connect() as conn:  # a look first: most passes find nothing due, and a
+        # writer would wait for the others; whose payments they are, only if some are
+        if conn.execute(anyone.limit(1)).first() is None or (
+            due is not anyone and conn.execute(due.limit(1)).first() is None
+        ):
             return []
     started = time.monotonic()
     with env.ledger.begin() as tx:
@@ -276,25 +280,27 @@ def _run_file(
     return ran._replace(answer=answer)
 
 
-def _of_clients(
-    only: Sequence[str] | None, but: Sequence[str]
-) -> tuple[ColumnElement[bool], ...]:
-    """The payments of the files of the clients `only` names, or of every client `but`."""
-    f, file_id = db.files.c, db.payments.c.file_id
-    if only is not None:
-        return (file_id.in_(select(f.id).where(f.client_id.in_(only))),)
-    return (file_id.not_in(select(f.id).where(f.client_id.in_(but))),) if but else ()
+Whose = Callable[[Select[Any]], Select[Any]]  # a query of payments, to those of some clients
 
 
-def _moved_by_due(
-    tx: LedgerTx, today: dt.date, whose: tuple[ColumnElement[bool], ...]
-) -> set[str]:
+def _of_clients(only: Sequence[str] | None, but: Sequence[str]) -> Whose:
+    """To the payments of the files of the clients `only` names, or of every client `but`:
+    the pending rows (found through their partial index) joined to their files by key."""
+    f = db.files.c
+    if only is None and not but:
+        return lambda query: query
+    client = f.client_id.in_(only) if only is not None else f.client_id.not_in(but)
+    return lambda query: query.join(db.files, f.id == db.payments.c.file_id).where(client)
+
+
+def _moved_by_due(tx: LedgerTx, today: dt.date, whose: Whose) -> set[str]:
     """Every account the payments due by `today` (of `whose` files) may move: their
     debtors, their treasury creditors and the treasury's own accounts (clearing, positions)."""
     p = db.payments.c
-    due = (db.pending_only(), p.due_date <= today, *whose)
-    found = set(tx.conn.execute(select(p.debtor_iban).where(*due).distinct()).scalars())
-    internal = select(p.creditor_iban).where(*due, p.kind == "internal").distinct()
+    due = (db.pending_only(), p.due_date <= today)
+    debtors = whose(select(p.debtor_iban).where(*due)).distinct()
+    found = set(tx.conn.execute(debtors).scalars())
+    internal = whose(select(p.creditor_iban).where(*due, p.kind == "internal")).distinct()
     found |= set(tx.conn.execute(internal).scalars())
     return {i for i in found if i} | set(record.treasury_system_ibans(tx))
 

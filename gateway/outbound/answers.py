@@ -15,12 +15,13 @@ import itertools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
 from gateway import counters, db
+from gateway.inbound.parsed import decimal_or_none
 from gateway.outbound import outbox
 from gateway.outbound import pain002_v03 as pain002
 from gateway.reasons import Reason
@@ -101,12 +102,7 @@ def issue(
 
 def echoed_ctrl_sum(text: str | None) -> Decimal | None:
     """The original CtrlSum as a number, when it is one (it is echoed as sent)."""
-    if text is None:
-        return None
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        return None
+    return decimal_or_none(text)
 
 
 def echoed_created_at(text: str | None) -> str | None:
