@@ -296,6 +296,8 @@ class Daemon:
         elif kind == "recovered":
             self._faults.pop(worker.share.index, None)
             self._show_fault()
+        elif kind == "held back":  # waits for the others' part of the day's order: wake them
+            self.wake()
 
     def _on_exit(self, worker: WorkerProcess) -> None:
         assert self._loop is not None and self._ended is not None

@@ -18,9 +18,11 @@ A daemon's workers each run their own clients' due payments (`pending.DueRun`) a
 the order between them: no worker runs its due payments until every worker has taken its
 files received before the day began, and none takes a file received since until every
 worker has run its due payments (a payment of one client may pay into another's account,
-whichever worker has it). A worker that cannot (its database gone) holds the others until
-it can. A file is decided as of its receipt (`decide.Clock.now_or_later`): a payment that
-was to wait when it was received runs with its day's due payments.
+whichever worker has it); a worker held back so asks the daemon to wake the others
+(`PassReport.held_back`), rather than wait for an idle one's next rescan. A worker that
+cannot (its database gone) holds the others until it can. A file is decided as of its
+receipt (`decide.Clock.now_or_later`): a payment that was to wait when it was received runs
+with its day's due payments.
 """
 
 from __future__ import annotations

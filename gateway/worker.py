@@ -74,6 +74,8 @@ class PassReport:
     recheck_seconds: float | None
     # Clients held by a fault of their own folders (`faults.Held`), retried every pass.
     held: dict[str, ClientFault] = field(default_factory=dict)
+    # Files of the day wait for another worker's part of the day's order (`dayorder`).
+    held_back: bool = False
 
 
 class Worker:
@@ -138,7 +140,8 @@ class Worker:
         if not day.stopped and leader:
             self._end_of_day()
         self.pipeline.deliver(every_client=leader)
-        return PassReport(processed, day.stopped, recheck, self.pipeline.end_pass())
+        held = self.pipeline.end_pass()
+        return PassReport(processed, day.stopped, recheck, held, day.held_back)
 
     def _candidates(self) -> list[tuple[str, Path, float]]:
         """Waiting files, oldest first per client, taking clients in turn (fairness)."""

@@ -110,6 +110,8 @@ class WorkerLoop:
                 continue
             self._fault_cleared()
             self._tell_held(report)
+            if report.held_back:  # the others are woken to do their part (`dayorder`)
+                self.report(("held back",))
             retry = retry_seconds_min
             if report.stopped_early:
                 break
