@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from pathlib import Path
 
 from bench.databases import Backend
 from bench.workloads import Client, write_config
+from gateway.clock import SystemClock
 from gateway.environment import open_environment
 from gateway.funding import fund
 from gateway.keys import init_host_key, init_signing_key
@@ -39,7 +39,7 @@ def prepare(
     url = backend.create(name)
     settings = load(write_config(folder, url, clients))
     init_signing_key(
-        settings.signing.key, settings.signing.certificate, now=dt.datetime.now(dt.UTC)
+        settings.signing.key, settings.signing.certificate, now=SystemClock().now()
     )
     init_host_key(settings.sftp.host_key)
     env = open_environment(settings)

@@ -18,7 +18,6 @@ the second (or nothing ran while the scan did).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import shutil
 import statistics
@@ -30,6 +29,7 @@ from pathlib import Path
 from bench import workday
 from bench.workloads import DEBTOR, write_config
 from gateway import samples
+from gateway.clock import SystemClock
 from gateway.environment import open_environment
 from gateway.funding import fund
 from gateway.keys import init_host_key, init_signing_key
@@ -101,7 +101,7 @@ def main() -> int:
     config = write_config(folder)
     settings = load(config)
     init_signing_key(settings.signing.key, settings.signing.certificate,
-                     now=dt.datetime.now(dt.UTC))
+                     now=SystemClock().now())
     init_host_key(settings.sftp.host_key)  # (the daemon serves SFTP)
     env = open_environment(settings)
     fund(env, DEBTOR, str(count * 200), key="bench")

@@ -28,9 +28,9 @@ from lxml import etree
 
 from gateway.environment import open_environment
 from gateway.funding import fund
-from gateway.keys import init_signing_key
 from gateway.samples import SampleBatch, SamplePmtInf, SampleTx, iban_lv, to_bytes
 from gateway.settings import Settings, load
+from tests.pipeline_fixtures import make_signing_key
 
 BIN = Path(sys.executable).parent
 GATEWAY = str(BIN / "ekase-gateway")
@@ -118,8 +118,7 @@ def make_install(base: Path, *, port: int | None = None, **gateway: object) -> I
     config = base / "gateway.toml"
     config.write_text("\n".join(lines) + "\n")
     settings = load(config)
-    now = dt.datetime.now(dt.UTC)
-    init_signing_key(settings.signing.key, settings.signing.certificate, now=now)
+    make_signing_key(settings)  # valid before any moment a test pins its daemon's clock to
     env = open_environment(settings, need_sealer=False)
     try:
         for client in CLIENTS:
