@@ -57,7 +57,8 @@ def new_file(
     guarded: Mapping[str, int] = _NONE_GUARDED,
 ) -> Outcome:
     """`file_id`: the row of a batch recorded when it arrived, now authorised by its
-    signatories (SPEC §11): it runs as if received now, under that row and MsgId.
+    signatories (SPEC §11): it runs as if received with the signature that completed it,
+    under that row and MsgId.
     `guarded`: the client's accounts that need signatures (their level): a payment
     information debiting one stops the run (`NeedsSignatures`)."""
     if intake.size > env.settings.max_file_bytes:

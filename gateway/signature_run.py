@@ -245,7 +245,7 @@ def released(counts: Mapping[str, int], pending: tuple[dt.date, dt.date] | None)
             part += f" to execute on {first_day}" if first_day == last_day else \
                 f" to execute from {first_day} to {last_day}"  # fmt: skip
         said.append(part)
-    return "released for execution as if received now: " + ", ".join(said)
+    return "released for execution as if received with this signature: " + ", ".join(said)
 
 
 def _pending_days(conn: Connection, file_id: int) -> tuple[dt.date, dt.date] | None:

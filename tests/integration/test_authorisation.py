@@ -164,8 +164,8 @@ def test_two_level_batch_waits_then_executes_with_the_second_signature(
     inst.drop(signed("pay.xml", data, pki.second, WHEN), "pay-2.asice")
     inst.run()
     ack2, final = inst.new_answers()
-    assert "authorised: 2 of 2 signatures; released for execution as if received now: " \
-        "2 payments executed (ACSC)" in " ".join(ack2.group_info), ack2.group_info
+    assert "authorised: 2 of 2 signatures; released for execution as if received with this " \
+        "signature: 2 payments executed (ACSC)" in " ".join(ack2.group_info), ack2.group_info
     assert final.group_status == "ACSC", final.group_info
     assert inst.balance(A_MAIN) == before - 1500
     assert _state(inst) == ["executed"]
@@ -701,7 +701,10 @@ def test_a_container_that_submits_and_completes_the_level_executes_at_once(
     # authorised and run: the group's status is the run's (SPEC §6), not PDNG
     assert ack.group_status == "ACSC" and ack.original_msg_id == "FULL-1"
     assert ack.statuses() == {}, "the batch's own report lists its payments"
-    said = "authorised: 2 of 2 signatures; released for execution as if received now: 1 payment"
+    said = (
+        "authorised: 2 of 2 signatures; released for execution as if received with this "
+        "signature: 1 payment"
+    )
     assert f"{said} executed (ACSC)" in " ".join(ack.group_info), ack.group_info
     assert final.group_status == "ACSC" and final.statuses() == {"F1": "ACSC"}
     assert inst.balance(A_MAIN) == before - 700

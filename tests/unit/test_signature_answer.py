@@ -10,7 +10,7 @@ import pytest
 from gateway.signature_run import released
 
 MON, TUE = dt.date(2026, 12, 7), dt.date(2026, 12, 8)
-SAID = "released for execution as if received now: "
+SAID = "released for execution as if received with this signature: "
 
 
 @pytest.mark.parametrize(
