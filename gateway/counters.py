@@ -4,7 +4,7 @@ Two kinds of row here are not sequences but days, as the number YYYYMMDD:
 `first_day:<IBAN>`, the local day an account first appeared in the ledger, a fact that
 never changes once written (the ledger's accounts carry no creation date, and statements
 begin on that day: SPEC §8, `statements.first_business_day`); and the last day something
-was done, which only moves on (`note_day`: `pending.DueRun`).
+was done, which only moves on (`note_day`: `dayorder.DueRun`).
 """
 
 from __future__ import annotations

@@ -117,8 +117,8 @@ class Daemon:
 
     # hints and signals: called on the loop, must not block
 
-    def wake(self) -> None:
-        for worker in self.workers:
+    def wake(self, but: WorkerProcess | None = None) -> None:
+        for worker in (w for w in self.workers if w is not but):
             worker.send("wake")
 
     def wake_threadsafe(self) -> None:
@@ -297,7 +297,7 @@ class Daemon:
             self._faults.pop(worker.share.index, None)
             self._show_fault()
         elif kind == "held back":  # waits for the others' part of the day's order: wake them
-            self.wake()
+            self.wake(but=worker)
 
     def _on_exit(self, worker: WorkerProcess) -> None:
         assert self._loop is not None and self._ended is not None

@@ -11,30 +11,37 @@ cancellation sent the evening before still reaches the payment it cancels.
 A file was received when its receipt says (the built-in server's), else when it arrived
 in in/ (`intake.received_at`); one a stopped run left in work/ is ordered the same way
 (its receipt moved with it; without one, when it was claimed). While a file received
-before the day began is still settling (an OpenSSH upload not yet `settle_seconds`
-old), neither the due payments nor the files since run: they come after it.
+before the day began is still in a client's in/ or work/ once the pass took what it
+could (an OpenSSH upload still settling, a file another process runs: a `scan --once`
+beside the daemon, a second node), neither the due payments nor the files since run:
+they come after it. A client held by a fault of its folders is not waited for; its own
+due payments wait with its files. A pass that began before midnight runs no due
+payments: the next one keeps the new day's order.
 
-A daemon's workers each run their own clients' due payments (`pending.DueRun`) and keep
-the order between them: no worker runs its due payments until every worker has taken its
-files received before the day began, and none takes a file received since until every
-worker has run its due payments (a payment of one client may pay into another's account,
-whichever worker has it); a worker held back so asks the daemon to wake the others
-(`PassReport.held_back`), rather than wait for an idle one's next rescan. A worker that
-cannot (its database gone) holds the others until it can. A file is decided as of its
-receipt (`decide.Clock.now_or_later`): a payment that was to wait when it was received runs
-with its day's due payments.
+A daemon's workers each run their own clients' due payments (`DueRun`) and keep the order
+between them: no worker runs its due payments until every worker has taken its files
+received before the day began, and none takes a file received since until every worker
+has run its due payments (a payment of one client may pay into another's account,
+whichever worker has it); a worker held back so asks the daemon, once, to wake the others
+(`PassReport.held_back`), rather than wait for an idle one's next rescan, and looks again
+itself in a moment. A worker that cannot (its database gone) holds the others until it
+can; the log says what a worker waits for (`day.held_back`). A file is decided as of its
+receipt (`decide.Clock.now_or_later`): a payment that was to wait when it was received
+runs with its day's due payments.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway import authorisation, pending
+import structlog
+
+from gateway import authorisation, counters, pending
 from gateway.clock import on_clock
 from gateway.environment import Environment
 from gateway.inbound.intake import received_at
@@ -45,25 +52,92 @@ if TYPE_CHECKING:
     from gateway.pipeline import Pipeline
 
 Files = list[tuple[str, Path]]
+log = structlog.get_logger("gateway.pipeline")
 
 
 @dataclass
 class DayPass:
-    """What a pass in the order of the day did, and whether files of the day were left
-    waiting (`held_back`: for another worker's due run, or a file settling; they are
-    taken once that is done)."""
+    """What a pass in the order of the day did, and whether what comes next in the order
+    was left waiting (`held_back`, for what `waiting_for` says; taken once that is done)."""
 
     outcomes: list[Outcome] = field(default_factory=list)
     due_files: list[int] = field(default_factory=list)
     stopped: bool = False
-    held_back: bool = False
+    waiting_for: str = ""
+
+    @property
+    def held_back(self) -> bool:
+        return bool(self.waiting_for)
+
+    def hold(self, waiting_for: str) -> DayPass:
+        self.waiting_for = waiting_for
+        return self
+
+
+BEFORE, DUE = "before_taken", "due_run"  # what a worker notes of a day (`DueRun.note`)
+
+
+@dataclass(slots=True)
+class DueRun:
+    """Whose due payments a process runs, and who else runs theirs: a daemon's worker
+    `index` of `count` runs its own clients' (`only`; the leader: every client `but` the
+    others', those no longer configured included), `scan --once` every client's.
+
+    The workers keep the order of the day between them (`dayorder`): each notes in
+    `gw_counters` (`<what>:<index>/<count>`, the day as YYYYMMDD) when it has taken its
+    files received before the day began (`BEFORE`) and when it has run its due payments
+    (`DUE`); none runs its due payments until every worker has taken those files (one may
+    pay into its clients' accounts), none takes a file received since the day began until
+    every worker has run them (they may pay into its clients' accounts)."""
+
+    only: tuple[str, ...] | None = None
+    but: tuple[str, ...] = ()
+    index: int = 0
+    count: int = 1
+    plan: str = ""  # which clients each worker has: a new plan, new marks
+    waiting_for: str = ""  # what this worker's last pass was held back for (`dayorder`)
+    _noted: dict[str, dt.date] = field(default_factory=dict)  # what this worker noted last
+    _seen: dict[str, dt.date] = field(default_factory=dict)  # what it found all had noted
+
+    def run(self, env: Environment, now: dt.datetime, held: Collection[str] = ()) -> list[int]:
+        """This process's due payments run (`execute_due`) as of `now`, but those of
+        clients `held` (their files wait for their folders: their due payments with them)."""
+        if self.only is not None:
+            return pending.execute_due(env, now, only=tuple(c for c in self.only if c not in held))
+        return pending.execute_due(env, now, but=(*self.but, *held))
+
+    def noted(self, what: str, day: dt.date) -> bool:
+        """Whether this process has noted `what` on `day`."""
+        return self._noted.get(what) == day
+
+    def note(self, env: Environment, what: str, day: dt.date) -> None:
+        """Note that this worker has done `what` on `day` (once a day)."""
+        if self._noted.get(what) == day:
+            return
+        if self.count > 1:
+            with env.engine.begin() as conn:
+                counters.note_day(conn, self._mark(what, self.index), day)
+        self._noted[what] = day
+
+    def everyone(self, env: Environment, what: str, day: dt.date) -> bool:
+        """Whether every worker has done `what` on `day` (noted it)."""
+        if self.count == 1 or self._seen.get(what) == day:
+            return True  # this process is the only one, or all were seen to have done it
+        names = [self._mark(what, i) for i in range(self.count)]
+        with env.engine.connect() as conn:
+            noted = counters.days(conn, names)
+        if len(noted) == self.count and min(noted.values()) >= day:
+            self._seen[what] = day
+        return self._seen.get(what) == day
+
+    def _mark(self, what: str, index: int) -> str:
+        return f"{what}:{index}/{self.count}:{self.plan}"
 
 
 def run(
     pipeline: Pipeline,
     ready: Sequence[tuple[str, Path]],
     *,
-    settling: Sequence[tuple[str, Path]] = (),
     first: Job | None = None,
     leads: bool = True,
     stop: Callable[[], bool] = lambda: False,
@@ -73,7 +147,23 @@ def run(
     (`Pipeline.recover` takes the others first), and `first` (`scan --once`'s file read
     ahead), each before or after the payments due today. `leads`: this process also
     expires the batches whose signatures came too late (SPEC §11), before the due run.
-    `stop` is asked between groups."""
+    `stop` is asked between groups. A pass held back says so in the log, once, and once
+    it goes on."""
+    done = _run(pipeline, ready, first, leads, stop)
+    due = pipeline.due
+    if done.waiting_for != due.waiting_for:
+        if done.waiting_for:
+            log.info("day.held_back", waiting_for=done.waiting_for, worker=due.index)
+        else:
+            log.info("day.went_on", waited_for=due.waiting_for, worker=due.index)
+        due.waiting_for = done.waiting_for
+    return done
+
+
+def _run(
+    pipeline: Pipeline, ready: Sequence[tuple[str, Path]], first: Job | None, leads: bool,
+    stop: Callable[[], bool],
+) -> DayPass:
     env = pipeline.env
     began = pending.day_began(env, env.clock.now())
     before, since = split(env, began, ready)
@@ -86,21 +176,22 @@ def run(
         return done
     due = pipeline.due
     if began is not None:
-        if split(env, began, settling)[0]:
-            done.held_back = True  # a file received before the day began is still settling
-            return done
-        due.note(env, pending.BEFORE, began.date())
-        if not due.everyone(env, pending.BEFORE, began.date()):
-            done.held_back = True  # another worker's files from before the day: first
-            return done
+        day = began.date()
+        if not due.noted(BEFORE, day) and _left_before(pipeline, began):
+            return done.hold("files received before the day began, not yet run")
+        due.note(env, BEFORE, day)
+        if not due.everyone(env, BEFORE, day):
+            return done.hold("another worker's files received before the day began")
     if leads:
         authorisation.expire_due(env)
-    done.due_files = due.run(env)
+    now = env.clock.now()
+    if pending.day_began(env, now) != began:  # the pass began on another day (midnight)
+        return done.hold("the day changed during the pass")
+    done.due_files = due.run(env, now, held=pipeline.held)
     if began is not None:
-        due.note(env, pending.DUE, began.date())
-        if not due.everyone(env, pending.DUE, began.date()):
-            done.held_back = True  # another worker's clients' due payments: first
-            return done
+        due.note(env, DUE, began.date())
+        if not due.everyone(env, DUE, began.date()):
+            return done.hold("another worker's clients' due payments")
     if late_work:
         done.outcomes += pipeline.process(late_work, claimed=True)
     if first is not None and late_first:
@@ -114,6 +205,17 @@ def _take(pipeline: Pipeline, files: Files, done: DayPass, stop: Callable[[], bo
     done.outcomes += pipeline.process(files, stop=stop)
     done.stopped = stop()
     return not done.stopped
+
+
+def _left_before(pipeline: Pipeline, began: dt.datetime) -> bool:
+    """Whether a file received before the day `began` is still in these clients' in/ or
+    work/ after the pass took those it could: settling, or being run by another process
+    (a `scan --once` beside the daemon, a second node). A held client's files are not
+    waited for: its due payments wait with them (`DueRun.run`)."""
+    env, held = pipeline.env, pipeline.held
+    waiting = [f for f in pipeline.waiting() if f[0] not in held]
+    in_work = [f for f in pipeline.in_work() if f[0] not in held]
+    return bool(split(env, began, waiting)[0] or split(env, began, in_work, claimed=True)[0])
 
 
 def split(

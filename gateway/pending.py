@@ -15,13 +15,12 @@ import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import structlog
 from sqlalchemy import Connection, Select, literal_column, select
 
-from gateway import announcements, counters, db, large_days, logs, progress, record
+from gateway import announcements, db, large_days, logs, progress, record
 from gateway.environment import Environment
 from gateway.inbound import decide, rules
 from gateway.inbound.decide import Waiting
@@ -92,13 +91,13 @@ def day_began(env: Environment, now: dt.datetime) -> dt.datetime | None:
 
 
 def execute_due(
-    env: Environment, *, only: Sequence[str] | None = None, but: Sequence[str] = ()
+    env: Environment, now: dt.datetime, *, only: Sequence[str] | None = None,
+    but: Sequence[str] = (),
 ) -> list[int]:
-    """Book every pending payment due today or earlier — of the files of the clients
-    `only` names, or of every client `but` those (a daemon's workers each run their own
-    clients' due payments, the leader those of clients no longer configured too);
+    """Book, as of `now`, every pending payment due that day or earlier — of the files of
+    the clients `only` names, or of every client `but` those (a daemon's workers each run
+    their own clients' due payments, the leader those of clients no longer configured too);
     returns the files reported on."""
-    now = env.clock.now()
     if day_began(env, now) is None:
         return []  # nothing is booked on a closed day
     local = now.astimezone(env.settings.timezone)
@@ -136,52 +135,6 @@ def execute_due(
             answer=ran.answer, duration_ms=duration_ms,
         )  # fmt: skip
     return list(reported)
-
-
-BEFORE, DUE = "before_taken", "due_run"  # what a worker notes of a day (`DueRun.note`)
-
-
-@dataclass(slots=True)
-class DueRun:
-    """Whose due payments a process runs, and who else runs theirs: a daemon's worker
-    `index` of `count` runs its own clients' (`only`; the leader: every client `but` the
-    others', those no longer configured included), `scan --once` every client's.
-
-    The workers keep the order of the day between them (`dayorder`): each notes in
-    `gw_counters` (`<what>:<index>/<count>`, the day as YYYYMMDD) when it has taken its
-    files received before the day began (`BEFORE`) and when it has run its due payments
-    (`DUE`); none runs its due payments until every worker has taken those files (one may
-    pay into its clients' accounts), none takes a file received since the day began until
-    every worker has run them (they may pay into its clients' accounts)."""
-
-    only: tuple[str, ...] | None = None
-    but: tuple[str, ...] = ()
-    index: int = 0
-    count: int = 1
-    _noted: dict[str, dt.date] = field(default_factory=dict)  # what this worker noted last
-    _seen: dict[str, dt.date] = field(default_factory=dict)  # what it found all had noted
-
-    def run(self, env: Environment) -> list[int]:
-        """This process's due payments run (`execute_due`)."""
-        return execute_due(env, only=self.only, but=self.but)
-
-    def note(self, env: Environment, what: str, day: dt.date) -> None:
-        """Note that this worker has done `what` on `day` (once a day)."""
-        if self.count > 1 and self._noted.get(what) != day:
-            with env.engine.begin() as conn:
-                counters.note_day(conn, f"{what}:{self.index}/{self.count}", day)
-            self._noted[what] = day
-
-    def everyone(self, env: Environment, what: str, day: dt.date) -> bool:
-        """Whether every worker has done `what` on `day` (noted it)."""
-        if self.count == 1 or self._seen.get(what) == day:
-            return True  # this process is the only one, or all were seen to have done it
-        names = [f"{what}:{i}/{self.count}" for i in range(self.count)]
-        with env.engine.connect() as conn:
-            noted = counters.days(conn, names)
-        if len(noted) == self.count and min(noted.values()) >= day:
-            self._seen[what] = day
-        return self._seen.get(what) == day
 
 
 class _Ran(NamedTuple):

@@ -93,10 +93,10 @@ class Pipeline:
         clients: Sequence[ClientSettings] | None = None,
         *,
         tell_holds: bool = True,
-        due: pending.DueRun | None = None,
+        due: dayorder.DueRun | None = None,
     ) -> None:
         self.env = env
-        self.due = due or pending.DueRun()  # whose payments due each day it runs (`dayorder`)
+        self.due = due or dayorder.DueRun()  # whose payments due each day it runs (`dayorder`)
         self.tell_holds = tell_holds
         self.run_files = run_files
         self.clients = tuple(clients if clients is not None else env.settings.clients)

@@ -16,6 +16,7 @@ off.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import threading
 from dataclasses import dataclass, field
@@ -24,11 +25,11 @@ from pathlib import Path
 import structlog
 
 from gateway import dayorder, faults
+from gateway.dayorder import DueRun
 from gateway.environment import Environment
 from gateway.faults import ClientFault
 from gateway.filerun import fault_of_ours
 from gateway.outbound import budget_summary, statements
-from gateway.pending import DueRun
 from gateway.pipeline import Pipeline
 from gateway.rates import drop
 from gateway.settings import ClientSettings, Settings
@@ -56,10 +57,15 @@ class Share:
         """The run of this worker's clients' due payments; the leader's takes those of
         clients no longer configured too (accepted before they were removed)."""
         mine = self.clients(settings)
+        # The workers' marks of the day are of this plan: restarted with clients added or
+        # moved between workers, marks noted under another plan do not count (`dayorder`).
+        every = "\x1f".join(c.id for c in settings.clients)
+        plan = hashlib.sha256(f"{every}/{self.count}".encode()).hexdigest()[:12]
         if not self.leader:
-            return DueRun(only=tuple(c.id for c in mine), index=self.index, count=self.count)
+            mine_ids = tuple(c.id for c in mine)
+            return DueRun(only=mine_ids, index=self.index, count=self.count, plan=plan)
         others = tuple(c.id for c in settings.clients if c not in mine)
-        return DueRun(but=others, index=self.index, count=self.count)
+        return DueRun(but=others, index=self.index, count=self.count, plan=plan)
 
     @property
     def leader(self) -> bool:
@@ -122,18 +128,14 @@ class Worker:
         processed = len(self.pipeline.recover())
         recheck: float | None = None
         ready: list[tuple[str, Path]] = []
-        settling: list[tuple[str, Path]] = []
         for client_id, path, left in self._candidates():
-            if left > 0:
-                recheck = left if recheck is None else min(recheck, left)
-                settling.append((client_id, path))
+            if left > 0:  # settling: looked at again then (and held back for, if of the
+                recheck = left if recheck is None else min(recheck, left)  # day before)
             else:
                 ready.append((client_id, path))
         if leader:
             self._tell_day()
-        day = dayorder.run(
-            self.pipeline, ready, settling=settling, leads=leader, stop=self.stop.is_set
-        )
+        day = dayorder.run(self.pipeline, ready, leads=leader, stop=self.stop.is_set)
         processed += len(day.outcomes)
         if day.held_back:  # files of the day wait for another worker's due run
             recheck = min(recheck or held_back_seconds, held_back_seconds)

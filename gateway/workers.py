@@ -90,6 +90,7 @@ class WorkerLoop:
         passes: Passes | None = None
         started = False
         retry = retry_seconds_min
+        held_back = False
         while not self.stop.is_set():
             self.wake.clear()
             try:
@@ -110,8 +111,9 @@ class WorkerLoop:
                 continue
             self._fault_cleared()
             self._tell_held(report)
-            if report.held_back:  # the others are woken to do their part (`dayorder`)
-                self.report(("held back",))
+            if report.held_back and not held_back:  # the others are woken, once, to do
+                self.report(("held back",))  # their part (`dayorder`); it looks again itself
+            held_back = report.held_back
             retry = retry_seconds_min
             if report.stopped_early:
                 break

@@ -44,7 +44,7 @@ def main(config: str, now: str, mode: str, start: str | None = None) -> int:
         pipeline.process_waiting()
         pipeline.deliver()
     elif mode == "execute":
-        execute_due(env)
+        execute_due(env, env.clock.now())
         pipeline.deliver()
     else:
         raise SystemExit(f"unknown mode {mode}")

@@ -229,7 +229,8 @@ def test_due_payments_lock_their_rows_before_their_file_as_a_cancellation_does(
                 select(p.id, p.file_id).where(p.end_to_end_id == "E-2").with_for_update()
             ).one()
             done: list[object] = []
-            run = threading.Thread(target=lambda: done.append(pending.execute_due(inst.env)))
+            now = inst.env.clock.now()
+            run = threading.Thread(target=lambda: done.append(pending.execute_due(inst.env, now)))
             run.start()
             time.sleep(1.0)  # the run is waiting for the second payment
             holder.execute(text("SET LOCAL lock_timeout = '5s'"))

@@ -239,7 +239,8 @@ def test_a_pass_with_nothing_due_does_not_wait_for_the_writers(inst: Installatio
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
         looked: list[list[int]] = []
-        looking = threading.Thread(target=lambda: looked.append(execute_due(inst.env)))
+        now = inst.env.clock.now()
+        looking = threading.Thread(target=lambda: looked.append(execute_due(inst.env, now)))
         looking.start()
         looking.join(timeout=child_seconds_max / 3)
         assert looked == [[]], "the look for due payments waited for another writer"
