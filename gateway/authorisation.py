@@ -303,10 +303,10 @@ def run_batch(
 # -- expiry ------------------------------------------------------------------------------------
 
 
-def expire_due(env: Environment) -> int:
-    """Answer every batch whose waiting time is over `RJCT DS24` (at the start of a
-    business day, and on `scan --once`), then move it out of awaiting/."""
-    local = env.local_now()
+def expire_due(env: Environment, now: dt.datetime) -> int:
+    """Answer every batch whose waiting time is over by `now` `RJCT DS24` (at the start of
+    a business day, and on `scan --once`), then move it out of awaiting/."""
+    local = now.astimezone(env.settings.timezone)
     today = local.date()
     a = db.awaiting.c
     due = select(a.id).where(a.state == WAITING, a.expires_on <= today).limit(1)

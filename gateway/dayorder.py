@@ -182,11 +182,11 @@ def _run(
         due.note(env, BEFORE, day)
         if not due.everyone(env, BEFORE, day):
             return done.hold("another worker's files received before the day began")
-    if leads:
-        authorisation.expire_due(env)
     now = env.clock.now()
     if pending.day_began(env, now) != began:  # the pass began on another day (midnight)
         return done.hold("the day changed during the pass")
+    if leads:
+        authorisation.expire_due(env, now)
     done.due_files = due.run(env, now, held=pipeline.held)
     if began is not None:
         due.note(env, DUE, began.date())
@@ -211,9 +211,11 @@ def _left_before(pipeline: Pipeline, began: dt.datetime) -> bool:
     """Whether a file received before the day `began` is still in these clients' in/ or
     work/ after the pass took those it could: settling, or being run by another process
     (a `scan --once` beside the daemon, a second node). A held client's files are not
-    waited for: its due payments wait with them (`DueRun.run`)."""
+    waited for: its due payments wait with them (`DueRun.run`); nor trials (test/), which
+    book nothing."""
     env, held = pipeline.env, pipeline.held
-    waiting = [f for f in pipeline.waiting() if f[0] not in held]
+    clients = [c.id for c in pipeline.clients if c.id not in held]
+    waiting = [(c, path) for c in clients for path in env.spool.waiting(c)]  # not test/
     in_work = [f for f in pipeline.in_work() if f[0] not in held]
     return bool(split(env, began, waiting)[0] or split(env, began, in_work, claimed=True)[0])
 

@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import threading
 import time
 from types import SimpleNamespace
 from typing import Any
 
-from gateway import daemon
+from sqlalchemy import select
+
+from gateway import daemon, db
 from gateway.environment import open_environment
 from gateway.files import locked
 from gateway.worker import PassReport, Share, Worker, held_back_seconds
 from gateway.workers import WorkerLoop
+from tests.integration.test_authorisation import WHEN, signing  # noqa: F401 (a fixture)
 from tests.integration.test_cancellations import cancel
 from tests.integration.test_due_run_first import (
     THURSDAY,
@@ -38,7 +42,9 @@ from tests.pipeline_fixtures import (
     TODAY,
     Batch,
     Installation,
+    batch,
 )
+from tests.signature_fixtures import signed
 
 MORNING = dt.datetime.combine(THURSDAY, dt.time(9), RIGA)
 
@@ -97,6 +103,52 @@ def test_a_pass_that_crosses_midnight_leaves_the_due_run_to_the_next(
     assert _due_answer(inst) == "ACSC"
 
 
+def test_a_pass_that_crosses_midnight_expires_no_batch_a_signature_completed_in_time(
+    signing: Any,  # noqa: F811 (the fixture)
+) -> None:
+    """A's batch waits for its second signature until the start of a day; the signature
+    was received at 23:50 the evening before and waits in A's in/ (A is worker 1's). The
+    leader's pass began at 23:59:59 and reached the expiry after midnight: it expired the
+    batch (DS24) before worker 1 took the signature that had completed it in time (an
+    outside review). The expiry, too, waits for the next pass's order of the day."""
+    inst, pki = signing
+    data = batch(("E1", "10.00"), msg_id="WAIT-X")
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "pay.asice")
+    inst.run()
+    [ack] = inst.new_answers()
+    assert ack.group_status == "PDNG"
+    with inst.env.engine.connect() as conn:
+        [expires] = conn.execute(select(db.awaiting.c.expires_on)).scalars().all()
+    evening = dt.datetime.combine(expires - dt.timedelta(days=1), dt.time(23, 50), RIGA)
+    received(inst, signed("pay.xml", data, pki.second, evening.astimezone(dt.UTC)),
+             "sig2.asice", evening, client=CLIENT_A)  # fmt: skip
+    inst.clock.set(dt.datetime.combine(evening.date(), dt.time(23, 59, 59), RIGA))
+    settings = inst.env.settings
+    moved = dataclasses.replace(settings, clients=tuple(reversed(settings.clients)))
+    assert [c.id for c in moved.clients] == [CLIENT_B, CLIENT_A]
+    env = open_environment(moved, clock=inst.clock, need_sealer=True)
+    try:
+        leader = _worker(inst, 0, env)  # client B's
+        took = leader.pipeline.process
+
+        def process(files: Any, *, claimed: bool = False, stop: Any = None) -> Any:
+            done = took(files, claimed=claimed) if stop is None else \
+                took(files, claimed=claimed, stop=stop)  # fmt: skip
+            if stop is not None:  # the leader's files of the pass took two seconds
+                inst.clock.set(dt.datetime.combine(expires, dt.time(0, 0, 1), RIGA))
+            return done
+
+        leader.pipeline.process = process  # type: ignore[method-assign]
+        assert leader.run_pass().held_back
+        _worker(inst, 1, env).run_pass()  # A's: takes the signature
+        leader.run_pass()
+    finally:
+        env.close()
+    said = [(a.group_status, a.group_reasons, " ".join(a.group_info)) for a in inst.new_answers()]
+    assert all(reasons != ["DS24"] for _, reasons, _ in said), said
+    assert any("authorised: 2 of 2 signatures" in info for *_, info in said), said
+
+
 def test_scan_once_beside_a_daemon_running_a_file_from_before_the_day_waits_for_it(
     inst: Installation,
 ) -> None:
@@ -112,6 +164,26 @@ def test_scan_once_beside_a_daemon_running_a_file_from_before_the_day_waits_for_
         scan = inst.run()
     assert scan.files_with_pending_executed == [] and scan.outcomes == []
     inst.run()  # the file, taken up again (here, as if its worker had stopped)
+    assert _due_answer(inst) == "ACSC"
+
+
+def test_a_trial_from_before_the_day_that_another_process_runs_holds_no_due_run(
+    inst: Installation,
+) -> None:
+    """A trial (test/) books nothing: one received the evening before that another process
+    is running does not hold the day's due payments."""
+    waiting_for_thursday(inst, A_SMALL, B_MAIN, "50.00")
+    trial = inst.env.spool.trial_box(CLIENT_B) / "trial.xml"
+    trial.write_bytes(batch(("T", "1.00"), msg_id="TRY-1", debtor=B_MAIN))
+    receipts = inst.env.spool.receipts(CLIENT_B) / "test"
+    receipts.mkdir(parents=True, exist_ok=True)
+    evening = dt.datetime.combine(TODAY, dt.time(20), RIGA).astimezone(dt.UTC)
+    (receipts / "trial.xml.json").write_text(json.dumps({"received_at": evening.isoformat()}))
+    inst.clock.set(MORNING)
+    with locked(trial) as mine:  # another process's
+        assert mine
+        scan = inst.run()
+    assert scan.files_with_pending_executed != []
     assert _due_answer(inst) == "ACSC"
 
 
