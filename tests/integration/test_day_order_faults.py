@@ -65,6 +65,20 @@ def _worker(inst: Installation, index: int, env: Any = None) -> Worker:
     return Worker(env or inst.env, threading.Event(), Share(index, 2))
 
 
+def _past_midnight(inst: Installation, leader: Worker, day: dt.date) -> None:
+    """The leader's files of its next pass take until just after `day` began."""
+    took = leader.pipeline.process
+
+    def process(files: Any, *, claimed: bool = False, stop: Any = None) -> Any:
+        done = took(files, claimed=claimed) if stop is None else \
+            took(files, claimed=claimed, stop=stop)  # fmt: skip
+        if stop is not None:  # the pass's own files (not what a stopped run left)
+            inst.clock.set(dt.datetime.combine(day, dt.time(0, 0, 1), RIGA))
+        return done
+
+    leader.pipeline.process = process  # type: ignore[method-assign]
+
+
 def test_in_order_the_due_payment_finds_the_money_b_sent(inst: Installation) -> None:
     """The scenario's control: two workers, nothing in the way."""
     _b_pays_a(inst)
@@ -85,16 +99,7 @@ def test_a_pass_that_crosses_midnight_leaves_the_due_run_to_the_next(
     _b_pays_a(inst)
     inst.clock.set(dt.datetime.combine(TODAY, dt.time(23, 59, 59), RIGA))
     leader = _worker(inst, 0)
-    took = leader.pipeline.process
-
-    def process(files: Any, *, claimed: bool = False, stop: Any = None) -> Any:
-        done = took(files, claimed=claimed) if stop is None else \
-            took(files, claimed=claimed, stop=stop)  # fmt: skip
-        if stop is not None:  # the leader's files of the pass took two seconds
-            inst.clock.set(dt.datetime.combine(THURSDAY, dt.time(0, 0, 1), RIGA))
-        return done
-
-    leader.pipeline.process = process  # type: ignore[method-assign]
+    _past_midnight(inst, leader, THURSDAY)
     report = leader.run_pass()
     assert report.held_back and inst.new_answers(CLIENT_A) == []
     assert leader.pipeline.due.waiting_for == "the day changed during the pass"
@@ -129,16 +134,7 @@ def test_a_pass_that_crosses_midnight_expires_no_batch_a_signature_completed_in_
     env = open_environment(moved, clock=inst.clock, need_sealer=True)
     try:
         leader = _worker(inst, 0, env)  # client B's
-        took = leader.pipeline.process
-
-        def process(files: Any, *, claimed: bool = False, stop: Any = None) -> Any:
-            done = took(files, claimed=claimed) if stop is None else \
-                took(files, claimed=claimed, stop=stop)  # fmt: skip
-            if stop is not None:  # the leader's files of the pass took two seconds
-                inst.clock.set(dt.datetime.combine(expires, dt.time(0, 0, 1), RIGA))
-            return done
-
-        leader.pipeline.process = process  # type: ignore[method-assign]
+        _past_midnight(inst, leader, expires)
         assert leader.run_pass().held_back
         _worker(inst, 1, env).run_pass()  # A's: takes the signature
         leader.run_pass()
