@@ -83,8 +83,8 @@ class DueRun:
     `index` of `count` runs its own clients' (`only`; the leader: every client `but` the
     others', those no longer configured included), `scan --once` every client's.
 
-    The workers keep the order of the day between them (`dayorder`): each notes in
-    `gw_counters` (`<what>:<index>/<count>`, the day as YYYYMMDD) when it has taken its
+    The workers keep the order of the day between them: each notes in `gw_counters`
+    (`<what>:<index>/<count>:<plan>`, the day as YYYYMMDD) when it has taken its
     files received before the day began (`BEFORE`) and when it has run its due payments
     (`DUE`); none runs its due payments until every worker has taken those files (one may
     pay into its clients' accounts), none takes a file received since the day began until
