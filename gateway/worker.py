@@ -56,15 +56,14 @@ class Share:
     def due(self, settings: Settings) -> DueRun:
         """The run of this worker's clients' due payments; the leader's takes those of
         clients no longer configured too (accepted before they were removed)."""
-        mine = self.clients(settings)
+        every = [c.id for c in settings.clients]
+        mine = tuple(every[self.index :: self.count])
         # The workers' marks of the day are of this plan: restarted with clients added or
         # moved between workers, marks noted under another plan do not count (`dayorder`).
-        every = "\x1f".join(c.id for c in settings.clients)
-        plan = hashlib.sha256(f"{every}/{self.count}".encode()).hexdigest()[:12]
+        plan = hashlib.sha256(f"{chr(31).join(every)}/{self.count}".encode()).hexdigest()[:12]
         if not self.leader:
-            mine_ids = tuple(c.id for c in mine)
-            return DueRun(only=mine_ids, index=self.index, count=self.count, plan=plan)
-        others = tuple(c.id for c in settings.clients if c not in mine)
+            return DueRun(only=mine, index=self.index, count=self.count, plan=plan)
+        others = tuple(c for c in every if c not in mine)
         return DueRun(but=others, index=self.index, count=self.count, plan=plan)
 
     @property
@@ -129,8 +128,9 @@ class Worker:
         recheck: float | None = None
         ready: list[tuple[str, Path]] = []
         for client_id, path, left in self._candidates():
-            if left > 0:  # settling: looked at again then (and held back for, if of the
-                recheck = left if recheck is None else min(recheck, left)  # day before)
+            if left > 0:  # settling: looked at again then (`dayorder` waits for it too,
+                # if it was received before the day began)
+                recheck = left if recheck is None else min(recheck, left)
             else:
                 ready.append((client_id, path))
         if leader:
