@@ -6,7 +6,8 @@ a restart that moves clients between workers, and a worker held back for a while
 Each scenario: client A has a payment due Thursday, 150.00 from A_SMALL (which holds
 100.00), that counts on client B's file received on Wednesday at 17:00 (before the
 cut-off: it executes when taken) paying 100.00 into A_SMALL. In the order of the day B's
-file runs first and the due payment is ACSC; run after it, the due payment is AM04."""
+file runs first and the due payment is ACSC (test_due_run_first has the plain case); run
+after it, the due payment is AM04."""
 
 from __future__ import annotations
 
@@ -77,17 +78,6 @@ def _past_midnight(inst: Installation, leader: Worker, day: dt.date) -> None:
         return done
 
     leader.pipeline.process = process  # type: ignore[method-assign]
-
-
-def test_in_order_the_due_payment_finds_the_money_b_sent(inst: Installation) -> None:
-    """The scenario's control: two workers, nothing in the way."""
-    _b_pays_a(inst)
-    inst.clock.set(MORNING)
-    leader = _worker(inst, 0)
-    assert leader.run_pass().held_back  # waits for B's worker's files from before the day
-    _worker(inst, 1).run_pass()
-    leader.run_pass()
-    assert _due_answer(inst) == "ACSC"
 
 
 def test_a_pass_that_crosses_midnight_leaves_the_due_run_to_the_next(
@@ -262,10 +252,11 @@ def test_a_held_client_waits_with_its_due_payments_and_holds_no_one_else(
 def test_a_held_back_worker_asks_once_for_the_others_and_looks_again_itself(
     inst: Installation,
 ) -> None:
-    """A worker held back (another busy with a long file from before the day) reported it
-    after every pass and the daemon woke every worker, itself too: it passed again and
-    again, 20 ms apart, taking the CPU from the worker it waited for. It asks the daemon
-    once; the daemon wakes the others; it looks again every `held_back_seconds`."""
+    """A worker held back waits for another's part of the day's order, which an idle worker
+    would do only at its next rescan (up to `rescan_seconds`): it asks the daemon, which
+    wakes the others. It reported after every pass and the daemon woke every worker, itself
+    too: it passed again and again, 20 ms apart, taking the CPU from the worker it waited
+    for. It asks once; it looks again itself every `held_back_seconds`."""
     runner = daemon.Daemon(inst.settings, inst.env)
     stop, wake = threading.Event(), threading.Event()
     me = SimpleNamespace(share=Share(0, 2), send=lambda message: wake.set())

@@ -8,14 +8,13 @@ import json
 import threading
 from collections import Counter
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from gateway import dayorder, pending, readahead
 from gateway.inbound.reader import inline_bytes_max
-from gateway.worker import PassReport, Share, Worker, held_back_seconds
+from gateway.worker import Share, Worker, held_back_seconds
 from ledger import calendar
 from ledger.core import Posting, Transfer, TransferKind
 from ledger.tx import BalanceConflict
@@ -320,34 +319,3 @@ def test_no_worker_runs_its_due_payments_before_every_worker_took_its_files_from
     a_worker.run_pass()
     [due] = inst.new_answers()
     assert due.statuses() == {"DUE": "ACSC"}
-
-
-def test_a_worker_held_back_by_the_order_of_the_day_wakes_the_others(inst: Installation) -> None:
-    """A worker waiting for another's part of the day's order (its due run, its files from
-    before the day) would wait for that worker's next pass: up to `rescan_seconds` (an
-    hour, if so configured) for an idle one at midnight. It tells the daemon, which wakes
-    every worker at once."""
-    from gateway import daemon
-    from gateway.workers import WorkerLoop
-
-    runner = daemon.Daemon(inst.settings, inst.env)
-    woken: list[int] = []
-    runner.workers = [SimpleNamespace(send=lambda m, i=i: woken.append(i)) for i in (0, 1)]
-    stop, wake = threading.Event(), threading.Event()
-    reports = [PassReport(0, False, held_back_seconds, {}, True), PassReport(0, True, None)]
-
-    class Passes:
-        def start_up(self) -> int:
-            return 0
-
-        def run_pass(self) -> PassReport:
-            return reports.pop(0)
-
-    me = SimpleNamespace(share=Share(0, 2))
-    loop = WorkerLoop(
-        Passes, settings=inst.settings, clock=inst.clock, stop=stop, wake=wake,
-        report=lambda message: runner._handle(me, message),  # type: ignore[arg-type]
-        files_in_work=lambda: 0,
-    )  # fmt: skip
-    loop.run()
-    assert woken == [0, 1]
