@@ -57,7 +57,7 @@ def make_engine(url: str) -> Engine:
             cursor = dbapi_conn.cursor()
             # Only a new, empty database takes it (an existing one keeps its page size).
             cursor.execute(f"PRAGMA page_size={sqlite_page_bytes}")
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _write_ahead_log(cursor)
             cursor.execute("PRAGMA foreign_keys=ON")
             # FULL: a commit is on disk before it returns. The outbox delivers an answer
             # right after its commit; with NORMAL a power cut could take back a commit
@@ -99,6 +99,22 @@ def make_engine(url: str) -> Engine:
 
 
 _GATED = "ledger_writer_gate"
+
+
+def _write_ahead_log(cursor: Any) -> None:
+    """WAL mode. A new database's switch to it takes an exclusive lock, and SQLite answers
+    "database is locked" at once, without waiting its busy timeout, while another process
+    that opened it too holds a shared lock (two first starts at once: a daemon and a
+    command, two nodes): tried again until the busy timeout. Once in WAL it is a read."""
+    deadline = time.monotonic() + sqlite_busy_timeout_ms / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 @contextlib.contextmanager
