@@ -215,7 +215,7 @@ def _left_before(pipeline: Pipeline, began: dt.datetime) -> bool:
     book nothing."""
     env, held = pipeline.env, pipeline.held
     clients = [c.id for c in pipeline.clients if c.id not in held]
-    waiting = [(c, path) for c in clients for path in env.spool.waiting(c)]  # not test/
+    waiting = [(c, p) for c in clients for p in held.confined(c, env.spool.waiting) or ()]
     in_work = [f for f in pipeline.in_work() if f[0] not in held]
     return bool(split(env, began, waiting)[0] or split(env, began, in_work, claimed=True)[0])
 

@@ -29,10 +29,10 @@ import datetime as dt
 import errno
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -40,6 +40,7 @@ from gateway.errors import SealError
 from gateway.spool import SHELVES, Spool
 
 log = structlog.get_logger("gateway.pipeline")
+T = TypeVar("T")
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 _PERMISSIONS = frozenset({errno.EACCES, errno.EPERM})
 # A folder's mode or flags, a quota, a folder on another filesystem than the spool's (answers
@@ -197,11 +198,18 @@ class ClientFault:
         )  # fmt: skip
 
     def counted(self, spool: Spool) -> ClientFault:
-        """With the client's files claimed and waiting now (read from the spool)."""
-        return dataclasses.replace(
-            self, files_claimed=len(spool.in_work(self.client_id)),
-            files_held=len(spool.waiting(self.client_id)),
-        )  # fmt: skip
+        """With the client's files claimed and waiting now (read from the spool; a count
+        its refusing folder does not let be read stays as it was)."""
+        claimed = _counted(spool.in_work, self.client_id, self.files_claimed)
+        waiting = _counted(spool.waiting, self.client_id, self.files_held)
+        return dataclasses.replace(self, files_claimed=claimed, files_held=waiting)
+
+
+def _counted(look: Callable[[str], list[Path]], client_id: str, before: int) -> int:
+    try:
+        return len(look(client_id))
+    except OSError:
+        return before
 
 
 def client_folders(spool: Spool, client_id: str) -> tuple[Path, ...]:
@@ -287,3 +295,14 @@ class Held(dict[str, ClientFault]):
             return False
         self.setdefault(client_id, fault)
         return True
+
+    def confined(self, client_id: str, look: Callable[[str], T]) -> T | None:
+        """`look(client_id)` at the client's own folders (its waiting files, its files in
+        work/, its stale temporaries); None, with the client held, if one of them refuses
+        (an operator's chmod: that client's to mend, not every client's pass to fail)."""
+        try:
+            return look(client_id)
+        except OSError as exc:
+            if not self.isolate(client_id, exc):
+                raise
+            return None

@@ -112,8 +112,22 @@ def temporary_for(path: Path) -> Path:
     """A fresh hidden name beside `path` to write it under before renaming it into place.
     It starts with a dot and ends in `.tmp`: clients and the spool's scans ignore such
     names, and a run killed half-way leaves only such a file, which
-    `Spool.remove_stale_temporaries` clears."""
+    `Spool.remove_stale_temporaries` and `remove_client_temporaries` clear."""
     return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+
+
+def remove_stale(paths: list[Path], before_epoch: float) -> int:
+    """Remove those of `paths` that are files last written before `before_epoch` (seconds
+    since the epoch); how many were removed."""
+    removed = 0
+    for path in paths:
+        try:
+            if path.lstat().st_mtime < before_epoch and path.is_file():
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 write_in_place_attempts = 5

@@ -36,6 +36,7 @@ is then a no-op, and `prometheus_client` is not even imported.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -184,7 +185,8 @@ class _OnScrape:
             labels=["client"],
         )
         for client in self.settings.clients:
-            waiting.add_metric([client.id], len(spool.waiting(client.id)))
+            with contextlib.suppress(OSError):  # its in/ refused: the daemon holds the client
+                waiting.add_metric([client.id], len(spool.waiting(client.id)))
             quarantined.add_metric([client.id], len(spool.quarantined(client.id)))
         yield waiting
         yield quarantined

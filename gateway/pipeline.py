@@ -206,12 +206,16 @@ class Pipeline:
         last = self._housekept_at
         if last is not None and abs(now - last) < self.env.settings.rescan_seconds:
             return
-        self.env.spool.remove_stale_temporaries([c.id for c in self.clients], now)
+        spool = self.env.spool
+        spool.remove_stale_temporaries(now)
+        for client in self.clients:
+            self.held.confined(client.id, lambda c: spool.remove_client_temporaries(c, now))
         self._housekept_at = now  # not after a fault: that stays until it clears
 
     def in_work(self, but: Job | None = None) -> list[tuple[str, Path]]:
         """The files in these clients' work/ (`but` that of a file this pass claimed)."""
-        found = [(c.id, path) for c in self.clients for path in self.env.spool.in_work(c.id)]
+        look = self.env.spool.in_work
+        found = [(c.id, p) for c in self.clients for p in self.held.confined(c.id, look) or ()]
         return [f for f in found if but is None or f[1] != but.claim.path]
 
     def process(
@@ -273,12 +277,14 @@ class Pipeline:
 
     def waiting(self) -> list[tuple[str, Path]]:
         """The files waiting in these clients' in/ and test/, each client's in its order."""
+        return [(c.id, p) for c in self.clients for p in self.waiting_of(c.id)]
+
+    def waiting_of(self, client_id: str) -> list[Path]:
+        """The files waiting in one client's in/ and test/; none, with the client held, if
+        its folder refuses to be listed."""
         spool = self.env.spool
-        return [
-            (c.id, path)
-            for c in self.clients
-            for path in [*spool.waiting(c.id), *spool.waiting_trials(c.id)]
-        ]
+        look = lambda c: [*spool.waiting(c), *spool.waiting_trials(c)]  # noqa: E731
+        return self.held.confined(client_id, look) or []
 
     def restore_folders(self) -> None:
         """A client's `in/`, `out/` or `test/` that someone removed (an operator's slip) is

@@ -80,10 +80,15 @@ class BatchAhead:
 def start(settings: Settings, now: dt.datetime) -> ReadAhead | BatchAhead | None:
     """Claim the oldest waiting file of the first client that has one and start reading
     it (a container: the batch it signs); None if nothing waits, the file is too big to
-    read or small enough to read in-process, or another process has it."""
+    read or small enough to read in-process, or another process has it; a client whose
+    in/ cannot be listed is passed over."""
     spool = Spool(settings.spool_dir)
     for client in settings.clients:
-        for path in spool.waiting(client.id)[:1]:
+        try:
+            waiting = spool.waiting(client.id)
+        except OSError:  # its in/ refuses to be listed: the pass holds the client (`faults`)
+            continue
+        for path in waiting[:1]:
             if route.is_container(path, path.name):
                 return _signed_batch(settings, spool.awaiting(client.id), path)
             try:

@@ -35,7 +35,7 @@ from typing import Any
 
 from gateway import upload_temps
 from gateway.errors import ConfigError, path_mistake
-from gateway.files import fsync_dir, open_for_writing, write_atomically
+from gateway.files import fsync_dir, open_for_writing, remove_stale, write_atomically
 from gateway.text import stored_name
 
 IGNORED_SUFFIXES = (".part", ".filepart", ".tmp")
@@ -219,25 +219,22 @@ class Spool:
         receipt, arrived = _read_json(_receipt_path(path)), os.stat(path).st_ctime
         return Claim(client_id, path, path.name.split("__", 1)[-1], receipt, arrived)
 
-    def remove_stale_temporaries(self, client_ids: list[str], now_epoch: float) -> int:
-        """Delete the gateway's own half-written files that a killed run left behind: in tmp/,
-        and `.*.tmp` in out/ and work/, once older than `stale_temporary_seconds` (younger
-        ones may be another daemon's); hidden uploads whose writer is gone (`upload_temps`)."""
-        candidates = list(self.tmp().glob("*")) + list(self.tmp().glob(".*"))
-        removed = 0
-        for client_id in client_ids:
-            for folder in (self.outbox(client_id), self.work(client_id)):
-                candidates += [p for p in folder.glob(".*") if p.name.endswith(".tmp")]
-            uploads = (self.inbox(client_id), self.trial_box(client_id))
-            removed += upload_temps.remove_abandoned(client_id, uploads, now_epoch)
-        for path in candidates:
-            try:
-                if now_epoch - path.lstat().st_mtime > stale_temporary_seconds and path.is_file():
-                    path.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed
+    def remove_stale_temporaries(self, now_epoch: float) -> int:
+        """Delete the gateway's own half-written files that a killed run left behind in tmp/,
+        once older than `stale_temporary_seconds` (younger ones may be another daemon's)."""
+        tmp = [*self.tmp().glob("*"), *self.tmp().glob(".*")]
+        return remove_stale(tmp, now_epoch - stale_temporary_seconds)
+
+    def remove_client_temporaries(self, client_id: str, now_epoch: float) -> int:
+        """The same for `.*.tmp` in a client's out/ and work/, and its hidden uploads whose
+        writer is gone (`upload_temps`); how many were removed."""
+        candidates = [
+            p for folder in (self.outbox(client_id), self.work(client_id))
+            for p in folder.glob(".*") if p.name.endswith(".tmp")
+        ]  # fmt: skip
+        uploads = (self.inbox(client_id), self.trial_box(client_id))
+        removed = upload_temps.remove_abandoned(client_id, uploads, now_epoch)
+        return removed + remove_stale(candidates, now_epoch - stale_temporary_seconds)
 
     # -- leaving work ------------------------------------------------------------------------
 

@@ -78,7 +78,7 @@ def _scan_in(
     stale: list[StaleUpload] = []
     try:
         entries = list(os.scandir(spool.inbox(client_id)))
-    except (FileNotFoundError, NotADirectoryError):  # gone: the daemon holds the client
+    except OSError:  # gone, or refused (an operator's chmod): the daemon holds the client
         return 0, 0, []
     for entry in entries:
         try:

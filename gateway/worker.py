@@ -147,13 +147,12 @@ class Worker:
 
     def _candidates(self) -> list[tuple[str, Path, float]]:
         """Waiting files, oldest first per client, taking clients in turn (fairness)."""
-        spool = self.env.spool
         wall_now = self.env.clock.wall()
         queues: list[list[tuple[str, Path, float]]] = []
         present: set[str] = set()
         for client in self.clients:
             queue = []
-            for path in [*spool.waiting(client.id), *spool.waiting_trials(client.id)]:
+            for path in self.pipeline.waiting_of(client.id):
                 present.add(str(path))
                 queue.append((client.id, path, self._settle_left(client.id, path, wall_now)))
             queues.append(queue)

@@ -163,9 +163,8 @@ def test_housekeeping_removes_only_hidden_uploads_no_session_writes(
     foreign.write_bytes(b"f")
 
     with structlog.testing.capture_logs() as logged:
-        removed = Spool(server.spool).remove_stale_temporaries(
-            ["alpha", "beta"], time.time() + 10 * 86_400
-        )
+        spool, later = Spool(server.spool), time.time() + 10 * 86_400
+        removed = sum(spool.remove_client_temporaries(c, later) for c in ("alpha", "beta"))
     assert removed == 2
     assert live.exists() and foreign.exists()
     assert not killed.exists() and not trial.exists()

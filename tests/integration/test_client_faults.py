@@ -11,10 +11,12 @@ whom a folder's mode does not stop.)
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import json
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from sqlalchemy import func, select
 
 from gateway import db
 from gateway.status import collect
+from gateway.worker import Share, Worker
 from tests.integration.test_disk_full import tmpfs
 from tests.pipeline_fixtures import A_MAIN, B_MAIN, CLIENT_A, CLIENT_B, Batch, Installation, batch
 
@@ -338,3 +341,69 @@ def test_a_file_its_client_made_unreadable_holds_that_client_alone(
     assert result.held[CLIENT_A].path == str(unreadable)
     monkeypatch.undo()  # the client mends its mode
     assert [o.msg_id for o in inst.run().outcomes] == ["A1"]
+
+
+def _refuse_listing(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Listing `folder` fails with EACCES, as for a folder whose mode or owner an operator
+    changed (root is not refused by a mode: the kernel's refusal is staged on `os.scandir`
+    and `os.listdir`)."""
+    for name in ("scandir", "listdir"):
+        real = getattr(os, name)
+
+        def refusing(path: Any = ".", _real: Any = real) -> Any:
+            if Path(os.fsdecode(path)) == folder:
+                raise PermissionError(errno.EACCES, "Permission denied", str(folder))
+            return _real(path)
+
+        monkeypatch.setattr(os, name, refusing)
+
+
+@pytest.mark.parametrize("folder", ["inbox", "trial_box", "work"])
+def test_a_clients_folder_that_cannot_be_listed_holds_that_client_alone(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch, folder: str
+) -> None:
+    """A client's in/, test/ or work/ the service may not list (an operator's chmod, an
+    OpenSSH chroot's owner changed): the pass failed for every client of the worker as a
+    fault of ours, again on every pass. Now that client is held, the others answered."""
+    refused = getattr(inst.env.spool, folder)(CLIENT_A)
+    inst.drop(batch(("A1-1", "10.00"), msg_id="A1"), "a1.xml")
+    inst.drop(_b_batch("B1"), "b1.xml", CLIENT_B)
+    _refuse_listing(monkeypatch, refused)
+    result = inst.run()
+    assert [o.msg_id for o in result.outcomes] == ["B1"]
+    assert result.held[CLIENT_A].folder == str(refused)
+    monkeypatch.undo()  # the operator mends it
+    assert [o.msg_id for o in inst.run().outcomes] == ["A1"]
+
+
+def test_a_daemon_worker_holds_a_client_whose_in_cannot_be_listed(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same in the daemon: its worker lists the waiting files itself, to let uploads
+    settle (`Worker._candidates`)."""
+    worker = Worker(inst.env, threading.Event(), Share(0, 1))
+    inst.drop(batch(("A1-1", "10.00"), msg_id="A1"), "a1.xml")
+    inst.drop(_b_batch("B1"), "b1.xml", CLIENT_B)
+    _refuse_listing(monkeypatch, inst.env.spool.inbox(CLIENT_A))
+    inst.clock.set(inst.clock.now() + dt.timedelta(seconds=inst.settings.settle_seconds))
+    report = worker.run_pass()
+    assert report.processed == 1 and list(report.held) == [CLIENT_A]
+    assert len(inst.new_answers(CLIENT_B)) == 1 and inst.new_answers(CLIENT_A) == []
+    monkeypatch.undo()
+    assert worker.run_pass().processed == 1 and len(inst.new_answers(CLIENT_A)) == 1
+
+
+def test_status_and_metrics_read_past_a_clients_in_that_cannot_be_listed(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator asks `status` (or Prometheus scrapes) because a client is held: they
+    failed on the refusing in/ as the pass did. They show the others' waiting files."""
+    from gateway.metrics import _OnScrape
+
+    inst.drop(_b_batch("B1"), "b1.xml", CLIENT_B)
+    _refuse_listing(monkeypatch, inst.env.spool.inbox(CLIENT_A))
+    shown = {c.client_id: c.waiting for c in collect(inst.env, inst.clock).clients}
+    assert shown[CLIENT_B] == 1 and shown[CLIENT_A] == 0
+    series = {m.name: m for m in _OnScrape(inst.settings, inst.env.engine).collect()}
+    waiting = {s.labels["client"]: s.value for s in series["ekase_waiting_files"].samples}
+    assert waiting[CLIENT_B] == 1 and CLIENT_A not in waiting

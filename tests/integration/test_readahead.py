@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from gateway import asice_writer, readahead
 from gateway.clock import SystemClock
 from gateway.inbound import asice
@@ -190,3 +192,19 @@ sys.exit(code)
     after = set(Path(f"{seen}.after").read_text().split())
     assert "sqlalchemy.dialects.sqlite" in after
     assert "sqlalchemy.dialects.postgresql" not in after
+
+
+def test_a_client_in_that_cannot_be_listed_is_left_to_the_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`scan --once` failed at its start when the first client's in/ refused to be listed
+    (EACCES): every client waited. The read-ahead passes over that client (the pass holds
+    it) and takes the next one's file."""
+    from tests.integration.test_client_faults import _refuse_listing
+
+    inst = _installation(tmp_path / "gw")
+    inst.drop(_big("RA-B"), "b.xml", CLIENT_B)
+    _refuse_listing(monkeypatch, inst.env.spool.inbox(CLIENT_A))
+    first = readahead.start(load(inst.config), SystemClock().now())
+    assert first is not None and first.claim.client_id == CLIENT_B
+    first.release()

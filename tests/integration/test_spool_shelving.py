@@ -125,7 +125,7 @@ def test_a_housekeeping_fault_is_met_again_by_the_next_pass(
     interval — a fault that came and went would alert and recover every interval."""
     calls = []
 
-    def failing(client_ids: list[str], now_epoch: float) -> int:
+    def failing(now_epoch: float) -> int:
         calls.append(now_epoch)
         raise OSError(errno.EIO, "Input/output error", str(inst.env.spool.tmp()))
 
