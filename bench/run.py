@@ -28,6 +28,7 @@
 from __future__ import annotations
 
 import argparse
+import compileall
 import datetime as dt
 import os
 import shutil
@@ -137,6 +138,10 @@ def parse() -> argparse.Namespace:
 
 def main() -> int:
     args = parse()
+    # The processes it times load the project as a wheel's install would, byte-compiled
+    # (`make compile`): where PYTHONDONTWRITEBYTECODE is set, each would compile it anew.
+    for package in ("gateway", "ledger"):
+        compileall.compile_dir(REPO / package, quiet=1)
     day = workday.begin()
     backends = [backend(key) for key in args.databases.split(",")]
     print(header(), flush=True)
