@@ -37,6 +37,7 @@ from gateway.awaiting_shelf import WAITING as WAITING
 from gateway.awaiting_shelf import awaiting_folder as awaiting_folder
 from gateway.awaiting_shelf import tidy as tidy
 from gateway.environment import Environment
+from gateway.faults import Held
 from gateway.inbound import pain001_v03, rules
 from gateway.inbound.intake import Intake, take_in
 from gateway.inbound.parsed import ParsedFile, ParsedHeader
@@ -303,9 +304,11 @@ def run_batch(
 # -- expiry ------------------------------------------------------------------------------------
 
 
-def expire_due(env: Environment, now: dt.datetime) -> int:
+def expire_due(env: Environment, now: dt.datetime, held: Held) -> int:
     """Answer every batch whose waiting time is over by `now` `RJCT DS24` (at the start of
-    a business day, and on `scan --once`), then move it out of awaiting/."""
+    a business day, and on `scan --once`), then move it out of awaiting/. A client whose
+    awaiting/ refuses (an operator's chmod) is `held`: its batches that need their file
+    to be answered expire once it is mended, the others are moved out then."""
     local = now.astimezone(env.settings.timezone)
     today = local.date()
     a = db.awaiting.c
@@ -313,19 +316,26 @@ def expire_due(env: Environment, now: dt.datetime) -> int:
     with env.engine.connect() as conn:
         if conn.execute(due).first() is None:
             return 0
+    expired: list[str] = []  # the clients of the batches expired
     with env.ledger.begin() as tx:
         rows = tx.conn.execute(
             select(db.awaiting).where(a.state == WAITING, a.expires_on <= today).with_for_update()
         ).all()
         for row in rows:
-            _expire(env, tx.conn, row, local)
-    if rows:
-        tidy(env, sorted({row.client_id for row in rows}))
-    return len(rows)
+            inner = tx.savepoint()
+            if held.confined(row.client_id, _expire, env, tx.conn, row, local):
+                inner.commit()
+                expired.append(row.client_id)
+            else:
+                inner.rollback()
+    for client_id in sorted(set(expired)):
+        held.confined(client_id, tidy, env, [client_id])
+    return len(expired)
 
 
-def _expire(env: Environment, conn: Connection, row: Any, local: dt.datetime) -> None:
-    """RJCT DS24: every transaction of the batch (read again from awaiting/), the group too."""
+def _expire(env: Environment, conn: Connection, row: Any, local: dt.datetime) -> bool:
+    """RJCT DS24: every transaction of the batch (read again from awaiting/), the group too;
+    True (done: what `Held.confined` hands on)."""
     days = env.settings.authorisation_days
     info = (f"waited {days} business days for signatures without completion "
             f"(received {row.received_at.astimezone(local.tzinfo):%Y-%m-%d %H:%M})")  # fmt: skip
@@ -334,6 +344,7 @@ def _expire(env: Environment, conn: Connection, row: Any, local: dt.datetime) ->
         tx_info="waiting time for signatures expired",
     )  # fmt: skip
     log.info("batch.expired", client=row.client_id, file_id=row.file_id)
+    return True
 
 
 def close_unexecuted(

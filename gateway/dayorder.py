@@ -186,7 +186,7 @@ def _run(
     if pending.day_began(env, now) != began:  # the pass began on another day (midnight)
         return done.hold("the day changed during the pass")
     if leads:
-        authorisation.expire_due(env, now)
+        authorisation.expire_due(env, now, pipeline.held)
     done.due_files = due.run(env, now, held=pipeline.held)
     if began is not None:
         due.note(env, DUE, began.date())
@@ -215,7 +215,7 @@ def _left_before(pipeline: Pipeline, began: dt.datetime) -> bool:
     book nothing."""
     env, held = pipeline.env, pipeline.held
     clients = [c.id for c in pipeline.clients if c.id not in held]
-    waiting = [(c, p) for c in clients for p in held.confined(c, env.spool.waiting) or ()]
+    waiting = [(c, p) for c in clients for p in held.confined(c, env.spool.waiting, c) or ()]
     in_work = [f for f in pipeline.in_work() if f[0] not in held]
     return bool(split(env, began, waiting)[0] or split(env, began, in_work, claimed=True)[0])
 

@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import structlog
 
@@ -41,6 +41,7 @@ from gateway.spool import SHELVES, Spool
 
 log = structlog.get_logger("gateway.pipeline")
 T = TypeVar("T")
+P = ParamSpec("P")
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 _PERMISSIONS = frozenset({errno.EACCES, errno.EPERM})
 # A folder's mode or flags, a quota, a folder on another filesystem than the spool's (answers
@@ -168,7 +169,7 @@ class Active:
 
 
 # A client's hold as a worker tells the daemon and the heartbeat carries it (`to_json`).
-HoldJson = dict[str, str | int]
+HoldJson = dict[str, str | int | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,9 +181,10 @@ class ClientFault:
     error: str
     path: str  # the file or folder it was met at
     folder: str  # the client's folder that holds it: what the operator mends
-    # The client's files claimed in work/ and waiting in in/ when it was found (`held`).
-    files_claimed: int = 0
-    files_held: int = 0
+    # The client's files claimed in work/ and waiting in in/ when it was found (`held`);
+    # None where its folder refuses to be listed (not known: never a 0 that misleads).
+    files_claimed: int | None = 0
+    files_held: int | None = 0
 
     def to_json(self) -> HoldJson:
         return {
@@ -194,22 +196,30 @@ class ClientFault:
     def from_json(cls, client_id: str, value: HoldJson) -> ClientFault:
         return cls(
             client_id, str(value["kind"]), str(value["error"]), str(value["path"]),
-            str(value["folder"]), int(value["files_claimed"]), int(value["files_held"]),
+            str(value["folder"]), _number(value["files_claimed"]), _number(value["files_held"]),
         )  # fmt: skip
 
     def counted(self, spool: Spool) -> ClientFault:
-        """With the client's files claimed and waiting now (read from the spool; a count
-        its refusing folder does not let be read stays as it was)."""
-        claimed = _counted(spool.in_work, self.client_id, self.files_claimed)
-        waiting = _counted(spool.waiting, self.client_id, self.files_held)
-        return dataclasses.replace(self, files_claimed=claimed, files_held=waiting)
+        """With the client's files claimed and waiting now (read from the spool; None for a
+        folder that refuses to be listed)."""
+        claimed, waiting = (listed(look, self.client_id) for look in (spool.in_work, spool.waiting))
+        return dataclasses.replace(
+            self, files_claimed=None if claimed is None else len(claimed),
+            files_held=None if waiting is None else len(waiting),
+        )  # fmt: skip
 
 
-def _counted(look: Callable[[str], list[Path]], client_id: str, before: int) -> int:
+def listed(look: Callable[[str], list[Path]], client_id: str) -> list[Path] | None:
+    """`look(client_id)` at a client's files; None if its folder refuses to be listed (for
+    those who only show it: the pass holds that client, `Held.confined`)."""
     try:
-        return len(look(client_id))
+        return look(client_id)
     except OSError:
-        return before
+        return None
+
+
+def _number(value: str | int | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def client_folders(spool: Spool, client_id: str) -> tuple[Path, ...]:
@@ -264,8 +274,20 @@ def client_fault(exc: BaseException, spool: Spool, client_id: str) -> ClientFaul
             # The folder too: a temporary name met there tells the operator little, and
             # changes with every try.
             folder = next(f for f in folders if path.is_relative_to(f))
+            if not _tree_readable(spool, folder):
+                return None  # the spool's own tree (work/, clients/, …) refuses: every client's
             return ClientFault(client_id, kind(exc), describe(exc), str(path), str(folder))
     return None
+
+
+def _tree_readable(spool: Spool, folder: Path) -> bool:
+    """Whether the spool's tree that holds every client's `folder` (its first part below
+    the spool: work/, clients/, archive/, …) can itself be listed."""
+    try:
+        os.listdir(spool.root / folder.relative_to(spool.root).parts[0])
+    except OSError:
+        return False
+    return True
 
 
 def _device(path: Path) -> int | None:
@@ -296,12 +318,14 @@ class Held(dict[str, ClientFault]):
         self.setdefault(client_id, fault)
         return True
 
-    def confined(self, client_id: str, look: Callable[[str], T]) -> T | None:
-        """`look(client_id)` at the client's own folders (its waiting files, its files in
-        work/, its stale temporaries); None, with the client held, if one of them refuses
-        (an operator's chmod: that client's to mend, not every client's pass to fail)."""
+    def confined(
+        self, client_id: str, look: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T | None:
+        """`look(*args, **kwargs)` at `client_id`'s own folders (its waiting files, its files
+        in work/ or awaiting/, its stale temporaries); None, with the client held, if one of
+        them refuses (an operator's chmod: that client's to mend, not every client's pass)."""
         try:
-            return look(client_id)
+            return look(*args, **kwargs)
         except OSError as exc:
             if not self.isolate(client_id, exc):
                 raise

@@ -36,7 +36,6 @@ is then a no-op, and `prometheus_client` is not even imported.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -185,8 +184,9 @@ class _OnScrape:
             labels=["client"],
         )
         for client in self.settings.clients:
-            with contextlib.suppress(OSError):  # its in/ refused: the daemon holds the client
-                waiting.add_metric([client.id], len(spool.waiting(client.id)))
+            files = faults.listed(spool.waiting, client.id)
+            if files is not None:  # not for a client whose in/ refuses: the daemon holds it
+                waiting.add_metric([client.id], len(files))
             quarantined.add_metric([client.id], len(spool.quarantined(client.id)))
         yield waiting
         yield quarantined

@@ -194,7 +194,8 @@ class Pipeline:
         found, _ = dayorder.split(self.env, began, self.in_work(but), claimed=True)
         outcomes = self.process(found, claimed=True)
         # A batch executed or expired by a run that stopped before moving it (SPEC §11).
-        authorisation.tidy(self.env, [c.id for c in self.clients])
+        for client in self.clients:
+            self.held.confined(client.id, authorisation.tidy, self.env, [client.id])
         return outcomes
 
     def _housekeeping(self) -> None:
@@ -209,13 +210,13 @@ class Pipeline:
         spool = self.env.spool
         spool.remove_stale_temporaries(now)
         for client in self.clients:
-            self.held.confined(client.id, lambda c: spool.remove_client_temporaries(c, now))
+            self.held.confined(client.id, spool.remove_client_temporaries, client.id, now)
         self._housekept_at = now  # not after a fault: that stays until it clears
 
     def in_work(self, but: Job | None = None) -> list[tuple[str, Path]]:
         """The files in these clients' work/ (`but` that of a file this pass claimed)."""
-        look = self.env.spool.in_work
-        found = [(c.id, p) for c in self.clients for p in self.held.confined(c.id, look) or ()]
+        look, held = self.env.spool.in_work, self.held
+        found = [(c.id, p) for c in self.clients for p in held.confined(c.id, look, c.id) or ()]
         return [f for f in found if but is None or f[1] != but.claim.path]
 
     def process(
@@ -282,9 +283,9 @@ class Pipeline:
     def waiting_of(self, client_id: str) -> list[Path]:
         """The files waiting in one client's in/ and test/; none, with the client held, if
         its folder refuses to be listed."""
-        spool = self.env.spool
-        look = lambda c: [*spool.waiting(c), *spool.waiting_trials(c)]  # noqa: E731
-        return self.held.confined(client_id, look) or []
+        spool, held = self.env.spool, self.held
+        waiting = held.confined(client_id, spool.waiting, client_id) or []
+        return waiting + (held.confined(client_id, spool.waiting_trials, client_id) or [])
 
     def restore_folders(self) -> None:
         """A client's `in/`, `out/` or `test/` that someone removed (an operator's slip) is

@@ -139,7 +139,7 @@ class HeartbeatInfo:
     fault: Active | None = None  # the fault of ours the daemon is waiting out
     host: str = ""  # where it runs: its pid means something only there
     # The clients held by a fault of their own folders: client id -> kind, error, path.
-    held: dict[str, dict[str, str | int]] = field(default_factory=dict)
+    held: dict[str, dict[str, str | int | None]] = field(default_factory=dict)
 
     def age_seconds(self, now: dt.datetime) -> float:
         return max(0.0, (now - self.heartbeat_at).total_seconds())
@@ -183,7 +183,7 @@ class Heartbeat:
         self.started_at = clock.now()
         self.last: dt.datetime | None = None
         self.fault: Active | None = None  # set and cleared by the daemon's loop
-        self.held: dict[str, dict[str, str | int]] = {}  # likewise (`HeartbeatInfo.held`)
+        self.held: dict[str, dict[str, str | int | None]] = {}  # likewise (`HeartbeatInfo.held`)
         (run_dir(spool_dir) / OLD_DAEMON_FILE).unlink(missing_ok=True)
         for left in read_heartbeats(spool_dir):
             if left.host == self.host and left.pid != self.pid and not pid_alive(left.pid):

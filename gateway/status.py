@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Engine, func, select
 from gateway import db, installation, progress, signatures_kept, unconfigured, upload_temps
 from gateway.clock import Clock, SystemClock
 from gateway.errors import ConfigError
-from gateway.faults import Active, describe, wrong_database_url
+from gateway.faults import Active, describe, listed, wrong_database_url
 from gateway.settings import Settings
 from gateway.signatories import carried
 from gateway.spool import (
@@ -203,7 +203,7 @@ def _in_progress(
         if info.claim_name.startswith(progress.DUE_PREFIX) and progress.pid_alive(info.pid)
     ]  # fmt: skip
     for client_id in client_ids:
-        for path in spool.in_work(client_id):
+        for path in listed(spool.in_work, client_id) or []:
             original = path.name.split("__", 1)[-1]
             info = shown.get((client_id, path.name))
             done = booked.get((client_id, path.name))
@@ -240,7 +240,7 @@ def _booked(conn: Connection, spool: Spool, client_ids: Sequence[str]) -> Booked
     """The files in work/ that were committed already (found in gw_files by their claim
     name), by (client, claim name): whether their first answer was delivered (their
     shelving still to come) or not yet."""
-    names = [path.name for client_id in client_ids for path in spool.in_work(client_id)]
+    names = [p.name for client_id in client_ids for p in listed(spool.in_work, client_id) or []]
     if not names:
         return {}
     f, o = db.files.c, db.outbox.c
@@ -314,7 +314,7 @@ def collect(env: StatusSource, clock: Clock) -> Status:
                 waiting=waiting,
                 uploading=uploading,
                 stale_uploads=len(old),
-                in_progress=len(env.spool.in_work(client_id)),
+                in_progress=len(listed(env.spool.in_work, client_id) or []),
                 processed_today=processed,
                 # Rejected as a whole: what its shelf holds (a file whose every payment
                 # was rejected, or cancelled, is answered payment by payment: archived).

@@ -21,7 +21,7 @@ class DaemonStatus:
     fault: Active | None = None  # the fault of ours it is waiting out, if any
     host: str | None = None  # where it runs
     # The clients it holds: a fault of their own folders (client id -> kind, error, path).
-    held: dict[str, dict[str, str | int]] = field(default_factory=dict)
+    held: dict[str, dict[str, str | int | None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +142,7 @@ def _daemon_lines(status: Status) -> list[str]:
     return lines
 
 
-def _held_lines(held: dict[str, dict[str, str | int]]) -> list[str]:
+def _held_lines(held: dict[str, dict[str, str | int | None]]) -> list[str]:
     return [
         f"CLIENT HELD {client_id}: its own folder refuses us ({fault.get('kind')}) at "
         f"{fault.get('folder') or fault.get('path')}: {fault.get('error')}; its answers wait in "

@@ -95,13 +95,18 @@ def start_watcher(settings: Settings, env: Environment, hint: Callable[[], None]
     observer = Observer()
     handler = Hint()
     try:
-        for client in settings.clients:
+        observer.start()
+    except OSError as exc:  # e.g. no inotify here
+        log.warning("watcher.unavailable", error=str(exc))
+        return None
+    # Watched one client at a time, the observer running: a folder that refuses (an
+    # operator's chmod; the inotify watch limit reached) leaves that client to the rescans.
+    for client in settings.clients:
+        try:
             observer.schedule(handler, str(env.spool.inbox(client.id)), event_filter=kinds)
             trials = env.spool.trial_box(client.id)
             if trials.is_dir():  # /test (SPEC §15)
                 observer.schedule(handler, str(trials), event_filter=kinds)
-        observer.start()
-    except OSError as exc:  # e.g. inotify watch limit reached
-        log.warning("watcher.unavailable", error=str(exc))
-        return None
+        except OSError as exc:
+            log.warning("watcher.client_unwatched", client=client.id, error=str(exc))
     return observer

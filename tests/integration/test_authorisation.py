@@ -36,6 +36,7 @@ from tests.pipeline_fixtures import (
     A_SMALL,
     B_MAIN,
     CLIENT_A,
+    CLIENT_B,
     DEFAULT_NOW,
     EXTERNAL,
     RIGA,
@@ -1141,3 +1142,34 @@ def test_a_batch_completed_after_the_cut_off_waits_for_the_next_day_even_if_take
         f"received 23:50, after the 15:30 cut-off for external payments; executes {thursday}"
     ]
     assert due.statuses() == {"E1": "ACSC"}  # with the day's due payments, in file order
+
+
+def test_an_expiry_whose_awaiting_folder_refuses_holds_that_client_alone(
+    signing: tuple[Installation, Pki], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The day A's batch expires its awaiting/ refuses (an operator's chmod): the expiry,
+    which reads the batch again to answer it, failed every client's pass (the unit of work
+    of every client's expiring batches). Now A is held and its batch expires once the
+    folder is mended, then goes to its shelf; B's file is answered meanwhile."""
+    from tests.integration.test_client_faults import refuse_within
+
+    inst, pki = signing
+    data = Batch(msg_id="WAIT-9").tx("E1", "1.00").build()
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "pay.asice")
+    inst.run()
+    [ack] = inst.new_answers()
+    assert ack.group_status == "PDNG"
+    inst.clock.set(WHEN + dt.timedelta(days=7))
+    inst.drop(Batch(debtor=B_MAIN, msg_id="B1").tx("B1-1", "1.00").build(), "b1.xml", CLIENT_B)
+    awaiting = inst.spool / "awaiting" / CLIENT_A
+    mend = refuse_within(monkeypatch, awaiting)
+    result = inst.run()
+    assert [o.msg_id for o in result.outcomes] == ["B1"]
+    assert result.held[CLIENT_A].folder == str(awaiting)
+    assert _state(inst) == ["waiting"] and inst.new_answers() == []
+    mend()
+    assert inst.run().held == {}
+    [expired] = inst.new_answers()
+    assert expired.group_reasons == ["DS24"] and _state(inst) == ["expired"]
+    assert list(awaiting.glob("*pay.asice.data.xml")) == []
+    assert list((inst.spool / "rejected" / CLIENT_A).glob("*/*pay.asice.data.xml"))

@@ -11,8 +11,10 @@ whom a folder's mode does not stop.)
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import errno
+import io
 import json
 import os
 import shutil
@@ -358,6 +360,37 @@ def _refuse_listing(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
         monkeypatch.setattr(os, name, refusing)
 
 
+def refuse_within(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Callable[[], None]:
+    """`folder` made mode 000 by an operator: it cannot be listed, nor anything in it
+    reached (the kernel's refusal staged on the calls that reach a path: root is let
+    through by a mode); the returned function mends it."""
+    broken = [True]
+
+    def refused(arg: Any, call: str) -> bool:
+        if not broken or not isinstance(arg, str | bytes | os.PathLike):
+            return False
+        path = Path(os.fsdecode(arg))
+        if path == folder:  # itself: it can be seen, not looked into
+            return call in ("scandir", "listdir", "open")
+        return path.is_relative_to(folder)
+
+    def refusing(call: str, real: Any) -> Callable[..., Any]:
+        def refuse(*args: Any, **kw: Any) -> Any:
+            for arg in args[:2]:
+                if refused(arg, call):
+                    raise PermissionError(errno.EACCES, "Permission denied", os.fsdecode(arg))
+            return real(*args, **kw)
+
+        return refuse
+
+    for call in ("stat", "lstat", "scandir", "listdir", "open", "mkdir", "replace", "unlink"):
+        monkeypatch.setattr(os, call, refusing(call, getattr(os, call)))
+    opening = refusing("open", io.open)
+    monkeypatch.setattr(io, "open", opening)
+    monkeypatch.setattr(builtins, "open", opening)
+    return lambda: broken.clear()
+
+
 @pytest.mark.parametrize("folder", ["inbox", "trial_box", "work"])
 def test_a_clients_folder_that_cannot_be_listed_holds_that_client_alone(
     inst: Installation, monkeypatch: pytest.MonkeyPatch, folder: str
@@ -407,3 +440,59 @@ def test_status_and_metrics_read_past_a_clients_in_that_cannot_be_listed(
     series = {m.name: m for m in _OnScrape(inst.settings, inst.env.engine).collect()}
     waiting = {s.labels["client"]: s.value for s in series["ekase_waiting_files"].samples}
     assert waiting[CLIENT_B] == 1 and CLIENT_A not in waiting
+
+
+def test_a_clients_awaiting_folder_that_refuses_holds_that_client_alone(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """awaiting/<client> (its batches waiting for signatures) refusing: each pass tidies
+    it (`awaiting_shelf.tidy`), and that failed every client's pass (outside review)."""
+    worker = Worker(inst.env, threading.Event(), Share(0, 1))
+    awaiting = inst.env.spool.awaiting(CLIENT_A)
+    awaiting.mkdir(parents=True, exist_ok=True)
+    inst.drop(_b_batch("B1"), "b1.xml", CLIENT_B)
+    mend = refuse_within(monkeypatch, awaiting)
+    inst.clock.set(inst.clock.now() + dt.timedelta(seconds=inst.settings.settle_seconds))
+    report = worker.run_pass()
+    assert report.processed == 1 and list(report.held) == [CLIENT_A]
+    assert report.held[CLIENT_A].folder == str(awaiting)
+    assert len(inst.new_answers(CLIENT_B)) == 1
+    mend()
+    assert worker.run_pass().held == {}
+
+
+def test_status_reads_past_a_clients_work_that_cannot_be_listed(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pass holds a client whose work/ refuses; `status`, run because of it, failed on
+    the same folder (outside review)."""
+    inst.drop(_b_batch("B1"), "b1.xml", CLIENT_B)
+    _refuse_listing(monkeypatch, inst.env.spool.work(CLIENT_A))
+    shown = {c.client_id: c for c in collect(inst.env, inst.clock).clients}
+    assert shown[CLIENT_B].waiting == 1 and shown[CLIENT_B].in_progress == 0
+
+
+def test_the_spools_own_tree_refusing_is_a_fault_of_the_machine(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spool's work/ (every client's work/<client> below it) refusing is the machine's
+    fault, one folder for the operator to mend: it stops the pass as before, rather than
+    holding every client for a folder of its own (outside review)."""
+    inst.drop(_b_batch("B1"), "b1.xml", CLIENT_B)
+    refuse_within(monkeypatch, inst.env.spool.root / "work")
+    with pytest.raises(PermissionError):  # the pass's fault, logged and retried (`faults`)
+        inst.run()
+    assert inst.new_answers(CLIENT_B) == []
+
+
+def test_a_held_clients_files_it_cannot_count_are_said_unknown(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`client.fault` said `files_held=0` for a client whose in/ cannot be listed, while
+    files waited there (outside review): not known is said as such (null)."""
+    inst.drop(batch(("A1-1", "10.00"), msg_id="A1"), "a1.xml")
+    _refuse_listing(monkeypatch, inst.env.spool.inbox(CLIENT_A))
+    with structlog.testing.capture_logs() as logged:
+        inst.run()
+    [fault] = [e for e in logged if e["event"] == "client.fault"]
+    assert fault["files_held"] is None and fault["files_claimed"] == 0, fault

@@ -8,8 +8,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+import structlog
+
 from gateway.watch import start_watcher
-from tests.pipeline_fixtures import CLIENT_A, Installation
+from tests.pipeline_fixtures import CLIENT_A, CLIENT_B, Installation
 
 settle_seconds = 1.0  # for the watcher's thread to have passed on what it was given
 hint_seconds_max = 10.0  # for a hint that is due to arrive
@@ -66,4 +69,31 @@ def test_hints_for_files_that_may_be_ready_and_not_for_every_write(tmp_path: Pat
     finally:
         observer.stop()
         observer.join(5)
+        inst.env.close()
+
+
+def test_a_client_folder_that_refuses_leaves_the_others_watched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One client's folders that the service may not look into (its OpenSSH chroot made
+    mode 000 by an operator) turned the watcher off for every client: each waited for the
+    rescan. Now that client alone is left to the rescans, said in the log."""
+    from tests.integration.test_client_faults import refuse_within
+
+    inst = Installation.create(tmp_path / "inst", funded=False)
+    hints = Hints()
+    refuse_within(monkeypatch, inst.spool / "clients" / CLIENT_A)
+    with structlog.testing.capture_logs() as logged:
+        observer = start_watcher(inst.settings, inst.env, hints)
+    try:
+        assert observer is not None
+        [said] = [e for e in logged if e["event"].startswith("watcher.")]
+        assert said["event"] == "watcher.client_unwatched" and said["client"] == CLIENT_A
+        (tmp_path / "whole.xml").write_bytes(b"<x/>")
+        os.replace(tmp_path / "whole.xml", inst.env.spool.inbox(CLIENT_B) / "whole.xml")
+        assert hints.more_than(0)
+    finally:
+        if observer is not None:
+            observer.stop()
+            observer.join(5)
         inst.env.close()
