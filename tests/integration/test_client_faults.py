@@ -345,21 +345,6 @@ def test_a_file_its_client_made_unreadable_holds_that_client_alone(
     assert [o.msg_id for o in inst.run().outcomes] == ["A1"]
 
 
-def _refuse_listing(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
-    """Listing `folder` fails with EACCES, as for a folder whose mode or owner an operator
-    changed (root is not refused by a mode: the kernel's refusal is staged on `os.scandir`
-    and `os.listdir`)."""
-    for name in ("scandir", "listdir"):
-        real = getattr(os, name)
-
-        def refusing(path: Any = ".", _real: Any = real) -> Any:
-            if Path(os.fsdecode(path)) == folder:
-                raise PermissionError(errno.EACCES, "Permission denied", str(folder))
-            return _real(path)
-
-        monkeypatch.setattr(os, name, refusing)
-
-
 def refuse_within(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Callable[[], None]:
     """`folder` made mode 000 by an operator: it cannot be listed, nor anything in it
     reached (the kernel's refusal staged on the calls that reach a path: root is let
@@ -401,11 +386,11 @@ def test_a_clients_folder_that_cannot_be_listed_holds_that_client_alone(
     refused = getattr(inst.env.spool, folder)(CLIENT_A)
     inst.drop(batch(("A1-1", "10.00"), msg_id="A1"), "a1.xml")
     inst.drop(_b_batch("B1"), "b1.xml", CLIENT_B)
-    _refuse_listing(monkeypatch, refused)
+    mend = refuse_within(monkeypatch, refused)
     result = inst.run()
     assert [o.msg_id for o in result.outcomes] == ["B1"]
     assert result.held[CLIENT_A].folder == str(refused)
-    monkeypatch.undo()  # the operator mends it
+    mend()  # the operator mends it
     assert [o.msg_id for o in inst.run().outcomes] == ["A1"]
 
 
@@ -417,12 +402,12 @@ def test_a_daemon_worker_holds_a_client_whose_in_cannot_be_listed(
     worker = Worker(inst.env, threading.Event(), Share(0, 1))
     inst.drop(batch(("A1-1", "10.00"), msg_id="A1"), "a1.xml")
     inst.drop(_b_batch("B1"), "b1.xml", CLIENT_B)
-    _refuse_listing(monkeypatch, inst.env.spool.inbox(CLIENT_A))
+    mend = refuse_within(monkeypatch, inst.env.spool.inbox(CLIENT_A))
     inst.clock.set(inst.clock.now() + dt.timedelta(seconds=inst.settings.settle_seconds))
     report = worker.run_pass()
     assert report.processed == 1 and list(report.held) == [CLIENT_A]
     assert len(inst.new_answers(CLIENT_B)) == 1 and inst.new_answers(CLIENT_A) == []
-    monkeypatch.undo()
+    mend()
     assert worker.run_pass().processed == 1 and len(inst.new_answers(CLIENT_A)) == 1
 
 
@@ -434,7 +419,7 @@ def test_status_and_metrics_read_past_a_clients_in_that_cannot_be_listed(
     from gateway.metrics import _OnScrape
 
     inst.drop(_b_batch("B1"), "b1.xml", CLIENT_B)
-    _refuse_listing(monkeypatch, inst.env.spool.inbox(CLIENT_A))
+    refuse_within(monkeypatch, inst.env.spool.inbox(CLIENT_A))
     shown = {c.client_id: c.waiting for c in collect(inst.env, inst.clock).clients}
     assert shown[CLIENT_B] == 1 and shown[CLIENT_A] == 0
     series = {m.name: m for m in _OnScrape(inst.settings, inst.env.engine).collect()}
@@ -467,7 +452,7 @@ def test_status_reads_past_a_clients_work_that_cannot_be_listed(
     """The pass holds a client whose work/ refuses; `status`, run because of it, failed on
     the same folder (outside review)."""
     inst.drop(_b_batch("B1"), "b1.xml", CLIENT_B)
-    _refuse_listing(monkeypatch, inst.env.spool.work(CLIENT_A))
+    refuse_within(monkeypatch, inst.env.spool.work(CLIENT_A))
     shown = {c.client_id: c for c in collect(inst.env, inst.clock).clients}
     assert shown[CLIENT_B].waiting == 1 and shown[CLIENT_B].in_progress == 0
 
@@ -491,7 +476,7 @@ def test_a_held_clients_files_it_cannot_count_are_said_unknown(
     """`client.fault` said `files_held=0` for a client whose in/ cannot be listed, while
     files waited there (outside review): not known is said as such (null)."""
     inst.drop(batch(("A1-1", "10.00"), msg_id="A1"), "a1.xml")
-    _refuse_listing(monkeypatch, inst.env.spool.inbox(CLIENT_A))
+    refuse_within(monkeypatch, inst.env.spool.inbox(CLIENT_A))
     with structlog.testing.capture_logs() as logged:
         inst.run()
     [fault] = [e for e in logged if e["event"] == "client.fault"]

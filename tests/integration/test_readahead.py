@@ -200,11 +200,11 @@ def test_a_client_in_that_cannot_be_listed_is_left_to_the_pass(
     """`scan --once` failed at its start when the first client's in/ refused to be listed
     (EACCES): every client waited. The read-ahead passes over that client (the pass holds
     it) and takes the next one's file."""
-    from tests.integration.test_client_faults import _refuse_listing
+    from tests.integration.test_client_faults import refuse_within
 
     inst = _installation(tmp_path / "gw")
     inst.drop(_big("RA-B"), "b.xml", CLIENT_B)
-    _refuse_listing(monkeypatch, inst.env.spool.inbox(CLIENT_A))
+    refuse_within(monkeypatch, inst.env.spool.inbox(CLIENT_A))
     first = readahead.start(load(inst.config), SystemClock().now())
     assert first is not None and first.claim.client_id == CLIENT_B
     first.release()
