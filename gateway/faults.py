@@ -282,12 +282,14 @@ def client_fault(exc: BaseException, spool: Spool, client_id: str) -> ClientFaul
 
 def _tree_readable(spool: Spool, folder: Path) -> bool:
     """Whether the spool's tree that holds every client's `folder` (its first part below
-    the spool: work/, clients/, archive/, …) can itself be listed."""
+    the spool: work/, clients/, archive/, …) can itself be listed (opened: not read)."""
     try:
-        os.listdir(spool.root / folder.relative_to(spool.root).parts[0])
+        with os.scandir(spool.root / folder.relative_to(spool.root).parts[0]):
+            return True
+    except FileNotFoundError:
+        return True  # not there: nothing of it refuses
     except OSError:
         return False
-    return True
 
 
 def _device(path: Path) -> int | None:
