@@ -25,7 +25,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -36,7 +36,8 @@ import structlog
 from gateway import faults, heap, logs
 from gateway.clock import Clock, SystemClock
 from gateway.filerun import fault_of_ours
-from gateway.settings import Settings
+from gateway.settings import ClientSettings, Settings
+from gateway.spool import Spool
 from gateway.worker import PassReport, Share
 
 log = structlog.get_logger("gateway.workers")
@@ -174,9 +175,16 @@ class WorkerLoop:
 # -- the worker process ------------------------------------------------------------------------
 
 
+# Files are booked at a lower priority than the daemon's SFTP server and an operator's
+# commands (`status`, `ledger balance`: SPEC §9) run: on a machine whose cores a big file
+# keeps busy, those answer first; with nothing else to run, the workers lose nothing.
+worker_niceness = 5
+
+
 def serve(settings: Settings, share: Share, conn: Connection, daemon_pid: int) -> None:
     """The worker process's main function (started by `WorkerProcess`)."""
     _die_with(daemon_pid)
+    os.nice(worker_niceness)  # and its reading children with it
     logs.configure(settings.log_file)
     structlog.contextvars.bind_contextvars(worker=share.index)  # on its every log line
     stop, wake = threading.Event(), threading.Event()
@@ -190,7 +198,6 @@ def serve(settings: Settings, share: Share, conn: Connection, daemon_pid: int) -
     threading.Thread(target=_listen, args=(conn, stop, wake), daemon=True).start()
     from gateway import metrics
     from gateway.environment import Environment, open_environment
-    from gateway.spool import Spool
     from gateway.worker import Worker
 
     heap.settle()  # what the worker runs with is loaded by now
@@ -208,7 +215,7 @@ def serve(settings: Settings, share: Share, conn: Connection, daemon_pid: int) -
 
     loop = WorkerLoop(
         start, settings=settings, clock=clock, stop=stop, wake=wake, report=report,
-        files_in_work=lambda: sum(len(spool.in_work(c.id)) for c in clients),
+        files_in_work=lambda: files_in_work(spool, clients),
     )  # fmt: skip
     try:
         loop.run()
@@ -217,6 +224,12 @@ def serve(settings: Settings, share: Share, conn: Connection, daemon_pid: int) -
         os._exit(1)  # no clean-up that could hang: the daemon stops and systemd restarts
     for env in opened:
         env.close()
+
+
+def files_in_work(spool: Spool, clients: Sequence[ClientSettings]) -> int:
+    """The files claimed in these clients' work/, as a fault's line counts them (a work/
+    that refuses to be listed counts none: the spool's own tree, the fault itself)."""
+    return sum(len(faults.listed(spool.in_work, c.id) or []) for c in clients)
 
 
 def _listen(conn: Connection, stop: threading.Event, wake: threading.Event) -> None:

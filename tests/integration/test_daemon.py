@@ -26,6 +26,7 @@ from sqlalchemy import create_engine, func, select
 from bench import workday
 from gateway.inbound.reader import inline_bytes_max
 from gateway.samples import payroll, write
+from gateway.workers import worker_niceness
 from ledger import calendar, schema
 from tests.integration.daemon_fixtures import (
     FUNDED_MINOR,
@@ -664,3 +665,26 @@ def test_a_request_for_yesterdays_statement_finds_it_after_a_night_the_daemon_wa
     assert not list(out.glob("*admi.002*")), [p.name for p in out.iterdir()]
     copies = [p for p in out.glob("*camt.053*.xml") if b"<CpyDplctInd>DUPL" in p.read_bytes()]
     assert len(copies) == 1, [p.name for p in out.iterdir()]
+
+
+def _niceness(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[16])  # the 19th field of stat(5): after pid, comm, state …
+
+
+@pytest.mark.timeout(120)
+def test_the_workers_book_at_a_lower_priority_than_the_sftp_server(tmp_path: Path) -> None:
+    """SPEC §9: an operator's commands answer while a big file keeps the cores busy; the
+    workers (and their reading children) run `worker_niceness` below the daemon, whose
+    SFTP server stays at the priority it was started with."""
+    install = make_install(tmp_path / "gw", rescan_seconds=1, settle_seconds=0)
+    with running_daemon(install, env=workday.pinned(workday.morning()), name="nice") as daemon:
+        daemon.wait_started()
+        base, lower = _niceness(daemon.process.pid), [worker_niceness] * install.settings.workers
+
+        def workers_lower() -> bool:
+            return [_niceness(p) - base for p in _worker_pids(daemon.process.pid)] == lower
+
+        assert wait_for(workers_lower, 20), daemon.tail()
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0
