@@ -333,6 +333,16 @@ def expire_due(env: Environment, now: dt.datetime, held: Held) -> int:
     return len(expired)
 
 
+def expire_if_over(env: Environment, conn: Connection, row: Any, intake: Intake) -> bool:
+    """Expire the waiting batch of `row` (locked) now if its waiting time was over when
+    `intake` (a signature, a cancellation) was received — the expiry at that day's start
+    had not run (the daemon down then, the client's awaiting/ refusing, SPEC §11): such
+    a file changes nothing. Whether it did."""
+    if row.state != WAITING or intake.received_local.date() < row.expires_on:
+        return False
+    return _expire(env, conn, row, intake.now_local)
+
+
 def _expire(env: Environment, conn: Connection, row: Any, local: dt.datetime) -> bool:
     """RJCT DS24: every transaction of the batch (read again from awaiting/), the group too;
     True (done: what `Held.confined` hands on)."""

@@ -59,6 +59,20 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _log_if_ours(exc: BaseException, event: str) -> None:
+    """Log `exc` at error level as `event` if it is a fault of ours (not the
+    configuration's: a wrong `database_url`)."""
+    import structlog
+
+    from gateway import faults
+    from gateway.filerun import fault_of_ours  # here: the pipeline is heavy to import
+
+    if fault_of_ours(exc) and faults.wrong_database_url(exc) is None:
+        structlog.get_logger("gateway.faults").error(
+            event, kind=faults.kind(exc), error=faults.describe(exc.__cause__ or exc)
+        )
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
     if not args.once:
         raise UsageError("scan needs --once (use `run` for the daemon)")
@@ -77,12 +91,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
             env = environment(args, need_sealer=True, settings=settings)
             result = Pipeline(env).run_once(first)
         except Exception as exc:
-            from gateway import faults
-
             # A key or certificate a start cannot open is the configuration's: `main`'s one
             # line says it. What stopped a run waits for the next one.
             if env is not None or not isinstance(exc, SealError):
-                faults.log_if_ours(exc, "scan.fault")
+                _log_if_ours(exc, "scan.fault")
             raise
         finally:
             if env is not None:

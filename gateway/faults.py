@@ -106,21 +106,6 @@ def wrong_database_url(exc: BaseException) -> str | None:
     return said if _WRONG_DATABASE_URL.search(said) else None
 
 
-def log_if_ours(exc: BaseException, event: str) -> bool:
-    """Log `exc` at error level as `event` if it is a fault of ours (not the
-    configuration's: a wrong `database_url`); whether it is."""
-    from gateway.filerun import fault_of_ours  # here: the pipeline is heavy to import
-
-    if not fault_of_ours(exc) or wrong_database_url(exc) is not None:
-        return False
-    import structlog
-
-    structlog.get_logger("gateway.faults").error(
-        event, kind=kind(exc), error=describe(exc.__cause__ or exc)
-    )
-    return True
-
-
 def describe(exc: BaseException) -> str:
     """One line for the log and `status`: the exception's type and message."""
     text = " ".join(str(exc).split())

@@ -124,7 +124,8 @@ def process(env: Environment, jobs: Sequence[Job]) -> list[Job]:
         for job in jobs:
             if job.reader is not None:
                 job.reader.close()
-    held = faults.Held(env.spool)  # clients whose own folder refused delivery or shelving
+    held = faults.Held(env.spool)  # clients whose own folder refused their run or answers
+    held.update({job.claim.client_id: job.held for job in jobs if job.held is not None})
     try:
         delivered = outbox.deliver_pending(
             env.engine.connect, env.spool, env.sealer, env.clock.now(), dict(copies),
@@ -139,7 +140,8 @@ def process(env: Environment, jobs: Sequence[Job]) -> list[Job]:
          and job.claim.client_id not in held],
         held.isolate,
     )  # fmt: skip
-    authorisation.tidy(env, {job.claim.client_id for job in jobs} - set(held))
+    for client_id in sorted({job.claim.client_id for job in jobs} - set(held)):
+        held.confined(client_id, authorisation.tidy, env, [client_id])
     sent = set(delivered)
     for job in jobs:
         job.held = held.get(job.claim.client_id)
@@ -183,6 +185,11 @@ def _run(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy])
         _discard(mine)
         if _raced(exc):
             raise RunAgain(f"{job.claim.original_name}: recorded meanwhile by another") from exc
+        # A folder of its client's that refuses (a batch in awaiting/ it signs or cancels):
+        # that client is held, its file waits in work/ (`Pipeline.run`), the others go on.
+        job.held = faults.client_fault(exc, env.spool, job.claim.client_id)
+        if job.held is not None:
+            return
         if isinstance(exc, AssertionError) or (fault_of_ours(exc) and not _provoked(exc)):
             raise  # retried as a whole / a broken invariant stops the process
         job.outcome, job.failure = None, exc

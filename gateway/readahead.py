@@ -114,6 +114,9 @@ def start(settings: Settings, now: dt.datetime) -> ReadAhead | BatchAhead | None
             except TransientError:
                 lock.close()  # cannot fork now: the pass recovers the claim from work/
                 return None
+            except OSError:  # its work/ refuses: the pass meets it again and holds the client
+                lock.close()  # (or, a fault of the machine, stops as it does)
+                return None
             except BaseException:
                 lock.close()
                 raise

@@ -113,6 +113,8 @@ def _container_file(
             done = submitted[0]
             return _close(conn, container_id, done, f"its data file {found.data_name}: "
                           f"{done.info or done.group_status}")  # fmt: skip
+    if row is not None and authorisation.expire_if_over(env, conn, row, intake):
+        row = authorisation.waiting_row(conn, intake.client_id, sha256)
     if row is None or row.state != authorisation.WAITING:
         return _changes_nothing(env, conn, intake, container_id, sha256, row)
     earlier = signatures_kept.counted_so_far(conn, row)

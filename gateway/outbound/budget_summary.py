@@ -36,7 +36,7 @@ from gateway.environment import Environment
 from gateway.errors import UsageError
 from gateway.inbound import budget
 from gateway.inbound.classifier import Classifier
-from gateway.outbound import answers, outbox, statements
+from gateway.outbound import answers, outbox, reports, statements
 from gateway.outbound.account_report import Entry, check_entry
 from gateway.outbound.entries import balance_before, entries
 from gateway.settings import ClientSettings
@@ -207,7 +207,7 @@ def write_summary(env: Environment, client_id: str, start: dt.date, end: dt.date
         except IntegrityError:  # its name taken meanwhile by another process's (PostgreSQL)
             if attempt == name_attempts_max:
                 raise
-    outbox.deliver_pending(env.engine.connect, env.spool, env.sealer, env.clock.now())
+    reports.deliver_now(env)
     log.info("budget_summary.written", client=client_id, start=str(start), end=str(end), file=name)
     return name
 

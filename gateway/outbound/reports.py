@@ -10,7 +10,7 @@ from typing import Any, BinaryIO, Protocol
 
 from sqlalchemy import Connection, select
 
-from gateway import counters
+from gateway import counters, faults
 from gateway.environment import Environment
 from gateway.errors import UsageError
 from gateway.outbound import answers, camt052_v02, camt054_v02, outbox
@@ -84,6 +84,16 @@ def _made_now(
     )
 
 
+def deliver_now(env: Environment) -> list[str]:
+    """Everything the outbox owes, delivered now (a statement or report made by a command or
+    at the end of day); a client whose folder refuses keeps its messages in the outbox for
+    the pipeline's next delivery, which holds that client (`faults.Held`)."""
+    isolate = faults.Held(env.spool).isolate
+    return outbox.deliver_pending(
+        env.engine.connect, env.spool, env.sealer, env.clock.now(), isolate=isolate
+    )
+
+
 def intraday_report(env: Environment, iban: str) -> str:
     """camt.052 for an account now: opening balance, today's entries, interim balance."""
     owner = next((c for c, i in client_accounts(env) if i == iban), None)
@@ -91,7 +101,7 @@ def intraday_report(env: Environment, iban: str) -> str:
         raise UsageError(f"--iban {iban}: not a configured client account")
     with env.ledger.begin() as tx:
         _, name = enqueue_intraday(env, tx.conn, owner.id, owner.name, iban, env.local_now())
-    outbox.deliver_pending(env.engine.connect, env.spool, env.sealer, env.clock.now())
+    deliver_now(env)
     return name
 
 

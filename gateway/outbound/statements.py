@@ -20,7 +20,7 @@ from sqlalchemy import Connection, func, select
 
 from gateway import booking_days, counters, db
 from gateway.environment import Environment
-from gateway.outbound import camt053_v02, outbox, reports
+from gateway.outbound import camt053_v02, reports
 from gateway.outbound.account_report import (
     AccountReport,
 )
@@ -81,7 +81,7 @@ def write_statements(env: Environment, day: dt.date) -> list[StatementResult]:
                 results.append(_statement(env, tx.conn, client, iban, day))
         except _Refused as refused:  # rolled back, its number included
             results.append(refused.result)
-    outbox.deliver_pending(env.engine.connect, env.spool, env.sealer, env.clock.now())
+    reports.deliver_now(env)
     for r in results:
         if r.written:
             log.info("statement.written", iban=r.iban, day=r.day.isoformat(), file=r.file_name)

@@ -6,7 +6,9 @@ waiting expires RJCT DS24."""
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
+import os
 import subprocess
 from collections.abc import Callable, Iterator
 from hashlib import sha256
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import select
 
@@ -1173,3 +1176,98 @@ def test_an_expiry_whose_awaiting_folder_refuses_holds_that_client_alone(
     assert expired.group_reasons == ["DS24"] and _state(inst) == ["expired"]
     assert list(awaiting.glob("*pay.asice.data.xml")) == []
     assert list((inst.spool / "rejected" / CLIENT_A).glob("*/*pay.asice.data.xml"))
+
+
+def test_a_late_signature_during_a_hold_over_the_day_does_not_execute_an_expired_batch(
+    signing: tuple[Installation, Pki], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(Outside review.) A's batch expires at the start of Wed 2 Dec; its awaiting/
+    refuses that day, so the expiry waits. A's second signature arrives on Wed at 11:00
+    (after the expiry: SPEC §11, it changes nothing). The operator mends the folder on
+    Thursday: the container, received before Thursday's start, ran before the expiry and
+    executed the batch. A signature received once the waiting time is over counts for
+    nothing, whenever it is run."""
+    from tests.integration.test_client_faults import refuse_within
+
+    inst, pki = signing
+    data = Batch(msg_id="WAIT-L").tx("E1", "1.00").build()
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "pay.asice")
+    inst.run()
+    [ack] = inst.new_answers()
+    assert ack.group_status == "PDNG"
+    before = inst.balance(A_MAIN)
+    inst.clock.set(WHEN + dt.timedelta(days=7))  # Wed 2 Dec 10:00, the expiry day
+    awaiting = inst.spool / "awaiting" / CLIENT_A
+    mend = refuse_within(monkeypatch, awaiting)
+    assert CLIENT_A in inst.run().held and _state(inst) == ["waiting"]
+    inst.clock.set(WHEN + dt.timedelta(days=7, hours=1))  # 11:00: after the expiry
+    inst.drop(signed("pay.xml", data, pki.second, inst.clock.now()), "late.asice")
+    receipt = inst.env.spool.receipts(CLIENT_A) / "late.asice.json"  # as the SFTP server keeps
+    receipt.write_text(json.dumps({"received_at": inst.clock.now().isoformat()}))
+    assert CLIENT_A in inst.run().held  # the container waits with its client
+    inst.clock.set(WHEN + dt.timedelta(days=8))  # Thursday 10:00: the operator mends it
+    mend()
+    inst.run()
+    answers = inst.new_answers()
+    assert _state(inst) == ["expired"], [(a.group_status, a.group_reasons) for a in answers]
+    assert inst.balance(A_MAIN) == before
+
+def _awaiting_batch(inst: Installation, name: str) -> Path:
+    [path] = [p for p in (inst.spool / "awaiting" / CLIENT_A).glob(f"*__{name}")]
+    return path
+
+def test_a_signature_completing_a_batch_whose_file_refuses_holds_that_client_alone(
+    signing: tuple[Installation, Pki], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A's waiting batch file in awaiting/ cannot be opened (mode 000: EACCES, a path of
+    A's own folders, `client_fault` says A's). Its last signature arrives with B's file:
+    the run of the batch (`authorisation.run_batch`) raises in the group's transaction,
+    the group and the pass fail as a fault of the machine — B waits, every pass."""
+    from tests.integration.test_client_faults import refuse_within
+
+    inst, pki = signing
+    data = Batch(msg_id="WAIT-R").tx("E1", "1.00").build()
+    inst.drop(data, "pay.xml")
+    inst.run()
+    [ack] = inst.new_answers()
+    assert ack.group_status == "PDNG"
+    refuse_within(monkeypatch, _awaiting_batch(inst, "pay.xml"))
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "first.asice")
+    inst.drop(signed("pay.xml", data, pki.second, WHEN), "second.asice")
+    inst.drop(Batch(debtor=B_MAIN, msg_id="B1").tx("B1-1", "1.00").build(), "b1.xml", CLIENT_B)
+    result = inst.run()
+    assert [o.msg_id for o in result.outcomes] == ["B1"]
+    assert CLIENT_A in result.held
+
+def test_a_completed_batch_whose_awaiting_folder_is_not_writable_stops_no_pass(
+    signing: tuple[Installation, Pki], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A's awaiting/ listable but not writable (mode 0555): nothing holds A before its
+    files run (the pass's tidy lists it and moves nothing). A's last signature executes its
+    batch; after the commit `filerun.process` tidies awaiting/ unconfined (filerun.py:142):
+    EACCES fails the group and the pass as the machine's fault — B's file, committed and
+    answered in that group, is logged `file.fault` and never `file.processed`."""
+    inst, pki = signing
+    data = Batch(msg_id="WAIT-W").tx("E1", "1.00").build()
+    inst.drop(data, "pay.xml")
+    inst.run()
+    [ack] = inst.new_answers()
+    assert ack.group_status == "PDNG"
+    awaiting = inst.spool / "awaiting" / CLIENT_A
+    real = os.replace
+
+    def replace(src: Any, dst: Any, **kw: Any) -> None:
+        for each in (src, dst):
+            if Path(os.fsdecode(each)).parent == awaiting:
+                raise PermissionError(errno.EACCES, "Permission denied", os.fsdecode(src),
+                                      None, os.fsdecode(dst))
+        real(src, dst, **kw)
+
+    monkeypatch.setattr(os, "replace", replace)
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "first.asice")
+    inst.drop(signed("pay.xml", data, pki.second, WHEN), "second.asice")
+    inst.drop(Batch(debtor=B_MAIN, msg_id="B1").tx("B1-1", "1.00").build(), "b1.xml", CLIENT_B)
+    with structlog.testing.capture_logs() as logged:
+        result = inst.run()
+    assert CLIENT_A in result.held and "B1" in [o.msg_id for o in result.outcomes]
+    assert [e["msg_id"] for e in logged if e["event"] == "file.processed"].count("B1") == 1

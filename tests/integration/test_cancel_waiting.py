@@ -26,7 +26,9 @@ from tests.integration.test_cancellations import by_type, tx_statuses
 from tests.pipeline_fixtures import (
     A_MAIN,
     A_SMALL,
+    B_MAIN,
     CLIENT_A,
+    CLIENT_B,
     DEFAULT_NOW,
     EXTERNAL,
     EXTERNAL_BIC,
@@ -472,3 +474,24 @@ def test_a_batch_another_process_shelves_meanwhile_is_left_to_it(
     assert list(inst.env.spool.awaiting(CLIENT_A).iterdir()) == []
     names = sorted(p.name for p in shelved.parent.iterdir())
     assert names == [shelved.name, shelved.name + ".findings.txt"]
+
+
+def test_a_cancellation_of_a_waiting_batch_whose_file_refuses_holds_that_client_alone(
+    signing: tuple[Installation, Pki], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(Outside review.) Answering the cancelled batch reads it again from awaiting/: a
+    refusal there stopped the pass for every client, every pass. Now A is held (its
+    camt.055 waits in work/) and B's file is answered."""
+    from tests.integration.test_client_faults import refuse_within
+
+    inst, _ = signing
+    waits(inst)
+    [batch_file] = (inst.spool / "awaiting" / CLIENT_A).glob("*__pay.xml")
+    mend = refuse_within(monkeypatch, batch_file)
+    inst.drop(whole_batch(), "cxl.xml")
+    inst.drop(Batch(debtor=B_MAIN, msg_id="B1").tx("B1-1", "1.00").build(), "b1.xml", CLIENT_B)
+    result = inst.run()
+    assert [o.msg_id for o in result.outcomes] == ["B1"]
+    assert CLIENT_A in result.held
+    mend()
+    assert inst.run().held == {} and not list(inst.env.spool.work(CLIENT_A).iterdir())

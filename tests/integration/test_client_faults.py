@@ -481,3 +481,39 @@ def test_a_held_clients_files_it_cannot_count_are_said_unknown(
         inst.run()
     [fault] = [e for e in logged if e["event"] == "client.fault"]
     assert fault["files_held"] is None and fault["files_claimed"] == 0, fault
+
+
+def test_a_fault_of_the_spools_work_tree_is_told_without_failing_again(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker tells a fault of the machine with the files claimed in work/ (`pass.fault`):
+    counting them on a work/ tree that refuses — the fault itself — raised again in the
+    worker's fault handling. It counts none there."""
+    from gateway.workers import files_in_work
+
+    inst.drop(_b_batch("B1"), "b1.xml", CLIENT_B)
+    inst.run()
+    refuse_within(monkeypatch, inst.env.spool.root / "work")
+    assert files_in_work(inst.env.spool, inst.settings.clients) == 0
+
+
+def test_the_end_of_day_with_a_held_clients_out_refusing_stops_no_pass(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(Outside review.) A's out/ refuses (immutable): A is held, its answer waits in the
+    outbox. The end of day delivered every client's messages with no hold: A's waiting
+    answer failed the statements and the leader's pass, each day the hold lasted. Its
+    messages now wait in the outbox; B's statements and answers go out."""
+    worker = Worker(inst.env, threading.Event(), Share(0, 1))
+    _refuse_into(monkeypatch, inst.outbox(CLIENT_A))
+    inst.drop(batch(("A1-1", "10.00"), msg_id="A1"), "a1.xml")
+    inst.clock.set(inst.clock.now() + dt.timedelta(seconds=inst.settings.settle_seconds))
+    assert list(worker.run_pass().held) == [CLIENT_A]  # booked; its answer waits
+    zone = inst.settings.timezone
+    evening = dt.datetime.combine(inst.clock.now().date(), dt.time(18, 45), zone)
+    inst.clock.set(evening)
+    inst.drop(_b_batch("B1"), "b1.xml", CLIENT_B)
+    inst.clock.set(evening + dt.timedelta(seconds=inst.settings.settle_seconds))
+    report = worker.run_pass()
+    assert list(report.held) == [CLIENT_A] and len(inst.new_answers(CLIENT_B)) == 1
+    assert list(inst.outbox(CLIENT_B).glob("*camt.053*.xml"))

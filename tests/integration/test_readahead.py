@@ -208,3 +208,19 @@ def test_a_client_in_that_cannot_be_listed_is_left_to_the_pass(
     first = readahead.start(load(inst.config), SystemClock().now())
     assert first is not None and first.claim.client_id == CLIENT_B
     first.release()
+
+
+def test_a_client_work_that_refuses_is_left_to_the_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(Outside review.) A's in/ lists, its work/ refuses (mode 000): claiming A's big file
+    (a move into work/) raised before the pipeline existed, so `scan --once` failed at its
+    start for every client, on every run. The read-ahead leaves it to the pass, which
+    holds A and answers B."""
+    from tests.integration.test_client_faults import refuse_within
+
+    inst = _installation(tmp_path / "gw")
+    inst.drop(_big("RA-A"), "a.xml")
+    refuse_within(monkeypatch, inst.env.spool.work(CLIENT_A))
+    assert readahead.start(load(inst.config), SystemClock().now()) is None
+    assert [p.name for p in inst.env.spool.inbox(CLIENT_A).iterdir()] == ["a.xml"]
