@@ -259,22 +259,26 @@ def client_fault(exc: BaseException, spool: Spool, client_id: str) -> ClientFaul
             # The folder too: a temporary name met there tells the operator little, and
             # changes with every try.
             folder = next(f for f in folders if path.is_relative_to(f))
-            if not _tree_readable(spool, folder):
+            if not _tree_open(spool, folder):
                 return None  # the spool's own tree (work/, clients/, …) refuses: every client's
             return ClientFault(client_id, kind(exc), describe(exc), str(path), str(folder))
     return None
 
 
-def _tree_readable(spool: Spool, folder: Path) -> bool:
+def _tree_open(spool: Spool, folder: Path) -> bool:
     """Whether the spool's tree that holds every client's `folder` (its first part below
-    the spool: work/, clients/, archive/, …) can itself be listed (opened: not read)."""
+    the spool: work/, clients/, archive/, …) can itself be opened, and, for a `folder`
+    right below it that is not there (being made: a first rejection's shelf), written:
+    a tree that refuses is every client's."""
+    tree = spool.root / folder.relative_to(spool.root).parts[0]
     try:
-        with os.scandir(spool.root / folder.relative_to(spool.root).parts[0]):
-            return True
+        with os.scandir(tree):
+            pass
     except FileNotFoundError:
         return True  # not there: nothing of it refuses
     except OSError:
         return False
+    return folder.parent != tree or os.path.lexists(folder)
 
 
 def _device(path: Path) -> int | None:

@@ -187,7 +187,9 @@ class _OnScrape:
             files = faults.listed(spool.waiting, client.id)
             if files is not None:  # not for a client whose in/ refuses: the daemon holds it
                 waiting.add_metric([client.id], len(files))
-            quarantined.add_metric([client.id], len(spool.quarantined(client.id)))
+            set_aside = faults.listed(spool.quarantined, client.id)
+            if set_aside is not None:
+                quarantined.add_metric([client.id], len(set_aside))
         yield waiting
         yield quarantined
         try:

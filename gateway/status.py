@@ -101,7 +101,7 @@ def _scan_in(
 def _count_shelved(spool: Spool, kind: str, client_id: str, day: dt.date) -> int:
     try:
         names = os.listdir(spool.shelf(kind, client_id, day))
-    except FileNotFoundError:
+    except OSError:  # none yet, or refused (an operator's chmod): the daemon holds the client
         return 0
     return sum(1 for n in names if not n.startswith(".") and not n.endswith(SIDECAR_SUFFIXES))
 
@@ -347,7 +347,7 @@ def collect(env: StatusSource, clock: Clock) -> Status:
 
 def _quarantined(spool: Spool, client_id: str) -> list[Quarantined]:
     found = []
-    for path in spool.quarantined(client_id):
+    for path in listed(spool.quarantined, client_id) or []:
         try:
             lines = path.with_name(path.name + ERROR_SUFFIX).read_text(errors="replace")
         except OSError:
