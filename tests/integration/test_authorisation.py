@@ -1147,6 +1147,16 @@ def test_a_batch_completed_after_the_cut_off_waits_for_the_next_day_even_if_take
     assert due.statuses() == {"E1": "ACSC"}  # with the day's due payments, in file order
 
 
+def _waits_for_its_second(inst: Installation, pki: Pki, msg_id: str) -> bytes:
+    """A batch of A's, sent in a container with its first signature: it waits (PDNG)."""
+    data = Batch(msg_id=msg_id).tx("E1", "1.00").build()
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "pay.asice")
+    inst.run()
+    [ack] = inst.new_answers()
+    assert ack.group_status == "PDNG"
+    return data
+
+
 def test_an_expiry_whose_awaiting_folder_refuses_holds_that_client_alone(
     signing: tuple[Installation, Pki], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1157,11 +1167,7 @@ def test_an_expiry_whose_awaiting_folder_refuses_holds_that_client_alone(
     from tests.integration.test_client_faults import refuse_within
 
     inst, pki = signing
-    data = Batch(msg_id="WAIT-9").tx("E1", "1.00").build()
-    inst.drop(signed("pay.xml", data, pki.first, WHEN), "pay.asice")
-    inst.run()
-    [ack] = inst.new_answers()
-    assert ack.group_status == "PDNG"
+    _waits_for_its_second(inst, pki, "WAIT-9")
     inst.clock.set(WHEN + dt.timedelta(days=7))
     inst.drop(Batch(debtor=B_MAIN, msg_id="B1").tx("B1-1", "1.00").build(), "b1.xml", CLIENT_B)
     awaiting = inst.spool / "awaiting" / CLIENT_A
@@ -1190,11 +1196,7 @@ def test_a_late_signature_during_a_hold_over_the_day_does_not_execute_an_expired
     from tests.integration.test_client_faults import refuse_within
 
     inst, pki = signing
-    data = Batch(msg_id="WAIT-L").tx("E1", "1.00").build()
-    inst.drop(signed("pay.xml", data, pki.first, WHEN), "pay.asice")
-    inst.run()
-    [ack] = inst.new_answers()
-    assert ack.group_status == "PDNG"
+    data = _waits_for_its_second(inst, pki, "WAIT-L")
     before = inst.balance(A_MAIN)
     inst.clock.set(WHEN + dt.timedelta(days=7))  # Wed 2 Dec 10:00, the expiry day
     awaiting = inst.spool / "awaiting" / CLIENT_A
@@ -1212,6 +1214,22 @@ def test_a_late_signature_during_a_hold_over_the_day_does_not_execute_an_expired
     assert _state(inst) == ["expired"], [(a.group_status, a.group_reasons) for a in answers]
     assert inst.balance(A_MAIN) == before
 
+
+def _waits(inst: Installation, data: bytes) -> None:
+    """A's batch uploaded as it is: it waits for its signatures (PDNG)."""
+    inst.drop(data, "pay.xml")
+    inst.run()
+    [ack] = inst.new_answers()
+    assert ack.group_status == "PDNG"
+
+
+def _both_sign_beside_b(inst: Installation, pki: Pki, data: bytes) -> None:
+    """A's first and second signatories' containers for `data`, and a file of B's."""
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "first.asice")
+    inst.drop(signed("pay.xml", data, pki.second, WHEN), "second.asice")
+    inst.drop(Batch(debtor=B_MAIN, msg_id="B1").tx("B1-1", "1.00").build(), "b1.xml", CLIENT_B)
+
+
 def _awaiting_batch(inst: Installation, name: str) -> Path:
     [path] = [p for p in (inst.spool / "awaiting" / CLIENT_A).glob(f"*__{name}")]
     return path
@@ -1219,40 +1237,32 @@ def _awaiting_batch(inst: Installation, name: str) -> Path:
 def test_a_signature_completing_a_batch_whose_file_refuses_holds_that_client_alone(
     signing: tuple[Installation, Pki], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A's waiting batch file in awaiting/ cannot be opened (mode 000: EACCES, a path of
-    A's own folders, `client_fault` says A's). Its last signature arrives with B's file:
-    the run of the batch (`authorisation.run_batch`) raises in the group's transaction,
-    the group and the pass fail as a fault of the machine — B waits, every pass."""
+    """(Outside review.) A's waiting batch file in awaiting/ cannot be opened (mode 000).
+    Its last signature arrived with B's file: the run of the batch raised in the group's
+    transaction, and the group and the pass failed as a fault of the machine, B waiting,
+    every pass. Now that file's run is rolled back alone and A is held."""
     from tests.integration.test_client_faults import refuse_within
 
     inst, pki = signing
     data = Batch(msg_id="WAIT-R").tx("E1", "1.00").build()
-    inst.drop(data, "pay.xml")
-    inst.run()
-    [ack] = inst.new_answers()
-    assert ack.group_status == "PDNG"
+    _waits(inst, data)
     refuse_within(monkeypatch, _awaiting_batch(inst, "pay.xml"))
-    inst.drop(signed("pay.xml", data, pki.first, WHEN), "first.asice")
-    inst.drop(signed("pay.xml", data, pki.second, WHEN), "second.asice")
-    inst.drop(Batch(debtor=B_MAIN, msg_id="B1").tx("B1-1", "1.00").build(), "b1.xml", CLIENT_B)
+    _both_sign_beside_b(inst, pki, data)
     result = inst.run()
     assert [o.msg_id for o in result.outcomes] == ["B1"]
     assert CLIENT_A in result.held
 
+
 def test_a_completed_batch_whose_awaiting_folder_is_not_writable_stops_no_pass(
     signing: tuple[Installation, Pki], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A's awaiting/ listable but not writable (mode 0555): nothing holds A before its
-    files run (the pass's tidy lists it and moves nothing). A's last signature executes its
-    batch; after the commit `filerun.process` tidies awaiting/ unconfined (filerun.py:142):
-    EACCES fails the group and the pass as the machine's fault — B's file, committed and
-    answered in that group, is logged `file.fault` and never `file.processed`."""
+    """(Outside review.) A's awaiting/ listable but not writable (mode 0555): nothing
+    holds A before its files run. A's last signature executes its batch; the tidy of
+    awaiting/ after the commit failed the pass as the machine's fault, B's file, committed
+    and answered in that group, never logged `file.processed`. Now A alone is held."""
     inst, pki = signing
     data = Batch(msg_id="WAIT-W").tx("E1", "1.00").build()
-    inst.drop(data, "pay.xml")
-    inst.run()
-    [ack] = inst.new_answers()
-    assert ack.group_status == "PDNG"
+    _waits(inst, data)
     awaiting = inst.spool / "awaiting" / CLIENT_A
     real = os.replace
 
@@ -1264,9 +1274,7 @@ def test_a_completed_batch_whose_awaiting_folder_is_not_writable_stops_no_pass(
         real(src, dst, **kw)
 
     monkeypatch.setattr(os, "replace", replace)
-    inst.drop(signed("pay.xml", data, pki.first, WHEN), "first.asice")
-    inst.drop(signed("pay.xml", data, pki.second, WHEN), "second.asice")
-    inst.drop(Batch(debtor=B_MAIN, msg_id="B1").tx("B1-1", "1.00").build(), "b1.xml", CLIENT_B)
+    _both_sign_beside_b(inst, pki, data)
     with structlog.testing.capture_logs() as logged:
         result = inst.run()
     assert CLIENT_A in result.held and "B1" in [o.msg_id for o in result.outcomes]
