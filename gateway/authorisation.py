@@ -304,23 +304,25 @@ def run_batch(
 # -- expiry ------------------------------------------------------------------------------------
 
 
-def expire_due(env: Environment, now: dt.datetime, held: Held) -> int:
+def expire_due(
+    env: Environment, now: dt.datetime, held: Held, *, only: Sequence[str] | None = None,
+    but: Sequence[str] = (),
+) -> int:
     """Answer every batch whose waiting time is over by `now` `RJCT DS24` (at the start of
-    a business day, and on `scan --once`), then move it out of awaiting/. A client whose
-    awaiting/ refuses (an operator's chmod) is `held`: its batches that need their file
-    to be answered expire once it is mended, the others are moved out then."""
+    a business day, and on `scan --once`) — of the clients `only` names, or of every client
+    `but` those — then move it out of awaiting/. A client whose awaiting/ refuses (an
+    operator's chmod) is `held`: its batches expire once it is mended."""
     local = now.astimezone(env.settings.timezone)
-    today = local.date()
     a = db.awaiting.c
-    due = select(a.id).where(a.state == WAITING, a.expires_on <= today).limit(1)
+    whose = [a.state == WAITING, a.expires_on <= local.date(), a.client_id.not_in(but)]
+    if only is not None:
+        whose.append(a.client_id.in_(only))
     with env.engine.connect() as conn:
-        if conn.execute(due).first() is None:
+        if conn.execute(select(a.id).where(*whose).limit(1)).first() is None:
             return 0
     expired: list[str] = []  # the clients of the batches expired
     with env.ledger.begin() as tx:
-        rows = tx.conn.execute(
-            select(db.awaiting).where(a.state == WAITING, a.expires_on <= today).with_for_update()
-        ).all()
+        rows = tx.conn.execute(select(db.awaiting).where(*whose).with_for_update()).all()
         for row in rows:
             inner = tx.savepoint()
             if held.confined(row.client_id, _expire, env, tx.conn, row, local):

@@ -44,6 +44,7 @@ import structlog
 from gateway import authorisation, counters, pending
 from gateway.clock import on_clock
 from gateway.environment import Environment
+from gateway.faults import Held
 from gateway.inbound.intake import received_at
 from gateway.shelving import Outcome
 
@@ -106,6 +107,15 @@ class DueRun:
             return pending.execute_due(env, now, only=tuple(c for c in self.only if c not in held))
         return pending.execute_due(env, now, but=(*self.but, *held))
 
+    def expire(self, env: Environment, now: dt.datetime, held: Held) -> int:
+        """This process's clients' batches whose waiting time is over expire (SPEC §11),
+        but those of clients `held`: their files wait for their folders — a signature
+        received in time among them — and their batches wait with them."""
+        if self.only is not None:
+            only = tuple(c for c in self.only if c not in held)
+            return authorisation.expire_due(env, now, held, only=only)
+        return authorisation.expire_due(env, now, held, but=(*self.but, *held))
+
     def noted(self, what: str, day: dt.date) -> bool:
         """Whether this process has noted `what` on `day`."""
         return self._noted.get(what) == day
@@ -139,17 +149,16 @@ def run(
     ready: Sequence[tuple[str, Path]],
     *,
     first: Job | None = None,
-    leads: bool = True,
     stop: Callable[[], bool] = lambda: False,
 ) -> DayPass:
     """The files of a pass in the order of the day: `ready` (waiting in in/ or test/,
     complete), those a stopped run left in work/ and received since the day began
     (`Pipeline.recover` takes the others first), and `first` (`scan --once`'s file read
-    ahead), each before or after the payments due today. `leads`: this process also
-    expires the batches whose signatures came too late (SPEC §11), before the due run.
+    ahead), each before or after the payments due today; before the due run, this
+    process's clients' batches whose signatures came too late expire (SPEC §11).
     `stop` is asked between groups. A pass held back says so in the log, once, and once
     it goes on."""
-    done = _run(pipeline, ready, first, leads, stop)
+    done = _run(pipeline, ready, first, stop)
     due = pipeline.due
     if done.waiting_for != due.waiting_for:
         if done.waiting_for:
@@ -161,7 +170,7 @@ def run(
 
 
 def _run(
-    pipeline: Pipeline, ready: Sequence[tuple[str, Path]], first: Job | None, leads: bool,
+    pipeline: Pipeline, ready: Sequence[tuple[str, Path]], first: Job | None,
     stop: Callable[[], bool],
 ) -> DayPass:
     env = pipeline.env
@@ -185,8 +194,7 @@ def _run(
     now = env.clock.now()
     if pending.day_began(env, now) != began:  # the pass began on another day (midnight)
         return done.hold("the day changed during the pass")
-    if leads:
-        authorisation.expire_due(env, now, pipeline.held)
+    due.expire(env, now, pipeline.held)
     done.due_files = due.run(env, now, held=pipeline.held)
     if began is not None:
         due.note(env, DUE, began.date())

@@ -44,8 +44,8 @@ class Share:
     """The clients of worker `index` of `count`: every `count`-th in the configuration's
     order, so each client's files go to one worker and keep their order, and so do their
     payments due each day (`due`: a worker runs them between the files that arrived
-    before the day began and those since). Worker 0 leads: rates, expiry of waiting
-    batches and end-of-day statements (all clients') are its."""
+    before the day began and those since; so do their batches waiting for signatures
+    expire). Worker 0 leads: rates and end-of-day statements (all clients') are its."""
 
     index: int = 0
     count: int = 1
@@ -135,7 +135,7 @@ class Worker:
                 ready.append((client_id, path))
         if leader:
             self._tell_day()
-        day = dayorder.run(self.pipeline, ready, leads=leader, stop=self.stop.is_set)
+        day = dayorder.run(self.pipeline, ready, stop=self.stop.is_set)
         processed += len(day.outcomes)
         if day.held_back:  # files of the day wait for another worker's due run
             recheck = min(recheck or held_back_seconds, held_back_seconds)

@@ -1279,3 +1279,33 @@ def test_a_completed_batch_whose_awaiting_folder_is_not_writable_stops_no_pass(
         result = inst.run()
     assert CLIENT_A in result.held and "B1" in [o.msg_id for o in result.outcomes]
     assert [e["msg_id"] for e in logged if e["event"] == "file.processed"].count("B1") == 1
+
+
+def test_a_signature_received_in_time_while_held_is_not_expired_by_the_days_start(
+    signing: tuple[Installation, Pki], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(Outside review.) A is held (its out/ refuses) when its completing signature is
+    received, in time, the day before its batch expires: the signature waits with A's
+    files. The next day's expiry expired the batch all the same (only a refusing awaiting/
+    stopped it), and once A was mended its signature changed nothing. A held client's
+    batches wait with its files; mended, the signature completes the batch."""
+    from tests.integration.test_client_faults import _refuse_into
+
+    inst, pki = signing
+    data = _waits_for_its_second(inst, pki, "WAIT-H")
+    before = inst.balance(A_MAIN)
+    inst.clock.set(WHEN + dt.timedelta(days=6, hours=4))  # Tue 1 Dec 14:00
+    mend = _refuse_into(monkeypatch, inst.outbox(CLIENT_A))
+    inst.drop(b"not xml", "junk.xml")  # its FF01 answer waits: A held
+    assert CLIENT_A in inst.run().held
+    inst.clock.set(WHEN + dt.timedelta(days=6, hours=5))  # Tue 15:00: in time
+    inst.drop(signed("pay.xml", data, pki.second, inst.clock.now()), "second.asice")
+    receipt = inst.env.spool.receipts(CLIENT_A) / "second.asice.json"
+    receipt.write_text(json.dumps({"received_at": inst.clock.now().isoformat()}))
+    assert CLIENT_A in inst.run().held
+    inst.clock.set(WHEN + dt.timedelta(days=7))  # Wednesday: the day it would expire
+    assert CLIENT_A in inst.run().held and _state(inst) == ["waiting"]
+    inst.clock.set(WHEN + dt.timedelta(days=8))  # Thursday: mended
+    mend()
+    inst.run()
+    assert _state(inst) == ["executed"] and inst.balance(A_MAIN) < before
