@@ -272,8 +272,7 @@ def _tree_open(spool: Spool, folder: Path) -> bool:
     a tree that refuses is every client's."""
     tree = spool.root / folder.relative_to(spool.root).parts[0]
     try:
-        with os.scandir(tree):
-            pass
+        os.scandir(tree).close()  # opened, not read
     except FileNotFoundError:
         return True  # not there: nothing of it refuses
     except OSError:

@@ -99,23 +99,17 @@ def start(settings: Settings, now: dt.datetime) -> ReadAhead | BatchAhead | None
                 return None
             lock = contextlib.ExitStack()
             try:
-                if not lock.enter_context(locked(path)):
-                    lock.close()
-                    return None
-            except PermissionError:  # its client's to mend: the pass holds that client
-                lock.close()
-                return None
-            try:
-                claim = spool.claim(client.id, path, now)
-                if claim is None:
+                locked_here = lock.enter_context(locked(path))
+                claim = spool.claim(client.id, path, now) if locked_here else None
+                if claim is None:  # another process has it
                     lock.close()
                     return None
                 reader = reading.child(claim.path, settings)
-            except TransientError:
-                lock.close()  # cannot fork now: the pass recovers the claim from work/
-                return None
-            except OSError:  # its work/ refuses: the pass meets it again and holds the client
-                lock.close()  # (or, a fault of the machine, stops as it does)
+            except (TransientError, OSError):
+                # Cannot fork now, or the client's in/ or work/ refuses: left to the pass,
+                # which recovers a claim from work/ and holds a client whose folder refuses
+                # (or, a fault of the machine, stops as it does).
+                lock.close()
                 return None
             except BaseException:
                 lock.close()
