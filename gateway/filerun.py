@@ -113,8 +113,7 @@ def process(env: Environment, jobs: Sequence[Job]) -> list[Job]:
                 job.digest = sha256_file(job.claim.path)
         big = any(isinstance(j.reader, Reader) for j in jobs)
         with env.ledger.begin(checkpoint_after=big) as tx:
-            for job in jobs:
-                _run(env, tx, job, copies)
+            _run_in_turn(env, tx, jobs, copies)
     except BaseException as exc:
         _discard(copies)  # a copy whose transaction did not commit is never delivered
         if isinstance(exc, DBAPIError) and (lost := _lost_locks(exc)) is not None:
@@ -149,6 +148,24 @@ def process(env: Environment, jobs: Sequence[Job]) -> list[Job]:
             mine = sum(1 for name in (job.outcome.answer or "").split(", ") if name in sent)
             _log(env, job.intake, job.outcome, mine, time.monotonic() - started)
     return list(jobs)
+
+
+def _run_in_turn(
+    env: Environment, tx: LedgerTx, jobs: Sequence[Job], copies: dict[int, PlainCopy]
+) -> None:
+    """`_run` of each file in order, but a client's file after one of its files that was
+    held (`Job.held`) is held with it: a client's files run in the order they came, so it
+    waits behind that one in work/ (it could otherwise spend the money a held signature
+    was to release)."""
+    held: dict[str, faults.ClientFault] = {}
+    for job in jobs:
+        job.held = held.get(job.claim.client_id)
+        if job.held is None:
+            _run(env, tx, job, copies)
+        else:
+            job.outcome = None  # (of an earlier try of the group, rolled back)
+        if job.held is not None:
+            held.setdefault(job.claim.client_id, job.held)
 
 
 def _run(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy]) -> None:

@@ -170,15 +170,16 @@ class Spool:
         return complete_files(self.trial_box(client_id))
 
     def in_work(self, client_id: str) -> list[Path]:
-        folder = self.work(client_id)
+        """The files claimed, oldest first by the order they waited in (`complete_files`):
+        a pass's claims share their names' second, and resume in the order they came."""
+        folder, found = self.work(client_id), []
         if not folder.is_dir():
             return []
-        return sorted(
-            p
-            for p in folder.iterdir()
-            if not p.name.endswith((*SIDECAR_SUFFIXES, ATTEMPTS_SUFFIX))
-            and not p.name.startswith(".")
-        )
+        for p in folder.iterdir():
+            if not p.name.endswith((*SIDECAR_SUFFIXES, ATTEMPTS_SUFFIX)) and p.name[0] != ".":
+                with contextlib.suppress(FileNotFoundError):  # done meanwhile
+                    found.append((p.lstat().st_mtime, p.name.partition("__")[2], p.name, p))
+        return [p for *_, p in sorted(found)]
 
     def claim(self, client_id: str, path: Path, now: dt.datetime) -> Claim | None:
         """Move `path` from `in/` (or `test/`) into `work/` atomically; None if someone

@@ -1253,6 +1253,36 @@ def test_a_signature_completing_a_batch_whose_file_refuses_holds_that_client_alo
     assert CLIENT_A in result.held
 
 
+def test_a_clients_later_file_waits_behind_its_file_held_in_the_same_group(
+    signing: tuple[Installation, Pki], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(Last stop's leftover.) A's last signature is held (its batch's file in awaiting/
+    refuses) and A's next file, received after it, ran in the same group ahead of it: it
+    could spend the money the signed batch was to pay. A's files run in the order they
+    came: the later one waits behind the held one, in work/, and both run once mended."""
+    from tests.integration.test_client_faults import refuse_within
+
+    inst, pki = signing
+    data = Batch(msg_id="WAIT-O").tx("E1", "1.00").build()
+    _waits(inst, data)
+    mend = refuse_within(monkeypatch, _awaiting_batch(inst, "pay.xml"))
+    _both_sign_beside_b(inst, pki, data)
+    inst.clock.set(WHEN + dt.timedelta(minutes=1))  # received after the signatures
+    inst.drop(Batch(debtor=A_SMALL, msg_id="A2").tx("A2-1", "1.00").build(), "a2.xml")
+    result = inst.run()
+    assert [o.msg_id for o in result.outcomes] == ["B1"]
+    assert CLIENT_A in result.held
+    waiting = sorted(p.name.split("__")[-1] for p in (inst.spool / "work" / CLIENT_A).iterdir())
+    assert waiting == ["a2.xml", "first.asice", "second.asice"]
+    with inst.env.engine.connect() as conn:
+        recorded = conn.execute(select(db.files.c.msg_id).order_by(db.files.c.id)).scalars()
+        assert list(recorded) == ["WAIT-O", None, "B1"]  # the first signature; not A2
+    mend()
+    again = inst.run()
+    assert again.held == {} and _state(inst) == ["executed"]
+    assert [(o.msg_id, o.group_status) for o in again.outcomes][-1] == ("A2", "ACSC")
+
+
 def test_a_completed_batch_whose_awaiting_folder_is_not_writable_stops_no_pass(
     signing: tuple[Installation, Pki], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,6 +7,7 @@ three times sends it to quarantine/ for a person, never answered with a reason c
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import hashlib
 import itertools
@@ -164,6 +165,24 @@ def test_a_fault_of_ours_is_not_the_files_fault(
     [answer] = inst.new_answers()
     assert answer.group_status == "ACSC"
     assert inst.balance(A_MAIN) == before - 1000
+
+
+def test_files_that_waited_through_a_fault_run_in_the_order_they_came(
+    inst: Installation, poison: dict[str, BaseException]
+) -> None:
+    """Files claimed in one pass share their claim names' second; the rest of the name is
+    random, and after a fault they ran again in that random order: a later file could
+    spend the money an earlier one was sent to pay. They resume in the order they came."""
+    names = [f"{letter}.xml" for letter in "fbdaec"]
+    for n, name in enumerate(names):
+        inst.drop(batch((f"O-{n}", "1.00"), msg_id=f"ORDER-{n}"), name)
+        inst.clock.advance(dt.timedelta(seconds=1))
+    poison["ORDER-5"] = OperationalError("COMMIT", {}, Exception("disk I/O error"))
+    with pytest.raises(TransientError):
+        inst.run()
+    assert len(inst.env.spool.in_work(CLIENT_A)) == len(names)
+    del poison["ORDER-5"]
+    assert [o.msg_id for o in inst.run().outcomes] == [f"ORDER-{n}" for n in range(6)]
 
 
 def test_a_broken_invariant_stops_the_run(
