@@ -8,7 +8,9 @@ changed for `settle_seconds`.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,8 +67,11 @@ class SettleTracker:
 
 
 
-def start_watcher(settings: Settings, env: Environment, hint: Callable[[], None]) -> Any:
-    """A watchdog Observer on every client's in/; None if the platform refuses (rescan only).
+def start_watcher(
+    settings: Settings, env: Environment, hint: Callable[[], None], every: float | None = None
+) -> Watcher | None:
+    """A watchdog Observer on every client's in/ and test/, looked at again every `every`
+    seconds (the rescan's); None if the platform refuses (rescan only).
 
     It asks the kernel only for what can make a file ready: a name appearing (created,
     moved in) and a file closed after writing. Not for the writes into a file (an
@@ -93,20 +98,89 @@ def start_watcher(settings: Settings, env: Environment, hint: Callable[[], None]
                 hint()
 
     observer = Observer()
-    handler = Hint()
     try:
         observer.start()
     except OSError as exc:  # e.g. no inotify here
         log.warning("watcher.unavailable", error=str(exc))
         return None
-    # Watched one client at a time, the observer running: a folder that refuses (an
-    # operator's chmod; the inotify watch limit reached) leaves that client to the rescans.
-    for client in settings.clients:
-        try:
-            observer.schedule(handler, str(env.spool.inbox(client.id)), event_filter=kinds)
-            trials = env.spool.trial_box(client.id)
-            if trials.is_dir():  # /test (SPEC §15)
-                observer.schedule(handler, str(trials), event_filter=kinds)
-        except OSError as exc:
-            log.warning("watcher.client_unwatched", client=client.id, error=str(exc))
-    return observer
+    folders = [
+        (c.id, folder) for c in settings.clients
+        for folder in (env.spool.inbox(c.id), env.spool.trial_box(c.id))
+    ]  # fmt: skip
+    watcher = Watcher(observer, Hint(), kinds, folders, every or settings.rescan_seconds)
+    watcher.refresh()
+    watcher.start()
+    return watcher
+
+
+class Watcher:
+    """The observer's watches, one per client's folder, kept up to date: a folder that
+    refused to be watched (an operator's chmod; the inotify watch limit reached) leaves
+    its client to the rescans until it can be watched, and one removed and made again
+    (`Pipeline.restore_folders`: a new folder) is watched again — each without a restart.
+    Said in the log once each way."""
+
+    def __init__(
+        self, observer: Any, handler: Any, kinds: list[Any], folders: list[tuple[str, Path]],
+        every: float,
+    ) -> None:
+        self.observer, self.handler, self.kinds = observer, handler, kinds
+        self.folders, self.every = folders, every
+        self.watches: dict[Path, tuple[tuple[int, int], Any]] = {}  # by folder: its identity
+        self.unwatched: set[Path] = set()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._keep, name="watcher-refresh", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.observer.stop()
+
+    def join(self, timeout: float | None = None) -> None:
+        self.thread.join(timeout)
+        self.observer.join(timeout)
+
+    def _keep(self) -> None:
+        while not self.stopped.wait(self.every):
+            try:
+                self.refresh()
+            except Exception:  # never the daemon's end: the rescans are the truth
+                log.exception("watcher.refresh_failed")
+
+    def refresh(self) -> None:
+        """Watch each folder that is there and not watched as it is now: its watch gone
+        (the folder removed: watchdog's emitter stops) or on another folder."""
+        alive = {emitter.watch for emitter in self.observer.emitters if emitter.is_alive()}
+        for client_id, folder in self.folders:
+            try:
+                info = os.stat(folder)
+            except FileNotFoundError:
+                continue  # test/ not made (SPEC §15), or in/ gone until it is made again
+            except OSError as exc:
+                self._unwatched(client_id, folder, exc)
+                continue
+            identity = (info.st_dev, info.st_ino)
+            old = self.watches.get(folder)
+            if old is not None and old[0] == identity and old[1] in alive:
+                continue
+            if old is not None:
+                with contextlib.suppress(KeyError, OSError):
+                    self.observer.unschedule(old[1])
+                del self.watches[folder]
+            try:
+                watch = self.observer.schedule(self.handler, str(folder), event_filter=self.kinds)
+            except OSError as exc:
+                self._unwatched(client_id, folder, exc)
+                continue
+            self.watches[folder] = (identity, watch)
+            if folder in self.unwatched:
+                self.unwatched.discard(folder)
+                log.info("watcher.client_watched", client=client_id, folder=str(folder))
+
+    def _unwatched(self, client_id: str, folder: Path, exc: OSError) -> None:
+        if folder not in self.unwatched:
+            self.unwatched.add(folder)
+            log.warning("watcher.client_unwatched", client=client_id, folder=str(folder),
+                        error=str(exc))  # fmt: skip

@@ -87,8 +87,8 @@ def test_a_client_folder_that_refuses_leaves_the_others_watched(
         observer = start_watcher(inst.settings, inst.env, hints)
     try:
         assert observer is not None
-        [said] = [e for e in logged if e["event"].startswith("watcher.")]
-        assert said["event"] == "watcher.client_unwatched" and said["client"] == CLIENT_A
+        said = [(e["event"], e["client"]) for e in logged if e["event"].startswith("watcher.")]
+        assert said and set(said) == {("watcher.client_unwatched", CLIENT_A)}, said
         (tmp_path / "whole.xml").write_bytes(b"<x/>")
         os.replace(tmp_path / "whole.xml", inst.env.spool.inbox(CLIENT_B) / "whole.xml")
         assert hints.more_than(0)
@@ -96,4 +96,58 @@ def test_a_client_folder_that_refuses_leaves_the_others_watched(
         if observer is not None:
             observer.stop()
             observer.join(5)
+        inst.env.close()
+
+
+def test_a_client_left_unwatched_is_watched_once_its_folder_works_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client whose folders refused at start stayed on the rescans until a restart, its
+    files waiting seconds for the next one. The watcher looks again on its own: once the
+    operator mends the folder, that client's files are noticed at once, said in the log."""
+    from tests.integration.test_client_faults import refuse_within
+
+    inst = Installation.create(tmp_path / "inst", funded=False)
+    hints = Hints()
+    mend = refuse_within(monkeypatch, inst.spool / "clients" / CLIENT_A)
+    watcher = start_watcher(inst.settings, inst.env, hints, every=3600)
+    try:
+        assert watcher is not None
+        mend()
+        with structlog.testing.capture_logs() as logged:
+            watcher.refresh()
+        said = {(e["event"], e["client"]) for e in logged if e["event"].startswith("watcher.")}
+        assert said == {("watcher.client_watched", CLIENT_A)}, said
+        (tmp_path / "whole.xml").write_bytes(b"<x/>")
+        os.replace(tmp_path / "whole.xml", inst.env.spool.inbox(CLIENT_A) / "whole.xml")
+        assert hints.more_than(0)
+    finally:
+        if watcher is not None:
+            watcher.stop()
+            watcher.join(5)
+        inst.env.close()
+
+
+def test_an_inbox_removed_and_made_again_is_watched_again(tmp_path: Path) -> None:
+    """An in/ removed by an operator's slip is made again by the next pass
+    (`Pipeline.restore_folders`): a new folder, which nothing watched until a restart.
+    The watcher's own look (every rescan) watches it: its files are noticed at once."""
+    inst = Installation.create(tmp_path / "inst", funded=False)
+    hints = Hints()
+    watcher = start_watcher(inst.settings, inst.env, hints, every=0.2)
+    inbox = inst.env.spool.inbox(CLIENT_A)
+    try:
+        assert watcher is not None
+        inbox.rmdir()
+        inst.pipeline.restore_folders()
+        assert inbox.is_dir()
+        time.sleep(1.0)  # the watcher's look, five times over
+        before = hints.count
+        (tmp_path / "whole.xml").write_bytes(b"<x/>")
+        os.replace(tmp_path / "whole.xml", inbox / "whole.xml")
+        assert hints.more_than(before)
+    finally:
+        if watcher is not None:
+            watcher.stop()
+            watcher.join(5)
         inst.env.close()
