@@ -337,9 +337,10 @@ def expire_due(
 
 def expire_if_over(env: Environment, conn: Connection, row: Any, intake: Intake) -> bool:
     """Expire the waiting batch of `row` (locked) now if its waiting time was over when
-    `intake`, a signature container, was received — the expiry at that day's start had
-    not run (the daemon down then, OpenSSH receiving meanwhile): such a signature changes
-    nothing (SPEC §11). Whether it did."""
+    `intake` (a signature container, a cancellation) was received — the expiry at that
+    day's start had not run (the daemon down then, OpenSSH receiving meanwhile): such a
+    signature changes nothing, such a cancellation finds it expired (SPEC §11). Whether
+    it did."""
     if row.state != WAITING or intake.received_local.date() < row.expires_on:
         return False
     return _expire(env, conn, row, intake.now_local)

@@ -16,7 +16,6 @@ whichever comes second finds it no longer pending — never both.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from gateway.inbound.cancellation import (
     TransactionCancellation,
     Underlying,
 )
+from gateway.inbound.intake import Intake
 from gateway.outbound import answers, camt029_v03, camt029_v10, outbox
 from gateway.outbound.resolution import (
     GroupResolution,
@@ -112,14 +112,15 @@ class _Run:
 
 
 def answer(
-    env: Environment, tx: LedgerTx, client_id: str, request: CancellationRequest,
-    local: dt.datetime, advance: Callable[[int], None] = lambda _: None,
+    env: Environment, tx: LedgerTx, intake: Intake, request: CancellationRequest,
+    advance: Callable[[int], None] = lambda _: None,
 ) -> CancelResult:
-    """Cancel what `request` names and can be cancelled; the camt.029 and the follow-up
-    reports into the outbox. `advance` is told how many payments are answered so far."""
-    conn = tx.conn
+    """Cancel what `request` (received as `intake`) names and can be cancelled; the
+    camt.029 and the follow-up reports into the outbox. `advance` is told how many
+    payments are answered so far."""
+    conn, client_id, local = tx.conn, intake.client_id, intake.now_local
     run = _Run(conn, client_id, request.msg_id, advance=advance)
-    waiting = cancel_waiting.Waiting(env, conn, client_id, request.msg_id)
+    waiting = cancel_waiting.Waiting(env, conn, intake, request.msg_id)
     details = tuple(
         _names_nothing(u)
         or waiting.underlying(u, lambda p: _payment_info(run, p))

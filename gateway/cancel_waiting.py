@@ -40,6 +40,7 @@ from gateway.inbound.cancellation import (
     TransactionCancellation,
     Underlying,
 )
+from gateway.inbound.intake import Intake
 from gateway.inbound.parsed import ParsedPmtInf
 from gateway.inbound.reader import Chunk
 from gateway.outbound.resolution import (
@@ -94,10 +95,14 @@ class Waiting:
 
     env: Environment
     conn: Connection
-    client_id: str
+    intake: Intake  # the request's: its client, and when it was received
     request_msg_id: str
     held: dict[int, Held | None] = field(default_factory=dict)  # by gw_awaiting id
     txs_read: dict[int, list[WaitingTx]] = field(default_factory=dict)  # the same, unlocked
+
+    @property
+    def client_id(self) -> str:
+        return self.intake.client_id
 
     def underlying(
         self,
@@ -184,18 +189,25 @@ class Waiting:
     def _hold(self, found: Any) -> Held | None:
         """The batch `found`, its row locked and read again (None: executed meanwhile)."""
         if found.id not in self.held:
-            a = db.awaiting.c
-            row = self.conn.execute(
-                select(db.awaiting)
-                .where(a.id == found.id, a.state != authorisation.EXECUTED)
-                .with_for_update()
-            ).first()
+            row = self._locked(found.id)
+            if row is not None and authorisation.expire_if_over(
+                self.env, self.conn, row, self.intake
+            ):  # its waiting time was over when the request came: it expired (SPEC §11)
+                row = self._locked(found.id)
             held = None
             if row is not None:
                 txs = self._txs(found) if row.state == authorisation.WAITING else []
                 held = Held(row, str(found.accepted_msg_id), txs)
             self.held[found.id] = held
         return self.held[found.id]
+
+    def _locked(self, batch_id: int) -> Any:
+        a = db.awaiting.c
+        return self.conn.execute(
+            select(db.awaiting)
+            .where(a.id == batch_id, a.state != authorisation.EXECUTED)
+            .with_for_update()
+        ).first()
 
     def _txs(self, row: Any) -> list[WaitingTx]:
         """The transactions of the waiting batch of `row`, read from its bytes once."""

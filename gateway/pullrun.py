@@ -106,9 +106,7 @@ def _cancel(
         env.spool.root, intake.client_id, intake.claim_name, intake.original_name, None, env.clock
     )
     with contextlib.closing(progress):
-        result = cancel_run.answer(
-            env, tx, intake.client_id, request, intake.now_local, progress.advance
-        )
+        result = cancel_run.answer(env, tx, intake, request, progress.advance)
     file_id = _record(
         tx.conn, intake, message, request.msg_id, result.confirmation, result.named,
         first_outbox_id=result.outbox_id,

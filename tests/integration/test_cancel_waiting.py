@@ -495,3 +495,36 @@ def test_a_cancellation_of_a_waiting_batch_whose_file_refuses_holds_that_client_
     assert CLIENT_A in result.held
     mend()
     assert inst.run().held == {} and not list(inst.env.spool.work(CLIENT_A).iterdir())
+
+
+def test_a_cancellation_received_once_the_batch_expired_finds_it_expired(
+    signing: tuple[Installation, Pki], monkeypatch: pytest.MonkeyPatch, assert_valid: Any
+) -> None:
+    """(Last stop's leftover.) The batch's waiting time is over at the start of Wed 2 Dec,
+    but that day's expiry waits: A's awaiting/ refuses (or the daemon is down, OpenSSH
+    receiving). A's camt.055 arrives on Wed at 11:00. Once run, it cancelled the batch
+    (DS02), as if it still waited. It finds it expired (DS24), as the expiry at the day's
+    start would have left it: RJCR, and the batch's follow-up says DS24."""
+    from tests.integration.test_client_faults import refuse_within
+
+    inst, _ = signing
+    out = waits(inst)
+    inst.clock.set(WHEN + dt.timedelta(days=7))  # Wed 2 Dec 10:00, the expiry day
+    mend = refuse_within(monkeypatch, inst.spool / "awaiting" / CLIENT_A)
+    assert CLIENT_A in inst.run().held and state(inst) == "waiting"
+    inst.clock.set(WHEN + dt.timedelta(days=7, hours=1))  # 11:00
+    inst.drop(whole_batch(), "cxl.xml")
+    receipt = inst.env.spool.receipts(CLIENT_A) / "cxl.xml.json"  # as the SFTP server keeps
+    receipt.write_text(f'{{"received_at": "{inst.clock.now().isoformat()}"}}')
+    assert CLIENT_A in inst.run().held  # the request waits with its client
+    inst.clock.set(WHEN + dt.timedelta(days=8))  # Thursday 10:00: the operator mends it
+    mend()
+    assert inst.run().held == {}
+    assert state(inst) == "expired" and payments_of(inst) == 0
+    found = by_type(out.new())
+    (answer,) = found["camt.029.001.10"]
+    assert_valid(answer.path, "camt.029.001.10")
+    assert answer.text("Sts/Conf") == "RJCR"
+    assert "expired waiting for signatures" in " ".join(answer.texts("AddtlInf"))
+    (follow_up,) = found["pain.002.001.03"]
+    assert set(follow_up.texts("StsRsnInf/Rsn/Cd")) == {"DS24"}
