@@ -179,7 +179,7 @@ def _run(
     _, late_work = split(env, began, pipeline.in_work(but=first), claimed=True)
     late_first = first is not None and _since(env, began, first.claim.receipt, first.claim.arrived)
     done = DayPass()
-    if first is not None and not late_first:
+    if first is not None and not late_first and _may_run(pipeline, first):
         done.outcomes += pipeline.run([first])
     if not _take(pipeline, before, done, stop):
         return done
@@ -202,10 +202,18 @@ def _run(
             return done.hold("another worker's clients' due payments")
     if late_work:
         done.outcomes += pipeline.process(late_work, claimed=True)
-    if first is not None and late_first:
+    if first is not None and late_first and _may_run(pipeline, first):
         done.outcomes += pipeline.run([first])
     _take(pipeline, since, done, stop)
     return done
+
+
+def _may_run(pipeline: Pipeline, first: Job) -> bool:
+    """Whether `scan --once`'s file read ahead may run now: not while its client is held
+    (nothing is booked that could not be answered) or its earlier file did not run
+    (`Pipeline.behind`); it waits in work/ for the next pass."""
+    client_id = first.claim.client_id
+    return client_id not in pipeline.held and client_id not in pipeline.behind
 
 
 def _take(pipeline: Pipeline, files: Files, done: DayPass, stop: Callable[[], bool]) -> bool:

@@ -153,19 +153,19 @@ def process(env: Environment, jobs: Sequence[Job]) -> list[Job]:
 def _run_in_turn(
     env: Environment, tx: LedgerTx, jobs: Sequence[Job], copies: dict[int, PlainCopy]
 ) -> None:
-    """`_run` of each file in order, but a client's file after one of its files that was
-    held (`Job.held`) is held with it: a client's files run in the order they came, so it
-    waits behind that one in work/ (it could otherwise spend the money a held signature
-    was to release)."""
-    held: dict[str, faults.ClientFault] = {}
+    """`_run` of each file in order (`arrival`): after a client's file that did not run
+    to its end (`Job.held`, `Job.failure`) its later ones wait behind it in work/, held
+    with it or unanswered (`Job.outcome` None): they could spend what it was to pay."""
+    stopped: dict[str, faults.ClientFault | None] = {}
     for job in jobs:
-        job.held = held.get(job.claim.client_id)
-        if job.held is None:
-            _run(env, tx, job, copies)
-        else:
-            job.outcome = None  # (of an earlier try of the group, rolled back)
-        if job.held is not None:
-            held.setdefault(job.claim.client_id, job.held)
+        client_id, job.failure = job.claim.client_id, None
+        if client_id in stopped:
+            job.held, job.outcome = stopped[client_id], None  # (of a rolled-back try)
+            continue
+        job.held = None
+        _run(env, tx, job, copies)
+        if job.held is not None or job.failure is not None:
+            stopped[client_id] = job.held
 
 
 def _run(env: Environment, tx: LedgerTx, job: Job, copies: dict[int, PlainCopy]) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import structlog
 
-from gateway import authorisation, dayorder, faults, filerun, pending
+from gateway import arrival, authorisation, dayorder, faults, filerun, pending
 from gateway.environment import Environment
 from gateway.errors import RunAgain, TransientError
 from gateway.filerun import Job, fault_of_ours
@@ -103,6 +103,9 @@ class Pipeline:
         self.batch_ahead: BatchAhead | None = None  # `scan --once`: a signed batch read ahead
         self.planner_stats = PlannerStats(env.engine)
         self.held = faults.Held(env.spool)  # clients whose own folder failed in this pass
+        # Clients whose earlier file did not run in this pass (another process has it; it
+        # failed and waits in work/): their later files wait for the next (`arrival`).
+        self.behind: set[str] = set()
         self._held_before: dict[str, faults.ClientFault] = {}
         self._housekept_at: float | None = None  # wall clock, `_housekeeping`
         self._resumed: set[str] = set()  # names in work/ told `file.resumed` (`_claim`)
@@ -122,6 +125,7 @@ class Pipeline:
         there: `restore_folders`)."""
         self._held_before = dict(self.held)
         self.held.clear()
+        self.behind.clear()
         self.restore_folders()
 
     def end_pass(self) -> dict[str, faults.ClientFault]:
@@ -157,6 +161,8 @@ class Pipeline:
                 self._defect(job.claim, job.failure)
             if job.held is not None:  # answered once its client's folder works again
                 self.held.setdefault(job.claim.client_id, job.held)
+            if job.outcome is None:  # it waits in work/, and its client's later files too
+                self.behind.add(job.claim.client_id)
         outcomes = [job.outcome for job in done if job.outcome is not None and job.held is None]
         self.planner_stats.wrote(sum(sum(o.counts.values()) for o in outcomes))
         return outcomes
@@ -233,11 +239,15 @@ class Pipeline:
             with contextlib.ExitStack() as locks:
                 jobs = []
                 for client_id, path in group:
-                    if client_id in self.held or not self._lock(locks, client_id, path):
+                    if client_id in self.held or client_id in self.behind:
                         continue  # held: nothing is booked that could not be answered
-                    claim = self._claim(client_id, path, claimed)
-                    if claim is not None:
-                        jobs.append(Job(claim, batch_ahead=self.batch_ahead))
+                    claim = self._lock(locks, client_id, path) and self._claim(
+                        client_id, path, claimed
+                    )
+                    if not claim:  # another process has it, or its client is held
+                        self.behind.add(client_id)
+                        continue
+                    jobs.append(Job(claim, batch_ahead=self.batch_ahead))
                 if jobs:
                     outcomes += self.run(jobs)
         if claimed and self._resumed:  # told once while it stays in work/, again if it comes back
@@ -285,7 +295,12 @@ class Pipeline:
         its folder refuses to be listed."""
         spool, held = self.env.spool, self.held
         waiting = held.confined(client_id, spool.waiting, client_id) or []
-        return waiting + (held.confined(client_id, spool.waiting_trials, client_id) or [])
+        trials = held.confined(client_id, spool.waiting_trials, client_id) or []
+        if not trials:
+            return waiting
+        # A trial is checked against the moment it came (SPEC §15): in turn with the rest.
+        receipt_of = spool.receipt_reader(client_id)
+        return held.confined(client_id, arrival.in_order, waiting + trials, receipt_of) or []
 
     def restore_folders(self) -> None:
         """A client's `in/`, `out/` or `test/` that someone removed (an operator's slip) is
@@ -337,7 +352,7 @@ def groups(files: Sequence[tuple[str, Path]]) -> Iterator[list[tuple[str, Path]]
         try:
             small = path.stat().st_size <= inline_bytes_max
         except FileNotFoundError:
-            continue  # taken meanwhile
+            small = True  # taken meanwhile: its lock says so, and its client waits
         if not small:
             if group:
                 yield group

@@ -28,14 +28,14 @@ import errno
 import json
 import os
 import secrets
-import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway import upload_temps
+from gateway import arrival, upload_temps
 from gateway.errors import ConfigError, path_mistake
-from gateway.files import fsync_dir, open_for_writing, remove_stale, write_atomically
+from gateway.files import fsync_dir, remove_stale, write_atomically
 from gateway.text import stored_name
 
 IGNORED_SUFFIXES = (".part", ".filepart", ".tmp")
@@ -162,24 +162,30 @@ class Spool:
     # -- waiting files ---------------------------------------------------------------------
 
     def waiting(self, client_id: str) -> list[Path]:
-        """Regular files in `in/` that are complete by name, oldest first."""
-        return complete_files(self.inbox(client_id))
+        """Regular files in `in/` that are complete by name, in the order they arrived."""
+        return self._complete(client_id, self.inbox(client_id))
 
     def waiting_trials(self, client_id: str) -> list[Path]:
         """The same in `test/`: files for a trial run."""
-        return complete_files(self.trial_box(client_id))
+        return self._complete(client_id, self.trial_box(client_id))
+
+    def _complete(self, client_id: str, folder: Path) -> list[Path]:
+        receipt_of = self.receipt_reader(client_id)
+        return arrival.complete_files(folder, receipt_of=receipt_of, ignored=is_ignored)
+
+    def receipt_reader(self, client_id: str) -> Callable[[Path], dict[str, Any] | None]:
+        """What the receipt of a file waiting in in/ or test/ says (`receipt`)."""
+        return lambda path: self.receipt(client_id, path)[1]
 
     def in_work(self, client_id: str) -> list[Path]:
-        """The files claimed, oldest first by the order they waited in (`complete_files`):
-        a pass's claims share their names' second, and resume in the order they came."""
-        folder, found = self.work(client_id), []
+        """The files claimed, in the order they arrived (`arrival`; not their names: a
+        pass's claims share their names' second, the rest is random)."""
+        folder = self.work(client_id)
         if not folder.is_dir():
             return []
-        for p in folder.iterdir():
-            if not p.name.endswith((*SIDECAR_SUFFIXES, ATTEMPTS_SUFFIX)) and p.name[0] != ".":
-                with contextlib.suppress(FileNotFoundError):  # done meanwhile
-                    found.append((p.lstat().st_mtime, p.name.partition("__")[2], p.name, p))
-        return [p for *_, p in sorted(found)]
+        found = [p for p in folder.iterdir() if not p.name.endswith(
+            (*SIDECAR_SUFFIXES, ATTEMPTS_SUFFIX)) and not p.name.startswith(".")]  # fmt: skip
+        return arrival.in_order(found, lambda p: _read_json(_receipt_path(p)))
 
     def claim(self, client_id: str, path: Path, now: dt.datetime) -> Claim | None:
         """Move `path` from `in/` (or `test/`) into `work/` atomically; None if someone
@@ -325,30 +331,8 @@ class Spool:
 
 
 def complete_files(folder: Path, settled_before: float | None = None) -> list[Path]:
-    """Regular files in `folder` that are complete by name and that no process holds
-    open for writing (an upload written in place, by OpenSSH, is not taken half-done:
-    `files.open_for_writing`), and, if given, unchanged since `settled_before`, seconds
-    since the epoch; oldest first."""
-    found: list[tuple[float, str, Path]] = []
-    try:
-        entries = list(os.scandir(folder))
-    except (FileNotFoundError, NotADirectoryError):  # removed: `Pipeline.restore_folders`
-        return []
-    for entry in entries:
-        if is_ignored(entry.name):
-            continue
-        try:
-            info = entry.stat(follow_symlinks=False)
-        except FileNotFoundError:
-            continue
-        if not stat.S_ISREG(info.st_mode):  # never a symlink, folder or device
-            continue
-        if settled_before is not None and info.st_mtime > settled_before:
-            continue
-        if open_for_writing(Path(entry.path)):
-            continue
-        found.append((info.st_mtime, entry.name, Path(entry.path)))
-    return [path for _, _, path in sorted(found)]
+    """`arrival.complete_files` with the names clients write under (`is_ignored`)."""
+    return arrival.complete_files(folder, settled_before, ignored=is_ignored)
 
 
 def _attempts_path(work_path: Path) -> Path:

@@ -64,26 +64,31 @@ def test_a_file_that_trips_a_bug_waits_then_goes_to_quarantine(
     inst: Installation, poison: dict[str, BaseException], bug: Exception, shown: str
 ) -> None:
     """A file that makes the gateway's own code fail is rolled back (nothing booked),
-    not answered, and waits in work/ while the next file is processed; the third time
-    it fails it is set aside in quarantine/ with the error. Once the defect is fixed,
-    the operator puts it back into in/ and it is processed afresh."""
+    not answered, and waits in work/; its client's later file waits behind it (it could
+    spend what the first was to pay; another client's files go on). The third time it
+    fails it is set aside in quarantine/ with the error; the next pass runs the later. Once
+    the defect is fixed, the operator puts it back into in/ and it is processed afresh."""
     poison["POISON"] = bug
     before = inst.balance(A_MAIN)
     inst.drop(batch(("P-1", "10.00"), msg_id="POISON"), "01-poison.xml")
     inst.drop(batch(("G-1", "20.00"), msg_id="GOOD"), "02-good.xml")
-    result = inst.run()
-    assert [o.msg_id for o in result.outcomes] == ["GOOD"]
+    assert inst.run().outcomes == []
+    assert inst.new_answers() == [] and inst.balance(A_MAIN) == before
+    work = inst.env.spool.work("iestade-a")
+    assert [p.name.split("__")[1] for p in inst.env.spool.in_work("iestade-a")] == [
+        "01-poison.xml", "02-good.xml"
+    ]
+    assert list(inst.env.spool.tmp().iterdir()) == []  # its rendered answer is gone
+    assert inst.run().outcomes == []  # second failure: both still waiting
+    assert len(inst.env.spool.in_work("iestade-a")) == 2
+    assert inst.run().outcomes == []  # third: quarantined; the good file behind it waits
+    assert [p.name.split("__")[1] for p in inst.env.spool.in_work("iestade-a")] == [
+        "02-good.xml"
+    ]
+    assert [o.msg_id for o in inst.run().outcomes] == ["GOOD"]  # the next pass runs it
     [accepted] = inst.new_answers()
     assert accepted.original_msg_id == "GOOD" and accepted.group_status == "ACSC"
     assert inst.balance(A_MAIN) == before - 2000  # only the good file moved money
-    work = inst.env.spool.work("iestade-a")
-    assert [p.name.split("__")[1] for p in inst.env.spool.in_work("iestade-a")] == [
-        "01-poison.xml"
-    ]
-    assert list(inst.env.spool.tmp().iterdir()) == []  # its rendered answer is gone
-    inst.run()  # second failure: still waiting
-    assert len(inst.env.spool.in_work("iestade-a")) == 1
-    inst.run()  # third: quarantined
     assert inst.env.spool.in_work("iestade-a") == [] and list(work.iterdir()) == []
     quarantine = inst.env.spool.root / "quarantine" / "iestade-a"
     [held] = [p for p in quarantine.iterdir() if p.name.endswith("01-poison.xml")]

@@ -1,0 +1,86 @@
+"""The order a client's files arrived in, which is the order they run in (SPEC §6: a
+later file must not spend what an earlier one was sent to pay).
+
+A file was received when its SFTP receipt says (the built-in server's), else when it
+came into its folder: its ctime, which no client can set. Never its mtime alone: an
+SFTP client may set it (`put -p`; WinSCP keeps a file's own time by default), and a file
+sent later with an older time ran first. In work/ a claim's ctime is when it was
+claimed (the move sets it), and a pass claims in this order; files claimed within one
+tick of the kernel's clock keep it by their mtime, then by their names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import stat
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from gateway.files import open_for_writing
+
+Receipt = Mapping[str, Any] | None
+# received (epoch seconds), mtime, the name as uploaded, the name where it lies
+Key = tuple[float, float, str, str]
+
+
+def received_epoch(receipt: Receipt, came: float) -> float:
+    """When a file was received: its receipt's `received_at`, else when it `came`."""
+    text = (receipt or {}).get("received_at")
+    if isinstance(text, str):
+        with contextlib.suppress(ValueError):
+            moment = dt.datetime.fromisoformat(text)
+            if moment.tzinfo is not None:
+                return moment.timestamp()
+    return came
+
+
+def key(path: Path, info: os.stat_result, receipt: Receipt) -> Key:
+    name = path.name
+    return (received_epoch(receipt, info.st_ctime), info.st_mtime, name.partition("__")[2], name)
+
+
+def in_order(
+    paths: list[Path], receipt_of: Callable[[Path], Receipt] = lambda _: None
+) -> list[Path]:
+    """`paths` in the order they arrived (one gone meanwhile left out)."""
+    keyed = []
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            keyed.append((key(path, os.lstat(path), receipt_of(path)), path))
+    return [path for _, path in sorted(keyed)]
+
+
+def complete_files(
+    folder: Path,
+    settled_before: float | None = None,
+    receipt_of: Callable[[Path], Receipt] = lambda _: None,
+    ignored: Callable[[str], bool] = lambda _: False,
+) -> list[Path]:
+    """Regular files in `folder` that are complete by name (not `ignored`) and that no
+    process holds open for writing (an upload written in place, by OpenSSH, is not taken
+    half-done: `files.open_for_writing`), and, if given, unchanged since `settled_before`,
+    seconds since the epoch; in the order they arrived."""
+    found: list[tuple[Key, Path]] = []
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):  # removed: `Pipeline.restore_folders`
+        return []
+    for entry in entries:
+        if ignored(entry.name):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(info.st_mode):  # never a symlink, folder or device
+            continue
+        if settled_before is not None and info.st_mtime > settled_before:
+            continue
+        path = Path(entry.path)
+        if open_for_writing(path):
+            continue
+        found.append((key(path, info, receipt_of(path)), path))
+    return [path for _, path in sorted(found)]
