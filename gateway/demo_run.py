@@ -32,9 +32,11 @@ PROGRAM = "ekase-gateway"
 
 
 def shown(path: Path) -> str:
-    """A path as the user can type it from here: relative when below the current folder."""
-    relative = os.path.relpath(path.resolve())
-    return relative if not relative.startswith("..") else str(path.resolve())
+    """A path as the user can type it from here: relative when below the current folder
+    (through a symlink as given: a `.venv` that links elsewhere stays `.venv/…`)."""
+    whole = os.path.abspath(path)
+    relative = os.path.relpath(whole)
+    return relative if not relative.startswith("..") else whole
 
 
 def upload_command(demo: Demo, sample: str = "all-valid") -> str:

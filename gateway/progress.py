@@ -252,12 +252,12 @@ def _heartbeat_of(value: dict[str, Any] | None) -> HeartbeatInfo | None:
     host = value.get("host")
     if not isinstance(pid, int) or started is None or beat is None or not isinstance(host, str):
         return None
-    held = value.get("held")
-    held = {
-        str(client_id): {str(k): str(v) for k, v in fault.items()}
-        for client_id, fault in (held.items() if isinstance(held, dict) else ())
+    held: dict[str, Any] = value["held"] if isinstance(value.get("held"), dict) else {}
+    held = {  # as written: a count is a number, one not known null (`faults.ClientFault`)
+        str(client_id): {str(k): v if v is None or type(v) is int else str(v) for k, v in
+                         fault.items()} for client_id, fault in held.items()
         if isinstance(fault, dict)
-    }
+    }  # fmt: skip
     return HeartbeatInfo(pid, started, beat, Active.from_json(value.get("fault")), host, held)
 
 

@@ -348,6 +348,8 @@ def _settled(
             reason, what = Reason.DS02, "cancelled by the client before it was signed"
         elif status is GroupStatus.RJCT:
             what = "already rejected" + (f" ({file_row.reason})" if file_row.reason else "")
+        elif status in (GroupStatus.PDNG, GroupStatus.ACCP):  # some payments still wait
+            what = "already authorised (its payments run on their dates, as its reports say)"
         else:
             what = "already executed"
         info = f"the batch {file_row.msg_id or file_row.original_name} was {what}; " \

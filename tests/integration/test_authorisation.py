@@ -524,6 +524,28 @@ def test_a_plain_batch_after_its_containers_is_told_the_current_count(
     assert again.statuses() == final.statuses() and inst.balance(A_MAIN) == before - 1000
 
 
+def test_a_signature_for_an_authorised_batch_still_waiting_for_its_date_says_so(
+    signing: tuple[Installation, Pki],
+) -> None:
+    """(Outside review.) A batch both signatories signed whose payments wait for their
+    execution date (PDNG) was called "already executed" to a further signature: it is
+    already authorised, and its payments run on their dates."""
+    inst, pki = signing
+    later = (DEFAULT_NOW.date() + dt.timedelta(days=1)).isoformat()  # Thursday
+    data = Batch(msg_id="LATER-1", execution_date=later).tx("E1", "10.00").build()
+    inst.drop(data, "pay.xml")
+    inst.drop(signed("pay.xml", data, pki.first, WHEN), "first.asice")
+    inst.drop(signed("pay.xml", data, pki.second, WHEN), "second.asice")
+    inst.run()
+    assert inst.new_answers()[-1].group_status == "ACCP"  # authorised, its payment PDNG
+    inst.drop(signed("pay.xml", data, PEOPLE["other"], WHEN), "third.asice")
+    inst.run()
+    [late] = inst.new_answers()
+    info = " ".join(late.group_info)
+    assert "already authorised" in info and "changes nothing" in info, info
+    assert "executed" not in info, info
+
+
 def test_a_container_uploaded_again_is_told_where_its_batch_stands(
     signing: tuple[Installation, Pki], assert_valid: Any
 ) -> None:

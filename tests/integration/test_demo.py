@@ -271,3 +271,20 @@ def test_the_printed_commands_name_the_program_as_this_shell_finds_it(
     assert program() == ".venv/bin/ekase-gateway"
     monkeypatch.setenv("PATH", f"{venv}:/usr/bin:/bin")
     assert program() == "ekase-gateway"
+
+
+def test_program_path_keeps_a_symlinked_venv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(Outside review.) README: `make run` prints the commands "in the form this shell can run"
+    (`.venv/bin/ekase-gateway`); a clone whose .venv is a symlink got the target's path."""
+    real = tmp_path / "elsewhere" / "venv" / "bin"
+    real.mkdir(parents=True)
+    (real / "ekase-gateway").write_text("#!/bin/sh\n")
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    (clone / ".venv").symlink_to(real.parent)
+    monkeypatch.chdir(clone)
+    monkeypatch.setattr("sys.argv", [".venv/bin/ekase-gateway"])
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert program() == os.path.join(".venv", "bin", "ekase-gateway")

@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 
 from gateway import progress
 from gateway.clock import FixedClock
-from gateway.faults import Active
+from gateway.faults import Active, ClientFault
 from gateway.progress import FileProgress, Heartbeat, read_heartbeat, read_progress
 
 START = dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.UTC)
@@ -230,3 +230,19 @@ def test_healthz_judges_the_event_loop_not_whether_its_heartbeat_can_be_written(
         assert beat.fresh()
     clock.advance(dt.timedelta(seconds=progress.heartbeat_stale_seconds + 1))  # a hung loop
     assert not beat.fresh()
+
+
+def test_held_counts_survive_the_heartbeat_as_numbers_and_null(tmp_path: Path) -> None:
+    """(Outside review.) `status --json` shows the heartbeat's `held`: its counts came
+    back as strings ("1"), and a count not known (`files_held: null`, an in/ that refuses
+    to be listed) as the string "None". Numbers stay numbers, null stays null."""
+    clock = FixedClock(dt.datetime(2026, 12, 7, 15, 0, tzinfo=dt.UTC))
+    beat = Heartbeat(tmp_path, clock, pid=4242)
+    fault = ClientFault("iestade-a", "permissions", "PermissionError", "/x/in", "/x/in",
+                        files_claimed=1, files_held=None)
+    beat.held = {"iestade-a": fault.to_json()}
+    beat.beat()
+    info = read_heartbeat(tmp_path)
+    assert info is not None
+    assert info.held["iestade-a"]["files_claimed"] == 1
+    assert info.held["iestade-a"]["files_held"] is None
