@@ -1,50 +1,42 @@
 """The order a client's files arrived in, which is the order they run in (SPEC §6: a
 later file must not spend what an earlier one was sent to pay).
 
-A file was received when its SFTP receipt says (the built-in server's), else when it
-came into its folder: its ctime, which no client can set. Never its mtime alone: an
-SFTP client may set it (`put -p`; WinSCP keeps a file's own time by default), and a file
-sent later with an older time ran first. In work/ a claim's ctime is when it was
-claimed (the move sets it), and a pass claims in this order; files claimed within one
-tick of the kernel's clock keep it by their mtime, then by their names.
+A file arrived when the built-in SFTP server made it visible: the time its receipt was
+written (the receipt file's own mtime: no client can touch it), as an upload ended or a
+client renamed a file into its name; else when it came into its folder — its ctime,
+which no client can set either. Never its mtime: an SFTP client may set that (`put -p`;
+WinSCP keeps a file's own time by default), and a file sent later with an older time ran
+first. In
+work/ a claim's receipt moved with it; without one, its ctime is when it was claimed
+(the move sets it), and a pass claims in this order; files claimed within one tick of
+the kernel's clock keep it by their mtime, then by their names.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from gateway.files import open_for_writing
 
-Receipt = Mapping[str, Any] | None
-# received (epoch seconds), mtime, the name as uploaded, the name where it lies
+# when it arrived (epoch seconds), mtime, the name as uploaded, the name where it lies
 Key = tuple[float, float, str, str]
+ReceiptOf = Callable[[Path], Path | None]  # where a file's receipt would lie
 
 
-def received_epoch(receipt: Receipt, came: float) -> float:
-    """When a file was received: its receipt's `received_at`, else when it `came`."""
-    text = (receipt or {}).get("received_at")
-    if isinstance(text, str):
-        with contextlib.suppress(ValueError):
-            moment = dt.datetime.fromisoformat(text)
-            if moment.tzinfo is not None:
-                return moment.timestamp()
-    return came
-
-
-def key(path: Path, info: os.stat_result, receipt: Receipt) -> Key:
+def key(path: Path, info: os.stat_result, receipt: Path | None) -> Key:
+    came = info.st_ctime
+    if receipt is not None:
+        with contextlib.suppress(OSError):  # none (a name too long to have one): its ctime
+            came = os.stat(receipt).st_mtime
     name = path.name
-    return (received_epoch(receipt, info.st_ctime), info.st_mtime, name.partition("__")[2], name)
+    return (came, info.st_mtime, name.partition("__")[2], name)
 
 
-def in_order(
-    paths: list[Path], receipt_of: Callable[[Path], Receipt] = lambda _: None
-) -> list[Path]:
+def in_order(paths: list[Path], receipt_of: ReceiptOf = lambda _: None) -> list[Path]:
     """`paths` in the order they arrived (one gone meanwhile left out)."""
     keyed = []
     for path in paths:
@@ -56,7 +48,7 @@ def in_order(
 def complete_files(
     folder: Path,
     settled_before: float | None = None,
-    receipt_of: Callable[[Path], Receipt] = lambda _: None,
+    receipt_of: ReceiptOf = lambda _: None,
     ignored: Callable[[str], bool] = lambda _: False,
 ) -> list[Path]:
     """Regular files in `folder` that are complete by name (not `ignored`) and that no

@@ -299,7 +299,7 @@ class Pipeline:
         if not trials:
             return waiting
         # A trial is checked against the moment it came (SPEC §15): in turn with the rest.
-        receipt_of = spool.receipt_reader(client_id)
+        receipt_of = spool.receipt_of(client_id)
         return held.confined(client_id, arrival.in_order, waiting + trials, receipt_of) or []
 
     def restore_folders(self) -> None:

@@ -170,12 +170,13 @@ class Spool:
         return self._complete(client_id, self.trial_box(client_id))
 
     def _complete(self, client_id: str, folder: Path) -> list[Path]:
-        receipt_of = self.receipt_reader(client_id)
+        receipt_of = self.receipt_of(client_id)
         return arrival.complete_files(folder, receipt_of=receipt_of, ignored=is_ignored)
 
-    def receipt_reader(self, client_id: str) -> Callable[[Path], dict[str, Any] | None]:
-        """What the receipt of a file waiting in in/ or test/ says (`receipt`)."""
-        return lambda path: self.receipt(client_id, path)[1]
+    def receipt_of(self, client_id: str) -> Callable[[Path], Path]:
+        """Where the receipt of a file waiting in in/ or test/ lies (`receipt`)."""
+        receipts, trials = self.receipts(client_id), self.trial_box(client_id)
+        return lambda p: receipts / ("test" if p.parent == trials else "") / f"{p.name}.json"
 
     def in_work(self, client_id: str) -> list[Path]:
         """The files claimed, in the order they arrived (`arrival`; not their names: a
@@ -185,7 +186,7 @@ class Spool:
             return []
         found = [p for p in folder.iterdir() if not p.name.endswith(
             (*SIDECAR_SUFFIXES, ATTEMPTS_SUFFIX)) and not p.name.startswith(".")]  # fmt: skip
-        return arrival.in_order(found, lambda p: _read_json(_receipt_path(p)))
+        return arrival.in_order(found, _receipt_path)
 
     def claim(self, client_id: str, path: Path, now: dt.datetime) -> Claim | None:
         """Move `path` from `in/` (or `test/`) into `work/` atomically; None if someone
@@ -206,8 +207,7 @@ class Spool:
 
     def receipt(self, client_id: str, path: Path) -> tuple[Path, dict[str, Any] | None]:
         """Where the receipt of a file waiting in in/ or test/ lies, and what it says."""
-        trial = path.parent == self.trial_box(client_id)
-        found = self.receipts(client_id) / ("test" if trial else "") / f"{path.name}.json"
+        found = self.receipt_of(client_id)(path)
         return found, _read_json(found)
 
     def _claim_name(self, client_id: str, name: str, now: dt.datetime, mark: str = "") -> Path:
