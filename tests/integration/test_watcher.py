@@ -3,15 +3,17 @@ file may have become ready, and none for what cannot make one ready."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import structlog
 
-from gateway.watch import start_watcher
+from gateway.watch import Watcher, start_watcher
 from tests.pipeline_fixtures import CLIENT_A, CLIENT_B, Installation
 
 settle_seconds = 1.0  # for the watcher's thread to have passed on what it was given
@@ -38,13 +40,31 @@ class Hints:
         return self.count > count
 
 
+@contextlib.contextmanager
+def watching(inst: Installation, hints: Hints, every: float | None = None) -> Iterator[Watcher]:
+    """The watcher on `inst`'s spool, stopped and the installation closed after."""
+    watcher = start_watcher(inst.settings, inst.env, hints, every=every)
+    try:
+        assert watcher is not None
+        yield watcher
+    finally:
+        if watcher is not None:
+            watcher.stop()
+            watcher.join(5)
+        inst.env.close()
+
+
+def arrives(tmp_path: Path, folder: Path) -> None:
+    """A whole file renamed into `folder` (the built-in server, a hand)."""
+    (tmp_path / "whole.xml").write_bytes(b"<x/>")
+    os.replace(tmp_path / "whole.xml", folder / "whole.xml")
+
+
 def test_hints_for_files_that_may_be_ready_and_not_for_every_write(tmp_path: Path) -> None:
     inst = Installation.create(tmp_path / "inst", funded=False)
     hints = Hints()
-    observer = start_watcher(inst.settings, inst.env, hints)
-    assert observer is not None
     inbox = inst.env.spool.inbox(CLIENT_A)
-    try:
+    with watching(inst, hints):
         # Written in place (OpenSSH) in 200 writes: created, then closed — not a wake-up
         # per write. The close is what says such an upload may be whole.
         with open(inbox / "in-place.xml", "wb") as handle:
@@ -62,14 +82,8 @@ def test_hints_for_files_that_may_be_ready_and_not_for_every_write(tmp_path: Pat
             (inbox / "in-place.xml").read_bytes()
         os.replace(inbox / "in-place.xml", tmp_path / "claimed.xml")
         assert hints.after_a_while() == before
-        # A whole file renamed into in/ (the built-in server, a hand) is.
-        (tmp_path / "whole.xml").write_bytes(b"<x/>")
-        os.replace(tmp_path / "whole.xml", inbox / "whole.xml")
+        arrives(tmp_path, inbox)  # a whole file renamed into in/ is
         assert hints.more_than(before)
-    finally:
-        observer.stop()
-        observer.join(5)
-        inst.env.close()
 
 
 def test_a_client_folder_that_refuses_leaves_the_others_watched(
@@ -83,20 +97,11 @@ def test_a_client_folder_that_refuses_leaves_the_others_watched(
     inst = Installation.create(tmp_path / "inst", funded=False)
     hints = Hints()
     refuse_within(monkeypatch, inst.spool / "clients" / CLIENT_A)
-    with structlog.testing.capture_logs() as logged:
-        observer = start_watcher(inst.settings, inst.env, hints)
-    try:
-        assert observer is not None
+    with structlog.testing.capture_logs() as logged, watching(inst, hints):
         said = [(e["event"], e["client"]) for e in logged if e["event"].startswith("watcher.")]
         assert said and set(said) == {("watcher.client_unwatched", CLIENT_A)}, said
-        (tmp_path / "whole.xml").write_bytes(b"<x/>")
-        os.replace(tmp_path / "whole.xml", inst.env.spool.inbox(CLIENT_B) / "whole.xml")
+        arrives(tmp_path, inst.env.spool.inbox(CLIENT_B))
         assert hints.more_than(0)
-    finally:
-        if observer is not None:
-            observer.stop()
-            observer.join(5)
-        inst.env.close()
 
 
 def test_a_client_left_unwatched_is_watched_once_its_folder_works_again(
@@ -110,22 +115,14 @@ def test_a_client_left_unwatched_is_watched_once_its_folder_works_again(
     inst = Installation.create(tmp_path / "inst", funded=False)
     hints = Hints()
     mend = refuse_within(monkeypatch, inst.spool / "clients" / CLIENT_A)
-    watcher = start_watcher(inst.settings, inst.env, hints, every=3600)
-    try:
-        assert watcher is not None
+    with watching(inst, hints, every=3600) as watcher:
         mend()
         with structlog.testing.capture_logs() as logged:
             watcher.refresh()
         said = {(e["event"], e["client"]) for e in logged if e["event"].startswith("watcher.")}
         assert said == {("watcher.client_watched", CLIENT_A)}, said
-        (tmp_path / "whole.xml").write_bytes(b"<x/>")
-        os.replace(tmp_path / "whole.xml", inst.env.spool.inbox(CLIENT_A) / "whole.xml")
+        arrives(tmp_path, inst.env.spool.inbox(CLIENT_A))
         assert hints.more_than(0)
-    finally:
-        if watcher is not None:
-            watcher.stop()
-            watcher.join(5)
-        inst.env.close()
 
 
 def test_an_inbox_removed_and_made_again_is_watched_again(tmp_path: Path) -> None:
@@ -134,20 +131,12 @@ def test_an_inbox_removed_and_made_again_is_watched_again(tmp_path: Path) -> Non
     The watcher's own look (every rescan) watches it: its files are noticed at once."""
     inst = Installation.create(tmp_path / "inst", funded=False)
     hints = Hints()
-    watcher = start_watcher(inst.settings, inst.env, hints, every=0.2)
     inbox = inst.env.spool.inbox(CLIENT_A)
-    try:
-        assert watcher is not None
+    with watching(inst, hints, every=0.2):
         inbox.rmdir()
         inst.pipeline.restore_folders()
         assert inbox.is_dir()
         time.sleep(1.0)  # the watcher's look, five times over
         before = hints.count
-        (tmp_path / "whole.xml").write_bytes(b"<x/>")
-        os.replace(tmp_path / "whole.xml", inbox / "whole.xml")
+        arrives(tmp_path, inbox)
         assert hints.more_than(before)
-    finally:
-        if watcher is not None:
-            watcher.stop()
-            watcher.join(5)
-        inst.env.close()
