@@ -1,15 +1,16 @@
 """The order a client's files arrived in, which is the order they run in (SPEC §6: a
 later file must not spend what an earlier one was sent to pay).
 
-A file arrived when the built-in SFTP server made it visible: the time its receipt was
-written (the receipt file's own mtime: no client can touch it), as an upload ended or a
-client renamed a file into its name; else when it came into its folder — its ctime,
-which no client can set either. Never its mtime: an SFTP client may set that (`put -p`;
-WinSCP keeps a file's own time by default), and a file sent later with an older time ran
-first. In
-work/ a claim's receipt moved with it; without one, its ctime is when it was claimed
-(the move sets it), and a pass claims in this order; files claimed within one tick of
-the kernel's clock keep it by their mtime, then by their names.
+A file arrived when the built-in SFTP server made it visible: its receipt's
+`received_at`, which the server also gives the receipt as its mtime (`write_receipt`:
+one stat, not a JSON read, on every listing; no client can touch a receipt); else when
+it came into its folder — its ctime, which no client can set either. Never the file's
+own mtime: an SFTP client may set that (`put -p`; WinSCP keeps a file's own time by
+default), and a file sent later with an older time ran first. In work/ a claim's receipt
+moved with it; without one, its ctime is when it was claimed (the move sets it), and a
+pass claims in this order; claims made within one tick of the kernel's clock (their
+ctimes equal) keep it by their names, which count them (`Spool._claim_name`). Files that
+came into in/ within one tick without receipts go by their names.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ from pathlib import Path
 
 from gateway.files import open_for_writing
 
-# when it arrived (epoch seconds), mtime, the name as uploaded, the name where it lies
-Key = tuple[float, float, str, str]
+Key = tuple[float, str]  # when it arrived (epoch seconds), then its name where it lies
 ReceiptOf = Callable[[Path], Path | None]  # where a file's receipt would lie
 
 
@@ -32,8 +32,7 @@ def key(path: Path, info: os.stat_result, receipt: Path | None) -> Key:
     if receipt is not None:
         with contextlib.suppress(OSError):  # none (a name too long to have one): its ctime
             came = os.stat(receipt).st_mtime
-    name = path.name
-    return (came, info.st_mtime, name.partition("__")[2], name)
+    return (came, path.name)
 
 
 def in_order(paths: list[Path], receipt_of: ReceiptOf = lambda _: None) -> list[Path]:

@@ -156,16 +156,20 @@ class Pipeline:
             if isinstance(exc, TransientError):
                 raise
             raise TransientError(f"{type(exc).__name__}: {exc}") from exc
+        failed = [(j.claim, j.failure) for j in done if j.failure is not None]
+        set_aside = {claim.client_id for claim, exc in failed if self._defect(claim, exc)}
+        again = []  # files that waited behind one now in quarantine/: nothing holds them
         for job in done:
-            if job.failure is not None:
-                self._defect(job.claim, job.failure)
+            client_id, waited = job.claim.client_id, job.failure is None and job.held is None
             if job.held is not None:  # answered once its client's folder works again
-                self.held.setdefault(job.claim.client_id, job.held)
-            if job.outcome is None:  # it waits in work/, and its client's later files too
-                self.behind.add(job.claim.client_id)
+                self.held.setdefault(client_id, job.held)
+            if job.outcome is None and waited and client_id in set_aside:
+                again.append(Job(job.claim, batch_ahead=self.batch_ahead))
+            elif job.outcome is None and client_id not in set_aside:
+                self.behind.add(client_id)  # it waits in work/, and its client's later files
         outcomes = [job.outcome for job in done if job.outcome is not None and job.held is None]
         self.planner_stats.wrote(sum(sum(o.counts.values()) for o in outcomes))
-        return outcomes
+        return outcomes + (self.run(again) if again else [])
 
     def _run_again_on_conflict(self, jobs: list[Job]) -> list[Job]:
         """Another writer took money from an account the group debits before it committed
@@ -180,7 +184,8 @@ class Pipeline:
                 jobs = [Job(job.claim, batch_ahead=job.batch_ahead) for job in jobs]
         return self.run_files(self.env, jobs)
 
-    def _defect(self, claim: Claim, exc: Exception) -> None:
+    def _defect(self, claim: Claim, exc: Exception) -> bool:
+        """Count a failed run of `claim`; the third goes to quarantine/ (True)."""
         error = "".join(traceback.format_exception(exc))
         attempts = self.env.spool.count_attempt(claim, error)
         log.error("file.failed", client=claim.client_id, file=claim.original_name,
@@ -189,6 +194,7 @@ class Pipeline:
             target = self.env.spool.quarantine(claim, error)
             log.error("file.quarantined", client=claim.client_id, file=claim.original_name,
                       path=str(target))  # fmt: skip
+        return attempts >= attempts_max
 
     def recover(self, but: Job | None = None) -> list[Outcome]:
         """Files left in work/ by a run that stopped (or that failed) and received before
@@ -245,7 +251,8 @@ class Pipeline:
                         client_id, path, claimed
                     )
                     if not claim:  # another process has it, or its client is held
-                        self.behind.add(client_id)
+                        if client_id in self.held or self._another_has(client_id, path):
+                            self.behind.add(client_id)
                         continue
                     jobs.append(Job(claim, batch_ahead=self.batch_ahead))
                 if jobs:
@@ -253,6 +260,17 @@ class Pipeline:
         if claimed and self._resumed:  # told once while it stays in work/, again if it comes back
             self._resumed &= {p.name for _, p in self.in_work()}
         return outcomes
+
+    def _another_has(self, client_id: str, path: Path) -> bool:
+        """Whether a file this pass could not take is another process's to run: locked
+        where it lies, or claimed into work/ — not deleted by its client, nor (one of
+        work/) done meanwhile: those hold none of the client's later files back."""
+        if path.exists():
+            return True
+        claims = self.held.confined(client_id, self.env.spool.in_work, client_id) or []
+        return path.parent != self.env.spool.work(client_id) and any(
+            p.name.partition("__")[2] == path.name for p in claims
+        )
 
     def _lock(self, locks: contextlib.ExitStack, client_id: str, path: Path) -> bool:
         """The file's lock (False: another process has it); a file its client made

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway import reading
+from gateway import arrival, reading
 from gateway.errors import TransientError
 from gateway.files import locked
 from gateway.inbound import route
@@ -86,8 +86,12 @@ def start(settings: Settings, now: dt.datetime) -> ReadAhead | BatchAhead | None
     for client in settings.clients:
         try:
             waiting = spool.waiting(client.id)
+            trials = spool.waiting_trials(client.id) if waiting else []
         except OSError:  # its in/ refuses to be listed: the pass holds the client (`faults`)
             continue
+        first = arrival.in_order(waiting[:1] + trials[:1], spool.receipt_of(client.id))[:1]
+        if first and first[0].parent != spool.inbox(client.id):
+            return None  # a trial came first: checked first (SPEC §15), nothing read ahead
         for path in waiting[:1]:
             if route.is_container(path, path.name):
                 return _signed_batch(settings, spool.awaiting(client.id), path)

@@ -137,7 +137,9 @@ class Worker:
             self._tell_day()
         day = dayorder.run(self.pipeline, ready, stop=self.stop.is_set)
         processed += len(day.outcomes)
-        if day.held_back:  # files of the day wait for another worker's due run
+        # Files of the day wait for another worker's due run, or a client's files for its
+        # earlier one (another process runs it; it failed): looked at again soon.
+        if day.held_back or self.pipeline.behind - set(self.pipeline.held):
             recheck = min(recheck or held_back_seconds, held_back_seconds)
         if not day.stopped and leader:
             self._end_of_day()

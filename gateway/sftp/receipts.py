@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -60,14 +61,20 @@ def receipt_path(spool_dir: Path, client_id: str, file_name: str) -> Path:
     return receipt_dir(spool_dir, client_id) / f"{file_name}.json"
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def write_receipt(receipt: UploadReceipt) -> None:
     """Write the receipt atomically (replacing a stale one of the same name), read-only:
     it goes with its file to the archive, which is immutable (SPEC §5), and nothing
-    writes it again (moving it needs only its folder)."""
+    writes it again (moving it needs only its folder). Its mtime is `received_at` to the
+    microsecond: a client's files run in that order (`arrival`), read with one stat."""
     target = receipt.receipt_path
     target.parent.mkdir(parents=True, exist_ok=True)
     data = json.dumps(receipt.to_json(), ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
     write_atomically(target, data, mode=0o440)
+    at_ns = (receipt.received_at - _EPOCH) // dt.timedelta(microseconds=1) * 1000
+    os.utime(target, ns=(at_ns, at_ns))
 
 
 def read_receipt(path: Path, file_path: Path) -> UploadReceipt | None:

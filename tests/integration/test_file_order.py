@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -15,22 +14,26 @@ import pytest
 
 from gateway import newfile
 from gateway.files import locked
-from gateway.sftp.receipts import UploadReceipt, receipt_path, write_receipt
+from gateway.sftp.receipts import UploadReceipt, write_receipt
 from tests.pipeline_fixtures import A_SMALL, CLIENT_A, Batch, Installation
 
 
-def _upload(inst: Installation, data: bytes, name: str) -> Path:
-    """An upload as the built-in server leaves it: the file in in/ and its receipt,
-    received now."""
+def _upload(inst: Installation, data: bytes, name: str, trial: bool = False) -> Path:
+    """An upload as the built-in server leaves it: the file in in/ (`trial`: test/) and its
+    receipt, received now."""
     spool = inst.env.spool
+    box = spool.trial_box(CLIENT_A) if trial else spool.inbox(CLIENT_A)
+    receipts = spool.receipts(CLIENT_A) / ("test" if trial else "")
     write_receipt(UploadReceipt(
         client_id=CLIENT_A, sftp_user="iestade-a-erp", source_ip="192.0.2.7",
         key_fingerprint="SHA256:test", file_name=name, uploaded_as=name,
         size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
-        received_at=inst.clock.now(), path=spool.inbox(CLIENT_A) / name,
-        receipt_path=receipt_path(spool.root, CLIENT_A, name),
+        received_at=inst.clock.now(), path=box / name, receipt_path=receipts / f"{name}.json",
     ))  # fmt: skip
-    return inst.drop(data, name)
+    path = box / name
+    path.with_name(f".{name}.part").write_bytes(data)
+    path.with_name(f".{name}.part").rename(path)
+    return path
 
 
 def _pays_80(msg_id: str) -> bytes:
@@ -139,14 +142,7 @@ def test_a_trial_received_first_is_checked_before_a_later_real_file(
     10:01 (80.00). One pass: the trial, received first, must be checked against the funds
     of its moment (ACCP); it ran after REAL (`Pipeline.waiting_of`: all of in/, then
     test/) and says the funds are short."""
-    spool = inst.env.spool
-    trial = spool.trial_box(CLIENT_A) / "trial.xml"
-    trial.write_bytes(_pays_80("TRIAL"))
-    stamp = inst.clock.now().timestamp()
-    os.utime(trial, (stamp, stamp))
-    receipt = spool.receipts(CLIENT_A) / "test" / "trial.xml.json"  # as the server keeps it
-    receipt.parent.mkdir(parents=True, exist_ok=True)
-    receipt.write_text(json.dumps({"received_at": inst.clock.now().isoformat()}))
+    _upload(inst, _pays_80("TRIAL"), "trial.xml", trial=True)
     inst.clock.advance(dt.timedelta(minutes=1))
     _upload(inst, _pays_80("REAL"), "real.xml")
     result = inst.run()
