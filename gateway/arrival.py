@@ -75,3 +75,20 @@ def complete_files(
             continue
         found.append((key(path, info, receipt_of(path)), path))
     return [path for _, path in sorted(found)]
+
+
+class ClaimOrder:
+    """This process's claims counted within each second their names carry
+    (`Spool._claim_name`): claims of one tick keep their order by their names."""
+
+    def __init__(self) -> None:
+        self.stamp, self.count = "", 0
+
+    def next(self, stamp: str) -> int:
+        if stamp != self.stamp:
+            self.stamp, self.count = stamp, 0
+        self.count += 1
+        return min(self.count - 1, 0xFFFF)
+
+
+claims = ClaimOrder()

@@ -39,7 +39,7 @@ from gateway.rates import drop
 from gateway.readahead import BatchAhead, ReadAhead
 from gateway.settings import ClientSettings
 from gateway.shelving import Outcome
-from gateway.spool import Claim
+from gateway.spool import Claim, claimed_as
 from ledger.tx import BalanceConflict
 
 log = structlog.get_logger("gateway.pipeline")
@@ -106,6 +106,7 @@ class Pipeline:
         # Clients whose earlier file did not run in this pass (another process has it; it
         # failed and waits in work/): their later files wait for the next (`arrival`).
         self.behind: set[str] = set()
+        self.elsewhere: set[str] = set()  # … because another process runs its earlier file
         self._held_before: dict[str, faults.ClientFault] = {}
         self._housekept_at: float | None = None  # wall clock, `_housekeeping`
         self._resumed: set[str] = set()  # names in work/ told `file.resumed` (`_claim`)
@@ -126,6 +127,7 @@ class Pipeline:
         self._held_before = dict(self.held)
         self.held.clear()
         self.behind.clear()
+        self.elsewhere.clear()
         self.restore_folders()
 
     def end_pass(self) -> dict[str, faults.ClientFault]:
@@ -251,8 +253,11 @@ class Pipeline:
                         client_id, path, claimed
                     )
                     if not claim:  # another process has it, or its client is held
-                        if client_id in self.held or self._another_has(client_id, path):
+                        if client_id in self.held:
                             self.behind.add(client_id)
+                        elif self._another_has(client_id, path):
+                            self.behind.add(client_id)
+                            self.elsewhere.add(client_id)
                         continue
                     jobs.append(Job(claim, batch_ahead=self.batch_ahead))
                 if jobs:
@@ -268,8 +273,9 @@ class Pipeline:
         if path.exists():
             return True
         claims = self.held.confined(client_id, self.env.spool.in_work, client_id) or []
+        name = claimed_as(path.name)
         return path.parent != self.env.spool.work(client_id) and any(
-            p.name.partition("__")[2] == path.name for p in claims
+            p.name.partition("__")[2] == name for p in claims
         )
 
     def _lock(self, locks: contextlib.ExitStack, client_id: str, path: Path) -> bool:

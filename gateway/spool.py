@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
-import itertools
 import json
 import os
 import secrets
@@ -54,7 +53,14 @@ file_name_bytes_max = 255 - len("00000000__") - len("20261205T030000-12345678-TE
 TRIAL_MARK = "-TEST"  # ends the claim id of a file taken from test/ (a trial run)
 SHELVES = ("archive", "rejected", "duplicates", "trials")
 stale_temporary_seconds = 3600
-_claims = itertools.count()  # this process's claims (`Spool._claim_name`)
+
+
+
+def claimed_as(name: str) -> str:
+    """An uploaded file's name as its claim (and shelf) carries it: as text every part of
+    the gateway can store (`stored_name`), cut at a character to `file_name_bytes_max`."""
+    kept = stored_name(name).encode("utf-8")[:file_name_bytes_max]
+    return kept.decode("utf-8", errors="ignore")
 
 
 def is_ignored(name: str) -> bool:
@@ -214,15 +220,14 @@ class Spool:
 
     def _claim_name(self, client_id: str, name: str, now: dt.datetime, mark: str = "") -> Path:
         """`<claimed at>-<order><random>__<original name>` in work/: the claim's own name,
-        which its shelf name carries on. Its order (4 hex digits, this process's claims
-        counted) keeps the claims of one tick of the kernel's clock, whose ctimes are
+        which its shelf name carries on. Its order (4 hex digits, this process's claims in
+        that second counted) keeps the claims of one tick of the kernel's clock, whose ctimes are
         equal, in the order they were made (`arrival`). A name already in work/ (a chance
         of 2**-16 within a second) is not reused: `os.replace` would put this over that."""
+        stamp = f"{now:%Y%m%dT%H%M%S}"
         while True:
-            order = next(_claims) % 0x10000
-            claim_id = f"{now:%Y%m%dT%H%M%S}-{order:04x}{secrets.token_hex(2)}{mark}"
-            kept = name.encode("utf-8")[:file_name_bytes_max].decode("utf-8", errors="ignore")
-            target = self.work(client_id) / f"{claim_id}__{kept}"
+            claim_id = f"{stamp}-{arrival.claims.next(stamp):04x}{secrets.token_hex(2)}{mark}"
+            target = self.work(client_id) / f"{claim_id}__{claimed_as(name)}"
             if not os.path.lexists(target):
                 return target
 

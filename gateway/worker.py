@@ -138,8 +138,9 @@ class Worker:
         day = dayorder.run(self.pipeline, ready, stop=self.stop.is_set)
         processed += len(day.outcomes)
         # Files of the day wait for another worker's due run, or a client's files for its
-        # earlier one (another process runs it; it failed): looked at again soon.
-        if day.held_back or self.pipeline.behind - set(self.pipeline.held):
+        # earlier one that another process runs: looked at again soon. (Not behind its own
+        # failed file: that is tried again at the rescans, as before quarantine.)
+        if day.held_back or self.pipeline.elsewhere:
             recheck = min(recheck or held_back_seconds, held_back_seconds)
         if not day.stopped and leader:
             self._end_of_day()

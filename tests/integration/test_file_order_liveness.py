@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from gateway import newfile
+from gateway import arrival, newfile
 from gateway.files import locked
+from gateway.spool import file_name_bytes_max
 from gateway.worker import Share, Worker
 from tests.integration.test_file_order import _pays_80, _upload
 from tests.pipeline_fixtures import CLIENT_A, Installation
@@ -167,3 +168,115 @@ def test_files_claimed_together_keep_their_order_in_work_without_receipts(
     pipeline.run_files = real
     done = inst.run().outcomes
     assert [(o.msg_id, o.group_status) for o in done] == [("FIRST", "ACSC"), ("SECOND", "RJCT")]
+
+
+def _another_process_claimed_first_of(inst: Installation, first_name: str) -> list[Any]:
+    first = _upload(inst, _pays_80("FIRST"), first_name)
+    inst.clock.advance(dt.timedelta(minutes=1))
+    _upload(inst, _pays_80("SECOND"), "second.xml")
+    inst.clock.set(inst.clock.now() + dt.timedelta(seconds=inst.settings.settle_seconds))
+    pipeline = inst.pipeline
+    pipeline.begin_pass()
+    listed = pipeline.waiting()  # FIRST, SECOND, both still in in/
+    # meanwhile `scan --once` (another process) claims FIRST into work/ and runs it
+    claim = inst.env.spool.claim(CLIENT_A, first, inst.clock.now())
+    assert claim is not None
+    with contextlib.ExitStack() as other_process:
+        assert other_process.enter_context(locked(claim.path))
+        outcomes = pipeline.process(listed)
+    return outcomes
+
+
+def test_a_long_named_file_another_process_claimed_does_not_hold_back_its_later_file(
+    inst: Installation,
+) -> None:
+    """(Third outside review.) FIRST's name is 230 bytes (allowed; it has a receipt).
+    Another process claimed it (its name in work/ cut to `file_name_bytes_max`) and runs
+    it. `_another_has` compared the claim's cut name with the full one: no match, so A was
+    not `behind` and SECOND ran ahead of FIRST, spending its 80.00 (FIRST got AM04)."""
+    name = "f" * (230 - len(".xml")) + ".xml"
+    assert len(name.encode()) > file_name_bytes_max
+    outcomes = _another_process_claimed_first_of(inst, name)
+    assert [o.msg_id for o in outcomes] == [], "SECOND ran while FIRST was another's to run"
+
+
+def test_a_non_utf8_named_file_another_process_claimed_does_not_hold_back_its_later_file(
+    inst: Installation,
+) -> None:
+    """(Third outside review.) OpenSSH mode (no receipts): A uploads `pay\\xe9.xml`
+    (Latin-1 bytes, which OpenSSH takes), then SECOND. Another process claims FIRST: its
+    work/ name carries `stored_name` (`pay\\\\xe9.xml`, backslash-escaped), which
+    `_another_has` compared with the surrogate-escaped `path.name`: no match, A was not
+    behind, SECOND ran ahead of FIRST and spent its 80.00."""
+    import os
+
+    first = inst.inbox(CLIENT_A) / os.fsdecode(b"pay\xe9.xml")
+    first.write_bytes(_pays_80("FIRST"))
+    inst.clock.advance(dt.timedelta(minutes=1))
+    inst.drop(_pays_80("SECOND"), "second.xml")
+    inst.clock.set(inst.clock.now() + dt.timedelta(seconds=inst.settings.settle_seconds))
+    pipeline = inst.pipeline
+    pipeline.begin_pass()
+    listed = pipeline.waiting()
+    assert listed[0][1] == first
+    claim = inst.env.spool.claim(CLIENT_A, first, inst.clock.now())  # the other process
+    assert claim is not None
+    with contextlib.ExitStack() as other_process:
+        assert other_process.enter_context(locked(claim.path))
+        outcomes = pipeline.process(listed)
+    assert [o.msg_id for o in outcomes] == [], "SECOND ran while FIRST was another's to run"
+
+
+def test_a_long_named_file_run_elsewhere_keeps_its_money_from_the_later_one(
+    inst: Installation,
+) -> None:
+    """The long-name case run on: FIRST, received first, is paid once the other process
+    (here: the next pass) runs it; SECOND, after it, finds A_SMALL short (it had spent
+    FIRST's money)."""
+    name = "f" * 226 + ".xml"
+    ran = _another_process_claimed_first_of(inst, name)
+    later = inst.run().outcomes
+    assert [(o.msg_id, o.group_status) for o in ran + later] == [
+        ("FIRST", "ACSC"), ("SECOND", "RJCT")
+    ]
+
+
+def test_claims_keep_their_order_across_a_new_second_of_a_busy_process(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(Third outside review.) A claim's order counted every claim of the process's life
+    and wrapped at 65,536: FIRST claimed as `<stamp>-ffff…`, SECOND in the same tick as
+    `<stamp>-0000…` sorted first where their ctimes tied (no receipts). The count now
+    starts afresh with each second the names carry."""
+    spool = inst.env.spool
+    first = inst.drop(_pays_80("FIRST"), "first.xml")
+    inst.clock.advance(dt.timedelta(minutes=1))
+    second = inst.drop(_pays_80("SECOND"), "second.xml")
+    busy = arrival.ClaimOrder()
+    busy.stamp, busy.count = "20261125T075959", 0xFFFF  # a second of 65,535 claims before
+    monkeypatch.setattr(arrival, "claims", busy)
+    a = spool.claim(CLIENT_A, first, inst.clock.now())
+    b = spool.claim(CLIENT_A, second, inst.clock.now())
+    assert a is not None and b is not None
+    assert a.path.name < b.path.name, (a.path.name, b.path.name)  # where ctimes tie
+
+
+def test_a_file_failing_in_a_daemon_pass_is_tried_again_at_the_rescans(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(Third outside review.) FIRST trips a defect of ours. Its failed try left A in
+    `Pipeline.behind`, and `Worker.run_pass` asked for a recheck in 0.5 s: three tries and
+    quarantine/ within a second. A worker looks again soon only for a client whose earlier
+    file another process runs (`Pipeline.elsewhere`); a failed file waits for the rescan."""
+    import threading
+
+    from gateway.worker import Share, Worker
+
+    _first_always_fails(monkeypatch)
+    worker = Worker(inst.env, threading.Event(), Share(0, 1))
+    _upload(inst, _pays_80("FIRST"), "first.xml")
+    inst.clock.set(inst.clock.now() + dt.timedelta(seconds=inst.settings.settle_seconds))
+    rechecks = []
+    for _ in range(3):
+        rechecks.append(worker.run_pass().recheck_seconds)
+    assert rechecks == [None, None, None]  # each try waits for the rescan, as before
