@@ -129,13 +129,17 @@ class Watcher:
         self.watches: dict[Path, tuple[tuple[int, int], Any]] = {}  # by folder: its identity
         self.unwatched: set[Path] = set()
         self.stopped = threading.Event()
+        self.looking = threading.Lock()  # a refresh, which `stop` waits for
         self.thread = threading.Thread(target=self._keep, name="watcher-refresh", daemon=True)
 
     def start(self) -> None:
         self.thread.start()
 
     def stop(self) -> None:
-        self.stopped.set()
+        """No refresh schedules a watch once this has begun (one would outlive the
+        observer, its emitter started while the observer was still stopping)."""
+        with self.looking:
+            self.stopped.set()
         self.observer.stop()
 
     def join(self, timeout: float | None = None) -> None:
@@ -152,6 +156,11 @@ class Watcher:
     def refresh(self) -> None:
         """Watch each folder that is there and not watched as it is now: its watch gone
         (the folder removed: watchdog's emitter stops) or on another folder."""
+        with self.looking:
+            if not self.stopped.is_set():
+                self._refresh()
+
+    def _refresh(self) -> None:
         alive = {emitter.watch for emitter in self.observer.emitters if emitter.is_alive()}
         for client_id, folder in self.folders:
             try:

@@ -140,3 +140,28 @@ def test_an_inbox_removed_and_made_again_is_watched_again(tmp_path: Path) -> Non
         before = hints.count
         arrives(tmp_path, inbox)
         assert hints.more_than(before)
+
+
+def test_stop_while_a_refresh_runs_leaves_no_emitter_running(tmp_path: Path) -> None:
+    """(Outside review.) The daemon's shutdown (`stop`, `join`) while the refresh thread
+    re-schedules a re-made in/ left that watch's emitter running after the observer had
+    stopped. A refresh now ends before the stop begins, and none starts after it."""
+    inst = Installation.create(tmp_path / "inst", funded=False)
+    inbox = inst.env.spool.inbox(CLIENT_A)
+    leaked = []
+    try:
+        for _ in range(10):
+            watcher = start_watcher(inst.settings, inst.env, Hints(), every=3600)
+            assert watcher is not None
+            inbox.rmdir()
+            inbox.mkdir()
+            time.sleep(0.2)  # the old emitter ends with its folder
+            looking = threading.Thread(target=watcher.refresh)  # as `_keep` does
+            looking.start()
+            watcher.stop()
+            looking.join()
+            watcher.join(5)
+            leaked += [e for e in watcher.observer.emitters if e.is_alive()]
+    finally:
+        inst.env.close()
+    assert not leaked, leaked
