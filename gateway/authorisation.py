@@ -335,29 +335,29 @@ def expire_due(
     return len(expired)
 
 
-def expire_if_over(env: Environment, conn: Connection, row: Any, intake: Intake) -> bool:
+def expire_if_over(env: Environment, conn: Connection, row: Any, intake: Intake) -> str | None:
     """Expire the waiting batch of `row` (locked) now if its waiting time was over when
     `intake` (a signature container, a cancellation) was received — the expiry at that
     day's start had not run (the daemon down then, OpenSSH receiving meanwhile): such a
-    signature changes nothing, such a cancellation finds it expired (SPEC §11). Whether
-    it did."""
+    signature changes nothing, such a cancellation finds it expired (SPEC §11). The name
+    of its follow-up if it did."""
     if row.state != WAITING or intake.received_local.date() < row.expires_on:
-        return False
+        return None
     return _expire(env, conn, row, intake.now_local)
 
 
-def _expire(env: Environment, conn: Connection, row: Any, local: dt.datetime) -> bool:
+def _expire(env: Environment, conn: Connection, row: Any, local: dt.datetime) -> str:
     """RJCT DS24: every transaction of the batch (read again from awaiting/), the group too;
-    True (done: what `Held.confined` hands on)."""
+    the name of that follow-up (done: what `Held.confined` hands on)."""
     days = env.settings.authorisation_days
     info = (f"waited {days} business days for signatures without completion "
             f"(received {row.received_at.astimezone(local.tzinfo):%Y-%m-%d %H:%M})")  # fmt: skip
-    close_unexecuted(
+    name = close_unexecuted(
         env, conn, row, local, reason=Reason.DS24, info=info, state=EXPIRED,
         tx_info="waiting time for signatures expired",
     )  # fmt: skip
     log.info("batch.expired", client=row.client_id, file_id=row.file_id)
-    return True
+    return name
 
 
 def close_unexecuted(

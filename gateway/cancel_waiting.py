@@ -99,6 +99,7 @@ class Waiting:
     request_msg_id: str
     held: dict[int, Held | None] = field(default_factory=dict)  # by gw_awaiting id
     txs_read: dict[int, list[WaitingTx]] = field(default_factory=dict)  # the same, unlocked
+    expired: list[str] = field(default_factory=list)  # follow-ups of batches it expired
 
     @property
     def client_id(self) -> str:
@@ -149,8 +150,9 @@ class Waiting:
         return UnderlyingResolution(payment_infos=infos)
 
     def close(self, local: dt.datetime) -> list[str]:
-        """End the waiting of each batch this request cancelled; the follow-ups' names."""
-        names = []
+        """End the waiting of each batch this request cancelled; the follow-ups' names
+        (with those of the batches it found expired)."""
+        names = list(self.expired)
         for held in self.held.values():
             if held is None or not held.cancelled:
                 continue
@@ -190,9 +192,9 @@ class Waiting:
         """The batch `found`, its row locked and read again (None: executed meanwhile)."""
         if found.id not in self.held:
             row = self._locked(found.id)
-            if row is not None and authorisation.expire_if_over(
-                self.env, self.conn, row, self.intake
-            ):  # its waiting time was over when the request came: it expired (SPEC §11)
+            expired = row and authorisation.expire_if_over(self.env, self.conn, row, self.intake)
+            if expired:  # its waiting time was over when the request came (SPEC §11)
+                self.expired.append(expired)
                 row = self._locked(found.id)
             held = None
             if row is not None:

@@ -113,10 +113,13 @@ def _container_file(
             done = submitted[0]
             return _close(conn, container_id, done, f"its data file {found.data_name}: "
                           f"{done.info or done.group_status}")  # fmt: skip
-    if row is not None and authorisation.expire_if_over(env, conn, row, intake):
+    expired = row and authorisation.expire_if_over(env, conn, row, intake)
+    if expired:
         row = authorisation.waiting_row(conn, intake.client_id, sha256)
     if row is None or row.state != authorisation.WAITING:
-        return _changes_nothing(env, conn, intake, container_id, sha256, row)
+        done = _changes_nothing(env, conn, intake, container_id, sha256, row)
+        done.answer = ", ".join(filter(None, (expired, done.answer)))  # the expiry's too
+        return done
     earlier = signatures_kept.counted_so_far(conn, row)
     with contextlib.ExitStack() as stack:
         ahead: Reading | None = None

@@ -55,7 +55,6 @@ SHELVES = ("archive", "rejected", "duplicates", "trials")
 stale_temporary_seconds = 3600
 
 
-
 def claimed_as(name: str) -> str:
     """An uploaded file's name as its claim (and shelf) carries it: as text every part of
     the gateway can store (`stored_name`), cut at a character to `file_name_bytes_max`."""

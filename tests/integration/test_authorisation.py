@@ -1231,10 +1231,12 @@ def test_a_late_signature_during_a_hold_over_the_day_does_not_execute_an_expired
     assert CLIENT_A in inst.run().held  # the container waits with its client
     inst.clock.set(WHEN + dt.timedelta(days=8))  # Thursday 10:00: the operator mends it
     mend()
-    inst.run()
+    (late,) = inst.run().outcomes
     answers = inst.new_answers()
     assert _state(inst) == ["expired"], [(a.group_status, a.group_reasons) for a in answers]
     assert inst.balance(A_MAIN) == before
+    # its answer and the expiry's follow-up it wrote, both named (its log line counts them)
+    assert sorted((late.answer or "").split(", ")) == sorted(a.path.name for a in answers)
 
 
 def _waits(inst: Installation, data: bytes) -> None:

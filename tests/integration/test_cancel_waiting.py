@@ -519,9 +519,13 @@ def test_a_cancellation_received_once_the_batch_expired_finds_it_expired(
     assert CLIENT_A in inst.run().held  # the request waits with its client
     inst.clock.set(WHEN + dt.timedelta(days=8))  # Thursday 10:00: the operator mends it
     mend()
-    assert inst.run().held == {}
+    result = inst.run()
+    assert result.held == {}
     assert state(inst) == "expired" and payments_of(inst) == 0
-    found = by_type(out.new())
+    written = out.new()
+    (outcome,) = result.outcomes  # its answers named, the expiry's follow-up too (its log)
+    assert sorted((outcome.answer or "").split(", ")) == sorted(f.path.name for f in written)
+    found = by_type(written)
     (answer,) = found["camt.029.001.10"]
     assert_valid(answer.path, "camt.029.001.10")
     assert answer.text("Sts/Conf") == "RJCR"
