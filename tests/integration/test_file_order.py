@@ -36,6 +36,14 @@ def _upload(inst: Installation, data: bytes, name: str, trial: bool = False) -> 
     return path
 
 
+def _upload_big_80(inst: Installation) -> None:
+    """BIG, 80.00 of A_SMALL's in 4,000 payments: a file `scan --once` reads ahead."""
+    big = Batch(debtor=A_SMALL, msg_id="BIG")
+    for n in range(4000):
+        big.tx(f"BIG-{n}", "0.02")
+    _upload(inst, big.build(), "big.xml")
+
+
 def _pays_80(msg_id: str) -> bytes:
     # A_SMALL holds 100.00 without overdraft: only one of two such files can pay.
     return Batch(debtor=A_SMALL, msg_id=msg_id).tx(f"{msg_id}-1", "80.00").build()
@@ -121,10 +129,7 @@ def test_scan_once_read_ahead_does_not_run_ahead_of_a_held_clients_earlier_file(
     e2 = _upload(inst, _pays_80("E2"), "e2.xml")
     assert inst.env.spool.claim(CLIENT_A, e2, inst.clock.now()) is not None
     inst.clock.advance(dt.timedelta(minutes=1))
-    big = Batch(debtor=A_SMALL, msg_id="BIG")
-    for n in range(4000):
-        big.tx(f"BIG-{n}", "0.02")  # 80.00 in all
-    _upload(inst, big.build(), "big.xml")
+    _upload_big_80(inst)
     first = readahead.start(inst.settings, inst.clock.now())
     assert isinstance(first, readahead.ReadAhead) and first.claim.original_name == "big.xml"
     result = inst.pipeline.run_once(first)

@@ -15,7 +15,7 @@ from gateway import arrival, newfile
 from gateway.files import locked
 from gateway.spool import file_name_bytes_max
 from gateway.worker import Share, Worker
-from tests.integration.test_file_order import _pays_80, _upload
+from tests.integration.test_file_order import _pays_80, _upload, _upload_big_80
 from tests.pipeline_fixtures import CLIENT_A, Installation
 
 
@@ -122,14 +122,10 @@ def test_scan_once_read_ahead_does_not_run_ahead_of_a_trial_received_first(
     `_take`): the trial, received first, is checked after it and finds the funds short,
     which `Pipeline.waiting_of` (in/ and test/ in one order) was meant to stop."""
     from gateway import readahead
-    from tests.pipeline_fixtures import A_SMALL, Batch
 
     _upload(inst, _pays_80("TRIAL"), "trial.xml", trial=True)
     inst.clock.advance(dt.timedelta(minutes=1))
-    big = Batch(debtor=A_SMALL, msg_id="BIG")
-    for n in range(4000):
-        big.tx(f"BIG-{n}", "0.02")  # 80.00 in all
-    _upload(inst, big.build(), "big.xml")
+    _upload_big_80(inst)
     first = readahead.start(inst.settings, inst.clock.now())
     assert first is None  # the trial came first: nothing is read ahead of it
     result = inst.pipeline.run_once(first)
