@@ -103,18 +103,19 @@ class DueRun:
     def run(self, env: Environment, now: dt.datetime, held: Collection[str] = ()) -> list[int]:
         """This process's due payments run (`execute_due`) as of `now`, but those of
         clients `held` (their files wait for their folders: their due payments with them)."""
-        if self.only is not None:
-            return pending.execute_due(env, now, only=tuple(c for c in self.only if c not in held))
-        return pending.execute_due(env, now, but=(*self.but, *held))
+        return pending.execute_due(env, now, **self._whose(held))
 
     def expire(self, env: Environment, now: dt.datetime, held: Held) -> int:
         """This process's clients' batches whose waiting time is over expire (SPEC §11),
         but those of clients `held`: their files wait for their folders — a signature
         received in time among them — and their batches wait with them."""
+        return authorisation.expire_due(env, now, held, **self._whose(held))
+
+    def _whose(self, held: Collection[str]) -> dict[str, Any]:
+        """This process's clients but those `held`, as `only=` or `but=` of a due run."""
         if self.only is not None:
-            only = tuple(c for c in self.only if c not in held)
-            return authorisation.expire_due(env, now, held, only=only)
-        return authorisation.expire_due(env, now, held, but=(*self.but, *held))
+            return {"only": tuple(c for c in self.only if c not in held)}
+        return {"but": (*self.but, *held)}
 
     def noted(self, what: str, day: dt.date) -> bool:
         """Whether this process has noted `what` on `day`."""
@@ -179,7 +180,7 @@ def _run(
     _, late_work = split(env, began, pipeline.in_work(but=first), claimed=True)
     late_first = first is not None and _since(env, began, first.claim.receipt, first.claim.arrived)
     done = DayPass()
-    if first is not None and not late_first and _may_run(pipeline, first):
+    if first is not None and not late_first and not pipeline.waits(first.claim.client_id):
         done.outcomes += pipeline.run([first])
     if not _take(pipeline, before, done, stop):
         return done
@@ -202,18 +203,10 @@ def _run(
             return done.hold("another worker's clients' due payments")
     if late_work:
         done.outcomes += pipeline.process(late_work, claimed=True)
-    if first is not None and late_first and _may_run(pipeline, first):
+    if first is not None and late_first and not pipeline.waits(first.claim.client_id):
         done.outcomes += pipeline.run([first])
     _take(pipeline, since, done, stop)
     return done
-
-
-def _may_run(pipeline: Pipeline, first: Job) -> bool:
-    """Whether `scan --once`'s file read ahead may run now: not while its client is held
-    (nothing is booked that could not be answered) or its earlier file did not run
-    (`Pipeline.behind`); it waits in work/ for the next pass."""
-    client_id = first.claim.client_id
-    return client_id not in pipeline.held and client_id not in pipeline.behind
 
 
 def _take(pipeline: Pipeline, files: Files, done: DayPass, stop: Callable[[], bool]) -> bool:

@@ -247,15 +247,13 @@ class Pipeline:
             with contextlib.ExitStack() as locks:
                 jobs = []
                 for client_id, path in group:
-                    if client_id in self.held or client_id in self.behind:
-                        continue  # held: nothing is booked that could not be answered
+                    if self.waits(client_id):
+                        continue
                     claim = self._lock(locks, client_id, path) and self._claim(
                         client_id, path, claimed
                     )
-                    if not claim:  # another process has it, or its client is held
-                        if client_id in self.held:
-                            self.behind.add(client_id)
-                        elif self._another_has(client_id, path):
+                    if not claim:  # another process has it, or its client is held now
+                        if not self.waits(client_id) and self._another_has(client_id, path):
                             self.behind.add(client_id)
                             self.elsewhere.add(client_id)
                         continue
@@ -265,6 +263,11 @@ class Pipeline:
         if claimed and self._resumed:  # told once while it stays in work/, again if it comes back
             self._resumed &= {p.name for _, p in self.in_work()}
         return outcomes
+
+    def waits(self, client_id: str) -> bool:
+        """Whether a client's files wait for the next pass: it is held (nothing is booked
+        that could not be answered) or `behind` an earlier file of its."""
+        return client_id in self.held or client_id in self.behind
 
     def _another_has(self, client_id: str, path: Path) -> bool:
         """Whether a file this pass could not take is another process's to run: locked
