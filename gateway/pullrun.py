@@ -88,6 +88,17 @@ def run(env: Environment, tx: LedgerTx, intake: Intake, message: str) -> Outcome
         cancellation = reader_.read(data)
         if isinstance(cancellation, RequestFinding):
             return refuse(env, conn, intake, message, cancellation)
+        foreign = next(
+            (a for a in cancellation.debtor_accounts()
+             if not record.client_owns(env.settings, conn, intake.client_id, a)),
+            None,
+        )  # fmt: skip
+        if foreign is not None:
+            finding = RequestFinding(
+                RequestReason.AC02, f"debtor account {foreign} is not one of yours",
+                cancellation.msg_id,
+            )  # fmt: skip
+            return refuse(env, conn, intake, message, finding)
         return _cancel(env, tx, intake, message, cancellation)
     supported = ", ".join(REPORT_REQUESTS + CANCELLATIONS)
     root = safe_xml.parse(data, message)  # for its MsgId, which every version carries alike

@@ -28,6 +28,7 @@ from gateway.statuses import TxStatus
 from ledger import calendar, currency
 from ledger.bulk import inserting
 from ledger.core import Account, AccountKind, Transfer
+from ledger.schema import accounts as t_accounts
 from ledger.tx import LedgerTx
 
 # The columns of a payment's row, in the order `payment_row` gives its values.
@@ -184,6 +185,15 @@ def update_file(conn: Connection, file_id: int, **values: Any) -> None:
 
 
 # -- what the rules need to know -------------------------------------------------------------
+
+
+def client_owns(settings: Settings, conn: Connection, client_id: str, iban: str) -> bool:
+    """Whether `iban` is an account of the client's, in its configuration and its books."""
+    client = next((c for c in settings.clients if c.id == client_id), None)
+    if client is None or iban not in {a.iban for a in client.accounts}:
+        return False
+    owner = conn.execute(select(t_accounts.c.owner).where(t_accounts.c.iban == iban)).first()
+    return owner is not None and owner[0] == client_id
 
 
 def client_book(tx: LedgerTx, client_id: str, own: Mapping[str, str], today: dt.date) -> Book:

@@ -25,14 +25,13 @@ from typing import BinaryIO
 
 from sqlalchemy import Connection, func, select
 
-from gateway import db
+from gateway import db, record
 from gateway.environment import Environment
 from gateway.inbound import camt060_v03, camt060_v05
 from gateway.inbound.report_request import ReportKind, ReportRequest, RequestedReport
 from gateway.outbound import admi002_v01, camt053_copy, outbox, reports, statements
 from gateway.pull_codes import RequestFinding, RequestReason
 from ledger import calendar
-from ledger.schema import accounts as t_accounts
 
 REPORT_REQUESTS = (camt060_v03.MESSAGE, camt060_v05.MESSAGE)
 
@@ -117,7 +116,7 @@ def _plan(
     number: int,
     local: dt.datetime,
 ) -> _Plan | RequestFinding:
-    if not _owns(env, conn, client_id, wanted.iban):
+    if not record.client_owns(env.settings, conn, client_id, wanted.iban):
         return _refused(
             RequestReason.AC02, f"report {number}: account {wanted.iban} is not one of yours"
         )
@@ -134,15 +133,6 @@ def _plan(
             )
         return _Intraday(wanted.iban)
     return _statements(env, conn, wanted, number, local)
-
-
-def _owns(env: Environment, conn: Connection, client_id: str, iban: str) -> bool:
-    """Whether `iban` is an account of the client's, in its configuration and its books."""
-    client = next((c for c in env.settings.clients if c.id == client_id), None)
-    if client is None or iban not in {a.iban for a in client.accounts}:
-        return False
-    owner = conn.execute(select(t_accounts.c.owner).where(t_accounts.c.iban == iban)).first()
-    return owner is not None and owner[0] == client_id
 
 
 def _statements(

@@ -12,8 +12,11 @@ payment informations and transactions. What to cancel is one of:
 - single transactions: `TxInf` by `OrgnlEndToEndId` and/or `OrgnlInstrId`, with the
   original amount when given (the gateway compares it with the booked payment).
 
-Nothing here is judged against the books: an unknown id is the gateway's to answer
-(camt.029 `NOOR`). Only a request that names nothing to cancel is refused here.
+A transaction may also name its debtor account (`OrgnlTxRef/DbtrAcct`): the account
+debited, which must be the client's (SPEC §15: a request naming an account that is not
+the client's is refused as a whole, `pullrun`). Nothing here is judged against the
+books: an unknown id is the gateway's to answer (camt.029 `NOOR`). Only a request that
+names nothing to cancel is refused here.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ class TransactionCancellation:
     currency: str | None = None
     requested_date: dt.date | None = None  # OrgnlReqdExctnDt (its date part in .09)
     reason: CancellationReasonInfo | None = None
+    debtor_account: str | None = None  # OrgnlTxRef/DbtrAcct: its IBAN, or its other id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,6 +104,16 @@ class CancellationRequest:
     case_id: str | None = None  # Case/Id, when the client opened a case
     nb_of_txs: str | None = None  # CtrlData/NbOfTxs as sent
     underlyings: tuple[Underlying, ...]
+
+    def debtor_accounts(self) -> list[str]:
+        """The debtor accounts the request names, each once, in the order named."""
+        named = (
+            t.debtor_account
+            for u in self.underlyings
+            for p in u.payment_infos
+            for t in p.transactions
+        )
+        return list(dict.fromkeys(a for a in named if a is not None))
 
 
 def read(data: bytes, message: str, document: type) -> CancellationRequest | RequestFinding:
@@ -203,7 +217,19 @@ def _transaction(node: Any) -> TransactionCancellation:
         currency=amount.ccy if amount is not None else None,
         requested_date=_requested_date(node.orgnl_reqd_exctn_dt),
         reason=_reason(node.cxl_rsn_inf),
+        debtor_account=_debtor_account(node.orgnl_tx_ref),
     )
+
+
+def _debtor_account(reference: Any) -> str | None:
+    """`OrgnlTxRef/DbtrAcct/Id` as given: its IBAN, or its other identification."""
+    account = reference.dbtr_acct if reference is not None else None
+    if account is None or account.id is None:
+        return None
+    if account.id.iban is not None:
+        return str(account.id.iban)
+    other = account.id.othr
+    return str(other.id) if other is not None else None
 
 
 def _requested_date(value: Any) -> dt.date | None:

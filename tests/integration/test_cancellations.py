@@ -24,6 +24,7 @@ from tests.pipeline_fixtures import (
     B_MAIN,
     CLIENT_A,
     CLIENT_B,
+    TREL_MISSING,
     Batch,
     Installation,
 )
@@ -48,9 +49,13 @@ def cancel(
     msg_id: str = "CXL-1",
     original: str = "PAY-F",
     pmt_inf_id: str | None = None,
+    debtor_iban: str | None = None,
 ) -> bytes:
     txs = tuple(
-        s.CancelTx(end_to_end_id=e2e, instr_id=None, amount=amount, cancellation_id=f"C-{e2e}")
+        s.CancelTx(
+            end_to_end_id=e2e, instr_id=None, amount=amount, cancellation_id=f"C-{e2e}",
+            debtor_iban=debtor_iban,
+        )
         for e2e, amount in e2e_amounts
     )
     pmt = s.CancelPmtInf(pmt_inf_id=pmt_inf_id or f"{original}-P1", transactions=txs)
@@ -457,3 +462,29 @@ def test_a_request_whose_msg_id_cannot_be_read_names_the_upload(
     sha256 = hashlib.sha256(data).hexdigest()
     assert description.endswith(f"; file cxl-cut.xml, SHA-256 {sha256}"), description
     assert len(description) <= 350
+
+
+@pytest.mark.parametrize("version", ["01", "09"])
+def test_a_cancellation_naming_a_debtor_account_not_the_clients_is_refused_as_a_whole(
+    inst: Installation, version: str
+) -> None:
+    """SPEC §15: a camt.055 that names an account that is not the client's (unknown and
+    foreign look the same) is answered with admi.002, never with data — and cancels
+    nothing. Its own debtor account is named as usual."""
+    waiting_batch(inst)
+    out = Out(inst.outbox(CLIENT_A))
+    texts = []
+    for n, iban in enumerate((B_MAIN, TREL_MISSING)):
+        data = cancel(("E-1", "10.00"), version=version, msg_id=f"CXL-{n}", debtor_iban=iban)
+        outcome = run_request(inst, data, name=f"c{n}.xml")
+        assert (outcome.group_status, outcome.reason) == ("RJCT", "AC02")
+        (answer,) = out.new()
+        assert answer.message == "admi.002.001.01"
+        assert answer.text("Rsn/RjctgPtyRsn") == "AC02"
+        assert answer.text("RltdRef/Ref") == f"CXL-{n}"
+        texts.append(answer.text("Rsn/RsnDesc").replace(iban, "X"))
+        assert payment_status(inst, "E-1") == ("PDNG", None)
+    assert texts[0] == texts[1]  # unknown and foreign look the same
+    outcome = run_request(inst, cancel(("E-1", "10.00"), version=version, debtor_iban=A_MAIN))
+    assert outcome.group_status == "CNCL"
+    assert payment_status(inst, "E-1") == ("RJCT", "DS02")

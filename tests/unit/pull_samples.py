@@ -104,6 +104,7 @@ class CancelTx:
     currency: str = "EUR"
     requested_date: str | None = "2026-12-01"
     reason: str | None = "DUPL"
+    debtor_iban: str | None = None  # OrgnlTxRef/DbtrAcct
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,9 @@ def camt055(
                 m.el(m.el(info, "Rsn"), "Cd", tx.reason)
                 if reason_text is not None:
                     m.el(info, "AddtlInf", reason_text)
+            if tx.debtor_iban is not None:
+                account = m.el(m.el(item, "OrgnlTxRef"), "DbtrAcct")
+                m.el(m.el(account, "Id"), "IBAN", tx.debtor_iban)
     return root
 
 
