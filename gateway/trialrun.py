@@ -14,8 +14,9 @@ outbox row: a restart finds the trial answered by it and only delivers and shelv
 
 Signatures are reported, not required (SPEC §11, §15): a batch debiting an account
 that needs them is checked as if signed — each payment says what would happen to it
-then — and its group is `PDNG` (unless rejected as a whole) with how many signatures
-it would wait for and whose, as the first answer to the real batch says.
+then, and its group is what its payments give — and the answer says how many
+signatures it would need and whose ("would need 2 signatures: …"), as the first answer
+to the real batch says what it waits for.
 """
 
 from __future__ import annotations
@@ -96,12 +97,11 @@ def _answered(
     waits: str | None, note: str | None = None, codes: tuple[Reason, ...] = (),
 ) -> Outcome:
     """The trial's answer (`report`, the pain.002 of its run `checked`, made a trial's)
-    issued; its Outcome. `waits`: what signatures it would wait for, if any; `note`: what
+    issued; its Outcome. `waits`: what signatures it would need, if any; `note`: what
     a container's signatures would do, `codes` the reasons of those that would not count."""
     msg_id = answers.new_msg_id(conn, intake.now_local)
     name = _issue(conn, intake, msg_id, trial_answer(report, msg_id, waits, note, codes))
     status = "ACCP" if checked.group_status == "ACSC" else checked.group_status
-    status = "PDNG" if waits is not None else status
     counts = dict(checked.counts)
     if "ACSC" in counts:
         counts["ACCP"] = counts.get("ACCP", 0) + counts.pop("ACSC")
@@ -191,13 +191,13 @@ def _levels(env: Environment, client_id: str, debited: list[str]) -> dict[str, i
 def _would_wait(
     env: Environment, client_id: str, debited: list[str], checked: Outcome
 ) -> str | None:
-    """What signatures the batch, debiting `debited`, would wait for (None: none, or it is
+    """What signatures the batch, debiting `debited`, would need (None: none, or it is
     rejected as a whole, which in/ answers at once)."""
     level = required_level(_levels(env, client_id, debited))
     if level == 0 or checked.reason is not None:
         return None
     plural = "s" if level > 1 else ""
-    return f"would wait for {level} signature{plural}: {authorisation.needs(level)}"
+    return f"would need {level} signature{plural}: {authorisation.needs(level)}"
 
 
 def _container(env: Environment, tx: LedgerTx, intake: Intake) -> Outcome:
@@ -241,7 +241,7 @@ def _container(env: Environment, tx: LedgerTx, intake: Intake) -> Outcome:
     if auth.level == 0 or auth.complete:  # it would execute
         note += f" ({auth.describe()})" if auth.level else ""
         return _answered(env, tx.conn, intake, checked, report, None, note, codes)
-    waits = f"would wait: {auth.describe()}"
+    waits = f"would need more signatures: {auth.describe()}"
     return _answered(env, tx.conn, intake, checked, report, waits, note, codes)
 
 
@@ -264,7 +264,7 @@ def _signing(
     `waiting`): its signatures judged as in/ would, counted with those the batch has
     received (SPEC §11, §15), and the batch run as in/ would run it once authorised —
     each payment judged now, as if signed — with how many signatures it would still
-    wait for."""
+    need."""
     earlier = signatures_kept.counted_so_far(tx.conn, waiting)
     checks = signature_checks.verify(env, container, intake)
     signers = signature_checks.signers_of(checks, intake)
@@ -278,7 +278,7 @@ def _signing(
     if auth.complete:
         note += f". {batch}: {auth.describe()}; it would execute, each payment as below"
         return _answered(env, tx.conn, intake, checked, report, None, note, codes)
-    waits = f"{batch}: it would wait: {auth.describe()}"
+    waits = f"{batch}: it would need more signatures: {auth.describe()}"
     return _answered(env, tx.conn, intake, checked, report, waits, note, codes)
 
 

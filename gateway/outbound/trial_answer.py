@@ -5,8 +5,9 @@ transaction at once (read whole into a tree, the report took many times its size
 
 What changes (`gateway.trialrun`'s module docstring says why): a MsgId of its own; what
 would execute now `ACCP` instead of `ACSC`; no `AcctSvcrRef` (nothing was booked); a
-`StsRsnInf` at group level saying it is a trial (and what signatures it would wait for,
-its group then `PDNG`, and more to say of a container's signatures).
+`StsRsnInf` at group level saying it is a trial (and what signatures it would need —
+reported, not required: the statuses stay what the payments would get once signed — and
+more to say of a container's signatures).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def trial_answer(
     codes: Sequence[Reason] = (),
 ) -> bytes:
     """The compressed pain.002 `report` of a file's run as the compressed answer to its
-    trial; `waits`: the signatures the batch would wait for (its group then PDNG);
+    trial; `waits`: the signatures the batch would need (reported, not required);
     `note`: more to say at group level (a container's signatures), `codes` their reasons
     as in/ would give them (SPEC §15: "rejections as usual")."""
 
@@ -114,9 +115,6 @@ def _say_trial(
     for line in xmlwrite.wrap(note, xmlwrite.additional_info_chars_max) if note else ():
         etree.SubElement(reason, _NS + "AddtlInf").text = line
     if waits is not None:
-        status = group.find(_NS + "GrpSts")
-        if status is not None:
-            status.text = "PDNG"
         for line in xmlwrite.wrap(waits + "; once signed, each payment as below", 105):
             etree.SubElement(reason, _NS + "AddtlInf").text = line
     group.insert(at, reason)

@@ -855,11 +855,15 @@ def test_a_container_in_test_is_a_trial_of_its_batch_with_its_signatures(
     data = batch(("T1", "10.00"), ("T2", "5.00"), msg_id="TRY-SIGNED")
     one = _trial(inst, signed("pay.xml", data, pki.first, WHEN), "one.asice")
     assert_valid(one.path, "pain.002.001.03")
-    assert one.original_msg_id == "TRY-SIGNED" and one.group_status == "PDNG"
+    # signatures reported, not required (SPEC §15): the group as the payments once signed
+    assert one.original_msg_id == "TRY-SIGNED" and one.group_status == "ACCP"
     assert one.statuses() == {"T1": "ACCP", "T2": "ACCP"}  # once signed
     info = " ".join(one.group_info)
     assert "trial run, nothing executed" in info
-    assert "would wait: 1 of 2 signatures; a signatory with the second right must sign" in info
+    assert (
+        "would need more signatures: 1 of 2 signatures; a signatory with the second right "
+        "must sign" in info
+    ), info
     assert "this container's signatures: " in info
 
     both = signed("pay.xml", signed("pay.xml", data, pki.first, WHEN), pki.second, WHEN)
@@ -899,7 +903,8 @@ def test_a_container_in_test_gives_the_codes_in_would_give(
     for name, (container, codes) in cases.items():
         answer = _trial(inst, container, name)
         assert answer.group_reasons == codes, (name, answer.group_info)
-        assert answer.group_status == "PDNG", name  # it would wait, as in in/
+        # signatures reported, not required (SPEC §15): the group as its payment would go
+        assert answer.group_status == "ACCP", name
         assert "trial run, nothing executed" in " ".join(answer.group_info), name
         assert_valid(answer.path, "pain.002.001.03")
     assert _state(inst) == []
@@ -930,18 +935,19 @@ def test_a_container_in_test_for_a_batch_waiting_in_in_is_judged_with_its_signat
     # UNKNOWN (the container's own row has no MsgId: a tester)
     same = _trial(inst, first, "first-again.asice")
     assert_valid(same.path, "pain.002.001.03")
-    assert same.original_msg_id == "WAIT-TRY" and same.group_status == "PDNG"
+    assert same.original_msg_id == "WAIT-TRY" and same.group_status == "PART"
     info = " ".join(same.group_info)
     assert "has signed already (counts once)" in info, info
-    assert "it would wait: 1 of 2 signatures" in info, info
+    assert "it would need more signatures: 1 of 2 signatures" in info, info
 
     again = _trial(inst, signed("pay.xml", data, pki.first, WHEN), "again.asice")
     assert_valid(again.path, "pain.002.001.03")
-    assert again.original_msg_id == "WAIT-TRY" and again.group_status == "PDNG"
+    assert again.original_msg_id == "WAIT-TRY" and again.group_status == "PART"
     info = " ".join(again.group_info)
     assert "trial run, nothing executed" in info and "the same bytes" not in info, info
     assert "this container's signatures: " in info, info
-    assert "it would wait: 1 of 2 signatures; a signatory with the second right" in info, info
+    needs = "it would need more signatures: 1 of 2 signatures; a signatory with the second"
+    assert needs in info, info
     assert again.statuses() == {"W1": "ACCP", "W2": "RJCT"}  # once signed
     assert again.tx("W2").reasons == ["AC01"]
 

@@ -290,25 +290,26 @@ def test_a_cancelled_batch_cancelled_again_is_agnt(
     assert state(inst) == "annulled"
 
 
-def test_a_trial_of_a_batch_needing_signatures_says_what_it_would_wait_for(
+def test_a_trial_of_a_batch_needing_signatures_says_what_it_would_need(
     signing: tuple[Installation, Pki], assert_valid: Any
 ) -> None:
-    """SPEC §15: in `/test` signatures are reported, not required — each payment as it
-    would go once signed, the group PDNG with the signatures it would wait for."""
+    """SPEC §15: in `/test` signature levels are reported ("would need 2 signatures") but
+    not required — each payment as it would go once signed, the group as its payments
+    give (§6: all ACCP, so ACCP)."""
     inst, _ = signing
     out = Out(inst.outbox(CLIENT_A))
     before = inst.balance(A_MAIN)
     (inst.env.spool.trial_box(CLIENT_A) / "try.xml").write_bytes(DATA)
     (outcome,) = inst.run().outcomes
-    assert outcome.shelf == "trials" and outcome.group_status == "PDNG"
+    assert outcome.shelf == "trials" and outcome.group_status == "ACCP"
     (answer,) = out.new()
     assert "_TEST_pain.002.001.03_" in answer.path.name
     assert_valid(answer.path, "pain.002.001.03")
-    assert answer.text("OrgnlGrpInfAndSts/GrpSts") == "PDNG"
+    assert answer.text("OrgnlGrpInfAndSts/GrpSts") == "ACCP"
     info = " ".join(answer.texts("OrgnlGrpInfAndSts/StsRsnInf/AddtlInf"))
     assert "trial run, nothing executed" in info, info
     assert (
-        "would wait for 2 signatures: a signatory with the first right and one with the "
+        "would need 2 signatures: a signatory with the first right and one with the "
         "second must sign" in info
     ), info
     assert answer.texts("TxInfAndSts/TxSts") == ["ACCP", "ACCP"]
@@ -323,7 +324,7 @@ def test_a_trial_of_a_batch_needing_signatures_says_what_it_would_wait_for(
     (all_refused,) = out.new()
     assert all_refused.text("OrgnlGrpInfAndSts/GrpSts") == "RJCT"
     info = " ".join(all_refused.texts("OrgnlGrpInfAndSts/StsRsnInf/AddtlInf"))
-    assert "would wait for 2 signatures: a signatory with the first right" in info, info
+    assert "would need 2 signatures: a signatory with the first right" in info, info
     assert all_refused.texts("TxInfAndSts/TxSts") == ["RJCT"]
     # an account that needs no signature: no word of them
     other = batch(("B1", "1.00"), msg_id="TRY-B", debtor=A_SMALL)
