@@ -1,14 +1,16 @@
 """Which payment a camt.055 `TxInf` names (SPEC §15), for `cancel_run` and `cancel_waiting`.
 
-A transaction is named by its `OrgnlEndToEndId` and/or `OrgnlInstrId`, with its
-original amount when the client gives it. Within a payment information these need not
-be unique: `NOTPROVIDED` may repeat (SPEC §6), and so may an InstrId. The payment named
-is the one that every identifier given fits: when the ids fit several, the original
-amount chooses among them; a payment rejected at arrival as a repeat (`AM05`) of
-another with the same ids is not the one named. When several still fit, the item is
-ambiguous and is refused, never answered for one of them picked at random: cancelling
-another payment than the client meant, or saying a payment is cancelled while the one
-meant still executes, are both worse than asking the client to say which.
+A transaction is named by its `OrgnlEndToEndId` and/or `OrgnlInstrId`, with its original
+amount and its debtor account (`OrgnlTxRef/DbtrAcct`) when the client gives them: a
+payment from another of the client's accounts is not the one named. Within a payment
+information these need not be unique: `NOTPROVIDED` may repeat (SPEC §6), and so may an
+InstrId. The payment named is the one that every identifier given fits: when the ids fit
+several, the original amount chooses among them; a payment rejected at arrival as a
+repeat (`AM05`) of another with the same ids is not the one named. When several still
+fit, the item is ambiguous and is refused, never answered for one of them picked at
+random: cancelling another payment than the client meant, or saying a payment is
+cancelled while the one meant still executes, are both worse than asking the client to
+say which.
 
 Pure: the candidates are whatever the caller read (payment rows, a waiting batch's
 transactions), with the attributes of `Candidate`.
@@ -34,6 +36,8 @@ class Candidate(Protocol):
     def amount_minor(self) -> int | None: ...
     @property
     def currency(self) -> str | None: ...
+    @property
+    def debtor_iban(self) -> str | None: ...
 
 
 C = TypeVar("C", bound=Candidate)
@@ -65,6 +69,13 @@ def pick(
     ]
     if not fit:
         return Refused()
+    if named.debtor_account is not None:
+        debited = [c for c in fit if c.debtor_iban == named.debtor_account]
+        if not debited:
+            accounts = ", ".join(dict.fromkeys(str(c.debtor_iban) for c in fit))
+            why = f"debtor account {named.debtor_account} is not the payment's ({accounts})"
+            return Refused(why)
+        fit = debited
     same = [c for c in fit if same_amount(c, named)]
     if not same:
         amounts = ", ".join(dict.fromkeys(amount_text(c) for c in fit))

@@ -77,6 +77,7 @@ class WaitingTx:
     amount_minor: int | None
     currency: str | None
     requested_date: dt.date | None
+    debtor_iban: str | None  # its payment information's
 
 
 @dataclass
@@ -310,7 +311,7 @@ def _waiting_tx(pmt: ParsedPmtInf, t: Any) -> WaitingTx:
     except ValueError:
         day = None
     return WaitingTx(pmt.pmt_inf_id, t.end_to_end_id, t.instr_id, amount,
-                     t.currency[:3] or None, day)  # fmt: skip
+                     t.currency[:3] or None, day, pmt.debtor_iban)  # fmt: skip
 
 
 Match = tuple[TransactionCancellation | None, WaitingTx | None, str | None]  # named, found, why not

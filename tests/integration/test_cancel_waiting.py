@@ -533,3 +533,35 @@ def test_a_cancellation_received_once_the_batch_expired_finds_it_expired(
     assert "expired waiting for signatures" in " ".join(answer.texts("AddtlInf"))
     (follow_up,) = found["pain.002.001.03"]
     assert set(follow_up.texts("StsRsnInf/Rsn/Cd")) == {"DS24"}
+
+
+def test_a_payment_named_with_another_of_the_clients_accounts_is_not_the_one_named(
+    signing: tuple[Installation, Pki],
+) -> None:
+    """A TxInf that names its debtor account (`OrgnlTxRef/DbtrAcct`) names a payment from
+    that account: one of the client's other accounts names none of the waiting batch's
+    payments (NOOR, the batch goes on waiting); its own account names them."""
+    inst, _ = signing
+    out = waits(inst)
+
+    def every_payment(debtor: str, msg_id: str) -> s.CancelPmtInf:
+        return s.CancelPmtInf(
+            pmt_inf_id=f"{BATCH}-P1",
+            transactions=tuple(
+                s.CancelTx(end_to_end_id=e2e, instr_id=None, amount=None,
+                           cancellation_id=f"{msg_id}-{e2e}", debtor_iban=debtor)
+                for e2e in ("E1", "E2")
+            ),
+        )  # fmt: skip
+
+    found = asked(inst, out, request(msg_id="CXL-S", payment_infos=(every_payment(A_SMALL, "S"),)))
+    (answer,) = found["camt.029.001.10"]
+    assert tx_statuses(answer) == [("E1", "RJCR", ["NOOR"]), ("E2", "RJCR", ["NOOR"])]
+    assert f"debtor account {A_SMALL} is not the payment's ({A_MAIN})" in " ".join(
+        answer.texts("AddtlInf")
+    )
+    assert state(inst) == "waiting"
+    found = asked(inst, out, request(msg_id="CXL-M", payment_infos=(every_payment(A_MAIN, "M"),)))
+    (answer,) = found["camt.029.001.10"]
+    assert answer.text("Sts/Conf") == "CNCL"
+    assert state(inst) == "annulled"

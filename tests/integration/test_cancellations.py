@@ -21,6 +21,7 @@ from gateway import db, progress
 from tests.integration.pull_fixtures import Found, Out, riga
 from tests.pipeline_fixtures import (
     A_MAIN,
+    A_SMALL,
     B_MAIN,
     CLIENT_A,
     CLIENT_B,
@@ -485,6 +486,17 @@ def test_a_cancellation_naming_a_debtor_account_not_the_clients_is_refused_as_a_
         texts.append(answer.text("Rsn/RsnDesc").replace(iban, "X"))
         assert payment_status(inst, "E-1") == ("PDNG", None)
     assert texts[0] == texts[1]  # unknown and foreign look the same
+    # one of the client's own accounts, but not the payment's: not the payment named
+    outcome = run_request(
+        inst, cancel(("E-1", "10.00"), version=version, msg_id="CXL-S", debtor_iban=A_SMALL),
+        name="small.xml",
+    )
+    assert outcome.group_status == "RJCR"
+    (answer,) = out.new()
+    assert tx_statuses(answer) == [("E-1", "RJCR", ["AGNT" if version == "01" else "NOOR"])]
+    why = " ".join(answer.texts("AddtlInf"))
+    assert f"debtor account {A_SMALL} is not the payment's ({A_MAIN})" in why, why
+    assert payment_status(inst, "E-1") == ("PDNG", None)
     outcome = run_request(inst, cancel(("E-1", "10.00"), version=version, debtor_iban=A_MAIN))
     assert outcome.group_status == "CNCL"
     assert payment_status(inst, "E-1") == ("RJCT", "DS02")
