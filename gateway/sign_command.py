@@ -166,7 +166,7 @@ def run_sign(
         write_atomically(out, container, mode=0o644)
     except OSError as exc:
         raise UsageError(f"{out}: cannot be written ({exc.strerror})") from exc
-    read = asice.read_container(container, data_bytes_max=sign_input_bytes_max)
+    read = asice.read_container(container, unzipped_bytes_max=sign_input_bytes_max)
     assert isinstance(read, asice.Container), "the container just written does not read back"
     who = xades.common_name(sealer.cert.subject)
     return 0, (
@@ -181,7 +181,7 @@ def _as_container(name: str, source: bytes) -> asice.Container | None:
     claims = route.is_container_name(name) or route.claims_container(source)
     if not claims:
         return None
-    read = asice.read_container(source, data_bytes_max=sign_input_bytes_max)
+    read = asice.read_container(source, unzipped_bytes_max=sign_input_bytes_max)
     if isinstance(read, asice.ContainerProblem):
         raise UsageError(f"{name}: {read.describe()}")
     return read

@@ -60,8 +60,8 @@ from gateway.statuses import GroupStatus, TxStatus
 
 CONTAINER = authorisation.CONTAINER
 
-def data_bytes_max(env: Environment) -> int:
-    return route.container_data_bytes_max(env.settings.max_file_bytes)
+def unzipped_bytes_max(env: Environment) -> int:
+    return route.container_unzipped_bytes_max(env.settings.max_file_bytes)
 
 
 def container_file(
@@ -83,7 +83,7 @@ def _container_file(
     batch_ahead: BatchAhead | None, scratch: Path,
 ) -> Outcome:
     found = asice.read_container(
-        intake.path, data_bytes_max=data_bytes_max(env), scratch=scratch
+        intake.path, unzipped_bytes_max=unzipped_bytes_max(env), scratch=scratch
     )
     if isinstance(found, asice.ContainerProblem):
         return reject(env, tx.conn, intake, Finding(Reason.DS0B, found.describe()), None)
@@ -272,7 +272,7 @@ def answer_again(
     count, or executed, rejected, expired — not the first answer; the answer's name, what
     was done and the group status. None: answered with the original report as usual."""
     if known.message == CONTAINER:
-        found = asice.read_container(intake.path, data_bytes_max=data_bytes_max(env))
+        found = asice.read_container(intake.path, unzipped_bytes_max=unzipped_bytes_max(env))
         if isinstance(found, asice.ContainerProblem):
             return None
         sha256, what = found.data_sha256.hex(), "signature container"

@@ -206,7 +206,7 @@ def _container(env: Environment, tx: LedgerTx, intake: Intake) -> Outcome:
     level of the accounts it debits; nothing is recorded or executed."""
     path = container_data.scratch_path(env, intake)
     found = asice.read_container(
-        intake.path, data_bytes_max=signature_run.data_bytes_max(env), scratch=path
+        intake.path, unzipped_bytes_max=signature_run.unzipped_bytes_max(env), scratch=path
     )
     if isinstance(found, asice.ContainerProblem):
         problem = Finding(Reason.DS0B, found.describe())

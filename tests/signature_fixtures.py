@@ -92,10 +92,10 @@ def bad_containers(
     name: str, data: bytes, pki: Pki, when: dt.datetime
 ) -> dict[str, tuple[bytes, str]]:
     """Containers for the batch `data` that must not count, each with its SPEC §11 code."""
-    good = asice.read_container(signed(name, data, pki.first, when), data_bytes_max=1 << 30)
+    good = asice.read_container(signed(name, data, pki.first, when), unzipped_bytes_max=1 << 30)
     assert isinstance(good, asice.Container)
     other = asice.read_container(
-        signed(name, data + b"\n", pki.first, when), data_bytes_max=1 << 30
+        signed(name, data + b"\n", pki.first, when), unzipped_bytes_max=1 << 30
     )
     assert isinstance(other, asice.Container)
     sigs = [(f.name, f.xml) for f in good.signatures]

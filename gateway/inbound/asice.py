@@ -1,8 +1,11 @@
 """Reading an ASiC-E container (`.asice`, `.sce`, Latvian eParaksts `.edoc`) safely.
 
 A container is a zip whose first entry is the uncompressed `mimetype` file holding exactly
-`application/vnd.etsi.asic-e+zip`, with one data file at its root (the batch), XAdES
-signatures in `META-INF/signatures*.xml` and an optional `META-INF/manifest.xml`.
+`application/vnd.etsi.asic-e+zip`, with one data file (the batch; at the root or in a
+folder, never in `META-INF/`), XAdES signatures in `META-INF/*signatures*.xml` (ETSI EN
+319 162-1) and an optional `META-INF/manifest.xml`. Everything in it unzips to at most the
+caller's `unzipped_bytes_max` (SPEC §11: `max_file_bytes` + 1 MiB), every entry counted
+by the size its header declares, which is all `zipfile` ever reads of it.
 
 Containers come from clients and are hostile until read, so nothing here trusts the zip's
 own bookkeeping: the number of entries is read from the end record before Python's
@@ -35,10 +38,11 @@ from gateway.files import write_new_from
 from gateway.inbound.route import container_bytes_max, meta_bytes_max
 
 MIMETYPE = b"application/vnd.etsi.asic-e+zip"
-SIGNATURES = re.compile(r"META-INF/signatures[^/]*\.xml")
+SIGNATURES = re.compile(r"META-INF/[^/]*signatures[^/]*\.xml")
 MANIFEST = "META-INF/manifest.xml"
 
-# The data file's limit comes from the caller (`route.container_data_bytes_max`).
+# The whole container's unzipped limit comes from the caller
+# (`route.container_unzipped_bytes_max`).
 signature_file_bytes_max = 1024 * 1024
 signature_files_max = 32
 entries_max = 64
@@ -72,7 +76,7 @@ class Refusal(enum.Enum):
     NOT_A_FILE = "entry is a symlink, device or directory with data"
     ENCRYPTED = "encrypted entry"
     COMPRESSION = "unsupported compression"
-    DATA_FILES = "not exactly one data file at the root"
+    DATA_FILES = "not exactly one data file"
     BOMB = "unzipped size or compression ratio above the limit"
     CORRUPT = "entry cannot be read"
 
@@ -117,7 +121,7 @@ class Container:
 
 
 def read_container(
-    source: bytes | Path, *, data_bytes_max: int, scratch: Path | None = None
+    source: bytes | Path, *, unzipped_bytes_max: int, scratch: Path | None = None
 ) -> Container | ContainerProblem:
     """Read a container from its bytes or its path. The file is not read whole: its size
     is checked first, then only the entries, each through a counter. With `scratch`, a
@@ -127,12 +131,12 @@ def read_container(
     `scratch` raises (OSError)."""
     try:
         if isinstance(source, bytes):
-            found = _read(io.BytesIO(source), len(source), data_bytes_max, scratch)
+            found = _read(io.BytesIO(source), len(source), unzipped_bytes_max, scratch)
         else:
             # An OSError here is a fault of ours (the spool's disk), not the client's.
             with source.open("rb") as stream:
                 size = os.fstat(stream.fileno()).st_size
-                found = _read(stream, size, data_bytes_max, scratch)
+                found = _read(stream, size, unzipped_bytes_max, scratch)
     except BaseException:
         if scratch is not None:
             scratch.unlink(missing_ok=True)
@@ -155,14 +159,14 @@ class _Refused(Exception):
 
 
 def _read(
-    stream: BinaryIO, size: int, data_bytes_max: int, scratch: Path | None
+    stream: BinaryIO, size: int, unzipped_bytes_max: int, scratch: Path | None
 ) -> Container | ContainerProblem:
     try:
-        if size > container_bytes_max(data_bytes_max):
+        if size > container_bytes_max(unzipped_bytes_max):
             raise _Refused(
                 Refusal.TOO_BIG,
                 f"{size} bytes; a container may have at most "
-                f"{container_bytes_max(data_bytes_max)}",
+                f"{container_bytes_max(unzipped_bytes_max)}",
             )
         _check_end_record(stream, size)
         try:
@@ -170,7 +174,7 @@ def _read(
         except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
             raise _Refused(Refusal.NOT_A_ZIP, f"not a zip file ({exc})") from exc
         with archive:
-            return _contents(archive, data_bytes_max, scratch)
+            return _contents(archive, unzipped_bytes_max, scratch)
     except _Refused as refused:
         return ContainerProblem(refused.refusal, refused.detail)
 
@@ -218,7 +222,7 @@ def _is_meta(info: zipfile.ZipInfo) -> bool:
     return info.filename.startswith("META-INF/")
 
 
-def _contents(archive: zipfile.ZipFile, data_bytes_max: int, scratch: Path | None) -> Container:
+def _contents(archive: zipfile.ZipFile, unzipped_bytes_max: int, scratch: Path | None) -> Container:
     infos = archive.infolist()
     if len(infos) > entries_max:  # zipfile found more than the end record declared
         raise _Refused(Refusal.TOO_MANY_ENTRIES, f"{len(infos)} entries; at most {entries_max}")
@@ -227,6 +231,11 @@ def _contents(archive: zipfile.ZipFile, data_bytes_max: int, scratch: Path | Non
     data_infos: list[zipfile.ZipInfo] = []
     signature_infos: list[zipfile.ZipInfo] = []
     meta_declared = 0
+    declared = sum(info.file_size for info in infos)
+    if declared > unzipped_bytes_max:
+        raise _Refused(
+            Refusal.BOMB, f"it unzips to {declared} bytes; at most {unzipped_bytes_max}"
+        )
     for info in infos[1:]:
         _check_entry(info, names)
         if info.is_dir():
@@ -235,8 +244,6 @@ def _contents(archive: zipfile.ZipFile, data_bytes_max: int, scratch: Path | Non
             meta_declared += info.file_size
             if SIGNATURES.fullmatch(info.filename):
                 signature_infos.append(info)
-        elif "/" in info.filename:
-            raise _Refused(Refusal.DATA_FILES, f"data file {info.filename!r} is not at the root")
         else:
             data_infos.append(info)
     if len(data_infos) != 1:
@@ -251,10 +258,10 @@ def _contents(archive: zipfile.ZipFile, data_bytes_max: int, scratch: Path | Non
         raise _Refused(Refusal.BOMB, f"META-INF declares {meta_declared} bytes")
     info = data_infos[0]
     if scratch is not None and info.file_size > in_memory_bytes_max:
-        sha256, size, head = _extract(archive, info, data_bytes_max, scratch)
+        sha256, size, head = _extract(archive, info, unzipped_bytes_max, scratch)
         return Container(info.filename, sha256, size, head,
                          _signature_files(archive, signature_infos), data_path=scratch)  # fmt: skip
-    data = _bounded(archive, info, data_bytes_max)
+    data = _bounded(archive, info, unzipped_bytes_max)
     return Container(info.filename, hashlib.sha256(data).digest(), len(data),
                      bytes(data[:head_bytes]), _signature_files(archive, signature_infos),
                      data=data)  # fmt: skip
@@ -320,11 +327,10 @@ def _check_entry(info: zipfile.ZipInfo, seen: set[str]) -> None:
         raise _Refused(Refusal.NOT_A_FILE, f"entry {name!r} is a symbolic link")
     if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
         raise _Refused(Refusal.NOT_A_FILE, f"entry {name!r} is not a regular file")
-    if info.is_dir():
-        if info.file_size or info.compress_size > 2:  # an empty deflate stream is 2 bytes
-            raise _Refused(Refusal.NOT_A_FILE, f"directory entry {name!r} has data")
-        if name != "META-INF/":
-            raise _Refused(Refusal.DATA_FILES, f"directory {name!r} in the container")
+    # a folder's own entry (META-INF/, or the data file's folder) holds nothing: an empty
+    # deflate stream is 2 bytes
+    if info.is_dir() and (info.file_size or info.compress_size > 2):
+        raise _Refused(Refusal.NOT_A_FILE, f"directory entry {name!r} has data")
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         raise _Refused(Refusal.COMPRESSION, f"entry {name!r} uses compression method "
                        f"{info.compress_type}")

@@ -66,15 +66,16 @@ def _looks_like_xml(head: bytes) -> bool:
     return head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n").startswith(b"<")
 
 
-def container_data_bytes_max(max_file_bytes: int) -> int:
-    """The largest data file a container may hold (SPEC §11: max_file_bytes + 1 MiB)."""
+def container_unzipped_bytes_max(max_file_bytes: int) -> int:
+    """The most a container may unzip to, every entry counted (SPEC §11: "unzipped size ≤
+    max_file_bytes + 1 MiB")."""
     return max_file_bytes + container_slack_bytes
 
 
-def container_bytes_max(data_bytes_max: int) -> int:
+def container_bytes_max(unzipped_bytes_max: int) -> int:
     """The largest container file worth opening: the data stored uncompressed plus META-INF
-    (a zip's own headers are small beside the slack in `data_bytes_max`)."""
-    return data_bytes_max + meta_bytes_max
+    (a zip's own headers are small beside the slack in `unzipped_bytes_max`)."""
+    return unzipped_bytes_max + meta_bytes_max
 
 
 def request_message(path: Path) -> str | None:

@@ -1,6 +1,6 @@
 """Verifying the XAdES signatures in an ASiC-E container (SPEC §11).
 
-Each `ds:Signature` in `META-INF/signatures*.xml` must sign the data file, by its name,
+Each `ds:Signature` in `META-INF/*signatures*.xml` must sign the data file, by its name,
 with no transforms (a digest of its raw bytes, as DigiDoc and eParaksts make them), and
 the XAdES `SignedProperties`, found by Id, holding `SigningTime` and `SigningCertificate`
 or `SigningCertificateV2`; it may also sign other elements of itself (its KeyInfo), and

@@ -67,7 +67,7 @@ def xmlsec_verify(xmlsec1: str, container: bytes, folder: Path, ca: Path,
 
 
 def ours(container: bytes, pki: testpki.Pki) -> list[xades.SignatureCheck]:
-    read = asice.read_container(container, data_bytes_max=1024 * 1024)
+    read = asice.read_container(container, unzipped_bytes_max=1024 * 1024)
     assert isinstance(read, Container), read
     return list(xades.verify_container(read, Trust((pki.ca.cert,), (pki.crl,)), NOW))
 
@@ -95,7 +95,7 @@ def test_xmlsec1_and_we_both_refuse_a_changed_batch(xmlsec1: str, tmp_path: Path
     from gateway.sign_command import sign_container
 
     container = sign_container("batch.xml", BATCH, pki.first.key, pki.first.cert, NOW)
-    read = asice.read_container(container, data_bytes_max=1024 * 1024)
+    read = asice.read_container(container, unzipped_bytes_max=1024 * 1024)
     assert isinstance(read, Container)
     changed = asice_writer.write_container("batch.xml", BATCH.replace(b"\r\n", b"\n"),
                                     read.signatures, moment=NOW)
@@ -303,7 +303,7 @@ def test_200_MB_container_is_refused_by_its_size_without_being_read(tmp_path: Pa
         f.truncate(200 * 1024 * 1024)
     tracemalloc.start()
     try:
-        result = asice.read_container(big, data_bytes_max=100 * 1024 * 1024 + 1024 * 1024)
+        result = asice.read_container(big, unzipped_bytes_max=100 * 1024 * 1024 + 1024 * 1024)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -324,7 +324,7 @@ def test_zip_bomb_on_disk_is_refused_reading_at_most_the_limit(tmp_path: Path) -
     assert path.stat().st_size < 1024 * 1024
     tracemalloc.start()
     try:
-        result = asice.read_container(path, data_bytes_max=8 * 1024 * 1024)
+        result = asice.read_container(path, unzipped_bytes_max=8 * 1024 * 1024)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -340,6 +340,6 @@ def test_path_traversal_container_on_disk_is_refused_and_nothing_is_written(
         archive.writestr("batch.xml", BATCH)
         archive.writestr("../../x", b"evil")
     before = sorted(p.name for p in tmp_path.parent.iterdir())
-    result = asice.read_container(path, data_bytes_max=1024 * 1024)
+    result = asice.read_container(path, unzipped_bytes_max=1024 * 1024)
     assert isinstance(result, ContainerProblem) and result.refusal is Refusal.UNSAFE_NAME
     assert sorted(p.name for p in tmp_path.parent.iterdir()) == before

@@ -40,7 +40,7 @@ def test_written_pki_loads_as_the_configuration_would_and_judges_each_signatory(
         assert cert.read_bytes() == issued.cert_pem()
         read = asice.read_container(
             sign_container("b.xml", b"<x/>", issued.key, issued.cert, NOW),
-            data_bytes_max=1024)
+            unzipped_bytes_max=64 * 1024)
         assert isinstance(read, Container)
         [check] = xades.verify_container(read, trust, NOW)
         assert check.problem is problem, (stem, check.detail)

@@ -21,7 +21,7 @@ from gateway.inbound import asice, route
 from gateway.inbound.asice import Container, ContainerProblem, Refusal, SignatureFile
 
 NOW = datetime(2026, 11, 25, 10, 15, 1, tzinfo=UTC)
-LIMIT = 1024 * 1024  # data_bytes_max for these tests
+LIMIT = 1024 * 1024  # unzipped_bytes_max for these tests
 BATCH = b'<?xml version="1.0" encoding="UTF-8"?>\n<Document>\r\n  <x a="1"/></Document>\n'
 SIG = b"<asic:XAdESSignatures xmlns:asic='http://uri.etsi.org/02918/v1.2.1#'/>"
 
@@ -57,7 +57,7 @@ def good(*extra: Entry, data: bytes = BATCH, name: str = "batch.xml") -> bytes:
 
 
 def refused(blob: bytes, limit: int = LIMIT) -> ContainerProblem:
-    result = asice.read_container(blob, data_bytes_max=limit)
+    result = asice.read_container(blob, unzipped_bytes_max=limit)
     assert isinstance(result, ContainerProblem), result
     return result
 
@@ -65,7 +65,7 @@ def refused(blob: bytes, limit: int = LIMIT) -> ContainerProblem:
 def test_good_container_hands_back_the_batch_bytes_and_signatures() -> None:
     """The data file's exact bytes (line endings and all) and its SHA-256 come back, so the
     pain.001 reader decides what they are and the batch is matched by digest."""
-    result = asice.read_container(good(), data_bytes_max=LIMIT)
+    result = asice.read_container(good(), unzipped_bytes_max=LIMIT)
     assert result == Container(
         data_name="batch.xml",
         data_sha256=hashlib.sha256(BATCH).digest(),
@@ -85,14 +85,14 @@ def test_a_big_data_file_is_written_to_the_scratch_file_not_held(
     monkeypatch.setattr(asice, "in_memory_bytes_max", 16)
     scratch = tmp_path / "claim.data.xml"
     scratch.write_bytes(b"left by a stopped run")
-    result = asice.read_container(good(), data_bytes_max=LIMIT, scratch=scratch)
+    result = asice.read_container(good(), unzipped_bytes_max=LIMIT, scratch=scratch)
     assert isinstance(result, Container)
     assert (result.data, result.data_path) == (None, scratch)
     assert scratch.read_bytes() == BATCH and stat.S_IMODE(scratch.stat().st_mode) == 0o444
     assert (result.data_size, result.data_head) == (len(BATCH), BATCH[: asice.head_bytes])
     assert result.data_sha256 == hashlib.sha256(BATCH).digest()
     assert result.digest("sha384") == hashlib.sha384(BATCH).digest()
-    small = asice.read_container(good(data=b"<a/>"), data_bytes_max=LIMIT, scratch=scratch)
+    small = asice.read_container(good(data=b"<a/>"), unzipped_bytes_max=LIMIT, scratch=scratch)
     assert isinstance(small, Container) and small.data == b"<a/>" and small.data_path is None
 
 
@@ -105,7 +105,7 @@ def test_a_refused_container_leaves_no_scratch_file(
     monkeypatch.setattr(asice, "in_memory_bytes_max", 16)
     monkeypatch.setattr(asice, "signature_file_bytes_max", 8)
     scratch = tmp_path / "claim.data.xml"
-    problem = asice.read_container(good(), data_bytes_max=limit, scratch=scratch)
+    problem = asice.read_container(good(), unzipped_bytes_max=limit, scratch=scratch)
     assert isinstance(problem, ContainerProblem) and problem.refusal is Refusal.BOMB
     assert not scratch.exists()
 
@@ -113,7 +113,7 @@ def test_a_refused_container_leaves_no_scratch_file(
 def test_data_file_that_is_not_a_pain001_is_still_handed_back() -> None:
     """What the data file is, is the pain.001 reader's call (FF01), not the container's."""
     result = asice.read_container(good(data=b"%PDF-1.4 not xml", name="invoice.pdf"),
-                                  data_bytes_max=LIMIT)
+                                  unzipped_bytes_max=LIMIT)
     assert isinstance(result, Container)
     assert (result.data_name, result.data) == ("invoice.pdf", b"%PDF-1.4 not xml")
 
@@ -121,16 +121,43 @@ def test_data_file_that_is_not_a_pain001_is_still_handed_back() -> None:
 def test_signatures_are_every_signatures_file_in_name_order() -> None:
     blob = build(MIMETYPE_ENTRY, Entry("META-INF/signatures1.xml", b"<b/>"), Entry("b.xml", BATCH),
                  Entry("META-INF/signatures0.xml", b"<a/>"), Entry("META-INF/other.xml", b"x"))
-    result = asice.read_container(blob, data_bytes_max=LIMIT)
+    result = asice.read_container(blob, unzipped_bytes_max=LIMIT)
     assert isinstance(result, Container)
     assert [s.name for s in result.signatures] == ["META-INF/signatures0.xml",
                                                    "META-INF/signatures1.xml"]
 
 
-def test_data_file_exactly_at_the_limit_is_read_and_one_byte_more_is_refused() -> None:
-    at_limit = good(data=b"x" * 1000)
-    assert isinstance(asice.read_container(at_limit, data_bytes_max=1000), Container)
-    assert refused(good(data=b"x" * 1001), limit=1000).refusal is Refusal.BOMB
+def test_a_container_unzipping_to_exactly_the_limit_is_read_and_one_byte_more_is_refused() -> None:
+    """SPEC §11: "unzipped size ≤ max_file_bytes + 1 MiB" — every entry counted, the
+    data file and META-INF alike (the data file alone was held to it: META-INF could
+    unzip to 8 MiB more, an outside review)."""
+    others = len(asice.MIMETYPE) + len(b"<manifest/>") + len(SIG)
+    at_limit = good(data=b"x" * (1000 - others))
+    assert isinstance(asice.read_container(at_limit, unzipped_bytes_max=1000), Container)
+    problem = refused(good(data=b"x" * (1001 - others)), limit=1000)
+    assert problem.refusal is Refusal.BOMB and "unzips to 1001 bytes" in problem.detail
+    junk = good(Entry("META-INF/junk.bin", b"j" * 1000), data=b"<Document/>")
+    assert refused(junk, limit=1000).refusal is Refusal.BOMB
+
+
+def test_a_data_file_in_a_folder_is_inside_the_root_and_is_read() -> None:
+    """SPEC §11's path rule is "no paths outside the container's root": a data file in a
+    folder (with or without the folder's own entry) is the container's data file."""
+    for extra in ((), (Entry("docs/", b"", zipfile.ZIP_STORED, stat.S_IFDIR | 0o755),)):
+        blob = build(MIMETYPE_ENTRY, *extra, Entry("docs/batch.xml", BATCH),
+                     Entry("META-INF/signatures0.xml", SIG))
+        result = asice.read_container(blob, unzipped_bytes_max=LIMIT)
+        assert isinstance(result, Container), result
+        assert (result.data_name, result.data) == ("docs/batch.xml", BATCH)
+
+
+def test_a_signature_file_named_as_etsi_allows_is_read() -> None:
+    """ETSI EN 319 162-1: XAdES signatures in `META-INF/*signatures*.xml`."""
+    blob = build(MIMETYPE_ENTRY, Entry("batch.xml", BATCH),
+                 Entry("META-INF/xadessignatures.xml", SIG), Entry("META-INF/other.xml", b"x"))
+    result = asice.read_container(blob, unzipped_bytes_max=LIMIT)
+    assert isinstance(result, Container)
+    assert [s.name for s in result.signatures] == ["META-INF/xadessignatures.xml"]
 
 
 def test_round_trip_of_the_writer() -> None:
@@ -138,7 +165,7 @@ def test_round_trip_of_the_writer() -> None:
     signatures = [SignatureFile("META-INF/signatures0.xml", SIG)]
     blob = asice_writer.write_container("batch.xml", BATCH, signatures, moment=NOW)
     assert blob[30:38] == b"mimetype" and blob[38:38 + len(asice.MIMETYPE)] == asice.MIMETYPE
-    result = asice.read_container(blob, data_bytes_max=LIMIT)
+    result = asice.read_container(blob, unzipped_bytes_max=LIMIT)
     assert isinstance(result, Container) and result.data == BATCH
     assert blob == asice_writer.write_container("batch.xml", BATCH, [SignatureFile(
         "META-INF/signatures0.xml", SIG)], moment=NOW), "same inputs, same bytes"
@@ -161,8 +188,10 @@ BAD = [
     ("two data files", good(Entry("second.xml", BATCH)), Refusal.DATA_FILES),
     ("no data file", build(MIMETYPE_ENTRY, Entry("META-INF/signatures0.xml", SIG)),
      Refusal.DATA_FILES),
-    ("data file in a folder", build(MIMETYPE_ENTRY, Entry("docs/batch.xml", BATCH)),
+    ("data file in META-INF", build(MIMETYPE_ENTRY, Entry("META-INF/batch.xml", BATCH)),
      Refusal.DATA_FILES),
+    ("data file nested too deep", build(MIMETYPE_ENTRY, Entry("a/b/batch.xml", BATCH)),
+     Refusal.UNSAFE_NAME),
     ("path traversal", good(Entry("../../x", b"evil")), Refusal.UNSAFE_NAME),
     ("traversal inside META-INF", good(Entry("META-INF/../../x", b"evil")), Refusal.UNSAFE_NAME),
     ("absolute name", good(Entry("/etc/cron.d/x", b"evil")), Refusal.UNSAFE_NAME),
@@ -176,8 +205,8 @@ BAD = [
     ("device", good(Entry("META-INF/dev", b"", mode=stat.S_IFCHR | 0o644)), Refusal.NOT_A_FILE),
     ("directory with data", good(Entry("META-INF/", b"hidden", mode=stat.S_IFDIR | 0o755)),
      Refusal.NOT_A_FILE),
-    ("directory besides META-INF", good(Entry("folder/", b"", mode=stat.S_IFDIR | 0o755)),
-     Refusal.DATA_FILES),
+    ("a folder beside the data file, with data",
+     good(Entry("folder/", b"x", mode=stat.S_IFDIR | 0o755)), Refusal.NOT_A_FILE),
     ("duplicate data name", good(Entry("batch.xml", b"other bytes")), Refusal.DUPLICATE_NAME),
     ("duplicate signature name", good(Entry("META-INF/signatures0.xml", SIG)),
      Refusal.DUPLICATE_NAME),
@@ -208,7 +237,7 @@ def test_symbolic_link_is_named_as_such() -> None:
 
 def test_the_empty_META_INF_folder_entry_is_allowed() -> None:
     blob = good(Entry("META-INF/", b"", zipfile.ZIP_STORED, stat.S_IFDIR | 0o755))
-    assert isinstance(asice.read_container(blob, data_bytes_max=LIMIT), Container)
+    assert isinstance(asice.read_container(blob, unzipped_bytes_max=LIMIT), Container)
 
 
 def _patch_flags(blob: bytes, name: bytes, flag: int) -> bytes:
@@ -235,7 +264,7 @@ def test_zip_bomb_is_refused_by_its_declared_size() -> None:
     bomb = good(data=bytes(50 * 1024 * 1024))
     assert len(bomb) < 200 * 1024
     problem = refused(bomb)
-    assert problem.refusal is Refusal.BOMB and "declares" in problem.detail
+    assert problem.refusal is Refusal.BOMB and "unzips to" in problem.detail
 
 
 def test_zip_bomb_with_a_lying_header_is_refused_while_reading() -> None:
@@ -264,7 +293,7 @@ def test_real_pain001_compression_ratio_is_accepted() -> None:
     from gateway import samples
 
     data = samples.to_bytes(samples.payroll(samples.iban_lv("TREL", 1), 2000))
-    result = asice.read_container(good(data=data), data_bytes_max=len(data))
+    result = asice.read_container(good(data=data), unzipped_bytes_max=len(data) + 1024)
     assert isinstance(result, Container) and result.data == data
 
 

@@ -37,7 +37,7 @@ TRUST = Trust(cas=(PKI.ca.cert,), crls=(PKI.crl,))
 def container(*signatures: bytes, data: bytes = BATCH, name: str = NAME) -> Container:
     files = [SignatureFile(f"META-INF/signatures{n}.xml", s) for n, s in enumerate(signatures)]
     blob = asice_writer.write_container(name, data, files, moment=NOW)
-    read = asice.read_container(blob, data_bytes_max=1024 * 1024)
+    read = asice.read_container(blob, unzipped_bytes_max=1024 * 1024)
     assert isinstance(read, Container)
     return read
 
@@ -462,7 +462,7 @@ def test_sign_container_adds_a_signature_file_to_an_existing_container() -> None
     """The second signatory signs the container the first sent round: both count."""
     first = sign_container(NAME, BATCH, PKI.first.key, PKI.first.cert, NOW)
     both = sign_container("x.asice", first, PKI.second.key, PKI.second.cert, NOW)
-    read = asice.read_container(both, data_bytes_max=1024 * 1024)
+    read = asice.read_container(both, unzipped_bytes_max=1024 * 1024)
     assert isinstance(read, Container) and read.data == BATCH
     results = xades.verify_container(read, TRUST, NOW)
     assert [(r.source, r.ok, r.certificate) for r in results] == [
