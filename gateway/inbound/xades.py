@@ -482,7 +482,24 @@ def _chain(
         # Ours, refused for something else (the CA itself not valid then, an extension):
         # the verifier's own words are the only account of it.
         return f"certificate issued by {issuer} does not chain to the signatory CA ({exc})"
-    return list(verified.chain)
+    return _up_to_root(list(verified.chain), cas)
+
+
+def _up_to_root(
+    chain: list[x509.Certificate], cas: Sequence[x509.Certificate]
+) -> list[x509.Certificate]:
+    """`chain` on past the signatory CA it ends at, through the configured CAs that
+    issued that one: an intermediate listed beside its root is still judged by the root's
+    CRL (`_revocation`), whichever of them the operator listed."""
+    while len(chain) <= chain_depth_max:
+        top = chain[-1]
+        if top.issuer == top.subject:  # a root
+            break
+        issuer = next((ca for ca in cas if ca not in chain and _issued_by(top, ca)), None)
+        if issuer is None:
+            break
+        chain.append(issuer)
+    return chain
 
 
 def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:

@@ -227,6 +227,23 @@ def test_intermediate_CA_in_KeyInfo_completes_the_chain() -> None:
     assert result.certificate == person.cert
 
 
+def test_an_intermediate_its_root_revoked_fails_whichever_CAs_are_listed() -> None:
+    """SPEC §11: DS0C, certificate revoked. A signer under an intermediate CA that the
+    root's CRL revokes does not count, also when the operator lists the intermediate
+    beside the root as a signatory CA (it was the chain's end then, and the root's CRL
+    was never asked about it: an outside review)."""
+    root = _ca("Root CA", None)
+    middle = _ca("Issuing CA", 0, issuer=root)
+    person = testpki.new_signatory(middle, "Atsauktā Ķēde", now=NOW)
+    signed = make_signature(NAME, BATCH, person.key, person.cert, NOW)
+    revoked = testpki.revocation_list(root, [middle.cert], now=NOW)
+    for cas in ((root.cert, middle.cert), (middle.cert, root.cert)):
+        result = only(signed, trust=Trust(cas=cas, crls=(revoked,)))
+        assert result.problem is Problem.REVOKED, result.detail
+        assert "certificate of Issuing CA revoked on" in result.detail
+    assert only(signed, trust=Trust(cas=(root.cert, middle.cert))).ok  # no CRL: it counts
+
+
 def _ca(name: str, path_length: int | None, issuer: testpki.Issued | None = None
         ) -> testpki.Issued:
     key = testpki.new_key()
