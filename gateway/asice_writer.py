@@ -26,7 +26,7 @@ def write_container(
     the root, the manifest, then the signatures. Entry times are `moment` (the signing
     time), so the same inputs give the same bytes."""
     problem = asice.name_problem(data_name)
-    if problem or "/" in data_name:
+    if problem or data_name.startswith("META-INF/") or data_name.endswith("/"):
         raise ValueError(f"data file name {data_name!r} cannot be used in a container")
     if moment.tzinfo is None:
         raise ValueError("moment must be timezone-aware")

@@ -94,8 +94,12 @@ def run(env: Environment, tx: LedgerTx, intake: Intake, message: str) -> Outcome
             None,
         )  # fmt: skip
         if foreign is not None:
+            capitals = foreign != foreign.upper() and record.client_owns(
+                env.settings, conn, intake.client_id, foreign.upper()
+            )
+            hint = " (an IBAN is written in capital letters)" if capitals else ""
             finding = RequestFinding(
-                RequestReason.AC02, f"debtor account {foreign} is not one of yours",
+                RequestReason.AC02, f"debtor account {foreign} is not one of yours{hint}",
                 cancellation.msg_id,
             )  # fmt: skip
             return refuse(env, conn, intake, message, finding)

@@ -24,10 +24,10 @@ head_bytes = safe_xml.feed_bytes  # how much of a file `message_of` wants
 REPORT_REQUEST, CANCELLATION = "camt.060.", "camt.055."
 REQUEST_PREFIXES = (REPORT_REQUEST, CANCELLATION)  # the pull side's messages (SPEC §15)
 
-# Signature containers (SPEC §11): the suffix says which uploads are. The data file may
-# be a little larger than a plain upload (`max_file_bytes` + 1 MiB); everything in
-# META-INF together stays far below that: a XAdES signature with its certificate chain
-# and revocation data is tens of KiB.
+# Signature containers (SPEC §11): the suffix says which uploads are. A container unzips
+# to at most `max_file_bytes` + 1 MiB, every entry counted (`asice`): the slack is for
+# META-INF, where a XAdES signature with its certificate chain and revocation data is
+# tens of KiB (and META-INF may hold `meta_bytes_max` at most, whatever the slack).
 CONTAINER_SUFFIXES = (".asice", ".sce", ".edoc")
 container_slack_bytes = 1024 * 1024
 meta_bytes_max = 8 * 1024 * 1024

@@ -46,7 +46,7 @@ from cryptography.x509.verification import (
 from lxml import etree
 
 from gateway.errors import ConfigError
-from gateway.inbound.asice import Container, SignatureFile
+from gateway.inbound.asice import Container, SignatureFile, name_problem
 from gateway.inbound.names import subject_text
 from gateway.xmldsig import C14N as EXC_C14N
 from gateway.xmldsig import DS, METHODS, SHA256, signature_ok
@@ -261,7 +261,7 @@ def certificate_problem(
     chain = _chain(cert, others, trust.cas, received_at)
     if isinstance(chain, str):
         return Problem.UNTRUSTED_CA, chain
-    revoked = _revocation(chain, trust.crls, received_at)
+    revoked = _revocation(_up_to_root(chain, trust.cas), trust.crls, received_at)
     if revoked:
         return Problem.REVOKED, revoked
     for link in chain:
@@ -334,7 +334,7 @@ def _references(info: Any) -> tuple[Any, Any, list[Any]]:
         )
     ref = data[0]
     uri = ref.get("URI") or ""
-    if not uri or "/" in unquote(uri) or ":" in uri:
+    if not uri or ":" in uri or name_problem(unquote(uri)):
         raise _Unreadable(f"the data reference {uri[:60]!r} is not a file name in the container")
     if ref.xpath("ds:Transforms", namespaces=NS):
         raise _Unreadable("the data reference has transforms (it must sign the file's bytes)")
@@ -482,15 +482,18 @@ def _chain(
         # Ours, refused for something else (the CA itself not valid then, an extension):
         # the verifier's own words are the only account of it.
         return f"certificate issued by {issuer} does not chain to the signatory CA ({exc})"
-    return _up_to_root(list(verified.chain), cas)
+    return list(verified.chain)
 
 
 def _up_to_root(
-    chain: list[x509.Certificate], cas: Sequence[x509.Certificate]
+    chain: Sequence[x509.Certificate], cas: Sequence[x509.Certificate]
 ) -> list[x509.Certificate]:
     """`chain` on past the signatory CA it ends at, through the configured CAs that
-    issued that one: an intermediate listed beside its root is still judged by the root's
-    CRL (`_revocation`), whichever of them the operator listed."""
+    issued that one, for `_revocation` only: an intermediate listed beside its root is
+    still judged by the root's CRL, whichever of them the operator listed. (Not for the
+    validity of the chain: a root re-issued with the same key may be listed twice, one
+    copy expired.)"""
+    chain = list(chain)
     while len(chain) <= chain_depth_max:
         top = chain[-1]
         if top.issuer == top.subject:  # a root

@@ -486,6 +486,12 @@ def test_a_cancellation_naming_a_debtor_account_not_the_clients_is_refused_as_a_
         texts.append(answer.text("Rsn/RsnDesc").replace(iban, "X"))
         assert payment_status(inst, "E-1") == ("PDNG", None)
     assert texts[0] == texts[1]  # unknown and foreign look the same
+    small = A_MAIN[:4] + A_MAIN[4:].lower()  # (the schema lets the bank code be lower case)
+    lower = cancel(("E-1", "10.00"), version=version, msg_id="CXL-L", debtor_iban=small)
+    assert run_request(inst, lower, name="lower.xml").reason == "AC02"
+    (answer,) = out.new()
+    assert "(an IBAN is written in capital letters)" in str(answer.text("Rsn/RsnDesc"))
+    assert payment_status(inst, "E-1") == ("PDNG", None)
     # one of the client's own accounts, but not the payment's: not the payment named
     outcome = run_request(
         inst, cancel(("E-1", "10.00"), version=version, msg_id="CXL-S", debtor_iban=A_SMALL),

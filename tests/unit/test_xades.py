@@ -208,6 +208,20 @@ def test_without_CRLs_nothing_is_revoked() -> None:
     assert only(signature(PKI.revoked), trust=Trust(cas=(PKI.ca.cert,))).ok
 
 
+def test_a_data_file_in_a_folder_is_signed_and_its_signatures_count() -> None:
+    """A container may hold its data file in a folder (SPEC §11: no path outside its
+    root): `sign` adds a signature over it, and that signature counts (its reference
+    names the folder; it was refused as "not a file name in the container", so the batch
+    could only expire: an outside review)."""
+    folder = asice_writer.write_container("pay/batch.xml", BATCH, [], moment=NOW)
+    once = sign_container("pay.asice", folder, PKI.first.key, PKI.first.cert, NOW)
+    twice = sign_container("pay.asice", once, PKI.second.key, PKI.second.cert, NOW)
+    read = asice.read_container(twice, unzipped_bytes_max=1024 * 1024)
+    assert isinstance(read, Container) and read.data_name == "pay/batch.xml"
+    results = xades.verify_container(read, TRUST, NOW)
+    assert [r.ok for r in results] == [True, True], [r.detail for r in results]
+
+
 def test_intermediate_CA_in_KeyInfo_completes_the_chain() -> None:
     """Qualified CAs issue from an intermediate; the signature carries it in KeyInfo."""
     root = _ca("Root CA", None)
@@ -242,6 +256,37 @@ def test_an_intermediate_its_root_revoked_fails_whichever_CAs_are_listed() -> No
         assert result.problem is Problem.REVOKED, result.detail
         assert "certificate of Issuing CA revoked on" in result.detail
     assert only(signed, trust=Trust(cas=(root.cert, middle.cert))).ok  # no CRL: it counts
+
+
+def test_an_expired_copy_of_a_reissued_root_listed_beside_it_refuses_no_one() -> None:
+    """The operator lists the issuing CA and both certificates of its root (the old one,
+    expired, and its re-issue with the same key): the signer counts, whichever comes
+    first. The chain is taken past the intermediate for the root's CRL only, never for
+    validity (a review of the fix above found every signer refused DS0D)."""
+    root = _ca("Root CA", None)
+    middle = _ca("Issuing CA", 0, issuer=root)
+    person = testpki.new_signatory(middle, "Derīgs Parakstītājs", now=NOW)
+    signed = make_signature(NAME, BATCH, person.key, person.cert, NOW)
+    old_root = _reissued(root, days_before=4000, days_after=-5)
+    revoked = testpki.revocation_list(root, [middle.cert], now=NOW)
+    for cas in ((middle.cert, root.cert, old_root), (middle.cert, old_root, root.cert)):
+        result = only(signed, trust=Trust(cas=cas))
+        assert result.ok, (cas.index(old_root), result.detail)
+        assert only(signed, trust=Trust(cas=cas, crls=(revoked,))).problem is Problem.REVOKED
+
+
+def _reissued(root: testpki.Issued, *, days_before: int, days_after: int) -> x509.Certificate:
+    """`root` issued again with the same key and name, another validity."""
+    return (
+        x509.CertificateBuilder().subject_name(root.cert.subject).issuer_name(root.cert.subject)
+        .public_key(root.key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=days_before))
+        .not_valid_after(NOW + timedelta(days=days_after))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                       critical=True)
+        .sign(root.key, hashes.SHA256())
+    )  # fmt: skip
 
 
 def _ca(name: str, path_length: int | None, issuer: testpki.Issued | None = None
