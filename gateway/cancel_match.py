@@ -111,7 +111,8 @@ def same_amount(c: Candidate, named: TransactionCancellation) -> bool:
     if c.amount_minor is None or c.currency is None or named.currency != c.currency:
         return False
     try:
-        return bool(to_minor(named.amount, c.currency) == c.amount_minor)
+        # (zero too: a payment of 0.00, rejected AM12 at arrival, is named by its amount)
+        return bool(to_minor(named.amount, c.currency, allow_zero=True) == c.amount_minor)
     except (AmountError, ValueError):
         return False
 

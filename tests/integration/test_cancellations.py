@@ -506,3 +506,20 @@ def test_a_cancellation_naming_a_debtor_account_not_the_clients_is_refused_as_a_
     outcome = run_request(inst, cancel(("E-1", "10.00"), version=version, debtor_iban=A_MAIN))
     assert outcome.group_status == "CNCL"
     assert payment_status(inst, "E-1") == ("RJCT", "DS02")
+
+
+def test_a_payment_of_zero_named_with_its_amount_is_the_one_rejected_at_arrival(
+    inst: Installation,
+) -> None:
+    """A payment of 0.00 (rejected AM12 on arrival) named with its original amount 0.00 is
+    that payment: AGNT, rejected and never executed — not NOOR "0.00 EUR is not the
+    payment's (0.00 EUR)" (the amount was read as a payment's, where zero is refused: an
+    outside tester)."""
+    answer = inst.submit(Batch(msg_id="PAY-Z").tx("Z-0", "0.00").tx("Z-1", "1.00").build())
+    assert answer.statuses() == {"Z-0": "RJCT", "Z-1": "ACSC"}
+    out = Out(inst.outbox(CLIENT_A))
+    outcome = run_request(inst, cancel(("Z-0", "0.00"), original="PAY-Z"))
+    assert outcome.group_status == "RJCR"
+    (camt029,) = by_type(out.new())["camt.029.001.10"]
+    assert tx_statuses(camt029) == [("Z-0", "RJCR", ["AGNT"])]
+    assert "rejected (AM12), never executed" in " ".join(camt029.texts("AddtlInf"))
