@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gateway.files import write_atomically
+from gateway.files import write_once
 
 RECEIPTS_DIR = "receipts"
 
@@ -64,17 +64,22 @@ def receipt_path(spool_dir: Path, client_id: str, file_name: str) -> Path:
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def write_receipt(receipt: UploadReceipt) -> None:
-    """Write the receipt atomically (replacing a stale one of the same name), read-only:
-    it goes with its file to the archive, which is immutable (SPEC §5), and nothing
-    writes it again (moving it needs only its folder). Its mtime is `received_at` to the
-    microsecond: a client's files run in that order (`arrival`), read with one stat."""
+def write_receipt(receipt: UploadReceipt) -> bool:
+    """Write the receipt whole or not at all, never over another: False if one is there.
+    A receipt takes its file's name in in/ before the file is moved there, for every
+    process (two daemons may serve one spool): of two uploads of one name published at
+    the same moment, one gets the name and the other is refused, never overwritten. It is
+    read-only: it goes with its file to the archive, which is immutable (SPEC §5), and
+    nothing writes it again (moving it needs only its folder). Its mtime is `received_at`
+    to the microsecond: a client's files run in that order (`arrival`), read with one stat."""
     target = receipt.receipt_path
     target.parent.mkdir(parents=True, exist_ok=True)
     data = json.dumps(receipt.to_json(), ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
-    write_atomically(target, data, mode=0o440)
+    if not write_once(target, data, mode=0o440):
+        return False
     at_ns = (receipt.received_at - _EPOCH) // dt.timedelta(microseconds=1) * 1000
     os.utime(target, ns=(at_ns, at_ns))
+    return True
 
 
 def read_receipt(path: Path, file_path: Path) -> UploadReceipt | None:

@@ -227,6 +227,26 @@ class SftpSession(asyncssh.SFTPServer):
                 "A file of this name is still being taken in; try again shortly"
             )
 
+    def _take_name(
+        self, vpath: fs.VirtualPath, local: str, receipt: UploadReceipt | None
+    ) -> None:
+        """Take the name a file is about to be moved to, for every process: its receipt
+        is written first and never over another (`write_receipt`), so of two daemons on
+        one spool publishing one name at once, one gets it and the other refuses — the
+        checks before (`_refuse_taken`) cannot see the other process's rename coming."""
+        if receipt is None:
+            return
+        written = write_receipt(receipt)
+        if written and not os.path.lexists(local):
+            return
+        if written:  # a file without a receipt came meanwhile: the name is not ours
+            remove_receipt(receipt.receipt_path)
+        self._denied("write", vpath.text(), "taken meanwhile")
+        raise asyncssh.SFTPFileAlreadyExists(
+            "A file of this name was put into the folder meanwhile; files in /in are never"
+            " overwritten"
+        )
+
     def _refuse_uploading(self, vpath: fs.VirtualPath, local: str) -> None:
         """A name another open upload (of any session) will take is refused until it is done:
         only one of them could be kept (SPEC §9: every upload keeps its own file)."""
@@ -599,8 +619,11 @@ class SftpSession(asyncssh.SFTPServer):
         if not fs.is_ignored_name(name):
             receipt = self._new_receipt(name, st.st_size, uploader, upload.target.area)
         try:
-            if receipt is not None:
-                write_receipt(receipt)
+            self._take_name(upload.target, local, receipt)
+        except asyncssh.SFTPError as exc:
+            self._discard(upload, f"cannot publish: {exc.reason}")
+            raise
+        try:
             os.replace(upload.temp, local)
         except OSError as exc:
             if receipt is not None:
@@ -658,9 +681,8 @@ class SftpSession(asyncssh.SFTPServer):
             )
         elif uploader is not None:
             receipt = self._new_receipt(new.name, st.st_size, uploader, new.area)
+        self._take_name(new, new_local, receipt)
         try:
-            if receipt is not None:
-                write_receipt(receipt)
             os.replace(old_local, new_local)
         except OSError:
             if receipt is not None:

@@ -22,6 +22,7 @@ from sqlalchemy import create_engine
 from gateway import metrics
 from gateway.clock import FixedClock
 from gateway.sftp import quota, server_context, session, stop_server
+from gateway.sftp.receipts import receipt_path
 from gateway.sftp.session import HANDLES_PER_SESSION_MAX
 from tests.integration.sftp_fixtures import (
     OPENSSH_OPTIONS,
@@ -251,6 +252,49 @@ def test_no_overwrite_and_only_temporary_files_removed(server: RunningServer) ->
                          (link, "/x"), (sftp.mkdir, "/../x")):  # fmt: skip
         with pytest.raises(PermissionError):
             change(path)
+    sftp.close()
+
+
+def test_a_name_another_daemon_publishes_meanwhile_is_never_overwritten(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two daemons on one spool (SPEC §7): each checks the name is free, then moves its
+    upload there. Another daemon publishing the same name between this one's check and
+    its move (its receipt, then its file) had its upload overwritten — answered to no one,
+    though both clients were told it was received (an outside tester: 3 of 6 racing pairs;
+    paramiko does not report a failed close). Now the name is taken with the receipt,
+    never over another's: this upload is refused (and discarded, and logged) and the
+    other's file and receipt stay as they were. Both ways of publishing: an upload's
+    close, and a rename onto the name."""
+    checked = session.SftpSession._refuse_taken
+    looks: dict[str, int] = {}
+    last_look = {"a.xml": 2, "b.xml": 1}  # at its close (after its open); at the rename
+
+    def other_daemon_publishes(self: session.SftpSession, vpath: object, local: str) -> None:
+        checked(self, vpath, local)  # free when this daemon looked ...
+        name = Path(local).name
+        looks[name] = looks.get(name, 0) + 1
+        if looks[name] == last_look.get(name):  # ... then the other daemon takes it
+            receipt = self._receipt_for(name)
+            receipt.parent.mkdir(parents=True, exist_ok=True)
+            receipt.write_text('{"other": "daemon"}')
+            Path(local).write_bytes(b"the other daemon's upload")
+
+    monkeypatch.setattr(session.SftpSession, "_refuse_taken", other_daemon_publishes)
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    inbox = server.folder("alpha", "in")
+    _upload(sftp, "a.xml", b"this daemon's upload")  # (paramiko's close hides the refusal)
+    _upload(sftp, "b.tmp", b"this daemon's other upload")
+    assert _fails(sftp.rename, "b.tmp", "b.xml")
+    assert looks["a.xml"] == 2 and looks["b.xml"] == 1
+    for name in ("a.xml", "b.xml"):
+        assert (inbox / name).read_bytes() == b"the other daemon's upload"
+        assert receipt_path(server.spool, "alpha", name).read_text() == '{"other": "daemon"}'
+    assert sorted(p.name for p in inbox.iterdir()) == ["a.xml", "b.tmp", "b.xml"]
+    assert wait_for(lambda: any(
+        e["file"] == "a.xml" and "meanwhile" in e["reason"]
+        for e in server.log.named("sftp.upload.discarded")
+    )), server.log.named("sftp.upload.discarded")
     sftp.close()
 
 
