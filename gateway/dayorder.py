@@ -246,7 +246,7 @@ def split(
                 claim = env.spool.reclaim(client_id, path)
                 receipt, arrived = claim.receipt, claim.arrived
             else:
-                receipt, arrived = env.spool.receipt(client_id, path)[1], os.stat(path).st_ctime
+                receipt, arrived = env.spool.receipt(client_id, path), os.stat(path).st_ctime
         except FileNotFoundError:
             continue  # taken meanwhile
         (since if _since(env, began, receipt, arrived) else before).append((client_id, path))

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import hashlib
@@ -56,6 +57,26 @@ def key_exposure(path: Path) -> str | None:
         return None
     who = [name for name, bits in (("its group", 0o070), ("everyone", 0o007)) if mode & bits]
     return f"mode {mode:04o} gives {' and '.join(who)} access to it; chmod 600 {path}"
+
+
+def move_no_replace(source: Path | str, target: Path | str) -> None:
+    """Rename `source` to `target` unless something is there (FileExistsError), in one
+    step for every process: Linux's `renameat2(RENAME_NOREPLACE)`, else (another kernel,
+    a file system without it) a hard link, then the old name removed. `os.replace` after
+    a look would put one daemon's upload over another's published in between."""
+    src, dst = os.fsencode(source), os.fsencode(target)
+    if _renameat2 is not None:
+        if _renameat2(_AT_FDCWD, src, _AT_FDCWD, dst, _RENAME_NOREPLACE) == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+            raise OSError(code, os.strerror(code), os.fsdecode(src), None, os.fsdecode(dst))
+    os.link(src, dst)
+    os.unlink(src)
+
+
+_AT_FDCWD, _RENAME_NOREPLACE = -100, 1
+_renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
 
 
 def fsync_dir(folder: Path) -> None:
@@ -255,20 +276,25 @@ def folders_locked(folders: Collection[Path]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def locked(path: Path) -> Iterator[bool]:
-    """Hold an exclusive lock on a claimed file; yields False if another process holds it.
-    The lock dies with its process, so a file left in work/ by a crash is free again."""
+def locked(path: Path) -> Iterator[os.stat_result | None]:
+    """Hold an exclusive lock on a claimed file: the locked file's stat (which file was
+    locked: `same_file`), or None if another process holds it. The lock dies with its
+    process, so a file left in work/ by a crash is free again."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
-        yield False
+        yield None
         return
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            yield False
+            yield None
             return
-        yield True
+        yield os.fstat(fd)
     finally:
         os.close(fd)
+
+
+def same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)

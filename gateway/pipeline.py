@@ -19,6 +19,7 @@ business reason code. A broken invariant (`AssertionError`) stops the process.
 from __future__ import annotations
 
 import contextlib
+import os
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -249,9 +250,8 @@ class Pipeline:
                 for client_id, path in group:
                     if self.waits(client_id):
                         continue
-                    claim = self._lock(locks, client_id, path) and self._claim(
-                        client_id, path, claimed
-                    )
+                    held = self._lock(locks, client_id, path)
+                    claim = held and self._claim(client_id, path, claimed, held)
                     if not claim:  # another process has it, or its client is held now
                         if not self.waits(client_id) and self._another_has(client_id, path):
                             self.behind.add(client_id)
@@ -281,17 +281,21 @@ class Pipeline:
             p.name.partition("__")[2] == name for p in claims
         )
 
-    def _lock(self, locks: contextlib.ExitStack, client_id: str, path: Path) -> bool:
-        """The file's lock (False: another process has it); a file its client made
-        unreadable (an OpenSSH upload's mode 000) holds that client, not every client."""
+    def _lock(
+        self, locks: contextlib.ExitStack, client_id: str, path: Path
+    ) -> os.stat_result | None:
+        """The file's lock: the file locked (None: another process has it); a file its
+        client made unreadable (an OpenSSH upload's mode 000) holds that client alone."""
         try:
             return locks.enter_context(locked(path))
         except OSError as exc:
             if not self.held.isolate(client_id, exc):
                 raise
-            return False
+            return None
 
-    def _claim(self, client_id: str, path: Path, claimed: bool) -> Claim | None:
+    def _claim(
+        self, client_id: str, path: Path, claimed: bool, held: os.stat_result
+    ) -> Claim | None:
         """The claim of a waiting file (`claimed`: of a file in work/); None if another
         took it, or if the client's in/ or work/ refuses it (the client is held)."""
         try:
@@ -304,7 +308,7 @@ class Pipeline:
                     log.info("file.resumed", client=client_id, file=claim.original_name,
                              work=path.name)  # fmt: skip
                 return claim
-            return self.env.spool.claim(client_id, path, self.env.clock.now())
+            return self.env.spool.claim(client_id, path, self.env.clock.now(), held)
         except OSError as exc:
             if not self.held.isolate(client_id, exc):
                 raise

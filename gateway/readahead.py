@@ -104,7 +104,7 @@ def start(settings: Settings, now: dt.datetime) -> ReadAhead | BatchAhead | None
             lock = contextlib.ExitStack()
             try:
                 locked_here = lock.enter_context(locked(path))
-                claim = spool.claim(client.id, path, now) if locked_here else None
+                claim = spool.claim(client.id, path, now, locked_here) if locked_here else None
                 if claim is None:  # another process has it
                     lock.close()
                     return None

@@ -35,7 +35,7 @@ from typing import Any
 
 from gateway import arrival, upload_temps
 from gateway.errors import ConfigError, path_mistake
-from gateway.files import fsync_dir, remove_stale, write_atomically
+from gateway.files import fsync_dir, move_no_replace, remove_stale, same_file, write_atomically
 from gateway.text import stored_name
 
 IGNORED_SUFFIXES = (".part", ".filepart", ".tmp")
@@ -195,27 +195,34 @@ class Spool:
             (*SIDECAR_SUFFIXES, ATTEMPTS_SUFFIX)) and not p.name.startswith(".")]  # fmt: skip
         return arrival.in_order(found, _receipt_path)
 
-    def claim(self, client_id: str, path: Path, now: dt.datetime) -> Claim | None:
-        """Move `path` from `in/` (or `test/`) into `work/` atomically; None if someone
-        else took it."""
+    def claim(
+        self, client_id: str, path: Path, now: dt.datetime, locked: os.stat_result | None = None
+    ) -> Claim | None:
+        """Move `path` from `in/` or `test/` into `work/`, then its receipt (read there: no
+        upload takes a name while its receipt is in receipts/); None if another took it or
+        the file moved is not the one `locked` (its client renamed that: put back)."""
         name = stored_name(path.name)
         trial = path.parent == self.trial_box(client_id)
         target = self._claim_name(client_id, name, now, TRIAL_MARK if trial else "")
-        receipt_src, receipt = self.receipt(client_id, path)
         try:
             arrived = os.stat(path).st_ctime  # before the move, which sets it
             os.replace(path, target)
         except FileNotFoundError:
             return None
-        if receipt is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.replace(receipt_src, _receipt_path(target))
-        return Claim(client_id, target, name, receipt, arrived)
+        if locked is not None and not same_file(os.lstat(target), locked):
+            with contextlib.suppress(OSError):
+                move_no_replace(target, path)
+            return None
+        try:  # (a name too long to carry a receipt's suffix has none)
+            os.replace(self.receipt_of(client_id)(path), _receipt_path(target))
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ENAMETOOLONG):
+                raise
+        return Claim(client_id, target, name, _read_json(_receipt_path(target)), arrived)
 
-    def receipt(self, client_id: str, path: Path) -> tuple[Path, dict[str, Any] | None]:
-        """Where the receipt of a file waiting in in/ or test/ lies, and what it says."""
-        found = self.receipt_of(client_id)(path)
-        return found, _read_json(found)
+    def receipt(self, client_id: str, path: Path) -> dict[str, Any] | None:
+        """What the receipt of a file waiting in in/ or test/ says."""
+        return _read_json(self.receipt_of(client_id)(path))
 
     def _claim_name(self, client_id: str, name: str, now: dt.datetime, mark: str = "") -> Path:
         """`<claimed at>-<order><random>__<original name>` in work/: the claim's own name,
@@ -242,15 +249,17 @@ class Spool:
         return remove_stale(tmp, now_epoch - stale_temporary_seconds)
 
     def remove_client_temporaries(self, client_id: str, now_epoch: float) -> int:
-        """The same for `.*.tmp` in a client's out/ and work/, and its hidden uploads whose
-        writer is gone (`upload_temps`); how many were removed."""
+        """The same for `.*.tmp` in a client's out/ and work/, its hidden uploads whose
+        writer is gone (`upload_temps`) and receipts left without their file; how many."""
         candidates = [
             p for folder in (self.outbox(client_id), self.work(client_id))
             for p in folder.glob(".*") if p.name.endswith(".tmp")
         ]  # fmt: skip
         uploads = (self.inbox(client_id), self.trial_box(client_id))
         removed = upload_temps.remove_abandoned(client_id, uploads, now_epoch)
-        return removed + remove_stale(candidates, now_epoch - stale_temporary_seconds)
+        before = now_epoch - stale_temporary_seconds
+        removed += upload_temps.remove_orphan_receipts(self.receipts(client_id), uploads, before)
+        return removed + remove_stale(candidates, before)
 
     # -- leaving work ------------------------------------------------------------------------
 

@@ -131,3 +131,32 @@ def _unwritten(path: Path, lock: int, now_epoch: float) -> Iterator[os.stat_resu
         yield info if ours and not made else None
     finally:
         os.close(fd)
+
+
+def remove_orphan_receipts(
+    receipts: Path, uploads: tuple[Path, Path], changed_before: float
+) -> int:
+    """Remove the receipts (`receipts`; a trial's in its `test` folder) whose file is not
+    in in/ or test/ (`uploads`) — an upload, rename or claim stopped between moving a
+    file and its receipt — and write_once's hidden temporaries, once unchanged since
+    `changed_before` (their ctime: a receipt renamed with its file keeps its mtime): a
+    receipt alone keeps its name from every upload (`receipts.write_receipt`). How many
+    were removed."""
+    removed = 0
+    for folder, files in ((receipts, uploads[0]), (receipts / "test", uploads[1])):
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            hidden = entry.name.startswith(".")
+            if not (hidden or entry.name.endswith(".json")):
+                continue
+            if not hidden and os.path.lexists(files / entry.name.removesuffix(".json")):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                info = entry.stat(follow_symlinks=False)
+                if stat.S_ISREG(info.st_mode) and info.st_ctime < changed_before:
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed

@@ -21,7 +21,7 @@ from pathlib import Path
 import asyncssh
 
 from gateway import upload_temps
-from gateway.files import fsync_dir, sha256_file
+from gateway.files import fsync_dir, move_no_replace, sha256_file
 from gateway.sftp import fs
 from gateway.sftp.connection import Connection
 from gateway.sftp.context import ServerContext, Uploader, file_identity
@@ -241,8 +241,25 @@ class SftpSession(asyncssh.SFTPServer):
             return
         if written:  # a file without a receipt came meanwhile: the name is not ours
             remove_receipt(receipt.receipt_path)
+        raise self._taken_meanwhile(vpath)
+
+    def _move_in(
+        self, vpath: fs.VirtualPath, source: str, local: str, receipt: UploadReceipt | None
+    ) -> None:
+        """Move the file to the name `_take_name` took, never over one there: a temporary
+        name takes no receipt, and another daemon may have moved a file there meanwhile."""
+        try:
+            move_no_replace(source, local)
+        except OSError as exc:
+            if receipt is not None:
+                remove_receipt(receipt.receipt_path)
+            if isinstance(exc, FileExistsError):
+                raise self._taken_meanwhile(vpath) from exc
+            raise
+
+    def _taken_meanwhile(self, vpath: fs.VirtualPath) -> asyncssh.SFTPError:
         self._denied("write", vpath.text(), "taken meanwhile")
-        raise asyncssh.SFTPFileAlreadyExists(
+        return asyncssh.SFTPFileAlreadyExists(
             "A file of this name was put into the folder meanwhile; files in /in are never"
             " overwritten"
         )
@@ -620,14 +637,11 @@ class SftpSession(asyncssh.SFTPServer):
             receipt = self._new_receipt(name, st.st_size, uploader, upload.target.area)
         try:
             self._take_name(upload.target, local, receipt)
+            self._move_in(upload.target, upload.temp, local, receipt)
         except asyncssh.SFTPError as exc:
             self._discard(upload, f"cannot publish: {exc.reason}")
             raise
-        try:
-            os.replace(upload.temp, local)
         except OSError as exc:
-            if receipt is not None:
-                remove_receipt(receipt.receipt_path)
             self._discard(upload, f"cannot publish: {exc}")
             raise
         os.close(fd)
@@ -682,12 +696,7 @@ class SftpSession(asyncssh.SFTPServer):
         elif uploader is not None:
             receipt = self._new_receipt(new.name, st.st_size, uploader, new.area)
         self._take_name(new, new_local, receipt)
-        try:
-            os.replace(old_local, new_local)
-        except OSError:
-            if receipt is not None:
-                remove_receipt(receipt.receipt_path)
-            raise
+        self._move_in(new, old_local, new_local, receipt)
         fsync_dir(Path(new_local).parent)
         if not fs.is_ignored_name(old.name):
             remove_receipt(self._receipt_for(old.name, old.area))

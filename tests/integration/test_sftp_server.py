@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import errno
 import hashlib
 import io
 import os
@@ -295,6 +296,54 @@ def test_a_name_another_daemon_publishes_meanwhile_is_never_overwritten(
         e["file"] == "a.xml" and "meanwhile" in e["reason"]
         for e in server.log.named("sftp.upload.discarded")
     )), server.log.named("sftp.upload.discarded")
+    sftp.close()
+
+
+def test_a_temporary_name_another_daemon_publishes_meanwhile_is_never_overwritten(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A temporary name (`x.part`) takes no receipt, so the receipt cannot keep it: the
+    upload was moved over a `x.part` another daemon published after this one looked (a
+    review of the fix above). The move itself never replaces a file now."""
+    checked = session.SftpSession._refuse_taken
+    looks: dict[str, int] = {}
+
+    def other_daemon_publishes(self: session.SftpSession, vpath: object, local: str) -> None:
+        checked(self, vpath, local)
+        looks[local] = looks.get(local, 0) + 1
+        if looks[local] == 2:  # at this upload's close (the first look is at its open)
+            Path(local).write_bytes(b"the other daemon's upload")
+
+    monkeypatch.setattr(session.SftpSession, "_refuse_taken", other_daemon_publishes)
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    _upload(sftp, "x.part", b"this daemon's upload")
+    sftp.close()
+    inbox = server.folder("alpha", "in")
+    assert (inbox / "x.part").read_bytes() == b"the other daemon's upload"
+    assert [p.name for p in inbox.iterdir()] == ["x.part"]
+
+
+def test_a_receipt_that_cannot_be_written_discards_its_upload(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A receipt that cannot be written (a full disk) discards its upload as any failed
+    publish does: it kept its hidden file, its quota and its name ("being uploaded in
+    another session") until the daemon restarted (a review of the fix above)."""
+    real, failures = session.write_receipt, [1]
+
+    def failing_once(receipt: object) -> bool:
+        if failures:
+            failures.pop()
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(receipt)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(session, "write_receipt", failing_once)
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    _upload(sftp, "pay.xml", b"first try")  # (paramiko's close hides the failure)
+    inbox = server.folder("alpha", "in")
+    assert list(inbox.iterdir()) == []
+    _upload(sftp, "pay.xml", b"second try")
+    assert (inbox / "pay.xml").read_bytes() == b"second try"
     sftp.close()
 
 

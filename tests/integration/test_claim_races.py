@@ -1,0 +1,99 @@
+"""Two processes on one spool (SPEC §7: two daemons, or a daemon and `scan --once`): a
+claim against a client's rename through another daemon, and receipts left without their
+file. Each test does "the other process's" step at the moment it matters (an outside
+review found each of these; every test failed before its fix)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from gateway.files import locked
+from gateway.sftp.receipts import UploadReceipt, receipt_path, write_receipt
+from gateway.spool import Spool, stale_temporary_seconds
+
+NOW = dt.datetime(2026, 12, 7, 10, 0, tzinfo=dt.UTC)
+
+
+def _spool(tmp_path: Path) -> Spool:
+    spool = Spool(tmp_path / "spool")
+    spool.prepare(["alpha"])
+    return spool
+
+
+def _publish(spool: Spool, name: str, data: bytes, user: str, at: dt.datetime) -> None:
+    """What the built-in server does at an upload's close: the receipt, then the file."""
+    inbox = spool.inbox("alpha")
+    assert write_receipt(UploadReceipt(
+        client_id="alpha", sftp_user=user, source_ip="10.0.0.1", key_fingerprint="SHA256:x",
+        file_name=name, uploaded_as=name, size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(), received_at=at,
+        path=inbox / name, receipt_path=receipt_path(spool.root, "alpha", name),
+    ))  # fmt: skip
+    staged = inbox / f".upload-{os.urandom(8).hex()}"
+    staged.write_bytes(data)
+    os.replace(staged, inbox / name)
+
+
+def _client_renames(spool: Spool, old: str, new: str) -> None:
+    """A session's rename within /in (another daemon's): the receipt under the new name,
+    the file, then the old receipt removed."""
+    inbox, receipts = spool.inbox("alpha"), spool.receipts("alpha")
+    raw = json.loads((receipts / f"{old}.json").read_text())
+    (receipts / f"{new}.json").write_text(json.dumps({**raw, "file_name": new}))
+    os.replace(inbox / old, inbox / new)
+    (receipts / f"{old}.json").unlink()
+
+
+def test_a_claim_moves_only_the_file_it_locked_and_with_its_own_receipt(tmp_path: Path) -> None:
+    """A pass locks in/pay.xml (F1), then moves what is at in/pay.xml. If its client
+    renamed F1 to pay-1.xml meanwhile (through another daemon: a rename ignores locks)
+    and sent a new pay.xml (F2), the claim moved F2 — unlocked in work/, so another
+    process could run it at once — with F1's receipt (who sent it, when: cut-offs). The
+    file moved is now checked against the one locked: F2 goes back for the next pass,
+    and each file is claimed with its own receipt."""
+    spool = _spool(tmp_path)
+    _publish(spool, "pay.xml", b"F1", "u1", NOW)
+    inbox = spool.inbox("alpha")
+    with locked(inbox / "pay.xml") as ours:
+        assert ours is not None
+        _client_renames(spool, "pay.xml", "pay-1.xml")
+        _publish(spool, "pay.xml", b"F2", "u2", NOW + dt.timedelta(hours=3))
+        assert spool.claim("alpha", inbox / "pay.xml", NOW, ours) is None
+    assert sorted(p.name for p in inbox.iterdir()) == ["pay-1.xml", "pay.xml"]
+    assert list(spool.work("alpha").iterdir()) == []
+    claims = []
+    for name in ("pay-1.xml", "pay.xml"):
+        with locked(inbox / name) as held:
+            assert held is not None
+            claim = spool.claim("alpha", inbox / name, NOW, held)
+            assert claim is not None
+            with locked(claim.path) as other_process:
+                assert other_process is None  # this process's lock holds the claimed file
+            claims.append(claim)
+    assert [(c.path.read_bytes(), c.receipt["sftp_user"]) for c in claims if c.receipt] == [
+        (b"F1", "u1"), (b"F2", "u2")
+    ]
+    assert list(spool.receipts("alpha").glob("*.json")) == []  # none left behind
+
+
+def test_a_receipt_left_without_its_file_is_cleared_once_stale(tmp_path: Path) -> None:
+    """A daemon killed between writing an upload's receipt and moving the file (or a
+    rename, a claim, between their two moves) left a receipt with no file: it kept the
+    name from every later upload for good. Housekeeping removes it once as old as a
+    stale temporary — by its ctime (a receipt renamed with its file keeps its mtime,
+    its `received_at`); a receipt whose file waits in in/ or test/ stays, however old."""
+    spool = _spool(tmp_path)
+    _publish(spool, "gone.xml", b"F1", "u1", NOW)
+    _publish(spool, "waits.xml", b"F2", "u2", NOW)
+    (spool.inbox("alpha") / "gone.xml").unlink()  # as if the move never happened
+    trial = spool.receipts("alpha") / "test" / "try.xml.json"
+    trial.parent.mkdir(parents=True, exist_ok=True)
+    trial.write_text("{}")  # a trial's receipt whose file never came to test/
+    now = dt.datetime.now(dt.UTC).timestamp()
+    assert spool.remove_client_temporaries("alpha", now) == 0  # young: maybe in between
+    assert spool.remove_client_temporaries("alpha", now + stale_temporary_seconds + 1) == 2
+    assert sorted(p.name for p in spool.receipts("alpha").rglob("*.json")) == ["waits.xml.json"]
