@@ -21,7 +21,12 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+import structlog
+
+from gateway.clock import SystemClock
 from gateway.files import open_for_writing
+
+log = structlog.get_logger()
 
 Key = tuple[float, str]  # when it arrived (epoch seconds), then its name where it lies
 ReceiptOf = Callable[[Path], Path | None]  # where a file's receipt would lie
@@ -53,8 +58,12 @@ def complete_files(
     """Regular files in `folder` that are complete by name (not `ignored`) and that no
     process holds open for writing (an upload written in place, by OpenSSH, is not taken
     half-done: `files.open_for_writing`), and, if given, unchanged since `settled_before`,
-    seconds since the epoch; in the order they arrived."""
+    seconds since the epoch; in the order they arrived. Where this process cannot tell
+    whether a file is being written (no read lease: another user's file, no CAP_LEASE —
+    `scan --once` run without it in OpenSSH mode), the file must be unchanged for
+    `unknown_writer_settle_seconds` (it was taken half-written: an outside tester)."""
     found: list[tuple[Key, Path]] = []
+    unsure_before: float | None = None
     try:
         entries = list(os.scandir(folder))
     except (FileNotFoundError, NotADirectoryError):  # removed: `Pipeline.restore_folders`
@@ -71,10 +80,31 @@ def complete_files(
         if settled_before is not None and info.st_mtime > settled_before:
             continue
         path = Path(entry.path)
-        if open_for_writing(path):
+        writing = open_for_writing(path)
+        if writing is None:
+            unsure_before = unsure_before or _writer_unknown()
+            writing = info.st_mtime > unsure_before
+        if writing:
             continue
         found.append((key(path, info, receipt_of(path)), path))
     return [path for _, path in sorted(found)]
+
+
+unknown_writer_settle_seconds = 2.0  # `settle_seconds`' default
+_told: list[bool] = []
+
+
+def _writer_unknown() -> float:
+    """When a file whose writer cannot be told must have last changed (the file system's
+    clock: the files' own times are its), told in the log once a process."""
+    if not _told:
+        _told.append(True)
+        log.warning(
+            "files.writer_unknown",
+            why="no read lease on an upload (no CAP_LEASE?): a file is taken once unchanged"
+            f" for {unknown_writer_settle_seconds:g} s, however long its writer stalls",
+        )
+    return SystemClock().wall() - unknown_writer_settle_seconds
 
 
 class ClaimOrder:

@@ -61,9 +61,10 @@ def key_exposure(path: Path) -> str | None:
 
 def move_no_replace(source: Path | str, target: Path | str) -> None:
     """Rename `source` to `target` unless something is there (FileExistsError), in one
-    step for every process: Linux's `renameat2(RENAME_NOREPLACE)`, else (another kernel,
-    a file system without it) a hard link, then the old name removed. `os.replace` after
-    a look would put one daemon's upload over another's published in between."""
+    step for every process: Linux's `renameat2(RENAME_NOREPLACE)` (`os.replace` after a
+    look would put one daemon's upload over another's published in between). Where the
+    kernel or file system has no such rename (NFS), a look and then a rename: still one
+    step, never two names for the file, but two processes may race between the two."""
     src, dst = os.fsencode(source), os.fsencode(target)
     if _renameat2 is not None:
         if _renameat2(_AT_FDCWD, src, _AT_FDCWD, dst, _RENAME_NOREPLACE) == 0:
@@ -71,8 +72,9 @@ def move_no_replace(source: Path | str, target: Path | str) -> None:
         code = ctypes.get_errno()
         if code not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
             raise OSError(code, os.strerror(code), os.fsdecode(src), None, os.fsdecode(dst))
-    os.link(src, dst)
-    os.unlink(src)
+    if os.path.lexists(dst):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), os.fsdecode(dst))
+    os.rename(src, dst)
 
 
 _AT_FDCWD, _RENAME_NOREPLACE = -100, 1
@@ -116,7 +118,7 @@ def write_atomically(
 def write_once(path: Path, data: bytes | str, *, mode: int = 0o644) -> bool:
     """Write `data` to `path` whole or not at all unless a file is there already, never
     replacing one (another process may have written it meanwhile): whether this call
-    wrote it. Durable when it returns, the folder synced."""
+    wrote it. Durable when it returns, the folder synced; not there if it raises."""
     tmp = temporary_for(path)
     write_new(tmp, data, mode=mode)
     try:
@@ -125,7 +127,11 @@ def write_once(path: Path, data: bytes | str, *, mode: int = 0o644) -> bool:
         return False
     finally:
         tmp.unlink(missing_ok=True)
-    fsync_dir(path.parent)
+    try:
+        fsync_dir(path.parent)
+    except BaseException:
+        path.unlink(missing_ok=True)  # ours: linked above
+        raise
     return True
 
 

@@ -97,6 +97,12 @@ def check_user(spool_root: Path) -> None:
         name = str(owner)
     program = os.path.abspath(sys.argv[0])  # sudo's secure_path need not find it by name
     command = shlex.join(["sudo", "-u", name, program, *sys.argv[1:]])
+    if (spool_root / "clients").is_symlink():  # OpenSSH mode: the uploads are not its own
+        caps = "+lease,+dac_read_search"  # (a bare sudo cannot tell an upload still written)
+        command = shlex.join([
+            "setpriv", f"--reuid={name}", f"--regid={name}", "--init-groups",
+            f"--inh-caps={caps}", f"--ambient-caps={caps}", program, *sys.argv[1:],
+        ])  # fmt: skip
     raise UsageError(
         f"the spool {spool_root} is {name}'s and this runs as root, whose files there the "
         f"service could not move or write: run it as {name} ({command})"

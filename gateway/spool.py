@@ -93,10 +93,8 @@ class Spool:
     # -- folders ---------------------------------------------------------------------------
 
     def _folder(self, *parts: str) -> Path:
-        folder = self._folders.get(parts)
-        if folder is None:
-            folder = self._folders[parts] = self.root.joinpath(*parts)
-        return folder
+        made = self._folders
+        return made.get(parts) or made.setdefault(parts, self.root.joinpath(*parts))
 
     def inbox(self, client_id: str) -> Path:
         return self._folder("clients", client_id, "in")
@@ -204,6 +202,8 @@ class Spool:
         name = stored_name(path.name)
         trial = path.parent == self.trial_box(client_id)
         target = self._claim_name(client_id, name, now, TRIAL_MARK if trial else "")
+        receipt = self.receipt_of(client_id)(path)
+        upload_temps.hold_receipt(receipt)  # (housekeeping leaves it while its file moves)
         try:
             arrived = os.stat(path).st_ctime  # before the move, which sets it
             os.replace(path, target)
@@ -214,7 +214,7 @@ class Spool:
                 move_no_replace(target, path)
             return None
         try:  # (a name too long to carry a receipt's suffix has none)
-            os.replace(self.receipt_of(client_id)(path), _receipt_path(target))
+            os.replace(receipt, _receipt_path(target))
         except OSError as exc:
             if exc.errno not in (errno.ENOENT, errno.ENAMETOOLONG):
                 raise

@@ -133,6 +133,15 @@ def _unwritten(path: Path, lock: int, now_epoch: float) -> Iterator[os.stat_resu
         os.close(fd)
 
 
+def hold_receipt(receipt: Path) -> None:
+    """Make `receipt` new to `remove_orphan_receipts` (its ctime now, its times kept) before
+    its file is moved: between the file's move and its own it is alone, however long the
+    file waited."""
+    with contextlib.suppress(OSError):  # none (a receipt-less file, a name too long)
+        info = os.stat(receipt)
+        os.utime(receipt, ns=(info.st_atime_ns, info.st_mtime_ns))
+
+
 def remove_orphan_receipts(
     receipts: Path, uploads: tuple[Path, Path], changed_before: float
 ) -> int:

@@ -2,8 +2,9 @@
 
 A receipt lies at `<spool>/receipts/<client>/<file name>.json` while its file
 waits in `<spool>/clients/<client>/in/<file name>`; the pipeline moves both
-when it claims the file. Receipts are written atomically (temporary dotfile,
-fsync, rename, fsync of the folder), so a reader never sees half of one.
+when it claims the file. A receipt is written whole (temporary dotfile, fsync, link,
+fsync of the folder: a reader never sees half of one) and never over another: it takes
+its file's name for every process serving the spool (`write_receipt`).
 """
 
 from __future__ import annotations
@@ -78,7 +79,11 @@ def write_receipt(receipt: UploadReceipt) -> bool:
     if not write_once(target, data, mode=0o440):
         return False
     at_ns = (receipt.received_at - _EPOCH) // dt.timedelta(microseconds=1) * 1000
-    os.utime(target, ns=(at_ns, at_ns))
+    try:
+        os.utime(target, ns=(at_ns, at_ns))
+    except BaseException:
+        target.unlink(missing_ok=True)  # the name is not taken by a receipt that failed
+        raise
     return True
 
 

@@ -3,7 +3,9 @@
 An upload is written to a hidden `.upload-*` file in `in/` and renamed to the
 client's name only when the client closes it; its receipt is written first.
 Everything runs on one event loop, so a check followed by a rename with no
-`await` in between cannot race with another session.
+`await` in between cannot race with another session of this process; against another
+process serving the same spool (a second daemon) the name is taken by the receipt,
+written never over another, and by a rename that never replaces (`_take_name`).
 """
 
 from __future__ import annotations
@@ -258,7 +260,7 @@ class SftpSession(asyncssh.SFTPServer):
             raise
 
     def _taken_meanwhile(self, vpath: fs.VirtualPath) -> asyncssh.SFTPError:
-        self._denied("write", vpath.text(), "taken meanwhile")
+        self._denied("publish", vpath.text(), "taken meanwhile")
         return asyncssh.SFTPFileAlreadyExists(
             "A file of this name was put into the folder meanwhile; files in /in are never"
             " overwritten"

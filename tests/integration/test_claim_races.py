@@ -9,8 +9,14 @@ import datetime as dt
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
+import pytest
+from structlog.testing import capture_logs
+
+from gateway import arrival, files
+from gateway import spool as spool_module
 from gateway.files import locked
 from gateway.sftp.receipts import UploadReceipt, receipt_path, write_receipt
 from gateway.spool import Spool, stale_temporary_seconds
@@ -97,3 +103,96 @@ def test_a_receipt_left_without_its_file_is_cleared_once_stale(tmp_path: Path) -
     assert spool.remove_client_temporaries("alpha", now) == 0  # young: maybe in between
     assert spool.remove_client_temporaries("alpha", now + stale_temporary_seconds + 1) == 2
     assert sorted(p.name for p in spool.receipts("alpha").rglob("*.json")) == ["waits.xml.json"]
+
+
+def test_housekeeping_during_a_claim_leaves_the_receipt_it_moves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim moves the file, then its receipt: between the two the receipt is alone in
+    receipts/. Another process's housekeeping took it for an orphan when the file had
+    waited longer than a stale temporary (a held client, a night) — judged by its ctime,
+    its writing — and the claim went on without it (a review of the fix above). The claim
+    makes it new first."""
+    monkeypatch.setattr(spool_module, "stale_temporary_seconds", 1)
+    spool = _spool(tmp_path)
+    _publish(spool, "pay.xml", b"F1", "u1", NOW)
+    time.sleep(1.2)  # the file waited longer than a stale temporary
+    inbox, real_replace, moves = spool.inbox("alpha"), os.replace, []
+
+    def replace(src: Path, dst: Path) -> None:  # another's housekeeping after the file's move
+        real_replace(src, dst)
+        moves.append(dst)
+        if len(moves) == 1:
+            Spool(spool.root).remove_client_temporaries("alpha", time.time())
+
+    monkeypatch.setattr(os, "replace", replace)
+    with locked(inbox / "pay.xml") as held:
+        claim = spool.claim("alpha", inbox / "pay.xml", NOW, held)
+    assert claim is not None and claim.receipt is not None
+    assert claim.receipt["sftp_user"] == "u1"
+
+
+def test_a_receipt_that_fails_once_written_does_not_keep_the_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A receipt linked in place whose folder sync or times then fail is taken back: it
+    kept the name from every upload until housekeeping (a review of the fix above)."""
+    spool = _spool(tmp_path)
+    target = receipt_path(spool.root, "alpha", "x.xml")
+
+    def failing(*_args: object, **_kwargs: object) -> None:
+        raise OSError(5, "Input/output error")
+
+    for step in ("utime", "fsync"):
+        monkeypatch.setattr(os, step, failing)
+        with pytest.raises(OSError):
+            write_receipt(UploadReceipt(
+                client_id="alpha", sftp_user="u", source_ip="10.0.0.1", key_fingerprint="k",
+                file_name="x.xml", uploaded_as="x.xml", size_bytes=1, sha256="0" * 64,
+                received_at=NOW, path=spool.inbox("alpha") / "x.xml", receipt_path=target,
+            ))  # fmt: skip
+        monkeypatch.undo()
+        assert not target.exists(), step
+        assert [p.name for p in target.parent.iterdir()] == []
+
+
+def test_without_a_no_replace_rename_the_move_is_still_one_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the file system has no RENAME_NOREPLACE (NFS) the move falls back to a look,
+    then a rename — never a link and an unlink, which left the file under two names
+    (claimed under one, published under the other: a review of the fix above)."""
+    monkeypatch.setattr(files, "_renameat2", None)
+    a, b = tmp_path / "a.xml", tmp_path / "b.xml"
+    a.write_bytes(b"F1")
+    monkeypatch.setattr(os, "link", lambda *_: pytest.fail("linked"))
+    files.move_no_replace(a, b)
+    assert [p.name for p in tmp_path.iterdir()] == ["b.xml"]
+    a.write_bytes(b"F2")
+    with pytest.raises(FileExistsError):
+        files.move_no_replace(a, b)
+    assert b.read_bytes() == b"F1"
+
+
+def test_a_file_whose_writer_cannot_be_told_is_taken_only_once_settled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenSSH mode writes uploads in place. A process without CAP_LEASE cannot tell
+    whether another user's file is still open for writing: `scan --once` run so took a
+    half-written upload at once (an outside tester: answered FF01, the rest written into
+    the archived copy). It now waits until the file is unchanged for a settle time, and
+    says once in the log why."""
+    spool = _spool(tmp_path)
+    path = spool.inbox("alpha") / "pay.xml"
+    path.write_bytes(b"<Document>half")
+    monkeypatch.setattr(arrival, "open_for_writing", lambda _: None)
+    monkeypatch.setattr(arrival, "_told", [])
+    with capture_logs() as logs:
+        assert spool.waiting("alpha") == []
+        assert spool.waiting("alpha") == []
+        old = time.time() - arrival.unknown_writer_settle_seconds - 1
+        os.utime(path, (old, old))
+        assert spool.waiting("alpha") == [path]
+    assert [e["event"] for e in logs] == ["files.writer_unknown"]
+    monkeypatch.setattr(arrival, "open_for_writing", lambda _: True)  # one that can tell
+    assert spool.waiting("alpha") == []

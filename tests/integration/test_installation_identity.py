@@ -211,6 +211,20 @@ def test_root_is_refused_in_a_spool_that_is_the_services(tmp_path: Path) -> None
         assert f"(sudo -u nobody {EXE} {' '.join(command)} -c {config})" in line, line
     assert [p for p in [spool, *spool.rglob("*")] if p.lstat().st_uid != nobody] == []
     assert gateway("status", "-c", str(config)).returncode == 0
+    # OpenSSH mode (spool/clients the link to the chroots): the uploads are the SFTP users',
+    # so a bare `sudo -u` cannot tell one still written (no read lease) — the README's
+    # `setpriv` line is named instead (it named the bare sudo: an outside tester)
+    (spool / "sftp").mkdir()
+    os.replace(spool / "clients", spool / "sftp" / "clients")
+    os.symlink("sftp/clients", spool / "clients")
+    os.lchown(spool / "clients", nobody, nobody)
+    done = gateway("scan", "--once", "-c", str(config))
+    [line] = done.stderr.splitlines()
+    assert done.returncode == 2 and "sudo" not in line, line
+    assert (
+        "(setpriv --reuid=nobody --regid=nobody --init-groups --inh-caps=+lease,+dac_read_search"
+        f" --ambient-caps=+lease,+dac_read_search {EXE} scan --once -c {config})" in line
+    ), line
 
 
 def test_two_first_starts_at_once_agree(tmp_path: Path, database_url: str) -> None:
