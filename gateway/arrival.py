@@ -21,12 +21,8 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-import structlog
-
 from gateway.clock import SystemClock
 from gateway.files import open_for_writing
-
-log = structlog.get_logger()
 
 Key = tuple[float, str]  # when it arrived (epoch seconds), then its name where it lies
 ReceiptOf = Callable[[Path], Path | None]  # where a file's receipt would lie
@@ -98,8 +94,10 @@ def _writer_unknown() -> float:
     """When a file whose writer cannot be told must have last changed (the file system's
     clock: the files' own times are its), told in the log once a process."""
     if not _told:
+        import structlog  # (here: `readahead` lists files before the logging modules load)
+
         _told.append(True)
-        log.warning(
+        structlog.get_logger().warning(
             "files.writer_unknown",
             why="no read lease on an upload (no CAP_LEASE?): a file is taken once unchanged"
             f" for {unknown_writer_settle_seconds:g} s, however long its writer stalls",
