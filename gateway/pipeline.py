@@ -250,8 +250,8 @@ class Pipeline:
                 for client_id, path in group:
                     if self.waits(client_id):
                         continue
-                    held = self._lock(locks, client_id, path)
-                    claim = held and self._claim(client_id, path, claimed, held)
+                    lock = self._lock(locks, client_id, path)
+                    claim = lock and self._claim(client_id, path, claimed, lock)
                     if not claim:  # another process has it, or its client is held now
                         if not self.waits(client_id) and self._another_has(client_id, path):
                             self.behind.add(client_id)
@@ -294,7 +294,7 @@ class Pipeline:
             return None
 
     def _claim(
-        self, client_id: str, path: Path, claimed: bool, held: os.stat_result
+        self, client_id: str, path: Path, claimed: bool, lock: os.stat_result
     ) -> Claim | None:
         """The claim of a waiting file (`claimed`: of a file in work/); None if another
         took it, or if the client's in/ or work/ refuses it (the client is held)."""
@@ -308,7 +308,7 @@ class Pipeline:
                     log.info("file.resumed", client=client_id, file=claim.original_name,
                              work=path.name)  # fmt: skip
                 return claim
-            return self.env.spool.claim(client_id, path, self.env.clock.now(), held)
+            return self.env.spool.claim(client_id, path, self.env.clock.now(), lock)
         except OSError as exc:
             if not self.held.isolate(client_id, exc):
                 raise

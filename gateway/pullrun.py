@@ -36,6 +36,7 @@ from gateway.inbound import (
     camt055_v09,
     camt060_v03,
     camt060_v05,
+    rules,
     safe_xml,
 )
 from gateway.inbound.cancellation import CancellationRequest
@@ -93,15 +94,9 @@ def run(env: Environment, tx: LedgerTx, intake: Intake, message: str) -> Outcome
              if not record.client_owns(env.settings, conn, intake.client_id, a)),
             None,
         )  # fmt: skip
-        if foreign is not None:
-            capitals = foreign != foreign.upper() and record.client_owns(
-                env.settings, conn, intake.client_id, foreign.upper()
-            )
-            hint = " (an IBAN is written in capital letters)" if capitals else ""
-            finding = RequestFinding(
-                RequestReason.AC02, f"debtor account {foreign} is not one of yours{hint}",
-                cancellation.msg_id,
-            )  # fmt: skip
+        if foreign is not None:  # AC02 in the words of a pain.001's (its DbtrAcct's)
+            text = rules.not_clients_account(foreign)
+            finding = RequestFinding(RequestReason.AC02, text, cancellation.msg_id)
             return refuse(env, conn, intake, message, finding)
         return _cancel(env, tx, intake, message, cancellation)
     supported = ", ".join(REPORT_REQUESTS + CANCELLATIONS)
