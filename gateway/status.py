@@ -74,28 +74,31 @@ class StatusSource(Protocol):
 def _scan_in(
     spool: Spool, client_id: str, now_epoch: float
 ) -> tuple[int, int, list[StaleUpload]]:
+    """The client's files waiting in in/, and its uploads under temporary names in in/ and
+    test/ (trials): being written, or stale."""
     waiting = uploading = 0
     stale: list[StaleUpload] = []
-    try:
-        entries = list(os.scandir(spool.inbox(client_id)))
-    except OSError:  # gone, or refused (an operator's chmod): the daemon holds the client
-        return 0, 0, []
-    for entry in entries:
+    for area, folder in (("in", spool.inbox(client_id)), ("test", spool.trial_box(client_id))):
         try:
-            info = entry.stat(follow_symlinks=False)
-        except FileNotFoundError:
+            entries = list(os.scandir(folder))
+        except OSError:  # gone, or refused (an operator's chmod): the daemon holds the client
             continue
-        if not stat.S_ISREG(info.st_mode):
-            continue
-        if not is_ignored(entry.name):
-            waiting += 1
-            continue
-        age = now_epoch - info.st_mtime
-        if age > stale_temporary_seconds or upload_temps.abandoned(Path(entry.path), now_epoch):
-            stale.append(StaleUpload(client_id, entry.name, info.st_size, round(age)))
-        else:
-            uploading += 1
-    return waiting, uploading, sorted(stale, key=lambda s: s.name)
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            if not is_ignored(entry.name):
+                waiting += area == "in"
+                continue
+            age = now_epoch - info.st_mtime
+            if age > stale_temporary_seconds or upload_temps.abandoned(Path(entry.path), now_epoch):
+                stale.append(StaleUpload(client_id, entry.name, info.st_size, round(age), area))
+            else:
+                uploading += 1
+    return waiting, uploading, sorted(stale, key=lambda s: (s.area, s.name))
 
 
 def _count_shelved(spool: Spool, kind: str, client_id: str, day: dt.date) -> int:

@@ -28,8 +28,10 @@ class DaemonStatus:
 class ClientStatus:
     client_id: str
     waiting: int  # complete files in in/
-    uploading: int  # files in in/ still under a temporary name, written to within the hour
-    stale_uploads: int  # temporary names no session writes, or older than an hour
+    # Files in in/ and test/ (trials) still under a temporary name, written to within the
+    # hour; and those no session writes, or older than an hour.
+    uploading: int
+    stale_uploads: int
     in_progress: int  # claimed files in work/
     # From the database: None where it could not be read (`Status.database_error`).
     processed_today: int | None  # answered today, whatever the outcome
@@ -93,6 +95,7 @@ class StaleUpload:
     name: str
     size_bytes: int
     age_seconds: float
+    area: str = "in"  # the client's folder it lies in: in, or test (trials)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +262,7 @@ def render(status: Status) -> str:
         ]),
         ("stale temporary uploads (abandoned by a stopped server, or unfinished for over an "
          "hour; remove or rename):", [
-            f"  {u.client_id}  in/{u.name}  {u.size_bytes:,} bytes, "
+            f"  {u.client_id}  {u.area}/{u.name}  {u.size_bytes:,} bytes, "
             f"{u.age_seconds / 3600:.1f} h old"
             for u in status.stale_uploads
         ]),

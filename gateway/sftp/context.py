@@ -64,6 +64,9 @@ class ServerContext:
     # The local paths of /in (or /test) names an open upload will take: one upload per name
     # at a time, so that the second is refused when it opens, not after it sent its bytes.
     writing: set[str] = field(default_factory=set)
+    # The hidden files this server's uploads are written to: counted by `waiting` as
+    # reserved, not as found on disk (another process's are found on disk, `quota`).
+    temps: set[str] = field(default_factory=set)
 
     def log_limited(self, key: str, level: str, event: str, **fields: Any) -> None:
         """Log `event` unless a line of `key` was logged less than a minute ago (a flood is

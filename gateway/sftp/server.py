@@ -211,6 +211,7 @@ async def start_server(
     kex = _available("sftp.kex_algorithms", cfg.kex_algorithms, get_kex_algs(), log)
     ciphers = _available("sftp.ciphers", cfg.ciphers, get_encryption_algs(), log)
     macs = _available("sftp.macs", cfg.macs, get_mac_algs(), log)
+    temps: set[str] = set()  # `ServerContext.temps`
     ctx = ServerContext(
         settings=settings,
         log=log,
@@ -227,11 +228,13 @@ async def start_server(
             cfg.unauthenticated_connections_max, cfg.unauthenticated_connections_per_address_max
         ),
         waiting=WaitingBytes(
-            lambda client: usage_in(waiting_folders(settings.spool_dir, client)), time.monotonic
+            lambda client: usage_in(waiting_folders(settings.spool_dir, client), temps),
+            time.monotonic,
         ),
         handles=_open_handles(),
         throttle=LogThrottle(REFUSAL_LOG_SECONDS, time.monotonic),
         clock=clock,
+        temps=temps,
     )
     _log_loop_errors(asyncio.get_running_loop(), ctx)
 

@@ -474,6 +474,7 @@ class SftpSession(asyncssh.SFTPServer):
                 self._cannot_store(vpath, exc)
             raise
         upload = Upload(vpath, local, temp, fd, self.ctx.settings.max_file_bytes)
+        self.ctx.temps.add(temp)
         self.ctx.writing.add(local)
         self.uploads.add(upload)
         return upload
@@ -584,6 +585,9 @@ class SftpSession(asyncssh.SFTPServer):
     # Finishing an upload
 
     def _release(self, upload: Upload, *, kept: bool) -> None:
+        """The upload's reservation ended: its hidden file is gone (discarded, or renamed
+        into the client's folder, where a count finds it)."""
+        self.ctx.temps.discard(upload.temp)
         self.ctx.waiting.release(self.client_id, upload.reserved, kept=kept)
         upload.reserved = 0
 
@@ -651,7 +655,7 @@ class SftpSession(asyncssh.SFTPServer):
         self.ctx.writing.discard(upload.local)
         # Still waiting, now as a complete file in in/.
         self._release(upload, kept=True)
-        fsync_dir(Path(local).parent)
+        self._sync_published(local, name)
         self._remember_closed(upload.target, st)
         if receipt is None:
             self.ctx.remember(os.lstat(local), uploader)
@@ -661,6 +665,16 @@ class SftpSession(asyncssh.SFTPServer):
         )
         if receipt is not None:
             self.ctx.notify(receipt)
+
+    def _sync_published(self, local: str, name: str) -> None:
+        """Make the rename that published `local` durable. It is published already: the
+        gateway takes the file and answers it, so a failure here is ours, logged, and not
+        the client's — told that its upload failed, a client sends again a file that is
+        being paid (a tester)."""
+        try:
+            fsync_dir(Path(local).parent)
+        except OSError as exc:
+            self.log.error("sftp.sync_failed", file=name, error=str(exc))
 
     # Changing the folder
 
@@ -699,7 +713,7 @@ class SftpSession(asyncssh.SFTPServer):
             receipt = self._new_receipt(new.name, st.st_size, uploader, new.area)
         self._take_name(new, new_local, receipt)
         self._move_in(new, old_local, new_local, receipt)
-        fsync_dir(Path(new_local).parent)
+        self._sync_published(new_local, new.name)
         if not fs.is_ignored_name(old.name):
             remove_receipt(self._receipt_for(old.name, old.area))
         if receipt is not None:

@@ -203,3 +203,29 @@ def test_status_shows_an_abandoned_upload_as_stale_at_once(inst: Installation) -
         os.close(live_fd)
         os.unlink(live)
         os.unlink(left)
+
+
+def test_status_shows_stale_uploads_of_the_trial_folder_too(inst: Installation) -> None:
+    """test/ (trials, SPEC §15) takes uploads as in/ does, and its leftovers count against
+    the client's waiting bytes: a hidden upload whose writer is gone and a `.part`
+    untouched for two hours there were not listed (a tester). Listed, with their folder."""
+    from gateway import upload_temps
+    from gateway.clock import FixedClock
+    from gateway.status import collect
+    from gateway.status_report import render
+
+    trials = inst.env.spool.trial_box(CLIENT_A)
+    trials.mkdir(parents=True, exist_ok=True)
+    left, fd = upload_temps.create(str(trials), 0o640)
+    os.write(fd, b"<Document>")
+    os.close(fd)  # the writer is gone
+    part = trials / "trial.xml.part"
+    part.write_bytes(b"<Document>half")
+    two_hours_ago = inst.clock.wall() - 7200
+    os.utime(part, (two_hours_ago, two_hours_ago))
+    shown = collect(inst.env, FixedClock(inst.clock.now()))
+    [client] = [c for c in shown.clients if c.client_id == CLIENT_A]
+    assert (client.uploading, client.stale_uploads, client.waiting) == (0, 2, 0), client
+    listed = [(u.area, u.name) for u in shown.stale_uploads]
+    assert listed == sorted([("test", Path(left).name), ("test", part.name)])
+    assert f"test/{part.name}" in render(shown)

@@ -347,6 +347,43 @@ def test_a_receipt_that_cannot_be_written_discards_its_upload(
     sftp.close()
 
 
+def test_a_folder_that_cannot_be_synced_after_publishing_still_takes_the_upload(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The rename into in/ has happened when the folder is synced: the gateway takes the
+    file and answers it. A failing sync was told to the client as a failed upload
+    (OpenSSH `sftp`: "close remote: Failure"), which it sends again while the first is
+    being paid, and a rename left the old name's receipt behind (a tester). It is ours:
+    logged, and the close and the rename succeed."""
+    real = session.fsync_dir
+
+    def failing(folder: Path) -> None:
+        if Path(folder).name == "in":
+            raise OSError(errno.EIO, "Input/output error")
+        real(folder)
+
+    monkeypatch.setattr(session, "fsync_dir", failing)
+    (tmp_path / "pay.xml").write_bytes(b"<Document/>")
+    done = openssh_sftp(
+        server, "alpha-erp", "alpha",
+        [
+            "put pay.xml /in/pay.xml", "put pay.xml /in/next.part",
+            "rename /in/next.part /in/next.xml",
+        ],
+        tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    inbox = server.folder("alpha", "in")
+    assert sorted(p.name for p in inbox.iterdir()) == ["next.xml", "pay.xml"]
+    assert server.receipt("alpha", "pay.xml")["size_bytes"] == 11
+    assert server.receipt("alpha", "next.xml")["file_name"] == "next.xml"
+    receipts = sorted(p.name for p in (server.spool / "receipts" / "alpha").iterdir())
+    assert receipts == ["next.xml.json", "pay.xml.json"]
+    assert [e["file"] for e in server.log.named("sftp.sync_failed")] == [
+        "pay.xml", "next.part", "next.xml",
+    ]  # fmt: skip
+
+
 def test_a_name_being_uploaded_in_another_session_is_refused_at_open(
     server: RunningServer,
 ) -> None:

@@ -12,7 +12,13 @@ import pytest
 
 from gateway.sftp import quota
 from gateway.sftp.server import server_context
-from tests.integration.sftp_fixtures import RunningServer, open_sftp, running_server
+from tests.integration.sftp_fixtures import (
+    RunningServer,
+    ServerThread,
+    open_sftp,
+    running_server,
+    write_config,
+)
 
 LIMIT = 10_000
 
@@ -128,6 +134,44 @@ def test_uploads_in_flight_in_parallel_sessions_count(server: RunningServer) -> 
     assert refusals(server) == {"alpha": 2}
     one.close()
     two.close()
+
+
+@pytest.mark.parametrize("first_writer", [0, 1])
+def test_uploads_through_two_servers_on_one_spool_count_together(
+    tmp_path: Path, keys: dict[str, Path], monkeypatch: pytest.MonkeyPatch, first_writer: int
+) -> None:
+    """Two processes serving one spool (SPEC §7), each knowing only its own uploads: a
+    client wrote 6,000 bytes through one and 6,000 through the other, both taken, 12,000
+    waiting against 10,000 (a tester). Each counts the other's hidden upload at the size
+    it has reached, before each write: the second to pass the limit is refused, whichever
+    server began first and whichever writes first, and 10,000 bytes at most wait."""
+    monkeypatch.setattr(quota, "count_share_max", 1)  # a count stands for no time (above)
+    config = write_config(tmp_path / "gw", keys, client_waiting_bytes_max=LIMIT)
+    with running_server(tmp_path / "gw", keys, client_waiting_bytes_max=LIMIT) as one:
+        other = ServerThread()
+        two = other.start(config, keys)
+        try:
+            sessions = [open_sftp(one, "alpha-erp", "alpha"), open_sftp(two, "alpha-erp", "alpha")]
+            handles = [
+                s.open(f"/in/{n}.xml", "wb", bufsize=0)
+                for s, n in zip(sessions, "ab", strict=True)
+            ]
+            for handle in handles:
+                handle.set_pipelined(False)
+            order = [handles[first_writer], handles[1 - first_writer]]
+            order[0].write(b"x" * 6000)
+            with pytest.raises(OSError) as refused:
+                for _ in range(6):
+                    order[1].write(b"y" * 1000)
+            assert "sftp.client_waiting_bytes_max" in str(refused.value)
+            for handle in handles:
+                handle.close()
+            waiting = sum(p.stat().st_size for p in one.folder("alpha", "in").iterdir())
+            assert 6000 <= waiting <= LIMIT
+            for session in sessions:
+                session.close()
+        finally:
+            other.stop(two)
 
 
 def test_pipelined_upload_past_the_limit_fails_and_nothing_stays(

@@ -5,6 +5,8 @@ waiting bytes past the limit, uploads in flight count, and room made by the gate
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from gateway.sftp import quota
 from gateway.sftp.quota import WaitingBytes
 
@@ -63,18 +65,40 @@ def test_release_returns_room_or_keeps_it_as_a_file() -> None:
     assert not waiting.reserve("a", 5000, 10_000)
 
 
-def test_folders_are_counted_again_only_before_a_refusal() -> None:
-    """Writes below the limit do not read the folders; before refusing, a fresh count sees the
-    room the gateway made by taking files in."""
-    folders = FakeFolders(a=9000)
-    waiting = WaitingBytes(folders, Clock())  # a count takes no time: never too recent
+def test_each_reservation_counts_the_folders_afresh_as_their_cost_allows() -> None:
+    """Room the gateway made by taking files in, and bytes another process serving the
+    spool wrote (a tester passed the limit through two servers, each knowing only its own
+    uploads), are seen at the next write; a count stands for (count_share_max − 1) times
+    what it took, so a cheap count is made at every write."""
+    clock = Clock()
+    folders = FakeFolders(clock, a=9000)
+    waiting = WaitingBytes(folders, clock)  # a count takes no time here: never too recent
     assert waiting.reserve("a", 500, 10_000)
-    assert waiting.reserve("a", 500, 10_000)
-    assert folders.counts == 1
     folders.on_disk["a"] = 0  # the gateway took the waiting file in
     assert waiting.reserve("a", 5000, 10_000)
-    assert folders.counts == 2
-    assert waiting.waiting("a") == 6000
+    assert waiting.waiting("a") == 5500
+    folders.on_disk["a"] = 4000  # another process's upload, as written so far
+    assert not waiting.reserve("a", 1000, 10_000)
+    assert folders.counts == 3
+    folders.seconds_per_count = 0.01  # a count now stands for 0.19 s
+    assert waiting.reserve("a", 100, 10_000)
+    counted = folders.counts
+    folders.on_disk["a"] = 0
+    assert not waiting.reserve("a", 1000, 10_000)  # the last count still stands
+    assert folders.counts == counted
+
+
+def test_a_count_takes_in_the_hidden_uploads_of_other_processes(tmp_path: Path) -> None:
+    """A hidden upload this process writes is counted as reserved, not on disk; another
+    process's (or one a stopped server left) counts at its size, as a file."""
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    (inbox / "done.xml").write_bytes(b"d" * 100)
+    mine, theirs = inbox / ".upload-0000000000000001", inbox / ".upload-0000000000000002"
+    mine.write_bytes(b"m" * 40)
+    theirs.write_bytes(b"t" * 7)
+    assert quota.usage_in([inbox, tmp_path / "absent"], {str(mine)}) == (107, 2)
+    assert quota.usage_in([inbox]) == (147, 3)
 
 
 def test_files_waiting_are_bounded_whatever_their_size() -> None:
