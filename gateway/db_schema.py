@@ -6,6 +6,7 @@ a revision it does not have, and an older release must not write a newer schema.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,17 @@ _SCHEMAS: tuple[tuple[str, Any], ...] = (
 )
 
 
-def upgrade_database(engine: Engine) -> None:
+def upgrade_database(
+    engine: Engine, daemon_running: Callable[[], str | None] | None = None
+) -> None:
     """Both schemas at this release's revisions — neither touched while the other is at
-    a revision this release does not have — and each upgrade of an existing schema in
-    the journal (`db.migrated`: which, from and to)."""
+    a revision this release does not have, nor while a daemon runs on the spool
+    (`daemon_running`: which, or None; not asked without a spool) — and each upgrade of
+    an existing schema in the journal (`db.migrated`: which, from and to).
+
+    A daemon of the release before goes on writing as it knows how on the schema migrated
+    under it: one from before the kept day sums booked payments that the daily limits
+    of the next release never counted (a tester, upgrading as `install.sh` did then)."""
     found = {
         name: ledger_migrations.revisions_of(engine, migrations.VERSION_TABLE)
         for name, migrations in _SCHEMAS
@@ -39,6 +47,13 @@ def upgrade_database(engine: Engine) -> None:
         for name, migrations in _SCHEMAS:
             ledger_migrations.check_known(
                 found[name], _scripts(migrations), name, migrations.HEAD
+            )
+        daemon = daemon_running() if daemon_running and any(found.values()) else None
+        if daemon is not None:
+            raise UsageError(
+                f"the database is at an earlier release's schema and {daemon} runs on this "
+                "spool: stop it (systemctl stop ekase-gateway), then upgrade (ekase-gateway "
+                "db upgrade -c CONFIG), then start it (nothing was done)"
             )
         done = [upgrade_ledger(engine), upgrade_gateway(engine)]
     except ledger_migrations.UnknownRevision as exc:  # an older release on a newer schema
@@ -54,7 +69,7 @@ def upgrade_database(engine: Engine) -> None:
 
 
 def schema_revisions(engine: Engine) -> str:
-    """`ledger schema 0004, gateway schema 0018`: what the database is at."""
+    """`ledger schema 0005, gateway schema 0018`: what the database is at."""
     return ", ".join(
         f"{name} schema "
         f"{', '.join(ledger_migrations.revisions_of(engine, migrations.VERSION_TABLE) or ['none'])}"

@@ -33,6 +33,7 @@ from gateway import (
     holiday_cache,
     installation,
     pricing,
+    progress,
     unconfigured,
 )
 from gateway.clock import Clock, SystemClock
@@ -224,10 +225,19 @@ def _refuse_a_clock_behind(engine: Engine, settings: Settings, clock: Clock) -> 
     )
 
 
+def _daemon_running(spool_dir: Path, now: dt.datetime) -> str | None:
+    """A daemon whose process is there, on this spool (its heartbeat; this process has
+    none yet): `pid N on HOST`, or None."""
+    for beat in progress.read_heartbeats(spool_dir):
+        if beat.alive(now) and (beat.host, beat.pid) != (progress.this_host(), os.getpid()):
+            return f"a daemon (pid {beat.pid} on {beat.host or 'this host'})"
+    return None
+
+
 def _first_writes(settings: Settings, engine: Engine, spool: Spool, clock: Clock) -> Ledger:
     """The schema migrated, the spool's folders, the identity recorded, the configured
     accounts and the counters every start needs."""
-    upgrade_database(engine)
+    upgrade_database(engine, lambda: _daemon_running(spool.root, clock.now()))
     log = structlog.get_logger("gateway.environment")
     spool.prepare([c.id for c in settings.clients], log)
     for folder in unconfigured.folders(spool, (c.id for c in settings.clients)):

@@ -46,7 +46,7 @@ _PAGE_BYTES = 4096
 
 RUN = "run"
 DAEMONS = "daemons"
-OLD_DAEMON_FILE = "daemon.json"  # the one heartbeat before two daemons each had their own
+OLD_FILE = "daemon.json"  # the one heartbeat before two daemons each had their own
 PROGRESS = "progress"
 
 
@@ -64,10 +64,6 @@ def this_host() -> str:
 
 def progress_dir(spool_dir: Path) -> Path:
     return spool_dir / RUN / PROGRESS
-
-
-def _write_json(path: Path, value: dict[str, Any]) -> None:
-    _write_text(path, json.dumps(value))
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -145,11 +141,13 @@ class HeartbeatInfo:
         return max(0.0, (now - self.heartbeat_at).total_seconds())
 
     def alive(self, now: dt.datetime) -> bool:
-        """Whether its process exists: asked of this host's processes, judged by the
-        age of its beat for another host's (a daemon there sharing the spool)."""
+        """Whether its process exists: asked of this host's processes, judged by the age
+        of its beat for another host's (a daemon there sharing the spool); both for an
+        earlier release's, which names no host."""
         if self.host == this_host():
             return pid_alive(self.pid)
-        return self.age_seconds(now) <= heartbeat_stale_seconds
+        fresh = self.age_seconds(now) <= heartbeat_stale_seconds
+        return fresh or (not self.host and pid_alive(self.pid))
 
     def running(self, now: dt.datetime, alive: bool) -> bool:
         """Running: its process exists and it beat recently."""
@@ -184,7 +182,7 @@ class Heartbeat:
         self.last: dt.datetime | None = None
         self.fault: Active | None = None  # set and cleared by the daemon's loop
         self.held: dict[str, dict[str, str | int | None]] = {}  # likewise (`HeartbeatInfo.held`)
-        (run_dir(spool_dir) / OLD_DAEMON_FILE).unlink(missing_ok=True)
+        (run_dir(spool_dir) / OLD_FILE).unlink(missing_ok=True)
         for left in read_heartbeats(spool_dir):
             if left.host == self.host and left.pid != self.pid and not pid_alive(left.pid):
                 (daemons_dir(spool_dir) / f"{left.host}-{left.pid}.json").unlink(missing_ok=True)
@@ -220,9 +218,9 @@ class Heartbeat:
 
 
 def read_heartbeats(spool_dir: Path) -> list[HeartbeatInfo]:
-    """Every daemon's heartbeat on the spool, the latest beat first."""
+    """Every daemon's heartbeat on the spool (an earlier release's too), the latest first."""
     try:
-        paths = sorted(daemons_dir(spool_dir).glob("*.json"))
+        paths = [*sorted(daemons_dir(spool_dir).glob("*.json")), run_dir(spool_dir) / OLD_FILE]
     except OSError:
         return []
     found = [info for path in paths if (info := _read_heartbeat_file(path)) is not None]
@@ -249,7 +247,7 @@ def _heartbeat_of(value: dict[str, Any] | None) -> HeartbeatInfo | None:
     pid = value.get("pid")
     started = _moment(value.get("started_at"))
     beat = _moment(value.get("heartbeat_at"))
-    host = value.get("host")
+    host = value.get("host", "")  # (none in an earlier release's: judged by its age)
     if not isinstance(pid, int) or started is None or beat is None or not isinstance(host, str):
         return None
     held: dict[str, Any] = value["held"] if isinstance(value.get("held"), dict) else {}
@@ -322,20 +320,18 @@ class FileProgress:
         elapsed = (now - self.started_at).total_seconds()
         rate = done / elapsed if elapsed > 0 else 0.0
         try:
-            _write_json(
-                self.path,
-                {
-                    "client_id": self.client_id,
-                    "claim_name": self.claim_name,
-                    "original_name": self.original_name,
-                    "pid": os.getpid(),
-                    "done": done,
-                    "total_declared": self.total_declared,
-                    "started_at": self.started_at.isoformat(),
-                    "updated_at": now.isoformat(),
-                    "rate_per_second": round(rate, 1),
-                },
-            )
+            value = {
+                "client_id": self.client_id,
+                "claim_name": self.claim_name,
+                "original_name": self.original_name,
+                "pid": os.getpid(),
+                "done": done,
+                "total_declared": self.total_declared,
+                "started_at": self.started_at.isoformat(),
+                "updated_at": now.isoformat(),
+                "rate_per_second": round(rate, 1),
+            }
+            _write_text(self.path, json.dumps(value))
             self._written = True
         except OSError as exc:
             # What operators see never stops the file itself (a full disk: if the file's

@@ -83,6 +83,23 @@ nologin="$(command -v nologin || echo /usr/sbin/nologin)"
 # Under the unit's umask: what they create is not for others to read.
 as_service() { (cd / && umask 0027 && runuser -u "$account" -- "$@"); }
 
+# -- before anything changes ---------------------------------------------------------------
+# Earlier instructions put a SQLite database in $state itself, then the service's folder:
+# this layout makes that folder root's, where SQLite could no longer make its journal
+# files beside the database (the upgrade stopped half-way, the service could not start).
+for found in "$state"/*.sqlite3 "$state"/*.db; do
+    [ -e "$found" ] || continue
+    die "$found lies in $state itself (an earlier layout), which this layout makes root's:
+  stop the service; move it, with its -wal and -shm files, into $spool;
+  set database_url = \"sqlite:///$spool/$(basename "$found")\" in $config; run install.sh again"
+done
+# A daemon of the release before must not run on the schema this one migrates (nor on this
+# release's code, read as it imports it): stopped here, started again at the end.
+if [ "$systemctl" = 1 ] && systemctl is-active --quiet ekase-gateway.service; then
+    say "stopping ekase-gateway.service for the upgrade (it starts again at the end)"
+    systemctl stop ekase-gateway.service
+fi
+
 # -- the service account -------------------------------------------------------------------
 if ! getent passwd "$account" >/dev/null; then
     useradd --system --user-group --home-dir "$state" --no-create-home \

@@ -183,3 +183,57 @@ def test_logrotate_is_installed_for_this_installs_log_and_account(installed_site
     assert f"{site.spool}/log/gateway.jsonl {{" in text.splitlines()
     assert f"    create 0640 {site.account} {site.account}" in text.splitlines()
     assert _mode(rotate) == ("root", "root", 0o644)
+
+
+def test_an_earlier_layouts_database_is_refused_before_anything_changes(
+    installed_site: Site,
+) -> None:
+    """Earlier instructions put the SQLite database in /var/lib/ekase-gateway itself, then
+    the service's folder (`StateDirectory=ekase-gateway`). install.sh made that folder
+    root's, SQLite could no longer make its journal beside the database, and the upgrade
+    stopped half-way with the service unable to start (a tester). It is refused before
+    anything changes, saying what to do; done, install.sh runs through."""
+    import os
+    import shutil
+
+    account, gateway = installed_site.account, installed_site.venv / "bin" / "ekase-gateway"
+    prefix = installed_site.prefix.parent / "earlier-layout"
+    shutil.rmtree(prefix, ignore_errors=True)
+    etc, state = prefix / "etc" / "ekase-gateway", prefix / "var" / "lib" / "ekase-gateway"
+    for folder in (state / "spool", etc / "private"):
+        folder.mkdir(parents=True)
+    for folder in (state, state / "spool", etc / "private"):
+        shutil.chown(folder, account, account)
+    state.chmod(0o750)
+    shutil.chown(etc, "root", account)
+    etc.chmod(0o750)
+    config = etc / "gateway.toml"
+    earlier = (
+        f'[gateway]\nspool_dir = "{state}/spool"\ndatabase_url = "sqlite:///{state}/ledger.sqlite3"'
+        f'\n[sftp]\nlisten = "127.0.0.1:{free_port()}"\n'
+        f'host_key = "{etc}/private/ssh_host_ed25519_key"\n[signing]\n'
+        f'key = "{etc}/private/gateway.key"\ncertificate = "{etc}/private/gateway.crt"\n'
+    )
+    config.write_text(earlier)
+    shutil.chown(config, "root", account)
+    config.chmod(0o640)
+    try:
+        for command in (("keys", "init"), ("db", "upgrade")):
+            run_as(account, gateway, *command, "-c", config)
+        install = ["--prefix", str(prefix), "--user", account, "--venv",
+                   str(installed_site.venv), "--no-systemctl"]  # fmt: skip
+        with pytest.raises(AssertionError) as refused:
+            run_install(*install)
+        said = str(refused.value)
+        assert f"{state}/ledger.sqlite3 lies in {state} itself" in said, said
+        assert f'database_url = "sqlite:///{state}/spool/ledger.sqlite3"' in said, said
+        assert _mode(state) == (account, account, 0o750)  # nothing changed
+        for name in os.listdir(state):  # what it says to do
+            if name.startswith("ledger.sqlite3"):
+                shutil.move(state / name, state / "spool" / name)
+        config.write_text(earlier.replace(f"{state}/ledger", f"{state}/spool/ledger"))
+        run_install(*install)
+        assert _mode(state)[:2] == ("root", "root")
+        assert "gateway schema" in run_as(account, gateway, "db", "upgrade", "-c", config).stdout
+    finally:
+        shutil.rmtree(prefix, ignore_errors=True)
