@@ -219,7 +219,7 @@ class Daemon:
 
     def _serve_metrics(self, heartbeat: progress.Heartbeat) -> metrics_http.MetricsServer | None:
         """Metrics and /healthz on `[metrics] listen`, if configured."""
-        listen = metrics_http.listen_address(self.settings)
+        listen = self.settings.metrics_listen
         if listen is None:
             return None
         host, port = listen

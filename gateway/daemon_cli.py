@@ -10,10 +10,11 @@ import argparse
 from pathlib import Path
 
 from gateway.cli_common import config_arg, settings_of
+from gateway.text import ascii_digits
 
 
 def _tcp_port(text: str) -> int:
-    port = int(text) if text.isdigit() else 0
+    port = int(text) if ascii_digits(text) and len(text) <= 5 else 0
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"a TCP port is a number from 1 to 65535, not {text!r}")
     return port

@@ -16,7 +16,7 @@ from gateway import announcements, large_days, record
 from gateway.environment import Environment
 from gateway.inbound import decide, rules
 from gateway.inbound.intake import Intake
-from gateway.inbound.parsed import ParsedHeader, ParsedPmtInf
+from gateway.inbound.parsed import ParsedHeader, ParsedPmtInf, declared_count
 from gateway.inbound.reader import Chunk, Echo, forget_before
 from gateway.outbound import answers, first_report, pain002_v03
 from gateway.outbound.first_report import FirstReport
@@ -61,7 +61,7 @@ class FirstRun:
         self.looked_up: set[str] = set()
         self.settings, self.gate_looked_up = settings, False
         self.recent: set[int] = set()
-        declared = int(header.nb_of_txs) if header.nb_of_txs.isdigit() else None
+        declared = declared_count(header.nb_of_txs)
         self.lookup_per_chunk = declared is not None and declared <= record.fingerprint_lookups_max
         if not self.lookup_per_chunk:  # a big file reads its accounts' whole AM05 window
             self.recent |= record.recent_fingerprints(

@@ -7,13 +7,10 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-import tomllib
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from gateway.errors import ConfigError
 from gateway.metrics import Metrics
-from gateway.settings import Settings
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -23,27 +20,6 @@ if TYPE_CHECKING:
 # second; the rest are turned away unserved.
 connections_max = 8
 connection_seconds_max = 10
-
-
-def listen_address(settings: Settings) -> tuple[str, int] | None:
-    """`[metrics] listen` as (host, port); None when metrics are not configured.
-
-    Read from `settings.metrics_listen` where the settings carry it; until they do, from
-    the configuration file itself."""
-    value: Any = getattr(settings, "metrics_listen", None)
-    if value is None and not hasattr(settings, "metrics_listen"):
-        with open(settings.config_path, "rb") as handle:
-            table = tomllib.load(handle).get("metrics")
-        value = table.get("listen") if isinstance(table, dict) else None
-    if value is None:
-        return None
-    if isinstance(value, tuple):
-        return str(value[0]), int(value[1])
-    text = str(value)
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError("metrics.listen", f"expected HOST:PORT, got {text!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def _make_server(host: str, port: int, app: Any) -> Any:

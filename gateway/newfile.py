@@ -18,7 +18,7 @@ from gateway.firstrun import FirstRun
 from gateway.inbound import pain001_v03, rules, safe_xml
 from gateway.inbound.findings import Finding
 from gateway.inbound.intake import Intake
-from gateway.inbound.parsed import ParsedFile, ParsedHeader, ParsedPmtInf
+from gateway.inbound.parsed import ParsedFile, ParsedHeader, ParsedPmtInf, declared_count
 from gateway.inbound.reader import Chunk, Incoming, Reading
 from gateway.outbound import answers, pain002_v03, reports
 from gateway.outbound.first_report import FirstReport
@@ -113,7 +113,7 @@ def _accept(
             tx.conn, intake, **_header_values(header), group_status="PDNG",
             accepted_msg_id=header.msg_id,
         )  # fmt: skip
-    declared = int(header.nb_of_txs) if header.nb_of_txs.isdigit() else None
+    declared = declared_count(header.nb_of_txs)
     with (
         contextlib.closing(FirstReport(env.spool.tmp())) as report,
         contextlib.closing(
@@ -264,7 +264,7 @@ def reject(
             original_msg_id=values.get("msg_id"),
             original_message=values["message"],
             original_created_at=answers.echoed_created_at(values.get("msg_created_at")),
-            nb_of_txs=int(nb_of_txs) if nb_of_txs is not None and nb_of_txs.isdigit() else None,
+            nb_of_txs=declared_count(nb_of_txs),
             ctrl_sum=answers.echoed_ctrl_sum(values.get("ctrl_sum")),
             reason=finding.reason,
             info=info,

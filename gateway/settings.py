@@ -29,6 +29,7 @@ from gateway.inbound import classifier
 from gateway.inbound.classifier import Classifier
 from gateway.inbound.facts import TREASURY_BANK_CODE, is_treasury_iban
 from gateway.inbound.identifiers import bic_problem, iban_typed
+from gateway.text import ascii_digits
 from ledger import currency
 
 CLIENT_ID = re.compile(r"^[a-z0-9-]{1,32}$")
@@ -226,7 +227,7 @@ def _listen(reader: Reader, name: str, default: str | None) -> tuple[str, int] |
     if text is None:
         return None
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not ascii_digits(port) or not 0 <= int(port) <= 65535:
         raise ConfigError(reader.key(name), f"expected HOST:PORT, got {text!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
 

@@ -30,6 +30,12 @@ def shown(text: str) -> str:
     )
 
 
+def ascii_digits(text: str) -> bool:
+    """Whether `text` is digits 0–9 only: `str.isdigit` takes "²", which `int` refuses, and
+    "٣", which it reads as 3."""
+    return text.isascii() and text.isdigit()
+
+
 def time_of_day(moment: dt.time | dt.datetime, seconds: bool | None = None) -> str:
     """`15:30`, or `15:30:30` where seconds matter (a configured time may carry them:
     `seconds` None shows them when it has any; a time compared with one shows them when

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from gateway.inbound import safe_xml
 from gateway.inbound.findings import Finding
+from gateway.text import ascii_digits
 
 
 class ParsedTx(NamedTuple):
@@ -70,7 +71,8 @@ class ParsedPmtInf:
 
     def count_differs(self) -> bool:
         """Whether its NbOfTxs, where given, is not the number of its transactions (AM18)."""
-        return self.nb_of_txs is not None and int(self.nb_of_txs) != self.count
+        declared = declared_count(self.nb_of_txs)
+        return declared is not None and declared != self.count
 
     def sum_differs(self) -> bool:
         """Whether its CtrlSum, where given, is not the sum of its amounts (AM10)."""
@@ -81,6 +83,14 @@ class ParsedPmtInf:
         """Whether the totals it declares are not those it has (AM18, AM10): once it has
         ended, the summary keeps its record only then (`ParsedFile.payment_infos`)."""
         return self.count_differs() or self.sum_differs()
+
+
+def declared_count(text: str | None) -> int | None:
+    """A declared NbOfTxs as a number (None: not given, or not the schema's Max15NumericText
+    — read from a file that failed it, "²" is a digit to `isdigit` but not to `int`)."""
+    if text is None or len(text) > 15 or not ascii_digits(text):
+        return None
+    return int(text)
 
 
 def decimal_or_none(text: str | None) -> Decimal | None:

@@ -26,7 +26,13 @@ from gateway.inbound.classifier import Classifier
 from gateway.inbound.facts import Facts, parse_date
 from gateway.inbound.findings import Finding
 from gateway.inbound.identifiers import bic_problem
-from gateway.inbound.parsed import ParsedFile, ParsedPmtInf, ParsedTx, decimal_or_none
+from gateway.inbound.parsed import (
+    ParsedFile,
+    ParsedPmtInf,
+    ParsedTx,
+    decimal_or_none,
+    declared_count,
+)
 from gateway.reasons import PRECEDENCE, Reason
 from ledger import calendar, currency
 from ledger.core import Account
@@ -90,7 +96,7 @@ def msg_id_unused(parsed: ParsedFile, msg_id_used: bool) -> str | None:
 def counts_declared(parsed: ParsedFile, msg_id_used: bool) -> str | None:
     header = parsed.header
     assert header is not None
-    if header.nb_of_txs.isdigit() and int(header.nb_of_txs) != parsed.count:
+    if (declared := declared_count(header.nb_of_txs)) is not None and declared != parsed.count:
         return f"GrpHdr/NbOfTxs is {header.nb_of_txs}, the file has {parsed.count}"
     for pmt in parsed.payment_infos:  # those whose totals differ (`totals_differ`)
         if pmt.count_differs():

@@ -53,6 +53,23 @@ def test_a_schema_invalid_file_is_answered_with_its_own_ids(
     assert (group(answer, "OrgnlNbOfTxs"), group(answer, "OrgnlCtrlSum")) == ("1", "12.50")
 
 
+@pytest.mark.parametrize("declared", ["\u00b2", "\u0663", "1" * 5000])
+def test_a_number_of_transactions_no_number_is_answered_without_it(
+    inst: Installation, assert_valid: object, declared: str
+) -> None:
+    """GrpHdr/NbOfTxs "²" is a digit to `str.isdigit` but not to `int`: the echo of a file
+    rejected as a whole raised, the file was never answered and went to quarantine after
+    three tries (a reviewer). Like a number past the schema's 15 digits, it is not echoed."""
+    data = Batch(msg_id="ERP-NB-1").tx("X-1", "12.50").build()
+    broken = data.replace(b"<NbOfTxs>1</NbOfTxs>", f"<NbOfTxs>{declared}</NbOfTxs>".encode(), 1)
+    assert broken != data
+    answer = inst.submit(broken, name="nb.xml")
+    assert_valid(answer.path, "pain.002.001.03")  # type: ignore[operator]
+    assert answer.group_reasons == ["FF01"]
+    assert group(answer, "OrgnlMsgId") == "ERP-NB-1"
+    assert group(answer, "OrgnlNbOfTxs") is None
+
+
 @pytest.mark.parametrize(
     ("what", "break_it"),
     [

@@ -539,6 +539,14 @@ MISTAKES: dict[str, tuple[Mutation, str, tuple[str, ...]]] = {
         setting("client", 0, "registration_number", value="  "),
         "client[0].registration_number", ("must not be empty",),
     ),
+    "metrics port without a number": (
+        setting("metrics", "listen", value="9464"), "metrics.listen", ("expected HOST:PORT",),
+    ),
+    # "²" is a digit to `str.isdigit` but not to `int`: it crashed the start (a reviewer).
+    "sftp port a superscript digit": (
+        setting("sftp", "listen", value="127.0.0.1:\u00b2"), "sftp.listen",
+        ("expected HOST:PORT",),
+    ),
     "metrics on the SFTP server's address": (
         setting("metrics", "listen", value="127.0.0.1:2022"), "metrics.listen",
         ("sftp.listen", "2022"),
