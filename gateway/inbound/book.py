@@ -1,6 +1,7 @@
 """The accounts an execution run touches, in memory (the pure part of `decide`): their
 balances and today's debits as the run moves them, and the rules that stop a movement
-(the daily limit, then the ledger's own: funds, status), as findings with their reason.
+(the ledger's own, the daily limit, the funds: in `Reason` order), as findings with
+their reason.
 """
 
 from __future__ import annotations
@@ -77,21 +78,24 @@ class Book:
         self, debtor_iban: str, credit_iban: str, ccy: str, amount: int,
         converted: Priced | None = None,
     ) -> Finding | None:
-        """What stops moving `amount`: the debtor's daily limit (AM14), then the ledger's
-        rules (funds AM04, status AC04/AC06); None if nothing does.
+        """What stops moving `amount`, in `Reason` order: the ledger's rules but the funds
+        (status AC04/AC06 — a payment that waited may find its account closed since —
+        …), the debtor's daily limit (AM14), then the funds (AM04); None if nothing does.
 
         `converted` is the payment as priced when `amount` is its instructed amount
         converted into the debtor's currency (SPEC §13): a finding then names both (SPEC §6)."""
         debtor = self.accounts.get(debtor_iban)
         credit = self.accounts.get(credit_iban)
-        limit = debtor.daily_limit_minor if debtor is not None else None
-        if limit is not None and self.debited.get(debtor_iban, 0) + amount > limit:
-            info = _above_daily_limit(amount, ccy, limit, debtor_iban, converted)
-            return Finding(Reason.AM14, info)
         available = None
         if debtor is not None and debtor.kind is AccountKind.CLIENT:
             available = self.balance[debtor_iban] + debtor.overdraft_minor
         refusal = core.refusal(debtor, credit, ccy, amount, available)
+        limit = debtor.daily_limit_minor if debtor is not None else None
+        over = limit is not None and self.debited.get(debtor_iban, 0) + amount > limit
+        if over and refusal in (None, Refusal.INSUFFICIENT_FUNDS):
+            assert limit is not None
+            info = _above_daily_limit(amount, ccy, limit, debtor_iban, converted)
+            return Finding(Reason.AM14, info)
         if refusal is not None:
             info = _refusal_info(refusal, amount, ccy, debtor_iban, credit, converted)
             return Finding(REFUSAL_REASONS[refusal], info)

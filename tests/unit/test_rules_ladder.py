@@ -287,11 +287,13 @@ def test_file_ladder_follows_the_reason_order() -> None:
     assert seen == [r for r in Reason if r in FILE_LEVEL] == list(repairs)
 
 
-def _execute(amounts: list[int], balance: int, debited: int) -> list[Reason | None]:
-    """Execute payments of `amounts` from DEBTOR to an external creditor, in order."""
+def _execute(
+    amounts: list[int], balance: int, debited: int, status: str = "open"
+) -> list[Reason | None]:
+    """Execute payments of `amounts` from DEBTOR (`status`) to an external creditor, in order."""
     book = decide.Book(
         {
-            DEBTOR: account(DEBTOR, balance=balance),
+            DEBTOR: account(DEBTOR, balance=balance, status=status),
             CLEARING: account(CLEARING, owner="treasury", kind=AccountKind.CLEARING),
         },
         {DEBTOR: debited},
@@ -321,6 +323,17 @@ def test_execution_ladder_daily_limit_then_funds_then_booked() -> None:
     assert _execute([900_00], balance=0, debited=600_00) == [Reason.AM04]  # 200 overdraft
     assert _execute([900_00], balance=699_99, debited=600_00) == [Reason.AM04]  # one cent short
     assert _execute([900_00], balance=700_00, debited=600_00) == [None]  # 700 + 200 = 900
+
+
+@pytest.mark.parametrize(("status", "reason"), [("closed", Reason.AC04), ("blocked", Reason.AC06)])
+def test_execution_ladder_an_accounts_status_comes_before_its_daily_limit(
+    status: str, reason: Reason
+) -> None:
+    """A payment that waited executes on an account closed (or blocked) since: that is
+    why it fails, whatever its daily limit and funds say — AC04/AC06 come before AM14 in
+    `Reason` (the daily limit was judged first: a reviewer)."""
+    assert _execute([900_00], balance=0, debited=700_00, status=status) == [reason]
+    assert _execute([900_00], balance=0, debited=0, status=status) == [reason]
 
 
 def test_execution_sees_earlier_payments_of_the_same_run() -> None:
