@@ -276,9 +276,9 @@ class Daemon:
 
     def _handle(self, worker: WorkerProcess, message: tuple[Any, ...]) -> None:
         kind, *values = message
-        if kind == "file" and metrics.enabled():
-            # Its payments are read from the database: not on the loop.
-            task = asyncio.create_task(asyncio.to_thread(metrics.file_from_worker, *values))
+        if kind in metrics.FORWARDED and metrics.enabled():
+            # A file's payments are read from the database: not on the loop.
+            task = asyncio.create_task(asyncio.to_thread(metrics.from_worker, kind, *values))
             self._counting.add(task)
             task.add_done_callback(self._counting.discard)
         elif kind == "fault":

@@ -2,10 +2,13 @@
 (`metrics_http`).
 
     ekase_files_total{client,result}        files answered; result is the group status of
-                                            the first answer (ACSC ACCP PART PDNG RJCT), or
-                                            DUPL for the same bytes uploaded again
-    ekase_payments_total{status,currency}   payments of accepted files, by the status of
-                                            their first answer (ACSC, PDNG, RJCT)
+                                            the first answer (ACSC ACCP PART PDNG RJCT),
+                                            DUPL for the same bytes uploaded again, TRIAL
+                                            for a trial run (SPEC §15: nothing executed)
+    ekase_payments_total{status,currency}   payments of accepted files, by each status they
+                                            are answered with: their first answer's (ACSC,
+                                            PDNG, RJCT), and ACSC or RJCT again for one that
+                                            waited, when its day's run decides it
     ekase_amount_total{status,currency}     their amounts, in major units (1500.49)
     ekase_file_seconds                      histogram: claim to answer, per file
     ekase_waiting_files{client}             complete files waiting in in/        (on scrape)
@@ -38,7 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
@@ -122,7 +125,7 @@ class Metrics:
         self.client_ids = tuple(c.id for c in settings.clients)
         for client_id in self.client_ids:  # every configured client's series from 0, so
             self.held.labels(client_id)  # that increase() sees a first file or hold too
-            for result in (*GroupStatus, "DUPL"):
+            for result in (*GroupStatus, "DUPL", "TRIAL"):
                 self.files.labels(client_id, result)
         registry.register(_OnScrape(settings, reader))
         ProcessCollector(registry=registry)
@@ -130,7 +133,7 @@ class Metrics:
     def file_processed(
         self, engine: Engine, client: str, outcome: ProcessedFile, seconds: float
     ) -> None:
-        result = "DUPL" if outcome.shelf == "duplicates" else outcome.group_status
+        result = _RESULT_OF_SHELF.get(outcome.shelf, outcome.group_status)
         # Rejected as a whole (no payments) or repeated (counted the first time): none.
         # Read before anything is counted, so a scrape sees the file and its payments; a
         # file whose payments cannot be read (the database gone) is counted all the same.
@@ -139,6 +142,9 @@ class Metrics:
         finally:
             self.files.labels(client, result).inc()
             self.file_seconds.observe(seconds)
+        self.count_payments(totals)
+
+    def count_payments(self, totals: Iterable[PaymentTotal]) -> None:
         for status, code, count, total in totals:
             label = code if code is not None and currency.is_supported(code) else OTHER_CURRENCY
             self.payments.labels(status, label).inc(count)
@@ -146,7 +152,12 @@ class Metrics:
                 self.amounts.labels(status, label).inc(float(currency.format_minor(total, label)))
 
 
-def payment_totals(engine: Engine, file_id: int) -> list[tuple[str, str | None, int, int]]:
+# A file's result but its group status: what it is (the same bytes again, a trial run).
+_RESULT_OF_SHELF = {"duplicates": "DUPL", "trials": "TRIAL"}
+PaymentTotal = tuple[str, str | None, int, int]  # status, currency, count, sum (minor units)
+
+
+def payment_totals(engine: Engine, file_id: int) -> list[PaymentTotal]:
     """(status, currency, count, sum in minor units) of one file's payments."""
     from sqlalchemy import func, select
 
@@ -260,12 +271,12 @@ def disable() -> None:
     _active = None
 
 
-_forward: Callable[[str, ProcessedFile, float], None] | None = None
+_forward: Callable[[tuple[Any, ...]], None] | None = None
 
 
-def forward_files(send: Callable[[str, ProcessedFile, float], None]) -> None:
-    """In a daemon's worker process: hand each processed file to the daemon, which
-    counts it (`gateway.workers`)."""
+def forward(send: Callable[[tuple[Any, ...]], None]) -> None:
+    """In a daemon's worker process: hand each processed file, and each day's run of
+    payments, to the daemon, which counts them (`from_worker`, `gateway.workers`)."""
     global _forward
     _forward = send
 
@@ -273,7 +284,7 @@ def forward_files(send: Callable[[str, ProcessedFile, float], None]) -> None:
 def file_processed(engine: Engine, client: str, outcome: ProcessedFile, seconds: float) -> None:
     """A file has been answered and shelved (`filerun`)."""
     if _forward is not None:
-        _forward(client, outcome, seconds)
+        _forward(("file", client, outcome.file_id, outcome.shelf, outcome.group_status, seconds))
         return
     if _active is None:
         return
@@ -283,6 +294,14 @@ def file_processed(engine: Engine, client: str, outcome: ProcessedFile, seconds:
         log.warning("metrics.file_failed", client=client, error=str(exc))
 
 
+def payments_decided(totals: list[PaymentTotal]) -> None:
+    """Payments that waited, executed or refused by their day's run (`pending`)."""
+    if _forward is not None:
+        _forward(("payments", totals))
+    elif _active is not None:
+        _active.count_payments(totals)
+
+
 @dataclass(slots=True)
 class _Processed:
     file_id: int
@@ -290,13 +309,19 @@ class _Processed:
     group_status: str
 
 
-def file_from_worker(
-    client: str, file_id: int, shelf: str, group_status: str, seconds: float
-) -> None:
-    """A file a worker process processed (`forward_files`), counted in the daemon; its
-    payments are read through the metrics' own read-only engine."""
-    if _active is not None:
-        file_processed(_active.reader, client, _Processed(file_id, shelf, group_status), seconds)
+FORWARDED = ("file", "payments")  # what a worker sends for the daemon to count
+
+
+def from_worker(kind: str, *values: Any) -> None:
+    """What a worker process counted (`forward`), counted in the daemon: a file's payments
+    are read through the metrics' own read-only engine."""
+    if _active is None:
+        return
+    if kind == "payments":
+        _active.count_payments(values[0])
+        return
+    client, file_id, shelf, group_status, seconds = values
+    file_processed(_active.reader, client, _Processed(file_id, shelf, group_status), seconds)
 
 
 def sftp_session_opened() -> None:

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import structlog
 from sqlalchemy import Connection, Select, literal_column, select
 
-from gateway import announcements, db, large_days, logs, progress, record
+from gateway import announcements, db, large_days, logs, metrics, progress, record
 from gateway.environment import Environment
 from gateway.inbound import decide, rules
 from gateway.inbound.decide import Waiting
@@ -129,6 +129,7 @@ def execute_due(
                 reported[file_id] = ran
     duration_ms = round((time.monotonic() - started) * 1000, 1)  # the run's, all its files
     for file_id, ran in reported.items():
+        metrics.payments_decided(ran.decided)
         log.info(
             "pending.executed", client=ran.client_id, file_id=file_id, msg_id=ran.msg_id,
             day=today.isoformat(), counts=dict(ran.counts), amounts=logs.amounts(ran.amounts),
@@ -147,6 +148,20 @@ class _Ran(NamedTuple):
     counts: Counter[str]
     amounts: Counter[str]
     answer: str | None
+    decided: list[metrics.PaymentTotal]  # those executed or refused (metrics)
+
+
+def _count_decided(
+    rows: Sequence[Any], results: Sequence[Finding | str | Waiting],
+    into: dict[tuple[str, str | None], list[int]],
+) -> None:
+    """Add the payments of `rows` that their run executed or refused to `into`."""
+    for row, result in zip(rows, results, strict=True):
+        if not isinstance(result, Waiting):
+            status = TxStatus.RJCT if isinstance(result, Finding) else TxStatus.ACSC
+            kept = into.setdefault((status.value, row.currency), [0, 0])
+            kept[0] += 1
+            kept[1] += row.amount_minor or 0
 
 
 def _orders(rows: Sequence[Any]) -> list[decide.Order]:
@@ -206,6 +221,7 @@ def _run_file(
     bookings = decide.Bookings(refs, today, clearing, fx_wait_days=env.settings.fx_wait_days)
     served = (env.settings.served(file_row.client_id), env.settings.served())
     changed: Counter[str] = Counter()
+    decided: dict[tuple[str, str | None], list[int]] = {}  # (status, currency): [count, sum]
     for rows in _due_chunks(conn, today, file_id):
         _take_accounts(tx, book, rows, today)
         if bookings.rates is None and any(_needs_exchange(r, book.accounts) for r in rows):
@@ -213,6 +229,7 @@ def _run_file(
         if bookings.gate is None and any(r.currency == large_days.CURRENCY for r in rows):
             bookings.gate = record.large_day_gate(conn, env.settings, file_row.client_id, today)
         results = _execute(_orders(rows), served, book, bookings)
+        _count_decided(rows, results, decided)
         record.post(tx, bookings.take_singles(), book, now)
         updates = _updates(refs, rows, results, run, bookings.notes, today)
         record.update_payments(conn, updates)
@@ -220,7 +237,8 @@ def _run_file(
         shown.advance(shown.done + len(rows))
     record.finish(tx, bookings.batches(), book, now)
     record.rates_used(conn, bookings.quotes)
-    ran = _Ran(file_row.client_id, file_row.msg_id, changed, bookings.booked, None)
+    totals = [(status, code, n, total) for (status, code), (n, total) in decided.items()]
+    ran = _Ran(file_row.client_id, file_row.msg_id, changed, bookings.booked, None, totals)
     if not changed:
         return ran  # all still wait as told: nothing new to report
     announcements.refresh_days(conn, file_row.client_id, [file_id])

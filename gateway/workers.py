@@ -201,11 +201,7 @@ def serve(settings: Settings, share: Share, conn: Connection, daemon_pid: int) -
     from gateway.worker import Worker
 
     heap.settle()  # what the worker runs with is loaded by now
-    metrics.forward_files(
-        lambda client, outcome, seconds: report(
-            ("file", client, outcome.file_id, outcome.shelf, outcome.group_status, seconds)
-        )
-    )
+    metrics.forward(report)
     clock, spool, clients = SystemClock(), Spool(settings.spool_dir), share.clients(settings)
     opened: list[Environment] = []
 

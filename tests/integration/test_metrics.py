@@ -268,6 +268,69 @@ def test_a_file_in_the_pipeline_is_counted_by_status_and_currency(inst: Installa
     assert not any(("currency", "XAU") in labels for _, labels in found)
 
 
+def test_payments_executed_on_their_due_day_are_counted_by_that_status(
+    inst: Installation,
+) -> None:
+    """Payments accepted to wait (PDNG: dated ahead, or after the cut-off — the nightly
+    case) and executed by their day's run were never counted ACSC: after the money left,
+    `ekase_payments_total{status="ACSC"}` stayed 0 (a tester). Each status a payment is
+    answered with counts: PDNG at arrival, ACSC (or RJCT) when its day decides it; the
+    same through a daemon's worker (`from_worker`)."""
+    from ledger import calendar
+
+    reader = make_reader_engine(inst.settings.database_url)
+    registry = metrics.enable(inst.settings, reader).registry
+    try:
+        tomorrow = calendar.next_business_day(TODAY)
+        answer = inst.submit(
+            Batch(msg_id="DUE-M1", execution_date=tomorrow.isoformat())
+            .tx("DM-1", "10.00").tx("DM-2", "2.50").tx("DM-3", "5000000.00")
+            .build()
+        )
+        assert set(answer.statuses().values()) == {"PDNG"}
+        inst.clock.set(dt.datetime.combine(tomorrow, dt.time(9), RIGA).astimezone(dt.UTC))
+        inst.run()  # the due run: two are booked, one has no funds
+        after = {k: v for a in inst.new_answers() for k, v in a.statuses().items()}
+        metrics.from_worker("payments", [("ACSC", "EUR", 1, 700)])  # a worker's, 7.00 EUR
+        found, _ = parse(scrape_text(registry))
+    finally:
+        metrics.disable()
+        reader.dispose()
+    assert after == {"DM-1": "ACSC", "DM-2": "ACSC", "DM-3": "RJCT"}
+    money = ("ekase_payments_total", "ekase_amount_total")
+    eur = {
+        (name, labels[1][1]): value for (name, labels), value in found.items()
+        if name in money and labels[0] == ("currency", "EUR")
+    }  # fmt: skip
+    assert eur == {
+        ("ekase_payments_total", "PDNG"): 3, ("ekase_amount_total", "PDNG"): 5000012.5,
+        ("ekase_payments_total", "ACSC"): 3, ("ekase_amount_total", "ACSC"): 19.5,
+        ("ekase_payments_total", "RJCT"): 1, ("ekase_amount_total", "RJCT"): 5000000.0,
+    }
+
+
+def test_a_trial_run_is_counted_as_such_not_as_an_accepted_file(inst: Installation) -> None:
+    """A file in test/ executes nothing (SPEC §15), yet counted `result="ACCP"` like a
+    batch that did, while `status` leaves trials out of what was processed (a tester):
+    its result is TRIAL, and its payments are not counted."""
+    from tests.integration.test_trial_runs import trial, trial_batch
+
+    reader = make_reader_engine(inst.settings.database_url)
+    registry = metrics.enable(inst.settings, reader).registry
+    try:
+        assert trial(inst, trial_batch()).shelf == "trials"
+        found, _ = parse(scrape_text(registry))
+    finally:
+        metrics.disable()
+        reader.dispose()
+    files = {
+        dict(labels)["result"]: value for (name, labels), value in found.items()
+        if name == "ekase_files_total" and dict(labels)["client"] == CLIENT_A and value
+    }  # fmt: skip
+    assert files == {"TRIAL": 1}
+    assert not any(v for (name, _), v in found.items() if name == "ekase_payments_total")
+
+
 def test_a_file_whose_payments_cannot_be_read_for_counting_is_still_counted(
     inst: Installation,
 ) -> None:
