@@ -114,6 +114,8 @@ def cmd_eod(args: argparse.Namespace) -> int:
     try:
         day = day_of("--date", args.date) if args.date else env.local_now().date()
         named = f"--date {day}" if args.date else f"today ({day})"
+        if day > env.local_now().date():  # a weekend's too: exit 0 said it was done
+            raise UsageError(f"{named} is in the future: statements are for days that are over")
         if not calendar.is_business_day(day):
             # A day asked for before the accounts' first business day is refused as any is;
             # today on a weekend (a timer's run) just says so.
@@ -123,8 +125,6 @@ def cmd_eod(args: argparse.Namespace) -> int:
             print(f"{day} is not a business day: no statements written")
             return 0
         if not statements.day_closed(env, day):
-            if day > env.local_now().date():
-                raise UsageError(f"{named} is in the future: statements are for days that are over")
             raise UsageError(
                 f"{named}: the day is not over; statements are written after "
                 f"{time_of_day(env.settings.eod_time)}" + ("" if args.date else " (or give --date)")

@@ -862,6 +862,12 @@ def test_eod_for_a_day_not_over_exits_2_with_one_line(past: Path) -> None:
     assert len(lines) == 1, lines
     assert f"--date {future} is in the future" in lines[0], lines[0]
     assert all_out(past) == before
+    # A weekend ahead too: it said "not a business day" and exit 0, which a script reads
+    # as the day done (a tester).
+    saturday = future + dt.timedelta(days=(5 - future.weekday()) % 7)
+    done = eod(past / "gateway.toml", "--date", saturday.isoformat())
+    assert (done.returncode, done.stdout) == (2, ""), done.stdout
+    assert f"--date {saturday} is in the future" in done.stderr, done.stderr
     # Without --date, on a business day's morning: it named the --date not given.
     from bench import workday
 
