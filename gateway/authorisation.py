@@ -51,14 +51,14 @@ from gateway.settings import ClientSettings
 from gateway.shelving import Outcome
 from gateway.signatories import (
     Authorisation,
-    Right,
     Signatory,
     Signer,
     authorise,
     required_level,
 )
+from gateway.signing_rights import Right
 from gateway.statuses import GroupStatus, TxStatus
-from ledger.calendar import is_business_day, next_business_day
+from ledger.calendar import booking_day, next_business_day
 from ledger.tx import LedgerTx
 
 log = structlog.get_logger("gateway.authorisation")
@@ -99,9 +99,7 @@ def expires_on(received: dt.datetime, business_days: int, eod_time: dt.time) -> 
     expires: after `business_days` business days for its signatories, the first being
     the day of receipt when that is a business day still open (before `eod_time`), else
     the next one — a batch of a Saturday night counts from Monday, not from Saturday."""
-    day = received.date()
-    if not (is_business_day(day) and received.time() < eod_time):
-        day = next_business_day(day)
+    day = booking_day(received, eod_time)
     for _ in range(business_days):
         day = next_business_day(day)
     return day

@@ -79,10 +79,8 @@ def fund(env: Environment, iban_text: str, amount_text: str, *, key: str) -> Fun
         _repeated(earlier, key, iban, amount)
         return Funded(*env.ledger.balance(iban), earlier=earlier)
     now = env.clock.now()
-    local = now.astimezone(env.settings.timezone)
-    today = local.date()
-    if not calendar.is_business_day(today) or local.time() >= env.settings.eod_time:
-        today = calendar.next_business_day(today)  # the day's statements are closed
+    # (After the day's end of day, its statements are closed: the next business day's.)
+    today = calendar.booking_day(now.astimezone(env.settings.timezone), env.settings.eod_time)
     with env.engine.connect() as conn, writing(conn):
         number = counters.next_value(conn, "funding")
     with env.ledger.begin() as tx:

@@ -29,8 +29,6 @@ from gateway.text import time_of_day
 from ledger import calendar
 
 CURRENCY = "EUR"  # only EUR-instructed payments count; the others are exempt
-THRESHOLD_MINOR_DEFAULT = 70_000_000  # 700,000.00 EUR
-ANNOUNCE_BY_DEFAULT = dt.time(12, 30)
 
 
 def deadline(day: dt.date, announce_by: dt.time, timezone: ZoneInfo) -> dt.datetime:

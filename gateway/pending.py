@@ -85,7 +85,7 @@ def day_began(env: Environment, now: dt.datetime) -> dt.datetime | None:
     `eod_time`: the books of the day are closed)."""
     zone = env.settings.timezone
     local = now.astimezone(zone)
-    if not calendar.is_business_day(local.date()) or local.time() >= env.settings.eod_time:
+    if not calendar.booking_open(local, env.settings.eod_time):
         return None
     return dt.datetime.combine(local.date(), dt.time(0), zone)
 

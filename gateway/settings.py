@@ -29,14 +29,14 @@ from gateway.inbound import classifier
 from gateway.inbound.classifier import Classifier
 from gateway.inbound.facts import TREASURY_BANK_CODE, is_treasury_iban
 from gateway.inbound.identifiers import bic_problem, iban_typed
+from gateway.signing_rights import LEVEL_MAX, Right, attainable
 from gateway.text import ascii_digits
 from ledger import currency
 
 CLIENT_ID = re.compile(r"^[a-z0-9-]{1,32}$")
 USER_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 ACCOUNT_STATUSES = ("open", "blocked", "closed")
-SIGNATORY_RIGHTS = ("first", "second")
-AUTHORISATION_LEVEL_MAX = 3
+SIGNATORY_RIGHTS = tuple(r.value for r in Right)
 CLIENT_WAITING_BYTES_MAX_DEFAULT = 2 * 1024**3  # 2 GiB
 # An ERP polling the day so far every 15 minutes for ten accounts asks for 960.
 REPORTS_PER_DAY_DEFAULT = 1000
@@ -314,7 +314,7 @@ def _account(reader: Reader) -> AccountSettings:
     if status not in ACCOUNT_STATUSES:
         raise ConfigError(reader.key("status"), f"must be one of {ACCOUNT_STATUSES}: {status!r}")
     level = reader.integer("authorisation", 0, minimum=0)
-    if level > AUTHORISATION_LEVEL_MAX:
+    if level > LEVEL_MAX:
         raise ConfigError(
             reader.key("authorisation"), f"must be 0, 1, 2 or 3 (signatures needed), got {level}"
         )
@@ -435,8 +435,7 @@ def _level_problem(level: int, iban: str, signatories: tuple[SignatorySettings, 
     Only rights and accounts count here: card validity dates change with time.
     """
     allowed = [s for s in signatories if iban in s.accounts]
-    rights = {s.right for s in allowed}
-    if len(allowed) >= level and (level < 2 or set(SIGNATORY_RIGHTS) <= rights):
+    if attainable(level, (Right(s.right) for s in allowed)):
         return None
     needs = f"{level} signator{'y' if level == 1 else 'ies'} allowed on {iban}"
     if level >= 2:

@@ -31,14 +31,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from gateway.inbound.names import subject_text
+from gateway.signing_rights import LEVEL_MAX, Right
 from gateway.text import person_key
-
-level_max = 3
-
-
-class Right(enum.Enum):
-    FIRST = "first"  # first signature: the head or an authorised official
-    SECOND = "second"  # second signature: the chief accountant
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,8 +154,8 @@ def authorise(
     change of the configuration neither takes a counted signature back nor makes a
     refused one count)."""
     level = required_level(debited)
-    if not 0 <= level <= level_max:
-        raise ValueError(f"authorisation level {level} outside 0–{level_max}")
+    if not 0 <= level <= LEVEL_MAX:
+        raise ValueError(f"authorisation level {level} outside 0–{LEVEL_MAX}")
     guarded = sorted(iban for iban, n in debited.items() if n > 0)
     kept = tuple(carried(level, before))
     counted = list(kept)
@@ -194,15 +188,6 @@ def match(
                                                       certificate.serial_number):
             return signatory
     return None
-
-
-def attainable(level: int, rights: Iterable[Right]) -> bool:
-    """Whether signatories with these rights (one entry each) can ever meet `level`:
-    the configuration check, on rights alone (not card dates)."""
-    held = list(rights)
-    if level <= 1:
-        return len(held) >= level
-    return len(held) >= level and Right.FIRST in held and Right.SECOND in held
 
 
 def _verdict(

@@ -10,7 +10,8 @@ from cryptography import x509
 from sqlalchemy import Connection, select
 
 from gateway import db
-from gateway.signatories import Right, Signatory
+from gateway.signatories import Signatory
+from gateway.signing_rights import Right
 
 
 def counted_so_far(conn: Connection, row: Any) -> list[Signatory]:

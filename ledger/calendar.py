@@ -73,6 +73,19 @@ def next_business_day(day: dt.date) -> dt.date:
     return business_day_on_or_after(day + dt.timedelta(days=1))
 
 
+def booking_open(local: dt.datetime, eod_time: dt.time) -> bool:
+    """Whether anything may still be booked at `local` (the treasury's time): a business
+    day, before its end of day."""
+    return is_business_day(local.date()) and local.time() < eod_time
+
+
+def booking_day(local: dt.datetime, eod_time: dt.time) -> dt.date:
+    """The day what happens at `local` is booked on: that day while its books are open
+    (`booking_open`), else the next business day."""
+    day = local.date()
+    return day if booking_open(local, eod_time) else next_business_day(day)
+
+
 def business_day_on_or_after(day: dt.date) -> dt.date:
     for offset in range(days_searched_max):
         candidate = day + dt.timedelta(days=offset)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from gateway.inbound.findings import Finding
+from gateway.inbound.findings import Finding, account_in_status
 from gateway.reasons import Reason
 from ledger import core, currency
 from ledger.core import Account, AccountKind, Refusal
@@ -146,7 +146,7 @@ def _refusal_info(
         )
         return f"{amounts}: insufficient funds on {debtor_iban}"
     if refusal in (Refusal.CREDIT_CLOSED, Refusal.CREDIT_BLOCKED) and credit is not None:
-        return f"CdtrAcct {credit.iban} is {credit.status}"
+        return account_in_status("CdtrAcct", credit.iban, credit.status)
     if refusal in (Refusal.DEBIT_CLOSED, Refusal.DEBIT_BLOCKED):
-        return f"DbtrAcct {debtor_iban} is {refusal.value.split('_')[1]}"
+        return account_in_status("DbtrAcct", debtor_iban, refusal.value.split("_")[1])
     return f"cannot book {shown} {ccy}: {refusal.text}"

@@ -65,7 +65,7 @@ class Clock:
     @property
     def booking_open(self) -> bool:
         """Whether anything may still be booked today (a business day, before end of day)."""
-        return calendar.is_business_day(self.today) and self.now.time() < self.eod_time
+        return calendar.booking_open(self.now, self.eod_time)
 
     def due(self, requested: dt.date, internal: bool) -> Due:
         """SPEC §6: today if received before the cut-off on a business day, otherwise the

@@ -20,3 +20,9 @@ class Finding:
         if len(text) <= additional_info_chars_max:
             return text
         return text[: additional_info_chars_max - 1] + "…"
+
+
+def account_in_status(element: str, iban: str, status: str) -> str:
+    """AC04's and AC06's text, when a file arrives and when a payment executes:
+    `DbtrAcct LV… is closed`."""
+    return f"{element} {iban} is {status}"

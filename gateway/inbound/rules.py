@@ -24,7 +24,7 @@ from typing import NamedTuple
 from gateway.inbound import budget
 from gateway.inbound.classifier import Classifier
 from gateway.inbound.facts import Facts, parse_date
-from gateway.inbound.findings import Finding
+from gateway.inbound.findings import Finding, account_in_status
 from gateway.inbound.identifiers import bic_problem
 from gateway.inbound.parsed import (
     ParsedFile,
@@ -234,11 +234,11 @@ def _with_status(chunk: Sequence[Candidate], ctx: Context, status: str) -> Refus
     for i, t, f, pmt in chunk:
         assert pmt.debtor is not None
         if pmt.debtor.status == status:
-            yield i, f"DbtrAcct {pmt.debtor.iban} is {status}"
+            yield i, account_in_status("DbtrAcct", pmt.debtor.iban, status)
         elif f.internal:
             creditor = ctx.treasury_accounts.get(t.creditor_iban or "")
             if creditor is not None and creditor.status == status:
-                yield i, f"CdtrAcct {creditor.iban} is {status}"
+                yield i, account_in_status("CdtrAcct", creditor.iban, status)
 
 
 @rule(Reason.AC04)

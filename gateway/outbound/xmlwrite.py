@@ -24,7 +24,6 @@ DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 # Length limits of the ISO text types, in characters.
 id_chars_max = 35  # Max35Text
 name_chars_max = 140  # Max140Text
-account_name_chars_max = 70  # Max70Text
 additional_info_chars_max = 105  # Max105Text (pain.002 AddtlInf)
 remittance_chars_max = 140  # Max140Text (Ustrd)
 info_parts_max = 4  # AddtlInf / Ustrd repetitions we write before truncating

@@ -18,13 +18,13 @@ from gateway.signatories import (
     Signatory,
     Signer,
     Verdict,
-    attainable,
     authorise,
     carried,
     match,
     person_code,
     required_level,
 )
+from gateway.signing_rights import attainable
 
 NOW = datetime(2026, 11, 25, 10, 15, 1, tzinfo=UTC)
 TODAY = date(2026, 11, 25)
