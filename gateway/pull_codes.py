@@ -3,8 +3,10 @@
 `gateway/reasons.py` holds the pain.002 reason codes; these answer requests and
 cancellations instead: why a request is refused as a whole (admi.002's
 `RjctgPtyRsn`), what became of each payment named in a cancellation (camt.029),
-and the message-level confirmation derived from those. They belong beside
-`Reason` once the pull side is wired in.
+and the message-level confirmation derived from those. They are kept apart from
+`Reason` on purpose: another message, another order of precedence, and some codes
+of the same ISO list (FF01, AC01, AC02, DT01, NARR) said of a request — its account,
+its period — rather than of a payment; each code's rule and text is still in one place.
 """
 
 from __future__ import annotations

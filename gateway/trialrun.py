@@ -43,7 +43,7 @@ from gateway.inbound.intake import Intake
 from gateway.inbound.parsed import ParsedFile
 from gateway.inbound.reader import Reading
 from gateway.newfile import Rejected, new_file, reject
-from gateway.outbound import answers, outbox
+from gateway.outbound import answers, outbox, pain002_v03
 from gateway.outbound.outbox import PlainCopy
 from gateway.outbound.trial_answer import trial_answer
 from gateway.reasons import Reason
@@ -52,7 +52,7 @@ from gateway.signatories import Classified, authorise, required_level
 from gateway.statuses import GroupStatus
 from ledger.tx import LedgerTx
 
-MESSAGE = "TEST_" + answers.MESSAGE  # names the answer <stamp>_TEST_pain.002.001.03_<MsgId>
+MESSAGE = "TEST_" + pain002_v03.MESSAGE  # names the answer <stamp>_TEST_pain.002.001.03_<MsgId>
 SHELF = "trials"
 _NOT_FILE = 0  # a trial has no row in gw_files: its shelf name carries this number
 

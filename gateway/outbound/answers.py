@@ -27,9 +27,6 @@ from gateway.outbound import pain002_v03 as pain002
 from gateway.reasons import Reason
 from gateway.statuses import GroupStatus, TxStatus, derive
 
-MESSAGE = "pain.002.001.03"
-
-
 
 def new_msg_id(conn: Connection, local: dt.datetime) -> str:
     return f"GW{local:%Y%m%d}{counters.unique_value(conn, 'msg_id'):06d}"
@@ -90,7 +87,7 @@ def issue(
     return outbox.enqueue(
         conn,
         client_id=client_id,
-        message=MESSAGE,
+        message=pain002.MESSAGE,
         msg_id=msg_id,
         created_local=local,
         body=render(msg_id),

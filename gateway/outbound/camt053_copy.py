@@ -19,7 +19,8 @@ import re
 
 from lxml import etree
 
-MESSAGE = "camt.053.001.02"
+from gateway.outbound.camt053_v02 import MESSAGE
+
 NAMESPACE = f"urn:iso:std:iso:20022:tech:xsd:{MESSAGE}"
 DUPLICATE = "DUPL"
 

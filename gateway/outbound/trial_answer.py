@@ -18,11 +18,11 @@ from typing import Any
 
 from lxml import etree
 
-from gateway.outbound import outbox, xmlwrite
+from gateway.outbound import outbox, pain002_v03, xmlwrite
 from gateway.reasons import Reason
 
 TRIAL_INFO = "trial run, nothing executed"
-_URI = "urn:iso:std:iso:20022:tech:xsd:pain.002.001.03"
+_URI = f"urn:iso:std:iso:20022:tech:xsd:{pain002_v03.MESSAGE}"
 _NS = "{" + _URI + "}"
 # OrgnlGrpInfAndSts children before StsRsnInf (pain.002.001.03)
 _BEFORE_REASONS = {
