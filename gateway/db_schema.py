@@ -53,7 +53,8 @@ def upgrade_database(
             raise UsageError(
                 f"the database is at an earlier release's schema and {daemon} runs on this "
                 "spool: stop it (systemctl stop ekase-gateway), then upgrade (ekase-gateway "
-                "db upgrade -c CONFIG), then start it (nothing was done)"
+                "db upgrade -c CONFIG), then start it (nothing was done; a heartbeat that a "
+                "killed daemon left, its pid now another process's, is removed by hand)"
             )
         done = [upgrade_ledger(engine), upgrade_gateway(engine)]
     except ledger_migrations.UnknownRevision as exc:  # an older release on a newer schema

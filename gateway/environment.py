@@ -227,10 +227,13 @@ def _refuse_a_clock_behind(engine: Engine, settings: Settings, clock: Clock) -> 
 
 def _daemon_running(spool_dir: Path, now: dt.datetime) -> str | None:
     """A daemon whose process is there, on this spool (its heartbeat; this process has
-    none yet): `pid N on HOST`, or None."""
+    none yet): `a daemon (pid N on HOST)`, or None."""
     for beat in progress.read_heartbeats(spool_dir):
-        if beat.alive(now) and (beat.host, beat.pid) != (progress.this_host(), os.getpid()):
-            return f"a daemon (pid {beat.pid} on {beat.host or 'this host'})"
+        if beat.alive(now) and (beat.host or progress.this_host(), beat.pid) != (
+            progress.this_host(), os.getpid()
+        ):
+            where = f"heartbeat in {spool_dir / progress.RUN}"
+            return f"a daemon (pid {beat.pid} on {beat.host or 'this host'}; {where})"
     return None
 
 

@@ -142,12 +142,11 @@ class HeartbeatInfo:
 
     def alive(self, now: dt.datetime) -> bool:
         """Whether its process exists: asked of this host's processes, judged by the age
-        of its beat for another host's (a daemon there sharing the spool); both for an
-        earlier release's, which names no host."""
+        of its beat for another host's (a daemon there sharing the spool) and for an
+        earlier release's, which names no host (a killed one's pid may be anyone's now)."""
         if self.host == this_host():
             return pid_alive(self.pid)
-        fresh = self.age_seconds(now) <= heartbeat_stale_seconds
-        return fresh or (not self.host and pid_alive(self.pid))
+        return self.age_seconds(now) <= heartbeat_stale_seconds
 
     def running(self, now: dt.datetime, alive: bool) -> bool:
         """Running: its process exists and it beat recently."""

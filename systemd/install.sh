@@ -95,10 +95,23 @@ for found in "$state"/*.sqlite3 "$state"/*.db; do
 done
 # A daemon of the release before must not run on the schema this one migrates (nor on this
 # release's code, read as it imports it): stopped here, started again at the end.
+stopped=0
 if [ "$systemctl" = 1 ] && systemctl is-active --quiet ekase-gateway.service; then
     say "stopping ekase-gateway.service for the upgrade (it starts again at the end)"
     systemctl stop ekase-gateway.service
+    stopped=1
 fi
+# Whatever stops the script after that (a mistake in the configuration just edited, pip
+# without a network, `sshd -t`), the service runs again as it did: a failed routine re-run
+# must not leave the treasury's gateway down.
+again() {
+    local rc=$?
+    if [ "$rc" != 0 ] && [ "$stopped" = 1 ]; then
+        echo "install.sh: starting ekase-gateway.service again (stopped for the upgrade)" >&2
+        systemctl start ekase-gateway.service || true
+    fi
+}
+trap again EXIT
 
 # -- the service account -------------------------------------------------------------------
 if ! getent passwd "$account" >/dev/null; then

@@ -52,7 +52,9 @@ def usage_in(folders: Iterable[Path], own: Container[str] = frozenset()) -> tupl
     """Bytes and number of the regular files below `folders`, but for the hidden uploads
     this process is writing (their paths `own`: counted as they are reserved)."""
     total = files = 0
-    pending = [str(folder) for folder in folders]
+    # Resolved, as a session's paths are (`fs.confine`): a spool reached through a link
+    # counted this process's uploads on disk too (a reviewer).
+    pending = [os.path.realpath(folder) for folder in folders]
     while pending:
         try:
             with os.scandir(pending.pop()) as entries:

@@ -174,6 +174,34 @@ def test_uploads_through_two_servers_on_one_spool_count_together(
             other.stop(two)
 
 
+def test_an_upload_through_a_spool_reached_by_a_link_counts_once(
+    tmp_path: Path, keys: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session names its hidden upload by the resolved path, the count listed the
+    configured one: with `spool_dir` a link (a disk mounted elsewhere) each upload counted
+    twice, once on disk and once as reserved, and 9,000 bytes were refused against
+    10,000 (a reviewer of the two-server count above)."""
+    monkeypatch.setattr(quota, "count_share_max", 1)
+    config = write_config(tmp_path / "gw", keys, client_waiting_bytes_max=LIMIT)
+    (tmp_path / "disk").mkdir()
+    (tmp_path / "spool-link").symlink_to(tmp_path / "disk")
+    text = config.read_text()
+    assert 'spool_dir = "spool"' in text
+    link = tmp_path / "spool-link"
+    config.write_text(text.replace('spool_dir = "spool"', f'spool_dir = "{link}"'))
+    thread = ServerThread()
+    server = thread.start(config, keys)
+    try:
+        sftp = open_sftp(server, "alpha-erp", "alpha")
+        put(sftp, "big.xml", 9000)
+        assert everything_in(server, "alpha") == ["big.xml"]
+        with pytest.raises(OSError, match="client_waiting_bytes_max"):
+            put(sftp, "more.xml", 2000)
+        sftp.close()
+    finally:
+        thread.stop(server)
+
+
 def test_pipelined_upload_past_the_limit_fails_and_nothing_stays(
     server: RunningServer,
 ) -> None:

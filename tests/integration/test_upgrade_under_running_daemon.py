@@ -14,6 +14,7 @@ issued now, so the morning is the next business day).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -132,7 +133,7 @@ def test_a_daily_limit_holds_across_the_documented_upgrade(tmp_path: Path) -> No
         # `db upgrade` with the service still up (as install.sh ran it): refused.
         refused = run(REPO, "db", "upgrade", "-c", str(config), timeout=60)
         assert refused.returncode == 2, refused.stderr
-        assert f"a daemon (pid {daemon.pid} on this host) runs on this spool" in refused.stderr
+        assert f"a daemon (pid {daemon.pid} on this host; heartbeat in " in refused.stderr
         # A client uploads before `systemctl restart`.
         inbox = site / "spool" / "clients" / "iestade-a" / "in"
         (inbox / "a.xml").write_bytes(_pain001("LIM-A", "1500.00", morning.date()))
@@ -166,3 +167,60 @@ def test_a_daily_limit_holds_across_the_documented_upgrade(tmp_path: Path) -> No
         "LIM-B (1000.00) was accepted although 1500.00 left the account earlier the same "
         f"day and its daily_limit is 2000.00; balance now {balance.stdout.strip()}"
     )
+
+
+def _schema_behind(path: Path):  # type: ignore[no-untyped-def]
+    """A database at the release before's gateway schema (one revision behind)."""
+    from alembic import command
+
+    from gateway import migrations as gateway_migrations
+    from gateway.db_schema import upgrade_ledger
+    from ledger.engine import make_engine
+    from ledger.migrations import alembic_config
+
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade_ledger(engine)
+    before = f"{int(gateway_migrations.HEAD) - 1:04d}"
+    folder = Path(gateway_migrations.__file__).parent
+    command.upgrade(alembic_config(engine, folder, gateway_migrations.VERSION_TABLE), before)
+    return engine
+
+
+@pytest.mark.parametrize("whose", ["this process", "another process"])
+def test_a_killed_earlier_daemons_heartbeat_does_not_stop_the_upgrade(
+    tmp_path: Path, whose: str
+) -> None:
+    """An earlier release's `run/daemon.json` names no host, and a daemon killed (kill -9,
+    the OOM killer, a power cut) leaves it: its pid counted as alive blocked every
+    migration, and so every start of this release, while any process had that pid — this
+    one too, a container's daemon being pid 1 again (a reviewer). It is judged by the
+    age of its beat, as another host's; a fresh one still stops the upgrade."""
+    from gateway import environment
+    from gateway.db_schema import upgrade_database
+    from gateway.errors import UsageError
+
+    now = dt.datetime.now(dt.UTC)
+    run = tmp_path / "spool" / "run"
+    run.mkdir(parents=True)
+    pid = os.getpid() if whose == "this process" else os.getppid()
+
+    def beat(at: dt.datetime) -> None:
+        (run / "daemon.json").write_text(json.dumps({
+            "pid": pid, "started_at": (at - dt.timedelta(hours=1)).isoformat(),
+            "heartbeat_at": at.isoformat(),
+        }))  # fmt: skip
+
+    engine = _schema_behind(tmp_path / "gw.sqlite3")
+    try:
+        beat(now - dt.timedelta(seconds=5))
+        if whose == "another process":
+            with pytest.raises(UsageError, match=f"a daemon \\(pid {pid} on this host; heartbeat"):
+                upgrade_database(engine, lambda: environment._daemon_running(run.parent, now))
+        beat(now - dt.timedelta(days=3))
+        upgrade_database(engine, lambda: environment._daemon_running(run.parent, now))
+        from gateway import migrations as gateway_migrations
+        from gateway.db_schema import schema_revisions
+
+        assert schema_revisions(engine).endswith(f"gateway schema {gateway_migrations.HEAD}")
+    finally:
+        engine.dispose()
