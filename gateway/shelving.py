@@ -166,9 +166,12 @@ def findings_text(intake: Intake, outcome: Outcome) -> str:
             "Transactions: " + ", ".join(f"{k} {v}" for k, v in sorted(outcome.counts.items()))
         )
     if outcome.amounts:
+        # As instructed: a converted payment's amount is in its own currency, not the
+        # debit in the account's (its pain.002 says that), so not "booked" (an auditor).
         lines.append(
-            "Booked:      "
+            "Executed:    "
             + ", ".join(f"{format_minor(v, k)} {k}" for k, v in sorted(outcome.amounts.items()))
+            + " (as instructed)"
         )
     lines.append(f"Answer:      {outcome.answer or '(none: recovered after a restart)'}")
     if outcome.rejected:

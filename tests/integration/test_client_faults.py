@@ -206,7 +206,8 @@ def test_a_held_files_line_and_findings_tell_its_counts_and_answer(
     [shelved] = inst.shelf_files(CLIENT_A)
     findings = shelved.with_name(shelved.name + ".findings.txt").read_text()
     assert f"Answer:      {answer.path.name}\n" in findings, findings
-    assert "Transactions: ACSC 2\n" in findings and "Booked:      12.50 EUR\n" in findings
+    assert "Transactions: ACSC 2\n" in findings
+    assert "Executed:    12.50 EUR (as instructed)\n" in findings
 
 
 def test_a_removed_sftp_folder_is_made_again_and_one_that_cannot_be_holds_its_client(

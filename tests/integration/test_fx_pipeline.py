@@ -114,6 +114,10 @@ def test_payments_in_other_currencies_convert_at_the_ecb_rate(
         # (as a recovered run's, read from the rows, and the metrics say).
         [line] = [e for e in logged if e["event"] == "file.processed"]
         assert line["amounts"] == {"USD": "1000.00", "EUR": "10.00"}
+        # So does the findings file, which called them booked: 1000.00 USD were not (an
+        # auditor); the account was debited 947.69 EUR for them.
+        findings = answer.shelf.with_name(answer.shelf.name + ".findings.txt").read_text()
+        assert "Executed:    10.00 EUR, 1000.00 USD (as instructed)\n" in findings, findings
         debit = minor(Decimal(1000) / usd, 2)  # 947.69 EUR
         assert debit == 94769
         [info] = answer.tx("FX-USD").additional_info
