@@ -26,8 +26,14 @@ def _expected(exc: BaseException) -> bool:
 
 
 def _failed(session: Any, op: str, exc: Exception) -> asyncssh.SFTPError:
-    session.log.error("sftp.request.failed", op=op, error=f"{type(exc).__name__}: {exc}",
-                      exc_info=exc)
+    """Logged once a minute per user, request and kind of error, with its traceback: a
+    client pipelining requests that fail so could write one per 40-byte request (a
+    tester)."""
+    kind = type(exc).__name__
+    session.ctx.log_limited(
+        f"failed {session.user} {op} {kind}", "error", "sftp.request.failed", op=op,
+        user=session.user, client=session.client_id, error=f"{kind}: {exc}", exc_info=exc,
+    )  # fmt: skip
     return asyncssh.SFTPFailure(FAILED)
 
 

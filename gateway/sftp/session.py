@@ -24,7 +24,7 @@ import asyncssh
 
 from gateway import upload_temps
 from gateway.files import fsync_dir, move_no_replace, sha256_file
-from gateway.sftp import fs
+from gateway.sftp import ending, fs
 from gateway.sftp.connection import Connection
 from gateway.sftp.context import ServerContext, Uploader, file_identity
 from gateway.sftp.receipts import (
@@ -37,6 +37,9 @@ from gateway.sftp.receipts import (
 from gateway.sftp.requests import logged, logged_failures
 
 READ_BYTES_MAX = 256 * 1024
+UNREAD_ANSWERS_BYTES_MAX = 8 * 1024 * 1024  # answers held for a client that does not read
+ANSWERS_WAIT_SECONDS = 0.01
+FILE_OFFSET_MAX = 2**63 - 1  # an SFTP offset is 64 bits unsigned, a file's signed
 HANDLES_PER_SESSION_MAX = 64
 PATH_SHOWN_BYTES_MAX = 256  # of a path that names nothing, in the log
 UPLOAD_FILE_MODE = 0o640
@@ -133,8 +136,11 @@ class Upload:
             self.fd = None
 
 
+ending.tell_sessions()
+
+
 @logged_failures
-class SftpSession(asyncssh.SFTPServer):
+class SftpSession(asyncssh.SFTPServer, ending.Ending):
     """File requests of one SFTP channel, confined to the user's `/in` and `/out`."""
 
     def __init__(self, chan: asyncssh.SSHServerChannel[bytes], ctx: ServerContext) -> None:
@@ -492,13 +498,27 @@ class SftpSession(asyncssh.SFTPServer):
                attrs: asyncssh.SFTPAttrs) -> object:
         raise asyncssh.SFTPOpUnsupported("SFTP version 3 only")
 
-    def read(self, file_obj: object, offset: int, size: int) -> bytes:
+    async def read(self, file_obj: object, offset: int, size: int) -> bytes:
         self.owner.touch()
-        if isinstance(file_obj, ReadHandle):
-            return os.pread(file_obj.fd, min(size, READ_BYTES_MAX), offset)
-        if isinstance(file_obj, Upload) and file_obj.fd is not None:
-            return os.pread(file_obj.fd, min(size, READ_BYTES_MAX), offset)
-        raise asyncssh.SFTPInvalidHandle("invalid handle")
+        fd = file_obj.fd if isinstance(file_obj, ReadHandle | Upload) else None
+        if fd is None:
+            raise asyncssh.SFTPInvalidHandle("invalid handle")
+        if offset > FILE_OFFSET_MAX:  # past any file (`pread` takes no more): its end
+            return b""
+        await self._room_for_answers()
+        return os.pread(fd, min(size, READ_BYTES_MAX), offset)
+
+    async def _room_for_answers(self) -> None:
+        """Wait while the answers the client has not taken exceed `UNREAD_ANSWERS_BYTES_MAX`.
+        asyncssh writes an answer whether or not the client's window has room, and keeps
+        what does not fit in this process: a client pipelining reads it never took had
+        150 MB held for 600 requests (a tester). Waiting here holds the session's next
+        requests, so the client cannot send more than its window."""
+        channel = self.channel
+        while channel.get_write_buffer_size() > UNREAD_ANSWERS_BYTES_MAX:
+            if channel.is_closing() or self.ending:
+                raise asyncssh.SFTPConnectionLost("the client is gone")
+            await asyncio.sleep(ANSWERS_WAIT_SECONDS)
 
     def write(self, file_obj: object, offset: int, data: bytes) -> int:
         self.owner.touch()
@@ -603,9 +623,9 @@ class SftpSession(asyncssh.SFTPServer):
         # only a close the client asked for, on a live channel, completes an upload. Such
         # a close never raises: an exception would stop asyncssh's clean-up of the
         # session's other handles and its `exit` (their slots and uploads never given back).
-        if _client_gone(self.channel):
+        if self.ending or _client_gone(self.channel):  # asyncssh's close, not the client's
             if upload.refusal is None:  # a refused one was discarded when it was refused
-                self._discard(upload, "connection lost before close")
+                self._discard(upload, "session ended before close")
             return
         if upload.refusal is not None:
             raise asyncssh.SFTPFailure(upload.refusal)  # discarded when it was refused
