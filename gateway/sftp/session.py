@@ -392,6 +392,7 @@ class SftpSession(asyncssh.SFTPServer, ending.Ending):
         # up meanwhile (as counting its files did: `quota.py`).
         names = await asyncio.to_thread(_file_names, local)
         for name in names:  # each looked at as it is listed
+            await self._room_for_answers()
             try:
                 st = os.stat(os.path.join(local, name), follow_symlinks=False)
             except FileNotFoundError:  # claimed meanwhile: the listing goes on without it
@@ -503,19 +504,25 @@ class SftpSession(asyncssh.SFTPServer, ending.Ending):
         fd = file_obj.fd if isinstance(file_obj, ReadHandle | Upload) else None
         if fd is None:
             raise asyncssh.SFTPInvalidHandle("invalid handle")
-        if offset > FILE_OFFSET_MAX:  # past any file (`pread` takes no more): its end
+        size = min(size, READ_BYTES_MAX, max(0, FILE_OFFSET_MAX - offset))
+        if not size:  # past any file (`pread` reads up to 2**63 - 1): its end
             return b""
         await self._room_for_answers()
-        return os.pread(fd, min(size, READ_BYTES_MAX), offset)
+        return os.pread(fd, size, offset)
 
     async def _room_for_answers(self) -> None:
         """Wait while the answers the client has not taken exceed `UNREAD_ANSWERS_BYTES_MAX`.
-        asyncssh writes an answer whether or not the client's window has room, and keeps
-        what does not fit in this process: a client pipelining reads it never took had
-        150 MB held for 600 requests (a tester). Waiting here holds the session's next
-        requests, so the client cannot send more than its window."""
+        asyncssh writes an answer whether or not the client takes it, and keeps what it
+        cannot send in this process — in the channel while the client's window is full,
+        in the connection's transport when the window is big and the client's TCP does not
+        read: a client pipelining reads (or listings) it never took had 150 MB held for
+        600 requests (testers). Waiting here holds the session's next requests, so the
+        client cannot send more than its window. (All of the connection's channels count.)"""
         channel = self.channel
-        while channel.get_write_buffer_size() > UNREAD_ANSWERS_BYTES_MAX:
+        transport = getattr(channel.get_connection(), "_transport", None)  # asyncssh's
+        while channel.get_write_buffer_size() + (
+            transport.get_write_buffer_size() if transport is not None else 0
+        ) > UNREAD_ANSWERS_BYTES_MAX:
             if channel.is_closing() or self.ending:
                 raise asyncssh.SFTPConnectionLost("the client is gone")
             await asyncio.sleep(ANSWERS_WAIT_SECONDS)
@@ -619,11 +626,13 @@ class SftpSession(asyncssh.SFTPServer, ending.Ending):
         self.log.warning("sftp.upload.discarded", file=upload.target.name, reason=reason)
 
     async def _finish_upload(self, upload: Upload) -> None:
-        # asyncssh closes the handles left open when a channel or connection goes away;
-        # only a close the client asked for, on a live channel, completes an upload. Such
-        # a close never raises: an exception would stop asyncssh's clean-up of the
-        # session's other handles and its `exit` (their slots and uploads never given back).
-        if self.ending or _client_gone(self.channel):  # asyncssh's close, not the client's
+        # asyncssh closes the handles left open when a session ends (the channel or the
+        # connection gone, EOF, a packet it cannot read: `ending`); only a close the
+        # client asked for completes an upload — also one it sent just before its EOF,
+        # which was discarded and answered OK when the channel's state decided (a
+        # reviewer). asyncssh's close never raises: an exception would stop its clean-up
+        # of the session's other handles and its `exit` (their slots and uploads kept).
+        if self.ending:
             if upload.refusal is None:  # a refused one was discarded when it was refused
                 self._discard(upload, "session ended before close")
             return
@@ -835,13 +844,3 @@ class SftpSession(asyncssh.SFTPServer, ending.Ending):
     def fstatvfs(self, file_obj: object) -> asyncssh.SFTPVFSAttrs:
         raise asyncssh.SFTPOpUnsupported("fstatvfs not supported")
 
-
-def _client_gone(channel: asyncssh.SSHServerChannel[bytes]) -> bool:
-    """Whether the client's end of the channel is over: closed, or half-closed by EOF
-    (OpenSSH's `ssh` sends EOF when the `sftp` above it dies). asyncssh then closes the
-    handles left open itself, which is not a close the client asked for. The EOF shows
-    only in the channel's receive state, which asyncssh keeps private; a test that
-    half-closes a channel mid-upload (`test_sftp_server`) guards the name."""
-    if channel.is_closing():
-        return True
-    return getattr(channel, "_recv_state", "open") != "open"

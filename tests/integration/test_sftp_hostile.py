@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import struct
 import time
+from pathlib import Path
 
+import asyncssh
 import pytest
 
 from gateway.sftp import server_context
@@ -185,3 +189,183 @@ def test_a_read_past_2_63_is_the_files_end(server: RunningServer) -> None:
     raw.close()
     assert kind == STATUS and Raw.status(body)[0] == 1, Raw.status(body)  # SSH_FX_EOF
     assert server.log.named("sftp.request.failed") == []
+
+
+def test_a_close_pipelined_before_eof_is_answered_truthfully(server: RunningServer) -> None:
+    """A client writes, sends CLOSE and at once half-closes its channel (EOF), then reads
+    the CLOSE answer (as a pipelining client, or `ssh -s sftp < batch`, does). The EOF
+    reached asyncssh before the CLOSE was processed, and the channel's receive state
+    (`eof_pending`) took the client's own close for asyncssh's: the upload was discarded,
+    and the client answered OK (a reviewer). It is published."""
+    raw = Raw(server)
+    h = raw.open("/in/piped.xml", FXF_WRITE | FXF_CREAT)
+    for n in range(20):  # pipelined, as OpenSSH's sftp sends a file
+        raw.send(WRITE, s(h) + u64(n * 32768) + s(b"x" * 32768))
+    raw.send(CLOSE, s(h))
+    raw.ch.shutdown_write()
+    replies = [raw.recv() for _ in range(21)]
+    assert all(Raw.status(r[5:])[0] == 0 for r in replies[:-1])
+    code = Raw.status(replies[-1][5:])
+    time.sleep(0.3)
+    raw.close()
+    published = server.folder("alpha", "in") / "piped.xml"
+    assert code[0] == 0 and published.stat().st_size == 20 * 32768, code
+
+
+def test_a_read_near_2_63_is_the_files_end(server: RunningServer) -> None:
+    """A read at an offset below 2**63 whose end passes it (2**63-1, 2**63-10 with
+    256 KiB) got EINVAL from `pread`, answered 'Invalid argument', not EOF (a reviewer of
+    the fix above)."""
+    from tests.integration.rawsftp import FXF_READ, READ, u32
+
+    out = server.folder("alpha", "out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "r.bin").write_bytes(b"x" * 100)
+    raw = Raw(server)
+    h = raw.open("/out/r.bin", FXF_READ)
+    codes = []
+    for off in (2**63 - 1, 2**63 - 10):
+        kind, body = raw.request(READ, s(h) + u64(off) + u32(262_144))
+        codes.append((kind, Raw.status(body)))
+    raw.close()
+    assert [(kind, status[0]) for kind, status in codes] == [(STATUS, 1), (STATUS, 1)], codes
+
+
+def _held_for_clients(server: RunningServer) -> int:
+    """Bytes of answers the server holds for its clients: in channels' send buffers and in
+    the connections' transports (what the client's TCP has not taken)."""
+    ctx = server_context(server.acceptor)
+    assert ctx is not None
+
+    def total() -> int:
+        held = 0
+        for conn in ctx.connections:
+            if conn.conn is None:
+                continue
+            transport = conn.conn._transport
+            if transport is not None:
+                held += transport.get_write_buffer_size()
+            held += sum(chan._send_buf_len for chan in conn.conn._channels.values())
+        return held
+
+    return int(server.call(total))
+
+
+def test_a_client_with_a_big_window_that_never_reads_is_not_buffered_without_end(
+    server: RunningServer,
+) -> None:
+    """The bound on answers a client does not take counted the channel's send buffer
+    alone, which only holds what the client's SSH window has no room for (a reviewer): a
+    client that opens its channel with a 2 GiB window and then stops reading its TCP
+    connection takes nothing, yet every answer passes the window and goes to the
+    connection's transport (asyncssh ignores `pause_writing`), which grew without bound:
+    600 READs of 40 bytes held ~150 MB in the daemon."""
+    out = server.folder("alpha", "out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "big.bin").write_bytes(os.urandom(262_144))
+    async def run_streams() -> int:
+        async with asyncssh.connect(
+            "127.0.0.1", server.port, username="alpha-erp", known_hosts=None,
+            client_keys=[str(server.keys["alpha"])],
+        ) as conn:
+            writer, reader, _ = await conn.open_session(
+                subsystem="sftp", encoding=None, window=2**31 - 1
+            )
+
+            def pkt(body: bytes) -> bytes:
+                return struct.pack(">I", len(body)) + body
+
+            async def recv() -> bytes:
+                (n,) = struct.unpack(">I", await reader.readexactly(4))
+                return await reader.readexactly(n)
+
+            writer.write(pkt(b"\x01" + struct.pack(">I", 3)))
+            await recv()
+            path = b"/out/big.bin"
+            writer.write(pkt(b"\x03" + struct.pack(">I", 1) + struct.pack(">I", len(path))
+                             + path + struct.pack(">II", 1, 0)))
+            reply = await recv()
+            assert reply[0] == 102, reply
+            (hl,) = struct.unpack(">I", reply[5:9])
+            handle = reply[9:9 + hl]
+            conn._transport.pause_reading()  # the client stops taking anything
+            for rid in range(2, 602):
+                writer.write(pkt(b"\x05" + struct.pack(">I", rid) + struct.pack(">I", len(handle))
+                                 + handle + struct.pack(">QI", 0, 262_144)))
+            await asyncio.sleep(0)
+            held = 0
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                held = await asyncio.to_thread(_held_for_clients, server)
+                if held > 64 * 2**20:
+                    break
+                await asyncio.sleep(0.2)
+            conn._transport.resume_reading()
+            return held
+
+    held = asyncio.run(run_streams())
+    assert held <= 64 * 2**20, f"the server holds {held / 2**20:.0f} MiB for one client"
+
+
+def test_a_client_that_never_reads_its_listings_is_not_buffered_without_end(
+    server: RunningServer,
+) -> None:
+    """The bound on unread answers was only in `read`: a client pipelining OPENDIR,
+    READDIR, CLOSE on a folder of 128 long-named files (60 bytes sent, ~60 KB answered
+    each time) and reading nothing had the daemon hold answers without end (a reviewer)."""
+    from tests.integration.rawsftp import OPENDIR, READDIR
+
+    out = server.folder("alpha", "out")
+    out.mkdir(parents=True, exist_ok=True)
+    for n in range(128):
+        (out / (f"{n:03d}" + "x" * 200 + ".xml")).write_bytes(b"x")
+    raw = Raw(server)
+    _kind, body = raw.request(OPENDIR, s("/out"))
+    handle = body[4 : 4 + struct.unpack(">I", body[:4])[0]]
+    _kind, body = raw.request(READDIR, s(handle))
+    one = len(body)
+    raw.request(CLOSE, s(handle))
+    number = int.from_bytes(handle, "big")
+    for n in range(1, 3001):  # asyncssh numbers its handles one after the other
+        nxt = (number + n).to_bytes(4, "big")
+        raw.send(OPENDIR, s("/out"))
+        raw.send(READDIR, s(nxt))
+        raw.send(CLOSE, s(nxt))
+    deadline = time.monotonic() + 10
+    held = 0
+    while time.monotonic() < deadline:
+        held = _held_for_clients(server)
+        if held > 64 * 2**20:
+            break
+        time.sleep(0.2)
+    raw.close()
+    assert held <= 64 * 2**20, f"{held / 2**20:.0f} MiB held (one READDIR answer: {one} bytes)"
+
+
+def test_big_downloads_are_whole_under_the_bound_on_unread_answers(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    """The bound waits for a client to take its answers: clients that ask far ahead —
+    paramiko's prefetch of a whole file, asyncssh's 512 parallel requests — still get the
+    whole file (a reviewer timed them with and without the bound: the same)."""
+    out = server.folder("alpha", "out")
+    out.mkdir(parents=True, exist_ok=True)
+    data = os.urandom(24 * 2**20)
+    (out / "big.bin").write_bytes(data)
+    sftp = open_sftp(server, "alpha-erp", "alpha")
+    sftp.get("/out/big.bin", str(tmp_path / "paramiko.bin"))
+    sftp.close()
+
+    async def asyncssh_get() -> None:
+        async with asyncssh.connect(
+            "127.0.0.1", server.port, username="alpha-erp", known_hosts=None,
+            client_keys=[str(server.keys["alpha"])],
+        ) as conn, conn.start_sftp_client() as client:  # fmt: skip
+            await client.get(
+                "/out/big.bin", str(tmp_path / "asyncssh.bin"), max_requests=512,
+                block_size=256 * 1024,
+            )  # fmt: skip
+
+    asyncio.run(asyncssh_get())
+    for name in ("paramiko.bin", "asyncssh.bin"):
+        assert (tmp_path / name).read_bytes() == data, name
