@@ -515,8 +515,8 @@ class SftpSession(asyncssh.SFTPServer, ending.Ending):
         asyncssh writes an answer whether or not the client takes it, and keeps what it
         cannot send in this process — in the channel while the client's window is full,
         in the connection's transport when the window is big and the client's TCP does not
-        read: a client pipelining reads (or listings) it never took had 150 MB held for
-        600 requests (testers). Waiting here holds the session's next requests, so the
+        read: a client pipelining reads (or listings) it never took had answers held
+        without bound (testers). Waiting here holds the session's next requests, so the
         client cannot send more than its window. (All of the connection's channels count.)"""
         channel = self.channel
         transport = getattr(channel.get_connection(), "_transport", None)  # asyncssh's

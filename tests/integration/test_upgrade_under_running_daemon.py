@@ -25,6 +25,7 @@ from pathlib import Path
 import holidays
 import pytest
 
+from tests.conftest import need
 from tests.integration.daemon_fixtures import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,8 +89,7 @@ def _answer_with(out: Path, text: str, timeout: float) -> str | None:
 
 
 def test_a_daily_limit_holds_across_the_documented_upgrade(tmp_path: Path) -> None:
-    if not (REPO / ".git").exists():
-        pytest.skip("the release before is taken from the repository's history (no .git here)")
+    need((REPO / ".git").exists(), "the release before is taken from the repository's history")
     old = tmp_path / "old-release"
     old.mkdir()
     archive = tmp_path / "old.tar"
