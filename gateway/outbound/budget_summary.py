@@ -36,7 +36,7 @@ from gateway.environment import Environment
 from gateway.errors import UsageError
 from gateway.inbound import budget
 from gateway.inbound.classifier import Classifier
-from gateway.outbound import answers, outbox, reports, statements
+from gateway.outbound import answers, deflate, outbox, reports, statements
 from gateway.outbound.account_report import Entry, check_entry
 from gateway.outbound.entries import balance_before, entries
 from gateway.settings import ClientSettings
@@ -235,7 +235,7 @@ def _issue(
         tx.conn.execute(
             insert(db.outbox).values(
                 client_id=client.id, message=MESSAGE, msg_id=answers.new_msg_id(tx.conn, local),
-                file_name=name, created_at=local, body=zlib.compress(body, outbox.compress_level),
+                file_name=name, created_at=local, body=deflate.compressed(body),
             )
         )  # fmt: skip
     return name

@@ -23,7 +23,7 @@ from pathlib import Path
 from gateway.inbound.reader import Chunk, Echo
 from gateway.outbound import outbox
 from gateway.outbound import pain002_v03 as pain002
-from gateway.outbound.outbox import Copy
+from gateway.outbound.deflate import Copy
 from gateway.statuses import GroupStatus, TxStatus, derive
 
 copy_block_bytes = 1 << 20

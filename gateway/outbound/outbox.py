@@ -17,57 +17,31 @@ import threading
 import zlib
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from gateway import db
 from gateway.files import folders_locked, fsync_file
+from gateway.outbound.deflate import Compressor, Copy
 from gateway.outbound.delivery import Delivery, deliver_all
 from gateway.outbound.seal import Sealer
 from gateway.spool import Spool
 from ledger.engine import writing
 
-compress_level = 3  # fast; reports are regular XML and shrink ~10x anyway
 decompress_chunk_bytes = 1 << 20
 delivery_round_messages_max = 64  # messages moved into out/ between two folder syncs
 background_sync_bytes_min = 1 << 20  # a plain copy this big is synced while the caller commits
 
 
-class Copy(Protocol):
-    """Where a renderer's plain bytes may go as well (`PlainCopy`)."""
-
-    def write(self, data: bytes, /) -> int: ...
-
-
-class _Compressor:
-    """A write-only binary stream that compresses what the writers give it (and, if
-    asked, writes it as it is to `copy` too)."""
-
-    def __init__(self, copy: Copy | None = None) -> None:
-        self._z = zlib.compressobj(compress_level)
-        self._parts: list[bytes] = []
-        self._copy = copy
-
-    def write(self, data: bytes) -> int:
-        self._parts.append(self._z.compress(data))
-        if self._copy is not None:
-            self._copy.write(data)
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    def finish(self) -> bytes:
-        self._parts.append(self._z.flush())
-        return b"".join(self._parts)
-
-
 def render(write: Callable[[BinaryIO], None], copy: Copy | None = None) -> bytes:
     """Run a streaming writer into compressed bytes (and the plain bytes into `copy`)."""
-    sink = _Compressor(copy)
-    write(sink)  # type: ignore[arg-type]  # duck-typed binary stream
-    return sink.finish()
+    sink = Compressor(copy)
+    try:
+        write(sink)  # type: ignore[arg-type]  # duck-typed binary stream
+        return sink.finish()
+    finally:
+        sink.close()
 
 
 class PlainCopy:
