@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -69,12 +70,12 @@ def parse_date(text: str) -> dt.date | None:
         return None
 
 
-def repeats(txs: list[ParsedTx], seen_e2e: set[str]) -> list[bool]:
-    """Whether each of `txs` repeats an EndToEndId that came earlier in the file (not
-    NOTPROVIDED); `seen_e2e` carries the file's EndToEndIds along (and gets these)."""
+def repeats(e2e_ids: Iterable[str], seen_e2e: set[str]) -> list[bool]:
+    """Whether each of the transactions with these EndToEndIds repeats one that came
+    earlier in the file (not NOTPROVIDED); `seen_e2e` carries the file's EndToEndIds
+    along (and gets these)."""
     found = []
-    for tx in txs:
-        e2e = tx.end_to_end_id
+    for e2e in e2e_ids:
         found.append(e2e != NOT_PROVIDED and e2e in seen_e2e)
         seen_e2e.add(e2e)
     return found

@@ -51,6 +51,7 @@ import signal
 import time
 import traceback
 from collections.abc import Callable, Generator, Iterator
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -62,6 +63,9 @@ from gateway.inbound.parsed import ParsedFile, ParsedHeader, ParsedPmtInf, Parse
 
 pipe_buffer_bytes = 1 << 20
 _make_tx = ParsedTx._make
+# A chunk's rows are made records only where their facts are worked out: whether each
+# repeats an EndToEndId needs that field alone.
+_E2E, _PMT_SEQ = (itemgetter(ParsedTx._fields.index(f)) for f in ("end_to_end_id", "pmt_seq"))
 _make_facts = Facts._make
 pipe_capacity_bytes = 1 << 20  # Linux's default pipe-max-size for unprivileged users
 exit_wait_seconds = 5.0
@@ -169,12 +173,12 @@ def _checked(
             yield held
             held = []
         if isinstance(event, list):
-            txs = list(map(_make_tx, event))
-            repeated = repeats(txs, seen_e2e)
-            forget_before(txs[0].pmt_seq, pmts, days)
+            repeated = repeats(map(_E2E, event), seen_e2e)
+            forget_before(_PMT_SEQ(event[0]), pmts, days)
             if not ahead():
                 yield (event, repeated, None, None)
                 continue
+            txs = list(map(_make_tx, event))
             said = list(map(facts, txs, [pmts[t.pmt_seq] for t in txs], repeated))
             echoes = None
             if echo is not None:

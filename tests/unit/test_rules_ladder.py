@@ -140,7 +140,7 @@ class World:
     def candidate(self, position: int = 0) -> rules.Candidate:
         seen = {self.e2e} if self.e2e_seen_in_file else set()
         tx, pmt, ctx = self.tx(), self.pmt(), self.context()
-        said = facts.facts(tx, pmt, *facts.repeats([tx], seen))
+        said = facts.facts(tx, pmt, *facts.repeats([tx.end_to_end_id], seen))
         return rules.Candidate(position, tx, said, rules.PaymentInfo.of(pmt, ctx))
 
     def check(self) -> tuple[Finding | None, rules.Candidate]:
