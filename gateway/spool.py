@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway import arrival, upload_temps
+from gateway import arrival, files, upload_temps
 from gateway.errors import ConfigError, path_mistake
 from gateway.files import fsync_dir, move_no_replace, remove_stale, same_file, write_atomically
 from gateway.text import stored_name
@@ -47,9 +47,7 @@ ERROR_SUFFIX = ".error.txt"  # why a file is in quarantine/
 # The original name as a claim (and then its shelf) carries it: 255 bytes, less the
 # shelf's file number (`00000000__`), the claim id (`<stamp>-<8 hex>-TEST__`) and the
 # longest sidecar suffix (`.attempts.json`); cut at a character, not inside one.
-file_name_bytes_max = 255 - len("00000000__") - len("20261205T030000-12345678-TEST__") - len(
-    ATTEMPTS_SUFFIX
-)
+file_name_bytes_max = 255 - len("00000000__20261205T030000-12345678-TEST__.attempts.json")
 TRIAL_MARK = "-TEST"  # ends the claim id of a file taken from test/ (a trial run)
 SHELVES = ("archive", "rejected", "duplicates", "trials")
 stale_temporary_seconds = 3600
@@ -190,15 +188,18 @@ class Spool:
         if not folder.is_dir():
             return []
         found = [p for p in folder.iterdir() if not p.name.endswith(
-            (*SIDECAR_SUFFIXES, ATTEMPTS_SUFFIX)) and not p.name.startswith(".")]  # fmt: skip
+            (*SIDECAR_SUFFIXES, ATTEMPTS_SUFFIX)) and not p.name.startswith(".")
+            and not files.open_for_writing(p)]  # (one `claim` could not put back)  # fmt: skip
         return arrival.in_order(found, _receipt_path)
 
     def claim(
         self, client_id: str, path: Path, now: dt.datetime, locked: os.stat_result | None = None
     ) -> Claim | None:
         """Move `path` from `in/` or `test/` into `work/`, then its receipt (read there: no
-        upload takes a name while its receipt is in receipts/); None if another took it or
-        the file moved is not the one `locked` (its client renamed that: put back)."""
+        upload takes a name while its receipt is in receipts/); None if another took it, or
+        put back if it is not the file `locked` (its client renamed that) or is open for
+        writing (an OpenSSH client opened it again since it was listed: once no name in in/
+        reaches it, that check is sure)."""
         name = stored_name(path.name)
         trial = path.parent == self.trial_box(client_id)
         target = self._claim_name(client_id, name, now, TRIAL_MARK if trial else "")
@@ -209,8 +210,9 @@ class Spool:
             os.replace(path, target)
         except FileNotFoundError:
             return None
-        if locked is not None and not same_file(os.lstat(target), locked):
-            with contextlib.suppress(OSError):
+        other = locked is not None and not same_file(os.lstat(target), locked)
+        if other or files.open_for_writing(target):
+            with contextlib.suppress(OSError):  # (a new upload has the name: `in_work`)
                 move_no_replace(target, path)
             return None
         try:  # (a name too long to carry a receipt's suffix has none)
@@ -286,7 +288,7 @@ class Spool:
         moves, rather than replaced.
         """
         target.parent.mkdir(parents=True, exist_ok=True)
-        if os.path.lexists(target) and not _same_file(target, claim.path):
+        if os.path.lexists(target) and not same_file(os.lstat(target), os.lstat(claim.path)):
             raise ShelfTaken(target)
         for suffix in SIDECAR_SUFFIXES:
             sidecar = claim.path.with_name(claim.path.name + suffix)
@@ -366,13 +368,6 @@ class ShelfTaken(FileExistsError):
         super().__init__(errno.EEXIST, reason, str(target))
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except FileNotFoundError:
-        return False
-
-
 def _move_without_replacing(source: Path, target: Path) -> None:
     """Move `source` to `target` within one filesystem, failing if another file is there
     (`os.replace` alone would put `source` over it). Whoever shelves a claim holds its lock
@@ -381,7 +376,7 @@ def _move_without_replacing(source: Path, target: Path) -> None:
     A target that is this very file (an older version stopped half-way) costs only the
     work/ name: renaming onto a link of the same file would do nothing."""
     if os.path.lexists(target):
-        if not _same_file(target, source):
+        if not same_file(os.lstat(target), os.lstat(source)):
             raise ShelfTaken(target)
         os.unlink(source)
         return
