@@ -266,6 +266,10 @@ fi
 
 # -- keys and database, made by the service account itself ----------------------------------
 as_service "$gateway" keys init -c "$config"
+if [ "$openssh" = 1 ]; then  # (the line above names the built-in server's key)
+    say "OpenSSH mode: clients pin sshd's own host key (ssh-keyscan -p PORT HOST), not the" \
+        "built-in server's; keep the built-in server's [sftp] listen where no one reaches it"
+fi
 as_service "$gateway" db upgrade -c "$config"
 
 # -- the unit ----------------------------------------------------------------------------------
