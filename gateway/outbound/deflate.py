@@ -26,7 +26,7 @@ compress_level = 3  # fast; reports are regular XML and shrink ~10x anyway
 slice_bytes = 4 << 20
 threads = 2
 slices_in_flight_max = 3  # plain bytes held: this many slices and the one being filled
-_ZLIB_HEADER = b"\x78\x5e"  # deflate, 32 KiB window, no dictionary (what level 3 writes)
+_ZLIB_HEADER = zlib.compress(b"", compress_level)[:2]  # as zlib writes it at this level
 
 
 class Copy(Protocol):
