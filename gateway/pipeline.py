@@ -214,10 +214,10 @@ class Pipeline:
         return outcomes
 
     def _housekeeping(self) -> None:
-        """Temporaries a killed run left (an hour old) and hidden uploads no session writes
-        any more, removed: at the first pass, then once a `rescan_seconds` at most (under
-        load the passes follow each other at once, and looking in every client's folders
-        was a third of an empty pass)."""
+        """Temporaries a killed run left (an hour old; a receipt alone, a minute) and hidden
+        uploads no session writes any more, removed: at the first pass, then once a
+        `rescan_seconds` at most (under load the passes follow each other at once, and
+        looking in every client's folders was a third of an empty pass)."""
         now = self.env.clock.wall()
         last = self._housekept_at
         if last is not None and abs(now - last) < self.env.settings.rescan_seconds:

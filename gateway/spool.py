@@ -51,6 +51,9 @@ file_name_bytes_max = 255 - len("00000000__20261205T030000-12345678-TEST__.attem
 TRIAL_MARK = "-TEST"  # ends the claim id of a file taken from test/ (a trial run)
 SHELVES = ("archive", "rejected", "duplicates", "trials")
 stale_temporary_seconds = 3600
+# A receipt is alone for the instant between two moves (a claim's, an upload's publish):
+# one alone this long was left by a killed process, and keeps its name from every upload.
+receipt_alone_seconds = 60
 
 
 def claimed_as(name: str) -> str:
@@ -259,9 +262,9 @@ class Spool:
         ]  # fmt: skip
         uploads = (self.inbox(client_id), self.trial_box(client_id))
         removed = upload_temps.remove_abandoned(client_id, uploads, now_epoch)
-        before = now_epoch - stale_temporary_seconds
-        removed += upload_temps.remove_orphan_receipts(self.receipts(client_id), uploads, before)
-        return removed + remove_stale(candidates, before)
+        alone = now_epoch - receipt_alone_seconds
+        removed += upload_temps.remove_orphan_receipts(self.receipts(client_id), uploads, alone)
+        return removed + remove_stale(candidates, now_epoch - stale_temporary_seconds)
 
     # -- leaving work ------------------------------------------------------------------------
 

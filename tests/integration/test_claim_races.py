@@ -19,7 +19,7 @@ from gateway import arrival, files
 from gateway import spool as spool_module
 from gateway.files import locked
 from gateway.sftp.receipts import UploadReceipt, receipt_path, write_receipt
-from gateway.spool import Spool, stale_temporary_seconds
+from gateway.spool import Spool, receipt_alone_seconds
 
 NOW = dt.datetime(2026, 12, 7, 10, 0, tzinfo=dt.UTC)
 
@@ -89,9 +89,11 @@ def test_a_claim_moves_only_the_file_it_locked_and_with_its_own_receipt(tmp_path
 def test_a_receipt_left_without_its_file_is_cleared_once_stale(tmp_path: Path) -> None:
     """A daemon killed between writing an upload's receipt and moving the file (or a
     rename, a claim, between their two moves) left a receipt with no file: it kept the
-    name from every later upload for good. Housekeeping removes it once as old as a
-    stale temporary — by its ctime (a receipt renamed with its file keeps its mtime,
-    its `received_at`); a receipt whose file waits in in/ or test/ stays, however old."""
+    name from every later upload for good, then (a fix) for an hour, so that a client
+    sending the file again after the crash was refused for that hour (a tester).
+    Housekeeping removes it once alone for `receipt_alone_seconds` — by its ctime (a
+    receipt renamed with its file keeps its mtime, its `received_at`); a receipt whose
+    file waits in in/ or test/ stays, however old."""
     spool = _spool(tmp_path)
     _publish(spool, "gone.xml", b"F1", "u1", NOW)
     _publish(spool, "waits.xml", b"F2", "u2", NOW)
@@ -101,7 +103,7 @@ def test_a_receipt_left_without_its_file_is_cleared_once_stale(tmp_path: Path) -
     trial.write_text("{}")  # a trial's receipt whose file never came to test/
     now = dt.datetime.now(dt.UTC).timestamp()
     assert spool.remove_client_temporaries("alpha", now) == 0  # young: maybe in between
-    assert spool.remove_client_temporaries("alpha", now + stale_temporary_seconds + 1) == 2
+    assert spool.remove_client_temporaries("alpha", now + receipt_alone_seconds + 1) == 2
     assert sorted(p.name for p in spool.receipts("alpha").rglob("*.json")) == ["waits.xml.json"]
 
 
@@ -113,10 +115,10 @@ def test_housekeeping_during_a_claim_leaves_the_receipt_it_moves(
     waited longer than a stale temporary (a held client, a night) — judged by its ctime,
     its writing — and the claim went on without it (a review of the fix above). The claim
     makes it new first."""
-    monkeypatch.setattr(spool_module, "stale_temporary_seconds", 1)
+    monkeypatch.setattr(spool_module, "receipt_alone_seconds", 1)
     spool = _spool(tmp_path)
     _publish(spool, "pay.xml", b"F1", "u1", NOW)
-    time.sleep(1.2)  # the file waited longer than a stale temporary
+    time.sleep(1.2)  # the file waited longer than a receipt may be alone
     inbox, real_replace, moves = spool.inbox("alpha"), os.replace, []
 
     def replace(src: Path, dst: Path) -> None:  # another's housekeeping after the file's move
