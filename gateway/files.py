@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import os
 import secrets
+import signal
 import stat
 from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -252,12 +253,18 @@ def open_for_writing(path: Path) -> bool | None:
 
     Linux grants a read lease only on a file no one has open for writing. Taking one
     needs the file to be ours or CAP_LEASE (systemd/ekase-gateway.service grants it);
-    without, or on a file system without leases, the answer is None."""
+    without, or on a file system without leases, the answer is None.
+
+    A writer opening the file in the instant the lease is held breaks it, and the kernel
+    tells the holder by a signal: SIGIO, whose default is to end the process (an OpenSSH
+    client's second `put` of a name killed the worker listing in/: a reviewer). It is
+    told by SIGWINCH instead, which a process without a terminal ignores by default."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError:
         return None
     try:
+        fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGWINCH)
         fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
     except OSError as exc:
         return True if exc.errno in (errno.EAGAIN, errno.EBUSY) else None

@@ -47,7 +47,7 @@ ERROR_SUFFIX = ".error.txt"  # why a file is in quarantine/
 # The original name as a claim (and then its shelf) carries it: 255 bytes, less the
 # shelf's file number (`00000000__`), the claim id (`<stamp>-<8 hex>-TEST__`) and the
 # longest sidecar suffix (`.attempts.json`); cut at a character, not inside one.
-file_name_bytes_max = 255 - len("00000000__20261205T030000-12345678-TEST__.attempts.json")
+file_name_bytes_max = 255 - len("00000000__20261205T030000-12345678-TEST__") - len(ATTEMPTS_SUFFIX)
 TRIAL_MARK = "-TEST"  # ends the claim id of a file taken from test/ (a trial run)
 SHELVES = ("archive", "rejected", "duplicates", "trials")
 stale_temporary_seconds = 3600
@@ -186,13 +186,14 @@ class Spool:
 
     def in_work(self, client_id: str) -> list[Path]:
         """The files claimed, in the order they arrived (`arrival`; not their names: a
-        pass's claims share their names' second, the rest is random)."""
+        pass's claims share their names' second, the rest is random); not one a process
+        still writes (a claim that could not be put back: `claim`)."""
         folder = self.work(client_id)
         if not folder.is_dir():
             return []
         found = [p for p in folder.iterdir() if not p.name.endswith(
             (*SIDECAR_SUFFIXES, ATTEMPTS_SUFFIX)) and not p.name.startswith(".")
-            and not files.open_for_writing(p)]  # (one `claim` could not put back)  # fmt: skip
+            and not files.open_for_writing(p)]  # fmt: skip
         return arrival.in_order(found, _receipt_path)
 
     def claim(

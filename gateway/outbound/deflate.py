@@ -24,7 +24,7 @@ from typing import Protocol
 
 compress_level = 3  # fast; reports are regular XML and shrink ~10x anyway
 slice_bytes = 4 << 20
-threads = 2
+threads_max = 2
 slices_in_flight_max = 3  # plain bytes held: this many slices and the one being filled
 _ZLIB_HEADER = zlib.compress(b"", compress_level)[:2]  # as zlib writes it at this level
 
@@ -55,6 +55,9 @@ class Compressor:
         self._pool: ThreadPoolExecutor | None = None
 
     def write(self, data: bytes) -> int:
+        """Take `data` (kept as bytes of its own: a writer may fill its buffer again)."""
+        if type(data) is not bytes:
+            data = bytes(data)
         self._adler = zlib.adler32(data, self._adler)
         if self._copy is not None:
             self._copy.write(data)
@@ -70,7 +73,7 @@ class Compressor:
     def _cut(self) -> None:
         """The bytes held become a slice, compressed by a thread."""
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(threads, thread_name_prefix="deflate")
+            self._pool = ThreadPoolExecutor(threads_max, thread_name_prefix="deflate")
         while len(self._slices) >= slices_in_flight_max:
             self._done.append(self._slices.popleft().result())
         self._slices.append(self._pool.submit(_deflated, b"".join(self._held), False))
@@ -93,5 +96,6 @@ class Compressor:
 
 
 def compressed(data: bytes) -> bytes:
-    """`data` as a zlib stream, as `Compressor` makes it."""
+    """A message already rendered whole, compressed for the outbox as `Compressor`
+    compresses one written piece by piece: a zlib stream at `compress_level`."""
     return zlib.compress(data, compress_level)

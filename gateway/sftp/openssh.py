@@ -121,10 +121,10 @@ def sshd_config_blocks(settings: Settings) -> str:
         f"({settings.max_file_bytes}) are refused only once",
         "#   uploaded, and nothing bounds what a client leaves waiting (built-in:",
         f"#   sftp.client_waiting_bytes_max = {settings.sftp.client_waiting_bytes_max}). "
-        "Set a project quota (ext4/XFS",
-        "#   project ids on clients/<client>/in and test) so that one client cannot fill the",
-        "#   spool: not a user or group quota, which would count the client's shelved",
-        "#   originals and answers (they keep its user and group) and shut it out in time.",
+        "No filesystem quota fits:",
+        "#   a client's shelved originals keep its user, group and project id (a rename",
+        "#   changes none), so a user, group or project quota would count the archive and",
+        "#   in time refuse its uploads. Alert on the spool filesystem's free space instead.",
         "# - Sessions: sshd has no per-user limit of its own (built-in:",
         f"#   sftp.sessions_per_user_max = {settings.sftp.sessions_per_user_max}): "
         "pam_limits maxlogins bounds logins per",
