@@ -59,7 +59,6 @@ def complete_files(
     `scan --once` run without it in OpenSSH mode), the file must be unchanged for
     `unknown_writer_settle_seconds` (it was taken half-written: an outside tester)."""
     found: list[tuple[Key, Path]] = []
-    unsure_before: float | None = None
     try:
         entries = list(os.scandir(folder))
     except (FileNotFoundError, NotADirectoryError):  # removed: `Pipeline.restore_folders`
@@ -76,14 +75,18 @@ def complete_files(
         if settled_before is not None and info.st_mtime > settled_before:
             continue
         path = Path(entry.path)
-        writing = open_for_writing(path)
-        if writing is None:
-            unsure_before = unsure_before or _writer_unknown()
-            writing = info.st_mtime > unsure_before
-        if writing:
+        if being_written(path, info.st_mtime):
             continue
         found.append((key(path, info, receipt_of(path)), path))
     return [path for _, path in sorted(found)]
+
+
+def being_written(path: Path, mtime: float) -> bool:
+    """Whether some process may still be writing `path` (its mtime given): told by a read
+    lease (`files.open_for_writing`), else by a change within the last
+    `unknown_writer_settle_seconds` (`complete_files`)."""
+    writing = open_for_writing(path)
+    return mtime > _writer_unknown() if writing is None else writing
 
 
 unknown_writer_settle_seconds = 2.0  # `settle_seconds`' default

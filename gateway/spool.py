@@ -215,7 +215,7 @@ class Spool:
         except FileNotFoundError:
             return None
         other = locked is not None and not same_file(os.lstat(target), locked)
-        if other or files.open_for_writing(target):
+        if other or arrival.being_written(target, os.lstat(target).st_mtime):
             with contextlib.suppress(OSError):  # (a new upload has the name: `in_work`)
                 move_no_replace(target, path)
             return None

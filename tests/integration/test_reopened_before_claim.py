@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import arrival
 from tests.pipeline_fixtures import CLIENT_A, Installation, batch
 
 
@@ -72,3 +73,24 @@ def test_a_claim_still_being_written_is_not_run_from_work(inst: Installation) ->
     answers = inst.new_answers()
     assert [(a.original_msg_id, a.group_status) for a in answers] == [("R3-WORK", "ACSC")]
     assert inst.left_in(CLIENT_A) == []
+
+
+def test_without_a_lease_a_file_changed_since_the_listing_is_not_taken(
+    inst: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where no writer can be told (no CAP_LEASE: `scan --once` run without it in OpenSSH
+    mode) the claim judges the file it moved as the listing did: one changed within
+    `unknown_writer_settle_seconds` goes back (a reviewer: the claim's look did nothing
+    there)."""
+    inst.drop(batch(("R3-L", "1.00"), msg_id="R3-LEASELESS"), "pay.xml")
+    path = inst.inbox() / "pay.xml"
+    old = path.stat().st_mtime - 60
+    os.utime(path, (old, old))
+    monkeypatch.setattr(arrival, "open_for_writing", lambda _path: None)
+    listed = inst.pipeline.waiting()
+    assert [p.name for _, p in listed] == ["pay.xml"]
+    with open(path, "ab") as writer:  # written again after the listing: only its mtime tells
+        writer.write(b" ")
+    inst.pipeline.process(listed)
+    assert path.exists(), "a file changed just now was claimed with no lease to tell"
+    assert inst.new_answers() == []
