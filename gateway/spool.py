@@ -214,8 +214,9 @@ class Spool:
             os.replace(path, target)
         except FileNotFoundError:
             return None
-        other = locked is not None and not same_file(os.lstat(target), locked)
-        if other or arrival.being_written(target, os.lstat(target).st_mtime):
+        moved = os.lstat(target)
+        other = locked is not None and not same_file(moved, locked)
+        if other or arrival.being_written(target, moved.st_mtime):
             with contextlib.suppress(OSError):  # (a new upload has the name: `in_work`)
                 move_no_replace(target, path)
             return None
