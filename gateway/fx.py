@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
@@ -156,9 +156,12 @@ class NoRate:
 
     pair: str
     rate_date: dt.date
+    creditor_side: bool = False  # told without the pair: `creditor_side`
 
     @property
     def text(self) -> str:
+        if self.creditor_side:
+            return f"no rate for {self.rate_date} into {CREDITOR_CURRENCY}"
         return f"no {self.pair} rate for {self.rate_date}"
 
 
@@ -198,6 +201,14 @@ class BelowMinorUnit:
 
 
 Unconvertible = NoRate | Overflow | BelowMinorUnit
+CREDITOR_CURRENCY = "the creditor's account currency"
+
+
+def creditor_side(found: Overflow | BelowMinorUnit) -> Overflow | BelowMinorUnit:
+    """`found` of the credit side's conversion (a treasury account in a third currency),
+    as the payer is told it: naming no currency of that account, which may be another
+    client's (SPEC §9: a client sees nothing that is not its own; `NoRate.creditor_side`)."""
+    return replace(found, target=CREDITOR_CURRENCY)
 
 
 # -- conversion ----------------------------------------------------------------------------

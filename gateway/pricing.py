@@ -13,6 +13,7 @@ its currencies.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -37,17 +38,15 @@ class Priced(NamedTuple):
         return self.debit_minor, self.credit_minor, self.instructed_minor
 
     @property
-    def note(self) -> str:
+    def note(self) -> str | None:
         """The `AddtlInf` of a converted payment (SPEC §13: rate, rate date and debited
-        amount): the debit side's conversion (`fx.Conversion.text`); when only the
-        creditor's account converts, the credit side's, then the amount debited as sent."""
+        amount): the debit side's conversion (`fx.Conversion.text`). None when only the
+        creditor's account converts: nothing of the payer's is converted, and the credit
+        side's rate would name the currency of an account that may be another client's
+        (SPEC §9; its own statement shows the conversion)."""
         note = self.route.note
         assert note is not None, "not converted"
-        if self.route.debit is not None:
-            return note.text(self.debit_minor)
-        debit_ccy = self.route.debit_ccy
-        debited = f"{currency.format_minor(self.debit_minor, debit_ccy)} {debit_ccy}"
-        return f"{note.text(self.credit_minor)} credited, {debited} debited"
+        return note.text(self.debit_minor) if self.route.debit is not None else None
 
 
 # Who a leg of a route's postings names (`Route.legs`), beside the position accounts.
@@ -89,7 +88,7 @@ class Route(NamedTuple):
         elif self.credit is not None:
             found = fx.converted_minor(amount_minor, self.instructed, self.credit_ccy, self.credit)
             if not isinstance(found, int):
-                return found
+                return fx.creditor_side(found)
             credit = found
         return Priced(amount_minor, debit, credit, self)
 
@@ -107,6 +106,8 @@ def route(
     for target in (debit_ccy, credit_ccy):
         pair = None if target == instructed else fx.pair_on(instructed, target, rates)
         if isinstance(pair, fx.NoRate):
+            if sides:  # the credit side's (the debit side's pair came first)
+                pair = replace(pair, creditor_side=True)
             rates.routes[key] = pair
             return pair
         sides.append(pair)

@@ -83,7 +83,8 @@ def execute(
     found = book.exchange(debtor.iban, credit.iban, priced)
     if found is not None:
         return found
-    bookings.notes[order.seq] = priced.note
+    if (note := priced.note) is not None:
+        bookings.notes[order.seq] = note
     return bookings.add_converted(order, credit.iban, priced)
 
 
