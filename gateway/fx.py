@@ -161,7 +161,7 @@ class NoRate:
     @property
     def text(self) -> str:
         if self.creditor_side:
-            return f"no rate for {self.rate_date} into {CREDITOR_CURRENCY}"
+            return f"no credit-side rate for {self.rate_date}"  # (kept to fit `AddtlInf`)
         return f"no {self.pair} rate for {self.rate_date}"
 
 
@@ -201,13 +201,13 @@ class BelowMinorUnit:
 
 
 Unconvertible = NoRate | Overflow | BelowMinorUnit
-CREDITOR_CURRENCY = "the creditor's account currency"
+CREDITOR_CURRENCY = "the credit side's currency"
 
 
 def creditor_side(found: Overflow | BelowMinorUnit) -> Overflow | BelowMinorUnit:
     """`found` of the credit side's conversion (a treasury account in a third currency),
     as the payer is told it: naming no currency of that account, which may be another
-    client's (SPEC §9: a client sees nothing that is not its own; `NoRate.creditor_side`)."""
+    client's (a client sees nothing that is not its own; `NoRate.creditor_side`)."""
     return replace(found, target=CREDITOR_CURRENCY)
 
 

@@ -43,7 +43,8 @@ class Priced(NamedTuple):
         amount): the debit side's conversion (`fx.Conversion.text`). None when only the
         creditor's account converts: nothing of the payer's is converted, and the credit
         side's rate would name the currency of an account that may be another client's
-        (SPEC §9; its own statement shows the conversion)."""
+        (a client sees nothing that is not its own; the creditor account's statement
+        shows the conversion)."""
         note = self.route.note
         assert note is not None, "not converted"
         return note.text(self.debit_minor) if self.route.debit is not None else None

@@ -152,7 +152,7 @@ def test_payments_in_other_currencies_convert_at_the_ecb_rate(
         # A EUR account pays euros to a USD treasury account: only the credit converts.
         # The payer's answer says nothing of it: its own side is not converted, and the
         # credit side's rate would name the currency of an account that may be another
-        # client's (a reviewer; SPEC §9). The creditor account's statement shows it.
+        # client's (a reviewer). The creditor account's statement shows it.
         before = inst.balance(A_USD)
         answer = inst.submit(
             batch(msg_id="FX-4").tx("FX-CREDIT", "33.33", A_USD).build(), name="credit.xml"

@@ -135,7 +135,7 @@ def test_converted_payments_balance_per_currency_within_half_a_minor_unit(
     assert abs(moved[credit_iban] - exact(amount, instructed, credit_ccy, day_rates)) <= half
     converted = debtor_ccy != instructed or credit_ccy != instructed
     assert converted == bool(bookings.quotes)
-    # The payer is told of its own side's conversion only (SPEC §9: a creditor's currency
+    # The payer is told of its own side's conversion only (a creditor's currency
     # may be another client's).
     assert (order.seq in bookings.notes) == (debtor_ccy != instructed)
 
