@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from ledger import currency
 
@@ -156,12 +156,9 @@ class NoRate:
 
     pair: str
     rate_date: dt.date
-    creditor_side: bool = False  # told without the pair: `creditor_side`
 
     @property
     def text(self) -> str:
-        if self.creditor_side:
-            return f"no credit-side rate for {self.rate_date}"  # (kept to fit `AddtlInf`)
         return f"no {self.pair} rate for {self.rate_date}"
 
 
@@ -202,12 +199,16 @@ class BelowMinorUnit:
 
 Unconvertible = NoRate | Overflow | BelowMinorUnit
 CREDITOR_CURRENCY = "the credit side's currency"
+CREDITOR_PAIR = "credit-side"  # "no credit-side rate for …": short, to fit `AddtlInf`
+_Untold = TypeVar("_Untold", bound=NoRate | Overflow | BelowMinorUnit)
 
 
-def creditor_side(found: Overflow | BelowMinorUnit) -> Overflow | BelowMinorUnit:
+def creditor_side(found: _Untold) -> _Untold:
     """`found` of the credit side's conversion (a treasury account in a third currency),
     as the payer is told it: naming no currency of that account, which may be another
-    client's (a client sees nothing that is not its own; `NoRate.creditor_side`)."""
+    client's (a client sees nothing that is not its own)."""
+    if isinstance(found, NoRate):
+        return replace(found, pair=CREDITOR_PAIR)
     return replace(found, target=CREDITOR_CURRENCY)
 
 

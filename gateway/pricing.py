@@ -13,7 +13,6 @@ its currencies.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -108,7 +107,7 @@ def route(
         pair = None if target == instructed else fx.pair_on(instructed, target, rates)
         if isinstance(pair, fx.NoRate):
             if sides:  # the credit side's (the debit side's pair came first)
-                pair = replace(pair, creditor_side=True)
+                pair = fx.creditor_side(pair)
             rates.routes[key] = pair
             return pair
         sides.append(pair)

@@ -67,9 +67,6 @@ class Compressor:
             self._cut()
         return len(data)
 
-    def flush(self) -> None:
-        pass
-
     def _cut(self) -> None:
         """The bytes held become a slice, compressed by a thread."""
         if self._pool is None:

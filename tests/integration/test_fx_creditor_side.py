@@ -81,7 +81,7 @@ def test_a_credit_side_conversion_that_cannot_be_made_names_no_currency_of_it() 
         told = fx.creditor_side(found)
         assert "USD" not in told.text and "JPY" not in told.text, told.text
         assert "the credit side's currency" in told.text
-    missing = fx.NoRate("EUR/USD", DAY, creditor_side=True)
+    missing = fx.creditor_side(fx.NoRate("EUR/USD", DAY))
     assert "USD" not in missing.text
 
 
@@ -89,7 +89,7 @@ def test_the_credit_sides_texts_fit_where_they_are_kept_and_shown() -> None:
     """The wait's `AddtlInf` fits its column whatever `fx_wait_days`; the NARR after it is
     not cut (`Finding.short`): it keeps the day the payment waited from."""
     column = db.payments.c.additional_info.type.length
-    missing = fx.NoRate("EUR/USD", KNOWN_DAY, creditor_side=True)
+    missing = fx.creditor_side(fx.NoRate("EUR/USD", KNOWN_DAY))
     for wait_days in (1, 2, 5, 20):
         assert len(fx.waiting_text(missing, DAY, wait_days)) <= column
     narr = Finding(Reason.NARR, f"{missing.text}: none came within 2 business day(s) of {DAY}")
